@@ -1,0 +1,100 @@
+# troupe — an actor runtime for C.
+#   make run     build everything, start the demo     make test    run every test
+#   make bench   run the benchmark suite              make deps    check/install packages
+#   make install PREFIX=/usr/local DESTDIR=           make clean
+#   SAN=address (ASan+UBSan) or SAN=thread (TSan) build into their own folders.
+
+CC      ?= cc
+SAN     ?=
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   := build/$(if $(SAN),$(SAN),release)
+
+CPPFLAGS := -Iinclude -D_GNU_SOURCE
+CFLAGS   := -std=c11 -g -Wall -Wextra -Werror -fPIC -pthread
+LDLIBS   := -lck -pthread
+
+ifeq ($(SAN),)
+  CFLAGS += -O2
+else ifeq ($(SAN),address)
+  CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+             -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SAN),thread)
+  # ck_pr's inline assembly is invisible to TSan; support/tsan/ck_pr.h puts
+  # the same operations on compiler atomics so that TSan can follow them.
+  CPPFLAGS := -Isupport/tsan $(CPPFLAGS)
+  CFLAGS   += -O1 -fsanitize=thread
+  LDFLAGS  += -fsanitize=thread
+else
+  $(error SAN must be empty, address or thread)
+endif
+
+LIB_SRC  := $(wildcard actors/*.c mailbox/*.c sched/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_A    := $(BUILD)/libtroupe.a
+LIB_SO   := $(BUILD)/libtroupe.so
+
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+TEST_SRC := $(wildcard tests/*.c)
+TEST_BIN := $(BUILD)/tests/run
+
+.PHONY: all lib deps run test bench install clean
+all: lib $(EXAMPLES) $(BENCHES) $(TEST_BIN)
+lib: $(LIB_A) $(LIB_SO)
+
+deps:
+	@sh support/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB_A): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
+
+$(TEST_BIN): $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcunit $(LDLIBS)
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/examples/pingpong
+
+test: deps
+	@$(MAKE) --no-print-directory $(TEST_BIN) $(BENCHES) $(EXAMPLES)
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" \
+	UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+	BUILD=$(BUILD) $(TEST_BIN)
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BENCHES)
+	BUILD=$(BUILD) sh bench/run.sh
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include/troupe $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/troupe.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/troupe/*.h $(DESTDIR)$(PREFIX)/include/troupe/
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
+	sed -e 's|@PREFIX@|$(PREFIX)|' support/troupe.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/troupe.pc
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

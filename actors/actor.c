@@ -1,0 +1,195 @@
+/* actors/actor.c — spawn, send, the behaviour turn, stop. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../mailbox/msg.h"
+#include "../sched/sched.h"
+#include "actor.h"
+#include "troupe/error.h"
+
+static tr__counters *counters(tr_runtime *rt, tr__worker *w)
+{
+    return w != NULL ? &w->count : &rt->outside;
+}
+
+/* Counters of outside threads are shared, so they need atomic adds. */
+static void count(tr_runtime *rt, tr__worker *w, size_t field)
+{
+    uint64_t *c = (uint64_t *)((char *)counters(rt, w) + field);
+    if (w != NULL)
+        tr__count(c);
+    else
+        ck_pr_inc_64(c);
+}
+#define COUNT(rt, w, f) count((rt), (w), offsetof(tr__counters, f))
+
+int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
+              size_t state_size, tr_pid *pid)
+{
+    if (fn == NULL || (state == NULL && state_size != 0) || state_size > UINT32_MAX)
+        return TR_EINVAL;
+
+    void *heap = NULL;
+    if (state_size > TR_STATE_INLINE && (heap = malloc(state_size)) == NULL)
+        return TR_ENOMEM;
+
+    int err = 0;
+    tr__actor *a = tr__table_alloc(&rt->table, w != NULL ? &w->slots : NULL, &err);
+    if (a == NULL) {
+        free(heap);
+        return err;
+    }
+
+    /* A free slot may still be draining stale messages on another worker;
+     * that never reads these fields (see actor.h), and the store of life
+     * below publishes them to whoever gets the new pid. */
+    a->fn = fn;
+    a->state_size = (uint32_t)state_size;
+    a->flags = heap != NULL ? TR__HEAP_STATE : 0;
+    if (heap != NULL)
+        a->state.heap = heap;
+    if (state_size != 0)
+        memcpy(heap != NULL ? heap : a->state.bytes, state, state_size);
+
+    uint32_t gen = ck_pr_load_32(&a->life) >> 1;
+    ck_pr_fence_store();
+    ck_pr_store_32(&a->life, gen << 1 | 1);
+
+    COUNT(rt, w, spawned);
+    if (pid != NULL)
+        *pid = tr__pid_make(gen, a->index);
+    return 0;
+}
+
+int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
+{
+    tr__actor *a = TR_PID_NODE(to) == 0 ? tr__table_lookup(&rt->table, to) : NULL;
+    if (a == NULL) {
+        tr__msg_release(m);
+        return TR_ENOPID;
+    }
+    uint32_t life = ck_pr_load_32(&a->life);
+    uint32_t gen = TR_PID_GEN(to);
+    if (life != (gen << 1 | 1)) {
+        tr__msg_release(m);
+        if (gen == 0 || gen >= life >> 1)
+            return TR_ENOPID; /* never issued */
+        COUNT(rt, w, dead);
+        return 0;
+    }
+    ck_pr_fence_load();
+
+    m->from = from;
+    m->to = to;
+    COUNT(rt, w, sent);
+    if (tr__mpsc_push(&a->mailbox, &m->link_))
+        tr__sched_ready(rt, w, a);
+    return 0;
+}
+
+static void *state_of(tr__actor *a)
+{
+    return (a->flags & TR__HEAP_STATE) ? a->state.heap : a->state.bytes;
+}
+
+/* Ends the actor in slot a. The slot goes back to the table at once:
+ * from here on it only drains stale messages (see actor.h). */
+static void actor_die(tr__worker *w, tr__actor *a, uint32_t life)
+{
+    if (a->flags & TR__HEAP_STATE)
+        free(a->state.heap);
+    uint32_t next_gen = (life >> 1) + 1;
+    ck_pr_fence_store();
+    ck_pr_store_32(&a->life, next_gen << 1);
+    tr__count(&w->count.stopped);
+    /* A slot whose generations are used up is retired, so that a pid is
+     * never issued twice. */
+    if (next_gen <= TR__MAX_GEN)
+        tr__table_free(&w->rt->table, &w->slots, a);
+}
+
+void tr__actor_run(tr__worker *w, tr__actor *a)
+{
+    tr_ctx *cx = &w->cx;
+    unsigned batch = w->rt->cfg.batch;
+    unsigned n;
+
+    for (n = 0; n < batch; n++) {
+        tr__node *node = tr__mpsc_pop(&a->mailbox);
+        if (node == NULL)
+            break;
+        tr_msg *m = (tr_msg *)node;
+        uint32_t life = ck_pr_load_32(&a->life);
+        if (m->to != tr__pid_of(a, life)) {
+            tr__count(&w->count.dead);
+            tr__msg_release(m);
+            continue;
+        }
+        ck_pr_fence_load();
+        cx->actor = a;
+        cx->self = m->to;
+        cx->stopping = false;
+        a->fn(cx, state_of(a), m);
+        tr__count(&w->count.handled);
+        tr__msg_release(m);
+        if (cx->stopping)
+            actor_die(w, a, life);
+    }
+    cx->actor = NULL;
+    cx->self = TR_PID_NONE;
+
+    /* Either the batch ran out, or the mailbox looked empty: only a
+     * successful mark_empty lets go of the actor. */
+    if (n == batch || !tr__mpsc_mark_empty(&a->mailbox))
+        tr__sched_requeue(w, a);
+}
+
+/* ---- the public API for behaviours ---- */
+
+int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size, tr_pid *pid)
+{
+    if (cx == NULL || cx->actor == NULL)
+        return TR_EINVAL;
+    return tr__spawn(cx->worker->rt, cx->worker, fn, state, state_size, pid);
+}
+
+int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len)
+{
+    if (cx == NULL || cx->actor == NULL || type >= TR_MSG_SYSTEM || (data == NULL && len != 0))
+        return TR_EINVAL;
+    if (len > TR_MSG_MAX_LEN)
+        return TR_EMSGSIZE;
+    tr_msg *m = tr__msg_new(type, (uint32_t)len);
+    if (m == NULL)
+        return TR_ENOMEM;
+    if (len != 0)
+        memcpy(m->data, data, len);
+    return tr__send(cx->worker->rt, cx->worker, cx->self, to, m);
+}
+
+int tr_msg_send(tr_ctx *cx, tr_pid to, tr_msg *m)
+{
+    if (m == NULL)
+        return TR_EINVAL;
+    if (cx == NULL || cx->actor == NULL || m->type >= TR_MSG_SYSTEM) {
+        tr__msg_release(m);
+        return TR_EINVAL;
+    }
+    return tr__send(cx->worker->rt, cx->worker, cx->self, to, m);
+}
+
+tr_pid tr_self(const tr_ctx *cx)
+{
+    return cx != NULL ? cx->self : TR_PID_NONE;
+}
+
+tr_runtime *tr_ctx_runtime(const tr_ctx *cx)
+{
+    return cx != NULL ? cx->worker->rt : NULL;
+}
+
+void tr_stop(tr_ctx *cx)
+{
+    if (cx != NULL)
+        cx->stopping = true;
+}

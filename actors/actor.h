@@ -1,0 +1,94 @@
+/* actors/actor.h — the actor slot and the pid table (internal).
+ *
+ * Actors live in type-stable slots: chunks of slots are allocated as the
+ * table grows and never freed before the runtime is destroyed. A slot's
+ * `life` word holds its generation and an alive bit. A pid is live while
+ * the slot's life equals (pid generation << 1 | 1); when the actor stops,
+ * the generation moves on, so every pid of the old incarnation becomes a
+ * dead letter, and the slot can be reused at once under the new one.
+ *
+ * Why no epoch-based reclamation is needed: senders only touch a slot's
+ * life word and its mailbox, both valid forever. A message carries the pid
+ * it was sent to, and the turn delivers it only if that pid is still the
+ * slot's live pid — so a message that raced with a stop is dropped, never
+ * handed to a later actor in the same slot. The mailbox itself persists
+ * across incarnations, which keeps "scheduled" a property of the mailbox:
+ * whoever runs the slot drains stale messages and then any for the new
+ * actor, never two threads at once.
+ */
+#ifndef TR_ACTORS_ACTOR_H
+#define TR_ACTORS_ACTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../mailbox/depot.h"
+#include "../mailbox/mpsc.h"
+#include "troupe/actor.h"
+
+#define TR__CHUNK_BITS 12
+#define TR__CHUNK_SLOTS (1u << TR__CHUNK_BITS)
+#define TR__MAX_SLOTS (1u << TR_PID_INDEX_BITS)
+#define TR__MAX_GEN ((1u << TR_PID_GEN_BITS) - 1)
+
+#define TR__HEAP_STATE 1u
+
+typedef struct tr__actor {
+    tr__mpsc mailbox;
+    uint32_t life;      /* generation << 1 | alive */
+    uint32_t index;     /* slot index, fixed */
+    tr__node runq;      /* link in the injection queue */
+    tr_behaviour fn;
+    uint32_t flags;
+    uint32_t state_size;
+    union {
+        unsigned char bytes[TR_STATE_INLINE];
+        void *heap;     /* with TR__HEAP_STATE */
+        tr__node free;  /* link while the slot is free */
+    } state;
+} tr__actor;
+
+typedef struct tr__table {
+    tr__actor **chunks;   /* TR__MAX_SLOTS / TR__CHUNK_SLOTS entries */
+    uint32_t next;        /* slots handed out from fresh chunks */
+    tr__depot free;       /* full batches of free slots */
+} tr__table;
+
+int tr__table_init(tr__table *t);
+
+/* Frees every chunk, heap state and queued message. No other thread may
+ * use the table. */
+void tr__table_fini(tr__table *t);
+
+/* A free slot, from the magazine (may be NULL for non-worker threads) or a
+ * fresh chunk. NULL with *err = TR_EAGAIN (table full) or TR_ENOMEM. */
+tr__actor *tr__table_alloc(tr__table *t, tr__magazine *mag, int *err);
+
+/* Returns a dead actor's slot for reuse. */
+void tr__table_free(tr__table *t, tr__magazine *mag, tr__actor *a);
+
+/* The slot a pid names, or NULL if no such slot was ever handed out. */
+static inline tr__actor *tr__table_lookup(tr__table *t, tr_pid pid)
+{
+    uint32_t index = TR_PID_INDEX(pid);
+    if (index >= ck_pr_load_32(&t->next))
+        return NULL;
+    tr__actor *chunk = ck_pr_load_ptr(&t->chunks[index >> TR__CHUNK_BITS]);
+    if (chunk == NULL)
+        return NULL;
+    ck_pr_fence_load();
+    return &chunk[index & (TR__CHUNK_SLOTS - 1)];
+}
+
+static inline tr_pid tr__pid_make(uint32_t gen, uint32_t index)
+{
+    return ((tr_pid)gen << TR_PID_INDEX_BITS) | index;
+}
+
+/* The live pid of a slot given its life word, or TR_PID_NONE. */
+static inline tr_pid tr__pid_of(const tr__actor *a, uint32_t life)
+{
+    return (life & 1) ? tr__pid_make(life >> 1, a->index) : TR_PID_NONE;
+}
+
+#endif

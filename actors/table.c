@@ -1,0 +1,103 @@
+/* actors/table.c — the pid table: type-stable actor slots. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../mailbox/msg.h"
+#include "actor.h"
+#include "troupe/error.h"
+
+#define CHUNKS (TR__MAX_SLOTS / TR__CHUNK_SLOTS)
+
+static tr__actor *container_of_free(tr__node *n)
+{
+    return (tr__actor *)((char *)n - offsetof(tr__actor, state.free));
+}
+
+int tr__table_init(tr__table *t)
+{
+    t->next = 0;
+    t->chunks = calloc(CHUNKS, sizeof *t->chunks);
+    /* Room for every slot, so that a free slot always fits. */
+    if (t->chunks == NULL || tr__depot_init(&t->free, TR__MAX_SLOTS / TR__BATCH) != 0) {
+        free(t->chunks);
+        return TR_ENOMEM;
+    }
+    return 0;
+}
+
+void tr__table_fini(tr__table *t)
+{
+    for (uint32_t c = 0; c < CHUNKS; c++) {
+        tr__actor *chunk = t->chunks[c];
+        if (chunk == NULL)
+            continue;
+        for (uint32_t i = 0; i < TR__CHUNK_SLOTS; i++) {
+            tr__actor *a = &chunk[i];
+            tr__node *n;
+            while ((n = tr__mpsc_pop(&a->mailbox)) != NULL)
+                tr__msg_release((tr_msg *)n);
+            if ((a->life & 1) && (a->flags & TR__HEAP_STATE))
+                free(a->state.heap);
+        }
+        free(chunk);
+    }
+    free(t->chunks);
+    tr__depot_fini(&t->free);
+}
+
+/* The chunk holding slot `index`, allocating it if this is its first
+ * slot. Chunks are initialised before they are published. */
+static tr__actor *chunk_get(tr__table *t, uint32_t index)
+{
+    tr__actor **cell = &t->chunks[index >> TR__CHUNK_BITS];
+    tr__actor *chunk = ck_pr_load_ptr(cell);
+    if (chunk != NULL)
+        return chunk;
+
+    chunk = malloc(TR__CHUNK_SLOTS * sizeof *chunk);
+    if (chunk == NULL)
+        return NULL;
+    uint32_t base = index & ~(TR__CHUNK_SLOTS - 1);
+    for (uint32_t i = 0; i < TR__CHUNK_SLOTS; i++) {
+        tr__actor *a = &chunk[i];
+        memset(a, 0, sizeof *a);
+        tr__mpsc_init(&a->mailbox);
+        a->life = 1u << 1; /* generation 1, not yet alive */
+        a->index = base + i;
+    }
+    ck_pr_fence_store();
+    if (!ck_pr_cas_ptr(cell, NULL, chunk)) {
+        free(chunk);
+        chunk = ck_pr_load_ptr(cell);
+    }
+    return chunk;
+}
+
+tr__actor *tr__table_alloc(tr__table *t, tr__magazine *mag, int *err)
+{
+    if (mag != NULL) {
+        tr__node *n = tr__magazine_take(mag, &t->free);
+        if (n != NULL)
+            return container_of_free(n);
+    }
+    uint32_t index = ck_pr_load_32(&t->next);
+    do {
+        if (index >= TR__MAX_SLOTS) {
+            *err = TR_EAGAIN;
+            return NULL;
+        }
+    } while (!ck_pr_cas_32_value(&t->next, index, index + 1, &index));
+
+    tr__actor *chunk = chunk_get(t, index);
+    if (chunk == NULL) {
+        *err = TR_ENOMEM;
+        return NULL;
+    }
+    return &chunk[index & (TR__CHUNK_SLOTS - 1)];
+}
+
+void tr__table_free(tr__table *t, tr__magazine *mag, tr__actor *a)
+{
+    /* The depot has room for every slot, so nothing can overflow. */
+    (void)tr__magazine_give(mag, &t->free, &a->state.free);
+}

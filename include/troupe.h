@@ -1,0 +1,21 @@
+/* troupe.h — an actor runtime for C.
+ *
+ * Programs are actors: private state plus a behaviour that handles one
+ * message at a time, run on a lock-free work-stealing scheduler.
+ *
+ *   troupe/error.h    error codes, tr_strerror
+ *   troupe/pid.h      tr_pid: 64-bit actor names, safe after the actor ends
+ *   troupe/msg.h      tr_msg: messages, zero-copy allocation
+ *   troupe/actor.h    tr_spawn, tr_send, tr_self, tr_stop (inside behaviours)
+ *   troupe/runtime.h  the runtime: create, run, start/join, stop, stats
+ */
+#ifndef TROUPE_H
+#define TROUPE_H
+
+#include "troupe/error.h"
+#include "troupe/pid.h"
+#include "troupe/msg.h"
+#include "troupe/actor.h"
+#include "troupe/runtime.h"
+
+#endif

@@ -1,0 +1,64 @@
+/* troupe/actor.h — actors: spawn, send, stop.
+ *
+ * An actor is private state plus a behaviour. The runtime calls the
+ * behaviour with one message at a time, never on two threads at once, so
+ * the state needs no locks. Inside a behaviour, the tr_ctx gives access to
+ * the runtime: who am I, send, spawn, stop.
+ *
+ * The functions taking a tr_ctx may only be called by the thread running
+ * that behaviour, during the call. To act from outside any actor, use the
+ * tr_runtime_* counterparts in troupe/runtime.h.
+ */
+#ifndef TROUPE_ACTOR_H
+#define TROUPE_ACTOR_H
+
+#include <stddef.h>
+
+#include "msg.h"
+#include "pid.h"
+
+typedef struct tr_ctx tr_ctx;
+typedef struct tr_runtime tr_runtime;
+
+/* A behaviour handles one message. `state` points at the actor's own copy
+ * of the state it was spawned with; `m` is valid until the call returns. */
+typedef void (*tr_behaviour)(tr_ctx *cx, void *state, const tr_msg *m);
+
+/* State up to this many bytes lives inside the actor's slot; larger state
+ * costs one extra allocation at spawn. */
+#define TR_STATE_INLINE 32
+
+/* Spawns an actor running `fn` with a private copy of `state_size` bytes
+ * of `state` (state may be NULL when state_size is 0; the copy is then
+ * zero-sized). Stores its pid in *pid if pid is not NULL.
+ * Errors: TR_EINVAL (fn NULL, state NULL with a size), TR_ENOMEM,
+ * TR_EAGAIN (actor table full). */
+int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
+             tr_pid *pid);
+
+/* Sends a copy of `len` bytes of `data` as a message of `type` to `to`.
+ * Delivery is asynchronous and per-sender FIFO. A send to an actor that
+ * has stopped (or stops before handling it) is not an error: the message
+ * becomes a dead letter, counted in the statistics.
+ * Errors: TR_EINVAL (type reserved, data NULL with len), TR_EMSGSIZE,
+ * TR_ENOPID (never a valid pid of this runtime), TR_ENOMEM. */
+int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len);
+
+/* Sends a message from tr_msg_alloc() without copying it. The message
+ * belongs to the runtime from this call on, whatever the result.
+ * Errors: as tr_send(). */
+int tr_msg_send(tr_ctx *cx, tr_pid to, tr_msg *m);
+
+/* The pid of the actor whose behaviour is running. */
+tr_pid tr_self(const tr_ctx *cx);
+
+/* The runtime the running actor belongs to. */
+tr_runtime *tr_ctx_runtime(const tr_ctx *cx);
+
+/* Stops the running actor once the current message has been handled.
+ * Messages still in its mailbox, and any sent to it later, become dead
+ * letters; its slot is reused under a new generation, so its pid is never
+ * delivered to another actor. */
+void tr_stop(tr_ctx *cx);
+
+#endif

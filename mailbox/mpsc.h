@@ -1,0 +1,122 @@
+/* mailbox/mpsc.h — an intrusive multi-producer, single-consumer queue.
+ *
+ * Dmitry Vyukov's node-based MPSC queue, with an "empty" mark on the head
+ * so that a mailbox can tell a producer whether it must schedule the owner.
+ *
+ * Contract:
+ *   push        any thread, any time; wait-free (one exchange).
+ *   pop         the consumer only (the thread running the owner).
+ *   mark_empty  the consumer only; once it succeeds the consumer must not
+ *               touch the queue (nor its owner) again until it is
+ *               scheduled anew by a push that returned true.
+ *
+ * `head` is the last node pushed; its low bit is the empty mark. `tail` is
+ * the consumer's next node. The embedded stub keeps the queue non-empty in
+ * structure, so that every popped node can be freed at once: when the
+ * consumer reaches the last node it pushes the stub behind it.
+ *
+ * Between a producer's exchange and its link store the queue is briefly
+ * inconsistent: pop returns NULL although a node is coming. mark_empty then
+ * fails, so the owner stays scheduled and the node is not lost.
+ */
+#ifndef TR_MAILBOX_MPSC_H
+#define TR_MAILBOX_MPSC_H
+
+#include <ck_pr.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "troupe/msg.h"
+
+typedef tr_msg_link tr__node;
+
+typedef struct tr__mpsc {
+    tr__node *head; /* producers */
+    tr__node *tail; /* consumer */
+    tr__node stub;
+} tr__mpsc;
+
+#define TR__MPSC_EMPTY ((uintptr_t)1)
+
+static inline tr__node *tr__mpsc_untag(tr__node *n)
+{
+    return (tr__node *)((uintptr_t)n & ~TR__MPSC_EMPTY);
+}
+
+/* A new queue is empty and marked so: its first push returns true. */
+static inline void tr__mpsc_init(tr__mpsc *q)
+{
+    q->stub.next = NULL;
+    q->tail = &q->stub;
+    q->head = (tr__node *)((uintptr_t)&q->stub | TR__MPSC_EMPTY);
+}
+
+/* A queue whose first push returns false: for queues that are never marked. */
+static inline void tr__mpsc_init_unmarked(tr__mpsc *q)
+{
+    tr__mpsc_init(q);
+    q->head = &q->stub;
+}
+
+/* Appends n. Returns true if the queue had been marked empty: the caller
+ * has made it non-empty and must schedule its consumer. */
+static inline bool tr__mpsc_push(tr__mpsc *q, tr__node *n)
+{
+    n->next = NULL;
+    /* n->next = NULL must be visible before a later producer links to n. */
+    ck_pr_fence_store_atomic();
+    tr__node *prev = ck_pr_fas_ptr(&q->head, n);
+    bool was_empty = ((uintptr_t)prev & TR__MPSC_EMPTY) != 0;
+    /* Release: the node's contents before the link that publishes it. */
+    ck_pr_fence_store();
+    ck_pr_store_ptr(&tr__mpsc_untag(prev)->next, n);
+    return was_empty;
+}
+
+/* Takes the oldest node, or NULL if none can be taken now. Consumer only. */
+static inline tr__node *tr__mpsc_pop(tr__mpsc *q)
+{
+    tr__node *tail = q->tail;
+    tr__node *next = ck_pr_load_ptr(&tail->next);
+
+    if (tail == &q->stub) {
+        if (next == NULL)
+            return NULL;
+        ck_pr_fence_load();
+        q->tail = tail = next;
+        next = ck_pr_load_ptr(&tail->next);
+    }
+    if (next == NULL) {
+        /* tail is the last linked node. If it is also the head, put the
+         * stub behind it so that tail can leave the queue; if not, a
+         * producer is between its exchange and its link. */
+        if (tail != tr__mpsc_untag(ck_pr_load_ptr(&q->head)))
+            return NULL;
+        tr__mpsc_push(q, &q->stub);
+        next = ck_pr_load_ptr(&tail->next);
+        if (next == NULL)
+            return NULL;
+    }
+    ck_pr_fence_load();
+    q->tail = next;
+    return tail;
+}
+
+/* Marks the queue empty if it is: true on success, after which the next
+ * push returns true. False if a node is present or on its way. */
+static inline bool tr__mpsc_mark_empty(tr__mpsc *q)
+{
+    if (q->tail != &q->stub || ck_pr_load_ptr(&q->stub.next) != NULL)
+        return false;
+    return ck_pr_cas_ptr(&q->head, &q->stub,
+                         (tr__node *)((uintptr_t)&q->stub | TR__MPSC_EMPTY));
+}
+
+/* True if no node is queued (approximate while producers push). Any thread. */
+static inline bool tr__mpsc_is_empty(tr__mpsc *q)
+{
+    return tr__mpsc_untag(ck_pr_load_ptr(&q->head)) == &q->stub;
+}
+
+#endif

@@ -1,0 +1,145 @@
+/* mailbox/msg.c — messages from per-thread pools.
+ *
+ * Blocks come in seven size classes, 64 to 4096 bytes (header included);
+ * larger messages are plain malloc. Each class has a magazine per thread
+ * and a process-wide depot (see depot.h), shared by every runtime: a
+ * message is only memory, so pools need not belong to one runtime.
+ */
+#include "msg.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "depot.h"
+#include "troupe/error.h"
+
+#define CLASSES 7
+#define MIN_SHIFT 6 /* 64-byte blocks */
+#define LARGE CLASSES
+
+/* Per class, the depot holds at most 4 MiB of blocks. */
+#define DEPOT_BYTES (UINT32_C(4) << 20)
+
+typedef struct cache {
+    tr__magazine mag[CLASSES];
+    int registered;
+} cache;
+
+static tr__depot depots[CLASSES];
+static pthread_once_t depots_once = PTHREAD_ONCE_INIT;
+static int depots_ok;
+static pthread_key_t cache_key;
+static uint64_t pool_mallocs;
+static _Thread_local cache tls_cache;
+
+static unsigned class_of(uint32_t len)
+{
+    size_t size = sizeof(tr_msg) + (size_t)len;
+    if (size <= (size_t)1 << MIN_SHIFT)
+        return 0;
+    unsigned c = (unsigned)(64 - __builtin_clzll((unsigned long long)size - 1)) - MIN_SHIFT;
+    return c < CLASSES ? c : LARGE;
+}
+
+static void free_chain(tr__node *n)
+{
+    while (n != NULL) {
+        tr__node *next = n->next;
+        free(n);
+        n = next;
+    }
+}
+
+/* Thread exit: the spare chain is full and can go to the depot; the
+ * partial current chain is freed. */
+static void cache_flush(void *p)
+{
+    cache *c = p;
+    for (unsigned i = 0; i < CLASSES; i++) {
+        tr__magazine *m = &c->mag[i];
+        if (m->spare != NULL && !tr__depot_put(&depots[i], m->spare))
+            free_chain(m->spare);
+        free_chain(m->cur);
+        *m = (tr__magazine){0};
+    }
+    c->registered = 0;
+}
+
+static void depots_init(void)
+{
+    for (unsigned i = 0; i < CLASSES; i++) {
+        unsigned blocks_per_batch_bytes = TR__BATCH << (MIN_SHIFT + i);
+        unsigned capacity = DEPOT_BYTES / blocks_per_batch_bytes;
+        if (tr__depot_init(&depots[i], capacity) != 0)
+            return;
+    }
+    if (pthread_key_create(&cache_key, cache_flush) != 0)
+        return;
+    depots_ok = 1;
+}
+
+/* The calling thread's cache, or NULL if pools could not be set up (then
+ * every message is a plain malloc). */
+static cache *my_cache(void)
+{
+    cache *c = &tls_cache;
+    if (c->registered)
+        return c;
+    pthread_once(&depots_once, depots_init);
+    if (!depots_ok || pthread_setspecific(cache_key, c) != 0)
+        return NULL;
+    c->registered = 1;
+    return c;
+}
+
+tr_msg *tr__msg_new(uint32_t type, uint32_t len)
+{
+    unsigned cls = class_of(len);
+    tr_msg *m = NULL;
+    cache *c = cls == LARGE ? NULL : my_cache();
+
+    if (c != NULL)
+        m = (tr_msg *)tr__magazine_take(&c->mag[cls], &depots[cls]);
+    if (m == NULL) {
+        size_t size = cls == LARGE ? sizeof(tr_msg) + len : (size_t)1 << (MIN_SHIFT + cls);
+        m = malloc(size);
+        if (m == NULL)
+            return NULL;
+        ck_pr_inc_64(&pool_mallocs);
+    }
+    m->type = type;
+    m->len = len;
+    m->from = TR_PID_NONE;
+    m->to = TR_PID_NONE;
+    return m;
+}
+
+void tr__msg_release(tr_msg *m)
+{
+    unsigned cls = class_of(m->len);
+    cache *c = cls == LARGE ? NULL : my_cache();
+    if (c == NULL) {
+        free(m);
+        return;
+    }
+    free_chain(tr__magazine_give(&c->mag[cls], &depots[cls], &m->link_));
+}
+
+uint64_t tr__msg_pool_mallocs(void)
+{
+    return ck_pr_load_64(&pool_mallocs);
+}
+
+tr_msg *tr_msg_alloc(uint32_t type, size_t len)
+{
+    if (type >= TR_MSG_SYSTEM || len > TR_MSG_MAX_LEN)
+        return NULL;
+    return tr__msg_new(type, (uint32_t)len);
+}
+
+void tr_msg_free(tr_msg *m)
+{
+    if (m != NULL)
+        tr__msg_release(m);
+}

@@ -1,0 +1,262 @@
+/* sched/runtime.c — the runtime's life: create, run, join, stop, destroy,
+ * and the entry points for threads outside it. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../mailbox/msg.h"
+#include "sched.h"
+#include "troupe/error.h"
+
+#define DEFAULT_BATCH 64
+#define MAX_BATCH 65536
+
+static unsigned default_threads(void)
+{
+    const char *env = getenv("TROUPE_THREADS");
+    if (env != NULL) {
+        char *end;
+        unsigned long n = strtoul(env, &end, 10);
+        if (*env != '\0' && *end == '\0' && n >= 1 && n <= TR_MAX_THREADS)
+            return (unsigned)n;
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1)
+        return 1;
+    return cpus > TR_MAX_THREADS ? TR_MAX_THREADS : (unsigned)cpus;
+}
+
+void tr_config_init(tr_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    cfg->threads = default_threads();
+    cfg->batch = DEFAULT_BATCH;
+}
+
+int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
+{
+    if (out == NULL)
+        return TR_EINVAL;
+    *out = NULL;
+    tr_config c;
+    tr_config_init(&c);
+    if (cfg != NULL) {
+        if (cfg->threads > TR_MAX_THREADS || cfg->batch > MAX_BATCH)
+            return TR_EINVAL;
+        if (cfg->threads != 0)
+            c.threads = cfg->threads;
+        if (cfg->batch != 0)
+            c.batch = cfg->batch;
+    }
+
+    tr_runtime *rt = aligned_alloc(CK_MD_CACHELINE, sizeof *rt);
+    if (rt == NULL)
+        return TR_ENOMEM;
+    memset(rt, 0, sizeof *rt);
+    rt->cfg = c;
+    tr__mpsc_init_unmarked(&rt->inject);
+    if (tr__table_init(&rt->table) != 0) {
+        free(rt);
+        return TR_ENOMEM;
+    }
+    rt->workers = aligned_alloc(CK_MD_CACHELINE, c.threads * sizeof *rt->workers);
+    if (rt->workers == NULL) {
+        tr__table_fini(&rt->table);
+        free(rt);
+        return TR_ENOMEM;
+    }
+    memset(rt->workers, 0, c.threads * sizeof *rt->workers);
+    for (unsigned i = 0; i < c.threads; i++) {
+        tr__worker *w = &rt->workers[i];
+        w->rt = rt;
+        w->id = i;
+        w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
+        w->cx.worker = w;
+        ck_ring_init(&w->ring, TR__RING_SIZE);
+        if ((w->buf = calloc(TR__RING_SIZE, sizeof *w->buf)) == NULL) {
+            tr_runtime_destroy(rt);
+            return TR_ENOMEM;
+        }
+    }
+    *out = rt;
+    return 0;
+}
+
+void tr_runtime_destroy(tr_runtime *rt)
+{
+    if (rt == NULL)
+        return;
+    if (ck_pr_load_32(&rt->running)) {
+        tr_runtime_stop(rt);
+        tr_runtime_join(rt);
+    }
+    for (unsigned i = 0; i < rt->cfg.threads; i++)
+        free(rt->workers[i].buf);
+    free(rt->workers);
+    tr__table_fini(&rt->table);
+    free(rt);
+}
+
+int tr_runtime_start(tr_runtime *rt)
+{
+    if (rt == NULL)
+        return TR_EINVAL;
+    if (tr__worker_current() != NULL)
+        return TR_EDEADLK;
+    if (!ck_pr_cas_32(&rt->running, 0, 1))
+        return TR_EBUSY;
+    ck_pr_store_32(&rt->stop, 0);
+    ck_pr_store_32(&rt->done, 0);
+    for (unsigned i = 0; i < rt->cfg.threads; i++) {
+        if (pthread_create(&rt->workers[i].thread, NULL, tr__worker_main, &rt->workers[i]) != 0) {
+            ck_pr_store_32(&rt->stop, 1);
+            tr__sched_wake_all(rt);
+            while (i-- > 0)
+                pthread_join(rt->workers[i].thread, NULL);
+            ck_pr_store_32(&rt->running, 0);
+            return TR_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+int tr_runtime_join(tr_runtime *rt)
+{
+    if (rt == NULL)
+        return TR_EINVAL;
+    if (tr__worker_current() != NULL)
+        return TR_EDEADLK;
+    if (!ck_pr_load_32(&rt->running))
+        return TR_ENOTSTARTED;
+    for (unsigned i = 0; i < rt->cfg.threads; i++)
+        pthread_join(rt->workers[i].thread, NULL);
+    int stopped = ck_pr_load_32(&rt->stop) ? 1 : 0;
+    ck_pr_store_32(&rt->running, 0);
+    return stopped;
+}
+
+int tr_runtime_run(tr_runtime *rt)
+{
+    int err = tr_runtime_start(rt);
+    return err != 0 ? err : tr_runtime_join(rt);
+}
+
+void tr_runtime_stop(tr_runtime *rt)
+{
+    if (rt == NULL)
+        return;
+    ck_pr_store_32(&rt->stop, 1);
+    ck_pr_fence_memory();
+    tr__sched_wake_all(rt);
+}
+
+int tr_runtime_hold(tr_runtime *rt)
+{
+    if (rt == NULL)
+        return TR_EINVAL;
+    ck_pr_inc_32(&rt->holds);
+    return 0;
+}
+
+int tr_runtime_release(tr_runtime *rt)
+{
+    if (rt == NULL)
+        return TR_EINVAL;
+    uint32_t h = ck_pr_load_32(&rt->holds);
+    do {
+        if (h == 0)
+            return TR_EINVAL;
+    } while (!ck_pr_cas_32_value(&rt->holds, h, h - 1, &h));
+    /* The last hold: if every worker is parked, one must look again. */
+    if (h == 1)
+        tr__sched_poke(rt);
+    return 0;
+}
+
+int tr_runtime_spawn(tr_runtime *rt, tr_behaviour fn, const void *state, size_t state_size,
+                     tr_pid *pid)
+{
+    if (rt == NULL)
+        return TR_EINVAL;
+    return tr__spawn(rt, NULL, fn, state, state_size, pid);
+}
+
+int tr_runtime_msg_send(tr_runtime *rt, tr_pid to, tr_msg *m)
+{
+    if (m == NULL)
+        return TR_EINVAL;
+    if (rt == NULL || m->type >= TR_MSG_SYSTEM) {
+        tr__msg_release(m);
+        return TR_EINVAL;
+    }
+    return tr__send(rt, NULL, TR_PID_NONE, to, m);
+}
+
+int tr_runtime_send(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len)
+{
+    if (rt == NULL || type >= TR_MSG_SYSTEM || (data == NULL && len != 0))
+        return TR_EINVAL;
+    if (len > TR_MSG_MAX_LEN)
+        return TR_EMSGSIZE;
+    tr_msg *m = tr__msg_new(type, (uint32_t)len);
+    if (m == NULL)
+        return TR_ENOMEM;
+    if (len != 0)
+        memcpy(m->data, data, len);
+    return tr__send(rt, NULL, TR_PID_NONE, to, m);
+}
+
+static void add_counters(tr__counters *sum, tr__counters *c)
+{
+    sum->sent += ck_pr_load_64(&c->sent);
+    sum->handled += ck_pr_load_64(&c->handled);
+    sum->dead += ck_pr_load_64(&c->dead);
+    sum->spawned += ck_pr_load_64(&c->spawned);
+    sum->stopped += ck_pr_load_64(&c->stopped);
+    sum->steals += ck_pr_load_64(&c->steals);
+    sum->parks += ck_pr_load_64(&c->parks);
+}
+
+void tr_runtime_stats(tr_runtime *rt, tr_stats *out)
+{
+    if (out == NULL)
+        return;
+    memset(out, 0, sizeof *out);
+    if (rt == NULL)
+        return;
+    tr__counters sum = {0};
+    add_counters(&sum, &rt->outside);
+    for (unsigned i = 0; i < rt->cfg.threads; i++)
+        add_counters(&sum, &rt->workers[i].count);
+    out->messages_sent = sum.sent;
+    out->messages_handled = sum.handled;
+    out->dead_letters = sum.dead;
+    out->actors_spawned = sum.spawned;
+    out->actors_stopped = sum.stopped;
+    out->actors_alive = sum.spawned >= sum.stopped ? sum.spawned - sum.stopped : 0;
+    out->steals = sum.steals;
+    out->parks = sum.parks;
+    out->pool_mallocs = tr__msg_pool_mallocs();
+}
+
+unsigned tr_runtime_threads(const tr_runtime *rt)
+{
+    return rt != NULL ? rt->cfg.threads : 0;
+}
+
+const char *tr_strerror(int err)
+{
+    switch (err) {
+    case TR_OK: return "success";
+    case TR_EINVAL: return "invalid argument";
+    case TR_ENOMEM: return "out of memory";
+    case TR_ENOPID: return "no such pid";
+    case TR_EMSGSIZE: return "message too long";
+    case TR_EAGAIN: return "actor table full";
+    case TR_EBUSY: return "runtime already running";
+    case TR_EDEADLK: return "blocking call from inside a behaviour";
+    case TR_ENOTSTARTED: return "runtime not started";
+    default: return "unknown error";
+    }
+}

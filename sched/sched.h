@@ -1,0 +1,120 @@
+/* sched/sched.h — the runtime, its workers and the scheduler (internal).
+ *
+ * Run queues. Each worker owns a bounded ck_ring used SPMC: the owner
+ * pushes and pops, idle workers steal with ck_ring_trydequeue_spmc. An
+ * actor made runnable by a behaviour goes into its worker's LIFO slot
+ * first, so that a reply runs next while its data is still in cache (the
+ * ping-pong pattern); the actor it displaces goes to the ring. Overflow and
+ * submissions from outside go to a global injection queue: an intrusive
+ * MPSC queue (mailbox/mpsc.h) whose consumer side is taken with a
+ * try-lock, so a worker never waits for it.
+ *
+ * Parking. `idle` counts parked workers (low half) and searching workers
+ * (high half). A worker that runs out of work searches (steals) for a
+ * while, then parks on its own futex word. Whoever makes work stealable
+ * wakes one parked worker, but only when no worker is already searching:
+ * the searcher will find it. Both sides publish first and look second,
+ * across a full fence, so a push and a park cannot miss each other.
+ *
+ * Quiescence. A mailbox that is not empty is always scheduled (in a queue,
+ * in a LIFO slot, or running). So when every worker is parked, every queue
+ * is empty and no hold is taken, no message is pending: the last worker to
+ * park sees that and ends the run.
+ */
+#ifndef TR_SCHED_SCHED_H
+#define TR_SCHED_SCHED_H
+
+#include <ck_ring.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../actors/actor.h"
+#include "troupe/runtime.h"
+
+#define TR__RING_SIZE 256
+
+typedef struct tr__worker tr__worker;
+
+struct tr_ctx {
+    tr__worker *worker;
+    tr__actor *actor;
+    tr_pid self;
+    bool stopping;
+};
+
+/* Counters are written by their worker only and read by tr_runtime_stats. */
+typedef struct tr__counters {
+    uint64_t sent, handled, dead, spawned, stopped, steals, parks;
+} tr__counters;
+
+struct tr__worker {
+    ck_ring_t ring;
+    ck_ring_buffer_t *buf;
+    tr_runtime *rt;
+    tr__actor *lifo;
+    unsigned lifo_streak;
+    unsigned tick;
+    uint64_t rng;
+    tr__magazine slots;
+    tr__counters count;
+    tr_ctx cx;
+    unsigned id;
+    pthread_t thread;
+    uint32_t park CK_CC_CACHELINE; /* futex word: AWAKE, PARKED or NOTIFIED */
+} CK_CC_CACHELINE;
+
+struct tr_runtime {
+    tr_config cfg;
+    tr__worker *workers;
+    tr__table table;
+
+    tr__mpsc inject CK_CC_CACHELINE;
+    uint32_t inject_lock;
+
+    uint64_t idle CK_CC_CACHELINE;  /* parked | searching << 32 */
+    uint32_t holds;
+    uint32_t wake_cursor;
+
+    uint32_t running CK_CC_CACHELINE;
+    uint32_t stop;
+    uint32_t done;
+
+    /* From threads outside the runtime. */
+    tr__counters outside CK_CC_CACHELINE;
+};
+
+/* The worker the calling thread is, or NULL. */
+tr__worker *tr__worker_current(void);
+
+/* Makes an actor runnable after a send turned its mailbox non-empty. w is
+ * the sending worker of this runtime, or NULL for an outside thread. */
+void tr__sched_ready(tr_runtime *rt, tr__worker *w, tr__actor *a);
+
+/* Puts back an actor that still has (or may have) messages after its turn. */
+void tr__sched_requeue(tr__worker *w, tr__actor *a);
+
+/* Spawn and send for both sides: w is the calling worker, or NULL for a
+ * thread outside the runtime (actors/actor.c). tr__send owns m. */
+int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
+              size_t state_size, tr_pid *pid);
+int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m);
+
+/* Runs one turn of an actor on worker w (actors/actor.c). */
+void tr__actor_run(tr__worker *w, tr__actor *a);
+
+/* Worker thread entry (sched/worker.c). */
+void *tr__worker_main(void *arg);
+
+/* Wakes every parked worker (stop, end of run). Async-signal-safe. */
+void tr__sched_wake_all(tr_runtime *rt);
+
+/* Wakes one parked worker if all are parked (a hold was released). */
+void tr__sched_poke(tr_runtime *rt);
+
+static inline void tr__count(uint64_t *c)
+{
+    ck_pr_store_64(c, ck_pr_load_64(c) + 1);
+}
+
+#endif

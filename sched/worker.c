@@ -1,0 +1,294 @@
+/* sched/worker.c — worker threads: find work, run it, park when idle.
+ * The design is described at the top of sched.h. */
+#include <linux/futex.h>
+#include <stddef.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../mailbox/msg.h"
+#include "sched.h"
+
+enum { AWAKE = 0, PARKED = 1, NOTIFIED = 2 };
+
+/* Consecutive LIFO-slot turns before the slot's actor must queue like
+ * everyone else: two actors messaging each other must not starve the ring. */
+#define LIFO_MAX 32
+/* Every this many turns the injection queue is checked first, so that
+ * outside submissions are not starved by a busy local ring. */
+#define INJECT_EVERY 61
+/* Steal attempts before a worker parks. */
+#define SEARCH_ROUNDS 64
+
+#define PARKED_ONE UINT64_C(1)
+#define SEARCHING_ONE (UINT64_C(1) << 32)
+#define N_PARKED(s) ((uint32_t)(s))
+#define N_SEARCHING(s) ((uint32_t)((s) >> 32))
+
+static _Thread_local tr__worker *tls_worker;
+
+tr__worker *tr__worker_current(void)
+{
+    return tls_worker;
+}
+
+static void futex_wait(uint32_t *word, uint32_t val)
+{
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(uint32_t *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static tr__actor *actor_of_runq(tr__node *n)
+{
+    return (tr__actor *)((char *)n - offsetof(tr__actor, runq));
+}
+
+/* ---- the injection queue ---- */
+
+static void inject_push(tr_runtime *rt, tr__actor *a)
+{
+    tr__mpsc_push(&rt->inject, &a->runq);
+}
+
+static tr__actor *inject_pop(tr_runtime *rt)
+{
+    if (tr__mpsc_is_empty(&rt->inject) || !ck_pr_cas_32(&rt->inject_lock, 0, 1))
+        return NULL;
+    ck_pr_fence_acquire();
+    tr__node *n = tr__mpsc_pop(&rt->inject);
+    ck_pr_fence_release();
+    ck_pr_store_32(&rt->inject_lock, 0);
+    return n != NULL ? actor_of_runq(n) : NULL;
+}
+
+/* ---- waking ---- */
+
+static bool wake_worker(tr_runtime *rt, tr__worker *v)
+{
+    if (ck_pr_load_32(&v->park) != PARKED || !ck_pr_cas_32(&v->park, PARKED, NOTIFIED))
+        return false;
+    ck_pr_sub_64(&rt->idle, PARKED_ONE);
+    futex_wake(&v->park);
+    return true;
+}
+
+static void wake_one(tr_runtime *rt)
+{
+    unsigned n = rt->cfg.threads;
+    unsigned start = ck_pr_faa_32(&rt->wake_cursor, 1);
+    for (unsigned i = 0; i < n; i++)
+        if (wake_worker(rt, &rt->workers[(start + i) % n]))
+            return;
+}
+
+void tr__sched_wake_all(tr_runtime *rt)
+{
+    for (unsigned i = 0; i < rt->cfg.threads; i++) {
+        tr__worker *v = &rt->workers[i];
+        if (!wake_worker(rt, v))
+            futex_wake(&v->park);
+    }
+}
+
+/* Called after making work stealable. The fence orders that work before
+ * the look at `idle` (see the parking protocol in sched.h). */
+static void notify(tr_runtime *rt)
+{
+    ck_pr_fence_memory();
+    uint64_t s = ck_pr_load_64(&rt->idle);
+    if (N_PARKED(s) != 0 && N_SEARCHING(s) == 0)
+        wake_one(rt);
+}
+
+void tr__sched_poke(tr_runtime *rt)
+{
+    ck_pr_fence_memory();
+    if (N_PARKED(ck_pr_load_64(&rt->idle)) == rt->cfg.threads)
+        wake_one(rt);
+}
+
+/* ---- run queues ---- */
+
+/* Pushes onto w's ring (or the injection queue when it is full), waking a
+ * worker when there is more than w will run next. */
+static void push_local(tr__worker *w, tr__actor *a)
+{
+    tr_runtime *rt = w->rt;
+    if (!ck_ring_enqueue_spmc(&w->ring, w->buf, a)) {
+        inject_push(rt, a);
+        notify(rt);
+    } else if (ck_ring_size(&w->ring) > 1) {
+        notify(rt);
+    }
+}
+
+void tr__sched_ready(tr_runtime *rt, tr__worker *w, tr__actor *a)
+{
+    if (w == NULL || w->rt != rt) {
+        inject_push(rt, a);
+        notify(rt);
+        return;
+    }
+    tr__actor *displaced = w->lifo;
+    w->lifo = a;
+    if (displaced != NULL)
+        push_local(w, displaced);
+}
+
+void tr__sched_requeue(tr__worker *w, tr__actor *a)
+{
+    push_local(w, a);
+}
+
+static bool work_visible(tr_runtime *rt)
+{
+    if (!tr__mpsc_is_empty(&rt->inject))
+        return true;
+    for (unsigned i = 0; i < rt->cfg.threads; i++)
+        if (ck_ring_size(&rt->workers[i].ring) != 0)
+            return true;
+    return false;
+}
+
+static tr__actor *next_local(tr__worker *w)
+{
+    tr__actor *a = w->lifo;
+    if (a != NULL) {
+        w->lifo = NULL;
+        if (w->lifo_streak++ < LIFO_MAX)
+            return a;
+        push_local(w, a);
+    }
+    w->lifo_streak = 0;
+    if (++w->tick % INJECT_EVERY == 0 && (a = inject_pop(w->rt)) != NULL)
+        return a;
+    if (ck_ring_dequeue_spmc(&w->ring, w->buf, &a))
+        return a;
+    return inject_pop(w->rt);
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* Takes one actor from a random victim, and half of what it has left
+ * into our own ring, so that a burst of work spreads in few steals. */
+static tr__actor *steal(tr__worker *w)
+{
+    tr_runtime *rt = w->rt;
+    unsigned n = rt->cfg.threads;
+    unsigned start = (unsigned)(xorshift(&w->rng) % n);
+    for (unsigned i = 0; i < n; i++) {
+        tr__worker *v = &rt->workers[(start + i) % n];
+        tr__actor *a;
+        if (v == w || !ck_ring_trydequeue_spmc(&v->ring, v->buf, &a))
+            continue;
+        tr__count(&w->count.steals);
+        for (unsigned more = ck_ring_size(&v->ring) / 2; more > 0; more--) {
+            tr__actor *b;
+            if (!ck_ring_trydequeue_spmc(&v->ring, v->buf, &b))
+                break;
+            tr__count(&w->count.steals);
+            push_local(w, b);
+        }
+        return a;
+    }
+    return NULL;
+}
+
+static tr__actor *search(tr__worker *w)
+{
+    tr_runtime *rt = w->rt;
+    tr__actor *a = NULL;
+    ck_pr_add_64(&rt->idle, SEARCHING_ONE);
+    for (unsigned i = 0; i < SEARCH_ROUNDS && a == NULL; i++) {
+        if ((a = steal(w)) == NULL && (a = inject_pop(rt)) == NULL) {
+            if (ck_pr_load_32(&rt->stop))
+                break;
+            ck_pr_stall();
+        }
+    }
+    uint64_t s = ck_pr_faa_64(&rt->idle, -SEARCHING_ONE) - SEARCHING_ONE;
+    /* The last searcher to find work hands the search on, since pushers
+     * did not wake anyone while it was searching. */
+    if (a != NULL && N_SEARCHING(s) == 0 && N_PARKED(s) != 0 && work_visible(rt))
+        wake_one(rt);
+    return a;
+}
+
+/* Leaves the parked state on our own initiative. A waker may have
+ * notified us meanwhile; then it has already taken us off the count. */
+static void unpark(tr__worker *w)
+{
+    if (ck_pr_cas_32(&w->park, PARKED, AWAKE))
+        ck_pr_sub_64(&w->rt->idle, PARKED_ONE);
+    else
+        ck_pr_store_32(&w->park, AWAKE);
+}
+
+/* Parks until there may be work. False when the run is over (quiescent
+ * or stopped). */
+static bool park(tr__worker *w)
+{
+    tr_runtime *rt = w->rt;
+    uint64_t s = ck_pr_faa_64(&rt->idle, PARKED_ONE) + PARKED_ONE;
+    ck_pr_store_32(&w->park, PARKED);
+    ck_pr_fence_memory();
+
+    for (;;) {
+        if (ck_pr_load_32(&rt->stop) || ck_pr_load_32(&rt->done)) {
+            unpark(w);
+            return false;
+        }
+        if (work_visible(rt)) {
+            unpark(w);
+            return true;
+        }
+        if (N_PARKED(s) == rt->cfg.threads && ck_pr_load_32(&rt->holds) == 0 &&
+            !work_visible(rt)) {
+            ck_pr_store_32(&rt->done, 1);
+            unpark(w);
+            tr__sched_wake_all(rt);
+            return false;
+        }
+        tr__count(&w->count.parks);
+        futex_wait(&w->park, PARKED);
+        if (ck_pr_load_32(&w->park) == NOTIFIED) {
+            ck_pr_store_32(&w->park, AWAKE);
+            return !ck_pr_load_32(&rt->stop) && !ck_pr_load_32(&rt->done);
+        }
+        s = ck_pr_load_64(&rt->idle);
+    }
+}
+
+void *tr__worker_main(void *arg)
+{
+    tr__worker *w = arg;
+    tr_runtime *rt = w->rt;
+    tls_worker = w;
+
+    while (!ck_pr_load_32(&rt->stop)) {
+        tr__actor *a = next_local(w);
+        if (a == NULL)
+            a = search(w);
+        if (a != NULL)
+            tr__actor_run(w, a);
+        else if (!park(w))
+            break;
+    }
+    /* An actor left in the LIFO slot by a stop must stay findable. */
+    if (w->lifo != NULL) {
+        inject_push(rt, w->lifo);
+        w->lifo = NULL;
+    }
+    tls_worker = NULL;
+    return NULL;
+}

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Checks for the Debian packages troupe builds against and installs the
+# missing ones when run as root; otherwise prints the command and fails.
+PKGS="libck-dev libcunit1-dev libmsgpack-dev"
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+    echo "deps: installing$missing" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$missing
+    exit $?
+fi
+echo "deps: missing$missing; install them with:" >&2
+echo "    sudo apt-get install -y$missing" >&2
+exit 1
