@@ -8,7 +8,7 @@ CC      ?= cc
 SAN     ?=
 PREFIX  ?= /usr/local
 DESTDIR ?=
-BUILD   := build/$(if $(SAN),$(SAN),release)
+BUILD   := build/$(if $(SAN),$(SAN),release)$(if $(findstring clang,$(CC)),-clang)
 
 CPPFLAGS := -Iinclude -D_GNU_SOURCE
 CFLAGS   := -std=c11 -g -Wall -Wextra -Werror -fPIC -pthread
@@ -97,4 +97,4 @@ install: lib
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
