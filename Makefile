@@ -77,7 +77,7 @@ run: deps
 
 test: deps
 	@$(MAKE) --no-print-directory $(TEST_BIN) $(BENCHES) $(EXAMPLES)
-	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/support/tsan/suppressions.txt" \
 	ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" \
 	UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
 	BUILD=$(BUILD) $(TEST_BIN)
