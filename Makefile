@@ -30,7 +30,7 @@ else
   $(error SAN must be empty, address or thread)
 endif
 
-LIB_SRC  := $(wildcard actors/*.c mailbox/*.c sched/*.c)
+LIB_SRC  := $(wildcard actors/*.c mailbox/*.c sched/*.c reactor/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_A    := $(BUILD)/libtroupe.a
 LIB_SO   := $(BUILD)/libtroupe.so

@@ -44,7 +44,8 @@ int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
      * that never reads these fields (see actor.h), and the store of life
      * below publishes them to whoever gets the new pid. */
     a->fn = fn;
-    a->state_size = (uint32_t)state_size;
+    a->aux = 0;
+    a->resources = NULL;
     a->flags = heap != NULL ? TR__HEAP_STATE : 0;
     if (heap != NULL)
         a->state.heap = heap;
@@ -96,6 +97,11 @@ static void *state_of(tr__actor *a)
  * from here on it only drains stale messages (see actor.h). */
 static void actor_die(tr__worker *w, tr__actor *a, uint32_t life)
 {
+    while (a->resources != NULL) {
+        tr__resource *r = a->resources;
+        a->resources = r->next;
+        r->release(w->rt, r);
+    }
     if (a->flags & TR__HEAP_STATE)
         free(a->state.heap);
     uint32_t next_gen = (life >> 1) + 1;

@@ -33,6 +33,21 @@
 
 #define TR__HEAP_STATE 1u
 
+typedef struct tr_runtime tr_runtime;
+
+/* Something an actor holds that must be given back when it stops (a
+ * watched descriptor, a signal subscription). Listed in the actor and
+ * touched only in its own turns. */
+typedef struct tr__resource {
+    struct tr__resource *next;
+    void (*release)(tr_runtime *rt, struct tr__resource *r);
+} tr__resource;
+
+/* The aux word: a per-slot state tagged with the generation it belongs to,
+ * so that a compare-and-swap on it by pid can never hit a later actor in
+ * the same slot (timers use it for pending/firing/done). */
+#define TR__AUX(gen, status) ((gen) << 2 | (status))
+
 typedef struct tr__actor {
     tr__mpsc mailbox;
     uint32_t life;      /* generation << 1 | alive */
@@ -40,7 +55,8 @@ typedef struct tr__actor {
     tr__node runq;      /* link in the injection queue */
     tr_behaviour fn;
     uint32_t flags;
-    uint32_t state_size;
+    uint32_t aux;       /* TR__AUX(gen, status); 0 for most actors */
+    tr__resource *resources;
     union {
         unsigned char bytes[TR_STATE_INLINE];
         void *heap;     /* with TR__HEAP_STATE */
@@ -56,9 +72,9 @@ typedef struct tr__table {
 
 int tr__table_init(tr__table *t);
 
-/* Frees every chunk, heap state and queued message. No other thread may
- * use the table. */
-void tr__table_fini(tr__table *t);
+/* Releases every live actor's resources, frees every chunk, heap state
+ * and queued message. No other thread may use the table. */
+void tr__table_fini(tr__table *t, tr_runtime *rt);
 
 /* A free slot, from the magazine (may be NULL for non-worker threads) or a
  * fresh chunk. NULL with *err = TR_EAGAIN (table full) or TR_ENOMEM. */

@@ -25,7 +25,7 @@ int tr__table_init(tr__table *t)
     return 0;
 }
 
-void tr__table_fini(tr__table *t)
+void tr__table_fini(tr__table *t, tr_runtime *rt)
 {
     for (uint32_t c = 0; c < CHUNKS; c++) {
         tr__actor *chunk = t->chunks[c];
@@ -36,7 +36,14 @@ void tr__table_fini(tr__table *t)
             tr__node *n;
             while ((n = tr__mpsc_pop(&a->mailbox)) != NULL)
                 tr__msg_release((tr_msg *)n);
-            if ((a->life & 1) && (a->flags & TR__HEAP_STATE))
+            if (!(a->life & 1))
+                continue;
+            while (a->resources != NULL) {
+                tr__resource *r = a->resources;
+                a->resources = r->next;
+                r->release(rt, r);
+            }
+            if (a->flags & TR__HEAP_STATE)
                 free(a->state.heap);
         }
         free(chunk);

@@ -8,6 +8,8 @@
  *   troupe/msg.h      tr_msg: messages, zero-copy allocation
  *   troupe/actor.h    tr_spawn, tr_send, tr_self, tr_stop (inside behaviours)
  *   troupe/runtime.h  the runtime: create, run, start/join, stop, stats
+ *   troupe/timer.h    timers: tr_send_after, periodic timers, cancel
+ *   troupe/io.h       descriptor watches and signals as messages
  */
 #ifndef TROUPE_H
 #define TROUPE_H
@@ -17,5 +19,7 @@
 #include "troupe/msg.h"
 #include "troupe/actor.h"
 #include "troupe/runtime.h"
+#include "troupe/timer.h"
+#include "troupe/io.h"
 
 #endif

@@ -60,9 +60,16 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
         free(rt);
         return TR_ENOMEM;
     }
+    int err = tr__reactor_init(&rt->reactor, rt);
+    if (err != 0) {
+        tr__table_fini(&rt->table, rt);
+        free(rt);
+        return err;
+    }
     rt->workers = aligned_alloc(CK_MD_CACHELINE, c.threads * sizeof *rt->workers);
     if (rt->workers == NULL) {
-        tr__table_fini(&rt->table);
+        tr__table_fini(&rt->table, rt);
+        tr__reactor_fini(&rt->reactor);
         free(rt);
         return TR_ENOMEM;
     }
@@ -91,10 +98,13 @@ void tr_runtime_destroy(tr_runtime *rt)
         tr_runtime_stop(rt);
         tr_runtime_join(rt);
     }
+    /* Actors first: their resources (watches) go back to the reactor and
+     * their holds to the scheduler. */
+    tr__table_fini(&rt->table, rt);
+    tr__reactor_fini(&rt->reactor);
     for (unsigned i = 0; i < rt->cfg.threads; i++)
         free(rt->workers[i].buf);
     free(rt->workers);
-    tr__table_fini(&rt->table);
     free(rt);
 }
 
@@ -118,6 +128,11 @@ int tr_runtime_start(tr_runtime *rt)
             return TR_ENOMEM;
         }
     }
+    if (tr__reactor_start(&rt->reactor) != 0) {
+        tr_runtime_stop(rt);
+        tr_runtime_join(rt);
+        return TR_ENOMEM;
+    }
     return 0;
 }
 
@@ -131,6 +146,7 @@ int tr_runtime_join(tr_runtime *rt)
         return TR_ENOTSTARTED;
     for (unsigned i = 0; i < rt->cfg.threads; i++)
         pthread_join(rt->workers[i].thread, NULL);
+    tr__reactor_stop(&rt->reactor);
     int stopped = ck_pr_load_32(&rt->stop) ? 1 : 0;
     ck_pr_store_32(&rt->running, 0);
     return stopped;

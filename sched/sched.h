@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "../actors/actor.h"
+#include "../reactor/reactor.h"
 #include "troupe/runtime.h"
 
 #define TR__RING_SIZE 256
@@ -82,6 +83,8 @@ struct tr_runtime {
 
     /* From threads outside the runtime. */
     tr__counters outside CK_CC_CACHELINE;
+
+    tr__reactor reactor;
 };
 
 /* The worker the calling thread is, or NULL. */

@@ -1,0 +1,68 @@
+/* troupe/io.h — descriptors and signals as messages.
+ *
+ * An actor can watch a file descriptor it owns (a pipe, an eventfd, a
+ * device, a socket): the reactor turns readiness into messages in its
+ * mailbox. Watches are edge-triggered: after TR_IO_READABLE, read until
+ * the call fails with EAGAIN, or no further READABLE will come for data
+ * that is already there; likewise for writes. The descriptor should be
+ * non-blocking. A watch is dropped when its actor stops; the descriptor
+ * itself stays open (closing it is the owner's job).
+ *
+ * Every message below carries a tr_io_event (or, for TR_SIGNAL, a
+ * tr_signal_event) as its payload.
+ */
+#ifndef TROUPE_IO_H
+#define TROUPE_IO_H
+
+#include <stdint.h>
+
+#include "actor.h"
+#include "msg.h"
+
+/* Message types. */
+#define TR_IO_READABLE (TR_MSG_SYSTEM + 1) /* data (or EOF) to read */
+#define TR_IO_WRITABLE (TR_MSG_SYSTEM + 2) /* room to write */
+#define TR_IO_HUP      (TR_MSG_SYSTEM + 3) /* peer closed (hang-up) */
+#define TR_IO_ERROR    (TR_MSG_SYSTEM + 4) /* error pending on the descriptor */
+#define TR_SIGNAL      (TR_MSG_SYSTEM + 5) /* a subscribed signal arrived */
+
+/* Interest flags for tr_io_watch. */
+#define TR_IO_READ  1u
+#define TR_IO_WRITE 2u
+
+typedef struct tr_io_event {
+    int fd;
+} tr_io_event;
+
+typedef struct tr_signal_event {
+    int signo;
+} tr_signal_event;
+
+/* Watches fd for the interests in `events` (TR_IO_READ, TR_IO_WRITE) on
+ * behalf of the running actor. A watched descriptor holds the runtime
+ * open. Errors: TR_EINVAL (bad fd or events), TR_EBUSY (fd already
+ * watched in this runtime), TR_ENOMEM, or a negative errno from epoll
+ * (e.g. -EPERM for a regular file). */
+int tr_io_watch(tr_ctx *cx, int fd, unsigned events);
+
+/* Changes the interests of a descriptor the running actor watches.
+ * Errors: TR_EINVAL (not watched by this actor, bad events), -errno. */
+int tr_io_modify(tr_ctx *cx, int fd, unsigned events);
+
+/* Stops watching fd. Readiness messages already queued may still arrive.
+ * Errors: TR_EINVAL (not watched by this actor). */
+int tr_io_unwatch(tr_ctx *cx, int fd);
+
+/* Subscribes the running actor to signal signo (SIGINT, SIGTERM, SIGHUP,
+ * SIGUSR1, ...): each delivery to the process becomes a TR_SIGNAL
+ * message. While any actor of any runtime subscribes, the signal's default
+ * action is replaced; it is restored when the last one unsubscribes. A
+ * subscription holds the runtime open and ends when the actor stops.
+ * Errors: TR_EINVAL (signo not catchable: SIGKILL, SIGSTOP, SIGSEGV, ...),
+ * TR_EBUSY (already subscribed), TR_ENOMEM. */
+int tr_signal_watch(tr_ctx *cx, int signo);
+
+/* Ends a subscription. Errors: TR_EINVAL (not subscribed). */
+int tr_signal_unwatch(tr_ctx *cx, int signo);
+
+#endif

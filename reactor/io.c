@@ -1,0 +1,196 @@
+/* reactor/io.c — watched descriptors.
+ *
+ * The descriptor table maps an fd to the pid that watches it and a
+ * registration generation. epoll carries fd | generation << 32, so an
+ * event that was already in flight when a watch ended (or was replaced
+ * by another actor's watch of a reused fd number) is recognised and
+ * dropped instead of reaching the wrong actor.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+
+#include "../mailbox/msg.h"
+#include "../sched/sched.h"
+#include "reactor.h"
+#include "troupe/error.h"
+#include "troupe/io.h"
+
+#define CHUNK_BITS 10
+#define CHUNK_FDS (1u << CHUNK_BITS)
+#define CHUNKS (1u << 14) /* descriptors below 2^24 */
+
+struct tr__fd_entry {
+    tr_pid owner; /* TR_PID_NONE when not watched */
+    uint32_t gen;
+};
+
+typedef struct watch {
+    tr__resource res; /* first: the actor's resource list links these */
+    int fd;
+} watch;
+
+static tr__fd_entry *fd_entry(tr__reactor *r, int fd, int create)
+{
+    if (r->fds == NULL) {
+        if (!create)
+            return NULL;
+        tr__fd_entry **table = calloc(CHUNKS, sizeof *table);
+        if (table == NULL)
+            return NULL;
+        if (!ck_pr_cas_ptr(&r->fds, NULL, table))
+            free(table);
+    }
+    tr__fd_entry **cell = &r->fds[(unsigned)fd >> CHUNK_BITS];
+    tr__fd_entry *chunk = ck_pr_load_ptr(cell);
+    if (chunk == NULL) {
+        if (!create || (chunk = calloc(CHUNK_FDS, sizeof *chunk)) == NULL)
+            return NULL;
+        if (!ck_pr_cas_ptr(cell, NULL, chunk)) {
+            free(chunk);
+            chunk = ck_pr_load_ptr(cell);
+        }
+    }
+    return &chunk[(unsigned)fd & (CHUNK_FDS - 1)];
+}
+
+void tr__io_fini(tr__reactor *r)
+{
+    if (r->fds == NULL)
+        return;
+    for (unsigned i = 0; i < CHUNKS; i++)
+        free(r->fds[i]);
+    free(r->fds);
+    r->fds = NULL;
+}
+
+static void send_event(tr__reactor *r, tr_pid owner, uint32_t type, int fd)
+{
+    tr_msg *m = tr__msg_new(type, sizeof(tr_io_event));
+    if (m == NULL)
+        return;
+    ((tr_io_event *)m->data)->fd = fd;
+    tr__send(r->rt, NULL, TR_PID_NONE, owner, m);
+}
+
+void tr__io_dispatch(tr__reactor *r, uint64_t data, uint32_t events)
+{
+    int fd = (int)(uint32_t)data;
+    uint32_t gen = (uint32_t)(data >> 32);
+    tr__fd_entry *e = fd_entry(r, fd, 0);
+    if (e == NULL || ck_pr_load_32(&e->gen) != gen)
+        return;
+    tr_pid owner = ck_pr_load_64(&e->owner);
+    if (owner == TR_PID_NONE || ck_pr_load_32(&e->gen) != gen)
+        return;
+    /* Data before the hang-up, so the owner reads what is left first. */
+    if (events & EPOLLIN)
+        send_event(r, owner, TR_IO_READABLE, fd);
+    if (events & EPOLLOUT)
+        send_event(r, owner, TR_IO_WRITABLE, fd);
+    if (events & EPOLLERR)
+        send_event(r, owner, TR_IO_ERROR, fd);
+    if (events & (EPOLLHUP | EPOLLRDHUP))
+        send_event(r, owner, TR_IO_HUP, fd);
+}
+
+static uint32_t epoll_events(unsigned events)
+{
+    return EPOLLET | EPOLLRDHUP | ((events & TR_IO_READ) ? EPOLLIN : 0) |
+           ((events & TR_IO_WRITE) ? EPOLLOUT : 0);
+}
+
+static void watch_release(tr_runtime *rt, tr__resource *res)
+{
+    watch *wt = (watch *)res;
+    tr__reactor *r = &rt->reactor;
+    tr__fd_entry *e = fd_entry(r, wt->fd, 0);
+    if (e != NULL) {
+        ck_pr_inc_32(&e->gen); /* events already in flight are now stale */
+        ck_pr_store_64(&e->owner, TR_PID_NONE);
+    }
+    /* Fails harmlessly if the owner closed the descriptor first. */
+    epoll_ctl(r->epfd, EPOLL_CTL_DEL, wt->fd, NULL);
+    free(wt);
+    tr_runtime_release(rt);
+}
+
+/* The running actor's watch of fd, and the link that points to it. */
+static watch *find_watch(tr__actor *a, int fd, tr__resource ***link)
+{
+    for (tr__resource **p = &a->resources; *p != NULL; p = &(*p)->next) {
+        if ((*p)->release == watch_release && ((watch *)*p)->fd == fd) {
+            *link = p;
+            return (watch *)*p;
+        }
+    }
+    return NULL;
+}
+
+static bool valid(const tr_ctx *cx, int fd, unsigned events)
+{
+    return cx != NULL && cx->actor != NULL && fd >= 0 && (unsigned)fd < CHUNKS * CHUNK_FDS &&
+           (events & ~(TR_IO_READ | TR_IO_WRITE)) == 0;
+}
+
+int tr_io_watch(tr_ctx *cx, int fd, unsigned events)
+{
+    if (!valid(cx, fd, events))
+        return TR_EINVAL;
+    tr_runtime *rt = cx->worker->rt;
+    tr__reactor *r = &rt->reactor;
+    tr__fd_entry *e = fd_entry(r, fd, 1);
+    watch *wt = malloc(sizeof *wt);
+    if (e == NULL || wt == NULL) {
+        free(wt);
+        return TR_ENOMEM;
+    }
+    if (!ck_pr_cas_64(&e->owner, TR_PID_NONE, cx->self)) {
+        free(wt);
+        return TR_EBUSY;
+    }
+    uint32_t gen;
+    /* Generations 0 and 2^32-1 are never used: the reactor's own
+     * descriptors are tagged with the latter. */
+    while ((gen = ck_pr_faa_32(&e->gen, 1) + 1) == 0 || gen == UINT32_MAX)
+        ;
+    struct epoll_event ev = {.events = epoll_events(events),
+                             .data.u64 = (uint32_t)fd | (uint64_t)gen << 32};
+    if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        int err = -errno;
+        ck_pr_store_64(&e->owner, TR_PID_NONE);
+        free(wt);
+        return err == -EEXIST ? TR_EBUSY : err;
+    }
+    wt->fd = fd;
+    wt->res.release = watch_release;
+    wt->res.next = cx->actor->resources;
+    cx->actor->resources = &wt->res;
+    tr_runtime_hold(rt);
+    return 0;
+}
+
+int tr_io_modify(tr_ctx *cx, int fd, unsigned events)
+{
+    tr__resource **link;
+    if (!valid(cx, fd, events) || find_watch(cx->actor, fd, &link) == NULL)
+        return TR_EINVAL;
+    tr__reactor *r = &cx->worker->rt->reactor;
+    tr__fd_entry *e = fd_entry(r, fd, 0);
+    struct epoll_event ev = {.events = epoll_events(events),
+                             .data.u64 = (uint32_t)fd | (uint64_t)ck_pr_load_32(&e->gen) << 32};
+    return epoll_ctl(r->epfd, EPOLL_CTL_MOD, fd, &ev) == 0 ? 0 : -errno;
+}
+
+int tr_io_unwatch(tr_ctx *cx, int fd)
+{
+    tr__resource **link;
+    if (!valid(cx, fd, 0))
+        return TR_EINVAL;
+    watch *wt = find_watch(cx->actor, fd, &link);
+    if (wt == NULL)
+        return TR_EINVAL;
+    *link = wt->res.next;
+    watch_release(cx->worker->rt, &wt->res);
+    return 0;
+}

@@ -1,0 +1,186 @@
+/* reactor/reactor.c — the reactor thread: epoll, wake-ups, the wheel. */
+#include "reactor.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "troupe/error.h"
+
+/* epoll data of the reactor's own descriptors; a watched descriptor's
+ * data is fd | generation << 32 with a generation of at least 1. */
+#define WAKE_TAG UINT64_C(0xffffffff00000001)
+#define TIMER_TAG UINT64_C(0xffffffff00000002)
+#define SIGNAL_TAG UINT64_C(0xffffffff00000003)
+
+#define MAX_EVENTS 256
+
+uint64_t tr__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int add_own(int epfd, int fd, uint64_t tag, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.u64 = tag};
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int tr__reactor_init(tr__reactor *r, tr_runtime *rt)
+{
+    memset(r, 0, sizeof *r);
+    r->rt = rt;
+    r->epfd = r->wakefd = r->timerfd = -1;
+    r->armed = UINT64_MAX;
+    tr__mpsc_init_unmarked(&r->requests);
+    tr__wheel_init(&r->wheel, tr__now_ns() >> TR__TICK_SHIFT);
+    pthread_mutex_init(&r->sig_lock, NULL);
+
+    int sigfd = tr__signal_fd();
+    tr__signal_baseline(r);
+    r->epfd = epoll_create1(EPOLL_CLOEXEC);
+    r->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    r->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (r->epfd < 0 || r->wakefd < 0 || r->timerfd < 0 || sigfd < 0 ||
+        add_own(r->epfd, r->wakefd, WAKE_TAG, EPOLLIN) != 0 ||
+        add_own(r->epfd, r->timerfd, TIMER_TAG, EPOLLIN) != 0 ||
+        /* Edge-triggered and never read: every write to the shared signal
+         * eventfd is an edge for every runtime's epoll (see signal.c). */
+        add_own(r->epfd, sigfd, SIGNAL_TAG, EPOLLIN | EPOLLET) != 0) {
+        int err = errno == ENOMEM ? TR_ENOMEM : -errno;
+        tr__reactor_fini(r);
+        return err;
+    }
+    return 0;
+}
+
+static void drop_timer(tr__wheel_entry *e, void *arg)
+{
+    (void)arg;
+    tr__timer_drop(e);
+}
+
+void tr__reactor_fini(tr__reactor *r)
+{
+    tr__node *n;
+    while ((n = tr__mpsc_pop(&r->requests)) != NULL)
+        tr__timer_file(r, n);
+    tr__wheel_advance(&r->wheel, UINT64_MAX - 1, drop_timer, r);
+    tr__io_fini(r);
+    if (r->epfd >= 0)
+        close(r->epfd);
+    if (r->wakefd >= 0)
+        close(r->wakefd);
+    if (r->timerfd >= 0)
+        close(r->timerfd);
+    pthread_mutex_destroy(&r->sig_lock);
+}
+
+static void wake(tr__reactor *r)
+{
+    uint64_t one = 1;
+    ssize_t n = write(r->wakefd, &one, sizeof one);
+    (void)n; /* EAGAIN means the counter is already non-zero: awake anyway */
+}
+
+void tr__reactor_submit(tr__reactor *r, tr__node *request, uint64_t due_ns)
+{
+    tr__mpsc_push(&r->requests, request);
+    /* Dekker with the reactor: it publishes sleep_until, then looks at the
+     * queue; we push, then look at sleep_until. */
+    ck_pr_fence_memory();
+    if (due_ns < ck_pr_load_64(&r->sleep_until))
+        wake(r);
+}
+
+static void arm(tr__reactor *r, uint64_t deadline_ns)
+{
+    if (deadline_ns == r->armed)
+        return;
+    struct itimerspec its = {{0, 0}, {0, 0}};
+    if (deadline_ns != UINT64_MAX) {
+        its.it_value.tv_sec = (time_t)(deadline_ns / 1000000000u);
+        its.it_value.tv_nsec = (long)(deadline_ns % 1000000000u);
+        if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+            its.it_value.tv_nsec = 1; /* zero would disarm */
+    }
+    if (timerfd_settime(r->timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        r->armed = deadline_ns;
+}
+
+static void drain(int fd)
+{
+    uint64_t v;
+    while (read(fd, &v, sizeof v) == (ssize_t)sizeof v)
+        ;
+}
+
+static void *reactor_main(void *arg)
+{
+    tr__reactor *r = arg;
+    struct epoll_event events[MAX_EVENTS];
+
+    while (!ck_pr_load_32(&r->exit)) {
+        ck_pr_store_64(&r->sleep_until, 0);
+        tr__node *n;
+        while ((n = tr__mpsc_pop(&r->requests)) != NULL)
+            tr__timer_file(r, n);
+        tr__wheel_advance(&r->wheel, tr__now_ns() >> TR__TICK_SHIFT, tr__timer_fire, r);
+        tr__signal_dispatch(r);
+
+        uint64_t next = tr__wheel_next(&r->wheel);
+        uint64_t wake_ns = next > (UINT64_MAX >> TR__TICK_SHIFT) ? UINT64_MAX : next << TR__TICK_SHIFT;
+        ck_pr_store_64(&r->sleep_until, wake_ns);
+        ck_pr_fence_memory();
+        if (!tr__mpsc_is_empty(&r->requests))
+            continue;
+        arm(r, wake_ns);
+
+        int ready = epoll_wait(r->epfd, events, MAX_EVENTS, -1);
+        for (int i = 0; i < ready; i++) {
+            uint64_t data = events[i].data.u64;
+            if (data == WAKE_TAG)
+                drain(r->wakefd);
+            else if (data == TIMER_TAG) {
+                drain(r->timerfd);
+                r->armed = UINT64_MAX;
+            } else if (data != SIGNAL_TAG)
+                tr__io_dispatch(r, data, events[i].events);
+        }
+    }
+    return NULL;
+}
+
+int tr__reactor_start(tr__reactor *r)
+{
+    ck_pr_store_32(&r->exit, 0);
+    /* The reactor must never run a signal handler: that is for the
+     * program's threads, and keeps epoll_wait free of EINTR storms. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int err = pthread_create(&r->thread, NULL, reactor_main, r);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err != 0)
+        return TR_ENOMEM;
+    r->started = 1;
+    return 0;
+}
+
+void tr__reactor_stop(tr__reactor *r)
+{
+    if (!r->started)
+        return;
+    ck_pr_store_32(&r->exit, 1);
+    wake(r);
+    pthread_join(r->thread, NULL);
+    r->started = 0;
+}

@@ -1,0 +1,196 @@
+/* reactor/signal.c — signals as messages.
+ *
+ * Why not signalfd: it only sees a signal that is blocked in every thread
+ * of the process, and a library cannot block signals in threads it did
+ * not create. Instead, a subscribed signal gets a handler (installed while
+ * any actor of any runtime subscribes) that counts the delivery and writes
+ * to one process-wide eventfd — both async-signal-safe. Every runtime's
+ * reactor watches that eventfd edge-triggered and never reads it, so each
+ * write wakes every reactor; each compares the counts with what it has
+ * dispatched and sends one TR_SIGNAL per new delivery to its subscribers.
+ * The handler touches no per-runtime memory, so a runtime can be destroyed
+ * while a signal arrives.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "../mailbox/msg.h"
+#include "../sched/sched.h"
+#include "reactor.h"
+#include "troupe/error.h"
+#include "troupe/io.h"
+
+#define MAX_SIGNO 64
+#define BURST 64 /* most messages per signal per wake-up, if signals pile up */
+
+struct tr__sig_sub {
+    tr__resource res; /* first: in the actor's resource list */
+    struct tr__sig_sub *next; /* in the reactor's list */
+    int signo;
+    tr_pid pid;
+};
+
+static int sig_fd = -1;
+static pthread_once_t sig_once = PTHREAD_ONCE_INIT;
+static uint64_t sig_count[MAX_SIGNO + 1];
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned sig_users[MAX_SIGNO + 1];
+static struct sigaction sig_saved[MAX_SIGNO + 1];
+
+static void sig_open(void)
+{
+    sig_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+int tr__signal_fd(void)
+{
+    pthread_once(&sig_once, sig_open);
+    return sig_fd;
+}
+
+void tr__signal_baseline(tr__reactor *r)
+{
+    for (int signo = 1; signo <= MAX_SIGNO; signo++)
+        r->sig_seen[signo] = ck_pr_load_64(&sig_count[signo]);
+}
+
+static void on_signal(int signo)
+{
+    int saved = errno;
+    uint64_t one = 1;
+    ck_pr_inc_64(&sig_count[signo]);
+    ssize_t n = write(sig_fd, &one, sizeof one);
+    (void)n;
+    errno = saved;
+}
+
+static bool catchable(int signo)
+{
+    switch (signo) {
+    case SIGKILL: case SIGSTOP: case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL:
+        return false;
+    default:
+        return signo >= 1 && signo <= MAX_SIGNO && signo < NSIG;
+    }
+}
+
+/* Installs the handler for the first subscriber in the process, restores
+ * the previous action after the last. */
+static int users_add(int signo, int delta)
+{
+    int err = 0;
+    pthread_mutex_lock(&sig_lock);
+    if (delta > 0 && sig_users[signo]++ == 0) {
+        struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(signo, &sa, &sig_saved[signo]) != 0) {
+            sig_users[signo]--;
+            err = TR_EINVAL;
+        }
+    } else if (delta < 0 && --sig_users[signo] == 0) {
+        sigaction(signo, &sig_saved[signo], NULL);
+    }
+    pthread_mutex_unlock(&sig_lock);
+    return err;
+}
+
+void tr__signal_dispatch(tr__reactor *r)
+{
+    for (int signo = 1; signo <= MAX_SIGNO; signo++) {
+        uint64_t count = ck_pr_load_64(&sig_count[signo]);
+        uint64_t fresh = count - r->sig_seen[signo];
+        if (fresh == 0)
+            continue;
+        r->sig_seen[signo] = count;
+        if (fresh > BURST)
+            fresh = BURST;
+        pthread_mutex_lock(&r->sig_lock);
+        for (struct tr__sig_sub *s = r->sig_subs; s != NULL; s = s->next) {
+            if (s->signo != signo)
+                continue;
+            for (uint64_t i = 0; i < fresh; i++) {
+                tr_msg *m = tr__msg_new(TR_SIGNAL, sizeof(tr_signal_event));
+                if (m == NULL)
+                    break;
+                ((tr_signal_event *)m->data)->signo = signo;
+                tr__send(r->rt, NULL, TR_PID_NONE, s->pid, m);
+            }
+        }
+        pthread_mutex_unlock(&r->sig_lock);
+    }
+}
+
+static void sub_release(tr_runtime *rt, tr__resource *res)
+{
+    struct tr__sig_sub *sub = (struct tr__sig_sub *)res;
+    tr__reactor *r = &rt->reactor;
+    pthread_mutex_lock(&r->sig_lock);
+    for (struct tr__sig_sub **p = &r->sig_subs; *p != NULL; p = &(*p)->next) {
+        if (*p == sub) {
+            *p = sub->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&r->sig_lock);
+    users_add(sub->signo, -1);
+    free(sub);
+    tr_runtime_release(rt);
+}
+
+static struct tr__sig_sub *find_sub(tr__actor *a, int signo, tr__resource ***link)
+{
+    for (tr__resource **p = &a->resources; *p != NULL; p = &(*p)->next) {
+        if ((*p)->release == sub_release && ((struct tr__sig_sub *)*p)->signo == signo) {
+            *link = p;
+            return (struct tr__sig_sub *)*p;
+        }
+    }
+    return NULL;
+}
+
+int tr_signal_watch(tr_ctx *cx, int signo)
+{
+    tr__resource **link;
+    if (cx == NULL || cx->actor == NULL || !catchable(signo) || tr__signal_fd() < 0)
+        return TR_EINVAL;
+    if (find_sub(cx->actor, signo, &link) != NULL)
+        return TR_EBUSY;
+    struct tr__sig_sub *sub = malloc(sizeof *sub);
+    if (sub == NULL)
+        return TR_ENOMEM;
+    int err = users_add(signo, +1);
+    if (err != 0) {
+        free(sub);
+        return err;
+    }
+    tr_runtime *rt = cx->worker->rt;
+    tr__reactor *r = &rt->reactor;
+    sub->signo = signo;
+    sub->pid = cx->self;
+    sub->res.release = sub_release;
+    sub->res.next = cx->actor->resources;
+    cx->actor->resources = &sub->res;
+    pthread_mutex_lock(&r->sig_lock);
+    sub->next = r->sig_subs;
+    r->sig_subs = sub;
+    pthread_mutex_unlock(&r->sig_lock);
+    tr_runtime_hold(rt);
+    return 0;
+}
+
+int tr_signal_unwatch(tr_ctx *cx, int signo)
+{
+    tr__resource **link;
+    if (cx == NULL || cx->actor == NULL)
+        return TR_EINVAL;
+    struct tr__sig_sub *sub = find_sub(cx->actor, signo, &link);
+    if (sub == NULL)
+        return TR_EINVAL;
+    *link = sub->res.next;
+    sub_release(cx->worker->rt, &sub->res);
+    return 0;
+}

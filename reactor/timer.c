@@ -1,0 +1,198 @@
+/* reactor/timer.c — timers: start, fire, cancel.
+ *
+ * A timer is a small actor (so it has a pid) plus a request block that
+ * the reactor files in its wheel. The actor's aux word is the timer's
+ * state, tagged with its generation: PENDING until the reactor claims it
+ * to fire (FIRING) or a canceller claims it (DONE). Exactly one side wins
+ * the compare-and-swap, which is what makes "cancelled" mean "will not be
+ * delivered". A periodic timer returns to PENDING after each delivery; a
+ * cancel that meets FIRING waits for that delivery to finish.
+ *
+ * A cancelled timer's block stays in the wheel until its slot comes due
+ * (cancel is one CAS, never a search) and is freed then.
+ */
+#include <sched.h>
+#include <string.h>
+
+#include "../mailbox/msg.h"
+#include "../sched/sched.h"
+#include "reactor.h"
+#include "troupe/error.h"
+#include "troupe/timer.h"
+
+enum { PENDING = 1, FIRING = 2, DONE = 3 };
+
+#define TIMER_DONE (TR_MSG_SYSTEM + 0x100) /* tells a timer actor to stop */
+
+typedef struct timer_req {
+    tr__wheel_entry entry; /* first: the wheel hands back this pointer */
+    uint64_t due_ns, period_ns;
+    tr_pid timer, target;
+    tr__actor *slot;
+    tr_msg *payload;
+} timer_req;
+
+static tr_msg *block_of(timer_req *t)
+{
+    return (tr_msg *)((char *)t - offsetof(tr_msg, data));
+}
+
+static uint64_t ticks_ceil(uint64_t ns)
+{
+    return (ns >> TR__TICK_SHIFT) + ((ns & ((UINT64_C(1) << TR__TICK_SHIFT) - 1)) != 0);
+}
+
+static void timer_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == TIMER_DONE)
+        tr_stop(cx);
+}
+
+static void req_free(timer_req *t)
+{
+    if (t->payload != NULL)
+        tr__msg_release(t->payload);
+    tr__msg_release(block_of(t));
+}
+
+/* The timer has left PENDING for good: its actor stops, and the hold it
+ * had on the runtime goes, after whatever it delivered is queued. */
+static void timer_finish(tr_runtime *rt, tr_pid timer)
+{
+    tr_msg *m = tr__msg_new(TIMER_DONE, 0);
+    if (m != NULL)
+        tr__send(rt, NULL, TR_PID_NONE, timer, m);
+    tr_runtime_release(rt);
+}
+
+static int timer_start(tr_runtime *rt, tr__worker *w, const tr_timer_spec *spec, tr_pid *out)
+{
+    if (spec == NULL || spec->type >= TR_MSG_SYSTEM || (spec->data == NULL && spec->len != 0))
+        return TR_EINVAL;
+    if (spec->len > TR_MSG_MAX_LEN)
+        return TR_EMSGSIZE;
+
+    tr_msg *payload = tr__msg_new(spec->type, (uint32_t)spec->len);
+    tr_msg *block = tr__msg_new(0, sizeof(timer_req));
+    if (payload == NULL || block == NULL) {
+        tr_msg_free(payload);
+        tr_msg_free(block);
+        return TR_ENOMEM;
+    }
+    if (spec->len != 0)
+        memcpy(payload->data, spec->data, spec->len);
+
+    tr_pid pid;
+    int err = tr__spawn(rt, w, timer_actor, NULL, 0, &pid);
+    if (err != 0) {
+        tr__msg_release(payload);
+        tr__msg_release(block);
+        return err;
+    }
+    timer_req *t = (timer_req *)block->data;
+    t->slot = tr__table_lookup(&rt->table, pid);
+    t->timer = pid;
+    t->target = spec->to;
+    t->payload = payload;
+    t->period_ns = spec->period_ns;
+    uint64_t now = tr__now_ns();
+    t->due_ns = spec->delay_ns > UINT64_MAX - now ? UINT64_MAX : now + spec->delay_ns;
+    ck_pr_store_32(&t->slot->aux, TR__AUX(TR_PID_GEN(pid), PENDING));
+
+    tr_runtime_hold(rt);
+    if (out != NULL)
+        *out = pid;
+    tr__reactor_submit(&rt->reactor, &block->link_, t->due_ns);
+    return 0;
+}
+
+void tr__timer_file(tr__reactor *r, tr__node *request)
+{
+    timer_req *t = (timer_req *)((tr_msg *)request)->data;
+    t->entry.due = ticks_ceil(t->due_ns);
+    tr__wheel_insert(&r->wheel, &t->entry);
+}
+
+void tr__timer_drop(tr__wheel_entry *e)
+{
+    req_free((timer_req *)e);
+}
+
+void tr__timer_fire(tr__wheel_entry *e, void *arg)
+{
+    tr__reactor *r = arg;
+    timer_req *t = (timer_req *)e;
+    uint32_t gen = TR_PID_GEN(t->timer);
+    if (!ck_pr_cas_32(&t->slot->aux, TR__AUX(gen, PENDING), TR__AUX(gen, FIRING))) {
+        req_free(t); /* cancelled */
+        return;
+    }
+    if (t->period_ns == 0) {
+        tr__send(r->rt, NULL, t->timer, t->target, t->payload);
+        t->payload = NULL;
+        ck_pr_store_32(&t->slot->aux, TR__AUX(gen, DONE));
+        timer_finish(r->rt, t->timer);
+        req_free(t);
+        return;
+    }
+
+    tr_msg *copy = tr__msg_new(t->payload->type, t->payload->len);
+    if (copy != NULL) {
+        memcpy(copy->data, t->payload->data, t->payload->len);
+        tr__send(r->rt, NULL, t->timer, t->target, copy);
+    }
+    ck_pr_store_32(&t->slot->aux, TR__AUX(gen, PENDING));
+    /* The next expiry on the original grid; ticks missed while the
+     * reactor was late are skipped, not delivered in a burst. */
+    uint64_t now = tr__now_ns();
+    t->due_ns += t->period_ns;
+    if (t->due_ns <= now)
+        t->due_ns += ((now - t->due_ns) / t->period_ns + 1) * t->period_ns;
+    t->entry.due = ticks_ceil(t->due_ns);
+    tr__wheel_insert(&r->wheel, &t->entry);
+}
+
+int tr_timer_start(tr_ctx *cx, const tr_timer_spec *spec, tr_pid *timer)
+{
+    if (cx == NULL || cx->actor == NULL)
+        return TR_EINVAL;
+    return timer_start(cx->worker->rt, cx->worker, spec, timer);
+}
+
+int tr_runtime_timer_start(tr_runtime *rt, const tr_timer_spec *spec, tr_pid *timer)
+{
+    if (rt == NULL)
+        return TR_EINVAL;
+    return timer_start(rt, NULL, spec, timer);
+}
+
+int tr_send_after(tr_ctx *cx, uint64_t delay_ns, tr_pid to, uint32_t type, const void *data,
+                  size_t len)
+{
+    tr_timer_spec spec = {.delay_ns = delay_ns, .to = to, .type = type, .data = data, .len = len};
+    return tr_timer_start(cx, &spec, NULL);
+}
+
+int tr_timer_cancel(tr_runtime *rt, tr_pid timer)
+{
+    if (rt == NULL)
+        return TR_EINVAL;
+    tr__actor *slot = TR_PID_NODE(timer) == 0 ? tr__table_lookup(&rt->table, timer) : NULL;
+    if (slot == NULL || TR_PID_GEN(timer) == 0)
+        return TR_ENOPID;
+    uint32_t gen = TR_PID_GEN(timer);
+    for (;;) {
+        uint32_t s = ck_pr_load_32(&slot->aux);
+        if (s == TR__AUX(gen, PENDING)) {
+            if (ck_pr_cas_32(&slot->aux, s, TR__AUX(gen, DONE))) {
+                timer_finish(rt, timer);
+                return 1;
+            }
+        } else if (s == TR__AUX(gen, FIRING)) {
+            sched_yield(); /* a delivery is under way: a few instructions */
+        } else {
+            return 0;
+        }
+    }
+}
