@@ -71,10 +71,12 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
     }
     uint32_t life = ck_pr_load_32(&a->life);
     uint32_t gen = TR_PID_GEN(to);
-    if (life != (gen << 1 | 1)) {
+    if (life != (gen << 1 | 1) || ck_pr_load_32(&a->aux) != 0) {
         tr__msg_release(m);
-        if (gen == 0 || gen >= life >> 1)
+        if (gen == 0 || gen > life >> 1 || (gen == life >> 1 && !(life & 1)))
             return TR_ENOPID; /* never issued */
+        /* Stopped, or a timer: timers take no messages, which is what
+         * lets the reactor end them without running them. */
         COUNT(rt, w, dead);
         return 0;
     }
@@ -104,14 +106,9 @@ static void actor_die(tr__worker *w, tr__actor *a, uint32_t life)
     }
     if (a->flags & TR__HEAP_STATE)
         free(a->state.heap);
-    uint32_t next_gen = (life >> 1) + 1;
-    ck_pr_fence_store();
-    ck_pr_store_32(&a->life, next_gen << 1);
     tr__count(&w->count.stopped);
-    /* A slot whose generations are used up is retired, so that a pid is
-     * never issued twice. */
-    if (next_gen <= TR__MAX_GEN)
-        tr__table_free(&w->rt->table, &w->slots, a);
+    tr__table_end(a, life);
+    tr__table_give(&w->rt->table, &w->slots, a);
 }
 
 void tr__actor_run(tr__worker *w, tr__actor *a)

@@ -80,8 +80,13 @@ void tr__table_fini(tr__table *t, tr_runtime *rt);
  * fresh chunk. NULL with *err = TR_EAGAIN (table full) or TR_ENOMEM. */
 tr__actor *tr__table_alloc(tr__table *t, tr__magazine *mag, int *err);
 
-/* Returns a dead actor's slot for reuse. */
-void tr__table_free(tr__table *t, tr__magazine *mag, tr__actor *a);
+/* Ends incarnation `life` of slot a: its pid becomes a dead letter. */
+void tr__table_end(tr__actor *a, uint32_t life);
+
+/* Gives an ended slot back for reuse through mag (the calling thread's).
+ * Only the thread that runs the actor may do so — or, for a slot whose
+ * behaviour never runs (a timer's), the thread that owns it. */
+void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a);
 
 /* The slot a pid names, or NULL if no such slot was ever handed out. */
 static inline tr__actor *tr__table_lookup(tr__table *t, tr_pid pid)

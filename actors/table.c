@@ -103,8 +103,17 @@ tr__actor *tr__table_alloc(tr__table *t, tr__magazine *mag, int *err)
     return &chunk[index & (TR__CHUNK_SLOTS - 1)];
 }
 
-void tr__table_free(tr__table *t, tr__magazine *mag, tr__actor *a)
+void tr__table_end(tr__actor *a, uint32_t life)
 {
-    /* The depot has room for every slot, so nothing can overflow. */
-    (void)tr__magazine_give(mag, &t->free, &a->state.free);
+    ck_pr_fence_store();
+    ck_pr_store_32(&a->life, ((life >> 1) + 1) << 1);
+}
+
+void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a)
+{
+    /* A slot whose generations are used up is retired, so that a pid is
+     * never issued twice. The depot has room for every slot, so giving
+     * one back never overflows. */
+    if ((ck_pr_load_32(&a->life) >> 1) <= TR__MAX_GEN)
+        (void)tr__magazine_give(mag, &t->free, &a->state.free);
 }

@@ -46,6 +46,7 @@ typedef struct bench {
     unsigned threads;   /* as asked; 0 = the runtime's default */
     tr_runtime *rt;
     bool ok;            /* false once any check has failed */
+    char extra[256];    /* further key=value figures for the result line */
 } bench;
 
 /* The defaults are shown only for --help: after a bad flag, earlier flags
@@ -221,6 +222,8 @@ static inline int bench_finish(bench *b, double secs, double rate, const char *u
     printf("bench=%s impl=troupe threads=%u", b->name, tr_runtime_threads(b->rt));
     for (size_t i = 0; i < b->nparams; i++)
         printf(" %s=%" PRIu64, b->params[i].name, b->params[i].value);
+    if (b->extra[0] != '\0')
+        printf(" %s", b->extra);
     printf(" secs=%.3f rate=%.0f unit=%s check=%s\n", secs, rate, unit,
            b->ok ? "ok" : "FAIL");
     fflush(stdout);

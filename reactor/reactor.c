@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../sched/sched.h"
 #include "troupe/error.h"
 
 /* epoll data of the reactor's own descriptors; a watched descriptor's
@@ -20,6 +21,9 @@
 #define SIGNAL_TAG UINT64_C(0xffffffff00000003)
 
 #define MAX_EVENTS 256
+/* Timer requests filed per round: past this, due timers fire before more
+ * are filed, so a flood of starts cannot delay expiries. */
+#define MAX_FILED 1024
 
 uint64_t tr__now_ns(void)
 {
@@ -131,10 +135,13 @@ static void *reactor_main(void *arg)
     while (!ck_pr_load_32(&r->exit)) {
         ck_pr_store_64(&r->sleep_until, 0);
         tr__node *n;
-        while ((n = tr__mpsc_pop(&r->requests)) != NULL)
+        unsigned filed = 0;
+        while (filed++ < MAX_FILED && (n = tr__mpsc_pop(&r->requests)) != NULL)
             tr__timer_file(r, n);
+        tr__sched_batch_begin();
         tr__wheel_advance(&r->wheel, tr__now_ns() >> TR__TICK_SHIFT, tr__timer_fire, r);
         tr__signal_dispatch(r);
+        tr__sched_batch_end(r->rt);
 
         uint64_t next = tr__wheel_next(&r->wheel);
         uint64_t wake_ns = next > (UINT64_MAX >> TR__TICK_SHIFT) ? UINT64_MAX : next << TR__TICK_SHIFT;
@@ -145,6 +152,7 @@ static void *reactor_main(void *arg)
         arm(r, wake_ns);
 
         int ready = epoll_wait(r->epfd, events, MAX_EVENTS, -1);
+        tr__sched_batch_begin();
         for (int i = 0; i < ready; i++) {
             uint64_t data = events[i].data.u64;
             if (data == WAKE_TAG)
@@ -155,6 +163,7 @@ static void *reactor_main(void *arg)
             } else if (data != SIGNAL_TAG)
                 tr__io_dispatch(r, data, events[i].events);
         }
+        tr__sched_batch_end(r->rt);
     }
     return NULL;
 }

@@ -1,15 +1,18 @@
 /* reactor/timer.c — timers: start, fire, cancel.
  *
- * A timer is a small actor (so it has a pid) plus a request block that
- * the reactor files in its wheel. The actor's aux word is the timer's
- * state, tagged with its generation: PENDING until the reactor claims it
- * to fire (FIRING) or a canceller claims it (DONE). Exactly one side wins
- * the compare-and-swap, which is what makes "cancelled" mean "will not be
+ * A timer is an actor slot (so it has a pid) plus a request block that the
+ * reactor files in its wheel. The slot's aux word is the timer's state,
+ * tagged with its generation: PENDING until the reactor claims it to fire
+ * (FIRING) or a canceller claims it (DONE). Exactly one side wins the
+ * compare-and-swap, which is what makes "cancelled" mean "will not be
  * delivered". A periodic timer returns to PENDING after each delivery; a
  * cancel that meets FIRING waits for that delivery to finish.
  *
- * A cancelled timer's block stays in the wheel until its slot comes due
- * (cancel is one CAS, never a search) and is freed then.
+ * A timer takes no messages (sends to its pid are dead letters), so its
+ * behaviour never runs: whoever moves it to DONE ends its pid at once (the
+ * reactor after the last delivery, or the canceller), and the reactor
+ * thread recycles the slot when the wheel entry comes due — for a
+ * cancelled timer that is later, as cancel is one CAS, never a search.
  */
 #include <sched.h>
 #include <string.h>
@@ -21,8 +24,6 @@
 #include "troupe/timer.h"
 
 enum { PENDING = 1, FIRING = 2, DONE = 3 };
-
-#define TIMER_DONE (TR_MSG_SYSTEM + 0x100) /* tells a timer actor to stop */
 
 typedef struct timer_req {
     tr__wheel_entry entry; /* first: the wheel hands back this pointer */
@@ -42,11 +43,12 @@ static uint64_t ticks_ceil(uint64_t ns)
     return (ns >> TR__TICK_SHIFT) + ((ns & ((UINT64_C(1) << TR__TICK_SHIFT) - 1)) != 0);
 }
 
+/* Never called: a timer's mailbox receives nothing. */
 static void timer_actor(tr_ctx *cx, void *state, const tr_msg *m)
 {
+    (void)cx;
     (void)state;
-    if (m->type == TIMER_DONE)
-        tr_stop(cx);
+    (void)m;
 }
 
 static void req_free(timer_req *t)
@@ -56,14 +58,18 @@ static void req_free(timer_req *t)
     tr__msg_release(block_of(t));
 }
 
-/* The timer has left PENDING for good: its actor stops, and the hold it
- * had on the runtime goes, after whatever it delivered is queued. */
-static void timer_finish(tr_runtime *rt, tr_pid timer)
+/* The timer is DONE: its pid ends now. */
+static void timer_end(tr_runtime *rt, tr__actor *slot)
 {
-    tr_msg *m = tr__msg_new(TIMER_DONE, 0);
-    if (m != NULL)
-        tr__send(rt, NULL, TR_PID_NONE, timer, m);
-    tr_runtime_release(rt);
+    tr__table_end(slot, ck_pr_load_32(&slot->life));
+    ck_pr_inc_64(&rt->outside.stopped);
+}
+
+/* The reactor is done with a timer's entry: the slot goes back. */
+static void timer_reap(tr__reactor *r, timer_req *t)
+{
+    tr__table_give(&r->rt->table, &r->slots, t->slot);
+    req_free(t);
 }
 
 static int timer_start(tr_runtime *rt, tr__worker *w, const tr_timer_spec *spec, tr_pid *out)
@@ -125,15 +131,18 @@ void tr__timer_fire(tr__wheel_entry *e, void *arg)
     timer_req *t = (timer_req *)e;
     uint32_t gen = TR_PID_GEN(t->timer);
     if (!ck_pr_cas_32(&t->slot->aux, TR__AUX(gen, PENDING), TR__AUX(gen, FIRING))) {
-        req_free(t); /* cancelled */
+        timer_reap(r, t); /* cancelled and ended by the canceller */
         return;
     }
     if (t->period_ns == 0) {
         tr__send(r->rt, NULL, t->timer, t->target, t->payload);
         t->payload = NULL;
         ck_pr_store_32(&t->slot->aux, TR__AUX(gen, DONE));
-        timer_finish(r->rt, t->timer);
-        req_free(t);
+        timer_end(r->rt, t->slot);
+        /* The hold goes after the delivery is queued, so the runtime
+         * cannot look finished in between. */
+        tr_runtime_release(r->rt);
+        timer_reap(r, t);
         return;
     }
 
@@ -186,7 +195,8 @@ int tr_timer_cancel(tr_runtime *rt, tr_pid timer)
         uint32_t s = ck_pr_load_32(&slot->aux);
         if (s == TR__AUX(gen, PENDING)) {
             if (ck_pr_cas_32(&slot->aux, s, TR__AUX(gen, DONE))) {
-                timer_finish(rt, timer);
+                timer_end(rt, slot);
+                tr_runtime_release(rt);
                 return 1;
             }
         } else if (s == TR__AUX(gen, FIRING)) {

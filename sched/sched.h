@@ -94,6 +94,11 @@ tr__worker *tr__worker_current(void);
  * the sending worker of this runtime, or NULL for an outside thread. */
 void tr__sched_ready(tr_runtime *rt, tr__worker *w, tr__actor *a);
 
+/* Brackets a batch of sends from an outside thread: one wake-up at the
+ * end instead of one per message. */
+void tr__sched_batch_begin(void);
+void tr__sched_batch_end(tr_runtime *rt);
+
 /* Puts back an actor that still has (or may have) messages after its turn. */
 void tr__sched_requeue(tr__worker *w, tr__actor *a);
 

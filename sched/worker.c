@@ -25,6 +25,9 @@ enum { AWAKE = 0, PARKED = 1, NOTIFIED = 2 };
 #define N_SEARCHING(s) ((uint32_t)((s) >> 32))
 
 static _Thread_local tr__worker *tls_worker;
+/* Set while an outside thread (the reactor) sends a batch: the wake-up is
+ * made once at the end instead of once per message. */
+static _Thread_local int tls_batching, tls_batch_pending;
 
 tr__worker *tr__worker_current(void)
 {
@@ -129,13 +132,30 @@ void tr__sched_ready(tr_runtime *rt, tr__worker *w, tr__actor *a)
 {
     if (w == NULL || w->rt != rt) {
         inject_push(rt, a);
-        notify(rt);
+        if (tls_batching)
+            tls_batch_pending = 1;
+        else
+            notify(rt);
         return;
     }
     tr__actor *displaced = w->lifo;
     w->lifo = a;
     if (displaced != NULL)
         push_local(w, displaced);
+}
+
+void tr__sched_batch_begin(void)
+{
+    tls_batching = 1;
+}
+
+void tr__sched_batch_end(tr_runtime *rt)
+{
+    tls_batching = 0;
+    if (tls_batch_pending) {
+        tls_batch_pending = 0;
+        notify(rt);
+    }
 }
 
 void tr__sched_requeue(tr__worker *w, tr__actor *a)
@@ -167,7 +187,9 @@ static tr__actor *next_local(tr__worker *w)
         return a;
     if (ck_ring_dequeue_spmc(&w->ring, w->buf, &a))
         return a;
-    return inject_pop(w->rt);
+    if ((a = inject_pop(w->rt)) != NULL && !tr__mpsc_is_empty(&w->rt->inject))
+        notify(w->rt); /* a burst from outside: share it */
+    return a;
 }
 
 static uint64_t xorshift(uint64_t *s)
