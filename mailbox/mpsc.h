@@ -17,7 +17,11 @@
  *
  * Between a producer's exchange and its link store the queue is briefly
  * inconsistent: pop returns NULL although a node is coming. mark_empty then
- * fails, so the owner stays scheduled and the node is not lost.
+ * fails, so the owner stays scheduled and the node is not lost. The same
+ * window can leave the stub as head with nodes still queued behind tail
+ * (a producer's exchange lands between pop's "tail is head" check and its
+ * re-push of the stub), which is why emptiness looks at tail as well.
+ * tail is written only by the consumer but read by is_empty, hence ck_pr.
  */
 #ifndef TR_MAILBOX_MPSC_H
 #define TR_MAILBOX_MPSC_H
@@ -77,14 +81,15 @@ static inline bool tr__mpsc_push(tr__mpsc *q, tr__node *n)
 /* Takes the oldest node, or NULL if none can be taken now. Consumer only. */
 static inline tr__node *tr__mpsc_pop(tr__mpsc *q)
 {
-    tr__node *tail = q->tail;
+    tr__node *tail = ck_pr_load_ptr(&q->tail);
     tr__node *next = ck_pr_load_ptr(&tail->next);
 
     if (tail == &q->stub) {
         if (next == NULL)
             return NULL;
         ck_pr_fence_load();
-        q->tail = tail = next;
+        tail = next;
+        ck_pr_store_ptr(&q->tail, tail);
         next = ck_pr_load_ptr(&tail->next);
     }
     if (next == NULL) {
@@ -99,7 +104,7 @@ static inline tr__node *tr__mpsc_pop(tr__mpsc *q)
             return NULL;
     }
     ck_pr_fence_load();
-    q->tail = next;
+    ck_pr_store_ptr(&q->tail, next);
     return tail;
 }
 
@@ -107,16 +112,22 @@ static inline tr__node *tr__mpsc_pop(tr__mpsc *q)
  * push returns true. False if a node is present or on its way. */
 static inline bool tr__mpsc_mark_empty(tr__mpsc *q)
 {
-    if (q->tail != &q->stub || ck_pr_load_ptr(&q->stub.next) != NULL)
+    if (ck_pr_load_ptr(&q->tail) != &q->stub || ck_pr_load_ptr(&q->stub.next) != NULL)
         return false;
     return ck_pr_cas_ptr(&q->head, &q->stub,
                          (tr__node *)((uintptr_t)&q->stub | TR__MPSC_EMPTY));
 }
 
-/* True if no node is queued (approximate while producers push). Any thread. */
+/* True if no node is queued. Any thread. A node pushed while this runs may
+ * be missed: its producer is responsible for waking a consumer. Head is
+ * read first: if it is the stub, anything queued later moves it, and
+ * anything queued earlier is still behind tail. */
 static inline bool tr__mpsc_is_empty(tr__mpsc *q)
 {
-    return tr__mpsc_untag(ck_pr_load_ptr(&q->head)) == &q->stub;
+    if (tr__mpsc_untag(ck_pr_load_ptr(&q->head)) != &q->stub)
+        return false;
+    ck_pr_fence_load();
+    return ck_pr_load_ptr(&q->tail) == &q->stub;
 }
 
 #endif
