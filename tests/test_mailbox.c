@@ -1,0 +1,361 @@
+/* test_mailbox.c — the MPSC mailbox (mailbox/mpsc.h), tested directly.
+ *
+ * Items embed a tr_msg_link as their first member and carry the producer's
+ * id and a per-producer sequence number, so the consumer can check that
+ * nothing is lost, nothing is duplicated and each producer's order is kept.
+ */
+#include "tests.h"
+
+#include "../mailbox/mpsc.h"
+
+#include <sched.h>
+#include <stdlib.h>
+
+struct item {
+    tr_msg_link link; /* must be first */
+    uint32_t producer;
+    uint32_t seq;
+};
+
+static struct item *item_of(tr__node *n)
+{
+    return (struct item *)(void *)n;
+}
+
+static tr__node *node_of(struct item *it)
+{
+    return &it->link;
+}
+
+/* ---- single-threaded behaviour ------------------------------------------ */
+
+static void test_fifo_single_producer(void)
+{
+    enum { N = 10000 };
+    struct item *items = calloc(N, sizeof *items);
+    CU_ASSERT_FATAL(items != NULL);
+    tr__mpsc q;
+    tr__mpsc_init(&q);
+
+    CU_ASSERT_PTR_NULL(tr__mpsc_pop(&q));
+    unsigned was_empty = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        items[i].producer = 0;
+        items[i].seq = i;
+        if (tr__mpsc_push(&q, node_of(&items[i])))
+            was_empty++;
+    }
+    TT_EQ(was_empty, 1);
+
+    /* One thread: no producer can be mid-push, so pop never needs a retry. */
+    uint32_t popped = 0, out_of_order = 0;
+    tr__node *n;
+    while ((n = tr__mpsc_pop(&q)) != NULL) {
+        struct item *it = item_of(n);
+        if (it != &items[popped] || it->seq != popped)
+            out_of_order++;
+        popped++;
+        if (popped > N)
+            break; /* a cycle in the list; don't loop forever */
+    }
+    TT_EQ(popped, N);
+    TT_EQ(out_of_order, 0);
+    CU_ASSERT_PTR_NULL(tr__mpsc_pop(&q));
+
+    /* Interleaved pushes and pops keep FIFO order too, and the same nodes
+     * can be pushed again once popped. */
+    uint32_t next_in = 0, next_out = 0;
+    out_of_order = 0;
+    for (int round = 0; round < 1000; round++) {
+        for (int k = 0; k < 3; k++) {
+            struct item *it = &items[next_in % N];
+            it->seq = next_in++;
+            tr__mpsc_push(&q, node_of(it));
+        }
+        for (int k = 0; k < 2; k++) {
+            n = tr__mpsc_pop(&q);
+            if (n == NULL || item_of(n)->seq != next_out)
+                out_of_order++;
+            next_out++;
+        }
+    }
+    while ((n = tr__mpsc_pop(&q)) != NULL) {
+        if (item_of(n)->seq != next_out)
+            out_of_order++;
+        next_out++;
+        if (next_out > next_in)
+            break;
+    }
+    TT_EQ(next_out, next_in);
+    TT_EQ(out_of_order, 0);
+    free(items);
+}
+
+static void test_empty_marking(void)
+{
+    struct item it[6];
+    for (uint32_t i = 0; i < 6; i++)
+        it[i] = (struct item){ .producer = 0, .seq = i };
+    tr__mpsc q;
+    tr__mpsc_init(&q);
+    CU_ASSERT_TRUE(tr__mpsc_is_empty(&q));
+
+    /* A new queue starts marked empty: the first push reports it. */
+    CU_ASSERT_TRUE(tr__mpsc_push(&q, node_of(&it[0])));
+    CU_ASSERT_FALSE(tr__mpsc_is_empty(&q));
+    CU_ASSERT_FALSE(tr__mpsc_push(&q, node_of(&it[1])));
+    /* mark_empty fails while something is queued, and leaves it unmarked. */
+    CU_ASSERT_FALSE(tr__mpsc_mark_empty(&q));
+    CU_ASSERT_FALSE(tr__mpsc_push(&q, node_of(&it[2])));
+
+    CU_ASSERT_PTR_EQUAL(tr__mpsc_pop(&q), node_of(&it[0]));
+    CU_ASSERT_FALSE(tr__mpsc_mark_empty(&q));
+    CU_ASSERT_PTR_EQUAL(tr__mpsc_pop(&q), node_of(&it[1]));
+    CU_ASSERT_FALSE(tr__mpsc_is_empty(&q));
+    CU_ASSERT_PTR_EQUAL(tr__mpsc_pop(&q), node_of(&it[2]));
+    CU_ASSERT_PTR_NULL(tr__mpsc_pop(&q));
+    CU_ASSERT_TRUE(tr__mpsc_is_empty(&q));
+
+    /* Drained but not marked: the consumer still owns it, so a push does
+     * not report "was empty". */
+    CU_ASSERT_FALSE(tr__mpsc_push(&q, node_of(&it[3])));
+    CU_ASSERT_PTR_EQUAL(tr__mpsc_pop(&q), node_of(&it[3]));
+    CU_ASSERT_PTR_NULL(tr__mpsc_pop(&q));
+
+    /* Marked: the next push reports "was empty", the one after does not. */
+    CU_ASSERT_TRUE(tr__mpsc_mark_empty(&q));
+    CU_ASSERT_TRUE(tr__mpsc_push(&q, node_of(&it[4])));
+    CU_ASSERT_FALSE(tr__mpsc_push(&q, node_of(&it[5])));
+    CU_ASSERT_FALSE(tr__mpsc_mark_empty(&q));
+    CU_ASSERT_PTR_EQUAL(tr__mpsc_pop(&q), node_of(&it[4]));
+    CU_ASSERT_PTR_EQUAL(tr__mpsc_pop(&q), node_of(&it[5]));
+    CU_ASSERT_PTR_NULL(tr__mpsc_pop(&q));
+
+    /* And again, re-using a node that has been through the queue. */
+    CU_ASSERT_TRUE(tr__mpsc_mark_empty(&q));
+    CU_ASSERT_PTR_NULL(tr__mpsc_pop(&q));
+    CU_ASSERT_TRUE(tr__mpsc_push(&q, node_of(&it[0])));
+    CU_ASSERT_PTR_EQUAL(tr__mpsc_pop(&q), node_of(&it[0]));
+    CU_ASSERT_PTR_NULL(tr__mpsc_pop(&q));
+    CU_ASSERT_TRUE(tr__mpsc_mark_empty(&q));
+}
+
+/* ---- many producers, one consumer ---------------------------------------- */
+
+#define MP_PRODUCERS 8
+#define MP_PER_PRODUCER 1000000u
+
+struct mp_shared {
+    tr__mpsc q;
+    struct item *items[MP_PRODUCERS];
+    uint32_t per_producer;
+    atomic_bool go;
+    atomic_bool producers_done; /* set after every producer was joined */
+    atomic_uint was_empty;      /* pushes that reported "was empty" */
+    /* the handshake variant: */
+    bool handshake;
+    atomic_ulong wakes; /* pushes that returned true (consumer scheduled) */
+    /* consumer results */
+    uint64_t received;
+    uint64_t out_of_order;
+    uint64_t bad_producer;
+    uint64_t extra_after_end;
+    uint64_t marks;         /* queue marked empty (1 for the new queue) */
+    uint64_t double_wakes;  /* scheduled while already scheduled */
+    uint64_t lost_wakeups;  /* items left while unscheduled and nobody woke us */
+    uint32_t expected[MP_PRODUCERS];
+};
+
+struct mp_producer {
+    struct mp_shared *sh;
+    uint32_t id;
+};
+
+static void *mp_producer_main(void *arg)
+{
+    struct mp_producer *p = arg;
+    struct mp_shared *sh = p->sh;
+    unsigned long spins = 0;
+    while (!atomic_load(&sh->go))
+        tt_relax(&spins);
+    struct item *items = sh->items[p->id];
+    for (uint32_t s = 0; s < sh->per_producer; s++) {
+        items[s].producer = p->id;
+        items[s].seq = s;
+        if (tr__mpsc_push(&sh->q, node_of(&items[s]))) {
+            atomic_fetch_add(&sh->was_empty, 1);
+            if (sh->handshake)
+                atomic_fetch_add(&sh->wakes, 1);
+        }
+        /* In the handshake variant, push in short bursts so that the
+         * consumer often catches up, marks the queue empty and has to be
+         * rescheduled by a push. */
+        if (sh->handshake && (s + p->id) % 8 == 7)
+            sched_yield();
+    }
+    return NULL;
+}
+
+static void mp_take(struct mp_shared *sh, tr__node *n)
+{
+    struct item *it = item_of(n);
+    sh->received++;
+    if (it->producer >= MP_PRODUCERS) {
+        sh->bad_producer++;
+        return;
+    }
+    if (it->seq != sh->expected[it->producer]) {
+        sh->out_of_order++;
+        sh->expected[it->producer] = it->seq + 1; /* resynchronise */
+    } else {
+        sh->expected[it->producer]++;
+    }
+}
+
+/* Plain consumer: pops until every item arrived (retrying on NULL). If an
+ * item was lost it stops once the producers are done and the queue is
+ * really empty, instead of waiting forever. */
+static void *mp_consumer_main(void *arg)
+{
+    struct mp_shared *sh = arg;
+    const uint64_t total = (uint64_t)MP_PRODUCERS * sh->per_producer;
+    unsigned long spins = 0;
+    atomic_store(&sh->go, true);
+    while (sh->received < total) {
+        tr__node *n = tr__mpsc_pop(&sh->q);
+        if (n != NULL) {
+            mp_take(sh, n);
+            continue;
+        }
+        if (atomic_load(&sh->producers_done)) {
+            /* Every push has completed: NULL now means empty. */
+            n = tr__mpsc_pop(&sh->q);
+            if (n == NULL)
+                break;
+            mp_take(sh, n);
+            continue;
+        }
+        tt_relax(&spins);
+    }
+    /* Nothing beyond the expected total may come out. */
+    while (!atomic_load(&sh->producers_done))
+        tt_relax(&spins);
+    while (tr__mpsc_pop(&sh->q) != NULL)
+        sh->extra_after_end++;
+    return NULL;
+}
+
+/* Handshake consumer: behaves like an actor's owner. It only drains while
+ * "scheduled"; when the queue is empty it marks it and unschedules, and
+ * waits for a push that reports "was empty" to schedule it again. */
+static void *mp_handshake_consumer_main(void *arg)
+{
+    struct mp_shared *sh = arg;
+    const uint64_t total = (uint64_t)MP_PRODUCERS * sh->per_producer;
+    unsigned long spins = 0;
+    sh->marks = 1; /* a new queue is marked empty */
+    atomic_store(&sh->go, true);
+    for (;;) {
+        /* Unscheduled: wait for the push that reported "was empty". */
+        unsigned long w;
+        while ((w = atomic_load(&sh->wakes)) < sh->marks) {
+            if (atomic_load(&sh->producers_done)) {
+                w = atomic_load(&sh->wakes);
+                if (w < sh->marks)
+                    goto finished;
+            }
+            tt_relax(&spins);
+        }
+        if (w > sh->marks)
+            sh->double_wakes++;
+        /* Scheduled: drain, then try to mark empty. */
+        for (;;) {
+            tr__node *n = tr__mpsc_pop(&sh->q);
+            if (n != NULL) {
+                mp_take(sh, n);
+                continue;
+            }
+            if (tr__mpsc_mark_empty(&sh->q)) {
+                sh->marks++;
+                break;
+            }
+            tt_relax(&spins); /* a producer is mid-push */
+        }
+    }
+finished:
+    /* Producers are done, we are unscheduled and nobody woke us: the queue
+     * must be empty and every item received. */
+    if (sh->received < total) {
+        tr__node *n;
+        while ((n = tr__mpsc_pop(&sh->q)) != NULL) {
+            sh->lost_wakeups++;
+            mp_take(sh, n);
+        }
+    }
+    return NULL;
+}
+
+static void mp_run(bool handshake, uint32_t per_producer)
+{
+    struct mp_shared *sh = calloc(1, sizeof *sh);
+    CU_ASSERT_FATAL(sh != NULL);
+    tr__mpsc_init(&sh->q);
+    sh->per_producer = per_producer;
+    sh->handshake = handshake;
+    for (int i = 0; i < MP_PRODUCERS; i++) {
+        sh->items[i] = calloc(per_producer, sizeof(struct item));
+        CU_ASSERT_FATAL(sh->items[i] != NULL);
+    }
+    struct mp_producer prod[MP_PRODUCERS];
+    pthread_t pt[MP_PRODUCERS];
+    pthread_t ct = tt_thread(handshake ? mp_handshake_consumer_main : mp_consumer_main, sh);
+    for (uint32_t i = 0; i < MP_PRODUCERS; i++) {
+        prod[i] = (struct mp_producer){ .sh = sh, .id = i };
+        pt[i] = tt_thread(mp_producer_main, &prod[i]);
+    }
+    for (int i = 0; i < MP_PRODUCERS; i++)
+        tt_join(pt[i]);
+    atomic_store(&sh->producers_done, true);
+    tt_join(ct);
+
+    const uint64_t total = (uint64_t)MP_PRODUCERS * per_producer;
+    TT_EQ(sh->received, total);
+    TT_EQ(sh->out_of_order, 0);
+    TT_EQ(sh->bad_producer, 0);
+    for (int i = 0; i < MP_PRODUCERS; i++)
+        TT_EQ(sh->expected[i], per_producer);
+    if (!handshake) {
+        TT_EQ(sh->extra_after_end, 0);
+        /* Never marked again after the first push: exactly one report. */
+        TT_EQ(atomic_load(&sh->was_empty), 1);
+    } else {
+        TT_EQ(sh->double_wakes, 0);
+        TT_EQ(sh->lost_wakeups, 0);
+        /* Every "was empty" push answers exactly one mark; the last mark
+         * is still pending. */
+        TT_EQ(atomic_load(&sh->wakes), sh->marks - 1);
+        printf("[%" PRIu64 " reschedules] ", sh->marks - 1);
+    }
+    for (int i = 0; i < MP_PRODUCERS; i++)
+        free(sh->items[i]);
+    free(sh);
+}
+
+static void test_mpsc_8_producers(void)
+{
+    mp_run(false, MP_PER_PRODUCER);
+}
+
+static void test_mpsc_handshake(void)
+{
+    mp_run(true, TT_TSAN ? 25000u : 100000u);
+}
+
+void register_mailbox_tests(void)
+{
+    CU_pSuite s = tt_suite("mailbox");
+    tt_test(s, "fifo_single_producer", test_fifo_single_producer);
+    tt_test(s, "empty_marking", test_empty_marking);
+    tt_test(s, "mpsc_8_producers_x_1M", test_mpsc_8_producers);
+    tt_test(s, "mpsc_mark_empty_handshake", test_mpsc_handshake);
+}

@@ -1,0 +1,566 @@
+/* test_sched.c — the scheduler under load: a token ring, many external
+ * senders into one actor, a million short-lived actors, batching, and
+ * different worker counts. Every message is accounted for. */
+#include "tests.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { MSG_TOKEN = 1, MSG_DATA = 2, MSG_GO = 3 };
+
+static uint64_t get_u64(const tr_msg *m)
+{
+    uint64_t v = 0;
+    TT_CHECK(m->len == sizeof v);
+    if (m->len == sizeof v)
+        memcpy(&v, m->data, sizeof v);
+    return v;
+}
+
+/* ---- a ring of 1,000 actors passing one token 1,000,000 hops ------------- */
+
+#define RING_ACTORS 1000u
+#define RING_HOPS 1000000u
+
+struct ring {
+    tr_pid pids[RING_ACTORS];
+    uint64_t seen[RING_ACTORS]; /* written only by actor i */
+    uint64_t last[RING_ACTORS]; /* last hop actor i saw */
+    _Atomic uint64_t final_hop;
+};
+
+struct ring_state {
+    struct ring *r;
+    uint32_t idx;
+};
+
+/* Hop k (1-based) is delivered to actor (k - 1) % RING_ACTORS. */
+static void ring_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct ring_state *st = state;
+    struct ring *r = st->r;
+    uint32_t i = st->idx;
+    TT_CHECK(m->type == MSG_TOKEN);
+    uint64_t hop = get_u64(m);
+    TT_CHECK(tr_self(cx) == r->pids[i]);
+    TT_CHECK(m->to == r->pids[i]);
+    TT_CHECK((hop - 1) % RING_ACTORS == i);
+    TT_CHECK(r->last[i] == 0 ? hop == i + 1u : hop == r->last[i] + RING_ACTORS);
+    TT_CHECK(hop == 1 ? m->from == TR_PID_NONE
+                      : m->from == r->pids[(i + RING_ACTORS - 1) % RING_ACTORS]);
+    r->last[i] = hop;
+    r->seen[i]++;
+    if (hop < RING_HOPS) {
+        uint64_t next = hop + 1;
+        int rc = tr_send(cx, r->pids[(i + 1) % RING_ACTORS], MSG_TOKEN, &next, sizeof next);
+        TT_CHECK(rc == 0);
+    } else {
+        atomic_store(&r->final_hop, hop);
+    }
+}
+
+static void test_ring(void)
+{
+    struct ring *r = calloc(1, sizeof *r);
+    CU_ASSERT_FATAL(r != NULL);
+    tr_runtime *rt = tt_runtime(2, 0);
+    for (uint32_t i = 0; i < RING_ACTORS; i++) {
+        struct ring_state st = { r, i };
+        int rc = tr_runtime_spawn(rt, ring_actor, &st, sizeof st, &r->pids[i]);
+        TT_EQ(rc, 0);
+        if (rc != 0)
+            goto out;
+    }
+    uint64_t first = 1;
+    TT_EQ(tr_runtime_send(rt, r->pids[0], MSG_TOKEN, &first, sizeof first), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+
+    TT_NO_ERRORS();
+    TT_EQ(atomic_load(&r->final_hop), RING_HOPS);
+    uint64_t sum = 0, wrong = 0;
+    for (uint32_t i = 0; i < RING_ACTORS; i++) {
+        sum += r->seen[i];
+        if (r->seen[i] != RING_HOPS / RING_ACTORS)
+            wrong++;
+    }
+    TT_EQ(sum, RING_HOPS);
+    TT_EQ(wrong, 0);
+
+    tr_stats s;
+    tr_runtime_stats(rt, &s);
+    TT_EQ(s.messages_sent, RING_HOPS);
+    TT_EQ(s.messages_handled, RING_HOPS);
+    TT_EQ(s.dead_letters, 0);
+    TT_EQ(s.actors_spawned, RING_ACTORS);
+    TT_EQ(s.actors_alive, RING_ACTORS);
+    printf("[steals %" PRIu64 ", parks %" PRIu64 "] ", s.steals, s.parks);
+out:
+    tr_runtime_destroy(rt);
+    free(r);
+}
+
+/* ---- 8 external threads x 1,000,000 messages into one actor --------------- */
+
+#define FAN_SENDERS 8u
+#define FAN_PER_SENDER 1000000u
+/* Senders stay at most this many messages ahead of the actor, so the
+ * mailbox (and memory use, under sanitizers too) stays bounded. */
+#define FAN_WINDOW 65536u
+
+struct fan_payload {
+    uint32_t sender;
+    uint32_t seq;
+};
+
+struct fan {
+    tr_runtime *rt;
+    tr_pid sink;
+    uint64_t total;                      /* written by the actor only */
+    uint32_t expected[FAN_SENDERS];      /* written by the actor only */
+    struct {
+        _Atomic uint32_t handled;        /* actor -> sender, flow control */
+        char pad[60];
+    } progress[FAN_SENDERS];
+    atomic_ulong send_failures;
+};
+
+struct fan_state {
+    struct fan *f;
+};
+
+static void fan_sink(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    struct fan *f = ((struct fan_state *)state)->f;
+    TT_CHECK(m->type == MSG_DATA);
+    TT_CHECK(m->from == TR_PID_NONE);
+    TT_CHECK(m->len == sizeof(struct fan_payload));
+    if (m->len != sizeof(struct fan_payload))
+        return;
+    struct fan_payload p;
+    memcpy(&p, m->data, sizeof p);
+    TT_CHECK(p.sender < FAN_SENDERS);
+    if (p.sender >= FAN_SENDERS)
+        return;
+    TT_CHECK(p.seq == f->expected[p.sender]);
+    f->expected[p.sender] = p.seq + 1;
+    f->total++;
+    atomic_store_explicit(&f->progress[p.sender].handled, p.seq + 1, memory_order_release);
+}
+
+struct fan_sender {
+    struct fan *f;
+    uint32_t id;
+};
+
+static void *fan_sender_main(void *arg)
+{
+    struct fan_sender *s = arg;
+    struct fan *f = s->f;
+    TT_CHECK(tr_runtime_hold(f->rt) == 0);
+    unsigned long spins = 0;
+    for (uint32_t seq = 0; seq < FAN_PER_SENDER; seq++) {
+        while (seq - atomic_load_explicit(&f->progress[s->id].handled, memory_order_acquire) >=
+               FAN_WINDOW)
+            tt_relax(&spins);
+        struct fan_payload p = { s->id, seq };
+        int rc = tr_runtime_send(f->rt, f->sink, MSG_DATA, &p, sizeof p);
+        if (rc != 0) {
+            atomic_fetch_add(&f->send_failures, 1);
+            TT_CHECK(rc == 0);
+            break;
+        }
+    }
+    TT_CHECK(tr_runtime_release(f->rt) == 0);
+    return NULL;
+}
+
+static void test_external_senders(void)
+{
+    struct fan *f = calloc(1, sizeof *f);
+    CU_ASSERT_FATAL(f != NULL);
+    f->rt = tt_runtime(2, 0);
+    struct fan_state st = { f };
+    TT_EQ(tr_runtime_spawn(f->rt, fan_sink, &st, sizeof st, &f->sink), 0);
+
+    /* Our own hold keeps the runtime from finishing before the senders
+     * have taken theirs. */
+    TT_EQ(tr_runtime_hold(f->rt), 0);
+    TT_EQ(tr_runtime_start(f->rt), 0);
+    struct fan_sender senders[FAN_SENDERS];
+    pthread_t t[FAN_SENDERS];
+    for (uint32_t i = 0; i < FAN_SENDERS; i++) {
+        senders[i] = (struct fan_sender){ f, i };
+        t[i] = tt_thread(fan_sender_main, &senders[i]);
+    }
+    for (uint32_t i = 0; i < FAN_SENDERS; i++)
+        tt_join(t[i]);
+    TT_EQ(tr_runtime_release(f->rt), 0);
+    TT_EQ(tr_runtime_join(f->rt), 0);
+
+    TT_NO_ERRORS();
+    TT_EQ(atomic_load(&f->send_failures), 0);
+    TT_EQ(f->total, (uint64_t)FAN_SENDERS * FAN_PER_SENDER);
+    for (uint32_t i = 0; i < FAN_SENDERS; i++)
+        TT_EQ(f->expected[i], FAN_PER_SENDER);
+    tr_stats s;
+    tr_runtime_stats(f->rt, &s);
+    TT_EQ(s.messages_sent, (uint64_t)FAN_SENDERS * FAN_PER_SENDER);
+    TT_EQ(s.messages_handled, (uint64_t)FAN_SENDERS * FAN_PER_SENDER);
+    TT_EQ(s.dead_letters, 0);
+    tr_runtime_destroy(f->rt);
+    free(f);
+}
+
+/* ---- 1,000,000 actors, one message each, each stops itself ---------------- */
+
+#define MANY_ACTORS 1000000u
+
+struct many {
+    tr_pid *pids;
+    _Atomic uint8_t *hits;
+    atomic_ulong handled;
+};
+
+struct many_state {
+    struct many *mn;
+    uint32_t idx;
+};
+
+static void many_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct many_state *st = state;
+    struct many *mn = st->mn;
+    TT_CHECK(m->type == MSG_DATA);
+    TT_CHECK(get_u64(m) == st->idx);
+    TT_CHECK(tr_self(cx) == mn->pids[st->idx]);
+    atomic_fetch_add_explicit(&mn->hits[st->idx], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&mn->handled, 1, memory_order_relaxed);
+    tr_stop(cx);
+}
+
+static void test_million_actors(void)
+{
+    struct many mn = { 0 };
+    mn.pids = calloc(MANY_ACTORS, sizeof *mn.pids);
+    mn.hits = calloc(MANY_ACTORS, sizeof *mn.hits);
+    CU_ASSERT_FATAL(mn.pids != NULL && mn.hits != NULL);
+    tr_runtime *rt = tt_runtime(2, 0);
+
+    uint32_t spawned = 0;
+    for (; spawned < MANY_ACTORS; spawned++) {
+        struct many_state st = { &mn, spawned };
+        int rc = tr_runtime_spawn(rt, many_actor, &st, sizeof st, &mn.pids[spawned]);
+        if (rc != 0) {
+            printf("\n    spawn #%u: %d (%s)\n", spawned, rc, tr_strerror(rc));
+            break;
+        }
+    }
+    TT_EQ(spawned, MANY_ACTORS);
+    uint32_t send_failures = 0;
+    for (uint32_t i = 0; i < spawned; i++) {
+        uint64_t v = i;
+        if (tr_runtime_send(rt, mn.pids[i], MSG_DATA, &v, sizeof v) != 0)
+            send_failures++;
+    }
+    TT_EQ(send_failures, 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+
+    TT_NO_ERRORS();
+    TT_EQ(atomic_load(&mn.handled), spawned);
+    uint32_t not_once = 0;
+    for (uint32_t i = 0; i < spawned; i++)
+        if (atomic_load(&mn.hits[i]) != 1)
+            not_once++;
+    TT_EQ(not_once, 0);
+
+    tr_stats s;
+    tr_runtime_stats(rt, &s);
+    TT_EQ(s.actors_spawned, MANY_ACTORS);
+    TT_EQ(s.actors_stopped, MANY_ACTORS);
+    TT_EQ(s.actors_alive, 0);
+    TT_EQ(s.messages_sent, MANY_ACTORS);
+    TT_EQ(s.messages_handled, MANY_ACTORS);
+    TT_EQ(s.dead_letters, 0);
+    tr_runtime_destroy(rt);
+    free(mn.pids);
+    free((void *)mn.hits);
+}
+
+/* ---- spawning from inside a behaviour, slots recycled while it goes ------- *
+ * Each spawner turn makes 1,000 children runnable at once: they overflow the
+ * worker's ring into the injection queue while the other worker drains it,
+ * the pattern that once lost an actor (mpsc is_empty ignoring tail). */
+
+#define SPAWN_BATCHES 300u
+#define SPAWN_PER_BATCH 1000u
+#define SPAWN_CHILDREN (SPAWN_BATCHES * SPAWN_PER_BATCH)
+
+struct spawner {
+    tr_pid pids[SPAWN_CHILDREN]; /* written by the spawner before the child's message */
+    _Atomic uint8_t hits[SPAWN_CHILDREN];
+    atomic_ulong handled;
+    uint32_t batches; /* written by the spawner only */
+};
+
+struct child_state {
+    struct spawner *sp;
+    uint32_t idx;
+};
+
+static void spawn_child(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct child_state *st = state;
+    TT_CHECK(m->type == MSG_DATA);
+    TT_CHECK(get_u64(m) == st->idx);
+    TT_CHECK(tr_self(cx) == st->sp->pids[st->idx]);
+    atomic_fetch_add(&st->sp->hits[st->idx], 1);
+    atomic_fetch_add(&st->sp->handled, 1);
+    tr_stop(cx);
+}
+
+static void spawner_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct spawner *sp = *(struct spawner **)state;
+    TT_CHECK(m->type == MSG_GO);
+    uint32_t b = sp->batches++;
+    for (uint32_t k = 0; k < SPAWN_PER_BATCH; k++) {
+        uint32_t idx = b * SPAWN_PER_BATCH + k;
+        struct child_state cs = { sp, idx };
+        tr_pid pid;
+        int rc = tr_spawn(cx, spawn_child, &cs, sizeof cs, &pid);
+        TT_CHECK(rc == 0);
+        if (rc != 0)
+            continue;
+        sp->pids[idx] = pid;
+        uint64_t v = idx;
+        TT_CHECK(tr_send(cx, pid, MSG_DATA, &v, sizeof v) == 0);
+    }
+    if (sp->batches < SPAWN_BATCHES)
+        TT_CHECK(tr_send(cx, tr_self(cx), MSG_GO, NULL, 0) == 0);
+    else
+        tr_stop(cx);
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+    tr_pid x = *(const tr_pid *)a, y = *(const tr_pid *)b;
+    return (x > y) - (x < y);
+}
+
+static void test_spawn_from_behaviour(void)
+{
+    struct spawner *sp = calloc(1, sizeof *sp);
+    CU_ASSERT_FATAL(sp != NULL);
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_pid spid;
+    TT_EQ(tr_runtime_spawn(rt, spawner_actor, &sp, sizeof sp, &spid), 0);
+    TT_EQ(tr_runtime_send(rt, spid, MSG_GO, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+
+    TT_NO_ERRORS();
+    TT_EQ(sp->batches, SPAWN_BATCHES);
+    TT_EQ(atomic_load(&sp->handled), SPAWN_CHILDREN);
+    uint32_t not_once = 0;
+    for (uint32_t i = 0; i < SPAWN_CHILDREN; i++)
+        if (atomic_load(&sp->hits[i]) != 1)
+            not_once++;
+    TT_EQ(not_once, 0);
+
+    /* Slots were recycled while spawning went on; pids must still be unique
+     * (and never the spawner's). */
+    tr_pid *sorted = malloc((SPAWN_CHILDREN + 1) * sizeof *sorted);
+    CU_ASSERT_FATAL(sorted != NULL);
+    memcpy(sorted, sp->pids, SPAWN_CHILDREN * sizeof *sorted);
+    sorted[SPAWN_CHILDREN] = spid;
+    qsort(sorted, SPAWN_CHILDREN + 1, sizeof *sorted, cmp_pid);
+    uint32_t dups = 0, none = 0;
+    for (uint32_t i = 0; i <= SPAWN_CHILDREN; i++) {
+        if (sorted[i] == TR_PID_NONE || TR_PID_GEN(sorted[i]) == 0 || TR_PID_NODE(sorted[i]) != 0)
+            none++;
+        if (i > 0 && sorted[i] == sorted[i - 1])
+            dups++;
+    }
+    TT_EQ(dups, 0);
+    TT_EQ(none, 0);
+    free(sorted);
+
+    tr_stats s;
+    tr_runtime_stats(rt, &s);
+    TT_EQ(s.actors_spawned, SPAWN_CHILDREN + 1);
+    TT_EQ(s.actors_stopped, SPAWN_CHILDREN + 1);
+    TT_EQ(s.actors_alive, 0);
+    TT_EQ(s.messages_handled, SPAWN_CHILDREN + SPAWN_BATCHES);
+    TT_EQ(s.dead_letters, 0);
+    tr_runtime_destroy(rt);
+    free(sp);
+}
+
+/* ---- more messages than the batch size ------------------------------------ */
+
+#define BURST_OUTSIDE 10000u
+#define BURST_INSIDE 1000u
+
+struct burst {
+    tr_pid sink, burster;
+    uint32_t next_outside; /* sink only */
+    uint32_t next_inside;  /* sink only */
+    uint64_t handled;      /* sink only */
+};
+
+static void burst_sink(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    struct burst *b = *(struct burst **)state;
+    TT_CHECK(m->type == MSG_DATA);
+    uint64_t seq = get_u64(m);
+    if (m->from == TR_PID_NONE) {
+        TT_CHECK(seq == b->next_outside);
+        b->next_outside = (uint32_t)seq + 1;
+    } else {
+        TT_CHECK(m->from == b->burster);
+        TT_CHECK(seq == b->next_inside);
+        b->next_inside = (uint32_t)seq + 1;
+    }
+    b->handled++;
+}
+
+/* On its one message, sends BURST_INSIDE messages to the sink in one turn. */
+static void burst_sender(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct burst *b = *(struct burst **)state;
+    TT_CHECK(m->type == MSG_GO);
+    for (uint64_t i = 0; i < BURST_INSIDE; i++)
+        TT_CHECK(tr_send(cx, b->sink, MSG_DATA, &i, sizeof i) == 0);
+}
+
+static void burst_run(unsigned threads, unsigned batch)
+{
+    struct burst b = { 0 };
+    struct burst *bp = &b;
+    tr_runtime *rt = tt_runtime(threads, batch);
+    TT_EQ(tr_runtime_spawn(rt, burst_sink, &bp, sizeof bp, &b.sink), 0);
+    TT_EQ(tr_runtime_spawn(rt, burst_sender, &bp, sizeof bp, &b.burster), 0);
+    for (uint64_t i = 0; i < BURST_OUTSIDE; i++)
+        TT_EQ(tr_runtime_send(rt, b.sink, MSG_DATA, &i, sizeof i), 0);
+    TT_EQ(tr_runtime_send(rt, b.burster, MSG_GO, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_NO_ERRORS();
+    TT_EQ(b.handled, BURST_OUTSIDE + BURST_INSIDE);
+    TT_EQ(b.next_outside, BURST_OUTSIDE);
+    TT_EQ(b.next_inside, BURST_INSIDE);
+    tr_stats s;
+    tr_runtime_stats(rt, &s);
+    TT_EQ(s.messages_handled, BURST_OUTSIDE + BURST_INSIDE + 1);
+    TT_EQ(s.dead_letters, 0);
+    tr_runtime_destroy(rt);
+}
+
+static void test_more_than_batch(void)
+{
+    burst_run(1, 1);
+    burst_run(2, 1);
+    burst_run(2, 4);
+    burst_run(2, 0); /* default batch, 64 */
+}
+
+/* ---- threads = 1, 2 (and 4) ----------------------------------------------- */
+
+/* Ten independent rings of ten actors, one token each: tokens never meet,
+ * so several workers have work at once (and steal it from each other). */
+#define TR_RINGS 10u
+#define TR_RING_SIZE 10u
+#define TR_ACTORS (TR_RINGS * TR_RING_SIZE)
+#define TR_TOKENS TR_RINGS
+#define TR_HOPS 10000u /* per token: each actor of its ring sees 1,000 */
+
+struct tokens {
+    tr_pid pids[TR_ACTORS];
+    uint64_t seen[TR_ACTORS]; /* actor i only */
+    uint64_t last[TR_ACTORS]; /* actor i only */
+    _Atomic uint64_t finished[TR_TOKENS];
+};
+
+struct tok_payload {
+    uint32_t token;
+    uint32_t hop; /* 1-based */
+};
+
+struct tok_state {
+    struct tokens *tk;
+    uint32_t idx;
+};
+
+/* Token t travels ring t; its hop h is at position (h - 1) % TR_RING_SIZE. */
+static void token_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct tok_state *st = state;
+    struct tokens *tk = st->tk;
+    uint32_t ring = st->idx / TR_RING_SIZE, pos = st->idx % TR_RING_SIZE;
+    TT_CHECK(m->type == MSG_TOKEN && m->len == sizeof(struct tok_payload));
+    struct tok_payload p;
+    memcpy(&p, m->data, sizeof p);
+    TT_CHECK(p.token == ring);
+    TT_CHECK((p.hop - 1) % TR_RING_SIZE == pos);
+    uint64_t *last = &tk->last[st->idx];
+    TT_CHECK(*last == 0 ? p.hop == pos + 1 : p.hop == *last + TR_RING_SIZE);
+    *last = p.hop;
+    tk->seen[st->idx]++;
+    if (p.hop < TR_HOPS) {
+        p.hop++;
+        tr_pid next = tk->pids[ring * TR_RING_SIZE + (pos + 1) % TR_RING_SIZE];
+        TT_CHECK(tr_send(cx, next, MSG_TOKEN, &p, sizeof p) == 0);
+    } else if (p.token < TR_TOKENS) {
+        atomic_fetch_add(&tk->finished[p.token], 1);
+    }
+}
+
+static void tokens_run(unsigned threads)
+{
+    struct tokens *tk = calloc(1, sizeof *tk);
+    CU_ASSERT_FATAL(tk != NULL);
+    tr_runtime *rt = tt_runtime(threads, 0);
+    TT_EQ(tr_runtime_threads(rt), threads);
+    for (uint32_t i = 0; i < TR_ACTORS; i++) {
+        struct tok_state st = { tk, i };
+        TT_EQ(tr_runtime_spawn(rt, token_actor, &st, sizeof st, &tk->pids[i]), 0);
+    }
+    for (uint32_t t = 0; t < TR_TOKENS; t++) {
+        struct tok_payload p = { t, 1 };
+        TT_EQ(tr_runtime_send(rt, tk->pids[t * TR_RING_SIZE], MSG_TOKEN, &p, sizeof p), 0);
+    }
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_NO_ERRORS();
+    for (uint32_t t = 0; t < TR_TOKENS; t++)
+        TT_EQ(atomic_load(&tk->finished[t]), 1);
+    uint32_t wrong = 0;
+    for (uint32_t i = 0; i < TR_ACTORS; i++)
+        if (tk->seen[i] != TR_HOPS / TR_RING_SIZE)
+            wrong++;
+    TT_EQ(wrong, 0);
+    tr_stats s;
+    tr_runtime_stats(rt, &s);
+    TT_EQ(s.messages_handled, (uint64_t)TR_TOKENS * TR_HOPS);
+    TT_EQ(s.messages_sent, (uint64_t)TR_TOKENS * TR_HOPS);
+    TT_EQ(s.dead_letters, 0);
+    printf("[steals %" PRIu64 ", parks %" PRIu64 "] ", s.steals, s.parks);
+    tr_runtime_destroy(rt);
+    free(tk);
+}
+
+static void test_threads_1(void) { tokens_run(1); }
+static void test_threads_2(void) { tokens_run(2); }
+static void test_threads_4(void) { tokens_run(4); }
+
+void register_sched_tests(void)
+{
+    CU_pSuite s = tt_suite("sched");
+    tt_test(s, "threads_1", test_threads_1);
+    tt_test(s, "threads_2", test_threads_2);
+    tt_test(s, "threads_4_oversubscribed", test_threads_4);
+    tt_test(s, "more_messages_than_batch", test_more_than_batch);
+    tt_test(s, "ring_1000_actors_1M_hops", test_ring);
+    tt_test(s, "external_senders_8_x_1M", test_external_senders);
+    tt_test(s, "million_actors_one_message_each", test_million_actors);
+    tt_test(s, "spawn_from_behaviour_slot_reuse", test_spawn_from_behaviour);
+}

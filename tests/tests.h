@@ -1,0 +1,92 @@
+/* tests.h — shared declarations and helpers for the troupe test runner.
+ *
+ * Every tests/NAME.c is linked into one CUnit runner (build/$SAN/tests/run).
+ * Each suite file exposes register_<suite>_tests(), called from main.c.
+ *
+ * CUnit's assertions are not thread-safe, so code running on worker threads
+ * (behaviours) or on helper threads records problems with TT_CHECK(), and the
+ * test's own thread turns them into one assertion with TT_NO_ERRORS().
+ */
+#ifndef TROUPE_TESTS_H
+#define TROUPE_TESTS_H
+
+#include <CUnit/CUnit.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <troupe.h>
+
+/* ---- suites ----------------------------------------------------------- */
+void register_api_tests(void);
+void register_mailbox_tests(void);
+void register_pid_tests(void);
+void register_quiescence_tests(void);
+void register_sched_tests(void);
+void register_idle_tests(void);
+
+/* ---- sanitizer detection ---------------------------------------------- */
+#if defined(__SANITIZE_THREAD__)
+#  define TT_TSAN 1
+#elif defined(__has_feature)
+#  if __has_feature(thread_sanitizer)
+#    define TT_TSAN 1
+#  endif
+#endif
+#ifndef TT_TSAN
+#  define TT_TSAN 0
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#  define TT_ASAN 1
+#elif defined(__has_feature)
+#  if __has_feature(address_sanitizer)
+#    define TT_ASAN 1
+#  endif
+#endif
+#ifndef TT_ASAN
+#  define TT_ASAN 0
+#endif
+
+/* ---- registration ----------------------------------------------------- */
+/* A suite whose tests each run under a watchdog (TROUPE_TEST_TIMEOUT
+ * seconds, default 600, 0 = off): a test that hangs is named and the
+ * runner exits with status 124 instead of blocking forever. */
+CU_pSuite tt_suite(const char *name);
+void tt_test(CU_pSuite suite, const char *name, CU_TestFunc fn);
+
+/* ---- failures seen off the test thread --------------------------------- */
+void tt_fail(const char *file, int line, const char *what);
+unsigned long tt_errors(void);
+void tt_reset_errors(void);
+/* Any thread. Records a failure without touching CUnit. */
+#define TT_CHECK(cond) \
+    ((cond) ? (void)0 : tt_fail(__FILE__, __LINE__, #cond))
+/* Test thread only: one CUnit assertion that no TT_CHECK failed; prints the
+ * first failure and the count if one did. */
+#define TT_NO_ERRORS() tt_assert_no_errors(__FILE__, __LINE__)
+void tt_assert_no_errors(const char *file, unsigned line);
+
+/* ---- assertions that print both sides ---------------------------------- */
+void tt_assert_eq(long long got, long long want, const char *got_s,
+                  const char *want_s, const char *file, unsigned line);
+#define TT_EQ(got, want) \
+    tt_assert_eq((long long)(got), (long long)(want), #got, #want, __FILE__, __LINE__)
+
+/* ---- helpers ---------------------------------------------------------- */
+/* A runtime with the given thread count and batch (0 = default). Asserts
+ * (fatally) that creation succeeded. */
+tr_runtime *tt_runtime(unsigned threads, unsigned batch);
+void tt_sleep_ms(unsigned ms);
+double tt_now(void); /* monotonic seconds */
+/* Starts a thread, asserting (fatally) that it started. */
+pthread_t tt_thread(void *(*fn)(void *), void *arg);
+void tt_join(pthread_t t);
+/* Spin-then-yield helper for busy waits: call with an increasing counter. */
+void tt_relax(unsigned long *spins);
+
+#endif

@@ -1,0 +1,180 @@
+/* util.c — helpers shared by the test suites (see tests.h). */
+#include "tests.h"
+
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- watchdog and per-test timing ---------------------------------------- */
+
+static double test_started;
+
+static unsigned watchdog_seconds(void)
+{
+    const char *s = getenv("TROUPE_TEST_TIMEOUT");
+    if (s == NULL || *s == '\0')
+        return 600;
+    return (unsigned)strtoul(s, NULL, 10);
+}
+
+static void write_str(const char *s)
+{
+    ssize_t r = write(STDERR_FILENO, s, strlen(s));
+    (void)r;
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    CU_pTest t = CU_get_current_test();
+    CU_pSuite s = CU_get_current_suite();
+    write_str("\n\n*** watchdog: test ");
+    write_str(s != NULL && s->pName != NULL ? s->pName : "?");
+    write_str(":");
+    write_str(t != NULL && t->pName != NULL ? t->pName : "?");
+    write_str(" did not finish within TROUPE_TEST_TIMEOUT seconds (hang?)\n");
+    _exit(124);
+}
+
+static void test_setup(void)
+{
+    tt_reset_errors();
+    unsigned secs = watchdog_seconds();
+    if (secs > 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_alarm;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGALRM, &sa, NULL);
+        alarm(secs);
+    }
+    test_started = tt_now();
+}
+
+static void test_teardown(void)
+{
+    alarm(0);
+    printf("(%.2f s) ", tt_now() - test_started);
+    fflush(stdout);
+}
+
+CU_pSuite tt_suite(const char *name)
+{
+    return CU_add_suite_with_setup_and_teardown(name, NULL, NULL, test_setup,
+                                                test_teardown);
+}
+
+void tt_test(CU_pSuite suite, const char *name, CU_TestFunc fn)
+{
+    if (suite != NULL)
+        CU_add_test(suite, name, fn);
+}
+
+/* ---- failures recorded off the test thread -------------------------------- */
+
+static atomic_ulong errors;
+static atomic_flag first_taken = ATOMIC_FLAG_INIT;
+static const char *first_file;
+static int first_line;
+static const char *first_what;
+static atomic_bool first_ready;
+
+void tt_fail(const char *file, int line, const char *what)
+{
+    if (!atomic_flag_test_and_set(&first_taken)) {
+        first_file = file;
+        first_line = line;
+        first_what = what;
+        atomic_store(&first_ready, true);
+    }
+    atomic_fetch_add(&errors, 1);
+}
+
+unsigned long tt_errors(void)
+{
+    return atomic_load(&errors);
+}
+
+void tt_reset_errors(void)
+{
+    atomic_store(&errors, 0);
+    atomic_store(&first_ready, false);
+    atomic_flag_clear(&first_taken);
+}
+
+void tt_assert_no_errors(const char *file, unsigned line)
+{
+    unsigned long n = tt_errors();
+    if (n != 0) {
+        if (atomic_load(&first_ready))
+            printf("\n    %lu failed check(s) off the test thread; first: %s:%d: %s\n",
+                   n, first_file, first_line, first_what);
+        else
+            printf("\n    %lu failed check(s) off the test thread\n", n);
+    }
+    CU_assertImplementation(n == 0, line, "no failed TT_CHECK (see output)", file,
+                            "", CU_FALSE);
+}
+
+void tt_assert_eq(long long got, long long want, const char *got_s,
+                  const char *want_s, const char *file, unsigned line)
+{
+    if (got != want)
+        printf("\n    %s:%u: %s is %lld, expected %s = %lld\n", file, line, got_s,
+               got, want_s, want);
+    CU_assertImplementation(got == want, line, got_s, file, "", CU_FALSE);
+}
+
+/* ---- helpers -------------------------------------------------------------- */
+
+tr_runtime *tt_runtime(unsigned threads, unsigned batch)
+{
+    tr_config cfg;
+    tr_config_init(&cfg);
+    cfg.threads = threads;
+    cfg.batch = batch;
+    tr_runtime *rt = NULL;
+    int rc = tr_runtime_create(&cfg, &rt);
+    if (rc != 0)
+        printf("\n    tr_runtime_create(threads=%u, batch=%u): %d (%s)\n", threads,
+               batch, rc, tr_strerror(rc));
+    CU_ASSERT_FATAL(rc == 0 && rt != NULL);
+    return rt;
+}
+
+void tt_sleep_ms(unsigned ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+double tt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+pthread_t tt_thread(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    int rc = pthread_create(&t, NULL, fn, arg);
+    CU_ASSERT_FATAL(rc == 0);
+    return t;
+}
+
+void tt_join(pthread_t t)
+{
+    int rc = pthread_join(t, NULL);
+    CU_ASSERT(rc == 0);
+}
+
+void tt_relax(unsigned long *spins)
+{
+    if (++*spins % 64 == 0)
+        sched_yield();
+}
