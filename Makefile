@@ -75,12 +75,15 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/examples/pingpong
 
+SAN_ENV := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/support/tsan/suppressions.txt" \
+           ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+
+# The tests, then a smoke run of every benchmark at small sizes: their
+# self-checks must pass (no figures are judged here).
 test: deps
 	@$(MAKE) --no-print-directory $(TEST_BIN) $(BENCHES) $(EXAMPLES)
-	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/support/tsan/suppressions.txt" \
-	ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" \
-	UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-	BUILD=$(BUILD) $(TEST_BIN)
+	$(SAN_ENV) $(TEST_BIN)
+	$(SAN_ENV) BUILD=$(BUILD) BENCH_SCALE=small BENCH_OUT=$(BUILD)/bench-results sh bench/run.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCHES)

@@ -9,6 +9,7 @@
 #                         day's real figures)
 #   BENCH_THREADS=N       passed as --threads N (default: online CPUs)
 #   BENCH_TIMEOUT=S       seconds before a benchmark counts as hung
+#   BENCH_OUT=DIR         where results go (default bench/results)
 #
 # Exits non-zero if any benchmark fails its check, crashes or hangs, after
 # running the rest.
@@ -18,7 +19,7 @@
 cd "$(dirname "$0")/.." || exit 2
 BUILD=${BUILD:-build/release}
 SCALE=${BENCH_SCALE:-default}
-BENCHES="pingpong counting fjthroughput fjcreation threadring chameneos big skynet fanin idlemem"
+BENCHES="pingpong counting fjthroughput fjcreation threadring chameneos big skynet fanin idlemem timers"
 
 case $SCALE in
 default) suffix=""; timeout_s=${BENCH_TIMEOUT:-600} ;;
@@ -39,11 +40,12 @@ small_args() {
     skynet)       echo "--n 100000" ;;
     fanin)        echo "--senders 8 --n 100000" ;;
     idlemem)      echo "--n 100000" ;;
+    timers)       echo "--n 100000 --spread_ms 200" ;;
     esac
 }
 
 date=$(date +%Y-%m-%d)
-outdir=bench/results
+outdir=${BENCH_OUT:-bench/results}
 csv=$outdir/$date$suffix.csv
 png=$outdir/$date$suffix.png
 mkdir -p "$outdir" || exit 2
