@@ -12,7 +12,7 @@ BUILD   := build/$(if $(SAN),$(SAN),release)$(if $(findstring clang,$(CC)),-clan
 
 CPPFLAGS := -Iinclude -D_GNU_SOURCE
 CFLAGS   := -std=c11 -g -Wall -Wextra -Werror -fPIC -pthread
-LDLIBS   := -lck -pthread
+LDLIBS   := -lck -lmsgpackc -pthread
 
 ifeq ($(SAN),)
   CFLAGS += -O2
@@ -30,7 +30,7 @@ else
   $(error SAN must be empty, address or thread)
 endif
 
-LIB_SRC  := $(wildcard actors/*.c mailbox/*.c sched/*.c reactor/*.c)
+LIB_SRC  := $(wildcard actors/*.c mailbox/*.c sched/*.c reactor/*.c net/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_A    := $(BUILD)/libtroupe.a
 LIB_SO   := $(BUILD)/libtroupe.so

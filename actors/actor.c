@@ -26,6 +26,12 @@ static void count(tr_runtime *rt, tr__worker *w, size_t field)
 int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
               size_t state_size, tr_pid *pid)
 {
+    return tr__spawn_with(rt, w, fn, state, state_size, -1, pid);
+}
+
+int tr__spawn_with(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
+                   size_t state_size, ptrdiff_t resource_at, tr_pid *pid)
+{
     if (fn == NULL || (state == NULL && state_size != 0) || state_size > UINT32_MAX)
         return TR_EINVAL;
 
@@ -49,8 +55,13 @@ int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
     a->flags = heap != NULL ? TR__HEAP_STATE : 0;
     if (heap != NULL)
         a->state.heap = heap;
+    void *copy = heap != NULL ? heap : a->state.bytes;
     if (state_size != 0)
-        memcpy(heap != NULL ? heap : a->state.bytes, state, state_size);
+        memcpy(copy, state, state_size);
+    if (resource_at >= 0) {
+        a->resources = (tr__resource *)((char *)copy + resource_at);
+        a->resources->next = NULL;
+    }
 
     uint32_t gen = ck_pr_load_32(&a->life) >> 1;
     ck_pr_fence_store();
@@ -145,6 +156,23 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
      * successful mark_empty lets go of the actor. */
     if (n == batch || !tr__mpsc_mark_empty(&a->mailbox))
         tr__sched_requeue(w, a);
+}
+
+int tr__send_system(tr_runtime *rt, tr_ctx *cx, tr_pid to, uint32_t type)
+{
+    tr_msg *m = tr__msg_new(type, 0);
+    if (m == NULL)
+        return TR_ENOMEM;
+    if (cx != NULL && cx->actor != NULL)
+        return tr__send(rt, cx->worker, cx->self, to, m);
+    return tr__send(rt, NULL, TR_PID_NONE, to, m);
+}
+
+void *tr__actor_state_if(tr_ctx *cx, tr_behaviour fn)
+{
+    if (cx == NULL || cx->actor == NULL || cx->actor->fn != fn)
+        return NULL;
+    return state_of(cx->actor);
 }
 
 /* ---- the public API for behaviours ---- */

@@ -10,6 +10,7 @@
  *   troupe/runtime.h  the runtime: create, run, start/join, stop, stats
  *   troupe/timer.h    timers: tr_send_after, periodic timers, cancel
  *   troupe/io.h       descriptor watches and signals as messages
+ *   troupe/net.h      TCP listeners and connections, UDP, framing
  */
 #ifndef TROUPE_H
 #define TROUPE_H
@@ -21,5 +22,6 @@
 #include "troupe/runtime.h"
 #include "troupe/timer.h"
 #include "troupe/io.h"
+#include "troupe/net.h"
 
 #endif

@@ -24,6 +24,7 @@
 typedef struct cache {
     tr__magazine mag[CLASSES];
     int registered;
+    tr_msg *scratch;
 } cache;
 
 static tr__depot depots[CLASSES];
@@ -63,6 +64,8 @@ static void cache_flush(void *p)
         free_chain(m->cur);
         *m = (tr__magazine){0};
     }
+    free(c->scratch);
+    c->scratch = NULL;
     c->registered = 0;
 }
 
@@ -124,6 +127,19 @@ void tr__msg_release(tr_msg *m)
         return;
     }
     free_chain(tr__magazine_give(&c->mag[cls], &depots[cls], &m->link_));
+}
+
+tr_msg *tr__scratch_msg(uint32_t type)
+{
+    cache *c = my_cache();
+    if (c == NULL)
+        return NULL;
+    if (c->scratch == NULL && (c->scratch = malloc(sizeof(tr_msg) + TR__SCRATCH)) == NULL)
+        return NULL;
+    c->scratch->type = type;
+    c->scratch->from = c->scratch->to = TR_PID_NONE;
+    c->scratch->len = 0;
+    return c->scratch;
 }
 
 uint64_t tr__msg_pool_mallocs(void)

@@ -13,6 +13,12 @@ tr_msg *tr__msg_new(uint32_t type, uint32_t len);
 /* Returns a message to the calling thread's pool. Any thread. */
 void tr__msg_release(tr_msg *m);
 
+/* A per-thread message with room for TR__SCRATCH payload bytes, to hand
+ * straight to a behaviour without queueing it; valid until the next call
+ * on this thread. Its len is set by the caller. NULL when out of memory. */
+#define TR__SCRATCH (64 * 1024)
+tr_msg *tr__scratch_msg(uint32_t type);
+
 /* Message blocks obtained from malloc so far, process-wide. */
 uint64_t tr__msg_pool_mallocs(void);
 

@@ -182,6 +182,28 @@ int tr_signal_watch(tr_ctx *cx, int signo)
     return 0;
 }
 
+#define STOPPER_START (TR_MSG_SYSTEM + 0x300)
+
+static void stopper(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    int signo = *(const int *)state;
+    if (m->type == STOPPER_START) {
+        if (tr_signal_watch(cx, signo) != 0)
+            tr_stop(cx);
+    } else if (m->type == TR_SIGNAL) {
+        tr_runtime_stop(tr_ctx_runtime(cx));
+    }
+}
+
+int tr_runtime_stop_on_signal(tr_runtime *rt, int signo)
+{
+    if (rt == NULL || !catchable(signo))
+        return TR_EINVAL;
+    tr_pid pid;
+    int err = tr_runtime_spawn(rt, stopper, &signo, sizeof signo, &pid);
+    return err != 0 ? err : tr__send_system(rt, NULL, pid, STOPPER_START);
+}
+
 int tr_signal_unwatch(tr_ctx *cx, int signo)
 {
     tr__resource **link;

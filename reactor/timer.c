@@ -72,9 +72,11 @@ static void timer_reap(tr__reactor *r, timer_req *t)
     req_free(t);
 }
 
-static int timer_start(tr_runtime *rt, tr__worker *w, const tr_timer_spec *spec, tr_pid *out)
+static int timer_start(tr_runtime *rt, tr__worker *w, const tr_timer_spec *spec, bool system,
+                       tr_pid *out)
 {
-    if (spec == NULL || spec->type >= TR_MSG_SYSTEM || (spec->data == NULL && spec->len != 0))
+    if (spec == NULL || (spec->type >= TR_MSG_SYSTEM && !system) ||
+        (spec->data == NULL && spec->len != 0))
         return TR_EINVAL;
     if (spec->len > TR_MSG_MAX_LEN)
         return TR_EMSGSIZE;
@@ -166,14 +168,20 @@ int tr_timer_start(tr_ctx *cx, const tr_timer_spec *spec, tr_pid *timer)
 {
     if (cx == NULL || cx->actor == NULL)
         return TR_EINVAL;
-    return timer_start(cx->worker->rt, cx->worker, spec, timer);
+    return timer_start(cx->worker->rt, cx->worker, spec, false, timer);
+}
+
+int tr__timer_system(tr_ctx *cx, uint64_t delay_ns, uint32_t type, tr_pid *timer)
+{
+    tr_timer_spec spec = {.delay_ns = delay_ns, .to = cx->self, .type = type};
+    return timer_start(cx->worker->rt, cx->worker, &spec, true, timer);
 }
 
 int tr_runtime_timer_start(tr_runtime *rt, const tr_timer_spec *spec, tr_pid *timer)
 {
     if (rt == NULL)
         return TR_EINVAL;
-    return timer_start(rt, NULL, spec, timer);
+    return timer_start(rt, NULL, spec, false, timer);
 }
 
 int tr_send_after(tr_ctx *cx, uint64_t delay_ns, tr_pid to, uint32_t type, const void *data,

@@ -7,6 +7,7 @@
 #include "../mailbox/msg.h"
 #include "sched.h"
 #include "troupe/error.h"
+#include "troupe/net.h"
 
 #define DEFAULT_BATCH 64
 #define MAX_BATCH 65536
@@ -273,6 +274,12 @@ const char *tr_strerror(int err)
     case TR_EBUSY: return "runtime already running";
     case TR_EDEADLK: return "blocking call from inside a behaviour";
     case TR_ENOTSTARTED: return "runtime not started";
-    default: return "unknown error";
+    case TR_ELINETOOLONG: return "line too long";
+    case TR_EBADFRAME: return "malformed frame";
+    default: {
+        /* The net calls pass socket errors through as -errno. */
+        const char *desc = err < 0 ? strerrordesc_np(-err) : NULL;
+        return desc != NULL ? desc : "unknown error";
+    }
     }
 }

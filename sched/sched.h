@@ -108,6 +108,19 @@ int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
               size_t state_size, tr_pid *pid);
 int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m);
 
+/* tr__spawn for a state that embeds a tr__resource at byte resource_at
+ * (or -1): it is on the new actor's list from the start, so it is released
+ * even if the actor is destroyed before it ever runs. */
+int tr__spawn_with(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
+                   size_t state_size, ptrdiff_t resource_at, tr_pid *pid);
+
+/* Sends a payload-less message of any type, reserved ones included, from
+ * the running actor (or from outside when cx is NULL). */
+int tr__send_system(tr_runtime *rt, tr_ctx *cx, tr_pid to, uint32_t type);
+
+/* The state of the running actor if its behaviour is `fn`, else NULL. */
+void *tr__actor_state_if(tr_ctx *cx, tr_behaviour fn);
+
 /* Runs one turn of an actor on worker w (actors/actor.c). */
 void tr__actor_run(tr__worker *w, tr__actor *a);
 

@@ -1,0 +1,194 @@
+/* troupe/net.h — TCP and UDP sockets as actors.
+ *
+ * A listener is an actor that accepts connections; every connection is an
+ * actor running the user's behaviour with its own copy of the user's
+ * state. The runtime does the socket work inside that actor: it reads,
+ * cuts the bytes into frames (raw chunks, lines, or msgpack objects) and
+ * calls the behaviour once per frame, in order; it queues what the
+ * behaviour writes and drains it as the socket allows. Other actors talk
+ * to a connection the usual way — by sending its pid a message — and the
+ * connection's behaviour writes.
+ *
+ * A connection's behaviour receives, in this order:
+ *   TR_TCP_CONNECTED   once, first (payload: tr_tcp_info)
+ *   TR_TCP_DATA / TR_TCP_LINE / TR_TCP_MSGPACK   per frame
+ *   TR_TCP_THROTTLED / TR_TCP_UNTHROTTLED        backpressure changes
+ *   TR_TCP_ERROR       a framing error (payload: tr_tcp_error)
+ *   TR_TCP_CLOSED      once, last (payload: tr_tcp_error: why)
+ * interleaved with ordinary messages from other actors. After
+ * TR_TCP_CLOSED has been handled the actor stops.
+ *
+ * Backpressure: when more than high_water bytes of output are queued, the
+ * connection stops reading (TR_TCP_THROTTLED) until the queue drains below
+ * low_water (TR_TCP_UNTHROTTLED). Past max_output, tr_tcp_send refuses
+ * with TR_ENOBUFS and queues nothing: memory stays bounded whatever the
+ * peer does, and the behaviour decides (e.g. drop the client).
+ *
+ * All calls taking a tr_ctx are for behaviours; tr_tcp_send and the
+ * close calls act on the running connection.
+ */
+#ifndef TROUPE_NET_H
+#define TROUPE_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "actor.h"
+#include "error.h"
+#include "msg.h"
+#include "pid.h"
+
+/* Message types. */
+#define TR_TCP_CONNECTED   (TR_MSG_SYSTEM + 0x20)
+#define TR_TCP_DATA        (TR_MSG_SYSTEM + 0x21) /* raw framing: a chunk */
+#define TR_TCP_LINE        (TR_MSG_SYSTEM + 0x22) /* one line, without "\n" or "\r\n" */
+#define TR_TCP_MSGPACK     (TR_MSG_SYSTEM + 0x23) /* payload: one msgpack_object */
+#define TR_TCP_THROTTLED   (TR_MSG_SYSTEM + 0x24)
+#define TR_TCP_UNTHROTTLED (TR_MSG_SYSTEM + 0x25)
+#define TR_TCP_ERROR       (TR_MSG_SYSTEM + 0x26)
+#define TR_TCP_CLOSED      (TR_MSG_SYSTEM + 0x27)
+#define TR_UDP_DATAGRAM    (TR_MSG_SYSTEM + 0x28) /* payload: tr_udp_datagram */
+
+/* Error and close reasons, beside negative errno values from the socket
+ * (-ECONNRESET, -ETIMEDOUT, -ECONNREFUSED, ...). */
+#define TR_ENOBUFS       (-ENOBUFS)   /* output queue past max_output */
+#define TR_ELINETOOLONG  (-EOVERFLOW) /* a line longer than max_line */
+#define TR_EBADFRAME     (-EBADMSG)   /* malformed msgpack, or an object past max_frame */
+
+typedef enum tr_framing {
+    TR_FRAME_RAW = 0,  /* TR_TCP_DATA with whatever bytes arrived */
+    TR_FRAME_LINE,     /* TR_TCP_LINE per line */
+    TR_FRAME_MSGPACK,  /* TR_TCP_MSGPACK per complete object */
+} tr_framing;
+
+typedef struct tr_tcp_opts {
+    tr_framing framing;
+    size_t max_line;    /* LINE: longest line, "\n" included; 0 = 4096 */
+    size_t max_frame;   /* MSGPACK: largest object in bytes; 0 = 1 MiB */
+    size_t high_water;  /* stop reading above this much queued output; 0 = 256 KiB */
+    size_t low_water;   /* resume below this; 0 = high_water / 4 */
+    size_t max_output;  /* tr_tcp_send refuses past this; 0 = 4 MiB */
+    int no_nodelay;     /* 1 = leave Nagle's algorithm on (TCP_NODELAY is the default) */
+} tr_tcp_opts;
+
+/* What a connection actor is spawned with. */
+typedef struct tr_tcp_handler {
+    tr_behaviour behaviour;
+    const void *state;  /* copied into every connection */
+    size_t state_size;
+    tr_tcp_opts opts;
+} tr_tcp_handler;
+
+typedef struct tr_tcp_info {
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    int fd; /* for getsockopt and the like; never close it yourself */
+} tr_tcp_info;
+
+typedef struct tr_tcp_error {
+    int reason; /* 0: orderly close; else a negative code as above */
+} tr_tcp_error;
+
+typedef struct tr_udp_datagram {
+    struct sockaddr_storage from;
+    socklen_t from_len;
+    uint32_t len;
+    unsigned char data[]; /* len bytes */
+} tr_udp_datagram;
+
+/* ---- listening ---- */
+
+typedef struct tr_tcp_listen_opts {
+    const char *host;   /* numeric IPv4/IPv6 or a name such as "localhost"; NULL = 0.0.0.0 */
+    uint16_t port;      /* 0 = any free port */
+    int backlog;        /* 0 = SOMAXCONN */
+    tr_tcp_handler handler;
+    uint64_t retry_ns;  /* pause after EMFILE/ENFILE; 0 = 100 ms */
+} tr_tcp_listen_opts;
+
+/* Binds and listens (SO_REUSEADDR) at once, in the calling thread, so that
+ * address errors are returned here; then a listener actor accepts until
+ * EAGAIN at each readiness and spawns one connection actor per socket.
+ * When descriptors run out it pauses and retries after retry_ns, without
+ * spinning. Stores the listener's pid and the bound port if asked.
+ * Errors: TR_EINVAL, TR_ENOMEM, -errno from getaddrinfo/socket/bind/listen
+ * (e.g. -EADDRINUSE), -EHOSTUNREACH when the host does not resolve. */
+int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listener, uint16_t *port);
+int tr_runtime_tcp_listen(tr_runtime *rt, const tr_tcp_listen_opts *o, tr_pid *listener,
+                          uint16_t *port);
+
+/* Stops a listener (from any actor): it closes its socket and ends.
+ * Connections already accepted go on. Errors: as tr_send. */
+int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener);
+
+/* ---- connecting ---- */
+
+typedef struct tr_tcp_connect_opts {
+    const char *host;     /* resolved in the calling thread */
+    uint16_t port;
+    uint64_t timeout_ns;  /* 0 = 10 s; on expiry: TR_TCP_CLOSED with -ETIMEDOUT */
+    tr_tcp_handler handler;
+} tr_tcp_connect_opts;
+
+/* Spawns a connection actor that connects to host:port. Its behaviour gets
+ * TR_TCP_CONNECTED on success, or only TR_TCP_CLOSED with the reason
+ * (-ECONNREFUSED, -ETIMEDOUT, ...). Errors: TR_EINVAL, TR_ENOMEM,
+ * -EHOSTUNREACH (no such host), -errno from socket. */
+int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn);
+int tr_runtime_tcp_connect(tr_runtime *rt, const tr_tcp_connect_opts *o, tr_pid *conn);
+
+/* ---- inside a connection's behaviour ---- */
+
+/* Queues len bytes for the peer (writing at once what the socket takes).
+ * Errors: TR_ENOTCONN (not a connection, or closing), TR_ENOBUFS (queue
+ * past max_output: nothing queued), TR_ENOMEM. */
+int tr_tcp_send(tr_ctx *cx, const void *data, size_t len);
+
+/* Bytes queued and not yet written. */
+size_t tr_tcp_queued(tr_ctx *cx);
+
+/* Stops delivering frames (and reading) until tr_tcp_resume: for
+ * protocols that must wait for an answer from another actor before
+ * handling the next request. Frames already read stay buffered. */
+void tr_tcp_pause(tr_ctx *cx);
+void tr_tcp_resume(tr_ctx *cx);
+
+/* Half-close: no more writing (FIN after the queue drains); reading goes on. */
+int tr_tcp_shutdown(tr_ctx *cx);
+
+/* Graceful close: stop reading, write what is queued, then close;
+ * TR_TCP_CLOSED (reason 0) follows. */
+int tr_tcp_close(tr_ctx *cx);
+
+/* Abortive close: drop the queue and reset the connection now (RST);
+ * TR_TCP_CLOSED (reason -ECONNABORTED) follows. */
+int tr_tcp_abort(tr_ctx *cx);
+
+#define TR_ENOTCONN (-ENOTCONN)
+
+/* ---- UDP ---- */
+
+typedef struct tr_udp_opts {
+    const char *host;   /* local address; NULL = 0.0.0.0 */
+    uint16_t port;      /* 0 = any */
+    tr_behaviour behaviour;
+    const void *state;
+    size_t state_size;
+} tr_udp_opts;
+
+/* Opens a UDP socket actor: each datagram arrives as TR_UDP_DATAGRAM.
+ * Stores its pid and bound port if asked. Errors: as tr_tcp_listen. */
+int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
+int tr_runtime_udp_open(tr_runtime *rt, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
+
+/* Inside a UDP actor's behaviour: sends one datagram. Errors: TR_ENOTCONN
+ * (not a UDP actor), -errno from sendto (-EAGAIN when the socket buffer is
+ * full: UDP may drop). */
+int tr_udp_send(tr_ctx *cx, const struct sockaddr *to, socklen_t to_len, const void *data,
+                size_t len);
+
+/* Closes the running UDP actor's socket; the actor then stops. */
+int tr_udp_close(tr_ctx *cx);
+
+#endif

@@ -1,0 +1,58 @@
+/* net/addr.c — resolving and binding. */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../sched/sched.h"
+#include "net.h"
+
+int tr__resolve(const char *host, uint16_t port, bool passive, int socktype,
+                struct sockaddr_storage *addr, socklen_t *len)
+{
+    char service[8];
+    snprintf(service, sizeof service, "%u", (unsigned)port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = socktype,
+                             .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)};
+    if (host == NULL && passive)
+        hints.ai_family = AF_INET; /* 0.0.0.0, not :: */
+    struct addrinfo *res = NULL;
+    int err = getaddrinfo(host, service, &hints, &res);
+    if (err != 0 || res == NULL) {
+        if (res != NULL)
+            freeaddrinfo(res);
+        return err == EAI_MEMORY ? TR_ENOMEM : -EHOSTUNREACH;
+    }
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+int tr__bind_socket(const char *host, uint16_t port, int socktype, uint16_t *bound)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int err = tr__resolve(host, port, true, socktype, &ss, &len);
+    if (err != 0)
+        return err;
+    int fd = socket(ss.ss_family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        err = -errno;
+        close(fd);
+        return err;
+    }
+    if (bound != NULL) {
+        len = sizeof ss;
+        getsockname(fd, (struct sockaddr *)&ss, &len);
+        *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    return fd;
+}

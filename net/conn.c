@@ -1,0 +1,615 @@
+/* net/conn.c — the TCP connection actor.
+ *
+ * The actor's state is a tr__conn followed by the user's state. Its
+ * behaviour handles readiness and internal messages itself and passes
+ * frames, connection events and every other message to the user's
+ * behaviour. Frames are handed over directly (a per-thread scratch
+ * message, not the mailbox), so a connection reads, frames and handles in
+ * one turn, in order.
+ *
+ * Reading stops while the behaviour has paused, while output is above the
+ * high-water mark (backpressure), and once closing; the kernel's socket
+ * buffer then fills and TCP flow control slows the peer. Each turn reads
+ * at most READ_ROUNDS times before letting other actors run; the rest is
+ * picked up by a message to itself, since edge-triggered readiness will
+ * not be reported again for bytes already there.
+ *
+ * The user's behaviour is never called from inside itself: what it asks
+ * for (close, abort, a write that fails) is noted in the flags and done
+ * by settle() once it returns.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "../mailbox/msg.h"
+#include "../reactor/reactor.h"
+#include "../sched/sched.h"
+#include "net.h"
+#include "troupe/io.h"
+#include "troupe/timer.h"
+
+#define READ_ROUNDS 16
+#define CHUNK_MIN (16 * 1024)
+#define IOV_MAX_BATCH 64
+
+#define DEFAULT_HIGH_WATER ((size_t)256 << 10)
+#define DEFAULT_MAX_OUTPUT ((size_t)4 << 20)
+#define DEFAULT_TIMEOUT_NS (10 * TR_SEC)
+
+enum {
+    CONNECTING = 1u << 0,  /* connect() in progress */
+    CONNECTED = 1u << 1,   /* TR_TCP_CONNECTED delivered */
+    THROTTLED = 1u << 2,   /* output above high water: not reading */
+    TOLD_THROTTLED = 1u << 3,
+    PAUSED = 1u << 4,      /* by tr_tcp_pause */
+    EOF_SEEN = 1u << 5,    /* the peer will send nothing more */
+    CLOSING = 1u << 6,     /* close once the queue is written */
+    ABORTING = 1u << 7,    /* close now, with a reset */
+    SHUT_WANTED = 1u << 8, /* FIN once the queue is written */
+    SHUT_DONE = 1u << 9,
+    CLOSED = 1u << 10,     /* TR_TCP_CLOSED delivered: the actor is ending */
+    MORE_SENT = 1u << 11,  /* a TR__NET_MORE is on its way */
+};
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t off, len, cap;
+    unsigned char data[];
+} chunk;
+
+typedef struct tr__conn {
+    tr__resource res;  /* first: released when the actor stops */
+    int fd;
+    unsigned flags;
+    int reason;        /* the close reason to report */
+    tr_tcp_opts opts;  /* defaults filled in */
+    tr_behaviour user;
+    size_t user_size;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    uint64_t timeout_ns;
+    tr_pid timer;
+    bool framer_ready;
+    tr__framer framer;
+    chunk *head, *tail;
+    size_t queued;
+} tr__conn;
+
+#define USER_OFFSET ((sizeof(tr__conn) + 15) & ~(size_t)15)
+
+static void *user_state(tr__conn *c)
+{
+    return (char *)c + USER_OFFSET;
+}
+
+size_t tr__conn_state_size(size_t user_size)
+{
+    return USER_OFFSET + user_size;
+}
+
+static void free_queue(tr__conn *c)
+{
+    while (c->head != NULL) {
+        chunk *k = c->head;
+        c->head = k->next;
+        free(k);
+    }
+    c->tail = NULL;
+    c->queued = 0;
+}
+
+/* The actor stopped, however it stopped: give everything back. The watch
+ * (registered later, so released earlier) is already gone. */
+static void conn_release(tr_runtime *rt, tr__resource *r)
+{
+    (void)rt;
+    tr__conn *c = (tr__conn *)r;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    free_queue(c);
+    if (c->framer_ready)
+        tr__framer_fini(&c->framer);
+    c->framer_ready = false;
+}
+
+void tr__conn_prepare(void *state, const tr_tcp_handler *h, int fd,
+                      const struct sockaddr_storage *peer, socklen_t peer_len,
+                      uint64_t timeout_ns)
+{
+    tr__conn *c = state;
+    memset(c, 0, sizeof *c);
+    c->res.release = conn_release;
+    c->fd = fd;
+    c->user = h->behaviour;
+    c->user_size = h->state_size;
+    c->opts = h->opts;
+    if (c->opts.max_line == 0 || c->opts.max_line > TR__SCRATCH)
+        c->opts.max_line = c->opts.max_line == 0 ? 4096 : TR__SCRATCH;
+    if (c->opts.high_water == 0)
+        c->opts.high_water = DEFAULT_HIGH_WATER;
+    if (c->opts.low_water == 0 || c->opts.low_water > c->opts.high_water)
+        c->opts.low_water = c->opts.high_water / 4;
+    if (c->opts.max_output == 0)
+        c->opts.max_output = DEFAULT_MAX_OUTPUT;
+    if (peer != NULL) {
+        c->peer = *peer;
+        c->peer_len = peer_len;
+    }
+    c->timeout_ns = timeout_ns != 0 ? timeout_ns : DEFAULT_TIMEOUT_NS;
+    if (h->state_size != 0)
+        memcpy(user_state(c), h->state, h->state_size);
+}
+
+/* ---- calling the user ---- */
+
+static void tell(tr_ctx *cx, tr__conn *c, tr_msg *m)
+{
+    m->to = tr_self(cx);
+    c->user(cx, user_state(c), m);
+}
+
+static void tell_event(tr_ctx *cx, tr__conn *c, uint32_t type, int reason)
+{
+    tr_msg *m = tr__scratch_msg(type);
+    if (m == NULL)
+        return;
+    if (type == TR_TCP_CONNECTED) {
+        tr_tcp_info *info = (tr_tcp_info *)m->data;
+        info->peer = c->peer;
+        info->peer_len = c->peer_len;
+        info->fd = c->fd;
+        m->len = sizeof *info;
+    } else if (type == TR_TCP_ERROR || type == TR_TCP_CLOSED) {
+        ((tr_tcp_error *)m->data)->reason = reason;
+        m->len = sizeof(tr_tcp_error);
+    }
+    tell(cx, c, m);
+}
+
+/* Ends the connection now and tells the behaviour, for the last time. */
+static void close_now(tr_ctx *cx, tr__conn *c, int reason)
+{
+    if (c->flags & CLOSED)
+        return;
+    c->flags |= CLOSED;
+    if (c->fd >= 0) {
+        tr_io_unwatch(cx, c->fd); /* before close: the number may be reused */
+        if (c->flags & ABORTING) {
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
+        close(c->fd);
+        c->fd = -1;
+    }
+    free_queue(c);
+    if (c->timer != TR_PID_NONE)
+        tr_timer_cancel(tr_ctx_runtime(cx), c->timer);
+    tell_event(cx, c, TR_TCP_CLOSED, reason);
+    tr_stop(cx);
+}
+
+/* Close after the queue is written (at once if it is empty). */
+static void close_soon(tr__conn *c, int reason)
+{
+    if (!(c->flags & CLOSING)) {
+        c->flags |= CLOSING;
+        c->reason = reason;
+    }
+}
+
+/* A socket error: close now, reporting it. */
+static void fail(tr__conn *c, int err)
+{
+    c->flags |= CLOSING | ABORTING;
+    c->reason = err;
+}
+
+/* ---- writing ---- */
+
+static int append(tr__conn *c, const unsigned char *data, size_t len)
+{
+    if (c->tail != NULL && c->tail->cap - c->tail->len >= len) {
+        memcpy(c->tail->data + c->tail->len, data, len);
+        c->tail->len += len;
+    } else {
+        size_t cap = len > CHUNK_MIN ? len : CHUNK_MIN;
+        chunk *k = malloc(sizeof *k + cap);
+        if (k == NULL)
+            return TR_ENOMEM;
+        k->next = NULL;
+        k->off = 0;
+        k->len = len;
+        k->cap = cap;
+        memcpy(k->data, data, len);
+        if (c->tail != NULL)
+            c->tail->next = k;
+        else
+            c->head = k;
+        c->tail = k;
+    }
+    c->queued += len;
+    if (c->queued > c->opts.high_water)
+        c->flags |= THROTTLED;
+    return 0;
+}
+
+/* Writes as much of the queue as the socket takes. */
+static void flush(tr__conn *c)
+{
+    while (c->head != NULL && !(c->flags & CLOSED)) {
+        struct iovec iov[IOV_MAX_BATCH];
+        int n = 0;
+        for (chunk *k = c->head; k != NULL && n < IOV_MAX_BATCH; k = k->next, n++) {
+            iov[n].iov_base = k->data + k->off;
+            iov[n].iov_len = k->len - k->off;
+        }
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                free_queue(c);
+                fail(c, -errno);
+            }
+            break;
+        }
+        c->queued -= (size_t)w;
+        while (w > 0) {
+            chunk *k = c->head;
+            size_t left = k->len - k->off;
+            if ((size_t)w < left) {
+                k->off += (size_t)w;
+                break;
+            }
+            w -= (ssize_t)left;
+            c->head = k->next;
+            if (c->head == NULL)
+                c->tail = NULL;
+            free(k);
+        }
+    }
+    if ((c->flags & THROTTLED) && c->queued <= c->opts.low_water)
+        c->flags &= ~THROTTLED;
+}
+
+/* ---- reading ---- */
+
+static void send_more(tr_ctx *cx, tr__conn *c)
+{
+    if (!(c->flags & MORE_SENT) &&
+        tr__send_system(tr_ctx_runtime(cx), cx, tr_self(cx), TR__NET_MORE) == 0)
+        c->flags |= MORE_SENT;
+}
+
+static bool reading_stopped(const tr__conn *c)
+{
+    return (c->flags & (PAUSED | THROTTLED | CLOSING | ABORTING | CLOSED)) != 0;
+}
+
+/* Hands buffered frames to the behaviour until none is left (true) or it
+ * must stop (false). */
+static bool deliver(tr_ctx *cx, tr__conn *c)
+{
+    while (c->framer_ready && !reading_stopped(c)) {
+        tr__frame f;
+        int r = tr__framer_next(&c->framer, &f);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            tell_event(cx, c, TR_TCP_ERROR, r);
+            if (r != TR_ELINETOOLONG)
+                close_soon(c, r); /* the stream cannot be resynchronised */
+            continue;
+        }
+        tr_msg *m;
+        if (c->opts.framing == TR_FRAME_LINE) {
+            if ((m = tr__scratch_msg(TR_TCP_LINE)) == NULL)
+                break;
+            memcpy(m->data, f.data, f.len);
+            m->len = (uint32_t)f.len;
+        } else {
+            if ((m = tr__scratch_msg(TR_TCP_MSGPACK)) == NULL)
+                break;
+            memcpy(m->data, &f.object, sizeof f.object);
+            m->len = sizeof f.object;
+        }
+        tell(cx, c, m);
+    }
+    return !reading_stopped(c);
+}
+
+/* Reads (one call); >0 bytes, 0 at EOF, -1 when nothing more now. */
+static ssize_t read_once(tr_ctx *cx, tr__conn *c)
+{
+    ssize_t n;
+    if (c->opts.framing == TR_FRAME_RAW) {
+        tr_msg *m = tr__scratch_msg(TR_TCP_DATA);
+        if (m == NULL)
+            return -1;
+        do
+            n = recv(c->fd, m->data, TR__SCRATCH, MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);
+        if (n > 0) {
+            m->len = (uint32_t)n;
+            tell(cx, c, m);
+        }
+    } else {
+        size_t room;
+        void *p = tr__framer_space(&c->framer, TR__SCRATCH, &room);
+        if (p == NULL) {
+            fail(c, TR_ENOMEM);
+            return -1;
+        }
+        do
+            n = recv(c->fd, p, room, MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);
+        if (n > 0)
+            tr__framer_commit(&c->framer, (size_t)n);
+    }
+    if (n == 0)
+        return 0;
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            fail(c, -errno);
+        return -1;
+    }
+    return n;
+}
+
+static void pump(tr_ctx *cx, tr__conn *c)
+{
+    if (!(c->flags & CONNECTED))
+        return;
+    for (int round = 0; round < READ_ROUNDS; round++) {
+        if (!deliver(cx, c))
+            return;
+        if (c->flags & EOF_SEEN) {
+            /* Every frame is delivered and the peer is done: close after
+             * what is queued. */
+            close_soon(c, 0);
+            return;
+        }
+        ssize_t n = read_once(cx, c);
+        if (n == 0)
+            c->flags |= EOF_SEEN;
+        else if (n < 0)
+            return;
+    }
+    send_more(cx, c);
+}
+
+/* ---- connection set-up ---- */
+
+static void connected(tr_ctx *cx, tr__conn *c)
+{
+    c->flags = (c->flags & ~CONNECTING) | CONNECTED;
+    if (!c->opts.no_nodelay) {
+        int one = 1;
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    if (c->opts.framing != TR_FRAME_RAW) {
+        if (tr__framer_init(&c->framer, c->opts.framing, c->opts.max_line,
+                            c->opts.max_frame) != 0) {
+            close_now(cx, c, TR_ENOMEM);
+            return;
+        }
+        c->framer_ready = true;
+    }
+    tell_event(cx, c, TR_TCP_CONNECTED, 0);
+    pump(cx, c);
+}
+
+static void start(tr_ctx *cx, tr__conn *c)
+{
+    bool outgoing = c->fd < 0;
+    if (outgoing) {
+        c->fd = socket(c->peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (c->fd < 0) {
+            close_now(cx, c, -errno);
+            return;
+        }
+        if (connect(c->fd, (struct sockaddr *)&c->peer, c->peer_len) != 0) {
+            if (errno != EINPROGRESS) {
+                close_now(cx, c, -errno);
+                return;
+            }
+            c->flags |= CONNECTING;
+        }
+    }
+    int err = tr_io_watch(cx, c->fd, TR_IO_READ | TR_IO_WRITE);
+    if (err != 0) {
+        close_now(cx, c, err);
+        return;
+    }
+    if (c->flags & CONNECTING) {
+        if (tr__timer_system(cx, c->timeout_ns, TR__NET_TIMEOUT, &c->timer) != 0)
+            c->timer = TR_PID_NONE;
+        return;
+    }
+    connected(cx, c);
+}
+
+static void finish_connect(tr_ctx *cx, tr__conn *c)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err == EINPROGRESS || err == EALREADY)
+        return;
+    if (c->timer != TR_PID_NONE) {
+        tr_timer_cancel(tr_ctx_runtime(cx), c->timer);
+        c->timer = TR_PID_NONE;
+    }
+    if (err != 0) {
+        close_now(cx, c, -err);
+        return;
+    }
+    /* The peer address as the kernel has it, in case the caller gave a name. */
+    c->peer_len = sizeof c->peer;
+    getpeername(c->fd, (struct sockaddr *)&c->peer, &c->peer_len);
+    connected(cx, c);
+}
+
+/* ---- after every message ---- */
+
+static void settle(tr_ctx *cx, tr__conn *c)
+{
+    for (int guard = 0; guard < 8 && !(c->flags & CLOSED); guard++) {
+        if (c->flags & ABORTING) {
+            free_queue(c);
+            close_now(cx, c, c->reason);
+            return;
+        }
+        if (c->head != NULL && (c->flags & CONNECTED))
+            flush(c);
+        if (c->head == NULL && (c->flags & CLOSING)) {
+            close_now(cx, c, c->reason);
+            return;
+        }
+        if (c->head == NULL && (c->flags & SHUT_WANTED) && !(c->flags & SHUT_DONE)) {
+            shutdown(c->fd, SHUT_WR);
+            c->flags |= SHUT_DONE;
+        }
+        bool throttled = (c->flags & THROTTLED) != 0;
+        bool told = (c->flags & TOLD_THROTTLED) != 0;
+        if (throttled == told)
+            return;
+        c->flags ^= TOLD_THROTTLED;
+        tell_event(cx, c, throttled ? TR_TCP_THROTTLED : TR_TCP_UNTHROTTLED, 0);
+        if (!throttled)
+            send_more(cx, c); /* reading resumes: bytes may be waiting */
+    }
+}
+
+void tr__conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    tr__conn *c = state;
+    if (c->flags & CLOSED)
+        return;
+    switch (m->type) {
+    case TR__NET_START:
+        start(cx, c);
+        break;
+    case TR_IO_READABLE:
+    case TR_IO_HUP:
+    case TR_IO_WRITABLE:
+    case TR_IO_ERROR:
+        if (((const tr_io_event *)m->data)->fd != c->fd)
+            break; /* from an earlier descriptor */
+        if (c->flags & CONNECTING)
+            finish_connect(cx, c);
+        else if (m->type == TR_IO_WRITABLE)
+            flush(c);
+        else
+            pump(cx, c); /* errors and hang-ups surface as read results */
+        break;
+    case TR__NET_MORE:
+        c->flags &= ~MORE_SENT;
+        pump(cx, c);
+        break;
+    case TR__NET_TIMEOUT:
+        c->timer = TR_PID_NONE;
+        if (c->flags & CONNECTING)
+            close_now(cx, c, -ETIMEDOUT);
+        break;
+    default:
+        c->user(cx, user_state(c), m);
+        break;
+    }
+    settle(cx, c);
+}
+
+/* ---- the API for a connection's behaviour ---- */
+
+static tr__conn *current(tr_ctx *cx)
+{
+    return tr__actor_state_if(cx, tr__conn_behaviour);
+}
+
+int tr_tcp_send(tr_ctx *cx, const void *data, size_t len)
+{
+    tr__conn *c = current(cx);
+    if (c == NULL || !(c->flags & CONNECTED) ||
+        (c->flags & (CLOSING | ABORTING | CLOSED | SHUT_WANTED)))
+        return TR_ENOTCONN;
+    if (data == NULL && len != 0)
+        return TR_EINVAL;
+    if (len > c->opts.max_output - c->queued)
+        return TR_ENOBUFS;
+    const unsigned char *p = data;
+    if (c->head == NULL) {
+        ssize_t w;
+        do
+            w = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (w < 0 && errno == EINTR);
+        if (w < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                int err = -errno;
+                fail(c, err);
+                return err;
+            }
+            w = 0;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return len == 0 ? 0 : append(c, p, len);
+}
+
+size_t tr_tcp_queued(tr_ctx *cx)
+{
+    tr__conn *c = current(cx);
+    return c != NULL ? c->queued : 0;
+}
+
+void tr_tcp_pause(tr_ctx *cx)
+{
+    tr__conn *c = current(cx);
+    if (c != NULL)
+        c->flags |= PAUSED;
+}
+
+void tr_tcp_resume(tr_ctx *cx)
+{
+    tr__conn *c = current(cx);
+    if (c != NULL && (c->flags & PAUSED)) {
+        c->flags &= ~PAUSED;
+        send_more(cx, c);
+    }
+}
+
+int tr_tcp_shutdown(tr_ctx *cx)
+{
+    tr__conn *c = current(cx);
+    if (c == NULL || (c->flags & CLOSED))
+        return TR_ENOTCONN;
+    c->flags |= SHUT_WANTED;
+    return 0;
+}
+
+int tr_tcp_close(tr_ctx *cx)
+{
+    tr__conn *c = current(cx);
+    if (c == NULL || (c->flags & CLOSED))
+        return TR_ENOTCONN;
+    close_soon(c, 0);
+    return 0;
+}
+
+int tr_tcp_abort(tr_ctx *cx)
+{
+    tr__conn *c = current(cx);
+    if (c == NULL || (c->flags & CLOSED))
+        return TR_ENOTCONN;
+    fail(c, -ECONNABORTED);
+    return 0;
+}

@@ -1,0 +1,223 @@
+/* net/listen.c — the TCP listener actor.
+ *
+ * Accepts until EAGAIN at each readiness (at most ACCEPT_ROUNDS per turn,
+ * then a message to itself), spawning one connection actor per socket.
+ * When descriptors run out (EMFILE, ENFILE) or memory does, it stops
+ * accepting and tries again after retry_ns on a timer: pending connections
+ * wait in the kernel's backlog, and nothing spins meanwhile.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../mailbox/msg.h"
+#include "../reactor/reactor.h"
+#include "../sched/sched.h"
+#include "net.h"
+#include "troupe/io.h"
+#include "troupe/timer.h"
+
+#define ACCEPT_ROUNDS 64
+#define DEFAULT_RETRY_NS (100 * TR_MSEC)
+
+typedef struct listener {
+    tr__resource res;   /* first: closes the socket, frees the state copy */
+    int fd;
+    bool paused;
+    uint64_t retry_ns;
+    tr_tcp_handler handler; /* handler.state: our own heap copy */
+} listener;
+
+static void listener_release(tr_runtime *rt, tr__resource *r)
+{
+    (void)rt;
+    listener *l = (listener *)r;
+    if (l->fd >= 0)
+        close(l->fd);
+    l->fd = -1;
+    free((void *)l->handler.state);
+    l->handler.state = NULL;
+}
+
+static void spawn_conn(tr_ctx *cx, listener *l, int fd, struct sockaddr_storage *peer,
+                       socklen_t peer_len)
+{
+    size_t size = tr__conn_state_size(l->handler.state_size);
+    void *state = malloc(size);
+    tr_pid pid;
+    if (state == NULL) {
+        close(fd);
+        return;
+    }
+    tr__conn_prepare(state, &l->handler, fd, peer, peer_len, 0);
+    int err = tr__spawn_with(tr_ctx_runtime(cx), cx->worker, tr__conn_behaviour, state, size, 0,
+                             &pid);
+    free(state);
+    if (err != 0) {
+        close(fd);
+        return;
+    }
+    /* From here the connection's resource owns fd. */
+    tr__send_system(tr_ctx_runtime(cx), cx, pid, TR__NET_START);
+}
+
+static void accept_some(tr_ctx *cx, listener *l)
+{
+    for (int i = 0; i < ACCEPT_ROUNDS; i++) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof peer;
+        int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            spawn_conn(cx, l, fd, &peer, len);
+            continue;
+        }
+        switch (errno) {
+        case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+        case EWOULDBLOCK:
+#endif
+            return;
+        case EINTR:
+        case ECONNABORTED:
+        case EPROTO:
+        case EPERM:
+            continue; /* that connection is gone; the next may be fine */
+        default:      /* EMFILE, ENFILE, ENOBUFS, ENOMEM, ...: wait and retry */
+            l->paused = true;
+            if (tr__timer_system(cx, l->retry_ns, TR__NET_RETRY, NULL) != 0)
+                l->paused = false; /* no timer: fall back on readiness */
+            return;
+        }
+    }
+    tr__send_system(tr_ctx_runtime(cx), cx, tr_self(cx), TR__NET_RETRY);
+}
+
+static void listener_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    listener *l = state;
+    switch (m->type) {
+    case TR__NET_START:
+        if (tr_io_watch(cx, l->fd, TR_IO_READ) != 0) {
+            tr_stop(cx);
+            return;
+        }
+        accept_some(cx, l);
+        break;
+    case TR_IO_READABLE:
+        if (!l->paused)
+            accept_some(cx, l);
+        break;
+    case TR__NET_RETRY:
+        l->paused = false;
+        accept_some(cx, l);
+        break;
+    case TR__NET_CLOSE:
+        tr_stop(cx);
+        break;
+    default:
+        break;
+    }
+}
+
+static int listen_on(tr_runtime *rt, tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *out,
+                     uint16_t *port)
+{
+    if (o == NULL || o->handler.behaviour == NULL ||
+        (o->handler.state == NULL && o->handler.state_size != 0))
+        return TR_EINVAL;
+    listener l = {.fd = -1, .retry_ns = o->retry_ns ? o->retry_ns : DEFAULT_RETRY_NS,
+                  .handler = o->handler};
+    l.res.release = listener_release;
+    if (o->handler.state_size != 0) {
+        void *copy = malloc(o->handler.state_size);
+        if (copy == NULL)
+            return TR_ENOMEM;
+        memcpy(copy, o->handler.state, o->handler.state_size);
+        l.handler.state = copy;
+    }
+    int fd = tr__bind_socket(o->host, o->port, SOCK_STREAM, port);
+    if (fd < 0 || listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) != 0) {
+        int err = fd < 0 ? fd : -errno;
+        if (fd >= 0)
+            close(fd);
+        free((void *)l.handler.state);
+        return err;
+    }
+    l.fd = fd;
+    tr_pid pid;
+    int err = tr__spawn_with(rt, cx != NULL ? cx->worker : NULL, listener_behaviour, &l,
+                             sizeof l, 0, &pid);
+    if (err != 0) {
+        listener_release(rt, &l.res);
+        return err;
+    }
+    if (out != NULL)
+        *out = pid;
+    return tr__send_system(rt, cx, pid, TR__NET_START);
+}
+
+int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listener, uint16_t *port)
+{
+    if (cx == NULL || cx->actor == NULL)
+        return TR_EINVAL;
+    return listen_on(tr_ctx_runtime(cx), cx, o, listener, port);
+}
+
+int tr_runtime_tcp_listen(tr_runtime *rt, const tr_tcp_listen_opts *o, tr_pid *listener,
+                          uint16_t *port)
+{
+    if (rt == NULL)
+        return TR_EINVAL;
+    return listen_on(rt, NULL, o, listener, port);
+}
+
+int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener)
+{
+    if (cx == NULL || cx->actor == NULL)
+        return TR_EINVAL;
+    return tr__send_system(tr_ctx_runtime(cx), cx, listener, TR__NET_CLOSE);
+}
+
+/* ---- outgoing connections ---- */
+
+static int connect_to(tr_runtime *rt, tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *out)
+{
+    if (o == NULL || o->handler.behaviour == NULL ||
+        (o->handler.state == NULL && o->handler.state_size != 0))
+        return TR_EINVAL;
+    struct sockaddr_storage peer;
+    socklen_t len;
+    int err = tr__resolve(o->host, o->port, false, SOCK_STREAM, &peer, &len);
+    if (err != 0)
+        return err;
+    size_t size = tr__conn_state_size(o->handler.state_size);
+    void *state = malloc(size);
+    if (state == NULL)
+        return TR_ENOMEM;
+    tr__conn_prepare(state, &o->handler, -1, &peer, len, o->timeout_ns);
+    tr_pid pid;
+    err = tr__spawn_with(rt, cx != NULL ? cx->worker : NULL, tr__conn_behaviour, state, size, 0,
+                         &pid);
+    free(state);
+    if (err != 0)
+        return err;
+    if (out != NULL)
+        *out = pid;
+    return tr__send_system(rt, cx, pid, TR__NET_START);
+}
+
+int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn)
+{
+    if (cx == NULL || cx->actor == NULL)
+        return TR_EINVAL;
+    return connect_to(tr_ctx_runtime(cx), cx, o, conn);
+}
+
+int tr_runtime_tcp_connect(tr_runtime *rt, const tr_tcp_connect_opts *o, tr_pid *conn)
+{
+    if (rt == NULL)
+        return TR_EINVAL;
+    return connect_to(rt, NULL, o, conn);
+}

@@ -1,0 +1,37 @@
+/* net/net.h — socket actors (internal). */
+#ifndef TR_NET_NET_H
+#define TR_NET_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "../actors/actor.h"
+#include "frame.h"
+#include "troupe/net.h"
+
+/* Internal message types. */
+#define TR__NET_START   (TR_MSG_SYSTEM + 0x200) /* begin: watch, connect */
+#define TR__NET_MORE    (TR_MSG_SYSTEM + 0x201) /* go on reading/delivering */
+#define TR__NET_TIMEOUT (TR_MSG_SYSTEM + 0x202) /* connect timer */
+#define TR__NET_RETRY   (TR_MSG_SYSTEM + 0x203) /* listener: accept again */
+#define TR__NET_CLOSE   (TR_MSG_SYSTEM + 0x204) /* listener: close */
+
+/* Resolves host:port (numeric or a name) to its first address. 0,
+ * -EHOSTUNREACH or TR_EINVAL. */
+int tr__resolve(const char *host, uint16_t port, bool passive, int socktype,
+                struct sockaddr_storage *addr, socklen_t *len);
+
+/* A non-blocking, close-on-exec socket bound to host:port, with
+ * SO_REUSEADDR; the bound port is stored. The fd, or a negative code. */
+int tr__bind_socket(const char *host, uint16_t port, int socktype, uint16_t *bound);
+
+/* The state a connection actor is spawned with: a tr__conn followed by the
+ * user's state. fd is an accepted socket, or -1 with `connect_to` set. */
+size_t tr__conn_state_size(size_t user_size);
+void tr__conn_prepare(void *state, const tr_tcp_handler *h, int fd,
+                      const struct sockaddr_storage *peer, socklen_t peer_len,
+                      uint64_t connect_timeout_ns);
+void tr__conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m);
+
+#endif

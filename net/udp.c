@@ -1,0 +1,150 @@
+/* net/udp.c — the UDP socket actor. Each datagram is handed to the
+ * behaviour as TR_UDP_DATAGRAM (at most READ_ROUNDS per turn). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../mailbox/msg.h"
+#include "../sched/sched.h"
+#include "net.h"
+#include "troupe/io.h"
+
+#define READ_ROUNDS 64
+
+typedef struct udp {
+    tr__resource res; /* first: closes the socket */
+    int fd;
+    tr_behaviour user;
+} udp;
+
+#define USER_OFFSET ((sizeof(udp) + 15) & ~(size_t)15)
+
+static void udp_release(tr_runtime *rt, tr__resource *r)
+{
+    (void)rt;
+    udp *u = (udp *)r;
+    if (u->fd >= 0)
+        close(u->fd);
+    u->fd = -1;
+}
+
+static void receive_some(tr_ctx *cx, udp *u)
+{
+    for (int i = 0; i < READ_ROUNDS; i++) {
+        tr_msg *m = tr__scratch_msg(TR_UDP_DATAGRAM);
+        if (m == NULL)
+            return;
+        tr_udp_datagram *d = (tr_udp_datagram *)m->data;
+        d->from_len = sizeof d->from;
+        ssize_t n = recvfrom(u->fd, d->data, TR__SCRATCH - sizeof *d, MSG_DONTWAIT,
+                             (struct sockaddr *)&d->from, &d->from_len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return; /* EAGAIN, or an error report (ICMP) that the next read clears */
+        }
+        d->len = (uint32_t)n;
+        m->len = (uint32_t)(sizeof *d + (size_t)n);
+        m->to = tr_self(cx);
+        u->user(cx, (char *)u + USER_OFFSET, m);
+        if (u->fd < 0)
+            return;
+    }
+    tr__send_system(tr_ctx_runtime(cx), cx, tr_self(cx), TR__NET_MORE);
+}
+
+static void udp_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    udp *u = state;
+    switch (m->type) {
+    case TR__NET_START:
+        if (tr_io_watch(cx, u->fd, TR_IO_READ) != 0)
+            tr_stop(cx);
+        else
+            receive_some(cx, u);
+        break;
+    case TR_IO_READABLE:
+    case TR_IO_ERROR:
+    case TR__NET_MORE:
+        if (u->fd >= 0)
+            receive_some(cx, u);
+        break;
+    default:
+        u->user(cx, (char *)u + USER_OFFSET, m);
+        break;
+    }
+}
+
+static int open_udp(tr_runtime *rt, tr_ctx *cx, const tr_udp_opts *o, tr_pid *out,
+                    uint16_t *port)
+{
+    if (o == NULL || o->behaviour == NULL || (o->state == NULL && o->state_size != 0))
+        return TR_EINVAL;
+    size_t size = USER_OFFSET + o->state_size;
+    udp *u = calloc(1, size);
+    if (u == NULL)
+        return TR_ENOMEM;
+    int fd = tr__bind_socket(o->host, o->port, SOCK_DGRAM, port);
+    if (fd < 0) {
+        free(u);
+        return fd;
+    }
+    u->res.release = udp_release;
+    u->fd = fd;
+    u->user = o->behaviour;
+    if (o->state_size != 0)
+        memcpy((char *)u + USER_OFFSET, o->state, o->state_size);
+    tr_pid pid;
+    int err = tr__spawn_with(rt, cx != NULL ? cx->worker : NULL, udp_behaviour, u, size, 0, &pid);
+    free(u);
+    if (err != 0) {
+        close(fd);
+        return err;
+    }
+    if (out != NULL)
+        *out = pid;
+    return tr__send_system(rt, cx, pid, TR__NET_START);
+}
+
+int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port)
+{
+    if (cx == NULL || cx->actor == NULL)
+        return TR_EINVAL;
+    return open_udp(tr_ctx_runtime(cx), cx, o, sock, port);
+}
+
+int tr_runtime_udp_open(tr_runtime *rt, const tr_udp_opts *o, tr_pid *sock, uint16_t *port)
+{
+    if (rt == NULL)
+        return TR_EINVAL;
+    return open_udp(rt, NULL, o, sock, port);
+}
+
+int tr_udp_send(tr_ctx *cx, const struct sockaddr *to, socklen_t to_len, const void *data,
+                size_t len)
+{
+    udp *u = tr__actor_state_if(cx, udp_behaviour);
+    if (u == NULL || u->fd < 0)
+        return TR_ENOTCONN;
+    if (to == NULL || (data == NULL && len != 0))
+        return TR_EINVAL;
+    ssize_t n;
+    do
+        n = sendto(u->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, to, to_len);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : 0;
+}
+
+int tr_udp_close(tr_ctx *cx)
+{
+    udp *u = tr__actor_state_if(cx, udp_behaviour);
+    if (u == NULL || u->fd < 0)
+        return TR_ENOTCONN;
+    tr_io_unwatch(cx, u->fd);
+    close(u->fd);
+    u->fd = -1;
+    tr_stop(cx);
+    return 0;
+}
