@@ -63,25 +63,41 @@ typedef struct chunk {
     unsigned char data[];
 } chunk;
 
+/* The options, with defaults filled in, in 32-bit fields: an idle
+ * connection should cost a few hundred bytes (see bench echo-idle). */
+typedef struct limits {
+    uint32_t max_line, max_frame, high_water, low_water, max_output;
+    uint8_t framing, nodelay;
+} limits;
+
+typedef union peer_addr {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+} peer_addr;
+
 typedef struct tr__conn {
     tr__resource res;  /* first: released when the actor stops */
     int fd;
     unsigned flags;
     int reason;        /* the close reason to report */
-    tr_tcp_opts opts;  /* defaults filled in */
-    tr_behaviour user;
-    size_t user_size;
-    struct sockaddr_storage peer;
     socklen_t peer_len;
+    limits opts;
+    tr_behaviour user;
+    peer_addr peer;
     uint64_t timeout_ns;
     tr_pid timer;
-    bool framer_ready;
-    tr__framer framer;
+    tr__framer *framer; /* lines and msgpack only, from the first byte */
     chunk *head, *tail;
     size_t queued;
 } tr__conn;
 
 #define USER_OFFSET ((sizeof(tr__conn) + 15) & ~(size_t)15)
+
+static size_t clamp(size_t v, size_t max)
+{
+    return v < max ? v : max;
+}
 
 static void *user_state(tr__conn *c)
 {
@@ -114,9 +130,11 @@ static void conn_release(tr_runtime *rt, tr__resource *r)
         close(c->fd);
     c->fd = -1;
     free_queue(c);
-    if (c->framer_ready)
-        tr__framer_fini(&c->framer);
-    c->framer_ready = false;
+    if (c->framer != NULL) {
+        tr__framer_fini(c->framer);
+        free(c->framer);
+        c->framer = NULL;
+    }
 }
 
 void tr__conn_prepare(void *state, const tr_tcp_handler *h, int fd,
@@ -124,22 +142,23 @@ void tr__conn_prepare(void *state, const tr_tcp_handler *h, int fd,
                       uint64_t timeout_ns)
 {
     tr__conn *c = state;
+    const tr_tcp_opts *o = &h->opts;
     memset(c, 0, sizeof *c);
     c->res.release = conn_release;
     c->fd = fd;
     c->user = h->behaviour;
-    c->user_size = h->state_size;
-    c->opts = h->opts;
-    if (c->opts.max_line == 0 || c->opts.max_line > TR__SCRATCH)
-        c->opts.max_line = c->opts.max_line == 0 ? 4096 : TR__SCRATCH;
-    if (c->opts.high_water == 0)
-        c->opts.high_water = DEFAULT_HIGH_WATER;
-    if (c->opts.low_water == 0 || c->opts.low_water > c->opts.high_water)
-        c->opts.low_water = c->opts.high_water / 4;
-    if (c->opts.max_output == 0)
-        c->opts.max_output = DEFAULT_MAX_OUTPUT;
-    if (peer != NULL) {
-        c->peer = *peer;
+    c->opts.framing = (uint8_t)o->framing;
+    c->opts.nodelay = !o->no_nodelay;
+    c->opts.max_line = (uint32_t)(o->max_line == 0 ? 4096 : clamp(o->max_line, TR__SCRATCH));
+    c->opts.max_frame = (uint32_t)clamp(o->max_frame, UINT32_MAX);
+    c->opts.high_water = (uint32_t)clamp(o->high_water ? o->high_water : DEFAULT_HIGH_WATER,
+                                         UINT32_MAX / 2);
+    c->opts.low_water = (uint32_t)(o->low_water == 0 || o->low_water > c->opts.high_water
+                                       ? c->opts.high_water / 4 : o->low_water);
+    c->opts.max_output = (uint32_t)clamp(o->max_output ? o->max_output : DEFAULT_MAX_OUTPUT,
+                                         UINT32_MAX);
+    if (peer != NULL && peer_len <= sizeof c->peer) {
+        memcpy(&c->peer, peer, peer_len);
         c->peer_len = peer_len;
     }
     c->timeout_ns = timeout_ns != 0 ? timeout_ns : DEFAULT_TIMEOUT_NS;
@@ -162,7 +181,8 @@ static void tell_event(tr_ctx *cx, tr__conn *c, uint32_t type, int reason)
         return;
     if (type == TR_TCP_CONNECTED) {
         tr_tcp_info *info = (tr_tcp_info *)m->data;
-        info->peer = c->peer;
+        memset(&info->peer, 0, sizeof info->peer);
+        memcpy(&info->peer, &c->peer, c->peer_len);
         info->peer_len = c->peer_len;
         info->fd = c->fd;
         m->len = sizeof *info;
@@ -298,9 +318,9 @@ static bool reading_stopped(const tr__conn *c)
  * must stop (false). */
 static bool deliver(tr_ctx *cx, tr__conn *c)
 {
-    while (c->framer_ready && !reading_stopped(c)) {
+    while (c->framer != NULL && !reading_stopped(c)) {
         tr__frame f;
-        int r = tr__framer_next(&c->framer, &f);
+        int r = tr__framer_next(c->framer, &f);
         if (r == 0)
             break;
         if (r < 0) {
@@ -326,39 +346,32 @@ static bool deliver(tr_ctx *cx, tr__conn *c)
     return !reading_stopped(c);
 }
 
-/* Reads (one call); >0 bytes, 0 at EOF, -1 when nothing more now. */
+/* Reads (one call) into the per-thread scratch: >0 bytes, 0 at EOF, -1
+ * when nothing more now. Raw chunks go to the behaviour as they are;
+ * framed input goes to the framer, which keeps only an unfinished tail. */
 static ssize_t read_once(tr_ctx *cx, tr__conn *c)
 {
-    ssize_t n;
-    if (c->opts.framing == TR_FRAME_RAW) {
-        tr_msg *m = tr__scratch_msg(TR_TCP_DATA);
-        if (m == NULL)
-            return -1;
-        do
-            n = recv(c->fd, m->data, TR__SCRATCH, MSG_DONTWAIT);
-        while (n < 0 && errno == EINTR);
-        if (n > 0) {
-            m->len = (uint32_t)n;
-            tell(cx, c, m);
-        }
-    } else {
-        size_t room;
-        void *p = tr__framer_space(&c->framer, TR__SCRATCH, &room);
-        if (p == NULL) {
-            fail(c, TR_ENOMEM);
-            return -1;
-        }
-        do
-            n = recv(c->fd, p, room, MSG_DONTWAIT);
-        while (n < 0 && errno == EINTR);
-        if (n > 0)
-            tr__framer_commit(&c->framer, (size_t)n);
+    tr_msg *m = tr__scratch_msg(TR_TCP_DATA);
+    if (m == NULL) {
+        fail(c, TR_ENOMEM);
+        return -1;
     }
-    if (n == 0)
-        return 0;
+    ssize_t n;
+    do
+        n = recv(c->fd, m->data, TR__SCRATCH, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             fail(c, -errno);
+        return -1;
+    }
+    if (n == 0)
+        return 0;
+    if (c->framer == NULL) {
+        m->len = (uint32_t)n;
+        tell(cx, c, m);
+    } else if (tr__framer_feed(c->framer, m->data, (size_t)n) != 0) {
+        fail(c, TR_ENOMEM);
         return -1;
     }
     return n;
@@ -391,17 +404,19 @@ static void pump(tr_ctx *cx, tr__conn *c)
 static void connected(tr_ctx *cx, tr__conn *c)
 {
     c->flags = (c->flags & ~CONNECTING) | CONNECTED;
-    if (!c->opts.no_nodelay) {
+    if (c->opts.nodelay) {
         int one = 1;
         setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     if (c->opts.framing != TR_FRAME_RAW) {
-        if (tr__framer_init(&c->framer, c->opts.framing, c->opts.max_line,
-                            c->opts.max_frame) != 0) {
+        c->framer = malloc(sizeof *c->framer);
+        if (c->framer == NULL || tr__framer_init(c->framer, (tr_framing)c->opts.framing,
+                                                 c->opts.max_line, c->opts.max_frame) != 0) {
+            free(c->framer);
+            c->framer = NULL;
             close_now(cx, c, TR_ENOMEM);
             return;
         }
-        c->framer_ready = true;
     }
     tell_event(cx, c, TR_TCP_CONNECTED, 0);
     pump(cx, c);
@@ -411,12 +426,12 @@ static void start(tr_ctx *cx, tr__conn *c)
 {
     bool outgoing = c->fd < 0;
     if (outgoing) {
-        c->fd = socket(c->peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        c->fd = socket(c->peer.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (c->fd < 0) {
             close_now(cx, c, -errno);
             return;
         }
-        if (connect(c->fd, (struct sockaddr *)&c->peer, c->peer_len) != 0) {
+        if (connect(c->fd, &c->peer.sa, c->peer_len) != 0) {
             if (errno != EINPROGRESS) {
                 close_now(cx, c, -errno);
                 return;
@@ -455,7 +470,7 @@ static void finish_connect(tr_ctx *cx, tr__conn *c)
     }
     /* The peer address as the kernel has it, in case the caller gave a name. */
     c->peer_len = sizeof c->peer;
-    getpeername(c->fd, (struct sockaddr *)&c->peer, &c->peer_len);
+    getpeername(c->fd, &c->peer.sa, &c->peer_len);
     connected(cx, c);
 }
 

@@ -7,6 +7,11 @@
 #define DEFAULT_MAX_LINE 4096
 #define DEFAULT_MAX_FRAME ((size_t)1 << 20)
 #define MIN_READ 4096
+/* A line buffer larger than this is given back once it is empty, so an
+ * idle connection does not keep the peak of its traffic. */
+#define KEEP_BUFFER 8192
+/* msgpack-c's default first buffer is 64 KiB: too much per connection. */
+#define UNPACKER_FIRST 4096
 
 int tr__framer_init(tr__framer *f, tr_framing mode, size_t max_line, size_t max_frame)
 {
@@ -15,7 +20,7 @@ int tr__framer_init(tr__framer *f, tr_framing mode, size_t max_line, size_t max_
     f->max_line = max_line != 0 ? max_line : DEFAULT_MAX_LINE;
     f->max_frame = max_frame != 0 ? max_frame : DEFAULT_MAX_FRAME;
     if (mode == TR_FRAME_MSGPACK) {
-        if (!msgpack_unpacker_init(&f->unpacker, MSGPACK_UNPACKER_INIT_BUFFER_SIZE))
+        if (!msgpack_unpacker_init(&f->unpacker, UNPACKER_FIRST))
             return TR_ENOMEM;
         msgpack_unpacked_init(&f->result);
         f->unpacker_ready = true;
@@ -95,6 +100,12 @@ static int next_line(tr__framer *f, tr__frame *out)
         char *from = f->buf + f->scanned;
         char *nl = f->scanned < f->len ? memchr(from, '\n', f->len - f->scanned) : NULL;
         if (nl == NULL) {
+            if (f->start == f->len && f->cap > KEEP_BUFFER) {
+                free(f->buf); /* all consumed: drop the peak */
+                f->buf = NULL;
+                f->cap = 0;
+                f->start = f->len = 0;
+            }
             f->scanned = f->len;
             if (f->skipping) { /* nothing of an over-long line is kept */
                 f->start = f->scanned = f->len = 0;
