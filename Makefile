@@ -82,12 +82,32 @@ SAN_ENV := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(
 # self-checks must pass (no figures are judged here).
 test: deps
 	@$(MAKE) --no-print-directory $(TEST_BIN) $(BENCHES) $(EXAMPLES)
-	$(SAN_ENV) $(TEST_BIN)
+	$(SAN_ENV) BUILD=$(BUILD) $(TEST_BIN)
 	$(SAN_ENV) BUILD=$(BUILD) BENCH_SCALE=small BENCH_OUT=$(BUILD)/bench-results sh bench/run.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCHES)
 	BUILD=$(BUILD) sh bench/run.sh
+
+# make fuzz: the framer (net/frame.c) under libFuzzer with ASan+UBSan, for
+# FUZZ_RUNS executions from the seed corpus in fuzz/corpus (regenerate it with
+# fuzz/make_corpus.py); new inputs go to build/fuzz/corpus, crashes to
+# build/fuzz/. Needs clang with libFuzzer; not part of `all`.
+FUZZ_CC   ?= clang
+FUZZ_RUNS ?= 200000
+FUZZ_BIN  := build/fuzz/frame_fuzz
+
+.PHONY: fuzz
+fuzz: $(FUZZ_BIN)
+	@mkdir -p build/fuzz/corpus
+	$(FUZZ_BIN) -runs=$(FUZZ_RUNS) -max_len=8192 -artifact_prefix=build/fuzz/ \
+	    build/fuzz/corpus fuzz/corpus
+
+$(FUZZ_BIN): fuzz/frame_fuzz.c net/frame.c net/frame.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -Iinclude -D_GNU_SOURCE -std=c11 -g -O1 -Wall -Wextra -Werror \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -o $@ fuzz/frame_fuzz.c net/frame.c -lmsgpackc
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include/troupe $(DESTDIR)$(PREFIX)/lib/pkgconfig

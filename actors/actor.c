@@ -177,6 +177,35 @@ void *tr__actor_state_if(tr_ctx *cx, tr_behaviour fn)
 
 /* ---- the public API for behaviours ---- */
 
+typedef struct on_stop {
+    tr__resource res; /* first */
+    void (*fn)(void *state);
+    void *state;
+} on_stop;
+
+static void on_stop_release(tr_runtime *rt, tr__resource *r)
+{
+    (void)rt;
+    on_stop *o = (on_stop *)r;
+    o->fn(o->state);
+    free(o);
+}
+
+int tr_on_stop(tr_ctx *cx, void (*fn)(void *state))
+{
+    if (cx == NULL || cx->actor == NULL || fn == NULL)
+        return TR_EINVAL;
+    on_stop *o = malloc(sizeof *o);
+    if (o == NULL)
+        return TR_ENOMEM;
+    o->fn = fn;
+    o->state = state_of(cx->actor);
+    o->res.release = on_stop_release;
+    o->res.next = cx->actor->resources;
+    cx->actor->resources = &o->res;
+    return 0;
+}
+
 int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size, tr_pid *pid)
 {
     if (cx == NULL || cx->actor == NULL)

@@ -77,6 +77,7 @@ void tr__reactor_fini(tr__reactor *r)
         tr__timer_file(r, n);
     tr__wheel_drain(&r->wheel, drop_timer, r);
     tr__io_fini(r);
+    tr__signal_fini(r);
     if (r->epfd >= 0)
         close(r->epfd);
     if (r->wakefd >= 0)

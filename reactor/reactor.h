@@ -48,6 +48,7 @@ typedef struct tr__reactor {
     pthread_mutex_t sig_lock;
     struct tr__sig_sub *sig_subs;    /* subscriptions, under sig_lock */
     uint64_t sig_seen[65];           /* deliveries dispatched, per signal */
+    uint64_t stop_signals;           /* tr_runtime_stop_on_signal, under sig_lock */
 } tr__reactor;
 
 /* Creates the reactor's descriptors and tables. 0 or a negative code. */
@@ -82,5 +83,6 @@ void tr__io_fini(tr__reactor *r);
 void tr__signal_dispatch(tr__reactor *r);
 int tr__signal_fd(void);
 void tr__signal_baseline(tr__reactor *r);
+void tr__signal_fini(tr__reactor *r);
 
 #endif

@@ -109,6 +109,8 @@ void tr__signal_dispatch(tr__reactor *r)
         if (fresh > BURST)
             fresh = BURST;
         pthread_mutex_lock(&r->sig_lock);
+        if (r->stop_signals & (UINT64_C(1) << (signo - 1)))
+            tr_runtime_stop(r->rt);
         for (struct tr__sig_sub *s = r->sig_subs; s != NULL; s = s->next) {
             if (s->signo != signo)
                 continue;
@@ -182,26 +184,34 @@ int tr_signal_watch(tr_ctx *cx, int signo)
     return 0;
 }
 
-#define STOPPER_START (TR_MSG_SYSTEM + 0x300)
-
-static void stopper(tr_ctx *cx, void *state, const tr_msg *m)
-{
-    int signo = *(const int *)state;
-    if (m->type == STOPPER_START) {
-        if (tr_signal_watch(cx, signo) != 0)
-            tr_stop(cx);
-    } else if (m->type == TR_SIGNAL) {
-        tr_runtime_stop(tr_ctx_runtime(cx));
-    }
-}
-
 int tr_runtime_stop_on_signal(tr_runtime *rt, int signo)
 {
-    if (rt == NULL || !catchable(signo))
+    if (rt == NULL || !catchable(signo) || tr__signal_fd() < 0)
         return TR_EINVAL;
-    tr_pid pid;
-    int err = tr_runtime_spawn(rt, stopper, &signo, sizeof signo, &pid);
-    return err != 0 ? err : tr__send_system(rt, NULL, pid, STOPPER_START);
+    tr__reactor *r = &rt->reactor;
+    uint64_t bit = UINT64_C(1) << (signo - 1);
+    pthread_mutex_lock(&r->sig_lock);
+    bool fresh = !(r->stop_signals & bit);
+    pthread_mutex_unlock(&r->sig_lock);
+    if (!fresh)
+        return 0;
+    /* Installed before this returns: a signal from now on stops the run. */
+    int err = users_add(signo, +1);
+    if (err != 0)
+        return err;
+    pthread_mutex_lock(&r->sig_lock);
+    r->stop_signals |= bit;
+    pthread_mutex_unlock(&r->sig_lock);
+    tr_runtime_hold(rt);
+    return 0;
+}
+
+void tr__signal_fini(tr__reactor *r)
+{
+    for (int signo = 1; signo <= MAX_SIGNO; signo++)
+        if (r->stop_signals & (UINT64_C(1) << (signo - 1)))
+            users_add(signo, -1);
+    r->stop_signals = 0;
 }
 
 int tr_signal_unwatch(tr_ctx *cx, int signo)

@@ -1,5 +1,6 @@
 /* sched/runtime.c — the runtime's life: create, run, join, stop, destroy,
  * and the entry points for threads outside it. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -119,16 +120,31 @@ int tr_runtime_start(tr_runtime *rt)
         return TR_EBUSY;
     ck_pr_store_32(&rt->stop, 0);
     ck_pr_store_32(&rt->done, 0);
-    for (unsigned i = 0; i < rt->cfg.threads; i++) {
+    /* Workers take no asynchronous signals: those are for the program's
+     * own threads (and signals reach actors through the reactor). A worker
+     * parked in a raw futex call could otherwise sit on one indefinitely
+     * under a sanitizer that defers signals to the next intercepted call. */
+    sigset_t block, old;
+    sigfillset(&block);
+    sigdelset(&block, SIGSEGV);
+    sigdelset(&block, SIGBUS);
+    sigdelset(&block, SIGFPE);
+    sigdelset(&block, SIGILL);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int created = 1;
+    for (unsigned i = 0; i < rt->cfg.threads && created; i++) {
         if (pthread_create(&rt->workers[i].thread, NULL, tr__worker_main, &rt->workers[i]) != 0) {
+            created = 0;
             ck_pr_store_32(&rt->stop, 1);
             tr__sched_wake_all(rt);
             while (i-- > 0)
                 pthread_join(rt->workers[i].thread, NULL);
             ck_pr_store_32(&rt->running, 0);
-            return TR_ENOMEM;
         }
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!created)
+        return TR_ENOMEM;
     if (tr__reactor_start(&rt->reactor) != 0) {
         tr_runtime_stop(rt);
         tr_runtime_join(rt);

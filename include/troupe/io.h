@@ -65,11 +65,12 @@ int tr_signal_watch(tr_ctx *cx, int signo);
 /* Ends a subscription. Errors: TR_EINVAL (not subscribed). */
 int tr_signal_unwatch(tr_ctx *cx, int signo);
 
-/* Spawns a small actor that calls tr_runtime_stop when signo arrives: the
- * usual way for a server to end cleanly on SIGINT or SIGTERM. Like any
- * subscription it holds the runtime open. Errors: as tr_signal_watch
- * (reported when the actor starts: only TR_EINVAL here, for a bad signo),
- * TR_ENOMEM. From outside the runtime. */
+/* Makes signo stop the runtime (tr_runtime_stop): the usual way for a
+ * server to end cleanly on SIGINT or SIGTERM. The handler is in place when
+ * this returns; it stays until the runtime is destroyed, and, like any
+ * subscription, holds the runtime open. Calling it twice for a signal is
+ * harmless. Errors: TR_EINVAL (signo not catchable). Any thread outside
+ * the runtime's behaviours. */
 int tr_runtime_stop_on_signal(tr_runtime *rt, int signo);
 
 #endif
