@@ -73,7 +73,7 @@ $(TEST_BIN): $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	$(BUILD)/examples/pingpong
+	$(BUILD)/examples/chat 7000
 
 SAN_ENV := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/support/tsan/suppressions.txt" \
            ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
