@@ -25,6 +25,7 @@ typedef struct cache {
     tr__magazine mag[CLASSES];
     int registered;
     tr_msg *scratch;
+    size_t scratch_room;
 } cache;
 
 static tr__depot depots[CLASSES];
@@ -66,6 +67,7 @@ static void cache_flush(void *p)
     }
     free(c->scratch);
     c->scratch = NULL;
+    c->scratch_room = 0;
     c->registered = 0;
 }
 
@@ -129,17 +131,29 @@ void tr__msg_release(tr_msg *m)
     free_chain(tr__magazine_give(&c->mag[cls], &depots[cls], &m->link_));
 }
 
-tr_msg *tr__scratch_msg(uint32_t type)
+tr_msg *tr__scratch_msg_room(uint32_t type, size_t room)
 {
     cache *c = my_cache();
     if (c == NULL)
         return NULL;
-    if (c->scratch == NULL && (c->scratch = malloc(sizeof(tr_msg) + TR__SCRATCH)) == NULL)
-        return NULL;
+    if (room < TR__SCRATCH)
+        room = TR__SCRATCH;
+    if (c->scratch_room < room) {
+        tr_msg *m = realloc(c->scratch, sizeof(tr_msg) + room);
+        if (m == NULL)
+            return NULL;
+        c->scratch = m;
+        c->scratch_room = room;
+    }
     c->scratch->type = type;
     c->scratch->from = c->scratch->to = TR_PID_NONE;
     c->scratch->len = 0;
     return c->scratch;
+}
+
+tr_msg *tr__scratch_msg(uint32_t type)
+{
+    return tr__scratch_msg_room(type, TR__SCRATCH);
 }
 
 uint64_t tr__msg_pool_mallocs(void)

@@ -13,11 +13,14 @@ tr_msg *tr__msg_new(uint32_t type, uint32_t len);
 /* Returns a message to the calling thread's pool. Any thread. */
 void tr__msg_release(tr_msg *m);
 
-/* A per-thread message with room for TR__SCRATCH payload bytes, to hand
- * straight to a behaviour without queueing it; valid until the next call
- * on this thread. Its len is set by the caller. NULL when out of memory. */
-#define TR__SCRATCH (64 * 1024)
+/* A per-thread message with room for at least TR__SCRATCH payload bytes
+ * (or `room`, for tr__scratch_msg_room), to hand straight to a behaviour
+ * without queueing it; valid until the next call on this thread. Its len
+ * is set by the caller. NULL when out of memory. TR__SCRATCH holds the
+ * largest UDP datagram with its header. */
+#define TR__SCRATCH (64 * 1024 + 512)
 tr_msg *tr__scratch_msg(uint32_t type);
+tr_msg *tr__scratch_msg_room(uint32_t type, size_t room);
 
 /* Message blocks obtained from malloc so far, process-wide. */
 uint64_t tr__msg_pool_mallocs(void);

@@ -56,7 +56,11 @@ enum {
     CLOSED = 1u << 10,     /* TR_TCP_CLOSED delivered: the actor is ending */
     MORE_SENT = 1u << 11,  /* a TR__NET_MORE is on its way */
     WATCH_WRITE = 1u << 12, /* writability is watched (only while output waits) */
+    DRAINING = 1u << 13,   /* FIN sent on a graceful close: reading to the peer's EOF */
 };
+
+/* How long a graceful close waits for the peer's EOF after sending FIN. */
+#define DRAIN_NS (2 * TR_SEC)
 
 typedef struct chunk {
     struct chunk *next;
@@ -150,7 +154,7 @@ void tr__conn_prepare(void *state, const tr_tcp_handler *h, int fd,
     c->user = h->behaviour;
     c->opts.framing = (uint8_t)o->framing;
     c->opts.nodelay = !o->no_nodelay;
-    c->opts.max_line = (uint32_t)(o->max_line == 0 ? 4096 : clamp(o->max_line, TR__SCRATCH));
+    c->opts.max_line = (uint32_t)(o->max_line == 0 ? 4096 : clamp(o->max_line, UINT32_MAX / 2));
     c->opts.max_frame = (uint32_t)clamp(o->max_frame, UINT32_MAX);
     c->opts.high_water = (uint32_t)clamp(o->high_water ? o->high_water : DEFAULT_HIGH_WATER,
                                          UINT32_MAX / 2);
@@ -332,8 +336,10 @@ static bool deliver(tr_ctx *cx, tr__conn *c)
         }
         tr_msg *m;
         if (c->opts.framing == TR_FRAME_LINE) {
-            if ((m = tr__scratch_msg(TR_TCP_LINE)) == NULL)
+            if ((m = tr__scratch_msg_room(TR_TCP_LINE, f.len)) == NULL) {
+                fail(c, TR_ENOMEM);
                 break;
+            }
             memcpy(m->data, f.data, f.len);
             m->len = (uint32_t)f.len;
         } else {
@@ -480,6 +486,48 @@ static void finish_connect(tr_ctx *cx, tr__conn *c)
     connected(cx, c);
 }
 
+/* ---- graceful close ----
+ * close() with unread input makes the kernel reset the connection and drop
+ * what is still in the send buffer, so a graceful close sends FIN, then
+ * reads and discards until the peer's EOF (or DRAIN_NS) before closing. */
+
+static void drain_input(tr_ctx *cx, tr__conn *c)
+{
+    for (int round = 0; round < READ_ROUNDS; round++) {
+        tr_msg *m = tr__scratch_msg(TR_TCP_DATA);
+        if (m == NULL)
+            break;
+        ssize_t n = recv(c->fd, m->data, TR__SCRATCH, MSG_DONTWAIT);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        close_now(cx, c, c->reason); /* EOF, or an error: either way done */
+        return;
+    }
+    send_more(cx, c);
+}
+
+static void begin_drain(tr_ctx *cx, tr__conn *c)
+{
+    if (c->flags & (EOF_SEEN | CONNECTING) || !(c->flags & CONNECTED)) {
+        close_now(cx, c, c->reason); /* nothing more can come */
+        return;
+    }
+    if (c->flags & DRAINING)
+        return;
+    c->flags |= DRAINING;
+    if (!(c->flags & SHUT_DONE)) {
+        shutdown(c->fd, SHUT_WR);
+        c->flags |= SHUT_DONE;
+    }
+    if (tr__timer_system(cx, DRAIN_NS, TR__NET_TIMEOUT, &c->timer) != 0)
+        c->timer = TR_PID_NONE;
+    drain_input(cx, c);
+}
+
 /* ---- after every message ---- */
 
 static void settle(tr_ctx *cx, tr__conn *c)
@@ -490,10 +538,12 @@ static void settle(tr_ctx *cx, tr__conn *c)
             close_now(cx, c, c->reason);
             return;
         }
+        if (c->flags & DRAINING)
+            return;
         if (c->head != NULL && (c->flags & CONNECTED))
             flush(c);
         if (c->head == NULL && (c->flags & CLOSING)) {
-            close_now(cx, c, c->reason);
+            begin_drain(cx, c);
             return;
         }
         if (c->head == NULL && (c->flags & SHUT_WANTED) && !(c->flags & SHUT_DONE)) {
@@ -530,7 +580,10 @@ void tr__conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
     case TR_IO_ERROR:
         if (((const tr_io_event *)m->data)->fd != c->fd)
             break; /* from an earlier descriptor */
-        if (c->flags & CONNECTING)
+        if (c->flags & DRAINING) {
+            if (m->type != TR_IO_WRITABLE)
+                drain_input(cx, c);
+        } else if (c->flags & CONNECTING)
             finish_connect(cx, c);
         else if (m->type == TR_IO_WRITABLE)
             flush(c);
@@ -539,12 +592,19 @@ void tr__conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
         break;
     case TR__NET_MORE:
         c->flags &= ~MORE_SENT;
-        pump(cx, c);
+        if (c->flags & DRAINING)
+            drain_input(cx, c);
+        else
+            pump(cx, c);
         break;
     case TR__NET_TIMEOUT:
+        if (m->from != c->timer)
+            break; /* a timer cancelled too late */
         c->timer = TR_PID_NONE;
         if (c->flags & CONNECTING)
             close_now(cx, c, -ETIMEDOUT);
+        else if (c->flags & DRAINING)
+            close_now(cx, c, c->reason);
         break;
     default:
         c->user(cx, user_state(c), m);

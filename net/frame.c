@@ -143,18 +143,29 @@ static uint64_t be(const unsigned char *p, unsigned n)
     return v;
 }
 
+/* Containers nested deeper than this are refused, as msgpack-c's parser
+ * would (its stack holds 32 levels). */
+#define MAX_DEPTH 32
+
 /* Walks one msgpack object at p[0..n) without allocating: 1 and its length
  * when it is complete within max bytes, 0 when more bytes are needed, -1
- * when it is malformed or cannot fit in max. This guards msgpack-c, which
- * allocates an array's or map's elements as soon as it reads the header:
- * five bytes claiming 2^28 elements must not cost gigabytes. Every element
- * takes at least one byte, so pending elements are bounded by the room
- * left, and a single counter does instead of a stack. */
+ * when it is malformed, nested too deep, or cannot fit in max. This guards
+ * msgpack-c, which allocates an array's or map's elements as soon as it
+ * reads the header: five bytes claiming 2^28 elements must not cost
+ * gigabytes. Every element takes at least one byte, so the elements still
+ * pending are bounded by the room left. */
 static int scan_object(const unsigned char *p, size_t n, size_t max, size_t *len)
 {
+    uint64_t left[MAX_DEPTH + 1]; /* elements still to read, per open level */
+    int depth = 0;
+    uint64_t pending = 1;         /* the sum of left[] */
     size_t pos = 0;
-    uint64_t pending = 1;
-    while (pending > 0) {
+    left[0] = 1;
+    while (depth >= 0) {
+        if (left[depth] == 0) {
+            depth--;
+            continue;
+        }
         if (pending > max - pos)
             return -1;
         if (pos >= n)
@@ -163,7 +174,7 @@ static int scan_object(const unsigned char *p, size_t n, size_t max, size_t *len
         unsigned head = 1;     /* header bytes, the type byte included */
         unsigned size_len = 0; /* bytes of a length or count after the type byte */
         uint64_t body = 0;     /* payload bytes */
-        uint64_t items = 0;    /* elements it adds */
+        uint64_t items = 0;    /* elements it opens */
         int items_per = 0;     /* 1 for arrays, 2 for maps */
         if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
         } else if (b <= 0x8f) {
@@ -213,7 +224,14 @@ static int scan_object(const unsigned char *p, size_t n, size_t max, size_t *len
         pos += (size_t)whole;
         if (pos > n)
             return 0;
-        pending = pending - 1 + items;
+        left[depth]--;
+        pending--;
+        if (items != 0) {
+            if (depth == MAX_DEPTH)
+                return -1;
+            left[++depth] = items;
+            pending += items;
+        }
     }
     *len = pos;
     return 1;

@@ -28,6 +28,12 @@ void register_pid_tests(void);
 void register_quiescence_tests(void);
 void register_sched_tests(void);
 void register_idle_tests(void);
+void register_wheel_tests(void);
+void register_timer_tests(void);
+void register_io_tests(void);
+void register_frame_tests(void);
+void register_net_tests(void);
+void register_chat_tests(void);
 
 /* ---- sanitizer detection ---------------------------------------------- */
 #if defined(__SANITIZE_THREAD__)
@@ -88,5 +94,15 @@ pthread_t tt_thread(void *(*fn)(void *), void *arg);
 void tt_join(pthread_t t);
 /* Spin-then-yield helper for busy waits: call with an increasing counter. */
 void tt_relax(unsigned long *spins);
+/* CLOCK_MONOTONIC in nanoseconds (the clock timers are defined on). */
+uint64_t tt_now_ns(void);
+/* CPU time (user + system) used by the whole process so far, in seconds. */
+double tt_cpu_seconds(void);
+/* tr_runtime_join on a started runtime, turning a hang into a failure: if
+ * the runtime has not finished after `seconds`, it is stopped (so join
+ * returns 1) and a note is printed. Returns what tr_runtime_join returned.
+ * Use a bound far above the expected time: it is a safety net, not a
+ * timing assertion. */
+int tt_join_within(tr_runtime *rt, double seconds);
 
 #endif

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -177,4 +178,78 @@ void tt_relax(unsigned long *spins)
 {
     if (++*spins % 64 == 0)
         sched_yield();
+}
+
+uint64_t tt_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
+
+double tt_cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+/* ---- a join that cannot hang the runner ------------------------------------ */
+
+struct join_guard {
+    tr_runtime *rt;
+    double seconds;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool joined;
+    bool fired;
+};
+
+static void *join_guard_main(void *arg)
+{
+    struct join_guard *g = arg;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    double whole = (double)(long)g->seconds;
+    until.tv_sec += (time_t)whole;
+    until.tv_nsec += (long)((g->seconds - whole) * 1e9);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&g->lock);
+    while (!g->joined) {
+        if (pthread_cond_timedwait(&g->cond, &g->lock, &until) != 0 && !g->joined) {
+            g->fired = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g->lock);
+    if (g->fired) {
+        printf("\n    the runtime did not finish within %.0f s: stopping it\n", g->seconds);
+        tr_runtime_stop(g->rt);
+    }
+    return NULL;
+}
+
+int tt_join_within(tr_runtime *rt, double seconds)
+{
+    struct join_guard g = { .rt = rt, .seconds = seconds };
+    pthread_mutex_init(&g.lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&g.cond, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_t t = tt_thread(join_guard_main, &g);
+    int rc = tr_runtime_join(rt);
+    pthread_mutex_lock(&g.lock);
+    g.joined = true;
+    pthread_cond_signal(&g.cond);
+    pthread_mutex_unlock(&g.lock);
+    tt_join(t);
+    pthread_mutex_destroy(&g.lock);
+    pthread_cond_destroy(&g.cond);
+    return rc;
 }

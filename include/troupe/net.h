@@ -16,7 +16,10 @@
  *   TR_TCP_ERROR       a framing error (payload: tr_tcp_error)
  *   TR_TCP_CLOSED      once, last (payload: tr_tcp_error: why)
  * interleaved with ordinary messages from other actors. After
- * TR_TCP_CLOSED has been handled the actor stops.
+ * TR_TCP_CLOSED has been handled the actor stops. An unfinished frame (a
+ * line without its newline, part of an object) when the peer closes is
+ * dropped. A graceful close sends FIN and waits (up to 2 s) for the
+ * peer's own close, so that what was written is not lost to a reset.
  *
  * Backpressure: when more than high_water bytes of output are queued, the
  * connection stops reading (TR_TCP_THROTTLED) until the queue drains below
@@ -65,7 +68,8 @@ typedef enum tr_framing {
 typedef struct tr_tcp_opts {
     tr_framing framing;
     size_t max_line;    /* LINE: longest line, "\n" included; 0 = 4096 */
-    size_t max_frame;   /* MSGPACK: largest object in bytes; 0 = 1 MiB */
+    size_t max_frame;   /* MSGPACK: largest object in bytes (nesting at most
+                           32 deep); 0 = 1 MiB */
     size_t high_water;  /* stop reading above this much queued output; 0 = 256 KiB */
     size_t low_water;   /* resume below this; 0 = high_water / 4 */
     size_t max_output;  /* tr_tcp_send refuses past this; 0 = 4 MiB */
