@@ -53,7 +53,7 @@ int tr__spawn_with(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *s
     a->aux = 0;
     a->resources = NULL;
     a->fault = fault;
-    a->named = 0;
+    ck_pr_store_16(&a->named, 0);
     a->flags = heap != NULL ? TR__HEAP_STATE : 0;
     if (heap != NULL)
         a->state.heap = heap;
@@ -123,17 +123,19 @@ static void actor_die(tr__worker *w, tr__actor *a, uint32_t life, int reason, co
         a->resources = r->next;
         r->release(w->rt, r);
     }
+    tr__count(&w->count.stopped);
+    tr__table_end(a, life);
+    /* After the end is published: a registration racing with it either
+     * sees the actor dead or is seen here (see registry.c). The name goes
+     * before links and monitors hear of the end, so that they can take it
+     * over (a restarted server re-registering itself). */
+    ck_pr_fence_memory();
+    if (ck_pr_load_16(&a->named))
+        tr__registry_forget(w->rt, self);
     if (a->fault != NULL)
         tr__fault_end(w, a, self, reason, text);
     if (a->flags & TR__HEAP_STATE)
         free(a->state.heap);
-    tr__count(&w->count.stopped);
-    tr__table_end(a, life);
-    /* After the end is published: a registration racing with it either
-     * sees the actor dead or is seen here (see registry.c). */
-    ck_pr_fence_memory();
-    if (ck_pr_load_16(&a->named))
-        tr__registry_forget(w->rt, self);
     tr__table_give(&w->rt->table, &w->slots, a);
 }
 

@@ -185,6 +185,7 @@ int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *r
         }
         if (f != NULL && f->trap) {
             m->type = TR_EXIT; /* the payload starts with the tr_exit_info */
+            m->len = sizeof(tr_exit_info);
             return TR__DELIVER;
         }
         if (s.info.reason == TR_EXIT_NORMAL)
@@ -206,6 +207,11 @@ void tr__fault_end(tr__worker *w, tr__actor *a, tr_pid self, int reason, const c
         send_signal(w->rt, w, self, f->links[i], reason, text, true);
     for (uint32_t i = 0; i < f->nwatchers; i++)
         send_down(w->rt, w, self, f->watchers[i].pid, f->watchers[i].ref, reason, text);
+    /* The actors it watched forget it, or they would keep a watcher list
+     * growing with every short-lived client. */
+    for (uint32_t i = 0; i < f->nrefs; i++)
+        send_copy(w->rt, w, self, f->refs[i].pid, TR__DEMONITOR_REQ, &f->refs[i].ref,
+                  sizeof f->refs[i].ref);
     free_record(f);
 }
 

@@ -36,7 +36,7 @@ typedef struct bucket {
 
 typedef struct tr__registry {
     bucket b[BUCKETS];
-    uint32_t used; /* live entries and tombstones */
+    uint32_t live; /* registered names (tombstones are reused) */
 } tr__registry;
 
 static uint32_t hash_name(const uint64_t *w)
@@ -47,7 +47,7 @@ static uint32_t hash_name(const uint64_t *w)
         h *= 0x100000001b3ull;
         h ^= h >> 29;
     }
-    return (uint32_t)h | 1; /* never 0 */
+    return (uint32_t)(h ^ h >> 32);
 }
 
 /* The name in zero-padded words; false if it is empty or too long. */
@@ -150,7 +150,7 @@ static bool alive(tr_runtime *rt, tr_pid pid, tr__actor **slot)
 static void erase(tr__registry *r, bucket *b)
 {
     bucket_write(b, 0, TOMBSTONE, NULL);
-    (void)r;
+    r->live--;
 }
 
 int tr_register(tr_runtime *rt, const char *name, tr_pid pid)
@@ -170,7 +170,7 @@ int tr_register(tr_runtime *rt, const char *name, tr_pid pid)
     int err = 0;
     if (find(r, w, h) != NULL || ck_pr_load_16(&a->named)) {
         err = TR_EEXIST;
-    } else if (r->used >= MAX_NAMES) {
+    } else if (r->live >= MAX_NAMES) {
         err = TR_EAGAIN;
     } else {
         bucket *b = NULL;
@@ -179,13 +179,16 @@ int tr_register(tr_runtime *rt, const char *name, tr_pid pid)
             if (b->pid == TR_PID_NONE || b->pid == TOMBSTONE)
                 break;
         }
-        if (b->pid == TR_PID_NONE)
-            r->used++;
         bucket_write(b, h, pid, w);
+        r->live++;
         ck_pr_store_16(&a->named, 1);
         ck_pr_fence_memory();
-        if (!alive(rt, pid, &a)) { /* it ended meanwhile: undo */
+        if (!alive(rt, pid, &a)) {
+            /* It ended meanwhile: undo. If its slot already holds a new
+             * actor, the mark is on that one, and (registrations being
+             * serialised by the lock) it is ours to take back. */
             erase(r, b);
+            ck_pr_store_16(&a->named, 0);
             err = TR_ENOPID;
         }
     }

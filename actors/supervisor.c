@@ -47,6 +47,7 @@ typedef struct sup {
     tr_pid timer;
     size_t restart_from; /* RESTARTING: start children [restart_from, n) after */
     int end_reason;      /* ENDING: the reason to end with */
+    tr_pid parent;       /* linked starter, if any: when it ends, so do we */
 } sup;
 
 static void sup_release(tr_runtime *rt, tr__resource *r)
@@ -80,6 +81,9 @@ static void stop_next(tr_ctx *cx, sup *s);
  * reverse start order, then goes on as `then` says. */
 static void stop_children(tr_ctx *cx, sup *s, size_t from, size_t except, enum phase then)
 {
+    if (s->timer != TR_PID_NONE) /* a sequence cut short (ending during a restart) */
+        tr_timer_cancel(tr_ctx_runtime(cx), s->timer);
+    s->timer = TR_PID_NONE;
     s->norder = 0;
     for (size_t i = s->n; i-- > from;)
         if (i != except && s->kids[i].pid != TR_PID_NONE)
@@ -190,20 +194,48 @@ static void child_ended(tr_ctx *cx, sup *s, size_t i, int reason)
     }
 }
 
+/* During a rest-for-one restart, child i (before the restart set) failed
+ * too: the set grows to start at i, and the running children between join
+ * the stop sequence. */
+static void widen_restart(tr_ctx *cx, sup *s, size_t i, int reason)
+{
+    if (!wants_restart(&s->kids[i], reason) || i >= s->restart_from)
+        return;
+    if (!may_restart(s)) {
+        end_with(cx, s, TR_EXIT_RESTARTS);
+        return;
+    }
+    for (size_t j = s->restart_from; j-- > i + 1;)
+        if (s->kids[j].pid != TR_PID_NONE)
+            s->order[s->norder++] = j; /* not yet listed: all were before the set */
+    s->restart_from = i;
+}
+
 static void child_or_parent_exit(tr_ctx *cx, sup *s, const tr_exit_info *e)
 {
     size_t i = 0;
-    while (i < s->n && s->kids[i].pid != e->pid)
+    /* TR_PID_NONE (a signal from outside the runtime) is no child's: it is
+     * also what a stopped child's entry holds. */
+    while (i < s->n && (e->pid == TR_PID_NONE || s->kids[i].pid != e->pid))
         i++;
     if (i == s->n) {
         /* Not a child: our parent ended, or someone told us to stop. */
-        if (e->reason != TR_EXIT_NORMAL && s->phase != ENDING)
+        if (s->phase == ENDING)
+            return;
+        if (e->pid != TR_PID_NONE && e->pid == s->parent)
+            end_with(cx, s, e->reason == TR_EXIT_NORMAL ? TR_EXIT_SHUTDOWN : e->reason);
+        else if (e->reason != TR_EXIT_NORMAL)
             end_with(cx, s, e->reason == TR_EXIT_KILLED ? TR_EXIT_SHUTDOWN : e->reason);
         return;
     }
     s->kids[i].pid = TR_PID_NONE;
     if (s->phase != RUNNING) {
         /* Part of the sequence (or ended on its own meanwhile): go on. */
+        if (s->phase == RESTARTING) {
+            widen_restart(cx, s, i, e->reason);
+            if (s->phase != RESTARTING)
+                return;
+        }
         if (s->at < s->norder && s->order[s->at] == i) {
             if (s->timer != TR_PID_NONE)
                 tr_timer_cancel(tr_ctx_runtime(cx), s->timer);
@@ -249,6 +281,7 @@ static int sup_start(tr_runtime *rt, tr_ctx *cx, const tr_supervisor_spec *spec,
         spec->strategy > TR_REST_FOR_ONE)
         return TR_EINVAL;
     sup s = {.strategy = spec->strategy, .n = spec->nchildren, .timer = TR_PID_NONE,
+             .parent = cx != NULL ? cx->self : TR_PID_NONE,
              .max_restarts = spec->max_restarts ? spec->max_restarts : DEFAULT_RESTARTS,
              .period_ns = spec->period_ns ? spec->period_ns : DEFAULT_PERIOD};
     s.res.release = sup_release;

@@ -280,7 +280,7 @@ const char *tr_strerror(int err)
     case TR_EEXIST: return "name already registered";
     default: {
         /* The net calls pass socket errors through as -errno. */
-        const char *desc = err < 0 ? strerrordesc_np(-err) : NULL;
+        const char *desc = err < 0 && err > -4096 ? strerrordesc_np(-err) : NULL;
         return desc != NULL ? desc : "unknown error";
     }
     }

@@ -1,7 +1,8 @@
 /* main.c — the troupe test runner.
  *
  *   run                    every suite
- *   run SUITE              one suite (api, mailbox, pid, quiescence, sched, idle)
+ *   run SUITE              one suite (api, mailbox, pid, quiescence, sched, idle,
+ *                                  fault, supervisor, names)
  *   run SUITE TEST         one test of a suite
  *
  * Exits 0 when every test passed, 1 when one failed, 2 on a CUnit error.
@@ -27,6 +28,9 @@ int main(int argc, char **argv)
     register_quiescence_tests();
     register_sched_tests();
     register_idle_tests();
+    register_fault_tests();
+    register_supervisor_tests();
+    register_names_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());

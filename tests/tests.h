@@ -28,6 +28,9 @@ void register_pid_tests(void);
 void register_quiescence_tests(void);
 void register_sched_tests(void);
 void register_idle_tests(void);
+void register_fault_tests(void);
+void register_supervisor_tests(void);
+void register_names_tests(void);
 
 /* ---- sanitizer detection ---------------------------------------------- */
 #if defined(__SANITIZE_THREAD__)
