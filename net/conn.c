@@ -55,6 +55,7 @@ enum {
     SHUT_DONE = 1u << 9,
     CLOSED = 1u << 10,     /* TR_TCP_CLOSED delivered: the actor is ending */
     MORE_SENT = 1u << 11,  /* a TR__NET_MORE is on its way */
+    WATCH_WRITE = 1u << 12, /* writability is watched (only while output waits) */
 };
 
 typedef struct chunk {
@@ -439,11 +440,16 @@ static void start(tr_ctx *cx, tr__conn *c)
             c->flags |= CONNECTING;
         }
     }
-    int err = tr_io_watch(cx, c->fd, TR_IO_READ | TR_IO_WRITE);
+    /* Writability is watched only while connecting or while output is
+     * queued: edge-triggered, TCP reports it after nearly every ACK. */
+    bool want_write = (c->flags & CONNECTING) != 0;
+    int err = tr_io_watch(cx, c->fd, TR_IO_READ | (want_write ? TR_IO_WRITE : 0));
     if (err != 0) {
         close_now(cx, c, err);
         return;
     }
+    if (want_write)
+        c->flags |= WATCH_WRITE;
     if (c->flags & CONNECTING) {
         if (tr__timer_system(cx, c->timeout_ns, TR__NET_TIMEOUT, &c->timer) != 0)
             c->timer = TR_PID_NONE;
@@ -494,6 +500,10 @@ static void settle(tr_ctx *cx, tr__conn *c)
             shutdown(c->fd, SHUT_WR);
             c->flags |= SHUT_DONE;
         }
+        bool want_write = c->head != NULL || (c->flags & CONNECTING);
+        if (want_write != ((c->flags & WATCH_WRITE) != 0) &&
+            tr_io_modify(cx, c->fd, TR_IO_READ | (want_write ? TR_IO_WRITE : 0)) == 0)
+            c->flags ^= WATCH_WRITE;
         bool throttled = (c->flags & THROTTLED) != 0;
         bool told = (c->flags & TOLD_THROTTLED) != 0;
         if (throttled == told)

@@ -135,27 +135,114 @@ static int next_line(tr__framer *f, tr__frame *out)
     }
 }
 
+static uint64_t be(const unsigned char *p, unsigned n)
+{
+    uint64_t v = 0;
+    while (n-- > 0)
+        v = v << 8 | *p++;
+    return v;
+}
+
+/* Walks one msgpack object at p[0..n) without allocating: 1 and its length
+ * when it is complete within max bytes, 0 when more bytes are needed, -1
+ * when it is malformed or cannot fit in max. This guards msgpack-c, which
+ * allocates an array's or map's elements as soon as it reads the header:
+ * five bytes claiming 2^28 elements must not cost gigabytes. Every element
+ * takes at least one byte, so pending elements are bounded by the room
+ * left, and a single counter does instead of a stack. */
+static int scan_object(const unsigned char *p, size_t n, size_t max, size_t *len)
+{
+    size_t pos = 0;
+    uint64_t pending = 1;
+    while (pending > 0) {
+        if (pending > max - pos)
+            return -1;
+        if (pos >= n)
+            return 0;
+        unsigned b = p[pos];
+        unsigned head = 1;     /* header bytes, the type byte included */
+        unsigned size_len = 0; /* bytes of a length or count after the type byte */
+        uint64_t body = 0;     /* payload bytes */
+        uint64_t items = 0;    /* elements it adds */
+        int items_per = 0;     /* 1 for arrays, 2 for maps */
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+        } else if (b <= 0x8f) {
+            items = 2 * (uint64_t)(b & 0x0f);
+        } else if (b <= 0x9f) {
+            items = b & 0x0f;
+        } else if (b <= 0xbf) {
+            body = b & 0x1f;
+        } else {
+            switch (b) {
+            case 0xc4: case 0xd9: size_len = 1; break;          /* bin8, str8 */
+            case 0xc5: case 0xda: size_len = 2; break;          /* bin16, str16 */
+            case 0xc6: case 0xdb: size_len = 4; break;          /* bin32, str32 */
+            case 0xc7: size_len = 1; head = 2; break;           /* ext8: + type */
+            case 0xc8: size_len = 2; head = 2; break;
+            case 0xc9: size_len = 4; head = 2; break;
+            case 0xca: body = 4; break;
+            case 0xcb: body = 8; break;
+            case 0xcc: case 0xd0: body = 1; break;
+            case 0xcd: case 0xd1: body = 2; break;
+            case 0xce: case 0xd2: body = 4; break;
+            case 0xcf: case 0xd3: body = 8; break;
+            case 0xd4: body = 2; break;                          /* fixext: type + data */
+            case 0xd5: body = 3; break;
+            case 0xd6: body = 5; break;
+            case 0xd7: body = 9; break;
+            case 0xd8: body = 17; break;
+            case 0xdc: size_len = 2; items_per = 1; break;       /* array16 */
+            case 0xdd: size_len = 4; items_per = 1; break;       /* array32 */
+            case 0xde: size_len = 2; items_per = 2; break;       /* map16 */
+            case 0xdf: size_len = 4; items_per = 2; break;       /* map32 */
+            default: return -1;                                  /* 0xc1: never used */
+            }
+        }
+        if (size_len != 0) {
+            if (n - pos < 1 + size_len)
+                return 0;
+            uint64_t v = be(p + pos + 1, size_len);
+            if (items_per != 0)
+                items = v * (uint64_t)items_per;
+            else
+                body = v;
+        }
+        uint64_t whole = head + size_len + body;
+        if (whole > max - pos)
+            return -1;
+        pos += (size_t)whole;
+        if (pos > n)
+            return 0;
+        pending = pending - 1 + items;
+    }
+    *len = pos;
+    return 1;
+}
+
 static int next_object(tr__framer *f, tr__frame *out)
 {
     if (f->broken)
         return TR_EBADFRAME;
-    switch (msgpack_unpacker_next(&f->unpacker, &f->result)) {
+    msgpack_unpacker *u = &f->unpacker;
+    size_t len;
+    int r = scan_object((const unsigned char *)u->buffer + u->off, u->used - u->off,
+                        f->max_frame, &len);
+    if (r == 0)
+        return 0;
+    if (r < 0) {
+        f->broken = true;
+        return TR_EBADFRAME;
+    }
+    switch (msgpack_unpacker_next(u, &f->result)) {
     case MSGPACK_UNPACK_SUCCESS:
         out->object = f->result.data;
         out->data = NULL;
-        out->len = 0;
+        out->len = len;
         return 1;
-    case MSGPACK_UNPACK_CONTINUE:
-        /* Bytes held for an object not yet complete. */
-        if (msgpack_unpacker_message_size(&f->unpacker) > f->max_frame) {
-            f->broken = true;
-            return TR_EBADFRAME;
-        }
-        return 0;
     case MSGPACK_UNPACK_NOMEM_ERROR:
         f->broken = true;
         return TR_ENOMEM;
-    default:
+    default: /* the scan found a whole object: anything else is malformed */
         f->broken = true;
         return TR_EBADFRAME;
     }

@@ -2,6 +2,7 @@
 #include "reactor.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,6 @@
 #define SIGNAL_TAG UINT64_C(0xffffffff00000003)
 
 #define MAX_EVENTS 256
-/* Timer requests filed per round: past this, due timers fire before more
- * are filed, so a flood of starts cannot delay expiries. */
-#define MAX_FILED 1024
 
 uint64_t tr__now_ns(void)
 {
@@ -77,7 +75,7 @@ void tr__reactor_fini(tr__reactor *r)
     tr__node *n;
     while ((n = tr__mpsc_pop(&r->requests)) != NULL)
         tr__timer_file(r, n);
-    tr__wheel_advance(&r->wheel, UINT64_MAX - 1, drop_timer, r);
+    tr__wheel_drain(&r->wheel, drop_timer, r);
     tr__io_fini(r);
     if (r->epfd >= 0)
         close(r->epfd);
@@ -127,6 +125,40 @@ static void drain(int fd)
         ;
 }
 
+/* Files every timer request queued before this call (a snapshot of the
+ * queue's head), waiting out a producer caught between its exchange and
+ * its link. Requests queued later wait for the next round: a flood of
+ * starts cannot hold up expiries, and a timer due by now is never left
+ * behind one due later. */
+static void file_requests(tr__reactor *r)
+{
+    tr__node *last = tr__mpsc_untag(ck_pr_load_ptr(&r->requests.head));
+    if (last == &r->requests.stub) {
+        /* The stub is last: whatever is queued (rarely anything: see
+         * mpsc.h) is ahead of it. */
+        tr__node *n;
+        while (!tr__mpsc_is_empty(&r->requests))
+            if ((n = tr__mpsc_pop(&r->requests)) != NULL)
+                tr__timer_file(r, n);
+            else
+                sched_yield();
+        return;
+    }
+    for (;;) {
+        tr__node *n = tr__mpsc_pop(&r->requests);
+        if (n == NULL) {
+            sched_yield();
+            continue;
+        }
+        if (n == &r->requests.stub)
+            continue;
+        bool done = n == last;
+        tr__timer_file(r, n);
+        if (done)
+            return;
+    }
+}
+
 static void *reactor_main(void *arg)
 {
     tr__reactor *r = arg;
@@ -134,12 +166,11 @@ static void *reactor_main(void *arg)
 
     while (!ck_pr_load_32(&r->exit)) {
         ck_pr_store_64(&r->sleep_until, 0);
-        tr__node *n;
-        unsigned filed = 0;
-        while (filed++ < MAX_FILED && (n = tr__mpsc_pop(&r->requests)) != NULL)
-            tr__timer_file(r, n);
+        /* The clock first: every timer due by `now` was queued before it. */
+        uint64_t now = tr__now_ns();
+        file_requests(r);
         tr__sched_batch_begin();
-        tr__wheel_advance(&r->wheel, tr__now_ns() >> TR__TICK_SHIFT, tr__timer_fire, r);
+        tr__wheel_advance(&r->wheel, now >> TR__TICK_SHIFT, tr__timer_fire, r);
         tr__signal_dispatch(r);
         tr__sched_batch_end(r->rt);
 

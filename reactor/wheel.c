@@ -26,8 +26,15 @@ static void link_entry(tr__wheel *w, tr__wheel_entry *e, uint64_t due)
 {
     unsigned level = level_for(w->now, due);
     unsigned slot = (unsigned)(due >> (level * SLOT_BITS)) & SLOT_MASK;
-    if (due - w->now > TR__WHEEL_SPAN) /* beyond the wheel: the top level's last slot */
-        slot = (unsigned)((w->now >> (level * SLOT_BITS)) - 1) & SLOT_MASK;
+    if (level == TR__WHEEL_LEVELS - 1) {
+        /* Due beyond the wheel's span, or in the next revolution of the top
+         * level at the current position: park it in the slot just behind
+         * the current one, which comes due no later than the entry (so it
+         * is re-filed in time) and not before a full revolution has begun. */
+        unsigned pos = (unsigned)(w->now >> (level * SLOT_BITS)) & SLOT_MASK;
+        if (due - w->now > TR__WHEEL_SPAN || slot == pos)
+            slot = (pos - 1) & SLOT_MASK;
+    }
     e->level = level;
     e->slot = slot;
     e->prev = NULL;
@@ -78,6 +85,24 @@ static uint64_t level_next(const tr__wheel *w, unsigned level)
     /* The current slot of a level above 0 began before now; its entries
      * are due later within it, so it is looked at from now on. */
     return start > w->now ? start : w->now + (level == 0 ? 0 : 1);
+}
+
+void tr__wheel_drain(tr__wheel *w, void (*drop)(tr__wheel_entry *e, void *arg), void *arg)
+{
+    for (unsigned level = 0; level < TR__WHEEL_LEVELS; level++) {
+        for (unsigned slot = 0; slot < TR__WHEEL_SLOTS; slot++) {
+            tr__wheel_entry *e = w->slots[level][slot];
+            w->slots[level][slot] = NULL;
+            while (e != NULL) {
+                tr__wheel_entry *next = e->next;
+                e->next = e->prev = NULL;
+                drop(e, arg);
+                e = next;
+            }
+        }
+        w->occupied[level] = 0;
+    }
+    w->count = 0;
 }
 
 uint64_t tr__wheel_next(const tr__wheel *w)

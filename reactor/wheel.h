@@ -55,4 +55,7 @@ uint64_t tr__wheel_next(const tr__wheel *w);
 void tr__wheel_advance(tr__wheel *w, uint64_t to,
                        void (*fire)(tr__wheel_entry *e, void *arg), void *arg);
 
+/* Takes every entry out, calling drop() for each, in no order. */
+void tr__wheel_drain(tr__wheel *w, void (*drop)(tr__wheel_entry *e, void *arg), void *arg);
+
 #endif
