@@ -26,11 +26,11 @@ static void count(tr_runtime *rt, tr__worker *w, size_t field)
 int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
               size_t state_size, tr_pid *pid)
 {
-    return tr__spawn_with(rt, w, fn, state, state_size, -1, pid);
+    return tr__spawn_with(rt, w, fn, state, state_size, -1, NULL, pid);
 }
 
 int tr__spawn_with(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
-                   size_t state_size, ptrdiff_t resource_at, tr_pid *pid)
+                   size_t state_size, ptrdiff_t resource_at, tr__fault *fault, tr_pid *pid)
 {
     if (fn == NULL || (state == NULL && state_size != 0) || state_size > UINT32_MAX)
         return TR_EINVAL;
@@ -52,6 +52,8 @@ int tr__spawn_with(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *s
     a->fn = fn;
     a->aux = 0;
     a->resources = NULL;
+    a->fault = fault;
+    ck_pr_store_16(&a->named, 0);
     a->flags = heap != NULL ? TR__HEAP_STATE : 0;
     if (heap != NULL)
         a->state.heap = heap;
@@ -80,21 +82,24 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
         tr__msg_release(m);
         return TR_ENOPID;
     }
+    m->from = from;
+    m->to = to;
     uint32_t life = ck_pr_load_32(&a->life);
     uint32_t gen = TR_PID_GEN(to);
     if (life != (gen << 1 | 1) || ck_pr_load_32(&a->aux) != 0) {
-        tr__msg_release(m);
-        if (gen == 0 || gen > life >> 1 || (gen == life >> 1 && !(life & 1)))
+        if (gen == 0 || gen > life >> 1 || (gen == life >> 1 && !(life & 1))) {
+            tr__msg_release(m);
             return TR_ENOPID; /* never issued */
+        }
         /* Stopped, or a timer: timers take no messages, which is what
          * lets the reactor end them without running them. */
         COUNT(rt, w, dead);
+        tr__fault_bounce(rt, w, m);
+        tr__msg_release(m);
         return 0;
     }
     ck_pr_fence_load();
 
-    m->from = from;
-    m->to = to;
     COUNT(rt, w, sent);
     if (tr__mpsc_push(&a->mailbox, &m->link_))
         tr__sched_ready(rt, w, a);
@@ -106,19 +111,31 @@ static void *state_of(tr__actor *a)
     return (a->flags & TR__HEAP_STATE) ? a->state.heap : a->state.bytes;
 }
 
-/* Ends the actor in slot a. The slot goes back to the table at once:
- * from here on it only drains stale messages (see actor.h). */
-static void actor_die(tr__worker *w, tr__actor *a, uint32_t life)
+/* Ends the actor in slot a with a reason. Its resources go first (so a
+ * socket is closed before its links hear of the end), then links and
+ * monitors are told. The slot goes back to the table at once: from here
+ * on it only drains stale messages (see actor.h). */
+static void actor_die(tr__worker *w, tr__actor *a, uint32_t life, int reason, const char *text)
 {
+    tr_pid self = tr__pid_of(a, life);
     while (a->resources != NULL) {
         tr__resource *r = a->resources;
         a->resources = r->next;
         r->release(w->rt, r);
     }
-    if (a->flags & TR__HEAP_STATE)
-        free(a->state.heap);
     tr__count(&w->count.stopped);
     tr__table_end(a, life);
+    /* After the end is published: a registration racing with it either
+     * sees the actor dead or is seen here (see registry.c). The name goes
+     * before links and monitors hear of the end, so that they can take it
+     * over (a restarted server re-registering itself). */
+    ck_pr_fence_memory();
+    if (ck_pr_load_16(&a->named))
+        tr__registry_forget(w->rt, self);
+    if (a->fault != NULL)
+        tr__fault_end(w, a, self, reason, text);
+    if (a->flags & TR__HEAP_STATE)
+        free(a->state.heap);
     tr__table_give(&w->rt->table, &w->slots, a);
 }
 
@@ -136,6 +153,7 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
         uint32_t life = ck_pr_load_32(&a->life);
         if (m->to != tr__pid_of(a, life)) {
             tr__count(&w->count.dead);
+            tr__fault_bounce(w->rt, w, m);
             tr__msg_release(m);
             continue;
         }
@@ -143,11 +161,22 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
         cx->actor = a;
         cx->self = m->to;
         cx->stopping = false;
+        if (m->type >= TR_MSG_SYSTEM) {
+            /* Exit signals, links and monitors are handled here; some
+             * reach the behaviour (TR_EXIT when trapping, TR_DOWN). */
+            int verdict = tr__fault_handle(w, a, m->to, m, &cx->exit_reason, cx->exit_text);
+            if (verdict != TR__DELIVER) {
+                tr__msg_release(m);
+                if (verdict == TR__DIE)
+                    actor_die(w, a, life, cx->exit_reason, cx->exit_text);
+                continue;
+            }
+        }
         a->fn(cx, state_of(a), m);
         tr__count(&w->count.handled);
         tr__msg_release(m);
         if (cx->stopping)
-            actor_die(w, a, life);
+            actor_die(w, a, life, cx->exit_reason, cx->exit_text);
     }
     cx->actor = NULL;
     cx->self = TR_PID_NONE;
@@ -250,6 +279,18 @@ tr_runtime *tr_ctx_runtime(const tr_ctx *cx)
 
 void tr_stop(tr_ctx *cx)
 {
-    if (cx != NULL)
-        cx->stopping = true;
+    tr_exit(cx, TR_EXIT_NORMAL, NULL);
+}
+
+void tr_exit(tr_ctx *cx, int reason, const char *text)
+{
+    if (cx == NULL || cx->actor == NULL)
+        return;
+    cx->stopping = true;
+    cx->exit_reason = reason == TR_EXIT_KILL ? TR_EXIT_KILLED : reason;
+    cx->exit_text[0] = '\0';
+    if (text != NULL) {
+        strncpy(cx->exit_text, text, sizeof cx->exit_text - 1);
+        cx->exit_text[sizeof cx->exit_text - 1] = '\0';
+    }
 }

@@ -54,9 +54,11 @@ typedef struct tr__actor {
     uint32_t index;     /* slot index, fixed */
     tr__node runq;      /* link in the injection queue */
     tr_behaviour fn;
-    uint32_t flags;
+    uint16_t flags;
+    uint16_t named;     /* 1 while a name is registered (atomic: any thread) */
     uint32_t aux;       /* TR__AUX(gen, status); 0 for most actors */
     tr__resource *resources;
+    struct tr__fault *fault; /* links and monitors; NULL until the first */
     union {
         unsigned char bytes[TR_STATE_INLINE];
         void *heap;     /* with TR__HEAP_STATE */

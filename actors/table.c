@@ -4,6 +4,7 @@
 
 #include "../mailbox/msg.h"
 #include "actor.h"
+#include "fault.h"
 #include "troupe/error.h"
 
 #define CHUNKS (TR__MAX_SLOTS / TR__CHUNK_SLOTS)
@@ -43,6 +44,8 @@ void tr__table_fini(tr__table *t, tr_runtime *rt)
                 a->resources = r->next;
                 r->release(rt, r);
             }
+            tr__fault_free(a->fault);
+            a->fault = NULL;
             if (a->flags & TR__HEAP_STATE)
                 free(a->state.heap);
         }

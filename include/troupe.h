@@ -11,6 +11,8 @@
  *   troupe/timer.h    timers: tr_send_after, periodic timers, cancel
  *   troupe/io.h       descriptor watches and signals as messages
  *   troupe/net.h      TCP listeners and connections, UDP, framing
+ *   troupe/fault.h    exit reasons, links, monitors, named actors
+ *   troupe/supervisor.h  supervisors: restart strategies and intensity
  */
 #ifndef TROUPE_H
 #define TROUPE_H
@@ -23,5 +25,7 @@
 #include "troupe/timer.h"
 #include "troupe/io.h"
 #include "troupe/net.h"
+#include "troupe/fault.h"
+#include "troupe/supervisor.h"
 
 #endif

@@ -52,7 +52,7 @@ static void spawn_conn(tr_ctx *cx, listener *l, int fd, struct sockaddr_storage 
         return;
     }
     tr__conn_prepare(state, &l->handler, fd, peer, peer_len, 0);
-    int err = tr__spawn_with(tr_ctx_runtime(cx), cx->worker, tr__conn_behaviour, state, size, 0,
+    int err = tr__spawn_with(tr_ctx_runtime(cx), cx->worker, tr__conn_behaviour, state, size, 0, NULL,
                              &pid);
     free(state);
     if (err != 0) {
@@ -148,7 +148,7 @@ static int listen_on(tr_runtime *rt, tr_ctx *cx, const tr_tcp_listen_opts *o, tr
     l.fd = fd;
     tr_pid pid;
     int err = tr__spawn_with(rt, cx != NULL ? cx->worker : NULL, listener_behaviour, &l,
-                             sizeof l, 0, &pid);
+                             sizeof l, 0, NULL, &pid);
     if (err != 0) {
         listener_release(rt, &l.res);
         return err;
@@ -198,7 +198,7 @@ static int connect_to(tr_runtime *rt, tr_ctx *cx, const tr_tcp_connect_opts *o, 
         return TR_ENOMEM;
     tr__conn_prepare(state, &o->handler, -1, &peer, len, o->timeout_ns);
     tr_pid pid;
-    err = tr__spawn_with(rt, cx != NULL ? cx->worker : NULL, tr__conn_behaviour, state, size, 0,
+    err = tr__spawn_with(rt, cx != NULL ? cx->worker : NULL, tr__conn_behaviour, state, size, 0, NULL,
                          &pid);
     free(state);
     if (err != 0)

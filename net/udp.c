@@ -97,7 +97,7 @@ static int open_udp(tr_runtime *rt, tr_ctx *cx, const tr_udp_opts *o, tr_pid *ou
     if (o->state_size != 0)
         memcpy((char *)u + USER_OFFSET, o->state, o->state_size);
     tr_pid pid;
-    int err = tr__spawn_with(rt, cx != NULL ? cx->worker : NULL, udp_behaviour, u, size, 0, &pid);
+    int err = tr__spawn_with(rt, cx != NULL ? cx->worker : NULL, udp_behaviour, u, size, 0, NULL, &pid);
     free(u);
     if (err != 0) {
         close(fd);

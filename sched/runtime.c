@@ -103,6 +103,7 @@ void tr_runtime_destroy(tr_runtime *rt)
     /* Actors first: their resources (watches) go back to the reactor and
      * their holds to the scheduler. */
     tr__table_fini(&rt->table, rt);
+    tr__registry_fini(rt);
     tr__reactor_fini(&rt->reactor);
     for (unsigned i = 0; i < rt->cfg.threads; i++)
         free(rt->workers[i].buf);
@@ -292,6 +293,7 @@ const char *tr_strerror(int err)
     case TR_ENOTSTARTED: return "runtime not started";
     case TR_ELINETOOLONG: return "line too long";
     case TR_EBADFRAME: return "malformed frame";
+    case TR_EEXIST: return "name already registered";
     default: {
         /* The net calls pass socket errors through as -errno. */
         const char *desc = err < 0 && err > -4096 ? strerrordesc_np(-err) : NULL;

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "../actors/actor.h"
+#include "../actors/fault.h"
 #include "../reactor/reactor.h"
 #include "troupe/runtime.h"
 
@@ -42,6 +43,8 @@ struct tr_ctx {
     tr__actor *actor;
     tr_pid self;
     bool stopping;
+    int exit_reason;  /* with stopping: why */
+    char exit_text[TR_EXIT_TEXT_MAX];
 };
 
 /* Counters are written by their worker only and read by tr_runtime_stats. */
@@ -76,6 +79,10 @@ struct tr_runtime {
     uint64_t idle CK_CC_CACHELINE;  /* parked | searching << 32 */
     uint32_t holds;
     uint32_t wake_cursor;
+
+    uint64_t next_ref;   /* monitor references */
+    struct tr__registry *registry; /* named actors, made on first use */
+    uint32_t registry_lock;
 
     uint32_t running CK_CC_CACHELINE;
     uint32_t stop;
@@ -112,7 +119,7 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m);
  * (or -1): it is on the new actor's list from the start, so it is released
  * even if the actor is destroyed before it ever runs. */
 int tr__spawn_with(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
-                   size_t state_size, ptrdiff_t resource_at, tr_pid *pid);
+                   size_t state_size, ptrdiff_t resource_at, tr__fault *fault, tr_pid *pid);
 
 /* Sends a payload-less message of any type, reserved ones included, from
  * the running actor (or from outside when cx is NULL). */

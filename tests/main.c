@@ -2,7 +2,8 @@
  *
  *   run                    every suite
  *   run SUITE              one suite (api, mailbox, pid, quiescence, sched, idle,
- *                          wheel, timer, io, frame, net)
+ *                          wheel, timer, io, frame, net, chat,
+ *                          fault, supervisor, names)
  *   run SUITE TEST         one test of a suite
  *
  * Exits 0 when every test passed, 1 when one failed, 2 on a CUnit error.
@@ -34,6 +35,9 @@ int main(int argc, char **argv)
     register_frame_tests();
     register_net_tests();
     register_chat_tests();
+    register_fault_tests();
+    register_supervisor_tests();
+    register_names_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());

@@ -34,6 +34,9 @@ void register_io_tests(void);
 void register_frame_tests(void);
 void register_net_tests(void);
 void register_chat_tests(void);
+void register_fault_tests(void);
+void register_supervisor_tests(void);
+void register_names_tests(void);
 
 /* ---- sanitizer detection ---------------------------------------------- */
 #if defined(__SANITIZE_THREAD__)

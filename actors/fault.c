@@ -1,0 +1,374 @@
+/* actors/fault.c — exit reasons, links, monitors.
+ *
+ * Links are kept on both sides, each side in its own fault record: the
+ * actor that links adds the other at once and sends it TR__LINK_REQ; the
+ * other adds the first when that arrives. An exit signal through a link is
+ * obeyed only if the link is still in the receiver's record, which is what
+ * makes unlink final. A monitor is kept by the watched actor (who to tell)
+ * and by the watcher (which references it holds): a TR_DOWN whose
+ * reference the watcher no longer holds is dropped, which is what makes
+ * demonitor flush.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../mailbox/msg.h"
+#include "../sched/sched.h"
+#include "actor.h"
+#include "fault.h"
+#include "troupe/error.h"
+
+/* ---- small sets ---- */
+
+static bool grow(void **items, uint32_t *cap, uint32_t n, size_t size)
+{
+    if (n < *cap)
+        return true;
+    uint32_t c = *cap ? *cap * 2 : 4;
+    void *p = realloc(*items, c * size);
+    if (p == NULL)
+        return false;
+    *items = p;
+    *cap = c;
+    return true;
+}
+
+static int find_pid(const tr_pid *v, uint32_t n, tr_pid p)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (v[i] == p)
+            return (int)i;
+    return -1;
+}
+
+static int find_ref(const tr__watcher *v, uint32_t n, uint64_t r)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (v[i].ref == r)
+            return (int)i;
+    return -1;
+}
+
+static tr__fault *record(tr__actor *a)
+{
+    if (a->fault == NULL)
+        a->fault = calloc(1, sizeof *a->fault);
+    return a->fault;
+}
+
+static void free_record(tr__fault *f)
+{
+    free(f->links);
+    free(f->watchers);
+    free(f->refs);
+    free(f);
+}
+
+static bool add_link(tr__fault *f, tr_pid p)
+{
+    if (find_pid(f->links, f->nlinks, p) >= 0)
+        return true;
+    if (!grow((void **)&f->links, &f->caplinks, f->nlinks, sizeof *f->links))
+        return false;
+    f->links[f->nlinks++] = p;
+    return true;
+}
+
+static bool remove_link(tr__fault *f, tr_pid p)
+{
+    int i = f != NULL ? find_pid(f->links, f->nlinks, p) : -1;
+    if (i < 0)
+        return false;
+    f->links[i] = f->links[--f->nlinks];
+    return true;
+}
+
+/* ---- sending ---- */
+
+static void send_copy(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_t type,
+                      const void *data, size_t len)
+{
+    tr_msg *m = tr__msg_new(type, (uint32_t)len);
+    if (m == NULL)
+        return;
+    memcpy(m->data, data, len);
+    tr__send(rt, w, from, to, m);
+}
+
+static void fill_info(tr_exit_info *info, tr_pid pid, int reason, const char *text)
+{
+    memset(info, 0, sizeof *info);
+    info->pid = pid;
+    info->reason = reason;
+    if (text != NULL)
+        strncpy(info->text, text, sizeof info->text - 1);
+}
+
+static void send_signal(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, int reason,
+                        const char *text, bool linked)
+{
+    tr__signal s;
+    fill_info(&s.info, from, reason, text);
+    s.linked = linked;
+    send_copy(rt, w, from, to, TR__EXIT_SIGNAL, &s, sizeof s);
+}
+
+static void send_down(tr_runtime *rt, tr__worker *w, tr_pid who, tr_pid to, uint64_t ref,
+                      int reason, const char *text)
+{
+    tr_down_info d;
+    memset(&d, 0, sizeof d);
+    d.ref = ref;
+    d.pid = who;
+    d.reason = reason;
+    if (text != NULL)
+        strncpy(d.text, text, sizeof d.text - 1);
+    send_copy(rt, w, who, to, TR_DOWN, &d, sizeof d);
+}
+
+static uint64_t payload_ref(const tr_msg *m)
+{
+    uint64_t ref = 0;
+    if (m->len >= sizeof ref)
+        memcpy(&ref, m->data, sizeof ref);
+    return ref;
+}
+
+/* ---- the turn's side ---- */
+
+int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reason,
+                     char *text)
+{
+    tr__fault *f = a->fault;
+    switch (m->type) {
+    case TR__LINK_REQ:
+        if ((f = record(a)) == NULL || !add_link(f, m->from)) /* no memory: refuse */
+            send_signal(w->rt, w, self, m->from, TR_EXIT_NOPROC, "out of memory", true);
+        return TR__CONSUMED;
+    case TR__UNLINK_REQ:
+        remove_link(f, m->from);
+        return TR__CONSUMED;
+    case TR__MONITOR_REQ:
+        if ((f = record(a)) == NULL ||
+            !grow((void **)&f->watchers, &f->capwatchers, f->nwatchers, sizeof *f->watchers)) {
+            send_down(w->rt, w, self, m->from, payload_ref(m), TR_EXIT_NOPROC, "out of memory");
+            return TR__CONSUMED;
+        }
+        f->watchers[f->nwatchers++] = (tr__watcher){m->from, payload_ref(m)};
+        return TR__CONSUMED;
+    case TR__DEMONITOR_REQ:
+        for (uint32_t i = 0; f != NULL && i < f->nwatchers; i++) {
+            if (f->watchers[i].pid == m->from && f->watchers[i].ref == payload_ref(m)) {
+                f->watchers[i] = f->watchers[--f->nwatchers];
+                break;
+            }
+        }
+        return TR__CONSUMED;
+    case TR_DOWN: {
+        int i = f != NULL ? find_ref(f->refs, f->nrefs, payload_ref(m)) : -1;
+        if (i < 0)
+            return TR__CONSUMED; /* demonitored: flushed */
+        f->refs[i] = f->refs[--f->nrefs];
+        return TR__DELIVER;
+    }
+    case TR__EXIT_SIGNAL: {
+        tr__signal s;
+        if (m->len < sizeof s)
+            return TR__CONSUMED;
+        memcpy(&s, m->data, sizeof s);
+        if (s.linked && !remove_link(f, s.info.pid))
+            return TR__CONSUMED; /* unlinked meanwhile */
+        if (s.info.reason == TR_EXIT_KILL) {
+            *reason = TR_EXIT_KILLED;
+            strcpy(text, "killed");
+            return TR__DIE;
+        }
+        if (f != NULL && f->trap) {
+            m->type = TR_EXIT; /* the payload starts with the tr_exit_info */
+            m->len = sizeof(tr_exit_info);
+            return TR__DELIVER;
+        }
+        if (s.info.reason == TR_EXIT_NORMAL)
+            return TR__CONSUMED;
+        *reason = s.info.reason;
+        memcpy(text, s.info.text, TR_EXIT_TEXT_MAX);
+        return TR__DIE;
+    }
+    default:
+        return TR__DELIVER;
+    }
+}
+
+void tr__fault_end(tr__worker *w, tr__actor *a, tr_pid self, int reason, const char *text)
+{
+    tr__fault *f = a->fault;
+    a->fault = NULL;
+    for (uint32_t i = 0; i < f->nlinks; i++)
+        send_signal(w->rt, w, self, f->links[i], reason, text, true);
+    for (uint32_t i = 0; i < f->nwatchers; i++)
+        send_down(w->rt, w, self, f->watchers[i].pid, f->watchers[i].ref, reason, text);
+    /* The actors it watched forget it, or they would keep a watcher list
+     * growing with every short-lived client. */
+    for (uint32_t i = 0; i < f->nrefs; i++)
+        send_copy(w->rt, w, self, f->refs[i].pid, TR__DEMONITOR_REQ, &f->refs[i].ref,
+                  sizeof f->refs[i].ref);
+    free_record(f);
+}
+
+void tr__fault_free(tr__fault *f)
+{
+    if (f != NULL)
+        free_record(f);
+}
+
+void tr__fault_bounce(tr_runtime *rt, tr__worker *w, tr_msg *m)
+{
+    if (m->type == TR__LINK_REQ)
+        send_signal(rt, w, m->to, m->from, TR_EXIT_NOPROC, "noproc", true);
+    else if (m->type == TR__MONITOR_REQ)
+        send_down(rt, w, m->to, m->from, payload_ref(m), TR_EXIT_NOPROC, "noproc");
+}
+
+tr__fault *tr__fault_linked_to(tr_pid parent)
+{
+    tr__fault *f = calloc(1, sizeof *f);
+    if (f != NULL && !add_link(f, parent)) {
+        free_record(f);
+        return NULL;
+    }
+    return f;
+}
+
+/* ---- the API ---- */
+
+static bool in_turn(const tr_ctx *cx)
+{
+    return cx != NULL && cx->actor != NULL;
+}
+
+void tr_trap_exits(tr_ctx *cx, bool on)
+{
+    tr__fault *f;
+    if (in_turn(cx) && (f = record(cx->actor)) != NULL)
+        f->trap = on;
+}
+
+static int send_request(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len)
+{
+    tr_msg *m = tr__msg_new(type, (uint32_t)len);
+    if (m == NULL)
+        return TR_ENOMEM;
+    if (len != 0)
+        memcpy(m->data, data, len);
+    return tr__send(cx->worker->rt, cx->worker, cx->self, to, m);
+}
+
+int tr_link(tr_ctx *cx, tr_pid pid)
+{
+    if (!in_turn(cx) || pid == cx->self)
+        return TR_EINVAL;
+    tr__fault *f = record(cx->actor);
+    if (f == NULL || !add_link(f, pid))
+        return TR_ENOMEM;
+    int err = send_request(cx, pid, TR__LINK_REQ, NULL, 0);
+    if (err != 0)
+        remove_link(f, pid);
+    return err;
+}
+
+int tr_unlink(tr_ctx *cx, tr_pid pid)
+{
+    if (!in_turn(cx))
+        return TR_EINVAL;
+    if (!remove_link(cx->actor->fault, pid))
+        return 0;
+    return send_request(cx, pid, TR__UNLINK_REQ, NULL, 0);
+}
+
+int tr_spawn_link(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size, tr_pid *pid)
+{
+    return tr__spawn_link_with(cx, fn, state, state_size, -1, pid);
+}
+
+int tr__spawn_link_with(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
+                        ptrdiff_t resource_at, tr_pid *pid)
+{
+    if (!in_turn(cx))
+        return TR_EINVAL;
+    tr__fault *mine = record(cx->actor);
+    tr__fault *child = tr__fault_linked_to(cx->self);
+    tr_pid p;
+    if (mine == NULL || child == NULL ||
+        !grow((void **)&mine->links, &mine->caplinks, mine->nlinks, sizeof *mine->links)) {
+        tr__fault_free(child);
+        return TR_ENOMEM;
+    }
+    int err = tr__spawn_with(cx->worker->rt, cx->worker, fn, state, state_size, resource_at, child,
+                             &p);
+    if (err != 0) {
+        tr__fault_free(child);
+        return err;
+    }
+    mine->links[mine->nlinks++] = p; /* room was made above */
+    if (pid != NULL)
+        *pid = p;
+    return 0;
+}
+
+int tr_kill(tr_ctx *cx, tr_pid pid, int reason)
+{
+    if (!in_turn(cx))
+        return TR_EINVAL;
+    tr__signal s;
+    fill_info(&s.info, cx->self, reason, reason == TR_EXIT_KILL ? "killed" : NULL);
+    s.linked = false;
+    return send_request(cx, pid, TR__EXIT_SIGNAL, &s, sizeof s);
+}
+
+int tr_runtime_kill(tr_runtime *rt, tr_pid pid, int reason)
+{
+    if (rt == NULL)
+        return TR_EINVAL;
+    tr__signal s;
+    fill_info(&s.info, TR_PID_NONE, reason, reason == TR_EXIT_KILL ? "killed" : NULL);
+    s.linked = false;
+    tr_msg *m = tr__msg_new(TR__EXIT_SIGNAL, sizeof s);
+    if (m == NULL)
+        return TR_ENOMEM;
+    memcpy(m->data, &s, sizeof s);
+    return tr__send(rt, NULL, TR_PID_NONE, pid, m);
+}
+
+int tr_monitor(tr_ctx *cx, tr_pid pid, uint64_t *ref)
+{
+    if (!in_turn(cx))
+        return TR_EINVAL;
+    tr__fault *f = record(cx->actor);
+    if (f == NULL || !grow((void **)&f->refs, &f->caprefs, f->nrefs, sizeof *f->refs))
+        return TR_ENOMEM;
+    uint64_t r = ck_pr_faa_64(&cx->worker->rt->next_ref, 1) + 1;
+    f->refs[f->nrefs++] = (tr__watcher){pid, r};
+    int err = send_request(cx, pid, TR__MONITOR_REQ, &r, sizeof r);
+    if (err != 0) {
+        f->nrefs--;
+        return err;
+    }
+    if (ref != NULL)
+        *ref = r;
+    return 0;
+}
+
+int tr_demonitor(tr_ctx *cx, uint64_t ref)
+{
+    tr__fault *f = in_turn(cx) ? cx->actor->fault : NULL;
+    int i = f != NULL ? find_ref(f->refs, f->nrefs, ref) : -1;
+    if (i < 0)
+        return TR_EINVAL;
+    tr_pid target = f->refs[i].pid;
+    f->refs[i] = f->refs[--f->nrefs];
+    /* A TR_DOWN already on its way is dropped on arrival, as the reference
+     * is no longer held; the target forgets the watcher when this arrives
+     * (if it has ended, the request is simply a dead letter). */
+    send_request(cx, target, TR__DEMONITOR_REQ, &ref, sizeof ref);
+    return 0;
+}

@@ -1,0 +1,336 @@
+/* actors/supervisor.c — the supervisor actor (see troupe/supervisor.h).
+ *
+ * A supervisor never blocks: stopping children is a sequence it walks one
+ * child at a time, driven by the children's TR_EXIT messages and a timer
+ * per child (SHUTDOWN, then KILL when the timer fires first). What comes
+ * after the sequence — restarting a set of children, or ending the
+ * supervisor itself — is decided when it is started.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../reactor/reactor.h"
+#include "../sched/sched.h"
+#include "fault.h"
+#include "troupe/error.h"
+#include "troupe/fault.h"
+#include "troupe/supervisor.h"
+#include "troupe/timer.h"
+
+#define SUP_START (TR_MSG_SYSTEM + 0x60)
+#define SUP_TIMEOUT (TR_MSG_SYSTEM + 0x61)
+#define DEFAULT_RESTARTS 3
+#define DEFAULT_PERIOD (5 * TR_SEC)
+#define DEFAULT_SHUTDOWN (5 * TR_SEC)
+
+typedef struct child {
+    tr_child_spec spec; /* spec.state: the supervisor's own copy */
+    tr_pid pid;         /* TR_PID_NONE while not running */
+    bool gone;          /* a temporary child that ended: never again */
+} child;
+
+enum phase { RUNNING, RESTARTING, ENDING };
+
+typedef struct sup {
+    tr__resource res; /* first: frees what follows when the supervisor ends */
+    tr_strategy strategy;
+    unsigned max_restarts;
+    uint64_t period_ns;
+    size_t n;
+    child *kids;
+    uint64_t *stamps;   /* the last max_restarts + 1 restart times, a ring */
+    unsigned nstamps, next_stamp;
+    /* The stop sequence. */
+    enum phase phase;
+    size_t *order;      /* children to stop, in that order */
+    size_t norder, at;
+    tr_pid timer;
+    size_t restart_from; /* RESTARTING: start children [restart_from, n) after */
+    int end_reason;      /* ENDING: the reason to end with */
+    tr_pid parent;       /* linked starter, if any: when it ends, so do we */
+} sup;
+
+static void sup_release(tr_runtime *rt, tr__resource *r)
+{
+    (void)rt;
+    sup *s = (sup *)r;
+    for (size_t i = 0; s->kids != NULL && i < s->n; i++)
+        free((void *)s->kids[i].spec.state);
+    free(s->kids);
+    free(s->stamps);
+    free(s->order);
+    s->kids = NULL;
+    s->stamps = NULL;
+    s->order = NULL;
+}
+
+static int start_child(tr_ctx *cx, sup *s, size_t i)
+{
+    child *k = &s->kids[i];
+    int err = tr_spawn_link(cx, k->spec.behaviour, k->spec.state, k->spec.state_size, &k->pid);
+    if (err != 0) {
+        k->pid = TR_PID_NONE;
+        return err;
+    }
+    return tr__send_system(tr_ctx_runtime(cx), cx, k->pid, TR_INIT);
+}
+
+static void stop_next(tr_ctx *cx, sup *s);
+
+/* Stops the running children among [from, n) — all but `except` — in
+ * reverse start order, then goes on as `then` says. */
+static void stop_children(tr_ctx *cx, sup *s, size_t from, size_t except, enum phase then)
+{
+    if (s->timer != TR_PID_NONE) /* a sequence cut short (ending during a restart) */
+        tr_timer_cancel(tr_ctx_runtime(cx), s->timer);
+    s->timer = TR_PID_NONE;
+    s->norder = 0;
+    for (size_t i = s->n; i-- > from;)
+        if (i != except && s->kids[i].pid != TR_PID_NONE)
+            s->order[s->norder++] = i;
+    s->at = 0;
+    s->phase = then;
+    stop_next(cx, s);
+}
+
+static void end_with(tr_ctx *cx, sup *s, int reason)
+{
+    s->end_reason = reason;
+    stop_children(cx, s, 0, SIZE_MAX, ENDING);
+}
+
+/* The sequence is over: restart the set, or end. */
+static void sequence_done(tr_ctx *cx, sup *s)
+{
+    if (s->phase == ENDING) {
+        tr_exit(cx, s->end_reason, s->end_reason == TR_EXIT_RESTARTS ? "restart intensity" : NULL);
+        return;
+    }
+    s->phase = RUNNING;
+    for (size_t i = s->restart_from; i < s->n; i++) {
+        child *k = &s->kids[i];
+        if (k->gone || k->pid != TR_PID_NONE)
+            continue;
+        if (k->spec.restart == TR_TEMPORARY) { /* stopped by us: not restarted */
+            k->gone = true;
+            continue;
+        }
+        if (start_child(cx, s, i) != 0) {
+            end_with(cx, s, TR_EXIT_RESTARTS);
+            return;
+        }
+    }
+}
+
+static void stop_next(tr_ctx *cx, sup *s)
+{
+    while (s->at < s->norder && s->kids[s->order[s->at]].pid == TR_PID_NONE)
+        s->at++;
+    if (s->at == s->norder) {
+        sequence_done(cx, s);
+        return;
+    }
+    child *k = &s->kids[s->order[s->at]];
+    tr_kill(cx, k->pid, TR_EXIT_SHUTDOWN);
+    uint64_t grace = k->spec.shutdown_ns ? k->spec.shutdown_ns : DEFAULT_SHUTDOWN;
+    if (tr__timer_system(cx, grace, SUP_TIMEOUT, &s->timer) != 0) {
+        s->timer = TR_PID_NONE;
+        tr_kill(cx, k->pid, TR_EXIT_KILL); /* no timer: no grace */
+    }
+}
+
+/* True if one more restart now stays within the intensity. */
+static bool may_restart(sup *s)
+{
+    uint64_t now = tr__now_ns();
+    s->stamps[s->next_stamp] = now;
+    s->next_stamp = (s->next_stamp + 1) % (s->max_restarts + 1);
+    if (s->nstamps < s->max_restarts + 1)
+        s->nstamps++;
+    unsigned recent = 0;
+    for (unsigned i = 0; i < s->nstamps; i++)
+        if (now - s->stamps[i] <= s->period_ns)
+            recent++;
+    return recent <= s->max_restarts;
+}
+
+static bool wants_restart(const child *k, int reason)
+{
+    switch (k->spec.restart) {
+    case TR_PERMANENT:
+        return true;
+    case TR_TRANSIENT:
+        return reason != TR_EXIT_NORMAL && reason != TR_EXIT_SHUTDOWN;
+    default:
+        return false;
+    }
+}
+
+static void child_ended(tr_ctx *cx, sup *s, size_t i, int reason)
+{
+    child *k = &s->kids[i];
+    if (!wants_restart(k, reason)) {
+        if (k->spec.restart == TR_TEMPORARY)
+            k->gone = true;
+        return;
+    }
+    if (!may_restart(s)) {
+        end_with(cx, s, TR_EXIT_RESTARTS);
+        return;
+    }
+    switch (s->strategy) {
+    case TR_ONE_FOR_ALL:
+        s->restart_from = 0;
+        stop_children(cx, s, 0, i, RESTARTING);
+        break;
+    case TR_REST_FOR_ONE:
+        s->restart_from = i;
+        stop_children(cx, s, i + 1, i, RESTARTING);
+        break;
+    default:
+        if (start_child(cx, s, i) != 0)
+            end_with(cx, s, TR_EXIT_RESTARTS);
+        break;
+    }
+}
+
+/* During a rest-for-one restart, child i (before the restart set) failed
+ * too: the set grows to start at i, and the running children between join
+ * the stop sequence. */
+static void widen_restart(tr_ctx *cx, sup *s, size_t i, int reason)
+{
+    if (!wants_restart(&s->kids[i], reason) || i >= s->restart_from)
+        return;
+    if (!may_restart(s)) {
+        end_with(cx, s, TR_EXIT_RESTARTS);
+        return;
+    }
+    for (size_t j = s->restart_from; j-- > i + 1;)
+        if (s->kids[j].pid != TR_PID_NONE)
+            s->order[s->norder++] = j; /* not yet listed: all were before the set */
+    s->restart_from = i;
+}
+
+static void child_or_parent_exit(tr_ctx *cx, sup *s, const tr_exit_info *e)
+{
+    size_t i = 0;
+    /* TR_PID_NONE (a signal from outside the runtime) is no child's: it is
+     * also what a stopped child's entry holds. */
+    while (i < s->n && (e->pid == TR_PID_NONE || s->kids[i].pid != e->pid))
+        i++;
+    if (i == s->n) {
+        /* Not a child: our parent ended, or someone told us to stop. */
+        if (s->phase == ENDING)
+            return;
+        if (e->pid != TR_PID_NONE && e->pid == s->parent)
+            end_with(cx, s, e->reason == TR_EXIT_NORMAL ? TR_EXIT_SHUTDOWN : e->reason);
+        else if (e->reason != TR_EXIT_NORMAL)
+            end_with(cx, s, e->reason == TR_EXIT_KILLED ? TR_EXIT_SHUTDOWN : e->reason);
+        return;
+    }
+    s->kids[i].pid = TR_PID_NONE;
+    if (s->phase != RUNNING) {
+        /* Part of the sequence (or ended on its own meanwhile): go on. */
+        if (s->phase == RESTARTING) {
+            widen_restart(cx, s, i, e->reason);
+            if (s->phase != RESTARTING)
+                return;
+        }
+        if (s->at < s->norder && s->order[s->at] == i) {
+            if (s->timer != TR_PID_NONE)
+                tr_timer_cancel(tr_ctx_runtime(cx), s->timer);
+            s->timer = TR_PID_NONE;
+            s->at++;
+            stop_next(cx, s);
+        }
+        return;
+    }
+    child_ended(cx, s, i, e->reason);
+}
+
+static void sup_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    sup *s = state;
+    switch (m->type) {
+    case SUP_START:
+        tr_trap_exits(cx, true);
+        for (size_t i = 0; i < s->n; i++) {
+            if (start_child(cx, s, i) != 0) {
+                end_with(cx, s, TR_EXIT_RESTARTS);
+                return;
+            }
+        }
+        break;
+    case TR_EXIT:
+        child_or_parent_exit(cx, s, (const tr_exit_info *)m->data);
+        break;
+    case SUP_TIMEOUT:
+        if (m->from == s->timer && s->phase != RUNNING && s->at < s->norder) {
+            s->timer = TR_PID_NONE;
+            tr_kill(cx, s->kids[s->order[s->at]].pid, TR_EXIT_KILL);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static int sup_start(tr_runtime *rt, tr_ctx *cx, const tr_supervisor_spec *spec, tr_pid *out)
+{
+    if (spec == NULL || (spec->children == NULL && spec->nchildren != 0) ||
+        spec->strategy > TR_REST_FOR_ONE)
+        return TR_EINVAL;
+    sup s = {.strategy = spec->strategy, .n = spec->nchildren, .timer = TR_PID_NONE,
+             .parent = cx != NULL ? cx->self : TR_PID_NONE,
+             .max_restarts = spec->max_restarts ? spec->max_restarts : DEFAULT_RESTARTS,
+             .period_ns = spec->period_ns ? spec->period_ns : DEFAULT_PERIOD};
+    s.res.release = sup_release;
+    s.kids = calloc(s.n ? s.n : 1, sizeof *s.kids);
+    s.order = calloc(s.n ? s.n : 1, sizeof *s.order);
+    s.stamps = calloc(s.max_restarts + 1, sizeof *s.stamps);
+    int err = s.kids && s.order && s.stamps ? 0 : TR_ENOMEM;
+    for (size_t i = 0; err == 0 && i < s.n; i++) {
+        const tr_child_spec *c = &spec->children[i];
+        if (c->behaviour == NULL || (c->state == NULL && c->state_size != 0) ||
+            c->restart > TR_TEMPORARY) {
+            err = TR_EINVAL;
+            break;
+        }
+        s.kids[i].spec = *c;
+        s.kids[i].spec.state = NULL;
+        if (c->state_size != 0) {
+            void *copy = malloc(c->state_size);
+            if (copy == NULL) {
+                err = TR_ENOMEM;
+                break;
+            }
+            memcpy(copy, c->state, c->state_size);
+            s.kids[i].spec.state = copy;
+        }
+    }
+    tr_pid pid = TR_PID_NONE;
+    if (err == 0)
+        err = cx != NULL ? tr__spawn_link_with(cx, sup_behaviour, &s, sizeof s, 0, &pid)
+                         : tr__spawn_with(rt, NULL, sup_behaviour, &s, sizeof s, 0, NULL, &pid);
+    if (err != 0) {
+        sup_release(rt, &s.res);
+        return err;
+    }
+    if (out != NULL)
+        *out = pid;
+    return tr__send_system(rt, cx, pid, SUP_START);
+}
+
+int tr_supervisor_start(tr_ctx *cx, const tr_supervisor_spec *spec, tr_pid *sup_pid)
+{
+    if (cx == NULL || cx->actor == NULL)
+        return TR_EINVAL;
+    return sup_start(tr_ctx_runtime(cx), cx, spec, sup_pid);
+}
+
+int tr_runtime_supervisor_start(tr_runtime *rt, const tr_supervisor_spec *spec, tr_pid *sup_pid)
+{
+    if (rt == NULL)
+        return TR_EINVAL;
+    return sup_start(rt, NULL, spec, sup_pid);
+}

@@ -1,0 +1,116 @@
+/* troupe/fault.h — failure as messages: exit reasons, links, monitors,
+ * named actors.
+ *
+ * The Erlang model. An actor ends with a reason: tr_stop() is "normal";
+ * tr_exit() gives another reason (a failure) and a short text. A link
+ * joins two actors' fates: when one ends abnormally, the other ends with
+ * the same reason — unless it traps exits, in which case it receives a
+ * TR_EXIT message instead. A monitor is one-way: the watcher receives one
+ * TR_DOWN when the watched actor ends, whatever the reason.
+ *
+ * Only failures the runtime can see are covered: a segmentation fault or
+ * abort() inside a behaviour still ends the whole process, as in any C
+ * program.
+ */
+#ifndef TROUPE_FAULT_H
+#define TROUPE_FAULT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "actor.h"
+#include "msg.h"
+#include "pid.h"
+
+/* Exit reasons. Users pick their own positive codes for failures. */
+#define TR_EXIT_NORMAL    0   /* tr_stop, or tr_exit with 0: links ignore it */
+#define TR_EXIT_KILL      (-1) /* tr_kill only: cannot be trapped; seen as KILLED */
+#define TR_EXIT_KILLED    (-2) /* what links see of an actor killed with KILL */
+#define TR_EXIT_NOPROC    (-3) /* link or monitor to an actor already gone */
+#define TR_EXIT_SHUTDOWN  (-4) /* orderly shutdown (supervisors) */
+#define TR_EXIT_RESTARTS  (-5) /* a supervisor past its restart intensity */
+
+#define TR_EXIT_TEXT_MAX 48
+
+/* Message types. */
+#define TR_EXIT (TR_MSG_SYSTEM + 0x40) /* payload: tr_exit_info (trapping actors) */
+#define TR_DOWN (TR_MSG_SYSTEM + 0x41) /* payload: tr_down_info (monitors) */
+
+typedef struct tr_exit_info {
+    tr_pid pid;    /* who ended (or who sent the signal, for tr_kill) */
+    int reason;
+    char text[TR_EXIT_TEXT_MAX]; /* NUL-terminated, may be empty */
+} tr_exit_info;
+
+typedef struct tr_down_info {
+    uint64_t ref;  /* from tr_monitor */
+    tr_pid pid;
+    int reason;
+    char text[TR_EXIT_TEXT_MAX];
+} tr_down_info;
+
+/* Ends the running actor with `reason` (and an optional text, cut to
+ * TR_EXIT_TEXT_MAX - 1 bytes) once the current message is handled. With
+ * reason 0 this is tr_stop. This is how a behaviour raises a failure. */
+void tr_exit(tr_ctx *cx, int reason, const char *text);
+
+/* Traps exits (on) or not (off, the default) for the running actor. */
+void tr_trap_exits(tr_ctx *cx, bool on);
+
+/* Links the running actor with `pid` (both ways). Linking to an actor that
+ * has already ended gives an exit signal with TR_EXIT_NOPROC at once.
+ * Errors: TR_EINVAL (pid is self), TR_ENOPID, TR_ENOMEM. */
+int tr_link(tr_ctx *cx, tr_pid pid);
+
+/* Removes a link; no exit signal through it arrives after this returns. */
+int tr_unlink(tr_ctx *cx, tr_pid pid);
+
+/* tr_spawn, linked: the child is linked before it can run, so it cannot
+ * end unseen. */
+int tr_spawn_link(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
+                  tr_pid *pid);
+
+/* Sends pid an exit signal with `reason`, as a linked actor's end would,
+ * but without a link (Erlang's exit/2): an actor that traps exits gets a
+ * TR_EXIT message; any other ends with that reason — except that
+ * TR_EXIT_NORMAL is ignored, and TR_EXIT_KILL cannot be trapped (the actor
+ * ends, and its links see TR_EXIT_KILLED). Errors: as tr_send. */
+int tr_kill(tr_ctx *cx, tr_pid pid, int reason);
+
+/* tr_kill from outside the runtime. */
+int tr_runtime_kill(tr_runtime *rt, tr_pid pid, int reason);
+
+/* A message that supervisors send each child they (re)start, first. */
+#define TR_INIT (TR_MSG_SYSTEM + 0x42)
+
+/* Monitors pid: exactly one TR_DOWN with *ref will come when it ends
+ * (reason TR_EXIT_NOPROC at once if it has already ended).
+ * Errors: TR_ENOPID, TR_ENOMEM. */
+int tr_monitor(tr_ctx *cx, tr_pid pid, uint64_t *ref);
+
+/* Ends a monitor. No TR_DOWN for it is delivered after this returns, even
+ * one already in the mailbox (it is flushed). Errors: TR_EINVAL (no such
+ * monitor of the running actor). */
+int tr_demonitor(tr_ctx *cx, uint64_t ref);
+
+/* ---- named actors ----
+ * Names are per runtime, at most TR_NAME_MAX - 1 bytes. Registration and
+ * removal may be called from any thread; tr_whereis is lock-free. A name
+ * is freed when its actor ends. */
+
+#define TR_NAME_MAX 48
+#define TR_EEXIST (-EEXIST)
+
+/* Errors: TR_EINVAL (bad name or pid), TR_EEXIST (name taken, or the
+ * actor already has a name), TR_ENOPID (pid not alive), TR_EAGAIN
+ * (registry full). */
+int tr_register(tr_runtime *rt, const char *name, tr_pid pid);
+
+/* Errors: TR_EINVAL (no such name). */
+int tr_unregister(tr_runtime *rt, const char *name);
+
+/* The pid registered under name, or TR_PID_NONE. */
+tr_pid tr_whereis(tr_runtime *rt, const char *name);
+
+#endif

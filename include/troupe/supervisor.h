@@ -1,0 +1,59 @@
+/* troupe/supervisor.h — supervisors: actors that restart what failed.
+ *
+ * A supervisor starts a list of children in order, each linked to it, and
+ * traps their exits. When a child ends, its restart type decides whether
+ * it comes back (permanent: always; transient: only after a failure, i.e.
+ * a reason other than TR_EXIT_NORMAL or TR_EXIT_SHUTDOWN; temporary:
+ * never), and the strategy decides which others restart with it:
+ *   one-for-one   only that child;
+ *   one-for-all   all children: the others are stopped (in reverse start
+ *                 order) and all start again in order;
+ *   rest-for-one  that child and those started after it.
+ * Every (re)started child gets a fresh copy of its initial state and a
+ * TR_INIT message first. More than max_restarts restarts within period_ns
+ * and the supervisor gives up: it stops its children and ends with
+ * TR_EXIT_RESTARTS, which its own supervisor (if any) sees — failures
+ * escalate up the tree.
+ *
+ * Stopping a child: an exit signal TR_EXIT_SHUTDOWN, then, if it has not
+ * ended after its shutdown_ns, TR_EXIT_KILL. A supervisor that receives
+ * TR_EXIT_SHUTDOWN (tr_kill, or its parent ending) stops its children in
+ * reverse start order that way, then ends with TR_EXIT_SHUTDOWN.
+ */
+#ifndef TROUPE_SUPERVISOR_H
+#define TROUPE_SUPERVISOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "actor.h"
+#include "pid.h"
+
+typedef enum tr_restart { TR_PERMANENT = 0, TR_TRANSIENT, TR_TEMPORARY } tr_restart;
+typedef enum tr_strategy { TR_ONE_FOR_ONE = 0, TR_ONE_FOR_ALL, TR_REST_FOR_ONE } tr_strategy;
+
+typedef struct tr_child_spec {
+    tr_behaviour behaviour;
+    const void *state;     /* copied by the supervisor; each start gets a fresh copy */
+    size_t state_size;
+    tr_restart restart;
+    uint64_t shutdown_ns;  /* grace before KILL when stopping it; 0 = 5 s */
+} tr_child_spec;
+
+typedef struct tr_supervisor_spec {
+    tr_strategy strategy;
+    unsigned max_restarts; /* 0 = 3 */
+    uint64_t period_ns;    /* 0 = 5 s */
+    const tr_child_spec *children;
+    size_t nchildren;
+} tr_supervisor_spec;
+
+/* Starts a supervisor linked to the running actor (so a supervisor can be
+ * a child of another). Errors: TR_EINVAL, TR_ENOMEM, TR_EAGAIN. */
+int tr_supervisor_start(tr_ctx *cx, const tr_supervisor_spec *spec, tr_pid *sup);
+
+/* Starts a top-level supervisor from outside the runtime. Stop it (and
+ * its tree, in order) with tr_runtime_kill(rt, sup, TR_EXIT_SHUTDOWN). */
+int tr_runtime_supervisor_start(tr_runtime *rt, const tr_supervisor_spec *spec, tr_pid *sup);
+
+#endif
