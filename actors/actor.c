@@ -23,6 +23,32 @@ static void count(tr_runtime *rt, tr__worker *w, size_t field)
 }
 #define COUNT(rt, w, f) count((rt), (w), offsetof(tr__counters, f))
 
+/* A message m has become a dead letter: requests are answered (NOPROC),
+ * and the sink, if any, gets a copy. m stays the caller's. */
+static void dead_letter(tr_runtime *rt, tr__worker *w, tr_msg *m)
+{
+    tr__fault_bounce(rt, w, m);
+    tr_pid sink = ck_pr_load_64(&rt->dead_sink);
+    if (sink == TR_PID_NONE || m->to == sink || m->type == TR_DEAD_LETTER)
+        return;
+    uint32_t keep = m->len < TR_DEAD_LETTER_DATA ? m->len : TR_DEAD_LETTER_DATA;
+    tr_msg *d = tr__msg_new(TR_DEAD_LETTER, (uint32_t)sizeof(tr_dead_letter) + keep);
+    if (d == NULL)
+        return;
+    tr_dead_letter info = {.from = m->from, .to = m->to, .type = m->type, .len = m->len};
+    memcpy(d->data, &info, sizeof info);
+    memcpy(d->data + sizeof info, m->data, keep);
+    tr__send(rt, w, TR_PID_NONE, sink, d);
+}
+
+int tr_runtime_dead_letters(tr_runtime *rt, tr_pid sink)
+{
+    if (rt == NULL)
+        return TR_EINVAL;
+    ck_pr_store_64(&rt->dead_sink, sink);
+    return 0;
+}
+
 int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
               size_t state_size, tr_pid *pid)
 {
@@ -94,7 +120,7 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
         /* Stopped, or a timer: timers take no messages, which is what
          * lets the reactor end them without running them. */
         COUNT(rt, w, dead);
-        tr__fault_bounce(rt, w, m);
+        dead_letter(rt, w, m);
         tr__msg_release(m);
         return 0;
     }
@@ -153,7 +179,7 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
         uint32_t life = ck_pr_load_32(&a->life);
         if (m->to != tr__pid_of(a, life)) {
             tr__count(&w->count.dead);
-            tr__fault_bounce(w->rt, w, m);
+            dead_letter(w->rt, w, m);
             tr__msg_release(m);
             continue;
         }

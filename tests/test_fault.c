@@ -1289,6 +1289,77 @@ static void test_dead_watchers_monitors_dropped(void)
     tr_runtime_destroy(rt);
 }
 
+/* ---- dead letters reach the sink ---------------------------------------- */
+
+enum { DL_STOP = 1, DL_PAYLOAD = 2 };
+
+typedef struct dl_sink {
+    atomic_uint seen, right_type, right_to, right_bytes;
+    tr_pid target;
+} dl_sink;
+
+static void dl_sink_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    dl_sink *s = *(dl_sink **)state;
+    if (m->type != TR_DEAD_LETTER)
+        return;
+    tr_dead_letter d;
+    TT_CHECK(m->len >= sizeof d);
+    memcpy(&d, m->data, sizeof d);
+    atomic_fetch_add(&s->seen, 1);
+    if (d.type == DL_PAYLOAD)
+        atomic_fetch_add(&s->right_type, 1);
+    if (d.to == s->target)
+        atomic_fetch_add(&s->right_to, 1);
+    if (d.len == 300 && m->len == sizeof d + TR_DEAD_LETTER_DATA &&
+        m->data[sizeof d] == 'x' && m->data[sizeof d + TR_DEAD_LETTER_DATA - 1] == 'x')
+        atomic_fetch_add(&s->right_bytes, 1);
+}
+
+static void dl_target(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == DL_STOP)
+        tr_stop(cx);
+}
+
+/* Every dead letter is counted, and with a sink each arrives there once,
+ * with its header and the first 256 bytes of its payload. */
+static void test_dead_letter_sink(void)
+{
+    tr_runtime *rt = tt_runtime(2, 0);
+    dl_sink s = {0};
+    dl_sink *sp = &s;
+    tr_pid sink, target;
+    CU_ASSERT_FATAL(tr_runtime_spawn(rt, dl_sink_behaviour, &sp, sizeof sp, &sink) == 0);
+    CU_ASSERT_FATAL(tr_runtime_spawn(rt, dl_target, NULL, 0, &target) == 0);
+    s.target = target;
+    TT_EQ(tr_runtime_dead_letters(rt, sink), 0);
+    TT_EQ(tr_runtime_send(rt, target, DL_STOP, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    char payload[300];
+    memset(payload, 'x', sizeof payload);
+    enum { N = 1000 };
+    for (int i = 0; i < N; i++)
+        TT_EQ(tr_runtime_send(rt, target, DL_PAYLOAD, payload, sizeof payload), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    tr_stats st;
+    tr_runtime_stats(rt, &st);
+    TT_EQ(st.dead_letters, N);
+    TT_EQ(atomic_load(&s.seen), N);
+    TT_EQ(atomic_load(&s.right_type), N);
+    TT_EQ(atomic_load(&s.right_to), N);
+    TT_EQ(atomic_load(&s.right_bytes), N);
+    TT_NO_ERRORS();
+    /* Off again: counted only. */
+    TT_EQ(tr_runtime_dead_letters(rt, TR_PID_NONE), 0);
+    TT_EQ(tr_runtime_send(rt, target, DL_PAYLOAD, payload, 10), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_EQ(atomic_load(&s.seen), N);
+    tr_runtime_destroy(rt);
+}
+
 void register_fault_tests(void)
 {
     CU_pSuite s = tt_suite("fault");
@@ -1306,4 +1377,5 @@ void register_fault_tests(void)
     tt_test(s, "demonitor_flushes_queued_down", test_demonitor_flushes_queued_down);
     tt_test(s, "monitor_dead_pid_noproc", test_monitor_dead_pid);
     tt_test(s, "dead_watchers_monitors_dropped", test_dead_watchers_monitors_dropped);
+    tt_test(s, "dead_letter_sink", test_dead_letter_sink);
 }

@@ -94,6 +94,26 @@ int tr_monitor(tr_ctx *cx, tr_pid pid, uint64_t *ref);
  * monitor of the running actor). */
 int tr_demonitor(tr_ctx *cx, uint64_t ref);
 
+/* ---- dead letters ----
+ * Messages that could not be delivered (their target had stopped) are
+ * counted in tr_stats.dead_letters. To see them, name a sink: from then on
+ * each dead letter also arrives at the sink as a TR_DEAD_LETTER message
+ * whose payload is a tr_dead_letter followed by the first bytes of the
+ * lost payload. A dead letter of the sink itself is only counted. */
+
+#define TR_DEAD_LETTER (TR_MSG_SYSTEM + 0x43)
+#define TR_DEAD_LETTER_DATA 256 /* payload bytes kept */
+
+typedef struct tr_dead_letter {
+    tr_pid from, to;  /* the lost message's sender and addressee */
+    uint32_t type;    /* its type */
+    uint32_t len;     /* its full length; the first min(len, 256) bytes follow */
+} tr_dead_letter;
+
+/* Sets the dead-letter sink (TR_PID_NONE to stop). Any thread.
+ * Errors: TR_EINVAL (rt NULL). */
+int tr_runtime_dead_letters(tr_runtime *rt, tr_pid sink);
+
 /* ---- named actors ----
  * Names are per runtime, at most TR_NAME_MAX - 1 bytes. Registration and
  * removal may be called from any thread; tr_whereis is lock-free. A name
