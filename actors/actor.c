@@ -234,19 +234,19 @@ void *tr__actor_state_if(tr_ctx *cx, tr_behaviour fn)
 
 typedef struct on_stop {
     tr__resource res; /* first */
-    void (*fn)(void *state);
-    void *state;
+    void (*fn)(void *arg);
+    void *arg;
 } on_stop;
 
 static void on_stop_release(tr_runtime *rt, tr__resource *r)
 {
     (void)rt;
     on_stop *o = (on_stop *)r;
-    o->fn(o->state);
+    o->fn(o->arg);
     free(o);
 }
 
-int tr_on_stop(tr_ctx *cx, void (*fn)(void *state))
+int tr_on_stop(tr_ctx *cx, void (*fn)(void *arg), void *arg)
 {
     if (cx == NULL || cx->actor == NULL || fn == NULL)
         return TR_EINVAL;
@@ -254,7 +254,7 @@ int tr_on_stop(tr_ctx *cx, void (*fn)(void *state))
     if (o == NULL)
         return TR_ENOMEM;
     o->fn = fn;
-    o->state = state_of(cx->actor);
+    o->arg = arg;
     o->res.release = on_stop_release;
     o->res.next = cx->actor->resources;
     cx->actor->resources = &o->res;

@@ -12,14 +12,22 @@
  *              lines, keeps its nick and its rooms, and is the only one to
  *              write to its socket. Others send it LINE (write this) or
  *              REPLY (write this: it answers your request).
- *   directory  one: the nick table and the room-name -> room map.
- *   room       one per room, created on the first JOIN: its members; sends
- *              MSG lines to every member (the sender too) in the order it
- *              received them, JOINED and PARTED to the others; answers WHO.
+ *   directory  one: the nick table; creates rooms.
+ *   room       one per room, registered under the name "room:#name" while
+ *              it lives: its members; sends MSG lines to every member (the
+ *              sender too) in the order it received them, JOINED and PARTED
+ *              to the others; answers WHO. It ends when its last member
+ *              leaves, and its name goes with it.
  *
  * The message flow:
  *   NICK, PRIV   client -> directory -> REPLY (and PRIV's LINE to its target)
- *   JOIN, WHO    client -> directory -> room -> REPLY  (ERR no-such-room: directory)
+ *   JOIN, WHO    client -> room (found with tr_whereis) -> REPLY
+ *                No such room: WHO answers ERR no-such-room itself; JOIN
+ *                goes to the directory, which creates and registers the
+ *                room and passes the JOIN on (client -> directory -> room
+ *                -> REPLY) — or, if someone else's JOIN created it in the
+ *                meantime, answers RETRY and the client looks again. Only
+ *                the directory creates rooms, so never two of one name.
  *   PART         client -> room -> REPLY
  *   MSG          client -> room -> LINE to every member
  * After a request the client reads no further line until the REPLY
@@ -27,20 +35,29 @@
  * Messages from one actor to another arrive in the order sent, so a
  * sender's MSG lines reach every member in order.
  *
- * Leaving: on QUIT or disconnect a client sends LEAVE to its rooms and BYE
- * to the directory (which frees the nick). A room that becomes empty sends
- * ROOM_EMPTY with the number of JOINs it has seen; the directory closes it
- * only if it has forwarded no JOIN since, so no JOIN goes to a closed room.
+ * Monitors:
+ *   - A room monitors each member from its JOIN to its PART. When a client
+ *     ends, however it ends (QUIT, disconnect, dropped as too slow), every
+ *     room it is in gets TR_DOWN, removes it and sends PARTED to the
+ *     others; so the client itself sends nothing on leaving. tr_demonitor
+ *     on PART means nobody is PARTED twice.
+ *   - The directory monitors every client with a nick, and frees the nick
+ *     on its TR_DOWN.
+ *   - A client monitors the room it sends JOIN or WHO to, until the REPLY:
+ *     a room whose last member has just left may end before it sees the
+ *     request, and then TR_DOWN comes instead of the REPLY and the client
+ *     asks again.
  *
  * Slow clients: a client whose unsent output would pass 1 MiB is dropped
  * (tr_tcp_abort: ERR too-slow could not get past its full queue anyway) and
  * leaves as if it had disconnected; nobody else waits for it.
  *
- * Stopping: SIGINT or SIGTERM stops the runtime. tr_runtime_destroy frees
- * every actor's state but not what the state points to, so main first
- * sends SHUTDOWN to the directory and runs again: the rooms and the clients
- * with a nick free their lists and check out, then the directory stops the
- * runtime for good.
+ * Stopping: SIGINT or SIGTERM stops the runtime. Rooms and the directory
+ * free their lists in a tr_on_stop cleanup, which tr_runtime_destroy runs
+ * too. A client frees its room list when its connection closes, so main
+ * first sends SHUTDOWN to the directory and runs again: the directory
+ * drops every client with a nick (the only ones that can hold rooms) and,
+ * once it has seen all of them end, stops the runtime for good.
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -55,19 +72,18 @@
 typedef char name[NAME_LEN + 2];     /* a nick or "#room", NUL-terminated */
 
 enum { /* message types */
-    NICK = 1, JOIN, WHO, PRIV, BYE,  /* client -> directory (JOIN, WHO go on to a room) */
-    PART, LEAVE, SAY, RENAME,        /* client -> room */
-    ROOM_EMPTY, ROOM_DONE, CLOSE,    /* room <-> directory */
-    LINE, REPLY,                     /* -> client */
-    SHUTDOWN,                        /* main -> directory -> rooms and clients */
+    NICK = 1, PRIV,                  /* client -> directory */
+    JOIN, WHO, PART, SAY, RENAME,    /* client -> room (JOIN: or the directory) */
+    LINE, REPLY, RETRY,              /* -> client */
+    SHUTDOWN,                        /* main -> directory -> clients */
 };
 
 /* Every message between the actors below. */
 typedef struct chat_msg {
-    tr_pid pid;   /* the client a room request is for; REPLY to JOIN: the room */
-    uint32_t n;   /* REPLY: 1 for OK; ROOM_EMPTY: the JOINs the room has seen */
+    tr_pid pid;   /* JOIN: the client joining; REPLY to JOIN: the room */
+    uint32_t n;   /* REPLY: 1 for OK */
     name nick;    /* NICK, JOIN, RENAME: the client's nick; PRIV: the target */
-    name room;    /* JOIN, WHO, ROOM_EMPTY; BYE: a JOIN still unanswered */
+    name room;    /* JOIN: the room (for the directory) */
     char text[];  /* LINE, REPLY, SAY, PRIV: a whole line, "\n" included */
 } chat_msg;
 
@@ -110,20 +126,34 @@ static bool valid_room(const char *s)
     return s[0] == '#' && valid_nick(s + 1);
 }
 
+/* The registered name of a room: "room:#name" (at most 38 bytes). */
+static tr_pid room_find(tr_runtime *rt, const char *room)
+{
+    char key[TR_NAME_MAX];
+    snprintf(key, sizeof key, "room:%s", room);
+    return tr_whereis(rt, key);
+}
+
 /* ---- room ---------------------------------------------------------------- */
 
 typedef struct member {
     tr_pid pid;
+    uint64_t ref;     /* our monitor on it */
     name nick;
 } member;
 
 typedef struct room {
-    tr_pid dir;
     name name;
-    uint32_t joins;   /* JOINs seen, for the directory's closing check */
+    bool started;     /* the cleanup is registered */
     size_t n;
-    member *members;  /* freed whenever n drops to 0 */
+    member *members;
 } room;
+
+/* However the room ends: free what its state points to. */
+static void room_free(void *state)
+{
+    free(((room *)state)->members);
+}
 
 static int by_nick(const void *a, const void *b)
 {
@@ -149,29 +179,36 @@ static void room_actor(tr_ctx *cx, void *state, const tr_msg *m)
 {
     room *r = state;
     const chat_msg *q = (const chat_msg *)m->data;
+    if (!r->started) /* the first message: only a running actor can register */
+        r->started = tr_on_stop(cx, room_free, r) == 0;
     switch (m->type) {
     case JOIN: {
-        r->joins++;
         member *more = realloc(r->members, (r->n + 1) * sizeof *more);
-        if (more == NULL) {
+        uint64_t ref = 0;
+        if (more != NULL)
+            r->members = more;
+        /* A client that has already ended gives TR_DOWN at once. */
+        if (more == NULL || tr_monitor(cx, q->pid, &ref) != 0) {
             post(cx, q->pid, REPLY, &NONE, "ERR out-of-memory\n");
             break;
         }
-        r->members = more;
         for (size_t i = 0; i < r->n; i++)
             post(cx, r->members[i].pid, LINE, &NONE, "JOINED %s %s\n", r->name, q->nick);
-        r->members[r->n].pid = q->pid;
+        r->members[r->n] = (member){.pid = q->pid, .ref = ref};
         set_name(r->members[r->n++].nick, q->nick);
         post(cx, q->pid, REPLY, &(chat_msg){.n = 1, .pid = tr_self(cx)}, "OK JOIN %s\n",
              r->name);
-        break;
+        return;
     }
     case PART:
-        room_remove(cx, r, q->pid);
-        post(cx, q->pid, REPLY, &OK, "OK PART %s\n", r->name);
+        for (size_t i = 0; i < r->n; i++)
+            if (r->members[i].pid == m->from)
+                tr_demonitor(cx, r->members[i].ref); /* no TR_DOWN for it after this */
+        room_remove(cx, r, m->from);
+        post(cx, m->from, REPLY, &OK, "OK PART %s\n", r->name);
         break;
-    case LEAVE:
-        room_remove(cx, r, q->pid);
+    case TR_DOWN: /* a member ended without PART */
+        room_remove(cx, r, ((const tr_down_info *)m->data)->pid);
         break;
     case SAY: /* q->text is the whole MSG line: pass it on as it is */
         for (size_t i = 0; i < r->n; i++)
@@ -179,13 +216,13 @@ static void room_actor(tr_ctx *cx, void *state, const tr_msg *m)
         return;
     case RENAME:
         for (size_t i = 0; i < r->n; i++)
-            if (r->members[i].pid == q->pid)
+            if (r->members[i].pid == m->from)
                 set_name(r->members[i].nick, q->nick);
         return;
     case WHO: {
         char *line = NULL;
         size_t len;
-        FILE *f = open_memstream(&line, &len);
+        FILE *f = r->n > 0 ? open_memstream(&line, &len) : NULL;
         if (f != NULL) {
             qsort(r->members, r->n, sizeof *r->members, by_nick);
             fprintf(f, "WHO %s", r->name);
@@ -194,27 +231,15 @@ static void room_actor(tr_ctx *cx, void *state, const tr_msg *m)
             fputc('\n', f);
             fclose(f);
         }
-        post(cx, q->pid, REPLY, &OK, "%s", line != NULL ? line : "ERR out-of-memory\n");
+        /* No member yet: a JOIN has created it but not reached it. */
+        post(cx, m->from, REPLY, &OK, "%s",
+             line != NULL ? line : r->n > 0 ? "ERR out-of-memory\n" : "ERR no-such-room\n");
         free(line);
         return;
     }
-    case CLOSE: /* empty, and no JOIN on its way: the directory forgot us */
-        tr_stop(cx);
-        return;
-    case SHUTDOWN:
-        free(r->members);
-        r->members = NULL;
-        tr_send(cx, r->dir, ROOM_DONE, NULL, 0);
-        tr_stop(cx);
-        return;
     }
-    if (r->n == 0) { /* after JOIN, PART or LEAVE: maybe the last one left */
-        free(r->members);
-        r->members = NULL;
-        chat_msg h = {.n = r->joins};
-        set_name(h.room, r->name);
-        tr_send(cx, r->dir, ROOM_EMPTY, &h, sizeof h);
-    }
+    if (r->n == 0) /* after a JOIN that failed, a PART or a TR_DOWN: the last one left */
+        tr_stop(cx);
 }
 
 /* ---- directory ------------------------------------------------------------- */
@@ -224,19 +249,17 @@ typedef struct user {
     name nick;
 } user;
 
-typedef struct room_ref {
-    tr_pid pid;
-    name name;
-    uint32_t joins;   /* JOINs forwarded to it */
-} room_ref;
-
 typedef struct directory {
-    size_t nusers, nrooms;
+    bool started;     /* the cleanup is registered */
+    bool closing;     /* after SHUTDOWN: stop the runtime once no user is left */
+    size_t nusers;
     user *users;
-    room_ref *rooms;
-    bool closing;     /* after SHUTDOWN: */
-    size_t left;      /* rooms and users that have not yet freed their memory */
 } directory;
+
+static void directory_free(void *state)
+{
+    free(((directory *)state)->users);
+}
 
 static user *user_by_nick(directory *d, const char *nick)
 {
@@ -254,31 +277,6 @@ static user *user_by_pid(directory *d, tr_pid pid)
     return NULL;
 }
 
-static room_ref *room_by_name(directory *d, const char *name)
-{
-    for (size_t i = 0; i < d->nrooms; i++)
-        if (strcmp(d->rooms[i].name, name) == 0)
-            return &d->rooms[i];
-    return NULL;
-}
-
-static room_ref *room_create(tr_ctx *cx, directory *d, const char *name)
-{
-    room_ref *more = realloc(d->rooms, (d->nrooms + 1) * sizeof *more);
-    if (more == NULL)
-        return NULL;
-    d->rooms = more;
-    room r = {.dir = tr_self(cx)};
-    room_ref *ref = &d->rooms[d->nrooms];
-    set_name(r.name, name);
-    set_name(ref->name, name);
-    ref->joins = 0;
-    if (tr_spawn(cx, room_actor, &r, sizeof r, &ref->pid) != 0)
-        return NULL;
-    d->nrooms++;
-    return ref;
-}
-
 static void user_set(tr_ctx *cx, directory *d, tr_pid pid, const char *nick)
 {
     user *u = user_by_nick(d, nick);
@@ -286,13 +284,14 @@ static void user_set(tr_ctx *cx, directory *d, tr_pid pid, const char *nick)
         post(cx, pid, REPLY, &NONE, "ERR nick-taken\n");
         return;
     }
-    if ((u = user_by_pid(d, pid)) == NULL) {
+    if ((u = user_by_pid(d, pid)) == NULL) { /* a new user: watch it to free its nick */
         user *more = realloc(d->users, (d->nusers + 1) * sizeof *more);
-        if (more == NULL) {
+        if (more != NULL)
+            d->users = more;
+        if (more == NULL || tr_monitor(cx, pid, NULL) != 0) {
             post(cx, pid, REPLY, &NONE, "ERR out-of-memory\n");
             return;
         }
-        d->users = more;
         u = &d->users[d->nusers++];
         u->pid = pid;
     }
@@ -300,54 +299,43 @@ static void user_set(tr_ctx *cx, directory *d, tr_pid pid, const char *nick)
     post(cx, pid, REPLY, &OK, "OK NICK %s\n", nick);
 }
 
-static bool user_remove(directory *d, tr_pid pid)
+/* Creates a room and registers it before anyone can find it. Only the
+ * directory does this, after tr_whereis has found no room of that name,
+ * so there is never a second one. */
+static int room_create(tr_ctx *cx, const char *name, tr_pid *pid)
 {
-    user *u = user_by_pid(d, pid);
-    if (u != NULL)
-        *u = d->users[--d->nusers];
-    return u != NULL;
-}
-
-/* SHUTDOWN: every room and every user with a nick (the only clients that
- * can hold rooms) frees its memory and answers ROOM_DONE or BYE. */
-static void shut_down(tr_ctx *cx, directory *d)
-{
-    d->closing = true;
-    for (size_t i = 0; i < d->nrooms; i++)
-        tr_send(cx, d->rooms[i].pid, SHUTDOWN, NULL, 0);
-    for (size_t i = 0; i < d->nusers; i++)
-        tr_send(cx, d->users[i].pid, SHUTDOWN, NULL, 0);
-    d->left = d->nrooms + d->nusers;
-    free(d->rooms);
-    d->rooms = NULL;
-    d->nrooms = 0;
+    room r = {0};
+    set_name(r.name, name);
+    char key[TR_NAME_MAX];
+    snprintf(key, sizeof key, "room:%s", name);
+    int err = tr_spawn(cx, room_actor, &r, sizeof r, pid);
+    if (err == 0 && (err = tr_register(tr_ctx_runtime(cx), key, *pid)) != 0)
+        tr_kill(cx, *pid, TR_EXIT_KILL); /* it has not run: nothing to free */
+    return err;
 }
 
 static void directory_actor(tr_ctx *cx, void *state, const tr_msg *m)
 {
     directory *d = state;
     const chat_msg *q = (const chat_msg *)m->data;
-    if (d->closing) { /* answer no more requests: count the last ones out */
-        if (m->type == ROOM_DONE || (m->type == BYE && user_remove(d, m->from)))
-            d->left--;
+    if (!d->started)
+        d->started = tr_on_stop(cx, directory_free, d) == 0;
+    if (m->type == TR_DOWN) { /* a user ended: its nick is free */
+        user *u = user_by_pid(d, ((const tr_down_info *)m->data)->pid);
+        if (u != NULL)
+            *u = d->users[--d->nusers];
+    } else if (d->closing) {
+        /* answer no more requests: only count the last users out */
     } else if (m->type == NICK) {
         user_set(cx, d, m->from, q->nick);
-    } else if (m->type == JOIN) {
-        room_ref *r = room_by_name(d, q->room);
-        if (r == NULL && (r = room_create(cx, d, q->room)) == NULL) {
+    } else if (m->type == JOIN) { /* the client found no such room */
+        tr_pid room;
+        if (room_find(tr_ctx_runtime(cx), q->room) != TR_PID_NONE)
+            tr_send(cx, m->from, RETRY, NULL, 0); /* created since: go there */
+        else if (room_create(cx, q->room, &room) != 0)
             post(cx, m->from, REPLY, &NONE, "ERR out-of-memory\n");
-            return;
-        }
-        chat_msg h = *q;
-        h.pid = m->from;
-        r->joins++;
-        tr_send(cx, r->pid, JOIN, &h, sizeof h);
-    } else if (m->type == WHO) {
-        room_ref *r = room_by_name(d, q->room);
-        if (r != NULL)
-            tr_send(cx, r->pid, WHO, &(chat_msg){.pid = m->from}, sizeof(chat_msg));
-        else
-            post(cx, m->from, REPLY, &NONE, "ERR no-such-room\n");
+        else /* a new room ends only once a member has left: it will see this */
+            tr_send(cx, room, JOIN, q, sizeof *q);
     } else if (m->type == PRIV) {
         user *u = user_by_nick(d, q->nick);
         if (u != NULL) {
@@ -356,26 +344,13 @@ static void directory_actor(tr_ctx *cx, void *state, const tr_msg *m)
         } else {
             post(cx, m->from, REPLY, &NONE, "ERR no-such-nick\n");
         }
-    } else if (m->type == BYE) {
-        user_remove(d, m->from);
-        room_ref *r = q->room[0] != '\0' ? room_by_name(d, q->room) : NULL;
-        if (r != NULL) /* the JOIN it did not see answered: leave that room too */
-            tr_send(cx, r->pid, LEAVE, &(chat_msg){.pid = m->from}, sizeof(chat_msg));
-    } else if (m->type == ROOM_EMPTY) {
-        room_ref *r = room_by_name(d, q->room);
-        if (r != NULL && r->pid == m->from && r->joins == q->n) {
-            tr_send(cx, r->pid, CLOSE, NULL, 0);
-            *r = d->rooms[--d->nrooms];
-        }
     } else if (m->type == SHUTDOWN) {
-        shut_down(cx, d);
+        d->closing = true;
+        for (size_t i = 0; i < d->nusers; i++)
+            tr_send(cx, d->users[i].pid, SHUTDOWN, NULL, 0);
     }
-    if (d->closing && d->left == 0) {
-        free(d->users);
-        d->users = NULL;
-        d->nusers = 0;
+    if (d->closing && d->nusers == 0)
         tr_runtime_stop(tr_ctx_runtime(cx));
-    }
 }
 
 /* ---- client (one per connection) ------------------------------------------ */
@@ -390,6 +365,7 @@ typedef struct client {
     name nick;        /* "" until a NICK is accepted */
     uint32_t pending; /* the request awaiting its REPLY (input paused), or 0 */
     name arg;         /* its nick or room */
+    uint64_t ref;     /* JOIN, WHO: the monitor on the room asked, or 0 */
     size_t n;
     joined *rooms;    /* the rooms it is in (with room for one more JOIN) */
 } client;
@@ -421,14 +397,33 @@ static void await(tr_ctx *cx, client *c, int err, uint32_t type, const char *arg
     tr_tcp_pause(cx);
 }
 
-static void leave_all(tr_ctx *cx, client *c)
+/* Writes the answer to the pending request and reads on. */
+static void answer(tr_ctx *cx, client *c, const char *line)
 {
+    if (c->ref != 0)
+        tr_demonitor(cx, c->ref); /* no TR_DOWN for it after this */
+    c->ref = 0;
+    c->pending = 0;
+    write_line(cx, line);
+    tr_tcp_resume(cx);
+}
+
+/* Sends the pending JOIN or WHO for room c->arg to the room, watching it
+ * until it answers. If there is no such room, WHO is answered here and
+ * JOIN goes to the directory, to create it. */
+static void ask_room(tr_ctx *cx, client *c)
+{
+    tr_pid room = room_find(tr_ctx_runtime(cx), c->arg);
     chat_msg h = {.pid = tr_self(cx)};
-    for (size_t i = 0; i < c->n; i++)
-        tr_send(cx, c->rooms[i].pid, LEAVE, &h, sizeof h);
-    free(c->rooms);
-    c->rooms = NULL;
-    c->n = 0;
+    set_name(h.nick, c->nick);
+    set_name(h.room, c->arg);
+    if (room == TR_PID_NONE && c->pending == WHO)
+        answer(cx, c, "ERR no-such-room\n");
+    else if (room == TR_PID_NONE && tr_send(cx, c->dir, JOIN, &h, sizeof h) != 0)
+        answer(cx, c, "ERR out-of-memory\n");
+    else if (room != TR_PID_NONE && (tr_monitor(cx, room, &c->ref) != 0 ||
+                                     tr_send(cx, room, c->pending, &h, sizeof h) != 0))
+        answer(cx, c, "ERR out-of-memory\n");
 }
 
 /* Cuts the first word off *s and returns it; *s is left at the rest. */
@@ -455,14 +450,13 @@ static void on_line(tr_ctx *cx, client *c, const char *data, size_t len)
     int v = 0;
     while (v < V_COUNT && strcasecmp(verb, verbs[v]) != 0)
         v++;
-    chat_msg h = {.pid = tr_self(cx)};
+    chat_msg h = {0};
     int i;
     if (v == V_COUNT) {
         write_line(cx, "ERR unknown-command\n");
     } else if (v != V_QUIT && v != V_NICK && c->nick[0] == '\0') {
         write_line(cx, "ERR no-nick\n");
-    } else if (v == V_QUIT) {
-        leave_all(cx, c);
+    } else if (v == V_QUIT) { /* the rooms see us end, and send PARTED */
         write_line(cx, "OK QUIT\n");
         tr_tcp_close(cx);
     } else if (v == V_NICK) {
@@ -484,9 +478,8 @@ static void on_line(tr_ctx *cx, client *c, const char *data, size_t len)
             write_line(cx, "ERR out-of-memory\n");
         } else {
             c->rooms = more;
-            set_name(h.nick, c->nick);
-            set_name(h.room, rest);
-            await(cx, c, tr_send(cx, c->dir, JOIN, &h, sizeof h), JOIN, rest);
+            await(cx, c, 0, JOIN, rest);
+            ask_room(cx, c);
         }
     } else if (v == V_PART) {
         if ((i = room_index(c, rest)) < 0) {
@@ -506,9 +499,11 @@ static void on_line(tr_ctx *cx, client *c, const char *data, size_t len)
         const char *to = word(&rest);
         set_name(h.nick, to);
         await(cx, c, post(cx, c->dir, PRIV, &h, "PRIV %s %s\n", c->nick, rest), PRIV, to);
-    } else { /* V_WHO */
-        set_name(h.room, rest);
-        await(cx, c, tr_send(cx, c->dir, WHO, &h, sizeof h), WHO, rest);
+    } else if (!valid_room(rest)) { /* V_WHO */
+        write_line(cx, "ERR no-such-room\n");
+    } else {
+        await(cx, c, 0, WHO, rest);
+        ask_room(cx, c);
     }
 }
 
@@ -517,7 +512,7 @@ static void on_reply(tr_ctx *cx, client *c, const chat_msg *r)
 {
     if (r->n == 1 && c->pending == NICK) {
         set_name(c->nick, c->arg);
-        chat_msg h = {.pid = tr_self(cx)};
+        chat_msg h = {0};
         set_name(h.nick, c->nick);
         for (size_t i = 0; i < c->n; i++)
             tr_send(cx, c->rooms[i].pid, RENAME, &h, sizeof h);
@@ -525,9 +520,7 @@ static void on_reply(tr_ctx *cx, client *c, const chat_msg *r)
         c->rooms[c->n].pid = r->pid; /* its place was made before asking */
         set_name(c->rooms[c->n++].name, c->arg);
     }
-    write_line(cx, r->text);
-    c->pending = 0;
-    tr_tcp_resume(cx);
+    answer(cx, c, r->text);
 }
 
 static void client_actor(tr_ctx *cx, void *state, const tr_msg *m)
@@ -546,19 +539,25 @@ static void client_actor(tr_ctx *cx, void *state, const tr_msg *m)
             tr_tcp_close(cx);
         }
         break;
-    case TR_TCP_CLOSED: { /* QUIT, disconnect, drop or shutdown: the last message */
-        chat_msg h = {0};
-        if (c->pending == JOIN)
-            set_name(h.room, c->arg);
-        leave_all(cx, c);
-        tr_send(cx, c->dir, BYE, &h, sizeof h);
+    case TR_TCP_CLOSED: /* QUIT, disconnect, drop or shutdown: the last message */
+        free(c->rooms);
+        c->rooms = NULL;
+        c->n = 0;
         break;
-    }
     case LINE:
         write_line(cx, ((const chat_msg *)m->data)->text);
         break;
     case REPLY:
         on_reply(cx, c, (const chat_msg *)m->data);
+        break;
+    case TR_DOWN: /* the room asked ended first (its last member had just left) */
+        if (((const tr_down_info *)m->data)->ref != c->ref)
+            break;
+        c->ref = 0;
+        ask_room(cx, c); /* again: most likely there is no such room now */
+        break;
+    case RETRY: /* the directory found the room after all */
+        ask_room(cx, c);
         break;
     case SHUTDOWN:
         tr_tcp_abort(cx);
@@ -596,7 +595,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     tr_runtime_run(rt); /* until SIGINT or SIGTERM */
     if (tr_runtime_send(rt, proto.dir, SHUTDOWN, NULL, 0) == 0)
-        tr_runtime_run(rt); /* until the directory has seen everything freed */
-    tr_runtime_destroy(rt);
+        tr_runtime_run(rt); /* until the directory has seen every client with a nick end */
+    tr_runtime_destroy(rt); /* the rest is freed by the actors' cleanups */
     return 0;
 }

@@ -55,12 +55,13 @@ tr_pid tr_self(const tr_ctx *cx);
 /* The runtime the running actor belongs to. */
 tr_runtime *tr_ctx_runtime(const tr_ctx *cx);
 
-/* Registers fn to be called with the running actor's state when it ends,
- * however it ends — tr_stop, a failure, or tr_runtime_destroy while it is
- * still alive: the place to free what the state points to. Several may be
- * registered; they run last-registered first, before the state goes.
- * Errors: TR_EINVAL (fn NULL, not inside a behaviour), TR_ENOMEM. */
-int tr_on_stop(tr_ctx *cx, void (*fn)(void *state));
+/* Registers fn(arg) to run when the running actor ends, however it ends —
+ * tr_stop, a failure, or tr_runtime_destroy while it is still alive: the
+ * place to free what its state points to (pass the `state` the behaviour
+ * was given as arg). Several may be registered; they run last-registered
+ * first, before the state goes. Errors: TR_EINVAL (fn NULL, not inside a
+ * behaviour), TR_ENOMEM. */
+int tr_on_stop(tr_ctx *cx, void (*fn)(void *arg), void *arg);
 
 /* Stops the running actor once the current message has been handled.
  * Messages still in its mailbox, and any sent to it later, become dead
