@@ -268,9 +268,10 @@ int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size, 
     return tr__spawn(cx->worker->rt, cx->worker, fn, state, state_size, pid);
 }
 
-int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len)
+int tr__send_copy(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_t type,
+                  const void *data, size_t len)
 {
-    if (cx == NULL || cx->actor == NULL || type >= TR_MSG_SYSTEM || (data == NULL && len != 0))
+    if (data == NULL && len != 0)
         return TR_EINVAL;
     if (len > TR_MSG_MAX_LEN)
         return TR_EMSGSIZE;
@@ -279,7 +280,14 @@ int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len)
         return TR_ENOMEM;
     if (len != 0)
         memcpy(m->data, data, len);
-    return tr__send(cx->worker->rt, cx->worker, cx->self, to, m);
+    return tr__send(rt, w, from, to, m);
+}
+
+int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len)
+{
+    if (cx == NULL || cx->actor == NULL || type >= TR_MSG_SYSTEM)
+        return TR_EINVAL;
+    return tr__send_copy(cx->worker->rt, cx->worker, cx->self, to, type, data, len);
 }
 
 int tr_msg_send(tr_ctx *cx, tr_pid to, tr_msg *m)

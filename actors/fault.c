@@ -88,11 +88,7 @@ static bool remove_link(tr__fault *f, tr_pid p)
 static void send_copy(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_t type,
                       const void *data, size_t len)
 {
-    tr_msg *m = tr__msg_new(type, (uint32_t)len);
-    if (m == NULL)
-        return;
-    memcpy(m->data, data, len);
-    tr__send(rt, w, from, to, m);
+    (void)tr__send_copy(rt, w, from, to, type, data, len);
 }
 
 static void fill_info(tr_exit_info *info, tr_pid pid, int reason, const char *text)
@@ -255,12 +251,7 @@ void tr_trap_exits(tr_ctx *cx, bool on)
 
 static int send_request(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len)
 {
-    tr_msg *m = tr__msg_new(type, (uint32_t)len);
-    if (m == NULL)
-        return TR_ENOMEM;
-    if (len != 0)
-        memcpy(m->data, data, len);
-    return tr__send(cx->worker->rt, cx->worker, cx->self, to, m);
+    return tr__send_copy(cx->worker->rt, cx->worker, cx->self, to, type, data, len);
 }
 
 int tr_link(tr_ctx *cx, tr_pid pid)

@@ -122,8 +122,9 @@ static void bucket_read(bucket *b, uint32_t *hash, tr_pid *pid, uint64_t *w)
     }
 }
 
-/* The bucket holding name, or NULL. Readers and writers alike. */
-static bucket *find(tr__registry *r, const uint64_t *w, uint32_t h)
+/* The bucket holding name (and the pid it held when read), or NULL.
+ * Readers and writers alike. */
+static bucket *find(tr__registry *r, const uint64_t *w, uint32_t h, tr_pid *found)
 {
     for (uint32_t i = 0; i < BUCKETS; i++) {
         bucket *b = &r->b[(h + i) & (BUCKETS - 1)];
@@ -133,8 +134,10 @@ static bucket *find(tr__registry *r, const uint64_t *w, uint32_t h)
         bucket_read(b, &bh, &pid, name);
         if (pid == TR_PID_NONE)
             return NULL;
-        if (pid != TOMBSTONE && bh == h && memcmp(name, w, TR_NAME_MAX) == 0)
+        if (pid != TOMBSTONE && bh == h && memcmp(name, w, TR_NAME_MAX) == 0) {
+            *found = pid;
             return b;
+        }
     }
     return NULL;
 }
@@ -168,7 +171,8 @@ int tr_register(tr_runtime *rt, const char *name, tr_pid pid)
 
     lock(rt);
     int err = 0;
-    if (find(r, w, h) != NULL || ck_pr_load_16(&a->named)) {
+    tr_pid holder;
+    if (find(r, w, h, &holder) != NULL || ck_pr_load_16(&a->named)) {
         err = TR_EEXIST;
     } else if (r->live >= MAX_NAMES) {
         err = TR_EAGAIN;
@@ -205,7 +209,8 @@ int tr_unregister(tr_runtime *rt, const char *name)
     if (r == NULL)
         return TR_EINVAL;
     lock(rt);
-    bucket *b = find(r, w, hash_name(w));
+    tr_pid holder;
+    bucket *b = find(r, w, hash_name(w), &holder);
     int err = TR_EINVAL;
     if (b != NULL) {
         tr__actor *a;
@@ -222,21 +227,11 @@ tr_pid tr_whereis(tr_runtime *rt, const char *name)
 {
     uint64_t w[WORDS];
     tr__registry *r;
+    tr_pid pid = TR_PID_NONE;
     if (rt == NULL || !pack(name, w) || (r = registry(rt, false)) == NULL)
         return TR_PID_NONE;
-    uint32_t h = hash_name(w);
-    for (uint32_t i = 0; i < BUCKETS; i++) {
-        bucket *b = &r->b[(h + i) & (BUCKETS - 1)];
-        uint32_t bh;
-        tr_pid pid;
-        uint64_t name_words[WORDS];
-        bucket_read(b, &bh, &pid, name_words);
-        if (pid == TR_PID_NONE)
-            return TR_PID_NONE;
-        if (pid != TOMBSTONE && bh == h && memcmp(name_words, w, TR_NAME_MAX) == 0)
-            return pid;
-    }
-    return TR_PID_NONE;
+    find(r, w, hash_name(w), &pid);
+    return pid;
 }
 
 void tr__registry_forget(tr_runtime *rt, tr_pid pid)

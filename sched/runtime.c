@@ -229,16 +229,9 @@ int tr_runtime_msg_send(tr_runtime *rt, tr_pid to, tr_msg *m)
 
 int tr_runtime_send(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len)
 {
-    if (rt == NULL || type >= TR_MSG_SYSTEM || (data == NULL && len != 0))
+    if (rt == NULL || type >= TR_MSG_SYSTEM)
         return TR_EINVAL;
-    if (len > TR_MSG_MAX_LEN)
-        return TR_EMSGSIZE;
-    tr_msg *m = tr__msg_new(type, (uint32_t)len);
-    if (m == NULL)
-        return TR_ENOMEM;
-    if (len != 0)
-        memcpy(m->data, data, len);
-    return tr__send(rt, NULL, TR_PID_NONE, to, m);
+    return tr__send_copy(rt, NULL, TR_PID_NONE, to, type, data, len);
 }
 
 static void add_counters(tr__counters *sum, tr__counters *c)

@@ -116,6 +116,10 @@ int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
               size_t state_size, tr_pid *pid);
 int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m);
 
+/* tr__send of a fresh copy of len bytes of data, any type. */
+int tr__send_copy(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_t type,
+                  const void *data, size_t len);
+
 /* tr__spawn for a state that embeds a tr__resource at byte resource_at
  * (or -1): it is on the new actor's list from the start, so it is released
  * even if the actor is destroyed before it ever runs. */
