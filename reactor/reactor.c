@@ -133,29 +133,19 @@ static void drain(int fd)
  * behind one due later. */
 static void file_requests(tr__reactor *r)
 {
+    /* With the stub last, whatever is queued (rarely anything: see
+     * mpsc.h) is ahead of it, and the queue is done when empty. */
     tr__node *last = tr__mpsc_untag(ck_pr_load_ptr(&r->requests.head));
-    if (last == &r->requests.stub) {
-        /* The stub is last: whatever is queued (rarely anything: see
-         * mpsc.h) is ahead of it. */
-        tr__node *n;
-        while (!tr__mpsc_is_empty(&r->requests))
-            if ((n = tr__mpsc_pop(&r->requests)) != NULL)
-                tr__timer_file(r, n);
-            else
-                sched_yield();
-        return;
-    }
     for (;;) {
+        if (last == &r->requests.stub && tr__mpsc_is_empty(&r->requests))
+            return;
         tr__node *n = tr__mpsc_pop(&r->requests);
         if (n == NULL) {
             sched_yield();
             continue;
         }
-        if (n == &r->requests.stub)
-            continue;
-        bool done = n == last;
-        tr__timer_file(r, n);
-        if (done)
+        tr__timer_file(r, n); /* n stays valid: it fires in a later round */
+        if (n == last)
             return;
     }
 }

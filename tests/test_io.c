@@ -27,16 +27,6 @@ enum { MSG_START = 60, MSG_STOP, MSG_MARK, MSG_UNWATCH, MSG_MODIFY, MSG_TRY, MSG
 #define JOIN_LIMIT_S 120.0 /* safety net: a join that must return */
 #define WAIT_LIMIT_S 60.0  /* safety net: a flag that must be set */
 
-static bool wait_flag(atomic_bool *flag, double seconds)
-{
-    double until = tt_now() + seconds;
-    while (!atomic_load(flag)) {
-        if (tt_now() > until)
-            return false;
-        tt_sleep_ms(1);
-    }
-    return true;
-}
 
 static void make_pipe(int fds[2], bool blocking_write_end)
 {
@@ -198,7 +188,7 @@ struct writer {
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
-    bool ok = wait_flag(&w->rd->watching, WAIT_LIMIT_S);
+    bool ok = tt_wait_flag(&w->rd->watching, WAIT_LIMIT_S);
     TT_CHECK(ok);
     uint64_t rng = 0x3141;
     if (ok && !w->records) {
@@ -374,16 +364,16 @@ static void test_unwatch(void)
     TT_EQ(tr_runtime_send(rt, p, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_hold(rt), 0); /* to look for messages after the unwatch */
     TT_EQ(tr_runtime_start(rt), 0);
-    CU_ASSERT_FATAL(wait_flag(&u.watching, WAIT_LIMIT_S));
+    CU_ASSERT_FATAL(tt_wait_flag(&u.watching, WAIT_LIMIT_S));
     write_all(fds[1], "first", 5); /* one write: one edge */
-    CU_ASSERT(wait_flag(&u.unwatched, WAIT_LIMIT_S));
+    CU_ASSERT(tt_wait_flag(&u.unwatched, WAIT_LIMIT_S));
 
     /* New data after the unwatch: no message may come of it. The only
      * edge before it (the one write above) was already handled. */
     write_all(fds[1], "second", 6);
     tt_sleep_ms(100);
     TT_EQ(tr_runtime_send(rt, p, MSG_MARK, NULL, 0), 0);
-    CU_ASSERT(wait_flag(&u.marked, WAIT_LIMIT_S));
+    CU_ASSERT(tt_wait_flag(&u.marked, WAIT_LIMIT_S));
     TT_EQ(atomic_load(&u.after_unwatch), 0);
     TT_EQ(atomic_load(&u.readable), 1);
 
@@ -434,19 +424,6 @@ static void holder_actor(tr_ctx *cx, void *state, const tr_msg *m)
     }
 }
 
-struct joiner {
-    tr_runtime *rt;
-    int rc;
-    atomic_bool returned;
-};
-
-static void *joiner_main(void *arg)
-{
-    struct joiner *j = arg;
-    j->rc = tr_runtime_join(j->rt);
-    atomic_store(&j->returned, true);
-    return NULL;
-}
 
 static void test_watch_holds_runtime(void)
 {
@@ -459,9 +436,9 @@ static void test_watch_holds_runtime(void)
     TT_EQ(tr_runtime_spawn(rt, holder_actor, &hp, sizeof hp, &p), 0);
     TT_EQ(tr_runtime_send(rt, p, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
-    struct joiner j = { .rt = rt };
-    pthread_t t = tt_thread(joiner_main, &j);
-    CU_ASSERT(wait_flag(&h.watching, WAIT_LIMIT_S));
+    struct tt_joiner j = { .rt = rt };
+    pthread_t t = tt_thread(tt_joiner_main, &j);
+    CU_ASSERT(tt_wait_flag(&h.watching, WAIT_LIMIT_S));
     tt_sleep_ms(200);
     /* Nothing to do, but a descriptor is watched: join cannot return. */
     CU_ASSERT_FALSE(atomic_load(&j.returned));
@@ -505,7 +482,7 @@ static void test_watch_dropped_on_stop(void)
     TT_EQ(tr_runtime_spawn(rt, reader_actor, &rd, sizeof rd, &b), 0);
     TT_EQ(tr_runtime_send(rt, b, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
-    CU_ASSERT(wait_flag(&rd->watching, WAIT_LIMIT_S));
+    CU_ASSERT(tt_wait_flag(&rd->watching, WAIT_LIMIT_S));
     write_all(fds[1], "abc", 3);
     close(fds[1]);
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
@@ -524,7 +501,7 @@ static void test_watch_dropped_on_stop(void)
     TT_EQ(tr_runtime_spawn(rt, holder_actor, &hp2, sizeof hp2, &c), 0);
     TT_EQ(tr_runtime_send(rt, c, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
-    CU_ASSERT(wait_flag(&h2.watching, WAIT_LIMIT_S));
+    CU_ASSERT(tt_wait_flag(&h2.watching, WAIT_LIMIT_S));
     tr_runtime_destroy(rt); /* running, with a watch: stops, frees (ASan/LSan) */
     TT_NO_ERRORS();
     close(fds[0]);
@@ -677,7 +654,7 @@ static void test_writable(void)
     TT_EQ(tr_runtime_spawn(rt, filler_actor, &fp, sizeof fp, &p), 0);
     TT_EQ(tr_runtime_send(rt, p, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
-    CU_ASSERT(wait_flag(&f.full, WAIT_LIMIT_S));
+    CU_ASSERT(tt_wait_flag(&f.full, WAIT_LIMIT_S));
     /* Drain the pipe: that makes room, which must be reported. */
     size_t drained = 0;
     char buf[8192];
@@ -754,7 +731,7 @@ static void test_modify(void)
     TT_EQ(tr_runtime_spawn(rt, modifier_actor, &mp, sizeof mp, &p), 0);
     TT_EQ(tr_runtime_send(rt, p, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
-    CU_ASSERT(wait_flag(&md.watching, WAIT_LIMIT_S));
+    CU_ASSERT(tt_wait_flag(&md.watching, WAIT_LIMIT_S));
     write_all(fds[1], "data", 4);
     tt_sleep_ms(50); /* room for a wrong READABLE to show up */
     /* The data is already there when the interest changes to READ: the
@@ -835,7 +812,7 @@ static void test_signal_usr1(void)
     TT_EQ(tr_runtime_spawn(rt, sig_actor, &sp, sizeof sp, &p), 0);
     TT_EQ(tr_runtime_send(rt, p, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
-    bool subscribed = wait_flag(&s.subscribed, WAIT_LIMIT_S);
+    bool subscribed = tt_wait_flag(&s.subscribed, WAIT_LIMIT_S);
     CU_ASSERT(subscribed);
     /* Only with the runtime's handler in place: the default action of
      * SIGUSR1 would end the test runner. */
@@ -877,8 +854,8 @@ static void test_signal_two_subscribers(void)
     TT_EQ(tr_runtime_send(rt, p1, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_send(rt, p2, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
-    CU_ASSERT(wait_flag(&s1.subscribed, WAIT_LIMIT_S));
-    CU_ASSERT(wait_flag(&s2.subscribed, WAIT_LIMIT_S));
+    CU_ASSERT(tt_wait_flag(&s1.subscribed, WAIT_LIMIT_S));
+    CU_ASSERT(tt_wait_flag(&s2.subscribed, WAIT_LIMIT_S));
     CU_ASSERT(!handler_is(SIGUSR2, SIG_IGN) && !handler_is(SIGUSR2, SIG_DFL));
     TT_EQ(kill(getpid(), SIGUSR2), 0);
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);

@@ -174,19 +174,6 @@ static void record_actor(tr_ctx *cx, void *state, const tr_msg *m)
     atomic_fetch_add(&r->handled, 1);
 }
 
-struct joiner {
-    tr_runtime *rt;
-    int rc;
-    atomic_bool returned;
-};
-
-static void *joiner_main(void *arg)
-{
-    struct joiner *j = arg;
-    j->rc = tr_runtime_join(j->rt);
-    atomic_store(&j->returned, true);
-    return NULL;
-}
 
 static void test_hold_keeps_running(void)
 {
@@ -198,8 +185,8 @@ static void test_hold_keeps_running(void)
     TT_EQ(tr_runtime_hold(rt), 0);
     TT_EQ(tr_runtime_start(rt), 0);
 
-    struct joiner j = { .rt = rt };
-    pthread_t t = tt_thread(joiner_main, &j);
+    struct tt_joiner j = { .rt = rt };
+    pthread_t t = tt_thread(tt_joiner_main, &j);
     tt_sleep_ms(200);
     /* With a hold taken, join cannot have returned, however long we wait. */
     CU_ASSERT_FALSE(atomic_load(&j.returned));
@@ -233,8 +220,8 @@ static void test_nested_holds(void)
     TT_EQ(tr_runtime_hold(rt), 0);
     TT_EQ(tr_runtime_hold(rt), 0);
     TT_EQ(tr_runtime_start(rt), 0);
-    struct joiner j = { .rt = rt };
-    pthread_t t = tt_thread(joiner_main, &j);
+    struct tt_joiner j = { .rt = rt };
+    pthread_t t = tt_thread(tt_joiner_main, &j);
 
     TT_EQ(tr_runtime_release(rt), 0); /* one hold still taken */
     tt_sleep_ms(50);

@@ -45,17 +45,6 @@ static uint64_t rng_below(uint64_t *s, uint64_t n)
     return n == 0 ? 0 : rng_next(s) % n;
 }
 
-/* Waits (sleeping) until *flag is set, for at most `seconds`. */
-static bool wait_flag(atomic_bool *flag, double seconds)
-{
-    double until = tt_now() + seconds;
-    while (!atomic_load(flag)) {
-        if (tt_now() > until)
-            return false;
-        tt_sleep_ms(1);
-    }
-    return true;
-}
 
 /* Waits until the runtime's dead letters reach `want`, for at most
  * `seconds` (the figure is approximate while it runs, but only grows). */
@@ -607,7 +596,7 @@ static void test_periodic(void)
     TT_EQ(tr_runtime_hold(rt), 0); /* to look for late ticks while it still runs */
     TT_EQ(tr_timer_cancel(rt, tk.timer), 1);
     TT_EQ(tr_runtime_send(rt, ticker, MSG_MARK, NULL, 0), 0);
-    CU_ASSERT(wait_flag(&tk.marked, 60));
+    CU_ASSERT(tt_wait_flag(&tk.marked, 60));
     tt_sleep_ms(100);
     TT_EQ(atomic_load(&tk.after_mark), 0);
     TT_EQ(atomic_load(&tk.ticks), atomic_load(&tk.at_mark));

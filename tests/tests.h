@@ -95,6 +95,17 @@ double tt_now(void); /* monotonic seconds */
 /* Starts a thread, asserting (fatally) that it started. */
 pthread_t tt_thread(void *(*fn)(void *), void *arg);
 void tt_join(pthread_t t);
+/* Waits (sleeping 1 ms at a time) until *flag is set; false after
+ * `seconds`. */
+bool tt_wait_flag(atomic_bool *flag, double seconds);
+/* tr_runtime_join on a thread of its own, for tests that must see join
+ * still blocked (returned stays false) or returning. */
+struct tt_joiner {
+    tr_runtime *rt;
+    int rc;
+    atomic_bool returned;
+};
+void *tt_joiner_main(void *joiner);
 /* Spin-then-yield helper for busy waits: call with an increasing counter. */
 void tt_relax(unsigned long *spins);
 /* CLOCK_MONOTONIC in nanoseconds (the clock timers are defined on). */

@@ -253,3 +253,22 @@ int tt_join_within(tr_runtime *rt, double seconds)
     pthread_cond_destroy(&g.cond);
     return rc;
 }
+
+bool tt_wait_flag(atomic_bool *flag, double seconds)
+{
+    double until = tt_now() + seconds;
+    while (!atomic_load(flag)) {
+        if (tt_now() > until)
+            return false;
+        tt_sleep_ms(1);
+    }
+    return true;
+}
+
+void *tt_joiner_main(void *arg)
+{
+    struct tt_joiner *j = arg;
+    j->rc = tr_runtime_join(j->rt);
+    atomic_store(&j->returned, true);
+    return NULL;
+}
