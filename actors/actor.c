@@ -76,7 +76,7 @@ int tr__spawn_with(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *s
      * that never reads these fields (see actor.h), and the store of life
      * below publishes them to whoever gets the new pid. */
     a->fn = fn;
-    a->aux = 0;
+    ck_pr_store_32(&a->aux, 0); /* senders with an older pid may be reading it */
     a->resources = NULL;
     a->fault = fault;
     ck_pr_store_16(&a->named, 0);
