@@ -209,6 +209,10 @@ static int scan_object(const unsigned char *p, size_t n, size_t max, size_t *len
             default: return -1;                                  /* 0xc1: never used */
             }
         }
+        /* This item's header, and a byte for each other element pending,
+         * must fit before its length is even known. */
+        if ((uint64_t)head + size_len + (pending - 1) > max - pos)
+            return -1;
         if (size_len != 0) {
             if (n - pos < 1 + size_len)
                 return 0;
@@ -219,7 +223,7 @@ static int scan_object(const unsigned char *p, size_t n, size_t max, size_t *len
                 body = v;
         }
         uint64_t whole = head + size_len + body;
-        if (whole > max - pos)
+        if (whole + (pending - 1) > max - pos)
             return -1;
         pos += (size_t)whole;
         if (pos > n)
