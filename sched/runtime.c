@@ -57,7 +57,7 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
         return TR_ENOMEM;
     memset(rt, 0, sizeof *rt);
     rt->cfg = c;
-    tr__mpsc_init_unmarked(&rt->inject);
+    tr__injectq_init(&rt->inject);
     if (tr__table_init(&rt->table) != 0) {
         free(rt);
         return TR_ENOMEM;
@@ -82,8 +82,7 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
         w->id = i;
         w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
         w->cx.worker = w;
-        ck_ring_init(&w->ring, TR__RING_SIZE);
-        if ((w->buf = calloc(TR__RING_SIZE, sizeof *w->buf)) == NULL) {
+        if (!tr__runq_init(&w->runq)) {
             tr_runtime_destroy(rt);
             return TR_ENOMEM;
         }
@@ -106,7 +105,7 @@ void tr_runtime_destroy(tr_runtime *rt)
     tr__registry_fini(rt);
     tr__reactor_fini(&rt->reactor);
     for (unsigned i = 0; i < rt->cfg.threads; i++)
-        free(rt->workers[i].buf);
+        tr__runq_fini(&rt->workers[i].runq);
     free(rt->workers);
     free(rt);
 }

@@ -1,6 +1,6 @@
 /* sched/sched.h — the runtime, its workers and the scheduler (internal).
  *
- * Run queues. Each worker owns a bounded ck_ring used SPMC: the owner
+ * Run queues (runq.h). Each worker owns a bounded ck_ring used SPMC: the owner
  * pushes and pops, idle workers steal with ck_ring_trydequeue_spmc. An
  * actor made runnable by a behaviour goes into its worker's LIFO slot
  * first, so that a reply runs next while its data is still in cache (the
@@ -24,7 +24,6 @@
 #ifndef TR_SCHED_SCHED_H
 #define TR_SCHED_SCHED_H
 
-#include <ck_ring.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,9 +31,8 @@
 #include "../actors/actor.h"
 #include "../actors/fault.h"
 #include "../reactor/reactor.h"
+#include "runq.h"
 #include "troupe/runtime.h"
-
-#define TR__RING_SIZE 256
 
 typedef struct tr__worker tr__worker;
 
@@ -53,8 +51,7 @@ typedef struct tr__counters {
 } tr__counters;
 
 struct tr__worker {
-    ck_ring_t ring;
-    ck_ring_buffer_t *buf;
+    tr__runq runq;
     tr_runtime *rt;
     tr__actor *lifo;
     unsigned lifo_streak;
@@ -73,8 +70,7 @@ struct tr_runtime {
     tr__worker *workers;
     tr__table table;
 
-    tr__mpsc inject CK_CC_CACHELINE;
-    uint32_t inject_lock;
+    tr__injectq inject CK_CC_CACHELINE;
 
     uint64_t idle CK_CC_CACHELINE;  /* parked | searching << 32 */
     uint32_t holds;

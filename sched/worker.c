@@ -44,29 +44,6 @@ static void futex_wake(uint32_t *word)
     syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-static tr__actor *actor_of_runq(tr__node *n)
-{
-    return (tr__actor *)((char *)n - offsetof(tr__actor, runq));
-}
-
-/* ---- the injection queue ---- */
-
-static void inject_push(tr_runtime *rt, tr__actor *a)
-{
-    tr__mpsc_push(&rt->inject, &a->runq);
-}
-
-static tr__actor *inject_pop(tr_runtime *rt)
-{
-    if (tr__mpsc_is_empty(&rt->inject) || !ck_pr_cas_32(&rt->inject_lock, 0, 1))
-        return NULL;
-    ck_pr_fence_acquire();
-    tr__node *n = tr__mpsc_pop(&rt->inject);
-    ck_pr_fence_release();
-    ck_pr_store_32(&rt->inject_lock, 0);
-    return n != NULL ? actor_of_runq(n) : NULL;
-}
-
 /* ---- waking ---- */
 
 static bool wake_worker(tr_runtime *rt, tr__worker *v)
@@ -120,10 +97,10 @@ void tr__sched_poke(tr_runtime *rt)
 static void push_local(tr__worker *w, tr__actor *a)
 {
     tr_runtime *rt = w->rt;
-    if (!ck_ring_enqueue_spmc(&w->ring, w->buf, a)) {
-        inject_push(rt, a);
+    if (!tr__runq_push(&w->runq, a)) {
+        tr__injectq_push(&rt->inject, a);
         notify(rt);
-    } else if (ck_ring_size(&w->ring) > 1) {
+    } else if (tr__runq_size(&w->runq) > 1) {
         notify(rt);
     }
 }
@@ -131,7 +108,7 @@ static void push_local(tr__worker *w, tr__actor *a)
 void tr__sched_ready(tr_runtime *rt, tr__worker *w, tr__actor *a)
 {
     if (w == NULL || w->rt != rt) {
-        inject_push(rt, a);
+        tr__injectq_push(&rt->inject, a);
         if (tls_batching)
             tls_batch_pending = 1;
         else
@@ -165,10 +142,10 @@ void tr__sched_requeue(tr__worker *w, tr__actor *a)
 
 static bool work_visible(tr_runtime *rt)
 {
-    if (!tr__mpsc_is_empty(&rt->inject))
+    if (!tr__injectq_is_empty(&rt->inject))
         return true;
     for (unsigned i = 0; i < rt->cfg.threads; i++)
-        if (ck_ring_size(&rt->workers[i].ring) != 0)
+        if (tr__runq_size(&rt->workers[i].runq) != 0)
             return true;
     return false;
 }
@@ -183,11 +160,11 @@ static tr__actor *next_local(tr__worker *w)
         push_local(w, a);
     }
     w->lifo_streak = 0;
-    if (++w->tick % INJECT_EVERY == 0 && (a = inject_pop(w->rt)) != NULL)
+    if (++w->tick % INJECT_EVERY == 0 && (a = tr__injectq_pop(&w->rt->inject)) != NULL)
         return a;
-    if (ck_ring_dequeue_spmc(&w->ring, w->buf, &a))
+    if ((a = tr__runq_pop(&w->runq)) != NULL)
         return a;
-    if ((a = inject_pop(w->rt)) != NULL && !tr__mpsc_is_empty(&w->rt->inject))
+    if ((a = tr__injectq_pop(&w->rt->inject)) != NULL && !tr__injectq_is_empty(&w->rt->inject))
         notify(w->rt); /* a burst from outside: share it */
     return a;
 }
@@ -211,12 +188,12 @@ static tr__actor *steal(tr__worker *w)
     for (unsigned i = 0; i < n; i++) {
         tr__worker *v = &rt->workers[(start + i) % n];
         tr__actor *a;
-        if (v == w || !ck_ring_trydequeue_spmc(&v->ring, v->buf, &a))
+        if (v == w || (a = tr__runq_steal(&v->runq)) == NULL)
             continue;
         tr__count(&w->count.steals);
-        for (unsigned more = ck_ring_size(&v->ring) / 2; more > 0; more--) {
-            tr__actor *b;
-            if (!ck_ring_trydequeue_spmc(&v->ring, v->buf, &b))
+        for (unsigned more = tr__runq_size(&v->runq) / 2; more > 0; more--) {
+            tr__actor *b = tr__runq_steal(&v->runq);
+            if (b == NULL)
                 break;
             tr__count(&w->count.steals);
             push_local(w, b);
@@ -232,7 +209,7 @@ static tr__actor *search(tr__worker *w)
     tr__actor *a = NULL;
     ck_pr_add_64(&rt->idle, SEARCHING_ONE);
     for (unsigned i = 0; i < SEARCH_ROUNDS && a == NULL; i++) {
-        if ((a = steal(w)) == NULL && (a = inject_pop(rt)) == NULL) {
+        if ((a = steal(w)) == NULL && (a = tr__injectq_pop(&rt->inject)) == NULL) {
             if (ck_pr_load_32(&rt->stop))
                 break;
             ck_pr_stall();
@@ -308,7 +285,7 @@ void *tr__worker_main(void *arg)
     }
     /* An actor left in the LIFO slot by a stop must stay findable. */
     if (w->lifo != NULL) {
-        inject_push(rt, w->lifo);
+        tr__injectq_push(&rt->inject, w->lifo);
         w->lifo = NULL;
     }
     tls_worker = NULL;

@@ -1,0 +1,120 @@
+/* sched/runq.h — the two run queues a worker takes actors from (internal).
+ *
+ * tr__runq: one per worker, a bounded ck_ring used single-producer,
+ * multi-consumer. Its owner pushes and pops; other workers steal from it.
+ * Owner and thieves take from the same end, so a steal takes the oldest
+ * actor, and a thief that loses a race simply tries elsewhere.
+ *
+ * tr__injectq: one per runtime, for submissions from outside threads and
+ * for a ring's overflow. An intrusive MPSC queue (mailbox/mpsc.h) through
+ * the actor's runq link; its single-consumer side is taken with a try-lock,
+ * so a worker never waits for it: whoever loses the lock looks elsewhere.
+ *
+ * An actor is in at most one queue at a time (the mailbox's empty mark
+ * decides who schedules it), so the intrusive link is never shared.
+ */
+#ifndef TR_SCHED_RUNQ_H
+#define TR_SCHED_RUNQ_H
+
+#include <ck_pr.h>
+#include <ck_ring.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "../actors/actor.h"
+#include "../mailbox/mpsc.h"
+
+/* Capacity of a worker's ring (a power of two). */
+#define TR__RUNQ_SIZE 256
+
+typedef struct tr__runq {
+    ck_ring_t ring;
+    ck_ring_buffer_t *buf;
+} tr__runq;
+
+static inline bool tr__runq_init(tr__runq *q)
+{
+    q->buf = calloc(TR__RUNQ_SIZE, sizeof *q->buf);
+    if (q->buf == NULL)
+        return false;
+    ck_ring_init(&q->ring, TR__RUNQ_SIZE);
+    return true;
+}
+
+static inline void tr__runq_fini(tr__runq *q)
+{
+    free(q->buf);
+    q->buf = NULL;
+}
+
+/* Owner only. False when the ring is full (a has not been queued). */
+static inline bool tr__runq_push(tr__runq *q, tr__actor *a)
+{
+    return ck_ring_enqueue_spmc(&q->ring, q->buf, a);
+}
+
+/* Owner only: the oldest actor, or NULL. */
+static inline tr__actor *tr__runq_pop(tr__runq *q)
+{
+    tr__actor *a;
+    return ck_ring_dequeue_spmc(&q->ring, q->buf, &a) ? a : NULL;
+}
+
+/* Any other thread: the oldest actor, or NULL if the ring is empty or a
+ * race was lost (one attempt; callers move on rather than spin). */
+static inline tr__actor *tr__runq_steal(tr__runq *q)
+{
+    tr__actor *a;
+    return ck_ring_trydequeue_spmc(&q->ring, q->buf, &a) ? a : NULL;
+}
+
+/* Any thread; a snapshot that may be stale by the time it is used. */
+static inline unsigned tr__runq_size(tr__runq *q)
+{
+    return ck_ring_size(&q->ring);
+}
+
+typedef struct tr__injectq {
+    tr__mpsc q;
+    uint32_t lock;
+} tr__injectq;
+
+static inline tr__actor *tr__actor_of_runq(tr__node *n)
+{
+    return (tr__actor *)((char *)n - offsetof(tr__actor, runq));
+}
+
+static inline void tr__injectq_init(tr__injectq *iq)
+{
+    tr__mpsc_init_unmarked(&iq->q);
+    iq->lock = 0;
+}
+
+/* Any thread, wait-free. */
+static inline void tr__injectq_push(tr__injectq *iq, tr__actor *a)
+{
+    tr__mpsc_push(&iq->q, &a->runq);
+}
+
+/* Any thread: true if nothing is queued (a push in flight may be missed;
+ * its pusher wakes a worker afterwards). */
+static inline bool tr__injectq_is_empty(tr__injectq *iq)
+{
+    return tr__mpsc_is_empty(&iq->q);
+}
+
+/* Any thread: the oldest actor, or NULL if the queue is empty, a push is
+ * half done, or another thread holds the consumer side. */
+static inline tr__actor *tr__injectq_pop(tr__injectq *iq)
+{
+    if (tr__mpsc_is_empty(&iq->q) || !ck_pr_cas_32(&iq->lock, 0, 1))
+        return NULL;
+    ck_pr_fence_acquire();
+    tr__node *n = tr__mpsc_pop(&iq->q);
+    ck_pr_fence_release();
+    ck_pr_store_32(&iq->lock, 0);
+    return n != NULL ? tr__actor_of_runq(n) : NULL;
+}
+
+#endif
