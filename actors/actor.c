@@ -129,6 +129,8 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
     COUNT(rt, w, sent);
     if (tr__mpsc_push(&a->mailbox, &m->link_))
         tr__sched_ready(rt, w, a);
+    else if (w != NULL && tr__sched_overloaded(a) && w->cx.actor != a && w->cx.actor != NULL)
+        w->cx.blocked_by = a; /* a turn is sending: it yields (sched.h) */
     return 0;
 }
 
@@ -172,6 +174,8 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
     unsigned n;
 
     for (n = 0; n < batch; n++) {
+        if (cx->blocked_by != NULL)
+            break; /* sent to an overloaded actor: give way to it */
         tr__node *node = tr__mpsc_pop(&a->mailbox);
         if (node == NULL)
             break;
@@ -206,10 +210,23 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
     }
     cx->actor = NULL;
     cx->self = TR_PID_NONE;
+    tr__actor *blocked_by = cx->blocked_by;
+    cx->blocked_by = NULL;
 
-    /* Either the batch ran out, or the mailbox looked empty: only a
-     * successful mark_empty lets go of the actor. */
-    if (n == batch || !tr__mpsc_mark_empty(&a->mailbox))
+    /* A used-up batch means messages are coming in faster than the actor
+     * takes them: it is overloaded and stays scheduled. Otherwise its
+     * senders may go on, and it may wait for a receiver of its own. Only
+     * a successful mark_empty lets go of an actor that was not muted. */
+    if (n == batch) {
+        tr__sched_overload(a);
+        tr__sched_requeue(w, a);
+        return;
+    }
+    if (ck_pr_load_64(&a->muted) != 0)
+        tr__sched_unmute(w, a);
+    if (blocked_by != NULL && (ck_pr_load_32(&a->life) & 1) && tr__sched_mute(a, blocked_by))
+        return; /* (an actor that has stopped need not wait) */
+    if (!tr__mpsc_mark_empty(&a->mailbox))
         tr__sched_requeue(w, a);
 }
 

@@ -52,7 +52,9 @@ typedef struct tr__actor {
     tr__mpsc mailbox;
     uint32_t life;      /* generation << 1 | alive */
     uint32_t index;     /* slot index, fixed */
-    tr__node runq;      /* link in the injection queue */
+    tr__node runq;      /* link in the injection queue or a mute list */
+    uint64_t muted;     /* senders waiting for this actor to catch up, and
+                         * whether it is overloaded (sched.h, Backpressure) */
     tr_behaviour fn;
     uint16_t flags;
     uint16_t named;     /* 1 while a name is registered (atomic: any thread) */

@@ -16,6 +16,20 @@
  * the searcher will find it. Both sides publish first and look second,
  * across a full fence, so a push and a park cannot miss each other.
  *
+ * Backpressure. An actor that ends a turn with its batch used up and
+ * messages left is overloaded: the low bit of its `muted` word is set. An
+ * actor that sends to an overloaded actor (from a behaviour) ends its turn
+ * after that message and, instead of being requeued, pushes itself onto
+ * the receiver's mute list (the rest of the word: a stack linked through
+ * `runq`, pushed with a compare-and-swap that also checks the bit). The
+ * receiver, at the end of its first turn that does not use up its batch,
+ * clears the word in one exchange and requeues every actor it held. So a
+ * flood cannot outrun its receiver by more than a turn's worth of sends,
+ * and its messages come from warm pool blocks instead of fresh memory.
+ * Overloaded actors are never muted, so waits cannot form a cycle; a muted
+ * actor is in no queue, but its receiver is scheduled until it lets it go,
+ * so quiescence still sees the work. Outside threads are never muted.
+ *
  * Quiescence. A mailbox that is not empty is always scheduled (in a queue,
  * in a LIFO slot, or running). So when every worker is parked, every queue
  * is empty and no hold is taken, no message is pending: the last worker to
@@ -41,6 +55,7 @@ struct tr_ctx {
     tr__actor *actor;
     tr_pid self;
     bool stopping;
+    struct tr__actor *blocked_by; /* an overloaded actor sent to in this turn */
     int exit_reason;  /* with stopping: why */
     char exit_text[TR_EXIT_TEXT_MAX];
 };
@@ -105,6 +120,19 @@ void tr__sched_batch_end(tr_runtime *rt);
 
 /* Puts back an actor that still has (or may have) messages after its turn. */
 void tr__sched_requeue(tr__worker *w, tr__actor *a);
+
+/* Backpressure (see above), at the end of a turn of a on w. */
+#define TR__OVERLOADED UINT64_C(1)
+static inline bool tr__sched_overloaded(tr__actor *a)
+{
+    return (ck_pr_load_64(&a->muted) & TR__OVERLOADED) != 0;
+}
+void tr__sched_overload(tr__actor *a);
+/* Lets go of the actors a holds, clearing its overload. */
+void tr__sched_unmute(tr__worker *w, tr__actor *a);
+/* Puts a on target's mute list; false (a not taken) if target is no
+ * longer overloaded. */
+bool tr__sched_mute(tr__actor *a, tr__actor *target);
 
 /* Spawn and send for both sides: w is the calling worker, or NULL for a
  * thread outside the runtime (actors/actor.c). tr__send owns m. */

@@ -93,14 +93,22 @@ void tr__sched_poke(tr_runtime *rt)
 /* ---- run queues ---- */
 
 /* Pushes onto w's ring (or the injection queue when it is full), waking a
- * worker when there is more than w will run next. */
+ * worker when the ring has just come to hold more than w will run next.
+ *
+ * Only the push that brings the ring to two actors notifies, not every
+ * push beyond: notifying reads the `idle` word that searching workers keep
+ * writing, and a producer spreading messages over many actors paid that
+ * cache miss once per message. Wake-ups only add parallelism here: w never
+ * parks while its ring holds work, so a worker left parked costs speed,
+ * never a message. And a worker parks only after seeing every ring empty,
+ * so a ring that fills again passes through 2 and wakes it. */
 static void push_local(tr__worker *w, tr__actor *a)
 {
     tr_runtime *rt = w->rt;
     if (!tr__runq_push(&w->runq, a)) {
         tr__injectq_push(&rt->inject, a);
         notify(rt);
-    } else if (tr__runq_size(&w->runq) > 1) {
+    } else if (tr__runq_size(&w->runq) == 2) {
         notify(rt);
     }
 }
@@ -138,6 +146,35 @@ void tr__sched_batch_end(tr_runtime *rt)
 void tr__sched_requeue(tr__worker *w, tr__actor *a)
 {
     push_local(w, a);
+}
+
+void tr__sched_overload(tr__actor *a)
+{
+    if (!(ck_pr_load_64(&a->muted) & TR__OVERLOADED))
+        ck_pr_or_64(&a->muted, TR__OVERLOADED);
+}
+
+void tr__sched_unmute(tr__worker *w, tr__actor *a)
+{
+    uint64_t held = ck_pr_fas_64(&a->muted, 0);
+    tr__node *n = (tr__node *)(uintptr_t)(held & ~TR__OVERLOADED);
+    while (n != NULL) {
+        tr__node *next = n->next;
+        push_local(w, tr__actor_of_runq(n));
+        n = next;
+    }
+}
+
+bool tr__sched_mute(tr__actor *a, tr__actor *target)
+{
+    uint64_t old = ck_pr_load_64(&target->muted);
+    while (old & TR__OVERLOADED) {
+        a->runq.next = (tr__node *)(uintptr_t)(old & ~TR__OVERLOADED);
+        uint64_t new = (uint64_t)(uintptr_t)&a->runq | TR__OVERLOADED;
+        if (ck_pr_cas_64_value(&target->muted, old, new, &old))
+            return true;
+    }
+    return false;
 }
 
 static bool work_visible(tr_runtime *rt)
