@@ -127,7 +127,7 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
     ck_pr_fence_load();
 
     COUNT(rt, w, sent);
-    if (tr__mpsc_push(&a->mailbox, &m->link_))
+    if (tr__mailbox_push(a, &m->link_))
         tr__sched_ready(rt, w, a);
     else if (w != NULL && tr__sched_overloaded(a) && w->cx.actor != a && w->cx.actor != NULL)
         w->cx.blocked_by = a; /* a turn is sending: it yields (sched.h) */
@@ -176,7 +176,7 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
     for (n = 0; n < batch; n++) {
         if (cx->blocked_by != NULL)
             break; /* sent to an overloaded actor: give way to it */
-        tr__node *node = tr__mpsc_pop(&a->mailbox);
+        tr__node *node = tr__mailbox_pop(a);
         if (node == NULL)
             break;
         tr_msg *m = (tr_msg *)node;
@@ -222,11 +222,18 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
         tr__sched_requeue(w, a);
         return;
     }
-    if (ck_pr_load_64(&a->muted) != 0)
+    if (ck_pr_load_64(&a->muted) != 0) {
+        if (blocked_by == NULL && !tr__mailbox_is_empty(a)) {
+            /* The mailbox ran dry only because a send was still being
+             * linked (mpsc.h): not caught up yet. */
+            tr__sched_requeue(w, a);
+            return;
+        }
         tr__sched_unmute(w, a);
+    }
     if (blocked_by != NULL && (ck_pr_load_32(&a->life) & 1) && tr__sched_mute(a, blocked_by))
         return; /* (an actor that has stopped need not wait) */
-    if (!tr__mpsc_mark_empty(&a->mailbox))
+    if (!tr__mailbox_mark_empty(a))
         tr__sched_requeue(w, a);
 }
 

@@ -20,6 +20,7 @@
 #define TR_ACTORS_ACTOR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../mailbox/depot.h"
@@ -49,24 +50,53 @@ typedef struct tr__resource {
 #define TR__AUX(gen, status) ((gen) << 2 | (status))
 
 typedef struct tr__actor {
-    tr__mpsc mailbox;
+    /* Touched by senders: the mailbox's producer end, and what a send
+     * checks. Written by the turn only when the actor starts or ends. */
+    tr__node *mailbox;  /* head of the mailbox (mailbox/mpsc.h) */
     uint32_t life;      /* generation << 1 | alive */
     uint32_t index;     /* slot index, fixed */
-    tr__node runq;      /* link in the injection queue or a mute list */
     uint64_t muted;     /* senders waiting for this actor to catch up, and
                          * whether it is overloaded (sched.h, Backpressure) */
-    tr_behaviour fn;
-    uint16_t flags;
-    uint16_t named;     /* 1 while a name is registered (atomic: any thread) */
     uint32_t aux;       /* TR__AUX(gen, status); 0 for most actors */
+    uint16_t named;     /* 1 while a name is registered (atomic: any thread) */
+    uint16_t flags;
+    /* The turn's. */
+    tr__node runq;      /* link in the injection queue or a mute list */
+    tr_behaviour fn;
     tr__resource *resources;
     struct tr__fault *fault; /* links and monitors; NULL until the first */
+    /* A cache line away from `mailbox`, so that popping does not take the
+     * line senders push on. */
+    tr__mpsc_end mailbox_end;
     union {
         unsigned char bytes[TR_STATE_INLINE];
         void *heap;     /* with TR__HEAP_STATE */
         tr__node free;  /* link while the slot is free */
     } state;
 } tr__actor;
+
+_Static_assert(offsetof(tr__actor, mailbox_end) - offsetof(tr__actor, mailbox) >= 64,
+               "a mailbox's two ends share a cache line");
+
+static inline bool tr__mailbox_push(tr__actor *a, tr__node *n)
+{
+    return tr__mpsc_push_at(&a->mailbox, n);
+}
+
+static inline tr__node *tr__mailbox_pop(tr__actor *a)
+{
+    return tr__mpsc_pop_at(&a->mailbox, &a->mailbox_end);
+}
+
+static inline bool tr__mailbox_is_empty(tr__actor *a)
+{
+    return tr__mpsc_is_empty_at(&a->mailbox, &a->mailbox_end);
+}
+
+static inline bool tr__mailbox_mark_empty(tr__actor *a)
+{
+    return tr__mpsc_mark_empty_at(&a->mailbox, &a->mailbox_end);
+}
 
 typedef struct tr__table {
     tr__actor **chunks;   /* TR__MAX_SLOTS / TR__CHUNK_SLOTS entries */

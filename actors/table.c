@@ -35,7 +35,7 @@ void tr__table_fini(tr__table *t, tr_runtime *rt)
         for (uint32_t i = 0; i < TR__CHUNK_SLOTS; i++) {
             tr__actor *a = &chunk[i];
             tr__node *n;
-            while ((n = tr__mpsc_pop(&a->mailbox)) != NULL)
+            while ((n = tr__mailbox_pop(a)) != NULL)
                 tr__msg_release((tr_msg *)n);
             if (!(a->life & 1))
                 continue;
@@ -71,7 +71,7 @@ static tr__actor *chunk_get(tr__table *t, uint32_t index)
     for (uint32_t i = 0; i < TR__CHUNK_SLOTS; i++) {
         tr__actor *a = &chunk[i];
         memset(a, 0, sizeof *a);
-        tr__mpsc_init(&a->mailbox);
+        tr__mpsc_init_at(&a->mailbox, &a->mailbox_end, true);
         a->life = 1u << 1; /* generation 1, not yet alive */
         a->index = base + i;
     }

@@ -209,6 +209,9 @@ static inline void bench_check_stats(bench *b, uint64_t handled, uint64_t alive)
     bench_check(b, s.actors_alive == s.actors_spawned - s.actors_stopped,
                 "actors_alive = %" PRIu64 ", but spawned - stopped = %" PRIu64,
                 s.actors_alive, s.actors_spawned - s.actors_stopped);
+    if (getenv("BENCH_STATS") != NULL)
+        fprintf(stderr, "%s: steals %" PRIu64 ", parks %" PRIu64 ", pool mallocs %" PRIu64 "\n",
+                b->name, s.steals, s.parks, s.pool_mallocs);
     if (alive != UINT64_MAX)
         bench_check(b, s.actors_alive == alive,
                     "actors_alive = %" PRIu64 ", want %" PRIu64,

@@ -22,6 +22,12 @@
  * (a producer's exchange lands between pop's "tail is head" check and its
  * re-push of the stub), which is why emptiness looks at tail as well.
  * tail is written only by the consumer but read by is_empty, hence ck_pr.
+ *
+ * Producers write `head`; the consumer writes `tail` on every pop. Kept on
+ * one cache line they would pass it back and forth once per message, so
+ * the operations take the two ends separately (the `_at` forms): an actor
+ * places them a cache line apart inside its slot (actors/actor.h), and
+ * tr__mpsc, the queue as one object, pads between them.
  */
 #ifndef TR_MAILBOX_MPSC_H
 #define TR_MAILBOX_MPSC_H
@@ -35,11 +41,11 @@
 
 typedef tr_msg_link tr__node;
 
-typedef struct tr__mpsc {
-    tr__node *head; /* producers */
-    tr__node *tail; /* consumer */
+/* The consumer's end of a queue. */
+typedef struct tr__mpsc_end {
+    tr__node *tail;
     tr__node stub;
-} tr__mpsc;
+} tr__mpsc_end;
 
 #define TR__MPSC_EMPTY ((uintptr_t)1)
 
@@ -48,29 +54,23 @@ static inline tr__node *tr__mpsc_untag(tr__node *n)
     return (tr__node *)((uintptr_t)n & ~TR__MPSC_EMPTY);
 }
 
-/* A new queue is empty and marked so: its first push returns true. */
-static inline void tr__mpsc_init(tr__mpsc *q)
+/* A new queue. Marked empty, its first push returns true; unmarked (for
+ * queues that are never marked), it returns false. */
+static inline void tr__mpsc_init_at(tr__node **head, tr__mpsc_end *e, bool marked)
 {
-    q->stub.next = NULL;
-    q->tail = &q->stub;
-    q->head = (tr__node *)((uintptr_t)&q->stub | TR__MPSC_EMPTY);
-}
-
-/* A queue whose first push returns false: for queues that are never marked. */
-static inline void tr__mpsc_init_unmarked(tr__mpsc *q)
-{
-    tr__mpsc_init(q);
-    q->head = &q->stub;
+    e->stub.next = NULL;
+    e->tail = &e->stub;
+    *head = (tr__node *)((uintptr_t)&e->stub | (marked ? TR__MPSC_EMPTY : 0));
 }
 
 /* Appends n. Returns true if the queue had been marked empty: the caller
  * has made it non-empty and must schedule its consumer. */
-static inline bool tr__mpsc_push(tr__mpsc *q, tr__node *n)
+static inline bool tr__mpsc_push_at(tr__node **head, tr__node *n)
 {
     n->next = NULL;
     /* n->next = NULL must be visible before a later producer links to n. */
     ck_pr_fence_store_atomic();
-    tr__node *prev = ck_pr_fas_ptr(&q->head, n);
+    tr__node *prev = ck_pr_fas_ptr(head, n);
     bool was_empty = ((uintptr_t)prev & TR__MPSC_EMPTY) != 0;
     /* Release: the node's contents before the link that publishes it. */
     ck_pr_fence_store();
@@ -79,55 +79,94 @@ static inline bool tr__mpsc_push(tr__mpsc *q, tr__node *n)
 }
 
 /* Takes the oldest node, or NULL if none can be taken now. Consumer only. */
-static inline tr__node *tr__mpsc_pop(tr__mpsc *q)
+static inline tr__node *tr__mpsc_pop_at(tr__node **head, tr__mpsc_end *e)
 {
-    tr__node *tail = ck_pr_load_ptr(&q->tail);
+    tr__node *tail = ck_pr_load_ptr(&e->tail);
     tr__node *next = ck_pr_load_ptr(&tail->next);
 
-    if (tail == &q->stub) {
+    if (tail == &e->stub) {
         if (next == NULL)
             return NULL;
         ck_pr_fence_load();
         tail = next;
-        ck_pr_store_ptr(&q->tail, tail);
+        ck_pr_store_ptr(&e->tail, tail);
         next = ck_pr_load_ptr(&tail->next);
     }
     if (next == NULL) {
         /* tail is the last linked node. If it is also the head, put the
          * stub behind it so that tail can leave the queue; if not, a
          * producer is between its exchange and its link. */
-        if (tail != tr__mpsc_untag(ck_pr_load_ptr(&q->head)))
+        if (tail != tr__mpsc_untag(ck_pr_load_ptr(head)))
             return NULL;
-        tr__mpsc_push(q, &q->stub);
+        tr__mpsc_push_at(head, &e->stub);
         next = ck_pr_load_ptr(&tail->next);
         if (next == NULL)
             return NULL;
     }
     ck_pr_fence_load();
-    ck_pr_store_ptr(&q->tail, next);
+    ck_pr_store_ptr(&e->tail, next);
     return tail;
 }
 
 /* Marks the queue empty if it is: true on success, after which the next
  * push returns true. False if a node is present or on its way. */
-static inline bool tr__mpsc_mark_empty(tr__mpsc *q)
+static inline bool tr__mpsc_mark_empty_at(tr__node **head, tr__mpsc_end *e)
 {
-    if (ck_pr_load_ptr(&q->tail) != &q->stub || ck_pr_load_ptr(&q->stub.next) != NULL)
+    if (ck_pr_load_ptr(&e->tail) != &e->stub || ck_pr_load_ptr(&e->stub.next) != NULL)
         return false;
-    return ck_pr_cas_ptr(&q->head, &q->stub,
-                         (tr__node *)((uintptr_t)&q->stub | TR__MPSC_EMPTY));
+    return ck_pr_cas_ptr(head, &e->stub, (tr__node *)((uintptr_t)&e->stub | TR__MPSC_EMPTY));
 }
 
 /* True if no node is queued. Any thread. A node pushed while this runs may
  * be missed: its producer is responsible for waking a consumer. Head is
  * read first: if it is the stub, anything queued later moves it, and
  * anything queued earlier is still behind tail. */
-static inline bool tr__mpsc_is_empty(tr__mpsc *q)
+static inline bool tr__mpsc_is_empty_at(tr__node **head, tr__mpsc_end *e)
 {
-    if (tr__mpsc_untag(ck_pr_load_ptr(&q->head)) != &q->stub)
+    if (tr__mpsc_untag(ck_pr_load_ptr(head)) != &e->stub)
         return false;
     ck_pr_fence_load();
-    return ck_pr_load_ptr(&q->tail) == &q->stub;
+    return ck_pr_load_ptr(&e->tail) == &e->stub;
+}
+
+/* ---- the queue as one object ---- */
+
+typedef struct tr__mpsc {
+    tr__node *head; /* producers */
+    char apart_[CK_MD_CACHELINE - sizeof(tr__node *)];
+    tr__mpsc_end end; /* consumer */
+} tr__mpsc;
+
+/* A new queue is empty and marked so: its first push returns true. */
+static inline void tr__mpsc_init(tr__mpsc *q)
+{
+    tr__mpsc_init_at(&q->head, &q->end, true);
+}
+
+/* A queue whose first push returns false: for queues that are never marked. */
+static inline void tr__mpsc_init_unmarked(tr__mpsc *q)
+{
+    tr__mpsc_init_at(&q->head, &q->end, false);
+}
+
+static inline bool tr__mpsc_push(tr__mpsc *q, tr__node *n)
+{
+    return tr__mpsc_push_at(&q->head, n);
+}
+
+static inline tr__node *tr__mpsc_pop(tr__mpsc *q)
+{
+    return tr__mpsc_pop_at(&q->head, &q->end);
+}
+
+static inline bool tr__mpsc_mark_empty(tr__mpsc *q)
+{
+    return tr__mpsc_mark_empty_at(&q->head, &q->end);
+}
+
+static inline bool tr__mpsc_is_empty(tr__mpsc *q)
+{
+    return tr__mpsc_is_empty_at(&q->head, &q->end);
 }
 
 #endif

@@ -95,21 +95,24 @@ void tr__sched_poke(tr_runtime *rt)
 /* Pushes onto w's ring (or the injection queue when it is full), waking a
  * worker when the ring has just come to hold more than w will run next.
  *
- * Only the push that brings the ring to two actors notifies, not every
- * push beyond: notifying reads the `idle` word that searching workers keep
- * writing, and a producer spreading messages over many actors paid that
- * cache miss once per message. Wake-ups only add parallelism here: w never
- * parks while its ring holds work, so a worker left parked costs speed,
- * never a message. And a worker parks only after seeing every ring empty,
- * so a ring that fills again passes through 2 and wakes it. */
+ * Only the push that brings the ring to two actors notifies (and, as a
+ * backstop, every 32nd), not every push beyond: notifying reads the `idle`
+ * word that searching workers keep writing, and a producer spreading
+ * messages over many actors paid that cache miss once per message.
+ * Wake-ups only add parallelism here: w never parks while its ring holds
+ * work, so a worker left parked costs speed, never a message. And a
+ * worker parks only after seeing every ring empty, so a ring that fills
+ * again passes through 2 and wakes it. */
 static void push_local(tr__worker *w, tr__actor *a)
 {
     tr_runtime *rt = w->rt;
     if (!tr__runq_push(&w->runq, a)) {
         tr__injectq_push(&rt->inject, a);
         notify(rt);
-    } else if (tr__runq_size(&w->runq) == 2) {
-        notify(rt);
+    } else {
+        unsigned size = tr__runq_size(&w->runq);
+        if (size == 2 || size % 32 == 0)
+            notify(rt);
     }
 }
 
