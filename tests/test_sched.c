@@ -1,6 +1,7 @@
 /* test_sched.c — the scheduler under load: a token ring, many external
- * senders into one actor, a million short-lived actors, batching, and
- * different worker counts. Every message is accounted for. */
+ * senders into one actor, a million short-lived actors, batching,
+ * different worker counts, and backpressure (senders waiting for an
+ * overloaded receiver). Every message is accounted for. */
 #include "tests.h"
 
 #include <stdlib.h>
@@ -552,6 +553,200 @@ static void test_threads_1(void) { tokens_run(1); }
 static void test_threads_2(void) { tokens_run(2); }
 static void test_threads_4(void) { tokens_run(4); }
 
+/* ---- backpressure: senders to an overloaded actor wait for it ------------ */
+
+enum { BP_GO = 10, BP_ITEM, BP_STOP_NOW };
+
+/* One worker: a producer sends BP_BURST items per GO it handles (and a GO
+ * to itself) to a counter that records how far behind the producer it
+ * ever was. Both run on the one worker thread, so they share `flood`
+ * without atomics. Without backpressure the counter would fall up to all
+ * of BP_TOTAL behind (the producer handles a whole batch of GOs per
+ * turn); with it, at most about one producer turn. */
+#define BP_BURST 100u
+#define BP_TOTAL 1000000u
+
+struct flood {
+    tr_pid counter;
+    uint64_t sent, got, max_behind;
+};
+
+static void flood_counter(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    struct flood *f = *(struct flood **)state;
+    TT_CHECK(m->type == BP_ITEM);
+    TT_CHECK(get_u64(m) == f->got); /* in order, none lost or repeated */
+    f->got++;
+    if (f->sent - f->got > f->max_behind)
+        f->max_behind = f->sent - f->got;
+}
+
+static void flood_producer(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct flood *f = *(struct flood **)state;
+    TT_CHECK(m->type == BP_GO);
+    for (unsigned i = 0; i < BP_BURST && f->sent < BP_TOTAL; i++, f->sent++)
+        TT_CHECK(tr_send(cx, f->counter, BP_ITEM, &f->sent, sizeof f->sent) == 0);
+    if (f->sent < BP_TOTAL)
+        TT_CHECK(tr_send(cx, tr_self(cx), BP_GO, NULL, 0) == 0);
+}
+
+static void test_flood_is_bounded(void)
+{
+    struct flood f = { 0 };
+    struct flood *fp = &f;
+    tr_runtime *rt = tt_runtime(1, 0);
+    tr_config cfg;
+    tr_config_init(&cfg);
+    tr_pid producer;
+    TT_EQ(tr_runtime_spawn(rt, flood_counter, &fp, sizeof fp, &f.counter), 0);
+    TT_EQ(tr_runtime_spawn(rt, flood_producer, &fp, sizeof fp, &producer), 0);
+    TT_EQ(tr_runtime_send(rt, producer, BP_GO, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_NO_ERRORS();
+    TT_EQ(f.got, BP_TOTAL);
+    /* The counter is flagged after one full batch; the producer then
+     * finishes the GO it is handling and waits. */
+    CU_ASSERT(f.max_behind <= (uint64_t)(cfg.batch + 2) * BP_BURST);
+    printf("[most behind %" PRIu64 "] ", f.max_behind);
+    tr_runtime_destroy(rt);
+}
+
+/* Many senders, relays that are themselves flooded and flooding, one
+ * sink: waits nest (a relay waits on the sink while senders wait on it).
+ * Every item arrives exactly once and each sender's items in order. */
+#define BP_SENDERS 16u
+#define BP_RELAYS 4u
+#define BP_EACH 100000u
+
+struct bp_fan {
+    tr_pid sink, relays[BP_RELAYS];
+    uint64_t next[BP_SENDERS]; /* the sink's: next seq expected per sender */
+    _Atomic uint64_t received;
+};
+
+struct bp_sender {
+    struct bp_fan *fan;
+    uint32_t id;
+    uint32_t sent;
+};
+
+static void bp_sink(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    struct bp_fan *fan = *(struct bp_fan **)state;
+    uint64_t v = get_u64(m);
+    uint32_t id = (uint32_t)(v >> 32), seq = (uint32_t)v;
+    TT_CHECK(m->type == BP_ITEM && id < BP_SENDERS);
+    if (id < BP_SENDERS) {
+        TT_CHECK(seq == fan->next[id]);
+        fan->next[id] = seq + 1u;
+    }
+    atomic_fetch_add_explicit(&fan->received, 1, memory_order_relaxed);
+}
+
+static void bp_relay(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct bp_fan *fan = *(struct bp_fan **)state;
+    uint64_t v = get_u64(m);
+    TT_CHECK(tr_send(cx, fan->sink, BP_ITEM, &v, sizeof v) == 0);
+}
+
+static void bp_sender_fn(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)m;
+    struct bp_sender *s = state;
+    /* A sender always goes through the same relay, so its order holds. */
+    tr_pid relay = s->fan->relays[s->id % BP_RELAYS];
+    for (unsigned i = 0; i < 64 && s->sent < BP_EACH; i++, s->sent++) {
+        uint64_t v = (uint64_t)s->id << 32 | s->sent;
+        TT_CHECK(tr_send(cx, relay, BP_ITEM, &v, sizeof v) == 0);
+    }
+    if (s->sent < BP_EACH)
+        TT_CHECK(tr_send(cx, tr_self(cx), BP_GO, NULL, 0) == 0);
+}
+
+static void bp_fan_run(unsigned threads)
+{
+    struct bp_fan *fan = calloc(1, sizeof *fan);
+    CU_ASSERT_FATAL(fan != NULL);
+    tr_runtime *rt = tt_runtime(threads, 0);
+    TT_EQ(tr_runtime_spawn(rt, bp_sink, &fan, sizeof fan, &fan->sink), 0);
+    for (unsigned i = 0; i < BP_RELAYS; i++)
+        TT_EQ(tr_runtime_spawn(rt, bp_relay, &fan, sizeof fan, &fan->relays[i]), 0);
+    for (uint32_t i = 0; i < BP_SENDERS; i++) {
+        struct bp_sender st = { fan, i, 0 };
+        tr_pid pid;
+        TT_EQ(tr_runtime_spawn(rt, bp_sender_fn, &st, sizeof st, &pid), 0);
+        TT_EQ(tr_runtime_send(rt, pid, BP_GO, NULL, 0), 0);
+    }
+    TT_EQ(tr_runtime_run(rt), 0); /* quiescence: nobody left waiting */
+    TT_NO_ERRORS();
+    TT_EQ(atomic_load(&fan->received), (uint64_t)BP_SENDERS * BP_EACH);
+    for (unsigned i = 0; i < BP_SENDERS; i++)
+        TT_EQ(fan->next[i], BP_EACH);
+    tr_stats st;
+    tr_runtime_stats(rt, &st);
+    TT_EQ(st.dead_letters, 0);
+    TT_EQ(st.messages_handled, st.messages_sent);
+    tr_runtime_destroy(rt);
+    free(fan);
+}
+
+static void test_bp_fan_threads_1(void) { bp_fan_run(1); }
+static void test_bp_fan_threads_2(void) { bp_fan_run(2); }
+static void test_bp_fan_threads_4(void) { bp_fan_run(4); }
+
+/* A flooded receiver stops part-way while senders wait on it: they are let
+ * go, what they send after is a dead letter, and the run still ends. */
+struct doomed {
+    tr_pid target;
+    _Atomic uint64_t handled;
+};
+
+static void doomed_receiver(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)m;
+    struct doomed *d = *(struct doomed **)state;
+    if (atomic_fetch_add(&d->handled, 1) + 1 == 50000)
+        tr_stop(cx);
+}
+
+static void doomed_sender(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)m;
+    struct bp_sender *s = state;
+    struct doomed *d = (struct doomed *)(void *)s->fan;
+    for (unsigned i = 0; i < 64 && s->sent < BP_EACH; i++, s->sent++)
+        TT_CHECK(tr_send(cx, d->target, BP_ITEM, NULL, 0) == 0);
+    if (s->sent < BP_EACH)
+        TT_CHECK(tr_send(cx, tr_self(cx), BP_GO, NULL, 0) == 0);
+}
+
+static void test_overloaded_receiver_stops(void)
+{
+    struct doomed d = { 0 };
+    struct doomed *dp = &d;
+    tr_runtime *rt = tt_runtime(2, 0);
+    TT_EQ(tr_runtime_spawn(rt, doomed_receiver, &dp, sizeof dp, &d.target), 0);
+    for (uint32_t i = 0; i < 8; i++) {
+        struct bp_sender st = { (struct bp_fan *)(void *)&d, i, 0 };
+        tr_pid pid;
+        TT_EQ(tr_runtime_spawn(rt, doomed_sender, &st, sizeof st, &pid), 0);
+        TT_EQ(tr_runtime_send(rt, pid, BP_GO, NULL, 0), 0);
+    }
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_NO_ERRORS();
+    TT_EQ(atomic_load(&d.handled), 50000);
+    tr_stats st;
+    tr_runtime_stats(rt, &st);
+    /* Items: 8 * BP_EACH; of them 50,000 handled, the rest dead letters. */
+    TT_EQ(st.dead_letters, 8ull * BP_EACH - 50000);
+    TT_EQ(st.actors_alive, 8);
+    tr_runtime_destroy(rt);
+}
+
 void register_sched_tests(void)
 {
     CU_pSuite s = tt_suite("sched");
@@ -563,4 +758,10 @@ void register_sched_tests(void)
     tt_test(s, "external_senders_8_x_1M", test_external_senders);
     tt_test(s, "million_actors_one_message_each", test_million_actors);
     tt_test(s, "spawn_from_behaviour_slot_reuse", test_spawn_from_behaviour);
+    tt_test(s, "backpressure_flood_is_bounded", test_flood_is_bounded);
+    tt_test(s, "backpressure_nested_waits_threads_1", test_bp_fan_threads_1);
+    tt_test(s, "backpressure_nested_waits_threads_2", test_bp_fan_threads_2);
+    tt_test(s, "backpressure_nested_waits_threads_4", test_bp_fan_threads_4);
+    tt_test(s, "backpressure_receiver_stops_while_senders_wait",
+            test_overloaded_receiver_stops);
 }
