@@ -1,6 +1,7 @@
 # troupe — an actor runtime for C.
 #   make run     build everything, start the demo     make test    run every test
 #   make bench   run the benchmark suite              make deps    check/install packages
+#   make micro   the data-structure micro benchmarks (bench/micro)
 #   make install PREFIX=/usr/local DESTDIR=           make clean
 #   SAN=address (ASan+UBSan) or SAN=thread (TSan) build into their own folders.
 
@@ -37,11 +38,12 @@ LIB_SO   := $(BUILD)/libtroupe.so
 
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+MICRO    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/micro/*.c))
 TEST_SRC := $(wildcard tests/*.c)
 TEST_BIN := $(BUILD)/tests/run
 
-.PHONY: all lib deps run test bench install clean
-all: lib $(EXAMPLES) $(BENCHES) $(TEST_BIN)
+.PHONY: all lib deps run test bench micro install clean
+all: lib $(EXAMPLES) $(BENCHES) $(MICRO) $(TEST_BIN)
 lib: $(LIB_A) $(LIB_SO)
 
 deps:
@@ -88,6 +90,13 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCHES)
 	BUILD=$(BUILD) sh bench/run.sh
+
+# make micro: each micro benchmark of bench/micro (one internal structure,
+# case by case, one result line per case) at its default sizes. They are
+# built by the $(BUILD)/bench/% rule above, into $(BUILD)/bench/micro/.
+micro: deps
+	@$(MAKE) --no-print-directory $(MICRO)
+	@for m in $(MICRO); do echo "$$m"; $$m || exit 1; done
 
 # make fuzz: the framer (net/frame.c) under libFuzzer with ASan+UBSan, for
 # FUZZ_RUNS executions from the seed corpus in fuzz/corpus (regenerate it with

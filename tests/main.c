@@ -1,8 +1,8 @@
 /* main.c — the troupe test runner.
  *
  *   run                    every suite
- *   run SUITE              one suite (api, mailbox, pid, quiescence, sched, idle,
- *                          wheel, timer, io, frame, net, chat,
+ *   run SUITE              one suite (api, mailbox, runq, pid, quiescence, sched,
+ *                          idle, wheel, timer, io, frame, net, chat,
  *                          fault, supervisor, names)
  *   run SUITE TEST         one test of a suite
  *
@@ -25,6 +25,7 @@ int main(int argc, char **argv)
 
     register_api_tests();
     register_mailbox_tests();
+    register_runq_tests();
     register_pid_tests();
     register_quiescence_tests();
     register_sched_tests();

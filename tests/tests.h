@@ -24,6 +24,7 @@
 /* ---- suites ----------------------------------------------------------- */
 void register_api_tests(void);
 void register_mailbox_tests(void);
+void register_runq_tests(void);
 void register_pid_tests(void);
 void register_quiescence_tests(void);
 void register_sched_tests(void);
