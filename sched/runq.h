@@ -25,7 +25,8 @@
 #include "../actors/actor.h"
 #include "../mailbox/mpsc.h"
 
-/* Capacity of a worker's ring (a power of two). */
+/* Size of a worker's ring (a power of two); ck_ring keeps one slot
+ * free, so it holds TR__RUNQ_SIZE - 1 actors. */
 #define TR__RUNQ_SIZE 256
 
 typedef struct tr__runq {
