@@ -25,9 +25,10 @@
 #include "../actors/actor.h"
 #include "../mailbox/mpsc.h"
 
-/* Size of a worker's ring (a power of two); ck_ring keeps one slot
- * free, so it holds TR__RUNQ_SIZE - 1 actors. */
+/* Size of a worker's ring (a power of two). ck_ring keeps one slot free
+ * to tell full from empty, so it holds TR__RUNQ_CAPACITY actors. */
 #define TR__RUNQ_SIZE 256
+#define TR__RUNQ_CAPACITY (TR__RUNQ_SIZE - 1)
 
 typedef struct tr__runq {
     ck_ring_t ring;

@@ -22,8 +22,9 @@
  * after that message and, instead of being requeued, pushes itself onto
  * the receiver's mute list (the rest of the word: a stack linked through
  * `runq`, pushed with a compare-and-swap that also checks the bit). The
- * receiver, at the end of its first turn that does not use up its batch,
- * clears the word in one exchange and requeues every actor it held. So a
+ * receiver, at the end of its first turn that does not use up its batch
+ * (and did not stop short at a send still being linked), clears the word
+ * in one exchange and requeues every actor it held. So a
  * flood cannot outrun its receiver by more than a turn's worth of sends,
  * and its messages come from warm pool blocks instead of fresh memory.
  * Overloaded actors are never muted, so waits cannot form a cycle; a muted

@@ -28,10 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ck_ring keeps one slot empty to tell a full ring from an empty one: a
- * ring of TR__RUNQ_SIZE slots holds TR__RUNQ_SIZE - 1 actors. */
-#define RUNQ_CAP (TR__RUNQ_SIZE - 1)
-
 static uint64_t xorshift(uint64_t *s)
 {
     uint64_t x = *s;
@@ -189,7 +185,7 @@ static void rounds_end(struct rounds *r)
 
 /* ---- single-threaded behaviour ------------------------------------------ */
 
-/* The ring is FIFO for pop and steal alike, holds exactly RUNQ_CAP actors
+/* The ring is FIFO for pop and steal alike, holds exactly TR__RUNQ_CAPACITY actors
  * (the TR__RUNQ_SIZE-th push fails and changes nothing), and keeps both
  * properties at every occupancy as its indices wrap many times. */
 static void test_runq_fifo_capacity(void)
@@ -210,20 +206,20 @@ static void test_runq_fifo_capacity(void)
         else
             refused++;
     }
-    TT_EQ(accepted, RUNQ_CAP);
+    TT_EQ(accepted, TR__RUNQ_CAPACITY);
     TT_EQ(refused, 1);
-    TT_EQ(tr__runq_size(&q), RUNQ_CAP);
-    CU_ASSERT_FALSE(tr__runq_push(&q, &e.el[RUNQ_CAP]));
+    TT_EQ(tr__runq_size(&q), TR__RUNQ_CAPACITY);
+    CU_ASSERT_FALSE(tr__runq_push(&q, &e.el[TR__RUNQ_CAPACITY]));
 
     /* One out makes room for exactly one. */
     CU_ASSERT_PTR_EQUAL(tr__runq_pop(&q), &e.el[0]);
-    CU_ASSERT_TRUE(tr__runq_push(&q, &e.el[RUNQ_CAP]));
+    CU_ASSERT_TRUE(tr__runq_push(&q, &e.el[TR__RUNQ_CAPACITY]));
     CU_ASSERT_FALSE(tr__runq_push(&q, &e.el[0]));
-    TT_EQ(tr__runq_size(&q), RUNQ_CAP);
+    TT_EQ(tr__runq_size(&q), TR__RUNQ_CAPACITY);
 
     /* Pop and steal take from the same end, oldest first. */
     unsigned wrong = 0;
-    for (unsigned i = 1; i <= RUNQ_CAP; i++) {
+    for (unsigned i = 1; i <= TR__RUNQ_CAPACITY; i++) {
         tr__actor *a = i % 2 ? tr__runq_pop(&q) : tr__runq_steal(&q);
         if (a != &e.el[i])
             wrong++;
@@ -235,7 +231,7 @@ static void test_runq_fifo_capacity(void)
 
     /* At each occupancy k, take one and push one many times round the
      * ring: the order and the size hold across the wrap. */
-    static const unsigned occupancy[] = { 1, 2, 3, 17, 128, RUNQ_CAP - 1, RUNQ_CAP };
+    static const unsigned occupancy[] = { 1, 2, 3, 17, 128, TR__RUNQ_CAPACITY - 1, TR__RUNQ_CAPACITY };
     uint64_t in = 0, out = 0;
     unsigned bad_size = 0, refused_push = 0;
     wrong = 0;
@@ -443,9 +439,9 @@ static void rq_owner_round(struct rq_shared *sh, struct rq_owner *o, unsigned ro
             stamp_set(a, (struct stamp){ .round = round, .from = 0, .pos = o->pos + 1 });
             uint64_t stolen = atomic_load(&sh->stolen_from_owner);
             if (!tr__runq_push(own, a)) {
-                /* A full ring holds RUNQ_CAP of our pushes that no one
+                /* A full ring holds TR__RUNQ_CAPACITY of our pushes that no one
                  * had taken; the steals counted so far had happened. */
-                TT_CHECK(o->pos - o->popped - stolen >= RUNQ_CAP);
+                TT_CHECK(o->pos - o->popped - stolen >= TR__RUNQ_CAPACITY);
                 o->refused++;
                 break;
             }

@@ -626,8 +626,9 @@ struct bp_fan {
     _Atomic uint64_t received;
 };
 
+/* Sends BP_EACH items (id << 32 | seq) to one target, 64 per GO. */
 struct bp_sender {
-    struct bp_fan *fan;
+    tr_pid to;
     uint32_t id;
     uint32_t sent;
 };
@@ -657,14 +658,22 @@ static void bp_sender_fn(tr_ctx *cx, void *state, const tr_msg *m)
 {
     (void)m;
     struct bp_sender *s = state;
-    /* A sender always goes through the same relay, so its order holds. */
-    tr_pid relay = s->fan->relays[s->id % BP_RELAYS];
     for (unsigned i = 0; i < 64 && s->sent < BP_EACH; i++, s->sent++) {
         uint64_t v = (uint64_t)s->id << 32 | s->sent;
-        TT_CHECK(tr_send(cx, relay, BP_ITEM, &v, sizeof v) == 0);
+        TT_CHECK(tr_send(cx, s->to, BP_ITEM, &v, sizeof v) == 0);
     }
     if (s->sent < BP_EACH)
         TT_CHECK(tr_send(cx, tr_self(cx), BP_GO, NULL, 0) == 0);
+}
+
+static void bp_start_senders(tr_runtime *rt, unsigned n, const tr_pid *targets, unsigned ntargets)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        struct bp_sender st = { targets[i % ntargets], i, 0 };
+        tr_pid pid;
+        TT_EQ(tr_runtime_spawn(rt, bp_sender_fn, &st, sizeof st, &pid), 0);
+        TT_EQ(tr_runtime_send(rt, pid, BP_GO, NULL, 0), 0);
+    }
 }
 
 static void bp_fan_run(unsigned threads)
@@ -675,12 +684,8 @@ static void bp_fan_run(unsigned threads)
     TT_EQ(tr_runtime_spawn(rt, bp_sink, &fan, sizeof fan, &fan->sink), 0);
     for (unsigned i = 0; i < BP_RELAYS; i++)
         TT_EQ(tr_runtime_spawn(rt, bp_relay, &fan, sizeof fan, &fan->relays[i]), 0);
-    for (uint32_t i = 0; i < BP_SENDERS; i++) {
-        struct bp_sender st = { fan, i, 0 };
-        tr_pid pid;
-        TT_EQ(tr_runtime_spawn(rt, bp_sender_fn, &st, sizeof st, &pid), 0);
-        TT_EQ(tr_runtime_send(rt, pid, BP_GO, NULL, 0), 0);
-    }
+    /* A sender always goes through the same relay, so its order holds. */
+    bp_start_senders(rt, BP_SENDERS, fan->relays, BP_RELAYS);
     TT_EQ(tr_runtime_run(rt), 0); /* quiescence: nobody left waiting */
     TT_NO_ERRORS();
     TT_EQ(atomic_load(&fan->received), (uint64_t)BP_SENDERS * BP_EACH);
@@ -700,45 +705,25 @@ static void test_bp_fan_threads_4(void) { bp_fan_run(4); }
 
 /* A flooded receiver stops part-way while senders wait on it: they are let
  * go, what they send after is a dead letter, and the run still ends. */
-struct doomed {
-    tr_pid target;
-    _Atomic uint64_t handled;
-};
-
 static void doomed_receiver(tr_ctx *cx, void *state, const tr_msg *m)
 {
     (void)m;
-    struct doomed *d = *(struct doomed **)state;
-    if (atomic_fetch_add(&d->handled, 1) + 1 == 50000)
+    _Atomic uint64_t *handled = *(_Atomic uint64_t **)state;
+    if (atomic_fetch_add(handled, 1) + 1 == 50000)
         tr_stop(cx);
-}
-
-static void doomed_sender(tr_ctx *cx, void *state, const tr_msg *m)
-{
-    (void)m;
-    struct bp_sender *s = state;
-    struct doomed *d = (struct doomed *)(void *)s->fan;
-    for (unsigned i = 0; i < 64 && s->sent < BP_EACH; i++, s->sent++)
-        TT_CHECK(tr_send(cx, d->target, BP_ITEM, NULL, 0) == 0);
-    if (s->sent < BP_EACH)
-        TT_CHECK(tr_send(cx, tr_self(cx), BP_GO, NULL, 0) == 0);
 }
 
 static void test_overloaded_receiver_stops(void)
 {
-    struct doomed d = { 0 };
-    struct doomed *dp = &d;
+    _Atomic uint64_t handled = 0;
+    _Atomic uint64_t *hp = &handled;
     tr_runtime *rt = tt_runtime(2, 0);
-    TT_EQ(tr_runtime_spawn(rt, doomed_receiver, &dp, sizeof dp, &d.target), 0);
-    for (uint32_t i = 0; i < 8; i++) {
-        struct bp_sender st = { (struct bp_fan *)(void *)&d, i, 0 };
-        tr_pid pid;
-        TT_EQ(tr_runtime_spawn(rt, doomed_sender, &st, sizeof st, &pid), 0);
-        TT_EQ(tr_runtime_send(rt, pid, BP_GO, NULL, 0), 0);
-    }
+    tr_pid target;
+    TT_EQ(tr_runtime_spawn(rt, doomed_receiver, &hp, sizeof hp, &target), 0);
+    bp_start_senders(rt, 8, &target, 1);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_NO_ERRORS();
-    TT_EQ(atomic_load(&d.handled), 50000);
+    TT_EQ(atomic_load(&handled), 50000);
     tr_stats st;
     tr_runtime_stats(rt, &st);
     /* Items: 8 * BP_EACH; of them 50,000 handled, the rest dead letters. */
