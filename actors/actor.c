@@ -111,9 +111,8 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
     m->from = from;
     m->to = to;
     uint32_t life = ck_pr_load_32(&a->life);
-    uint32_t gen = TR_PID_GEN(to);
-    if (life != (gen << 1 | 1) || ck_pr_load_32(&a->aux) != 0) {
-        if (gen == 0 || gen > life >> 1 || (gen == life >> 1 && !(life & 1))) {
+    if (life != (TR_PID_GEN(to) << 1 | 1) || ck_pr_load_32(&a->aux) != 0) {
+        if (tr__pid_never_issued(life, to)) {
             tr__msg_release(m);
             return TR_ENOPID; /* never issued */
         }

@@ -98,10 +98,18 @@ static inline bool tr__mailbox_mark_empty(tr__actor *a)
     return tr__mpsc_mark_empty_at(&a->mailbox, &a->mailbox_end);
 }
 
+/* Free slots are cached per worker (a magazine each, passed in by the
+ * caller) and, for every other thread — the main thread, the reactor, a
+ * foreign thread spawning or arming timers — in one shared magazine under
+ * a spinlock: those callers are not on a hot path, and without a cache of
+ * their own they could only ever take fresh slots, so a server whose main
+ * thread spawns would grow its table without bound. */
 typedef struct tr__table {
     tr__actor **chunks;   /* TR__MAX_SLOTS / TR__CHUNK_SLOTS entries */
     uint32_t next;        /* slots handed out from fresh chunks */
     tr__depot free;       /* full batches of free slots */
+    uint32_t shared_lock;
+    tr__magazine shared;  /* for callers without a magazine, under the lock */
 } tr__table;
 
 int tr__table_init(tr__table *t);
@@ -110,17 +118,21 @@ int tr__table_init(tr__table *t);
  * and queued message. No other thread may use the table. */
 void tr__table_fini(tr__table *t, tr_runtime *rt);
 
-/* A free slot, from the magazine (may be NULL for non-worker threads) or a
- * fresh chunk. NULL with *err = TR_EAGAIN (table full) or TR_ENOMEM. */
+/* A free slot, from the magazine (NULL: the shared one) or a fresh chunk.
+ * NULL with *err = TR_EAGAIN (table full) or TR_ENOMEM. */
 tr__actor *tr__table_alloc(tr__table *t, tr__magazine *mag, int *err);
 
 /* Ends incarnation `life` of slot a: its pid becomes a dead letter. */
 void tr__table_end(tr__actor *a, uint32_t life);
 
-/* Gives an ended slot back for reuse through mag (the calling thread's).
- * Only the thread that runs the actor may do so — or, for a slot whose
- * behaviour never runs (a timer's), the thread that owns it. */
+/* Gives an ended slot back for reuse through mag (the calling worker's, or
+ * NULL: the shared one). Only the thread that runs the actor may do so —
+ * or, for a slot whose behaviour never runs (a timer's), the thread that
+ * ends it. */
 void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a);
+
+/* Slots ever taken from fresh chunks: the table's size. Any thread. */
+uint32_t tr__table_size(tr__table *t);
 
 /* The slot a pid names, or NULL if no such slot was ever handed out. */
 static inline tr__actor *tr__table_lookup(tr__table *t, tr_pid pid)
@@ -133,6 +145,15 @@ static inline tr__actor *tr__table_lookup(tr__table *t, tr_pid pid)
         return NULL;
     ck_pr_fence_load();
     return &chunk[index & (TR__CHUNK_SLOTS - 1)];
+}
+
+/* Whether pid, which names slot a, was never issued: generation 0, or
+ * one the slot has not reached yet (life holds the next generation while
+ * the slot is free). */
+static inline bool tr__pid_never_issued(uint32_t life, tr_pid pid)
+{
+    uint32_t gen = TR_PID_GEN(pid);
+    return gen == 0 || gen > life >> 1 || (gen == life >> 1 && !(life & 1));
 }
 
 static inline tr_pid tr__pid_make(uint32_t gen, uint32_t index)

@@ -17,6 +17,8 @@ static tr__actor *container_of_free(tr__node *n)
 int tr__table_init(tr__table *t)
 {
     t->next = 0;
+    t->shared_lock = 0;
+    t->shared = (tr__magazine){0};
     t->chunks = calloc(CHUNKS, sizeof *t->chunks);
     /* Room for every slot, so that a free slot always fits. */
     if (t->chunks == NULL || tr__depot_init(&t->free, TR__MAX_SLOTS / TR__BATCH) != 0) {
@@ -83,13 +85,34 @@ static tr__actor *chunk_get(tr__table *t, uint32_t index)
     return chunk;
 }
 
+static void shared_lock(tr__table *t)
+{
+    while (!ck_pr_cas_32(&t->shared_lock, 0, 1))
+        ck_pr_stall();
+    ck_pr_fence_acquire();
+}
+
+static void shared_unlock(tr__table *t)
+{
+    ck_pr_fence_release();
+    ck_pr_store_32(&t->shared_lock, 0);
+}
+
+static tr__node *take_free(tr__table *t, tr__magazine *mag)
+{
+    if (mag != NULL)
+        return tr__magazine_take(mag, &t->free);
+    shared_lock(t);
+    tr__node *n = tr__magazine_take(&t->shared, &t->free);
+    shared_unlock(t);
+    return n;
+}
+
 tr__actor *tr__table_alloc(tr__table *t, tr__magazine *mag, int *err)
 {
-    if (mag != NULL) {
-        tr__node *n = tr__magazine_take(mag, &t->free);
-        if (n != NULL)
-            return container_of_free(n);
-    }
+    tr__node *n = take_free(t, mag);
+    if (n != NULL)
+        return container_of_free(n);
     uint32_t index = ck_pr_load_32(&t->next);
     do {
         if (index >= TR__MAX_SLOTS) {
@@ -117,6 +140,18 @@ void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a)
     /* A slot whose generations are used up is retired, so that a pid is
      * never issued twice. The depot has room for every slot, so giving
      * one back never overflows. */
-    if ((ck_pr_load_32(&a->life) >> 1) <= TR__MAX_GEN)
+    if ((ck_pr_load_32(&a->life) >> 1) > TR__MAX_GEN)
+        return;
+    if (mag != NULL) {
         (void)tr__magazine_give(mag, &t->free, &a->state.free);
+        return;
+    }
+    shared_lock(t);
+    (void)tr__magazine_give(&t->shared, &t->free, &a->state.free);
+    shared_unlock(t);
+}
+
+uint32_t tr__table_size(tr__table *t)
+{
+    return ck_pr_load_32(&t->next);
 }

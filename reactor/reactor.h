@@ -41,7 +41,6 @@ typedef struct tr__reactor {
     uint64_t sleep_until;   /* ns of the planned wake-up; 0 while awake */
     uint64_t armed;         /* the timerfd's deadline, UINT64_MAX if none */
     tr__wheel wheel;
-    tr__magazine slots;     /* timer slots this thread gives back */
 
     tr__fd_entry **fds;     /* chunked table indexed by descriptor */
 

@@ -68,7 +68,7 @@ static void timer_end(tr_runtime *rt, tr__actor *slot)
 /* The reactor is done with a timer's entry: the slot goes back. */
 static void timer_reap(tr__reactor *r, timer_req *t)
 {
-    tr__table_give(&r->rt->table, &r->slots, t->slot);
+    tr__table_give(&r->rt->table, NULL, t->slot);
     req_free(t);
 }
 
@@ -196,7 +196,7 @@ int tr_timer_cancel(tr_runtime *rt, tr_pid timer)
     if (rt == NULL)
         return TR_EINVAL;
     tr__actor *slot = TR_PID_NODE(timer) == 0 ? tr__table_lookup(&rt->table, timer) : NULL;
-    if (slot == NULL || TR_PID_GEN(timer) == 0)
+    if (slot == NULL || tr__pid_never_issued(ck_pr_load_32(&slot->life), timer))
         return TR_ENOPID;
     uint32_t gen = TR_PID_GEN(timer);
     for (;;) {

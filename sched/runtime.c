@@ -264,6 +264,7 @@ void tr_runtime_stats(tr_runtime *rt, tr_stats *out)
     out->steals = sum.steals;
     out->parks = sum.parks;
     out->pool_mallocs = tr__msg_pool_mallocs();
+    out->actor_slots = tr__table_size(&rt->table);
 }
 
 unsigned tr_runtime_threads(const tr_runtime *rt)

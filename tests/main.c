@@ -3,7 +3,7 @@
  *   run                    every suite
  *   run SUITE              one suite (api, mailbox, runq, pid, quiescence, sched,
  *                          idle, wheel, timer, io, frame, net, chat,
- *                          fault, supervisor, names)
+ *                          fault, supervisor, names, slots)
  *   run SUITE TEST         one test of a suite
  *
  * Exits 0 when every test passed, 1 when one failed, 2 on a CUnit error.
@@ -39,6 +39,7 @@ int main(int argc, char **argv)
     register_fault_tests();
     register_supervisor_tests();
     register_names_tests();
+    register_slots_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());

@@ -819,6 +819,48 @@ static void test_send_to_timer(void)
     tr_runtime_destroy(rt);
 }
 
+/* ---- cancel of a pid that was never issued -------------------------------------- */
+
+static tr_pid pid_with(uint32_t node, uint32_t gen, uint32_t index)
+{
+    return (tr_pid)node << (TR_PID_INDEX_BITS + TR_PID_GEN_BITS) |
+           (tr_pid)gen << TR_PID_INDEX_BITS | index;
+}
+
+/* Every shape of pid that no actor or timer ever had is TR_ENOPID, as for
+ * tr_runtime_send; the pid of a timer that has fired, or of a live actor,
+ * is 0 (nothing pending to cancel). */
+static void test_cancel_never_issued(void)
+{
+    tr_runtime *rt = tt_runtime(1, 0);
+    tr_pid actor, timer;
+    struct recorder rec = { 0 };
+    struct recorder *rp = &rec;
+    TT_EQ(tr_runtime_spawn(rt, recorder_actor, &rp, sizeof rp, &actor), 0);
+    tr_timer_spec spec = { .delay_ns = 0, .to = actor, .type = MSG_FIRE };
+    TT_EQ(tr_runtime_timer_start(rt, &spec, &timer), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_EQ(atomic_load(&rec.fires), 1);
+
+    uint32_t index = TR_PID_INDEX(timer), gen = TR_PID_GEN(timer);
+    const tr_pid never[] = {
+        TR_PID_NONE,
+        pid_with(0, 0, index),            /* generation 0 */
+        pid_with(1, gen, index),          /* another node */
+        pid_with(0, gen, index + 100000), /* a slot never handed out */
+        pid_with(0, gen + 1, index),      /* the slot's next generation */
+        pid_with(0, gen + 1000, index),   /* far in the slot's future */
+        pid_with(0, TR_PID_GEN(actor) + 1, TR_PID_INDEX(actor)), /* a live actor's next */
+    };
+    for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
+        TT_EQ(tr_timer_cancel(rt, never[i]), TR_ENOPID);
+        TT_EQ(tr_runtime_send(rt, never[i], MSG_POKE, NULL, 0), TR_ENOPID);
+    }
+    TT_EQ(tr_timer_cancel(rt, timer), 0); /* fired: issued, nothing pending */
+    TT_EQ(tr_timer_cancel(rt, actor), 0); /* an actor, not a timer */
+    tr_runtime_destroy(rt);
+}
+
 /* ---- argument errors ------------------------------------------------------------ */
 
 static void errors_actor(tr_ctx *cx, void *state, const tr_msg *m)
@@ -1042,6 +1084,7 @@ void register_timer_tests(void)
     tt_test(s, "dead_target_dead_letters", test_dead_target);
     tt_test(s, "send_to_timer_pid_is_dead_letter", test_send_to_timer);
     tt_test(s, "start_argument_errors", test_start_errors);
+    tt_test(s, "cancel_of_never_issued_pid_is_enopid", test_cancel_never_issued);
     tt_test(s, "pending_timer_holds_runtime", test_pending_timer_holds);
     tt_test(s, "hour_timer_stop_join_destroy", test_hour_timer_stop);
     tt_test(s, "idle_wait_uses_no_cpu", test_idle_wait);

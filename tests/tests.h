@@ -38,6 +38,7 @@ void register_chat_tests(void);
 void register_fault_tests(void);
 void register_supervisor_tests(void);
 void register_names_tests(void);
+void register_slots_tests(void);
 
 /* ---- sanitizer detection ---------------------------------------------- */
 #if defined(__SANITIZE_THREAD__)
@@ -111,6 +112,8 @@ void *tt_joiner_main(void *joiner);
 void tt_relax(unsigned long *spins);
 /* CLOCK_MONOTONIC in nanoseconds (the clock timers are defined on). */
 uint64_t tt_now_ns(void);
+/* Resident memory of this process, in KiB (from /proc/self/statm). */
+long tt_rss_kb(void);
 /* CPU time (user + system) used by the whole process so far, in seconds. */
 double tt_cpu_seconds(void);
 /* tr_runtime_join on a started runtime, turning a hang into a failure: if

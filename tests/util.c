@@ -272,3 +272,15 @@ void *tt_joiner_main(void *arg)
     atomic_store(&j->returned, true);
     return NULL;
 }
+
+long tt_rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, rss = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}

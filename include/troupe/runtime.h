@@ -43,6 +43,11 @@ typedef struct tr_stats {
     uint64_t steals;            /* actors taken from another worker's queue */
     uint64_t parks;             /* times a worker went to sleep */
     uint64_t pool_mallocs;      /* message blocks taken from malloc, process-wide */
+    uint64_t actor_slots;       /* size of the actor table (actors and timers
+                                   share it): the most alive at once, plus
+                                   free slots cached for reuse (up to about
+                                   200 per worker and 200 for all other
+                                   threads) */
 } tr_stats;
 
 /* Fills *cfg with the defaults: threads from the TROUPE_THREADS environment
