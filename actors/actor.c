@@ -128,11 +128,8 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
     COUNT(rt, w, sent);
     if (tr__mailbox_push(a, &m->link_))
         tr__sched_ready(rt, w, a);
-    else if (w != NULL && tr__sched_overloaded(a) && w->cx.actor != NULL && w->cx.actor != a)
-        w->cx.blocked_by = a; /* a turn is sending: it yields (sched.h). The
-                               * overload bit is tested first: it is
-                               * almost always clear (5 instructions a
-                               * message on counting, measured). */
+    else if (w != NULL)
+        tr__bp_sent(w, a);
     return 0;
 }
 
@@ -169,10 +166,22 @@ static void actor_die(tr__worker *w, tr__actor *a, uint32_t life, int reason, co
     tr__table_give(&w->rt->table, &w->slots, a);
 }
 
+/* The message at the mailbox's head as a turn begins (the last one then
+ * waiting), or NULL if unknown: the turn is behind if it uses up its batch
+ * before reaching it (sched/backpressure.c). With only the stub at the
+ * head, whatever is queued before it is not worth a walk to find. */
+static tr__node *turn_limit(tr__actor *a)
+{
+    tr__node *head = tr__mpsc_untag(ck_pr_load_ptr(&a->mailbox));
+    return head != &a->mailbox_end.stub ? head : NULL;
+}
+
 void tr__actor_run(tr__worker *w, tr__actor *a)
 {
     tr_ctx *cx = &w->cx;
     unsigned batch = w->rt->cfg.batch;
+    tr__node *limit = turn_limit(a);
+    bool reached = false;
     unsigned n;
 
     for (n = 0; n < batch; n++) {
@@ -181,6 +190,7 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
         tr__node *node = tr__mailbox_pop(a);
         if (node == NULL)
             break;
+        reached |= node == limit;
         tr_msg *m = (tr_msg *)node;
         uint32_t life = ck_pr_load_32(&a->life);
         if (m->to != tr__pid_of(a, life)) {
@@ -214,24 +224,21 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
     cx->self = TR_PID_NONE;
     tr__actor *blocked_by = cx->blocked_by;
     cx->blocked_by = NULL;
+    ck_pr_store_32(&a->handled, a->handled + n);
 
-    /* An actor is behind when its batch was used up, or when it already
-     * holds waiting senders and its mailbox ran dry only because a send
-     * was still being linked (mpsc.h): it is overloaded and stays
-     * scheduled. Otherwise its senders may go on, and it may wait for a
-     * receiver of its own. Only a successful mark_empty lets go of an
-     * actor that is not waiting. */
+    /* Behind: the batch ran out before the messages that were waiting
+     * when the turn began (or, not knowing which those were, with more
+     * waiting). A turn cut short — by a send to an overloaded actor, or a
+     * send still being linked (mpsc.h) — leaves the verdict as it was. */
     uint64_t muted = ck_pr_load_64(&a->muted);
-    if (n == batch || (muted != 0 && blocked_by == NULL && !tr__mailbox_is_empty(a))) {
-        tr__sched_overload(a);
-        tr__sched_requeue(w, a);
-        return;
-    }
-    if (muted != 0)
-        tr__sched_unmute(w, a);
-    if (blocked_by != NULL && (ck_pr_load_32(&a->life) & 1) && tr__sched_mute(a, blocked_by))
-        return; /* (an actor that has stopped need not wait) */
-    if (!tr__mailbox_mark_empty(a))
+    bool behind;
+    if (limit == NULL)
+        behind = n == batch && !tr__mailbox_is_empty(a);
+    else
+        behind = !reached && (n == batch || (muted & TR__OVERLOADED));
+    if (behind || blocked_by != NULL || muted != 0)
+        tr__bp_turn_end(w, a, behind, blocked_by);
+    else if (!tr__mailbox_mark_empty(a))
         tr__sched_requeue(w, a);
 }
 

@@ -68,6 +68,9 @@ typedef struct tr__actor {
     /* A cache line away from `mailbox`, so that popping does not take the
      * line senders push on. */
     tr__mpsc_end mailbox_end;
+    uint32_t handled;   /* messages taken, wrapping; the owner writes it
+                         * at the end of each turn, senders watch it
+                         * (sched/backpressure.c) */
     union {
         unsigned char bytes[TR_STATE_INLINE];
         void *heap;     /* with TR__HEAP_STATE */

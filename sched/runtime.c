@@ -82,6 +82,8 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
         w->id = i;
         w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
         w->cx.worker = w;
+        w->watch_every = tr__bp_watch_every(c.batch);
+        w->watch_countdown = w->watch_every;
         if (!tr__runq_init(&w->runq)) {
             tr_runtime_destroy(rt);
             return TR_ENOMEM;

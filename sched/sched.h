@@ -16,20 +16,11 @@
  * the searcher will find it. Both sides publish first and look second,
  * across a full fence, so a push and a park cannot miss each other.
  *
- * Backpressure. An actor that ends a turn with its batch used up and
- * messages left is overloaded: the low bit of its `muted` word is set. An
- * actor that sends to an overloaded actor (from a behaviour) ends its turn
- * after that message and, instead of being requeued, pushes itself onto
- * the receiver's mute list (the rest of the word: a stack linked through
- * `runq`, pushed with a compare-and-swap that also checks the bit). The
- * receiver, at the end of its first turn that does not use up its batch
- * (and did not stop short at a send still being linked), clears the word
- * in one exchange and requeues every actor it held. So a
- * flood cannot outrun its receiver by more than a turn's worth of sends,
- * and its messages come from warm pool blocks instead of fresh memory.
- * Overloaded actors are never muted, so waits cannot form a cycle; a muted
- * actor is in no queue, but its receiver is scheduled until it lets it go,
- * so quiescence still sees the work. Outside threads are never muted.
+ * Backpressure (backpressure.c). A receiver that falls behind is marked
+ * overloaded, and an actor that sends to it ends its turn and waits on
+ * the receiver's wait list, in no queue, until the receiver catches up.
+ * A waiting actor's receiver is scheduled until it lets it go (it is
+ * behind, so it has messages), so quiescence still sees the work.
  *
  * Quiescence. A mailbox that is not empty is always scheduled (in a queue,
  * in a LIFO slot, or running). So when every worker is parked, every queue
@@ -66,6 +57,14 @@ typedef struct tr__counters {
     uint64_t sent, handled, dead, spawned, stopped, steals, parks;
 } tr__counters;
 
+/* What a worker last saw of one receiver's progress (backpressure.c). */
+typedef struct tr__watch {
+    tr__actor *actor;
+    uint32_t handled;   /* its count of messages taken, then */
+} tr__watch;
+
+#define TR__WATCHES 8 /* receivers remembered per worker (a power of two) */
+
 struct tr__worker {
     tr__runq runq;
     tr_runtime *rt;
@@ -75,6 +74,9 @@ struct tr__worker {
     uint64_t rng;
     tr__magazine slots;
     tr__counters count;
+    unsigned watch_every;     /* busy sends between two looks */
+    unsigned watch_countdown; /* busy sends until the next look */
+    tr__watch watch[TR__WATCHES];
     tr_ctx cx;
     unsigned id;
     pthread_t thread;
@@ -122,18 +124,34 @@ void tr__sched_batch_end(tr_runtime *rt);
 /* Puts back an actor that still has (or may have) messages after its turn. */
 void tr__sched_requeue(tr__worker *w, tr__actor *a);
 
-/* Backpressure (see above), at the end of a turn of a on w. */
-#define TR__OVERLOADED UINT64_C(1)
-static inline bool tr__sched_overloaded(tr__actor *a)
+/* Backpressure (backpressure.c). The muted word's bits: */
+#define TR__OVERLOADED UINT64_C(1) /* behind: senders wait on it */
+#define TR__WAITING UINT64_C(2)    /* waiting on another (or just let go) */
+
+/* The watch's period for a batch size. */
+unsigned tr__bp_watch_every(unsigned batch);
+
+/* A look at a receiver's progress (out of line: once a period). */
+void tr__bp_look(tr__worker *w, tr__actor *a);
+
+/* After w queued a message for a whose mailbox was busy (the push did not
+ * make it runnable): a sending turn is to wait if a is overloaded; and
+ * every so many such sends, the receiver's progress is looked at. */
+static inline void tr__bp_sent(tr__worker *w, tr__actor *a)
 {
-    return (ck_pr_load_64(&a->muted) & TR__OVERLOADED) != 0;
+    if (ck_pr_load_64(&a->muted) & TR__OVERLOADED) {
+        if (w->cx.actor != NULL && w->cx.actor != a)
+            w->cx.blocked_by = a;
+    } else if (--w->watch_countdown == 0) {
+        tr__bp_look(w, a);
+    }
 }
-void tr__sched_overload(tr__actor *a);
-/* Lets go of the actors a holds, clearing its overload. */
-void tr__sched_unmute(tr__worker *w, tr__actor *a);
-/* Puts a on target's mute list; false (a not taken) if target is no
- * longer overloaded. */
-bool tr__sched_mute(tr__actor *a, tr__actor *target);
+
+/* Ends a's turn on w: a waits for blocked_by (NULL if it sent to no
+ * overloaded actor), or is requeued as overloaded if behind, or lets its
+ * waiters go and is marked idle or requeued. (A turn with none of these
+ * and a clear word only needs the last step: actor.c does it inline.) */
+void tr__bp_turn_end(tr__worker *w, tr__actor *a, bool behind, tr__actor *blocked_by);
 
 /* Spawn and send for both sides: w is the calling worker, or NULL for a
  * thread outside the runtime (actors/actor.c). tr__send owns m. */

@@ -151,35 +151,6 @@ void tr__sched_requeue(tr__worker *w, tr__actor *a)
     push_local(w, a);
 }
 
-void tr__sched_overload(tr__actor *a)
-{
-    if (!(ck_pr_load_64(&a->muted) & TR__OVERLOADED))
-        ck_pr_or_64(&a->muted, TR__OVERLOADED);
-}
-
-void tr__sched_unmute(tr__worker *w, tr__actor *a)
-{
-    uint64_t held = ck_pr_fas_64(&a->muted, 0);
-    tr__node *n = (tr__node *)(uintptr_t)(held & ~TR__OVERLOADED);
-    while (n != NULL) {
-        tr__node *next = n->next;
-        push_local(w, tr__actor_of_runq(n));
-        n = next;
-    }
-}
-
-bool tr__sched_mute(tr__actor *a, tr__actor *target)
-{
-    uint64_t old = ck_pr_load_64(&target->muted);
-    while (old & TR__OVERLOADED) {
-        a->runq.next = (tr__node *)(uintptr_t)(old & ~TR__OVERLOADED);
-        uint64_t new = (uint64_t)(uintptr_t)&a->runq | TR__OVERLOADED;
-        if (ck_pr_cas_64_value(&target->muted, old, new, &old))
-            return true;
-    }
-    return false;
-}
-
 static bool work_visible(tr_runtime *rt)
 {
     if (!tr__injectq_is_empty(&rt->inject))

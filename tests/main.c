@@ -3,7 +3,8 @@
  *   run                    every suite
  *   run SUITE              one suite (api, mailbox, runq, pid, quiescence, sched,
  *                          idle, wheel, timer, io, frame, net, chat,
- *                          fault, supervisor, names, slots)
+ *                          fault, supervisor, names, slots,
+ *                          backpressure)
  *   run SUITE TEST         one test of a suite
  *
  * Exits 0 when every test passed, 1 when one failed, 2 on a CUnit error.
@@ -40,6 +41,7 @@ int main(int argc, char **argv)
     register_supervisor_tests();
     register_names_tests();
     register_slots_tests();
+    register_backpressure_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());

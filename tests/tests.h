@@ -39,6 +39,7 @@ void register_fault_tests(void);
 void register_supervisor_tests(void);
 void register_names_tests(void);
 void register_slots_tests(void);
+void register_backpressure_tests(void);
 
 /* ---- sanitizer detection ---------------------------------------------- */
 #if defined(__SANITIZE_THREAD__)

@@ -1,0 +1,192 @@
+/* sched/backpressure.c — senders wait for a receiver that falls behind.
+ *
+ * Mailboxes are unbounded, so without a brake a fast sender buries a slow
+ * receiver in messages until memory runs out. The brake: a receiver that
+ * falls behind is *overloaded*, and an actor that sends to an overloaded
+ * actor ends its turn after that message and *waits* — it is parked on
+ * the receiver's wait list, in no run queue — until the receiver catches
+ * up and lets it go. Threads outside the runtime never wait.
+ *
+ * Who is behind. Two signals, one from each side of the mailbox:
+ *   - The receiver, at the end of a turn, knows whether it got through the
+ *     messages that were waiting when the turn began (the mailbox's head
+ *     at that moment, actor.c): a turn that uses up its batch short of
+ *     that message means at least a batch was waiting. Messages sent
+ *     during the turn — an actor's messages to itself, above all — do not
+ *     count: an actor that keeps itself going with a message to itself is
+ *     busy, not behind, and must be free to wait for its own receivers.
+ *   - A sender notices a receiver that does not run at all: one stalled
+ *     behind a producer preempted half-way through a push (mpsc.h), or
+ *     queued on a worker whose thread is preempted. Each worker keeps a
+ *     small table of the actors it has been sending to (struct tr__watch);
+ *     every `watch_every` sends to a busy mailbox it reads the receiver's
+ *     `handled` count, and if nothing was taken since its last look, it
+ *     marks the receiver overloaded itself. This costs a few instructions
+ *     per send, and one read of the receiver's line per watch_every.
+ *
+ * The word. Each actor's `muted` word holds its wait list (a stack linked
+ * through the actors' `runq` nodes) and two bits: OVERLOADED (others may
+ * wait on it) and WAITING (it is waiting, or has been let go and not yet
+ * finished a turn). They are never both set. Three kinds of writer:
+ *   - the owner, at the end of its own turn: sets or clears either bit,
+ *     takes the list (fetch-and-store) to let everyone go;
+ *   - a waiter pushes itself with a compare-and-swap that requires
+ *     OVERLOADED and not WAITING;
+ *   - a sender's watch sets OVERLOADED with a compare-and-swap that
+ *     requires neither bit.
+ * So while WAITING is set nobody but the owner writes the word.
+ *
+ * Why waits cannot form a cycle. An actor sets WAITING on its own word
+ * before it pushes itself on a receiver's list, and keeps it until its
+ * next turn ends, which is after it has been let go. A push needs the
+ * receiver's WAITING clear. Take the last push of a would-be cycle, A onto
+ * B: B is in the cycle, so B is on someone's list, so B set WAITING before
+ * that push and still has it — and A's push would have failed. Waits can
+ * chain (an overloaded actor may wait and keep its own waiters), but every
+ * chain ends at an actor that is not waiting; it is overloaded, so it has
+ * messages, so it is in a run queue or running: every chain drains.
+ *
+ * Letting go. An actor whose turn ends caught up (the messages waiting at
+ * its start all handled) clears its word in one exchange and requeues
+ * every waiter on its own worker. A waiting actor's mailbox is still open:
+ * it keeps receiving (from actors not waiting on it, and from outside),
+ * and nobody can wait on it meanwhile, so the bound below is for actors
+ * that are not themselves waiting.
+ *
+ * The bound (README, Guarantees). S actors send to one receiver, each at
+ * most u messages per message it handles; batch b, W workers, watch
+ * period k. While the receiver runs turns, a turn that starts more than
+ * a batch behind flags it at its end, and during one turn each worker
+ * can send at most about 2k before two of its looks see no progress; so
+ * when the flag goes up the receiver is at most b + 2·k·W behind, and
+ * each sender then finishes the message it is handling (S·u). A
+ * receiver that is let go with its backlog under a batch can take one
+ * more round of those bursts before its next turn ends: b + 2·k·W +
+ * 2·S·u in all. The backpressure test suite checks it at 1, 2 and 4
+ * workers, batch 1 and 64, for bursts and for self-loops, one sender and
+ * eight (measured: at most about half the bound).
+ */
+#include "sched.h"
+
+#define BITS (TR__OVERLOADED | TR__WAITING)
+
+/* Sends to one receiver between two looks at its progress: at least a
+ * batch (a receiver taking a batch per turn looks stalled only if it has
+ * not finished a turn in two batches' worth of our sends), and not so few
+ * that a receiver in the middle of an ordinary turn looks stalled. The
+ * floor is thin air checked by the flood tests. */
+#define WATCH_MIN 16
+
+static tr__node *list_of(uint64_t word)
+{
+    return (tr__node *)(uintptr_t)(word & ~BITS);
+}
+
+unsigned tr__bp_watch_every(unsigned batch)
+{
+    return batch > WATCH_MIN ? batch : WATCH_MIN;
+}
+
+/* Requeues every actor on a wait list taken from a word. */
+static void let_go(tr__worker *w, uint64_t word)
+{
+    tr__node *n = list_of(word);
+    while (n != NULL) {
+        tr__node *next = n->next;
+        tr__sched_requeue(w, tr__actor_of_runq(n));
+        n = next;
+    }
+}
+
+/* Replaces the word's bits, keeping its list; the owner only. */
+static void set_bits(tr__actor *a, uint64_t bits)
+{
+    uint64_t old = ck_pr_load_64(&a->muted);
+    while ((old & BITS) != bits &&
+           !ck_pr_cas_64_value(&a->muted, old, (old & ~BITS) | bits, &old))
+        ;
+}
+
+/* Pushes a onto target's wait list if target is overloaded and not
+ * waiting; false otherwise. */
+static bool push_waiter(tr__actor *a, tr__actor *target)
+{
+    uint64_t old = ck_pr_load_64(&target->muted);
+    while ((old & BITS) == TR__OVERLOADED) {
+        a->runq.next = list_of(old);
+        uint64_t new = (uint64_t)(uintptr_t)&a->runq | TR__OVERLOADED;
+        if (ck_pr_cas_64_value(&target->muted, old, new, &old))
+            return true;
+    }
+    return false;
+}
+
+/* Marks a overloaded unless it is waiting; true if it is (now) overloaded. */
+static bool flag(tr__actor *a)
+{
+    uint64_t old = ck_pr_load_64(&a->muted);
+    while (!(old & BITS))
+        if (ck_pr_cas_64_value(&a->muted, old, old | TR__OVERLOADED, &old))
+            return true;
+    return (old & TR__OVERLOADED) != 0;
+}
+
+/* The next look comes after watch_every busy sends, give or take an
+ * eighth, so that a sender alternating between receivers in step with the
+ * period cannot keep one of them out of sight. */
+static unsigned next_look(tr__worker *w)
+{
+    uint64_t x = w->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    w->rng = x;
+    return w->watch_every - (unsigned)(x % (w->watch_every / 8 + 1));
+}
+
+void tr__bp_look(tr__worker *w, tr__actor *a)
+{
+    if (a == w->cx.actor) {
+        w->watch_countdown = 1; /* its own mailbox: look at the next one */
+        return;
+    }
+    w->watch_countdown = next_look(w);
+    tr__watch *e = &w->watch[a->index & (TR__WATCHES - 1)];
+    uint32_t handled = ck_pr_load_32(&a->handled);
+    bool stalled = e->actor == a && e->handled == handled;
+    e->actor = a;
+    e->handled = handled;
+    if (stalled && flag(a) && w->cx.actor != NULL)
+        w->cx.blocked_by = a;
+}
+
+/* a waits for target; false (a not waiting) if target has caught up or is
+ * waiting itself. A caught-up actor lets its own waiters go first; one
+ * still behind keeps them: they stay parked behind it. */
+static bool wait_for(tr__worker *w, tr__actor *a, tr__actor *target, bool behind)
+{
+    if (behind)
+        set_bits(a, TR__WAITING);
+    else
+        let_go(w, ck_pr_fas_64(&a->muted, TR__WAITING));
+    if (push_waiter(a, target))
+        return true; /* a may already be running elsewhere: hands off */
+    set_bits(a, behind ? TR__OVERLOADED : 0);
+    return false;
+}
+
+void tr__bp_turn_end(tr__worker *w, tr__actor *a, bool behind, tr__actor *blocked_by)
+{
+    if (blocked_by != NULL && (ck_pr_load_32(&a->life) & 1) &&
+        wait_for(w, a, blocked_by, behind))
+        return; /* (an actor that has stopped need not wait) */
+    if (behind) {
+        set_bits(a, TR__OVERLOADED);
+        tr__sched_requeue(w, a);
+        return;
+    }
+    if (ck_pr_load_64(&a->muted) != 0)
+        let_go(w, ck_pr_fas_64(&a->muted, 0));
+    if (!tr__mailbox_mark_empty(a))
+        tr__sched_requeue(w, a);
+}
