@@ -1828,6 +1828,56 @@ static void test_connect(void)
     server_stop(&srv);
 }
 
+/* A connect without a host is refused in both forms, and spawns nothing
+ * (a NULL host would otherwise resolve to loopback and connect). */
+struct no_host {
+    struct outcome o; /* the connector's, should one be spawned after all */
+    atomic_int rc;
+};
+
+static tr_tcp_connect_opts no_host_opts(struct ostate *st)
+{
+    return (tr_tcp_connect_opts){.host = NULL, .port = 1,
+                                 .handler = {.behaviour = connector, .state = st,
+                                             .state_size = sizeof *st}};
+}
+
+static void no_host_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct no_host *nh = *(struct no_host **)state;
+    struct ostate st = {.o = &nh->o};
+    tr_tcp_connect_opts co = no_host_opts(&st);
+    tr_pid pid = TR_PID_NONE;
+    (void)m;
+    atomic_store(&nh->rc, tr_tcp_connect(cx, &co, &pid));
+    TT_CHECK(pid == TR_PID_NONE);
+}
+
+static void test_connect_no_host(void)
+{
+    struct no_host nh = {.o = {.say = "x"}, .rc = 1};
+    struct no_host *nhp = &nh;
+    struct ostate st = {.o = &nh.o};
+    tr_tcp_connect_opts co = no_host_opts(&st);
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_pid pid = TR_PID_NONE;
+    TT_EQ(tr_runtime_tcp_connect(rt, &co, &pid), TR_EINVAL);
+    CU_ASSERT(pid == TR_PID_NONE);
+
+    tr_pid actor;
+    TT_EQ(tr_runtime_spawn(rt, no_host_actor, &nhp, sizeof nhp, &actor), 0);
+    TT_EQ(tr_runtime_send(rt, actor, 1, NULL, 0), 0);
+    CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
+    TT_EQ(tt_join_within(rt, WAIT_S), 0); /* quiescent: no connection holds it */
+    TT_EQ(atomic_load(&nh.rc), TR_EINVAL);
+    tr_stats stats;
+    tr_runtime_stats(rt, &stats);
+    TT_EQ(stats.actors_spawned, 1); /* no_host_actor, no connection */
+    TT_EQ(atomic_load(&nh.o.closed), 0);
+    tr_runtime_destroy(rt);
+    TT_NO_ERRORS();
+}
+
 /* A listener whose accept queue is full drops further SYNs: a connect to
  * it can only time out. Fill a backlog-0 listener (nobody accepts) until
  * a connection stays pending; if that cannot be arranged here, the case is
@@ -2234,6 +2284,7 @@ void register_net_tests(void)
     tt_test(s, "reset_storm", test_reset_storm);
     tt_test(s, "fd_exhaustion", test_fd_exhaustion);
     tt_test(s, "connect", test_connect);
+    tt_test(s, "connect_no_host", test_connect_no_host);
     tt_test(s, "connect_timeout", test_connect_timeout);
     tt_test(s, "half_close", test_half_close);
     tt_test(s, "server_shutdown", test_server_shutdown);
