@@ -510,15 +510,6 @@ static long rss_bytes(void)
     return rss * sysconf(_SC_PAGESIZE);
 }
 
-static void raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
 /* ---- a duplex client: sends a buffer while reading, checks every byte --------- */
 
 struct duplex {
@@ -784,7 +775,7 @@ static void mc_send(int ep, struct mconn *mc, uint32_t c, bool *fail)
 static void test_echo_1000_connections(void)
 {
     enum { CONNS = 1000, MSGS = 100 };
-    raise_nofile();
+    tr_fd_limit_raise(NULL);
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur < 2 * CONNS + 200) {
@@ -1522,7 +1513,7 @@ static void *storm_main(void *arg)
 static void test_reset_storm(void)
 {
     enum { THREADS = 4, PER = 500 };
-    raise_nofile();
+    tr_fd_limit_raise(NULL);
     struct server srv;
     server_start(&srv, echo_raw, 0); /* sends may fail: the peers are gone */
     struct storm s[THREADS];
@@ -1722,6 +1713,61 @@ static void test_fd_exhaustion(void)
     int status = 0;
     CU_ASSERT(waitpid(child, &status, 0) == child);
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* tr_fd_limit_raise, in a child so that this process keeps its limit: from
+ * a soft limit of 64 up to the hard one (or fs.nr_open, the kernel's cap),
+ * reported through *limit; a second call changes nothing. The child's exit
+ * status names the first check that failed. */
+static int fd_limit_child(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 10;
+    if (rl.rlim_max <= 64)
+        return 77; /* nothing to raise to */
+    rlim_t want = rl.rlim_max;
+    FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+    unsigned long cap = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%lu", &cap) == 1 && (rlim_t)cap < want)
+            want = (rlim_t)cap;
+        fclose(f);
+    }
+    rl.rlim_cur = 64;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 11;
+    unsigned long now = 0;
+    if (tr_fd_limit_raise(&now) != 0)
+        return 12;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur != want)
+        return 13;
+    if (now != (unsigned long)want)
+        return 14;
+    if (tr_fd_limit_raise(NULL) != 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+        rl.rlim_cur != want)
+        return 15;
+    return 0;
+}
+
+static void test_fd_limit_raise(void)
+{
+    struct rlimit before, after;
+    CU_ASSERT_FATAL(getrlimit(RLIMIT_NOFILE, &before) == 0);
+    fflush(stdout);
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0)
+        _exit(fd_limit_child());
+    int status = 0;
+    CU_ASSERT_FATAL(waitpid(child, &status, 0) == child);
+    CU_ASSERT_FATAL(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77)
+        printf("(hard limit of %lu: skipped) ", (unsigned long)before.rlim_max);
+    else
+        TT_EQ(WEXITSTATUS(status), 0);
+    CU_ASSERT(getrlimit(RLIMIT_NOFILE, &after) == 0);
+    TT_EQ(after.rlim_cur, before.rlim_cur);
 }
 
 /* ---- 7. outgoing connections ---------------------------------------------------- */
@@ -2283,6 +2329,7 @@ void register_net_tests(void)
     tt_test(s, "bad_msgpack", test_bad_msgpack);
     tt_test(s, "reset_storm", test_reset_storm);
     tt_test(s, "fd_exhaustion", test_fd_exhaustion);
+    tt_test(s, "fd_limit_raise", test_fd_limit_raise);
     tt_test(s, "connect", test_connect);
     tt_test(s, "connect_no_host", test_connect_no_host);
     tt_test(s, "connect_timeout", test_connect_timeout);

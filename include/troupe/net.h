@@ -126,6 +126,16 @@ int tr_runtime_tcp_listen(tr_runtime *rt, const tr_tcp_listen_opts *o, tr_pid *l
  * Connections already accepted go on. Errors: as tr_send. */
 int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener);
 
+/* ---- the descriptor limit ---- */
+
+/* Raises this process's soft limit on open descriptors (RLIMIT_NOFILE,
+ * often 1,024) to its hard limit, capped at fs.nr_open; never lowers it.
+ * For servers, at start: each connection is a descriptor. Not for programs
+ * that use select(), which cannot take descriptors past FD_SETSIZE.
+ * Stores the limit now in force if asked. Errors: -errno from
+ * getrlimit/setrlimit. Any thread; the limit is process-wide. */
+int tr_fd_limit_raise(unsigned long *limit);
+
 /* ---- connecting ---- */
 
 typedef struct tr_tcp_connect_opts {
