@@ -577,6 +577,7 @@ int main(int argc, char **argv)
                              .max_output = (size_t)1 << 20}},
     };
     tr_runtime *rt;
+    tr_fd_limit_raise(NULL); /* past 1,024 descriptors: one per client */
     int err = tr_runtime_create(NULL, &rt);
     if (err == 0)
         err = tr_runtime_spawn(rt, directory_actor, &dir, sizeof dir, &proto.dir);

@@ -20,6 +20,7 @@ int main(int argc, char **argv)
         .handler = {.behaviour = echo},
     };
     tr_runtime *rt;
+    tr_fd_limit_raise(NULL); /* past 1,024 descriptors: one per client */
     int err = tr_runtime_create(NULL, &rt);
     if (err == 0)
         err = tr_runtime_tcp_listen(rt, &opts, NULL, &opts.port);

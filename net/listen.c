@@ -184,7 +184,9 @@ int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener)
 
 static int connect_to(tr_runtime *rt, tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *out)
 {
-    if (o == NULL || o->handler.behaviour == NULL ||
+    /* A NULL host would resolve to loopback: refused, so that a forgotten
+     * field is an error rather than a connection to this machine. */
+    if (o == NULL || o->host == NULL || o->handler.behaviour == NULL ||
         (o->handler.state == NULL && o->handler.state_size != 0))
         return TR_EINVAL;
     struct sockaddr_storage peer;

@@ -10,9 +10,22 @@
  * dispatched and sends one TR_SIGNAL per new delivery to its subscribers.
  * The handler touches no per-runtime memory, so a runtime can be destroyed
  * while a signal arrives.
+ *
+ * The eventfd is open only while a runtime exists: each reactor takes a
+ * reference when it is created and gives it back when destroyed, and the
+ * last one closes it. A handler may still be running then (dispatched
+ * before the last subscriber restored the old action): had it loaded the
+ * descriptor's number, the number could be closed and reused by a socket
+ * before its write, which would then put 8 bytes into that socket. So the
+ * handler counts itself in flight before it loads the number, and the
+ * closer withdraws the number, then waits until no handler is in flight
+ * before closing: with sequentially consistent operations on both sides
+ * (Dekker), either the closer sees the handler and waits, or the handler
+ * sees -1 and writes nothing.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -34,22 +47,39 @@ struct tr__sig_sub {
     tr_pid pid;
 };
 
-static int sig_fd = -1;
-static pthread_once_t sig_once = PTHREAD_ONCE_INIT;
+static int sig_fd = -1;            /* -1 while no runtime exists */
+static unsigned sig_in_flight;     /* handlers between counting and writing */
 static uint64_t sig_count[MAX_SIGNO + 1];
 static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned sig_refs;          /* reactors, under sig_lock */
 static unsigned sig_users[MAX_SIGNO + 1];
 static struct sigaction sig_saved[MAX_SIGNO + 1];
 
-static void sig_open(void)
-{
-    sig_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-}
-
+/* Takes a reference for a reactor being created, opening the eventfd for
+ * the first; tr__signal_fini gives it back, also when this fails. */
 int tr__signal_fd(void)
 {
-    pthread_once(&sig_once, sig_open);
-    return sig_fd;
+    pthread_mutex_lock(&sig_lock);
+    sig_refs++;
+    if (sig_fd < 0)
+        ck_pr_store_int(&sig_fd, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    int fd = sig_fd;
+    pthread_mutex_unlock(&sig_lock);
+    return fd;
+}
+
+static void unref(void)
+{
+    pthread_mutex_lock(&sig_lock);
+    if (--sig_refs == 0 && sig_fd >= 0) {
+        int fd = sig_fd;
+        ck_pr_store_int(&sig_fd, -1);
+        ck_pr_fence_memory();
+        while (ck_pr_load_uint(&sig_in_flight) != 0)
+            sched_yield();
+        close(fd);
+    }
+    pthread_mutex_unlock(&sig_lock);
 }
 
 void tr__signal_baseline(tr__reactor *r)
@@ -61,10 +91,16 @@ void tr__signal_baseline(tr__reactor *r)
 static void on_signal(int signo)
 {
     int saved = errno;
-    uint64_t one = 1;
     ck_pr_inc_64(&sig_count[signo]);
-    ssize_t n = write(sig_fd, &one, sizeof one);
-    (void)n;
+    ck_pr_inc_uint(&sig_in_flight);
+    ck_pr_fence_memory();
+    int fd = ck_pr_load_int(&sig_fd);
+    if (fd >= 0) {
+        uint64_t one = 1;
+        ssize_t n = write(fd, &one, sizeof one);
+        (void)n;
+    }
+    ck_pr_dec_uint(&sig_in_flight);
     errno = saved;
 }
 
@@ -157,7 +193,7 @@ static struct tr__sig_sub *find_sub(tr__actor *a, int signo, tr__resource ***lin
 int tr_signal_watch(tr_ctx *cx, int signo)
 {
     tr__resource **link;
-    if (cx == NULL || cx->actor == NULL || !catchable(signo) || tr__signal_fd() < 0)
+    if (cx == NULL || cx->actor == NULL || !catchable(signo))
         return TR_EINVAL;
     if (find_sub(cx->actor, signo, &link) != NULL)
         return TR_EBUSY;
@@ -186,7 +222,7 @@ int tr_signal_watch(tr_ctx *cx, int signo)
 
 int tr_runtime_stop_on_signal(tr_runtime *rt, int signo)
 {
-    if (rt == NULL || !catchable(signo) || tr__signal_fd() < 0)
+    if (rt == NULL || !catchable(signo))
         return TR_EINVAL;
     tr__reactor *r = &rt->reactor;
     uint64_t bit = UINT64_C(1) << (signo - 1);
@@ -212,6 +248,7 @@ void tr__signal_fini(tr__reactor *r)
         if (r->stop_signals & (UINT64_C(1) << (signo - 1)))
             users_add(signo, -1);
     r->stop_signals = 0;
+    unref();
 }
 
 int tr_signal_unwatch(tr_ctx *cx, int signo)

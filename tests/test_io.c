@@ -4,19 +4,23 @@
  * records when the owner reads until EAGAIN; unwatch stops the messages and
  * releases the runtime, a watch holds it open and is dropped when its actor
  * stops; the documented errors; tr_io_modify; and signals (SIGUSR1,
- * SIGUSR2) as TR_SIGNAL messages, with the previous disposition restored.
+ * SIGUSR2) as TR_SIGNAL messages, with the previous disposition restored,
+ * and the signal descriptor closed with the last runtime.
  *
  * No timing assertions: waits for something that must happen are bounded
  * only by generous safety nets that turn a hang into a failure, and the
  * checks that something does *not* happen can only fail if it does. */
 #include "tests.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -872,6 +876,131 @@ static void test_signal_two_subscribers(void)
     CU_ASSERT(handler_is(SIGUSR2, SIG_DFL));
 }
 
+/* Descriptors open in this process (the listing's own not counted). */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    CU_ASSERT_FATAL(d != NULL);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1;
+}
+
+/* An actor of rt subscribes to SIGUSR1, gets one delivery and
+ * unsubscribes; rt is then quiescent. */
+static void usr1_round_trip(tr_runtime *rt)
+{
+    struct sig_sub s = { .signo = SIGUSR1 };
+    struct sig_sub *sp = &s;
+    tr_pid p;
+    TT_EQ(tr_runtime_spawn(rt, sig_actor, &sp, sizeof sp, &p), 0);
+    TT_EQ(tr_runtime_send(rt, p, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    bool subscribed = tt_wait_flag(&s.subscribed, WAIT_LIMIT_S);
+    CU_ASSERT(subscribed);
+    if (subscribed && !handler_is(SIGUSR1, SIG_DFL))
+        TT_EQ(kill(getpid(), SIGUSR1), 0);
+    else
+        tr_runtime_stop(rt);
+    TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
+    TT_NO_ERRORS();
+    TT_EQ(atomic_load(&s.received), 1);
+}
+
+/* The signal eventfd is shared by the runtimes alive and closed with the
+ * last: with none alive, the process holds no descriptor of troupe's, and
+ * a later runtime's signals still arrive (through a fresh eventfd). */
+static void test_signal_fd_closed_with_last_runtime(void)
+{
+    CU_ASSERT_FATAL(handler_is(SIGUSR1, SIG_DFL));
+    int none = open_fds();
+    tr_runtime *first = tt_runtime(2, 0);
+    int one = open_fds();
+    tr_runtime *second = tt_runtime(2, 0);
+    int two = open_fds();
+    /* The first opens its own descriptors and the shared one; the second
+     * only its own. */
+    TT_EQ(one - none, two - one + 1);
+    tr_runtime_destroy(second);
+    TT_EQ(open_fds(), one);
+
+    usr1_round_trip(first);
+    tr_runtime_destroy(first);
+    TT_EQ(open_fds(), none);
+    CU_ASSERT(handler_is(SIGUSR1, SIG_DFL));
+
+    tr_runtime *later = tt_runtime(2, 0);
+    TT_EQ(open_fds(), one);
+    usr1_round_trip(later);
+    tr_runtime_destroy(later);
+    TT_EQ(open_fds(), none);
+    CU_ASSERT(handler_is(SIGUSR1, SIG_DFL));
+}
+
+/* Signals keep arriving while runtimes come and go, so that handlers run
+ * while the last runtime restores the old action and closes the eventfd.
+ * After each close a socket pair takes the lowest free numbers (the
+ * eventfd's among them): a handler that wrote to a number it loaded
+ * before the close would leave bytes there. SIGUSR2 is ignored around the
+ * subscriptions, so a late delivery is harmless. */
+struct storm {
+    atomic_bool stop;
+    atomic_ulong sent;
+};
+
+static void *storm_main(void *arg)
+{
+    struct storm *st = arg;
+    while (!atomic_load(&st->stop)) {
+        TT_CHECK(raise(SIGUSR2) == 0); /* handled here, beside the closing thread */
+        atomic_fetch_add(&st->sent, 1);
+    }
+    return NULL;
+}
+
+static void test_signal_storm_across_lifetimes(void)
+{
+    enum { ROUNDS = TT_TSAN ? 100 : 300 }; /* ThreadSanitizer: each round ~20x slower */
+    struct sigaction before, ign;
+    CU_ASSERT_FATAL(sigaction(SIGUSR2, NULL, &before) == 0);
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    CU_ASSERT_FATAL(sigaction(SIGUSR2, &ign, NULL) == 0);
+    int none = open_fds();
+
+    struct storm st = { .stop = false };
+    pthread_t t = tt_thread(storm_main, &st);
+    int stray = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        tr_runtime *rt = tt_runtime(1, 0);
+        TT_EQ(tr_runtime_stop_on_signal(rt, SIGUSR2), 0);
+        tr_runtime_destroy(rt);
+        int sv[2];
+        CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+        /* A handler in flight now finishes before the storm counts on. */
+        unsigned long mark = atomic_load(&st.sent);
+        while (atomic_load(&st.sent) < mark + 2)
+            sched_yield();
+        char b[8];
+        for (int k = 0; k < 2; k++)
+            stray += recv(sv[k], b, sizeof b, MSG_DONTWAIT) > 0;
+        close(sv[0]);
+        close(sv[1]);
+    }
+    atomic_store(&st.stop, true);
+    tt_join(t);
+    TT_NO_ERRORS();
+    TT_EQ(stray, 0);
+    CU_ASSERT(atomic_load(&st.sent) > 0);
+    CU_ASSERT(handler_is(SIGUSR2, SIG_IGN));
+    TT_EQ(open_fds(), none);
+    CU_ASSERT(sigaction(SIGUSR2, &before, NULL) == 0);
+}
+
 void register_io_tests(void)
 {
     CU_pSuite s = tt_suite("io");
@@ -885,4 +1014,6 @@ void register_io_tests(void)
     tt_test(s, "modify_interest", test_modify);
     tt_test(s, "signal_usr1_subscribe_receive_restore", test_signal_usr1);
     tt_test(s, "signal_two_subscribers_ignored_restored", test_signal_two_subscribers);
+    tt_test(s, "signal_fd_closed_with_last_runtime", test_signal_fd_closed_with_last_runtime);
+    tt_test(s, "signal_storm_across_lifetimes", test_signal_storm_across_lifetimes);
 }

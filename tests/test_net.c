@@ -510,15 +510,6 @@ static long rss_bytes(void)
     return rss * sysconf(_SC_PAGESIZE);
 }
 
-static void raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
 /* ---- a duplex client: sends a buffer while reading, checks every byte --------- */
 
 struct duplex {
@@ -784,7 +775,7 @@ static void mc_send(int ep, struct mconn *mc, uint32_t c, bool *fail)
 static void test_echo_1000_connections(void)
 {
     enum { CONNS = 1000, MSGS = 100 };
-    raise_nofile();
+    tr_fd_limit_raise(NULL);
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur < 2 * CONNS + 200) {
@@ -1522,7 +1513,7 @@ static void *storm_main(void *arg)
 static void test_reset_storm(void)
 {
     enum { THREADS = 4, PER = 500 };
-    raise_nofile();
+    tr_fd_limit_raise(NULL);
     struct server srv;
     server_start(&srv, echo_raw, 0); /* sends may fail: the peers are gone */
     struct storm s[THREADS];
@@ -1724,6 +1715,61 @@ static void test_fd_exhaustion(void)
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* tr_fd_limit_raise, in a child so that this process keeps its limit: from
+ * a soft limit of 64 up to the hard one (or fs.nr_open, the kernel's cap),
+ * reported through *limit; a second call changes nothing. The child's exit
+ * status names the first check that failed. */
+static int fd_limit_child(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 10;
+    if (rl.rlim_max <= 64)
+        return 77; /* nothing to raise to */
+    rlim_t want = rl.rlim_max;
+    FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+    unsigned long cap = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%lu", &cap) == 1 && (rlim_t)cap < want)
+            want = (rlim_t)cap;
+        fclose(f);
+    }
+    rl.rlim_cur = 64;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 11;
+    unsigned long now = 0;
+    if (tr_fd_limit_raise(&now) != 0)
+        return 12;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur != want)
+        return 13;
+    if (now != (unsigned long)want)
+        return 14;
+    if (tr_fd_limit_raise(NULL) != 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+        rl.rlim_cur != want)
+        return 15;
+    return 0;
+}
+
+static void test_fd_limit_raise(void)
+{
+    struct rlimit before, after;
+    CU_ASSERT_FATAL(getrlimit(RLIMIT_NOFILE, &before) == 0);
+    fflush(stdout);
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0)
+        _exit(fd_limit_child());
+    int status = 0;
+    CU_ASSERT_FATAL(waitpid(child, &status, 0) == child);
+    CU_ASSERT_FATAL(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77)
+        printf("(hard limit of %lu: skipped) ", (unsigned long)before.rlim_max);
+    else
+        TT_EQ(WEXITSTATUS(status), 0);
+    CU_ASSERT(getrlimit(RLIMIT_NOFILE, &after) == 0);
+    TT_EQ(after.rlim_cur, before.rlim_cur);
+}
+
 /* ---- 7. outgoing connections ---------------------------------------------------- */
 
 struct outcome {
@@ -1826,6 +1872,56 @@ static void test_connect(void)
     TT_EQ(tr_runtime_tcp_connect(srv.rt, &bad, NULL), -EHOSTUNREACH);
     TT_NO_ERRORS();
     server_stop(&srv);
+}
+
+/* A connect without a host is refused in both forms, and spawns nothing
+ * (a NULL host would otherwise resolve to loopback and connect). */
+struct no_host {
+    struct outcome o; /* the connector's, should one be spawned after all */
+    atomic_int rc;
+};
+
+static tr_tcp_connect_opts no_host_opts(struct ostate *st)
+{
+    return (tr_tcp_connect_opts){.host = NULL, .port = 1,
+                                 .handler = {.behaviour = connector, .state = st,
+                                             .state_size = sizeof *st}};
+}
+
+static void no_host_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct no_host *nh = *(struct no_host **)state;
+    struct ostate st = {.o = &nh->o};
+    tr_tcp_connect_opts co = no_host_opts(&st);
+    tr_pid pid = TR_PID_NONE;
+    (void)m;
+    atomic_store(&nh->rc, tr_tcp_connect(cx, &co, &pid));
+    TT_CHECK(pid == TR_PID_NONE);
+}
+
+static void test_connect_no_host(void)
+{
+    struct no_host nh = {.o = {.say = "x"}, .rc = 1};
+    struct no_host *nhp = &nh;
+    struct ostate st = {.o = &nh.o};
+    tr_tcp_connect_opts co = no_host_opts(&st);
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_pid pid = TR_PID_NONE;
+    TT_EQ(tr_runtime_tcp_connect(rt, &co, &pid), TR_EINVAL);
+    CU_ASSERT(pid == TR_PID_NONE);
+
+    tr_pid actor;
+    TT_EQ(tr_runtime_spawn(rt, no_host_actor, &nhp, sizeof nhp, &actor), 0);
+    TT_EQ(tr_runtime_send(rt, actor, 1, NULL, 0), 0);
+    CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
+    TT_EQ(tt_join_within(rt, WAIT_S), 0); /* quiescent: no connection holds it */
+    TT_EQ(atomic_load(&nh.rc), TR_EINVAL);
+    tr_stats stats;
+    tr_runtime_stats(rt, &stats);
+    TT_EQ(stats.actors_spawned, 1); /* no_host_actor, no connection */
+    TT_EQ(atomic_load(&nh.o.closed), 0);
+    tr_runtime_destroy(rt);
+    TT_NO_ERRORS();
 }
 
 /* A listener whose accept queue is full drops further SYNs: a connect to
@@ -2233,7 +2329,9 @@ void register_net_tests(void)
     tt_test(s, "bad_msgpack", test_bad_msgpack);
     tt_test(s, "reset_storm", test_reset_storm);
     tt_test(s, "fd_exhaustion", test_fd_exhaustion);
+    tt_test(s, "fd_limit_raise", test_fd_limit_raise);
     tt_test(s, "connect", test_connect);
+    tt_test(s, "connect_no_host", test_connect_no_host);
     tt_test(s, "connect_timeout", test_connect_timeout);
     tt_test(s, "half_close", test_half_close);
     tt_test(s, "server_shutdown", test_server_shutdown);

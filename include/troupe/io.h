@@ -58,6 +58,8 @@ int tr_io_unwatch(tr_ctx *cx, int fd);
  * message. While any actor of any runtime subscribes, the signal's default
  * action is replaced; it is restored when the last one unsubscribes. A
  * subscription holds the runtime open and ends when the actor stops.
+ * Deliveries reach the runtimes through one descriptor (an eventfd) that
+ * is open while any runtime exists and closed with the last one.
  * Errors: TR_EINVAL (signo not catchable: SIGKILL, SIGSTOP, SIGSEGV, ...),
  * TR_EBUSY (already subscribed), TR_ENOMEM. */
 int tr_signal_watch(tr_ctx *cx, int signo);

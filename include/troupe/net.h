@@ -126,10 +126,20 @@ int tr_runtime_tcp_listen(tr_runtime *rt, const tr_tcp_listen_opts *o, tr_pid *l
  * Connections already accepted go on. Errors: as tr_send. */
 int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener);
 
+/* ---- the descriptor limit ---- */
+
+/* Raises this process's soft limit on open descriptors (RLIMIT_NOFILE,
+ * often 1,024) to its hard limit, capped at fs.nr_open; never lowers it.
+ * For servers, at start: each connection is a descriptor. Not for programs
+ * that use select(), which cannot take descriptors past FD_SETSIZE.
+ * Stores the limit now in force if asked. Errors: -errno from
+ * getrlimit/setrlimit. Any thread; the limit is process-wide. */
+int tr_fd_limit_raise(unsigned long *limit);
+
 /* ---- connecting ---- */
 
 typedef struct tr_tcp_connect_opts {
-    const char *host;     /* resolved in the calling thread */
+    const char *host;     /* resolved in the calling thread; required (NULL: TR_EINVAL) */
     uint16_t port;
     uint64_t timeout_ns;  /* 0 = 10 s; on expiry: TR_TCP_CLOSED with -ETIMEDOUT */
     tr_tcp_handler handler;
@@ -137,8 +147,8 @@ typedef struct tr_tcp_connect_opts {
 
 /* Spawns a connection actor that connects to host:port. Its behaviour gets
  * TR_TCP_CONNECTED on success, or only TR_TCP_CLOSED with the reason
- * (-ECONNREFUSED, -ETIMEDOUT, ...). Errors: TR_EINVAL, TR_ENOMEM,
- * -EHOSTUNREACH (no such host), -errno from socket. */
+ * (-ECONNREFUSED, -ETIMEDOUT, ...). Errors: TR_EINVAL (no host, no
+ * behaviour), TR_ENOMEM, -EHOSTUNREACH (no such host), -errno from socket. */
 int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn);
 int tr_runtime_tcp_connect(tr_runtime *rt, const tr_tcp_connect_opts *o, tr_pid *conn);
 
