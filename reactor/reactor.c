@@ -46,7 +46,7 @@ int tr__reactor_init(tr__reactor *r, tr_runtime *rt)
     tr__wheel_init(&r->wheel, tr__now_ns() >> TR__TICK_SHIFT);
     pthread_mutex_init(&r->sig_lock, NULL);
 
-    int sigfd = tr__signal_fd();
+    int sigfd = tr__signal_open();
     tr__signal_baseline(r);
     r->epfd = epoll_create1(EPOLL_CLOEXEC);
     r->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -80,7 +80,10 @@ void tr__timer_file(tr__reactor *r, tr__node *request);
 void tr__io_dispatch(tr__reactor *r, uint64_t data, uint32_t events);
 void tr__io_fini(tr__reactor *r);
 void tr__signal_dispatch(tr__reactor *r);
-int tr__signal_fd(void);
+/* The process-wide signal eventfd, with a reference for this reactor
+ * (-1 if it cannot be opened); tr__signal_fini gives the reference back
+ * (the last one closes it), also after a failed open. */
+int tr__signal_open(void);
 void tr__signal_baseline(tr__reactor *r);
 void tr__signal_fini(tr__reactor *r);
 

@@ -57,7 +57,7 @@ static struct sigaction sig_saved[MAX_SIGNO + 1];
 
 /* Takes a reference for a reactor being created, opening the eventfd for
  * the first; tr__signal_fini gives it back, also when this fails. */
-int tr__signal_fd(void)
+int tr__signal_open(void)
 {
     pthread_mutex_lock(&sig_lock);
     sig_refs++;
