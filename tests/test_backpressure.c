@@ -28,7 +28,7 @@ static uint64_t get_u64(const tr_msg *m)
 #define FLOOD_MAX_SENDERS 8u
 /* Without backpressure a flood of 64-byte messages would take hundreds of
  * MiB; with it, the pools hold a few thousand blocks. */
-#define FLOOD_RSS_LIMIT_KB (10 * 1024)
+#define FLOOD_RSS_LIMIT_KB (TT_RSS_FACTOR * 10 * 1024)
 
 struct flood {
     unsigned senders, burst;

@@ -13,7 +13,7 @@ enum { MSG_STOP = 10, MSG_FIRED };
 /* The table may hold the peak plus the free slots cached per thread (about
  * 200 per worker and 200 for outside threads): well under 3 × the peak. */
 #define SLOTS_LIMIT (3 * MAX_ALIVE)
-#define RSS_GROWTH_LIMIT_KB (10 * 1024)
+#define RSS_GROWTH_LIMIT_KB (TT_RSS_FACTOR * 10 * 1024)
 
 struct churn {
     atomic_long alive;     /* spawned (or started) and not yet ended */

@@ -64,6 +64,11 @@ void register_backpressure_tests(void);
 #  define TT_ASAN 0
 #endif
 
+/* Memory limits in tests are multiplied by this: ThreadSanitizer keeps
+ * shadow memory and per-thread caches several times the size of what the
+ * program itself touches. */
+#define TT_RSS_FACTOR (TT_TSAN ? 8 : 1)
+
 /* ---- registration ----------------------------------------------------- */
 /* A suite whose tests each run under a watchdog (TROUPE_TEST_TIMEOUT
  * seconds, default 600, 0 = off): a test that hangs is named and the
