@@ -5,7 +5,14 @@
  * The protocol, one line each way:
  *   NICK <nick>  JOIN <#room>  PART <#room>  MSG <#room> <text>  PRIV <nick> <text>
  *   WHO <#room>  QUIT; answers OK ... or ERR ...; deliveries MSG, PRIV,
- *   JOINED and PARTED. Verbs are case-insensitive.
+ *   JOINED and PARTED. Verbs are case-insensitive. The whole protocol, its
+ *   errors and limits: examples/chat-protocol.md.
+ *
+ * Limits: a client may be in MAX_ROOMS rooms at once (ERR too-many-rooms
+ * past that), so that no one client can take the rooms — actors and names
+ * in the registry, which every client shares — for itself. A request the
+ * server cannot carry out is answered with what ran out (failure()): ERR
+ * out-of-memory only when memory did.
  *
  * The actors:
  *   client     one per connection, running on the connection actor: parses
@@ -69,6 +76,7 @@
 #include <troupe.h>
 
 #define NAME_LEN 32                  /* a nick, or a room after its '#' */
+#define MAX_ROOMS 64                 /* rooms one client may be in at once */
 typedef char name[NAME_LEN + 2];     /* a nick or "#room", NUL-terminated */
 
 enum { /* message types */
@@ -88,6 +96,16 @@ typedef struct chat_msg {
 } chat_msg;
 
 static const chat_msg NONE, OK = {.n = 1};
+
+/* The answer to a request that failed with err: says what ran out. */
+static const char *failure(int err)
+{
+    switch (err) {
+    case TR_ENOMEM: return "ERR out-of-memory\n";
+    case TR_EAGAIN: return "ERR server-full\n"; /* no actor slot left for a room */
+    default: return "ERR server-error\n";
+    }
+}
 
 /* Sends *h followed by the printf-style text. */
 __attribute__((format(printf, 5, 6)))
@@ -185,11 +203,12 @@ static void room_actor(tr_ctx *cx, void *state, const tr_msg *m)
     case JOIN: {
         member *more = realloc(r->members, (r->n + 1) * sizeof *more);
         uint64_t ref = 0;
+        int err = more != NULL ? 0 : TR_ENOMEM;
         if (more != NULL)
             r->members = more;
         /* A client that has already ended gives TR_DOWN at once. */
-        if (more == NULL || tr_monitor(cx, q->pid, &ref) != 0) {
-            post(cx, q->pid, REPLY, &NONE, "ERR out-of-memory\n");
+        if (err != 0 || (err = tr_monitor(cx, q->pid, &ref)) != 0) {
+            post(cx, q->pid, REPLY, &NONE, "%s", failure(err));
             break;
         }
         for (size_t i = 0; i < r->n; i++)
@@ -330,10 +349,11 @@ static void directory_actor(tr_ctx *cx, void *state, const tr_msg *m)
         user_set(cx, d, m->from, q->nick);
     } else if (m->type == JOIN) { /* the client found no such room */
         tr_pid room;
+        int err = 0;
         if (room_find(tr_ctx_runtime(cx), q->room) != TR_PID_NONE)
             tr_send(cx, m->from, RETRY, NULL, 0); /* created since: go there */
-        else if (room_create(cx, q->room, &room) != 0)
-            post(cx, m->from, REPLY, &NONE, "ERR out-of-memory\n");
+        else if ((err = room_create(cx, q->room, &room)) != 0)
+            post(cx, m->from, REPLY, &NONE, "%s", failure(err));
         else /* a new room ends only once a member has left: it will see this */
             tr_send(cx, room, JOIN, q, sizeof *q);
     } else if (m->type == PRIV) {
@@ -389,7 +409,7 @@ static int room_index(const client *c, const char *room)
 static void await(tr_ctx *cx, client *c, int err, uint32_t type, const char *arg)
 {
     if (err != 0) {
-        write_line(cx, "ERR out-of-memory\n");
+        write_line(cx, failure(err));
         return;
     }
     c->pending = type;
@@ -415,15 +435,16 @@ static void ask_room(tr_ctx *cx, client *c)
 {
     tr_pid room = room_find(tr_ctx_runtime(cx), c->arg);
     chat_msg h = {.pid = tr_self(cx)};
+    int err = 0;
     set_name(h.nick, c->nick);
     set_name(h.room, c->arg);
     if (room == TR_PID_NONE && c->pending == WHO)
         answer(cx, c, "ERR no-such-room\n");
-    else if (room == TR_PID_NONE && tr_send(cx, c->dir, JOIN, &h, sizeof h) != 0)
-        answer(cx, c, "ERR out-of-memory\n");
-    else if (room != TR_PID_NONE && (tr_monitor(cx, room, &c->ref) != 0 ||
-                                     tr_send(cx, room, c->pending, &h, sizeof h) != 0))
-        answer(cx, c, "ERR out-of-memory\n");
+    else if (room == TR_PID_NONE && (err = tr_send(cx, c->dir, JOIN, &h, sizeof h)) != 0)
+        answer(cx, c, failure(err));
+    else if (room != TR_PID_NONE && ((err = tr_monitor(cx, room, &c->ref)) != 0 ||
+                                     (err = tr_send(cx, room, c->pending, &h, sizeof h)) != 0))
+        answer(cx, c, failure(err));
 }
 
 /* Cuts the first word off *s and returns it; *s is left at the rest. */
@@ -474,6 +495,8 @@ static void on_line(tr_ctx *cx, client *c, const char *data, size_t len)
             char ok[sizeof(name) + 16];
             snprintf(ok, sizeof ok, "OK JOIN %s\n", rest);
             write_line(cx, ok);
+        } else if (c->n >= MAX_ROOMS) {
+            write_line(cx, "ERR too-many-rooms\n");
         } else if ((more = realloc(c->rooms, (c->n + 1) * sizeof *more)) == NULL) {
             write_line(cx, "ERR out-of-memory\n");
         } else {

@@ -10,8 +10,9 @@
  * (<build>/tests/run -> <build>/examples/chat), else build/release.
  *
  * One test per row of the protocol's tables, plus framing (CRLF, case,
- * over-long lines), disconnects, per-sender order across three clients and
- * a client that never reads. No timing assertions. */
+ * over-long lines), disconnects, per-sender order across three clients, a
+ * client that never reads and the cap on rooms per client. No timing
+ * assertions. */
 #include "tests.h"
 
 #include <arpa/inet.h>
@@ -1048,6 +1049,80 @@ static void test_slow_client(void)
     server_stop(&s);
 }
 
+/* The per-client cap on rooms (examples/chat-protocol.md, Limits): alice
+ * joins new rooms up to it and is refused the next one, with nothing
+ * changed; bob can still create rooms and join hers; after a PART alice can
+ * join again. */
+#define CHAT_MAX_ROOMS 64
+
+static void test_room_cap(void)
+{
+    server s;
+    if (!server_start(&s))
+        return;
+    peer *a = user(&s, "alice");
+    peer *b = user(&s, "bob");
+    for (int i = 0; i < CHAT_MAX_ROOMS; i++) {
+        put(a, "JOIN #a%d", i);
+        EXPECT(a, "OK JOIN #a%d", i);
+    }
+    put(a, "JOIN #one-too-many");
+    EXPECT(a, "ERR too-many-rooms");
+    put(a, "WHO #one-too-many"); /* not created */
+    EXPECT(a, "ERR no-such-room");
+    put(a, "JOIN #a0"); /* already in: still fine */
+    EXPECT(a, "OK JOIN #a0");
+    join(b, "#b-own"); /* others are not held back */
+    join(b, "#a7");
+    EXPECT(a, "JOINED #a7 bob");
+    put(b, "WHO #a7");
+    EXPECT(b, "WHO #a7 alice bob");
+    put(a, "PART #a3");
+    EXPECT(a, "OK PART #a3");
+    join(a, "#b-own");
+    EXPECT(b, "JOINED #b-own alice");
+    put(a, "JOIN #a3");
+    EXPECT(a, "ERR too-many-rooms");
+    put(a, "MSG #a63 still here");
+    EXPECT(a, "MSG #a63 alice still here");
+    peer_close(a);
+    peer_close(b);
+    server_stop(&s);
+}
+
+/* Many clients, each at the cap, hold more rooms than the 12,288 names the
+ * registry once held at most; a newcomer can still create a room. */
+#define MANY_CLIENTS 200
+
+static void test_many_rooms(void)
+{
+    server s;
+    if (!server_start(&s))
+        return;
+    peer **p = calloc(MANY_CLIENTS, sizeof *p);
+    CU_ASSERT_FATAL(p != NULL);
+    char nick[32];
+    for (int i = 0; i < MANY_CLIENTS; i++) {
+        snprintf(nick, sizeof nick, "u%d", i);
+        p[i] = user(&s, nick);
+        for (int k = 0; k < CHAT_MAX_ROOMS; k++) /* all at once: answered in order */
+            put(p[i], "JOIN #u%d-%d", i, k);
+        for (int k = 0; k < CHAT_MAX_ROOMS; k++)
+            EXPECT(p[i], "OK JOIN #u%d-%d", i, k);
+    }
+    peer *late = user(&s, "late");
+    join(late, "#fresh");
+    join(late, "#u0-0");
+    EXPECT(p[0], "JOINED #u0-0 late");
+    put(late, "WHO #u199-63");
+    EXPECT(late, "WHO #u199-63 u199");
+    peer_close(late);
+    for (int i = 0; i < MANY_CLIENTS; i++)
+        peer_close(p[i]);
+    free(p);
+    server_stop(&s);
+}
+
 void register_chat_tests(void)
 {
     CU_pSuite s = tt_suite("chat");
@@ -1077,4 +1152,6 @@ void register_chat_tests(void)
     tt_test(s, "order_three_senders", test_order_three_senders);
     tt_test(s, "line_too_long", test_line_too_long);
     tt_test(s, "slow_client_dropped", test_slow_client);
+    tt_test(s, "rooms_per_client_capped", test_room_cap);
+    tt_test(s, "rooms_past_12288", test_many_rooms);
 }

@@ -3,12 +3,17 @@
  * Eight threads register, look up and unregister names at once (their own
  * names, and a few contended ones); names are released when their actor
  * ends — before its links and monitors hear of the end, so that a
- * restarted actor can take its name again at once; many distinct names
- * over time do not fill the registry; bad names are refused. */
+ * restarted actor can take its name again at once; a million distinct
+ * names over time neither fill the registry nor slow its lookups; 100,000
+ * names at once fit; lookups stay right while the table grows and while
+ * removals move entries; bad names are refused. Costs are counted in
+ * buckets read (actors/registry.h), never timed. */
 #include "tests.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "../actors/registry.h"
 
 enum { N_STOP = 1, N_FAIL, N_LINK, N_MONITOR };
 
@@ -281,12 +286,28 @@ static void test_released_before_links_hear(void)
 
 /* ---- many distinct names over time ------------------------------------------------
  *
- * 1,000 names are live at any moment, but 100,000 different ones come and
- * go (register a new one, unregister the oldest): the registry must not
- * fill up with the ones that left. */
+ * 1,000 names are live at any moment, but 1,000,000 different ones come and
+ * go (register a new one, unregister the oldest). The registry must neither
+ * fill up with the ones that left nor slow down: the buckets a lookup of a
+ * missing name reads (a count, not a time) stay what they were at the start,
+ * and so do the table's size and the writers' reads per operation. Every
+ * 10,000 steps all live names are looked up and the departed one must be
+ * gone (deletion moves entries: none may be lost). */
 
 #define CHURN_LIVE 1000
-#define CHURN_NAMES 100000
+#define CHURN_NAMES 1000000
+#define CHURN_PROBES 1000  /* missing names whose lookup cost is summed */
+
+static uint64_t missing_cost(tr_runtime *rt)
+{
+    char name[TR_NAME_MAX];
+    uint64_t probes = 0;
+    for (int i = 0; i < CHURN_PROBES; i++) {
+        snprintf(name, sizeof name, "absent-%d", i);
+        probes += tr__registry_lookup_cost(rt, name);
+    }
+    return probes;
+}
 
 static void test_churn_distinct_names(void)
 {
@@ -296,32 +317,324 @@ static void test_churn_distinct_names(void)
     for (int i = 0; i < CHURN_LIVE; i++)
         TT_EQ(tr_runtime_spawn(rt, idle_actor, NULL, 0, &pids[i]), 0);
     char name[TR_NAME_MAX];
-    int first_failure = -1, failures = 0, first_rc = 0;
+    unsigned failures = 0, lost = 0;
+    uint64_t cost_start = 0;
+    tr__registry_stats start = {0}, end;
     for (int i = 0; i < CHURN_NAMES; i++) {
+        if (i == CHURN_LIVE) {
+            cost_start = missing_cost(rt);
+            tr__registry_stats_get(rt, &start);
+        }
         if (i >= CHURN_LIVE) {
             snprintf(name, sizeof name, "session-%d", i - CHURN_LIVE);
-            if (tr_unregister(rt, name) != 0 && first_failure < 0)
-                failures++; /* only counts while registration works */
+            failures += tr_unregister(rt, name) != 0;
+            failures += tr_whereis(rt, name) != TR_PID_NONE;
         }
         snprintf(name, sizeof name, "session-%d", i);
-        int rc = tr_register(rt, name, pids[i % CHURN_LIVE]);
-        if (rc != 0) {
-            if (first_failure < 0) {
-                first_failure = i;
-                first_rc = rc;
-            }
-            failures++;
-            continue;
+        tr_pid pid = pids[i % CHURN_LIVE];
+        int rc = tr_register(rt, name, pid);
+        if (rc != 0 && failures++ == 0)
+            printf("\n    registration #%d failed (%s)", i, tr_strerror(rc));
+        failures += tr_whereis(rt, name) != pid;
+        for (int k = i - CHURN_LIVE + 1; i % 10000 == 0 && k <= i; k++) {
+            snprintf(name, sizeof name, "session-%d", k);
+            lost += k >= 0 && tr_whereis(rt, name) != pids[k % CHURN_LIVE];
         }
-        if (tr_whereis(rt, name) != pids[i % CHURN_LIVE])
-            failures++;
     }
-    if (first_failure >= 0)
-        printf("\n    registration #%d failed (%s) with %d names live",
-               first_failure, tr_strerror(first_rc), CHURN_LIVE - 1);
+    uint64_t cost_end = missing_cost(rt);
+    tr__registry_stats_get(rt, &end);
+    printf("[missing-name lookup: %.2f -> %.2f buckets; %u buckets; writers read %.2f per op] ",
+           (double)cost_start / CHURN_PROBES, (double)cost_end / CHURN_PROBES, end.buckets,
+           (double)(end.probes - start.probes) / (2.0 * (CHURN_NAMES - CHURN_LIVE)));
     TT_EQ(failures, 0);
+    TT_EQ(lost, 0);
+    TT_EQ(end.live, CHURN_LIVE);
+    CU_ASSERT(cost_start >= CHURN_PROBES); /* at least one bucket each */
+    CU_ASSERT(cost_end <= 2 * cost_start);
+    TT_EQ(end.buckets, start.buckets); /* churn made no table */
+    TT_EQ(end.retired, start.retired);
+    /* Register + unregister read a handful of buckets each, not the table. */
+    CU_ASSERT(end.probes - start.probes <= 2ull * (CHURN_NAMES - CHURN_LIVE) * 8);
     free(pids);
     tr_runtime_destroy(rt);
+}
+
+/* ---- 100,000 names at once ---------------------------------------------------------
+ *
+ * The registry grows to hold them (no fixed limit), every one is found,
+ * then half are unregistered and the other half's actors end: an ending
+ * actor's name goes in a few bucket reads, not a scan of the table. The
+ * names are then free for new actors. */
+
+#define MANY 100000
+
+static void many_name(char *buf, size_t len, int i)
+{
+    snprintf(buf, len, "many/%d", i);
+}
+
+static void test_100k_live_names(void)
+{
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_pid *pids = calloc(MANY, sizeof *pids);
+    CU_ASSERT_FATAL(pids != NULL);
+    char name[TR_NAME_MAX];
+    unsigned failures = 0;
+    for (int i = 0; i < MANY; i++) {
+        TT_EQ(tr_runtime_spawn(rt, idle_actor, NULL, 0, &pids[i]), 0);
+        many_name(name, sizeof name, i);
+        failures += tr_register(rt, name, pids[i]) != 0;
+    }
+    uint64_t found_cost = 0;
+    for (int i = 0; i < MANY; i++) {
+        many_name(name, sizeof name, i);
+        failures += tr_whereis(rt, name) != pids[i];
+        found_cost += tr__registry_lookup_cost(rt, name);
+    }
+    TT_EQ(failures, 0);
+    tr__registry_stats s;
+    tr__registry_stats_get(rt, &s);
+    TT_EQ(s.live, MANY);
+    CU_ASSERT(s.buckets >= MANY * 4 / 3 && s.buckets <= MANY * 8 / 3 + 1);
+    CU_ASSERT(s.retired < s.buckets); /* what the old tables keep */
+    CU_ASSERT(found_cost <= 4ull * MANY);
+
+    /* Half by name, half by their actors' end. */
+    for (int i = 0; i < MANY; i += 2) {
+        many_name(name, sizeof name, i);
+        failures += tr_unregister(rt, name) != 0;
+    }
+    tr__registry_stats before_ends, after_ends;
+    tr__registry_stats_get(rt, &before_ends);
+    for (int i = 1; i < MANY; i += 2)
+        TT_EQ(tr_runtime_send(rt, pids[i], N_STOP, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    tr__registry_stats_get(rt, &after_ends);
+    printf("[%u buckets (+%" PRIu64 " retired); an end reads %.2f buckets] ", s.buckets,
+           s.retired, (double)(after_ends.probes - before_ends.probes) / (MANY / 2));
+    CU_ASSERT(after_ends.probes - before_ends.probes <= (uint64_t)MANY / 2 * 8);
+    TT_EQ(after_ends.live, 0);
+    for (int i = 0; i < MANY; i++) {
+        many_name(name, sizeof name, i);
+        failures += tr_whereis(rt, name) != TR_PID_NONE;
+    }
+    /* The unregistered actors may take names again; the ended ones' names
+     * are free for new actors. */
+    for (int i = 0; i < MANY; i++) {
+        if (i % 2 == 1)
+            TT_EQ(tr_runtime_spawn(rt, idle_actor, NULL, 0, &pids[i]), 0);
+        many_name(name, sizeof name, i);
+        failures += tr_register(rt, name, pids[i]) != 0;
+        failures += tr_whereis(rt, name) != pids[i];
+    }
+    TT_EQ(failures, 0);
+    tr__registry_stats_get(rt, &s);
+    TT_EQ(s.live, MANY);
+    free(pids);
+    tr_runtime_destroy(rt);
+}
+
+/* ---- growth while others look up --------------------------------------------------
+ *
+ * Reader threads look names up while the test thread registers enough to
+ * double the table many times, and unregisters every other one it added
+ * (which moves entries). A reader must never get a wrong pid, never miss a
+ * name that stayed registered all along, and never see a name that was not
+ * registered; old tables must still be readable (ASan would see otherwise). */
+
+#define GR_READERS 3
+#define GR_STABLE 200
+#define GR_NAMES 40000
+
+struct growth {
+    tr_runtime *rt;
+    tr_pid stable[GR_STABLE], *added;
+    atomic_int registered;   /* added names 0..registered-1 have been registered */
+    atomic_bool done;
+    atomic_uint started, wrong, missed, lookups[GR_READERS];
+};
+
+struct gr_arg {
+    struct growth *g;
+    int id;
+};
+
+static void *gr_reader(void *p)
+{
+    struct gr_arg *arg = p;
+    struct growth *g = arg->g;
+    char name[TR_NAME_MAX];
+    unsigned seed = (unsigned)arg->id * 2654435761u + 1, n = 0;
+    atomic_fetch_add(&g->started, 1);
+    while (!atomic_load(&g->done)) {
+        seed = seed * 1103515245u + 12345u;
+        int k = (int)(seed >> 8);
+        snprintf(name, sizeof name, "stable-%d", k % GR_STABLE);
+        tr_pid got = tr_whereis(g->rt, name);
+        g->missed += got == TR_PID_NONE;
+        g->wrong += got != TR_PID_NONE && got != g->stable[k % GR_STABLE];
+
+        int upto = atomic_load(&g->registered);
+        if (upto > 0) {
+            int i = k % upto; /* registered; odd ones may be gone again */
+            snprintf(name, sizeof name, "added-%d", i);
+            got = tr_whereis(g->rt, name);
+            g->missed += got == TR_PID_NONE && i % 2 == 0;
+            g->wrong += got != TR_PID_NONE && got != g->added[i];
+        }
+        snprintf(name, sizeof name, "added-%d", GR_NAMES + k % 1000); /* never */
+        g->wrong += tr_whereis(g->rt, name) != TR_PID_NONE;
+        n += 3;
+    }
+    atomic_store(&g->lookups[arg->id], n);
+    return NULL;
+}
+
+static void test_growth_under_readers(void)
+{
+    struct growth *g = calloc(1, sizeof *g);
+    CU_ASSERT_FATAL(g != NULL);
+    g->added = calloc(GR_NAMES, sizeof *g->added);
+    CU_ASSERT_FATAL(g->added != NULL);
+    g->rt = tt_runtime(2, 0);
+    char name[TR_NAME_MAX];
+    for (int i = 0; i < GR_STABLE; i++) {
+        TT_EQ(tr_runtime_spawn(g->rt, idle_actor, NULL, 0, &g->stable[i]), 0);
+        snprintf(name, sizeof name, "stable-%d", i);
+        TT_EQ(tr_register(g->rt, name, g->stable[i]), 0);
+    }
+    for (int i = 0; i < GR_NAMES; i++)
+        TT_EQ(tr_runtime_spawn(g->rt, idle_actor, NULL, 0, &g->added[i]), 0);
+    tr__registry_stats before, after;
+    tr__registry_stats_get(g->rt, &before);
+
+    struct gr_arg args[GR_READERS];
+    pthread_t th[GR_READERS];
+    for (int r = 0; r < GR_READERS; r++) {
+        args[r] = (struct gr_arg){g, r};
+        th[r] = tt_thread(gr_reader, &args[r]);
+    }
+    while (atomic_load(&g->started) < GR_READERS)
+        tt_sleep_ms(1);
+    unsigned failures = 0;
+    for (int i = 0; i < GR_NAMES; i++) {
+        snprintf(name, sizeof name, "added-%d", i);
+        failures += tr_register(g->rt, name, g->added[i]) != 0;
+        atomic_store(&g->registered, i + 1);
+        if (i % 2 == 0 && i >= 2) { /* the odd one before it goes */
+            snprintf(name, sizeof name, "added-%d", i - 1);
+            failures += tr_unregister(g->rt, name) != 0;
+        }
+    }
+    atomic_store(&g->done, true);
+    for (int r = 0; r < GR_READERS; r++)
+        tt_join(th[r]);
+    tr__registry_stats_get(g->rt, &after);
+    unsigned lookups = 0;
+    for (int r = 0; r < GR_READERS; r++) {
+        CU_ASSERT(atomic_load(&g->lookups[r]) > 0);
+        lookups += atomic_load(&g->lookups[r]);
+    }
+    printf("[%u lookups; %u -> %u buckets] ", lookups, before.buckets, after.buckets);
+    TT_EQ(failures, 0);
+    TT_EQ(atomic_load(&g->wrong), 0);
+    TT_EQ(atomic_load(&g->missed), 0);
+    CU_ASSERT(after.buckets >= 64 * before.buckets); /* it grew while they read */
+    TT_EQ(after.live, GR_STABLE + GR_NAMES / 2 + 1);
+    tr_runtime_destroy(g->rt);
+    free(g->added);
+    free(g);
+}
+
+/* ---- deletion moves entries under readers ----------------------------------------
+ *
+ * Every name made to hash alike (tr__registry_collide), so that 300 names
+ * form one run that wraps around the table's end. The test thread
+ * unregisters and re-registers them in turn: each removal moves every later
+ * entry of the run back one bucket, under two readers that scan the run.
+ * Apart from the one name the writer has out at the moment, a reader must
+ * find every name, with its pid, every time; the counts of lookups and
+ * moves show that they did overlap. */
+
+#define SH_NAMES 300
+#define SH_ROUNDS (TT_TSAN ? 30 : 300) /* every access is an atomic one: slow under TSan */
+
+struct shifting {
+    tr_runtime *rt;
+    tr_pid pids[SH_NAMES];
+    atomic_int step;         /* the writer has name step % SH_NAMES out, or had */
+    atomic_bool done;
+    atomic_uint started, wrong, missed, lookups;
+};
+
+static void *sh_reader(void *p)
+{
+    struct shifting *sh = p;
+    char name[TR_NAME_MAX];
+    unsigned n = 0, seed = 12345;
+    atomic_fetch_add(&sh->started, 1);
+    while (!atomic_load(&sh->done)) {
+        seed = seed * 1103515245u + 12345u;
+        int i = (int)((seed >> 8) % SH_NAMES);
+        snprintf(name, sizeof name, "run-%d", i);
+        int before = atomic_load(&sh->step);
+        tr_pid got = tr_whereis(sh->rt, name);
+        int after = atomic_load(&sh->step);
+        n++;
+        if (got != TR_PID_NONE && got != sh->pids[i])
+            atomic_fetch_add(&sh->wrong, 1);
+        /* Out meanwhile: one of steps before..after named it. */
+        bool out = after - before >= SH_NAMES ||
+                   (i - before % SH_NAMES + SH_NAMES) % SH_NAMES <= after - before;
+        if (got == TR_PID_NONE && !out)
+            atomic_fetch_add(&sh->missed, 1);
+    }
+    atomic_fetch_add(&sh->lookups, n);
+    return NULL;
+}
+
+static void test_shifts_under_readers(void)
+{
+    struct shifting *sh = calloc(1, sizeof *sh);
+    CU_ASSERT_FATAL(sh != NULL);
+    sh->rt = tt_runtime(2, 0);
+    TT_EQ(tr__registry_collide(sh->rt), 0);
+    char name[TR_NAME_MAX];
+    for (int i = 0; i < SH_NAMES; i++) {
+        TT_EQ(tr_runtime_spawn(sh->rt, idle_actor, NULL, 0, &sh->pids[i]), 0);
+        snprintf(name, sizeof name, "run-%d", i);
+        TT_EQ(tr_register(sh->rt, name, sh->pids[i]), 0);
+    }
+    TT_EQ(tr__registry_collide(sh->rt), TR_EINVAL); /* too late now */
+    pthread_t th[2];
+    for (int r = 0; r < 2; r++)
+        th[r] = tt_thread(sh_reader, sh);
+    while (atomic_load(&sh->started) < 2)
+        tt_sleep_ms(1);
+    unsigned failures = 0;
+    for (int step = 0; step < SH_ROUNDS * SH_NAMES; step++) {
+        atomic_store(&sh->step, step);
+        snprintf(name, sizeof name, "run-%d", step % SH_NAMES);
+        failures += tr_unregister(sh->rt, name) != 0;
+        failures += tr_register(sh->rt, name, sh->pids[step % SH_NAMES]) != 0;
+    }
+    atomic_store(&sh->done, true);
+    for (int r = 0; r < 2; r++)
+        tt_join(th[r]);
+    tr__registry_stats st;
+    tr__registry_stats_get(sh->rt, &st);
+    printf("[%u lookups during %d removals] ", atomic_load(&sh->lookups), SH_ROUNDS * SH_NAMES);
+    TT_EQ(failures, 0);
+    TT_EQ(st.live, SH_NAMES);
+    CU_ASSERT(atomic_load(&sh->lookups) > 0);
+    TT_EQ(atomic_load(&sh->wrong), 0);
+    TT_EQ(atomic_load(&sh->missed), 0);
+    for (int i = 0; i < SH_NAMES; i++) {
+        snprintf(name, sizeof name, "run-%d", i);
+        TT_EQ(tr_whereis(sh->rt, name), sh->pids[i]);
+    }
+    tr_runtime_destroy(sh->rt);
+    free(sh);
 }
 
 /* ---- bad names and bad pids ---------------------------------------------------------- */
@@ -389,6 +702,9 @@ void register_names_tests(void)
     tt_test(s, "concurrent_8_threads", test_concurrent_8_threads);
     tt_test(s, "released_on_exit", test_released_on_exit);
     tt_test(s, "released_before_links_hear", test_released_before_links_hear);
-    tt_test(s, "churn_100k_distinct_names", test_churn_distinct_names);
+    tt_test(s, "churn_1m_distinct_names", test_churn_distinct_names);
+    tt_test(s, "100k_live_names", test_100k_live_names);
+    tt_test(s, "growth_under_readers", test_growth_under_readers);
+    tt_test(s, "shifts_under_readers", test_shifts_under_readers);
     tt_test(s, "bad_names", test_bad_names);
 }

@@ -115,22 +115,31 @@ typedef struct tr_dead_letter {
 int tr_runtime_dead_letters(tr_runtime *rt, tr_pid sink);
 
 /* ---- named actors ----
- * Names are per runtime, at most TR_NAME_MAX - 1 bytes. Registration and
- * removal may be called from any thread; tr_whereis is lock-free. A name
- * is freed when its actor ends. */
+ * Names are per runtime, at most TR_NAME_MAX - 1 bytes; an actor has at
+ * most one, and its name is freed when it ends, before its links and
+ * monitors hear of the end. The registry has no fixed limit: it grows with
+ * the names (64-byte buckets, at most 3/4 used; the tables it outgrew are
+ * kept until tr_runtime_destroy, together smaller than the one in use) and
+ * never shrinks. A departed name's bucket is reused at once, so lookups
+ * stay O(1) on average however many names came and went. */
 
 #define TR_NAME_MAX 48
 #define TR_EEXIST (-EEXIST)
 
-/* Errors: TR_EINVAL (bad name or pid), TR_EEXIST (name taken, or the
- * actor already has a name), TR_ENOPID (pid not alive), TR_EAGAIN
- * (registry full). */
+/* Registers pid (a live actor of this runtime) under name. Any thread;
+ * takes the registry's writer lock. Errors: TR_EINVAL (bad name, NULL
+ * rt, TR_PID_NONE), TR_EEXIST (name taken, or the actor already has a
+ * name), TR_ENOPID (pid not a live actor), TR_ENOMEM (the registry could
+ * not grow). */
 int tr_register(tr_runtime *rt, const char *name, tr_pid pid);
 
-/* Errors: TR_EINVAL (no such name). */
+/* Removes a name. Any thread; takes the writer lock.
+ * Errors: TR_EINVAL (bad name, NULL rt, or no such name). */
 int tr_unregister(tr_runtime *rt, const char *name);
 
-/* The pid registered under name, or TR_PID_NONE. */
+/* The pid registered under name, or TR_PID_NONE (also for a bad name).
+ * Any thread, lock-free and writes nothing shared: a lookup racing with a
+ * change sees the name before or after it, never a wrong pid. */
 tr_pid tr_whereis(tr_runtime *rt, const char *name);
 
 #endif
