@@ -96,7 +96,6 @@ struct tr_runtime {
 
     uint64_t next_ref;   /* monitor references */
     struct tr__registry *registry; /* named actors, made on first use */
-    uint32_t registry_lock;
     tr_pid dead_sink;    /* TR_PID_NONE, or the actor that sees dead letters */
 
     uint32_t running CK_CC_CACHELINE;
