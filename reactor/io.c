@@ -70,7 +70,7 @@ static void send_event(tr__reactor *r, tr_pid owner, uint32_t type, int fd)
     if (m == NULL)
         return;
     ((tr_io_event *)m->data)->fd = fd;
-    tr__send(r->rt, NULL, TR_PID_NONE, owner, m);
+    tr__send(r->rt, r->poller, TR_PID_NONE, owner, m);
 }
 
 void tr__io_dispatch(tr__reactor *r, uint64_t data, uint32_t events)

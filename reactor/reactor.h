@@ -1,25 +1,40 @@
-/* reactor/reactor.h — the epoll reactor (internal).
+/* reactor/reactor.h — the epoll reactor, polled by the workers (internal).
  *
- * One reactor per runtime, on its own thread, started and joined with
- * the workers. It sleeps in epoll_wait and wakes for:
- *   - readiness of watched descriptors (turned into TR_IO_* messages);
- *   - its timerfd, armed for the next due slot of the timing wheel;
- *   - its eventfd, written when a timer due sooner than the reactor's
- *     planned wake-up is started, and at shutdown;
- *   - the process-wide signal eventfd (see signal.c).
+ * There is no reactor thread. Whichever worker holds the reactor's lock
+ * polls it: it files timer requests, fires due timers from the wheel,
+ * dispatches signals, and turns readiness into TR_IO_* messages — sent
+ * from that worker, so that a connection actor made runnable by its
+ * readiness lands in the poller's own LIFO slot and runs next, on the
+ * thread that learnt of it, with no other thread and no wake-up involved.
  *
- * Why a dedicated thread rather than a parked worker polling epoll: a
- * worker would have to choose between sleeping on its futex (missing I/O)
- * and sleeping in epoll (then every wake-up of that worker for new actor
- * work costs an eventfd write instead of a futex wake); and timer expiry
- * would wait behind long behaviour turns. The reactor thread sends into
- * the injection queue like any outside thread and is idle otherwise.
+ * Who polls (sched/worker.c):
+ *   - a worker about to sleep takes the lock if it is free and sleeps in
+ *     epoll_wait instead of on its futex (the timerfd is armed for the
+ *     wheel's next tick; the eventfd wakes it for new work, a sooner
+ *     timer, or the end of the run); the others sleep on their futexes;
+ *   - a busy worker, between turns, polls without blocking when nobody
+ *     has for POLL_EVERY_NS and something is watched or pending (a hold
+ *     is taken): so when every worker is busy, timers and readiness wait
+ *     at most that long plus the longest turn in progress.
+ *
+ * Why not a reactor thread (the design until this one): every readiness
+ * event was read on that thread, pushed into the injection queue and
+ * handed to a worker with a futex wake — two threads and a wake-up per
+ * request where a plain epoll loop uses one thread and none. Measured on
+ * echo-rr (bench/run.sh, 2 cores): see README, Benchmarks. Why not
+ * per-worker epoll sets with descriptors owned by workers (the
+ * thread-per-core model): a connection actor is stolen like any other, so
+ * its readiness would keep arriving at a worker that no longer runs it,
+ * and re-homing a descriptor costs two epoll_ctl calls; with one set, the
+ * worker that happens to poll runs the actor, and stealing balances.
  */
 #ifndef TR_REACTOR_REACTOR_H
 #define TR_REACTOR_REACTOR_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 
 #include "../mailbox/depot.h"
 #include "../mailbox/mpsc.h"
@@ -30,17 +45,26 @@ typedef struct tr__fd_entry tr__fd_entry;
 
 #define TR__TICK_SHIFT 19 /* one wheel tick = 2^19 ns */
 
+#define TR__POLL_EVENTS 256
+
+typedef struct tr__worker tr__worker;
+
 typedef struct tr__reactor {
     tr_runtime *rt;
     int epfd, wakefd, timerfd;
-    pthread_t thread;
-    int started;
-    uint32_t exit;
 
-    tr__mpsc requests;      /* timers to file, from any thread */
-    uint64_t sleep_until;   /* ns of the planned wake-up; 0 while awake */
+    uint32_t lock CK_CC_CACHELINE; /* held by the polling worker */
+    uint64_t sleep_until;   /* ns a poller asleep in epoll_wait wakes at;
+                             * 0 while none is asleep */
+    uint64_t polled_ns;     /* when a poll last began */
+
+    /* The lock holder's: */
+    tr__worker *poller;
     uint64_t armed;         /* the timerfd's deadline, UINT64_MAX if none */
     tr__wheel wheel;
+    struct epoll_event *events;
+
+    tr__mpsc requests;      /* timers to file, from any thread */
 
     tr__fd_entry **fds;     /* chunked table indexed by descriptor */
 
@@ -57,9 +81,26 @@ int tr__reactor_init(tr__reactor *r, tr_runtime *rt);
  * dropped. */
 void tr__reactor_fini(tr__reactor *r);
 
-/* Starts / stops and joins the reactor thread. */
-int tr__reactor_start(tr__reactor *r);
-void tr__reactor_stop(tr__reactor *r);
+/* Takes the reactor's lock if it is free (one try); the holder may poll. */
+bool tr__reactor_trylock(tr__reactor *r);
+void tr__reactor_unlock(tr__reactor *r);
+
+/* With the lock: files timer requests and waits for events — at most
+ * until the wheel's next tick when `sleep`, not at all otherwise. Returns
+ * the number of events waiting to be dispatched. Any thread may wake a
+ * sleeping poller with tr__reactor_wake. */
+int tr__reactor_wait(tr__reactor *r, bool sleep);
+
+/* With the lock, on worker w (awake, not counted as parked): fires the
+ * timers due by now, dispatches signals and the n events of the wait, as
+ * messages sent from w. */
+void tr__reactor_dispatch(tr__reactor *r, tr__worker *w, int n);
+
+/* Wakes a poller asleep in epoll_wait. Any thread; async-signal-safe. */
+void tr__reactor_wake(tr__reactor *r);
+
+/* Whether a busy worker should poll now: nobody has for a while. */
+bool tr__reactor_due(tr__reactor *r, uint64_t now_ns);
 
 /* Monotonic time in ns. */
 uint64_t tr__now_ns(void);

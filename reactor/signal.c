@@ -155,7 +155,7 @@ void tr__signal_dispatch(tr__reactor *r)
                 if (m == NULL)
                     break;
                 ((tr_signal_event *)m->data)->signo = signo;
-                tr__send(r->rt, NULL, TR_PID_NONE, s->pid, m);
+                tr__send(r->rt, r->poller, TR_PID_NONE, s->pid, m);
             }
         }
         pthread_mutex_unlock(&r->sig_lock);

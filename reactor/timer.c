@@ -68,7 +68,7 @@ static void timer_end(tr_runtime *rt, tr__actor *slot)
 /* The reactor is done with a timer's entry: the slot goes back. */
 static void timer_reap(tr__reactor *r, timer_req *t)
 {
-    tr__table_give(&r->rt->table, NULL, t->slot);
+    tr__table_give(&r->rt->table, &r->poller->slots, t->slot);
     req_free(t);
 }
 
@@ -137,7 +137,7 @@ void tr__timer_fire(tr__wheel_entry *e, void *arg)
         return;
     }
     if (t->period_ns == 0) {
-        tr__send(r->rt, NULL, t->timer, t->target, t->payload);
+        tr__send(r->rt, r->poller, t->timer, t->target, t->payload);
         t->payload = NULL;
         ck_pr_store_32(&t->slot->aux, TR__AUX(gen, DONE));
         timer_end(r->rt, t->slot);
@@ -151,7 +151,7 @@ void tr__timer_fire(tr__wheel_entry *e, void *arg)
     tr_msg *copy = tr__msg_new(t->payload->type, t->payload->len);
     if (copy != NULL) {
         memcpy(copy->data, t->payload->data, t->payload->len);
-        tr__send(r->rt, NULL, t->timer, t->target, copy);
+        tr__send(r->rt, r->poller, t->timer, t->target, copy);
     }
     ck_pr_store_32(&t->slot->aux, TR__AUX(gen, PENDING));
     /* The next expiry on the original grid; ticks missed while the

@@ -136,12 +136,7 @@ static bool flag(tr__actor *a)
  * period cannot keep one of them out of sight. */
 static unsigned next_look(tr__worker *w)
 {
-    uint64_t x = w->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    w->rng = x;
-    return w->watch_every - (unsigned)(x % (w->watch_every / 8 + 1));
+    return w->watch_every - (unsigned)(tr__rand(w) % (w->watch_every / 8 + 1));
 }
 
 void tr__bp_look(tr__worker *w, tr__actor *a)

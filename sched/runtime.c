@@ -145,14 +145,7 @@ int tr_runtime_start(tr_runtime *rt)
         }
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!created)
-        return TR_ENOMEM;
-    if (tr__reactor_start(&rt->reactor) != 0) {
-        tr_runtime_stop(rt);
-        tr_runtime_join(rt);
-        return TR_ENOMEM;
-    }
-    return 0;
+    return created ? 0 : TR_ENOMEM;
 }
 
 int tr_runtime_join(tr_runtime *rt)
@@ -165,7 +158,6 @@ int tr_runtime_join(tr_runtime *rt)
         return TR_ENOTSTARTED;
     for (unsigned i = 0; i < rt->cfg.threads; i++)
         pthread_join(rt->workers[i].thread, NULL);
-    tr__reactor_stop(&rt->reactor);
     int stopped = ck_pr_load_32(&rt->stop) ? 1 : 0;
     ck_pr_store_32(&rt->running, 0);
     return stopped;

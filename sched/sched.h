@@ -115,10 +115,6 @@ tr__worker *tr__worker_current(void);
  * the sending worker of this runtime, or NULL for an outside thread. */
 void tr__sched_ready(tr_runtime *rt, tr__worker *w, tr__actor *a);
 
-/* Brackets a batch of sends from an outside thread: one wake-up at the
- * end instead of one per message. */
-void tr__sched_batch_begin(void);
-void tr__sched_batch_end(tr_runtime *rt);
 
 /* Puts back an actor that still has (or may have) messages after its turn. */
 void tr__sched_requeue(tr__worker *w, tr__actor *a);
@@ -186,6 +182,16 @@ void tr__sched_wake_all(tr_runtime *rt);
 
 /* Wakes one parked worker if all are parked (a hold was released). */
 void tr__sched_poke(tr_runtime *rt);
+
+/* A worker's pseudo-random number (xorshift64). */
+static inline uint64_t tr__rand(tr__worker *w)
+{
+    uint64_t x = w->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return w->rng = x;
+}
 
 static inline void tr__count(uint64_t *c)
 {

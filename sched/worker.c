@@ -8,7 +8,10 @@
 #include "../mailbox/msg.h"
 #include "sched.h"
 
-enum { AWAKE = 0, PARKED = 1, NOTIFIED = 2 };
+/* A worker's park word. POLLING is parked too, but asleep in the
+ * reactor's epoll_wait rather than on the futex: it is woken through the
+ * reactor's eventfd (reactor.h). */
+enum { AWAKE = 0, PARKED = 1, NOTIFIED = 2, POLLING = 3 };
 
 /* Consecutive LIFO-slot turns before the slot's actor must queue like
  * everyone else: two actors messaging each other must not starve the ring. */
@@ -25,9 +28,6 @@ enum { AWAKE = 0, PARKED = 1, NOTIFIED = 2 };
 #define N_SEARCHING(s) ((uint32_t)((s) >> 32))
 
 static _Thread_local tr__worker *tls_worker;
-/* Set while an outside thread (the reactor) sends a batch: the wake-up is
- * made once at the end instead of once per message. */
-static _Thread_local int tls_batching, tls_batch_pending;
 
 tr__worker *tr__worker_current(void)
 {
@@ -48,20 +48,35 @@ static void futex_wake(uint32_t *word)
 
 static bool wake_worker(tr_runtime *rt, tr__worker *v)
 {
-    if (ck_pr_load_32(&v->park) != PARKED || !ck_pr_cas_32(&v->park, PARKED, NOTIFIED))
+    uint32_t state = ck_pr_load_32(&v->park);
+    if ((state != PARKED && state != POLLING) || !ck_pr_cas_32(&v->park, state, NOTIFIED))
         return false;
     ck_pr_sub_64(&rt->idle, PARKED_ONE);
-    futex_wake(&v->park);
+    if (state == PARKED)
+        futex_wake(&v->park);
+    else
+        tr__reactor_wake(&rt->reactor);
     return true;
 }
 
+/* Wakes one parked worker, one on its futex if there is one: the poller
+ * asleep in the reactor is woken by I/O and timers anyway, and waking it
+ * costs an eventfd write and read where a futex costs one call. */
 static void wake_one(tr_runtime *rt)
 {
     unsigned n = rt->cfg.threads;
     unsigned start = ck_pr_faa_32(&rt->wake_cursor, 1);
-    for (unsigned i = 0; i < n; i++)
-        if (wake_worker(rt, &rt->workers[(start + i) % n]))
+    tr__worker *polling = NULL;
+    for (unsigned i = 0; i < n; i++) {
+        tr__worker *v = &rt->workers[(start + i) % n];
+        uint32_t state = ck_pr_load_32(&v->park);
+        if (state == POLLING)
+            polling = v;
+        else if (state == PARKED && wake_worker(rt, v))
             return;
+    }
+    if (polling != NULL)
+        wake_worker(rt, polling);
 }
 
 void tr__sched_wake_all(tr_runtime *rt)
@@ -71,6 +86,7 @@ void tr__sched_wake_all(tr_runtime *rt)
         if (!wake_worker(rt, v))
             futex_wake(&v->park);
     }
+    tr__reactor_wake(&rt->reactor);
 }
 
 /* Called after making work stealable. The fence orders that work before
@@ -120,30 +136,13 @@ void tr__sched_ready(tr_runtime *rt, tr__worker *w, tr__actor *a)
 {
     if (w == NULL || w->rt != rt) {
         tr__injectq_push(&rt->inject, a);
-        if (tls_batching)
-            tls_batch_pending = 1;
-        else
-            notify(rt);
+        notify(rt);
         return;
     }
     tr__actor *displaced = w->lifo;
     w->lifo = a;
     if (displaced != NULL)
         push_local(w, displaced);
-}
-
-void tr__sched_batch_begin(void)
-{
-    tls_batching = 1;
-}
-
-void tr__sched_batch_end(tr_runtime *rt)
-{
-    tls_batching = 0;
-    if (tls_batch_pending) {
-        tls_batch_pending = 0;
-        notify(rt);
-    }
 }
 
 void tr__sched_requeue(tr__worker *w, tr__actor *a)
@@ -161,8 +160,28 @@ static bool work_visible(tr_runtime *rt)
     return false;
 }
 
+/* A poll between turns (reactor.h): only if something is watched or
+ * pending (a hold is taken) and nobody has polled for a while. A worker
+ * parked on its futex meanwhile is woken to take over the polling, so
+ * that readiness does not wait for the next poll between turns. */
+static void poll_busy(tr__worker *w)
+{
+    tr_runtime *rt = w->rt;
+    tr__reactor *r = &rt->reactor;
+    if (ck_pr_load_32(&rt->holds) == 0 || !tr__reactor_due(r, tr__now_ns()) ||
+        !tr__reactor_trylock(r))
+        return;
+    tr__reactor_dispatch(r, w, tr__reactor_wait(r, false));
+    tr__reactor_unlock(r);
+    if (N_PARKED(ck_pr_load_64(&rt->idle)) != 0)
+        wake_one(rt);
+}
+
 static tr__actor *next_local(tr__worker *w)
 {
+    /* First, so that an actor readied by the poll is seen below. */
+    if (++w->tick % INJECT_EVERY == 0)
+        poll_busy(w);
     tr__actor *a = w->lifo;
     if (a != NULL) {
         w->lifo = NULL;
@@ -171,7 +190,7 @@ static tr__actor *next_local(tr__worker *w)
         push_local(w, a);
     }
     w->lifo_streak = 0;
-    if (++w->tick % INJECT_EVERY == 0 && (a = tr__injectq_pop(&w->rt->inject)) != NULL)
+    if (w->tick % INJECT_EVERY == 0 && (a = tr__injectq_pop(&w->rt->inject)) != NULL)
         return a;
     if ((a = tr__runq_pop(&w->runq)) != NULL)
         return a;
@@ -180,22 +199,13 @@ static tr__actor *next_local(tr__worker *w)
     return a;
 }
 
-static uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
 /* Takes one actor from a random victim, and half of what it has left
  * into our own ring, so that a burst of work spreads in few steals. */
 static tr__actor *steal(tr__worker *w)
 {
     tr_runtime *rt = w->rt;
     unsigned n = rt->cfg.threads;
-    unsigned start = (unsigned)(xorshift(&w->rng) % n);
+    unsigned start = (unsigned)(tr__rand(w) % n);
     for (unsigned i = 0; i < n; i++) {
         tr__worker *v = &rt->workers[(start + i) % n];
         tr__actor *a;
@@ -234,14 +244,43 @@ static tr__actor *search(tr__worker *w)
     return a;
 }
 
-/* Leaves the parked state on our own initiative. A waker may have
- * notified us meanwhile; then it has already taken us off the count. */
+/* Leaves the parked state (PARKED or POLLING) on our own initiative. A
+ * waker may have notified us meanwhile; then it has already taken us off
+ * the count. */
 static void unpark(tr__worker *w)
 {
-    if (ck_pr_cas_32(&w->park, PARKED, AWAKE))
+    uint32_t state = ck_pr_load_32(&w->park);
+    if (state != NOTIFIED && ck_pr_cas_32(&w->park, state, AWAKE))
         ck_pr_sub_64(&w->rt->idle, PARKED_ONE);
     else
         ck_pr_store_32(&w->park, AWAKE);
+}
+
+static bool run_over(tr_runtime *rt)
+{
+    return ck_pr_load_32(&rt->stop) || ck_pr_load_32(&rt->done);
+}
+
+/* Parked, and holding the reactor's lock: sleeps in epoll_wait instead
+ * of on the futex, then dispatches what woke it as an awake worker. */
+static bool park_polling(tr__worker *w)
+{
+    tr_runtime *rt = w->rt;
+    tr__reactor *r = &rt->reactor;
+    int n = 0;
+    if (ck_pr_cas_32(&w->park, PARKED, POLLING)) {
+        /* As on the futex: publish the state, then look for work (the
+         * waker publishes work, then looks at the state). */
+        ck_pr_fence_memory();
+        if (!run_over(rt) && !work_visible(rt)) {
+            tr__count(&w->count.parks);
+            n = tr__reactor_wait(r, true);
+        }
+    }
+    unpark(w);
+    tr__reactor_dispatch(r, w, n);
+    tr__reactor_unlock(r);
+    return !run_over(rt);
 }
 
 /* Parks until there may be work. False when the run is over (quiescent
@@ -254,7 +293,7 @@ static bool park(tr__worker *w)
     ck_pr_fence_memory();
 
     for (;;) {
-        if (ck_pr_load_32(&rt->stop) || ck_pr_load_32(&rt->done)) {
+        if (run_over(rt)) {
             unpark(w);
             return false;
         }
@@ -269,11 +308,13 @@ static bool park(tr__worker *w)
             tr__sched_wake_all(rt);
             return false;
         }
+        if (tr__reactor_trylock(&rt->reactor))
+            return park_polling(w);
         tr__count(&w->count.parks);
         futex_wait(&w->park, PARKED);
         if (ck_pr_load_32(&w->park) == NOTIFIED) {
             ck_pr_store_32(&w->park, AWAKE);
-            return !ck_pr_load_32(&rt->stop) && !ck_pr_load_32(&rt->done);
+            return !run_over(rt);
         }
         s = ck_pr_load_64(&rt->idle);
     }
