@@ -425,9 +425,11 @@ set xtics ($(echo $THREADS | sed 's/ /, /g'))
 set xlabel 'worker threads'
 set ylabel 'rate / best rate'
 set yrange [0:1.05]
+set offsets graph 0.03, graph 0.03
 set grid
 set key outside right
-set arrow from graph 0, first 0.8 to graph 1, first 0.8 nohead dashtype 2 lc rgb 'red'
+set arrow from graph 0, first 0.8 to graph 1, first 0.8 nohead lc rgb 'red'
+set label 'target 0.8' at graph 0.01, first 0.83 tc rgb 'red'
 plot $(cat "$tmp/lines.plot")
 EOF
     elif [ -s "$tmp/bars.dat" ]; then

@@ -139,7 +139,7 @@ function matrix_table(    b, c, k, n, lo, hi, lo_k, hi_k, best, r, cell, worst, 
         if (col == 0)
             continue
         print "\n" > lines
-        printf "%s'%s' index %d using 1:2 with linespoints title '%s'", nb ? ", " : "",
+        printf "%s'%s' index %d using 1:2 with linespoints lw 2 title '%s'", nb ? ", " : "",
             lines, nb, name > plot
         nb++
     }
