@@ -209,6 +209,7 @@ int tr__reactor_wait(tr__reactor *r, bool sleep)
 void tr__reactor_dispatch(tr__reactor *r, tr__worker *w, int n)
 {
     r->poller = w;
+    w->dispatching = true;
     /* The clock after the wait: every timer due by `now` was filed. */
     uint64_t now = tr__now_ns();
     file_requests(r);
@@ -225,4 +226,5 @@ void tr__reactor_dispatch(tr__reactor *r, tr__worker *w, int n)
             tr__io_dispatch(r, data, r->events[i].events);
     }
     r->poller = NULL;
+    w->dispatching = false;
 }

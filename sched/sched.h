@@ -74,6 +74,7 @@ struct tr__worker {
     uint64_t rng;
     tr__magazine slots;
     tr__counters count;
+    bool dispatching;         /* inside tr__reactor_dispatch (SHARE_POLLED) */
     unsigned watch_every;     /* busy sends between two looks */
     unsigned watch_countdown; /* busy sends until the next look */
     tr__watch watch[TR__WATCHES];
