@@ -176,6 +176,29 @@ static tr__node *turn_limit(tr__actor *a)
     return head != &a->mailbox_end.stub ? head : NULL;
 }
 
+void tr__at_turn_end(tr_ctx *cx, void (*fn)(tr_ctx *cx, void *state))
+{
+    if (cx != NULL && cx->actor != NULL)
+        cx->turn_end = fn;
+}
+
+/* The turn-end call, for an actor still alive after its turn. */
+static void turn_end(tr__worker *w, tr__actor *a)
+{
+    tr_ctx *cx = &w->cx;
+    void (*fn)(tr_ctx *, void *) = cx->turn_end;
+    cx->turn_end = NULL;
+    uint32_t life = ck_pr_load_32(&a->life);
+    if (!(life & 1))
+        return;
+    cx->actor = a;
+    cx->self = tr__pid_of(a, life);
+    cx->stopping = false;
+    fn(cx, state_of(a));
+    if (cx->stopping)
+        actor_die(w, a, life, cx->exit_reason, cx->exit_text);
+}
+
 void tr__actor_run(tr__worker *w, tr__actor *a)
 {
     tr_ctx *cx = &w->cx;
@@ -220,6 +243,8 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
         if (cx->stopping)
             actor_die(w, a, life, cx->exit_reason, cx->exit_text);
     }
+    if (cx->turn_end != NULL)
+        turn_end(w, a);
     cx->actor = NULL;
     cx->self = TR_PID_NONE;
     tr__actor *blocked_by = cx->blocked_by;

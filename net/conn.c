@@ -17,6 +17,14 @@
  * The user's behaviour is never called from inside itself: what it asks
  * for (close, abort, a write that fails) is noted in the flags and done
  * by settle() once it returns.
+ *
+ * Writing. tr_tcp_send only queues; what a turn queued — replies to the
+ * frames it read, and lines other actors sent it within the turn — leaves
+ * in one writev when the turn ends (tr__at_turn_end), so a chat member
+ * handed twenty lines in one turn makes one system call, not twenty. The
+ * queue is a list of chunks taken from the message pools (a chunk is a
+ * message block whose payload holds it), so that a connection writing a
+ * little every turn recycles warm blocks instead of calling malloc.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -35,7 +43,6 @@
 #include "troupe/timer.h"
 
 #define READ_ROUNDS 16
-#define CHUNK_MIN (16 * 1024)
 #define IOV_MAX_BATCH 64
 
 #define DEFAULT_HIGH_WATER ((size_t)256 << 10)
@@ -57,6 +64,8 @@ enum {
     MORE_SENT = 1u << 11,  /* a TR__NET_MORE is on its way */
     WATCH_WRITE = 1u << 12, /* writability is watched (only while output waits) */
     DRAINING = 1u << 13,   /* FIN sent on a graceful close: reading to the peer's EOF */
+    FLUSH_DUE = 1u << 14,  /* the queue is written when the turn ends */
+    RESUMED = 1u << 15,    /* THROTTLED was cleared: reading must restart */
 };
 
 /* How long a graceful close waits for the peer's EOF after sending FIN. */
@@ -67,6 +76,31 @@ typedef struct chunk {
     size_t off, len, cap;
     unsigned char data[];
 } chunk;
+
+/* The bytes a chunk in a pooled message block holds (the largest pool
+ * class is 4096 bytes, header included). */
+#define CHUNK_ROOM (4096 - sizeof(tr_msg) - sizeof(chunk))
+
+static chunk *chunk_new(size_t len)
+{
+    size_t cap = len > CHUNK_ROOM ? len : CHUNK_ROOM;
+    if (cap > TR_MSG_MAX_LEN - sizeof(chunk))
+        return NULL;
+    tr_msg *m = tr__msg_new(0, (uint32_t)(sizeof(chunk) + cap));
+    if (m == NULL)
+        return NULL;
+    chunk *k = (chunk *)m->data;
+    k->next = NULL;
+    k->off = 0;
+    k->len = 0;
+    k->cap = cap;
+    return k;
+}
+
+static void chunk_free(chunk *k)
+{
+    tr__msg_release((tr_msg *)((char *)k - offsetof(tr_msg, data)));
+}
 
 /* The options, with defaults filled in, in 32-bit fields: an idle
  * connection should cost a few hundred bytes (see bench echo-idle). */
@@ -119,7 +153,7 @@ static void free_queue(tr__conn *c)
     while (c->head != NULL) {
         chunk *k = c->head;
         c->head = k->next;
-        free(k);
+        chunk_free(k);
     }
     c->tail = NULL;
     c->queued = 0;
@@ -238,20 +272,18 @@ static void fail(tr__conn *c, int err)
 
 /* ---- writing ---- */
 
+static void flush(tr__conn *c);
+
 static int append(tr__conn *c, const unsigned char *data, size_t len)
 {
     if (c->tail != NULL && c->tail->cap - c->tail->len >= len) {
         memcpy(c->tail->data + c->tail->len, data, len);
         c->tail->len += len;
     } else {
-        size_t cap = len > CHUNK_MIN ? len : CHUNK_MIN;
-        chunk *k = malloc(sizeof *k + cap);
+        chunk *k = chunk_new(len);
         if (k == NULL)
             return TR_ENOMEM;
-        k->next = NULL;
-        k->off = 0;
         k->len = len;
-        k->cap = cap;
         memcpy(k->data, data, len);
         if (c->tail != NULL)
             c->tail->next = k;
@@ -260,8 +292,13 @@ static int append(tr__conn *c, const unsigned char *data, size_t len)
         c->tail = k;
     }
     c->queued += len;
-    if (c->queued > c->opts.high_water)
-        c->flags |= THROTTLED;
+    /* A turn that queues this much writes at once rather than at its end;
+     * throttled means the socket would not take it. */
+    if (c->queued > c->opts.high_water && (c->flags & CONNECTED)) {
+        flush(c);
+        if (c->queued > c->opts.high_water)
+            c->flags |= THROTTLED;
+    }
     return 0;
 }
 
@@ -298,11 +335,11 @@ static void flush(tr__conn *c)
             c->head = k->next;
             if (c->head == NULL)
                 c->tail = NULL;
-            free(k);
+            chunk_free(k);
         }
     }
     if ((c->flags & THROTTLED) && c->queued <= c->opts.low_water)
-        c->flags &= ~THROTTLED;
+        c->flags = (c->flags & ~THROTTLED) | RESUMED;
 }
 
 /* ---- reading ---- */
@@ -528,9 +565,13 @@ static void begin_drain(tr_ctx *cx, tr__conn *c)
     drain_input(cx, c);
 }
 
-/* ---- after every message ---- */
+/* ---- after every message, and as the turn ends ---- */
 
-static void settle(tr_ctx *cx, tr__conn *c)
+static void turn_ends(tr_ctx *cx, void *state);
+
+/* Output waits for the turn's end (turn_over false: a message was just
+ * handled), and so does whatever waits for the output to leave. */
+static void settle(tr_ctx *cx, tr__conn *c, bool turn_over)
 {
     for (int guard = 0; guard < 8 && !(c->flags & CLOSED); guard++) {
         if (c->flags & ABORTING) {
@@ -540,8 +581,24 @@ static void settle(tr_ctx *cx, tr__conn *c)
         }
         if (c->flags & DRAINING)
             return;
-        if (c->head != NULL && (c->flags & CONNECTED))
+        if (c->head != NULL && (c->flags & CONNECTED)) {
+            if (!turn_over) {
+                if (!(c->flags & FLUSH_DUE)) {
+                    c->flags |= FLUSH_DUE;
+                    tr__at_turn_end(cx, turn_ends);
+                }
+                return;
+            }
             flush(c);
+        }
+        if (c->flags & RESUMED) {
+            /* Even if the behaviour never heard of the throttling (set and
+             * cleared in one turn), reading stopped and must restart:
+             * edge-triggered readiness will not come again for bytes
+             * already there. */
+            c->flags &= ~RESUMED;
+            send_more(cx, c);
+        }
         if (c->head == NULL && (c->flags & CLOSING)) {
             begin_drain(cx, c);
             return;
@@ -565,6 +622,15 @@ static void settle(tr_ctx *cx, tr__conn *c)
     }
 }
 
+/* The turn's output leaves, then whatever waited for it (a close, a FIN,
+ * the write watch, throttling) is settled. */
+static void turn_ends(tr_ctx *cx, void *state)
+{
+    tr__conn *c = state;
+    c->flags &= ~FLUSH_DUE;
+    settle(cx, c, true);
+}
+
 void tr__conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
 {
     tr__conn *c = state;
@@ -586,7 +652,7 @@ void tr__conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
         } else if (c->flags & CONNECTING)
             finish_connect(cx, c);
         else if (m->type == TR_IO_WRITABLE)
-            flush(c);
+            ; /* settle below has the queue written as the turn ends */
         else
             pump(cx, c); /* errors and hang-ups surface as read results */
         break;
@@ -610,7 +676,7 @@ void tr__conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
         c->user(cx, user_state(c), m);
         break;
     }
-    settle(cx, c);
+    settle(cx, c, false);
 }
 
 /* ---- the API for a connection's behaviour ---- */
@@ -631,7 +697,8 @@ int tr_tcp_send(tr_ctx *cx, const void *data, size_t len)
     if (len > c->opts.max_output - c->queued)
         return TR_ENOBUFS;
     const unsigned char *p = data;
-    if (c->head == NULL) {
+    if (c->head == NULL && len >= CHUNK_ROOM) {
+        /* Big enough to be worth its own system call, and not to copy. */
         ssize_t w;
         do
             w = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);

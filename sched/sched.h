@@ -47,6 +47,7 @@ struct tr_ctx {
     tr__actor *actor;
     tr_pid self;
     bool stopping;
+    void (*turn_end)(tr_ctx *cx, void *state); /* tr__at_turn_end */
     struct tr__actor *blocked_by; /* an overloaded actor sent to in this turn */
     int exit_reason;  /* with stopping: why */
     char exit_text[TR_EXIT_TEXT_MAX];
@@ -168,6 +169,13 @@ int tr__spawn_with(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *s
 /* Sends a payload-less message of any type, reserved ones included, from
  * the running actor (or from outside when cx is NULL). */
 int tr__send_system(tr_runtime *rt, tr_ctx *cx, tr_pid to, uint32_t type);
+
+/* Has fn(cx, state) called once as the running actor's turn ends, after
+ * the last message of the turn, as if it were one more message: the
+ * place for work that is cheaper once per turn than once per message (a
+ * connection writes what its turn queued in one writev). One function
+ * per turn; it may stop the actor. */
+void tr__at_turn_end(tr_ctx *cx, void (*fn)(tr_ctx *cx, void *state));
 
 /* The state of the running actor if its behaviour is `fn`, else NULL. */
 void *tr__actor_state_if(tr_ctx *cx, tr_behaviour fn);

@@ -154,9 +154,11 @@ int tr_runtime_tcp_connect(tr_runtime *rt, const tr_tcp_connect_opts *o, tr_pid 
 
 /* ---- inside a connection's behaviour ---- */
 
-/* Queues len bytes for the peer (writing at once what the socket takes).
- * Errors: TR_ENOTCONN (not a connection, or closing), TR_ENOBUFS (queue
- * past max_output: nothing queued), TR_ENOMEM. */
+/* Queues len bytes for the peer. What a turn queues is written in one
+ * writev as the turn ends (a write of 4 KiB or more into an empty queue
+ * goes at once); a write error then closes the connection (TR_TCP_CLOSED
+ * carries it). Errors: TR_ENOTCONN (not a connection, or closing),
+ * TR_ENOBUFS (queue past max_output: nothing queued), TR_ENOMEM. */
 int tr_tcp_send(tr_ctx *cx, const void *data, size_t len);
 
 /* Bytes queued and not yet written. */
