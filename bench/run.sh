@@ -1,42 +1,90 @@
 #!/bin/sh
 # run.sh — runs the benchmark suite (../shared/bench-spec.md) and collects
-# the result lines into a table, bench/results/<date>.csv and, if gnuplot is
-# installed, a bar chart bench/results/<date>.png.
+# the result lines into a table (bench/summary.awk), bench/results/<date>.csv
+# and, if gnuplot is installed, a chart bench/results/<date>.png.
 #
 #   BUILD=build/release   where the programs are (bench/ below it)
 #   BENCH_SCALE=small     much smaller sizes: the suite in seconds, a smoke
 #                         test (results go to <date>-small.*, not to the
 #                         day's real figures)
-#   BENCH_THREADS=N       passed as --threads N (default: online CPUs); the
-#                         servers of the network workloads get TROUPE_THREADS=N
+#   BENCH_THREADS="N..."  worker threads: --threads N for the actor
+#                         benchmarks, TROUPE_THREADS=N for the servers
+#                         (default: the runtime's own choice, the online
+#                         CPUs). A list ("1 2 4 8 16") runs every benchmark,
+#                         the network workloads included, at each count; the
+#                         table then has a column per count, and the ratio
+#                         of the largest count's rate to the smallest's
+#                         ("2 16" on 2 cores: does oversubscription cost?)
+#   BENCH_REPS=R          the whole suite R times (default 1), interleaved:
+#                         every benchmark once, then again, so that a slow
+#                         spell of a shared machine hits all of them alike.
+#                         The table shows each benchmark's median run and
+#                         its spread (max / min)
+#   BENCH_ONLY="w..."     only these benchmarks: names, "actors" or "net"
 #   BENCH_TIMEOUT=S       seconds before a benchmark counts as hung
 #   BENCH_OUT=DIR         where results go (default bench/results)
 #
-# The actor benchmarks come first, then the network workloads (echo-rr,
+# Each actor benchmark runs at every thread count before the next one
+# starts, so that the runs a ratio compares are close in time.
+#
+# The network workloads come after the actor benchmarks (echo-rr,
 # echo-stream, echo-idle against examples/echo, chat-fanout against
 # examples/chat): for each, a fresh server on a port it picks (parsed from
 # its "listening on ...:<port>" line), driven by bench/loadgen in its own
 # process, then stopped with SIGTERM. A server that fails to start, exits
 # non-zero (a sanitizer report, a leak) or does not stop fails its row.
 # chat-fanout is skipped, with a note, while examples/chat is not built.
+# Right after troupe's echo-rr and echo-stream, the same workload runs
+# against bench/epoll-echo (one thread, plain epoll, no troupe: the floor
+# of what a server costs), and troupe's figures are recorded as ratios to
+# the floor's: rows <workload>-floor, echo-rr-vs-floor (requests/s),
+# echo-rr-p99-vs-floor (p99 latency, lower is better) and
+# echo-stream-vs-floor (MiB/s).
+#
+# CSV: one row per run (the rep column says which round), plus the ratio
+# rows; threads is the pass's count (the floor itself always runs one).
 #
 # Exits non-zero if any benchmark fails its check, crashes or hangs, after
 # running the rest.
 #
-# shellcheck disable=SC2086  # $limit, $args and $threads_arg are word lists
+# shellcheck disable=SC2086  # $limit, $args and $targ are word lists
 
 cd "$(dirname "$0")/.." || exit 2
 BUILD=${BUILD:-build/release}
 SCALE=${BENCH_SCALE:-default}
 BENCHES="pingpong counting fjthroughput fjcreation threadring chameneos big skynet fanin idlemem timers"
 NET_BENCHES="echo-rr echo-stream echo-idle chat-fanout"
+FLOOR_BENCHES="echo-rr echo-stream"
 LOADGEN=$BUILD/bench/loadgen
+FLOOR=$BUILD/bench/epoll-echo
+THREADS=${BENCH_THREADS:-default}
+REPS=${BENCH_REPS:-1}
+ONLY=${BENCH_ONLY:-}
+
+usage_error() {
+    echo "run.sh: $*" >&2
+    exit 2
+}
 
 case $SCALE in
 default) suffix=""; timeout_s=${BENCH_TIMEOUT:-600} ;;
 small)   suffix="-small"; timeout_s=${BENCH_TIMEOUT:-60} ;;
-*)       echo "run.sh: BENCH_SCALE must be empty, default or small" >&2; exit 2 ;;
+*)       usage_error "BENCH_SCALE must be empty, default or small" ;;
 esac
+[ "$THREADS" = default ] || for t in $THREADS; do
+    case $t in
+    *[!0-9]*) usage_error "BENCH_THREADS must be thread counts, like \"2 16\"" ;;
+    esac
+done
+case $REPS in
+''|*[!0-9]*|0) usage_error "BENCH_REPS must be a count of at least 1" ;;
+esac
+for w in $ONLY; do
+    case " actors net $BENCHES $NET_BENCHES " in
+    *" $w "*) ;;
+    *) usage_error "BENCH_ONLY: no benchmark or group '$w'" ;;
+    esac
+done
 
 # Sizes for BENCH_SCALE=small: a tenth of the defaults or less.
 small_args() {
@@ -59,12 +107,40 @@ small_args() {
     esac
 }
 
+bench_args() {
+    [ "$SCALE" = small ] && small_args "$1"
+}
+
 # The server a network workload runs against.
 net_server() {
     case $1 in
     chat-*) echo "$BUILD/examples/chat" ;;
     *)      echo "$BUILD/examples/echo" ;;
     esac
+}
+
+# Whether benchmark $1 (of group $2: actors or net) is to run.
+wanted() {
+    [ -z "$ONLY" ] && return 0
+    for w in $ONLY; do
+        [ "$w" = "$1" ] || [ "$w" = "$2" ] && return 0
+    done
+    return 1
+}
+
+# Whether workload $1 also runs against the floor.
+has_floor() {
+    case " $FLOOR_BENCHES " in *" $1 "*) return 0 ;; esac
+    return 1
+}
+
+# The worker threads of a pass with count $1, as the runtime will pick
+# them: the servers get them as TROUPE_THREADS, the table shows them.
+pass_threads() {
+    t=$1
+    [ "$t" = default ] && t=${TROUPE_THREADS:-0}
+    [ "$t" -ge 1 ] 2>/dev/null || t=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 0)
+    echo "$t"
 }
 
 date=$(date +%Y-%m-%d)
@@ -85,11 +161,9 @@ if command -v timeout >/dev/null 2>&1; then
 else
     limit=""
 fi
-threads_arg=""
-[ -n "${BENCH_THREADS:-}" ] && threads_arg="--threads $BENCH_THREADS"
-# The servers' worker threads, as their runtime will pick them.
-srv_threads=${BENCH_THREADS:-${TROUPE_THREADS:-0}}
-[ "$srv_threads" -ge 1 ] 2>/dev/null || srv_threads=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 0)
+# loadgen's own deadline comes a little before the hang limit, so that a
+# stuck run says where it stuck.
+lg_timeout=$((timeout_s > 20 ? timeout_s - 10 : timeout_s))
 
 # The value of key=... in a result line.
 field() {
@@ -110,10 +184,15 @@ listen_port() {
     printf '%s' "$p"
 }
 
-# Starts server $1 on a port of its choosing; sets server_pid and port once
-# it accepts. Returns 1 (why: in $tmp/srv.err) if it does not come up.
+# Starts server $1 with $2 worker threads on a port of its choosing; sets
+# server_pid and port once it accepts. Returns 1 (why: in $tmp/srv.err) if
+# it does not come up.
 start_server() {
-    TROUPE_THREADS=$srv_threads "$1" 0 > "$tmp/srv.out" 2> "$tmp/srv.err" &
+    # Emptied here, not by the redirection below: that one happens in the
+    # child, maybe after the first look for the port, which would then
+    # find the previous server's.
+    : > "$tmp/srv.out"
+    TROUPE_THREADS=$2 "$1" 0 > "$tmp/srv.out" 2> "$tmp/srv.err" &
     server_pid=$!
     port=""
     n=0
@@ -170,113 +249,194 @@ run_status() {
     fi
 }
 
-# Adds the CSV row of benchmark $1, run with args $2, status $3, line $4.
+# Adds the CSV row of benchmark $1, run with args $2, status $3, result
+# line $4, in the pass of $5 threads, round $6.
 record() {
     if [ -n "$4" ]; then
         params=$(printf '%s\n' "$4" | sed -e 's/.* threads=[0-9]* //' -e 's/ secs=.*//')
-        printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$date" "$SCALE" "$1" \
-            "$(field impl "$4")" "$(field threads "$4")" "$params" \
-            "$(field secs "$4")" "$(field rate "$4")" "$(field unit "$4")" \
-            "$3" >> "$csv"
+        printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$date" "$SCALE" "$1" \
+            "$(field impl "$4")" "$5" "$params" "$(field secs "$4")" \
+            "$(field rate "$4")" "$(field unit "$4")" "$3" "$6" >> "$csv"
     else
         params=$(echo "$2" | sed 's/--\([a-z_-]*\) \([0-9]*\)/\1=\2/g')
-        printf '%s,%s,%s,troupe,,%s,,,,%s\n' "$date" "$SCALE" "$1" "$params" \
-            "$3" >> "$csv"
+        printf '%s,%s,%s,,%s,%s,,,,%s,%s\n' "$date" "$SCALE" "$1" "$5" "$params" \
+            "$3" "$6" >> "$csv"
     fi
 }
 
-echo "date,scale,bench,impl,threads,params,secs,rate,unit,check" > "$csv"
-failed=0
-total=$(printf '%s\n' $BENCHES $NET_BENCHES | wc -l)
+# Adds a ratio row: benchmark $1, troupe's figure $2 over the floor's $3
+# (named $4 in params), pass $5, round $6.
+record_ratio() {
+    awk -v a="$2" -v b="$3" 'BEGIN { if (b + 0 > 0) printf "%.3f\n", a / b }' > "$tmp/ratio"
+    [ -s "$tmp/ratio" ] || return 0
+    printf '%s,%s,%s,troupe/epoll,%s,troupe_%s=%s floor_%s=%s,,%s,ratio,ok,%s\n' \
+        "$date" "$SCALE" "$1" "$5" "$4" "$2" "$4" "$3" "$(cat "$tmp/ratio")" "$6" >> "$csv"
+}
+
 i=0
-for name in $BENCHES; do
+# Prints the progress line of a run: what runs, $1, and how.
+announce() {
     i=$((i + 1))
-    args=""
-    [ "$SCALE" = small ] && args=$(small_args "$name")
-    prog=$BUILD/bench/$name
-    : > "$tmp/err"
-    printf '[%d/%d] %s ... ' "$i" "$total" \
-        "$name${args:+ $args}${threads_arg:+ $threads_arg}" >&2
-    if [ ! -x "$prog" ]; then
-        status="missing"
-        line=""
-    else
-        $limit "$prog" $args $threads_arg > "$tmp/out" 2> "$tmp/err"
-        rc=$?
-        line=$(grep '^bench=' "$tmp/out" | head -n 1)
-        status=$(run_status "$rc" "$line")
-    fi
-    [ "$status" = ok ] || failed=1
-    echo "$status" >&2
+    printf '[%d/%d] %s ... ' "$i" "$total" "$1" >&2
+}
+
+# Ends a progress line with status $1 and what the run said on stderr.
+report() {
+    [ "$1" = ok ] || failed=1
+    echo "$1" >&2
     # The program's own stderr: why a check failed, or what crashed.
     [ -s "$tmp/err" ] && sed 's/^/    /' "$tmp/err" >&2
-    record "$name" "$args" "$status" "$line"
-done
-
-# The network workloads: loadgen (one thread, its own process) against a
-# fresh server each, so that echo-idle's memory figure starts clean.
-# loadgen's own deadline comes a little before the hang limit, so that a
-# stuck run says where it stuck.
-lg_timeout=$((timeout_s > 20 ? timeout_s - 10 : timeout_s))
-for name in $NET_BENCHES; do
-    i=$((i + 1))
-    args=""
-    [ "$SCALE" = small ] && args=$(small_args "$name")
-    server=$(net_server "$name")
+    # The server's: a sanitizer report, or why it did not start.
+    [ -s "$tmp/srv.err" ] && sed 's/^/    server: /' "$tmp/srv.err" >&2
     : > "$tmp/err"
     : > "$tmp/srv.err"
-    printf '[%d/%d] %s ... ' "$i" "$total" \
-        "$name${args:+ $args} (server threads $srv_threads)" >&2
+}
+
+# Actor benchmark $1 with $2 threads ("default": no --threads), round $3.
+run_actor() {
+    args=$(bench_args "$1")
+    targ=""
+    [ "$2" = default ] || targ="--threads $2"
+    prog=$BUILD/bench/$1
+    announce "$1${args:+ $args}${targ:+ $targ}${rounds:+ (round $3)}"
     line=""
-    if [ "$name" = chat-fanout ] && [ ! -x "$server" ]; then
-        echo "skipped ($server is not built)" >&2
-        continue
-    fi
-    if [ ! -x "$LOADGEN" ] || [ ! -x "$server" ]; then
-        status="missing"
-    elif ! start_server "$server"; then
-        status="failed (the server did not start)"
+    if [ ! -x "$prog" ]; then
+        status=missing
     else
-        $limit "$LOADGEN" "$name" $args --port "$port" --server-pid "$server_pid" \
-            --threads "$srv_threads" --timeout "$lg_timeout" > "$tmp/out" 2> "$tmp/err"
+        $limit "$prog" $args $targ > "$tmp/out" 2> "$tmp/err"
         rc=$?
         line=$(grep '^bench=' "$tmp/out" | head -n 1)
         status=$(run_status "$rc" "$line")
-        stop_server
-        if [ "$server_rc" -ne 0 ] && [ "$status" = ok ]; then
-            if [ "$server_rc" -gt 128 ]; then
-                status="server crashed (signal $((server_rc - 128)))"
-            else
-                status="server failed (exit $server_rc)"
-            fi
+    fi
+    report "$status"
+    ran_threads=$(field threads "$line")
+    record "$1" "$args" "$status" "$line" "${ran_threads:-$(pass_threads "$2")}" "$3"
+}
+
+# Workload $1 with args $2 against server $3, labelled impl $4, whose
+# worker threads are $5; sets status and line.
+run_load() {
+    line=""
+    if [ ! -x "$LOADGEN" ] || [ ! -x "$3" ]; then
+        status=missing
+        return
+    fi
+    if ! start_server "$3" "$5"; then
+        status="failed (the server did not start)"
+        return
+    fi
+    $limit "$LOADGEN" "$1" $2 --port "$port" --server-pid "$server_pid" \
+        --impl "$4" --threads "$5" --timeout "$lg_timeout" > "$tmp/out" 2> "$tmp/err"
+    rc=$?
+    line=$(grep '^bench=' "$tmp/out" | head -n 1)
+    status=$(run_status "$rc" "$line")
+    stop_server
+    if [ "$server_rc" -ne 0 ] && [ "$status" = ok ]; then
+        if [ "$server_rc" -gt 128 ]; then
+            status="server crashed (signal $((server_rc - 128)))"
+        else
+            status="server failed (exit $server_rc)"
         fi
     fi
-    [ "$status" = ok ] || failed=1
-    echo "$status" >&2
-    [ -s "$tmp/err" ] && sed 's/^/    /' "$tmp/err" >&2
-    # The server's stderr: a sanitizer report, or why it did not start.
-    [ -s "$tmp/srv.err" ] && sed 's/^/    server: /' "$tmp/srv.err" >&2
-    record "$name" "$args" "$status" "$line"
+}
+
+# Network workload $1 in the pass of $2 threads, round $3: against
+# troupe's server, then (echo-rr, echo-stream) against the floor.
+run_net() {
+    args=$(bench_args "$1")
+    server=$(net_server "$1")
+    nt=$(pass_threads "$2")
+    announce "$1${args:+ $args} (server threads $nt)${rounds:+ (round $3)}"
+    if [ "$1" = chat-fanout ] && [ ! -x "$server" ]; then
+        echo "skipped ($server is not built)" >&2
+        return
+    fi
+    run_load "$1" "$args" "$server" troupe "$nt"
+    report "$status"
+    record "$1" "$args" "$status" "$line" "$nt" "$3"
+    has_floor "$1" || return 0
+    troupe_status=$status
+    troupe_line=$line
+
+    announce "$1-floor${args:+ $args} (bench/epoll-echo, one thread)${rounds:+ (round $3)}"
+    run_load "$1" "$args" "$FLOOR" epoll 1
+    report "$status"
+    record "$1-floor" "$args" "$status" "$line" "$nt" "$3"
+    [ "$troupe_status" = ok ] && [ "$status" = ok ] || return 0
+    record_ratio "$1-vs-floor" "$(field rate "$troupe_line")" "$(field rate "$line")" \
+        rate "$nt" "$3"
+    [ "$1" = echo-rr ] && record_ratio echo-rr-p99-vs-floor \
+        "$(field p99_us "$troupe_line")" "$(field p99_us "$line")" p99_us "$nt" "$3"
+    return 0
+}
+
+# How many runs the progress lines count to.
+runs_per_pass=0
+for name in $BENCHES; do
+    wanted "$name" actors && runs_per_pass=$((runs_per_pass + 1))
+done
+for name in $NET_BENCHES; do
+    wanted "$name" net || continue
+    runs_per_pass=$((runs_per_pass + 1))
+    has_floor "$name" && runs_per_pass=$((runs_per_pass + 1))
+done
+total=$((runs_per_pass * $(echo $THREADS | wc -w) * REPS))
+rounds=""
+[ "$REPS" -gt 1 ] && rounds=$REPS
+
+echo "date,scale,bench,impl,threads,params,secs,rate,unit,check,rep" > "$csv"
+failed=0
+rep=1
+while [ "$rep" -le "$REPS" ]; do
+    for name in $BENCHES; do
+        wanted "$name" actors || continue
+        for t in $THREADS; do
+            run_actor "$name" "$t" "$rep"
+        done
+    done
+    for name in $NET_BENCHES; do
+        wanted "$name" net || continue
+        for t in $THREADS; do
+            run_net "$name" "$t" "$rep"
+        done
+    done
+    rep=$((rep + 1))
 done
 
 echo
-printf '%-14s %14s  %-12s %9s  %-6s %s\n' benchmark rate unit seconds check parameters
-tail -n +2 "$csv" | while IFS=, read -r _d _s name _impl _t params secs rate unit check; do
-    printf '%-14s %14s  %-12s %9s  %-6s %s\n' "$name" "$rate" "$unit" "$secs" "$check" "$params"
-done
+awk -F, -v reps="$REPS" -v bars="$tmp/bars.dat" -v lines="$tmp/lines.dat" \
+    -v plot="$tmp/lines.plot" -f bench/summary.awk "$csv"
 echo "results: $csv" >&2
 
-if command -v gnuplot >/dev/null 2>&1; then
-    # One bar per benchmark that passed; rates span six orders of
-    # magnitude (and idlemem and echo-idle are bytes), hence the log scale.
-    awk -F, 'NR > 1 && $10 == "ok" { print $3, $8 }' "$csv" > "$tmp/plot.dat"
-    if [ -s "$tmp/plot.dat" ]; then
-        threads=$(awk -F, 'NR == 2 { print $5 }' "$csv")
-        rm -f "$png"
+# The chart: with one thread count, a bar per benchmark (rates span six
+# orders of magnitude, and idlemem and echo-idle are bytes: log scale);
+# with several, a line per benchmark of its rate over the thread counts,
+# as a fraction of its own best, against the 0.8 of the targets.
+chart() {
+    command -v gnuplot >/dev/null 2>&1 || return 0
+    rm -f "$png"
+    if [ -s "$tmp/lines.plot" ]; then
+        gnuplot <<EOF
+set terminal png size 1200,700
+set output '$png'
+set title 'troupe: rate over worker threads, as a fraction of each benchmark''s best ($date, $SCALE sizes, median of $REPS)'
+set logscale x 2
+set xtics ($(echo $THREADS | sed 's/ /, /g'))
+set xlabel 'worker threads'
+set ylabel 'rate / best rate'
+set yrange [0:1.05]
+set offsets graph 0.03, graph 0.03
+set grid
+set key outside right
+set arrow from graph 0, first 0.8 to graph 1, first 0.8 nohead lc rgb 'red'
+set label 'target 0.8' at graph 0.01, first 0.83 tc rgb 'red'
+plot $(cat "$tmp/lines.plot")
+EOF
+    elif [ -s "$tmp/bars.dat" ]; then
         gnuplot <<EOF
 set terminal png size 1200,600
 set output '$png'
-set title 'troupe benchmarks, $date, $SCALE sizes, $threads threads (log scale)'
+set title 'troupe benchmarks, $date, $SCALE sizes, $(awk -F, 'NR == 2 { print $5 }' "$csv") threads, median of $REPS (log scale)'
 set style data histograms
 set style fill solid 0.8 border -1
 set boxwidth 0.8
@@ -284,11 +444,13 @@ set logscale y
 set yrange [1:*]
 set ylabel 'rate per second (idlemem, echo-idle: bytes per actor, per connection)'
 set grid ytics
-plot '$tmp/plot.dat' using 2:xticlabels(1) notitle, \
+set xtics rotate by -30
+plot '$tmp/bars.dat' using 2:xticlabels(1) notitle, \
      '' using 0:2:(sprintf('%.3g', \$2)) with labels offset 0,1 notitle
 EOF
-        [ -f "$png" ] && echo "chart: $png" >&2
     fi
-fi
+    [ -f "$png" ] && echo "chart: $png" >&2
+}
+chart
 
 exit $failed
