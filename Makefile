@@ -43,6 +43,8 @@ TEST_SRC := $(wildcard tests/*.c)
 TEST_BIN := $(BUILD)/tests/run
 
 .PHONY: all lib deps run test bench micro install clean
+# Keep the programs' objects: the device script links them again, statically.
+.SECONDARY:
 all: lib $(EXAMPLES) $(BENCHES) $(MICRO) $(TEST_BIN)
 lib: $(LIB_A) $(LIB_SO)
 

@@ -265,6 +265,8 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
         tr__bp_turn_end(w, a, behind, blocked_by);
     else if (!tr__mailbox_mark_empty(a))
         tr__sched_requeue(w, a);
+    else
+        tr__bp_went_idle(w, a);
 }
 
 int tr__send_system(tr_runtime *rt, tr_ctx *cx, tr_pid to, uint32_t type)

@@ -121,15 +121,44 @@ static bool push_waiter(tr__actor *a, tr__actor *target)
     return false;
 }
 
-/* Marks a overloaded unless it is waiting; true if it is (now) overloaded. */
-static bool flag(tr__actor *a)
+/* Clears an idle actor's word and lets its waiters go, unless it has
+ * started waiting itself since (then the word is its own turn's). */
+void tr__bp_clear_idle(tr__worker *w, tr__actor *a)
 {
     uint64_t old = ck_pr_load_64(&a->muted);
-    while (!(old & BITS))
-        if (ck_pr_cas_64_value(&a->muted, old, old | TR__OVERLOADED, &old))
-            return true;
+    while (old != 0 && !(old & TR__WAITING)) {
+        if (ck_pr_cas_64_value(&a->muted, old, 0, &old)) {
+            let_go(w, old);
+            return;
+        }
+    }
+}
+
+static bool idle(tr__actor *a)
+{
+    return ((uintptr_t)ck_pr_load_ptr(&a->mailbox) & TR__MPSC_EMPTY) != 0;
+}
+
+/* Marks a overloaded unless it is waiting; true if it is (now) overloaded.
+ * A look may come just after a caught up and went idle: then nothing
+ * would ever let its waiters go. So, Dekker with tr__bp_went_idle: mark,
+ * then look at a's mailbox; a marks its mailbox, then looks at the word
+ * (tr__bp_went_idle). */
+static bool flag(tr__worker *w, tr__actor *a)
+{
+    uint64_t old = ck_pr_load_64(&a->muted);
+    while (!(old & BITS)) {
+        if (ck_pr_cas_64_value(&a->muted, old, old | TR__OVERLOADED, &old)) {
+            ck_pr_fence_atomic_load();
+            if (!idle(a))
+                return true;
+            tr__bp_clear_idle(w, a);
+            return false;
+        }
+    }
     return (old & TR__OVERLOADED) != 0;
 }
+
 
 /* The next look comes after watch_every busy sends, give or take an
  * eighth, so that a sender alternating between receivers in step with the
@@ -151,7 +180,7 @@ void tr__bp_look(tr__worker *w, tr__actor *a)
     bool stalled = e->actor == a && e->handled == handled;
     e->actor = a;
     e->handled = handled;
-    if (stalled && flag(a) && w->cx.actor != NULL)
+    if (stalled && flag(w, a) && w->cx.actor != NULL)
         w->cx.blocked_by = a;
 }
 
@@ -184,4 +213,6 @@ void tr__bp_turn_end(tr__worker *w, tr__actor *a, bool behind, tr__actor *blocke
         let_go(w, ck_pr_fas_64(&a->muted, 0));
     if (!tr__mailbox_mark_empty(a))
         tr__sched_requeue(w, a);
+    else
+        tr__bp_went_idle(w, a);
 }

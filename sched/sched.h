@@ -144,6 +144,20 @@ static inline void tr__bp_sent(tr__worker *w, tr__actor *a)
     }
 }
 
+/* Clears an idle actor's word and lets its waiters go (unless it has
+ * started waiting itself since: then the word is its new turn's). */
+void tr__bp_clear_idle(tr__worker *w, tr__actor *a);
+
+/* After a's mailbox was marked empty: a look may have marked it
+ * overloaded meanwhile, and a sender may be waiting on it (Dekker with
+ * the look: it marks, then looks at the mailbox). */
+static inline void tr__bp_went_idle(tr__worker *w, tr__actor *a)
+{
+    ck_pr_fence_atomic_load();
+    if (ck_pr_load_64(&a->muted) != 0)
+        tr__bp_clear_idle(w, a);
+}
+
 /* Ends a's turn on w: a waits for blocked_by (NULL if it sent to no
  * overloaded actor), or is requeued as overloaded if behind, or lets its
  * waiters go and is marked idle or requeued. (A turn with none of these

@@ -197,6 +197,63 @@ static void test_ring_flood_1(void) { ring_flood_run(1); }
 static void test_ring_flood_2(void) { ring_flood_run(2); }
 static void test_ring_flood_4(void) { ring_flood_run(4); }
 
+/* ---- a sender's look never strands it on an idle receiver ------------------ */
+
+/* One driver sends round robin to 60 receivers, 32 messages per message
+ * it handles (fjthroughput's shape): its looks at their progress now and
+ * then come just as one of them has caught up and gone idle. A driver
+ * left waiting on an idle receiver would end the run early, with
+ * messages unhandled (before the fix: 2 of 4 runs of one round). */
+#define RR_RECEIVERS 60u
+#define RR_EACH (TT_TSAN ? 2000u : TT_ASAN ? 50000u : 200000u)
+
+struct round_robin {
+    tr_pid receivers[RR_RECEIVERS];
+    uint64_t sent;
+    _Atomic uint64_t received;
+};
+
+static void rr_receiver(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    (void)m;
+    struct round_robin *rr = *(struct round_robin **)state;
+    atomic_fetch_add_explicit(&rr->received, 1, memory_order_relaxed);
+}
+
+static void rr_driver(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)m;
+    struct round_robin *rr = *(struct round_robin **)state;
+    uint64_t total = (uint64_t)RR_RECEIVERS * RR_EACH;
+    for (unsigned i = 0; i < 32 && rr->sent < total; i++, rr->sent++)
+        TT_CHECK(tr_send(cx, rr->receivers[rr->sent % RR_RECEIVERS], BP_ITEM, NULL, 0) == 0);
+    if (rr->sent < total)
+        TT_CHECK(tr_send(cx, tr_self(cx), BP_GO, NULL, 0) == 0);
+}
+
+static void test_round_robin(void)
+{
+    for (int round = 0; round < 3; round++) {
+        struct round_robin *rr = calloc(1, sizeof *rr);
+        CU_ASSERT_FATAL(rr != NULL);
+        tr_runtime *rt = tt_runtime(2, 0);
+        for (unsigned i = 0; i < RR_RECEIVERS; i++)
+            TT_EQ(tr_runtime_spawn(rt, rr_receiver, &rr, sizeof rr, &rr->receivers[i]), 0);
+        tr_pid driver;
+        TT_EQ(tr_runtime_spawn(rt, rr_driver, &rr, sizeof rr, &driver), 0);
+        TT_EQ(tr_runtime_send(rt, driver, BP_GO, NULL, 0), 0);
+        TT_EQ(tr_runtime_run(rt), 0);
+        TT_NO_ERRORS();
+        TT_EQ(atomic_load(&rr->received), (uint64_t)RR_RECEIVERS * RR_EACH);
+        tr_stats st;
+        tr_runtime_stats(rt, &st);
+        TT_EQ(st.messages_handled, st.messages_sent);
+        tr_runtime_destroy(rt);
+        free(rr);
+    }
+}
+
 /* ---- waits that nest, and a receiver that stops ---------------------------- */
 
 /* Many senders, relays that are themselves flooded and flooding, one
@@ -326,6 +383,7 @@ void register_backpressure_tests(void)
     tt_test(s, "flood_of_a_self_loop_is_bounded", test_flood_self_loop);
     tt_test(s, "eight_floods_of_bursts_are_bounded", test_flood_eight_bursts);
     tt_test(s, "eight_floods_of_self_loops_are_bounded", test_flood_eight_self_loops);
+    tt_test(s, "round_robin_to_60_never_strands_the_sender", test_round_robin);
     tt_test(s, "ring_of_mutual_floods_finishes_threads_1", test_ring_flood_1);
     tt_test(s, "ring_of_mutual_floods_finishes_threads_2", test_ring_flood_2);
     tt_test(s, "ring_of_mutual_floods_finishes_threads_4", test_ring_flood_4);
