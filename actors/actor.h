@@ -113,6 +113,7 @@ typedef struct tr__table {
     tr__depot free;       /* full batches of free slots */
     uint32_t shared_lock;
     tr__magazine shared;  /* for callers without a magazine, under the lock */
+    tr__node *stash;      /* full batches the depot refused (table.c) */
 } tr__table;
 
 int tr__table_init(tr__table *t);

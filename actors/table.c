@@ -1,4 +1,5 @@
 /* actors/table.c — the pid table: type-stable actor slots. */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@ int tr__table_init(tr__table *t)
     t->next = 0;
     t->shared_lock = 0;
     t->shared = (tr__magazine){0};
+    t->stash = NULL;
     t->chunks = calloc(CHUNKS, sizeof *t->chunks);
     /* Room for every slot, so that a free slot always fits. */
     if (t->chunks == NULL || tr__depot_init(&t->free, TR__MAX_SLOTS / TR__BATCH) != 0) {
@@ -98,13 +100,62 @@ static void shared_unlock(tr__table *t)
     ck_pr_store_32(&t->shared_lock, 0);
 }
 
+/* The stash: full batches of free slots that the depot refused (its next
+ * cell was still being emptied by a preempted thread: depot.h), so that
+ * no slot is ever lost. A stack of batches linked through the first
+ * slot's runq node (free slots are in no queue); pushed with a
+ * compare-and-swap and emptied whole with an exchange, so it has no ABA
+ * problem. */
+static tr__node *batch_link(tr__node *first)
+{
+    return &container_of_free(first)->runq;
+}
+
+static void stash_push(tr__table *t, tr__node *batch)
+{
+    tr__node *link = batch_link(batch), *top = ck_pr_load_ptr(&t->stash);
+    do
+        link->next = top;
+    while (!ck_pr_cas_ptr_value(&t->stash, top, batch, &top));
+}
+
+/* One batch from the stash; the others go back to the depot (or to the
+ * stash). NULL if the stash is empty. */
+static tr__node *stash_take(tr__table *t)
+{
+    tr__node *batch = ck_pr_fas_ptr(&t->stash, NULL);
+    if (batch == NULL)
+        return NULL;
+    for (tr__node *b = batch_link(batch)->next; b != NULL;) {
+        tr__node *next = batch_link(b)->next;
+        if (!tr__depot_put(&t->free, b))
+            stash_push(t, b);
+        b = next;
+    }
+    return batch;
+}
+
+/* A free slot, or NULL: then the caller takes a fresh one. A worker
+ * preempted half-way through giving a batch to the depot makes the depot
+ * look empty until it runs again; a thread outside the runtime (not on
+ * any hot path) lets it run rather than grow the table meanwhile. */
 static tr__node *take_free(tr__table *t, tr__magazine *mag)
 {
-    if (mag != NULL)
-        return tr__magazine_take(mag, &t->free);
-    shared_lock(t);
-    tr__node *n = tr__magazine_take(&t->shared, &t->free);
-    shared_unlock(t);
+    tr__magazine *m = mag != NULL ? mag : &t->shared;
+    tr__node *n = NULL, *batch;
+    for (int yields = 0; yields < (mag != NULL ? 1 : 8); yields++) {
+        if (mag == NULL) {
+            if (yields > 0)
+                sched_yield();
+            shared_lock(t);
+        }
+        if ((n = tr__magazine_take(m, &t->free)) == NULL && (batch = stash_take(t)) != NULL)
+            n = tr__magazine_take_from(m, batch);
+        if (mag == NULL)
+            shared_unlock(t);
+        if (n != NULL || !tr__depot_busy(&t->free))
+            break;
+    }
     return n;
 }
 
@@ -138,17 +189,18 @@ void tr__table_end(tr__actor *a, uint32_t life)
 void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a)
 {
     /* A slot whose generations are used up is retired, so that a pid is
-     * never issued twice. The depot has room for every slot, so giving
-     * one back never overflows. */
+     * never issued twice. The depot has room for every slot; a batch it
+     * refuses (a cell still being emptied) goes to the stash. */
     if ((ck_pr_load_32(&a->life) >> 1) > TR__MAX_GEN)
         return;
-    if (mag != NULL) {
-        (void)tr__magazine_give(mag, &t->free, &a->state.free);
-        return;
-    }
-    shared_lock(t);
-    (void)tr__magazine_give(&t->shared, &t->free, &a->state.free);
-    shared_unlock(t);
+    if (mag == NULL)
+        shared_lock(t);
+    tr__node *refused = tr__magazine_give(mag != NULL ? mag : &t->shared, &t->free,
+                                          &a->state.free);
+    if (mag == NULL)
+        shared_unlock(t);
+    if (refused != NULL)
+        stash_push(t, refused);
 }
 
 uint32_t tr__table_size(tr__table *t)

@@ -4,11 +4,27 @@
  * Free objects (message blocks, actor slots) are cached per thread in a
  * magazine: a current chain and one spare full chain of TR__BATCH nodes.
  * Frees and allocations touch only the magazine; a full chain moves to or
- * from the depot, a bounded ck_ring used MPMC, once per TR__BATCH
- * operations. A thread that frees what another allocated (the usual
- * producer/consumer pattern) hands its surplus back through the depot, so
- * neither side calls malloc in steady state. Whole-chain exchange through a
- * ring avoids the ABA problem of a lock-free free-list.
+ * from the depot once per TR__BATCH operations. A thread that frees what
+ * another allocated (the usual producer/consumer pattern) hands its
+ * surplus back through the depot, so neither side calls malloc in steady
+ * state. Whole-chain exchange through a bounded queue avoids the ABA
+ * problem of a lock-free free-list.
+ *
+ * The depot is Vyukov's bounded MPMC queue: each cell carries a sequence
+ * number that says whose turn it is (a producer's, for lap n, or a
+ * consumer's), and a thread claims a position with one compare-and-swap.
+ * Nobody ever waits for another thread: a cell whose producer (or
+ * consumer) has claimed it but not yet finished makes a get report empty
+ * (a put, full), and the caller falls back on malloc (or free). (Concurrency
+ * Kit's MPMC ring makes each producer wait for the ones before it to
+ * publish; with more workers than cores a producer preempted there held
+ * every other one up for a time slice: 90% of fjthroughput's time at 16
+ * threads on 2 cores.)
+ *
+ * Cells hold their sequence number less their own index, so that a depot
+ * fresh from calloc is ready without a write to every cell: the table's
+ * depot has room for every actor slot there could be (2^20 batches), and
+ * its pages stay untouched until used.
  *
  * Contract: a depot may be used by any thread; a magazine only by the
  * thread that owns it.
@@ -16,7 +32,8 @@
 #ifndef TR_MAILBOX_DEPOT_H
 #define TR_MAILBOX_DEPOT_H
 
-#include <ck_ring.h>
+#include <ck_cc.h>
+#include <ck_pr.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,38 +42,90 @@
 
 #define TR__BATCH 64
 
+typedef struct tr__depot_cell {
+    uint64_t turn;    /* sequence number - index of the cell */
+    tr__node *chain;
+} tr__depot_cell;
+
 typedef struct tr__depot {
-    ck_ring_t ring;
-    ck_ring_buffer_t *buf;
+    tr__depot_cell *cells;
+    uint64_t mask;
+    uint64_t put_at CK_CC_CACHELINE; /* next position to fill */
+    uint64_t get_at CK_CC_CACHELINE; /* next position to empty */
 } tr__depot;
 
 /* capacity: the number of batches it can hold; a power of two. */
 static inline int tr__depot_init(tr__depot *d, unsigned capacity)
 {
-    d->buf = calloc(capacity, sizeof *d->buf);
-    if (d->buf == NULL)
+    d->cells = calloc(capacity, sizeof *d->cells);
+    if (d->cells == NULL)
         return -1;
-    ck_ring_init(&d->ring, capacity);
+    d->mask = capacity - 1;
+    d->put_at = 0;
+    d->get_at = 0;
     return 0;
 }
 
 static inline void tr__depot_fini(tr__depot *d)
 {
-    free(d->buf);
-    d->buf = NULL;
+    free(d->cells);
+    d->cells = NULL;
+}
+
+/* Claims position *at (for a put, want_ahead 0; for a get, 1) if its
+ * cell's turn has come; NULL if the depot is full (empty) or the cell's
+ * previous owner has not finished. */
+static inline tr__depot_cell *tr__depot_claim(tr__depot *d, uint64_t *counter, uint64_t want_ahead,
+                                             uint64_t *at)
+{
+    uint64_t pos = ck_pr_load_64(counter);
+    for (;;) {
+        tr__depot_cell *c = &d->cells[pos & d->mask];
+        uint64_t seq = ck_pr_load_64(&c->turn) + (pos & d->mask);
+        ck_pr_fence_load();
+        int64_t ahead = (int64_t)(seq - pos - want_ahead);
+        if (ahead < 0)
+            return NULL;
+        if (ahead == 0 && ck_pr_cas_64_value(counter, pos, pos + 1, &pos)) {
+            *at = pos;
+            return c;
+        }
+        if (ahead > 0)
+            pos = ck_pr_load_64(counter);
+    }
+}
+
+/* Publishes claimed cell c (at position at) for its next owner, whose
+ * sequence number is next_seq. */
+static inline void tr__depot_release(tr__depot *d, tr__depot_cell *c, uint64_t at,
+                                     uint64_t next_seq)
+{
+    ck_pr_fence_store();
+    ck_pr_store_64(&c->turn, next_seq - (at & d->mask));
 }
 
 /* Stores a chain of exactly TR__BATCH nodes; false if the depot is full. */
 static inline bool tr__depot_put(tr__depot *d, tr__node *chain)
 {
-    return ck_ring_enqueue_mpmc(&d->ring, d->buf, chain);
+    uint64_t at;
+    tr__depot_cell *c = tr__depot_claim(d, &d->put_at, 0, &at);
+    if (c == NULL)
+        return false;
+    ck_pr_store_ptr(&c->chain, chain);
+    tr__depot_release(d, c, at, at + 1);
+    return true;
 }
 
 /* Takes a chain of TR__BATCH nodes, or NULL. */
 static inline tr__node *tr__depot_get(tr__depot *d)
 {
-    tr__node *chain;
-    return ck_ring_dequeue_mpmc(&d->ring, d->buf, &chain) ? chain : NULL;
+    uint64_t at;
+    tr__depot_cell *c = tr__depot_claim(d, &d->get_at, 1, &at);
+    if (c == NULL)
+        return NULL;
+    tr__node *chain = ck_pr_load_ptr(&c->chain);
+    tr__depot_release(d, c, at, at + d->mask + 1);
+    return chain;
 }
 
 typedef struct tr__magazine {
@@ -83,8 +152,25 @@ static inline tr__node *tr__magazine_take(tr__magazine *m, tr__depot *d)
     return n;
 }
 
+/* Whether a put has been claimed that no get has taken: the depot holds a
+ * batch, or a thread is (perhaps preempted) half-way through storing one. */
+static inline bool tr__depot_busy(tr__depot *d)
+{
+    return ck_pr_load_64(&d->put_at) != ck_pr_load_64(&d->get_at);
+}
+
+/* Takes one node of a full chain the caller holds (the magazine's current
+ * chain is empty: tr__magazine_take has just returned NULL). */
+static inline tr__node *tr__magazine_take_from(tr__magazine *m, tr__node *chain)
+{
+    m->cur = chain->next;
+    m->count = TR__BATCH - 1;
+    return chain;
+}
+
 /* Gives one node back. Returns a full chain that fitted nowhere (the depot
- * is full), which the caller must dispose of, or NULL. */
+ * is full, or its next cell is still being emptied), which the caller
+ * must dispose of, or NULL. */
 static inline tr__node *tr__magazine_give(tr__magazine *m, tr__depot *d, tr__node *n)
 {
     tr__node *overflow = NULL;

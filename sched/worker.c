@@ -233,13 +233,37 @@ static tr__actor *steal(tr__worker *w)
     return NULL;
 }
 
+/* Joins the searching workers if they are fewer than half the busy ones
+ * (and one may always search): each searcher burns a core while it looks,
+ * and with more workers than cores it burns the busy workers' time. */
+static bool start_search(tr_runtime *rt)
+{
+    uint64_t s = ck_pr_load_64(&rt->idle);
+    for (;;) {
+        uint32_t searching = N_SEARCHING(s);
+        uint32_t busy = rt->cfg.threads - N_PARKED(s) - searching;
+        if (2 * searching >= (busy > 2 ? busy : 2))
+            return false;
+        if (ck_pr_cas_64_value(&rt->idle, s, s + SEARCHING_ONE, &s))
+            return true;
+    }
+}
+
+/* One look round (every victim, then the injection queue). */
+static tr__actor *look(tr__worker *w)
+{
+    tr__actor *a = steal(w);
+    return a != NULL ? a : tr__injectq_pop(&w->rt->inject);
+}
+
 static tr__actor *search(tr__worker *w)
 {
     tr_runtime *rt = w->rt;
-    tr__actor *a = NULL;
-    ck_pr_add_64(&rt->idle, SEARCHING_ONE);
-    for (unsigned i = 0; i < SEARCH_ROUNDS && a == NULL; i++) {
-        if ((a = steal(w)) == NULL && (a = tr__injectq_pop(&rt->inject)) == NULL) {
+    tr__actor *a = look(w);
+    if (a != NULL || !start_search(rt))
+        return a;
+    for (unsigned i = 1; i < SEARCH_ROUNDS && a == NULL; i++) {
+        if ((a = look(w)) == NULL) {
             if (ck_pr_load_32(&rt->stop))
                 break;
             ck_pr_stall();
