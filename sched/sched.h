@@ -76,6 +76,11 @@ struct tr__worker {
     tr__magazine slots;
     tr__counters count;
     bool dispatching;         /* inside tr__reactor_dispatch (SHARE_POLLED) */
+    uint32_t share_at;        /* ring size worth sharing (worker.c, SHARE_NS);
+                               * read by thieves */
+    uint64_t turn_ns;         /* running estimate of a turn's cost */
+    uint64_t mark_ns;         /* when the turns being measured began */
+    unsigned mark_turns;
     unsigned watch_every;     /* busy sends between two looks */
     unsigned watch_countdown; /* busy sends until the next look */
     tr__watch watch[TR__WATCHES];
