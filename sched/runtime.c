@@ -1,5 +1,6 @@
 /* sched/runtime.c — the runtime's life: create, run, join, stop, destroy,
  * and the entry points for threads outside it. */
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,16 @@ static unsigned default_threads(void)
     if (cpus < 1)
         return 1;
     return cpus > TR_MAX_THREADS ? TR_MAX_THREADS : (unsigned)cpus;
+}
+
+/* The CPUs this process may run on (its affinity mask), at least 1. */
+static unsigned cpus_available(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
 }
 
 void tr_config_init(tr_config *cfg)
@@ -57,6 +68,7 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
         return TR_ENOMEM;
     memset(rt, 0, sizeof *rt);
     rt->cfg = c;
+    rt->cpus = cpus_available();
     tr__injectq_init(&rt->inject);
     if (tr__table_init(&rt->table) != 0) {
         free(rt);

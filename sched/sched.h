@@ -100,6 +100,7 @@ struct tr_runtime {
     uint64_t idle CK_CC_CACHELINE;  /* parked | searching << 32 */
     uint32_t holds;
     uint32_t wake_cursor;
+    uint32_t cpus;       /* CPUs this process may run on */
 
     uint64_t next_ref;   /* monitor references */
     struct tr__registry *registry; /* named actors, made on first use */

@@ -92,13 +92,49 @@ void tr__sched_wake_all(tr_runtime *rt)
     tr__reactor_wake(&rt->reactor);
 }
 
+/* A worker that has not finished MEASURE_TURNS turns for this long is in
+ * a long turn (or blocked in one): it does not count against the CPUs. */
+#define STUCK_NS (1000 * 1000)
+
+/* Whether the awake workers leave a CPU for one more. With more workers
+ * than CPUs, waking another only makes them take turns on the same cores
+ * (at 16 threads on 2 cores that cost skynet 40% of its rate): the rest
+ * stand by, unless some of the awake ones are stuck in long turns. */
+static uint32_t moving_besides(tr_runtime *rt, tr__worker *self)
+{
+    uint64_t now = tr__now_ns();
+    uint32_t moving = 0;
+    for (unsigned i = 0; i < rt->cfg.threads && moving < rt->cpus; i++) {
+        tr__worker *v = &rt->workers[i];
+        uint32_t state = ck_pr_load_32(&v->park);
+        if (v != self && state != PARKED && state != POLLING &&
+            now - ck_pr_load_64(&v->mark_ns) < STUCK_NS)
+            moving++;
+    }
+    return moving;
+}
+
+static bool cpu_free(tr_runtime *rt, uint64_t s)
+{
+    return rt->cfg.threads - N_PARKED(s) < rt->cpus || moving_besides(rt, NULL) < rt->cpus;
+}
+
+/* A worker out of work stands by (parks without searching, even with
+ * work in sight) while the CPUs are taken by other awake workers. */
+static bool stand_by(tr__worker *w)
+{
+    tr_runtime *rt = w->rt;
+    uint64_t s = ck_pr_load_64(&rt->idle);
+    return rt->cfg.threads - N_PARKED(s) > rt->cpus && moving_besides(rt, w) >= rt->cpus;
+}
+
 /* Called after making work stealable. The fence orders that work before
  * the look at `idle` (see the parking protocol in sched.h). */
 static void notify(tr_runtime *rt)
 {
     ck_pr_fence_memory();
     uint64_t s = ck_pr_load_64(&rt->idle);
-    if (N_PARKED(s) != 0 && N_SEARCHING(s) == 0)
+    if (N_PARKED(s) != 0 && N_SEARCHING(s) == 0 && cpu_free(rt, s))
         wake_one(rt);
 }
 
@@ -136,8 +172,11 @@ static void push_local(tr__worker *w, tr__actor *a)
 {
     tr_runtime *rt = w->rt;
     if (!tr__runq_push(&w->runq, a)) {
+        /* Overflow: anyone may take it, but only worth a wake-up if a full
+         * ring is worth sharing. */
         tr__injectq_push(&rt->inject, a);
-        notify(rt);
+        if (w->share_at <= TR__RUNQ_CAPACITY + 1)
+            notify(rt);
     } else {
         unsigned size = tr__runq_size(&w->runq), at = w->dispatching ? SHARE_POLLED : w->share_at;
         if (size == at || (size > at && size % 32 == 0))
@@ -282,7 +321,8 @@ static tr__actor *search(tr__worker *w)
     uint64_t s = ck_pr_faa_64(&rt->idle, -SEARCHING_ONE) - SEARCHING_ONE;
     /* The last searcher to find work hands the search on, since pushers
      * did not wake anyone while it was searching. */
-    if (a != NULL && N_SEARCHING(s) == 0 && N_PARKED(s) != 0 && work_visible(rt, false))
+    if (a != NULL && N_SEARCHING(s) == 0 && N_PARKED(s) != 0 && work_visible(rt, false) &&
+        cpu_free(rt, s))
         wake_one(rt);
     return a;
 }
@@ -306,7 +346,7 @@ static bool run_over(tr_runtime *rt)
 
 /* Parked, and holding the reactor's lock: sleeps in epoll_wait instead
  * of on the futex, then dispatches what woke it as an awake worker. */
-static bool park_polling(tr__worker *w)
+static bool park_polling(tr__worker *w, bool standby)
 {
     tr_runtime *rt = w->rt;
     tr__reactor *r = &rt->reactor;
@@ -315,7 +355,7 @@ static bool park_polling(tr__worker *w)
         /* As on the futex: publish the state, then look for work (the
          * waker publishes work, then looks at the state). */
         ck_pr_fence_memory();
-        if (!run_over(rt) && !work_visible(rt, false)) {
+        if (!run_over(rt) && (standby || !work_visible(rt, false))) {
             tr__count(&w->count.parks);
             n = tr__reactor_wait(r, true);
         }
@@ -326,9 +366,9 @@ static bool park_polling(tr__worker *w)
     return !run_over(rt);
 }
 
-/* Parks until there may be work. False when the run is over (quiescent
- * or stopped). */
-static bool park(tr__worker *w)
+/* Parks until there may be work (standing by: until woken). False when
+ * the run is over (quiescent or stopped). */
+static bool park(tr__worker *w, bool standby)
 {
     tr_runtime *rt = w->rt;
     uint64_t s = ck_pr_faa_64(&rt->idle, PARKED_ONE) + PARKED_ONE;
@@ -340,7 +380,7 @@ static bool park(tr__worker *w)
             unpark(w);
             return false;
         }
-        if (work_visible(rt, false)) {
+        if (!standby && work_visible(rt, false)) {
             unpark(w);
             return true;
         }
@@ -352,7 +392,7 @@ static bool park(tr__worker *w)
             return false;
         }
         if (tr__reactor_trylock(&rt->reactor))
-            return park_polling(w);
+            return park_polling(w, standby);
         tr__count(&w->count.parks);
         futex_wait(&w->park, PARKED);
         if (ck_pr_load_32(&w->park) == NOTIFIED) {
@@ -381,8 +421,8 @@ static void measure(tr__worker *w)
     uint64_t turn_ns = (now - w->mark_ns) / MEASURE_TURNS;
     w->turn_ns = (3 * w->turn_ns + turn_ns) / 4;
     uint64_t at = SHARE_NS / (w->turn_ns + 1);
-    ck_pr_store_32(&w->share_at, at < 2 ? 2 : at > TR__RUNQ_CAPACITY ? TR__RUNQ_CAPACITY : (uint32_t)at);
-    w->mark_ns = now;
+    ck_pr_store_32(&w->share_at, at < 2 ? 2 : at > UINT16_MAX ? UINT16_MAX : (uint32_t)at);
+    ck_pr_store_64(&w->mark_ns, now);
     w->mark_turns = 0;
 }
 
@@ -392,19 +432,20 @@ void *tr__worker_main(void *arg)
     tr_runtime *rt = w->rt;
     tls_worker = w;
 
-    w->mark_ns = tr__now_ns();
+    ck_pr_store_64(&w->mark_ns, tr__now_ns());
     while (!ck_pr_load_32(&rt->stop)) {
         tr__actor *a = next_local(w);
-        if (a == NULL)
+        bool standby = false;
+        if (a == NULL && !(standby = stand_by(w)))
             a = search(w);
         if (a != NULL) {
             tr__actor_run(w, a);
             if (++w->mark_turns == MEASURE_TURNS)
                 measure(w);
-        } else if (!park(w)) {
+        } else if (!park(w, standby)) {
             break;
         } else {
-            w->mark_ns = tr__now_ns(); /* idle time is not the turns' */
+            ck_pr_store_64(&w->mark_ns, tr__now_ns()); /* idle time is not the turns' */
             w->mark_turns = 0;
         }
     }
