@@ -71,9 +71,10 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
 
+# The tests count the library's send calls (tests/util.c, tt_send_calls).
 $(TEST_BIN): $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcunit $(LDLIBS)
+	$(CC) $(LDFLAGS) -Wl,--wrap=send,--wrap=sendmsg -o $@ $^ -lcunit $(LDLIBS)
 
 run: deps
 	@$(MAKE) --no-print-directory all

@@ -114,7 +114,7 @@ void tr__reactor_submit(tr__reactor *r, tr__node *request, uint64_t due_ns);
 typedef struct tr_ctx tr_ctx;
 int tr__timer_system(tr_ctx *cx, uint64_t delay_ns, uint32_t type, uint64_t *timer);
 
-/* Called by the reactor thread (timer.c, io.c, signal.c). */
+/* Called by the polling worker, with the reactor's lock (timer.c, io.c, signal.c). */
 void tr__timer_fire(tr__wheel_entry *e, void *reactor);
 void tr__timer_drop(tr__wheel_entry *e);
 void tr__timer_file(tr__reactor *r, tr__node *request);

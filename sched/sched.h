@@ -1,20 +1,43 @@
 /* sched/sched.h — the runtime, its workers and the scheduler (internal).
  *
- * Run queues (runq.h). Each worker owns a bounded ck_ring used SPMC: the owner
- * pushes and pops, idle workers steal with ck_ring_trydequeue_spmc. An
- * actor made runnable by a behaviour goes into its worker's LIFO slot
+ * Run queues (runq.h). Each worker owns a bounded ck_ring used SPMC: the
+ * owner pushes and pops, other workers steal with ck_ring_trydequeue_spmc.
+ * An actor made runnable by a behaviour goes into its worker's LIFO slot
  * first, so that a reply runs next while its data is still in cache (the
- * ping-pong pattern); the actor it displaces goes to the ring. Overflow and
+ * ping-pong pattern, which therefore stays on one worker however many
+ * there are); the actor it displaces goes to the ring. Overflow and
  * submissions from outside go to a global injection queue: an intrusive
  * MPSC queue (mailbox/mpsc.h) whose consumer side is taken with a
  * try-lock, so a worker never waits for it.
  *
- * Parking. `idle` counts parked workers (low half) and searching workers
- * (high half). A worker that runs out of work searches (steals) for a
- * while, then parks on its own futex word. Whoever makes work stealable
- * wakes one parked worker, but only when no worker is already searching:
- * the searcher will find it. Both sides publish first and look second,
+ * Sharing by cost (worker.c). Moving an actor to another core costs far
+ * more than running a short behaviour: a wake-up, a steal, and then a
+ * cache miss for every message it exchanges with the actors left behind.
+ * So each worker keeps a running estimate of what a turn costs it, and
+ * shares its ring — wakes another worker, lets a thief take half — only
+ * once the ring holds about SHARE_NS (100 us) of turns. Floods of short
+ * behaviours stay on the worker that made them (fjthroughput: 9 M
+ * messages/s on 2 workers when every readied actor was stolen, 50 M
+ * now), while heavy turns spread after a few. Readiness has its own
+ * threshold (SHARE_POLLED, worker.c).
+ *
+ * Searching and parking. `idle` counts parked workers (low half) and
+ * searching workers (high half). A worker out of work looks once at every
+ * ring and the injection queue; if it finds nothing it searches for a few
+ * rounds more — at most half the busy workers search at once, as searching
+ * burns a core — and then parks: on its futex, or, if nobody is polling,
+ * in the reactor's epoll_wait (reactor.h), so that readiness and timers
+ * wake a worker directly. Whoever makes work worth sharing wakes one
+ * parked worker, but only when no worker is already searching: the
+ * searcher will find it. Both sides publish first and look second,
  * across a full fence, so a push and a park cannot miss each other.
+ *
+ * More workers than CPUs. Awake workers beyond the CPUs this process may
+ * run on would only take turns on the same cores, so the extra ones stand
+ * by: a worker out of work parks without searching while as many others
+ * are awake and making progress (they finished MEASURE_TURNS turns in the
+ * last STUCK_NS), and wake-ups skip them likewise. A worker stuck in a
+ * long turn (or blocked in one) does not count, so the others step in.
  *
  * Backpressure (backpressure.c). A receiver that falls behind is marked
  * overloaded, and an actor that sends to it ends its turn and waits on
@@ -23,9 +46,11 @@
  * behind, so it has messages), so quiescence still sees the work.
  *
  * Quiescence. A mailbox that is not empty is always scheduled (in a queue,
- * in a LIFO slot, or running). So when every worker is parked, every queue
- * is empty and no hold is taken, no message is pending: the last worker to
- * park sees that and ends the run.
+ * in a LIFO slot, or running), and a worker whose ring or LIFO slot holds
+ * an actor is not parked. So when every worker is parked, every queue is
+ * empty and no hold is taken (watched descriptors, pending timers and
+ * signal subscriptions each hold the runtime), no message is pending: the
+ * last worker to park sees that and ends the run.
  */
 #ifndef TR_SCHED_SCHED_H
 #define TR_SCHED_SCHED_H

@@ -40,6 +40,9 @@ void register_supervisor_tests(void);
 void register_names_tests(void);
 void register_slots_tests(void);
 void register_backpressure_tests(void);
+void register_depot_tests(void);
+void register_poll_tests(void);
+void register_writev_tests(void);
 
 /* ---- sanitizer detection ---------------------------------------------- */
 #if defined(__SANITIZE_THREAD__)
@@ -118,6 +121,9 @@ void *tt_joiner_main(void *joiner);
 void tt_relax(unsigned long *spins);
 /* CLOCK_MONOTONIC in nanoseconds (the clock timers are defined on). */
 uint64_t tt_now_ns(void);
+/* send and sendmsg calls the process has made on descriptor fd (the test
+ * binary wraps both at link time). */
+unsigned long tt_send_calls(int fd);
 /* Resident memory of this process, in KiB (from /proc/self/statm). */
 long tt_rss_kb(void);
 /* CPU time (user + system) used by the whole process so far, in seconds. */

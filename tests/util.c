@@ -284,3 +284,34 @@ long tt_rss_kb(void)
     }
     return rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
+
+/* ---- counting the library's send calls (linked with --wrap) ------------- */
+
+#include <sys/socket.h>
+
+#define SEND_FDS 4096
+static atomic_ulong send_calls[SEND_FDS];
+
+ssize_t __real_send(int fd, const void *buf, size_t len, int flags);
+ssize_t __real_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags);
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *msg, int flags);
+
+ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags)
+{
+    if (fd >= 0 && fd < SEND_FDS)
+        atomic_fetch_add(&send_calls[fd], 1);
+    return __real_send(fd, buf, len, flags);
+}
+
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    if (fd >= 0 && fd < SEND_FDS)
+        atomic_fetch_add(&send_calls[fd], 1);
+    return __real_sendmsg(fd, msg, flags);
+}
+
+unsigned long tt_send_calls(int fd)
+{
+    return fd >= 0 && fd < SEND_FDS ? atomic_load(&send_calls[fd]) : 0;
+}
