@@ -13,10 +13,11 @@
  *                MiB (a pattern of its own) and reads it all back, then
  *                half-closes and expects the server's FIN after the last
  *                byte. rate = MiB sent per second of wall time.
- *   echo-idle    --conns 10000 --server-pid PID: opens conns connections,
+ *   echo-idle    --conns 10000 --secs 5 --server-pid PID: opens conns connections,
  *                paced so the listen backlog never fills, lets them sit,
- *                reads the server's VmRSS, then checks that every one
- *                still echoes. rate = (VmRSS after - before) / conns.
+ *                reads the server's VmRSS and its CPU time over secs
+ *                (idle_cpu_pct, share of one core), then checks that every
+ *                one still echoes. rate = (VmRSS after - before) / conns.
  *   chat-fanout  --clients 100 --n 1000 (examples/chat, chat-protocol.md):
  *                the clients set nicks lg0.., join #bench, then each sends
  *                n lines "MSG #bench <client>:<seq>"; every client must get
@@ -266,6 +267,34 @@ static uint64_t server_rss(void)
     if (!found)
         die("%s has no VmRSS line", path);
     return (uint64_t)kb * 1024;
+}
+
+/* CPU time the server's threads have used, in ns (the first field of each
+ * /proc/PID/task/TID/schedstat), or -1 if it cannot be read. */
+static double server_cpu_ns(void)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%" PRIu64 "/task", o.server_pid);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    double sum = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char stat[160];
+        snprintf(stat, sizeof stat, "%s/%.32s/schedstat", path, e->d_name);
+        FILE *f = fopen(stat, "r");
+        unsigned long long ns = 0;
+        if (f != NULL) {
+            if (fscanf(f, "%llu", &ns) == 1)
+                sum += (double)ns;
+            fclose(f);
+        }
+    }
+    closedir(d);
+    return sum;
 }
 
 /* Opens count connections, at most CONNECT_WINDOW connecting at once; with
@@ -688,6 +717,8 @@ static void echo_idle(void)
 {
     if (o.conns == 0)
         o.conns = 10000;
+    if (o.secs == 0)
+        o.secs = 5;
     snprintf(params, sizeof params, "conns=%" PRIu64, o.conns);
     unit = "bytes/conn";
     if (o.server_pid == 0)
@@ -695,7 +726,7 @@ static void echo_idle(void)
     raise_nofile(o.conns);
     int *fds = xcalloc(o.conns, sizeof *fds);
     unsigned char *got = xcalloc(o.conns, 1);
-    set_deadline(60 + (double)o.conns / 100);
+    set_deadline(60 + (double)o.secs + (double)o.conns / 100);
 
     uint64_t before = server_rss();
     long base = server_fds();
@@ -724,6 +755,19 @@ static void echo_idle(void)
     }
     note("server VmRSS %.1f MiB before, %.1f MiB with %" PRIu64 " idle connections",
          (double)before / 1048576, (double)after / 1048576, o.conns);
+
+    /* An idle server uses no CPU: its share of one core over --secs. */
+    double cpu0 = server_cpu_ns(), t0 = now();
+    while (now() - t0 < (double)o.secs) {
+        struct epoll_event ev;
+        wait_events(&ev, 1, 100);
+    }
+    double cpu1 = server_cpu_ns(), idle_pct = 100 * (cpu1 - cpu0) / ((now() - t0) * 1e9);
+    if (cpu0 >= 0 && cpu1 >= 0) {
+        snprintf(extra, sizeof extra, "idle_cpu_pct=%.3f", idle_pct);
+        note("server CPU with %" PRIu64 " idle connections: %.3f%% of one core over %" PRIu64
+             " s", o.conns, idle_pct, o.secs);
+    }
 
     /* Every one still echoes. */
     char m[IDLE_MSG];

@@ -102,7 +102,7 @@ small_args() {
     timers)       echo "--n 100000 --spread_ms 200" ;;
     echo-rr)      echo "--secs 1 --conns 8" ;;
     echo-stream)  echo "--conns 4 --mbytes 4" ;;
-    echo-idle)    echo "--conns 500" ;;
+    echo-idle)    echo "--conns 500 --secs 1" ;;
     chat-fanout)  echo "--clients 10 --n 100" ;;
     esac
 }
