@@ -184,7 +184,7 @@ static uint64_t next_tick_ns(tr__reactor *r)
     return next > (UINT64_MAX >> TR__TICK_SHIFT) ? UINT64_MAX : next << TR__TICK_SHIFT;
 }
 
-int tr__reactor_wait(tr__reactor *r, bool sleep)
+int tr__reactor_wait(tr__reactor *r, bool sleep, uint64_t at_most_ns)
 {
     uint64_t now = tr__now_ns();
     ck_pr_store_64(&r->polled_ns, now);
@@ -197,7 +197,7 @@ int tr__reactor_wait(tr__reactor *r, bool sleep)
         /* A timer started meanwhile, or one already due: do not sleep. */
         if (tr__mpsc_is_empty(&r->requests) && wake_ns > now) {
             arm(r, wake_ns);
-            timeout = -1;
+            timeout = at_most_ns == 0 ? -1 : (int)((at_most_ns + 999999) / 1000000);
         }
     }
     int n = epoll_wait(r->epfd, r->events, TR__POLL_EVENTS, timeout);

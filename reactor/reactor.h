@@ -85,11 +85,11 @@ void tr__reactor_fini(tr__reactor *r);
 bool tr__reactor_trylock(tr__reactor *r);
 void tr__reactor_unlock(tr__reactor *r);
 
-/* With the lock: files timer requests and waits for events — at most
- * until the wheel's next tick when `sleep`, not at all otherwise. Returns
- * the number of events waiting to be dispatched. Any thread may wake a
- * sleeping poller with tr__reactor_wake. */
-int tr__reactor_wait(tr__reactor *r, bool sleep);
+/* With the lock: files timer requests and waits for events — when
+ * `sleep`, until the wheel's next tick (or at most at_most_ns, if not 0),
+ * else not at all. Returns the number of events waiting to be dispatched.
+ * Any thread may wake a sleeping poller with tr__reactor_wake. */
+int tr__reactor_wait(tr__reactor *r, bool sleep, uint64_t at_most_ns);
 
 /* With the lock, on worker w (awake, not counted as parked): fires the
  * timers due by now, dispatches signals and the n events of the wait, as

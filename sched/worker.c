@@ -92,14 +92,18 @@ void tr__sched_wake_all(tr_runtime *rt)
     tr__reactor_wake(&rt->reactor);
 }
 
-/* A worker that has not finished MEASURE_TURNS turns for this long is in
- * a long turn (or blocked in one): it does not count against the CPUs. */
+/* ---- more workers than CPUs ----
+ * Waking more workers than there are CPUs only makes them take turns on
+ * the same cores (at 16 threads on 2 cores that cost skynet 40% of its
+ * rate), so the rest stand by — unless some of the awake ones are stuck
+ * in long turns (or blocked in one): a worker that has not finished
+ * MEASURE_TURNS turns in STUCK_NS does not count. Since wake-ups that
+ * skip the standing-by workers are not repeated, the one asleep in the
+ * reactor looks again every STUCK_NS while the CPUs are taken. */
 #define STUCK_NS (1000 * 1000)
 
-/* Whether the awake workers leave a CPU for one more. With more workers
- * than CPUs, waking another only makes them take turns on the same cores
- * (at 16 threads on 2 cores that cost skynet 40% of its rate): the rest
- * stand by, unless some of the awake ones are stuck in long turns. */
+/* Awake workers other than self that are making progress (at most
+ * rt->cpus are counted). */
 static uint32_t moving_besides(tr_runtime *rt, tr__worker *self)
 {
     uint64_t now = tr__now_ns();
@@ -114,6 +118,14 @@ static uint32_t moving_besides(tr_runtime *rt, tr__worker *self)
     return moving;
 }
 
+/* Whether as many workers are awake as there are CPUs (and more workers). */
+static bool cpus_taken(tr_runtime *rt)
+{
+    return rt->cfg.threads > rt->cpus &&
+           rt->cfg.threads - N_PARKED(ck_pr_load_64(&rt->idle)) >= rt->cpus;
+}
+
+/* Whether the awake workers leave a CPU for one more. */
 static bool cpu_free(tr_runtime *rt, uint64_t s)
 {
     return rt->cfg.threads - N_PARKED(s) < rt->cpus || moving_besides(rt, NULL) < rt->cpus;
@@ -230,7 +242,7 @@ static void poll_busy(tr__worker *w)
     if (ck_pr_load_32(&rt->holds) == 0 || !tr__reactor_due(r, tr__now_ns()) ||
         !tr__reactor_trylock(r))
         return;
-    tr__reactor_dispatch(r, w, tr__reactor_wait(r, false));
+    tr__reactor_dispatch(r, w, tr__reactor_wait(r, false, 0));
     tr__reactor_unlock(r);
 }
 
@@ -356,8 +368,12 @@ static bool park_polling(tr__worker *w, bool standby)
          * waker publishes work, then looks at the state). */
         ck_pr_fence_memory();
         if (!run_over(rt) && (standby || !work_visible(rt, false))) {
+            /* While the CPUs are taken (wake-ups may skip us), look again
+             * every STUCK_NS, in case the workers that have them get
+             * stuck in long turns. */
+            uint64_t at_most = cpus_taken(rt) ? STUCK_NS : 0;
             tr__count(&w->count.parks);
-            n = tr__reactor_wait(r, true);
+            n = tr__reactor_wait(r, true, at_most);
         }
     }
     unpark(w);

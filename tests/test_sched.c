@@ -4,6 +4,8 @@
  * has its own suite, test_backpressure.c.) */
 #include "tests.h"
 
+#include <sched.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -553,6 +555,67 @@ static void test_threads_1(void) { tokens_run(1); }
 static void test_threads_2(void) { tokens_run(2); }
 static void test_threads_4(void) { tokens_run(4); }
 
+/* ---- more workers than CPUs: a stuck worker's CPU is handed on ---------- */
+
+/* As many actors as there are CPUs block (sleep, polling a flag) in their
+ * behaviours, on a runtime with two workers more than CPUs. The workers
+ * beyond the CPUs stand by while the others make progress; these are
+ * stuck, so one must step in and run the actor that releases them. A
+ * blocker that waits out its safety net (10 s) means nobody did. */
+struct blocking {
+    atomic_bool released;
+    atomic_uint blocked, timed_out;
+};
+
+static void blocker(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    (void)m;
+    struct blocking *b = *(struct blocking **)state;
+    atomic_fetch_add(&b->blocked, 1);
+    double give_up = tt_now() + 10;
+    while (!atomic_load(&b->released) && tt_now() < give_up)
+        tt_sleep_ms(1);
+    if (!atomic_load(&b->released))
+        atomic_fetch_add(&b->timed_out, 1);
+}
+
+static void releaser(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    (void)m;
+    struct blocking *b = *(struct blocking **)state;
+    atomic_store(&b->released, true);
+}
+
+static void test_stuck_workers_handed_on(void)
+{
+    cpu_set_t set;
+    unsigned cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? (unsigned)CPU_COUNT(&set) : 1;
+    if (cpus + 2 > TR_MAX_THREADS)
+        return;
+    struct blocking b = { 0 };
+    struct blocking *bp = &b;
+    tr_runtime *rt = tt_runtime(cpus + 2, 0);
+    tr_pid rel;
+    TT_EQ(tr_runtime_spawn(rt, releaser, &bp, sizeof bp, &rel), 0);
+    TT_EQ(tr_runtime_hold(rt), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    for (unsigned i = 0; i < cpus; i++) {
+        tr_pid p;
+        TT_EQ(tr_runtime_spawn(rt, blocker, &bp, sizeof bp, &p), 0);
+        TT_EQ(tr_runtime_send(rt, p, MSG_GO, NULL, 0), 0);
+    }
+    for (int i = 0; i < 10000 && atomic_load(&b.blocked) < cpus; i++)
+        tt_sleep_ms(1);
+    TT_EQ(atomic_load(&b.blocked), cpus);
+    TT_EQ(tr_runtime_send(rt, rel, MSG_GO, NULL, 0), 0);
+    TT_EQ(tr_runtime_release(rt), 0);
+    TT_EQ(tt_join_within(rt, 60), 0);
+    TT_EQ(atomic_load(&b.timed_out), 0);
+    tr_runtime_destroy(rt);
+}
+
 void register_sched_tests(void)
 {
     CU_pSuite s = tt_suite("sched");
@@ -564,4 +627,5 @@ void register_sched_tests(void)
     tt_test(s, "external_senders_8_x_1M", test_external_senders);
     tt_test(s, "million_actors_one_message_each", test_million_actors);
     tt_test(s, "spawn_from_behaviour_slot_reuse", test_spawn_from_behaviour);
+    tt_test(s, "stuck_workers_hand_their_cpu_on", test_stuck_workers_handed_on);
 }
