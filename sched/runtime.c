@@ -96,7 +96,7 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
         w->cx.worker = w;
         w->watch_every = tr__bp_watch_every(c.batch);
         w->watch_countdown = w->watch_every;
-        w->share_at = 2; /* until the first estimate */
+        w->share_at = TR__RUNQ_CAPACITY; /* short turns, until measured */
         if (!tr__runq_init(&w->runq)) {
             tr_runtime_destroy(rt);
             return TR_ENOMEM;
