@@ -199,6 +199,64 @@ static void turn_end(tr__worker *w, tr__actor *a)
         actor_die(w, a, life, cx->exit_reason, cx->exit_text);
 }
 
+/* Handles one message popped from a's mailbox: a dead letter if it was
+ * sent to an earlier incarnation; the fault protocol's own messages; the
+ * behaviour for the rest. */
+static void handle(tr__worker *w, tr__actor *a, tr_msg *m)
+{
+    tr_ctx *cx = &w->cx;
+    uint32_t life = ck_pr_load_32(&a->life);
+    if (m->to != tr__pid_of(a, life)) {
+        tr__count(&w->count.dead);
+        dead_letter(w->rt, w, m);
+        tr__msg_release(m);
+        return;
+    }
+    ck_pr_fence_load();
+    cx->actor = a;
+    cx->self = m->to;
+    cx->stopping = false;
+    if (m->type >= TR_MSG_SYSTEM) {
+        /* Exit signals, links and monitors are handled here; some reach
+         * the behaviour (TR_EXIT when trapping, TR_DOWN). */
+        int verdict = tr__fault_handle(w, a, m->to, m, &cx->exit_reason, cx->exit_text);
+        if (verdict != TR__DELIVER) {
+            tr__msg_release(m);
+            if (verdict == TR__DIE)
+                actor_die(w, a, life, cx->exit_reason, cx->exit_text);
+            return;
+        }
+    }
+    a->fn(cx, state_of(a), m);
+    tr__count(&w->count.handled);
+    tr__msg_release(m);
+    if (cx->stopping)
+        actor_die(w, a, life, cx->exit_reason, cx->exit_text);
+}
+
+/* Schedules a after its turn of n messages: behind — the batch ran out
+ * before the messages that were waiting when the turn began (or, not
+ * knowing which those were, with more waiting); a turn cut short by a
+ * send to an overloaded actor, or by a send still being linked (mpsc.h),
+ * leaves the verdict as it was — or waiting, or idle. */
+static void after_turn(tr__worker *w, tr__actor *a, unsigned n, tr__node *limit, bool reached,
+                       tr__actor *blocked_by)
+{
+    unsigned batch = w->rt->cfg.batch;
+    uint64_t muted = ck_pr_load_64(&a->muted);
+    bool behind;
+    if (limit == NULL)
+        behind = n == batch && !tr__mailbox_is_empty(a);
+    else
+        behind = !reached && (n == batch || (muted & TR__OVERLOADED));
+    if (behind || blocked_by != NULL || muted != 0)
+        tr__bp_turn_end(w, a, behind, blocked_by);
+    else if (!tr__mailbox_mark_empty(a))
+        tr__sched_requeue(w, a);
+    else
+        tr__bp_went_idle(w, a);
+}
+
 void tr__actor_run(tr__worker *w, tr__actor *a)
 {
     tr_ctx *cx = &w->cx;
@@ -214,34 +272,7 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
         if (node == NULL)
             break;
         reached |= node == limit;
-        tr_msg *m = (tr_msg *)node;
-        uint32_t life = ck_pr_load_32(&a->life);
-        if (m->to != tr__pid_of(a, life)) {
-            tr__count(&w->count.dead);
-            dead_letter(w->rt, w, m);
-            tr__msg_release(m);
-            continue;
-        }
-        ck_pr_fence_load();
-        cx->actor = a;
-        cx->self = m->to;
-        cx->stopping = false;
-        if (m->type >= TR_MSG_SYSTEM) {
-            /* Exit signals, links and monitors are handled here; some
-             * reach the behaviour (TR_EXIT when trapping, TR_DOWN). */
-            int verdict = tr__fault_handle(w, a, m->to, m, &cx->exit_reason, cx->exit_text);
-            if (verdict != TR__DELIVER) {
-                tr__msg_release(m);
-                if (verdict == TR__DIE)
-                    actor_die(w, a, life, cx->exit_reason, cx->exit_text);
-                continue;
-            }
-        }
-        a->fn(cx, state_of(a), m);
-        tr__count(&w->count.handled);
-        tr__msg_release(m);
-        if (cx->stopping)
-            actor_die(w, a, life, cx->exit_reason, cx->exit_text);
+        handle(w, a, (tr_msg *)node);
     }
     if (cx->turn_end != NULL)
         turn_end(w, a);
@@ -250,23 +281,7 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
     tr__actor *blocked_by = cx->blocked_by;
     cx->blocked_by = NULL;
     ck_pr_store_32(&a->handled, a->handled + n);
-
-    /* Behind: the batch ran out before the messages that were waiting
-     * when the turn began (or, not knowing which those were, with more
-     * waiting). A turn cut short — by a send to an overloaded actor, or a
-     * send still being linked (mpsc.h) — leaves the verdict as it was. */
-    uint64_t muted = ck_pr_load_64(&a->muted);
-    bool behind;
-    if (limit == NULL)
-        behind = n == batch && !tr__mailbox_is_empty(a);
-    else
-        behind = !reached && (n == batch || (muted & TR__OVERLOADED));
-    if (behind || blocked_by != NULL || muted != 0)
-        tr__bp_turn_end(w, a, behind, blocked_by);
-    else if (!tr__mailbox_mark_empty(a))
-        tr__sched_requeue(w, a);
-    else
-        tr__bp_went_idle(w, a);
+    after_turn(w, a, n, limit, reached, blocked_by);
 }
 
 int tr__send_system(tr_runtime *rt, tr_ctx *cx, tr_pid to, uint32_t type)

@@ -74,7 +74,12 @@ typedef struct tr__actor {
     union {
         unsigned char bytes[TR_STATE_INLINE];
         void *heap;     /* with TR__HEAP_STATE */
-        tr__node free;  /* link while the slot is free */
+        struct {
+            tr__node link;  /* in a batch of free slots */
+            tr__node batch; /* a batch's first slot: link between batches in
+                             * the table's stash (not runq: a free slot may
+                             * still be queued, draining stale messages) */
+        } free;
     } state;
 } tr__actor;
 
@@ -129,10 +134,10 @@ tr__actor *tr__table_alloc(tr__table *t, tr__magazine *mag, int *err);
 /* Ends incarnation `life` of slot a: its pid becomes a dead letter. */
 void tr__table_end(tr__actor *a, uint32_t life);
 
-/* Gives an ended slot back for reuse through mag (the calling worker's, or
- * NULL: the shared one). Only the thread that runs the actor may do so —
- * or, for a slot whose behaviour never runs (a timer's), the thread that
- * ends it. */
+/* Gives an ended slot back for reuse through mag, the calling worker's.
+ * Only the worker that runs the actor may do so — or, for a slot whose
+ * behaviour never runs (a timer's), the worker polling the reactor when
+ * the timer's wheel entry comes due. */
 void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a);
 
 /* Slots ever taken from fresh chunks: the table's size. Any thread. */

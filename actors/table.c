@@ -12,7 +12,7 @@
 
 static tr__actor *container_of_free(tr__node *n)
 {
-    return (tr__actor *)((char *)n - offsetof(tr__actor, state.free));
+    return (tr__actor *)((char *)n - offsetof(tr__actor, state.free.link));
 }
 
 int tr__table_init(tr__table *t)
@@ -102,13 +102,12 @@ static void shared_unlock(tr__table *t)
 
 /* The stash: full batches of free slots that the depot refused (its next
  * cell was still being emptied by a preempted thread: depot.h), so that
- * no slot is ever lost. A stack of batches linked through the first
- * slot's runq node (free slots are in no queue); pushed with a
- * compare-and-swap and emptied whole with an exchange, so it has no ABA
- * problem. */
+ * no slot is ever lost. A stack of batches linked through their first
+ * slots (state.free.batch); pushed with a compare-and-swap and emptied
+ * whole with an exchange, so it has no ABA problem. */
 static tr__node *batch_link(tr__node *first)
 {
-    return &container_of_free(first)->runq;
+    return &container_of_free(first)->state.free.batch;
 }
 
 static void stash_push(tr__table *t, tr__node *batch)
@@ -193,12 +192,7 @@ void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a)
      * refuses (a cell still being emptied) goes to the stash. */
     if ((ck_pr_load_32(&a->life) >> 1) > TR__MAX_GEN)
         return;
-    if (mag == NULL)
-        shared_lock(t);
-    tr__node *refused = tr__magazine_give(mag != NULL ? mag : &t->shared, &t->free,
-                                          &a->state.free);
-    if (mag == NULL)
-        shared_unlock(t);
+    tr__node *refused = tr__magazine_give(mag, &t->free, &a->state.free.link);
     if (refused != NULL)
         stash_push(t, refused);
 }

@@ -90,8 +90,15 @@ static int send_or_keep(conn *c, const char *buf, size_t len)
     return 0;
 }
 
+static void on_writable(conn *c);
+
 static void on_readable(conn *c)
 {
+    if (c->pending != NULL) {
+        on_writable(c); /* a hang-up or error while the backlog waits: the
+                         * send says which, and drops the connection */
+        return;
+    }
     ssize_t r = recv(c->fd, chunk, sizeof chunk, 0);
     if (r > 0)
         send_or_keep(c, chunk, (size_t)r);

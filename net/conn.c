@@ -18,13 +18,11 @@
  * for (close, abort, a write that fails) is noted in the flags and done
  * by settle() once it returns.
  *
- * Writing. tr_tcp_send only queues; what a turn queued — replies to the
- * frames it read, and lines other actors sent it within the turn — leaves
- * in one writev when the turn ends (tr__at_turn_end), so a chat member
- * handed twenty lines in one turn makes one system call, not twenty. The
- * queue is a list of chunks taken from the message pools (a chunk is a
- * message block whose payload holds it), so that a connection writing a
- * little every turn recycles warm blocks instead of calling malloc.
+ * Writing. tr_tcp_send only queues (outq.h); what a turn queued —
+ * replies to the frames it read, and lines other actors sent it within
+ * the turn — leaves in one writev when the turn ends (tr__at_turn_end),
+ * so a chat member handed twenty lines in one turn makes one system call,
+ * not twenty.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -32,18 +30,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "../mailbox/msg.h"
 #include "../reactor/reactor.h"
 #include "../sched/sched.h"
 #include "net.h"
+#include "outq.h"
 #include "troupe/io.h"
 #include "troupe/timer.h"
 
 #define READ_ROUNDS 16
-#define IOV_MAX_BATCH 64
+/* A write this large into an empty queue goes at once: worth its own
+ * system call, and not worth a copy. */
+#define DIRECT_WRITE 4032
 
 #define DEFAULT_HIGH_WATER ((size_t)256 << 10)
 #define DEFAULT_MAX_OUTPUT ((size_t)4 << 20)
@@ -71,37 +71,6 @@ enum {
 /* How long a graceful close waits for the peer's EOF after sending FIN. */
 #define DRAIN_NS (2 * TR_SEC)
 
-typedef struct chunk {
-    struct chunk *next;
-    size_t off, len, cap;
-    unsigned char data[];
-} chunk;
-
-/* The bytes a chunk in a pooled message block holds (the largest pool
- * class is 4096 bytes, header included). */
-#define CHUNK_ROOM (4096 - sizeof(tr_msg) - sizeof(chunk))
-
-static chunk *chunk_new(size_t len)
-{
-    size_t cap = len > CHUNK_ROOM ? len : CHUNK_ROOM;
-    if (cap > TR_MSG_MAX_LEN - sizeof(chunk))
-        return NULL;
-    tr_msg *m = tr__msg_new(0, (uint32_t)(sizeof(chunk) + cap));
-    if (m == NULL)
-        return NULL;
-    chunk *k = (chunk *)m->data;
-    k->next = NULL;
-    k->off = 0;
-    k->len = 0;
-    k->cap = cap;
-    return k;
-}
-
-static void chunk_free(chunk *k)
-{
-    tr__msg_release((tr_msg *)((char *)k - offsetof(tr_msg, data)));
-}
-
 /* The options, with defaults filled in, in 32-bit fields: an idle
  * connection should cost a few hundred bytes (see bench echo-idle). */
 typedef struct limits {
@@ -127,8 +96,7 @@ typedef struct tr__conn {
     uint64_t timeout_ns;
     tr_pid timer;
     tr__framer *framer; /* lines and msgpack only, from the first byte */
-    chunk *head, *tail;
-    size_t queued;
+    tr__outq out;
 } tr__conn;
 
 #define USER_OFFSET ((sizeof(tr__conn) + 15) & ~(size_t)15)
@@ -148,16 +116,6 @@ size_t tr__conn_state_size(size_t user_size)
     return USER_OFFSET + user_size;
 }
 
-static void free_queue(tr__conn *c)
-{
-    while (c->head != NULL) {
-        chunk *k = c->head;
-        c->head = k->next;
-        chunk_free(k);
-    }
-    c->tail = NULL;
-    c->queued = 0;
-}
 
 /* The actor stopped, however it stopped: give everything back. The watch
  * (registered later, so released earlier) is already gone. */
@@ -168,7 +126,7 @@ static void conn_release(tr_runtime *rt, tr__resource *r)
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
-    free_queue(c);
+    tr__outq_clear(&c->out);
     if (c->framer != NULL) {
         tr__framer_fini(c->framer);
         free(c->framer);
@@ -247,7 +205,7 @@ static void close_now(tr_ctx *cx, tr__conn *c, int reason)
         close(c->fd);
         c->fd = -1;
     }
-    free_queue(c);
+    tr__outq_clear(&c->out);
     if (c->timer != TR_PID_NONE)
         tr_timer_cancel(tr_ctx_runtime(cx), c->timer);
     tell_event(cx, c, TR_TCP_CLOSED, reason);
@@ -274,71 +232,28 @@ static void fail(tr__conn *c, int err)
 
 static void flush(tr__conn *c);
 
+/* Queues output. A turn that queues more than high_water writes at once
+ * rather than at its end; throttled means the socket would not take it. */
 static int append(tr__conn *c, const unsigned char *data, size_t len)
 {
-    if (c->tail != NULL && c->tail->cap - c->tail->len >= len) {
-        memcpy(c->tail->data + c->tail->len, data, len);
-        c->tail->len += len;
-    } else {
-        chunk *k = chunk_new(len);
-        if (k == NULL)
-            return TR_ENOMEM;
-        k->len = len;
-        memcpy(k->data, data, len);
-        if (c->tail != NULL)
-            c->tail->next = k;
-        else
-            c->head = k;
-        c->tail = k;
-    }
-    c->queued += len;
-    /* A turn that queues this much writes at once rather than at its end;
-     * throttled means the socket would not take it. */
-    if (c->queued > c->opts.high_water && (c->flags & CONNECTED)) {
+    int err = tr__outq_append(&c->out, data, len);
+    if (err == 0 && c->out.queued > c->opts.high_water && (c->flags & CONNECTED)) {
         flush(c);
-        if (c->queued > c->opts.high_water)
+        if (c->out.queued > c->opts.high_water)
             c->flags |= THROTTLED;
     }
-    return 0;
+    return err;
 }
 
 /* Writes as much of the queue as the socket takes. */
 static void flush(tr__conn *c)
 {
-    while (c->head != NULL && !(c->flags & CLOSED)) {
-        struct iovec iov[IOV_MAX_BATCH];
-        int n = 0;
-        for (chunk *k = c->head; k != NULL && n < IOV_MAX_BATCH; k = k->next, n++) {
-            iov[n].iov_base = k->data + k->off;
-            iov[n].iov_len = k->len - k->off;
-        }
-        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                free_queue(c);
-                fail(c, -errno);
-            }
-            break;
-        }
-        c->queued -= (size_t)w;
-        while (w > 0) {
-            chunk *k = c->head;
-            size_t left = k->len - k->off;
-            if ((size_t)w < left) {
-                k->off += (size_t)w;
-                break;
-            }
-            w -= (ssize_t)left;
-            c->head = k->next;
-            if (c->head == NULL)
-                c->tail = NULL;
-            chunk_free(k);
-        }
-    }
-    if ((c->flags & THROTTLED) && c->queued <= c->opts.low_water)
+    if (c->flags & CLOSED)
+        return;
+    int err = tr__outq_write(&c->out, c->fd);
+    if (err != 0)
+        fail(c, err);
+    if ((c->flags & THROTTLED) && c->out.queued <= c->opts.low_water)
         c->flags = (c->flags & ~THROTTLED) | RESUMED;
 }
 
@@ -575,13 +490,13 @@ static void settle(tr_ctx *cx, tr__conn *c, bool turn_over)
 {
     for (int guard = 0; guard < 8 && !(c->flags & CLOSED); guard++) {
         if (c->flags & ABORTING) {
-            free_queue(c);
+            tr__outq_clear(&c->out);
             close_now(cx, c, c->reason);
             return;
         }
         if (c->flags & DRAINING)
             return;
-        if (c->head != NULL && (c->flags & CONNECTED)) {
+        if (c->out.head != NULL && (c->flags & CONNECTED)) {
             if (!turn_over) {
                 if (!(c->flags & FLUSH_DUE)) {
                     c->flags |= FLUSH_DUE;
@@ -599,15 +514,15 @@ static void settle(tr_ctx *cx, tr__conn *c, bool turn_over)
             c->flags &= ~RESUMED;
             send_more(cx, c);
         }
-        if (c->head == NULL && (c->flags & CLOSING)) {
+        if (c->out.head == NULL && (c->flags & CLOSING)) {
             begin_drain(cx, c);
             return;
         }
-        if (c->head == NULL && (c->flags & SHUT_WANTED) && !(c->flags & SHUT_DONE)) {
+        if (c->out.head == NULL && (c->flags & SHUT_WANTED) && !(c->flags & SHUT_DONE)) {
             shutdown(c->fd, SHUT_WR);
             c->flags |= SHUT_DONE;
         }
-        bool want_write = c->head != NULL || (c->flags & CONNECTING);
+        bool want_write = c->out.head != NULL || (c->flags & CONNECTING);
         if (want_write != ((c->flags & WATCH_WRITE) != 0) &&
             tr_io_modify(cx, c->fd, TR_IO_READ | (want_write ? TR_IO_WRITE : 0)) == 0)
             c->flags ^= WATCH_WRITE;
@@ -694,11 +609,10 @@ int tr_tcp_send(tr_ctx *cx, const void *data, size_t len)
         return TR_ENOTCONN;
     if (data == NULL && len != 0)
         return TR_EINVAL;
-    if (len > c->opts.max_output - c->queued)
+    if (len > c->opts.max_output - c->out.queued)
         return TR_ENOBUFS;
     const unsigned char *p = data;
-    if (c->head == NULL && len >= CHUNK_ROOM) {
-        /* Big enough to be worth its own system call, and not to copy. */
+    if (c->out.head == NULL && len >= DIRECT_WRITE) {
         ssize_t w;
         do
             w = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -720,7 +634,7 @@ int tr_tcp_send(tr_ctx *cx, const void *data, size_t len)
 size_t tr_tcp_queued(tr_ctx *cx)
 {
     tr__conn *c = current(cx);
-    return c != NULL ? c->queued : 0;
+    return c != NULL ? c->out.queued : 0;
 }
 
 void tr_tcp_pause(tr_ctx *cx)

@@ -10,8 +10,8 @@
  *
  * A timer takes no messages (sends to its pid are dead letters), so its
  * behaviour never runs: whoever moves it to DONE ends its pid at once (the
- * reactor after the last delivery, or the canceller), and the reactor
- * thread recycles the slot when the wheel entry comes due — for a
+ * poller after the last delivery, or the canceller), and the worker
+ * polling the reactor recycles the slot when the wheel entry comes due — for a
  * cancelled timer that is later, as cancel is one CAS, never a search.
  */
 #include <sched.h>

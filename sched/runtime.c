@@ -14,6 +14,17 @@
 #define DEFAULT_BATCH 64
 #define MAX_BATCH 65536
 
+/* The CPUs this process may run on (its affinity mask: taskset, cgroup
+ * cpusets), at least 1. */
+static unsigned cpus_available(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
 static unsigned default_threads(void)
 {
     const char *env = getenv("TROUPE_THREADS");
@@ -23,20 +34,8 @@ static unsigned default_threads(void)
         if (*env != '\0' && *end == '\0' && n >= 1 && n <= TR_MAX_THREADS)
             return (unsigned)n;
     }
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cpus < 1)
-        return 1;
-    return cpus > TR_MAX_THREADS ? TR_MAX_THREADS : (unsigned)cpus;
-}
-
-/* The CPUs this process may run on (its affinity mask), at least 1. */
-static unsigned cpus_available(void)
-{
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-        return (unsigned)CPU_COUNT(&set);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1;
+    unsigned cpus = cpus_available();
+    return cpus > TR_MAX_THREADS ? TR_MAX_THREADS : cpus;
 }
 
 void tr_config_init(tr_config *cfg)

@@ -176,7 +176,10 @@ static inline void tr__bp_sent(tr__worker *w, tr__actor *a)
 }
 
 /* Clears an idle actor's word and lets its waiters go (unless it has
- * started waiting itself since: then the word is its new turn's). */
+ * started waiting itself since: then the word is its new turn's). Run
+ * late, after the actor was scheduled again, it may clear an OVERLOADED
+ * that the new turn set: harmless, the next turn end sets it again if the
+ * actor is still behind, and its waiters are only let go early. */
 void tr__bp_clear_idle(tr__worker *w, tr__actor *a);
 
 /* After a's mailbox was marked empty: a look may have marked it

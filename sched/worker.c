@@ -49,12 +49,16 @@ static void futex_wake(uint32_t *word)
 
 /* ---- waking ---- */
 
+/* Wakes v if it is parked. It stays counted as parked until it runs and
+ * leaves the count itself (unpark): a waker preempted between its CAS and
+ * a decrement of its own would let v run, park again and be counted
+ * twice, and the last worker to park could then see "all parked" while
+ * the waker still held an actor it had popped. */
 static bool wake_worker(tr_runtime *rt, tr__worker *v)
 {
     uint32_t state = ck_pr_load_32(&v->park);
     if ((state != PARKED && state != POLLING) || !ck_pr_cas_32(&v->park, state, NOTIFIED))
         return false;
-    ck_pr_sub_64(&rt->idle, PARKED_ONE);
     if (state == PARKED)
         futex_wake(&v->park);
     else
@@ -170,16 +174,14 @@ void tr__sched_poke(tr_runtime *rt)
 #define SHARE_POLLED 64
 
 /* Pushes onto w's ring (or the injection queue when it is full), waking a
- * worker when the ring has just come to hold more than w will run next.
- *
- * Only the push that brings the ring to two actors notifies (and, as a
- * backstop, every 32nd), not every push beyond: notifying reads the `idle`
- * word that searching workers keep writing, and a producer spreading
- * messages over many actors paid that cache miss once per message.
+ * worker when the ring has just come to hold enough to share: share_at
+ * (or SHARE_POLLED while dispatching readiness), and every 32nd push
+ * beyond as a backstop; not on every push, since notifying reads the
+ * `idle` word that searching workers keep writing.
  * Wake-ups only add parallelism here: w never parks while its ring holds
  * work, so a worker left parked costs speed, never a message. And a
- * worker parks only after seeing every ring empty, so a ring that fills
- * again passes through 2 and wakes it. */
+ * worker parks only after seeing no ring worth taking from (work_visible),
+ * so a ring that grows again passes through its threshold and wakes it. */
 static void push_local(tr__worker *w, tr__actor *a)
 {
     tr_runtime *rt = w->rt;
@@ -187,7 +189,7 @@ static void push_local(tr__worker *w, tr__actor *a)
         /* Overflow: anyone may take it, but only worth a wake-up if a full
          * ring is worth sharing. */
         tr__injectq_push(&rt->inject, a);
-        if (w->share_at <= TR__RUNQ_CAPACITY + 1)
+        if (w->share_at <= TR__RUNQ_CAPACITY)
             notify(rt);
     } else {
         unsigned size = tr__runq_size(&w->runq), at = w->dispatching ? SHARE_POLLED : w->share_at;
@@ -214,17 +216,29 @@ void tr__sched_requeue(tr__worker *w, tr__actor *a)
     push_local(w, a);
 }
 
-/* Whether a ring holds work another worker should take (its owner's
- * share_at or more), or the injection queue holds any; with `any`,
- * whether any ring holds anything at all. */
+/* The ring size at which v's actors may be taken: its share_at, or any
+ * size while v is stuck in a long turn (it has not finished MEASURE_TURNS
+ * turns in STUCK_NS), so that what waits behind a behaviour that runs
+ * long — or blocks — goes to a worker that is free. */
+static unsigned take_at(tr__worker *v, uint64_t now)
+{
+    if (now - ck_pr_load_64(&v->mark_ns) >= STUCK_NS)
+        return 1;
+    return ck_pr_load_32(&v->share_at);
+}
+
+/* Whether a ring holds work another worker should take (take_at), or the
+ * injection queue holds any; with `any`, whether any ring holds anything
+ * at all. */
 static bool work_visible(tr_runtime *rt, bool any)
 {
     if (!tr__injectq_is_empty(&rt->inject))
         return true;
+    uint64_t now = any ? 0 : tr__now_ns();
     for (unsigned i = 0; i < rt->cfg.threads; i++) {
         tr__worker *v = &rt->workers[i];
         unsigned size = tr__runq_size(&v->runq);
-        if (size != 0 && (any || size >= ck_pr_load_32(&v->share_at)))
+        if (size != 0 && (any || size >= take_at(v, now)))
             return true;
     }
     return false;
@@ -275,10 +289,11 @@ static tr__actor *steal(tr__worker *w)
     tr_runtime *rt = w->rt;
     unsigned n = rt->cfg.threads;
     unsigned start = (unsigned)(tr__rand(w) % n);
+    uint64_t now = tr__now_ns();
     for (unsigned i = 0; i < n; i++) {
         tr__worker *v = &rt->workers[(start + i) % n];
         tr__actor *a;
-        if (v == w || tr__runq_size(&v->runq) < ck_pr_load_32(&v->share_at) ||
+        if (v == w || tr__runq_size(&v->runq) < take_at(v, now) ||
             (a = tr__runq_steal(&v->runq)) == NULL)
             continue;
         tr__count(&w->count.steals);
@@ -339,16 +354,12 @@ static tr__actor *search(tr__worker *w)
     return a;
 }
 
-/* Leaves the parked state (PARKED or POLLING) on our own initiative. A
- * waker may have notified us meanwhile; then it has already taken us off
- * the count. */
+/* Leaves the parked state (PARKED, POLLING or NOTIFIED) and the count of
+ * parked workers: only the worker itself leaves it (see wake_worker). */
 static void unpark(tr__worker *w)
 {
-    uint32_t state = ck_pr_load_32(&w->park);
-    if (state != NOTIFIED && ck_pr_cas_32(&w->park, state, AWAKE))
-        ck_pr_sub_64(&w->rt->idle, PARKED_ONE);
-    else
-        ck_pr_store_32(&w->park, AWAKE);
+    ck_pr_fas_32(&w->park, AWAKE);
+    ck_pr_sub_64(&w->rt->idle, PARKED_ONE);
 }
 
 static bool run_over(tr_runtime *rt)
@@ -368,10 +379,11 @@ static bool park_polling(tr__worker *w, bool standby)
          * waker publishes work, then looks at the state). */
         ck_pr_fence_memory();
         if (!run_over(rt) && (standby || !work_visible(rt, false))) {
-            /* While the CPUs are taken (wake-ups may skip us), look again
-             * every STUCK_NS, in case the workers that have them get
-             * stuck in long turns. */
-            uint64_t at_most = cpus_taken(rt) ? STUCK_NS : 0;
+            /* While work is queued (below its worker's share_at, nobody
+             * is woken for it) or the CPUs are taken (wake-ups may skip
+             * us), look again every STUCK_NS, in case the workers that
+             * have it get stuck in long turns. */
+            uint64_t at_most = cpus_taken(rt) || work_visible(rt, true) ? STUCK_NS : 0;
             tr__count(&w->count.parks);
             n = tr__reactor_wait(r, true, at_most);
         }
@@ -412,7 +424,7 @@ static bool park(tr__worker *w, bool standby)
         tr__count(&w->count.parks);
         futex_wait(&w->park, PARKED);
         if (ck_pr_load_32(&w->park) == NOTIFIED) {
-            ck_pr_store_32(&w->park, AWAKE);
+            unpark(w);
             return !run_over(rt);
         }
         s = ck_pr_load_64(&rt->idle);

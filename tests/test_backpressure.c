@@ -11,14 +11,6 @@
 
 enum { BP_GO = 10, BP_ITEM };
 
-static uint64_t get_u64(const tr_msg *m)
-{
-    uint64_t v = 0;
-    TT_CHECK(m->len == sizeof v);
-    if (m->len == sizeof v)
-        memcpy(&v, m->data, sizeof v);
-    return v;
-}
 
 /* ---- floods: S senders, u items per message they handle, one receiver ---- */
 
@@ -50,7 +42,7 @@ static void flood_receiver(tr_ctx *cx, void *state, const tr_msg *m)
 {
     (void)cx;
     struct flood *f = *(struct flood **)state;
-    uint64_t v = get_u64(m);
+    uint64_t v = tt_u64(m);
     uint32_t id = (uint32_t)(v >> 40);
     TT_CHECK(m->type == BP_ITEM && id < f->senders);
     if (id < f->senders) {
@@ -103,7 +95,8 @@ static void flood_once(unsigned workers, unsigned batch, unsigned senders, unsig
         TT_EQ(tr_runtime_send(rt, pid, BP_GO, NULL, 0), 0);
     }
     long rss_before = tt_rss_kb();
-    TT_EQ(tt_join_within(rt, 600) == 0 ? 0 : tr_runtime_run(rt), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    TT_EQ(tt_join_within(rt, 600), 0);
     long rss_growth = tt_rss_kb() - rss_before;
     TT_NO_ERRORS();
     TT_EQ(f->got, f->per_sender * senders);
@@ -162,7 +155,7 @@ static void ring_member_fn(tr_ctx *cx, void *state, const tr_msg *m)
     struct ring_member *me = state;
     struct ring_flood *r = me->r;
     if (m->type == BP_ITEM) {
-        TT_CHECK(get_u64(m) == me->expect);
+        TT_CHECK(tt_u64(m) == me->expect);
         me->expect++;
         atomic_fetch_add_explicit(&r->received, 1, memory_order_relaxed);
         return;
@@ -280,7 +273,7 @@ static void bp_sink(tr_ctx *cx, void *state, const tr_msg *m)
 {
     (void)cx;
     struct bp_fan *fan = *(struct bp_fan **)state;
-    uint64_t v = get_u64(m);
+    uint64_t v = tt_u64(m);
     uint32_t id = (uint32_t)(v >> 32), seq = (uint32_t)v;
     TT_CHECK(m->type == BP_ITEM && id < BP_SENDERS);
     if (id < BP_SENDERS) {
@@ -293,7 +286,7 @@ static void bp_sink(tr_ctx *cx, void *state, const tr_msg *m)
 static void bp_relay(tr_ctx *cx, void *state, const tr_msg *m)
 {
     struct bp_fan *fan = *(struct bp_fan **)state;
-    uint64_t v = get_u64(m);
+    uint64_t v = tt_u64(m);
     TT_CHECK(tr_send(cx, fan->sink, BP_ITEM, &v, sizeof v) == 0);
 }
 

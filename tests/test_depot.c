@@ -71,9 +71,10 @@ static void test_fifo_and_capacity(void)
     tr__depot_fini(&d);
 }
 
-/* THREADS threads (four per core here) pass BATCHES batches around
- * through one depot: each takes a batch (or, while it holds none, keeps
- * trying), checks it is whole, holds it for a moment and puts it back.
+/* STRESS_THREADS threads (more than this machine's cores) pass
+ * STRESS_BATCHES batches around through one depot: each takes a batch (or,
+ * while it holds none, keeps trying), checks it is whole, holds it for a
+ * moment and puts it back.
  * At the end every batch is in the depot or held, exactly once. */
 #define STRESS_THREADS 8
 #define STRESS_BATCHES 24u

@@ -1078,7 +1078,10 @@ static void test_demonitor_before_exit(void)
 /* ---- demonitor with the TR_DOWN already queued: flushed ---------------------
  *
  * Per round, with the runtime running:
- *   1. the watcher W monitors a fresh target T, then a helper H does;
+ *   1. the watcher W monitors a fresh target T, then a helper H does, and
+ *      T answers a ping (so that T is not left in the LIFO slot of W's
+ *      worker, where W's monitoring readied it: a turn that spins, as W's
+ *      does next, holds up what waits in its worker's LIFO slot);
  *   2. W is sent WAIT and, in that turn, spins until H has received its
  *      TR_DOWN for T;
  *   3. the test thread tells T to end. T tells its watchers in the order
@@ -1089,12 +1092,12 @@ static void test_demonitor_before_exit(void)
 
 #define FL_ROUNDS 100u
 
-enum { FL_MONITOR = 500, FL_WAIT, FL_CHECK, FL_DIE };
+enum { FL_MONITOR = 500, FL_WAIT, FL_CHECK, FL_DIE, FL_PING };
 
 struct flush {
     tr_pid target;         /* this round's */
     uint64_t ref;          /* W's monitor of it */
-    atomic_int w_monitored, h_monitored, w_waiting, h_down, checked;
+    atomic_int w_monitored, h_monitored, t_pinged, w_waiting, h_down, checked;
     atomic_uint w_downs;   /* TR_DOWNs delivered to W: must stay 0 */
     atomic_uint h_downs;   /* and to H: one per round */
     atomic_uint timeouts;  /* W gave up waiting for H */
@@ -1102,8 +1105,10 @@ struct flush {
 
 static void fl_target(tr_ctx *cx, void *state, const tr_msg *m)
 {
-    (void)state;
-    if (m->type == FL_DIE)
+    struct flush *fl = *(struct flush **)state;
+    if (m->type == FL_PING)
+        atomic_store(&fl->t_pinged, 1);
+    else if (m->type == FL_DIE)
         tr_exit(cx, 11, "flushed");
 }
 
@@ -1161,14 +1166,17 @@ static void test_demonitor_flushes_queued_down(void)
     for (uint32_t r = 0; r < FL_ROUNDS; r++) {
         atomic_store(&fl->w_monitored, 0);
         atomic_store(&fl->h_monitored, 0);
+        atomic_store(&fl->t_pinged, 0);
         atomic_store(&fl->w_waiting, 0);
         atomic_store(&fl->h_down, 0);
         atomic_store(&fl->checked, 0);
-        TT_EQ(tr_runtime_spawn(rt, fl_target, NULL, 0, &fl->target), 0);
+        TT_EQ(tr_runtime_spawn(rt, fl_target, &fl, sizeof fl, &fl->target), 0);
         TT_EQ(tr_runtime_send(rt, w, FL_MONITOR, NULL, 0), 0);
         CU_ASSERT_FATAL(wait_flag(&fl->w_monitored, 10.0));
         TT_EQ(tr_runtime_send(rt, h, FL_MONITOR, NULL, 0), 0);
         CU_ASSERT_FATAL(wait_flag(&fl->h_monitored, 10.0));
+        TT_EQ(tr_runtime_send(rt, fl->target, FL_PING, NULL, 0), 0);
+        CU_ASSERT_FATAL(wait_flag(&fl->t_pinged, 10.0));
         TT_EQ(tr_runtime_send(rt, w, FL_WAIT, NULL, 0), 0);
         CU_ASSERT_FATAL(wait_flag(&fl->w_waiting, 10.0));
         TT_EQ(tr_runtime_send(rt, fl->target, FL_DIE, NULL, 0), 0);

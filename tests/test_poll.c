@@ -67,7 +67,7 @@ static void test_many_pipes(void)
 {
     struct pipes *p = calloc(1, sizeof *p);
     CU_ASSERT_FATAL(p != NULL);
-    tr_runtime *rt = tt_runtime(4, 0); /* more workers than cores */
+    tr_runtime *rt = tt_runtime(4, 0); /* more workers than cores here */
     for (uint32_t i = 0; i < PIPES; i++) {
         int fds[2];
         make_pipe(fds);

@@ -11,14 +11,6 @@
 
 enum { MSG_TOKEN = 1, MSG_DATA = 2, MSG_GO = 3 };
 
-static uint64_t get_u64(const tr_msg *m)
-{
-    uint64_t v = 0;
-    TT_CHECK(m->len == sizeof v);
-    if (m->len == sizeof v)
-        memcpy(&v, m->data, sizeof v);
-    return v;
-}
 
 /* ---- a ring of 1,000 actors passing one token 1,000,000 hops ------------- */
 
@@ -44,7 +36,7 @@ static void ring_actor(tr_ctx *cx, void *state, const tr_msg *m)
     struct ring *r = st->r;
     uint32_t i = st->idx;
     TT_CHECK(m->type == MSG_TOKEN);
-    uint64_t hop = get_u64(m);
+    uint64_t hop = tt_u64(m);
     TT_CHECK(tr_self(cx) == r->pids[i]);
     TT_CHECK(m->to == r->pids[i]);
     TT_CHECK((hop - 1) % RING_ACTORS == i);
@@ -235,7 +227,7 @@ static void many_actor(tr_ctx *cx, void *state, const tr_msg *m)
     struct many_state *st = state;
     struct many *mn = st->mn;
     TT_CHECK(m->type == MSG_DATA);
-    TT_CHECK(get_u64(m) == st->idx);
+    TT_CHECK(tt_u64(m) == st->idx);
     TT_CHECK(tr_self(cx) == mn->pids[st->idx]);
     atomic_fetch_add_explicit(&mn->hits[st->idx], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&mn->handled, 1, memory_order_relaxed);
@@ -315,7 +307,7 @@ static void spawn_child(tr_ctx *cx, void *state, const tr_msg *m)
 {
     struct child_state *st = state;
     TT_CHECK(m->type == MSG_DATA);
-    TT_CHECK(get_u64(m) == st->idx);
+    TT_CHECK(tt_u64(m) == st->idx);
     TT_CHECK(tr_self(cx) == st->sp->pids[st->idx]);
     atomic_fetch_add(&st->sp->hits[st->idx], 1);
     atomic_fetch_add(&st->sp->handled, 1);
@@ -416,7 +408,7 @@ static void burst_sink(tr_ctx *cx, void *state, const tr_msg *m)
     (void)cx;
     struct burst *b = *(struct burst **)state;
     TT_CHECK(m->type == MSG_DATA);
-    uint64_t seq = get_u64(m);
+    uint64_t seq = tt_u64(m);
     if (m->from == TR_PID_NONE) {
         TT_CHECK(seq == b->next_outside);
         b->next_outside = (uint32_t)seq + 1;

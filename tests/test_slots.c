@@ -11,7 +11,7 @@ enum { MSG_STOP = 10, MSG_FIRED };
 #define ROUNDS 2000000ul
 #define MAX_ALIVE 1000 /* at most this many spawned and not yet ended */
 /* The table may hold the peak plus the free slots cached per thread (about
- * 200 per worker and 200 for outside threads): well under 3 × the peak. */
+ * 128 per worker and 128 for outside threads): well under 3 × the peak. */
 #define SLOTS_LIMIT (3 * MAX_ALIVE)
 #define RSS_GROWTH_LIMIT_KB (TT_RSS_FACTOR * 10 * 1024)
 

@@ -121,6 +121,8 @@ void *tt_joiner_main(void *joiner);
 void tt_relax(unsigned long *spins);
 /* CLOCK_MONOTONIC in nanoseconds (the clock timers are defined on). */
 uint64_t tt_now_ns(void);
+/* A message's 8-byte payload (a failed check if it is not 8 bytes). */
+uint64_t tt_u64(const tr_msg *m);
 /* send and sendmsg calls the process has made on descriptor fd (the test
  * binary wraps both at link time). */
 unsigned long tt_send_calls(int fd);

@@ -315,3 +315,12 @@ unsigned long tt_send_calls(int fd)
 {
     return fd >= 0 && fd < SEND_FDS ? atomic_load(&send_calls[fd]) : 0;
 }
+
+uint64_t tt_u64(const tr_msg *m)
+{
+    uint64_t v = 0;
+    TT_CHECK(m->len == sizeof v);
+    if (m->len == sizeof v)
+        memcpy(&v, m->data, sizeof v);
+    return v;
+}

@@ -138,7 +138,7 @@ int tr_register(tr_runtime *rt, const char *name, tr_pid pid);
 int tr_unregister(tr_runtime *rt, const char *name);
 
 /* The pid registered under name, or TR_PID_NONE (also for a bad name).
- * Any thread, lock-free and writes nothing shared: a lookup racing with a
+ * Any thread; takes no lock and writes nothing shared: a lookup racing with a
  * change sees the name before or after it, never a wrong pid. */
 tr_pid tr_whereis(tr_runtime *rt, const char *name);
 

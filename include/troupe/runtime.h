@@ -28,7 +28,7 @@
 #define TR_MAX_THREADS 256
 
 typedef struct tr_config {
-    unsigned threads;   /* worker threads; 0 = TROUPE_THREADS or online CPUs */
+    unsigned threads;   /* worker threads; 0 = TROUPE_THREADS or the CPUs available */
     unsigned batch;     /* most messages one actor handles per turn; 0 = 64 */
 } tr_config;
 
@@ -45,13 +45,14 @@ typedef struct tr_stats {
     uint64_t pool_mallocs;      /* message blocks taken from malloc, process-wide */
     uint64_t actor_slots;       /* size of the actor table (actors and timers
                                    share it): the most alive at once, plus
-                                   free slots cached for reuse (up to about
-                                   200 per worker and 200 for all other
+                                   free slots cached for reuse (up to 128
+                                   per worker and 128 for all other
                                    threads) */
 } tr_stats;
 
 /* Fills *cfg with the defaults: threads from the TROUPE_THREADS environment
- * variable if set to 1..TR_MAX_THREADS, else the online CPU count; batch 64. */
+ * variable if set to 1..TR_MAX_THREADS, else the number of CPUs this
+ * process may run on (its affinity mask); batch 64. */
 void tr_config_init(tr_config *cfg);
 
 /* Creates a runtime (cfg NULL = defaults). No thread starts until
