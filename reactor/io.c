@@ -32,16 +32,19 @@ typedef struct watch {
 
 static tr__fd_entry *fd_entry(tr__reactor *r, int fd, int create)
 {
-    if (r->fds == NULL) {
+    tr__fd_entry **fds = ck_pr_load_ptr(&r->fds);
+    if (fds == NULL) {
         if (!create)
             return NULL;
         tr__fd_entry **table = calloc(CHUNKS, sizeof *table);
         if (table == NULL)
             return NULL;
-        if (!ck_pr_cas_ptr(&r->fds, NULL, table))
+        if (ck_pr_cas_ptr_value(&r->fds, NULL, table, &fds))
+            fds = table;
+        else
             free(table);
     }
-    tr__fd_entry **cell = &r->fds[(unsigned)fd >> CHUNK_BITS];
+    tr__fd_entry **cell = &fds[(unsigned)fd >> CHUNK_BITS];
     tr__fd_entry *chunk = ck_pr_load_ptr(cell);
     if (chunk == NULL) {
         if (!create || (chunk = calloc(CHUNK_FDS, sizeof *chunk)) == NULL)

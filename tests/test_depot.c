@@ -178,7 +178,8 @@ static void test_large_depot_is_lazy(void)
     }
     long after = tt_rss_kb();
     printf("[RSS %+ld KiB for a 16 MiB depot] ", after - before);
-    CU_ASSERT(after - before < 1024 * TT_RSS_FACTOR);
+    if (!TT_TSAN) /* its allocator clears what calloc hands out */
+        CU_ASSERT(after - before < 1024);
     free(nodes);
     tr__depot_fini(&d);
 }
