@@ -277,9 +277,10 @@ static tr__actor *next_local(tr__worker *w)
         return a;
     if ((a = tr__runq_pop(&w->runq)) != NULL)
         return a;
-    if ((a = tr__injectq_pop(&w->rt->inject)) != NULL && !tr__injectq_is_empty(&w->rt->inject))
-        notify(w->rt); /* a burst from outside: share it */
-    return a;
+    /* (No wake-up for what is left in the injection queue: each push from
+     * outside has made one, and a ring's overflow is not worth one unless
+     * a full ring is worth sharing: push_local.) */
+    return tr__injectq_pop(&w->rt->inject);
 }
 
 /* Takes one actor from a random victim, and half of what it has left
