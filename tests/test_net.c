@@ -500,14 +500,7 @@ static bool cli_echo(int fd, uint64_t seed, size_t len)
 
 static long rss_bytes(void)
 {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, rss = 0;
-    if (f != NULL) {
-        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-            rss = 0;
-        fclose(f);
-    }
-    return rss * sysconf(_SC_PAGESIZE);
+    return tt_rss_kb() * 1024;
 }
 
 /* ---- a duplex client: sends a buffer while reading, checks every byte --------- */
