@@ -9,11 +9,16 @@ CC      ?= cc
 SAN     ?=
 PREFIX  ?= /usr/local
 DESTDIR ?=
-BUILD   := build/$(if $(SAN),$(SAN),release)$(if $(findstring clang,$(CC)),-clang)
+BUILD   := build/$(if $(SAN),$(SAN),release)$(if $(DEBUG),-debug)$(if $(findstring clang,$(CC)),-clang)
 
 CPPFLAGS := -Iinclude -D_GNU_SOURCE
 CFLAGS   := -std=c11 -g -Wall -Wextra -Werror -fPIC -pthread
 LDLIBS   := -lck -lmsgpackc -pthread
+
+# Debug assertions (base/debug.h): in every SAN= build, or with DEBUG=1.
+ifneq ($(SAN)$(DEBUG),)
+  CPPFLAGS += -DTR_DEBUG
+endif
 
 ifeq ($(SAN),)
   CFLAGS += -O2

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/debug.h"
 #include "../mailbox/msg.h"
 #include "../sched/sched.h"
 #include "actor.h"
@@ -92,6 +93,7 @@ int tr__spawn_with(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *s
     }
 
     uint32_t gen = ck_pr_load_32(&a->life) >> 1;
+    TR_ASSERT(!(ck_pr_load_32(&a->life) & 1) && gen != 0); /* a free slot, issued generation */
     ck_pr_fence_store();
     ck_pr_store_32(&a->life, gen << 1 | 1);
 
@@ -178,6 +180,7 @@ static tr__node *turn_limit(tr__actor *a)
 
 void tr__at_turn_end(tr_ctx *cx, void (*fn)(tr_ctx *cx, void *state))
 {
+    TR_ASSERT(cx != NULL && cx->actor != NULL);
     if (cx != NULL && cx->actor != NULL)
         cx->turn_end = fn;
 }
@@ -398,6 +401,7 @@ void tr_stop(tr_ctx *cx)
 
 void tr_exit(tr_ctx *cx, int reason, const char *text)
 {
+    TR_MISUSE(cx == NULL || cx->actor == NULL, "tr_exit/tr_stop outside a behaviour");
     if (cx == NULL || cx->actor == NULL)
         return;
     cx->stopping = true;

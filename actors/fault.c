@@ -239,6 +239,7 @@ static bool in_turn(const tr_ctx *cx)
 void tr_trap_exits(tr_ctx *cx, bool on)
 {
     tr__fault *f;
+    TR_MISUSE(!in_turn(cx), "tr_trap_exits outside a behaviour");
     if (in_turn(cx) && (f = record(cx->actor)) != NULL)
         f->trap = on;
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/debug.h"
 #include "../mailbox/msg.h"
 #include "actor.h"
 #include "fault.h"
@@ -181,6 +182,8 @@ tr__actor *tr__table_alloc(tr__table *t, tr__magazine *mag, int *err)
 
 void tr__table_end(tr__actor *a, uint32_t life)
 {
+    /* Only the incarnation's owner ends it, and once. */
+    TR_ASSERT((life & 1) && ck_pr_load_32(&a->life) == life);
     ck_pr_fence_store();
     ck_pr_store_32(&a->life, ((life >> 1) + 1) << 1);
 }
@@ -190,6 +193,7 @@ void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a)
     /* A slot whose generations are used up is retired, so that a pid is
      * never issued twice. The depot has room for every slot; a batch it
      * refuses (a cell still being emptied) goes to the stash. */
+    TR_ASSERT(!(ck_pr_load_32(&a->life) & 1)); /* only an ended slot goes back */
     if ((ck_pr_load_32(&a->life) >> 1) > TR__MAX_GEN)
         return;
     tr__node *refused = tr__magazine_give(mag, &t->free, &a->state.free.link);

@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../base/debug.h"
 #include "troupe/msg.h"
 
 typedef tr_msg_link tr__node;
@@ -45,7 +46,20 @@ typedef tr_msg_link tr__node;
 typedef struct tr__mpsc_end {
     tr__node *tail;
     tr__node stub;
+#ifdef TR_DEBUG
+    uint32_t consuming; /* 1 while a consumer operation runs (debug.h) */
+#endif
 } tr__mpsc_end;
+
+/* Debug builds check "consumer only" as "one consumer operation at a
+ * time": two threads popping one queue at once is the bug it prevents. */
+#ifdef TR_DEBUG
+#define TR__MPSC_CONSUMER_IN(e) TR_ASSERT(ck_pr_fas_32(&(e)->consuming, 1) == 0)
+#define TR__MPSC_CONSUMER_OUT(e) ck_pr_store_32(&(e)->consuming, 0)
+#else
+#define TR__MPSC_CONSUMER_IN(e) ((void)0)
+#define TR__MPSC_CONSUMER_OUT(e) ((void)0)
+#endif
 
 #define TR__MPSC_EMPTY ((uintptr_t)1)
 
@@ -78,8 +92,7 @@ static inline bool tr__mpsc_push_at(tr__node **head, tr__node *n)
     return was_empty;
 }
 
-/* Takes the oldest node, or NULL if none can be taken now. Consumer only. */
-static inline tr__node *tr__mpsc_pop_at(tr__node **head, tr__mpsc_end *e)
+static inline tr__node *tr__mpsc_take(tr__node **head, tr__mpsc_end *e)
 {
     tr__node *tail = ck_pr_load_ptr(&e->tail);
     tr__node *next = ck_pr_load_ptr(&tail->next);
@@ -108,13 +121,24 @@ static inline tr__node *tr__mpsc_pop_at(tr__node **head, tr__mpsc_end *e)
     return tail;
 }
 
+/* Takes the oldest node, or NULL if none can be taken now. Consumer only. */
+static inline tr__node *tr__mpsc_pop_at(tr__node **head, tr__mpsc_end *e)
+{
+    TR__MPSC_CONSUMER_IN(e);
+    tr__node *n = tr__mpsc_take(head, e);
+    TR__MPSC_CONSUMER_OUT(e);
+    return n;
+}
+
 /* Marks the queue empty if it is: true on success, after which the next
  * push returns true. False if a node is present or on its way. */
 static inline bool tr__mpsc_mark_empty_at(tr__node **head, tr__mpsc_end *e)
 {
-    if (ck_pr_load_ptr(&e->tail) != &e->stub || ck_pr_load_ptr(&e->stub.next) != NULL)
-        return false;
-    return ck_pr_cas_ptr(head, &e->stub, (tr__node *)((uintptr_t)&e->stub | TR__MPSC_EMPTY));
+    TR__MPSC_CONSUMER_IN(e);
+    bool drained = ck_pr_load_ptr(&e->tail) == &e->stub && ck_pr_load_ptr(&e->stub.next) == NULL;
+    TR__MPSC_CONSUMER_OUT(e); /* before the mark: once it lands, another may consume */
+    return drained &&
+           ck_pr_cas_ptr(head, &e->stub, (tr__node *)((uintptr_t)&e->stub | TR__MPSC_EMPTY));
 }
 
 /* True if no node is queued. Any thread. A node pushed while this runs may

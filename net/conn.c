@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../base/debug.h"
 #include "../mailbox/msg.h"
 #include "../reactor/reactor.h"
 #include "../sched/sched.h"
@@ -486,8 +487,19 @@ static void turn_ends(tr_ctx *cx, void *state);
 
 /* Output waits for the turn's end (turn_over false: a message was just
  * handled), and so does whatever waits for the output to leave. */
+#ifdef TR_DEBUG
+/* The combinations the flags never take. */
+static bool flags_sane(unsigned f)
+{
+    return !((f & CONNECTING) && (f & CONNECTED)) && !((f & THROTTLED) && (f & RESUMED)) &&
+           (!(f & ABORTING) || (f & CLOSING)) &&
+           (!(f & DRAINING) || ((f & SHUT_DONE) && (f & CONNECTED)));
+}
+#endif
+
 static void settle(tr_ctx *cx, tr__conn *c, bool turn_over)
 {
+    TR_ASSERT(flags_sane(c->flags));
     for (int guard = 0; guard < 8 && !(c->flags & CLOSED); guard++) {
         if (c->flags & ABORTING) {
             tr__outq_clear(&c->out);
@@ -640,6 +652,7 @@ size_t tr_tcp_queued(tr_ctx *cx)
 void tr_tcp_pause(tr_ctx *cx)
 {
     tr__conn *c = current(cx);
+    TR_MISUSE(c == NULL, "tr_tcp_pause outside a connection's behaviour");
     if (c != NULL)
         c->flags |= PAUSED;
 }
@@ -647,6 +660,7 @@ void tr_tcp_pause(tr_ctx *cx)
 void tr_tcp_resume(tr_ctx *cx)
 {
     tr__conn *c = current(cx);
+    TR_MISUSE(c == NULL, "tr_tcp_resume outside a connection's behaviour");
     if (c != NULL && (c->flags & PAUSED)) {
         c->flags &= ~PAUSED;
         send_more(cx, c);

@@ -17,6 +17,7 @@
 #include <sched.h>
 #include <string.h>
 
+#include "../base/debug.h"
 #include "../mailbox/msg.h"
 #include "../sched/sched.h"
 #include "reactor.h"
@@ -61,13 +62,22 @@ static void req_free(timer_req *t)
 /* The timer is DONE: its pid ends now. */
 static void timer_end(tr_runtime *rt, tr__actor *slot)
 {
+    TR_ASSERT((ck_pr_load_32(&slot->aux) & 3) == DONE);
     tr__table_end(slot, ck_pr_load_32(&slot->life));
     ck_pr_inc_64(&rt->outside.stopped);
 }
 
-/* The reactor is done with a timer's entry: the slot goes back. */
+/* The reactor is done with a timer's entry: the slot goes back — once its
+ * pid has ended. A canceller ends it just after its compare-and-swap to
+ * DONE, and the expiry that lost to that swap comes here at once: given
+ * back in between, the slot could be spawned into under the timer's own
+ * generation and then ended by the canceller (found by the assertion in
+ * tr__table_give, timer/cancel_races_expiry_4_threads). The canceller is a
+ * few instructions away, as the FIRING wait in tr_timer_cancel is. */
 static void timer_reap(tr__reactor *r, timer_req *t)
 {
+    while (ck_pr_load_32(&t->slot->life) & 1)
+        sched_yield();
     tr__table_give(&r->rt->table, &r->poller->slots, t->slot);
     req_free(t);
 }
@@ -136,6 +146,8 @@ void tr__timer_fire(tr__wheel_entry *e, void *arg)
         timer_reap(r, t); /* cancelled and ended by the canceller */
         return;
     }
+    /* FIRING: only this call moves the state on (cancel waits). */
+    TR_ASSERT(ck_pr_load_32(&t->slot->aux) == TR__AUX(gen, FIRING));
     if (t->period_ns == 0) {
         tr__send(r->rt, r->poller, t->timer, t->target, t->payload);
         t->payload = NULL;

@@ -101,6 +101,7 @@ static void let_go(tr__worker *w, uint64_t word)
 /* Replaces the word's bits, keeping its list; the owner only. */
 static void set_bits(tr__actor *a, uint64_t bits)
 {
+    TR_ASSERT(bits != BITS); /* an overloaded actor is never waiting */
     uint64_t old = ck_pr_load_64(&a->muted);
     while ((old & BITS) != bits &&
            !ck_pr_cas_64_value(&a->muted, old, (old & ~BITS) | bits, &old))
@@ -111,6 +112,8 @@ static void set_bits(tr__actor *a, uint64_t bits)
  * waiting; false otherwise. */
 static bool push_waiter(tr__actor *a, tr__actor *target)
 {
+    /* The argument against cycles: a sets WAITING on its own word first. */
+    TR_ASSERT((ck_pr_load_64(&a->muted) & BITS) == TR__WAITING);
     uint64_t old = ck_pr_load_64(&target->muted);
     while ((old & BITS) == TR__OVERLOADED) {
         a->runq.next = list_of(old);
