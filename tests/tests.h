@@ -137,4 +137,16 @@ double tt_cpu_seconds(void);
  * timing assertion. */
 int tt_join_within(tr_runtime *rt, double seconds);
 
+/* ---- deterministic randomness -------------------------------------------- */
+/* The one generator of the test suites: splitmix64 (Steele, Lea and Flood).
+ * A test keeps its own uint64_t state, seeded with a constant, so that a
+ * failure repeats run after run; any seed (0 too) is fine, so helper
+ * threads can each start from their own index. tt_mix64 is the generator's
+ * output function on its own: a hash of one 64-bit word, for data that must
+ * be generated at any offset without running the sequence up to it. */
+uint64_t tt_rng_next(uint64_t *state);
+/* A value in [0, n) (0 when n is 0); the modulo bias is irrelevant here. */
+uint64_t tt_rng_below(uint64_t *state, uint64_t n);
+uint64_t tt_mix64(uint64_t z);
+
 #endif
