@@ -1,7 +1,11 @@
 /* tests.h — shared declarations and helpers for the troupe test runner.
  *
  * Every tests/NAME.c is linked into one CUnit runner (build/$SAN/tests/run).
- * Each suite file exposes register_<suite>_tests(), called from main.c.
+ * Each suite file (test_<suite>.c, one concern each) exposes
+ * register_<suite>_tests(), called from main.c. Helpers that several suites
+ * of one area share live beside them: net_util.h (the TCP and UDP suites)
+ * and chat_util.h (the chat suites). Tests are named for what they check,
+ * as a short sentence: outside_spawns_2M_reuse_slots.
  *
  * CUnit's assertions are not thread-safe, so code running on worker threads
  * (behaviours) or on helper threads records problems with TT_CHECK(), and the
@@ -33,8 +37,20 @@ void register_wheel_tests(void);
 void register_timer_tests(void);
 void register_io_tests(void);
 void register_frame_tests(void);
-void register_net_tests(void);
-void register_chat_tests(void);
+void register_tcp_echo_tests(void);
+void register_tcp_framing_tests(void);
+void register_tcp_backpressure_tests(void);
+void register_tcp_bad_input_tests(void);
+void register_tcp_faults_tests(void);
+void register_tcp_connect_tests(void);
+void register_tcp_close_tests(void);
+void register_udp_tests(void);
+void register_chat_nicks_tests(void);
+void register_chat_rooms_tests(void);
+void register_chat_messages_tests(void);
+void register_chat_input_tests(void);
+void register_chat_leaving_tests(void);
+void register_chat_limits_tests(void);
 void register_fault_tests(void);
 void register_supervisor_tests(void);
 void register_names_tests(void);
