@@ -814,7 +814,7 @@ static void test_msgpack_random(void)
 void register_frame_tests(void)
 {
     CU_pSuite s = tt_suite("frame");
-    tt_test(s, "line_basic", test_line_basic);
+    tt_test(s, "line_frames_of_a_known_text_by_hand", test_line_basic);
     tt_test(s, "line_every_split", test_line_every_split);
     tt_test(s, "line_max", test_line_max);
     tt_test(s, "line_endless_garbage", test_line_endless_garbage);

@@ -699,12 +699,12 @@ static void test_bad_names(void)
 void register_names_tests(void)
 {
     CU_pSuite s = tt_suite("names");
-    tt_test(s, "concurrent_8_threads", test_concurrent_8_threads);
+    tt_test(s, "register_whereis_unregister_from_8_threads", test_concurrent_8_threads);
     tt_test(s, "released_on_exit", test_released_on_exit);
     tt_test(s, "released_before_links_hear", test_released_before_links_hear);
     tt_test(s, "churn_1m_distinct_names", test_churn_distinct_names);
     tt_test(s, "100k_live_names", test_100k_live_names);
     tt_test(s, "growth_under_readers", test_growth_under_readers);
     tt_test(s, "shifts_under_readers", test_shifts_under_readers);
-    tt_test(s, "bad_names", test_bad_names);
+    tt_test(s, "bad_names_and_pids_are_refused", test_bad_names);
 }
