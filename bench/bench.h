@@ -1,5 +1,6 @@
 /* bench.h — what every benchmark program shares: flags, clock, memory,
- * checks and the result line of ../shared/bench-spec.md.
+ * checks and the result line (docs/bench.md describes them, and every
+ * benchmark).
  *
  * A benchmark declares its sizes as a table of bench_param, calls
  * bench_init (which parses argv and creates the runtime), does its work,

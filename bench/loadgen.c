@@ -1,6 +1,6 @@
 /* loadgen — the load generator for the network workloads of
- * ../shared/bench-spec.md (11-14): echo-rr, echo-stream, echo-idle and
- * chat-fanout, against a server on 127.0.0.1 in another process.
+ * docs/bench.md: echo-rr, echo-stream, echo-idle and chat-fanout, against
+ * a server on 127.0.0.1 in another process.
  *
  *   loadgen <workload> [--host 127.0.0.1] [--port N] [--conns N] [--secs S]
  *           [--size B] [--mbytes M] [--clients N] [--n N] [--server-pid PID]
@@ -18,7 +18,7 @@
  *                reads the server's VmRSS and its CPU time over secs
  *                (idle_cpu_pct, share of one core), then checks that every
  *                one still echoes. rate = (VmRSS after - before) / conns.
- *   chat-fanout  --clients 100 --n 1000 (examples/chat, chat-protocol.md):
+ *   chat-fanout  --clients 100 --n 1000 (examples/chat, docs/chat-protocol.md):
  *                the clients set nicks lg0.., join #bench, then each sends
  *                n lines "MSG #bench <client>:<seq>"; every client must get
  *                every line of every client, each sender's in order.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# run.sh — runs the benchmark suite (../shared/bench-spec.md) and collects
+# run.sh — runs the benchmark suite (docs/bench.md) and collects
 # the result lines into a table (bench/summary.awk), bench/results/<date>.csv
 # and, if gnuplot is installed, a chart bench/results/<date>.png.
 #

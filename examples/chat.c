@@ -6,7 +6,7 @@
  *   NICK <nick>  JOIN <#room>  PART <#room>  MSG <#room> <text>  PRIV <nick> <text>
  *   WHO <#room>  QUIT; answers OK ... or ERR ...; deliveries MSG, PRIV,
  *   JOINED and PARTED. Verbs are case-insensitive. The whole protocol, its
- *   errors and limits: examples/chat-protocol.md.
+ *   errors and limits: docs/chat-protocol.md.
  *
  * Limits: a client may be in MAX_ROOMS rooms at once (ERR too-many-rooms
  * past that), so that no one client can take the rooms — actors and names

@@ -2,9 +2,13 @@
  *
  *   run                    every suite
  *   run SUITE              one suite (api, mailbox, runq, pid, quiescence, sched,
- *                          idle, wheel, timer, io, frame, net, chat,
+ *                          idle, wheel, timer, io, frame, tcp_echo, tcp_framing,
+ *                          tcp_backpressure, tcp_bad_input, tcp_faults,
+ *                          tcp_connect, tcp_close, udp, chat_nicks, chat_rooms,
+ *                          chat_messages, chat_input, chat_leaving, chat_limits,
  *                          fault, supervisor, names, slots,
  *                          backpressure, depot, poll, writev, debug)
+ *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`
  *   run SUITE TEST         one test of a suite
  *
  * Exits 0 when every test passed, 1 when one failed, 2 on a CUnit error.
@@ -14,6 +18,20 @@
 
 #include <CUnit/Basic.h>
 #include <stdio.h>
+#include <string.h>
+
+/* Leaves active only the suites named group_*; false if there is none. */
+static bool select_group(const char *group)
+{
+    size_t n = strlen(group);
+    bool any = false;
+    for (CU_pSuite s = CU_get_registry()->pSuite; s != NULL; s = s->pNext) {
+        bool in = strncmp(s->pName, group, n) == 0 && s->pName[n] == '_';
+        CU_set_suite_active(s, in ? CU_TRUE : CU_FALSE);
+        any |= in;
+    }
+    return any;
+}
 
 int main(int argc, char **argv)
 {
@@ -35,8 +53,20 @@ int main(int argc, char **argv)
     register_timer_tests();
     register_io_tests();
     register_frame_tests();
-    register_net_tests();
-    register_chat_tests();
+    register_tcp_echo_tests();
+    register_tcp_framing_tests();
+    register_tcp_backpressure_tests();
+    register_tcp_bad_input_tests();
+    register_tcp_faults_tests();
+    register_tcp_connect_tests();
+    register_tcp_close_tests();
+    register_udp_tests();
+    register_chat_nicks_tests();
+    register_chat_rooms_tests();
+    register_chat_messages_tests();
+    register_chat_input_tests();
+    register_chat_leaving_tests();
+    register_chat_limits_tests();
     register_fault_tests();
     register_supervisor_tests();
     register_names_tests();
@@ -57,12 +87,14 @@ int main(int argc, char **argv)
     CU_ErrorCode err;
     if (argc > 1) {
         CU_pSuite suite = CU_get_suite(argv[1]);
-        if (suite == NULL) {
+        if (suite == NULL && argc == 2 && select_group(argv[1])) {
+            CU_set_fail_on_inactive(CU_FALSE); /* the other groups are not failures */
+            err = CU_basic_run_tests();
+        } else if (suite == NULL) {
             fprintf(stderr, "no suite named '%s'\n", argv[1]);
             CU_cleanup_registry();
             return 2;
-        }
-        if (argc > 2) {
+        } else if (argc > 2) {
             CU_pTest test = CU_get_test(suite, argv[2]);
             if (test == NULL) {
                 fprintf(stderr, "no test named '%s' in suite '%s'\n", argv[2], argv[1]);

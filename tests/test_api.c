@@ -557,13 +557,13 @@ static void test_pool_steady_state(void)
 void register_api_tests(void)
 {
     CU_pSuite s = tt_suite("api");
-    tt_test(s, "strerror", test_strerror);
-    tt_test(s, "config", test_config);
+    tt_test(s, "strerror_names_every_code_distinctly", test_strerror);
+    tt_test(s, "config_takes_troupe_threads_ignores_bad_values", test_config);
     tt_test(s, "null_arguments", test_null_arguments);
     tt_test(s, "bad_pids_types_sizes", test_bad_pids_types_sizes);
     tt_test(s, "lifecycle_errors", test_lifecycle_errors);
     tt_test(s, "calls_from_behaviour", test_calls_from_behaviour);
-    tt_test(s, "state_copy", test_state_copy);
+    tt_test(s, "spawn_copies_the_state_small_and_large", test_state_copy);
     tt_test(s, "msg_alloc_and_zero_copy_send", test_msg_alloc_send);
     tt_test(s, "pool_steady_state_1M_round_trips", test_pool_steady_state);
 }

@@ -14,21 +14,6 @@
 
 #include "../net/frame.h"
 
-/* ---- a small deterministic PRNG ------------------------------------------ */
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-static size_t rng_below(uint64_t *s, size_t n)
-{
-    return n == 0 ? 0 : (size_t)(rng_next(s) % n);
-}
-
 /* ---- collecting what a line framer produces -------------------------------- */
 
 /* Frames as a flat log: each line is "L<len>:<bytes>", each error "E<code>;".
@@ -314,7 +299,7 @@ static void test_line_endless_garbage(void)
     size_t errors = 0, frames = 0, max_cap = 0;
     for (int i = 0; i < 512; i++) { /* 32 MiB */
         for (size_t j = 0; j < CHUNK; j++) {
-            junk[j] = (unsigned char)rng_next(&seed);
+            junk[j] = (unsigned char)tt_rng_next(&seed);
             if (junk[j] == '\n')
                 junk[j] = 'x';
         }
@@ -355,35 +340,35 @@ static void test_line_random(void)
 {
     uint64_t seed = 0x5eed;
     for (int round = 0; round < 300; round++) {
-        size_t max_line = 1 + rng_below(&seed, 64);
+        size_t max_line = 1 + tt_rng_below(&seed, 64);
         size_t cap = 8192, n = 0;
         unsigned char *in = malloc(cap);
         CU_ASSERT_FATAL(in != NULL);
         while (n < cap - 200) {
             size_t len;
-            switch (rng_below(&seed, 5)) {
+            switch (tt_rng_below(&seed, 5)) {
             case 0: len = 0; break;
             case 1: len = max_line > 1 ? max_line - 1 : 0; break; /* at the limit */
             case 2: len = max_line; break;                         /* one past */
-            case 3: len = rng_below(&seed, 3 * max_line + 2); break;
-            default: len = rng_below(&seed, max_line + 1); break;
+            case 3: len = tt_rng_below(&seed, 3 * max_line + 2); break;
+            default: len = tt_rng_below(&seed, max_line + 1); break;
             }
             if (n + len + 2 > cap)
                 break;
             for (size_t i = 0; i < len; i++) {
-                unsigned char b = (unsigned char)rng_next(&seed);
-                in[n++] = b == '\n' ? 'n' : (rng_below(&seed, 16) == 0 ? '\r' : b);
+                unsigned char b = (unsigned char)tt_rng_next(&seed);
+                in[n++] = b == '\n' ? 'n' : (tt_rng_below(&seed, 16) == 0 ? '\r' : b);
             }
-            if (rng_below(&seed, 3) == 0)
+            if (tt_rng_below(&seed, 3) == 0)
                 in[n++] = '\r';
             in[n++] = '\n';
         }
-        if (rng_below(&seed, 2)) /* an unterminated tail */
-            for (size_t i = rng_below(&seed, 2 * max_line + 2); i > 0 && n < cap; i--)
+        if (tt_rng_below(&seed, 2)) /* an unterminated tail */
+            for (size_t i = tt_rng_below(&seed, 2 * max_line + 2); i > 0 && n < cap; i--)
                 in[n++] = 't';
         size_t sizes[16];
         for (int i = 0; i < 16; i++)
-            sizes[i] = 1 + rng_below(&seed, i % 4 == 0 ? 4096 : 40);
+            sizes[i] = 1 + tt_rng_below(&seed, i % 4 == 0 ? 4096 : 40);
         expect_same_lines(in, n, max_line, sizes, 16, round % 2 == 0);
         free(in);
     }
@@ -419,50 +404,52 @@ static size_t stream_start(const struct stream *s, size_t i)
 static void pack_random(msgpack_packer *pk, uint64_t *seed, int depth)
 {
     char buf[300];
-    switch (rng_below(seed, depth > 0 ? 14 : 11)) {
+    switch (tt_rng_below(seed, depth > 0 ? 14 : 11)) {
     case 0: msgpack_pack_nil(pk); break;
-    case 1: rng_below(seed, 2) ? msgpack_pack_true(pk) : msgpack_pack_false(pk); break;
-    case 2: msgpack_pack_uint64(pk, rng_next(seed) >> rng_below(seed, 64)); break;
-    case 3: msgpack_pack_int64(pk, -(int64_t)(rng_next(seed) >> (1 + rng_below(seed, 63)))); break;
-    case 4: msgpack_pack_float(pk, (float)rng_next(seed) / 7.0f); break;
-    case 5: msgpack_pack_double(pk, (double)rng_next(seed) / 3.0); break;
+    case 1: tt_rng_below(seed, 2) ? msgpack_pack_true(pk) : msgpack_pack_false(pk); break;
+    case 2: msgpack_pack_uint64(pk, tt_rng_next(seed) >> tt_rng_below(seed, 64)); break;
+    case 3:
+        msgpack_pack_int64(pk, -(int64_t)(tt_rng_next(seed) >> (1 + tt_rng_below(seed, 63))));
+        break;
+    case 4: msgpack_pack_float(pk, (float)tt_rng_next(seed) / 7.0f); break;
+    case 5: msgpack_pack_double(pk, (double)tt_rng_next(seed) / 3.0); break;
     case 6:
     case 7: {
-        size_t len = rng_below(seed, rng_below(seed, 4) == 0 ? sizeof buf : 40);
+        size_t len = tt_rng_below(seed, tt_rng_below(seed, 4) == 0 ? sizeof buf : 40);
         for (size_t i = 0; i < len; i++)
-            buf[i] = (char)('a' + rng_below(seed, 26));
+            buf[i] = (char)('a' + tt_rng_below(seed, 26));
         msgpack_pack_str(pk, len);
         msgpack_pack_str_body(pk, buf, len);
         break;
     }
     case 8: {
-        size_t len = rng_below(seed, sizeof buf);
+        size_t len = tt_rng_below(seed, sizeof buf);
         for (size_t i = 0; i < len; i++)
-            buf[i] = (char)rng_next(seed);
+            buf[i] = (char)tt_rng_next(seed);
         msgpack_pack_bin(pk, len);
         msgpack_pack_bin_body(pk, buf, len);
         break;
     }
     case 9: {
         static const size_t sizes[] = {1, 2, 4, 8, 16, 0, 3, 200};
-        size_t len = sizes[rng_below(seed, 8)];
+        size_t len = sizes[tt_rng_below(seed, 8)];
         for (size_t i = 0; i < len; i++)
-            buf[i] = (char)rng_next(seed);
-        msgpack_pack_ext(pk, len, (int8_t)rng_below(seed, 128));
+            buf[i] = (char)tt_rng_next(seed);
+        msgpack_pack_ext(pk, len, (int8_t)tt_rng_below(seed, 128));
         msgpack_pack_ext_body(pk, buf, len);
         break;
     }
-    case 10: msgpack_pack_int32(pk, (int32_t)rng_next(seed)); break;
+    case 10: msgpack_pack_int32(pk, (int32_t)tt_rng_next(seed)); break;
     case 11:
     case 12: {
-        size_t n = rng_below(seed, rng_below(seed, 8) == 0 ? 20 : 5);
+        size_t n = tt_rng_below(seed, tt_rng_below(seed, 8) == 0 ? 20 : 5);
         msgpack_pack_array(pk, n);
         for (size_t i = 0; i < n; i++)
             pack_random(pk, seed, depth - 1);
         break;
     }
     default: {
-        size_t n = rng_below(seed, 6);
+        size_t n = tt_rng_below(seed, 6);
         msgpack_pack_map(pk, n);
         for (size_t i = 0; i < 2 * n; i++)
             pack_random(pk, seed, depth - 1);
@@ -785,14 +772,14 @@ static void test_msgpack_random(void)
     for (int round = 0; round < 200; round++) {
         struct stream s;
         stream_init(&s);
-        stream_random(&s, &seed, 1 + rng_below(&seed, 60));
+        stream_random(&s, &seed, 1 + tt_rng_below(&seed, 60));
         const unsigned char *bytes = (const unsigned char *)s.sb.data;
         tr__framer f;
         CU_ASSERT_FATAL(tr__framer_init(&f, TR_FRAME_MSGPACK, 0, 0) == 0);
         size_t next = 0;
         int err = 0;
         for (size_t pos = 0; pos < s.sb.size;) {
-            size_t c = 1 + rng_below(&seed, rng_below(&seed, 4) == 0 ? 5000 : 50);
+            size_t c = 1 + tt_rng_below(&seed, tt_rng_below(&seed, 4) == 0 ? 5000 : 50);
             if (c > s.sb.size - pos)
                 c = s.sb.size - pos;
             if (round % 2 == 0) {
@@ -827,7 +814,7 @@ static void test_msgpack_random(void)
 void register_frame_tests(void)
 {
     CU_pSuite s = tt_suite("frame");
-    tt_test(s, "line_basic", test_line_basic);
+    tt_test(s, "line_frames_of_a_known_text_by_hand", test_line_basic);
     tt_test(s, "line_every_split", test_line_every_split);
     tt_test(s, "line_max", test_line_max);
     tt_test(s, "line_endless_garbage", test_line_endless_garbage);

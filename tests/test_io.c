@@ -206,15 +206,15 @@ static void *writer_main(void *arg)
     } else if (ok) {
         uint32_t k = 0;
         while (k < w->count && !atomic_load(w->abort)) {
-            rng = rng * 6364136223846793005u + 1442695040888963407u;
-            uint32_t burst = 1 + (uint32_t)(rng >> 58); /* 1..64 records */
+            uint64_t r = tt_rng_next(&rng);
+            uint32_t burst = 1 + (uint32_t)(r >> 58); /* 1..64 records */
             for (uint32_t j = 0; j < burst && k < w->count; j++, k++) {
                 uint32_t rec[2] = { k, ~k };
                 write_all(w->wfd, rec, sizeof rec); /* one write per record */
             }
-            if ((rng >> 40) % 8 == 0)
+            if ((r >> 40) % 8 == 0)
                 sched_yield();
-            if ((rng >> 44) % 64 == 0) {
+            if ((r >> 44) % 64 == 0) {
                 struct timespec ts = { 0, 50000 };
                 nanosleep(&ts, NULL);
             }

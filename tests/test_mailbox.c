@@ -426,7 +426,7 @@ void register_mailbox_tests(void)
 {
     CU_pSuite s = tt_suite("mailbox");
     tt_test(s, "fifo_single_producer", test_fifo_single_producer);
-    tt_test(s, "empty_marking", test_empty_marking);
+    tt_test(s, "push_reports_was_empty_only_after_mark_empty", test_empty_marking);
     tt_test(s, "mpsc_8_producers_x_1M", test_mpsc_8_producers);
     tt_test(s, "mpsc_mark_empty_handshake", test_mpsc_handshake);
     tt_test(s, "mpsc_recycled_nodes", test_mpsc_recycled_nodes);

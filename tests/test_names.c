@@ -57,7 +57,7 @@ static void *nt_main(void *p)
     struct names *nm = a->nm;
     tr_runtime *rt = nm->rt;
     char name[TR_NAME_MAX], other[TR_NAME_MAX], cname[TR_NAME_MAX];
-    unsigned seed = (unsigned)a->t * 7919u + 1;
+    uint64_t seed = (uint64_t)a->t;
     for (int round = 0; round < NT_ROUNDS; round++) {
         int k = round % NT_ACTORS;
         tr_pid mine = nm->pids[a->t][k];
@@ -73,8 +73,8 @@ static void *nt_main(void *p)
         TT_CHECK(tr_whereis(rt, other) == TR_PID_NONE);
 
         /* Another thread's name: absent, or its right pid. */
-        seed = seed * 1103515245u + 12345u;
-        int ot = (int)((seed >> 16) % NT_THREADS), ok = (int)((seed >> 8) % NT_ACTORS);
+        uint64_t r = tt_rng_next(&seed);
+        int ot = (int)((r >> 16) % NT_THREADS), ok = (int)((r >> 8) % NT_ACTORS);
         own_name(other, sizeof other, ot, ok);
         tr_pid got = tr_whereis(rt, other);
         if (got != TR_PID_NONE && got != nm->pids[ot][ok])
@@ -464,11 +464,11 @@ static void *gr_reader(void *p)
     struct gr_arg *arg = p;
     struct growth *g = arg->g;
     char name[TR_NAME_MAX];
-    unsigned seed = (unsigned)arg->id * 2654435761u + 1, n = 0;
+    uint64_t seed = (uint64_t)arg->id;
+    unsigned n = 0;
     atomic_fetch_add(&g->started, 1);
     while (!atomic_load(&g->done)) {
-        seed = seed * 1103515245u + 12345u;
-        int k = (int)(seed >> 8);
+        int k = (int)(tt_rng_next(&seed) >> 33);
         snprintf(name, sizeof name, "stable-%d", k % GR_STABLE);
         tr_pid got = tr_whereis(g->rt, name);
         g->missed += got == TR_PID_NONE;
@@ -571,11 +571,11 @@ static void *sh_reader(void *p)
 {
     struct shifting *sh = p;
     char name[TR_NAME_MAX];
-    unsigned n = 0, seed = 12345;
+    unsigned n = 0;
+    uint64_t seed = 12345;
     atomic_fetch_add(&sh->started, 1);
     while (!atomic_load(&sh->done)) {
-        seed = seed * 1103515245u + 12345u;
-        int i = (int)((seed >> 8) % SH_NAMES);
+        int i = (int)tt_rng_below(&seed, SH_NAMES);
         snprintf(name, sizeof name, "run-%d", i);
         int before = atomic_load(&sh->step);
         tr_pid got = tr_whereis(sh->rt, name);
@@ -699,12 +699,12 @@ static void test_bad_names(void)
 void register_names_tests(void)
 {
     CU_pSuite s = tt_suite("names");
-    tt_test(s, "concurrent_8_threads", test_concurrent_8_threads);
+    tt_test(s, "register_whereis_unregister_from_8_threads", test_concurrent_8_threads);
     tt_test(s, "released_on_exit", test_released_on_exit);
     tt_test(s, "released_before_links_hear", test_released_before_links_hear);
     tt_test(s, "churn_1m_distinct_names", test_churn_distinct_names);
     tt_test(s, "100k_live_names", test_100k_live_names);
     tt_test(s, "growth_under_readers", test_growth_under_readers);
     tt_test(s, "shifts_under_readers", test_shifts_under_readers);
-    tt_test(s, "bad_names", test_bad_names);
+    tt_test(s, "bad_names_and_pids_are_refused", test_bad_names);
 }

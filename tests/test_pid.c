@@ -383,8 +383,8 @@ static void test_pid_layout(void)
 void register_pid_tests(void)
 {
     CU_pSuite s = tt_suite("pid");
-    tt_test(s, "pid_layout", test_pid_layout);
-    tt_test(s, "dead_letter_basic", test_dead_letter_basic);
+    tt_test(s, "spawn_gives_distinct_pids_of_node_0", test_pid_layout);
+    tt_test(s, "sends_to_a_stopped_actor_are_dead_letters", test_dead_letter_basic);
     tt_test(s, "old_pid_never_reaches_slot_reuser", test_slot_reuse);
     tt_test(s, "sends_racing_with_stop_threads_1", test_sends_racing_stop_1);
     tt_test(s, "sends_racing_with_stop_threads_2", test_sends_racing_stop_2);

@@ -84,10 +84,8 @@ static void test_many_pipes(void)
     uint32_t sent[PIPES] = { 0 };
     uint64_t rng = 88172645463325252ull;
     for (uint32_t r = 0; r < RECORDS;) {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        uint32_t i = (uint32_t)(rng % PIPES), burst = 1 + (uint32_t)(rng >> 40) % 16;
+        uint64_t x = tt_rng_next(&rng);
+        uint32_t i = (uint32_t)(x % PIPES), burst = 1 + (uint32_t)(x >> 40) % 16;
         uint32_t rec[2 * 16];
         for (uint32_t k = 0; k < burst; k++) {
             rec[2 * k] = i;

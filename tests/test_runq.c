@@ -28,15 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
 /* ---- elements, their stamps, and the takers' checks ---------------------- */
 
 struct stamp {
@@ -351,7 +342,7 @@ static tr__actor *rq_steal_half(struct rq_thief *th)
 {
     struct rq_shared *sh = th->sh;
     tr__runq *own = &sh->ring[th->id];
-    unsigned start = (unsigned)(xorshift(&th->rng) % sh->rings);
+    unsigned start = (unsigned)(tt_rng_next(&th->rng) % sh->rings);
     for (unsigned i = 0; i < sh->rings; i++) {
         uint32_t v = (start + i) % sh->rings;
         tr__actor *a;
@@ -433,7 +424,7 @@ static void rq_owner_round(struct rq_shared *sh, struct rq_owner *o, unsigned ro
     tr__runq *own = &sh->ring[0];
     uint32_t i = 0;
     while (i < RQ_ELEMS) {
-        unsigned burst = 1 + (unsigned)(xorshift(&o->rng) % 64);
+        unsigned burst = 1 + (unsigned)(tt_rng_next(&o->rng) % 64);
         for (unsigned k = 0; k < burst && i < RQ_ELEMS; k++) {
             tr__actor *a = &sh->e.el[i];
             stamp_set(a, (struct stamp){ .round = round, .from = 0, .pos = o->pos + 1 });
@@ -448,7 +439,7 @@ static void rq_owner_round(struct rq_shared *sh, struct rq_owner *o, unsigned ro
             o->pos++;
             i++;
         }
-        for (uint64_t k = xorshift(&o->rng) % (burst + 1); k > 0; k--) {
+        for (uint64_t k = tt_rng_next(&o->rng) % (burst + 1); k > 0; k--) {
             tr__actor *a = tr__runq_pop(own);
             if (a == NULL)
                 break;
@@ -566,7 +557,7 @@ static void *iq_producer_main(void *arg)
             stamp_set(&mine[i], (struct stamp){ .round = sh->rounds.round, .from = th->id,
                                                 .pos = ++th->pos });
             tr__injectq_push(&sh->iq, &mine[i]);
-            if (xorshift(&th->rng) % 8 == 0)
+            if (tt_rng_next(&th->rng) % 8 == 0)
                 iq_pop_one(th);
         }
         atomic_fetch_add(&sh->pushed, 1);

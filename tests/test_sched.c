@@ -611,9 +611,9 @@ static void test_stuck_workers_handed_on(void)
 void register_sched_tests(void)
 {
     CU_pSuite s = tt_suite("sched");
-    tt_test(s, "threads_1", test_threads_1);
-    tt_test(s, "threads_2", test_threads_2);
-    tt_test(s, "threads_4_oversubscribed", test_threads_4);
+    tt_test(s, "token_rings_every_hop_in_order_threads_1", test_threads_1);
+    tt_test(s, "token_rings_every_hop_in_order_threads_2", test_threads_2);
+    tt_test(s, "token_rings_every_hop_in_order_threads_4", test_threads_4);
     tt_test(s, "more_messages_than_batch", test_more_than_batch);
     tt_test(s, "ring_1000_actors_1M_hops", test_ring);
     tt_test(s, "external_senders_8_x_1M", test_external_senders);

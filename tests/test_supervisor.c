@@ -850,15 +850,15 @@ static void test_bad_specs(void)
 void register_supervisor_tests(void)
 {
     CU_pSuite s = tt_suite("supervisor");
-    tt_test(s, "one_for_one", test_one_for_one);
-    tt_test(s, "one_for_all", test_one_for_all);
-    tt_test(s, "rest_for_one", test_rest_for_one);
-    tt_test(s, "restart_types", test_restart_types);
+    tt_test(s, "one_for_one_restarts_only_the_crashed_child", test_one_for_one);
+    tt_test(s, "one_for_all_stops_all_then_restarts_all", test_one_for_all);
+    tt_test(s, "rest_for_one_restarts_the_crashed_and_later_ones", test_rest_for_one);
+    tt_test(s, "permanent_transient_temporary_restarted_as_specified", test_restart_types);
     tt_test(s, "intensity_escalates_to_parent", test_intensity_escalates);
     tt_test(s, "intensity_window_slides", test_intensity_window);
     tt_test(s, "nested_supervisor_escalation", test_nested_escalation);
     tt_test(s, "shutdown_order_and_timeout", test_shutdown_order_and_timeout);
     tt_test(s, "crash_during_restart_one_for_all", test_crash_during_restart_one_for_all);
     tt_test(s, "crash_during_restart_rest_for_one", test_crash_during_restart_rest_for_one);
-    tt_test(s, "bad_specs", test_bad_specs);
+    tt_test(s, "bad_specs_are_einval_empty_supervisor_is_fine", test_bad_specs);
 }

@@ -32,20 +32,6 @@ enum { MSG_FIRE = 50, MSG_START, MSG_CONTINUE, MSG_TICK, MSG_MARK, MSG_STOP, MSG
 #define RES_NS (UINT64_C(1) << 19) /* the wheel's tick */
 #define JOIN_LIMIT_S 120.0         /* safety net for joins that must return */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-static uint64_t rng_below(uint64_t *s, uint64_t n)
-{
-    return n == 0 ? 0 : rng_next(s) % n;
-}
-
-
 /* Waits until the runtime's dead letters reach `want`, for at most
  * `seconds` (the figure is approximate while it runs, but only grows). */
 static bool wait_dead_letters(tr_runtime *rt, uint64_t want, double seconds)
@@ -117,7 +103,7 @@ static struct bulk *bulk_new(uint32_t n, uint64_t seed, uint64_t min_delay, uint
     CU_ASSERT_FATAL(b->delay != NULL && b->lo != NULL && b->hi != NULL && b->pid != NULL &&
                     b->arrivals != NULL && b->from != NULL && b->cancelled != NULL);
     for (uint32_t i = 0; i < n; i++)
-        b->delay[i] = min_delay + rng_below(&seed, max_delay - min_delay + 1);
+        b->delay[i] = min_delay + tt_rng_below(&seed, max_delay - min_delay + 1);
     for (unsigned t = 0; t < BULK_TARGETS; t++) {
         b->logs[t].b = b;
         b->logs[t].ids = calloc(n / BULK_TARGETS + 1, sizeof(uint32_t));
@@ -474,7 +460,7 @@ static void *racer_main(void *arg)
         unsigned owner = i % RACE_THREADS;
         if (owner != r->k && owner != (r->k + 1) % RACE_THREADS)
             continue;
-        uint64_t at = b->lo[i] - 3 * TR_MSEC + rng_below(&rng, 4 * TR_MSEC);
+        uint64_t at = b->lo[i] - 3 * TR_MSEC + tt_rng_below(&rng, 4 * TR_MSEC);
         for (;;) {
             uint64_t now = tt_now_ns();
             if (now >= at)
@@ -719,7 +705,7 @@ static void test_dead_target(void)
     uint64_t rng = 5;
     for (int i = 0; i < 100; i++) {
         uint32_t v = (uint32_t)i;
-        tr_timer_spec spec = { .delay_ns = rng_below(&rng, 20 * TR_MSEC), .to = victim,
+        tr_timer_spec spec = { .delay_ns = tt_rng_below(&rng, 20 * TR_MSEC), .to = victim,
                                .type = MSG_FIRE, .data = &v, .len = sizeof v };
         TT_EQ(tr_runtime_timer_start(rt, &spec, NULL), 0);
     }

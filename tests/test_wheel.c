@@ -23,21 +23,6 @@
  * fast where a random test would step through ~2^30 ticks one by one. */
 #define RANDOM_AHEAD (TR__WHEEL_SPAN - LEVEL_TICKS(5))
 
-/* ---- deterministic randomness ------------------------------------------ */
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-static uint64_t rng_below(uint64_t *s, uint64_t n)
-{
-    return n == 0 ? 0 : rng_next(s) % n;
-}
-
 /* ---- entries, a min-heap of pending ones, failure reporting ------------- */
 
 enum { ST_NEW = 0, ST_PENDING, ST_FIRED, ST_REMOVED };
@@ -264,28 +249,28 @@ static void check_next(struct harness *h)
 static uint64_t random_due(struct harness *h, uint64_t *rng)
 {
     uint64_t now = h->w.now;
-    switch (rng_below(rng, 12)) {
+    switch (tt_rng_below(rng, 12)) {
     case 0: /* at or just before now */
-        return now - rng_below(rng, (now < 1000 ? now : 1000) + 1);
+        return now - tt_rng_below(rng, (now < 1000 ? now : 1000) + 1);
     case 1: /* anywhere in the past, 0 included */
-        return rng_below(rng, now + 1);
+        return tt_rng_below(rng, now + 1);
     case 2:
     case 3:
-        return now + 1 + rng_below(rng, 64);
+        return now + 1 + tt_rng_below(rng, 64);
     case 4:
-        return now + 1 + rng_below(rng, LEVEL_TICKS(2));
+        return now + 1 + tt_rng_below(rng, LEVEL_TICKS(2));
     case 5:
-        return now + 1 + rng_below(rng, LEVEL_TICKS(3));
+        return now + 1 + tt_rng_below(rng, LEVEL_TICKS(3));
     case 6:
-        return now + 1 + rng_below(rng, LEVEL_TICKS(4));
+        return now + 1 + tt_rng_below(rng, LEVEL_TICKS(4));
     case 7:
-        return now + 1 + rng_below(rng, LEVEL_TICKS(5));
+        return now + 1 + tt_rng_below(rng, LEVEL_TICKS(5));
     case 8:
     case 9:
-        return now + 1 + rng_below(rng, RANDOM_AHEAD);
+        return now + 1 + tt_rng_below(rng, RANDOM_AHEAD);
     default: { /* on or next to a slot boundary of some level */
-        uint64_t m = LEVEL_TICKS(1 + rng_below(rng, 5));
-        uint64_t b = (now / m + 1 + rng_below(rng, 3)) * m + rng_below(rng, 3) - 1;
+        uint64_t m = LEVEL_TICKS(1 + tt_rng_below(rng, 5));
+        uint64_t b = (now / m + 1 + tt_rng_below(rng, 3)) * m + tt_rng_below(rng, 3) - 1;
         return b - now > RANDOM_AHEAD ? now + RANDOM_AHEAD : b;
     }
     }
@@ -295,13 +280,13 @@ static uint64_t random_target(struct harness *h, uint64_t *rng)
 {
     uint64_t now = h->w.now;
     uint64_t first = min_pending(h);
-    switch (rng_below(rng, 11)) {
+    switch (tt_rng_below(rng, 11)) {
     case 0:
         return now; /* nothing may fire */
     case 1:
-        return now + 1 + rng_below(rng, 3);
+        return now + 1 + tt_rng_below(rng, 3);
     case 2:
-        return now + rng_below(rng, 64);
+        return now + tt_rng_below(rng, 64);
     case 3: {
         uint64_t next = tr__wheel_next(&h->w);
         return next == UINT64_MAX ? now + 1 : next;
@@ -312,11 +297,11 @@ static uint64_t random_target(struct harness *h, uint64_t *rng)
     case 6: /* exactly the earliest entry */
         return first != UINT64_MAX ? first : now + 1;
     case 7:
-        return first != UINT64_MAX ? first + rng_below(rng, 64) : now + 1;
+        return first != UINT64_MAX ? first + tt_rng_below(rng, 64) : now + 1;
     case 8:
-        return now + rng_below(rng, LEVEL_TICKS(1 + rng_below(rng, 6)));
+        return now + tt_rng_below(rng, LEVEL_TICKS(1 + tt_rng_below(rng, 6)));
     default: /* log-uniform, up to the span */
-        return now + rng_below(rng, UINT64_C(1) << rng_below(rng, 37));
+        return now + tt_rng_below(rng, UINT64_C(1) << tt_rng_below(rng, 37));
     }
 }
 
@@ -335,9 +320,9 @@ static void random_round(uint64_t start, uint32_t n_items, uint64_t seed)
     }
     check_next(&h);
     while ((h.n_pend > 0 || inserted < n_items) && h.failures == 0) {
-        unsigned op = (unsigned)rng_below(&rng, 100);
+        unsigned op = (unsigned)tt_rng_below(&rng, 100);
         if (op < 8 && h.n_pend > 0) {
-            remove_item(&h, h.pend[rng_below(&rng, h.n_pend)]);
+            remove_item(&h, h.pend[tt_rng_below(&rng, h.n_pend)]);
             removed++;
         } else if (op < 25 && inserted < n_items) {
             struct item *it = &h.items[inserted++];
@@ -396,9 +381,9 @@ static void test_remove(void)
      * middles of slot lists, then everything of one level. */
     for (uint32_t i = 0; i < h.n_items; i++) {
         unsigned level = i % 6;
-        uint64_t due = h.w.now + 1 + LEVEL_TICKS(level) + rng_below(&rng, 3);
+        uint64_t due = h.w.now + 1 + LEVEL_TICKS(level) + tt_rng_below(&rng, 3);
         if (level == 5)
-            due = h.w.now + RANDOM_AHEAD - rng_below(&rng, 3);
+            due = h.w.now + RANDOM_AHEAD - tt_rng_below(&rng, 3);
         file_item(&h, &h.items[i], due);
     }
     check_next(&h);
@@ -423,7 +408,7 @@ static void test_remove(void)
     harness_fini(&h);
     harness_init(&h, 42, 100, 2);
     for (uint32_t i = 0; i < h.n_items; i++) {
-        file_item(&h, &h.items[i], i % 2 ? 40 : 43 + rng_below(&rng, RANDOM_AHEAD));
+        file_item(&h, &h.items[i], i % 2 ? 40 : 43 + tt_rng_below(&rng, RANDOM_AHEAD));
         remove_item(&h, &h.items[i]);
     }
     TT_EQ(h.w.count, 0);
@@ -448,24 +433,24 @@ static void test_periodic_reinsert(void)
         for (uint32_t i = 0; i < h.n_items; i++) {
             struct item *it = &h.items[i];
             it->period = periods[i % n_periods];
-            it->max_fires = 1 + (uint32_t)rng_below(&rng, 200);
+            it->max_fires = 1 + (uint32_t)tt_rng_below(&rng, 200);
             it->reinsert_past = i % 97 == 0; /* "due at or before now": the next tick */
-            file_item(&h, it, start - 5 + rng_below(&rng, 1 << 16));
+            file_item(&h, it, start - 5 + tt_rng_below(&rng, 1 << 16));
         }
         uint64_t end = start + (UINT64_C(1) << 23);
         while (h.w.now < end && h.failures == 0) {
             uint64_t to;
-            switch (rng_below(&rng, 4)) {
+            switch (tt_rng_below(&rng, 4)) {
             case 0: {
                 uint64_t next = tr__wheel_next(&h.w);
                 to = next == UINT64_MAX ? h.w.now + 1 : next;
                 break;
             }
             case 1:
-                to = h.w.now + rng_below(&rng, 70);
+                to = h.w.now + tt_rng_below(&rng, 70);
                 break;
             default:
-                to = h.w.now + rng_below(&rng, UINT64_C(1) << rng_below(&rng, 20));
+                to = h.w.now + tt_rng_below(&rng, UINT64_C(1) << tt_rng_below(&rng, 20));
             }
             advance_to(&h, to > end ? end : to);
             check_next(&h);
@@ -548,8 +533,8 @@ static void test_far_future_progress(void)
         for (size_t a = 0; a < sizeof aheads / sizeof aheads[0]; a++)
             far_case(&h, starts[s], aheads[a], &worst);
         for (int k = 0; k < 20; k++) { /* random, mostly in the last top-level slot */
-            far_case(&h, starts[s], span - rng_below(&rng, top), &worst);
-            far_case(&h, starts[s], span + rng_below(&rng, 3 * span), &worst);
+            far_case(&h, starts[s], span - tt_rng_below(&rng, top), &worst);
+            far_case(&h, starts[s], span + tt_rng_below(&rng, 3 * span), &worst);
         }
     }
     printf("[at most %lu advances per entry] ", worst);

@@ -1,7 +1,11 @@
 /* tests.h — shared declarations and helpers for the troupe test runner.
  *
  * Every tests/NAME.c is linked into one CUnit runner (build/$SAN/tests/run).
- * Each suite file exposes register_<suite>_tests(), called from main.c.
+ * Each suite file (test_<suite>.c, one concern each) exposes
+ * register_<suite>_tests(), called from main.c. Helpers that several suites
+ * of one area share live beside them: net_util.h (the TCP and UDP suites)
+ * and chat_util.h (the chat suites). Tests are named for what they check,
+ * as a short sentence: outside_spawns_2M_reuse_slots.
  *
  * CUnit's assertions are not thread-safe, so code running on worker threads
  * (behaviours) or on helper threads records problems with TT_CHECK(), and the
@@ -33,8 +37,20 @@ void register_wheel_tests(void);
 void register_timer_tests(void);
 void register_io_tests(void);
 void register_frame_tests(void);
-void register_net_tests(void);
-void register_chat_tests(void);
+void register_tcp_echo_tests(void);
+void register_tcp_framing_tests(void);
+void register_tcp_backpressure_tests(void);
+void register_tcp_bad_input_tests(void);
+void register_tcp_faults_tests(void);
+void register_tcp_connect_tests(void);
+void register_tcp_close_tests(void);
+void register_udp_tests(void);
+void register_chat_nicks_tests(void);
+void register_chat_rooms_tests(void);
+void register_chat_messages_tests(void);
+void register_chat_input_tests(void);
+void register_chat_leaving_tests(void);
+void register_chat_limits_tests(void);
 void register_fault_tests(void);
 void register_supervisor_tests(void);
 void register_names_tests(void);
@@ -137,5 +153,17 @@ double tt_cpu_seconds(void);
  * Use a bound far above the expected time: it is a safety net, not a
  * timing assertion. */
 int tt_join_within(tr_runtime *rt, double seconds);
+
+/* ---- deterministic randomness -------------------------------------------- */
+/* The one generator of the test suites: splitmix64 (Steele, Lea and Flood).
+ * A test keeps its own uint64_t state, seeded with a constant, so that a
+ * failure repeats run after run; any seed (0 too) is fine, so helper
+ * threads can each start from their own index. tt_mix64 is the generator's
+ * output function on its own: a hash of one 64-bit word, for data that must
+ * be generated at any offset without running the sequence up to it. */
+uint64_t tt_rng_next(uint64_t *state);
+/* A value in [0, n) (0 when n is 0); the modulo bias is irrelevant here. */
+uint64_t tt_rng_below(uint64_t *state, uint64_t n);
+uint64_t tt_mix64(uint64_t z);
 
 #endif

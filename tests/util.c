@@ -195,6 +195,25 @@ double tt_cpu_seconds(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
 }
 
+/* ---- the shared PRNG (splitmix64) ------------------------------------------ */
+
+uint64_t tt_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+uint64_t tt_rng_next(uint64_t *state)
+{
+    return tt_mix64(*state += UINT64_C(0x9e3779b97f4a7c15));
+}
+
+uint64_t tt_rng_below(uint64_t *state, uint64_t n)
+{
+    return n == 0 ? 0 : tt_rng_next(state) % n;
+}
+
 /* ---- a join that cannot hang the runner ------------------------------------ */
 
 struct join_guard {

@@ -1,0 +1,210 @@
+/* test_tcp_connect.c — outgoing connections (tr_tcp_connect): success,
+ * refusal, a missing host, a timeout.
+ *
+ * The helpers, and how every network test runs its server and clients:
+ * net_util.h. */
+#include "net_util.h"
+
+struct outcome {
+    atomic_int connected, closed, reason;
+    atomic_int peer_port;
+    atomic_int got_len;
+    char got[64];
+    const char *say; /* written on CONNECTED; close once it is echoed */
+};
+
+struct ostate {
+    struct outcome *o;
+    bool connected, closed;
+    size_t got;
+};
+
+static void connector(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct ostate *s = state;
+    struct outcome *o = s->o;
+    TT_CHECK(!s->closed);
+    switch (m->type) {
+    case TR_TCP_CONNECTED: {
+        TT_CHECK(!s->connected);
+        s->connected = true;
+        const tr_tcp_info *info = (const tr_tcp_info *)m->data;
+        atomic_store(&o->peer_port, sa_port(&info->peer));
+        TT_CHECK(info->fd >= 0);
+        TT_CHECK(tr_tcp_send(cx, o->say, strlen(o->say)) == 0);
+        atomic_store(&o->connected, 1);
+        break;
+    }
+    case TR_TCP_DATA:
+        TT_CHECK(s->connected);
+        TT_CHECK(s->got + m->len <= strlen(o->say));
+        if (s->got + m->len <= sizeof o->got)
+            memcpy(o->got + s->got, m->data, m->len);
+        s->got += m->len;
+        atomic_store(&o->got_len, (int)s->got);
+        if (s->got == strlen(o->say))
+            TT_CHECK(tr_tcp_close(cx) == 0);
+        break;
+    case TR_TCP_CLOSED:
+        s->closed = true;
+        atomic_store(&o->reason, ((const tr_tcp_error *)m->data)->reason);
+        atomic_store(&o->closed, 1);
+        break;
+    default:
+        TT_CHECK(m->type == TR_TCP_THROTTLED || m->type == TR_TCP_UNTHROTTLED);
+        break;
+    }
+}
+
+static int start_connect(tr_runtime *rt, struct outcome *o, uint16_t port, uint64_t timeout_ns)
+{
+    struct ostate st = {.o = o};
+    tr_tcp_connect_opts co = {.host = HOST, .port = port, .timeout_ns = timeout_ns,
+                              .handler = {.behaviour = connector, .state = &st,
+                                          .state_size = sizeof st}};
+    tr_pid pid = TR_PID_NONE;
+    int rc = tr_runtime_tcp_connect(rt, &co, &pid);
+    CU_ASSERT(rc != 0 || pid != TR_PID_NONE);
+    return rc;
+}
+
+static void test_connect(void)
+{
+    struct server srv;
+    server_start(&srv, echo_raw, STRICT);
+
+    /* To the listener in the same runtime: CONNECTED, then the echo. */
+    struct outcome ok = {.say = "ping through the runtime\n"};
+    TT_EQ(start_connect(srv.rt, &ok, srv.port, 0), 0);
+    WAIT_FOR(atomic_load(&ok.closed) == 1);
+    TT_EQ(atomic_load(&ok.connected), 1);
+    TT_EQ(atomic_load(&ok.reason), 0);
+    TT_EQ(atomic_load(&ok.peer_port), srv.port);
+    TT_EQ(atomic_load(&ok.got_len), strlen(ok.say));
+    CU_ASSERT(memcmp(ok.got, ok.say, strlen(ok.say)) == 0);
+    WAIT_FOR(atomic_load(&srv.st->closed) == 1);
+    TT_EQ(atomic_load(&srv.st->last_reason), 0);
+
+    /* To a closed port: only TR_TCP_CLOSED, with -ECONNREFUSED. */
+    int probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = loopback(0);
+    CU_ASSERT_FATAL(bind(probe, (struct sockaddr *)&a, sizeof a) == 0);
+    uint16_t closed_port = local_port(probe);
+    close(probe); /* bound, never listening, now free: nobody answers there */
+    struct outcome refused = {.say = "x"};
+    TT_EQ(start_connect(srv.rt, &refused, closed_port, 0), 0);
+    WAIT_FOR(atomic_load(&refused.closed) == 1);
+    TT_EQ(atomic_load(&refused.connected), 0);
+    TT_EQ(atomic_load(&refused.reason), -ECONNREFUSED);
+
+    /* A name that does not resolve is refused at once. */
+    struct ostate st = {.o = &refused};
+    tr_tcp_connect_opts bad = {.host = "no-such-host.invalid", .port = 1,
+                               .handler = {.behaviour = connector, .state = &st,
+                                           .state_size = sizeof st}};
+    TT_EQ(tr_runtime_tcp_connect(srv.rt, &bad, NULL), -EHOSTUNREACH);
+    TT_NO_ERRORS();
+    server_stop(&srv);
+}
+
+/* A connect without a host is refused in both forms, and spawns nothing
+ * (a NULL host would otherwise resolve to loopback and connect). */
+struct no_host {
+    struct outcome o; /* the connector's, should one be spawned after all */
+    atomic_int rc;
+};
+
+static tr_tcp_connect_opts no_host_opts(struct ostate *st)
+{
+    return (tr_tcp_connect_opts){.host = NULL, .port = 1,
+                                 .handler = {.behaviour = connector, .state = st,
+                                             .state_size = sizeof *st}};
+}
+
+static void no_host_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct no_host *nh = *(struct no_host **)state;
+    struct ostate st = {.o = &nh->o};
+    tr_tcp_connect_opts co = no_host_opts(&st);
+    tr_pid pid = TR_PID_NONE;
+    (void)m;
+    atomic_store(&nh->rc, tr_tcp_connect(cx, &co, &pid));
+    TT_CHECK(pid == TR_PID_NONE);
+}
+
+static void test_connect_no_host(void)
+{
+    struct no_host nh = {.o = {.say = "x"}, .rc = 1};
+    struct no_host *nhp = &nh;
+    struct ostate st = {.o = &nh.o};
+    tr_tcp_connect_opts co = no_host_opts(&st);
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_pid pid = TR_PID_NONE;
+    TT_EQ(tr_runtime_tcp_connect(rt, &co, &pid), TR_EINVAL);
+    CU_ASSERT(pid == TR_PID_NONE);
+
+    tr_pid actor;
+    TT_EQ(tr_runtime_spawn(rt, no_host_actor, &nhp, sizeof nhp, &actor), 0);
+    TT_EQ(tr_runtime_send(rt, actor, 1, NULL, 0), 0);
+    CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
+    TT_EQ(tt_join_within(rt, WAIT_S), 0); /* quiescent: no connection holds it */
+    TT_EQ(atomic_load(&nh.rc), TR_EINVAL);
+    tr_stats stats;
+    tr_runtime_stats(rt, &stats);
+    TT_EQ(stats.actors_spawned, 1); /* no_host_actor, no connection */
+    TT_EQ(atomic_load(&nh.o.closed), 0);
+    tr_runtime_destroy(rt);
+    TT_NO_ERRORS();
+}
+
+/* A listener whose accept queue is full drops further SYNs: a connect to
+ * it can only time out. Fill a backlog-0 listener (nobody accepts) until
+ * a connection stays pending; if that cannot be arranged here, the case is
+ * skipped (said so), never guessed. */
+static void test_connect_timeout(void)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = loopback(0);
+    CU_ASSERT_FATAL(bind(lfd, (struct sockaddr *)&a, sizeof a) == 0);
+    CU_ASSERT_FATAL(listen(lfd, 0) == 0);
+    uint16_t port = local_port(lfd);
+    int fill[16], nfill = 0;
+    bool stuck = false;
+    for (; nfill < 16 && !stuck; nfill++) {
+        fill[nfill] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        struct sockaddr_in to = loopback(port);
+        if (connect(fill[nfill], (struct sockaddr *)&to, sizeof to) == 0)
+            continue;
+        CU_ASSERT(errno == EINPROGRESS);
+        struct pollfd p = {.fd = fill[nfill], .events = POLLOUT};
+        stuck = poll(&p, 1, 500) == 0;
+    }
+    if (!stuck) {
+        printf("(could not fill the accept queue: timeout case skipped) ");
+    } else {
+        tr_runtime *rt = tt_runtime(2, 0);
+        TT_EQ(tr_runtime_hold(rt), 0); /* not quiescent before the connect */
+        CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
+        struct outcome o = {.say = "x"};
+        TT_EQ(start_connect(rt, &o, port, 200 * 1000000ull), 0);
+        TT_EQ(tr_runtime_release(rt), 0);
+        WAIT_FOR(atomic_load(&o.closed) == 1);
+        TT_EQ(atomic_load(&o.connected), 0);
+        TT_EQ(atomic_load(&o.reason), -ETIMEDOUT);
+        /* Nothing is left behind: the runtime goes quiescent by itself. */
+        TT_EQ(tt_join_within(rt, WAIT_S), 0);
+        tr_runtime_destroy(rt);
+    }
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    close(lfd);
+    TT_NO_ERRORS();
+}
+
+void register_tcp_connect_tests(void)
+{
+    CU_pSuite s = tt_suite("tcp_connect");
+    tt_test(s, "connect_echoes_refused_port_and_unresolvable_host", test_connect);
+    tt_test(s, "connect_without_host_is_einval_spawns_nothing", test_connect_no_host);
+    tt_test(s, "connect_to_full_backlog_times_out", test_connect_timeout);
+}

@@ -1,0 +1,157 @@
+/* test_udp.c — UDP actors (tr_udp_open): datagrams echoed to their sender,
+ * the largest IPv4 datagram, tr_udp_close.
+ *
+ * The helpers, and how every network test runs its server and clients:
+ * net_util.h. */
+#include "net_util.h"
+
+struct ustats {
+    atomic_long datagrams, bytes, bad_from, send_failed;
+    atomic_long max_len;
+    struct sockaddr_in clients[2];
+};
+
+struct ustate {
+    struct ustats *st;
+};
+
+static void udp_echo(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct ustate *us = state;
+    struct ustats *st = us->st;
+    if (m->type != TR_UDP_DATAGRAM)
+        return;
+    const tr_udp_datagram *d = (const tr_udp_datagram *)m->data;
+    TT_CHECK(m->len == sizeof *d + d->len);
+    const struct sockaddr_in *from = (const struct sockaddr_in *)&d->from;
+    bool known = false;
+    for (int i = 0; i < 2; i++)
+        known |= d->from.ss_family == AF_INET && d->from_len == sizeof(struct sockaddr_in) &&
+                 from->sin_port == st->clients[i].sin_port &&
+                 from->sin_addr.s_addr == st->clients[i].sin_addr.s_addr;
+    if (!known)
+        atomic_fetch_add(&st->bad_from, 1);
+    atomic_fetch_add(&st->datagrams, 1);
+    atomic_fetch_add(&st->bytes, (long)d->len);
+    long cur = atomic_load(&st->max_len);
+    while ((long)d->len > cur && !atomic_compare_exchange_weak(&st->max_len, &cur, (long)d->len))
+        ;
+    if (d->len == 5 && memcmp(d->data, "CLOSE", 5) == 0) {
+        TT_CHECK(tr_udp_close(cx) == 0);
+        TT_CHECK(tr_udp_send(cx, (const struct sockaddr *)&d->from, d->from_len, "x", 1) ==
+                 TR_ENOTCONN);
+        return;
+    }
+    if (tr_udp_send(cx, (const struct sockaddr *)&d->from, d->from_len, d->data, d->len) != 0)
+        atomic_fetch_add(&st->send_failed, 1);
+}
+
+static int udp_client(struct sockaddr_in *self)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    CU_ASSERT_FATAL(fd >= 0);
+    set_timeouts(fd, 5);
+    struct sockaddr_in a = loopback(0);
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    socklen_t len = sizeof *self;
+    getsockname(fd, (struct sockaddr *)self, &len);
+    return fd;
+}
+
+static bool udp_roundtrip(int fd, uint16_t port, uint64_t seed, size_t len)
+{
+    static unsigned char out[65536], in[65536];
+    gen_fill(seed, 0, out, len);
+    struct sockaddr_in to = loopback(port);
+    if (sendto(fd, out, len, 0, (struct sockaddr *)&to, sizeof to) != (ssize_t)len)
+        return false;
+    struct sockaddr_in from;
+    socklen_t flen = sizeof from;
+    ssize_t r = recvfrom(fd, in, sizeof in, 0, (struct sockaddr *)&from, &flen);
+    if (r != (ssize_t)len || from.sin_port != to.sin_port) {
+        printf("\n    datagram of %zu bytes: %zd came back\n", len, r);
+        return false;
+    }
+    return memcmp(in, out, len) == 0;
+}
+
+static void test_udp(void)
+{
+    struct ustats *st = calloc(1, sizeof *st);
+    CU_ASSERT_FATAL(st != NULL);
+    int c0 = udp_client(&st->clients[0]), c1 = udp_client(&st->clients[1]);
+    tr_runtime *rt = tt_runtime(4, 0);
+    struct ustate us = {.st = st};
+    tr_udp_opts o = {.host = HOST, .port = 0, .behaviour = udp_echo, .state = &us,
+                     .state_size = sizeof us};
+    tr_pid pid = TR_PID_NONE;
+    uint16_t port = 0;
+    TT_EQ(tr_runtime_udp_open(rt, &o, &pid, &port), 0);
+    CU_ASSERT_FATAL(port != 0);
+    CU_ASSERT(pid != TR_PID_NONE);
+    CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
+    long bytes = 0;
+    int failed = 0;
+    /* One datagram in flight at a time: loopback does not drop those. */
+    for (int i = 0; i < 2000; i++) {
+        size_t len = (size_t)(i * 37) % 1500; /* includes empty datagrams */
+        if (!udp_roundtrip(i % 2 ? c1 : c0, port, (uint64_t)i, len))
+            failed++;
+        bytes += (long)len;
+    }
+    TT_EQ(failed, 0);
+    TT_EQ(atomic_load(&st->datagrams), 2000);
+    TT_EQ(atomic_load(&st->bytes), bytes);
+    TT_EQ(atomic_load(&st->bad_from), 0);
+    TT_EQ(atomic_load(&st->send_failed), 0);
+    /* tr_udp_close: the actor ends, the runtime has nothing left to do. */
+    struct sockaddr_in to = loopback(port);
+    CU_ASSERT(sendto(c0, "CLOSE", 5, 0, (struct sockaddr *)&to, sizeof to) == 5);
+    TT_EQ(tt_join_within(rt, WAIT_S), 0);
+    TT_EQ(atomic_load(&st->datagrams), 2001);
+    tr_runtime_destroy(rt);
+    close(c0);
+    close(c1);
+    free(st);
+    TT_NO_ERRORS();
+}
+
+/* The largest datagram UDP over IPv4 carries (65,507 bytes) arrives whole,
+ * and goes back whole. */
+static void test_udp_large(void)
+{
+    struct ustats *st = calloc(1, sizeof *st);
+    CU_ASSERT_FATAL(st != NULL);
+    int c0 = udp_client(&st->clients[0]);
+    st->clients[1] = st->clients[0];
+    int sz = 1 << 20;
+    setsockopt(c0, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    tr_runtime *rt = tt_runtime(2, 0);
+    struct ustate us = {.st = st};
+    tr_udp_opts o = {.host = HOST, .behaviour = udp_echo, .state = &us, .state_size = sizeof us};
+    uint16_t port = 0;
+    TT_EQ(tr_runtime_udp_open(rt, &o, NULL, &port), 0);
+    CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
+    static const size_t sizes[] = {8192, 32768, 65000, 65507};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        bool ok = udp_roundtrip(c0, port, 7 + i, sizes[i]);
+        if (!ok)
+            printf("\n    datagram of %zu bytes: largest seen by the actor %ld\n", sizes[i],
+                   atomic_load(&st->max_len));
+        CU_ASSERT(ok);
+    }
+    TT_EQ(atomic_load(&st->max_len), 65507);
+    tr_runtime_stop(rt);
+    tt_join_within(rt, WAIT_S);
+    tr_runtime_destroy(rt);
+    close(c0);
+    free(st);
+    TT_NO_ERRORS();
+}
+
+void register_udp_tests(void)
+{
+    CU_pSuite s = tt_suite("udp");
+    tt_test(s, "2000_datagrams_echoed_to_their_sender_then_close", test_udp);
+    tt_test(s, "largest_ipv4_datagram_arrives_whole", test_udp_large);
+}
