@@ -17,9 +17,9 @@
 
 #include "pid.h"
 
-/* Types at or above TR_MSG_SYSTEM are reserved for the runtime (timer
- * expiry, socket readiness, exit signals, ...); user sends of them fail
- * with TR_EINVAL. */
+/* Types at or above TR_MSG_SYSTEM are reserved for the runtime (socket
+ * readiness, exit signals, replies, ...: troupe/msgtypes.h lists them all,
+ * by subsystem); user sends of them fail with TR_EINVAL. */
 #define TR_MSG_SYSTEM UINT32_C(0xffff0000)
 
 /* The longest payload a message can carry. */
