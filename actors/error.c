@@ -1,5 +1,5 @@
 /* actors/error.c — the texts of the public API's codes: tr_strerror, made
- * from the one table in troupe/error.h.
+ * from the one table in troupe/error.h, and tr_exit_reason_name.
  *
  * Why here: the texts belong to no layer (this file includes only public
  * headers and needs nothing of the runtime), so it adds no edge to the
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "troupe/error.h"
+#include "troupe/fault.h"
 
 const char *tr_strerror(int err)
 {
@@ -26,5 +27,18 @@ const char *tr_strerror(int err)
         const char *desc = err < 0 && err > -4096 ? strerrordesc_np(-err) : NULL;
         return desc != NULL ? desc : "unknown error";
     }
+    }
+}
+
+const char *tr_exit_reason_name(int reason)
+{
+    switch (reason) {
+#define TR__EXIT_CASE(name, text) \
+    case name:                    \
+        return text;
+        TR_EXIT_REASONS(TR__EXIT_CASE)
+#undef TR__EXIT_CASE
+    default:
+        return "user";
     }
 }

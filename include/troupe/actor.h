@@ -45,6 +45,14 @@ int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
  * TR_ENOMEM. */
 int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len);
 
+/* TR_SEND_VALUE(cx, to, type, value): tr_send of the bytes of `value`,
+ * its size filled in: tr_send(cx, to, type, &(value), sizeof(value)).
+ * value must be an lvalue (a variable, a member, an array element: an
+ * rvalue such as 42 does not compile) and is evaluated once (sizeof does
+ * not evaluate); a pointer sends the pointer, not what it points to.
+ * Read it back with TR_PAYLOAD(m, T) (msg.h). Errors: as tr_send. */
+#define TR_SEND_VALUE(cx, to, type, value) tr_send((cx), (to), (type), &(value), sizeof(value))
+
 /* Sends a message from tr_msg_alloc() without copying it. The message
  * belongs to the runtime from this call on, whatever the result.
  * Errors: as tr_send(). */

@@ -33,6 +33,18 @@
 #define TR_EXIT_SHUTDOWN  (-4) /* orderly shutdown (supervisors) */
 #define TR_EXIT_RESTARTS  (-5) /* a supervisor past its restart intensity */
 
+/* X(reason, name): the reasons above, with their names. */
+#define TR_EXIT_REASONS(X)                                                        \
+    X(TR_EXIT_NORMAL, "normal") X(TR_EXIT_KILL, "kill") X(TR_EXIT_KILLED, "killed") \
+    X(TR_EXIT_NOPROC, "noproc") X(TR_EXIT_SHUTDOWN, "shutdown")                    \
+    X(TR_EXIT_RESTARTS, "restarts")
+
+/* The name of an exit reason, for logs: "normal", "kill", "killed",
+ * "noproc", "shutdown", "restarts" for the TR_EXIT_* reasons above, and
+ * "user" for every other value (the program's own reasons). Static text,
+ * never NULL. Any thread. */
+const char *tr_exit_reason_name(int reason);
+
 #define TR_EXIT_TEXT_MAX 48
 
 /* TR_EXIT (payload: tr_exit_info) comes to an actor that traps exits,
