@@ -263,7 +263,8 @@ static inline const void *bench_payload(const tr_msg *m, const void *p, size_t w
     return p;
 }
 
-/* The payload of m as a `const T *`: exactly one T, or the benchmark stops. */
+/* The payload of m as a `const T *`: exactly one T, or the benchmark
+ * stops. m is evaluated twice: pass a name. */
 #define BENCH_PAYLOAD(m, T) ((const T *)bench_payload((m), TR_PAYLOAD(m, T), sizeof(T)))
 
 /* The 64-bit payload of a message that carries one. */
