@@ -21,12 +21,14 @@ typedef struct tr__actor tr__actor;
 typedef struct tr_ctx tr_ctx;
 typedef struct tr_runtime tr_runtime;
 
-/* Internal message types. */
-#define TR__LINK_REQ      (TR_MSG_SYSTEM + 0x50)
-#define TR__UNLINK_REQ    (TR_MSG_SYSTEM + 0x51)
-#define TR__EXIT_SIGNAL   (TR_MSG_SYSTEM + 0x52) /* payload: tr__signal */
-#define TR__MONITOR_REQ   (TR_MSG_SYSTEM + 0x53) /* payload: uint64_t ref */
-#define TR__DEMONITOR_REQ (TR_MSG_SYSTEM + 0x54) /* payload: uint64_t ref */
+/* Internal message types: this module's part of the internal range
+ * (troupe/msgtypes.h). */
+#define TR__LINK_REQ      (TR__MSG_FAULT_FIRST + 0)
+#define TR__UNLINK_REQ    (TR__MSG_FAULT_FIRST + 1)
+#define TR__EXIT_SIGNAL   (TR__MSG_FAULT_FIRST + 2) /* payload: tr__signal */
+#define TR__MONITOR_REQ   (TR__MSG_FAULT_FIRST + 3) /* payload: uint64_t ref */
+#define TR__DEMONITOR_REQ (TR__MSG_FAULT_FIRST + 4) /* payload: uint64_t ref */
+_Static_assert(TR__DEMONITOR_REQ <= TR__MSG_FAULT_LAST, "fault types past their range");
 
 typedef struct tr__signal {
     tr_exit_info info; /* first: the payload of the TR_EXIT it may become */

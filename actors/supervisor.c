@@ -14,11 +14,14 @@
 #include "fault.h"
 #include "troupe/error.h"
 #include "troupe/fault.h"
+#include "troupe/msgtypes.h"
 #include "troupe/supervisor.h"
 #include "troupe/timer.h"
 
-#define SUP_START (TR_MSG_SYSTEM + 0x60)
-#define SUP_TIMEOUT (TR_MSG_SYSTEM + 0x61)
+/* This module's part of the internal range (troupe/msgtypes.h). */
+#define SUP_START (TR__MSG_SUP_FIRST + 0)
+#define SUP_TIMEOUT (TR__MSG_SUP_FIRST + 1)
+_Static_assert(SUP_TIMEOUT <= TR__MSG_SUP_LAST, "supervisor types past their range");
 #define DEFAULT_RESTARTS 3
 #define DEFAULT_PERIOD (5 * TR_SEC)
 #define DEFAULT_SHUTDOWN (5 * TR_SEC)

@@ -252,17 +252,26 @@ static inline void bench_run(bench *b)
         bench_check(b, false, "tr_runtime_run returned %d (stopped), want 0", r);
 }
 
+/* p, the payload of m as TR_PAYLOAD gives it, when it had the size
+ * wanted; a message of the wrong size stops the benchmark. */
+static inline const void *bench_payload(const tr_msg *m, const void *p, size_t want)
+{
+    if (p == NULL) {
+        fprintf(stderr, "bench: message of type %" PRIu32 " has %" PRIu32
+                " bytes, want %zu\n", m->type, m->len, want);
+        exit(1);
+    }
+    return p;
+}
+
+/* The payload of m as a `const T *`: exactly one T, or the benchmark
+ * stops. m is evaluated twice: pass a name. */
+#define BENCH_PAYLOAD(m, T) ((const T *)bench_payload((m), TR_PAYLOAD(m, T), sizeof(T)))
+
 /* The 64-bit payload of a message that carries one. */
 static inline uint64_t bench_u64(const tr_msg *m)
 {
-    uint64_t v;
-    if (m->len != sizeof v) {
-        fprintf(stderr, "bench: message of type %" PRIu32 " has %" PRIu32
-                " bytes, want 8\n", m->type, m->len);
-        exit(1);
-    }
-    memcpy(&v, m->data, sizeof v);
-    return v;
+    return *BENCH_PAYLOAD(m, uint64_t);
 }
 
 #endif

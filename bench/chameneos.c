@@ -50,11 +50,10 @@ static void shop(tr_ctx *cx, void *state, const tr_msg *m)
 {
     mall *ml = state;
     if (m->type == REPORT) {
-        report r;
-        memcpy(&r, m->data, sizeof r);
+        const report *r = BENCH_PAYLOAD(m, report);
         ml->result->reports++;
-        ml->result->meetings += r.meetings;
-        ml->result->faults += r.faults;
+        ml->result->meetings += r->meetings;
+        ml->result->faults += r->faults;
         return;
     }
     /* Requests still in flight when the n-th meeting happens are dropped:
@@ -68,8 +67,8 @@ static void shop(tr_ctx *cx, void *state, const tr_msg *m)
         return;
     }
     meet to_waiting = { m->from, colour }, to_sender = { ml->waiting, ml->waiting_colour };
-    BENCH_TRY(tr_send(cx, ml->waiting, MEET, &to_waiting, sizeof to_waiting));
-    BENCH_TRY(tr_send(cx, m->from, MEET, &to_sender, sizeof to_sender));
+    BENCH_TRY(TR_SEND_VALUE(cx, ml->waiting, MEET, to_waiting));
+    BENCH_TRY(TR_SEND_VALUE(cx, m->from, MEET, to_sender));
     ml->waiting = TR_PID_NONE;
     if (++ml->meetings == ml->n)
         for (uint64_t i = 0; i < ml->actors; i++)
@@ -81,21 +80,20 @@ static void live(tr_ctx *cx, void *state, const tr_msg *m)
     chameneo *c = state;
     switch (m->type) {
     case MEET: {
-        meet mt;
-        memcpy(&mt, m->data, sizeof mt);
-        c->faults += mt.other == tr_self(cx);
-        c->colour = complement(c->colour, mt.colour);
+        const meet *mt = BENCH_PAYLOAD(m, meet);
+        c->faults += mt->other == tr_self(cx);
+        c->colour = complement(c->colour, mt->colour);
         c->meetings++;
         break;
     }
     case STOP: {
         report r = { c->meetings, c->faults };
-        BENCH_TRY(tr_send(cx, c->mall, REPORT, &r, sizeof r));
+        BENCH_TRY(TR_SEND_VALUE(cx, c->mall, REPORT, r));
         tr_stop(cx);
         return;
     }
     }
-    BENCH_TRY(tr_send(cx, c->mall, REQUEST, &c->colour, sizeof c->colour));
+    BENCH_TRY(TR_SEND_VALUE(cx, c->mall, REQUEST, c->colour));
 }
 
 int main(int argc, char **argv)

@@ -31,7 +31,7 @@ static void work(tr_ctx *cx, void *state, const tr_msg *m)
     w->sum += bench_u64(m);
     if (++w->got == w->n) {
         report r = { w->index, w->sum };
-        BENCH_TRY(tr_send(cx, m->from, SUM, &r, sizeof r));
+        BENCH_TRY(TR_SEND_VALUE(cx, m->from, SUM, r));
     }
 }
 
@@ -39,14 +39,13 @@ static void drive(tr_ctx *cx, void *state, const tr_msg *m)
 {
     driver *d = state;
     if (m->type == SUM) {
-        report r;
-        memcpy(&r, m->data, sizeof r);
-        d->sums[r.index] = r.sum;
+        const report *r = BENCH_PAYLOAD(m, report);
+        d->sums[r->index] = r->sum;
         return;
     }
     uint64_t end = d->total - d->k < BENCH_CHUNK ? d->total : d->k + BENCH_CHUNK;
     for (; d->k < end; d->k++)
-        BENCH_TRY(tr_send(cx, d->workers[d->k % d->actors], WORK, &d->k, sizeof d->k));
+        BENCH_TRY(TR_SEND_VALUE(cx, d->workers[d->k % d->actors], WORK, d->k));
     if (d->k < d->total)
         BENCH_TRY(tr_send(cx, tr_self(cx), CONTINUE, NULL, 0));
 }

@@ -17,18 +17,6 @@ enum { HELLO = 1, JOB, START, TICK };
 
 #define STEP (200 * TR_MSEC)
 
-static const char *reason_name(int reason)
-{
-    switch (reason) {
-    case TR_EXIT_NORMAL: return "normal";
-    case TR_EXIT_KILLED: return "killed";
-    case TR_EXIT_NOPROC: return "noproc";
-    case TR_EXIT_SHUTDOWN: return "shutdown";
-    case TR_EXIT_RESTARTS: return "too many restarts";
-    default: return "failure";
-    }
-}
-
 /* ---- the workers ---- */
 
 typedef struct worker {
@@ -50,8 +38,9 @@ static void worker_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
     } else if (m->type == JOB) {
         printf("[%s] job '%s' done, jobs=%d\n", w->name, (const char *)m->data, ++w->jobs);
     } else if (m->type == TR_EXIT) { /* the supervisor stops us */
-        const tr_exit_info *e = (const tr_exit_info *)m->data;
-        printf("[%s] stopping (%s), jobs=%d\n", w->name, reason_name(e->reason), w->jobs);
+        const tr_exit_info *e = TR_PAYLOAD(m, tr_exit_info); /* the runtime's: never NULL */
+        printf("[%s] stopping (%s), jobs=%d\n", w->name, tr_exit_reason_name(e->reason),
+               w->jobs);
         tr_exit(cx, e->reason, NULL);
     }
 }
@@ -72,11 +61,15 @@ static void monitor_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
 {
     monitor *mo = state;
     switch (m->type) {
-    case START: /* payload: the supervisor's pid */
-        memcpy(&mo->sup, m->data, sizeof mo->sup);
+    case START: { /* payload: the supervisor's pid */
+        const tr_pid *sup = TR_PAYLOAD(m, tr_pid); /* NULL if it is not one pid */
+        if (sup == NULL)
+            break;
+        mo->sup = *sup;
         tr_monitor(cx, mo->sup, NULL);
         tr_send_after(cx, STEP, tr_self(cx), TICK, NULL, 0);
         break;
+    }
     case HELLO: { /* a worker (re)started: watch it */
         const char *name = (const char *)m->data;
         *(strcmp(name, "alpha") == 0 ? &mo->alpha : &mo->beta) = m->from;
@@ -85,13 +78,13 @@ static void monitor_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
         break;
     }
     case TR_DOWN: {
-        const tr_down_info *d = (const tr_down_info *)m->data;
+        const tr_down_info *d = TR_PAYLOAD(m, tr_down_info);
         const char *who = d->pid == mo->sup     ? "supervisor"
                           : d->pid == mo->alpha ? "alpha"
                           : d->pid == mo->beta  ? "beta"
                                                 : "?";
-        printf("monitor: %s went down: %s (reason %d%s%s)\n", who, reason_name(d->reason),
-               d->reason, d->text[0] ? ", " : "", d->text);
+        printf("monitor: %s went down: %s (reason %d%s%s)\n", who,
+               tr_exit_reason_name(d->reason), d->reason, d->text[0] ? ", " : "", d->text);
         if (d->pid == mo->sup) {
             printf("monitor: the tree is down\n");
             tr_stop(cx); /* nothing left to do: tr_runtime_run returns */
@@ -147,7 +140,7 @@ int main(void)
     if (err == 0)
         err = tr_runtime_supervisor_start(rt, &spec, &sup);
     if (err == 0)
-        err = tr_runtime_send(rt, mon, START, &sup, sizeof sup);
+        err = TR_RUNTIME_SEND_VALUE(rt, mon, START, sup);
     if (err != 0) {
         fprintf(stderr, "supervisor: %s\n", tr_strerror(err));
         return 1;

@@ -9,7 +9,7 @@ static void echo(tr_ctx *cx, void *state, const tr_msg *m)
 {
     (void)state;
     if (m->type == TR_UDP_DATAGRAM) { /* send every datagram back to its sender */
-        const tr_udp_datagram *d = (const tr_udp_datagram *)m->data;
+        const tr_udp_datagram *d = TR_PAYLOAD_HEAD(m, tr_udp_datagram);
         tr_udp_send(cx, (const struct sockaddr *)&d->from, d->from_len, d->data, d->len);
     }
 }

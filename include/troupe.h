@@ -5,7 +5,8 @@
  *
  *   troupe/error.h    error codes, tr_strerror
  *   troupe/pid.h      tr_pid: 64-bit actor names, safe after the actor ends
- *   troupe/msg.h      tr_msg: messages, zero-copy allocation
+ *   troupe/msg.h      tr_msg: messages, zero-copy allocation, TR_PAYLOAD
+ *   troupe/msgtypes.h the reserved message types, one range per subsystem
  *   troupe/actor.h    tr_spawn, tr_send, tr_self, tr_stop (inside behaviours)
  *   troupe/runtime.h  the runtime: create, run, start/join, stop, stats
  *   troupe/timer.h    timers: tr_send_after, periodic timers, cancel
@@ -20,6 +21,7 @@
 #include "troupe/error.h"
 #include "troupe/pid.h"
 #include "troupe/msg.h"
+#include "troupe/msgtypes.h"
 #include "troupe/actor.h"
 #include "troupe/runtime.h"
 #include "troupe/timer.h"

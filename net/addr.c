@@ -23,7 +23,7 @@ int tr__resolve(const char *host, uint16_t port, bool passive, int socktype,
     if (err != 0 || res == NULL) {
         if (res != NULL)
             freeaddrinfo(res);
-        return err == EAI_MEMORY ? TR_ENOMEM : -EHOSTUNREACH;
+        return err == EAI_MEMORY ? TR_ENOMEM : TR_EHOSTUNREACH;
     }
     memcpy(addr, res->ai_addr, res->ai_addrlen);
     *len = res->ai_addrlen;

@@ -595,7 +595,7 @@ void tr__conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
             break; /* a timer cancelled too late */
         c->timer = TR_PID_NONE;
         if (c->flags & CONNECTING)
-            close_now(cx, c, -ETIMEDOUT);
+            close_now(cx, c, TR_ETIMEDOUT);
         else if (c->flags & DRAINING)
             close_now(cx, c, c->reason);
         break;
@@ -690,6 +690,6 @@ int tr_tcp_abort(tr_ctx *cx)
     tr__conn *c = current(cx);
     if (c == NULL || (c->flags & CLOSED))
         return TR_ENOTCONN;
-    fail(c, -ECONNABORTED);
+    fail(c, TR_ECONNABORTED);
     return 0;
 }

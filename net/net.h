@@ -10,15 +10,17 @@
 #include "frame.h"
 #include "troupe/net.h"
 
-/* Internal message types. */
-#define TR__NET_START   (TR_MSG_SYSTEM + 0x200) /* begin: watch, connect */
-#define TR__NET_MORE    (TR_MSG_SYSTEM + 0x201) /* go on reading/delivering */
-#define TR__NET_TIMEOUT (TR_MSG_SYSTEM + 0x202) /* connect timer */
-#define TR__NET_RETRY   (TR_MSG_SYSTEM + 0x203) /* listener: accept again */
-#define TR__NET_CLOSE   (TR_MSG_SYSTEM + 0x204) /* listener: close */
+/* Internal message types: this module's part of the internal range
+ * (troupe/msgtypes.h). */
+#define TR__NET_START   (TR__MSG_NET_FIRST + 0) /* begin: watch, connect */
+#define TR__NET_MORE    (TR__MSG_NET_FIRST + 1) /* go on reading/delivering */
+#define TR__NET_TIMEOUT (TR__MSG_NET_FIRST + 2) /* connect timer */
+#define TR__NET_RETRY   (TR__MSG_NET_FIRST + 3) /* listener: accept again */
+#define TR__NET_CLOSE   (TR__MSG_NET_FIRST + 4) /* listener: close */
+_Static_assert(TR__NET_CLOSE <= TR__MSG_NET_LAST, "net types past their range");
 
 /* Resolves host:port (numeric or a name) to its first address. 0,
- * -EHOSTUNREACH or TR_EINVAL. */
+ * TR_EHOSTUNREACH (does not resolve) or TR_ENOMEM. */
 int tr__resolve(const char *host, uint16_t port, bool passive, int socktype,
                 struct sockaddr_storage *addr, socklen_t *len);
 

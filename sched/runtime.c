@@ -9,7 +9,6 @@
 #include "../mailbox/msg.h"
 #include "sched.h"
 #include "troupe/error.h"
-#include "troupe/net.h"
 
 #define DEFAULT_BATCH 64
 #define MAX_BATCH 65536
@@ -276,27 +275,4 @@ void tr_runtime_stats(tr_runtime *rt, tr_stats *out)
 unsigned tr_runtime_threads(const tr_runtime *rt)
 {
     return rt != NULL ? rt->cfg.threads : 0;
-}
-
-const char *tr_strerror(int err)
-{
-    switch (err) {
-    case TR_OK: return "success";
-    case TR_EINVAL: return "invalid argument";
-    case TR_ENOMEM: return "out of memory";
-    case TR_ENOPID: return "no such pid";
-    case TR_EMSGSIZE: return "message too long";
-    case TR_EAGAIN: return "actor table full";
-    case TR_EBUSY: return "runtime already running";
-    case TR_EDEADLK: return "blocking call from inside a behaviour";
-    case TR_ENOTSTARTED: return "runtime not started";
-    case TR_ELINETOOLONG: return "line too long";
-    case TR_EBADFRAME: return "malformed frame";
-    case TR_EEXIST: return "name already registered";
-    default: {
-        /* The net calls pass socket errors through as -errno. */
-        const char *desc = err < 0 && err > -4096 ? strerrordesc_np(-err) : NULL;
-        return desc != NULL ? desc : "unknown error";
-    }
-    }
 }

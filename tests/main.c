@@ -7,7 +7,7 @@
  *                          tcp_connect, tcp_close, udp, chat_nicks, chat_rooms,
  *                          chat_messages, chat_input, chat_leaving, chat_limits,
  *                          fault, supervisor, names, slots,
- *                          backpressure, depot, poll, writev, debug)
+ *                          backpressure, depot, poll, writev, debug, errors)
  *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`
  *   run SUITE TEST         one test of a suite
  *
@@ -76,6 +76,7 @@ int main(int argc, char **argv)
     register_poll_tests();
     register_writev_tests();
     register_debug_tests();
+    register_errors_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());

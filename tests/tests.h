@@ -60,6 +60,7 @@ void register_depot_tests(void);
 void register_poll_tests(void);
 void register_writev_tests(void);
 void register_debug_tests(void);
+void register_errors_tests(void);
 
 /* ---- sanitizer detection ---------------------------------------------- */
 #if defined(__SANITIZE_THREAD__)

@@ -31,8 +31,8 @@ typedef void (*tr_behaviour)(tr_ctx *cx, void *state, const tr_msg *m);
 /* Spawns an actor running `fn` with a private copy of `state_size` bytes
  * of `state` (state may be NULL when state_size is 0; the copy is then
  * zero-sized). Stores its pid in *pid if pid is not NULL.
- * Errors: TR_EINVAL (fn NULL, state NULL with a size), TR_ENOMEM,
- * TR_EAGAIN (actor table full). */
+ * Errors: TR_EINVAL (fn NULL, state NULL with a size, not inside a
+ * behaviour), TR_ENOMEM, TR_EAGAIN (actor table full). */
 int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
              tr_pid *pid);
 
@@ -40,9 +40,18 @@ int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
  * Delivery is asynchronous and per-sender FIFO. A send to an actor that
  * has stopped (or stops before handling it) is not an error: the message
  * becomes a dead letter, counted in the statistics.
- * Errors: TR_EINVAL (type reserved, data NULL with len), TR_EMSGSIZE,
- * TR_ENOPID (never a valid pid of this runtime), TR_ENOMEM. */
+ * Errors: TR_EINVAL (type reserved, data NULL with len, not inside a
+ * behaviour), TR_EMSGSIZE, TR_ENOPID (never a valid pid of this runtime),
+ * TR_ENOMEM. */
 int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len);
+
+/* TR_SEND_VALUE(cx, to, type, value): tr_send of the bytes of `value`,
+ * its size filled in: tr_send(cx, to, type, &(value), sizeof(value)).
+ * value must be an lvalue (a variable, a member, an array element: an
+ * rvalue such as 42 does not compile) and is evaluated once (sizeof does
+ * not evaluate); a pointer sends the pointer, not what it points to.
+ * Read it back with TR_PAYLOAD(m, T) (msg.h). Errors: as tr_send. */
+#define TR_SEND_VALUE(cx, to, type, value) tr_send((cx), (to), (type), &(value), sizeof(value))
 
 /* Sends a message from tr_msg_alloc() without copying it. The message
  * belongs to the runtime from this call on, whatever the result.

@@ -20,7 +20,9 @@
 #include <stdint.h>
 
 #include "actor.h"
+#include "error.h"
 #include "msg.h"
+#include "msgtypes.h" /* TR_EXIT, TR_DOWN, TR_INIT, TR_DEAD_LETTER */
 #include "pid.h"
 
 /* Exit reasons. Users pick their own positive codes for failures. */
@@ -31,11 +33,22 @@
 #define TR_EXIT_SHUTDOWN  (-4) /* orderly shutdown (supervisors) */
 #define TR_EXIT_RESTARTS  (-5) /* a supervisor past its restart intensity */
 
+/* X(reason, name): the reasons above, with their names. */
+#define TR_EXIT_REASONS(X)                                                        \
+    X(TR_EXIT_NORMAL, "normal") X(TR_EXIT_KILL, "kill") X(TR_EXIT_KILLED, "killed") \
+    X(TR_EXIT_NOPROC, "noproc") X(TR_EXIT_SHUTDOWN, "shutdown")                    \
+    X(TR_EXIT_RESTARTS, "restarts")
+
+/* The name of an exit reason, for logs: "normal", "kill", "killed",
+ * "noproc", "shutdown", "restarts" for the TR_EXIT_* reasons above, and
+ * "user" for every other value (the program's own reasons). Static text,
+ * never NULL. Any thread. */
+const char *tr_exit_reason_name(int reason);
+
 #define TR_EXIT_TEXT_MAX 48
 
-/* Message types. */
-#define TR_EXIT (TR_MSG_SYSTEM + 0x40) /* payload: tr_exit_info (trapping actors) */
-#define TR_DOWN (TR_MSG_SYSTEM + 0x41) /* payload: tr_down_info (monitors) */
+/* TR_EXIT (payload: tr_exit_info) comes to an actor that traps exits,
+ * TR_DOWN (payload: tr_down_info) to a monitor. */
 
 typedef struct tr_exit_info {
     tr_pid pid;    /* who ended (or who sent the signal, for tr_kill) */
@@ -60,14 +73,17 @@ void tr_trap_exits(tr_ctx *cx, bool on);
 
 /* Links the running actor with `pid` (both ways). Linking to an actor that
  * has already ended gives an exit signal with TR_EXIT_NOPROC at once.
- * Errors: TR_EINVAL (pid is self), TR_ENOPID, TR_ENOMEM. */
+ * Errors: TR_EINVAL (pid is self, not inside a behaviour), TR_ENOPID,
+ * TR_ENOMEM. */
 int tr_link(tr_ctx *cx, tr_pid pid);
 
-/* Removes a link; no exit signal through it arrives after this returns. */
+/* Removes a link; no exit signal through it arrives after this returns.
+ * Unlinking what is not linked does nothing. Errors: TR_EINVAL (not
+ * inside a behaviour), or as tr_send for the notice to the other side. */
 int tr_unlink(tr_ctx *cx, tr_pid pid);
 
 /* tr_spawn, linked: the child is linked before it can run, so it cannot
- * end unseen. */
+ * end unseen. Errors: as tr_spawn. */
 int tr_spawn_link(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
                   tr_pid *pid);
 
@@ -78,15 +94,15 @@ int tr_spawn_link(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_s
  * ends, and its links see TR_EXIT_KILLED). Errors: as tr_send. */
 int tr_kill(tr_ctx *cx, tr_pid pid, int reason);
 
-/* tr_kill from outside the runtime. */
+/* tr_kill from outside the runtime. Errors: TR_EINVAL (rt NULL),
+ * TR_ENOPID, TR_ENOMEM. */
 int tr_runtime_kill(tr_runtime *rt, tr_pid pid, int reason);
 
-/* A message that supervisors send each child they (re)start, first. */
-#define TR_INIT (TR_MSG_SYSTEM + 0x42)
+/* TR_INIT: a message that supervisors send each child they (re)start, first. */
 
 /* Monitors pid: exactly one TR_DOWN with *ref will come when it ends
  * (reason TR_EXIT_NOPROC at once if it has already ended).
- * Errors: TR_ENOPID, TR_ENOMEM. */
+ * Errors: TR_EINVAL (not inside a behaviour), TR_ENOPID, TR_ENOMEM. */
 int tr_monitor(tr_ctx *cx, tr_pid pid, uint64_t *ref);
 
 /* Ends a monitor. No TR_DOWN for it is delivered after this returns, even
@@ -101,7 +117,6 @@ int tr_demonitor(tr_ctx *cx, uint64_t ref);
  * whose payload is a tr_dead_letter followed by the first bytes of the
  * lost payload. A dead letter of the sink itself is only counted. */
 
-#define TR_DEAD_LETTER (TR_MSG_SYSTEM + 0x43)
 #define TR_DEAD_LETTER_DATA 256 /* payload bytes kept */
 
 typedef struct tr_dead_letter {
@@ -124,7 +139,6 @@ int tr_runtime_dead_letters(tr_runtime *rt, tr_pid sink);
  * stay O(1) on average however many names came and went. */
 
 #define TR_NAME_MAX 48
-#define TR_EEXIST (-EEXIST)
 
 /* Registers pid (a live actor of this runtime) under name. Any thread;
  * takes the registry's writer lock. Errors: TR_EINVAL (bad name, NULL

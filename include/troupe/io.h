@@ -18,13 +18,7 @@
 
 #include "actor.h"
 #include "msg.h"
-
-/* Message types. */
-#define TR_IO_READABLE (TR_MSG_SYSTEM + 1) /* data (or EOF) to read */
-#define TR_IO_WRITABLE (TR_MSG_SYSTEM + 2) /* room to write */
-#define TR_IO_HUP      (TR_MSG_SYSTEM + 3) /* peer closed (hang-up) */
-#define TR_IO_ERROR    (TR_MSG_SYSTEM + 4) /* error pending on the descriptor */
-#define TR_SIGNAL      (TR_MSG_SYSTEM + 5) /* a subscribed signal arrived */
+#include "msgtypes.h" /* TR_IO_READABLE, TR_IO_WRITABLE, TR_IO_HUP, TR_IO_ERROR, TR_SIGNAL */
 
 /* Interest flags for tr_io_watch. */
 #define TR_IO_READ  1u

@@ -17,9 +17,9 @@
 
 #include "pid.h"
 
-/* Types at or above TR_MSG_SYSTEM are reserved for the runtime (timer
- * expiry, socket readiness, exit signals, ...); user sends of them fail
- * with TR_EINVAL. */
+/* Types at or above TR_MSG_SYSTEM are reserved for the runtime (socket
+ * readiness, exit signals, replies, ...: troupe/msgtypes.h lists them all,
+ * by subsystem); user sends of them fail with TR_EINVAL. */
 #define TR_MSG_SYSTEM UINT32_C(0xffff0000)
 
 /* The longest payload a message can carry. */
@@ -47,5 +47,33 @@ tr_msg *tr_msg_alloc(uint32_t type, size_t len);
 /* Returns a message obtained from tr_msg_alloc() that was not sent.
  * NULL is ignored. Any thread. */
 void tr_msg_free(tr_msg *m);
+
+/* ---- typed payloads ----
+ * TR_PAYLOAD(m, T): the payload of m as a `const T *`, or NULL unless the
+ * payload is exactly one T (m->len == sizeof(T)); NULL for m NULL too. A
+ * message of the right type but the wrong size is a sender's bug that a
+ * cast would read past; this turns it into a NULL to test for.
+ * TR_PAYLOAD_HEAD(m, T): the same for a T followed by more bytes
+ * (tr_udp_datagram, tr_dead_letter): NULL unless m->len >= sizeof(T).
+ * T may need at most 16-byte alignment (the payload's), checked at
+ * compile time; m is evaluated once. Send with TR_SEND_VALUE (actor.h). */
+#define TR_PAYLOAD(m, T) ((const T *)tr__payload((m), sizeof(T) + TR__PAYLOAD_ALIGN_OK(T), 1))
+#define TR_PAYLOAD_HEAD(m, T) \
+    ((const T *)tr__payload((m), sizeof(T) + TR__PAYLOAD_ALIGN_OK(T), 0))
+
+/* Internal: 0, or a compile error (an array of size -1) for a T aligned
+ * beyond the payload. */
+#ifdef __cplusplus
+#define TR__PAYLOAD_ALIGN_OK(T) (0 * sizeof(char[alignof(T) <= 16 ? 1 : -1]))
+#else
+#define TR__PAYLOAD_ALIGN_OK(T) (0 * sizeof(char[_Alignof(T) <= 16 ? 1 : -1]))
+#endif
+
+static inline const void *tr__payload(const tr_msg *m, size_t size, int exact)
+{
+    if (m == NULL || (exact ? m->len != size : m->len < size))
+        return NULL;
+    return m->data;
+}
 
 #endif

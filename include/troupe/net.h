@@ -40,24 +40,19 @@
 #include "actor.h"
 #include "error.h"
 #include "msg.h"
+#include "msgtypes.h" /* TR_TCP_*, TR_UDP_DATAGRAM */
 #include "pid.h"
 
-/* Message types. */
-#define TR_TCP_CONNECTED   (TR_MSG_SYSTEM + 0x20)
-#define TR_TCP_DATA        (TR_MSG_SYSTEM + 0x21) /* raw framing: a chunk */
-#define TR_TCP_LINE        (TR_MSG_SYSTEM + 0x22) /* one line, without "\n" or "\r\n" */
-#define TR_TCP_MSGPACK     (TR_MSG_SYSTEM + 0x23) /* payload: one msgpack_object */
-#define TR_TCP_THROTTLED   (TR_MSG_SYSTEM + 0x24)
-#define TR_TCP_UNTHROTTLED (TR_MSG_SYSTEM + 0x25)
-#define TR_TCP_ERROR       (TR_MSG_SYSTEM + 0x26)
-#define TR_TCP_CLOSED      (TR_MSG_SYSTEM + 0x27)
-#define TR_UDP_DATAGRAM    (TR_MSG_SYSTEM + 0x28) /* payload: tr_udp_datagram */
-
-/* Error and close reasons, beside negative errno values from the socket
- * (-ECONNRESET, -ETIMEDOUT, -ECONNREFUSED, ...). */
-#define TR_ENOBUFS       (-ENOBUFS)   /* output queue past max_output */
-#define TR_ELINETOOLONG  (-EOVERFLOW) /* a line longer than max_line */
-#define TR_EBADFRAME     (-EBADMSG)   /* malformed msgpack, or an object past max_frame */
+/* Error and close reasons (error.h), beside negative errno values from
+ * the socket (-ECONNRESET, -ECONNREFUSED, ...):
+ *   TR_ENOBUFS        tr_tcp_send: output queue past max_output
+ *   TR_ELINETOOLONG   a line longer than max_line
+ *   TR_EBADFRAME      malformed msgpack, or an object past max_frame
+ *   TR_ETIMEDOUT      connect timeout (or the kernel's)
+ *   TR_ECONNABORTED   tr_tcp_abort
+ *   TR_ENOTCONN       a connection's call made outside its behaviour,
+ *                     before it connects or after it closes (likewise
+ *                     for a UDP actor's calls) */
 
 typedef enum tr_framing {
     TR_FRAME_RAW = 0,  /* TR_TCP_DATA with whatever bytes arrived */
@@ -116,8 +111,9 @@ typedef struct tr_tcp_listen_opts {
  * EAGAIN at each readiness and spawns one connection actor per socket.
  * When descriptors run out it pauses and retries after retry_ns, without
  * spinning. Stores the listener's pid and the bound port if asked.
- * Errors: TR_EINVAL, TR_ENOMEM, -errno from getaddrinfo/socket/bind/listen
- * (e.g. -EADDRINUSE), -EHOSTUNREACH when the host does not resolve. */
+ * Errors: TR_EINVAL, TR_ENOMEM, TR_EAGAIN (actor table full), -errno
+ * from socket/bind/listen (e.g. -EADDRINUSE), TR_EHOSTUNREACH when the
+ * host does not resolve. */
 int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listener, uint16_t *port);
 int tr_runtime_tcp_listen(tr_runtime *rt, const tr_tcp_listen_opts *o, tr_pid *listener,
                           uint16_t *port);
@@ -141,14 +137,15 @@ int tr_fd_limit_raise(unsigned long *limit);
 typedef struct tr_tcp_connect_opts {
     const char *host;     /* resolved in the calling thread; required (NULL: TR_EINVAL) */
     uint16_t port;
-    uint64_t timeout_ns;  /* 0 = 10 s; on expiry: TR_TCP_CLOSED with -ETIMEDOUT */
+    uint64_t timeout_ns;  /* 0 = 10 s; on expiry: TR_TCP_CLOSED with TR_ETIMEDOUT */
     tr_tcp_handler handler;
 } tr_tcp_connect_opts;
 
 /* Spawns a connection actor that connects to host:port. Its behaviour gets
  * TR_TCP_CONNECTED on success, or only TR_TCP_CLOSED with the reason
- * (-ECONNREFUSED, -ETIMEDOUT, ...). Errors: TR_EINVAL (no host, no
- * behaviour), TR_ENOMEM, -EHOSTUNREACH (no such host), -errno from socket. */
+ * (-ECONNREFUSED, TR_ETIMEDOUT, ...). Errors: TR_EINVAL (no host, no
+ * behaviour), TR_ENOMEM, TR_EAGAIN (actor table full), TR_EHOSTUNREACH
+ * (no such host). */
 int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn);
 int tr_runtime_tcp_connect(tr_runtime *rt, const tr_tcp_connect_opts *o, tr_pid *conn);
 
@@ -157,8 +154,9 @@ int tr_runtime_tcp_connect(tr_runtime *rt, const tr_tcp_connect_opts *o, tr_pid 
 /* Queues len bytes for the peer. What a turn queues is written in one
  * writev as the turn ends (a write of 4 KiB or more into an empty queue
  * goes at once); a write error then closes the connection (TR_TCP_CLOSED
- * carries it). Errors: TR_ENOTCONN (not a connection, or closing),
- * TR_ENOBUFS (queue past max_output: nothing queued), TR_ENOMEM. */
+ * carries it). Errors: TR_ENOTCONN (not a connection, not connected yet,
+ * or closing or shut down), TR_EINVAL (data NULL with len), TR_ENOBUFS
+ * (queue past max_output: nothing queued), TR_ENOMEM. */
 int tr_tcp_send(tr_ctx *cx, const void *data, size_t len);
 
 /* Bytes queued and not yet written. */
@@ -170,7 +168,8 @@ size_t tr_tcp_queued(tr_ctx *cx);
 void tr_tcp_pause(tr_ctx *cx);
 void tr_tcp_resume(tr_ctx *cx);
 
-/* Half-close: no more writing (FIN after the queue drains); reading goes on. */
+/* Half-close: no more writing (FIN after the queue drains); reading goes on.
+ * Errors (for these three): TR_ENOTCONN (not a connection, or closed). */
 int tr_tcp_shutdown(tr_ctx *cx);
 
 /* Graceful close: stop reading, write what is queued, then close;
@@ -178,10 +177,8 @@ int tr_tcp_shutdown(tr_ctx *cx);
 int tr_tcp_close(tr_ctx *cx);
 
 /* Abortive close: drop the queue and reset the connection now (RST);
- * TR_TCP_CLOSED (reason -ECONNABORTED) follows. */
+ * TR_TCP_CLOSED (reason TR_ECONNABORTED) follows. */
 int tr_tcp_abort(tr_ctx *cx);
-
-#define TR_ENOTCONN (-ENOTCONN)
 
 /* ---- UDP ---- */
 
@@ -199,12 +196,14 @@ int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
 int tr_runtime_udp_open(tr_runtime *rt, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
 
 /* Inside a UDP actor's behaviour: sends one datagram. Errors: TR_ENOTCONN
- * (not a UDP actor), -errno from sendto (-EAGAIN when the socket buffer is
- * full: UDP may drop). */
+ * (not a UDP actor, or closed), TR_EINVAL (to NULL, data NULL with len),
+ * -errno from sendto (TR_EAGAIN when the socket buffer is full: UDP may
+ * drop; TR_EMSGSIZE for a datagram too large). */
 int tr_udp_send(tr_ctx *cx, const struct sockaddr *to, socklen_t to_len, const void *data,
                 size_t len);
 
-/* Closes the running UDP actor's socket; the actor then stops. */
+/* Closes the running UDP actor's socket; the actor then stops.
+ * Errors: TR_ENOTCONN (not a UDP actor, or already closed). */
 int tr_udp_close(tr_ctx *cx);
 
 #endif

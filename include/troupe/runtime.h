@@ -102,6 +102,10 @@ int tr_runtime_spawn(tr_runtime *rt, tr_behaviour fn, const void *state,
 int tr_runtime_send(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
                     size_t len);
 
+/* TR_SEND_VALUE (actor.h) for threads outside the runtime. */
+#define TR_RUNTIME_SEND_VALUE(rt, to, type, value) \
+    tr_runtime_send((rt), (to), (type), &(value), sizeof(value))
+
 /* tr_msg_send for threads outside the runtime. */
 int tr_runtime_msg_send(tr_runtime *rt, tr_pid to, tr_msg *m);
 

@@ -49,11 +49,14 @@ typedef struct tr_supervisor_spec {
 } tr_supervisor_spec;
 
 /* Starts a supervisor linked to the running actor (so a supervisor can be
- * a child of another). Errors: TR_EINVAL, TR_ENOMEM, TR_EAGAIN. */
+ * a child of another). Errors: TR_EINVAL (spec NULL, a bad strategy,
+ * restart type or child, not inside a behaviour), TR_ENOMEM, TR_EAGAIN
+ * (actor table full). */
 int tr_supervisor_start(tr_ctx *cx, const tr_supervisor_spec *spec, tr_pid *sup);
 
 /* Starts a top-level supervisor from outside the runtime. Stop it (and
- * its tree, in order) with tr_runtime_kill(rt, sup, TR_EXIT_SHUTDOWN). */
+ * its tree, in order) with tr_runtime_kill(rt, sup, TR_EXIT_SHUTDOWN).
+ * Errors: as tr_supervisor_start (TR_EINVAL for rt NULL). */
 int tr_runtime_supervisor_start(tr_runtime *rt, const tr_supervisor_spec *spec, tr_pid *sup);
 
 #endif
