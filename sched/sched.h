@@ -126,6 +126,8 @@ struct tr_runtime {
     uint32_t holds;
     uint32_t wake_cursor;
     uint32_t cpus;       /* CPUs this process may run on */
+    uint32_t poll_timed; /* the worker asleep in the reactor will look again
+                          * within STUCK_NS (worker.c, park_polling) */
 
     uint64_t next_ref;   /* monitor references */
     struct tr__registry *registry; /* named actors, made on first use */

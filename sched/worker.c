@@ -144,14 +144,37 @@ static bool stand_by(tr__worker *w)
     return rt->cfg.threads - N_PARKED(s) > rt->cpus && moving_besides(rt, w) >= rt->cpus;
 }
 
+/* Wakes the worker asleep in the reactor if it sleeps with no timeout:
+ * it chose so when nothing was queued and CPUs were free, and the work
+ * queued since, with the CPUs now taken, woke nobody (notify). Once
+ * awake it runs that work, and sleeps again with STUCK_NS as long as the
+ * CPUs stay taken, so this happens once per such sleep. Without it, work
+ * queued while every awake worker had just begun a long turn waited for
+ * the turns' end (sched/stuck_workers_hand_their_cpu_on, under TSan on a
+ * loaded machine: 2 runs in 8 waited out the blockers' 10 s). */
+static void kick_untimed_poller(tr_runtime *rt)
+{
+    if (ck_pr_load_32(&rt->poll_timed))
+        return;
+    for (unsigned i = 0; i < rt->cfg.threads; i++) {
+        tr__worker *v = &rt->workers[i];
+        if (ck_pr_load_32(&v->park) == POLLING && wake_worker(rt, v))
+            return;
+    }
+}
+
 /* Called after making work stealable. The fence orders that work before
  * the look at `idle` (see the parking protocol in sched.h). */
 static void notify(tr_runtime *rt)
 {
     ck_pr_fence_memory();
     uint64_t s = ck_pr_load_64(&rt->idle);
-    if (N_PARKED(s) != 0 && N_SEARCHING(s) == 0 && cpu_free(rt, s))
+    if (N_PARKED(s) == 0 || N_SEARCHING(s) != 0)
+        return;
+    if (cpu_free(rt, s))
         wake_one(rt);
+    else
+        kick_untimed_poller(rt);
 }
 
 void tr__sched_poke(tr_runtime *rt)
@@ -377,7 +400,10 @@ static bool park_polling(tr__worker *w, bool standby)
     int n = 0;
     if (ck_pr_cas_32(&w->park, PARKED, POLLING)) {
         /* As on the futex: publish the state, then look for work (the
-         * waker publishes work, then looks at the state). */
+         * waker publishes work, then looks at the state). poll_timed is
+         * published with the state: a waker that sees it clear and the
+         * CPUs taken kicks us (kick_untimed_poller). */
+        ck_pr_store_32(&rt->poll_timed, 0);
         ck_pr_fence_memory();
         if (!run_over(rt) && (standby || !work_visible(rt, false))) {
             /* While work is queued (below its worker's share_at, nobody
@@ -385,6 +411,7 @@ static bool park_polling(tr__worker *w, bool standby)
              * us), look again every STUCK_NS, in case the workers that
              * have it get stuck in long turns. */
             uint64_t at_most = cpus_taken(rt) || work_visible(rt, true) ? STUCK_NS : 0;
+            ck_pr_store_32(&rt->poll_timed, at_most != 0);
             tr__count(&w->count.parks);
             n = tr__reactor_wait(r, true, at_most);
         }
