@@ -39,7 +39,7 @@
 
 #include "troupe/msg.h"
 
-typedef tr_msg_link tr__node;
+typedef struct tr__msg_link tr__node;
 
 /* The consumer's end of a queue. */
 typedef struct tr__mpsc_end {

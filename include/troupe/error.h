@@ -9,6 +9,12 @@
 
 #include <errno.h>
 
+#include "api.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define TR_OK         0
 #define TR_EINVAL     (-EINVAL)     /* an argument is null, out of range or reserved */
 #define TR_ENOMEM     (-ENOMEM)     /* memory could not be allocated */
@@ -21,6 +27,10 @@
 
 /* A short, static, human-readable name for an error code ("invalid
  * argument", ...). Unknown codes give "unknown error". Any thread. */
-const char *tr_strerror(int err);
+TR_API const char *tr_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

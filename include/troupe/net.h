@@ -37,10 +37,15 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "api.h"
 #include "actor.h"
 #include "error.h"
 #include "msg.h"
 #include "pid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Message types. */
 #define TR_TCP_CONNECTED   (TR_MSG_SYSTEM + 0x20)
@@ -118,13 +123,13 @@ typedef struct tr_tcp_listen_opts {
  * spinning. Stores the listener's pid and the bound port if asked.
  * Errors: TR_EINVAL, TR_ENOMEM, -errno from getaddrinfo/socket/bind/listen
  * (e.g. -EADDRINUSE), -EHOSTUNREACH when the host does not resolve. */
-int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listener, uint16_t *port);
-int tr_runtime_tcp_listen(tr_runtime *rt, const tr_tcp_listen_opts *o, tr_pid *listener,
-                          uint16_t *port);
+TR_API int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listener, uint16_t *port);
+TR_API int tr_runtime_tcp_listen(tr_runtime *rt, const tr_tcp_listen_opts *o, tr_pid *listener,
+                                 uint16_t *port);
 
 /* Stops a listener (from any actor): it closes its socket and ends.
  * Connections already accepted go on. Errors: as tr_send. */
-int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener);
+TR_API int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener);
 
 /* ---- the descriptor limit ---- */
 
@@ -134,7 +139,7 @@ int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener);
  * that use select(), which cannot take descriptors past FD_SETSIZE.
  * Stores the limit now in force if asked. Errors: -errno from
  * getrlimit/setrlimit. Any thread; the limit is process-wide. */
-int tr_fd_limit_raise(unsigned long *limit);
+TR_API int tr_fd_limit_raise(unsigned long *limit);
 
 /* ---- connecting ---- */
 
@@ -149,8 +154,8 @@ typedef struct tr_tcp_connect_opts {
  * TR_TCP_CONNECTED on success, or only TR_TCP_CLOSED with the reason
  * (-ECONNREFUSED, -ETIMEDOUT, ...). Errors: TR_EINVAL (no host, no
  * behaviour), TR_ENOMEM, -EHOSTUNREACH (no such host), -errno from socket. */
-int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn);
-int tr_runtime_tcp_connect(tr_runtime *rt, const tr_tcp_connect_opts *o, tr_pid *conn);
+TR_API int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn);
+TR_API int tr_runtime_tcp_connect(tr_runtime *rt, const tr_tcp_connect_opts *o, tr_pid *conn);
 
 /* ---- inside a connection's behaviour ---- */
 
@@ -159,27 +164,27 @@ int tr_runtime_tcp_connect(tr_runtime *rt, const tr_tcp_connect_opts *o, tr_pid 
  * goes at once); a write error then closes the connection (TR_TCP_CLOSED
  * carries it). Errors: TR_ENOTCONN (not a connection, or closing),
  * TR_ENOBUFS (queue past max_output: nothing queued), TR_ENOMEM. */
-int tr_tcp_send(tr_ctx *cx, const void *data, size_t len);
+TR_API int tr_tcp_send(tr_ctx *cx, const void *data, size_t len);
 
 /* Bytes queued and not yet written. */
-size_t tr_tcp_queued(tr_ctx *cx);
+TR_API size_t tr_tcp_queued(tr_ctx *cx);
 
 /* Stops delivering frames (and reading) until tr_tcp_resume: for
  * protocols that must wait for an answer from another actor before
  * handling the next request. Frames already read stay buffered. */
-void tr_tcp_pause(tr_ctx *cx);
-void tr_tcp_resume(tr_ctx *cx);
+TR_API void tr_tcp_pause(tr_ctx *cx);
+TR_API void tr_tcp_resume(tr_ctx *cx);
 
 /* Half-close: no more writing (FIN after the queue drains); reading goes on. */
-int tr_tcp_shutdown(tr_ctx *cx);
+TR_API int tr_tcp_shutdown(tr_ctx *cx);
 
 /* Graceful close: stop reading, write what is queued, then close;
  * TR_TCP_CLOSED (reason 0) follows. */
-int tr_tcp_close(tr_ctx *cx);
+TR_API int tr_tcp_close(tr_ctx *cx);
 
 /* Abortive close: drop the queue and reset the connection now (RST);
  * TR_TCP_CLOSED (reason -ECONNABORTED) follows. */
-int tr_tcp_abort(tr_ctx *cx);
+TR_API int tr_tcp_abort(tr_ctx *cx);
 
 #define TR_ENOTCONN (-ENOTCONN)
 
@@ -195,16 +200,20 @@ typedef struct tr_udp_opts {
 
 /* Opens a UDP socket actor: each datagram arrives as TR_UDP_DATAGRAM.
  * Stores its pid and bound port if asked. Errors: as tr_tcp_listen. */
-int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
-int tr_runtime_udp_open(tr_runtime *rt, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
+TR_API int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
+TR_API int tr_runtime_udp_open(tr_runtime *rt, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
 
 /* Inside a UDP actor's behaviour: sends one datagram. Errors: TR_ENOTCONN
  * (not a UDP actor), -errno from sendto (-EAGAIN when the socket buffer is
  * full: UDP may drop). */
-int tr_udp_send(tr_ctx *cx, const struct sockaddr *to, socklen_t to_len, const void *data,
-                size_t len);
+TR_API int tr_udp_send(tr_ctx *cx, const struct sockaddr *to, socklen_t to_len, const void *data,
+                       size_t len);
 
 /* Closes the running UDP actor's socket; the actor then stops. */
-int tr_udp_close(tr_ctx *cx);
+TR_API int tr_udp_close(tr_ctx *cx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
