@@ -1,5 +1,6 @@
 # troupe — an actor runtime for C.
 #   make run     build everything, start the demo     make test    run every test
+#   (both build with every CPU, unless -j is given)
 #   make bench   run the benchmark suite              make deps    check/install packages
 #   make micro   the data-structure micro benchmarks (bench/micro)
 #   make install PREFIX=/usr/local DESTDIR=           make clean
@@ -126,8 +127,14 @@ cxx-test: $(CXX_TEST)
 check-exports: $(LIB_SO)
 	sh support/check-exports.sh $(LIB_SO) include
 
+# The sub-makes of run, test, bench and micro build with every CPU unless
+# the user chose: in a recipe, MAKEFLAGS holds -jN (or a bare j among the
+# one-letter flags) when make was given -j.
+USER_JOBS = $(filter -j%,$(MAKEFLAGS))$(findstring j,$(filter-out -%,$(firstword $(MAKEFLAGS))))
+JOBS = $(if $(USER_JOBS),,-j$(shell nproc))
+
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) $(JOBS) --no-print-directory all
 	$(BUILD)/examples/chat 7000
 
 SAN_ENV := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/support/tsan/suppressions.txt" \
@@ -136,21 +143,21 @@ SAN_ENV := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(
 # The tests, then a smoke run of every benchmark at small sizes: their
 # self-checks must pass (no figures are judged here).
 test: deps
-	@$(MAKE) --no-print-directory $(TEST_BIN) $(BENCHES) $(EXAMPLES) $(CXX_TEST) $(LIB_SO)
+	@$(MAKE) $(JOBS) --no-print-directory $(TEST_BIN) $(BENCHES) $(EXAMPLES) $(CXX_TEST) $(LIB_SO)
 	$(SAN_ENV) BUILD=$(BUILD) $(TEST_BIN)
 	$(SAN_ENV) $(CXX_TEST)
 	sh support/check-exports.sh $(LIB_SO) include
 	$(SAN_ENV) BUILD=$(BUILD) BENCH_SCALE=small BENCH_OUT=$(BUILD)/bench-results sh bench/run.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BENCHES)
+	@$(MAKE) $(JOBS) --no-print-directory $(BENCHES)
 	BUILD=$(BUILD) sh bench/run.sh
 
 # make micro: each micro benchmark of bench/micro (one internal structure,
 # case by case, one result line per case) at its default sizes. They are
 # built by the $(BUILD)/bench/% rule above, into $(BUILD)/bench/micro/.
 micro: deps
-	@$(MAKE) --no-print-directory $(MICRO)
+	@$(MAKE) $(JOBS) --no-print-directory $(MICRO)
 	@for m in $(MICRO); do echo "$$m"; $$m || exit 1; done
 
 # make fuzz: the framer (net/frame.c) under libFuzzer with ASan+UBSan, for
