@@ -1,11 +1,16 @@
 # troupe — an actor runtime for C.
 #   make run     build everything, start the demo     make test    run every test
+#   (both build with every CPU, unless -j is given)
 #   make bench   run the benchmark suite              make deps    check/install packages
 #   make micro   the data-structure micro benchmarks (bench/micro)
 #   make install PREFIX=/usr/local DESTDIR=           make clean
 #   SAN=address (ASan+UBSan) or SAN=thread (TSan) build into their own folders.
 
 CC      ?= cc
+# make's own default is g++; ours is the system's C++ compiler, like cc.
+ifeq ($(origin CXX),default)
+  CXX := c++
+endif
 SAN     ?=
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -13,6 +18,7 @@ BUILD   := build/$(if $(SAN),$(SAN),release)$(if $(DEBUG),-debug)$(if $(findstri
 
 CPPFLAGS := -Iinclude -D_GNU_SOURCE
 CFLAGS   := -std=c11 -g -Wall -Wextra -Werror -fPIC -pthread
+CXXFLAGS := -std=c++17 -g -Wall -Wextra -Werror -pthread
 LDLIBS   := -lck -lmsgpackc -pthread
 
 # Debug assertions (base/debug.h): in every SAN= build, or with DEBUG=1.
@@ -21,36 +27,50 @@ ifneq ($(SAN)$(DEBUG),)
 endif
 
 ifeq ($(SAN),)
-  CFLAGS += -O2
+  OPTFLAGS := -O2
 else ifeq ($(SAN),address)
-  CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
-             -fno-sanitize-recover=undefined
-  LDFLAGS += -fsanitize=address,undefined
+  OPTFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+              -fno-sanitize-recover=undefined
+  LDFLAGS  += -fsanitize=address,undefined
 else ifeq ($(SAN),thread)
   # ck_pr's inline assembly is invisible to TSan; support/tsan/ck_pr.h puts
   # the same operations on compiler atomics so that TSan can follow them.
   CPPFLAGS := -Isupport/tsan $(CPPFLAGS)
-  CFLAGS   += -O1 -fsanitize=thread
+  OPTFLAGS := -O1 -fsanitize=thread
   LDFLAGS  += -fsanitize=thread
 else
   $(error SAN must be empty, address or thread)
 endif
+CFLAGS   += $(OPTFLAGS)
+CXXFLAGS += $(OPTFLAGS)
+
+# The version lives in include/troupe/version.h alone; the shared library's
+# names and troupe.pc take it from there.
+version_of = $(shell awk '$$2 == "TROUPE_VERSION_$(1)" { print $$3 }' include/troupe/version.h)
+MAJOR   := $(call version_of,MAJOR)
+VERSION := $(MAJOR).$(call version_of,MINOR).$(call version_of,PATCH)
+ifneq ($(words $(subst ., ,$(VERSION))),3)
+  $(error cannot read the version from include/troupe/version.h)
+endif
+SONAME  := libtroupe.so.$(MAJOR)
 
 LIB_SRC  := $(wildcard actors/*.c mailbox/*.c sched/*.c reactor/*.c net/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_A    := $(BUILD)/libtroupe.a
 LIB_SO   := $(BUILD)/libtroupe.so
+LIB_REAL := $(BUILD)/libtroupe.so.$(VERSION)
 
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 MICRO    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/micro/*.c))
 TEST_SRC := $(wildcard tests/*.c)
 TEST_BIN := $(BUILD)/tests/run
+CXX_TEST := $(BUILD)/tests/cxx/hello
 
-.PHONY: all lib deps run test bench micro install clean
+.PHONY: all lib deps run test bench micro install clean cxx-test check-exports
 # Keep the programs' objects: the device script links them again, statically.
 .SECONDARY:
-all: lib $(EXAMPLES) $(BENCHES) $(MICRO) $(TEST_BIN)
+all: lib $(EXAMPLES) $(BENCHES) $(MICRO) $(TEST_BIN) $(CXX_TEST)
 lib: $(LIB_A) $(LIB_SO)
 
 deps:
@@ -60,13 +80,21 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# Only what include/ marks TR_API is exported (troupe/api.h).
+$(LIB_OBJ): CFLAGS += -fvisibility=hidden
+
 $(LIB_A): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
-$(LIB_SO): $(LIB_OBJ)
+$(LIB_REAL): $(LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
+
+# libtroupe.so for the linker, libtroupe.so.MAJOR (the SONAME) for the loader.
+$(LIB_SO): $(LIB_REAL)
+	ln -sf $(notdir $<) $(@D)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A)
 	@mkdir -p $(@D)
@@ -81,8 +109,37 @@ $(TEST_BIN): $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -Wl,--wrap=send,--wrap=sendmsg -o $@ $^ -lcunit $(LDLIBS)
 
+# The C++ test: troupe.h compiles as C++ and a C++ program can use it;
+# first, each public header alone compiles as C11 and as C++17, so that each
+# includes what it needs and carries its own extern "C".
+HEADERS    := include/troupe.h $(wildcard include/troupe/*.h)
+HEADERS_OK := $(BUILD)/tests/cxx/headers.ok
+$(HEADERS_OK): $(HEADERS)
+	@mkdir -p $(@D)
+	@for h in $(HEADERS); do \
+	    $(CC) -Iinclude -std=c11 -Wall -Wextra -Werror -fsyntax-only -x c $$h && \
+	    $(CXX) -Iinclude -std=c++17 -Wall -Wextra -Werror -fsyntax-only -x c++ $$h || exit 1; \
+	done
+	@touch $@
+
+$(CXX_TEST): tests/cxx/hello.cc $(LIB_A) | $(HEADERS_OK)
+	@mkdir -p $(@D)
+	$(CXX) -Iinclude $(CXXFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
+cxx-test: $(CXX_TEST)
+	$(CXX_TEST)
+
+check-exports: $(LIB_SO)
+	sh support/check-exports.sh $(LIB_SO) include
+
+# The sub-makes of run, test, bench and micro build with every CPU unless
+# the user chose: in a recipe, MAKEFLAGS holds -jN (or a bare j among the
+# one-letter flags) when make was given -j.
+USER_JOBS = $(filter -j%,$(MAKEFLAGS))$(findstring j,$(filter-out -%,$(firstword $(MAKEFLAGS))))
+JOBS = $(if $(USER_JOBS),,-j$(shell nproc))
+
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) $(JOBS) --no-print-directory all
 	$(BUILD)/examples/chat 7000
 
 SAN_ENV := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/support/tsan/suppressions.txt" \
@@ -91,19 +148,21 @@ SAN_ENV := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(
 # The tests, then a smoke run of every benchmark at small sizes: their
 # self-checks must pass (no figures are judged here).
 test: deps
-	@$(MAKE) --no-print-directory $(TEST_BIN) $(BENCHES) $(EXAMPLES)
+	@$(MAKE) $(JOBS) --no-print-directory $(TEST_BIN) $(BENCHES) $(EXAMPLES) $(CXX_TEST) $(LIB_SO)
 	$(SAN_ENV) BUILD=$(BUILD) $(TEST_BIN)
+	$(SAN_ENV) $(CXX_TEST)
+	sh support/check-exports.sh $(LIB_SO) include
 	$(SAN_ENV) BUILD=$(BUILD) BENCH_SCALE=small BENCH_OUT=$(BUILD)/bench-results sh bench/run.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BENCHES)
+	@$(MAKE) $(JOBS) --no-print-directory $(BENCHES)
 	BUILD=$(BUILD) sh bench/run.sh
 
 # make micro: each micro benchmark of bench/micro (one internal structure,
 # case by case, one result line per case) at its default sizes. They are
 # built by the $(BUILD)/bench/% rule above, into $(BUILD)/bench/micro/.
 micro: deps
-	@$(MAKE) --no-print-directory $(MICRO)
+	@$(MAKE) $(JOBS) --no-print-directory $(MICRO)
 	@for m in $(MICRO); do echo "$$m"; $$m || exit 1; done
 
 # make fuzz: the framer (net/frame.c) under libFuzzer with ASan+UBSan, for
@@ -131,8 +190,11 @@ install: lib
 	install -m 644 include/troupe.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/troupe/*.h $(DESTDIR)$(PREFIX)/include/troupe/
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
-	sed -e 's|@PREFIX@|$(PREFIX)|' support/troupe.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/troupe.pc
+	install -m 755 $(LIB_REAL) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(notdir $(LIB_REAL)) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libtroupe.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' support/troupe.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/troupe.pc
 
 clean:
 	rm -rf build

@@ -63,7 +63,7 @@ int tr__spawn_with(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *s
         return TR_EINVAL;
 
     void *heap = NULL;
-    if (state_size > TR_STATE_INLINE && (heap = malloc(state_size)) == NULL)
+    if (state_size > TR__STATE_INLINE && (heap = malloc(state_size)) == NULL)
         return TR_ENOMEM;
 
     int err = 0;
@@ -105,7 +105,7 @@ int tr__spawn_with(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *s
 
 int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
 {
-    tr__actor *a = TR_PID_NODE(to) == 0 ? tr__table_lookup(&rt->table, to) : NULL;
+    tr__actor *a = TR__PID_NODE(to) == 0 ? tr__table_lookup(&rt->table, to) : NULL;
     if (a == NULL) {
         tr__msg_release(m);
         return TR_ENOPID;
@@ -113,7 +113,7 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
     m->from = from;
     m->to = to;
     uint32_t life = ck_pr_load_32(&a->life);
-    if (life != (TR_PID_GEN(to) << 1 | 1) || ck_pr_load_32(&a->aux) != 0) {
+    if (life != (TR__PID_GEN(to) << 1 | 1) || ck_pr_load_32(&a->aux) != 0) {
         if (tr__pid_never_issued(life, to)) {
             tr__msg_release(m);
             return TR_ENOPID; /* never issued */
@@ -128,7 +128,7 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
     ck_pr_fence_load();
 
     COUNT(rt, w, sent);
-    if (tr__mailbox_push(a, &m->link_))
+    if (tr__mailbox_push(a, &m->tr__link))
         tr__sched_ready(rt, w, a);
     else if (w != NULL)
         tr__bp_sent(w, a);

@@ -25,14 +25,19 @@
 
 #include "../mailbox/depot.h"
 #include "../mailbox/mpsc.h"
+#include "pid.h"
 #include "troupe/actor.h"
 
 #define TR__CHUNK_BITS 12
 #define TR__CHUNK_SLOTS (1u << TR__CHUNK_BITS)
-#define TR__MAX_SLOTS (1u << TR_PID_INDEX_BITS)
-#define TR__MAX_GEN ((1u << TR_PID_GEN_BITS) - 1)
+#define TR__MAX_SLOTS (1u << TR__PID_INDEX_BITS)
+#define TR__MAX_GEN ((1u << TR__PID_GEN_BITS) - 1)
 
 #define TR__HEAP_STATE 1u
+
+/* State up to this many bytes lives inside the actor's slot; larger state
+ * costs one extra allocation at spawn. */
+#define TR__STATE_INLINE 32
 
 typedef struct tr_runtime tr_runtime;
 
@@ -72,7 +77,7 @@ typedef struct tr__actor {
                          * at the end of each turn, senders watch it
                          * (sched/backpressure.c) */
     union {
-        unsigned char bytes[TR_STATE_INLINE];
+        unsigned char bytes[TR__STATE_INLINE];
         void *heap;     /* with TR__HEAP_STATE */
         struct {
             tr__node link;  /* in a batch of free slots */
@@ -146,7 +151,7 @@ uint32_t tr__table_size(tr__table *t);
 /* The slot a pid names, or NULL if no such slot was ever handed out. */
 static inline tr__actor *tr__table_lookup(tr__table *t, tr_pid pid)
 {
-    uint32_t index = TR_PID_INDEX(pid);
+    uint32_t index = TR__PID_INDEX(pid);
     if (index >= ck_pr_load_32(&t->next))
         return NULL;
     tr__actor *chunk = ck_pr_load_ptr(&t->chunks[index >> TR__CHUNK_BITS]);
@@ -161,13 +166,13 @@ static inline tr__actor *tr__table_lookup(tr__table *t, tr_pid pid)
  * the slot is free). */
 static inline bool tr__pid_never_issued(uint32_t life, tr_pid pid)
 {
-    uint32_t gen = TR_PID_GEN(pid);
+    uint32_t gen = TR__PID_GEN(pid);
     return gen == 0 || gen > life >> 1 || (gen == life >> 1 && !(life & 1));
 }
 
 static inline tr_pid tr__pid_make(uint32_t gen, uint32_t index)
 {
-    return ((tr_pid)gen << TR_PID_INDEX_BITS) | index;
+    return ((tr_pid)gen << TR__PID_INDEX_BITS) | index;
 }
 
 /* The live pid of a slot given its life word, or TR_PID_NONE. */

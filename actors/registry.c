@@ -337,9 +337,9 @@ static int slot_room(tr__registry *r, uint32_t i)
 
 static bool alive(tr_runtime *rt, tr_pid pid, tr__actor **slot)
 {
-    tr__actor *a = TR_PID_NODE(pid) == 0 ? tr__table_lookup(&rt->table, pid) : NULL;
+    tr__actor *a = TR__PID_NODE(pid) == 0 ? tr__table_lookup(&rt->table, pid) : NULL;
     *slot = a;
-    return a != NULL && ck_pr_load_32(&a->life) == (TR_PID_GEN(pid) << 1 | 1) &&
+    return a != NULL && ck_pr_load_32(&a->life) == (TR__PID_GEN(pid) << 1 | 1) &&
            ck_pr_load_32(&a->aux) == 0;
 }
 
@@ -356,13 +356,13 @@ static int insert(tr_runtime *rt, tr__registry *r, const uint64_t *w, uint32_t h
     uint32_t i = slot_of_name(r, w, h, &found);
     if (found)
         return TR_EEXIST;
-    if ((err = slot_room(r, TR_PID_INDEX(pid))) != 0 || (err = make_room(r)) != 0)
+    if ((err = slot_room(r, TR__PID_INDEX(pid))) != 0 || (err = make_room(r)) != 0)
         return err;
     if (r->table != t) /* it grew */
         i = slot_of_name(r, w, h, &found);
     bucket_write(&r->table->b[i], h, pid, w);
     r->live++;
-    r->slot_hash[TR_PID_INDEX(pid)] = h;
+    r->slot_hash[TR__PID_INDEX(pid)] = h;
     ck_pr_store_16(&a->named, 1);
     ck_pr_fence_memory();
     if (!alive(rt, pid, &a)) {
@@ -434,7 +434,7 @@ tr_pid tr_whereis(tr_runtime *rt, const char *name)
 void tr__registry_forget(tr_runtime *rt, tr_pid pid)
 {
     tr__registry *r = registry(rt, false);
-    uint32_t index = TR_PID_INDEX(pid);
+    uint32_t index = TR__PID_INDEX(pid);
     if (r == NULL)
         return;
     pthread_mutex_lock(&r->lock);

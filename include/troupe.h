@@ -14,10 +14,18 @@
  *   troupe/net.h      TCP listeners and connections, UDP, framing
  *   troupe/fault.h    exit reasons, links, monitors, named actors
  *   troupe/supervisor.h  supervisors: restart strategies and intensity
+ *   troupe/version.h  TROUPE_VERSION and its numbers
+ *   troupe/api.h      TR_API, the mark of what the library exports
+ *
+ * Usable from C++ as well: each header wraps its own declarations in
+ * extern "C" (so any one of them can be included alone), and this one
+ * declares nothing itself, so it needs no guard of its own: wrapping the
+ * #includes below would also wrap the system headers they include.
  */
 #ifndef TROUPE_H
 #define TROUPE_H
 
+#include "troupe/version.h"
 #include "troupe/error.h"
 #include "troupe/pid.h"
 #include "troupe/msg.h"

@@ -40,7 +40,7 @@
 #include "../base/debug.h"
 #include "troupe/msg.h"
 
-typedef tr_msg_link tr__node;
+typedef struct tr__msg_link tr__node;
 
 /* The consumer's end of a queue. */
 typedef struct tr__mpsc_end {

@@ -8,6 +8,7 @@
 #include "msg.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,16 @@
 #define CLASSES 7
 #define MIN_SHIFT 6 /* 64-byte blocks */
 #define LARGE CLASSES
+
+/* The header's layout, as troupe/msg.h spells it for C and C++ alike
+ * (tests/cxx/hello.cc asserts the same figures from C++): the link first,
+ * since a queue node is cast back to its message (actors/actor.c); then a
+ * 32-byte header with the payload 16-byte aligned after it, in either
+ * language, so that a C++ program and the library agree on every offset. */
+_Static_assert(offsetof(tr_msg, tr__link) == 0, "a message is its own queue node");
+_Static_assert(offsetof(tr_msg, data) == 32, "the header is 32 bytes");
+_Static_assert(sizeof(tr_msg) == 32, "no padding after the header");
+_Static_assert(_Alignof(tr_msg) == 16, "the payload is 16-byte aligned");
 
 /* Per class, the depot holds at most 4 MiB of blocks. */
 #define DEPOT_BYTES (UINT32_C(4) << 20)
@@ -133,7 +144,7 @@ void tr__msg_release(tr_msg *m)
         free(m);
         return;
     }
-    free_chain(tr__magazine_give(&c->mag[cls], &depots[cls], &m->link_));
+    free_chain(tr__magazine_give(&c->mag[cls], &depots[cls], &m->tr__link));
 }
 
 tr_msg *tr__scratch_msg_room(uint32_t type, size_t room)

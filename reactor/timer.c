@@ -116,12 +116,12 @@ static int timer_start(tr_runtime *rt, tr__worker *w, const tr_timer_spec *spec,
     t->period_ns = spec->period_ns;
     uint64_t now = tr__now_ns();
     t->due_ns = spec->delay_ns > UINT64_MAX - now ? UINT64_MAX : now + spec->delay_ns;
-    ck_pr_store_32(&t->slot->aux, TR__AUX(TR_PID_GEN(pid), PENDING));
+    ck_pr_store_32(&t->slot->aux, TR__AUX(TR__PID_GEN(pid), PENDING));
 
     tr_runtime_hold(rt);
     if (out != NULL)
         *out = pid;
-    tr__reactor_submit(&rt->reactor, &block->link_, t->due_ns);
+    tr__reactor_submit(&rt->reactor, &block->tr__link, t->due_ns);
     return 0;
 }
 
@@ -141,7 +141,7 @@ void tr__timer_fire(tr__wheel_entry *e, void *arg)
 {
     tr__reactor *r = arg;
     timer_req *t = (timer_req *)e;
-    uint32_t gen = TR_PID_GEN(t->timer);
+    uint32_t gen = TR__PID_GEN(t->timer);
     if (!ck_pr_cas_32(&t->slot->aux, TR__AUX(gen, PENDING), TR__AUX(gen, FIRING))) {
         timer_reap(r, t); /* cancelled and ended by the canceller */
         return;
@@ -207,10 +207,10 @@ int tr_timer_cancel(tr_runtime *rt, tr_pid timer)
 {
     if (rt == NULL)
         return TR_EINVAL;
-    tr__actor *slot = TR_PID_NODE(timer) == 0 ? tr__table_lookup(&rt->table, timer) : NULL;
+    tr__actor *slot = TR__PID_NODE(timer) == 0 ? tr__table_lookup(&rt->table, timer) : NULL;
     if (slot == NULL || tr__pid_never_issued(ck_pr_load_32(&slot->life), timer))
         return TR_ENOPID;
-    uint32_t gen = TR_PID_GEN(timer);
+    uint32_t gen = TR__PID_GEN(timer);
     for (;;) {
         uint32_t s = ck_pr_load_32(&slot->aux);
         if (s == TR__AUX(gen, PENDING)) {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Checks for the Debian packages troupe builds against and installs the
 # missing ones when run as root; otherwise prints the command and fails.
-PKGS="libck-dev libcunit1-dev libmsgpack-dev"
+# g++: `make test` builds a C++ program against the headers (tests/cxx).
+PKGS="libck-dev libcunit1-dev libmsgpack-dev g++"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

@@ -2,6 +2,7 @@
  * tr_strerror), used exactly (state copies, zero-copy messages, calls from
  * inside behaviours), and the message pools' steady state. */
 #include "tests.h"
+#include "../actors/pid.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -130,11 +131,11 @@ static void test_null_arguments(void)
     TT_EQ(tr_runtime_hold(NULL), TR_EINVAL);
     TT_EQ(tr_runtime_release(NULL), TR_EINVAL);
     TT_EQ(tr_runtime_spawn(NULL, noop_actor, NULL, 0, NULL), TR_EINVAL);
-    TT_EQ(tr_runtime_send(NULL, (tr_pid)1 << TR_PID_INDEX_BITS, MSG_A, &x, sizeof x), TR_EINVAL);
+    TT_EQ(tr_runtime_send(NULL, (tr_pid)1 << TR__PID_INDEX_BITS, MSG_A, &x, sizeof x), TR_EINVAL);
     tr_msg *m = tr_msg_alloc(MSG_A, 4);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     /* The message belongs to the runtime whatever the result: no leak. */
-    TT_EQ(tr_runtime_msg_send(NULL, (tr_pid)1 << TR_PID_INDEX_BITS, m), TR_EINVAL);
+    TT_EQ(tr_runtime_msg_send(NULL, (tr_pid)1 << TR__PID_INDEX_BITS, m), TR_EINVAL);
 
     tr_runtime *rt = tt_runtime(1, 0);
     tr_pid p = TR_PID_NONE;
@@ -158,8 +159,8 @@ static void test_null_arguments(void)
 
 static tr_pid make_pid(uint32_t node, uint32_t gen, uint32_t index)
 {
-    return ((tr_pid)node << (TR_PID_INDEX_BITS + TR_PID_GEN_BITS)) |
-           ((tr_pid)gen << TR_PID_INDEX_BITS) | (tr_pid)index;
+    return ((tr_pid)node << (TR__PID_INDEX_BITS + TR__PID_GEN_BITS)) |
+           ((tr_pid)gen << TR__PID_INDEX_BITS) | (tr_pid)index;
 }
 
 struct typed {
@@ -182,18 +183,18 @@ static void test_bad_pids_types_sizes(void)
     tr_runtime *rt = tt_runtime(1, 0);
     tr_pid p;
     TT_EQ(tr_runtime_spawn(rt, typed_actor, &tp, sizeof tp, &p), 0);
-    CU_ASSERT(TR_PID_NODE(p) == 0 && TR_PID_GEN(p) != 0);
+    CU_ASSERT(TR__PID_NODE(p) == 0 && TR__PID_GEN(p) != 0);
     int x = 1;
     static const unsigned char one_byte[1];
 
     /* Never valid pids. */
     const tr_pid never[] = {
         TR_PID_NONE,
-        make_pid(0, 1, (1u << TR_PID_INDEX_BITS) - 1),  /* huge index */
+        make_pid(0, 1, (1u << TR__PID_INDEX_BITS) - 1),  /* huge index */
         make_pid(0, 1, 1u << 25),
-        make_pid(1, TR_PID_GEN(p), TR_PID_INDEX(p)),    /* another node */
-        make_pid(0xffff, TR_PID_GEN(p), TR_PID_INDEX(p)),
-        make_pid(0, 0, TR_PID_INDEX(p)),                /* generation 0 */
+        make_pid(1, TR__PID_GEN(p), TR__PID_INDEX(p)),    /* another node */
+        make_pid(0xffff, TR__PID_GEN(p), TR__PID_INDEX(p)),
+        make_pid(0, 0, TR__PID_INDEX(p)),                /* generation 0 */
     };
     for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
         int rc = tr_runtime_send(rt, never[i], MSG_A, &x, sizeof x);
@@ -426,7 +427,7 @@ struct small_state {
 };
 
 struct big_state {
-    unsigned char pattern[200]; /* > TR_STATE_INLINE: allocated at spawn */
+    unsigned char pattern[200]; /* > TR__STATE_INLINE: allocated at spawn */
     uint32_t count;
     struct seen_counts *out;
 };

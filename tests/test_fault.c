@@ -16,12 +16,13 @@
  * what they receive under a mutex. Large ones use dedicated actors with
  * atomic counters. */
 #include "tests.h"
+#include "../actors/pid.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* A pid never issued by any runtime: the last slot index, generation 1. */
-#define NEVER_ISSUED ((tr_pid)1 << TR_PID_INDEX_BITS | ((1u << TR_PID_INDEX_BITS) - 1))
+#define NEVER_ISSUED ((tr_pid)1 << TR__PID_INDEX_BITS | ((1u << TR__PID_INDEX_BITS) - 1))
 
 static bool text_is(const char *text, const char *want)
 {

@@ -1,6 +1,6 @@
 /* test_mailbox.c — the MPSC mailbox (mailbox/mpsc.h), tested directly.
  *
- * Items embed a tr_msg_link as their first member and carry the producer's
+ * Items embed a tr__node as their first member and carry the producer's
  * id and a per-producer sequence number, so the consumer can check that
  * nothing is lost, nothing is duplicated and each producer's order is kept.
  */
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 
 struct item {
-    tr_msg_link link; /* must be first */
+    tr__node link; /* must be first */
     uint32_t producer;
     uint32_t seq;
 };

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../actors/pid.h"
 #include "../actors/registry.h"
 
 enum { N_STOP = 1, N_FAIL, N_LINK, N_MONITOR };
@@ -667,7 +668,7 @@ static void test_bad_names(void)
     TT_EQ(tr_register(NULL, "x", a), TR_EINVAL);
     TT_EQ(tr_register(rt, "x", TR_PID_NONE), TR_EINVAL);
     TT_EQ(tr_register(rt, "x", dead), TR_ENOPID);
-    TT_EQ(tr_register(rt, "x", (tr_pid)1 << TR_PID_INDEX_BITS | 12345678), TR_ENOPID);
+    TT_EQ(tr_register(rt, "x", (tr_pid)1 << TR__PID_INDEX_BITS | 12345678), TR_ENOPID);
     TT_EQ(tr_whereis(rt, "x"), TR_PID_NONE);
     TT_EQ(tr_whereis(rt, ""), TR_PID_NONE);
     TT_EQ(tr_whereis(rt, NULL), TR_PID_NONE);

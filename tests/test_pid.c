@@ -1,6 +1,7 @@
 /* test_pid.c — pids after their actor stops: dead letters, slot reuse
  * under new generations, and sends racing with the stop. */
 #include "tests.h"
+#include "../actors/pid.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -145,7 +146,7 @@ static void test_slot_reuse(void)
         for (uint32_t j = 0; j < REUSE_OLD; j++) {
             if (ru->fresh[i] == ru->old[j])
                 equal_pid++;
-            if (TR_PID_INDEX(ru->fresh[i]) == TR_PID_INDEX(ru->old[j]))
+            if (TR__PID_INDEX(ru->fresh[i]) == TR__PID_INDEX(ru->old[j]))
                 reused_index++;
         }
     }
@@ -256,7 +257,7 @@ static void race_spawner(tr_ctx *cx, void *state, const tr_msg *m)
         rc->spawned++;
         if (p == rc->victim)
             rc->same_pid++;
-        if (TR_PID_INDEX(p) == TR_PID_INDEX(rc->victim))
+        if (TR__PID_INDEX(p) == TR__PID_INDEX(rc->victim))
             rc->same_slot++;
         TT_CHECK(tr_send(cx, p, MSG_NEW, NULL, 0) == 0);
     }
@@ -364,7 +365,7 @@ static void test_pid_layout(void)
     for (int i = 0; i < 100; i++) {
         tr_pid p = TR_PID_NONE;
         TT_EQ(tr_runtime_spawn(rt, noop_actor, NULL, 0, &p), 0);
-        if (p == TR_PID_NONE || TR_PID_NODE(p) != 0 || TR_PID_GEN(p) == 0)
+        if (p == TR_PID_NONE || TR__PID_NODE(p) != 0 || TR__PID_GEN(p) == 0)
             bad++;
         if (p == prev)
             dup++;

@@ -23,6 +23,7 @@
  */
 #include "tests.h"
 
+#include "../actors/actor.h"
 #include "../sched/runq.h"
 
 #include <stdlib.h>
@@ -35,7 +36,7 @@ struct stamp {
     uint32_t from; /* the pusher: a ring (runq) or a producer (injectq) */
     uint64_t pos;  /* that pusher's push count, from 1 */
 };
-_Static_assert(sizeof(struct stamp) <= TR_STATE_INLINE, "a stamp fits in an actor's state");
+_Static_assert(sizeof(struct stamp) <= TR__STATE_INLINE, "a stamp fits in an actor's state");
 
 static void stamp_set(tr__actor *a, struct stamp s)
 {

@@ -3,6 +3,7 @@
  * different worker counts. Every message is accounted for. (Backpressure
  * has its own suite, test_backpressure.c.) */
 #include "tests.h"
+#include "../actors/pid.h"
 
 #include <sched.h>
 
@@ -371,7 +372,7 @@ static void test_spawn_from_behaviour(void)
     qsort(sorted, SPAWN_CHILDREN + 1, sizeof *sorted, cmp_pid);
     uint32_t dups = 0, none = 0;
     for (uint32_t i = 0; i <= SPAWN_CHILDREN; i++) {
-        if (sorted[i] == TR_PID_NONE || TR_PID_GEN(sorted[i]) == 0 || TR_PID_NODE(sorted[i]) != 0)
+        if (sorted[i] == TR_PID_NONE || TR__PID_GEN(sorted[i]) == 0 || TR__PID_NODE(sorted[i]) != 0)
             none++;
         if (i > 0 && sorted[i] == sorted[i - 1])
             dups++;

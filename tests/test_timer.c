@@ -21,6 +21,7 @@
  * periodic ticks far below the ideal, CPU use while idle, and generous
  * safety nets that turn a hang into a failure. */
 #include "tests.h"
+#include "../actors/pid.h"
 
 #include <sched.h>
 #include <stdlib.h>
@@ -801,7 +802,7 @@ static void test_send_to_timer(void)
     TT_EQ(tr_timer_cancel(rt, p), 0);              /* an ordinary actor */
     TT_EQ(tr_timer_cancel(NULL, rec.timer), TR_EINVAL);
     TT_EQ(tr_timer_cancel(rt, TR_PID_NONE), TR_ENOPID);
-    TT_EQ(tr_timer_cancel(rt, ((tr_pid)1 << TR_PID_INDEX_BITS) | 5000000u), TR_ENOPID);
+    TT_EQ(tr_timer_cancel(rt, ((tr_pid)1 << TR__PID_INDEX_BITS) | 5000000u), TR_ENOPID);
     tr_runtime_destroy(rt);
 }
 
@@ -809,8 +810,8 @@ static void test_send_to_timer(void)
 
 static tr_pid pid_with(uint32_t node, uint32_t gen, uint32_t index)
 {
-    return (tr_pid)node << (TR_PID_INDEX_BITS + TR_PID_GEN_BITS) |
-           (tr_pid)gen << TR_PID_INDEX_BITS | index;
+    return (tr_pid)node << (TR__PID_INDEX_BITS + TR__PID_GEN_BITS) |
+           (tr_pid)gen << TR__PID_INDEX_BITS | index;
 }
 
 /* Every shape of pid that no actor or timer ever had is TR_ENOPID, as for
@@ -828,7 +829,7 @@ static void test_cancel_never_issued(void)
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&rec.fires), 1);
 
-    uint32_t index = TR_PID_INDEX(timer), gen = TR_PID_GEN(timer);
+    uint32_t index = TR__PID_INDEX(timer), gen = TR__PID_GEN(timer);
     const tr_pid never[] = {
         TR_PID_NONE,
         pid_with(0, 0, index),            /* generation 0 */
@@ -836,7 +837,7 @@ static void test_cancel_never_issued(void)
         pid_with(0, gen, index + 100000), /* a slot never handed out */
         pid_with(0, gen + 1, index),      /* the slot's next generation */
         pid_with(0, gen + 1000, index),   /* far in the slot's future */
-        pid_with(0, TR_PID_GEN(actor) + 1, TR_PID_INDEX(actor)), /* a live actor's next */
+        pid_with(0, TR__PID_GEN(actor) + 1, TR__PID_INDEX(actor)), /* a live actor's next */
     };
     for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
         TT_EQ(tr_timer_cancel(rt, never[i]), TR_ENOPID);

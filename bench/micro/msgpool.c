@@ -74,7 +74,7 @@ static void *cross_sender_main(void *arg)
         tr_msg *msg = cross_alloc(c, s);
         if (msg == NULL)
             micro_oom(c->m);
-        tr__mpsc_push(&c->q, &msg->link_);
+        tr__mpsc_push(&c->q, &msg->tr__link);
     }
     return NULL;
 }

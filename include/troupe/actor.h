@@ -14,8 +14,13 @@
 
 #include <stddef.h>
 
+#include "api.h"
 #include "msg.h"
 #include "pid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct tr_ctx tr_ctx;
 typedef struct tr_runtime tr_runtime;
@@ -24,17 +29,14 @@ typedef struct tr_runtime tr_runtime;
  * of the state it was spawned with; `m` is valid until the call returns. */
 typedef void (*tr_behaviour)(tr_ctx *cx, void *state, const tr_msg *m);
 
-/* State up to this many bytes lives inside the actor's slot; larger state
- * costs one extra allocation at spawn. */
-#define TR_STATE_INLINE 32
-
 /* Spawns an actor running `fn` with a private copy of `state_size` bytes
  * of `state` (state may be NULL when state_size is 0; the copy is then
- * zero-sized). Stores its pid in *pid if pid is not NULL.
+ * zero-sized). A few words of state live inside the actor's slot; more
+ * cost one allocation at spawn. Stores its pid in *pid if pid is not NULL.
  * Errors: TR_EINVAL (fn NULL, state NULL with a size, not inside a
  * behaviour), TR_ENOMEM, TR_EAGAIN (actor table full). */
-int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
-             tr_pid *pid);
+TR_API int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
+                    tr_pid *pid);
 
 /* Sends a copy of `len` bytes of `data` as a message of `type` to `to`.
  * Delivery is asynchronous and per-sender FIFO. A send to an actor that
@@ -43,7 +45,7 @@ int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
  * Errors: TR_EINVAL (type reserved, data NULL with len, not inside a
  * behaviour), TR_EMSGSIZE, TR_ENOPID (never a valid pid of this runtime),
  * TR_ENOMEM. */
-int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len);
+TR_API int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len);
 
 /* TR_SEND_VALUE(cx, to, type, value): tr_send of the bytes of `value`,
  * its size filled in: tr_send(cx, to, type, &(value), sizeof(value)).
@@ -56,13 +58,13 @@ int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len);
 /* Sends a message from tr_msg_alloc() without copying it. The message
  * belongs to the runtime from this call on, whatever the result.
  * Errors: as tr_send(). */
-int tr_msg_send(tr_ctx *cx, tr_pid to, tr_msg *m);
+TR_API int tr_msg_send(tr_ctx *cx, tr_pid to, tr_msg *m);
 
 /* The pid of the actor whose behaviour is running. */
-tr_pid tr_self(const tr_ctx *cx);
+TR_API tr_pid tr_self(const tr_ctx *cx);
 
 /* The runtime the running actor belongs to. */
-tr_runtime *tr_ctx_runtime(const tr_ctx *cx);
+TR_API tr_runtime *tr_ctx_runtime(const tr_ctx *cx);
 
 /* Registers fn(arg) to run when the running actor ends, however it ends —
  * tr_stop, a failure, or tr_runtime_destroy while it is still alive: the
@@ -70,12 +72,16 @@ tr_runtime *tr_ctx_runtime(const tr_ctx *cx);
  * was given as arg). Several may be registered; they run last-registered
  * first, before the state goes. Errors: TR_EINVAL (fn NULL, not inside a
  * behaviour), TR_ENOMEM. */
-int tr_on_stop(tr_ctx *cx, void (*fn)(void *arg), void *arg);
+TR_API int tr_on_stop(tr_ctx *cx, void (*fn)(void *arg), void *arg);
 
 /* Stops the running actor once the current message has been handled.
  * Messages still in its mailbox, and any sent to it later, become dead
  * letters; its slot is reused under a new generation, so its pid is never
  * delivered to another actor. */
-void tr_stop(tr_ctx *cx);
+TR_API void tr_stop(tr_ctx *cx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -17,6 +17,12 @@
 
 #include <errno.h>
 
+#include "api.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* X(name, errno, text). Who returns what:
  *   EINVAL   a NULL or out-of-range argument, a reserved message type, a
  *            context call outside its behaviour, or something the caller
@@ -75,6 +81,10 @@ enum {
  * the codes above, the C library's for other -errno values that calls pass
  * through (strerrordesc_np: static and not localised), "success" for 0,
  * "unknown error" for anything else. Never NULL. Any thread. */
-const char *tr_strerror(int err);
+TR_API const char *tr_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

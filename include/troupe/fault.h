@@ -19,11 +19,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api.h"
 #include "actor.h"
 #include "error.h"
 #include "msg.h"
 #include "msgtypes.h" /* TR_EXIT, TR_DOWN, TR_INIT, TR_DEAD_LETTER */
 #include "pid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Exit reasons. Users pick their own positive codes for failures. */
 #define TR_EXIT_NORMAL    0   /* tr_stop, or tr_exit with 0: links ignore it */
@@ -43,7 +48,7 @@
  * "noproc", "shutdown", "restarts" for the TR_EXIT_* reasons above, and
  * "user" for every other value (the program's own reasons). Static text,
  * never NULL. Any thread. */
-const char *tr_exit_reason_name(int reason);
+TR_API const char *tr_exit_reason_name(int reason);
 
 #define TR_EXIT_TEXT_MAX 48
 
@@ -66,49 +71,49 @@ typedef struct tr_down_info {
 /* Ends the running actor with `reason` (and an optional text, cut to
  * TR_EXIT_TEXT_MAX - 1 bytes) once the current message is handled. With
  * reason 0 this is tr_stop. This is how a behaviour raises a failure. */
-void tr_exit(tr_ctx *cx, int reason, const char *text);
+TR_API void tr_exit(tr_ctx *cx, int reason, const char *text);
 
 /* Traps exits (on) or not (off, the default) for the running actor. */
-void tr_trap_exits(tr_ctx *cx, bool on);
+TR_API void tr_trap_exits(tr_ctx *cx, bool on);
 
 /* Links the running actor with `pid` (both ways). Linking to an actor that
  * has already ended gives an exit signal with TR_EXIT_NOPROC at once.
  * Errors: TR_EINVAL (pid is self, not inside a behaviour), TR_ENOPID,
  * TR_ENOMEM. */
-int tr_link(tr_ctx *cx, tr_pid pid);
+TR_API int tr_link(tr_ctx *cx, tr_pid pid);
 
 /* Removes a link; no exit signal through it arrives after this returns.
  * Unlinking what is not linked does nothing. Errors: TR_EINVAL (not
  * inside a behaviour), or as tr_send for the notice to the other side. */
-int tr_unlink(tr_ctx *cx, tr_pid pid);
+TR_API int tr_unlink(tr_ctx *cx, tr_pid pid);
 
 /* tr_spawn, linked: the child is linked before it can run, so it cannot
  * end unseen. Errors: as tr_spawn. */
-int tr_spawn_link(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
-                  tr_pid *pid);
+TR_API int tr_spawn_link(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
+                         tr_pid *pid);
 
 /* Sends pid an exit signal with `reason`, as a linked actor's end would,
  * but without a link (Erlang's exit/2): an actor that traps exits gets a
  * TR_EXIT message; any other ends with that reason — except that
  * TR_EXIT_NORMAL is ignored, and TR_EXIT_KILL cannot be trapped (the actor
  * ends, and its links see TR_EXIT_KILLED). Errors: as tr_send. */
-int tr_kill(tr_ctx *cx, tr_pid pid, int reason);
+TR_API int tr_kill(tr_ctx *cx, tr_pid pid, int reason);
 
 /* tr_kill from outside the runtime. Errors: TR_EINVAL (rt NULL),
  * TR_ENOPID, TR_ENOMEM. */
-int tr_runtime_kill(tr_runtime *rt, tr_pid pid, int reason);
+TR_API int tr_runtime_kill(tr_runtime *rt, tr_pid pid, int reason);
 
 /* TR_INIT: a message that supervisors send each child they (re)start, first. */
 
 /* Monitors pid: exactly one TR_DOWN with *ref will come when it ends
  * (reason TR_EXIT_NOPROC at once if it has already ended).
  * Errors: TR_EINVAL (not inside a behaviour), TR_ENOPID, TR_ENOMEM. */
-int tr_monitor(tr_ctx *cx, tr_pid pid, uint64_t *ref);
+TR_API int tr_monitor(tr_ctx *cx, tr_pid pid, uint64_t *ref);
 
 /* Ends a monitor. No TR_DOWN for it is delivered after this returns, even
  * one already in the mailbox (it is flushed). Errors: TR_EINVAL (no such
  * monitor of the running actor). */
-int tr_demonitor(tr_ctx *cx, uint64_t ref);
+TR_API int tr_demonitor(tr_ctx *cx, uint64_t ref);
 
 /* ---- dead letters ----
  * Messages that could not be delivered (their target had stopped) are
@@ -127,7 +132,7 @@ typedef struct tr_dead_letter {
 
 /* Sets the dead-letter sink (TR_PID_NONE to stop). Any thread.
  * Errors: TR_EINVAL (rt NULL). */
-int tr_runtime_dead_letters(tr_runtime *rt, tr_pid sink);
+TR_API int tr_runtime_dead_letters(tr_runtime *rt, tr_pid sink);
 
 /* ---- named actors ----
  * Names are per runtime, at most TR_NAME_MAX - 1 bytes; an actor has at
@@ -145,15 +150,19 @@ int tr_runtime_dead_letters(tr_runtime *rt, tr_pid sink);
  * rt, TR_PID_NONE), TR_EEXIST (name taken, or the actor already has a
  * name), TR_ENOPID (pid not a live actor), TR_ENOMEM (the registry could
  * not grow). */
-int tr_register(tr_runtime *rt, const char *name, tr_pid pid);
+TR_API int tr_register(tr_runtime *rt, const char *name, tr_pid pid);
 
 /* Removes a name. Any thread; takes the writer lock.
  * Errors: TR_EINVAL (bad name, NULL rt, or no such name). */
-int tr_unregister(tr_runtime *rt, const char *name);
+TR_API int tr_unregister(tr_runtime *rt, const char *name);
 
 /* The pid registered under name, or TR_PID_NONE (also for a bad name).
  * Any thread; takes no lock and writes nothing shared: a lookup racing with a
  * change sees the name before or after it, never a wrong pid. */
-tr_pid tr_whereis(tr_runtime *rt, const char *name);
+TR_API tr_pid tr_whereis(tr_runtime *rt, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

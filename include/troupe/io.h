@@ -16,9 +16,14 @@
 
 #include <stdint.h>
 
+#include "api.h"
 #include "actor.h"
 #include "msg.h"
 #include "msgtypes.h" /* TR_IO_READABLE, TR_IO_WRITABLE, TR_IO_HUP, TR_IO_ERROR, TR_SIGNAL */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Interest flags for tr_io_watch. */
 #define TR_IO_READ  1u
@@ -37,15 +42,15 @@ typedef struct tr_signal_event {
  * open. Errors: TR_EINVAL (bad fd or events), TR_EBUSY (fd already
  * watched in this runtime), TR_ENOMEM, or a negative errno from epoll
  * (e.g. -EPERM for a regular file). */
-int tr_io_watch(tr_ctx *cx, int fd, unsigned events);
+TR_API int tr_io_watch(tr_ctx *cx, int fd, unsigned events);
 
 /* Changes the interests of a descriptor the running actor watches.
  * Errors: TR_EINVAL (not watched by this actor, bad events), -errno. */
-int tr_io_modify(tr_ctx *cx, int fd, unsigned events);
+TR_API int tr_io_modify(tr_ctx *cx, int fd, unsigned events);
 
 /* Stops watching fd. Readiness messages already queued may still arrive.
  * Errors: TR_EINVAL (not watched by this actor). */
-int tr_io_unwatch(tr_ctx *cx, int fd);
+TR_API int tr_io_unwatch(tr_ctx *cx, int fd);
 
 /* Subscribes the running actor to signal signo (SIGINT, SIGTERM, SIGHUP,
  * SIGUSR1, ...): each delivery to the process becomes a TR_SIGNAL
@@ -56,10 +61,10 @@ int tr_io_unwatch(tr_ctx *cx, int fd);
  * is open while any runtime exists and closed with the last one.
  * Errors: TR_EINVAL (signo not catchable: SIGKILL, SIGSTOP, SIGSEGV, ...),
  * TR_EBUSY (already subscribed), TR_ENOMEM. */
-int tr_signal_watch(tr_ctx *cx, int signo);
+TR_API int tr_signal_watch(tr_ctx *cx, int signo);
 
 /* Ends a subscription. Errors: TR_EINVAL (not subscribed). */
-int tr_signal_unwatch(tr_ctx *cx, int signo);
+TR_API int tr_signal_unwatch(tr_ctx *cx, int signo);
 
 /* Makes signo stop the runtime (tr_runtime_stop): the usual way for a
  * server to end cleanly on SIGINT or SIGTERM. The handler is in place when
@@ -67,6 +72,10 @@ int tr_signal_unwatch(tr_ctx *cx, int signo);
  * subscription, holds the runtime open. Calling it twice for a signal is
  * harmless. Errors: TR_EINVAL (signo not catchable). Any thread outside
  * the runtime's behaviours. */
-int tr_runtime_stop_on_signal(tr_runtime *rt, int signo);
+TR_API int tr_runtime_stop_on_signal(tr_runtime *rt, int signo);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -15,7 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api.h"
 #include "pid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Types at or above TR_MSG_SYSTEM are reserved for the runtime (socket
  * readiness, exit signals, replies, ...: troupe/msgtypes.h lists them all,
@@ -25,28 +30,40 @@
 /* The longest payload a message can carry. */
 #define TR_MSG_MAX_LEN (UINT32_C(1) << 30)
 
-/* Internal link; the mailbox chains messages through it. */
-typedef struct tr_msg_link {
-    struct tr_msg_link *next;
-} tr_msg_link;
+/* The payload's alignment, spelled for each language: C11's _Alignas and
+ * C++11's alignas give the same layout, which mailbox/msg.c and the C++
+ * test (tests/cxx/hello.cc) both pin down with static asserts. In C++ the
+ * flexible array member `data` is an extension that g++ and clang++ accept
+ * (only -Wpedantic names it): no ISO C++ form keeps C's layout and access. */
+#ifdef __cplusplus
+#define TR__ALIGN16 alignas(16)
+#else
+#define TR__ALIGN16 _Alignas(16)
+#endif
+
+/* Internal: the mailbox's link (mailbox/mpsc.h). It is first so that a
+ * message is its own queue node; its name and layout may change. */
+struct tr__msg_link {
+    struct tr__msg_link *next;
+};
 
 typedef struct tr_msg {
-    tr_msg_link link_;  /* owned by the runtime: do not touch */
+    struct tr__msg_link tr__link; /* internal: owned by the runtime */
     tr_pid from;        /* sender, or TR_PID_NONE from outside any actor */
     tr_pid to;          /* the pid it was sent to */
     uint32_t type;      /* user tag, below TR_MSG_SYSTEM */
     uint32_t len;       /* payload length in bytes */
-    _Alignas(16) unsigned char data[]; /* payload, 16-byte aligned */
+    TR__ALIGN16 unsigned char data[]; /* payload, 16-byte aligned */
 } tr_msg;
 
 /* Allocates a message with room for `len` payload bytes, from the calling
  * thread's pool. Returns NULL if len > TR_MSG_MAX_LEN, if type is reserved,
  * or if memory is exhausted. The payload is uninitialised. Any thread. */
-tr_msg *tr_msg_alloc(uint32_t type, size_t len);
+TR_API tr_msg *tr_msg_alloc(uint32_t type, size_t len);
 
 /* Returns a message obtained from tr_msg_alloc() that was not sent.
  * NULL is ignored. Any thread. */
-void tr_msg_free(tr_msg *m);
+TR_API void tr_msg_free(tr_msg *m);
 
 /* ---- typed payloads ----
  * TR_PAYLOAD(m, T): the payload of m as a `const T *`, or NULL unless the
@@ -75,5 +92,9 @@ static inline const void *tr__payload(const tr_msg *m, size_t size, int exact)
         return NULL;
     return m->data;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

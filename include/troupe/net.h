@@ -37,11 +37,16 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "api.h"
 #include "actor.h"
 #include "error.h"
 #include "msg.h"
 #include "msgtypes.h" /* TR_TCP_*, TR_UDP_DATAGRAM */
 #include "pid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Error and close reasons (error.h), beside negative errno values from
  * the socket (-ECONNRESET, -ECONNREFUSED, ...):
@@ -114,13 +119,13 @@ typedef struct tr_tcp_listen_opts {
  * Errors: TR_EINVAL, TR_ENOMEM, TR_EAGAIN (actor table full), -errno
  * from socket/bind/listen (e.g. -EADDRINUSE), TR_EHOSTUNREACH when the
  * host does not resolve. */
-int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listener, uint16_t *port);
-int tr_runtime_tcp_listen(tr_runtime *rt, const tr_tcp_listen_opts *o, tr_pid *listener,
-                          uint16_t *port);
+TR_API int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listener, uint16_t *port);
+TR_API int tr_runtime_tcp_listen(tr_runtime *rt, const tr_tcp_listen_opts *o, tr_pid *listener,
+                                 uint16_t *port);
 
 /* Stops a listener (from any actor): it closes its socket and ends.
  * Connections already accepted go on. Errors: as tr_send. */
-int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener);
+TR_API int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener);
 
 /* ---- the descriptor limit ---- */
 
@@ -130,7 +135,7 @@ int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener);
  * that use select(), which cannot take descriptors past FD_SETSIZE.
  * Stores the limit now in force if asked. Errors: -errno from
  * getrlimit/setrlimit. Any thread; the limit is process-wide. */
-int tr_fd_limit_raise(unsigned long *limit);
+TR_API int tr_fd_limit_raise(unsigned long *limit);
 
 /* ---- connecting ---- */
 
@@ -146,8 +151,8 @@ typedef struct tr_tcp_connect_opts {
  * (-ECONNREFUSED, TR_ETIMEDOUT, ...). Errors: TR_EINVAL (no host, no
  * behaviour), TR_ENOMEM, TR_EAGAIN (actor table full), TR_EHOSTUNREACH
  * (no such host). */
-int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn);
-int tr_runtime_tcp_connect(tr_runtime *rt, const tr_tcp_connect_opts *o, tr_pid *conn);
+TR_API int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn);
+TR_API int tr_runtime_tcp_connect(tr_runtime *rt, const tr_tcp_connect_opts *o, tr_pid *conn);
 
 /* ---- inside a connection's behaviour ---- */
 
@@ -157,28 +162,28 @@ int tr_runtime_tcp_connect(tr_runtime *rt, const tr_tcp_connect_opts *o, tr_pid 
  * carries it). Errors: TR_ENOTCONN (not a connection, not connected yet,
  * or closing or shut down), TR_EINVAL (data NULL with len), TR_ENOBUFS
  * (queue past max_output: nothing queued), TR_ENOMEM. */
-int tr_tcp_send(tr_ctx *cx, const void *data, size_t len);
+TR_API int tr_tcp_send(tr_ctx *cx, const void *data, size_t len);
 
 /* Bytes queued and not yet written. */
-size_t tr_tcp_queued(tr_ctx *cx);
+TR_API size_t tr_tcp_queued(tr_ctx *cx);
 
 /* Stops delivering frames (and reading) until tr_tcp_resume: for
  * protocols that must wait for an answer from another actor before
  * handling the next request. Frames already read stay buffered. */
-void tr_tcp_pause(tr_ctx *cx);
-void tr_tcp_resume(tr_ctx *cx);
+TR_API void tr_tcp_pause(tr_ctx *cx);
+TR_API void tr_tcp_resume(tr_ctx *cx);
 
 /* Half-close: no more writing (FIN after the queue drains); reading goes on.
  * Errors (for these three): TR_ENOTCONN (not a connection, or closed). */
-int tr_tcp_shutdown(tr_ctx *cx);
+TR_API int tr_tcp_shutdown(tr_ctx *cx);
 
 /* Graceful close: stop reading, write what is queued, then close;
  * TR_TCP_CLOSED (reason 0) follows. */
-int tr_tcp_close(tr_ctx *cx);
+TR_API int tr_tcp_close(tr_ctx *cx);
 
 /* Abortive close: drop the queue and reset the connection now (RST);
  * TR_TCP_CLOSED (reason TR_ECONNABORTED) follows. */
-int tr_tcp_abort(tr_ctx *cx);
+TR_API int tr_tcp_abort(tr_ctx *cx);
 
 /* ---- UDP ---- */
 
@@ -192,18 +197,22 @@ typedef struct tr_udp_opts {
 
 /* Opens a UDP socket actor: each datagram arrives as TR_UDP_DATAGRAM.
  * Stores its pid and bound port if asked. Errors: as tr_tcp_listen. */
-int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
-int tr_runtime_udp_open(tr_runtime *rt, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
+TR_API int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
+TR_API int tr_runtime_udp_open(tr_runtime *rt, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
 
 /* Inside a UDP actor's behaviour: sends one datagram. Errors: TR_ENOTCONN
  * (not a UDP actor, or closed), TR_EINVAL (to NULL, data NULL with len),
  * -errno from sendto (TR_EAGAIN when the socket buffer is full: UDP may
  * drop; TR_EMSGSIZE for a datagram too large). */
-int tr_udp_send(tr_ctx *cx, const struct sockaddr *to, socklen_t to_len, const void *data,
-                size_t len);
+TR_API int tr_udp_send(tr_ctx *cx, const struct sockaddr *to, socklen_t to_len, const void *data,
+                       size_t len);
 
 /* Closes the running UDP actor's socket; the actor then stops.
  * Errors: TR_ENOTCONN (not a UDP actor, or already closed). */
-int tr_udp_close(tr_ctx *cx);
+TR_API int tr_udp_close(tr_ctx *cx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -21,9 +21,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api.h"
 #include "actor.h"
 #include "msg.h"
 #include "pid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define TR_MAX_THREADS 256
 
@@ -53,67 +58,71 @@ typedef struct tr_stats {
 /* Fills *cfg with the defaults: threads from the TROUPE_THREADS environment
  * variable if set to 1..TR_MAX_THREADS, else the number of CPUs this
  * process may run on (its affinity mask); batch 64. */
-void tr_config_init(tr_config *cfg);
+TR_API void tr_config_init(tr_config *cfg);
 
 /* Creates a runtime (cfg NULL = defaults). No thread starts until
  * tr_runtime_run or tr_runtime_start.
  * Errors: TR_EINVAL (threads or batch out of range), TR_ENOMEM. */
-int tr_runtime_create(const tr_config *cfg, tr_runtime **rt);
+TR_API int tr_runtime_create(const tr_config *cfg, tr_runtime **rt);
 
 /* Stops (if running) and joins the workers, then frees every actor,
  * queued message and the runtime itself. From outside any behaviour. */
-void tr_runtime_destroy(tr_runtime *rt);
+TR_API void tr_runtime_destroy(tr_runtime *rt);
 
 /* Starts the workers and blocks until the runtime is quiescent or
  * tr_runtime_stop is called. Returns 0 when quiescent, 1 when stopped.
  * May be called again later to resume.
  * Errors: TR_EBUSY (already running), TR_EDEADLK (called from a worker),
  * TR_ENOMEM (threads could not be started). */
-int tr_runtime_run(tr_runtime *rt);
+TR_API int tr_runtime_run(tr_runtime *rt);
 
 /* Starts the workers in the background and returns at once; the caller
  * may send, then tr_runtime_join. Errors: as tr_runtime_run. */
-int tr_runtime_start(tr_runtime *rt);
+TR_API int tr_runtime_start(tr_runtime *rt);
 
 /* Waits for a started runtime to become quiescent or be stopped.
  * Returns 0 (quiescent) or 1 (stopped).
  * Errors: TR_ENOTSTARTED, TR_EDEADLK (called from a worker). */
-int tr_runtime_join(tr_runtime *rt);
+TR_API int tr_runtime_join(tr_runtime *rt);
 
 /* Asks the workers to stop after their current turns; run/join return 1.
  * Messages still queued stay queued. Any thread, including a behaviour,
  * and async-signal-safe. */
-void tr_runtime_stop(tr_runtime *rt);
+TR_API void tr_runtime_stop(tr_runtime *rt);
 
 /* Holds the runtime open: it will not finish while a hold is taken, even
  * with nothing to do. Each hold is given back with tr_runtime_release.
  * Any thread. Errors: TR_EINVAL (rt NULL). */
-int tr_runtime_hold(tr_runtime *rt);
+TR_API int tr_runtime_hold(tr_runtime *rt);
 
 /* Gives back a hold. Errors: TR_EINVAL (rt NULL, or no hold taken). */
-int tr_runtime_release(tr_runtime *rt);
+TR_API int tr_runtime_release(tr_runtime *rt);
 
 /* tr_spawn for threads outside the runtime (or before it runs). */
-int tr_runtime_spawn(tr_runtime *rt, tr_behaviour fn, const void *state,
-                     size_t state_size, tr_pid *pid);
+TR_API int tr_runtime_spawn(tr_runtime *rt, tr_behaviour fn, const void *state,
+                            size_t state_size, tr_pid *pid);
 
 /* tr_send for threads outside the runtime; the message's sender is
  * TR_PID_NONE. Any thread. Errors: as tr_send. */
-int tr_runtime_send(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
-                    size_t len);
+TR_API int tr_runtime_send(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
+                           size_t len);
 
 /* TR_SEND_VALUE (actor.h) for threads outside the runtime. */
 #define TR_RUNTIME_SEND_VALUE(rt, to, type, value) \
     tr_runtime_send((rt), (to), (type), &(value), sizeof(value))
 
 /* tr_msg_send for threads outside the runtime. */
-int tr_runtime_msg_send(tr_runtime *rt, tr_pid to, tr_msg *m);
+TR_API int tr_runtime_msg_send(tr_runtime *rt, tr_pid to, tr_msg *m);
 
 /* A snapshot of the counters. Any thread; the figures are exact once the
  * runtime has returned from run/join, approximate while it runs. */
-void tr_runtime_stats(tr_runtime *rt, tr_stats *out);
+TR_API void tr_runtime_stats(tr_runtime *rt, tr_stats *out);
 
 /* The number of worker threads. */
-unsigned tr_runtime_threads(const tr_runtime *rt);
+TR_API unsigned tr_runtime_threads(const tr_runtime *rt);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -26,8 +26,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api.h"
 #include "actor.h"
 #include "pid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum tr_restart { TR_PERMANENT = 0, TR_TRANSIENT, TR_TEMPORARY } tr_restart;
 typedef enum tr_strategy { TR_ONE_FOR_ONE = 0, TR_ONE_FOR_ALL, TR_REST_FOR_ONE } tr_strategy;
@@ -52,11 +57,15 @@ typedef struct tr_supervisor_spec {
  * a child of another). Errors: TR_EINVAL (spec NULL, a bad strategy,
  * restart type or child, not inside a behaviour), TR_ENOMEM, TR_EAGAIN
  * (actor table full). */
-int tr_supervisor_start(tr_ctx *cx, const tr_supervisor_spec *spec, tr_pid *sup);
+TR_API int tr_supervisor_start(tr_ctx *cx, const tr_supervisor_spec *spec, tr_pid *sup);
 
 /* Starts a top-level supervisor from outside the runtime. Stop it (and
  * its tree, in order) with tr_runtime_kill(rt, sup, TR_EXIT_SHUTDOWN).
  * Errors: as tr_supervisor_start (TR_EINVAL for rt NULL). */
-int tr_runtime_supervisor_start(tr_runtime *rt, const tr_supervisor_spec *spec, tr_pid *sup);
+TR_API int tr_runtime_supervisor_start(tr_runtime *rt, const tr_supervisor_spec *spec, tr_pid *sup);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

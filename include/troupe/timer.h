@@ -20,8 +20,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api.h"
 #include "actor.h"
 #include "pid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define TR_MSEC UINT64_C(1000000)
 #define TR_SEC UINT64_C(1000000000)
@@ -38,21 +43,25 @@ typedef struct tr_timer_spec {
 /* Starts a timer from inside a behaviour; stores its pid in *timer if
  * timer is not NULL. Errors: TR_EINVAL (spec NULL, reserved type, data
  * NULL with len), TR_EMSGSIZE, TR_ENOMEM, TR_EAGAIN (actor table full). */
-int tr_timer_start(tr_ctx *cx, const tr_timer_spec *spec, tr_pid *timer);
+TR_API int tr_timer_start(tr_ctx *cx, const tr_timer_spec *spec, tr_pid *timer);
 
 /* tr_timer_start for threads outside the runtime. */
-int tr_runtime_timer_start(tr_runtime *rt, const tr_timer_spec *spec, tr_pid *timer);
+TR_API int tr_runtime_timer_start(tr_runtime *rt, const tr_timer_spec *spec, tr_pid *timer);
 
 /* One-shot: sends the message to `to` after delay_ns. Errors: as
  * tr_timer_start. */
-int tr_send_after(tr_ctx *cx, uint64_t delay_ns, tr_pid to, uint32_t type,
-                  const void *data, size_t len);
+TR_API int tr_send_after(tr_ctx *cx, uint64_t delay_ns, tr_pid to, uint32_t type,
+                         const void *data, size_t len);
 
 /* Cancels a pending timer. Returns 1 if it was pending and is now
  * cancelled (nothing more will be delivered), 0 if it was not pending (it
  * has fired, was cancelled before, or the pid is not a timer's).
  * Errors: TR_EINVAL (rt NULL), TR_ENOPID (never a valid pid). Any thread.
  * It may wait for an expiry that is being delivered at that instant. */
-int tr_timer_cancel(tr_runtime *rt, tr_pid timer);
+TR_API int tr_timer_cancel(tr_runtime *rt, tr_pid timer);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
