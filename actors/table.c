@@ -43,11 +43,9 @@ void tr__table_fini(tr__table *t, tr_runtime *rt)
                 tr__msg_release((tr_msg *)n);
             if (!(a->life & 1))
                 continue;
-            while (a->resources != NULL) {
-                tr__resource *r = a->resources;
-                a->resources = r->next;
-                r->release(rt, r);
-            }
+            /* Alive, whether it ever ran or not: the workers are gone, so
+             * this is its end. */
+            tr__actor_release(rt, a, TR_EXIT_SHUTDOWN);
             tr__fault_free(a->fault);
             a->fault = NULL;
             if (a->flags & TR__HEAP_STATE)
@@ -192,7 +190,14 @@ void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a)
      * refuses (a cell still being emptied) goes to the stash. */
     if ((ck_pr_load_32(&a->life) >> 1) > TR__MAX_GEN)
         return;
-    tr__node *refused = tr__magazine_give(mag, &t->free, &a->state.free.link);
+    tr__node *refused;
+    if (mag != NULL) {
+        refused = tr__magazine_give(mag, &t->free, &a->state.free.link);
+    } else {
+        shared_lock(t);
+        refused = tr__magazine_give(&t->shared, &t->free, &a->state.free.link);
+        shared_unlock(t);
+    }
     if (refused != NULL)
         stash_push(t, refused);
 }

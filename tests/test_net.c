@@ -342,7 +342,7 @@ static tr_tcp_handler handler_for(tr_behaviour fn, struct stats *st, int flags)
     memset(&proto, 0, sizeof proto);
     proto.st = st;
     proto.flags = flags;
-    tr_tcp_handler h = {.behaviour = fn, .state = &proto, .state_size = sizeof proto};
+    tr_tcp_handler h = {.actor = {.behaviour = fn, .state = &proto, .state_size = sizeof proto}};
     return h;
 }
 
@@ -1820,8 +1820,8 @@ static int start_connect(tr_runtime *rt, struct outcome *o, uint16_t port, uint6
 {
     struct ostate st = {.o = o};
     tr_tcp_connect_opts co = {.host = HOST, .port = port, .timeout_ns = timeout_ns,
-                              .handler = {.behaviour = connector, .state = &st,
-                                          .state_size = sizeof st}};
+                              .handler = {.actor = {.behaviour = connector, .state = &st,
+                                                    .state_size = sizeof st}}};
     tr_pid pid = TR_PID_NONE;
     int rc = tr_runtime_tcp_connect(rt, &co, &pid);
     CU_ASSERT(rc != 0 || pid != TR_PID_NONE);
@@ -1860,8 +1860,8 @@ static void test_connect(void)
     /* A name that does not resolve is refused at once. */
     struct ostate st = {.o = &refused};
     tr_tcp_connect_opts bad = {.host = "no-such-host.invalid", .port = 1,
-                               .handler = {.behaviour = connector, .state = &st,
-                                           .state_size = sizeof st}};
+                               .handler = {.actor = {.behaviour = connector, .state = &st,
+                                                     .state_size = sizeof st}}};
     TT_EQ(tr_runtime_tcp_connect(srv.rt, &bad, NULL), -EHOSTUNREACH);
     TT_NO_ERRORS();
     server_stop(&srv);
@@ -1877,8 +1877,8 @@ struct no_host {
 static tr_tcp_connect_opts no_host_opts(struct ostate *st)
 {
     return (tr_tcp_connect_opts){.host = NULL, .port = 1,
-                                 .handler = {.behaviour = connector, .state = st,
-                                             .state_size = sizeof *st}};
+                                 .handler = {.actor = {.behaviour = connector, .state = st,
+                                                       .state_size = sizeof *st}}};
 }
 
 static void no_host_actor(tr_ctx *cx, void *state, const tr_msg *m)
@@ -2241,8 +2241,8 @@ static void test_udp(void)
     int c0 = udp_client(&st->clients[0]), c1 = udp_client(&st->clients[1]);
     tr_runtime *rt = tt_runtime(4, 0);
     struct ustate us = {.st = st};
-    tr_udp_opts o = {.host = HOST, .port = 0, .behaviour = udp_echo, .state = &us,
-                     .state_size = sizeof us};
+    tr_udp_opts o = {.host = HOST, .port = 0,
+                     .actor = {.behaviour = udp_echo, .state = &us, .state_size = sizeof us}};
     tr_pid pid = TR_PID_NONE;
     uint16_t port = 0;
     TT_EQ(tr_runtime_udp_open(rt, &o, &pid, &port), 0);
@@ -2287,7 +2287,8 @@ static void test_udp_large(void)
     setsockopt(c0, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
     tr_runtime *rt = tt_runtime(2, 0);
     struct ustate us = {.st = st};
-    tr_udp_opts o = {.host = HOST, .behaviour = udp_echo, .state = &us, .state_size = sizeof us};
+    tr_udp_opts o = {.host = HOST,
+                     .actor = {.behaviour = udp_echo, .state = &us, .state_size = sizeof us}};
     uint16_t port = 0;
     TT_EQ(tr_runtime_udp_open(rt, &o, NULL, &port), 0);
     CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);

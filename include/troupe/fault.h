@@ -66,10 +66,22 @@ int tr_link(tr_ctx *cx, tr_pid pid);
 /* Removes a link; no exit signal through it arrives after this returns. */
 int tr_unlink(tr_ctx *cx, tr_pid pid);
 
-/* tr_spawn, linked: the child is linked before it can run, so it cannot
- * end unseen. */
+/* tr_spawn_spec, linked: the child is linked to the running actor before
+ * it can run, so it cannot end unseen (a failed init included).
+ * Errors: as tr_spawn_spec. Behaviours only. */
+int tr_spawn_link_spec(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid);
+
+/* tr_spawn_link_spec with only behaviour and state. Errors: as
+ * tr_spawn_spec. Behaviours only. */
 int tr_spawn_link(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
                   tr_pid *pid);
+
+/* tr_spawn_spec, monitored: the running actor monitors the child from
+ * before it can run, so exactly one TR_DOWN with *ref comes when it ends
+ * (a failed init included, with init's result as the reason). Stores the
+ * pid and the monitor's reference if asked; tr_demonitor(cx, *ref) ends
+ * the monitor. Errors: as tr_spawn_spec. Behaviours only. */
+int tr_spawn_monitor(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid, uint64_t *ref);
 
 /* Sends pid an exit signal with `reason`, as a linked actor's end would,
  * but without a link (Erlang's exit/2): an actor that traps exits gets a
@@ -80,9 +92,6 @@ int tr_kill(tr_ctx *cx, tr_pid pid, int reason);
 
 /* tr_kill from outside the runtime. */
 int tr_runtime_kill(tr_runtime *rt, tr_pid pid, int reason);
-
-/* A message that supervisors send each child they (re)start, first. */
-#define TR_INIT (TR_MSG_SYSTEM + 0x42)
 
 /* Monitors pid: exactly one TR_DOWN with *ref will come when it ends
  * (reason TR_EXIT_NOPROC at once if it has already ended).
