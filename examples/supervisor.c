@@ -141,8 +141,12 @@ int main(void)
 
     worker alpha = {"alpha", mon, 0}, beta = {"beta", mon, 0};
     tr_child_spec children[] = {
-        {{worker_behaviour, &alpha, sizeof alpha, worker_init}, TR_PERMANENT, 100 * TR_MSEC},
-        {{worker_behaviour, &beta, sizeof beta, worker_init}, TR_PERMANENT, 100 * TR_MSEC},
+        {.actor = {.behaviour = worker_behaviour, .state = &alpha, .state_size = sizeof alpha,
+                   .init = worker_init},
+         .restart = TR_PERMANENT, .shutdown_ns = 100 * TR_MSEC},
+        {.actor = {.behaviour = worker_behaviour, .state = &beta, .state_size = sizeof beta,
+                   .init = worker_init},
+         .restart = TR_PERMANENT, .shutdown_ns = 100 * TR_MSEC},
     };
     tr_supervisor_spec spec = {
         .strategy = TR_ONE_FOR_ONE,

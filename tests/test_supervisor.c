@@ -203,6 +203,9 @@ static void kid(tr_ctx *cx, void *state, const tr_msg *m)
     }
 }
 
+#define KID_SPEC(st) \
+    { .behaviour = kid, .state = (st), .state_size = sizeof *(st), .init = kid_init }
+
 static int initial_value(int id)
 {
     return id * 10 + 1;
@@ -243,7 +246,7 @@ static void tree_kids(struct tree *t, size_t n, tr_restart restart, uint32_t fla
 {
     for (size_t i = 0; i < n; i++) {
         t->ks[i] = (struct kid_state){ t->coll, (int32_t)i, initial_value((int)i), flags };
-        t->cs[i] = (tr_child_spec){ { kid, &t->ks[i], sizeof t->ks[i], kid_init }, restart, 0 };
+        t->cs[i] = (tr_child_spec){ KID_SPEC(&t->ks[i]), restart, 0 };
     }
 }
 
@@ -686,7 +689,9 @@ static void test_nested_escalation(void)
     tree_kids(t, 1, TR_PERMANENT, KF_TRAP);
     tree_spec(t, TR_ONE_FOR_ONE, 1, 1, 10 * TR_SEC); /* the inner: 1 restart */
     struct wrapper_state ws = { t->coll, &t->spec };
-    tr_child_spec top_kids[] = { { { wrapper, &ws, sizeof ws, wrapper_init }, TR_PERMANENT, 0 } };
+    tr_child_spec top_kids[] = { { { .behaviour = wrapper, .state = &ws, .state_size = sizeof ws,
+                                     .init = wrapper_init },
+                                   TR_PERMANENT, 0 } };
     tr_supervisor_spec top_spec = { TR_ONE_FOR_ONE, 5, 10 * TR_SEC, top_kids, 1 };
     tr_pid top;
     TT_EQ(tr_runtime_supervisor_start(t->rt, &top_spec, &top), 0);
@@ -823,10 +828,12 @@ static void test_bad_specs(void)
 {
     tr_runtime *rt = tt_runtime(2, 0);
     struct kid_state ks = { TR_PID_NONE, 0, 0, 0 };
-    tr_child_spec good = { { kid, &ks, sizeof ks, kid_init }, TR_PERMANENT, 0 };
-    tr_child_spec no_fn = { { NULL, &ks, sizeof ks, kid_init }, TR_PERMANENT, 0 };
-    tr_child_spec no_state = { { kid, NULL, sizeof ks, kid_init }, TR_PERMANENT, 0 };
-    tr_child_spec bad_restart = { { kid, &ks, sizeof ks, kid_init }, (tr_restart)7, 0 };
+    tr_child_spec good = { KID_SPEC(&ks), TR_PERMANENT, 0 };
+    tr_child_spec no_fn = { KID_SPEC(&ks), TR_PERMANENT, 0 };
+    no_fn.actor.behaviour = NULL;
+    tr_child_spec no_state = { KID_SPEC(&ks), TR_PERMANENT, 0 };
+    no_state.actor.state = NULL;
+    tr_child_spec bad_restart = { KID_SPEC(&ks), (tr_restart)7, 0 };
     tr_supervisor_spec spec = { TR_ONE_FOR_ONE, 0, 0, &good, 1 };
     tr_pid sup = TR_PID_NONE;
     TT_EQ(tr_runtime_supervisor_start(NULL, &spec, &sup), TR_EINVAL);
