@@ -49,14 +49,82 @@ int tr_runtime_dead_letters(tr_runtime *rt, tr_pid sink)
     return 0;
 }
 
+static void init_first(tr_ctx *cx, void *state, const tr_msg *m);
+
+/* A slot for a new actor running fn with a copy of state, its fields set
+ * for the plain case (no resources, no record), not yet alive; NULL with
+ * *err. heap: the state's room if it does not fit the slot, else NULL. */
+static inline tr__actor *new_actor(tr_runtime *rt, tr__worker *w, tr_behaviour fn,
+                                   const void *state, size_t state_size, void *heap, int *err)
+{
+    tr__actor *a = tr__table_alloc(&rt->table, w != NULL ? &w->slots : NULL, err);
+    if (a == NULL)
+        return NULL;
+    /* A free slot may still be draining stale messages on another worker;
+     * that never reads these fields (see actor.h), and the store of life
+     * in born() publishes them to whoever gets the new pid. */
+    a->fn = fn;
+    ck_pr_store_32(&a->aux, 0); /* senders with an older pid may be reading it */
+    a->resources = NULL;
+    a->fault = NULL;
+    ck_pr_store_16(&a->named, 0);
+    a->flags = heap != NULL ? TR__HEAP_STATE : 0;
+    if (heap != NULL)
+        a->state.heap = heap;
+    if (state_size != 0)
+        memcpy(heap != NULL ? heap : a->state.bytes, state, state_size);
+    return a;
+}
+
+/* Makes a alive: its pid is valid from here on. */
+static inline tr_pid born(tr__actor *a)
+{
+    uint32_t gen = ck_pr_load_32(&a->life) >> 1;
+    ck_pr_fence_store();
+    ck_pr_store_32(&a->life, gen << 1 | 1);
+    return tr__pid_make(gen, a->index);
+}
+
+/* An actor that was never started (its name was taken): nobody has its
+ * pid, nothing was queued for it, so its slot goes straight back. */
+static void unborn(tr_runtime *rt, tr__worker *w, tr__actor *a)
+{
+    a->fault = NULL;
+    a->resources = NULL;
+    if (a->flags & TR__HEAP_STATE)
+        free(a->state.heap);
+    tr__table_end(a, ck_pr_load_32(&a->life));
+    tr__table_give(&rt->table, w != NULL ? &w->slots : NULL, a);
+}
+
+/* The spec path for a spec with nothing but behaviour and state: what
+ * most spawns are, kept as short as spawning was before specs. */
+static int spawn_plain(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
+                       size_t state_size, tr_pid *pid)
+{
+    if (fn == NULL || (state == NULL && state_size != 0) || state_size > UINT32_MAX)
+        return TR_EINVAL;
+    void *heap = NULL;
+    if (state_size > TR_STATE_INLINE && (heap = malloc(state_size)) == NULL)
+        return TR_ENOMEM;
+    int err = 0;
+    tr__actor *a = new_actor(rt, w, fn, state, state_size, heap, &err);
+    if (a == NULL) {
+        free(heap);
+        return err;
+    }
+    tr_pid p = born(a);
+    COUNT(rt, w, spawned);
+    if (pid != NULL)
+        *pid = p;
+    return 0;
+}
+
 int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
               size_t state_size, tr_pid *pid)
 {
-    tr_actor_spec spec = {.behaviour = fn, .state = state, .state_size = state_size};
-    return tr__spawn_spec(rt, w, TR_PID_NONE, &spec, NULL, pid);
+    return spawn_plain(rt, w, fn, state, state_size, pid);
 }
-
-static void init_first(tr_ctx *cx, void *state, const tr_msg *m);
 
 static bool name_ok(const char *name)
 {
@@ -64,26 +132,15 @@ static bool name_ok(const char *name)
     return n != 0 && n < TR_NAME_MAX;
 }
 
-/* An actor that was never started (its name was taken): nobody has its
- * pid, nothing was queued for it, so its slot goes straight back. */
-static void unborn(tr_runtime *rt, tr__worker *w, tr__actor *a, uint32_t life)
+/* The spec path for everything else: callbacks, a name, a resource, a
+ * record made by the caller. */
+static int spawn_full(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor_spec *spec,
+                      const tr__spawn_opts *o, tr_pid *pid)
 {
-    a->fault = NULL;
-    a->resources = NULL;
-    if (a->flags & TR__HEAP_STATE)
-        free(a->state.heap);
-    tr__table_end(a, life);
-    tr__table_give(&rt->table, w != NULL ? &w->slots : NULL, a);
-}
-
-int tr__spawn_spec(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor_spec *spec,
-                   const tr__spawn_opts *o, tr_pid *pid)
-{
-    if (spec == NULL || spec->behaviour == NULL ||
-        (spec->state == NULL && spec->state_size != 0) || spec->state_size > UINT32_MAX ||
-        (spec->name != NULL && !name_ok(spec->name)))
-        return TR_EINVAL;
     size_t state_size = spec->state_size;
+    if (spec->behaviour == NULL || (spec->state == NULL && state_size != 0) ||
+        state_size > UINT32_MAX || (spec->name != NULL && !name_ok(spec->name)))
+        return TR_EINVAL;
     bool callbacks = spec->init != NULL || spec->on_stop != NULL;
     tr__fault *f = o != NULL ? o->fault : NULL, *made = NULL;
     tr_msg *start = NULL;
@@ -96,16 +153,10 @@ int tr__spawn_spec(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor
         goto fail;
     if (state_size > TR_STATE_INLINE && (heap = malloc(state_size)) == NULL)
         goto fail;
-    tr__actor *a = tr__table_alloc(&rt->table, w != NULL ? &w->slots : NULL, &err);
+    tr__actor *a = new_actor(rt, w, spec->init != NULL ? init_first : spec->behaviour,
+                             spec->state, state_size, heap, &err);
     if (a == NULL)
         goto fail;
-
-    /* A free slot may still be draining stale messages on another worker;
-     * that never reads these fields (see actor.h), and the store of life
-     * below publishes them to whoever gets the new pid. */
-    a->fn = spec->init != NULL ? init_first : spec->behaviour;
-    ck_pr_store_32(&a->aux, 0); /* senders with an older pid may be reading it */
-    a->resources = NULL;
     if (callbacks) {
         f->behaviour = spec->behaviour;
         f->init = spec->init;
@@ -114,29 +165,19 @@ int tr__spawn_spec(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor
         f->user_at = o != NULL ? o->user_at : 0;
     }
     a->fault = f;
-    ck_pr_store_16(&a->named, 0);
-    a->flags = heap != NULL ? TR__HEAP_STATE : 0;
-    if (heap != NULL)
-        a->state.heap = heap;
-    void *copy = heap != NULL ? heap : a->state.bytes;
-    if (state_size != 0)
-        memcpy(copy, spec->state, state_size);
     if (o != NULL && o->resource_at >= 0) {
+        void *copy = heap != NULL ? heap : a->state.bytes;
         a->resources = (tr__resource *)((char *)copy + o->resource_at);
         a->resources->next = NULL;
     }
-
-    uint32_t gen = ck_pr_load_32(&a->life) >> 1;
-    ck_pr_fence_store();
-    ck_pr_store_32(&a->life, gen << 1 | 1);
-    tr_pid p = tr__pid_make(gen, a->index);
+    tr_pid p = born(a);
 
     /* Named only now that it is alive, but before anything is queued for
      * it: until the name is published nobody has its pid, so on failure
      * it can vanish unseen. From the name on, senders may come first:
      * init_first still runs init before whatever the behaviour sees. */
     if (spec->name != NULL && (err = tr_register(rt, spec->name, p)) != 0) {
-        unborn(rt, w, a, gen << 1 | 1);
+        unborn(rt, w, a);
         heap = NULL;
         goto fail;
     }
@@ -153,6 +194,16 @@ fail:
         tr__msg_release(start);
     free(heap);
     return err;
+}
+
+int tr__spawn_spec(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor_spec *spec,
+                   const tr__spawn_opts *o, tr_pid *pid)
+{
+    if (spec == NULL)
+        return TR_EINVAL;
+    if (o == NULL && spec->init == NULL && spec->on_stop == NULL && spec->name == NULL)
+        return spawn_plain(rt, w, spec->behaviour, spec->state, spec->state_size, pid);
+    return spawn_full(rt, w, spawner, spec, o, pid);
 }
 
 int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
@@ -192,7 +243,7 @@ static void *state_of(tr__actor *a)
     return (a->flags & TR__HEAP_STATE) ? a->state.heap : a->state.bytes;
 }
 
-void tr__actor_release(tr_runtime *rt, tr__actor *a, int reason)
+static inline void release(tr_runtime *rt, tr__actor *a, int reason)
 {
     while (a->resources != NULL) {
         tr__resource *r = a->resources;
@@ -210,6 +261,11 @@ void tr__actor_release(tr_runtime *rt, tr__actor *a, int reason)
     }
 }
 
+void tr__actor_release(tr_runtime *rt, tr__actor *a, int reason)
+{
+    release(rt, a, reason);
+}
+
 /* Ends the actor in slot a with a reason. Its resources and on_stop go
  * first (so a socket is closed before its links hear of the end), then
  * links and monitors are told. The slot goes back to the table at once:
@@ -217,7 +273,7 @@ void tr__actor_release(tr_runtime *rt, tr__actor *a, int reason)
 static void actor_die(tr__worker *w, tr__actor *a, uint32_t life, int reason, const char *text)
 {
     tr_pid self = tr__pid_of(a, life);
-    tr__actor_release(w->rt, a, reason);
+    release(w->rt, a, reason);
     tr__count(&w->count.stopped);
     tr__table_end(a, life);
     /* After the end is published: a registration racing with it either
@@ -317,10 +373,10 @@ static void handle(tr__worker *w, tr__actor *a, tr_msg *m)
     if (m->type >= TR_MSG_SYSTEM) {
         /* Exit signals, links and monitors are handled here; some reach
          * the behaviour (TR_EXIT when trapping, TR_DOWN). */
-        int verdict = m->type == TR__START
-                          ? start(cx, a)
-                          : tr__fault_handle(w, a, m->to, m, &cx->exit_reason, cx->exit_text);
+        int verdict = tr__fault_handle(w, a, m->to, m, &cx->exit_reason, cx->exit_text);
         if (verdict != TR__DELIVER) {
+            if (verdict == TR__INIT)
+                verdict = start(cx, a);
             tr__msg_release(m);
             if (verdict == TR__DIE)
                 actor_die(w, a, life, cx->exit_reason, cx->exit_text);
@@ -436,10 +492,13 @@ int tr_spawn_spec(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid)
     return tr__spawn_spec(cx->worker->rt, cx->worker, cx->self, spec, NULL, pid);
 }
 
+/* A spec of behaviour and state only: what tr__spawn_spec does with it,
+ * without building one on the way (this is fjcreation's path). */
 int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size, tr_pid *pid)
 {
-    tr_actor_spec spec = {.behaviour = fn, .state = state, .state_size = state_size};
-    return tr_spawn_spec(cx, &spec, pid);
+    if (cx == NULL || cx->actor == NULL)
+        return TR_EINVAL;
+    return spawn_plain(cx->worker->rt, cx->worker, fn, state, state_size, pid);
 }
 
 int tr__send_copy(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_t type,

@@ -184,6 +184,8 @@ int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *r
         memcpy(text, s.info.text, TR_EXIT_TEXT_MAX);
         return TR__DIE;
     }
+    case TR__START:
+        return TR__INIT;
     default:
         return TR__DELIVER;
     }

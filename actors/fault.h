@@ -59,8 +59,9 @@ typedef struct tr__fault {
     size_t user_at;
 } tr__fault;
 
-/* What the turn does with a system message. */
-enum { TR__DELIVER, TR__CONSUMED, TR__DIE };
+/* What the turn does with a system message (TR__INIT: it is TR__START,
+ * the turn runs the spec's init). */
+enum { TR__DELIVER, TR__CONSUMED, TR__DIE, TR__INIT };
 
 /* Handles a fault message for actor a (its pid `self`). TR__DIE: the actor
  * must end with *reason and text. May rewrite m (an exit signal becomes

@@ -183,6 +183,17 @@ void tr__table_end(tr__actor *a, uint32_t life)
     ck_pr_store_32(&a->life, ((life >> 1) + 1) << 1);
 }
 
+/* tr__table_give for a thread without a magazine: out of line, so that
+ * the workers' path stays as it was. */
+static void give_shared(tr__table *t, tr__actor *a)
+{
+    shared_lock(t);
+    tr__node *refused = tr__magazine_give(&t->shared, &t->free, &a->state.free.link);
+    shared_unlock(t);
+    if (refused != NULL)
+        stash_push(t, refused);
+}
+
 void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a)
 {
     /* A slot whose generations are used up is retired, so that a pid is
@@ -190,14 +201,11 @@ void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a)
      * refuses (a cell still being emptied) goes to the stash. */
     if ((ck_pr_load_32(&a->life) >> 1) > TR__MAX_GEN)
         return;
-    tr__node *refused;
-    if (mag != NULL) {
-        refused = tr__magazine_give(mag, &t->free, &a->state.free.link);
-    } else {
-        shared_lock(t);
-        refused = tr__magazine_give(&t->shared, &t->free, &a->state.free.link);
-        shared_unlock(t);
+    if (mag == NULL) {
+        give_shared(t, a);
+        return;
     }
+    tr__node *refused = tr__magazine_give(mag, &t->free, &a->state.free.link);
     if (refused != NULL)
         stash_push(t, refused);
 }
