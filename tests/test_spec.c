@@ -53,8 +53,8 @@ static int sa_init(tr_ctx *cx, void *state, tr_pid spawner)
     struct sa *st = state;
     TT_CHECK(st->id < MAXA);
     TT_CHECK(st->magic == 0);
-    TT_CHECK(tr_self(cx) == atomic_load(&g.pid[st->id]) ||
-             atomic_load(&g.pid[st->id]) == TR_PID_NONE); /* spawn may not have returned */
+    tr_pid known = atomic_load(&g.pid[st->id]); /* NONE: spawn has not returned yet */
+    TT_CHECK(known == TR_PID_NONE || known == tr_self(cx));
     st->magic = MAGIC;
     atomic_fetch_add(&g.inits[st->id], 1);
     atomic_store(&g.spawner[st->id], spawner);
