@@ -163,7 +163,8 @@ static void test_on_stop_supervisor(void)
         for (uint32_t k = 0; k < N_KIDS; k++) {
             uint32_t id = s * N_KIDS + k;
             snprintf(names[k], sizeof names[k], "kid-%u", (unsigned)id);
-            kids[k] = (tr_child_spec){.actor = tt_counted_spec(&b[k], id, k % 2 ? TT_F_BIG : 0, names[k]),
+            uint32_t flags = k % 2 ? TT_F_BIG : 0;
+            kids[k] = (tr_child_spec){.actor = tt_counted_spec(&b[k], id, flags, names[k]),
                                       .restart = TR_PERMANENT};
         }
         tr_supervisor_spec spec = {.strategy = TR_ONE_FOR_ONE, .max_restarts = 5,

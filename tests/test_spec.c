@@ -156,7 +156,8 @@ static void watcher_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
     case M_GO:
         for (uint32_t i = 1; i <= N_WATCHED; i++) {
             struct tt_counted_big b;
-            tr_actor_spec spec = tt_counted_spec(&b, i, w->flags | (i % 4 == 0 ? TT_F_BIG : 0), NULL);
+            uint32_t flags = w->flags | (i % 4 == 0 ? TT_F_BIG : 0);
+            tr_actor_spec spec = tt_counted_spec(&b, i, flags, NULL);
             TT_CHECK(tr_spawn_monitor(cx, &spec, &w->pid[i], &w->ref[i]) == 0);
             atomic_store(&tt_counts.pid[i], w->pid[i]);
             TT_CHECK(tr_send(cx, w->pid[i], TT_PING, NULL, 0) == 0);
@@ -516,7 +517,8 @@ static void test_socket_specs(void)
      * close and ends too; then the listener goes. */
     TT_EQ(tr_runtime_hold(rt), 0); /* first: an empty runtime would finish at once */
     TT_EQ(tr_runtime_start(rt), 0);
-    for (unsigned long spins = 0; atomic_load(&tt_counts.stops[11]) == 0 || atomic_load(&tt_counts.stops[12]) == 0;)
+    unsigned long spins = 0;
+    while (atomic_load(&tt_counts.stops[11]) == 0 || atomic_load(&tt_counts.stops[12]) == 0)
         tt_relax(&spins);
     TT_EQ(tr_runtime_kill(rt, listener, TR_EXIT_KILL), 0);
     TT_EQ(tr_runtime_release(rt), 0);
