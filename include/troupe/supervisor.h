@@ -11,10 +11,12 @@
  *   rest-for-one  that child and those started after it.
  * Every (re)started child gets a fresh copy of its initial state, and its
  * spec's init runs again before it handles a message (its spawner is the
- * supervisor); a named child takes its name again. A start that fails (a
- * name held by another actor, no memory) counts as past the intensity: the
- * supervisor gives up as below. More than max_restarts restarts within period_ns
- * and the supervisor gives up: it stops its children and ends with
+ * supervisor); a named child takes its name again (the old incarnation's
+ * name is freed before the supervisor hears of its end). An init that
+ * fails is a failure like any other. A spawn that fails (the name held by
+ * another actor, no memory) ends the supervisor with TR_EXIT_RESTARTS, as
+ * below. More than max_restarts restarts within period_ns and the
+ * supervisor gives up: it stops its children and ends with
  * TR_EXIT_RESTARTS, which its own supervisor (if any) sees — failures
  * escalate up the tree.
  *
