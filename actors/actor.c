@@ -50,57 +50,162 @@ int tr_runtime_dead_letters(tr_runtime *rt, tr_pid sink)
     return 0;
 }
 
-int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
-              size_t state_size, tr_pid *pid)
+static void init_first(tr_ctx *cx, void *state, const tr_msg *m);
+
+/* A slot for a new actor running fn with a copy of state, its fields set
+ * for the plain case (no resources, no record), not yet alive; NULL with
+ * *err. heap: the state's room if it does not fit the slot, else NULL. */
+static inline tr__actor *new_actor(tr_runtime *rt, tr__worker *w, tr_behaviour fn,
+                                   const void *state, size_t state_size, void *heap, int *err)
 {
-    return tr__spawn_with(rt, w, fn, state, state_size, -1, NULL, pid);
-}
-
-int tr__spawn_with(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
-                   size_t state_size, ptrdiff_t resource_at, tr__fault *fault, tr_pid *pid)
-{
-    if (fn == NULL || (state == NULL && state_size != 0) || state_size > UINT32_MAX)
-        return TR_EINVAL;
-
-    void *heap = NULL;
-    if (state_size > TR__STATE_INLINE && (heap = malloc(state_size)) == NULL)
-        return TR_ENOMEM;
-
-    int err = 0;
-    tr__actor *a = tr__table_alloc(&rt->table, w != NULL ? &w->slots : NULL, &err);
-    if (a == NULL) {
-        free(heap);
-        return err;
-    }
-
+    tr__actor *a = tr__table_alloc(&rt->table, w != NULL ? &w->slots : NULL, err);
+    if (a == NULL)
+        return NULL;
     /* A free slot may still be draining stale messages on another worker;
      * that never reads these fields (see actor.h), and the store of life
-     * below publishes them to whoever gets the new pid. */
+     * in born() publishes them to whoever gets the new pid. */
     a->fn = fn;
     ck_pr_store_32(&a->aux, 0); /* senders with an older pid may be reading it */
     a->resources = NULL;
-    a->fault = fault;
+    a->fault = NULL;
     ck_pr_store_16(&a->named, 0);
     a->flags = heap != NULL ? TR__HEAP_STATE : 0;
     if (heap != NULL)
         a->state.heap = heap;
-    void *copy = heap != NULL ? heap : a->state.bytes;
     if (state_size != 0)
-        memcpy(copy, state, state_size);
-    if (resource_at >= 0) {
-        a->resources = (tr__resource *)((char *)copy + resource_at);
-        a->resources->next = NULL;
-    }
+        memcpy(heap != NULL ? heap : a->state.bytes, state, state_size);
+    return a;
+}
 
+/* Makes a alive: its pid is valid from here on. */
+static inline tr_pid born(tr__actor *a)
+{
     uint32_t gen = ck_pr_load_32(&a->life) >> 1;
     TR_ASSERT(!(ck_pr_load_32(&a->life) & 1) && gen != 0); /* a free slot, issued generation */
     ck_pr_fence_store();
     ck_pr_store_32(&a->life, gen << 1 | 1);
+    return tr__pid_make(gen, a->index);
+}
 
+/* An actor that was never started (its name was taken): nobody has its
+ * pid, nothing was queued for it, so its slot goes straight back. */
+static void unborn(tr_runtime *rt, tr__worker *w, tr__actor *a)
+{
+    a->fault = NULL;
+    a->resources = NULL;
+    if (a->flags & TR__HEAP_STATE)
+        free(a->state.heap);
+    tr__table_end(a, ck_pr_load_32(&a->life));
+    tr__table_give(&rt->table, w != NULL ? &w->slots : NULL, a);
+}
+
+/* The spec path for a spec with nothing but behaviour and state: what
+ * most spawns are, kept as short as spawning was before specs. */
+static int spawn_plain(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
+                       size_t state_size, tr_pid *pid)
+{
+    if (fn == NULL || (state == NULL && state_size != 0) || state_size > UINT32_MAX)
+        return TR_EINVAL;
+    void *heap = NULL;
+    if (state_size > TR__STATE_INLINE && (heap = malloc(state_size)) == NULL)
+        return TR_ENOMEM;
+    int err = 0;
+    tr__actor *a = new_actor(rt, w, fn, state, state_size, heap, &err);
+    if (a == NULL) {
+        free(heap);
+        return err;
+    }
+    tr_pid p = born(a);
     COUNT(rt, w, spawned);
     if (pid != NULL)
-        *pid = tr__pid_make(gen, a->index);
+        *pid = p;
     return 0;
+}
+
+int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
+              size_t state_size, tr_pid *pid)
+{
+    return spawn_plain(rt, w, fn, state, state_size, pid);
+}
+
+static bool name_ok(const char *name)
+{
+    size_t n = strnlen(name, TR_NAME_MAX);
+    return n != 0 && n < TR_NAME_MAX;
+}
+
+/* The spec path for everything else: callbacks, a name, a resource, a
+ * record made by the caller. */
+static int spawn_full(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor_spec *spec,
+                      const tr__spawn_opts *o, tr_pid *pid)
+{
+    size_t state_size = spec->state_size;
+    if (spec->behaviour == NULL || (spec->state == NULL && state_size != 0) ||
+        state_size > UINT32_MAX || (spec->name != NULL && !name_ok(spec->name)))
+        return TR_EINVAL;
+    bool callbacks = spec->init != NULL || spec->on_stop != NULL;
+    tr__fault *f = o != NULL ? o->fault : NULL, *made = NULL;
+    tr_msg *start = NULL;
+    void *heap = NULL;
+    int err = TR_ENOMEM;
+    if (callbacks && f == NULL && (f = made = calloc(1, sizeof *f)) == NULL)
+        goto fail;
+    /* Made now, so that nothing can fail once the actor is started. */
+    if (spec->init != NULL && (start = tr__msg_new(TR__START, 0)) == NULL)
+        goto fail;
+    if (state_size > TR__STATE_INLINE && (heap = malloc(state_size)) == NULL)
+        goto fail;
+    tr__actor *a = new_actor(rt, w, spec->init != NULL ? init_first : spec->behaviour,
+                             spec->state, state_size, heap, &err);
+    if (a == NULL)
+        goto fail;
+    if (callbacks) {
+        f->behaviour = spec->behaviour;
+        f->init = spec->init;
+        f->on_stop = spec->on_stop;
+        f->spawner = spawner;
+        f->user_at = o != NULL ? o->user_at : 0;
+    }
+    a->fault = f;
+    if (o != NULL && o->resource_at >= 0) {
+        void *copy = heap != NULL ? heap : a->state.bytes;
+        a->resources = (tr__resource *)((char *)copy + o->resource_at);
+        a->resources->next = NULL;
+    }
+    tr_pid p = born(a);
+
+    /* Named only now that it is alive, but before anything is queued for
+     * it: until the name is published nobody has its pid, so on failure
+     * it can vanish unseen. From the name on, senders may come first:
+     * init_first still runs init before whatever the behaviour sees. */
+    if (spec->name != NULL && (err = tr_register(rt, spec->name, p)) != 0) {
+        unborn(rt, w, a);
+        heap = NULL;
+        goto fail;
+    }
+    COUNT(rt, w, spawned);
+    if (start != NULL) /* cannot fail: the actor is alive and has not run */
+        (void)tr__send(rt, w, spawner, p, start);
+    if (pid != NULL)
+        *pid = p;
+    return 0;
+
+fail:
+    tr__fault_free(made);
+    if (start != NULL)
+        tr__msg_release(start);
+    free(heap);
+    return err;
+}
+
+int tr__spawn_spec(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor_spec *spec,
+                   const tr__spawn_opts *o, tr_pid *pid)
+{
+    if (spec == NULL)
+        return TR_EINVAL;
+    if (o == NULL && spec->init == NULL && spec->on_stop == NULL && spec->name == NULL)
+        return spawn_plain(rt, w, spec->behaviour, spec->state, spec->state_size, pid);
+    return spawn_full(rt, w, spawner, spec, o, pid);
 }
 
 int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
@@ -140,18 +245,37 @@ static void *state_of(tr__actor *a)
     return (a->flags & TR__HEAP_STATE) ? a->state.heap : a->state.bytes;
 }
 
-/* Ends the actor in slot a with a reason. Its resources go first (so a
- * socket is closed before its links hear of the end), then links and
- * monitors are told. The slot goes back to the table at once: from here
- * on it only drains stale messages (see actor.h). */
-static void actor_die(tr__worker *w, tr__actor *a, uint32_t life, int reason, const char *text)
+static inline void release(tr_runtime *rt, tr__actor *a, int reason)
 {
-    tr_pid self = tr__pid_of(a, life);
     while (a->resources != NULL) {
         tr__resource *r = a->resources;
         a->resources = r->next;
-        r->release(w->rt, r);
+        r->release(rt, r);
     }
+    /* Exactly once: an actor ends once, in its own turn (actor_die) or,
+     * still alive, in tr_runtime_destroy after the workers are gone; and
+     * the pointer is cleared before the call all the same. */
+    tr__fault *f = a->fault;
+    if (f != NULL && f->on_stop != NULL) {
+        void (*on_stop)(void *, int) = f->on_stop;
+        f->on_stop = NULL;
+        on_stop((char *)state_of(a) + f->user_at, reason);
+    }
+}
+
+void tr__actor_release(tr_runtime *rt, tr__actor *a, int reason)
+{
+    release(rt, a, reason);
+}
+
+/* Ends the actor in slot a with a reason. Its resources and on_stop go
+ * first (so a socket is closed before its links hear of the end), then
+ * links and monitors are told. The slot goes back to the table at once:
+ * from here on it only drains stale messages (see actor.h). */
+static void actor_die(tr__worker *w, tr__actor *a, uint32_t life, int reason, const char *text)
+{
+    tr_pid self = tr__pid_of(a, life);
+    release(w->rt, a, reason);
     tr__count(&w->count.stopped);
     tr__table_end(a, life);
     /* After the end is published: a registration racing with it either
@@ -202,6 +326,36 @@ static void turn_end(tr__worker *w, tr__actor *a)
         actor_die(w, a, life, cx->exit_reason, cx->exit_text);
 }
 
+/* A spec's init, in the actor's context: from here on the behaviour is
+ * the spec's own. A failure ends the actor before any message. */
+static void run_init(tr_ctx *cx, tr__actor *a)
+{
+    tr__fault *f = a->fault;
+    a->fn = f->behaviour;
+    int r = f->init(cx, (char *)state_of(a) + f->user_at, f->spawner);
+    if (r != 0 && !cx->stopping)
+        tr_exit(cx, r, "init failed");
+}
+
+/* The behaviour of an actor whose init has not run yet: init, then the
+ * message for the real behaviour. A stand-in rather than a flag, so that
+ * ordinary actors pay nothing per message; and it covers a message that
+ * overtakes TR__START (sent by whoever found a named actor's name). */
+static void init_first(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    run_init(cx, cx->actor);
+    if (!cx->stopping)
+        cx->actor->fn(cx, state, m);
+}
+
+/* TR__START, queued at spawn so that init runs even if no message comes. */
+static int start(tr_ctx *cx, tr__actor *a)
+{
+    if (a->fn == init_first)
+        run_init(cx, a);
+    return cx->stopping ? TR__DIE : TR__CONSUMED;
+}
+
 /* Handles one message popped from a's mailbox: a dead letter if it was
  * sent to an earlier incarnation; the fault protocol's own messages; the
  * behaviour for the rest. */
@@ -224,6 +378,8 @@ static void handle(tr__worker *w, tr__actor *a, tr_msg *m)
          * the behaviour (TR_EXIT when trapping, TR_DOWN). */
         int verdict = tr__fault_handle(w, a, m->to, m, &cx->exit_reason, cx->exit_text);
         if (verdict != TR__DELIVER) {
+            if (verdict == TR__INIT)
+                verdict = start(cx, a);
             tr__msg_release(m);
             if (verdict == TR__DIE)
                 actor_die(w, a, life, cx->exit_reason, cx->exit_text);
@@ -332,11 +488,20 @@ int tr_on_stop(tr_ctx *cx, void (*fn)(void *arg), void *arg)
     return 0;
 }
 
+int tr_spawn_spec(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid)
+{
+    if (cx == NULL || cx->actor == NULL)
+        return TR_EINVAL;
+    return tr__spawn_spec(cx->worker->rt, cx->worker, cx->self, spec, NULL, pid);
+}
+
+/* A spec of behaviour and state only: what tr__spawn_spec does with it,
+ * without building one on the way (this is fjcreation's path). */
 int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size, tr_pid *pid)
 {
     if (cx == NULL || cx->actor == NULL)
         return TR_EINVAL;
-    return tr__spawn(cx->worker->rt, cx->worker, fn, state, state_size, pid);
+    return spawn_plain(cx->worker->rt, cx->worker, fn, state, state_size, pid);
 }
 
 int tr__send_copy(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_t type,

@@ -49,6 +49,20 @@ typedef struct tr__resource {
     void (*release)(tr_runtime *rt, struct tr__resource *r);
 } tr__resource;
 
+/* How an internal caller spawns (tr__spawn_spec, actors/actor.c). */
+typedef struct tr__spawn_opts {
+    ptrdiff_t resource_at;   /* a tr__resource embedded in the state at this
+                              * byte, on the actor's list from the start (so
+                              * it is released even if the actor never runs),
+                              * or -1 */
+    size_t user_at;          /* the spec's init and on_stop get the state
+                              * from this byte on (a socket actor's user
+                              * part) */
+    struct tr__fault *fault; /* a record made by the caller (a link, a
+                              * monitor), or NULL; on failure still the
+                              * caller's */
+} tr__spawn_opts;
+
 /* The aux word: a per-slot state tagged with the generation it belongs to,
  * so that a compare-and-swap on it by pid can never hit a later actor in
  * the same slot (timers use it for pending/firing/done). */
@@ -128,8 +142,9 @@ typedef struct tr__table {
 
 int tr__table_init(tr__table *t);
 
-/* Releases every live actor's resources, frees every chunk, heap state
- * and queued message. No other thread may use the table. */
+/* Releases every live actor's resources (tr__actor_release, reason
+ * TR_EXIT_SHUTDOWN), frees every chunk, heap state and queued message. No
+ * other thread may use the table. */
 void tr__table_fini(tr__table *t, tr_runtime *rt);
 
 /* A free slot, from the magazine (NULL: the shared one) or a fresh chunk.
@@ -139,11 +154,18 @@ tr__actor *tr__table_alloc(tr__table *t, tr__magazine *mag, int *err);
 /* Ends incarnation `life` of slot a: its pid becomes a dead letter. */
 void tr__table_end(tr__actor *a, uint32_t life);
 
-/* Gives an ended slot back for reuse through mag, the calling worker's.
- * Only the worker that runs the actor may do so — or, for a slot whose
- * behaviour never runs (a timer's), the worker polling the reactor when
- * the timer's wheel entry comes due. */
+/* Gives an ended slot back for reuse through mag, the calling worker's
+ * (NULL: the shared magazine, for other threads). Only the worker that
+ * runs the actor may do so — or, for a slot whose behaviour never runs (a
+ * timer's), the worker polling the reactor when the timer's wheel entry
+ * comes due; or the spawner of an actor that was never started (its name
+ * was taken), which nobody else can name. */
 void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a);
+
+/* The end of a live actor, before the end is published: its resources
+ * are released (last added first), then its spec's on_stop runs, once
+ * (actors/actor.c). */
+void tr__actor_release(tr_runtime *rt, tr__actor *a, int reason);
 
 /* Slots ever taken from fresh chunks: the table's size. Any thread. */
 uint32_t tr__table_size(tr__table *t);

@@ -184,6 +184,8 @@ int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *r
         memcpy(text, s.info.text, TR_EXIT_TEXT_MAX);
         return TR__DIE;
     }
+    case TR__START:
+        return TR__INIT;
     default:
         return TR__DELIVER;
     }
@@ -217,16 +219,6 @@ void tr__fault_bounce(tr_runtime *rt, tr__worker *w, tr_msg *m)
         send_signal(rt, w, m->to, m->from, TR_EXIT_NOPROC, "noproc", true);
     else if (m->type == TR__MONITOR_REQ)
         send_down(rt, w, m->to, m->from, payload_ref(m), TR_EXIT_NOPROC, "noproc");
-}
-
-tr__fault *tr__fault_linked_to(tr_pid parent)
-{
-    tr__fault *f = calloc(1, sizeof *f);
-    if (f != NULL && !add_link(f, parent)) {
-        free_record(f);
-        return NULL;
-    }
-    return f;
 }
 
 /* ---- the API ---- */
@@ -271,34 +263,79 @@ int tr_unlink(tr_ctx *cx, tr_pid pid)
     return send_request(cx, pid, TR__UNLINK_REQ, NULL, 0);
 }
 
-int tr_spawn_link(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size, tr_pid *pid)
-{
-    return tr__spawn_link_with(cx, fn, state, state_size, -1, pid);
-}
-
-int tr__spawn_link_with(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
-                        ptrdiff_t resource_at, tr_pid *pid)
+/* Spawns a child whose record, made here, already holds the link to the
+ * running actor (or its monitor, with a fresh reference), so that it
+ * cannot end unseen; the running actor's side is added once the pid is
+ * known, in room made beforehand so that nothing can fail after the spawn. */
+static int spawn_watched(tr_ctx *cx, const tr_actor_spec *spec, const tr__spawn_opts *o,
+                         uint64_t *ref, tr_pid *pid)
 {
     if (!in_turn(cx))
         return TR_EINVAL;
+    bool link = ref == NULL;
     tr__fault *mine = record(cx->actor);
-    tr__fault *child = tr__fault_linked_to(cx->self);
-    tr_pid p;
-    if (mine == NULL || child == NULL ||
-        !grow((void **)&mine->links, &mine->caplinks, mine->nlinks, sizeof *mine->links)) {
+    tr__fault *child = calloc(1, sizeof *child);
+    bool room = mine != NULL && child != NULL;
+    if (room && link)
+        room = grow((void **)&mine->links, &mine->caplinks, mine->nlinks, sizeof *mine->links) &&
+               add_link(child, cx->self);
+    else if (room)
+        room = grow((void **)&mine->refs, &mine->caprefs, mine->nrefs, sizeof *mine->refs) &&
+               grow((void **)&child->watchers, &child->capwatchers, 0, sizeof *child->watchers);
+    if (!room) {
         tr__fault_free(child);
         return TR_ENOMEM;
     }
-    int err = tr__spawn_with(cx->worker->rt, cx->worker, fn, state, state_size, resource_at, child,
-                             &p);
+    uint64_t r = 0;
+    if (!link) {
+        r = ck_pr_faa_64(&cx->worker->rt->next_ref, 1) + 1;
+        child->watchers[child->nwatchers++] = (tr__watcher){cx->self, r};
+    }
+    tr__spawn_opts opts = {.resource_at = -1};
+    if (o != NULL)
+        opts = *o;
+    opts.fault = child;
+    tr_pid p;
+    int err = tr__spawn_spec(cx->worker->rt, cx->worker, cx->self, spec, &opts, &p);
     if (err != 0) {
         tr__fault_free(child);
         return err;
     }
-    mine->links[mine->nlinks++] = p; /* room was made above */
+    if (link) {
+        mine->links[mine->nlinks++] = p;
+    } else {
+        mine->refs[mine->nrefs++] = (tr__watcher){p, r};
+        *ref = r;
+    }
     if (pid != NULL)
         *pid = p;
     return 0;
+}
+
+int tr__spawn_link_spec(tr_ctx *cx, const tr_actor_spec *spec, const tr__spawn_opts *o,
+                        tr_pid *pid)
+{
+    return spawn_watched(cx, spec, o, NULL, pid);
+}
+
+int tr_spawn_link_spec(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid)
+{
+    return spawn_watched(cx, spec, NULL, NULL, pid);
+}
+
+int tr_spawn_link(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size, tr_pid *pid)
+{
+    tr_actor_spec spec = {.behaviour = fn, .state = state, .state_size = state_size};
+    return spawn_watched(cx, &spec, NULL, NULL, pid);
+}
+
+int tr_spawn_monitor(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid, uint64_t *ref)
+{
+    uint64_t r;
+    int err = spawn_watched(cx, spec, NULL, &r, pid);
+    if (err == 0 && ref != NULL)
+        *ref = r;
+    return err;
 }
 
 int tr_kill(tr_ctx *cx, tr_pid pid, int reason)

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "actor.h"
 #include "troupe/fault.h"
 
 typedef struct tr__worker tr__worker;
@@ -28,7 +29,8 @@ typedef struct tr_runtime tr_runtime;
 #define TR__EXIT_SIGNAL   (TR__MSG_FAULT_FIRST + 2) /* payload: tr__signal */
 #define TR__MONITOR_REQ   (TR__MSG_FAULT_FIRST + 3) /* payload: uint64_t ref */
 #define TR__DEMONITOR_REQ (TR__MSG_FAULT_FIRST + 4) /* payload: uint64_t ref */
-_Static_assert(TR__DEMONITOR_REQ <= TR__MSG_FAULT_LAST, "fault types past their range");
+#define TR__START         (TR__MSG_FAULT_FIRST + 5) /* runs a spec's init (actor.c) */
+_Static_assert(TR__START <= TR__MSG_FAULT_LAST, "fault types past their range");
 
 typedef struct tr__signal {
     tr_exit_info info; /* first: the payload of the TR_EXIT it may become */
@@ -40,16 +42,28 @@ typedef struct tr__watcher {
     uint64_t ref;
 } tr__watcher;
 
+/* An actor's cold record: made on first use, or at spawn for a spec with
+ * callbacks, so that actors without links, monitors or callbacks carry
+ * none of it. */
 typedef struct tr__fault {
     bool trap;
     uint32_t nlinks, caplinks, nwatchers, capwatchers, nrefs, caprefs;
     tr_pid *links;
     tr__watcher *watchers;
     tr__watcher *refs; /* monitors this actor holds: (target, ref) */
+    /* From the spec (actors/actor.c): the behaviour, while init has not
+     * run; the callbacks, which get the state from user_at on; who spawned
+     * the actor, for init. */
+    tr_behaviour behaviour;
+    int (*init)(tr_ctx *cx, void *state, tr_pid spawner);
+    void (*on_stop)(void *state, int reason);
+    tr_pid spawner;
+    size_t user_at;
 } tr__fault;
 
-/* What the turn does with a system message. */
-enum { TR__DELIVER, TR__CONSUMED, TR__DIE };
+/* What the turn does with a system message (TR__INIT: it is TR__START,
+ * the turn runs the spec's init). */
+enum { TR__DELIVER, TR__CONSUMED, TR__DIE, TR__INIT };
 
 /* Handles a fault message for actor a (its pid `self`). TR__DIE: the actor
  * must end with *reason and text. May rewrite m (an exit signal becomes
@@ -64,13 +78,12 @@ void tr__fault_end(tr__worker *w, tr__actor *a, tr_pid self, int reason, const c
 /* A message m that became a dead letter: answer requests with NOPROC. */
 void tr__fault_bounce(tr_runtime *rt, tr__worker *w, tr_msg *m);
 
-/* A fresh fault record linked to `parent` (for spawn-and-link). */
-tr__fault *tr__fault_linked_to(tr_pid parent);
 void tr__fault_free(tr__fault *f);
 
-/* tr_spawn_link for a state embedding a resource (see tr__spawn_with). */
-int tr__spawn_link_with(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
-                        ptrdiff_t resource_at, tr_pid *pid);
+/* tr_spawn_link_spec with internal options (o may be NULL; o->fault is
+ * ignored: the link's record is made here). */
+int tr__spawn_link_spec(tr_ctx *cx, const tr_actor_spec *spec, const tr__spawn_opts *o,
+                        tr_pid *pid);
 
 /* The registry side of an ending actor (actors/registry.c). */
 void tr__registry_forget(tr_runtime *rt, tr_pid pid);

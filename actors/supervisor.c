@@ -27,7 +27,7 @@ _Static_assert(SUP_TIMEOUT <= TR__MSG_SUP_LAST, "supervisor types past their ran
 #define DEFAULT_SHUTDOWN (5 * TR_SEC)
 
 typedef struct child {
-    tr_child_spec spec; /* spec.state: the supervisor's own copy */
+    tr_child_spec spec; /* spec.actor.state and .name: the supervisor's own copies */
     tr_pid pid;         /* TR_PID_NONE while not running */
     bool gone;          /* a temporary child that ended: never again */
 } child;
@@ -57,8 +57,10 @@ static void sup_release(tr_runtime *rt, tr__resource *r)
 {
     (void)rt;
     sup *s = (sup *)r;
-    for (size_t i = 0; s->kids != NULL && i < s->n; i++)
-        free((void *)s->kids[i].spec.state);
+    for (size_t i = 0; s->kids != NULL && i < s->n; i++) {
+        free((void *)s->kids[i].spec.actor.state);
+        free((void *)s->kids[i].spec.actor.name);
+    }
     free(s->kids);
     free(s->stamps);
     free(s->order);
@@ -70,12 +72,10 @@ static void sup_release(tr_runtime *rt, tr__resource *r)
 static int start_child(tr_ctx *cx, sup *s, size_t i)
 {
     child *k = &s->kids[i];
-    int err = tr_spawn_link(cx, k->spec.behaviour, k->spec.state, k->spec.state_size, &k->pid);
-    if (err != 0) {
+    int err = tr_spawn_link_spec(cx, &k->spec.actor, &k->pid);
+    if (err != 0)
         k->pid = TR_PID_NONE;
-        return err;
-    }
-    return tr__send_system(tr_ctx_runtime(cx), cx, k->pid, TR_INIT);
+    return err;
 }
 
 static void stop_next(tr_ctx *cx, sup *s);
@@ -278,6 +278,30 @@ static void sup_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
     }
 }
 
+/* The supervisor's own copy of a child spec: the state and the name. */
+static int copy_child(tr_child_spec *to, const tr_child_spec *c)
+{
+    const tr_actor_spec *a = &c->actor;
+    size_t name_len = a->name != NULL ? strnlen(a->name, TR_NAME_MAX) : 0;
+    bool bad_name = a->name != NULL && (name_len == 0 || name_len == TR_NAME_MAX);
+    if (a->behaviour == NULL || (a->state == NULL && a->state_size != 0) ||
+        c->restart > TR_TEMPORARY || bad_name)
+        return TR_EINVAL;
+    *to = *c;
+    to->actor.state = NULL;
+    to->actor.name = NULL;
+    if (a->state_size != 0) {
+        void *copy = malloc(a->state_size);
+        if (copy == NULL)
+            return TR_ENOMEM;
+        memcpy(copy, a->state, a->state_size);
+        to->actor.state = copy;
+    }
+    if (a->name != NULL && (to->actor.name = strdup(a->name)) == NULL)
+        return TR_ENOMEM;
+    return 0;
+}
+
 static int sup_start(tr_runtime *rt, tr_ctx *cx, const tr_supervisor_spec *spec, tr_pid *out)
 {
     if (spec == NULL || (spec->children == NULL && spec->nchildren != 0) ||
@@ -292,29 +316,14 @@ static int sup_start(tr_runtime *rt, tr_ctx *cx, const tr_supervisor_spec *spec,
     s.order = calloc(s.n ? s.n : 1, sizeof *s.order);
     s.stamps = calloc(s.max_restarts + 1, sizeof *s.stamps);
     int err = s.kids && s.order && s.stamps ? 0 : TR_ENOMEM;
-    for (size_t i = 0; err == 0 && i < s.n; i++) {
-        const tr_child_spec *c = &spec->children[i];
-        if (c->behaviour == NULL || (c->state == NULL && c->state_size != 0) ||
-            c->restart > TR_TEMPORARY) {
-            err = TR_EINVAL;
-            break;
-        }
-        s.kids[i].spec = *c;
-        s.kids[i].spec.state = NULL;
-        if (c->state_size != 0) {
-            void *copy = malloc(c->state_size);
-            if (copy == NULL) {
-                err = TR_ENOMEM;
-                break;
-            }
-            memcpy(copy, c->state, c->state_size);
-            s.kids[i].spec.state = copy;
-        }
-    }
+    for (size_t i = 0; err == 0 && i < s.n; i++)
+        err = copy_child(&s.kids[i].spec, &spec->children[i]);
     tr_pid pid = TR_PID_NONE;
+    tr_actor_spec me = {.behaviour = sup_behaviour, .state = &s, .state_size = sizeof s};
+    tr__spawn_opts opts = {.resource_at = 0};
     if (err == 0)
-        err = cx != NULL ? tr__spawn_link_with(cx, sup_behaviour, &s, sizeof s, 0, &pid)
-                         : tr__spawn_with(rt, NULL, sup_behaviour, &s, sizeof s, 0, NULL, &pid);
+        err = cx != NULL ? tr__spawn_link_spec(cx, &me, &opts, &pid)
+                         : tr__spawn_spec(rt, NULL, TR_PID_NONE, &me, &opts, &pid);
     if (err != 0) {
         sup_release(rt, &s.res);
         return err;

@@ -44,11 +44,9 @@ void tr__table_fini(tr__table *t, tr_runtime *rt)
                 tr__msg_release((tr_msg *)n);
             if (!(a->life & 1))
                 continue;
-            while (a->resources != NULL) {
-                tr__resource *r = a->resources;
-                a->resources = r->next;
-                r->release(rt, r);
-            }
+            /* Alive, whether it ever ran or not: the workers are gone, so
+             * this is its end. */
+            tr__actor_release(rt, a, TR_EXIT_SHUTDOWN);
             tr__fault_free(a->fault);
             a->fault = NULL;
             if (a->flags & TR__HEAP_STATE)
@@ -188,6 +186,17 @@ void tr__table_end(tr__actor *a, uint32_t life)
     ck_pr_store_32(&a->life, ((life >> 1) + 1) << 1);
 }
 
+/* tr__table_give for a thread without a magazine: out of line, so that
+ * the workers' path stays as it was. */
+static void give_shared(tr__table *t, tr__actor *a)
+{
+    shared_lock(t);
+    tr__node *refused = tr__magazine_give(&t->shared, &t->free, &a->state.free.link);
+    shared_unlock(t);
+    if (refused != NULL)
+        stash_push(t, refused);
+}
+
 void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a)
 {
     /* A slot whose generations are used up is retired, so that a pid is
@@ -196,6 +205,10 @@ void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a)
     TR_ASSERT(!(ck_pr_load_32(&a->life) & 1)); /* only an ended slot goes back */
     if ((ck_pr_load_32(&a->life) >> 1) > TR__MAX_GEN)
         return;
+    if (mag == NULL) {
+        give_shared(t, a);
+        return;
+    }
     tr__node *refused = tr__magazine_give(mag, &t->free, &a->state.free.link);
     if (refused != NULL)
         stash_push(t, refused);

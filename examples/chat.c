@@ -595,7 +595,8 @@ int main(int argc, char **argv)
     tr_tcp_listen_opts opts = {
         .host = "127.0.0.1",
         .port = argc > 1 ? (uint16_t)atoi(argv[1]) : 7000,
-        .handler = {.behaviour = client_actor, .state = &proto, .state_size = sizeof proto,
+        .handler = {.actor = {.behaviour = client_actor, .state = &proto,
+                              .state_size = sizeof proto},
                     .opts = {.framing = TR_FRAME_LINE, .max_line = 4096,
                              .max_output = (size_t)1 << 20}},
     };

@@ -17,7 +17,7 @@ int main(int argc, char **argv)
     tr_tcp_listen_opts opts = {
         .host = "127.0.0.1",
         .port = argc > 1 ? (uint16_t)atoi(argv[1]) : 8080,
-        .handler = {.behaviour = echo},
+        .handler = {.actor = {.behaviour = echo}},
     };
     tr_runtime *rt;
     tr_fd_limit_raise(NULL); /* past 1,024 descriptors: one per client */

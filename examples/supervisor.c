@@ -25,14 +25,21 @@ typedef struct worker {
     int jobs; /* starts at 0 in every incarnation */
 } worker;
 
+/* Runs on every (re)start, before the worker handles a message. */
+static int worker_init(tr_ctx *cx, void *state, tr_pid supervisor)
+{
+    worker *w = state;
+    (void)supervisor;
+    tr_trap_exits(cx, true); /* to say goodbye when stopped */
+    printf("[%s] started, jobs=%d\n", w->name, w->jobs);
+    tr_send(cx, w->monitor, HELLO, w->name, sizeof w->name);
+    return 0;
+}
+
 static void worker_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
 {
     worker *w = state;
-    if (m->type == TR_INIT) { /* from the supervisor, first thing */
-        tr_trap_exits(cx, true); /* to say goodbye when stopped */
-        printf("[%s] started, jobs=%d\n", w->name, w->jobs);
-        tr_send(cx, w->monitor, HELLO, w->name, sizeof w->name);
-    } else if (m->type == JOB && strcmp((const char *)m->data, "poison") == 0) {
+    if (m->type == JOB && strcmp((const char *)m->data, "poison") == 0) {
         printf("[%s] got a poison job: crashing\n", w->name);
         tr_exit(cx, 42, "poisoned job");
     } else if (m->type == JOB) {
@@ -127,8 +134,12 @@ int main(void)
 
     worker alpha = {"alpha", mon, 0}, beta = {"beta", mon, 0};
     tr_child_spec children[] = {
-        {worker_behaviour, &alpha, sizeof alpha, TR_PERMANENT, 100 * TR_MSEC},
-        {worker_behaviour, &beta, sizeof beta, TR_PERMANENT, 100 * TR_MSEC},
+        {.actor = {.behaviour = worker_behaviour, .state = &alpha, .state_size = sizeof alpha,
+                   .init = worker_init},
+         .restart = TR_PERMANENT, .shutdown_ns = 100 * TR_MSEC},
+        {.actor = {.behaviour = worker_behaviour, .state = &beta, .state_size = sizeof beta,
+                   .init = worker_init},
+         .restart = TR_PERMANENT, .shutdown_ns = 100 * TR_MSEC},
     };
     tr_supervisor_spec spec = {
         .strategy = TR_ONE_FOR_ONE,

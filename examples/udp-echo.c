@@ -19,7 +19,7 @@ int main(int argc, char **argv)
     tr_udp_opts opts = {
         .host = "127.0.0.1",
         .port = argc > 1 ? (uint16_t)atoi(argv[1]) : 8081,
-        .behaviour = echo,
+        .actor = {.behaviour = echo},
     };
     tr_runtime *rt;
     int err = tr_runtime_create(NULL, &rt);

@@ -7,7 +7,8 @@
  *   troupe/pid.h      tr_pid: 64-bit actor names, safe after the actor ends
  *   troupe/msg.h      tr_msg: messages, zero-copy allocation, TR_PAYLOAD
  *   troupe/msgtypes.h the reserved message types, one range per subsystem
- *   troupe/actor.h    tr_spawn, tr_send, tr_self, tr_stop (inside behaviours)
+ *   troupe/actor.h    tr_actor_spec (behaviour, state, init, on_stop, name),
+ *                     tr_spawn_spec, tr_send, tr_self, tr_stop (inside behaviours)
  *   troupe/runtime.h  the runtime: create, run, start/join, stop, stats
  *   troupe/timer.h    timers: tr_send_after, periodic timers, cancel
  *   troupe/io.h       descriptor watches and signals as messages

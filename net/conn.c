@@ -144,7 +144,7 @@ void tr__conn_prepare(void *state, const tr_tcp_handler *h, int fd,
     memset(c, 0, sizeof *c);
     c->res.release = conn_release;
     c->fd = fd;
-    c->user = h->behaviour;
+    c->user = h->actor.behaviour;
     c->opts.framing = (uint8_t)o->framing;
     c->opts.nodelay = !o->no_nodelay;
     c->opts.max_line = (uint32_t)(o->max_line == 0 ? 4096 : clamp(o->max_line, UINT32_MAX / 2));
@@ -160,8 +160,8 @@ void tr__conn_prepare(void *state, const tr_tcp_handler *h, int fd,
         c->peer_len = peer_len;
     }
     c->timeout_ns = timeout_ns != 0 ? timeout_ns : DEFAULT_TIMEOUT_NS;
-    if (h->state_size != 0)
-        memcpy(user_state(c), h->state, h->state_size);
+    if (h->actor.state_size != 0)
+        memcpy(user_state(c), h->actor.state, h->actor.state_size);
 }
 
 /* ---- calling the user ---- */

@@ -27,7 +27,7 @@ typedef struct listener {
     int fd;
     bool paused;
     uint64_t retry_ns;
-    tr_tcp_handler handler; /* handler.state: our own heap copy */
+    tr_tcp_handler handler; /* handler.actor.state: our own heap copy */
 } listener;
 
 static void listener_release(tr_runtime *rt, tr__resource *r)
@@ -37,14 +37,23 @@ static void listener_release(tr_runtime *rt, tr__resource *r)
     if (l->fd >= 0)
         close(l->fd);
     l->fd = -1;
-    free((void *)l->handler.state);
-    l->handler.state = NULL;
+    free((void *)l->handler.actor.state);
+    l->handler.actor.state = NULL;
+}
+
+int tr__spawn_socket(tr_runtime *rt, tr_ctx *cx, tr_behaviour fn, const void *state, size_t size,
+                     const tr_actor_spec *user, size_t user_at, tr_pid *pid)
+{
+    tr_actor_spec spec = {.behaviour = fn, .state = state, .state_size = size,
+                          .init = user->init, .on_stop = user->on_stop, .name = user->name};
+    tr__spawn_opts o = {.resource_at = 0, .user_at = user_at};
+    return tr__spawn_spec(rt, cx != NULL ? cx->worker : NULL, tr_self(cx), &spec, &o, pid);
 }
 
 static void spawn_conn(tr_ctx *cx, listener *l, int fd, struct sockaddr_storage *peer,
                        socklen_t peer_len)
 {
-    size_t size = tr__conn_state_size(l->handler.state_size);
+    size_t size = tr__conn_state_size(l->handler.actor.state_size);
     void *state = malloc(size);
     tr_pid pid;
     if (state == NULL) {
@@ -52,8 +61,8 @@ static void spawn_conn(tr_ctx *cx, listener *l, int fd, struct sockaddr_storage 
         return;
     }
     tr__conn_prepare(state, &l->handler, fd, peer, peer_len, 0);
-    int err = tr__spawn_with(tr_ctx_runtime(cx), cx->worker, tr__conn_behaviour, state, size, 0, NULL,
-                             &pid);
+    int err = tr__spawn_socket(tr_ctx_runtime(cx), cx, tr__conn_behaviour, state, size,
+                               &l->handler.actor, tr__conn_state_size(0), &pid);
     free(state);
     if (err != 0) {
         close(fd);
@@ -124,31 +133,33 @@ static void listener_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
 static int listen_on(tr_runtime *rt, tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *out,
                      uint16_t *port)
 {
-    if (o == NULL || o->handler.behaviour == NULL ||
-        (o->handler.state == NULL && o->handler.state_size != 0))
+    /* A name would be every connection's: refused. */
+    if (o == NULL || o->handler.actor.behaviour == NULL || o->handler.actor.name != NULL ||
+        (o->handler.actor.state == NULL && o->handler.actor.state_size != 0))
         return TR_EINVAL;
     listener l = {.fd = -1, .retry_ns = o->retry_ns ? o->retry_ns : DEFAULT_RETRY_NS,
                   .handler = o->handler};
     l.res.release = listener_release;
-    if (o->handler.state_size != 0) {
-        void *copy = malloc(o->handler.state_size);
+    if (o->handler.actor.state_size != 0) {
+        void *copy = malloc(o->handler.actor.state_size);
         if (copy == NULL)
             return TR_ENOMEM;
-        memcpy(copy, o->handler.state, o->handler.state_size);
-        l.handler.state = copy;
+        memcpy(copy, o->handler.actor.state, o->handler.actor.state_size);
+        l.handler.actor.state = copy;
     }
     int fd = tr__bind_socket(o->host, o->port, SOCK_STREAM, port);
     if (fd < 0 || listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) != 0) {
         int err = fd < 0 ? fd : -errno;
         if (fd >= 0)
             close(fd);
-        free((void *)l.handler.state);
+        free((void *)l.handler.actor.state);
         return err;
     }
     l.fd = fd;
     tr_pid pid;
-    int err = tr__spawn_with(rt, cx != NULL ? cx->worker : NULL, listener_behaviour, &l,
-                             sizeof l, 0, NULL, &pid);
+    tr_actor_spec me = {.behaviour = listener_behaviour, .state = &l, .state_size = sizeof l};
+    tr__spawn_opts opts = {.resource_at = 0};
+    int err = tr__spawn_spec(rt, cx != NULL ? cx->worker : NULL, tr_self(cx), &me, &opts, &pid);
     if (err != 0) {
         listener_release(rt, &l.res);
         return err;
@@ -186,22 +197,22 @@ static int connect_to(tr_runtime *rt, tr_ctx *cx, const tr_tcp_connect_opts *o, 
 {
     /* A NULL host would resolve to loopback: refused, so that a forgotten
      * field is an error rather than a connection to this machine. */
-    if (o == NULL || o->host == NULL || o->handler.behaviour == NULL ||
-        (o->handler.state == NULL && o->handler.state_size != 0))
+    if (o == NULL || o->host == NULL || o->handler.actor.behaviour == NULL ||
+        (o->handler.actor.state == NULL && o->handler.actor.state_size != 0))
         return TR_EINVAL;
     struct sockaddr_storage peer;
     socklen_t len;
     int err = tr__resolve(o->host, o->port, false, SOCK_STREAM, &peer, &len);
     if (err != 0)
         return err;
-    size_t size = tr__conn_state_size(o->handler.state_size);
+    size_t size = tr__conn_state_size(o->handler.actor.state_size);
     void *state = malloc(size);
     if (state == NULL)
         return TR_ENOMEM;
     tr__conn_prepare(state, &o->handler, -1, &peer, len, o->timeout_ns);
     tr_pid pid;
-    err = tr__spawn_with(rt, cx != NULL ? cx->worker : NULL, tr__conn_behaviour, state, size, 0, NULL,
-                         &pid);
+    err = tr__spawn_socket(rt, cx, tr__conn_behaviour, state, size, &o->handler.actor,
+                           tr__conn_state_size(0), &pid);
     free(state);
     if (err != 0)
         return err;

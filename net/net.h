@@ -28,6 +28,13 @@ int tr__resolve(const char *host, uint16_t port, bool passive, int socktype,
  * SO_REUSEADDR; the bound port is stored. The fd, or a negative code. */
 int tr__bind_socket(const char *host, uint16_t port, int socktype, uint16_t *bound);
 
+/* Spawns a socket actor: fn with a state that begins with its resource
+ * (released however the actor ends) and holds the user's state from
+ * user_at on, where the user spec's init and on_stop find it; the user
+ * spec's name, if any, is the actor's. cx NULL from outside. */
+int tr__spawn_socket(tr_runtime *rt, tr_ctx *cx, tr_behaviour fn, const void *state,
+                     size_t size, const tr_actor_spec *user, size_t user_at, tr_pid *pid);
+
 /* The state a connection actor is spawned with: a tr__conn followed by the
  * user's state. fd is an accepted socket, or -1 with `connect_to` set. */
 size_t tr__conn_state_size(size_t user_size);

@@ -80,9 +80,10 @@ static void udp_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
 static int open_udp(tr_runtime *rt, tr_ctx *cx, const tr_udp_opts *o, tr_pid *out,
                     uint16_t *port)
 {
-    if (o == NULL || o->behaviour == NULL || (o->state == NULL && o->state_size != 0))
+    if (o == NULL || o->actor.behaviour == NULL ||
+        (o->actor.state == NULL && o->actor.state_size != 0))
         return TR_EINVAL;
-    size_t size = USER_OFFSET + o->state_size;
+    size_t size = USER_OFFSET + o->actor.state_size;
     udp *u = calloc(1, size);
     if (u == NULL)
         return TR_ENOMEM;
@@ -93,11 +94,11 @@ static int open_udp(tr_runtime *rt, tr_ctx *cx, const tr_udp_opts *o, tr_pid *ou
     }
     u->res.release = udp_release;
     u->fd = fd;
-    u->user = o->behaviour;
-    if (o->state_size != 0)
-        memcpy((char *)u + USER_OFFSET, o->state, o->state_size);
+    u->user = o->actor.behaviour;
+    if (o->actor.state_size != 0)
+        memcpy((char *)u + USER_OFFSET, o->actor.state, o->actor.state_size);
     tr_pid pid;
-    int err = tr__spawn_with(rt, cx != NULL ? cx->worker : NULL, udp_behaviour, u, size, 0, NULL, &pid);
+    int err = tr__spawn_socket(rt, cx, udp_behaviour, u, size, &o->actor, USER_OFFSET, &pid);
     free(u);
     if (err != 0) {
         close(fd);

@@ -212,12 +212,18 @@ int tr_runtime_release(tr_runtime *rt)
     return 0;
 }
 
-int tr_runtime_spawn(tr_runtime *rt, tr_behaviour fn, const void *state, size_t state_size,
-                     tr_pid *pid)
+int tr_runtime_spawn_spec(tr_runtime *rt, const tr_actor_spec *spec, tr_pid *pid)
 {
     if (rt == NULL)
         return TR_EINVAL;
-    return tr__spawn(rt, NULL, fn, state, state_size, pid);
+    return tr__spawn_spec(rt, NULL, TR_PID_NONE, spec, NULL, pid);
+}
+
+int tr_runtime_spawn(tr_runtime *rt, tr_behaviour fn, const void *state, size_t state_size,
+                     tr_pid *pid)
+{
+    tr_actor_spec spec = {.behaviour = fn, .state = state, .state_size = state_size};
+    return tr_runtime_spawn_spec(rt, &spec, pid);
 }
 
 int tr_runtime_msg_send(tr_runtime *rt, tr_pid to, tr_msg *m)

@@ -210,11 +210,12 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m);
 int tr__send_copy(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_t type,
                   const void *data, size_t len);
 
-/* tr__spawn for a state that embeds a tr__resource at byte resource_at
- * (or -1): it is on the new actor's list from the start, so it is released
- * even if the actor is destroyed before it ever runs. */
-int tr__spawn_with(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
-                   size_t state_size, ptrdiff_t resource_at, tr__fault *fault, tr_pid *pid);
+/* The one spawn path: every public spawn, supervisor children and socket
+ * actors come here. spawner is what init is told (TR_PID_NONE from
+ * outside); o may be NULL (no resource, callbacks get the whole state, no
+ * record made by the caller). */
+int tr__spawn_spec(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor_spec *spec,
+                   const tr__spawn_opts *o, tr_pid *pid);
 
 /* Sends a payload-less message of any type, reserved ones included, from
  * the running actor (or from outside when cx is NULL). */

@@ -9,6 +9,8 @@
  *                          fault, supervisor, names, slots,
  *                          backpressure, depot, poll, writev, debug, errors)
  *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`
+ *                          backpressure, depot, poll, writev, spec,
+ *                          on_stop)
  *   run SUITE TEST         one test of a suite
  *
  * Exits 0 when every test passed, 1 when one failed, 2 on a CUnit error.
@@ -77,6 +79,8 @@ int main(int argc, char **argv)
     register_writev_tests();
     register_debug_tests();
     register_errors_tests();
+    register_spec_tests();
+    register_on_stop_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());

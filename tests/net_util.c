@@ -243,7 +243,7 @@ tr_tcp_handler handler_for(tr_behaviour fn, struct stats *st, int flags)
     memset(&proto, 0, sizeof proto);
     proto.st = st;
     proto.flags = flags;
-    tr_tcp_handler h = {.behaviour = fn, .state = &proto, .state_size = sizeof proto};
+    tr_tcp_handler h = {.actor = {.behaviour = fn, .state = &proto, .state_size = sizeof proto}};
     return h;
 }
 

@@ -135,7 +135,7 @@ static void test_error_from_calls(void)
     TT_EQ(tr_unregister(rt, "errors"), 0);
     TT_EQ(tr_timer_cancel(rt, TR_PID_NONE), TR_ENOPID);
     tr_tcp_connect_opts co = {.host = "no-such-host.invalid", .port = 1,
-                              .handler = {.behaviour = noop}};
+                              .handler = {.actor = {.behaviour = noop}}};
     TT_EQ(tr_runtime_tcp_connect(rt, &co, NULL), TR_EHOSTUNREACH);
     TT_EQ(tr_runtime_run(rt), 0);
     tr_runtime_destroy(rt);
@@ -210,7 +210,7 @@ static void test_msgtype_ranges(void)
 
 static void test_msgtype_table(void)
 {
-    CU_ASSERT(NTYPES >= 20);
+    CU_ASSERT(NTYPES == 19); /* every public type of msgtypes.h (TR_INIT went with specs) */
     for (size_t i = 0; i < NTYPES; i++) {
         const mtype *t = &types[i];
         CU_ASSERT(t->value > TR_MSG_SYSTEM);

@@ -1,6 +1,6 @@
 /* test_supervisor.c — supervisors (troupe/supervisor.h).
  *
- * Children ("kids") report to a collector actor: TR_INIT with their state,
+ * Children ("kids") report to a collector actor: their init with their state,
  * their state on request, a crash about to happen, and any TR_EXIT they
  * get (kids that trap exits report the shutdown signal, then obey it —
  * or ignore it, to be killed after their shutdown_ns). The collector logs
@@ -11,7 +11,7 @@
  * Ordering that the log can show reliably: a kid reports before it ends,
  * and the supervisor stops the next kid only after the previous one ended,
  * so the STOPPED reports of one stop sequence are in stop order. (The
- * order in which restarted kids handle TR_INIT is not their start order:
+ * order in which restarted kids run their init is not their start order:
  * the supervisor spawns them all within one turn and they run
  * concurrently, so the tests check who restarted, not in which order.) */
 #include "tests.h"
@@ -43,7 +43,7 @@ enum { EV_INIT = 1, EV_STATE, EV_CRASHING, EV_STOPPED, EV_DOWN, EV_EXIT };
 struct event {
     int kind, id, value, reason;
     tr_pid pid;   /* who reported (or, for EV_DOWN, who ended) */
-    tr_pid from;  /* EV_INIT: the TR_INIT's sender; EV_STOPPED/EV_EXIT: the signal's pid */
+    tr_pid from;  /* EV_INIT: init's spawner; EV_STOPPED/EV_EXIT: the signal's pid */
 };
 
 #define MAX_EVENTS 4096
@@ -161,15 +161,19 @@ static void report(tr_ctx *cx, tr_pid collector_pid, int kind, int id, int value
     TT_CHECK(tr_send(cx, collector_pid, C_REPORT, &e, sizeof e) == 0);
 }
 
+static int kid_init(tr_ctx *cx, void *state, tr_pid spawner)
+{
+    struct kid_state *st = state;
+    if (st->flags & KF_TRAP)
+        tr_trap_exits(cx, true);
+    report(cx, st->collector, EV_INIT, st->id, st->value, 0, spawner);
+    return 0;
+}
+
 static void kid(tr_ctx *cx, void *state, const tr_msg *m)
 {
     struct kid_state *st = state;
     switch (m->type) {
-    case TR_INIT:
-        if (st->flags & KF_TRAP)
-            tr_trap_exits(cx, true);
-        report(cx, st->collector, EV_INIT, st->id, st->value, 0, m->from);
-        break;
     case K_BUMP:
         st->value += 100;
         break;
@@ -198,6 +202,9 @@ static void kid(tr_ctx *cx, void *state, const tr_msg *m)
         break;
     }
 }
+
+#define KID_SPEC(st) \
+    { .behaviour = kid, .state = (st), .state_size = sizeof *(st), .init = kid_init }
 
 static int initial_value(int id)
 {
@@ -239,7 +246,7 @@ static void tree_kids(struct tree *t, size_t n, tr_restart restart, uint32_t fla
 {
     for (size_t i = 0; i < n; i++) {
         t->ks[i] = (struct kid_state){ t->coll, (int32_t)i, initial_value((int)i), flags };
-        t->cs[i] = (tr_child_spec){ kid, &t->ks[i], sizeof t->ks[i], restart, 0 };
+        t->cs[i] = (tr_child_spec){ KID_SPEC(&t->ks[i]), restart, 0 };
     }
 }
 
@@ -635,7 +642,7 @@ static void test_intensity_window(void)
     TT_EQ(count_ev(t, 0, EV_INIT, 0), 4);
     TT_EQ(count_ev(t, 0, EV_EXIT, -1), 0);
     /* Two crashes in quick succession: the collector crashes the restarted
-     * kid as soon as it reports TR_INIT. */
+     * kid as soon as it reports its init. */
     tt_sleep_ms(250);
     t->lg->auto_crash_id = 0;
     t->lg->auto_crash_left = 1;
@@ -659,15 +666,20 @@ struct wrapper_state {
 /* A child of the top supervisor that starts the inner one, linked to it:
  * when the inner supervisor gives up, the wrapper ends with its reason,
  * and when the wrapper is stopped, the inner supervisor stops its tree. */
-static void wrapper(tr_ctx *cx, void *state, const tr_msg *m)
+static int wrapper_init(tr_ctx *cx, void *state, tr_pid spawner)
 {
     struct wrapper_state *st = state;
-    if (m->type == TR_INIT) {
-        report(cx, st->collector, EV_INIT, WRAPPER_ID, 0, 0, m->from);
-        TT_CHECK(tr_supervisor_start(cx, st->inner, NULL) == 0);
-    } else {
-        TT_CHECK(!"wrapper: unexpected message");
-    }
+    report(cx, st->collector, EV_INIT, WRAPPER_ID, 0, 0, spawner);
+    TT_CHECK(tr_supervisor_start(cx, st->inner, NULL) == 0);
+    return 0;
+}
+
+static void wrapper(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    (void)state;
+    (void)m;
+    TT_CHECK(!"wrapper: unexpected message");
 }
 
 static void test_nested_escalation(void)
@@ -677,7 +689,9 @@ static void test_nested_escalation(void)
     tree_kids(t, 1, TR_PERMANENT, KF_TRAP);
     tree_spec(t, TR_ONE_FOR_ONE, 1, 1, 10 * TR_SEC); /* the inner: 1 restart */
     struct wrapper_state ws = { t->coll, &t->spec };
-    tr_child_spec top_kids[] = { { wrapper, &ws, sizeof ws, TR_PERMANENT, 0 } };
+    tr_child_spec top_kids[] = { { { .behaviour = wrapper, .state = &ws, .state_size = sizeof ws,
+                                     .init = wrapper_init },
+                                   TR_PERMANENT, 0 } };
     tr_supervisor_spec top_spec = { TR_ONE_FOR_ONE, 5, 10 * TR_SEC, top_kids, 1 };
     tr_pid top;
     TT_EQ(tr_runtime_supervisor_start(t->rt, &top_spec, &top), 0);
@@ -814,10 +828,12 @@ static void test_bad_specs(void)
 {
     tr_runtime *rt = tt_runtime(2, 0);
     struct kid_state ks = { TR_PID_NONE, 0, 0, 0 };
-    tr_child_spec good = { kid, &ks, sizeof ks, TR_PERMANENT, 0 };
-    tr_child_spec no_fn = { NULL, &ks, sizeof ks, TR_PERMANENT, 0 };
-    tr_child_spec no_state = { kid, NULL, sizeof ks, TR_PERMANENT, 0 };
-    tr_child_spec bad_restart = { kid, &ks, sizeof ks, (tr_restart)7, 0 };
+    tr_child_spec good = { KID_SPEC(&ks), TR_PERMANENT, 0 };
+    tr_child_spec no_fn = { KID_SPEC(&ks), TR_PERMANENT, 0 };
+    no_fn.actor.behaviour = NULL;
+    tr_child_spec no_state = { KID_SPEC(&ks), TR_PERMANENT, 0 };
+    no_state.actor.state = NULL;
+    tr_child_spec bad_restart = { KID_SPEC(&ks), (tr_restart)7, 0 };
     tr_supervisor_spec spec = { TR_ONE_FOR_ONE, 0, 0, &good, 1 };
     tr_pid sup = TR_PID_NONE;
     TT_EQ(tr_runtime_supervisor_start(NULL, &spec, &sup), TR_EINVAL);

@@ -60,8 +60,8 @@ static int start_connect(tr_runtime *rt, struct outcome *o, uint16_t port, uint6
 {
     struct ostate st = {.o = o};
     tr_tcp_connect_opts co = {.host = HOST, .port = port, .timeout_ns = timeout_ns,
-                              .handler = {.behaviour = connector, .state = &st,
-                                          .state_size = sizeof st}};
+                              .handler = {.actor = {.behaviour = connector, .state = &st,
+                                            .state_size = sizeof st}}};
     tr_pid pid = TR_PID_NONE;
     int rc = tr_runtime_tcp_connect(rt, &co, &pid);
     CU_ASSERT(rc != 0 || pid != TR_PID_NONE);
@@ -100,8 +100,8 @@ static void test_connect(void)
     /* A name that does not resolve is refused at once. */
     struct ostate st = {.o = &refused};
     tr_tcp_connect_opts bad = {.host = "no-such-host.invalid", .port = 1,
-                               .handler = {.behaviour = connector, .state = &st,
-                                           .state_size = sizeof st}};
+                               .handler = {.actor = {.behaviour = connector, .state = &st,
+                                             .state_size = sizeof st}}};
     TT_EQ(tr_runtime_tcp_connect(srv.rt, &bad, NULL), -EHOSTUNREACH);
     TT_NO_ERRORS();
     server_stop(&srv);
@@ -117,8 +117,8 @@ struct no_host {
 static tr_tcp_connect_opts no_host_opts(struct ostate *st)
 {
     return (tr_tcp_connect_opts){.host = NULL, .port = 1,
-                                 .handler = {.behaviour = connector, .state = st,
-                                             .state_size = sizeof *st}};
+                                 .handler = {.actor = {.behaviour = connector, .state = st,
+                                               .state_size = sizeof *st}}};
 }
 
 static void no_host_actor(tr_ctx *cx, void *state, const tr_msg *m)

@@ -82,8 +82,8 @@ static void test_udp(void)
     int c0 = udp_client(&st->clients[0]), c1 = udp_client(&st->clients[1]);
     tr_runtime *rt = tt_runtime(4, 0);
     struct ustate us = {.st = st};
-    tr_udp_opts o = {.host = HOST, .port = 0, .behaviour = udp_echo, .state = &us,
-                     .state_size = sizeof us};
+    tr_udp_opts o = {.host = HOST, .port = 0,
+                     .actor = {.behaviour = udp_echo, .state = &us, .state_size = sizeof us}};
     tr_pid pid = TR_PID_NONE;
     uint16_t port = 0;
     TT_EQ(tr_runtime_udp_open(rt, &o, &pid, &port), 0);
@@ -128,7 +128,8 @@ static void test_udp_large(void)
     setsockopt(c0, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
     tr_runtime *rt = tt_runtime(2, 0);
     struct ustate us = {.st = st};
-    tr_udp_opts o = {.host = HOST, .behaviour = udp_echo, .state = &us, .state_size = sizeof us};
+    tr_udp_opts o = {.host = HOST,
+                     .actor = {.behaviour = udp_echo, .state = &us, .state_size = sizeof us}};
     uint16_t port = 0;
     TT_EQ(tr_runtime_udp_open(rt, &o, NULL, &port), 0);
     CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);

@@ -92,8 +92,8 @@ static void run(bool then_close)
     struct shared *shp = &sh;
     tr_runtime *rt = tt_runtime(1, 0);
     tr_tcp_listen_opts o = {.host = "127.0.0.1",
-                            .handler = {.behaviour = line_writer, .state = &shp,
-                                        .state_size = sizeof shp}};
+                            .handler = {.actor = {.behaviour = line_writer, .state = &shp,
+                                                  .state_size = sizeof shp}}};
     tr_pid listener, feed;
     uint16_t port = 0;
     TT_EQ(tr_runtime_tcp_listen(rt, &o, &listener, &port), 0);

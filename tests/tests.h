@@ -61,6 +61,8 @@ void register_poll_tests(void);
 void register_writev_tests(void);
 void register_debug_tests(void);
 void register_errors_tests(void);
+void register_spec_tests(void);
+void register_on_stop_tests(void);
 
 /* ---- sanitizer detection ---------------------------------------------- */
 #if defined(__SANITIZE_THREAD__)
@@ -166,5 +168,56 @@ uint64_t tt_rng_next(uint64_t *state);
 /* A value in [0, n) (0 when n is 0); the modulo bias is irrelevant here. */
 uint64_t tt_rng_below(uint64_t *state, uint64_t n);
 uint64_t tt_mix64(uint64_t z);
+/* ---- counted actors (suites spec and on_stop) ------------------------- */
+/* An actor made from tt_counted_spec carries an id below TT_MAX_ACTORS in
+ * its state; its init and on_stop count their calls per id in tt_counts
+ * (with the last exit reason and init's spawner), and its behaviour checks
+ * on every message that init has run. Messages it takes: */
+enum { TT_PING = 0x7001, TT_STOP, TT_EXIT /* tr_exit(TT_EXIT_REASON) */,
+       TT_LINK /* payload: u64 id; spawns a counted actor linked to it */ };
+
+#define TT_MAGIC 0x5eedu
+#define TT_EXIT_REASON 5
+#define TT_INIT_FAIL 7      /* what init returns with TT_F_INIT_FAIL */
+#define TT_MAX_ACTORS 8192
+#define TT_ANY_INITS UINT32_MAX
+
+/* Flags of a counted actor. */
+#define TT_F_BIG 1u       /* state past TR__STATE_INLINE: on the heap */
+#define TT_F_INIT_FAIL 2u /* init fails with TT_INIT_FAIL */
+#define TT_F_NO_INIT 4u   /* a spec without init (the state starts with TT_MAGIC) */
+
+struct tt_counted {
+    uint32_t id;
+    uint32_t magic; /* TT_MAGIC once init has run */
+    uint32_t flags;
+    uint32_t spare;
+};
+
+struct tt_counted_big {
+    struct tt_counted s; /* first: the callbacks see a tt_counted either way */
+    unsigned char pad[200];
+};
+
+struct tt_counts {
+    atomic_uint inits[TT_MAX_ACTORS], stops[TT_MAX_ACTORS];
+    atomic_int reason[TT_MAX_ACTORS];
+    _Atomic tr_pid spawner[TT_MAX_ACTORS];
+    _Atomic tr_pid pid[TT_MAX_ACTORS]; /* as spawn gave it, where the test stored it */
+    atomic_ulong seen, stops_total;     /* messages the behaviours saw; on_stop calls */
+};
+
+extern struct tt_counts tt_counts;
+/* Test thread, with no runtime running: all counts to zero. */
+void tt_counts_reset(void);
+/* The spec of counted actor `id` (name may be NULL), its state in *b. */
+tr_actor_spec tt_counted_spec(struct tt_counted_big *b, uint32_t id, uint32_t flags,
+                              const char *name);
+/* Spawns counted actor `id` from outside (asserting success) and stores
+ * its pid in tt_counts.pid[id]. Test thread. */
+tr_pid tt_counted_spawn(tr_runtime *rt, uint32_t id, uint32_t flags, const char *name);
+/* Test thread: each of ids [from, to) had init `inits` times (any number:
+ * TT_ANY_INITS) and on_stop once, with `reason` (any: INT32_MIN). */
+void tt_counted_ended(uint32_t from, uint32_t to, unsigned inits, int reason);
 
 #endif

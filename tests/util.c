@@ -343,3 +343,100 @@ uint64_t tt_u64(const tr_msg *m)
         memcpy(&v, m->data, sizeof v);
     return v;
 }
+
+/* ---- counted actors ---------------------------------------------------------- */
+
+struct tt_counts tt_counts;
+
+void tt_counts_reset(void)
+{
+    memset(&tt_counts, 0, sizeof tt_counts);
+}
+
+static int counted_init(tr_ctx *cx, void *state, tr_pid spawner)
+{
+    struct tt_counted *st = state;
+    TT_CHECK(st->id < TT_MAX_ACTORS);
+    TT_CHECK(st->magic == 0);
+    tr_pid known = atomic_load(&tt_counts.pid[st->id]); /* NONE: spawn has not returned yet */
+    TT_CHECK(known == TR_PID_NONE || known == tr_self(cx));
+    st->magic = TT_MAGIC;
+    atomic_fetch_add(&tt_counts.inits[st->id], 1);
+    atomic_store(&tt_counts.spawner[st->id], spawner);
+    return (st->flags & TT_F_INIT_FAIL) ? TT_INIT_FAIL : 0;
+}
+
+static void counted_on_stop(void *state, int reason)
+{
+    struct tt_counted *st = state;
+    TT_CHECK(st->id < TT_MAX_ACTORS);
+    atomic_fetch_add(&tt_counts.stops[st->id], 1);
+    atomic_store(&tt_counts.reason[st->id], reason);
+    atomic_fetch_add(&tt_counts.stops_total, 1);
+}
+
+static void counted(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct tt_counted *st = state;
+    TT_CHECK(st->magic == TT_MAGIC);
+    TT_CHECK(!(st->flags & TT_F_INIT_FAIL));
+    atomic_fetch_add(&tt_counts.seen, 1);
+    switch (m->type) {
+    case TT_PING:
+        break;
+    case TT_STOP:
+        tr_stop(cx);
+        break;
+    case TT_EXIT:
+        tr_exit(cx, TT_EXIT_REASON, "test exit");
+        break;
+    case TT_LINK: {
+        struct tt_counted_big b;
+        tr_actor_spec spec = tt_counted_spec(&b, (uint32_t)tt_u64(m), st->flags, NULL);
+        TT_CHECK(tr_spawn_link_spec(cx, &spec, NULL) == 0);
+        break;
+    }
+    default:
+        TT_CHECK(!"counted actor: unexpected message");
+        break;
+    }
+}
+
+tr_actor_spec tt_counted_spec(struct tt_counted_big *b, uint32_t id, uint32_t flags,
+                              const char *name)
+{
+    memset(b, 0, sizeof *b);
+    b->s.id = id;
+    b->s.flags = flags;
+    if (flags & TT_F_NO_INIT)
+        b->s.magic = TT_MAGIC;
+    return (tr_actor_spec){.behaviour = counted,
+                           .state = b,
+                           .state_size = (flags & TT_F_BIG) ? sizeof *b : sizeof b->s,
+                           .init = (flags & TT_F_NO_INIT) ? NULL : counted_init,
+                           .on_stop = counted_on_stop,
+                           .name = name};
+}
+
+tr_pid tt_counted_spawn(tr_runtime *rt, uint32_t id, uint32_t flags, const char *name)
+{
+    struct tt_counted_big b;
+    tr_actor_spec spec = tt_counted_spec(&b, id, flags, name);
+    tr_pid pid = TR_PID_NONE;
+    TT_EQ(tr_runtime_spawn_spec(rt, &spec, &pid), 0);
+    atomic_store(&tt_counts.pid[id], pid);
+    return pid;
+}
+
+void tt_counted_ended(uint32_t from, uint32_t to, unsigned inits, int reason)
+{
+    unsigned bad_inits = 0, bad_stops = 0, bad_reasons = 0;
+    for (uint32_t i = from; i < to; i++) {
+        bad_inits += inits != TT_ANY_INITS && atomic_load(&tt_counts.inits[i]) != inits;
+        bad_stops += atomic_load(&tt_counts.stops[i]) != 1;
+        bad_reasons += reason != INT32_MIN && atomic_load(&tt_counts.reason[i]) != reason;
+    }
+    TT_EQ(bad_inits, 0);
+    TT_EQ(bad_stops, 0);
+    TT_EQ(bad_reasons, 0);
+}

@@ -29,12 +29,56 @@ typedef struct tr_runtime tr_runtime;
  * of the state it was spawned with; `m` is valid until the call returns. */
 typedef void (*tr_behaviour)(tr_ctx *cx, void *state, const tr_msg *m);
 
-/* Spawns an actor running `fn` with a private copy of `state_size` bytes
- * of `state` (state may be NULL when state_size is 0; the copy is then
- * zero-sized). A few words of state live inside the actor's slot; more
- * cost one allocation at spawn. Stores its pid in *pid if pid is not NULL.
- * Errors: TR_EINVAL (fn NULL, state NULL with a size, not inside a
- * behaviour), TR_ENOMEM, TR_EAGAIN (actor table full). */
+/* An actor's description: what tr_spawn_spec starts, and what supervisor
+ * children, TCP handlers and UDP sockets are made of. Only `behaviour` is
+ * required; zero the rest (designated initialisers do) to leave them out.
+ *
+ * init runs in the actor's context (tr_self, tr_send, tr_spawn, tr_on_stop,
+ * tr_stop, ... all work) in its first turn, before its behaviour sees any
+ * message, even if none ever comes; `spawner` is the actor that spawned it
+ * (TR_PID_NONE from outside the runtime). It runs at every start, a
+ * supervisor's restarts included. A non-zero result ends the actor with
+ * that value as its exit reason, as tr_exit(cx, result, "init failed")
+ * would, before its behaviour sees a message (init may also call tr_stop
+ * or tr_exit itself). Spawn has returned long before: the spawner learns
+ * the reason as links and monitors do (tr_spawn_link_spec,
+ * tr_spawn_monitor). An exit signal that arrives before init has run
+ * (possible only for a named actor, found by its name at once) ends the
+ * actor without it.
+ *
+ * on_stop runs exactly once for every actor whose spawn succeeded, however
+ * it ends: tr_stop, tr_exit, a failed init, a linked exit, tr_kill, a
+ * supervisor's shutdown, or tr_runtime_destroy while it is alive (reason
+ * TR_EXIT_SHUTDOWN) — even if it never ran a turn, and so never ran init;
+ * after a failed init too, so it must cope with what init left half-made.
+ * It gets the actor's state and the exit reason, after the functions
+ * registered with tr_on_stop and before the actor's name is freed and its
+ * links and monitors hear of the end. It has no context and may run
+ * inside tr_runtime_destroy, the runtime half torn down: it may free
+ * memory and close what the state holds, and call no troupe function. */
+typedef struct tr_actor_spec {
+    tr_behaviour behaviour;  /* required */
+    const void *state;       /* copied into the actor (NULL with size 0) */
+    size_t state_size;
+    int (*init)(tr_ctx *cx, void *state, tr_pid spawner); /* optional */
+    void (*on_stop)(void *state, int reason);              /* optional */
+    const char *name;        /* optional: registered at spawn (tr_spawn_spec) */
+} tr_actor_spec;
+
+/* Spawns the actor `spec` describes, with a private copy of its state, and
+ * stores its pid in *pid if pid is not NULL. With a name, the actor is
+ * registered under it before this returns (tr_whereis finds it at once),
+ * atomically: if the name is taken, nothing is started — no slot is kept,
+ * neither init nor on_stop runs — and the call fails with TR_EEXIST. Any
+ * spawn that fails starts nothing and runs neither callback.
+ * Errors: TR_EINVAL (spec or behaviour NULL, state NULL with a size, a name
+ * empty or TR_NAME_MAX bytes or longer, not inside a behaviour), TR_ENOMEM,
+ * TR_EAGAIN (actor table full), TR_EEXIST (name taken). Behaviours only;
+ * tr_runtime_spawn_spec is the form for other threads. */
+TR_API int tr_spawn_spec(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid);
+
+/* tr_spawn_spec with only behaviour and state: an actor without init,
+ * on_stop or name. Errors: as tr_spawn_spec. Behaviours only. */
 TR_API int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
                     tr_pid *pid);
 
@@ -70,8 +114,9 @@ TR_API tr_runtime *tr_ctx_runtime(const tr_ctx *cx);
  * tr_stop, a failure, or tr_runtime_destroy while it is still alive: the
  * place to free what its state points to (pass the `state` the behaviour
  * was given as arg). Several may be registered; they run last-registered
- * first, before the state goes. Errors: TR_EINVAL (fn NULL, not inside a
- * behaviour), TR_ENOMEM. */
+ * first, before the state goes, and before the spec's on_stop. For cleanup
+ * known at spawn, prefer tr_actor_spec.on_stop: it needs no turn.
+ * Errors: TR_EINVAL (fn NULL, not inside a behaviour), TR_ENOMEM. */
 TR_API int tr_on_stop(tr_ctx *cx, void (*fn)(void *arg), void *arg);
 
 /* Stops the running actor once the current message has been handled.

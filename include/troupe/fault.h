@@ -23,7 +23,7 @@
 #include "actor.h"
 #include "error.h"
 #include "msg.h"
-#include "msgtypes.h" /* TR_EXIT, TR_DOWN, TR_INIT, TR_DEAD_LETTER */
+#include "msgtypes.h" /* TR_EXIT, TR_DOWN, TR_DEAD_LETTER */
 #include "pid.h"
 
 #ifdef __cplusplus
@@ -87,10 +87,22 @@ TR_API int tr_link(tr_ctx *cx, tr_pid pid);
  * inside a behaviour), or as tr_send for the notice to the other side. */
 TR_API int tr_unlink(tr_ctx *cx, tr_pid pid);
 
-/* tr_spawn, linked: the child is linked before it can run, so it cannot
- * end unseen. Errors: as tr_spawn. */
+/* tr_spawn_spec, linked: the child is linked to the running actor before
+ * it can run, so it cannot end unseen (a failed init included).
+ * Errors: as tr_spawn_spec. Behaviours only. */
+TR_API int tr_spawn_link_spec(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid);
+
+/* tr_spawn_link_spec with only behaviour and state. Errors: as
+ * tr_spawn_spec. Behaviours only. */
 TR_API int tr_spawn_link(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
                          tr_pid *pid);
+
+/* tr_spawn_spec, monitored: the running actor monitors the child from
+ * before it can run, so exactly one TR_DOWN with *ref comes when it ends
+ * (a failed init included, with init's result as the reason). Stores the
+ * pid and the monitor's reference if asked; tr_demonitor(cx, *ref) ends
+ * the monitor. Errors: as tr_spawn_spec. Behaviours only. */
+TR_API int tr_spawn_monitor(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid, uint64_t *ref);
 
 /* Sends pid an exit signal with `reason`, as a linked actor's end would,
  * but without a link (Erlang's exit/2): an actor that traps exits gets a
@@ -102,8 +114,6 @@ TR_API int tr_kill(tr_ctx *cx, tr_pid pid, int reason);
 /* tr_kill from outside the runtime. Errors: TR_EINVAL (rt NULL),
  * TR_ENOPID, TR_ENOMEM. */
 TR_API int tr_runtime_kill(tr_runtime *rt, tr_pid pid, int reason);
-
-/* TR_INIT: a message that supervisors send each child they (re)start, first. */
 
 /* Monitors pid: exactly one TR_DOWN with *ref will come when it ends
  * (reason TR_EXIT_NOPROC at once if it has already ended).

@@ -77,7 +77,6 @@
 /* ---- failure and an actor's life (fault.h) ---- */
 #define TR_EXIT        (TR_MSG_SYSTEM + 0x40) /* payload: tr_exit_info (trapping actors) */
 #define TR_DOWN        (TR_MSG_SYSTEM + 0x41) /* payload: tr_down_info (monitors) */
-#define TR_INIT        (TR_MSG_SYSTEM + 0x42) /* an actor's first message (fault.h) */
 #define TR_DEAD_LETTER (TR_MSG_SYSTEM + 0x43) /* payload: tr_dead_letter + bytes */
 
 /* ---- request/reply ---- */
@@ -91,7 +90,7 @@
     X(TR_TCP_CONNECTED, NET) X(TR_TCP_DATA, NET) X(TR_TCP_LINE, NET)                    \
     X(TR_TCP_MSGPACK, NET) X(TR_TCP_THROTTLED, NET) X(TR_TCP_UNTHROTTLED, NET)          \
     X(TR_TCP_ERROR, NET) X(TR_TCP_CLOSED, NET) X(TR_UDP_DATAGRAM, NET)                  \
-    X(TR_EXIT, FAULT) X(TR_DOWN, FAULT) X(TR_INIT, FAULT) X(TR_DEAD_LETTER, FAULT)      \
+    X(TR_EXIT, FAULT) X(TR_DOWN, FAULT) X(TR_DEAD_LETTER, FAULT)                        \
     X(TR_REPLY, ASK) X(TR_ASK_FAILED, ASK)
 
 /* The ranges: within the reserved space, each non-empty, in order, apart;

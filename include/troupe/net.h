@@ -76,11 +76,14 @@ typedef struct tr_tcp_opts {
     int no_nodelay;     /* 1 = leave Nagle's algorithm on (TCP_NODELAY is the default) */
 } tr_tcp_opts;
 
-/* What a connection actor is spawned with. */
+/* What a connection actor is spawned with. The actor's state (copied into
+ * every connection) is what its behaviour, init and on_stop get; init runs
+ * before TR_TCP_CONNECTED (the socket may not be connected yet: write in
+ * TR_TCP_CONNECTED), on_stop once the connection's socket is closed. A
+ * listener's handler takes no name (TR_EINVAL): every connection would
+ * claim it; tr_tcp_connect's may have one. */
 typedef struct tr_tcp_handler {
-    tr_behaviour behaviour;
-    const void *state;  /* copied into every connection */
-    size_t state_size;
+    tr_actor_spec actor;
     tr_tcp_opts opts;
 } tr_tcp_handler;
 
@@ -116,9 +119,9 @@ typedef struct tr_tcp_listen_opts {
  * EAGAIN at each readiness and spawns one connection actor per socket.
  * When descriptors run out it pauses and retries after retry_ns, without
  * spinning. Stores the listener's pid and the bound port if asked.
- * Errors: TR_EINVAL, TR_ENOMEM, TR_EAGAIN (actor table full), -errno
- * from socket/bind/listen (e.g. -EADDRINUSE), TR_EHOSTUNREACH when the
- * host does not resolve. */
+ * Errors: TR_EINVAL (no behaviour, state NULL with a size, a handler
+ * name), TR_ENOMEM, TR_EAGAIN (actor table full), -errno from getaddrinfo/socket/bind/listen
+ * (e.g. -EADDRINUSE), TR_EHOSTUNREACH when the host does not resolve. */
 TR_API int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listener, uint16_t *port);
 TR_API int tr_runtime_tcp_listen(tr_runtime *rt, const tr_tcp_listen_opts *o, tr_pid *listener,
                                  uint16_t *port);
@@ -149,8 +152,8 @@ typedef struct tr_tcp_connect_opts {
 /* Spawns a connection actor that connects to host:port. Its behaviour gets
  * TR_TCP_CONNECTED on success, or only TR_TCP_CLOSED with the reason
  * (-ECONNREFUSED, TR_ETIMEDOUT, ...). Errors: TR_EINVAL (no host, no
- * behaviour), TR_ENOMEM, TR_EAGAIN (actor table full), TR_EHOSTUNREACH
- * (no such host). */
+ * behaviour, a bad name), TR_ENOMEM, TR_EEXIST (name taken), TR_EAGAIN, TR_EHOSTUNREACH
+ * (no such host), -errno from socket. */
 TR_API int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn);
 TR_API int tr_runtime_tcp_connect(tr_runtime *rt, const tr_tcp_connect_opts *o, tr_pid *conn);
 
@@ -190,13 +193,14 @@ TR_API int tr_tcp_abort(tr_ctx *cx);
 typedef struct tr_udp_opts {
     const char *host;   /* local address; NULL = 0.0.0.0 */
     uint16_t port;      /* 0 = any */
-    tr_behaviour behaviour;
-    const void *state;
-    size_t state_size;
+    tr_actor_spec actor; /* the socket actor: init runs before the first
+                          * datagram, on_stop after the socket is closed;
+                          * a name is registered as by tr_spawn_spec */
 } tr_udp_opts;
 
 /* Opens a UDP socket actor: each datagram arrives as TR_UDP_DATAGRAM.
- * Stores its pid and bound port if asked. Errors: as tr_tcp_listen. */
+ * Stores its pid and bound port if asked. Errors: as tr_tcp_listen (a
+ * name is allowed), TR_EEXIST (name taken: the socket is closed). */
 TR_API int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
 TR_API int tr_runtime_udp_open(tr_runtime *rt, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
 

@@ -98,7 +98,13 @@ TR_API int tr_runtime_hold(tr_runtime *rt);
 /* Gives back a hold. Errors: TR_EINVAL (rt NULL, or no hold taken). */
 TR_API int tr_runtime_release(tr_runtime *rt);
 
-/* tr_spawn for threads outside the runtime (or before it runs). */
+/* tr_spawn_spec for threads outside the runtime (or before it runs); the
+ * actor's init gets TR_PID_NONE as its spawner. Any thread (a behaviour
+ * uses tr_spawn_spec). Errors: as tr_spawn_spec; TR_EINVAL for rt NULL. */
+TR_API int tr_runtime_spawn_spec(tr_runtime *rt, const tr_actor_spec *spec, tr_pid *pid);
+
+/* tr_runtime_spawn_spec with only behaviour and state. Errors: as
+ * tr_runtime_spawn_spec. Any thread. */
 TR_API int tr_runtime_spawn(tr_runtime *rt, tr_behaviour fn, const void *state,
                             size_t state_size, tr_pid *pid);
 

@@ -9,9 +9,14 @@
  *   one-for-all   all children: the others are stopped (in reverse start
  *                 order) and all start again in order;
  *   rest-for-one  that child and those started after it.
- * Every (re)started child gets a fresh copy of its initial state and a
- * TR_INIT message first. More than max_restarts restarts within period_ns
- * and the supervisor gives up: it stops its children and ends with
+ * Every (re)started child gets a fresh copy of its initial state, and its
+ * spec's init runs again before it handles a message (its spawner is the
+ * supervisor); a named child takes its name again (the old incarnation's
+ * name is freed before the supervisor hears of its end). An init that
+ * fails is a failure like any other. A spawn that fails (the name held by
+ * another actor, no memory) ends the supervisor with TR_EXIT_RESTARTS, as
+ * below. More than max_restarts restarts within period_ns and the
+ * supervisor gives up: it stops its children and ends with
  * TR_EXIT_RESTARTS, which its own supervisor (if any) sees — failures
  * escalate up the tree.
  *
@@ -38,9 +43,8 @@ typedef enum tr_restart { TR_PERMANENT = 0, TR_TRANSIENT, TR_TEMPORARY } tr_rest
 typedef enum tr_strategy { TR_ONE_FOR_ONE = 0, TR_ONE_FOR_ALL, TR_REST_FOR_ONE } tr_strategy;
 
 typedef struct tr_child_spec {
-    tr_behaviour behaviour;
-    const void *state;     /* copied by the supervisor; each start gets a fresh copy */
-    size_t state_size;
+    tr_actor_spec actor;   /* copied by the supervisor (state and name too);
+                            * each start gets a fresh copy of the state */
     tr_restart restart;
     uint64_t shutdown_ns;  /* grace before KILL when stopping it; 0 = 5 s */
 } tr_child_spec;
@@ -54,9 +58,10 @@ typedef struct tr_supervisor_spec {
 } tr_supervisor_spec;
 
 /* Starts a supervisor linked to the running actor (so a supervisor can be
- * a child of another). Errors: TR_EINVAL (spec NULL, a bad strategy,
- * restart type or child, not inside a behaviour), TR_ENOMEM, TR_EAGAIN
- * (actor table full). */
+ * a child of another). Errors: TR_EINVAL (a child spec without behaviour,
+ * with state NULL and a size, a bad name or restart type, not inside a
+ * behaviour), TR_ENOMEM,
+ * TR_EAGAIN. */
 TR_API int tr_supervisor_start(tr_ctx *cx, const tr_supervisor_spec *spec, tr_pid *sup);
 
 /* Starts a top-level supervisor from outside the runtime. Stop it (and
