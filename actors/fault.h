@@ -44,10 +44,16 @@ typedef struct tr__fault {
     tr_pid *links;
     tr__watcher *watchers;
     tr__watcher *refs; /* monitors this actor holds: (target, ref) */
+    struct tr__asks *asks; /* asks awaiting their answers (ask.c), or NULL */
 } tr__fault;
 
-/* What the turn does with a system message. */
-enum { TR__DELIVER, TR__CONSUMED, TR__DIE };
+/* What the turn does with a system message. TR__TRAILED: an ask or a
+ * reply, delivered through tr__ask_open/close (ask.h). */
+enum { TR__DELIVER, TR__CONSUMED, TR__DIE, TR__TRAILED };
+
+/* Actor a's record, made on first use; NULL when out of memory. Only in
+ * a's own turns. */
+tr__fault *tr__fault_of(tr__actor *a);
 
 /* Handles a fault message for actor a (its pid `self`). TR__DIE: the actor
  * must end with *reason and text. May rewrite m (an exit signal becomes

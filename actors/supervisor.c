@@ -17,8 +17,10 @@
 #include "troupe/supervisor.h"
 #include "troupe/timer.h"
 
-#define SUP_START (TR_MSG_SYSTEM + 0x60)
-#define SUP_TIMEOUT (TR_MSG_SYSTEM + 0x61)
+/* Not 0x60 and 0x61: those are TR_REPLY and TR_ASK_FAILED (troupe/ask.h),
+ * which every actor's turn looks at. */
+#define SUP_START (TR_MSG_SYSTEM + 0x70)
+#define SUP_TIMEOUT (TR_MSG_SYSTEM + 0x71)
 #define DEFAULT_RESTARTS 3
 #define DEFAULT_PERIOD (5 * TR_SEC)
 #define DEFAULT_SHUTDOWN (5 * TR_SEC)

@@ -12,6 +12,7 @@
  *   troupe/io.h       descriptor watches and signals as messages
  *   troupe/net.h      TCP listeners and connections, UDP, framing
  *   troupe/fault.h    exit reasons, links, monitors, named actors
+ *   troupe/ask.h      request/reply: tr_ask, tr_reply, tr_call
  *   troupe/supervisor.h  supervisors: restart strategies and intensity
  */
 #ifndef TROUPE_H
@@ -26,6 +27,7 @@
 #include "troupe/io.h"
 #include "troupe/net.h"
 #include "troupe/fault.h"
+#include "troupe/ask.h"
 #include "troupe/supervisor.h"
 
 #endif

@@ -290,6 +290,8 @@ const char *tr_strerror(int err)
     case TR_EBUSY: return "runtime already running";
     case TR_EDEADLK: return "blocking call from inside a behaviour";
     case TR_ENOTSTARTED: return "runtime not started";
+    case TR_ETIMEDOUT: return "timed out";
+    case TR_ENOREPLY: return "no reply: the target ended or returned without answering";
     case TR_ELINETOOLONG: return "line too long";
     case TR_EBADFRAME: return "malformed frame";
     case TR_EEXIST: return "name already registered";

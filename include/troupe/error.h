@@ -18,6 +18,8 @@
 #define TR_EBUSY      (-EBUSY)      /* the runtime is already running */
 #define TR_EDEADLK    (-EDEADLK)    /* a blocking call made from inside a behaviour */
 #define TR_ENOTSTARTED (-ECHILD)    /* join on a runtime that was not started */
+#define TR_ETIMEDOUT  (-ETIMEDOUT)  /* no answer within the timeout (tr_call) */
+#define TR_ENOREPLY   (-ENOMSG)     /* the target ended or returned without answering (tr_call) */
 
 /* A short, static, human-readable name for an error code ("invalid
  * argument", ...). Unknown codes give "unknown error". Any thread. */
