@@ -4,7 +4,7 @@
  *   run SUITE              one suite (api, mailbox, runq, pid, quiescence, sched,
  *                          idle, wheel, timer, io, frame, net, chat,
  *                          fault, supervisor, names, slots,
- *                          backpressure, depot, poll, writev)
+ *                          backpressure, depot, poll, writev, ask)
  *   run SUITE TEST         one test of a suite
  *
  * Exits 0 when every test passed, 1 when one failed, 2 on a CUnit error.
@@ -45,6 +45,7 @@ int main(int argc, char **argv)
     register_depot_tests();
     register_poll_tests();
     register_writev_tests();
+    register_ask_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());

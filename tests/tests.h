@@ -43,6 +43,7 @@ void register_backpressure_tests(void);
 void register_depot_tests(void);
 void register_poll_tests(void);
 void register_writev_tests(void);
+void register_ask_tests(void);
 
 /* ---- sanitizer detection ---------------------------------------------- */
 #if defined(__SANITIZE_THREAD__)
