@@ -6,6 +6,7 @@
 #include "../mailbox/msg.h"
 #include "../sched/sched.h"
 #include "actor.h"
+#include "ask.h"
 #include "troupe/error.h"
 
 static tr__counters *counters(tr_runtime *rt, tr__worker *w)
@@ -356,6 +357,23 @@ static int start(tr_ctx *cx, tr__actor *a)
     return cx->stopping ? TR__DIE : TR__CONSUMED;
 }
 
+/* An ask or a reply to one (ask.c): the behaviour sees it as it was sent,
+ * and an ask it leaves unanswered fails. Out of line, so that handle's
+ * code for every other message stays as it was. */
+static __attribute__((noinline)) void trailed(tr__worker *w, tr__actor *a, tr_msg *m,
+                                              uint32_t life)
+{
+    tr_ctx *cx = &w->cx;
+    uint32_t len = m->len;
+    tr__ask_open(cx, m);
+    a->fn(cx, state_of(a), m);
+    tr__count(&w->count.handled);
+    tr__ask_close(cx, m, len);
+    tr__msg_release(m);
+    if (cx->stopping)
+        actor_die(w, a, life, cx->exit_reason, cx->exit_text);
+}
+
 /* Handles one message popped from a's mailbox: a dead letter if it was
  * sent to an earlier incarnation; the fault protocol's own messages; the
  * behaviour for the rest. */
@@ -374,9 +392,13 @@ static void handle(tr__worker *w, tr__actor *a, tr_msg *m)
     cx->self = m->to;
     cx->stopping = false;
     if (m->type >= TR_MSG_SYSTEM) {
-        /* Exit signals, links and monitors are handled here; some reach
-         * the behaviour (TR_EXIT when trapping, TR_DOWN). */
+        /* Exit signals, links, monitors and asks are handled here; some
+         * reach the behaviour (TR_EXIT when trapping, TR_DOWN, answers). */
         int verdict = tr__fault_handle(w, a, m->to, m, &cx->exit_reason, cx->exit_text);
+        if (verdict == TR__TRAILED) {
+            trailed(w, a, m, life);
+            return;
+        }
         if (verdict != TR__DELIVER) {
             if (verdict == TR__INIT)
                 verdict = start(cx, a);

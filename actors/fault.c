@@ -7,7 +7,8 @@
  * makes unlink final. A monitor is kept by the watched actor (who to tell)
  * and by the watcher (which references it holds): a TR_DOWN whose
  * reference the watcher no longer holds is dropped, which is what makes
- * demonitor flush.
+ * demonitor flush. Asks (ask.c) keep their pending refs in the record
+ * too, and go through the same turn and dead-letter hooks.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "../mailbox/msg.h"
 #include "../sched/sched.h"
 #include "actor.h"
+#include "ask.h"
 #include "fault.h"
 #include "troupe/error.h"
 
@@ -56,8 +58,14 @@ static tr__fault *record(tr__actor *a)
     return a->fault;
 }
 
+tr__fault *tr__fault_of(tr__actor *a)
+{
+    return record(a);
+}
+
 static void free_record(tr__fault *f)
 {
+    tr__asks_free(f->asks);
     free(f->links);
     free(f->watchers);
     free(f->refs);
@@ -186,6 +194,11 @@ int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *r
     }
     case TR__START:
         return TR__INIT;
+    case TR__ASK:
+    case TR_REPLY:
+    case TR_ASK_FAILED:
+    case TR__ASK_TIMEOUT:
+        return tr__ask_arrived(w->rt, a, m);
     default:
         return TR__DELIVER;
     }
@@ -204,6 +217,10 @@ void tr__fault_end(tr__worker *w, tr__actor *a, tr_pid self, int reason, const c
     for (uint32_t i = 0; i < f->nrefs; i++)
         (void)tr__send_copy(w->rt, w, self, f->refs[i].pid, TR__DEMONITOR_REQ,
                             &f->refs[i].ref, sizeof f->refs[i].ref);
+    /* Its asks' timeouts would only fire into dead letters, holding the
+     * runtime open until then. */
+    if (f->asks != NULL)
+        tr__asks_cancel(w->rt, f->asks);
     free_record(f);
 }
 
@@ -219,6 +236,8 @@ void tr__fault_bounce(tr_runtime *rt, tr__worker *w, tr_msg *m)
         send_signal(rt, w, m->to, m->from, TR_EXIT_NOPROC, "noproc", true);
     else if (m->type == TR__MONITOR_REQ)
         send_down(rt, w, m->to, m->from, payload_ref(m), TR_EXIT_NOPROC, "noproc");
+    else if (m->type == TR__ASK)
+        tr__ask_bounce(rt, w, m);
 }
 
 /* ---- the API ---- */

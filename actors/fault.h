@@ -59,11 +59,17 @@ typedef struct tr__fault {
     void (*on_stop)(void *state, int reason);
     tr_pid spawner;
     size_t user_at;
+    struct tr__asks *asks; /* asks awaiting their answers (ask.c), or NULL */
 } tr__fault;
 
-/* What the turn does with a system message (TR__INIT: it is TR__START,
- * the turn runs the spec's init). */
-enum { TR__DELIVER, TR__CONSUMED, TR__DIE, TR__INIT };
+/* What the turn does with a system message. TR__INIT: it is TR__START,
+ * the turn runs the spec's init. TR__TRAILED: an ask or a reply,
+ * delivered through tr__ask_open/close (ask.h). */
+enum { TR__DELIVER, TR__CONSUMED, TR__DIE, TR__INIT, TR__TRAILED };
+
+/* Actor a's record, made on first use; NULL when out of memory. Only in
+ * a's own turns. */
+tr__fault *tr__fault_of(tr__actor *a);
 
 /* Handles a fault message for actor a (its pid `self`). TR__DIE: the actor
  * must end with *reason and text. May rewrite m (an exit signal becomes

@@ -17,28 +17,26 @@
  * The actors:
  *   client     one per connection, running on the connection actor: parses
  *              lines, keeps its nick and its rooms, and is the only one to
- *              write to its socket. Others send it LINE (write this) or
- *              REPLY (write this: it answers your request).
- *   directory  one: the nick table; creates rooms.
+ *              write to its socket. Others send it LINE (write this).
+ *   directory  one: the nick table.
  *   room       one per room, registered under the name "room:#name" while
  *              it lives: its members; sends MSG lines to every member (the
  *              sender too) in the order it received them, JOINED and PARTED
  *              to the others; answers WHO. It ends when its last member
  *              leaves, and its name goes with it.
  *
- * The message flow:
- *   NICK, PRIV   client -> directory -> REPLY (and PRIV's LINE to its target)
- *   JOIN, WHO    client -> room (found with tr_whereis) -> REPLY
- *                No such room: WHO answers ERR no-such-room itself; JOIN
- *                goes to the directory, which creates and registers the
- *                room and passes the JOIN on (client -> directory -> room
- *                -> REPLY) — or, if someone else's JOIN created it in the
- *                meantime, answers RETRY and the client looks again. Only
- *                the directory creates rooms, so never two of one name.
- *   PART         client -> room -> REPLY
+ * Requests are asks (troupe/ask.h): exactly one answer comes, a TR_REPLY
+ * with the line to write or a TR_ASK_FAILED. Until it comes the client
+ * reads no further line (tr_tcp_pause), so answers come in the order asked.
+ *   NICK, PRIV   client -> directory (and PRIV's LINE to its target)
+ *   JOIN, WHO    client -> room, found with tr_whereis. No such room: WHO
+ *                answers ERR no-such-room itself; JOIN creates the room and
+ *                registers it, or, if another JOIN registered one first
+ *                (TR_EEXIST), drops its own and asks that one. A room whose
+ *                last member has just left may end before it sees the ask:
+ *                then it fails (TR_ASK_GONE) and the client looks again.
+ *   PART         client -> room
  *   MSG          client -> room -> LINE to every member
- * After a request the client reads no further line until the REPLY
- * (tr_tcp_pause / tr_tcp_resume), so answers come in the order asked.
  * Messages from one actor to another arrive in the order sent, so a
  * sender's MSG lines reach every member in order.
  *
@@ -50,10 +48,6 @@
  *     on PART means nobody is PARTED twice.
  *   - The directory monitors every client with a nick, and frees the nick
  *     on its TR_DOWN.
- *   - A client monitors the room it sends JOIN or WHO to, until the REPLY:
- *     a room whose last member has just left may end before it sees the
- *     request, and then TR_DOWN comes instead of the REPLY and the client
- *     asks again.
  *
  * Slow clients: a client whose unsent output would pass 1 MiB is dropped
  * (tr_tcp_abort: ERR too-slow could not get past its full queue anyway) and
@@ -79,23 +73,12 @@
 #define MAX_ROOMS 64                 /* rooms one client may be in at once */
 typedef char name[NAME_LEN + 2];     /* a nick or "#room", NUL-terminated */
 
-enum { /* message types */
-    NICK = 1, PRIV,                  /* client -> directory */
-    JOIN, WHO, PART, SAY, RENAME,    /* client -> room (JOIN: or the directory) */
-    LINE, REPLY, RETRY,              /* -> client */
+enum { /* message types; every payload is a NUL-terminated string */
+    NICK = 1, PRIV,                  /* client -> directory: the nick; "<nick> <text>" */
+    JOIN, WHO, PART, SAY, RENAME,    /* client -> room: the nick (JOIN, RENAME); a line */
+    LINE,                            /* -> client: a line to write, "\n" included */
     SHUTDOWN,                        /* main -> directory -> clients */
 };
-
-/* Every message between the actors below. */
-typedef struct chat_msg {
-    tr_pid pid;   /* JOIN: the client joining; REPLY to JOIN: the room */
-    uint32_t n;   /* REPLY: 1 for OK */
-    name nick;    /* NICK, JOIN, RENAME: the client's nick; PRIV: the target */
-    name room;    /* JOIN: the room (for the directory) */
-    char text[];  /* LINE, REPLY, SAY, PRIV: a whole line, "\n" included */
-} chat_msg;
-
-static const chat_msg NONE, OK = {.n = 1};
 
 /* The answer to a request that failed with err: says what ran out. */
 static const char *failure(int err)
@@ -107,22 +90,34 @@ static const char *failure(int err)
     }
 }
 
-/* Sends *h followed by the printf-style text. */
-__attribute__((format(printf, 5, 6)))
-static int post(tr_ctx *cx, tr_pid to, uint32_t type, const chat_msg *h, const char *fmt, ...)
+/* Sends the printf-style text, NUL included, as a message of `type`. */
+__attribute__((format(printf, 4, 5)))
+static int post(tr_ctx *cx, tr_pid to, uint32_t type, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     int len = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    tr_msg *m = tr_msg_alloc(type, sizeof *h + (size_t)len + 1);
+    tr_msg *m = tr_msg_alloc(type, (size_t)len + 1);
     if (m == NULL)
         return TR_ENOMEM;
-    memcpy(m->data, h, sizeof *h);
     va_start(ap, fmt);
-    vsnprintf(((chat_msg *)m->data)->text, (size_t)len + 1, fmt, ap);
+    vsnprintf((char *)m->data, (size_t)len + 1, fmt, ap);
     va_end(ap);
     return tr_msg_send(cx, to, m);
+}
+
+/* Answers the ask being handled with the printf-style line, a short one
+ * (WHO answers its own). */
+__attribute__((format(printf, 3, 4)))
+static void answer(tr_ctx *cx, const tr_msg *ask, const char *fmt, ...)
+{
+    char line[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    tr_reply(cx, ask, line, strlen(line) + 1);
 }
 
 static void set_name(name dst, const char *src)
@@ -142,14 +137,6 @@ static bool valid_nick(const char *s)
 static bool valid_room(const char *s)
 {
     return s[0] == '#' && valid_nick(s + 1);
-}
-
-/* The registered name of a room: "room:#name" (at most 38 bytes). */
-static tr_pid room_find(tr_runtime *rt, const char *room)
-{
-    char key[TR_NAME_MAX];
-    snprintf(key, sizeof key, "room:%s", room);
-    return tr_whereis(rt, key);
 }
 
 /* ---- room ---------------------------------------------------------------- */
@@ -189,14 +176,14 @@ static bool room_remove(tr_ctx *cx, room *r, tr_pid pid)
     member gone = r->members[i];
     r->members[i] = r->members[--r->n];
     for (size_t j = 0; j < r->n; j++)
-        post(cx, r->members[j].pid, LINE, &NONE, "PARTED %s %s\n", r->name, gone.nick);
+        post(cx, r->members[j].pid, LINE, "PARTED %s %s\n", r->name, gone.nick);
     return true;
 }
 
 static void room_actor(tr_ctx *cx, void *state, const tr_msg *m)
 {
     room *r = state;
-    const chat_msg *q = (const chat_msg *)m->data;
+    const char *text = (const char *)m->data;
     if (!r->started) /* the first message: only a running actor can register */
         r->started = tr_on_stop(cx, room_free, r) == 0;
     switch (m->type) {
@@ -207,16 +194,15 @@ static void room_actor(tr_ctx *cx, void *state, const tr_msg *m)
         if (more != NULL)
             r->members = more;
         /* A client that has already ended gives TR_DOWN at once. */
-        if (err != 0 || (err = tr_monitor(cx, q->pid, &ref)) != 0) {
-            post(cx, q->pid, REPLY, &NONE, "%s", failure(err));
+        if (err != 0 || (err = tr_monitor(cx, m->from, &ref)) != 0) {
+            answer(cx, m, "%s", failure(err));
             break;
         }
         for (size_t i = 0; i < r->n; i++)
-            post(cx, r->members[i].pid, LINE, &NONE, "JOINED %s %s\n", r->name, q->nick);
-        r->members[r->n] = (member){.pid = q->pid, .ref = ref};
-        set_name(r->members[r->n++].nick, q->nick);
-        post(cx, q->pid, REPLY, &(chat_msg){.n = 1, .pid = tr_self(cx)}, "OK JOIN %s\n",
-             r->name);
+            post(cx, r->members[i].pid, LINE, "JOINED %s %s\n", r->name, text);
+        r->members[r->n] = (member){.pid = m->from, .ref = ref};
+        set_name(r->members[r->n++].nick, text);
+        answer(cx, m, "OK JOIN %s\n", r->name);
         return;
     }
     case PART:
@@ -224,19 +210,19 @@ static void room_actor(tr_ctx *cx, void *state, const tr_msg *m)
             if (r->members[i].pid == m->from)
                 tr_demonitor(cx, r->members[i].ref); /* no TR_DOWN for it after this */
         room_remove(cx, r, m->from);
-        post(cx, m->from, REPLY, &OK, "OK PART %s\n", r->name);
+        answer(cx, m, "OK PART %s\n", r->name);
         break;
     case TR_DOWN: /* a member ended without PART */
         room_remove(cx, r, ((const tr_down_info *)m->data)->pid);
         break;
-    case SAY: /* q->text is the whole MSG line: pass it on as it is */
+    case SAY: /* the whole MSG line: pass it on as it is */
         for (size_t i = 0; i < r->n; i++)
             tr_send(cx, r->members[i].pid, LINE, m->data, m->len);
         return;
     case RENAME:
         for (size_t i = 0; i < r->n; i++)
             if (r->members[i].pid == m->from)
-                set_name(r->members[i].nick, q->nick);
+                set_name(r->members[i].nick, text);
         return;
     case WHO: {
         char *line = NULL;
@@ -250,15 +236,38 @@ static void room_actor(tr_ctx *cx, void *state, const tr_msg *m)
             fputc('\n', f);
             fclose(f);
         }
-        /* No member yet: a JOIN has created it but not reached it. */
-        post(cx, m->from, REPLY, &OK, "%s",
-             line != NULL ? line : r->n > 0 ? "ERR out-of-memory\n" : "ERR no-such-room\n");
+        /* No member yet: the JOIN that created it has not reached it. */
+        const char *out = line ? line : r->n ? "ERR out-of-memory\n" : "ERR no-such-room\n";
+        tr_reply(cx, m, out, strlen(out) + 1);
         free(line);
         return;
     }
     }
     if (r->n == 0) /* after a JOIN that failed, a PART or a TR_DOWN: the last one left */
         tr_stop(cx);
+}
+
+/* The room named room_name (TR_PID_NONE if none), created and registered
+ * if `create` and there is none. Only one room of a name is ever
+ * registered: of two clients creating it at once, one drops its own and
+ * takes the other's. */
+static int room_get(tr_ctx *cx, const char *room_name, bool create, tr_pid *pid)
+{
+    tr_runtime *rt = tr_ctx_runtime(cx);
+    char key[TR_NAME_MAX]; /* "room:#name": at most 38 bytes */
+    room r = {0};
+    int err;
+    snprintf(key, sizeof key, "room:%s", room_name);
+    set_name(r.name, room_name);
+    while ((*pid = tr_whereis(rt, key)) == TR_PID_NONE && create) {
+        if ((err = tr_spawn(cx, room_actor, &r, sizeof r, pid)) != 0 ||
+            (err = tr_register(rt, key, *pid)) == 0)
+            return err;
+        tr_kill(cx, *pid, TR_EXIT_KILL); /* it has not run: nothing to free */
+        if (err != TR_EEXIST)
+            return err;
+    }
+    return 0;
 }
 
 /* ---- directory ------------------------------------------------------------- */
@@ -296,47 +305,46 @@ static user *user_by_pid(directory *d, tr_pid pid)
     return NULL;
 }
 
-static void user_set(tr_ctx *cx, directory *d, tr_pid pid, const char *nick)
+static void user_set(tr_ctx *cx, directory *d, const tr_msg *m, const char *nick)
 {
     user *u = user_by_nick(d, nick);
-    if (u != NULL && u->pid != pid) {
-        post(cx, pid, REPLY, &NONE, "ERR nick-taken\n");
+    if (u != NULL && u->pid != m->from) {
+        answer(cx, m, "ERR nick-taken\n");
         return;
     }
-    if ((u = user_by_pid(d, pid)) == NULL) { /* a new user: watch it to free its nick */
+    if ((u = user_by_pid(d, m->from)) == NULL) { /* a new user: watch it to free its nick */
         user *more = realloc(d->users, (d->nusers + 1) * sizeof *more);
         if (more != NULL)
             d->users = more;
-        if (more == NULL || tr_monitor(cx, pid, NULL) != 0) {
-            post(cx, pid, REPLY, &NONE, "ERR out-of-memory\n");
+        if (more == NULL || tr_monitor(cx, m->from, NULL) != 0) {
+            answer(cx, m, "ERR out-of-memory\n");
             return;
         }
         u = &d->users[d->nusers++];
-        u->pid = pid;
+        u->pid = m->from;
     }
     set_name(u->nick, nick);
-    post(cx, pid, REPLY, &OK, "OK NICK %s\n", nick);
+    answer(cx, m, "OK NICK %s\n", nick);
 }
 
-/* Creates a room and registers it before anyone can find it. Only the
- * directory does this, after tr_whereis has found no room of that name,
- * so there is never a second one. */
-static int room_create(tr_ctx *cx, const char *name, tr_pid *pid)
+/* PRIV "<nick> <text>": the line goes to nick, from the asker's nick. */
+static void user_priv(tr_ctx *cx, directory *d, const tr_msg *m, const char *text)
 {
-    room r = {0};
-    set_name(r.name, name);
-    char key[TR_NAME_MAX];
-    snprintf(key, sizeof key, "room:%s", name);
-    int err = tr_spawn(cx, room_actor, &r, sizeof r, pid);
-    if (err == 0 && (err = tr_register(tr_ctx_runtime(cx), key, *pid)) != 0)
-        tr_kill(cx, *pid, TR_EXIT_KILL); /* it has not run: nothing to free */
-    return err;
+    const char *space = strchr(text, ' ');
+    name to;
+    snprintf(to, sizeof to, "%.*s", (int)(space != NULL ? space - text : (int)strlen(text)), text);
+    user *u = user_by_nick(d, to), *from = user_by_pid(d, m->from);
+    if (u != NULL && from != NULL) {
+        post(cx, u->pid, LINE, "PRIV %s %s\n", from->nick, space != NULL ? space + 1 : "");
+        answer(cx, m, "OK PRIV %s\n", to);
+    } else {
+        answer(cx, m, "ERR no-such-nick\n");
+    }
 }
 
 static void directory_actor(tr_ctx *cx, void *state, const tr_msg *m)
 {
     directory *d = state;
-    const chat_msg *q = (const chat_msg *)m->data;
     if (!d->started)
         d->started = tr_on_stop(cx, directory_free, d) == 0;
     if (m->type == TR_DOWN) { /* a user ended: its nick is free */
@@ -344,26 +352,11 @@ static void directory_actor(tr_ctx *cx, void *state, const tr_msg *m)
         if (u != NULL)
             *u = d->users[--d->nusers];
     } else if (d->closing) {
-        /* answer no more requests: only count the last users out */
+        /* answer no more requests (they fail): only count the last users out */
     } else if (m->type == NICK) {
-        user_set(cx, d, m->from, q->nick);
-    } else if (m->type == JOIN) { /* the client found no such room */
-        tr_pid room;
-        int err = 0;
-        if (room_find(tr_ctx_runtime(cx), q->room) != TR_PID_NONE)
-            tr_send(cx, m->from, RETRY, NULL, 0); /* created since: go there */
-        else if ((err = room_create(cx, q->room, &room)) != 0)
-            post(cx, m->from, REPLY, &NONE, "%s", failure(err));
-        else /* a new room ends only once a member has left: it will see this */
-            tr_send(cx, room, JOIN, q, sizeof *q);
+        user_set(cx, d, m, (const char *)m->data);
     } else if (m->type == PRIV) {
-        user *u = user_by_nick(d, q->nick);
-        if (u != NULL) {
-            post(cx, u->pid, LINE, &NONE, "%s", q->text);
-            post(cx, m->from, REPLY, &OK, "OK PRIV %s\n", q->nick);
-        } else {
-            post(cx, m->from, REPLY, &NONE, "ERR no-such-nick\n");
-        }
+        user_priv(cx, d, m, (const char *)m->data);
     } else if (m->type == SHUTDOWN) {
         d->closing = true;
         for (size_t i = 0; i < d->nusers; i++)
@@ -383,9 +376,8 @@ typedef struct joined {
 typedef struct client {
     tr_pid dir;
     name nick;        /* "" until a NICK is accepted */
-    uint32_t pending; /* the request awaiting its REPLY (input paused), or 0 */
+    uint32_t pending; /* the request awaiting its answer (input paused), or 0 */
     name arg;         /* its nick or room */
-    uint64_t ref;     /* JOIN, WHO: the monitor on the room asked, or 0 */
     size_t n;
     joined *rooms;    /* the rooms it is in (with room for one more JOIN) */
 } client;
@@ -405,46 +397,46 @@ static int room_index(const client *c, const char *room)
     return -1;
 }
 
-/* A request was sent (err == 0): read no further line until its REPLY. */
-static void await(tr_ctx *cx, client *c, int err, uint32_t type, const char *arg)
-{
-    if (err != 0) {
-        write_line(cx, failure(err));
-        return;
-    }
-    c->pending = type;
-    set_name(c->arg, arg);
-    tr_tcp_pause(cx);
-}
-
 /* Writes the answer to the pending request and reads on. */
-static void answer(tr_ctx *cx, client *c, const char *line)
+static void done(tr_ctx *cx, client *c, const char *line)
 {
-    if (c->ref != 0)
-        tr_demonitor(cx, c->ref); /* no TR_DOWN for it after this */
-    c->ref = 0;
     c->pending = 0;
     write_line(cx, line);
     tr_tcp_resume(cx);
 }
 
-/* Sends the pending JOIN or WHO for room c->arg to the room, watching it
- * until it answers. If there is no such room, WHO is answered here and
- * JOIN goes to the directory, to create it. */
+/* Asks `to` the pending request; if it cannot be asked, that is the answer. */
+static void ask(tr_ctx *cx, client *c, tr_pid to, const char *text)
+{
+    int err = tr_ask(cx, to, c->pending, text, strlen(text) + 1, 0, NULL);
+    if (err != 0)
+        done(cx, c, failure(err));
+}
+
+/* Asks the room c->arg the pending JOIN (creating the room if there is
+ * none) or WHO (answered here if there is none). */
 static void ask_room(tr_ctx *cx, client *c)
 {
-    tr_pid room = room_find(tr_ctx_runtime(cx), c->arg);
-    chat_msg h = {.pid = tr_self(cx)};
-    int err = 0;
-    set_name(h.nick, c->nick);
-    set_name(h.room, c->arg);
-    if (room == TR_PID_NONE && c->pending == WHO)
-        answer(cx, c, "ERR no-such-room\n");
-    else if (room == TR_PID_NONE && (err = tr_send(cx, c->dir, JOIN, &h, sizeof h)) != 0)
-        answer(cx, c, failure(err));
-    else if (room != TR_PID_NONE && ((err = tr_monitor(cx, room, &c->ref)) != 0 ||
-                                     (err = tr_send(cx, room, c->pending, &h, sizeof h)) != 0))
-        answer(cx, c, failure(err));
+    tr_pid room = TR_PID_NONE;
+    int err = room_get(cx, c->arg, c->pending == JOIN, &room);
+    if (err != 0 || room == TR_PID_NONE)
+        done(cx, c, err != 0 ? failure(err) : "ERR no-such-room\n");
+    else
+        ask(cx, c, room, c->nick);
+}
+
+/* Starts request `type` about arg, a nick or a room (no further line is
+ * read until done()): asks `to` with text, or for JOIN and WHO the room. */
+static void request(tr_ctx *cx, client *c, uint32_t type, const char *arg, tr_pid to,
+                    const char *text)
+{
+    c->pending = type;
+    set_name(c->arg, arg);
+    tr_tcp_pause(cx);
+    if (type == JOIN || type == WHO)
+        ask_room(cx, c);
+    else
+        ask(cx, c, to, text);
 }
 
 /* Cuts the first word off *s and returns it; *s is left at the rest. */
@@ -471,8 +463,8 @@ static void on_line(tr_ctx *cx, client *c, const char *data, size_t len)
     int v = 0;
     while (v < V_COUNT && strcasecmp(verb, verbs[v]) != 0)
         v++;
-    chat_msg h = {0};
-    int i;
+    int i = 0;
+    joined *more = NULL;
     if (v == V_COUNT) {
         write_line(cx, "ERR unknown-command\n");
     } else if (v != V_QUIT && v != V_NICK && c->nick[0] == '\0') {
@@ -480,70 +472,55 @@ static void on_line(tr_ctx *cx, client *c, const char *data, size_t len)
     } else if (v == V_QUIT) { /* the rooms see us end, and send PARTED */
         write_line(cx, "OK QUIT\n");
         tr_tcp_close(cx);
+    } else if (v == V_NICK && !valid_nick(rest)) {
+        write_line(cx, "ERR bad-nick\n");
     } else if (v == V_NICK) {
-        if (!valid_nick(rest)) {
-            write_line(cx, "ERR bad-nick\n");
-            return;
-        }
-        set_name(h.nick, rest);
-        await(cx, c, tr_send(cx, c->dir, NICK, &h, sizeof h), NICK, rest);
+        request(cx, c, NICK, rest, c->dir, rest);
+    } else if (v == V_JOIN && !valid_room(rest)) {
+        write_line(cx, "ERR bad-room\n");
+    } else if (v == V_JOIN && room_index(c, rest) >= 0) { /* already in */
+        char ok[sizeof(name) + 16];
+        snprintf(ok, sizeof ok, "OK JOIN %s\n", rest);
+        write_line(cx, ok);
+    } else if (v == V_JOIN && c->n >= MAX_ROOMS) {
+        write_line(cx, "ERR too-many-rooms\n");
+    } else if (v == V_JOIN && (more = realloc(c->rooms, (c->n + 1) * sizeof *more)) == NULL) {
+        write_line(cx, "ERR out-of-memory\n");
     } else if (v == V_JOIN) {
-        joined *more;
-        if (!valid_room(rest)) {
-            write_line(cx, "ERR bad-room\n");
-        } else if (room_index(c, rest) >= 0) { /* already in */
-            char ok[sizeof(name) + 16];
-            snprintf(ok, sizeof ok, "OK JOIN %s\n", rest);
-            write_line(cx, ok);
-        } else if (c->n >= MAX_ROOMS) {
-            write_line(cx, "ERR too-many-rooms\n");
-        } else if ((more = realloc(c->rooms, (c->n + 1) * sizeof *more)) == NULL) {
-            write_line(cx, "ERR out-of-memory\n");
-        } else {
-            c->rooms = more;
-            await(cx, c, 0, JOIN, rest);
-            ask_room(cx, c);
-        }
+        c->rooms = more;
+        request(cx, c, JOIN, rest, TR_PID_NONE, NULL);
+    } else if ((v == V_PART && (i = room_index(c, rest)) < 0) ||
+               (v == V_MSG && (i = room_index(c, word(&rest))) < 0)) {
+        write_line(cx, "ERR not-member\n");
     } else if (v == V_PART) {
-        if ((i = room_index(c, rest)) < 0) {
-            write_line(cx, "ERR not-member\n");
-            return;
-        }
-        tr_pid room = c->rooms[i].pid;
+        joined gone = c->rooms[i];
         c->rooms[i] = c->rooms[--c->n];
-        await(cx, c, tr_send(cx, room, PART, &h, sizeof h), PART, rest);
+        request(cx, c, PART, gone.name, gone.pid, "");
     } else if (v == V_MSG) {
-        const char *room = word(&rest);
-        if ((i = room_index(c, room)) < 0)
-            write_line(cx, "ERR not-member\n");
-        else
-            post(cx, c->rooms[i].pid, SAY, &h, "MSG %s %s %s\n", room, c->nick, rest);
-    } else if (v == V_PRIV) {
-        const char *to = word(&rest);
-        set_name(h.nick, to);
-        await(cx, c, post(cx, c->dir, PRIV, &h, "PRIV %s %s\n", c->nick, rest), PRIV, to);
+        post(cx, c->rooms[i].pid, SAY, "MSG %s %s %s\n", c->rooms[i].name, c->nick, rest);
+    } else if (v == V_PRIV) { /* "<nick> <text>": the directory finds nick */
+        request(cx, c, PRIV, "", c->dir, rest);
     } else if (!valid_room(rest)) { /* V_WHO */
         write_line(cx, "ERR no-such-room\n");
     } else {
-        await(cx, c, 0, WHO, rest);
-        ask_room(cx, c);
+        request(cx, c, WHO, rest, TR_PID_NONE, NULL);
     }
 }
 
-/* The answer to the pending request. */
-static void on_reply(tr_ctx *cx, client *c, const chat_msg *r)
+/* The answer to the pending request: the line to write. */
+static void on_reply(tr_ctx *cx, client *c, const tr_msg *m)
 {
-    if (r->n == 1 && c->pending == NICK) {
+    const char *line = (const char *)m->data;
+    bool ok = strncmp(line, "OK ", 3) == 0;
+    if (ok && c->pending == NICK) {
         set_name(c->nick, c->arg);
-        chat_msg h = {0};
-        set_name(h.nick, c->nick);
         for (size_t i = 0; i < c->n; i++)
-            tr_send(cx, c->rooms[i].pid, RENAME, &h, sizeof h);
-    } else if (r->n == 1 && c->pending == JOIN) {
-        c->rooms[c->n].pid = r->pid; /* its place was made before asking */
+            tr_send(cx, c->rooms[i].pid, RENAME, c->nick, strlen(c->nick) + 1);
+    } else if (ok && c->pending == JOIN) {
+        c->rooms[c->n].pid = m->from; /* its place was made before asking */
         set_name(c->rooms[c->n++].name, c->arg);
     }
-    answer(cx, c, r->text);
+    done(cx, c, line);
 }
 
 static void client_actor(tr_ctx *cx, void *state, const tr_msg *m)
@@ -568,19 +545,17 @@ static void client_actor(tr_ctx *cx, void *state, const tr_msg *m)
         c->n = 0;
         break;
     case LINE:
-        write_line(cx, ((const chat_msg *)m->data)->text);
+        write_line(cx, (const char *)m->data);
         break;
-    case REPLY:
-        on_reply(cx, c, (const chat_msg *)m->data);
+    case TR_REPLY:
+        on_reply(cx, c, m);
         break;
-    case TR_DOWN: /* the room asked ended first (its last member had just left) */
-        if (((const tr_down_info *)m->data)->ref != c->ref)
-            break;
-        c->ref = 0;
-        ask_room(cx, c); /* again: most likely there is no such room now */
-        break;
-    case RETRY: /* the directory found the room after all */
-        ask_room(cx, c);
+    case TR_ASK_FAILED: /* gone: the room ended first (its last member had just left) */
+        if (((const tr_ask_failure *)m->data)->why == TR_ASK_GONE &&
+            (c->pending == JOIN || c->pending == WHO))
+            ask_room(cx, c); /* again: most likely there is no such room now */
+        else
+            done(cx, c, failure(0));
         break;
     case SHUTDOWN:
         tr_tcp_abort(cx);

@@ -14,6 +14,7 @@
  *   troupe/io.h       descriptor watches and signals as messages
  *   troupe/net.h      TCP listeners and connections, UDP, framing
  *   troupe/fault.h    exit reasons, links, monitors, named actors
+ *   troupe/ask.h      request/reply: tr_ask, tr_reply, tr_call
  *   troupe/supervisor.h  supervisors: restart strategies and intensity
  *   troupe/version.h  TROUPE_VERSION and its numbers
  *   troupe/api.h      TR_API, the mark of what the library exports
@@ -37,6 +38,7 @@
 #include "troupe/io.h"
 #include "troupe/net.h"
 #include "troupe/fault.h"
+#include "troupe/ask.h"
 #include "troupe/supervisor.h"
 
 #endif

@@ -37,6 +37,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 
@@ -117,6 +118,9 @@ void tr__reactor_submit(tr__reactor *r, tr__node *request, uint64_t due_ns);
  * (connect timeouts, accept retries). */
 typedef struct tr_ctx tr_ctx;
 int tr__timer_system(tr_ctx *cx, uint64_t delay_ns, uint32_t type, uint64_t *timer);
+/* The same with a payload (an ask's timeout: actors/ask.c). */
+int tr__timer_self(tr_ctx *cx, uint64_t delay_ns, uint32_t type, const void *data, size_t len,
+                   uint64_t *timer);
 
 /* Called by the polling worker, with the reactor's lock (timer.c, io.c, signal.c). */
 void tr__timer_fire(tr__wheel_entry *e, void *reactor);

@@ -185,7 +185,14 @@ int tr_timer_start(tr_ctx *cx, const tr_timer_spec *spec, tr_pid *timer)
 
 int tr__timer_system(tr_ctx *cx, uint64_t delay_ns, uint32_t type, tr_pid *timer)
 {
-    tr_timer_spec spec = {.delay_ns = delay_ns, .to = cx->self, .type = type};
+    return tr__timer_self(cx, delay_ns, type, NULL, 0, timer);
+}
+
+int tr__timer_self(tr_ctx *cx, uint64_t delay_ns, uint32_t type, const void *data, size_t len,
+                   tr_pid *timer)
+{
+    tr_timer_spec spec = {
+        .delay_ns = delay_ns, .to = cx->self, .type = type, .data = data, .len = len};
     return timer_start(cx->worker->rt, cx->worker, &spec, true, timer);
 }
 

@@ -74,6 +74,7 @@ struct tr_ctx {
     bool stopping;
     void (*turn_end)(tr_ctx *cx, void *state); /* tr__at_turn_end */
     struct tr__actor *blocked_by; /* an overloaded actor sent to in this turn */
+    tr_msg *asked;    /* the ask being handled, until answered (actors/ask.c) */
     int exit_reason;  /* with stopping: why */
     char exit_text[TR_EXIT_TEXT_MAX];
 };

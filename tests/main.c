@@ -11,6 +11,7 @@
  *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`
  *                          backpressure, depot, poll, writev, spec,
  *                          on_stop)
+ *                          backpressure, depot, poll, writev, ask)
  *   run SUITE TEST         one test of a suite
  *
  * Exits 0 when every test passed, 1 when one failed, 2 on a CUnit error.
@@ -81,6 +82,7 @@ int main(int argc, char **argv)
     register_errors_tests();
     register_spec_tests();
     register_on_stop_tests();
+    register_ask_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());

@@ -63,6 +63,7 @@ void register_debug_tests(void);
 void register_errors_tests(void);
 void register_spec_tests(void);
 void register_on_stop_tests(void);
+void register_ask_tests(void);
 
 /* ---- sanitizer detection ---------------------------------------------- */
 #if defined(__SANITIZE_THREAD__)

@@ -45,6 +45,7 @@ extern "C" {
  *   EEXIST   tr_register: the name is taken, or the actor already has one
  *   ETIMEDOUT  a connect that did not finish in time (and the kernel's
  *            own socket timeout); a request whose answer did not come
+ *   ENOREPLY tr_call: the target ended or returned without answering
  *   EHOSTUNREACH  a host name that does not resolve (getaddrinfo fails)
  *   ECONNABORTED  the close reason of tr_tcp_abort
  *   ELINETOOLONG, EBADFRAME  framing errors, in TR_TCP_ERROR/CLOSED */
@@ -65,6 +66,7 @@ extern "C" {
     X(TR_ENOTCONN, ENOTCONN, "not a socket actor, or its socket is not connected")   \
     X(TR_EEXIST, EEXIST, "name taken, or the actor already has one")                  \
     X(TR_ETIMEDOUT, ETIMEDOUT, "timed out")                                           \
+    X(TR_ENOREPLY, ENOMSG, "no reply: the target ended or returned without answering") \
     X(TR_EHOSTUNREACH, EHOSTUNREACH, "host unknown or unreachable")                   \
     X(TR_ECONNABORTED, ECONNABORTED, "connection aborted")
 

@@ -1,0 +1,411 @@
+/* actors/ask.c — request/reply: tr_ask, tr_reply, tr_call.
+ *
+ * The asker's side is a table of the refs it waits for, each with its
+ * timeout's timer: whichever answer arrives first finds its ref and takes
+ * it out (cancelling the timer), and any later one finds nothing and is
+ * dropped. The target's side keeps nothing: an ask is answered in the turn
+ * that handles it or failed as that turn ends, and an ask that never
+ * reaches a behaviour is a dead letter, answered as one (ask.h).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../mailbox/msg.h"
+#include "../reactor/reactor.h"
+#include "../sched/sched.h"
+#include "ask.h"
+#include "fault.h"
+#include "troupe/error.h"
+#include "troupe/timer.h"
+
+/* Where a payload of len bytes is followed by its tail. */
+#define TAIL_AT(len) (((size_t)(len) + 7) & ~(size_t)7)
+
+static tr__ask_tail tail_at(const tr_msg *m, size_t at)
+{
+    tr__ask_tail t;
+    memcpy(&t, m->data + at, sizeof t);
+    return t;
+}
+
+/* In transit the tail is the payload's last bytes. */
+static tr__ask_tail tail_of(const tr_msg *m)
+{
+    return tail_at(m, m->len - sizeof(tr__ask_tail));
+}
+
+/* A message of `type` with a copy of the user's payload and a tail. */
+static tr_msg *trailed_new(uint32_t type, const void *data, size_t len, uint64_t ref,
+                           uint32_t user_type)
+{
+    size_t at = TAIL_AT(len);
+    tr_msg *m = tr__msg_new(type, (uint32_t)(at + sizeof(tr__ask_tail)));
+    if (m == NULL)
+        return NULL;
+    if (len != 0)
+        memcpy(m->data, data, len);
+    tr__ask_tail t = {.ref = ref, .type = user_type, .len = (uint32_t)len};
+    memcpy(m->data + at, &t, sizeof t);
+    return m;
+}
+
+static tr_ask_failure failure(uint64_t ref, tr_pid to, int why)
+{
+    tr_ask_failure f;
+    memset(&f, 0, sizeof f);
+    f.ref = ref;
+    f.to = to;
+    f.why = why;
+    return f;
+}
+
+/* Tells `asker` that its ask `ref` to `target` failed. */
+static void fail(tr_runtime *rt, tr__worker *w, tr_pid target, tr_pid asker, uint64_t ref,
+                 int why)
+{
+    tr_ask_failure f = failure(ref, target, why);
+    (void)tr__send_copy(rt, w, target, asker, TR_ASK_FAILED, &f, sizeof f);
+}
+
+/* ---- the asker's table: open addressing, linear probing ----
+ * Refs are handed out in order, so the identity is a good hash: the asks
+ * pending at once fill neighbouring slots and rarely collide. */
+
+typedef struct pending {
+    uint64_t ref;  /* 0: empty */
+    tr_pid timer;  /* the timeout's, or TR_PID_NONE */
+} pending;
+
+struct tr__asks {
+    uint64_t last;  /* the last ref handed out */
+    uint32_t n;     /* refs pending */
+    uint32_t mask;  /* slots - 1 */
+    pending *slots;
+};
+
+static int find(const tr__asks *t, uint64_t ref)
+{
+    for (uint32_t i = (uint32_t)ref & t->mask; t->slots[i].ref != 0; i = (i + 1) & t->mask)
+        if (t->slots[i].ref == ref)
+            return (int)i;
+    return -1;
+}
+
+static void put(tr__asks *t, uint64_t ref, tr_pid timer)
+{
+    uint32_t i = (uint32_t)ref & t->mask;
+    while (t->slots[i].ref != 0)
+        i = (i + 1) & t->mask;
+    t->slots[i] = (pending){ref, timer};
+    t->n++;
+}
+
+/* Empties slot i, moving back the entries after it that probed past it. */
+static void erase(tr__asks *t, uint32_t i)
+{
+    for (uint32_t j = (i + 1) & t->mask; t->slots[j].ref != 0; j = (j + 1) & t->mask) {
+        uint32_t home = (uint32_t)t->slots[j].ref & t->mask;
+        if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+            t->slots[i] = t->slots[j];
+            i = j;
+        }
+    }
+    t->slots[i].ref = 0;
+    t->n--;
+}
+
+/* Room for one more ref, at most 3/4 full. False: no memory. */
+static bool reserve(tr__asks *t)
+{
+    uint32_t cap = t->slots != NULL ? t->mask + 1 : 0;
+    if ((t->n + 1) * 4 <= cap * 3)
+        return true;
+    if (cap > UINT32_MAX / 4)
+        return false;
+    uint32_t ncap = cap != 0 ? cap * 2 : 8;
+    pending *old = t->slots;
+    if ((t->slots = calloc(ncap, sizeof *t->slots)) == NULL) {
+        t->slots = old;
+        return false;
+    }
+    t->mask = ncap - 1;
+    t->n = 0;
+    for (uint32_t i = 0; i < cap; i++)
+        if (old[i].ref != 0)
+            put(t, old[i].ref, old[i].timer);
+    free(old);
+    return true;
+}
+
+/* The running actor's table, made on first use. */
+static tr__asks *table(tr_ctx *cx)
+{
+    tr__fault *f = tr__fault_of(cx->actor);
+    if (f != NULL && f->asks == NULL)
+        f->asks = calloc(1, sizeof *f->asks);
+    return f != NULL ? f->asks : NULL;
+}
+
+void tr__asks_cancel(tr_runtime *rt, tr__asks *t)
+{
+    for (uint32_t i = 0; t->slots != NULL && i <= t->mask; i++)
+        if (t->slots[i].ref != 0 && t->slots[i].timer != TR_PID_NONE)
+            tr_timer_cancel(rt, t->slots[i].timer);
+}
+
+void tr__asks_free(tr__asks *t)
+{
+    if (t != NULL)
+        free(t->slots);
+    free(t);
+}
+
+/* ---- the turn's side ---- */
+
+int tr__ask_arrived(tr_runtime *rt, tr__actor *a, tr_msg *m)
+{
+    if (m->type == TR__ASK)
+        return TR__TRAILED;
+    uint64_t ref = 0;
+    if (m->type == TR_REPLY)
+        ref = tail_of(m).ref;
+    else if (m->len >= sizeof(tr_ask_failure))
+        memcpy(&ref, m->data + offsetof(tr_ask_failure, ref), sizeof ref);
+    tr__asks *t = a->fault != NULL ? a->fault->asks : NULL;
+    int i = t != NULL && t->slots != NULL && ref != 0 ? find(t, ref) : -1;
+    if (i < 0)
+        return TR__CONSUMED; /* answered already, or timed out: flushed */
+    tr_pid timer = t->slots[i].timer;
+    erase(t, (uint32_t)i);
+    if (m->type == TR__ASK_TIMEOUT) { /* the payload was made for this */
+        m->type = TR_ASK_FAILED;
+        memcpy(&m->from, m->data + offsetof(tr_ask_failure, to), sizeof m->from);
+        return TR__DELIVER;
+    }
+    /* An expiry already on its way will find the ref gone. */
+    if (timer != TR_PID_NONE)
+        tr_timer_cancel(rt, timer);
+    return m->type == TR_REPLY ? TR__TRAILED : TR__DELIVER;
+}
+
+void tr__ask_open(tr_ctx *cx, tr_msg *m)
+{
+    tr__ask_tail t = tail_of(m);
+    if (m->type == TR__ASK) {
+        m->type = t.type;
+        cx->asked = m;
+    }
+    m->len = t.len;
+}
+
+void tr__ask_close(tr_ctx *cx, tr_msg *m, uint32_t len)
+{
+    if (cx->asked == m) { /* never answered, and now it cannot be */
+        cx->asked = NULL;
+        fail(cx->worker->rt, cx->worker, cx->self, m->from, tail_at(m, TAIL_AT(m->len)).ref,
+             cx->stopping ? TR_ASK_GONE : TR_ASK_UNANSWERED);
+    }
+    m->len = len;
+}
+
+void tr__ask_bounce(tr_runtime *rt, tr__worker *w, tr_msg *m)
+{
+    tr__ask_tail t = tail_of(m);
+    fail(rt, w, m->to, m->from, t.ref, TR_ASK_GONE);
+    /* A block returned with a shorter length only joins smaller blocks'
+     * pool, which is safe (it is big enough for all of them). */
+    m->type = t.type;
+    m->len = t.len;
+}
+
+/* ---- the API ---- */
+
+int tr_ask(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len,
+           uint64_t timeout_ns, uint64_t *ref)
+{
+    if (cx == NULL || cx->actor == NULL || type >= TR_MSG_SYSTEM || (data == NULL && len != 0))
+        return TR_EINVAL;
+    if (len > TR_MSG_MAX_LEN)
+        return TR_EMSGSIZE;
+    tr__asks *t = table(cx);
+    if (t == NULL || !reserve(t))
+        return TR_ENOMEM;
+    uint64_t r = t->last + 1;
+    tr_msg *m = trailed_new(TR__ASK, data, len, r, type);
+    if (m == NULL)
+        return TR_ENOMEM;
+    tr_pid timer = TR_PID_NONE;
+    if (timeout_ns != 0) {
+        tr_ask_failure f = failure(r, to, TR_ASK_TIMEOUT);
+        int err = tr__timer_self(cx, timeout_ns, TR__ASK_TIMEOUT, &f, sizeof f, &timer);
+        if (err != 0) {
+            tr__msg_release(m);
+            return err;
+        }
+    }
+    t->last = r;
+    put(t, r, timer); /* before the send: a dead target answers at once */
+    int err = tr__send(cx->worker->rt, cx->worker, cx->self, to, m);
+    if (err != 0) { /* never a valid pid: nothing will come */
+        erase(t, (uint32_t)find(t, r));
+        if (timer != TR_PID_NONE)
+            tr_timer_cancel(cx->worker->rt, timer);
+        return err;
+    }
+    if (ref != NULL)
+        *ref = r;
+    return 0;
+}
+
+int tr_reply(tr_ctx *cx, const tr_msg *m, const void *data, size_t len)
+{
+    if (cx == NULL || cx->actor == NULL || m == NULL || cx->asked != m ||
+        (data == NULL && len != 0))
+        return TR_EINVAL;
+    if (len > TR_MSG_MAX_LEN)
+        return TR_EMSGSIZE;
+    tr_msg *r = trailed_new(TR_REPLY, data, len, tail_at(m, TAIL_AT(m->len)).ref, 0);
+    if (r == NULL)
+        return TR_ENOMEM;
+    cx->asked = NULL;
+    return tr__send(cx->worker->rt, cx->worker, cx->self, m->from, r);
+}
+
+uint64_t tr_msg_ref(const tr_msg *m)
+{
+    uint64_t ref = 0;
+    if (m != NULL && m->type == TR_REPLY)
+        ref = tail_at(m, TAIL_AT(m->len)).ref;
+    else if (m != NULL && m->type == TR_ASK_FAILED && m->len >= sizeof(tr_ask_failure))
+        memcpy(&ref, m->data + offsetof(tr_ask_failure, ref), sizeof ref);
+    return ref;
+}
+
+/* ---- tr_call: an actor asks for the blocked thread ----
+ * The thread waits on a condition variable in its own frame; the actor
+ * signals it under the mutex, so the thread cannot return (and the frame
+ * go) before the actor is done with it. */
+
+typedef struct call {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    int err;
+    tr_msg *reply;
+    tr_pid to;
+    uint32_t type;
+    const void *data;
+    size_t len;
+    uint64_t timeout_ns;
+} call;
+
+typedef struct caller {
+    tr__resource res; /* first: the runtime destroyed before the answer */
+    call *c;          /* NULL once answered */
+} caller;
+
+_Static_assert(offsetof(caller, res) == 0, "a caller's resource comes first");
+
+static void call_done(call *c, int err, tr_msg *reply)
+{
+    pthread_mutex_lock(&c->lock);
+    c->err = err;
+    c->reply = reply;
+    c->done = true;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void caller_release(tr_runtime *rt, tr__resource *r)
+{
+    (void)rt;
+    caller *s = (caller *)r;
+    if (s->c != NULL)
+        call_done(s->c, TR_ENOTSTARTED, NULL);
+}
+
+/* The reply's own block cannot be kept past the turn: a copy, tail and
+ * all, so that tr_msg_ref works on it too. */
+static tr_msg *reply_copy(const tr_msg *m)
+{
+    size_t full = TAIL_AT(m->len) + sizeof(tr__ask_tail);
+    tr_msg *copy = tr__msg_new(TR_REPLY, (uint32_t)full);
+    if (copy != NULL) {
+        memcpy(copy->data, m->data, full);
+        copy->from = m->from;
+        copy->to = m->to;
+        copy->len = m->len;
+    }
+    return copy;
+}
+
+static void caller_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    caller *s = state;
+    call *c = s->c;
+    tr_msg *reply = NULL;
+    int err;
+    if (c == NULL)
+        return;
+    if (m->type == TR_REPLY) {
+        err = (reply = reply_copy(m)) != NULL ? 0 : TR_ENOMEM;
+    } else if (m->type == TR_ASK_FAILED) {
+        tr_ask_failure f;
+        memcpy(&f, m->data, sizeof f);
+        err = f.why == TR_ASK_TIMEOUT ? TR_ETIMEDOUT : TR_ENOREPLY;
+    } else if ((err = tr_ask(cx, c->to, c->type, c->data, c->len, c->timeout_ns, NULL)) == 0) {
+        return; /* the first message: asked */
+    }
+    s->c = NULL;
+    tr_stop(cx);
+    call_done(c, err, reply);
+}
+
+int tr_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len,
+            uint64_t timeout_ns, tr_msg **reply)
+{
+    if (reply != NULL)
+        *reply = NULL;
+    if (rt == NULL || reply == NULL || type >= TR_MSG_SYSTEM || (data == NULL && len != 0))
+        return TR_EINVAL;
+    if (tr__worker_current() != NULL)
+        return TR_EDEADLK;
+    if (len > TR_MSG_MAX_LEN)
+        return TR_EMSGSIZE;
+    if (!ck_pr_load_32(&rt->running) || ck_pr_load_32(&rt->done) || ck_pr_load_32(&rt->stop))
+        return TR_ENOTSTARTED;
+
+    call c = {.to = to, .type = type, .data = data, .len = len, .timeout_ns = timeout_ns};
+    if (pthread_mutex_init(&c.lock, NULL) != 0)
+        return TR_ENOMEM;
+    if (pthread_cond_init(&c.cond, NULL) != 0) {
+        pthread_mutex_destroy(&c.lock);
+        return TR_ENOMEM;
+    }
+    /* The start message first: once the actor exists, it must run (or
+     * be destroyed with the runtime, which its release answers), so
+     * nothing may fail after the spawn. */
+    tr_msg *start = tr__msg_new(0, 0);
+    caller s = {.res = {.release = caller_release}, .c = &c};
+    tr_pid pid;
+    tr_actor_spec spec = {.behaviour = caller_actor, .state = &s, .state_size = sizeof s};
+    tr__spawn_opts opts = {.resource_at = offsetof(caller, res), .user_at = 0, .fault = NULL};
+    int err = start != NULL ? tr__spawn_spec(rt, NULL, TR_PID_NONE, &spec, &opts, &pid)
+                            : TR_ENOMEM;
+    if (err == 0)
+        tr__send(rt, NULL, TR_PID_NONE, pid, start); /* a pid just made: cannot fail */
+    else if (start != NULL)
+        tr__msg_release(start);
+    if (err == 0) {
+        pthread_mutex_lock(&c.lock);
+        while (!c.done)
+            pthread_cond_wait(&c.cond, &c.lock);
+        pthread_mutex_unlock(&c.lock);
+        err = c.err;
+        *reply = c.reply;
+    }
+    pthread_cond_destroy(&c.cond);
+    pthread_mutex_destroy(&c.lock);
+    return err;
+}

@@ -1,0 +1,57 @@
+/* actors/ask.h — request/reply (internal; the contract is troupe/ask.h).
+ *
+ * An ask travels as TR__ASK: the user's payload, then (8-byte aligned) a
+ * tr__ask_tail with the ref and the user's type and length. A reply
+ * travels as TR_REPLY with the same tail, so that the public header
+ * stays 32 bytes and plain sends carry nothing. The turn shows both to
+ * the behaviour as sent (the user's type and length; tr_msg_ref finds the
+ * tail of a reply again behind the payload) and puts the length back
+ * before the message returns to its pool.
+ */
+#ifndef TR_ACTORS_ASK_H
+#define TR_ACTORS_ASK_H
+
+#include <stdint.h>
+
+#include "troupe/ask.h"
+
+typedef struct tr__worker tr__worker;
+typedef struct tr__actor tr__actor;
+typedef struct tr__asks tr__asks;
+
+/* Internal message types, beside TR_REPLY and TR_ASK_FAILED. */
+/* Internal types, in the request/reply range after its public two
+ * (troupe/msgtypes.h). */
+#define TR__ASK         (TR_MSG_ASK_FIRST + 2) /* payload: the user's, then a tail */
+#define TR__ASK_TIMEOUT (TR_MSG_ASK_FIRST + 3) /* the asker's timer: a tr_ask_failure */
+_Static_assert(TR__ASK > TR_ASK_FAILED && TR__ASK_TIMEOUT <= TR_MSG_ASK_LAST,
+               "internal ask types outside their range");
+
+typedef struct tr__ask_tail {
+    uint64_t ref;
+    uint32_t type; /* an ask: the user's type */
+    uint32_t len;  /* the user's payload length */
+} tr__ask_tail;
+
+/* For one of the four types above arriving at actor a: TR__CONSUMED (an
+ * answer a no longer waits for: dropped), TR__DELIVER (a failure; a
+ * timeout is rewritten into TR_ASK_FAILED) or TR__TRAILED (an ask, or a
+ * reply a waits for: deliver it between tr__ask_open and tr__ask_close). */
+int tr__ask_arrived(tr_runtime *rt, tr__actor *a, tr_msg *m);
+
+/* Around the behaviour's call for TR__TRAILED: open shows m as it was
+ * sent and makes an ask answerable by tr_reply; close fails an ask left
+ * unanswered (TR_ASK_GONE if the actor is stopping) and gives m back its
+ * length `len` from before open. */
+void tr__ask_open(tr_ctx *cx, tr_msg *m);
+void tr__ask_close(tr_ctx *cx, tr_msg *m, uint32_t len);
+
+/* An ask that became a dead letter: its asker gets TR_ASK_FAILED
+ * (TR_ASK_GONE), and m is left as the user sent it, for the sink. */
+void tr__ask_bounce(tr_runtime *rt, tr__worker *w, tr_msg *m);
+
+/* The asker has ended: the timers of its pending asks are cancelled. */
+void tr__asks_cancel(tr_runtime *rt, tr__asks *t);
+void tr__asks_free(tr__asks *t);
+
+#endif
