@@ -54,7 +54,7 @@
  * leaves as if it had disconnected; nobody else waits for it.
  *
  * Stopping: SIGINT or SIGTERM stops the runtime. Rooms and the directory
- * free their lists in a tr_on_stop cleanup, which tr_runtime_destroy runs
+ * free their lists in their spec's on_stop, which tr_runtime_destroy runs
  * too. A client frees its room list when its connection closes, so main
  * first sends SHUTDOWN to the directory and runs again: the directory
  * drops every client with a nick (the only ones that can hold rooms) and,
@@ -149,14 +149,14 @@ typedef struct member {
 
 typedef struct room {
     name name;
-    bool started;     /* the cleanup is registered */
     size_t n;
     member *members;
 } room;
 
 /* However the room ends: free what its state points to. */
-static void room_free(void *state)
+static void room_free(void *state, int reason)
 {
+    (void)reason;
     free(((room *)state)->members);
 }
 
@@ -184,8 +184,6 @@ static void room_actor(tr_ctx *cx, void *state, const tr_msg *m)
 {
     room *r = state;
     const char *text = (const char *)m->data;
-    if (!r->started) /* the first message: only a running actor can register */
-        r->started = tr_on_stop(cx, room_free, r) == 0;
     switch (m->type) {
     case JOIN: {
         member *more = realloc(r->members, (r->n + 1) * sizeof *more);
@@ -248,9 +246,9 @@ static void room_actor(tr_ctx *cx, void *state, const tr_msg *m)
 }
 
 /* The room named room_name (TR_PID_NONE if none), created and registered
- * if `create` and there is none. Only one room of a name is ever
- * registered: of two clients creating it at once, one drops its own and
- * takes the other's. */
+ * if `create` and there is none. Spawning under a name is atomic: of two
+ * clients creating a room at once, one finds the name taken (nothing was
+ * started) and takes the other's. */
 static int room_get(tr_ctx *cx, const char *room_name, bool create, tr_pid *pid)
 {
     tr_runtime *rt = tr_ctx_runtime(cx);
@@ -259,14 +257,11 @@ static int room_get(tr_ctx *cx, const char *room_name, bool create, tr_pid *pid)
     int err;
     snprintf(key, sizeof key, "room:%s", room_name);
     set_name(r.name, room_name);
-    while ((*pid = tr_whereis(rt, key)) == TR_PID_NONE && create) {
-        if ((err = tr_spawn(cx, room_actor, &r, sizeof r, pid)) != 0 ||
-            (err = tr_register(rt, key, *pid)) == 0)
+    tr_actor_spec spec = {.behaviour = room_actor, .state = &r, .state_size = sizeof r,
+                          .on_stop = room_free, .name = key};
+    while ((*pid = tr_whereis(rt, key)) == TR_PID_NONE && create)
+        if ((err = tr_spawn_spec(cx, &spec, pid)) != TR_EEXIST)
             return err;
-        tr_kill(cx, *pid, TR_EXIT_KILL); /* it has not run: nothing to free */
-        if (err != TR_EEXIST)
-            return err;
-    }
     return 0;
 }
 
@@ -278,14 +273,14 @@ typedef struct user {
 } user;
 
 typedef struct directory {
-    bool started;     /* the cleanup is registered */
     bool closing;     /* after SHUTDOWN: stop the runtime once no user is left */
     size_t nusers;
     user *users;
 } directory;
 
-static void directory_free(void *state)
+static void directory_free(void *state, int reason)
 {
+    (void)reason;
     free(((directory *)state)->users);
 }
 
@@ -345,8 +340,6 @@ static void user_priv(tr_ctx *cx, directory *d, const tr_msg *m, const char *tex
 static void directory_actor(tr_ctx *cx, void *state, const tr_msg *m)
 {
     directory *d = state;
-    if (!d->started)
-        d->started = tr_on_stop(cx, directory_free, d) == 0;
     if (m->type == TR_DOWN) { /* a user ended: its nick is free */
         user *u = user_by_pid(d, ((const tr_down_info *)m->data)->pid);
         if (u != NULL)
@@ -575,11 +568,13 @@ int main(int argc, char **argv)
                     .opts = {.framing = TR_FRAME_LINE, .max_line = 4096,
                              .max_output = (size_t)1 << 20}},
     };
+    tr_actor_spec dir_spec = {.behaviour = directory_actor, .state = &dir,
+                              .state_size = sizeof dir, .on_stop = directory_free};
     tr_runtime *rt;
     tr_fd_limit_raise(NULL); /* past 1,024 descriptors: one per client */
     int err = tr_runtime_create(NULL, &rt);
     if (err == 0)
-        err = tr_runtime_spawn(rt, directory_actor, &dir, sizeof dir, &proto.dir);
+        err = tr_runtime_spawn_spec(rt, &dir_spec, &proto.dir);
     if (err == 0) /* signals before the listener: their actors get the first turns */
         err = tr_runtime_stop_on_signal(rt, SIGINT);
     if (err == 0)
