@@ -281,6 +281,12 @@ static void poll_busy(tr__worker *w)
         return;
     tr__reactor_dispatch(r, w, tr__reactor_wait(r, false, 0));
     tr__reactor_unlock(r);
+    /* Nobody was asleep in the reactor (we had its lock): a worker that
+     * parked meanwhile found it taken and sleeps on its futex, and would
+     * leave timers and readiness to our next poll, after a turn of any
+     * length. Woken, it parks again and takes the reactor. */
+    if (N_PARKED(ck_pr_load_64(&rt->idle)) != 0)
+        wake_one(rt);
 }
 
 static tr__actor *next_local(tr__worker *w)
