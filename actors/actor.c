@@ -512,18 +512,19 @@ int tr_on_stop(tr_ctx *cx, void (*fn)(void *arg), void *arg)
 
 int tr_spawn_spec(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid)
 {
-    if (cx == NULL || cx->actor == NULL)
+    if (!tr__cx_in_turn(cx) && !tr__cx_outside(cx))
         return TR_EINVAL;
-    return tr__spawn_spec(cx->worker->rt, cx->worker, cx->self, spec, NULL, pid);
+    return tr__spawn_spec(cx->rt, cx->worker, cx->self, spec, NULL, pid);
 }
 
 /* A spec of behaviour and state only: what tr__spawn_spec does with it,
  * without building one on the way (this is fjcreation's path). */
 int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size, tr_pid *pid)
 {
-    if (cx == NULL || cx->actor == NULL)
-        return TR_EINVAL;
-    return spawn_plain(cx->worker->rt, cx->worker, fn, state, state_size, pid);
+    if (tr__cx_in_turn(cx))
+        return spawn_plain(cx->rt, cx->worker, fn, state, state_size, pid);
+    tr_actor_spec spec = {.behaviour = fn, .state = state, .state_size = state_size};
+    return tr_spawn_spec(cx, &spec, pid);
 }
 
 int tr__send_copy(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_t type,
@@ -541,10 +542,18 @@ int tr__send_copy(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_
     return tr__send(rt, w, from, to, m);
 }
 
+/* tr_send from the outside context: no sender, no worker. */
+static int send_outside(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len)
+{
+    if (!tr__cx_outside(cx) || type >= TR_MSG_SYSTEM)
+        return TR_EINVAL;
+    return tr__send_copy(cx->rt, NULL, TR_PID_NONE, to, type, data, len);
+}
+
 int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len)
 {
     if (cx == NULL || cx->actor == NULL || type >= TR_MSG_SYSTEM)
-        return TR_EINVAL;
+        return send_outside(cx, to, type, data, len);
     /* tr__send_copy's work, written out: on this per-message path, reading
      * the context after the allocation keeps it out of saved registers
      * (7 instructions a message, measured with callgrind on pingpong). */
@@ -557,18 +566,18 @@ int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len)
         return TR_ENOMEM;
     if (len != 0)
         memcpy(m->data, data, len);
-    return tr__send(cx->worker->rt, cx->worker, cx->self, to, m);
+    return tr__send(cx->rt, cx->worker, cx->self, to, m);
 }
 
 int tr_msg_send(tr_ctx *cx, tr_pid to, tr_msg *m)
 {
     if (m == NULL)
         return TR_EINVAL;
-    if (cx == NULL || cx->actor == NULL || m->type >= TR_MSG_SYSTEM) {
+    if ((!tr__cx_in_turn(cx) && !tr__cx_outside(cx)) || m->type >= TR_MSG_SYSTEM) {
         tr__msg_release(m);
         return TR_EINVAL;
     }
-    return tr__send(cx->worker->rt, cx->worker, cx->self, to, m);
+    return tr__send(cx->rt, cx->worker, cx->self, to, m);
 }
 
 tr_pid tr_self(const tr_ctx *cx)
@@ -578,7 +587,7 @@ tr_pid tr_self(const tr_ctx *cx)
 
 tr_runtime *tr_ctx_runtime(const tr_ctx *cx)
 {
-    return cx != NULL ? cx->worker->rt : NULL;
+    return cx != NULL ? cx->rt : NULL;
 }
 
 void tr_stop(tr_ctx *cx)

@@ -151,7 +151,7 @@ void tr__asks_cancel(tr_runtime *rt, tr__asks *t)
 {
     for (uint32_t i = 0; t->slots != NULL && i <= t->mask; i++)
         if (t->slots[i].ref != 0 && t->slots[i].timer != TR_PID_NONE)
-            tr_timer_cancel(rt, t->slots[i].timer);
+            tr_timer_cancel(tr_runtime_ctx(rt), t->slots[i].timer);
 }
 
 void tr__asks_free(tr__asks *t)
@@ -185,7 +185,7 @@ int tr__ask_arrived(tr_runtime *rt, tr__actor *a, tr_msg *m)
     }
     /* An expiry already on its way will find the ref gone. */
     if (timer != TR_PID_NONE)
-        tr_timer_cancel(rt, timer);
+        tr_timer_cancel(tr_runtime_ctx(rt), timer);
     return m->type == TR_REPLY ? TR__TRAILED : TR__DELIVER;
 }
 
@@ -203,7 +203,7 @@ void tr__ask_close(tr_ctx *cx, tr_msg *m, uint32_t len)
 {
     if (cx->asked == m) { /* never answered, and now it cannot be */
         cx->asked = NULL;
-        fail(cx->worker->rt, cx->worker, cx->self, m->from, tail_at(m, TAIL_AT(m->len)).ref,
+        fail(cx->rt, cx->worker, cx->self, m->from, tail_at(m, TAIL_AT(m->len)).ref,
              cx->stopping ? TR_ASK_GONE : TR_ASK_UNANSWERED);
     }
     m->len = len;
@@ -246,11 +246,11 @@ int tr_ask(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len,
     }
     t->last = r;
     put(t, r, timer); /* before the send: a dead target answers at once */
-    int err = tr__send(cx->worker->rt, cx->worker, cx->self, to, m);
+    int err = tr__send(cx->rt, cx->worker, cx->self, to, m);
     if (err != 0) { /* never a valid pid: nothing will come */
         erase(t, (uint32_t)find(t, r));
         if (timer != TR_PID_NONE)
-            tr_timer_cancel(cx->worker->rt, timer);
+            tr_timer_cancel(cx, timer);
         return err;
     }
     if (ref != NULL)
@@ -269,7 +269,7 @@ int tr_reply(tr_ctx *cx, const tr_msg *m, const void *data, size_t len)
     if (r == NULL)
         return TR_ENOMEM;
     cx->asked = NULL;
-    return tr__send(cx->worker->rt, cx->worker, cx->self, m->from, r);
+    return tr__send(cx->rt, cx->worker, cx->self, m->from, r);
 }
 
 uint64_t tr_msg_ref(const tr_msg *m)

@@ -257,7 +257,7 @@ void tr_trap_exits(tr_ctx *cx, bool on)
 
 static int send_request(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len)
 {
-    return tr__send_copy(cx->worker->rt, cx->worker, cx->self, to, type, data, len);
+    return tr__send_copy(cx->rt, cx->worker, cx->self, to, type, data, len);
 }
 
 int tr_link(tr_ctx *cx, tr_pid pid)
@@ -307,7 +307,7 @@ static int spawn_watched(tr_ctx *cx, const tr_actor_spec *spec, const tr__spawn_
     }
     uint64_t r = 0;
     if (!link) {
-        r = ck_pr_faa_64(&cx->worker->rt->next_ref, 1) + 1;
+        r = ck_pr_faa_64(&cx->rt->next_ref, 1) + 1;
         child->watchers[child->nwatchers++] = (tr__watcher){cx->self, r};
     }
     tr__spawn_opts opts = {.resource_at = -1};
@@ -315,7 +315,7 @@ static int spawn_watched(tr_ctx *cx, const tr_actor_spec *spec, const tr__spawn_
         opts = *o;
     opts.fault = child;
     tr_pid p;
-    int err = tr__spawn_spec(cx->worker->rt, cx->worker, cx->self, spec, &opts, &p);
+    int err = tr__spawn_spec(cx->rt, cx->worker, cx->self, spec, &opts, &p);
     if (err != 0) {
         tr__fault_free(child);
         return err;
@@ -357,17 +357,8 @@ int tr_spawn_monitor(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid, uint64_
     return err;
 }
 
-int tr_kill(tr_ctx *cx, tr_pid pid, int reason)
-{
-    if (!in_turn(cx))
-        return TR_EINVAL;
-    tr__signal s;
-    fill_info(&s.info, cx->self, reason, reason == TR_EXIT_KILL ? "killed" : NULL);
-    s.linked = false;
-    return send_request(cx, pid, TR__EXIT_SIGNAL, &s, sizeof s);
-}
-
-int tr_runtime_kill(tr_runtime *rt, tr_pid pid, int reason)
+/* tr_kill from the outside context: the signal comes from no actor. */
+static int kill_outside(tr_runtime *rt, tr_pid pid, int reason)
 {
     if (rt == NULL)
         return TR_EINVAL;
@@ -381,6 +372,19 @@ int tr_runtime_kill(tr_runtime *rt, tr_pid pid, int reason)
     return tr__send(rt, NULL, TR_PID_NONE, pid, m);
 }
 
+int tr_kill(tr_ctx *cx, tr_pid pid, int reason)
+{
+    if (tr__cx_outside(cx))
+        return kill_outside(cx->rt, pid, reason);
+    if (!in_turn(cx))
+        return TR_EINVAL;
+    tr__signal s;
+    fill_info(&s.info, cx->self, reason, reason == TR_EXIT_KILL ? "killed" : NULL);
+    s.linked = false;
+    return send_request(cx, pid, TR__EXIT_SIGNAL, &s, sizeof s);
+}
+
+
 int tr_monitor(tr_ctx *cx, tr_pid pid, uint64_t *ref)
 {
     if (!in_turn(cx))
@@ -388,7 +392,7 @@ int tr_monitor(tr_ctx *cx, tr_pid pid, uint64_t *ref)
     tr__fault *f = record(cx->actor);
     if (f == NULL || !grow((void **)&f->refs, &f->caprefs, f->nrefs, sizeof *f->refs))
         return TR_ENOMEM;
-    uint64_t r = ck_pr_faa_64(&cx->worker->rt->next_ref, 1) + 1;
+    uint64_t r = ck_pr_faa_64(&cx->rt->next_ref, 1) + 1;
     f->refs[f->nrefs++] = (tr__watcher){pid, r};
     int err = send_request(cx, pid, TR__MONITOR_REQ, &r, sizeof r);
     if (err != 0) {

@@ -85,7 +85,7 @@ static void stop_next(tr_ctx *cx, sup *s);
 static void stop_children(tr_ctx *cx, sup *s, size_t from, size_t except, enum phase then)
 {
     if (s->timer != TR_PID_NONE) /* a sequence cut short (ending during a restart) */
-        tr_timer_cancel(tr_ctx_runtime(cx), s->timer);
+        tr_timer_cancel(cx, s->timer);
     s->timer = TR_PID_NONE;
     s->norder = 0;
     for (size_t i = s->n; i-- > from;)
@@ -241,7 +241,7 @@ static void child_or_parent_exit(tr_ctx *cx, sup *s, const tr_exit_info *e)
         }
         if (s->at < s->norder && s->order[s->at] == i) {
             if (s->timer != TR_PID_NONE)
-                tr_timer_cancel(tr_ctx_runtime(cx), s->timer);
+                tr_timer_cancel(cx, s->timer);
             s->timer = TR_PID_NONE;
             s->at++;
             stop_next(cx, s);
@@ -335,14 +335,9 @@ static int sup_start(tr_runtime *rt, tr_ctx *cx, const tr_supervisor_spec *spec,
 
 int tr_supervisor_start(tr_ctx *cx, const tr_supervisor_spec *spec, tr_pid *sup_pid)
 {
-    if (cx == NULL || cx->actor == NULL)
-        return TR_EINVAL;
-    return sup_start(tr_ctx_runtime(cx), cx, spec, sup_pid);
-}
-
-int tr_runtime_supervisor_start(tr_runtime *rt, const tr_supervisor_spec *spec, tr_pid *sup_pid)
-{
-    if (rt == NULL)
-        return TR_EINVAL;
-    return sup_start(rt, NULL, spec, sup_pid);
+    if (tr__cx_in_turn(cx))
+        return sup_start(cx->rt, cx, spec, sup_pid);
+    if (tr__cx_outside(cx))
+        return sup_start(cx->rt, NULL, spec, sup_pid);
+    return TR_EINVAL;
 }

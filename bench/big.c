@@ -60,10 +60,10 @@ int main(int argc, char **argv)
         /* Any nonzero seed will do; mix the index so neighbours differ. */
         peer a = { .index = i, .rng = (i + 1) * UINT64_C(0x9e3779b97f4a7c15),
                    .all = all, .actors = actors, .n = n, .done = done };
-        BENCH_TRY(tr_runtime_spawn(b.rt, play, &a, sizeof a, &all[i]));
+        BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), play, &a, sizeof a, &all[i]));
     }
     for (uint64_t i = 0; i < actors; i++)
-        BENCH_TRY(tr_runtime_send(b.rt, all[i], START, NULL, 0));
+        BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), all[i], START, NULL, 0));
 
     double t0 = bench_now();
     bench_run(&b);

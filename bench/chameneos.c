@@ -109,13 +109,13 @@ int main(int argc, char **argv)
         bench_die(b.name, "calloc", TR_ENOMEM);
     mall ml = { .chameneos = all, .actors = actors, .n = n, .result = &res };
     tr_pid mall_pid;
-    BENCH_TRY(tr_runtime_spawn(b.rt, shop, &ml, sizeof ml, &mall_pid));
+    BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), shop, &ml, sizeof ml, &mall_pid));
     for (uint64_t i = 0; i < actors; i++) {
         chameneo c = { .mall = mall_pid, .colour = i % 3 };
-        BENCH_TRY(tr_runtime_spawn(b.rt, live, &c, sizeof c, &all[i]));
+        BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), live, &c, sizeof c, &all[i]));
     }
     for (uint64_t i = 0; i < actors; i++)
-        BENCH_TRY(tr_runtime_send(b.rt, all[i], START, NULL, 0));
+        BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), all[i], START, NULL, 0));
 
     double t0 = bench_now();
     bench_run(&b);

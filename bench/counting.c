@@ -45,10 +45,10 @@ int main(int argc, char **argv)
     uint64_t n = params[0].value, total = 0, zero = 0;
 
     tr_pid counter, prod;
-    BENCH_TRY(tr_runtime_spawn(b.rt, count, &zero, sizeof zero, &counter));
+    BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), count, &zero, sizeof zero, &counter));
     producer st = { .counter = counter, .n = n, .total = &total };
-    BENCH_TRY(tr_runtime_spawn(b.rt, produce, &st, sizeof st, &prod));
-    BENCH_TRY(tr_runtime_send(b.rt, prod, START, NULL, 0));
+    BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), produce, &st, sizeof st, &prod));
+    BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), prod, START, NULL, 0));
 
     double t0 = bench_now();
     bench_run(&b);

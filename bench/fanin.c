@@ -58,16 +58,16 @@ int main(int argc, char **argv)
 
     tr_pid recv;
     receiver r = { .senders = senders, .result = &res };
-    BENCH_TRY(tr_runtime_spawn(b.rt, receive, &r, sizeof r, &recv));
+    BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), receive, &r, sizeof r, &recv));
     tr_pid *all = calloc(senders, sizeof *all);
     if (all == NULL)
         bench_die(b.name, "calloc", TR_ENOMEM);
     for (uint64_t i = 0; i < senders; i++) {
         sender s = { .receiver = recv, .n = n };
-        BENCH_TRY(tr_runtime_spawn(b.rt, send_items, &s, sizeof s, &all[i]));
+        BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), send_items, &s, sizeof s, &all[i]));
     }
     for (uint64_t i = 0; i < senders; i++)
-        BENCH_TRY(tr_runtime_send(b.rt, all[i], START, NULL, 0));
+        BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), all[i], START, NULL, 0));
 
     double t0 = bench_now();
     bench_run(&b);

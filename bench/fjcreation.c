@@ -54,8 +54,8 @@ int main(int argc, char **argv)
 
     driver d = { .n = n, .result = &res };
     tr_pid drv;
-    BENCH_TRY(tr_runtime_spawn(b.rt, drive, &d, sizeof d, &drv));
-    BENCH_TRY(tr_runtime_send(b.rt, drv, START, NULL, 0));
+    BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), drive, &d, sizeof d, &drv));
+    BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), drv, START, NULL, 0));
 
     double t0 = bench_now();
     bench_run(&b);

@@ -63,12 +63,12 @@ int main(int argc, char **argv)
         bench_die(b.name, "calloc", TR_ENOMEM);
     for (uint64_t i = 0; i < actors; i++) {
         worker w = { .index = i, .n = n };
-        BENCH_TRY(tr_runtime_spawn(b.rt, work, &w, sizeof w, &workers[i]));
+        BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), work, &w, sizeof w, &workers[i]));
     }
     driver d = { .workers = workers, .actors = actors, .total = total, .sums = sums };
     tr_pid drv;
-    BENCH_TRY(tr_runtime_spawn(b.rt, drive, &d, sizeof d, &drv));
-    BENCH_TRY(tr_runtime_send(b.rt, drv, START, NULL, 0));
+    BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), drive, &d, sizeof d, &drv));
+    BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), drv, START, NULL, 0));
 
     double t0 = bench_now();
     bench_run(&b);

@@ -36,11 +36,11 @@ int main(int argc, char **argv)
     double t0 = bench_now();
     for (uint64_t i = 0; i < n; i++) {
         idler st = { .index = i };
-        BENCH_TRY(tr_runtime_spawn(b.rt, idle, &st, sizeof st, &all[i]));
+        BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), idle, &st, sizeof st, &all[i]));
     }
     uint64_t after = bench_rss();
     for (uint64_t i = 0; i < n; i++)
-        BENCH_TRY(tr_runtime_send(b.rt, all[i], STOP, NULL, 0));
+        BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), all[i], STOP, NULL, 0));
     bench_run(&b);
     double secs = bench_now() - t0;
 

@@ -39,10 +39,10 @@ int main(int argc, char **argv)
     uint64_t n = params[0].value, pongs = 0;
 
     tr_pid q, p;
-    BENCH_TRY(tr_runtime_spawn(b.rt, pong, NULL, 0, &q));
+    BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), pong, NULL, 0, &q));
     pinger st = { .ponger = q, .left = n, .result = &pongs };
-    BENCH_TRY(tr_runtime_spawn(b.rt, ping, &st, sizeof st, &p));
-    BENCH_TRY(tr_runtime_send(b.rt, p, START, NULL, 0));
+    BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), ping, &st, sizeof st, &p));
+    BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), p, START, NULL, 0));
 
     double t0 = bench_now();
     bench_run(&b);

@@ -85,12 +85,12 @@ int main(int argc, char **argv)
 
     tr_pid sink_pid, root;
     sink_state k = { &total };
-    BENCH_TRY(tr_runtime_spawn(b.rt, sink, &k, sizeof k, &sink_pid));
+    BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), sink, &k, sizeof k, &sink_pid));
 
     double t0 = bench_now();
     node top = { .first = 0, .size = (uint32_t)n, .parent = sink_pid };
-    BENCH_TRY(tr_runtime_spawn(b.rt, skynet, &top, sizeof top, &root));
-    BENCH_TRY(tr_runtime_send(b.rt, root, START, NULL, 0));
+    BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), skynet, &top, sizeof top, &root));
+    BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), root, START, NULL, 0));
     bench_run(&b);
     double secs = bench_now() - t0;
 

@@ -43,9 +43,9 @@ int main(int argc, char **argv)
         bench_die(b.name, "calloc", TR_ENOMEM);
     for (uint64_t i = 0; i < actors; i++) {
         member a = { .index = i, .ring = ring, .actors = actors, .result = &res };
-        BENCH_TRY(tr_runtime_spawn(b.rt, pass, &a, sizeof a, &ring[i]));
+        BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), pass, &a, sizeof a, &ring[i]));
     }
-    BENCH_TRY(tr_runtime_send(b.rt, ring[0], TOKEN, &n, sizeof n));
+    BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), ring[0], TOKEN, &n, sizeof n));
 
     double t0 = bench_now();
     bench_run(&b);

@@ -56,7 +56,7 @@ static void start_timers(tr_ctx *cx, void *state, const tr_msg *m)
     shared *sh = s->sh;
     if (m->type == CANCEL) {
         for (uint64_t i = s->first; i < s->end; i++)
-            if (tr_timer_cancel(tr_ctx_runtime(cx), sh->timers[i]) != 1)
+            if (tr_timer_cancel(cx, sh->timers[i]) != 1)
                 sh->twice++; /* a timer that was not pending: a failure */
         return;
     }
@@ -114,10 +114,10 @@ static void spawn_starters(bench *b, shared *sh, int phase)
         starter s = {.sh = sh, .first = sh->n * k / sh->starters,
                      .end = sh->n * (k + 1) / sh->starters, .phase = phase};
         s.next = s.first;
-        BENCH_TRY(tr_runtime_spawn(b->rt, start_timers, &s, sizeof s, &sh->starter_pids[k]));
+        BENCH_TRY(tr_spawn(tr_runtime_ctx(b->rt), start_timers, &s, sizeof s, &sh->starter_pids[k]));
     }
     for (unsigned k = 0; k < sh->starters; k++)
-        BENCH_TRY(tr_runtime_send(b->rt, sh->starter_pids[k], START, NULL, 0));
+        BENCH_TRY(tr_send(tr_runtime_ctx(b->rt), sh->starter_pids[k], START, NULL, 0));
 }
 
 int main(int argc, char **argv)
@@ -136,7 +136,7 @@ int main(int argc, char **argv)
     shared *shp = &sh;
 
     /* Phase 1: start and cancel. */
-    BENCH_TRY(tr_runtime_spawn(b.rt, coordinate, &shp, sizeof shp, &sh.collector));
+    BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), coordinate, &shp, sizeof shp, &sh.collector));
     sh.rss_before = bench_rss();
     spawn_starters(&b, &sh, 1);
     double t0 = bench_now();
@@ -147,7 +147,7 @@ int main(int argc, char **argv)
 
     /* Phase 2: lateness. */
     sh.twice = 0;
-    BENCH_TRY(tr_runtime_spawn(b.rt, collect, &shp, sizeof shp, &sh.collector));
+    BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), collect, &shp, sizeof shp, &sh.collector));
     spawn_starters(&b, &sh, 2);
     bench_run(&b);
     bench_check(&b, sh.fired == sh.n, "%" PRIu64 " timers fired, want %" PRIu64, sh.fired, sh.n);

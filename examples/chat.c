@@ -356,7 +356,7 @@ static void directory_actor(tr_ctx *cx, void *state, const tr_msg *m)
             tr_send(cx, d->users[i].pid, SHUTDOWN, NULL, 0);
     }
     if (d->closing && d->nusers == 0)
-        tr_runtime_stop(tr_ctx_runtime(cx));
+        tr_runtime_shutdown(tr_ctx_runtime(cx));
 }
 
 /* ---- client (one per connection) ------------------------------------------ */
@@ -574,13 +574,13 @@ int main(int argc, char **argv)
     tr_fd_limit_raise(NULL); /* past 1,024 descriptors: one per client */
     int err = tr_runtime_create(NULL, &rt);
     if (err == 0)
-        err = tr_runtime_spawn_spec(rt, &dir_spec, &proto.dir);
+        err = tr_spawn_spec(tr_runtime_ctx(rt), &dir_spec, &proto.dir);
     if (err == 0) /* signals before the listener: their actors get the first turns */
         err = tr_runtime_stop_on_signal(rt, SIGINT);
     if (err == 0)
         err = tr_runtime_stop_on_signal(rt, SIGTERM);
     if (err == 0)
-        err = tr_runtime_tcp_listen(rt, &opts, NULL, &opts.port);
+        err = tr_tcp_listen(tr_runtime_ctx(rt), &opts, NULL, &opts.port);
     if (err != 0) {
         fprintf(stderr, "chat: %s\n", tr_strerror(err));
         return 1;
@@ -589,7 +589,7 @@ int main(int argc, char **argv)
            opts.port);
     fflush(stdout);
     tr_runtime_run(rt); /* until SIGINT or SIGTERM */
-    if (tr_runtime_send(rt, proto.dir, SHUTDOWN, NULL, 0) == 0)
+    if (tr_send(tr_runtime_ctx(rt), proto.dir, SHUTDOWN, NULL, 0) == 0)
         tr_runtime_run(rt); /* until the directory has seen every client with a nick end */
     tr_runtime_destroy(rt); /* the rest is freed by the actors' cleanups */
     return 0;

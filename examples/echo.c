@@ -23,7 +23,7 @@ int main(int argc, char **argv)
     tr_fd_limit_raise(NULL); /* past 1,024 descriptors: one per client */
     int err = tr_runtime_create(NULL, &rt);
     if (err == 0)
-        err = tr_runtime_tcp_listen(rt, &opts, NULL, &opts.port);
+        err = tr_tcp_listen(tr_runtime_ctx(rt), &opts, NULL, &opts.port);
     if (err == 0)
         err = tr_runtime_stop_on_signal(rt, SIGINT);
     if (err == 0)

@@ -20,9 +20,9 @@ int main(void)
     int greeted = 0;
 
     tr_runtime_create(NULL, &rt);
-    tr_runtime_spawn(rt, greeter, &greeted, sizeof greeted, &greeter_pid);
-    tr_runtime_send(rt, greeter_pid, GREET, "world", 5);
-    tr_runtime_send(rt, greeter_pid, GREET, "troupe", 6);
+    tr_spawn(tr_runtime_ctx(rt), greeter, &greeted, sizeof greeted, &greeter_pid);
+    tr_send(tr_runtime_ctx(rt), greeter_pid, GREET, "world", 5);
+    tr_send(tr_runtime_ctx(rt), greeter_pid, GREET, "troupe", 6);
     tr_runtime_run(rt);
     tr_runtime_destroy(rt);
     return 0;

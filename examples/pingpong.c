@@ -50,10 +50,10 @@ int main(int argc, char **argv)
     }
 
     tr_pid q, p;
-    tr_runtime_spawn(rt, ponger, NULL, 0, &q);
+    tr_spawn(tr_runtime_ctx(rt), ponger, NULL, 0, &q);
     player ping = {.partner = q, .remaining = n, .rounds = &rounds};
-    tr_runtime_spawn(rt, pinger, &ping, sizeof ping, &p);
-    tr_runtime_send(rt, p, BALL, NULL, 0); /* serve */
+    tr_spawn(tr_runtime_ctx(rt), pinger, &ping, sizeof ping, &p);
+    tr_send(tr_runtime_ctx(rt), p, BALL, NULL, 0); /* serve */
 
     printf("pingpong: %ld round trips on %u threads...\n", n, tr_runtime_threads(rt));
     double t0 = now();

@@ -130,7 +130,7 @@ int main(void)
     monitor mo = {0};
     int err = tr_runtime_create(NULL, &rt);
     if (err == 0)
-        err = tr_runtime_spawn(rt, monitor_behaviour, &mo, sizeof mo, &mon);
+        err = tr_spawn(tr_runtime_ctx(rt), monitor_behaviour, &mo, sizeof mo, &mon);
 
     worker alpha = {"alpha", mon, 0}, beta = {"beta", mon, 0};
     tr_child_spec children[] = {
@@ -149,9 +149,9 @@ int main(void)
         .nchildren = 2,
     };
     if (err == 0)
-        err = tr_runtime_supervisor_start(rt, &spec, &sup);
+        err = tr_supervisor_start(tr_runtime_ctx(rt), &spec, &sup);
     if (err == 0)
-        err = TR_RUNTIME_SEND_VALUE(rt, mon, START, sup);
+        err = TR_SEND_VALUE(tr_runtime_ctx(rt), mon, START, sup);
     if (err != 0) {
         fprintf(stderr, "supervisor: %s\n", tr_strerror(err));
         return 1;

@@ -24,7 +24,7 @@ int main(int argc, char **argv)
     tr_runtime *rt;
     int err = tr_runtime_create(NULL, &rt);
     if (err == 0)
-        err = tr_runtime_udp_open(rt, &opts, NULL, &opts.port);
+        err = tr_udp_open(tr_runtime_ctx(rt), &opts, NULL, &opts.port);
     if (err == 0)
         err = tr_runtime_stop_on_signal(rt, SIGINT);
     if (err == 0)

@@ -208,7 +208,7 @@ static void close_now(tr_ctx *cx, tr__conn *c, int reason)
     }
     tr__outq_clear(&c->out);
     if (c->timer != TR_PID_NONE)
-        tr_timer_cancel(tr_ctx_runtime(cx), c->timer);
+        tr_timer_cancel(cx, c->timer);
     tell_event(cx, c, TR_TCP_CLOSED, reason);
     tr_stop(cx);
 }
@@ -426,7 +426,7 @@ static void finish_connect(tr_ctx *cx, tr__conn *c)
     if (err == EINPROGRESS || err == EALREADY)
         return;
     if (c->timer != TR_PID_NONE) {
-        tr_timer_cancel(tr_ctx_runtime(cx), c->timer);
+        tr_timer_cancel(cx, c->timer);
         c->timer = TR_PID_NONE;
     }
     if (err != 0) {

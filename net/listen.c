@@ -171,17 +171,11 @@ static int listen_on(tr_runtime *rt, tr_ctx *cx, const tr_tcp_listen_opts *o, tr
 
 int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listener, uint16_t *port)
 {
-    if (cx == NULL || cx->actor == NULL)
-        return TR_EINVAL;
-    return listen_on(tr_ctx_runtime(cx), cx, o, listener, port);
-}
-
-int tr_runtime_tcp_listen(tr_runtime *rt, const tr_tcp_listen_opts *o, tr_pid *listener,
-                          uint16_t *port)
-{
-    if (rt == NULL)
-        return TR_EINVAL;
-    return listen_on(rt, NULL, o, listener, port);
+    if (tr__cx_in_turn(cx))
+        return listen_on(cx->rt, cx, o, listener, port);
+    if (tr__cx_outside(cx))
+        return listen_on(cx->rt, NULL, o, listener, port);
+    return TR_EINVAL;
 }
 
 int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener)
@@ -223,14 +217,9 @@ static int connect_to(tr_runtime *rt, tr_ctx *cx, const tr_tcp_connect_opts *o, 
 
 int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn)
 {
-    if (cx == NULL || cx->actor == NULL)
-        return TR_EINVAL;
-    return connect_to(tr_ctx_runtime(cx), cx, o, conn);
-}
-
-int tr_runtime_tcp_connect(tr_runtime *rt, const tr_tcp_connect_opts *o, tr_pid *conn)
-{
-    if (rt == NULL)
-        return TR_EINVAL;
-    return connect_to(rt, NULL, o, conn);
+    if (tr__cx_in_turn(cx))
+        return connect_to(cx->rt, cx, o, conn);
+    if (tr__cx_outside(cx))
+        return connect_to(cx->rt, NULL, o, conn);
+    return TR_EINVAL;
 }

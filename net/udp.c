@@ -111,16 +111,11 @@ static int open_udp(tr_runtime *rt, tr_ctx *cx, const tr_udp_opts *o, tr_pid *ou
 
 int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port)
 {
-    if (cx == NULL || cx->actor == NULL)
-        return TR_EINVAL;
-    return open_udp(tr_ctx_runtime(cx), cx, o, sock, port);
-}
-
-int tr_runtime_udp_open(tr_runtime *rt, const tr_udp_opts *o, tr_pid *sock, uint16_t *port)
-{
-    if (rt == NULL)
-        return TR_EINVAL;
-    return open_udp(rt, NULL, o, sock, port);
+    if (tr__cx_in_turn(cx))
+        return open_udp(cx->rt, cx, o, sock, port);
+    if (tr__cx_outside(cx))
+        return open_udp(cx->rt, NULL, o, sock, port);
+    return TR_EINVAL;
 }
 
 int tr_udp_send(tr_ctx *cx, const struct sockaddr *to, socklen_t to_len, const void *data,

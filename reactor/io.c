@@ -140,7 +140,7 @@ int tr_io_watch(tr_ctx *cx, int fd, unsigned events)
 {
     if (!valid(cx, fd, events))
         return TR_EINVAL;
-    tr_runtime *rt = cx->worker->rt;
+    tr_runtime *rt = cx->rt;
     tr__reactor *r = &rt->reactor;
     tr__fd_entry *e = fd_entry(r, fd, 1);
     watch *wt = malloc(sizeof *wt);
@@ -178,7 +178,7 @@ int tr_io_modify(tr_ctx *cx, int fd, unsigned events)
     tr__resource **link;
     if (!valid(cx, fd, events) || find_watch(cx->actor, fd, &link) == NULL)
         return TR_EINVAL;
-    tr__reactor *r = &cx->worker->rt->reactor;
+    tr__reactor *r = &cx->rt->reactor;
     tr__fd_entry *e = fd_entry(r, fd, 0);
     struct epoll_event ev = {.events = epoll_events(events),
                              .data.u64 = (uint32_t)fd | (uint64_t)ck_pr_load_32(&e->gen) << 32};
@@ -194,6 +194,6 @@ int tr_io_unwatch(tr_ctx *cx, int fd)
     if (wt == NULL)
         return TR_EINVAL;
     *link = wt->res.next;
-    watch_release(cx->worker->rt, &wt->res);
+    watch_release(cx->rt, &wt->res);
     return 0;
 }

@@ -146,7 +146,7 @@ void tr__signal_dispatch(tr__reactor *r)
             fresh = BURST;
         pthread_mutex_lock(&r->sig_lock);
         if (r->stop_signals & (UINT64_C(1) << (signo - 1)))
-            tr_runtime_stop(r->rt);
+            tr_runtime_shutdown(r->rt);
         for (struct tr__sig_sub *s = r->sig_subs; s != NULL; s = s->next) {
             if (s->signo != signo)
                 continue;
@@ -205,7 +205,7 @@ int tr_signal_watch(tr_ctx *cx, int signo)
         free(sub);
         return err;
     }
-    tr_runtime *rt = cx->worker->rt;
+    tr_runtime *rt = cx->rt;
     tr__reactor *r = &rt->reactor;
     sub->signo = signo;
     sub->pid = cx->self;
@@ -260,6 +260,6 @@ int tr_signal_unwatch(tr_ctx *cx, int signo)
     if (sub == NULL)
         return TR_EINVAL;
     *link = sub->res.next;
-    sub_release(cx->worker->rt, &sub->res);
+    sub_release(cx->rt, &sub->res);
     return 0;
 }

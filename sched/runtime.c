@@ -66,6 +66,7 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
         return TR_ENOMEM;
     memset(rt, 0, sizeof *rt);
     rt->cfg = c;
+    rt->outside_cx = (tr_ctx){.rt = rt, .self = TR_PID_NONE};
     rt->cpus = cpus_available();
     tr__injectq_init(&rt->inject);
     if (tr__table_init(&rt->table) != 0) {
@@ -92,6 +93,7 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
         w->id = i;
         w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
         w->cx.worker = w;
+        w->cx.rt = rt;
         w->watch_every = tr__bp_watch_every(c.batch);
         w->watch_countdown = w->watch_every;
         w->share_at = TR__RUNQ_CAPACITY; /* short turns, until measured */
@@ -109,7 +111,7 @@ void tr_runtime_destroy(tr_runtime *rt)
     if (rt == NULL)
         return;
     if (ck_pr_load_32(&rt->running)) {
-        tr_runtime_stop(rt);
+        tr_runtime_shutdown(rt);
         tr_runtime_join(rt);
     }
     /* Actors first: their resources (watches) go back to the reactor and
@@ -180,7 +182,7 @@ int tr_runtime_run(tr_runtime *rt)
     return err != 0 ? err : tr_runtime_join(rt);
 }
 
-void tr_runtime_stop(tr_runtime *rt)
+void tr_runtime_shutdown(tr_runtime *rt)
 {
     if (rt == NULL)
         return;
@@ -212,36 +214,9 @@ int tr_runtime_release(tr_runtime *rt)
     return 0;
 }
 
-int tr_runtime_spawn_spec(tr_runtime *rt, const tr_actor_spec *spec, tr_pid *pid)
+tr_ctx *tr_runtime_ctx(tr_runtime *rt)
 {
-    if (rt == NULL)
-        return TR_EINVAL;
-    return tr__spawn_spec(rt, NULL, TR_PID_NONE, spec, NULL, pid);
-}
-
-int tr_runtime_spawn(tr_runtime *rt, tr_behaviour fn, const void *state, size_t state_size,
-                     tr_pid *pid)
-{
-    tr_actor_spec spec = {.behaviour = fn, .state = state, .state_size = state_size};
-    return tr_runtime_spawn_spec(rt, &spec, pid);
-}
-
-int tr_runtime_msg_send(tr_runtime *rt, tr_pid to, tr_msg *m)
-{
-    if (m == NULL)
-        return TR_EINVAL;
-    if (rt == NULL || m->type >= TR_MSG_SYSTEM) {
-        tr__msg_release(m);
-        return TR_EINVAL;
-    }
-    return tr__send(rt, NULL, TR_PID_NONE, to, m);
-}
-
-int tr_runtime_send(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len)
-{
-    if (rt == NULL || type >= TR_MSG_SYSTEM)
-        return TR_EINVAL;
-    return tr__send_copy(rt, NULL, TR_PID_NONE, to, type, data, len);
+    return rt != NULL ? &rt->outside_cx : NULL;
 }
 
 static void add_counters(tr__counters *sum, tr__counters *c)

@@ -68,7 +68,8 @@
 typedef struct tr__worker tr__worker;
 
 struct tr_ctx {
-    tr__worker *worker;
+    tr_runtime *rt;
+    tr__worker *worker; /* NULL: the runtime's outside context (tr_runtime_ctx) */
     tr__actor *actor;
     tr_pid self;
     bool stopping;
@@ -78,6 +79,20 @@ struct tr_ctx {
     int exit_reason;  /* with stopping: why */
     char exit_text[TR_EXIT_TEXT_MAX];
 };
+
+/* One context for every call (troupe/runtime.h, tr_runtime_ctx): a
+ * worker's, inside the turn of the actor it runs, or the runtime's
+ * outside context, for any other thread. A worker's context between turns
+ * is neither: the calls refuse it (TR_EINVAL). */
+static inline bool tr__cx_in_turn(const tr_ctx *cx)
+{
+    return cx != NULL && cx->actor != NULL;
+}
+
+static inline bool tr__cx_outside(const tr_ctx *cx)
+{
+    return cx != NULL && cx->worker == NULL;
+}
 
 /* Counters are written by their worker only and read by tr_runtime_stats. */
 typedef struct tr__counters {
@@ -118,6 +133,7 @@ struct tr__worker {
 
 struct tr_runtime {
     tr_config cfg;
+    tr_ctx outside_cx;    /* tr_runtime_ctx: for threads outside the runtime */
     tr__worker *workers;
     tr__table table;
 

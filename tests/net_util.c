@@ -251,7 +251,7 @@ void server_start_opts(struct server *s, tr_tcp_handler h, int backlog)
 {
     s->rt = tt_runtime(4, 0);
     tr_tcp_listen_opts o = {.host = HOST, .port = 0, .backlog = backlog, .handler = h};
-    int rc = tr_runtime_tcp_listen(s->rt, &o, &s->listener, &s->port);
+    int rc = tr_tcp_listen(tr_runtime_ctx(s->rt), &o, &s->listener, &s->port);
     TT_EQ(rc, 0);
     CU_ASSERT_FATAL(rc == 0);
     CU_ASSERT_FATAL(s->port != 0);
@@ -267,7 +267,7 @@ void server_start(struct server *s, tr_behaviour fn, int flags)
 
 void server_stop(struct server *s)
 {
-    tr_runtime_stop(s->rt);
+    tr_runtime_shutdown(s->rt);
     int rc = tt_join_within(s->rt, WAIT_S);
     CU_ASSERT(rc == 0 || rc == 1);
     tr_runtime_destroy(s->rt);

@@ -7,7 +7,7 @@
  * 127.0.0.1 port 0, tr_runtime_start; clients are plain sockets driven
  * from the test thread or helper threads (with receive timeouts, so a
  * broken server fails a test instead of hanging it); then
- * tr_runtime_stop + join + destroy. Every byte is accounted for: clients
+ * tr_runtime_shutdown + join + destroy. Every byte is accounted for: clients
  * check what comes back byte for byte against what they sent (or against
  * an independent reference of the framing rules), and the behaviours count
  * connections, events and bytes on the server side.

@@ -130,22 +130,22 @@ static void test_null_arguments(void)
     TT_EQ(tr_runtime_join(NULL), TR_EINVAL);
     TT_EQ(tr_runtime_hold(NULL), TR_EINVAL);
     TT_EQ(tr_runtime_release(NULL), TR_EINVAL);
-    TT_EQ(tr_runtime_spawn(NULL, noop_actor, NULL, 0, NULL), TR_EINVAL);
-    TT_EQ(tr_runtime_send(NULL, (tr_pid)1 << TR__PID_INDEX_BITS, MSG_A, &x, sizeof x), TR_EINVAL);
+    TT_EQ(tr_spawn(tr_runtime_ctx(NULL), noop_actor, NULL, 0, NULL), TR_EINVAL);
+    TT_EQ(tr_send(tr_runtime_ctx(NULL), (tr_pid)1 << TR__PID_INDEX_BITS, MSG_A, &x, sizeof x), TR_EINVAL);
     tr_msg *m = tr_msg_alloc(MSG_A, 4);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     /* The message belongs to the runtime whatever the result: no leak. */
-    TT_EQ(tr_runtime_msg_send(NULL, (tr_pid)1 << TR__PID_INDEX_BITS, m), TR_EINVAL);
+    TT_EQ(tr_msg_send(tr_runtime_ctx(NULL), (tr_pid)1 << TR__PID_INDEX_BITS, m), TR_EINVAL);
 
     tr_runtime *rt = tt_runtime(1, 0);
     tr_pid p = TR_PID_NONE;
-    TT_EQ(tr_runtime_spawn(rt, NULL, NULL, 0, &p), TR_EINVAL);
-    TT_EQ(tr_runtime_spawn(rt, noop_actor, NULL, 8, &p), TR_EINVAL);
-    TT_EQ(tr_runtime_spawn(rt, noop_actor, NULL, 0, &p), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), NULL, NULL, 0, &p), TR_EINVAL);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), noop_actor, NULL, 8, &p), TR_EINVAL);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), noop_actor, NULL, 0, &p), 0);
     CU_ASSERT(p != TR_PID_NONE);
-    TT_EQ(tr_runtime_send(rt, p, MSG_A, NULL, 4), TR_EINVAL);
-    TT_EQ(tr_runtime_send(rt, p, MSG_A, NULL, 0), 0);
-    TT_EQ(tr_runtime_msg_send(rt, p, NULL), TR_EINVAL);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_A, NULL, 4), TR_EINVAL);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_A, NULL, 0), 0);
+    TT_EQ(tr_msg_send(tr_runtime_ctx(rt), p, NULL), TR_EINVAL);
     TT_EQ(tr_runtime_run(rt), 0);
     tr_stats s;
     tr_runtime_stats(rt, &s);
@@ -182,7 +182,7 @@ static void test_bad_pids_types_sizes(void)
     struct typed *tp = &ty;
     tr_runtime *rt = tt_runtime(1, 0);
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, typed_actor, &tp, sizeof tp, &p), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), typed_actor, &tp, sizeof tp, &p), 0);
     CU_ASSERT(TR__PID_NODE(p) == 0 && TR__PID_GEN(p) != 0);
     int x = 1;
     static const unsigned char one_byte[1];
@@ -197,31 +197,31 @@ static void test_bad_pids_types_sizes(void)
         make_pid(0, 0, TR__PID_INDEX(p)),                /* generation 0 */
     };
     for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
-        int rc = tr_runtime_send(rt, never[i], MSG_A, &x, sizeof x);
+        int rc = tr_send(tr_runtime_ctx(rt), never[i], MSG_A, &x, sizeof x);
         if (rc != TR_ENOPID)
             printf("\n    send to pid %#" PRIx64 ": %d (%s)\n", never[i], rc, tr_strerror(rc));
         CU_ASSERT(rc == TR_ENOPID);
         tr_msg *m = tr_msg_alloc(MSG_A, 4);
         CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-        TT_EQ(tr_runtime_msg_send(rt, never[i], m), TR_ENOPID); /* consumed */
+        TT_EQ(tr_msg_send(tr_runtime_ctx(rt), never[i], m), TR_ENOPID); /* consumed */
     }
 
     /* Reserved types. */
-    TT_EQ(tr_runtime_send(rt, p, TR_MSG_SYSTEM, &x, sizeof x), TR_EINVAL);
-    TT_EQ(tr_runtime_send(rt, p, TR_MSG_SYSTEM + 1, &x, sizeof x), TR_EINVAL);
-    TT_EQ(tr_runtime_send(rt, p, UINT32_MAX, NULL, 0), TR_EINVAL);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, TR_MSG_SYSTEM, &x, sizeof x), TR_EINVAL);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, TR_MSG_SYSTEM + 1, &x, sizeof x), TR_EINVAL);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, UINT32_MAX, NULL, 0), TR_EINVAL);
     CU_ASSERT_PTR_NULL(tr_msg_alloc(TR_MSG_SYSTEM, 8));
     CU_ASSERT_PTR_NULL(tr_msg_alloc(UINT32_MAX, 0));
     /* A message whose type was changed to a reserved one after allocation. */
     tr_msg *m = tr_msg_alloc(MSG_A, 4);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     m->type = TR_MSG_SYSTEM;
-    TT_EQ(tr_runtime_msg_send(rt, p, m), TR_EINVAL); /* consumed */
+    TT_EQ(tr_msg_send(tr_runtime_ctx(rt), p, m), TR_EINVAL); /* consumed */
 
     /* Too long. The size check comes before any copy, so a tiny buffer is
      * never read. */
-    TT_EQ(tr_runtime_send(rt, p, MSG_A, one_byte, (size_t)TR_MSG_MAX_LEN + 1), TR_EMSGSIZE);
-    TT_EQ(tr_runtime_send(rt, p, MSG_A, one_byte, SIZE_MAX), TR_EMSGSIZE);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_A, one_byte, (size_t)TR_MSG_MAX_LEN + 1), TR_EMSGSIZE);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_A, one_byte, SIZE_MAX), TR_EMSGSIZE);
     CU_ASSERT_PTR_NULL(tr_msg_alloc(MSG_A, (size_t)TR_MSG_MAX_LEN + 1));
     CU_ASSERT_PTR_NULL(tr_msg_alloc(MSG_A, SIZE_MAX));
 
@@ -234,7 +234,7 @@ static void test_bad_pids_types_sizes(void)
     TT_EQ(s.dead_letters, 0);
 
     /* The highest user type is fine. */
-    TT_EQ(tr_runtime_send(rt, p, TR_MSG_SYSTEM - 1, &x, sizeof x), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, TR_MSG_SYSTEM - 1, &x, sizeof x), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&ty.handled), 1);
     TT_EQ(atomic_load(&ty.last_type), TR_MSG_SYSTEM - 1);
@@ -293,15 +293,15 @@ static void test_msg_alloc_send(void)
     struct big_check *fp = &first, *sp = &second;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p1, p2;
-    TT_EQ(tr_runtime_spawn(rt, big_actor, &sp, sizeof sp, &p2), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), big_actor, &sp, sizeof sp, &p2), 0);
     first.next = p2;
-    TT_EQ(tr_runtime_spawn(rt, big_actor, &fp, sizeof fp, &p1), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), big_actor, &fp, sizeof fp, &p1), 0);
     for (int k = 0; k < 100; k++) {
         m = tr_msg_alloc(MSG_BIG, 4096);
         CU_ASSERT_PTR_NOT_NULL_FATAL(m);
         for (uint32_t i = 0; i < 4096; i++)
             m->data[i] = (unsigned char)(i * 7u + 3u);
-        TT_EQ(tr_runtime_msg_send(rt, p1, m), 0);
+        TT_EQ(tr_msg_send(tr_runtime_ctx(rt), p1, m), 0);
     }
     TT_EQ(tr_runtime_run(rt), 0);
     TT_NO_ERRORS();
@@ -387,8 +387,8 @@ static void test_calls_from_behaviour(void)
     struct inside *ip = &in;
     tr_runtime *rt = tt_runtime(2, 0);
     in.rt = rt;
-    TT_EQ(tr_runtime_spawn(rt, inside_actor, &ip, sizeof ip, &in.self), 0);
-    TT_EQ(tr_runtime_send(rt, in.self, MSG_A, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), inside_actor, &ip, sizeof ip, &in.self), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), in.self, MSG_A, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
 
     TT_EQ(atomic_load(&in.handled), 1);
@@ -478,16 +478,16 @@ static void test_state_copy(void)
         bs->pattern[i] = (unsigned char)(i ^ 0x3c);
     bs->out = &out;
     tr_pid ps, pb;
-    TT_EQ(tr_runtime_spawn(rt, small_state_actor, &ss, sizeof ss, &ps), 0);
-    TT_EQ(tr_runtime_spawn(rt, big_state_actor, bs, sizeof *bs, &pb), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), small_state_actor, &ss, sizeof ss, &ps), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), big_state_actor, bs, sizeof *bs, &pb), 0);
     /* The originals can change or go away: the actors have copies. */
     ss.magic = 0;
     memset(bs, 0, sizeof *bs);
     free(bs);
 
     for (int i = 0; i < 3; i++) {
-        TT_EQ(tr_runtime_send(rt, ps, MSG_A, NULL, 0), 0);
-        TT_EQ(tr_runtime_send(rt, pb, MSG_A, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), ps, MSG_A, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), pb, MSG_A, NULL, 0), 0);
     }
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&out.bad), 0);
@@ -526,7 +526,7 @@ static void pool_round(tr_runtime *rt, struct pool_pp *pp, uint64_t trips)
 {
     pp->last_message = 2 * trips;
     uint64_t one = 1;
-    TT_EQ(tr_runtime_send(rt, pp->a, MSG_PP, &one, sizeof one), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), pp->a, MSG_PP, &one, sizeof one), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&pp->reached), 2 * trips);
 }
@@ -536,8 +536,8 @@ static void test_pool_steady_state(void)
     struct pool_pp pp = { 0 };
     struct pool_pp *ppp = &pp;
     tr_runtime *rt = tt_runtime(2, 0);
-    TT_EQ(tr_runtime_spawn(rt, pool_actor, &ppp, sizeof ppp, &pp.a), 0);
-    TT_EQ(tr_runtime_spawn(rt, pool_actor, &ppp, sizeof ppp, &pp.b), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), pool_actor, &ppp, sizeof ppp, &pp.a), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), pool_actor, &ppp, sizeof ppp, &pp.b), 0);
 
     pool_round(rt, &pp, POOL_WARMUP_TRIPS);
     tr_stats before, after;

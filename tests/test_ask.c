@@ -153,14 +153,14 @@ static void probe_ask(tr_runtime *rt, tr_pid probe_pid, tr_pid to, uint64_t time
                       uint64_t value)
 {
     struct ask_cmd c = {.to = to, .timeout_ns = timeout_ns, .value = value};
-    TT_EQ(tr_runtime_send(rt, probe_pid, Q, &c, sizeof c), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), probe_pid, Q, &c, sizeof c), 0);
     TT_EQ(tr_runtime_run(rt), 0);
 }
 
 static tr_pid spawn(tr_runtime *rt, tr_behaviour fn)
 {
     tr_pid pid = TR_PID_NONE;
-    CU_ASSERT_FATAL(tr_runtime_spawn(rt, fn, NULL, 0, &pid) == 0);
+    CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(rt), fn, NULL, 0, &pid) == 0);
     return pid;
 }
 
@@ -200,7 +200,7 @@ static void test_reply_delivered(void)
     TT_EQ(pr.failures, 1);
     TT_EQ(pr.fail.why, TR_ASK_UNANSWERED);
     TT_EQ(pr.others, 0);
-    TT_EQ(tr_runtime_send(rt, e, PLAIN, NULL, 0), 0); /* echo checks tr_reply refuses it */
+    TT_EQ(tr_send(tr_runtime_ctx(rt), e, PLAIN, NULL, 0), 0); /* echo checks tr_reply refuses it */
     TT_EQ(tr_runtime_run(rt), 0);
     TT_NO_ERRORS();
     tr_runtime_destroy(rt);
@@ -234,7 +234,7 @@ static void test_failures(void)
 
     /* Killed with the ask queued behind the kill: the ask is a dead letter. */
     tr_pid k = spawn(rt, silent);
-    TT_EQ(tr_runtime_kill(rt, k, TR_EXIT_KILL), 0);
+    TT_EQ(tr_kill(tr_runtime_ctx(rt), k, TR_EXIT_KILL), 0);
     probe_ask(rt, p, k, 0, 5);
     TT_EQ(pr.failures, 5);
     TT_EQ(pr.fail.why, TR_ASK_GONE);
@@ -271,11 +271,11 @@ static void test_timeout_then_late_reply(void)
     struct ask_cmd c = {.to = b, .timeout_ns = TR_MSEC, .value = 9};
     TT_EQ(tr_runtime_hold(rt), 0); /* or the run could end before the sends */
     TT_EQ(tr_runtime_start(rt), 0);
-    TT_EQ(tr_runtime_send(rt, b, HOLD, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), b, HOLD, NULL, 0), 0);
     CU_ASSERT(wait_for(&held));
     /* The blocker holds one worker until the probe, on the other, has
      * seen the timeout; then it replies, too late. */
-    TT_EQ(tr_runtime_send(rt, p, Q, &c, sizeof c), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, Q, &c, sizeof c), 0);
     bool timed_out = wait_for(&failure_seen);
     atomic_store(&released, 1);
     CU_ASSERT(timed_out);
@@ -437,13 +437,13 @@ static void test_100k_asks_each_resolved_once(void)
     tr_pid answerers[ANSWERERS], askers[ASKERS];
     for (unsigned i = 0; i < ANSWERERS; i++) {
         unsigned st[2] = {0, i < MORTAL}; /* handled, mortal */
-        CU_ASSERT_FATAL(tr_runtime_spawn(rt, answerer, st, sizeof st, &answerers[i]) == 0);
+        CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(rt), answerer, st, sizeof st, &answerers[i]) == 0);
     }
     atomic_store(&askers_done, 0);
     for (unsigned i = 0; i < ASKERS; i++) {
         struct asker_state st = {.id = i, .book = &books[i], .answerers = answerers};
-        CU_ASSERT_FATAL(tr_runtime_spawn(rt, asker, &st, sizeof st, &askers[i]) == 0);
-        TT_EQ(tr_runtime_send(rt, askers[i], GO, NULL, 0), 0);
+        CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(rt), asker, &st, sizeof st, &askers[i]) == 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), askers[i], GO, NULL, 0), 0);
     }
     TT_EQ(tr_runtime_start(rt), 0);
     TT_EQ(tt_join_within(rt, 300), 0);
@@ -492,7 +492,7 @@ static void test_call_on_worker_edeadlk(void)
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p = spawn(rt, calls_from_inside);
     atomic_store(&call_rc, 0);
-    TT_EQ(tr_runtime_send(rt, p, GO, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, GO, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&call_rc), TR_EDEADLK);
     TT_NO_ERRORS();
@@ -547,7 +547,7 @@ static void test_call_timeout(void)
     tr_pid b = spawn(rt, blocker);
     TT_EQ(tr_runtime_hold(rt), 0);
     TT_EQ(tr_runtime_start(rt), 0);
-    TT_EQ(tr_runtime_send(rt, b, HOLD, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), b, HOLD, NULL, 0), 0);
     CU_ASSERT(wait_for(&held));
     tr_msg *reply = (tr_msg *)1;
     uint64_t v = 3;
@@ -601,7 +601,7 @@ static void test_call_pending_at_destroy(void)
     struct pending_call c = {.rt = rt, .to = b, .rc = 1};
     pthread_t t = tt_thread(call_main, &c);
     CU_ASSERT(wait_for(&held));
-    tr_runtime_stop(rt);
+    tr_runtime_shutdown(rt);
     atomic_store(&released, 1);
     TT_EQ(tr_runtime_join(rt), 1);
     tr_runtime_destroy(rt);
@@ -619,15 +619,15 @@ static void asks_then_stops(tr_ctx *cx, void *state, const tr_msg *m)
     (void)m;
     uint64_t v = 1;
     TT_CHECK(tr_ask(cx, *to, Q, &v, sizeof v, 3600 * TR_SEC, NULL) == 0);
-    tr_runtime_stop(tr_ctx_runtime(cx));
+    tr_runtime_shutdown(tr_ctx_runtime(cx));
 }
 
 static void test_ask_pending_at_destroy(void)
 {
     tr_runtime *rt = tt_runtime(1, 0);
     tr_pid e = spawn(rt, echo), a;
-    CU_ASSERT_FATAL(tr_runtime_spawn(rt, asks_then_stops, &e, sizeof e, &a) == 0);
-    TT_EQ(tr_runtime_send(rt, a, GO, NULL, 0), 0);
+    CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(rt), asks_then_stops, &e, sizeof e, &a) == 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), a, GO, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 1);
     TT_NO_ERRORS();
     tr_runtime_destroy(rt);

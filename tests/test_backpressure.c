@@ -87,12 +87,12 @@ static void flood_once(unsigned workers, unsigned batch, unsigned senders, unsig
     f->burst = burst;
     f->per_sender = FLOOD_ITEMS / senders;
     tr_runtime *rt = tt_runtime(workers, batch);
-    TT_EQ(tr_runtime_spawn(rt, flood_receiver, &f, sizeof f, &f->receiver), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), flood_receiver, &f, sizeof f, &f->receiver), 0);
     for (uint32_t i = 0; i < senders; i++) {
         struct flood_sender st = { f, i, 0 };
         tr_pid pid;
-        TT_EQ(tr_runtime_spawn(rt, flood_sender, &st, sizeof st, &pid), 0);
-        TT_EQ(tr_runtime_send(rt, pid, BP_GO, NULL, 0), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), flood_sender, &st, sizeof st, &pid), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), pid, BP_GO, NULL, 0), 0);
     }
     long rss_before = tt_rss_kb();
     TT_EQ(tr_runtime_start(rt), 0);
@@ -174,10 +174,10 @@ static void ring_flood_run(unsigned workers)
     tr_runtime *rt = tt_runtime(workers, 0);
     for (uint32_t i = 0; i < RING_N; i++) {
         struct ring_member st = { r, i, 0, 0 };
-        TT_EQ(tr_runtime_spawn(rt, ring_member_fn, &st, sizeof st, &r->pids[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), ring_member_fn, &st, sizeof st, &r->pids[i]), 0);
     }
     for (uint32_t i = 0; i < RING_N; i++)
-        TT_EQ(tr_runtime_send(rt, r->pids[i], BP_GO, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), r->pids[i], BP_GO, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     TT_EQ(tt_join_within(rt, 300), 0); /* a cycle of waits would hang here */
     TT_NO_ERRORS();
@@ -232,10 +232,10 @@ static void test_round_robin(void)
         CU_ASSERT_FATAL(rr != NULL);
         tr_runtime *rt = tt_runtime(2, 0);
         for (unsigned i = 0; i < RR_RECEIVERS; i++)
-            TT_EQ(tr_runtime_spawn(rt, rr_receiver, &rr, sizeof rr, &rr->receivers[i]), 0);
+            TT_EQ(tr_spawn(tr_runtime_ctx(rt), rr_receiver, &rr, sizeof rr, &rr->receivers[i]), 0);
         tr_pid driver;
-        TT_EQ(tr_runtime_spawn(rt, rr_driver, &rr, sizeof rr, &driver), 0);
-        TT_EQ(tr_runtime_send(rt, driver, BP_GO, NULL, 0), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), rr_driver, &rr, sizeof rr, &driver), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), driver, BP_GO, NULL, 0), 0);
         TT_EQ(tr_runtime_run(rt), 0);
         TT_NO_ERRORS();
         TT_EQ(atomic_load(&rr->received), (uint64_t)RR_RECEIVERS * RR_EACH);
@@ -307,8 +307,8 @@ static void bp_start_senders(tr_runtime *rt, unsigned n, const tr_pid *targets, 
     for (uint32_t i = 0; i < n; i++) {
         struct bp_sender st = { targets[i % ntargets], i, 0 };
         tr_pid pid;
-        TT_EQ(tr_runtime_spawn(rt, bp_sender_fn, &st, sizeof st, &pid), 0);
-        TT_EQ(tr_runtime_send(rt, pid, BP_GO, NULL, 0), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), bp_sender_fn, &st, sizeof st, &pid), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), pid, BP_GO, NULL, 0), 0);
     }
 }
 
@@ -317,9 +317,9 @@ static void bp_fan_run(unsigned threads)
     struct bp_fan *fan = calloc(1, sizeof *fan);
     CU_ASSERT_FATAL(fan != NULL);
     tr_runtime *rt = tt_runtime(threads, 0);
-    TT_EQ(tr_runtime_spawn(rt, bp_sink, &fan, sizeof fan, &fan->sink), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), bp_sink, &fan, sizeof fan, &fan->sink), 0);
     for (unsigned i = 0; i < BP_RELAYS; i++)
-        TT_EQ(tr_runtime_spawn(rt, bp_relay, &fan, sizeof fan, &fan->relays[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), bp_relay, &fan, sizeof fan, &fan->relays[i]), 0);
     /* A sender always goes through the same relay, so its order holds. */
     bp_start_senders(rt, BP_SENDERS, fan->relays, BP_RELAYS);
     TT_EQ(tr_runtime_run(rt), 0); /* quiescence: nobody left waiting */
@@ -355,7 +355,7 @@ static void test_overloaded_receiver_stops(void)
     _Atomic uint64_t *hp = &handled;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid target;
-    TT_EQ(tr_runtime_spawn(rt, doomed_receiver, &hp, sizeof hp, &target), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), doomed_receiver, &hp, sizeof hp, &target), 0);
     bp_start_senders(rt, 8, &target, 1);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_NO_ERRORS();

@@ -125,18 +125,18 @@ static void test_error_from_calls(void)
 {
     tr_runtime *rt = tt_runtime(1, 0);
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, NULL, NULL, 0, &p), TR_EINVAL);
-    TT_EQ(tr_runtime_spawn(rt, noop, NULL, 0, &p), 0);
-    TT_EQ(tr_runtime_send(rt, p, TR_MSG_SYSTEM, NULL, 0), TR_EINVAL);
-    TT_EQ(tr_runtime_send(rt, TR_PID_NONE, 1, NULL, 0), TR_ENOPID);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), NULL, NULL, 0, &p), TR_EINVAL);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), noop, NULL, 0, &p), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, TR_MSG_SYSTEM, NULL, 0), TR_EINVAL);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), TR_PID_NONE, 1, NULL, 0), TR_ENOPID);
     TT_EQ(tr_runtime_join(rt), TR_ENOTSTARTED);
     TT_EQ(tr_register(rt, "errors", p), 0);
     TT_EQ(tr_register(rt, "errors", p), TR_EEXIST);
     TT_EQ(tr_unregister(rt, "errors"), 0);
-    TT_EQ(tr_timer_cancel(rt, TR_PID_NONE), TR_ENOPID);
+    TT_EQ(tr_timer_cancel(tr_runtime_ctx(rt), TR_PID_NONE), TR_ENOPID);
     tr_tcp_connect_opts co = {.host = "no-such-host.invalid", .port = 1,
                               .handler = {.actor = {.behaviour = noop}}};
-    TT_EQ(tr_runtime_tcp_connect(rt, &co, NULL), TR_EHOSTUNREACH);
+    TT_EQ(tr_tcp_connect(tr_runtime_ctx(rt), &co, NULL), TR_EHOSTUNREACH);
     TT_EQ(tr_runtime_run(rt), 0);
     tr_runtime_destroy(rt);
 }
@@ -247,17 +247,17 @@ static void test_msgtype_reserved(void)
     tr_runtime *rt = tt_runtime(1, 0);
     tr_pid p;
     atomic_store(&delivered, 0);
-    TT_EQ(tr_runtime_spawn(rt, count_actor, NULL, 0, &p), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), count_actor, NULL, 0, &p), 0);
     int x = 0;
     for (size_t i = 0; i < NTYPES; i++) {
-        TT_EQ(tr_runtime_send(rt, p, types[i].value, &x, sizeof x), TR_EINVAL);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, types[i].value, &x, sizeof x), TR_EINVAL);
         CU_ASSERT_PTR_NULL(tr_msg_alloc(types[i].value, 4));
     }
     for (size_t i = 0; i < NRANGES; i++) {
-        TT_EQ(tr_runtime_send(rt, p, ranges[i].first, NULL, 0), TR_EINVAL);
-        TT_EQ(tr_runtime_send(rt, p, ranges[i].last, NULL, 0), TR_EINVAL);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, ranges[i].first, NULL, 0), TR_EINVAL);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, ranges[i].last, NULL, 0), TR_EINVAL);
     }
-    TT_EQ(tr_runtime_send(rt, p, TR_MSG_SYSTEM - 1, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, TR_MSG_SYSTEM - 1, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&delivered), 1);
     tr_runtime_destroy(rt);
@@ -349,10 +349,10 @@ static void test_exit_reason_seen(void)
     atomic_int seen = 0, total = 0;
     watcher w = {.reasons = {0, 17, TR_EXIT_KILL}, .seen = &seen, .total = &total};
     for (int i = 0; i < 3; i++)
-        TT_EQ(tr_runtime_spawn(rt, dying_actor, NULL, 0, &w.targets[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), dying_actor, NULL, 0, &w.targets[i]), 0);
     tr_pid wp;
-    TT_EQ(tr_runtime_spawn(rt, watcher_actor, &w, sizeof w, &wp), 0);
-    TT_EQ(tr_runtime_send(rt, wp, GO, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), watcher_actor, &w, sizeof w, &wp), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), wp, GO, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&seen), 3);
     TT_EQ(atomic_load(&total), 3);
@@ -463,17 +463,17 @@ static void test_send_value(void)
     relay r;
     for (int i = 0; i < 4; i++)
         r.pts[i] = (point){i + 1, -(i + 1), (uint64_t)(i + 1) * 10};
-    TT_EQ(tr_runtime_spawn(rt, sink_actor, &s, sizeof s, &r.sink), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), sink_actor, &s, sizeof s, &r.sink), 0);
     tr_pid rp;
-    TT_EQ(tr_runtime_spawn(rt, relay_actor, &r, sizeof r, &rp), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), relay_actor, &r, sizeof r, &rp), 0);
 
     point pts[3] = {{5, -5, 50}, {6, -6, 60}, {7, -7, 70}};
     int k = 0;
-    TT_EQ(TR_RUNTIME_SEND_VALUE(rt, rp, POINT, pts[k++]), 0);
+    TT_EQ(TR_SEND_VALUE(tr_runtime_ctx(rt), rp, POINT, pts[k++]), 0);
     TT_EQ(k, 1);
-    TT_EQ(TR_RUNTIME_SEND_VALUE(rt, rp, POINT, pts[1]), 0);
-    TT_EQ(TR_RUNTIME_SEND_VALUE(rt, r.sink, POINT, pts[2]), 0);
-    TT_EQ(tr_runtime_send(rt, rp, POINTS, NULL, 0), 0);
+    TT_EQ(TR_SEND_VALUE(tr_runtime_ctx(rt), rp, POINT, pts[1]), 0);
+    TT_EQ(TR_SEND_VALUE(tr_runtime_ctx(rt), r.sink, POINT, pts[2]), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), rp, POINTS, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&handled), 7); /* 2 relayed, 1 direct, 4 from the array */
     TT_EQ(atomic_load(&got), 7);

@@ -153,7 +153,7 @@ static struct probe_rec probe_get(int id)
 static tr_pid probe_spawn(tr_runtime *rt, int id)
 {
     tr_pid p = TR_PID_NONE;
-    TT_EQ(tr_runtime_spawn(rt, probe, &id, sizeof id, &p), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), probe, &id, sizeof id, &p), 0);
     return p;
 }
 
@@ -167,7 +167,7 @@ static void cmd_full(tr_runtime *rt, tr_pid to, int type, tr_pid pid, int reason
     c.ref = ref;
     if (text != NULL)
         strncpy(c.text, text, sizeof c.text - 1);
-    TT_EQ(tr_runtime_send(rt, to, (uint32_t)type, &c, sizeof c), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), to, (uint32_t)type, &c, sizeof c), 0);
 }
 
 static void cmd(tr_runtime *rt, tr_pid to, int type, tr_pid pid)
@@ -302,19 +302,19 @@ static void test_link_chain_10k(void)
     tr_runtime *rt = tt_runtime(4, 0);
     for (uint32_t i = 0; i < CHAIN_N; i++) {
         struct chain_state st = { ch, i };
-        TT_EQ(tr_runtime_spawn(rt, chain_member, &st, sizeof st, &ch->pids[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), chain_member, &st, sizeof st, &ch->pids[i]), 0);
     }
     tr_pid tail, watcher;
-    TT_EQ(tr_runtime_spawn(rt, chain_tail, &ch, sizeof ch, &tail), 0);
-    TT_EQ(tr_runtime_spawn(rt, chain_watcher, &ch, sizeof ch, &watcher), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), chain_tail, &ch, sizeof ch, &tail), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), chain_watcher, &ch, sizeof ch, &watcher), 0);
     for (uint32_t i = 1; i < CHAIN_N; i++)
-        TT_EQ(tr_runtime_send(rt, ch->pids[i], L_LINK, &ch->pids[i - 1], sizeof(tr_pid)), 0);
-    TT_EQ(tr_runtime_send(rt, tail, L_LINK, &ch->pids[CHAIN_N - 1], sizeof(tr_pid)), 0);
-    TT_EQ(tr_runtime_send(rt, watcher, L_MONITOR_ALL, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), ch->pids[i], L_LINK, &ch->pids[i - 1], sizeof(tr_pid)), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), tail, L_LINK, &ch->pids[CHAIN_N - 1], sizeof(tr_pid)), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), watcher, L_MONITOR_ALL, NULL, 0), 0);
     run_quiet(rt);
     TT_EQ(alive(rt), CHAIN_N + 2);
 
-    TT_EQ(tr_runtime_send(rt, ch->pids[0], L_FAIL, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), ch->pids[0], L_FAIL, NULL, 0), 0);
     run_quiet(rt);
 
     unsigned missing = 0, extra = 0;
@@ -377,15 +377,15 @@ static void test_trappers_get_one_exit_each(void)
     struct fan *f = calloc(1, sizeof *f);
     CU_ASSERT_FATAL(f != NULL);
     tr_runtime *rt = tt_runtime(4, 0);
-    TT_EQ(tr_runtime_spawn(rt, fan_victim, NULL, 0, &f->victim), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), fan_victim, NULL, 0, &f->victim), 0);
     for (uint32_t i = 0; i < TRAPPERS; i++) {
         struct trapper_state st = { f, i };
         tr_pid p;
-        TT_EQ(tr_runtime_spawn(rt, fan_trapper, &st, sizeof st, &p), 0);
-        TT_EQ(tr_runtime_send(rt, p, L_LINK, NULL, 0), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), fan_trapper, &st, sizeof st, &p), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, L_LINK, NULL, 0), 0);
     }
     run_quiet(rt);
-    TT_EQ(tr_runtime_send(rt, f->victim, L_FAIL, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), f->victim, L_FAIL, NULL, 0), 0);
     run_quiet(rt);
     unsigned bad = 0;
     for (uint32_t i = 0; i < TRAPPERS; i++)
@@ -444,7 +444,7 @@ static void test_link_to_dead_pid(void)
     TT_EQ(tr_unlink(NULL, dead), TR_EINVAL);
     TT_EQ(tr_spawn_link(NULL, probe, NULL, 0, NULL), TR_EINVAL);
     TT_EQ(tr_kill(NULL, dead, 1), TR_EINVAL);
-    TT_EQ(tr_runtime_kill(NULL, dead, 1), TR_EINVAL);
+    TT_EQ(tr_kill(tr_runtime_ctx(NULL), dead, 1), TR_EINVAL);
     TT_EQ(alive(rt), 2); /* trapper, watcher */
     TT_NO_ERRORS();
     tr_runtime_destroy(rt);
@@ -505,20 +505,20 @@ static void test_link_racing_with_exit(void)
     for (uint32_t i = 0; i < RACERS; i++) {
         struct racer_state st = { r, i, TR_PID_NONE };
         uint32_t hops = i % 16;
-        TT_EQ(tr_runtime_spawn(rt, race_victim, &hops, sizeof hops, &st.victim), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), race_victim, &hops, sizeof hops, &st.victim), 0);
         victims[i] = st.victim;
-        TT_EQ(tr_runtime_spawn(rt, race_linker, &st, sizeof st, &linkers[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), race_linker, &st, sizeof st, &linkers[i]), 0);
     }
     /* Both messages come from here, to two actors that run concurrently. */
     TT_EQ(tr_runtime_hold(rt), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     for (uint32_t i = 0; i < RACERS; i++) {
         if (i % 2 == 0) {
-            TT_EQ(tr_runtime_send(rt, linkers[i], L_LINK, NULL, 0), 0);
-            TT_EQ(tr_runtime_send(rt, victims[i], L_FAIL, NULL, 0), 0);
+            TT_EQ(tr_send(tr_runtime_ctx(rt), linkers[i], L_LINK, NULL, 0), 0);
+            TT_EQ(tr_send(tr_runtime_ctx(rt), victims[i], L_FAIL, NULL, 0), 0);
         } else {
-            TT_EQ(tr_runtime_send(rt, victims[i], L_FAIL, NULL, 0), 0);
-            TT_EQ(tr_runtime_send(rt, linkers[i], L_LINK, NULL, 0), 0);
+            TT_EQ(tr_send(tr_runtime_ctx(rt), victims[i], L_FAIL, NULL, 0), 0);
+            TT_EQ(tr_send(tr_runtime_ctx(rt), linkers[i], L_LINK, NULL, 0), 0);
         }
     }
     TT_EQ(tr_runtime_release(rt), 0);
@@ -627,18 +627,18 @@ static void test_spawn_link_atomic(void)
     CU_ASSERT_FATAL(sl != NULL);
     tr_runtime *rt = tt_runtime(4, 0);
     tr_pid parent;
-    TT_EQ(tr_runtime_spawn(rt, sl_parent, &sl, sizeof sl, &parent), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), sl_parent, &sl, sizeof sl, &parent), 0);
     for (uint32_t round = 0; round < SL_ROUNDS; round++)
-        TT_EQ(tr_runtime_send(rt, parent, L_LINK, &round, sizeof round), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), parent, L_LINK, &round, sizeof round), 0);
 
     for (uint32_t i = 0; i < SL_PLAIN; i++)
-        TT_EQ(tr_runtime_spawn(rt, sl_plain_parent, &i, sizeof i, &sl->parents[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), sl_plain_parent, &i, sizeof i, &sl->parents[i]), 0);
     tr_pid watcher;
-    TT_EQ(tr_runtime_spawn(rt, sl_watcher, &sl, sizeof sl, &watcher), 0);
-    TT_EQ(tr_runtime_send(rt, watcher, L_MONITOR_ALL, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), sl_watcher, &sl, sizeof sl, &watcher), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), watcher, L_MONITOR_ALL, NULL, 0), 0);
     run_quiet(rt); /* monitors in place before the plain parents start */
     for (uint32_t i = 0; i < SL_PLAIN; i++)
-        TT_EQ(tr_runtime_send(rt, sl->parents[i], L_LINK, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), sl->parents[i], L_LINK, NULL, 0), 0);
     run_quiet(rt);
 
     TT_EQ(atomic_load(&sl->rounds_done), SL_ROUNDS);
@@ -688,8 +688,8 @@ static void test_normal_exit_spares_links(void)
     TT_EQ(cr.exit.reason, TR_EXIT_NORMAL);
 
     /* tr_kill with the normal reason: ignored unless trapping. */
-    TT_EQ(tr_runtime_kill(rt, a, TR_EXIT_NORMAL), 0);
-    TT_EQ(tr_runtime_kill(rt, c, TR_EXIT_NORMAL), 0);
+    TT_EQ(tr_kill(tr_runtime_ctx(rt), a, TR_EXIT_NORMAL), 0);
+    TT_EQ(tr_kill(tr_runtime_ctx(rt), c, TR_EXIT_NORMAL), 0);
     run_quiet(rt);
     cmd(rt, a, P_PING, TR_PID_NONE);
     run_quiet(rt);
@@ -765,17 +765,17 @@ static void test_unlink_is_final(void)
     tr_pid pids[UNLINK_PAIRS];
     for (uint32_t i = 0; i < UNLINK_PAIRS; i++) {
         struct unlinker_state st = { &u, TR_PID_NONE, i, i % 4 < 2 };
-        TT_EQ(tr_runtime_spawn(rt, unlink_partner, NULL, 0, &st.partner), 0);
-        TT_EQ(tr_runtime_spawn(rt, unlinker, &st, sizeof st, &pids[i]), 0);
-        TT_EQ(tr_runtime_send(rt, pids[i], L_LINK, NULL, 0), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), unlink_partner, NULL, 0, &st.partner), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), unlinker, &st, sizeof st, &pids[i]), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), pids[i], L_LINK, NULL, 0), 0);
     }
     run_quiet(rt);
     TT_EQ(alive(rt), 2 * UNLINK_PAIRS);
     for (uint32_t i = 0; i < UNLINK_PAIRS; i++)
-        TT_EQ(tr_runtime_send(rt, pids[i], U_GO, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), pids[i], U_GO, NULL, 0), 0);
     run_quiet(rt);
     for (uint32_t i = 0; i < UNLINK_PAIRS; i++)
-        TT_EQ(tr_runtime_send(rt, pids[i], U_PING, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), pids[i], U_PING, NULL, 0), 0);
     run_quiet(rt);
     TT_EQ(atomic_load(&u.exits), 0);           /* no trapper heard anything */
     TT_EQ(atomic_load(&u.pongs), UNLINK_PAIRS); /* no non-trapper died */
@@ -820,7 +820,7 @@ static void test_kill_untrappable(void)
     cmd(rt, w5, P_MONITOR, z);
     run_quiet(rt);
 
-    TT_EQ(tr_runtime_kill(rt, t, TR_EXIT_KILL), 0);
+    TT_EQ(tr_kill(tr_runtime_ctx(rt), t, TR_EXIT_KILL), 0);
     cmd_full(rt, k, P_KILL, t2, TR_EXIT_KILL, 0, NULL);
     run_quiet(rt);
     TT_EQ(probe_get(6).rc, 0);
@@ -979,16 +979,16 @@ static void test_monitors_100k(void)
     CU_ASSERT_FATAL(mo != NULL);
     tr_runtime *rt = tt_runtime(4, 0);
     for (uint32_t t = 0; t < MO_TARGETS; t++)
-        TT_EQ(tr_runtime_spawn(rt, mo_target, &t, sizeof t, &mo->targets[t]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), mo_target, &t, sizeof t, &mo->targets[t]), 0);
     for (uint32_t w = 0; w < MO_WATCHERS; w++) {
         struct mo_watcher_state st = { mo, w };
         tr_pid p;
-        TT_EQ(tr_runtime_spawn(rt, mo_watcher, &st, sizeof st, &p), 0);
-        TT_EQ(tr_runtime_send(rt, p, MO_MONITOR, NULL, 0), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), mo_watcher, &st, sizeof st, &p), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, MO_MONITOR, NULL, 0), 0);
     }
     run_quiet(rt);
     for (uint32_t t = 0; t < MO_TARGETS; t++)
-        TT_EQ(tr_runtime_send(rt, mo->targets[t], MO_DIE, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), mo->targets[t], MO_DIE, NULL, 0), 0);
     run_quiet(rt);
     unsigned missing = 0, extra = 0;
     for (uint32_t w = 0; w < MO_WATCHERS; w++) {
@@ -1056,15 +1056,15 @@ static void test_demonitor_before_exit(void)
     CU_ASSERT_FATAL(dm != NULL);
     tr_runtime *rt = tt_runtime(4, 0);
     for (uint32_t i = 0; i < DM_TARGETS; i++)
-        TT_EQ(tr_runtime_spawn(rt, dm_target, NULL, 0, &dm->targets[i]), 0);
-    TT_EQ(tr_runtime_spawn(rt, dm_target, NULL, 0, &dm->control), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), dm_target, NULL, 0, &dm->targets[i]), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), dm_target, NULL, 0, &dm->control), 0);
     tr_pid w;
-    TT_EQ(tr_runtime_spawn(rt, dm_watcher, &dm, sizeof dm, &w), 0);
-    TT_EQ(tr_runtime_send(rt, w, DM_SETUP, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), dm_watcher, &dm, sizeof dm, &w), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), w, DM_SETUP, NULL, 0), 0);
     run_quiet(rt);
     for (uint32_t i = 0; i < DM_TARGETS; i += 2)
-        TT_EQ(tr_runtime_send(rt, dm->targets[i], DM_DIE, NULL, 0), 0);
-    TT_EQ(tr_runtime_send(rt, dm->control, DM_DIE, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), dm->targets[i], DM_DIE, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), dm->control, DM_DIE, NULL, 0), 0);
     run_quiet(rt);
     TT_EQ(atomic_load(&dm->downs), 0);
     TT_EQ(atomic_load(&dm->control_downs), 1);
@@ -1160,8 +1160,8 @@ static void test_demonitor_flushes_queued_down(void)
     CU_ASSERT_FATAL(fl != NULL);
     tr_runtime *rt = tt_runtime(4, 0);
     tr_pid w, h;
-    TT_EQ(tr_runtime_spawn(rt, fl_watcher, &fl, sizeof fl, &w), 0);
-    TT_EQ(tr_runtime_spawn(rt, fl_helper, &fl, sizeof fl, &h), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), fl_watcher, &fl, sizeof fl, &w), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), fl_helper, &fl, sizeof fl, &h), 0);
     TT_EQ(tr_runtime_hold(rt), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     for (uint32_t r = 0; r < FL_ROUNDS; r++) {
@@ -1171,16 +1171,16 @@ static void test_demonitor_flushes_queued_down(void)
         atomic_store(&fl->w_waiting, 0);
         atomic_store(&fl->h_down, 0);
         atomic_store(&fl->checked, 0);
-        TT_EQ(tr_runtime_spawn(rt, fl_target, &fl, sizeof fl, &fl->target), 0);
-        TT_EQ(tr_runtime_send(rt, w, FL_MONITOR, NULL, 0), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), fl_target, &fl, sizeof fl, &fl->target), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), w, FL_MONITOR, NULL, 0), 0);
         CU_ASSERT_FATAL(wait_flag(&fl->w_monitored, 10.0));
-        TT_EQ(tr_runtime_send(rt, h, FL_MONITOR, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), h, FL_MONITOR, NULL, 0), 0);
         CU_ASSERT_FATAL(wait_flag(&fl->h_monitored, 10.0));
-        TT_EQ(tr_runtime_send(rt, fl->target, FL_PING, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), fl->target, FL_PING, NULL, 0), 0);
         CU_ASSERT_FATAL(wait_flag(&fl->t_pinged, 10.0));
-        TT_EQ(tr_runtime_send(rt, w, FL_WAIT, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), w, FL_WAIT, NULL, 0), 0);
         CU_ASSERT_FATAL(wait_flag(&fl->w_waiting, 10.0));
-        TT_EQ(tr_runtime_send(rt, fl->target, FL_DIE, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), fl->target, FL_DIE, NULL, 0), 0);
         CU_ASSERT_FATAL(wait_flag(&fl->checked, 20.0));
     }
     TT_EQ(tr_runtime_release(rt), 0);
@@ -1280,17 +1280,17 @@ static void test_dead_watchers_monitors_dropped(void)
 {
     tr_runtime *rt = tt_runtime(4, 0);
     tr_pid server;
-    TT_EQ(tr_runtime_spawn(rt, sw_server, NULL, 0, &server), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), sw_server, NULL, 0, &server), 0);
     for (uint32_t i = 0; i < SHORT_WATCHERS; i++) {
         tr_pid c;
-        TT_EQ(tr_runtime_spawn(rt, sw_client, &server, sizeof server, &c), 0);
-        TT_EQ(tr_runtime_send(rt, c, SW_WATCH, NULL, 0), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), sw_client, &server, sizeof server, &c), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), c, SW_WATCH, NULL, 0), 0);
     }
     run_quiet(rt);
     TT_EQ(alive(rt), 1);
     tr_stats before, after;
     tr_runtime_stats(rt, &before);
-    TT_EQ(tr_runtime_send(rt, server, SW_DIE, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), server, SW_DIE, NULL, 0), 0);
     run_quiet(rt);
     tr_runtime_stats(rt, &after);
     TT_EQ(after.dead_letters - before.dead_letters, 0);
@@ -1341,17 +1341,17 @@ static void test_dead_letter_sink(void)
     dl_sink s = {0};
     dl_sink *sp = &s;
     tr_pid sink, target;
-    CU_ASSERT_FATAL(tr_runtime_spawn(rt, dl_sink_behaviour, &sp, sizeof sp, &sink) == 0);
-    CU_ASSERT_FATAL(tr_runtime_spawn(rt, dl_target, NULL, 0, &target) == 0);
+    CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(rt), dl_sink_behaviour, &sp, sizeof sp, &sink) == 0);
+    CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(rt), dl_target, NULL, 0, &target) == 0);
     s.target = target;
     TT_EQ(tr_runtime_dead_letters(rt, sink), 0);
-    TT_EQ(tr_runtime_send(rt, target, DL_STOP, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), target, DL_STOP, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     char payload[300];
     memset(payload, 'x', sizeof payload);
     enum { N = 1000 };
     for (int i = 0; i < N; i++)
-        TT_EQ(tr_runtime_send(rt, target, DL_PAYLOAD, payload, sizeof payload), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), target, DL_PAYLOAD, payload, sizeof payload), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     tr_stats st;
     tr_runtime_stats(rt, &st);
@@ -1363,7 +1363,7 @@ static void test_dead_letter_sink(void)
     TT_NO_ERRORS();
     /* Off again: counted only. */
     TT_EQ(tr_runtime_dead_letters(rt, TR_PID_NONE), 0);
-    TT_EQ(tr_runtime_send(rt, target, DL_PAYLOAD, payload, 10), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), target, DL_PAYLOAD, payload, 10), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&s.seen), N);
     tr_runtime_destroy(rt);

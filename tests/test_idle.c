@@ -42,7 +42,7 @@ static void test_idle_workers_sleep(void)
     struct woken *wp = &w;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, wake_actor, &wp, sizeof wp, &p), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), wake_actor, &wp, sizeof wp, &p), 0);
     TT_EQ(tr_runtime_hold(rt), 0);
     TT_EQ(tr_runtime_start(rt), 0);
 
@@ -58,7 +58,7 @@ static void test_idle_workers_sleep(void)
 
     /* A parked runtime still wakes up for a message from outside. */
     uint64_t v = 0xfeedu;
-    TT_EQ(tr_runtime_send(rt, p, MSG_WAKE, &v, sizeof v), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_WAKE, &v, sizeof v), 0);
     TT_EQ(tr_runtime_release(rt), 0);
     TT_EQ(tr_runtime_join(rt), 0);
     TT_NO_ERRORS();

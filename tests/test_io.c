@@ -246,8 +246,8 @@ static void run_reader(bool records, uint32_t count)
     }
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, reader_actor, &rd, sizeof rd, &p), 0);
-    TT_EQ(tr_runtime_send(rt, p, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), reader_actor, &rd, sizeof rd, &p), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     atomic_bool abort_flag = false;
     struct writer w = { .wfd = fds[1], .rd = rd, .abort = &abort_flag, .records = records,
@@ -364,8 +364,8 @@ static void test_unwatch(void)
     struct unwatcher *up = &u;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, unwatcher_actor, &up, sizeof up, &p), 0);
-    TT_EQ(tr_runtime_send(rt, p, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), unwatcher_actor, &up, sizeof up, &p), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_hold(rt), 0); /* to look for messages after the unwatch */
     TT_EQ(tr_runtime_start(rt), 0);
     CU_ASSERT_FATAL(tt_wait_flag(&u.watching, WAIT_LIMIT_S));
@@ -376,7 +376,7 @@ static void test_unwatch(void)
      * edge before it (the one write above) was already handled. */
     write_all(fds[1], "second", 6);
     tt_sleep_ms(100);
-    TT_EQ(tr_runtime_send(rt, p, MSG_MARK, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_MARK, NULL, 0), 0);
     CU_ASSERT(tt_wait_flag(&u.marked, WAIT_LIMIT_S));
     TT_EQ(atomic_load(&u.after_unwatch), 0);
     TT_EQ(atomic_load(&u.readable), 1);
@@ -389,7 +389,7 @@ static void test_unwatch(void)
 
     /* The descriptor stayed open, with "second" in it; watching it again
      * reports the data already there, and the run ends at the unwatch. */
-    TT_EQ(tr_runtime_send(rt, p, MSG_REWATCH, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_REWATCH, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
     TT_NO_ERRORS();
@@ -437,8 +437,8 @@ static void test_watch_holds_runtime(void)
     struct holder *hp = &h;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, holder_actor, &hp, sizeof hp, &p), 0);
-    TT_EQ(tr_runtime_send(rt, p, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), holder_actor, &hp, sizeof hp, &p), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     struct tt_joiner j = { .rt = rt };
     pthread_t t = tt_thread(tt_joiner_main, &j);
@@ -446,7 +446,7 @@ static void test_watch_holds_runtime(void)
     tt_sleep_ms(200);
     /* Nothing to do, but a descriptor is watched: join cannot return. */
     CU_ASSERT_FALSE(atomic_load(&j.returned));
-    TT_EQ(tr_runtime_send(rt, p, MSG_UNWATCH, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_UNWATCH, NULL, 0), 0);
     tt_join(t);
     TT_EQ(j.rc, 0);
     TT_EQ(atomic_load(&h.events), 0);
@@ -464,9 +464,9 @@ static void test_watch_dropped_on_stop(void)
     struct holder *hp = &h;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid a;
-    TT_EQ(tr_runtime_spawn(rt, holder_actor, &hp, sizeof hp, &a), 0);
-    TT_EQ(tr_runtime_send(rt, a, MSG_START, NULL, 0), 0);
-    TT_EQ(tr_runtime_send(rt, a, MSG_STOP, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), holder_actor, &hp, sizeof hp, &a), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), a, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), a, MSG_STOP, NULL, 0), 0);
     /* The stop gives the watch back: the run ends. */
     TT_EQ(tr_runtime_start(rt), 0);
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
@@ -483,8 +483,8 @@ static void test_watch_dropped_on_stop(void)
     rd->cap = 3;
     rd->buf = malloc(3);
     tr_pid b;
-    TT_EQ(tr_runtime_spawn(rt, reader_actor, &rd, sizeof rd, &b), 0);
-    TT_EQ(tr_runtime_send(rt, b, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), reader_actor, &rd, sizeof rd, &b), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), b, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     CU_ASSERT(tt_wait_flag(&rd->watching, WAIT_LIMIT_S));
     write_all(fds[1], "abc", 3);
@@ -502,8 +502,8 @@ static void test_watch_dropped_on_stop(void)
     struct holder h2 = { .fd = fds2[0] };
     struct holder *hp2 = &h2;
     tr_pid c;
-    TT_EQ(tr_runtime_spawn(rt, holder_actor, &hp2, sizeof hp2, &c), 0);
-    TT_EQ(tr_runtime_send(rt, c, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), holder_actor, &hp2, sizeof hp2, &c), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), c, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     CU_ASSERT(tt_wait_flag(&h2.watching, WAIT_LIMIT_S));
     tr_runtime_destroy(rt); /* running, with a watch: stops, frees (ASan/LSan) */
@@ -578,12 +578,12 @@ static void test_watch_errors(void)
     struct errs *ep = &e;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid a;
-    TT_EQ(tr_runtime_spawn(rt, errs_actor, &ep, sizeof ep, &a), 0);
-    TT_EQ(tr_runtime_spawn(rt, errs_actor, &ep, sizeof ep, &e.other), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), errs_actor, &ep, sizeof ep, &a), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), errs_actor, &ep, sizeof ep, &e.other), 0);
     TT_EQ(tr_io_watch(NULL, fds[0], TR_IO_READ), TR_EINVAL);
     TT_EQ(tr_io_modify(NULL, fds[0], TR_IO_READ), TR_EINVAL);
     TT_EQ(tr_io_unwatch(NULL, fds[0]), TR_EINVAL);
-    TT_EQ(tr_runtime_send(rt, a, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), a, MSG_START, NULL, 0), 0);
     /* No hold leaks from the failed calls: the run ends by itself. */
     TT_EQ(tr_runtime_start(rt), 0);
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
@@ -655,8 +655,8 @@ static void test_writable(void)
     struct filler *fp = &f;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, filler_actor, &fp, sizeof fp, &p), 0);
-    TT_EQ(tr_runtime_send(rt, p, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), filler_actor, &fp, sizeof fp, &p), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     CU_ASSERT(tt_wait_flag(&f.full, WAIT_LIMIT_S));
     /* Drain the pipe: that makes room, which must be reported. */
@@ -732,15 +732,15 @@ static void test_modify(void)
     struct modifier *mp = &md;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, modifier_actor, &mp, sizeof mp, &p), 0);
-    TT_EQ(tr_runtime_send(rt, p, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), modifier_actor, &mp, sizeof mp, &p), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     CU_ASSERT(tt_wait_flag(&md.watching, WAIT_LIMIT_S));
     write_all(fds[1], "data", 4);
     tt_sleep_ms(50); /* room for a wrong READABLE to show up */
     /* The data is already there when the interest changes to READ: the
      * modification reports it. */
-    TT_EQ(tr_runtime_send(rt, p, MSG_MODIFY, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_MODIFY, NULL, 0), 0);
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
     TT_NO_ERRORS();
     CU_ASSERT(atomic_load(&md.done));
@@ -813,8 +813,8 @@ static void test_signal_usr1(void)
     struct sig_sub *sp = &s;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, sig_actor, &sp, sizeof sp, &p), 0);
-    TT_EQ(tr_runtime_send(rt, p, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), sig_actor, &sp, sizeof sp, &p), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     bool subscribed = tt_wait_flag(&s.subscribed, WAIT_LIMIT_S);
     CU_ASSERT(subscribed);
@@ -825,7 +825,7 @@ static void test_signal_usr1(void)
     if (subscribed && installed)
         TT_EQ(kill(getpid(), SIGUSR1), 0);
     else
-        tr_runtime_stop(rt);
+        tr_runtime_shutdown(rt);
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
     TT_NO_ERRORS();
     CU_ASSERT(atomic_load(&s.done));
@@ -853,10 +853,10 @@ static void test_signal_two_subscribers(void)
     struct sig_sub *sp1 = &s1, *sp2 = &s2;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p1, p2;
-    TT_EQ(tr_runtime_spawn(rt, sig_actor, &sp1, sizeof sp1, &p1), 0);
-    TT_EQ(tr_runtime_spawn(rt, sig_actor, &sp2, sizeof sp2, &p2), 0);
-    TT_EQ(tr_runtime_send(rt, p1, MSG_START, NULL, 0), 0);
-    TT_EQ(tr_runtime_send(rt, p2, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), sig_actor, &sp1, sizeof sp1, &p1), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), sig_actor, &sp2, sizeof sp2, &p2), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p1, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p2, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     CU_ASSERT(tt_wait_flag(&s1.subscribed, WAIT_LIMIT_S));
     CU_ASSERT(tt_wait_flag(&s2.subscribed, WAIT_LIMIT_S));
@@ -896,15 +896,15 @@ static void usr1_round_trip(tr_runtime *rt)
     struct sig_sub s = { .signo = SIGUSR1 };
     struct sig_sub *sp = &s;
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, sig_actor, &sp, sizeof sp, &p), 0);
-    TT_EQ(tr_runtime_send(rt, p, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), sig_actor, &sp, sizeof sp, &p), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     bool subscribed = tt_wait_flag(&s.subscribed, WAIT_LIMIT_S);
     CU_ASSERT(subscribed);
     if (subscribed && !handler_is(SIGUSR1, SIG_DFL))
         TT_EQ(kill(getpid(), SIGUSR1), 0);
     else
-        tr_runtime_stop(rt);
+        tr_runtime_shutdown(rt);
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
     TT_NO_ERRORS();
     TT_EQ(atomic_load(&s.received), 1);

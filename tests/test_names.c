@@ -120,7 +120,7 @@ static void test_concurrent_8_threads(void)
     nm->rt = tt_runtime(2, 0);
     for (int t = 0; t < NT_THREADS; t++)
         for (int k = 0; k < NT_ACTORS; k++)
-            TT_EQ(tr_runtime_spawn(nm->rt, idle_actor, NULL, 0, &nm->pids[t][k]), 0);
+            TT_EQ(tr_spawn(tr_runtime_ctx(nm->rt), idle_actor, NULL, 0, &nm->pids[t][k]), 0);
     /* The runtime runs meanwhile (nothing to do but be held open). */
     TT_EQ(tr_runtime_hold(nm->rt), 0);
     TT_EQ(tr_runtime_start(nm->rt), 0);
@@ -163,12 +163,12 @@ static void test_released_on_exit(void)
 {
     tr_runtime *rt = tt_runtime(4, 0);
     tr_pid a, b;
-    TT_EQ(tr_runtime_spawn(rt, idle_actor, NULL, 0, &a), 0);
-    TT_EQ(tr_runtime_spawn(rt, idle_actor, NULL, 0, &b), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), idle_actor, NULL, 0, &a), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), idle_actor, NULL, 0, &b), 0);
     TT_EQ(tr_register(rt, "service", a), 0);
     TT_EQ(tr_whereis(rt, "service"), a);
     TT_EQ(tr_register(rt, "service", b), TR_EEXIST);
-    TT_EQ(tr_runtime_send(rt, a, N_STOP, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), a, N_STOP, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(tr_whereis(rt, "service"), TR_PID_NONE);
     TT_EQ(tr_register(rt, "service", a), TR_ENOPID); /* a dead pid */
@@ -183,12 +183,12 @@ static void test_released_on_exit(void)
     CU_ASSERT_FATAL(pids != NULL);
     char name[TR_NAME_MAX];
     for (int i = 0; i < REL_ACTORS; i++) {
-        TT_EQ(tr_runtime_spawn(rt, idle_actor, NULL, 0, &pids[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), idle_actor, NULL, 0, &pids[i]), 0);
         snprintf(name, sizeof name, "worker-%d", i);
         TT_EQ(tr_register(rt, name, pids[i]), 0);
     }
     for (int i = 0; i < REL_ACTORS; i++)
-        TT_EQ(tr_runtime_send(rt, pids[i], i % 2 ? N_STOP : N_FAIL, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), pids[i], i % 2 ? N_STOP : N_FAIL, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     for (int i = 0; i < REL_ACTORS; i++) {
         snprintf(name, sizeof name, "worker-%d", i);
@@ -196,7 +196,7 @@ static void test_released_on_exit(void)
     }
     /* ... and the names can be taken again. */
     for (int i = 0; i < REL_ACTORS; i++) {
-        TT_EQ(tr_runtime_spawn(rt, idle_actor, NULL, 0, &pids[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), idle_actor, NULL, 0, &pids[i]), 0);
         snprintf(name, sizeof name, "worker-%d", i);
         TT_EQ(tr_register(rt, name, pids[i]), 0);
         TT_EQ(tr_whereis(rt, name), pids[i]);
@@ -263,19 +263,19 @@ static void test_released_before_links_hear(void)
     CU_ASSERT_FATAL(named != NULL);
     char name[TR_NAME_MAX];
     for (int i = 0; i < HEIRS; i++) {
-        TT_EQ(tr_runtime_spawn(rt, idle_actor, NULL, 0, &named[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), idle_actor, NULL, 0, &named[i]), 0);
         snprintf(name, sizeof name, "heir-%d", i);
         TT_EQ(tr_register(rt, name, named[i]), 0);
         struct heir_state st = { &h, named[i], i };
         tr_pid p;
-        TT_EQ(tr_runtime_spawn(rt, heir, &st, sizeof st, &p), 0);
-        TT_EQ(tr_runtime_send(rt, p, N_LINK, NULL, 0), 0);
-        TT_EQ(tr_runtime_spawn(rt, heir, &st, sizeof st, &p), 0);
-        TT_EQ(tr_runtime_send(rt, p, N_MONITOR, NULL, 0), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), heir, &st, sizeof st, &p), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, N_LINK, NULL, 0), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), heir, &st, sizeof st, &p), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, N_MONITOR, NULL, 0), 0);
     }
     TT_EQ(tr_runtime_run(rt), 0);
     for (int i = 0; i < HEIRS; i++)
-        TT_EQ(tr_runtime_send(rt, named[i], N_FAIL, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), named[i], N_FAIL, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&h.heard), 2 * HEIRS);
     TT_EQ(atomic_load(&h.name_still_taken), 0);
@@ -316,7 +316,7 @@ static void test_churn_distinct_names(void)
     tr_pid *pids = calloc(CHURN_LIVE, sizeof *pids);
     CU_ASSERT_FATAL(pids != NULL);
     for (int i = 0; i < CHURN_LIVE; i++)
-        TT_EQ(tr_runtime_spawn(rt, idle_actor, NULL, 0, &pids[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), idle_actor, NULL, 0, &pids[i]), 0);
     char name[TR_NAME_MAX];
     unsigned failures = 0, lost = 0;
     uint64_t cost_start = 0;
@@ -382,7 +382,7 @@ static void test_100k_live_names(void)
     char name[TR_NAME_MAX];
     unsigned failures = 0;
     for (int i = 0; i < MANY; i++) {
-        TT_EQ(tr_runtime_spawn(rt, idle_actor, NULL, 0, &pids[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), idle_actor, NULL, 0, &pids[i]), 0);
         many_name(name, sizeof name, i);
         failures += tr_register(rt, name, pids[i]) != 0;
     }
@@ -408,7 +408,7 @@ static void test_100k_live_names(void)
     tr__registry_stats before_ends, after_ends;
     tr__registry_stats_get(rt, &before_ends);
     for (int i = 1; i < MANY; i += 2)
-        TT_EQ(tr_runtime_send(rt, pids[i], N_STOP, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), pids[i], N_STOP, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     tr__registry_stats_get(rt, &after_ends);
     printf("[%u buckets (+%" PRIu64 " retired); an end reads %.2f buckets] ", s.buckets,
@@ -423,7 +423,7 @@ static void test_100k_live_names(void)
      * are free for new actors. */
     for (int i = 0; i < MANY; i++) {
         if (i % 2 == 1)
-            TT_EQ(tr_runtime_spawn(rt, idle_actor, NULL, 0, &pids[i]), 0);
+            TT_EQ(tr_spawn(tr_runtime_ctx(rt), idle_actor, NULL, 0, &pids[i]), 0);
         many_name(name, sizeof name, i);
         failures += tr_register(rt, name, pids[i]) != 0;
         failures += tr_whereis(rt, name) != pids[i];
@@ -500,12 +500,12 @@ static void test_growth_under_readers(void)
     g->rt = tt_runtime(2, 0);
     char name[TR_NAME_MAX];
     for (int i = 0; i < GR_STABLE; i++) {
-        TT_EQ(tr_runtime_spawn(g->rt, idle_actor, NULL, 0, &g->stable[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(g->rt), idle_actor, NULL, 0, &g->stable[i]), 0);
         snprintf(name, sizeof name, "stable-%d", i);
         TT_EQ(tr_register(g->rt, name, g->stable[i]), 0);
     }
     for (int i = 0; i < GR_NAMES; i++)
-        TT_EQ(tr_runtime_spawn(g->rt, idle_actor, NULL, 0, &g->added[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(g->rt), idle_actor, NULL, 0, &g->added[i]), 0);
     tr__registry_stats before, after;
     tr__registry_stats_get(g->rt, &before);
 
@@ -602,7 +602,7 @@ static void test_shifts_under_readers(void)
     TT_EQ(tr__registry_collide(sh->rt), 0);
     char name[TR_NAME_MAX];
     for (int i = 0; i < SH_NAMES; i++) {
-        TT_EQ(tr_runtime_spawn(sh->rt, idle_actor, NULL, 0, &sh->pids[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(sh->rt), idle_actor, NULL, 0, &sh->pids[i]), 0);
         snprintf(name, sizeof name, "run-%d", i);
         TT_EQ(tr_register(sh->rt, name, sh->pids[i]), 0);
     }
@@ -644,9 +644,9 @@ static void test_bad_names(void)
 {
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid a, dead;
-    TT_EQ(tr_runtime_spawn(rt, idle_actor, NULL, 0, &a), 0);
-    TT_EQ(tr_runtime_spawn(rt, idle_actor, NULL, 0, &dead), 0);
-    TT_EQ(tr_runtime_send(rt, dead, N_STOP, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), idle_actor, NULL, 0, &a), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), idle_actor, NULL, 0, &dead), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), dead, N_STOP, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
 
     /* Before any name was registered. */
@@ -691,9 +691,9 @@ static void test_bad_names(void)
     /* A timer's pid is not an actor that can be named. */
     tr_pid timer;
     tr_timer_spec ts = { .delay_ns = 10 * TR_SEC, .to = a, .type = 1 };
-    TT_EQ(tr_runtime_timer_start(rt, &ts, &timer), 0);
+    TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &ts, &timer), 0);
     TT_EQ(tr_register(rt, "timer", timer), TR_ENOPID);
-    TT_EQ(tr_timer_cancel(rt, timer), 1);
+    TT_EQ(tr_timer_cancel(tr_runtime_ctx(rt), timer), 1);
     tr_runtime_destroy(rt);
 }
 

@@ -13,7 +13,7 @@
 
 static void send0(tr_runtime *rt, tr_pid to, uint32_t type)
 {
-    TT_EQ(tr_runtime_send(rt, to, type, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), to, type, NULL, 0), 0);
 }
 
 static void run_quiet(tr_runtime *rt)
@@ -47,11 +47,11 @@ static void on_stop_way(enum way way, unsigned threads)
             break;
         case W_KILL:
             send0(rt, p, TT_PING);
-            TT_EQ(tr_runtime_kill(rt, p, i % 2 ? TR_EXIT_KILL : KILL_REASON), 0);
+            TT_EQ(tr_kill(tr_runtime_ctx(rt), p, i % 2 ? TR_EXIT_KILL : KILL_REASON), 0);
             break;
         case W_LINKED: { /* a follower N_WAY + i, then the leader fails */
             uint64_t follower = N_WAY + i;
-            TT_EQ(tr_runtime_send(rt, p, TT_LINK, &follower, sizeof follower), 0);
+            TT_EQ(tr_send(tr_runtime_ctx(rt), p, TT_LINK, &follower, sizeof follower), 0);
             send0(rt, p, TT_EXIT);
             break;
         }
@@ -170,7 +170,7 @@ static void test_on_stop_supervisor(void)
         tr_supervisor_spec spec = {.strategy = TR_ONE_FOR_ONE, .max_restarts = 5,
                                    .period_ns = 60 * TR_SEC, .children = kids,
                                    .nchildren = N_KIDS};
-        TT_EQ(tr_runtime_supervisor_start(rt, &spec, &sups[s]), 0);
+        TT_EQ(tr_supervisor_start(tr_runtime_ctx(rt), &spec, &sups[s]), 0);
     }
     run_quiet(rt);
     unsigned bad = 0;
@@ -201,7 +201,7 @@ static void test_on_stop_supervisor(void)
     }
 
     for (uint32_t s = 0; s < N_SUPS; s++)
-        TT_EQ(tr_runtime_kill(rt, sups[s], TR_EXIT_SHUTDOWN), 0);
+        TT_EQ(tr_kill(tr_runtime_ctx(rt), sups[s], TR_EXIT_SHUTDOWN), 0);
     run_quiet(rt);
     bad = 0;
     for (uint32_t id = 0; id < N_SUPS * N_KIDS; id++) {
@@ -237,7 +237,7 @@ static void *killer_main(void *p)
     while (!atomic_load(&r->go))
         ;
     for (uint32_t i = N_RACE; i-- > 0;)
-        TT_CHECK(tr_runtime_kill(r->rt, atomic_load(&tt_counts.pid[i]), TR_EXIT_KILL) == 0);
+        TT_CHECK(tr_kill(tr_runtime_ctx(r->rt), atomic_load(&tt_counts.pid[i]), TR_EXIT_KILL) == 0);
     return NULL;
 }
 
@@ -305,7 +305,7 @@ static void destroy_queued(unsigned threads)
     tr_runtime *rt = tt_runtime(threads, 0);
     for (unsigned t = 0; t < threads; t++) {
         tr_pid b;
-        TT_EQ(tr_runtime_spawn(rt, blocker, NULL, 0, &b), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), blocker, NULL, 0, &b), 0);
         send0(rt, b, TT_PING);
     }
     TT_EQ(tr_runtime_start(rt), 0);
@@ -316,9 +316,9 @@ static void destroy_queued(unsigned threads)
         send0(rt, p, TT_PING);
         send0(rt, p, TT_STOP);
         if (i % 2)
-            TT_EQ(tr_runtime_kill(rt, p, TR_EXIT_KILL), 0);
+            TT_EQ(tr_kill(tr_runtime_ctx(rt), p, TR_EXIT_KILL), 0);
     }
-    tr_runtime_stop(rt);
+    tr_runtime_shutdown(rt);
     atomic_store(&B.release, true);
     tr_runtime_destroy(rt);
     tt_counted_ended(0, N_RACE, 0, TR_EXIT_SHUTDOWN);

@@ -29,12 +29,12 @@ static void test_dead_letter_basic(void)
     struct counted *cp = &c;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, stop_on_first, &cp, sizeof cp, &p), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), stop_on_first, &cp, sizeof cp, &p), 0);
 
     /* Five queued before it runs: it handles one and stops; the other four
      * were in its mailbox and become dead letters. */
     for (int i = 0; i < 5; i++)
-        TT_EQ(tr_runtime_send(rt, p, MSG_PING, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_PING, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&c.calls), 1);
     tr_stats s;
@@ -45,12 +45,12 @@ static void test_dead_letter_basic(void)
     TT_EQ(s.actors_stopped, 1);
 
     /* Sending to it now is not an error, and it is never delivered. */
-    TT_EQ(tr_runtime_send(rt, p, MSG_PING, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_PING, NULL, 0), 0);
     uint64_t v = 42;
-    TT_EQ(tr_runtime_send(rt, p, MSG_PING, &v, sizeof v), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_PING, &v, sizeof v), 0);
     tr_msg *m = tr_msg_alloc(MSG_PING, 8);
     CU_ASSERT_FATAL(m != NULL);
-    TT_EQ(tr_runtime_msg_send(rt, p, m), 0);
+    TT_EQ(tr_msg_send(tr_runtime_ctx(rt), p, m), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&c.calls), 1);
     tr_runtime_stats(rt, &s);
@@ -100,7 +100,7 @@ static void fresh_actor(tr_ctx *cx, void *state, const tr_msg *m)
 static void send_old(tr_runtime *rt, struct reuse *ru)
 {
     for (uint32_t i = 0; i < REUSE_OLD; i++)
-        TT_CHECK(tr_runtime_send(rt, ru->old[i], MSG_OLD, &i, sizeof i) == 0);
+        TT_CHECK(tr_send(tr_runtime_ctx(rt), ru->old[i], MSG_OLD, &i, sizeof i) == 0);
 }
 
 /* Spawns the new actors from inside a behaviour: slots freed by stopped
@@ -125,9 +125,9 @@ static void test_slot_reuse(void)
     tr_runtime *rt = tt_runtime(1, 0);
 
     for (uint32_t i = 0; i < REUSE_OLD; i++)
-        TT_EQ(tr_runtime_spawn(rt, stop_on_first, &cp, sizeof cp, &ru->old[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), stop_on_first, &cp, sizeof cp, &ru->old[i]), 0);
     for (uint32_t i = 0; i < REUSE_OLD; i++)
-        TT_EQ(tr_runtime_send(rt, ru->old[i], MSG_PING, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), ru->old[i], MSG_PING, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&ru->old_calls.calls), REUSE_OLD);
 
@@ -137,8 +137,8 @@ static void test_slot_reuse(void)
 
     /* Many new actors, spawned where the old ones died. */
     tr_pid spawner;
-    TT_EQ(tr_runtime_spawn(rt, reuse_spawner, &ru, sizeof ru, &spawner), 0);
-    TT_EQ(tr_runtime_send(rt, spawner, MSG_PING, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), reuse_spawner, &ru, sizeof ru, &spawner), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), spawner, MSG_PING, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_NO_ERRORS();
     uint32_t reused_index = 0, equal_pid = 0;
@@ -160,7 +160,7 @@ static void test_slot_reuse(void)
      * with each new actor's own message. */
     send_old(rt, ru);
     for (uint32_t i = 0; i < REUSE_NEW; i++)
-        TT_EQ(tr_runtime_send(rt, ru->fresh[i], MSG_NEW, &i, sizeof i), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), ru->fresh[i], MSG_NEW, &i, sizeof i), 0);
     send_old(rt, ru);
     TT_EQ(tr_runtime_run(rt), 0);
 
@@ -275,7 +275,7 @@ static void *race_sender_main(void *arg)
     while (!atomic_load(&rc->go))
         tt_relax(&spins);
     for (uint32_t i = 0; i < RACE_PER_SENDER; i++) {
-        int r = tr_runtime_send(rc->rt, rc->victim, MSG_OLD, &i, sizeof i);
+        int r = tr_send(tr_runtime_ctx(rc->rt), rc->victim, MSG_OLD, &i, sizeof i);
         if (r == 0)
             atomic_fetch_add_explicit(&rc->sent, 1, memory_order_relaxed);
         else
@@ -291,16 +291,16 @@ static void race_run(unsigned threads)
     CU_ASSERT_FATAL(rc != NULL);
     rc->rt = tt_runtime(threads, 0);
     struct victim_state vs = { rc, 0 };
-    TT_EQ(tr_runtime_spawn(rc->rt, victim_actor, &vs, sizeof vs, &rc->victim), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rc->rt), victim_actor, &vs, sizeof vs, &rc->victim), 0);
     tr_pid spawner;
-    TT_EQ(tr_runtime_spawn(rc->rt, race_spawner, &rc, sizeof rc, &spawner), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rc->rt), race_spawner, &rc, sizeof rc, &spawner), 0);
     TT_EQ(tr_runtime_hold(rc->rt), 0);
     TT_EQ(tr_runtime_start(rc->rt), 0);
 
     pthread_t t[RACE_SENDERS];
     for (uint32_t i = 0; i < RACE_SENDERS; i++)
         t[i] = tt_thread(race_sender_main, rc);
-    TT_EQ(tr_runtime_send(rc->rt, spawner, MSG_PING, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rc->rt), spawner, MSG_PING, NULL, 0), 0);
     atomic_store(&rc->go, true);
     for (uint32_t i = 0; i < RACE_SENDERS; i++)
         tt_join(t[i]);
@@ -334,7 +334,7 @@ static void race_run(unsigned threads)
     uint32_t later_same = 0;
     for (int i = 0; i < 1000; i++) {
         tr_pid p;
-        TT_EQ(tr_runtime_spawn(rc->rt, race_fresh_actor, &rc, sizeof rc, &p), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rc->rt), race_fresh_actor, &rc, sizeof rc, &p), 0);
         if (p == rc->victim)
             later_same++;
     }
@@ -364,7 +364,7 @@ static void test_pid_layout(void)
     uint32_t bad = 0, dup = 0;
     for (int i = 0; i < 100; i++) {
         tr_pid p = TR_PID_NONE;
-        TT_EQ(tr_runtime_spawn(rt, noop_actor, NULL, 0, &p), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), noop_actor, NULL, 0, &p), 0);
         if (p == TR_PID_NONE || TR__PID_NODE(p) != 0 || TR__PID_GEN(p) == 0)
             bad++;
         if (p == prev)
@@ -374,7 +374,7 @@ static void test_pid_layout(void)
     TT_EQ(bad, 0);
     TT_EQ(dup, 0);
     /* The pid out-parameter is optional. */
-    TT_EQ(tr_runtime_spawn(rt, noop_actor, NULL, 0, NULL), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), noop_actor, NULL, 0, NULL), 0);
     tr_stats s;
     tr_runtime_stats(rt, &s);
     TT_EQ(s.actors_spawned, 101);

@@ -75,8 +75,8 @@ static void test_many_pipes(void)
         p->wr[i] = fds[1];
         struct watcher st = { p, i };
         tr_pid pid;
-        TT_EQ(tr_runtime_spawn(rt, pipe_watcher, &st, sizeof st, &pid), 0);
-        TT_EQ(tr_runtime_send(rt, pid, MSG_WATCH, NULL, 0), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), pipe_watcher, &st, sizeof st, &pid), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), pid, MSG_WATCH, NULL, 0), 0);
     }
     TT_EQ(tr_runtime_start(rt), 0);
     /* Bursts to pipes picked at random: each write readies one watcher,
@@ -167,15 +167,15 @@ static void busy_run(bool by_timer)
     b.wr = fds[1];
     tr_runtime *rt = tt_runtime(1, 0);
     tr_pid spin, rd;
-    TT_EQ(tr_runtime_spawn(rt, spinner, &bp, sizeof bp, &spin), 0);
-    TT_EQ(tr_runtime_spawn(rt, reader, &bp, sizeof bp, &rd), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), spinner, &bp, sizeof bp, &spin), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), reader, &bp, sizeof bp, &rd), 0);
     if (by_timer) {
         tr_timer_spec spec = { .delay_ns = 2 * TR_MSEC, .to = spin, .type = MSG_PING };
-        TT_EQ(tr_runtime_timer_start(rt, &spec, NULL), 0);
+        TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, NULL), 0);
     } else {
-        TT_EQ(tr_runtime_send(rt, rd, MSG_WATCH, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), rd, MSG_WATCH, NULL, 0), 0);
     }
-    TT_EQ(tr_runtime_send(rt, spin, MSG_SPIN, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), spin, MSG_SPIN, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     if (!by_timer) {
         while (atomic_load(&b.spins) < 1000)
@@ -231,13 +231,13 @@ static void test_sleeping_poller_woken(void)
     make_pipe(fds);
     tr_runtime *rt = tt_runtime(1, 0);
     tr_pid counter, watcher;
-    TT_EQ(tr_runtime_spawn(rt, ping_counter, &pp, sizeof pp, &counter), 0);
-    TT_EQ(tr_runtime_spawn(rt, idle_watcher, &fds[0], sizeof fds[0], &watcher), 0);
-    TT_EQ(tr_runtime_send(rt, watcher, MSG_WATCH, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), ping_counter, &pp, sizeof pp, &counter), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), idle_watcher, &fds[0], sizeof fds[0], &watcher), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), watcher, MSG_WATCH, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     unsigned long lost = 0;
     for (int i = 0; i < PINGS && lost == 0; i++) {
-        TT_EQ(tr_runtime_send(rt, counter, MSG_PING, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), counter, MSG_PING, NULL, 0), 0);
         unsigned long spins = 0;
         double deadline = tt_now() + 30;
         while (atomic_load(&p.handled) < (unsigned long)i + 1 && tt_now() < deadline)
@@ -246,7 +246,7 @@ static void test_sleeping_poller_woken(void)
             lost++;
     }
     TT_EQ(lost, 0);
-    TT_EQ(tr_runtime_send(rt, watcher, MSG_SPIN, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), watcher, MSG_SPIN, NULL, 0), 0);
     TT_EQ(tt_join_within(rt, 60), 0);
     TT_NO_ERRORS();
     TT_EQ(atomic_load(&p.handled), PINGS);

@@ -1,6 +1,6 @@
 /* test_quiescence.c — when tr_runtime_run / tr_runtime_join return:
  * not while messages are in flight, at once with nothing to do, never while
- * a hold is taken, promptly after tr_runtime_stop; and run can be called
+ * a hold is taken, promptly after tr_runtime_shutdown; and run can be called
  * again after it returned. */
 #include "tests.h"
 
@@ -49,7 +49,7 @@ static void test_chain_in_flight(void)
     tr_runtime *rt = tt_runtime(4, 0);
     for (uint32_t i = 0; i < CHAIN_ACTORS; i++) {
         struct chain_state st = { ch, i };
-        TT_EQ(tr_runtime_spawn(rt, chain_actor, &st, sizeof st, &ch->pids[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), chain_actor, &st, sizeof st, &ch->pids[i]), 0);
     }
     /* Several rounds on the same runtime: run must not return early in any
      * of them, and can be called again after it returned. */
@@ -57,7 +57,7 @@ static void test_chain_in_flight(void)
         atomic_store(&ch->counter, 0);
         atomic_store(&ch->final, 0);
         uint64_t one = 1;
-        TT_EQ(tr_runtime_send(rt, ch->pids[0], MSG_COUNT, &one, sizeof one), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), ch->pids[0], MSG_COUNT, &one, sizeof one), 0);
         TT_EQ(tr_runtime_run(rt), 0);
         TT_EQ(atomic_load(&ch->counter), CHAIN_END);
         TT_EQ(atomic_load(&ch->final), CHAIN_END);
@@ -107,12 +107,12 @@ static void test_tree_in_flight(void)
     tr_runtime *rt = tt_runtime(4, 0);
     for (uint32_t i = 0; i < TREE_ACTORS; i++) {
         struct tree_state st = { &tr, i };
-        TT_EQ(tr_runtime_spawn(rt, tree_actor, &st, sizeof st, &tr.pids[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), tree_actor, &st, sizeof st, &tr.pids[i]), 0);
     }
     const unsigned long per_run = (1ul << (TREE_DEPTH + 1)) - 1;
     for (unsigned long round = 1; round <= 3; round++) {
         uint32_t zero = 0;
-        TT_EQ(tr_runtime_send(rt, tr.pids[0], MSG_TREE, &zero, sizeof zero), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), tr.pids[0], MSG_TREE, &zero, sizeof zero), 0);
         TT_EQ(tr_runtime_run(rt), 0);
         TT_EQ(atomic_load(&tr.handled), round * per_run);
     }
@@ -141,7 +141,7 @@ static void test_no_work_returns_at_once(void)
     atomic_ulong calls = 0;
     atomic_ulong *cp = &calls;
     for (int i = 0; i < 10; i++)
-        TT_EQ(tr_runtime_spawn(rt, never_called, &cp, sizeof cp, NULL), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), never_called, &cp, sizeof cp, NULL), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&calls), 0);
     tr_stats s;
@@ -152,7 +152,7 @@ static void test_no_work_returns_at_once(void)
 
     /* A runtime destroyed without ever running. */
     rt = tt_runtime(2, 0);
-    TT_EQ(tr_runtime_spawn(rt, never_called, &cp, sizeof cp, NULL), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), never_called, &cp, sizeof cp, NULL), 0);
     tr_runtime_destroy(rt);
 }
 
@@ -181,7 +181,7 @@ static void test_hold_keeps_running(void)
     struct recorder *rp = &rec;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, record_actor, &rp, sizeof rp, &p), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), record_actor, &rp, sizeof rp, &p), 0);
     TT_EQ(tr_runtime_hold(rt), 0);
     TT_EQ(tr_runtime_start(rt), 0);
 
@@ -193,7 +193,7 @@ static void test_hold_keeps_running(void)
 
     /* And it still handles what is sent while it idles under the hold. */
     uint64_t v = 7;
-    TT_EQ(tr_runtime_send(rt, p, MSG_REC, &v, sizeof v), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_REC, &v, sizeof v), 0);
     unsigned long spins = 0;
     while (atomic_load(&rec.handled) == 0 && !atomic_load(&j.returned))
         tt_relax(&spins);
@@ -216,7 +216,7 @@ static void test_nested_holds(void)
     struct recorder *rp = &rec;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, record_actor, &rp, sizeof rp, &p), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), record_actor, &rp, sizeof rp, &p), 0);
     TT_EQ(tr_runtime_hold(rt), 0);
     TT_EQ(tr_runtime_hold(rt), 0);
     TT_EQ(tr_runtime_start(rt), 0);
@@ -227,7 +227,7 @@ static void test_nested_holds(void)
     tt_sleep_ms(50);
     CU_ASSERT_FALSE(atomic_load(&j.returned));
     uint64_t v = 9;
-    TT_EQ(tr_runtime_send(rt, p, MSG_REC, &v, sizeof v), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_REC, &v, sizeof v), 0);
     TT_EQ(tr_runtime_release(rt), 0);
     tt_join(t);
     TT_EQ(j.rc, 0);
@@ -237,7 +237,7 @@ static void test_nested_holds(void)
     tr_runtime_destroy(rt);
 }
 
-/* ---- tr_runtime_stop ------------------------------------------------------ */
+/* ---- tr_runtime_shutdown ------------------------------------------------------ */
 
 struct stopper {
     tr_runtime *rt;
@@ -254,7 +254,7 @@ static void *stopper_main(void *arg)
             tt_sleep_ms(1);
     }
     tt_sleep_ms(s->delay_ms);
-    tr_runtime_stop(s->rt);
+    tr_runtime_shutdown(s->rt);
     return NULL;
 }
 
@@ -275,7 +275,7 @@ struct pingpong {
     tr_pid a, b;
     atomic_ulong exchanges;
     unsigned long limit;      /* 0 = forever */
-    unsigned long stop_at;    /* call tr_runtime_stop from the behaviour at this count; 0 = never */
+    unsigned long stop_at;    /* call tr_runtime_shutdown from the behaviour at this count; 0 = never */
     _Atomic uint64_t last;    /* highest count handled */
 };
 
@@ -289,7 +289,7 @@ static void pingpong_actor(tr_ctx *cx, void *state, const tr_msg *m)
     atomic_store(&pp->last, n);
     atomic_fetch_add(&pp->exchanges, 1);
     if (pp->stop_at != 0 && n == pp->stop_at)
-        tr_runtime_stop(tr_ctx_runtime(cx));
+        tr_runtime_shutdown(tr_ctx_runtime(cx));
     if (pp->limit != 0 && n >= pp->limit)
         return;
     n++;
@@ -299,10 +299,10 @@ static void pingpong_actor(tr_ctx *cx, void *state, const tr_msg *m)
 
 static void pingpong_spawn(tr_runtime *rt, struct pingpong *pp)
 {
-    TT_EQ(tr_runtime_spawn(rt, pingpong_actor, &pp, sizeof pp, &pp->a), 0);
-    TT_EQ(tr_runtime_spawn(rt, pingpong_actor, &pp, sizeof pp, &pp->b), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), pingpong_actor, &pp, sizeof pp, &pp->a), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), pingpong_actor, &pp, sizeof pp, &pp->b), 0);
     uint64_t one = 1;
-    TT_EQ(tr_runtime_send(rt, pp->a, MSG_PING, &one, sizeof one), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), pp->a, MSG_PING, &one, sizeof one), 0);
 }
 
 static void test_stop_endless_pingpong(void)
@@ -371,33 +371,33 @@ static void test_run_again(void)
     struct recorder *rp = &rec;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, record_actor, &rp, sizeof rp, &p), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), record_actor, &rp, sizeof rp, &p), 0);
     uint64_t v = 1;
-    TT_EQ(tr_runtime_send(rt, p, MSG_REC, &v, sizeof v), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_REC, &v, sizeof v), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&rec.handled), 1);
 
     for (v = 2; v <= 3; v++)
-        TT_EQ(tr_runtime_send(rt, p, MSG_REC, &v, sizeof v), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_REC, &v, sizeof v), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&rec.handled), 3);
     TT_EQ(atomic_load(&rec.last_value), 3);
 
     /* start/join in between, then run again. */
     v = 4;
-    TT_EQ(tr_runtime_send(rt, p, MSG_REC, &v, sizeof v), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_REC, &v, sizeof v), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     TT_EQ(tr_runtime_join(rt), 0);
     TT_EQ(atomic_load(&rec.handled), 4);
     v = 5;
-    TT_EQ(tr_runtime_send(rt, p, MSG_REC, &v, sizeof v), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_REC, &v, sizeof v), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&rec.handled), 5);
     TT_EQ(atomic_load(&rec.last_value), 5);
 
     /* Many short runs in a row. */
     for (v = 6; v < 206; v++) {
-        TT_EQ(tr_runtime_send(rt, p, MSG_REC, &v, sizeof v), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_REC, &v, sizeof v), 0);
         TT_EQ(tr_runtime_run(rt), 0);
     }
     TT_EQ(atomic_load(&rec.handled), 205);

@@ -62,13 +62,13 @@ static void test_ring(void)
     tr_runtime *rt = tt_runtime(2, 0);
     for (uint32_t i = 0; i < RING_ACTORS; i++) {
         struct ring_state st = { r, i };
-        int rc = tr_runtime_spawn(rt, ring_actor, &st, sizeof st, &r->pids[i]);
+        int rc = tr_spawn(tr_runtime_ctx(rt), ring_actor, &st, sizeof st, &r->pids[i]);
         TT_EQ(rc, 0);
         if (rc != 0)
             goto out;
     }
     uint64_t first = 1;
-    TT_EQ(tr_runtime_send(rt, r->pids[0], MSG_TOKEN, &first, sizeof first), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), r->pids[0], MSG_TOKEN, &first, sizeof first), 0);
     TT_EQ(tr_runtime_run(rt), 0);
 
     TT_NO_ERRORS();
@@ -160,7 +160,7 @@ static void *fan_sender_main(void *arg)
                FAN_WINDOW)
             tt_relax(&spins);
         struct fan_payload p = { s->id, seq };
-        int rc = tr_runtime_send(f->rt, f->sink, MSG_DATA, &p, sizeof p);
+        int rc = tr_send(tr_runtime_ctx(f->rt), f->sink, MSG_DATA, &p, sizeof p);
         if (rc != 0) {
             atomic_fetch_add(&f->send_failures, 1);
             TT_CHECK(rc == 0);
@@ -177,7 +177,7 @@ static void test_external_senders(void)
     CU_ASSERT_FATAL(f != NULL);
     f->rt = tt_runtime(2, 0);
     struct fan_state st = { f };
-    TT_EQ(tr_runtime_spawn(f->rt, fan_sink, &st, sizeof st, &f->sink), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(f->rt), fan_sink, &st, sizeof st, &f->sink), 0);
 
     /* Our own hold keeps the runtime from finishing before the senders
      * have taken theirs. */
@@ -246,7 +246,7 @@ static void test_million_actors(void)
     uint32_t spawned = 0;
     for (; spawned < MANY_ACTORS; spawned++) {
         struct many_state st = { &mn, spawned };
-        int rc = tr_runtime_spawn(rt, many_actor, &st, sizeof st, &mn.pids[spawned]);
+        int rc = tr_spawn(tr_runtime_ctx(rt), many_actor, &st, sizeof st, &mn.pids[spawned]);
         if (rc != 0) {
             printf("\n    spawn #%u: %d (%s)\n", spawned, rc, tr_strerror(rc));
             break;
@@ -256,7 +256,7 @@ static void test_million_actors(void)
     uint32_t send_failures = 0;
     for (uint32_t i = 0; i < spawned; i++) {
         uint64_t v = i;
-        if (tr_runtime_send(rt, mn.pids[i], MSG_DATA, &v, sizeof v) != 0)
+        if (tr_send(tr_runtime_ctx(rt), mn.pids[i], MSG_DATA, &v, sizeof v) != 0)
             send_failures++;
     }
     TT_EQ(send_failures, 0);
@@ -350,8 +350,8 @@ static void test_spawn_from_behaviour(void)
     CU_ASSERT_FATAL(sp != NULL);
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid spid;
-    TT_EQ(tr_runtime_spawn(rt, spawner_actor, &sp, sizeof sp, &spid), 0);
-    TT_EQ(tr_runtime_send(rt, spid, MSG_GO, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), spawner_actor, &sp, sizeof sp, &spid), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), spid, MSG_GO, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
 
     TT_NO_ERRORS();
@@ -435,11 +435,11 @@ static void burst_run(unsigned threads, unsigned batch)
     struct burst b = { 0 };
     struct burst *bp = &b;
     tr_runtime *rt = tt_runtime(threads, batch);
-    TT_EQ(tr_runtime_spawn(rt, burst_sink, &bp, sizeof bp, &b.sink), 0);
-    TT_EQ(tr_runtime_spawn(rt, burst_sender, &bp, sizeof bp, &b.burster), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), burst_sink, &bp, sizeof bp, &b.sink), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), burst_sender, &bp, sizeof bp, &b.burster), 0);
     for (uint64_t i = 0; i < BURST_OUTSIDE; i++)
-        TT_EQ(tr_runtime_send(rt, b.sink, MSG_DATA, &i, sizeof i), 0);
-    TT_EQ(tr_runtime_send(rt, b.burster, MSG_GO, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), b.sink, MSG_DATA, &i, sizeof i), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), b.burster, MSG_GO, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_NO_ERRORS();
     TT_EQ(b.handled, BURST_OUTSIDE + BURST_INSIDE);
@@ -519,11 +519,11 @@ static void tokens_run(unsigned threads)
     TT_EQ(tr_runtime_threads(rt), threads);
     for (uint32_t i = 0; i < TR_ACTORS; i++) {
         struct tok_state st = { tk, i };
-        TT_EQ(tr_runtime_spawn(rt, token_actor, &st, sizeof st, &tk->pids[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), token_actor, &st, sizeof st, &tk->pids[i]), 0);
     }
     for (uint32_t t = 0; t < TR_TOKENS; t++) {
         struct tok_payload p = { t, 1 };
-        TT_EQ(tr_runtime_send(rt, tk->pids[t * TR_RING_SIZE], MSG_TOKEN, &p, sizeof p), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), tk->pids[t * TR_RING_SIZE], MSG_TOKEN, &p, sizeof p), 0);
     }
     TT_EQ(tr_runtime_run(rt), 0);
     TT_NO_ERRORS();
@@ -591,18 +591,18 @@ static void test_stuck_workers_handed_on(void)
     struct blocking *bp = &b;
     tr_runtime *rt = tt_runtime(cpus + 2, 0);
     tr_pid rel;
-    TT_EQ(tr_runtime_spawn(rt, releaser, &bp, sizeof bp, &rel), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), releaser, &bp, sizeof bp, &rel), 0);
     TT_EQ(tr_runtime_hold(rt), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     for (unsigned i = 0; i < cpus; i++) {
         tr_pid p;
-        TT_EQ(tr_runtime_spawn(rt, blocker, &bp, sizeof bp, &p), 0);
-        TT_EQ(tr_runtime_send(rt, p, MSG_GO, NULL, 0), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), blocker, &bp, sizeof bp, &p), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_GO, NULL, 0), 0);
     }
     for (int i = 0; i < 10000 && atomic_load(&b.blocked) < cpus; i++)
         tt_sleep_ms(1);
     TT_EQ(atomic_load(&b.blocked), cpus);
-    TT_EQ(tr_runtime_send(rt, rel, MSG_GO, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), rel, MSG_GO, NULL, 0), 0);
     TT_EQ(tr_runtime_release(rt), 0);
     TT_EQ(tt_join_within(rt, 60), 0);
     TT_EQ(atomic_load(&b.timed_out), 0);

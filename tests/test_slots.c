@@ -74,8 +74,8 @@ static void test_outside_spawns_reuse_slots(void)
     for (unsigned long i = 0; i < ROUNDS; i++) {
         admit(&c);
         tr_pid pid;
-        if (tr_runtime_spawn(rt, short_lived, &cp, sizeof cp, &pid) != 0 ||
-            tr_runtime_send(rt, pid, MSG_STOP, NULL, 0) != 0) {
+        if (tr_spawn(tr_runtime_ctx(rt), short_lived, &cp, sizeof cp, &pid) != 0 ||
+            tr_send(tr_runtime_ctx(rt), pid, MSG_STOP, NULL, 0) != 0) {
             failures++;
             break;
         }
@@ -100,7 +100,7 @@ static void test_outside_timers_reuse_slots(void)
     struct churn *cp = &c;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid counter;
-    TT_EQ(tr_runtime_spawn(rt, fired_counter, &cp, sizeof cp, &counter), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), fired_counter, &cp, sizeof cp, &counter), 0);
     TT_EQ(tr_runtime_hold(rt), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     long rss_before_kb = tt_rss_kb();
@@ -108,7 +108,7 @@ static void test_outside_timers_reuse_slots(void)
     unsigned long failures = 0;
     for (unsigned long i = 0; i < ROUNDS; i++) {
         admit(&c);
-        if (tr_runtime_timer_start(rt, &spec, NULL) != 0) {
+        if (tr_timer_start(tr_runtime_ctx(rt), &spec, NULL) != 0) {
             failures++;
             break;
         }
@@ -136,8 +136,8 @@ static void test_waves_fit_in_same_table(void)
     for (int wave = 0; wave < 3; wave++) {
         for (int i = 0; i < WAVE; i++) {
             tr_pid pid;
-            TT_EQ(tr_runtime_spawn(rt, short_lived, &cp, sizeof cp, &pid), 0);
-            TT_EQ(tr_runtime_send(rt, pid, MSG_STOP, NULL, 0), 0);
+            TT_EQ(tr_spawn(tr_runtime_ctx(rt), short_lived, &cp, sizeof cp, &pid), 0);
+            TT_EQ(tr_send(tr_runtime_ctx(rt), pid, MSG_STOP, NULL, 0), 0);
             atomic_fetch_add(&c.alive, 1);
         }
         TT_EQ(tr_runtime_run(rt), 0);

@@ -15,7 +15,7 @@ enum { M_GO = 1 };
 
 static void send0(tr_runtime *rt, tr_pid to, uint32_t type)
 {
-    TT_EQ(tr_runtime_send(rt, to, type, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), to, type, NULL, 0), 0);
 }
 
 static void run_quiet(tr_runtime *rt)
@@ -91,7 +91,7 @@ static void test_init_spawner(void)
     tr_runtime *rt = tt_runtime(4, 0);
     uint32_t n = 1000;
     tr_pid parent;
-    TT_EQ(tr_runtime_spawn(rt, parent_spawner, &n, sizeof n, &parent), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), parent_spawner, &n, sizeof n, &parent), 0);
     send0(rt, parent, M_GO);
     run_quiet(rt);
     tt_counted_ended(1, n + 1, 1, TR_EXIT_NORMAL);
@@ -196,7 +196,7 @@ static void spawn_monitor_run(uint32_t flags)
     w->flags = flags;
     tr_runtime *rt = tt_runtime(4, 0);
     tr_pid wp;
-    TT_EQ(tr_runtime_spawn(rt, watcher_behaviour, NULL, 0, &wp), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), watcher_behaviour, NULL, 0, &wp), 0);
     send0(rt, wp, M_GO);
     run_quiet(rt);
     TT_EQ(w->downs, N_WATCHED - 1); /* the demonitored one was flushed */
@@ -248,7 +248,7 @@ static void test_init_failure_linked(void)
     tr_runtime *rt = tt_runtime(2, 0);
     uint32_t exits = 0;
     tr_pid t;
-    TT_EQ(tr_runtime_spawn(rt, trapper, &exits, sizeof exits, &t), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), trapper, &exits, sizeof exits, &t), 0);
     send0(rt, t, M_GO);
     run_quiet(rt);
     tt_counted_ended(1, 101, 1, TT_INIT_FAIL);
@@ -294,7 +294,7 @@ static void test_name_taken(void)
         struct tt_counted_big b;
         tr_actor_spec spec = tt_counted_spec(&b, 1, i % 2 ? TT_F_BIG : 0, "svc");
         tr_pid p = 12345;
-        TT_EQ(tr_runtime_spawn_spec(rt, &spec, &p), TR_EEXIST);
+        TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &spec, &p), TR_EEXIST);
         TT_EQ(p, 12345);
     }
     tr_stats s1;
@@ -305,7 +305,7 @@ static void test_name_taken(void)
     TT_EQ(tr_whereis(rt, "svc"), first);
 
     tr_pid trier;
-    TT_EQ(tr_runtime_spawn(rt, name_trier, NULL, 0, &trier), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), name_trier, NULL, 0, &trier), 0);
     tr_runtime_stats(rt, &s0);
     send0(rt, trier, M_GO);
     send0(rt, first, TT_PING);
@@ -327,18 +327,18 @@ static void test_name_taken(void)
     longname[TR_NAME_MAX] = '\0';
     struct tt_counted_big b;
     tr_actor_spec spec = tt_counted_spec(&b, 3, 0, "");
-    TT_EQ(tr_runtime_spawn_spec(rt, &spec, NULL), TR_EINVAL);
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &spec, NULL), TR_EINVAL);
     spec.name = longname;
-    TT_EQ(tr_runtime_spawn_spec(rt, &spec, NULL), TR_EINVAL);
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &spec, NULL), TR_EINVAL);
     longname[TR_NAME_MAX - 1] = '\0'; /* the longest name that fits */
     tr_pid longest;
-    TT_EQ(tr_runtime_spawn_spec(rt, &spec, &longest), 0);
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &spec, &longest), 0);
     TT_EQ(tr_whereis(rt, longname), longest);
     spec.name = NULL;
     spec.behaviour = NULL;
-    TT_EQ(tr_runtime_spawn_spec(rt, &spec, NULL), TR_EINVAL);
-    TT_EQ(tr_runtime_spawn_spec(rt, NULL, NULL), TR_EINVAL);
-    TT_EQ(tr_runtime_spawn_spec(NULL, &spec, NULL), TR_EINVAL);
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &spec, NULL), TR_EINVAL);
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), NULL, NULL), TR_EINVAL);
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(NULL), &spec, NULL), TR_EINVAL);
 
     /* When the owner ends, the name is free for a new spawn. */
     send0(rt, first, TT_STOP);
@@ -379,7 +379,7 @@ static void *name_racer(void *p)
         tr_actor_spec spec = tt_counted_spec(&b, id, 0, name);
         pthread_barrier_wait(&r->barrier);
         tr_pid p = TR_PID_NONE;
-        int err = tr_runtime_spawn_spec(r->rt, &spec, &p);
+        int err = tr_spawn_spec(tr_runtime_ctx(r->rt), &spec, &p);
         TT_CHECK(err == 0 || err == TR_EEXIST);
         if (err == 0) {
             atomic_store(&tt_counts.pid[id], p);
@@ -489,9 +489,9 @@ static void test_socket_specs(void)
                       .actor = {.behaviour = udp_user, .state = &us, .state_size = sizeof us,
                                 .init = sock_init, .on_stop = sock_on_stop, .name = "udp"}};
     tr_pid sock;
-    TT_EQ(tr_runtime_udp_open(rt, &uo, &sock, NULL), 0);
+    TT_EQ(tr_udp_open(tr_runtime_ctx(rt), &uo, &sock, NULL), 0);
     TT_EQ(tr_whereis(rt, "udp"), sock);
-    TT_EQ(tr_runtime_udp_open(rt, &uo, NULL, NULL), TR_EEXIST); /* name taken */
+    TT_EQ(tr_udp_open(tr_runtime_ctx(rt), &uo, NULL, NULL), TR_EEXIST); /* name taken */
 
     struct sock_state ss = {.id = 12}, cs = {.id = 11};
     tr_tcp_listen_opts lo = {.host = "127.0.0.1",
@@ -501,18 +501,18 @@ static void test_socket_specs(void)
                                          .opts = {.framing = TR_FRAME_LINE}}};
     tr_pid listener;
     uint16_t port;
-    TT_EQ(tr_runtime_tcp_listen(rt, &lo, &listener, &port), TR_EINVAL); /* a handler name */
+    TT_EQ(tr_tcp_listen(tr_runtime_ctx(rt), &lo, &listener, &port), TR_EINVAL); /* a handler name */
     lo.handler.actor.name = NULL;
-    TT_EQ(tr_runtime_tcp_listen(rt, &lo, &listener, &port), 0);
+    TT_EQ(tr_tcp_listen(tr_runtime_ctx(rt), &lo, &listener, &port), 0);
     tr_tcp_connect_opts co = {.host = "127.0.0.1", .port = port,
                               .handler = {.actor = {.behaviour = tcp_user, .state = &cs,
                                                     .state_size = sizeof cs, .init = sock_init,
                                                     .on_stop = sock_on_stop, .name = "client"},
                                           .opts = {.framing = TR_FRAME_LINE}}};
     tr_pid client;
-    TT_EQ(tr_runtime_tcp_connect(rt, &co, &client), 0);
+    TT_EQ(tr_tcp_connect(tr_runtime_ctx(rt), &co, &client), 0);
     TT_EQ(tr_whereis(rt, "client"), client);
-    TT_EQ(tr_runtime_kill(rt, sock, TR_EXIT_KILL), 0);
+    TT_EQ(tr_kill(tr_runtime_ctx(rt), sock, TR_EXIT_KILL), 0);
     /* The client's line makes the server close; the client sees the
      * close and ends too; then the listener goes. */
     TT_EQ(tr_runtime_hold(rt), 0); /* first: an empty runtime would finish at once */
@@ -520,7 +520,7 @@ static void test_socket_specs(void)
     unsigned long spins = 0;
     while (atomic_load(&tt_counts.stops[11]) == 0 || atomic_load(&tt_counts.stops[12]) == 0)
         tt_relax(&spins);
-    TT_EQ(tr_runtime_kill(rt, listener, TR_EXIT_KILL), 0);
+    TT_EQ(tr_kill(tr_runtime_ctx(rt), listener, TR_EXIT_KILL), 0);
     TT_EQ(tr_runtime_release(rt), 0);
     TT_EQ(tt_join_within(rt, 60), 0);
     TT_EQ(atomic_load(&tt_counts.inits[10]), 1);

@@ -230,7 +230,7 @@ static struct tree *tree_new(unsigned threads)
     CU_ASSERT_FATAL(t->lg != NULL);
     t->lg->trigger_stopped = t->lg->trigger_crash = t->lg->auto_crash_id = -1;
     t->rt = tt_runtime(threads, 0);
-    TT_EQ(tr_runtime_spawn(t->rt, collector, &t->lg, sizeof t->lg, &t->coll), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(t->rt), collector, &t->lg, sizeof t->lg, &t->coll), 0);
     return t;
 }
 
@@ -259,7 +259,7 @@ static void tree_spec(struct tree *t, tr_strategy strategy, size_t n, unsigned m
 static void watch(struct tree *t, tr_pid pid, int id)
 {
     struct watch w = { pid, id };
-    TT_EQ(tr_runtime_send(t->rt, t->coll, C_WATCH, &w, sizeof w), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(t->rt), t->coll, C_WATCH, &w, sizeof w), 0);
 }
 
 static tr_pid kid_pid(struct tree *t, int id)
@@ -269,7 +269,7 @@ static tr_pid kid_pid(struct tree *t, int id)
 
 static void to_kid(struct tree *t, int id, int type)
 {
-    TT_EQ(tr_runtime_send(t->rt, kid_pid(t, id), (uint32_t)type, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(t->rt), kid_pid(t, id), (uint32_t)type, NULL, 0), 0);
 }
 
 static void run_quiet(struct tree *t)
@@ -365,7 +365,7 @@ static uint64_t alive(tr_runtime *rt)
 static tr_pid start_and_bump(struct tree *t, size_t n)
 {
     tr_pid sup = TR_PID_NONE;
-    TT_EQ(tr_runtime_supervisor_start(t->rt, &t->spec, &sup), 0);
+    TT_EQ(tr_supervisor_start(tr_runtime_ctx(t->rt), &t->spec, &sup), 0);
     watch(t, sup, SUP_ID);
     run_quiet(t);
     int ids[MAX_IDS];
@@ -383,7 +383,7 @@ static tr_pid start_and_bump(struct tree *t, size_t n)
 static void shutdown_tree(struct tree *t, tr_pid sup, const int *want, unsigned n)
 {
     unsigned from = mark(t);
-    TT_EQ(tr_runtime_kill(t->rt, sup, TR_EXIT_SHUTDOWN), 0);
+    TT_EQ(tr_kill(tr_runtime_ctx(t->rt), sup, TR_EXIT_SHUTDOWN), 0);
     run_quiet(t);
     check_stopped(t, from, sup, want, n);
     long down = find_ev(t, from, EV_DOWN, SUP_ID);
@@ -586,8 +586,8 @@ static tr_pid start_observed(struct tree *t, _Atomic tr_pid *sup)
 {
     struct observer_state os = { t->coll, &t->spec, sup };
     tr_pid obs;
-    TT_EQ(tr_runtime_spawn(t->rt, observer, &os, sizeof os, &obs), 0);
-    TT_EQ(tr_runtime_send(t->rt, obs, O_GO, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(t->rt), observer, &os, sizeof os, &obs), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(t->rt), obs, O_GO, NULL, 0), 0);
     run_quiet(t);
     CU_ASSERT(atomic_load(sup) != TR_PID_NONE);
     return obs;
@@ -694,7 +694,7 @@ static void test_nested_escalation(void)
                                    TR_PERMANENT, 0 } };
     tr_supervisor_spec top_spec = { TR_ONE_FOR_ONE, 5, 10 * TR_SEC, top_kids, 1 };
     tr_pid top;
-    TT_EQ(tr_runtime_supervisor_start(t->rt, &top_spec, &top), 0);
+    TT_EQ(tr_supervisor_start(tr_runtime_ctx(t->rt), &top_spec, &top), 0);
     watch(t, top, SUP_ID);
     run_quiet(t);
     TT_EQ(count_ev(t, 0, EV_INIT, WRAPPER_ID), 1);
@@ -723,7 +723,7 @@ static void test_nested_escalation(void)
 
     /* Shutting the top down takes the whole tree down. */
     from = mark(t);
-    TT_EQ(tr_runtime_kill(t->rt, top, TR_EXIT_SHUTDOWN), 0);
+    TT_EQ(tr_kill(tr_runtime_ctx(t->rt), top, TR_EXIT_SHUTDOWN), 0);
     run_quiet(t);
     TT_EQ(count_ev(t, from, EV_STOPPED, 0), 1);
     TT_EQ(ev_at(t, find_ev(t, from, EV_STOPPED, 0))->reason, TR_EXIT_SHUTDOWN);
@@ -749,7 +749,7 @@ static void test_shutdown_order_and_timeout(void)
 
     unsigned from = mark(t);
     double t0 = tt_now();
-    TT_EQ(tr_runtime_kill(t->rt, sup, TR_EXIT_SHUTDOWN), 0);
+    TT_EQ(tr_kill(tr_runtime_ctx(t->rt), sup, TR_EXIT_SHUTDOWN), 0);
     run_quiet(t);
     double took = tt_now() - t0;
     printf("[shutdown took %.0f ms] ", took * 1e3);
@@ -836,28 +836,28 @@ static void test_bad_specs(void)
     tr_child_spec bad_restart = { KID_SPEC(&ks), (tr_restart)7, 0 };
     tr_supervisor_spec spec = { TR_ONE_FOR_ONE, 0, 0, &good, 1 };
     tr_pid sup = TR_PID_NONE;
-    TT_EQ(tr_runtime_supervisor_start(NULL, &spec, &sup), TR_EINVAL);
-    TT_EQ(tr_runtime_supervisor_start(rt, NULL, &sup), TR_EINVAL);
+    TT_EQ(tr_supervisor_start(tr_runtime_ctx(NULL), &spec, &sup), TR_EINVAL);
+    TT_EQ(tr_supervisor_start(tr_runtime_ctx(rt), NULL, &sup), TR_EINVAL);
     TT_EQ(tr_supervisor_start(NULL, &spec, &sup), TR_EINVAL);
     spec.strategy = (tr_strategy)9;
-    TT_EQ(tr_runtime_supervisor_start(rt, &spec, &sup), TR_EINVAL);
+    TT_EQ(tr_supervisor_start(tr_runtime_ctx(rt), &spec, &sup), TR_EINVAL);
     spec.strategy = TR_ONE_FOR_ONE;
     spec.children = NULL;
-    TT_EQ(tr_runtime_supervisor_start(rt, &spec, &sup), TR_EINVAL);
+    TT_EQ(tr_supervisor_start(tr_runtime_ctx(rt), &spec, &sup), TR_EINVAL);
     spec.children = &no_fn;
-    TT_EQ(tr_runtime_supervisor_start(rt, &spec, &sup), TR_EINVAL);
+    TT_EQ(tr_supervisor_start(tr_runtime_ctx(rt), &spec, &sup), TR_EINVAL);
     spec.children = &no_state;
-    TT_EQ(tr_runtime_supervisor_start(rt, &spec, &sup), TR_EINVAL);
+    TT_EQ(tr_supervisor_start(tr_runtime_ctx(rt), &spec, &sup), TR_EINVAL);
     spec.children = &bad_restart;
-    TT_EQ(tr_runtime_supervisor_start(rt, &spec, &sup), TR_EINVAL);
+    TT_EQ(tr_supervisor_start(tr_runtime_ctx(rt), &spec, &sup), TR_EINVAL);
     TT_EQ(alive(rt), 0);
     /* An empty supervisor is fine, and shuts down at once. */
     spec.children = NULL;
     spec.nchildren = 0;
-    TT_EQ(tr_runtime_supervisor_start(rt, &spec, &sup), 0);
+    TT_EQ(tr_supervisor_start(tr_runtime_ctx(rt), &spec, &sup), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(alive(rt), 1);
-    TT_EQ(tr_runtime_kill(rt, sup, TR_EXIT_SHUTDOWN), 0);
+    TT_EQ(tr_kill(tr_runtime_ctx(rt), sup, TR_EXIT_SHUTDOWN), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(alive(rt), 0);
     tr_runtime_destroy(rt);

@@ -63,7 +63,7 @@ static int start_connect(tr_runtime *rt, struct outcome *o, uint16_t port, uint6
                               .handler = {.actor = {.behaviour = connector, .state = &st,
                                             .state_size = sizeof st}}};
     tr_pid pid = TR_PID_NONE;
-    int rc = tr_runtime_tcp_connect(rt, &co, &pid);
+    int rc = tr_tcp_connect(tr_runtime_ctx(rt), &co, &pid);
     CU_ASSERT(rc != 0 || pid != TR_PID_NONE);
     return rc;
 }
@@ -102,7 +102,7 @@ static void test_connect(void)
     tr_tcp_connect_opts bad = {.host = "no-such-host.invalid", .port = 1,
                                .handler = {.actor = {.behaviour = connector, .state = &st,
                                              .state_size = sizeof st}}};
-    TT_EQ(tr_runtime_tcp_connect(srv.rt, &bad, NULL), -EHOSTUNREACH);
+    TT_EQ(tr_tcp_connect(tr_runtime_ctx(srv.rt), &bad, NULL), -EHOSTUNREACH);
     TT_NO_ERRORS();
     server_stop(&srv);
 }
@@ -140,12 +140,12 @@ static void test_connect_no_host(void)
     tr_tcp_connect_opts co = no_host_opts(&st);
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid pid = TR_PID_NONE;
-    TT_EQ(tr_runtime_tcp_connect(rt, &co, &pid), TR_EINVAL);
+    TT_EQ(tr_tcp_connect(tr_runtime_ctx(rt), &co, &pid), TR_EINVAL);
     CU_ASSERT(pid == TR_PID_NONE);
 
     tr_pid actor;
-    TT_EQ(tr_runtime_spawn(rt, no_host_actor, &nhp, sizeof nhp, &actor), 0);
-    TT_EQ(tr_runtime_send(rt, actor, 1, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), no_host_actor, &nhp, sizeof nhp, &actor), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), actor, 1, NULL, 0), 0);
     CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
     TT_EQ(tt_join_within(rt, WAIT_S), 0); /* quiescent: no connection holds it */
     TT_EQ(atomic_load(&nh.rc), TR_EINVAL);

@@ -2,7 +2,7 @@
  * exactly once, never early and in due order per target; cancel (half of
  * 100,000; racing with expiry on several threads); periodic timers and
  * their cancellation; dead letters; a pending timer holding the runtime
- * open without delaying tr_runtime_stop; and an idle runtime waiting for a
+ * open without delaying tr_runtime_shutdown; and an idle runtime waiting for a
  * timer using no CPU.
  *
  * Due times are known as two bounds on CLOCK_MONOTONIC: lo, read just
@@ -167,7 +167,7 @@ static void bulk_spawn_targets(tr_runtime *rt, struct bulk *b)
 {
     for (unsigned t = 0; t < BULK_TARGETS; t++) {
         struct target_log *log = &b->logs[t];
-        TT_EQ(tr_runtime_spawn(rt, collector, &log, sizeof log, &b->targets[t]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), collector, &log, sizeof log, &b->targets[t]), 0);
     }
 }
 
@@ -185,7 +185,7 @@ static int bulk_start_outside(tr_runtime *rt, struct bulk *b, uint32_t i)
     struct fire p = { 0 };
     tr_timer_spec spec = bulk_spec(b, i, &p);
     p.lo = b->lo[i] = tt_now_ns() + b->delay[i];
-    int rc = tr_runtime_timer_start(rt, &spec, &b->pid[i]);
+    int rc = tr_timer_start(tr_runtime_ctx(rt), &spec, &b->pid[i]);
     b->hi[i] = tt_now_ns() + b->delay[i];
     return rc;
 }
@@ -309,12 +309,12 @@ static void test_bulk_one_shots(void)
     tr_pid starters[STARTERS];
     for (unsigned k = 0; k < STARTERS; k++) {
         struct starter s = { b, n / 2 + (n / 2) * k / STARTERS, n / 2 + (n / 2) * (k + 1) / STARTERS };
-        TT_EQ(tr_runtime_spawn(rt, starter_actor, &s, sizeof s, &starters[k]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), starter_actor, &s, sizeof s, &starters[k]), 0);
     }
     TT_EQ(tr_runtime_hold(rt), 0); /* until the outside threads are done */
     TT_EQ(tr_runtime_start(rt), 0);
     for (unsigned k = 0; k < STARTERS; k++)
-        TT_EQ(tr_runtime_send(rt, starters[k], MSG_START, NULL, 0), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), starters[k], MSG_START, NULL, 0), 0);
     struct outside_starter o[2] = { { rt, b, n / 4, 3 * n / 8 }, { rt, b, 3 * n / 8, n / 2 } };
     pthread_t t[2] = { tt_thread(outside_starter_main, &o[0]),
                        tt_thread(outside_starter_main, &o[1]) };
@@ -351,11 +351,11 @@ static unsigned long cancel_half(tr_runtime *rt, struct bulk *b, bool verbose)
 {
     unsigned long not_one = 0;
     for (uint32_t i = 0; i < b->n; i += 2) {
-        int rc = tr_timer_cancel(rt, b->pid[i]);
+        int rc = tr_timer_cancel(tr_runtime_ctx(rt), b->pid[i]);
         if (rc == 1)
             atomic_fetch_add(&b->cancelled[i], 1);
         else if (not_one++ < 5 && verbose)
-            printf("\n    tr_timer_cancel(timer %u) = %d\n", i, rc);
+            printf("\n    tr_timer_cancel(tr_runtime_ctx(timer %u)) = %d\n", i, rc);
         TT_CHECK(rc == 0 || rc == 1);
     }
     return not_one;
@@ -375,7 +375,7 @@ static void test_cancel_half(void)
     TT_EQ(cancel_half(rt, b, true), 0);
     unsigned long again = 0;
     for (uint32_t i = 0; i < n; i += 2)
-        again += tr_timer_cancel(rt, b->pid[i]) != 0;
+        again += tr_timer_cancel(tr_runtime_ctx(rt), b->pid[i]) != 0;
     TT_EQ(again, 0);
     TT_EQ(tr_runtime_start(rt), 0);
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
@@ -389,7 +389,7 @@ static void test_cancel_half(void)
     /* Fired ones are no longer pending either. */
     unsigned long fired_cancel = 0;
     for (uint32_t i = 1; i < n; i += 2)
-        fired_cancel += tr_timer_cancel(rt, b->pid[i]) != 0;
+        fired_cancel += tr_timer_cancel(tr_runtime_ctx(rt), b->pid[i]) != 0;
     TT_EQ(fired_cancel, 0);
     tr_stats s;
     tr_runtime_stats(rt, &s);
@@ -415,7 +415,7 @@ static void test_cancel_half(void)
     uint64_t cancels_done = tt_now_ns();
     again = 0;
     for (uint32_t i = 0; i < n; i += 2)
-        again += tr_timer_cancel(rt, b->pid[i]) != 0;
+        again += tr_timer_cancel(tr_runtime_ctx(rt), b->pid[i]) != 0;
     TT_EQ(again, 0);
     TT_EQ(tr_runtime_release(rt), 0);
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
@@ -473,7 +473,7 @@ static void *racer_main(void *arg)
                 sched_yield();
             }
         }
-        int rc = tr_timer_cancel(r->rt, b->pid[i]);
+        int rc = tr_timer_cancel(tr_runtime_ctx(r->rt), b->pid[i]);
         TT_CHECK(rc == 0 || rc == 1);
         if (rc == 1) {
             atomic_fetch_add(&b->cancelled[i], 1);
@@ -514,7 +514,7 @@ static void test_cancel_race(void)
     TT_EQ(atomic_load(&wins) + atomic_load(&b->fired), n);
     unsigned long again = 0;
     for (uint32_t i = 0; i < n; i++)
-        again += tr_timer_cancel(rt, b->pid[i]) != 0;
+        again += tr_timer_cancel(tr_runtime_ctx(rt), b->pid[i]) != 0;
     TT_EQ(again, 0);
     tr_runtime_destroy(rt);
     bulk_free(b);
@@ -568,12 +568,12 @@ static void test_periodic(void)
     struct ticker *tp = &tk;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid ticker;
-    TT_EQ(tr_runtime_spawn(rt, ticker_actor, &tp, sizeof tp, &ticker), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), ticker_actor, &tp, sizeof tp, &ticker), 0);
     uint32_t payload = 0xabcd;
     tr_timer_spec spec = { .delay_ns = PERIOD_NS, .period_ns = PERIOD_NS, .to = ticker,
                            .type = MSG_TICK, .data = &payload, .len = sizeof payload };
     tk.t0 = tt_now_ns();
-    TT_EQ(tr_runtime_timer_start(rt, &spec, &tk.timer), 0);
+    TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, &tk.timer), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     tt_sleep_ms(PERIOD_WINDOW_MS);
     unsigned long in_window = atomic_load(&tk.ticks);
@@ -581,8 +581,8 @@ static void test_periodic(void)
     CU_ASSERT(in_window >= PERIOD_MIN_TICKS);
 
     TT_EQ(tr_runtime_hold(rt), 0); /* to look for late ticks while it still runs */
-    TT_EQ(tr_timer_cancel(rt, tk.timer), 1);
-    TT_EQ(tr_runtime_send(rt, ticker, MSG_MARK, NULL, 0), 0);
+    TT_EQ(tr_timer_cancel(tr_runtime_ctx(rt), tk.timer), 1);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), ticker, MSG_MARK, NULL, 0), 0);
     CU_ASSERT(tt_wait_flag(&tk.marked, 60));
     tt_sleep_ms(100);
     TT_EQ(atomic_load(&tk.after_mark), 0);
@@ -592,7 +592,7 @@ static void test_periodic(void)
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
     TT_EQ(atomic_load(&tk.after_mark), 0);
     TT_EQ(atomic_load(&tk.early), 0);
-    TT_EQ(tr_timer_cancel(rt, tk.timer), 0);
+    TT_EQ(tr_timer_cancel(tr_runtime_ctx(rt), tk.timer), 0);
     TT_NO_ERRORS();
     tr_runtime_destroy(rt);
 }
@@ -636,8 +636,8 @@ static void self_ticker_actor(tr_ctx *cx, void *state, const tr_msg *m)
     if (atomic_load(&st->cancelled))
         atomic_fetch_add(&st->after_cancel, 1);
     if (k == SELF_TICKS) {
-        TT_CHECK(tr_timer_cancel(tr_ctx_runtime(cx), st->timer) == 1);
-        TT_CHECK(tr_timer_cancel(tr_ctx_runtime(cx), st->timer) == 0);
+        TT_CHECK(tr_timer_cancel(cx, st->timer) == 1);
+        TT_CHECK(tr_timer_cancel(cx, st->timer) == 0);
         TT_CHECK(tr_send(cx, tr_self(cx), MSG_MARK, NULL, 0) == 0);
         /* Keeps the runtime up a while, to see that no tick follows. */
         TT_CHECK(tr_send_after(cx, 10 * SELF_PERIOD_NS, tr_self(cx), MSG_STOP, NULL, 0) == 0);
@@ -650,8 +650,8 @@ static void test_periodic_cancel_inside(void)
     struct self_ticker *sp = &st;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, self_ticker_actor, &sp, sizeof sp, &p), 0);
-    TT_EQ(tr_runtime_send(rt, p, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), self_ticker_actor, &sp, sizeof sp, &p), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
     TT_NO_ERRORS();
@@ -697,8 +697,8 @@ static void test_dead_target(void)
     struct victim_state vs = { &handled };
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid victim;
-    TT_EQ(tr_runtime_spawn(rt, victim_actor, &vs, sizeof vs, &victim), 0);
-    TT_EQ(tr_runtime_send(rt, victim, MSG_STOP, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), victim_actor, &vs, sizeof vs, &victim), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), victim, MSG_STOP, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     uint64_t d0 = dead_letters(rt);
 
@@ -708,15 +708,15 @@ static void test_dead_target(void)
         uint32_t v = (uint32_t)i;
         tr_timer_spec spec = { .delay_ns = tt_rng_below(&rng, 20 * TR_MSEC), .to = victim,
                                .type = MSG_FIRE, .data = &v, .len = sizeof v };
-        TT_EQ(tr_runtime_timer_start(rt, &spec, NULL), 0);
+        TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, NULL), 0);
     }
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(dead_letters(rt), d0 + 100);
 
     /* From inside, to an actor that stops before they fire. */
     tr_pid s;
-    TT_EQ(tr_runtime_spawn(rt, suicidal_actor, NULL, 0, &s), 0);
-    TT_EQ(tr_runtime_send(rt, s, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), suicidal_actor, NULL, 0, &s), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), s, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(dead_letters(rt), d0 + 110);
 
@@ -724,10 +724,10 @@ static void test_dead_target(void)
     tr_pid per;
     tr_timer_spec spec = { .delay_ns = TR_MSEC, .period_ns = 2 * TR_MSEC, .to = victim,
                            .type = MSG_TICK };
-    TT_EQ(tr_runtime_timer_start(rt, &spec, &per), 0);
+    TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, &per), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     CU_ASSERT(wait_dead_letters(rt, d0 + 115, 60));
-    TT_EQ(tr_timer_cancel(rt, per), 1);
+    TT_EQ(tr_timer_cancel(tr_runtime_ctx(rt), per), 1);
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
     CU_ASSERT(dead_letters(rt) >= d0 + 115);
     TT_EQ(atomic_load(&handled), 0);
@@ -776,16 +776,16 @@ static void test_send_to_timer(void)
     struct recorder *rp = &rec;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p, poker;
-    TT_EQ(tr_runtime_spawn(rt, recorder_actor, &rp, sizeof rp, &p), 0);
-    TT_EQ(tr_runtime_spawn(rt, recorder_actor, &rp, sizeof rp, &poker), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), recorder_actor, &rp, sizeof rp, &p), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), recorder_actor, &rp, sizeof rp, &poker), 0);
     tr_timer_spec spec = { .delay_ns = 50 * TR_MSEC, .to = p, .type = MSG_FIRE };
-    TT_EQ(tr_runtime_timer_start(rt, &spec, &rec.timer), 0);
+    TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, &rec.timer), 0);
     uint64_t d0 = dead_letters(rt);
 
     /* From outside and from inside: accepted, dropped, counted. */
-    TT_EQ(tr_runtime_send(rt, rec.timer, MSG_POKE, "x", 1), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), rec.timer, MSG_POKE, "x", 1), 0);
     TT_EQ(dead_letters(rt), d0 + 1);
-    TT_EQ(tr_runtime_send(rt, poker, MSG_POKE, &rec.timer, sizeof rec.timer), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), poker, MSG_POKE, &rec.timer, sizeof rec.timer), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_NO_ERRORS();
     TT_EQ(dead_letters(rt), d0 + 2);
@@ -794,15 +794,15 @@ static void test_send_to_timer(void)
 
     /* Once it has fired, its pid is an ended actor's: still a dead letter,
      * not "no such pid"; and it is no longer pending. */
-    TT_EQ(tr_runtime_send(rt, rec.timer, MSG_POKE, "x", 1), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), rec.timer, MSG_POKE, "x", 1), 0);
     TT_EQ(dead_letters(rt), d0 + 3);
-    TT_EQ(tr_timer_cancel(rt, rec.timer), 0);
+    TT_EQ(tr_timer_cancel(tr_runtime_ctx(rt), rec.timer), 0);
 
     /* Cancel of things that are not pending timers. */
-    TT_EQ(tr_timer_cancel(rt, p), 0);              /* an ordinary actor */
-    TT_EQ(tr_timer_cancel(NULL, rec.timer), TR_EINVAL);
-    TT_EQ(tr_timer_cancel(rt, TR_PID_NONE), TR_ENOPID);
-    TT_EQ(tr_timer_cancel(rt, ((tr_pid)1 << TR__PID_INDEX_BITS) | 5000000u), TR_ENOPID);
+    TT_EQ(tr_timer_cancel(tr_runtime_ctx(rt), p), 0);              /* an ordinary actor */
+    TT_EQ(tr_timer_cancel(tr_runtime_ctx(NULL), rec.timer), TR_EINVAL);
+    TT_EQ(tr_timer_cancel(tr_runtime_ctx(rt), TR_PID_NONE), TR_ENOPID);
+    TT_EQ(tr_timer_cancel(tr_runtime_ctx(rt), ((tr_pid)1 << TR__PID_INDEX_BITS) | 5000000u), TR_ENOPID);
     tr_runtime_destroy(rt);
 }
 
@@ -823,9 +823,9 @@ static void test_cancel_never_issued(void)
     tr_pid actor, timer;
     struct recorder rec = { 0 };
     struct recorder *rp = &rec;
-    TT_EQ(tr_runtime_spawn(rt, recorder_actor, &rp, sizeof rp, &actor), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), recorder_actor, &rp, sizeof rp, &actor), 0);
     tr_timer_spec spec = { .delay_ns = 0, .to = actor, .type = MSG_FIRE };
-    TT_EQ(tr_runtime_timer_start(rt, &spec, &timer), 0);
+    TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, &timer), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&rec.fires), 1);
 
@@ -840,11 +840,11 @@ static void test_cancel_never_issued(void)
         pid_with(0, TR__PID_GEN(actor) + 1, TR__PID_INDEX(actor)), /* a live actor's next */
     };
     for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
-        TT_EQ(tr_timer_cancel(rt, never[i]), TR_ENOPID);
-        TT_EQ(tr_runtime_send(rt, never[i], MSG_POKE, NULL, 0), TR_ENOPID);
+        TT_EQ(tr_timer_cancel(tr_runtime_ctx(rt), never[i]), TR_ENOPID);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), never[i], MSG_POKE, NULL, 0), TR_ENOPID);
     }
-    TT_EQ(tr_timer_cancel(rt, timer), 0); /* fired: issued, nothing pending */
-    TT_EQ(tr_timer_cancel(rt, actor), 0); /* an actor, not a timer */
+    TT_EQ(tr_timer_cancel(tr_runtime_ctx(rt), timer), 0); /* fired: issued, nothing pending */
+    TT_EQ(tr_timer_cancel(tr_runtime_ctx(rt), actor), 0); /* an actor, not a timer */
     tr_runtime_destroy(rt);
 }
 
@@ -872,23 +872,23 @@ static void test_start_errors(void)
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p;
     char byte = 0;
-    TT_EQ(tr_runtime_spawn(rt, errors_actor, NULL, 0, &p), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), errors_actor, NULL, 0, &p), 0);
     tr_timer_spec spec = { .delay_ns = TR_MSEC, .to = p, .type = MSG_FIRE };
     tr_pid t = 12345;
-    TT_EQ(tr_runtime_timer_start(NULL, &spec, &t), TR_EINVAL);
-    TT_EQ(tr_runtime_timer_start(rt, NULL, &t), TR_EINVAL);
+    TT_EQ(tr_timer_start(tr_runtime_ctx(NULL), &spec, &t), TR_EINVAL);
+    TT_EQ(tr_timer_start(tr_runtime_ctx(rt), NULL, &t), TR_EINVAL);
     spec.type = TR_MSG_SYSTEM;
-    TT_EQ(tr_runtime_timer_start(rt, &spec, &t), TR_EINVAL);
+    TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, &t), TR_EINVAL);
     spec.type = MSG_FIRE;
     spec.len = 4;
-    TT_EQ(tr_runtime_timer_start(rt, &spec, &t), TR_EINVAL);
+    TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, &t), TR_EINVAL);
     spec.data = &byte;
     spec.len = (size_t)TR_MSG_MAX_LEN + 1;
-    TT_EQ(tr_runtime_timer_start(rt, &spec, &t), TR_EMSGSIZE);
+    TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, &t), TR_EMSGSIZE);
     TT_EQ(t, 12345); /* untouched on failure */
     TT_EQ(tr_timer_start(NULL, &spec, &t), TR_EINVAL);
     TT_EQ(tr_send_after(NULL, 0, p, MSG_FIRE, NULL, 0), TR_EINVAL);
-    TT_EQ(tr_runtime_send(rt, p, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, NULL, 0), 0);
     /* Failed starts took no hold: the run ends at once. */
     TT_EQ(tr_runtime_start(rt), 0);
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
@@ -925,11 +925,11 @@ static void test_pending_timer_holds(void)
     struct recorder *rp = &rec;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, recorder_actor, &rp, sizeof rp, &p), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), recorder_actor, &rp, sizeof rp, &p), 0);
     const uint64_t delay = 300 * TR_MSEC;
     tr_timer_spec spec = { .delay_ns = delay, .to = p, .type = MSG_FIRE };
     uint64_t t0 = tt_now_ns();
-    TT_EQ(tr_runtime_timer_start(rt, &spec, &rec.timer), 0);
+    TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, &rec.timer), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     struct joiner j = { .rt = rt, .watch = &rec.fires };
     pthread_t t = tt_thread(joiner_main, &j);
@@ -950,7 +950,7 @@ static void test_pending_timer_holds(void)
     rec.timer = TR_PID_NONE;
     uint64_t d2 = 200 * TR_MSEC;
     t0 = tt_now_ns();
-    TT_EQ(tr_runtime_send(rt, p, MSG_START, &d2, sizeof d2), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, &d2, sizeof d2), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     uint64_t returned = tt_now_ns();
     TT_EQ(atomic_load(&rec.fires), 2);
@@ -960,7 +960,7 @@ static void test_pending_timer_holds(void)
     /* A zero delay fires at once, and still holds the runtime until then. */
     spec.delay_ns = 0;
     rec.timer = TR_PID_NONE;
-    TT_EQ(tr_runtime_timer_start(rt, &spec, NULL), 0);
+    TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, NULL), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_EQ(atomic_load(&rec.fires), 3);
     TT_NO_ERRORS();
@@ -980,7 +980,7 @@ static void *stopper_main(void *arg)
     struct stopper *s = arg;
     tt_sleep_ms(s->delay_ms);
     atomic_store(&s->at, tt_now_ns());
-    tr_runtime_stop(s->rt);
+    tr_runtime_shutdown(s->rt);
     return NULL;
 }
 
@@ -993,15 +993,15 @@ static void test_hour_timer_stop(void)
         struct recorder *rp = &rec;
         tr_runtime *rt = tt_runtime(2, 0);
         tr_pid p;
-        TT_EQ(tr_runtime_spawn(rt, recorder_actor, &rp, sizeof rp, &p), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), recorder_actor, &rp, sizeof rp, &p), 0);
         uint32_t payload[8] = { 1, 2, 3 };
         tr_timer_spec spec = { .delay_ns = 3600 * TR_SEC, .to = p, .type = MSG_FIRE,
                                .data = payload, .len = sizeof payload };
-        TT_EQ(tr_runtime_timer_start(rt, &spec, NULL), 0);
+        TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, NULL), 0);
         spec.period_ns = 3600 * TR_SEC;
-        TT_EQ(tr_runtime_timer_start(rt, &spec, NULL), 0);
+        TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, NULL), 0);
         uint64_t hour = 3600 * TR_SEC;
-        TT_EQ(tr_runtime_send(rt, p, MSG_START, &hour, sizeof hour), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, &hour, sizeof hour), 0);
         TT_EQ(tr_runtime_start(rt), 0);
         if (round == 0) {
             struct stopper s = { .rt = rt, .delay_ms = 100 };
@@ -1037,10 +1037,10 @@ static void test_idle_wait(void)
     struct recorder *rp = &rec;
     tr_runtime *rt = tt_runtime(2, 0);
     tr_pid p;
-    TT_EQ(tr_runtime_spawn(rt, recorder_actor, &rp, sizeof rp, &p), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), recorder_actor, &rp, sizeof rp, &p), 0);
     tr_timer_spec spec = { .delay_ns = IDLE_DELAY_NS, .to = p, .type = MSG_FIRE };
     uint64_t t0 = tt_now_ns();
-    TT_EQ(tr_runtime_timer_start(rt, &spec, &rec.timer), 0);
+    TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, &rec.timer), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     tt_sleep_ms(IDLE_SETTLE_MS);
     double c0 = tt_cpu_seconds();

@@ -86,7 +86,7 @@ static void test_udp(void)
                      .actor = {.behaviour = udp_echo, .state = &us, .state_size = sizeof us}};
     tr_pid pid = TR_PID_NONE;
     uint16_t port = 0;
-    TT_EQ(tr_runtime_udp_open(rt, &o, &pid, &port), 0);
+    TT_EQ(tr_udp_open(tr_runtime_ctx(rt), &o, &pid, &port), 0);
     CU_ASSERT_FATAL(port != 0);
     CU_ASSERT(pid != TR_PID_NONE);
     CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
@@ -131,7 +131,7 @@ static void test_udp_large(void)
     tr_udp_opts o = {.host = HOST,
                      .actor = {.behaviour = udp_echo, .state = &us, .state_size = sizeof us}};
     uint16_t port = 0;
-    TT_EQ(tr_runtime_udp_open(rt, &o, NULL, &port), 0);
+    TT_EQ(tr_udp_open(tr_runtime_ctx(rt), &o, NULL, &port), 0);
     CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
     static const size_t sizes[] = {8192, 32768, 65000, 65507};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
@@ -142,7 +142,7 @@ static void test_udp_large(void)
         CU_ASSERT(ok);
     }
     TT_EQ(atomic_load(&st->max_len), 65507);
-    tr_runtime_stop(rt);
+    tr_runtime_shutdown(rt);
     tt_join_within(rt, WAIT_S);
     tr_runtime_destroy(rt);
     close(c0);

@@ -96,8 +96,8 @@ static void run(bool then_close)
                                                   .state_size = sizeof shp}}};
     tr_pid listener, feed;
     uint16_t port = 0;
-    TT_EQ(tr_runtime_tcp_listen(rt, &o, &listener, &port), 0);
-    TT_EQ(tr_runtime_spawn(rt, feeder, &shp, sizeof shp, &feed), 0);
+    TT_EQ(tr_tcp_listen(tr_runtime_ctx(rt), &o, &listener, &port), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), feeder, &shp, sizeof shp, &feed), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     int client = connect_to(port);
     for (int i = 0; i < 30000 && atomic_load(&sh.conn) == TR_PID_NONE; i++)
@@ -106,7 +106,7 @@ static void run(bool then_close)
     int fd = atomic_load(&sh.fd);
     unsigned long before = tt_send_calls(fd);
 
-    TT_EQ(tr_runtime_send(rt, feed, then_close ? MSG_CLOSE : MSG_FEED, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), feed, then_close ? MSG_CLOSE : MSG_FEED, NULL, 0), 0);
     char want[LINES * 8 + 1], got[sizeof want + 16];
     for (unsigned i = 0; i < LINES; i++) {
         char line[32];
@@ -128,7 +128,7 @@ static void run(bool then_close)
     } else {
         close(client);
     }
-    tr_runtime_stop(rt);
+    tr_runtime_shutdown(rt);
     tt_join_within(rt, 60);
     TT_NO_ERRORS();
     tr_runtime_destroy(rt);

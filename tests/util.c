@@ -247,7 +247,7 @@ static void *join_guard_main(void *arg)
     pthread_mutex_unlock(&g->lock);
     if (g->fired) {
         printf("\n    the runtime did not finish within %.0f s: stopping it\n", g->seconds);
-        tr_runtime_stop(g->rt);
+        tr_runtime_shutdown(g->rt);
     }
     return NULL;
 }
@@ -423,7 +423,7 @@ tr_pid tt_counted_spawn(tr_runtime *rt, uint32_t id, uint32_t flags, const char 
     struct tt_counted_big b;
     tr_actor_spec spec = tt_counted_spec(&b, id, flags, name);
     tr_pid pid = TR_PID_NONE;
-    TT_EQ(tr_runtime_spawn_spec(rt, &spec, &pid), 0);
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &spec, &pid), 0);
     atomic_store(&tt_counts.pid[id], pid);
     return pid;
 }

@@ -111,10 +111,6 @@ TR_API int tr_spawn_monitor(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid, 
  * ends, and its links see TR_EXIT_KILLED). Errors: as tr_send. */
 TR_API int tr_kill(tr_ctx *cx, tr_pid pid, int reason);
 
-/* tr_kill from outside the runtime. Errors: TR_EINVAL (rt NULL),
- * TR_ENOPID, TR_ENOMEM. */
-TR_API int tr_runtime_kill(tr_runtime *rt, tr_pid pid, int reason);
-
 /* Monitors pid: exactly one TR_DOWN with *ref will come when it ends
  * (reason TR_EXIT_NOPROC at once if it has already ended).
  * Errors: TR_EINVAL (not inside a behaviour), TR_ENOPID, TR_ENOMEM. */

@@ -66,7 +66,7 @@ TR_API int tr_signal_watch(tr_ctx *cx, int signo);
 /* Ends a subscription. Errors: TR_EINVAL (not subscribed). */
 TR_API int tr_signal_unwatch(tr_ctx *cx, int signo);
 
-/* Makes signo stop the runtime (tr_runtime_stop): the usual way for a
+/* Makes signo stop the runtime (tr_runtime_shutdown): the usual way for a
  * server to end cleanly on SIGINT or SIGTERM. The handler is in place when
  * this returns; it stays until the runtime is destroyed, and, like any
  * subscription, holds the runtime open. Calling it twice for a signal is

@@ -123,8 +123,6 @@ typedef struct tr_tcp_listen_opts {
  * name), TR_ENOMEM, TR_EAGAIN (actor table full), -errno from getaddrinfo/socket/bind/listen
  * (e.g. -EADDRINUSE), TR_EHOSTUNREACH when the host does not resolve. */
 TR_API int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listener, uint16_t *port);
-TR_API int tr_runtime_tcp_listen(tr_runtime *rt, const tr_tcp_listen_opts *o, tr_pid *listener,
-                                 uint16_t *port);
 
 /* Stops a listener (from any actor): it closes its socket and ends.
  * Connections already accepted go on. Errors: as tr_send. */
@@ -155,7 +153,6 @@ typedef struct tr_tcp_connect_opts {
  * behaviour, a bad name), TR_ENOMEM, TR_EEXIST (name taken), TR_EAGAIN, TR_EHOSTUNREACH
  * (no such host), -errno from socket. */
 TR_API int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn);
-TR_API int tr_runtime_tcp_connect(tr_runtime *rt, const tr_tcp_connect_opts *o, tr_pid *conn);
 
 /* ---- inside a connection's behaviour ---- */
 
@@ -202,8 +199,6 @@ typedef struct tr_udp_opts {
  * Stores its pid and bound port if asked. Errors: as tr_tcp_listen (a
  * name is allowed), TR_EEXIST (name taken: the socket is closed). */
 TR_API int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
-TR_API int tr_runtime_udp_open(tr_runtime *rt, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
-
 /* Inside a UDP actor's behaviour: sends one datagram. Errors: TR_ENOTCONN
  * (not a UDP actor, or closed), TR_EINVAL (to NULL, data NULL with len),
  * -errno from sendto (TR_EAGAIN when the socket buffer is full: UDP may

@@ -70,7 +70,7 @@ TR_API int tr_runtime_create(const tr_config *cfg, tr_runtime **rt);
 TR_API void tr_runtime_destroy(tr_runtime *rt);
 
 /* Starts the workers and blocks until the runtime is quiescent or
- * tr_runtime_stop is called. Returns 0 when quiescent, 1 when stopped.
+ * tr_runtime_shutdown is called. Returns 0 when quiescent, 1 when stopped.
  * May be called again later to resume.
  * Errors: TR_EBUSY (already running), TR_EDEADLK (called from a worker),
  * TR_ENOMEM (threads could not be started). */
@@ -87,8 +87,9 @@ TR_API int tr_runtime_join(tr_runtime *rt);
 
 /* Asks the workers to stop after their current turns; run/join return 1.
  * Messages still queued stay queued. Any thread, including a behaviour,
- * and async-signal-safe. */
-TR_API void tr_runtime_stop(tr_runtime *rt);
+ * and async-signal-safe. (Named apart from tr_stop, which ends only the
+ * running actor.) */
+TR_API void tr_runtime_shutdown(tr_runtime *rt);
 
 /* Holds the runtime open: it will not finish while a hold is taken, even
  * with nothing to do. Each hold is given back with tr_runtime_release.
@@ -98,27 +99,19 @@ TR_API int tr_runtime_hold(tr_runtime *rt);
 /* Gives back a hold. Errors: TR_EINVAL (rt NULL, or no hold taken). */
 TR_API int tr_runtime_release(tr_runtime *rt);
 
-/* tr_spawn_spec for threads outside the runtime (or before it runs); the
- * actor's init gets TR_PID_NONE as its spawner. Any thread (a behaviour
- * uses tr_spawn_spec). Errors: as tr_spawn_spec; TR_EINVAL for rt NULL. */
-TR_API int tr_runtime_spawn_spec(tr_runtime *rt, const tr_actor_spec *spec, tr_pid *pid);
-
-/* tr_runtime_spawn_spec with only behaviour and state. Errors: as
- * tr_runtime_spawn_spec. Any thread. */
-TR_API int tr_runtime_spawn(tr_runtime *rt, tr_behaviour fn, const void *state,
-                            size_t state_size, tr_pid *pid);
-
-/* tr_send for threads outside the runtime; the message's sender is
- * TR_PID_NONE. Any thread. Errors: as tr_send. */
-TR_API int tr_runtime_send(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
-                           size_t len);
-
-/* TR_SEND_VALUE (actor.h) for threads outside the runtime. */
-#define TR_RUNTIME_SEND_VALUE(rt, to, type, value) \
-    tr_runtime_send((rt), (to), (type), &(value), sizeof(value))
-
-/* tr_msg_send for threads outside the runtime. */
-TR_API int tr_runtime_msg_send(tr_runtime *rt, tr_pid to, tr_msg *m);
+/* The runtime's outside context: what a thread outside the runtime (the
+ * main thread, a foreign thread, a signal-free callback) passes to the
+ * calls that take a tr_ctx, as a behaviour passes its own. One context
+ * for every call, so that no call exists twice: tr_spawn, tr_send,
+ * tr_kill, tr_timer_start, tr_tcp_listen, ... work from outside with it,
+ * the messages sent having no sender (TR_PID_NONE). Calls that only mean
+ * something inside a turn (tr_self, tr_stop, tr_link, tr_monitor,
+ * tr_io_watch, tr_tcp_send, ...) refuse it as they refuse a worker's
+ * context between turns: TR_EINVAL, or nothing for calls that return
+ * void. It is valid as long as the runtime; it carries nothing
+ * per-thread, so any number of threads may use it at once. NULL for rt
+ * NULL. Any thread. */
+TR_API tr_ctx *tr_runtime_ctx(tr_runtime *rt);
 
 /* A snapshot of the counters. Any thread; the figures are exact once the
  * runtime has returned from run/join, approximate while it runs. */

@@ -64,11 +64,6 @@ typedef struct tr_supervisor_spec {
  * TR_EAGAIN. */
 TR_API int tr_supervisor_start(tr_ctx *cx, const tr_supervisor_spec *spec, tr_pid *sup);
 
-/* Starts a top-level supervisor from outside the runtime. Stop it (and
- * its tree, in order) with tr_runtime_kill(rt, sup, TR_EXIT_SHUTDOWN).
- * Errors: as tr_supervisor_start (TR_EINVAL for rt NULL). */
-TR_API int tr_runtime_supervisor_start(tr_runtime *rt, const tr_supervisor_spec *spec, tr_pid *sup);
-
 #ifdef __cplusplus
 }
 #endif

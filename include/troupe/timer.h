@@ -12,7 +12,7 @@
  *     delivered after the call (for a periodic timer: no further one);
  *   - a timer whose target has stopped fires into a dead letter;
  *   - a pending timer keeps tr_runtime_run from returning (it holds the
- *     runtime open), but never delays tr_runtime_stop.
+ *     runtime open), but never delays tr_runtime_shutdown.
  */
 #ifndef TROUPE_TIMER_H
 #define TROUPE_TIMER_H
@@ -45,9 +45,6 @@ typedef struct tr_timer_spec {
  * NULL with len), TR_EMSGSIZE, TR_ENOMEM, TR_EAGAIN (actor table full). */
 TR_API int tr_timer_start(tr_ctx *cx, const tr_timer_spec *spec, tr_pid *timer);
 
-/* tr_timer_start for threads outside the runtime. */
-TR_API int tr_runtime_timer_start(tr_runtime *rt, const tr_timer_spec *spec, tr_pid *timer);
-
 /* One-shot: sends the message to `to` after delay_ns. Errors: as
  * tr_timer_start. */
 TR_API int tr_send_after(tr_ctx *cx, uint64_t delay_ns, tr_pid to, uint32_t type,
@@ -56,9 +53,10 @@ TR_API int tr_send_after(tr_ctx *cx, uint64_t delay_ns, tr_pid to, uint32_t type
 /* Cancels a pending timer. Returns 1 if it was pending and is now
  * cancelled (nothing more will be delivered), 0 if it was not pending (it
  * has fired, was cancelled before, or the pid is not a timer's).
- * Errors: TR_EINVAL (rt NULL), TR_ENOPID (never a valid pid). Any thread.
+ * Errors: TR_EINVAL (cx NULL), TR_ENOPID (never a valid pid). Any context
+ * of the runtime: a behaviour's, between turns, or tr_runtime_ctx's.
  * It may wait for an expiry that is being delivered at that instant. */
-TR_API int tr_timer_cancel(tr_runtime *rt, tr_pid timer);
+TR_API int tr_timer_cancel(tr_ctx *cx, tr_pid timer);
 
 #ifdef __cplusplus
 }

@@ -97,13 +97,13 @@ int main()
 
     uint64_t answered = 0;
     tr_pid srv = TR_PID_NONE, cli = TR_PID_NONE;
-    check(tr_runtime_spawn(rt, server, nullptr, 0, &srv) == TR_OK, "spawn the server");
+    check(tr_spawn(tr_runtime_ctx(rt), server, nullptr, 0, &srv) == TR_OK, "spawn the server");
     client_state cs{srv, 0, 0, 0, &answered};
-    check(tr_runtime_spawn(rt, client, &cs, sizeof cs, &cli) == TR_OK, "spawn the client");
-    check(tr_runtime_send(rt, cli, START, nullptr, 0) == TR_OK, "send START");
+    check(tr_spawn(tr_runtime_ctx(rt), client, &cs, sizeof cs, &cli) == TR_OK, "spawn the client");
+    check(tr_send(tr_runtime_ctx(rt), cli, START, nullptr, 0) == TR_OK, "send START");
 
     // Errors read the same from C++: a reserved type is refused.
-    check(tr_runtime_send(rt, cli, TR_MSG_SYSTEM, nullptr, 0) == TR_EINVAL, "reserved type");
+    check(tr_send(tr_runtime_ctx(rt), cli, TR_MSG_SYSTEM, nullptr, 0) == TR_EINVAL, "reserved type");
     check(std::string(tr_strerror(TR_EINVAL)).size() > 0, "tr_strerror");
 
     check(tr_runtime_run(rt) == 0, "tr_runtime_run returns 0 when quiescent");
