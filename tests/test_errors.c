@@ -411,7 +411,7 @@ static void test_payload_view(void)
     tr_msg_free(empty);
 }
 
-/* TR_SEND_VALUE / TR_RUNTIME_SEND_VALUE: the receiver gets exactly the
+/* TR_SEND_VALUE, inside and outside: the receiver gets exactly the
  * value with its size; an index with a side effect is evaluated once. */
 enum { POINT = 1, POINTS, STOP };
 

@@ -815,7 +815,7 @@ static tr_pid pid_with(uint32_t node, uint32_t gen, uint32_t index)
 }
 
 /* Every shape of pid that no actor or timer ever had is TR_ENOPID, as for
- * tr_runtime_send; the pid of a timer that has fired, or of a live actor,
+ * tr_send; the pid of a timer that has fired, or of a live actor,
  * is 0 (nothing pending to cancel). */
 static void test_cancel_never_issued(void)
 {

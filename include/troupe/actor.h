@@ -6,8 +6,11 @@
  * the runtime: who am I, send, spawn, stop.
  *
  * The functions taking a tr_ctx may only be called by the thread running
- * that behaviour, during the call. To act from outside any actor, use the
- * tr_runtime_* counterparts in troupe/runtime.h.
+ * that behaviour, during the call — or, from any thread outside the
+ * runtime, with the runtime's outside context (tr_runtime_ctx, runtime.h):
+ * one context, so that no call exists twice. Calls that only mean
+ * something inside a turn (tr_self, tr_stop, links, monitors, watches)
+ * refuse the outside context as they refuse a worker's between turns.
  */
 #ifndef TROUPE_ACTOR_H
 #define TROUPE_ACTOR_H
@@ -72,23 +75,24 @@ typedef struct tr_actor_spec {
  * neither init nor on_stop runs — and the call fails with TR_EEXIST. Any
  * spawn that fails starts nothing and runs neither callback.
  * Errors: TR_EINVAL (spec or behaviour NULL, state NULL with a size, a name
- * empty or TR_NAME_MAX bytes or longer, not inside a behaviour), TR_ENOMEM,
- * TR_EAGAIN (actor table full), TR_EEXIST (name taken). Behaviours only;
- * tr_runtime_spawn_spec is the form for other threads. */
+ * empty or TR_NAME_MAX bytes or longer, a worker's context between turns), TR_ENOMEM,
+ * TR_EAGAIN (actor table full), TR_EEXIST (name taken). A behaviour's
+ * context, or tr_runtime_ctx's (then init gets TR_PID_NONE as spawner). */
 TR_API int tr_spawn_spec(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid);
 
 /* tr_spawn_spec with only behaviour and state: an actor without init,
- * on_stop or name. Errors: as tr_spawn_spec. Behaviours only. */
+ * on_stop or name. Errors: as tr_spawn_spec. Contexts: as tr_spawn_spec. */
 TR_API int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
                     tr_pid *pid);
 
 /* Sends a copy of `len` bytes of `data` as a message of `type` to `to`.
  * Delivery is asynchronous and per-sender FIFO. A send to an actor that
  * has stopped (or stops before handling it) is not an error: the message
- * becomes a dead letter, counted in the statistics.
- * Errors: TR_EINVAL (type reserved, data NULL with len, not inside a
- * behaviour), TR_EMSGSIZE, TR_ENOPID (never a valid pid of this runtime),
- * TR_ENOMEM. */
+ * becomes a dead letter, counted in the statistics. From the outside
+ * context (tr_runtime_ctx) the message has no sender (TR_PID_NONE).
+ * Errors: TR_EINVAL (type reserved, data NULL with len, a worker's context
+ * between turns), TR_EMSGSIZE, TR_ENOPID (never a valid pid of this
+ * runtime), TR_ENOMEM. */
 TR_API int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len);
 
 /* TR_SEND_VALUE(cx, to, type, value): tr_send of the bytes of `value`,

@@ -108,7 +108,8 @@ TR_API int tr_spawn_monitor(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid, 
  * but without a link (Erlang's exit/2): an actor that traps exits gets a
  * TR_EXIT message; any other ends with that reason — except that
  * TR_EXIT_NORMAL is ignored, and TR_EXIT_KILL cannot be trapped (the actor
- * ends, and its links see TR_EXIT_KILLED). Errors: as tr_send. */
+ * ends, and its links see TR_EXIT_KILLED). From the outside context the
+ * signal comes from TR_PID_NONE. Errors: as tr_send. */
 TR_API int tr_kill(tr_ctx *cx, tr_pid pid, int reason);
 
 /* Monitors pid: exactly one TR_DOWN with *ref will come when it ends

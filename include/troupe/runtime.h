@@ -5,8 +5,8 @@
  *
  *     tr_runtime *rt;
  *     tr_runtime_create(NULL, &rt);
- *     tr_runtime_spawn(rt, fn, &state, sizeof state, &pid);
- *     tr_runtime_send(rt, pid, TYPE, data, len);
+ *     tr_spawn(tr_runtime_ctx(rt), fn, &state, sizeof state, &pid);
+ *     tr_send(tr_runtime_ctx(rt), pid, TYPE, data, len);
  *     tr_runtime_run(rt);       // returns when no work is left
  *     tr_runtime_destroy(rt);
  *

@@ -40,7 +40,8 @@ typedef struct tr_timer_spec {
     size_t len;
 } tr_timer_spec;
 
-/* Starts a timer from inside a behaviour; stores its pid in *timer if
+/* Starts a timer (a behaviour's context, or tr_runtime_ctx's from outside
+ * the runtime); stores its pid in *timer if
  * timer is not NULL. Errors: TR_EINVAL (spec NULL, reserved type, data
  * NULL with len), TR_EMSGSIZE, TR_ENOMEM, TR_EAGAIN (actor table full). */
 TR_API int tr_timer_start(tr_ctx *cx, const tr_timer_spec *spec, tr_pid *timer);
