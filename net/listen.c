@@ -47,7 +47,7 @@ int tr__spawn_socket(tr_runtime *rt, tr_ctx *cx, tr_behaviour fn, const void *st
     tr_actor_spec spec = {.behaviour = fn, .state = state, .state_size = size,
                           .init = user->init, .on_stop = user->on_stop, .name = user->name};
     tr__spawn_opts o = {.resource_at = 0, .user_at = user_at};
-    return tr__spawn_spec(rt, cx != NULL ? cx->worker : NULL, tr_self(cx), &spec, &o, pid);
+    return tr__spawn_spec(rt, tr__cx_worker(cx), tr_self(cx), &spec, &o, pid);
 }
 
 static void spawn_conn(tr_ctx *cx, listener *l, int fd, struct sockaddr_storage *peer,
@@ -159,7 +159,7 @@ static int listen_on(tr_runtime *rt, tr_ctx *cx, const tr_tcp_listen_opts *o, tr
     tr_pid pid;
     tr_actor_spec me = {.behaviour = listener_behaviour, .state = &l, .state_size = sizeof l};
     tr__spawn_opts opts = {.resource_at = 0};
-    int err = tr__spawn_spec(rt, cx != NULL ? cx->worker : NULL, tr_self(cx), &me, &opts, &pid);
+    int err = tr__spawn_spec(rt, tr__cx_worker(cx), tr_self(cx), &me, &opts, &pid);
     if (err != 0) {
         listener_release(rt, &l.res);
         return err;
@@ -172,15 +172,15 @@ static int listen_on(tr_runtime *rt, tr_ctx *cx, const tr_tcp_listen_opts *o, tr
 int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listener, uint16_t *port)
 {
     if (tr__cx_in_turn(cx))
-        return listen_on(cx->rt, cx, o, listener, port);
+        return listen_on(tr_ctx_runtime(cx), cx, o, listener, port);
     if (tr__cx_outside(cx))
-        return listen_on(cx->rt, NULL, o, listener, port);
+        return listen_on(tr_ctx_runtime(cx), NULL, o, listener, port);
     return TR_EINVAL;
 }
 
 int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener)
 {
-    if (cx == NULL || cx->actor == NULL)
+    if (!tr__cx_in_turn(cx))
         return TR_EINVAL;
     return tr__send_system(tr_ctx_runtime(cx), cx, listener, TR__NET_CLOSE);
 }
@@ -218,8 +218,8 @@ static int connect_to(tr_runtime *rt, tr_ctx *cx, const tr_tcp_connect_opts *o, 
 int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn)
 {
     if (tr__cx_in_turn(cx))
-        return connect_to(cx->rt, cx, o, conn);
+        return connect_to(tr_ctx_runtime(cx), cx, o, conn);
     if (tr__cx_outside(cx))
-        return connect_to(cx->rt, NULL, o, conn);
+        return connect_to(tr_ctx_runtime(cx), NULL, o, conn);
     return TR_EINVAL;
 }

@@ -112,9 +112,9 @@ static int open_udp(tr_runtime *rt, tr_ctx *cx, const tr_udp_opts *o, tr_pid *ou
 int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port)
 {
     if (tr__cx_in_turn(cx))
-        return open_udp(cx->rt, cx, o, sock, port);
+        return open_udp(tr_ctx_runtime(cx), cx, o, sock, port);
     if (tr__cx_outside(cx))
-        return open_udp(cx->rt, NULL, o, sock, port);
+        return open_udp(tr_ctx_runtime(cx), NULL, o, sock, port);
     return TR_EINVAL;
 }
 

@@ -119,9 +119,9 @@ static void watch_release(tr_runtime *rt, tr__resource *res)
 }
 
 /* The running actor's watch of fd, and the link that points to it. */
-static watch *find_watch(tr__actor *a, int fd, tr__resource ***link)
+static watch *find_watch(tr_ctx *cx, int fd, tr__resource ***link)
 {
-    for (tr__resource **p = &a->resources; *p != NULL; p = &(*p)->next) {
+    for (tr__resource **p = tr__cx_held(cx); *p != NULL; p = &(*p)->next) {
         if ((*p)->release == watch_release && ((watch *)*p)->fd == fd) {
             *link = p;
             return (watch *)*p;
@@ -132,7 +132,7 @@ static watch *find_watch(tr__actor *a, int fd, tr__resource ***link)
 
 static bool valid(const tr_ctx *cx, int fd, unsigned events)
 {
-    return cx != NULL && cx->actor != NULL && fd >= 0 && (unsigned)fd < CHUNKS * CHUNK_FDS &&
+    return tr__cx_in_turn(cx) && fd >= 0 && (unsigned)fd < CHUNKS * CHUNK_FDS &&
            (events & ~(TR_IO_READ | TR_IO_WRITE)) == 0;
 }
 
@@ -140,7 +140,7 @@ int tr_io_watch(tr_ctx *cx, int fd, unsigned events)
 {
     if (!valid(cx, fd, events))
         return TR_EINVAL;
-    tr_runtime *rt = cx->rt;
+    tr_runtime *rt = tr_ctx_runtime(cx);
     tr__reactor *r = &rt->reactor;
     tr__fd_entry *e = fd_entry(r, fd, 1);
     watch *wt = malloc(sizeof *wt);
@@ -148,7 +148,7 @@ int tr_io_watch(tr_ctx *cx, int fd, unsigned events)
         free(wt);
         return TR_ENOMEM;
     }
-    if (!ck_pr_cas_64(&e->owner, TR_PID_NONE, cx->self)) {
+    if (!ck_pr_cas_64(&e->owner, TR_PID_NONE, tr_self(cx))) {
         free(wt);
         return TR_EBUSY;
     }
@@ -167,8 +167,7 @@ int tr_io_watch(tr_ctx *cx, int fd, unsigned events)
     }
     wt->fd = fd;
     wt->res.release = watch_release;
-    wt->res.next = cx->actor->resources;
-    cx->actor->resources = &wt->res;
+    tr__cx_hold(cx, &wt->res);
     tr_runtime_hold(rt);
     return 0;
 }
@@ -176,9 +175,9 @@ int tr_io_watch(tr_ctx *cx, int fd, unsigned events)
 int tr_io_modify(tr_ctx *cx, int fd, unsigned events)
 {
     tr__resource **link;
-    if (!valid(cx, fd, events) || find_watch(cx->actor, fd, &link) == NULL)
+    if (!valid(cx, fd, events) || find_watch(cx, fd, &link) == NULL)
         return TR_EINVAL;
-    tr__reactor *r = &cx->rt->reactor;
+    tr__reactor *r = &tr_ctx_runtime(cx)->reactor;
     tr__fd_entry *e = fd_entry(r, fd, 0);
     struct epoll_event ev = {.events = epoll_events(events),
                              .data.u64 = (uint32_t)fd | (uint64_t)ck_pr_load_32(&e->gen) << 32};
@@ -190,10 +189,10 @@ int tr_io_unwatch(tr_ctx *cx, int fd)
     tr__resource **link;
     if (!valid(cx, fd, 0))
         return TR_EINVAL;
-    watch *wt = find_watch(cx->actor, fd, &link);
+    watch *wt = find_watch(cx, fd, &link);
     if (wt == NULL)
         return TR_EINVAL;
     *link = wt->res.next;
-    watch_release(cx->rt, &wt->res);
+    watch_release(tr_ctx_runtime(cx), &wt->res);
     return 0;
 }

@@ -179,9 +179,9 @@ static void sub_release(tr_runtime *rt, tr__resource *res)
     tr_runtime_release(rt);
 }
 
-static struct tr__sig_sub *find_sub(tr__actor *a, int signo, tr__resource ***link)
+static struct tr__sig_sub *find_sub(tr_ctx *cx, int signo, tr__resource ***link)
 {
-    for (tr__resource **p = &a->resources; *p != NULL; p = &(*p)->next) {
+    for (tr__resource **p = tr__cx_held(cx); *p != NULL; p = &(*p)->next) {
         if ((*p)->release == sub_release && ((struct tr__sig_sub *)*p)->signo == signo) {
             *link = p;
             return (struct tr__sig_sub *)*p;
@@ -193,9 +193,9 @@ static struct tr__sig_sub *find_sub(tr__actor *a, int signo, tr__resource ***lin
 int tr_signal_watch(tr_ctx *cx, int signo)
 {
     tr__resource **link;
-    if (cx == NULL || cx->actor == NULL || !catchable(signo))
+    if (!tr__cx_in_turn(cx) || !catchable(signo))
         return TR_EINVAL;
-    if (find_sub(cx->actor, signo, &link) != NULL)
+    if (find_sub(cx, signo, &link) != NULL)
         return TR_EBUSY;
     struct tr__sig_sub *sub = malloc(sizeof *sub);
     if (sub == NULL)
@@ -205,13 +205,12 @@ int tr_signal_watch(tr_ctx *cx, int signo)
         free(sub);
         return err;
     }
-    tr_runtime *rt = cx->rt;
+    tr_runtime *rt = tr_ctx_runtime(cx);
     tr__reactor *r = &rt->reactor;
     sub->signo = signo;
-    sub->pid = cx->self;
+    sub->pid = tr_self(cx);
     sub->res.release = sub_release;
-    sub->res.next = cx->actor->resources;
-    cx->actor->resources = &sub->res;
+    tr__cx_hold(cx, &sub->res);
     pthread_mutex_lock(&r->sig_lock);
     sub->next = r->sig_subs;
     r->sig_subs = sub;
@@ -254,12 +253,12 @@ void tr__signal_fini(tr__reactor *r)
 int tr_signal_unwatch(tr_ctx *cx, int signo)
 {
     tr__resource **link;
-    if (cx == NULL || cx->actor == NULL)
+    if (!tr__cx_in_turn(cx))
         return TR_EINVAL;
-    struct tr__sig_sub *sub = find_sub(cx->actor, signo, &link);
+    struct tr__sig_sub *sub = find_sub(cx, signo, &link);
     if (sub == NULL)
         return TR_EINVAL;
     *link = sub->res.next;
-    sub_release(cx->rt, &sub->res);
+    sub_release(tr_ctx_runtime(cx), &sub->res);
     return 0;
 }

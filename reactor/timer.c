@@ -180,7 +180,7 @@ int tr_timer_start(tr_ctx *cx, const tr_timer_spec *spec, tr_pid *timer)
 {
     if (!tr__cx_in_turn(cx) && !tr__cx_outside(cx))
         return TR_EINVAL;
-    return timer_start(cx->rt, cx->worker, spec, false, timer);
+    return timer_start(tr_ctx_runtime(cx), tr__cx_worker(cx), spec, false, timer);
 }
 
 int tr__timer_system(tr_ctx *cx, uint64_t delay_ns, uint32_t type, tr_pid *timer)
@@ -192,8 +192,8 @@ int tr__timer_self(tr_ctx *cx, uint64_t delay_ns, uint32_t type, const void *dat
                    tr_pid *timer)
 {
     tr_timer_spec spec = {
-        .delay_ns = delay_ns, .to = cx->self, .type = type, .data = data, .len = len};
-    return timer_start(cx->rt, cx->worker, &spec, true, timer);
+        .delay_ns = delay_ns, .to = tr_self(cx), .type = type, .data = data, .len = len};
+    return timer_start(tr_ctx_runtime(cx), tr__cx_worker(cx), &spec, true, timer);
 }
 
 int tr_send_after(tr_ctx *cx, uint64_t delay_ns, tr_pid to, uint32_t type, const void *data,
@@ -207,7 +207,7 @@ int tr_timer_cancel(tr_ctx *cx, tr_pid timer)
 {
     if (cx == NULL)
         return TR_EINVAL;
-    tr_runtime *rt = cx->rt;
+    tr_runtime *rt = tr_ctx_runtime(cx);
     tr__actor *slot = TR__PID_NODE(timer) == 0 ? tr__table_lookup(&rt->table, timer) : NULL;
     if (slot == NULL || tr__pid_never_issued(ck_pr_load_32(&slot->life), timer))
         return TR_ENOPID;

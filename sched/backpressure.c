@@ -173,7 +173,7 @@ static unsigned next_look(tr__worker *w)
 
 void tr__bp_look(tr__worker *w, tr__actor *a)
 {
-    if (a == w->cx.actor) {
+    if (a == tr__cx_actor(&w->cx)) {
         w->watch_countdown = 1; /* its own mailbox: look at the next one */
         return;
     }
@@ -183,8 +183,8 @@ void tr__bp_look(tr__worker *w, tr__actor *a)
     bool stalled = e->actor == a && e->handled == handled;
     e->actor = a;
     e->handled = handled;
-    if (stalled && flag(w, a) && w->cx.actor != NULL)
-        w->cx.blocked_by = a;
+    if (stalled && flag(w, a) && tr__cx_in_turn(&w->cx))
+        tr__cx_give_way(&w->cx, a);
 }
 
 /* a waits for target; false (a not waiting) if target has caught up or is

@@ -92,8 +92,7 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
         w->rt = rt;
         w->id = i;
         w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
-        w->cx.worker = w;
-        w->cx.rt = rt;
+        tr__cx_init_worker(&w->cx, rt, w);
         w->watch_every = tr__bp_watch_every(c.batch);
         w->watch_countdown = w->watch_every;
         w->share_at = TR__RUNQ_CAPACITY; /* short turns, until measured */

@@ -60,39 +60,11 @@
 #include <stdint.h>
 
 #include "../actors/actor.h"
+#include "../actors/context.h"
 #include "../actors/fault.h"
 #include "../reactor/reactor.h"
 #include "runq.h"
 #include "troupe/runtime.h"
-
-typedef struct tr__worker tr__worker;
-
-struct tr_ctx {
-    tr_runtime *rt;
-    tr__worker *worker; /* NULL: the runtime's outside context (tr_runtime_ctx) */
-    tr__actor *actor;
-    tr_pid self;
-    bool stopping;
-    void (*turn_end)(tr_ctx *cx, void *state); /* tr__at_turn_end */
-    struct tr__actor *blocked_by; /* an overloaded actor sent to in this turn */
-    tr_msg *asked;    /* the ask being handled, until answered (actors/ask.c) */
-    int exit_reason;  /* with stopping: why */
-    char exit_text[TR_EXIT_TEXT_MAX];
-};
-
-/* One context for every call (troupe/runtime.h, tr_runtime_ctx): a
- * worker's, inside the turn of the actor it runs, or the runtime's
- * outside context, for any other thread. A worker's context between turns
- * is neither: the calls refuse it (TR_EINVAL). */
-static inline bool tr__cx_in_turn(const tr_ctx *cx)
-{
-    return cx != NULL && cx->actor != NULL;
-}
-
-static inline bool tr__cx_outside(const tr_ctx *cx)
-{
-    return cx != NULL && cx->worker == NULL;
-}
 
 /* Counters are written by their worker only and read by tr_runtime_stats. */
 typedef struct tr__counters {
@@ -187,8 +159,9 @@ void tr__bp_look(tr__worker *w, tr__actor *a);
 static inline void tr__bp_sent(tr__worker *w, tr__actor *a)
 {
     if (ck_pr_load_64(&a->muted) & TR__OVERLOADED) {
-        if (w->cx.actor != NULL && w->cx.actor != a)
-            w->cx.blocked_by = a;
+        tr__actor *running = tr__cx_actor(&w->cx);
+        if (running != NULL && running != a)
+            tr__cx_give_way(&w->cx, a);
     } else if (--w->watch_countdown == 0) {
         tr__bp_look(w, a);
     }

@@ -1,0 +1,91 @@
+/* actors/context.h — the context of a call, and what other modules may
+ * ask of it (internal).
+ *
+ * One context for every call (troupe/runtime.h, tr_runtime_ctx): a
+ * worker's, inside the turn of the actor it runs, or the runtime's outside
+ * context, for any other thread. A worker's context between turns is
+ * neither: the calls refuse it (TR_EINVAL).
+ *
+ * The rule: no file outside actors/ reads a context's fields. sched/,
+ * reactor/ and net/ ask through the functions below — whether a call is
+ * made in a turn, which worker makes it, the running actor's resources —
+ * so that what a context holds can change here alone. `make test` checks
+ * the rule with a grep (support/check-layers.sh).
+ */
+#ifndef TR_ACTORS_CONTEXT_H
+#define TR_ACTORS_CONTEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "actor.h"
+#include "troupe/fault.h"
+
+typedef struct tr__worker tr__worker;
+
+struct tr_ctx {
+    tr_runtime *rt;
+    tr__worker *worker; /* NULL: the runtime's outside context (tr_runtime_ctx) */
+    tr__actor *actor;
+    tr_pid self;
+    bool stopping;
+    void (*turn_end)(tr_ctx *cx, void *state); /* tr__at_turn_end */
+    struct tr__actor *blocked_by; /* an overloaded actor sent to in this turn */
+    tr_msg *asked;    /* the ask being handled, until answered (actors/ask.c) */
+    int exit_reason;  /* with stopping: why */
+    char exit_text[TR_EXIT_TEXT_MAX];
+};
+
+/* Whether cx is inside a turn; whether it is the outside context. */
+static inline bool tr__cx_in_turn(const tr_ctx *cx)
+{
+    return cx != NULL && cx->actor != NULL;
+}
+
+static inline bool tr__cx_outside(const tr_ctx *cx)
+{
+    return cx != NULL && cx->worker == NULL;
+}
+
+/* The worker making a call: NULL from outside (or for cx NULL). */
+static inline tr__worker *tr__cx_worker(const tr_ctx *cx)
+{
+    return cx != NULL ? cx->worker : NULL;
+}
+
+/* The actor whose turn cx is in, or NULL. */
+static inline tr__actor *tr__cx_actor(const tr_ctx *cx)
+{
+    return cx != NULL ? cx->actor : NULL;
+}
+
+/* The running turn is to give way to `a`, an overloaded actor it sent to
+ * (sched/backpressure.c). */
+static inline void tr__cx_give_way(tr_ctx *cx, tr__actor *a)
+{
+    cx->blocked_by = a;
+}
+
+/* Makes cx a worker's context (sched/runtime.c). */
+static inline void tr__cx_init_worker(tr_ctx *cx, tr_runtime *rt, tr__worker *w)
+{
+    cx->rt = rt;
+    cx->worker = w;
+}
+
+/* Puts r on the running actor's list of what it holds (released however
+ * it ends). In a turn only. */
+static inline void tr__cx_hold(tr_ctx *cx, tr__resource *r)
+{
+    r->next = cx->actor->resources;
+    cx->actor->resources = r;
+}
+
+/* The running actor's list of what it holds, to search or unlink from. In
+ * a turn only. */
+static inline tr__resource **tr__cx_held(tr_ctx *cx)
+{
+    return &cx->actor->resources;
+}
+
+#endif
