@@ -543,7 +543,8 @@ int tr__send_copy(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_
 }
 
 /* tr_send from the outside context: no sender, no worker. */
-static int send_outside(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len)
+static __attribute__((noinline, cold)) int send_outside(tr_ctx *cx, tr_pid to, uint32_t type,
+                                                       const void *data, size_t len)
 {
     if (!tr__cx_outside(cx) || type >= TR_MSG_SYSTEM)
         return TR_EINVAL;
