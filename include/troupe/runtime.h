@@ -99,6 +99,18 @@ TR_API int tr_runtime_hold(tr_runtime *rt);
 /* Gives back a hold. Errors: TR_EINVAL (rt NULL, or no hold taken). */
 TR_API int tr_runtime_release(tr_runtime *rt);
 
+/* A program's main in one call: creates a runtime (cfg NULL: defaults),
+ * raises the descriptor limit (tr_fd_limit_raise, best effort), makes
+ * SIGINT and SIGTERM shut it down, calls start(cx, argc, argv) with the
+ * outside context to spawn what the program is made of, runs until the
+ * runtime is quiescent or shut down, and destroys it. A failure (start's
+ * own result included) is printed to stderr as "<program>: <text of the
+ * code>". Returns 0, or 1 after a failure: what main returns, as in
+ * `int main(int argc, char **argv) { return tr_main(NULL, start, argc, argv); }`.
+ * From main's thread, not from a behaviour. */
+TR_API int tr_main(const tr_config *cfg, int (*start)(tr_ctx *cx, int argc, char **argv), int argc,
+                   char **argv);
+
 /* The runtime's outside context: what a thread outside the runtime (the
  * main thread, a foreign thread, a signal-free callback) passes to the
  * calls that take a tr_ctx, as a behaviour passes its own. One context
