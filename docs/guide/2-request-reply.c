@@ -27,9 +27,9 @@ static int asker_init(tr_ctx *cx, void *state, tr_pid spawner)
     asker *a = state;
     long seven = 7;
     (void)spawner;
-    int err = tr_ask(cx, a->squarer, SQUARE, &seven, sizeof seven, TR_SEC, NULL);
+    int err = tr_ask(cx, a->squarer, SQUARE, &seven, sizeof seven, 10 * TR_SEC, NULL);
     if (err == 0)
-        err = tr_ask(cx, a->squarer, IGNORED, NULL, 0, TR_SEC, NULL);
+        err = tr_ask(cx, a->squarer, IGNORED, NULL, 0, 10 * TR_SEC, NULL);
     return err; /* non-zero: the actor ends with it as its exit reason */
 }
 
@@ -53,7 +53,7 @@ int main(void)
 {
     int answers = 0;
     tr_runtime *rt;
-    tr_pid sq;
+    tr_pid sq = TR_PID_NONE;
     tr_msg *reply = NULL;
     long twelve = 12;
     if (tr_runtime_create(NULL, &rt) != 0)
@@ -68,7 +68,7 @@ int main(void)
     if (err == 0)
         err = tr_runtime_start(rt); /* workers in the background; main goes on */
     if (err == 0)
-        err = tr_call(rt, sq, SQUARE, &twelve, sizeof twelve, TR_SEC, &reply);
+        err = tr_call(rt, sq, SQUARE, &twelve, sizeof twelve, 10 * TR_SEC, &reply);
     const long *r = TR_PAYLOAD(reply, long);
     if (r != NULL)
         printf("main: 12 squared is %ld\n", *r);

@@ -40,16 +40,16 @@ static void driver_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
     const tr_pid *sup = TR_PAYLOAD(m, tr_pid);
     const int *jobs = TR_PAYLOAD(m, int);
     const tr_down_info *down = TR_PAYLOAD(m, tr_down_info);
-    if (m->type == HELLO && sup != NULL && ++d->hellos == 1) {
+    if (m->type == HELLO && sup != NULL && ++d->hellos == 1) { /* the first worker */
         printf("driver: worker started; two jobs, then poison\n");
         d->sup = *sup;
         tr_monitor(cx, d->sup, NULL); /* to see the tree end */
         tr_send(cx, m->from, JOB, NULL, 0);
         tr_send(cx, m->from, JOB, NULL, 0);
         tr_send(cx, m->from, POISON, NULL, 0);
-    } else if (m->type == HELLO) {
+    } else if (m->type == HELLO) { /* its successor: another pid */
         printf("driver: worker restarted (hello #%d)\n", d->hellos);
-        tr_ask(cx, m->from, COUNT, NULL, 0, TR_SEC, NULL);
+        tr_ask(cx, m->from, COUNT, NULL, 0, 10 * TR_SEC, NULL);
     } else if (m->type == TR_REPLY && jobs != NULL) {
         printf("driver: the new worker has done %d jobs; shutting down\n", *jobs);
         d->fresh = *jobs == 0;
@@ -65,7 +65,7 @@ int main(void)
 {
     int ok = 0;
     tr_runtime *rt;
-    tr_pid drv;
+    tr_pid drv = TR_PID_NONE;
     driver d = {.ok = &ok};
     if (tr_runtime_create(NULL, &rt) != 0)
         return 1;
