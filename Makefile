@@ -61,6 +61,9 @@ LIB_SO   := $(BUILD)/libtroupe.so
 LIB_REAL := $(BUILD)/libtroupe.so.$(VERSION)
 
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+# The tutorial's programs (docs/guide.md): built like the examples, and run
+# by `make test`, each checking itself (exit 0 when it worked).
+GUIDE    := $(patsubst docs/guide/%.c,$(BUILD)/guide/%,$(wildcard docs/guide/*.c))
 BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 MICRO    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/micro/*.c))
 TEST_SRC := $(wildcard tests/*.c)
@@ -70,7 +73,7 @@ CXX_TEST := $(BUILD)/tests/cxx/hello
 .PHONY: all lib deps run test bench micro install clean cxx-test check-exports
 # Keep the programs' objects: the device script links them again, statically.
 .SECONDARY:
-all: lib $(EXAMPLES) $(BENCHES) $(MICRO) $(TEST_BIN) $(CXX_TEST)
+all: lib $(EXAMPLES) $(GUIDE) $(BENCHES) $(MICRO) $(TEST_BIN) $(CXX_TEST)
 lib: $(LIB_A) $(LIB_SO)
 
 deps:
@@ -97,6 +100,10 @@ $(LIB_SO): $(LIB_REAL)
 	ln -sf $(SONAME) $@
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/guide/%: $(BUILD)/obj/docs/guide/%.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -149,11 +156,13 @@ run: deps
 SAN_ENV := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/support/tsan/suppressions.txt" \
            ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
-# The tests, then a smoke run of every benchmark at small sizes: their
-# self-checks must pass (no figures are judged here).
+# The tests, the guide's programs (each checks itself), then a smoke run of
+# every benchmark at small sizes: their self-checks must pass (no figures
+# are judged here).
 test: deps
-	@$(MAKE) $(JOBS) --no-print-directory $(TEST_BIN) $(BENCHES) $(EXAMPLES) $(CXX_TEST) $(LIB_SO)
+	@$(MAKE) $(JOBS) --no-print-directory $(TEST_BIN) $(BENCHES) $(EXAMPLES) $(GUIDE) $(CXX_TEST) $(LIB_SO)
 	$(SAN_ENV) BUILD=$(BUILD) $(TEST_BIN)
+	@for g in $(GUIDE); do echo "$$g"; $(SAN_ENV) $$g || exit 1; done
 	$(SAN_ENV) $(CXX_TEST)
 	sh support/check-exports.sh $(LIB_SO) include
 	sh support/check-layers.sh
