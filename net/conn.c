@@ -124,9 +124,7 @@ static void conn_release(tr_runtime *rt, tr__resource *r)
 {
     (void)rt;
     tr__conn *c = (tr__conn *)r;
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
+    tr__fd_close(&c->fd);
     tr__outq_clear(&c->out);
     if (c->framer != NULL) {
         tr__framer_fini(c->framer);

@@ -34,9 +34,7 @@ static void listener_release(tr_runtime *rt, tr__resource *r)
 {
     (void)rt;
     listener *l = (listener *)r;
-    if (l->fd >= 0)
-        close(l->fd);
-    l->fd = -1;
+    tr__fd_close(&l->fd);
     free((void *)l->handler.actor.state);
     l->handler.actor.state = NULL;
 }

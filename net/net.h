@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "../actors/actor.h"
 #include "frame.h"
@@ -42,5 +43,13 @@ void tr__conn_prepare(void *state, const tr_tcp_handler *h, int fd,
                       const struct sockaddr_storage *peer, socklen_t peer_len,
                       uint64_t connect_timeout_ns);
 void tr__conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m);
+
+/* Closes *fd if it is open, and marks it closed. */
+static inline void tr__fd_close(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
 
 #endif

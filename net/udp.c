@@ -25,9 +25,7 @@ static void udp_release(tr_runtime *rt, tr__resource *r)
 {
     (void)rt;
     udp *u = (udp *)r;
-    if (u->fd >= 0)
-        close(u->fd);
-    u->fd = -1;
+    tr__fd_close(&u->fd);
 }
 
 static void receive_some(tr_ctx *cx, udp *u)
