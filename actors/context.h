@@ -47,6 +47,16 @@ static inline bool tr__cx_outside(const tr_ctx *cx)
     return cx != NULL && cx->worker == NULL;
 }
 
+/* For a call that works both in a turn and from outside: the context its
+ * internal function takes (cx in a turn, NULL from outside) in *acting,
+ * or TR_EINVAL for a context that is neither (NULL, or a worker's between
+ * turns). */
+static inline int tr__cx_acting(tr_ctx *cx, tr_ctx **acting)
+{
+    *acting = tr__cx_in_turn(cx) ? cx : NULL;
+    return tr__cx_in_turn(cx) || tr__cx_outside(cx) ? 0 : TR_EINVAL;
+}
+
 /* The worker making a call: NULL from outside (or for cx NULL). */
 static inline tr__worker *tr__cx_worker(const tr_ctx *cx)
 {

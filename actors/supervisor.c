@@ -335,9 +335,7 @@ static int sup_start(tr_runtime *rt, tr_ctx *cx, const tr_supervisor_spec *spec,
 
 int tr_supervisor_start(tr_ctx *cx, const tr_supervisor_spec *spec, tr_pid *sup_pid)
 {
-    if (tr__cx_in_turn(cx))
-        return sup_start(cx->rt, cx, spec, sup_pid);
-    if (tr__cx_outside(cx))
-        return sup_start(cx->rt, NULL, spec, sup_pid);
-    return TR_EINVAL;
+    tr_ctx *acting;
+    int err = tr__cx_acting(cx, &acting);
+    return err != 0 ? err : sup_start(cx->rt, acting, spec, sup_pid);
 }

@@ -169,11 +169,9 @@ static int listen_on(tr_runtime *rt, tr_ctx *cx, const tr_tcp_listen_opts *o, tr
 
 int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listener, uint16_t *port)
 {
-    if (tr__cx_in_turn(cx))
-        return listen_on(tr_ctx_runtime(cx), cx, o, listener, port);
-    if (tr__cx_outside(cx))
-        return listen_on(tr_ctx_runtime(cx), NULL, o, listener, port);
-    return TR_EINVAL;
+    tr_ctx *acting;
+    int err = tr__cx_acting(cx, &acting);
+    return err != 0 ? err : listen_on(tr_ctx_runtime(cx), acting, o, listener, port);
 }
 
 int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener)
@@ -215,9 +213,7 @@ static int connect_to(tr_runtime *rt, tr_ctx *cx, const tr_tcp_connect_opts *o, 
 
 int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn)
 {
-    if (tr__cx_in_turn(cx))
-        return connect_to(tr_ctx_runtime(cx), cx, o, conn);
-    if (tr__cx_outside(cx))
-        return connect_to(tr_ctx_runtime(cx), NULL, o, conn);
-    return TR_EINVAL;
+    tr_ctx *acting;
+    int err = tr__cx_acting(cx, &acting);
+    return err != 0 ? err : connect_to(tr_ctx_runtime(cx), acting, o, conn);
 }

@@ -109,11 +109,9 @@ static int open_udp(tr_runtime *rt, tr_ctx *cx, const tr_udp_opts *o, tr_pid *ou
 
 int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port)
 {
-    if (tr__cx_in_turn(cx))
-        return open_udp(tr_ctx_runtime(cx), cx, o, sock, port);
-    if (tr__cx_outside(cx))
-        return open_udp(tr_ctx_runtime(cx), NULL, o, sock, port);
-    return TR_EINVAL;
+    tr_ctx *acting;
+    int err = tr__cx_acting(cx, &acting);
+    return err != 0 ? err : open_udp(tr_ctx_runtime(cx), acting, o, sock, port);
 }
 
 int tr_udp_send(tr_ctx *cx, const struct sockaddr *to, socklen_t to_len, const void *data,
