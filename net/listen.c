@@ -48,6 +48,13 @@ int tr__spawn_socket(tr_runtime *rt, tr_ctx *cx, tr_behaviour fn, const void *st
     return tr__spawn_spec(rt, tr__cx_worker(cx), tr_self(cx), &spec, &o, pid);
 }
 
+int tr__socket_start(tr_runtime *rt, tr_ctx *cx, tr_pid pid, tr_pid *out)
+{
+    if (out != NULL)
+        *out = pid;
+    return tr__send_system(rt, cx, pid, TR__NET_START);
+}
+
 static void spawn_conn(tr_ctx *cx, listener *l, int fd, struct sockaddr_storage *peer,
                        socklen_t peer_len)
 {
@@ -162,9 +169,7 @@ static int listen_on(tr_runtime *rt, tr_ctx *cx, const tr_tcp_listen_opts *o, tr
         listener_release(rt, &l.res);
         return err;
     }
-    if (out != NULL)
-        *out = pid;
-    return tr__send_system(rt, cx, pid, TR__NET_START);
+    return tr__socket_start(rt, cx, pid, out);
 }
 
 int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listener, uint16_t *port)
@@ -206,9 +211,7 @@ static int connect_to(tr_runtime *rt, tr_ctx *cx, const tr_tcp_connect_opts *o, 
     free(state);
     if (err != 0)
         return err;
-    if (out != NULL)
-        *out = pid;
-    return tr__send_system(rt, cx, pid, TR__NET_START);
+    return tr__socket_start(rt, cx, pid, out);
 }
 
 int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn)

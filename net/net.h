@@ -36,6 +36,10 @@ int tr__bind_socket(const char *host, uint16_t port, int socktype, uint16_t *bou
 int tr__spawn_socket(tr_runtime *rt, tr_ctx *cx, tr_behaviour fn, const void *state,
                      size_t size, const tr_actor_spec *user, size_t user_at, tr_pid *pid);
 
+/* Hands a socket actor just spawned its start message, and its pid to
+ * *out if asked: the last step of listen, connect and UDP open. */
+int tr__socket_start(tr_runtime *rt, tr_ctx *cx, tr_pid pid, tr_pid *out);
+
 /* The state a connection actor is spawned with: a tr__conn followed by the
  * user's state. fd is an accepted socket, or -1 with `connect_to` set. */
 size_t tr__conn_state_size(size_t user_size);

@@ -102,9 +102,7 @@ static int open_udp(tr_runtime *rt, tr_ctx *cx, const tr_udp_opts *o, tr_pid *ou
         close(fd);
         return err;
     }
-    if (out != NULL)
-        *out = pid;
-    return tr__send_system(rt, cx, pid, TR__NET_START);
+    return tr__socket_start(rt, cx, pid, out);
 }
 
 int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port)
