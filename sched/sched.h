@@ -115,6 +115,7 @@ struct tr_runtime {
     uint32_t holds;
     uint32_t wake_cursor;
     uint32_t cpus;       /* CPUs this process may run on */
+    uint32_t polling;    /* a worker is asleep in the reactor (worker.c, park) */
     uint32_t poll_timed; /* the worker asleep in the reactor will look again
                           * within STUCK_NS (worker.c, park_polling) */
 
