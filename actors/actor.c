@@ -102,8 +102,8 @@ static void unborn(tr_runtime *rt, tr__worker *w, tr__actor *a)
 
 /* The spec path for a spec with nothing but behaviour and state: what
  * most spawns are, kept as short as spawning was before specs. */
-static int spawn_plain(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
-                       size_t state_size, tr_pid *pid)
+int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
+              size_t state_size, tr_pid *pid)
 {
     if (fn == NULL || (state == NULL && state_size != 0) || state_size > UINT32_MAX)
         return TR_EINVAL;
@@ -121,12 +121,6 @@ static int spawn_plain(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const voi
     if (pid != NULL)
         *pid = p;
     return 0;
-}
-
-int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
-              size_t state_size, tr_pid *pid)
-{
-    return spawn_plain(rt, w, fn, state, state_size, pid);
 }
 
 static bool name_ok(const char *name)
@@ -205,7 +199,7 @@ int tr__spawn_spec(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor
     if (spec == NULL)
         return TR_EINVAL;
     if (o == NULL && spec->init == NULL && spec->on_stop == NULL && spec->name == NULL)
-        return spawn_plain(rt, w, spec->behaviour, spec->state, spec->state_size, pid);
+        return tr__spawn(rt, w, spec->behaviour, spec->state, spec->state_size, pid);
     return spawn_full(rt, w, spawner, spec, o, pid);
 }
 
@@ -522,7 +516,7 @@ int tr_spawn_spec(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid)
 int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size, tr_pid *pid)
 {
     if (tr__cx_in_turn(cx))
-        return spawn_plain(cx->rt, cx->worker, fn, state, state_size, pid);
+        return tr__spawn(cx->rt, cx->worker, fn, state, state_size, pid);
     tr_actor_spec spec = {.behaviour = fn, .state = state, .state_size = state_size};
     return tr_spawn_spec(cx, &spec, pid);
 }

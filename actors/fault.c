@@ -51,16 +51,11 @@ static int find_ref(const tr__watcher *v, uint32_t n, uint64_t r)
     return -1;
 }
 
-static tr__fault *record(tr__actor *a)
+tr__fault *tr__fault_of(tr__actor *a)
 {
     if (a->fault == NULL)
         a->fault = calloc(1, sizeof *a->fault);
     return a->fault;
-}
-
-tr__fault *tr__fault_of(tr__actor *a)
-{
-    return record(a);
 }
 
 static void free_record(tr__fault *f)
@@ -140,14 +135,14 @@ int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *r
     tr__fault *f = a->fault;
     switch (m->type) {
     case TR__LINK_REQ:
-        if ((f = record(a)) == NULL || !add_link(f, m->from)) /* no memory: refuse */
+        if ((f = tr__fault_of(a)) == NULL || !add_link(f, m->from)) /* no memory: refuse */
             send_signal(w->rt, w, self, m->from, TR_EXIT_NOPROC, "out of memory", true);
         return TR__CONSUMED;
     case TR__UNLINK_REQ:
         remove_link(f, m->from);
         return TR__CONSUMED;
     case TR__MONITOR_REQ:
-        if ((f = record(a)) == NULL ||
+        if ((f = tr__fault_of(a)) == NULL ||
             !grow((void **)&f->watchers, &f->capwatchers, f->nwatchers, sizeof *f->watchers)) {
             send_down(w->rt, w, self, m->from, payload_ref(m), TR_EXIT_NOPROC, "out of memory");
             return TR__CONSUMED;
@@ -251,7 +246,7 @@ void tr_trap_exits(tr_ctx *cx, bool on)
 {
     tr__fault *f;
     TR_MISUSE(!in_turn(cx), "tr_trap_exits outside a behaviour");
-    if (in_turn(cx) && (f = record(cx->actor)) != NULL)
+    if (in_turn(cx) && (f = tr__fault_of(cx->actor)) != NULL)
         f->trap = on;
 }
 
@@ -264,7 +259,7 @@ int tr_link(tr_ctx *cx, tr_pid pid)
 {
     if (!in_turn(cx) || pid == cx->self)
         return TR_EINVAL;
-    tr__fault *f = record(cx->actor);
+    tr__fault *f = tr__fault_of(cx->actor);
     if (f == NULL || !add_link(f, pid))
         return TR_ENOMEM;
     int err = send_request(cx, pid, TR__LINK_REQ, NULL, 0);
@@ -292,7 +287,7 @@ static int spawn_watched(tr_ctx *cx, const tr_actor_spec *spec, const tr__spawn_
     if (!in_turn(cx))
         return TR_EINVAL;
     bool link = ref == NULL;
-    tr__fault *mine = record(cx->actor);
+    tr__fault *mine = tr__fault_of(cx->actor);
     tr__fault *child = calloc(1, sizeof *child);
     bool room = mine != NULL && child != NULL;
     if (room && link)
@@ -389,7 +384,7 @@ int tr_monitor(tr_ctx *cx, tr_pid pid, uint64_t *ref)
 {
     if (!in_turn(cx))
         return TR_EINVAL;
-    tr__fault *f = record(cx->actor);
+    tr__fault *f = tr__fault_of(cx->actor);
     if (f == NULL || !grow((void **)&f->refs, &f->caprefs, f->nrefs, sizeof *f->refs))
         return TR_ENOMEM;
     uint64_t r = ck_pr_faa_64(&cx->rt->next_ref, 1) + 1;
