@@ -110,6 +110,12 @@ bool tr__reactor_due(tr__reactor *r, uint64_t now_ns);
 /* Monotonic time in ns. */
 uint64_t tr__now_ns(void);
 
+/* When a poll last began (sched/monitor.c: is the reactor late?). */
+static inline uint64_t tr__reactor_polled_ns(tr__reactor *r)
+{
+    return ck_pr_load_64(&r->polled_ns);
+}
+
 /* Files a timer request (timer.c); wakes the reactor if it is due before
  * its planned wake-up. Any thread. */
 void tr__reactor_submit(tr__reactor *r, tr__node *request, uint64_t due_ns);

@@ -156,6 +156,14 @@ int tr_runtime_start(tr_runtime *rt)
             ck_pr_store_32(&rt->running, 0);
         }
     }
+    if (created && tr__monitor_start(rt) != 0) {
+        created = 0;
+        ck_pr_store_32(&rt->stop, 1);
+        tr__sched_wake_all(rt);
+        for (unsigned i = 0; i < rt->cfg.threads; i++)
+            pthread_join(rt->workers[i].thread, NULL);
+        ck_pr_store_32(&rt->running, 0);
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return created ? 0 : TR_ENOMEM;
 }
@@ -170,6 +178,7 @@ int tr_runtime_join(tr_runtime *rt)
         return TR_ENOTSTARTED;
     for (unsigned i = 0; i < rt->cfg.threads; i++)
         pthread_join(rt->workers[i].thread, NULL);
+    tr__monitor_join(rt);
     int stopped = ck_pr_load_32(&rt->stop) ? 1 : 0;
     ck_pr_store_32(&rt->running, 0);
     return stopped;
@@ -195,6 +204,7 @@ int tr_runtime_hold(tr_runtime *rt)
     if (rt == NULL)
         return TR_EINVAL;
     ck_pr_inc_32(&rt->holds);
+    tr__monitor_wake(rt);
     return 0;
 }
 

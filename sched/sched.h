@@ -39,6 +39,11 @@
  * last STUCK_NS), and wake-ups skip them likewise. A worker stuck in a
  * long turn (or blocked in one) does not count, so the others step in.
  *
+ * The monitor (monitor.c). Workers poll the reactor between turns by
+ * count, not by clock; a thread of the runtime's own reads the clock once
+ * a millisecond while workers are busy and something is watched, and asks
+ * the workers for a poll when the reactor is late.
+ *
  * Backpressure (backpressure.c). A receiver that falls behind is marked
  * overloaded, and an actor that sends to it ends its turn and waits on
  * the receiver's wait list, in no queue, until the receiver catches up.
@@ -85,6 +90,8 @@ struct tr__worker {
     tr__actor *lifo;
     unsigned lifo_streak;
     unsigned tick;
+    uint32_t poll_asked;      /* set by the monitor: poll between the next
+                               * two turns (monitor.c) */
     uint64_t rng;
     tr__magazine slots;
     tr__counters count;
@@ -126,12 +133,21 @@ struct tr_runtime {
     uint32_t running CK_CC_CACHELINE;
     uint32_t stop;
     uint32_t done;
+    uint32_t monitor;    /* the monitor's futex word (monitor.c) */
+    pthread_t monitor_thread;
 
     /* From threads outside the runtime. */
     tr__counters outside CK_CC_CACHELINE;
 
     tr__reactor reactor;
 };
+
+/* The runtime's idle word: parked workers in the low half, searching
+ * ones in the high half. */
+#define PARKED_ONE UINT64_C(1)
+#define SEARCHING_ONE (UINT64_C(1) << 32)
+#define N_PARKED(s) ((uint32_t)(s))
+#define N_SEARCHING(s) ((uint32_t)((s) >> 32))
 
 /* The worker the calling thread is, or NULL. */
 tr__worker *tr__worker_current(void);
@@ -230,6 +246,16 @@ void *tr__worker_main(void *arg);
 
 /* Wakes every parked worker (stop, end of run). Async-signal-safe. */
 void tr__sched_wake_all(tr_runtime *rt);
+
+/* The monitor (monitor.c): started after the workers, joined after them.
+ * tr__monitor_wake: after a hold is taken or a worker wakes, so that the
+ * monitor ticks again if it slept for want of work (any thread, cheap:
+ * one load when it is ticking). tr__monitor_stop: at the end of a run;
+ * async-signal-safe. */
+int tr__monitor_start(tr_runtime *rt);
+void tr__monitor_join(tr_runtime *rt);
+void tr__monitor_wake(tr_runtime *rt);
+void tr__monitor_stop(tr_runtime *rt);
 
 /* Wakes one parked worker if all are parked (a hold was released). */
 void tr__sched_poke(tr_runtime *rt);

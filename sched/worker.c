@@ -1,11 +1,8 @@
 /* sched/worker.c — worker threads: find work, run it, park when idle.
  * The design is described at the top of sched.h. */
-#include <linux/futex.h>
 #include <stddef.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "../base/futex.h"
 #include "../mailbox/msg.h"
 #include "sched.h"
 
@@ -26,29 +23,12 @@ enum { AWAKE = 0, PARKED = 1, NOTIFIED = 2, POLLING = 3 };
  * 0.50; 1 made chameneos park and wake so often that it fell to 0.25. */
 #define SEARCH_ROUNDS 8
 
-#define PARKED_ONE UINT64_C(1)
-#define SEARCHING_ONE (UINT64_C(1) << 32)
-#define N_PARKED(s) ((uint32_t)(s))
-#define N_SEARCHING(s) ((uint32_t)((s) >> 32))
 
 static _Thread_local tr__worker *tls_worker;
 
 tr__worker *tr__worker_current(void)
 {
     return tls_worker;
-}
-
-/* Sleeps while *word == val, for at most timeout_ns (0: no limit). */
-static void futex_wait(uint32_t *word, uint32_t val, uint64_t timeout_ns)
-{
-    struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000u),
-                          .tv_nsec = (long)(timeout_ns % 1000000000u)};
-    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, timeout_ns != 0 ? &ts : NULL, NULL, 0);
-}
-
-static void futex_wake(uint32_t *word)
-{
-    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /* ---- waking ---- */
@@ -64,7 +44,7 @@ static bool wake_worker(tr_runtime *rt, tr__worker *v)
     if ((state != PARKED && state != POLLING) || !ck_pr_cas_32(&v->park, state, NOTIFIED))
         return false;
     if (state == PARKED)
-        futex_wake(&v->park);
+        tr__futex_wake(&v->park);
     else
         tr__reactor_wake(&rt->reactor);
     return true;
@@ -95,9 +75,10 @@ void tr__sched_wake_all(tr_runtime *rt)
     for (unsigned i = 0; i < rt->cfg.threads; i++) {
         tr__worker *v = &rt->workers[i];
         if (!wake_worker(rt, v))
-            futex_wake(&v->park);
+            tr__futex_wake(&v->park);
     }
     tr__reactor_wake(&rt->reactor);
+    tr__monitor_stop(rt);
 }
 
 /* ---- more workers than CPUs ----
@@ -290,8 +271,10 @@ static void poll_busy(tr__worker *w)
 static tr__actor *next_local(tr__worker *w)
 {
     /* First, so that an actor readied by the poll is seen below. */
-    if (++w->tick % INJECT_EVERY == 0)
+    if (++w->tick % INJECT_EVERY == 0 || ck_pr_load_32(&w->poll_asked)) {
+        ck_pr_store_32(&w->poll_asked, 0);
         poll_busy(w);
+    }
     tr__actor *a = w->lifo;
     if (a != NULL) {
         w->lifo = NULL;
@@ -388,6 +371,8 @@ static void unpark(tr__worker *w)
 {
     ck_pr_fas_32(&w->park, AWAKE);
     ck_pr_sub_64(&w->rt->idle, PARKED_ONE);
+    if (ck_pr_load_32(&w->rt->holds) != 0)
+        tr__monitor_wake(w->rt);
 }
 
 static bool run_over(tr_runtime *rt)
@@ -461,7 +446,7 @@ static bool park(tr__worker *w, bool standby)
          * may go on to a long one — then look again after STUCK_NS, not at
          * that turn's end. (Waking a parked worker after every busy poll
          * instead cost echo-rr its p99: 0.9x the floor's -> 1.8x.) */
-        futex_wait(&w->park, PARKED, ck_pr_load_32(&rt->polling) ? 0 : STUCK_NS);
+        tr__futex_wait(&w->park, PARKED, ck_pr_load_32(&rt->polling) ? 0 : STUCK_NS);
         if (ck_pr_load_32(&w->park) == NOTIFIED) {
             unpark(w);
             return !run_over(rt);

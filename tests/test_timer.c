@@ -2,8 +2,9 @@
  * exactly once, never early and in due order per target; cancel (half of
  * 100,000; racing with expiry on several threads); periodic timers and
  * their cancellation; dead letters; a pending timer holding the runtime
- * open without delaying tr_runtime_shutdown; and an idle runtime waiting for a
- * timer using no CPU.
+ * open without delaying tr_runtime_shutdown; an idle runtime waiting for a
+ * timer using no CPU; and a timer firing between the long turns of a busy
+ * worker.
  *
  * Due times are known as two bounds on CLOCK_MONOTONIC: lo, read just
  * before the start call, plus the delay, and hi, read just after it
@@ -1060,6 +1061,62 @@ static void test_idle_wait(void)
     tr_runtime_destroy(rt);
 }
 
+/* ---- a worker busy with long turns still fires timers ----------------------- */
+
+/* One worker, one message a turn, and an actor whose 30 turns take 20 ms
+ * each: a timer due 5 ms after the start must come between those turns,
+ * not after the last (workers poll by turn count, and 30 turns are fewer
+ * than the count; the monitor, sched/monitor.c, asks for a poll once the
+ * reactor is 1 ms late). The slack is two orders of magnitude: the timer
+ * fails to come in time only if the monitor did not run for 500 ms. */
+#define LONG_TURNS 30
+#define LONG_TURN_MS 20
+
+struct long_turns {
+    atomic_uint turns, seen_at_fire, fires;
+};
+
+static void long_turn(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)m;
+    struct long_turns *lt = *(struct long_turns **)state;
+    uint64_t until = tt_now_ns() + LONG_TURN_MS * TR_MSEC;
+    while (tt_now_ns() < until)
+        ;
+    if (atomic_fetch_add(&lt->turns, 1) + 1 < LONG_TURNS)
+        TT_CHECK(tr_send(cx, tr_self(cx), MSG_CONTINUE, NULL, 0) == 0);
+}
+
+static void note_fire(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    (void)m;
+    struct long_turns *lt = *(struct long_turns **)state;
+    atomic_store(&lt->seen_at_fire, atomic_load(&lt->turns));
+    atomic_fetch_add(&lt->fires, 1);
+}
+
+static void test_fires_between_long_turns(void)
+{
+    struct long_turns lt = { 0 };
+    struct long_turns *p = &lt;
+    tr_runtime *rt = tt_runtime(1, 1);
+    tr_pid busy, watcher;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), long_turn, &p, sizeof p, &busy), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), note_fire, &p, sizeof p, &watcher), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), busy, MSG_START, NULL, 0), 0);
+    tr_timer_spec spec = { .delay_ns = 5 * TR_MSEC, .to = watcher, .type = MSG_FIRE };
+    TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, NULL), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
+    TT_NO_ERRORS();
+    TT_EQ(atomic_load(&lt.turns), LONG_TURNS);
+    TT_EQ(atomic_load(&lt.fires), 1);
+    printf("[fired after %u of %d turns] ", atomic_load(&lt.seen_at_fire), LONG_TURNS);
+    CU_ASSERT(atomic_load(&lt.seen_at_fire) < LONG_TURNS);
+    tr_runtime_destroy(rt);
+}
+
 void register_timer_tests(void)
 {
     CU_pSuite s = tt_suite("timer");
@@ -1075,4 +1132,5 @@ void register_timer_tests(void)
     tt_test(s, "pending_timer_holds_runtime", test_pending_timer_holds);
     tt_test(s, "hour_timer_stop_join_destroy", test_hour_timer_stop);
     tt_test(s, "idle_wait_uses_no_cpu", test_idle_wait);
+    tt_test(s, "fires_between_long_turns_of_a_busy_worker", test_fires_between_long_turns);
 }

@@ -1,0 +1,109 @@
+/* sched/monitor.c — the runtime's monitor: a thread that sees that the
+ * reactor is late while every worker is busy, and asks for a poll.
+ *
+ * Workers poll the reactor between turns (every INJECT_EVERY turns, if
+ * POLL_EVERY_NS have passed: worker.c) and sleep in it when idle. Counting
+ * turns costs nothing on the hot path, but turns can be long: a starter of
+ * 256 timers a message, with a batch of 64 messages, runs 6 ms a turn, and
+ * 61 of those held every timer of the timers benchmark up to 360 ms (its
+ * p99 lateness at 2 threads, all workers busy starting timers). Reading
+ * the clock after every turn would bound it, but measured on pingpong,
+ * one clock_gettime a turn cost 40% of the round trips and one rdtsc 35%.
+ *
+ * So the clock is read here instead, once every TICK_NS, on a thread of
+ * its own (Go's sysmon does the same for its netpoller). When the reactor
+ * has not been polled for LATE_NS, nobody sleeps in it, and something is
+ * watched or pending, the monitor raises every worker's poll_asked; each
+ * worker looks at that word of its own between two turns and polls. A
+ * timer or a readiness event therefore waits at most about LATE_NS +
+ * TICK_NS, plus the turn in progress on the first worker to end one.
+ *
+ * Idle costs nothing: when there is nothing to watch (no hold) or every
+ * worker is parked (one of them asleep in the reactor sees timers and
+ * I/O itself), the monitor stops ticking after a few ticks and sleeps on
+ * its futex until a hold is taken or a worker wakes (tr__monitor_wake).
+ * It does not go back to sleep at the first idle tick, so that a server
+ * whose workers park and wake thousands of times a second wakes it once,
+ * not each time.
+ */
+#include <pthread.h>
+
+#include "../base/futex.h"
+#include "sched.h"
+
+#define TICK_NS (1000 * 1000)
+#define LATE_NS (1000 * 1000)
+/* Ticks with nothing to do before the monitor sleeps untimed. */
+#define IDLE_TICKS 4
+
+enum { TICKING = 0, ASLEEP = 1 };
+
+static bool run_over(tr_runtime *rt)
+{
+    return ck_pr_load_32(&rt->stop) || ck_pr_load_32(&rt->done);
+}
+
+/* Whether ticking can help: something is watched or pending, and some
+ * worker is awake (so none may be asleep in the reactor). */
+static bool needed(tr_runtime *rt)
+{
+    return ck_pr_load_32(&rt->holds) != 0 &&
+           N_PARKED(ck_pr_load_64(&rt->idle)) < rt->cfg.threads;
+}
+
+static void tick(tr_runtime *rt)
+{
+    if (ck_pr_load_32(&rt->polling) ||
+        tr__now_ns() - tr__reactor_polled_ns(&rt->reactor) < LATE_NS)
+        return;
+    for (unsigned i = 0; i < rt->cfg.threads; i++)
+        ck_pr_store_32(&rt->workers[i].poll_asked, 1);
+}
+
+static void *monitor_main(void *arg)
+{
+    tr_runtime *rt = arg;
+    unsigned idle_ticks = 0;
+    while (!run_over(rt)) {
+        if (needed(rt)) {
+            idle_ticks = 0;
+            tick(rt);
+        } else if (++idle_ticks >= IDLE_TICKS) {
+            /* Publish, then look (the waker changes holds or idle, then
+             * looks at the word): one of us sees the other. */
+            ck_pr_store_32(&rt->monitor, ASLEEP);
+            ck_pr_fence_memory();
+            if (!needed(rt) && !run_over(rt))
+                tr__futex_wait(&rt->monitor, ASLEEP, 0);
+            ck_pr_store_32(&rt->monitor, TICKING);
+            idle_ticks = 0;
+            continue;
+        }
+        tr__futex_wait(&rt->monitor, TICKING, TICK_NS);
+    }
+    return NULL;
+}
+
+void tr__monitor_wake(tr_runtime *rt)
+{
+    ck_pr_fence_atomic_load();
+    if (ck_pr_load_32(&rt->monitor) == ASLEEP && ck_pr_cas_32(&rt->monitor, ASLEEP, TICKING))
+        tr__futex_wake(&rt->monitor);
+}
+
+void tr__monitor_stop(tr_runtime *rt)
+{
+    ck_pr_store_32(&rt->monitor, TICKING);
+    tr__futex_wake(&rt->monitor);
+}
+
+int tr__monitor_start(tr_runtime *rt)
+{
+    ck_pr_store_32(&rt->monitor, TICKING);
+    return pthread_create(&rt->monitor_thread, NULL, monitor_main, rt) == 0 ? 0 : TR_ENOMEM;
+}
+
+void tr__monitor_join(tr_runtime *rt)
+{
+    pthread_join(rt->monitor_thread, NULL);
+}
