@@ -171,6 +171,7 @@ test: deps
 	$(SAN_ENV) $(CXX_TEST)
 	sh support/check-exports.sh $(LIB_SO) include
 	sh support/check-layers.sh
+	sh support/check-includes.sh
 	$(SAN_ENV) BUILD=$(BUILD) BENCH_SCALE=small BENCH_OUT=$(BUILD)/bench-results sh bench/run.sh
 
 bench: deps

@@ -1,17 +1,27 @@
-/* actors/actor.c — spawn, send, the behaviour turn, stop. */
+/* actors/actor.c — spawn, send, the behaviour turn, stop.
+ *
+ * The turn is actors/'s, not sched/'s, although a worker runs it: it is
+ * where a context's fields are set and read (actors/context.h), and what
+ * it needs of its worker — the slot magazine, the counters, the context,
+ * the backpressure countdown — is the actors' part of the worker
+ * (tr__turner, actors/actors.h). It calls up into sched/ where it did
+ * before the layers were split, out of line as before: a push that made a
+ * mailbox non-empty (tr__sched_ready), a turn's end (tr__sched_requeue,
+ * tr__bp_turn_end), a backpressure look once a period. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../base/debug.h"
 #include "../mailbox/msg.h"
-#include "../sched/sched.h"
 #include "actor.h"
+#include "actors.h"
 #include "ask.h"
+#include "fault.h"
 #include "troupe/error.h"
 
 static tr__counters *counters(tr_runtime *rt, tr__worker *w)
 {
-    return w != NULL ? &w->count : &rt->outside;
+    return w != NULL ? &tr__turner_of(w)->count : &tr__actors_of(rt)->outside;
 }
 
 /* Counters of outside threads are shared, so they need atomic adds. */
@@ -30,7 +40,7 @@ static void count(tr_runtime *rt, tr__worker *w, size_t field)
 static void dead_letter(tr_runtime *rt, tr__worker *w, tr_msg *m)
 {
     tr__fault_bounce(rt, w, m);
-    tr_pid sink = ck_pr_load_64(&rt->dead_sink);
+    tr_pid sink = ck_pr_load_64(&tr__actors_of(rt)->dead_sink);
     if (sink == TR_PID_NONE || m->to == sink || m->type == TR_DEAD_LETTER)
         return;
     uint32_t keep = m->len < TR_DEAD_LETTER_DATA ? m->len : TR_DEAD_LETTER_DATA;
@@ -47,8 +57,23 @@ int tr_runtime_dead_letters(tr_runtime *rt, tr_pid sink)
 {
     if (rt == NULL)
         return TR_EINVAL;
-    ck_pr_store_64(&rt->dead_sink, sink);
+    ck_pr_store_64(&tr__actors_of(rt)->dead_sink, sink);
     return 0;
+}
+
+int tr__actors_init(tr_runtime *rt, unsigned batch)
+{
+    tr__actors *s = tr__actors_of(rt);
+    s->batch = batch;
+    s->dead_sink = TR_PID_NONE;
+    s->outside_cx = (tr_ctx){.rt = rt, .self = TR_PID_NONE};
+    return tr__table_init(&s->table);
+}
+
+void tr__actors_fini(tr_runtime *rt)
+{
+    tr__table_fini(&tr__actors_of(rt)->table, rt);
+    tr__registry_fini(rt);
 }
 
 static void init_first(tr_ctx *cx, void *state, const tr_msg *m);
@@ -59,7 +84,8 @@ static void init_first(tr_ctx *cx, void *state, const tr_msg *m);
 static inline tr__actor *new_actor(tr_runtime *rt, tr__worker *w, tr_behaviour fn,
                                    const void *state, size_t state_size, void *heap, int *err)
 {
-    tr__actor *a = tr__table_alloc(&rt->table, w != NULL ? &w->slots : NULL, err);
+    tr__actor *a = tr__table_alloc(&tr__actors_of(rt)->table,
+                                   w != NULL ? &tr__turner_of(w)->slots : NULL, err);
     if (a == NULL)
         return NULL;
     /* A free slot may still be draining stale messages on another worker;
@@ -97,7 +123,7 @@ static void unborn(tr_runtime *rt, tr__worker *w, tr__actor *a)
     if (a->flags & TR__HEAP_STATE)
         free(a->state.heap);
     tr__table_end(a, ck_pr_load_32(&a->life));
-    tr__table_give(&rt->table, w != NULL ? &w->slots : NULL, a);
+    tr__table_give(&tr__actors_of(rt)->table, w != NULL ? &tr__turner_of(w)->slots : NULL, a);
 }
 
 /* The spec path for a spec with nothing but behaviour and state: what
@@ -205,7 +231,7 @@ int tr__spawn_spec(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor
 
 int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
 {
-    tr__actor *a = TR__PID_NODE(to) == 0 ? tr__table_lookup(&rt->table, to) : NULL;
+    tr__actor *a = TR__PID_NODE(to) == 0 ? tr__table_lookup(&tr__actors_of(rt)->table, to) : NULL;
     if (a == NULL) {
         tr__msg_release(m);
         return TR_ENOPID;
@@ -269,9 +295,10 @@ void tr__actor_release(tr_runtime *rt, tr__actor *a, int reason)
  * from here on it only drains stale messages (see actor.h). */
 static void actor_die(tr__worker *w, tr__actor *a, uint32_t life, int reason, const char *text)
 {
+    tr__turner *t = tr__turner_of(w);
     tr_pid self = tr__pid_of(a, life);
-    release(w->rt, a, reason);
-    tr__count(&w->count.stopped);
+    release(t->rt, a, reason);
+    tr__count(&t->count.stopped);
     tr__table_end(a, life);
     /* After the end is published: a registration racing with it either
      * sees the actor dead or is seen here (see registry.c). The name goes
@@ -279,12 +306,12 @@ static void actor_die(tr__worker *w, tr__actor *a, uint32_t life, int reason, co
      * over (a restarted server re-registering itself). */
     ck_pr_fence_memory();
     if (ck_pr_load_16(&a->named))
-        tr__registry_forget(w->rt, self);
+        tr__registry_forget(t->rt, self);
     if (a->fault != NULL)
         tr__fault_end(w, a, self, reason, text);
     if (a->flags & TR__HEAP_STATE)
         free(a->state.heap);
-    tr__table_give(&w->rt->table, &w->slots, a);
+    tr__table_give(&tr__actors_of(t->rt)->table, &t->slots, a);
 }
 
 /* The message at the mailbox's head as a turn begins (the last one then
@@ -307,7 +334,7 @@ void tr__at_turn_end(tr_ctx *cx, void (*fn)(tr_ctx *cx, void *state))
 /* The turn-end call, for an actor still alive after its turn. */
 static void turn_end(tr__worker *w, tr__actor *a)
 {
-    tr_ctx *cx = &w->cx;
+    tr_ctx *cx = &tr__turner_of(w)->cx;
     void (*fn)(tr_ctx *, void *) = cx->turn_end;
     cx->turn_end = NULL;
     uint32_t life = ck_pr_load_32(&a->life);
@@ -357,11 +384,11 @@ static int start(tr_ctx *cx, tr__actor *a)
 static __attribute__((noinline)) void trailed(tr__worker *w, tr__actor *a, tr_msg *m,
                                               uint32_t life)
 {
-    tr_ctx *cx = &w->cx;
+    tr_ctx *cx = &tr__turner_of(w)->cx;
     uint32_t len = m->len;
     tr__ask_open(cx, m);
     a->fn(cx, state_of(a), m);
-    tr__count(&w->count.handled);
+    tr__count(&tr__turner_of(w)->count.handled);
     tr__ask_close(cx, m, len);
     tr__msg_release(m);
     if (cx->stopping)
@@ -373,11 +400,11 @@ static __attribute__((noinline)) void trailed(tr__worker *w, tr__actor *a, tr_ms
  * behaviour for the rest. */
 static void handle(tr__worker *w, tr__actor *a, tr_msg *m)
 {
-    tr_ctx *cx = &w->cx;
+    tr_ctx *cx = &tr__turner_of(w)->cx;
     uint32_t life = ck_pr_load_32(&a->life);
     if (m->to != tr__pid_of(a, life)) {
-        tr__count(&w->count.dead);
-        dead_letter(w->rt, w, m);
+        tr__count(&tr__turner_of(w)->count.dead);
+        dead_letter(tr__turner_of(w)->rt, w, m);
         tr__msg_release(m);
         return;
     }
@@ -403,7 +430,7 @@ static void handle(tr__worker *w, tr__actor *a, tr_msg *m)
         }
     }
     a->fn(cx, state_of(a), m);
-    tr__count(&w->count.handled);
+    tr__count(&tr__turner_of(w)->count.handled);
     tr__msg_release(m);
     if (cx->stopping)
         actor_die(w, a, life, cx->exit_reason, cx->exit_text);
@@ -417,7 +444,7 @@ static void handle(tr__worker *w, tr__actor *a, tr_msg *m)
 static void after_turn(tr__worker *w, tr__actor *a, unsigned n, tr__node *limit, bool reached,
                        tr__actor *blocked_by)
 {
-    unsigned batch = w->rt->cfg.batch;
+    unsigned batch = tr__actors_of(tr__turner_of(w)->rt)->batch;
     uint64_t muted = ck_pr_load_64(&a->muted);
     bool behind;
     if (limit == NULL)
@@ -434,8 +461,8 @@ static void after_turn(tr__worker *w, tr__actor *a, unsigned n, tr__node *limit,
 
 void tr__actor_run(tr__worker *w, tr__actor *a)
 {
-    tr_ctx *cx = &w->cx;
-    unsigned batch = w->rt->cfg.batch;
+    tr_ctx *cx = &tr__turner_of(w)->cx;
+    unsigned batch = tr__actors_of(tr__turner_of(w)->rt)->batch;
     tr__node *limit = turn_limit(a);
     bool reached = false;
     unsigned n;

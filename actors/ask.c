@@ -12,11 +12,11 @@
 #include <string.h>
 
 #include "../mailbox/msg.h"
-#include "../reactor/reactor.h"
-#include "../sched/sched.h"
+#include "actors.h"
 #include "ask.h"
 #include "fault.h"
 #include "troupe/error.h"
+#include "troupe/runtime.h"
 #include "troupe/timer.h"
 
 /* Where a payload of len bytes is followed by its tail. */
@@ -373,7 +373,7 @@ int tr_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t l
         return TR_EDEADLK;
     if (len > TR_MSG_MAX_LEN)
         return TR_EMSGSIZE;
-    if (!ck_pr_load_32(&rt->running) || ck_pr_load_32(&rt->done) || ck_pr_load_32(&rt->stop))
+    if (!tr__sched_running(rt))
         return TR_ENOTSTARTED;
 
     call c = {.to = to, .type = type, .data = data, .len = len, .timeout_ns = timeout_ns};

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "../mailbox/msg.h"
-#include "../sched/sched.h"
+#include "actors.h"
 #include "actor.h"
 #include "ask.h"
 #include "fault.h"
@@ -132,11 +132,12 @@ static uint64_t payload_ref(const tr_msg *m)
 int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reason,
                      char *text)
 {
+    tr_runtime *rt = tr__turner_of(w)->rt;
     tr__fault *f = a->fault;
     switch (m->type) {
     case TR__LINK_REQ:
         if ((f = tr__fault_of(a)) == NULL || !add_link(f, m->from)) /* no memory: refuse */
-            send_signal(w->rt, w, self, m->from, TR_EXIT_NOPROC, "out of memory", true);
+            send_signal(rt, w, self, m->from, TR_EXIT_NOPROC, "out of memory", true);
         return TR__CONSUMED;
     case TR__UNLINK_REQ:
         remove_link(f, m->from);
@@ -144,7 +145,7 @@ int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *r
     case TR__MONITOR_REQ:
         if ((f = tr__fault_of(a)) == NULL ||
             !grow((void **)&f->watchers, &f->capwatchers, f->nwatchers, sizeof *f->watchers)) {
-            send_down(w->rt, w, self, m->from, payload_ref(m), TR_EXIT_NOPROC, "out of memory");
+            send_down(rt, w, self, m->from, payload_ref(m), TR_EXIT_NOPROC, "out of memory");
             return TR__CONSUMED;
         }
         f->watchers[f->nwatchers++] = (tr__watcher){m->from, payload_ref(m)};
@@ -193,7 +194,7 @@ int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *r
     case TR_REPLY:
     case TR_ASK_FAILED:
     case TR__ASK_TIMEOUT:
-        return tr__ask_arrived(w->rt, a, m);
+        return tr__ask_arrived(rt, a, m);
     default:
         return TR__DELIVER;
     }
@@ -201,21 +202,22 @@ int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *r
 
 void tr__fault_end(tr__worker *w, tr__actor *a, tr_pid self, int reason, const char *text)
 {
+    tr_runtime *rt = tr__turner_of(w)->rt;
     tr__fault *f = a->fault;
     a->fault = NULL;
     for (uint32_t i = 0; i < f->nlinks; i++)
-        send_signal(w->rt, w, self, f->links[i], reason, text, true);
+        send_signal(rt, w, self, f->links[i], reason, text, true);
     for (uint32_t i = 0; i < f->nwatchers; i++)
-        send_down(w->rt, w, self, f->watchers[i].pid, f->watchers[i].ref, reason, text);
+        send_down(rt, w, self, f->watchers[i].pid, f->watchers[i].ref, reason, text);
     /* The actors it watched forget it, or they would keep a watcher list
      * growing with every short-lived client. */
     for (uint32_t i = 0; i < f->nrefs; i++)
-        (void)tr__send_copy(w->rt, w, self, f->refs[i].pid, TR__DEMONITOR_REQ,
-                            &f->refs[i].ref, sizeof f->refs[i].ref);
+        (void)tr__send_copy(rt, w, self, f->refs[i].pid, TR__DEMONITOR_REQ, &f->refs[i].ref,
+                            sizeof f->refs[i].ref);
     /* Its asks' timeouts would only fire into dead letters, holding the
      * runtime open until then. */
     if (f->asks != NULL)
-        tr__asks_cancel(w->rt, f->asks);
+        tr__asks_cancel(rt, f->asks);
     free_record(f);
 }
 
@@ -302,7 +304,7 @@ static int spawn_watched(tr_ctx *cx, const tr_actor_spec *spec, const tr__spawn_
     }
     uint64_t r = 0;
     if (!link) {
-        r = ck_pr_faa_64(&cx->rt->next_ref, 1) + 1;
+        r = ck_pr_faa_64(&tr__actors_of(cx->rt)->next_ref, 1) + 1;
         child->watchers[child->nwatchers++] = (tr__watcher){cx->self, r};
     }
     tr__spawn_opts opts = {.resource_at = -1};
@@ -387,7 +389,7 @@ int tr_monitor(tr_ctx *cx, tr_pid pid, uint64_t *ref)
     tr__fault *f = tr__fault_of(cx->actor);
     if (f == NULL || !grow((void **)&f->refs, &f->caprefs, f->nrefs, sizeof *f->refs))
         return TR_ENOMEM;
-    uint64_t r = ck_pr_faa_64(&cx->rt->next_ref, 1) + 1;
+    uint64_t r = ck_pr_faa_64(&tr__actors_of(cx->rt)->next_ref, 1) + 1;
     f->refs[f->nrefs++] = (tr__watcher){pid, r};
     int err = send_request(cx, pid, TR__MONITOR_REQ, &r, sizeof r);
     if (err != 0) {

@@ -56,7 +56,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "../sched/sched.h"
+#include "actors.h"
 #include "actor.h"
 #include "fault.h"
 #include "registry.h"
@@ -144,7 +144,7 @@ static table *table_new(uint64_t buckets)
 
 static tr__registry *registry(tr_runtime *rt, bool create)
 {
-    tr__registry *r = ck_pr_load_ptr(&rt->registry);
+    tr__registry *r = ck_pr_load_ptr(&tr__actors_of(rt)->registry);
     if (r != NULL || !create)
         return r;
     if ((r = calloc(1, sizeof *r)) == NULL)
@@ -157,11 +157,11 @@ static tr__registry *registry(tr_runtime *rt, bool create)
     }
     r->seed = new_seed(r);
     r->keep = UINT32_MAX;
-    if (!ck_pr_cas_ptr(&rt->registry, NULL, r)) {
+    if (!ck_pr_cas_ptr(&tr__actors_of(rt)->registry, NULL, r)) {
         pthread_mutex_destroy(&r->lock);
         free(r->table);
         free(r);
-        r = ck_pr_load_ptr(&rt->registry);
+        r = ck_pr_load_ptr(&tr__actors_of(rt)->registry);
     }
     return r;
 }
@@ -337,7 +337,7 @@ static int slot_room(tr__registry *r, uint32_t i)
 
 static bool alive(tr_runtime *rt, tr_pid pid, tr__actor **slot)
 {
-    tr__actor *a = TR__PID_NODE(pid) == 0 ? tr__table_lookup(&rt->table, pid) : NULL;
+    tr__actor *a = TR__PID_NODE(pid) == 0 ? tr__table_lookup(&tr__actors_of(rt)->table, pid) : NULL;
     *slot = a;
     return a != NULL && ck_pr_load_32(&a->life) == (TR__PID_GEN(pid) << 1 | 1) &&
            ck_pr_load_32(&a->aux) == 0;
@@ -447,7 +447,7 @@ void tr__registry_forget(tr_runtime *rt, tr_pid pid)
 
 void tr__registry_fini(tr_runtime *rt)
 {
-    tr__registry *r = rt->registry;
+    tr__registry *r = tr__actors_of(rt)->registry;
     if (r == NULL)
         return;
     for (table *t = r->table, *older; t != NULL; t = older) {
@@ -457,7 +457,7 @@ void tr__registry_fini(tr_runtime *rt)
     free(r->slot_hash);
     pthread_mutex_destroy(&r->lock);
     free(r);
-    rt->registry = NULL;
+    tr__actors_of(rt)->registry = NULL;
 }
 
 void tr__registry_stats_get(tr_runtime *rt, tr__registry_stats *s)

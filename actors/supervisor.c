@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../reactor/reactor.h"
-#include "../sched/sched.h"
+#include "../base/clock.h"
+#include "actors.h"
 #include "fault.h"
 #include "troupe/error.h"
 #include "troupe/fault.h"

@@ -106,7 +106,7 @@ static uint32_t epoll_events(unsigned events)
 static void watch_release(tr_runtime *rt, tr__resource *res)
 {
     watch *wt = (watch *)res;
-    tr__reactor *r = &rt->reactor;
+    tr__reactor *r = rt->reactor;
     tr__fd_entry *e = fd_entry(r, wt->fd, 0);
     if (e != NULL) {
         ck_pr_inc_32(&e->gen); /* events already in flight are now stale */
@@ -141,7 +141,7 @@ int tr_io_watch(tr_ctx *cx, int fd, unsigned events)
     if (!valid(cx, fd, events))
         return TR_EINVAL;
     tr_runtime *rt = tr_ctx_runtime(cx);
-    tr__reactor *r = &rt->reactor;
+    tr__reactor *r = rt->reactor;
     tr__fd_entry *e = fd_entry(r, fd, 1);
     watch *wt = malloc(sizeof *wt);
     if (e == NULL || wt == NULL) {
@@ -177,7 +177,7 @@ int tr_io_modify(tr_ctx *cx, int fd, unsigned events)
     tr__resource **link;
     if (!valid(cx, fd, events) || find_watch(cx, fd, &link) == NULL)
         return TR_EINVAL;
-    tr__reactor *r = &tr_ctx_runtime(cx)->reactor;
+    tr__reactor *r = tr_ctx_runtime(cx)->reactor;
     tr__fd_entry *e = fd_entry(r, fd, 0);
     struct epoll_event ev = {.events = epoll_events(events),
                              .data.u64 = (uint32_t)fd | (uint64_t)ck_pr_load_32(&e->gen) << 32};

@@ -28,20 +28,15 @@
  * microsecond; this keeps it under 2% of a core. */
 #define POLL_EVERY_NS (50 * 1000)
 
-uint64_t tr__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int add_own(int epfd, int fd, uint64_t tag, uint32_t events)
 {
     struct epoll_event ev = {.events = events, .data.u64 = tag};
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-int tr__reactor_init(tr__reactor *r, tr_runtime *rt)
+static void reactor_fini(tr__reactor *r);
+
+static int reactor_init(tr__reactor *r, tr_runtime *rt)
 {
     memset(r, 0, sizeof *r);
     r->rt = rt;
@@ -64,7 +59,7 @@ int tr__reactor_init(tr__reactor *r, tr_runtime *rt)
          * eventfd is an edge for every runtime's epoll (see signal.c). */
         add_own(r->epfd, sigfd, SIGNAL_TAG, EPOLLIN | EPOLLET) != 0) {
         int err = errno == ENOMEM ? TR_ENOMEM : -errno;
-        tr__reactor_fini(r);
+        reactor_fini(r);
         return err;
     }
     return 0;
@@ -76,7 +71,7 @@ static void drop_timer(tr__wheel_entry *e, void *arg)
     tr__timer_drop(e);
 }
 
-void tr__reactor_fini(tr__reactor *r)
+static void reactor_fini(tr__reactor *r)
 {
     tr__node *n;
     while ((n = tr__mpsc_pop(&r->requests)) != NULL)
@@ -92,6 +87,28 @@ void tr__reactor_fini(tr__reactor *r)
         close(r->timerfd);
     free(r->events);
     pthread_mutex_destroy(&r->sig_lock);
+}
+
+int tr__reactor_create(tr_runtime *rt, tr__reactor **out)
+{
+    tr__reactor *r = aligned_alloc(CK_MD_CACHELINE, sizeof *r);
+    if (r == NULL)
+        return TR_ENOMEM;
+    int err = reactor_init(r, rt);
+    if (err != 0) {
+        free(r);
+        return err;
+    }
+    *out = r;
+    return 0;
+}
+
+void tr__reactor_destroy(tr__reactor *r)
+{
+    if (r == NULL)
+        return;
+    reactor_fini(r);
+    free(r);
 }
 
 void tr__reactor_wake(tr__reactor *r)
@@ -123,6 +140,11 @@ void tr__reactor_unlock(tr__reactor *r)
 {
     ck_pr_fence_release();
     ck_pr_store_32(&r->lock, 0);
+}
+
+uint64_t tr__reactor_polled_ns(tr__reactor *r)
+{
+    return ck_pr_load_64(&r->polled_ns);
 }
 
 bool tr__reactor_due(tr__reactor *r, uint64_t now_ns)

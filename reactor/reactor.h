@@ -18,6 +18,13 @@
  *     readiness wait at most the longer of POLL_EVERY_NS and 61 turns,
  *     plus the turn in progress.
  *
+ * Layering. reactor/ sits above sched/ (actors/actors.h has the order):
+ * the reactor is its own allocation, rt->reactor, and the workers know
+ * it only as "the poller" whose calls sched/sched.h declares and
+ * reactor.c defines (create, trylock, wait, dispatch, wake, due), on the
+ * park and poll paths only. Timers for actors/ (asks, supervisors) are
+ * likewise declared in actors/actors.h and defined in timer.c.
+ *
  * Why not a reactor thread (the design until this one): every readiness
  * event was read on that thread, pushed into the injection queue and
  * handed to a worker with a futex wake — two threads and a wake-up per
@@ -43,6 +50,7 @@
 
 #include "../mailbox/depot.h"
 #include "../mailbox/mpsc.h"
+#include "../sched/sched.h"
 #include "wheel.h"
 
 typedef struct tr_runtime tr_runtime;
@@ -79,54 +87,15 @@ typedef struct tr__reactor {
     uint64_t stop_signals;           /* tr_runtime_stop_on_signal, under sig_lock */
 } tr__reactor;
 
-/* Creates the reactor's descriptors and tables. 0 or a negative code. */
-int tr__reactor_init(tr__reactor *r, tr_runtime *rt);
-
-/* Frees everything; no worker may be running. Pending timers are
- * dropped. */
-void tr__reactor_fini(tr__reactor *r);
-
-/* Takes the reactor's lock if it is free (one try); the holder may poll. */
-bool tr__reactor_trylock(tr__reactor *r);
-void tr__reactor_unlock(tr__reactor *r);
-
-/* With the lock: files timer requests and waits for events — when
- * `sleep`, until the wheel's next tick (or at most at_most_ns, if not 0),
- * else not at all. Returns the number of events waiting to be dispatched.
- * Any thread may wake a sleeping poller with tr__reactor_wake. */
-int tr__reactor_wait(tr__reactor *r, bool sleep, uint64_t at_most_ns);
-
-/* With the lock, on worker w (awake, not counted as parked): fires the
- * timers due by now, dispatches signals and the n events of the wait, as
- * messages sent from w. */
-void tr__reactor_dispatch(tr__reactor *r, tr__worker *w, int n);
-
-/* Wakes a poller asleep in epoll_wait. Any thread; async-signal-safe. */
-void tr__reactor_wake(tr__reactor *r);
-
-/* Whether a busy worker should poll now: nobody has for a while. */
-bool tr__reactor_due(tr__reactor *r, uint64_t now_ns);
-
-/* Monotonic time in ns. */
-uint64_t tr__now_ns(void);
-
-/* When a poll last began (sched/monitor.c: is the reactor late?). */
-static inline uint64_t tr__reactor_polled_ns(tr__reactor *r)
-{
-    return ck_pr_load_64(&r->polled_ns);
-}
+/* Creation, locking, waiting, dispatching and waking are declared in
+ * sched/sched.h, which the workers that poll include: "the poller". */
 
 /* Files a timer request (timer.c); wakes the reactor if it is due before
  * its planned wake-up. Any thread. */
 void tr__reactor_submit(tr__reactor *r, tr__node *request, uint64_t due_ns);
 
-/* A one-shot timer from the running actor to itself with a reserved type
- * (connect timeouts, accept retries). */
-typedef struct tr_ctx tr_ctx;
-int tr__timer_system(tr_ctx *cx, uint64_t delay_ns, uint32_t type, uint64_t *timer);
-/* The same with a payload (an ask's timeout: actors/ask.c). */
-int tr__timer_self(tr_ctx *cx, uint64_t delay_ns, uint32_t type, const void *data, size_t len,
-                   uint64_t *timer);
+/* tr__timer_system and tr__timer_self are declared in actors/actors.h
+ * (asks and supervisors use them). */
 
 /* Called by the polling worker, with the reactor's lock (timer.c, io.c, signal.c). */
 void tr__timer_fire(tr__wheel_entry *e, void *reactor);

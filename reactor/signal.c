@@ -165,7 +165,7 @@ void tr__signal_dispatch(tr__reactor *r)
 static void sub_release(tr_runtime *rt, tr__resource *res)
 {
     struct tr__sig_sub *sub = (struct tr__sig_sub *)res;
-    tr__reactor *r = &rt->reactor;
+    tr__reactor *r = rt->reactor;
     pthread_mutex_lock(&r->sig_lock);
     for (struct tr__sig_sub **p = &r->sig_subs; *p != NULL; p = &(*p)->next) {
         if (*p == sub) {
@@ -206,7 +206,7 @@ int tr_signal_watch(tr_ctx *cx, int signo)
         return err;
     }
     tr_runtime *rt = tr_ctx_runtime(cx);
-    tr__reactor *r = &rt->reactor;
+    tr__reactor *r = rt->reactor;
     sub->signo = signo;
     sub->pid = tr_self(cx);
     sub->res.release = sub_release;
@@ -223,7 +223,7 @@ int tr_runtime_stop_on_signal(tr_runtime *rt, int signo)
 {
     if (rt == NULL || !catchable(signo))
         return TR_EINVAL;
-    tr__reactor *r = &rt->reactor;
+    tr__reactor *r = rt->reactor;
     uint64_t bit = UINT64_C(1) << (signo - 1);
     pthread_mutex_lock(&r->sig_lock);
     bool fresh = !(r->stop_signals & bit);

@@ -64,7 +64,7 @@ static void timer_end(tr_runtime *rt, tr__actor *slot)
 {
     TR_ASSERT((ck_pr_load_32(&slot->aux) & 3) == DONE);
     tr__table_end(slot, ck_pr_load_32(&slot->life));
-    ck_pr_inc_64(&rt->outside.stopped);
+    ck_pr_inc_64(&rt->actors.outside.stopped);
 }
 
 /* The reactor is done with a timer's entry: the slot goes back — once its
@@ -78,7 +78,7 @@ static void timer_reap(tr__reactor *r, timer_req *t)
 {
     while (ck_pr_load_32(&t->slot->life) & 1)
         sched_yield();
-    tr__table_give(&r->rt->table, &r->poller->slots, t->slot);
+    tr__table_give(&r->rt->actors.table, &r->poller->turner.slots, t->slot);
     req_free(t);
 }
 
@@ -109,7 +109,7 @@ static int timer_start(tr_runtime *rt, tr__worker *w, const tr_timer_spec *spec,
         return err;
     }
     timer_req *t = (timer_req *)block->data;
-    t->slot = tr__table_lookup(&rt->table, pid);
+    t->slot = tr__table_lookup(&rt->actors.table, pid);
     t->timer = pid;
     t->target = spec->to;
     t->payload = payload;
@@ -121,7 +121,7 @@ static int timer_start(tr_runtime *rt, tr__worker *w, const tr_timer_spec *spec,
     tr_runtime_hold(rt);
     if (out != NULL)
         *out = pid;
-    tr__reactor_submit(&rt->reactor, &block->tr__link, t->due_ns);
+    tr__reactor_submit(rt->reactor, &block->tr__link, t->due_ns);
     return 0;
 }
 
@@ -208,7 +208,8 @@ int tr_timer_cancel(tr_ctx *cx, tr_pid timer)
     if (cx == NULL)
         return TR_EINVAL;
     tr_runtime *rt = tr_ctx_runtime(cx);
-    tr__actor *slot = TR__PID_NODE(timer) == 0 ? tr__table_lookup(&rt->table, timer) : NULL;
+    tr__actor *slot =
+        TR__PID_NODE(timer) == 0 ? tr__table_lookup(&rt->actors.table, timer) : NULL;
     if (slot == NULL || tr__pid_never_issued(ck_pr_load_32(&slot->life), timer))
         return TR_ENOPID;
     uint32_t gen = TR__PID_GEN(timer);

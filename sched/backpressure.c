@@ -173,18 +173,18 @@ static unsigned next_look(tr__worker *w)
 
 void tr__bp_look(tr__worker *w, tr__actor *a)
 {
-    if (a == tr__cx_actor(&w->cx)) {
-        w->watch_countdown = 1; /* its own mailbox: look at the next one */
+    if (a == tr__cx_actor(&w->turner.cx)) {
+        w->turner.watch_countdown = 1; /* its own mailbox: look at the next one */
         return;
     }
-    w->watch_countdown = next_look(w);
+    w->turner.watch_countdown = next_look(w);
     tr__watch *e = &w->watch[a->index & (TR__WATCHES - 1)];
     uint32_t handled = ck_pr_load_32(&a->handled);
     bool stalled = e->actor == a && e->handled == handled;
     e->actor = a;
     e->handled = handled;
-    if (stalled && flag(w, a) && tr__cx_in_turn(&w->cx))
-        tr__cx_give_way(&w->cx, a);
+    if (stalled && flag(w, a) && tr__cx_in_turn(&w->turner.cx))
+        tr__cx_give_way(&w->turner.cx, a);
 }
 
 /* a waits for target; false (a not waiting) if target has caught up or is

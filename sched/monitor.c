@@ -54,7 +54,7 @@ static bool needed(tr_runtime *rt)
 static void tick(tr_runtime *rt)
 {
     if (ck_pr_load_32(&rt->polling) ||
-        tr__now_ns() - tr__reactor_polled_ns(&rt->reactor) < LATE_NS)
+        tr__now_ns() - tr__reactor_polled_ns(rt->reactor) < LATE_NS)
         return;
     for (unsigned i = 0; i < rt->cfg.threads; i++)
         ck_pr_store_32(&rt->workers[i].poll_asked, 1);

@@ -66,35 +66,34 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
         return TR_ENOMEM;
     memset(rt, 0, sizeof *rt);
     rt->cfg = c;
-    rt->outside_cx = (tr_ctx){.rt = rt, .self = TR_PID_NONE};
     rt->cpus = cpus_available();
     tr__injectq_init(&rt->inject);
-    if (tr__table_init(&rt->table) != 0) {
+    if (tr__actors_init(rt, c.batch) != 0) {
         free(rt);
         return TR_ENOMEM;
     }
-    int err = tr__reactor_init(&rt->reactor, rt);
+    int err = tr__reactor_create(rt, &rt->reactor);
     if (err != 0) {
-        tr__table_fini(&rt->table, rt);
+        tr__actors_fini(rt);
         free(rt);
         return err;
     }
     rt->workers = aligned_alloc(CK_MD_CACHELINE, c.threads * sizeof *rt->workers);
     if (rt->workers == NULL) {
-        tr__table_fini(&rt->table, rt);
-        tr__reactor_fini(&rt->reactor);
+        tr__actors_fini(rt);
+        tr__reactor_destroy(rt->reactor);
         free(rt);
         return TR_ENOMEM;
     }
     memset(rt->workers, 0, c.threads * sizeof *rt->workers);
     for (unsigned i = 0; i < c.threads; i++) {
         tr__worker *w = &rt->workers[i];
-        w->rt = rt;
+        w->turner.rt = rt;
         w->id = i;
         w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
-        tr__cx_init_worker(&w->cx, rt, w);
+        tr__cx_init_worker(&w->turner.cx, rt, w);
         w->watch_every = tr__bp_watch_every(c.batch);
-        w->watch_countdown = w->watch_every;
+        w->turner.watch_countdown = w->watch_every;
         w->share_at = TR__RUNQ_CAPACITY; /* short turns, until measured */
         if (!tr__runq_init(&w->runq)) {
             tr_runtime_destroy(rt);
@@ -115,9 +114,8 @@ void tr_runtime_destroy(tr_runtime *rt)
     }
     /* Actors first: their resources (watches) go back to the reactor and
      * their holds to the scheduler. */
-    tr__table_fini(&rt->table, rt);
-    tr__registry_fini(rt);
-    tr__reactor_fini(&rt->reactor);
+    tr__actors_fini(rt);
+    tr__reactor_destroy(rt->reactor);
     for (unsigned i = 0; i < rt->cfg.threads; i++)
         tr__runq_fini(&rt->workers[i].runq);
     free(rt->workers);
@@ -225,7 +223,13 @@ int tr_runtime_release(tr_runtime *rt)
 
 tr_ctx *tr_runtime_ctx(tr_runtime *rt)
 {
-    return rt != NULL ? &rt->outside_cx : NULL;
+    return rt != NULL ? &rt->actors.outside_cx : NULL;
+}
+
+bool tr__sched_running(tr_runtime *rt)
+{
+    return ck_pr_load_32(&rt->running) && !ck_pr_load_32(&rt->done) &&
+           !ck_pr_load_32(&rt->stop);
 }
 
 static void add_counters(tr__counters *sum, tr__counters *c)
@@ -235,8 +239,6 @@ static void add_counters(tr__counters *sum, tr__counters *c)
     sum->dead += ck_pr_load_64(&c->dead);
     sum->spawned += ck_pr_load_64(&c->spawned);
     sum->stopped += ck_pr_load_64(&c->stopped);
-    sum->steals += ck_pr_load_64(&c->steals);
-    sum->parks += ck_pr_load_64(&c->parks);
 }
 
 void tr_runtime_stats(tr_runtime *rt, tr_stats *out)
@@ -247,19 +249,24 @@ void tr_runtime_stats(tr_runtime *rt, tr_stats *out)
     if (rt == NULL)
         return;
     tr__counters sum = {0};
-    add_counters(&sum, &rt->outside);
-    for (unsigned i = 0; i < rt->cfg.threads; i++)
-        add_counters(&sum, &rt->workers[i].count);
+    uint64_t steals = 0, parks = 0;
+    add_counters(&sum, &rt->actors.outside);
+    for (unsigned i = 0; i < rt->cfg.threads; i++) {
+        tr__worker *w = &rt->workers[i];
+        add_counters(&sum, &w->turner.count);
+        steals += ck_pr_load_64(&w->steals);
+        parks += ck_pr_load_64(&w->parks);
+    }
     out->messages_sent = sum.sent;
     out->messages_handled = sum.handled;
     out->dead_letters = sum.dead;
     out->actors_spawned = sum.spawned;
     out->actors_stopped = sum.stopped;
     out->actors_alive = sum.spawned >= sum.stopped ? sum.spawned - sum.stopped : 0;
-    out->steals = sum.steals;
-    out->parks = sum.parks;
+    out->steals = steals;
+    out->parks = parks;
     out->pool_mallocs = tr__msg_pool_mallocs();
-    out->actor_slots = tr__table_size(&rt->table);
+    out->actor_slots = tr__table_size(&rt->actors.table);
 }
 
 unsigned tr_runtime_threads(const tr_runtime *rt)

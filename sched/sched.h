@@ -1,5 +1,18 @@
 /* sched/sched.h — the runtime, its workers and the scheduler (internal).
  *
+ * Layers. sched/ sits above actors/ and below reactor/ (the order is in
+ * actors/actors.h, checked by support/check-includes.sh). struct
+ * tr_runtime and struct tr__worker are sched/'s, and each begins with the
+ * actors' part (tr__actors: the pid table, names, dead letters, monitor
+ * refs, the outside context; tr__turner: what a turn uses of its worker),
+ * asserted below, so that actors/ reaches its part with a cast. The
+ * reactor is reactor/'s part, held by pointer: sched/ knows it only as
+ * the poller declared at the end of this file (provided by reactor/),
+ * and what actors/ calls up here is declared in actors/actors.h
+ * (provided by sched/). The turn itself (actors/actor.c) is actors/'s:
+ * it reads the context's fields, and it calls up here only where it
+ * called before — a push that made a mailbox non-empty, a turn's end.
+ *
  * Run queues (runq.h). Each worker owns a bounded ck_ring used SPMC: the
  * owner pushes and pops, other workers steal with ck_ring_trydequeue_spmc.
  * An actor made runnable by a behaviour goes into its worker's LIFO slot
@@ -62,19 +75,16 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../actors/actor.h"
+#include "../actors/actors.h"
 #include "../actors/context.h"
 #include "../actors/fault.h"
-#include "../reactor/reactor.h"
+#include "../base/clock.h"
 #include "runq.h"
 #include "troupe/runtime.h"
-
-/* Counters are written by their worker only and read by tr_runtime_stats. */
-typedef struct tr__counters {
-    uint64_t sent, handled, dead, spawned, stopped, steals, parks;
-} tr__counters;
 
 /* What a worker last saw of one receiver's progress (backpressure.c). */
 typedef struct tr__watch {
@@ -85,16 +95,15 @@ typedef struct tr__watch {
 #define TR__WATCHES 8 /* receivers remembered per worker (a power of two) */
 
 struct tr__worker {
-    tr__runq runq;
-    tr_runtime *rt;
+    tr__turner turner;        /* first: the actors' part (actors/actors.h) */
+    tr__runq runq CK_CC_CACHELINE; /* thieves take its head: a line of its own */
     tr__actor *lifo;
     unsigned lifo_streak;
     unsigned tick;
     uint32_t poll_asked;      /* set by the monitor: poll between the next
                                * two turns (monitor.c) */
     uint64_t rng;
-    tr__magazine slots;
-    tr__counters count;
+    uint64_t steals, parks;   /* counters, like turner.count */
     bool dispatching;         /* inside tr__reactor_dispatch (SHARE_POLLED) */
     uint32_t share_at;        /* ring size worth sharing (worker.c, SHARE_NS);
                                * read by thieves */
@@ -102,19 +111,20 @@ struct tr__worker {
     uint64_t mark_ns;         /* when the turns being measured began */
     unsigned mark_turns;
     unsigned watch_every;     /* busy sends between two looks */
-    unsigned watch_countdown; /* busy sends until the next look */
     tr__watch watch[TR__WATCHES];
-    tr_ctx cx;
     unsigned id;
     pthread_t thread;
     uint32_t park CK_CC_CACHELINE; /* futex word: AWAKE, PARKED or NOTIFIED */
 } CK_CC_CACHELINE;
 
+/* The reactor (reactor/reactor.h): sched/ knows it only as the poller
+ * below. */
+typedef struct tr__reactor tr__reactor;
+
 struct tr_runtime {
+    tr__actors actors;    /* first: the actors' part (actors/actors.h) */
     tr_config cfg;
-    tr_ctx outside_cx;    /* tr_runtime_ctx: for threads outside the runtime */
     tr__worker *workers;
-    tr__table table;
 
     tr__injectq inject CK_CC_CACHELINE;
 
@@ -126,20 +136,13 @@ struct tr_runtime {
     uint32_t poll_timed; /* the worker asleep in the reactor will look again
                           * within STUCK_NS (worker.c, park_polling) */
 
-    uint64_t next_ref;   /* monitor references */
-    struct tr__registry *registry; /* named actors, made on first use */
-    tr_pid dead_sink;    /* TR_PID_NONE, or the actor that sees dead letters */
-
     uint32_t running CK_CC_CACHELINE;
     uint32_t stop;
     uint32_t done;
     uint32_t monitor;    /* the monitor's futex word (monitor.c) */
     pthread_t monitor_thread;
 
-    /* From threads outside the runtime. */
-    tr__counters outside CK_CC_CACHELINE;
-
-    tr__reactor reactor;
+    tr__reactor *reactor; /* reactor/'s part, made by tr__reactor_create */
 };
 
 /* The runtime's idle word: parked workers in the low half, searching
@@ -149,100 +152,11 @@ struct tr_runtime {
 #define N_PARKED(s) ((uint32_t)(s))
 #define N_SEARCHING(s) ((uint32_t)((s) >> 32))
 
-/* The worker the calling thread is, or NULL. */
-tr__worker *tr__worker_current(void);
-
-/* Makes an actor runnable after a send turned its mailbox non-empty. w is
- * the sending worker of this runtime, or NULL for an outside thread. */
-void tr__sched_ready(tr_runtime *rt, tr__worker *w, tr__actor *a);
-
-
-/* Puts back an actor that still has (or may have) messages after its turn. */
-void tr__sched_requeue(tr__worker *w, tr__actor *a);
-
-/* Backpressure (backpressure.c). The muted word's bits: */
-#define TR__OVERLOADED UINT64_C(1) /* behind: senders wait on it */
-#define TR__WAITING UINT64_C(2)    /* waiting on another (or just let go) */
-
-/* The watch's period for a batch size. */
-unsigned tr__bp_watch_every(unsigned batch);
-
-/* A look at a receiver's progress (out of line: once a period). */
-void tr__bp_look(tr__worker *w, tr__actor *a);
-
-/* After w queued a message for a whose mailbox was busy (the push did not
- * make it runnable): a sending turn is to wait if a is overloaded; and
- * every so many such sends, the receiver's progress is looked at. */
-static inline void tr__bp_sent(tr__worker *w, tr__actor *a)
-{
-    if (ck_pr_load_64(&a->muted) & TR__OVERLOADED) {
-        tr__actor *running = tr__cx_actor(&w->cx);
-        if (running != NULL && running != a)
-            tr__cx_give_way(&w->cx, a);
-    } else if (--w->watch_countdown == 0) {
-        tr__bp_look(w, a);
-    }
-}
-
-/* Clears an idle actor's word and lets its waiters go (unless it has
- * started waiting itself since: then the word is its new turn's). Run
- * late, after the actor was scheduled again, it may clear an OVERLOADED
- * that the new turn set: harmless, the next turn end sets it again if the
- * actor is still behind, and its waiters are only let go early. */
-void tr__bp_clear_idle(tr__worker *w, tr__actor *a);
-
-/* After a's mailbox was marked empty: a look may have marked it
- * overloaded meanwhile, and a sender may be waiting on it (Dekker with
- * the look: it marks, then looks at the mailbox). */
-static inline void tr__bp_went_idle(tr__worker *w, tr__actor *a)
-{
-    ck_pr_fence_atomic_load();
-    if (ck_pr_load_64(&a->muted) != 0)
-        tr__bp_clear_idle(w, a);
-}
-
-/* Ends a's turn on w: a waits for blocked_by (NULL if it sent to no
- * overloaded actor), or is requeued as overloaded if behind, or lets its
- * waiters go and is marked idle or requeued. (A turn with none of these
- * and a clear word only needs the last step: actor.c does it inline.) */
-void tr__bp_turn_end(tr__worker *w, tr__actor *a, bool behind, tr__actor *blocked_by);
-
-/* Spawn and send for both sides: w is the calling worker, or NULL for a
- * thread outside the runtime (actors/actor.c). tr__send owns m. */
-int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
-              size_t state_size, tr_pid *pid);
-int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m);
-
-/* tr__send of a fresh copy of len bytes of data, any type. */
-int tr__send_copy(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_t type,
-                  const void *data, size_t len);
-
-/* The one spawn path: every public spawn, supervisor children and socket
- * actors come here. spawner is what init is told (TR_PID_NONE from
- * outside); o may be NULL (no resource, callbacks get the whole state, no
- * record made by the caller). */
-int tr__spawn_spec(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor_spec *spec,
-                   const tr__spawn_opts *o, tr_pid *pid);
-
-/* Sends a payload-less message of any type, reserved ones included, from
- * the running actor (or from outside when cx is NULL). */
-int tr__send_system(tr_runtime *rt, tr_ctx *cx, tr_pid to, uint32_t type);
-
-/* Has fn(cx, state) called once as the running actor's turn ends, after
- * the last message of the turn, as if it were one more message: the
- * place for work that is cheaper once per turn than once per message (a
- * connection writes what its turn queued in one writev). One function
- * per turn; it may stop the actor. */
-void tr__at_turn_end(tr_ctx *cx, void (*fn)(tr_ctx *cx, void *state));
-
-/* The state of the running actor if its behaviour is `fn`, else NULL. */
-void *tr__actor_state_if(tr_ctx *cx, tr_behaviour fn);
-
-/* Runs one turn of an actor on worker w (actors/actor.c). */
-void tr__actor_run(tr__worker *w, tr__actor *a);
-
-/* Worker thread entry (sched/worker.c). */
-void *tr__worker_main(void *arg);
+/* actors/ reaches its parts with a cast (tr__actors_of, tr__turner_of). */
+_Static_assert(offsetof(struct tr_runtime, actors) == 0,
+               "tr__actors must be the first member of struct tr_runtime");
+_Static_assert(offsetof(struct tr__worker, turner) == 0,
+               "tr__turner must be the first member of struct tr__worker");
 
 /* Wakes every parked worker (stop, end of run). Async-signal-safe. */
 void tr__sched_wake_all(tr_runtime *rt);
@@ -260,6 +174,12 @@ void tr__monitor_stop(tr_runtime *rt);
 /* Wakes one parked worker if all are parked (a hold was released). */
 void tr__sched_poke(tr_runtime *rt);
 
+/* The period of the backpressure watch for a batch size (backpressure.c). */
+unsigned tr__bp_watch_every(unsigned batch);
+
+/* Worker thread entry (worker.c). */
+void *tr__worker_main(void *arg);
+
 /* A worker's pseudo-random number (xorshift64). */
 static inline uint64_t tr__rand(tr__worker *w)
 {
@@ -270,9 +190,39 @@ static inline uint64_t tr__rand(tr__worker *w)
     return w->rng = x;
 }
 
-static inline void tr__count(uint64_t *c)
-{
-    ck_pr_store_64(c, ck_pr_load_64(c) + 1);
-}
+/* ---- the poller: provided by reactor/ (reactor.c) ----
+ * Like Tokio's Park: the workers poll "a poller" between turns and sleep
+ * in it when idle (the protocol is in reactor/reactor.h); these are plain
+ * calls, made on the park and poll paths only, never per message. */
+
+/* Makes rt's reactor (descriptors and tables) in *out: 0 or a negative
+ * code. Destroy frees it; no worker may be running, pending timers are
+ * dropped. */
+int tr__reactor_create(tr_runtime *rt, tr__reactor **out);
+void tr__reactor_destroy(tr__reactor *r);
+
+/* Takes the reactor's lock if it is free (one try); the holder may poll. */
+bool tr__reactor_trylock(tr__reactor *r);
+void tr__reactor_unlock(tr__reactor *r);
+
+/* With the lock: files timer requests and waits for events — when
+ * `sleep`, until the wheel's next tick (or at most at_most_ns, if not 0),
+ * else not at all. Returns the number of events waiting to be dispatched.
+ * Any thread may wake a sleeping poller with tr__reactor_wake. */
+int tr__reactor_wait(tr__reactor *r, bool sleep, uint64_t at_most_ns);
+
+/* With the lock, on worker w (awake, not counted as parked): fires the
+ * timers due by now, dispatches signals and the n events of the wait, as
+ * messages sent from w. */
+void tr__reactor_dispatch(tr__reactor *r, tr__worker *w, int n);
+
+/* Wakes a poller asleep in epoll_wait. Any thread; async-signal-safe. */
+void tr__reactor_wake(tr__reactor *r);
+
+/* Whether a busy worker should poll now: nobody has for a while. */
+bool tr__reactor_due(tr__reactor *r, uint64_t now_ns);
+
+/* When a poll last began (monitor.c: is the reactor late?). Any thread. */
+uint64_t tr__reactor_polled_ns(tr__reactor *r);
 
 #endif

@@ -46,7 +46,7 @@ static bool wake_worker(tr_runtime *rt, tr__worker *v)
     if (state == PARKED)
         tr__futex_wake(&v->park);
     else
-        tr__reactor_wake(&rt->reactor);
+        tr__reactor_wake(rt->reactor);
     return true;
 }
 
@@ -77,7 +77,7 @@ void tr__sched_wake_all(tr_runtime *rt)
         if (!wake_worker(rt, v))
             tr__futex_wake(&v->park);
     }
-    tr__reactor_wake(&rt->reactor);
+    tr__reactor_wake(rt->reactor);
     tr__monitor_stop(rt);
 }
 
@@ -124,7 +124,7 @@ static bool cpu_free(tr_runtime *rt, uint64_t s)
  * work in sight) while the CPUs are taken by other awake workers. */
 static bool stand_by(tr__worker *w)
 {
-    tr_runtime *rt = w->rt;
+    tr_runtime *rt = w->turner.rt;
     uint64_t s = ck_pr_load_64(&rt->idle);
     return rt->cfg.threads - N_PARKED(s) > rt->cpus && moving_besides(rt, w) >= rt->cpus;
 }
@@ -192,7 +192,7 @@ void tr__sched_poke(tr_runtime *rt)
  * so a ring that grows again passes through its threshold and wakes it. */
 static void push_local(tr__worker *w, tr__actor *a)
 {
-    tr_runtime *rt = w->rt;
+    tr_runtime *rt = w->turner.rt;
     if (!tr__runq_push(&w->runq, a)) {
         /* Overflow: anyone may take it, but only worth a wake-up if a full
          * ring is worth sharing. */
@@ -208,7 +208,7 @@ static void push_local(tr__worker *w, tr__actor *a)
 
 void tr__sched_ready(tr_runtime *rt, tr__worker *w, tr__actor *a)
 {
-    if (w == NULL || w->rt != rt) {
+    if (w == NULL || w->turner.rt != rt) {
         tr__injectq_push(&rt->inject, a);
         notify(rt);
         return;
@@ -259,8 +259,8 @@ static bool work_visible(tr_runtime *rt, bool any)
  * nothing and cost 10% of the throughput.) */
 static void poll_busy(tr__worker *w)
 {
-    tr_runtime *rt = w->rt;
-    tr__reactor *r = &rt->reactor;
+    tr_runtime *rt = w->turner.rt;
+    tr__reactor *r = rt->reactor;
     if (ck_pr_load_32(&rt->holds) == 0 || !tr__reactor_due(r, tr__now_ns()) ||
         !tr__reactor_trylock(r))
         return;
@@ -283,21 +283,21 @@ static tr__actor *next_local(tr__worker *w)
         push_local(w, a);
     }
     w->lifo_streak = 0;
-    if (w->tick % INJECT_EVERY == 0 && (a = tr__injectq_pop(&w->rt->inject)) != NULL)
+    if (w->tick % INJECT_EVERY == 0 && (a = tr__injectq_pop(&w->turner.rt->inject)) != NULL)
         return a;
     if ((a = tr__runq_pop(&w->runq)) != NULL)
         return a;
     /* (No wake-up for what is left in the injection queue: each push from
      * outside has made one, and a ring's overflow is not worth one unless
      * a full ring is worth sharing: push_local.) */
-    return tr__injectq_pop(&w->rt->inject);
+    return tr__injectq_pop(&w->turner.rt->inject);
 }
 
 /* Takes one actor from a random victim, and half of what it has left
  * into our own ring, so that a burst of work spreads in few steals. */
 static tr__actor *steal(tr__worker *w)
 {
-    tr_runtime *rt = w->rt;
+    tr_runtime *rt = w->turner.rt;
     unsigned n = rt->cfg.threads;
     unsigned start = (unsigned)(tr__rand(w) % n);
     uint64_t now = tr__now_ns();
@@ -307,12 +307,12 @@ static tr__actor *steal(tr__worker *w)
         if (v == w || tr__runq_size(&v->runq) < take_at(v, now) ||
             (a = tr__runq_steal(&v->runq)) == NULL)
             continue;
-        tr__count(&w->count.steals);
+        tr__count(&w->steals);
         for (unsigned more = tr__runq_size(&v->runq) / 2; more > 0; more--) {
             tr__actor *b = tr__runq_steal(&v->runq);
             if (b == NULL)
                 break;
-            tr__count(&w->count.steals);
+            tr__count(&w->steals);
             push_local(w, b);
         }
         return a;
@@ -340,12 +340,12 @@ static bool start_search(tr_runtime *rt)
 static tr__actor *look(tr__worker *w)
 {
     tr__actor *a = steal(w);
-    return a != NULL ? a : tr__injectq_pop(&w->rt->inject);
+    return a != NULL ? a : tr__injectq_pop(&w->turner.rt->inject);
 }
 
 static tr__actor *search(tr__worker *w)
 {
-    tr_runtime *rt = w->rt;
+    tr_runtime *rt = w->turner.rt;
     tr__actor *a = look(w);
     if (a != NULL || !start_search(rt))
         return a;
@@ -370,9 +370,10 @@ static tr__actor *search(tr__worker *w)
 static void unpark(tr__worker *w)
 {
     ck_pr_fas_32(&w->park, AWAKE);
-    ck_pr_sub_64(&w->rt->idle, PARKED_ONE);
-    if (ck_pr_load_32(&w->rt->holds) != 0)
-        tr__monitor_wake(w->rt);
+    tr_runtime *rt = w->turner.rt;
+    ck_pr_sub_64(&rt->idle, PARKED_ONE);
+    if (ck_pr_load_32(&rt->holds) != 0)
+        tr__monitor_wake(rt);
 }
 
 static bool run_over(tr_runtime *rt)
@@ -384,8 +385,8 @@ static bool run_over(tr_runtime *rt)
  * of on the futex, then dispatches what woke it as an awake worker. */
 static bool park_polling(tr__worker *w, bool standby)
 {
-    tr_runtime *rt = w->rt;
-    tr__reactor *r = &rt->reactor;
+    tr_runtime *rt = w->turner.rt;
+    tr__reactor *r = rt->reactor;
     int n = 0;
     if (ck_pr_cas_32(&w->park, PARKED, POLLING)) {
         /* As on the futex: publish the state, then look for work (the
@@ -401,7 +402,7 @@ static bool park_polling(tr__worker *w, bool standby)
              * have it get stuck in long turns. */
             uint64_t at_most = cpus_taken(rt) || work_visible(rt, true) ? STUCK_NS : 0;
             ck_pr_store_32(&rt->poll_timed, at_most != 0);
-            tr__count(&w->count.parks);
+            tr__count(&w->parks);
             ck_pr_store_32(&rt->polling, 1);
             n = tr__reactor_wait(r, true, at_most);
             ck_pr_store_32(&rt->polling, 0);
@@ -417,7 +418,7 @@ static bool park_polling(tr__worker *w, bool standby)
  * the run is over (quiescent or stopped). */
 static bool park(tr__worker *w, bool standby)
 {
-    tr_runtime *rt = w->rt;
+    tr_runtime *rt = w->turner.rt;
     uint64_t s = ck_pr_faa_64(&rt->idle, PARKED_ONE) + PARKED_ONE;
     ck_pr_store_32(&w->park, PARKED);
     ck_pr_fence_memory();
@@ -438,9 +439,9 @@ static bool park(tr__worker *w, bool standby)
             tr__sched_wake_all(rt);
             return false;
         }
-        if (tr__reactor_trylock(&rt->reactor))
+        if (tr__reactor_trylock(rt->reactor))
             return park_polling(w, standby);
-        tr__count(&w->count.parks);
+        tr__count(&w->parks);
         /* The reactor is taken: by a worker asleep in it, which sees I/O
          * and timers; or by a busy worker polling between two turns, which
          * may go on to a long one — then look again after STUCK_NS, not at
@@ -481,7 +482,7 @@ static void measure(tr__worker *w)
 void *tr__worker_main(void *arg)
 {
     tr__worker *w = arg;
-    tr_runtime *rt = w->rt;
+    tr_runtime *rt = w->turner.rt;
     tls_worker = w;
 
     ck_pr_store_64(&w->mark_ns, tr__now_ns());
