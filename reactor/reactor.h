@@ -14,9 +14,11 @@
  *     timer, or the end of the run); the others sleep on their futexes;
  *   - a busy worker polls without blocking every 61 turns (INJECT_EVERY)
  *     if nobody has for POLL_EVERY_NS and something is watched or pending
- *     (a hold is taken): so when every worker is busy, timers and
- *     readiness wait at most the longer of POLL_EVERY_NS and 61 turns,
- *     plus the turn in progress.
+ *     (a hold is taken), and between its next two turns when the
+ *     runtime's monitor (sched/monitor.c) sees the reactor 1 ms late: so
+ *     when every worker is busy, timers and readiness wait about 2 ms at
+ *     most, plus the turn in progress (counting turns alone let 61 long
+ *     turns hold timers for 360 ms).
  *
  * Layering. reactor/ sits above sched/ (actors/actors.h has the order):
  * the reactor is its own allocation, rt->reactor, and the workers know
