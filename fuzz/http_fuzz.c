@@ -21,6 +21,7 @@
 
 #include "../net/frame.h"
 #include "../net/http.h"
+#include "troupe/http.h"
 
 #define CHECK(c)                                                                         \
     do {                                                                                 \
