@@ -375,6 +375,7 @@ run_wrk() {
         > "$tmp/wrk" 2> "$tmp/err"
     rc=$?
     stop_server
+    [ "$rc" -eq 0 ] || cat "$tmp/wrk" >> "$tmp/err"
     rate=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$tmp/wrk" | cut -d. -f1)
     p50=$(to_us "$(awk '$1 == "50%" { print $2 }' "$tmp/wrk")")
     p99=$(to_us "$(awk '$1 == "99%" { print $2 }' "$tmp/wrk")")
@@ -384,7 +385,7 @@ run_wrk() {
         check=FAIL
         grep -e 'Non-2xx' -e 'Socket errors' "$tmp/wrk" >> "$tmp/err"
     fi
-    line="bench=http impl=troupe threads=$2 conns=$conns secs=$secs rate=${rate:-0} unit=requests p50_us=${p50:-0} p99_us=${p99:-0} check=$check"
+    line="bench=http impl=troupe threads=$2 conns=$conns p50_us=${p50:-0} p99_us=${p99:-0} secs=$secs rate=${rate:-0} unit=requests check=$check"
     status=$(run_status "$rc" "$line")
     if [ "$server_rc" -ne 0 ] && [ "$status" = ok ]; then
         status="server failed (exit $server_rc)"

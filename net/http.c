@@ -136,6 +136,7 @@ static int on_headers_complete(http_parser *p)
     tr__framer *f = framer_of(p);
     tr__http *h = f->http;
     h->headers_done = true;
+    h->deadline_ns = 0; /* the header block came in time */
     if (p->http_major != 1)
         return refuse(h, 505);
     if ((p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED) &&
@@ -270,6 +271,7 @@ int tr__http_next(tr__framer *f, tr__frame *out)
                 http_parser_pause(&h->parser, 0);
             h->complete = false;
             h->ready = true;
+            h->deadline_ns = 0; /* in time: the next wait starts afresh (tr__http_watch) */
             h->fifo |= (uint64_t)h->flags << (4 * h->outstanding);
             h->outstanding++;
             out->data = NULL;

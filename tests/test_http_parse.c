@@ -142,6 +142,29 @@ static void test_pipeline_bound(void)
     tr__framer_fini(&f);
 }
 
+/* The header deadline of a connection ends with each header block, so
+ * that a busy kept-alive connection is never timed out: the next wait
+ * starts from the answer (net/http_respond.c). */
+static void test_headers_end_the_deadline(void)
+{
+    tr__framer f;
+    CU_ASSERT_FATAL(tr__framer_init(&f, TR_FRAME_HTTP, 0, 0) == 0);
+    const char *head = "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n";
+    for (int round = 0; round < 3; round++) {
+        f.http->deadline_ns = 12345;
+        CU_ASSERT_FATAL(tr__framer_feed(&f, head, strlen(head)) == 0);
+        tr__frame fr;
+        TT_EQ(tr__framer_next(&f, &fr), 0);
+        TT_EQ(f.http->deadline_ns, 0); /* the body may take its time */
+        f.http->deadline_ns = 12345;
+        CU_ASSERT_FATAL(tr__framer_feed(&f, "ok", 2) == 0);
+        TT_EQ(tr__framer_next(&f, &fr), 1);
+        TT_EQ(f.http->deadline_ns, 0);
+        TT_EQ(tr__http_answered(&f), TR__HTTP_KEEP);
+    }
+    tr__framer_fini(&f);
+}
+
 static void test_view_checks(void)
 {
     tr__framer f;
@@ -183,5 +206,6 @@ void register_http_parse_tests(void)
     tt_test(s, "requests_of_every_framing_at_every_chunk_size", test_every_chunk_size);
     tt_test(s, "requests_in_random_chunkings", test_random_chunkings);
     tt_test(s, "16_unanswered_requests_hold_the_rest", test_pipeline_bound);
+    tt_test(s, "header_blocks_end_the_header_deadline", test_headers_end_the_deadline);
     tt_test(s, "view_checks_type_bounds_and_nuls", test_view_checks);
 }
