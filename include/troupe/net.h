@@ -3,11 +3,11 @@
  * A listener is an actor that accepts connections; every connection is an
  * actor running the user's behaviour with its own copy of the user's
  * state. The runtime does the socket work inside that actor: it reads,
- * cuts the bytes into frames (raw chunks, lines, or msgpack objects) and
- * calls the behaviour once per frame, in order; it queues what the
- * behaviour writes and drains it as the socket allows. Other actors talk
- * to a connection the usual way — by sending its pid a message — and the
- * connection's behaviour writes.
+ * cuts the bytes into frames (raw chunks, lines, msgpack objects, or HTTP
+ * requests: troupe/http.h) and calls the behaviour once per frame, in
+ * order; it queues what the behaviour writes and drains it as the socket
+ * allows. Other actors talk to a connection the usual way — by sending
+ * its pid a message — and the connection's behaviour writes.
  *
  * A connection's behaviour receives, in this order:
  *   TR_TCP_CONNECTED   once, first (payload: tr_tcp_info)
