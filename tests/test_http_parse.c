@@ -200,6 +200,29 @@ static void test_view_checks(void)
     tr__framer_fini(&f);
 }
 
+static void nothing(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx, (void)state, (void)m;
+}
+
+/* What the API refuses: an answer outside an HTTP connection, HTTP for
+ * an outgoing connection, a framing that does not exist. */
+static void test_api_refusals(void)
+{
+    tr_runtime *rt = tt_runtime(1, 0);
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    TT_EQ(tr_http_respond(cx, 200, NULL, "x", 1), TR_ENOTCONN);
+    tr_tcp_connect_opts co = {.host = "127.0.0.1", .port = 9,
+                              .handler = {.actor.behaviour = nothing}};
+    co.handler.opts.framing = TR_FRAME_HTTP;
+    tr_pid pid;
+    TT_EQ(tr_tcp_connect(cx, &co, &pid), TR_EINVAL);
+    tr_tcp_listen_opts lo = {.host = "127.0.0.1", .handler = co.handler};
+    lo.handler.opts.framing = (tr_framing)(TR_FRAME_HTTP + 1);
+    TT_EQ(tr_tcp_listen(cx, &lo, NULL, NULL), TR_EINVAL);
+    tr_runtime_destroy(rt);
+}
+
 void register_http_parse_tests(void)
 {
     CU_pSuite s = tt_suite("http_parse");
@@ -208,4 +231,6 @@ void register_http_parse_tests(void)
     tt_test(s, "16_unanswered_requests_hold_the_rest", test_pipeline_bound);
     tt_test(s, "header_blocks_end_the_header_deadline", test_headers_end_the_deadline);
     tt_test(s, "view_checks_type_bounds_and_nuls", test_view_checks);
+    tt_test(s, "respond_outside_http_connect_http_and_unknown_framing_refused",
+            test_api_refusals);
 }
