@@ -19,7 +19,7 @@ BUILD   := build/$(if $(SAN),$(SAN),release)$(if $(DEBUG),-debug)$(if $(findstri
 CPPFLAGS := -Iinclude -D_GNU_SOURCE
 CFLAGS   := -std=c11 -g -Wall -Wextra -Werror -fPIC -pthread
 CXXFLAGS := -std=c++17 -g -Wall -Wextra -Werror -pthread
-LDLIBS   := -lck -lmsgpackc -pthread
+LDLIBS   := -lck -lmsgpackc -lhttp_parser -pthread
 
 # Debug assertions (base/debug.h): in every SAN= build, or with DEBUG=1.
 ifneq ($(SAN)$(DEBUG),)
@@ -188,22 +188,33 @@ micro: deps
 # make fuzz: the framer (net/frame.c) under libFuzzer with ASan+UBSan, for
 # FUZZ_RUNS executions from the seed corpus in fuzz/corpus (regenerate it with
 # fuzz/make_corpus.py); new inputs go to build/fuzz/corpus, crashes to
-# build/fuzz/. Needs clang with libFuzzer; not part of `all`.
+# build/fuzz/. Then the HTTP framing (net/http.c) the same way, from
+# fuzz/http-corpus into build/fuzz/http-corpus. Needs clang with libFuzzer;
+# not part of `all`.
 FUZZ_CC   ?= clang
 FUZZ_RUNS ?= 200000
 FUZZ_BIN  := build/fuzz/frame_fuzz
+FUZZ_HTTP := build/fuzz/http_fuzz
 
 .PHONY: fuzz
-fuzz: $(FUZZ_BIN)
-	@mkdir -p build/fuzz/corpus
+fuzz: $(FUZZ_BIN) $(FUZZ_HTTP)
+	@mkdir -p build/fuzz/corpus build/fuzz/http-corpus
 	$(FUZZ_BIN) -runs=$(FUZZ_RUNS) -max_len=8192 -artifact_prefix=build/fuzz/ \
 	    build/fuzz/corpus fuzz/corpus
+	$(FUZZ_HTTP) -runs=$(FUZZ_RUNS) -max_len=8192 -artifact_prefix=build/fuzz/http- \
+	    build/fuzz/http-corpus fuzz/http-corpus
 
-$(FUZZ_BIN): fuzz/frame_fuzz.c net/frame.c net/frame.h
+$(FUZZ_HTTP): fuzz/http_fuzz.c net/http.c net/http.h net/frame.c net/frame.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -Iinclude -D_GNU_SOURCE -std=c11 -g -O1 -Wall -Wextra -Werror \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	    -o $@ fuzz/frame_fuzz.c net/frame.c -lmsgpackc
+	    -o $@ fuzz/http_fuzz.c net/http.c net/frame.c -lhttp_parser -lmsgpackc
+
+$(FUZZ_BIN): fuzz/frame_fuzz.c net/frame.c net/frame.h net/http.c net/http.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -Iinclude -D_GNU_SOURCE -std=c11 -g -O1 -Wall -Wextra -Werror \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -o $@ fuzz/frame_fuzz.c net/frame.c net/http.c -lmsgpackc -lhttp_parser
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include/troupe $(DESTDIR)$(PREFIX)/lib/pkgconfig

@@ -34,6 +34,9 @@
 # process, then stopped with SIGTERM. A server that fails to start, exits
 # non-zero (a sanitizer report, a leak) or does not stop fails its row.
 # chat-fanout is skipped, with a note, while examples/chat is not built.
+# The http workload drives examples/http with wrk (Debian package wrk) when
+# it is installed, and is skipped, with a note and not as a failure, when
+# it is not: requests/s and the p50/p99 latency wrk measured.
 # Right after troupe's echo-rr and echo-stream, the same workload runs
 # against bench/epoll-echo (one thread, plain epoll, no troupe: the floor
 # of what a server costs), and troupe's figures are recorded as ratios to
@@ -53,7 +56,7 @@ cd "$(dirname "$0")/.." || exit 2
 BUILD=${BUILD:-build/release}
 SCALE=${BENCH_SCALE:-default}
 BENCHES="pingpong counting fjthroughput fjcreation threadring chameneos big skynet fanin idlemem timers"
-NET_BENCHES="echo-rr echo-stream echo-idle chat-fanout"
+NET_BENCHES="echo-rr echo-stream echo-idle chat-fanout http"
 FLOOR_BENCHES="echo-rr echo-stream"
 LOADGEN=$BUILD/bench/loadgen
 FLOOR=$BUILD/bench/epoll-echo
@@ -104,17 +107,23 @@ small_args() {
     echo-stream)  echo "--conns 4 --mbytes 4" ;;
     echo-idle)    echo "--conns 500 --secs 1" ;;
     chat-fanout)  echo "--clients 10 --n 100" ;;
+    http)         echo "--conns 8 --secs 1" ;;
     esac
 }
 
 bench_args() {
-    [ "$SCALE" = small ] && small_args "$1"
+    if [ "$SCALE" = small ]; then
+        small_args "$1"
+    elif [ "$1" = http ]; then
+        echo "--conns 64 --secs 10"
+    fi
 }
 
 # The server a network workload runs against.
 net_server() {
     case $1 in
     chat-*) echo "$BUILD/examples/chat" ;;
+    http)   echo "$BUILD/examples/http" ;;
     *)      echo "$BUILD/examples/echo" ;;
     esac
 }
@@ -340,6 +349,49 @@ run_load() {
     fi
 }
 
+# wrk's latency figure $1 ("812.00us", "1.25ms", "2.01s") in microseconds.
+to_us() {
+    printf '%s\n' "$1" | awk '/us$/ { printf "%d", $0 + 0; next }
+        /ms$/ { printf "%d", ($0 + 0) * 1000; next }
+        /s$/  { printf "%d", ($0 + 0) * 1000000; next }'
+}
+
+# The http workload with args $1 ("--conns C --secs S") against
+# examples/http with $2 worker threads: wrk on one thread, its requests/s
+# and latency percentiles as a result line; sets status and line.
+run_wrk() {
+    line=""
+    conns=$(printf '%s\n' "$1" | sed -n 's/.*--conns \([0-9]*\).*/\1/p')
+    secs=$(printf '%s\n' "$1" | sed -n 's/.*--secs \([0-9]*\).*/\1/p')
+    if [ ! -x "$LOADGEN" ] || [ ! -x "$BUILD/examples/http" ]; then
+        status=missing
+        return
+    fi
+    if ! start_server "$BUILD/examples/http" "$2"; then
+        status="failed (the server did not start)"
+        return
+    fi
+    $limit wrk -t 1 -c "$conns" -d "${secs}s" --latency "http://127.0.0.1:$port/" \
+        > "$tmp/wrk" 2> "$tmp/err"
+    rc=$?
+    stop_server
+    [ "$rc" -eq 0 ] || cat "$tmp/wrk" >> "$tmp/err"
+    rate=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$tmp/wrk" | cut -d. -f1)
+    p50=$(to_us "$(awk '$1 == "50%" { print $2 }' "$tmp/wrk")")
+    p99=$(to_us "$(awk '$1 == "99%" { print $2 }' "$tmp/wrk")")
+    check=ok
+    # Every response must be a 200 on a connection that stayed up.
+    if [ "$rc" -ne 0 ] || [ -z "$rate" ] || grep -q -e 'Non-2xx' -e 'Socket errors' "$tmp/wrk"; then
+        check=FAIL
+        grep -e 'Non-2xx' -e 'Socket errors' "$tmp/wrk" >> "$tmp/err"
+    fi
+    line="bench=http impl=troupe threads=$2 conns=$conns p50_us=${p50:-0} p99_us=${p99:-0} secs=$secs rate=${rate:-0} unit=requests check=$check"
+    status=$(run_status "$rc" "$line")
+    if [ "$server_rc" -ne 0 ] && [ "$status" = ok ]; then
+        status="server failed (exit $server_rc)"
+    fi
+}
+
 # Network workload $1 in the pass of $2 threads, round $3: against
 # troupe's server, then (echo-rr, echo-stream) against the floor.
 run_net() {
@@ -349,6 +401,16 @@ run_net() {
     announce "$1${args:+ $args} (server threads $nt)${rounds:+ (round $3)}"
     if [ "$1" = chat-fanout ] && [ ! -x "$server" ]; then
         echo "skipped ($server is not built)" >&2
+        return
+    fi
+    if [ "$1" = http ]; then
+        if ! command -v wrk >/dev/null 2>&1; then
+            echo "skipped (wrk is not installed: apt-get install wrk)" >&2
+            return
+        fi
+        run_wrk "$args" "$nt"
+        report "$status"
+        record "$1" "$args" "$status" "$line" "$nt" "$3"
         return
     fi
     run_load "$1" "$args" "$server" troupe "$nt"

@@ -13,6 +13,7 @@
  *   troupe/timer.h    timers: tr_send_after, periodic timers, cancel
  *   troupe/io.h       descriptor watches and signals as messages
  *   troupe/net.h      TCP listeners and connections, UDP, framing
+ *   troupe/http.h     HTTP/1.1 servers: requests as messages, tr_http_respond
  *   troupe/fault.h    exit reasons, links, monitors, named actors
  *   troupe/ask.h      request/reply: tr_ask, tr_reply, tr_call
  *   troupe/supervisor.h  supervisors: restart strategies and intensity
@@ -37,6 +38,7 @@
 #include "troupe/timer.h"
 #include "troupe/io.h"
 #include "troupe/net.h"
+#include "troupe/http.h"
 #include "troupe/fault.h"
 #include "troupe/ask.h"
 #include "troupe/supervisor.h"

@@ -36,6 +36,7 @@
 #include "../mailbox/msg.h"
 #include "../reactor/reactor.h"
 #include "../sched/sched.h"
+#include "http.h"
 #include "net.h"
 #include "outq.h"
 #include "troupe/io.h"
@@ -76,6 +77,7 @@ enum {
  * connection should cost a few hundred bytes (see bench echo-idle). */
 typedef struct limits {
     uint32_t max_line, max_frame, high_water, low_water, max_output;
+    uint32_t header_timeout_ms; /* HTTP (max_line and max_frame: header and body bytes) */
     uint8_t framing, nodelay;
 } limits;
 
@@ -153,6 +155,12 @@ void tr__conn_prepare(void *state, const tr_tcp_handler *h, int fd,
                                        ? c->opts.high_water / 4 : o->low_water);
     c->opts.max_output = (uint32_t)clamp(o->max_output ? o->max_output : DEFAULT_MAX_OUTPUT,
                                          UINT32_MAX);
+    if (o->framing == TR_FRAME_HTTP) {
+        c->opts.max_line = (uint32_t)clamp(o->max_header, UINT32_MAX);
+        c->opts.max_frame = (uint32_t)clamp(o->max_body, UINT32_MAX);
+        uint64_t ms = (o->header_timeout_ns + TR_MSEC - 1) / TR_MSEC;
+        c->opts.header_timeout_ms = (uint32_t)(ms == 0 ? 10000 : clamp(ms, UINT32_MAX));
+    }
     if (peer != NULL && peer_len <= sizeof c->peer) {
         memcpy(&c->peer, peer, peer_len);
         c->peer_len = peer_len;
@@ -274,24 +282,32 @@ static bool reading_stopped(const tr__conn *c)
  * must stop (false). */
 static bool deliver(tr_ctx *cx, tr__conn *c)
 {
+    bool http = c->opts.framing == TR_FRAME_HTTP;
     while (c->framer != NULL && !reading_stopped(c)) {
+        if (http && tr__http_blocked(c->framer))
+            return false; /* until answers come (tr__conn_http_answered) */
         tr__frame f;
         int r = tr__framer_next(c->framer, &f);
         if (r == 0)
             break;
         if (r < 0) {
             tell_event(cx, c, TR_TCP_ERROR, r);
-            if (r != TR_ELINETOOLONG)
+            if (http)
+                tr__http_refuse(cx, c->framer);
+            if (http || r != TR_ELINETOOLONG)
                 close_soon(c, r); /* the stream cannot be resynchronised */
             continue;
         }
         tr_msg *m;
-        if (c->opts.framing == TR_FRAME_LINE) {
-            if ((m = tr__scratch_msg_room(TR_TCP_LINE, f.len)) == NULL) {
+        if (c->opts.framing != TR_FRAME_MSGPACK) {
+            if ((m = tr__scratch_msg_room(http ? TR_HTTP_REQUEST : TR_TCP_LINE, f.len)) == NULL) {
                 fail(c, TR_ENOMEM);
                 break;
             }
-            memcpy(m->data, f.data, f.len);
+            if (http)
+                tr__http_encode(c->framer, m->data);
+            else
+                memcpy(m->data, f.data, f.len);
             m->len = (uint32_t)f.len;
         } else {
             if ((m = tr__scratch_msg(TR_TCP_MSGPACK)) == NULL)
@@ -344,8 +360,9 @@ static void pump(tr_ctx *cx, tr__conn *c)
             return;
         if (c->flags & EOF_SEEN) {
             /* Every frame is delivered and the peer is done: close after
-             * what is queued. */
-            close_soon(c, 0);
+             * what is queued (HTTP: once every request is answered). */
+            if (c->opts.framing != TR_FRAME_HTTP || c->framer->http->outstanding == 0)
+                close_soon(c, 0);
             return;
         }
         ssize_t n = read_once(cx, c);
@@ -375,6 +392,8 @@ static void connected(tr_ctx *cx, tr__conn *c)
             close_now(cx, c, TR_ENOMEM);
             return;
         }
+        if (c->framer->http != NULL)
+            c->framer->http->timeout_ns = c->opts.header_timeout_ms * TR_MSEC;
     }
     tell_event(cx, c, TR_TCP_CONNECTED, 0);
     pump(cx, c);
@@ -474,6 +493,8 @@ static void begin_drain(tr_ctx *cx, tr__conn *c)
         shutdown(c->fd, SHUT_WR);
         c->flags |= SHUT_DONE;
     }
+    if (c->timer != TR_PID_NONE)
+        tr_timer_cancel(cx, c->timer); /* an HTTP header timer */
     if (tr__timer_system(cx, DRAIN_NS, TR__NET_TIMEOUT, &c->timer) != 0)
         c->timer = TR_PID_NONE;
     drain_input(cx, c);
@@ -596,11 +617,16 @@ void tr__conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
             close_now(cx, c, TR_ETIMEDOUT);
         else if (c->flags & DRAINING)
             close_now(cx, c, c->reason);
+        else if (c->framer != NULL && c->framer->http != NULL &&
+                 tr__http_expired(cx, c->framer, &c->timer))
+            close_soon(c, TR_ETIMEDOUT); /* a request's headers came too slowly */
         break;
     default:
         c->user(cx, user_state(c), m);
         break;
     }
+    if (c->framer != NULL && c->framer->http != NULL && !(c->flags & CLOSED))
+        tr__http_watch(cx, c->framer, &c->timer, !reading_stopped(c));
     settle(cx, c, false);
 }
 
@@ -681,6 +707,23 @@ int tr_tcp_close(tr_ctx *cx)
         return TR_ENOTCONN;
     close_soon(c, 0);
     return 0;
+}
+
+tr__framer *tr__conn_http(tr_ctx *cx, size_t *room)
+{
+    tr__conn *c = current(cx);
+    if (c == NULL || c->framer == NULL || c->framer->http == NULL || !(c->flags & CONNECTED) ||
+        (c->flags & (CLOSING | ABORTING | CLOSED | SHUT_WANTED)))
+        return NULL;
+    *room = c->opts.max_output - c->out.queued;
+    return c->framer;
+}
+
+void tr__conn_http_answered(tr_ctx *cx, bool unblocked)
+{
+    tr__conn *c = current(cx);
+    if (c != NULL && (unblocked || (c->flags & EOF_SEEN)))
+        send_more(cx, c);
 }
 
 int tr_tcp_abort(tr_ctx *cx)

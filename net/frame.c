@@ -1,5 +1,6 @@
-/* net/frame.c — line and msgpack framing. */
+/* net/frame.c — line and msgpack framing; HTTP shares the line buffer. */
 #include "frame.h"
+#include "http.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@ int tr__framer_init(tr__framer *f, tr_framing mode, size_t max_line, size_t max_
 {
     memset(f, 0, sizeof *f);
     f->mode = mode;
+    if (mode == TR_FRAME_HTTP)
+        return tr__http_init(f, max_line, max_frame);
     f->max_line = max_line != 0 ? max_line : DEFAULT_MAX_LINE;
     f->max_frame = max_frame != 0 ? max_frame : DEFAULT_MAX_FRAME;
     if (mode == TR_FRAME_MSGPACK) {
@@ -32,6 +35,7 @@ void tr__framer_fini(tr__framer *f)
 {
     free(f->buf);
     f->buf = NULL;
+    tr__http_fini(f);
     if (f->unpacker_ready) {
         msgpack_unpacked_destroy(&f->result);
         msgpack_unpacker_destroy(&f->unpacker);
@@ -272,5 +276,7 @@ static int next_object(tr__framer *f, tr__frame *out)
 
 int tr__framer_next(tr__framer *f, tr__frame *out)
 {
+    if (f->mode == TR_FRAME_HTTP)
+        return tr__http_next(f, out);
     return f->mode == TR_FRAME_MSGPACK ? next_object(f, out) : next_line(f, out);
 }

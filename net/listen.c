@@ -140,7 +140,8 @@ static int listen_on(tr_runtime *rt, tr_ctx *cx, const tr_tcp_listen_opts *o, tr
 {
     /* A name would be every connection's: refused. */
     if (o == NULL || o->handler.actor.behaviour == NULL || o->handler.actor.name != NULL ||
-        (o->handler.actor.state == NULL && o->handler.actor.state_size != 0))
+        (o->handler.actor.state == NULL && o->handler.actor.state_size != 0) ||
+        (unsigned)o->handler.opts.framing > TR_FRAME_HTTP)
         return TR_EINVAL;
     listener l = {.fd = -1, .retry_ns = o->retry_ns ? o->retry_ns : DEFAULT_RETRY_NS,
                   .handler = o->handler};
@@ -193,7 +194,8 @@ static int connect_to(tr_runtime *rt, tr_ctx *cx, const tr_tcp_connect_opts *o, 
     /* A NULL host would resolve to loopback: refused, so that a forgotten
      * field is an error rather than a connection to this machine. */
     if (o == NULL || o->host == NULL || o->handler.actor.behaviour == NULL ||
-        (o->handler.actor.state == NULL && o->handler.actor.state_size != 0))
+        (o->handler.actor.state == NULL && o->handler.actor.state_size != 0) ||
+        (unsigned)o->handler.opts.framing >= TR_FRAME_HTTP) /* HTTP serves only */
         return TR_EINVAL;
     struct sockaddr_storage peer;
     socklen_t len;

@@ -2,7 +2,14 @@
 # Checks for the Debian packages troupe builds against and installs the
 # missing ones when run as root; otherwise prints the command and fails.
 # g++: `make test` builds a C++ program against the headers (tests/cxx).
-PKGS="libck-dev libcunit1-dev libmsgpack-dev g++"
+# wrk (optional): `make bench` drives examples/http with it when it is
+# installed, and says it skipped that workload when it is not.
+PKGS="libck-dev libcunit1-dev libmsgpack-dev libhttp-parser-dev g++"
+OPTIONAL="wrk"
+for p in $OPTIONAL; do
+    command -v "$p" >/dev/null 2>&1 ||
+        echo "deps: optional $p is not installed (apt-get install $p)" >&2
+done
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

@@ -23,12 +23,12 @@
 
 /* ---- the server process ---------------------------------------------------- */
 
-static const char *chat_path(void)
+static const char *example_path(const char *name)
 {
     static char path[4096];
     const char *build = getenv("BUILD");
     if (build != NULL && *build != '\0') {
-        snprintf(path, sizeof path, "%s/examples/chat", build);
+        snprintf(path, sizeof path, "%s/examples/%s", build, name);
         return path;
     }
     char exe[4000];
@@ -40,11 +40,12 @@ static const char *chat_path(void)
             if (slash != NULL)
                 *slash = '\0';
         }
-        snprintf(path, sizeof path, "%s/examples/chat", exe);
+        snprintf(path, sizeof path, "%s/examples/%s", exe, name);
         if (access(path, X_OK) == 0)
             return path;
     }
-    return "build/release/examples/chat";
+    snprintf(path, sizeof path, "build/release/examples/%s", name);
+    return path;
 }
 
 /* A number from /proc/<pid>/status ("VmRSS:" in kB, "SigCgt:" in hex), or -1. */
@@ -73,7 +74,12 @@ static bool catches_sigterm(pid_t pid)
 
 bool chat_start(chat_server *s)
 {
-    const char *path = chat_path();
+    return example_start(s, "chat");
+}
+
+bool example_start(chat_server *s, const char *name)
+{
+    const char *path = example_path(name);
     int fds[2];
     memset(s, 0, sizeof *s);
     CU_ASSERT_FATAL(pipe2(fds, O_CLOEXEC) == 0);
@@ -102,7 +108,7 @@ bool chat_start(chat_server *s)
         CU_FAIL("could not start the chat server");
         return false;
     }
-    /* "chat: listening on 127.0.0.1:<port>; ..." */
+    /* "chat: listening on 127.0.0.1:<port>; ..." (and the like) */
     char line[256];
     size_t len = 0;
     while (len < sizeof line - 1 && memchr(line, '\n', len) == NULL) {

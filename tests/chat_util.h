@@ -33,6 +33,9 @@ typedef struct chat_server {
 /* Starts the example and waits until it listens and catches SIGTERM; false
  * (and a failed assertion) if it could not. */
 bool chat_start(chat_server *s);
+/* The same for another example that serves on `<name> 0` and prints its
+ * "listening on 127.0.0.1:<port>" line (examples/http); chat_stop stops it. */
+bool example_start(chat_server *s, const char *name);
 /* SIGTERM, then the exit status must be 0 (clean shutdown, no sanitizer
  * report). */
 void chat_stop(chat_server *s);

@@ -8,7 +8,9 @@
  *                          chat_messages, chat_input, chat_leaving, chat_limits,
  *                          fault, supervisor, names, slots,
  *                          backpressure, depot, poll, writev, debug, errors)
- *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`
+ *                          http_parse, http_keepalive, http_pipeline, http_limits,
+ *                          http_bad_input, http_slowloris, http_example)
+ *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`, `run http`
  *                          backpressure, depot, poll, writev, spec,
  *                          on_stop)
  *                          backpressure, depot, poll, writev, ask)
@@ -83,6 +85,13 @@ int main(int argc, char **argv)
     register_spec_tests();
     register_on_stop_tests();
     register_ask_tests();
+    register_http_parse_tests();
+    register_http_keepalive_tests();
+    register_http_pipeline_tests();
+    register_http_limits_tests();
+    register_http_bad_input_tests();
+    register_http_slowloris_tests();
+    register_http_example_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());

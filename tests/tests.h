@@ -64,6 +64,13 @@ void register_errors_tests(void);
 void register_spec_tests(void);
 void register_on_stop_tests(void);
 void register_ask_tests(void);
+void register_http_parse_tests(void);
+void register_http_keepalive_tests(void);
+void register_http_pipeline_tests(void);
+void register_http_limits_tests(void);
+void register_http_bad_input_tests(void);
+void register_http_slowloris_tests(void);
+void register_http_example_tests(void);
 
 /* ---- sanitizer detection ---------------------------------------------- */
 #if defined(__SANITIZE_THREAD__)

@@ -73,6 +73,7 @@
 #define TR_TCP_ERROR       (TR_MSG_SYSTEM + 0x26) /* payload: tr_tcp_error */
 #define TR_TCP_CLOSED      (TR_MSG_SYSTEM + 0x27) /* payload: tr_tcp_error */
 #define TR_UDP_DATAGRAM    (TR_MSG_SYSTEM + 0x28) /* payload: tr_udp_datagram */
+#define TR_HTTP_REQUEST    (TR_MSG_SYSTEM + 0x29) /* read with tr_http_request_view */
 
 /* ---- failure and an actor's life (fault.h) ---- */
 #define TR_EXIT        (TR_MSG_SYSTEM + 0x40) /* payload: tr_exit_info (trapping actors) */
@@ -90,6 +91,7 @@
     X(TR_TCP_CONNECTED, NET) X(TR_TCP_DATA, NET) X(TR_TCP_LINE, NET)                    \
     X(TR_TCP_MSGPACK, NET) X(TR_TCP_THROTTLED, NET) X(TR_TCP_UNTHROTTLED, NET)          \
     X(TR_TCP_ERROR, NET) X(TR_TCP_CLOSED, NET) X(TR_UDP_DATAGRAM, NET)                  \
+    X(TR_HTTP_REQUEST, NET)                                                             \
     X(TR_EXIT, FAULT) X(TR_DOWN, FAULT) X(TR_DEAD_LETTER, FAULT)                        \
     X(TR_REPLY, ASK) X(TR_ASK_FAILED, ASK)
 

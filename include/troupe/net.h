@@ -3,15 +3,15 @@
  * A listener is an actor that accepts connections; every connection is an
  * actor running the user's behaviour with its own copy of the user's
  * state. The runtime does the socket work inside that actor: it reads,
- * cuts the bytes into frames (raw chunks, lines, or msgpack objects) and
- * calls the behaviour once per frame, in order; it queues what the
- * behaviour writes and drains it as the socket allows. Other actors talk
- * to a connection the usual way — by sending its pid a message — and the
- * connection's behaviour writes.
+ * cuts the bytes into frames (raw chunks, lines, msgpack objects, or HTTP
+ * requests: troupe/http.h) and calls the behaviour once per frame, in
+ * order; it queues what the behaviour writes and drains it as the socket
+ * allows. Other actors talk to a connection the usual way — by sending
+ * its pid a message — and the connection's behaviour writes.
  *
  * A connection's behaviour receives, in this order:
  *   TR_TCP_CONNECTED   once, first (payload: tr_tcp_info)
- *   TR_TCP_DATA / TR_TCP_LINE / TR_TCP_MSGPACK   per frame
+ *   TR_TCP_DATA / TR_TCP_LINE / TR_TCP_MSGPACK / TR_HTTP_REQUEST  per frame
  *   TR_TCP_THROTTLED / TR_TCP_UNTHROTTLED        backpressure changes
  *   TR_TCP_ERROR       a framing error (payload: tr_tcp_error)
  *   TR_TCP_CLOSED      once, last (payload: tr_tcp_error: why)
@@ -52,7 +52,9 @@ extern "C" {
  * the socket (-ECONNRESET, -ECONNREFUSED, ...):
  *   TR_ENOBUFS        tr_tcp_send: output queue past max_output
  *   TR_ELINETOOLONG   a line longer than max_line
- *   TR_EBADFRAME      malformed msgpack, or an object past max_frame
+ *   TR_EBADFRAME      malformed msgpack, or an object past max_frame; a
+ *                     malformed HTTP request
+ *   TR_EMSGSIZE       an HTTP request past max_header or max_body
  *   TR_ETIMEDOUT      connect timeout (or the kernel's)
  *   TR_ECONNABORTED   tr_tcp_abort
  *   TR_ENOTCONN       a connection's call made outside its behaviour,
@@ -63,6 +65,7 @@ typedef enum tr_framing {
     TR_FRAME_RAW = 0,  /* TR_TCP_DATA with whatever bytes arrived */
     TR_FRAME_LINE,     /* TR_TCP_LINE per line */
     TR_FRAME_MSGPACK,  /* TR_TCP_MSGPACK per complete object */
+    TR_FRAME_HTTP,     /* TR_HTTP_REQUEST per complete request (troupe/http.h) */
 } tr_framing;
 
 typedef struct tr_tcp_opts {
@@ -74,6 +77,10 @@ typedef struct tr_tcp_opts {
     size_t low_water;   /* resume below this; 0 = high_water / 4 */
     size_t max_output;  /* tr_tcp_send refuses past this; 0 = 4 MiB */
     int no_nodelay;     /* 1 = leave Nagle's algorithm on (TCP_NODELAY is the default) */
+    /* HTTP (troupe/http.h): */
+    size_t max_header;  /* request line and headers, in bytes; 0 = 8 KiB */
+    size_t max_body;    /* body bytes (after de-chunking); 0 = 1 MiB */
+    uint64_t header_timeout_ns; /* a request's headers must come within; 0 = 10 s */
 } tr_tcp_opts;
 
 /* What a connection actor is spawned with. The actor's state (copied into
@@ -120,7 +127,7 @@ typedef struct tr_tcp_listen_opts {
  * When descriptors run out it pauses and retries after retry_ns, without
  * spinning. Stores the listener's pid and the bound port if asked.
  * Errors: TR_EINVAL (no behaviour, state NULL with a size, a handler
- * name), TR_ENOMEM, TR_EAGAIN (actor table full), -errno from getaddrinfo/socket/bind/listen
+ * name, an unknown framing), TR_ENOMEM, TR_EAGAIN (actor table full), -errno from getaddrinfo/socket/bind/listen
  * (e.g. -EADDRINUSE), TR_EHOSTUNREACH when the host does not resolve. */
 TR_API int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listener, uint16_t *port);
 
@@ -150,7 +157,7 @@ typedef struct tr_tcp_connect_opts {
 /* Spawns a connection actor that connects to host:port. Its behaviour gets
  * TR_TCP_CONNECTED on success, or only TR_TCP_CLOSED with the reason
  * (-ECONNREFUSED, TR_ETIMEDOUT, ...). Errors: TR_EINVAL (no host, no
- * behaviour, a bad name), TR_ENOMEM, TR_EEXIST (name taken), TR_EAGAIN, TR_EHOSTUNREACH
+ * behaviour, a bad name, an unknown framing or TR_FRAME_HTTP), TR_ENOMEM, TR_EEXIST (name taken), TR_EAGAIN, TR_EHOSTUNREACH
  * (no such host), -errno from socket. */
 TR_API int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn);
 
