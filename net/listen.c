@@ -55,6 +55,14 @@ int tr__socket_start(tr_runtime *rt, tr_ctx *cx, tr_pid pid, tr_pid *out)
     return tr__send_system(rt, cx, pid, TR__NET_START);
 }
 
+bool tr__socket_watch(tr_ctx *cx, int fd)
+{
+    if (tr_io_watch(cx, fd, TR_IO_READ) == 0)
+        return true;
+    tr_stop(cx); /* the resource closes fd */
+    return false;
+}
+
 static void spawn_conn(tr_ctx *cx, listener *l, int fd, struct sockaddr_storage *peer,
                        socklen_t peer_len)
 {
@@ -113,11 +121,8 @@ static void listener_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
     listener *l = state;
     switch (m->type) {
     case TR__NET_START:
-        if (tr_io_watch(cx, l->fd, TR_IO_READ) != 0) {
-            tr_stop(cx);
-            return;
-        }
-        accept_some(cx, l);
+        if (tr__socket_watch(cx, l->fd))
+            accept_some(cx, l);
         break;
     case TR_IO_READABLE:
         if (!l->paused)
