@@ -49,6 +49,14 @@ typedef struct tr__resource {
     void (*release)(tr_runtime *rt, struct tr__resource *r);
 } tr__resource;
 
+/* Checks, beside the definition of a T that holds a tr__resource `res`,
+ * that res is T's first member: the actor's list holds the T by its
+ * resource, release casts the resource back to the T, and spawning with
+ * resource_at 0 points the list into the state at its start. */
+#define TR__RESOURCE_FIRST(T)                                                             \
+    _Static_assert(offsetof(T, res) == 0,                                                 \
+                   #T ": its resource must come first (release casts it back to the " #T ")")
+
 /* How an internal caller spawns (tr__spawn_spec, actors/actor.c). */
 typedef struct tr__spawn_opts {
     ptrdiff_t resource_at;   /* a tr__resource embedded in the state at this

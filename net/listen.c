@@ -29,6 +29,7 @@ typedef struct listener {
     uint64_t retry_ns;
     tr_tcp_handler handler; /* handler.actor.state: our own heap copy */
 } listener;
+TR__RESOURCE_FIRST(listener);
 
 static void listener_release(tr_runtime *rt, tr__resource *r)
 {

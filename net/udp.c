@@ -18,6 +18,7 @@ typedef struct udp {
     int fd;
     tr_behaviour user;
 } udp;
+TR__RESOURCE_FIRST(udp);
 
 #define USER_OFFSET ((sizeof(udp) + 15) & ~(size_t)15)
 
