@@ -20,24 +20,13 @@
 
 #include "tests.h"
 
-#include <sys/types.h>
-
 /* ---- the server process ---------------------------------------------------- */
 
-typedef struct chat_server {
-    pid_t pid;
-    int out;        /* its stdout */
-    uint16_t port;
-} chat_server;
+typedef tt_example chat_server;
 
-/* Starts the example and waits until it listens and catches SIGTERM; false
- * (and a failed assertion) if it could not. */
+/* tt_example_start and tt_example_stop (tests.h) for examples/chat. */
 bool chat_start(chat_server *s);
-/* SIGTERM, then the exit status must be 0 (clean shutdown, no sanitizer
- * report). */
 void chat_stop(chat_server *s);
-/* The server's resident memory in KiB, or -1. */
-long chat_rss_kb(const chat_server *s);
 
 /* ---- clients ------------------------------------------------------------- */
 

@@ -30,7 +30,7 @@ static void test_slow_client(void)
     peer *w = user(&s, "watcher");
     join(w, "#flood");
     EXPECT(f, "JOINED #flood watcher");
-    long rss_before = chat_rss_kb(&s);
+    long rss_before = tt_example_rss_kb(&s);
 
     static char text[4000];
     memset(text, 'f', sizeof text - 1);
@@ -57,7 +57,7 @@ static void test_slow_client(void)
         struct pollfd pfd = {.fd = slow->fd, .events = POLLIN | POLLRDHUP};
         dropped = poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLHUP | POLLRDHUP));
     }
-    long rss_after = chat_rss_kb(&s);
+    long rss_after = tt_example_rss_kb(&s);
     CU_ASSERT(in_order);
     if (!dropped)
         printf("\n    the slow client was not dropped after %d lines (%d KiB)\n", sent,
