@@ -169,6 +169,7 @@ peer *user(const chat_server *s, const char *nick)
     peer *p = peer_open(s);
     put(p, "NICK %s", nick);
     EXPECT(p, "OK NICK %s", nick);
+    snprintf(p->nick, sizeof p->nick, "%s", nick);
     return p;
 }
 
@@ -176,4 +177,20 @@ void join(peer *p, const char *room)
 {
     put(p, "JOIN %s", room);
     EXPECT(p, "OK JOIN %s", room);
+}
+
+void join_all(const char *room, peer *const p[], int n)
+{
+    for (int i = 0; i < n; i++) {
+        join(p[i], room);
+        for (int j = 0; j < i; j++)
+            EXPECT(p[j], "JOINED %s %s", room, p[i]->nick);
+    }
+}
+
+void chat_end(chat_server *s, peer *const p[], int n)
+{
+    for (int i = 0; i < n; i++)
+        peer_close(p[i]);
+    chat_stop(s);
 }

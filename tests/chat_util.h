@@ -33,6 +33,7 @@ void chat_stop(chat_server *s);
 typedef struct peer {
     int fd;
     bool broken;      /* a read failed: later reads fail at once */
+    char nick[40];    /* as user() set it; "" for peer_open's */
     size_t len;
     char buf[16384];  /* received, not yet returned as lines */
 } peer;
@@ -57,6 +58,12 @@ int fill(peer *p);
 bool get(peer *p, char *line, size_t cap);
 /* JOIN, expecting OK. */
 void join(peer *p, const char *room);
+/* Each of the n clients (made by user()) joins room in turn, and each
+ * earlier one reads the JOINED of every later one: a room of n members
+ * with nothing left to read. */
+void join_all(const char *room, peer *const p[], int n);
+/* Closes the n clients, then stops the server (chat_stop). */
+void chat_end(chat_server *s, peer *const p[], int n);
 
 /* The next line is exactly the printf-style text. */
 #define EXPECT(p, ...) expect_line((p), __FILE__, __LINE__, __VA_ARGS__)

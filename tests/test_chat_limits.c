@@ -93,10 +93,7 @@ static void test_slow_client(void)
         ;
     CU_ASSERT_STRING_EQUAL(line, "MSG #flood flooder done");
     EXPECT(w, "MSG #flood flooder done");
-    peer_close(slow);
-    peer_close(f);
-    peer_close(w);
-    chat_stop(&s);
+    chat_end(&s, (peer *[]){slow, f, w}, 3);
 }
 
 /* The per-client cap on rooms (docs/chat-protocol.md, Limits): alice
@@ -135,9 +132,7 @@ static void test_room_cap(void)
     EXPECT(a, "ERR too-many-rooms");
     put(a, "MSG #a63 still here");
     EXPECT(a, "MSG #a63 alice still here");
-    peer_close(a);
-    peer_close(b);
-    chat_stop(&s);
+    chat_end(&s, (peer *[]){a, b}, 2);
 }
 
 /* Many clients, each at the cap, hold more rooms than the 12,288 names the
