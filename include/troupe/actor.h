@@ -135,7 +135,7 @@ TR_API int tr_on_stop(tr_ctx *cx, void (*fn)(void *arg), void *arg);
  * letters; its slot is reused under a new generation, so its pid is never
  * delivered to another actor. Never fails; inside a turn only: elsewhere
  * (the outside context, a worker's between turns) it does nothing, and
- * debug builds stop there (base/debug.h, TR_MISUSE). */
+ * debug builds (SAN=, DEBUG=1) abort there to show the bug. */
 TR_API void tr_stop(tr_ctx *cx);
 
 #ifdef __cplusplus

@@ -75,7 +75,7 @@ typedef struct tr_down_info {
 TR_API void tr_exit(tr_ctx *cx, int reason, const char *text);
 
 /* Traps exits (on) or not (off, the default) for the running actor.
- * Returns nothing: outside a turn it does nothing (debug builds stop
+ * No error code: outside a turn it does nothing (debug builds stop
  * there), and if the actor's fault record, made on first use, cannot be
  * allocated, the setting is not changed. Inside a turn only. */
 TR_API void tr_trap_exits(tr_ctx *cx, bool on);
