@@ -274,6 +274,12 @@ void server_start_msgpack(struct server *s, size_t max_frame)
     server_start_opts(s, h, 0);
 }
 
+void server_saw_close(struct server *s, long closed)
+{
+    WAIT_FOR(atomic_load(&s->st->closed) == closed);
+    TT_EQ(atomic_load(&s->st->last_reason), 0);
+}
+
 void server_stop(struct server *s)
 {
     tr_runtime_shutdown(s->rt);

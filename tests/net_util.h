@@ -127,6 +127,9 @@ void server_start(struct server *s, tr_behaviour fn, int flags);
 /* The msgpack echo (STRICT) with new counters, objects up to max_frame
  * bytes (0: the default). */
 void server_start_msgpack(struct server *s, size_t max_frame);
+/* Waits until the server has seen `closed` connections close in all (a
+ * safety net, not a timing check), the last one orderly (reason 0). */
+void server_saw_close(struct server *s, long closed);
 /* Stops, joins and destroys the runtime; frees the counters. */
 void server_stop(struct server *s);
 

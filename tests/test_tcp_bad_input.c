@@ -80,8 +80,7 @@ static void test_bad_half_frames(void)
                 TT_EQ(cli_next(fd), 0);
             }
             close(fd);
-            WAIT_FOR(atomic_load(&srv.st->closed) == closed0 + 1);
-            TT_EQ(atomic_load(&srv.st->last_reason), 0);
+            server_saw_close(&srv, closed0 + 1);
         }
         TT_EQ(atomic_load(&srv.st->frames), 2);
         TT_EQ(atomic_load(&srv.st->errors), 0);

@@ -21,8 +21,7 @@ static void test_half_close(void)
                            .chunk_seed = (uint64_t)round, .shut_after = true, .want = in,
                            .want_len = round == 2 ? 1 : n};
         duplex_expect(&d, "half-close");
-        WAIT_FOR(atomic_load(&srv.st->closed) == closed0 + 1);
-        TT_EQ(atomic_load(&srv.st->last_reason), 0);
+        server_saw_close(&srv, closed0 + 1);
     }
     free(in);
     TT_NO_ERRORS();
@@ -63,8 +62,7 @@ static void test_server_shutdown(void)
     WAIT_FOR(atomic_load(&shut_bytes) == 13);
     TT_EQ(atomic_load(&srv.st->closed), 0);
     close(fd);
-    WAIT_FOR(atomic_load(&srv.st->closed) == 1);
-    TT_EQ(atomic_load(&srv.st->last_reason), 0);
+    server_saw_close(&srv, 1);
     TT_NO_ERRORS();
     server_stop(&srv);
 }
@@ -99,8 +97,7 @@ static void test_graceful_close(void)
     CU_ASSERT(gen_check(n, 0, buf, got));
     TT_EQ(cli_next(fd), 0); /* then EOF, not a reset */
     close(fd);
-    WAIT_FOR(atomic_load(&srv.st->closed) == 1);
-    TT_EQ(atomic_load(&srv.st->last_reason), 0);
+    server_saw_close(&srv, 1);
     free(buf);
     TT_NO_ERRORS();
     server_stop(&srv);
@@ -135,8 +132,7 @@ static void test_graceful_close_peer_sending(void)
     if (got == n)
         TT_EQ(cli_next(fd), 0);
     close(fd);
-    WAIT_FOR(atomic_load(&srv.st->closed) == 1);
-    TT_EQ(atomic_load(&srv.st->last_reason), 0);
+    server_saw_close(&srv, 1);
     free(buf);
     TT_NO_ERRORS();
     server_stop(&srv);
@@ -182,8 +178,7 @@ static void test_close_reasons(void)
     int fd = cli_connect(srv.port);
     CU_ASSERT(cli_echo(fd, 1, 10));
     close(fd);
-    WAIT_FOR(atomic_load(&srv.st->closed) == 1);
-    TT_EQ(atomic_load(&srv.st->last_reason), 0);
+    server_saw_close(&srv, 1);
 
     fd = cli_connect(srv.port);
     CU_ASSERT(cli_echo(fd, 2, 10));
