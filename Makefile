@@ -163,8 +163,9 @@ test: deps
 	@$(MAKE) $(JOBS) --no-print-directory $(TEST_BIN) $(BENCHES) $(EXAMPLES) $(GUIDE) $(CXX_TEST) $(LIB_SO)
 	$(SAN_ENV) BUILD=$(BUILD) $(TEST_BIN)
 	@for g in $(GUIDE); do echo "$$g"; $(SAN_ENV) $$g || exit 1; done
-	@# The examples that end by themselves (echo and chat are run by the
-	@# tests and the benchmark pass below; udp-echo is a server).
+	@# The examples that end by themselves (the servers are run elsewhere:
+	@# chat and udp-echo by the test suites chat_* and udp, echo by the
+	@# benchmark pass below).
 	@for e in hello pingpong supervisor; do \
 	    echo "$(BUILD)/examples/$$e"; $(SAN_ENV) $(BUILD)/examples/$$e > /dev/null || exit 1; \
 	done

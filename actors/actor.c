@@ -507,6 +507,7 @@ typedef struct on_stop {
     void (*fn)(void *arg);
     void *arg;
 } on_stop;
+TR__RESOURCE_FIRST(on_stop);
 
 static void on_stop_release(tr_runtime *rt, tr__resource *r)
 {

@@ -49,6 +49,14 @@ typedef struct tr__resource {
     void (*release)(tr_runtime *rt, struct tr__resource *r);
 } tr__resource;
 
+/* Checks, beside the definition of a T that holds a tr__resource `res`,
+ * that res is T's first member: the actor's list holds the T by its
+ * resource, release casts the resource back to the T, and spawning with
+ * resource_at 0 points the list into the state at its start. */
+#define TR__RESOURCE_FIRST(T)                                                             \
+    _Static_assert(offsetof(T, res) == 0,                                                 \
+                   #T ": its resource must come first (release casts it back to the " #T ")")
+
 /* How an internal caller spawns (tr__spawn_spec, actors/actor.c). */
 typedef struct tr__spawn_opts {
     ptrdiff_t resource_at;   /* a tr__resource embedded in the state at this
@@ -105,25 +113,9 @@ typedef struct tr__actor {
 _Static_assert(offsetof(tr__actor, mailbox_end) - offsetof(tr__actor, mailbox) >= 64,
                "a mailbox's two ends share a cache line");
 
-static inline bool tr__mailbox_push(tr__actor *a, tr__node *n)
-{
-    return tr__mpsc_push_at(&a->mailbox, n);
-}
-
-static inline tr__node *tr__mailbox_pop(tr__actor *a)
-{
-    return tr__mpsc_pop_at(&a->mailbox, &a->mailbox_end);
-}
-
-static inline bool tr__mailbox_is_empty(tr__actor *a)
-{
-    return tr__mpsc_is_empty_at(&a->mailbox, &a->mailbox_end);
-}
-
-static inline bool tr__mailbox_mark_empty(tr__actor *a)
-{
-    return tr__mpsc_mark_empty_at(&a->mailbox, &a->mailbox_end);
-}
+/* tr__mailbox_push, tr__mailbox_pop, tr__mailbox_is_empty and
+ * tr__mailbox_mark_empty: the actor's mailbox, its ends a cache line apart. */
+TR__MPSC_BIND(tr__mailbox, tr__actor, mailbox, mailbox_end)
 
 /* Free slots are cached per worker (a magazine each, passed in by the
  * caller) and, for every other thread — the main thread, the reactor, a

@@ -305,7 +305,7 @@ typedef struct caller {
     call *c;          /* NULL once answered */
 } caller;
 
-_Static_assert(offsetof(caller, res) == 0, "a caller's resource comes first");
+TR__RESOURCE_FIRST(caller);
 
 static void call_done(call *c, int err, tr_msg *reply)
 {

@@ -36,6 +36,8 @@ typedef struct tr__signal {
     tr_exit_info info; /* first: the payload of the TR_EXIT it may become */
     bool linked;       /* through a link (else tr_kill) */
 } tr__signal;
+_Static_assert(offsetof(tr__signal, info) == 0,
+               "a trapped exit signal is delivered as TR_EXIT, its payload read as tr_exit_info");
 
 typedef struct tr__watcher {
     tr_pid pid;

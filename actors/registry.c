@@ -6,10 +6,10 @@
  * lock would turn into wasted CPU. Readers (tr_whereis) take no lock and
  * write nothing shared, so lookups from many threads do not contend.
  *
- * Buckets are seqlocked: a bucket's number is odd while a writer changes
- * it, and a reader retries a bucket whose number moved under it, so it
- * never sees half an entry. Every field a reader sees goes through ck_pr,
- * so ThreadSanitizer follows it.
+ * Buckets are seqlocked (ck_sequence): a bucket's number is odd while a
+ * writer changes it, and a reader retries a bucket whose number moved under
+ * it, so it never sees half an entry. Every field a reader sees goes
+ * through ck_pr, so ThreadSanitizer follows it.
  *
  * Deletion leaves no tombstone: it shifts the entries after the deleted one
  * back into the gap (Knuth's Algorithm R). A table thus holds only live
@@ -50,6 +50,7 @@
  * publishes its end, then checks the mark (fences between). At least one
  * of them sees the other, and whoever does removes the entry.
  */
+#include <ck_sequence.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,7 @@
 #define WORDS (TR_NAME_MAX / 8)
 
 typedef struct bucket {
-    _Alignas(64) uint32_t seq;
+    _Alignas(64) ck_sequence_t seq;
     uint32_t hash;
     tr_pid pid; /* TR_PID_NONE: empty */
     uint64_t name[WORDS];
@@ -78,7 +79,7 @@ _Static_assert(sizeof(bucket) == 64, "a bucket is one cache line");
 
 typedef struct table {
     uint32_t mask;        /* buckets - 1 */
-    uint32_t shifts;      /* odd while a deletion moves entries back */
+    ck_sequence_t shifts; /* odd while a deletion moves entries back */
     struct table *older;  /* the one this replaced (writers only) */
     bucket b[];
 } table;
@@ -169,49 +170,37 @@ static tr__registry *registry(tr_runtime *rt, bool create)
 /* Writer side: set a bucket's fields inside an odd sequence number. */
 static void bucket_write(bucket *b, uint32_t hash, tr_pid pid, const uint64_t *w)
 {
-    ck_pr_store_32(&b->seq, b->seq + 1);
-    ck_pr_fence_store();
+    ck_sequence_write_begin(&b->seq);
     ck_pr_store_32(&b->hash, hash);
     ck_pr_store_64(&b->pid, pid);
     for (int i = 0; i < WORDS; i++)
         ck_pr_store_64(&b->name[i], w != NULL ? w[i] : 0);
-    ck_pr_fence_store();
-    ck_pr_store_32(&b->seq, b->seq + 1);
+    ck_sequence_write_end(&b->seq);
 }
 
 /* Reader side: a consistent copy of a bucket. */
 static void bucket_read(bucket *b, uint32_t *hash, tr_pid *pid, uint64_t *w)
 {
-    for (;;) {
-        uint32_t s = ck_pr_load_32(&b->seq);
-        if (s & 1) {
-            ck_pr_stall();
-            continue;
-        }
-        ck_pr_fence_load();
+    unsigned int s;
+    do {
+        s = ck_sequence_read_begin(&b->seq);
         *hash = ck_pr_load_32(&b->hash);
         *pid = ck_pr_load_64(&b->pid);
         for (int i = 0; i < WORDS; i++)
             w[i] = ck_pr_load_64(&b->name[i]);
-        ck_pr_fence_load();
-        if (ck_pr_load_32(&b->seq) == s)
-            return;
-    }
+    } while (ck_sequence_read_retry(&b->seq, s));
 }
 
 /* Reader side: the pid registered under name w (hash h) in t, or
- * TR_PID_NONE; counts the buckets read in *probes. */
+ * TR_PID_NONE; counts the buckets read in *probes. A miss counts only if
+ * no shift ran meanwhile (a hit needs no check: see the top). */
 static tr_pid lookup(table *t, const uint64_t *w, uint32_t h, uint32_t *probes)
 {
-    for (;;) {
-        uint32_t shifts = ck_pr_load_32(&t->shifts);
-        if (shifts & 1) {
-            ck_pr_stall();
-            continue;
-        }
-        ck_pr_fence_load();
+    unsigned int s;
+    do {
+        s = ck_sequence_read_begin(&t->shifts);
         /* A table always has empty buckets; the bound only stops a scan
-         * that shifts keep outrunning, and the check below retries it. */
+         * that shifts keep outrunning, and the retry looks again. */
         for (uint32_t i = 0; i <= t->mask; i++) {
             uint32_t bh;
             tr_pid pid;
@@ -223,10 +212,8 @@ static tr_pid lookup(table *t, const uint64_t *w, uint32_t h, uint32_t *probes)
             if (bh == h && memcmp(name, w, TR_NAME_MAX) == 0)
                 return pid;
         }
-        ck_pr_fence_load();
-        if (ck_pr_load_32(&t->shifts) == shifts)
-            return TR_PID_NONE;
-    }
+    } while (ck_sequence_read_retry(&t->shifts, s));
+    return TR_PID_NONE;
 }
 
 /* The rest are the writers', under the lock: they read buckets plainly,
@@ -265,7 +252,8 @@ static uint32_t slot_of_pid(tr__registry *r, tr_pid pid, uint32_t h)
 static void erase(tr__registry *r, uint32_t i)
 {
     table *t = r->table;
-    uint32_t hole = i, before = t->shifts;
+    uint32_t hole = i;
+    bool moved = false;
     for (uint32_t j = (i + 1) & t->mask;; j = (j + 1) & t->mask) {
         const bucket *b = &t->b[j];
         r->probes++;
@@ -273,19 +261,17 @@ static void erase(tr__registry *r, uint32_t i)
             break;
         /* From its home to j, b passes the hole: it must fill it. */
         if (((j - b->hash) & t->mask) >= ((j - hole) & t->mask)) {
-            if (t->shifts == before) { /* the first move: misses must look again */
-                ck_pr_store_32(&t->shifts, before + 1);
-                ck_pr_fence_store();
+            if (!moved) { /* the first move: misses must look again */
+                ck_sequence_write_begin(&t->shifts);
+                moved = true;
             }
             bucket_write(&t->b[hole], b->hash, b->pid, b->name);
             hole = j;
         }
     }
     bucket_write(&t->b[hole], 0, TR_PID_NONE, NULL);
-    if (t->shifts != before) {
-        ck_pr_fence_store();
-        ck_pr_store_32(&t->shifts, before + 2);
-    }
+    if (moved)
+        ck_sequence_write_end(&t->shifts);
     r->live--;
 }
 
@@ -308,7 +294,7 @@ static int make_room(tr__registry *r)
         while (t->b[j].pid != TR_PID_NONE)
             j = (j + 1) & t->mask;
         t->b[j] = *b; /* not yet seen by anyone */
-        t->b[j].seq = 0;
+        ck_sequence_init(&t->b[j].seq);
     }
     r->probes += buckets;
     r->retired += buckets;

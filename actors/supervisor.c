@@ -52,6 +52,7 @@ typedef struct sup {
     int end_reason;      /* ENDING: the reason to end with */
     tr_pid parent;       /* linked starter, if any: when it ends, so do we */
 } sup;
+TR__RESOURCE_FIRST(sup);
 
 static void sup_release(tr_runtime *rt, tr__resource *r)
 {

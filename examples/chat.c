@@ -63,6 +63,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,45 +140,90 @@ static bool valid_room(const char *s)
     return s[0] == '#' && valid_nick(s + 1);
 }
 
-/* ---- room ---------------------------------------------------------------- */
+/* ---- rosters: a room's members, the directory's users, a client's rooms --- */
 
-typedef struct member {
+typedef struct entry {
     tr_pid pid;
-    uint64_t ref;     /* our monitor on it */
-    name nick;
-} member;
+    uint64_t ref;     /* a room's monitor on its member */
+    name name;        /* the member's or user's nick, or the room's name */
+} entry;
 
-typedef struct room {
-    name name;
+/* A room's and the directory's state begin with a roster, so that one
+ * on_stop (roster_free) serves both. */
+typedef struct roster {
     size_t n;
-    member *members;
-} room;
+    entry *e;
+} roster;
 
-/* However the room ends: free what its state points to. */
-static void room_free(void *state, int reason)
+static entry *find_pid(roster *r, tr_pid pid)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (r->e[i].pid == pid)
+            return &r->e[i];
+    return NULL;
+}
+
+static entry *find_name(roster *r, const char *s)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->e[i].name, s) == 0)
+            return &r->e[i];
+    return NULL;
+}
+
+/* Room for one more entry (made before asking, so that the answer cannot
+ * fail for memory); false when there is none. */
+static bool make_room(roster *r)
+{
+    entry *more = realloc(r->e, (r->n + 1) * sizeof *more);
+    if (more != NULL)
+        r->e = more;
+    return more != NULL;
+}
+
+/* Adds an entry in the room make_room made. */
+static void add(roster *r, tr_pid pid, uint64_t ref, const char *s)
+{
+    r->e[r->n] = (entry){.pid = pid, .ref = ref};
+    set_name(r->e[r->n++].name, s);
+}
+
+/* Removes *e: the last entry takes its place. */
+static void drop(roster *r, entry *e)
+{
+    *e = r->e[--r->n];
+}
+
+/* The on_stop of rooms and the directory: however one ends. */
+static void roster_free(void *state, int reason)
 {
     (void)reason;
-    free(((room *)state)->members);
+    free(((roster *)state)->e);
 }
 
-static int by_nick(const void *a, const void *b)
+/* ---- room ---------------------------------------------------------------- */
+
+typedef struct room {
+    roster m;         /* its members (first: roster_free) */
+    name name;
+} room;
+_Static_assert(offsetof(room, m) == 0, "roster_free takes a room as its roster");
+
+static int by_name(const void *a, const void *b)
 {
-    return strcmp(((const member *)a)->nick, ((const member *)b)->nick);
+    return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
 }
 
-/* Removes a member, telling the others; false if pid is not one. */
-static bool room_remove(tr_ctx *cx, room *r, tr_pid pid)
+/* Removes a member, if pid is one, telling the others. */
+static void room_remove(tr_ctx *cx, room *r, tr_pid pid)
 {
-    size_t i = 0;
-    while (i < r->n && r->members[i].pid != pid)
-        i++;
-    if (i == r->n)
-        return false;
-    member gone = r->members[i];
-    r->members[i] = r->members[--r->n];
-    for (size_t j = 0; j < r->n; j++)
-        post(cx, r->members[j].pid, LINE, "PARTED %s %s\n", r->name, gone.nick);
-    return true;
+    entry *e = find_pid(&r->m, pid);
+    if (e == NULL)
+        return;
+    entry gone = *e;
+    drop(&r->m, e);
+    for (size_t j = 0; j < r->m.n; j++)
+        post(cx, r->m.e[j].pid, LINE, "PARTED %s %s\n", r->name, gone.name);
 }
 
 static void room_actor(tr_ctx *cx, void *state, const tr_msg *m)
@@ -186,62 +232,60 @@ static void room_actor(tr_ctx *cx, void *state, const tr_msg *m)
     const char *text = (const char *)m->data;
     switch (m->type) {
     case JOIN: {
-        member *more = realloc(r->members, (r->n + 1) * sizeof *more);
         uint64_t ref = 0;
-        int err = more != NULL ? 0 : TR_ENOMEM;
-        if (more != NULL)
-            r->members = more;
+        int err = make_room(&r->m) ? 0 : TR_ENOMEM;
         /* A client that has already ended gives TR_DOWN at once. */
         if (err != 0 || (err = tr_monitor(cx, m->from, &ref)) != 0) {
             answer(cx, m, "%s", failure(err));
             break;
         }
-        for (size_t i = 0; i < r->n; i++)
-            post(cx, r->members[i].pid, LINE, "JOINED %s %s\n", r->name, text);
-        r->members[r->n] = (member){.pid = m->from, .ref = ref};
-        set_name(r->members[r->n++].nick, text);
+        for (size_t i = 0; i < r->m.n; i++)
+            post(cx, r->m.e[i].pid, LINE, "JOINED %s %s\n", r->name, text);
+        add(&r->m, m->from, ref, text);
         answer(cx, m, "OK JOIN %s\n", r->name);
         return;
     }
-    case PART:
-        for (size_t i = 0; i < r->n; i++)
-            if (r->members[i].pid == m->from)
-                tr_demonitor(cx, r->members[i].ref); /* no TR_DOWN for it after this */
+    case PART: {
+        entry *e = find_pid(&r->m, m->from);
+        if (e != NULL)
+            tr_demonitor(cx, e->ref); /* no TR_DOWN for it after this */
         room_remove(cx, r, m->from);
         answer(cx, m, "OK PART %s\n", r->name);
         break;
+    }
     case TR_DOWN: /* a member ended without PART */
         room_remove(cx, r, ((const tr_down_info *)m->data)->pid);
         break;
     case SAY: /* the whole MSG line: pass it on as it is */
-        for (size_t i = 0; i < r->n; i++)
-            tr_send(cx, r->members[i].pid, LINE, m->data, m->len);
+        for (size_t i = 0; i < r->m.n; i++)
+            tr_send(cx, r->m.e[i].pid, LINE, m->data, m->len);
         return;
-    case RENAME:
-        for (size_t i = 0; i < r->n; i++)
-            if (r->members[i].pid == m->from)
-                set_name(r->members[i].nick, text);
+    case RENAME: {
+        entry *e = find_pid(&r->m, m->from);
+        if (e != NULL)
+            set_name(e->name, text);
         return;
+    }
     case WHO: {
         char *line = NULL;
         size_t len;
-        FILE *f = r->n > 0 ? open_memstream(&line, &len) : NULL;
+        FILE *f = r->m.n > 0 ? open_memstream(&line, &len) : NULL;
         if (f != NULL) {
-            qsort(r->members, r->n, sizeof *r->members, by_nick);
+            qsort(r->m.e, r->m.n, sizeof *r->m.e, by_name);
             fprintf(f, "WHO %s", r->name);
-            for (size_t i = 0; i < r->n; i++)
-                fprintf(f, " %s", r->members[i].nick);
+            for (size_t i = 0; i < r->m.n; i++)
+                fprintf(f, " %s", r->m.e[i].name);
             fputc('\n', f);
             fclose(f);
         }
         /* No member yet: the JOIN that created it has not reached it. */
-        const char *out = line ? line : r->n ? "ERR out-of-memory\n" : "ERR no-such-room\n";
+        const char *out = line ? line : r->m.n ? "ERR out-of-memory\n" : "ERR no-such-room\n";
         tr_reply(cx, m, out, strlen(out) + 1);
         free(line);
         return;
     }
     }
-    if (r->n == 0) /* after a JOIN that failed, a PART or a TR_DOWN: the last one left */
+    if (r->m.n == 0) /* after a JOIN that failed, a PART or a TR_DOWN: the last one left */
         tr_stop(cx);
 }
 
@@ -258,7 +302,7 @@ static int room_get(tr_ctx *cx, const char *room_name, bool create, tr_pid *pid)
     snprintf(key, sizeof key, "room:%s", room_name);
     set_name(r.name, room_name);
     tr_actor_spec spec = {.behaviour = room_actor, .state = &r, .state_size = sizeof r,
-                          .on_stop = room_free, .name = key};
+                          .on_stop = roster_free, .name = key};
     while ((*pid = tr_whereis(rt, key)) == TR_PID_NONE && create)
         if ((err = tr_spawn_spec(cx, &spec, pid)) != TR_EEXIST)
             return err;
@@ -267,58 +311,28 @@ static int room_get(tr_ctx *cx, const char *room_name, bool create, tr_pid *pid)
 
 /* ---- directory ------------------------------------------------------------- */
 
-typedef struct user {
-    tr_pid pid;
-    name nick;
-} user;
-
 typedef struct directory {
+    roster users;     /* every client with a nick (first: roster_free) */
     bool closing;     /* after SHUTDOWN: stop the runtime once no user is left */
-    size_t nusers;
-    user *users;
 } directory;
-
-static void directory_free(void *state, int reason)
-{
-    (void)reason;
-    free(((directory *)state)->users);
-}
-
-static user *user_by_nick(directory *d, const char *nick)
-{
-    for (size_t i = 0; i < d->nusers; i++)
-        if (strcmp(d->users[i].nick, nick) == 0)
-            return &d->users[i];
-    return NULL;
-}
-
-static user *user_by_pid(directory *d, tr_pid pid)
-{
-    for (size_t i = 0; i < d->nusers; i++)
-        if (d->users[i].pid == pid)
-            return &d->users[i];
-    return NULL;
-}
+_Static_assert(offsetof(directory, users) == 0, "roster_free takes it as its roster");
 
 static void user_set(tr_ctx *cx, directory *d, const tr_msg *m, const char *nick)
 {
-    user *u = user_by_nick(d, nick);
+    entry *u = find_name(&d->users, nick);
     if (u != NULL && u->pid != m->from) {
         answer(cx, m, "ERR nick-taken\n");
         return;
     }
-    if ((u = user_by_pid(d, m->from)) == NULL) { /* a new user: watch it to free its nick */
-        user *more = realloc(d->users, (d->nusers + 1) * sizeof *more);
-        if (more != NULL)
-            d->users = more;
-        if (more == NULL || tr_monitor(cx, m->from, NULL) != 0) {
+    if ((u = find_pid(&d->users, m->from)) != NULL) {
+        set_name(u->name, nick);
+    } else { /* a new user: watch it to free its nick */
+        if (!make_room(&d->users) || tr_monitor(cx, m->from, NULL) != 0) {
             answer(cx, m, "ERR out-of-memory\n");
             return;
         }
-        u = &d->users[d->nusers++];
-        u->pid = m->from;
+        add(&d->users, m->from, 0, nick);
     }
-    set_name(u->nick, nick);
     answer(cx, m, "OK NICK %s\n", nick);
 }
 
@@ -328,9 +342,9 @@ static void user_priv(tr_ctx *cx, directory *d, const tr_msg *m, const char *tex
     const char *space = strchr(text, ' ');
     name to;
     snprintf(to, sizeof to, "%.*s", (int)(space != NULL ? space - text : (int)strlen(text)), text);
-    user *u = user_by_nick(d, to), *from = user_by_pid(d, m->from);
+    entry *u = find_name(&d->users, to), *from = find_pid(&d->users, m->from);
     if (u != NULL && from != NULL) {
-        post(cx, u->pid, LINE, "PRIV %s %s\n", from->nick, space != NULL ? space + 1 : "");
+        post(cx, u->pid, LINE, "PRIV %s %s\n", from->name, space != NULL ? space + 1 : "");
         answer(cx, m, "OK PRIV %s\n", to);
     } else {
         answer(cx, m, "ERR no-such-nick\n");
@@ -341,9 +355,9 @@ static void directory_actor(tr_ctx *cx, void *state, const tr_msg *m)
 {
     directory *d = state;
     if (m->type == TR_DOWN) { /* a user ended: its nick is free */
-        user *u = user_by_pid(d, ((const tr_down_info *)m->data)->pid);
+        entry *u = find_pid(&d->users, ((const tr_down_info *)m->data)->pid);
         if (u != NULL)
-            *u = d->users[--d->nusers];
+            drop(&d->users, u);
     } else if (d->closing) {
         /* answer no more requests (they fail): only count the last users out */
     } else if (m->type == NICK) {
@@ -352,27 +366,21 @@ static void directory_actor(tr_ctx *cx, void *state, const tr_msg *m)
         user_priv(cx, d, m, (const char *)m->data);
     } else if (m->type == SHUTDOWN) {
         d->closing = true;
-        for (size_t i = 0; i < d->nusers; i++)
-            tr_send(cx, d->users[i].pid, SHUTDOWN, NULL, 0);
+        for (size_t i = 0; i < d->users.n; i++)
+            tr_send(cx, d->users.e[i].pid, SHUTDOWN, NULL, 0);
     }
-    if (d->closing && d->nusers == 0)
+    if (d->closing && d->users.n == 0)
         tr_runtime_shutdown(tr_ctx_runtime(cx));
 }
 
 /* ---- client (one per connection) ------------------------------------------ */
-
-typedef struct joined {
-    tr_pid pid;
-    name name;
-} joined;
 
 typedef struct client {
     tr_pid dir;
     name nick;        /* "" until a NICK is accepted */
     uint32_t pending; /* the request awaiting its answer (input paused), or 0 */
     name arg;         /* its nick or room */
-    size_t n;
-    joined *rooms;    /* the rooms it is in (with room for one more JOIN) */
+    roster rooms;     /* the rooms it is in (with room for one more JOIN) */
 } client;
 
 /* Writes to the socket; a client too slow to read its output is dropped. */
@@ -380,14 +388,6 @@ static void write_line(tr_ctx *cx, const char *line)
 {
     if (tr_tcp_send(cx, line, strlen(line)) == TR_ENOBUFS)
         tr_tcp_abort(cx); /* TR_TCP_CLOSED follows: leave as on a disconnect */
-}
-
-static int room_index(const client *c, const char *room)
-{
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->rooms[i].name, room) == 0)
-            return (int)i;
-    return -1;
 }
 
 /* Writes the answer to the pending request and reads on. */
@@ -456,8 +456,7 @@ static void on_line(tr_ctx *cx, client *c, const char *data, size_t len)
     int v = 0;
     while (v < V_COUNT && strcasecmp(verb, verbs[v]) != 0)
         v++;
-    int i = 0;
-    joined *more = NULL;
+    entry *in = NULL; /* the room of a PART or MSG */
     if (v == V_COUNT) {
         write_line(cx, "ERR unknown-command\n");
     } else if (v != V_QUIT && v != V_NICK && c->nick[0] == '\0') {
@@ -471,26 +470,25 @@ static void on_line(tr_ctx *cx, client *c, const char *data, size_t len)
         request(cx, c, NICK, rest, c->dir, rest);
     } else if (v == V_JOIN && !valid_room(rest)) {
         write_line(cx, "ERR bad-room\n");
-    } else if (v == V_JOIN && room_index(c, rest) >= 0) { /* already in */
+    } else if (v == V_JOIN && find_name(&c->rooms, rest) != NULL) { /* already in */
         char ok[sizeof(name) + 16];
         snprintf(ok, sizeof ok, "OK JOIN %s\n", rest);
         write_line(cx, ok);
-    } else if (v == V_JOIN && c->n >= MAX_ROOMS) {
+    } else if (v == V_JOIN && c->rooms.n >= MAX_ROOMS) {
         write_line(cx, "ERR too-many-rooms\n");
-    } else if (v == V_JOIN && (more = realloc(c->rooms, (c->n + 1) * sizeof *more)) == NULL) {
+    } else if (v == V_JOIN && !make_room(&c->rooms)) {
         write_line(cx, "ERR out-of-memory\n");
     } else if (v == V_JOIN) {
-        c->rooms = more;
         request(cx, c, JOIN, rest, TR_PID_NONE, NULL);
-    } else if ((v == V_PART && (i = room_index(c, rest)) < 0) ||
-               (v == V_MSG && (i = room_index(c, word(&rest))) < 0)) {
+    } else if ((v == V_PART && (in = find_name(&c->rooms, rest)) == NULL) ||
+               (v == V_MSG && (in = find_name(&c->rooms, word(&rest))) == NULL)) {
         write_line(cx, "ERR not-member\n");
     } else if (v == V_PART) {
-        joined gone = c->rooms[i];
-        c->rooms[i] = c->rooms[--c->n];
+        entry gone = *in;
+        drop(&c->rooms, in);
         request(cx, c, PART, gone.name, gone.pid, "");
     } else if (v == V_MSG) {
-        post(cx, c->rooms[i].pid, SAY, "MSG %s %s %s\n", c->rooms[i].name, c->nick, rest);
+        post(cx, in->pid, SAY, "MSG %s %s %s\n", in->name, c->nick, rest);
     } else if (v == V_PRIV) { /* "<nick> <text>": the directory finds nick */
         request(cx, c, PRIV, "", c->dir, rest);
     } else if (!valid_room(rest)) { /* V_WHO */
@@ -507,11 +505,10 @@ static void on_reply(tr_ctx *cx, client *c, const tr_msg *m)
     bool ok = strncmp(line, "OK ", 3) == 0;
     if (ok && c->pending == NICK) {
         set_name(c->nick, c->arg);
-        for (size_t i = 0; i < c->n; i++)
-            tr_send(cx, c->rooms[i].pid, RENAME, c->nick, strlen(c->nick) + 1);
+        for (size_t i = 0; i < c->rooms.n; i++)
+            tr_send(cx, c->rooms.e[i].pid, RENAME, c->nick, strlen(c->nick) + 1);
     } else if (ok && c->pending == JOIN) {
-        c->rooms[c->n].pid = m->from; /* its place was made before asking */
-        set_name(c->rooms[c->n++].name, c->arg);
+        add(&c->rooms, m->from, 0, c->arg); /* its place was made before asking */
     }
     done(cx, c, line);
 }
@@ -533,9 +530,8 @@ static void client_actor(tr_ctx *cx, void *state, const tr_msg *m)
         }
         break;
     case TR_TCP_CLOSED: /* QUIT, disconnect, drop or shutdown: the last message */
-        free(c->rooms);
-        c->rooms = NULL;
-        c->n = 0;
+        free(c->rooms.e);
+        c->rooms = (roster){0};
         break;
     case LINE:
         write_line(cx, (const char *)m->data);
@@ -569,7 +565,7 @@ int main(int argc, char **argv)
                              .max_output = (size_t)1 << 20}},
     };
     tr_actor_spec dir_spec = {.behaviour = directory_actor, .state = &dir,
-                              .state_size = sizeof dir, .on_stop = directory_free};
+                              .state_size = sizeof dir, .on_stop = roster_free};
     tr_runtime *rt;
     tr_fd_limit_raise(NULL); /* past 1,024 descriptors: one per client */
     int err = tr_runtime_create(NULL, &rt);

@@ -101,6 +101,7 @@ typedef struct tr__conn {
     tr__framer *framer; /* lines and msgpack only, from the first byte */
     tr__outq out;
 } tr__conn;
+TR__RESOURCE_FIRST(tr__conn);
 
 #define USER_OFFSET ((sizeof(tr__conn) + 15) & ~(size_t)15)
 

@@ -29,6 +29,7 @@ typedef struct listener {
     uint64_t retry_ns;
     tr_tcp_handler handler; /* handler.actor.state: our own heap copy */
 } listener;
+TR__RESOURCE_FIRST(listener);
 
 static void listener_release(tr_runtime *rt, tr__resource *r)
 {
@@ -53,6 +54,14 @@ int tr__socket_start(tr_runtime *rt, tr_ctx *cx, tr_pid pid, tr_pid *out)
     if (out != NULL)
         *out = pid;
     return tr__send_system(rt, cx, pid, TR__NET_START);
+}
+
+bool tr__socket_watch(tr_ctx *cx, int fd)
+{
+    if (tr_io_watch(cx, fd, TR_IO_READ) == 0)
+        return true;
+    tr_stop(cx); /* the resource closes fd */
+    return false;
 }
 
 static void spawn_conn(tr_ctx *cx, listener *l, int fd, struct sockaddr_storage *peer,
@@ -113,11 +122,8 @@ static void listener_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
     listener *l = state;
     switch (m->type) {
     case TR__NET_START:
-        if (tr_io_watch(cx, l->fd, TR_IO_READ) != 0) {
-            tr_stop(cx);
-            return;
-        }
-        accept_some(cx, l);
+        if (tr__socket_watch(cx, l->fd))
+            accept_some(cx, l);
         break;
     case TR_IO_READABLE:
         if (!l->paused)

@@ -40,6 +40,10 @@ int tr__spawn_socket(tr_runtime *rt, tr_ctx *cx, tr_behaviour fn, const void *st
  * *out if asked: the last step of listen, connect and UDP open. */
 int tr__socket_start(tr_runtime *rt, tr_ctx *cx, tr_pid pid, tr_pid *out);
 
+/* A listener's or UDP socket's start: watches fd for reading, or stops the
+ * actor if it cannot (its resource then closes fd). True if watching. */
+bool tr__socket_watch(tr_ctx *cx, int fd);
+
 /* The state a connection actor is spawned with: a tr__conn followed by the
  * user's state. fd is an accepted socket, or -1 with `connect_to` set. */
 size_t tr__conn_state_size(size_t user_size);

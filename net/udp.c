@@ -18,6 +18,7 @@ typedef struct udp {
     int fd;
     tr_behaviour user;
 } udp;
+TR__RESOURCE_FIRST(udp);
 
 #define USER_OFFSET ((sizeof(udp) + 15) & ~(size_t)15)
 
@@ -58,9 +59,7 @@ static void udp_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
     udp *u = state;
     switch (m->type) {
     case TR__NET_START:
-        if (tr_io_watch(cx, u->fd, TR_IO_READ) != 0)
-            tr_stop(cx);
-        else
+        if (tr__socket_watch(cx, u->fd))
             receive_some(cx, u);
         break;
     case TR_IO_READABLE:

@@ -29,6 +29,7 @@ typedef struct watch {
     tr__resource res; /* first: the actor's resource list links these */
     int fd;
 } watch;
+TR__RESOURCE_FIRST(watch);
 
 static tr__fd_entry *fd_entry(tr__reactor *r, int fd, int create)
 {

@@ -46,6 +46,7 @@ struct tr__sig_sub {
     int signo;
     tr_pid pid;
 };
+TR__RESOURCE_FIRST(struct tr__sig_sub);
 
 static int sig_fd = -1;            /* -1 while no runtime exists */
 static unsigned sig_in_flight;     /* handlers between counting and writing */

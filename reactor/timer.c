@@ -33,6 +33,8 @@ typedef struct timer_req {
     tr__actor *slot;
     tr_msg *payload;
 } timer_req;
+_Static_assert(offsetof(timer_req, entry) == 0,
+               "the wheel hands back the entry, which is taken as its timer_req");
 
 static tr_msg *block_of(timer_req *t)
 {

@@ -20,33 +20,20 @@
 
 #include "tests.h"
 
-#include <sys/types.h>
-
 /* ---- the server process ---------------------------------------------------- */
 
-typedef struct chat_server {
-    pid_t pid;
-    int out;        /* its stdout */
-    uint16_t port;
-} chat_server;
+typedef tt_example chat_server;
 
-/* Starts the example and waits until it listens and catches SIGTERM; false
- * (and a failed assertion) if it could not. */
+/* tt_example_start and tt_example_stop (tests.h) for examples/chat. */
 bool chat_start(chat_server *s);
-/* The same for another example that serves on `<name> 0` and prints its
- * "listening on 127.0.0.1:<port>" line (examples/http); chat_stop stops it. */
-bool example_start(chat_server *s, const char *name);
-/* SIGTERM, then the exit status must be 0 (clean shutdown, no sanitizer
- * report). */
 void chat_stop(chat_server *s);
-/* The server's resident memory in KiB, or -1. */
-long chat_rss_kb(const chat_server *s);
 
 /* ---- clients ------------------------------------------------------------- */
 
 typedef struct peer {
     int fd;
     bool broken;      /* a read failed: later reads fail at once */
+    char nick[40];    /* as user() set it; "" for peer_open's */
     size_t len;
     char buf[16384];  /* received, not yet returned as lines */
 } peer;
@@ -71,6 +58,12 @@ int fill(peer *p);
 bool get(peer *p, char *line, size_t cap);
 /* JOIN, expecting OK. */
 void join(peer *p, const char *room);
+/* Each of the n clients (made by user()) joins room in turn, and each
+ * earlier one reads the JOINED of every later one: a room of n members
+ * with nothing left to read. */
+void join_all(const char *room, peer *const p[], int n);
+/* Closes the n clients, then stops the server (chat_stop). */
+void chat_end(chat_server *s, peer *const p[], int n);
 
 /* The next line is exactly the printf-style text. */
 #define EXPECT(p, ...) expect_line((p), __FILE__, __LINE__, __VA_ARGS__)

@@ -265,6 +265,21 @@ void server_start(struct server *s, tr_behaviour fn, int flags)
     server_start_opts(s, handler_for(fn, s->st, flags), 0);
 }
 
+void server_start_msgpack(struct server *s, size_t max_frame)
+{
+    s->st = stats_new();
+    tr_tcp_handler h = handler_for(echo_msgpack, s->st, STRICT);
+    h.opts.framing = TR_FRAME_MSGPACK;
+    h.opts.max_frame = max_frame;
+    server_start_opts(s, h, 0);
+}
+
+void server_saw_close(struct server *s, long closed)
+{
+    WAIT_FOR(atomic_load(&s->st->closed) == closed);
+    TT_EQ(atomic_load(&s->st->last_reason), 0);
+}
+
 void server_stop(struct server *s)
 {
     tr_runtime_shutdown(s->rt);
@@ -489,6 +504,16 @@ void duplex_report(const struct duplex *d, const char *what)
                "(%s), send error %d\n",
                what, d->sent, d->in_len, d->received, d->want_len, d->mismatch,
                d->mismatch_at, d->end, d->end < 0 ? strerror(-d->end) : "eof", d->send_err);
+}
+
+void duplex_expect(struct duplex *d, const char *what)
+{
+    duplex_main(d);
+    duplex_report(d, what);
+    TT_EQ(d->received, d->want_len);
+    CU_ASSERT(!d->mismatch);
+    TT_EQ(d->end, 0);
+    close(d->fd);
 }
 
 /* ---- reference answers ------------------------------------------------------ */

@@ -124,6 +124,12 @@ tr_tcp_handler handler_for(tr_behaviour fn, struct stats *st, int flags);
 void server_start_opts(struct server *s, tr_tcp_handler h, int backlog);
 /* The same with new counters and default options. */
 void server_start(struct server *s, tr_behaviour fn, int flags);
+/* The msgpack echo (STRICT) with new counters, objects up to max_frame
+ * bytes (0: the default). */
+void server_start_msgpack(struct server *s, size_t max_frame);
+/* Waits until the server has seen `closed` connections close in all (a
+ * safety net, not a timing check), the last one orderly (reason 0). */
+void server_saw_close(struct server *s, long closed);
 /* Stops, joins and destroys the runtime; frees the counters. */
 void server_stop(struct server *s);
 
@@ -173,6 +179,9 @@ struct duplex {
 void *duplex_main(void *arg);
 /* Prints what went wrong, if anything did. */
 void duplex_report(const struct duplex *d, const char *what);
+/* The framed exchange most tests make: runs d, reports, checks that all of
+ * want came back byte for byte and then EOF, and closes d->fd. */
+void duplex_expect(struct duplex *d, const char *what);
 
 /* ---- reference answers ------------------------------------------------------ */
 

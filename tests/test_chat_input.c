@@ -48,9 +48,7 @@ static void test_case_insensitive(void)
     put(a, "Quit");
     EXPECT(a, "OK QUIT");
     EXPECT_CLOSED(a);
-    peer_close(a);
-    peer_close(b);
-    chat_stop(&s);
+    chat_end(&s, (peer *[]){a, b}, 2);
 }
 
 static void test_crlf(void)
@@ -73,9 +71,7 @@ static void test_crlf(void)
     put_raw(a, "PRIV bob x\r\n", 12);
     EXPECT(a, "OK PRIV bob");
     EXPECT(b, "PRIV alice x");
-    peer_close(a);
-    peer_close(b);
-    chat_stop(&s);
+    chat_end(&s, (peer *[]){a, b}, 2);
 }
 
 static void test_line_too_long(void)
@@ -85,9 +81,7 @@ static void test_line_too_long(void)
         return;
     peer *a = user(&s, "alice");
     peer *b = user(&s, "bob");
-    join(a, "#r");
-    join(b, "#r");
-    EXPECT(a, "JOINED #r bob");
+    join_all("#r", (peer *[]){a, b}, 2);
     /* The longest line: 4096 bytes with its "\n". */
     static char text[8192];
     memset(text, 'x', 4096 - strlen("MSG #r \n"));
@@ -114,11 +108,7 @@ static void test_line_too_long(void)
     EXPECT(b, "JOINED #r alice");
     put(d, "WHO #r");
     EXPECT(d, "WHO #r alice bob");
-    peer_close(a);
-    peer_close(b);
-    peer_close(c);
-    peer_close(d);
-    chat_stop(&s);
+    chat_end(&s, (peer *[]){a, b, c, d}, 4);
 }
 
 void register_chat_input_tests(void)

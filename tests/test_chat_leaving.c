@@ -13,12 +13,8 @@ static void test_quit(void)
         return;
     peer *a = user(&s, "alice");
     peer *b = user(&s, "bob");
-    join(a, "#r");
-    join(a, "#s");
-    join(b, "#r");
-    EXPECT(a, "JOINED #r bob");
-    join(b, "#s");
-    EXPECT(a, "JOINED #s bob");
+    join_all("#r", (peer *[]){a, b}, 2);
+    join_all("#s", (peer *[]){a, b}, 2);
     put(a, "QUIT");
     EXPECT(a, "OK QUIT");
     EXPECT_CLOSED(a);
@@ -33,10 +29,7 @@ static void test_quit(void)
     put(c, "quit");
     EXPECT(c, "OK QUIT");
     EXPECT_CLOSED(c);
-    peer_close(a);
-    peer_close(b);
-    peer_close(c);
-    chat_stop(&s);
+    chat_end(&s, (peer *[]){a, b, c}, 3);
 }
 
 static void test_disconnect(void)
@@ -46,9 +39,7 @@ static void test_disconnect(void)
         return;
     peer *a = user(&s, "alice");
     peer *b = user(&s, "bob");
-    join(a, "#r");
-    join(b, "#r");
-    EXPECT(a, "JOINED #r bob");
+    join_all("#r", (peer *[]){a, b}, 2);
     peer_close(a); /* no QUIT */
     EXPECT(b, "PARTED #r alice");
     put(b, "WHO #r");
@@ -63,9 +54,7 @@ static void test_disconnect(void)
             tt_sleep_ms(20);
     }
     CU_ASSERT(ok);
-    peer_close(b);
-    peer_close(c);
-    chat_stop(&s);
+    chat_end(&s, (peer *[]){b, c}, 2);
 }
 
 void register_chat_leaving_tests(void)

@@ -30,7 +30,7 @@ static void test_slow_client(void)
     peer *w = user(&s, "watcher");
     join(w, "#flood");
     EXPECT(f, "JOINED #flood watcher");
-    long rss_before = chat_rss_kb(&s);
+    long rss_before = tt_example_rss_kb(&s);
 
     static char text[4000];
     memset(text, 'f', sizeof text - 1);
@@ -57,7 +57,7 @@ static void test_slow_client(void)
         struct pollfd pfd = {.fd = slow->fd, .events = POLLIN | POLLRDHUP};
         dropped = poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLHUP | POLLRDHUP));
     }
-    long rss_after = chat_rss_kb(&s);
+    long rss_after = tt_example_rss_kb(&s);
     CU_ASSERT(in_order);
     if (!dropped)
         printf("\n    the slow client was not dropped after %d lines (%d KiB)\n", sent,
@@ -93,10 +93,7 @@ static void test_slow_client(void)
         ;
     CU_ASSERT_STRING_EQUAL(line, "MSG #flood flooder done");
     EXPECT(w, "MSG #flood flooder done");
-    peer_close(slow);
-    peer_close(f);
-    peer_close(w);
-    chat_stop(&s);
+    chat_end(&s, (peer *[]){slow, f, w}, 3);
 }
 
 /* The per-client cap on rooms (docs/chat-protocol.md, Limits): alice
@@ -135,9 +132,7 @@ static void test_room_cap(void)
     EXPECT(a, "ERR too-many-rooms");
     put(a, "MSG #a63 still here");
     EXPECT(a, "MSG #a63 alice still here");
-    peer_close(a);
-    peer_close(b);
-    chat_stop(&s);
+    chat_end(&s, (peer *[]){a, b}, 2);
 }
 
 /* Many clients, each at the cap, hold more rooms than the 12,288 names the

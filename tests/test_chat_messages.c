@@ -14,9 +14,7 @@ static void test_msg_delivery(void)
     peer *a = user(&s, "alice");
     peer *b = user(&s, "bob");
     peer *c = user(&s, "carol");
-    join(a, "#r");
-    join(b, "#r");
-    EXPECT(a, "JOINED #r bob");
+    join_all("#r", (peer *[]){a, b}, 2);
     join(c, "#other");
     put(a, "MSG #r hello, world:  two spaces and UTF-8 \xc3\xa9");
     EXPECT(a, "MSG #r alice hello, world:  two spaces and UTF-8 \xc3\xa9");
@@ -26,10 +24,7 @@ static void test_msg_delivery(void)
     EXPECT(b, "MSG #r bob back");
     put(c, "WHO #other"); /* carol, in another room, got neither */
     EXPECT(c, "WHO #other carol");
-    peer_close(a);
-    peer_close(b);
-    peer_close(c);
-    chat_stop(&s);
+    chat_end(&s, (peer *[]){a, b, c}, 3);
 }
 
 static void test_msg_not_member(void)
@@ -46,9 +41,7 @@ static void test_msg_not_member(void)
     EXPECT(a, "ERR not-member");
     put(b, "WHO #r"); /* bob got nothing from alice */
     EXPECT(b, "WHO #r bob");
-    peer_close(a);
-    peer_close(b);
-    chat_stop(&s);
+    chat_end(&s, (peer *[]){a, b}, 2);
 }
 
 static void test_priv_ok(void)
@@ -64,9 +57,7 @@ static void test_priv_ok(void)
     put(b, "PRIV alice fine");
     EXPECT(b, "OK PRIV alice");
     EXPECT(a, "PRIV bob fine");
-    peer_close(a);
-    peer_close(b);
-    chat_stop(&s);
+    chat_end(&s, (peer *[]){a, b}, 2);
 }
 
 static void test_priv_no_such_nick(void)
@@ -103,14 +94,12 @@ static void test_order_three_senders(void)
     if (!chat_start(&s))
         return;
     peer *p[N];
-    char nick[N][16];
     for (int i = 0; i < N; i++) {
-        snprintf(nick[i], sizeof nick[i], "u%d", i);
-        p[i] = user(&s, nick[i]);
-        join(p[i], "#o");
-        for (int j = 0; j < i; j++)
-            EXPECT(p[j], "JOINED #o %s", nick[i]);
+        char nick[16];
+        snprintf(nick, sizeof nick, "u%d", i);
+        p[i] = user(&s, nick);
     }
+    join_all("#o", p, N);
     for (int k = 0; k < COUNT; k++)
         for (int i = 0; i < N; i++)
             put(p[i], "MSG #o %d", k);
@@ -132,9 +121,7 @@ static void test_order_three_senders(void)
         for (int j = 0; j < N; j++)
             TT_EQ(next[j], COUNT);
     }
-    for (int i = 0; i < N; i++)
-        peer_close(p[i]);
-    chat_stop(&s);
+    chat_end(&s, p, N);
 }
 
 void register_chat_messages_tests(void)

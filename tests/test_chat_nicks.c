@@ -11,9 +11,7 @@ static void test_hello(void)
         return;
     peer *a = peer_open(&s); /* expects HELLO troupe-chat */
     peer *b = peer_open(&s);
-    peer_close(a);
-    peer_close(b);
-    chat_stop(&s);
+    chat_end(&s, (peer *[]){a, b}, 2);
 }
 
 static void test_nick_ok(void)
@@ -43,9 +41,7 @@ static void test_nick_taken(void)
     EXPECT(b, "OK NICK bob");
     put(a, "NICK bob");
     EXPECT(a, "ERR nick-taken");
-    peer_close(a);
-    peer_close(b);
-    chat_stop(&s);
+    chat_end(&s, (peer *[]){a, b}, 2);
 }
 
 static void test_bad_nick(void)
@@ -73,9 +69,7 @@ static void test_nick_change(void)
         return;
     peer *a = user(&s, "alice");
     peer *b = user(&s, "bob");
-    join(a, "#r");
-    join(b, "#r");
-    EXPECT(a, "JOINED #r bob");
+    join_all("#r", (peer *[]){a, b}, 2);
     put(a, "NICK alicia");
     EXPECT(a, "OK NICK alicia");
     peer *c = peer_open(&s); /* the old nick is free again */
@@ -89,10 +83,7 @@ static void test_nick_change(void)
     put(b, "PRIV alicia psst");
     EXPECT(b, "OK PRIV alicia");
     EXPECT(a, "PRIV bob psst");
-    peer_close(a);
-    peer_close(b);
-    peer_close(c);
-    chat_stop(&s);
+    chat_end(&s, (peer *[]){a, b, c}, 3);
 }
 
 static void test_no_nick(void)
@@ -118,9 +109,7 @@ static void test_no_nick(void)
     EXPECT(a, "WHO #r bob");
     put(b, "WHO #r");
     EXPECT(b, "WHO #r bob");
-    peer_close(a);
-    peer_close(b);
-    chat_stop(&s);
+    chat_end(&s, (peer *[]){a, b}, 2);
 }
 
 void register_chat_nicks_tests(void)

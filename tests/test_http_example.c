@@ -3,14 +3,14 @@
  * greeting, another path 404, both on one kept-alive connection, then a
  * HEAD and an HTTP/1.0 request), stopped with SIGTERM: it must exit 0
  * (under a sanitizer build: no leak or error report). The process
- * helpers are chat_util.h's. */
+ * helpers are tests.h's (tt_example_start). */
 #include "chat_util.h"
 #include "http_util.h"
 
 static void test_example(void)
 {
-    chat_server s;
-    if (!example_start(&s, "http"))
+    tt_example s;
+    if (!tt_example_start("http", &s))
         return;
     hconn c;
     hconn_open(&c, s.port);
@@ -32,7 +32,7 @@ static void test_example(void)
     EXPECT_RESPONSE(&c, 200, "hello, world\n");
     EXPECT_EOF(&c);
     close(c.fd);
-    chat_stop(&s);
+    tt_example_stop(&s);
 }
 
 void register_http_example_tests(void)

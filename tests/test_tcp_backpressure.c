@@ -6,6 +6,33 @@
  * net_util.h. */
 #include "net_util.h"
 
+enum { BUF = 128 * 1024 };
+
+/* The slow client's output: bytes [0, total) of stream seed, generated
+ * into buf a piece at a time. */
+struct outgoing {
+    uint64_t seed, total, sent;
+    unsigned char *buf;
+    size_t len, off; /* the piece in buf, and how much of it is sent */
+};
+
+/* Sends what is left of the current piece, after making the next one if
+ * it is all sent; returns what send returned. */
+static ssize_t send_more(int fd, struct outgoing *o)
+{
+    if (o->off == o->len && o->sent < o->total) {
+        o->len = o->total - o->sent < BUF ? (size_t)(o->total - o->sent) : BUF;
+        gen_fill(o->seed, o->sent, o->buf, o->len);
+        o->off = 0;
+    }
+    ssize_t w = send(fd, o->buf + o->off, o->len - o->off, MSG_NOSIGNAL);
+    if (w > 0) {
+        o->sent += (uint64_t)w;
+        o->off += (size_t)w;
+    }
+    return w;
+}
+
 static void test_backpressure(void)
 {
     const uint64_t total = SCALED ? 64 * MIB : 256 * MIB;
@@ -22,28 +49,18 @@ static void test_backpressure(void)
     CU_ASSERT_FATAL(connect(slow, (struct sockaddr *)&to, sizeof to) == 0);
     WAIT_FOR(atomic_load(&srv.st->connected) == 1);
     set_nonblocking(slow);
-    enum { BUF = 128 * 1024 };
-    unsigned char *buf = malloc(BUF), *want = malloc(BUF);
-    CU_ASSERT_FATAL(buf != NULL && want != NULL);
+    struct outgoing out = {.seed = seed, .total = total, .buf = malloc(BUF)};
+    unsigned char *want = malloc(BUF);
+    CU_ASSERT_FATAL(out.buf != NULL && want != NULL);
     long rss0 = rss_bytes(), rss_max = rss0;
 
     /* Phase 1: send, never read, until the socket will take no more. */
-    uint64_t sent = 0;
     bool stalled = false;
-    size_t wlen = 0, woff = 0;
     double give_up = tt_now() + WAIT_S;
-    while (sent < total && tt_now() < give_up) {
-        if (woff == wlen) {
-            wlen = total - sent < BUF ? (size_t)(total - sent) : BUF;
-            gen_fill(seed, sent, buf, wlen);
-            woff = 0;
-        }
-        ssize_t w = send(slow, buf + woff, wlen - woff, MSG_NOSIGNAL);
-        if (w > 0) {
-            sent += (uint64_t)w;
-            woff += (size_t)w;
+    while (out.sent < total && tt_now() < give_up) {
+        ssize_t w = send_more(slow, &out);
+        if (w > 0)
             continue;
-        }
         CU_ASSERT_FATAL(w < 0 && (errno == EAGAIN || errno == EINTR));
         struct pollfd p = {.fd = slow, .events = POLLOUT};
         /* One second without room, while the server reports throttling:
@@ -57,9 +74,9 @@ static void test_backpressure(void)
             rss_max = r;
     }
     if (!stalled)
-        printf("\n    the slow client sent %" PRIu64 " bytes without stalling\n", sent);
+        printf("\n    the slow client sent %" PRIu64 " bytes without stalling\n", out.sent);
     CU_ASSERT_FATAL(stalled);
-    CU_ASSERT(sent < total);
+    CU_ASSERT(out.sent < total);
     TT_EQ(atomic_load(&srv.st->slow_throttled), 1);
     TT_EQ(atomic_load(&srv.st->slow_unthrottled), 0);
     size_t q = atomic_load(&srv.st->max_queued);
@@ -67,7 +84,7 @@ static void test_backpressure(void)
         printf("\n    queued output reached %zu bytes\n", q);
     CU_ASSERT(q <= 4 * MIB); /* the default max_output */
     TT_EQ(atomic_load(&srv.st->enobufs), 0);
-    printf("(stalled after %" PRIu64 " MiB, %zu KiB queued at most) ", sent >> 20, q >> 10);
+    printf("(stalled after %" PRIu64 " MiB, %zu KiB queued at most) ", out.sent >> 20, q >> 10);
 
     /* Meanwhile another client is served as usual. */
     int other = cli_connect(srv.port);
@@ -96,17 +113,8 @@ static void test_backpressure(void)
             break;
         }
         if (writing && (p.revents & POLLOUT)) {
-            if (woff == wlen && sent < total) {
-                wlen = total - sent < BUF ? (size_t)(total - sent) : BUF;
-                gen_fill(seed, sent, buf, wlen);
-                woff = 0;
-            }
-            ssize_t w = send(slow, buf + woff, wlen - woff, MSG_NOSIGNAL);
-            if (w > 0) {
-                sent += (uint64_t)w;
-                woff += (size_t)w;
-            }
-            if (sent == total) {
+            send_more(slow, &out);
+            if (out.sent == total) {
                 writing = false;
                 shutdown(slow, SHUT_WR);
             }
@@ -114,7 +122,7 @@ static void test_backpressure(void)
         if (p.revents & (POLLIN | POLLERR | POLLHUP)) {
             ssize_t n = recv(slow, want, BUF, 0);
             if (n > 0) {
-                if (received + (uint64_t)n > sent || !gen_check(seed, received, want, (size_t)n))
+                if (received + (uint64_t)n > out.sent || !gen_check(seed, received, want, (size_t)n))
                     mismatch = true;
                 received += (uint64_t)n;
                 if (received >= next_sample) {
@@ -132,8 +140,8 @@ static void test_backpressure(void)
     }
     if (end != 0 || received != total || mismatch)
         printf("\n    slow client: sent %" PRIu64 ", received %" PRIu64 ", end %d, mismatch %d\n",
-               sent, received, end, mismatch);
-    TT_EQ(sent, total);
+               out.sent, received, end, mismatch);
+    TT_EQ(out.sent, total);
     TT_EQ(received, total);
     CU_ASSERT(!mismatch);
     TT_EQ(end, 0);
@@ -154,7 +162,7 @@ static void test_backpressure(void)
                    (rss_max - rss0) >> 20, total >> 20);
         CU_ASSERT(rss_max - rss0 < (long)(64 * MIB));
     }
-    free(buf);
+    free(out.buf);
     free(want);
     TT_NO_ERRORS();
     server_stop(&srv);

@@ -20,14 +20,8 @@ static void test_half_close(void)
         struct duplex d = {.fd = cli_connect(srv.port), .in = in, .in_len = round == 2 ? 1 : n,
                            .chunk_seed = (uint64_t)round, .shut_after = true, .want = in,
                            .want_len = round == 2 ? 1 : n};
-        duplex_main(&d);
-        duplex_report(&d, "half-close");
-        TT_EQ(d.received, d.in_len);
-        CU_ASSERT(!d.mismatch);
-        TT_EQ(d.end, 0);
-        close(d.fd);
-        WAIT_FOR(atomic_load(&srv.st->closed) == closed0 + 1);
-        TT_EQ(atomic_load(&srv.st->last_reason), 0);
+        duplex_expect(&d, "half-close");
+        server_saw_close(&srv, closed0 + 1);
     }
     free(in);
     TT_NO_ERRORS();
@@ -68,8 +62,7 @@ static void test_server_shutdown(void)
     WAIT_FOR(atomic_load(&shut_bytes) == 13);
     TT_EQ(atomic_load(&srv.st->closed), 0);
     close(fd);
-    WAIT_FOR(atomic_load(&srv.st->closed) == 1);
-    TT_EQ(atomic_load(&srv.st->last_reason), 0);
+    server_saw_close(&srv, 1);
     TT_NO_ERRORS();
     server_stop(&srv);
 }
@@ -104,8 +97,7 @@ static void test_graceful_close(void)
     CU_ASSERT(gen_check(n, 0, buf, got));
     TT_EQ(cli_next(fd), 0); /* then EOF, not a reset */
     close(fd);
-    WAIT_FOR(atomic_load(&srv.st->closed) == 1);
-    TT_EQ(atomic_load(&srv.st->last_reason), 0);
+    server_saw_close(&srv, 1);
     free(buf);
     TT_NO_ERRORS();
     server_stop(&srv);
@@ -140,8 +132,7 @@ static void test_graceful_close_peer_sending(void)
     if (got == n)
         TT_EQ(cli_next(fd), 0);
     close(fd);
-    WAIT_FOR(atomic_load(&srv.st->closed) == 1);
-    TT_EQ(atomic_load(&srv.st->last_reason), 0);
+    server_saw_close(&srv, 1);
     free(buf);
     TT_NO_ERRORS();
     server_stop(&srv);
@@ -187,8 +178,7 @@ static void test_close_reasons(void)
     int fd = cli_connect(srv.port);
     CU_ASSERT(cli_echo(fd, 1, 10));
     close(fd);
-    WAIT_FOR(atomic_load(&srv.st->closed) == 1);
-    TT_EQ(atomic_load(&srv.st->last_reason), 0);
+    server_saw_close(&srv, 1);
 
     fd = cli_connect(srv.port);
     CU_ASSERT(cli_echo(fd, 2, 10));

@@ -82,8 +82,7 @@ static void test_connect(void)
     TT_EQ(atomic_load(&ok.peer_port), srv.port);
     TT_EQ(atomic_load(&ok.got_len), strlen(ok.say));
     CU_ASSERT(memcmp(ok.got, ok.say, strlen(ok.say)) == 0);
-    WAIT_FOR(atomic_load(&srv.st->closed) == 1);
-    TT_EQ(atomic_load(&srv.st->last_reason), 0);
+    server_saw_close(&srv, 1);
 
     /* To a closed port: only TR_TCP_CLOSED, with -ECONNREFUSED. */
     int probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

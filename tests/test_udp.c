@@ -1,5 +1,6 @@
 /* test_udp.c — UDP actors (tr_udp_open): datagrams echoed to their sender,
- * the largest IPv4 datagram, tr_udp_close.
+ * the largest IPv4 datagram, tr_udp_close; and examples/udp-echo run as a
+ * program.
  *
  * The helpers, and how every network test runs its server and clients:
  * net_util.h. */
@@ -150,9 +151,29 @@ static void test_udp_large(void)
     TT_NO_ERRORS();
 }
 
+/* examples/udp-echo, the program: on a port of the system's choice it
+ * sends each datagram back to its sender byte for byte (empty and largest
+ * included), and SIGTERM ends it with status 0. */
+static void test_udp_echo_example(void)
+{
+    tt_example e;
+    if (!tt_example_start("udp-echo", &e))
+        return;
+    struct sockaddr_in self;
+    int fd = udp_client(&self);
+    int sz = 1 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    static const size_t sizes[] = {1, 5, 0, 100, 1472, 9000, 65507};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        CU_ASSERT(udp_roundtrip(fd, e.port, 40 + i, sizes[i]));
+    close(fd);
+    tt_example_stop(&e);
+}
+
 void register_udp_tests(void)
 {
     CU_pSuite s = tt_suite("udp");
     tt_test(s, "2000_datagrams_echoed_to_their_sender_then_close", test_udp);
     tt_test(s, "largest_ipv4_datagram_arrives_whole", test_udp_large);
+    tt_test(s, "udp_echo_example_echoes_and_stops_on_sigterm", test_udp_echo_example);
 }

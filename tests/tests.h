@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <troupe.h>
 
@@ -164,6 +165,23 @@ double tt_cpu_seconds(void);
  * Use a bound far above the expected time: it is a safety net, not a
  * timing assertion. */
 int tt_join_within(tr_runtime *rt, double seconds);
+
+/* ---- an example program as a child process (the chat and udp suites) ---- */
+typedef struct tt_example {
+    pid_t pid;
+    int out;        /* its stdout */
+    uint16_t port;
+} tt_example;
+/* Starts examples/<name> with the argument "0" (a port of the system's
+ * choice) from $BUILD, else beside this runner (<build>/tests/run), else
+ * build/release; waits until it has printed "127.0.0.1:<port>" and
+ * catches SIGTERM. False (and a failed assertion) if it could not. */
+bool tt_example_start(const char *name, tt_example *e);
+/* SIGTERM, then the exit status must be 0 (a clean shutdown; under a
+ * sanitizer, also no leak or error report). */
+void tt_example_stop(tt_example *e);
+/* Its resident memory in KiB, or -1. */
+long tt_example_rss_kb(const tt_example *e);
 
 /* ---- deterministic randomness -------------------------------------------- */
 /* The one generator of the test suites: splitmix64 (Steele, Lea and Flood).

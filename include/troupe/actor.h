@@ -76,12 +76,13 @@ typedef struct tr_actor_spec {
  * spawn that fails starts nothing and runs neither callback.
  * Errors: TR_EINVAL (spec or behaviour NULL, state NULL with a size, a name
  * empty or TR_NAME_MAX bytes or longer, a worker's context between turns), TR_ENOMEM,
- * TR_EAGAIN (actor table full), TR_EEXIST (name taken). A behaviour's
- * context, or tr_runtime_ctx's (then init gets TR_PID_NONE as spawner). */
+ * TR_EAGAIN (actor table full), TR_EEXIST (name taken). Threads: a
+ * behaviour's context, or tr_runtime_ctx's from any thread (then init gets
+ * TR_PID_NONE as spawner). */
 TR_API int tr_spawn_spec(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid);
 
 /* tr_spawn_spec with only behaviour and state: an actor without init,
- * on_stop or name. Errors: as tr_spawn_spec. Contexts: as tr_spawn_spec. */
+ * on_stop or name. Errors: as tr_spawn_spec. Threads: as tr_spawn_spec. */
 TR_API int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
                     tr_pid *pid);
 
@@ -90,9 +91,10 @@ TR_API int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state
  * has stopped (or stops before handling it) is not an error: the message
  * becomes a dead letter, counted in the statistics. From the outside
  * context (tr_runtime_ctx) the message has no sender (TR_PID_NONE).
- * Errors: TR_EINVAL (type reserved, data NULL with len, a worker's context
- * between turns), TR_EMSGSIZE, TR_ENOPID (never a valid pid of this
- * runtime), TR_ENOMEM. */
+ * Errors: TR_EINVAL (type reserved, data NULL with len, cx NULL or a
+ * worker's context between turns), TR_EMSGSIZE, TR_ENOPID (never a valid
+ * pid of this runtime), TR_ENOMEM. Threads: a behaviour's context, or
+ * tr_runtime_ctx's from any thread. */
 TR_API int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len);
 
 /* TR_SEND_VALUE(cx, to, type, value): tr_send of the bytes of `value`,
@@ -105,13 +107,17 @@ TR_API int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_
 
 /* Sends a message from tr_msg_alloc() without copying it. The message
  * belongs to the runtime from this call on, whatever the result.
- * Errors: as tr_send(). */
+ * Errors: as tr_send() (TR_EINVAL also for m NULL). Threads: as tr_send. */
 TR_API int tr_msg_send(tr_ctx *cx, tr_pid to, tr_msg *m);
 
-/* The pid of the actor whose behaviour is running. */
+/* The pid of the actor whose behaviour is running; TR_PID_NONE for the
+ * outside context or cx NULL. Never fails. Any context: a behaviour's, or
+ * tr_runtime_ctx's from any thread. */
 TR_API tr_pid tr_self(const tr_ctx *cx);
 
-/* The runtime the running actor belongs to. */
+/* The runtime a context belongs to (the running actor's); NULL for cx
+ * NULL. Never fails. Any context: a behaviour's, or tr_runtime_ctx's from
+ * any thread. */
 TR_API tr_runtime *tr_ctx_runtime(const tr_ctx *cx);
 
 /* Registers fn(arg) to run when the running actor ends, however it ends —
@@ -120,13 +126,16 @@ TR_API tr_runtime *tr_ctx_runtime(const tr_ctx *cx);
  * was given as arg). Several may be registered; they run last-registered
  * first, before the state goes, and before the spec's on_stop. For cleanup
  * known at spawn, prefer tr_actor_spec.on_stop: it needs no turn.
- * Errors: TR_EINVAL (fn NULL, not inside a behaviour), TR_ENOMEM. */
+ * Errors: TR_EINVAL (fn NULL, not inside a behaviour), TR_ENOMEM.
+ * Inside a turn only. */
 TR_API int tr_on_stop(tr_ctx *cx, void (*fn)(void *arg), void *arg);
 
 /* Stops the running actor once the current message has been handled.
  * Messages still in its mailbox, and any sent to it later, become dead
  * letters; its slot is reused under a new generation, so its pid is never
- * delivered to another actor. */
+ * delivered to another actor. Never fails; inside a turn only: elsewhere
+ * (the outside context, a worker's between turns) it does nothing, and
+ * debug builds (SAN=, DEBUG=1) abort there to show the bug. */
 TR_API void tr_stop(tr_ctx *cx);
 
 #ifdef __cplusplus

@@ -83,7 +83,7 @@ TR_API int tr_ask(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t
 TR_API int tr_reply(tr_ctx *cx, const tr_msg *m, const void *data, size_t len);
 
 /* The ref a TR_REPLY or TR_ASK_FAILED message answers; 0 for any other
- * message (refs are never 0). Any thread. */
+ * message or NULL (refs are never 0). Never fails. Any thread. */
 TR_API uint64_t tr_msg_ref(const tr_msg *m);
 
 /* tr_ask for a thread outside the runtime: blocks (sleeping, no polling)
@@ -93,10 +93,12 @@ TR_API uint64_t tr_msg_ref(const tr_msg *m);
  * answer comes from a run, so a run that is stopped while the call waits
  * leaves it waiting for the next run (hold the runtime, tr_runtime_hold,
  * to keep a run from ending just as a call starts). Errors (*reply is
- * then NULL): TR_EDEADLK (called on a worker thread, i.e. from a
- * behaviour), TR_ENOTSTARTED (the runtime is not running, or was
+ * then NULL if reply is not): TR_EINVAL (rt or reply NULL, type reserved,
+ * data NULL with len), TR_EDEADLK (called on a worker thread, i.e. from
+ * a behaviour), TR_ENOTSTARTED (the runtime is not running, or was
  * destroyed during the call), TR_ETIMEDOUT, TR_ENOREPLY (the target
- * ended, or returned, without answering), and those of tr_ask. */
+ * ended, or returned, without answering), and those of tr_ask. Any
+ * thread outside the runtime. */
 TR_API int tr_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len,
                    uint64_t timeout_ns, tr_msg **reply);
 

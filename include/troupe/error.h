@@ -82,7 +82,7 @@ enum {
 /* A short, static, human-readable text for an error code: the table's for
  * the codes above, the C library's for other -errno values that calls pass
  * through (strerrordesc_np: static and not localised), "success" for 0,
- * "unknown error" for anything else. Never NULL. Any thread. */
+ * "unknown error" for anything else. Never NULL; never fails. Any thread. */
 TR_API const char *tr_strerror(int err);
 
 #ifdef __cplusplus

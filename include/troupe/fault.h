@@ -47,7 +47,7 @@ extern "C" {
 /* The name of an exit reason, for logs: "normal", "kill", "killed",
  * "noproc", "shutdown", "restarts" for the TR_EXIT_* reasons above, and
  * "user" for every other value (the program's own reasons). Static text,
- * never NULL. Any thread. */
+ * never NULL; never fails. Any thread. */
 TR_API const char *tr_exit_reason_name(int reason);
 
 #define TR_EXIT_TEXT_MAX 48
@@ -70,30 +70,36 @@ typedef struct tr_down_info {
 
 /* Ends the running actor with `reason` (and an optional text, cut to
  * TR_EXIT_TEXT_MAX - 1 bytes) once the current message is handled. With
- * reason 0 this is tr_stop. This is how a behaviour raises a failure. */
+ * reason 0 this is tr_stop. This is how a behaviour raises a failure.
+ * Never fails; inside a turn only (elsewhere, as tr_stop: ignored). */
 TR_API void tr_exit(tr_ctx *cx, int reason, const char *text);
 
-/* Traps exits (on) or not (off, the default) for the running actor. */
+/* Traps exits (on) or not (off, the default) for the running actor.
+ * No error code: outside a turn it does nothing (debug builds stop
+ * there), and if the actor's fault record, made on first use, cannot be
+ * allocated, the setting is not changed. Inside a turn only. */
 TR_API void tr_trap_exits(tr_ctx *cx, bool on);
 
 /* Links the running actor with `pid` (both ways). Linking to an actor that
  * has already ended gives an exit signal with TR_EXIT_NOPROC at once.
  * Errors: TR_EINVAL (pid is self, not inside a behaviour), TR_ENOPID,
- * TR_ENOMEM. */
+ * TR_ENOMEM. Inside a turn only. */
 TR_API int tr_link(tr_ctx *cx, tr_pid pid);
 
 /* Removes a link; no exit signal through it arrives after this returns.
  * Unlinking what is not linked does nothing. Errors: TR_EINVAL (not
- * inside a behaviour), or as tr_send for the notice to the other side. */
+ * inside a behaviour), or as tr_send for the notice to the other side
+ * (TR_ENOPID, TR_ENOMEM). Inside a turn only. */
 TR_API int tr_unlink(tr_ctx *cx, tr_pid pid);
 
 /* tr_spawn_spec, linked: the child is linked to the running actor before
  * it can run, so it cannot end unseen (a failed init included).
- * Errors: as tr_spawn_spec. Behaviours only. */
+ * Errors: as tr_spawn_spec, and TR_EINVAL for the outside context.
+ * Inside a turn only. */
 TR_API int tr_spawn_link_spec(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid);
 
 /* tr_spawn_link_spec with only behaviour and state. Errors: as
- * tr_spawn_spec. Behaviours only. */
+ * tr_spawn_link_spec. Inside a turn only. */
 TR_API int tr_spawn_link(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size,
                          tr_pid *pid);
 
@@ -101,7 +107,7 @@ TR_API int tr_spawn_link(tr_ctx *cx, tr_behaviour fn, const void *state, size_t 
  * before it can run, so exactly one TR_DOWN with *ref comes when it ends
  * (a failed init included, with init's result as the reason). Stores the
  * pid and the monitor's reference if asked; tr_demonitor(cx, *ref) ends
- * the monitor. Errors: as tr_spawn_spec. Behaviours only. */
+ * the monitor. Errors: as tr_spawn_link_spec. Inside a turn only. */
 TR_API int tr_spawn_monitor(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid, uint64_t *ref);
 
 /* Sends pid an exit signal with `reason`, as a linked actor's end would,
@@ -109,17 +115,21 @@ TR_API int tr_spawn_monitor(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid, 
  * TR_EXIT message; any other ends with that reason — except that
  * TR_EXIT_NORMAL is ignored, and TR_EXIT_KILL cannot be trapped (the actor
  * ends, and its links see TR_EXIT_KILLED). From the outside context the
- * signal comes from TR_PID_NONE. Errors: as tr_send. */
+ * signal comes from TR_PID_NONE. Errors: as tr_send (TR_EINVAL, TR_ENOPID,
+ * TR_ENOMEM). Threads: a behaviour's context, or tr_runtime_ctx's from
+ * any thread. */
 TR_API int tr_kill(tr_ctx *cx, tr_pid pid, int reason);
 
 /* Monitors pid: exactly one TR_DOWN with *ref will come when it ends
  * (reason TR_EXIT_NOPROC at once if it has already ended).
- * Errors: TR_EINVAL (not inside a behaviour), TR_ENOPID, TR_ENOMEM. */
+ * Errors: TR_EINVAL (not inside a behaviour), TR_ENOPID, TR_ENOMEM.
+ * Inside a turn only. */
 TR_API int tr_monitor(tr_ctx *cx, tr_pid pid, uint64_t *ref);
 
 /* Ends a monitor. No TR_DOWN for it is delivered after this returns, even
  * one already in the mailbox (it is flushed). Errors: TR_EINVAL (no such
- * monitor of the running actor). */
+ * monitor of the running actor, or not inside a behaviour). Inside a turn
+ * only. */
 TR_API int tr_demonitor(tr_ctx *cx, uint64_t ref);
 
 /* ---- dead letters ----
@@ -163,8 +173,8 @@ TR_API int tr_register(tr_runtime *rt, const char *name, tr_pid pid);
  * Errors: TR_EINVAL (bad name, NULL rt, or no such name). */
 TR_API int tr_unregister(tr_runtime *rt, const char *name);
 
-/* The pid registered under name, or TR_PID_NONE (also for a bad name).
- * Any thread; takes no lock and writes nothing shared: a lookup racing with a
+/* The pid registered under name, or TR_PID_NONE (also for a bad name or
+ * rt NULL): no error code. Any thread; takes no lock and writes nothing shared: a lookup racing with a
  * change sees the name before or after it, never a wrong pid. */
 TR_API tr_pid tr_whereis(tr_runtime *rt, const char *name);
 

@@ -39,17 +39,20 @@ typedef struct tr_signal_event {
 
 /* Watches fd for the interests in `events` (TR_IO_READ, TR_IO_WRITE) on
  * behalf of the running actor. A watched descriptor holds the runtime
- * open. Errors: TR_EINVAL (bad fd or events), TR_EBUSY (fd already
- * watched in this runtime), TR_ENOMEM, or a negative errno from epoll
- * (e.g. -EPERM for a regular file). */
+ * open. Errors: TR_EINVAL (bad fd or events, not inside a behaviour: the
+ * outside context is refused), TR_EBUSY (fd already watched in this
+ * runtime), TR_ENOMEM, or a negative errno from epoll (e.g. -EPERM for a
+ * regular file). Inside a turn only. */
 TR_API int tr_io_watch(tr_ctx *cx, int fd, unsigned events);
 
 /* Changes the interests of a descriptor the running actor watches.
- * Errors: TR_EINVAL (not watched by this actor, bad events), -errno. */
+ * Errors: TR_EINVAL (not watched by this actor, bad events, not inside a
+ * behaviour), -errno from epoll_ctl. Inside a turn only. */
 TR_API int tr_io_modify(tr_ctx *cx, int fd, unsigned events);
 
 /* Stops watching fd. Readiness messages already queued may still arrive.
- * Errors: TR_EINVAL (not watched by this actor). */
+ * Errors: TR_EINVAL (not watched by this actor, not inside a behaviour).
+ * Inside a turn only. */
 TR_API int tr_io_unwatch(tr_ctx *cx, int fd);
 
 /* Subscribes the running actor to signal signo (SIGINT, SIGTERM, SIGHUP,
@@ -59,19 +62,21 @@ TR_API int tr_io_unwatch(tr_ctx *cx, int fd);
  * subscription holds the runtime open and ends when the actor stops.
  * Deliveries reach the runtimes through one descriptor (an eventfd) that
  * is open while any runtime exists and closed with the last one.
- * Errors: TR_EINVAL (signo not catchable: SIGKILL, SIGSTOP, SIGSEGV, ...),
- * TR_EBUSY (already subscribed), TR_ENOMEM. */
+ * Errors: TR_EINVAL (signo not catchable: SIGKILL, SIGSTOP, SIGSEGV, ...;
+ * or not inside a behaviour), TR_EBUSY (already subscribed), TR_ENOMEM.
+ * Inside a turn only. */
 TR_API int tr_signal_watch(tr_ctx *cx, int signo);
 
-/* Ends a subscription. Errors: TR_EINVAL (not subscribed). */
+/* Ends a subscription. Errors: TR_EINVAL (not subscribed, or not inside
+ * a behaviour). Inside a turn only. */
 TR_API int tr_signal_unwatch(tr_ctx *cx, int signo);
 
 /* Makes signo stop the runtime (tr_runtime_shutdown): the usual way for a
  * server to end cleanly on SIGINT or SIGTERM. The handler is in place when
  * this returns; it stays until the runtime is destroyed, and, like any
  * subscription, holds the runtime open. Calling it twice for a signal is
- * harmless. Errors: TR_EINVAL (signo not catchable). Any thread outside
- * the runtime's behaviours. */
+ * harmless. Errors: TR_EINVAL (rt NULL, signo not catchable). Any thread
+ * outside the runtime's behaviours. */
 TR_API int tr_runtime_stop_on_signal(tr_runtime *rt, int signo);
 
 #ifdef __cplusplus

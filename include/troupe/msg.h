@@ -57,12 +57,13 @@ typedef struct tr_msg {
 } tr_msg;
 
 /* Allocates a message with room for `len` payload bytes, from the calling
- * thread's pool. Returns NULL if len > TR_MSG_MAX_LEN, if type is reserved,
- * or if memory is exhausted. The payload is uninitialised. Any thread. */
+ * thread's pool. Returns NULL (there is no error code) if len >
+ * TR_MSG_MAX_LEN, if type is reserved, or if memory is exhausted. The
+ * payload is uninitialised. Any thread. */
 TR_API tr_msg *tr_msg_alloc(uint32_t type, size_t len);
 
 /* Returns a message obtained from tr_msg_alloc() that was not sent.
- * NULL is ignored. Any thread. */
+ * NULL is ignored. Never fails. Any thread. */
 TR_API void tr_msg_free(tr_msg *m);
 
 /* ---- typed payloads ----

@@ -27,8 +27,10 @@
  * with TR_ENOBUFS and queues nothing: memory stays bounded whatever the
  * peer does, and the behaviour decides (e.g. drop the client).
  *
- * All calls taking a tr_ctx are for behaviours; tr_tcp_send and the
- * close calls act on the running connection.
+ * tr_tcp_listen, tr_tcp_connect and tr_udp_open take a behaviour's context
+ * or tr_runtime_ctx's; the calls that act on a connection or UDP socket
+ * (tr_tcp_send, the close calls, tr_udp_send, ...) are for its own
+ * behaviour, in its turn.
  */
 #ifndef TROUPE_NET_H
 #define TROUPE_NET_H
@@ -126,13 +128,18 @@ typedef struct tr_tcp_listen_opts {
  * EAGAIN at each readiness and spawns one connection actor per socket.
  * When descriptors run out it pauses and retries after retry_ns, without
  * spinning. Stores the listener's pid and the bound port if asked.
- * Errors: TR_EINVAL (no behaviour, state NULL with a size, a handler
- * name, an unknown framing), TR_ENOMEM, TR_EAGAIN (actor table full), -errno from getaddrinfo/socket/bind/listen
- * (e.g. -EADDRINUSE), TR_EHOSTUNREACH when the host does not resolve. */
+ * Errors: TR_EINVAL (o NULL, no behaviour, state NULL with a size, a
+ * handler name, an unknown framing, a worker's context between turns),
+ * TR_ENOMEM, TR_EAGAIN
+ * (actor table full), TR_EHOSTUNREACH (the host does not resolve), -errno
+ * from socket/bind/listen (e.g. -EADDRINUSE). Threads: a behaviour's
+ * context, or tr_runtime_ctx's from any thread. */
 TR_API int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listener, uint16_t *port);
 
 /* Stops a listener (from any actor): it closes its socket and ends.
- * Connections already accepted go on. Errors: as tr_send. */
+ * Connections already accepted go on. Errors: TR_EINVAL (not inside a
+ * behaviour: the outside context is refused), TR_ENOPID (never a valid
+ * pid), TR_ENOMEM. Inside a turn only. */
 TR_API int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener);
 
 /* ---- the descriptor limit ---- */
@@ -156,9 +163,11 @@ typedef struct tr_tcp_connect_opts {
 
 /* Spawns a connection actor that connects to host:port. Its behaviour gets
  * TR_TCP_CONNECTED on success, or only TR_TCP_CLOSED with the reason
- * (-ECONNREFUSED, TR_ETIMEDOUT, ...). Errors: TR_EINVAL (no host, no
- * behaviour, a bad name, an unknown framing or TR_FRAME_HTTP), TR_ENOMEM, TR_EEXIST (name taken), TR_EAGAIN, TR_EHOSTUNREACH
- * (no such host), -errno from socket. */
+ * (-ECONNREFUSED, TR_ETIMEDOUT, and -errno from socket or connect: the
+ * socket is made in the actor). Errors: TR_EINVAL (o NULL, no host, no
+ * behaviour, state NULL with a size, a bad name, an unknown framing or
+ * TR_FRAME_HTTP, a worker's context between turns), TR_ENOMEM, TR_EEXIST (name taken), TR_EAGAIN (actor
+ * table full), TR_EHOSTUNREACH (no such host). Threads: as tr_tcp_listen. */
 TR_API int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn);
 
 /* ---- inside a connection's behaviour ---- */
@@ -168,28 +177,39 @@ TR_API int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn
  * goes at once); a write error then closes the connection (TR_TCP_CLOSED
  * carries it). Errors: TR_ENOTCONN (not a connection, not connected yet,
  * or closing or shut down), TR_EINVAL (data NULL with len), TR_ENOBUFS
- * (queue past max_output: nothing queued), TR_ENOMEM. */
+ * (queue past max_output: nothing queued), TR_ENOMEM, -errno from a
+ * direct write (the connection then closes with it). In the connection's
+ * own turn only. */
 TR_API int tr_tcp_send(tr_ctx *cx, const void *data, size_t len);
 
-/* Bytes queued and not yet written. */
+/* Bytes queued and not yet written; 0 outside a connection's behaviour.
+ * Never fails. In the connection's own turn only. */
 TR_API size_t tr_tcp_queued(tr_ctx *cx);
 
 /* Stops delivering frames (and reading) until tr_tcp_resume: for
  * protocols that must wait for an answer from another actor before
- * handling the next request. Frames already read stay buffered. */
+ * handling the next request. Frames already read stay buffered. Never
+ * fails; in the connection's own turn only (elsewhere it does nothing,
+ * and debug builds stop there). */
 TR_API void tr_tcp_pause(tr_ctx *cx);
+
+/* Delivers frames again after tr_tcp_pause, starting with those already
+ * buffered. Never fails; in the connection's own turn only, as pause. */
 TR_API void tr_tcp_resume(tr_ctx *cx);
 
 /* Half-close: no more writing (FIN after the queue drains); reading goes on.
- * Errors (for these three): TR_ENOTCONN (not a connection, or closed). */
+ * Errors: TR_ENOTCONN (not a connection, or closed). In the connection's
+ * own turn only. */
 TR_API int tr_tcp_shutdown(tr_ctx *cx);
 
 /* Graceful close: stop reading, write what is queued, then close;
- * TR_TCP_CLOSED (reason 0) follows. */
+ * TR_TCP_CLOSED (reason 0) follows. Errors: TR_ENOTCONN (not a
+ * connection, or closed). In the connection's own turn only. */
 TR_API int tr_tcp_close(tr_ctx *cx);
 
 /* Abortive close: drop the queue and reset the connection now (RST);
- * TR_TCP_CLOSED (reason TR_ECONNABORTED) follows. */
+ * TR_TCP_CLOSED (reason TR_ECONNABORTED) follows. Errors: TR_ENOTCONN
+ * (not a connection, or closed). In the connection's own turn only. */
 TR_API int tr_tcp_abort(tr_ctx *cx);
 
 /* ---- UDP ---- */
@@ -204,17 +224,20 @@ typedef struct tr_udp_opts {
 
 /* Opens a UDP socket actor: each datagram arrives as TR_UDP_DATAGRAM.
  * Stores its pid and bound port if asked. Errors: as tr_tcp_listen (a
- * name is allowed), TR_EEXIST (name taken: the socket is closed). */
+ * name is allowed), TR_EEXIST (name taken: the socket is closed).
+ * Threads: as tr_tcp_listen. */
 TR_API int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
 /* Inside a UDP actor's behaviour: sends one datagram. Errors: TR_ENOTCONN
  * (not a UDP actor, or closed), TR_EINVAL (to NULL, data NULL with len),
  * -errno from sendto (TR_EAGAIN when the socket buffer is full: UDP may
- * drop; TR_EMSGSIZE for a datagram too large). */
+ * drop; TR_EMSGSIZE for a datagram too large). In the UDP actor's own
+ * turn only. */
 TR_API int tr_udp_send(tr_ctx *cx, const struct sockaddr *to, socklen_t to_len, const void *data,
                        size_t len);
 
 /* Closes the running UDP actor's socket; the actor then stops.
- * Errors: TR_ENOTCONN (not a UDP actor, or already closed). */
+ * Errors: TR_ENOTCONN (not a UDP actor, or already closed). In the UDP
+ * actor's own turn only. */
 TR_API int tr_udp_close(tr_ctx *cx);
 
 #ifdef __cplusplus

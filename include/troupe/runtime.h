@@ -57,38 +57,45 @@ typedef struct tr_stats {
 
 /* Fills *cfg with the defaults: threads from the TROUPE_THREADS environment
  * variable if set to 1..TR_MAX_THREADS, else the number of CPUs this
- * process may run on (its affinity mask); batch 64. */
+ * process may run on (its affinity mask); batch 64. Never fails (cfg
+ * NULL is ignored). Any thread. */
 TR_API void tr_config_init(tr_config *cfg);
 
 /* Creates a runtime (cfg NULL = defaults). No thread starts until
- * tr_runtime_run or tr_runtime_start.
- * Errors: TR_EINVAL (threads or batch out of range), TR_ENOMEM. */
+ * tr_runtime_run or tr_runtime_start. Errors: TR_EINVAL (rt NULL, threads
+ * or batch out of range), TR_ENOMEM, -errno from epoll_create1, eventfd or
+ * timerfd_create (-EMFILE: out of descriptors). Any thread. */
 TR_API int tr_runtime_create(const tr_config *cfg, tr_runtime **rt);
 
 /* Stops (if running) and joins the workers, then frees every actor,
- * queued message and the runtime itself. From outside any behaviour. */
+ * queued message and the runtime itself. Never fails (rt NULL is
+ * ignored). From a thread outside the runtime, never from a behaviour:
+ * a worker would wait for itself. */
 TR_API void tr_runtime_destroy(tr_runtime *rt);
 
 /* Starts the workers and blocks until the runtime is quiescent or
  * tr_runtime_shutdown is called. Returns 0 when quiescent, 1 when stopped.
  * May be called again later to resume.
- * Errors: TR_EBUSY (already running), TR_EDEADLK (called from a worker),
- * TR_ENOMEM (threads could not be started). */
+ * Errors: TR_EINVAL (rt NULL), TR_EBUSY (already running), TR_EDEADLK
+ * (called from a worker), TR_ENOMEM (threads could not be started). Any
+ * thread outside the runtime. */
 TR_API int tr_runtime_run(tr_runtime *rt);
 
 /* Starts the workers in the background and returns at once; the caller
- * may send, then tr_runtime_join. Errors: as tr_runtime_run. */
+ * may send, then tr_runtime_join. Errors: as tr_runtime_run. Any thread
+ * outside the runtime. */
 TR_API int tr_runtime_start(tr_runtime *rt);
 
 /* Waits for a started runtime to become quiescent or be stopped.
  * Returns 0 (quiescent) or 1 (stopped).
- * Errors: TR_ENOTSTARTED, TR_EDEADLK (called from a worker). */
+ * Errors: TR_EINVAL (rt NULL), TR_ENOTSTARTED, TR_EDEADLK (called from
+ * a worker). Any thread outside the runtime. */
 TR_API int tr_runtime_join(tr_runtime *rt);
 
 /* Asks the workers to stop after their current turns; run/join return 1.
- * Messages still queued stay queued. Any thread, including a behaviour,
- * and async-signal-safe. (Named apart from tr_stop, which ends only the
- * running actor.) */
+ * Messages still queued stay queued. Never fails (rt NULL is ignored).
+ * Any thread, including a behaviour, and async-signal-safe. (Named apart
+ * from tr_stop, which ends only the running actor.) */
 TR_API void tr_runtime_shutdown(tr_runtime *rt);
 
 /* Holds the runtime open: it will not finish while a hold is taken, even
@@ -96,7 +103,8 @@ TR_API void tr_runtime_shutdown(tr_runtime *rt);
  * Any thread. Errors: TR_EINVAL (rt NULL). */
 TR_API int tr_runtime_hold(tr_runtime *rt);
 
-/* Gives back a hold. Errors: TR_EINVAL (rt NULL, or no hold taken). */
+/* Gives back a hold. Errors: TR_EINVAL (rt NULL, or no hold taken). Any
+ * thread. */
 TR_API int tr_runtime_release(tr_runtime *rt);
 
 /* A program's main in one call: creates a runtime (cfg NULL: defaults),
@@ -107,6 +115,8 @@ TR_API int tr_runtime_release(tr_runtime *rt);
  * own result included) is printed to stderr as "<program>: <text of the
  * code>". Returns 0, or 1 after a failure: what main returns, as in
  * `int main(int argc, char **argv) { return tr_main(NULL, start, argc, argv); }`.
+ * No error code: failures (TR_EINVAL for start NULL, those of
+ * tr_runtime_create, tr_runtime_stop_on_signal and start) are printed.
  * From main's thread, not from a behaviour. */
 TR_API int tr_main(const tr_config *cfg, int (*start)(tr_ctx *cx, int argc, char **argv), int argc,
                    char **argv);
@@ -122,14 +132,15 @@ TR_API int tr_main(const tr_config *cfg, int (*start)(tr_ctx *cx, int argc, char
  * context between turns: TR_EINVAL, or nothing for calls that return
  * void. It is valid as long as the runtime; it carries nothing
  * per-thread, so any number of threads may use it at once. NULL for rt
- * NULL. Any thread. */
+ * NULL; never fails. Any thread. */
 TR_API tr_ctx *tr_runtime_ctx(tr_runtime *rt);
 
-/* A snapshot of the counters. Any thread; the figures are exact once the
- * runtime has returned from run/join, approximate while it runs. */
+/* A snapshot of the counters. Never fails (rt NULL gives zeros, out NULL
+ * is ignored). Any thread; the figures are exact once the runtime has
+ * returned from run/join, approximate while it runs. */
 TR_API void tr_runtime_stats(tr_runtime *rt, tr_stats *out);
 
-/* The number of worker threads. */
+/* The number of worker threads; 0 for rt NULL. Never fails. Any thread. */
 TR_API unsigned tr_runtime_threads(const tr_runtime *rt);
 
 #ifdef __cplusplus

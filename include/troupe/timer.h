@@ -40,14 +40,15 @@ typedef struct tr_timer_spec {
     size_t len;
 } tr_timer_spec;
 
-/* Starts a timer (a behaviour's context, or tr_runtime_ctx's from outside
- * the runtime); stores its pid in *timer if
- * timer is not NULL. Errors: TR_EINVAL (spec NULL, reserved type, data
- * NULL with len), TR_EMSGSIZE, TR_ENOMEM, TR_EAGAIN (actor table full). */
+/* Starts a timer; stores its pid in *timer if timer is not NULL.
+ * Errors: TR_EINVAL (spec NULL, reserved type, data NULL with len, cx NULL
+ * or a worker's context between turns), TR_EMSGSIZE, TR_ENOMEM, TR_EAGAIN
+ * (actor table full). Threads: a behaviour's context, or
+ * tr_runtime_ctx's from any thread. */
 TR_API int tr_timer_start(tr_ctx *cx, const tr_timer_spec *spec, tr_pid *timer);
 
 /* One-shot: sends the message to `to` after delay_ns. Errors: as
- * tr_timer_start. */
+ * tr_timer_start. Threads: as tr_timer_start. */
 TR_API int tr_send_after(tr_ctx *cx, uint64_t delay_ns, tr_pid to, uint32_t type,
                          const void *data, size_t len);
 
