@@ -270,7 +270,7 @@ static void flush(tr__conn *c)
 static void send_more(tr_ctx *cx, tr__conn *c)
 {
     if (!(c->flags & MORE_SENT) &&
-        tr__send_system(tr_ctx_runtime(cx), cx, tr_self(cx), TR__NET_MORE) == 0)
+        tr__socket_again(cx, TR__NET_MORE) == 0)
         c->flags |= MORE_SENT;
 }
 

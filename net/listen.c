@@ -114,7 +114,7 @@ static void accept_some(tr_ctx *cx, listener *l)
             return;
         }
     }
-    tr__send_system(tr_ctx_runtime(cx), cx, tr_self(cx), TR__NET_RETRY);
+    tr__socket_again(cx, TR__NET_RETRY);
 }
 
 static void listener_behaviour(tr_ctx *cx, void *state, const tr_msg *m)

@@ -44,6 +44,14 @@ int tr__socket_start(tr_runtime *rt, tr_ctx *cx, tr_pid pid, tr_pid *out);
  * actor if it cannot (its resource then closes fd). True if watching. */
 bool tr__socket_watch(tr_ctx *cx, int fd);
 
+/* A socket actor's note to itself to read on in its next turn (it stopped
+ * after so many rounds, so that one busy socket cannot hold a worker):
+ * 0, or the send's error. */
+static inline int tr__socket_again(tr_ctx *cx, uint32_t type)
+{
+    return tr__send_system(tr_ctx_runtime(cx), cx, tr_self(cx), type);
+}
+
 /* The state a connection actor is spawned with: a tr__conn followed by the
  * user's state. fd is an accepted socket, or -1 with `connect_to` set. */
 size_t tr__conn_state_size(size_t user_size);

@@ -51,7 +51,7 @@ static void receive_some(tr_ctx *cx, udp *u)
         if (u->fd < 0)
             return;
     }
-    tr__send_system(tr_ctx_runtime(cx), cx, tr_self(cx), TR__NET_MORE);
+    tr__socket_again(cx, TR__NET_MORE);
 }
 
 static void udp_behaviour(tr_ctx *cx, void *state, const tr_msg *m)

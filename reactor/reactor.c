@@ -34,10 +34,40 @@ static int add_own(int epfd, int fd, uint64_t tag, uint32_t events)
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-static void reactor_fini(tr__reactor *r);
-
-static int reactor_init(tr__reactor *r, tr_runtime *rt)
+static void drop_timer(tr__wheel_entry *e, void *arg)
 {
+    (void)arg;
+    tr__timer_drop(e);
+}
+
+/* Also undoes a create that failed half way: every descriptor starts at
+ * -1 and every table empty. */
+void tr__reactor_destroy(tr__reactor *r)
+{
+    if (r == NULL)
+        return;
+    tr__node *n;
+    while ((n = tr__mpsc_pop(&r->requests)) != NULL)
+        tr__timer_file(r, n);
+    tr__wheel_drain(&r->wheel, drop_timer, r);
+    tr__io_fini(r);
+    tr__signal_fini(r);
+    if (r->epfd >= 0)
+        close(r->epfd);
+    if (r->wakefd >= 0)
+        close(r->wakefd);
+    if (r->timerfd >= 0)
+        close(r->timerfd);
+    free(r->events);
+    pthread_mutex_destroy(&r->sig_lock);
+    free(r);
+}
+
+int tr__reactor_create(tr_runtime *rt, tr__reactor **out)
+{
+    tr__reactor *r = aligned_alloc(CK_MD_CACHELINE, sizeof *r);
+    if (r == NULL)
+        return TR_ENOMEM;
     memset(r, 0, sizeof *r);
     r->rt = rt;
     r->epfd = r->wakefd = r->timerfd = -1;
@@ -59,56 +89,11 @@ static int reactor_init(tr__reactor *r, tr_runtime *rt)
          * eventfd is an edge for every runtime's epoll (see signal.c). */
         add_own(r->epfd, sigfd, SIGNAL_TAG, EPOLLIN | EPOLLET) != 0) {
         int err = errno == ENOMEM ? TR_ENOMEM : -errno;
-        reactor_fini(r);
-        return err;
-    }
-    return 0;
-}
-
-static void drop_timer(tr__wheel_entry *e, void *arg)
-{
-    (void)arg;
-    tr__timer_drop(e);
-}
-
-static void reactor_fini(tr__reactor *r)
-{
-    tr__node *n;
-    while ((n = tr__mpsc_pop(&r->requests)) != NULL)
-        tr__timer_file(r, n);
-    tr__wheel_drain(&r->wheel, drop_timer, r);
-    tr__io_fini(r);
-    tr__signal_fini(r);
-    if (r->epfd >= 0)
-        close(r->epfd);
-    if (r->wakefd >= 0)
-        close(r->wakefd);
-    if (r->timerfd >= 0)
-        close(r->timerfd);
-    free(r->events);
-    pthread_mutex_destroy(&r->sig_lock);
-}
-
-int tr__reactor_create(tr_runtime *rt, tr__reactor **out)
-{
-    tr__reactor *r = aligned_alloc(CK_MD_CACHELINE, sizeof *r);
-    if (r == NULL)
-        return TR_ENOMEM;
-    int err = reactor_init(r, rt);
-    if (err != 0) {
-        free(r);
+        tr__reactor_destroy(r);
         return err;
     }
     *out = r;
     return 0;
-}
-
-void tr__reactor_destroy(tr__reactor *r)
-{
-    if (r == NULL)
-        return;
-    reactor_fini(r);
-    free(r);
 }
 
 void tr__reactor_wake(tr__reactor *r)
