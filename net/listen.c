@@ -56,12 +56,20 @@ int tr__socket_start(tr_runtime *rt, tr_ctx *cx, tr_pid pid, tr_pid *out)
     return tr__send_system(rt, cx, pid, TR__NET_START);
 }
 
-bool tr__socket_watch(tr_ctx *cx, int fd)
+bool tr__socket_reading(tr_ctx *cx, int fd, const tr_msg *m, uint32_t again,
+                        void (*read_some)(tr_ctx *cx, void *socket), void *socket)
 {
-    if (tr_io_watch(cx, fd, TR_IO_READ) == 0)
-        return true;
-    tr_stop(cx); /* the resource closes fd */
-    return false;
+    if (m->type == TR__NET_START) {
+        if (tr_io_watch(cx, fd, TR_IO_READ) != 0) {
+            tr_stop(cx); /* the resource closes fd */
+            return true;
+        }
+    } else if (m->type != TR_IO_READABLE && m->type != TR_IO_ERROR && m->type != again) {
+        return false;
+    }
+    if (fd >= 0)
+        read_some(cx, socket);
+    return true;
 }
 
 static void spawn_conn(tr_ctx *cx, listener *l, int fd, struct sockaddr_storage *peer,
@@ -86,8 +94,13 @@ static void spawn_conn(tr_ctx *cx, listener *l, int fd, struct sockaddr_storage 
     tr__send_system(tr_ctx_runtime(cx), cx, pid, TR__NET_START);
 }
 
-static void accept_some(tr_ctx *cx, listener *l)
+/* While paused (out of descriptors), readiness is ignored until the retry
+ * timer's TR__NET_RETRY. */
+static void accept_some(tr_ctx *cx, void *socket)
 {
+    listener *l = socket;
+    if (l->paused)
+        return;
     for (int i = 0; i < ACCEPT_ROUNDS; i++) {
         struct sockaddr_storage peer;
         socklen_t len = sizeof peer;
@@ -120,30 +133,21 @@ static void accept_some(tr_ctx *cx, listener *l)
 static void listener_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
 {
     listener *l = state;
-    switch (m->type) {
-    case TR__NET_START:
-        if (tr__socket_watch(cx, l->fd))
-            accept_some(cx, l);
-        break;
-    case TR_IO_READABLE:
-        if (!l->paused)
-            accept_some(cx, l);
-        break;
-    case TR__NET_RETRY:
-        l->paused = false;
-        accept_some(cx, l);
-        break;
-    case TR__NET_CLOSE:
+    if (m->type == TR__NET_CLOSE) {
         tr_stop(cx);
-        break;
-    default:
-        break;
+        return;
     }
+    if (m->type == TR__NET_RETRY)
+        l->paused = false; /* the retry timer, or the note to accept on */
+    tr__socket_reading(cx, l->fd, m, TR__NET_RETRY, accept_some, l);
 }
 
-static int listen_on(tr_runtime *rt, tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *out,
-                     uint16_t *port)
+int tr_tcp_listen(tr_ctx *caller, const tr_tcp_listen_opts *o, tr_pid *out, uint16_t *port)
 {
+    tr_runtime *rt = tr_ctx_runtime(caller);
+    tr_ctx *cx; /* the caller in a turn, NULL from outside */
+    if (tr__cx_acting(caller, &cx) != 0)
+        return TR_EINVAL;
     /* A name would be every connection's: refused. */
     if (o == NULL || o->handler.actor.behaviour == NULL || o->handler.actor.name != NULL ||
         (o->handler.actor.state == NULL && o->handler.actor.state_size != 0) ||
@@ -177,13 +181,6 @@ static int listen_on(tr_runtime *rt, tr_ctx *cx, const tr_tcp_listen_opts *o, tr
         return err;
     }
     return tr__socket_start(rt, cx, pid, out);
-}
-
-int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listener, uint16_t *port)
-{
-    tr_ctx *acting;
-    int err = tr__cx_acting(cx, &acting);
-    return err != 0 ? err : listen_on(tr_ctx_runtime(cx), acting, o, listener, port);
 }
 
 int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener)

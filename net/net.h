@@ -40,9 +40,14 @@ int tr__spawn_socket(tr_runtime *rt, tr_ctx *cx, tr_behaviour fn, const void *st
  * *out if asked: the last step of listen, connect and UDP open. */
 int tr__socket_start(tr_runtime *rt, tr_ctx *cx, tr_pid pid, tr_pid *out);
 
-/* A listener's or UDP socket's start: watches fd for reading, or stops the
- * actor if it cannot (its resource then closes fd). True if watching. */
-bool tr__socket_watch(tr_ctx *cx, int fd);
+/* The messages every reading socket actor (a listener, a UDP socket)
+ * takes alike: its start (watch fd for reading, then read: data may be
+ * waiting already), readiness, and its note to itself `again` to read on
+ * (read_some(cx, socket) for each, if fd is still open). A socket that
+ * cannot be watched stops its actor (its resource then closes fd). False
+ * for any other message, which is the caller's. */
+bool tr__socket_reading(tr_ctx *cx, int fd, const tr_msg *m, uint32_t again,
+                        void (*read_some)(tr_ctx *cx, void *socket), void *socket);
 
 /* A socket actor's note to itself to read on in its next turn (it stopped
  * after so many rounds, so that one busy socket cannot hold a worker):

@@ -29,8 +29,9 @@ static void udp_release(tr_runtime *rt, tr__resource *r)
     tr__fd_close(&u->fd);
 }
 
-static void receive_some(tr_ctx *cx, udp *u)
+static void receive_some(tr_ctx *cx, void *socket)
 {
+    udp *u = socket;
     for (int i = 0; i < READ_ROUNDS; i++) {
         tr_msg *m = tr__scratch_msg(TR_UDP_DATAGRAM);
         if (m == NULL)
@@ -57,26 +58,16 @@ static void receive_some(tr_ctx *cx, udp *u)
 static void udp_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
 {
     udp *u = state;
-    switch (m->type) {
-    case TR__NET_START:
-        if (tr__socket_watch(cx, u->fd))
-            receive_some(cx, u);
-        break;
-    case TR_IO_READABLE:
-    case TR_IO_ERROR:
-    case TR__NET_MORE:
-        if (u->fd >= 0)
-            receive_some(cx, u);
-        break;
-    default:
+    if (!tr__socket_reading(cx, u->fd, m, TR__NET_MORE, receive_some, u))
         u->user(cx, (char *)u + USER_OFFSET, m);
-        break;
-    }
 }
 
-static int open_udp(tr_runtime *rt, tr_ctx *cx, const tr_udp_opts *o, tr_pid *out,
-                    uint16_t *port)
+int tr_udp_open(tr_ctx *caller, const tr_udp_opts *o, tr_pid *out, uint16_t *port)
 {
+    tr_runtime *rt = tr_ctx_runtime(caller);
+    tr_ctx *cx; /* the caller in a turn, NULL from outside */
+    if (tr__cx_acting(caller, &cx) != 0)
+        return TR_EINVAL;
     if (o == NULL || o->actor.behaviour == NULL ||
         (o->actor.state == NULL && o->actor.state_size != 0))
         return TR_EINVAL;
@@ -102,13 +93,6 @@ static int open_udp(tr_runtime *rt, tr_ctx *cx, const tr_udp_opts *o, tr_pid *ou
         return err;
     }
     return tr__socket_start(rt, cx, pid, out);
-}
-
-int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port)
-{
-    tr_ctx *acting;
-    int err = tr__cx_acting(cx, &acting);
-    return err != 0 ? err : open_udp(tr_ctx_runtime(cx), acting, o, sock, port);
 }
 
 int tr_udp_send(tr_ctx *cx, const struct sockaddr *to, socklen_t to_len, const void *data,
