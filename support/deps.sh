@@ -2,7 +2,10 @@
 # Checks for the Debian packages troupe builds against and installs the
 # missing ones when run as root; otherwise prints the command and fails.
 # g++: `make test` builds a C++ program against the headers (tests/cxx).
-PKGS="libck-dev libcunit1-dev libmsgpack-dev g++"
+# erlang-dev: ei, for the external term format (dist/); nettle-dev: MD5 for
+# the distribution handshake; erlang-nox: the erl and epmd the dist tests
+# run against.
+PKGS="libck-dev libcunit1-dev libmsgpack-dev g++ erlang-dev erlang-nox nettle-dev"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
