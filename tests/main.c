@@ -8,7 +8,8 @@
  *                          chat_messages, chat_input, chat_leaving, chat_limits,
  *                          fault, supervisor, names, slots,
  *                          backpressure, depot, poll, writev, debug, errors)
- *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`
+ *                          dist_proto
+ *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`, `run dist`
  *                          backpressure, depot, poll, writev, spec,
  *                          on_stop)
  *                          backpressure, depot, poll, writev, ask)
@@ -83,6 +84,7 @@ int main(int argc, char **argv)
     register_spec_tests();
     register_on_stop_tests();
     register_ask_tests();
+    register_dist_proto_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());

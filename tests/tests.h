@@ -58,6 +58,7 @@ void register_slots_tests(void);
 void register_backpressure_tests(void);
 void register_depot_tests(void);
 void register_poll_tests(void);
+void register_dist_proto_tests(void);
 void register_writev_tests(void);
 void register_debug_tests(void);
 void register_errors_tests(void);
