@@ -8,7 +8,8 @@
  *                          chat_messages, chat_input, chat_leaving, chat_limits,
  *                          fault, supervisor, names, slots,
  *                          backpressure, depot, poll, writev, debug, errors)
- *                          dist_proto
+ *                          dist_proto, dist_erl, dist_handshake, dist_example,
+ *                          dist_link, dist_fault, dist_nodedown
  *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`, `run dist`
  *                          backpressure, depot, poll, writev, spec,
  *                          on_stop)
@@ -85,6 +86,12 @@ int main(int argc, char **argv)
     register_on_stop_tests();
     register_ask_tests();
     register_dist_proto_tests();
+    register_dist_erl_tests();
+    register_dist_handshake_tests();
+    register_dist_example_tests();
+    register_dist_link_tests();
+    register_dist_fault_tests();
+    register_dist_nodedown_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());
