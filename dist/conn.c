@@ -266,21 +266,47 @@ static void tick(tr_ctx *cx, dconn *c)
         (void)tr_tcp_send(cx, zero, sizeof zero);
 }
 
+/* Frames held by a connection that never came up go to the peer's
+ * connection if one is up, else wait in the peer for the next. Under the
+ * lock. */
+static void hand_over(tr_ctx *cx, dconn *c, tr__peer *p)
+{
+    if (p == NULL || c->up || !c->pend_init || c->pend.index == 0)
+        return;
+    if (p->conn != TR_PID_NONE && p->conn != tr_self(cx) && p->up) {
+        tr_msg *m = tr__msg_new(TR__DIST_FRAMES, (uint32_t)c->pend.index);
+        if (m != NULL) {
+            memcpy(m->data, c->pend.buff, (size_t)c->pend.index);
+            (void)tr__dist_hand(tr_ctx_runtime(cx), tr__cx_worker(cx), tr_self(cx), p->conn, m);
+        }
+    } else {
+        (void)tr__dist_hold(p, c->pend.buff, (size_t)c->pend.index);
+    }
+    c->pend.index = 0;
+}
+
+static tr__peer *my_peer(tr_ctx *cx, dconn *c, tr__dist_node **node)
+{
+    uint32_t idx;
+    tr__dist_node *n = tr__dist_node_of(tr_ctx_runtime(cx), c->node_id);
+    if (node != NULL)
+        *node = n;
+    return n != NULL && c->peer[0] != '\0' ? tr__dist_peer(n, c->peer, &idx) : NULL;
+}
+
 /* The connection is ending: if it was the peer's and up, the peer is
  * down; if it was the peer's and never up, the claim goes at once (a
- * peer retrying, say with the right cookie, must not meet it). What was
- * held for a handshake that never finished goes to the peer's connection
- * if one is up, else waits in the peer for the next. Once. */
+ * peer retrying, say with the right cookie, must not meet it), and what
+ * it held is handed over. Once; what is routed to it before the claim
+ * went, and handled after, is handed over too (see conn_behaviour). */
 static void let_go(tr_ctx *cx, dconn *c)
 {
     if (c->gone)
         return;
     c->gone = true;
-    tr_runtime *rt = tr_ctx_runtime(cx);
-    uint32_t idx;
+    tr__dist_node *n;
     tr__dist_lock();
-    tr__dist_node *n = tr__dist_node_of(rt, c->node_id);
-    tr__peer *p = n != NULL && c->peer[0] != '\0' ? tr__dist_peer(n, c->peer, &idx) : NULL;
+    tr__peer *p = my_peer(cx, c, &n);
     if (n != NULL && c->up)
         n->conns_up--;
     if (p != NULL && p->conn == tr_self(cx)) {
@@ -289,18 +315,21 @@ static void let_go(tr_ctx *cx, dconn *c)
         else
             p->conn = TR_PID_NONE; /* never up: its pids stay good */
     }
-    if (p != NULL && !c->up && c->pend_init && c->pend.index > 0) {
-        if (p->conn != TR_PID_NONE && p->up) {
-            tr_msg *m = tr__msg_new(TR__DIST_FRAMES, (uint32_t)c->pend.index);
-            if (m != NULL) {
-                memcpy(m->data, c->pend.buff, (size_t)c->pend.index);
-                (void)tr__dist_hand(rt, tr__cx_worker(cx), tr_self(cx), p->conn, m);
-            }
-        } else {
-            (void)tr__dist_hold(p, c->pend.buff, (size_t)c->pend.index);
-        }
-        c->pend.index = 0;
-    }
+    hand_over(cx, c, p);
+    tr__dist_unlock();
+}
+
+/* A message for the peer reaching a connection that gave up before it
+ * came up: encoded as ever, then handed over (none is lost to a
+ * simultaneous connect or a refusal). */
+static void late(tr_ctx *cx, dconn *c, const tr_msg *m)
+{
+    if (m->type == TR__DIST_OUT)
+        tr__dist_send_out(cx, c, m);
+    else
+        (void)tr__dconn_put(cx, c, m->data, m->len);
+    tr__dist_lock();
+    hand_over(cx, c, my_peer(cx, c, NULL));
     tr__dist_unlock();
 }
 
@@ -333,11 +362,12 @@ static void conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
             r = take(cx, c, m->data, m->len);
         break;
     case TR__DIST_OUT:
-        if (!c->closing)
-            tr__dist_send_out(cx, c, m);
-        return;
     case TR__DIST_FRAMES:
-        if (!c->closing)
+        if (c->gone && !c->up)
+            late(cx, c, m);
+        else if (!c->closing && m->type == TR__DIST_OUT)
+            tr__dist_send_out(cx, c, m);
+        else if (!c->closing)
             (void)tr__dconn_put(cx, c, m->data, m->len);
         return;
     case TR__DIST_CLOSE:
