@@ -225,10 +225,14 @@ int tr_send_named(tr_ctx *cx, const char *name, const char *node, uint32_t type,
     tr_msg *m = out_msg(&h, data, len);
     if (m == NULL)
         return TR_ENOMEM;
+    /* Queued for the peer until a connection is up; if the attempt that
+     * was under way has just failed (lost a simultaneous connect, say),
+     * another one starts. */
+    bool again = false;
     tr__dist_lock();
-    if ((n = tr__dist_node_of(rt, id)) != NULL && (p = tr__dist_peer(n, node, &idx)) != NULL &&
-        p->conn != TR_PID_NONE) {
-        err = tr__dist_hand(rt, w, self, p->conn, m);
+    if ((n = tr__dist_node_of(rt, id)) != NULL && (p = tr__dist_peer(n, node, &idx)) != NULL) {
+        err = tr__dist_deliver(rt, w, self, p, m);
+        again = p->conn == TR_PID_NONE;
         m = NULL;
     }
     tr__dist_unlock();
@@ -236,6 +240,8 @@ int tr_send_named(tr_ctx *cx, const char *name, const char *node, uint32_t type,
         tr__msg_release(m);
         return TR_ENOTCONN;
     }
+    if (err == 0 && again)
+        err = tr__dist_connect(cx, id, node);
     return err == TR_ENOPID ? 0 : err;
 }
 

@@ -129,7 +129,8 @@ static int went_up(tr_ctx *cx, dconn *c)
     tr__dist_node *n = tr__dist_node_of(tr_ctx_runtime(cx), c->node_id);
     tr__peer *p = n != NULL ? tr__dist_peer(n, c->peer, &idx) : NULL;
     char *held = NULL;
-    size_t held_len = 0;
+    size_t held_len = 0, nqueue = 0;
+    tr_msg **queue = NULL;
     if (p == NULL || p->conn != tr_self(cx)) {
         err = TR_ECONNABORTED;
     } else {
@@ -140,6 +141,7 @@ static int went_up(tr_ctx *cx, dconn *c)
         held_len = p->held_len;
         p->held = NULL;
         p->held_len = 0;
+        queue = tr__dist_take_queue(p, &nqueue);
     }
     tr__dist_unlock();
     if (err != 0)
@@ -155,6 +157,13 @@ static int went_up(tr_ctx *cx, dconn *c)
         ei_x_free(&c->pend);
         c->pend_init = false;
     }
+    /* Then what was sent while no connection was up, in order. */
+    for (size_t i = 0; i < nqueue; i++) {
+        if (err == 0)
+            tr__dist_send_out(cx, c, queue[i]);
+        tr__msg_release(queue[i]);
+    }
+    free(queue);
     return err;
 }
 

@@ -52,6 +52,13 @@ typedef struct tr__peer {
      * sends them first. */
     char *held;
     size_t held_len;
+    /* What local actors sent while no connection of the peer was up
+     * (TR__DIST_OUT messages, in the order routed): the first connection
+     * to come up sends them before anything else. Kept here, not in a
+     * connecting actor's mailbox, so that an attempt that loses or is
+     * refused loses nothing. */
+    tr_msg **queue;
+    size_t nqueue, capqueue;
 } tr__peer;
 
 typedef struct tr__dist_node tr__dist_node;
@@ -106,6 +113,12 @@ void tr__dist_peer_down(tr__peer *p);
 /* Sends to a connection actor under the lock (so that what one sender
  * routes stays in order across a connection that gives way). Owns m. */
 int tr__dist_hand(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid conn, tr_msg *m);
+/* Under the lock: a TR__DIST_OUT message for peer p: to its connection
+ * when up, else onto its queue. Owns m. 0 or TR_ENOMEM. */
+int tr__dist_deliver(tr_runtime *rt, tr__worker *w, tr_pid from, tr__peer *p, tr_msg *m);
+/* Under the lock: takes p's queue (the caller releases each message and
+ * frees the array). */
+tr_msg **tr__dist_take_queue(tr__peer *p, size_t *n);
 
 /* Frees a node taken off the list, with its peers; closes its EPMD socket. */
 void tr__dist_node_free(tr__dist_node *n);

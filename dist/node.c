@@ -187,6 +187,9 @@ void tr__dist_node_free(tr__dist_node *n)
 {
     for (uint32_t i = 0; i < n->npeers; i++) {
         free(n->peers[i]->held);
+        for (size_t k = 0; k < n->peers[i]->nqueue; k++)
+            tr__msg_release(n->peers[i]->queue[k]);
+        free(n->peers[i]->queue);
         free(n->peers[i]->pids);
         free(n->peers[i]->hash);
         free(n->peers[i]);
@@ -202,6 +205,34 @@ void tr__dist_node_free(tr__dist_node *n)
 int tr__dist_hand(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid conn, tr_msg *m)
 {
     return tr__send(rt, w, from, conn, m);
+}
+
+int tr__dist_deliver(tr_runtime *rt, tr__worker *w, tr_pid from, tr__peer *p, tr_msg *m)
+{
+    if (p->up)
+        return tr__dist_hand(rt, w, from, p->conn, m);
+    if (p->nqueue == p->capqueue) {
+        size_t cap = p->capqueue != 0 ? 2 * p->capqueue : 64;
+        tr_msg **grown = realloc(p->queue, cap * sizeof *grown);
+        if (grown == NULL) {
+            tr__msg_release(m);
+            return TR_ENOMEM;
+        }
+        p->queue = grown;
+        p->capqueue = cap;
+    }
+    m->from = from;
+    p->queue[p->nqueue++] = m;
+    return 0;
+}
+
+tr_msg **tr__dist_take_queue(tr__peer *p, size_t *n)
+{
+    tr_msg **q = p->queue;
+    *n = p->nqueue;
+    p->queue = NULL;
+    p->nqueue = p->capqueue = 0;
+    return q;
 }
 
 /* What a node connection carries: messages, terms, and the requests and
@@ -257,7 +288,7 @@ int tr__dist_route(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg
     tr__dist_out h = {.from = from, .to = to, .type = m->type, .op = TR__CTL_SEND_SENDER};
     memcpy(out->data, &h, sizeof h);
     memcpy(out->data + sizeof h, m->data, m->len);
-    int err = tr__dist_hand(rt, w, from, p->conn, out);
+    int err = tr__dist_deliver(rt, w, from, p, out);
     tr__dist_unlock();
     tr__msg_release(m);
     return err == TR_ENOPID ? 0 : err;
