@@ -9,7 +9,8 @@
  *                          fault, supervisor, names, slots,
  *                          backpressure, depot, poll, writev, debug, errors)
  *                          dist_proto, dist_erl, dist_handshake, dist_example,
- *                          dist_link, dist_fault, dist_nodedown
+ *                          dist_link, dist_fault, dist_nodedown,
+ *                          dist_bad_input
  *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`, `run dist`
  *                          backpressure, depot, poll, writev, spec,
  *                          on_stop)
@@ -92,6 +93,7 @@ int main(int argc, char **argv)
     register_dist_link_tests();
     register_dist_fault_tests();
     register_dist_nodedown_tests();
+    register_dist_bad_input_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());
