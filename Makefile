@@ -16,10 +16,14 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   := build/$(if $(SAN),$(SAN),release)$(if $(DEBUG),-debug)$(if $(findstring clang,$(CC)),-clang)
 
-CPPFLAGS := -Iinclude -D_GNU_SOURCE
+# ei (erlang-dev) encodes and decodes Erlang's external term format for
+# dist/; Debian installs it under a versioned erl_interface folder. nettle
+# gives the MD5 of the distribution handshake.
+EI_DIR   := $(firstword $(wildcard /usr/lib/erlang/lib/erl_interface-*))
+CPPFLAGS := -Iinclude -D_GNU_SOURCE -I$(EI_DIR)/include
 CFLAGS   := -std=c11 -g -Wall -Wextra -Werror -fPIC -pthread
 CXXFLAGS := -std=c++17 -g -Wall -Wextra -Werror -pthread
-LDLIBS   := -lck -lmsgpackc -lhttp_parser -pthread
+LDLIBS   := -lck -lmsgpackc -lhttp_parser $(EI_DIR)/lib/libei.a -lnettle -pthread
 
 # Debug assertions (base/debug.h): in every SAN= build, or with DEBUG=1.
 ifneq ($(SAN)$(DEBUG),)
@@ -54,7 +58,7 @@ ifneq ($(words $(subst ., ,$(VERSION))),3)
 endif
 SONAME  := libtroupe.so.$(MAJOR)
 
-LIB_SRC  := $(wildcard actors/*.c mailbox/*.c sched/*.c reactor/*.c net/*.c)
+LIB_SRC  := $(wildcard actors/*.c mailbox/*.c sched/*.c reactor/*.c net/*.c dist/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_A    := $(BUILD)/libtroupe.a
 LIB_SO   := $(BUILD)/libtroupe.so
@@ -92,7 +96,8 @@ $(LIB_A): $(LIB_OBJ)
 
 $(LIB_REAL): $(LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
+	@# ei's own names stay inside (only tr_ is exported: check-exports.sh).
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,$(SONAME) -Wl,--exclude-libs,ALL -o $@ $^ $(LDLIBS)
 
 # libtroupe.so for the linker, libtroupe.so.MAJOR (the SONAME) for the loader.
 $(LIB_SO): $(LIB_REAL)
@@ -190,20 +195,30 @@ micro: deps
 # FUZZ_RUNS executions from the seed corpus in fuzz/corpus (regenerate it with
 # fuzz/make_corpus.py); new inputs go to build/fuzz/corpus, crashes to
 # build/fuzz/. Then the HTTP framing (net/http.c) the same way, from
-# fuzz/http-corpus into build/fuzz/http-corpus. Needs clang with libFuzzer;
-# not part of `all`.
+# fuzz/http-corpus into build/fuzz/http-corpus, and the distribution's
+# decoders (dist_fuzz: handshake, frames, control messages, EPMD replies)
+# from fuzz/dist-corpus. Needs clang with libFuzzer; not part of `all`.
 FUZZ_CC   ?= clang
 FUZZ_RUNS ?= 200000
 FUZZ_BIN  := build/fuzz/frame_fuzz
 FUZZ_HTTP := build/fuzz/http_fuzz
+FUZZ_DIST := build/fuzz/dist_fuzz
 
 .PHONY: fuzz
-fuzz: $(FUZZ_BIN) $(FUZZ_HTTP)
-	@mkdir -p build/fuzz/corpus build/fuzz/http-corpus
+fuzz: $(FUZZ_BIN) $(FUZZ_HTTP) $(FUZZ_DIST)
+	@mkdir -p build/fuzz/corpus build/fuzz/http-corpus build/fuzz/dist-corpus
 	$(FUZZ_BIN) -runs=$(FUZZ_RUNS) -max_len=8192 -artifact_prefix=build/fuzz/ \
 	    build/fuzz/corpus fuzz/corpus
 	$(FUZZ_HTTP) -runs=$(FUZZ_RUNS) -max_len=8192 -artifact_prefix=build/fuzz/http- \
 	    build/fuzz/http-corpus fuzz/http-corpus
+	$(FUZZ_DIST) -runs=$(FUZZ_RUNS) -max_len=8192 -artifact_prefix=build/fuzz/dist- \
+	    build/fuzz/dist-corpus fuzz/dist-corpus
+
+$(FUZZ_DIST): fuzz/dist_fuzz.c dist/proto.c dist/term.c dist/proto.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -Iinclude -I$(EI_DIR)/include -D_GNU_SOURCE -std=c11 -g -O1 -Wall -Wextra -Werror \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -o $@ fuzz/dist_fuzz.c dist/proto.c dist/term.c $(EI_DIR)/lib/libei.a -lnettle -pthread
 
 $(FUZZ_HTTP): fuzz/http_fuzz.c net/http.c net/http.h net/frame.c net/frame.h
 	@mkdir -p $(@D)

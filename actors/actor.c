@@ -231,7 +231,9 @@ int tr__spawn_spec(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor
 
 int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
 {
-    tr__actor *a = TR__PID_NODE(to) == 0 ? tr__table_lookup(&tr__actors_of(rt)->table, to) : NULL;
+    if (TR__PID_NODE(to) != 0) /* another node's process (dist/route.c) */
+        return tr__dist_route(rt, w, from, to, m);
+    tr__actor *a = tr__table_lookup(&tr__actors_of(rt)->table, to);
     if (a == NULL) {
         tr__msg_release(m);
         return TR_ENOPID;
@@ -572,10 +574,14 @@ int tr__send_copy(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_
     return m != NULL ? tr__send(rt, w, from, to, m) : err;
 }
 
-/* tr_send from the outside context: no sender, no worker. */
+/* tr_send from the outside context: no sender, no worker; and a
+ * TR_DIST_TERM for another node, from anywhere (actors.h, provided by
+ * dist/). */
 static __attribute__((noinline, cold)) int send_outside(tr_ctx *cx, tr_pid to, uint32_t type,
                                                        const void *data, size_t len)
 {
+    if (type == TR_DIST_TERM && TR__PID_NODE(to) != 0) /* a term to another node */
+        return tr__dist_send_term(cx, to, data, len);
     if (!tr__cx_outside(cx) || type >= TR_MSG_SYSTEM)
         return TR_EINVAL;
     return tr__send_copy(cx->rt, NULL, TR_PID_NONE, to, type, data, len);

@@ -3,7 +3,7 @@
  * (internal).
  *
  * The modules form a stack, base < mailbox < actors < sched < reactor <
- * net, and a file includes only from its own module and those below
+ * net < dist, and a file includes only from its own module and those below
  * (support/check-includes.sh). Each layer owns its part of the runtime:
  * actors/ the pid table, the registry, the dead-letter sink, monitor refs
  * and the outside context (tr__actors); sched/ the workers, run queues and
@@ -185,5 +185,21 @@ int tr__timer_system(tr_ctx *cx, uint64_t delay_ns, uint32_t type, uint64_t *tim
 /* The same with a payload (an ask's timeout: ask.c). */
 int tr__timer_self(tr_ctx *cx, uint64_t delay_ns, uint32_t type, const void *data, size_t len,
                    uint64_t *timer);
+
+/* ---- provided by dist/ (route.c's part of node.c, signals.c) ----
+ * The send path's one entry into the distribution (another node's pids). */
+
+/* For a pid whose node bits are not 0 (tr__send): hands m (a message, or
+ * a link or monitor request or signal) to that node's connection actor.
+ * Owns m. 0 (handed over; or the pid's connection is gone: a dead
+ * letter, and a link or monitor request is answered noproc, an ask
+ * fails, as for a local actor that has ended), TR_ENOPID (this runtime is
+ * not a node), TR_EMSGSIZE (past TR_DIST_MSG_MAX), TR_ENOMEM. */
+int tr__dist_route(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m);
+
+/* tr_send of a TR_DIST_TERM to another node's pid: the bytes must be one
+ * whole term (131 first), TR_EINVAL otherwise; then as tr__dist_route,
+ * from the running actor (or from outside). */
+int tr__dist_send_term(tr_ctx *cx, tr_pid to, const void *data, size_t len);
 
 #endif

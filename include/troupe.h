@@ -17,6 +17,7 @@
  *   troupe/fault.h    exit reasons, links, monitors, named actors
  *   troupe/ask.h      request/reply: tr_ask, tr_reply, tr_call
  *   troupe/supervisor.h  supervisors: restart strategies and intensity
+ *   troupe/dist.h     a node of an Erlang cluster: remote pids, EPMD, handshake
  *   troupe/version.h  TROUPE_VERSION and its numbers
  *   troupe/api.h      TR_API, the mark of what the library exports
  *
@@ -42,5 +43,6 @@
 #include "troupe/fault.h"
 #include "troupe/ask.h"
 #include "troupe/supervisor.h"
+#include "troupe/dist.h"
 
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../actors/actor.h"
+#include "../actors/actors.h"
 #include "frame.h"
 #include "troupe/net.h"
 

@@ -10,7 +10,7 @@
 # include graph has no back edges (README, "How it works").
 # Exits 1 and prints every include that goes up.
 cd "$(dirname "$0")/.." || exit 2
-ORDER="base mailbox actors sched reactor net"
+ORDER="base mailbox actors sched reactor net dist"
 
 rank() {
     i=0

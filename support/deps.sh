@@ -2,9 +2,11 @@
 # Checks for the Debian packages troupe builds against and installs the
 # missing ones when run as root; otherwise prints the command and fails.
 # g++: `make test` builds a C++ program against the headers (tests/cxx).
-# wrk (optional): `make bench` drives examples/http with it when it is
-# installed, and says it skipped that workload when it is not.
-PKGS="libck-dev libcunit1-dev libmsgpack-dev libhttp-parser-dev g++"
+# erlang-dev: ei, for the external term format (dist/); nettle-dev: MD5 for
+# the distribution handshake; erlang-nox: the erl and epmd the dist tests
+# run against. wrk (optional): `make bench` drives examples/http with it
+# when it is installed, and says it skipped that workload when it is not.
+PKGS="libck-dev libcunit1-dev libmsgpack-dev libhttp-parser-dev g++ erlang-dev erlang-nox nettle-dev"
 OPTIONAL="wrk"
 for p in $OPTIONAL; do
     command -v "$p" >/dev/null 2>&1 ||

@@ -7,10 +7,13 @@
  *                          tcp_connect, tcp_close, udp, chat_nicks, chat_rooms,
  *                          chat_messages, chat_input, chat_leaving, chat_limits,
  *                          fault, supervisor, names, slots,
- *                          backpressure, depot, poll, writev, debug, errors)
+ *                          backpressure, depot, poll, writev, debug, errors,
  *                          http_parse, http_keepalive, http_pipeline, http_limits,
- *                          http_bad_input, http_slowloris, http_example)
- *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`, `run http`
+ *                          http_bad_input, http_slowloris, http_example,
+ *                          dist_proto, dist_erl, dist_handshake, dist_example,
+ *                          dist_link, dist_fault, dist_nodedown,
+ *                          dist_bad_input)
+ *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`, `run http`, `run dist`
  *                          backpressure, depot, poll, writev, spec,
  *                          on_stop)
  *                          backpressure, depot, poll, writev, ask)
@@ -92,6 +95,14 @@ int main(int argc, char **argv)
     register_http_bad_input_tests();
     register_http_slowloris_tests();
     register_http_example_tests();
+    register_dist_proto_tests();
+    register_dist_erl_tests();
+    register_dist_handshake_tests();
+    register_dist_example_tests();
+    register_dist_link_tests();
+    register_dist_fault_tests();
+    register_dist_nodedown_tests();
+    register_dist_bad_input_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());

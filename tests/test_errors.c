@@ -210,7 +210,7 @@ static void test_msgtype_ranges(void)
 
 static void test_msgtype_table(void)
 {
-    CU_ASSERT(NTYPES == 20); /* every public type of msgtypes.h (TR_INIT went with specs; TR_HTTP_REQUEST came) */
+    CU_ASSERT(NTYPES == 21); /* every public type of msgtypes.h (TR_INIT went with specs; TR_HTTP_REQUEST and TR_DIST_TERM came) */
     for (size_t i = 0; i < NTYPES; i++) {
         const mtype *t = &types[i];
         CU_ASSERT(t->value > TR_MSG_SYSTEM);
@@ -273,7 +273,8 @@ static void test_exit_reason_name(void)
     CU_ASSERT_STRING_EQUAL(tr_exit_reason_name(TR_EXIT_NOPROC), "noproc");
     CU_ASSERT_STRING_EQUAL(tr_exit_reason_name(TR_EXIT_SHUTDOWN), "shutdown");
     CU_ASSERT_STRING_EQUAL(tr_exit_reason_name(TR_EXIT_RESTARTS), "restarts");
-    const int user[] = {1, 42, INT_MAX, -6, -1000, INT_MIN};
+    CU_ASSERT_STRING_EQUAL(tr_exit_reason_name(TR_EXIT_NOCONNECTION), "noconnection");
+    const int user[] = {1, 42, INT_MAX, -7, -1000, INT_MIN};
     for (size_t i = 0; i < sizeof user / sizeof user[0]; i++)
         CU_ASSERT_STRING_EQUAL(tr_exit_reason_name(user[i]), "user");
     /* The names are distinct, and none is "user". */
@@ -283,7 +284,7 @@ static void test_exit_reason_name(void)
 #undef NAME
     };
     const size_t n = sizeof names / sizeof names[0];
-    TT_EQ(n, 6);
+    TT_EQ(n, 7);
     for (size_t i = 0; i < n; i++) {
         CU_ASSERT(strcmp(names[i], "user") != 0);
         for (size_t j = 0; j < i; j++)

@@ -37,15 +37,17 @@ extern "C" {
 #define TR_EXIT_NOPROC    (-3) /* link or monitor to an actor already gone */
 #define TR_EXIT_SHUTDOWN  (-4) /* orderly shutdown (supervisors) */
 #define TR_EXIT_RESTARTS  (-5) /* a supervisor past its restart intensity */
+#define TR_EXIT_NOCONNECTION (-6) /* the node connection to a linked or monitored remote process went down */
 
 /* X(reason, name): the reasons above, with their names. */
 #define TR_EXIT_REASONS(X)                                                        \
     X(TR_EXIT_NORMAL, "normal") X(TR_EXIT_KILL, "kill") X(TR_EXIT_KILLED, "killed") \
     X(TR_EXIT_NOPROC, "noproc") X(TR_EXIT_SHUTDOWN, "shutdown")                    \
-    X(TR_EXIT_RESTARTS, "restarts")
+    X(TR_EXIT_RESTARTS, "restarts") X(TR_EXIT_NOCONNECTION, "noconnection")
 
 /* The name of an exit reason, for logs: "normal", "kill", "killed",
- * "noproc", "shutdown", "restarts" for the TR_EXIT_* reasons above, and
+ * "noproc", "shutdown", "restarts", "noconnection" for the TR_EXIT_*
+ * reasons above, and
  * "user" for every other value (the program's own reasons). Static text,
  * never NULL; never fails. Any thread. */
 TR_API const char *tr_exit_reason_name(int reason);

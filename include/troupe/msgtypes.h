@@ -32,6 +32,7 @@
     X(FAULT, 0x0040, 0x005f)    /* exits, monitors, init, dead letters (fault.h) */     \
     X(ASK, 0x0060, 0x006f)      /* request/reply */                                     \
     X(TIMER, 0x0070, 0x007f)    /* timers (none yet: a timer sends its own message) */  \
+    X(DIST, 0x0080, 0x008f)     /* Erlang distribution (dist.h) */                      \
     X(INTERNAL, 0x0100, 0xffff) /* the library's own, never seen by a behaviour */
 
 #define TR_MSG_IO_FIRST       (TR_MSG_SYSTEM + 0x0001)
@@ -44,6 +45,8 @@
 #define TR_MSG_ASK_LAST       (TR_MSG_SYSTEM + 0x006f)
 #define TR_MSG_TIMER_FIRST    (TR_MSG_SYSTEM + 0x0070)
 #define TR_MSG_TIMER_LAST     (TR_MSG_SYSTEM + 0x007f)
+#define TR_MSG_DIST_FIRST     (TR_MSG_SYSTEM + 0x0080)
+#define TR_MSG_DIST_LAST      (TR_MSG_SYSTEM + 0x008f)
 #define TR_MSG_INTERNAL_FIRST (TR_MSG_SYSTEM + 0x0100)
 #define TR_MSG_INTERNAL_LAST  (TR_MSG_SYSTEM + 0xffff)
 
@@ -54,6 +57,8 @@
 #define TR__MSG_SUP_LAST    (TR_MSG_SYSTEM + 0x013f)
 #define TR__MSG_NET_FIRST   (TR_MSG_SYSTEM + 0x0200) /* net/net.h */
 #define TR__MSG_NET_LAST    (TR_MSG_SYSTEM + 0x021f)
+#define TR__MSG_DIST_FIRST  (TR_MSG_SYSTEM + 0x0220) /* dist/dist.h */
+#define TR__MSG_DIST_LAST   (TR_MSG_SYSTEM + 0x023f)
 
 /* ---- descriptors and signals (io.h); payload tr_io_event, or
  * tr_signal_event for TR_SIGNAL ---- */
@@ -84,6 +89,9 @@
 #define TR_REPLY      (TR_MSG_SYSTEM + 0x60) /* the answer to a request */
 #define TR_ASK_FAILED (TR_MSG_SYSTEM + 0x61) /* a request that got no answer */
 
+/* ---- Erlang distribution (dist.h) ---- */
+#define TR_DIST_TERM (TR_MSG_SYSTEM + 0x80) /* payload: one term in external format, 131 first */
+
 /* X(type, range): every public reserved type. */
 #define TR_MSG_TYPES(X)                                                                 \
     X(TR_IO_READABLE, IO) X(TR_IO_WRITABLE, IO) X(TR_IO_HUP, IO) X(TR_IO_ERROR, IO)     \
@@ -93,7 +101,8 @@
     X(TR_TCP_ERROR, NET) X(TR_TCP_CLOSED, NET) X(TR_UDP_DATAGRAM, NET)                  \
     X(TR_HTTP_REQUEST, NET)                                                             \
     X(TR_EXIT, FAULT) X(TR_DOWN, FAULT) X(TR_DEAD_LETTER, FAULT)                        \
-    X(TR_REPLY, ASK) X(TR_ASK_FAILED, ASK)
+    X(TR_REPLY, ASK) X(TR_ASK_FAILED, ASK)                                              \
+    X(TR_DIST_TERM, DIST)
 
 /* The ranges: within the reserved space, each non-empty, in order, apart;
  * the internal parts within the internal range, in order, apart. */
@@ -109,14 +118,17 @@ TR__STATIC_ASSERT(TR_MSG_IO_LAST < TR_MSG_NET_FIRST, "IO and NET ranges overlap"
 TR__STATIC_ASSERT(TR_MSG_NET_LAST < TR_MSG_FAULT_FIRST, "NET and FAULT ranges overlap");
 TR__STATIC_ASSERT(TR_MSG_FAULT_LAST < TR_MSG_ASK_FIRST, "FAULT and ASK ranges overlap");
 TR__STATIC_ASSERT(TR_MSG_ASK_LAST < TR_MSG_TIMER_FIRST, "ASK and TIMER ranges overlap");
-TR__STATIC_ASSERT(TR_MSG_TIMER_LAST < TR_MSG_INTERNAL_FIRST, "TIMER and INTERNAL overlap");
+TR__STATIC_ASSERT(TR_MSG_TIMER_LAST < TR_MSG_DIST_FIRST, "TIMER and DIST ranges overlap");
+TR__STATIC_ASSERT(TR_MSG_DIST_LAST < TR_MSG_INTERNAL_FIRST, "DIST and INTERNAL overlap");
 TR__STATIC_ASSERT(TR_MSG_INTERNAL_FIRST <= TR__MSG_FAULT_FIRST &&
                       TR__MSG_FAULT_FIRST <= TR__MSG_FAULT_LAST &&
                       TR__MSG_FAULT_LAST < TR__MSG_SUP_FIRST &&
                       TR__MSG_SUP_FIRST <= TR__MSG_SUP_LAST &&
                       TR__MSG_SUP_LAST < TR__MSG_NET_FIRST &&
                       TR__MSG_NET_FIRST <= TR__MSG_NET_LAST &&
-                      TR__MSG_NET_LAST <= TR_MSG_INTERNAL_LAST,
+                      TR__MSG_NET_LAST < TR__MSG_DIST_FIRST &&
+                      TR__MSG_DIST_FIRST <= TR__MSG_DIST_LAST &&
+                      TR__MSG_DIST_LAST <= TR_MSG_INTERNAL_LAST,
                   "internal parts overlap or leave the internal range");
 
 /* Every type in its range. */

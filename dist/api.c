@@ -1,0 +1,262 @@
+/* dist/api.c — tr_node_start, tr_node_stop, tr_send_named. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../actors/context.h"
+#include "../mailbox/msg.h"
+#include "../sched/sched.h"
+#include "dist.h"
+#include "troupe/fault.h"
+#include "troupe/runtime.h"
+#include "troupe/timer.h"
+
+/* The first line of $HOME/.erlang.cookie, as erl reads it. */
+static int read_cookie(char *out, size_t cap)
+{
+    const char *home = getenv("HOME");
+    char path[4096];
+    if (home == NULL || snprintf(path, sizeof path, "%s/.erlang.cookie", home) >= (int)sizeof path)
+        return TR_EINVAL;
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return TR_EINVAL;
+    bool ok = fgets(out, (int)cap, f) != NULL;
+    fclose(f);
+    if (!ok)
+        return TR_EINVAL;
+    out[strcspn(out, "\r\n")] = '\0';
+    return out[0] != '\0' ? 0 : TR_EINVAL;
+}
+
+static uint16_t epmd_port(uint16_t given)
+{
+    if (given != 0)
+        return given;
+    const char *env = getenv("ERL_EPMD_PORT");
+    char *end;
+    unsigned long v = env != NULL ? strtoul(env, &end, 10) : 0;
+    return env != NULL && *end == '\0' && v > 0 && v < 65536 ? (uint16_t)v : TR__EPMD_PORT;
+}
+
+static int node_setup(tr__dist_node *n, const tr_node_opts *o)
+{
+    if (o->name == NULL || strlen(o->name) > TR__NODE_NAME_MAX ||
+        tr__node_split(o->name, n->alive, sizeof n->alive, n->host, sizeof n->host) != 0)
+        return TR_EINVAL;
+    strcpy(n->name, o->name);
+    if (o->cookie != NULL) {
+        if (o->cookie[0] == '\0' || strlen(o->cookie) >= sizeof n->cookie)
+            return TR_EINVAL;
+        strcpy(n->cookie, o->cookie);
+    } else if (read_cookie(n->cookie, sizeof n->cookie) != 0) {
+        return TR_EINVAL;
+    }
+    n->tick_ns = o->tick_ns != 0 ? o->tick_ns : 60 * TR_SEC;
+    n->epmd_port = epmd_port(o->epmd_port);
+    return 0;
+}
+
+int tr_node_start(tr_ctx *cx, const tr_node_opts *o)
+{
+    tr_ctx *acting;
+    if (o == NULL || tr__cx_acting(cx, &acting) != 0)
+        return TR_EINVAL;
+    tr_runtime *rt = tr_ctx_runtime(cx);
+    tr__dist_node *n = calloc(1, sizeof *n);
+    void *state = malloc(tr__dist_conn_state_size());
+    if (n != NULL)
+        n->epmd_fd = -1;
+    int err = n == NULL || state == NULL ? TR_ENOMEM : 0;
+    if (err == 0) {
+        n->rt = rt;
+        err = node_setup(n, o);
+    }
+    if (err == 0) {
+        tr__dist_lock();
+        err = tr__dist_node_of(rt, 0) != NULL ? TR_EBUSY : 0;
+        n->id = tr__dist_next_id();
+        tr__dist_unlock();
+    }
+    if (err == 0) {
+        tr_tcp_listen_opts lo = {.host = o->host, .port = o->port};
+        tr__dist_conn_handler(n, NULL, &lo.handler, state);
+        err = tr_tcp_listen(cx, &lo, &n->listener, &n->port);
+    }
+    free(state);
+    if (err == 0 && (err = tr__epmd_register(n)) != 0)
+        (void)tr_tcp_listener_close(cx, n->listener);
+    if (err == 0) {
+        tr__dist_lock();
+        if (tr__dist_node_of(rt, 0) != NULL) /* another start won the race */
+            err = TR_EBUSY;
+        else
+            tr__dist_add(n);
+        tr__dist_unlock();
+        if (err != 0)
+            (void)tr_tcp_listener_close(cx, n->listener);
+    }
+    if (err != 0 && n != NULL)
+        tr__dist_node_free(n);
+    return err;
+}
+
+int tr_node_stop(tr_ctx *cx)
+{
+    tr_ctx *acting;
+    if (tr__cx_acting(cx, &acting) != 0)
+        return TR_EINVAL;
+    tr_runtime *rt = tr_ctx_runtime(cx);
+    tr__dist_lock();
+    tr__dist_node *n = tr__dist_node_of(rt, 0);
+    if (n != NULL) {
+        tr__dist_remove(n);
+        for (uint32_t i = 0; i < n->npeers; i++)
+            if (n->peers[i]->conn != TR_PID_NONE)
+                (void)tr__send_system(rt, acting, n->peers[i]->conn, TR__DIST_CLOSE);
+    }
+    tr__dist_unlock();
+    if (n == NULL)
+        return TR_ENOTCONN;
+    (void)tr_tcp_listener_close(cx, n->listener);
+    tr__dist_node_free(n); /* closes the EPMD socket: the name is free again */
+    return 0;
+}
+
+const char *tr_node_name(tr_runtime *rt)
+{
+    tr__dist_lock();
+    tr__dist_node *n = tr__dist_node_of(rt, 0);
+    tr__dist_unlock();
+    return n != NULL ? n->name : NULL;
+}
+
+int tr__dist_connect(tr_ctx *cx, uint64_t node_id, const char *peer)
+{
+    char alive[TR__NODE_NAME_MAX + 1], host[TR__NODE_NAME_MAX + 1];
+    uint16_t port = 0, epmd;
+    tr_runtime *rt = tr_ctx_runtime(cx);
+    if (tr__node_split(peer, alive, sizeof alive, host, sizeof host) != 0)
+        return TR_EINVAL;
+    tr__dist_lock();
+    tr__dist_node *n = tr__dist_node_of(rt, node_id);
+    epmd = n != NULL ? n->epmd_port : 0;
+    tr__dist_unlock();
+    if (n == NULL)
+        return TR_ENOTCONN;
+    int err = tr__epmd_port_of(host, epmd, alive, &port);
+    if (err != 0)
+        return err;
+    void *state = malloc(tr__dist_conn_state_size());
+    if (state == NULL)
+        return TR_ENOMEM;
+    tr__dist_lock();
+    uint32_t idx;
+    tr__peer *p = NULL;
+    if ((n = tr__dist_node_of(rt, node_id)) == NULL)
+        err = TR_ENOTCONN;
+    else if ((p = tr__dist_peer(n, peer, &idx)) == NULL)
+        err = TR_ENOMEM;
+    if (err == 0 && p->conn == TR_PID_NONE) {
+        tr_tcp_connect_opts co = {.host = host, .port = port, .timeout_ns = 5 * TR_SEC};
+        tr__dist_conn_handler(n, peer, &co.handler, state);
+        err = tr_tcp_connect(cx, &co, &p->conn);
+        if (err != 0)
+            p->conn = TR_PID_NONE;
+    }
+    tr__dist_unlock();
+    free(state);
+    return err;
+}
+
+/* A message for a connection: the header, then the payload. */
+static tr_msg *out_msg(const tr__dist_out *h, const void *data, size_t len)
+{
+    tr_msg *m = tr__msg_new(TR__DIST_OUT, (uint32_t)(sizeof *h + len));
+    if (m != NULL) {
+        memcpy(m->data, h, sizeof *h);
+        if (len != 0)
+            memcpy(m->data + sizeof *h, data, len);
+    }
+    return m;
+}
+
+int tr_send_named(tr_ctx *cx, const char *name, const char *node, uint32_t type, const void *data,
+                  size_t len)
+{
+    tr_ctx *acting;
+    char alive[TR__NODE_NAME_MAX + 1], host[TR__NODE_NAME_MAX + 1];
+    size_t used;
+    if (tr__cx_acting(cx, &acting) != 0 || name == NULL || name[0] == '\0' ||
+        strlen(name) > TR__NODE_NAME_MAX || (data == NULL && len != 0) ||
+        tr__node_split(node, alive, sizeof alive, host, sizeof host) != 0 ||
+        (type >= TR_MSG_SYSTEM && type != TR_DIST_TERM))
+        return TR_EINVAL;
+    if (len > TR_DIST_MSG_MAX - sizeof(tr__dist_out) - 4096)
+        return TR_EMSGSIZE;
+    if (type == TR_DIST_TERM &&
+        (len < 2 || ((const unsigned char *)data)[0] != TR__VERSION_MAGIC ||
+         tr__term_check((const char *)data + 1, len - 1, &used) != 0 || used != len - 1))
+        return TR_EINVAL;
+    tr_runtime *rt = tr_ctx_runtime(cx);
+    tr_pid self = acting != NULL ? tr_self(acting) : TR_PID_NONE;
+    tr__worker *w = tr__cx_worker(acting);
+    tr__dist_lock();
+    tr__dist_node *n = tr__dist_node_of(rt, 0);
+    uint64_t id = n != NULL ? n->id : 0;
+    bool local = n != NULL && strcmp(node, n->name) == 0;
+    uint32_t idx;
+    tr__peer *p = n != NULL && !local ? tr__dist_peer(n, node, &idx) : NULL;
+    bool connected = p != NULL && p->conn != TR_PID_NONE;
+    tr__dist_unlock();
+    if (n == NULL)
+        return TR_ENOTCONN;
+    if (local) { /* to ourselves: a name lookup; a missing name is a dead letter */
+        tr_pid to = tr_whereis(rt, name);
+        return to != TR_PID_NONE ? tr__send_copy(rt, w, self, to, type, data, len) : 0;
+    }
+    if (p == NULL)
+        return TR_ENOMEM;
+    int err = connected ? 0 : tr__dist_connect(cx, id, node);
+    if (err != 0)
+        return err;
+    tr__dist_out h = {.from = self, .type = type, .op = TR__CTL_REG_SEND};
+    strcpy(h.name, name);
+    tr_msg *m = out_msg(&h, data, len);
+    if (m == NULL)
+        return TR_ENOMEM;
+    /* Queued for the peer until a connection is up; if the attempt that
+     * was under way has just failed (lost a simultaneous connect, say),
+     * another one starts. */
+    bool again = false;
+    tr__dist_lock();
+    if ((n = tr__dist_node_of(rt, id)) != NULL && (p = tr__dist_peer(n, node, &idx)) != NULL) {
+        err = tr__dist_deliver(rt, w, self, p, m);
+        again = p->conn == TR_PID_NONE;
+        m = NULL;
+    }
+    tr__dist_unlock();
+    if (m != NULL) {
+        tr__msg_release(m);
+        return TR_ENOTCONN;
+    }
+    if (err == 0 && again)
+        err = tr__dist_connect(cx, id, node);
+    return err == TR_ENOPID ? 0 : err;
+}
+
+int tr__dist_send_term(tr_ctx *cx, tr_pid to, const void *data, size_t len)
+{
+    tr_ctx *acting;
+    size_t used;
+    if (tr__cx_acting(cx, &acting) != 0 || data == NULL || len < 2 ||
+        len > TR_DIST_MSG_MAX || ((const unsigned char *)data)[0] != TR__VERSION_MAGIC ||
+        tr__term_check((const char *)data + 1, len - 1, &used) != 0 || used != len - 1)
+        return TR_EINVAL;
+    tr_msg *m = tr__msg_new(TR_DIST_TERM, (uint32_t)len);
+    if (m == NULL)
+        return TR_ENOMEM;
+    memcpy(m->data, data, len);
+    tr_pid self = acting != NULL ? tr_self(acting) : TR_PID_NONE;
+    return tr__dist_route(tr_ctx_runtime(cx), tr__cx_worker(acting), self, to, m);
+}

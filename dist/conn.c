@@ -1,0 +1,427 @@
+/* dist/conn.c — a node connection: a troupe TCP connection actor (raw
+ * framing) that runs the handshake, then carries control messages both
+ * ways and ticks.
+ *
+ * Frames cut here, not by the TCP layer: 2-byte lengths during the
+ * handshake and 4-byte ones after, switching in the middle of a read.
+ * What local actors send before the handshake is done is encoded at once
+ * and held (pend) until it is. What crosses once up (messages, links,
+ * monitors): dist/signals.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "../actors/context.h"
+#include "../mailbox/msg.h"
+#include "../sched/sched.h"
+#include "conn.h"
+#include "troupe/fault.h"
+#include "troupe/timer.h"
+
+/* The tick timer's message: a user type (timers send no reserved ones),
+ * with a payload no one else sends. */
+#define TICK_TYPE  (TR_MSG_SYSTEM - 1)
+#define TICK_MAGIC UINT64_C(0x7469636b64697374)
+
+#define HS_FRAME_MAX 65535 /* a handshake message may carry extra bytes */
+
+typedef tr__dconn dconn;
+
+size_t tr__dist_conn_state_size(void)
+{
+    return sizeof(dconn);
+}
+
+void tr__dconn_say(const dconn *c, const char *what, int err)
+{
+    fprintf(stderr, "troupe: dist %s <-> %s: %s%s%s\n", c->self, c->peer[0] ? c->peer : "?", what,
+            err != 0 ? ": " : "", err != 0 ? tr_strerror(err) : "");
+}
+
+static void end(tr_ctx *cx, dconn *c, bool graceful);
+
+static void conn_on_stop(void *state, int reason)
+{
+    dconn *c = state;
+    (void)reason;
+    free(c->in);
+    tr__dist_conn_free(c);
+    if (c->pend_init)
+        ei_x_free(&c->pend);
+}
+
+/* ---- sending ---- */
+
+int tr__dconn_put(tr_ctx *cx, dconn *c, const void *p, size_t n)
+{
+    if (!c->up) {
+        if (!c->pend_init) {
+            if (ei_x_new(&c->pend) != 0)
+                return TR_ENOMEM;
+            c->pend_init = true;
+        }
+        return ei_x_append_buf(&c->pend, p, (int)n) == 0 ? 0 : TR_ENOMEM;
+    }
+    return tr_tcp_send(cx, p, n);
+}
+
+/* Encodes and sends (or holds) a control message with an optional term. */
+void tr__dconn_send_ctl(tr_ctx *cx, dconn *c, const tr__ctl *ctl, uint32_t type,
+                        const void *data, size_t len, bool with_msg)
+{
+    ei_x_buff x;
+    if (ei_x_new(&x) != 0)
+        return;
+    int err = tr__ctl_encode(&x, ctl);
+    if (err == 0 && with_msg)
+        err = tr__term_from_msg(&x, type, data, len);
+    if (err == 0)
+        err = tr__ctl_finish(&x);
+    if (err == 0)
+        err = tr__dconn_put(cx, c, x.buff, (size_t)x.index);
+    if (err != 0)
+        tr__dconn_say(c, "message not sent", err);
+    ei_x_free(&x);
+}
+
+/* ---- the handshake ---- */
+
+/* The acceptor's answer to a peer's name: "ok", or the tie-break of a
+ * simultaneous connect by name (the greater name's own attempt wins:
+ * erl_dist_protocol.md, "ok_simultaneous" and "nok"). */
+static const char *decide(tr_ctx *cx, dconn *c)
+{
+    const char *status = "ok";
+    tr_runtime *rt = tr_ctx_runtime(cx);
+    tr_pid self = tr_self(cx);
+    uint32_t idx;
+    tr__dist_lock();
+    tr__dist_node *n = tr__dist_node_of(rt, c->node_id);
+    tr__peer *p = n != NULL ? tr__dist_peer(n, c->hs.peer, &idx) : NULL;
+    if (p == NULL || strcmp(c->hs.peer, c->self) == 0) {
+        status = "not_allowed";
+    } else if (p->conn == TR_PID_NONE) {
+        p->conn = self;
+    } else if (p->up) {
+        status = "nok"; /* the one we have stays until it is seen down */
+    } else if (strcmp(c->hs.peer, c->self) > 0) {
+        (void)tr__send_system(rt, cx, p->conn, TR__DIST_CLOSE);
+        p->conn = self;
+        status = "ok_simultaneous";
+    } else {
+        status = "nok";
+    }
+    tr__dist_unlock();
+    return status;
+}
+
+/* The handshake is done: this connection is the peer's. */
+static int went_up(tr_ctx *cx, dconn *c)
+{
+    uint32_t idx;
+    int err = 0;
+    if (c->initiator && strcmp(c->hs.peer, c->peer) != 0)
+        return TR_EBADFRAME; /* someone else answered at that port */
+    strcpy(c->peer, c->hs.peer);
+    tr__dist_lock();
+    tr__dist_node *n = tr__dist_node_of(tr_ctx_runtime(cx), c->node_id);
+    tr__peer *p = n != NULL ? tr__dist_peer(n, c->peer, &idx) : NULL;
+    char *held = NULL;
+    size_t held_len = 0, nqueue = 0;
+    tr_msg **queue = NULL;
+    if (p == NULL || p->conn != tr_self(cx)) {
+        err = TR_ECONNABORTED;
+    } else {
+        p->up = true;
+        p->creation = c->hs.peer_creation;
+        n->conns_up++;
+        held = p->held;
+        held_len = p->held_len;
+        p->held = NULL;
+        p->held_len = 0;
+        queue = tr__dist_take_queue(p, &nqueue);
+    }
+    tr__dist_unlock();
+    if (err != 0)
+        return err;
+    c->up = true;
+    /* Frames of an attempt that lost go first: they were sent earlier. */
+    if (held != NULL)
+        err = tr_tcp_send(cx, held, held_len);
+    free(held);
+    if (err == 0 && c->pend_init && c->pend.index > 0)
+        err = tr_tcp_send(cx, c->pend.buff, (size_t)c->pend.index);
+    if (c->pend_init) {
+        ei_x_free(&c->pend);
+        c->pend_init = false;
+    }
+    /* Then what was sent while no connection was up, in order. */
+    for (size_t i = 0; i < nqueue; i++) {
+        if (err == 0)
+            tr__dist_send_out(cx, c, queue[i]);
+        tr__msg_release(queue[i]);
+    }
+    free(queue);
+    return err;
+}
+
+static int handshake(tr_ctx *cx, dconn *c, const unsigned char *msg, size_t len)
+{
+    uint8_t reply[2 * (TR__HS_MSG_MAX + 2)];
+    size_t rl = 0;
+    int r = tr__hs_step(&c->hs, msg, len, reply, sizeof reply, &rl);
+    if (r == TR__HS_NAMED) {
+        strcpy(c->peer, c->hs.peer);
+        r = tr__hs_accept(&c->hs, decide(cx, c), reply, sizeof reply, &rl);
+        if (r == 0 && c->hs.state == TR__HS_FAILED) {
+            (void)tr_tcp_send(cx, reply, rl);
+            tr__dconn_say(c, "refused the peer's connection (simultaneous or duplicate)", 0);
+            return 1; /* close gracefully, after the status */
+        }
+    }
+    if (r < 0)
+        return r;
+    if (rl != 0 && (r = tr_tcp_send(cx, reply, rl)) != 0)
+        return r;
+    return c->hs.state == TR__HS_UP ? went_up(cx, c) : 0;
+}
+
+/* Cuts and handles whole frames from c->in: 0, 1 (close gracefully) or
+ * a negative code (abort). */
+static int frames(tr_ctx *cx, dconn *c)
+{
+    size_t at = 0;
+    int r = 0;
+    while (r == 0 && !c->closing) {
+        unsigned hdr = c->up ? 4 : 2;
+        size_t body;
+        r = tr__dist_frame(c->in + at, c->in_len - at, hdr,
+                           c->up ? TR_DIST_MSG_MAX : HS_FRAME_MAX, &body);
+        if (r <= 0)
+            break;
+        const unsigned char *p = c->in + at + hdr;
+        at += hdr + body;
+        if (!c->up)
+            r = handshake(cx, c, p, body);
+        else
+            r = body == 0 ? 0 : tr__dist_dispatch(cx, c, (const char *)p, body); /* 0: a tick */
+    }
+    memmove(c->in, c->in + at, c->in_len - at);
+    c->in_len -= at;
+    return r;
+}
+
+static int take(tr_ctx *cx, dconn *c, const void *data, size_t len)
+{
+    if (c->in_cap - c->in_len < len) {
+        size_t cap = c->in_cap != 0 ? c->in_cap : 65536;
+        while (cap - c->in_len < len)
+            cap *= 2;
+        unsigned char *grown = realloc(c->in, cap);
+        if (grown == NULL)
+            return TR_ENOMEM;
+        c->in = grown;
+        c->in_cap = cap;
+    }
+    memcpy(c->in + c->in_len, data, len);
+    c->in_len += len;
+    c->silent = 0;
+    return frames(cx, c);
+}
+
+/* ---- the actor ---- */
+
+static void start(tr_ctx *cx, dconn *c)
+{
+    /* The creation is EPMD's answer, which came after the listener's
+     * handler was made: read it now. */
+    tr__dist_lock();
+    tr__dist_node *n = tr__dist_node_of(tr_ctx_runtime(cx), c->node_id);
+    if (n != NULL)
+        c->creation = n->creation;
+    tr__dist_unlock();
+    if (n == NULL) {
+        end(cx, c, false);
+        return;
+    }
+    uint32_t challenge = 0;
+    if (getrandom(&challenge, sizeof challenge, 0) != sizeof challenge)
+        challenge ^= (uint32_t)(uintptr_t)c ^ (uint32_t)tr_self(cx);
+    uint8_t first[TR__HS_MSG_MAX + 2];
+    size_t len = 0;
+    tr__hs_init(&c->hs, c->initiator, c->self, c->cookie, c->creation, challenge, first,
+                sizeof first, &len);
+    if (len != 0)
+        (void)tr_tcp_send(cx, first, len);
+    uint64_t magic = TICK_MAGIC, period = c->tick_ns / 4;
+    tr_timer_spec t = {.delay_ns = period, .period_ns = period, .to = tr_self(cx),
+                       .type = TICK_TYPE, .data = &magic, .len = sizeof magic};
+    (void)tr_timer_start(cx, &t, &c->ticker);
+}
+
+/* Four tick periods without a byte from the peer: it is down (Erlang's
+ * net_ticktime rule). While up we tick every period; a tick costs 4 bytes. */
+static void tick(tr_ctx *cx, dconn *c)
+{
+    if (++c->silent >= 4) {
+        tr__dconn_say(c, c->up ? "peer silent past the tick time" : "handshake timed out", 0);
+        end(cx, c, false);
+        return;
+    }
+    static const unsigned char zero[4];
+    if (c->up)
+        (void)tr_tcp_send(cx, zero, sizeof zero);
+}
+
+/* Frames held by a connection that never came up go to the peer's
+ * connection if one is up, else wait in the peer for the next. Under the
+ * lock. */
+static void hand_over(tr_ctx *cx, dconn *c, tr__peer *p)
+{
+    if (p == NULL || c->up || !c->pend_init || c->pend.index == 0)
+        return;
+    if (p->conn != TR_PID_NONE && p->conn != tr_self(cx) && p->up) {
+        tr_msg *m = tr__msg_new(TR__DIST_FRAMES, (uint32_t)c->pend.index);
+        if (m != NULL) {
+            memcpy(m->data, c->pend.buff, (size_t)c->pend.index);
+            (void)tr__dist_hand(tr_ctx_runtime(cx), tr__cx_worker(cx), tr_self(cx), p->conn, m);
+        }
+    } else {
+        (void)tr__dist_hold(p, c->pend.buff, (size_t)c->pend.index);
+    }
+    c->pend.index = 0;
+}
+
+static tr__peer *my_peer(tr_ctx *cx, dconn *c, tr__dist_node **node)
+{
+    uint32_t idx;
+    tr__dist_node *n = tr__dist_node_of(tr_ctx_runtime(cx), c->node_id);
+    if (node != NULL)
+        *node = n;
+    return n != NULL && c->peer[0] != '\0' ? tr__dist_peer(n, c->peer, &idx) : NULL;
+}
+
+/* The connection is ending: if it was the peer's and up, the peer is
+ * down; if it was the peer's and never up, the claim goes at once (a
+ * peer retrying, say with the right cookie, must not meet it), and what
+ * it held is handed over. Once; what is routed to it before the claim
+ * went, and handled after, is handed over too (see conn_behaviour). */
+static void let_go(tr_ctx *cx, dconn *c)
+{
+    if (c->gone)
+        return;
+    c->gone = true;
+    tr__dist_node *n;
+    tr__dist_lock();
+    tr__peer *p = my_peer(cx, c, &n);
+    if (n != NULL && c->up)
+        n->conns_up--;
+    if (p != NULL && p->conn == tr_self(cx)) {
+        if (c->up)
+            tr__dist_peer_down(p);
+        else
+            p->conn = TR_PID_NONE; /* never up: its pids stay good */
+    }
+    hand_over(cx, c, p);
+    tr__dist_unlock();
+}
+
+/* A message for the peer reaching a connection that gave up before it
+ * came up: encoded as ever, then handed over (none is lost to a
+ * simultaneous connect or a refusal). */
+static void late(tr_ctx *cx, dconn *c, const tr_msg *m)
+{
+    if (m->type == TR__DIST_OUT)
+        tr__dist_send_out(cx, c, m);
+    else
+        (void)tr__dconn_put(cx, c, m->data, m->len);
+    tr__dist_lock();
+    hand_over(cx, c, my_peer(cx, c, NULL));
+    tr__dist_unlock();
+}
+
+static void closed(tr_ctx *cx, dconn *c)
+{
+    if (c->ticker != TR_PID_NONE)
+        (void)tr_timer_cancel(cx, c->ticker);
+    tr__dist_lost(cx, c); /* links and monitors across hear noconnection */
+    let_go(cx, c);
+}
+
+/* Ends the connection: gracefully (the last status gets out) or not. */
+static void end(tr_ctx *cx, dconn *c, bool graceful)
+{
+    c->closing = true;
+    let_go(cx, c);
+    (void)(graceful ? tr_tcp_close(cx) : tr_tcp_abort(cx));
+}
+
+static void conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    dconn *c = state;
+    int r = 0;
+    switch (m->type) {
+    case TR_TCP_CONNECTED:
+        start(cx, c);
+        return;
+    case TR_TCP_DATA:
+        if (!c->closing)
+            r = take(cx, c, m->data, m->len);
+        break;
+    case TR__DIST_OUT:
+    case TR__DIST_FRAMES:
+        if (c->gone && !c->up)
+            late(cx, c, m);
+        else if (!c->closing && m->type == TR__DIST_OUT)
+            tr__dist_send_out(cx, c, m);
+        else if (!c->closing)
+            (void)tr__dconn_put(cx, c, m->data, m->len);
+        return;
+    case TR__DIST_CLOSE:
+        end(cx, c, false);
+        return;
+    case TR_TCP_CLOSED:
+        closed(cx, c);
+        return;
+    case TICK_TYPE: {
+        const uint64_t *magic = TR_PAYLOAD(m, uint64_t);
+        if (magic != NULL && *magic == TICK_MAGIC && !c->closing)
+            tick(cx, c);
+        return;
+    }
+    default:
+        return;
+    }
+    if (r == 1) {
+        end(cx, c, true);
+    } else if (r < 0) {
+        tr__dconn_say(c, "closing the connection", r);
+        end(cx, c, false);
+    }
+}
+
+void tr__dist_conn_handler(const tr__dist_node *n, const char *peer, tr_tcp_handler *h,
+                           void *state)
+{
+    dconn *c = state;
+    memset(c, 0, sizeof *c);
+    c->node_id = n->id;
+    c->initiator = peer != NULL;
+    if (peer != NULL)
+        strcpy(c->peer, peer);
+    strcpy(c->self, n->name);
+    strcpy(c->cookie, n->cookie);
+    c->creation = n->creation;
+    c->tick_ns = n->tick_ns;
+    memset(h, 0, sizeof *h);
+    h->actor.behaviour = conn_behaviour;
+    h->actor.state = c;
+    h->actor.state_size = sizeof *c;
+    h->actor.on_stop = conn_on_stop;
+    h->opts.framing = TR_FRAME_RAW;
+    /* No backpressure yet: the queue may hold a few of the largest messages. */
+    h->opts.high_water = 4 * (size_t)TR_DIST_MSG_MAX;
+    h->opts.max_output = 8 * (size_t)TR_DIST_MSG_MAX;
+}

@@ -1,0 +1,71 @@
+/* dist/conn.h — a node connection actor's state, shared by its two files
+ * (internal): dist/conn.c (handshake, frames, ticks, the actor) and
+ * dist/signals.c (what goes out and comes in once the connection is up). */
+#ifndef TR_DIST_CONN_H
+#define TR_DIST_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dist.h"
+
+/* A link across the connection, made by either side: kept so that the
+ * local end hears when the connection goes down. */
+typedef struct tr__xlink {
+    tr_pid local, remote;
+} tr__xlink;
+
+/* A monitor across the connection: ours (a local actor watches a remote
+ * process; ref is the troupe reference, sent as an Erlang ref of ours) or
+ * theirs (a remote process watches a local actor: ref is a troupe
+ * reference made here, eref the peer's own, by_name when it named it). */
+typedef struct tr__xmon {
+    uint64_t ref;
+    tr_pid local, remote;
+    bool theirs, by_name;
+    erlang_ref eref;
+    char name[TR__NODE_NAME_MAX + 1];
+} tr__xmon;
+
+typedef struct tr__dconn {
+    uint64_t node_id;
+    bool initiator, up, closing, gone;
+    char peer[TR__NODE_NAME_MAX + 1]; /* initiator: given; acceptor: learnt */
+    char self[TR__NODE_NAME_MAX + 1];
+    char cookie[256];
+    uint32_t creation;
+    uint64_t tick_ns;
+    tr__hs hs;
+    unsigned char *in; /* bytes read, not yet a whole frame */
+    size_t in_len, in_cap;
+    ei_x_buff pend; /* frames to send once up */
+    bool pend_init;
+    tr_pid ticker;
+    unsigned silent; /* tick periods with nothing read */
+    tr__xlink *links;
+    size_t nlinks, links_cap;
+    tr__xmon *mons;
+    size_t nmons, mons_cap;
+    uint64_t next_ref, next_unlink; /* for the peer's monitors; UNLINK_ID ids */
+} tr__dconn;
+
+/* Sends bytes (frames) now, or holds them until the handshake is done. */
+int tr__dconn_put(tr_ctx *cx, tr__dconn *c, const void *p, size_t n);
+/* Encodes and sends (or holds) a control message, with the troupe
+ * message (type, data, len) as its term when with_msg. */
+void tr__dconn_send_ctl(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl, uint32_t type,
+                        const void *data, size_t len, bool with_msg);
+/* Logs a line about this connection. */
+void tr__dconn_say(const tr__dconn *c, const char *what, int err);
+
+/* dist/signals.c: TR__DIST_OUT (a local actor's message or signal for the
+ * peer); one control message from the peer (0, or a negative code: close);
+ * the connection is gone: the local ends of links and monitors hear
+ * noconnection; the frees of on_stop. */
+void tr__dist_send_out(tr_ctx *cx, tr__dconn *c, const tr_msg *m);
+int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n);
+void tr__dist_lost(tr_ctx *cx, tr__dconn *c);
+void tr__dist_conn_free(tr__dconn *c);
+
+#endif

@@ -1,0 +1,150 @@
+/* dist/dist.h — a distributed node: its peers, pid tables and connection
+ * actors (internal).
+ *
+ * All of a process's nodes and their tables sit behind one mutex
+ * (tr__dist_lock): routing a send, mapping a pid and a connection going
+ * up or down are short and rare next to a frame's encoding, and one lock
+ * makes the ordering arguments simple. A connection actor never keeps a
+ * pointer to its node across turns: it looks the node up by runtime and
+ * node id each time, so tr_node_stop can free the node at once while
+ * connection actors are still ending.
+ */
+#ifndef TR_DIST_DIST_H
+#define TR_DIST_DIST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../actors/pid.h"
+#include "proto.h"
+#include "../actors/actors.h"
+#include "troupe/dist.h"
+#include "troupe/msgtypes.h"
+#include "troupe/net.h"
+
+/* Internal message types (this module's part of the internal range). */
+#define TR__DIST_OUT   (TR__MSG_DIST_FIRST + 0) /* to a connection: send this (tr__dist_out + bytes) */
+#define TR__DIST_CLOSE (TR__MSG_DIST_FIRST + 1) /* to a connection: give way and close */
+#define TR__DIST_FRAMES (TR__MSG_DIST_FIRST + 2) /* to a connection: frames of one that gave way */
+_Static_assert(TR__DIST_FRAMES <= TR__MSG_DIST_LAST, "dist types past their range");
+
+/* What a connection is asked to send. */
+typedef struct tr__dist_out {
+    tr_pid from, to;
+    uint32_t type;
+    uint32_t op;    /* TR__CTL_SEND_SENDER or TR__CTL_REG_SEND */
+    char name[TR__NODE_NAME_MAX + 1]; /* REG_SEND: the registered name */
+} tr__dist_out;
+
+/* A peer node: its connection and the pids of it we have handed out. */
+typedef struct tr__peer {
+    char name[TR__NODE_NAME_MAX + 1];
+    uint32_t epoch;     /* the generation bits of its tr_pids; moves on at each down */
+    tr_pid conn;        /* its connection actor, or TR_PID_NONE */
+    bool up;            /* handshake done on conn */
+    uint32_t creation;  /* the peer's, while up */
+    erlang_pid *pids;   /* slot -> Erlang pid */
+    uint32_t npids, cap;
+    uint32_t *hash;     /* open addressing: slot + 1, 0 empty; hash_cap a power of 2 */
+    uint32_t hash_cap;
+    /* Frames encoded by a connection that never came up (it lost a
+     * simultaneous connect, or was refused): the next one to come up
+     * sends them first. */
+    char *held;
+    size_t held_len;
+    /* What local actors sent while no connection of the peer was up
+     * (TR__DIST_OUT messages, in the order routed): the first connection
+     * to come up sends them before anything else. Kept here, not in a
+     * connecting actor's mailbox, so that an attempt that loses or is
+     * refused loses nothing. */
+    tr_msg **queue;
+    size_t nqueue, capqueue;
+} tr__peer;
+
+typedef struct tr__dist_node tr__dist_node;
+struct tr__dist_node {
+    tr__dist_node *next;
+    tr_runtime *rt;
+    uint64_t id;        /* unique in the process: a connection's claim on its node */
+    char name[TR__NODE_NAME_MAX + 1];
+    char alive[TR__NODE_NAME_MAX + 1];
+    char host[TR__NODE_NAME_MAX + 1];
+    char cookie[256];
+    uint32_t creation;
+    uint16_t port, epmd_port;
+    uint64_t tick_ns;
+    int epmd_fd;        /* kept open: EPMD forgets the name when it closes */
+    tr_pid listener;
+    tr__peer **peers;   /* peers[i] has node bits i + 1 */
+    uint32_t npeers, peers_cap;
+    unsigned conns_up;  /* connections whose handshake is done, not yet closed */
+};
+
+/* Under the lock: frames to hold for the peer's next connection. 0 or
+ * TR_ENOMEM. */
+int tr__dist_hold(tr__peer *p, const char *frames, size_t len);
+
+/* For the tests: node rt's connections whose handshake is done and that
+ * have not closed; 0 when rt is not a node. */
+unsigned tr__dist_conns_up(tr_runtime *rt);
+
+void tr__dist_lock(void);
+void tr__dist_unlock(void);
+
+/* Under the lock: the node of rt (with that id, unless id is 0), or NULL. */
+tr__dist_node *tr__dist_node_of(tr_runtime *rt, uint64_t id);
+/* Under the lock: the peer of that name, added if new (NULL: no memory
+ * or no room: 65,535 peers), and its index in *idx. */
+tr__peer *tr__dist_peer(tr__dist_node *n, const char *name, uint32_t *idx);
+
+/* Under the lock: the tr_pid for an Erlang pid (ours or a peer's); a pid
+ * of ours from another creation, or one that cannot be ours, gives
+ * TR_PID_NONE. */
+tr_pid tr__dist_pid_in(tr__dist_node *n, const erlang_pid *e);
+/* Under the lock: the Erlang pid for a tr_pid, with the index of its peer
+ * (UINT32_MAX for ours). 0, or TR_ENOPID (a pid of a connection that has
+ * gone down, or never handed out). */
+int tr__dist_pid_out(tr__dist_node *n, tr_pid p, erlang_pid *e, uint32_t *peer);
+
+/* Under the lock: the peer's connection is gone; its pids become dead
+ * letters. */
+void tr__dist_peer_down(tr__peer *p);
+
+/* Sends to a connection actor under the lock (so that what one sender
+ * routes stays in order across a connection that gives way). Owns m. */
+int tr__dist_hand(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid conn, tr_msg *m);
+/* Under the lock: a TR__DIST_OUT message for peer p: to its connection
+ * when up, else onto its queue. Owns m. 0 or TR_ENOMEM. */
+int tr__dist_deliver(tr_runtime *rt, tr__worker *w, tr_pid from, tr__peer *p, tr_msg *m);
+/* Under the lock: takes p's queue (the caller releases each message and
+ * frees the array). */
+tr_msg **tr__dist_take_queue(tr__peer *p, size_t *n);
+
+/* Frees a node taken off the list, with its peers; closes its EPMD socket. */
+void tr__dist_node_free(tr__dist_node *n);
+
+/* The node list (under the lock): a new node's id; adding; taking off. */
+uint64_t tr__dist_next_id(void);
+void tr__dist_add(tr__dist_node *n);
+void tr__dist_remove(tr__dist_node *n);
+
+/* EPMD (dist/epmd.c), blocking with bounded waits: registers n (starting
+ * epmd if none answers) and keeps the socket in n->epmd_fd; asks for the
+ * port of node `alive` at host. 0 or a negative code. */
+int tr__epmd_register(tr__dist_node *n);
+int tr__epmd_port_of(const char *host, uint16_t epmd_port, const char *alive, uint16_t *port);
+
+/* Starts an outgoing connection from node node_id to peer, unless one
+ * exists (not under the lock: it asks EPMD, blocking). 0 or a negative
+ * code. */
+int tr__dist_connect(tr_ctx *cx, uint64_t node_id, const char *peer);
+
+/* Connection actors (dist/conn.c): fills h for node n's connections, with
+ * state (tr__dist_conn_state_size() bytes, copied by listen and connect)
+ * as their initial state: accepted ones for peer NULL, else the one we
+ * make to peer. */
+size_t tr__dist_conn_state_size(void);
+void tr__dist_conn_handler(const tr__dist_node *n, const char *peer, tr_tcp_handler *h,
+                           void *state);
+
+#endif

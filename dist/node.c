@@ -1,0 +1,335 @@
+/* dist/node.c — a runtime as a distributed node: start and stop, EPMD,
+ * the peers' pid tables and the send path's route to a connection. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../actors/fault.h"
+#include "../mailbox/msg.h"
+#include "../sched/sched.h"
+#include "dist.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static tr__dist_node *nodes;
+static uint64_t last_id;
+
+void tr__dist_lock(void)
+{
+    pthread_mutex_lock(&lock);
+}
+
+void tr__dist_unlock(void)
+{
+    pthread_mutex_unlock(&lock);
+}
+
+tr__dist_node *tr__dist_node_of(tr_runtime *rt, uint64_t id)
+{
+    for (tr__dist_node *n = nodes; n != NULL; n = n->next)
+        if (n->rt == rt && (id == 0 || n->id == id))
+            return n;
+    return NULL;
+}
+
+/* ---- peers and their pids ---- */
+
+tr__peer *tr__dist_peer(tr__dist_node *n, const char *name, uint32_t *idx)
+{
+    for (uint32_t i = 0; i < n->npeers; i++)
+        if (strcmp(n->peers[i]->name, name) == 0) {
+            *idx = i;
+            return n->peers[i];
+        }
+    if (strlen(name) > TR__NODE_NAME_MAX || n->npeers >= (1u << TR__PID_NODE_BITS) - 1)
+        return NULL;
+    if (n->npeers == n->peers_cap) {
+        uint32_t cap = n->peers_cap != 0 ? 2 * n->peers_cap : 8;
+        tr__peer **grown = realloc(n->peers, cap * sizeof *grown);
+        if (grown == NULL)
+            return NULL;
+        n->peers = grown;
+        n->peers_cap = cap;
+    }
+    tr__peer *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    strcpy(p->name, name);
+    p->epoch = 1;
+    *idx = n->npeers;
+    n->peers[n->npeers++] = p;
+    return p;
+}
+
+static uint32_t pid_hash(const erlang_pid *e)
+{
+    uint64_t h = (uint64_t)e->num * UINT64_C(0x9E3779B97F4A7C15) ^ e->serial * UINT64_C(31) ^
+                 (uint64_t)e->creation << 17;
+    return (uint32_t)(h ^ h >> 29);
+}
+
+static bool same_pid(const erlang_pid *a, const erlang_pid *b)
+{
+    return a->num == b->num && a->serial == b->serial && a->creation == b->creation;
+}
+
+static int rehash(tr__peer *p, uint32_t cap)
+{
+    uint32_t *h = calloc(cap, sizeof *h);
+    if (h == NULL)
+        return TR_ENOMEM;
+    for (uint32_t s = 0; s < p->npids; s++) {
+        uint32_t at = pid_hash(&p->pids[s]) & (cap - 1);
+        while (h[at] != 0)
+            at = (at + 1) & (cap - 1);
+        h[at] = s + 1;
+    }
+    free(p->hash);
+    p->hash = h;
+    p->hash_cap = cap;
+    return 0;
+}
+
+/* The slot of e in p's table, added if new; UINT32_MAX when full or out
+ * of memory (the pid is then a dead letter). */
+static uint32_t peer_slot(tr__peer *p, const erlang_pid *e)
+{
+    if (p->hash_cap != 0) {
+        for (uint32_t at = pid_hash(e) & (p->hash_cap - 1); p->hash[at] != 0;
+             at = (at + 1) & (p->hash_cap - 1))
+            if (same_pid(&p->pids[p->hash[at] - 1], e))
+                return p->hash[at] - 1;
+    }
+    if (p->npids >= (UINT32_C(1) << TR__PID_INDEX_BITS) - 1)
+        return UINT32_MAX;
+    if (p->npids == p->cap) {
+        uint32_t cap = p->cap != 0 ? 2 * p->cap : 16;
+        erlang_pid *grown = realloc(p->pids, cap * sizeof *grown);
+        if (grown == NULL)
+            return UINT32_MAX;
+        p->pids = grown;
+        p->cap = cap;
+    }
+    /* Load at most a half. */
+    if (2 * (p->npids + 1) > p->hash_cap && rehash(p, p->hash_cap != 0 ? 2 * p->hash_cap : 32) != 0)
+        return UINT32_MAX;
+    uint32_t s = p->npids++;
+    p->pids[s] = *e;
+    uint32_t at = pid_hash(e) & (p->hash_cap - 1);
+    while (p->hash[at] != 0)
+        at = (at + 1) & (p->hash_cap - 1);
+    p->hash[at] = s + 1;
+    return s;
+}
+
+static tr_pid make_pid(uint32_t node, uint32_t gen, uint32_t index)
+{
+    return (tr_pid)node << (TR__PID_INDEX_BITS + TR__PID_GEN_BITS) |
+           (tr_pid)gen << TR__PID_INDEX_BITS | index;
+}
+
+tr_pid tr__dist_pid_in(tr__dist_node *n, const erlang_pid *e)
+{
+    if (strcmp(e->node, n->name) == 0) {
+        if (e->creation != n->creation || e->num >= (UINT32_C(1) << TR__PID_INDEX_BITS) ||
+            e->serial >= (UINT32_C(1) << TR__PID_GEN_BITS))
+            return TR_PID_NONE;
+        return make_pid(0, e->serial, e->num);
+    }
+    uint32_t idx;
+    tr__peer *p = tr__dist_peer(n, e->node, &idx);
+    if (p == NULL)
+        return TR_PID_NONE;
+    uint32_t s = peer_slot(p, e);
+    return s == UINT32_MAX ? TR_PID_NONE : make_pid(idx + 1, p->epoch, s);
+}
+
+int tr__dist_pid_out(tr__dist_node *n, tr_pid p, erlang_pid *e, uint32_t *peer)
+{
+    uint32_t node = TR__PID_NODE(p);
+    if (node == 0) {
+        strcpy(e->node, n->name);
+        e->num = TR__PID_INDEX(p);
+        e->serial = TR__PID_GEN(p);
+        e->creation = n->creation;
+        *peer = UINT32_MAX;
+        return 0;
+    }
+    if (node > n->npeers)
+        return TR_ENOPID;
+    tr__peer *pe = n->peers[node - 1];
+    if (TR__PID_GEN(p) != pe->epoch || TR__PID_INDEX(p) >= pe->npids)
+        return TR_ENOPID;
+    *e = pe->pids[TR__PID_INDEX(p)];
+    strcpy(e->node, pe->name);
+    *peer = node - 1;
+    return 0;
+}
+
+void tr__dist_peer_down(tr__peer *p)
+{
+    p->conn = TR_PID_NONE;
+    p->up = false;
+    p->creation = 0;
+    /* 22 bits, never 0: the tr_pids handed out so far now miss. */
+    p->epoch = (p->epoch + 1) & ((UINT32_C(1) << TR__PID_GEN_BITS) - 1);
+    if (p->epoch == 0)
+        p->epoch = 1;
+    p->npids = 0;
+    free(p->held);
+    p->held = NULL;
+    p->held_len = 0;
+    if (p->hash != NULL)
+        memset(p->hash, 0, p->hash_cap * sizeof *p->hash);
+}
+
+void tr__dist_node_free(tr__dist_node *n)
+{
+    for (uint32_t i = 0; i < n->npeers; i++) {
+        free(n->peers[i]->held);
+        for (size_t k = 0; k < n->peers[i]->nqueue; k++)
+            tr__msg_release(n->peers[i]->queue[k]);
+        free(n->peers[i]->queue);
+        free(n->peers[i]->pids);
+        free(n->peers[i]->hash);
+        free(n->peers[i]);
+    }
+    free(n->peers);
+    if (n->epmd_fd >= 0)
+        close(n->epmd_fd);
+    free(n);
+}
+
+/* ---- routing ---- */
+
+int tr__dist_hand(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid conn, tr_msg *m)
+{
+    return tr__send(rt, w, from, conn, m);
+}
+
+int tr__dist_deliver(tr_runtime *rt, tr__worker *w, tr_pid from, tr__peer *p, tr_msg *m)
+{
+    if (p->up)
+        return tr__dist_hand(rt, w, from, p->conn, m);
+    if (p->nqueue == p->capqueue) {
+        size_t cap = p->capqueue != 0 ? 2 * p->capqueue : 64;
+        tr_msg **grown = realloc(p->queue, cap * sizeof *grown);
+        if (grown == NULL) {
+            tr__msg_release(m);
+            return TR_ENOMEM;
+        }
+        p->queue = grown;
+        p->capqueue = cap;
+    }
+    m->from = from;
+    p->queue[p->nqueue++] = m;
+    return 0;
+}
+
+tr_msg **tr__dist_take_queue(tr__peer *p, size_t *n)
+{
+    tr_msg **q = p->queue;
+    *n = p->nqueue;
+    p->queue = NULL;
+    p->nqueue = p->capqueue = 0;
+    return q;
+}
+
+/* What a node connection carries: messages, terms, and the requests and
+ * signals of links and monitors (dist/signals.c). Not asks: those fail. */
+static bool carried(uint32_t type)
+{
+    return type < TR_MSG_SYSTEM || type == TR_DIST_TERM || type == TR__LINK_REQ ||
+           type == TR__UNLINK_REQ || type == TR__EXIT_SIGNAL || type == TR__MONITOR_REQ ||
+           type == TR__DEMONITOR_REQ || type == TR_DOWN;
+}
+
+/* A message that cannot go: a link or monitor request is answered noproc,
+ * an ask fails, anything else is dropped (a dead letter). */
+static int bounce(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
+{
+    m->from = from;
+    m->to = to;
+    tr__fault_bounce(rt, w, m);
+    tr__msg_release(m);
+    return 0;
+}
+
+int tr__dist_route(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
+{
+    if (m->len > TR_DIST_MSG_MAX - sizeof(tr__dist_out)) {
+        tr__msg_release(m);
+        return TR_EMSGSIZE;
+    }
+    if (!carried(m->type))
+        return bounce(rt, w, from, to, m);
+    tr__dist_lock();
+    tr__dist_node *n = tr__dist_node_of(rt, 0);
+    if (n == NULL) {
+        tr__dist_unlock();
+        tr__msg_release(m);
+        return TR_ENOPID;
+    }
+    uint32_t node = TR__PID_NODE(to);
+    tr__peer *p = node <= n->npeers ? n->peers[node - 1] : NULL;
+    /* A pid of a connection gone down, or of a peer we have no
+     * connection to. */
+    if (p == NULL || p->conn == TR_PID_NONE || TR__PID_GEN(to) != p->epoch ||
+        TR__PID_INDEX(to) >= p->npids) {
+        tr__dist_unlock();
+        return bounce(rt, w, from, to, m);
+    }
+    tr_msg *out = tr__msg_new(TR__DIST_OUT, (uint32_t)(sizeof(tr__dist_out) + m->len));
+    if (out == NULL) {
+        tr__dist_unlock();
+        tr__msg_release(m);
+        return TR_ENOMEM;
+    }
+    tr__dist_out h = {.from = from, .to = to, .type = m->type, .op = TR__CTL_SEND_SENDER};
+    memcpy(out->data, &h, sizeof h);
+    memcpy(out->data + sizeof h, m->data, m->len);
+    int err = tr__dist_deliver(rt, w, from, p, out);
+    tr__dist_unlock();
+    tr__msg_release(m);
+    return err == TR_ENOPID ? 0 : err;
+}
+
+uint64_t tr__dist_next_id(void)
+{
+    return ++last_id;
+}
+
+void tr__dist_add(tr__dist_node *n)
+{
+    n->next = nodes;
+    nodes = n;
+}
+
+void tr__dist_remove(tr__dist_node *n)
+{
+    for (tr__dist_node **at = &nodes; *at != NULL; at = &(*at)->next)
+        if (*at == n) {
+            *at = n->next;
+            return;
+        }
+}
+
+int tr__dist_hold(tr__peer *p, const char *frames, size_t len)
+{
+    char *grown = realloc(p->held, p->held_len + len);
+    if (grown == NULL)
+        return TR_ENOMEM;
+    memcpy(grown + p->held_len, frames, len);
+    p->held = grown;
+    p->held_len += len;
+    return 0;
+}
+
+unsigned tr__dist_conns_up(tr_runtime *rt)
+{
+    tr__dist_lock();
+    tr__dist_node *n = tr__dist_node_of(rt, 0);
+    unsigned up = n != NULL ? n->conns_up : 0;
+    tr__dist_unlock();
+    return up;
+}

@@ -1,0 +1,467 @@
+/* dist/signals.c — what crosses an up connection: messages, and links,
+ * monitors and exit signals translated both ways between troupe's own
+ * fault protocol (actors/fault.h: link, unlink, monitor and demonitor
+ * requests, exit signals, TR_DOWN, all of them messages) and Erlang's
+ * control messages.
+ *
+ * A local actor's tr_link / tr_monitor / tr_kill to a remote pid send the
+ * usual requests; the send path routes them here (tr__dist_route, actors/actors.h), and they
+ * go out as LINK, MONITOR_P, EXIT2... A peer's LINK or MONITOR_P becomes
+ * the same request sent to the local actor from the remote process's
+ * tr_pid, so the local actor's own record keeps the link or watcher and
+ * its end sends the exit signal or TR_DOWN back through here as EXIT or
+ * MONITOR_P_EXIT. What fault.c already guarantees locally holds across:
+ * one DOWN per monitor, none after tr_demonitor returns (a late one is
+ * dropped on arrival). This file only remembers what crosses, so that the
+ * local ends hear `noconnection` once when the connection goes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../actors/context.h"
+#include "../actors/fault.h"
+#include "../sched/sched.h"
+#include "conn.h"
+#include "troupe/fault.h"
+
+/* Room for one more of an array of `size`-byte items. */
+static bool grow(void **arr, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return true;
+    size_t more = *cap != 0 ? 2 * *cap : 8;
+    void *grown = realloc(*arr, more * size);
+    if (grown == NULL)
+        return false;
+    *arr = grown;
+    *cap = more;
+    return true;
+}
+
+/* ---- the tables ---- */
+
+static void add_link(tr__dconn *c, tr_pid local, tr_pid remote)
+{
+    for (size_t i = 0; i < c->nlinks; i++)
+        if (c->links[i].local == local && c->links[i].remote == remote)
+            return;
+    if (grow((void **)&c->links, &c->links_cap, c->nlinks, sizeof *c->links))
+        c->links[c->nlinks++] = (tr__xlink){local, remote};
+}
+
+static void drop_link(tr__dconn *c, tr_pid local, tr_pid remote)
+{
+    for (size_t i = 0; i < c->nlinks; i++)
+        if (c->links[i].local == local && c->links[i].remote == remote) {
+            c->links[i] = c->links[--c->nlinks];
+            return;
+        }
+}
+
+static tr__xmon *add_mon(tr__dconn *c)
+{
+    if (!grow((void **)&c->mons, &c->mons_cap, c->nmons, sizeof *c->mons))
+        return NULL;
+    tr__xmon *mo = &c->mons[c->nmons++];
+    memset(mo, 0, sizeof *mo);
+    return mo;
+}
+
+static tr__xmon *find_mon(tr__dconn *c, uint64_t ref, bool theirs)
+{
+    for (size_t i = 0; i < c->nmons; i++)
+        if (c->mons[i].ref == ref && c->mons[i].theirs == theirs)
+            return &c->mons[i];
+    return NULL;
+}
+
+static void drop_mon(tr__dconn *c, tr__xmon *mo)
+{
+    *mo = c->mons[--c->nmons];
+}
+
+/* Our troupe reference as an Erlang ref of this node, and back (18 bits,
+ * then 32, then 14: the first word of a ref has 18 significant bits). */
+static void eref_of(const tr__dconn *c, uint64_t r, erlang_ref *e)
+{
+    memset(e, 0, sizeof *e);
+    strcpy(e->node, c->self);
+    e->len = 3;
+    e->n[0] = (unsigned)(r & 0x3ffff);
+    e->n[1] = (unsigned)(r >> 18);
+    e->n[2] = (unsigned)(r >> 50);
+    e->creation = c->creation;
+}
+
+static bool ref_of(const tr__dconn *c, const erlang_ref *e, uint64_t *r)
+{
+    if (strcmp(e->node, c->self) != 0 || e->len != 3)
+        return false;
+    *r = (uint64_t)e->n[0] | (uint64_t)e->n[1] << 18 | (uint64_t)e->n[2] << 50;
+    return true;
+}
+
+/* ---- exit reasons ---- */
+
+/* As Erlang sees it: the reasons troupe names as atoms (normal, killed,
+ * noproc, noconnection, ...), the program's own as integers. */
+static int reason_out(ei_x_buff *r, int reason)
+{
+    const char *name = tr_exit_reason_name(reason);
+    return strcmp(name, "user") != 0 ? ei_x_encode_atom(r, name) : ei_x_encode_long(r, reason);
+}
+
+/* An Erlang reason (a checked term) as troupe's: the atoms troupe names,
+ * positive integers that fit; any other term is 1 (a failure troupe has
+ * no number for). */
+static int reason_in(const char *p)
+{
+    char atom[MAXATOMLEN_UTF8];
+    long v;
+    int i = 0;
+    if (ei_decode_atom(p, &i, atom) == 0) {
+        static const int known[] = {TR_EXIT_NORMAL, TR_EXIT_KILL, TR_EXIT_KILLED, TR_EXIT_NOPROC,
+                                    TR_EXIT_SHUTDOWN, TR_EXIT_NOCONNECTION};
+        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+            if (strcmp(atom, tr_exit_reason_name(known[k])) == 0)
+                return known[k];
+        return 1;
+    }
+    i = 0;
+    if (ei_decode_long(p, &i, &v) == 0 && v > 0 && v <= INT32_MAX)
+        return (int)v;
+    return 1;
+}
+
+/* Sends ctl with `reason` as its Reason. */
+static void send_with_reason(tr_ctx *cx, tr__dconn *c, tr__ctl *ctl, int reason)
+{
+    ei_x_buff r;
+    if (ei_x_new(&r) != 0)
+        return;
+    if (reason_out(&r, reason) == 0) {
+        ctl->reason = r.buff;
+        ctl->reason_len = (size_t)r.index;
+        tr__dconn_send_ctl(cx, c, ctl, 0, NULL, 0, false);
+    }
+    ei_x_free(&r);
+}
+
+/* ---- going out ---- */
+
+static bool pid_out(tr_ctx *cx, tr__dconn *c, tr_pid p, erlang_pid *e)
+{
+    uint32_t peer;
+    tr__dist_lock();
+    tr__dist_node *n = tr__dist_node_of(tr_ctx_runtime(cx), c->node_id);
+    int err = n != NULL ? tr__dist_pid_out(n, p, e, &peer) : TR_ENOPID;
+    tr__dist_unlock();
+    return err == 0;
+}
+
+static uint64_t payload_u64(const unsigned char *data, size_t len)
+{
+    uint64_t v = 0;
+    if (len >= sizeof v)
+        memcpy(&v, data, sizeof v);
+    return v;
+}
+
+/* A signal of troupe's fault protocol from local h->from to remote h->to. */
+static void signal_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, tr__ctl *ctl,
+                       const unsigned char *data, size_t len)
+{
+    switch (h->type) {
+    case TR__LINK_REQ:
+        add_link(c, h->from, h->to);
+        ctl->op = TR__CTL_LINK;
+        tr__dconn_send_ctl(cx, c, ctl, 0, NULL, 0, false);
+        return;
+    case TR__UNLINK_REQ:
+        drop_link(c, h->from, h->to);
+        ctl->op = TR__CTL_UNLINK_ID;
+        ctl->id = ++c->next_unlink;
+        tr__dconn_send_ctl(cx, c, ctl, 0, NULL, 0, false);
+        return;
+    case TR__EXIT_SIGNAL: {
+        tr__signal s;
+        if (len < sizeof s)
+            return;
+        memcpy(&s, data, sizeof s);
+        if (s.linked)
+            drop_link(c, h->from, h->to);
+        ctl->op = s.linked ? TR__CTL_EXIT : TR__CTL_EXIT2;
+        send_with_reason(cx, c, ctl, s.info.reason);
+        return;
+    }
+    case TR__MONITOR_REQ: {
+        tr__xmon *mo = add_mon(c);
+        if (mo == NULL)
+            return;
+        mo->ref = payload_u64(data, len);
+        mo->local = h->from;
+        mo->remote = h->to;
+        ctl->op = TR__CTL_MONITOR_P;
+        eref_of(c, mo->ref, &ctl->ref);
+        tr__dconn_send_ctl(cx, c, ctl, 0, NULL, 0, false);
+        return;
+    }
+    case TR__DEMONITOR_REQ: {
+        uint64_t r = payload_u64(data, len);
+        tr__xmon *mo = find_mon(c, r, false);
+        if (mo != NULL)
+            drop_mon(c, mo);
+        ctl->op = TR__CTL_DEMONITOR_P;
+        eref_of(c, r, &ctl->ref);
+        tr__dconn_send_ctl(cx, c, ctl, 0, NULL, 0, false);
+        return;
+    }
+    case TR_DOWN: { /* a local actor the peer watched has ended */
+        tr_down_info d;
+        if (len < sizeof d)
+            return;
+        memcpy(&d, data, sizeof d);
+        tr__xmon *mo = find_mon(c, d.ref, true);
+        if (mo == NULL)
+            return;
+        ctl->op = TR__CTL_MONITOR_P_EXIT;
+        ctl->ref = mo->eref;
+        if (mo->by_name) {
+            ctl->to_name = true;
+            strcpy(ctl->name, mo->name);
+        }
+        drop_mon(c, mo);
+        send_with_reason(cx, c, ctl, d.reason);
+        return;
+    }
+    default:
+        return; /* an ask and the rest: not carried (tr__dist_route bounced asks) */
+    }
+}
+
+void tr__dist_send_out(tr_ctx *cx, tr__dconn *c, const tr_msg *m)
+{
+    if (m->len < sizeof(tr__dist_out))
+        return;
+    tr__dist_out h;
+    memcpy(&h, m->data, sizeof h);
+    const unsigned char *data = m->data + sizeof h;
+    size_t len = m->len - sizeof h;
+    tr__ctl ctl;
+    memset(&ctl, 0, sizeof ctl);
+    /* From nobody (the outside context): a stand-in pid of ours. */
+    if (!pid_out(cx, c, h.from, &ctl.from) && !pid_out(cx, c, TR_PID_NONE, &ctl.from))
+        return;
+    if (h.op == TR__CTL_REG_SEND) {
+        ctl.op = TR__CTL_REG_SEND;
+        ctl.to_name = true;
+        strcpy(ctl.name, h.name);
+        tr__dconn_send_ctl(cx, c, &ctl, h.type, data, len, true);
+        return;
+    }
+    if (!pid_out(cx, c, h.to, &ctl.to))
+        return; /* a pid of a connection gone: a dead letter */
+    if (h.type >= TR_MSG_SYSTEM && h.type != TR_DIST_TERM) {
+        signal_out(cx, c, &h, &ctl, data, len);
+        return;
+    }
+    ctl.op = c->up && !(c->hs.peer_flags & TR__DFLAG_SEND_SENDER) ? TR__CTL_SEND
+                                                                   : TR__CTL_SEND_SENDER;
+    tr__dconn_send_ctl(cx, c, &ctl, h.type, data, len, true);
+}
+
+/* ---- coming in ---- */
+
+static void hand(tr_ctx *cx, tr_pid from, tr_pid to, uint32_t type, const void *data, size_t len)
+{
+    (void)tr__send_copy(tr_ctx_runtime(cx), tr__cx_worker(cx), from, to, type, data, len);
+}
+
+static void exit_signal(tr_ctx *cx, tr_pid from, tr_pid to, int reason, bool linked)
+{
+    tr__signal s;
+    memset(&s, 0, sizeof s);
+    s.info.pid = from;
+    s.info.reason = reason;
+    s.linked = linked;
+    hand(cx, from, to, TR__EXIT_SIGNAL, &s, sizeof s);
+}
+
+static void down(tr_ctx *cx, tr_pid who, tr_pid to, uint64_t ref, int reason)
+{
+    tr_down_info d;
+    memset(&d, 0, sizeof d);
+    d.ref = ref;
+    d.pid = who;
+    d.reason = reason;
+    hand(cx, who, to, TR_DOWN, &d, sizeof d);
+}
+
+static bool ours(tr_pid p)
+{
+    return p != TR_PID_NONE && TR__PID_NODE(p) == 0;
+}
+
+/* MONITOR_P: the peer's process `rf` watches our actor `to` (or a name
+ * that is nobody's: noproc at once). */
+static void monitor_in(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl, tr_pid rf, tr_pid to)
+{
+    tr__xmon *mo = ours(to) && rf != TR_PID_NONE ? add_mon(c) : NULL;
+    if (mo == NULL) {
+        tr__ctl back;
+        memset(&back, 0, sizeof back);
+        back.op = TR__CTL_MONITOR_P_EXIT;
+        back.from = ctl->to;
+        back.to = ctl->from;
+        back.ref = ctl->ref;
+        back.to_name = ctl->to_name;
+        strcpy(back.name, ctl->name);
+        send_with_reason(cx, c, &back, TR_EXIT_NOPROC);
+        return;
+    }
+    mo->ref = ++c->next_ref;
+    mo->local = to;
+    mo->remote = rf;
+    mo->theirs = true;
+    mo->eref = ctl->ref;
+    mo->by_name = ctl->to_name;
+    strcpy(mo->name, ctl->name);
+    /* A target already gone answers with TR_DOWN noproc (fault.c). */
+    hand(cx, rf, to, TR__MONITOR_REQ, &mo->ref, sizeof mo->ref);
+}
+
+static void demonitor_in(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl, tr_pid rf)
+{
+    for (size_t i = 0; i < c->nmons; i++) {
+        tr__xmon *mo = &c->mons[i];
+        erlang_ref r = ctl->ref;
+        if (mo->theirs && mo->remote == rf && ei_cmp_refs(&mo->eref, &r) == 0) {
+            hand(cx, rf, mo->local, TR__DEMONITOR_REQ, &mo->ref, sizeof mo->ref);
+            drop_mon(c, mo);
+            return;
+        }
+    }
+}
+
+/* MONITOR_P_EXIT: a remote process one of ours watched has ended. */
+static void monitor_exit_in(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl)
+{
+    uint64_t r;
+    tr__xmon *mo = ref_of(c, &ctl->ref, &r) ? find_mon(c, r, false) : NULL;
+    if (mo == NULL)
+        return;
+    down(cx, mo->remote, mo->local, mo->ref, reason_in(ctl->reason));
+    drop_mon(c, mo);
+}
+
+static void deliver(tr_ctx *cx, const tr__ctl *ctl, tr_pid from, tr_pid to)
+{
+    if (!ours(to))
+        return; /* not one of ours: dropped */
+    uint32_t type;
+    const char *data;
+    size_t len;
+    tr__term_to_msg(ctl->msg, ctl->msg_len, &type, &data, &len);
+    hand(cx, from, to, type, data, len);
+}
+
+int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n)
+{
+    tr__ctl ctl;
+    int err = tr__ctl_decode(p, n, &ctl);
+    if (err != 0)
+        return err;
+    if (ctl.op <= 0)
+        return 0; /* not one we handle: ignored */
+    tr_runtime *rt = tr_ctx_runtime(cx);
+    tr_pid rf = TR_PID_NONE, to = TR_PID_NONE;
+    bool from_is_pid = ctl.op != TR__CTL_SEND && ctl.op != TR__CTL_UNLINK_ID_ACK &&
+                       !(ctl.op == TR__CTL_MONITOR_P_EXIT && ctl.to_name);
+    tr__dist_lock();
+    tr__dist_node *node = tr__dist_node_of(rt, c->node_id);
+    if (node != NULL) {
+        if (from_is_pid)
+            rf = tr__dist_pid_in(node, &ctl.from);
+        if (!ctl.to_name && ctl.op != TR__CTL_REG_SEND)
+            to = tr__dist_pid_in(node, &ctl.to);
+    }
+    tr__dist_unlock();
+    if (node == NULL)
+        return TR_ENOTCONN;
+    if (ctl.to_name && ctl.op != TR__CTL_MONITOR_P_EXIT)
+        to = tr_whereis(rt, ctl.name);
+    switch (ctl.op) {
+    case TR__CTL_SEND:
+    case TR__CTL_SEND_SENDER:
+    case TR__CTL_REG_SEND:
+        deliver(cx, &ctl, rf, to);
+        break;
+    case TR__CTL_LINK:
+        if (ours(to) && rf != TR_PID_NONE) {
+            add_link(c, to, rf);
+            hand(cx, rf, to, TR__LINK_REQ, NULL, 0); /* a dead `to` answers noproc */
+        } else {
+            tr__ctl back = ctl;
+            back.op = TR__CTL_EXIT;
+            back.from = ctl.to;
+            back.to = ctl.from;
+            send_with_reason(cx, c, &back, TR_EXIT_NOPROC);
+        }
+        break;
+    case TR__CTL_EXIT:
+    case TR__CTL_EXIT2:
+        if (ours(to) && rf != TR_PID_NONE) {
+            if (ctl.op == TR__CTL_EXIT)
+                drop_link(c, to, rf);
+            exit_signal(cx, rf, to, reason_in(ctl.reason), ctl.op == TR__CTL_EXIT);
+        }
+        break;
+    case TR__CTL_UNLINK_ID: {
+        if (ours(to) && rf != TR_PID_NONE) {
+            drop_link(c, to, rf);
+            hand(cx, rf, to, TR__UNLINK_REQ, NULL, 0);
+        }
+        tr__ctl ack = ctl; /* goes before anything else we send them */
+        ack.op = TR__CTL_UNLINK_ID_ACK;
+        ack.from = ctl.to;
+        ack.to = ctl.from;
+        tr__dconn_send_ctl(cx, c, &ack, 0, NULL, 0, false);
+        break;
+    }
+    case TR__CTL_MONITOR_P:
+        monitor_in(cx, c, &ctl, rf, to);
+        break;
+    case TR__CTL_DEMONITOR_P:
+        demonitor_in(cx, c, &ctl, rf);
+        break;
+    case TR__CTL_MONITOR_P_EXIT:
+        monitor_exit_in(cx, c, &ctl);
+        break;
+    default:
+        break; /* UNLINK_ID_ACK (our unlink is done on our side), ... */
+    }
+    return 0;
+}
+
+void tr__dist_lost(tr_ctx *cx, tr__dconn *c)
+{
+    for (size_t i = 0; i < c->nlinks; i++)
+        exit_signal(cx, c->links[i].remote, c->links[i].local, TR_EXIT_NOCONNECTION, true);
+    c->nlinks = 0;
+    for (size_t i = 0; i < c->nmons; i++) {
+        tr__xmon *mo = &c->mons[i];
+        if (mo->theirs)
+            hand(cx, mo->remote, mo->local, TR__DEMONITOR_REQ, &mo->ref, sizeof mo->ref);
+        else
+            down(cx, mo->remote, mo->local, mo->ref, TR_EXIT_NOCONNECTION);
+    }
+    c->nmons = 0;
+}
+
+void tr__dist_conn_free(tr__dconn *c)
+{
+    free(c->links);
+    free(c->mons);
+    c->links = NULL;
+    c->mons = NULL;
+}

@@ -1,0 +1,419 @@
+/* dist/term.c — control messages and messages as external-format terms.
+ *
+ * ei's decoders take no buffer length: they trust the bytes. Everything
+ * that arrives from a peer is therefore walked first by term_check, which
+ * knows every tag's size and stays within the bytes it was given, and
+ * only then handed to ei. */
+#include <string.h>
+
+#include "proto.h"
+#include "troupe/error.h"
+#include "troupe/msgtypes.h"
+
+/* Deeper nesting than this is refused (a hostile frame could otherwise
+ * recurse the walker, and ei's skip, off the stack). */
+#define TERM_DEPTH_MAX 256
+#define ATOM_BYTES_MAX (255 * 4)
+
+static uint32_t be(const unsigned char *p, int k)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < k; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int check(const unsigned char *p, size_t n, size_t *at, int depth);
+
+/* need(k): k more bytes are there, else the term is cut short. */
+#define NEED(k)                                                                        \
+    do {                                                                               \
+        if ((size_t)(k) > n - *at)                                                     \
+            return TR_EBADFRAME;                                                       \
+    } while (0)
+
+static int check_atom(const unsigned char *p, size_t n, size_t *at)
+{
+    NEED(1);
+    unsigned tag = p[(*at)++];
+    size_t len;
+    if (tag == ERL_ATOM_EXT || tag == ERL_ATOM_UTF8_EXT) {
+        NEED(2);
+        len = be(p + *at, 2);
+        *at += 2;
+    } else if (tag == ERL_SMALL_ATOM_EXT || tag == ERL_SMALL_ATOM_UTF8_EXT) {
+        NEED(1);
+        len = p[(*at)++];
+    } else {
+        return TR_EBADFRAME;
+    }
+    if (len > ATOM_BYTES_MAX)
+        return TR_EBADFRAME;
+    NEED(len);
+    *at += len;
+    return 0;
+}
+
+static int check_n(const unsigned char *p, size_t n, size_t *at, int depth, uint64_t count)
+{
+    for (uint64_t i = 0; i < count; i++) {
+        int err = check(p, n, at, depth);
+        if (err != 0)
+            return err;
+    }
+    return 0;
+}
+
+static int check_fun(const unsigned char *p, size_t n, size_t *at, int depth)
+{
+    NEED(4 + 1 + 16 + 4 + 4);
+    size_t start = *at;
+    uint32_t size = be(p + *at, 4);
+    uint32_t nfree = be(p + *at + 25, 4);
+    *at += 29;
+    int err;
+    /* Module, OldIndex, OldUniq, Pid, then the free variables. */
+    if ((err = check_atom(p, n, at)) != 0 || (err = check_n(p, n, at, depth, 3 + (uint64_t)nfree)))
+        return err;
+    return *at - start == size ? 0 : TR_EBADFRAME;
+}
+
+static int check(const unsigned char *p, size_t n, size_t *at, int depth)
+{
+    if (depth > TERM_DEPTH_MAX)
+        return TR_EBADFRAME;
+    NEED(1);
+    unsigned tag = p[*at];
+    size_t len;
+    switch (tag) {
+    case ERL_ATOM_EXT: case ERL_ATOM_UTF8_EXT: case ERL_SMALL_ATOM_EXT: case ERL_SMALL_ATOM_UTF8_EXT:
+        return check_atom(p, n, at);
+    }
+    (*at)++;
+    switch (tag) {
+    case ERL_SMALL_INTEGER_EXT: NEED(1); *at += 1; return 0;
+    case ERL_INTEGER_EXT: NEED(4); *at += 4; return 0;
+    case NEW_FLOAT_EXT: NEED(8); *at += 8; return 0;
+    case ERL_FLOAT_EXT: NEED(31); *at += 31; return 0;
+    case ERL_NIL_EXT: return 0;
+    case ERL_STRING_EXT: NEED(2); len = be(p + *at, 2); *at += 2; NEED(len); *at += len; return 0;
+    case ERL_BINARY_EXT: NEED(4); len = be(p + *at, 4); *at += 4; NEED(len); *at += len; return 0;
+    case ERL_BIT_BINARY_EXT:
+        NEED(5);
+        len = be(p + *at, 4);
+        if (p[*at + 4] > 8 || p[*at + 4] == 0 || len == 0)
+            return TR_EBADFRAME;
+        *at += 5;
+        NEED(len);
+        *at += len;
+        return 0;
+    case ERL_SMALL_BIG_EXT: NEED(2); len = p[*at]; *at += 2; NEED(len); *at += len; return 0;
+    case ERL_LARGE_BIG_EXT:
+        NEED(5);
+        len = be(p + *at, 4);
+        /* ei decodes a big into a long long or a bignum; past 8 bytes it
+         * refuses, which the caller sees as an invalid term anyway. */
+        *at += 5;
+        NEED(len);
+        *at += len;
+        return 0;
+    case ERL_SMALL_TUPLE_EXT: NEED(1); len = p[(*at)++]; return check_n(p, n, at, depth + 1, len);
+    case ERL_LARGE_TUPLE_EXT:
+        NEED(4);
+        len = be(p + *at, 4);
+        *at += 4;
+        return check_n(p, n, at, depth + 1, len);
+    case ERL_MAP_EXT:
+        NEED(4);
+        len = be(p + *at, 4);
+        *at += 4;
+        return check_n(p, n, at, depth + 1, 2 * (uint64_t)len);
+    case ERL_LIST_EXT:
+        NEED(4);
+        len = be(p + *at, 4);
+        *at += 4;
+        return check_n(p, n, at, depth + 1, (uint64_t)len + 1); /* elements, then the tail */
+    case ERL_PID_EXT: case ERL_NEW_PID_EXT: {
+        int err = check_atom(p, n, at);
+        if (err != 0)
+            return err;
+        NEED(tag == ERL_PID_EXT ? 9 : 12);
+        *at += tag == ERL_PID_EXT ? 9 : 12;
+        return 0;
+    }
+    case ERL_PORT_EXT: case ERL_NEW_PORT_EXT: case ERL_V4_PORT_EXT: {
+        int err = check_atom(p, n, at);
+        if (err != 0)
+            return err;
+        len = tag == ERL_PORT_EXT ? 5 : tag == ERL_NEW_PORT_EXT ? 8 : 12;
+        NEED(len);
+        *at += len;
+        return 0;
+    }
+    case ERL_NEW_REFERENCE_EXT: case ERL_NEWER_REFERENCE_EXT: {
+        NEED(2);
+        size_t words = be(p + *at, 2);
+        *at += 2;
+        int err = check_atom(p, n, at);
+        if (err != 0)
+            return err;
+        if (words == 0 || words > 5)
+            return TR_EBADFRAME; /* what erlang_ref holds */
+        len = (tag == ERL_NEW_REFERENCE_EXT ? 1 : 4) + 4 * words;
+        NEED(len);
+        *at += len;
+        return 0;
+    }
+    case ERL_NEW_FUN_EXT: return check_fun(p, n, at, depth + 1);
+    case ERL_EXPORT_EXT: {
+        int err;
+        if ((err = check_atom(p, n, at)) != 0 || (err = check_atom(p, n, at)) != 0)
+            return err;
+        NEED(2);
+        if (p[*at] != ERL_SMALL_INTEGER_EXT)
+            return TR_EBADFRAME;
+        *at += 2;
+        return 0;
+    }
+    default:
+        /* The atom cache (not negotiated), removed and unknown tags. */
+        return TR_EBADFRAME;
+    }
+}
+
+int tr__term_check(const char *p, size_t n, size_t *used)
+{
+    size_t at = 0;
+    int err = check((const unsigned char *)p, n, &at, 0);
+    if (err == 0)
+        *used = at;
+    return err;
+}
+#undef NEED
+
+/* ---- control messages ---- */
+
+/* Reads a pid, or an atom (a registered name) when the term is one. */
+static int get_proc(const char *p, int *i, erlang_pid *pid, tr__ctl *c)
+{
+    int type, size;
+    if (ei_get_type(p, i, &type, &size) != 0)
+        return TR_EBADFRAME;
+    if (type == ERL_ATOM_EXT) {
+        c->to_name = true;
+        return ei_decode_atom(p, i, c->name) == 0 ? 0 : TR_EBADFRAME;
+    }
+    return ei_decode_pid(p, i, pid) == 0 ? 0 : TR_EBADFRAME;
+}
+
+/* The fields after the op, by op: 0, TR_EBADFRAME, or 1 for an op we do
+ * not handle (skipped). */
+static int get_fields(const char *p, int *i, int arity, tr__ctl *c)
+{
+    int reason_at;
+    switch (c->op) {
+    case TR__CTL_LINK:
+    case TR__CTL_SEND_SENDER:
+        if (arity != 3 || ei_decode_pid(p, i, &c->from) || ei_decode_pid(p, i, &c->to))
+            return TR_EBADFRAME;
+        return 0;
+    case TR__CTL_SEND:
+        if (arity != 3 || ei_skip_term(p, i) || ei_decode_pid(p, i, &c->to))
+            return TR_EBADFRAME;
+        return 0;
+    case TR__CTL_REG_SEND:
+        c->to_name = true;
+        if (arity != 4 || ei_decode_pid(p, i, &c->from) || ei_skip_term(p, i) ||
+            ei_decode_atom(p, i, c->name))
+            return TR_EBADFRAME;
+        return 0;
+    case TR__CTL_EXIT:
+    case TR__CTL_EXIT2:
+        if (arity != 4 || ei_decode_pid(p, i, &c->from) || ei_decode_pid(p, i, &c->to))
+            return TR_EBADFRAME;
+        reason_at = *i;
+        if (ei_skip_term(p, i))
+            return TR_EBADFRAME;
+        c->reason = p + reason_at;
+        c->reason_len = (size_t)(*i - reason_at);
+        return 0;
+    case TR__CTL_MONITOR_P:
+    case TR__CTL_DEMONITOR_P:
+        if (arity != 4 || ei_decode_pid(p, i, &c->from) || get_proc(p, i, &c->to, c) ||
+            ei_decode_ref(p, i, &c->ref))
+            return TR_EBADFRAME;
+        return 0;
+    case TR__CTL_MONITOR_P_EXIT:
+        if (arity != 5 || get_proc(p, i, &c->from, c) || ei_decode_pid(p, i, &c->to) ||
+            ei_decode_ref(p, i, &c->ref))
+            return TR_EBADFRAME;
+        reason_at = *i;
+        if (ei_skip_term(p, i))
+            return TR_EBADFRAME;
+        c->reason = p + reason_at;
+        c->reason_len = (size_t)(*i - reason_at);
+        return 0;
+    case TR__CTL_UNLINK_ID:
+    case TR__CTL_UNLINK_ID_ACK:
+        if (arity != 4 || ei_decode_ulonglong(p, i, &c->id) || ei_decode_pid(p, i, &c->from) ||
+            ei_decode_pid(p, i, &c->to))
+            return TR_EBADFRAME;
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+static bool has_message(long op)
+{
+    return op == TR__CTL_SEND || op == TR__CTL_REG_SEND || op == TR__CTL_SEND_SENDER;
+}
+
+int tr__ctl_decode(const char *p, size_t n, tr__ctl *c)
+{
+    memset(c, 0, sizeof *c);
+    size_t used;
+    if (n < 3 || (unsigned char)p[0] != 112 || (unsigned char)p[1] != TR__VERSION_MAGIC ||
+        n > INT32_MAX || tr__term_check(p + 2, n - 2, &used) != 0)
+        return TR_EBADFRAME;
+    int i = 2, arity;
+    if (ei_decode_tuple_header(p, &i, &arity) || arity < 1 || ei_decode_long(p, &i, &c->op))
+        return TR_EBADFRAME;
+    int err = get_fields(p, &i, arity, c);
+    if (err < 0)
+        return err;
+    size_t end = 2 + used;
+    if (err == 0 && (size_t)i != end)
+        return TR_EBADFRAME;
+    if (err == 1) {
+        c->op = -c->op; /* not ours: the caller ignores it */
+        return 0;
+    }
+    if (!has_message(c->op))
+        return end == n ? 0 : TR_EBADFRAME;
+    size_t mused;
+    if (end >= n || (unsigned char)p[end] != TR__VERSION_MAGIC ||
+        tr__term_check(p + end + 1, n - end - 1, &mused) != 0 || end + 1 + mused != n)
+        return TR_EBADFRAME;
+    c->msg = p + end;
+    c->msg_len = n - end;
+    return 0;
+}
+
+static int proc(ei_x_buff *x, const erlang_pid *pid, const tr__ctl *c)
+{
+    return c->to_name ? ei_x_encode_atom(x, c->name) : ei_x_encode_pid(x, pid);
+}
+
+static int put_fields(ei_x_buff *x, const tr__ctl *c)
+{
+    switch (c->op) {
+    case TR__CTL_LINK:
+    case TR__CTL_SEND_SENDER:
+        return ei_x_encode_tuple_header(x, 3) || ei_x_encode_long(x, c->op) ||
+               ei_x_encode_pid(x, &c->from) || ei_x_encode_pid(x, &c->to);
+    case TR__CTL_SEND:
+        return ei_x_encode_tuple_header(x, 3) || ei_x_encode_long(x, c->op) ||
+               ei_x_encode_atom(x, "") || ei_x_encode_pid(x, &c->to);
+    case TR__CTL_REG_SEND:
+        return ei_x_encode_tuple_header(x, 4) || ei_x_encode_long(x, c->op) ||
+               ei_x_encode_pid(x, &c->from) || ei_x_encode_atom(x, "") ||
+               ei_x_encode_atom(x, c->name);
+    case TR__CTL_EXIT:
+    case TR__CTL_EXIT2:
+        return ei_x_encode_tuple_header(x, 4) || ei_x_encode_long(x, c->op) ||
+               ei_x_encode_pid(x, &c->from) || ei_x_encode_pid(x, &c->to) ||
+               ei_x_append_buf(x, c->reason, (int)c->reason_len);
+    case TR__CTL_MONITOR_P:
+    case TR__CTL_DEMONITOR_P:
+        return ei_x_encode_tuple_header(x, 4) || ei_x_encode_long(x, c->op) ||
+               ei_x_encode_pid(x, &c->from) || proc(x, &c->to, c) ||
+               ei_x_encode_ref(x, &c->ref);
+    case TR__CTL_MONITOR_P_EXIT:
+        return ei_x_encode_tuple_header(x, 5) || ei_x_encode_long(x, c->op) ||
+               proc(x, &c->from, c) || ei_x_encode_pid(x, &c->to) ||
+               ei_x_encode_ref(x, &c->ref) ||
+               ei_x_append_buf(x, c->reason, (int)c->reason_len);
+    case TR__CTL_UNLINK_ID:
+    case TR__CTL_UNLINK_ID_ACK:
+        return ei_x_encode_tuple_header(x, 4) || ei_x_encode_long(x, c->op) ||
+               ei_x_encode_ulonglong(x, c->id) || ei_x_encode_pid(x, &c->from) ||
+               ei_x_encode_pid(x, &c->to);
+    default:
+        return -2;
+    }
+}
+
+int tr__ctl_encode(ei_x_buff *x, const tr__ctl *c)
+{
+    static const char head[5] = {0, 0, 0, 0, 112};
+    if (ei_x_append_buf(x, head, sizeof head) || ei_x_encode_version(x))
+        return TR_ENOMEM;
+    int err = put_fields(x, c);
+    return err == 0 ? 0 : err == -2 ? TR_EINVAL : TR_ENOMEM;
+}
+
+int tr__ctl_finish(ei_x_buff *x)
+{
+    if (x->index < 4 || (uint64_t)x->index - 4 > UINT32_MAX)
+        return TR_EMSGSIZE;
+    uint32_t len = (uint32_t)x->index - 4;
+    unsigned char *p = (unsigned char *)x->buff;
+    p[0] = (unsigned char)(len >> 24);
+    p[1] = (unsigned char)(len >> 16);
+    p[2] = (unsigned char)(len >> 8);
+    p[3] = (unsigned char)len;
+    return 0;
+}
+
+/* ---- messages ---- */
+
+int tr__term_from_msg(ei_x_buff *x, uint32_t type, const void *data, size_t len)
+{
+    if (type == TR_DIST_TERM) {
+        size_t used;
+        if (len < 2 || len > INT32_MAX || ((const unsigned char *)data)[0] != TR__VERSION_MAGIC ||
+            tr__term_check((const char *)data + 1, len - 1, &used) != 0 || used != len - 1)
+            return TR_EINVAL;
+        return ei_x_append_buf(x, data, (int)len) == 0 ? 0 : TR_ENOMEM;
+    }
+    if (len > INT32_MAX)
+        return TR_EMSGSIZE;
+    if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
+        ei_x_encode_ulong(x, type) || ei_x_encode_binary(x, len != 0 ? data : "", (int)len))
+        return TR_ENOMEM;
+    return 0;
+}
+
+void tr__term_to_msg(const char *p, size_t n, uint32_t *type, const char **data, size_t *len)
+{
+    /* p was checked whole by tr__ctl_decode: ei may read it. */
+    int i = 1, arity, t, size;
+    unsigned long ty;
+    if (ei_decode_tuple_header(p, &i, &arity) == 0 && arity == 2 &&
+        ei_decode_ulong(p, &i, &ty) == 0 && ty < TR_MSG_SYSTEM &&
+        ei_get_type(p, &i, &t, &size) == 0 && t == ERL_BINARY_EXT &&
+        (size_t)i + 5 + (size_t)size == n) {
+        *type = (uint32_t)ty;
+        *data = p + i + 5; /* the tag and the 4-byte length */
+        *len = (size_t)size;
+        return;
+    }
+    *type = TR_DIST_TERM;
+    *data = p;
+    *len = n;
+}
+
+int tr__node_split(const char *node, char *alive, size_t alive_cap, char *host, size_t host_cap)
+{
+    const char *at = node != NULL ? strchr(node, '@') : NULL;
+    if (at == NULL || at == node || at[1] == '\0' || strchr(at + 1, '@') != NULL)
+        return TR_EINVAL;
+    size_t a = (size_t)(at - node), h = strlen(at + 1);
+    if (a >= alive_cap || h >= host_cap || a + 1 + h > TR__NODE_NAME_MAX)
+        return TR_EINVAL;
+    memcpy(alive, node, a);
+    alive[a] = '\0';
+    memcpy(host, at + 1, h + 1);
+    return 0;
+}

@@ -1,0 +1,99 @@
+/* troupe/dist.h — a troupe runtime as a node of an Erlang cluster.
+ *
+ * tr_node_start makes the runtime a distributed node that speaks Erlang's
+ * own distribution protocol (EPMD, the version-6 handshake with the cookie
+ * challenge, ticks): Erlang, Elixir and Gleam nodes, and other troupe
+ * nodes, reach its actors and are reached by them.
+ *
+ * Remote processes are ordinary tr_pids: a pid whose node bits are not 0
+ * names a process of another node, and tr_send works on it unchanged. A
+ * table per peer node maps each Erlang pid {node, id, serial, creation} to
+ * a tr_pid: the same Erlang pid gives the same tr_pid for as long as its
+ * node stays connected; once the connection goes down, every tr_pid given
+ * for that node is a dead letter, so a pid of an earlier incarnation never
+ * reaches a later one (the peer's new pids come with new tr_pids). Our own
+ * actors appear to Erlang as pids of this node: id = the pid's slot,
+ * serial = its generation, creation = the one EPMD gave at start.
+ *
+ * Messages: a troupe message (type, bytes) travels as {Type, <<Bytes>>}.
+ * A term of that shape arrives as that type and those bytes; any other
+ * term arrives as TR_DIST_TERM whose payload is the term in external
+ * format (131 first), and sending a TR_DIST_TERM message sends those bytes
+ * back as the same term. m->from is the sender when it is known (Erlang's
+ * SEND_SENDER and REG_SEND), else TR_PID_NONE.
+ *
+ * Links, monitors and exit signals work across nodes both ways (tr_link,
+ * tr_monitor, tr_demonitor, tr_kill on a remote pid; Erlang's link/1,
+ * monitor/2, exit/2 on ours), with the local guarantees (one TR_DOWN per
+ * monitor, none after tr_demonitor); when a node connection goes down,
+ * every link across it exits and every monitor fires once with
+ * TR_EXIT_NOCONNECTION. An Erlang exit reason arrives as the troupe
+ * reason of the same name (normal, killed, noproc, shutdown,
+ * noconnection), a positive integer as itself, any other term as 1.
+ *
+ * Not yet: fragmented messages, backpressure on a node connection, asks
+ * to remote pids (they fail at once), long names.
+ */
+#ifndef TROUPE_DIST_H
+#define TROUPE_DIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "actor.h"
+#include "api.h"
+#include "msgtypes.h" /* TR_DIST_TERM */
+#include "pid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tr_node_opts {
+    const char *name;    /* "name@host", a short name (required) */
+    const char *cookie;  /* NULL: the first line of $HOME/.erlang.cookie */
+    const char *host;    /* listen address; NULL = 0.0.0.0 */
+    uint16_t port;       /* listen port; 0 = any free port */
+    uint16_t epmd_port;  /* 0 = $ERL_EPMD_PORT, else 4369 */
+    uint64_t tick_ns;    /* a peer silent this long is down; 0 = 60 s (net_ticktime) */
+} tr_node_opts;
+
+/* The largest message a node connection carries, control message and
+ * term included; past it tr_send to a remote pid refuses (TR_EMSGSIZE)
+ * and a frame announcing more closes the connection. */
+#define TR_DIST_MSG_MAX (UINT32_C(128) << 20)
+
+/* Makes the runtime a node: listens, registers the name with EPMD (and
+ * starts `epmd -daemon` if none answers, as erl does), over a connection
+ * kept open until tr_node_stop. Blocks the caller for the EPMD exchange
+ * (bounded: about 5 s at worst). Errors: TR_EINVAL (no name, a name
+ * without '@host', no cookie to be had), TR_EBUSY (the runtime is a node
+ * already), TR_EEXIST (EPMD has the name), TR_ETIMEDOUT / TR_ECONNABORTED
+ * (no EPMD), the errors of tr_tcp_listen. A behaviour or outside context. */
+TR_API int tr_node_start(tr_ctx *cx, const tr_node_opts *o);
+
+/* Unregisters from EPMD, stops listening and closes every node
+ * connection (their pids become dead letters). Call it before
+ * tr_runtime_destroy. Errors: TR_ENOTCONN (not a node), TR_EINVAL. A
+ * behaviour or outside context. */
+TR_API int tr_node_stop(tr_ctx *cx);
+
+/* The node's full name ("name@host"), or NULL when the runtime is not a
+ * node. The string lives until tr_node_stop. Any thread. */
+TR_API const char *tr_node_name(tr_runtime *rt);
+
+/* Sends (type, bytes) to the process registered as `name` on `node`
+ * (Erlang's {Name, Node} ! Msg; REG_SEND), connecting first if need be
+ * (the EPMD lookup blocks the caller, at most about 1 s). A TR_DIST_TERM
+ * message sends its bytes as the term. Errors: TR_EINVAL (bad name or
+ * node, a TR_DIST_TERM that is not one term), TR_ENOTCONN (this runtime is
+ * not a node), TR_EHOSTUNREACH (EPMD does not know the node), TR_EMSGSIZE,
+ * TR_ENOMEM. A behaviour or outside context. */
+TR_API int tr_send_named(tr_ctx *cx, const char *name, const char *node, uint32_t type,
+                         const void *data, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

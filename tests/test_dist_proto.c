@@ -1,0 +1,389 @@
+/* test_dist_proto.c — the distribution protocol on bytes alone (dist/proto.h):
+ * EPMD requests and replies, framing, the digest, both sides of the
+ * handshake against each other, control messages and messages as terms,
+ * and that cut or corrupted frames are refused without reading past them
+ * (run under SAN=address, a read past the end fails the suite). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../dist/proto.h"
+#include "tests.h"
+
+static void test_epmd_alive2_request_and_replies(void)
+{
+    uint8_t b[64];
+    size_t n = tr__epmd_alive2_req(b, sizeof b, 0x1234, "echo");
+    static const uint8_t want[] = {0, 17, 120, 0x12, 0x34, 77, 0, 0, 6, 0, 6, 0, 4,
+                                   'e', 'c', 'h', 'o', 0, 0};
+    TT_EQ(n, sizeof want);
+    CU_ASSERT(memcmp(b, want, sizeof want) == 0);
+    TT_EQ(tr__epmd_alive2_req(b, 10, 1, "echo"), 0); /* does not fit */
+    TT_EQ(tr__epmd_alive2_req(b, sizeof b, 1, ""), 0);
+
+    uint32_t creation = 0;
+    static const uint8_t x_resp[] = {118, 0, 0x64, 0x8a, 0x1b, 0x02};
+    for (size_t k = 0; k < sizeof x_resp; k++)
+        TT_EQ(tr__epmd_alive2_resp(x_resp, k, &creation), 0); /* need more */
+    TT_EQ(tr__epmd_alive2_resp(x_resp, sizeof x_resp, &creation), 1);
+    TT_EQ(creation, 0x648a1b02u);
+    static const uint8_t old_resp[] = {121, 0, 0, 3};
+    TT_EQ(tr__epmd_alive2_resp(old_resp, sizeof old_resp, &creation), 1);
+    TT_EQ(creation, 3);
+    static const uint8_t taken[] = {118, 1, 0, 0, 0, 0};
+    TT_EQ(tr__epmd_alive2_resp(taken, sizeof taken, &creation), TR_EEXIST);
+    static const uint8_t junk[] = {'H', 'T'};
+    TT_EQ(tr__epmd_alive2_resp(junk, sizeof junk, &creation), TR_EBADFRAME);
+}
+
+static void test_epmd_port_request_and_replies(void)
+{
+    uint8_t b[16];
+    TT_EQ(tr__epmd_port_req(b, sizeof b, "ab"), 5);
+    static const uint8_t want[] = {0, 3, 122, 'a', 'b'};
+    CU_ASSERT(memcmp(b, want, sizeof want) == 0);
+
+    uint16_t port = 0;
+    static const uint8_t ok[] = {119, 0, 0x9c, 0x40, 77, 0, 0, 6, 0, 6, 0, 2, 'a', 'b', 0, 0};
+    for (size_t k = 0; k < sizeof ok; k++)
+        TT_EQ(tr__epmd_port_resp(ok, k, &port), 0);
+    TT_EQ(tr__epmd_port_resp(ok, sizeof ok, &port), 1);
+    TT_EQ(port, 40000);
+    static const uint8_t none[] = {119, 1};
+    TT_EQ(tr__epmd_port_resp(none, sizeof none, &port), TR_EHOSTUNREACH);
+    static const uint8_t v5[] = {119, 0, 0x9c, 0x40, 77, 0, 0, 5, 0, 5, 0, 2, 'a', 'b', 0, 0};
+    TT_EQ(tr__epmd_port_resp(v5, sizeof v5, &port), TR_EBADFRAME);
+}
+
+static void test_frames_two_and_four_byte_ticks_and_limits(void)
+{
+    size_t body = 99;
+    static const uint8_t two[] = {0, 3, 'a', 'b', 'c', 'x'};
+    TT_EQ(tr__dist_frame(two, 1, 2, 100, &body), 0);
+    TT_EQ(tr__dist_frame(two, 4, 2, 100, &body), 0);
+    TT_EQ(tr__dist_frame(two, sizeof two, 2, 100, &body), 1);
+    TT_EQ(body, 3);
+    static const uint8_t tick[] = {0, 0, 0, 0};
+    TT_EQ(tr__dist_frame(tick, 3, 4, 100, &body), 0);
+    TT_EQ(tr__dist_frame(tick, 4, 4, 100, &body), 1);
+    TT_EQ(body, 0);
+    static const uint8_t big[] = {0x7f, 0xff, 0xff, 0xff};
+    TT_EQ(tr__dist_frame(big, 4, 4, 1 << 20, &body), TR_EMSGSIZE);
+}
+
+static void test_digest_is_md5_of_cookie_and_decimal_challenge(void)
+{
+    static const uint8_t want[16] = {0x4d, 0x97, 0x57, 0xcd, 0x7a, 0xe7, 0x73, 0xaa,
+                                     0xf1, 0xa0, 0x8d, 0x00, 0xff, 0x98, 0x13, 0x18};
+    uint8_t d[16];
+    tr__dist_digest(0xdeadbeef, "secretcookie", d); /* "secretcookie3735928559" */
+    CU_ASSERT(memcmp(d, want, 16) == 0);
+}
+
+/* Runs a handshake between two in-memory sides; returns the acceptor's
+ * last result (or the first failure) and leaves both states. */
+static int run_handshake(tr__hs *a, tr__hs *b, const char *cookie_a, const char *cookie_b)
+{
+    uint8_t msg[512], reply[512];
+    size_t len, rl;
+    TT_EQ(tr__hs_init(a, true, "a@localhost", cookie_a, 11, 1111, msg, sizeof msg, &len), 0);
+    TT_EQ(tr__hs_init(b, false, "b@localhost", cookie_b, 22, 2222, reply, sizeof reply, &rl), 0);
+    TT_EQ(rl, 0);
+    /* A -> B: name. */
+    size_t body;
+    TT_EQ(tr__dist_frame(msg, len, 2, 65535, &body), 1);
+    int r = tr__hs_step(b, msg + 2, body, reply, sizeof reply, &rl);
+    TT_EQ(r, TR__HS_NAMED);
+    CU_ASSERT(strcmp(b->peer, "a@localhost") == 0);
+    TT_EQ(b->peer_creation, 11);
+    TT_EQ(tr__hs_accept(b, "ok", reply, sizeof reply, &rl), 0);
+    /* B -> A: status, then the challenge, in one buffer. */
+    size_t at = 0;
+    while (at < rl) {
+        TT_EQ(tr__dist_frame(reply + at, rl - at, 2, 65535, &body), 1);
+        r = tr__hs_step(a, reply + at + 2, body, msg, sizeof msg, &len);
+        if (r < 0)
+            return r;
+        at += 2 + body;
+    }
+    CU_ASSERT(strcmp(a->peer, "b@localhost") == 0);
+    TT_EQ(a->peer_creation, 22);
+    /* A -> B: challenge reply; B -> A: ack. */
+    TT_EQ(tr__dist_frame(msg, len, 2, 65535, &body), 1);
+    r = tr__hs_step(b, msg + 2, body, reply, sizeof reply, &rl);
+    if (r < 0)
+        return r;
+    TT_EQ(r, TR__HS_DONE);
+    TT_EQ(tr__dist_frame(reply, rl, 2, 65535, &body), 1);
+    return tr__hs_step(a, reply + 2, body, msg, sizeof msg, &len);
+}
+
+static void test_handshake_both_sides_agree_and_wrong_cookie_fails(void)
+{
+    tr__hs a, b;
+    TT_EQ(run_handshake(&a, &b, "c00kie", "c00kie"), TR__HS_DONE);
+    TT_EQ(a.state, TR__HS_UP);
+    TT_EQ(b.state, TR__HS_UP);
+    CU_ASSERT((a.peer_flags & TR__DFLAGS_REQUIRED) == TR__DFLAGS_REQUIRED);
+    CU_ASSERT((a.peer_flags & TR__DFLAG_DIST_HDR_ATOM_CACHE) == 0);
+
+    /* The acceptor checks first: a wrong cookie fails at the reply. */
+    TT_EQ(run_handshake(&a, &b, "c00kie", "other"), TR_ECONNABORTED);
+    TT_EQ(b.state, TR__HS_FAILED);
+}
+
+static void test_handshake_refuses_malformed_messages(void)
+{
+    tr__hs b;
+    uint8_t out[512];
+    size_t ol;
+    /* Every prefix of a good name, and a name missing a required flag. */
+    tr__hs a;
+    uint8_t name[512];
+    size_t nl;
+    TT_EQ(tr__hs_init(&a, true, "a@h", "k", 1, 1, name, sizeof name, &nl), 0);
+    for (size_t k = 0; k < nl - 2; k++) {
+        tr__hs_init(&b, false, "b@h", "k", 2, 2, out, sizeof out, &ol);
+        TT_EQ(tr__hs_step(&b, name + 2, k, out, sizeof out, &ol), TR_EBADFRAME);
+    }
+    name[2 + 8] &= (uint8_t)~0x04; /* drop EXTENDED_REFERENCES (the flags' last byte) */
+    tr__hs_init(&b, false, "b@h", "k", 2, 2, out, sizeof out, &ol);
+    TT_EQ(tr__hs_step(&b, name + 2, nl - 2, out, sizeof out, &ol), TR_EBADFRAME);
+    /* A name without '@', and a reply before any name. */
+    uint8_t bad[] = {'N', 0, 0, 0, 0, 0x01, 0xff, 0xff, 0xff, 0, 0, 0, 1, 0, 2, 'n', 'o'};
+    tr__hs_init(&b, false, "b@h", "k", 2, 2, out, sizeof out, &ol);
+    TT_EQ(tr__hs_step(&b, bad, sizeof bad, out, sizeof out, &ol), TR_EBADFRAME);
+    uint8_t r[21] = {'r'};
+    tr__hs_init(&b, false, "b@h", "k", 2, 2, out, sizeof out, &ol);
+    TT_EQ(tr__hs_step(&b, r, sizeof r, out, sizeof out, &ol), TR_EBADFRAME);
+    /* A refusal by status ends the initiator's attempt. */
+    TT_EQ(tr__hs_init(&a, true, "a@h", "k", 1, 1, name, sizeof name, &nl), 0);
+    uint8_t nok[] = {'s', 'n', 'o', 'k'};
+    TT_EQ(tr__hs_step(&a, nok, sizeof nok, out, sizeof out, &ol), TR_ECONNABORTED);
+    CU_ASSERT(strcmp(a.refusal, "nok") == 0);
+}
+
+static erlang_pid pid_of(const char *node, unsigned num, unsigned serial, unsigned creation)
+{
+    erlang_pid p;
+    memset(&p, 0, sizeof p);
+    strcpy(p.node, node);
+    p.num = num;
+    p.serial = serial;
+    p.creation = creation;
+    return p;
+}
+
+static bool same_pid(const erlang_pid *a, const erlang_pid *b)
+{
+    return strcmp(a->node, b->node) == 0 && a->num == b->num && a->serial == b->serial &&
+           a->creation == b->creation;
+}
+
+/* Every prefix of a good frame and many one-byte corruptions decode to
+ * an error or to something, never past the bytes given (ASan watches:
+ * each try decodes from its own exact-size heap copy). */
+static void corrupt_every_way(const char *frame, size_t n)
+{
+    tr__ctl c;
+    for (size_t k = 0; k < n; k++) {
+        char *cut = malloc(k + 1);
+        memcpy(cut, frame, k);
+        CU_ASSERT(tr__ctl_decode(cut, k, &c) != 0 || k == n);
+        free(cut);
+    }
+    char *copy = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        for (int v = 0; v < 256; v += 17) {
+            memcpy(copy, frame, n);
+            copy[i] = (char)v;
+            (void)tr__ctl_decode(copy, n, &c);
+        }
+    free(copy);
+}
+
+static void test_control_messages_round_trip_and_survive_corruption(void)
+{
+    ei_x_buff x;
+    tr__ctl c, d;
+    memset(&c, 0, sizeof c);
+    c.op = TR__CTL_SEND_SENDER;
+    c.from = pid_of("a@h", 1, 2, 3);
+    c.to = pid_of("b@h", 70000000, 4000000, 0x12345678);
+    ei_x_new(&x);
+    TT_EQ(tr__ctl_encode(&x, &c), 0);
+    TT_EQ(tr__term_from_msg(&x, 42, "hello", 5), 0);
+    TT_EQ(tr__ctl_finish(&x), 0);
+    size_t body;
+    TT_EQ(tr__dist_frame((uint8_t *)x.buff, (size_t)x.index, 4, 1 << 20, &body), 1);
+    TT_EQ(body + 4, (size_t)x.index);
+    TT_EQ(tr__ctl_decode(x.buff + 4, body, &d), 0);
+    TT_EQ(d.op, TR__CTL_SEND_SENDER);
+    CU_ASSERT(same_pid(&d.from, &c.from) && same_pid(&d.to, &c.to));
+    uint32_t type;
+    const char *data;
+    size_t len;
+    tr__term_to_msg(d.msg, d.msg_len, &type, &data, &len);
+    TT_EQ(type, 42);
+    TT_EQ(len, 5);
+    CU_ASSERT(memcmp(data, "hello", 5) == 0);
+    corrupt_every_way(x.buff + 4, body);
+    char *longer = malloc(body + 1); /* a byte after the message */
+    memcpy(longer, x.buff + 4, body);
+    longer[body] = 0;
+    TT_EQ(tr__ctl_decode(longer, body + 1, &d), TR_EBADFRAME);
+    free(longer);
+    ei_x_free(&x);
+
+    /* MONITOR_P by name, then MONITOR_P_EXIT with a reason. */
+    memset(&c, 0, sizeof c);
+    c.op = TR__CTL_MONITOR_P;
+    c.from = pid_of("erl@h", 5, 0, 9);
+    c.to_name = true;
+    strcpy(c.name, "echo");
+    strcpy(c.ref.node, "erl@h");
+    c.ref.len = 3;
+    c.ref.n[0] = 1, c.ref.n[1] = 2, c.ref.n[2] = 3;
+    c.ref.creation = 9;
+    ei_x_new(&x);
+    TT_EQ(tr__ctl_encode(&x, &c), 0);
+    TT_EQ(tr__ctl_finish(&x), 0);
+    TT_EQ(tr__ctl_decode(x.buff + 4, (size_t)x.index - 4, &d), 0);
+    TT_EQ(d.op, TR__CTL_MONITOR_P);
+    CU_ASSERT(d.to_name && strcmp(d.name, "echo") == 0);
+    CU_ASSERT(ei_cmp_refs(&d.ref, &c.ref) == 0);
+    corrupt_every_way(x.buff + 4, (size_t)x.index - 4);
+    ei_x_free(&x);
+
+    ei_x_buff r;
+    ei_x_new(&r);
+    ei_x_encode_atom(&r, "noproc");
+    c.op = TR__CTL_MONITOR_P_EXIT;
+    c.to = c.from;
+    c.reason = r.buff;
+    c.reason_len = (size_t)r.index;
+    ei_x_new(&x);
+    TT_EQ(tr__ctl_encode(&x, &c), 0);
+    TT_EQ(tr__ctl_finish(&x), 0);
+    TT_EQ(tr__ctl_decode(x.buff + 4, (size_t)x.index - 4, &d), 0);
+    TT_EQ(d.op, TR__CTL_MONITOR_P_EXIT);
+    TT_EQ(d.reason_len, (size_t)r.index);
+    CU_ASSERT(memcmp(d.reason, r.buff, d.reason_len) == 0);
+    ei_x_free(&x);
+    ei_x_free(&r);
+
+    /* UNLINK_ID's 64-bit id. */
+    memset(&c, 0, sizeof c);
+    c.op = TR__CTL_UNLINK_ID;
+    c.id = UINT64_C(0xfedcba9876543210);
+    c.from = pid_of("a@h", 1, 0, 1);
+    c.to = pid_of("b@h", 2, 0, 1);
+    ei_x_new(&x);
+    TT_EQ(tr__ctl_encode(&x, &c), 0);
+    TT_EQ(tr__ctl_finish(&x), 0);
+    TT_EQ(tr__ctl_decode(x.buff + 4, (size_t)x.index - 4, &d), 0);
+    CU_ASSERT(d.id == c.id);
+    ei_x_free(&x);
+
+    /* Not pass-through; an op we do not handle (ignored by the caller). */
+    static const char atom_cache[] = {131, 68, 0};
+    TT_EQ(tr__ctl_decode(atom_cache, sizeof atom_cache, &d), TR_EBADFRAME);
+    static const char node_link[] = {112, (char)131, 104, 1, 97, 5};
+    TT_EQ(tr__ctl_decode(node_link, sizeof node_link, &d), 0);
+    TT_EQ(d.op, -5);
+}
+
+static void test_messages_map_to_tuples_or_dist_terms(void)
+{
+    ei_x_buff x;
+    uint32_t type;
+    const char *data;
+    size_t len;
+
+    /* {7, <<>>}: an empty payload. */
+    ei_x_new(&x);
+    TT_EQ(tr__term_from_msg(&x, 7, NULL, 0), 0);
+    tr__term_to_msg(x.buff, (size_t)x.index, &type, &data, &len);
+    TT_EQ(type, 7);
+    TT_EQ(len, 0);
+    ei_x_free(&x);
+
+    /* Any other term is TR_DIST_TERM, the bytes as they came; they go back
+     * unchanged. */
+    ei_x_new_with_version(&x);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "hello");
+    ei_x_encode_double(&x, 2.5);
+    tr__term_to_msg(x.buff, (size_t)x.index, &type, &data, &len);
+    TT_EQ(type, TR_DIST_TERM);
+    CU_ASSERT(data == x.buff && len == (size_t)x.index);
+    ei_x_buff y;
+    ei_x_new(&y);
+    TT_EQ(tr__term_from_msg(&y, TR_DIST_TERM, data, len), 0);
+    TT_EQ(y.index, x.index);
+    CU_ASSERT(memcmp(y.buff, x.buff, len) == 0);
+    ei_x_free(&y);
+    ei_x_free(&x);
+
+    /* A type in the reserved range is not taken from a peer. */
+    ei_x_new_with_version(&x);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_ulong(&x, TR_MSG_SYSTEM + 5);
+    ei_x_encode_binary(&x, "zz", 2);
+    tr__term_to_msg(x.buff, (size_t)x.index, &type, &data, &len);
+    TT_EQ(type, TR_DIST_TERM);
+    ei_x_free(&x);
+
+    /* A TR_DIST_TERM that is not one whole term is refused. */
+    ei_x_new(&y);
+    static const char two_terms[] = {(char)131, 97, 1, 97, 2};
+    TT_EQ(tr__term_from_msg(&y, TR_DIST_TERM, two_terms, sizeof two_terms), TR_EINVAL);
+    TT_EQ(tr__term_from_msg(&y, TR_DIST_TERM, two_terms, 2), TR_EINVAL);
+    ei_x_free(&y);
+}
+
+static void test_term_check_refuses_deep_and_cut_terms(void)
+{
+    size_t used;
+    char deep[2 * 300 + 1];
+    for (int i = 0; i < 300; i++)
+        deep[2 * i] = 104, deep[2 * i + 1] = 1; /* {{{...}}} */
+    deep[600] = 106;
+    TT_EQ(tr__term_check(deep, sizeof deep, &used), TR_EBADFRAME);
+    TT_EQ(tr__term_check(deep + 2 * 100, sizeof deep - 2 * 100, &used), 0);
+    TT_EQ(used, sizeof deep - 2 * 100);
+    static const char long_list[] = {108, 0x7f, 0, 0, 0, 97, 1};
+    TT_EQ(tr__term_check(long_list, sizeof long_list, &used), TR_EBADFRAME);
+    static const char big_bin[] = {109, 0x7f, 0, 0, 0, 1};
+    TT_EQ(tr__term_check(big_bin, sizeof big_bin, &used), TR_EBADFRAME);
+}
+
+static void test_node_names_split_at_the_at(void)
+{
+    char a[16], h[16];
+    TT_EQ(tr__node_split("echo@localhost", a, sizeof a, h, sizeof h), 0);
+    CU_ASSERT(strcmp(a, "echo") == 0 && strcmp(h, "localhost") == 0);
+    TT_EQ(tr__node_split("echo", a, sizeof a, h, sizeof h), TR_EINVAL);
+    TT_EQ(tr__node_split("@h", a, sizeof a, h, sizeof h), TR_EINVAL);
+    TT_EQ(tr__node_split("e@", a, sizeof a, h, sizeof h), TR_EINVAL);
+    TT_EQ(tr__node_split("a@b@c", a, sizeof a, h, sizeof h), TR_EINVAL);
+    TT_EQ(tr__node_split("averyveryverylongname@h", a, sizeof a, h, sizeof h), TR_EINVAL);
+}
+
+void register_dist_proto_tests(void)
+{
+    CU_pSuite s = CU_add_suite("dist_proto", NULL, NULL);
+    tt_test(s, "epmd_alive2_request_and_replies", test_epmd_alive2_request_and_replies);
+    tt_test(s, "epmd_port_request_and_replies", test_epmd_port_request_and_replies);
+    tt_test(s, "frames_two_and_four_byte_ticks_and_limits",
+            test_frames_two_and_four_byte_ticks_and_limits);
+    tt_test(s, "digest_is_md5_of_cookie_and_decimal_challenge",
+            test_digest_is_md5_of_cookie_and_decimal_challenge);
+    tt_test(s, "handshake_both_sides_agree_and_wrong_cookie_fails",
+            test_handshake_both_sides_agree_and_wrong_cookie_fails);
+    tt_test(s, "handshake_refuses_malformed_messages", test_handshake_refuses_malformed_messages);
+    tt_test(s, "control_messages_round_trip_and_survive_corruption",
+            test_control_messages_round_trip_and_survive_corruption);
+    tt_test(s, "messages_map_to_tuples_or_dist_terms", test_messages_map_to_tuples_or_dist_terms);
+    tt_test(s, "term_check_refuses_deep_and_cut_terms", test_term_check_refuses_deep_and_cut_terms);
+    tt_test(s, "node_names_split_at_the_at", test_node_names_split_at_the_at);
+}
