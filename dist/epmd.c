@@ -25,12 +25,9 @@ static int dial(const char *host, uint16_t port, int ms)
 {
     struct sockaddr_storage addr;
     socklen_t len;
-    int err = tr__resolve(host, port, false, SOCK_STREAM, &addr, &len);
-    if (err != 0)
-        return err;
-    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int err, fd = tr__socket_for(host, port, false, SOCK_STREAM, &addr, &len);
     if (fd < 0)
-        return -errno;
+        return fd;
     if (connect(fd, (struct sockaddr *)&addr, len) != 0 && errno != EINPROGRESS) {
         err = -errno;
         close(fd);

@@ -228,6 +228,19 @@ static int fail(tr__hs *hs, int err)
     return err;
 }
 
+/* The peer's proof that it has the cookie: a message of want_len bytes
+ * starting with tag, whose 16 bytes at `at` are the digest of our
+ * challenge. 0, or the error that fails the handshake. */
+static int check_proof(tr__hs *hs, const uint8_t *msg, size_t len, size_t want_len, uint8_t tag,
+                       size_t at)
+{
+    uint8_t want[16];
+    if (len != want_len || msg[0] != tag)
+        return TR_EBADFRAME;
+    tr__dist_digest(hs->my_challenge, hs->cookie, want);
+    return memcmp(want, msg + at, 16) == 0 ? 0 : TR_ECONNABORTED;
+}
+
 static int initiator_step(tr__hs *hs, const uint8_t *msg, size_t len, uint8_t *out, size_t cap,
                           size_t *out_len)
 {
@@ -261,12 +274,9 @@ static int initiator_step(tr__hs *hs, const uint8_t *msg, size_t len, uint8_t *o
         return TR__HS_CONTINUE;
     }
     case TR__HS_WAIT_ACK: {
-        uint8_t want[16];
-        if (len != 17 || msg[0] != 'a')
-            return fail(hs, TR_EBADFRAME);
-        tr__dist_digest(hs->my_challenge, hs->cookie, want);
-        if (memcmp(want, msg + 1, 16) != 0)
-            return fail(hs, TR_ECONNABORTED);
+        int err = check_proof(hs, msg, len, 17, 'a', 1);
+        if (err != 0)
+            return fail(hs, err);
         hs->state = TR__HS_UP;
         return TR__HS_DONE;
     }
@@ -290,12 +300,9 @@ int tr__hs_step(tr__hs *hs, const uint8_t *msg, size_t len, uint8_t *out, size_t
         return TR__HS_NAMED;
     }
     case TR__HS_WAIT_REPLY: {
-        uint8_t want[16];
-        if (len != 21 || msg[0] != 'r')
-            return fail(hs, TR_EBADFRAME);
-        tr__dist_digest(hs->my_challenge, hs->cookie, want);
-        if (memcmp(want, msg + 5, 16) != 0)
-            return fail(hs, TR_ECONNABORTED);
+        int err = check_proof(hs, msg, len, 21, 'r', 5);
+        if (err != 0)
+            return fail(hs, err);
         uint8_t a[17];
         a[0] = 'a';
         tr__dist_digest(get32(msg + 1), hs->cookie, a + 1);

@@ -206,11 +206,21 @@ static int get_proc(const char *p, int *i, erlang_pid *pid, tr__ctl *c)
     return ei_decode_pid(p, i, pid) == 0 ? 0 : TR_EBADFRAME;
 }
 
+/* An exit reason: the next term, kept as its bytes. */
+static int get_reason(const char *p, int *i, tr__ctl *c)
+{
+    int at = *i;
+    if (ei_skip_term(p, i))
+        return TR_EBADFRAME;
+    c->reason = p + at;
+    c->reason_len = (size_t)(*i - at);
+    return 0;
+}
+
 /* The fields after the op, by op: 0, TR_EBADFRAME, or 1 for an op we do
  * not handle (skipped). */
 static int get_fields(const char *p, int *i, int arity, tr__ctl *c)
 {
-    int reason_at;
     switch (c->op) {
     case TR__CTL_LINK:
     case TR__CTL_SEND_SENDER:
@@ -231,12 +241,7 @@ static int get_fields(const char *p, int *i, int arity, tr__ctl *c)
     case TR__CTL_EXIT2:
         if (arity != 4 || ei_decode_pid(p, i, &c->from) || ei_decode_pid(p, i, &c->to))
             return TR_EBADFRAME;
-        reason_at = *i;
-        if (ei_skip_term(p, i))
-            return TR_EBADFRAME;
-        c->reason = p + reason_at;
-        c->reason_len = (size_t)(*i - reason_at);
-        return 0;
+        return get_reason(p, i, c);
     case TR__CTL_MONITOR_P:
     case TR__CTL_DEMONITOR_P:
         if (arity != 4 || ei_decode_pid(p, i, &c->from) || get_proc(p, i, &c->to, c) ||
@@ -247,12 +252,7 @@ static int get_fields(const char *p, int *i, int arity, tr__ctl *c)
         if (arity != 5 || get_proc(p, i, &c->from, c) || ei_decode_pid(p, i, &c->to) ||
             ei_decode_ref(p, i, &c->ref))
             return TR_EBADFRAME;
-        reason_at = *i;
-        if (ei_skip_term(p, i))
-            return TR_EBADFRAME;
-        c->reason = p + reason_at;
-        c->reason_len = (size_t)(*i - reason_at);
-        return 0;
+        return get_reason(p, i, c);
     case TR__CTL_UNLINK_ID:
     case TR__CTL_UNLINK_ID_ACK:
         if (arity != 4 || ei_decode_ulonglong(p, i, &c->id) || ei_decode_pid(p, i, &c->from) ||

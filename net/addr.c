@@ -31,17 +31,24 @@ int tr__resolve(const char *host, uint16_t port, bool passive, int socktype,
     return 0;
 }
 
+int tr__socket_for(const char *host, uint16_t port, bool passive, int socktype,
+                   struct sockaddr_storage *addr, socklen_t *len)
+{
+    int err = tr__resolve(host, port, passive, socktype, addr, len);
+    if (err != 0)
+        return err;
+    int fd = socket(addr->ss_family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return fd >= 0 ? fd : -errno;
+}
+
 int tr__bind_socket(const char *host, uint16_t port, int socktype, uint16_t *bound)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    int err = tr__resolve(host, port, true, socktype, &ss, &len);
-    if (err != 0)
-        return err;
-    int fd = socket(ss.ss_family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = tr__socket_for(host, port, true, socktype, &ss, &len);
     if (fd < 0)
-        return -errno;
-    int one = 1;
+        return fd;
+    int err, one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
         err = -errno;

@@ -26,6 +26,11 @@ _Static_assert(TR__NET_CLOSE <= TR__MSG_NET_LAST, "net types past their range");
 int tr__resolve(const char *host, uint16_t port, bool passive, int socktype,
                 struct sockaddr_storage *addr, socklen_t *len);
 
+/* tr__resolve, then a non-blocking, close-on-exec socket of the address's
+ * family: the fd, or a negative code (addr and len hold the address). */
+int tr__socket_for(const char *host, uint16_t port, bool passive, int socktype,
+                   struct sockaddr_storage *addr, socklen_t *len);
+
 /* A non-blocking, close-on-exec socket bound to host:port, with
  * SO_REUSEADDR; the bound port is stored. The fd, or a negative code. */
 int tr__bind_socket(const char *host, uint16_t port, int socktype, uint16_t *bound);

@@ -59,11 +59,12 @@ bool gen_check(uint64_t seed, uint64_t off, const unsigned char *buf, size_t len
 #define WAIT_FOR(cond)                                                                      \
     do {                                                                                    \
         double until_ = tt_now() + WAIT_S;                                                  \
-        while (!(cond) && tt_now() < until_)                                                \
+        bool held_;                                                                         \
+        while (!(held_ = (cond)) && tt_now() < until_)                                      \
             tt_sleep_ms(1);                                                                 \
-        if (!(cond))                                                                        \
+        if (!held_)                                                                         \
             printf("\n    %s:%d: gave up waiting for %s\n", __FILE__, __LINE__, #cond);     \
-        CU_ASSERT(cond);                                                                    \
+        CU_ASSERT(held_);                                                                   \
     } while (0)
 
 /* ---- server side: behaviours and their counters ------------------------------ */
