@@ -1,0 +1,214 @@
+/* dist_bench.h — what the two-node benchmarks (dist-pingpong, dist-stream)
+ * share: a private EPMD on a free port, the second node as a child process
+ * (this program forked, or `erl`), and waiting for its "ready" line.
+ *
+ * The child is forked before either side creates a runtime, so that no
+ * worker thread is copied into it; both then parse the same argv with
+ * bench_init. */
+#ifndef TROUPE_BENCH_DIST_BENCH_H
+#define TROUPE_BENCH_DIST_BENCH_H
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define DB_COOKIE "troupe_bench_cookie"
+
+/* A TCP port nobody listens on right now (the kernel's pick). */
+static inline uint16_t db_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    uint16_t port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static inline bool db_answers(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static inline void db_sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* Starts `epmd -daemon` on a port of its own (never the machine's 4369,
+ * which real nodes may use) and waits until it answers; exits on failure. */
+static inline uint16_t db_epmd_start(const char *prog)
+{
+    uint16_t port = db_free_port();
+    char cmd[128];
+    /* -relaxed_command_check: so that -kill works with names registered. */
+    snprintf(cmd, sizeof cmd, "epmd -daemon -relaxed_command_check -port %u", (unsigned)port);
+    if (port != 0 && system(cmd) == 0)
+        for (double until = bench_now() + 10; bench_now() < until; db_sleep_ms(10))
+            if (db_answers(port))
+                return port;
+    fprintf(stderr, "%s: epmd did not start (is erlang-nox installed?)\n", prog);
+    exit(1);
+}
+
+static inline void db_epmd_stop(uint16_t port)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "epmd -port %u -kill >/dev/null 2>&1", (unsigned)port);
+    if (system(cmd) != 0)
+        fprintf(stderr, "dist bench: epmd on port %u did not stop\n", (unsigned)port);
+}
+
+/* The child: its pid and the read end of its stdout. */
+typedef struct db_child {
+    pid_t pid;
+    int out;
+} db_child;
+
+/* Forks; in the child, stdout becomes a pipe to the parent. Returns true
+ * in the child. */
+static inline bool db_fork(db_child *c)
+{
+    int p[2];
+    if (pipe(p) != 0) {
+        perror("pipe");
+        exit(1);
+    }
+    fflush(NULL);
+    c->pid = fork();
+    if (c->pid < 0) {
+        perror("fork");
+        exit(1);
+    }
+    if (c->pid == 0) {
+        /* A parent killed by run.sh's hang limit takes its peer along. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        return true;
+    }
+    close(p[1]);
+    c->out = p[0];
+    return false;
+}
+
+/* Runs argv (erl) as the child with ERL_EPMD_PORT=epmd, its stdout on c->out. */
+static inline void db_spawn(db_child *c, uint16_t epmd, char *const *argv)
+{
+    if (db_fork(c)) {
+        char port[16];
+        snprintf(port, sizeof port, "%u", (unsigned)epmd);
+        setenv("ERL_EPMD_PORT", port, 1);
+        execvp(argv[0], argv);
+        perror(argv[0]);
+        _exit(127);
+    }
+}
+
+/* Waits (at most `seconds`) until the child prints a line with "ready". */
+static inline bool db_wait_ready(db_child *c, double seconds)
+{
+    char buf[4096];
+    size_t len = 0;
+    for (double until = bench_now() + seconds; bench_now() < until;) {
+        struct pollfd pf = { .fd = c->out, .events = POLLIN };
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        ssize_t k = read(c->out, buf + len, sizeof buf - 1 - len);
+        if (k <= 0)
+            return false;
+        len += (size_t)k;
+        buf[len] = '\0';
+        if (strstr(buf, "ready") != NULL)
+            return true;
+        if (len == sizeof buf - 1)
+            len = 0;
+    }
+    return false;
+}
+
+/* SIGTERM, SIGKILL after 10 s; true when it exited by itself with 0. */
+static inline bool db_stop(db_child *c)
+{
+    int status = 0;
+    kill(c->pid, SIGTERM);
+    for (int i = 0; i < 1000; i++) {
+        if (waitpid(c->pid, &status, WNOHANG) == c->pid) {
+            close(c->out);
+            return (WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
+                   (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+        }
+        db_sleep_ms(10);
+    }
+    kill(c->pid, SIGKILL);
+    waitpid(c->pid, &status, 0);
+    close(c->out);
+    fprintf(stderr, "dist bench: the peer did not stop within 10 s of SIGTERM: killed\n");
+    return false;
+}
+
+/* Makes b's runtime node `name`@localhost on the private EPMD. */
+static inline void db_node(bench *b, const char *name, uint16_t epmd)
+{
+    char full[128];
+    snprintf(full, sizeof full, "%s@localhost", name);
+    tr_node_opts o = { .name = full, .cookie = DB_COOKIE, .host = "127.0.0.1",
+                       .epmd_port = epmd };
+    int err = tr_node_start(tr_runtime_ctx(b->rt), &o);
+    if (err != 0)
+        bench_die(b->name, "tr_node_start", err);
+}
+
+/* The troupe child's life after its actors are spawned: "ready" to the
+ * parent, run until SIGTERM, leave EPMD, exit. Never returns. */
+static inline void db_child_serve(bench *b)
+{
+    BENCH_TRY(tr_runtime_stop_on_signal(b->rt, SIGTERM));
+    printf("ready\n");
+    fflush(stdout);
+    int r = tr_runtime_run(b->rt);
+    tr_node_stop(tr_runtime_ctx(b->rt));
+    tr_runtime_destroy(b->rt);
+    exit(r == 1 ? 0 : 1);
+}
+
+/* Stops the node of a started runtime and waits for its workers. */
+static inline void db_node_end(bench *b)
+{
+    tr_node_stop(tr_runtime_ctx(b->rt));
+    tr_runtime_shutdown(b->rt);
+    tr_runtime_join(b->rt);
+}
+
+/* Whether argv has `--flag 1` (read before bench_init, which picks the
+ * benchmark's name). */
+static inline bool db_flag(int argc, char **argv, const char *flag)
+{
+    for (int i = 1; i + 1 < argc; i += 2)
+        if (strcmp(argv[i], flag) == 0 && strcmp(argv[i + 1], "0") != 0)
+            return true;
+    return false;
+}
+
+#endif
