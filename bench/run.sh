@@ -20,7 +20,7 @@
 #                         spell of a shared machine hits all of them alike.
 #                         The table shows each benchmark's median run and
 #                         its spread (max / min)
-#   BENCH_ONLY="w..."     only these benchmarks: names, "actors" or "net"
+#   BENCH_ONLY="w..."     only these benchmarks: names, "actors", "net" or "dist"
 #   BENCH_TIMEOUT=S       seconds before a benchmark counts as hung
 #   BENCH_OUT=DIR         where results go (default bench/results)
 #
@@ -44,6 +44,15 @@
 # echo-rr-p99-vs-floor (p99 latency, lower is better) and
 # echo-stream-vs-floor (MiB/s).
 #
+# The dist group comes last: two nodes over Erlang's distribution
+# protocol, each program with its own epmd on a free port. dist-pingpong
+# and dist-stream between two troupe processes, dist-pingpong-erl with an
+# erl node as the echoing peer, and dist-pingpong-erlang and
+# dist-stream-erlang, the same two workloads between two erl nodes
+# (bench/dist-erl.escript; impl=erlang, one run at erl's own scheduler
+# count whatever BENCH_THREADS says). Skipped, with a printed line, when
+# erl or epmd is not installed.
+#
 # CSV: one row per run (the rep column says which round), plus the ratio
 # rows; threads is the pass's count (the floor itself always runs one).
 #
@@ -58,6 +67,7 @@ SCALE=${BENCH_SCALE:-default}
 BENCHES="pingpong counting fjthroughput fjcreation threadring chameneos big skynet fanin idlemem timers"
 NET_BENCHES="echo-rr echo-stream echo-idle chat-fanout http"
 FLOOR_BENCHES="echo-rr echo-stream"
+DIST_BENCHES="dist-pingpong dist-pingpong-erl dist-stream dist-pingpong-erlang dist-stream-erlang"
 LOADGEN=$BUILD/bench/loadgen
 FLOOR=$BUILD/bench/epoll-echo
 THREADS=${BENCH_THREADS:-default}
@@ -83,7 +93,7 @@ case $REPS in
 ''|*[!0-9]*|0) usage_error "BENCH_REPS must be a count of at least 1" ;;
 esac
 for w in $ONLY; do
-    case " actors net $BENCHES $NET_BENCHES " in
+    case " actors net dist $BENCHES $NET_BENCHES $DIST_BENCHES " in
     *" $w "*) ;;
     *) usage_error "BENCH_ONLY: no benchmark or group '$w'" ;;
     esac
@@ -108,6 +118,8 @@ small_args() {
     echo-idle)    echo "--conns 500 --secs 1" ;;
     chat-fanout)  echo "--clients 10 --n 100" ;;
     http)         echo "--conns 8 --secs 1" ;;
+    dist-pingpong*) echo "--n 10000" ;;
+    dist-stream*) echo "--senders 4 --n 20000" ;;
     esac
 }
 
@@ -116,6 +128,11 @@ bench_args() {
         small_args "$1"
     elif [ "$1" = http ]; then
         echo "--conns 64 --secs 10"
+    else
+        case $1 in
+        dist-pingpong*) echo "--n 100000" ;;
+        dist-stream*)   echo "--senders 4 --n 250000" ;;
+        esac
     fi
 }
 
@@ -432,6 +449,45 @@ run_net() {
     return 0
 }
 
+# Dist benchmark $1 in the pass of $2 threads, round $3: a troupe program
+# (dist-pingpong-erl is dist-pingpong --erl 1) or, for *-erlang, the
+# escript with the workload's sizes as its arguments.
+run_dist() {
+    args=$(bench_args "$1")
+    targ=""
+    [ "$2" = default ] || targ="--threads $2"
+    announce "$1${args:+ $args}${targ:+ $targ}${rounds:+ (round $3)}"
+    if ! command -v erl >/dev/null 2>&1 || ! command -v epmd >/dev/null 2>&1; then
+        echo "skipped (erl/epmd not installed: apt-get install erlang-nox)" >&2
+        return
+    fi
+    line=""
+    case $1 in
+    *-erlang)
+        workload=$(echo "$1" | sed -e 's/^dist-//' -e 's/-erlang$//')
+        sizes=$(echo "$args" | sed 's/--[a-z]* //g')
+        $limit escript bench/dist-erl.escript "$workload" $sizes > "$tmp/out" 2> "$tmp/err"
+        rc=$? ;;
+    *)
+        prog=$BUILD/bench/$1
+        extra=""
+        [ "$1" = dist-pingpong-erl ] && prog=$BUILD/bench/dist-pingpong && extra="--erl 1"
+        if [ ! -x "$prog" ]; then
+            report missing
+            record "$1" "$args" missing "" "$(pass_threads "$2")" "$3"
+            return
+        fi
+        $limit "$prog" $args $extra $targ > "$tmp/out" 2> "$tmp/err"
+        rc=$? ;;
+    esac
+    line=$(grep '^bench=' "$tmp/out" | head -n 1)
+    [ "$rc" -eq 0 ] || grep -v '^bench=' "$tmp/out" >> "$tmp/err"
+    status=$(run_status "$rc" "$line")
+    report "$status"
+    ran_threads=$(field threads "$line")
+    record "$1" "$args" "$status" "$line" "${ran_threads:-$(pass_threads "$2")}" "$3"
+}
+
 # How many runs the progress lines count to.
 runs_per_pass=0
 for name in $BENCHES; do
@@ -441,6 +497,9 @@ for name in $NET_BENCHES; do
     wanted "$name" net || continue
     runs_per_pass=$((runs_per_pass + 1))
     has_floor "$name" && runs_per_pass=$((runs_per_pass + 1))
+done
+for name in $DIST_BENCHES; do
+    wanted "$name" dist && runs_per_pass=$((runs_per_pass + 1))
 done
 total=$((runs_per_pass * $(echo $THREADS | wc -w) * REPS))
 rounds=""
@@ -460,6 +519,12 @@ while [ "$rep" -le "$REPS" ]; do
         wanted "$name" net || continue
         for t in $THREADS; do
             run_net "$name" "$t" "$rep"
+        done
+    done
+    for name in $DIST_BENCHES; do
+        wanted "$name" dist || continue
+        for t in $THREADS; do
+            run_dist "$name" "$t" "$rep"
         done
     done
     rep=$((rep + 1))
