@@ -53,6 +53,12 @@ static void dead_letter(tr_runtime *rt, tr__worker *w, tr_msg *m)
     tr__send(rt, w, TR_PID_NONE, sink, d);
 }
 
+void tr__dead_letter(tr_runtime *rt, tr__worker *w, tr_msg *m)
+{
+    COUNT(rt, w, dead);
+    dead_letter(rt, w, m);
+}
+
 int tr_runtime_dead_letters(tr_runtime *rt, tr_pid sink)
 {
     if (rt == NULL)

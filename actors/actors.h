@@ -197,6 +197,11 @@ int tr__timer_self(tr_ctx *cx, uint64_t delay_ns, uint32_t type, const void *dat
  * not a node), TR_EMSGSIZE (past TR_DIST_MSG_MAX), TR_ENOMEM. */
 int tr__dist_route(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m);
 
+/* For dist/: a message to another node's pid that cannot go is a dead
+ * letter as a local one is (counted in dead_letters, copied to the sink,
+ * a request answered noproc). m stays the caller's. Any thread. */
+void tr__dead_letter(tr_runtime *rt, tr__worker *w, tr_msg *m);
+
 /* tr_send of a TR_DIST_TERM to another node's pid: the bytes must be one
  * whole term (131 first), TR_EINVAL otherwise; then as tr__dist_route,
  * from the running actor (or from outside). */

@@ -250,7 +250,7 @@ static int bounce(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg 
 {
     m->from = from;
     m->to = to;
-    tr__fault_bounce(rt, w, m);
+    tr__dead_letter(rt, w, m);
     tr__msg_release(m);
     return 0;
 }
