@@ -68,12 +68,22 @@ int main(int argc, char **argv)
     bench_param params[] = { { "n", 100000, 1, 0 }, { "erl", 0, 0, 1 } };
     bool erl = db_flag(argc, argv, "--erl");
     const char *name = erl ? "dist-pingpong-erl" : "dist-pingpong";
-    uint16_t epmd = db_epmd_start(name);
+    uint16_t epmd = db_free_port();
     char me[64], peer[64];
     snprintf(me, sizeof me, "bpp_a%ld", (long)getpid());
     snprintf(peer, sizeof peer, "bpp_b%ld", (long)getpid());
     bench b;
     db_child c;
+    if (!erl && db_fork(&c)) {
+        bench_init(&b, name, params, 2, argc, argv);
+        db_epmd_await(name, epmd);
+        db_node(&b, peer, epmd);
+        tr_actor_spec ps = { .behaviour = pong, .name = "pong" };
+        BENCH_TRY(tr_spawn_spec(tr_runtime_ctx(b.rt), &ps, NULL));
+        db_child_serve(&b);
+    }
+    bench_init(&b, name, params, 2, argc, argv);
+    db_epmd_start(name, epmd);
     if (erl) {
         /* The echo loop compiled, not run by erl_eval: that is what an
          * Erlang program runs. */
@@ -91,14 +101,7 @@ int main(int argc, char **argv)
         char *args[] = { "erl", "-noshell", "-sname", full, "-setcookie", DB_COOKIE,
                          "-eval", script, NULL };
         db_spawn(&c, epmd, args);
-    } else if (db_fork(&c)) {
-        bench_init(&b, name, params, 2, argc, argv);
-        db_node(&b, peer, epmd);
-        tr_actor_spec ps = { .behaviour = pong, .name = "pong" };
-        BENCH_TRY(tr_spawn_spec(tr_runtime_ctx(b.rt), &ps, NULL));
-        db_child_serve(&b);
     }
-    bench_init(&b, name, params, 2, argc, argv);
     uint64_t n = params[0].value, bad = 0;
     double secs = 0;
     atomic_int done = 0;

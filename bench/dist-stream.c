@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 {
     bench_param params[] = { { "senders", 4, 1, MAX_SENDERS }, { "n", 250000, 1, 0 } };
     const char *name = "dist-stream";
-    uint16_t epmd = db_epmd_start(name);
+    uint16_t epmd = db_free_port();
     char me[64], peer[96];
     snprintf(me, sizeof me, "bds_a%ld", (long)getpid());
     snprintf(peer, sizeof peer, "bds_b%ld", (long)getpid());
@@ -121,6 +121,7 @@ int main(int argc, char **argv)
     db_child c;
     if (db_fork(&c)) {
         bench_init(&b, name, params, 2, argc, argv);
+        db_epmd_await(name, epmd);
         db_node(&b, peer, epmd);
         sink st = { .k = (uint32_t)params[0].value, .n = params[1].value };
         tr_actor_spec ss = { .behaviour = sink_fn, .state = &st, .state_size = sizeof st,
@@ -129,6 +130,7 @@ int main(int argc, char **argv)
         db_child_serve(&b);
     }
     bench_init(&b, name, params, 2, argc, argv);
+    db_epmd_start(name, epmd);
     shared sh = { .k = (unsigned)params[0].value, .n = params[1].value };
     if (!db_wait_ready(&c, 60)) {
         fprintf(stderr, "%s: the peer node did not come up\n", name);

@@ -4,7 +4,7 @@
  *
  * The child is forked before either side creates a runtime, so that no
  * worker thread is copied into it; both then parse the same argv with
- * bench_init. */
+ * bench_init, and the parent starts epmd only once its argv is good. */
 #ifndef TROUPE_BENCH_DIST_BENCH_H
 #define TROUPE_BENCH_DIST_BENCH_H
 
@@ -55,19 +55,30 @@ static inline void db_sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* Starts `epmd -daemon` on a port of its own (never the machine's 4369,
- * which real nodes may use) and waits until it answers; exits on failure. */
-static inline uint16_t db_epmd_start(const char *prog)
+/* Starts `epmd -daemon` on `port` (a free one: never the machine's 4369,
+ * which real nodes may use) and waits until it answers; exits on failure.
+ * Called after bench_init, so that a bad command line leaves none behind. */
+static inline void db_epmd_start(const char *prog, uint16_t port)
 {
-    uint16_t port = db_free_port();
     char cmd[128];
     /* -relaxed_command_check: so that -kill works with names registered. */
     snprintf(cmd, sizeof cmd, "epmd -daemon -relaxed_command_check -port %u", (unsigned)port);
     if (port != 0 && system(cmd) == 0)
         for (double until = bench_now() + 10; bench_now() < until; db_sleep_ms(10))
             if (db_answers(port))
-                return port;
+                return;
     fprintf(stderr, "%s: epmd did not start (is erlang-nox installed?)\n", prog);
+    exit(1);
+}
+
+/* The forked child's wait for the parent's epmd (tr_node_start would
+ * start one of its own otherwise, racing the parent's). */
+static inline void db_epmd_await(const char *prog, uint16_t port)
+{
+    for (double until = bench_now() + 20; bench_now() < until; db_sleep_ms(10))
+        if (db_answers(port))
+            return;
+    fprintf(stderr, "%s: no epmd on port %u\n", prog, (unsigned)port);
     exit(1);
 }
 
@@ -116,10 +127,12 @@ static inline bool db_fork(db_child *c)
 /* Runs argv (erl) as the child with ERL_EPMD_PORT=epmd, its stdout on c->out. */
 static inline void db_spawn(db_child *c, uint16_t epmd, char *const *argv)
 {
+    /* Set here, not in the child: this process may have threads by now,
+     * and the child does nothing but exec. */
+    char port[16];
+    snprintf(port, sizeof port, "%u", (unsigned)epmd);
+    setenv("ERL_EPMD_PORT", port, 1);
     if (db_fork(c)) {
-        char port[16];
-        snprintf(port, sizeof port, "%u", (unsigned)epmd);
-        setenv("ERL_EPMD_PORT", port, 1);
         execvp(argv[0], argv);
         perror(argv[0]);
         _exit(127);
