@@ -10,6 +10,12 @@
  * monitor that is never removed: its DOWN is how the driver knows the
  * actor ended, and it too must come exactly once with the reason.
  *
+ * Both guards are crossed: a demonitor sent before the actor's end is
+ * obeyed on node b (its DOWN is never sent), and one made after the
+ * control DOWN, when the actor ended with the subject's watcher second,
+ * finds the subject's DOWN already sent: node a must drop it on arrival
+ * (with that drop disabled in actors/fault.c this test fails).
+ *
  * The other half of item 7, "a remote crash reaches the linked actor with
  * its reason", is test_dist_fault.c's first half (TR_EXIT with reason 5
  * from a linked actor on the other node), so it is not repeated here.
