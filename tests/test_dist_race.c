@@ -10,11 +10,13 @@
  * monitor that is never removed: its DOWN is how the driver knows the
  * actor ended, and it too must come exactly once with the reason.
  *
- * Both guards are crossed: a demonitor sent before the actor's end is
- * obeyed on node b (its DOWN is never sent), and one made after the
- * control DOWN, when the actor ended with the subject's watcher second,
- * finds the subject's DOWN already sent: node a must drop it on arrival
- * (with that drop disabled in actors/fault.c this test fails).
+ * Both guards are crossed: a demonitor made before the end's DOWN comes
+ * back is caught by the connections (dist/signals.c forgets the monitor
+ * on node a at once, on node b when DEMONITOR_P arrives, and a DOWN for a
+ * forgotten monitor goes no further), and one made after the control
+ * DOWN, when the subject's watcher was second, finds the subject's DOWN
+ * already handed to the driver: fault.c must drop it on arrival (with
+ * that drop disabled this test fails: 62 of 500 rounds).
  *
  * The other half of item 7, "a remote crash reaches the linked actor with
  * its reason", is test_dist_fault.c's first half (TR_EXIT with reason 5
