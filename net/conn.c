@@ -247,8 +247,10 @@ static int append(tr__conn *c, const unsigned char *data, size_t len)
     int err = tr__outq_append(&c->out, data, len);
     if (err == 0 && c->out.queued > c->opts.high_water && (c->flags & CONNECTED)) {
         flush(c);
+        /* Throttled again in the turn that resumed it: reading stays
+         * stopped, and the resume is void (never both: settle). */
         if (c->out.queued > c->opts.high_water)
-            c->flags |= THROTTLED;
+            c->flags = (c->flags & ~RESUMED) | THROTTLED;
     }
     return err;
 }
