@@ -105,13 +105,7 @@ int main(int argc, char **argv)
     uint64_t n = params[0].value, bad = 0;
     double secs = 0;
     atomic_int done = 0;
-    if (!db_wait_ready(&c, 60)) {
-        fprintf(stderr, "%s: the peer node did not come up\n", name);
-        db_stop(&c);
-        db_epmd_stop(epmd);
-        exit(1);
-    }
-    db_node(&b, me, epmd);
+    db_peer_up(&b, &c, me, epmd);
     pinger st = { .n = n, .lat = calloc(n, sizeof(double)), .secs = &secs, .bad = &bad,
                   .done = &done };
     if (st.lat == NULL)

@@ -132,13 +132,7 @@ int main(int argc, char **argv)
     bench_init(&b, name, params, 2, argc, argv);
     db_epmd_start(name, epmd);
     shared sh = { .k = (unsigned)params[0].value, .n = params[1].value };
-    if (!db_wait_ready(&c, 60)) {
-        fprintf(stderr, "%s: the peer node did not come up\n", name);
-        db_stop(&c);
-        db_epmd_stop(epmd);
-        exit(1);
-    }
-    db_node(&b, me, epmd);
+    db_peer_up(&b, &c, me, epmd);
     tr_ctx *cx = tr_runtime_ctx(b.rt);
     for (unsigned i = 0; i < sh.k; i++) {
         sender s = { .sh = &sh, .id = i };

@@ -193,6 +193,20 @@ static inline void db_node(bench *b, const char *name, uint16_t epmd)
         bench_die(b->name, "tr_node_start", err);
 }
 
+/* The parent's side once the child is on its way: waits (at most 60 s)
+ * for its "ready", else stops it and the EPMD and exits 1; then makes b's
+ * runtime node `me`. */
+static inline void db_peer_up(bench *b, db_child *c, const char *me, uint16_t epmd)
+{
+    if (!db_wait_ready(c, 60)) {
+        fprintf(stderr, "%s: the peer node did not come up\n", b->name);
+        db_stop(c);
+        db_epmd_stop(epmd);
+        exit(1);
+    }
+    db_node(b, me, epmd);
+}
+
 /* The troupe child's life after its actors are spawned: "ready" to the
  * parent, run until SIGTERM, leave EPMD, exit. Never returns. */
 static inline void db_child_serve(bench *b)
