@@ -82,7 +82,7 @@ typedef enum tr_actor_state {
 #define TR_INFO_NAME_MAX 64
 
 /* One actor's figures, since it was spawned. */
-typedef struct tr_actor_info {
+typedef struct tr_actor_figures {
     tr_pid pid;
     char name[TR_INFO_NAME_MAX];      /* registered name, or "" */
     char behaviour[TR_INFO_NAME_MAX]; /* the behaviour's symbol (dladdr), or
@@ -98,12 +98,12 @@ typedef struct tr_actor_info {
     uint64_t last_run_ns;      /* CLOCK_MONOTONIC at its last turn, or 0 */
     uint32_t links;
     uint32_t monitors;         /* monitors on it and by it */
-} tr_actor_info;
+} tr_actor_figures;
 
 /* Fills *out for the actor pid: 0, or TR_ENOPID if pid is not a live
  * actor of rt (a timer, a stopped actor, a remote pid). mailbox is exact
  * for an actor between turns and a close estimate otherwise. Any thread. */
-TR_API int tr_actor_info(tr_runtime *rt, tr_pid pid, tr_actor_info *out);
+TR_API int tr_actor_info(tr_runtime *rt, tr_pid pid, tr_actor_figures *out);
 
 typedef enum tr_top_key {
     TR_TOP_HANDLED = 0, /* messages handled in the window */
@@ -119,7 +119,7 @@ typedef enum tr_top_key {
  * TR_EDEADLK: a window asked for on a worker thread, where sleeping would
  * stall it). Any thread outside the runtime; window 0 from anywhere. */
 TR_API int tr_runtime_top(tr_runtime *rt, tr_top_key key, unsigned n, unsigned window_ms,
-                          tr_actor_info *out);
+                          tr_actor_figures *out);
 
 /* Writes to f one line per actor that is running, runnable, muted or has
  * messages waiting (pid, name, behaviour, state, mailbox, links,
