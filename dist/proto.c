@@ -228,6 +228,15 @@ static int fail(tr__hs *hs, int err)
     return err;
 }
 
+/* The end of a step: on to state `next` with `result`, or failed. */
+static int step_to(tr__hs *hs, int err, int next, int result)
+{
+    if (err != 0)
+        return fail(hs, err);
+    hs->state = next;
+    return result;
+}
+
 /* The peer's proof that it has the cookie: a message of want_len bytes
  * starting with tag, whose 16 bytes at `at` are the digest of our
  * challenge. 0, or the error that fails the handshake. */
@@ -239,6 +248,21 @@ static int check_proof(tr__hs *hs, const uint8_t *msg, size_t len, size_t want_l
         return TR_EBADFRAME;
     tr__dist_digest(hs->my_challenge, hs->cookie, want);
     return memcmp(want, msg + at, 16) == 0 ? 0 : TR_ECONNABORTED;
+}
+
+/* Our proof, of their challenge: 'r', our own challenge and the digest
+ * from the initiator; 'a' and the digest from the acceptor. */
+static int put_proof(tr__hs *hs, uint32_t theirs, uint8_t *out, size_t cap, size_t *out_len)
+{
+    uint8_t m[1 + 4 + 16];
+    size_t at = 1;
+    m[0] = hs->initiator ? 'r' : 'a';
+    if (hs->initiator) {
+        put32(m + 1, hs->my_challenge);
+        at = 5;
+    }
+    tr__dist_digest(theirs, hs->cookie, m + at);
+    return hs_put(out, cap, out_len, m, at + 16);
 }
 
 static int initiator_step(tr__hs *hs, const uint8_t *msg, size_t len, uint8_t *out, size_t cap,
@@ -262,24 +286,12 @@ static int initiator_step(tr__hs *hs, const uint8_t *msg, size_t len, uint8_t *o
     case TR__HS_WAIT_CHAL: {
         uint32_t chal = 0;
         int err = get_name_msg(hs, true, msg, len, &chal);
-        if (err != 0)
-            return fail(hs, err);
-        uint8_t r[1 + 4 + 16];
-        r[0] = 'r';
-        put32(r + 1, hs->my_challenge);
-        tr__dist_digest(chal, hs->cookie, r + 5);
-        if ((err = hs_put(out, cap, out_len, r, sizeof r)) != 0)
-            return fail(hs, err);
-        hs->state = TR__HS_WAIT_ACK;
-        return TR__HS_CONTINUE;
+        if (err == 0)
+            err = put_proof(hs, chal, out, cap, out_len);
+        return step_to(hs, err, TR__HS_WAIT_ACK, TR__HS_CONTINUE);
     }
-    case TR__HS_WAIT_ACK: {
-        int err = check_proof(hs, msg, len, 17, 'a', 1);
-        if (err != 0)
-            return fail(hs, err);
-        hs->state = TR__HS_UP;
-        return TR__HS_DONE;
-    }
+    case TR__HS_WAIT_ACK:
+        return step_to(hs, check_proof(hs, msg, len, 17, 'a', 1), TR__HS_UP, TR__HS_DONE);
     default:
         return fail(hs, TR_EBADFRAME);
     }
@@ -292,24 +304,13 @@ int tr__hs_step(tr__hs *hs, const uint8_t *msg, size_t len, uint8_t *out, size_t
     if (hs->initiator)
         return initiator_step(hs, msg, len, out, cap, out_len);
     switch (hs->state) {
-    case TR__HS_WAIT_NAME: {
-        int err = get_name_msg(hs, false, msg, len, NULL);
-        if (err != 0)
-            return fail(hs, err);
-        hs->state = TR__HS_DECIDE;
-        return TR__HS_NAMED;
-    }
+    case TR__HS_WAIT_NAME:
+        return step_to(hs, get_name_msg(hs, false, msg, len, NULL), TR__HS_DECIDE, TR__HS_NAMED);
     case TR__HS_WAIT_REPLY: {
         int err = check_proof(hs, msg, len, 21, 'r', 5);
-        if (err != 0)
-            return fail(hs, err);
-        uint8_t a[17];
-        a[0] = 'a';
-        tr__dist_digest(get32(msg + 1), hs->cookie, a + 1);
-        if (hs_put(out, cap, out_len, a, sizeof a) != 0)
-            return fail(hs, TR_ENOBUFS);
-        hs->state = TR__HS_UP;
-        return TR__HS_DONE;
+        if (err == 0)
+            err = put_proof(hs, get32(msg + 1), out, cap, out_len);
+        return step_to(hs, err, TR__HS_UP, TR__HS_DONE);
     }
     default:
         return fail(hs, TR_EBADFRAME);

@@ -143,19 +143,16 @@ int tr__hs_accept(tr__hs *hs, const char *status, uint8_t *out, size_t cap, size
 
 /* ---- control messages ---- */
 
+/* The operations troupe sends and handles, numbered as in
+ * erl_dist_protocol.md; any other is skipped (term.c, get_fields). */
 enum {
-    TR__CTL_LINK = 1,
-    TR__CTL_SEND = 2,
-    TR__CTL_EXIT = 3,
-    TR__CTL_REG_SEND = 6,
-    TR__CTL_GROUP_LEADER = 7,
-    TR__CTL_EXIT2 = 8,
-    TR__CTL_MONITOR_P = 19,
-    TR__CTL_DEMONITOR_P = 20,
-    TR__CTL_MONITOR_P_EXIT = 21,
-    TR__CTL_SEND_SENDER = 22,
-    TR__CTL_UNLINK_ID = 35,
-    TR__CTL_UNLINK_ID_ACK = 36,
+    /* messages */
+    TR__CTL_SEND = 2, TR__CTL_REG_SEND = 6, TR__CTL_SEND_SENDER = 22,
+    /* links and exits (UNLINK_ID: OTP 23's unlink protocol) */
+    TR__CTL_LINK = 1, TR__CTL_EXIT = 3, TR__CTL_EXIT2 = 8,
+    TR__CTL_UNLINK_ID = 35, TR__CTL_UNLINK_ID_ACK = 36,
+    /* monitors */
+    TR__CTL_MONITOR_P = 19, TR__CTL_DEMONITOR_P = 20, TR__CTL_MONITOR_P_EXIT = 21,
 };
 
 /* A decoded control message: which fields mean something depends on op.

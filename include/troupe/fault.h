@@ -37,7 +37,8 @@ extern "C" {
 #define TR_EXIT_NOPROC    (-3) /* link or monitor to an actor already gone */
 #define TR_EXIT_SHUTDOWN  (-4) /* orderly shutdown (supervisors) */
 #define TR_EXIT_RESTARTS  (-5) /* a supervisor past its restart intensity */
-#define TR_EXIT_NOCONNECTION (-6) /* the node connection to a linked or monitored remote process went down */
+/* The node connection to a linked or monitored remote process went down. */
+#define TR_EXIT_NOCONNECTION (-6)
 
 /* X(reason, name): the reasons above, with their names. */
 #define TR_EXIT_REASONS(X)                                                        \
@@ -176,8 +177,9 @@ TR_API int tr_register(tr_runtime *rt, const char *name, tr_pid pid);
 TR_API int tr_unregister(tr_runtime *rt, const char *name);
 
 /* The pid registered under name, or TR_PID_NONE (also for a bad name or
- * rt NULL): no error code. Any thread; takes no lock and writes nothing shared: a lookup racing with a
- * change sees the name before or after it, never a wrong pid. */
+ * rt NULL): no error code. Any thread; takes no lock and writes nothing
+ * shared: a lookup racing with a change sees the name before or after it,
+ * never a wrong pid. */
 TR_API tr_pid tr_whereis(tr_runtime *rt, const char *name);
 
 #ifdef __cplusplus

@@ -166,11 +166,16 @@ typedef struct tr_tcp_connect_opts {
  * (-ECONNREFUSED, TR_ETIMEDOUT, and -errno from socket or connect: the
  * socket is made in the actor). Errors: TR_EINVAL (o NULL, no host, no
  * behaviour, state NULL with a size, a bad name, an unknown framing or
- * TR_FRAME_HTTP, a worker's context between turns), TR_ENOMEM, TR_EEXIST (name taken), TR_EAGAIN (actor
- * table full), TR_EHOSTUNREACH (no such host). Threads: as tr_tcp_listen. */
+ * TR_FRAME_HTTP, a worker's context between turns), TR_ENOMEM, TR_EEXIST
+ * (name taken), TR_EAGAIN (actor table full), TR_EHOSTUNREACH (no such
+ * host). Threads: as tr_tcp_listen. */
 TR_API int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn);
 
 /* ---- inside a connection's behaviour ---- */
+
+/* Bytes queued by tr_tcp_send and not yet written; 0 outside a
+ * connection's behaviour. Never fails. In the connection's own turn only. */
+TR_API size_t tr_tcp_queued(tr_ctx *cx);
 
 /* Queues len bytes for the peer. What a turn queues is written in one
  * writev as the turn ends (a write of 4 KiB or more into an empty queue
@@ -182,34 +187,25 @@ TR_API int tr_tcp_connect(tr_ctx *cx, const tr_tcp_connect_opts *o, tr_pid *conn
  * own turn only. */
 TR_API int tr_tcp_send(tr_ctx *cx, const void *data, size_t len);
 
-/* Bytes queued and not yet written; 0 outside a connection's behaviour.
- * Never fails. In the connection's own turn only. */
-TR_API size_t tr_tcp_queued(tr_ctx *cx);
-
-/* Stops delivering frames (and reading) until tr_tcp_resume: for
+/* Pause stops delivering frames (and reading) until resume: for
  * protocols that must wait for an answer from another actor before
- * handling the next request. Frames already read stay buffered. Never
- * fails; in the connection's own turn only (elsewhere it does nothing,
- * and debug builds stop there). */
+ * handling the next request. Frames already read stay buffered and
+ * resume delivers them first. Neither fails; in the connection's own turn
+ * only (elsewhere they do nothing, and debug builds stop there). */
 TR_API void tr_tcp_pause(tr_ctx *cx);
-
-/* Delivers frames again after tr_tcp_pause, starting with those already
- * buffered. Never fails; in the connection's own turn only, as pause. */
 TR_API void tr_tcp_resume(tr_ctx *cx);
 
-/* Half-close: no more writing (FIN after the queue drains); reading goes on.
- * Errors: TR_ENOTCONN (not a connection, or closed). In the connection's
- * own turn only. */
+/* Three ways to end a connection, each in the connection's own turn only,
+ * each failing with TR_ENOTCONN on a socket that is not a connection or
+ * is closed already:
+ *   shutdown  half-close: no more writing (FIN once the queue drains),
+ *             reading goes on;
+ *   close     graceful: stop reading, write what is queued, then close;
+ *             TR_TCP_CLOSED (reason 0) follows;
+ *   abort     drop the queue and reset the connection now (RST);
+ *             TR_TCP_CLOSED (reason TR_ECONNABORTED) follows. */
 TR_API int tr_tcp_shutdown(tr_ctx *cx);
-
-/* Graceful close: stop reading, write what is queued, then close;
- * TR_TCP_CLOSED (reason 0) follows. Errors: TR_ENOTCONN (not a
- * connection, or closed). In the connection's own turn only. */
 TR_API int tr_tcp_close(tr_ctx *cx);
-
-/* Abortive close: drop the queue and reset the connection now (RST);
- * TR_TCP_CLOSED (reason TR_ECONNABORTED) follows. Errors: TR_ENOTCONN
- * (not a connection, or closed). In the connection's own turn only. */
 TR_API int tr_tcp_abort(tr_ctx *cx);
 
 /* ---- UDP ---- */
