@@ -225,15 +225,6 @@ fail:
     return err;
 }
 
-/* A spawn for the trace (timers, which tr__spawn makes too, are left
- * out: they are traced as they fire). */
-static __attribute__((noinline, cold)) void trace_spawn(tr_runtime *rt, tr__worker *w,
-                                                        tr_behaviour fn, const tr_pid *pid)
-{
-    if (pid != NULL)
-        tr__trace_actor(rt, w, TR__TRACE_SPAWN, *pid, fn);
-}
-
 int tr__spawn_spec(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor_spec *spec,
                    const tr__spawn_opts *o, tr_pid *pid)
 {
@@ -245,8 +236,10 @@ int tr__spawn_spec(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor
                   : spawn_full(rt, w, spawner, spec, o, &p);
     if (err == 0 && pid != NULL)
         *pid = p;
+    /* Here, not in tr__spawn: timers are made by it too, and are traced
+     * as they fire. */
     if (err == 0 && CK_CC_UNLIKELY(tr__actors_of(rt)->tracing))
-        trace_spawn(rt, w, spec->behaviour, &p);
+        tr__trace_actor(rt, w, TR__TRACE_SPAWN, p, spec->behaviour);
     return err;
 }
 
@@ -568,18 +561,8 @@ int tr_spawn_spec(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid)
  * without building one on the way (this is fjcreation's path). */
 int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size, tr_pid *pid)
 {
-    if (tr__cx_in_turn(cx)) {
-        if (CK_CC_UNLIKELY(tr__actors_of(cx->rt)->tracing)) {
-            tr_pid p;
-            int err = tr__spawn(cx->rt, cx->worker, fn, state, state_size, &p);
-            if (err == 0 && pid != NULL)
-                *pid = p;
-            if (err == 0)
-                trace_spawn(cx->rt, cx->worker, fn, &p);
-            return err;
-        }
+    if (tr__cx_in_turn(cx) && CK_CC_LIKELY(!tr__actors_of(cx->rt)->tracing))
         return tr__spawn(cx->rt, cx->worker, fn, state, state_size, pid);
-    }
     tr_actor_spec spec = {.behaviour = fn, .state = state, .state_size = state_size};
     return tr_spawn_spec(cx, &spec, pid);
 }
