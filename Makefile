@@ -117,9 +117,11 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
 
 # The tests count the library's send calls (tests/util.c, tt_send_calls).
+# -rdynamic: the watchdog and the trace name behaviours with dladdr, which
+# sees only exported symbols (tests/test_watchdog.c, test_trace.c).
 $(TEST_BIN): $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -Wl,--wrap=send,--wrap=sendmsg -o $@ $^ -lcunit $(LDLIBS)
+	$(CC) $(LDFLAGS) -rdynamic -Wl,--wrap=send,--wrap=sendmsg -o $@ $^ -lcunit $(LDLIBS)
 
 # The C++ test: troupe.h compiles as C++ and a C++ program can use it;
 # first, each public header alone compiles as C11 and as C++17, so that each

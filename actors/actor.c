@@ -230,9 +230,17 @@ int tr__spawn_spec(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor
 {
     if (spec == NULL)
         return TR_EINVAL;
-    if (o == NULL && spec->init == NULL && spec->on_stop == NULL && spec->name == NULL)
-        return tr__spawn(rt, w, spec->behaviour, spec->state, spec->state_size, pid);
-    return spawn_full(rt, w, spawner, spec, o, pid);
+    tr_pid p;
+    int err = o == NULL && spec->init == NULL && spec->on_stop == NULL && spec->name == NULL
+                  ? tr__spawn(rt, w, spec->behaviour, spec->state, spec->state_size, &p)
+                  : spawn_full(rt, w, spawner, spec, o, &p);
+    if (err == 0 && pid != NULL)
+        *pid = p;
+    /* Here, not in tr__spawn: timers are made by it too, and are traced
+     * as they fire. */
+    if (err == 0 && CK_CC_UNLIKELY(tr__actors_of(rt)->tracing))
+        tr__trace_actor(rt, w, TR__TRACE_SPAWN, p, spec->behaviour);
+    return err;
 }
 
 int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
@@ -307,6 +315,8 @@ static void actor_die(tr__worker *w, tr__actor *a, uint32_t life, int reason, co
     tr_pid self = tr__pid_of(a, life);
     release(t->rt, a, reason);
     tr__count(&t->count.stopped);
+    if (CK_CC_UNLIKELY(tr__actors_of(t->rt)->tracing))
+        tr__trace_actor(t->rt, w, TR__TRACE_STOP, self, a->fn);
     tr__table_end(a, life);
     /* After the end is published: a registration racing with it either
      * sees the actor dead or is seen here (see registry.c). The name goes
@@ -361,7 +371,7 @@ static void turn_end(tr__worker *w, tr__actor *a)
 static void run_init(tr_ctx *cx, tr__actor *a)
 {
     tr__fault *f = a->fault;
-    a->fn = f->behaviour;
+    ck_pr_store_ptr(&a->fn, (void *)f->behaviour); /* the watchdog may read it */
     int r = f->init(cx, (char *)state_of(a) + f->user_at, f->spawner);
     if (r != 0 && !cx->stopping)
         tr_exit(cx, r, "init failed");
@@ -551,7 +561,7 @@ int tr_spawn_spec(tr_ctx *cx, const tr_actor_spec *spec, tr_pid *pid)
  * without building one on the way (this is fjcreation's path). */
 int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state_size, tr_pid *pid)
 {
-    if (tr__cx_in_turn(cx))
+    if (tr__cx_in_turn(cx) && CK_CC_LIKELY(!tr__actors_of(cx->rt)->tracing))
         return tr__spawn(cx->rt, cx->worker, fn, state, state_size, pid);
     tr_actor_spec spec = {.behaviour = fn, .state = state, .state_size = state_size};
     return tr_spawn_spec(cx, &spec, pid);

@@ -44,6 +44,8 @@ static inline void tr__count(uint64_t *c)
 typedef struct tr__actors {
     tr__table table;
     unsigned batch;                /* tr_config.batch: messages per turn */
+    bool tracing;                  /* spawns and stops go to the trace
+                                    * (set at creation, sched/trace.c) */
     tr_pid dead_sink;              /* TR_PID_NONE, or the actor that sees dead letters */
     struct tr__registry *registry; /* named actors, made on first use */
     tr_ctx outside_cx;             /* tr_runtime_ctx: for threads outside the runtime */
@@ -129,6 +131,11 @@ void tr__sched_ready(tr_runtime *rt, tr__worker *w, tr__actor *a);
 /* Puts back an actor that still has (or may have) messages after its turn
  * (worker.c). */
 void tr__sched_requeue(tr__worker *w, tr__actor *a);
+
+/* Records a spawn or a stop in the trace (trace.c): called only while
+ * tr__actors.tracing is set, from a worker w or from outside (w NULL). */
+enum { TR__TRACE_SPAWN = 1, TR__TRACE_STOP = 2 };
+void tr__trace_actor(tr_runtime *rt, tr__worker *w, unsigned kind, tr_pid pid, tr_behaviour fn);
 
 /* Backpressure (backpressure.c; the design is in sched/sched.h). The
  * muted word's bits (tr__actor.muted): */

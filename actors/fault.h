@@ -95,6 +95,10 @@ int tr__spawn_link_spec(tr_ctx *cx, const tr_actor_spec *spec, const tr__spawn_o
 
 /* The registry side of an ending actor (actors/registry.c). */
 void tr__registry_forget(tr_runtime *rt, tr_pid pid);
+/* The name pid is registered under, into buf (size > 0; "" and false if
+ * it has none). Takes the writers' lock: for reports, not hot paths. Any
+ * thread. */
+bool tr__registry_name_of(tr_runtime *rt, tr_pid pid, char *buf, size_t size);
 void tr__registry_fini(tr_runtime *rt);
 
 #endif

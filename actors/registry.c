@@ -431,6 +431,37 @@ void tr__registry_forget(tr_runtime *rt, tr_pid pid)
     pthread_mutex_unlock(&r->lock);
 }
 
+bool tr__registry_name_of(tr_runtime *rt, tr_pid pid, char *buf, size_t size)
+{
+    tr__registry *r = registry(rt, false);
+    uint32_t index = TR__PID_INDEX(pid);
+    bool found = false;
+    if (size != 0)
+        buf[0] = '\0';
+    if (r == NULL || size == 0)
+        return false;
+    pthread_mutex_lock(&r->lock);
+    if (index < r->slots) {
+        /* slot_of_pid without counting: probes are the writers' figure. */
+        table *t = r->table;
+        for (uint32_t i = r->slot_hash[index] & t->mask;; i = (i + 1) & t->mask) {
+            tr_pid held = t->b[i].pid;
+            if (held == TR_PID_NONE)
+                break;
+            if (held == pid) {
+                size_t n = strnlen((const char *)t->b[i].name, TR_NAME_MAX);
+                n = n < size - 1 ? n : size - 1;
+                memcpy(buf, t->b[i].name, n);
+                buf[n] = '\0';
+                found = true;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    return found;
+}
+
 void tr__registry_fini(tr_runtime *rt)
 {
     tr__registry *r = tr__actors_of(rt)->registry;

@@ -150,6 +150,8 @@ void tr__timer_fire(tr__wheel_entry *e, void *arg)
     }
     /* FIRING: only this call moves the state on (cancel waits). */
     TR_ASSERT(ck_pr_load_32(&t->slot->aux) == TR__AUX(gen, FIRING));
+    if (CK_CC_UNLIKELY(r->poller->trace != NULL))
+        tr__trace_timer(r->poller, t->timer, t->target);
     if (t->period_ns == 0) {
         tr__send(r->rt, r->poller, t->timer, t->target, t->payload);
         t->payload = NULL;

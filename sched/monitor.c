@@ -18,10 +18,10 @@
  * timer or a readiness event therefore waits at most about LATE_NS +
  * TICK_NS, plus the turn in progress on the first worker to end one.
  *
- * Idle costs nothing: when there is nothing to watch (no hold) or every
- * worker is parked (one of them asleep in the reactor sees timers and
- * I/O itself), the monitor stops ticking after a few ticks and sleeps on
- * its futex until a hold is taken or a worker wakes (tr__monitor_wake).
+ * Idle costs nothing: when every worker is parked (one of them asleep in
+ * the reactor sees timers and I/O itself, and no turn runs for the
+ * watchdog to watch), the monitor stops ticking after a few ticks and
+ * sleeps on its futex until a worker wakes (tr__monitor_wake).
  * It does not go back to sleep at the first idle tick, so that a server
  * whose workers park and wake thousands of times a second wakes it once,
  * not each time.
@@ -43,18 +43,19 @@ static bool run_over(tr_runtime *rt)
     return ck_pr_load_32(&rt->stop) || ck_pr_load_32(&rt->done);
 }
 
-/* Whether ticking can help: something is watched or pending, and some
- * worker is awake (so none may be asleep in the reactor). */
+/* Whether ticking can help: some worker is awake, so its turns are
+ * watched (watchdog.c) and none may be asleep in the reactor. */
 static bool needed(tr_runtime *rt)
 {
-    return ck_pr_load_32(&rt->holds) != 0 &&
-           N_PARKED(ck_pr_load_64(&rt->idle)) < rt->cfg.threads;
+    return N_PARKED(ck_pr_load_64(&rt->idle)) < rt->cfg.threads;
 }
 
 static void tick(tr_runtime *rt)
 {
-    if (ck_pr_load_32(&rt->polling) ||
-        tr__now_ns() - tr__reactor_polled_ns(rt->reactor) < LATE_NS)
+    uint64_t now = tr__now_ns();
+    tr__watchdog_tick(rt, now);
+    if (ck_pr_load_32(&rt->holds) == 0 || ck_pr_load_32(&rt->polling) ||
+        (int64_t)(now - tr__reactor_polled_ns(rt->reactor)) < LATE_NS)
         return;
     for (unsigned i = 0; i < rt->cfg.threads; i++)
         ck_pr_store_32(&rt->workers[i].poll_asked, 1);

@@ -1,5 +1,6 @@
 /* sched/runtime.c — the runtime's life: create, run, join, stop, destroy,
  * and the entry points for threads outside it. */
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #define DEFAULT_BATCH 64
 #define MAX_BATCH 65536
+#define DEFAULT_WATCHDOG_MS 100
 
 /* The CPUs this process may run on (its affinity mask: taskset, cgroup
  * cpusets), at least 1. */
@@ -37,12 +39,27 @@ static unsigned default_threads(void)
     return cpus > TR_MAX_THREADS ? TR_MAX_THREADS : cpus;
 }
 
+static unsigned default_watchdog_ms(void)
+{
+    const char *env = getenv("TROUPE_WATCHDOG_MS");
+    if (env != NULL) {
+        char *end;
+        unsigned long ms = strtoul(env, &end, 10);
+        if (*env >= '0' && *env <= '9' && *end == '\0' && ms <= UINT_MAX)
+            return (unsigned)ms;
+    }
+    return DEFAULT_WATCHDOG_MS;
+}
+
 void tr_config_init(tr_config *cfg)
 {
     if (cfg == NULL)
         return;
     cfg->threads = default_threads();
     cfg->batch = DEFAULT_BATCH;
+    cfg->watchdog_ms = default_watchdog_ms();
+    const char *trace = getenv("TROUPE_TRACE");
+    cfg->trace_path = trace != NULL && *trace != '\0' ? trace : NULL;
 }
 
 int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
@@ -59,6 +76,8 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
             c.threads = cfg->threads;
         if (cfg->batch != 0)
             c.batch = cfg->batch;
+        c.watchdog_ms = cfg->watchdog_ms;
+        c.trace_path = cfg->trace_path;
     }
 
     tr_runtime *rt = aligned_alloc(CK_MD_CACHELINE, sizeof *rt);
@@ -100,6 +119,12 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
             return TR_ENOMEM;
         }
     }
+    if ((err = tr__watchdog_create(rt, c.watchdog_ms)) != 0 ||
+        (c.trace_path != NULL && (err = tr__trace_create(rt, c.trace_path)) != 0)) {
+        tr_runtime_destroy(rt);
+        return err;
+    }
+    rt->cfg.trace_path = NULL; /* the caller's string: the trace keeps a copy */
     *out = rt;
     return 0;
 }
@@ -116,6 +141,8 @@ void tr_runtime_destroy(tr_runtime *rt)
      * their holds to the scheduler. */
     tr__actors_fini(rt);
     tr__reactor_destroy(rt->reactor);
+    tr__trace_destroy(rt);
+    tr__watchdog_destroy(rt);
     for (unsigned i = 0; i < rt->cfg.threads; i++)
         tr__runq_fini(&rt->workers[i].runq);
     free(rt->workers);
@@ -177,6 +204,8 @@ int tr_runtime_join(tr_runtime *rt)
     for (unsigned i = 0; i < rt->cfg.threads; i++)
         pthread_join(rt->workers[i].thread, NULL);
     tr__monitor_join(rt);
+    if (rt->trace != NULL)
+        tr__trace_write(rt);
     int stopped = ck_pr_load_32(&rt->stop) ? 1 : 0;
     ck_pr_store_32(&rt->running, 0);
     return stopped;

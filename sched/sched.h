@@ -54,8 +54,9 @@
  *
  * The monitor (monitor.c). Workers poll the reactor between turns by
  * count, not by clock; a thread of the runtime's own reads the clock once
- * a millisecond while workers are busy and something is watched, and asks
- * the workers for a poll when the reactor is late.
+ * a millisecond while some worker is awake, asks the workers for a poll
+ * when the reactor is late (if something is watched), and reports turns
+ * that run too long (watchdog.c).
  *
  * Backpressure (backpressure.c). A receiver that falls behind is marked
  * overloaded, and an actor that sends to it ends its turn and waits on
@@ -100,6 +101,11 @@ struct tr__worker {
     tr__actor *lifo;
     unsigned lifo_streak;
     unsigned tick;
+    /* Published for the monitor (watchdog.c): turn_seq is incremented, then
+     * current set, as a turn begins; current is cleared as it ends. */
+    uint64_t turn_seq;
+    tr__actor *current;
+    struct tr__trace_ring *trace; /* NULL unless tracing (trace.c) */
     uint32_t poll_asked;      /* set by the monitor: poll between the next
                                * two turns (monitor.c) */
     uint64_t rng;
@@ -143,6 +149,8 @@ struct tr_runtime {
     pthread_t monitor_thread;
 
     tr__reactor *reactor; /* reactor/'s part, made by tr__reactor_create */
+    struct tr__watchdog *watchdog; /* the monitor's (watchdog.c) */
+    struct tr__trace *trace;       /* NULL unless tracing (trace.c) */
 };
 
 /* The runtime's idle word: parked workers in the low half, searching
@@ -170,6 +178,34 @@ int tr__monitor_start(tr_runtime *rt);
 void tr__monitor_join(tr_runtime *rt);
 void tr__monitor_wake(tr_runtime *rt);
 void tr__monitor_stop(tr_runtime *rt);
+
+/* The watchdog (watchdog.c): made by tr_runtime_create from the config
+ * (0 or TR_ENOMEM), freed by destroy; the monitor calls tick once a tick
+ * while a worker is awake, with the time it read. */
+typedef struct tr__watchdog tr__watchdog;
+int tr__watchdog_create(tr_runtime *rt, unsigned threshold_ms);
+void tr__watchdog_destroy(tr_runtime *rt);
+void tr__watchdog_tick(tr_runtime *rt, uint64_t now_ns);
+
+/* A behaviour's name for reports: its symbol if dladdr finds one exactly
+ * there (exported: a program linked with -rdynamic, or a shared
+ * library), else its address in hex. Any thread. */
+void tr__symbol_name(const void *fn, char *buf, size_t size);
+
+/* The trace (trace.c), made only when a path is configured: 0 or a
+ * negative code (the file cannot be opened: -errno; TR_ENOMEM). Write
+ * puts everything recorded so far into the file (at the end of each run:
+ * tr_runtime_join); destroy frees it. */
+int tr__trace_create(tr_runtime *rt, const char *path);
+void tr__trace_write(tr_runtime *rt);
+void tr__trace_destroy(tr_runtime *rt);
+
+/* Runs one turn of a on w with the trace on: the clock read around it
+ * (worker.c calls it instead of tr__actor_run when w->trace is set). */
+void tr__trace_turn(tr__worker *w, tr__actor *a);
+
+/* A timer fired on w (reactor/timer.c, when tracing). */
+void tr__trace_timer(tr__worker *w, tr_pid timer, tr_pid target);
 
 /* Wakes one parked worker if all are parked (a hold was released). */
 void tr__sched_poke(tr_runtime *rt);

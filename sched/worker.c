@@ -372,8 +372,7 @@ static void unpark(tr__worker *w)
     ck_pr_fas_32(&w->park, AWAKE);
     tr_runtime *rt = w->turner.rt;
     ck_pr_sub_64(&rt->idle, PARKED_ONE);
-    if (ck_pr_load_32(&rt->holds) != 0)
-        tr__monitor_wake(rt);
+    tr__monitor_wake(rt); /* it watches every awake worker's turns */
 }
 
 static bool run_over(tr_runtime *rt)
@@ -479,6 +478,23 @@ static void measure(tr__worker *w)
     w->mark_turns = 0;
 }
 
+/* One turn, published for the watchdog: two plain stores in the
+ * worker's own line (the monitor reads them once a tick, so they cost no
+ * clock read); turn_seq before current, so that a monitor that reads
+ * current and then turn_seq unchanged knows current is that turn's
+ * actor (watchdog.c). With the trace off, one predictable branch. */
+static inline void run_turn(tr__worker *w, tr__actor *a)
+{
+    ck_pr_store_64(&w->turn_seq, w->turn_seq + 1);
+    ck_pr_fence_store();
+    ck_pr_store_ptr(&w->current, a);
+    if (CK_CC_UNLIKELY(w->trace != NULL))
+        tr__trace_turn(w, a);
+    else
+        tr__actor_run(w, a);
+    ck_pr_store_ptr(&w->current, NULL);
+}
+
 void *tr__worker_main(void *arg)
 {
     tr__worker *w = arg;
@@ -492,7 +508,7 @@ void *tr__worker_main(void *arg)
         if (a == NULL && !(standby = stand_by(w)))
             a = search(w);
         if (a != NULL) {
-            tr__actor_run(w, a);
+            run_turn(w, a);
             if (++w->mark_turns == MEASURE_TURNS)
                 measure(w);
         } else if (!park(w, standby)) {

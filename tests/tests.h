@@ -83,6 +83,8 @@ void register_http_limits_tests(void);
 void register_http_bad_input_tests(void);
 void register_http_slowloris_tests(void);
 void register_http_example_tests(void);
+void register_watchdog_tests(void);
+void register_trace_tests(void);
 
 /* ---- sanitizer detection ---------------------------------------------- */
 #if defined(__SANITIZE_THREAD__)
@@ -193,6 +195,21 @@ bool tt_example_start(const char *name, tt_example *e);
 void tt_example_stop(tt_example *e);
 /* Its resident memory in KiB, or -1. */
 long tt_example_rss_kb(const tt_example *e);
+
+/* ---- a strict JSON checker (json_check.c) ------------------------------ */
+/* What the checker shows of a document: each member of an object whose
+ * value is a scalar, as raw spans (a string without its quotes, escapes
+ * as written), and each object's end; depth is the object's (1: the
+ * outermost). Either function may be NULL. */
+typedef struct tt_json_sink {
+    void (*member)(void *arg, unsigned depth, const char *key, size_t klen, const char *val,
+                   size_t vlen);
+    void (*end_object)(void *arg, unsigned depth);
+    void *arg;
+} tt_json_sink;
+/* Whether text[0 .. len) is one valid JSON value (RFC 8259); if not, where
+ * the checker stopped in *error_at (if not NULL). sink may be NULL. */
+bool tt_json_check(const char *text, size_t len, const tt_json_sink *sink, size_t *error_at);
 
 /* ---- deterministic randomness -------------------------------------------- */
 /* The one generator of the test suites: splitmix64 (Steele, Lea and Flood).

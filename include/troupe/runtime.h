@@ -35,6 +35,11 @@ extern "C" {
 typedef struct tr_config {
     unsigned threads;   /* worker threads; 0 = TROUPE_THREADS or the CPUs available */
     unsigned batch;     /* most messages one actor handles per turn; 0 = 64 */
+    unsigned watchdog_ms; /* report a behaviour turn longer than this
+                           * (tr_runtime_on_long_turn); 0 = off */
+    const char *trace_path; /* record turns, spawns, stops and timers and
+                             * write them there as Chrome trace-event JSON
+                             * at the end of each run; NULL = off */
 } tr_config;
 
 typedef struct tr_stats {
@@ -57,14 +62,18 @@ typedef struct tr_stats {
 
 /* Fills *cfg with the defaults: threads from the TROUPE_THREADS environment
  * variable if set to 1..TR_MAX_THREADS, else the number of CPUs this
- * process may run on (its affinity mask); batch 64. Never fails (cfg
+ * process may run on (its affinity mask); batch 64; watchdog_ms from
+ * TROUPE_WATCHDOG_MS if set to a number (0 = off), else 100; trace_path
+ * from TROUPE_TRACE if set and not empty, else NULL. Never fails (cfg
  * NULL is ignored). Any thread. */
 TR_API void tr_config_init(tr_config *cfg);
 
-/* Creates a runtime (cfg NULL = defaults). No thread starts until
- * tr_runtime_run or tr_runtime_start. Errors: TR_EINVAL (rt NULL, threads
- * or batch out of range), TR_ENOMEM, -errno from epoll_create1, eventfd or
- * timerfd_create (-EMFILE: out of descriptors). Any thread. */
+/* Creates a runtime (cfg NULL = defaults; a cfg's watchdog_ms and
+ * trace_path are taken as they are, so start from tr_config_init). No
+ * thread starts until tr_runtime_run or tr_runtime_start. Errors:
+ * TR_EINVAL (rt NULL, threads or batch out of range), TR_ENOMEM, -errno
+ * from epoll_create1, eventfd or timerfd_create (-EMFILE: out of
+ * descriptors) or from creating the trace file. Any thread. */
 TR_API int tr_runtime_create(const tr_config *cfg, tr_runtime **rt);
 
 /* Stops (if running) and joins the workers, then frees every actor,
@@ -139,6 +148,28 @@ TR_API tr_ctx *tr_runtime_ctx(tr_runtime *rt);
  * is ignored). Any thread; the figures are exact once the runtime has
  * returned from run/join, approximate while it runs. */
 TR_API void tr_runtime_stats(tr_runtime *rt, tr_stats *out);
+
+/* A behaviour turn that ran longer than tr_config.watchdog_ms, as the
+ * watchdog saw it. The strings live until the hook returns. */
+typedef struct tr_long_turn {
+    tr_pid pid;            /* the actor (TR_PID_NONE if it ended meanwhile) */
+    const char *name;      /* its registered name, or "" */
+    const char *behaviour; /* the behaviour's symbol (dladdr), or its address
+                            * in hex when the symbol is not exported */
+    unsigned worker;       /* index of the worker running it */
+    uint64_t elapsed_ns;   /* how long it had run when seen: the threshold
+                            * or a little more (sched/watchdog.c) */
+} tr_long_turn;
+
+typedef void (*tr_long_turn_fn)(const tr_long_turn *turn, void *arg);
+
+/* Has fn(turn, arg) called once for every turn that runs past the
+ * watchdog's threshold, instead of the default line on stderr (fn NULL:
+ * back to that line). fn runs on the runtime's monitor thread, which also
+ * wakes the reactor for busy workers: it must return quickly and not
+ * block, nor call into rt. Errors: TR_EINVAL (rt NULL), TR_EBUSY (the
+ * runtime is running: set it before run/start). Any thread. */
+TR_API int tr_runtime_on_long_turn(tr_runtime *rt, tr_long_turn_fn fn, void *arg);
 
 /* The number of worker threads; 0 for rt NULL. Never fails. Any thread. */
 TR_API unsigned tr_runtime_threads(const tr_runtime *rt);
