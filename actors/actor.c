@@ -264,14 +264,19 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
     ck_pr_fence_load();
 
     COUNT(rt, w, sent);
-    bool was_empty = tr__mailbox_push(a, &m->tr__link);
-    /* Not an atomic add: a lost update only makes the depth an estimate
-     * (figures.c), and the line is ours after the push's exchange. */
-    ck_pr_store_64(&a->pushed, ck_pr_load_64(&a->pushed) + 1);
-    if (was_empty)
+    /* The depth's count (figures.c): a load and a store, not an atomic
+     * add, on the line the push's exchange has just taken. A send that
+     * found the mailbox empty knows every earlier message was taken, and
+     * starts the count again from there, so that what racing senders lose
+     * is lost for one busy spell only. */
+    if (tr__mailbox_push(a, &m->tr__link)) {
+        ck_pr_store_64(&a->pushed, ck_pr_load_64(&a->handled) + 1);
         tr__sched_ready(rt, w, a);
-    else if (w != NULL)
-        tr__bp_sent(w, a);
+    } else {
+        ck_pr_store_64(&a->pushed, ck_pr_load_64(&a->pushed) + 1);
+        if (w != NULL)
+            tr__bp_sent(w, a);
+    }
     return 0;
 }
 

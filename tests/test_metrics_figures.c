@@ -4,9 +4,10 @@
  * links and monitors, and refuses pids that are not live actors. */
 #include "tests.h"
 
+#include <semaphore.h>
 #include <string.h>
 
-enum { MSG_COUNT = 1, MSG_STOP, MSG_SPIN, MSG_LINK };
+enum { MSG_COUNT = 1, MSG_STOP, MSG_SPIN, MSG_LINK, MSG_BLOCK };
 
 #define ACTORS 20
 
@@ -192,6 +193,97 @@ static void test_busy_time_and_longest_turn_are_sampled(void)
     tr_runtime_destroy(rt);
 }
 
+/* Counts; on MSG_BLOCK, waits on the semaphore (in its turn). */
+struct gate {
+    sem_t go;
+    atomic_bool in_turn;
+    atomic_ulong counted;
+};
+
+static void gated(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct gate *g = *(struct gate **)state;
+    (void)cx;
+    if (m->type == MSG_BLOCK) {
+        atomic_store(&g->in_turn, true);
+        while (sem_wait(&g->go) != 0)
+            ;
+        atomic_store(&g->in_turn, false);
+    } else {
+        atomic_fetch_add(&g->counted, 1);
+    }
+}
+
+#define RACERS 4
+#define RACED 20000
+
+struct racer {
+    tr_runtime *rt;
+    tr_pid to;
+};
+
+static void *racer_main(void *arg)
+{
+    struct racer *r = arg;
+    for (int i = 0; i < RACED; i++)
+        TT_CHECK(tr_send(tr_runtime_ctx(r->rt), r->to, MSG_COUNT, NULL, 0) == 0);
+    return NULL;
+}
+
+/* Racing senders may lose counts of the depth (an estimate, figures.c),
+ * but only until the mailbox empties: a single sender's burst after that
+ * is counted exactly. */
+static void test_mailbox_count_starts_again_after_racing_senders(void)
+{
+    tr_runtime *rt = tt_runtime(1, 0);
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    struct gate g;
+    sem_init(&g.go, 0, 0);
+    atomic_init(&g.in_turn, false);
+    atomic_init(&g.counted, 0);
+    struct gate *gp = &g;
+    tr_pid p;
+    TT_EQ(tr_spawn(cx, gated, &gp, sizeof gp, &p), 0);
+    TT_EQ(tr_runtime_hold(rt), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    TT_EQ(tr_send(cx, p, MSG_BLOCK, NULL, 0), 0);
+    CU_ASSERT_FATAL(tt_wait_flag(&g.in_turn, 60));
+
+    struct racer r = {rt, p};
+    pthread_t t[RACERS];
+    for (int i = 0; i < RACERS; i++)
+        t[i] = tt_thread(racer_main, &r);
+    for (int i = 0; i < RACERS; i++)
+        tt_join(t[i]);
+    tr_actor_figures f;
+    TT_EQ(tr_actor_info(rt, p, &f), 0);
+    CU_ASSERT(f.mailbox <= RACERS * RACED + 1);
+    CU_ASSERT(f.mailbox > 0);
+    printf("[racing estimate %" PRIu64 " of %d] ", f.mailbox, RACERS * RACED + 1);
+    sem_post(&g.go);
+    for (double until = tt_now() + 60; atomic_load(&g.counted) < RACERS * RACED && tt_now() < until;)
+        tt_sleep_ms(1);
+    TT_EQ(atomic_load(&g.counted), RACERS * RACED);
+
+    /* Drained: held again, one sender. */
+    TT_EQ(tr_send(cx, p, MSG_BLOCK, NULL, 0), 0);
+    CU_ASSERT_FATAL(tt_wait_flag(&g.in_turn, 60));
+    for (int i = 0; i < 10; i++)
+        TT_EQ(tr_send(cx, p, MSG_COUNT, NULL, 0), 0);
+    TT_EQ(tr_actor_info(rt, p, &f), 0);
+    TT_EQ(f.mailbox, 11); /* 10 waiting and the one its turn holds */
+    TT_EQ(f.state, TR_ACTOR_RUNNING);
+    sem_post(&g.go);
+    TT_EQ(tr_runtime_release(rt), 0);
+    TT_EQ(tt_join_within(rt, 120), 0);
+    TT_NO_ERRORS();
+    TT_EQ(tr_actor_info(rt, p, &f), 0);
+    TT_EQ(f.mailbox, 0);
+    TT_EQ(f.handled, RACERS * RACED + 12);
+    sem_destroy(&g.go);
+    tr_runtime_destroy(rt);
+}
+
 void register_metrics_figures_tests(void)
 {
     CU_pSuite s = tt_suite("metrics_figures");
@@ -199,4 +291,6 @@ void register_metrics_figures_tests(void)
     tt_test(s, "info_on_a_stopped_pid_is_enopid", test_info_on_a_stopped_pid_is_enopid);
     tt_test(s, "info_gives_name_links_and_monitors", test_info_gives_name_links_and_monitors);
     tt_test(s, "busy_time_and_longest_turn_are_sampled", test_busy_time_and_longest_turn_are_sampled);
+    tt_test(s, "mailbox_count_starts_again_after_racing_senders",
+            test_mailbox_count_starts_again_after_racing_senders);
 }
