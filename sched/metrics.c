@@ -29,7 +29,11 @@
  * never see its run end; and an actor could not report a worker stuck in
  * a turn if that worker were its own, where the monitor needs no worker.
  * The dump is therefore written while the runtime runs (the monitor exists
- * between tr_runtime_start and the end of the run).
+ * between tr_runtime_start and the end of the run). The handler stays
+ * installed after the runtime is destroyed (it then finds no runtime and
+ * does nothing); a signal whose handler is running while another thread
+ * destroys its runtime may still touch it: destroy a runtime after its
+ * signals can no longer come, as with any handler's data.
  */
 #include <errno.h>
 #include <inttypes.h>

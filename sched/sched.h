@@ -54,8 +54,9 @@
  *
  * The monitor (monitor.c). Workers poll the reactor between turns by
  * count, not by clock; a thread of the runtime's own reads the clock once
- * a millisecond while workers are busy and something is watched, and asks
- * the workers for a poll when the reactor is late.
+ * a millisecond while any worker is awake, asks the workers for a poll
+ * when something is watched and the reactor is late, and samples what
+ * they run for the metrics (metrics.c).
  *
  * Backpressure (backpressure.c). A receiver that falls behind is marked
  * overloaded, and an actor that sends to it ends its turn and waits on
@@ -217,7 +218,7 @@ void tr__sched_wake_all(tr_runtime *rt);
 /* The monitor (monitor.c): started after the workers, joined after them.
  * tr__monitor_wake: after a hold is taken or a worker wakes, so that the
  * monitor ticks again if it slept for want of work (any thread, cheap:
- * one load when it is ticking). tr__monitor_stop: at the end of a run;
+ * one load when it is ticking; async-signal-safe, for the dump signal). tr__monitor_stop: at the end of a run;
  * async-signal-safe. */
 int tr__monitor_start(tr_runtime *rt);
 void tr__monitor_join(tr_runtime *rt);
