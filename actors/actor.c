@@ -270,10 +270,10 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
      * starts the count again from there, so that what racing senders lose
      * is lost for one busy spell only. */
     if (tr__mailbox_push(a, &m->tr__link)) {
-        ck_pr_store_64(&a->pushed, ck_pr_load_64(&a->handled) + 1);
+        ck_pr_store_32(&a->pushed, (uint32_t)ck_pr_load_64(&a->handled) + 1);
         tr__sched_ready(rt, w, a);
     } else {
-        ck_pr_store_64(&a->pushed, ck_pr_load_64(&a->pushed) + 1);
+        ck_pr_store_32(&a->pushed, ck_pr_load_32(&a->pushed) + 1);
         if (w != NULL)
             tr__bp_sent(w, a);
     }

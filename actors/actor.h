@@ -81,12 +81,16 @@ typedef struct tr__figures {
     uint64_t turns;
     uint64_t handled_at_birth; /* `handled` when this incarnation began */
     uint64_t busy_ns;
-    uint64_t longest_ns;
     uint64_t last_run_ns;      /* the coarse clock at its last turn's start */
-    uint64_t waited_ns;        /* how long it waited in a run queue before
-                                * its last turn taken from one */
+    uint32_t longest_us;
+    uint32_t waited;           /* TR__WAIT_UNITs it waited in a run queue
+                                * before its last turn taken from one */
     uint32_t links, monitors;
 } tr__figures;
+
+/* Run-queue waits are kept in 32 bits of 2^10 ns (about a microsecond):
+ * enough for 73 minutes, and a slot 8 bytes smaller than in ns. */
+#define TR__WAIT_SHIFT 10
 
 /* The aux word: a per-slot state tagged with the generation it belongs to,
  * so that a compare-and-swap on it by pid can never hit a later actor in
@@ -104,11 +108,11 @@ typedef struct tr__actor {
     uint32_t aux;       /* TR__AUX(gen, status); 0 for most actors */
     uint16_t named;     /* 1 while a name is registered (atomic: any thread) */
     uint16_t flags;
-    uint64_t pushed;    /* messages pushed, an estimate: senders add to it
-                         * with a plain load and store on the line they
-                         * already hold for the push (actors/figures.c) */
-    uint64_t queued_ns; /* the coarse clock when it was last put in a run
-                         * queue (sched/worker.c; figures.c: oldest wait) */
+    uint32_t pushed;    /* messages pushed, an estimate, wrapping: senders
+                         * add to it with a plain load and store on the
+                         * line they already hold (actors/figures.c) */
+    uint32_t queued;    /* the coarse clock >> TR__WAIT_SHIFT when it was
+                         * last put in a run queue (sched/worker.c) */
     /* The turn's. */
     tr__node runq;      /* link in the injection queue or a mute list */
     tr_behaviour fn;
@@ -150,9 +154,9 @@ static inline void tr__figures_reset(tr__actor *a)
     ck_pr_store_64(&a->fig.turns, 0);
     ck_pr_store_64(&a->fig.handled_at_birth, ck_pr_load_64(&a->handled));
     ck_pr_store_64(&a->fig.busy_ns, 0);
-    ck_pr_store_64(&a->fig.longest_ns, 0);
+    ck_pr_store_32(&a->fig.longest_us, 0);
     ck_pr_store_64(&a->fig.last_run_ns, 0);
-    ck_pr_store_64(&a->fig.waited_ns, 0);
+    ck_pr_store_32(&a->fig.waited, 0);
     ck_pr_store_32(&a->fig.links, 0);
     ck_pr_store_32(&a->fig.monitors, 0);
 }

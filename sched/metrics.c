@@ -94,8 +94,9 @@ static void sample(tr_runtime *rt, uint64_t elapsed)
         add64(&a->fig.busy_ns, elapsed);
         if (a == w->seen && seq == w->seen_seq) {
             w->seen_ns += elapsed;
-            if (w->seen_ns > ck_pr_load_64(&a->fig.longest_ns))
-                ck_pr_store_64(&a->fig.longest_ns, w->seen_ns);
+            uint64_t us = w->seen_ns / 1000;
+            if (us > ck_pr_load_32(&a->fig.longest_us))
+                ck_pr_store_32(&a->fig.longest_us, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us);
         } else {
             w->seen = a;
             w->seen_seq = seq;

@@ -212,14 +212,14 @@ static void push_local(tr__worker *w, tr__actor *a)
  * from it waited less than a turn — and so costs ping-pong nothing. */
 static inline void queued(tr_runtime *rt, tr__actor *a)
 {
-    ck_pr_store_64(&a->queued_ns, ck_pr_load_64(&rt->actors.coarse_ns));
+    ck_pr_store_32(&a->queued, (uint32_t)(ck_pr_load_64(&rt->actors.coarse_ns) >> TR__WAIT_SHIFT));
 }
 
 static inline tr__actor *dequeued(tr_runtime *rt, tr__actor *a)
 {
     if (a != NULL) {
-        uint64_t now = ck_pr_load_64(&rt->actors.coarse_ns), at = ck_pr_load_64(&a->queued_ns);
-        ck_pr_store_64(&a->fig.waited_ns, now > at ? now - at : 0);
+        uint32_t now = (uint32_t)(ck_pr_load_64(&rt->actors.coarse_ns) >> TR__WAIT_SHIFT);
+        ck_pr_store_32(&a->fig.waited, now - ck_pr_load_32(&a->queued));
     }
     return a;
 }

@@ -124,6 +124,14 @@ static void test_top_by_mailbox_while_the_worker_is_held(void)
     tr_actor_figures f;
     TT_EQ(tr_actor_info(rt, blocker, &f), 0);
     TT_EQ(f.state, TR_ACTOR_RUNNING);
+    /* Queued, its wait grows with the coarse clock (a tick at a time). */
+    for (double until = tt_now() + 60; tt_now() < until; tt_sleep_ms(1)) {
+        TT_EQ(tr_actor_info(rt, deep[0], &f), 0);
+        if (f.oldest_wait_ns > 0)
+            break;
+    }
+    CU_ASSERT(f.oldest_wait_ns > 0);
+    uint64_t waited = f.oldest_wait_ns;
 
     sem_post(&b.go);
     TT_EQ(tr_runtime_release(rt), 0);
@@ -132,7 +140,11 @@ static void test_top_by_mailbox_while_the_worker_is_held(void)
         TT_EQ(tr_actor_info(rt, deep[i], &f), 0);
         TT_EQ(f.handled, 30 - 10 * i);
         TT_EQ(f.mailbox, 0);
+        TT_EQ(f.turns, 1); /* all in one turn (batch 64) */
     }
+    /* Its one turn came from the queue, after at least that wait. */
+    TT_EQ(tr_actor_info(rt, deep[0], &f), 0);
+    CU_ASSERT(f.oldest_wait_ns >= waited);
     sem_destroy(&b.go);
     tr_runtime_destroy(rt);
 }
