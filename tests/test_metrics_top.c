@@ -177,6 +177,13 @@ static void test_top_over_a_window_ranks_what_happened_in_it(void)
     send_n(cx, old, 1000);
     TT_EQ(tr_runtime_hold(rt), 0);
     TT_EQ(tr_runtime_start(rt), 0);
+    tr_actor_figures f;
+    for (double until = tt_now() + 60; tt_now() < until; tt_sleep_ms(1)) {
+        TT_EQ(tr_actor_info(rt, old, &f), 0);
+        if (f.handled == 1000)
+            break; /* all before the windows */
+    }
+    TT_EQ(f.handled, 1000);
 
     struct pump p = {.rt = rt, .to = busy};
     atomic_init(&p.stop, false);
