@@ -223,7 +223,6 @@ void tr__reactor_dispatch(tr__reactor *r, tr__worker *w, int n)
     file_requests(r);
     tr__wheel_advance(&r->wheel, now >> TR__TICK_SHIFT, tr__timer_fire, r);
     tr__signal_dispatch(r);
-    uint64_t io = 0;
     for (int i = 0; i < n; i++) {
         uint64_t data = r->events[i].data.u64;
         if (data == WAKE_TAG)
@@ -232,12 +231,11 @@ void tr__reactor_dispatch(tr__reactor *r, tr__worker *w, int n)
             drain(r->timerfd);
             r->armed = UINT64_MAX;
         } else if (data != SIGNAL_TAG) {
+            tr__count(&w->metrics.io_events); /* before its messages run */
             tr__io_dispatch(r, data, r->events[i].events);
-            io++;
         }
     }
     tr__count(&w->metrics.polls);
-    ck_pr_store_64(&w->metrics.io_events, ck_pr_load_64(&w->metrics.io_events) + io);
     r->poller = NULL;
     w->dispatching = false;
 }
