@@ -219,6 +219,7 @@ void tr__reactor_dispatch(tr__reactor *r, tr__worker *w, int n)
     w->dispatching = true;
     /* The clock after the wait: every timer due by `now` was filed. */
     uint64_t now = tr__now_ns();
+    r->now = now;
     file_requests(r);
     tr__wheel_advance(&r->wheel, now >> TR__TICK_SHIFT, tr__timer_fire, r);
     tr__signal_dispatch(r);
@@ -229,9 +230,12 @@ void tr__reactor_dispatch(tr__reactor *r, tr__worker *w, int n)
         else if (data == TIMER_TAG) {
             drain(r->timerfd);
             r->armed = UINT64_MAX;
-        } else if (data != SIGNAL_TAG)
+        } else if (data != SIGNAL_TAG) {
+            tr__count(&w->metrics.io_events); /* before its messages run */
             tr__io_dispatch(r, data, r->events[i].events);
+        }
     }
+    tr__count(&w->metrics.polls);
     r->poller = NULL;
     w->dispatching = false;
 }

@@ -55,8 +55,9 @@
  * The monitor (monitor.c). Workers poll the reactor between turns by
  * count, not by clock; a thread of the runtime's own reads the clock once
  * a millisecond while some worker is awake, asks the workers for a poll
- * when the reactor is late (if something is watched), and reports turns
- * that run too long (watchdog.c).
+ * when something is watched and the reactor is late, samples what they
+ * run for the metrics (metrics.c) and reports turns that run too long
+ * (watchdog.c).
  *
  * Backpressure (backpressure.c). A receiver that falls behind is marked
  * overloaded, and an actor that sends to it ends its turn and waits on
@@ -85,6 +86,7 @@
 #include "../actors/fault.h"
 #include "../base/clock.h"
 #include "runq.h"
+#include "troupe/metrics.h"
 #include "troupe/runtime.h"
 
 /* What a worker last saw of one receiver's progress (backpressure.c). */
@@ -95,16 +97,33 @@ typedef struct tr__watch {
 
 #define TR__WATCHES 8 /* receivers remembered per worker (a power of two) */
 
+/* A worker's counters for troupe/metrics.h beyond the turner's: written by
+ * the worker with tr__count (or, on the runtime's copy for threads outside
+ * it, with atomic adds: tr__metric_add), summed on read (metrics.c).
+ * Descriptors and timers are counted as pairs, added and removed, since
+ * a watch may end on another thread than the one that made it. */
+typedef struct tr__wmetrics {
+    uint64_t busy_ns;         /* the monitor's (monitor.c) */
+    uint64_t polls, io_events;
+    uint64_t fds_added, fds_removed;
+    uint64_t timers_added, timers_removed;
+    uint64_t lateness[TR_LATENESS_BUCKETS];
+    uint64_t lateness_sum_ns;
+} tr__wmetrics;
+
 struct tr__worker {
     tr__turner turner;        /* first: the actors' part (actors/actors.h) */
+    /* The turn in progress, for the monitor (the watchdog, the busy time):
+     * turn_seq is incremented, then current set, as a turn begins; current
+     * is cleared as it ends (worker.c, run_turn). turn_seq is also the
+     * worker's count of turns. Two plain stores a turn: the clock is not
+     * read here (monitor.c says why). */
+    uint64_t turn_seq;
+    tr__actor *current;
     tr__runq runq CK_CC_CACHELINE; /* thieves take its head: a line of its own */
     tr__actor *lifo;
     unsigned lifo_streak;
     unsigned tick;
-    /* Published for the monitor (watchdog.c): turn_seq is incremented, then
-     * current set, as a turn begins; current is cleared as it ends. */
-    uint64_t turn_seq;
-    tr__actor *current;
     struct tr__trace_ring *trace; /* NULL unless tracing (trace.c) */
     uint32_t poll_asked;      /* set by the monitor: poll between the next
                                * two turns (monitor.c) */
@@ -115,11 +134,17 @@ struct tr__worker {
                                * read by thieves */
     uint64_t turn_ns;         /* running estimate of a turn's cost */
     uint64_t mark_ns;         /* when the turns being measured began */
-    unsigned mark_turns;
+    uint64_t mark_seq;        /* turn_seq when they began */
     unsigned watch_every;     /* busy sends between two looks */
     tr__watch watch[TR__WATCHES];
     unsigned id;
     pthread_t thread;
+    tr__wmetrics metrics;
+    /* The monitor's own, to tell a long turn from many short ones: the
+     * turn it saw last tick and for how long it has seen it (metrics.c). */
+    uint64_t seen_seq;
+    tr__actor *seen;
+    uint64_t seen_ns;
     uint32_t park CK_CC_CACHELINE; /* futex word: AWAKE, PARKED or NOTIFIED */
 } CK_CC_CACHELINE;
 
@@ -151,6 +176,11 @@ struct tr_runtime {
     tr__reactor *reactor; /* reactor/'s part, made by tr__reactor_create */
     struct tr__watchdog *watchdog; /* the monitor's (watchdog.c) */
     struct tr__trace *trace;       /* NULL unless tracing (trace.c) */
+
+    tr__wmetrics outside CK_CC_CACHELINE; /* counted off the workers (atomic adds) */
+    uint64_t start_ns;    /* CLOCK_REALTIME at creation */
+    uint32_t dump_asked;  /* set by the dump signal's handler (metrics.c) */
+    uint64_t tick_ns;     /* the monitor's: its last tick */
 };
 
 /* The runtime's idle word: parked workers in the low half, searching
@@ -166,13 +196,34 @@ _Static_assert(offsetof(struct tr_runtime, actors) == 0,
 _Static_assert(offsetof(struct tr__worker, turner) == 0,
                "tr__turner must be the first member of struct tr__worker");
 
+/* ---- metrics (metrics.c) ---- */
+
+/* Adds v to one of the calling thread's tr__wmetrics counters (field: an
+ * offsetof): the worker's own if the caller is a worker of rt, else the
+ * runtime's shared copy, atomically. Not for per-message paths. */
+void tr__metric_add(tr_runtime *rt, size_t field, uint64_t v);
+#define TR__METRIC_ADD(rt, f, v) tr__metric_add((rt), offsetof(tr__wmetrics, f), (v))
+
+/* A timer fired `late_ns` after it was due, on worker w (the poller). */
+void tr__metric_lateness(tr__worker *w, uint64_t late_ns);
+
+/* The monitor's tick: the coarse clock, busy time and longest turns, and a
+ * dump if the signal asked for one. now: the clock it just read. */
+void tr__metrics_tick(tr_runtime *rt, uint64_t now);
+
+/* Stores the clock in the coarse word (a worker waking after a park). */
+void tr__metrics_coarse(tr_runtime *rt);
+
+/* Forgets rt in the dump signal's table (tr_runtime_destroy). */
+void tr__metrics_fini(tr_runtime *rt);
+
 /* Wakes every parked worker (stop, end of run). Async-signal-safe. */
 void tr__sched_wake_all(tr_runtime *rt);
 
 /* The monitor (monitor.c): started after the workers, joined after them.
  * tr__monitor_wake: after a hold is taken or a worker wakes, so that the
  * monitor ticks again if it slept for want of work (any thread, cheap:
- * one load when it is ticking). tr__monitor_stop: at the end of a run;
+ * one load when it is ticking; async-signal-safe, for the dump signal). tr__monitor_stop: at the end of a run;
  * async-signal-safe. */
 int tr__monitor_start(tr_runtime *rt);
 void tr__monitor_join(tr_runtime *rt);

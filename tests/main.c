@@ -6,18 +6,17 @@
  *                          tcp_backpressure, tcp_bad_input, tcp_faults,
  *                          tcp_connect, tcp_close, udp, chat_nicks, chat_rooms,
  *                          chat_messages, chat_input, chat_leaving, chat_limits,
- *                          fault, supervisor, names, slots,
+ *                          fault, supervisor, names, slots, spec, on_stop, ask,
  *                          backpressure, depot, poll, writev, debug, errors,
  *                          http_parse, http_keepalive, http_pipeline, http_limits,
  *                          http_bad_input, http_slowloris, http_example,
  *                          dist_proto, dist_erl, dist_handshake, dist_example,
  *                          dist_link, dist_fault, dist_nodedown,
  *                          dist_bad_input, dist_order, dist_restart, dist_race,
- *                          watchdog, trace)
- *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`, `run http`, `run dist`
- *                          backpressure, depot, poll, writev, spec,
- *                          on_stop)
- *                          backpressure, depot, poll, writev, ask)
+ *                          watchdog, trace, metrics_figures, metrics_top,
+ *                          metrics_dump, metrics_workers)
+ *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`, `run http`, `run dist`,
+ *                          `run metrics`
  *   run SUITE TEST         one test of a suite
  *
  * Exits 0 when every test passed, 1 when one failed, 2 on a CUnit error.
@@ -109,6 +108,10 @@ int main(int argc, char **argv)
     register_dist_race_tests();
     register_watchdog_tests();
     register_trace_tests();
+    register_metrics_figures_tests();
+    register_metrics_top_tests();
+    register_metrics_dump_tests();
+    register_metrics_workers_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());

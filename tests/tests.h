@@ -85,6 +85,10 @@ void register_http_slowloris_tests(void);
 void register_http_example_tests(void);
 void register_watchdog_tests(void);
 void register_trace_tests(void);
+void register_metrics_figures_tests(void);
+void register_metrics_top_tests(void);
+void register_metrics_dump_tests(void);
+void register_metrics_workers_tests(void);
 
 /* ---- sanitizer detection ---------------------------------------------- */
 #if defined(__SANITIZE_THREAD__)
