@@ -68,6 +68,9 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c)
 # The tutorial's programs (docs/guide.md): built like the examples, and run
 # by `make test`, each checking itself (exit 0 when it worked).
 GUIDE    := $(patsubst docs/guide/%.c,$(BUILD)/guide/%,$(wildcard docs/guide/*.c))
+# Programs for users of a running troupe program (troupe-top), installed
+# by make install; they speak to it over its sockets, not through the library.
+TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 MICRO    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/micro/*.c))
 TEST_SRC := $(wildcard tests/*.c)
@@ -77,7 +80,7 @@ CXX_TEST := $(BUILD)/tests/cxx/hello
 .PHONY: all lib deps run test bench micro install clean cxx-test check-exports
 # Keep the programs' objects: the device script links them again, statically.
 .SECONDARY:
-all: lib $(EXAMPLES) $(GUIDE) $(BENCHES) $(MICRO) $(TEST_BIN) $(CXX_TEST)
+all: lib $(EXAMPLES) $(GUIDE) $(TOOLS) $(BENCHES) $(MICRO) $(TEST_BIN) $(CXX_TEST)
 lib: $(LIB_A) $(LIB_SO)
 
 deps:
@@ -111,6 +114,10 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A)
 $(BUILD)/guide/%: $(BUILD)/obj/docs/guide/%.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tools/%: $(BUILD)/obj/tools/%.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_A)
 	@mkdir -p $(@D)
@@ -165,7 +172,7 @@ SAN_ENV := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(
 # every benchmark at small sizes: their self-checks must pass (no figures
 # are judged here).
 test: deps
-	@$(MAKE) $(JOBS) --no-print-directory $(TEST_BIN) $(BENCHES) $(EXAMPLES) $(GUIDE) $(CXX_TEST) $(LIB_SO)
+	@$(MAKE) $(JOBS) --no-print-directory $(TEST_BIN) $(BENCHES) $(EXAMPLES) $(GUIDE) $(TOOLS) $(CXX_TEST) $(LIB_SO)
 	$(SAN_ENV) BUILD=$(BUILD) $(TEST_BIN)
 	@for g in $(GUIDE); do echo "$$g"; $(SAN_ENV) $$g || exit 1; done
 	@# The examples that end by themselves (the servers are run elsewhere:
@@ -232,8 +239,10 @@ $(FUZZ_BIN): fuzz/frame_fuzz.c net/frame.c net/frame.h net/http.c net/http.h
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	    -o $@ fuzz/frame_fuzz.c net/frame.c net/http.c -lmsgpackc -lhttp_parser
 
-install: lib
-	install -d $(DESTDIR)$(PREFIX)/include/troupe $(DESTDIR)$(PREFIX)/lib/pkgconfig
+install: lib $(TOOLS)
+	install -d $(DESTDIR)$(PREFIX)/include/troupe $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 include/troupe.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/troupe/*.h $(DESTDIR)$(PREFIX)/include/troupe/
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
