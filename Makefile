@@ -1,5 +1,6 @@
 # troupe — an actor runtime for C.
-#   make run     build everything, start the demo     make test    run every test
+#   make run     build everything, start the demo (chat, /metrics on 9100)
+#   make test    run every test
 #   (both build with every CPU, unless -j is given)
 #   make bench   run the benchmark suite              make deps    check/install packages
 #   make micro   the data-structure micro benchmarks (bench/micro)
@@ -161,9 +162,13 @@ check-exports: $(LIB_SO)
 USER_JOBS = $(filter -j%,$(MAKEFLAGS))$(findstring j,$(filter-out -%,$(firstword $(MAKEFLAGS))))
 JOBS = $(if $(USER_JOBS),,-j$(shell nproc))
 
+# The chat server, with /metrics on 9100 for Prometheus or troupe-top.
 run: deps
 	@$(MAKE) $(JOBS) --no-print-directory all
-	$(BUILD)/examples/chat 7000
+	@echo "run: the chat on 127.0.0.1:7000 (nc 127.0.0.1 7000), its metrics on" \
+	    "http://127.0.0.1:9100/metrics; watch it from another terminal with:"
+	@echo "    $(BUILD)/tools/troupe-top 127.0.0.1:9100"
+	$(BUILD)/examples/chat 7000 --metrics 9100
 
 SAN_ENV := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/support/tsan/suppressions.txt" \
            ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
