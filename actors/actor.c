@@ -97,8 +97,9 @@ static inline tr__actor *new_actor(tr_runtime *rt, tr__worker *w, tr_behaviour f
     /* A free slot may still be draining stale messages on another worker;
      * that never reads these fields (see actor.h), and the store of life
      * in born() publishes them to whoever gets the new pid. */
-    a->fn = fn;
+    ck_pr_store_ptr((void **)&a->fn, (void *)fn); /* read by tr_actor_info */
     ck_pr_store_32(&a->aux, 0); /* senders with an older pid may be reading it */
+    tr__figures_reset(a);
     a->resources = NULL;
     a->fault = NULL;
     ck_pr_store_16(&a->named, 0);
@@ -194,6 +195,7 @@ static int spawn_full(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_ac
         f->user_at = o != NULL ? o->user_at : 0;
     }
     a->fault = f;
+    tr__fault_publish(a);
     if (o != NULL && o->resource_at >= 0) {
         void *copy = heap != NULL ? heap : a->state.bytes;
         a->resources = (tr__resource *)((char *)copy + o->resource_at);
@@ -262,7 +264,11 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
     ck_pr_fence_load();
 
     COUNT(rt, w, sent);
-    if (tr__mailbox_push(a, &m->tr__link))
+    bool was_empty = tr__mailbox_push(a, &m->tr__link);
+    /* Not an atomic add: a lost update only makes the depth an estimate
+     * (figures.c), and the line is ours after the push's exchange. */
+    ck_pr_store_64(&a->pushed, ck_pr_load_64(&a->pushed) + 1);
+    if (was_empty)
         tr__sched_ready(rt, w, a);
     else if (w != NULL)
         tr__bp_sent(w, a);
@@ -361,7 +367,7 @@ static void turn_end(tr__worker *w, tr__actor *a)
 static void run_init(tr_ctx *cx, tr__actor *a)
 {
     tr__fault *f = a->fault;
-    a->fn = f->behaviour;
+    ck_pr_store_ptr((void **)&a->fn, (void *)f->behaviour);
     int r = f->init(cx, (char *)state_of(a) + f->user_at, f->spawner);
     if (r != 0 && !cx->stopping)
         tr_exit(cx, r, "init failed");
@@ -471,9 +477,15 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
 {
     tr_ctx *cx = &tr__turner_of(w)->cx;
     unsigned batch = tr__actors_of(tr__turner_of(w)->rt)->batch;
+    /* The clock first: rt is still in a register (ck_pr's loads and
+     * stores are compiler barriers). */
+    uint64_t coarse = ck_pr_load_64(&tr__actors_of(tr__turner_of(w)->rt)->coarse_ns);
     tr__node *limit = turn_limit(a);
     bool reached = false;
     unsigned n;
+
+    ck_pr_store_64(&a->fig.turns, ck_pr_load_64(&a->fig.turns) + 1);
+    ck_pr_store_64(&a->fig.last_run_ns, coarse);
 
     for (n = 0; n < batch; n++) {
         if (cx->blocked_by != NULL)
@@ -490,7 +502,7 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
     cx->self = TR_PID_NONE;
     tr__actor *blocked_by = cx->blocked_by;
     cx->blocked_by = NULL;
-    ck_pr_store_32(&a->handled, a->handled + n);
+    ck_pr_store_64(&a->handled, a->handled + n);
     after_turn(w, a, n, limit, reached, blocked_by);
 }
 

@@ -71,6 +71,23 @@ typedef struct tr__spawn_opts {
                               * caller's */
 } tr__spawn_opts;
 
+/* An actor's figures (troupe/metrics.h), reset at each incarnation by
+ * its spawner. turns, handled_at_birth and last_run_ns are the turn's;
+ * busy_ns and longest_ns the monitor's (sched/monitor.c); links and
+ * monitors the
+ * owner's, published by actors/fault.c whenever its record changes. All
+ * read from any thread with ck_pr: figures, not a snapshot. */
+typedef struct tr__figures {
+    uint64_t turns;
+    uint64_t handled_at_birth; /* `handled` when this incarnation began */
+    uint64_t busy_ns;
+    uint64_t longest_ns;
+    uint64_t last_run_ns;      /* the coarse clock at its last turn's start */
+    uint64_t waited_ns;        /* how long it waited in a run queue before
+                                * its last turn taken from one */
+    uint32_t links, monitors;
+} tr__figures;
+
 /* The aux word: a per-slot state tagged with the generation it belongs to,
  * so that a compare-and-swap on it by pid can never hit a later actor in
  * the same slot (timers use it for pending/firing/done). */
@@ -87,6 +104,11 @@ typedef struct tr__actor {
     uint32_t aux;       /* TR__AUX(gen, status); 0 for most actors */
     uint16_t named;     /* 1 while a name is registered (atomic: any thread) */
     uint16_t flags;
+    uint64_t pushed;    /* messages pushed, an estimate: senders add to it
+                         * with a plain load and store on the line they
+                         * already hold for the push (actors/figures.c) */
+    uint64_t queued_ns; /* the coarse clock when it was last put in a run
+                         * queue (sched/worker.c; figures.c: oldest wait) */
     /* The turn's. */
     tr__node runq;      /* link in the injection queue or a mute list */
     tr_behaviour fn;
@@ -95,9 +117,11 @@ typedef struct tr__actor {
     /* A cache line away from `mailbox`, so that popping does not take the
      * line senders push on. */
     tr__mpsc_end mailbox_end;
-    uint32_t handled;   /* messages taken, wrapping; the owner writes it
-                         * at the end of each turn, senders watch it
-                         * (sched/backpressure.c) */
+    uint64_t handled;   /* messages taken, over the slot's life; the owner
+                         * writes it at the end of each turn, senders watch
+                         * its low half (sched/backpressure.c) and
+                         * pushed - handled is the mailbox's depth */
+    tr__figures fig;    /* this incarnation's figures (figures.c) */
     union {
         unsigned char bytes[TR__STATE_INLINE];
         void *heap;     /* with TR__HEAP_STATE */
@@ -116,6 +140,22 @@ _Static_assert(offsetof(tr__actor, mailbox_end) - offsetof(tr__actor, mailbox) >
 /* tr__mailbox_push, tr__mailbox_pop, tr__mailbox_is_empty and
  * tr__mailbox_mark_empty: the actor's mailbox, its ends a cache line apart. */
 TR__MPSC_BIND(tr__mailbox, tr__actor, mailbox, mailbox_end)
+
+/* A new incarnation's figures start at zero (new_actor, actors/actor.c).
+ * A worker may still be draining the slot's stale messages: its turn's
+ * stores can land after these, and count a few of them for the new
+ * actor — figures, not accounts. */
+static inline void tr__figures_reset(tr__actor *a)
+{
+    ck_pr_store_64(&a->fig.turns, 0);
+    ck_pr_store_64(&a->fig.handled_at_birth, ck_pr_load_64(&a->handled));
+    ck_pr_store_64(&a->fig.busy_ns, 0);
+    ck_pr_store_64(&a->fig.longest_ns, 0);
+    ck_pr_store_64(&a->fig.last_run_ns, 0);
+    ck_pr_store_64(&a->fig.waited_ns, 0);
+    ck_pr_store_32(&a->fig.links, 0);
+    ck_pr_store_32(&a->fig.monitors, 0);
+}
 
 /* Free slots are cached per worker (a magazine each, passed in by the
  * caller) and, for every other thread — the main thread, the reactor, a

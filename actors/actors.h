@@ -28,6 +28,7 @@
 
 #include "actor.h"
 #include "context.h"
+#include "troupe/metrics.h"
 
 /* Counters are written by their worker only (tr__count) and read by
  * tr_runtime_stats; the outside threads' are shared (atomic adds). */
@@ -47,6 +48,10 @@ typedef struct tr__actors {
     tr_pid dead_sink;              /* TR_PID_NONE, or the actor that sees dead letters */
     struct tr__registry *registry; /* named actors, made on first use */
     tr_ctx outside_cx;             /* tr_runtime_ctx: for threads outside the runtime */
+    uint64_t coarse_ns CK_CC_CACHELINE; /* CLOCK_MONOTONIC, coarse: stored once a
+                                         * tick by the monitor and as a worker
+                                         * wakes (sched/metrics.c); read per
+                                         * turn instead of the clock */
     uint64_t next_ref CK_CC_CACHELINE; /* monitor references */
     tr__counters outside CK_CC_CACHELINE; /* from threads outside the runtime */
 } tr__actors;
@@ -113,6 +118,20 @@ void *tr__actor_state_if(tr_ctx *cx, tr_behaviour fn);
 
 /* Runs one turn of an actor on worker w (called by sched/worker.c). */
 void tr__actor_run(tr__worker *w, tr__actor *a);
+
+/* ---- an actor's figures (figures.c) ---- */
+
+/* Whether pid is a live actor (not a timer) in slot a. Any thread. */
+bool tr__figures_live(tr__actor *a, tr_pid pid);
+
+/* Fills *out with the figures of pid, the actor in slot a, but for state
+ * RUNNING (only sched/ knows what the workers run): false, out zeroed or
+ * partly filled, if pid is not a live actor. Any thread. */
+bool tr__figures_read(tr_runtime *rt, tr__actor *a, tr_pid pid, tr_actor_figures *out);
+
+/* Messages waiting (an estimate: figures.c) and taken, of slot a's actor. */
+uint64_t tr__figures_mailbox(tr__actor *a);
+uint64_t tr__figures_handled(tr__actor *a);
 
 /* ---- provided by sched/ ---- */
 

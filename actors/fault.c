@@ -127,10 +127,27 @@ static uint64_t payload_ref(const tr_msg *m)
     return ref;
 }
 
+void tr__fault_publish(tr__actor *a)
+{
+    const tr__fault *f = a->fault;
+    ck_pr_store_32(&a->fig.links, f != NULL ? f->nlinks : 0);
+    ck_pr_store_32(&a->fig.monitors, f != NULL ? f->nwatchers + f->nrefs : 0);
+}
+
 /* ---- the turn's side ---- */
+
+static int handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reason, char *text);
 
 int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reason,
                      char *text)
+{
+    int verdict = handle(w, a, self, m, reason, text);
+    if (a->fault != NULL)
+        tr__fault_publish(a);
+    return verdict;
+}
+
+static int handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reason, char *text)
 {
     tr_runtime *rt = tr__turner_of(w)->rt;
     tr__fault *f = a->fault;
@@ -267,6 +284,7 @@ int tr_link(tr_ctx *cx, tr_pid pid)
     int err = send_request(cx, pid, TR__LINK_REQ, NULL, 0);
     if (err != 0)
         remove_link(f, pid);
+    tr__fault_publish(cx->actor);
     return err;
 }
 
@@ -276,6 +294,7 @@ int tr_unlink(tr_ctx *cx, tr_pid pid)
         return TR_EINVAL;
     if (!remove_link(cx->actor->fault, pid))
         return 0;
+    tr__fault_publish(cx->actor);
     return send_request(cx, pid, TR__UNLINK_REQ, NULL, 0);
 }
 
@@ -323,6 +342,7 @@ static int spawn_watched(tr_ctx *cx, const tr_actor_spec *spec, const tr__spawn_
         mine->refs[mine->nrefs++] = (tr__watcher){p, r};
         *ref = r;
     }
+    tr__fault_publish(cx->actor);
     if (pid != NULL)
         *pid = p;
     return 0;
@@ -396,6 +416,7 @@ int tr_monitor(tr_ctx *cx, tr_pid pid, uint64_t *ref)
         f->nrefs--;
         return err;
     }
+    tr__fault_publish(cx->actor);
     if (ref != NULL)
         *ref = r;
     return 0;
@@ -409,6 +430,7 @@ int tr_demonitor(tr_ctx *cx, uint64_t ref)
         return TR_EINVAL;
     tr_pid target = f->refs[i].pid;
     f->refs[i] = f->refs[--f->nrefs];
+    tr__fault_publish(cx->actor);
     /* A TR_DOWN already on its way is dropped on arrival, as the reference
      * is no longer held; the target forgets the watcher when this arrives
      * (if it has ended, the request is simply a dead letter). */

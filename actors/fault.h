@@ -88,6 +88,11 @@ void tr__fault_bounce(tr_runtime *rt, tr__worker *w, tr_msg *m);
 
 void tr__fault_free(tr__fault *f);
 
+/* Copies the record's link and monitor counts into a's figures, where
+ * any thread may read them (the record itself is the turn's alone). In
+ * a's own turn, or before it is born. */
+void tr__fault_publish(tr__actor *a);
+
 /* tr_spawn_link_spec with internal options (o may be NULL; o->fault is
  * ignored: the link's record is made here). */
 int tr__spawn_link_spec(tr_ctx *cx, const tr_actor_spec *spec, const tr__spawn_opts *o,
@@ -96,5 +101,9 @@ int tr__spawn_link_spec(tr_ctx *cx, const tr_actor_spec *spec, const tr__spawn_o
 /* The registry side of an ending actor (actors/registry.c). */
 void tr__registry_forget(tr_runtime *rt, tr_pid pid);
 void tr__registry_fini(tr_runtime *rt);
+/* The name pid is registered under, copied into out (size bytes, cut
+ * short if need be): false if it has none. Any thread; takes the
+ * writers' lock, so not for hot paths. */
+bool tr__registry_name_of(tr_runtime *rt, tr_pid pid, char *out, size_t size);
 
 #endif

@@ -431,6 +431,31 @@ void tr__registry_forget(tr_runtime *rt, tr_pid pid)
     pthread_mutex_unlock(&r->lock);
 }
 
+bool tr__registry_name_of(tr_runtime *rt, tr_pid pid, char *out, size_t size)
+{
+    tr__registry *r = registry(rt, false);
+    uint32_t index = TR__PID_INDEX(pid);
+    bool found = false;
+    if (r == NULL || size == 0)
+        return false;
+    /* Under the writers' lock: a query, not a send, and the slot's hash
+     * is only good with the table it was made for. */
+    pthread_mutex_lock(&r->lock);
+    uint64_t probes = r->probes; /* the stats count the writers' reads */
+    uint32_t i = index < r->slots ? slot_of_pid(r, pid, r->slot_hash[index]) : UINT32_MAX;
+    r->probes = probes;
+    if (i != UINT32_MAX) {
+        const char *name = (const char *)r->table->b[i].name;
+        size_t n = strnlen(name, TR_NAME_MAX);
+        n = n < size - 1 ? n : size - 1;
+        memcpy(out, name, n);
+        out[n] = '\0';
+        found = true;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return found;
+}
+
 void tr__registry_fini(tr_runtime *rt)
 {
     tr__registry *r = tr__actors_of(rt)->registry;

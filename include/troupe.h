@@ -18,6 +18,7 @@
  *   troupe/ask.h      request/reply: tr_ask, tr_reply, tr_call
  *   troupe/supervisor.h  supervisors: restart strategies and intensity
  *   troupe/dist.h     a node of an Erlang cluster: remote pids, EPMD, handshake
+ *   troupe/metrics.h  seeing inside: counters, per-actor figures, top, dumps, /metrics
  *   troupe/version.h  TROUPE_VERSION and its numbers
  *   troupe/api.h      TR_API, the mark of what the library exports
  *
@@ -44,5 +45,6 @@
 #include "troupe/ask.h"
 #include "troupe/supervisor.h"
 #include "troupe/dist.h"
+#include "troupe/metrics.h"
 
 #endif

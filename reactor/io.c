@@ -116,6 +116,7 @@ static void watch_release(tr_runtime *rt, tr__resource *res)
     /* Fails harmlessly if the owner closed the descriptor first. */
     epoll_ctl(r->epfd, EPOLL_CTL_DEL, wt->fd, NULL);
     free(wt);
+    TR__METRIC_ADD(rt, fds_removed, 1);
     tr_runtime_release(rt);
 }
 
@@ -170,6 +171,7 @@ int tr_io_watch(tr_ctx *cx, int fd, unsigned events)
     wt->res.release = watch_release;
     tr__cx_hold(cx, &wt->res);
     tr_runtime_hold(rt);
+    TR__METRIC_ADD(rt, fds_added, 1);
     return 0;
 }
 

@@ -219,9 +219,11 @@ void tr__reactor_dispatch(tr__reactor *r, tr__worker *w, int n)
     w->dispatching = true;
     /* The clock after the wait: every timer due by `now` was filed. */
     uint64_t now = tr__now_ns();
+    r->now = now;
     file_requests(r);
     tr__wheel_advance(&r->wheel, now >> TR__TICK_SHIFT, tr__timer_fire, r);
     tr__signal_dispatch(r);
+    uint64_t io = 0;
     for (int i = 0; i < n; i++) {
         uint64_t data = r->events[i].data.u64;
         if (data == WAKE_TAG)
@@ -229,9 +231,13 @@ void tr__reactor_dispatch(tr__reactor *r, tr__worker *w, int n)
         else if (data == TIMER_TAG) {
             drain(r->timerfd);
             r->armed = UINT64_MAX;
-        } else if (data != SIGNAL_TAG)
+        } else if (data != SIGNAL_TAG) {
             tr__io_dispatch(r, data, r->events[i].events);
+            io++;
+        }
     }
+    tr__count(&w->metrics.polls);
+    ck_pr_store_64(&w->metrics.io_events, ck_pr_load_64(&w->metrics.io_events) + io);
     r->poller = NULL;
     w->dispatching = false;
 }

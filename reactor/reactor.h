@@ -75,6 +75,7 @@ typedef struct tr__reactor {
 
     /* The lock holder's: */
     tr__worker *poller;
+    uint64_t now;           /* the clock as the dispatch began (timer lateness) */
     uint64_t armed;         /* the timerfd's deadline, UINT64_MAX if none */
     tr__wheel wheel;
     struct epoll_event *events;

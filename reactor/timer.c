@@ -67,6 +67,13 @@ static void timer_end(tr_runtime *rt, tr__actor *slot)
     TR_ASSERT((ck_pr_load_32(&slot->aux) & 3) == DONE);
     tr__table_end(slot, ck_pr_load_32(&slot->life));
     ck_pr_inc_64(&rt->actors.outside.stopped);
+    TR__METRIC_ADD(rt, timers_removed, 1);
+}
+
+/* A delivery: how late it is, for the histogram (troupe/metrics.h). */
+static void lateness(tr__reactor *r, const timer_req *t)
+{
+    tr__metric_lateness(r->poller, r->now > t->due_ns ? r->now - t->due_ns : 0);
 }
 
 /* The reactor is done with a timer's entry: the slot goes back — once its
@@ -121,6 +128,7 @@ static int timer_start(tr_runtime *rt, tr__worker *w, const tr_timer_spec *spec,
     ck_pr_store_32(&t->slot->aux, TR__AUX(TR__PID_GEN(pid), PENDING));
 
     tr_runtime_hold(rt);
+    TR__METRIC_ADD(rt, timers_added, 1);
     if (out != NULL)
         *out = pid;
     tr__reactor_submit(rt->reactor, &block->tr__link, t->due_ns);
@@ -150,6 +158,7 @@ void tr__timer_fire(tr__wheel_entry *e, void *arg)
     }
     /* FIRING: only this call moves the state on (cancel waits). */
     TR_ASSERT(ck_pr_load_32(&t->slot->aux) == TR__AUX(gen, FIRING));
+    lateness(r, t);
     if (t->period_ns == 0) {
         tr__send(r->rt, r->poller, t->timer, t->target, t->payload);
         t->payload = NULL;

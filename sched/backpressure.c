@@ -179,7 +179,7 @@ void tr__bp_look(tr__worker *w, tr__actor *a)
     }
     w->turner.watch_countdown = next_look(w);
     tr__watch *e = &w->watch[a->index & (TR__WATCHES - 1)];
-    uint32_t handled = ck_pr_load_32(&a->handled);
+    uint32_t handled = (uint32_t)ck_pr_load_64(&a->handled);
     bool stalled = e->actor == a && e->handled == handled;
     e->actor = a;
     e->handled = handled;

@@ -18,10 +18,14 @@
  * timer or a readiness event therefore waits at most about LATE_NS +
  * TICK_NS, plus the turn in progress on the first worker to end one.
  *
- * Idle costs nothing: when there is nothing to watch (no hold) or every
- * worker is parked (one of them asleep in the reactor sees timers and
- * I/O itself), the monitor stops ticking after a few ticks and sleeps on
- * its futex until a hold is taken or a worker wakes (tr__monitor_wake).
+ * The same tick samples what the workers run, for the metrics (busy time,
+ * longest turns, the coarse clock: metrics.c), so it ticks while any
+ * worker is awake, and asks for polls only while something is watched.
+ *
+ * Idle costs nothing: when every worker is parked (one of them asleep in
+ * the reactor sees timers and I/O itself), the monitor stops ticking
+ * after a few ticks and sleeps on its futex until a worker wakes
+ * (tr__monitor_wake).
  * It does not go back to sleep at the first idle tick, so that a server
  * whose workers park and wake thousands of times a second wakes it once,
  * not each time.
@@ -43,18 +47,18 @@ static bool run_over(tr_runtime *rt)
     return ck_pr_load_32(&rt->stop) || ck_pr_load_32(&rt->done);
 }
 
-/* Whether ticking can help: something is watched or pending, and some
- * worker is awake (so none may be asleep in the reactor). */
+/* Whether ticking can help: some worker is awake. */
 static bool needed(tr_runtime *rt)
 {
-    return ck_pr_load_32(&rt->holds) != 0 &&
-           N_PARKED(ck_pr_load_64(&rt->idle)) < rt->cfg.threads;
+    return N_PARKED(ck_pr_load_64(&rt->idle)) < rt->cfg.threads;
 }
 
-static void tick(tr_runtime *rt)
+/* Asks for a poll if something is watched or pending (a hold is taken),
+ * nobody is asleep in the reactor, and nobody has polled for LATE_NS. */
+static void tick(tr_runtime *rt, uint64_t now)
 {
-    if (ck_pr_load_32(&rt->polling) ||
-        tr__now_ns() - tr__reactor_polled_ns(rt->reactor) < LATE_NS)
+    if (ck_pr_load_32(&rt->holds) == 0 || ck_pr_load_32(&rt->polling) ||
+        now - tr__reactor_polled_ns(rt->reactor) < LATE_NS)
         return;
     for (unsigned i = 0; i < rt->cfg.threads; i++)
         ck_pr_store_32(&rt->workers[i].poll_asked, 1);
@@ -65,9 +69,11 @@ static void *monitor_main(void *arg)
     tr_runtime *rt = arg;
     unsigned idle_ticks = 0;
     while (!run_over(rt)) {
+        uint64_t now = tr__now_ns();
+        tr__metrics_tick(rt, now);
         if (needed(rt)) {
             idle_ticks = 0;
-            tick(rt);
+            tick(rt, now);
         } else if (++idle_ticks >= IDLE_TICKS) {
             /* Publish, then look (the waker changes holds or idle, then
              * looks at the word): one of us sees the other. */

@@ -80,6 +80,9 @@ static inline unsigned tr__runq_size(tr__runq *q)
 typedef struct tr__injectq {
     tr__mpsc q;
     uint32_t lock;
+    uint64_t pushed; /* an estimate, counted as an actor's `pushed` is
+                      * (actors/figures.c): plain load and store */
+    uint64_t popped; /* under the lock */
 } tr__injectq;
 
 static inline tr__actor *tr__actor_of_runq(tr__node *n)
@@ -91,12 +94,21 @@ static inline void tr__injectq_init(tr__injectq *iq)
 {
     tr__mpsc_init_unmarked(&iq->q);
     iq->lock = 0;
+    iq->pushed = iq->popped = 0;
 }
 
 /* Any thread, wait-free. */
 static inline void tr__injectq_push(tr__injectq *iq, tr__actor *a)
 {
     tr__mpsc_push(&iq->q, &a->runq);
+    ck_pr_store_64(&iq->pushed, ck_pr_load_64(&iq->pushed) + 1);
+}
+
+/* Actors queued: an estimate (sched/metrics.c). Any thread. */
+static inline uint64_t tr__injectq_depth(tr__injectq *iq)
+{
+    uint64_t popped = ck_pr_load_64(&iq->popped), pushed = ck_pr_load_64(&iq->pushed);
+    return tr__mpsc_is_empty(&iq->q) || pushed < popped ? 0 : pushed - popped;
 }
 
 /* Any thread: true if nothing is queued (a push in flight may be missed;
@@ -114,6 +126,8 @@ static inline tr__actor *tr__injectq_pop(tr__injectq *iq)
         return NULL;
     ck_pr_fence_acquire();
     tr__node *n = tr__mpsc_pop(&iq->q);
+    if (n != NULL)
+        ck_pr_store_64(&iq->popped, iq->popped + 1);
     ck_pr_fence_release();
     ck_pr_store_32(&iq->lock, 0);
     return n != NULL ? tr__actor_of_runq(n) : NULL;

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../mailbox/msg.h"
@@ -67,6 +68,10 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
     memset(rt, 0, sizeof *rt);
     rt->cfg = c;
     rt->cpus = cpus_available();
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    rt->start_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    rt->actors.coarse_ns = tr__now_ns();
     tr__injectq_init(&rt->inject);
     if (tr__actors_init(rt, c.batch) != 0) {
         free(rt);
@@ -112,6 +117,7 @@ void tr_runtime_destroy(tr_runtime *rt)
         tr_runtime_shutdown(rt);
         tr_runtime_join(rt);
     }
+    tr__metrics_fini(rt);
     /* Actors first: their resources (watches) go back to the reactor and
      * their holds to the scheduler. */
     tr__actors_fini(rt);

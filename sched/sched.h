@@ -84,6 +84,7 @@
 #include "../actors/fault.h"
 #include "../base/clock.h"
 #include "runq.h"
+#include "troupe/metrics.h"
 #include "troupe/runtime.h"
 
 /* What a worker last saw of one receiver's progress (backpressure.c). */
@@ -94,8 +95,28 @@ typedef struct tr__watch {
 
 #define TR__WATCHES 8 /* receivers remembered per worker (a power of two) */
 
+/* A worker's counters for troupe/metrics.h beyond the turner's: written by
+ * the worker with tr__count (or, on the runtime's copy for threads outside
+ * it, with atomic adds: tr__metric_add), summed on read (metrics.c).
+ * Descriptors and timers are counted as pairs, added and removed, since
+ * a watch may end on another thread than the one that made it. */
+typedef struct tr__wmetrics {
+    uint64_t busy_ns;         /* the monitor's (monitor.c) */
+    uint64_t polls, io_events;
+    uint64_t fds_added, fds_removed;
+    uint64_t timers_added, timers_removed;
+    uint64_t lateness[TR_LATENESS_BUCKETS];
+    uint64_t lateness_sum_ns;
+} tr__wmetrics;
+
 struct tr__worker {
     tr__turner turner;        /* first: the actors' part (actors/actors.h) */
+    /* The turn in progress, for the monitor: `current` is stored as a turn
+     * begins and cleared as it ends, turn_seq counts turns begun (it is
+     * also the worker's count of turns). Two plain stores a turn: the
+     * clock is not read here (monitor.c says why). */
+    tr__actor *current;
+    uint64_t turn_seq;
     tr__runq runq CK_CC_CACHELINE; /* thieves take its head: a line of its own */
     tr__actor *lifo;
     unsigned lifo_streak;
@@ -109,11 +130,17 @@ struct tr__worker {
                                * read by thieves */
     uint64_t turn_ns;         /* running estimate of a turn's cost */
     uint64_t mark_ns;         /* when the turns being measured began */
-    unsigned mark_turns;
+    uint64_t mark_seq;        /* turn_seq when they began */
     unsigned watch_every;     /* busy sends between two looks */
     tr__watch watch[TR__WATCHES];
     unsigned id;
     pthread_t thread;
+    tr__wmetrics metrics;
+    /* The monitor's own, to tell a long turn from many short ones: the
+     * turn it saw last tick and for how long it has seen it (metrics.c). */
+    uint64_t seen_seq;
+    tr__actor *seen;
+    uint64_t seen_ns;
     uint32_t park CK_CC_CACHELINE; /* futex word: AWAKE, PARKED or NOTIFIED */
 } CK_CC_CACHELINE;
 
@@ -143,6 +170,11 @@ struct tr_runtime {
     pthread_t monitor_thread;
 
     tr__reactor *reactor; /* reactor/'s part, made by tr__reactor_create */
+
+    tr__wmetrics outside CK_CC_CACHELINE; /* counted off the workers (atomic adds) */
+    uint64_t start_ns;    /* CLOCK_REALTIME at creation */
+    uint32_t dump_asked;  /* set by the dump signal's handler (metrics.c) */
+    uint64_t tick_ns;     /* the monitor's: its last tick */
 };
 
 /* The runtime's idle word: parked workers in the low half, searching
@@ -157,6 +189,27 @@ _Static_assert(offsetof(struct tr_runtime, actors) == 0,
                "tr__actors must be the first member of struct tr_runtime");
 _Static_assert(offsetof(struct tr__worker, turner) == 0,
                "tr__turner must be the first member of struct tr__worker");
+
+/* ---- metrics (metrics.c) ---- */
+
+/* Adds v to one of the calling thread's tr__wmetrics counters (field: an
+ * offsetof): the worker's own if the caller is a worker of rt, else the
+ * runtime's shared copy, atomically. Not for per-message paths. */
+void tr__metric_add(tr_runtime *rt, size_t field, uint64_t v);
+#define TR__METRIC_ADD(rt, f, v) tr__metric_add((rt), offsetof(tr__wmetrics, f), (v))
+
+/* A timer fired `late_ns` after it was due, on worker w (the poller). */
+void tr__metric_lateness(tr__worker *w, uint64_t late_ns);
+
+/* The monitor's tick: the coarse clock, busy time and longest turns, and a
+ * dump if the signal asked for one. now: the clock it just read. */
+void tr__metrics_tick(tr_runtime *rt, uint64_t now);
+
+/* Stores the clock in the coarse word (a worker waking after a park). */
+void tr__metrics_coarse(tr_runtime *rt);
+
+/* Forgets rt in the dump signal's table (tr_runtime_destroy). */
+void tr__metrics_fini(tr_runtime *rt);
 
 /* Wakes every parked worker (stop, end of run). Async-signal-safe. */
 void tr__sched_wake_all(tr_runtime *rt);

@@ -206,21 +206,43 @@ static void push_local(tr__worker *w, tr__actor *a)
     }
 }
 
+/* An actor's wait in a run queue (its oldest_wait_ns, actors/figures.c):
+ * stamped with the coarse clock as it goes into a ring or the injection
+ * queue, measured as it comes out. The LIFO slot is left out — what runs
+ * from it waited less than a turn — and so costs ping-pong nothing. */
+static inline void queued(tr_runtime *rt, tr__actor *a)
+{
+    ck_pr_store_64(&a->queued_ns, ck_pr_load_64(&rt->actors.coarse_ns));
+}
+
+static inline tr__actor *dequeued(tr_runtime *rt, tr__actor *a)
+{
+    if (a != NULL) {
+        uint64_t now = ck_pr_load_64(&rt->actors.coarse_ns), at = ck_pr_load_64(&a->queued_ns);
+        ck_pr_store_64(&a->fig.waited_ns, now > at ? now - at : 0);
+    }
+    return a;
+}
+
 void tr__sched_ready(tr_runtime *rt, tr__worker *w, tr__actor *a)
 {
     if (w == NULL || w->turner.rt != rt) {
+        queued(rt, a);
         tr__injectq_push(&rt->inject, a);
         notify(rt);
         return;
     }
     tr__actor *displaced = w->lifo;
     w->lifo = a;
-    if (displaced != NULL)
+    if (displaced != NULL) {
+        queued(rt, displaced);
         push_local(w, displaced);
+    }
 }
 
 void tr__sched_requeue(tr__worker *w, tr__actor *a)
 {
+    queued(w->turner.rt, a);
     push_local(w, a);
 }
 
@@ -280,17 +302,18 @@ static tr__actor *next_local(tr__worker *w)
         w->lifo = NULL;
         if (w->lifo_streak++ < LIFO_MAX)
             return a;
+        queued(w->turner.rt, a);
         push_local(w, a);
     }
     w->lifo_streak = 0;
     if (w->tick % INJECT_EVERY == 0 && (a = tr__injectq_pop(&w->turner.rt->inject)) != NULL)
-        return a;
+        return dequeued(w->turner.rt, a);
     if ((a = tr__runq_pop(&w->runq)) != NULL)
-        return a;
+        return dequeued(w->turner.rt, a);
     /* (No wake-up for what is left in the injection queue: each push from
      * outside has made one, and a ring's overflow is not worth one unless
      * a full ring is worth sharing: push_local.) */
-    return tr__injectq_pop(&w->turner.rt->inject);
+    return dequeued(w->turner.rt, tr__injectq_pop(&w->turner.rt->inject));
 }
 
 /* Takes one actor from a random victim, and half of what it has left
@@ -313,9 +336,9 @@ static tr__actor *steal(tr__worker *w)
             if (b == NULL)
                 break;
             tr__count(&w->steals);
-            push_local(w, b);
+            push_local(w, b); /* still waiting: its stamp stands */
         }
-        return a;
+        return dequeued(rt, a);
     }
     return NULL;
 }
@@ -340,7 +363,7 @@ static bool start_search(tr_runtime *rt)
 static tr__actor *look(tr__worker *w)
 {
     tr__actor *a = steal(w);
-    return a != NULL ? a : tr__injectq_pop(&w->turner.rt->inject);
+    return a != NULL ? a : dequeued(w->turner.rt, tr__injectq_pop(&w->turner.rt->inject));
 }
 
 static tr__actor *search(tr__worker *w)
@@ -372,8 +395,10 @@ static void unpark(tr__worker *w)
     ck_pr_fas_32(&w->park, AWAKE);
     tr_runtime *rt = w->turner.rt;
     ck_pr_sub_64(&rt->idle, PARKED_ONE);
-    if (ck_pr_load_32(&rt->holds) != 0)
-        tr__monitor_wake(rt);
+    /* The coarse clock may be as old as the park: the turns to come read
+     * it (metrics.c). The monitor ticks while any worker is awake. */
+    tr__metrics_coarse(rt);
+    tr__monitor_wake(rt);
 }
 
 static bool run_over(tr_runtime *rt)
@@ -468,15 +493,25 @@ static bool park(tr__worker *w, bool standby)
 #define SHARE_NS (100 * 1000)
 #define MEASURE_TURNS 64
 
+_Static_assert((MEASURE_TURNS & (MEASURE_TURNS - 1)) == 0, "a power of two: a mask of turn_seq");
+
+/* Called when turn_seq reaches a multiple of MEASURE_TURNS; measures once
+ * at least that many turns have run since the mark (a park moves it), so
+ * that each sample averages MEASURE_TURNS to twice as many. Counting by
+ * turn_seq, which the metrics keep anyway, rather than by a counter of
+ * its own paid for part of their cost on ping-pong (sched/metrics.c). */
 static void measure(tr__worker *w)
 {
+    uint64_t turns = w->turn_seq - w->mark_seq;
+    if (turns < MEASURE_TURNS)
+        return;
     uint64_t now = tr__now_ns();
-    uint64_t turn_ns = (now - w->mark_ns) / MEASURE_TURNS;
+    uint64_t turn_ns = (now - w->mark_ns) / turns;
     w->turn_ns = (3 * w->turn_ns + turn_ns) / 4;
     uint64_t at = SHARE_NS / (w->turn_ns + 1);
     ck_pr_store_32(&w->share_at, at < 2 ? 2 : at > UINT16_MAX ? UINT16_MAX : (uint32_t)at);
     ck_pr_store_64(&w->mark_ns, now);
-    w->mark_turns = 0;
+    w->mark_seq = w->turn_seq;
 }
 
 void *tr__worker_main(void *arg)
@@ -492,14 +527,19 @@ void *tr__worker_main(void *arg)
         if (a == NULL && !(standby = stand_by(w)))
             a = search(w);
         if (a != NULL) {
+            /* What the monitor samples (sched/metrics.c). */
+            uint64_t seq = w->turn_seq + 1;
+            ck_pr_store_ptr(&w->current, a);
+            ck_pr_store_64(&w->turn_seq, seq);
             tr__actor_run(w, a);
-            if (++w->mark_turns == MEASURE_TURNS)
+            ck_pr_store_ptr(&w->current, NULL);
+            if ((seq & (MEASURE_TURNS - 1)) == 0)
                 measure(w);
         } else if (!park(w, standby)) {
             break;
         } else {
             ck_pr_store_64(&w->mark_ns, tr__now_ns()); /* idle time is not the turns' */
-            w->mark_turns = 0;
+            w->mark_seq = w->turn_seq;
         }
     }
     /* An actor left in the LIFO slot by a stop must stay findable. */

@@ -13,8 +13,10 @@
  *                          metrics_serve, troupe_top,
  *                          dist_proto, dist_erl, dist_handshake, dist_example,
  *                          dist_link, dist_fault, dist_nodedown,
- *                          dist_bad_input, dist_order, dist_restart, dist_race)
- *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`, `run http`, `run dist`
+ *                          dist_bad_input, dist_order, dist_restart, dist_race,
+ *                          metrics_figures, metrics_top, metrics_dump, metrics_workers)
+ *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`, `run http`, `run dist`,
+ *                          `run metrics`
  *                          backpressure, depot, poll, writev, spec,
  *                          on_stop)
  *                          backpressure, depot, poll, writev, ask)
@@ -109,6 +111,10 @@ int main(int argc, char **argv)
     register_dist_order_tests();
     register_dist_restart_tests();
     register_dist_race_tests();
+    register_metrics_figures_tests();
+    register_metrics_top_tests();
+    register_metrics_dump_tests();
+    register_metrics_workers_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());

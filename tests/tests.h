@@ -83,6 +83,10 @@ void register_http_limits_tests(void);
 void register_http_bad_input_tests(void);
 void register_http_slowloris_tests(void);
 void register_http_example_tests(void);
+void register_metrics_figures_tests(void);
+void register_metrics_top_tests(void);
+void register_metrics_dump_tests(void);
+void register_metrics_workers_tests(void);
 void register_metrics_serve_tests(void);
 void register_troupe_top_tests(void);
 

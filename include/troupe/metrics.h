@@ -89,20 +89,26 @@ typedef struct tr_actor_figures {
                                        * its address in hex */
     tr_actor_state state;
     uint64_t turns;
-    uint64_t handled;          /* messages delivered to its behaviour */
-    uint64_t busy_ns;          /* time in its turns (sampled) */
-    uint64_t longest_turn_ns;  /* its longest turn (sampled) */
+    uint64_t handled;          /* messages taken by its turns (the runtime's
+                                * own among them: a spec's start, link and
+                                * monitor requests) */
+    uint64_t busy_ns;          /* time in its turns (sampled, ±1 ms a turn) */
+    uint64_t longest_turn_ns;  /* its longest turn (sampled, ±1 ms) */
     uint64_t mailbox;          /* messages waiting (see tr_actor_info) */
-    uint64_t oldest_wait_ns;   /* how long the oldest message had waited when
-                                * its last turn began */
+    uint64_t oldest_wait_ns;   /* how long it waited in a run queue before its
+                                * last turn taken from one (to 1 ms; the
+                                * oldest message waited at least that), or
+                                * has waited so far if queued now */
     uint64_t last_run_ns;      /* CLOCK_MONOTONIC at its last turn, or 0 */
     uint32_t links;
     uint32_t monitors;         /* monitors on it and by it */
 } tr_actor_figures;
 
 /* Fills *out for the actor pid: 0, or TR_ENOPID if pid is not a live
- * actor of rt (a timer, a stopped actor, a remote pid). mailbox is exact
- * for an actor between turns and a close estimate otherwise. Any thread. */
+ * actor of rt (a timer, a stopped actor, a remote pid). mailbox is 0 for an
+ * idle actor, exact while one thread at a time sends to it, and a close
+ * estimate under racing senders; a running actor's counts the messages its
+ * turn holds. Any thread. */
 TR_API int tr_actor_info(tr_runtime *rt, tr_pid pid, tr_actor_figures *out);
 
 typedef enum tr_top_key {
@@ -114,8 +120,10 @@ typedef enum tr_top_key {
 /* The top n live actors by key over a window of window_ms milliseconds
  * (0: since each actor was spawned, no waiting): with a window, samples
  * every actor, sleeps window_ms, samples again and ranks the differences
- * (recon's proc_window). Fills out[0 .. n-1] best first and returns how
- * many were filled, or a negative code (TR_EINVAL: bad key or n 0;
+ * (recon's proc_window); the ranked figure (handled or busy_ns) in out is
+ * then the window's, the others since spawn. Fills out[0 .. n-1] best
+ * first and returns how many were filled, or a negative code (TR_EINVAL:
+ * bad key, n 0, out NULL;
  * TR_EDEADLK: a window asked for on a worker thread, where sleeping would
  * stall it). Any thread outside the runtime; window 0 from anywhere. */
 TR_API int tr_runtime_top(tr_runtime *rt, tr_top_key key, unsigned n, unsigned window_ms,
@@ -128,9 +136,11 @@ TR_API int tr_runtime_top(tr_runtime *rt, tr_top_key key, unsigned n, unsigned w
 TR_API int tr_runtime_dump(tr_runtime *rt, FILE *f);
 
 /* From now on, signal signo makes the runtime write a dump to stderr —
- * from a runtime thread, not from the handler. 0 or a negative code
- * (TR_EINVAL: a signal that cannot be caught). Any thread, before or
- * during the run. */
+ * from a runtime thread (its monitor), not from the handler, while the
+ * runtime runs (a signal before the run is dumped once it starts). It
+ * replaces the signal's handler for the process. 0 or a negative code
+ * (TR_EINVAL: a signal that cannot be caught; TR_ENOMEM: 16 runtimes
+ * already have one). Any thread, before or during the run. */
 TR_API int tr_runtime_dump_on_signal(tr_runtime *rt, int signo);
 
 /* Starts an HTTP actor on addr ("HOST:PORT"; port 0 picks one, written to

@@ -1,0 +1,202 @@
+/* test_metrics_figures.c — per-actor figures and the runtime's counters
+ * after a quiescent run are exact: each actor handled what was sent to it,
+ * the workers' handled sum is the runtime's; tr_actor_info knows names,
+ * links and monitors, and refuses pids that are not live actors. */
+#include "tests.h"
+
+#include <string.h>
+
+enum { MSG_COUNT = 1, MSG_STOP, MSG_SPIN, MSG_LINK };
+
+#define ACTORS 20
+
+static void counter(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    (void)m;
+    ++*(uint64_t *)state;
+}
+
+static void test_handled_per_actor_equals_what_was_sent(void)
+{
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    tr_pid pids[ACTORS];
+    uint64_t zero = 0, sent = 0;
+    for (unsigned i = 0; i < ACTORS; i++)
+        TT_EQ(tr_spawn(cx, counter, &zero, sizeof zero, &pids[i]), 0);
+    for (unsigned i = 0; i < ACTORS; i++)
+        for (unsigned k = 0; k < 10 * (i + 1); k++, sent++)
+            TT_EQ(tr_send(cx, pids[i], MSG_COUNT, NULL, 0), 0);
+
+    /* Before the run: everything is waiting, nothing handled. */
+    tr_actor_figures f;
+    TT_EQ(tr_actor_info(rt, pids[3], &f), 0);
+    TT_EQ(f.mailbox, 40);
+    TT_EQ(f.handled, 0);
+    TT_EQ(f.state, TR_ACTOR_RUNNABLE);
+
+    TT_EQ(tr_runtime_run(rt), 0);
+    uint64_t turns = 0;
+    for (unsigned i = 0; i < ACTORS; i++) {
+        TT_EQ(tr_actor_info(rt, pids[i], &f), 0);
+        TT_EQ(f.pid, pids[i]);
+        TT_EQ(f.handled, 10 * (i + 1));
+        TT_EQ(f.mailbox, 0);
+        TT_EQ(f.state, TR_ACTOR_IDLE);
+        CU_ASSERT(f.turns > 0);
+        CU_ASSERT(f.turns <= f.handled);
+        CU_ASSERT(f.last_run_ns > 0);
+        TT_EQ(f.name[0], '\0');
+        CU_ASSERT(f.behaviour[0] != '\0');
+        turns += f.turns;
+    }
+
+    tr_metrics m;
+    tr_worker_metrics w[4];
+    TT_EQ(tr_runtime_metrics(rt, &m, w, 4), 2);
+    TT_EQ(m.workers, 2);
+    TT_EQ(m.messages_sent, sent);
+    TT_EQ(m.messages_handled, sent);
+    TT_EQ(w[0].handled + w[1].handled, m.messages_handled);
+    TT_EQ(w[0].turns + w[1].turns, m.turns);
+    TT_EQ(m.turns, turns);
+    TT_EQ(w[2].turns, 0); /* past the workers: zeroed */
+    TT_EQ(m.actors_alive, ACTORS);
+    TT_EQ(m.runq_depth, 0);
+    TT_EQ(m.inject_depth, 0);
+    TT_EQ(m.timers_pending, 0);
+    TT_EQ(m.fds_watched, 0);
+    CU_ASSERT(m.start_ns > 0);
+    tr_runtime_destroy(rt);
+}
+
+static void stopper(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == MSG_STOP)
+        tr_stop(cx);
+}
+
+static void test_info_on_a_stopped_pid_is_enopid(void)
+{
+    tr_runtime *rt = tt_runtime(1, 0);
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    tr_pid p, timer;
+    tr_actor_figures f;
+    TT_EQ(tr_spawn(cx, stopper, NULL, 0, &p), 0);
+    TT_EQ(tr_actor_info(rt, p, &f), 0);
+    TT_EQ(tr_send(cx, p, MSG_STOP, NULL, 0), 0);
+    tr_timer_spec spec = {.delay_ns = 1000 * 1000, .to = p, .type = MSG_COUNT};
+    TT_EQ(tr_timer_start(cx, &spec, &timer), 0);
+    TT_EQ(tr_actor_info(rt, timer, &f), TR_ENOPID); /* a timer is no actor */
+    TT_EQ(tr_runtime_run(rt), 0);
+
+    memset(&f, 0xab, sizeof f);
+    TT_EQ(tr_actor_info(rt, p, &f), TR_ENOPID);
+    TT_EQ(f.pid, TR_PID_NONE);
+    TT_EQ(tr_actor_info(rt, TR_PID_NONE, &f), TR_ENOPID);
+    TT_EQ(tr_actor_info(rt, p + 1000, &f), TR_ENOPID); /* a slot never used */
+    TT_EQ(tr_actor_info(rt, p, NULL), TR_EINVAL);
+    TT_EQ(tr_actor_info(NULL, p, &f), TR_EINVAL);
+
+    /* Its slot's next actor starts from zero. */
+    tr_pid q;
+    TT_EQ(tr_spawn(cx, counter, &(uint64_t){0}, sizeof(uint64_t), &q), 0);
+    TT_EQ(tr_actor_info(rt, q, &f), 0);
+    TT_EQ(f.turns, 0);
+    TT_EQ(f.handled, 0);
+    TT_EQ(f.mailbox, 0);
+    tr_runtime_destroy(rt);
+}
+
+/* Links to the pid in its state and monitors it, on MSG_LINK. */
+static void linker(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    if (m->type == MSG_LINK) {
+        tr_pid other = *(tr_pid *)state;
+        TT_CHECK(tr_link(cx, other) == 0);
+        TT_CHECK(tr_monitor(cx, other, NULL) == 0);
+    }
+}
+
+static void test_info_gives_name_links_and_monitors(void)
+{
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    tr_pid named, other;
+    tr_actor_spec spec = {.behaviour = counter, .state = &(uint64_t){0},
+                          .state_size = sizeof(uint64_t), .name = "metrics-named"};
+    TT_EQ(tr_spawn_spec(cx, &spec, &named), 0);
+    TT_EQ(tr_spawn(cx, linker, &named, sizeof named, &other), 0);
+    TT_EQ(tr_send(cx, other, MSG_LINK, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_NO_ERRORS();
+
+    tr_actor_figures f;
+    TT_EQ(tr_actor_info(rt, named, &f), 0);
+    CU_ASSERT_STRING_EQUAL(f.name, "metrics-named");
+    TT_EQ(f.links, 1);
+    TT_EQ(f.monitors, 1); /* watched by other */
+    TT_EQ(tr_actor_info(rt, other, &f), 0);
+    TT_EQ(f.name[0], '\0');
+    TT_EQ(f.links, 1);
+    TT_EQ(f.monitors, 1); /* watching named */
+    TT_EQ(f.handled, 1);
+    tr_runtime_destroy(rt);
+}
+
+/* Spins in one turn until the monitor has sampled it: the figures count
+ * the samples, so the test waits for them instead of for a time. */
+struct spin {
+    tr_runtime *rt;
+    atomic_bool done;
+};
+
+static void spinner(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct spin *s = *(struct spin **)state;
+    (void)m;
+    tr_actor_figures f = {0};
+    double until = tt_now() + 30;
+    do {
+        TT_CHECK(tr_actor_info(s->rt, tr_self(cx), &f) == 0);
+        TT_CHECK(f.state == TR_ACTOR_RUNNING);
+    } while (f.longest_turn_ns == 0 && tt_now() < until);
+    TT_CHECK(f.busy_ns > 0);
+    TT_CHECK(f.longest_turn_ns > 0);
+    atomic_store(&s->done, true);
+}
+
+static void test_busy_time_and_longest_turn_are_sampled(void)
+{
+    tr_runtime *rt = tt_runtime(2, 0);
+    struct spin s = {.rt = rt};
+    struct spin *sp = &s;
+    tr_pid p;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), spinner, &sp, sizeof sp, &p), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_SPIN, NULL, 0), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    TT_EQ(tt_join_within(rt, 120), 0);
+    TT_NO_ERRORS();
+    CU_ASSERT(atomic_load(&s.done));
+    tr_actor_figures f;
+    tr_metrics m;
+    TT_EQ(tr_actor_info(rt, p, &f), 0);
+    CU_ASSERT(f.busy_ns > 0);
+    CU_ASSERT(f.longest_turn_ns > 0);
+    CU_ASSERT(f.longest_turn_ns <= f.busy_ns);
+    TT_EQ(f.state, TR_ACTOR_IDLE);
+    tr_runtime_metrics(rt, &m, NULL, 0);
+    CU_ASSERT(m.busy_ns >= f.busy_ns);
+    tr_runtime_destroy(rt);
+}
+
+void register_metrics_figures_tests(void)
+{
+    CU_pSuite s = tt_suite("metrics_figures");
+    tt_test(s, "handled_per_actor_equals_what_was_sent", test_handled_per_actor_equals_what_was_sent);
+    tt_test(s, "info_on_a_stopped_pid_is_enopid", test_info_on_a_stopped_pid_is_enopid);
+    tt_test(s, "info_gives_name_links_and_monitors", test_info_gives_name_links_and_monitors);
+    tt_test(s, "busy_time_and_longest_turn_are_sampled", test_busy_time_and_longest_turn_are_sampled);
+}
