@@ -1,5 +1,6 @@
 # troupe — an actor runtime for C.
-#   make run     build everything, start the demo     make test    run every test
+#   make run     build everything, start the demo (chat, /metrics on 9100)
+#   make test    run every test
 #   (both build with every CPU, unless -j is given)
 #   make bench   run the benchmark suite              make deps    check/install packages
 #   make micro   the data-structure micro benchmarks (bench/micro)
@@ -58,7 +59,7 @@ ifneq ($(words $(subst ., ,$(VERSION))),3)
 endif
 SONAME  := libtroupe.so.$(MAJOR)
 
-LIB_SRC  := $(wildcard actors/*.c mailbox/*.c sched/*.c reactor/*.c net/*.c dist/*.c)
+LIB_SRC  := $(wildcard actors/*.c mailbox/*.c sched/*.c reactor/*.c net/*.c dist/*.c observe/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_A    := $(BUILD)/libtroupe.a
 LIB_SO   := $(BUILD)/libtroupe.so
@@ -68,6 +69,9 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c)
 # The tutorial's programs (docs/guide.md): built like the examples, and run
 # by `make test`, each checking itself (exit 0 when it worked).
 GUIDE    := $(patsubst docs/guide/%.c,$(BUILD)/guide/%,$(wildcard docs/guide/*.c))
+# Programs for users of a running troupe program (troupe-top), installed
+# by make install; they speak to it over its sockets, not through the library.
+TOOLS    := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 MICRO    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/micro/*.c))
 TEST_SRC := $(wildcard tests/*.c)
@@ -77,7 +81,7 @@ CXX_TEST := $(BUILD)/tests/cxx/hello
 .PHONY: all lib deps run test bench micro install clean cxx-test check-exports
 # Keep the programs' objects: the device script links them again, statically.
 .SECONDARY:
-all: lib $(EXAMPLES) $(GUIDE) $(BENCHES) $(MICRO) $(TEST_BIN) $(CXX_TEST)
+all: lib $(EXAMPLES) $(GUIDE) $(TOOLS) $(BENCHES) $(MICRO) $(TEST_BIN) $(CXX_TEST)
 lib: $(LIB_A) $(LIB_SO)
 
 deps:
@@ -111,6 +115,10 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A)
 $(BUILD)/guide/%: $(BUILD)/obj/docs/guide/%.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tools/%: $(BUILD)/obj/tools/%.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_A)
 	@mkdir -p $(@D)
@@ -156,9 +164,13 @@ check-exports: $(LIB_SO)
 USER_JOBS = $(filter -j%,$(MAKEFLAGS))$(findstring j,$(filter-out -%,$(firstword $(MAKEFLAGS))))
 JOBS = $(if $(USER_JOBS),,-j$(shell nproc))
 
+# The chat server, with /metrics on 9100 for Prometheus or troupe-top.
 run: deps
 	@$(MAKE) $(JOBS) --no-print-directory all
-	$(BUILD)/examples/chat 7000
+	@echo "run: the chat on 127.0.0.1:7000 (nc 127.0.0.1 7000), its metrics on" \
+	    "http://127.0.0.1:9100/metrics; watch it from another terminal with:"
+	@echo "    $(BUILD)/tools/troupe-top 127.0.0.1:9100"
+	$(BUILD)/examples/chat 7000 --metrics 9100
 
 SAN_ENV := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/support/tsan/suppressions.txt" \
            ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
@@ -167,7 +179,7 @@ SAN_ENV := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(
 # every benchmark at small sizes: their self-checks must pass (no figures
 # are judged here).
 test: deps
-	@$(MAKE) $(JOBS) --no-print-directory $(TEST_BIN) $(BENCHES) $(EXAMPLES) $(GUIDE) $(CXX_TEST) $(LIB_SO)
+	@$(MAKE) $(JOBS) --no-print-directory $(TEST_BIN) $(BENCHES) $(EXAMPLES) $(GUIDE) $(TOOLS) $(CXX_TEST) $(LIB_SO)
 	$(SAN_ENV) BUILD=$(BUILD) $(TEST_BIN)
 	@for g in $(GUIDE); do echo "$$g"; $(SAN_ENV) $$g || exit 1; done
 	@# The examples that end by themselves (the servers are run elsewhere:
@@ -234,8 +246,10 @@ $(FUZZ_BIN): fuzz/frame_fuzz.c net/frame.c net/frame.h net/http.c net/http.h
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	    -o $@ fuzz/frame_fuzz.c net/frame.c net/http.c -lmsgpackc -lhttp_parser
 
-install: lib
-	install -d $(DESTDIR)$(PREFIX)/include/troupe $(DESTDIR)$(PREFIX)/lib/pkgconfig
+install: lib $(TOOLS)
+	install -d $(DESTDIR)$(PREFIX)/include/troupe $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 include/troupe.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/troupe/*.h $(DESTDIR)$(PREFIX)/include/troupe/
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/

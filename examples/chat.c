@@ -1,6 +1,9 @@
 /* chat: a line-based chat server.
- *   chat [port]     listens on 127.0.0.1 (default 7000); join with nc 127.0.0.1 <port>;
- *                   Ctrl-C (or SIGTERM) stops it
+ *   chat [port] [--metrics PORT]
+ *                   listens on 127.0.0.1 (default 7000); join with nc 127.0.0.1 <port>;
+ *                   Ctrl-C (or SIGTERM) stops it. With --metrics, also serves
+ *                   /metrics and /actors on 127.0.0.1:PORT (tr_metrics_serve),
+ *                   for Prometheus or `troupe-top 127.0.0.1:PORT`
  *
  * The protocol, one line each way:
  *   NICK <nick>  JOIN <#room>  PART <#room>  MSG <#room> <text>  PRIV <nick> <text>
@@ -18,7 +21,7 @@
  *   client     one per connection, running on the connection actor: parses
  *              lines, keeps its nick and its rooms, and is the only one to
  *              write to its socket. Others send it LINE (write this).
- *   directory  one: the nick table.
+ *   directory  one, registered as "chat:directory": the nick table.
  *   room       one per room, registered under the name "room:#name" while
  *              it lives: its members; sends MSG lines to every member (the
  *              sender too) in the order it received them, JOINED and PARTED
@@ -68,6 +71,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <troupe/metrics.h>
 #include <troupe.h>
 
 #define NAME_LEN 32                  /* a nick, or a room after its '#' */
@@ -552,20 +556,45 @@ static void client_actor(tr_ctx *cx, void *state, const tr_msg *m)
     }
 }
 
+/* "[port] [--metrics PORT]": false (and a usage line) if that is not it. */
+static bool read_args(int argc, char **argv, uint16_t *port, long *metrics)
+{
+    *port = 7000;
+    *metrics = -1;
+    for (int i = 1; i < argc; i++) {
+        char *end;
+        bool flag = strcmp(argv[i], "--metrics") == 0 && i + 1 < argc;
+        long v = strtol(argv[flag ? ++i : i], &end, 10);
+        if (*end != '\0' || end == argv[i] || v < 0 || v > 65535) {
+            fprintf(stderr, "usage: chat [port] [--metrics PORT]\n");
+            return false;
+        }
+        if (flag)
+            *metrics = v;
+        else
+            *port = (uint16_t)v;
+    }
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     client proto = {0}; /* every connection starts with a copy */
     directory dir = {0};
     tr_tcp_listen_opts opts = {
         .host = "127.0.0.1",
-        .port = argc > 1 ? (uint16_t)atoi(argv[1]) : 7000,
         .handler = {.actor = {.behaviour = client_actor, .state = &proto,
                               .state_size = sizeof proto},
                     .opts = {.framing = TR_FRAME_LINE, .max_line = 4096,
                              .max_output = (size_t)1 << 20}},
     };
     tr_actor_spec dir_spec = {.behaviour = directory_actor, .state = &dir,
-                              .state_size = sizeof dir, .on_stop = roster_free};
+                              .state_size = sizeof dir, .on_stop = roster_free,
+                              .name = "chat:directory"};
+    long metrics;
+    uint16_t metrics_port = 0;
+    if (!read_args(argc, argv, &opts.port, &metrics))
+        return 2;
     tr_runtime *rt;
     tr_fd_limit_raise(NULL); /* past 1,024 descriptors: one per client */
     int err = tr_runtime_create(NULL, &rt);
@@ -577,12 +606,21 @@ int main(int argc, char **argv)
         err = tr_runtime_stop_on_signal(rt, SIGTERM);
     if (err == 0)
         err = tr_tcp_listen(tr_runtime_ctx(rt), &opts, NULL, &opts.port);
+    if (err == 0 && metrics >= 0) {
+        char addr[32];
+        snprintf(addr, sizeof addr, "127.0.0.1:%ld", metrics);
+        err = tr_metrics_serve(tr_runtime_ctx(rt), addr, &metrics_port, NULL);
+    }
     if (err != 0) {
         fprintf(stderr, "chat: %s\n", tr_strerror(err));
         return 1;
     }
-    printf("chat: listening on 127.0.0.1:%u; join with: nc 127.0.0.1 %u\n", opts.port,
-           opts.port);
+    /* One line, the chat's own address first (tests read it). */
+    printf("chat: listening on 127.0.0.1:%u; join with: nc 127.0.0.1 %u", opts.port, opts.port);
+    if (metrics >= 0)
+        printf("; metrics on 127.0.0.1:%u, watch with: troupe-top 127.0.0.1:%u", metrics_port,
+               metrics_port);
+    printf("\n");
     fflush(stdout);
     tr_runtime_run(rt); /* until SIGINT or SIGTERM */
     if (tr_send(tr_runtime_ctx(rt), proto.dir, SHUTDOWN, NULL, 0) == 0)

@@ -89,6 +89,8 @@ void register_metrics_figures_tests(void);
 void register_metrics_top_tests(void);
 void register_metrics_dump_tests(void);
 void register_metrics_workers_tests(void);
+void register_metrics_serve_tests(void);
+void register_troupe_top_tests(void);
 
 /* ---- sanitizer detection ---------------------------------------------- */
 #if defined(__SANITIZE_THREAD__)
@@ -188,12 +190,18 @@ typedef struct tt_example {
     pid_t pid;
     int out;        /* its stdout */
     uint16_t port;
+    char line[256]; /* what it printed up to its port's line (part of it) */
 } tt_example;
 /* Starts examples/<name> with the argument "0" (a port of the system's
  * choice) from $BUILD, else beside this runner (<build>/tests/run), else
  * build/release; waits until it has printed "127.0.0.1:<port>" and
  * catches SIGTERM. False (and a failed assertion) if it could not. */
 bool tt_example_start(const char *name, tt_example *e);
+/* The same with more arguments after "0" (args NULL-terminated; at most 13). */
+bool tt_example_start_args(const char *name, const char *const *args, tt_example *e);
+/* A program of the build, rel being e.g. "tools/troupe-top": under $BUILD,
+ * else beside this runner, else build/release (a static buffer). */
+const char *tt_build_path(const char *rel);
 /* SIGTERM, then the exit status must be 0 (a clean shutdown; under a
  * sanitizer, also no leak or error report). */
 void tt_example_stop(tt_example *e);

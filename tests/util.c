@@ -451,12 +451,12 @@ void tt_counted_ended(uint32_t from, uint32_t to, unsigned inits, int reason)
 #define START_TIMEOUT_MS 30000
 #define STOP_TIMEOUT_S 30.0
 
-static const char *example_path(const char *name)
+const char *tt_build_path(const char *rel)
 {
     static char path[4096];
     const char *build = getenv("BUILD");
     if (build != NULL && *build != '\0') {
-        snprintf(path, sizeof path, "%s/examples/%s", build, name);
+        snprintf(path, sizeof path, "%s/%s", build, rel);
         return path;
     }
     char exe[4000];
@@ -468,12 +468,19 @@ static const char *example_path(const char *name)
             if (slash != NULL)
                 *slash = '\0';
         }
-        snprintf(path, sizeof path, "%s/examples/%s", exe, name);
+        snprintf(path, sizeof path, "%s/%s", exe, rel);
         if (access(path, X_OK) == 0)
             return path;
     }
-    snprintf(path, sizeof path, "build/release/examples/%s", name);
+    snprintf(path, sizeof path, "build/release/%s", rel);
     return path;
+}
+
+static const char *example_path(const char *name)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "examples/%s", name);
+    return tt_build_path(rel);
 }
 
 /* A number from /proc/<pid>/status ("VmRSS:" in kB, "SigCgt:" in hex), or -1. */
@@ -502,7 +509,16 @@ static bool catches_sigterm(pid_t pid)
 
 bool tt_example_start(const char *name, tt_example *s)
 {
-    const char *path = example_path(name);
+    return tt_example_start_args(name, NULL, s);
+}
+
+bool tt_example_start_args(const char *name, const char *const *args, tt_example *s)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", example_path(name));
+    const char *argv[16] = {path, "0"};
+    for (int i = 0; args != NULL && args[i] != NULL && i + 3 < 16; i++)
+        argv[i + 2] = args[i];
     int fds[2];
     memset(s, 0, sizeof *s);
     CU_ASSERT_FATAL(pipe2(fds, O_CLOEXEC) == 0);
@@ -520,7 +536,7 @@ bool tt_example_start(const char *name, tt_example *s)
         signal(SIGINT, SIG_DFL);
         signal(SIGPIPE, SIG_DFL);
         dup2(fds[1], STDOUT_FILENO);
-        execl(path, path, "0", (char *)NULL);
+        execv(path, (char *const *)argv);
         _exit(127);
     }
     close(fds[1]);
@@ -544,6 +560,7 @@ bool tt_example_start(const char *name, tt_example *s)
         len += (size_t)r;
     }
     line[len] = '\0';
+    snprintf(s->line, sizeof s->line, "%s", line);
     const char *at = strstr(line, "127.0.0.1:");
     unsigned port = 0;
     if (at == NULL || sscanf(at, "127.0.0.1:%u", &port) != 1 || port == 0 || port > 65535) {

@@ -1,0 +1,411 @@
+/* test_metrics_serve.c — tr_metrics_serve over a real socket.
+ *
+ * A runtime with named actors (one "hot" that is sent a known number of
+ * messages, one whose name needs escaping) serves /metrics and /actors on
+ * a free port; the test thread fetches them with the HTTP client of
+ * http_util.h and checks:
+ *   - /metrics with a strict reader of the text format 0.0.4 (prom_util.h:
+ *     every line a HELP, a TYPE or a sample; valid names; label values
+ *     escaped; numeric values; a TYPE before each family's samples, each
+ *     family's lines together, no series twice; histogram buckets
+ *     cumulative with +Inf equal to _count and a _sum), and the figures it
+ *     gives for the hot actor exact after the run has quiesced; when
+ *     promtool is on PATH, `promtool check metrics` accepts it too (the
+ *     test says it skipped that part when it is not);
+ *   - /actors as JSON (prom_util.h's minimal validator of RFC 8259) with
+ *     the hot actor first; a windowed query answered (by the two-sample
+ *     timer, not a worker's sleep) with the window's own counts: none for
+ *     a quiet window, some while messages flow;
+ *   - 404 for other paths, 405 for other methods, 400 for a bad query,
+ *     TR_EINVAL for bad addresses;
+ *   - and that the readers themselves (prom_util.h) refuse text that breaks
+ *     any one rule of the format, so that their passing means something.
+ */
+#include <math.h>
+#include <sys/wait.h>
+
+#include <troupe/metrics.h>
+#include "http_util.h"
+#include "prom_util.h"
+
+#define HOT_N 5000
+#define ODD_NAME "odd \"name\" \\ here"
+
+/* ---- the actors ---- */
+
+static atomic_long hot_handled;
+
+static void hot(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx, (void)state, (void)m;
+    atomic_fetch_add(&hot_handled, 1);
+}
+
+static void quiet(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx, (void)state, (void)m;
+}
+
+typedef struct fixture {
+    tr_runtime *rt;
+    tr_pid hot, odd;
+    uint16_t port;
+} fixture;
+
+static void fixture_start(fixture *f)
+{
+    atomic_store(&hot_handled, 0);
+    f->rt = tt_runtime(2, 0);
+    tr_ctx *cx = tr_runtime_ctx(f->rt);
+    tr_actor_spec h = {.behaviour = hot, .name = "hot"};
+    tr_actor_spec o = {.behaviour = quiet, .name = ODD_NAME};
+    CU_ASSERT_FATAL(tr_spawn_spec(cx, &h, &f->hot) == 0);
+    CU_ASSERT_FATAL(tr_spawn_spec(cx, &o, &f->odd) == 0);
+    CU_ASSERT_FATAL(tr_metrics_serve(cx, "127.0.0.1:0", &f->port, NULL) == 0);
+    CU_ASSERT_FATAL(f->port != 0);
+    CU_ASSERT_FATAL(tr_runtime_start(f->rt) == 0);
+    for (int i = 0; i < HOT_N; i++)
+        CU_ASSERT(tr_send(cx, f->hot, 1, &i, sizeof i) == 0);
+    WAIT_FOR(atomic_load(&hot_handled) == HOT_N);
+}
+
+static void fixture_stop(fixture *f)
+{
+    tr_runtime_shutdown(f->rt);
+    tt_join_within(f->rt, 60);
+    tr_runtime_destroy(f->rt);
+}
+
+/* One request on a new connection: the response (free r->body). */
+static int fetch(uint16_t port, const char *request, hresp *r)
+{
+    hconn *c = malloc(sizeof *c);
+    CU_ASSERT_FATAL(c != NULL);
+    hconn_open(c, port);
+    CU_ASSERT(cli_write(c->fd, request, strlen(request)));
+    c->head = strncmp(request, "HEAD ", 5) == 0;
+    int got = hconn_read(c, r);
+    close(c->fd);
+    free(c);
+    return got;
+}
+
+static char *get_body(uint16_t port, const char *path)
+{
+    char req[256];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+    hresp r;
+    if (fetch(port, req, &r) != 1) {
+        CU_FAIL("no response");
+        return NULL;
+    }
+    TT_EQ(r.status, 200);
+    if (r.status != 200) {
+        printf("\n    GET %s: %d %s\n", path, r.status, r.body);
+        free(r.body);
+        return NULL;
+    }
+    return r.body;
+}
+
+/* The number after "key": in the object that holds "name":"<name>"
+ * (the objects of /actors hold no braces in their strings here); -1 if
+ * there is none. */
+static long long actor_field(const char *json, const char *name, const char *key)
+{
+    char needle[128];
+    snprintf(needle, sizeof needle, "\"name\":\"%s\"", name);
+    const char *at = strstr(json, needle);
+    if (at == NULL)
+        return -1;
+    const char *end = strchr(at, '}');
+    snprintf(needle, sizeof needle, "\"%s\":", key);
+    const char *k = strstr(at, needle);
+    if (k == NULL || k > end)
+        return -1;
+    return strtoll(k + strlen(needle), NULL, 10);
+}
+
+/* ---- the tests ---- */
+
+static void metrics_parse_strictly_with_exact_figures(void)
+{
+    fixture f;
+    fixture_start(&f);
+    char *body = get_body(f.port, "/metrics");
+    CU_ASSERT_FATAL(body != NULL);
+    exposition *e = malloc(sizeof *e);
+    CU_ASSERT_FATAL(e != NULL);
+    bool ok = exposition_read(e, body);
+    if (!ok)
+        printf("\n    /metrics: %s\n", e->err);
+    CU_ASSERT(ok);
+    /* Every family of the README's table is there, with its type. */
+    static const char *const want[][2] = {
+        {"troupe_messages_sent_total", "counter"}, {"troupe_messages_handled_total", "counter"},
+        {"troupe_dead_letters_total", "counter"}, {"troupe_actors_alive", "gauge"},
+        {"troupe_actors_spawned_total", "counter"}, {"troupe_actors_stopped_total", "counter"},
+        {"troupe_worker_busy_seconds_total", "counter"}, {"troupe_worker_turns_total", "counter"},
+        {"troupe_worker_parks_total", "counter"}, {"troupe_worker_steals_total", "counter"},
+        {"troupe_worker_polls_total", "counter"}, {"troupe_worker_io_events_total", "counter"},
+        {"troupe_worker_run_queue_depth", "gauge"}, {"troupe_injection_queue_depth", "gauge"},
+        {"troupe_fds_watched", "gauge"}, {"troupe_timers_pending", "gauge"},
+        {"troupe_timer_lateness_seconds", "histogram"},
+        {"troupe_actor_mailbox_depth", "gauge"}, {"troupe_actor_busy_seconds_total", "counter"},
+        {"troupe_actor_messages_handled_total", "counter"},
+        {"process_cpu_seconds_total", "counter"}, {"process_resident_memory_bytes", "gauge"},
+        {"process_open_fds", "gauge"}, {"process_max_fds", "gauge"},
+        {"process_start_time_seconds", "gauge"},
+    };
+    for (size_t i = 0; ok && i < sizeof want / sizeof want[0]; i++) {
+        family *fam = prom_family_of(e, want[i][0]);
+        if (fam == NULL || strcmp(fam->type, want[i][1]) != 0 || !fam->help)
+            printf("\n    family %s (%s) missing or mistyped\n", want[i][0], want[i][1]);
+        CU_ASSERT(fam != NULL && strcmp(fam->type, want[i][1]) == 0 && fam->help);
+    }
+    if (ok) {
+        /* The run has quiesced: the hot actor's count is exact, and the
+         * odd name comes back whole once its escapes are undone. */
+        const series *h = prom_find(e, "troupe_actor_messages_handled_total", "name=\"hot\"");
+        CU_ASSERT(h != NULL && h->value == HOT_N);
+        const series *m = prom_find(e, "troupe_actor_mailbox_depth", "name=\"hot\"");
+        CU_ASSERT(m != NULL && m->value == 0);
+        CU_ASSERT(prom_find(e, "troupe_actor_mailbox_depth", "name=\"" ODD_NAME "\"") != NULL);
+        const series *all = prom_find(e, "troupe_messages_handled_total", "");
+        CU_ASSERT(all != NULL && all->value >= HOT_N);
+        const series *w0 = prom_find(e, "troupe_worker_busy_seconds_total", "worker=\"0\"");
+        const series *w1 = prom_find(e, "troupe_worker_busy_seconds_total", "worker=\"1\"");
+        CU_ASSERT(w0 != NULL && w1 != NULL);
+        const series *fds = prom_find(e, "process_open_fds", "");
+        CU_ASSERT(fds != NULL && fds->value > 0);
+        /* Only named actors have series: two here. */
+        size_t named = 0;
+        for (size_t i = 0; i < e->n; i++)
+            named += strcmp(e->s[i].name, "troupe_actor_mailbox_depth") == 0;
+        TT_EQ(named, 2);
+    }
+    free(e);
+
+    /* promtool, when installed (CI installs Debian's prometheus). */
+    if (system("command -v promtool >/dev/null 2>&1") != 0) {
+        printf("[promtool not installed: that check SKIPPED] ");
+    } else {
+        char path[] = "/tmp/troupe-metrics-XXXXXX";
+        int fd = mkstemp(path);
+        CU_ASSERT_FATAL(fd >= 0);
+        CU_ASSERT(write(fd, body, strlen(body)) == (ssize_t)strlen(body));
+        close(fd);
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "promtool check metrics < %s", path);
+        int rc = system(cmd);
+        if (rc != 0)
+            printf("\n    promtool check metrics failed (%d) on:\n%s\n", rc, body);
+        CU_ASSERT(rc == 0);
+        unlink(path);
+    }
+    free(body);
+    fixture_stop(&f);
+}
+
+static void actors_json_lists_the_hot_actor_first(void)
+{
+    fixture f;
+    fixture_start(&f);
+    char *body = get_body(f.port, "/actors?top=5&by=handled");
+    CU_ASSERT_FATAL(body != NULL);
+    CU_ASSERT(json_valid(body));
+    const char *first = strstr(body, "\"actors\":[{\"pid\":\"");
+    CU_ASSERT(first != NULL && strstr(first, "\"name\":\"") ==
+                                   strstr(first, "\"name\":\"hot\""));
+    TT_EQ(actor_field(body, "hot", "handled"), HOT_N);
+    TT_EQ(actor_field(body, "hot", "mailbox"), 0);
+    free(body);
+
+    /* by=mailbox and by=busy answer too, and the names come back escaped. */
+    body = get_body(f.port, "/actors?by=mailbox&top=1000");
+    CU_ASSERT(body != NULL && json_valid(body));
+    CU_ASSERT(body != NULL && strstr(body, "\"name\":\"odd \\\"name\\\" \\\\ here\"") != NULL);
+    free(body);
+    body = get_body(f.port, "/actors?by=busy");
+    CU_ASSERT(body != NULL && json_valid(body));
+    free(body);
+    fixture_stop(&f);
+}
+
+struct pump {
+    tr_runtime *rt;
+    tr_pid to;
+    atomic_bool stop;
+    long sent;
+};
+
+static void *pump_main(void *arg)
+{
+    struct pump *p = arg;
+    while (!atomic_load(&p->stop)) {
+        if (tr_send(tr_runtime_ctx(p->rt), p->to, 2, NULL, 0) == 0)
+            p->sent++;
+        if (p->sent % 64 == 0)
+            tt_sleep_ms(1);
+    }
+    return NULL;
+}
+
+static void actors_window_counts_only_the_window(void)
+{
+    fixture f;
+    fixture_start(&f);
+    /* Nothing is sent during this window: the hot actor handled none in it,
+     * though it handled HOT_N since it was spawned. */
+    char *body = get_body(f.port, "/actors?top=10&by=handled&window=100");
+    CU_ASSERT_FATAL(body != NULL);
+    CU_ASSERT(json_valid(body));
+    CU_ASSERT(strstr(body, "\"window_ms\":100") != NULL);
+    TT_EQ(actor_field(body, "hot", "handled"), 0);
+    free(body);
+
+    /* While a thread keeps sending, a window sees some of it (tried up to
+     * 10 times: a loaded machine may stall the hot actor for a window). */
+    struct pump p = {.rt = f.rt, .to = f.hot};
+    pthread_t t = tt_thread(pump_main, &p);
+    long long seen = 0;
+    for (int i = 0; i < 10 && seen <= 0; i++) {
+        body = get_body(f.port, "/actors?top=1&by=handled&window=300");
+        CU_ASSERT_FATAL(body != NULL);
+        CU_ASSERT(json_valid(body));
+        seen = actor_field(body, "hot", "handled");
+        free(body);
+    }
+    atomic_store(&p.stop, true);
+    tt_join(t);
+    CU_ASSERT(seen > 0);
+    WAIT_FOR(atomic_load(&hot_handled) == HOT_N + p.sent);
+
+    /* A window pauses the connection: a request pipelined behind it is
+     * answered after it, in order, on the same connection. */
+    hconn *c = malloc(sizeof *c);
+    CU_ASSERT_FATAL(c != NULL);
+    hconn_open(c, f.port);
+    const char *two = "GET /actors?window=50 HTTP/1.1\r\nHost: t\r\n\r\n"
+                      "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n";
+    CU_ASSERT(cli_write(c->fd, two, strlen(two)));
+    hresp r;
+    CU_ASSERT_FATAL(hconn_read(c, &r) == 1);
+    TT_EQ(r.status, 200);
+    CU_ASSERT(json_valid(r.body) && strstr(r.body, "\"window_ms\":50") != NULL);
+    free(r.body);
+    CU_ASSERT_FATAL(hconn_read(c, &r) == 1);
+    TT_EQ(r.status, 404);
+    free(r.body);
+    /* A connection closed while its window runs leaves nothing behind
+     * (the sanitizer builds check for a leak at destroy). */
+    const char *one = "GET /actors?window=60000 HTTP/1.1\r\nHost: t\r\n\r\n";
+    CU_ASSERT(cli_write(c->fd, one, strlen(one)));
+    close(c->fd);
+    free(c);
+    fixture_stop(&f);
+}
+
+static void wrong_paths_methods_and_queries_refused(void)
+{
+    fixture f;
+    fixture_start(&f);
+    static const struct {
+        const char *req;
+        int status;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\nHost: t\r\n\r\n", 404},
+        {"GET /metricsx HTTP/1.1\r\nHost: t\r\n\r\n", 404},
+        {"POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi", 405},
+        {"DELETE /actors HTTP/1.1\r\nHost: t\r\n\r\n", 405},
+        {"GET /actors?top=0 HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+        {"GET /actors?top=1001 HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+        {"GET /actors?by=size HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+        {"GET /actors?window=-1 HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+        {"GET /actors?window=60001 HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+        {"GET /actors?colour=red HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+        {"GET /actors?top=3&by=busy&window=0 HTTP/1.1\r\nHost: t\r\n\r\n", 200},
+        {"HEAD /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 200},
+        {"GET /metrics?anything HTTP/1.1\r\nHost: t\r\n\r\n", 200},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hresp r;
+        CU_ASSERT_FATAL(fetch(f.port, cases[i].req, &r) == 1);
+        if (r.status != cases[i].status)
+            printf("\n    %.40s...: %d, not %d\n", cases[i].req, r.status, cases[i].status);
+        TT_EQ(r.status, cases[i].status);
+        free(r.body);
+    }
+    tr_ctx *cx = tr_runtime_ctx(f.rt);
+    static const char *const bad[] = {"", "nope", "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999",
+                                      "127.0.0.1:9x", "::1:80", "[::1:80", "127.0.0.1:-1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        TT_EQ(tr_metrics_serve(cx, bad[i], NULL, NULL), TR_EINVAL);
+    TT_EQ(tr_metrics_serve(cx, NULL, NULL, NULL), TR_EINVAL);
+    TT_EQ(tr_metrics_serve(NULL, "127.0.0.1:0", NULL, NULL), TR_EINVAL);
+    fixture_stop(&f);
+}
+
+/* The reader of prom_util.h is strict: each of these breaks one rule. */
+static void strict_reader_rejects_malformed_text(void)
+{
+    static const char *const bad[] = {
+        "a 1",                                            /* no newline at the end */
+        "# TYPE a counter\na 1\n\n",                     /* an empty line */
+        "a 1\n",                                          /* no TYPE */
+        "# TYPE a counter\n# TYPE a counter\na 1\n",      /* TYPE twice */
+        "# TYPE a cnt\na 1\n",                            /* unknown type */
+        "# TYPE 1a gauge\n1a 1\n",                        /* bad name */
+        "# TYPE a gauge\na{x=\"q\"q\"} 1\n",              /* unescaped quote */
+        "# TYPE a gauge\na{x=\"\\q\"} 1\n",              /* bad escape */
+        "# TYPE a gauge\na{__x=\"1\"} 1\n",               /* reserved label */
+        "# TYPE a gauge\na{x=\"1\",x=\"2\"} 1\n",        /* label twice */
+        "# TYPE a gauge\na{x=\"1\"} 1\na{x=\"1\"} 2\n",  /* series twice */
+        "# TYPE a gauge\na one\n",                        /* not a number */
+        "# TYPE a counter\na -1\n",                       /* negative counter */
+        "# TYPE a gauge\n# TYPE b gauge\nb 1\na 1\n",     /* a's lines apart */
+        "# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\n# HELP a x\n",
+        "# a comment\n",                                   /* neither HELP nor TYPE */
+        "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\n"
+        "h_sum 1\nh_count 1\n",                           /* not cumulative */
+        "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\n"
+        "h_sum 1\nh_count 3\n",                           /* +Inf is not _count */
+        "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n", /* no +Inf */
+        "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_count 1\n",        /* no _sum */
+        "# TYPE h histogram\nh_bucket 1\nh_sum 1\nh_count 1\n",             /* no le */
+    };
+    exposition *e = malloc(sizeof *e);
+    CU_ASSERT_FATAL(e != NULL);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bool read = exposition_read(e, bad[i]);
+        if (read)
+            printf("\n    accepted: %s\n", bad[i]);
+        CU_ASSERT(!read);
+    }
+    const char *good = "# HELP a A \\\\ help\\n.\n# TYPE a gauge\na{x=\"q\\\"\\n\\\\\"} 1.5e3 17\n"
+                       "# TYPE h histogram\nh_bucket{le=\"0.5\"} 1\nh_bucket{le=\"+Inf\"} 2\n"
+                       "h_sum 0.75\nh_count 2\n";
+    bool read = exposition_read(e, good);
+    if (!read)
+        printf("\n    %s\n", e->err);
+    CU_ASSERT(read);
+    const series *a = prom_find(e, "a", "x=\"q\"\n\\\"");
+    CU_ASSERT(a != NULL && a->value == 1500);
+    free(e);
+    CU_ASSERT(json_valid("{\"a\":[1,-2.5e3,\"x\\u00e9\",true,null,{}]}"));
+    CU_ASSERT(!json_valid("{\"a\":01}"));
+    CU_ASSERT(!json_valid("{\"a\":1,}"));
+    CU_ASSERT(!json_valid("{\"a\":\"\\x\"}"));
+    CU_ASSERT(!json_valid("{\"a\":1} x"));
+}
+
+void register_metrics_serve_tests(void)
+{
+    CU_pSuite s = tt_suite("metrics_serve");
+    tt_test(s, "strict_reader_rejects_malformed_text", strict_reader_rejects_malformed_text);
+    tt_test(s, "metrics_parse_strictly_with_exact_figures",
+            metrics_parse_strictly_with_exact_figures);
+    tt_test(s, "actors_json_lists_the_hot_actor_first", actors_json_lists_the_hot_actor_first);
+    tt_test(s, "actors_window_counts_only_the_window", actors_window_counts_only_the_window);
+    tt_test(s, "wrong_paths_methods_and_queries_refused", wrong_paths_methods_and_queries_refused);
+}
