@@ -114,6 +114,7 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
         tr__worker *w = &rt->workers[i];
         w->turner.rt = rt;
         w->id = i;
+        w->run = tr__actor_run; /* tr__trace_turn while tracing */
         w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
         tr__cx_init_worker(&w->turner.cx, rt, w);
         w->watch_every = tr__bp_watch_every(c.batch);

@@ -114,12 +114,15 @@ typedef struct tr__wmetrics {
 struct tr__worker {
     tr__turner turner;        /* first: the actors' part (actors/actors.h) */
     /* The turn in progress, for the monitor (the watchdog, the busy time):
-     * turn_seq is incremented, then current set, as a turn begins; current
-     * is cleared as it ends (worker.c, run_turn). turn_seq is also the
-     * worker's count of turns. Two plain stores a turn: the clock is not
-     * read here (monitor.c says why). */
+     * turn_seq is incremented, then current set, as a turn begins;
+     * current stays set until the worker turns to other work (a poll, a
+     * search, a park), when tr__between_turns clears it (worker.c,
+     * run_turn). turn_seq is also the worker's count of turns. Plain
+     * stores: the clock is not read here (monitor.c says why). */
     uint64_t turn_seq;
     tr__actor *current;
+    void (*run)(tr__worker *w, tr__actor *a); /* tr__actor_run, or
+                                               * tr__trace_turn (trace.c) */
     tr__runq runq CK_CC_CACHELINE; /* thieves take its head: a line of its own */
     tr__actor *lifo;
     unsigned lifo_streak;
@@ -217,6 +220,13 @@ void tr__metrics_coarse(tr_runtime *rt);
 /* Forgets rt in the dump signal's table (tr_runtime_destroy). */
 void tr__metrics_fini(tr_runtime *rt);
 
+/* The worker leaves turns for other work: the monitor must not count
+ * what follows as the last turn's (run_turn, worker.c). */
+static inline void tr__between_turns(tr__worker *w)
+{
+    ck_pr_store_ptr(&w->current, NULL);
+}
+
 /* Wakes every parked worker (stop, end of run). Async-signal-safe. */
 void tr__sched_wake_all(tr_runtime *rt);
 
@@ -252,7 +262,7 @@ void tr__trace_write(tr_runtime *rt);
 void tr__trace_destroy(tr_runtime *rt);
 
 /* Runs one turn of a on w with the trace on: the clock read around it
- * (worker.c calls it instead of tr__actor_run when w->trace is set). */
+ * (it is each worker's run while tracing: tr__trace_create sets it). */
 void tr__trace_turn(tr__worker *w, tr__actor *a);
 
 /* A timer fired on w (reactor/timer.c, when tracing). */

@@ -91,8 +91,10 @@ int tr__trace_create(tr_runtime *rt, const char *path)
             tr__trace_destroy(rt);
             return TR_ENOMEM;
         }
-        if (i < rt->cfg.threads)
+        if (i < rt->cfg.threads) {
             rt->workers[i].trace = t->ring[i];
+            rt->workers[i].run = tr__trace_turn;
+        }
     }
     tr__actors_of(rt)->tracing = true;
     return 0;
@@ -105,8 +107,10 @@ void tr__trace_destroy(tr_runtime *rt)
         return;
     tr__actors_of(rt)->tracing = false;
     for (unsigned i = 0; i < t->rings; i++) {
-        if (i < rt->cfg.threads)
+        if (i < rt->cfg.threads) {
             rt->workers[i].trace = NULL;
+            rt->workers[i].run = tr__actor_run;
+        }
         free(t->ring[i]);
     }
     pthread_mutex_destroy(&t->lock);
