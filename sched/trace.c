@@ -9,12 +9,10 @@
  * were lost ("dropped_events"), so a long run keeps its last events, not
  * its first.
  *
- * Cost. Off: one predictable branch a turn in the worker (run_turn: a
- * compare with memory and a jump), one a spawn and a stop, one a timer
- * firing. Callgrind, bench/ with --threads 1, instructions a message:
- * pingpong (two turns a round trip) +4 of 738, 0.5%; counting (64
- * messages a turn) +0 of 251. On: two clock reads a turn and a 40-byte
- * store.
+ * Cost. Off: nothing a turn (the worker calls w->run, which is
+ * tr__trace_turn only while tracing: worker.c, run_turn), one predictable
+ * branch a spawn and a stop, one a timer firing. On: two clock reads a
+ * turn and a 40-byte store.
  *
  * The file is written when a run ends (tr_runtime_join, and so
  * tr_runtime_run and a destroy that stops a running runtime), after the
