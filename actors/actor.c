@@ -37,6 +37,15 @@ static void count(tr_runtime *rt, tr__worker *w, size_t field)
 
 /* A message m has become a dead letter: requests are answered (NOPROC),
  * and the sink, if any, gets a copy. m stays the caller's. */
+/* Readiness (TR_IO_*) that reaches a socket actor after it stopped is the
+ * reactor's notice of an event the actor no longer wants, not a message
+ * anyone sent: it is dropped without counting as a dead letter (every
+ * closed connection would otherwise add one). */
+static bool readiness(const tr_msg *m)
+{
+    return m->type >= TR_IO_READABLE && m->type <= TR_IO_ERROR;
+}
+
 static void dead_letter(tr_runtime *rt, tr__worker *w, tr_msg *m)
 {
     tr__fault_bounce(rt, w, m);
@@ -264,8 +273,10 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
         }
         /* Stopped, or a timer: timers take no messages, which is what
          * lets the reactor end them without running them. */
-        COUNT(rt, w, dead);
-        dead_letter(rt, w, m);
+        if (!readiness(m)) {
+            COUNT(rt, w, dead);
+            dead_letter(rt, w, m);
+        }
         tr__msg_release(m);
         return 0;
     }
@@ -432,8 +443,10 @@ static void handle(tr__worker *w, tr__actor *a, tr_msg *m)
     tr_ctx *cx = &tr__turner_of(w)->cx;
     uint32_t life = ck_pr_load_32(&a->life);
     if (m->to != tr__pid_of(a, life)) {
-        tr__count(&tr__turner_of(w)->count.dead);
-        dead_letter(tr__turner_of(w)->rt, w, m);
+        if (!readiness(m)) {
+            tr__count(&tr__turner_of(w)->count.dead);
+            dead_letter(tr__turner_of(w)->rt, w, m);
+        }
         tr__msg_release(m);
         return;
     }

@@ -194,6 +194,46 @@ static void test_close_reasons(void)
     server_stop(&srv);
 }
 
+/* Readiness that reaches a connection actor after it stopped (the peer's
+ * FIN or reset seen once more as the actor ends) is the reactor's notice,
+ * not a message anyone sent: closing connections, cleanly or by reset,
+ * leaves the dead-letter count where it was. */
+static uint64_t dead_now(tr_runtime *rt, uint64_t *alive)
+{
+    tr_stats s;
+    tr_runtime_stats(rt, &s);
+    *alive = s.actors_alive;
+    return s.dead_letters;
+}
+
+static void test_closing_leaves_no_dead_letters(void)
+{
+    struct server srv;
+    server_start(&srv, echo_raw, 0);
+    uint64_t alive0, alive;
+    uint64_t dead0 = dead_now(srv.rt, &alive0);
+    const long conns = 40;
+    for (long i = 0; i < conns; i++) {
+        int fd = cli_connect(srv.port);
+        CU_ASSERT(cli_echo(fd, (uint64_t)i, 10));
+        if (i % 2)
+            set_reset_on_close(fd);
+        close(fd);
+    }
+    WAIT_FOR(atomic_load(&srv.st->closed) == conns);
+    WAIT_FOR((dead_now(srv.rt, &alive), alive == alive0));
+    /* One more round trip: whatever readiness was still queued for the
+     * closed ones has been handled by the time this one is echoed. */
+    int fd = cli_connect(srv.port);
+    CU_ASSERT(cli_echo(fd, 99, 10));
+    close(fd);
+    WAIT_FOR(atomic_load(&srv.st->closed) == conns + 1);
+    WAIT_FOR((dead_now(srv.rt, &alive), alive == alive0));
+    CU_ASSERT_EQUAL(dead_now(srv.rt, &alive), dead0);
+    TT_NO_ERRORS();
+    server_stop(&srv);
+}
+
 void register_tcp_close_tests(void)
 {
     CU_pSuite s = tt_suite("tcp_close");
@@ -203,4 +243,5 @@ void register_tcp_close_tests(void)
     tt_test(s, "close_delivers_queued_output_while_peer_sends", test_graceful_close_peer_sending);
     tt_test(s, "abort_drops_queued_output_and_resets", test_abort);
     tt_test(s, "closed_reason_0_on_fin_negative_on_reset", test_close_reasons);
+    tt_test(s, "closing_leaves_no_dead_letters", test_closing_leaves_no_dead_letters);
 }

@@ -46,7 +46,9 @@ typedef struct tr_stats {
     uint64_t messages_sent;     /* queued to a live actor by a send call */
     uint64_t messages_handled;  /* delivered to a behaviour */
     uint64_t dead_letters;      /* dropped: sent to, or queued for, an actor
-                                   that has stopped (or to a timer) */
+                                   that has stopped (or to a timer); not
+                                   the reactor's readiness for a socket
+                                   actor that has stopped */
     uint64_t actors_spawned;
     uint64_t actors_stopped;
     uint64_t actors_alive;      /* spawned - stopped */
