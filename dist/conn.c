@@ -48,6 +48,7 @@ static void conn_on_stop(void *state, int reason)
     (void)reason;
     free(c->in);
     tr__dist_conn_free(c);
+    tr__frag_free(c);
     if (c->pend_init)
         ei_x_free(&c->pend);
 }
@@ -64,7 +65,7 @@ int tr__dconn_put(tr_ctx *cx, dconn *c, const void *p, size_t n)
         }
         return ei_x_append_buf(&c->pend, p, (int)n) == 0 ? 0 : TR_ENOMEM;
     }
-    return tr_tcp_send(cx, p, n);
+    return tr__frag_put(cx, c, p, n);
 }
 
 /* Encodes and sends (or holds) a control message with an optional term. */
@@ -75,15 +76,20 @@ void tr__dconn_send_ctl(tr_ctx *cx, dconn *c, const tr__ctl *ctl, uint32_t type,
     if (ei_x_new(&x) != 0)
         return;
     int err = tr__ctl_encode(&x, ctl);
+    size_t ctl_end = (size_t)x.index;
     if (err == 0 && with_msg)
         err = tr__term_from_msg(&x, type, data, len);
     if (err == 0)
         err = tr__ctl_finish(&x);
-    if (err == 0)
-        err = tr__dconn_put(cx, c, x.buff, (size_t)x.index);
+    if (err == 0 && c->up) {
+        err = tr__frag_out(cx, c, &x, ctl_end); /* takes x */
+    } else {
+        if (err == 0)
+            err = tr__dconn_put(cx, c, x.buff, (size_t)x.index);
+        ei_x_free(&x);
+    }
     if (err != 0)
         tr__dconn_say(c, "message not sent", err);
-    ei_x_free(&x);
 }
 
 /* ---- the handshake ---- */
@@ -198,15 +204,19 @@ static int frames(tr_ctx *cx, dconn *c)
         unsigned hdr = c->up ? 4 : 2;
         size_t body;
         r = tr__dist_frame(c->in + at, c->in_len - at, hdr,
-                           c->up ? TR_DIST_MSG_MAX : HS_FRAME_MAX, &body);
+                           c->up ? TR__DIST_FRAME_MAX : HS_FRAME_MAX, &body);
         if (r <= 0)
             break;
         const unsigned char *p = c->in + at + hdr;
         at += hdr + body;
         if (!c->up)
             r = handshake(cx, c, p, body);
+        else if (body == 0)
+            r = 0; /* a tick */
+        else if (p[0] == TR__VERSION_MAGIC) /* a distribution header */
+            r = tr__frag_in(cx, c, p, body);
         else
-            r = body == 0 ? 0 : tr__dist_dispatch(cx, c, (const char *)p, body); /* 0: a tick */
+            r = tr__dist_dispatch(cx, c, (const char *)p, body);
     }
     memmove(c->in, c->in + at, c->in_len - at);
     c->in_len -= at;
@@ -358,9 +368,8 @@ static void end(tr_ctx *cx, dconn *c, bool graceful)
     (void)(graceful ? tr_tcp_close(cx) : tr_tcp_abort(cx));
 }
 
-static void conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
+static void handle(tr_ctx *cx, dconn *c, const tr_msg *m)
 {
-    dconn *c = state;
     int r = 0;
     switch (m->type) {
     case TR_TCP_CONNECTED:
@@ -385,6 +394,17 @@ static void conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
     case TR_TCP_CLOSED:
         closed(cx, c);
         return;
+    case TR_TCP_THROTTLED:
+        c->throttled = true;
+        return;
+    case TR_TCP_UNTHROTTLED:
+        c->throttled = false;
+        tr__frag_feed(cx, c);
+        return;
+    case TR__DIST_MORE:
+        c->more_sent = false;
+        tr__frag_feed(cx, c);
+        return;
     case TICK_TYPE: {
         const uint64_t *magic = TR_PAYLOAD(m, uint64_t);
         if (magic != NULL && *magic == TICK_MAGIC && !c->closing)
@@ -400,6 +420,15 @@ static void conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
         tr__dconn_say(c, "closing the connection", r);
         end(cx, c, false);
     }
+}
+
+static void conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    dconn *c = state;
+    handle(cx, c, m);
+    if (m->type == TR_TCP_CLOSED)
+        c->closing = true; /* the last message: senders held go */
+    tr__frag_hold(cx, c);
 }
 
 void tr__dist_conn_handler(const tr__dist_node *n, const char *peer, tr_tcp_handler *h,
@@ -421,7 +450,6 @@ void tr__dist_conn_handler(const tr__dist_node *n, const char *peer, tr_tcp_hand
     h->actor.state_size = sizeof *c;
     h->actor.on_stop = conn_on_stop;
     h->opts.framing = TR_FRAME_RAW;
-    /* No backpressure yet: the queue may hold a few of the largest messages. */
-    h->opts.high_water = 4 * (size_t)TR_DIST_MSG_MAX;
-    h->opts.max_output = 8 * (size_t)TR_DIST_MSG_MAX;
+    c->busy_limit = n->busy_limit;
+    tr__frag_tcp_opts(n->busy_limit, &h->opts);
 }

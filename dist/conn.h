@@ -28,6 +28,15 @@ typedef struct tr__xmon {
     char name[TR__NODE_NAME_MAX + 1];
 } tr__xmon;
 
+/* A peer's fragmented sequence coming in: the pass-through frame being
+ * put back together (dist/frag.c). */
+typedef struct tr__fin {
+    struct tr__fin *next;
+    uint64_t seq, next_id; /* the fragment id expected next */
+    char *buf;
+    size_t len, cap;
+} tr__fin;
+
 typedef struct tr__dconn {
     uint64_t node_id;
     bool initiator, up, closing, gone;
@@ -48,6 +57,20 @@ typedef struct tr__dconn {
     tr__xmon *mons;
     size_t nmons, mons_cap;
     uint64_t next_ref, next_unlink; /* for the peer's monitors; UNLINK_ID ids */
+    /* dist/frag.c: output waiting behind a big message, and fragments in. */
+    tr_pid out_from;          /* the local sender of what is being encoded */
+    size_t busy_limit;        /* output past which senders are held */
+    struct tr__fout *oq, *oq_tail;
+    size_t oq_bytes;          /* bytes in oq not yet handed to the socket */
+    struct tr__fsender *qs;   /* the senders with frames in oq */
+    size_t nqs, qs_cap;
+    uint64_t next_seq;        /* our fragmented sequences' ids */
+    bool throttled, more_sent, holding;
+    unsigned char *scratch;   /* one fragment being framed */
+    char *plain;              /* a 131,68 frame as pass-through */
+    size_t plain_cap;
+    tr__fin *fin;             /* the peer's sequences under way */
+    size_t fin_bytes;         /* their buffers, against TR__DIST_FRAME_MAX */
 } tr__dconn;
 
 /* Sends bytes (frames) now, or holds them until the handshake is done. */
@@ -58,6 +81,22 @@ void tr__dconn_send_ctl(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl, uint32_t t
                         const void *data, size_t len, bool with_msg);
 /* Logs a line about this connection. */
 void tr__dconn_say(const tr__dconn *c, const char *what, int err);
+
+/* dist/frag.c. A frame from c->out_from once up: to the socket, or
+ * queued behind that sender's others (0 or a negative code). An encoded
+ * frame (x, its control message ending at ctl_end; consumed): in
+ * fragments when big and the peer takes them. Feeding the socket from
+ * the queue as it drains (on TR_TCP_UNTHROTTLED and TR__DIST_MORE).
+ * Holding the senders or not, after each message. A fragment frame from
+ * the peer (131 first): 0, or a negative code (close). The frees. The
+ * TCP options of a node connection with that busy limit. */
+int tr__frag_put(tr_ctx *cx, tr__dconn *c, const void *p, size_t n);
+int tr__frag_out(tr_ctx *cx, tr__dconn *c, ei_x_buff *x, size_t ctl_end);
+void tr__frag_feed(tr_ctx *cx, tr__dconn *c);
+void tr__frag_hold(tr_ctx *cx, tr__dconn *c);
+int tr__frag_in(tr_ctx *cx, tr__dconn *c, const unsigned char *p, size_t n);
+void tr__frag_free(tr__dconn *c);
+void tr__frag_tcp_opts(size_t busy_limit, tr_tcp_opts *o);
 
 /* dist/signals.c: TR__DIST_OUT (a local actor's message or signal for the
  * peer); one control message from the peer (0, or a negative code: close);

@@ -204,7 +204,18 @@ void tr__dist_node_free(tr__dist_node *n)
 
 int tr__dist_hand(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid conn, tr_msg *m)
 {
-    return tr__send(rt, w, from, conn, m);
+    int err = tr__send(rt, w, from, conn, m);
+    if (err != 0 || w == NULL)
+        return err;
+    /* A connection holding its senders (dist/frag.c) may be idle, and a
+     * send that wakes one is not checked by the send path: the sender
+     * waits for it all the same. */
+    tr__actor *a = tr__table_lookup(&tr__actors_of(rt)->table, conn);
+    tr_ctx *cx = &tr__turner_of(w)->cx;
+    if (a != NULL && (ck_pr_load_64(&a->muted) & TR__OVERLOADED) && tr__cx_actor(cx) != NULL &&
+        tr__cx_actor(cx) != a)
+        tr__cx_give_way(cx, a);
+    return 0;
 }
 
 int tr__dist_deliver(tr_runtime *rt, tr__worker *w, tr_pid from, tr__peer *p, tr_msg *m)
@@ -257,7 +268,7 @@ static int bounce(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg 
 
 int tr__dist_route(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
 {
-    if (m->len > TR_DIST_MSG_MAX - sizeof(tr__dist_out)) {
+    if (m->len > TR_DIST_MSG_MAX) {
         tr__msg_release(m);
         return TR_EMSGSIZE;
     }

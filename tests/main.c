@@ -12,7 +12,8 @@
  *                          http_bad_input, http_slowloris, http_example,
  *                          dist_proto, dist_erl, dist_handshake, dist_example,
  *                          dist_link, dist_fault, dist_nodedown,
- *                          dist_bad_input, dist_order, dist_restart, dist_race)
+ *                          dist_bad_input, dist_order, dist_restart, dist_race,
+ *                          dist_big)
  *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`, `run http`, `run dist`
  *                          backpressure, depot, poll, writev, spec,
  *                          on_stop)
@@ -106,6 +107,7 @@ int main(int argc, char **argv)
     register_dist_order_tests();
     register_dist_restart_tests();
     register_dist_race_tests();
+    register_dist_big_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());

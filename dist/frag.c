@@ -1,0 +1,516 @@
+/* dist/frag.c — big messages in fragments, both ways, and the bound on a
+ * node connection's output.
+ *
+ * Out. A frame whose control message and term come to more than
+ * TR__FRAG_SIZE bytes goes out in fragments (erl_ext_dist.md, "Distribution
+ * Header for fragmented messages") when the peer said DFLAG_FRAGMENTS:
+ * 131,69 with the sequence id, the fragment count and no atom cache refs,
+ * then the control message and the start of the term, both without their
+ * 131; then 131,70 frames with the rest, the fragment id counting down to 1.
+ * Such a message waits in the connection's output queue (c->oq) and its
+ * fragments are handed to the socket a few at a time, as it drains, so
+ * that ticks and other senders' small frames, which go to the socket at
+ * once, wait behind a fragment or two, not behind 64 MiB. What a sender
+ * sends while one of its frames is in the queue joins the queue behind it
+ * (Erlang's order between two processes, and "a process must complete the
+ * sending of a fragmented message before it can start sending any other").
+ *
+ * The bound. The queue and the bytes the socket has not taken yet count
+ * together; past the node's busy limit the connection holds its senders
+ * (actors/context.h, tr__cx_hold_senders): a local actor that sends to it
+ * then waits as it would for any overloaded actor, until the output has
+ * drained under the limit. It holds only while an event is sure to come:
+ * the TCP layer's TR_TCP_UNTHROTTLED (told after TR_TCP_THROTTLED) or our
+ * own TR__DIST_MORE.
+ *
+ * In. A peer's fragments are put back together per sequence id, into the
+ * pass-through frame (112, 131 control, 131 term) the rest of the module
+ * reads. Every sequence under way counts against one budget of
+ * TR__DIST_FRAME_MAX bytes for the connection.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../actors/context.h"
+#include "conn.h"
+
+/* Fragment size: the control message and term bytes one fragment
+ * carries. 64 KiB as Erlang's own: a tick waits behind at most a few
+ * (microseconds on a local link, a few milliseconds at 100 Mbit/s), and
+ * the 22 bytes of framing each cost 0.03 %. */
+#define FRAG_SIZE ((size_t)64 << 10)
+/* Socket output kept queued while fragments wait: a few fragments, so
+ * that the socket never runs dry between two of our turns. */
+#define FEED_MAX (4 * FRAG_SIZE)
+
+#define FIRST_HDR 19 /* 131, 69, sequence, fragment, atom cache refs (0) */
+#define CONT_HDR  18 /* 131, 70, sequence, fragment */
+
+/* A frame waiting in the output queue: whole, or to go in fragments. */
+typedef struct tr__fout {
+    struct tr__fout *next;
+    tr_pid from;
+    ei_x_buff x;   /* the frame as encoded: length, 112, 131 control, 131 term */
+    bool frag;
+    size_t ctl_at, ctl_len, msg_at, msg_len; /* frag: the stream's two parts in x */
+    uint64_t seq, left; /* frag: its sequence, fragments not yet sent */
+    size_t done;        /* frag: stream bytes sent */
+} tr__fout;
+
+/* How many of the queue's frames a sender has there. */
+typedef struct tr__fsender {
+    tr_pid from;
+    size_t n;
+} tr__fsender;
+
+
+/* For the tests: the largest output a connection had queued, how many
+ * times connections began holding their senders, sequences sent and
+ * received whole. */
+static uint64_t out_peak, holds, seqs_out, seqs_in;
+
+void tr__dist_frag_counts(uint64_t *out, uint64_t *in)
+{
+    *out = ck_pr_load_64(&seqs_out);
+    *in = ck_pr_load_64(&seqs_in);
+}
+
+size_t tr__dist_out_peak(bool reset)
+{
+    return (size_t)(reset ? ck_pr_fas_64(&out_peak, 0) : ck_pr_load_64(&out_peak));
+}
+
+uint64_t tr__dist_holds(void)
+{
+    return ck_pr_load_64(&holds);
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+void tr__frag_tcp_opts(size_t busy_limit, tr_tcp_opts *o)
+{
+    /* The events tell when the socket has drained (TR_TCP_UNTHROTTLED);
+     * reading goes on whatever: two nodes writing much to each other
+     * must not both stop reading. */
+    o->high_water = busy_limit / 2 < FEED_MAX ? busy_limit / 2 : FEED_MAX;
+    o->low_water = o->high_water / 4;
+    o->keep_reading = 1;
+    /* Never reached while senders are held: a safety net, not the bound. */
+    o->max_output = 4 * (size_t)TR__DIST_FRAME_MAX;
+}
+
+/* ---- the senders with frames in the queue ---- */
+
+static tr__fsender *sender(tr__dconn *c, tr_pid from)
+{
+    for (size_t i = 0; i < c->nqs; i++)
+        if (c->qs[i].from == from)
+            return &c->qs[i];
+    return NULL;
+}
+
+static int enqueue(tr__dconn *c, tr__fout *o)
+{
+    tr__fsender *s = sender(c, o->from);
+    if (s == NULL) {
+        if (c->nqs == c->qs_cap) {
+            size_t cap = c->qs_cap != 0 ? 2 * c->qs_cap : 8;
+            tr__fsender *grown = realloc(c->qs, cap * sizeof *grown);
+            if (grown == NULL)
+                return TR_ENOMEM;
+            c->qs = grown;
+            c->qs_cap = cap;
+        }
+        s = &c->qs[c->nqs++];
+        *s = (tr__fsender){o->from, 0};
+    }
+    s->n++;
+    o->next = NULL;
+    if (c->oq_tail != NULL)
+        c->oq_tail->next = o;
+    else
+        c->oq = o;
+    c->oq_tail = o;
+    c->oq_bytes += o->frag ? o->ctl_len + o->msg_len : (size_t)o->x.index;
+    return 0;
+}
+
+static void dequeue(tr__dconn *c)
+{
+    tr__fout *o = c->oq;
+    c->oq = o->next;
+    if (c->oq == NULL)
+        c->oq_tail = NULL;
+    tr__fsender *s = sender(c, o->from);
+    if (s != NULL && --s->n == 0)
+        *s = c->qs[--c->nqs];
+    ei_x_free(&o->x);
+    free(o);
+}
+
+/* ---- out ---- */
+
+/* Copies n stream bytes from offset `at` (control message, then term). */
+static void copy_stream(const tr__fout *o, size_t at, size_t n, unsigned char *out)
+{
+    const unsigned char *b = (const unsigned char *)o->x.buff;
+    if (at < o->ctl_len) {
+        size_t k = o->ctl_len - at < n ? o->ctl_len - at : n;
+        memcpy(out, b + o->ctl_at + at, k);
+        out += k;
+        at += k;
+        n -= k;
+    }
+    memcpy(out, b + o->msg_at + (at - o->ctl_len), n);
+}
+
+/* Hands the next fragment of o to the socket. */
+static int send_fragment(tr_ctx *cx, tr__dconn *c, tr__fout *o)
+{
+    size_t total = o->ctl_len + o->msg_len;
+    size_t n = total - o->done < FRAG_SIZE ? total - o->done : FRAG_SIZE;
+    bool first = o->done == 0;
+    size_t hdr = first ? FIRST_HDR : CONT_HDR;
+    if (c->scratch == NULL && (c->scratch = malloc(4 + FIRST_HDR + FRAG_SIZE)) == NULL)
+        return TR_ENOMEM;
+    unsigned char *p = c->scratch;
+    uint32_t len = (uint32_t)(hdr + n);
+    p[0] = (unsigned char)(len >> 24);
+    p[1] = (unsigned char)(len >> 16);
+    p[2] = (unsigned char)(len >> 8);
+    p[3] = (unsigned char)len;
+    p[4] = TR__VERSION_MAGIC;
+    p[5] = first ? 69 : 70;
+    put64(p + 6, o->seq);
+    put64(p + 14, o->left);
+    if (first)
+        p[22] = 0; /* no atom cache refs: the cache is not negotiated */
+    copy_stream(o, o->done, n, p + 4 + hdr);
+    o->done += n;
+    o->left--;
+    c->oq_bytes -= n;
+    return tr_tcp_send(cx, p, 4 + hdr + n);
+}
+
+void tr__frag_feed(tr_ctx *cx, tr__dconn *c)
+{
+    int err = 0;
+    while (err == 0 && c->oq != NULL && !c->closing && tr_tcp_queued(cx) <= FEED_MAX) {
+        tr__fout *o = c->oq;
+        if (o->frag) {
+            err = send_fragment(cx, c, o);
+            if (o->left != 0)
+                continue;
+        } else {
+            c->oq_bytes -= (size_t)o->x.index;
+            err = tr_tcp_send(cx, o->x.buff, (size_t)o->x.index);
+        }
+        dequeue(c);
+    }
+    if (err != 0) {
+        tr__dconn_say(c, "output lost", err);
+        return;
+    }
+    /* The socket may drain within this turn, and then no event says so:
+     * a message of our own comes back to feed it. */
+    if (c->oq != NULL && !c->more_sent && !c->closing &&
+        tr__send_system(tr_ctx_runtime(cx), cx, tr_self(cx), TR__DIST_MORE) == 0)
+        c->more_sent = true;
+}
+
+/* Queues a whole frame (copied) behind its sender's others. */
+static int queue_whole(tr__dconn *c, const void *p, size_t n)
+{
+    tr__fout *o = calloc(1, sizeof *o);
+    if (o == NULL || ei_x_new(&o->x) != 0 || ei_x_append_buf(&o->x, p, (int)n) != 0) {
+        if (o != NULL && o->x.buff != NULL)
+            ei_x_free(&o->x);
+        free(o);
+        return TR_ENOMEM;
+    }
+    o->from = c->out_from;
+    int err = enqueue(c, o);
+    if (err != 0) {
+        ei_x_free(&o->x);
+        free(o);
+    }
+    return err;
+}
+
+/* A frame as it is: to the socket, or behind its sender's others. */
+static int put_raw(tr_ctx *cx, tr__dconn *c, const void *p, size_t n)
+{
+    if (sender(c, c->out_from) == NULL)
+        return tr_tcp_send(cx, p, n);
+    return queue_whole(c, p, n);
+}
+
+static bool fragments(const tr__dconn *c)
+{
+    return (c->hs.peer_flags & TR__DFLAG_FRAGMENTS) != 0;
+}
+
+/* A pass-through frame (length, 112, 131 control, [131 term]) in x
+ * rewritten in place as one with a normal distribution header and no
+ * atom cache refs (length, 131, 68, 0, control, [term]): once fragments
+ * are agreed, OTP reads nothing else. The same length, but for a frame
+ * without a term, which takes one byte more. */
+static int to_dist_header(ei_x_buff *x, size_t ctl_end)
+{
+    size_t ctl_len = ctl_end - 6;
+    if ((size_t)x->index == ctl_end && ei_x_append_buf(x, "", 1) != 0)
+        return TR_ENOMEM;
+    unsigned char *b = (unsigned char *)x->buff;
+    memmove(b + 7, b + 6, ctl_len);
+    b[4] = TR__VERSION_MAGIC;
+    b[5] = 68;
+    b[6] = 0;
+    return tr__ctl_finish(x);
+}
+
+int tr__frag_put(tr_ctx *cx, tr__dconn *c, const void *p, size_t n)
+{
+    if (!fragments(c))
+        return put_raw(cx, c, p, n);
+    /* Frames encoded before the peer's flags were known, one by one. */
+    const unsigned char *b = p;
+    int err = 0;
+    while (err == 0 && n >= 4) {
+        size_t len = 4 + ((size_t)b[0] << 24 | (size_t)b[1] << 16 | (size_t)b[2] << 8 | b[3]);
+        size_t ctl = 0;
+        ei_x_buff x;
+        if (len > n)
+            return TR_EBADFRAME;
+        if (len < 6 || b[4] != 112 || tr__term_check((const char *)b + 6, len - 6, &ctl) != 0)
+            err = put_raw(cx, c, b, len); /* a tick, or not ours to read */
+        else if (ei_x_new(&x) != 0 || ei_x_append_buf(&x, (const char *)b, (int)len) != 0)
+            err = TR_ENOMEM;
+        else
+            err = tr__frag_out(cx, c, &x, 6 + ctl);
+        b += len;
+        n -= len;
+    }
+    return err;
+}
+
+int tr__frag_out(tr_ctx *cx, tr__dconn *c, ei_x_buff *x, size_t ctl_end)
+{
+    size_t ctl_at = 6, msg_at = ctl_end + 1; /* past the length, 112, and each 131 */
+    size_t len = (size_t)x->index;
+    bool big = msg_at < len && len - 6 - 1 > FRAG_SIZE && fragments(c) &&
+               ctl_end - ctl_at <= FRAG_SIZE;
+    if (!big) {
+        int err = fragments(c) ? to_dist_header(x, ctl_end) : 0;
+        if (err == 0)
+            err = put_raw(cx, c, x->buff, (size_t)x->index);
+        ei_x_free(x);
+        return err;
+    }
+    tr__fout *o = calloc(1, sizeof *o);
+    if (o == NULL) {
+        ei_x_free(x);
+        return TR_ENOMEM;
+    }
+    o->from = c->out_from;
+    o->x = *x; /* the encoded frame is the queue's now */
+    o->frag = true;
+    o->ctl_at = ctl_at;
+    o->ctl_len = ctl_end - ctl_at;
+    o->msg_at = msg_at;
+    o->msg_len = len - msg_at;
+    o->seq = ++c->next_seq;
+    o->left = (o->ctl_len + o->msg_len + FRAG_SIZE - 1) / FRAG_SIZE;
+    int err = enqueue(c, o);
+    if (err != 0) {
+        ei_x_free(&o->x);
+        free(o);
+        return err;
+    }
+    ck_pr_inc_64(&seqs_out);
+    tr__frag_feed(cx, c);
+    return 0;
+}
+
+void tr__frag_hold(tr_ctx *cx, tr__dconn *c)
+{
+    size_t out = tr_tcp_queued(cx) + c->oq_bytes;
+    uint64_t peak = ck_pr_load_64(&out_peak);
+    while (out > peak && !ck_pr_cas_64_value(&out_peak, peak, out, &peak))
+        ;
+    bool hold = c->up && !c->closing && out > c->busy_limit && (c->throttled || c->more_sent);
+    if (hold && !c->holding)
+        ck_pr_inc_64(&holds);
+    c->holding = hold;
+    tr__cx_hold_senders(cx, hold);
+}
+
+/* ---- in ---- */
+
+static tr__fin **find_in(tr__dconn *c, uint64_t seq)
+{
+    tr__fin **at = &c->fin;
+    while (*at != NULL && (*at)->seq != seq)
+        at = &(*at)->next;
+    return at;
+}
+
+static void drop_in(tr__dconn *c, tr__fin **at)
+{
+    tr__fin *f = *at;
+    *at = f->next;
+    c->fin_bytes -= f->cap;
+    free(f->buf);
+    free(f);
+}
+
+/* Appends n bytes to f, within the connection's budget. */
+static int grow_in(tr__dconn *c, tr__fin *f, const void *p, size_t n)
+{
+    if (f->cap - f->len < n) {
+        size_t need = f->len + n;
+        if (need > TR__DIST_FRAME_MAX || c->fin_bytes - f->cap + need > TR__DIST_FRAME_MAX)
+            return TR_EMSGSIZE;
+        size_t cap = 2 * f->cap > need ? 2 * f->cap : need;
+        size_t room = TR__DIST_FRAME_MAX - (c->fin_bytes - f->cap);
+        cap = cap < room ? cap : need;
+        char *grown = realloc(f->buf, cap);
+        if (grown == NULL)
+            return TR_ENOMEM;
+        c->fin_bytes += cap - f->cap;
+        f->buf = grown;
+        f->cap = cap;
+    }
+    memcpy(f->buf + f->len, p, n);
+    f->len += n;
+    return 0;
+}
+
+/* The first fragment: a new sequence, its control message whole. Room
+ * is made for what its count announces at this fragment's size: a count
+ * that announces more than the maximum is refused at once. */
+static int first_in(tr__dconn *c, uint64_t seq, uint64_t count, const unsigned char *p, size_t n)
+{
+    static const char pass[2] = {112, (char)TR__VERSION_MAGIC}, magic = (char)TR__VERSION_MAGIC;
+    size_t ctl = 0;
+    if (count == 0 || *find_in(c, seq) != NULL || tr__term_check((const char *)p, n, &ctl) != 0)
+        return TR_EBADFRAME;
+    if (count - 1 > TR__DIST_FRAME_MAX / (n != 0 ? n : 1))
+        return TR_EMSGSIZE;
+    size_t want = 3 + (size_t)count * n, room = TR__DIST_FRAME_MAX - c->fin_bytes;
+    if (3 + n > room)
+        return TR_EMSGSIZE;
+    tr__fin *f = calloc(1, sizeof *f);
+    if (f == NULL || (f->buf = malloc(want < room ? want : room)) == NULL) {
+        free(f);
+        return TR_ENOMEM;
+    }
+    f->seq = seq;
+    f->next_id = count - 1;
+    f->cap = want < room ? want : room;
+    f->next = c->fin;
+    c->fin = f;
+    c->fin_bytes += f->cap;
+    int err = grow_in(c, f, pass, sizeof pass);
+    if (err == 0)
+        err = grow_in(c, f, p, ctl);
+    if (err == 0 && ctl < n)
+        err = grow_in(c, f, &magic, 1);
+    if (err == 0 && ctl < n)
+        err = grow_in(c, f, p + ctl, n - ctl);
+    return err;
+}
+
+/* A normal distribution header without atom cache refs (131, 68, 0),
+ * which OTP sends for every message once fragments are agreed: read as
+ * the pass-through frame it amounts to. */
+static int plain_in(tr_ctx *cx, tr__dconn *c, const unsigned char *p, size_t n)
+{
+    size_t ctl = 0;
+    if (n < 3 || p[2] != 0)
+        return TR_EBADFRAME; /* atom cache refs: not negotiated */
+    p += 3;
+    n -= 3;
+    if (tr__term_check((const char *)p, n, &ctl) != 0)
+        return TR_EBADFRAME;
+    if (c->plain_cap < n + 3) {
+        free(c->plain);
+        c->plain_cap = n + 3 > 4096 ? n + 3 : 4096;
+        if ((c->plain = malloc(c->plain_cap)) == NULL) {
+            c->plain_cap = 0;
+            return TR_ENOMEM;
+        }
+    }
+    char *b = c->plain;
+    b[0] = 112;
+    b[1] = (char)TR__VERSION_MAGIC;
+    memcpy(b + 2, p, ctl);
+    size_t len = 2 + ctl;
+    if (ctl < n) {
+        b[len++] = (char)TR__VERSION_MAGIC;
+        memcpy(b + len, p + ctl, n - ctl);
+        len += n - ctl;
+    }
+    int err = tr__dist_dispatch(cx, c, b, len);
+    if (c->plain_cap > FEED_MAX) { /* not kept for a rare big one */
+        free(c->plain);
+        c->plain = NULL;
+        c->plain_cap = 0;
+    }
+    return err;
+}
+
+int tr__frag_in(tr_ctx *cx, tr__dconn *c, const unsigned char *p, size_t n)
+{
+    if (n >= 2 && p[0] == TR__VERSION_MAGIC && p[1] == 68)
+        return plain_in(cx, c, p, n);
+    bool first = n >= 2 && p[1] == 69;
+    if (n < (first ? FIRST_HDR : CONT_HDR) || p[0] != TR__VERSION_MAGIC || (p[1] != 69 && p[1] != 70))
+        return TR_EBADFRAME;
+    uint64_t seq = get64(p + 2), id = get64(p + 10);
+    int err;
+    if (first) {
+        if (p[18] != 0)
+            return TR_EBADFRAME; /* atom cache refs: not negotiated */
+        err = first_in(c, seq, id, p + FIRST_HDR, n - FIRST_HDR);
+    } else {
+        tr__fin *f = *find_in(c, seq);
+        err = f == NULL || f->next_id != id || id == 0 ? TR_EBADFRAME : 0;
+        if (err == 0 && (err = grow_in(c, f, p + CONT_HDR, n - CONT_HDR)) == 0)
+            f->next_id--;
+    }
+    tr__fin **at = find_in(c, seq);
+    if (err != 0 || (*at)->next_id != 0)
+        return err;
+    /* The last fragment: the frame is whole. */
+    ck_pr_inc_64(&seqs_in);
+    err = tr__dist_dispatch(cx, c, (*at)->buf, (*at)->len);
+    drop_in(c, find_in(c, seq));
+    return err;
+}
+
+void tr__frag_free(tr__dconn *c)
+{
+    while (c->oq != NULL)
+        dequeue(c);
+    while (c->fin != NULL)
+        drop_in(c, &c->fin);
+    free(c->qs);
+    free(c->scratch);
+    free(c->plain);
+    c->plain = NULL;
+    c->qs = NULL;
+    c->scratch = NULL;
+    c->nqs = c->qs_cap = 0;
+}
