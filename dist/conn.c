@@ -155,10 +155,10 @@ static int went_up(tr_ctx *cx, dconn *c)
     c->up = true;
     /* Frames of an attempt that lost go first: they were sent earlier. */
     if (held != NULL)
-        err = tr_tcp_send(cx, held, held_len);
+        err = tr__frag_put(cx, c, held, held_len);
     free(held);
     if (err == 0 && c->pend_init && c->pend.index > 0)
-        err = tr_tcp_send(cx, c->pend.buff, (size_t)c->pend.index);
+        err = tr__frag_put(cx, c, c->pend.buff, (size_t)c->pend.index);
     if (c->pend_init) {
         ei_x_free(&c->pend);
         c->pend_init = false;

@@ -223,9 +223,11 @@ void tr__frag_feed(tr_ctx *cx, tr__dconn *c)
         tr__dconn_say(c, "output lost", err);
         return;
     }
-    /* The socket may drain within this turn, and then no event says so:
-     * a message of our own comes back to feed it. */
-    if (c->oq != NULL && !c->more_sent && !c->closing &&
+    /* More waits. Once TR_TCP_THROTTLED has been told, TR_TCP_UNTHROTTLED
+     * will be; until then the socket may drain within this turn, and no
+     * event would say so: a message of our own comes back to feed it (at
+     * most once more before the throttling is told). */
+    if (c->oq != NULL && !c->throttled && !c->more_sent && !c->closing &&
         tr__send_system(tr_ctx_runtime(cx), cx, tr_self(cx), TR__DIST_MORE) == 0)
         c->more_sent = true;
 }
