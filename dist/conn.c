@@ -194,6 +194,18 @@ static int handshake(tr_ctx *cx, dconn *c, const unsigned char *msg, size_t len)
     return c->hs.state == TR__HS_UP ? went_up(cx, c) : 0;
 }
 
+/* A frame with a distribution header: dispatched once it is a whole
+ * message. 0 or a negative code. */
+static int header_frame(tr_ctx *cx, dconn *c, const unsigned char *p, size_t n)
+{
+    const char *frame;
+    size_t len;
+    int r = tr__frag_rx_take(&c->rx, TR__DIST_FRAME_MAX, p, n, &frame, &len);
+    if (r == TR__FRAG_WHOLE)
+        tr__dist_frag_took();
+    return r > 0 ? tr__dist_dispatch(cx, c, frame, len) : r;
+}
+
 /* Cuts and handles whole frames from c->in: 0, 1 (close gracefully) or
  * a negative code (abort). */
 static int frames(tr_ctx *cx, dconn *c)
@@ -214,7 +226,7 @@ static int frames(tr_ctx *cx, dconn *c)
         else if (body == 0)
             r = 0; /* a tick */
         else if (p[0] == TR__VERSION_MAGIC) /* a distribution header */
-            r = tr__frag_in(cx, c, p, body);
+            r = header_frame(cx, c, p, body);
         else
             r = tr__dist_dispatch(cx, c, (const char *)p, body);
     }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "dist.h"
+#include "frag_rx.h"
 
 /* A link across the connection, made by either side: kept so that the
  * local end hears when the connection goes down. */
@@ -27,15 +28,6 @@ typedef struct tr__xmon {
     erlang_ref eref;
     char name[TR__NODE_NAME_MAX + 1];
 } tr__xmon;
-
-/* A peer's fragmented sequence coming in: the pass-through frame being
- * put back together (dist/frag.c). */
-typedef struct tr__fin {
-    struct tr__fin *next;
-    uint64_t seq, next_id; /* the fragment id expected next */
-    char *buf;
-    size_t len, cap;
-} tr__fin;
 
 typedef struct tr__dconn {
     uint64_t node_id;
@@ -67,10 +59,7 @@ typedef struct tr__dconn {
     uint64_t next_seq;        /* our fragmented sequences' ids */
     bool throttled, more_sent, holding;
     unsigned char *scratch;   /* one fragment being framed */
-    char *plain;              /* a 131,68 frame as pass-through */
-    size_t plain_cap;
-    tr__fin *fin;             /* the peer's sequences under way */
-    size_t fin_bytes;         /* their buffers, against TR__DIST_FRAME_MAX */
+    tr__frag_rx rx;           /* the peer's distribution headers (frag_rx.h) */
 } tr__dconn;
 
 /* Sends bytes (frames) now, or holds them until the handshake is done. */
@@ -87,15 +76,15 @@ void tr__dconn_say(const tr__dconn *c, const char *what, int err);
  * frame (x, its control message ending at ctl_end; consumed): in
  * fragments when big and the peer takes them. Feeding the socket from
  * the queue as it drains (on TR_TCP_UNTHROTTLED and TR__DIST_MORE).
- * Holding the senders or not, after each message. A fragment frame from
- * the peer (131 first): 0, or a negative code (close). The frees. The
- * TCP options of a node connection with that busy limit. */
+ * Holding the senders or not, after each message. The frees (the
+ * reading side's too). The TCP options of a node connection with that
+ * busy limit. For the tests' count: a fragmented message read whole. */
 int tr__frag_put(tr_ctx *cx, tr__dconn *c, const void *p, size_t n);
 int tr__frag_out(tr_ctx *cx, tr__dconn *c, ei_x_buff *x, size_t ctl_end);
 void tr__frag_feed(tr_ctx *cx, tr__dconn *c);
 void tr__frag_hold(tr_ctx *cx, tr__dconn *c);
-int tr__frag_in(tr_ctx *cx, tr__dconn *c, const unsigned char *p, size_t n);
 void tr__frag_free(tr__dconn *c);
+void tr__dist_frag_took(void);
 void tr__frag_tcp_opts(size_t busy_limit, tr_tcp_opts *o);
 
 /* dist/signals.c: TR__DIST_OUT (a local actor's message or signal for the

@@ -23,10 +23,7 @@
  * the TCP layer's TR_TCP_UNTHROTTLED (told after TR_TCP_THROTTLED) or our
  * own TR__DIST_MORE.
  *
- * In. A peer's fragments are put back together per sequence id, into the
- * pass-through frame (112, 131 control, 131 term) the rest of the module
- * reads. Every sequence under way counts against one budget of
- * TR__DIST_FRAME_MAX bytes for the connection.
+ * In: dist/frag_rx.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +66,11 @@ typedef struct tr__fsender {
  * received whole. */
 static uint64_t out_peak, holds, seqs_out, seqs_in;
 
+void tr__dist_frag_took(void)
+{
+    ck_pr_inc_64(&seqs_in);
+}
+
 void tr__dist_frag_counts(uint64_t *out, uint64_t *in)
 {
     *out = ck_pr_load_64(&seqs_out);
@@ -89,14 +91,6 @@ static void put64(unsigned char *p, uint64_t v)
 {
     for (int i = 7; i >= 0; i--, v >>= 8)
         p[i] = (unsigned char)v;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
 }
 
 void tr__frag_tcp_opts(size_t busy_limit, tr_tcp_opts *o)
@@ -358,160 +352,13 @@ void tr__frag_hold(tr_ctx *cx, tr__dconn *c)
     tr__cx_hold_senders(cx, hold);
 }
 
-/* ---- in ---- */
-
-static tr__fin **find_in(tr__dconn *c, uint64_t seq)
-{
-    tr__fin **at = &c->fin;
-    while (*at != NULL && (*at)->seq != seq)
-        at = &(*at)->next;
-    return at;
-}
-
-static void drop_in(tr__dconn *c, tr__fin **at)
-{
-    tr__fin *f = *at;
-    *at = f->next;
-    c->fin_bytes -= f->cap;
-    free(f->buf);
-    free(f);
-}
-
-/* Appends n bytes to f, within the connection's budget. */
-static int grow_in(tr__dconn *c, tr__fin *f, const void *p, size_t n)
-{
-    if (f->cap - f->len < n) {
-        size_t need = f->len + n;
-        if (need > TR__DIST_FRAME_MAX || c->fin_bytes - f->cap + need > TR__DIST_FRAME_MAX)
-            return TR_EMSGSIZE;
-        size_t cap = 2 * f->cap > need ? 2 * f->cap : need;
-        size_t room = TR__DIST_FRAME_MAX - (c->fin_bytes - f->cap);
-        cap = cap < room ? cap : need;
-        char *grown = realloc(f->buf, cap);
-        if (grown == NULL)
-            return TR_ENOMEM;
-        c->fin_bytes += cap - f->cap;
-        f->buf = grown;
-        f->cap = cap;
-    }
-    memcpy(f->buf + f->len, p, n);
-    f->len += n;
-    return 0;
-}
-
-/* The first fragment: a new sequence, its control message whole. Room
- * is made for what its count announces at this fragment's size: a count
- * that announces more than the maximum is refused at once. */
-static int first_in(tr__dconn *c, uint64_t seq, uint64_t count, const unsigned char *p, size_t n)
-{
-    static const char pass[2] = {112, (char)TR__VERSION_MAGIC}, magic = (char)TR__VERSION_MAGIC;
-    size_t ctl = 0;
-    if (count == 0 || *find_in(c, seq) != NULL || tr__term_check((const char *)p, n, &ctl) != 0)
-        return TR_EBADFRAME;
-    if (count - 1 > TR__DIST_FRAME_MAX / (n != 0 ? n : 1))
-        return TR_EMSGSIZE;
-    size_t want = 3 + (size_t)count * n, room = TR__DIST_FRAME_MAX - c->fin_bytes;
-    if (3 + n > room)
-        return TR_EMSGSIZE;
-    tr__fin *f = calloc(1, sizeof *f);
-    if (f == NULL || (f->buf = malloc(want < room ? want : room)) == NULL) {
-        free(f);
-        return TR_ENOMEM;
-    }
-    f->seq = seq;
-    f->next_id = count - 1;
-    f->cap = want < room ? want : room;
-    f->next = c->fin;
-    c->fin = f;
-    c->fin_bytes += f->cap;
-    int err = grow_in(c, f, pass, sizeof pass);
-    if (err == 0)
-        err = grow_in(c, f, p, ctl);
-    if (err == 0 && ctl < n)
-        err = grow_in(c, f, &magic, 1);
-    if (err == 0 && ctl < n)
-        err = grow_in(c, f, p + ctl, n - ctl);
-    return err;
-}
-
-/* A normal distribution header without atom cache refs (131, 68, 0),
- * which OTP sends for every message once fragments are agreed: read as
- * the pass-through frame it amounts to. */
-static int plain_in(tr_ctx *cx, tr__dconn *c, const unsigned char *p, size_t n)
-{
-    size_t ctl = 0;
-    if (n < 3 || p[2] != 0)
-        return TR_EBADFRAME; /* atom cache refs: not negotiated */
-    p += 3;
-    n -= 3;
-    if (tr__term_check((const char *)p, n, &ctl) != 0)
-        return TR_EBADFRAME;
-    if (c->plain_cap < n + 3) {
-        free(c->plain);
-        c->plain_cap = n + 3 > 4096 ? n + 3 : 4096;
-        if ((c->plain = malloc(c->plain_cap)) == NULL) {
-            c->plain_cap = 0;
-            return TR_ENOMEM;
-        }
-    }
-    char *b = c->plain;
-    b[0] = 112;
-    b[1] = (char)TR__VERSION_MAGIC;
-    memcpy(b + 2, p, ctl);
-    size_t len = 2 + ctl;
-    if (ctl < n) {
-        b[len++] = (char)TR__VERSION_MAGIC;
-        memcpy(b + len, p + ctl, n - ctl);
-        len += n - ctl;
-    }
-    int err = tr__dist_dispatch(cx, c, b, len);
-    if (c->plain_cap > FEED_MAX) { /* not kept for a rare big one */
-        free(c->plain);
-        c->plain = NULL;
-        c->plain_cap = 0;
-    }
-    return err;
-}
-
-int tr__frag_in(tr_ctx *cx, tr__dconn *c, const unsigned char *p, size_t n)
-{
-    if (n >= 2 && p[0] == TR__VERSION_MAGIC && p[1] == 68)
-        return plain_in(cx, c, p, n);
-    bool first = n >= 2 && p[1] == 69;
-    if (n < (first ? FIRST_HDR : CONT_HDR) || p[0] != TR__VERSION_MAGIC || (p[1] != 69 && p[1] != 70))
-        return TR_EBADFRAME;
-    uint64_t seq = get64(p + 2), id = get64(p + 10);
-    int err;
-    if (first) {
-        if (p[18] != 0)
-            return TR_EBADFRAME; /* atom cache refs: not negotiated */
-        err = first_in(c, seq, id, p + FIRST_HDR, n - FIRST_HDR);
-    } else {
-        tr__fin *f = *find_in(c, seq);
-        err = f == NULL || f->next_id != id || id == 0 ? TR_EBADFRAME : 0;
-        if (err == 0 && (err = grow_in(c, f, p + CONT_HDR, n - CONT_HDR)) == 0)
-            f->next_id--;
-    }
-    tr__fin **at = find_in(c, seq);
-    if (err != 0 || (*at)->next_id != 0)
-        return err;
-    /* The last fragment: the frame is whole. */
-    ck_pr_inc_64(&seqs_in);
-    err = tr__dist_dispatch(cx, c, (*at)->buf, (*at)->len);
-    drop_in(c, find_in(c, seq));
-    return err;
-}
-
 void tr__frag_free(tr__dconn *c)
 {
     while (c->oq != NULL)
         dequeue(c);
-    while (c->fin != NULL)
-        drop_in(c, &c->fin);
     free(c->qs);
     free(c->scratch);
-    free(c->plain);
-    c->plain = NULL;
+    tr__frag_rx_free(&c->rx);
     c->qs = NULL;
     c->scratch = NULL;
     c->nqs = c->qs_cap = 0;

@@ -54,7 +54,7 @@
 enum {
     CONNECTING = 1u << 0,  /* connect() in progress */
     CONNECTED = 1u << 1,   /* TR_TCP_CONNECTED delivered */
-    THROTTLED = 1u << 2,   /* output above high water: not reading */
+    THROTTLED = 1u << 2,   /* output above high water: not reading (but with keep_reading) */
     TOLD_THROTTLED = 1u << 3,
     PAUSED = 1u << 4,      /* by tr_tcp_pause */
     EOF_SEEN = 1u << 5,    /* the peer will send nothing more */

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../dist/conn.h"
 #include "../dist/dist.h"
+#include "../dist/frag_rx.h"
 #include "dist_util.h"
 
 enum { HELLO = 1, BIG, SMALL, GO, DATA, MORE };
@@ -386,42 +386,67 @@ static size_t frag(unsigned char *out, bool first, uint64_t seq, uint64_t id, co
 
 static void test_reassembly_keeps_sequences_apart_and_refuses_bad_fragments(void)
 {
-    tr__dconn c;
-    memset(&c, 0, sizeof c);
+    tr__frag_rx rx;
+    memset(&rx, 0, sizeof rx);
     unsigned char b[256];
+    const char *f;
+    size_t len, max = TR__DIST_FRAME_MAX;
     /* Any whole term stands for the control message at this level. */
     static const unsigned char ctl[] = {104, 1, 97, 2}; /* {2} */
-    static const unsigned char part1[] = {109, 0, 0, 0, 4, 'a', 'b'}, part2[] = {'c', 'd'};
-    /* Two sequences interleaved, each in two fragments. */
+    static const unsigned char part1[] = {109, 0, 0, 0, 4, 'a', 'b'}, part2[] = {'c', 'd'},
+                               part3[] = {'x', 'y'};
     unsigned char first[sizeof ctl + sizeof part1];
     memcpy(first, ctl, sizeof ctl);
     memcpy(first + sizeof ctl, part1, sizeof part1);
-    TT_EQ(tr__frag_in(NULL, &c, b, frag(b, true, 7, 2, first, sizeof first)), 0);
-    TT_EQ(tr__frag_in(NULL, &c, b, frag(b, true, 8, 2, first, sizeof first)), 0);
-    CU_ASSERT_FATAL(c.fin != NULL && c.fin->next != NULL);
-    /* Each holds the pass-through frame so far: 112, 131 control, 131 term. */
-    static const unsigned char want[] = {112, 131, 104, 1, 97, 2, 131, 109, 0, 0, 0, 4, 'a', 'b'};
-    CU_ASSERT(c.fin->len == sizeof want && memcmp(c.fin->buf, want, sizeof want) == 0);
-    CU_ASSERT(c.fin->next->len == sizeof want &&
-              memcmp(c.fin->next->buf, want, sizeof want) == 0);
+    /* Two sequences interleaved, each in two fragments. */
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, true, 7, 2, first, sizeof first), &f, &len), 0);
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, true, 8, 2, first, sizeof first), &f, &len), 0);
+    CU_ASSERT_FATAL(rx.fin != NULL && rx.fin->next != NULL);
     /* A fragment of an unknown sequence; a fragment id out of turn; a
      * sequence id already under way; atom cache refs; a count announcing
-     * more than the maximum; no control message. */
-    TT_EQ(tr__frag_in(NULL, &c, b, frag(b, false, 9, 1, part2, sizeof part2)), TR_EBADFRAME);
-    TT_EQ(tr__frag_in(NULL, &c, b, frag(b, false, 7, 2, part2, sizeof part2)), TR_EBADFRAME);
-    TT_EQ(tr__frag_in(NULL, &c, b, frag(b, true, 8, 2, first, sizeof first)), TR_EBADFRAME);
+     * more than the maximum; no control message; a cut header. */
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, false, 9, 1, part2, 2), &f, &len), TR_EBADFRAME);
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, false, 7, 2, part2, 2), &f, &len), TR_EBADFRAME);
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, true, 8, 2, first, sizeof first), &f, &len),
+          TR_EBADFRAME);
     size_t n = frag(b, true, 10, 2, first, sizeof first);
     b[18] = 1;
-    TT_EQ(tr__frag_in(NULL, &c, b, n), TR_EBADFRAME);
-    TT_EQ(tr__frag_in(NULL, &c, b, frag(b, true, 11, UINT64_C(1) << 40, first, sizeof first)),
+    TT_EQ(tr__frag_rx_take(&rx, max, b, n, &f, &len), TR_EBADFRAME);
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, true, 11, UINT64_C(1) << 40, first, sizeof first),
+                           &f, &len),
           TR_EMSGSIZE);
-    TT_EQ(tr__frag_in(NULL, &c, b, frag(b, true, 12, 2, part2, sizeof part2)), TR_EBADFRAME);
-    TT_EQ(tr__frag_in(NULL, &c, b, 10), TR_EBADFRAME); /* cut header */
-    /* The two sequences are still there, untouched. */
-    CU_ASSERT(c.fin != NULL && c.fin->next != NULL && c.fin->next->next == NULL);
-    CU_ASSERT(c.fin_bytes <= TR__DIST_FRAME_MAX);
-    tr__frag_free(&c);
-    TT_EQ(c.fin_bytes, 0);
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, true, 12, 2, part2, 2), &f, &len), TR_EBADFRAME);
+    TT_EQ(tr__frag_rx_take(&rx, max, b, 10, &f, &len), TR_EBADFRAME);
+    /* The last fragments, in the other order: each message whole, as the
+     * pass-through frame 112, 131 control, 131 term. */
+    static const unsigned char want8[] = {112, 131, 104, 1, 97, 2, 131, 109, 0, 0, 0, 4,
+                                          'a', 'b', 'x', 'y'};
+    static const unsigned char want7[] = {112, 131, 104, 1, 97, 2, 131, 109, 0, 0, 0, 4,
+                                          'a', 'b', 'c', 'd'};
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, false, 8, 1, part3, 2), &f, &len),
+          TR__FRAG_WHOLE);
+    CU_ASSERT(len == sizeof want8 && memcmp(f, want8, len) == 0);
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, false, 7, 1, part2, 2), &f, &len),
+          TR__FRAG_WHOLE);
+    CU_ASSERT(len == sizeof want7 && memcmp(f, want7, len) == 0);
+    CU_ASSERT(rx.fin == NULL);
+    TT_EQ(rx.fin_bytes, 0);
+    /* A normal header without cache refs reads as the same frame. */
+    static const unsigned char plain[] = {131, 68, 0, 104, 1, 97, 2, 109, 0, 0, 0, 4,
+                                          'a', 'b', 'c', 'd'};
+    TT_EQ(tr__frag_rx_take(&rx, max, plain, sizeof plain, &f, &len), TR__FRAG_PLAIN);
+    CU_ASSERT(len == sizeof want7 && memcmp(f, want7, len) == 0);
+    /* The budget is the connection's: a second sequence cannot grow into
+     * what the first holds. */
+    static const unsigned char more[30] = {0};
+    TT_EQ(tr__frag_rx_take(&rx, 64, b, frag(b, true, 20, 2, first, sizeof first), &f, &len), 0);
+    TT_EQ(tr__frag_rx_take(&rx, 64, b, frag(b, true, 21, 5, first, sizeof first), &f, &len), 0);
+    CU_ASSERT(rx.fin_bytes <= 64);
+    TT_EQ(tr__frag_rx_take(&rx, 64, b, frag(b, false, 21, 4, more, sizeof more), &f, &len),
+          TR_EMSGSIZE);
+    CU_ASSERT(rx.fin_bytes <= 64);
+    tr__frag_rx_free(&rx);
+    TT_EQ(rx.fin_bytes, 0);
 }
 
 void register_dist_big_tests(void)
