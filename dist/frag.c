@@ -1,19 +1,22 @@
-/* dist/frag.c — big messages in fragments, both ways, and the bound on a
- * node connection's output.
+/* dist/frag.c — what goes out on an up connection: distribution headers,
+ * big messages in fragments, and the bound on a node connection's output.
  *
- * Out. A frame whose control message and term come to more than
- * TR__FRAG_SIZE bytes goes out in fragments (erl_ext_dist.md, "Distribution
- * Header for fragmented messages") when the peer said DFLAG_FRAGMENTS:
- * 131,69 with the sequence id, the fragment count and no atom cache refs,
- * then the control message and the start of the term, both without their
- * 131; then 131,70 frames with the rest, the fragment id counting down to 1.
- * Such a message waits in the connection's output queue (c->oq) and its
- * fragments are handed to the socket a few at a time, as it drains, so
- * that ticks and other senders' small frames, which go to the socket at
- * once, wait behind a fragment or two, not behind 64 MiB. What a sender
- * sends while one of its frames is in the queue joins the queue behind it
- * (Erlang's order between two processes, and "a process must complete the
- * sending of a fragmented message before it can start sending any other").
+ * Out. To a peer that said DFLAG_FRAGMENTS (OTP does) every frame carries
+ * a distribution header without atom cache refs (131,68,0, the control
+ * message and term after it without their 131s): OTP reads nothing else
+ * once fragments are agreed. A frame whose control message and term come
+ * to more than FRAG_SIZE bytes goes out in fragments (erl_ext_dist.md,
+ * "Distribution Header for fragmented messages"): 131,69 with the sequence
+ * id, the fragment count and no cache refs, the control message and the
+ * start of the term; then 131,70 frames with the rest, the fragment id
+ * counting down to 1. Such a message waits in the connection's output
+ * queue (c->oq) and its fragments are handed to the socket a few at a
+ * time, as it drains, so that ticks and other senders' small frames, which
+ * go to the socket at once, wait behind a few fragments, not behind
+ * 64 MiB. What a sender sends while one of its frames is in the queue
+ * joins the queue behind it (Erlang's order between two processes, and "a
+ * process must complete the sending of a fragmented message before it can
+ * start sending any other").
  *
  * The bound. The queue and the bytes the socket has not taken yet count
  * together; past the node's busy limit the connection holds its senders
@@ -59,7 +62,6 @@ typedef struct tr__fsender {
     tr_pid from;
     size_t n;
 } tr__fsender;
-
 
 /* For the tests: the largest output a connection had queued, how many
  * times connections began holding their senders, sequences sent and

@@ -42,7 +42,7 @@
  * waiting) is bounded by the busy limit (tr_node_opts.busy_limit, 1 MiB
  * by default as Erlang's dist_buf_busy_limit): past it, an actor that
  * sends to a pid of that node waits after its send, as it would for an
- * overloaded local actor (troupe/actor.h, backpressure), until the output
+ * overloaded local actor (README, Guarantees: backpressure), until the output
  * drains; nothing is dropped and nothing reordered. Threads outside the
  * runtime never wait. A message over TR_DIST_MSG_MAX is refused.
  *
