@@ -14,6 +14,8 @@
 #include <sys/random.h>
 
 #include "../actors/context.h"
+#include "../base/clock.h"
+#include "../net/net.h"
 #include "../mailbox/msg.h"
 #include "../sched/sched.h"
 #include "conn.h"
@@ -90,6 +92,14 @@ void tr__dconn_send_ctl(tr_ctx *cx, dconn *c, const tr__ctl *ctl, uint32_t type,
     }
     if (err != 0)
         tr__dconn_say(c, "message not sent", err);
+}
+
+/* A tick: 4 bytes. */
+static void send_tick(tr_ctx *cx, dconn *c)
+{
+    static const unsigned char zero[4];
+    if (c->up && tr_tcp_send(cx, zero, sizeof zero) == 0)
+        c->ticked_at = tr__now_ns();
 }
 
 /* ---- the handshake ---- */
@@ -249,7 +259,14 @@ static int take(tr_ctx *cx, dconn *c, const void *data, size_t len)
     }
     memcpy(c->in + c->in_len, data, len);
     c->in_len += len;
-    c->silent = 0;
+    c->read_at = tr__now_ns();
+    /* A connection kept busy reading (a big message coming in) may read
+     * in one long turn, its output written only at the turn's end, and
+     * its timer's ticks may come late: it ticks here too, at once. */
+    if (c->up && c->read_at - c->ticked_at >= c->tick_ns / 4) {
+        send_tick(cx, c);
+        tr__tcp_flush(cx);
+    }
     return frames(cx, c);
 }
 
@@ -268,6 +285,7 @@ static void start(tr_ctx *cx, dconn *c)
         end(cx, c, false);
         return;
     }
+    c->read_at = c->ticked_at = tr__now_ns(); /* the handshake's time starts */
     uint32_t challenge = 0;
     if (getrandom(&challenge, sizeof challenge, 0) != sizeof challenge)
         challenge ^= (uint32_t)(uintptr_t)c ^ (uint32_t)tr_self(cx);
@@ -283,18 +301,19 @@ static void start(tr_ctx *cx, dconn *c)
     (void)tr_timer_start(cx, &t, &c->ticker);
 }
 
-/* Four tick periods without a byte from the peer: it is down (Erlang's
+/* Three tick periods and more without a byte from the peer, at a period's
+ * tick: it is down, after between 3/4 and all of the tick time (Erlang's
  * net_ticktime rule). While up we tick every period; a tick costs 4 bytes. */
 static void tick(tr_ctx *cx, dconn *c)
 {
-    if (++c->silent >= 4) {
+    /* By the clock, not by counting the timer's messages: a timer that
+     * ran late delivers its periods in a burst. */
+    if (tr__now_ns() - c->read_at > 3 * (c->tick_ns / 4)) {
         tr__dconn_say(c, c->up ? "peer silent past the tick time" : "handshake timed out", 0);
         end(cx, c, false);
         return;
     }
-    static const unsigned char zero[4];
-    if (c->up)
-        (void)tr_tcp_send(cx, zero, sizeof zero);
+    send_tick(cx, c);
 }
 
 /* Frames held by a connection that never came up go to the peer's
@@ -388,7 +407,7 @@ static void handle(tr_ctx *cx, dconn *c, const tr_msg *m)
         start(cx, c);
         return;
     case TR_TCP_DATA:
-        if (!c->closing)
+            if (!c->closing)
             r = take(cx, c, m->data, m->len);
         break;
     case TR__DIST_OUT:

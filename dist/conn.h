@@ -43,7 +43,8 @@ typedef struct tr__dconn {
     ei_x_buff pend; /* frames to send once up */
     bool pend_init;
     tr_pid ticker;
-    unsigned silent; /* tick periods with nothing read */
+    uint64_t read_at;   /* when we last read from the peer (tr__now_ns) */
+    uint64_t ticked_at; /* when we last sent a tick */
     tr__xlink *links;
     size_t nlinks, links_cap;
     tr__xmon *mons;

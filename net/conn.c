@@ -678,6 +678,15 @@ size_t tr_tcp_queued(tr_ctx *cx)
     return c != NULL ? c->out.queued : 0;
 }
 
+void tr__tcp_flush(tr_ctx *cx)
+{
+    tr__conn *c = current(cx);
+    /* What is left, and a throttling this changes, settle at the turn's end. */
+    if (c != NULL && (c->flags & CONNECTED) && !(c->flags & (ABORTING | CLOSED)) &&
+        c->out.head != NULL)
+        flush(c);
+}
+
 void tr_tcp_pause(tr_ctx *cx)
 {
     tr__conn *c = current(cx);
