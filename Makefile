@@ -210,7 +210,8 @@ micro: deps
 # fuzz/make_corpus.py); new inputs go to build/fuzz/corpus, crashes to
 # build/fuzz/. Then the HTTP framing (net/http.c) the same way, from
 # fuzz/http-corpus into build/fuzz/http-corpus, and the distribution's
-# decoders (dist_fuzz: handshake, frames, control messages, EPMD replies)
+# decoders (dist_fuzz: handshake, frames, control messages, distribution
+# headers and fragments, EPMD replies)
 # from fuzz/dist-corpus. Needs clang with libFuzzer; not part of `all`.
 FUZZ_CC   ?= clang
 FUZZ_RUNS ?= 200000
@@ -228,11 +229,12 @@ fuzz: $(FUZZ_BIN) $(FUZZ_HTTP) $(FUZZ_DIST)
 	$(FUZZ_DIST) -runs=$(FUZZ_RUNS) -max_len=8192 -artifact_prefix=build/fuzz/dist- \
 	    build/fuzz/dist-corpus fuzz/dist-corpus
 
-$(FUZZ_DIST): fuzz/dist_fuzz.c dist/proto.c dist/term.c dist/proto.h
+$(FUZZ_DIST): fuzz/dist_fuzz.c dist/proto.c dist/term.c dist/proto.h dist/frag_rx.c dist/frag_rx.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -Iinclude -I$(EI_DIR)/include -D_GNU_SOURCE -std=c11 -g -O1 -Wall -Wextra -Werror \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	    -o $@ fuzz/dist_fuzz.c dist/proto.c dist/term.c $(EI_DIR)/lib/libei.a -lnettle -pthread
+	    -o $@ fuzz/dist_fuzz.c dist/proto.c dist/term.c dist/frag_rx.c \
+	    $(EI_DIR)/lib/libei.a -lnettle -pthread
 
 $(FUZZ_HTTP): fuzz/http_fuzz.c net/http.c net/http.h net/frame.c net/frame.h
 	@mkdir -p $(@D)

@@ -493,8 +493,9 @@ static void after_turn(tr__worker *w, tr__actor *a, unsigned n, tr__node *limit,
         behind = n == batch && !tr__mailbox_is_empty(a);
     else
         behind = !reached && (n == batch || (muted & TR__OVERLOADED));
-    if (behind || blocked_by != NULL || muted != 0)
-        tr__bp_turn_end(w, a, behind, blocked_by);
+    bool held = (a->flags & TR__HOLDING) && (ck_pr_load_32(&a->life) & 1);
+    if (behind || blocked_by != NULL || muted != 0 || held)
+        tr__bp_turn_end(w, a, behind, held, blocked_by);
     else if (!tr__mailbox_mark_empty(a))
         tr__sched_requeue(w, a);
     else

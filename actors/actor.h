@@ -34,6 +34,9 @@
 #define TR__MAX_GEN ((1u << TR__PID_GEN_BITS) - 1)
 
 #define TR__HEAP_STATE 1u
+/* Its senders wait on it even when it has caught up (tr__cx_hold_senders):
+ * set and cleared by the actor's own turns only. */
+#define TR__HOLDING 2u
 
 /* State up to this many bytes lives inside the actor's slot; larger state
  * costs one extra allocation at spawn. */

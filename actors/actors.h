@@ -172,10 +172,12 @@ void tr__bp_look(tr__worker *w, tr__actor *a);
 void tr__bp_clear_idle(tr__worker *w, tr__actor *a);
 
 /* Ends a's turn on w: a waits for blocked_by (NULL if it sent to no
- * overloaded actor), or is requeued as overloaded if behind, or lets its
- * waiters go and is marked idle or requeued. (A turn with none of these
- * and a clear word only needs the last step: actor.c does it inline.) */
-void tr__bp_turn_end(tr__worker *w, tr__actor *a, bool behind, tr__actor *blocked_by);
+ * overloaded actor), or is requeued as overloaded if behind, or stays
+ * overloaded with its waiters if it holds its senders (held: TR__HOLDING,
+ * alive), or lets its waiters go and is marked idle or requeued. (A turn
+ * with none of these and a clear word only needs the last step: actor.c
+ * does it inline.) */
+void tr__bp_turn_end(tr__worker *w, tr__actor *a, bool behind, bool held, tr__actor *blocked_by);
 
 /* After w queued a message for a whose mailbox was busy (the push did not
  * make it runnable): a sending turn is to wait if a is overloaded; and

@@ -76,6 +76,21 @@ static inline void tr__cx_give_way(tr_ctx *cx, tr__actor *a)
     cx->blocked_by = a;
 }
 
+/* Whether the running actor holds its senders: while on, it stays
+ * overloaded at the end of its turns even when its mailbox is empty, so
+ * that actors sending to it wait (sched/backpressure.c), until a turn of
+ * its own turns it off. For an actor whose backlog is not its mailbox (a
+ * node connection's output waiting for the socket: dist/frag.c); it must
+ * only turn it on when a message of its own is sure to come (an event it
+ * waits for), or its waiters wait for ever. In a turn only. */
+static inline void tr__cx_hold_senders(tr_ctx *cx, bool on)
+{
+    if (on)
+        cx->actor->flags |= TR__HOLDING;
+    else
+        cx->actor->flags &= (uint16_t)~TR__HOLDING;
+}
+
 /* Makes cx a worker's context (sched/runtime.c). */
 static inline void tr__cx_init_worker(tr_ctx *cx, tr_runtime *rt, tr__worker *w)
 {

@@ -53,6 +53,9 @@ static int node_setup(tr__dist_node *n, const tr_node_opts *o)
         return TR_EINVAL;
     }
     n->tick_ns = o->tick_ns != 0 ? o->tick_ns : 60 * TR_SEC;
+    n->busy_limit = o->busy_limit != 0 ? o->busy_limit : TR_DIST_BUSY_LIMIT;
+    if (n->busy_limit < TR_DIST_BUSY_MIN || n->busy_limit > TR_DIST_MSG_MAX)
+        return TR_EINVAL;
     n->epmd_port = epmd_port(o->epmd_port);
     return 0;
 }
@@ -192,7 +195,7 @@ int tr_send_named(tr_ctx *cx, const char *name, const char *node, uint32_t type,
         tr__node_split(node, alive, sizeof alive, host, sizeof host) != 0 ||
         (type >= TR_MSG_SYSTEM && type != TR_DIST_TERM))
         return TR_EINVAL;
-    if (len > TR_DIST_MSG_MAX - sizeof(tr__dist_out) - 4096)
+    if (len > TR_DIST_MSG_MAX)
         return TR_EMSGSIZE;
     if (type == TR_DIST_TERM &&
         (len < 2 || ((const unsigned char *)data)[0] != TR__VERSION_MAGIC ||
@@ -249,8 +252,10 @@ int tr__dist_send_term(tr_ctx *cx, tr_pid to, const void *data, size_t len)
 {
     tr_ctx *acting;
     size_t used;
+    if (len > TR_DIST_MSG_MAX)
+        return TR_EMSGSIZE;
     if (tr__cx_acting(cx, &acting) != 0 || data == NULL || len < 2 ||
-        len > TR_DIST_MSG_MAX || ((const unsigned char *)data)[0] != TR__VERSION_MAGIC ||
+        ((const unsigned char *)data)[0] != TR__VERSION_MAGIC ||
         tr__term_check((const char *)data + 1, len - 1, &used) != 0 || used != len - 1)
         return TR_EINVAL;
     tr_msg *m = tr__msg_new(TR_DIST_TERM, (uint32_t)len);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "dist.h"
+#include "frag_rx.h"
 
 /* A link across the connection, made by either side: kept so that the
  * local end hears when the connection goes down. */
@@ -42,12 +43,24 @@ typedef struct tr__dconn {
     ei_x_buff pend; /* frames to send once up */
     bool pend_init;
     tr_pid ticker;
-    unsigned silent; /* tick periods with nothing read */
+    uint64_t read_at;   /* when we last read from the peer (tr__now_ns) */
+    uint64_t ticked_at; /* when we last sent a tick */
     tr__xlink *links;
     size_t nlinks, links_cap;
     tr__xmon *mons;
     size_t nmons, mons_cap;
     uint64_t next_ref, next_unlink; /* for the peer's monitors; UNLINK_ID ids */
+    /* dist/frag.c: output waiting behind a big message, and fragments in. */
+    tr_pid out_from;          /* the local sender of what is being encoded */
+    size_t busy_limit;        /* output past which senders are held */
+    struct tr__fout *oq, *oq_tail;
+    size_t oq_bytes;          /* bytes in oq not yet handed to the socket */
+    struct tr__fsender *qs;   /* the senders with frames in oq */
+    size_t nqs, qs_cap;
+    uint64_t next_seq;        /* our fragmented sequences' ids */
+    bool throttled, more_sent, holding;
+    unsigned char *scratch;   /* one fragment being framed */
+    tr__frag_rx rx;           /* the peer's distribution headers (frag_rx.h) */
 } tr__dconn;
 
 /* Sends bytes (frames) now, or holds them until the handshake is done. */
@@ -58,6 +71,22 @@ void tr__dconn_send_ctl(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl, uint32_t t
                         const void *data, size_t len, bool with_msg);
 /* Logs a line about this connection. */
 void tr__dconn_say(const tr__dconn *c, const char *what, int err);
+
+/* dist/frag.c. A frame from c->out_from once up: to the socket, or
+ * queued behind that sender's others (0 or a negative code). An encoded
+ * frame (x, its control message ending at ctl_end; consumed): in
+ * fragments when big and the peer takes them. Feeding the socket from
+ * the queue as it drains (on TR_TCP_UNTHROTTLED and TR__DIST_MORE).
+ * Holding the senders or not, after each message. The frees (the
+ * reading side's too). The TCP options of a node connection with that
+ * busy limit. For the tests' count: a fragmented message read whole. */
+int tr__frag_put(tr_ctx *cx, tr__dconn *c, const void *p, size_t n);
+int tr__frag_out(tr_ctx *cx, tr__dconn *c, ei_x_buff *x, size_t ctl_end);
+void tr__frag_feed(tr_ctx *cx, tr__dconn *c);
+void tr__frag_hold(tr_ctx *cx, tr__dconn *c);
+void tr__frag_free(tr__dconn *c);
+void tr__dist_frag_took(void);
+void tr__frag_tcp_opts(size_t busy_limit, tr_tcp_opts *o);
 
 /* dist/signals.c: TR__DIST_OUT (a local actor's message or signal for the
  * peer); one control message from the peer (0, or a negative code: close);

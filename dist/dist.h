@@ -26,7 +26,21 @@
 #define TR__DIST_OUT   (TR__MSG_DIST_FIRST + 0) /* to a connection: send this (tr__dist_out + bytes) */
 #define TR__DIST_CLOSE (TR__MSG_DIST_FIRST + 1) /* to a connection: give way and close */
 #define TR__DIST_FRAMES (TR__MSG_DIST_FIRST + 2) /* to a connection: frames of one that gave way */
-_Static_assert(TR__DIST_FRAMES <= TR__MSG_DIST_LAST, "dist types past their range");
+#define TR__DIST_MORE  (TR__MSG_DIST_FIRST + 3) /* to itself: feed the socket (dist/frag.c) */
+_Static_assert(TR__DIST_MORE <= TR__MSG_DIST_LAST, "dist types past their range");
+
+/* The largest frame (and fragmented message put back together) a
+ * connection takes: a message of TR_DIST_MSG_MAX bytes with room for its
+ * control message and term around it. */
+#define TR__DIST_FRAME_MAX ((size_t)TR_DIST_MSG_MAX + 65536)
+
+/* For the tests (dist/frag.c): the largest output (bytes not yet written
+ * to the socket) any node connection had queued since the last reset;
+ * how many times connections began holding their senders. */
+size_t tr__dist_out_peak(bool reset);
+uint64_t tr__dist_holds(void);
+/* For the tests: fragmented sequences sent, and received whole. */
+void tr__dist_frag_counts(uint64_t *out, uint64_t *in);
 
 /* What a connection is asked to send. */
 typedef struct tr__dist_out {
@@ -73,6 +87,7 @@ struct tr__dist_node {
     uint32_t creation;
     uint16_t port, epmd_port;
     uint64_t tick_ns;
+    size_t busy_limit;
     int epmd_fd;        /* kept open: EPMD forgets the name when it closes */
     tr_pid listener;
     tr__peer **peers;   /* peers[i] has node bits i + 1 */

@@ -204,7 +204,18 @@ void tr__dist_node_free(tr__dist_node *n)
 
 int tr__dist_hand(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid conn, tr_msg *m)
 {
-    return tr__send(rt, w, from, conn, m);
+    int err = tr__send(rt, w, from, conn, m);
+    if (err != 0 || w == NULL)
+        return err;
+    /* A connection holding its senders (dist/frag.c) may be idle, and a
+     * send that wakes one is not checked by the send path: the sender
+     * waits for it all the same. */
+    tr__actor *a = tr__table_lookup(&tr__actors_of(rt)->table, conn);
+    tr_ctx *cx = &tr__turner_of(w)->cx;
+    if (a != NULL && (ck_pr_load_64(&a->muted) & TR__OVERLOADED) && tr__cx_actor(cx) != NULL &&
+        tr__cx_actor(cx) != a)
+        tr__cx_give_way(cx, a);
+    return 0;
 }
 
 int tr__dist_deliver(tr_runtime *rt, tr__worker *w, tr_pid from, tr__peer *p, tr_msg *m)
@@ -257,37 +268,37 @@ static int bounce(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg 
 
 int tr__dist_route(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
 {
-    if (m->len > TR_DIST_MSG_MAX - sizeof(tr__dist_out)) {
+    if (m->len > TR_DIST_MSG_MAX) {
         tr__msg_release(m);
         return TR_EMSGSIZE;
     }
     if (!carried(m->type))
         return bounce(rt, w, from, to, m);
-    tr__dist_lock();
-    tr__dist_node *n = tr__dist_node_of(rt, 0);
-    if (n == NULL) {
-        tr__dist_unlock();
-        tr__msg_release(m);
-        return TR_ENOPID;
-    }
-    uint32_t node = TR__PID_NODE(to);
-    tr__peer *p = node <= n->npeers ? n->peers[node - 1] : NULL;
-    /* A pid of a connection gone down, or of a peer we have no
-     * connection to. */
-    if (p == NULL || p->conn == TR_PID_NONE || TR__PID_GEN(to) != p->epoch ||
-        TR__PID_INDEX(to) >= p->npids) {
-        tr__dist_unlock();
-        return bounce(rt, w, from, to, m);
-    }
+    /* Made before taking the lock: a big message's copy would hold every
+     * node connection of the process up. */
     tr_msg *out = tr__msg_new(TR__DIST_OUT, (uint32_t)(sizeof(tr__dist_out) + m->len));
     if (out == NULL) {
-        tr__dist_unlock();
         tr__msg_release(m);
         return TR_ENOMEM;
     }
     tr__dist_out h = {.from = from, .to = to, .type = m->type, .op = TR__CTL_SEND_SENDER};
     memcpy(out->data, &h, sizeof h);
     memcpy(out->data + sizeof h, m->data, m->len);
+    tr__dist_lock();
+    tr__dist_node *n = tr__dist_node_of(rt, 0);
+    uint32_t node = TR__PID_NODE(to);
+    tr__peer *p = n != NULL && node <= n->npeers ? n->peers[node - 1] : NULL;
+    /* Not a node; a pid of a connection gone down, or of a peer we have
+     * no connection to. */
+    if (n == NULL || p == NULL || p->conn == TR_PID_NONE || TR__PID_GEN(to) != p->epoch ||
+        TR__PID_INDEX(to) >= p->npids) {
+        tr__dist_unlock();
+        tr__msg_release(out);
+        if (n != NULL)
+            return bounce(rt, w, from, to, m);
+        tr__msg_release(m);
+        return TR_ENOPID;
+    }
     int err = tr__dist_deliver(rt, w, from, p, out);
     tr__dist_unlock();
     tr__msg_release(m);

@@ -51,14 +51,16 @@
      TR__DFLAG_BIG_CREATION | TR__DFLAG_HANDSHAKE_23)
 
 /* What we advertise: the required set, monitors (by pid and by name),
- * SEND_SENDER (so that m->from is known), the new link protocol and full
- * 32-bit pid fields (V4_NC: a tr_pid's slot and generation fit whole).
- * Not the atom cache (frames stay plain pass-through 112 messages), not
- * fragments, EXIT_PAYLOAD, aliases or remote spawn: not implemented. */
+ * SEND_SENDER (so that m->from is known), the new link protocol, full
+ * 32-bit pid fields (V4_NC: a tr_pid's slot and generation fit whole) and
+ * fragments (dist/frag.c). Not the atom cache (frames stay pass-through
+ * 112 messages, fragments carry no cache refs), not EXIT_PAYLOAD, aliases
+ * or remote spawn: not implemented. */
 #define TR__DFLAGS_OURS                                                                  \
     (TR__DFLAGS_REQUIRED | TR__DFLAG_PUBLISHED | TR__DFLAG_DIST_MONITOR |                \
      TR__DFLAG_DIST_MONITOR_NAME | TR__DFLAG_SMALL_ATOM_TAGS | TR__DFLAG_SEND_SENDER |   \
-     TR__DFLAG_UNLINK_ID | TR__DFLAG_V4_NC | TR__DFLAG_MANDATORY_25_DIGEST)
+     TR__DFLAG_UNLINK_ID | TR__DFLAG_V4_NC | TR__DFLAG_MANDATORY_25_DIGEST |             \
+     TR__DFLAG_FRAGMENTS)
 
 #define TR__NODE_NAME_MAX 255 /* an atom's characters (bytes here: ASCII names) */
 #define TR__HS_MSG_MAX    (3 + 8 + 4 + 4 + 2 + TR__NODE_NAME_MAX) /* longest handshake message */

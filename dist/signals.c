@@ -239,6 +239,9 @@ static void signal_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, tr__ctl 
     }
 }
 
+static void send_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *hp, const unsigned char *data,
+                     size_t len);
+
 void tr__dist_send_out(tr_ctx *cx, tr__dconn *c, const tr_msg *m)
 {
     if (m->len < sizeof(tr__dist_out))
@@ -247,6 +250,15 @@ void tr__dist_send_out(tr_ctx *cx, tr__dconn *c, const tr_msg *m)
     memcpy(&h, m->data, sizeof h);
     const unsigned char *data = m->data + sizeof h;
     size_t len = m->len - sizeof h;
+    c->out_from = h.from; /* its frames keep their order (dist/frag.c) */
+    send_out(cx, c, &h, data, len);
+    c->out_from = TR_PID_NONE;
+}
+
+static void send_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *hp, const unsigned char *data,
+                     size_t len)
+{
+    tr__dist_out h = *hp;
     tr__ctl ctl;
     memset(&ctl, 0, sizeof ctl);
     /* From nobody (the outside context): a stand-in pid of ours. */

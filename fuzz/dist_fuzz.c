@@ -6,7 +6,10 @@
  * (answering "ok" when it asks); as the initiator likewise after our
  * send_name; once a handshake is up, or at once for role 2, the rest is
  * cut into 4-byte frames, each decoded as a control message and, for the
- * sends, its message as a troupe message. Role 3 feeds EPMD's replies.
+ * sends, its message as a troupe message; a frame with a distribution
+ * header (131 first) goes through the fragment reader first (frag_rx.h),
+ * and what it hands out whole is decoded the same way. Role 3 feeds
+ * EPMD's replies.
  * Checked: nothing reads past the bytes given (ASan), a decoded message's
  * parts lie within its frame, and a frame is never taken past its limit.
  * The cookie is fixed so that a digest can be found only by luck. */
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../dist/frag_rx.h"
 #include "../dist/proto.h"
 #include "troupe/msgtypes.h"
 
@@ -29,27 +33,48 @@
 
 #define MAX_FRAME (1u << 20)
 
+/* A control message frame (pass-through, as the connection has it after
+ * reading any distribution header). */
+static void decode(const char *f, size_t body)
+{
+    tr__ctl c;
+    if (body != 0 && tr__ctl_decode(f, body, &c) == 0 && c.msg != NULL) {
+        CHECK(c.msg >= f && c.msg + c.msg_len == f + body);
+        uint32_t type;
+        const char *data;
+        size_t len;
+        tr__term_to_msg(c.msg, c.msg_len, &type, &data, &len);
+        CHECK(data >= c.msg && data + len <= c.msg + c.msg_len);
+        CHECK(type < TR_MSG_SYSTEM || type == TR_DIST_TERM);
+    }
+}
+
 static void control(const uint8_t *p, size_t n)
 {
     size_t at = 0, body;
+    tr__frag_rx rx;
+    memset(&rx, 0, sizeof rx);
     while (tr__dist_frame(p + at, n - at, 4, MAX_FRAME, &body) == 1) {
         CHECK(body <= MAX_FRAME && at + 4 + body <= n);
         /* An exact-size copy: a read past it is ASan's to see. */
         char *f = malloc(body + 1);
         memcpy(f, p + at + 4, body);
-        tr__ctl c;
-        if (body != 0 && tr__ctl_decode(f, body, &c) == 0 && c.msg != NULL) {
-            CHECK(c.msg >= f && c.msg + c.msg_len == f + body);
-            uint32_t type;
-            const char *data;
-            size_t len;
-            tr__term_to_msg(c.msg, c.msg_len, &type, &data, &len);
-            CHECK(data >= c.msg && data + len <= c.msg + c.msg_len);
-            CHECK(type < TR_MSG_SYSTEM || type == TR_DIST_TERM);
+        const char *whole;
+        size_t len;
+        if (body != 0 && (uint8_t)f[0] == TR__VERSION_MAGIC) {
+            int r = tr__frag_rx_take(&rx, MAX_FRAME, (const uint8_t *)f, body, &whole, &len);
+            CHECK(rx.fin_bytes <= MAX_FRAME);
+            if (r > 0) {
+                CHECK(len >= 2 && whole[0] == 112);
+                decode(whole, len);
+            }
+        } else {
+            decode(f, body);
         }
         free(f);
         at += 4 + body;
     }
+    tr__frag_rx_free(&rx);
 }
 
 static size_t handshake(bool initiator, const uint8_t *p, size_t n)

@@ -57,7 +57,22 @@ def main():
     reg = f4(b"p\x83" + tup(small(6), a, atom(b""), atom(b"echo")) + b"\x83" + atom(b"x"))
     mon = f4(b"p\x83" + tup(small(19), a, atom(b"echo"), ref(b"a@h")))
     unlink = f4(b"p\x83" + tup(small(35), small(7), a, b))
+    # The send again, with a distribution header (131, 68, no cache refs),
+    # and in three fragments of two interleaved sequences (131, 69 / 70).
+    ctl, msg = tup(small(22), a, b), tup(small(42), binary(b"hello, fragments"))
+    hdr = f4(b"\x83\x44\x00" + ctl + msg)
+
+    def frag(first, seq, fid, body):
+        return f4(bytes([131, 69 if first else 70]) + struct.pack(">QQ", seq, fid)
+                  + (b"\x00" if first else b"") + body)
+
+    whole = ctl + msg
+    frags = (frag(True, 1, 3, whole[:len(ctl) + 4]) + frag(True, 2, 2, whole[:len(ctl) + 9])
+             + frag(False, 1, 2, whole[len(ctl) + 4:len(ctl) + 12])
+             + frag(False, 2, 1, whole[len(ctl) + 9:]) + frag(False, 1, 1, whole[len(ctl) + 12:]))
     seeds = {
+        "control-dist-header": b"\x02" + hdr,
+        "control-fragments": b"\x02" + frags,
         "acceptor-name": b"\x00" + f2(name_msg(b"peer@h")) + f2(b"r" + bytes(20)) + send,
         "acceptor-cut": b"\x00" + f2(name_msg(b"peer@h"))[:9],
         "initiator-ok": b"\x01" + f2(b"sok") + f2(name_msg(b"peer@h", 99)) + f2(b"a" + bytes(16)),

@@ -54,7 +54,7 @@
 enum {
     CONNECTING = 1u << 0,  /* connect() in progress */
     CONNECTED = 1u << 1,   /* TR_TCP_CONNECTED delivered */
-    THROTTLED = 1u << 2,   /* output above high water: not reading */
+    THROTTLED = 1u << 2,   /* output above high water: not reading (but with keep_reading) */
     TOLD_THROTTLED = 1u << 3,
     PAUSED = 1u << 4,      /* by tr_tcp_pause */
     EOF_SEEN = 1u << 5,    /* the peer will send nothing more */
@@ -78,7 +78,7 @@ enum {
 typedef struct limits {
     uint32_t max_line, max_frame, high_water, low_water, max_output;
     uint32_t header_timeout_ms; /* HTTP (max_line and max_frame: header and body bytes) */
-    uint8_t framing, nodelay;
+    uint8_t framing, nodelay, keep_reading;
 } limits;
 
 typedef union peer_addr {
@@ -148,6 +148,7 @@ void tr__conn_prepare(void *state, const tr_tcp_handler *h, int fd,
     c->user = h->actor.behaviour;
     c->opts.framing = (uint8_t)o->framing;
     c->opts.nodelay = !o->no_nodelay;
+    c->opts.keep_reading = o->keep_reading != 0;
     c->opts.max_line = (uint32_t)(o->max_line == 0 ? 4096 : clamp(o->max_line, UINT32_MAX / 2));
     c->opts.max_frame = (uint32_t)clamp(o->max_frame, UINT32_MAX);
     c->opts.high_water = (uint32_t)clamp(o->high_water ? o->high_water : DEFAULT_HIGH_WATER,
@@ -278,7 +279,8 @@ static void send_more(tr_ctx *cx, tr__conn *c)
 
 static bool reading_stopped(const tr__conn *c)
 {
-    return (c->flags & (PAUSED | THROTTLED | CLOSING | ABORTING | CLOSED)) != 0;
+    unsigned stops = PAUSED | CLOSING | ABORTING | CLOSED | (c->opts.keep_reading ? 0 : THROTTLED);
+    return (c->flags & stops) != 0;
 }
 
 /* Hands buffered frames to the behaviour until none is left (true) or it
@@ -674,6 +676,15 @@ size_t tr_tcp_queued(tr_ctx *cx)
 {
     tr__conn *c = current(cx);
     return c != NULL ? c->out.queued : 0;
+}
+
+void tr__tcp_flush(tr_ctx *cx)
+{
+    tr__conn *c = current(cx);
+    /* What is left, and a throttling this changes, settle at the turn's end. */
+    if (c != NULL && (c->flags & CONNECTED) && !(c->flags & (ABORTING | CLOSED)) &&
+        c->out.head != NULL)
+        flush(c);
 }
 
 void tr_tcp_pause(tr_ctx *cx)

@@ -70,6 +70,10 @@ void tr__conn_prepare(void *state, const tr_tcp_handler *h, int fd,
                       const struct sockaddr_storage *peer, socklen_t peer_len,
                       uint64_t connect_timeout_ns);
 void tr__conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m);
+/* Writes what the running connection has queued now, not at its turn's
+ * end: for output that must not wait behind a long turn (a node
+ * connection's tick while a big message comes in). */
+void tr__tcp_flush(tr_ctx *cx);
 
 /* Closes *fd if it is open, and marks it closed. */
 static inline void tr__fd_close(int *fd)

@@ -44,7 +44,10 @@
  * that push and still has it — and A's push would have failed. Waits can
  * chain (an overloaded actor may wait and keep its own waiters), but every
  * chain ends at an actor that is not waiting; it is overloaded, so it has
- * messages, so it is in a run queue or running: every chain drains.
+ * messages, so it is in a run queue or running: every chain drains. (Or
+ * it holds its senders, tr__cx_hold_senders: overloaded with its mailbox
+ * empty, which it may only be while an event of its own is sure to come
+ * and run it: a node connection waiting for its socket to drain.)
  *
  * Letting go. An actor whose turn ends caught up (the messages waiting at
  * its start all handled) clears its word in one exchange and requeues
@@ -202,14 +205,22 @@ static bool wait_for(tr__worker *w, tr__actor *a, tr__actor *target, bool behind
     return false;
 }
 
-void tr__bp_turn_end(tr__worker *w, tr__actor *a, bool behind, tr__actor *blocked_by)
+void tr__bp_turn_end(tr__worker *w, tr__actor *a, bool behind, bool held, tr__actor *blocked_by)
 {
     if (blocked_by != NULL && (ck_pr_load_32(&a->life) & 1) &&
-        wait_for(w, a, blocked_by, behind))
+        wait_for(w, a, blocked_by, behind || held))
         return; /* (an actor that has stopped need not wait) */
     if (behind) {
         set_bits(a, TR__OVERLOADED);
         tr__sched_requeue(w, a);
+        return;
+    }
+    if (held) {
+        /* Overloaded with an empty mailbox: not tr__bp_went_idle, which
+         * would let the waiters go. The event it holds for runs it again. */
+        set_bits(a, TR__OVERLOADED);
+        if (!tr__mailbox_mark_empty(a))
+            tr__sched_requeue(w, a);
         return;
     }
     if (ck_pr_load_64(&a->muted) != 0)

@@ -172,11 +172,16 @@ bool dt_erl_value(const dt_erl *e, const char *key, char *out, size_t cap)
 
 tr_runtime *dt_node(const char *name, uint16_t epmd, uint64_t tick_ns)
 {
+    return dt_node_busy(name, epmd, tick_ns, 0);
+}
+
+tr_runtime *dt_node_busy(const char *name, uint16_t epmd, uint64_t tick_ns, size_t busy_limit)
+{
     tr_runtime *rt = tt_runtime(2, 0);
     char full[128];
     snprintf(full, sizeof full, "%s@localhost", name);
     tr_node_opts o = {.name = full, .cookie = DT_COOKIE, .host = "127.0.0.1",
-                      .epmd_port = epmd, .tick_ns = tick_ns};
+                      .epmd_port = epmd, .tick_ns = tick_ns, .busy_limit = busy_limit};
     int rc = tr_node_start(tr_runtime_ctx(rt), &o);
     TT_EQ(rc, 0);
     CU_ASSERT_FATAL(rc == 0);

@@ -6,6 +6,7 @@
 #define TROUPE_TESTS_DIST_UTIL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -48,8 +49,10 @@ bool dt_erl_wait(dt_erl *e, double seconds);
  * into out; false when no line has it. */
 bool dt_erl_value(const dt_erl *e, const char *key, char *out, size_t cap);
 
-/* A running runtime that is node NAME@localhost on epmd with DT_COOKIE. */
+/* A running runtime that is node NAME@localhost on epmd with DT_COOKIE
+ * (and, for dt_node_busy, that busy limit; 0: the default). */
 tr_runtime *dt_node(const char *name, uint16_t epmd, uint64_t tick_ns);
+tr_runtime *dt_node_busy(const char *name, uint16_t epmd, uint64_t tick_ns, size_t busy_limit);
 void dt_node_end(tr_runtime *rt);
 
 #endif

@@ -1,8 +1,9 @@
 /* test_dist_bad_input.c — hostile bytes on node connections (acceptance
  * item 8): garbage instead of a handshake, and after a correct handshake
- * a frame that is not pass-through, one with a cut term, one announcing
- * more than the maximum; each closes only its own connection, and the
- * node then still serves a well-behaved peer. */
+ * a distribution header with nothing after it, a frame with a cut term,
+ * one announcing more than the maximum, a stray fragment and a fragment
+ * count announcing more than the maximum; each closes only its own
+ * connection, and the node then still serves a well-behaved peer. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -123,13 +124,20 @@ static void test_garbage_closes_only_its_connection(void)
     CU_ASSERT(closed_by_node(fd));
     close(fd);
 
-    /* After a good handshake: not pass-through; a cut term; too long. */
+    /* After a good handshake: an empty header; a cut term; too long. */
     static const uint8_t not_112[] = {131, 68, 0};
     static const uint8_t cut[] = {112, 131, 104, 3, 97, 22, 88};
+    /* Fragments (dist/frag.c): one of a sequence never begun; a first one
+     * whose count announces far more than the maximum. */
+    static const uint8_t stray[] = {131, 70, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 1, 97};
+    static const uint8_t huge[] = {131, 69, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+                                   104, 1, 97, 2, 109, 0, 0, 0, 4, 97, 98};
     const struct { const void *body; uint32_t len, announced; } bad[] = {
         {not_112, sizeof not_112, sizeof not_112},
         {cut, sizeof cut, sizeof cut},
         {NULL, 0, 0x7fffffff},
+        {stray, sizeof stray, sizeof stray},
+        {huge, sizeof huge, sizeof huge},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         fd = dial(port);

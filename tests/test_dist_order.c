@@ -5,10 +5,10 @@
  * order. 1,000,000 per sender in a release build (a few seconds); under a
  * sanitizer 100,000; TROUPE_DIST_ORDER_N=<count> sets it.
  *
- * A sender keeps at most WINDOW messages unacknowledged: a node connection
- * does not push back on its senders yet (item 6), and 4,000,000 messages
- * queued at once would test memory, not order. Many thousands are still
- * on the wire at any time. */
+ * A sender keeps at most WINDOW messages unacknowledged, from before node
+ * connections held their senders (item 6, test_dist_big.c): this test is
+ * about order, not memory. Many thousands are still on the wire at any
+ * time. */
 #include <stdlib.h>
 #include <string.h>
 

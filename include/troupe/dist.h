@@ -31,8 +31,22 @@
  * reason of the same name (normal, killed, noproc, shutdown,
  * noconnection), a positive integer as itself, any other term as 1.
  *
- * Not yet: fragmented messages, backpressure on a node connection, asks
- * to remote pids (they fail at once), long names.
+ * Big messages and backpressure. A message whose control message and
+ * term come to more than 64 KiB goes out in fragments of 64 KiB (Erlang's
+ * DFLAG_FRAGMENTS, as OTP's own size), interleaved with ticks and with
+ * other senders' messages, so that none waits behind a big one for more
+ * than a few fragments; a sender's own messages and signals keep their
+ * order behind it. A peer's fragments are put back together, several
+ * sequences at once, within TR_DIST_MSG_MAX for the connection. Output a
+ * connection has not yet written (the socket's queue and the fragments
+ * waiting) is bounded by the busy limit (tr_node_opts.busy_limit, 1 MiB
+ * by default as Erlang's dist_buf_busy_limit): past it, an actor that
+ * sends to a pid of that node waits after its send, as it would for an
+ * overloaded local actor (README, Guarantees: backpressure), until the output
+ * drains; nothing is dropped and nothing reordered. Threads outside the
+ * runtime never wait. A message over TR_DIST_MSG_MAX is refused.
+ *
+ * Not yet: asks to remote pids (they fail at once), long names.
  */
 #ifndef TROUPE_DIST_H
 #define TROUPE_DIST_H
@@ -56,18 +70,26 @@ typedef struct tr_node_opts {
     uint16_t port;       /* listen port; 0 = any free port */
     uint16_t epmd_port;  /* 0 = $ERL_EPMD_PORT, else 4369 */
     uint64_t tick_ns;    /* a peer silent this long is down; 0 = 60 s (net_ticktime) */
+    size_t busy_limit;   /* a connection's unwritten output past which senders wait;
+                            0 = TR_DIST_BUSY_LIMIT; TR_DIST_BUSY_MIN..TR_DIST_MSG_MAX */
 } tr_node_opts;
 
-/* The largest message a node connection carries, control message and
- * term included; past it tr_send to a remote pid refuses (TR_EMSGSIZE)
- * and a frame announcing more closes the connection. */
+/* The largest message (its bytes: len, or a TR_DIST_TERM's term) a node
+ * connection carries: 128 MiB. tr_send to a remote pid and tr_send_named
+ * refuse a larger one with TR_EMSGSIZE and send nothing; a peer's frame,
+ * or fragments adding up (all sequences under way together), past it and
+ * 64 KiB for the control message close that connection (logged). */
 #define TR_DIST_MSG_MAX (UINT32_C(128) << 20)
+
+/* The busy limit's default (Erlang's dist_buf_busy_limit) and floor. */
+#define TR_DIST_BUSY_LIMIT ((size_t)1 << 20)
+#define TR_DIST_BUSY_MIN   ((size_t)64 << 10)
 
 /* Makes the runtime a node: listens, registers the name with EPMD (and
  * starts `epmd -daemon` if none answers, as erl does), over a connection
  * kept open until tr_node_stop. Blocks the caller for the EPMD exchange
  * (bounded: about 5 s at worst). Errors: TR_EINVAL (no name, a name
- * without '@host', no cookie to be had), TR_EBUSY (the runtime is a node
+ * without '@host', no cookie to be had, a busy limit out of range), TR_EBUSY (the runtime is a node
  * already), TR_EEXIST (EPMD has the name), TR_ETIMEDOUT / TR_ECONNABORTED
  * (no EPMD), the errors of tr_tcp_listen. A behaviour or outside context. */
 TR_API int tr_node_start(tr_ctx *cx, const tr_node_opts *o);

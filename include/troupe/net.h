@@ -23,7 +23,8 @@
  *
  * Backpressure: when more than high_water bytes of output are queued, the
  * connection stops reading (TR_TCP_THROTTLED) until the queue drains below
- * low_water (TR_TCP_UNTHROTTLED). Past max_output, tr_tcp_send refuses
+ * low_water (TR_TCP_UNTHROTTLED); with opts.keep_reading it goes on
+ * reading and only tells. Past max_output, tr_tcp_send refuses
  * with TR_ENOBUFS and queues nothing: memory stays bounded whatever the
  * peer does, and the behaviour decides (e.g. drop the client).
  *
@@ -79,6 +80,9 @@ typedef struct tr_tcp_opts {
     size_t low_water;   /* resume below this; 0 = high_water / 4 */
     size_t max_output;  /* tr_tcp_send refuses past this; 0 = 4 MiB */
     int no_nodelay;     /* 1 = leave Nagle's algorithm on (TCP_NODELAY is the default) */
+    int keep_reading;   /* 1 = go on reading above high_water (the events still come):
+                           for protocols where both ends may write much at once, which
+                           would otherwise stop reading each other (node connections) */
     /* HTTP (troupe/http.h): */
     size_t max_header;  /* request line and headers, in bytes; 0 = 8 KiB */
     size_t max_body;    /* body bytes (after de-chunking); 0 = 1 MiB */

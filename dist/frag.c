@@ -1,0 +1,367 @@
+/* dist/frag.c — what goes out on an up connection: distribution headers,
+ * big messages in fragments, and the bound on a node connection's output.
+ *
+ * Out. To a peer that said DFLAG_FRAGMENTS (OTP does) every frame carries
+ * a distribution header without atom cache refs (131,68,0, the control
+ * message and term after it without their 131s): OTP reads nothing else
+ * once fragments are agreed. A frame whose control message and term come
+ * to more than FRAG_SIZE bytes goes out in fragments (erl_ext_dist.md,
+ * "Distribution Header for fragmented messages"): 131,69 with the sequence
+ * id, the fragment count and no cache refs, the control message and the
+ * start of the term; then 131,70 frames with the rest, the fragment id
+ * counting down to 1. Such a message waits in the connection's output
+ * queue (c->oq) and its fragments are handed to the socket a few at a
+ * time, as it drains, so that ticks and other senders' small frames, which
+ * go to the socket at once, wait behind a few fragments, not behind
+ * 64 MiB. What a sender sends while one of its frames is in the queue
+ * joins the queue behind it (Erlang's order between two processes, and "a
+ * process must complete the sending of a fragmented message before it can
+ * start sending any other").
+ *
+ * The bound. The queue and the bytes the socket has not taken yet count
+ * together; past the node's busy limit the connection holds its senders
+ * (actors/context.h, tr__cx_hold_senders): a local actor that sends to it
+ * then waits as it would for any overloaded actor, until the output has
+ * drained under the limit. It holds only while an event is sure to come:
+ * the TCP layer's TR_TCP_UNTHROTTLED (told after TR_TCP_THROTTLED) or our
+ * own TR__DIST_MORE.
+ *
+ * In: dist/frag_rx.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../actors/context.h"
+#include "conn.h"
+
+/* Fragment size: the control message and term bytes one fragment
+ * carries. 64 KiB as Erlang's own: a tick waits behind at most a few
+ * (microseconds on a local link, a few milliseconds at 100 Mbit/s), and
+ * the 22 bytes of framing each cost 0.03 %. */
+#define FRAG_SIZE ((size_t)64 << 10)
+/* Socket output kept queued while fragments wait: a few fragments, so
+ * that the socket never runs dry between two of our turns. */
+#define FEED_MAX (4 * FRAG_SIZE)
+
+#define FIRST_HDR 19 /* 131, 69, sequence, fragment, atom cache refs (0) */
+#define CONT_HDR  18 /* 131, 70, sequence, fragment */
+
+/* A frame waiting in the output queue: whole, or to go in fragments. */
+typedef struct tr__fout {
+    struct tr__fout *next;
+    tr_pid from;
+    ei_x_buff x;   /* the frame as encoded: length, 112, 131 control, 131 term */
+    bool frag;
+    size_t ctl_at, ctl_len, msg_at, msg_len; /* frag: the stream's two parts in x */
+    uint64_t seq, left; /* frag: its sequence, fragments not yet sent */
+    size_t done;        /* frag: stream bytes sent */
+} tr__fout;
+
+/* How many of the queue's frames a sender has there. */
+typedef struct tr__fsender {
+    tr_pid from;
+    size_t n;
+} tr__fsender;
+
+/* For the tests: the largest output a connection had queued, how many
+ * times connections began holding their senders, sequences sent and
+ * received whole. */
+static uint64_t out_peak, holds, seqs_out, seqs_in;
+
+void tr__dist_frag_took(void)
+{
+    ck_pr_inc_64(&seqs_in);
+}
+
+void tr__dist_frag_counts(uint64_t *out, uint64_t *in)
+{
+    *out = ck_pr_load_64(&seqs_out);
+    *in = ck_pr_load_64(&seqs_in);
+}
+
+size_t tr__dist_out_peak(bool reset)
+{
+    return (size_t)(reset ? ck_pr_fas_64(&out_peak, 0) : ck_pr_load_64(&out_peak));
+}
+
+uint64_t tr__dist_holds(void)
+{
+    return ck_pr_load_64(&holds);
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+void tr__frag_tcp_opts(size_t busy_limit, tr_tcp_opts *o)
+{
+    /* The events tell when the socket has drained (TR_TCP_UNTHROTTLED);
+     * reading goes on whatever: two nodes writing much to each other
+     * must not both stop reading. */
+    o->high_water = busy_limit / 2 < FEED_MAX ? busy_limit / 2 : FEED_MAX;
+    o->low_water = o->high_water / 4;
+    o->keep_reading = 1;
+    /* Never reached while senders are held: a safety net, not the bound. */
+    o->max_output = 4 * (size_t)TR__DIST_FRAME_MAX;
+}
+
+/* ---- the senders with frames in the queue ---- */
+
+static tr__fsender *sender(tr__dconn *c, tr_pid from)
+{
+    for (size_t i = 0; i < c->nqs; i++)
+        if (c->qs[i].from == from)
+            return &c->qs[i];
+    return NULL;
+}
+
+static int enqueue(tr__dconn *c, tr__fout *o)
+{
+    tr__fsender *s = sender(c, o->from);
+    if (s == NULL) {
+        if (c->nqs == c->qs_cap) {
+            size_t cap = c->qs_cap != 0 ? 2 * c->qs_cap : 8;
+            tr__fsender *grown = realloc(c->qs, cap * sizeof *grown);
+            if (grown == NULL)
+                return TR_ENOMEM;
+            c->qs = grown;
+            c->qs_cap = cap;
+        }
+        s = &c->qs[c->nqs++];
+        *s = (tr__fsender){o->from, 0};
+    }
+    s->n++;
+    o->next = NULL;
+    if (c->oq_tail != NULL)
+        c->oq_tail->next = o;
+    else
+        c->oq = o;
+    c->oq_tail = o;
+    c->oq_bytes += o->frag ? o->ctl_len + o->msg_len : (size_t)o->x.index;
+    return 0;
+}
+
+static void dequeue(tr__dconn *c)
+{
+    tr__fout *o = c->oq;
+    c->oq = o->next;
+    if (c->oq == NULL)
+        c->oq_tail = NULL;
+    tr__fsender *s = sender(c, o->from);
+    if (s != NULL && --s->n == 0)
+        *s = c->qs[--c->nqs];
+    ei_x_free(&o->x);
+    free(o);
+}
+
+/* ---- out ---- */
+
+/* Copies n stream bytes from offset `at` (control message, then term). */
+static void copy_stream(const tr__fout *o, size_t at, size_t n, unsigned char *out)
+{
+    const unsigned char *b = (const unsigned char *)o->x.buff;
+    if (at < o->ctl_len) {
+        size_t k = o->ctl_len - at < n ? o->ctl_len - at : n;
+        memcpy(out, b + o->ctl_at + at, k);
+        out += k;
+        at += k;
+        n -= k;
+    }
+    memcpy(out, b + o->msg_at + (at - o->ctl_len), n);
+}
+
+/* Hands the next fragment of o to the socket. */
+static int send_fragment(tr_ctx *cx, tr__dconn *c, tr__fout *o)
+{
+    size_t total = o->ctl_len + o->msg_len;
+    size_t n = total - o->done < FRAG_SIZE ? total - o->done : FRAG_SIZE;
+    bool first = o->done == 0;
+    size_t hdr = first ? FIRST_HDR : CONT_HDR;
+    if (c->scratch == NULL && (c->scratch = malloc(4 + FIRST_HDR + FRAG_SIZE)) == NULL)
+        return TR_ENOMEM;
+    unsigned char *p = c->scratch;
+    uint32_t len = (uint32_t)(hdr + n);
+    p[0] = (unsigned char)(len >> 24);
+    p[1] = (unsigned char)(len >> 16);
+    p[2] = (unsigned char)(len >> 8);
+    p[3] = (unsigned char)len;
+    p[4] = TR__VERSION_MAGIC;
+    p[5] = first ? 69 : 70;
+    put64(p + 6, o->seq);
+    put64(p + 14, o->left);
+    if (first)
+        p[22] = 0; /* no atom cache refs: the cache is not negotiated */
+    copy_stream(o, o->done, n, p + 4 + hdr);
+    o->done += n;
+    o->left--;
+    c->oq_bytes -= n;
+    return tr_tcp_send(cx, p, 4 + hdr + n);
+}
+
+void tr__frag_feed(tr_ctx *cx, tr__dconn *c)
+{
+    int err = 0;
+    while (err == 0 && c->oq != NULL && !c->closing && tr_tcp_queued(cx) <= FEED_MAX) {
+        tr__fout *o = c->oq;
+        if (o->frag) {
+            err = send_fragment(cx, c, o);
+            if (o->left != 0)
+                continue;
+        } else {
+            c->oq_bytes -= (size_t)o->x.index;
+            err = tr_tcp_send(cx, o->x.buff, (size_t)o->x.index);
+        }
+        dequeue(c);
+    }
+    if (err != 0) {
+        tr__dconn_say(c, "output lost", err);
+        return;
+    }
+    /* More waits. Once TR_TCP_THROTTLED has been told, TR_TCP_UNTHROTTLED
+     * will be; until then the socket may drain within this turn, and no
+     * event would say so: a message of our own comes back to feed it (at
+     * most once more before the throttling is told). */
+    if (c->oq != NULL && !c->throttled && !c->more_sent && !c->closing &&
+        tr__send_system(tr_ctx_runtime(cx), cx, tr_self(cx), TR__DIST_MORE) == 0)
+        c->more_sent = true;
+}
+
+/* Queues a whole frame (copied) behind its sender's others. */
+static int queue_whole(tr__dconn *c, const void *p, size_t n)
+{
+    tr__fout *o = calloc(1, sizeof *o);
+    if (o == NULL || ei_x_new(&o->x) != 0 || ei_x_append_buf(&o->x, p, (int)n) != 0) {
+        if (o != NULL && o->x.buff != NULL)
+            ei_x_free(&o->x);
+        free(o);
+        return TR_ENOMEM;
+    }
+    o->from = c->out_from;
+    int err = enqueue(c, o);
+    if (err != 0) {
+        ei_x_free(&o->x);
+        free(o);
+    }
+    return err;
+}
+
+/* A frame as it is: to the socket, or behind its sender's others. */
+static int put_raw(tr_ctx *cx, tr__dconn *c, const void *p, size_t n)
+{
+    if (sender(c, c->out_from) == NULL)
+        return tr_tcp_send(cx, p, n);
+    return queue_whole(c, p, n);
+}
+
+static bool fragments(const tr__dconn *c)
+{
+    return (c->hs.peer_flags & TR__DFLAG_FRAGMENTS) != 0;
+}
+
+/* A pass-through frame (length, 112, 131 control, [131 term]) in x
+ * rewritten in place as one with a normal distribution header and no
+ * atom cache refs (length, 131, 68, 0, control, [term]): once fragments
+ * are agreed, OTP reads nothing else. The same length, but for a frame
+ * without a term, which takes one byte more. */
+static int to_dist_header(ei_x_buff *x, size_t ctl_end)
+{
+    size_t ctl_len = ctl_end - 6;
+    if ((size_t)x->index == ctl_end && ei_x_append_buf(x, "", 1) != 0)
+        return TR_ENOMEM;
+    unsigned char *b = (unsigned char *)x->buff;
+    memmove(b + 7, b + 6, ctl_len);
+    b[4] = TR__VERSION_MAGIC;
+    b[5] = 68;
+    b[6] = 0;
+    return tr__ctl_finish(x);
+}
+
+int tr__frag_put(tr_ctx *cx, tr__dconn *c, const void *p, size_t n)
+{
+    if (!fragments(c))
+        return put_raw(cx, c, p, n);
+    /* Frames encoded before the peer's flags were known, one by one. */
+    const unsigned char *b = p;
+    int err = 0;
+    while (err == 0 && n >= 4) {
+        size_t len = 4 + ((size_t)b[0] << 24 | (size_t)b[1] << 16 | (size_t)b[2] << 8 | b[3]);
+        size_t ctl = 0;
+        ei_x_buff x;
+        if (len > n)
+            return TR_EBADFRAME;
+        if (len < 6 || b[4] != 112 || tr__term_check((const char *)b + 6, len - 6, &ctl) != 0)
+            err = put_raw(cx, c, b, len); /* a tick, or not ours to read */
+        else if (ei_x_new(&x) != 0 || ei_x_append_buf(&x, (const char *)b, (int)len) != 0)
+            err = TR_ENOMEM;
+        else
+            err = tr__frag_out(cx, c, &x, 6 + ctl);
+        b += len;
+        n -= len;
+    }
+    return err;
+}
+
+int tr__frag_out(tr_ctx *cx, tr__dconn *c, ei_x_buff *x, size_t ctl_end)
+{
+    size_t ctl_at = 6, msg_at = ctl_end + 1; /* past the length, 112, and each 131 */
+    size_t len = (size_t)x->index;
+    bool big = msg_at < len && len - 6 - 1 > FRAG_SIZE && fragments(c) &&
+               ctl_end - ctl_at <= FRAG_SIZE;
+    if (!big) {
+        int err = fragments(c) ? to_dist_header(x, ctl_end) : 0;
+        if (err == 0)
+            err = put_raw(cx, c, x->buff, (size_t)x->index);
+        ei_x_free(x);
+        return err;
+    }
+    tr__fout *o = calloc(1, sizeof *o);
+    if (o == NULL) {
+        ei_x_free(x);
+        return TR_ENOMEM;
+    }
+    o->from = c->out_from;
+    o->x = *x; /* the encoded frame is the queue's now */
+    o->frag = true;
+    o->ctl_at = ctl_at;
+    o->ctl_len = ctl_end - ctl_at;
+    o->msg_at = msg_at;
+    o->msg_len = len - msg_at;
+    o->seq = ++c->next_seq;
+    o->left = (o->ctl_len + o->msg_len + FRAG_SIZE - 1) / FRAG_SIZE;
+    int err = enqueue(c, o);
+    if (err != 0) {
+        ei_x_free(&o->x);
+        free(o);
+        return err;
+    }
+    ck_pr_inc_64(&seqs_out);
+    tr__frag_feed(cx, c);
+    return 0;
+}
+
+void tr__frag_hold(tr_ctx *cx, tr__dconn *c)
+{
+    size_t out = tr_tcp_queued(cx) + c->oq_bytes;
+    uint64_t peak = ck_pr_load_64(&out_peak);
+    while (out > peak && !ck_pr_cas_64_value(&out_peak, peak, out, &peak))
+        ;
+    bool hold = c->up && !c->closing && out > c->busy_limit && (c->throttled || c->more_sent);
+    if (hold && !c->holding)
+        ck_pr_inc_64(&holds);
+    c->holding = hold;
+    tr__cx_hold_senders(cx, hold);
+}
+
+void tr__frag_free(tr__dconn *c)
+{
+    while (c->oq != NULL)
+        dequeue(c);
+    free(c->qs);
+    free(c->scratch);
+    tr__frag_rx_free(&c->rx);
+    c->qs = NULL;
+    c->scratch = NULL;
+    c->nqs = c->qs_cap = 0;
+}
