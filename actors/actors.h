@@ -36,6 +36,21 @@ typedef struct tr__counters {
     uint64_t sent, handled, dead, spawned, stopped;
 } tr__counters;
 
+/* Adds c's counters to sum's, `words` of them: for structs made of
+ * uint64_t counters only (tr__counters, sched's per-worker metrics), each
+ * written by one thread and read here word by word. TR__COUNTERS_ADD
+ * takes the two structs. */
+static inline void tr__counters_add(uint64_t *sum, const uint64_t *c, size_t words)
+{
+    for (size_t i = 0; i < words; i++)
+        sum[i] += ck_pr_load_64(&c[i]);
+}
+_Static_assert(sizeof(tr__counters) == 5 * sizeof(uint64_t),
+               "tr__counters holds uint64_t counters only (TR__COUNTERS_ADD)");
+#define TR__COUNTERS_ADD(sum, c)                                                          \
+    tr__counters_add((uint64_t *)(void *)(sum), (const uint64_t *)(const void *)(c),     \
+                     sizeof *(c) / sizeof(uint64_t))
+
 static inline void tr__count(uint64_t *c)
 {
     ck_pr_store_64(c, ck_pr_load_64(c) + 1);

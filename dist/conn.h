@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "dist.h"
 #include "frag_rx.h"
@@ -96,5 +97,20 @@ void tr__dist_send_out(tr_ctx *cx, tr__dconn *c, const tr_msg *m);
 int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n);
 void tr__dist_lost(tr_ctx *cx, tr__dconn *c);
 void tr__dist_conn_free(tr__dconn *c);
+
+/* Room for one more in a connection's array of `size`-byte items (n in
+ * use, *cap allocated): doubles it, from 8. False when out of memory. */
+static inline bool tr__dist_grow(void **arr, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return true;
+    size_t more = *cap != 0 ? 2 * *cap : 8;
+    void *grown = realloc(*arr, more * size);
+    if (grown == NULL)
+        return false;
+    *arr = grown;
+    *cap = more;
+    return true;
+}
 
 #endif

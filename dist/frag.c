@@ -121,14 +121,8 @@ static int enqueue(tr__dconn *c, tr__fout *o)
 {
     tr__fsender *s = sender(c, o->from);
     if (s == NULL) {
-        if (c->nqs == c->qs_cap) {
-            size_t cap = c->qs_cap != 0 ? 2 * c->qs_cap : 8;
-            tr__fsender *grown = realloc(c->qs, cap * sizeof *grown);
-            if (grown == NULL)
-                return TR_ENOMEM;
-            c->qs = grown;
-            c->qs_cap = cap;
-        }
+        if (!tr__dist_grow((void **)&c->qs, &c->qs_cap, c->nqs, sizeof *c->qs))
+            return TR_ENOMEM;
         s = &c->qs[c->nqs++];
         *s = (tr__fsender){o->from, 0};
     }

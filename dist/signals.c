@@ -24,20 +24,6 @@
 #include "conn.h"
 #include "troupe/fault.h"
 
-/* Room for one more of an array of `size`-byte items. */
-static bool grow(void **arr, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return true;
-    size_t more = *cap != 0 ? 2 * *cap : 8;
-    void *grown = realloc(*arr, more * size);
-    if (grown == NULL)
-        return false;
-    *arr = grown;
-    *cap = more;
-    return true;
-}
-
 /* ---- the tables ---- */
 
 static void add_link(tr__dconn *c, tr_pid local, tr_pid remote)
@@ -45,7 +31,7 @@ static void add_link(tr__dconn *c, tr_pid local, tr_pid remote)
     for (size_t i = 0; i < c->nlinks; i++)
         if (c->links[i].local == local && c->links[i].remote == remote)
             return;
-    if (grow((void **)&c->links, &c->links_cap, c->nlinks, sizeof *c->links))
+    if (tr__dist_grow((void **)&c->links, &c->links_cap, c->nlinks, sizeof *c->links))
         c->links[c->nlinks++] = (tr__xlink){local, remote};
 }
 
@@ -60,7 +46,7 @@ static void drop_link(tr__dconn *c, tr_pid local, tr_pid remote)
 
 static tr__xmon *add_mon(tr__dconn *c)
 {
-    if (!grow((void **)&c->mons, &c->mons_cap, c->nmons, sizeof *c->mons))
+    if (!tr__dist_grow((void **)&c->mons, &c->mons_cap, c->nmons, sizeof *c->mons))
         return NULL;
     tr__xmon *mo = &c->mons[c->nmons++];
     memset(mo, 0, sizeof *mo);

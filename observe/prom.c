@@ -38,14 +38,23 @@ static void seconds(tr__obuf *b, const char *name, uint64_t ns)
                     (unsigned long long)(ns % 1000000000u));
 }
 
+/* A family whose samples are uint64_t fields of a figures struct (at
+ * byte `off`): the runtime's (tr_metrics) or a worker's. */
+typedef struct field_family {
+    const char *name, *type, *help;
+    size_t off;
+} field_family;
+
+static uint64_t field_of(const void *figures, const field_family *f)
+{
+    return *(const uint64_t *)((const char *)figures + f->off);
+}
+
 /* ---- the runtime as a whole ---- */
 
 static void runtime_families(tr__obuf *b, const tr_metrics *m)
 {
-    static const struct {
-        const char *name, *type, *help;
-        size_t off;
-    } plain[] = {
+    static const field_family plain[] = {
 #define F(n, t, h, field) {n, t, h, offsetof(tr_metrics, field)}
         F("troupe_messages_sent_total", "counter", "Messages sent.",
           messages_sent),
@@ -65,7 +74,7 @@ static void runtime_families(tr__obuf *b, const tr_metrics *m)
     };
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
         family(b, plain[i].name, plain[i].type, plain[i].help);
-        sample_u64(b, plain[i].name, *(const uint64_t *)((const char *)m + plain[i].off));
+        sample_u64(b, plain[i].name, field_of(m, &plain[i]));
     }
     family(b, "troupe_workers", "gauge", "Worker threads.");
     sample_u64(b, "troupe_workers", m->workers);
@@ -95,10 +104,7 @@ static void lateness(tr__obuf *b, const tr_metrics *m)
 
 static void per_worker(tr__obuf *b, const tr_worker_metrics *w, unsigned n)
 {
-    static const struct {
-        const char *name, *type, *help;
-        size_t off;
-    } fams[] = {
+    static const field_family fams[] = {
 #define F(n, t, h, field) {n, t, h, offsetof(tr_worker_metrics, field)}
         F("troupe_worker_busy_seconds_total", "counter", "Time the worker spent in turns.",
           busy_ns),
@@ -115,7 +121,7 @@ static void per_worker(tr__obuf *b, const tr_worker_metrics *w, unsigned n)
         family(b, fams[f].name, fams[f].type, fams[f].help);
         bool secs = f == 0;
         for (unsigned i = 0; i < n; i++) {
-            uint64_t v = *(const uint64_t *)((const char *)&w[i] + fams[f].off);
+            uint64_t v = field_of(&w[i], &fams[f]);
             if (secs)
                 tr__obuf_printf(b, "%s{worker=\"%u\"} %llu.%09llu\n", fams[f].name, i,
                                 (unsigned long long)(v / 1000000000u),

@@ -119,20 +119,6 @@ void tr__metrics_tick(tr_runtime *rt, uint64_t now)
 
 /* ---- the runtime's counters ---- */
 
-static void add_wmetrics(tr__wmetrics *sum, tr__wmetrics *m)
-{
-    sum->busy_ns += ck_pr_load_64(&m->busy_ns);
-    sum->polls += ck_pr_load_64(&m->polls);
-    sum->io_events += ck_pr_load_64(&m->io_events);
-    sum->fds_added += ck_pr_load_64(&m->fds_added);
-    sum->fds_removed += ck_pr_load_64(&m->fds_removed);
-    sum->timers_added += ck_pr_load_64(&m->timers_added);
-    sum->timers_removed += ck_pr_load_64(&m->timers_removed);
-    for (unsigned b = 0; b < TR_LATENESS_BUCKETS; b++)
-        sum->lateness[b] += ck_pr_load_64(&m->lateness[b]);
-    sum->lateness_sum_ns += ck_pr_load_64(&m->lateness_sum_ns);
-}
-
 static uint64_t pair(uint64_t added, uint64_t removed)
 {
     return added > removed ? added - removed : 0;
@@ -150,11 +136,11 @@ unsigned tr_runtime_metrics(tr_runtime *rt, tr_metrics *out, tr_worker_metrics *
     tr_stats st;
     tr_runtime_stats(rt, &st);
     tr__wmetrics sum = {0};
-    add_wmetrics(&sum, &rt->outside);
+    TR__COUNTERS_ADD(&sum, &rt->outside);
     uint64_t turns = 0, runq = 0;
     for (unsigned i = 0; i < rt->cfg.threads; i++) {
         tr__worker *w = &rt->workers[i];
-        add_wmetrics(&sum, &w->metrics);
+        TR__COUNTERS_ADD(&sum, &w->metrics);
         uint64_t t = ck_pr_load_64(&w->turn_seq);
         uint32_t depth = tr__runq_size(&w->runq);
         turns += t;

@@ -268,15 +268,6 @@ bool tr__sched_running(tr_runtime *rt)
            !ck_pr_load_32(&rt->stop);
 }
 
-static void add_counters(tr__counters *sum, tr__counters *c)
-{
-    sum->sent += ck_pr_load_64(&c->sent);
-    sum->handled += ck_pr_load_64(&c->handled);
-    sum->dead += ck_pr_load_64(&c->dead);
-    sum->spawned += ck_pr_load_64(&c->spawned);
-    sum->stopped += ck_pr_load_64(&c->stopped);
-}
-
 void tr_runtime_stats(tr_runtime *rt, tr_stats *out)
 {
     if (out == NULL)
@@ -286,10 +277,10 @@ void tr_runtime_stats(tr_runtime *rt, tr_stats *out)
         return;
     tr__counters sum = {0};
     uint64_t steals = 0, parks = 0;
-    add_counters(&sum, &rt->actors.outside);
+    TR__COUNTERS_ADD(&sum, &rt->actors.outside);
     for (unsigned i = 0; i < rt->cfg.threads; i++) {
         tr__worker *w = &rt->workers[i];
-        add_counters(&sum, &w->turner.count);
+        TR__COUNTERS_ADD(&sum, &w->turner.count);
         steals += ck_pr_load_64(&w->steals);
         parks += ck_pr_load_64(&w->parks);
     }

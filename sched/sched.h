@@ -111,6 +111,9 @@ typedef struct tr__wmetrics {
     uint64_t lateness_sum_ns;
 } tr__wmetrics;
 
+_Static_assert(sizeof(tr__wmetrics) == (8 + TR_LATENESS_BUCKETS) * sizeof(uint64_t),
+               "tr__wmetrics holds uint64_t counters only (TR__COUNTERS_ADD)");
+
 struct tr__worker {
     tr__turner turner;        /* first: the actors' part (actors/actors.h) */
     /* The turn in progress, for the monitor (the watchdog, the busy time):
