@@ -74,6 +74,9 @@ static inline void tr__mpsc_init_at(tr__node **head, tr__mpsc_end *e, bool marke
 {
     e->stub.next = NULL;
     e->tail = &e->stub;
+#ifdef TR_DEBUG
+    e->consuming = 0;
+#endif
     *head = (tr__node *)((uintptr_t)&e->stub | (marked ? TR__MPSC_EMPTY : 0));
 }
 
