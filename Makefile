@@ -229,7 +229,8 @@ fuzz: $(FUZZ_BIN) $(FUZZ_HTTP) $(FUZZ_DIST)
 	$(FUZZ_DIST) -runs=$(FUZZ_RUNS) -max_len=8192 -artifact_prefix=build/fuzz/dist- \
 	    build/fuzz/dist-corpus fuzz/dist-corpus
 
-$(FUZZ_DIST): fuzz/dist_fuzz.c dist/proto.c dist/term.c dist/proto.h dist/frag_rx.c dist/frag_rx.h
+$(FUZZ_DIST): fuzz/dist_fuzz.c dist/proto.c dist/term.c dist/proto.h dist/frag_rx.c dist/frag_rx.h \
+              actors/ask.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -Iinclude -I$(EI_DIR)/include -D_GNU_SOURCE -std=c11 -g -O1 -Wall -Wextra -Werror \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

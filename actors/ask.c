@@ -19,8 +19,7 @@
 #include "troupe/runtime.h"
 #include "troupe/timer.h"
 
-/* Where a payload of len bytes is followed by its tail. */
-#define TAIL_AT(len) (((size_t)(len) + 7) & ~(size_t)7)
+#define TAIL_AT(len) TR__ASK_TAIL_AT(len)
 
 static tr__ask_tail tail_at(const tr_msg *m, size_t at)
 {
@@ -45,6 +44,8 @@ static tr_msg *trailed_new(uint32_t type, const void *data, size_t len, uint64_t
         return NULL;
     if (len != 0)
         memcpy(m->data, data, len);
+    /* The padding too: a remote ask or reply carries it to another node. */
+    memset(m->data + len, 0, at - len);
     tr__ask_tail t = {.ref = ref, .type = user_type, .len = (uint32_t)len};
     memcpy(m->data + at, &t, sizeof t);
     return m;

@@ -27,6 +27,11 @@ typedef struct tr__asks tr__asks;
 _Static_assert(TR__ASK > TR_ASK_FAILED && TR__ASK_TIMEOUT <= TR_MSG_ASK_LAST,
                "internal ask types outside their range");
 
+/* Where a payload of len bytes is followed by its tail (8-byte aligned,
+ * so the tail can be read in place; dist/term.c checks a peer's bytes
+ * against the same rule). */
+#define TR__ASK_TAIL_AT(len) (((size_t)(len) + 7) & ~(size_t)7)
+
 typedef struct tr__ask_tail {
     uint64_t ref;
     uint32_t type; /* an ask: the user's type */

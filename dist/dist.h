@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../actors/ask.h"
 #include "../actors/pid.h"
 #include "proto.h"
 #include "../actors/actors.h"
@@ -94,6 +95,14 @@ struct tr__dist_node {
     uint32_t npeers, peers_cap;
     unsigned conns_up;  /* connections whose handshake is done, not yet closed */
 };
+
+/* The request/reply types a connection carries as messages ({Type,
+ * <<Bytes>>} with the ask tail inside the bytes), checked on arrival by
+ * tr__ask_wire_ok. */
+static inline bool tr__dist_ask_type(uint32_t type)
+{
+    return type == TR__ASK || type == TR_REPLY || type == TR_ASK_FAILED;
+}
 
 /* Under the lock: frames to hold for the peer's next connection. 0 or
  * TR_ENOMEM. */

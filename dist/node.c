@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../actors/ask.h"
 #include "../actors/fault.h"
 #include "../mailbox/msg.h"
 #include "../sched/sched.h"
@@ -246,17 +247,18 @@ tr_msg **tr__dist_take_queue(tr__peer *p, size_t *n)
     return q;
 }
 
-/* What a node connection carries: messages, terms, and the requests and
- * signals of links and monitors (dist/signals.c). Not asks: those fail. */
+/* What a node connection carries: messages, terms, the requests and
+ * signals of links and monitors (dist/signals.c), and asks with their
+ * answers (as messages: their whole bytes, tail and all, are m->len). */
 static bool carried(uint32_t type)
 {
     return type < TR_MSG_SYSTEM || type == TR_DIST_TERM || type == TR__LINK_REQ ||
            type == TR__UNLINK_REQ || type == TR__EXIT_SIGNAL || type == TR__MONITOR_REQ ||
-           type == TR__DEMONITOR_REQ || type == TR_DOWN;
+           type == TR__DEMONITOR_REQ || type == TR_DOWN || tr__dist_ask_type(type);
 }
 
 /* A message that cannot go: a link or monitor request is answered noproc,
- * an ask fails, anything else is dropped (a dead letter). */
+ * an ask fails at once, anything else is dropped (a dead letter). */
 static int bounce(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
 {
     m->from = from;

@@ -203,9 +203,19 @@ int tr__term_check(const char *p, size_t n, size_t *used);
  * or TR_ENOMEM. */
 int tr__term_from_msg(ei_x_buff *x, uint32_t type, const void *data, size_t len);
 /* The troupe message a term (131 first) arrives as: {Type, <<Bytes>>}
- * with 0 <= Type < TR_MSG_SYSTEM gives that type and a pointer to the
- * bytes in p; any other term gives TR_DIST_TERM and p itself. */
+ * with 0 <= Type < TR_MSG_SYSTEM, or with a request/reply type whose
+ * bytes pass tr__ask_wire_ok, gives that type and a pointer to the bytes
+ * in p; any other term gives TR_DIST_TERM and p itself. */
 void tr__term_to_msg(const char *p, size_t n, uint32_t *type, const char **data, size_t *len);
+
+/* Whether len bytes from a peer may reach actors/ask.c as a message of
+ * `type`: TR__ASK and TR_REPLY must end in a tr__ask_tail at the offset
+ * ask.c reads it from (the user's length rounded up to 8, the tail last),
+ * a ref that is not 0, and for an ask a user type; TR_ASK_FAILED must be
+ * one tr_ask_failure with a known why. Any other type: false. Both sides
+ * are troupe nodes of the same byte order and layout (the tail and the
+ * failure travel as they lie in memory). */
+bool tr__ask_wire_ok(uint32_t type, const void *data, size_t len);
 
 /* Splits "name@host": 0, or TR_EINVAL (no '@', an empty part, too long). */
 int tr__node_split(const char *node, char *alive, size_t alive_cap, char *host, size_t host_cap);

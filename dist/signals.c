@@ -14,6 +14,10 @@
  * one DOWN per monitor, none after tr_demonitor returns (a late one is
  * dropped on arrival). This file only remembers what crosses, so that the
  * local ends hear `noconnection` once when the connection goes.
+ *
+ * Asks, replies and their failures cross as plain messages (their bytes
+ * carry actors/ask.c's tail); the only translation is a failure's `to`,
+ * which names the target as the peer numbers it and is made ours here.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -221,7 +225,7 @@ static void signal_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, tr__ctl 
         return;
     }
     default:
-        return; /* an ask and the rest: not carried (tr__dist_route bounced asks) */
+        return; /* the rest: not carried (tr__dist_route bounced them) */
     }
 }
 
@@ -259,7 +263,7 @@ static void send_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *hp, const uns
     }
     if (!pid_out(cx, c, h.to, &ctl.to))
         return; /* a pid of a connection gone: a dead letter */
-    if (h.type >= TR_MSG_SYSTEM && h.type != TR_DIST_TERM) {
+    if (h.type >= TR_MSG_SYSTEM && h.type != TR_DIST_TERM && !tr__dist_ask_type(h.type)) {
         signal_out(cx, c, &h, &ctl, data, len);
         return;
     }
@@ -352,15 +356,28 @@ static void monitor_exit_in(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl)
     drop_mon(c, mo);
 }
 
+/* A peer's TR_ASK_FAILED (checked by tr__ask_wire_ok): its `to` is the
+ * target as the peer numbers it; here the target is the sender. */
+static void ask_failed_in(tr_ctx *cx, tr_pid from, tr_pid to, const char *data)
+{
+    tr_ask_failure f;
+    memcpy(&f, data, sizeof f);
+    f.to = from;
+    hand(cx, from, to, TR_ASK_FAILED, &f, sizeof f);
+}
+
 static void deliver(tr_ctx *cx, const tr__ctl *ctl, tr_pid from, tr_pid to)
 {
     if (!ours(to))
-        return; /* not one of ours: dropped */
+        return; /* not one of ours: dropped (an ask waits for its timeout) */
     uint32_t type;
     const char *data;
     size_t len;
     tr__term_to_msg(ctl->msg, ctl->msg_len, &type, &data, &len);
-    hand(cx, from, to, type, data, len);
+    if (type == TR_ASK_FAILED)
+        ask_failed_in(cx, from, to, data);
+    else if (type != TR__ASK || from != TR_PID_NONE) /* an ask from nobody has no one to answer */
+        hand(cx, from, to, type, data, len);
 }
 
 int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n)

@@ -6,6 +6,7 @@
  * only then handed to ei. */
 #include <string.h>
 
+#include "../actors/ask.h"
 #include "proto.h"
 #include "troupe/error.h"
 #include "troupe/msgtypes.h"
@@ -385,19 +386,46 @@ int tr__term_from_msg(ei_x_buff *x, uint32_t type, const void *data, size_t len)
     return 0;
 }
 
+bool tr__ask_wire_ok(uint32_t type, const void *data, size_t len)
+{
+    const char *p = data;
+    if (type == TR_ASK_FAILED) {
+        tr_ask_failure f;
+        if (len != sizeof f)
+            return false;
+        memcpy(&f, p, sizeof f);
+        return f.ref != 0 && f.why >= TR_ASK_TIMEOUT && f.why <= TR_ASK_UNANSWERED;
+    }
+    if ((type != TR__ASK && type != TR_REPLY) || len < sizeof(tr__ask_tail))
+        return false;
+    tr__ask_tail t;
+    size_t at = len - sizeof t;
+    memcpy(&t, p + at, sizeof t);
+    /* The user's length decides where ask.c looks for the tail once the
+     * behaviour has the message: it must be where the tail is. */
+    if (t.ref == 0 || t.len > TR_MSG_MAX_LEN || TR__ASK_TAIL_AT(t.len) != at)
+        return false;
+    return type == TR_REPLY ? t.type == 0 : t.type < TR_MSG_SYSTEM;
+}
+
 void tr__term_to_msg(const char *p, size_t n, uint32_t *type, const char **data, size_t *len)
 {
     /* p was checked whole by tr__ctl_decode: ei may read it. */
     int i = 1, arity, t, size;
     unsigned long ty;
     if (ei_decode_tuple_header(p, &i, &arity) == 0 && arity == 2 &&
-        ei_decode_ulong(p, &i, &ty) == 0 && ty < TR_MSG_SYSTEM &&
+        ei_decode_ulong(p, &i, &ty) == 0 && ty <= UINT32_MAX &&
         ei_get_type(p, &i, &t, &size) == 0 && t == ERL_BINARY_EXT &&
         (size_t)i + 5 + (size_t)size == n) {
-        *type = (uint32_t)ty;
-        *data = p + i + 5; /* the tag and the 4-byte length */
-        *len = (size_t)size;
-        return;
+        const char *bytes = p + i + 5; /* the tag and the 4-byte length */
+        /* A system type only when it is a request/reply whose bytes are
+         * sound: a malformed one arrives as the term it is. */
+        if (ty < TR_MSG_SYSTEM || tr__ask_wire_ok((uint32_t)ty, bytes, (size_t)size)) {
+            *type = (uint32_t)ty;
+            *data = bytes;
+            *len = (size_t)size;
+            return;
+        }
     }
     *type = TR_DIST_TERM;
     *data = p;

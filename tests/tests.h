@@ -71,6 +71,7 @@ void register_dist_order_tests(void);
 void register_dist_restart_tests(void);
 void register_dist_race_tests(void);
 void register_dist_big_tests(void);
+void register_dist_ask_tests(void);
 void register_writev_tests(void);
 void register_debug_tests(void);
 void register_errors_tests(void);

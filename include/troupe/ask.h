@@ -28,6 +28,10 @@
  * behaviour sees it. A timeout is a timer (troupe/timer.h), cancelled
  * when the answer comes first; while it is pending it holds the runtime
  * open, like any timer.
+ *
+ * A remote pid of another troupe node is asked the same way
+ * (troupe/dist.h); an ask in flight when that node's connection goes
+ * down is answered only by its timeout, so give remote asks one.
  */
 #ifndef TROUPE_ASK_H
 #define TROUPE_ASK_H

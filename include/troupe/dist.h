@@ -46,7 +46,15 @@
  * drains; nothing is dropped and nothing reordered. Threads outside the
  * runtime never wait. A message over TR_DIST_MSG_MAX is refused.
  *
- * Not yet: asks to remote pids (they fail at once), long names.
+ * Asks: tr_ask, tr_reply and tr_call work on remote pids between troupe
+ * nodes (of the same byte order): a target gone there answers
+ * TR_ASK_FAILED as it would here, and an ask to a pid of a connection
+ * already down fails at once, but an ask in flight when its connection
+ * goes down gets only its timeout, so give remote asks one. An Erlang
+ * process sees an ask as a plain {Type, <<Bytes>>} message and never
+ * answers it: the asker gets its timeout.
+ *
+ * Not yet: long names.
  */
 #ifndef TROUPE_DIST_H
 #define TROUPE_DIST_H
