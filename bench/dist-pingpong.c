@@ -68,7 +68,7 @@ int main(int argc, char **argv)
     bench_param params[] = { { "n", 100000, 1, 0 }, { "erl", 0, 0, 1 } };
     bool erl = db_flag(argc, argv, "--erl");
     const char *name = erl ? "dist-pingpong-erl" : "dist-pingpong";
-    uint16_t epmd = db_free_port();
+    uint16_t epmd = epmd_free_port();
     char me[64], peer[64];
     snprintf(me, sizeof me, "bpp_a%ld", (long)getpid());
     snprintf(peer, sizeof peer, "bpp_b%ld", (long)getpid());

@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 {
     bench_param params[] = { { "senders", 4, 1, MAX_SENDERS }, { "n", 250000, 1, 0 } };
     const char *name = "dist-stream";
-    uint16_t epmd = db_free_port();
+    uint16_t epmd = epmd_free_port();
     char me[64], peer[96];
     snprintf(me, sizeof me, "bds_a%ld", (long)getpid());
     snprintf(peer, sizeof peer, "bds_b%ld", (long)getpid());

@@ -19,54 +19,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../support/epmd.h"
 #include "bench.h"
 
 #define DB_COOKIE "troupe_bench_cookie"
 
-/* A TCP port nobody listens on right now (the kernel's pick). */
-static inline uint16_t db_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    uint16_t port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-static inline bool db_answers(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-static inline void db_sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
-/* Starts `epmd -daemon` on `port` (a free one: never the machine's 4369,
- * which real nodes may use) and waits until it answers; exits on failure.
- * Called after bench_init, so that a bad command line leaves none behind. */
+/* Starts epmd on `port` (a free one, epmd_free_port) and waits until it
+ * answers; exits on failure. Called after bench_init, so that a bad
+ * command line leaves none behind. */
 static inline void db_epmd_start(const char *prog, uint16_t port)
 {
-    char cmd[128];
-    /* -relaxed_command_check: so that -kill works with names registered. */
-    snprintf(cmd, sizeof cmd, "epmd -daemon -relaxed_command_check -port %u", (unsigned)port);
-    if (port != 0 && system(cmd) == 0)
-        for (double until = bench_now() + 10; bench_now() < until; db_sleep_ms(10))
-            if (db_answers(port))
-                return;
+    if (epmd_start(port))
+        return;
     fprintf(stderr, "%s: epmd did not start (is erlang-nox installed?)\n", prog);
     exit(1);
 }
@@ -75,19 +39,22 @@ static inline void db_epmd_start(const char *prog, uint16_t port)
  * start one of its own otherwise, racing the parent's). */
 static inline void db_epmd_await(const char *prog, uint16_t port)
 {
-    for (double until = bench_now() + 20; bench_now() < until; db_sleep_ms(10))
-        if (db_answers(port))
-            return;
+    if (epmd_await(port, 20))
+        return;
     fprintf(stderr, "%s: no epmd on port %u\n", prog, (unsigned)port);
     exit(1);
 }
 
 static inline void db_epmd_stop(uint16_t port)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "epmd -port %u -kill >/dev/null 2>&1", (unsigned)port);
-    if (system(cmd) != 0)
+    if (!epmd_stop(port))
         fprintf(stderr, "dist bench: epmd on port %u did not stop\n", (unsigned)port);
+}
+
+static inline void db_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
 /* The child: its pid and the read end of its stdout. */

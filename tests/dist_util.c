@@ -1,6 +1,8 @@
 /* dist_util.c — see dist_util.h. */
 #include "dist_util.h"
 
+#include "../support/epmd.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,50 +24,15 @@ bool dt_skip(void)
     return true;
 }
 
-static uint16_t free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    uint16_t port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-static bool answers(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
 uint16_t dt_epmd_start(void)
 {
-    uint16_t port = free_port();
-    char cmd[128];
-    /* -relaxed_command_check: so that -kill works with names registered. */
-    snprintf(cmd, sizeof cmd, "epmd -daemon -relaxed_command_check -port %u", (unsigned)port);
-    if (port == 0 || system(cmd) != 0)
-        return 0;
-    for (double until = tt_now() + 10; tt_now() < until; tt_sleep_ms(10))
-        if (answers(port))
-            return port;
-    return 0;
+    uint16_t port = epmd_free_port();
+    return epmd_start(port) ? port : 0;
 }
 
 void dt_epmd_stop(uint16_t port)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "epmd -port %u -kill >/dev/null 2>&1", (unsigned)port);
-    if (port != 0 && system(cmd) != 0)
+    if (!epmd_stop(port))
         printf("\n    (epmd on port %u did not stop)\n", (unsigned)port);
 }
 

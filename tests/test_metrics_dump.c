@@ -21,26 +21,11 @@ static void counter(tr_ctx *cx, void *state, const tr_msg *m)
     ++*(uint64_t *)state;
 }
 
-struct blocker {
-    sem_t go;
-    atomic_bool in_turn;
-};
-
-static void blocking(tr_ctx *cx, void *state, const tr_msg *m)
-{
-    struct blocker *b = *(struct blocker **)state;
-    (void)cx;
-    (void)m;
-    atomic_store(&b->in_turn, true);
-    while (sem_wait(&b->go) != 0)
-        ;
-}
-
 /* A runtime of one worker, held in blocker's turn, with 3 messages
  * waiting for `waiting` and none for `idle`. */
 struct stuck {
     tr_runtime *rt;
-    struct blocker b;
+    struct tt_blocker b;
     tr_pid blocker, waiting, idle;
 };
 
@@ -48,11 +33,10 @@ static void stuck_start(struct stuck *s)
 {
     s->rt = tt_runtime(1, 0);
     tr_ctx *cx = tr_runtime_ctx(s->rt);
-    sem_init(&s->b.go, 0, 0);
-    atomic_init(&s->b.in_turn, false);
-    struct blocker *bp = &s->b;
+    tt_blocker_init(&s->b);
+    struct tt_blocker *bp = &s->b;
     uint64_t zero = 0;
-    tr_actor_spec spec = {.behaviour = blocking, .state = &bp, .state_size = sizeof bp,
+    tr_actor_spec spec = {.behaviour = tt_blocking, .state = &bp, .state_size = sizeof bp,
                           .name = "stuck-one"};
     TT_EQ(tr_spawn_spec(cx, &spec, &s->blocker), 0);
     TT_EQ(tr_spawn(cx, counter, &zero, sizeof zero, &s->waiting), 0);
@@ -70,7 +54,7 @@ static void stuck_end(struct stuck *s)
     sem_post(&s->b.go);
     TT_EQ(tr_runtime_release(s->rt), 0);
     TT_EQ(tt_join_within(s->rt, 120), 0);
-    sem_destroy(&s->b.go);
+    tt_blocker_fini(&s->b);
     tr_runtime_destroy(s->rt);
 }
 

@@ -64,33 +64,16 @@ static void test_top_by_handled_names_the_hot_actors_in_order(void)
     tr_runtime_destroy(rt);
 }
 
-/* Waits on the semaphore in its state's struct, in its turn. */
-struct blocker {
-    sem_t go;
-    atomic_bool in_turn;
-};
-
-static void blocking(tr_ctx *cx, void *state, const tr_msg *m)
-{
-    struct blocker *b = *(struct blocker **)state;
-    (void)cx;
-    (void)m;
-    atomic_store(&b->in_turn, true);
-    while (sem_wait(&b->go) != 0)
-        ;
-}
-
 static void test_top_by_mailbox_while_the_worker_is_held(void)
 {
     tr_runtime *rt = tt_runtime(1, 0);
     tr_ctx *cx = tr_runtime_ctx(rt);
-    struct blocker b;
-    sem_init(&b.go, 0, 0);
-    atomic_init(&b.in_turn, false);
-    struct blocker *bp = &b;
+    struct tt_blocker b;
+    tt_blocker_init(&b);
+    struct tt_blocker *bp = &b;
     tr_pid blocker, deep[3], shallow[COLD];
     uint64_t zero = 0;
-    TT_EQ(tr_spawn(cx, blocking, &bp, sizeof bp, &blocker), 0);
+    TT_EQ(tr_spawn(cx, tt_blocking, &bp, sizeof bp, &blocker), 0);
     for (unsigned i = 0; i < COLD; i++)
         TT_EQ(tr_spawn(cx, counter, &zero, sizeof zero, &shallow[i]), 0);
     for (unsigned i = 0; i < 3; i++)
@@ -145,7 +128,7 @@ static void test_top_by_mailbox_while_the_worker_is_held(void)
     /* Its one turn came from the queue, after at least that wait. */
     TT_EQ(tr_actor_info(rt, deep[0], &f), 0);
     CU_ASSERT(f.oldest_wait_ns >= waited);
-    sem_destroy(&b.go);
+    tt_blocker_fini(&b);
     tr_runtime_destroy(rt);
 }
 

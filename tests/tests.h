@@ -17,6 +17,7 @@
 #include <CUnit/CUnit.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -287,5 +288,15 @@ tr_pid tt_counted_spawn(tr_runtime *rt, uint32_t id, uint32_t flags, const char 
 /* Test thread: each of ids [from, to) had init `inits` times (any number:
  * TT_ANY_INITS) and on_stop once, with `reason` (any: INT32_MIN). */
 void tt_counted_ended(uint32_t from, uint32_t to, unsigned inits, int reason);
+
+/* An actor that holds its worker: in its turn it sets in_turn and waits
+ * until the test posts go. Its state is a struct tt_blocker *. */
+struct tt_blocker {
+    sem_t go;
+    atomic_bool in_turn;
+};
+void tt_blocker_init(struct tt_blocker *b);
+void tt_blocker_fini(struct tt_blocker *b);
+void tt_blocking(tr_ctx *cx, void *state, const tr_msg *m);
 
 #endif

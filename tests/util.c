@@ -627,3 +627,24 @@ long tt_example_rss_kb(const tt_example *s)
 {
     return proc_status(s->pid, "VmRSS:");
 }
+
+void tt_blocker_init(struct tt_blocker *b)
+{
+    sem_init(&b->go, 0, 0);
+    atomic_init(&b->in_turn, false);
+}
+
+void tt_blocker_fini(struct tt_blocker *b)
+{
+    sem_destroy(&b->go);
+}
+
+void tt_blocking(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct tt_blocker *b = *(struct tt_blocker **)state;
+    (void)cx;
+    (void)m;
+    atomic_store(&b->in_turn, true);
+    while (sem_wait(&b->go) != 0)
+        ;
+}
