@@ -35,8 +35,6 @@ static void count(tr_runtime *rt, tr__worker *w, size_t field)
 }
 #define COUNT(rt, w, f) count((rt), (w), offsetof(tr__counters, f))
 
-/* A message m has become a dead letter: requests are answered (NOPROC),
- * and the sink, if any, gets a copy. m stays the caller's. */
 /* Readiness (TR_IO_*) that reaches a socket actor after it stopped is the
  * reactor's notice of an event the actor no longer wants, not a message
  * anyone sent: it is dropped without counting as a dead letter (every
@@ -46,6 +44,8 @@ static bool readiness(const tr_msg *m)
     return m->type >= TR_IO_READABLE && m->type <= TR_IO_ERROR;
 }
 
+/* A message m has become a dead letter: requests are answered (NOPROC),
+ * and the sink, if any, gets a copy. m stays the caller's. */
 static void dead_letter(tr_runtime *rt, tr__worker *w, tr_msg *m)
 {
     tr__fault_bounce(rt, w, m);
@@ -64,6 +64,8 @@ static void dead_letter(tr_runtime *rt, tr__worker *w, tr_msg *m)
 
 void tr__dead_letter(tr_runtime *rt, tr__worker *w, tr_msg *m)
 {
+    if (readiness(m))
+        return;
     COUNT(rt, w, dead);
     dead_letter(rt, w, m);
 }
@@ -273,10 +275,7 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
         }
         /* Stopped, or a timer: timers take no messages, which is what
          * lets the reactor end them without running them. */
-        if (!readiness(m)) {
-            COUNT(rt, w, dead);
-            dead_letter(rt, w, m);
-        }
+        tr__dead_letter(rt, w, m);
         tr__msg_release(m);
         return 0;
     }
@@ -443,10 +442,7 @@ static void handle(tr__worker *w, tr__actor *a, tr_msg *m)
     tr_ctx *cx = &tr__turner_of(w)->cx;
     uint32_t life = ck_pr_load_32(&a->life);
     if (m->to != tr__pid_of(a, life)) {
-        if (!readiness(m)) {
-            tr__count(&tr__turner_of(w)->count.dead);
-            dead_letter(tr__turner_of(w)->rt, w, m);
-        }
+        tr__dead_letter(tr__turner_of(w)->rt, w, m);
         tr__msg_release(m);
         return;
     }

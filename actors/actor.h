@@ -236,6 +236,14 @@ static inline tr_pid tr__pid_make(uint32_t gen, uint32_t index)
     return ((tr_pid)gen << TR__PID_INDEX_BITS) | index;
 }
 
+/* Whether pid is slot a's live actor (of this node; timers are slots
+ * too, and are not actors here). Any thread. */
+static inline bool tr__actor_live(tr__actor *a, tr_pid pid)
+{
+    return TR__PID_NODE(pid) == 0 && ck_pr_load_32(&a->life) == (TR__PID_GEN(pid) << 1 | 1) &&
+           ck_pr_load_32(&a->aux) == 0;
+}
+
 /* The live pid of a slot given its life word, or TR_PID_NONE. */
 static inline tr_pid tr__pid_of(const tr__actor *a, uint32_t life)
 {

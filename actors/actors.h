@@ -138,9 +138,6 @@ void tr__actor_run(tr__worker *w, tr__actor *a);
 
 /* ---- an actor's figures (figures.c) ---- */
 
-/* Whether pid is a live actor (not a timer) in slot a. Any thread. */
-bool tr__figures_live(tr__actor *a, tr_pid pid);
-
 /* Fills *out with the figures of pid, the actor in slot a, but for state
  * RUNNING (only sched/ knows what the workers run): false, out zeroed or
  * partly filled, if pid is not a live actor. Any thread. */

@@ -138,11 +138,20 @@ void tr__fault_publish(tr__actor *a)
 
 static int handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reason, char *text);
 
+/* Whether handling a message of this type can change the actor's links
+ * or monitors (handle below): only those republish the counts, not every
+ * frame a linked connection actor gets. */
+static bool changes_counts(uint32_t type)
+{
+    return type == TR__LINK_REQ || type == TR__UNLINK_REQ || type == TR__MONITOR_REQ ||
+           type == TR__DEMONITOR_REQ || type == TR_DOWN || type == TR__EXIT_SIGNAL;
+}
+
 int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reason,
                      char *text)
 {
     int verdict = handle(w, a, self, m, reason, text);
-    if (a->fault != NULL)
+    if (a->fault != NULL && changes_counts(m->type))
         tr__fault_publish(a);
     return verdict;
 }

@@ -46,23 +46,12 @@
  *   busy, longest     the monitor's samples (sched/metrics.c): ±1 tick.
  *   links, monitors   published by fault.c when the record changes.
  */
-#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "../base/symbol.h"
 #include "actors.h"
 #include "fault.h"
-
-/* The symbol of fn (dladdr: exported symbols only — a program linked with
- * -rdynamic shows its own), else its address in hex. */
-static void symbol(tr_behaviour fn, char *out, size_t size)
-{
-    Dl_info info;
-    if (dladdr((void *)fn, &info) != 0 && info.dli_sname != NULL)
-        snprintf(out, size, "%s", info.dli_sname);
-    else
-        snprintf(out, size, "%p", (void *)fn);
-}
 
 uint64_t tr__figures_mailbox(tr__actor *a)
 {
@@ -82,21 +71,15 @@ uint64_t tr__figures_handled(tr__actor *a)
     return handled > birth ? handled - birth : 0;
 }
 
-bool tr__figures_live(tr__actor *a, tr_pid pid)
-{
-    return TR__PID_NODE(pid) == 0 && ck_pr_load_32(&a->life) == (TR__PID_GEN(pid) << 1 | 1) &&
-           ck_pr_load_32(&a->aux) == 0; /* timers are slots too */
-}
-
 bool tr__figures_read(tr_runtime *rt, tr__actor *a, tr_pid pid, tr_actor_figures *out)
 {
     memset(out, 0, sizeof *out);
-    if (!tr__figures_live(a, pid))
+    if (!tr__actor_live(a, pid))
         return false;
     out->pid = pid;
     if (ck_pr_load_16(&a->named))
         tr__registry_name_of(rt, pid, out->name, sizeof out->name);
-    symbol((tr_behaviour)ck_pr_load_ptr((void **)&a->fn), out->behaviour, sizeof out->behaviour);
+    tr__symbol_name(ck_pr_load_ptr((void **)&a->fn), out->behaviour, sizeof out->behaviour);
     if (ck_pr_load_64(&a->muted) & TR__WAITING)
         out->state = TR_ACTOR_MUTED;
     else if (!((uintptr_t)ck_pr_load_ptr(&a->mailbox) & TR__MPSC_EMPTY))
@@ -121,5 +104,5 @@ bool tr__figures_read(tr_runtime *rt, tr__actor *a, tr_pid pid, tr_actor_figures
     out->links = ck_pr_load_32(&a->fig.links);
     out->monitors = ck_pr_load_32(&a->fig.monitors);
     /* Not alive any more: the figures may be the next incarnation's. */
-    return tr__figures_live(a, pid);
+    return tr__actor_live(a, pid);
 }

@@ -325,8 +325,7 @@ static bool alive(tr_runtime *rt, tr_pid pid, tr__actor **slot)
 {
     tr__actor *a = TR__PID_NODE(pid) == 0 ? tr__table_lookup(&tr__actors_of(rt)->table, pid) : NULL;
     *slot = a;
-    return a != NULL && ck_pr_load_32(&a->life) == (TR__PID_GEN(pid) << 1 | 1) &&
-           ck_pr_load_32(&a->aux) == 0;
+    return a != NULL && tr__actor_live(a, pid);
 }
 
 static int insert(tr_runtime *rt, tr__registry *r, const uint64_t *w, uint32_t h, tr_pid pid)

@@ -36,7 +36,8 @@ _Static_assert(TR__DIST_MORE <= TR__MSG_DIST_LAST, "dist types past their range"
 #define TR__DIST_FRAME_MAX ((size_t)TR_DIST_MSG_MAX + 65536)
 
 /* For the tests (dist/frag.c): the largest output (bytes not yet written
- * to the socket) any node connection had queued since the last reset;
+ * to the socket) any node connection had queued since the last reset,
+ * counted once past half its busy limit;
  * how many times connections began holding their senders. */
 size_t tr__dist_out_peak(bool reset);
 uint64_t tr__dist_holds(void);

@@ -10,14 +10,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../base/clock.h"
 #include "../net/net.h"
 #include "dist.h"
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)(tr__now_ns() / 1000000);
 }
 
 /* A connected socket to host:port, waiting at most ms; -errno on failure. */

@@ -139,14 +139,22 @@ static void send_with_reason(tr_ctx *cx, tr__dconn *c, tr__ctl *ctl, int reason)
 
 /* ---- going out ---- */
 
-static bool pid_out(tr_ctx *cx, tr__dconn *c, tr_pid p, erlang_pid *e)
+/* A message's two pids as Erlang's, under one taking of the dist lock:
+ * `from` (nobody, the outside context, goes as a stand-in pid of ours)
+ * and, unless to_too is false (a REG_SEND), `to`. False if either has no
+ * Erlang form (a pid of a connection gone: a dead letter). */
+static bool pids_out(tr_ctx *cx, tr__dconn *c, tr_pid from, tr_pid to, bool to_too,
+                     tr__ctl *ctl)
 {
     uint32_t peer;
     tr__dist_lock();
     tr__dist_node *n = tr__dist_node_of(tr_ctx_runtime(cx), c->node_id);
-    int err = n != NULL ? tr__dist_pid_out(n, p, e, &peer) : TR_ENOPID;
+    bool ok = n != NULL && (tr__dist_pid_out(n, from, &ctl->from, &peer) == 0 ||
+                            tr__dist_pid_out(n, TR_PID_NONE, &ctl->from, &peer) == 0);
+    if (ok && to_too)
+        ok = tr__dist_pid_out(n, to, &ctl->to, &peer) == 0;
     tr__dist_unlock();
-    return err == 0;
+    return ok;
 }
 
 static uint64_t payload_u64(const unsigned char *data, size_t len)
@@ -251,8 +259,7 @@ static void send_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *hp, const uns
     tr__dist_out h = *hp;
     tr__ctl ctl;
     memset(&ctl, 0, sizeof ctl);
-    /* From nobody (the outside context): a stand-in pid of ours. */
-    if (!pid_out(cx, c, h.from, &ctl.from) && !pid_out(cx, c, TR_PID_NONE, &ctl.from))
+    if (!pids_out(cx, c, h.from, h.to, h.op != TR__CTL_REG_SEND, &ctl))
         return;
     if (h.op == TR__CTL_REG_SEND) {
         ctl.op = TR__CTL_REG_SEND;
@@ -261,8 +268,6 @@ static void send_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *hp, const uns
         tr__dconn_send_ctl(cx, c, &ctl, h.type, data, len, true);
         return;
     }
-    if (!pid_out(cx, c, h.to, &ctl.to))
-        return; /* a pid of a connection gone: a dead letter */
     if (h.type >= TR_MSG_SYSTEM && h.type != TR_DIST_TERM && !tr__dist_ask_type(h.type)) {
         signal_out(cx, c, &h, &ctl, data, len);
         return;

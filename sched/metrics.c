@@ -223,7 +223,7 @@ static tr_pid live_at(tr_runtime *rt, uint32_t i, tr__actor **slot)
     if (a == NULL)
         return TR_PID_NONE;
     tr_pid pid = tr__pid_of(a, ck_pr_load_32(&a->life));
-    if (pid == TR_PID_NONE || !tr__figures_live(a, pid))
+    if (pid == TR_PID_NONE || !tr__actor_live(a, pid))
         return TR_PID_NONE;
     *slot = a;
     return pid;
@@ -280,14 +280,16 @@ int tr_runtime_top(tr_runtime *rt, tr_top_key key, unsigned n, unsigned window_m
     uint32_t slots = tr__table_size(&rt->actors.table);
     ranked *best = malloc(n * sizeof *best);
     /* With a window, the values at its start, by slot (with the pid, so a
-     * slot that changed hands in the window starts from 0). */
-    ranked *before = window_ms != 0 ? calloc(slots + 1, sizeof *before) : NULL;
-    if (best == NULL || (window_ms != 0 && before == NULL)) {
+     * slot that changed hands in the window starts from 0); the mailbox is
+     * ranked by its depth at the end, and needs none. */
+    bool windowed = window_ms != 0 && key != TR_TOP_MAILBOX;
+    ranked *before = windowed ? calloc(slots + 1, sizeof *before) : NULL;
+    if (best == NULL || (windowed && before == NULL)) {
         free(best);
         free(before);
         return TR_ENOMEM;
     }
-    if (window_ms != 0 && key != TR_TOP_MAILBOX) {
+    if (windowed) {
         for (uint32_t i = 0; i < slots; i++) {
             tr__actor *a;
             if ((before[i].pid = live_at(rt, i, &a)) != TR_PID_NONE) {
@@ -306,7 +308,7 @@ int tr_runtime_top(tr_runtime *rt, tr_top_key key, unsigned n, unsigned window_m
         if (pid == TR_PID_NONE)
             continue;
         uint64_t v = key_of(a, key);
-        if (before != NULL && key != TR_TOP_MAILBOX && i < slots && before[i].pid == pid)
+        if (before != NULL && i < slots && before[i].pid == pid)
             v = v > before[i].value ? v - before[i].value : 0;
         rank(best, n, &have, (ranked){pid, a, v});
     }

@@ -43,11 +43,6 @@
 
 enum { TICKING = 0, ASLEEP = 1 };
 
-static bool run_over(tr_runtime *rt)
-{
-    return ck_pr_load_32(&rt->stop) || ck_pr_load_32(&rt->done);
-}
-
 /* Whether ticking can help: some worker is awake, so there are turns to
  * sample and watch, and none may be asleep in the reactor. */
 static bool needed(tr_runtime *rt)
@@ -71,7 +66,7 @@ static void *monitor_main(void *arg)
 {
     tr_runtime *rt = arg;
     unsigned idle_ticks = 0;
-    while (!run_over(rt)) {
+    while (!tr__sched_over(rt)) {
         uint64_t now = tr__now_ns();
         tr__metrics_tick(rt, now);
         if (needed(rt)) {
@@ -82,7 +77,7 @@ static void *monitor_main(void *arg)
              * looks at the word): one of us sees the other. */
             ck_pr_store_32(&rt->monitor, ASLEEP);
             ck_pr_fence_memory();
-            if (!needed(rt) && !run_over(rt))
+            if (!needed(rt) && !tr__sched_over(rt))
                 tr__futex_wait(&rt->monitor, ASLEEP, 0);
             ck_pr_store_32(&rt->monitor, TICKING);
             idle_ticks = 0;

@@ -264,8 +264,7 @@ tr_ctx *tr_runtime_ctx(tr_runtime *rt)
 
 bool tr__sched_running(tr_runtime *rt)
 {
-    return ck_pr_load_32(&rt->running) && !ck_pr_load_32(&rt->done) &&
-           !ck_pr_load_32(&rt->stop);
+    return ck_pr_load_32(&rt->running) && !tr__sched_over(rt);
 }
 
 void tr_runtime_stats(tr_runtime *rt, tr_stats *out)

@@ -85,6 +85,7 @@
 #include "../actors/context.h"
 #include "../actors/fault.h"
 #include "../base/clock.h"
+#include "../base/symbol.h"
 #include "runq.h"
 #include "troupe/metrics.h"
 #include "troupe/runtime.h"
@@ -223,6 +224,12 @@ void tr__metrics_coarse(tr_runtime *rt);
 /* Forgets rt in the dump signal's table (tr_runtime_destroy). */
 void tr__metrics_fini(tr_runtime *rt);
 
+/* Whether the run is over: stopped, or ended quiescent. Any thread. */
+static inline bool tr__sched_over(tr_runtime *rt)
+{
+    return ck_pr_load_32(&rt->stop) || ck_pr_load_32(&rt->done);
+}
+
 /* The worker leaves turns for other work: the monitor must not count
  * what follows as the last turn's (run_turn, worker.c). */
 static inline void tr__between_turns(tr__worker *w)
@@ -250,11 +257,6 @@ typedef struct tr__watchdog tr__watchdog;
 int tr__watchdog_create(tr_runtime *rt, unsigned threshold_ms);
 void tr__watchdog_destroy(tr_runtime *rt);
 void tr__watchdog_tick(tr_runtime *rt, uint64_t now_ns);
-
-/* A behaviour's name for reports: its symbol if dladdr finds one exactly
- * there (exported: a program linked with -rdynamic, or a shared
- * library), else its address in hex. Any thread. */
-void tr__symbol_name(const void *fn, char *buf, size_t size);
 
 /* The trace (trace.c), made only when a path is configured: 0 or a
  * negative code (the file cannot be opened: -errno; TR_ENOMEM). Write

@@ -29,7 +29,6 @@
  * thread: slots are never freed while the runtime lives, so that is safe
  * even if the turn ends meanwhile (then the pid may read as TR_PID_NONE).
  */
-#include <dlfcn.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,18 +65,6 @@ void tr__watchdog_destroy(tr_runtime *rt)
 {
     free(rt->watchdog);
     rt->watchdog = NULL;
-}
-
-void tr__symbol_name(const void *fn, char *buf, size_t size)
-{
-    Dl_info info;
-    /* Only an exact match: for a static function dladdr names the nearest
-     * exported symbol before it, which would be another function. */
-    if (fn != NULL && dladdr(fn, &info) != 0 && info.dli_sname != NULL &&
-        info.dli_saddr == fn)
-        snprintf(buf, size, "%s", info.dli_sname);
-    else
-        snprintf(buf, size, "0x%" PRIxPTR, (uintptr_t)fn);
 }
 
 static void report(tr_runtime *rt, unsigned worker, tr__actor *a, uint64_t elapsed_ns)

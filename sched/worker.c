@@ -403,11 +403,6 @@ static void unpark(tr__worker *w)
     tr__monitor_wake(rt);
 }
 
-static bool run_over(tr_runtime *rt)
-{
-    return ck_pr_load_32(&rt->stop) || ck_pr_load_32(&rt->done);
-}
-
 /* Parked, and holding the reactor's lock: sleeps in epoll_wait instead
  * of on the futex, then dispatches what woke it as an awake worker. */
 static bool park_polling(tr__worker *w, bool standby)
@@ -422,7 +417,7 @@ static bool park_polling(tr__worker *w, bool standby)
          * CPUs taken kicks us (kick_untimed_poller). */
         ck_pr_store_32(&rt->poll_timed, 0);
         ck_pr_fence_memory();
-        if (!run_over(rt) && (standby || !work_visible(rt, false))) {
+        if (!tr__sched_over(rt) && (standby || !work_visible(rt, false))) {
             /* While work is queued (below its worker's share_at, nobody
              * is woken for it) or the CPUs are taken (wake-ups may skip
              * us), look again every STUCK_NS, in case the workers that
@@ -438,7 +433,7 @@ static bool park_polling(tr__worker *w, bool standby)
     unpark(w);
     tr__reactor_dispatch(r, w, n);
     tr__reactor_unlock(r);
-    return !run_over(rt);
+    return !tr__sched_over(rt);
 }
 
 /* Parks until there may be work (standing by: until woken). False when
@@ -451,7 +446,7 @@ static bool park(tr__worker *w, bool standby)
     ck_pr_fence_memory();
 
     for (;;) {
-        if (run_over(rt)) {
+        if (tr__sched_over(rt)) {
             unpark(w);
             return false;
         }
@@ -477,7 +472,7 @@ static bool park(tr__worker *w, bool standby)
         tr__futex_wait(&w->park, PARKED, ck_pr_load_32(&rt->polling) ? 0 : STUCK_NS);
         if (ck_pr_load_32(&w->park) == NOTIFIED) {
             unpark(w);
-            return !run_over(rt);
+            return !tr__sched_over(rt);
         }
         s = ck_pr_load_64(&rt->idle);
     }
