@@ -164,3 +164,10 @@ void dt_node_end(tr_runtime *rt)
     CU_ASSERT(rc == 0 || rc == 1);
     tr_runtime_destroy(rt);
 }
+
+void dt_echo(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->from != TR_PID_NONE)
+        TT_CHECK(tr_send(cx, m->from, m->type, m->data, m->len) == 0);
+}

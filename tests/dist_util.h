@@ -55,4 +55,7 @@ tr_runtime *dt_node(const char *name, uint16_t epmd, uint64_t tick_ns);
 tr_runtime *dt_node_busy(const char *name, uint16_t epmd, uint64_t tick_ns, size_t busy_limit);
 void dt_node_end(tr_runtime *rt);
 
+/* A behaviour that sends every message back to its sender unchanged. */
+void dt_echo(tr_ctx *cx, void *state, const tr_msg *m);
+
 #endif

@@ -18,13 +18,6 @@
 
 static atomic_int replies;
 
-static void echo(tr_ctx *cx, void *state, const tr_msg *m)
-{
-    (void)state;
-    if (m->from != TR_PID_NONE)
-        TT_CHECK(tr_send(cx, m->from, m->type, m->data, m->len) == 0);
-}
-
 /* On 1: ten messages to echo on node tt_ba; counts the answers. */
 static void sink(tr_ctx *cx, void *state, const tr_msg *m)
 {
@@ -108,7 +101,7 @@ static void test_garbage_closes_only_its_connection(void)
     uint16_t epmd = dt_epmd_start();
     CU_ASSERT_FATAL(epmd != 0);
     tr_runtime *a = dt_node("tt_ba", epmd, 0);
-    tr_actor_spec e = {.behaviour = echo, .name = "echo"};
+    tr_actor_spec e = {.behaviour = dt_echo, .name = "echo"};
     TT_EQ(tr_spawn_spec(tr_runtime_ctx(a), &e, NULL), 0);
     uint16_t port = 0;
     TT_EQ(tr__epmd_port_of("127.0.0.1", epmd, "tt_ba", &port), 0);

@@ -124,13 +124,6 @@ static void test_sixty_four_mib_both_ways_while_ticks_flow(void)
 
 /* ---- with erl ---- */
 
-static void echo(tr_ctx *cx, void *state, const tr_msg *m)
-{
-    (void)state;
-    if (m->from != TR_PID_NONE)
-        TT_CHECK(tr_send(cx, m->from, m->type, m->data, m->len) == 0);
-}
-
 /* An 8 MiB binary (OTP sends it whole: an off-heap binary does not count
  * towards its fragments), then a list of 2 Mi small integers, 4 MiB in
  * the external format, which OTP sends in fragments. */
@@ -153,7 +146,7 @@ static void test_erl_echoes_a_big_binary(void)
     uint16_t epmd = dt_epmd_start();
     CU_ASSERT_FATAL(epmd != 0);
     tr_runtime *rt = dt_node("tt_gn", epmd, TICK_NS);
-    tr_actor_spec e = {.behaviour = echo, .name = "echo"};
+    tr_actor_spec e = {.behaviour = dt_echo, .name = "echo"};
     TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &e, NULL), 0);
     dt_erl erl;
     TT_EQ(dt_erl_start(&erl, epmd, "tt_gerl@localhost", DT_COOKIE, erl_script), 0);

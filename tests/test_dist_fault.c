@@ -60,13 +60,6 @@ static void service(tr_ctx *cx, void *state, const tr_msg *m)
         tr_exit(cx, 5, "asked to");
 }
 
-static bool wait_until(atomic_int *v, int want)
-{
-    for (double until = tt_now() + 30; atomic_load(v) < want && tt_now() < until;)
-        tt_sleep_ms(2);
-    return atomic_load(v) >= want;
-}
-
 static void test_remote_links_and_monitors_fire_with_reason_then_noconnection(void)
 {
     if (dt_skip())
@@ -84,17 +77,17 @@ static void test_remote_links_and_monitors_fire_with_reason_then_noconnection(vo
 
     /* s1: linked and monitored from node a, then ends with reason 5. */
     TT_EQ(tr_send(tr_runtime_ctx(b), s1, GO, NULL, 0), 0);
-    CU_ASSERT(wait_until(&readies, 1));
+    CU_ASSERT(tt_wait_count(&readies, 1, 30));
     TT_EQ(tr_send(tr_runtime_ctx(b), s1, DIE, NULL, 0), 0);
-    CU_ASSERT(wait_until(&nexits, 1) && wait_until(&ndowns, 1));
+    CU_ASSERT(tt_wait_count(&nexits, 1, 30) && tt_wait_count(&ndowns, 1, 30));
     TT_EQ(atomic_load(&exit_reason[0]), 5);
     TT_EQ(atomic_load(&down_reason[0]), 5);
 
     /* s2: linked and monitored, then node b goes away. */
     TT_EQ(tr_send(tr_runtime_ctx(b), s2, GO, NULL, 0), 0);
-    CU_ASSERT(wait_until(&readies, 2));
+    CU_ASSERT(tt_wait_count(&readies, 2, 30));
     dt_node_end(b);
-    CU_ASSERT(wait_until(&nexits, 2) && wait_until(&ndowns, 2));
+    CU_ASSERT(tt_wait_count(&nexits, 2, 30) && tt_wait_count(&ndowns, 2, 30));
     TT_EQ(atomic_load(&exit_reason[1]), TR_EXIT_NOCONNECTION);
     TT_EQ(atomic_load(&down_reason[1]), TR_EXIT_NOCONNECTION);
     TT_EQ(atomic_load(&exit_from_ok), 2);

@@ -219,13 +219,6 @@ static void driver(tr_ctx *cx, void *state, const tr_msg *m)
     }
 }
 
-static bool wait_until(atomic_int *v, int want, double seconds)
-{
-    for (double until = tt_now() + seconds; atomic_load(v) < want && tt_now() < until;)
-        tt_sleep_ms(2);
-    return atomic_load(v) >= want;
-}
-
 static void test_demonitor_racing_remote_exit_at_most_one_down(void)
 {
     if (dt_skip())
@@ -263,7 +256,7 @@ static void test_demonitor_racing_remote_exit_at_most_one_down(void)
      * read through one more round trip, whose SYNC orders its writes. */
     tt_sleep_ms(100);
     TT_EQ(tr_send(tr_runtime_ctx(a), drv, START, NULL, 0), 0);
-    CU_ASSERT(wait_until(&synced, 2, 30));
+    CU_ASSERT(tt_wait_count(&synced, 2, 30));
 
     int demonitoring = 0, flushed = 0, before = 0, bad_rc = 0, two = 0, after = 0, bad = 0,
         ctl_not_once = 0, never_not_once = 0;

@@ -14,13 +14,6 @@
 
 enum { MSG_COUNT = 1, MSG_BLOCK };
 
-static void counter(tr_ctx *cx, void *state, const tr_msg *m)
-{
-    (void)cx;
-    (void)m;
-    ++*(uint64_t *)state;
-}
-
 /* A runtime of one worker, held in blocker's turn, with 3 messages
  * waiting for `waiting` and none for `idle`. */
 struct stuck {
@@ -39,8 +32,8 @@ static void stuck_start(struct stuck *s)
     tr_actor_spec spec = {.behaviour = tt_blocking, .state = &bp, .state_size = sizeof bp,
                           .name = "stuck-one"};
     TT_EQ(tr_spawn_spec(cx, &spec, &s->blocker), 0);
-    TT_EQ(tr_spawn(cx, counter, &zero, sizeof zero, &s->waiting), 0);
-    TT_EQ(tr_spawn(cx, counter, &zero, sizeof zero, &s->idle), 0);
+    TT_EQ(tr_spawn(cx, tt_counter, &zero, sizeof zero, &s->waiting), 0);
+    TT_EQ(tr_spawn(cx, tt_counter, &zero, sizeof zero, &s->idle), 0);
     TT_EQ(tr_runtime_hold(s->rt), 0);
     TT_EQ(tr_runtime_start(s->rt), 0);
     TT_EQ(tr_send(cx, s->blocker, MSG_BLOCK, NULL, 0), 0);

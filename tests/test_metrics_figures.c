@@ -11,13 +11,6 @@ enum { MSG_COUNT = 1, MSG_STOP, MSG_SPIN, MSG_LINK, MSG_BLOCK };
 
 #define ACTORS 20
 
-static void counter(tr_ctx *cx, void *state, const tr_msg *m)
-{
-    (void)cx;
-    (void)m;
-    ++*(uint64_t *)state;
-}
-
 static void test_handled_per_actor_equals_what_was_sent(void)
 {
     tr_runtime *rt = tt_runtime(2, 0);
@@ -25,7 +18,7 @@ static void test_handled_per_actor_equals_what_was_sent(void)
     tr_pid pids[ACTORS];
     uint64_t zero = 0, sent = 0;
     for (unsigned i = 0; i < ACTORS; i++)
-        TT_EQ(tr_spawn(cx, counter, &zero, sizeof zero, &pids[i]), 0);
+        TT_EQ(tr_spawn(cx, tt_counter, &zero, sizeof zero, &pids[i]), 0);
     for (unsigned i = 0; i < ACTORS; i++)
         for (unsigned k = 0; k < 10 * (i + 1); k++, sent++)
             TT_EQ(tr_send(cx, pids[i], MSG_COUNT, NULL, 0), 0);
@@ -103,7 +96,7 @@ static void test_info_on_a_stopped_pid_is_enopid(void)
 
     /* Its slot's next actor starts from zero. */
     tr_pid q;
-    TT_EQ(tr_spawn(cx, counter, &(uint64_t){0}, sizeof(uint64_t), &q), 0);
+    TT_EQ(tr_spawn(cx, tt_counter, &(uint64_t){0}, sizeof(uint64_t), &q), 0);
     TT_EQ(tr_actor_info(rt, q, &f), 0);
     TT_EQ(f.turns, 0);
     TT_EQ(f.handled, 0);
@@ -126,7 +119,7 @@ static void test_info_gives_name_links_and_monitors(void)
     tr_runtime *rt = tt_runtime(2, 0);
     tr_ctx *cx = tr_runtime_ctx(rt);
     tr_pid named, other;
-    tr_actor_spec spec = {.behaviour = counter, .state = &(uint64_t){0},
+    tr_actor_spec spec = {.behaviour = tt_counter, .state = &(uint64_t){0},
                           .state_size = sizeof(uint64_t), .name = "metrics-named"};
     TT_EQ(tr_spawn_spec(cx, &spec, &named), 0);
     TT_EQ(tr_spawn(cx, linker, &named, sizeof named, &other), 0);

@@ -12,13 +12,6 @@ enum { MSG_COUNT = 1, MSG_BLOCK, MSG_TOP };
 #define COLD 50
 #define BASE 4
 
-static void counter(tr_ctx *cx, void *state, const tr_msg *m)
-{
-    (void)cx;
-    (void)m;
-    ++*(uint64_t *)state;
-}
-
 static void send_n(tr_ctx *cx, tr_pid to, unsigned n)
 {
     for (unsigned i = 0; i < n; i++)
@@ -33,9 +26,9 @@ static void test_top_by_handled_names_the_hot_actors_in_order(void)
     tr_pid hot[3], cold[COLD];
     static const unsigned times[3] = {10, 5, 2};
     for (unsigned i = 0; i < COLD; i++)
-        TT_EQ(tr_spawn(cx, counter, &zero, sizeof zero, &cold[i]), 0);
+        TT_EQ(tr_spawn(cx, tt_counter, &zero, sizeof zero, &cold[i]), 0);
     for (unsigned i = 0; i < 3; i++) /* spawned last: no help from slot order */
-        TT_EQ(tr_spawn(cx, counter, &zero, sizeof zero, &hot[2 - i]), 0);
+        TT_EQ(tr_spawn(cx, tt_counter, &zero, sizeof zero, &hot[2 - i]), 0);
     for (unsigned i = 0; i < COLD; i++)
         send_n(cx, cold[i], BASE);
     for (unsigned i = 0; i < 3; i++)
@@ -75,9 +68,9 @@ static void test_top_by_mailbox_while_the_worker_is_held(void)
     uint64_t zero = 0;
     TT_EQ(tr_spawn(cx, tt_blocking, &bp, sizeof bp, &blocker), 0);
     for (unsigned i = 0; i < COLD; i++)
-        TT_EQ(tr_spawn(cx, counter, &zero, sizeof zero, &shallow[i]), 0);
+        TT_EQ(tr_spawn(cx, tt_counter, &zero, sizeof zero, &shallow[i]), 0);
     for (unsigned i = 0; i < 3; i++)
-        TT_EQ(tr_spawn(cx, counter, &zero, sizeof zero, &deep[i]), 0);
+        TT_EQ(tr_spawn(cx, tt_counter, &zero, sizeof zero, &deep[i]), 0);
     TT_EQ(tr_runtime_hold(rt), 0);
     TT_EQ(tr_runtime_start(rt), 0);
     TT_EQ(tr_send(cx, blocker, MSG_BLOCK, NULL, 0), 0);
@@ -155,8 +148,8 @@ static void test_top_over_a_window_ranks_what_happened_in_it(void)
     tr_ctx *cx = tr_runtime_ctx(rt);
     uint64_t zero = 0;
     tr_pid old, busy;
-    TT_EQ(tr_spawn(cx, counter, &zero, sizeof zero, &old), 0);
-    TT_EQ(tr_spawn(cx, counter, &zero, sizeof zero, &busy), 0);
+    TT_EQ(tr_spawn(cx, tt_counter, &zero, sizeof zero, &old), 0);
+    TT_EQ(tr_spawn(cx, tt_counter, &zero, sizeof zero, &busy), 0);
     send_n(cx, old, 1000);
     TT_EQ(tr_runtime_hold(rt), 0);
     TT_EQ(tr_runtime_start(rt), 0);

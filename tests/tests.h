@@ -299,4 +299,10 @@ void tt_blocker_init(struct tt_blocker *b);
 void tt_blocker_fini(struct tt_blocker *b);
 void tt_blocking(tr_ctx *cx, void *state, const tr_msg *m);
 
+/* Whether *v reaches want within seconds (polled every 2 ms). */
+bool tt_wait_count(atomic_int *v, int want, double seconds);
+
+/* A behaviour that counts its messages in its state (a uint64_t). */
+void tt_counter(tr_ctx *cx, void *state, const tr_msg *m);
+
 #endif

@@ -648,3 +648,17 @@ void tt_blocking(tr_ctx *cx, void *state, const tr_msg *m)
     while (sem_wait(&b->go) != 0)
         ;
 }
+
+bool tt_wait_count(atomic_int *v, int want, double seconds)
+{
+    for (double until = tt_now() + seconds; atomic_load(v) < want && tt_now() < until;)
+        tt_sleep_ms(2);
+    return atomic_load(v) >= want;
+}
+
+void tt_counter(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    (void)m;
+    ++*(uint64_t *)state;
+}
