@@ -1,9 +1,7 @@
 /* chat: a line-based chat server.
- *   chat [port] [--metrics PORT]
- *                   listens on 127.0.0.1 (default 7000); join with nc 127.0.0.1 <port>;
- *                   Ctrl-C (or SIGTERM) stops it. With --metrics, also serves
- *                   /metrics and /actors on 127.0.0.1:PORT (tr_metrics_serve),
- *                   for Prometheus or `troupe-top 127.0.0.1:PORT`
+ *   chat [port] [--metrics PORT]   listens on 127.0.0.1 (default 7000; join with nc
+ *     127.0.0.1 <port>; Ctrl-C or SIGTERM stops it), and with --metrics serves /metrics
+ *     and /actors on 127.0.0.1:PORT (for Prometheus or `troupe-top 127.0.0.1:PORT`)
  *
  * The protocol, one line each way:
  *   NICK <nick>  JOIN <#room>  PART <#room>  MSG <#room> <text>  PRIV <nick> <text>
@@ -12,10 +10,9 @@
  *   errors and limits: docs/chat-protocol.md.
  *
  * Limits: a client may be in MAX_ROOMS rooms at once (ERR too-many-rooms
- * past that), so that no one client can take the rooms — actors and names
- * in the registry, which every client shares — for itself. A request the
- * server cannot carry out is answered with what ran out (failure()): ERR
- * out-of-memory only when memory did.
+ * past that), so that no one client can take the rooms (actors and names
+ * every client shares) for itself. A request the server cannot carry out
+ * is answered with what ran out (failure()): ERR out-of-memory only then.
  *
  * The actors:
  *   client     one per connection, running on the connection actor: parses
@@ -39,29 +36,25 @@
  *                last member has just left may end before it sees the ask:
  *                then it fails (TR_ASK_GONE) and the client looks again.
  *   PART         client -> room
- *   MSG          client -> room -> LINE to every member
- * Messages from one actor to another arrive in the order sent, so a
- * sender's MSG lines reach every member in order.
+ *   MSG          client -> room -> LINE to every member, in the order sent
+ *                (messages from one actor to another keep their order)
  *
- * Monitors:
- *   - A room monitors each member from its JOIN to its PART. When a client
- *     ends, however it ends (QUIT, disconnect, dropped as too slow), every
- *     room it is in gets TR_DOWN, removes it and sends PARTED to the
- *     others; so the client itself sends nothing on leaving. tr_demonitor
- *     on PART means nobody is PARTED twice.
- *   - The directory monitors every client with a nick, and frees the nick
- *     on its TR_DOWN.
+ * Monitors: a room monitors each member from its JOIN to its PART; when a
+ * client ends, however it ends (QUIT, disconnect, dropped as too slow),
+ * every room it is in gets TR_DOWN, removes it and sends PARTED to the
+ * others, so the client itself sends nothing on leaving (tr_demonitor on
+ * PART: nobody is PARTED twice). The directory monitors every client with
+ * a nick, and frees the nick on its TR_DOWN.
  *
- * Slow clients: a client whose unsent output would pass 1 MiB is dropped
- * (tr_tcp_abort: ERR too-slow could not get past its full queue anyway) and
- * leaves as if it had disconnected; nobody else waits for it.
+ * Slow clients: one whose unsent output would pass 1 MiB is dropped with
+ * tr_tcp_abort (ERR too-slow could not get past its full queue) and leaves
+ * as if it had disconnected; nobody else waits for it.
  *
  * Stopping: SIGINT or SIGTERM stops the runtime. Rooms and the directory
  * free their lists in their spec's on_stop, which tr_runtime_destroy runs
- * too. A client frees its room list when its connection closes, so main
- * first sends SHUTDOWN to the directory and runs again: the directory
- * drops every client with a nick (the only ones that can hold rooms) and,
- * once it has seen all of them end, stops the runtime for good.
+ * too; a client frees its room list when its connection closes, so main
+ * then sends SHUTDOWN to the directory and runs again: it drops every
+ * client with a nick and stops the runtime once all of them have ended.
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -71,7 +64,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <troupe/metrics.h>
 #include <troupe.h>
 
 #define NAME_LEN 32                  /* a nick, or a room after its '#' */
@@ -556,33 +548,13 @@ static void client_actor(tr_ctx *cx, void *state, const tr_msg *m)
     }
 }
 
-/* "[port] [--metrics PORT]": false (and a usage line) if that is not it. */
-static bool read_args(int argc, char **argv, uint16_t *port, long *metrics)
-{
-    *port = 7000;
-    *metrics = -1;
-    for (int i = 1; i < argc; i++) {
-        char *end;
-        bool flag = strcmp(argv[i], "--metrics") == 0 && i + 1 < argc;
-        long v = strtol(argv[flag ? ++i : i], &end, 10);
-        if (*end != '\0' || end == argv[i] || v < 0 || v > 65535) {
-            fprintf(stderr, "usage: chat [port] [--metrics PORT]\n");
-            return false;
-        }
-        if (flag)
-            *metrics = v;
-        else
-            *port = (uint16_t)v;
-    }
-    return true;
-}
-
 int main(int argc, char **argv)
 {
     client proto = {0}; /* every connection starts with a copy */
     directory dir = {0};
     tr_tcp_listen_opts opts = {
         .host = "127.0.0.1",
+        .port = 7000,
         .handler = {.actor = {.behaviour = client_actor, .state = &proto,
                               .state_size = sizeof proto},
                     .opts = {.framing = TR_FRAME_LINE, .max_line = 4096,
@@ -591,10 +563,13 @@ int main(int argc, char **argv)
     tr_actor_spec dir_spec = {.behaviour = directory_actor, .state = &dir,
                               .state_size = sizeof dir, .on_stop = roster_free,
                               .name = "chat:directory"};
-    long metrics;
+    char metrics[32] = ""; /* its address, if asked for */
     uint16_t metrics_port = 0;
-    if (!read_args(argc, argv, &opts.port, &metrics))
-        return 2;
+    for (int i = 1; i < argc; i++) /* [port] [--metrics PORT] */
+        if (strcmp(argv[i], "--metrics") == 0 && i + 1 < argc)
+            snprintf(metrics, sizeof metrics, "127.0.0.1:%s", argv[++i]);
+        else
+            opts.port = (uint16_t)atoi(argv[i]);
     tr_runtime *rt;
     tr_fd_limit_raise(NULL); /* past 1,024 descriptors: one per client */
     int err = tr_runtime_create(NULL, &rt);
@@ -606,20 +581,15 @@ int main(int argc, char **argv)
         err = tr_runtime_stop_on_signal(rt, SIGTERM);
     if (err == 0)
         err = tr_tcp_listen(tr_runtime_ctx(rt), &opts, NULL, &opts.port);
-    if (err == 0 && metrics >= 0) {
-        char addr[32];
-        snprintf(addr, sizeof addr, "127.0.0.1:%ld", metrics);
-        err = tr_metrics_serve(tr_runtime_ctx(rt), addr, &metrics_port, NULL);
-    }
+    if (err == 0 && metrics[0] != '\0')
+        err = tr_metrics_serve(tr_runtime_ctx(rt), metrics, &metrics_port, NULL);
     if (err != 0) {
         fprintf(stderr, "chat: %s\n", tr_strerror(err));
         return 1;
     }
-    /* One line, the chat's own address first (tests read it). */
     printf("chat: listening on 127.0.0.1:%u; join with: nc 127.0.0.1 %u", opts.port, opts.port);
-    if (metrics >= 0)
-        printf("; metrics on 127.0.0.1:%u, watch with: troupe-top 127.0.0.1:%u", metrics_port,
-               metrics_port);
+    if (metrics[0] != '\0')
+        printf("; metrics on 127.0.0.1:%u (troupe-top 127.0.0.1:%u)", metrics_port, metrics_port);
     printf("\n");
     fflush(stdout);
     tr_runtime_run(rt); /* until SIGINT or SIGTERM */
