@@ -46,5 +46,6 @@
 #include "troupe/supervisor.h"
 #include "troupe/dist.h"
 #include "troupe/metrics.h"
+#include "troupe/sim.h"
 
 #endif

@@ -40,6 +40,9 @@ typedef struct tr_config {
     const char *trace_path; /* record turns, spawns, stops and timers and
                              * write them there as Chrome trace-event JSON
                              * at the end of each run; NULL = off */
+    uint64_t sim_seed;  /* nonzero: run in simulation (troupe/sim.h) with
+                         * this seed, TR_SIM_ANY_SEED to pick one; 0 = off */
+    const char *sim_options; /* the simulation's options; NULL = TROUPE_SIM */
 } tr_config;
 
 typedef struct tr_stats {
