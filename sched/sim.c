@@ -378,6 +378,10 @@ static int run(tr_runtime *rt)
         if (sim.n == 0) {
             if (next == UINT64_MAX)
                 return give_up(rt, NULL);
+            /* A jump past the limit stops just past it: the report says
+             * when the limit was passed, not where the wheel looked next. */
+            if (next - sim.start_ns > tr__sim.limit_ns)
+                next = sim.start_ns + tr__sim.limit_ns + 1;
             tr__sim_advance(next);
             tr__sim_mix(TR__EV_TIME, next - sim.start_ns, 0);
         }
