@@ -335,6 +335,154 @@ static void timers_over_a_day_fire_once_each(void)
     TT_NO_ERRORS();
 }
 
+/* ---- timers due together, and late ones ---- */
+
+#define TOGETHER 16
+
+static uint32_t order[TOGETHER];
+static unsigned ordered;
+
+void sim_order_target(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    (void)state;
+    const uint32_t *id = TR_PAYLOAD(m, uint32_t);
+    TT_CHECK(id != NULL && ordered < TOGETHER);
+    if (id != NULL && ordered < TOGETHER)
+        order[ordered++] = *id;
+}
+
+/* The order in which TOGETHER timers due at one instant reached their
+ * target, as a number (each id's place mixed in). */
+static uint64_t together_order(uint64_t seed)
+{
+    ordered = 0;
+    capture_begin(); /* 21 runs' seeds and hashes, not worth showing */
+    tr_runtime *rt = sim_runtime(seed, "sched=uniform", 0);
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    tr_pid target;
+    CU_ASSERT_FATAL(tr_spawn(cx, sim_order_target, NULL, 0, &target) == 0);
+    for (uint32_t i = 0; i < TOGETHER; i++)
+        TT_EQ(tr_send_after(cx, 100 * TR_MSEC, target, 1, &i, sizeof i), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    tr_runtime_destroy(rt);
+    capture_end(false);
+    TT_EQ(ordered, TOGETHER);
+    uint64_t h = 0;
+    for (unsigned i = 0; i < ordered; i++)
+        h = tt_mix64(h ^ order[i]);
+    return h;
+}
+
+static void timers_due_together_fire_in_seeded_order(void)
+{
+    uint64_t first = together_order(300);
+    TT_EQ(together_order(300), first);
+    uint64_t seen[20];
+    unsigned distinct = 0;
+    for (unsigned s = 0; s < 20; s++) {
+        uint64_t h = together_order(400 + s);
+        bool dup = false;
+        for (unsigned i = 0; i < distinct && !dup; i++)
+            dup = seen[i] == h;
+        if (!dup)
+            seen[distinct++] = h;
+    }
+    CU_ASSERT(distinct > 10);
+    TT_NO_ERRORS();
+}
+
+#define LATE_TIMERS 200
+
+static uint64_t late_max_ns, late_count;
+
+void sim_late_target(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    const struct due *d = TR_PAYLOAD(m, struct due);
+    TT_CHECK(d != NULL && d->id < LATE_TIMERS);
+    if (d == NULL || d->id >= LATE_TIMERS)
+        return;
+    fired[d->id]++;
+    uint64_t now = tr_now(cx);
+    if (now < d->at) {
+        early++;
+        return;
+    }
+    if (now - d->at > late_max_ns)
+        late_max_ns = now - d->at;
+    late_count += now - d->at > 2 * TR_MSEC;
+}
+
+static void late_timers_fault_stays_within_bound(void)
+{
+    memset(fired, 0, sizeof fired);
+    early = late_max_ns = late_count = 0;
+    /* Seed 1's draw switches the timer_late site on. */
+    tr_runtime *rt = sim_runtime(1, "faults=timer_late,fault_p=1", 0);
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    tr_pid target;
+    CU_ASSERT_FATAL(tr_spawn(cx, sim_late_target, NULL, 0, &target) == 0);
+    uint64_t rng = 5;
+    for (uint32_t i = 0; i < LATE_TIMERS; i++) {
+        uint64_t delay = tt_rng_below(&rng, TR_SEC);
+        struct due d = {.id = i, .at = tr_now(cx) + delay};
+        TT_EQ(tr_send_after(cx, delay, target, 1, &d, sizeof d), 0);
+    }
+    TT_EQ(tr_runtime_run(rt), 0);
+    tr_sim_stats st;
+    tr_sim_stats_get(&st);
+    tr_runtime_destroy(rt);
+    unsigned once = 0;
+    for (uint32_t i = 0; i < LATE_TIMERS; i++)
+        once += fired[i] == 1;
+    TT_EQ(once, LATE_TIMERS);
+    TT_EQ(early, 0);
+    TT_EQ(st.faults, LATE_TIMERS); /* each put off once, at fault_p=1 */
+    CU_ASSERT(late_count > LATE_TIMERS / 2); /* most by more than 2 ms of 10 */
+    /* 10 ms, a wheel tick of rounding and the turns that delivered them. */
+    CU_ASSERT(late_max_ns <= 10 * TR_MSEC + 2 * TR_MSEC);
+    TT_NO_ERRORS();
+}
+
+/* ---- several simulated runtimes in one process ---- */
+
+static void started_runtimes_are_stepped_together(void)
+{
+    tr_runtime *a = sim_runtime(8, "sched=uniform", 0);
+    tr_runtime *b = sim_runtime(8, NULL, 0); /* joins the simulation of a */
+    tr_runtime *c = sim_runtime(8, NULL, 0);
+    uint64_t zero = 0;
+    tr_pid pa, pb, pc;
+    CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(a), tt_counter, &zero, sizeof zero, &pa) == 0);
+    CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(b), tt_counter, &zero, sizeof zero, &pb) == 0);
+    CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(c), tt_counter, &zero, sizeof zero, &pc) == 0);
+    /* a waits a virtual second for its timer; b has work meanwhile; c is
+     * not started, so its message waits. */
+    TT_EQ(tr_send_after(tr_runtime_ctx(a), TR_SEC, pa, 1, NULL, 0), 0);
+    for (int i = 0; i < 100; i++)
+        TT_EQ(tr_send(tr_runtime_ctx(b), pb, 1, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(c), pc, 1, NULL, 0), 0);
+    TT_EQ(tr_runtime_start(a), 0);
+    TT_EQ(tr_runtime_start(b), 0);
+    TT_EQ(tr_runtime_join(a), 0);
+    tr_stats sa, sb, sc;
+    tr_runtime_stats(a, &sa);
+    tr_runtime_stats(b, &sb);
+    tr_runtime_stats(c, &sc);
+    TT_EQ(sa.messages_handled, 1);
+    TT_EQ(sb.messages_handled, 100);
+    TT_EQ(sc.messages_handled, 0);
+    TT_EQ(tr_runtime_join(b), 0);
+    TT_EQ(tr_runtime_run(c), 0);
+    tr_runtime_stats(c, &sc);
+    TT_EQ(sc.messages_handled, 1);
+    tr_runtime_destroy(c);
+    tr_runtime_destroy(b);
+    CU_ASSERT(tr_now(NULL) != 0); /* still simulated: a is alive */
+    tr_runtime_destroy(a);
+}
+
 /* ---- faults, blocking, ends ---- */
 
 static void spawn_fault_gives_enomem(void)
@@ -465,6 +613,10 @@ void register_sim_tests(void)
     tt_test(s, "hundred_seeds_pct", hundred_seeds_pct);
     tt_test(s, "supervisor_runs_virtual_hours", supervisor_runs_virtual_hours);
     tt_test(s, "timers_over_a_day_fire_once_each", timers_over_a_day_fire_once_each);
+    tt_test(s, "timers_due_together_fire_in_seeded_order",
+            timers_due_together_fire_in_seeded_order);
+    tt_test(s, "late_timers_fault_stays_within_bound", late_timers_fault_stays_within_bound);
+    tt_test(s, "started_runtimes_are_stepped_together", started_runtimes_are_stepped_together);
     tt_test(s, "spawn_fault_gives_enomem", spawn_fault_gives_enomem);
     tt_test(s, "blocking_behaviour_is_reported_once", blocking_behaviour_is_reported_once);
     tt_test(s, "held_run_is_a_liveness_failure", held_run_is_a_liveness_failure);
