@@ -483,6 +483,43 @@ static void started_runtimes_are_stepped_together(void)
     tr_runtime_destroy(a);
 }
 
+/* Stops its own runtime. */
+void sim_stopper(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    (void)m;
+    tr_runtime_shutdown(tr_ctx_runtime(cx));
+}
+
+static void stopped_runtime_waits_for_its_next_run(void)
+{
+    tr_runtime *a = sim_runtime(9, "sched=uniform", 0);
+    tr_runtime *b = sim_runtime(9, NULL, 1);
+    uint64_t zero = 0;
+    tr_pid pa, counter, stopper;
+    CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(a), tt_counter, &zero, sizeof zero, &pa) == 0);
+    CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(b), tt_counter, &zero, sizeof zero, &counter) == 0);
+    CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(b), sim_stopper, NULL, 0, &stopper) == 0);
+    for (int i = 0; i < 50; i++)
+        TT_EQ(tr_send(tr_runtime_ctx(b), counter, 1, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(b), stopper, 1, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(b), 1);
+    tr_stats sb;
+    tr_runtime_stats(b, &sb);
+    uint64_t before = sb.messages_handled;
+    printf("\n    %" PRIu64 " of 51 messages handled before the stop\n", before);
+    /* a's run steps only started runtimes: b's actors wait. */
+    TT_EQ(tr_send_after(tr_runtime_ctx(a), TR_SEC, pa, 1, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(a), 0);
+    tr_runtime_stats(b, &sb);
+    TT_EQ(sb.messages_handled, before);
+    TT_EQ(tr_runtime_run(b), 0);
+    tr_runtime_stats(b, &sb);
+    TT_EQ(sb.messages_handled, 51);
+    tr_runtime_destroy(b);
+    tr_runtime_destroy(a);
+}
+
 /* ---- faults, blocking, ends ---- */
 
 static void spawn_fault_gives_enomem(void)
@@ -617,6 +654,7 @@ void register_sim_tests(void)
             timers_due_together_fire_in_seeded_order);
     tt_test(s, "late_timers_fault_stays_within_bound", late_timers_fault_stays_within_bound);
     tt_test(s, "started_runtimes_are_stepped_together", started_runtimes_are_stepped_together);
+    tt_test(s, "stopped_runtime_waits_for_its_next_run", stopped_runtime_waits_for_its_next_run);
     tt_test(s, "spawn_fault_gives_enomem", spawn_fault_gives_enomem);
     tt_test(s, "blocking_behaviour_is_reported_once", blocking_behaviour_is_reported_once);
     tt_test(s, "held_run_is_a_liveness_failure", held_run_is_a_liveness_failure);
