@@ -155,6 +155,11 @@ tr__worker *tr__worker_current(void);
 /* Whether rt is running and neither stopping nor done (runtime.c). */
 bool tr__sched_running(tr_runtime *rt);
 
+/* In simulation, runs the simulated runtimes on the calling thread (one
+ * outside the runtime: tr_call) until *done or rt cannot go on (stopped,
+ * quiescent, a liveness failure); returns *done (sim.c). */
+bool tr__sched_drive(tr_runtime *rt, const bool *done);
+
 /* Makes an actor runnable after a send turned its mailbox non-empty. w is
  * the sending worker, or NULL for an outside thread (worker.c). */
 void tr__sched_ready(tr_runtime *rt, tr__worker *w, tr__actor *a);

@@ -582,6 +582,46 @@ static void config_reads_the_seed(void)
         setenv("TROUPE_SIM_SEED", saved, 1);
 }
 
+/* ---- tr_call from the test thread: it runs the simulation itself ---- */
+
+void sim_doubler(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    const uint64_t *v = TR_PAYLOAD(m, uint64_t);
+    TT_CHECK(v != NULL);
+    uint64_t twice = v != NULL ? 2 * *v : 0;
+    TT_CHECK(tr_reply(cx, m, &twice, sizeof twice) == 0);
+}
+
+static void call_runs_the_simulation(void)
+{
+    tr_runtime *rt = sim_runtime(12, "sched=uniform", 0);
+    tr_pid doubler, stopper;
+    CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(rt), sim_doubler, NULL, 0, &doubler) == 0);
+    CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(rt), sim_stopper, NULL, 0, &stopper) == 0);
+    tr_msg *reply = NULL;
+    uint64_t v = 21;
+    /* Not started: nothing would run it. */
+    TT_EQ(tr_call(rt, doubler, 1, &v, sizeof v, TR_SEC, &reply), TR_ENOTSTARTED);
+    TT_EQ(tr_runtime_start(rt), 0);
+    TT_EQ(tr_call(rt, doubler, 1, &v, sizeof v, TR_SEC, &reply), 0);
+    CU_ASSERT_FATAL(reply != NULL);
+    TT_EQ(tt_u64(reply), 42);
+    tr_msg_free(reply);
+    /* A run that stops before the answer: the call returns, and its actor
+     * cleans up at the next run. */
+    TT_EQ(tr_call(rt, stopper, 1, &v, sizeof v, TR_SEC, &reply), TR_ENOTSTARTED);
+    CU_ASSERT(reply == NULL);
+    TT_EQ(tr_runtime_join(rt), 1);
+    TT_EQ(tr_runtime_run(rt), 0);
+    /* ... or as the runtime is destroyed. */
+    TT_EQ(tr_runtime_start(rt), 0);
+    TT_EQ(tr_call(rt, stopper, 1, &v, sizeof v, TR_SEC, &reply), TR_ENOTSTARTED);
+    TT_EQ(tr_runtime_join(rt), 1);
+    tr_runtime_destroy(rt);
+    TT_NO_ERRORS();
+}
+
 /* ---- faults, blocking, ends ---- */
 
 static void spawn_fault_gives_enomem(void)
@@ -719,6 +759,7 @@ void register_sim_tests(void)
     tt_test(s, "started_runtimes_are_stepped_together", started_runtimes_are_stepped_together);
     tt_test(s, "stopped_runtime_waits_for_its_next_run", stopped_runtime_waits_for_its_next_run);
     tt_test(s, "create_hook_sees_simulated_runtimes", create_hook_sees_simulated_runtimes);
+    tt_test(s, "call_runs_the_simulation", call_runs_the_simulation);
     tt_test(s, "spawn_fault_gives_enomem", spawn_fault_gives_enomem);
     tt_test(s, "blocking_behaviour_is_reported_once", blocking_behaviour_is_reported_once);
     tt_test(s, "held_run_is_a_liveness_failure", held_run_is_a_liveness_failure);
