@@ -80,7 +80,8 @@ static int dir_push(tr__conn_sim *c, int i, uint8_t kind, const struct iovec *io
     g->len = len;
     for (size_t k = 0, at = 0; k < n && at < len; k++) {
         size_t part = iov[k].iov_len < len - at ? iov[k].iov_len : len - at;
-        memcpy(g->data + at, iov[k].iov_base, part);
+        if (part > 0)
+            memcpy(g->data + at, iov[k].iov_base, part);
         at += part;
     }
     uint64_t due = now + tr__simnet_latency();
@@ -266,7 +267,8 @@ static void syn_arrives(tr__conn_sim *c, uint64_t at)
 static bool take_data(tr__sock *to, const tr__seg *g)
 {
     if (to->in_off + to->in_len + g->len > to->in_cap) {
-        memmove(to->in, to->in + to->in_off, to->in_len);
+        if (to->in_len > 0)
+            memmove(to->in, to->in + to->in_off, to->in_len);
         to->in_off = 0;
         if (to->in_len + g->len > to->in_cap) {
             size_t cap = to->in_cap ? to->in_cap : 4096;
@@ -547,11 +549,12 @@ ssize_t tr__tcp_write(tr__sock *s, const struct iovec *iov, size_t n, int flags)
         errno = EAGAIN;
         return -1;
     }
-    take = take < total ? take : total;
+    if (take < total)
+        s->nospace = true; /* full: the next room that appears is reported */
+    else
+        take = total;
     if (take > 1 && tr__sim_fault(TR__FAULT_SHORT_WRITE))
         take = 1 + (size_t)tr__sim_below(take - 1);
-    if (take < total)
-        s->nospace = true;
     if (dir_push(s->conn, s->side, SEG_DATA, iov, n, take, tr__now_ns()) != 0) {
         errno = ENOMEM;
         return -1;
