@@ -167,6 +167,14 @@ void tr__tcp_free_all(void)
     }
 }
 
+/* tcp_resets counts connections reset, whatever reset them first. */
+static void count_reset(tr__conn_sim *c)
+{
+    if (c->established && !c->reset)
+        tr__sim_stats.tcp_resets++;
+    c->reset = true;
+}
+
 static void mark_reset(tr__sock *s, int err)
 {
     s->err = err;
@@ -180,8 +188,7 @@ static void mark_reset(tr__sock *s, int err)
 static void abort_side(tr__conn_sim *c, int side, uint64_t now)
 {
     dir_clear(c, side);
-    if (c->established)
-        tr__sim_stats.tcp_resets++;
+    count_reset(c);
     tr__simnet_trace(NET_RST, c->id, (uint64_t)side);
     if (dir_signal(c, side, SEG_RST, now) != 0) {
         tr__sock *peer = live(c, 1 - side); /* no memory for the RST: reset it here */
@@ -194,8 +201,7 @@ static void abort_side(tr__conn_sim *c, int side, uint64_t now)
 /* Both ends reset at once (a path cut past rto, the reset fault). */
 static void reset_both(tr__conn_sim *c, uint64_t at)
 {
-    if (c->established)
-        tr__sim_stats.tcp_resets++;
+    count_reset(c);
     tr__simnet_trace(NET_RESET, c->id, at);
     tr__simnet_cancel(&c->fault);
     for (int j = 0; j < 2; j++)
@@ -295,8 +301,17 @@ static void arrive(tr__conn_sim *c, int i, tr__seg *g, uint64_t at)
         syn_arrives(c, at);
         return;
     }
-    if (to == NULL)
-        return; /* it is gone: dropped */
+    if (to == NULL) {
+        /* Gone (closed while connecting, say): like a closed port, it
+         * answers what it gets with a reset. */
+        if (g->kind != SEG_RST && live(c, i) != NULL && live(c, i)->state == S_OPEN) {
+            dir_clear(c, j);
+            count_reset(c);
+            if (dir_signal(c, j, SEG_RST, at) != 0)
+                mark_reset(live(c, i), ECONNRESET);
+        }
+        return;
+    }
     if (to->orphan) {
         if (g->kind == SEG_DATA || g->kind == SEG_SYNACK)
             abort_side(c, j, at); /* nobody will read it */
@@ -326,6 +341,8 @@ static void arrive(tr__conn_sim *c, int i, tr__seg *g, uint64_t at)
         tr__simnet_wake(to, ALL_EVENTS);
         break;
     case SEG_RST:
+        if (to->state == S_CLOSED)
+            break; /* reset already: a second one changes nothing */
         tr__simnet_trace(NET_RST, c->id << 1 | (uint64_t)i, at);
         dir_clear(c, j);
         mark_reset(to, to->state == S_CONNECTING ? ECONNREFUSED : ECONNRESET);
