@@ -107,9 +107,6 @@ static void advance(uint64_t now)
         case EV_RTO:
             tr__tcp_rto(e->obj, e->arg, e->due);
             break;
-        case EV_FAULT_RESET:
-            tr__tcp_fault_reset(e->obj, e->due);
-            break;
         case EV_DGRAM:
             tr__udp_deliver(e->obj);
             break;

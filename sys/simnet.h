@@ -39,7 +39,7 @@ typedef struct tr__simev {
     void *obj;     /* what it is about */
 } tr__simev;
 
-enum { EV_DIR = 1, EV_RTO, EV_FAULT_RESET, EV_DGRAM, EV_HEAL };
+enum { EV_DIR = 1, EV_RTO, EV_DGRAM, EV_HEAL };
 
 enum { S_NEW, S_LISTEN, S_CONNECTING, S_OPEN, S_CLOSED };
 
@@ -100,7 +100,8 @@ struct tr__conn_sim {
     bool refuse;         /* the connect fault fired: the SYN is refused */
     bool established;
     bool reset;          /* counted in tcp_resets already */
-    tr__simev fault;     /* TR__FAULT_RESET's moment */
+    unsigned fault_after; /* TR__FAULT_RESET: reset after so many more data
+                           * deliveries (0: never) */
     tr__conn_sim *next, *prev;
 };
 
@@ -158,7 +159,6 @@ void tr__saddr_route(tr__saddr *a);    /* a wildcard destination means loopback 
 uint32_t tr__tcp_poll(tr__sock *s);
 void tr__tcp_deliver(tr__conn_sim *c, int i, uint64_t at);
 void tr__tcp_rto(tr__conn_sim *c, int i, uint64_t at);
-void tr__tcp_fault_reset(tr__conn_sim *c, uint64_t at);
 void tr__tcp_close(tr__sock *s);
 void tr__tcp_release_held(uint64_t now);
 void tr__tcp_free_all(void);

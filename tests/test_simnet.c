@@ -553,10 +553,20 @@ static void test_faults(void)
     CU_ASSERT(tr__sys_close(c) == 0 && tr__sys_close(s) == 0 && tr__sys_close(l) == 0);
     world_end();
 
-    /* A connection reset within a second of virtual time. */
+    /* A connection reset within its first 8 data deliveries. */
     world_with_fault("reset", 1u << TR__FAULT_RESET);
     l = sim_listener(7009);
     sim_pair(l, 7009, &c, &s);
+    int sent = 0;
+    err = 0;
+    for (; sent < 20; sent++) {
+        if (tr__sys_send(c, "x", 1, MSG_NOSIGNAL) != 1) {
+            err = errno;
+            break;
+        }
+        run_for(SEC);
+    }
+    CU_ASSERT(sent >= 1 && sent <= 8 && err == ECONNRESET);
     CU_ASSERT(wait_for(c, EPOLLERR) != 0);
     CU_ASSERT(wait_for(s, EPOLLERR) != 0);
     tr_sim_stats st;
