@@ -119,7 +119,7 @@ typedef struct tr__world {
     tr__sock **fds;
     size_t nfds, lowest_free;
     tr__simev **heap;
-    size_t heap_len, heap_cap;
+    size_t heap_len, heap_cap, reserved;
     uint64_t seq, ids;
     uint16_t next_port;
     tr__sock *socks;
@@ -142,6 +142,7 @@ tr__sock *tr__simnet_sock(int fd);     /* NULL (errno EBADF or ENOTSOCK) */
 int tr__simnet_fd_alloc(tr__sock *s);  /* -1, errno EMFILE */
 tr__sock *tr__simnet_sock_new(int family, int type);
 void tr__simnet_sock_free(tr__sock *s);
+int tr__simnet_reserve(long slots); /* 0 or ENOMEM; negative: give back */
 void tr__simnet_schedule(tr__simev *e, uint8_t kind, void *obj, int arg, uint64_t due);
 void tr__simnet_cancel(tr__simev *e);
 uint64_t tr__simnet_latency(void);

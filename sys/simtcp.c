@@ -109,11 +109,16 @@ static int dir_signal(tr__conn_sim *c, int i, uint8_t kind, uint64_t now)
 
 /* ---- connections ---- */
 
+/* A connection's heap slots: each direction's delivery and rto. */
+#define CONN_SLOTS 4
+
 static tr__conn_sim *conn_new(void)
 {
     tr__conn_sim *c = calloc(1, sizeof *c);
-    if (c == NULL)
+    if (c == NULL || tr__simnet_reserve(CONN_SLOTS) != 0) {
+        free(c);
         return NULL;
+    }
     c->id = ++tr__w.ids;
     c->next = tr__w.conns;
     if (c->next != NULL)
@@ -151,6 +156,7 @@ static void conn_maybe_free(tr__conn_sim *c)
         tr__w.conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
+    tr__simnet_reserve(-CONN_SLOTS);
     free(c);
 }
 
