@@ -2,8 +2,8 @@
  * spawn, send and the turn, and what actors/ asks of the layers above it
  * (internal).
  *
- * The modules form a stack, base < mailbox < actors < sched < reactor <
- * net < dist, and a file includes only from its own module and those below
+ * The modules form a stack, base < sys < mailbox < actors < sched <
+ * reactor < net < dist, and a file includes only from its own module and those below
  * (support/check-includes.sh). Each layer owns its part of the runtime:
  * actors/ the pid table, the registry, the dead-letter sink, monitor refs
  * and the outside context (tr__actors); sched/ the workers, run queues and
