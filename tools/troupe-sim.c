@@ -642,12 +642,13 @@ int main(int argc, char **argv)
         return rc > 0 ? 128 + rc : 2;
     }
     if (!t.failed) {
-        printf("troupe-sim: %" PRIu64 " seeds passed, %zu distinct trace hashes\n", t.done,
-               distinct(t.hashes, t.nhashes));
+        size_t d = distinct(t.hashes, t.nhashes);
+        printf("troupe-sim: %" PRIu64 " seed%s passed, %zu distinct trace hash%s\n", t.done,
+               t.done == 1 ? "" : "s", d, d == 1 ? "" : "es");
         if (t.unhashed != 0)
-            printf("troupe-sim: %" PRIu64 " runs printed no \"trace hash=\" line: did they run "
+            printf("troupe-sim: %" PRIu64 " run%s printed no \"trace hash=\" line: not "
                    "simulated?\n",
-                   t.unhashed);
+                   t.unhashed, t.unhashed == 1 ? "" : "s");
     } else {
         printf("troupe-sim: seed %" PRIu64 " failed: %s\n", t.seed, t.reason);
         print_tail(t.out);
