@@ -3,7 +3,8 @@
 #  1. the runtime simulates at all (a run prints "trace hash=");
 #  2. troupe-sim finds examples/sim-race's lost update within SIM_SEEDS
 #     seeds, uniform and PCT, and the command it prints fails again five
-#     times out of five; PCT must need fewer seeds than uniform;
+#     times out of five with the same trace hash; PCT must need fewer
+#     seeds than uniform;
 #  3. determinism: TROUPE_SIM_CHECK=1 (each seed run twice, the trace
 #     hashes compared) over a few seeds of hello and pingpong;
 #  4. the chat sweep (the marked place below).
@@ -40,14 +41,20 @@ race() {
     found=$(printf '%s\n' "$out" | sed -n 's/^troupe-sim: seeds to find it: \([0-9]*\).*/\1/p')
     cmd=$(printf '%s\n' "$out" | sed -n '/^troupe-sim: reproduce with:$/{n;s/^    //p;}')
     say "sim-race, $label: found after $found seeds; replaying: $cmd"
+    first=
     for i in 1 2 3 4 5; do
-        if (eval "$cmd") >/dev/null 2>&1; then
-            say "FAILED: sim-race, $label: replay $i of 5 passed: the seed does not reproduce"
+        replay=$( (eval "$cmd") 2>&1)
+        rc=$?
+        hash=$(printf '%s\n' "$replay" | sed -n 's/^trace hash=//p')
+        first=${first:-$hash}
+        if [ $rc -ne 1 ] || [ -z "$hash" ] || [ "$hash" != "$first" ]; then
+            say "FAILED: sim-race, $label: replay $i of 5 exited $rc with trace hash '$hash'" \
+                "(the first: '$first'): the seed does not reproduce"
             failed=1
             return
         fi
     done
-    say "sim-race, $label: the replay failed 5 times out of 5, as it should"
+    say "sim-race, $label: the replay failed 5 times out of 5, trace hash $first each time"
 }
 
 race uniform
