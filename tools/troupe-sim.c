@@ -573,6 +573,8 @@ static int cmp_u64(const void *a, const void *b)
 
 static size_t distinct(uint64_t *h, size_t n)
 {
+    if (n == 0)
+        return 0; /* (h may be NULL: qsort must not see it) */
     qsort(h, n, sizeof *h, cmp_u64);
     size_t d = 0;
     for (size_t i = 0; i < n; i++)
