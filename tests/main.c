@@ -10,7 +10,7 @@
  *                          backpressure, depot, poll, writev, debug, errors,
  *                          http_parse, http_keepalive, http_pipeline, http_limits,
  *                          http_bad_input, http_slowloris, http_example,
- *                          metrics_serve, troupe_top,
+ *                          metrics_serve, troupe_top, troupe_sim,
  *                          dist_proto, dist_erl, dist_handshake, dist_example,
  *                          dist_link, dist_fault, dist_nodedown,
  *                          dist_bad_input, dist_order, dist_restart, dist_race,
@@ -99,6 +99,7 @@ int main(int argc, char **argv)
     register_http_example_tests();
     register_metrics_serve_tests();
     register_troupe_top_tests();
+    register_troupe_sim_tests();
     register_dist_proto_tests();
     register_dist_erl_tests();
     register_dist_handshake_tests();
