@@ -76,9 +76,10 @@ BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 MICRO    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/micro/*.c))
 TEST_SRC := $(wildcard tests/*.c)
 TEST_BIN := $(BUILD)/tests/run
+CHAT_MAIN := $(BUILD)/obj/tests/chat_example_main.o
 CXX_TEST := $(BUILD)/tests/cxx/hello
 
-.PHONY: all lib deps run test bench micro install clean cxx-test check-exports
+.PHONY: all lib deps run test bench micro install clean cxx-test check-exports sim-check
 # Keep the programs' objects: the device script links them again, statically.
 .SECONDARY:
 all: lib $(EXAMPLES) $(GUIDE) $(TOOLS) $(BENCHES) $(MICRO) $(TEST_BIN) $(CXX_TEST)
@@ -127,9 +128,15 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_A)
 # The tests count the library's send calls (tests/util.c, tt_send_calls).
 # -rdynamic: the watchdog and the trace name behaviours with dladdr, which
 # sees only exported symbols (tests/test_watchdog.c, test_trace.c).
-$(TEST_BIN): $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_A)
+$(TEST_BIN): $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(CHAT_MAIN) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -rdynamic -Wl,--wrap=send,--wrap=sendmsg -o $@ $^ -lcunit $(LDLIBS)
+
+# The sim_chat suite runs examples/chat.c's unchanged main inside the test
+# runner (tests/sim_chat_util.h): the same source, its main renamed.
+$(CHAT_MAIN): examples/chat.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Dmain=tr_chat_example_main -MMD -MP -c $< -o $@
 
 # The C++ test: troupe.h compiles as C++ and a C++ program can use it;
 # first, each public header alone compiles as C11 and as C++17, so that each
@@ -193,6 +200,13 @@ test: deps
 	sh support/check-layers.sh
 	sh support/check-includes.sh
 	$(SAN_ENV) BUILD=$(BUILD) BENCH_SCALE=small BENCH_OUT=$(BUILD)/bench-results sh bench/run.sh
+
+# make sim-check: the chat's protocol scenarios under the simulator, each
+# over seeds 1-1000 in two processes (tests/test_sim_chat.c); `make test`
+# runs 20 seeds each.
+sim-check: deps
+	@$(MAKE) $(JOBS) --no-print-directory $(TEST_BIN)
+	$(SAN_ENV) SIM_CHAT_SEEDS=1-1000 SIM_CHAT_JOBS=2 $(TEST_BIN) sim_chat
 
 bench: deps
 	@$(MAKE) $(JOBS) --no-print-directory $(BENCHES)

@@ -15,7 +15,8 @@
  *                          dist_link, dist_fault, dist_nodedown,
  *                          dist_bad_input, dist_order, dist_restart, dist_race,
  *                          watchdog, trace, metrics_figures, metrics_top,
- *                          metrics_dump, metrics_workers, dist_big, dist_ask)
+ *                          metrics_dump, metrics_workers, dist_big, dist_ask,
+ *                          sim_chat)
  *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`, `run http`, `run dist`,
  *                          `run metrics`
  *   run SUITE TEST         one test of a suite
@@ -117,6 +118,7 @@ int main(int argc, char **argv)
     register_metrics_workers_tests();
     register_dist_big_tests();
     register_dist_ask_tests();
+    register_sim_chat_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());
