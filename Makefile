@@ -59,7 +59,7 @@ ifneq ($(words $(subst ., ,$(VERSION))),3)
 endif
 SONAME  := libtroupe.so.$(MAJOR)
 
-LIB_SRC  := $(wildcard base/*.c actors/*.c mailbox/*.c sched/*.c reactor/*.c net/*.c dist/*.c observe/*.c)
+LIB_SRC  := $(wildcard base/*.c sys/*.c actors/*.c mailbox/*.c sched/*.c reactor/*.c net/*.c dist/*.c observe/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_A    := $(BUILD)/libtroupe.a
 LIB_SO   := $(BUILD)/libtroupe.so

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../base/debug.h"
+#include "../base/sim.h"
 #include "../mailbox/msg.h"
 #include "actor.h"
 #include "actors.h"
@@ -243,6 +244,9 @@ int tr__spawn_spec(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor
 {
     if (spec == NULL)
         return TR_EINVAL;
+    /* One load in production; the call only in simulation. */
+    if (CK_CC_UNLIKELY(tr__sim_on()) && tr__sim_fault(TR__FAULT_SPAWN))
+        return TR_ENOMEM;
     tr_pid p;
     int err = o == NULL && spec->init == NULL && spec->on_stop == NULL && spec->name == NULL
                   ? tr__spawn(rt, w, spec->behaviour, spec->state, spec->state_size, &p)

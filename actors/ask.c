@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/sim.h"
 #include "../mailbox/msg.h"
 #include "actors.h"
 #include "ask.h"
@@ -376,6 +377,10 @@ int tr_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t l
         return TR_EMSGSIZE;
     if (!tr__sched_running(rt))
         return TR_ENOTSTARTED;
+    /* A simulation runs only inside join, on the joining thread: nothing
+     * would ever answer a thread blocked here. */
+    if (tr__sim_on())
+        return TR_EDEADLK;
 
     call c = {.to = to, .type = type, .data = data, .len = len, .timeout_ns = timeout_ns};
     if (pthread_mutex_init(&c.lock, NULL) != 0)

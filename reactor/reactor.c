@@ -59,6 +59,7 @@ void tr__reactor_destroy(tr__reactor *r)
     if (r->timerfd >= 0)
         close(r->timerfd);
     free(r->events);
+    free(r->due);
     pthread_mutex_destroy(&r->sig_lock);
     free(r);
 }
@@ -191,6 +192,12 @@ static uint64_t next_tick_ns(tr__reactor *r)
     return next > (UINT64_MAX >> TR__TICK_SHIFT) ? UINT64_MAX : next << TR__TICK_SHIFT;
 }
 
+uint64_t tr__reactor_next_ns(tr__reactor *r)
+{
+    file_requests(r);
+    return next_tick_ns(r);
+}
+
 int tr__reactor_wait(tr__reactor *r, bool sleep, uint64_t at_most_ns)
 {
     uint64_t now = tr__now_ns();
@@ -221,7 +228,10 @@ void tr__reactor_dispatch(tr__reactor *r, tr__worker *w, int n)
     uint64_t now = tr__now_ns();
     r->now = now;
     file_requests(r);
-    tr__wheel_advance(&r->wheel, now >> TR__TICK_SHIFT, tr__timer_fire, r);
+    if (CK_CC_UNLIKELY(tr__sim_on()))
+        tr__timer_advance_seeded(r, now >> TR__TICK_SHIFT);
+    else
+        tr__wheel_advance(&r->wheel, now >> TR__TICK_SHIFT, tr__timer_fire, r);
     tr__signal_dispatch(r);
     for (int i = 0; i < n; i++) {
         uint64_t data = r->events[i].data.u64;

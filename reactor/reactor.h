@@ -79,6 +79,8 @@ typedef struct tr__reactor {
     uint64_t armed;         /* the timerfd's deadline, UINT64_MAX if none */
     tr__wheel wheel;
     struct epoll_event *events;
+    tr__wheel_entry **due;  /* simulation: the timers of one poll, shuffled */
+    size_t due_n, due_cap;
 
     tr__mpsc requests;      /* timers to file, from any thread */
 
@@ -104,6 +106,9 @@ void tr__reactor_submit(tr__reactor *r, tr__node *request, uint64_t due_ns);
 void tr__timer_fire(tr__wheel_entry *e, void *reactor);
 void tr__timer_drop(tr__wheel_entry *e);
 void tr__timer_file(tr__reactor *r, tr__node *request);
+/* The wheel advanced to tick `to` in simulation: the timers due fire in
+ * an order drawn from the seed, some late (TR__FAULT_TIMER_LATE). */
+void tr__timer_advance_seeded(tr__reactor *r, uint64_t to);
 void tr__io_dispatch(tr__reactor *r, uint64_t data, uint32_t events);
 void tr__io_fini(tr__reactor *r);
 void tr__signal_dispatch(tr__reactor *r);

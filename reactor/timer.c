@@ -15,6 +15,7 @@
  * cancelled timer that is later, as cancel is one CAS, never a search.
  */
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../base/debug.h"
@@ -32,6 +33,7 @@ typedef struct timer_req {
     tr_pid timer, target;
     tr__actor *slot;
     tr_msg *payload;
+    bool late;             /* simulation: delayed once by the fault site */
 } timer_req;
 _Static_assert(offsetof(timer_req, entry) == 0,
                "the wheel hands back the entry, which is taken as its timer_req");
@@ -123,6 +125,7 @@ static int timer_start(tr_runtime *rt, tr__worker *w, const tr_timer_spec *spec,
     t->target = spec->to;
     t->payload = payload;
     t->period_ns = spec->period_ns;
+    t->late = false;
     uint64_t now = tr__now_ns();
     t->due_ns = spec->delay_ns > UINT64_MAX - now ? UINT64_MAX : now + spec->delay_ns;
     ck_pr_store_32(&t->slot->aux, TR__AUX(TR__PID_GEN(pid), PENDING));
@@ -187,6 +190,60 @@ void tr__timer_fire(tr__wheel_entry *e, void *arg)
         t->due_ns += ((now - t->due_ns) / t->period_ns + 1) * t->period_ns;
     t->entry.due = ticks_ceil(t->due_ns);
     tr__wheel_insert(&r->wheel, &t->entry);
+}
+
+/* ---- simulation: the timers of one poll in a seeded order ---- */
+
+#define LATE_MAX_NS (10 * 1000 * 1000)
+
+static void collect(tr__wheel_entry *e, void *arg)
+{
+    tr__reactor *r = arg;
+    if (r->due_n == r->due_cap) {
+        size_t cap = r->due_cap != 0 ? 2 * r->due_cap : 64;
+        tr__wheel_entry **due = realloc(r->due, cap * sizeof *due);
+        if (due == NULL) {
+            tr__timer_fire(e, r); /* out of memory: in the wheel's order */
+            return;
+        }
+        r->due = due;
+        r->due_cap = cap;
+    }
+    r->due[r->due_n++] = e;
+}
+
+/* One timer of the shuffled batch: fired, or put off by the fault site
+ * (once a period, so that the delay stays within LATE_MAX_NS). */
+static void fire_seeded(tr__reactor *r, timer_req *t)
+{
+    bool pending = ck_pr_load_32(&t->slot->aux) == TR__AUX(TR__PID_GEN(t->timer), PENDING);
+    if (pending && !t->late && tr__sim_fault(TR__FAULT_TIMER_LATE)) {
+        t->late = true;
+        t->entry.due = ticks_ceil(r->now + 1 + tr__sim_below(LATE_MAX_NS));
+        tr__wheel_insert(&r->wheel, &t->entry);
+        return;
+    }
+    t->late = false;
+    if (pending)
+        tr__sim_mix(TR__EV_TIMER, t->timer, t->target);
+    tr__timer_fire(&t->entry, r);
+}
+
+void tr__timer_advance_seeded(tr__reactor *r, uint64_t to)
+{
+    r->due_n = 0;
+    tr__wheel_advance(&r->wheel, to, collect, r);
+    /* Fisher-Yates from the seeded stream: timers due in one poll are
+     * tried in every order across seeds, not always in filing order. */
+    for (size_t i = r->due_n; i > 1; i--) {
+        size_t j = (size_t)tr__sim_below(i);
+        tr__wheel_entry *e = r->due[i - 1];
+        r->due[i - 1] = r->due[j];
+        r->due[j] = e;
+    }
+    for (size_t i = 0; i < r->due_n; i++)
+        fire_seeded(r, (timer_req *)r->due[i]);
+    r->due_n = 0;
 }
 
 int tr_timer_start(tr_ctx *cx, const tr_timer_spec *spec, tr_pid *timer)

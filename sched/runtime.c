@@ -1,8 +1,10 @@
 /* sched/runtime.c — the runtime's life: create, run, join, stop, destroy,
  * and the entry points for threads outside it. */
+#include <errno.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,6 +54,25 @@ static unsigned default_watchdog_ms(void)
     return DEFAULT_WATCHDOG_MS;
 }
 
+/* TROUPE_SIM_SEED: a decimal seed, "0" for one picked by the runtime;
+ * unset or empty, off. A value that is not a number is said so, and the
+ * run is not simulated: tr_config_init cannot fail. */
+static uint64_t default_sim_seed(void)
+{
+    const char *env = getenv("TROUPE_SIM_SEED");
+    if (env == NULL || *env == '\0')
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long seed = strtoull(env, &end, 10);
+    if (*env < '0' || *env > '9' || *end != '\0' || errno != 0 || seed == TR_SIM_ANY_SEED) {
+        fprintf(stderr, "troupe: TROUPE_SIM_SEED=%s is not a seed (a decimal number below "
+                        "2^64-1, 0 to pick one): not simulating\n", env);
+        return 0;
+    }
+    return seed == 0 ? TR_SIM_ANY_SEED : (uint64_t)seed;
+}
+
 void tr_config_init(tr_config *cfg)
 {
     if (cfg == NULL)
@@ -61,6 +82,32 @@ void tr_config_init(tr_config *cfg)
     cfg->watchdog_ms = default_watchdog_ms();
     const char *trace = getenv("TROUPE_TRACE");
     cfg->trace_path = trace != NULL && *trace != '\0' ? trace : NULL;
+    cfg->sim_seed = default_sim_seed();
+    cfg->sim_options = NULL; /* TROUPE_SIM, read by the simulation itself */
+}
+
+/* A runtime in simulation has one worker and no watchdog (there is no
+ * monitor thread to run it; turns are timed by the simulator instead),
+ * and the simulation begins before anything reads the clock: the wheel
+ * and the coarse clock start at virtual time. */
+static int sim_begin(tr_config *c)
+{
+    if (c->sim_seed == 0)
+        return 0;
+    c->threads = 1;
+    c->watchdog_ms = 0;
+    return tr__sim_enter(c->sim_seed, c->sim_options);
+}
+
+/* Undoes a create that failed before it made its workers. */
+static int create_failed(tr_runtime *rt, bool actors, int err)
+{
+    if (actors)
+        tr__actors_fini(rt);
+    if (rt->cfg.sim_seed != 0)
+        tr__sim_leave();
+    free(rt);
+    return err;
 }
 
 int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
@@ -79,11 +126,19 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
             c.batch = cfg->batch;
         c.watchdog_ms = cfg->watchdog_ms;
         c.trace_path = cfg->trace_path;
+        c.sim_seed = cfg->sim_seed;
+        c.sim_options = cfg->sim_options;
     }
+    int err = sim_begin(&c);
+    if (err != 0)
+        return err;
 
     tr_runtime *rt = aligned_alloc(CK_MD_CACHELINE, sizeof *rt);
-    if (rt == NULL)
+    if (rt == NULL) {
+        if (c.sim_seed != 0)
+            tr__sim_leave();
         return TR_ENOMEM;
+    }
     memset(rt, 0, sizeof *rt);
     rt->cfg = c;
     rt->cpus = cpus_available();
@@ -92,22 +147,14 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
     rt->start_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
     rt->actors.coarse_ns = tr__now_ns();
     tr__injectq_init(&rt->inject);
-    if (tr__actors_init(rt, c.batch) != 0) {
-        free(rt);
-        return TR_ENOMEM;
-    }
-    int err = tr__reactor_create(rt, &rt->reactor);
-    if (err != 0) {
-        tr__actors_fini(rt);
-        free(rt);
-        return err;
-    }
+    if (tr__actors_init(rt, c.batch) != 0)
+        return create_failed(rt, false, TR_ENOMEM);
+    if ((err = tr__reactor_create(rt, &rt->reactor)) != 0)
+        return create_failed(rt, true, err);
     rt->workers = aligned_alloc(CK_MD_CACHELINE, c.threads * sizeof *rt->workers);
     if (rt->workers == NULL) {
-        tr__actors_fini(rt);
         tr__reactor_destroy(rt->reactor);
-        free(rt);
-        return TR_ENOMEM;
+        return create_failed(rt, true, TR_ENOMEM);
     }
     memset(rt->workers, 0, c.threads * sizeof *rt->workers);
     for (unsigned i = 0; i < c.threads; i++) {
@@ -126,12 +173,16 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
         }
     }
     if ((err = tr__watchdog_create(rt, c.watchdog_ms)) != 0 ||
-        (c.trace_path != NULL && (err = tr__trace_create(rt, c.trace_path)) != 0)) {
+        (c.trace_path != NULL && (err = tr__trace_create(rt, c.trace_path)) != 0) ||
+        (c.sim_seed != 0 && (err = tr__sim_attach(rt)) != 0)) {
         tr_runtime_destroy(rt);
         return err;
     }
     rt->cfg.trace_path = NULL; /* the caller's string: the trace keeps a copy */
+    rt->cfg.sim_options = NULL; /* the caller's too, and read already */
     *out = rt;
+    if (rt->sim != NULL)
+        tr__sim_created(rt);
     return 0;
 }
 
@@ -153,6 +204,9 @@ void tr_runtime_destroy(tr_runtime *rt)
     for (unsigned i = 0; i < rt->cfg.threads; i++)
         tr__runq_fini(&rt->workers[i].runq);
     free(rt->workers);
+    tr__sim_detach(rt);
+    if (rt->cfg.sim_seed != 0)
+        tr__sim_leave(); /* the last one prints the trace hash */
     free(rt);
 }
 
@@ -166,6 +220,8 @@ int tr_runtime_start(tr_runtime *rt)
         return TR_EBUSY;
     ck_pr_store_32(&rt->stop, 0);
     ck_pr_store_32(&rt->done, 0);
+    if (rt->sim != NULL)
+        return 0; /* join runs it, on the joining thread (sim.c) */
     /* Workers take no asynchronous signals: those are for the program's
      * own threads (and signals reach actors through the reactor). A worker
      * parked in a raw futex call could otherwise sit on one indefinitely
@@ -208,12 +264,17 @@ int tr_runtime_join(tr_runtime *rt)
         return TR_EDEADLK;
     if (!ck_pr_load_32(&rt->running))
         return TR_ENOTSTARTED;
-    for (unsigned i = 0; i < rt->cfg.threads; i++)
-        pthread_join(rt->workers[i].thread, NULL);
-    tr__monitor_join(rt);
+    int stopped;
+    if (rt->sim != NULL) {
+        stopped = tr__sim_join(rt);
+    } else {
+        for (unsigned i = 0; i < rt->cfg.threads; i++)
+            pthread_join(rt->workers[i].thread, NULL);
+        tr__monitor_join(rt);
+        stopped = ck_pr_load_32(&rt->stop) ? 1 : 0;
+    }
     if (rt->trace != NULL)
         tr__trace_write(rt);
-    int stopped = ck_pr_load_32(&rt->stop) ? 1 : 0;
     ck_pr_store_32(&rt->running, 0);
     return stopped;
 }

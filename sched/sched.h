@@ -188,6 +188,7 @@ struct tr_runtime {
     uint64_t start_ns;    /* CLOCK_REALTIME at creation */
     uint32_t dump_asked;  /* set by the dump signal's handler (metrics.c) */
     uint64_t tick_ns;     /* the monitor's: its last tick */
+    struct tr__sim_rt *sim; /* NULL unless simulated (sim.c) */
 };
 
 /* The runtime's idle word: parked workers in the low half, searching
@@ -273,6 +274,32 @@ void tr__trace_turn(tr__worker *w, tr__actor *a);
 /* A timer fired on w (reactor/timer.c, when tracing). */
 void tr__trace_timer(tr__worker *w, tr_pid timer, tr_pid target);
 
+/* ---- the simulator (sim.c) ----
+ * A runtime created with a seed runs on one thread: its start starts no
+ * thread and its join runs the simulator's loop (sim.c has the design). */
+
+/* Makes rt simulated (after tr__sim_enter, once its workers exist): its
+ * worker's run becomes the simulator's turn and rt joins the process's
+ * list of simulated runtimes. 0 or TR_ENOMEM. Detach undoes it (destroy). */
+int tr__sim_attach(tr_runtime *rt);
+void tr__sim_detach(tr_runtime *rt);
+
+/* Calls the tr_sim_on_create hook, if one is set, for a new runtime. */
+void tr__sim_created(tr_runtime *rt);
+
+/* tr_runtime_join of a simulated runtime: runs every started simulated
+ * runtime on the calling thread until rt is quiescent (0) or stopped, or
+ * can never go on (1). */
+int tr__sim_join(tr_runtime *rt);
+
+/* Makes w the calling thread's worker (NULL: none); returns the one it
+ * was (worker.c). The simulator steps each runtime through its worker. */
+tr__worker *tr__worker_swap(tr__worker *w);
+
+/* The simulated network's next delivery in virtual ns, UINT64_MAX if none
+ * (provided by sys/). */
+uint64_t tr__simnet_next_ns(void);
+
 /* Wakes one parked worker if all are parked (a hold was released). */
 void tr__sched_poke(tr_runtime *rt);
 
@@ -326,5 +353,10 @@ bool tr__reactor_due(tr__reactor *r, uint64_t now_ns);
 
 /* When a poll last began (monitor.c: is the reactor late?). Any thread. */
 uint64_t tr__reactor_polled_ns(tr__reactor *r);
+
+/* With the lock: files timer requests and returns when the wheel's next
+ * timer may be due (ns, at a tick's start), UINT64_MAX if none is
+ * pending. The simulator's clock jumps there (sim.c). */
+uint64_t tr__reactor_next_ns(tr__reactor *r);
 
 #endif

@@ -139,7 +139,13 @@ void tr__trace_turn(tr__worker *w, tr__actor *a)
 
 void tr__trace_actor(tr_runtime *rt, tr__worker *w, unsigned kind, tr_pid pid, tr_behaviour fn)
 {
+    /* A simulated runtime sets `tracing` for this hook alone, to take
+     * spawns and stops into the trace hash; it may have no file. */
+    if (rt->sim != NULL)
+        tr__sim_mix(kind == TR__TRACE_SPAWN ? TR__EV_SPAWN : TR__EV_STOP, pid, 0);
     tr__trace *t = rt->trace;
+    if (t == NULL)
+        return;
     event e = {.ts = tr__now_ns() - t->t0, .pid = pid, .fn = (const void *)fn, .kind = kind};
     if (w != NULL) {
         *next_event(w->trace) = e;

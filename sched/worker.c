@@ -31,6 +31,13 @@ tr__worker *tr__worker_current(void)
     return tls_worker;
 }
 
+tr__worker *tr__worker_swap(tr__worker *w)
+{
+    tr__worker *was = tls_worker;
+    tls_worker = w;
+    return was;
+}
+
 /* ---- waking ---- */
 
 /* Wakes v if it is parked. It stays counted as parked until it runs and

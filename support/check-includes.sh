@@ -2,7 +2,7 @@
 # check-includes.sh — the library's modules form a stack, and a file
 # includes only from its own module and those below it:
 #
-#   base < mailbox < actors < sched < reactor < net < dist < observe
+#   base < sys < mailbox < actors < sched < reactor < net < dist < observe
 #
 # A file's module is its folder; an include "../X/..." names module X. A
 # lower module that needs something from a higher one declares it in its
@@ -10,7 +10,7 @@
 # include graph has no back edges (README, "How it works").
 # Exits 1 and prints every include that goes up.
 cd "$(dirname "$0")/.." || exit 2
-ORDER="base mailbox actors sched reactor net dist observe"
+ORDER="base sys mailbox actors sched reactor net dist observe"
 
 rank() {
     i=0
