@@ -463,6 +463,8 @@ typedef struct sc_director {
     sc_scenario *s;
     tr_pid clients[SC_MAX_CLIENTS];
     bool done[SC_MAX_CLIENTS];
+    bool open[SC_MAX_CLIENTS];   /* done, and still connected: probed */
+    bool probed[SC_MAX_CLIENTS]; /* its probe was answered */
     int ndone;
     int probes;       /* probes sent and not yet answered */
     bool over;
@@ -486,10 +488,13 @@ static void stalled(sc_director *d)
     size_t used = 0;
     for (int i = 0; i < s->n && used < sizeof s->stall - 1; i++) {
         size_t at = atomic_load(&s->at[i]);
-        if (d->done[i] || at >= s->c[i].n)
+        char step[160] = "the end probe, unanswered";
+        if (d->open[i] && !d->probed[i] && d->ndone == s->n) /* probing */
+            at = s->c[i].n;
+        else if (d->done[i] || at >= s->c[i].n)
             continue;
-        char step[160];
-        describe(s, &s->c[i].steps[at], step, sizeof step);
+        else
+            describe(s, &s->c[i].steps[at], step, sizeof step);
         int w = snprintf(s->stall + used, sizeof s->stall - used, "%sclient %s stalled at step %zu (%s)",
                          used ? "; " : "", s->c[i].name, at, step);
         used += w > 0 ? (size_t)w : 0;
@@ -542,6 +547,7 @@ static void director_actor(tr_ctx *cx, void *state, const tr_msg *m)
             end_run(cx, d);
         } else if (!d->done[n->who]) {
             d->done[n->who] = true;
+            d->open[n->who] = n->open;
             d->probes += n->open;
             if (++d->ndone == d->s->n && d->probes == 0)
                 end_run(cx, d);
@@ -549,7 +555,8 @@ static void director_actor(tr_ctx *cx, void *state, const tr_msg *m)
                 for (int i = 0; i < d->s->n; i++)
                     tr_send(cx, d->clients[i], SC_PROBE, NULL, 0);
         }
-    } else if (m->type == SC_PROBED) {
+    } else if (m->type == SC_PROBED && n != NULL && n->who >= 0 && n->who < d->s->n) {
+        d->probed[n->who] = true;
         if (--d->probes == 0)
             end_run(cx, d);
     } else if (m->type == SC_DEADLINE) {
