@@ -4,6 +4,7 @@
 #   (both build with every CPU, unless -j is given)
 #   make bench   run the benchmark suite              make deps    check/install packages
 #   make micro   the data-structure micro benchmarks (bench/micro)
+#   make sim-check  the chat's protocol scenarios under the simulator, 1,000 seeds each
 #   make install PREFIX=/usr/local DESTDIR=           make clean
 #   SAN=address (ASan+UBSan) or SAN=thread (TSan) build into their own folders.
 
