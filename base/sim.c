@@ -17,6 +17,7 @@
 #define VIRTUAL_START_NS UINT64_C(1000000000)
 
 uint64_t tr__sim_clock;
+uint64_t tr__sim_epoch;
 tr__sim_opts tr__sim;
 tr_sim_stats tr__sim_stats;
 
@@ -312,6 +313,7 @@ int tr__sim_enter(uint64_t seed, const char *options)
     memset(&tr__sim_stats, 0, sizeof tr__sim_stats);
     last_seed = o.seed;
     print_options(&o, picked);
+    tr__sim_epoch++;
     ck_pr_store_64(&tr__sim_clock, VIRTUAL_START_NS);
     return 0;
 }

@@ -69,6 +69,10 @@ static inline bool tr__sim_on(void)
     return ck_pr_load_64(&tr__sim_clock) != 0;
 }
 
+/* Simulations begun in this process: state kept beside a simulation (the
+ * simulated network, sys/) is dropped when it sees a new one. */
+extern uint64_t tr__sim_epoch;
+
 /* The options of the simulation in progress (valid while tr__sim_on). */
 extern tr__sim_opts tr__sim;
 

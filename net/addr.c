@@ -37,7 +37,7 @@ int tr__socket_for(const char *host, uint16_t port, bool passive, int socktype,
     int err = tr__resolve(host, port, passive, socktype, addr, len);
     if (err != 0)
         return err;
-    int fd = socket(addr->ss_family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = tr__sys_socket(addr->ss_family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     return fd >= 0 ? fd : -errno;
 }
 
@@ -49,15 +49,15 @@ int tr__bind_socket(const char *host, uint16_t port, int socktype, uint16_t *bou
     if (fd < 0)
         return fd;
     int err, one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+    tr__sys_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (tr__sys_bind(fd, (struct sockaddr *)&ss, len) != 0) {
         err = -errno;
-        close(fd);
+        tr__sys_close(fd);
         return err;
     }
     if (bound != NULL) {
         len = sizeof ss;
-        getsockname(fd, (struct sockaddr *)&ss, &len);
+        tr__sys_getsockname(fd, (struct sockaddr *)&ss, &len);
         *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                 : ((struct sockaddr_in *)&ss)->sin_port);
     }

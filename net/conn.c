@@ -191,6 +191,10 @@ static void tell_event(tr_ctx *cx, tr__conn *c, uint32_t type, int reason)
         memcpy(&info->peer, &c->peer, c->peer_len);
         info->peer_len = c->peer_len;
         info->fd = c->fd;
+        memset(&info->local, 0, sizeof info->local);
+        info->local_len = sizeof info->local;
+        if (tr__sys_getsockname(c->fd, (struct sockaddr *)&info->local, &info->local_len) != 0)
+            info->local_len = 0;
         m->len = sizeof *info;
     } else if (type == TR_TCP_ERROR || type == TR_TCP_CLOSED) {
         ((tr_tcp_error *)m->data)->reason = reason;
@@ -209,9 +213,9 @@ static void close_now(tr_ctx *cx, tr__conn *c, int reason)
         tr_io_unwatch(cx, c->fd); /* before close: the number may be reused */
         if (c->flags & ABORTING) {
             struct linger lg = {.l_onoff = 1, .l_linger = 0};
-            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            tr__sys_setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         }
-        close(c->fd);
+        tr__sys_close(c->fd);
         c->fd = -1;
     }
     tr__outq_clear(&c->out);
@@ -337,7 +341,7 @@ static ssize_t read_once(tr_ctx *cx, tr__conn *c)
     }
     ssize_t n;
     do
-        n = recv(c->fd, m->data, TR__SCRATCH, MSG_DONTWAIT);
+        n = tr__sys_recv(c->fd, m->data, TR__SCRATCH, MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -386,7 +390,7 @@ static void connected(tr_ctx *cx, tr__conn *c)
     c->flags = (c->flags & ~CONNECTING) | CONNECTED;
     if (c->opts.nodelay) {
         int one = 1;
-        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        tr__sys_setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     if (c->opts.framing != TR_FRAME_RAW) {
         c->framer = malloc(sizeof *c->framer);
@@ -408,12 +412,13 @@ static void start(tr_ctx *cx, tr__conn *c)
 {
     bool outgoing = c->fd < 0;
     if (outgoing) {
-        c->fd = socket(c->peer.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        c->fd = tr__sys_socket(c->peer.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                               0);
         if (c->fd < 0) {
             close_now(cx, c, -errno);
             return;
         }
-        if (connect(c->fd, &c->peer.sa, c->peer_len) != 0) {
+        if (tr__sys_connect(c->fd, &c->peer.sa, c->peer_len) != 0) {
             if (errno != EINPROGRESS) {
                 close_now(cx, c, -errno);
                 return;
@@ -443,7 +448,7 @@ static void finish_connect(tr_ctx *cx, tr__conn *c)
 {
     int err = 0;
     socklen_t len = sizeof err;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+    if (tr__sys_getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
         err = errno;
     if (err == EINPROGRESS || err == EALREADY)
         return;
@@ -457,7 +462,7 @@ static void finish_connect(tr_ctx *cx, tr__conn *c)
     }
     /* The peer address as the kernel has it, in case the caller gave a name. */
     c->peer_len = sizeof c->peer;
-    getpeername(c->fd, &c->peer.sa, &c->peer_len);
+    tr__sys_getpeername(c->fd, &c->peer.sa, &c->peer_len);
     connected(cx, c);
 }
 
@@ -472,7 +477,7 @@ static void drain_input(tr_ctx *cx, tr__conn *c)
         tr_msg *m = tr__scratch_msg(TR_TCP_DATA);
         if (m == NULL)
             break;
-        ssize_t n = recv(c->fd, m->data, TR__SCRATCH, MSG_DONTWAIT);
+        ssize_t n = tr__sys_recv(c->fd, m->data, TR__SCRATCH, MSG_DONTWAIT);
         if (n > 0)
             continue;
         if (n < 0 && errno == EINTR)
@@ -495,7 +500,7 @@ static void begin_drain(tr_ctx *cx, tr__conn *c)
         return;
     c->flags |= DRAINING;
     if (!(c->flags & SHUT_DONE)) {
-        shutdown(c->fd, SHUT_WR);
+        tr__sys_shutdown(c->fd, SHUT_WR);
         c->flags |= SHUT_DONE;
     }
     if (c->timer != TR_PID_NONE)
@@ -555,7 +560,7 @@ static void settle(tr_ctx *cx, tr__conn *c, bool turn_over)
             return;
         }
         if (c->out.head == NULL && (c->flags & SHUT_WANTED) && !(c->flags & SHUT_DONE)) {
-            shutdown(c->fd, SHUT_WR);
+            tr__sys_shutdown(c->fd, SHUT_WR);
             c->flags |= SHUT_DONE;
         }
         bool want_write = c->out.head != NULL || (c->flags & CONNECTING);
@@ -656,7 +661,7 @@ int tr_tcp_send(tr_ctx *cx, const void *data, size_t len)
     if (c->out.head == NULL && len >= DIRECT_WRITE) {
         ssize_t w;
         do
-            w = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+            w = tr__sys_send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         while (w < 0 && errno == EINTR);
         if (w < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK) {

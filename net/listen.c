@@ -79,7 +79,7 @@ static void spawn_conn(tr_ctx *cx, listener *l, int fd, struct sockaddr_storage 
     void *state = malloc(size);
     tr_pid pid;
     if (state == NULL) {
-        close(fd);
+        tr__sys_close(fd);
         return;
     }
     tr__conn_prepare(state, &l->handler, fd, peer, peer_len, 0);
@@ -87,7 +87,7 @@ static void spawn_conn(tr_ctx *cx, listener *l, int fd, struct sockaddr_storage 
                                &l->handler.actor, tr__conn_state_size(0), &pid);
     free(state);
     if (err != 0) {
-        close(fd);
+        tr__sys_close(fd);
         return;
     }
     /* From here the connection's resource owns fd. */
@@ -104,7 +104,8 @@ static void accept_some(tr_ctx *cx, void *socket)
     for (int i = 0; i < ACCEPT_ROUNDS; i++) {
         struct sockaddr_storage peer;
         socklen_t len = sizeof peer;
-        int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = tr__sys_accept4(l->fd, (struct sockaddr *)&peer, &len,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             spawn_conn(cx, l, fd, &peer, len);
             continue;
@@ -164,10 +165,10 @@ int tr_tcp_listen(tr_ctx *caller, const tr_tcp_listen_opts *o, tr_pid *out, uint
         l.handler.actor.state = copy;
     }
     int fd = tr__bind_socket(o->host, o->port, SOCK_STREAM, port);
-    if (fd < 0 || listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) != 0) {
+    if (fd < 0 || tr__sys_listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) != 0) {
         int err = fd < 0 ? fd : -errno;
         if (fd >= 0)
-            close(fd);
+            tr__sys_close(fd);
         free((void *)l.handler.actor.state);
         return err;
     }

@@ -9,6 +9,7 @@
 
 #include "../actors/actor.h"
 #include "../actors/actors.h"
+#include "../sys/sys.h"
 #include "frame.h"
 #include "troupe/net.h"
 
@@ -79,7 +80,7 @@ void tr__tcp_flush(tr_ctx *cx);
 static inline void tr__fd_close(int *fd)
 {
     if (*fd >= 0)
-        close(*fd);
+        tr__sys_close(*fd);
     *fd = -1;
 }
 

@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 
 #include "../mailbox/msg.h"
+#include "../sys/sys.h"
 #include "troupe/error.h"
 
 #define IOV_MAX_BATCH 64
@@ -92,7 +93,7 @@ int tr__outq_write(tr__outq *q, int fd)
             iov[n].iov_len = k->len - k->off;
         }
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-        ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t w = tr__sys_sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0) {
             if (errno == EINTR)
                 continue;

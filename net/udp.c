@@ -38,7 +38,7 @@ static void receive_some(tr_ctx *cx, void *socket)
             return;
         tr_udp_datagram *d = (tr_udp_datagram *)m->data;
         d->from_len = sizeof d->from;
-        ssize_t n = recvfrom(u->fd, d->data, TR__SCRATCH - sizeof *d, MSG_DONTWAIT,
+        ssize_t n = tr__sys_recvfrom(u->fd, d->data, TR__SCRATCH - sizeof *d, MSG_DONTWAIT,
                              (struct sockaddr *)&d->from, &d->from_len);
         if (n < 0) {
             if (errno == EINTR)
@@ -89,7 +89,7 @@ int tr_udp_open(tr_ctx *caller, const tr_udp_opts *o, tr_pid *out, uint16_t *por
     int err = tr__spawn_socket(rt, cx, udp_behaviour, u, size, &o->actor, USER_OFFSET, &pid);
     free(u);
     if (err != 0) {
-        close(fd);
+        tr__sys_close(fd);
         return err;
     }
     return tr__socket_start(rt, cx, pid, out);
@@ -105,7 +105,7 @@ int tr_udp_send(tr_ctx *cx, const struct sockaddr *to, socklen_t to_len, const v
         return TR_EINVAL;
     ssize_t n;
     do
-        n = sendto(u->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, to, to_len);
+        n = tr__sys_sendto(u->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, to, to_len);
     while (n < 0 && errno == EINTR);
     return n < 0 ? -errno : 0;
 }
@@ -116,7 +116,7 @@ int tr_udp_close(tr_ctx *cx)
     if (u == NULL || u->fd < 0)
         return TR_ENOTCONN;
     tr_io_unwatch(cx, u->fd);
-    close(u->fd);
+    tr__sys_close(u->fd);
     u->fd = -1;
     tr_stop(cx);
     return 0;

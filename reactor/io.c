@@ -12,6 +12,7 @@
 
 #include "../mailbox/msg.h"
 #include "../sched/sched.h"
+#include "../sys/sys.h"
 #include "reactor.h"
 #include "troupe/error.h"
 #include "troupe/io.h"
@@ -114,7 +115,7 @@ static void watch_release(tr_runtime *rt, tr__resource *res)
         ck_pr_store_64(&e->owner, TR_PID_NONE);
     }
     /* Fails harmlessly if the owner closed the descriptor first. */
-    epoll_ctl(r->epfd, EPOLL_CTL_DEL, wt->fd, NULL);
+    tr__sys_epoll_ctl(r->epfd, EPOLL_CTL_DEL, wt->fd, NULL);
     free(wt);
     TR__METRIC_ADD(rt, fds_removed, 1);
     tr_runtime_release(rt);
@@ -161,7 +162,7 @@ int tr_io_watch(tr_ctx *cx, int fd, unsigned events)
         ;
     struct epoll_event ev = {.events = epoll_events(events),
                              .data.u64 = (uint32_t)fd | (uint64_t)gen << 32};
-    if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (tr__sys_epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         int err = -errno;
         ck_pr_store_64(&e->owner, TR_PID_NONE);
         free(wt);
@@ -184,7 +185,7 @@ int tr_io_modify(tr_ctx *cx, int fd, unsigned events)
     tr__fd_entry *e = fd_entry(r, fd, 0);
     struct epoll_event ev = {.events = epoll_events(events),
                              .data.u64 = (uint32_t)fd | (uint64_t)ck_pr_load_32(&e->gen) << 32};
-    return epoll_ctl(r->epfd, EPOLL_CTL_MOD, fd, &ev) == 0 ? 0 : -errno;
+    return tr__sys_epoll_ctl(r->epfd, EPOLL_CTL_MOD, fd, &ev) == 0 ? 0 : -errno;
 }
 
 int tr_io_unwatch(tr_ctx *cx, int fd)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../sched/sched.h"
+#include "../sys/sys.h"
 #include "troupe/error.h"
 
 /* epoll data of the reactor's own descriptors; a watched descriptor's
@@ -214,7 +215,7 @@ int tr__reactor_wait(tr__reactor *r, bool sleep, uint64_t at_most_ns)
             timeout = at_most_ns == 0 ? -1 : (int)((at_most_ns + 999999) / 1000000);
         }
     }
-    int n = epoll_wait(r->epfd, r->events, TR__POLL_EVENTS, timeout);
+    int n = tr__sys_epoll_wait(r->epfd, r->events, TR__POLL_EVENTS, timeout);
     if (sleep)
         ck_pr_store_64(&r->sleep_until, 0);
     return n > 0 ? n : 0;

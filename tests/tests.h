@@ -78,6 +78,8 @@ void register_debug_tests(void);
 void register_errors_tests(void);
 void register_spec_tests(void);
 void register_on_stop_tests(void);
+void register_simnet_tests(void);
+void register_simnet_e2e_tests(void);
 void register_ask_tests(void);
 void register_http_parse_tests(void);
 void register_http_keepalive_tests(void);

@@ -104,6 +104,10 @@ typedef struct tr_tcp_info {
     struct sockaddr_storage peer;
     socklen_t peer_len;
     int fd; /* for getsockopt and the like; never close it yourself */
+    /* This end's own address (getsockname as the connection opened): how
+     * a client names itself, e.g. in a simulated partition (troupe/sim.h). */
+    struct sockaddr_storage local;
+    socklen_t local_len;
 } tr_tcp_info;
 
 typedef struct tr_tcp_error {

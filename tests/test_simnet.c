@@ -1,0 +1,556 @@
+/* test_simnet.c — the simulated network at the sys/ level (suite
+ * "simnet"): a simulated world entered directly (tr__sim_enter), sockets
+ * made and used through the tr__sys_* calls net/ uses, the virtual clock
+ * moved to each planned event (tr__simnet_next_ns, tr__sim_advance), and
+ * readiness read with tr__sys_epoll_wait as the reactor reads it. Nothing
+ * here needs the simulator's scheduler; everything is counted, and time
+ * is virtual, so the latency bounds checked are exact.
+ */
+#include "tests.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "../base/clock.h"
+#include "../sys/sys.h"
+
+#define US 1000u
+#define SEC UINT64_C(1000000000)
+#define EV_ALL (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+
+/* One simulated world per test: its epoll, and the events seen per socket
+ * (edge-triggered events are reported once, so they are remembered). */
+static int ep = -1;
+static uint32_t seen[64];
+
+static void world(uint64_t seed, const char *opts)
+{
+    CU_ASSERT_FATAL(tr__sim_enter(seed, opts) == 0);
+    memset(seen, 0, sizeof seen);
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    CU_ASSERT_FATAL(ep >= 0);
+}
+
+/* Ends the world: nothing may be left planned once every socket is closed. */
+static void world_end(void)
+{
+    while (tr__simnet_next_ns() != UINT64_MAX)
+        tr__sim_advance(tr__simnet_next_ns());
+    close(ep);
+    ep = -1;
+    tr__sim_leave();
+}
+
+static int sim_socket(int type)
+{
+    int fd = tr__sys_socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    CU_ASSERT_FATAL(fd >= TR__SIM_FD_FIRST && fd - TR__SIM_FD_FIRST < 64);
+    seen[fd - TR__SIM_FD_FIRST] = 0; /* the number may be reused */
+    struct epoll_event ev = {.events = EV_ALL, .data.u64 = (uint64_t)fd};
+    CU_ASSERT_FATAL(tr__sys_epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0);
+    return fd;
+}
+
+static struct sockaddr_in addr_of(const char *ip, uint16_t port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    return a;
+}
+
+static uint16_t port_of(int fd, bool peer)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int r = peer ? tr__sys_getpeername(fd, (struct sockaddr *)&a, &len)
+                 : tr__sys_getsockname(fd, (struct sockaddr *)&a, &len);
+    return r == 0 ? ntohs(a.sin_port) : 0;
+}
+
+static void poll_once(void)
+{
+    struct epoll_event evs[16];
+    int n = tr__sys_epoll_wait(ep, evs, 16, -1);
+    for (int i = 0; i < n; i++)
+        seen[evs[i].data.u64 - TR__SIM_FD_FIRST] |= evs[i].events;
+}
+
+/* Moves virtual time event by event until fd has seen one of `mask`
+ * (returned and forgotten), or nothing is left planned (0). */
+static uint32_t wait_for(int fd, uint32_t mask)
+{
+    for (int steps = 0; steps < 100000; steps++) {
+        poll_once();
+        uint32_t got = seen[fd - TR__SIM_FD_FIRST] & mask;
+        if (got != 0) {
+            seen[fd - TR__SIM_FD_FIRST] &= ~mask;
+            return got;
+        }
+        uint64_t next = tr__simnet_next_ns();
+        if (next == UINT64_MAX)
+            return 0;
+        tr__sim_advance(next);
+    }
+    return 0;
+}
+
+/* Lets virtual time run for `ns`, carrying out what falls due. */
+static void run_for(uint64_t ns)
+{
+    uint64_t until = tr__now_ns() + ns;
+    for (uint64_t next; (next = tr__simnet_next_ns()) <= until;) {
+        tr__sim_advance(next);
+        poll_once();
+    }
+    tr__sim_advance(until);
+    poll_once();
+}
+
+static int sim_listener(uint16_t port)
+{
+    int l = sim_socket(SOCK_STREAM);
+    struct sockaddr_in a = addr_of("127.0.0.1", port);
+    CU_ASSERT_FATAL(tr__sys_bind(l, (struct sockaddr *)&a, sizeof a) == 0);
+    CU_ASSERT_FATAL(tr__sys_listen(l, 16) == 0);
+    return l;
+}
+
+/* A client connected to the listener on port, and the server's end. */
+static void sim_pair(int l, uint16_t port, int *client, int *server)
+{
+    int c = sim_socket(SOCK_STREAM);
+    struct sockaddr_in a = addr_of("127.0.0.1", port);
+    errno = 0;
+    CU_ASSERT_FATAL(tr__sys_connect(c, (struct sockaddr *)&a, sizeof a) == -1 &&
+                    errno == EINPROGRESS);
+    CU_ASSERT_FATAL(wait_for(l, EPOLLIN) != 0);
+    int s = tr__sys_accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    CU_ASSERT_FATAL(s >= TR__SIM_FD_FIRST && s - TR__SIM_FD_FIRST < 64);
+    seen[s - TR__SIM_FD_FIRST] = 0;
+    struct epoll_event ev = {.events = EV_ALL, .data.u64 = (uint64_t)s};
+    CU_ASSERT_FATAL(tr__sys_epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) == 0);
+    CU_ASSERT_FATAL(wait_for(c, EPOLLOUT) != 0);
+    int err = -1;
+    socklen_t len = sizeof err;
+    CU_ASSERT(tr__sys_getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0);
+    *client = c;
+    *server = s;
+}
+
+/* Reads everything fd has now. */
+static size_t drain(int fd, char *buf, size_t cap)
+{
+    size_t got = 0;
+    ssize_t n;
+    while (got < cap && (n = tr__sys_recv(fd, buf + got, cap - got, MSG_DONTWAIT)) > 0)
+        got += (size_t)n;
+    return got;
+}
+
+static void test_echo_latency(void)
+{
+    world(1, "latency=100:300");
+    int l = sim_listener(7000);
+    int c = sim_socket(SOCK_STREAM);
+    struct sockaddr_in a = addr_of("127.0.0.1", 7000);
+    uint64_t t0 = tr__now_ns();
+    CU_ASSERT(tr__sys_connect(c, (struct sockaddr *)&a, sizeof a) == -1 && errno == EINPROGRESS);
+    CU_ASSERT(tr__sys_send(c, "x", 1, MSG_NOSIGNAL) == -1 && errno == EAGAIN);
+    CU_ASSERT_FATAL(wait_for(l, EPOLLIN) != 0);
+    CU_ASSERT(tr__now_ns() >= t0 + 100 * US);
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof peer;
+    int s = tr__sys_accept4(l, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK);
+    CU_ASSERT_FATAL(s >= TR__SIM_FD_FIRST);
+    CU_ASSERT(ntohs(peer.sin_port) == 40000); /* the first ephemeral port */
+    CU_ASSERT(tr__sys_accept4(l, NULL, NULL, 0) == -1 && errno == EAGAIN);
+    struct epoll_event ev = {.events = EV_ALL, .data.u64 = (uint64_t)s};
+    CU_ASSERT(tr__sys_epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) == 0);
+    CU_ASSERT(tr__sys_epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) == -1 && errno == EEXIST);
+    CU_ASSERT(wait_for(c, EPOLLOUT) != 0);
+    CU_ASSERT(tr__now_ns() >= t0 + 200 * US); /* SYN and SYN-ACK */
+    CU_ASSERT(port_of(c, true) == 7000);
+    CU_ASSERT(port_of(c, false) == 40000);
+    CU_ASSERT(port_of(s, false) == 7000);
+
+    char buf[64];
+    for (int round = 0; round < 20; round++) {
+        uint64_t t1 = tr__now_ns();
+        CU_ASSERT(tr__sys_send(c, "hello", 5, MSG_NOSIGNAL) == 5);
+        CU_ASSERT(tr__sys_recv(s, buf, sizeof buf, 0) == -1 && errno == EAGAIN);
+        CU_ASSERT_FATAL(wait_for(s, EPOLLIN) != 0);
+        CU_ASSERT(tr__now_ns() >= t1 + 100 * US);
+        CU_ASSERT(drain(s, buf, sizeof buf) == 5 && memcmp(buf, "hello", 5) == 0);
+        CU_ASSERT(tr__sys_send(s, buf, 5, MSG_NOSIGNAL) == 5);
+        CU_ASSERT_FATAL(wait_for(c, EPOLLIN) != 0);
+        CU_ASSERT(tr__now_ns() >= t1 + 200 * US);
+        CU_ASSERT(drain(c, buf, sizeof buf) == 5);
+    }
+    tr_sim_stats st;
+    tr_sim_stats_get(&st);
+    CU_ASSERT(st.tcp_connects == 1 && st.tcp_refused == 0 && st.tcp_resets == 0);
+    CU_ASSERT(tr__sys_close(c) == 0);
+    CU_ASSERT(wait_for(s, EPOLLRDHUP) != 0);
+    CU_ASSERT(tr__sys_recv(s, buf, sizeof buf, 0) == 0);
+    CU_ASSERT(tr__sys_close(s) == 0);
+    CU_ASSERT(tr__sys_close(l) == 0);
+    CU_ASSERT(tr__sys_close(l) == -1 && errno == EBADF);
+    world_end();
+}
+
+static void test_refused(void)
+{
+    world(2, "latency=50:50");
+    int c = sim_socket(SOCK_STREAM);
+    struct sockaddr_in a = addr_of("127.0.0.1", 7001);
+    uint64_t t0 = tr__now_ns();
+    CU_ASSERT(tr__sys_connect(c, (struct sockaddr *)&a, sizeof a) == -1 && errno == EINPROGRESS);
+    CU_ASSERT(tr__sys_connect(c, (struct sockaddr *)&a, sizeof a) == -1 && errno == EALREADY);
+    CU_ASSERT(wait_for(c, EPOLLERR) != 0);
+    CU_ASSERT(tr__now_ns() == t0 + 100 * US); /* there and back, 50 us each */
+    int err = 0;
+    socklen_t len = sizeof err;
+    CU_ASSERT(tr__sys_getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len) == 0);
+    CU_ASSERT(err == ECONNREFUSED);
+    tr_sim_stats st;
+    tr_sim_stats_get(&st);
+    CU_ASSERT(st.tcp_refused == 1 && st.tcp_connects == 0);
+    CU_ASSERT(tr__sys_close(c) == 0);
+    world_end();
+}
+
+static void test_bounded_buffer(void)
+{
+    world(3, "buffer=1000,latency=10:20");
+    int l = sim_listener(7002), c, s;
+    sim_pair(l, 7002, &c, &s);
+    char big[1500], buf[1500];
+    memset(big, 'b', sizeof big);
+    CU_ASSERT(tr__sys_send(c, big, 600, MSG_NOSIGNAL) == 600);
+    CU_ASSERT(tr__sys_send(c, big, 600, MSG_NOSIGNAL) == 400); /* what is left of 1000 */
+    CU_ASSERT(tr__sys_send(c, big, 600, MSG_NOSIGNAL) == -1 && errno == EAGAIN);
+    seen[c - TR__SIM_FD_FIRST] = 0;
+    run_for(SEC); /* everything arrives; the reader does not read */
+    CU_ASSERT(tr__sys_send(c, big, 1, MSG_NOSIGNAL) == -1 && errno == EAGAIN);
+    CU_ASSERT((seen[c - TR__SIM_FD_FIRST] & EPOLLOUT) == 0);
+    CU_ASSERT(tr__sys_recv(s, buf, 100, 0) == 100); /* 100 free: below a quarter */
+    poll_once();
+    CU_ASSERT((seen[c - TR__SIM_FD_FIRST] & EPOLLOUT) == 0);
+    CU_ASSERT(tr__sys_recv(s, buf, 500, 0) == 500); /* now 600 free */
+    CU_ASSERT(wait_for(c, EPOLLOUT) != 0);
+    CU_ASSERT(tr__sys_send(c, big, sizeof big, MSG_NOSIGNAL) == 600);
+    run_for(SEC);
+    CU_ASSERT(drain(s, buf, sizeof buf) == 1000);
+    CU_ASSERT(tr__sys_close(c) == 0);
+    CU_ASSERT(tr__sys_close(s) == 0);
+    CU_ASSERT(tr__sys_close(l) == 0);
+    world_end();
+}
+
+static void test_half_close(void)
+{
+    world(4, NULL);
+    int l = sim_listener(7003), c, s;
+    sim_pair(l, 7003, &c, &s);
+    char buf[64];
+    CU_ASSERT(tr__sys_send(c, "abc", 3, MSG_NOSIGNAL) == 3);
+    CU_ASSERT(tr__sys_shutdown(c, SHUT_WR) == 0);
+    CU_ASSERT(tr__sys_send(c, "d", 1, MSG_NOSIGNAL) == -1 && errno == EPIPE);
+    CU_ASSERT(wait_for(s, EPOLLRDHUP) != 0);
+    CU_ASSERT(tr__sys_recv(s, buf, sizeof buf, 0) == 3 && memcmp(buf, "abc", 3) == 0);
+    CU_ASSERT(tr__sys_recv(s, buf, sizeof buf, 0) == 0); /* EOF after the data */
+    CU_ASSERT(tr__sys_send(s, "xyz", 3, MSG_NOSIGNAL) == 3); /* the other way still works */
+    CU_ASSERT(wait_for(c, EPOLLIN) != 0);
+    CU_ASSERT(tr__sys_recv(c, buf, sizeof buf, 0) == 3 && memcmp(buf, "xyz", 3) == 0);
+    CU_ASSERT(tr__sys_close(s) == 0);
+    CU_ASSERT(wait_for(c, EPOLLHUP) != 0);
+    CU_ASSERT(tr__sys_recv(c, buf, sizeof buf, 0) == 0);
+    CU_ASSERT(tr__sys_close(c) == 0);
+    CU_ASSERT(tr__sys_close(l) == 0);
+    tr_sim_stats st;
+    tr_sim_stats_get(&st);
+    CU_ASSERT(st.tcp_resets == 0);
+    world_end();
+}
+
+static void test_reset(void)
+{
+    world(5, NULL);
+    int l = sim_listener(7004), c, s;
+    sim_pair(l, 7004, &c, &s);
+    char buf[64];
+    CU_ASSERT(tr__sys_send(c, "unread", 6, MSG_NOSIGNAL) == 6);
+    CU_ASSERT(wait_for(s, EPOLLIN) != 0);
+    CU_ASSERT(tr__sys_close(s) == 0); /* with input unread: a reset */
+    CU_ASSERT(wait_for(c, EPOLLERR) != 0);
+    CU_ASSERT(tr__sys_recv(c, buf, sizeof buf, 0) == -1 && errno == ECONNRESET);
+    CU_ASSERT(tr__sys_send(c, "x", 1, MSG_NOSIGNAL) == -1 && errno == EPIPE);
+    CU_ASSERT(tr__sys_close(c) == 0);
+
+    /* SO_LINGER 0 resets too, with nothing unread. */
+    sim_pair(l, 7004, &c, &s);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    CU_ASSERT(tr__sys_setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
+    CU_ASSERT(tr__sys_close(c) == 0);
+    CU_ASSERT(wait_for(s, EPOLLERR) != 0);
+    int err = 0;
+    socklen_t len = sizeof err;
+    CU_ASSERT(tr__sys_getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == ECONNRESET);
+    CU_ASSERT(tr__sys_recv(s, buf, sizeof buf, 0) == 0);
+    CU_ASSERT(tr__sys_close(s) == 0);
+    CU_ASSERT(tr__sys_close(l) == 0);
+    tr_sim_stats st;
+    tr_sim_stats_get(&st);
+    CU_ASSERT(st.tcp_resets == 2 && st.tcp_connects == 2);
+    world_end();
+}
+
+/* Sends n numbered datagrams from a to b and reads them all: what arrived,
+ * how many twice, and how many arrived after one numbered higher. */
+struct udp_seen {
+    unsigned received, twice, late;
+};
+
+static struct udp_seen udp_run(unsigned n, tr_sim_stats *st)
+{
+    int a = sim_socket(SOCK_DGRAM), b = sim_socket(SOCK_DGRAM);
+    struct sockaddr_in ba = addr_of("127.0.0.1", 9000), aa = addr_of("127.0.0.1", 0);
+    CU_ASSERT_FATAL(tr__sys_bind(b, (struct sockaddr *)&ba, sizeof ba) == 0);
+    CU_ASSERT_FATAL(tr__sys_bind(a, (struct sockaddr *)&aa, sizeof aa) == 0);
+    static unsigned char count[4096];
+    memset(count, 0, sizeof count);
+    struct udp_seen r = {0};
+    uint32_t highest = 0;
+    for (uint32_t i = 1; i <= n; i++) {
+        CU_ASSERT(tr__sys_sendto(a, &i, sizeof i, MSG_NOSIGNAL, (struct sockaddr *)&ba,
+                                 sizeof ba) == (ssize_t)sizeof i);
+        if (i % 8 == 0)
+            run_for(100 * US); /* some still in flight, some landed */
+    }
+    run_for(SEC);
+    uint32_t v;
+    struct sockaddr_in from;
+    socklen_t flen = sizeof from;
+    while (tr__sys_recvfrom(b, &v, sizeof v, 0, (struct sockaddr *)&from, &flen) == sizeof v) {
+        CU_ASSERT(v >= 1 && v <= n && ntohs(from.sin_port) == port_of(a, false));
+        r.received++;
+        r.twice += count[v]++ == 1;
+        r.late += v < highest;
+        highest = v > highest ? v : highest;
+    }
+    CU_ASSERT(tr__sys_close(a) == 0 && tr__sys_close(b) == 0);
+    tr_sim_stats_get(st);
+    return r;
+}
+
+static void test_udp_plan(void)
+{
+    tr_sim_stats st;
+    world(6, "loss=0.1,dup=0.1,reorder=0.2,latency=20:200");
+    struct udp_seen r = udp_run(4000, &st);
+    CU_ASSERT(st.udp_sent == 4000);
+    CU_ASSERT(st.udp_lost > 0 && st.udp_duplicated > 0 && st.udp_reordered > 0);
+    CU_ASSERT(r.received == st.udp_sent - st.udp_lost + st.udp_duplicated);
+    CU_ASSERT(r.twice <= st.udp_duplicated);
+    CU_ASSERT(r.late > 0);
+    world_end();
+
+    /* Nothing asked: none lost, none twice, all in order. */
+    world(6, "latency=20:200");
+    r = udp_run(4000, &st);
+    CU_ASSERT(r.received == 4000 && r.twice == 0 && r.late == 0);
+    CU_ASSERT(st.udp_lost == 0 && st.udp_duplicated == 0 && st.udp_reordered == 0);
+    world_end();
+}
+
+static char *endpoint(int fd, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "127.0.0.1:%u", port_of(fd, false));
+    return buf;
+}
+
+static void test_partition(void)
+{
+    world(7, "rto=5");
+    int l = sim_listener(7005), c, s;
+    sim_pair(l, 7005, &c, &s);
+    char ce[32], buf[64];
+    /* Symmetric: nothing either way until it heals; then all of it. */
+    CU_ASSERT(tr_sim_partition("127.0.0.1:7005", endpoint(c, ce, sizeof ce), 0, 0) == 0);
+    CU_ASSERT(tr__sys_send(c, "ping", 4, MSG_NOSIGNAL) == 4);
+    CU_ASSERT(tr__sys_send(s, "pong", 4, MSG_NOSIGNAL) == 4);
+    run_for(2 * SEC);
+    CU_ASSERT(drain(s, buf, sizeof buf) == 0 && drain(c, buf, sizeof buf) == 0);
+    tr_sim_heal();
+    CU_ASSERT(wait_for(s, EPOLLIN) != 0 && drain(s, buf, sizeof buf) == 4);
+    CU_ASSERT(wait_for(c, EPOLLIN) != 0 && drain(c, buf, sizeof buf) == 4);
+
+    /* One way: the client's words are held, the server's arrive. */
+    CU_ASSERT(tr_sim_partition(endpoint(c, ce, sizeof ce), "127.0.0.1", 1, 3 * SEC) == 0);
+    uint64_t t0 = tr__now_ns();
+    CU_ASSERT(tr__sys_send(c, "up", 2, MSG_NOSIGNAL) == 2);
+    CU_ASSERT(tr__sys_send(s, "down", 4, MSG_NOSIGNAL) == 4);
+    CU_ASSERT(wait_for(c, EPOLLIN) != 0 && drain(c, buf, sizeof buf) == 4);
+    CU_ASSERT(drain(s, buf, sizeof buf) == 0);
+    CU_ASSERT(wait_for(s, EPOLLIN) != 0); /* healed by itself after 3 s */
+    CU_ASSERT(tr__now_ns() >= t0 + 3 * SEC);
+    CU_ASSERT(drain(s, buf, sizeof buf) == 2);
+
+    /* Cut past rto (5 s): both ends reset. */
+    CU_ASSERT(tr_sim_partition("127.0.0.1:7005", endpoint(c, ce, sizeof ce), 0, 0) == 0);
+    CU_ASSERT(tr__sys_send(c, "lost", 4, MSG_NOSIGNAL) == 4);
+    t0 = tr__now_ns();
+    CU_ASSERT(wait_for(c, EPOLLERR) != 0);
+    CU_ASSERT(tr__now_ns() >= t0 + 5 * SEC);
+    CU_ASSERT(wait_for(s, EPOLLERR) != 0);
+    CU_ASSERT(tr__sys_recv(c, buf, sizeof buf, 0) == -1 && errno == ECONNRESET);
+    CU_ASSERT(tr__sys_recv(s, buf, sizeof buf, 0) == -1 && errno == ECONNRESET);
+    tr_sim_stats st;
+    tr_sim_stats_get(&st);
+    CU_ASSERT(st.tcp_resets == 1);
+
+    /* UDP across a partition is lost, and counted. */
+    CU_ASSERT(tr_sim_partition("127.0.0.1:9100", "127.0.0.1", 0, 0) == 0);
+    int u = sim_socket(SOCK_DGRAM);
+    struct sockaddr_in to = addr_of("127.0.0.1", 9100);
+    CU_ASSERT(tr__sys_sendto(u, "x", 1, 0, (struct sockaddr *)&to, sizeof to) == 1);
+    tr_sim_stats_get(&st);
+    CU_ASSERT(st.udp_sent == 1 && st.udp_lost == 1);
+    tr_sim_heal();
+    CU_ASSERT(tr_sim_partition("127.0.0.1:x", "127.0.0.1", 0, 0) == TR_EINVAL);
+    CU_ASSERT(tr_sim_partition("", "127.0.0.1", 0, 0) == TR_EINVAL);
+    CU_ASSERT(tr_sim_partition("localhost", "127.0.0.1", 0, 0) == TR_EINVAL);
+    CU_ASSERT(tr__sys_close(u) == 0 && tr__sys_close(c) == 0 && tr__sys_close(s) == 0);
+    CU_ASSERT(tr__sys_close(l) == 0);
+    world_end();
+    CU_ASSERT(tr_sim_partition("127.0.0.1", "127.0.0.2", 0, 0) == TR_EINVAL); /* not simulating */
+}
+
+/* A little of everything; returns the trace hash. */
+static uint64_t scenario(uint64_t seed)
+{
+    world(seed, "loss=0.1,dup=0.1,reorder=0.1");
+    int l = sim_listener(7006), c, s;
+    sim_pair(l, 7006, &c, &s);
+    char buf[256];
+    for (int i = 0; i < 50; i++) {
+        CU_ASSERT(tr__sys_send(c, buf, sizeof buf, MSG_NOSIGNAL) == (ssize_t)sizeof buf);
+        CU_ASSERT(wait_for(s, EPOLLIN) != 0);
+        drain(s, buf, sizeof buf);
+    }
+    tr_sim_stats st;
+    udp_run(200, &st);
+    CU_ASSERT(tr__sys_close(c) == 0 && tr__sys_close(s) == 0 && tr__sys_close(l) == 0);
+    uint64_t h = tr_sim_hash();
+    world_end();
+    return h;
+}
+
+static void test_determinism(void)
+{
+    uint64_t a = scenario(11), b = scenario(11), c = scenario(12);
+    CU_ASSERT(a == b);
+    CU_ASSERT(a != c);
+}
+
+/* A seed that switches the asked fault site on (the seed decides). */
+static void world_with_fault(const char *site, uint32_t bit)
+{
+    char opts[96];
+    snprintf(opts, sizeof opts, "faults=%s,fault_p=1", site);
+    for (uint64_t seed = 100; seed < 200; seed++) {
+        world(seed, opts);
+        if (tr__sim.faults & bit)
+            return;
+        world_end();
+    }
+    CU_FAIL_FATAL("no seed switched the fault on");
+}
+
+static void test_faults(void)
+{
+    /* Every connect refused, although a listener is there. */
+    world_with_fault("connect", 1u << TR__FAULT_CONNECT);
+    int l = sim_listener(7007);
+    int c = sim_socket(SOCK_STREAM);
+    struct sockaddr_in a = addr_of("127.0.0.1", 7007);
+    CU_ASSERT(tr__sys_connect(c, (struct sockaddr *)&a, sizeof a) == -1 && errno == EINPROGRESS);
+    CU_ASSERT(wait_for(c, EPOLLERR) != 0);
+    int err = 0;
+    socklen_t len = sizeof err;
+    CU_ASSERT(tr__sys_getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == ECONNREFUSED);
+    CU_ASSERT(tr__sys_close(c) == 0 && tr__sys_close(l) == 0);
+    world_end();
+
+    /* Writes cut short. */
+    world_with_fault("short_write", 1u << TR__FAULT_SHORT_WRITE);
+    l = sim_listener(7008);
+    int s;
+    sim_pair(l, 7008, &c, &s);
+    char buf[1000] = {0};
+    ssize_t n = tr__sys_send(c, buf, sizeof buf, MSG_NOSIGNAL);
+    CU_ASSERT(n >= 1 && n < (ssize_t)sizeof buf);
+    run_for(SEC);
+    CU_ASSERT(drain(s, buf, sizeof buf) == (size_t)n);
+    CU_ASSERT(tr__sys_close(c) == 0 && tr__sys_close(s) == 0 && tr__sys_close(l) == 0);
+    world_end();
+
+    /* A connection reset within a second of virtual time. */
+    world_with_fault("reset", 1u << TR__FAULT_RESET);
+    l = sim_listener(7009);
+    sim_pair(l, 7009, &c, &s);
+    CU_ASSERT(wait_for(c, EPOLLERR) != 0);
+    CU_ASSERT(wait_for(s, EPOLLERR) != 0);
+    tr_sim_stats st;
+    tr_sim_stats_get(&st);
+    CU_ASSERT(st.tcp_resets == 1 && st.faults >= 1);
+    CU_ASSERT(tr__sys_close(c) == 0 && tr__sys_close(s) == 0 && tr__sys_close(l) == 0);
+    world_end();
+}
+
+static void test_descriptors(void)
+{
+    world(8, NULL);
+    int a = sim_socket(SOCK_STREAM), b = sim_socket(SOCK_DGRAM);
+    CU_ASSERT(a == TR__SIM_FD_FIRST && b == TR__SIM_FD_FIRST + 1);
+    CU_ASSERT(tr__sys_close(a) == 0);
+    int c = sim_socket(SOCK_STREAM);
+    CU_ASSERT(c == a); /* the lowest free number again */
+    struct sockaddr_in x = addr_of("10.1.2.3", 5000);
+    CU_ASSERT(tr__sys_bind(c, (struct sockaddr *)&x, sizeof x) == 0);
+    int d = sim_socket(SOCK_STREAM);
+    CU_ASSERT(tr__sys_bind(d, (struct sockaddr *)&x, sizeof x) == -1 && errno == EADDRINUSE);
+    struct sockaddr_in6 six = {.sin6_family = AF_INET6};
+    CU_ASSERT(tr__sys_bind(d, (struct sockaddr *)&six, sizeof six) == -1 && errno == EAFNOSUPPORT);
+    CU_ASSERT(tr__sys_bind(d, (struct sockaddr *)&x, 4) == -1 && errno == EINVAL);
+    int one = 1;
+    CU_ASSERT(tr__sys_setsockopt(d, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0);
+    CU_ASSERT(tr__sys_setsockopt(d, SOL_SOCKET, SO_REUSEADDR, &one, 2) == -1 && errno == EINVAL);
+    CU_ASSERT(tr__sys_setsockopt(d, SOL_SOCKET, 9999, &one, sizeof one) == -1 &&
+              errno == ENOPROTOOPT);
+    CU_ASSERT(tr__sys_recv(d, &one, 1, 0) == -1 && errno == ENOTCONN);
+    CU_ASSERT(tr__sys_recv(TR__SIM_FD_FIRST + 40, &one, 1, 0) == -1 && errno == EBADF);
+    CU_ASSERT(tr__sys_socket(AF_INET, SOCK_RAW, 0) == -1);
+    CU_ASSERT(tr__sys_close(b) == 0 && tr__sys_close(c) == 0 && tr__sys_close(d) == 0);
+    world_end();
+}
+
+void register_simnet_tests(void)
+{
+    CU_pSuite s = tt_suite("simnet");
+    tt_test(s, "connect_accept_echo_no_sooner_than_the_latency", test_echo_latency);
+    tt_test(s, "connect_without_listener_refused_after_a_round_trip", test_refused);
+    tt_test(s, "bounded_buffer_partial_then_eagain_then_writable", test_bounded_buffer);
+    tt_test(s, "half_close_gives_eof_after_the_data", test_half_close);
+    tt_test(s, "close_with_unread_input_or_linger0_resets_the_peer", test_reset);
+    tt_test(s, "udp_loss_dup_reorder_match_the_stats_and_the_receiver", test_udp_plan);
+    tt_test(s, "partitions_hold_heal_and_reset_past_rto", test_partition);
+    tt_test(s, "same_seed_same_trace_hash", test_determinism);
+    tt_test(s, "faults_refuse_cut_short_and_reset", test_faults);
+    tt_test(s, "descriptors_lowest_first_and_bad_arguments", test_descriptors);
+}

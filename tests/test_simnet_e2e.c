@@ -1,0 +1,215 @@
+/* test_simnet_e2e.c — actors over the simulated network, end to end
+ * (suite "simnet_e2e"): an echo server and its clients over tr_tcp_listen
+ * and tr_tcp_connect, and UDP actors with loss, duplication and
+ * reordering, in a runtime created with a sim_seed.
+ *
+ * FOR THE INTEGRATOR: these tests need the simulator's core (sched/sim.c:
+ * a simulated runtime runs every behaviour on the calling thread and polls
+ * the reactor with tr__simnet_next_ns). Until it is merged,
+ * tr_runtime_create ignores sim_seed, and every test here says it is
+ * skipped and passes; once it is, they run with no change.
+ */
+#include "tests.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "../base/sim.h"
+
+enum { DONE = 70, GO };
+
+#define ROUNDS 50
+#define CLIENTS 4
+
+/* A simulated runtime, or NULL (and a note) without the simulator. */
+static tr_runtime *sim_runtime(uint64_t seed, const char *opts)
+{
+    tr_config cfg;
+    tr_config_init(&cfg);
+    cfg.sim_seed = seed;
+    cfg.sim_options = opts;
+    tr_runtime *rt = NULL;
+    CU_ASSERT_FATAL(tr_runtime_create(&cfg, &rt) == 0);
+    if (!tr__sim_on()) {
+        printf("skipped: no simulator core in this build ");
+        tr_runtime_destroy(rt);
+        return NULL;
+    }
+    return rt;
+}
+
+/* ---- TCP: echo ---- */
+
+struct echo_totals {
+    unsigned connected, echoed_lines, closed_clean, first_port;
+    tr_pid listener;
+};
+static struct echo_totals tot;
+
+static void echo_server(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == TR_TCP_LINE) {
+        TT_CHECK(tr_tcp_send(cx, m->data, m->len) == 0);
+        TT_CHECK(tr_tcp_send(cx, "\n", 1) == 0);
+    }
+}
+
+struct client {
+    unsigned got;
+};
+
+static void echo_client(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct client *c = state;
+    char line[32];
+    if (m->type == TR_TCP_CONNECTED) {
+        const tr_tcp_info *info = (const tr_tcp_info *)m->data;
+        TT_CHECK(info->local_len == sizeof(struct sockaddr_in));
+        unsigned port = ntohs(((const struct sockaddr_in *)&info->local)->sin_port);
+        TT_CHECK(port >= 40000);
+        if (tot.first_port == 0 || port < tot.first_port)
+            tot.first_port = port;
+        tot.connected++;
+        for (int i = 0; i < ROUNDS; i++) {
+            int n = snprintf(line, sizeof line, "line %d\n", i);
+            TT_CHECK(tr_tcp_send(cx, line, (size_t)n) == 0);
+        }
+    } else if (m->type == TR_TCP_LINE) {
+        snprintf(line, sizeof line, "line %u", c->got);
+        TT_CHECK(m->len == strlen(line) && memcmp(m->data, line, m->len) == 0);
+        tot.echoed_lines++;
+        if (++c->got == ROUNDS)
+            tr_tcp_close(cx);
+    } else if (m->type == TR_TCP_CLOSED) {
+        const tr_tcp_error *e = (const tr_tcp_error *)m->data;
+        TT_CHECK(e->reason == 0);
+        tot.closed_clean += e->reason == 0;
+        if (tot.closed_clean == CLIENTS)
+            tr_tcp_listener_close(cx, tot.listener);
+    }
+}
+
+static void test_echo(void)
+{
+    tr_runtime *rt = sim_runtime(21, "latency=100:400,buffer=4096");
+    if (rt == NULL)
+        return;
+    memset(&tot, 0, sizeof tot);
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    tr_tcp_listen_opts lo = {.host = "127.0.0.1", .port = 7300};
+    lo.handler.actor.behaviour = echo_server;
+    lo.handler.opts.framing = TR_FRAME_LINE;
+    CU_ASSERT_FATAL(tr_tcp_listen(cx, &lo, &tot.listener, NULL) == 0);
+    struct client zero = {0};
+    for (int i = 0; i < CLIENTS; i++) {
+        tr_tcp_connect_opts co = {.host = "127.0.0.1", .port = 7300};
+        co.handler.actor = (tr_actor_spec){.behaviour = echo_client, .state = &zero,
+                                           .state_size = sizeof zero};
+        co.handler.opts.framing = TR_FRAME_LINE;
+        CU_ASSERT_FATAL(tr_tcp_connect(cx, &co, NULL) == 0);
+    }
+    tr_runtime_run(rt);
+    tr_sim_stats st;
+    tr_sim_stats_get(&st);
+    tr_runtime_destroy(rt);
+    TT_NO_ERRORS();
+    CU_ASSERT(tot.connected == CLIENTS);
+    CU_ASSERT(tot.echoed_lines == CLIENTS * ROUNDS);
+    CU_ASSERT(tot.closed_clean == CLIENTS);
+    CU_ASSERT(tot.first_port == 40000);
+    CU_ASSERT(st.tcp_connects == CLIENTS && st.tcp_resets == 0);
+}
+
+/* A connect to a port with no listener: TR_TCP_CLOSED with -ECONNREFUSED. */
+static int refused_reason;
+
+static void refused_client(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx, (void)state;
+    if (m->type == TR_TCP_CLOSED)
+        refused_reason = ((const tr_tcp_error *)m->data)->reason;
+}
+
+static void test_refused(void)
+{
+    tr_runtime *rt = sim_runtime(22, NULL);
+    if (rt == NULL)
+        return;
+    refused_reason = 1;
+    tr_tcp_connect_opts co = {.host = "127.0.0.1", .port = 7301};
+    co.handler.actor.behaviour = refused_client;
+    CU_ASSERT_FATAL(tr_tcp_connect(tr_runtime_ctx(rt), &co, NULL) == 0);
+    tr_runtime_run(rt);
+    tr_runtime_destroy(rt);
+    CU_ASSERT(refused_reason == -ECONNREFUSED);
+}
+
+/* ---- UDP: the seed's plan reaches the actors ---- */
+
+#define DATAGRAMS 1000
+
+static unsigned udp_received, udp_late;
+static uint32_t udp_highest;
+
+static void udp_receiver(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == TR_UDP_DATAGRAM) {
+        const tr_udp_datagram *d = (const tr_udp_datagram *)m->data;
+        uint32_t v;
+        TT_CHECK(d->len == sizeof v);
+        memcpy(&v, d->data, sizeof v);
+        udp_received++;
+        udp_late += v < udp_highest;
+        udp_highest = v > udp_highest ? v : udp_highest;
+    } else if (m->type == DONE) {
+        tr_udp_close(cx);
+    }
+}
+
+static void udp_sender(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type != GO)
+        return;
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(7400)};
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    for (uint32_t i = 1; i <= DATAGRAMS; i++)
+        TT_CHECK(tr_udp_send(cx, (struct sockaddr *)&to, sizeof to, &i, sizeof i) == 0);
+    tr_udp_close(cx);
+}
+
+static void test_udp(void)
+{
+    tr_runtime *rt = sim_runtime(23, "loss=0.1,dup=0.1,reorder=0.2,latency=50:500");
+    if (rt == NULL)
+        return;
+    udp_received = udp_late = udp_highest = 0;
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    tr_udp_opts ro = {.host = "127.0.0.1", .port = 7400, .actor.behaviour = udp_receiver};
+    tr_udp_opts so = {.host = "127.0.0.1", .actor.behaviour = udp_sender};
+    tr_pid receiver, sender;
+    CU_ASSERT_FATAL(tr_udp_open(cx, &ro, &receiver, NULL) == 0);
+    CU_ASSERT_FATAL(tr_udp_open(cx, &so, &sender, NULL) == 0);
+    CU_ASSERT(tr_send(cx, sender, GO, NULL, 0) == 0);
+    CU_ASSERT(tr_send_after(cx, 10 * TR_SEC, receiver, DONE, NULL, 0) == 0);
+    tr_runtime_run(rt);
+    tr_sim_stats st;
+    tr_sim_stats_get(&st);
+    tr_runtime_destroy(rt);
+    TT_NO_ERRORS();
+    CU_ASSERT(st.udp_sent == DATAGRAMS);
+    CU_ASSERT(st.udp_lost > 0 && st.udp_duplicated > 0 && st.udp_reordered > 0);
+    CU_ASSERT(udp_received == st.udp_sent - st.udp_lost + st.udp_duplicated);
+    CU_ASSERT(udp_late > 0);
+}
+
+void register_simnet_e2e_tests(void)
+{
+    CU_pSuite s = tt_suite("simnet_e2e");
+    tt_test(s, "echo_server_and_clients_over_the_simulated_network", test_echo);
+    tt_test(s, "connect_to_no_listener_closes_with_econnrefused", test_refused);
+    tt_test(s, "udp_actors_see_the_seeds_loss_dup_and_reorder", test_udp);
+}
