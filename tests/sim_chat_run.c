@@ -21,11 +21,6 @@
 #define REAL_DEADLINE_NS (UINT64_C(30) * 1000000000)
 #define MAX_JOBS 16
 
-bool sc_sim_available(void)
-{
-    return tr_sim_on_create != NULL;
-}
-
 /* ---- one run under simulation ---------------------------------------------- */
 
 static void on_create(tr_runtime *rt, void *arg)

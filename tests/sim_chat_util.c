@@ -309,16 +309,14 @@ static void match_line(tr_ctx *cx, sc_conn *k)
     free(line);
 }
 
-/* This end's address, for a partition. */
+/* This end's address, for a partition: "HOST:PORT" as the sockets see it. */
 static void local_address(sc_conn *k, const tr_tcp_info *info)
 {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    if (getsockname(info->fd, (struct sockaddr *)&a, &len) == 0 && a.sin_family == AF_INET) {
-        char host[INET_ADDRSTRLEN];
-        inet_ntop(AF_INET, &a.sin_addr, host, sizeof host);
-        snprintf(k->local, sizeof k->local, "%s:%u", host, ntohs(a.sin_port));
-    }
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&info->local;
+    char host[INET_ADDRSTRLEN];
+    if (info->local_len >= sizeof *a && a->sin_family == AF_INET &&
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host) != NULL)
+        snprintf(k->local, sizeof k->local, "%s:%u", host, ntohs(a->sin_port));
 }
 
 static void partition(tr_ctx *cx, sc_conn *k, const sc_step *st)

@@ -29,11 +29,6 @@
 
 #include "tests.h"
 
-/* The simulator's entry points, weak while it is not linked in
- * (sc_sim_available says whether it is). */
-#pragma weak tr_sim_on_create
-#pragma weak tr_sim_partition
-
 /* examples/chat.c's main (Makefile: -Dmain=tr_chat_example_main). */
 int tr_chat_example_main(int argc, char **argv);
 
@@ -124,7 +119,5 @@ void sc_scenario_free(sc_scenario *s);
 int sc_director_spawn(tr_runtime *rt, sc_scenario *s);
 bool sc_verdict(const sc_scenario *s, char *why, size_t cap);
 
-/* Whether the simulator is built in (tr_sim_on_create exists). */
-bool sc_sim_available(void);
 
 #endif
