@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -59,6 +60,8 @@ static bool sim_once(const sc_def *def, uint64_t seed, char *why, size_t cap)
         snprintf(why, cap, "chat's main returned %d", rc);
         ok = false;
     }
+    if (ok && def->after != NULL)
+        ok = def->after(why, cap);
     sc_scenario_free(s);
     return ok;
 }
@@ -192,7 +195,7 @@ static void report_failure(int report, const sc_def *def, uint64_t seed, bool si
 /* A child's work: seeds first, first + step, ... up to last (sim), or the
  * one real run; exits 0 if every run passed, 1 at the first failure. */
 static void child(const sc_def *def, bool sim, uint64_t first, uint64_t last, uint64_t step,
-                  int err_fd)
+                  int err_fd, uint64_t *hashes)
 {
     int report = child_setup(err_fd);
     char why[1024];
@@ -203,6 +206,8 @@ static void child(const sc_def *def, bool sim, uint64_t first, uint64_t last, ui
         alarm(RUN_BOUND_S);
         bool ok = sim ? sim_once(def, seed, why, sizeof why) : real_once(def, why, sizeof why);
         alarm(0);
+        if (sim && hashes != NULL)
+            hashes[seed - first] = tr_sim_hash();
         if (!ok) {
             report_failure(report, def, seed, sim, why);
             exit(1);
@@ -239,7 +244,8 @@ static int scratch_fd(void)
 
 /* Forks `jobs` children over the seeds (or one for the real run); waits
  * for them, stopping the others at the first failure. */
-static int fork_runs(const sc_def *def, bool sim, uint64_t first, uint64_t last, int jobs)
+static int fork_runs(const sc_def *def, bool sim, uint64_t first, uint64_t last, int jobs,
+                     uint64_t *hashes)
 {
     pid_t kids[MAX_JOBS];
     int errs[MAX_JOBS], started = 0, failed = 0;
@@ -255,7 +261,8 @@ static int fork_runs(const sc_def *def, bool sim, uint64_t first, uint64_t last,
             break;
         }
         if (kids[j] == 0)
-            child(def, sim, first + (uint64_t)j, last, (uint64_t)jobs, errs[j]);
+            child(def, sim, first + (uint64_t)j, last, (uint64_t)jobs, errs[j],
+                  hashes != NULL ? hashes + j : NULL);
         started++;
     }
     for (int left = started; left > 0; left--) {
@@ -285,14 +292,24 @@ static int fork_runs(const sc_def *def, bool sim, uint64_t first, uint64_t last,
     return failed;
 }
 
-int sc_run_seeds(const sc_def *def, uint64_t first, uint64_t last, int jobs, uint64_t *runs)
+int sc_run_seeds(const sc_def *def, uint64_t first, uint64_t last, int jobs, uint64_t *hashes)
 {
-    int failed = fork_runs(def, true, first, last, jobs < 1 ? 1 : jobs);
-    *runs = last - first + 1;
+    size_t n = (size_t)(last - first + 1), bytes = n * sizeof *hashes;
+    uint64_t *shared = NULL; /* the children write each seed's hash here */
+    if (hashes != NULL) {
+        shared = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (shared == MAP_FAILED)
+            return 1;
+    }
+    int failed = fork_runs(def, true, first, last, jobs < 1 ? 1 : jobs, shared);
+    if (shared != NULL) {
+        memcpy(hashes, shared, bytes);
+        munmap(shared, bytes);
+    }
     return failed;
 }
 
 int sc_run_real(const sc_def *def)
 {
-    return fork_runs(def, false, 0, 0, 1);
+    return fork_runs(def, false, 0, 0, 1, NULL);
 }

@@ -100,13 +100,17 @@ typedef struct sc_def {
     const char *name;     /* the CUnit test's name */
     sc_build_fn build;
     bool sim_only;        /* needs the simulated network (partitions) */
+    /* NULL, or checks made after a passing run under simulation (in its
+     * process: tr_sim_stats_get); false and why if they fail */
+    bool (*after)(char *why, size_t cap);
 } sc_def;
 
 /* Runs `def` under simulation for seeds first..last in `jobs` forked
  * children; stops at the first failing seed, printing what failed and the
- * command that reproduces it. Returns the number of runs that failed (0 or
- * 1 per child); *runs gets how many ran. */
-int sc_run_seeds(const sc_def *def, uint64_t first, uint64_t last, int jobs, uint64_t *runs);
+ * command that reproduces it. Returns the number of children that failed
+ * (each stops at its first failing seed). hashes: NULL, or last - first + 1
+ * entries that get each seed's trace hash (0 for a seed that did not run). */
+int sc_run_seeds(const sc_def *def, uint64_t first, uint64_t last, int jobs, uint64_t *hashes);
 
 /* Runs `def` once over the real network (chat on a free port, the clients
  * in a runtime of their own), in a forked child. Returns 0 if it passed. */

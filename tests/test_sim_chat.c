@@ -437,31 +437,44 @@ static void partitioned_client_dropped(sc_scenario *s)
     sc_expect(b, "WHO #r alice bob");
 }
 
+/* The server dropped carol for the partition: the network reset her
+ * connection, after the retransmission limit of virtual time. */
+static bool after_partition(char *why, size_t cap)
+{
+    tr_sim_stats st;
+    tr_sim_stats_get(&st);
+    if (st.tcp_resets >= 1 && st.virtual_ns >= UINT64_C(60) * 1000000000)
+        return true;
+    snprintf(why, cap, "no reset from the partition: %" PRIu64 " resets, %.1f s virtual",
+             st.tcp_resets, st.virtual_ns / 1e9);
+    return false;
+}
+
 /* ---- the tests ---------------------------------------------------------------- */
 
 static const sc_def scenarios[] = {
-    {"hello_on_connect", hello, false},
-    {"nick_ok", nick_ok, false},
-    {"nick_taken", nick_taken, false},
-    {"nick_bad", nick_bad, false},
-    {"nick_change", nick_change, false},
-    {"commands_before_nick_are_refused", no_nick, false},
-    {"join_twice_is_ok", join_twice, false},
-    {"join_bad_room", join_bad_room, false},
-    {"join_tells_members_who_sorted", join_tells_members_who_sorted, false},
-    {"part_and_empty_room_goes", part_and_empty_room_goes, false},
-    {"part_tells_members", part_tells_members, false},
-    {"msg_to_every_member", msg_to_every_member, false},
-    {"priv_both_ways", priv_both_ways, false},
-    {"order_three_senders", order_three_senders, false},
-    {"unknown_command", unknown_command, false},
-    {"verbs_case_insensitive", verbs_case_insensitive, false},
-    {"crlf_lines", crlf_lines, false},
-    {"line_too_long", line_too_long, false},
-    {"quit_parts_every_room", quit_parts_every_room, false},
-    {"disconnect_without_quit", disconnect_without_quit, false},
-    {"rooms_per_client_capped", rooms_per_client_capped, false},
-    {"partitioned_client_dropped", partitioned_client_dropped, true},
+    {"hello_on_connect", hello, false, NULL},
+    {"nick_ok", nick_ok, false, NULL},
+    {"nick_taken", nick_taken, false, NULL},
+    {"nick_bad", nick_bad, false, NULL},
+    {"nick_change", nick_change, false, NULL},
+    {"commands_before_nick_are_refused", no_nick, false, NULL},
+    {"join_twice_is_ok", join_twice, false, NULL},
+    {"join_bad_room", join_bad_room, false, NULL},
+    {"join_tells_members_who_sorted", join_tells_members_who_sorted, false, NULL},
+    {"part_and_empty_room_goes", part_and_empty_room_goes, false, NULL},
+    {"part_tells_members", part_tells_members, false, NULL},
+    {"msg_to_every_member", msg_to_every_member, false, NULL},
+    {"priv_both_ways", priv_both_ways, false, NULL},
+    {"order_three_senders", order_three_senders, false, NULL},
+    {"unknown_command", unknown_command, false, NULL},
+    {"verbs_case_insensitive", verbs_case_insensitive, false, NULL},
+    {"crlf_lines", crlf_lines, false, NULL},
+    {"line_too_long", line_too_long, false, NULL},
+    {"quit_parts_every_room", quit_parts_every_room, false, NULL},
+    {"disconnect_without_quit", disconnect_without_quit, false, NULL},
+    {"rooms_per_client_capped", rooms_per_client_capped, false, NULL},
+    {"partitioned_client_dropped", partitioned_client_dropped, true, after_partition},
 };
 #define SCENARIOS (sizeof scenarios / sizeof *scenarios)
 
@@ -501,12 +514,13 @@ static void test_scenario(void)
 {
     const sc_def *def = current();
     CU_ASSERT_FATAL(def != NULL);
-    uint64_t first, last, runs = 0;
+    uint64_t first, last;
     seed_range(&first, &last);
+    uint64_t runs = last - first + 1;
     const char *j = getenv("SIM_CHAT_JOBS");
     int jobs = j != NULL ? atoi(j) : 1;
     double t0 = tt_now();
-    int failed = sc_run_seeds(def, first, last, jobs, &runs);
+    int failed = sc_run_seeds(def, first, last, jobs, NULL);
     double wall = tt_now() - t0;
     total_runs += runs;
     total_wall += wall;
@@ -543,14 +557,41 @@ static void extra_line(sc_scenario *s)
 
 static void test_engine_catches_wrong_scripts(void)
 {
-    static const sc_def bad[] = {{"wrong_line", wrong_line, false},
-                                 {"extra_line", extra_line, false}};
+    static const sc_def bad[] = {{"wrong_line", wrong_line, false, NULL},
+                                 {"extra_line", extra_line, false, NULL}};
     printf("(four failures expected below) ");
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        uint64_t runs;
-        CU_ASSERT(sc_run_seeds(&bad[i], 1, 1, 1, &runs) == 1);
+        CU_ASSERT(sc_run_seeds(&bad[i], 1, 1, 1, NULL) == 1);
         CU_ASSERT(sc_run_real(&bad[i]) == 1);
     }
+}
+
+/* Determinism through the whole program: each seed gives the same trace
+ * hash on a second run (also split differently between two processes),
+ * and different seeds give different traces. */
+#define HASH_SEEDS 40
+
+static int by_value(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void test_same_seed_same_trace(void)
+{
+    static const sc_def def = {"order_three_senders", order_three_senders, false, NULL};
+    uint64_t once[HASH_SEEDS], again[HASH_SEEDS];
+    CU_ASSERT_FATAL(sc_run_seeds(&def, 1, HASH_SEEDS, 1, once) == 0);
+    CU_ASSERT_FATAL(sc_run_seeds(&def, 1, HASH_SEEDS, 2, again) == 0);
+    int same = 0, distinct = 1;
+    for (int i = 0; i < HASH_SEEDS; i++)
+        same += once[i] == again[i] && once[i] != 0;
+    TT_EQ(same, HASH_SEEDS);
+    qsort(once, HASH_SEEDS, sizeof *once, by_value);
+    for (int i = 1; i < HASH_SEEDS; i++)
+        distinct += once[i] != once[i - 1];
+    printf("[%d distinct traces of %d seeds] ", distinct, HASH_SEEDS);
+    CU_ASSERT(distinct >= HASH_SEEDS * 9 / 10);
 }
 
 static void test_total(void)
@@ -565,6 +606,7 @@ void register_sim_chat_tests(void)
     for (size_t i = 0; i < SCENARIOS; i++)
         tt_test(s, scenarios[i].name, test_scenario);
     tt_test(s, "real_network", test_real_network);
+    tt_test(s, "same_seed_same_trace", test_same_seed_same_trace);
     tt_test(s, "engine_catches_wrong_scripts", test_engine_catches_wrong_scripts);
     tt_test(s, "total", test_total);
 }
