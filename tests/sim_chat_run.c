@@ -249,6 +249,7 @@ static int fork_runs(const sc_def *def, bool sim, uint64_t first, uint64_t last,
 {
     pid_t kids[MAX_JOBS];
     int errs[MAX_JOBS], started = 0, failed = 0;
+    bool stopped = false; /* the rest were killed after a failure */
     if (jobs > MAX_JOBS)
         jobs = MAX_JOBS;
     if (sim && (uint64_t)jobs > last - first + 1)
@@ -274,7 +275,8 @@ static int fork_runs(const sc_def *def, bool sim, uint64_t first, uint64_t last,
         if (pid < 0 || j == started)
             break;
         kids[j] = 0;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        if ((WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
+            (stopped && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
             continue;
         if (WIFSIGNALED(status))
             printf("\n    sim_chat %s: a child ended by signal %d (%s)\n", def->name,
@@ -282,10 +284,12 @@ static int fork_runs(const sc_def *def, bool sim, uint64_t first, uint64_t last,
         else if (WEXITSTATUS(status) != 1)
             printf("\n    sim_chat %s: a child exited %d\n", def->name, WEXITSTATUS(status));
         show_err(errs[j]);
-        if (failed++ == 0) /* the first failing seed is enough */
+        if (failed++ == 0) { /* the first failing seed is enough */
+            stopped = true;
             for (int o = 0; o < started; o++)
                 if (kids[o] > 0)
                     kill(kids[o], SIGKILL); /* chat may catch SIGTERM */
+        }
     }
     for (int j = 0; j < started; j++)
         close(errs[j]);

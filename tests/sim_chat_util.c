@@ -428,7 +428,7 @@ static void client_actor(tr_ctx *cx, void *state, const tr_msg *m)
         return;
     }
     case SC_PROBE:
-        if (k->done && !k->failed && !k->closed) {
+        if (k->done && !k->failed && !k->closed && !k->closing) {
             int err = tr_tcp_send(cx, PROBE "\n", strlen(PROBE) + 1);
             k->probing = err == 0;
             if (err != 0)
@@ -551,7 +551,8 @@ static void director_actor(tr_ctx *cx, void *state, const tr_msg *m)
                 end_run(cx, d);
             else if (d->ndone == d->s->n) /* every script ended: probe */
                 for (int i = 0; i < d->s->n; i++)
-                    tr_send(cx, d->clients[i], SC_PROBE, NULL, 0);
+                    if (d->open[i])
+                        tr_send(cx, d->clients[i], SC_PROBE, NULL, 0);
         }
     } else if (m->type == SC_PROBED && n != NULL && n->who >= 0 && n->who < d->s->n) {
         d->probed[n->who] = true;
