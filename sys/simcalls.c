@@ -5,6 +5,7 @@
  * if opened with SOCK_NONBLOCK, which is how net/ opens every socket.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>

@@ -99,6 +99,7 @@ struct tr__conn_sim {
     uint64_t id;
     bool refuse;         /* the connect fault fired: the SYN is refused */
     bool established;
+    bool reset;          /* counted in tcp_resets already */
     tr__simev fault;     /* TR__FAULT_RESET's moment */
     tr__conn_sim *next, *prev;
 };

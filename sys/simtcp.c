@@ -80,7 +80,8 @@ static int dir_push(tr__conn_sim *c, int i, uint8_t kind, const struct iovec *io
     g->len = len;
     for (size_t k = 0, at = 0; k < n && at < len; k++) {
         size_t part = iov[k].iov_len < len - at ? iov[k].iov_len : len - at;
-        memcpy(g->data + at, iov[k].iov_base, part);
+        if (part > 0)
+            memcpy(g->data + at, iov[k].iov_base, part);
         at += part;
     }
     uint64_t due = now + tr__simnet_latency();
@@ -166,6 +167,14 @@ void tr__tcp_free_all(void)
     }
 }
 
+/* tcp_resets counts connections reset, whatever reset them first. */
+static void count_reset(tr__conn_sim *c)
+{
+    if (c->established && !c->reset)
+        tr__sim_stats.tcp_resets++;
+    c->reset = true;
+}
+
 static void mark_reset(tr__sock *s, int err)
 {
     s->err = err;
@@ -179,8 +188,7 @@ static void mark_reset(tr__sock *s, int err)
 static void abort_side(tr__conn_sim *c, int side, uint64_t now)
 {
     dir_clear(c, side);
-    if (c->established)
-        tr__sim_stats.tcp_resets++;
+    count_reset(c);
     tr__simnet_trace(NET_RST, c->id, (uint64_t)side);
     if (dir_signal(c, side, SEG_RST, now) != 0) {
         tr__sock *peer = live(c, 1 - side); /* no memory for the RST: reset it here */
@@ -193,8 +201,7 @@ static void abort_side(tr__conn_sim *c, int side, uint64_t now)
 /* Both ends reset at once (a path cut past rto, the reset fault). */
 static void reset_both(tr__conn_sim *c, uint64_t at)
 {
-    if (c->established)
-        tr__sim_stats.tcp_resets++;
+    count_reset(c);
     tr__simnet_trace(NET_RESET, c->id, at);
     tr__simnet_cancel(&c->fault);
     for (int j = 0; j < 2; j++)
@@ -266,7 +273,8 @@ static void syn_arrives(tr__conn_sim *c, uint64_t at)
 static bool take_data(tr__sock *to, const tr__seg *g)
 {
     if (to->in_off + to->in_len + g->len > to->in_cap) {
-        memmove(to->in, to->in + to->in_off, to->in_len);
+        if (to->in_len > 0)
+            memmove(to->in, to->in + to->in_off, to->in_len);
         to->in_off = 0;
         if (to->in_len + g->len > to->in_cap) {
             size_t cap = to->in_cap ? to->in_cap : 4096;
@@ -293,8 +301,17 @@ static void arrive(tr__conn_sim *c, int i, tr__seg *g, uint64_t at)
         syn_arrives(c, at);
         return;
     }
-    if (to == NULL)
-        return; /* it is gone: dropped */
+    if (to == NULL) {
+        /* Gone (closed while connecting, say): like a closed port, it
+         * answers what it gets with a reset. */
+        if (g->kind != SEG_RST && live(c, i) != NULL && live(c, i)->state == S_OPEN) {
+            dir_clear(c, j);
+            count_reset(c);
+            if (dir_signal(c, j, SEG_RST, at) != 0)
+                mark_reset(live(c, i), ECONNRESET);
+        }
+        return;
+    }
     if (to->orphan) {
         if (g->kind == SEG_DATA || g->kind == SEG_SYNACK)
             abort_side(c, j, at); /* nobody will read it */
@@ -324,6 +341,8 @@ static void arrive(tr__conn_sim *c, int i, tr__seg *g, uint64_t at)
         tr__simnet_wake(to, ALL_EVENTS);
         break;
     case SEG_RST:
+        if (to->state == S_CLOSED)
+            break; /* reset already: a second one changes nothing */
         tr__simnet_trace(NET_RST, c->id << 1 | (uint64_t)i, at);
         dir_clear(c, j);
         mark_reset(to, to->state == S_CONNECTING ? ECONNREFUSED : ECONNRESET);
@@ -547,11 +566,12 @@ ssize_t tr__tcp_write(tr__sock *s, const struct iovec *iov, size_t n, int flags)
         errno = EAGAIN;
         return -1;
     }
-    take = take < total ? take : total;
+    if (take < total)
+        s->nospace = true; /* full: the next room that appears is reported */
+    else
+        take = total;
     if (take > 1 && tr__sim_fault(TR__FAULT_SHORT_WRITE))
         take = 1 + (size_t)tr__sim_below(take - 1);
-    if (take < total)
-        s->nospace = true;
     if (dir_push(s->conn, s->side, SEG_DATA, iov, n, take, tr__now_ns()) != 0) {
         errno = ENOMEM;
         return -1;

@@ -79,7 +79,8 @@ static void launch(tr__sock *s, const tr__saddr *from, const tr__saddr *to,
     d->to = *to;
     d->len = len;
     for (size_t k = 0, at = 0; k < n && at < len; k++) {
-        memcpy(d->data + at, iov[k].iov_base, iov[k].iov_len);
+        if (iov[k].iov_len > 0)
+            memcpy(d->data + at, iov[k].iov_base, iov[k].iov_len);
         at += iov[k].iov_len;
     }
     uint64_t now = tr__now_ns(), lo = now + tr__sim.lat_min_ns, due;

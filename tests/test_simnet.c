@@ -303,10 +303,25 @@ static void test_reset(void)
     CU_ASSERT(tr__sys_getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == ECONNRESET);
     CU_ASSERT(tr__sys_recv(s, buf, sizeof buf, 0) == 0);
     CU_ASSERT(tr__sys_close(s) == 0);
+
+    /* A client gone before the SYN-ACK: the server's end hears a reset. */
+    c = sim_socket(SOCK_STREAM);
+    struct sockaddr_in a = addr_of("127.0.0.1", 7004);
+    CU_ASSERT(tr__sys_connect(c, (struct sockaddr *)&a, sizeof a) == -1 && errno == EINPROGRESS);
+    CU_ASSERT_FATAL(wait_for(l, EPOLLIN) != 0);
+    CU_ASSERT(tr__sys_close(c) == 0);
+    s = tr__sys_accept4(l, NULL, NULL, 0);
+    CU_ASSERT_FATAL(s >= TR__SIM_FD_FIRST && s - TR__SIM_FD_FIRST < 64);
+    seen[s - TR__SIM_FD_FIRST] = 0;
+    struct epoll_event ev = {.events = EV_ALL, .data.u64 = (uint64_t)s};
+    CU_ASSERT(tr__sys_epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) == 0);
+    CU_ASSERT(wait_for(s, EPOLLERR) != 0);
+    CU_ASSERT(tr__sys_recv(s, buf, sizeof buf, 0) == -1 && errno == ECONNRESET);
+    CU_ASSERT(tr__sys_close(s) == 0);
     CU_ASSERT(tr__sys_close(l) == 0);
     tr_sim_stats st;
     tr_sim_stats_get(&st);
-    CU_ASSERT(st.tcp_resets == 2 && st.tcp_connects == 2);
+    CU_ASSERT(st.tcp_resets == 3 && st.tcp_connects == 3);
     world_end();
 }
 

@@ -12,9 +12,11 @@
 #include "tests.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
 
+#include "../base/clock.h"
 #include "../base/sim.h"
 
 enum { DONE = 70, GO };
@@ -146,6 +148,101 @@ static void test_refused(void)
     CU_ASSERT(refused_reason == -ECONNREFUSED);
 }
 
+/* ---- partitions: a client cuts itself off from the server ---- */
+
+struct cut_totals {
+    int client_reason, server_reason;
+    unsigned echoes;
+    uint64_t cut_at, echo_at;
+    bool heal; /* the cut heals by itself (1 s) rather than outlasting rto */
+    char me[64];
+    tr_pid listener;
+};
+static struct cut_totals cut;
+
+static void cut_server(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == TR_TCP_LINE) {
+        TT_CHECK(tr_tcp_send(cx, m->data, m->len) == 0);
+        TT_CHECK(tr_tcp_send(cx, "\n", 1) == 0);
+    } else if (m->type == TR_TCP_CLOSED) {
+        cut.server_reason = ((const tr_tcp_error *)m->data)->reason;
+    }
+}
+
+static void cut_client(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == TR_TCP_CONNECTED) {
+        /* The client names itself by the address it has: tr_tcp_info.local. */
+        const tr_tcp_info *info = (const tr_tcp_info *)m->data;
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&info->local;
+        char ip[INET_ADDRSTRLEN] = "?";
+        TT_CHECK(info->local.ss_family == AF_INET);
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+        snprintf(cut.me, sizeof cut.me, "%s:%u", ip, ntohs(in->sin_port));
+        TT_CHECK(tr_tcp_send(cx, "a\n", 2) == 0);
+    } else if (m->type == TR_TCP_LINE && ++cut.echoes == 1) {
+        TT_CHECK(tr_sim_partition("127.0.0.1:7500", cut.me, 0, cut.heal ? TR_SEC : 0) == 0);
+        cut.cut_at = tr__now_ns();
+        TT_CHECK(tr_tcp_send(cx, "b\n", 2) == 0);
+    } else if (m->type == TR_TCP_LINE) {
+        cut.echo_at = tr__now_ns();
+        tr_tcp_close(cx);
+    } else if (m->type == TR_TCP_CLOSED) {
+        cut.client_reason = ((const tr_tcp_error *)m->data)->reason;
+        tr_sim_heal();
+        tr_tcp_listener_close(cx, cut.listener);
+    }
+}
+
+static void run_cut(bool heal)
+{
+    tr_runtime *rt = sim_runtime(24, "rto=3");
+    if (rt == NULL)
+        return;
+    memset(&cut, 0, sizeof cut);
+    cut.heal = heal;
+    cut.client_reason = cut.server_reason = 1;
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    tr_tcp_listen_opts lo = {.host = "127.0.0.1", .port = 7500};
+    lo.handler.actor.behaviour = cut_server;
+    lo.handler.opts.framing = TR_FRAME_LINE;
+    CU_ASSERT_FATAL(tr_tcp_listen(cx, &lo, &cut.listener, NULL) == 0);
+    tr_tcp_connect_opts co = {.host = "127.0.0.1", .port = 7500};
+    co.handler.actor.behaviour = cut_client;
+    co.handler.opts.framing = TR_FRAME_LINE;
+    CU_ASSERT_FATAL(tr_tcp_connect(cx, &co, NULL) == 0);
+    tr_runtime_run(rt);
+    tr_sim_stats st;
+    tr_sim_stats_get(&st);
+    tr_runtime_destroy(rt);
+    TT_NO_ERRORS();
+    if (heal) {
+        /* Held, not lost: the echo comes once the cut heals. */
+        CU_ASSERT(cut.echoes == 2);
+        CU_ASSERT(cut.echo_at >= cut.cut_at + TR_SEC);
+        CU_ASSERT(cut.client_reason == 0 && cut.server_reason == 0);
+        CU_ASSERT(st.tcp_resets == 0);
+    } else {
+        /* Cut past rto: both ends reset. */
+        CU_ASSERT(cut.echoes == 1);
+        CU_ASSERT(cut.client_reason == -ECONNRESET && cut.server_reason == -ECONNRESET);
+        CU_ASSERT(st.tcp_resets == 1);
+    }
+}
+
+static void test_partition_heals(void)
+{
+    run_cut(true);
+}
+
+static void test_partition_resets(void)
+{
+    run_cut(false);
+}
+
 /* ---- UDP: the seed's plan reaches the actors ---- */
 
 #define DATAGRAMS 1000
@@ -211,5 +308,7 @@ void register_simnet_e2e_tests(void)
     CU_pSuite s = tt_suite("simnet_e2e");
     tt_test(s, "echo_server_and_clients_over_the_simulated_network", test_echo);
     tt_test(s, "connect_to_no_listener_closes_with_econnrefused", test_refused);
+    tt_test(s, "partition_shorter_than_rto_holds_the_data", test_partition_heals);
+    tt_test(s, "partition_past_rto_resets_both_ends", test_partition_resets);
     tt_test(s, "udp_actors_see_the_seeds_loss_dup_and_reorder", test_udp);
 }
