@@ -219,12 +219,34 @@ static bool started(tr_runtime *rt)
     return ck_pr_load_32(&rt->running) && !tr__sched_over(rt);
 }
 
+/* Takes rt's actors out of the draw, the others keeping their order; with
+ * requeue, into rt's injection queue: a runtime stopped with actors
+ * runnable keeps them for its next run, as its queues would. */
+static void set_aside(tr_runtime *rt, bool requeue)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < sim.n; i++) {
+        if (sim.q[i].rt != rt)
+            sim.q[kept++] = sim.q[i];
+        else if (requeue)
+            tr__injectq_push(&rt->inject, sim.q[i].a);
+    }
+    sim.n = kept;
+    rt->sim->runnable = 0;
+    if (tr__sim.sched == TR__SIM_PCT)
+        for (size_t i = sim.n / 2; i-- > 0;)
+            sift_down(i);
+}
+
 static bool gather_all(void)
 {
     bool ok = true;
-    for (tr_runtime *rt = sim.first; rt != NULL; rt = rt->sim->next)
+    for (tr_runtime *rt = sim.first; rt != NULL; rt = rt->sim->next) {
         if (started(rt))
             ok &= gather(rt);
+        else if (rt->sim->runnable != 0)
+            set_aside(rt, true);
+    }
     return ok;
 }
 
@@ -378,6 +400,10 @@ static int run(tr_runtime *rt)
         if (sim.n == 0) {
             if (next == UINT64_MAX)
                 return give_up(rt, NULL);
+            /* A jump past the limit stops just past it: the report says
+             * when the limit was passed, not where the wheel looked next. */
+            if (next - sim.start_ns > tr__sim.limit_ns)
+                next = sim.start_ns + tr__sim.limit_ns + 1;
             tr__sim_advance(next);
             tr__sim_mix(TR__EV_TIME, next - sim.start_ns, 0);
         }
@@ -446,15 +472,7 @@ void tr__sim_detach(tr_runtime *rt)
     while (*link != rt)
         link = &(*link)->sim->next;
     *link = s->next;
-    /* Its actors leave the array, the others keep their order. */
-    size_t kept = 0;
-    for (size_t i = 0; i < sim.n; i++)
-        if (sim.q[i].rt != rt)
-            sim.q[kept++] = sim.q[i];
-    sim.n = kept;
-    if (tr__sim.sched == TR__SIM_PCT)
-        for (size_t i = sim.n / 2; i-- > 0;)
-            sift_down(i);
+    set_aside(rt, false); /* its actors are gone */
     if (sim.first == NULL) {
         free(sim.q);
         sim.q = NULL;

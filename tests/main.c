@@ -16,7 +16,7 @@
  *                          dist_bad_input, dist_order, dist_restart, dist_race,
  *                          watchdog, trace, metrics_figures, metrics_top,
  *                          metrics_dump, metrics_workers, dist_big, dist_ask,
- *                          simnet, simnet_e2e, sim_chat)
+ *                          sim, simnet, simnet_e2e, sim_chat)
  *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`, `run http`, `run dist`,
  *                          `run metrics`
  *   run SUITE TEST         one test of a suite
@@ -118,6 +118,7 @@ int main(int argc, char **argv)
     register_metrics_workers_tests();
     register_dist_big_tests();
     register_dist_ask_tests();
+    register_sim_tests();
     register_simnet_tests();
     register_simnet_e2e_tests();
     register_sim_chat_tests();

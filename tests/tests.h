@@ -96,6 +96,7 @@ void register_metrics_dump_tests(void);
 void register_metrics_workers_tests(void);
 void register_metrics_serve_tests(void);
 void register_troupe_top_tests(void);
+void register_sim_tests(void);
 void register_sim_chat_tests(void);
 
 /* ---- sanitizer detection ---------------------------------------------- */

@@ -69,8 +69,10 @@ typedef struct tr_stats {
  * variable if set to 1..TR_MAX_THREADS, else the number of CPUs this
  * process may run on (its affinity mask); batch 64; watchdog_ms from
  * TROUPE_WATCHDOG_MS if set to a number (0 = off), else 100; trace_path
- * from TROUPE_TRACE if set and not empty, else NULL. Never fails (cfg
- * NULL is ignored). Any thread. */
+ * from TROUPE_TRACE if set and not empty, else NULL; sim_seed from
+ * TROUPE_SIM_SEED (a decimal seed, "0" for TR_SIM_ANY_SEED; unset, empty
+ * or not a number — said on stderr — 0: no simulation); sim_options NULL.
+ * Never fails (cfg NULL is ignored). Any thread. */
 TR_API void tr_config_init(tr_config *cfg);
 
 /* Creates a runtime (cfg NULL = defaults; a cfg's watchdog_ms and
@@ -89,15 +91,18 @@ TR_API void tr_runtime_destroy(tr_runtime *rt);
 
 /* Starts the workers and blocks until the runtime is quiescent or
  * tr_runtime_shutdown is called. Returns 0 when quiescent, 1 when stopped.
- * May be called again later to resume.
+ * May be called again later to resume. In simulation (troupe/sim.h) no
+ * thread starts: the caller runs every behaviour, and a run that can never
+ * go on (a liveness failure, reported on stderr) returns 1.
  * Errors: TR_EINVAL (rt NULL), TR_EBUSY (already running), TR_EDEADLK
  * (called from a worker), TR_ENOMEM (threads could not be started). Any
  * thread outside the runtime. */
 TR_API int tr_runtime_run(tr_runtime *rt);
 
 /* Starts the workers in the background and returns at once; the caller
- * may send, then tr_runtime_join. Errors: as tr_runtime_run. Any thread
- * outside the runtime. */
+ * may send, then tr_runtime_join. In simulation it only marks the runtime
+ * started: its behaviours run inside a join (of it or of another simulated
+ * runtime). Errors: as tr_runtime_run. Any thread outside the runtime. */
 TR_API int tr_runtime_start(tr_runtime *rt);
 
 /* Waits for a started runtime to become quiescent or be stopped.
