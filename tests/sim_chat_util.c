@@ -222,7 +222,7 @@ __attribute__((format(printf, 3, 4))) static void fail(tr_ctx *cx, sc_conn *k, c
 {
     if (k->failed)
         return;
-    char what[320];
+    char what[sizeof k->s->failure[0]];
     int n = snprintf(what, sizeof what, "client %s, step %zu: ", script(k)->name, k->at);
     va_list ap;
     va_start(ap, fmt);

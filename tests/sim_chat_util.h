@@ -10,14 +10,18 @@
  * passed one of its marks (a barrier), close, cut one's own connection off
  * from the server (a partition, simulation only). Every client first
  * expects the greeting. Every line a client receives is accounted for: a
- * line that no step expects — also after the script has ended, until the
- * run is over — fails the run.
+ * line that no step expects fails the run, also one that comes after the
+ * script has ended: once every script has ended, each client still
+ * connected sends an end probe (an unknown command) whose answer must be
+ * its very next line.
  *
  * Under simulation, a tr_sim_on_create hook spawns a director into chat's
  * runtime; it connects the clients (TR_FRAME_LINE), relays marks between
- * them, and shuts the runtime down once every client is done, at the first
- * failure, or when a virtual-time deadline passes (a client "stalled at
- * step N"). chat's main then shuts its directory down and returns.
+ * them, probes, and shuts the runtime down once every probe is answered,
+ * at the first failure, or when a virtual-time deadline passes (a client
+ * "stalled at step N"). chat's main then shuts its directory down and
+ * returns. Over the real network the director runs in a runtime of its
+ * own and chat's main on a thread, stopped by the SIGTERM it listens for.
  *
  * Each seed runs in a forked child (several seeds per child, in order),
  * so that a crash or sanitizer report is caught and names its seed; the
@@ -122,6 +126,5 @@ int sc_run_real(const sc_def *def);
 void sc_scenario_free(sc_scenario *s);
 int sc_director_spawn(tr_runtime *rt, sc_scenario *s);
 bool sc_verdict(const sc_scenario *s, char *why, size_t cap);
-
 
 #endif

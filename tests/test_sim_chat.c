@@ -4,8 +4,9 @@
  * chat_* suites. A client is named for its nick.
  *
  * Seeds: SIM_CHAT_SEEDS=A-B (or N; default 1-20) in SIM_CHAT_JOBS forked
- * children (default 1); `make sim-check` runs 1-1000 in 2. The test
- * real_network runs every scenario but the partition once over real
+ * children (default 1); `make sim-check` runs 1-1000 in 2. The network's
+ * options come from TROUPE_SIM as usual (TROUPE_SIM=sched=pct, say). The
+ * test real_network runs every scenario but the partition once over real
  * sockets: the scripts hold in production too. */
 #include "sim_chat_util.h"
 
