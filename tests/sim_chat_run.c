@@ -174,8 +174,8 @@ static int child_setup(int err_fd)
 /* Starts over the scratch file that holds one run's stderr. */
 static void rewind_err(void)
 {
-    if (ftruncate(STDERR_FILENO, 0) != 0 || lseek(STDERR_FILENO, 0, SEEK_SET) != 0)
-        return;
+    if (ftruncate(STDERR_FILENO, 0) == 0)
+        lseek(STDERR_FILENO, 0, SEEK_SET);
 }
 
 static void report_failure(int report, const sc_def *def, uint64_t seed, bool sim, const char *why)
@@ -258,6 +258,8 @@ static int fork_runs(const sc_def *def, bool sim, uint64_t first, uint64_t last,
     for (int j = 0; j < jobs; j++) {
         if ((errs[j] = scratch_fd()) < 0 || (kids[j] = fork()) < 0) {
             printf("\n    fork or scratch file: %s\n", strerror(errno));
+            if (errs[j] >= 0)
+                close(errs[j]);
             failed++;
             break;
         }

@@ -288,10 +288,10 @@ static void match_line(tr_ctx *cx, sc_conn *k)
         free(line);
         return;
     }
-    int seen = 0; /* lanes looked at, as a bit set (lanes 1..31) */
+    unsigned seen = 0; /* lanes looked at, as a bit set (lanes 1..31) */
     size_t hit = SIZE_MAX;
     for (size_t j = k->at; j < c->n && c->steps[j].op == SC_EXPECT && c->steps[j].lane > 0; j++) {
-        int bit = 1 << (c->steps[j].lane & 31);
+        unsigned bit = 1u << (c->steps[j].lane & 31);
         if (k->used[j] || (seen & bit))
             continue;
         seen |= bit;
