@@ -2,8 +2,8 @@
  * spawn, send and the turn, and what actors/ asks of the layers above it
  * (internal).
  *
- * The modules form a stack, base < mailbox < actors < sched < reactor <
- * net < dist, and a file includes only from its own module and those below
+ * The modules form a stack, base < sys < mailbox < actors < sched <
+ * reactor < net < dist, and a file includes only from its own module and those below
  * (support/check-includes.sh). Each layer owns its part of the runtime:
  * actors/ the pid table, the registry, the dead-letter sink, monitor refs
  * and the outside context (tr__actors); sched/ the workers, run queues and
@@ -154,6 +154,11 @@ tr__worker *tr__worker_current(void);
 
 /* Whether rt is running and neither stopping nor done (runtime.c). */
 bool tr__sched_running(tr_runtime *rt);
+
+/* In simulation, runs the simulated runtimes on the calling thread (one
+ * outside the runtime: tr_call) until *done or rt cannot go on (stopped,
+ * quiescent, a liveness failure); returns *done (sim.c). */
+bool tr__sched_drive(tr_runtime *rt, const bool *done);
 
 /* Makes an actor runnable after a send turned its mailbox non-empty. w is
  * the sending worker, or NULL for an outside thread (worker.c). */

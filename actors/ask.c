@@ -287,12 +287,17 @@ uint64_t tr_msg_ref(const tr_msg *m)
 /* ---- tr_call: an actor asks for the blocked thread ----
  * The thread waits on a condition variable in its own frame; the actor
  * signals it under the mutex, so the thread cannot return (and the frame
- * go) before the actor is done with it. */
+ * go) before the actor is done with it.
+ * In simulation nothing runs while a thread waits: the caller runs the
+ * simulation itself until the answer (tr__sched_drive). The call is then
+ * on the heap, since the run may stop before the answer: the caller
+ * returns and leaves it to the actor, which frees it (abandoned). */
 
 typedef struct call {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool done;
+    bool abandoned;
     int err;
     tr_msg *reply;
     tr_pid to;
@@ -309,9 +314,22 @@ typedef struct caller {
 
 TR__RESOURCE_FIRST(caller);
 
+static void call_free(call *c)
+{
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
 static void call_done(call *c, int err, tr_msg *reply)
 {
     pthread_mutex_lock(&c->lock);
+    if (c->abandoned) { /* simulation only: the caller has returned */
+        pthread_mutex_unlock(&c->lock);
+        tr_msg_free(reply);
+        call_free(c);
+        return;
+    }
     c->err = err;
     c->reply = reply;
     c->done = true;
@@ -350,6 +368,12 @@ static void caller_actor(tr_ctx *cx, void *state, const tr_msg *m)
     int err;
     if (c == NULL)
         return;
+    if (c->abandoned) {
+        s->c = NULL;
+        tr_stop(cx);
+        call_done(c, 0, NULL);
+        return;
+    }
     if (m->type == TR_REPLY) {
         err = (reply = reply_copy(m)) != NULL ? 0 : TR_ENOMEM;
     } else if (m->type == TR_ASK_FAILED) {
@@ -362,6 +386,58 @@ static void caller_actor(tr_ctx *cx, void *state, const tr_msg *m)
     s->c = NULL;
     tr_stop(cx);
     call_done(c, err, reply);
+}
+
+/* Spawns the actor that asks for c and sends it its first message. */
+static int call_start(tr_runtime *rt, call *c)
+{
+    /* The start message first: once the actor exists, it must run (or
+     * be destroyed with the runtime, which its release answers), so
+     * nothing may fail after the spawn. */
+    tr_msg *start = tr__msg_new(0, 0);
+    caller s = {.res = {.release = caller_release}, .c = c};
+    tr_pid pid;
+    tr_actor_spec spec = {.behaviour = caller_actor, .state = &s, .state_size = sizeof s};
+    tr__spawn_opts opts = {.resource_at = offsetof(caller, res), .user_at = 0, .fault = NULL};
+    int err = start != NULL ? tr__spawn_spec(rt, NULL, TR_PID_NONE, &spec, &opts, &pid)
+                            : TR_ENOMEM;
+    if (err == 0)
+        tr__send(rt, NULL, TR_PID_NONE, pid, start); /* a pid just made: cannot fail */
+    else if (start != NULL)
+        tr__msg_release(start);
+    return err;
+}
+
+static int call_simulated(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
+                          size_t len, uint64_t timeout_ns, tr_msg **reply)
+{
+    call *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return TR_ENOMEM;
+    *c = (call){.to = to, .type = type, .data = data, .len = len, .timeout_ns = timeout_ns};
+    if (pthread_mutex_init(&c->lock, NULL) != 0) {
+        free(c);
+        return TR_ENOMEM;
+    }
+    if (pthread_cond_init(&c->cond, NULL) != 0) {
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return TR_ENOMEM;
+    }
+    int err = call_start(rt, c);
+    if (err == 0 && !tr__sched_drive(rt, &c->done)) {
+        /* The run ended first: the actor, at its next message or end,
+         * frees the call and stops (the data, the caller's, is never
+         * read again). */
+        c->abandoned = true;
+        return TR_ENOTSTARTED;
+    }
+    if (err == 0) {
+        err = c->err;
+        *reply = c->reply;
+    }
+    call_free(c);
+    return err;
 }
 
 int tr_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len,
@@ -377,10 +453,8 @@ int tr_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t l
         return TR_EMSGSIZE;
     if (!tr__sched_running(rt))
         return TR_ENOTSTARTED;
-    /* A simulation runs only inside join, on the joining thread: nothing
-     * would ever answer a thread blocked here. */
-    if (tr__sim_on())
-        return TR_EDEADLK;
+    if (CK_CC_UNLIKELY(tr__sim_on()))
+        return call_simulated(rt, to, type, data, len, timeout_ns, reply);
 
     call c = {.to = to, .type = type, .data = data, .len = len, .timeout_ns = timeout_ns};
     if (pthread_mutex_init(&c.lock, NULL) != 0)
@@ -389,20 +463,7 @@ int tr_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t l
         pthread_mutex_destroy(&c.lock);
         return TR_ENOMEM;
     }
-    /* The start message first: once the actor exists, it must run (or
-     * be destroyed with the runtime, which its release answers), so
-     * nothing may fail after the spawn. */
-    tr_msg *start = tr__msg_new(0, 0);
-    caller s = {.res = {.release = caller_release}, .c = &c};
-    tr_pid pid;
-    tr_actor_spec spec = {.behaviour = caller_actor, .state = &s, .state_size = sizeof s};
-    tr__spawn_opts opts = {.resource_at = offsetof(caller, res), .user_at = 0, .fault = NULL};
-    int err = start != NULL ? tr__spawn_spec(rt, NULL, TR_PID_NONE, &spec, &opts, &pid)
-                            : TR_ENOMEM;
-    if (err == 0)
-        tr__send(rt, NULL, TR_PID_NONE, pid, start); /* a pid just made: cannot fail */
-    else if (start != NULL)
-        tr__msg_release(start);
+    int err = call_start(rt, &c);
     if (err == 0) {
         pthread_mutex_lock(&c.lock);
         while (!c.done)

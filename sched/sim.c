@@ -26,6 +26,9 @@
  * runtime's `tracing` flag); timers are shuffled only when tr__sim_on
  * (reactor/timer.c).
  *
+ * tr_call from a thread outside runs the same loop (tr__sched_drive) until
+ * its answer has come: nothing else would run the actors it waits for.
+ *
  * The end. The loop returns when the joined runtime is stopped (1), or
  * has nothing runnable and holds nothing (0: quiescent). With nothing
  * runnable anywhere and no timer or network event to come, a runtime
@@ -380,14 +383,18 @@ static bool past_limit(void)
     return tr__sim_clock - sim.start_ns > tr__sim.limit_ns;
 }
 
-static int run(tr_runtime *rt)
+/* Runs until rt is stopped or quiescent, or, with until, until *until. */
+static int run(tr_runtime *rt, const bool *until)
 {
     for (;;) {
         if (ck_pr_load_32(&rt->stop))
             return 1;
+        if (until != NULL && *until)
+            return 0;
         bool gathered = gather_all();
         if (rt->sim->runnable == 0 && ck_pr_load_32(&rt->holds) == 0) {
-            ck_pr_store_32(&rt->done, 1);
+            if (until == NULL) /* (a call's run leaves the end to join) */
+                ck_pr_store_32(&rt->done, 1);
             return 0;
         }
         if (!gathered && sim.n == 0)
@@ -419,9 +426,19 @@ static int run(tr_runtime *rt)
 int tr__sim_join(tr_runtime *rt)
 {
     tr__worker *was = tr__worker_swap(NULL);
-    int stopped = run(rt);
+    int stopped = run(rt, NULL);
     tr__worker_swap(was);
     return stopped;
+}
+
+bool tr__sched_drive(tr_runtime *rt, const bool *done)
+{
+    if (rt->sim == NULL)
+        return *done;
+    tr__worker *was = tr__worker_swap(NULL);
+    run(rt, done);
+    tr__worker_swap(was);
+    return *done;
 }
 
 /* ---- simulated runtimes ---- */

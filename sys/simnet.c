@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../base/clock.h"
+#include "../base/debug.h"
 
 tr__world tr__w;
 
@@ -74,17 +75,34 @@ void tr__simnet_cancel(tr__simev *e)
     heap_down(last->pos - 1);
 }
 
-void tr__simnet_schedule(tr__simev *e, uint8_t kind, void *obj, int arg, uint64_t due)
+/* Every object that can be planned takes its heap slots when it is made
+ * (where running out of memory is an error to return), so scheduling
+ * never allocates. */
+int tr__simnet_reserve(long slots)
 {
-    tr__simnet_cancel(e);
-    if (tr__w.heap_len == tr__w.heap_cap) {
-        size_t cap = tr__w.heap_cap ? tr__w.heap_cap * 2 : 64;
+    if (slots < 0) {
+        tr__w.reserved -= (size_t)-slots;
+        return 0;
+    }
+    size_t need = tr__w.reserved + (size_t)slots;
+    if (need > tr__w.heap_cap) {
+        size_t cap = tr__w.heap_cap ? tr__w.heap_cap : 64;
+        while (cap < need)
+            cap *= 2;
         tr__simev **h = realloc(tr__w.heap, cap * sizeof *h);
         if (h == NULL)
-            abort(); /* the simulation cannot go on without its plan */
+            return ENOMEM;
         tr__w.heap = h;
         tr__w.heap_cap = cap;
     }
+    tr__w.reserved = need;
+    return 0;
+}
+
+void tr__simnet_schedule(tr__simev *e, uint8_t kind, void *obj, int arg, uint64_t due)
+{
+    tr__simnet_cancel(e);
+    TR_ASSERT(tr__w.heap_len < tr__w.heap_cap);
     e->due = due;
     e->seq = tr__w.seq++;
     e->kind = kind;
@@ -106,9 +124,6 @@ static void advance(uint64_t now)
             break;
         case EV_RTO:
             tr__tcp_rto(e->obj, e->arg, e->due);
-            break;
-        case EV_FAULT_RESET:
-            tr__tcp_fault_reset(e->obj, e->due);
             break;
         case EV_DGRAM:
             tr__udp_deliver(e->obj);

@@ -39,7 +39,7 @@ typedef struct tr__simev {
     void *obj;     /* what it is about */
 } tr__simev;
 
-enum { EV_DIR = 1, EV_RTO, EV_FAULT_RESET, EV_DGRAM, EV_HEAL };
+enum { EV_DIR = 1, EV_RTO, EV_DGRAM, EV_HEAL };
 
 enum { S_NEW, S_LISTEN, S_CONNECTING, S_OPEN, S_CLOSED };
 
@@ -100,7 +100,8 @@ struct tr__conn_sim {
     bool refuse;         /* the connect fault fired: the SYN is refused */
     bool established;
     bool reset;          /* counted in tcp_resets already */
-    tr__simev fault;     /* TR__FAULT_RESET's moment */
+    unsigned fault_after; /* TR__FAULT_RESET: reset after so many more data
+                           * deliveries (0: never) */
     tr__conn_sim *next, *prev;
 };
 
@@ -118,7 +119,7 @@ typedef struct tr__world {
     tr__sock **fds;
     size_t nfds, lowest_free;
     tr__simev **heap;
-    size_t heap_len, heap_cap;
+    size_t heap_len, heap_cap, reserved;
     uint64_t seq, ids;
     uint16_t next_port;
     tr__sock *socks;
@@ -141,6 +142,7 @@ tr__sock *tr__simnet_sock(int fd);     /* NULL (errno EBADF or ENOTSOCK) */
 int tr__simnet_fd_alloc(tr__sock *s);  /* -1, errno EMFILE */
 tr__sock *tr__simnet_sock_new(int family, int type);
 void tr__simnet_sock_free(tr__sock *s);
+int tr__simnet_reserve(long slots); /* 0 or ENOMEM; negative: give back */
 void tr__simnet_schedule(tr__simev *e, uint8_t kind, void *obj, int arg, uint64_t due);
 void tr__simnet_cancel(tr__simev *e);
 uint64_t tr__simnet_latency(void);
@@ -158,7 +160,6 @@ void tr__saddr_route(tr__saddr *a);    /* a wildcard destination means loopback 
 uint32_t tr__tcp_poll(tr__sock *s);
 void tr__tcp_deliver(tr__conn_sim *c, int i, uint64_t at);
 void tr__tcp_rto(tr__conn_sim *c, int i, uint64_t at);
-void tr__tcp_fault_reset(tr__conn_sim *c, uint64_t at);
 void tr__tcp_close(tr__sock *s);
 void tr__tcp_release_held(uint64_t now);
 void tr__tcp_free_all(void);

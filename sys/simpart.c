@@ -26,6 +26,7 @@ struct tr__part {
     pat *g[2];
     size_t n[2];
     bool one_way;
+    bool reserved;      /* holds a heap slot */
     struct tr__part *next;
 };
 
@@ -124,6 +125,8 @@ bool tr__simnet_cut(const tr__saddr *from, const tr__saddr *to)
 
 static void part_free(struct tr__part *p)
 {
+    if (p->reserved)
+        tr__simnet_reserve(-1);
     free(p->g[0]);
     free(p->g[1]);
     free(p);
@@ -161,8 +164,11 @@ int tr_sim_partition(const char *a, const char *b, int one_way, uint64_t heal_af
         return TR_EINVAL;
     tr__simnet_enter();
     struct tr__part *p = calloc(1, sizeof *p);
-    if (p == NULL)
+    if (p == NULL || tr__simnet_reserve(1) != 0) {
+        free(p);
         return TR_ENOMEM;
+    }
+    p->reserved = true;
     int err = parse_group(a, &p->g[0], &p->n[0]);
     if (err == 0)
         err = parse_group(b, &p->g[1], &p->n[1]);

@@ -25,8 +25,11 @@
 #include "../base/clock.h"
 #include "simnet.h"
 
-/* TR__FAULT_RESET strikes within this much virtual time of the connection. */
-#define FAULT_RESET_WITHIN UINT64_C(1000000000)
+/* TR__FAULT_RESET strikes after 1..this many data deliveries on the
+ * connection: a moment in its traffic, whether it lasts a millisecond or
+ * an hour of virtual time (a turn's writes leave as one segment, so even
+ * a long exchange may be few deliveries). */
+#define FAULT_RESET_WITHIN 8
 #define ALL_EVENTS UINT32_MAX
 
 static size_t wthresh(void)
@@ -106,11 +109,16 @@ static int dir_signal(tr__conn_sim *c, int i, uint8_t kind, uint64_t now)
 
 /* ---- connections ---- */
 
+/* A connection's heap slots: each direction's delivery and rto. */
+#define CONN_SLOTS 4
+
 static tr__conn_sim *conn_new(void)
 {
     tr__conn_sim *c = calloc(1, sizeof *c);
-    if (c == NULL)
+    if (c == NULL || tr__simnet_reserve(CONN_SLOTS) != 0) {
+        free(c);
         return NULL;
+    }
     c->id = ++tr__w.ids;
     c->next = tr__w.conns;
     if (c->next != NULL)
@@ -142,13 +150,13 @@ static void conn_maybe_free(tr__conn_sim *c)
         end_gone(c, j);
         dir_clear(c, j);
     }
-    tr__simnet_cancel(&c->fault);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
         tr__w.conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
+    tr__simnet_reserve(-CONN_SLOTS);
     free(c);
 }
 
@@ -203,7 +211,7 @@ static void reset_both(tr__conn_sim *c, uint64_t at)
 {
     count_reset(c);
     tr__simnet_trace(NET_RESET, c->id, at);
-    tr__simnet_cancel(&c->fault);
+    c->fault_after = 0;
     for (int j = 0; j < 2; j++)
         dir_clear(c, j);
     for (int j = 0; j < 2; j++) {
@@ -263,8 +271,7 @@ static void syn_arrives(tr__conn_sim *c, uint64_t at)
     tr__sim_stats.tcp_connects++;
     tr__simnet_trace(NET_SYN, c->id, at);
     if (tr__sim_fault(TR__FAULT_RESET))
-        tr__simnet_schedule(&c->fault, EV_FAULT_RESET, c, 0,
-                            at + 1 + tr__sim_below(FAULT_RESET_WITHIN));
+        c->fault_after = 1 + (unsigned)tr__sim_below(FAULT_RESET_WITHIN);
     if (dir_signal(c, 1, SEG_SYNACK, at) != 0)
         reset_both(c, at);
     tr__simnet_wake(l, EPOLLIN | EPOLLRDNORM);
@@ -368,6 +375,8 @@ void tr__tcp_deliver(tr__conn_sim *c, int i, uint64_t at)
     if (g->kind == SEG_DATA)
         d->inflight -= g->len;
     arrive(c, i, g, at);
+    if (g->kind == SEG_DATA && c->fault_after != 0 && --c->fault_after == 0)
+        reset_both(c, at);
     free(g);
     if (d->head != NULL && !d->held && d->ev.pos == 0)
         tr__simnet_schedule(&d->ev, EV_DIR, c, i, d->head->due > at ? d->head->due : at);
@@ -377,14 +386,6 @@ void tr__tcp_deliver(tr__conn_sim *c, int i, uint64_t at)
 void tr__tcp_rto(tr__conn_sim *c, int i, uint64_t at)
 {
     if (c->d[i].held) {
-        reset_both(c, at);
-        conn_maybe_free(c);
-    }
-}
-
-void tr__tcp_fault_reset(tr__conn_sim *c, uint64_t at)
-{
-    if (live(c, 0) != NULL || live(c, 1) != NULL) {
         reset_both(c, at);
         conn_maybe_free(c);
     }

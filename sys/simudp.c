@@ -49,6 +49,7 @@ static tr__sock *bound_to(const tr__saddr *a)
 
 void tr__udp_deliver(tr__dgram *d)
 {
+    tr__simnet_reserve(-1); /* out of the heap for good */
     tr__sock *s = bound_to(&d->to);
     if (s == NULL || s->dq_bytes + d->len > tr__sim.buffer) {
         lost(d->to.port, d->len);
@@ -71,7 +72,8 @@ static void launch(tr__sock *s, const tr__saddr *from, const tr__saddr *to,
                    const struct iovec *iov, size_t n, size_t len, bool first)
 {
     tr__dgram *d = calloc(1, sizeof *d + len);
-    if (d == NULL) {
+    if (d == NULL || tr__simnet_reserve(1) != 0) {
+        free(d);
         lost(s->id, len);
         return;
     }

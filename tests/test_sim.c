@@ -520,6 +520,108 @@ static void stopped_runtime_waits_for_its_next_run(void)
     tr_runtime_destroy(a);
 }
 
+/* tr_sim_on_create: a hook that spawns into every simulated runtime. */
+static unsigned hooked;
+
+static void on_create(tr_runtime *rt, void *arg)
+{
+    hooked++;
+    tr_pid pid;
+    TT_CHECK(tr_spawn(tr_runtime_ctx(rt), tt_counter, arg, sizeof(uint64_t), &pid) == 0);
+    TT_CHECK(tr_send(tr_runtime_ctx(rt), pid, 1, NULL, 0) == 0);
+}
+
+static void create_hook_sees_simulated_runtimes(void)
+{
+    hooked = 0;
+    uint64_t zero = 0;
+    tr_sim_on_create(on_create, &zero);
+    tr_runtime *plain = sim_runtime(0, NULL, 0); /* seed 0: not simulated */
+    tr_runtime *rt = sim_runtime(10, "sched=uniform", 0);
+    tr_sim_on_create(NULL, NULL);
+    TT_EQ(hooked, 1); /* not for the runtime outside the simulation */
+    TT_EQ(tr_runtime_run(rt), 0);
+    tr_stats st;
+    tr_runtime_stats(rt, &st);
+    TT_EQ(st.messages_handled, 1);
+    tr_runtime_destroy(rt);
+    tr_runtime_destroy(plain);
+    TT_NO_ERRORS();
+}
+
+static uint64_t seed_from_env(const char *value)
+{
+    setenv("TROUPE_SIM_SEED", value, 1);
+    tr_config cfg;
+    tr_config_init(&cfg);
+    unsetenv("TROUPE_SIM_SEED");
+    CU_ASSERT(cfg.sim_options == NULL);
+    return cfg.sim_seed;
+}
+
+static void config_reads_the_seed(void)
+{
+    const char *was = getenv("TROUPE_SIM_SEED");
+    char saved[64] = "";
+    if (was != NULL)
+        snprintf(saved, sizeof saved, "%s", was);
+    TT_EQ(seed_from_env("42"), 42);
+    CU_ASSERT(seed_from_env("0") == TR_SIM_ANY_SEED);
+    TT_EQ(seed_from_env(""), 0);
+    capture_begin();
+    uint64_t bad = seed_from_env("12x");
+    uint64_t negative = seed_from_env("-3");
+    const char *err = capture_end(true);
+    TT_EQ(bad, 0);
+    TT_EQ(negative, 0);
+    TT_EQ(occurrences(err, "is not a seed"), 2);
+    tr_config cfg;
+    tr_config_init(&cfg);
+    TT_EQ(cfg.sim_seed, 0); /* unset */
+    if (was != NULL)
+        setenv("TROUPE_SIM_SEED", saved, 1);
+}
+
+/* ---- tr_call from the test thread: it runs the simulation itself ---- */
+
+void sim_doubler(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    const uint64_t *v = TR_PAYLOAD(m, uint64_t);
+    TT_CHECK(v != NULL);
+    uint64_t twice = v != NULL ? 2 * *v : 0;
+    TT_CHECK(tr_reply(cx, m, &twice, sizeof twice) == 0);
+}
+
+static void call_runs_the_simulation(void)
+{
+    tr_runtime *rt = sim_runtime(12, "sched=uniform", 0);
+    tr_pid doubler, stopper;
+    CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(rt), sim_doubler, NULL, 0, &doubler) == 0);
+    CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(rt), sim_stopper, NULL, 0, &stopper) == 0);
+    tr_msg *reply = NULL;
+    uint64_t v = 21;
+    /* Not started: nothing would run it. */
+    TT_EQ(tr_call(rt, doubler, 1, &v, sizeof v, TR_SEC, &reply), TR_ENOTSTARTED);
+    TT_EQ(tr_runtime_start(rt), 0);
+    TT_EQ(tr_call(rt, doubler, 1, &v, sizeof v, TR_SEC, &reply), 0);
+    CU_ASSERT_FATAL(reply != NULL);
+    TT_EQ(tt_u64(reply), 42);
+    tr_msg_free(reply);
+    /* A run that stops before the answer: the call returns, and its actor
+     * cleans up at the next run. */
+    TT_EQ(tr_call(rt, stopper, 1, &v, sizeof v, TR_SEC, &reply), TR_ENOTSTARTED);
+    CU_ASSERT(reply == NULL);
+    TT_EQ(tr_runtime_join(rt), 1);
+    TT_EQ(tr_runtime_run(rt), 0);
+    /* ... or as the runtime is destroyed. */
+    TT_EQ(tr_runtime_start(rt), 0);
+    TT_EQ(tr_call(rt, stopper, 1, &v, sizeof v, TR_SEC, &reply), TR_ENOTSTARTED);
+    TT_EQ(tr_runtime_join(rt), 1);
+    tr_runtime_destroy(rt);
+    TT_NO_ERRORS();
+}
+
 /* ---- faults, blocking, ends ---- */
 
 static void spawn_fault_gives_enomem(void)
@@ -644,6 +746,7 @@ static void check_mode_on_hello(void)
 void register_sim_tests(void)
 {
     CU_pSuite s = tt_suite("sim");
+    tt_test(s, "config_reads_the_seed", config_reads_the_seed);
     tt_test(s, "same_seed_same_hash_uniform", same_seed_same_hash_uniform);
     tt_test(s, "same_seed_same_hash_pct", same_seed_same_hash_pct);
     tt_test(s, "hundred_seeds_uniform", hundred_seeds_uniform);
@@ -655,6 +758,8 @@ void register_sim_tests(void)
     tt_test(s, "late_timers_fault_stays_within_bound", late_timers_fault_stays_within_bound);
     tt_test(s, "started_runtimes_are_stepped_together", started_runtimes_are_stepped_together);
     tt_test(s, "stopped_runtime_waits_for_its_next_run", stopped_runtime_waits_for_its_next_run);
+    tt_test(s, "create_hook_sees_simulated_runtimes", create_hook_sees_simulated_runtimes);
+    tt_test(s, "call_runs_the_simulation", call_runs_the_simulation);
     tt_test(s, "spawn_fault_gives_enomem", spawn_fault_gives_enomem);
     tt_test(s, "blocking_behaviour_is_reported_once", blocking_behaviour_is_reported_once);
     tt_test(s, "held_run_is_a_liveness_failure", held_run_is_a_liveness_failure);

@@ -252,6 +252,44 @@ static void test_bounded_buffer(void)
     world_end();
 }
 
+/* Many writes with a wide latency spread: the bytes still arrive in order,
+ * and a v6 listener works alike. */
+static void test_stream_order_v6(void)
+{
+    world(9, "latency=1:5000,buffer=100000");
+    int l = tr__sys_socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(7010)};
+    inet_pton(AF_INET6, "::1", &a6.sin6_addr);
+    CU_ASSERT_FATAL(tr__sys_bind(l, (struct sockaddr *)&a6, sizeof a6) == 0);
+    CU_ASSERT_FATAL(tr__sys_listen(l, 4) == 0);
+    struct epoll_event ev = {.events = EV_ALL, .data.u64 = (uint64_t)l};
+    CU_ASSERT_FATAL(tr__sys_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev) == 0);
+    int c = tr__sys_socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ev.data.u64 = (uint64_t)c;
+    CU_ASSERT_FATAL(tr__sys_epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev) == 0);
+    CU_ASSERT(tr__sys_connect(c, (struct sockaddr *)&a6, sizeof a6) == -1 && errno == EINPROGRESS);
+    CU_ASSERT_FATAL(wait_for(l, EPOLLIN) != 0);
+    struct sockaddr_in6 peer;
+    socklen_t plen = sizeof peer;
+    int s = tr__sys_accept4(l, (struct sockaddr *)&peer, &plen, 0);
+    CU_ASSERT_FATAL(s >= TR__SIM_FD_FIRST && s - TR__SIM_FD_FIRST < 64);
+    CU_ASSERT(plen == sizeof peer && peer.sin6_family == AF_INET6 &&
+              memcmp(&peer.sin6_addr, &a6.sin6_addr, 16) == 0);
+    CU_ASSERT_FATAL(wait_for(c, EPOLLOUT) != 0);
+    unsigned char out[4000], in[4000];
+    for (size_t i = 0; i < sizeof out; i++)
+        out[i] = (unsigned char)(i * 7);
+    for (size_t at = 0; at < sizeof out; at += 10) {
+        CU_ASSERT(tr__sys_send(c, out + at, 10, 0) == 10);
+        run_for(500); /* half a microsecond between writes: latencies overlap */
+    }
+    run_for(SEC);
+    CU_ASSERT(drain(s, (char *)in, sizeof in) == sizeof in);
+    CU_ASSERT(memcmp(in, out, sizeof in) == 0);
+    CU_ASSERT(tr__sys_close(c) == 0 && tr__sys_close(s) == 0 && tr__sys_close(l) == 0);
+    world_end();
+}
+
 static void test_half_close(void)
 {
     world(4, NULL);
@@ -515,10 +553,20 @@ static void test_faults(void)
     CU_ASSERT(tr__sys_close(c) == 0 && tr__sys_close(s) == 0 && tr__sys_close(l) == 0);
     world_end();
 
-    /* A connection reset within a second of virtual time. */
+    /* A connection reset within its first 8 data deliveries. */
     world_with_fault("reset", 1u << TR__FAULT_RESET);
     l = sim_listener(7009);
     sim_pair(l, 7009, &c, &s);
+    int sent = 0;
+    err = 0;
+    for (; sent < 20; sent++) {
+        if (tr__sys_send(c, "x", 1, MSG_NOSIGNAL) != 1) {
+            err = errno;
+            break;
+        }
+        run_for(SEC);
+    }
+    CU_ASSERT(sent >= 1 && sent <= 8 && err == ECONNRESET);
     CU_ASSERT(wait_for(c, EPOLLERR) != 0);
     CU_ASSERT(wait_for(s, EPOLLERR) != 0);
     tr_sim_stats st;
@@ -561,6 +609,7 @@ void register_simnet_tests(void)
     tt_test(s, "connect_accept_echo_no_sooner_than_the_latency", test_echo_latency);
     tt_test(s, "connect_without_listener_refused_after_a_round_trip", test_refused);
     tt_test(s, "bounded_buffer_partial_then_eagain_then_writable", test_bounded_buffer);
+    tt_test(s, "stream_bytes_in_order_despite_latency_spread_v6", test_stream_order_v6);
     tt_test(s, "half_close_gives_eof_after_the_data", test_half_close);
     tt_test(s, "close_with_unread_input_or_linger0_resets_the_peer", test_reset);
     tt_test(s, "udp_loss_dup_reorder_match_the_stats_and_the_receiver", test_udp_plan);

@@ -148,6 +148,74 @@ static void test_refused(void)
     CU_ASSERT(refused_reason == -ECONNREFUSED);
 }
 
+/* ---- many seeds, with connects refused, writes cut short and resets ---- */
+
+struct fault_totals {
+    unsigned closed, bad_order, connects_failed;
+    unsigned reasons[4]; /* clean, refused, reset, other */
+    tr_pid listener;
+};
+static struct fault_totals ft;
+
+static void fault_client(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct client *c = state;
+    char line[32];
+    if (m->type == TR_TCP_CONNECTED) {
+        for (int i = 0; i < ROUNDS; i++) {
+            int n = snprintf(line, sizeof line, "line %d\n", i);
+            TT_CHECK(tr_tcp_send(cx, line, (size_t)n) == 0);
+        }
+    } else if (m->type == TR_TCP_LINE) {
+        snprintf(line, sizeof line, "line %u", c->got);
+        ft.bad_order += m->len != strlen(line) || memcmp(m->data, line, m->len) != 0;
+        if (++c->got == ROUNDS)
+            tr_tcp_close(cx);
+    } else if (m->type == TR_TCP_CLOSED) {
+        int r = ((const tr_tcp_error *)m->data)->reason;
+        ft.reasons[r == 0 ? 0 : r == -ECONNREFUSED ? 1 : r == -ECONNRESET ? 2 : 3]++;
+        TT_CHECK(r != 0 || c->got == ROUNDS); /* a clean close only after every echo */
+        if (++ft.closed + ft.connects_failed == CLIENTS)
+            tr_tcp_listener_close(cx, ft.listener);
+    }
+}
+
+/* Whatever the faults do, each client ends exactly once, the lines it gets
+ * are the ones it sent, in order, and the run ends with nothing left. */
+static void test_faults_many_seeds(void)
+{
+    unsigned totals[4] = {0};
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        tr_runtime *rt = sim_runtime(seed, "faults=connect+short_write+reset,fault_p=0.2,"
+                                           "buffer=2000");
+        if (rt == NULL)
+            return;
+        memset(&ft, 0, sizeof ft);
+        tr_ctx *cx = tr_runtime_ctx(rt);
+        tr_tcp_listen_opts lo = {.host = "127.0.0.1", .port = 7600};
+        lo.handler.actor.behaviour = echo_server;
+        lo.handler.opts.framing = TR_FRAME_LINE;
+        CU_ASSERT_FATAL(tr_tcp_listen(cx, &lo, &ft.listener, NULL) == 0);
+        struct client zero = {0};
+        for (int i = 0; i < CLIENTS; i++) {
+            tr_tcp_connect_opts co = {.host = "127.0.0.1", .port = 7600};
+            co.handler.actor = (tr_actor_spec){.behaviour = fault_client, .state = &zero,
+                                               .state_size = sizeof zero};
+            co.handler.opts.framing = TR_FRAME_LINE;
+            ft.connects_failed += tr_tcp_connect(cx, &co, NULL) != 0;
+        }
+        tr_runtime_run(rt);
+        tr_runtime_destroy(rt);
+        CU_ASSERT(ft.closed + ft.connects_failed == CLIENTS);
+        CU_ASSERT(ft.bad_order == 0);
+        for (int i = 0; i < 4; i++)
+            totals[i] += ft.reasons[i];
+    }
+    TT_NO_ERRORS();
+    printf("clean %u refused %u reset %u other %u ", totals[0], totals[1], totals[2], totals[3]);
+    CU_ASSERT(totals[0] > 0 && totals[1] > 0 && totals[2] > 0);
+}
+
 /* ---- partitions: a client cuts itself off from the server ---- */
 
 struct cut_totals {
@@ -308,6 +376,7 @@ void register_simnet_e2e_tests(void)
     CU_pSuite s = tt_suite("simnet_e2e");
     tt_test(s, "echo_server_and_clients_over_the_simulated_network", test_echo);
     tt_test(s, "connect_to_no_listener_closes_with_econnrefused", test_refused);
+    tt_test(s, "echo_under_connect_short_write_reset_faults_200_seeds", test_faults_many_seeds);
     tt_test(s, "partition_shorter_than_rto_holds_the_data", test_partition_heals);
     tt_test(s, "partition_past_rto_resets_both_ends", test_partition_resets);
     tt_test(s, "udp_actors_see_the_seeds_loss_dup_and_reorder", test_udp);

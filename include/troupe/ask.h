@@ -99,9 +99,10 @@ TR_API uint64_t tr_msg_ref(const tr_msg *m);
  * to keep a run from ending just as a call starts). Errors (*reply is
  * then NULL if reply is not): TR_EINVAL (rt or reply NULL, type reserved,
  * data NULL with len), TR_EDEADLK (called on a worker thread, i.e. from
- * a behaviour; and in simulation, where nothing runs outside a join),
- * TR_ENOTSTARTED (the runtime is not running, or was
- * destroyed during the call), TR_ETIMEDOUT, TR_ENOREPLY (the target
+ * a behaviour), TR_ENOTSTARTED (the runtime is not running, or was
+ * destroyed during the call; in simulation, where the caller runs the
+ * simulation itself until the answer, also a run that ends first),
+ * TR_ETIMEDOUT, TR_ENOREPLY (the target
  * ended, or returned, without answering), and those of tr_ask. Any
  * thread outside the runtime. */
 TR_API int tr_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len,
