@@ -7,7 +7,8 @@
 #     seeds than uniform;
 #  3. determinism: TROUPE_SIM_CHECK=1 (each seed run twice, the trace
 #     hashes compared) over a few seeds of hello and pingpong;
-#  4. the chat sweep (the marked place below).
+#  4. the chat's protocol scenarios under simulation, 1,000 seeds each;
+#  5. the same trace hashes from an SAN=address build, when one is built.
 # BUILD is the build folder (build/release). Exits 1 if a step failed.
 cd "$(dirname "$0")/.." || exit 2
 B=${BUILD:-build/release}
@@ -85,9 +86,31 @@ for prog in "hello" "pingpong 2000"; do
 done
 
 # ---- 4. the chat server under simulation ----------------------------------
-# >>> THE CHAT SWEEP GOES HERE (issue 15: the chat server's protocol tests
-# >>> under simulation across 1,000 seeds, added by the simulated-chat work).
-# >>> Set failed=1 when it fails, and say what it ran and how long it took.
+# ---- 4. the chat's protocol scenarios, 1,000 seeds each ----
+jobs=$(nproc 2>/dev/null || echo 2)
+t0=$(date +%s)
+if out=$(SIM_CHAT_SEEDS=1-1000 SIM_CHAT_JOBS=$jobs "$B/tests/run" sim_chat 2>&1); then
+    say "chat scenarios under simulation, seeds 1-1000 each, $jobs processes: passed in $(( $(date +%s) - t0 )) s"
+    printf '%s\n' "$out" | grep -E 'runs|seeds' | tail -n 3
+else
+    say "FAILED: the chat scenarios under simulation (SIM_CHAT_SEEDS=1-1000 $B/tests/run sim_chat):"
+    printf '%s\n' "$out" | tail -n 30
+    failed=1
+fi
+
+# ---- 5. the same hash from another build (SAN=address), when it is built ----
+A=build/address
+if [ "$B" != "$A" ] && [ -x "$A/examples/sim-race" ]; then
+    for seed in 1 2 3 22 397; do
+        h1=$(TROUPE_SIM_SEED=$seed "$B/examples/sim-race" 2>&1 >/dev/null | sed -n 's/^trace hash=//p')
+        h2=$(TROUPE_SIM_SEED=$seed "$A/examples/sim-race" 2>&1 >/dev/null | sed -n 's/^trace hash=//p')
+        if [ -z "$h1" ] || [ "$h1" != "$h2" ]; then
+            say "FAILED: sim-race seed $seed: trace hash '$h1' in $B, '$h2' in $A"
+            failed=1
+        fi
+    done
+    [ $failed -eq 0 ] && say "sim-race seeds 1 2 3 22 397: the same trace hashes in $B and $A"
+fi
 # ---- end of the chat sweep --------------------------------------------------
 
 if [ $failed -ne 0 ]; then

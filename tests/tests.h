@@ -98,6 +98,7 @@ void register_metrics_serve_tests(void);
 void register_troupe_top_tests(void);
 void register_troupe_sim_tests(void);
 void register_sim_tests(void);
+void register_sim_chat_tests(void);
 
 /* ---- sanitizer detection ---------------------------------------------- */
 #if defined(__SANITIZE_THREAD__)
