@@ -166,6 +166,11 @@ uint64_t tr__simnet_next_ns(void)
     if (!tr__sim_on())
         return UINT64_MAX;
     tr__simnet_enter();
+    /* A wake-up waiting in an epoll's ready list (a reader made room for a
+     * writer) is due now: it is no event of the heap, and without this the
+     * loop would see it only after jumping to the next timer. */
+    if (tr__simnet_ready_waiting())
+        return tr__sim_clock;
     return tr__w.heap_len > 0 ? tr__w.heap[0]->due : UINT64_MAX;
 }
 

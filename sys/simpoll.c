@@ -172,6 +172,14 @@ int tr__simnet_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     return 0;
 }
 
+bool tr__simnet_ready_waiting(void)
+{
+    for (tr__ep *ep = tr__w.eps; ep != NULL; ep = ep->next)
+        if (ep->rhead != NULL)
+            return true;
+    return false;
+}
+
 int tr__simnet_epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
 {
     (void)timeout;

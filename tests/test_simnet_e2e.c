@@ -124,6 +124,54 @@ static void test_echo(void)
     CU_ASSERT(st.tcp_connects == CLIENTS && st.tcp_resets == 0);
 }
 
+/* ---- TCP: a line far bigger than the network's buffer ----
+ * The writer finds no room after the first 512 bytes; the reader's reads
+ * make room, a wake-up that is no event of the network's heap. The run
+ * must go on at once, not stall until some timer (or forever). */
+
+#define BIG_LINE 8192
+static unsigned big_echoed;
+
+static void big_client(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    static char line[BIG_LINE + 1];
+    if (m->type == TR_TCP_CONNECTED) {
+        memset(line, 'x', BIG_LINE);
+        line[BIG_LINE] = '\n';
+        TT_CHECK(tr_tcp_send(cx, line, sizeof line) == 0);
+    } else if (m->type == TR_TCP_LINE) {
+        TT_CHECK(m->len == BIG_LINE);
+        big_echoed++;
+        tr_tcp_close(cx);
+    } else if (m->type == TR_TCP_CLOSED) {
+        tr_tcp_listener_close(cx, tot.listener);
+    }
+}
+
+static void test_big_line_small_buffer(void)
+{
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        tr_runtime *rt = sim_runtime(seed, "buffer=512");
+        if (rt == NULL)
+            return;
+        big_echoed = 0;
+        tr_ctx *cx = tr_runtime_ctx(rt);
+        tr_tcp_listen_opts lo = {.host = "127.0.0.1", .port = 7310};
+        lo.handler.actor.behaviour = echo_server;
+        lo.handler.opts = (tr_tcp_opts){.framing = TR_FRAME_LINE, .max_line = 2 * BIG_LINE};
+        CU_ASSERT_FATAL(tr_tcp_listen(cx, &lo, &tot.listener, NULL) == 0);
+        tr_tcp_connect_opts co = {.host = "127.0.0.1", .port = 7310};
+        co.handler.actor.behaviour = big_client;
+        co.handler.opts = (tr_tcp_opts){.framing = TR_FRAME_LINE, .max_line = 2 * BIG_LINE};
+        CU_ASSERT_FATAL(tr_tcp_connect(cx, &co, NULL) == 0);
+        CU_ASSERT(tr_runtime_run(rt) == 0); /* quiescent: no liveness failure */
+        tr_runtime_destroy(rt);
+        CU_ASSERT(big_echoed == 1);
+    }
+    TT_NO_ERRORS();
+}
+
 /* A connect to a port with no listener: TR_TCP_CLOSED with -ECONNREFUSED. */
 static int refused_reason;
 
@@ -375,6 +423,8 @@ void register_simnet_e2e_tests(void)
 {
     CU_pSuite s = tt_suite("simnet_e2e");
     tt_test(s, "echo_server_and_clients_over_the_simulated_network", test_echo);
+    tt_test(s, "a_line_bigger_than_the_buffer_goes_through_without_a_stall",
+            test_big_line_small_buffer);
     tt_test(s, "connect_to_no_listener_closes_with_econnrefused", test_refused);
     tt_test(s, "echo_under_connect_short_write_reset_faults_200_seeds", test_faults_many_seeds);
     tt_test(s, "partition_shorter_than_rto_holds_the_data", test_partition_heals);
