@@ -111,8 +111,7 @@ static inline tr__actor *new_actor(tr_runtime *rt, tr__worker *w, tr_behaviour f
     ck_pr_store_ptr((void **)&a->fn, (void *)fn); /* read by tr_actor_info */
     ck_pr_store_32(&a->aux, 0); /* senders with an older pid may be reading it */
     tr__figures_reset(a);
-    a->resources = NULL;
-    a->fault = NULL;
+    a->fault = NULL; /* (its side record's resources are NULL while it is free) */
     ck_pr_store_16(&a->named, 0);
     a->flags = heap != NULL ? TR__HEAP_STATE : 0;
     if (heap != NULL)
@@ -137,7 +136,8 @@ static inline tr_pid born(tr__actor *a)
 static void unborn(tr_runtime *rt, tr__worker *w, tr__actor *a)
 {
     a->fault = NULL;
-    a->resources = NULL;
+    if (a->flags & TR__HELD)
+        tr__side_of(a)->resources = NULL;
     if (a->flags & TR__HEAP_STATE)
         free(a->state.heap);
     tr__table_end(a, ck_pr_load_32(&a->life));
@@ -209,8 +209,10 @@ static int spawn_full(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_ac
     tr__fault_publish(a);
     if (o != NULL && o->resource_at >= 0) {
         void *copy = heap != NULL ? heap : a->state.bytes;
-        a->resources = (tr__resource *)((char *)copy + o->resource_at);
-        a->resources->next = NULL;
+        tr__resource *r = (tr__resource *)((char *)copy + o->resource_at);
+        r->next = NULL;
+        tr__side_of(a)->resources = r;
+        a->flags |= TR__HELD;
     }
     tr_pid p = born(a);
 
@@ -305,10 +307,13 @@ static void *state_of(tr__actor *a)
 
 static inline void release(tr_runtime *rt, tr__actor *a, int reason)
 {
-    while (a->resources != NULL) {
-        tr__resource *r = a->resources;
-        a->resources = r->next;
-        r->release(rt, r);
+    if (a->flags & TR__HELD) {
+        tr__side *s = tr__side_of(a);
+        while (s->resources != NULL) {
+            tr__resource *r = s->resources;
+            s->resources = r->next;
+            r->release(rt, r);
+        }
     }
     /* Exactly once: an actor ends once, in its own turn (actor_die) or,
      * still alive, in tr_runtime_destroy after the workers are gone; and
@@ -509,8 +514,12 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
     bool reached = false;
     unsigned n;
 
-    ck_pr_store_64(&a->fig.turns, ck_pr_load_64(&a->fig.turns) + 1);
-    ck_pr_store_64(&a->fig.last_run_ns, coarse);
+    /* On the line the pops below write anyway (actor.h). */
+    uint32_t turns = ck_pr_load_32(&a->turns) + 1;
+    ck_pr_store_32(&a->turns, turns);
+    ck_pr_store_32(&a->last_run, (uint32_t)(coarse >> TR__RUN_SHIFT));
+    if (CK_CC_UNLIKELY(turns == 0))
+        tr__figures_carry(a);
 
     for (n = 0; n < batch; n++) {
         if (cx->blocked_by != NULL)
@@ -572,8 +581,7 @@ int tr_on_stop(tr_ctx *cx, void (*fn)(void *arg), void *arg)
     o->fn = fn;
     o->arg = arg;
     o->res.release = on_stop_release;
-    o->res.next = cx->actor->resources;
-    cx->actor->resources = &o->res;
+    tr__cx_hold(cx, &o->res);
     return 0;
 }
 

@@ -146,6 +146,8 @@ bool tr__figures_read(tr_runtime *rt, tr__actor *a, tr_pid pid, tr_actor_figures
 /* Messages waiting (an estimate: figures.c) and taken, of slot a's actor. */
 uint64_t tr__figures_mailbox(tr__actor *a);
 uint64_t tr__figures_handled(tr__actor *a);
+/* The busy time of slot a's incarnation `life` (0 if not sampled yet). */
+uint64_t tr__figures_busy(tr__actor *a, uint32_t life);
 
 /* ---- provided by sched/ ---- */
 

@@ -66,9 +66,47 @@ uint64_t tr__figures_mailbox(tr__actor *a)
 
 uint64_t tr__figures_handled(tr__actor *a)
 {
-    uint64_t handled = ck_pr_load_64(&a->handled);
-    uint64_t birth = ck_pr_load_64(&a->fig.handled_at_birth);
-    return handled > birth ? handled - birth : 0;
+    return ck_pr_load_64(&a->handled);
+}
+
+void tr__figures_carry(tr__actor *a)
+{
+    uint32_t life = ck_pr_load_32(&a->life);
+    if (life & 1) {
+        tr__side *s = tr__side_own(a, life);
+        ck_pr_store_32(&s->turns_hi, ck_pr_load_32(&s->turns_hi) + 1);
+    }
+}
+
+/* The side record's groups for incarnation `life`, or zeros if they hold
+ * another's (actor.h): the tag, then the figures it covers. */
+static const tr__side *own_group(tr__actor *a, uint32_t life)
+{
+    static const tr__side none;
+    const tr__side *s = tr__side_of(a);
+    if (ck_pr_load_32((uint32_t *)&s->own_life) != life)
+        return &none;
+    ck_pr_fence_load();
+    return s;
+}
+
+uint64_t tr__figures_busy(tr__actor *a, uint32_t life)
+{
+    tr__side *s = tr__side_of(a);
+    if (ck_pr_load_32(&s->monitor_life) != life)
+        return 0;
+    ck_pr_fence_load();
+    return ck_pr_load_64(&s->busy_ns);
+}
+
+/* The coarse clock at a's last turn, from the 32-bit stamp: the stamp
+ * of the clock now, less how far the last run's is behind it (so right
+ * to a stamp unit for any run in the last 52 days). */
+static uint64_t last_run_ns(tr_runtime *rt, tr__actor *a)
+{
+    uint64_t now = ck_pr_load_64(&tr__actors_of(rt)->coarse_ns) >> TR__RUN_SHIFT;
+    uint32_t behind = (uint32_t)now - ck_pr_load_32(&a->last_run);
+    return behind <= now ? (now - behind) << TR__RUN_SHIFT : 0;
 }
 
 bool tr__figures_read(tr_runtime *rt, tr__actor *a, tr_pid pid, tr_actor_figures *out)
@@ -76,6 +114,8 @@ bool tr__figures_read(tr_runtime *rt, tr__actor *a, tr_pid pid, tr_actor_figures
     memset(out, 0, sizeof *out);
     if (!tr__actor_live(a, pid))
         return false;
+    uint32_t life = ck_pr_load_32(&a->life);
+    const tr__side *own = own_group(a, life);
     out->pid = pid;
     if (ck_pr_load_16(&a->named))
         tr__registry_name_of(rt, pid, out->name, sizeof out->name);
@@ -86,13 +126,18 @@ bool tr__figures_read(tr_runtime *rt, tr__actor *a, tr_pid pid, tr_actor_figures
         out->state = TR_ACTOR_RUNNABLE; /* scheduled; sched/ tells running apart */
     else
         out->state = TR_ACTOR_IDLE;
-    out->turns = ck_pr_load_64(&a->fig.turns);
+    out->turns = (uint64_t)ck_pr_load_32((uint32_t *)&own->turns_hi) << 32 |
+                 ck_pr_load_32(&a->turns);
     out->handled = tr__figures_handled(a);
-    out->busy_ns = ck_pr_load_64(&a->fig.busy_ns);
-    out->longest_turn_ns = (uint64_t)ck_pr_load_32(&a->fig.longest_us) * 1000;
+    tr__side *s = tr__side_of(a);
+    if (ck_pr_load_32(&s->monitor_life) == life) {
+        ck_pr_fence_load();
+        out->busy_ns = ck_pr_load_64(&s->busy_ns);
+        out->longest_turn_ns = (uint64_t)ck_pr_load_32(&s->longest_us) * 1000;
+    }
     out->mailbox = tr__figures_mailbox(a);
-    out->last_run_ns = ck_pr_load_64(&a->fig.last_run_ns);
-    out->oldest_wait_ns = (uint64_t)ck_pr_load_32(&a->fig.waited) << TR__WAIT_SHIFT;
+    out->last_run_ns = out->turns != 0 ? last_run_ns(rt, a) : 0;
+    out->oldest_wait_ns = (uint64_t)ck_pr_load_32((uint32_t *)&own->waited) << TR__WAIT_SHIFT;
     if (out->state == TR_ACTOR_RUNNABLE && out->mailbox != 0) {
         /* Queued now (not running: sched/ may say so), perhaps for longer. */
         uint64_t now = ck_pr_load_64(&tr__actors_of(rt)->coarse_ns);
@@ -101,8 +146,8 @@ bool tr__figures_read(tr_runtime *rt, tr__actor *a, tr_pid pid, tr_actor_figures
         if (now - out->last_run_ns > since_ns && since_ns > out->oldest_wait_ns)
             out->oldest_wait_ns = since_ns;
     }
-    out->links = ck_pr_load_32(&a->fig.links);
-    out->monitors = ck_pr_load_32(&a->fig.monitors);
+    out->links = ck_pr_load_32((uint32_t *)&own->links);
+    out->monitors = ck_pr_load_32((uint32_t *)&own->monitors);
     /* Not alive any more: the figures may be the next incarnation's. */
     return tr__actor_live(a, pid);
 }

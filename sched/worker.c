@@ -217,9 +217,10 @@ static inline void queued(tr_runtime *rt, tr__actor *a)
 
 static inline tr__actor *dequeued(tr_runtime *rt, tr__actor *a)
 {
-    if (a != NULL) {
+    uint32_t life;
+    if (a != NULL && ((life = ck_pr_load_32(&a->life)) & 1)) {
         uint32_t now = (uint32_t)(ck_pr_load_64(&rt->actors.coarse_ns) >> TR__WAIT_SHIFT);
-        ck_pr_store_32(&a->fig.waited, now - ck_pr_load_32(&a->queued));
+        ck_pr_store_32(&tr__side_own(a, life)->waited, now - ck_pr_load_32(&a->queued));
     }
     return a;
 }
