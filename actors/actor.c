@@ -494,10 +494,16 @@ static void after_turn(tr__worker *w, tr__actor *a, unsigned n, tr__node *limit,
         behind = n == batch && !tr__mailbox_is_empty(a);
     else
         behind = !reached && (n == batch || (muted & TR__OVERLOADED));
-    bool held = (a->flags & TR__HOLDING) && (ck_pr_load_32(&a->life) & 1);
-    if (behind || blocked_by != NULL || muted != 0 || held)
-        tr__bp_turn_end(w, a, behind, held, blocked_by);
-    else if (!tr__mailbox_mark_empty(a))
+    /* Whether it still lives matters only to an actor holding its
+     * senders: looked at only then, off the common path. */
+    if (CK_CC_UNLIKELY(behind | ((muted | (uintptr_t)blocked_by | (a->flags & TR__HOLDING)) != 0))) {
+        bool held = (a->flags & TR__HOLDING) && (ck_pr_load_32(&a->life) & 1);
+        if (behind || blocked_by != NULL || muted != 0 || held) {
+            tr__bp_turn_end(w, a, behind, held, blocked_by);
+            return;
+        }
+    }
+    if (!tr__mailbox_mark_empty(a))
         tr__sched_requeue(w, a);
     else
         tr__bp_went_idle(w, a);
@@ -509,17 +515,17 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
     unsigned batch = tr__actors_of(tr__turner_of(w)->rt)->batch;
     /* The clock first: rt is still in a register (ck_pr's loads and
      * stores are compiler barriers). */
-    uint64_t coarse = ck_pr_load_64(&tr__actors_of(tr__turner_of(w)->rt)->coarse_ns);
+    uint32_t stamp = ck_pr_load_32(&tr__actors_of(tr__turner_of(w)->rt)->coarse_run);
     tr__node *limit = turn_limit(a);
     bool reached = false;
     unsigned n;
 
     /* On the line the pops below write anyway (actor.h). */
-    uint32_t turns = ck_pr_load_32(&a->turns) + 1;
-    ck_pr_store_32(&a->turns, turns);
-    ck_pr_store_32(&a->last_run, (uint32_t)(coarse >> TR__RUN_SHIFT));
-    if (CK_CC_UNLIKELY(turns == 0))
+    uint32_t turns;
+    if (CK_CC_UNLIKELY(__builtin_add_overflow(ck_pr_load_32(&a->turns), 1u, &turns)))
         tr__figures_carry(a);
+    ck_pr_store_32(&a->turns, turns);
+    ck_pr_store_32(&a->last_run, stamp);
 
     for (n = 0; n < batch; n++) {
         if (cx->blocked_by != NULL)

@@ -77,7 +77,7 @@ void tr__metric_lateness(tr__worker *w, uint64_t late_ns)
 
 void tr__metrics_coarse(tr_runtime *rt)
 {
-    ck_pr_store_64(&rt->actors.coarse_ns, tr__now_ns());
+    tr__actors_coarse(&rt->actors, tr__now_ns());
 }
 
 /* The monitor's group of a's side record for incarnation `life`, started
@@ -126,7 +126,7 @@ static void sample(tr_runtime *rt, uint64_t elapsed)
 
 void tr__metrics_tick(tr_runtime *rt, uint64_t now)
 {
-    ck_pr_store_64(&rt->actors.coarse_ns, now);
+    tr__actors_coarse(&rt->actors, now);
     uint64_t elapsed = now - rt->tick_ns;
     rt->tick_ns = now;
     sample(rt, elapsed > LONG_TICK_NS ? TICK_NS : elapsed);
