@@ -205,6 +205,18 @@ static inline void tr__figures_reset(tr__actor *a)
     ck_pr_store_32(&a->pushed, 0);
 }
 
+/* tr__mailbox_mark_empty for the running actor's turn end, `handled` its
+ * count as the turn left it. First, the
+ * depth's count starts again from `handled` if racing senders lost some
+ * of it (it is behind): senders count before they push, so a count that
+ * nobody lost is never behind, and one sender's is left exact. */
+static inline bool tr__actor_mark_idle(tr__actor *a, uint32_t handled)
+{
+    if (CK_CC_UNLIKELY((int32_t)(ck_pr_load_32(&a->pushed) - handled) < 0))
+        ck_pr_store_32(&a->pushed, handled);
+    return tr__mailbox_mark_empty(a);
+}
+
 /* The turn's count wrapped: its high half goes on in the side record. */
 void tr__figures_carry(tr__actor *a);
 

@@ -1,34 +1,45 @@
 /* actors/figures.c — an actor's figures, read from its slot by any thread
  * (troupe/metrics.h; the queries over all actors are sched/metrics.c's).
  *
- * What each figure costs, and how close it is:
- *   turns, last run   the turn's first two stores (actor.c, tr__actor_run):
- *                     a count, and the coarse clock — the monitor's last
- *                     reading, at most a tick (1 ms) old, never the clock.
+ * What each figure costs, and how close it is (instructions: callgrind,
+ * --threads 1, pingpong per round trip, counting per message; before the
+ * figures 738 and 251, with them 758 and 252):
+ *   turns, last run   the turn's first stores (actor.c, tr__actor_run),
+ *                     on the slot's line the turn's pops write anyway: a
+ *                     32-bit count, whose wrap carries into the side
+ *                     record (a branch never taken), and the coarse clock
+ *                     — the monitor's last reading, at most a tick (1 ms)
+ *                     old, never the clock — as a 32-bit stamp of 2^20 ns,
+ *                     which its writers store ready (actors.h). Read back
+ *                     against the clock now, it is right for any run in
+ *                     the last 52 days.
  *   handled           `handled`, which the turn already stored at its end
- *                     for backpressure, widened to 64 bits: free. It
- *                     counts every message taken, runtime ones (a spec's
- *                     start, link requests) with the behaviour's.
+ *                     for backpressure, in 64 bits and set to 0 at spawn:
+ *                     free. It counts every message taken, runtime ones (a
+ *                     spec's start, link requests) with the behaviour's.
  *   mailbox           pushed - handled. Senders count `pushed` with a load
- *                     and a store, not an atomic add, right after the
- *                     push's exchange, which has just taken that cache
- *                     line for them: 3 instructions and no bus lock (with
- *                     the turn's stores below, pingpong went from 738 to
- *                     759 instructions a round trip, +2.8%, counting from
- *                     251 to 254 a message; an atomic add would cost a
- *                     locked instruction per send). Senders racing on one
- *                     mailbox can lose increments, so the figure is then
- *                     low: measured with 2, 4 and 8 outside threads
- *                     sending 200,000 messages each to an actor held in a
- *                     turn (2 cores), 0-3.6%, 1.6-3.9% and 0.5-5.9% low.
- *                     A send that finds the mailbox empty knows that all
- *                     before it were taken and sets pushed = handled + 1,
- *                     so a loss lasts until the mailbox next empties
- *                     (metrics_figures/mailbox_count_starts_again...).
- *                     Exact with one sending thread at a time; an empty,
- *                     unscheduled mailbox reads 0. A running actor's
- *                     figure includes the messages its turn has taken but
- *                     not finished (handled moves at the turn's end).
+ *                     and a store, not an atomic add, on the line the
+ *                     push's exchange is about to take: 3 instructions and
+ *                     no bus lock (an atomic add would cost a locked
+ *                     instruction per send). Before the exchange, not
+ *                     after it: the same instructions after it cost
+ *                     pingpong 3% of its time (farm-bench, 2 workers).
+ *                     Senders racing on one mailbox can lose increments,
+ *                     so the figure is then low: measured with 2, 4 and 8
+ *                     outside threads sending 200,000 messages each to an
+ *                     actor held in a turn (2 cores), 0-3.6%, 1.6-3.9% and
+ *                     0.5-5.9% low. As the actor goes idle its turn sets
+ *                     pushed = handled if pushed is behind — which only a
+ *                     lost count makes it, since a message is counted
+ *                     before it is pushed — so a loss lasts until the
+ *                     mailbox next empties (tr__actor_mark_idle; test
+ *                     metrics_figures/mailbox_count_starts_again...).
+ *                     Exact with one sending thread at a time (but for a
+ *                     send in progress, counted a moment before its
+ *                     message is there); an empty, unscheduled mailbox
+ *                     reads 0. A running actor's figure includes the
+ *                     messages its turn has taken but not finished
+ *                     (handled moves at the turn's end).
  *   oldest wait       how long the actor waited in a run queue (a ring or
  *                     the injection queue) before its last turn taken from
  *                     one, to a tick: the scheduler stamps it with the
@@ -45,6 +56,10 @@
  *                     figure is how long it has waited so far.
  *   busy, longest     the monitor's samples (sched/metrics.c): ±1 tick.
  *   links, monitors   published by fault.c when the record changes.
+ * Oldest wait, busy, longest, links and monitors (and the turns' high
+ * half) live in the slot's side record (actor.h): written by the worker
+ * taking the actor from a run queue, the monitor, or a change of links,
+ * never by a turn from the LIFO slot nor by an idle actor.
  */
 #include <stdio.h>
 #include <string.h>
