@@ -78,9 +78,22 @@ typedef struct tr__spawn_opts {
                               * caller's */
 } tr__spawn_opts;
 
-/* Run-queue waits are kept in 32 bits of 2^10 ns (about a microsecond):
- * enough for 73 minutes. */
+/* Run-queue waits are kept in 31 bits of 2^10 ns (about a microsecond):
+ * enough for 36 minutes. The slot's `wait` word is, while the actor is in
+ * a run queue, the coarse clock in those units as it was put there (low
+ * bit 1), and once it has been taken from one, how long it waited (low
+ * bit 0): one word for the stamp and the figure, kept in the slot so
+ * that taking an actor from a queue touches nothing else (sched/worker.c,
+ * actors/figures.c). */
 #define TR__WAIT_SHIFT 10
+#define TR__WAIT_MASK 0x7fffffffu
+#define TR__WAIT_QUEUED(units) ((units) << 1 | 1u)
+
+/* The wait word once the actor is taken from its queue, at `units`. */
+static inline uint32_t tr__wait_taken(uint32_t word, uint32_t units)
+{
+    return (word & 1) ? ((units - (word >> 1)) & TR__WAIT_MASK) << 1 : word;
+}
 /* Last runs are kept in 32 bits of 2^20 ns (about a millisecond, the
  * coarse clock's tick): a stamp that repeats every 52 days (figures.c). */
 #define TR__RUN_SHIFT 20
@@ -96,24 +109,23 @@ typedef struct tr__spawn_opts {
  * (nor makes resident) this part. Nothing resets it at spawn: each group
  * of figures carries the `life` of the incarnation it belongs to, and its
  * writer starts it again from zero when the tag is not the actor's life
- * (tr__side_own, tr__side_monitor); readers take a group whose tag is
- * another life as zeros. Two groups, so that each has one writer at a
- * time: the monitor thread's, and the one whoever runs the actor writes
- * (the worker taking it from a run queue, its own turns, its spawner
- * before it is born). */
+ * (tr__side_own, and the monitor's in sched/metrics.c); readers take a
+ * group whose tag is another life as zeros. Two groups, so that each has
+ * one writer at a time: the monitor thread's, and the one the actor's
+ * own turns write (or its spawner, before it is born). */
 typedef struct tr__side {
     tr__resource *resources; /* with TR__HELD; NULL whenever the slot is free */
-    /* The runner's group. */
+    /* The owner's group. */
     uint32_t own_life;
-    uint32_t waited;         /* TR__WAIT_UNITs it waited in a run queue
-                              * before its last turn taken from one */
     uint32_t links, monitors; /* published by actors/fault.c */
     uint32_t turns_hi;       /* turns >> 32 (the slot counts the low half) */
     /* The monitor's group (sched/metrics.c). */
     uint32_t monitor_life;
-    uint64_t busy_ns;
     uint32_t longest_us;
+    uint64_t busy_ns;
 } tr__side;
+
+_Static_assert(sizeof(tr__side) == 40, "a side record is 40 bytes");
 
 typedef struct tr__actor {
     /* The senders' line: the mailbox's producer end, and what a send
@@ -129,8 +141,8 @@ typedef struct tr__actor {
     uint32_t pushed;    /* messages pushed, an estimate, wrapping: senders
                          * add to it with a plain load and store on the
                          * line they already hold (actors/figures.c) */
-    uint32_t queued;    /* the coarse clock >> TR__WAIT_SHIFT when it was
-                         * last put in a run queue (sched/worker.c) */
+    uint32_t wait;      /* put in a run queue when, or waited there how
+                         * long (TR__WAIT_SHIFT) */
     tr__node runq;      /* link in the injection queue or a mute list */
     tr_behaviour fn;
     struct tr__fault *fault; /* links and monitors; NULL until the first */
@@ -178,13 +190,12 @@ static inline tr__side *tr__side_of(tr__actor *a)
     return (tr__side *)((char *)(a + (TR__CHUNK_SLOTS - i)) + (size_t)i * sizeof(tr__side));
 }
 
-/* The runner's group of a's side record, for incarnation `life`, started
+/* The owner's group of a's side record, for incarnation `life`, started
  * again from zero if it held an earlier one's. */
 static inline tr__side *tr__side_own(tr__actor *a, uint32_t life)
 {
     tr__side *s = tr__side_of(a);
     if (CK_CC_UNLIKELY(ck_pr_load_32(&s->own_life) != life)) {
-        ck_pr_store_32(&s->waited, 0);
         ck_pr_store_32(&s->links, 0);
         ck_pr_store_32(&s->monitors, 0);
         ck_pr_store_32(&s->turns_hi, 0);
@@ -206,6 +217,7 @@ static inline void tr__figures_reset(tr__actor *a)
     ck_pr_store_32(&a->last_run, 0);
     ck_pr_store_64(&a->handled, 0);
     ck_pr_store_32(&a->pushed, 0);
+    ck_pr_store_32(&a->wait, 0);
 }
 
 /* tr__mailbox_mark_empty for the running actor's turn end, `handled` its
