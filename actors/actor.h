@@ -169,7 +169,7 @@ typedef struct tr__actor {
 } tr__actor;
 
 _Static_assert(offsetof(tr__actor, mailbox_end) == 64,
-               "a mailbox's two ends share a cache line");
+               "the mailbox's consumer end starts the slot's second line");
 #ifndef TR_DEBUG /* (whose mailbox end has a consumer flag more) */
 _Static_assert(sizeof(tr__actor) == 128, "a slot is two cache lines: the senders', then the turn's");
 #endif
@@ -206,11 +206,15 @@ static inline tr__side *tr__side_own(tr__actor *a, uint32_t life)
 }
 
 /* A new incarnation's figures in the slot start at zero (new_actor,
- * actors/actor.c); those in the side record by their tags. A worker may
- * still be draining the slot's stale messages: its turn's stores can land
- * after these, and count a few of them for the new actor — figures, not
- * accounts. Resetting `handled` (and the count it is the depth against)
- * rather than remembering it at birth keeps the slot within two lines. */
+ * actors/actor.c); those in the side record by their tags. Resetting
+ * `handled` (and the count it is the depth against) rather than keeping
+ * its value at birth keeps the slot within two lines. A worker may still
+ * be draining the slot's stale messages (a slot is reused at once): its
+ * turn counts them for the new actor — figures, not accounts — and one
+ * whose load of turns or handled comes just before these stores and its
+ * store just after leaves the old count in place, a window of two
+ * instructions in a reuse that is itself rare (the old birth count closed
+ * it for handled, not for turns). */
 static inline void tr__figures_reset(tr__actor *a)
 {
     ck_pr_store_32(&a->turns, 0);
