@@ -37,6 +37,10 @@
 /* Its senders wait on it even when it has caught up (tr__cx_hold_senders):
  * set and cleared by the actor's own turns only. */
 #define TR__HOLDING 2u
+/* It has held resources (its side record's list): set when one is added,
+ * so that an actor that never held any does not touch its side record as
+ * it ends. Owner only, like the rest of flags. */
+#define TR__HELD 4u
 
 /* State up to this many bytes lives inside the actor's slot; larger state
  * costs one extra allocation at spawn. */
@@ -74,34 +78,57 @@ typedef struct tr__spawn_opts {
                               * caller's */
 } tr__spawn_opts;
 
-/* An actor's figures (troupe/metrics.h), reset at each incarnation by
- * its spawner. turns, handled_at_birth and last_run_ns are the turn's;
- * busy_ns and longest_ns the monitor's (sched/monitor.c); links and
- * monitors the
- * owner's, published by actors/fault.c whenever its record changes. All
- * read from any thread with ck_pr: figures, not a snapshot. */
-typedef struct tr__figures {
-    uint64_t turns;
-    uint64_t handled_at_birth; /* `handled` when this incarnation began */
-    uint64_t busy_ns;
-    uint64_t last_run_ns;      /* the coarse clock at its last turn's start */
-    uint32_t longest_us;
-    uint32_t waited;           /* TR__WAIT_UNITs it waited in a run queue
-                                * before its last turn taken from one */
-    uint32_t links, monitors;
-} tr__figures;
-
-/* Run-queue waits are kept in 32 bits of 2^10 ns (about a microsecond):
- * enough for 73 minutes, and a slot 8 bytes smaller than in ns. */
+/* Run-queue waits are kept in 31 bits of 2^10 ns (about a microsecond):
+ * enough for 36 minutes. The slot's `wait` word is, while the actor is in
+ * a run queue, the coarse clock in those units as it was put there (low
+ * bit 1), and once it has been taken from one, how long it waited (low
+ * bit 0): one word for the stamp and the figure, kept in the slot so
+ * that taking an actor from a queue touches nothing else (sched/worker.c,
+ * actors/figures.c). */
 #define TR__WAIT_SHIFT 10
+#define TR__WAIT_MASK 0x7fffffffu
+#define TR__WAIT_QUEUED(units) ((units) << 1 | 1u)
+
+/* The wait word once the actor is taken from its queue, at `units`. */
+static inline uint32_t tr__wait_taken(uint32_t word, uint32_t units)
+{
+    return (word & 1) ? ((units - (word >> 1)) & TR__WAIT_MASK) << 1 : word;
+}
+/* Last runs are kept in 32 bits of 2^20 ns (about a millisecond, the
+ * coarse clock's tick): a stamp that repeats every 52 days (figures.c). */
+#define TR__RUN_SHIFT 20
 
 /* The aux word: a per-slot state tagged with the generation it belongs to,
  * so that a compare-and-swap on it by pid can never hit a later actor in
  * the same slot (timers use it for pending/firing/done). */
 #define TR__AUX(gen, status) ((gen) << 2 | (status))
 
+/* An actor's side record: what it holds, and its cold figures, in an
+ * array beside its chunk of slots (table.c) rather than in the slot, so
+ * that the slot keeps to two cache lines and an idle actor never touches
+ * (nor makes resident) this part. Nothing resets it at spawn: each group
+ * of figures carries the `life` of the incarnation it belongs to, and its
+ * writer starts it again from zero when the tag is not the actor's life
+ * (tr__side_own, and the monitor's in sched/metrics.c); readers take a
+ * group whose tag is another life as zeros. Two groups, so that each has
+ * one writer at a time: the monitor thread's, and the one the actor's
+ * own turns write (or its spawner, before it is born). */
+typedef struct tr__side {
+    tr__resource *resources; /* with TR__HELD; NULL whenever the slot is free */
+    /* The owner's group. */
+    uint32_t own_life;
+    uint32_t links, monitors; /* published by actors/fault.c */
+    uint32_t turns_hi;       /* turns >> 32 (the slot counts the low half) */
+    /* The monitor's group (sched/metrics.c). */
+    uint32_t monitor_life;
+    uint32_t longest_us;
+    uint64_t busy_ns;
+} tr__side;
+
+_Static_assert(sizeof(tr__side) == 40, "a side record is 40 bytes");
+
 typedef struct tr__actor {
-    /* Touched by senders: the mailbox's producer end, and what a send
+    /* The senders' line: the mailbox's producer end, and what a send
      * checks. Written by the turn only when the actor starts or ends. */
     tr__node *mailbox;  /* head of the mailbox (mailbox/mpsc.h) */
     uint32_t life;      /* generation << 1 | alive */
@@ -114,21 +141,21 @@ typedef struct tr__actor {
     uint32_t pushed;    /* messages pushed, an estimate, wrapping: senders
                          * add to it with a plain load and store on the
                          * line they already hold (actors/figures.c) */
-    uint32_t queued;    /* the coarse clock >> TR__WAIT_SHIFT when it was
-                         * last put in a run queue (sched/worker.c) */
-    /* The turn's. */
+    uint32_t wait;      /* put in a run queue when, or waited there how
+                         * long (TR__WAIT_SHIFT) */
     tr__node runq;      /* link in the injection queue or a mute list */
     tr_behaviour fn;
-    tr__resource *resources;
     struct tr__fault *fault; /* links and monitors; NULL until the first */
-    /* A cache line away from `mailbox`, so that popping does not take the
-     * line senders push on. */
+    /* The turn's line, so that popping does not take the line senders
+     * push on, and the figures a turn writes cost no line of their own. */
     tr__mpsc_end mailbox_end;
-    uint64_t handled;   /* messages taken, over the slot's life; the owner
+    uint64_t handled;   /* messages taken by this incarnation; the owner
                          * writes it at the end of each turn, senders watch
                          * its low half (sched/backpressure.c) and
                          * pushed - handled is the mailbox's depth */
-    tr__figures fig;    /* this incarnation's figures (figures.c) */
+    uint32_t turns;     /* this incarnation's turns, low half */
+    uint32_t last_run;  /* the coarse clock >> TR__RUN_SHIFT at its last
+                         * turn's start */
     union {
         unsigned char bytes[TR__STATE_INLINE];
         void *heap;     /* with TR__HEAP_STATE */
@@ -141,28 +168,76 @@ typedef struct tr__actor {
     } state;
 } tr__actor;
 
-_Static_assert(offsetof(tr__actor, mailbox_end) - offsetof(tr__actor, mailbox) >= 64,
-               "a mailbox's two ends share a cache line");
+_Static_assert(offsetof(tr__actor, mailbox_end) == 64,
+               "the mailbox's consumer end starts the slot's second line");
+#ifndef TR_DEBUG /* (whose mailbox end has a consumer flag more) */
+_Static_assert(sizeof(tr__actor) == 128, "a slot is two cache lines: the senders', then the turn's");
+#endif
 
 /* tr__mailbox_push, tr__mailbox_pop, tr__mailbox_is_empty and
  * tr__mailbox_mark_empty: the actor's mailbox, its ends a cache line apart. */
 TR__MPSC_BIND(tr__mailbox, tr__actor, mailbox, mailbox_end)
 
-/* A new incarnation's figures start at zero (new_actor, actors/actor.c).
- * A worker may still be draining the slot's stale messages: its turn's
- * stores can land after these, and count a few of them for the new
- * actor — figures, not accounts. */
+/* A chunk: TR__CHUNK_SLOTS slots, 64-byte aligned, then their side
+ * records (table.c). */
+#define TR__CHUNK_BYTES (TR__CHUNK_SLOTS * (sizeof(tr__actor) + sizeof(tr__side)))
+
+/* Slot a's side record, found from the slot alone: its chunk's slots end
+ * TR__CHUNK_SLOTS - i slots after it, and the records follow. */
+static inline tr__side *tr__side_of(tr__actor *a)
+{
+    uint32_t i = a->index & (TR__CHUNK_SLOTS - 1);
+    return (tr__side *)((char *)(a + (TR__CHUNK_SLOTS - i)) + (size_t)i * sizeof(tr__side));
+}
+
+/* The owner's group of a's side record, for incarnation `life`, started
+ * again from zero if it held an earlier one's. */
+static inline tr__side *tr__side_own(tr__actor *a, uint32_t life)
+{
+    tr__side *s = tr__side_of(a);
+    if (CK_CC_UNLIKELY(ck_pr_load_32(&s->own_life) != life)) {
+        ck_pr_store_32(&s->links, 0);
+        ck_pr_store_32(&s->monitors, 0);
+        ck_pr_store_32(&s->turns_hi, 0);
+        ck_pr_fence_store();
+        ck_pr_store_32(&s->own_life, life);
+    }
+    return s;
+}
+
+/* A new incarnation's figures in the slot start at zero (new_actor,
+ * actors/actor.c); those in the side record by their tags. Resetting
+ * `handled` (and the count it is the depth against) rather than keeping
+ * its value at birth keeps the slot within two lines. A worker may still
+ * be draining the slot's stale messages (a slot is reused at once): its
+ * turn counts them for the new actor — figures, not accounts — and one
+ * whose load of turns or handled comes just before these stores and its
+ * store just after leaves the old count in place, a window of two
+ * instructions in a reuse that is itself rare (the old birth count closed
+ * it for handled, not for turns). */
 static inline void tr__figures_reset(tr__actor *a)
 {
-    ck_pr_store_64(&a->fig.turns, 0);
-    ck_pr_store_64(&a->fig.handled_at_birth, ck_pr_load_64(&a->handled));
-    ck_pr_store_64(&a->fig.busy_ns, 0);
-    ck_pr_store_32(&a->fig.longest_us, 0);
-    ck_pr_store_64(&a->fig.last_run_ns, 0);
-    ck_pr_store_32(&a->fig.waited, 0);
-    ck_pr_store_32(&a->fig.links, 0);
-    ck_pr_store_32(&a->fig.monitors, 0);
+    ck_pr_store_32(&a->turns, 0);
+    ck_pr_store_32(&a->last_run, 0);
+    ck_pr_store_64(&a->handled, 0);
+    ck_pr_store_32(&a->pushed, 0);
+    ck_pr_store_32(&a->wait, 0);
 }
+
+/* tr__mailbox_mark_empty for the running actor's turn end, `handled` its
+ * count as the turn left it. First, the
+ * depth's count starts again from `handled` if racing senders lost some
+ * of it (it is behind): senders count before they push, so a count that
+ * nobody lost is never behind, and one sender's is left exact. */
+static inline bool tr__actor_mark_idle(tr__actor *a, uint32_t handled)
+{
+    if (CK_CC_UNLIKELY((int32_t)(ck_pr_load_32(&a->pushed) - handled) < 0))
+        ck_pr_store_32(&a->pushed, handled);
+    return tr__mailbox_mark_empty(a);
+}
+
+/* The turn's count wrapped: its high half goes on in the side record. */
+void tr__figures_carry(tr__actor *a);
 
 /* Free slots are cached per worker (a magazine each, passed in by the
  * caller) and, for every other thread — the main thread, the reactor, a

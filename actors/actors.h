@@ -69,9 +69,19 @@ typedef struct tr__actors {
                                          * tick by the monitor and as a worker
                                          * wakes (sched/metrics.c); read per
                                          * turn instead of the clock */
+    uint32_t coarse_run;           /* the same >> TR__RUN_SHIFT: a turn's
+                                    * last-run stamp (actor.h), stored
+                                    * ready rather than shifted per turn */
     uint64_t next_ref CK_CC_CACHELINE; /* monitor references */
     tr__counters outside CK_CC_CACHELINE; /* from threads outside the runtime */
 } tr__actors;
+
+/* Stores the coarse clock (the monitor's tick, a worker waking). */
+static inline void tr__actors_coarse(tr__actors *s, uint64_t now)
+{
+    ck_pr_store_64(&s->coarse_ns, now);
+    ck_pr_store_32(&s->coarse_run, (uint32_t)(now >> TR__RUN_SHIFT));
+}
 
 /* The actors' part of a worker: the first member of struct tr__worker. */
 typedef struct tr__turner {
@@ -146,6 +156,8 @@ bool tr__figures_read(tr_runtime *rt, tr__actor *a, tr_pid pid, tr_actor_figures
 /* Messages waiting (an estimate: figures.c) and taken, of slot a's actor. */
 uint64_t tr__figures_mailbox(tr__actor *a);
 uint64_t tr__figures_handled(tr__actor *a);
+/* The busy time of slot a's incarnation `life` (0 if not sampled yet). */
+uint64_t tr__figures_busy(tr__actor *a, uint32_t life);
 
 /* ---- provided by sched/ ---- */
 

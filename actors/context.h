@@ -102,15 +102,17 @@ static inline void tr__cx_init_worker(tr_ctx *cx, tr_runtime *rt, tr__worker *w)
  * it ends). In a turn only. */
 static inline void tr__cx_hold(tr_ctx *cx, tr__resource *r)
 {
-    r->next = cx->actor->resources;
-    cx->actor->resources = r;
+    tr__side *s = tr__side_of(cx->actor);
+    r->next = s->resources;
+    s->resources = r;
+    cx->actor->flags |= TR__HELD;
 }
 
 /* The running actor's list of what it holds, to search or unlink from. In
  * a turn only. */
 static inline tr__resource **tr__cx_held(tr_ctx *cx)
 {
-    return &cx->actor->resources;
+    return &tr__side_of(cx->actor)->resources;
 }
 
 #endif

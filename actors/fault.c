@@ -130,8 +130,16 @@ static uint64_t payload_ref(const tr_msg *m)
 void tr__fault_publish(tr__actor *a)
 {
     const tr__fault *f = a->fault;
-    ck_pr_store_32(&a->fig.links, f != NULL ? f->nlinks : 0);
-    ck_pr_store_32(&a->fig.monitors, f != NULL ? f->nwatchers + f->nrefs : 0);
+    uint32_t links = f != NULL ? f->nlinks : 0, monitors = f != NULL ? f->nwatchers + f->nrefs : 0;
+    /* Its life, or before it is born the life it is about to have. */
+    uint32_t life = ck_pr_load_32(&a->life) | 1;
+    /* Zeros are what a record of another life reads as: an actor with
+     * none need not touch its side record. */
+    if (links == 0 && monitors == 0 && ck_pr_load_32(&tr__side_of(a)->own_life) != life)
+        return;
+    tr__side *s = tr__side_own(a, life);
+    ck_pr_store_32(&s->links, links);
+    ck_pr_store_32(&s->monitors, monitors);
 }
 
 /* ---- the turn's side ---- */

@@ -77,7 +77,22 @@ void tr__metric_lateness(tr__worker *w, uint64_t late_ns)
 
 void tr__metrics_coarse(tr_runtime *rt)
 {
-    ck_pr_store_64(&rt->actors.coarse_ns, tr__now_ns());
+    tr__actors_coarse(&rt->actors, tr__now_ns());
+}
+
+/* The monitor's group of a's side record for incarnation `life`, started
+ * again from zero if it held an earlier one's (actors/actor.h). The
+ * monitor is its only writer. */
+static tr__side *side(tr__actor *a, uint32_t life)
+{
+    tr__side *s = tr__side_of(a);
+    if (ck_pr_load_32(&s->monitor_life) != life) {
+        ck_pr_store_64(&s->busy_ns, 0);
+        ck_pr_store_32(&s->longest_us, 0);
+        ck_pr_fence_store();
+        ck_pr_store_32(&s->monitor_life, life);
+    }
+    return s;
 }
 
 static void sample(tr_runtime *rt, uint64_t elapsed)
@@ -91,12 +106,16 @@ static void sample(tr_runtime *rt, uint64_t elapsed)
             continue;
         }
         add64(&w->metrics.busy_ns, elapsed);
-        add64(&a->fig.busy_ns, elapsed);
+        /* A free slot draining stale messages is nobody's busy time. */
+        uint32_t life = ck_pr_load_32(&a->life);
+        tr__side *s = (life & 1) ? side(a, life) : NULL;
+        if (s != NULL)
+            add64(&s->busy_ns, elapsed);
         if (a == w->seen && seq == w->seen_seq) {
             w->seen_ns += elapsed;
             uint64_t us = w->seen_ns / 1000;
-            if (us > ck_pr_load_32(&a->fig.longest_us))
-                ck_pr_store_32(&a->fig.longest_us, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us);
+            if (s != NULL && us > ck_pr_load_32(&s->longest_us))
+                ck_pr_store_32(&s->longest_us, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us);
         } else {
             w->seen = a;
             w->seen_seq = seq;
@@ -107,7 +126,7 @@ static void sample(tr_runtime *rt, uint64_t elapsed)
 
 void tr__metrics_tick(tr_runtime *rt, uint64_t now)
 {
-    ck_pr_store_64(&rt->actors.coarse_ns, now);
+    tr__actors_coarse(&rt->actors, now);
     uint64_t elapsed = now - rt->tick_ns;
     rt->tick_ns = now;
     sample(rt, elapsed > LONG_TICK_NS ? TICK_NS : elapsed);
@@ -229,13 +248,13 @@ static tr_pid live_at(tr_runtime *rt, uint32_t i, tr__actor **slot)
     return pid;
 }
 
-static uint64_t key_of(tr__actor *a, tr_top_key key)
+static uint64_t key_of(tr__actor *a, tr_pid pid, tr_top_key key)
 {
     switch (key) {
     case TR_TOP_HANDLED:
         return tr__figures_handled(a);
     case TR_TOP_BUSY:
-        return ck_pr_load_64(&a->fig.busy_ns);
+        return tr__figures_busy(a, TR__PID_GEN(pid) << 1 | 1);
     default:
         return tr__figures_mailbox(a);
     }
@@ -293,7 +312,7 @@ int tr_runtime_top(tr_runtime *rt, tr_top_key key, unsigned n, unsigned window_m
         for (uint32_t i = 0; i < slots; i++) {
             tr__actor *a;
             if ((before[i].pid = live_at(rt, i, &a)) != TR_PID_NONE) {
-                before[i].value = key_of(a, key);
+                before[i].value = key_of(a, before[i].pid, key);
                 before[i].slot = a;
             }
         }
@@ -307,7 +326,7 @@ int tr_runtime_top(tr_runtime *rt, tr_top_key key, unsigned n, unsigned window_m
         tr_pid pid = live_at(rt, i, &a);
         if (pid == TR_PID_NONE)
             continue;
-        uint64_t v = key_of(a, key);
+        uint64_t v = key_of(a, pid, key);
         if (before != NULL && i < slots && before[i].pid == pid)
             v = v > before[i].value ? v - before[i].value : 0;
         rank(best, n, &have, (ranked){pid, a, v});

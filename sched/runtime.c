@@ -145,7 +145,7 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     rt->start_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-    rt->actors.coarse_ns = tr__now_ns();
+    tr__actors_coarse(&rt->actors, tr__now_ns());
     tr__injectq_init(&rt->inject);
     if (tr__actors_init(rt, c.batch) != 0)
         return create_failed(rt, false, TR_ENOMEM);

@@ -219,14 +219,15 @@ static void push_local(tr__worker *w, tr__actor *a)
  * from it waited less than a turn — and so costs ping-pong nothing. */
 static inline void queued(tr_runtime *rt, tr__actor *a)
 {
-    ck_pr_store_32(&a->queued, (uint32_t)(ck_pr_load_64(&rt->actors.coarse_ns) >> TR__WAIT_SHIFT));
+    uint32_t units = (uint32_t)(ck_pr_load_64(&rt->actors.coarse_ns) >> TR__WAIT_SHIFT);
+    ck_pr_store_32(&a->wait, TR__WAIT_QUEUED(units));
 }
 
 static inline tr__actor *dequeued(tr_runtime *rt, tr__actor *a)
 {
     if (a != NULL) {
-        uint32_t now = (uint32_t)(ck_pr_load_64(&rt->actors.coarse_ns) >> TR__WAIT_SHIFT);
-        ck_pr_store_32(&a->fig.waited, now - ck_pr_load_32(&a->queued));
+        uint32_t units = (uint32_t)(ck_pr_load_64(&rt->actors.coarse_ns) >> TR__WAIT_SHIFT);
+        ck_pr_store_32(&a->wait, tr__wait_taken(ck_pr_load_32(&a->wait), units));
     }
     return a;
 }

@@ -4,6 +4,8 @@
  * links and monitors, and refuses pids that are not live actors. */
 #include "tests.h"
 
+#include "../actors/pid.h"
+
 #include <semaphore.h>
 #include <string.h>
 
@@ -277,6 +279,101 @@ static void test_mailbox_count_starts_again_after_racing_senders(void)
     tr_runtime_destroy(rt);
 }
 
+/* A slot's next incarnation starts from zero: neither the figures kept in
+ * the slot (turns, last run, handled, the depth's count) nor those of its
+ * side record (links, monitors, busy, longest), which nothing resets at
+ * spawn, show the last incarnation's. One worker, so that the parent's
+ * spawn takes the slot the first actor's end has just given back. */
+struct reuse {
+    tr_runtime *rt;
+    tr_pid parent, other, first, second;
+    tr_actor_figures before; /* the first's, as it ends */
+};
+
+static void first_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct reuse *r = *(struct reuse **)state;
+    if (m->type == MSG_LINK) {
+        TT_CHECK(tr_link(cx, r->other) == 0);
+        TT_CHECK(tr_monitor(cx, r->other, NULL) == 0);
+    } else if (m->type == MSG_SPIN) {
+        /* Until the monitor has sampled this turn (a count, not a time). */
+        double until = tt_now() + 30;
+        do
+            TT_CHECK(tr_actor_info(r->rt, tr_self(cx), &r->before) == 0);
+        while (r->before.longest_turn_ns == 0 && tt_now() < until);
+    } else if (m->type == MSG_STOP) {
+        TT_CHECK(tr_actor_info(r->rt, tr_self(cx), &r->before) == 0);
+        TT_CHECK(tr_send(cx, r->parent, MSG_COUNT, NULL, 0) == 0);
+        tr_unlink(cx, r->other); /* its end is not the test's */
+        tr_stop(cx);
+    }
+}
+
+static void parent_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct reuse *r = *(struct reuse **)state;
+    if (m->type == MSG_COUNT) /* the first has ended: its slot is on top */
+        TT_CHECK(tr_spawn(cx, tt_counter, &(uint64_t){0}, sizeof(uint64_t), &r->second) == 0);
+}
+
+static void test_next_incarnation_starts_from_zero(void)
+{
+    tr_runtime *rt = tt_runtime(1, 0);
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    struct reuse r = {.rt = rt, .second = TR_PID_NONE};
+    struct reuse *rp = &r;
+    TT_EQ(tr_spawn(cx, tt_counter, &(uint64_t){0}, sizeof(uint64_t), &r.other), 0);
+    TT_EQ(tr_spawn(cx, parent_actor, &rp, sizeof rp, &r.parent), 0);
+    TT_EQ(tr_spawn(cx, first_actor, &rp, sizeof rp, &r.first), 0);
+    TT_EQ(tr_send(cx, r.first, MSG_LINK, NULL, 0), 0);
+    TT_EQ(tr_send(cx, r.first, MSG_SPIN, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_EQ(tr_send(cx, r.first, MSG_STOP, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_NO_ERRORS();
+
+    /* The first had figures of every kind... */
+    CU_ASSERT(r.before.turns >= 2); /* its last turn counted as it begins */
+    CU_ASSERT(r.before.handled >= 2); /* at the end of each turn */
+    CU_ASSERT(r.before.last_run_ns > 0);
+    CU_ASSERT(r.before.busy_ns > 0);
+    CU_ASSERT(r.before.longest_turn_ns > 0);
+    TT_EQ(r.before.links, 1);
+    TT_EQ(r.before.monitors, 1);
+    /* ...and the second, in its slot, has none of them. */
+    CU_ASSERT_FATAL(r.second != TR_PID_NONE);
+    TT_EQ(TR__PID_INDEX(r.second), TR__PID_INDEX(r.first));
+    CU_ASSERT(r.second != r.first);
+    tr_actor_figures f;
+    TT_EQ(tr_actor_info(rt, r.first, &f), TR_ENOPID);
+    TT_EQ(tr_actor_info(rt, r.second, &f), 0);
+    TT_EQ(f.turns, 0);
+    TT_EQ(f.handled, 0);
+    TT_EQ(f.mailbox, 0);
+    TT_EQ(f.last_run_ns, 0);
+    TT_EQ(f.busy_ns, 0);
+    TT_EQ(f.longest_turn_ns, 0);
+    TT_EQ(f.oldest_wait_ns, 0);
+    TT_EQ(f.links, 0);
+    TT_EQ(f.monitors, 0);
+
+    /* Counted from there. */
+    for (int i = 0; i < 5; i++)
+        TT_EQ(tr_send(cx, r.second, MSG_COUNT, NULL, 0), 0);
+    TT_EQ(tr_actor_info(rt, r.second, &f), 0);
+    TT_EQ(f.mailbox, 5);
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_EQ(tr_actor_info(rt, r.second, &f), 0);
+    TT_EQ(f.handled, 5);
+    TT_EQ(f.turns, 1);
+    TT_EQ(f.mailbox, 0);
+    CU_ASSERT(f.last_run_ns > 0);
+    TT_EQ(f.links, 0);
+    TT_EQ(f.monitors, 0);
+    tr_runtime_destroy(rt);
+}
+
 void register_metrics_figures_tests(void)
 {
     CU_pSuite s = tt_suite("metrics_figures");
@@ -286,4 +383,5 @@ void register_metrics_figures_tests(void)
     tt_test(s, "busy_time_and_longest_turn_are_sampled", test_busy_time_and_longest_turn_are_sampled);
     tt_test(s, "mailbox_count_starts_again_after_racing_senders",
             test_mailbox_count_starts_again_after_racing_senders);
+    tt_test(s, "next_incarnation_starts_from_zero", test_next_incarnation_starts_from_zero);
 }

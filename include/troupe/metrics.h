@@ -99,7 +99,8 @@ typedef struct tr_actor_figures {
                                 * last turn taken from one (to 1 ms; the
                                 * oldest message waited at least that), or
                                 * has waited so far if queued now */
-    uint64_t last_run_ns;      /* CLOCK_MONOTONIC at its last turn, or 0 */
+    uint64_t last_run_ns;      /* CLOCK_MONOTONIC at its last turn (to
+                                * about 1 ms), or 0 */
     uint32_t links;
     uint32_t monitors;         /* monitors on it and by it */
 } tr_actor_figures;
