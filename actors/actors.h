@@ -172,6 +172,10 @@ bool tr__sched_running(tr_runtime *rt);
  * quiescent, a liveness failure); returns *done (sim.c). */
 bool tr__sched_drive(tr_runtime *rt, const bool *done);
 
+/* Whether another thread is running the simulation now (sim.c): a call
+ * or a join from this one would run it on two threads at once. */
+bool tr__sim_driven_elsewhere(void);
+
 /* Makes an actor runnable after a send turned its mailbox non-empty. w is
  * the sending worker, or NULL for an outside thread (worker.c). */
 void tr__sched_ready(tr_runtime *rt, tr__worker *w, tr__actor *a);

@@ -454,7 +454,9 @@ int tr_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t l
     if (!tr__sched_running(rt))
         return TR_ENOTSTARTED;
     if (CK_CC_UNLIKELY(tr__sim_on()))
-        return call_simulated(rt, to, type, data, len, timeout_ns, reply);
+        return tr__sim_driven_elsewhere()
+                   ? TR_EBUSY
+                   : call_simulated(rt, to, type, data, len, timeout_ns, reply);
 
     call c = {.to = to, .type = type, .data = data, .len = len, .timeout_ns = timeout_ns};
     if (pthread_mutex_init(&c.lock, NULL) != 0)

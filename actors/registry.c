@@ -57,6 +57,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "../base/sim.h"
 #include "actors.h"
 #include "actor.h"
 #include "fault.h"
@@ -156,7 +157,9 @@ static tr__registry *registry(tr_runtime *rt, bool create)
         free(r);
         return NULL;
     }
-    r->seed = new_seed(r);
+    /* Under simulation the buckets, and so the registry's figures, must
+     * repeat with the seed. */
+    r->seed = tr__sim_on() ? tr__sim_rand() : new_seed(r);
     r->keep = UINT32_MAX;
     if (!ck_pr_cas_ptr(&tr__actors_of(rt)->registry, NULL, r)) {
         pthread_mutex_destroy(&r->lock);

@@ -102,7 +102,9 @@ static bool number(const char *s, const char *end, double *out)
     char *stop;
     errno = 0;
     double v = strtod(s, &stop);
-    if (stop != end || s == end || errno != 0 || v < 0)
+    /* Every option is below a billion in its unit (ns, us, s, bytes or a
+     * probability): a bound that keeps the conversions defined. */
+    if (stop != end || s == end || errno != 0 || !(v >= 0 && v <= 1e9))
         return false;
     *out = v;
     return true;
@@ -218,8 +220,9 @@ static void print_options(const tr__sim_opts *o, bool picked)
 /* ---- the check mode: the rest of the program, twice ---- */
 
 /* One run of the rest of the program in a child: its hashes (one line a
- * simulation) are read into buf. Returns its wait status, or -1. */
-static int check_run(char *buf, size_t cap)
+ * simulation) are read, to its end, into *text (malloc'd). Returns its
+ * wait status, -1 on failure, or -2 in the child. */
+static int check_run(char **text)
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -237,41 +240,64 @@ static int check_run(char *buf, size_t cap)
         return -2; /* the child goes on with the program */
     }
     close(fds[1]);
-    size_t len = 0;
-    ssize_t n;
-    while ((n = read(fds[0], buf + len, cap - 1 - len)) > 0 || (n < 0 && errno == EINTR))
-        if (n > 0 && (len += (size_t)n) == cap - 1)
-            break;
-    buf[len] = '\0';
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    ssize_t n = 0;
+    while (buf != NULL && ((n = read(fds[0], buf + len, cap - 1 - len)) > 0 ||
+                           (n < 0 && errno == EINTR))) {
+        if (n > 0 && (len += (size_t)n) == cap - 1) {
+            char *more = realloc(buf, cap *= 2);
+            if (more == NULL)
+                free(buf);
+            buf = more;
+        }
+    }
     close(fds[0]);
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
-            return -1;
+            status = -1;
+    if (buf == NULL)
+        return -1;
+    buf[len] = '\0';
+    *text = buf;
     return status;
 }
 
+/* The first line where a and b differ (1-based). */
+static size_t first_difference(const char *a, const char *b)
+{
+    size_t line = 1;
+    for (; *a != '\0' && *a == *b; a++, b++)
+        line += *a == '\n';
+    return line;
+}
+
 /* TROUPE_SIM_CHECK=1: this process forks twice; each child runs the rest
- * of the program and reports its hashes; the parent compares them and
- * exits — 0 only if both runs succeeded with the same hashes. */
+ * of the program and reports every simulation's hash; the parent compares
+ * them all and exits — 0 only if both runs succeeded with the same
+ * hashes. */
 static void check_twice(uint64_t seed)
 {
-    static char a[4096], b[4096];
-    int sa = check_run(a, sizeof a);
+    char *a = NULL, *b = NULL;
+    int sa = check_run(&a);
     if (sa == -2)
         return;
-    int sb = sa < 0 ? -1 : check_run(b, sizeof b);
+    int sb = sa < 0 ? -1 : check_run(&b);
     if (sb == -2)
         return;
     if (sa < 0 || sb < 0) {
-        fprintf(stderr, "troupe: simulation check: cannot fork: %s\n", strerror(errno));
+        fprintf(stderr, "troupe: simulation check: cannot fork or read: %s\n", strerror(errno));
         exit(1);
     }
     bool same = strcmp(a, b) == 0;
     fprintf(stderr, "troupe: simulation check: seed=%" PRIu64 ": %s\n", seed,
             same ? "both runs gave the same trace hashes" : "the trace hashes DIFFER");
     if (!same)
-        fprintf(stderr, "first run:\n%ssecond run:\n%s", a, b);
+        fprintf(stderr, "troupe: simulation check: first at simulation %zu of the run\n",
+                first_difference(a, b));
+    free(a);
+    free(b);
     int code = WIFEXITED(sa) ? WEXITSTATUS(sa) : 128 + WTERMSIG(sa);
     int code_b = WIFEXITED(sb) ? WEXITSTATUS(sb) : 128 + WTERMSIG(sb);
     exit(!same ? 1 : code != 0 ? code : code_b);
@@ -279,13 +305,20 @@ static void check_twice(uint64_t seed)
 
 /* ---- begin and end ---- */
 
+/* A seed picked for TR_SIM_ANY_SEED: once a process, so that every
+ * simulation of a program (and both runs of a check) uses the one
+ * printed. */
+static uint64_t picked_seed;
+
 static uint64_t pick_seed(void)
 {
+    if (picked_seed != 0)
+        return picked_seed;
     uint64_t s = 0;
     if (getrandom(&s, sizeof s, 0) != (ssize_t)sizeof s)
         s = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     s &= (UINT64_C(1) << 53) - 1; /* exact in a double, short to type */
-    return s != 0 ? s : 1;
+    return picked_seed = s != 0 ? s : 1;
 }
 
 int tr__sim_enter(uint64_t seed, const char *options)
@@ -318,10 +351,10 @@ int tr__sim_enter(uint64_t seed, const char *options)
     return 0;
 }
 
-void tr__sim_leave(void)
+bool tr__sim_leave(void)
 {
     if (entered == 0 || --entered > 0)
-        return;
+        return false;
     tr__sim_stats.virtual_ns = tr__sim_clock - VIRTUAL_START_NS;
     last_hash = hash;
     ck_pr_store_64(&tr__sim_clock, 0);
@@ -332,6 +365,7 @@ void tr__sim_leave(void)
         if (write(check_fd, line, (size_t)n) != n)
             fprintf(stderr, "troupe: simulation check: cannot report the hash\n");
     }
+    return true;
 }
 
 /* ---- public ---- */

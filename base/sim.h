@@ -83,8 +83,9 @@ extern tr__sim_opts tr__sim;
 int tr__sim_enter(uint64_t seed, const char *options);
 
 /* A runtime in simulation is gone; the last one ends the simulation and
- * prints the trace hash. */
-void tr__sim_leave(void);
+ * prints the trace hash (true: it ended; the layers above free what they
+ * kept for it). */
+bool tr__sim_leave(void);
 
 /* The simulation's seeded stream (xoshiro-style; never from addresses). */
 uint64_t tr__sim_rand(void);

@@ -196,6 +196,8 @@ static uint64_t next_tick_ns(tr__reactor *r)
 uint64_t tr__reactor_next_ns(tr__reactor *r)
 {
     file_requests(r);
+    if (tr__simnet_ready_on(r->epfd))
+        return tr__now_ns();
     return next_tick_ns(r);
 }
 

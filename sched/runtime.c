@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../mailbox/msg.h"
+#include "../sys/sys.h"
 #include "sched.h"
 #include "troupe/error.h"
 
@@ -92,11 +93,19 @@ void tr_config_init(tr_config *cfg)
  * and the coarse clock start at virtual time. */
 static int sim_begin(tr_config *c)
 {
-    if (c->sim_seed == 0)
-        return 0;
+    if (c->sim_seed == 0) /* the clock and the sockets are the simulation's */
+        return tr__sim_on() ? TR_EBUSY : 0;
     c->threads = 1;
     c->watchdog_ms = 0;
     return tr__sim_enter(c->sim_seed, c->sim_options);
+}
+
+/* A simulated runtime is gone: the last one ends the simulation, and its
+ * network goes with it. */
+static void sim_end(void)
+{
+    if (tr__sim_leave())
+        tr__simnet_end();
 }
 
 /* Undoes a create that failed before it made its workers. */
@@ -105,7 +114,7 @@ static int create_failed(tr_runtime *rt, bool actors, int err)
     if (actors)
         tr__actors_fini(rt);
     if (rt->cfg.sim_seed != 0)
-        tr__sim_leave();
+        sim_end();
     free(rt);
     return err;
 }
@@ -136,7 +145,7 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
     tr_runtime *rt = aligned_alloc(CK_MD_CACHELINE, sizeof *rt);
     if (rt == NULL) {
         if (c.sim_seed != 0)
-            tr__sim_leave();
+            sim_end();
         return TR_ENOMEM;
     }
     memset(rt, 0, sizeof *rt);
@@ -206,7 +215,7 @@ void tr_runtime_destroy(tr_runtime *rt)
     free(rt->workers);
     tr__sim_detach(rt);
     if (rt->cfg.sim_seed != 0)
-        tr__sim_leave(); /* the last one prints the trace hash */
+        sim_end(); /* the last one prints the trace hash */
     free(rt);
 }
 
@@ -266,7 +275,8 @@ int tr_runtime_join(tr_runtime *rt)
         return TR_ENOTSTARTED;
     int stopped;
     if (rt->sim != NULL) {
-        stopped = tr__sim_join(rt);
+        if ((stopped = tr__sim_join(rt)) < 0)
+            return stopped; /* another thread runs it: nothing changed */
     } else {
         for (unsigned i = 0; i < rt->cfg.threads; i++)
             pthread_join(rt->workers[i].thread, NULL);

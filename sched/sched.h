@@ -296,10 +296,6 @@ int tr__sim_join(tr_runtime *rt);
  * was (worker.c). The simulator steps each runtime through its worker. */
 tr__worker *tr__worker_swap(tr__worker *w);
 
-/* The simulated network's next delivery in virtual ns, UINT64_MAX if none
- * (provided by sys/). */
-uint64_t tr__simnet_next_ns(void);
-
 /* Wakes one parked worker if all are parked (a hold was released). */
 void tr__sched_poke(tr_runtime *rt);
 
@@ -356,7 +352,9 @@ uint64_t tr__reactor_polled_ns(tr__reactor *r);
 
 /* With the lock: files timer requests and returns when the wheel's next
  * timer may be due (ns, at a tick's start), UINT64_MAX if none is
- * pending. The simulator's clock jumps there (sim.c). */
+ * pending — or now, under simulation, when the reactor's simulated epoll
+ * holds a wake-up not yet reported. The simulator's clock jumps there
+ * (sim.c). */
 uint64_t tr__reactor_next_ns(tr__reactor *r);
 
 #endif

@@ -37,6 +37,7 @@
  * seed, and join returns 1.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@
 #include <time.h>
 
 #include "../base/sim.h"
+#include "../sys/sys.h"
 #include "sched.h"
 #include "troupe/error.h"
 
@@ -255,13 +257,6 @@ static bool gather_all(void)
 
 /* ---- turns and polls ---- */
 
-static uint64_t real_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Once per actor: virtual time stood still while real time went on. */
 static void report_blocking(tr_runtime *rt, tr__actor *a, tr_pid pid, uint64_t ns)
 {
@@ -287,12 +282,12 @@ static void sim_turn(tr__worker *w, tr__actor *a)
     tr_runtime *rt = w->turner.rt;
     tr_pid pid = tr__pid_of(a, ck_pr_load_32(&a->life));
     uint64_t handled = w->turner.count.handled;
-    uint64_t begin = real_ns();
+    uint64_t begin = tr__real_ns();
     if (rt->trace != NULL)
         tr__trace_turn(w, a);
     else
         tr__actor_run(w, a);
-    uint64_t took = real_ns() - begin;
+    uint64_t took = tr__real_ns() - begin;
     tr__sim_stats.turns++;
     tr__sim_mix(TR__EV_TURN, pid, w->turner.count.handled - handled);
     if (took > BLOCKING_NS)
@@ -315,7 +310,7 @@ static void step(runnable e)
     tr_runtime *rt = e.rt;
     tr__worker *w = &rt->workers[0];
     tr__sim_advance(tr__sim_clock + 1 + tr__sim_below(tr__sim.turn_ns));
-    ck_pr_store_64(&rt->actors.coarse_ns, tr__sim_clock);
+    tr__actors_coarse(&rt->actors, tr__sim_clock);
     rt->actors.batch = 1 + (unsigned)tr__sim_below(rt->cfg.batch);
     tr__worker_swap(w);
     w->turn_seq++;
@@ -333,7 +328,7 @@ static void poll_rt(tr_runtime *rt)
     tr__worker *w = &rt->workers[0];
     if (!tr__reactor_trylock(r))
         return; /* (one thread: always free) */
-    ck_pr_store_64(&rt->actors.coarse_ns, tr__sim_clock);
+    tr__actors_coarse(&rt->actors, tr__sim_clock);
     tr__worker_swap(w);
     tr__reactor_dispatch(r, w, tr__reactor_wait(r, false, 0));
     tr__reactor_unlock(r);
@@ -386,6 +381,7 @@ static bool past_limit(void)
 /* Runs until rt is stopped or quiescent, or, with until, until *until. */
 static int run(tr_runtime *rt, const bool *until)
 {
+    uint64_t dry = 0; /* the clock + 1 after a poll that readied nothing */
     for (;;) {
         if (ck_pr_load_32(&rt->stop))
             return 1;
@@ -401,7 +397,14 @@ static int run(tr_runtime *rt, const bool *until)
             return give_up(rt, "out of memory for the runnable actors");
         uint64_t next = next_event();
         if (next <= tr__sim_clock) {
+            /* Something is due now; a second poll at the same instant that
+             * still finds nothing would spin for ever. */
+            if (sim.n == 0 && dry == tr__sim_clock + 1)
+                return give_up(rt, "an event is due that no poll delivers (a fault of the "
+                                   "simulator: please report it with the seed)");
             poll_all();
+            if (sim.n == 0)
+                dry = tr__sim_clock + 1;
             continue;
         }
         if (sim.n == 0) {
@@ -423,21 +426,43 @@ static int run(tr_runtime *rt, const bool *until)
     }
 }
 
+/* The thread running the simulation, while one does: a second thread
+ * that joined or called meanwhile would run it on two threads at once. */
+static pthread_t driver;
+static uint32_t driving;
+
+bool tr__sim_driven_elsewhere(void)
+{
+    return ck_pr_load_32(&driving) && !pthread_equal(driver, pthread_self());
+}
+
+/* Runs the loop on the calling thread (the one driving, or none yet). */
+static int drive(tr_runtime *rt, const bool *until)
+{
+    bool outer = !ck_pr_load_32(&driving);
+    if (outer) {
+        driver = pthread_self();
+        ck_pr_store_32(&driving, 1);
+    }
+    tr__worker *was = tr__worker_swap(NULL);
+    int stopped = run(rt, until);
+    tr__worker_swap(was);
+    if (outer)
+        ck_pr_store_32(&driving, 0);
+    return stopped;
+}
+
 int tr__sim_join(tr_runtime *rt)
 {
-    tr__worker *was = tr__worker_swap(NULL);
-    int stopped = run(rt, NULL);
-    tr__worker_swap(was);
-    return stopped;
+    if (tr__sim_driven_elsewhere())
+        return TR_EBUSY;
+    return drive(rt, NULL);
 }
 
 bool tr__sched_drive(tr_runtime *rt, const bool *done)
 {
-    if (rt->sim == NULL)
-        return *done;
-    tr__worker *was = tr__worker_swap(NULL);
-    run(rt, done);
-    tr__worker_swap(was);
+    if (rt->sim != NULL)
+        drive(rt, done);
     return *done;
 }
 
@@ -532,7 +557,7 @@ uint64_t tr_rand(tr_ctx *cx)
     static _Thread_local uint64_t state;
     if (state == 0) {
         if (getrandom(&state, sizeof state, 0) != (ssize_t)sizeof state)
-            state = real_ns() ^ (uint64_t)(uintptr_t)&state;
+            state = tr__real_ns() ^ (uint64_t)(uintptr_t)&state;
         state |= 1; /* xorshift never leaves 0 */
     }
     state ^= state << 13;

@@ -151,6 +151,11 @@ static void world_free(void)
     memset(&tr__w, 0, sizeof tr__w);
 }
 
+void tr__simnet_end(void)
+{
+    world_free();
+}
+
 void tr__simnet_enter(void)
 {
     if (tr__w.epoch != tr__sim_epoch) {
@@ -166,11 +171,6 @@ uint64_t tr__simnet_next_ns(void)
     if (!tr__sim_on())
         return UINT64_MAX;
     tr__simnet_enter();
-    /* A wake-up waiting in an epoll's ready list (a reader made room for a
-     * writer) is due now: it is no event of the heap, and without this the
-     * loop would see it only after jumping to the next timer. */
-    if (tr__simnet_ready_waiting())
-        return tr__sim_clock;
     return tr__w.heap_len > 0 ? tr__w.heap[0]->due : UINT64_MAX;
 }
 

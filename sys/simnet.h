@@ -147,8 +147,6 @@ void tr__simnet_schedule(tr__simev *e, uint8_t kind, void *obj, int arg, uint64_
 void tr__simnet_cancel(tr__simev *e);
 uint64_t tr__simnet_latency(void);
 void tr__simnet_wake(tr__sock *s, uint32_t key);
-/* Whether some epoll holds a wake-up not yet reported (simpoll.c). */
-bool tr__simnet_ready_waiting(void);
 void tr__simnet_unregister(tr__sock *s);
 int tr__simnet_ephemeral(int type, uint16_t *port);
 int tr__simnet_bind_check(const tr__sock *me, const tr__saddr *a);

@@ -172,12 +172,13 @@ int tr__simnet_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     return 0;
 }
 
-bool tr__simnet_ready_waiting(void)
+bool tr__simnet_ready_on(int epfd)
 {
-    for (tr__ep *ep = tr__w.eps; ep != NULL; ep = ep->next)
-        if (ep->rhead != NULL)
-            return true;
-    return false;
+    if (!tr__sim_on())
+        return false;
+    tr__simnet_enter();
+    tr__ep *ep = find_ep(epfd, false);
+    return ep != NULL && ep->rhead != NULL;
 }
 
 int tr__simnet_epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)

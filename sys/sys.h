@@ -53,6 +53,15 @@ int tr__simnet_epoll_wait(int epfd, struct epoll_event *events, int max, int tim
  * the simulator jumps there when nothing is runnable. Simulation thread. */
 uint64_t tr__simnet_next_ns(void);
 
+/* Frees the simulated network (sockets left open, data in flight,
+ * partitions) as its simulation ends (sched/runtime.c). */
+void tr__simnet_end(void);
+
+/* Whether the simulated epoll epfd holds a wake-up not yet reported (a
+ * reader made room for a writer): no event of the network's heap, but
+ * due now. False outside simulation. Simulation thread. */
+bool tr__simnet_ready_on(int epfd);
+
 #define TR__SYS_CALL(call, args) \
     if (__builtin_expect(tr__sim_on(), 0)) \
         return tr__simnet_##call args; \

@@ -7,8 +7,10 @@
  * again for the rest of the runner. Everything runs on the test thread,
  * so plain counters are enough. Wall times are printed, never asserted. */
 #include "tests.h"
+#include "../base/sim.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -743,6 +745,80 @@ static void check_mode_on_hello(void)
     TT_EQ(occurrences(buf, "trace hash="), 2);
 }
 
+/* ---- misuse: bad options, mixing, a second thread ---- */
+
+static void bad_options_are_refused(void)
+{
+    static const char *const bad[] = {"limit=inf", "limit=1e11", "turn=1e30", "latency=5:1",
+                                      "loss=2", "sched=fifo", "faults=disk", "buffer=-1",
+                                      "depth=0", "nokey"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        tr_config cfg;
+        tr_config_init(&cfg);
+        cfg.sim_seed = 3;
+        cfg.sim_options = bad[i];
+        tr_runtime *rt = NULL;
+        capture_begin();
+        int err = tr_runtime_create(&cfg, &rt);
+        const char *said = capture_end(false);
+        CU_ASSERT(err == TR_EINVAL && rt == NULL);
+        CU_ASSERT(strstr(said, "bad option") != NULL);
+        CU_ASSERT(!tr__sim_on()); /* no simulation left begun */
+        tr_runtime_destroy(rt);
+    }
+}
+
+static void production_runtime_refused_during_a_simulation(void)
+{
+    tr_runtime *sim = sim_runtime(4, NULL, 0);
+    tr_config cfg;
+    tr_config_init(&cfg);
+    cfg.sim_seed = 0;
+    tr_runtime *rt = NULL;
+    CU_ASSERT(tr_runtime_create(&cfg, &rt) == TR_EBUSY && rt == NULL);
+    tr_runtime_destroy(sim);
+    CU_ASSERT(!tr__sim_on());
+    CU_ASSERT(tr_runtime_create(&cfg, &rt) == 0); /* the simulation is over */
+    tr_runtime_destroy(rt);
+}
+
+/* A behaviour starts a thread that tries to join and to call while this
+ * thread runs the simulation: both are refused, nothing runs twice. */
+static tr_runtime *second_rt;
+static int second_join, second_call;
+
+static void *second_thread(void *arg)
+{
+    (void)arg;
+    tr_msg *reply;
+    second_join = tr_runtime_join(second_rt);
+    second_call = tr_call(second_rt, TR_PID_NONE, 1, NULL, 0, TR_SEC, &reply);
+    return NULL;
+}
+
+static void starts_second_thread(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    (void)state;
+    (void)m;
+    pthread_t t;
+    TT_CHECK(pthread_create(&t, NULL, second_thread, NULL) == 0);
+    pthread_join(t, NULL);
+}
+
+static void second_thread_is_refused(void)
+{
+    second_rt = sim_runtime(6, NULL, 0);
+    tr_pid pid;
+    CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(second_rt), starts_second_thread, NULL, 0, &pid) == 0);
+    CU_ASSERT(tr_send(tr_runtime_ctx(second_rt), pid, 1, NULL, 0) == 0);
+    CU_ASSERT(tr_runtime_run(second_rt) == 0);
+    tr_runtime_destroy(second_rt);
+    TT_NO_ERRORS();
+    CU_ASSERT(second_join == TR_EBUSY);
+    CU_ASSERT(second_call == TR_EBUSY);
+}
+
 void register_sim_tests(void)
 {
     CU_pSuite s = tt_suite("sim");
@@ -765,4 +841,8 @@ void register_sim_tests(void)
     tt_test(s, "held_run_is_a_liveness_failure", held_run_is_a_liveness_failure);
     tt_test(s, "time_limit_is_a_liveness_failure", time_limit_is_a_liveness_failure);
     tt_test(s, "check_mode_on_hello", check_mode_on_hello);
+    tt_test(s, "bad_options_are_refused", bad_options_are_refused);
+    tt_test(s, "production_runtime_refused_during_a_simulation",
+            production_runtime_refused_during_a_simulation);
+    tt_test(s, "second_thread_is_refused", second_thread_is_refused);
 }

@@ -172,6 +172,45 @@ static void test_big_line_small_buffer(void)
     TT_NO_ERRORS();
 }
 
+/* ---- two runtimes: a peer whose runtime has stopped ----
+ * A listens, and its run ends (its listener holds it: a liveness failure);
+ * B then connects to A and writes. A's simulated epoll holds the
+ * connection's wake-up, but A is not running, so nothing will take it:
+ * B's run must end as a liveness failure, not spin on a wake-up that no
+ * poll of a started runtime delivers. */
+
+static void lonely_client(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == TR_TCP_CONNECTED)
+        TT_CHECK(tr_tcp_send(cx, "hello\n", 6) == 0);
+}
+
+static void test_peer_runtime_stopped(void)
+{
+    tr_runtime *a = sim_runtime(5, NULL);
+    if (a == NULL)
+        return;
+    tr_config cfg;
+    tr_config_init(&cfg);
+    cfg.sim_seed = 5;
+    tr_runtime *b = NULL;
+    CU_ASSERT_FATAL(tr_runtime_create(&cfg, &b) == 0);
+    tr_tcp_listen_opts lo = {.host = "127.0.0.1", .port = 7320};
+    lo.handler.actor.behaviour = echo_server;
+    lo.handler.opts.framing = TR_FRAME_LINE;
+    CU_ASSERT_FATAL(tr_tcp_listen(tr_runtime_ctx(a), &lo, NULL, NULL) == 0);
+    CU_ASSERT(tr_runtime_run(a) == 1); /* held by its listener: gives up */
+    tr_tcp_connect_opts co = {.host = "127.0.0.1", .port = 7320};
+    co.handler.actor.behaviour = lonely_client;
+    co.handler.opts.framing = TR_FRAME_LINE;
+    CU_ASSERT_FATAL(tr_tcp_connect(tr_runtime_ctx(b), &co, NULL) == 0);
+    CU_ASSERT(tr_runtime_run(b) == 1); /* gives up too, and returns */
+    tr_runtime_destroy(b);
+    tr_runtime_destroy(a);
+    TT_NO_ERRORS();
+}
+
 /* A connect to a port with no listener: TR_TCP_CLOSED with -ECONNREFUSED. */
 static int refused_reason;
 
@@ -425,6 +464,8 @@ void register_simnet_e2e_tests(void)
     tt_test(s, "echo_server_and_clients_over_the_simulated_network", test_echo);
     tt_test(s, "a_line_bigger_than_the_buffer_goes_through_without_a_stall",
             test_big_line_small_buffer);
+    tt_test(s, "a_peer_whose_runtime_stopped_ends_the_run_without_a_spin",
+            test_peer_runtime_stopped);
     tt_test(s, "connect_to_no_listener_closes_with_econnrefused", test_refused);
     tt_test(s, "echo_under_connect_short_write_reset_faults_200_seeds", test_faults_many_seeds);
     tt_test(s, "partition_shorter_than_rto_holds_the_data", test_partition_heals);

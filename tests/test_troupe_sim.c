@@ -383,6 +383,7 @@ static void bad_arguments_exit_2_with_usage(void)
         {"--seeds", "1-", "true", NULL},
         {"--seeds", "-3", "true", NULL},
         {"--seeds", "99999999999999999999", "true", NULL},
+        {"--seeds", "18446744073709551615", "true", NULL}, /* TR_SIM_ANY_SEED */
         {"--seeds", "1-2", "-j", "0", "true", NULL},
         {"--seeds", "1-2", "--timeout", "-1", "true", NULL},
         {"--seeds", "1-2", "--bogus", "true", NULL},

@@ -128,7 +128,8 @@ static bool parse_seeds(const char *s, sweep *sw)
     sw->last = sw->first;
     if (dash != NULL && !decimal(dash + 1, end, &sw->last))
         return false;
-    return sw->first >= 1 && sw->last >= sw->first;
+    /* The largest seed is TR_SIM_ANY_SEED: not a seed either. */
+    return sw->first >= 1 && sw->last >= sw->first && sw->last < UINT64_MAX;
 }
 
 /* The value of option `name` at argv[*i]: "--name VALUE" or "--name=VALUE"

@@ -102,6 +102,7 @@ TR_API uint64_t tr_msg_ref(const tr_msg *m);
  * a behaviour), TR_ENOTSTARTED (the runtime is not running, or was
  * destroyed during the call; in simulation, where the caller runs the
  * simulation itself until the answer, also a run that ends first),
+ * TR_EBUSY (in simulation, another thread is running it),
  * TR_ETIMEDOUT, TR_ENOREPLY (the target
  * ended, or returned, without answering), and those of tr_ask. Any
  * thread outside the runtime. */

@@ -80,7 +80,9 @@ TR_API void tr_config_init(tr_config *cfg);
  * thread starts until tr_runtime_run or tr_runtime_start. Errors:
  * TR_EINVAL (rt NULL, threads or batch out of range), TR_ENOMEM, -errno
  * from epoll_create1, eventfd or timerfd_create (-EMFILE: out of
- * descriptors) or from creating the trace file. Any thread. */
+ * descriptors) or from creating the trace file; TR_EBUSY for a runtime
+ * not simulated while a simulation is in progress (its clock and sockets
+ * are the process's: the two cannot be mixed). Any thread. */
 TR_API int tr_runtime_create(const tr_config *cfg, tr_runtime **rt);
 
 /* Stops (if running) and joins the workers, then frees every actor,
@@ -108,7 +110,8 @@ TR_API int tr_runtime_start(tr_runtime *rt);
 /* Waits for a started runtime to become quiescent or be stopped.
  * Returns 0 (quiescent) or 1 (stopped).
  * Errors: TR_EINVAL (rt NULL), TR_ENOTSTARTED, TR_EDEADLK (called from
- * a worker). Any thread outside the runtime. */
+ * a worker), TR_EBUSY (in simulation, another thread is running it). Any
+ * thread outside the runtime. */
 TR_API int tr_runtime_join(tr_runtime *rt);
 
 /* Asks the workers to stop after their current turns; run/join return 1.
