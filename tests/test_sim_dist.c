@@ -356,6 +356,84 @@ static void three_nodes_one_crash(void)
     TT_NO_ERRORS();
 }
 
+/* ---- both nodes dial each other at once ---- */
+
+static unsigned echo_got[MAXSEQ], back_got[MAXSEQ];
+static unsigned back_total;
+static bool back_done;
+
+/* On A, named "echo": answers every PING. */
+static void echo(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    const uint32_t *seq = TR_PAYLOAD(m, uint32_t);
+    if (m->type == PING && seq != NULL && *seq < MAXSEQ) {
+        echo_got[*seq]++;
+        TT_CHECK(tr_send(cx, m->from, PING, seq, sizeof *seq) == 0);
+    }
+}
+
+/* On B: PINGs A's echo by name, 20 of them, and counts the answers. */
+static void pinger(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    const uint32_t *seq = TR_PAYLOAD(m, uint32_t);
+    if (m->type == GO) {
+        for (uint32_t s = 0; s < 20; s++)
+            TT_CHECK(tr_send_named(cx, "echo", NA, PING, &s, sizeof s) == 0);
+    } else if (m->type == PING && seq != NULL && *seq < MAXSEQ) {
+        back_got[*seq]++;
+        back_done = ++back_total == 20;
+    }
+}
+
+/* The greater name's attempt wins (Erlang's rule); what the losing
+ * attempt held goes out on the winner: nothing lost either way. */
+static bool simultaneous_one(uint64_t seed)
+{
+    memset(&seen, 0, sizeof seen);
+    memset(echo_got, 0, sizeof echo_got);
+    memset(back_got, 0, sizeof back_got);
+    back_total = 0;
+    back_done = false;
+    tr_runtime *a = sim_node(seed, NA, ADDR_A);
+    tr_actor_spec es = {.behaviour = echo, .name = "echo"};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(a), &es, NULL), 0);
+    tr_pid drv, pg;
+    TT_EQ(tr_spawn(tr_runtime_ctx(a), driver, NULL, 0, &drv), 0);
+    tr_runtime *b = sim_node(seed, NB, ADDR_B);
+    tr_actor_spec s = {.behaviour = service, .name = "svc"};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(b), &s, NULL), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(b), pinger, NULL, 0, &pg), 0);
+    /* Both GOs wait until the runtimes start: the two dials race. */
+    go g = {0, 20};
+    seen.want = 20;
+    TT_EQ(tr_send(tr_runtime_ctx(a), drv, GO, &g, sizeof g), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(b), pg, GO, NULL, 0), 0);
+    TT_EQ(tr_runtime_start(a), 0);
+    TT_EQ(tr_runtime_start(b), 0);
+    bool ok = drive(a, &seen.phase_done, "A's replies") && drive(a, &back_done, "B's replies");
+    ok = ok && counted_once(20);
+    for (uint32_t k = 0; k < MAXSEQ; k++)
+        ok = ok && echo_got[k] == (k < 20) && back_got[k] == (k < 20);
+    ok = ok && tr__dist_conns_up(a) == 1 && tr__dist_conns_up(b) == 1;
+    end_node(b);
+    end_node(a);
+    return ok;
+}
+
+static void simultaneous_connect(void)
+{
+    unsigned passed = 0;
+    for (uint64_t s = 400; s < 450; s++)
+        if (simultaneous_one(s))
+            passed++;
+        else
+            printf("\n    seed %" PRIu64 " failed", s);
+    TT_EQ(passed, 50);
+    TT_NO_ERRORS();
+}
+
 /* ---- (c) a partition between the nodes, then healing ---- */
 
 static void partition_one(uint64_t seed)
@@ -411,4 +489,5 @@ void register_sim_dist_tests(void)
     tt_test(s, "crash_and_restart", crash_and_restart);
     tt_test(s, "partition_and_heal", partition_and_heal);
     tt_test(s, "three_nodes_one_crash", three_nodes_one_crash);
+    tt_test(s, "simultaneous_connect", simultaneous_connect);
 }
