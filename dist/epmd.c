@@ -4,9 +4,8 @@
  *
  * Under simulation (tr__sim_on) no EPMD is asked: a real one would be
  * outside the simulated world, and the exchange would block the one thread
- * that runs every node. A table in this file stands in for it (simepmd_*):
- * names per EPMD port, each with its node's port and listen address and a
- * creation that moves on at every registration, as ALIVE2's answer does. */
+ * that runs every node. A table in the process stands in for it
+ * (dist/simepmd.c), and only these entry points ask which one to use. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
