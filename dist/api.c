@@ -87,7 +87,7 @@ int tr_node_start(tr_ctx *cx, const tr_node_opts *o)
         err = tr_tcp_listen(cx, &lo, &n->listener, &n->port);
     }
     free(state);
-    if (err == 0 && (err = tr__epmd_register(n)) != 0)
+    if (err == 0 && (err = tr__epmd_register(n, o->host)) != 0)
         (void)tr_tcp_listener_close(cx, n->listener);
     if (err == 0) {
         tr__dist_lock();
@@ -137,6 +137,7 @@ const char *tr_node_name(tr_runtime *rt)
 int tr__dist_connect(tr_ctx *cx, uint64_t node_id, const char *peer)
 {
     char alive[TR__NODE_NAME_MAX + 1], host[TR__NODE_NAME_MAX + 1];
+    char addr[TR__NODE_NAME_MAX + 1];
     uint16_t port = 0, epmd;
     tr_runtime *rt = tr_ctx_runtime(cx);
     if (tr__node_split(peer, alive, sizeof alive, host, sizeof host) != 0)
@@ -147,7 +148,7 @@ int tr__dist_connect(tr_ctx *cx, uint64_t node_id, const char *peer)
     tr__dist_unlock();
     if (n == NULL)
         return TR_ENOTCONN;
-    int err = tr__epmd_port_of(host, epmd, alive, &port);
+    int err = tr__epmd_lookup(host, epmd, alive, &port, addr);
     if (err != 0)
         return err;
     void *state = malloc(tr__dist_conn_state_size());
@@ -161,7 +162,7 @@ int tr__dist_connect(tr_ctx *cx, uint64_t node_id, const char *peer)
     else if ((p = tr__dist_peer(n, peer, &idx)) == NULL)
         err = TR_ENOMEM;
     if (err == 0 && p->conn == TR_PID_NONE) {
-        tr_tcp_connect_opts co = {.host = host, .port = port, .timeout_ns = 5 * TR_SEC};
+        tr_tcp_connect_opts co = {.host = addr, .port = port, .timeout_ns = 5 * TR_SEC};
         tr__dist_conn_handler(n, peer, &co.handler, state);
         err = tr_tcp_connect(cx, &co, &p->conn);
         if (err != 0)

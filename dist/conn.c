@@ -287,7 +287,9 @@ static void start(tr_ctx *cx, dconn *c)
     }
     c->read_at = c->ticked_at = tr__now_ns(); /* the handshake's time starts */
     uint32_t challenge = 0;
-    if (getrandom(&challenge, sizeof challenge, 0) != sizeof challenge)
+    if (tr__sim_on()) /* the seed's, so that a run replays */
+        challenge = (uint32_t)tr__sim_rand();
+    else if (getrandom(&challenge, sizeof challenge, 0) != sizeof challenge)
         challenge ^= (uint32_t)(uintptr_t)c ^ (uint32_t)tr_self(cx);
     uint8_t first[TR__HS_MSG_MAX + 2];
     size_t len = 0;

@@ -91,6 +91,7 @@ struct tr__dist_node {
     uint64_t tick_ns;
     size_t busy_limit;
     int epmd_fd;        /* kept open: EPMD forgets the name when it closes */
+    bool sim_registered; /* holds its name in the simulated EPMD (dist/simepmd.c) */
     tr_pid listener;
     tr__peer **peers;   /* peers[i] has node bits i + 1 */
     uint32_t npeers, peers_cap;
@@ -155,9 +156,25 @@ void tr__dist_remove(tr__dist_node *n);
 
 /* EPMD (dist/epmd.c), blocking with bounded waits: registers n (starting
  * epmd if none answers) and keeps the socket in n->epmd_fd; asks for the
- * port of node `alive` at host. 0 or a negative code. */
-int tr__epmd_register(tr__dist_node *n);
+ * port of node `alive` at host. 0 or a negative code. Under simulation
+ * both go to the simulated EPMD (dist/simepmd.c) and never block. */
+int tr__epmd_register(tr__dist_node *n, const char *listen_host);
 int tr__epmd_port_of(const char *host, uint16_t epmd_port, const char *alive, uint16_t *port);
+/* As port_of, and the address to connect to into addr (TR__NODE_NAME_MAX
+ * + 1 bytes): host itself, or under simulation the address the node
+ * listens on (a node name's host is not resolved there). */
+int tr__epmd_lookup(const char *host, uint16_t epmd_port, const char *alive, uint16_t *port,
+                    char *addr);
+/* The name is EPMD's again: the registration's socket closed (or the
+ * simulated entry given up). Never fails. */
+void tr__epmd_unregister(tr__dist_node *n);
+
+/* The simulated EPMD (dist/simepmd.c), for the simulation thread:
+ * TR_EEXIST when the name is held, TR_ENOMEM when the table is full;
+ * TR_EHOSTUNREACH for a name not registered. */
+int tr__simepmd_register(tr__dist_node *n, const char *listen_host);
+int tr__simepmd_lookup(uint16_t epmd_port, const char *alive, uint16_t *port, char *addr);
+void tr__simepmd_unregister(tr__dist_node *n);
 
 /* Starts an outgoing connection from node node_id to peer, unless one
  * exists (not under the lock: it asks EPMD, blocking). 0 or a negative

@@ -1,6 +1,11 @@
 /* dist/epmd.c — talking to EPMD: blocking, every wait bounded. The
  * registration's socket stays open for the node's life (EPMD forgets a
- * name when its connection closes); a lookup's closes after the answer. */
+ * name when its connection closes); a lookup's closes after the answer.
+ *
+ * Under simulation (tr__sim_on) no EPMD is asked: a real one would be
+ * outside the simulated world, and the exchange would block the one thread
+ * that runs every node. A table in the process stands in for it
+ * (dist/simepmd.c), and only these entry points ask which one to use. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -110,8 +115,10 @@ static void start_epmd(uint16_t port)
         }
 }
 
-int tr__epmd_register(tr__dist_node *n)
+int tr__epmd_register(tr__dist_node *n, const char *listen_host)
 {
+    if (tr__sim_on())
+        return tr__simepmd_register(n, listen_host);
     int fd = dial("127.0.0.1", n->epmd_port, 1000);
     if (fd == -ECONNREFUSED) {
         start_epmd(n->epmd_port);
@@ -136,6 +143,9 @@ int tr__epmd_register(tr__dist_node *n)
 
 int tr__epmd_port_of(const char *host, uint16_t epmd_port, const char *alive, uint16_t *port)
 {
+    char addr[TR__NODE_NAME_MAX + 1];
+    if (tr__sim_on())
+        return tr__simepmd_lookup(epmd_port, alive, port, addr);
     int fd = dial(host, epmd_port, 1000);
     if (fd < 0)
         return fd == -ECONNREFUSED ? TR_EHOSTUNREACH : fd;
@@ -144,4 +154,22 @@ int tr__epmd_port_of(const char *host, uint16_t epmd_port, const char *alive, ui
     int r = exchange(fd, req, len, in, sizeof in, 1000, parse_port, port);
     close(fd);
     return r == 1 ? 0 : r < 0 ? r : TR_EBADFRAME;
+}
+
+int tr__epmd_lookup(const char *host, uint16_t epmd_port, const char *alive, uint16_t *port,
+                    char *addr)
+{
+    if (tr__sim_on())
+        return tr__simepmd_lookup(epmd_port, alive, port, addr);
+    strcpy(addr, host);
+    return tr__epmd_port_of(host, epmd_port, alive, port);
+}
+
+void tr__epmd_unregister(tr__dist_node *n)
+{
+    if (n->epmd_fd >= 0)
+        close(n->epmd_fd);
+    n->epmd_fd = -1;
+    if (n->sim_registered)
+        tr__simepmd_unregister(n);
 }

@@ -196,8 +196,7 @@ void tr__dist_node_free(tr__dist_node *n)
         free(n->peers[i]);
     }
     free(n->peers);
-    if (n->epmd_fd >= 0)
-        close(n->epmd_fd);
+    tr__epmd_unregister(n);
     free(n);
 }
 

@@ -16,7 +16,7 @@
  *                          dist_bad_input, dist_order, dist_restart, dist_race,
  *                          watchdog, trace, metrics_figures, metrics_top,
  *                          metrics_dump, metrics_workers, dist_big, dist_ask,
- *                          sim, simnet, simnet_e2e, sim_chat)
+ *                          sim, simnet, simnet_e2e, sim_chat, sim_dist)
  *   run GROUP              every suite named GROUP_*: `run tcp`, `run chat`, `run http`, `run dist`,
  *                          `run metrics`
  *   run SUITE TEST         one test of a suite
@@ -123,6 +123,7 @@ int main(int argc, char **argv)
     register_simnet_tests();
     register_simnet_e2e_tests();
     register_sim_chat_tests();
+    register_sim_dist_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());

@@ -80,6 +80,7 @@ void register_spec_tests(void);
 void register_on_stop_tests(void);
 void register_simnet_tests(void);
 void register_simnet_e2e_tests(void);
+void register_sim_dist_tests(void);
 void register_ask_tests(void);
 void register_http_parse_tests(void);
 void register_http_keepalive_tests(void);

@@ -99,7 +99,9 @@ typedef struct tr_node_opts {
  * (bounded: about 5 s at worst). Errors: TR_EINVAL (no name, a name
  * without '@host', no cookie to be had, a busy limit out of range), TR_EBUSY (the runtime is a node
  * already), TR_EEXIST (EPMD has the name), TR_ETIMEDOUT / TR_ECONNABORTED
- * (no EPMD), the errors of tr_tcp_listen. A behaviour or outside context. */
+ * (no EPMD), the errors of tr_tcp_listen. Under simulation it registers
+ * with the simulated EPMD instead and never blocks (docs/simulation.md).
+ * A behaviour or outside context. */
 TR_API int tr_node_start(tr_ctx *cx, const tr_node_opts *o);
 
 /* Unregisters from EPMD, stops listening and closes every node
