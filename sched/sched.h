@@ -296,6 +296,14 @@ int tr__sim_join(tr_runtime *rt);
  * was (worker.c). The simulator steps each runtime through its worker. */
 tr__worker *tr__worker_swap(tr__worker *w);
 
+/* Actor a leaves a run queue to run: its wait there becomes its oldest
+ * wait figure (actors/figures.c; worker.c stamps it as it queues it). */
+static inline void tr__sched_taken(tr_runtime *rt, tr__actor *a)
+{
+    uint32_t units = (uint32_t)(ck_pr_load_64(&rt->actors.coarse_ns) >> TR__WAIT_SHIFT);
+    ck_pr_store_32(&a->wait, tr__wait_taken(ck_pr_load_32(&a->wait), units));
+}
+
 /* Wakes one parked worker if all are parked (a hold was released). */
 void tr__sched_poke(tr_runtime *rt);
 

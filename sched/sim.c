@@ -311,6 +311,7 @@ static void step(runnable e)
     tr__worker *w = &rt->workers[0];
     tr__sim_advance(tr__sim_clock + 1 + tr__sim_below(tr__sim.turn_ns));
     tr__actors_coarse(&rt->actors, tr__sim_clock);
+    tr__sched_taken(rt, e.a); /* out of the runnable array: its wait ends */
     rt->actors.batch = 1 + (unsigned)tr__sim_below(rt->cfg.batch);
     tr__worker_swap(w);
     w->turn_seq++;

@@ -225,10 +225,8 @@ static inline void queued(tr_runtime *rt, tr__actor *a)
 
 static inline tr__actor *dequeued(tr_runtime *rt, tr__actor *a)
 {
-    if (a != NULL) {
-        uint32_t units = (uint32_t)(ck_pr_load_64(&rt->actors.coarse_ns) >> TR__WAIT_SHIFT);
-        ck_pr_store_32(&a->wait, tr__wait_taken(ck_pr_load_32(&a->wait), units));
-    }
+    if (a != NULL)
+        tr__sched_taken(rt, a);
     return a;
 }
 

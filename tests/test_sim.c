@@ -819,6 +819,43 @@ static void second_thread_is_refused(void)
     CU_ASSERT(second_call == TR_EBUSY);
 }
 
+/* ---- figures under simulation ----
+ * Actors readied from outside go through the injection queue, stamped as
+ * they enter it; the simulator takes them out of its array to run them,
+ * which must end the wait: an hour of virtual time later their oldest
+ * wait is the few microseconds they queued, not the hour. */
+
+static void idle_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    (void)state;
+    (void)m;
+}
+
+static void wait_figure_ends_when_the_simulator_runs_an_actor(void)
+{
+    tr_runtime *rt = sim_runtime(8, NULL, 0);
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    tr_pid pids[10], later;
+    for (int i = 0; i < 10; i++) {
+        CU_ASSERT_FATAL(tr_spawn(cx, idle_actor, NULL, 0, &pids[i]) == 0);
+        CU_ASSERT(tr_send(cx, pids[i], 1, NULL, 0) == 0);
+    }
+    CU_ASSERT_FATAL(tr_spawn(cx, idle_actor, NULL, 0, &later) == 0);
+    CU_ASSERT(tr_send_after(cx, 3600 * TR_SEC, later, 1, NULL, 0) == 0);
+    CU_ASSERT(tr_runtime_run(rt) == 0);
+    tr_sim_stats st;
+    tr_sim_stats_get(&st);
+    CU_ASSERT(st.virtual_ns >= 3600 * TR_SEC);
+    for (int i = 0; i < 10; i++) {
+        tr_actor_figures f;
+        CU_ASSERT_FATAL(tr_actor_info(rt, pids[i], &f) == 0);
+        CU_ASSERT(f.handled == 1 && f.turns == 1);
+        CU_ASSERT(f.oldest_wait_ns < TR_SEC);
+    }
+    tr_runtime_destroy(rt);
+}
+
 void register_sim_tests(void)
 {
     CU_pSuite s = tt_suite("sim");
@@ -845,4 +882,6 @@ void register_sim_tests(void)
     tt_test(s, "production_runtime_refused_during_a_simulation",
             production_runtime_refused_during_a_simulation);
     tt_test(s, "second_thread_is_refused", second_thread_is_refused);
+    tt_test(s, "wait_figure_ends_when_the_simulator_runs_an_actor",
+            wait_figure_ends_when_the_simulator_runs_an_actor);
 }
