@@ -284,8 +284,10 @@ static void check_twice(uint64_t seed)
     if (sa == -2)
         return;
     int sb = sa < 0 ? -1 : check_run(&b);
-    if (sb == -2)
+    if (sb == -2) {
+        free(a); /* the first run's hashes: the parent's, not this child's */
         return;
+    }
     if (sa < 0 || sb < 0) {
         fprintf(stderr, "troupe: simulation check: cannot fork or read: %s\n", strerror(errno));
         exit(1);
