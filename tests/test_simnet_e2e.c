@@ -62,6 +62,27 @@ struct client {
     unsigned got;
 };
 
+/* An echo listener on 127.0.0.1:port (lines up to max_line, 0 = 4096). */
+static void listen_echo(tr_ctx *cx, uint16_t port, size_t max_line, tr_pid *listener)
+{
+    tr_tcp_listen_opts lo = {.host = "127.0.0.1", .port = port};
+    lo.handler.actor.behaviour = echo_server;
+    lo.handler.opts = (tr_tcp_opts){.framing = TR_FRAME_LINE, .max_line = max_line};
+    CU_ASSERT_FATAL(tr_tcp_listen(cx, &lo, listener, NULL) == 0);
+}
+
+/* A line client of 127.0.0.1:port with behaviour fn (state: a struct
+ * client); the connect's result. */
+static int connect_line(tr_ctx *cx, uint16_t port, tr_behaviour fn, size_t max_line)
+{
+    static const struct client zero = {0};
+    tr_tcp_connect_opts co = {.host = "127.0.0.1", .port = port};
+    co.handler.actor = (tr_actor_spec){.behaviour = fn, .state = &zero, .state_size = sizeof zero};
+    co.handler.opts = (tr_tcp_opts){.framing = TR_FRAME_LINE, .max_line = max_line};
+    return tr_tcp_connect(cx, &co, NULL);
+}
+
+
 static void echo_client(tr_ctx *cx, void *state, const tr_msg *m)
 {
     struct client *c = state;
@@ -100,18 +121,9 @@ static void test_echo(void)
         return;
     memset(&tot, 0, sizeof tot);
     tr_ctx *cx = tr_runtime_ctx(rt);
-    tr_tcp_listen_opts lo = {.host = "127.0.0.1", .port = 7300};
-    lo.handler.actor.behaviour = echo_server;
-    lo.handler.opts.framing = TR_FRAME_LINE;
-    CU_ASSERT_FATAL(tr_tcp_listen(cx, &lo, &tot.listener, NULL) == 0);
-    struct client zero = {0};
-    for (int i = 0; i < CLIENTS; i++) {
-        tr_tcp_connect_opts co = {.host = "127.0.0.1", .port = 7300};
-        co.handler.actor = (tr_actor_spec){.behaviour = echo_client, .state = &zero,
-                                           .state_size = sizeof zero};
-        co.handler.opts.framing = TR_FRAME_LINE;
-        CU_ASSERT_FATAL(tr_tcp_connect(cx, &co, NULL) == 0);
-    }
+    listen_echo(cx, 7300, 0, &tot.listener);
+    for (int i = 0; i < CLIENTS; i++)
+        CU_ASSERT_FATAL(connect_line(cx, 7300, echo_client, 0) == 0);
     tr_runtime_run(rt);
     tr_sim_stats st;
     tr_sim_stats_get(&st);
@@ -157,14 +169,8 @@ static void test_big_line_small_buffer(void)
             return;
         big_echoed = 0;
         tr_ctx *cx = tr_runtime_ctx(rt);
-        tr_tcp_listen_opts lo = {.host = "127.0.0.1", .port = 7310};
-        lo.handler.actor.behaviour = echo_server;
-        lo.handler.opts = (tr_tcp_opts){.framing = TR_FRAME_LINE, .max_line = 2 * BIG_LINE};
-        CU_ASSERT_FATAL(tr_tcp_listen(cx, &lo, &tot.listener, NULL) == 0);
-        tr_tcp_connect_opts co = {.host = "127.0.0.1", .port = 7310};
-        co.handler.actor.behaviour = big_client;
-        co.handler.opts = (tr_tcp_opts){.framing = TR_FRAME_LINE, .max_line = 2 * BIG_LINE};
-        CU_ASSERT_FATAL(tr_tcp_connect(cx, &co, NULL) == 0);
+        listen_echo(cx, 7310, 2 * BIG_LINE, &tot.listener);
+        CU_ASSERT_FATAL(connect_line(cx, 7310, big_client, 2 * BIG_LINE) == 0);
         CU_ASSERT(tr_runtime_run(rt) == 0); /* quiescent: no liveness failure */
         tr_runtime_destroy(rt);
         CU_ASSERT(big_echoed == 1);
@@ -196,15 +202,9 @@ static void test_peer_runtime_stopped(void)
     cfg.sim_seed = 5;
     tr_runtime *b = NULL;
     CU_ASSERT_FATAL(tr_runtime_create(&cfg, &b) == 0);
-    tr_tcp_listen_opts lo = {.host = "127.0.0.1", .port = 7320};
-    lo.handler.actor.behaviour = echo_server;
-    lo.handler.opts.framing = TR_FRAME_LINE;
-    CU_ASSERT_FATAL(tr_tcp_listen(tr_runtime_ctx(a), &lo, NULL, NULL) == 0);
+    listen_echo(tr_runtime_ctx(a), 7320, 0, NULL);
     CU_ASSERT(tr_runtime_run(a) == 1); /* held by its listener: gives up */
-    tr_tcp_connect_opts co = {.host = "127.0.0.1", .port = 7320};
-    co.handler.actor.behaviour = lonely_client;
-    co.handler.opts.framing = TR_FRAME_LINE;
-    CU_ASSERT_FATAL(tr_tcp_connect(tr_runtime_ctx(b), &co, NULL) == 0);
+    CU_ASSERT_FATAL(connect_line(tr_runtime_ctx(b), 7320, lonely_client, 0) == 0);
     CU_ASSERT(tr_runtime_run(b) == 1); /* gives up too, and returns */
     tr_runtime_destroy(b);
     tr_runtime_destroy(a);
@@ -279,17 +279,9 @@ static void test_faults_many_seeds(void)
             return;
         memset(&ft, 0, sizeof ft);
         tr_ctx *cx = tr_runtime_ctx(rt);
-        tr_tcp_listen_opts lo = {.host = "127.0.0.1", .port = 7600};
-        lo.handler.actor.behaviour = echo_server;
-        lo.handler.opts.framing = TR_FRAME_LINE;
-        CU_ASSERT_FATAL(tr_tcp_listen(cx, &lo, &ft.listener, NULL) == 0);
-        struct client zero = {0};
+        listen_echo(cx, 7600, 0, &ft.listener);
         for (int i = 0; i < CLIENTS; i++) {
-            tr_tcp_connect_opts co = {.host = "127.0.0.1", .port = 7600};
-            co.handler.actor = (tr_actor_spec){.behaviour = fault_client, .state = &zero,
-                                               .state_size = sizeof zero};
-            co.handler.opts.framing = TR_FRAME_LINE;
-            ft.connects_failed += tr_tcp_connect(cx, &co, NULL) != 0;
+            ft.connects_failed += connect_line(cx, 7600, fault_client, 0) != 0;
         }
         tr_runtime_run(rt);
         tr_runtime_destroy(rt);

@@ -29,52 +29,7 @@
  * stderr together (malloc'd) and its exit code (-1 if it did not end). */
 static char *sim(const char *const *args, int *code)
 {
-    char exe[4096];
-    snprintf(exe, sizeof exe, "%s", tt_build_path("tools/troupe-sim"));
-    int fds[2];
-    CU_ASSERT_FATAL(pipe2(fds, O_CLOEXEC) == 0);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        const char *argv[16] = {exe};
-        for (int i = 0; args[i] != NULL && i < 14; i++)
-            argv[i + 1] = args[i];
-        dup2(fds[1], STDOUT_FILENO);
-        dup2(fds[1], STDERR_FILENO);
-        execv(exe, (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t cap = 1 << 16, len = 0;
-    char *out = malloc(cap);
-    CU_ASSERT_FATAL(out != NULL);
-    double until = tt_now() + SIM_WAIT_S;
-    while (tt_now() < until && len + 1 < cap) {
-        struct pollfd p = {.fd = fds[0], .events = POLLIN};
-        if (poll(&p, 1, 1000) < 0 && errno != EINTR)
-            break;
-        if (!(p.revents & (POLLIN | POLLHUP)))
-            continue;
-        ssize_t r = read(fds[0], out + len, cap - len - 1);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    out[len] = '\0';
-    close(fds[0]);
-    int status = 0;
-    pid_t w;
-    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && tt_now() < until)
-        tt_sleep_ms(5);
-    if (w == 0) {
-        printf("\n    troupe-sim did not end; its output:\n%s\n", out);
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        *code = -1;
-        return out;
-    }
-    *code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return out;
+    return tt_run_program("tools/troupe-sim", args, true, SIM_WAIT_S, code);
 }
 
 /* Asserts that out holds text, printing out if not. */

@@ -14,58 +14,11 @@
 
 #include "chat_util.h"
 
-/* Runs troupe-top with args; its stdout (malloc'd) and exit code. */
+/* Runs troupe-top with args; its stdout (malloc'd) and exit code. Bounded:
+ * a second of window plus the fetches, far within a minute. */
 static char *run_top(const char *const *args, int *code)
 {
-    const char *path = tt_build_path("tools/troupe-top");
-    char exe[4096];
-    snprintf(exe, sizeof exe, "%s", path);
-    int fds[2];
-    CU_ASSERT_FATAL(pipe2(fds, O_CLOEXEC) == 0);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        const char *argv[8] = {exe};
-        for (int i = 0; args[i] != NULL && i < 6; i++)
-            argv[i + 1] = args[i];
-        dup2(fds[1], STDOUT_FILENO);
-        int null = open("/dev/null", O_RDONLY);
-        dup2(null, STDIN_FILENO);
-        execv(exe, (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t cap = 1 << 16, len = 0;
-    char *out = malloc(cap);
-    CU_ASSERT_FATAL(out != NULL);
-    /* Bounded: a second of window plus the fetches, far within this. */
-    double until = tt_now() + 60;
-    for (;;) {
-        struct pollfd p = {.fd = fds[0], .events = POLLIN};
-        if (tt_now() > until || poll(&p, 1, 1000) < 0)
-            break;
-        if (!(p.revents & (POLLIN | POLLHUP)))
-            continue;
-        ssize_t r = read(fds[0], out + len, cap - len - 1);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-        if (len + 1 == cap)
-            break;
-    }
-    out[len] = '\0';
-    close(fds[0]);
-    int status = 0;
-    pid_t w;
-    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && tt_now() < until)
-        tt_sleep_ms(5);
-    if (w == 0) {
-        printf("\n    troupe-top did not end\n");
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-    }
-    *code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return out;
+    return tt_run_program("tools/troupe-top", args, false, 60, code);
 }
 
 static void once_shows_the_chat_rooms_by_name(void)

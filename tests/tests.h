@@ -211,6 +211,13 @@ bool tt_example_start_args(const char *name, const char *const *args, tt_example
 /* A program of the build, rel being e.g. "tools/troupe-top": under $BUILD,
  * else beside this runner, else build/release (a static buffer). */
 const char *tt_build_path(const char *rel);
+/* Runs the build's program rel (tt_build_path) with args (NULL-terminated,
+ * at most 14), stdin from /dev/null, and returns its stdout — with its
+ * stderr too if with_stderr — (malloc'd, 64 KiB at most) and, in *code,
+ * its exit code (128 + signal) or -1 if it had not ended after wait_s
+ * seconds (it is killed then). */
+char *tt_run_program(const char *rel, const char *const *args, bool with_stderr, double wait_s,
+                     int *code);
 /* SIGTERM, then the exit status must be 0 (a clean shutdown; under a
  * sanitizer, also no leak or error report). */
 void tt_example_stop(tt_example *e);

@@ -476,6 +476,60 @@ const char *tt_build_path(const char *rel)
     return path;
 }
 
+char *tt_run_program(const char *rel, const char *const *args, bool with_stderr, double wait_s,
+                     int *code)
+{
+    char exe[4096];
+    snprintf(exe, sizeof exe, "%s", tt_build_path(rel));
+    int fds[2];
+    CU_ASSERT_FATAL(pipe2(fds, O_CLOEXEC) == 0);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        const char *argv[16] = {exe};
+        for (int i = 0; args[i] != NULL && i < 14; i++)
+            argv[i + 1] = args[i];
+        dup2(fds[1], STDOUT_FILENO);
+        if (with_stderr)
+            dup2(fds[1], STDERR_FILENO);
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, STDIN_FILENO);
+        execv(exe, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    CU_ASSERT_FATAL(out != NULL);
+    double until = tt_now() + wait_s;
+    while (tt_now() < until && len + 1 < cap) {
+        struct pollfd p = {.fd = fds[0], .events = POLLIN};
+        if (poll(&p, 1, 1000) < 0 && errno != EINTR)
+            break;
+        if (!(p.revents & (POLLIN | POLLHUP)))
+            continue;
+        ssize_t r = read(fds[0], out + len, cap - len - 1);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    out[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    pid_t w;
+    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && tt_now() < until)
+        tt_sleep_ms(5);
+    if (w == 0) {
+        printf("\n    %s did not end; its output:\n%s\n", rel, out);
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        *code = -1;
+        return out;
+    }
+    *code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return out;
+}
+
 static const char *example_path(const char *name)
 {
     char rel[256];
