@@ -33,7 +33,9 @@
  *                     lost count makes it, since a message is counted
  *                     before it is pushed — so a loss lasts until the
  *                     mailbox next empties (tr__actor_mark_idle; test
- *                     metrics_figures/mailbox_count_starts_again...).
+ *                     metrics_figures/mailbox_count_starts_again...), or
+ *                     a little past it when a send loads the count just
+ *                     before that restart and stores it just after.
  *                     Exact with one sending thread at a time (but for a
  *                     send in progress, counted a moment before its
  *                     message is there); an empty, unscheduled mailbox
