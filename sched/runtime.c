@@ -30,29 +30,35 @@ static unsigned cpus_available(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
+/* The number environment variable `name` holds, if it holds one: decimal
+ * digits only, at most max. */
+static bool env_number(const char *name, uint64_t max, uint64_t *out)
+{
+    const char *env = getenv(name);
+    if (env == NULL || *env < '0' || *env > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(env, &end, 10);
+    if (*end != '\0' || errno != 0 || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
 static unsigned default_threads(void)
 {
-    const char *env = getenv("TROUPE_THREADS");
-    if (env != NULL) {
-        char *end;
-        unsigned long n = strtoul(env, &end, 10);
-        if (*env != '\0' && *end == '\0' && n >= 1 && n <= TR_MAX_THREADS)
-            return (unsigned)n;
-    }
+    uint64_t n;
+    if (env_number("TROUPE_THREADS", TR_MAX_THREADS, &n) && n >= 1)
+        return (unsigned)n;
     unsigned cpus = cpus_available();
     return cpus > TR_MAX_THREADS ? TR_MAX_THREADS : cpus;
 }
 
 static unsigned default_watchdog_ms(void)
 {
-    const char *env = getenv("TROUPE_WATCHDOG_MS");
-    if (env != NULL) {
-        char *end;
-        unsigned long ms = strtoul(env, &end, 10);
-        if (*env >= '0' && *env <= '9' && *end == '\0' && ms <= UINT_MAX)
-            return (unsigned)ms;
-    }
-    return DEFAULT_WATCHDOG_MS;
+    uint64_t ms;
+    return env_number("TROUPE_WATCHDOG_MS", UINT_MAX, &ms) ? (unsigned)ms : DEFAULT_WATCHDOG_MS;
 }
 
 /* TROUPE_SIM_SEED: a decimal seed, "0" for one picked by the runtime;
@@ -63,15 +69,13 @@ static uint64_t default_sim_seed(void)
     const char *env = getenv("TROUPE_SIM_SEED");
     if (env == NULL || *env == '\0')
         return 0;
-    char *end;
-    errno = 0;
-    unsigned long long seed = strtoull(env, &end, 10);
-    if (*env < '0' || *env > '9' || *end != '\0' || errno != 0 || seed == TR_SIM_ANY_SEED) {
+    uint64_t seed;
+    if (!env_number("TROUPE_SIM_SEED", TR_SIM_ANY_SEED - 1, &seed)) {
         fprintf(stderr, "troupe: TROUPE_SIM_SEED=%s is not a seed (a decimal number below "
                         "2^64-1, 0 to pick one): not simulating\n", env);
         return 0;
     }
-    return seed == 0 ? TR_SIM_ANY_SEED : (uint64_t)seed;
+    return seed == 0 ? TR_SIM_ANY_SEED : seed;
 }
 
 void tr_config_init(tr_config *cfg)

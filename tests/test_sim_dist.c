@@ -129,6 +129,18 @@ static tr_runtime *start_b(uint64_t seed)
     return b;
 }
 
+/* The usual pair: node A with its driver, node B with its service, both
+ * started, nothing seen yet. */
+static tr_runtime *start_pair(uint64_t seed, tr_pid *drv, tr_runtime **b)
+{
+    memset(&seen, 0, sizeof seen);
+    tr_runtime *a = sim_node(seed, NA, ADDR_A);
+    TT_EQ(tr_spawn(tr_runtime_ctx(a), driver, NULL, 0, drv), 0);
+    TT_EQ(tr_runtime_start(a), 0);
+    *b = start_b(seed);
+    return a;
+}
+
 static void end_node(tr_runtime *rt)
 {
     TT_EQ(tr_node_stop(tr_runtime_ctx(rt)), 0);
@@ -188,12 +200,8 @@ static uint32_t creation_of(tr_runtime *rt, tr_pid remote)
 /* One run: 20 PINGs by name, 20 to the pid learnt; the trace hash. */
 static uint64_t ping_run(uint64_t seed, bool *ok)
 {
-    memset(&seen, 0, sizeof seen);
-    tr_runtime *a = sim_node(seed, NA, ADDR_A);
     tr_pid drv;
-    TT_EQ(tr_spawn(tr_runtime_ctx(a), driver, NULL, 0, &drv), 0);
-    TT_EQ(tr_runtime_start(a), 0);
-    tr_runtime *b = start_b(seed);
+    tr_runtime *b, *a = start_pair(seed, &drv, &b);
     *ok = exchange(a, drv, 0, 20, false) && exchange(a, drv, 20, 20, true) && counted_once(40);
     *ok = *ok && tr__dist_conns_up(a) == 1 && tr__dist_conns_up(b) == 1;
     end_node(b);
@@ -242,12 +250,8 @@ static void many_seeds(void)
 
 static void crash_and_restart_one(uint64_t seed)
 {
-    memset(&seen, 0, sizeof seen);
-    tr_runtime *a = sim_node(seed, NA, ADDR_A);
     tr_pid drv;
-    TT_EQ(tr_spawn(tr_runtime_ctx(a), driver, NULL, 0, &drv), 0);
-    TT_EQ(tr_runtime_start(a), 0);
-    tr_runtime *b = start_b(seed);
+    tr_runtime *b, *a = start_pair(seed, &drv, &b);
     CU_ASSERT_FATAL(exchange(a, drv, 0, 10, false));
     tr_pid old_svc = seen.svc;
     uint32_t old_creation = creation_of(a, old_svc);
@@ -438,12 +442,8 @@ static void simultaneous_connect(void)
 
 static void partition_one(uint64_t seed)
 {
-    memset(&seen, 0, sizeof seen);
-    tr_runtime *a = sim_node(seed, NA, ADDR_A);
     tr_pid drv;
-    TT_EQ(tr_spawn(tr_runtime_ctx(a), driver, NULL, 0, &drv), 0);
-    TT_EQ(tr_runtime_start(a), 0);
-    tr_runtime *b = start_b(seed);
+    tr_runtime *b, *a = start_pair(seed, &drv, &b);
     CU_ASSERT_FATAL(exchange(a, drv, 0, 30, false));
 
     /* Every path between the two listeners and anything else of their
