@@ -541,7 +541,7 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
     cx->self = TR_PID_NONE;
     tr__actor *blocked_by = cx->blocked_by;
     cx->blocked_by = NULL;
-    uint64_t handled = a->handled + n;
+    uint64_t handled = ck_pr_load_64(&a->handled) + n;
     ck_pr_store_64(&a->handled, handled);
     after_turn(w, a, n, batch, limit, reached, blocked_by, handled);
 }

@@ -219,13 +219,13 @@ void tr__bp_turn_end(tr__worker *w, tr__actor *a, bool behind, bool held, tr__ac
         /* Overloaded with an empty mailbox: not tr__bp_went_idle, which
          * would let the waiters go. The event it holds for runs it again. */
         set_bits(a, TR__OVERLOADED);
-        if (!tr__actor_mark_idle(a, (uint32_t)a->handled))
+        if (!tr__actor_mark_idle(a, (uint32_t)ck_pr_load_64(&a->handled)))
             tr__sched_requeue(w, a);
         return;
     }
     if (ck_pr_load_64(&a->muted) != 0)
         let_go(w, ck_pr_fas_64(&a->muted, 0));
-    if (!tr__actor_mark_idle(a, (uint32_t)a->handled))
+    if (!tr__actor_mark_idle(a, (uint32_t)ck_pr_load_64(&a->handled)))
         tr__sched_requeue(w, a);
     else
         tr__bp_went_idle(w, a);
