@@ -112,7 +112,6 @@ static inline tr__actor *new_actor(tr_runtime *rt, tr__worker *w, tr_behaviour f
     ck_pr_store_ptr((void **)&a->fn, (void *)fn); /* read by tr_actor_info */
     ck_pr_store_32(&a->aux, 0); /* senders with an older pid may be reading it */
     tr__figures_reset(a);
-    a->fault = NULL; /* (its side record's resources are NULL while it is free) */
     ck_pr_store_16(&a->named, 0);
     a->flags = heap != NULL ? TR__HEAP_STATE : 0;
     if (heap != NULL)
@@ -136,7 +135,7 @@ static inline tr_pid born(tr__actor *a)
  * pid, nothing was queued for it, so its slot goes straight back. */
 static void unborn(tr_runtime *rt, tr__worker *w, tr__actor *a)
 {
-    a->fault = NULL;
+    tr__fault_set(a, NULL);
     if (a->flags & TR__HELD)
         tr__side_of(a)->resources = NULL;
     if (a->flags & TR__HEAP_STATE)
@@ -206,7 +205,7 @@ static int spawn_full(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_ac
         f->spawner = spawner;
         f->user_at = o != NULL ? o->user_at : 0;
     }
-    a->fault = f;
+    tr__fault_set(a, f);
     tr__fault_publish(a);
     if (o != NULL && o->resource_at >= 0) {
         void *copy = heap != NULL ? heap : a->state.bytes;
@@ -273,9 +272,9 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
     }
     m->from = from;
     m->to = to;
-    uint32_t life = ck_pr_load_32(&a->life);
-    if (life != (TR__PID_GEN(to) << 1 | 1) || ck_pr_load_32(&a->aux) != 0) {
-        if (tr__pid_never_issued(life, to)) {
+    /* Alive under this pid, and not a timer: one load for both. */
+    if (ck_pr_load_64(&a->life_aux) != tr__live_plain(TR__PID_GEN(to))) {
+        if (tr__pid_never_issued(ck_pr_load_32(&a->life), to)) {
             tr__msg_release(m);
             return TR_ENOPID; /* never issued */
         }
@@ -317,7 +316,7 @@ static inline void release(tr_runtime *rt, tr__actor *a, int reason)
     /* Exactly once: an actor ends once, in its own turn (actor_die) or,
      * still alive, in tr_runtime_destroy after the workers are gone; and
      * the pointer is cleared before the call all the same. */
-    tr__fault *f = a->fault;
+    tr__fault *f = tr__fault_get(a);
     if (f != NULL && f->on_stop != NULL) {
         void (*on_stop)(void *, int) = f->on_stop;
         f->on_stop = NULL;
@@ -350,7 +349,7 @@ static void actor_die(tr__worker *w, tr__actor *a, uint32_t life, int reason, co
     ck_pr_fence_memory();
     if (ck_pr_load_16(&a->named))
         tr__registry_forget(t->rt, self);
-    if (a->fault != NULL)
+    if (a->flags & TR__FAULTS)
         tr__fault_end(w, a, self, reason, text);
     if (a->flags & TR__HEAP_STATE)
         free(a->state.heap);
@@ -363,8 +362,8 @@ static void actor_die(tr__worker *w, tr__actor *a, uint32_t life, int reason, co
  * head, whatever is queued before it is not worth a walk to find. */
 static tr__node *turn_limit(tr__actor *a)
 {
-    tr__node *head = tr__mpsc_untag(ck_pr_load_ptr(&a->mailbox));
-    return head != &a->mailbox_end.stub ? head : NULL;
+    tr__node *head = tr__mpsc_untag(ck_pr_load_ptr(&a->mailbox.head));
+    return head != &a->mailbox.stub ? head : NULL;
 }
 
 void tr__at_turn_end(tr_ctx *cx, void (*fn)(tr_ctx *cx, void *state))
@@ -395,7 +394,7 @@ static void turn_end(tr__worker *w, tr__actor *a)
  * the spec's own. A failure ends the actor before any message. */
 static void run_init(tr_ctx *cx, tr__actor *a)
 {
-    tr__fault *f = a->fault;
+    tr__fault *f = tr__fault_get(a);
     ck_pr_store_ptr((void **)&a->fn, (void *)f->behaviour); /* read by the monitor */
     int r = f->init(cx, (char *)state_of(a) + f->user_at, f->spawner);
     if (r != 0 && !cx->stopping)

@@ -41,6 +41,11 @@
  * so that an actor that never held any does not touch its side record as
  * it ends. Owner only, like the rest of flags. */
 #define TR__HELD 4u
+/* It has a fault record (links, monitors, asks, a spec's callbacks:
+ * actors/fault.h) in its side record: set when one is made, so that the
+ * common actor, which never has one, does not touch its side record as
+ * it ends either. Owner only. */
+#define TR__FAULTS 8u
 
 /* State up to this many bytes lives inside the actor's slot; larger state
  * costs one extra allocation at spawn. */
@@ -105,8 +110,8 @@ static inline uint32_t tr__wait_taken(uint32_t word, uint32_t units)
 
 /* An actor's side record: what it holds, and its cold figures, in an
  * array beside its chunk of slots (table.c) rather than in the slot, so
- * that the slot keeps to two cache lines and an idle actor never touches
- * (nor makes resident) this part. Nothing resets it at spawn: each group
+ * that the slot keeps to 120 bytes and an idle actor never touches (nor
+ * makes resident) this part. Nothing resets it at spawn: each group
  * of figures carries the `life` of the incarnation it belongs to, and its
  * writer starts it again from zero when the tag is not the actor's life
  * (tr__side_own, and the monitor's in sched/metrics.c); readers take a
@@ -115,6 +120,7 @@ static inline uint32_t tr__wait_taken(uint32_t word, uint32_t units)
  * own turns write (or its spawner, before it is born). */
 typedef struct tr__side {
     tr__resource *resources; /* with TR__HELD; NULL whenever the slot is free */
+    struct tr__fault *fault; /* with TR__FAULTS (tr__fault_get) */
     /* The owner's group. */
     uint32_t own_life;
     uint32_t links, monitors; /* published by actors/fault.c */
@@ -125,17 +131,35 @@ typedef struct tr__side {
     uint64_t busy_ns;
 } tr__side;
 
-_Static_assert(sizeof(tr__side) == 40, "a side record is 40 bytes");
+_Static_assert(sizeof(tr__side) == 48, "a side record is 48 bytes");
 
+/* A slot is 120 bytes, in two parts of 64 and 56 that are 64 bytes apart
+ * at their starts, so that the mailbox's two ends never share a cache
+ * line. Slots are not line-aligned: 128-byte slots of two whole lines
+ * were weighed and cost 8 bytes per idle actor (bench/idlemem 121 -> 130)
+ * for no time that could be measured once each worker takes its fresh
+ * slots in runs (tr__slot_cache): neighbouring slots, which share a line,
+ * are then mostly one worker's. Putting the turn count and stamp in the
+ * senders' part instead of the stub cost counting 3% (the turn wrote the
+ * line its sender pushes on).
+ *
+ * The senders' part: the mailbox's producer end (its head, and the stub
+ * the consumer comes back to only as it catches up: mailbox/mpsc.h), and
+ * what a send checks and counts; the turn writes here only as the actor
+ * starts and ends, and the worker that takes it from a run queue the wait
+ * it had there. */
 typedef struct tr__actor {
-    /* The senders' line: the mailbox's producer end, and what a send
-     * checks. Written by the turn only when the actor starts or ends. */
-    tr__node *mailbox;  /* head of the mailbox (mailbox/mpsc.h) */
-    uint32_t life;      /* generation << 1 | alive */
-    uint32_t index;     /* slot index, fixed */
+    tr__mpsc_front mailbox; /* the mailbox's head and stub (mailbox/mpsc.h) */
+    union {
+        struct {
+            uint32_t life; /* generation << 1 | alive */
+            uint32_t aux;  /* TR__AUX(gen, status); 0 for most actors */
+        };
+        uint64_t life_aux; /* both, for a send's one check (tr__live_plain) */
+    };
     uint64_t muted;     /* senders waiting for this actor to catch up, and
                          * whether it is overloaded (sched.h, Backpressure) */
-    uint32_t aux;       /* TR__AUX(gen, status); 0 for most actors */
+    uint32_t index;     /* slot index, fixed */
     uint16_t named;     /* 1 while a name is registered (atomic: any thread) */
     uint16_t flags;
     uint32_t pushed;    /* messages pushed, an estimate, wrapping: senders
@@ -145,9 +169,9 @@ typedef struct tr__actor {
                          * long (TR__WAIT_SHIFT) */
     tr__node runq;      /* link in the injection queue or a mute list */
     tr_behaviour fn;
-    struct tr__fault *fault; /* links and monitors; NULL until the first */
-    /* The turn's line, so that popping does not take the line senders
-     * push on, and the figures a turn writes cost no line of their own. */
+    /* The turn's part: the consumer's end, so that popping does not take
+     * the line senders push on, the figures a turn writes, and the
+     * state. */
     tr__mpsc_end mailbox_end;
     uint64_t handled;   /* messages taken by this incarnation; the owner
                          * writes it at the end of each turn, senders watch
@@ -168,11 +192,22 @@ typedef struct tr__actor {
     } state;
 } tr__actor;
 
-_Static_assert(offsetof(tr__actor, mailbox_end) == 64,
-               "the mailbox's consumer end starts the slot's second line");
+_Static_assert(offsetof(tr__actor, mailbox_end) - offsetof(tr__actor, mailbox) == 64,
+               "a mailbox's two ends are a cache line apart");
 #ifndef TR_DEBUG /* (whose mailbox end has a consumer flag more) */
-_Static_assert(sizeof(tr__actor) == 128, "a slot is two cache lines: the senders', then the turn's");
+_Static_assert(sizeof(tr__actor) == 120, "a slot is 120 bytes (bench/idlemem)");
 #endif
+
+/* The life_aux word of a live actor of generation gen with no aux state:
+ * what a send to it expects (actors/actor.c). */
+static inline uint64_t tr__live_plain(uint32_t gen)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (uint64_t)(gen << 1 | 1);
+#else
+    return (uint64_t)(gen << 1 | 1) << 32;
+#endif
+}
 
 /* tr__mailbox_push, tr__mailbox_pop, tr__mailbox_is_empty and
  * tr__mailbox_mark_empty: the actor's mailbox, its ends a cache line apart. */
@@ -188,6 +223,23 @@ static inline tr__side *tr__side_of(tr__actor *a)
 {
     uint32_t i = a->index & (TR__CHUNK_SLOTS - 1);
     return (tr__side *)((char *)(a + (TR__CHUNK_SLOTS - i)) + (size_t)i * sizeof(tr__side));
+}
+
+/* a's fault record (links, monitors, asks, a spec's callbacks), or NULL. */
+static inline struct tr__fault *tr__fault_get(tr__actor *a)
+{
+    return (a->flags & TR__FAULTS) ? tr__side_of(a)->fault : NULL;
+}
+
+/* Gives a the fault record f, or none (f NULL). Owner only. */
+static inline void tr__fault_set(tr__actor *a, struct tr__fault *f)
+{
+    if (f != NULL) {
+        tr__side_of(a)->fault = f;
+        a->flags |= TR__FAULTS;
+    } else {
+        a->flags &= (uint16_t)~TR__FAULTS;
+    }
 }
 
 /* The owner's group of a's side record, for incarnation `life`, started
@@ -208,7 +260,7 @@ static inline tr__side *tr__side_own(tr__actor *a, uint32_t life)
 /* A new incarnation's figures in the slot start at zero (new_actor,
  * actors/actor.c); those in the side record by their tags. Resetting
  * `handled` (and the count it is the depth against) rather than keeping
- * its value at birth keeps the slot within two lines. A worker may still
+ * its value at birth keeps the slot within 120 bytes. A worker may still
  * be draining the slot's stale messages (a slot is reused at once): its
  * turn counts them for the new actor — figures, not accounts — and one
  * whose load of turns or handled comes just before these stores and its
@@ -245,6 +297,18 @@ void tr__figures_carry(tr__actor *a);
  * a spinlock: those callers are not on a hot path, and without a cache of
  * their own they could only ever take fresh slots, so a server whose main
  * thread spawns would grow its table without bound. */
+/* A worker's own supply of slots: a magazine of freed ones, and a run of
+ * fresh ones taken from the table's end TR__FRESH_RUN at a time. Slots
+ * are 120 bytes, so neighbours share cache lines: a run keeps them the
+ * same worker's (skynet, 2 workers: 7% less time than one fresh slot at
+ * a time), and a burst of spawns takes the table's shared `next` once a
+ * run instead of once an actor. */
+#define TR__FRESH_RUN 16
+typedef struct tr__slot_cache {
+    tr__magazine free;
+    uint32_t fresh, fresh_end; /* fresh slots [fresh, fresh_end) are ours */
+} tr__slot_cache;
+
 typedef struct tr__table {
     tr__actor **chunks;   /* TR__MAX_SLOTS / TR__CHUNK_SLOTS entries */
     uint32_t next;        /* slots handed out from fresh chunks */
@@ -261,20 +325,20 @@ int tr__table_init(tr__table *t);
  * other thread may use the table. */
 void tr__table_fini(tr__table *t, tr_runtime *rt);
 
-/* A free slot, from the magazine (NULL: the shared one) or a fresh chunk.
- * NULL with *err = TR_EAGAIN (table full) or TR_ENOMEM. */
-tr__actor *tr__table_alloc(tr__table *t, tr__magazine *mag, int *err);
+/* A free slot, from the worker's cache (NULL: the shared magazine) or a
+ * fresh chunk. NULL with *err = TR_EAGAIN (table full) or TR_ENOMEM. */
+tr__actor *tr__table_alloc(tr__table *t, tr__slot_cache *c, int *err);
 
 /* Ends incarnation `life` of slot a: its pid becomes a dead letter. */
 void tr__table_end(tr__actor *a, uint32_t life);
 
-/* Gives an ended slot back for reuse through mag, the calling worker's
- * (NULL: the shared magazine, for other threads). Only the worker that
+/* Gives an ended slot back for reuse through c, the calling worker's
+ * cache (NULL: the shared magazine, for other threads). Only the worker that
  * runs the actor may do so — or, for a slot whose behaviour never runs (a
  * timer's), the worker polling the reactor when the timer's wheel entry
  * comes due; or the spawner of an actor that was never started (its name
  * was taken), which nobody else can name. */
-void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a);
+void tr__table_give(tr__table *t, tr__slot_cache *c, tr__actor *a);
 
 /* The end of a live actor, before the end is published: its resources
  * are released (last added first), then its spec's on_stop runs, once

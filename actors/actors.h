@@ -86,7 +86,7 @@ static inline void tr__actors_coarse(tr__actors *s, uint64_t now)
 /* The actors' part of a worker: the first member of struct tr__worker. */
 typedef struct tr__turner {
     tr_runtime *rt;
-    tr__magazine slots;       /* free actor slots (actor.h, tr__table) */
+    tr__slot_cache slots;     /* actor slots (actor.h, tr__table) */
     tr__counters count;
     unsigned watch_countdown; /* busy sends until the next backpressure
                                * look (sched/backpressure.c) */

@@ -174,7 +174,8 @@ int tr__ask_arrived(tr_runtime *rt, tr__actor *a, tr_msg *m)
         ref = tail_of(m).ref;
     else if (m->len >= sizeof(tr_ask_failure))
         memcpy(&ref, m->data + offsetof(tr_ask_failure, ref), sizeof ref);
-    tr__asks *t = a->fault != NULL ? a->fault->asks : NULL;
+    tr__fault *f = tr__fault_get(a);
+    tr__asks *t = f != NULL ? f->asks : NULL;
     int i = t != NULL && t->slots != NULL && ref != 0 ? find(t, ref) : -1;
     if (i < 0)
         return TR__CONSUMED; /* answered already, or timed out: flushed */

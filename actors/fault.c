@@ -53,9 +53,10 @@ static int find_ref(const tr__watcher *v, uint32_t n, uint64_t r)
 
 tr__fault *tr__fault_of(tr__actor *a)
 {
-    if (a->fault == NULL)
-        a->fault = calloc(1, sizeof *a->fault);
-    return a->fault;
+    tr__fault *f = tr__fault_get(a);
+    if (f == NULL && (f = calloc(1, sizeof *f)) != NULL)
+        tr__fault_set(a, f);
+    return f;
 }
 
 static void free_record(tr__fault *f)
@@ -129,7 +130,7 @@ static uint64_t payload_ref(const tr_msg *m)
 
 void tr__fault_publish(tr__actor *a)
 {
-    const tr__fault *f = a->fault;
+    const tr__fault *f = tr__fault_get(a);
     uint32_t links = f != NULL ? f->nlinks : 0, monitors = f != NULL ? f->nwatchers + f->nrefs : 0;
     /* Its life, or before it is born the life it is about to have. */
     uint32_t life = ck_pr_load_32(&a->life) | 1;
@@ -159,7 +160,7 @@ int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *r
                      char *text)
 {
     int verdict = handle(w, a, self, m, reason, text);
-    if (a->fault != NULL && changes_counts(m->type))
+    if ((a->flags & TR__FAULTS) && changes_counts(m->type))
         tr__fault_publish(a);
     return verdict;
 }
@@ -167,7 +168,7 @@ int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *r
 static int handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reason, char *text)
 {
     tr_runtime *rt = tr__turner_of(w)->rt;
-    tr__fault *f = a->fault;
+    tr__fault *f = tr__fault_get(a);
     switch (m->type) {
     case TR__LINK_REQ:
         if ((f = tr__fault_of(a)) == NULL || !add_link(f, m->from)) /* no memory: refuse */
@@ -237,8 +238,8 @@ static int handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reas
 void tr__fault_end(tr__worker *w, tr__actor *a, tr_pid self, int reason, const char *text)
 {
     tr_runtime *rt = tr__turner_of(w)->rt;
-    tr__fault *f = a->fault;
-    a->fault = NULL;
+    tr__fault *f = tr__fault_get(a);
+    tr__fault_set(a, NULL);
     for (uint32_t i = 0; i < f->nlinks; i++)
         send_signal(rt, w, self, f->links[i], reason, text, true);
     for (uint32_t i = 0; i < f->nwatchers; i++)
@@ -309,7 +310,7 @@ int tr_unlink(tr_ctx *cx, tr_pid pid)
 {
     if (!in_turn(cx))
         return TR_EINVAL;
-    if (!remove_link(cx->actor->fault, pid))
+    if (!remove_link(tr__fault_get(cx->actor), pid))
         return 0;
     tr__fault_publish(cx->actor);
     return send_request(cx, pid, TR__UNLINK_REQ, NULL, 0);
@@ -441,7 +442,7 @@ int tr_monitor(tr_ctx *cx, tr_pid pid, uint64_t *ref)
 
 int tr_demonitor(tr_ctx *cx, uint64_t ref)
 {
-    tr__fault *f = in_turn(cx) ? cx->actor->fault : NULL;
+    tr__fault *f = in_turn(cx) ? tr__fault_get(cx->actor) : NULL;
     int i = f != NULL ? find_ref(f->refs, f->nrefs, ref) : -1;
     if (i < 0)
         return TR_EINVAL;

@@ -16,8 +16,8 @@ static tr__actor *container_of_free(tr__node *n)
     return (tr__actor *)((char *)n - offsetof(tr__actor, state.free.link));
 }
 
-/* A chunk's memory, zeroed: its slots 64-byte aligned, so that each is
- * exactly its two cache lines, then the side records (actor.h). calloc,
+/* A chunk's memory, zeroed: its slots 64-byte aligned (every eighth slot
+ * starts a line), then the side records (actor.h). calloc,
  * not malloc and memset: memory fresh from the system is not written, so
  * the side records of actors that never run stay out of the resident set
  * (bench/idlemem). The allocation's start is kept just before the slots. */
@@ -67,8 +67,8 @@ void tr__table_fini(tr__table *t, tr_runtime *rt)
             /* Alive, whether it ever ran or not: the workers are gone, so
              * this is its end. */
             tr__actor_release(rt, a, TR_EXIT_SHUTDOWN);
-            tr__fault_free(a->fault);
-            a->fault = NULL;
+            tr__fault_free(tr__fault_get(a));
+            tr__fault_set(a, NULL);
             if (a->flags & TR__HEAP_STATE)
                 free(a->state.heap);
         }
@@ -176,19 +176,37 @@ static tr__node *take_free(tr__table *t, tr__magazine *mag)
     return n;
 }
 
-tr__actor *tr__table_alloc(tr__table *t, tr__magazine *mag, int *err)
+/* The index of a fresh slot: the next of c's run, or the first of a new
+ * run (for a thread without a cache, a run of one) that ends at the
+ * latest where its chunk does. UINT32_MAX if the table is full. */
+static uint32_t take_fresh(tr__table *t, tr__slot_cache *c)
 {
-    tr__node *n = take_free(t, mag);
+    if (c != NULL && c->fresh < c->fresh_end)
+        return c->fresh++;
+    uint32_t index = ck_pr_load_32(&t->next), run;
+    do {
+        if (index >= TR__MAX_SLOTS)
+            return UINT32_MAX;
+        uint32_t room = TR__CHUNK_SLOTS - (index & (TR__CHUNK_SLOTS - 1));
+        run = c == NULL ? 1 : room < TR__FRESH_RUN ? room : TR__FRESH_RUN;
+    } while (!ck_pr_cas_32_value(&t->next, index, index + run, &index));
+    if (c != NULL) {
+        c->fresh = index + 1;
+        c->fresh_end = index + run;
+    }
+    return index;
+}
+
+tr__actor *tr__table_alloc(tr__table *t, tr__slot_cache *c, int *err)
+{
+    tr__node *n = take_free(t, c != NULL ? &c->free : NULL);
     if (n != NULL)
         return container_of_free(n);
-    uint32_t index = ck_pr_load_32(&t->next);
-    do {
-        if (index >= TR__MAX_SLOTS) {
-            *err = TR_EAGAIN;
-            return NULL;
-        }
-    } while (!ck_pr_cas_32_value(&t->next, index, index + 1, &index));
-
+    uint32_t index = take_fresh(t, c);
+    if (index == UINT32_MAX) {
+        *err = TR_EAGAIN;
+        return NULL;
+    }
     tr__actor *chunk = chunk_get(t, index);
     if (chunk == NULL) {
         *err = TR_ENOMEM;
@@ -216,7 +234,7 @@ static void give_shared(tr__table *t, tr__actor *a)
         stash_push(t, refused);
 }
 
-void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a)
+void tr__table_give(tr__table *t, tr__slot_cache *c, tr__actor *a)
 {
     /* A slot whose generations are used up is retired, so that a pid is
      * never issued twice. The depot has room for every slot; a batch it
@@ -224,11 +242,11 @@ void tr__table_give(tr__table *t, tr__magazine *mag, tr__actor *a)
     TR_ASSERT(!(ck_pr_load_32(&a->life) & 1)); /* only an ended slot goes back */
     if ((ck_pr_load_32(&a->life) >> 1) > TR__MAX_GEN)
         return;
-    if (mag == NULL) {
+    if (c == NULL) {
         give_shared(t, a);
         return;
     }
-    tr__node *refused = tr__magazine_give(mag, &t->free, &a->state.free.link);
+    tr__node *refused = tr__magazine_give(&c->free, &t->free, &a->state.free.link);
     if (refused != NULL)
         stash_push(t, refused);
 }

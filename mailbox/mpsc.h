@@ -13,7 +13,10 @@
  * `head` is the last node pushed; its low bit is the empty mark. `tail` is
  * the consumer's next node. The embedded stub keeps the queue non-empty in
  * structure, so that every popped node can be freed at once: when the
- * consumer reaches the last node it pushes the stub behind it.
+ * consumer reaches the last node it pushes the stub behind it. The stub
+ * sits beside head: producers link to it when the queue was empty, and the
+ * consumer reaches it only as it catches up with them, when it takes the
+ * head's line anyway (to push the stub or mark the queue empty).
  *
  * Between a producer's exchange and its link store the queue is briefly
  * inconsistent: pop returns NULL although a node is coming. mark_empty then
@@ -42,10 +45,15 @@
 
 typedef struct tr__msg_link tr__node;
 
+/* The producers' end of a queue, and its stub. */
+typedef struct tr__mpsc_front {
+    tr__node *head;
+    tr__node stub;
+} tr__mpsc_front;
+
 /* The consumer's end of a queue. */
 typedef struct tr__mpsc_end {
     tr__node *tail;
-    tr__node stub;
 #ifdef TR_DEBUG
     uint32_t consuming; /* 1 while a consumer operation runs (debug.h) */
 #endif
@@ -70,24 +78,24 @@ static inline tr__node *tr__mpsc_untag(tr__node *n)
 
 /* A new queue. Marked empty, its first push returns true; unmarked (for
  * queues that are never marked), it returns false. */
-static inline void tr__mpsc_init_at(tr__node **head, tr__mpsc_end *e, bool marked)
+static inline void tr__mpsc_init_at(tr__mpsc_front *f, tr__mpsc_end *e, bool marked)
 {
-    e->stub.next = NULL;
-    e->tail = &e->stub;
+    f->stub.next = NULL;
+    e->tail = &f->stub;
 #ifdef TR_DEBUG
     e->consuming = 0;
 #endif
-    *head = (tr__node *)((uintptr_t)&e->stub | (marked ? TR__MPSC_EMPTY : 0));
+    f->head = (tr__node *)((uintptr_t)&f->stub | (marked ? TR__MPSC_EMPTY : 0));
 }
 
 /* Appends n. Returns true if the queue had been marked empty: the caller
  * has made it non-empty and must schedule its consumer. */
-static inline bool tr__mpsc_push_at(tr__node **head, tr__node *n)
+static inline bool tr__mpsc_push_at(tr__mpsc_front *f, tr__node *n)
 {
     n->next = NULL;
     /* n->next = NULL must be visible before a later producer links to n. */
     ck_pr_fence_store_atomic();
-    tr__node *prev = ck_pr_fas_ptr(head, n);
+    tr__node *prev = ck_pr_fas_ptr(&f->head, n);
     bool was_empty = ((uintptr_t)prev & TR__MPSC_EMPTY) != 0;
     /* Release: the node's contents before the link that publishes it. */
     ck_pr_fence_store();
@@ -95,12 +103,12 @@ static inline bool tr__mpsc_push_at(tr__node **head, tr__node *n)
     return was_empty;
 }
 
-static inline tr__node *tr__mpsc_take(tr__node **head, tr__mpsc_end *e)
+static inline tr__node *tr__mpsc_take(tr__mpsc_front *f, tr__mpsc_end *e)
 {
     tr__node *tail = ck_pr_load_ptr(&e->tail);
     tr__node *next = ck_pr_load_ptr(&tail->next);
 
-    if (tail == &e->stub) {
+    if (tail == &f->stub) {
         if (next == NULL)
             return NULL;
         ck_pr_fence_load();
@@ -112,9 +120,9 @@ static inline tr__node *tr__mpsc_take(tr__node **head, tr__mpsc_end *e)
         /* tail is the last linked node. If it is also the head, put the
          * stub behind it so that tail can leave the queue; if not, a
          * producer is between its exchange and its link. */
-        if (tail != tr__mpsc_untag(ck_pr_load_ptr(head)))
+        if (tail != tr__mpsc_untag(ck_pr_load_ptr(&f->head)))
             return NULL;
-        tr__mpsc_push_at(head, &e->stub);
+        tr__mpsc_push_at(f, &f->stub);
         next = ck_pr_load_ptr(&tail->next);
         if (next == NULL)
             return NULL;
@@ -125,81 +133,81 @@ static inline tr__node *tr__mpsc_take(tr__node **head, tr__mpsc_end *e)
 }
 
 /* Takes the oldest node, or NULL if none can be taken now. Consumer only. */
-static inline tr__node *tr__mpsc_pop_at(tr__node **head, tr__mpsc_end *e)
+static inline tr__node *tr__mpsc_pop_at(tr__mpsc_front *f, tr__mpsc_end *e)
 {
     TR__MPSC_CONSUMER_IN(e);
-    tr__node *n = tr__mpsc_take(head, e);
+    tr__node *n = tr__mpsc_take(f, e);
     TR__MPSC_CONSUMER_OUT(e);
     return n;
 }
 
 /* Marks the queue empty if it is: true on success, after which the next
  * push returns true. False if a node is present or on its way. */
-static inline bool tr__mpsc_mark_empty_at(tr__node **head, tr__mpsc_end *e)
+static inline bool tr__mpsc_mark_empty_at(tr__mpsc_front *f, tr__mpsc_end *e)
 {
     TR__MPSC_CONSUMER_IN(e);
-    bool drained = ck_pr_load_ptr(&e->tail) == &e->stub && ck_pr_load_ptr(&e->stub.next) == NULL;
+    bool drained = ck_pr_load_ptr(&e->tail) == &f->stub && ck_pr_load_ptr(&f->stub.next) == NULL;
     TR__MPSC_CONSUMER_OUT(e); /* before the mark: once it lands, another may consume */
     return drained &&
-           ck_pr_cas_ptr(head, &e->stub, (tr__node *)((uintptr_t)&e->stub | TR__MPSC_EMPTY));
+           ck_pr_cas_ptr(&f->head, &f->stub, (tr__node *)((uintptr_t)&f->stub | TR__MPSC_EMPTY));
 }
 
 /* True if no node is queued. Any thread. A node pushed while this runs may
  * be missed: its producer is responsible for waking a consumer. Head is
  * read first: if it is the stub, anything queued later moves it, and
  * anything queued earlier is still behind tail. */
-static inline bool tr__mpsc_is_empty_at(tr__node **head, tr__mpsc_end *e)
+static inline bool tr__mpsc_is_empty_at(tr__mpsc_front *f, tr__mpsc_end *e)
 {
-    if (tr__mpsc_untag(ck_pr_load_ptr(head)) != &e->stub)
+    if (tr__mpsc_untag(ck_pr_load_ptr(&f->head)) != &f->stub)
         return false;
     ck_pr_fence_load();
-    return ck_pr_load_ptr(&e->tail) == &e->stub;
+    return ck_pr_load_ptr(&e->tail) == &f->stub;
 }
 
 /* ---- the queue as one object ---- */
 
 typedef struct tr__mpsc {
-    tr__node *head; /* producers */
-    char apart_[CK_MD_CACHELINE - sizeof(tr__node *)];
+    tr__mpsc_front front; /* producers */
+    char apart_[CK_MD_CACHELINE - sizeof(tr__mpsc_front)];
     tr__mpsc_end end; /* consumer */
 } tr__mpsc;
 
 /* A new queue is empty and marked so: its first push returns true. */
 static inline void tr__mpsc_init(tr__mpsc *q)
 {
-    tr__mpsc_init_at(&q->head, &q->end, true);
+    tr__mpsc_init_at(&q->front, &q->end, true);
 }
 
 /* A queue whose first push returns false: for queues that are never marked. */
 static inline void tr__mpsc_init_unmarked(tr__mpsc *q)
 {
-    tr__mpsc_init_at(&q->head, &q->end, false);
+    tr__mpsc_init_at(&q->front, &q->end, false);
 }
 
 /* Defines PREFIX_push, PREFIX_pop, PREFIX_is_empty and PREFIX_mark_empty
- * on a T whose fields HEAD and END are a queue's two ends: the tr__mpsc
+ * on a T whose fields FRONT and END are a queue's two ends: the tr__mpsc
  * below, and an actor's mailbox (actors/actor.h), whose ends are apart in
  * its slot. A macro because C cannot name the two fields once for a type
  * and then reuse them in four functions. */
-#define TR__MPSC_BIND(PREFIX, T, HEAD, END)                                        \
+#define TR__MPSC_BIND(PREFIX, T, FRONT, END)                                        \
     static inline bool PREFIX##_push(T *o, tr__node *n)                            \
     {                                                                              \
-        return tr__mpsc_push_at(&o->HEAD, n);                                      \
+        return tr__mpsc_push_at(&o->FRONT, n);                                      \
     }                                                                              \
     static inline tr__node *PREFIX##_pop(T *o)                                     \
     {                                                                              \
-        return tr__mpsc_pop_at(&o->HEAD, &o->END);                                 \
+        return tr__mpsc_pop_at(&o->FRONT, &o->END);                                 \
     }                                                                              \
     static inline bool PREFIX##_is_empty(T *o)                                     \
     {                                                                              \
-        return tr__mpsc_is_empty_at(&o->HEAD, &o->END);                            \
+        return tr__mpsc_is_empty_at(&o->FRONT, &o->END);                            \
     }                                                                              \
     static inline bool PREFIX##_mark_empty(T *o)                                   \
     {                                                                              \
-        return tr__mpsc_mark_empty_at(&o->HEAD, &o->END);                          \
+        return tr__mpsc_mark_empty_at(&o->FRONT, &o->END);                          \
     }
 
 /* tr__mpsc_push, tr__mpsc_pop, tr__mpsc_is_empty, tr__mpsc_mark_empty. */
-TR__MPSC_BIND(tr__mpsc, tr__mpsc, head, end)
+TR__MPSC_BIND(tr__mpsc, tr__mpsc, front, end)
 
 #endif
