@@ -3,8 +3,10 @@
  * main thread (or any thread outside the runtime) keeps spawning and
  * arming timers must not grow the table, nor its memory. */
 #include "tests.h"
+#include "../actors/actor.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 enum { MSG_STOP = 10, MSG_FIRED };
 
@@ -154,10 +156,97 @@ static void test_waves_fit_in_same_table(void)
     tr_runtime_destroy(rt);
 }
 
+/* Workers take fresh slots in runs (actors/actor.h, tr__slot_cache). An
+ * actor and this thread take turns at spawning, one child each, KIDS
+ * times: taken one at a time from the table's end, the two would leave
+ * every one of the actor's children one slot apart; a worker's run keeps
+ * them consecutive but where a run ends (once per TR__FRESH_RUN). Every
+ * child has a slot of its own, and the table grows by the children and
+ * at most one run's unused tail. */
+enum { KIDS = 1000 };
+
+struct alternate {
+    tr_pid inside[KIDS], outside[KIDS];
+    unsigned n;
+    sem_t spawned; /* the actor spawned its next child */
+};
+
+static void kid(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    TT_CHECK(m->type == MSG_STOP);
+    tr_stop(cx);
+}
+
+static void inside_spawner(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct alternate *alt = *(struct alternate **)state;
+    TT_CHECK(m->type == MSG_FIRED && alt->n < KIDS);
+    TT_CHECK(tr_spawn(cx, kid, NULL, 0, &alt->inside[alt->n]) == 0);
+    if (++alt->n == KIDS)
+        tr_stop(cx);
+    sem_post(&alt->spawned);
+}
+
+static int by_index(const void *x, const void *y)
+{
+    uint32_t a = TR__PID_INDEX(*(const tr_pid *)x), b = TR__PID_INDEX(*(const tr_pid *)y);
+    return a < b ? -1 : a > b;
+}
+
+static void test_workers_take_fresh_slots_in_runs(void)
+{
+    static struct alternate alt;
+    struct alternate *ap = &alt;
+    alt.n = 0;
+    CU_ASSERT_FATAL(sem_init(&alt.spawned, 0, 0) == 0);
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_pid spawner;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), inside_spawner, &ap, sizeof ap, &spawner), 0);
+    TT_EQ(tr_runtime_hold(rt), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    tr_stats st;
+    tr_runtime_stats(rt, &st);
+    uint64_t before = st.actor_slots;
+    for (unsigned i = 0; i < KIDS; i++) {
+        TT_EQ(tr_send(tr_runtime_ctx(rt), spawner, MSG_FIRED, NULL, 0), 0);
+        while (sem_wait(&alt.spawned) != 0)
+            ;
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), kid, NULL, 0, &alt.outside[i]), 0);
+    }
+    tr_runtime_stats(rt, &st);
+    CU_ASSERT(st.actor_slots <= before + 2 * KIDS + TR__FRESH_RUN - 1);
+
+    unsigned breaks = 0;
+    for (unsigned i = 1; i < KIDS; i++)
+        breaks += TR__PID_INDEX(alt.inside[i]) != TR__PID_INDEX(alt.inside[i - 1]) + 1;
+    printf("[%u breaks in %u children] ", breaks, KIDS);
+    CU_ASSERT(breaks <= KIDS / TR__FRESH_RUN + 2); /* (+1: a chunk's end) */
+    static tr_pid all[2 * KIDS];
+    memcpy(all, alt.inside, sizeof alt.inside);
+    memcpy(all + KIDS, alt.outside, sizeof alt.outside);
+    qsort(all, 2 * KIDS, sizeof *all, by_index);
+    unsigned shared = 0;
+    for (unsigned i = 1; i < 2 * KIDS; i++)
+        shared += TR__PID_INDEX(all[i]) == TR__PID_INDEX(all[i - 1]);
+    TT_EQ(shared, 0);
+    for (unsigned i = 0; i < 2 * KIDS; i++)
+        TT_EQ(tr_send(tr_runtime_ctx(rt), all[i], MSG_STOP, NULL, 0), 0);
+    TT_EQ(tr_runtime_release(rt), 0);
+    TT_EQ(tt_join_within(rt, 60), 0);
+    tr_runtime_stats(rt, &st);
+    TT_EQ(st.actors_alive, 0);
+    TT_EQ(st.actors_spawned, 1 + 2 * KIDS);
+    TT_NO_ERRORS();
+    sem_destroy(&alt.spawned);
+    tr_runtime_destroy(rt);
+}
+
 void register_slots_tests(void)
 {
     CU_pSuite s = tt_suite("slots");
     tt_test(s, "outside_spawns_2M_reuse_slots", test_outside_spawns_reuse_slots);
     tt_test(s, "outside_timers_2M_reuse_slots", test_outside_timers_reuse_slots);
     tt_test(s, "waves_of_spawns_fit_in_the_same_table", test_waves_fit_in_same_table);
+    tt_test(s, "workers_take_fresh_slots_in_runs", test_workers_take_fresh_slots_in_runs);
 }

@@ -62,7 +62,8 @@ typedef struct tr_stats {
                                    share it): the most alive at once, plus
                                    free slots cached for reuse (up to 128
                                    per worker and 128 for all other
-                                   threads) */
+                                   threads), plus up to 15 fresh ones a
+                                   worker has taken and not used yet */
 } tr_stats;
 
 /* Fills *cfg with the defaults: threads from the TROUPE_THREADS environment
