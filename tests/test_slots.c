@@ -162,7 +162,8 @@ static void test_waves_fit_in_same_table(void)
  * every one of the actor's children one slot apart; a worker's run keeps
  * them consecutive but where a run ends (once per TR__FRESH_RUN). Every
  * child has a slot of its own, and the table grows by the children and
- * at most one run's unused tail. */
+ * at most one run's unused tail. One worker: with two, the actor could
+ * move between them, and each move starts another run. */
 enum { KIDS = 1000 };
 
 struct alternate {
@@ -200,7 +201,7 @@ static void test_workers_take_fresh_slots_in_runs(void)
     struct alternate *ap = &alt;
     alt.n = 0;
     CU_ASSERT_FATAL(sem_init(&alt.spawned, 0, 0) == 0);
-    tr_runtime *rt = tt_runtime(2, 0);
+    tr_runtime *rt = tt_runtime(1, 0);
     tr_pid spawner;
     TT_EQ(tr_spawn(tr_runtime_ctx(rt), inside_spawner, &ap, sizeof ap, &spawner), 0);
     TT_EQ(tr_runtime_hold(rt), 0);
