@@ -288,7 +288,7 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
 
     COUNT(rt, w, sent);
     /* The depth's count (figures.c): a load and a store, not an atomic
-     * add, on the line the push's exchange is about to take, and before
+     * add, beside the head the push's exchange is about to take, and before
      * the exchange, not after it (pingpong's time, 2 workers: 3% less). */
     ck_pr_store_32(&a->pushed, ck_pr_load_32(&a->pushed) + 1);
     if (tr__mailbox_push(a, &m->tr__link))
@@ -362,8 +362,8 @@ static void actor_die(tr__worker *w, tr__actor *a, uint32_t life, int reason, co
  * head, whatever is queued before it is not worth a walk to find. */
 static tr__node *turn_limit(tr__actor *a)
 {
-    tr__node *head = tr__mpsc_untag(ck_pr_load_ptr(&a->mailbox.head));
-    return head != &a->mailbox.stub ? head : NULL;
+    tr__node *head = tr__mpsc_untag(ck_pr_load_ptr(&a->mailbox));
+    return head != &a->mailbox_stub ? head : NULL;
 }
 
 void tr__at_turn_end(tr_ctx *cx, void (*fn)(tr_ctx *cx, void *state))

@@ -135,21 +135,25 @@ _Static_assert(sizeof(tr__side) == 48, "a side record is 48 bytes");
 
 /* A slot is 120 bytes, in two parts of 64 and 56 that are 64 bytes apart
  * at their starts, so that the mailbox's two ends never share a cache
- * line. Slots are not line-aligned: 128-byte slots of two whole lines
- * were weighed and cost 8 bytes per idle actor (bench/idlemem 121 -> 130)
- * for no time that could be measured once each worker takes its fresh
- * slots in runs (tr__slot_cache): neighbouring slots, which share a line,
- * are then mostly one worker's. Putting the turn count and stamp in the
- * senders' part instead of the stub cost counting 3% (the turn wrote the
- * line its sender pushes on).
+ * line. Slots are not line-aligned (chunks are: a slot starts 0, 56, 48,
+ * ... 8 bytes into a line): 128-byte slots of two whole lines were
+ * weighed and cost 8 bytes per idle actor (bench/idlemem 121 -> 130) for
+ * no time that could be measured once each worker takes its fresh slots
+ * in runs (tr__slot_cache), so that neighbours, which share lines, are
+ * mostly one worker's. What every send touches comes first in the slot
+ * and the turn's writes start 64 bytes after the head, so they share a
+ * line only where a slot starts late in one: the depth count in 2 slots
+ * of 8, life and aux in 1. Putting the turn count and stamp in the
+ * senders' part instead cost counting 3% (the turn wrote the line its
+ * sender pushes on, in every slot).
  *
- * The senders' part: the mailbox's producer end (its head, and the stub
- * the consumer comes back to only as it catches up: mailbox/mpsc.h), and
- * what a send checks and counts; the turn writes here only as the actor
- * starts and ends, and the worker that takes it from a run queue the wait
- * it had there. */
+ * The senders' part: the mailbox's head, what a send checks and counts,
+ * and the stub (which the consumer comes back to only as it catches up,
+ * mailbox/mpsc.h). The turn writes here only as the actor starts and
+ * ends, and the worker that takes it from a run queue the wait it had
+ * there. */
 typedef struct tr__actor {
-    tr__mpsc_front mailbox; /* the mailbox's head and stub (mailbox/mpsc.h) */
+    tr__node *mailbox;  /* head of the mailbox (mailbox/mpsc.h) */
     union {
         struct {
             uint32_t life; /* generation << 1 | alive */
@@ -157,18 +161,19 @@ typedef struct tr__actor {
         };
         uint64_t life_aux; /* both, for a send's one check (tr__live_plain) */
     };
+    uint32_t pushed;    /* messages pushed, an estimate, wrapping: senders
+                         * add to it with a plain load and store, beside
+                         * the head their exchange takes (actors/figures.c) */
+    uint32_t wait;      /* put in a run queue when, or waited there how
+                         * long (TR__WAIT_SHIFT) */
     uint64_t muted;     /* senders waiting for this actor to catch up, and
                          * whether it is overloaded (sched.h, Backpressure) */
     uint32_t index;     /* slot index, fixed */
     uint16_t named;     /* 1 while a name is registered (atomic: any thread) */
     uint16_t flags;
-    uint32_t pushed;    /* messages pushed, an estimate, wrapping: senders
-                         * add to it with a plain load and store on the
-                         * line they already hold (actors/figures.c) */
-    uint32_t wait;      /* put in a run queue when, or waited there how
-                         * long (TR__WAIT_SHIFT) */
     tr__node runq;      /* link in the injection queue or a mute list */
     tr_behaviour fn;
+    tr__node mailbox_stub;
     /* The turn's part: the consumer's end, so that popping does not take
      * the line senders push on, the figures a turn writes, and the
      * state. */
@@ -199,19 +204,23 @@ _Static_assert(sizeof(tr__actor) == 120, "a slot is 120 bytes (bench/idlemem)");
 #endif
 
 /* The life_aux word of a live actor of generation gen with no aux state:
- * what a send to it expects (actors/actor.c). */
+ * what a send to it expects (actors/actor.c). Built through the same
+ * layout as the slot's, so that it holds for either byte order. */
+typedef union tr__life_aux {
+    struct {
+        uint32_t life, aux;
+    };
+    uint64_t word;
+} tr__life_aux;
+
 static inline uint64_t tr__live_plain(uint32_t gen)
 {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    return (uint64_t)(gen << 1 | 1);
-#else
-    return (uint64_t)(gen << 1 | 1) << 32;
-#endif
+    return ((tr__life_aux){{gen << 1 | 1, 0}}).word;
 }
 
 /* tr__mailbox_push, tr__mailbox_pop, tr__mailbox_is_empty and
  * tr__mailbox_mark_empty: the actor's mailbox, its ends a cache line apart. */
-TR__MPSC_BIND(tr__mailbox, tr__actor, mailbox, mailbox_end)
+TR__MPSC_BIND(tr__mailbox, tr__actor, mailbox, mailbox_stub, mailbox_end)
 
 /* A chunk: TR__CHUNK_SLOTS slots, 64-byte aligned, then their side
  * records (table.c). */
@@ -291,18 +300,17 @@ static inline bool tr__actor_mark_idle(tr__actor *a, uint32_t handled)
 /* The turn's count wrapped: its high half goes on in the side record. */
 void tr__figures_carry(tr__actor *a);
 
-/* Free slots are cached per worker (a magazine each, passed in by the
- * caller) and, for every other thread — the main thread, the reactor, a
- * foreign thread spawning or arming timers — in one shared magazine under
- * a spinlock: those callers are not on a hot path, and without a cache of
- * their own they could only ever take fresh slots, so a server whose main
- * thread spawns would grow its table without bound. */
-/* A worker's own supply of slots: a magazine of freed ones, and a run of
- * fresh ones taken from the table's end TR__FRESH_RUN at a time. Slots
- * are 120 bytes, so neighbours share cache lines: a run keeps them the
- * same worker's (skynet, 2 workers: 7% less time than one fresh slot at
- * a time), and a burst of spawns takes the table's shared `next` once a
- * run instead of once an actor. */
+/* A worker's own supply of slots (passed in by the caller): a magazine
+ * of freed ones, and a run of fresh ones taken from the table's end
+ * TR__FRESH_RUN at a time. Slots are 120 bytes, so neighbours share cache
+ * lines: a run keeps them the same worker's (skynet, 2 workers: 7% less
+ * time than one fresh slot at a time), and a burst of spawns takes the
+ * table's shared `next` once a run instead of once an actor. Every other
+ * thread — the main thread, the reactor, a foreign thread spawning or
+ * arming timers — shares one magazine under a spinlock and takes fresh
+ * slots one at a time: those callers are not on a hot path, and without a
+ * cache of freed slots they could only ever take fresh ones, so a server
+ * whose main thread spawns would grow its table without bound. */
 #define TR__FRESH_RUN 16
 typedef struct tr__slot_cache {
     tr__magazine free;
@@ -345,10 +353,12 @@ void tr__table_give(tr__table *t, tr__slot_cache *c, tr__actor *a);
  * (actors/actor.c). */
 void tr__actor_release(tr_runtime *rt, tr__actor *a, int reason);
 
-/* Slots ever taken from fresh chunks: the table's size. Any thread. */
+/* Slots ever taken from fresh chunks, by a spawn or into a worker's run:
+ * the table's size. Any thread. */
 uint32_t tr__table_size(tr__table *t);
 
-/* The slot a pid names, or NULL if no such slot was ever handed out. */
+/* The slot a pid names, or NULL if no such slot was ever taken (one in a
+ * worker's run that no spawn used yet reads as never issued). */
 static inline tr__actor *tr__table_lookup(tr__table *t, tr_pid pid)
 {
     uint32_t index = TR__PID_INDEX(pid);

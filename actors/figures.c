@@ -18,8 +18,8 @@
  *                     free. It counts every message taken, runtime ones (a
  *                     spec's start, link requests) with the behaviour's.
  *   mailbox           pushed - handled. Senders count `pushed` with a load
- *                     and a store, not an atomic add, on the line the
- *                     push's exchange is about to take: 3 instructions and
+ *                     and a store, not an atomic add, beside the head
+ *                     the push's exchange is about to take: 3 instructions and
  *                     no bus lock (an atomic add would cost a locked
  *                     instruction per send). Before the exchange, not
  *                     after it: the same instructions after it cost
@@ -76,7 +76,7 @@
 
 uint64_t tr__figures_mailbox(tr__actor *a)
 {
-    if ((uintptr_t)ck_pr_load_ptr(&a->mailbox.head) & TR__MPSC_EMPTY)
+    if ((uintptr_t)ck_pr_load_ptr(&a->mailbox) & TR__MPSC_EMPTY)
         return 0;
     /* In 32 bits, wrapping: a mailbox holds fewer than 2^31 messages, and
      * a difference past that is a count that ran behind (clamped to 0). */
@@ -143,7 +143,7 @@ bool tr__figures_read(tr_runtime *rt, tr__actor *a, tr_pid pid, tr_actor_figures
     tr__symbol_name(ck_pr_load_ptr((void **)&a->fn), out->behaviour, sizeof out->behaviour);
     if (ck_pr_load_64(&a->muted) & TR__WAITING)
         out->state = TR_ACTOR_MUTED;
-    else if (!((uintptr_t)ck_pr_load_ptr(&a->mailbox.head) & TR__MPSC_EMPTY))
+    else if (!((uintptr_t)ck_pr_load_ptr(&a->mailbox) & TR__MPSC_EMPTY))
         out->state = TR_ACTOR_RUNNABLE; /* scheduled; sched/ tells running apart */
     else
         out->state = TR_ACTOR_IDLE;

@@ -93,7 +93,7 @@ static tr__actor *chunk_get(tr__table *t, uint32_t index)
     uint32_t base = index & ~(TR__CHUNK_SLOTS - 1);
     for (uint32_t i = 0; i < TR__CHUNK_SLOTS; i++) {
         tr__actor *a = &chunk[i];
-        tr__mpsc_init_at(&a->mailbox, &a->mailbox_end, true);
+        tr__mpsc_init_at(&a->mailbox, &a->mailbox_stub, &a->mailbox_end, true);
         a->life = 1u << 1; /* generation 1, not yet alive */
         a->index = base + i;
     }

@@ -14,9 +14,10 @@
  * the consumer's next node. The embedded stub keeps the queue non-empty in
  * structure, so that every popped node can be freed at once: when the
  * consumer reaches the last node it pushes the stub behind it. The stub
- * sits beside head: producers link to it when the queue was empty, and the
- * consumer reaches it only as it catches up with them, when it takes the
- * head's line anyway (to push the stub or mark the queue empty).
+ * belongs with head, not tail: producers link to it when the queue was
+ * empty, and the consumer reaches it only as it catches up with them,
+ * when it takes the head's line anyway (to push the stub or mark the
+ * queue empty).
  *
  * Between a producer's exchange and its link store the queue is briefly
  * inconsistent: pop returns NULL although a node is coming. mark_empty then
@@ -45,12 +46,6 @@
 
 typedef struct tr__msg_link tr__node;
 
-/* The producers' end of a queue, and its stub. */
-typedef struct tr__mpsc_front {
-    tr__node *head;
-    tr__node stub;
-} tr__mpsc_front;
-
 /* The consumer's end of a queue. */
 typedef struct tr__mpsc_end {
     tr__node *tail;
@@ -78,24 +73,25 @@ static inline tr__node *tr__mpsc_untag(tr__node *n)
 
 /* A new queue. Marked empty, its first push returns true; unmarked (for
  * queues that are never marked), it returns false. */
-static inline void tr__mpsc_init_at(tr__mpsc_front *f, tr__mpsc_end *e, bool marked)
+static inline void tr__mpsc_init_at(tr__node **head, tr__node *stub, tr__mpsc_end *e,
+                                    bool marked)
 {
-    f->stub.next = NULL;
-    e->tail = &f->stub;
+    stub->next = NULL;
+    e->tail = stub;
 #ifdef TR_DEBUG
     e->consuming = 0;
 #endif
-    f->head = (tr__node *)((uintptr_t)&f->stub | (marked ? TR__MPSC_EMPTY : 0));
+    *head = (tr__node *)((uintptr_t)stub | (marked ? TR__MPSC_EMPTY : 0));
 }
 
 /* Appends n. Returns true if the queue had been marked empty: the caller
  * has made it non-empty and must schedule its consumer. */
-static inline bool tr__mpsc_push_at(tr__mpsc_front *f, tr__node *n)
+static inline bool tr__mpsc_push_at(tr__node **head, tr__node *n)
 {
     n->next = NULL;
     /* n->next = NULL must be visible before a later producer links to n. */
     ck_pr_fence_store_atomic();
-    tr__node *prev = ck_pr_fas_ptr(&f->head, n);
+    tr__node *prev = ck_pr_fas_ptr(head, n);
     bool was_empty = ((uintptr_t)prev & TR__MPSC_EMPTY) != 0;
     /* Release: the node's contents before the link that publishes it. */
     ck_pr_fence_store();
@@ -103,12 +99,12 @@ static inline bool tr__mpsc_push_at(tr__mpsc_front *f, tr__node *n)
     return was_empty;
 }
 
-static inline tr__node *tr__mpsc_take(tr__mpsc_front *f, tr__mpsc_end *e)
+static inline tr__node *tr__mpsc_take(tr__node **head, tr__node *stub, tr__mpsc_end *e)
 {
     tr__node *tail = ck_pr_load_ptr(&e->tail);
     tr__node *next = ck_pr_load_ptr(&tail->next);
 
-    if (tail == &f->stub) {
+    if (tail == stub) {
         if (next == NULL)
             return NULL;
         ck_pr_fence_load();
@@ -120,9 +116,9 @@ static inline tr__node *tr__mpsc_take(tr__mpsc_front *f, tr__mpsc_end *e)
         /* tail is the last linked node. If it is also the head, put the
          * stub behind it so that tail can leave the queue; if not, a
          * producer is between its exchange and its link. */
-        if (tail != tr__mpsc_untag(ck_pr_load_ptr(&f->head)))
+        if (tail != tr__mpsc_untag(ck_pr_load_ptr(head)))
             return NULL;
-        tr__mpsc_push_at(f, &f->stub);
+        tr__mpsc_push_at(head, stub);
         next = ck_pr_load_ptr(&tail->next);
         if (next == NULL)
             return NULL;
@@ -133,81 +129,83 @@ static inline tr__node *tr__mpsc_take(tr__mpsc_front *f, tr__mpsc_end *e)
 }
 
 /* Takes the oldest node, or NULL if none can be taken now. Consumer only. */
-static inline tr__node *tr__mpsc_pop_at(tr__mpsc_front *f, tr__mpsc_end *e)
+static inline tr__node *tr__mpsc_pop_at(tr__node **head, tr__node *stub, tr__mpsc_end *e)
 {
     TR__MPSC_CONSUMER_IN(e);
-    tr__node *n = tr__mpsc_take(f, e);
+    tr__node *n = tr__mpsc_take(head, stub, e);
     TR__MPSC_CONSUMER_OUT(e);
     return n;
 }
 
 /* Marks the queue empty if it is: true on success, after which the next
  * push returns true. False if a node is present or on its way. */
-static inline bool tr__mpsc_mark_empty_at(tr__mpsc_front *f, tr__mpsc_end *e)
+static inline bool tr__mpsc_mark_empty_at(tr__node **head, tr__node *stub, tr__mpsc_end *e)
 {
     TR__MPSC_CONSUMER_IN(e);
-    bool drained = ck_pr_load_ptr(&e->tail) == &f->stub && ck_pr_load_ptr(&f->stub.next) == NULL;
+    bool drained = ck_pr_load_ptr(&e->tail) == stub && ck_pr_load_ptr(&stub->next) == NULL;
     TR__MPSC_CONSUMER_OUT(e); /* before the mark: once it lands, another may consume */
     return drained &&
-           ck_pr_cas_ptr(&f->head, &f->stub, (tr__node *)((uintptr_t)&f->stub | TR__MPSC_EMPTY));
+           ck_pr_cas_ptr(head, stub, (tr__node *)((uintptr_t)stub | TR__MPSC_EMPTY));
 }
 
 /* True if no node is queued. Any thread. A node pushed while this runs may
  * be missed: its producer is responsible for waking a consumer. Head is
  * read first: if it is the stub, anything queued later moves it, and
  * anything queued earlier is still behind tail. */
-static inline bool tr__mpsc_is_empty_at(tr__mpsc_front *f, tr__mpsc_end *e)
+static inline bool tr__mpsc_is_empty_at(tr__node **head, tr__node *stub, tr__mpsc_end *e)
 {
-    if (tr__mpsc_untag(ck_pr_load_ptr(&f->head)) != &f->stub)
+    if (tr__mpsc_untag(ck_pr_load_ptr(head)) != stub)
         return false;
     ck_pr_fence_load();
-    return ck_pr_load_ptr(&e->tail) == &f->stub;
+    return ck_pr_load_ptr(&e->tail) == stub;
 }
 
 /* ---- the queue as one object ---- */
 
 typedef struct tr__mpsc {
-    tr__mpsc_front front; /* producers */
-    char apart_[CK_MD_CACHELINE - sizeof(tr__mpsc_front)];
+    tr__node *head; /* producers */
+    tr__node stub;
+    char apart_[CK_MD_CACHELINE - sizeof(tr__node *) - sizeof(tr__node)];
     tr__mpsc_end end; /* consumer */
 } tr__mpsc;
 
 /* A new queue is empty and marked so: its first push returns true. */
 static inline void tr__mpsc_init(tr__mpsc *q)
 {
-    tr__mpsc_init_at(&q->front, &q->end, true);
+    tr__mpsc_init_at(&q->head, &q->stub, &q->end, true);
 }
 
 /* A queue whose first push returns false: for queues that are never marked. */
 static inline void tr__mpsc_init_unmarked(tr__mpsc *q)
 {
-    tr__mpsc_init_at(&q->front, &q->end, false);
+    tr__mpsc_init_at(&q->head, &q->stub, &q->end, false);
 }
 
 /* Defines PREFIX_push, PREFIX_pop, PREFIX_is_empty and PREFIX_mark_empty
- * on a T whose fields FRONT and END are a queue's two ends: the tr__mpsc
+ * on a T whose fields HEAD and END are a queue's two ends, and STUB its
+ * stub: the tr__mpsc
  * below, and an actor's mailbox (actors/actor.h), whose ends are apart in
  * its slot. A macro because C cannot name the two fields once for a type
  * and then reuse them in four functions. */
-#define TR__MPSC_BIND(PREFIX, T, FRONT, END)                                        \
+#define TR__MPSC_BIND(PREFIX, T, HEAD, STUB, END)                                        \
     static inline bool PREFIX##_push(T *o, tr__node *n)                            \
     {                                                                              \
-        return tr__mpsc_push_at(&o->FRONT, n);                                      \
+        return tr__mpsc_push_at(&o->HEAD, n);                                      \
     }                                                                              \
     static inline tr__node *PREFIX##_pop(T *o)                                     \
     {                                                                              \
-        return tr__mpsc_pop_at(&o->FRONT, &o->END);                                 \
+        return tr__mpsc_pop_at(&o->HEAD, &o->STUB, &o->END);                                 \
     }                                                                              \
     static inline bool PREFIX##_is_empty(T *o)                                     \
     {                                                                              \
-        return tr__mpsc_is_empty_at(&o->FRONT, &o->END);                            \
+        return tr__mpsc_is_empty_at(&o->HEAD, &o->STUB, &o->END);                            \
     }                                                                              \
     static inline bool PREFIX##_mark_empty(T *o)                                   \
     {                                                                              \
-        return tr__mpsc_mark_empty_at(&o->FRONT, &o->END);                          \
+        return tr__mpsc_mark_empty_at(&o->HEAD, &o->STUB, &o->END);                          \
     }
 
 /* tr__mpsc_push, tr__mpsc_pop, tr__mpsc_is_empty, tr__mpsc_mark_empty. */
-TR__MPSC_BIND(tr__mpsc, tr__mpsc, front, end)
+TR__MPSC_BIND(tr__mpsc, tr__mpsc, head, stub, end)
 
 #endif

@@ -171,9 +171,9 @@ static void file_requests(tr__reactor *r)
 {
     /* With the stub last, whatever is queued (rarely anything: see
      * mpsc.h) is ahead of it, and the queue is done when empty. */
-    tr__node *last = tr__mpsc_untag(ck_pr_load_ptr(&r->requests.front.head));
+    tr__node *last = tr__mpsc_untag(ck_pr_load_ptr(&r->requests.head));
     for (;;) {
-        if (last == &r->requests.front.stub && tr__mpsc_is_empty(&r->requests))
+        if (last == &r->requests.stub && tr__mpsc_is_empty(&r->requests))
             return;
         tr__node *n = tr__mpsc_pop(&r->requests);
         if (n == NULL) {

@@ -142,7 +142,7 @@ void tr__bp_clear_idle(tr__worker *w, tr__actor *a)
 
 static bool idle(tr__actor *a)
 {
-    return ((uintptr_t)ck_pr_load_ptr(&a->mailbox.head) & TR__MPSC_EMPTY) != 0;
+    return ((uintptr_t)ck_pr_load_ptr(&a->mailbox) & TR__MPSC_EMPTY) != 0;
 }
 
 /* Marks a overloaded unless it is waiting; true if it is (now) overloaded.
