@@ -315,10 +315,27 @@ typedef struct caller {
 
 TR__RESOURCE_FIRST(caller);
 
-static void call_free(call *c)
+/* c's lock and condition, for a call already filled in: 0 or TR_ENOMEM. */
+static int call_init(call *c)
+{
+    if (pthread_mutex_init(&c->lock, NULL) != 0)
+        return TR_ENOMEM;
+    if (pthread_cond_init(&c->cond, NULL) != 0) {
+        pthread_mutex_destroy(&c->lock);
+        return TR_ENOMEM;
+    }
+    return 0;
+}
+
+static void call_fini(call *c)
 {
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);
+}
+
+static void call_free(call *c)
+{
+    call_fini(c);
     free(c);
 }
 
@@ -416,12 +433,7 @@ static int call_simulated(tr_runtime *rt, tr_pid to, uint32_t type, const void *
     if (c == NULL)
         return TR_ENOMEM;
     *c = (call){.to = to, .type = type, .data = data, .len = len, .timeout_ns = timeout_ns};
-    if (pthread_mutex_init(&c->lock, NULL) != 0) {
-        free(c);
-        return TR_ENOMEM;
-    }
-    if (pthread_cond_init(&c->cond, NULL) != 0) {
-        pthread_mutex_destroy(&c->lock);
+    if (call_init(c) != 0) {
         free(c);
         return TR_ENOMEM;
     }
@@ -460,12 +472,8 @@ int tr_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t l
                    : call_simulated(rt, to, type, data, len, timeout_ns, reply);
 
     call c = {.to = to, .type = type, .data = data, .len = len, .timeout_ns = timeout_ns};
-    if (pthread_mutex_init(&c.lock, NULL) != 0)
+    if (call_init(&c) != 0)
         return TR_ENOMEM;
-    if (pthread_cond_init(&c.cond, NULL) != 0) {
-        pthread_mutex_destroy(&c.lock);
-        return TR_ENOMEM;
-    }
     int err = call_start(rt, &c);
     if (err == 0) {
         pthread_mutex_lock(&c.lock);
@@ -475,7 +483,6 @@ int tr_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t l
         err = c.err;
         *reply = c.reply;
     }
-    pthread_cond_destroy(&c.cond);
-    pthread_mutex_destroy(&c.lock);
+    call_fini(&c);
     return err;
 }

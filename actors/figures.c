@@ -3,7 +3,7 @@
  *
  * What each figure costs, and how close it is (instructions: callgrind,
  * --threads 1, pingpong per round trip, counting per message; before the
- * figures 738 and 251, with them 758 and 252):
+ * figures 738 and 251, with them 755 and 251):
  *   turns, last run   the turn's first stores (actor.c, tr__actor_run),
  *                     on the slot's line the turn's pops write anyway: a
  *                     32-bit count, whose wrap carries into the side
@@ -99,25 +99,22 @@ void tr__figures_carry(tr__actor *a)
     }
 }
 
-/* The side record's groups for incarnation `life`, or zeros if they hold
- * another's (actor.h): the tag, then the figures it covers. */
-static const tr__side *own_group(tr__actor *a, uint32_t life)
+/* a's side record if the group tagged by *tag (its own_life or its
+ * monitor_life) is incarnation `life`'s, or zeros if it holds another's
+ * (actor.h): the tag, then the figures it covers. */
+static const tr__side *group(tr__actor *a, const uint32_t *tag, uint32_t life)
 {
     static const tr__side none;
-    const tr__side *s = tr__side_of(a);
-    if (ck_pr_load_32((uint32_t *)&s->own_life) != life)
+    if (ck_pr_load_32((uint32_t *)tag) != life)
         return &none;
     ck_pr_fence_load();
-    return s;
+    return tr__side_of(a);
 }
 
 uint64_t tr__figures_busy(tr__actor *a, uint32_t life)
 {
-    tr__side *s = tr__side_of(a);
-    if (ck_pr_load_32(&s->monitor_life) != life)
-        return 0;
-    ck_pr_fence_load();
-    return ck_pr_load_64(&s->busy_ns);
+    const tr__side *m = group(a, &tr__side_of(a)->monitor_life, life);
+    return ck_pr_load_64((uint64_t *)&m->busy_ns);
 }
 
 /* The coarse clock at a's last turn, from the 32-bit stamp: the stamp
@@ -136,7 +133,7 @@ bool tr__figures_read(tr_runtime *rt, tr__actor *a, tr_pid pid, tr_actor_figures
     if (!tr__actor_live(a, pid))
         return false;
     uint32_t life = ck_pr_load_32(&a->life);
-    const tr__side *own = own_group(a, life);
+    const tr__side *own = group(a, &tr__side_of(a)->own_life, life);
     out->pid = pid;
     if (ck_pr_load_16(&a->named))
         tr__registry_name_of(rt, pid, out->name, sizeof out->name);
@@ -150,12 +147,9 @@ bool tr__figures_read(tr_runtime *rt, tr__actor *a, tr_pid pid, tr_actor_figures
     out->turns = (uint64_t)ck_pr_load_32((uint32_t *)&own->turns_hi) << 32 |
                  ck_pr_load_32(&a->turns);
     out->handled = tr__figures_handled(a);
-    tr__side *s = tr__side_of(a);
-    if (ck_pr_load_32(&s->monitor_life) == life) {
-        ck_pr_fence_load();
-        out->busy_ns = ck_pr_load_64(&s->busy_ns);
-        out->longest_turn_ns = (uint64_t)ck_pr_load_32(&s->longest_us) * 1000;
-    }
+    const tr__side *m = group(a, &tr__side_of(a)->monitor_life, life);
+    out->busy_ns = ck_pr_load_64((uint64_t *)&m->busy_ns);
+    out->longest_turn_ns = (uint64_t)ck_pr_load_32((uint32_t *)&m->longest_us) * 1000;
     out->mailbox = tr__figures_mailbox(a);
     out->last_run_ns = out->turns != 0 ? last_run_ns(rt, a) : 0;
     /* In a run queue now: how long so far. */
