@@ -306,6 +306,16 @@ uint64_t tr__simnet_latency(void)
     return min + (uint64_t)(x < cap ? x : cap);
 }
 
+void tr__simnet_gather(unsigned char *dst, const struct iovec *iov, size_t n, size_t len)
+{
+    for (size_t k = 0, at = 0; k < n && at < len; k++) {
+        size_t part = iov[k].iov_len < len - at ? iov[k].iov_len : len - at;
+        if (part > 0)
+            memcpy(dst + at, iov[k].iov_base, part);
+        at += part;
+    }
+}
+
 /* ---- addresses and ports ---- */
 
 int tr__saddr_from(const struct sockaddr *sa, socklen_t len, int family, tr__saddr *out)

@@ -155,6 +155,9 @@ void tr__saddr_to(const tr__saddr *a, struct sockaddr *sa, socklen_t *len);
 bool tr__saddr_wild(const tr__saddr *a);
 bool tr__saddr_same_host(const tr__saddr *a, const tr__saddr *b);
 void tr__saddr_route(tr__saddr *a);    /* a wildcard destination means loopback */
+/* Copies the first len bytes that iov[0..n) holds into dst (a segment's or
+ * a datagram's payload). */
+void tr__simnet_gather(unsigned char *dst, const struct iovec *iov, size_t n, size_t len);
 
 /* simtcp.c */
 uint32_t tr__tcp_poll(tr__sock *s);

@@ -81,12 +81,7 @@ static int dir_push(tr__conn_sim *c, int i, uint8_t kind, const struct iovec *io
     g->next = NULL;
     g->kind = kind;
     g->len = len;
-    for (size_t k = 0, at = 0; k < n && at < len; k++) {
-        size_t part = iov[k].iov_len < len - at ? iov[k].iov_len : len - at;
-        if (part > 0)
-            memcpy(g->data + at, iov[k].iov_base, part);
-        at += part;
-    }
+    tr__simnet_gather(g->data, iov, n, len);
     uint64_t due = now + tr__simnet_latency();
     g->due = due > d->last_due ? due : d->last_due;
     d->last_due = g->due;

@@ -80,11 +80,7 @@ static void launch(tr__sock *s, const tr__saddr *from, const tr__saddr *to,
     d->from = *from;
     d->to = *to;
     d->len = len;
-    for (size_t k = 0, at = 0; k < n && at < len; k++) {
-        if (iov[k].iov_len > 0)
-            memcpy(d->data + at, iov[k].iov_base, iov[k].iov_len);
-        at += iov[k].iov_len;
-    }
+    tr__simnet_gather(d->data, iov, n, len);
     uint64_t now = tr__now_ns(), lo = now + tr__sim.lat_min_ns, due;
     bool after_one = s->last_due > lo && memcmp(&s->last_to, to, sizeof *to) == 0;
     if (first && after_one && tr__sim_chance(tr__sim.reorder)) {
