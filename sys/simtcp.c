@@ -226,8 +226,7 @@ static tr__sock *find_listener(const tr__saddr *a)
 {
     for (tr__sock *s = tr__w.socks; s != NULL; s = s->next)
         if (s->type == SOCK_STREAM && s->state == S_LISTEN && s->fd >= 0 &&
-            s->local.family == a->family && s->local.port == a->port &&
-            (tr__saddr_wild(&s->local) || tr__saddr_same_host(&s->local, a)))
+            tr__saddr_takes(&s->local, a))
             return s;
     return NULL;
 }

@@ -40,9 +40,7 @@ static void lost(uint64_t id, size_t len)
 static tr__sock *bound_to(const tr__saddr *a)
 {
     for (tr__sock *s = tr__w.socks; s != NULL; s = s->next)
-        if (s->type == SOCK_DGRAM && s->fd >= 0 && s->bound && s->local.family == a->family &&
-            s->local.port == a->port &&
-            (tr__saddr_wild(&s->local) || tr__saddr_same_host(&s->local, a)))
+        if (s->type == SOCK_DGRAM && s->fd >= 0 && s->bound && tr__saddr_takes(&s->local, a))
             return s;
     return NULL;
 }
