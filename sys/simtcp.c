@@ -54,14 +54,19 @@ static size_t room(tr__conn_sim *c, int i)
 
 /* ---- directions ---- */
 
-static void dir_clear(tr__conn_sim *c, int i)
+static void segs_free(tr__dir *d)
 {
-    tr__dir *d = &c->d[i];
     while (d->head != NULL) {
         tr__seg *g = d->head;
         d->head = g->next;
         free(g);
     }
+}
+
+static void dir_clear(tr__conn_sim *c, int i)
+{
+    tr__dir *d = &c->d[i];
+    segs_free(d);
     d->tail = NULL;
     d->inflight = 0;
     d->last_due = 0;
@@ -160,12 +165,9 @@ void tr__tcp_free_all(void)
     while (tr__w.conns != NULL) {
         tr__conn_sim *c = tr__w.conns;
         tr__w.conns = c->next;
+        /* Not dir_clear: the heap its events were in is freed already. */
         for (int j = 0; j < 2; j++)
-            while (c->d[j].head != NULL) {
-                tr__seg *g = c->d[j].head;
-                c->d[j].head = g->next;
-                free(g);
-            }
+            segs_free(&c->d[j]);
         free(c);
     }
 }
