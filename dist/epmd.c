@@ -144,16 +144,7 @@ int tr__epmd_register(tr__dist_node *n, const char *listen_host)
 int tr__epmd_port_of(const char *host, uint16_t epmd_port, const char *alive, uint16_t *port)
 {
     char addr[TR__NODE_NAME_MAX + 1];
-    if (tr__sim_on())
-        return tr__simepmd_lookup(epmd_port, alive, port, addr);
-    int fd = dial(host, epmd_port, 1000);
-    if (fd < 0)
-        return fd == -ECONNREFUSED ? TR_EHOSTUNREACH : fd;
-    uint8_t req[8 + TR__NODE_NAME_MAX], in[600];
-    size_t len = tr__epmd_port_req(req, sizeof req, alive);
-    int r = exchange(fd, req, len, in, sizeof in, 1000, parse_port, port);
-    close(fd);
-    return r == 1 ? 0 : r < 0 ? r : TR_EBADFRAME;
+    return tr__epmd_lookup(host, epmd_port, alive, port, addr);
 }
 
 int tr__epmd_lookup(const char *host, uint16_t epmd_port, const char *alive, uint16_t *port,
@@ -162,7 +153,14 @@ int tr__epmd_lookup(const char *host, uint16_t epmd_port, const char *alive, uin
     if (tr__sim_on())
         return tr__simepmd_lookup(epmd_port, alive, port, addr);
     strcpy(addr, host);
-    return tr__epmd_port_of(host, epmd_port, alive, port);
+    int fd = dial(host, epmd_port, 1000);
+    if (fd < 0)
+        return fd == -ECONNREFUSED ? TR_EHOSTUNREACH : fd;
+    uint8_t req[8 + TR__NODE_NAME_MAX], in[600];
+    size_t len = tr__epmd_port_req(req, sizeof req, alive);
+    int r = exchange(fd, req, len, in, sizeof in, 1000, parse_port, port);
+    close(fd);
+    return r == 1 ? 0 : r < 0 ? r : TR_EBADFRAME;
 }
 
 void tr__epmd_unregister(tr__dist_node *n)

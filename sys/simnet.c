@@ -306,6 +306,16 @@ uint64_t tr__simnet_latency(void)
     return min + (uint64_t)(x < cap ? x : cap);
 }
 
+void tr__simnet_gather(unsigned char *dst, const struct iovec *iov, size_t n, size_t len)
+{
+    for (size_t k = 0, at = 0; k < n && at < len; k++) {
+        size_t part = iov[k].iov_len < len - at ? iov[k].iov_len : len - at;
+        if (part > 0)
+            memcpy(dst + at, iov[k].iov_base, part);
+        at += part;
+    }
+}
+
 /* ---- addresses and ports ---- */
 
 int tr__saddr_from(const struct sockaddr *sa, socklen_t len, int family, tr__saddr *out)
@@ -367,6 +377,12 @@ bool tr__saddr_same_host(const tr__saddr *a, const tr__saddr *b)
     return a->family == b->family && memcmp(a->ip, b->ip, sizeof a->ip) == 0;
 }
 
+bool tr__saddr_takes(const tr__saddr *local, const tr__saddr *a)
+{
+    return local->family == a->family && local->port == a->port &&
+           (tr__saddr_wild(local) || tr__saddr_same_host(local, a));
+}
+
 void tr__saddr_route(tr__saddr *a)
 {
     if (!tr__saddr_wild(a))
@@ -406,8 +422,7 @@ int tr__simnet_bind_check(const tr__sock *me, const tr__saddr *a)
 {
     for (tr__sock *s = tr__w.socks; s != NULL; s = s->next)
         if (s != me && s->type == me->type && s->explicit_bound && s->fd >= 0 &&
-            s->local.family == a->family && s->local.port == a->port &&
-            (tr__saddr_wild(&s->local) || tr__saddr_wild(a) || tr__saddr_same_host(&s->local, a)))
+            (tr__saddr_takes(&s->local, a) || tr__saddr_takes(a, &s->local)))
             return EADDRINUSE;
     return 0;
 }

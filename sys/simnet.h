@@ -154,7 +154,13 @@ int tr__saddr_from(const struct sockaddr *sa, socklen_t len, int family, tr__sad
 void tr__saddr_to(const tr__saddr *a, struct sockaddr *sa, socklen_t *len);
 bool tr__saddr_wild(const tr__saddr *a);
 bool tr__saddr_same_host(const tr__saddr *a, const tr__saddr *b);
+/* A socket bound at local takes what is sent to a: same family and port,
+ * and local is a's address or the wildcard. */
+bool tr__saddr_takes(const tr__saddr *local, const tr__saddr *a);
 void tr__saddr_route(tr__saddr *a);    /* a wildcard destination means loopback */
+/* Copies the first len bytes that iov[0..n) holds into dst (a segment's or
+ * a datagram's payload). */
+void tr__simnet_gather(unsigned char *dst, const struct iovec *iov, size_t n, size_t len);
 
 /* simtcp.c */
 uint32_t tr__tcp_poll(tr__sock *s);

@@ -54,14 +54,19 @@ static size_t room(tr__conn_sim *c, int i)
 
 /* ---- directions ---- */
 
-static void dir_clear(tr__conn_sim *c, int i)
+static void segs_free(tr__dir *d)
 {
-    tr__dir *d = &c->d[i];
     while (d->head != NULL) {
         tr__seg *g = d->head;
         d->head = g->next;
         free(g);
     }
+}
+
+static void dir_clear(tr__conn_sim *c, int i)
+{
+    tr__dir *d = &c->d[i];
+    segs_free(d);
     d->tail = NULL;
     d->inflight = 0;
     d->last_due = 0;
@@ -81,12 +86,7 @@ static int dir_push(tr__conn_sim *c, int i, uint8_t kind, const struct iovec *io
     g->next = NULL;
     g->kind = kind;
     g->len = len;
-    for (size_t k = 0, at = 0; k < n && at < len; k++) {
-        size_t part = iov[k].iov_len < len - at ? iov[k].iov_len : len - at;
-        if (part > 0)
-            memcpy(g->data + at, iov[k].iov_base, part);
-        at += part;
-    }
+    tr__simnet_gather(g->data, iov, n, len);
     uint64_t due = now + tr__simnet_latency();
     g->due = due > d->last_due ? due : d->last_due;
     d->last_due = g->due;
@@ -165,12 +165,9 @@ void tr__tcp_free_all(void)
     while (tr__w.conns != NULL) {
         tr__conn_sim *c = tr__w.conns;
         tr__w.conns = c->next;
+        /* Not dir_clear: the heap its events were in is freed already. */
         for (int j = 0; j < 2; j++)
-            while (c->d[j].head != NULL) {
-                tr__seg *g = c->d[j].head;
-                c->d[j].head = g->next;
-                free(g);
-            }
+            segs_free(&c->d[j]);
         free(c);
     }
 }
@@ -231,8 +228,7 @@ static tr__sock *find_listener(const tr__saddr *a)
 {
     for (tr__sock *s = tr__w.socks; s != NULL; s = s->next)
         if (s->type == SOCK_STREAM && s->state == S_LISTEN && s->fd >= 0 &&
-            s->local.family == a->family && s->local.port == a->port &&
-            (tr__saddr_wild(&s->local) || tr__saddr_same_host(&s->local, a)))
+            tr__saddr_takes(&s->local, a))
             return s;
     return NULL;
 }

@@ -40,9 +40,7 @@ static void lost(uint64_t id, size_t len)
 static tr__sock *bound_to(const tr__saddr *a)
 {
     for (tr__sock *s = tr__w.socks; s != NULL; s = s->next)
-        if (s->type == SOCK_DGRAM && s->fd >= 0 && s->bound && s->local.family == a->family &&
-            s->local.port == a->port &&
-            (tr__saddr_wild(&s->local) || tr__saddr_same_host(&s->local, a)))
+        if (s->type == SOCK_DGRAM && s->fd >= 0 && s->bound && tr__saddr_takes(&s->local, a))
             return s;
     return NULL;
 }
@@ -80,11 +78,7 @@ static void launch(tr__sock *s, const tr__saddr *from, const tr__saddr *to,
     d->from = *from;
     d->to = *to;
     d->len = len;
-    for (size_t k = 0, at = 0; k < n && at < len; k++) {
-        if (iov[k].iov_len > 0)
-            memcpy(d->data + at, iov[k].iov_base, iov[k].iov_len);
-        at += iov[k].iov_len;
-    }
+    tr__simnet_gather(d->data, iov, n, len);
     uint64_t now = tr__now_ns(), lo = now + tr__sim.lat_min_ns, due;
     bool after_one = s->last_due > lo && memcmp(&s->last_to, to, sizeof *to) == 0;
     if (first && after_one && tr__sim_chance(tr__sim.reorder)) {
