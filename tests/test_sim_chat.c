@@ -39,6 +39,16 @@ static sc_client *user(sc_scenario *s, const char *nick)
     return c;
 }
 
+/* Sends each of the n lines in turn, each refused with `err`. */
+static void refused(sc_client *c, const char *const lines[], size_t n, const char *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        sc_send(c, "%s", lines[i]);
+        sc_expect(c, "%s", err);
+    }
+}
+#define REFUSED(c, lines, err) refused((c), (lines), sizeof(lines) / sizeof *(lines), (err))
+
 /* ---- nicks ---------------------------------------------------------------- */
 
 static void hello(sc_scenario *s)
@@ -73,10 +83,7 @@ static void nick_bad(sc_scenario *s)
     sc_client *a = sc_client_add(s, "a");
     const char *bad[] = {"NICK", "NICK ", "NICK bad!nick", "NICK #alice", "NICK a b",
                          "NICK 123456789012345678901234567890123", "NICK caf\xc3\xa9"};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        sc_send(a, "%s", bad[i]);
-        sc_expect(a, "ERR bad-nick");
-    }
+    REFUSED(a, bad, "ERR bad-nick");
     sc_nick(a, "A-z_09-12345678901234567890123"); /* 32 characters, all kinds */
 }
 
@@ -109,10 +116,7 @@ static void no_nick(sc_scenario *s)
     sc_mark(b, "in");
     sc_client *a = sc_client_add(s, "alice");
     const char *early[] = {"JOIN #r", "PART #r", "MSG #r hi", "PRIV bob hi", "WHO #r"};
-    for (size_t i = 0; i < sizeof early / sizeof *early; i++) {
-        sc_send(a, "%s", early[i]);
-        sc_expect(a, "ERR no-nick");
-    }
+    REFUSED(a, early, "ERR no-nick");
     sc_send(a, "NICK bad!"); /* a refused NICK leaves none */
     sc_expect(a, "ERR bad-nick");
     sc_nick(a, "alice");
@@ -138,10 +142,7 @@ static void join_bad_room(sc_scenario *s)
     sc_client *a = user(s, "alice");
     const char *bad[] = {"JOIN", "JOIN lobby", "JOIN #", "JOIN ##", "JOIN #lob by",
                          "JOIN #lob!by", "JOIN #123456789012345678901234567890123"};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        sc_send(a, "%s", bad[i]);
-        sc_expect(a, "ERR bad-room");
-    }
+    REFUSED(a, bad, "ERR bad-room");
 }
 
 static void join_tells_members_who_sorted(sc_scenario *s)
@@ -262,10 +263,7 @@ static void unknown_command(sc_scenario *s)
     sc_expect(a, "ERR unknown-command");
     sc_nick(a, "alice");
     const char *bad[] = {"FOO bar", "", " NICK bob", "NICKNAME bob", "MSGS #r x", "/join #r"};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        sc_send(a, "%s", bad[i]);
-        sc_expect(a, "ERR unknown-command");
-    }
+    REFUSED(a, bad, "ERR unknown-command");
 }
 
 static void verbs_case_insensitive(sc_scenario *s)
