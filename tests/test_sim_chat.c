@@ -477,9 +477,6 @@ static const sc_def scenarios[] = {
 };
 #define SCENARIOS (sizeof scenarios / sizeof *scenarios)
 
-static uint64_t total_runs;
-static double total_wall;
-
 /* SIM_CHAT_SEEDS: "A-B" or "N"; default 1-20. */
 static void seed_range(uint64_t *first, uint64_t *last)
 {
@@ -521,8 +518,6 @@ static void test_scenario(void)
     double t0 = tt_now();
     int failed = sc_run_seeds(def, first, last, jobs, NULL);
     double wall = tt_now() - t0;
-    total_runs += runs;
-    total_wall += wall;
     if (failed == 0)
         printf("[%" PRIu64 " seeds, %.2f s, %.0f runs/s] ", runs, wall,
                wall > 0 ? runs / wall : 0.0);
@@ -593,12 +588,6 @@ static void test_same_seed_same_trace(void)
     CU_ASSERT(distinct >= HASH_SEEDS * 9 / 10);
 }
 
-static void test_total(void)
-{
-    printf("[%" PRIu64 " simulated runs in %.2f s: %.0f runs/s] ", total_runs, total_wall,
-           total_wall > 0 ? total_runs / total_wall : 0.0);
-}
-
 void register_sim_chat_tests(void)
 {
     CU_pSuite s = tt_suite("sim_chat");
@@ -607,5 +596,4 @@ void register_sim_chat_tests(void)
     tt_test(s, "real_network", test_real_network);
     tt_test(s, "same_seed_same_trace", test_same_seed_same_trace);
     tt_test(s, "engine_catches_wrong_scripts", test_engine_catches_wrong_scripts);
-    tt_test(s, "total", test_total);
 }
