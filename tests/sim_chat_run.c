@@ -3,6 +3,8 @@
  * over the real network. */
 #include "sim_chat_util.h"
 
+#include "../support/epmd.h" /* a free port; whether a port accepts */
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -68,38 +70,6 @@ static bool sim_once(const sc_def *def, uint64_t seed, char *why, size_t cap)
 
 /* ---- one run over the real network ----------------------------------------- */
 
-static uint16_t free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof a;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    uint16_t port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-/* Whether something accepts on 127.0.0.1:port within about 10 s. */
-static bool listening(uint16_t port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    for (int i = 0; i < 1000; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-        if (fd >= 0)
-            close(fd);
-        if (ok)
-            return true;
-        tt_sleep_ms(10);
-    }
-    return false;
-}
-
 typedef struct chat_thread {
     char port[8];
     int rc;
@@ -121,7 +91,7 @@ static bool real_once(const sc_def *def, char *why, size_t cap)
     chat_thread t = {.rc = -1};
     pthread_t th;
     tr_runtime *rt = NULL;
-    if (s == NULL || (s->port = free_port()) == 0) {
+    if (s == NULL || (s->port = epmd_free_port()) == 0) {
         snprintf(why, cap, "no memory or no free port");
         free(s);
         return false;
@@ -134,7 +104,7 @@ static bool real_once(const sc_def *def, char *why, size_t cap)
         sc_scenario_free(s);
         return false;
     }
-    bool ok = listening(s->port);
+    bool ok = epmd_await(s->port, 10); /* chat accepts within 10 s */
     int err = ok ? tr_runtime_create(NULL, &rt) : 0;
     if (ok && err == 0 && (err = sc_director_spawn(rt, s)) == 0)
         tr_runtime_run(rt);

@@ -39,6 +39,16 @@ static sc_client *user(sc_scenario *s, const char *nick)
     return c;
 }
 
+/* Sends each of the n lines in turn, each refused with `err`. */
+static void refused(sc_client *c, const char *const lines[], size_t n, const char *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        sc_send(c, "%s", lines[i]);
+        sc_expect(c, "%s", err);
+    }
+}
+#define REFUSED(c, lines, err) refused((c), (lines), sizeof(lines) / sizeof *(lines), (err))
+
 /* ---- nicks ---------------------------------------------------------------- */
 
 static void hello(sc_scenario *s)
@@ -73,10 +83,7 @@ static void nick_bad(sc_scenario *s)
     sc_client *a = sc_client_add(s, "a");
     const char *bad[] = {"NICK", "NICK ", "NICK bad!nick", "NICK #alice", "NICK a b",
                          "NICK 123456789012345678901234567890123", "NICK caf\xc3\xa9"};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        sc_send(a, "%s", bad[i]);
-        sc_expect(a, "ERR bad-nick");
-    }
+    REFUSED(a, bad, "ERR bad-nick");
     sc_nick(a, "A-z_09-12345678901234567890123"); /* 32 characters, all kinds */
 }
 
@@ -109,10 +116,7 @@ static void no_nick(sc_scenario *s)
     sc_mark(b, "in");
     sc_client *a = sc_client_add(s, "alice");
     const char *early[] = {"JOIN #r", "PART #r", "MSG #r hi", "PRIV bob hi", "WHO #r"};
-    for (size_t i = 0; i < sizeof early / sizeof *early; i++) {
-        sc_send(a, "%s", early[i]);
-        sc_expect(a, "ERR no-nick");
-    }
+    REFUSED(a, early, "ERR no-nick");
     sc_send(a, "NICK bad!"); /* a refused NICK leaves none */
     sc_expect(a, "ERR bad-nick");
     sc_nick(a, "alice");
@@ -138,10 +142,7 @@ static void join_bad_room(sc_scenario *s)
     sc_client *a = user(s, "alice");
     const char *bad[] = {"JOIN", "JOIN lobby", "JOIN #", "JOIN ##", "JOIN #lob by",
                          "JOIN #lob!by", "JOIN #123456789012345678901234567890123"};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        sc_send(a, "%s", bad[i]);
-        sc_expect(a, "ERR bad-room");
-    }
+    REFUSED(a, bad, "ERR bad-room");
 }
 
 static void join_tells_members_who_sorted(sc_scenario *s)
@@ -262,10 +263,7 @@ static void unknown_command(sc_scenario *s)
     sc_expect(a, "ERR unknown-command");
     sc_nick(a, "alice");
     const char *bad[] = {"FOO bar", "", " NICK bob", "NICKNAME bob", "MSGS #r x", "/join #r"};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        sc_send(a, "%s", bad[i]);
-        sc_expect(a, "ERR unknown-command");
-    }
+    REFUSED(a, bad, "ERR unknown-command");
 }
 
 static void verbs_case_insensitive(sc_scenario *s)
@@ -479,9 +477,6 @@ static const sc_def scenarios[] = {
 };
 #define SCENARIOS (sizeof scenarios / sizeof *scenarios)
 
-static uint64_t total_runs;
-static double total_wall;
-
 /* SIM_CHAT_SEEDS: "A-B" or "N"; default 1-20. */
 static void seed_range(uint64_t *first, uint64_t *last)
 {
@@ -523,8 +518,6 @@ static void test_scenario(void)
     double t0 = tt_now();
     int failed = sc_run_seeds(def, first, last, jobs, NULL);
     double wall = tt_now() - t0;
-    total_runs += runs;
-    total_wall += wall;
     if (failed == 0)
         printf("[%" PRIu64 " seeds, %.2f s, %.0f runs/s] ", runs, wall,
                wall > 0 ? runs / wall : 0.0);
@@ -595,12 +588,6 @@ static void test_same_seed_same_trace(void)
     CU_ASSERT(distinct >= HASH_SEEDS * 9 / 10);
 }
 
-static void test_total(void)
-{
-    printf("[%" PRIu64 " simulated runs in %.2f s: %.0f runs/s] ", total_runs, total_wall,
-           total_wall > 0 ? total_runs / total_wall : 0.0);
-}
-
 void register_sim_chat_tests(void)
 {
     CU_pSuite s = tt_suite("sim_chat");
@@ -609,5 +596,4 @@ void register_sim_chat_tests(void)
     tt_test(s, "real_network", test_real_network);
     tt_test(s, "same_seed_same_trace", test_same_seed_same_trace);
     tt_test(s, "engine_catches_wrong_scripts", test_engine_catches_wrong_scripts);
-    tt_test(s, "total", test_total);
 }

@@ -41,28 +41,48 @@ static struct {
     int down_reason_a, down_reason_b;
 } seen;
 
+/* What the service and the driver share. A PING's sequence number, or
+ * NULL (a failed check) if it has none below MAXSEQ. */
+static const uint32_t *ping_seq(const tr_msg *m)
+{
+    const uint32_t *seq = TR_PAYLOAD(m, uint32_t);
+    TT_CHECK(seq != NULL && *seq < MAXSEQ);
+    return seq != NULL && *seq < MAXSEQ ? seq : NULL;
+}
+
+/* Monitors the other end the first time `from` is seen as it (*peer). */
+static void monitor_peer(tr_ctx *cx, tr_pid *peer, tr_pid from)
+{
+    if (*peer != from) {
+        *peer = from;
+        uint64_t ref;
+        TT_CHECK(tr_monitor(cx, from, &ref) == 0);
+    }
+}
+
+/* A TR_DOWN of that monitor: it fired, and why. */
+static void note_down(const tr_msg *m, bool *down, int *reason)
+{
+    const tr_down_info *d = TR_PAYLOAD(m, tr_down_info);
+    TT_CHECK(d != NULL);
+    *down = true;
+    *reason = d != NULL ? d->reason : 0;
+}
+
 /* B: answers every PING to its sender; monitors the first sender, so
  * that B sees the connection go down as well. */
 static void service(tr_ctx *cx, void *state, const tr_msg *m)
 {
     (void)state;
     if (m->type == PING) {
-        const uint32_t *seq = TR_PAYLOAD(m, uint32_t);
-        TT_CHECK(seq != NULL && *seq < MAXSEQ);
-        if (seq == NULL || *seq >= MAXSEQ)
+        const uint32_t *seq = ping_seq(m);
+        if (seq == NULL)
             return;
         seen.svc_got[*seq]++;
-        if (seen.driver != m->from) {
-            seen.driver = m->from;
-            uint64_t ref;
-            TT_CHECK(tr_monitor(cx, m->from, &ref) == 0);
-        }
+        monitor_peer(cx, &seen.driver, m->from);
         TT_CHECK(tr_send(cx, m->from, PING, seq, sizeof *seq) == 0);
     } else if (m->type == TR_DOWN) {
-        const tr_down_info *d = TR_PAYLOAD(m, tr_down_info);
-        TT_CHECK(d != NULL);
-        seen.down_b = true;
-        seen.down_reason_b = d != NULL ? d->reason : 0;
+        note_down(m, &seen.down_b, &seen.down_reason_b);
     }
 }
 
@@ -82,23 +102,15 @@ static void driver(tr_ctx *cx, void *state, const tr_msg *m)
         for (uint32_t s = g->first; s < g->first + g->count; s++)
             TT_CHECK(tr_send(cx, seen.svc, PING, &s, sizeof s) == 0);
     } else if (m->type == PING) {
-        const uint32_t *seq = TR_PAYLOAD(m, uint32_t);
-        TT_CHECK(seq != NULL && *seq < MAXSEQ);
-        if (seq == NULL || *seq >= MAXSEQ)
+        const uint32_t *seq = ping_seq(m);
+        if (seq == NULL)
             return;
         seen.replies[*seq]++;
-        if (seen.svc != m->from) {
-            seen.svc = m->from;
-            uint64_t ref;
-            TT_CHECK(tr_monitor(cx, m->from, &ref) == 0);
-        }
+        monitor_peer(cx, &seen.svc, m->from);
         if (++seen.answered == seen.want)
             seen.phase_done = true;
     } else if (m->type == TR_DOWN) {
-        const tr_down_info *d = TR_PAYLOAD(m, tr_down_info);
-        TT_CHECK(d != NULL);
-        seen.down_a = true;
-        seen.down_reason_a = d != NULL ? d->reason : 0;
+        note_down(m, &seen.down_a, &seen.down_reason_a);
     }
 }
 

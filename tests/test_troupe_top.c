@@ -4,13 +4,8 @@
  * print one frame, without escapes, that shows the room actors by name
  * (and the directory), the workers' header and the table's columns. A
  * wrong address must make it exit non-zero with a message. */
-#include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <signal.h>
-#include <sys/wait.h>
 
 #include "chat_util.h"
 
