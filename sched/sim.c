@@ -314,9 +314,7 @@ static void step(runnable e)
     tr__sched_taken(rt, e.a); /* out of the runnable array: its wait ends */
     rt->actors.batch = 1 + (unsigned)tr__sim_below(rt->cfg.batch);
     tr__worker_swap(w);
-    w->turn_seq++;
-    w->current = e.a;
-    w->run(w, e.a);
+    tr__run_turn(w, e.a);
     tr__between_turns(w);
     if (tr__sim.sched == TR__SIM_PCT)
         change_point(rt, e.a);
