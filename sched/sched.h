@@ -338,14 +338,20 @@ unsigned tr__bp_watch_every(unsigned batch);
 /* Worker thread entry (worker.c). */
 void *tr__worker_main(void *arg);
 
-/* A worker's pseudo-random number (xorshift64). */
-static inline uint64_t tr__rand(tr__worker *w)
+/* The next number of a xorshift64 stream (*state never 0). */
+static inline uint64_t tr__xorshift64(uint64_t *state)
 {
-    uint64_t x = w->rng;
+    uint64_t x = *state;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    return w->rng = x;
+    return *state = x;
+}
+
+/* A worker's pseudo-random number. */
+static inline uint64_t tr__rand(tr__worker *w)
+{
+    return tr__xorshift64(&w->rng);
 }
 
 /* ---- the poller: provided by reactor/ (reactor.c) ----

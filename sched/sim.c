@@ -559,8 +559,5 @@ uint64_t tr_rand(tr_ctx *cx)
             state = tr__real_ns() ^ (uint64_t)(uintptr_t)&state;
         state |= 1; /* xorshift never leaves 0 */
     }
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
+    return tr__xorshift64(&state);
 }
