@@ -317,6 +317,10 @@ void tr__sim_created(tr_runtime *rt);
  * can never go on (1). */
 int tr__sim_join(tr_runtime *rt);
 
+/* A poll of w's reactor that does not sleep, between turns; none if
+ * another thread holds the reactor (worker.c; the simulator's poll too). */
+void tr__sched_poll(tr__worker *w);
+
 /* Makes w the calling thread's worker (NULL: none); returns the one it
  * was (worker.c). The simulator steps each runtime through its worker. */
 tr__worker *tr__worker_swap(tr__worker *w);

@@ -323,14 +323,10 @@ static void step(runnable e)
 
 static void poll_rt(tr_runtime *rt)
 {
-    tr__reactor *r = rt->reactor;
     tr__worker *w = &rt->workers[0];
-    if (!tr__reactor_trylock(r))
-        return; /* (one thread: always free) */
     tr__actors_coarse(&rt->actors, tr__sim_clock);
     tr__worker_swap(w);
-    tr__reactor_dispatch(r, w, tr__reactor_wait(r, false, 0));
-    tr__reactor_unlock(r);
+    tr__sched_poll(w); /* (one thread: the reactor's lock is always free) */
     gather(rt);
 }
 

@@ -288,9 +288,14 @@ static bool work_visible(tr_runtime *rt, bool any)
 static void poll_busy(tr__worker *w)
 {
     tr_runtime *rt = w->turner.rt;
-    tr__reactor *r = rt->reactor;
-    if (ck_pr_load_32(&rt->holds) == 0 || !tr__reactor_due(r, tr__now_ns()) ||
-        !tr__reactor_trylock(r))
+    if (ck_pr_load_32(&rt->holds) != 0 && tr__reactor_due(rt->reactor, tr__now_ns()))
+        tr__sched_poll(w);
+}
+
+void tr__sched_poll(tr__worker *w)
+{
+    tr__reactor *r = w->turner.rt->reactor;
+    if (!tr__reactor_trylock(r))
         return;
     tr__reactor_dispatch(r, w, tr__reactor_wait(r, false, 0));
     tr__reactor_unlock(r);
