@@ -87,7 +87,7 @@ int tr__sim_enter(uint64_t seed, const char *options);
  * kept for it). */
 bool tr__sim_leave(void);
 
-/* The simulation's seeded stream (xoshiro-style; never from addresses). */
+/* The simulation's seeded stream (splitmix64, base/sim.c; never from addresses). */
 uint64_t tr__sim_rand(void);
 
 /* Uniform in [0, n) (n > 0). */

@@ -33,7 +33,6 @@ typedef struct timer_req {
     tr_pid timer, target;
     tr__actor *slot;
     tr_msg *payload;
-    bool late;             /* simulation: delayed once by the fault site */
 } timer_req;
 _Static_assert(offsetof(timer_req, entry) == 0,
                "the wheel hands back the entry, which is taken as its timer_req");
@@ -125,7 +124,6 @@ static int timer_start(tr_runtime *rt, tr__worker *w, const tr_timer_spec *spec,
     t->target = spec->to;
     t->payload = payload;
     t->period_ns = spec->period_ns;
-    t->late = false;
     uint64_t now = tr__now_ns();
     t->due_ns = spec->delay_ns > UINT64_MAX - now ? UINT64_MAX : now + spec->delay_ns;
     ck_pr_store_32(&t->slot->aux, TR__AUX(TR__PID_GEN(pid), PENDING));
@@ -213,17 +211,19 @@ static void collect(tr__wheel_entry *e, void *arg)
 }
 
 /* One timer of the shuffled batch: fired, or put off by the fault site
- * (once a period, so that the delay stays within LATE_MAX_NS). */
+ * (once a period, so that the delay stays within LATE_MAX_NS). A timer
+ * put off is one whose wheel tick is no longer its due time's: filing and
+ * firing set the tick from due_ns, and the delay moves it past this poll's
+ * tick, which due_ns's had reached. */
 static void fire_seeded(tr__reactor *r, timer_req *t)
 {
     bool pending = ck_pr_load_32(&t->slot->aux) == TR__AUX(TR__PID_GEN(t->timer), PENDING);
-    if (pending && !t->late && tr__sim_fault(TR__FAULT_TIMER_LATE)) {
-        t->late = true;
+    bool late = t->entry.due != ticks_ceil(t->due_ns);
+    if (pending && !late && tr__sim_fault(TR__FAULT_TIMER_LATE)) {
         t->entry.due = ticks_ceil(r->now + 1 + tr__sim_below(LATE_MAX_NS));
         tr__wheel_insert(&r->wheel, &t->entry);
         return;
     }
-    t->late = false;
     if (pending)
         tr__sim_mix(TR__EV_TIMER, t->timer, t->target);
     tr__timer_fire(&t->entry, r);

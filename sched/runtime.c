@@ -104,11 +104,11 @@ static int sim_begin(tr_config *c)
     return tr__sim_enter(c->sim_seed, c->sim_options);
 }
 
-/* A simulated runtime is gone: the last one ends the simulation, and its
- * network goes with it. */
-static void sim_end(void)
+/* Undoes sim_begin (c as it left it): a simulated runtime is gone, and
+ * the last one ends the simulation, and its network goes with it. */
+static void sim_end(const tr_config *c)
 {
-    if (tr__sim_leave())
+    if (c->sim_seed != 0 && tr__sim_leave())
         tr__simnet_end();
 }
 
@@ -117,8 +117,7 @@ static int create_failed(tr_runtime *rt, bool actors, int err)
 {
     if (actors)
         tr__actors_fini(rt);
-    if (rt->cfg.sim_seed != 0)
-        sim_end();
+    sim_end(&rt->cfg);
     free(rt);
     return err;
 }
@@ -148,8 +147,7 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
 
     tr_runtime *rt = aligned_alloc(CK_MD_CACHELINE, sizeof *rt);
     if (rt == NULL) {
-        if (c.sim_seed != 0)
-            sim_end();
+        sim_end(&c);
         return TR_ENOMEM;
     }
     memset(rt, 0, sizeof *rt);
@@ -218,8 +216,7 @@ void tr_runtime_destroy(tr_runtime *rt)
         tr__runq_fini(&rt->workers[i].runq);
     free(rt->workers);
     tr__sim_detach(rt);
-    if (rt->cfg.sim_seed != 0)
-        sim_end(); /* the last one prints the trace hash */
+    sim_end(&rt->cfg); /* the last one prints the trace hash */
     free(rt);
 }
 

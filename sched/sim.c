@@ -314,9 +314,7 @@ static void step(runnable e)
     tr__sched_taken(rt, e.a); /* out of the runnable array: its wait ends */
     rt->actors.batch = 1 + (unsigned)tr__sim_below(rt->cfg.batch);
     tr__worker_swap(w);
-    w->turn_seq++;
-    w->current = e.a;
-    w->run(w, e.a);
+    tr__run_turn(w, e.a);
     tr__between_turns(w);
     if (tr__sim.sched == TR__SIM_PCT)
         change_point(rt, e.a);
@@ -325,14 +323,10 @@ static void step(runnable e)
 
 static void poll_rt(tr_runtime *rt)
 {
-    tr__reactor *r = rt->reactor;
     tr__worker *w = &rt->workers[0];
-    if (!tr__reactor_trylock(r))
-        return; /* (one thread: always free) */
     tr__actors_coarse(&rt->actors, tr__sim_clock);
     tr__worker_swap(w);
-    tr__reactor_dispatch(r, w, tr__reactor_wait(r, false, 0));
-    tr__reactor_unlock(r);
+    tr__sched_poll(w); /* (one thread: the reactor's lock is always free) */
     gather(rt);
 }
 
@@ -561,8 +555,5 @@ uint64_t tr_rand(tr_ctx *cx)
             state = tr__real_ns() ^ (uint64_t)(uintptr_t)&state;
         state |= 1; /* xorshift never leaves 0 */
     }
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
+    return tr__xorshift64(&state);
 }

@@ -10,7 +10,7 @@
  * its first.
  *
  * Cost. Off: nothing a turn (the worker calls w->run, which is
- * tr__trace_turn only while tracing: worker.c, run_turn), one predictable
+ * tr__trace_turn only while tracing: tr__run_turn), one predictable
  * branch a spawn and a stop, one a timer firing. On: two clock reads a
  * turn and a 40-byte store.
  *

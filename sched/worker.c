@@ -288,9 +288,14 @@ static bool work_visible(tr_runtime *rt, bool any)
 static void poll_busy(tr__worker *w)
 {
     tr_runtime *rt = w->turner.rt;
-    tr__reactor *r = rt->reactor;
-    if (ck_pr_load_32(&rt->holds) == 0 || !tr__reactor_due(r, tr__now_ns()) ||
-        !tr__reactor_trylock(r))
+    if (ck_pr_load_32(&rt->holds) != 0 && tr__reactor_due(rt->reactor, tr__now_ns()))
+        tr__sched_poll(w);
+}
+
+void tr__sched_poll(tr__worker *w)
+{
+    tr__reactor *r = w->turner.rt->reactor;
+    if (!tr__reactor_trylock(r))
         return;
     tr__reactor_dispatch(r, w, tr__reactor_wait(r, false, 0));
     tr__reactor_unlock(r);
@@ -517,29 +522,6 @@ static void measure(tr__worker *w)
     w->mark_seq = w->turn_seq;
 }
 
-/* One turn, published for the monitor (the watchdog, the metrics' busy
- * time): a count and the actor, two plain stores in the worker's own line
- * (the monitor reads them once a tick, so no clock is read here).
- * turn_seq goes before current, so that a monitor that reads current and
- * then turn_seq unchanged knows current is that turn's actor
- * (watchdog.c). current is left set when the turn ends, as the next turn
- * will overwrite it in a moment; it is cleared when the worker turns to
- * other work — a poll, a search, a park (between_turns) — so a sample
- * never lays that work at an actor's door. w->run is tr__actor_run, or
- * tr__trace_turn while tracing: one indirect call, no test a turn.
- * Measured with callgrind on pingpong (two turns a round trip), this form
- * costs 8 instructions a round trip less than clearing current after each
- * turn and testing w->trace. Returns the turn's number. */
-static inline uint64_t run_turn(tr__worker *w, tr__actor *a)
-{
-    uint64_t seq = w->turn_seq + 1;
-    ck_pr_store_64(&w->turn_seq, seq);
-    ck_pr_fence_store();
-    ck_pr_store_ptr(&w->current, a);
-    w->run(w, a);
-    return seq;
-}
-
 void *tr__worker_main(void *arg)
 {
     tr__worker *w = arg;
@@ -556,7 +538,7 @@ void *tr__worker_main(void *arg)
                 a = search(w);
         }
         if (a != NULL) {
-            if ((run_turn(w, a) & (MEASURE_TURNS - 1)) == 0)
+            if ((tr__run_turn(w, a) & (MEASURE_TURNS - 1)) == 0)
                 measure(w);
         } else if (!park(w, standby)) {
             break;
