@@ -10,7 +10,7 @@
  * Workers never read the clock for it: one clock read a turn costs
  * pingpong 35-40% of its rate (monitor.c). As a turn begins, a worker
  * stores a turn number and the actor it runs in its own struct (worker.c,
- * run_turn). The monitor, which reads the clock once a tick anyway,
+ * tr__run_turn in sched.h). The monitor, which reads the clock once a tick anyway,
  * notes the tick at which it first saw each worker's current turn number;
  * when that turn is still running a threshold later, it is reported.
  * Publishing costs four instructions a turn (an increment and two
