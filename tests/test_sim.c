@@ -9,12 +9,9 @@
 #include "tests.h"
 #include "../base/sim.h"
 
-#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +65,17 @@ static unsigned occurrences(const char *text, const char *what)
     for (const char *p = text; (p = strstr(p, what)) != NULL; p += strlen(what))
         n++;
     return n;
+}
+
+/* Adds h to seen, the n distinct values so far, unless it is one of them;
+ * the new count. */
+static unsigned add_distinct(uint64_t *seen, unsigned n, uint64_t h)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (seen[i] == h)
+            return n;
+    seen[n] = h;
+    return n + 1;
 }
 
 /* ---- a workload: hops between peers, through sends, timers and spawns ---- */
@@ -187,11 +195,7 @@ static void hundred_seeds_many_hashes(const char *options)
         capture_begin(); /* 200 lines of seeds and hashes, not worth showing */
         uint64_t h = workload(1000 + s, options);
         CU_ASSERT(occurrences(capture_end(false), "trace hash=") == 1);
-        bool seen = false;
-        for (unsigned i = 0; i < distinct && !seen; i++)
-            seen = hashes[i] == h;
-        if (!seen)
-            hashes[distinct++] = h;
+        distinct = add_distinct(hashes, distinct, h);
     }
     printf("\n    %s: 100 seeds, %u distinct trace hashes, %.3f s of wall time\n", options,
            distinct, tt_now() - t0);
@@ -289,24 +293,34 @@ struct due {
 };
 
 static uint8_t fired[TIMERS];
+static uint32_t due_ids; /* the test's timers: ids 0 .. due_ids - 1 */
 static unsigned long early;
+static uint64_t late_max_ns, late_count; /* for late_timers_fault_stays_within_bound */
 
+/* Each timer's arrival: counted, and how early (never) or late it came. */
 void sim_timer_target(tr_ctx *cx, void *state, const tr_msg *m)
 {
     (void)state;
     const struct due *d = TR_PAYLOAD(m, struct due);
-    TT_CHECK(d != NULL && d->id < TIMERS);
-    if (d == NULL || d->id >= TIMERS)
+    TT_CHECK(d != NULL && d->id < due_ids);
+    if (d == NULL || d->id >= due_ids)
         return;
     fired[d->id]++;
-    if (tr_now(cx) < d->at)
+    uint64_t now = tr_now(cx);
+    if (now < d->at) {
         early++;
+        return;
+    }
+    if (now - d->at > late_max_ns)
+        late_max_ns = now - d->at;
+    late_count += now - d->at > 2 * TR_MSEC;
 }
 
 static void timers_over_a_day_fire_once_each(void)
 {
     memset(fired, 0, sizeof fired);
-    early = 0;
+    due_ids = TIMERS;
+    early = late_max_ns = late_count = 0;
     double t0 = tt_now();
     tr_runtime *rt = sim_runtime(2024, "sched=uniform", 0);
     tr_ctx *cx = tr_runtime_ctx(rt);
@@ -382,49 +396,24 @@ static void timers_due_together_fire_in_seeded_order(void)
     TT_EQ(together_order(300), first);
     uint64_t seen[20];
     unsigned distinct = 0;
-    for (unsigned s = 0; s < 20; s++) {
-        uint64_t h = together_order(400 + s);
-        bool dup = false;
-        for (unsigned i = 0; i < distinct && !dup; i++)
-            dup = seen[i] == h;
-        if (!dup)
-            seen[distinct++] = h;
-    }
+    for (unsigned s = 0; s < 20; s++)
+        distinct = add_distinct(seen, distinct, together_order(400 + s));
     CU_ASSERT(distinct > 10);
     TT_NO_ERRORS();
 }
 
 #define LATE_TIMERS 200
 
-static uint64_t late_max_ns, late_count;
-
-void sim_late_target(tr_ctx *cx, void *state, const tr_msg *m)
-{
-    (void)state;
-    const struct due *d = TR_PAYLOAD(m, struct due);
-    TT_CHECK(d != NULL && d->id < LATE_TIMERS);
-    if (d == NULL || d->id >= LATE_TIMERS)
-        return;
-    fired[d->id]++;
-    uint64_t now = tr_now(cx);
-    if (now < d->at) {
-        early++;
-        return;
-    }
-    if (now - d->at > late_max_ns)
-        late_max_ns = now - d->at;
-    late_count += now - d->at > 2 * TR_MSEC;
-}
-
 static void late_timers_fault_stays_within_bound(void)
 {
     memset(fired, 0, sizeof fired);
+    due_ids = LATE_TIMERS;
     early = late_max_ns = late_count = 0;
     /* Seed 1's draw switches the timer_late site on. */
     tr_runtime *rt = sim_runtime(1, "faults=timer_late,fault_p=1", 0);
     tr_ctx *cx = tr_runtime_ctx(rt);
     tr_pid target;
-    CU_ASSERT_FATAL(tr_spawn(cx, sim_late_target, NULL, 0, &target) == 0);
+    CU_ASSERT_FATAL(tr_spawn(cx, sim_timer_target, NULL, 0, &target) == 0);
     uint64_t rng = 5;
     for (uint32_t i = 0; i < LATE_TIMERS; i++) {
         uint64_t delay = tt_rng_below(&rng, TR_SEC);
@@ -713,36 +702,20 @@ static void time_limit_is_a_liveness_failure(void)
 /* TROUPE_SIM_CHECK=1: examples/hello runs twice with one seed, same hashes. */
 static void check_mode_on_hello(void)
 {
-    int fds[2];
-    CU_ASSERT_FATAL(pipe(fds) == 0);
-    const char *path = tt_build_path("examples/hello");
-    fflush(NULL);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        int out = open("/dev/null", O_WRONLY);
-        dup2(out, 1);
-        close(fds[0]);
-        setenv("TROUPE_SIM_SEED", "42", 1);
-        setenv("TROUPE_SIM_CHECK", "1", 1);
-        unsetenv("TROUPE_SIM");
-        execl(path, path, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char buf[8192];
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof buf - 1 && (n = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
-        len += (size_t)n;
-    buf[len] = '\0';
-    close(fds[0]);
-    int status;
-    CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
-    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CU_ASSERT(strstr(buf, "seed=42: both runs gave the same trace hashes") != NULL);
-    TT_EQ(occurrences(buf, "trace hash="), 2);
+    setenv("TROUPE_SIM_SEED", "42", 1);
+    setenv("TROUPE_SIM_CHECK", "1", 1);
+    unsetenv("TROUPE_SIM");
+    const char *const no_args[] = {NULL};
+    int code;
+    /* With stderr, where the hashes and the verdict go; hello's stdout has
+     * neither. */
+    char *out = tt_run_program("examples/hello", no_args, true, 60, &code);
+    unsetenv("TROUPE_SIM_CHECK");
+    unsetenv("TROUPE_SIM_SEED");
+    TT_EQ(code, 0);
+    CU_ASSERT(strstr(out, "seed=42: both runs gave the same trace hashes") != NULL);
+    TT_EQ(occurrences(out, "trace hash="), 2);
+    free(out);
 }
 
 /* ---- misuse: bad options, mixing, a second thread ---- */

@@ -487,7 +487,7 @@ char *tt_run_program(const char *rel, const char *const *args, bool with_stderr,
     CU_ASSERT_FATAL(pid >= 0);
     if (pid == 0) {
         const char *argv[16] = {exe};
-        for (int i = 0; args[i] != NULL && i < 14; i++)
+        for (int i = 0; i < 14 && args[i] != NULL; i++)
             argv[i + 1] = args[i];
         dup2(fds[1], STDOUT_FILENO);
         if (with_stderr)

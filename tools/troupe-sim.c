@@ -324,14 +324,26 @@ static bool launch(const sweep *sw, run *r, uint64_t seed, const char *trace)
     return true;
 }
 
+/* A run's output file, read from its start through a descriptor of its
+ * own, so that closing the stream leaves out open; NULL if it cannot be. */
+static FILE *output_of(int out)
+{
+    int fd = dup(out);
+    if (fd < 0)
+        return NULL;
+    FILE *f = lseek(fd, 0, SEEK_SET) == 0 ? fdopen(fd, "r") : NULL;
+    if (f == NULL)
+        close(fd);
+    return f;
+}
+
 /* Reads a finished run's output for sanitizer reports, liveness failures
  * and trace hashes, and judges it with its wait status. */
 static void judge(const sweep *sw, const run *r, int status, verdict *v)
 {
     *v = (verdict){.failed = false};
     const char *report = NULL;
-    int fd = dup(r->out);
-    FILE *f = fd >= 0 && lseek(fd, 0, SEEK_SET) == 0 ? fdopen(fd, "r") : NULL;
+    FILE *f = output_of(r->out);
     char *line = NULL;
     size_t cap = 0;
     while (f != NULL && getline(&line, &cap, f) > 0) {
@@ -347,8 +359,6 @@ static void judge(const sweep *sw, const run *r, int status, verdict *v)
     free(line);
     if (f != NULL)
         fclose(f);
-    else if (fd >= 0)
-        close(fd);
 
     char how[96] = "";
     if (r->hung)
@@ -497,14 +507,9 @@ static int sweep_seeds(const sweep *sw, tally *t)
 
 /* ---- the report ---- */
 
-/* A word as the shell reads it back unchanged. */
-static void print_quoted(const char *w)
+/* w in single quotes, each quote in it written '\''. */
+static void print_single_quoted(const char *w)
 {
-    if (*w != '\0' && strspn(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-                                "_./:=@%+,-") == strlen(w)) {
-        fputs(w, stdout);
-        return;
-    }
     putchar('\'');
     for (; *w != '\0'; w++)
         if (*w == '\'')
@@ -514,16 +519,24 @@ static void print_quoted(const char *w)
     putchar('\'');
 }
 
+/* A word as the shell reads it back unchanged. */
+static void print_quoted(const char *w)
+{
+    if (*w != '\0' && strspn(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                                "_./:=@%+,-") == strlen(w))
+        fputs(w, stdout);
+    else
+        print_single_quoted(w);
+}
+
 static void print_command(const sweep *sw, uint64_t seed)
 {
     fputs("    ", stdout);
     if (sw->sim_options != NULL) {
         fputs("TROUPE_SIM=", stdout);
         /* Always quoted: the form, and options may hold spaces. */
-        putchar('\'');
-        for (const char *c = sw->sim_options; *c != '\0'; c++)
-            *c == '\'' ? (void)fputs("'\\''", stdout) : (void)putchar(*c);
-        fputs("' ", stdout);
+        print_single_quoted(sw->sim_options);
+        putchar(' ');
     }
     printf("TROUPE_SIM_SEED=%" PRIu64, seed);
     for (char **a = sw->argv; *a != NULL; a++) {
@@ -538,8 +551,7 @@ static void print_tail(int out)
 {
     static char ring[TAIL_LINES][TAIL_WIDTH + 1];
     unsigned n = 0;
-    int fd = dup(out);
-    FILE *f = fd >= 0 && lseek(fd, 0, SEEK_SET) == 0 ? fdopen(fd, "r") : NULL;
+    FILE *f = output_of(out);
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -552,8 +564,6 @@ static void print_tail(int out)
     free(line);
     if (f != NULL)
         fclose(f);
-    else if (fd >= 0)
-        close(fd);
     if (n == 0) {
         printf("troupe-sim: it printed nothing\n");
         return;
