@@ -62,11 +62,11 @@ int main(int argc, char **argv)
                    .all = all, .actors = actors, .n = n, .done = done };
         BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), play, &a, sizeof a, &all[i]));
     }
+    bench_start(&b);
+    double t0 = bench_now();
     for (uint64_t i = 0; i < actors; i++)
         BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), all[i], START, NULL, 0));
-
-    double t0 = bench_now();
-    bench_run(&b);
+    bench_join(&b);
     double secs = bench_now() - t0;
 
     for (uint64_t i = 0; i < actors; i++)

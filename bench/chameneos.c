@@ -114,11 +114,11 @@ int main(int argc, char **argv)
         chameneo c = { .mall = mall_pid, .colour = i % 3 };
         BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), live, &c, sizeof c, &all[i]));
     }
+    bench_start(&b);
+    double t0 = bench_now();
     for (uint64_t i = 0; i < actors; i++)
         BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), all[i], START, NULL, 0));
-
-    double t0 = bench_now();
-    bench_run(&b);
+    bench_join(&b);
     double secs = bench_now() - t0;
 
     bench_check(&b, res.reports == actors, "%" PRIu64 " reports, want %" PRIu64,

@@ -48,10 +48,10 @@ int main(int argc, char **argv)
     BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), count, &zero, sizeof zero, &counter));
     producer st = { .counter = counter, .n = n, .total = &total };
     BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), produce, &st, sizeof st, &prod));
-    BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), prod, START, NULL, 0));
-
+    bench_start(&b);
     double t0 = bench_now();
-    bench_run(&b);
+    BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), prod, START, NULL, 0));
+    bench_join(&b);
     double secs = bench_now() - t0;
 
     bench_check(&b, total == n, "total %" PRIu64 ", want %" PRIu64, total, n);

@@ -66,11 +66,11 @@ int main(int argc, char **argv)
         sender s = { .receiver = recv, .n = n };
         BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), send_items, &s, sizeof s, &all[i]));
     }
+    bench_start(&b);
+    double t0 = bench_now();
     for (uint64_t i = 0; i < senders; i++)
         BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), all[i], START, NULL, 0));
-
-    double t0 = bench_now();
-    bench_run(&b);
+    bench_join(&b);
     double secs = bench_now() - t0;
 
     bench_check(&b, res.done == senders, "%" PRIu64 " DONEs, want %" PRIu64, res.done, senders);

@@ -68,10 +68,10 @@ int main(int argc, char **argv)
     driver d = { .workers = workers, .actors = actors, .total = total, .sums = sums };
     tr_pid drv;
     BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), drive, &d, sizeof d, &drv));
-    BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), drv, START, NULL, 0));
-
+    bench_start(&b);
     double t0 = bench_now();
-    bench_run(&b);
+    BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), drv, START, NULL, 0));
+    bench_join(&b);
     double secs = bench_now() - t0;
 
     /* Worker i got k = i + j*actors for j < n. */

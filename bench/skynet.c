@@ -87,11 +87,12 @@ int main(int argc, char **argv)
     sink_state k = { &total };
     BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), sink, &k, sizeof k, &sink_pid));
 
+    bench_start(&b);
     double t0 = bench_now();
     node top = { .first = 0, .size = (uint32_t)n, .parent = sink_pid };
     BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), skynet, &top, sizeof top, &root));
     BENCH_TRY(tr_send(tr_runtime_ctx(b.rt), root, START, NULL, 0));
-    bench_run(&b);
+    bench_join(&b);
     double secs = bench_now() - t0;
 
     bench_check(&b, total == n * (n - 1) / 2, "root sum %" PRIu64 ", want %" PRIu64,

@@ -138,9 +138,10 @@ int main(int argc, char **argv)
     /* Phase 1: start and cancel. */
     BENCH_TRY(tr_spawn(tr_runtime_ctx(b.rt), coordinate, &shp, sizeof shp, &sh.collector));
     sh.rss_before = bench_rss();
-    spawn_starters(&b, &sh, 1);
+    bench_start(&b);
     double t0 = bench_now();
-    bench_run(&b);
+    spawn_starters(&b, &sh, 1);
+    bench_join(&b);
     double t1 = bench_now();
     double start_cancel_ns = (t1 - t0) * 1e9 / (double)sh.n;
     bench_check(&b, sh.twice == 0, "%" PRIu64 " cancels found their timer not pending", sh.twice);
