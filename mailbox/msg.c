@@ -15,7 +15,7 @@
 #include "depot.h"
 #include "troupe/error.h"
 
-#define CLASSES 7
+#define CLASSES TR__MSG_CLASSES
 #define MIN_SHIFT 6 /* 64-byte blocks */
 #define LARGE CLASSES
 
@@ -32,19 +32,17 @@ _Static_assert(_Alignof(tr_msg) == 16, "the payload is 16-byte aligned");
 /* Per class, the depot holds at most 4 MiB of blocks. */
 #define DEPOT_BYTES (UINT32_C(4) << 20)
 
-typedef struct cache {
-    tr__magazine mag[CLASSES];
-    int registered;
-    tr_msg *scratch;
-    size_t scratch_room;
-} cache;
+_Static_assert(TR__MSG_SMALL + sizeof(tr_msg) == (size_t)1 << MIN_SHIFT,
+               "msg.h's small messages are class 0");
+
+typedef tr__msg_cache cache;
 
 static tr__depot depots[CLASSES];
 static pthread_once_t depots_once = PTHREAD_ONCE_INIT;
 static int depots_ok;
 static pthread_key_t cache_key;
 static uint64_t pool_mallocs;
-static _Thread_local cache tls_cache;
+_Thread_local cache tr__msg_tls;
 
 static unsigned class_of(uint32_t len)
 {
@@ -110,11 +108,11 @@ static __attribute__((noinline)) cache *cache_register(cache *c)
 /* The calling thread's cache, or NULL if pools could not be set up. */
 static inline cache *my_cache(void)
 {
-    cache *c = &tls_cache;
+    cache *c = &tr__msg_tls;
     return c->registered ? c : cache_register(c);
 }
 
-tr_msg *tr__msg_new(uint32_t type, uint32_t len)
+tr_msg *tr__msg_new_slow(uint32_t type, uint32_t len)
 {
     unsigned cls = class_of(len);
     tr_msg *m = NULL;
@@ -136,7 +134,7 @@ tr_msg *tr__msg_new(uint32_t type, uint32_t len)
     return m;
 }
 
-void tr__msg_release(tr_msg *m)
+void tr__msg_release_slow(tr_msg *m)
 {
     unsigned cls = class_of(m->len);
     cache *c = cls == LARGE ? NULL : my_cache();

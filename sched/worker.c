@@ -303,8 +303,13 @@ void tr__sched_poll(tr__worker *w)
 
 static tr__actor *next_local(tr__worker *w)
 {
+    /* A count, not `tick % INJECT_EVERY`: a division by 61 is a multiply
+     * and shifts, on every activation. */
+    bool inject = ++w->tick == INJECT_EVERY;
+    if (inject)
+        w->tick = 0;
     /* First, so that an actor readied by the poll is seen below. */
-    if (++w->tick % INJECT_EVERY == 0 || ck_pr_load_32(&w->poll_asked)) {
+    if (inject || ck_pr_load_32(&w->poll_asked)) {
         ck_pr_store_32(&w->poll_asked, 0);
         tr__between_turns(w);
         poll_busy(w);
@@ -318,7 +323,7 @@ static tr__actor *next_local(tr__worker *w)
         push_local(w, a);
     }
     w->lifo_streak = 0;
-    if (w->tick % INJECT_EVERY == 0 && (a = tr__injectq_pop(&w->turner.rt->inject)) != NULL)
+    if (inject && (a = tr__injectq_pop(&w->turner.rt->inject)) != NULL)
         return dequeued(w->turner.rt, a);
     if ((a = tr__runq_pop(&w->runq)) != NULL)
         return dequeued(w->turner.rt, a);
