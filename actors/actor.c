@@ -423,7 +423,7 @@ static int start(tr_ctx *cx, tr__actor *a)
 /* An ask or a reply to one (ask.c): the behaviour sees it as it was sent,
  * and an ask it leaves unanswered fails. Out of line, so that handle's
  * code for every other message stays as it was. */
-static __attribute__((noinline)) void trailed(tr__worker *w, tr__actor *a, tr_msg *m,
+static __attribute__((noinline)) bool trailed(tr__worker *w, tr__actor *a, tr_msg *m,
                                               uint32_t life)
 {
     tr_ctx *cx = &tr__turner_of(w)->cx;
@@ -433,48 +433,50 @@ static __attribute__((noinline)) void trailed(tr__worker *w, tr__actor *a, tr_ms
     tr__count(&tr__turner_of(w)->count.handled);
     tr__ask_close(cx, m, len);
     tr__msg_release(m);
-    if (cx->stopping)
-        actor_die(w, a, life, cx->exit_reason, cx->exit_text);
+    if (!cx->stopping)
+        return false;
+    actor_die(w, a, life, cx->exit_reason, cx->exit_text);
+    return true;
 }
 
 /* Handles one message popped from a's mailbox: a dead letter if it was
- * sent to an earlier incarnation; the fault protocol's own messages; the
- * behaviour for the rest. */
-static void handle(tr__worker *w, tr__actor *a, tr_msg *m)
+ * sent to another incarnation than `self`, a's pid for `life` as the
+ * turn last loaded it (tr__actor_run); the fault protocol's own messages;
+ * the behaviour for the rest. True if a ended here. */
+static bool handle(tr__worker *w, tr__actor *a, tr_msg *m, uint32_t life, tr_pid self)
 {
     tr_ctx *cx = &tr__turner_of(w)->cx;
-    uint32_t life = ck_pr_load_32(&a->life);
-    if (m->to != tr__pid_of(a, life)) {
+    if (m->to != self) {
         tr__dead_letter(tr__turner_of(w)->rt, w, m);
         tr__msg_release(m);
-        return;
+        return false;
     }
-    ck_pr_fence_load();
     cx->actor = a;
-    cx->self = m->to;
+    cx->self = self;
     cx->stopping = false;
     if (m->type >= TR_MSG_SYSTEM) {
         /* Exit signals, links, monitors and asks are handled here; some
          * reach the behaviour (TR_EXIT when trapping, TR_DOWN, answers). */
-        int verdict = tr__fault_handle(w, a, m->to, m, &cx->exit_reason, cx->exit_text);
-        if (verdict == TR__TRAILED) {
-            trailed(w, a, m, life);
-            return;
-        }
+        int verdict = tr__fault_handle(w, a, self, m, &cx->exit_reason, cx->exit_text);
+        if (verdict == TR__TRAILED)
+            return trailed(w, a, m, life);
         if (verdict != TR__DELIVER) {
             if (verdict == TR__INIT)
                 verdict = start(cx, a);
             tr__msg_release(m);
-            if (verdict == TR__DIE)
-                actor_die(w, a, life, cx->exit_reason, cx->exit_text);
-            return;
+            if (verdict != TR__DIE)
+                return false;
+            actor_die(w, a, life, cx->exit_reason, cx->exit_text);
+            return true;
         }
     }
     a->fn(cx, state_of(a), m);
     tr__count(&tr__turner_of(w)->count.handled);
     tr__msg_release(m);
-    if (cx->stopping)
-        actor_die(w, a, life, cx->exit_reason, cx->exit_text);
+    if (!cx->stopping)
+        return false;
+    actor_die(w, a, life, cx->exit_reason, cx->exit_text);
+    return true;
 }
 
 /* Schedules a after its turn of n messages: behind — the batch ran out
@@ -525,6 +527,15 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
     ck_pr_store_32(&a->turns, turns);
     ck_pr_store_32(&a->last_run, stamp);
 
+    /* a's life, loaded once a turn rather than once a message: while a
+     * lives, only its own turns change it. A message for another pid loads
+     * it again (the slot of an actor that has ended may be taken by a new
+     * one at any time: it drains the old one's messages meanwhile). The
+     * fence orders the load before the reads of a state that a spawn on
+     * another thread wrote. */
+    uint32_t life = ck_pr_load_32(&a->life);
+    ck_pr_fence_load();
+    tr_pid self = tr__pid_of(a, life);
     for (n = 0; n < batch; n++) {
         if (cx->blocked_by != NULL)
             break; /* sent to an overloaded actor: give way to it */
@@ -532,7 +543,14 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
         if (node == NULL)
             break;
         reached |= node == limit;
-        handle(w, a, (tr_msg *)node);
+        tr_msg *m = (tr_msg *)node;
+        if (CK_CC_UNLIKELY(m->to != self)) {
+            life = ck_pr_load_32(&a->life);
+            ck_pr_fence_load();
+            self = tr__pid_of(a, life);
+        }
+        if (handle(w, a, m, life, self))
+            self = TR_PID_NONE; /* ended: the next message loads life again */
     }
     if (cx->turn_end != NULL)
         turn_end(w, a);
