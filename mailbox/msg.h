@@ -28,8 +28,23 @@ typedef struct tr__msg_cache {
 /* Initial-exec: a load at a fixed offset from the thread pointer, with no
  * call to find the library's TLS block, and nothing to spill around one
  * (the library is linked, not dlopen'ed, and the cache is small enough
- * for the static TLS space dlopen keeps in reserve all the same). */
-extern _Thread_local tr__msg_cache tr__msg_tls __attribute__((tls_model("initial-exec")));
+ * for the static TLS space dlopen keeps in reserve all the same). Not in
+ * SAN=address builds: there UBSan checks the address for null with the
+ * flags of the `add` that computes it, and the linker, relaxing the
+ * access for an executable, turns that add into an `lea`, which sets no
+ * flags — the check then fires on a valid address (GCC 12, binutils
+ * 2.40). */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) /* clang's spelling */
+#define TR__ASAN_BUILD
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(TR__ASAN_BUILD)
+#define TR__TLS_MODEL
+#else
+#define TR__TLS_MODEL __attribute__((tls_model("initial-exec")))
+#endif
+extern _Thread_local tr__msg_cache tr__msg_tls TR__TLS_MODEL;
 
 tr_msg *tr__msg_new_slow(uint32_t type, uint32_t len);
 void tr__msg_release_slow(tr_msg *m);
