@@ -7,6 +7,8 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 enum { MSG_A = 40, MSG_B = 41, MSG_PP = 42, MSG_BIG = 43 };
 
@@ -269,6 +271,79 @@ static void big_actor(tr_ctx *cx, void *state, const tr_msg *m)
         }
     }
     atomic_fetch_add(&b->handled, 1);
+}
+
+/* ---- payload copies of every small length ------------------------------- */
+
+/* tr_send copies a payload of up to 32 bytes (the smallest class), taken
+ * from the thread's magazine, without memcpy: two overlapping fixed-size
+ * copies. Every length from 0 to past that class arrives byte for byte,
+ * and none is read beyond its end: each is sent from the last bytes
+ * before a page that may not be read. One worker, and one length a turn
+ * after a few turns of warming up, so that the magazine always has a
+ * message at hand (what the sender sent itself comes back to it) and
+ * every length takes that path. */
+#define COPY_LENGTHS 100
+#define COPY_WARMUP 8
+
+struct copies {
+    unsigned char *guard;   /* the first byte of the unreadable page */
+    tr_pid receiver;
+    uint32_t turns;
+    uint32_t received;
+};
+
+static unsigned char copy_byte(size_t len, size_t i)
+{
+    return (unsigned char)(len * 31 + i * 7 + 1);
+}
+
+static void copy_receiver(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    struct copies *c = *(struct copies **)state;
+    uint32_t want = c->received++;
+    TT_CHECK(m->type == MSG_A && m->len == want);
+    for (uint32_t i = 0; i < m->len && i < want; i++)
+        TT_CHECK(m->data[i] == copy_byte(want, i));
+}
+
+static void copy_sender(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)m;
+    struct copies *c = *(struct copies **)state;
+    uint32_t turn = c->turns++;
+    if (turn >= COPY_WARMUP) {
+        size_t len = turn - COPY_WARMUP;
+        unsigned char *src = c->guard - len;
+        for (size_t i = 0; i < len; i++)
+            src[i] = copy_byte(len, i);
+        TT_CHECK(tr_send(cx, c->receiver, MSG_A, src, len) == 0);
+        if (len == COPY_LENGTHS)
+            return;
+    }
+    TT_CHECK(tr_send(cx, tr_self(cx), MSG_B, NULL, 0) == 0);
+}
+
+static void test_small_payload_copies(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned char *map = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CU_ASSERT_FATAL(map != MAP_FAILED);
+    TT_EQ(mprotect(map + page, (size_t)page, PROT_NONE), 0);
+    struct copies c = { .guard = map + page };
+    struct copies *cp = &c;
+    tr_runtime *rt = tt_runtime(1, 0);
+    tr_pid sender;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), copy_receiver, &cp, sizeof cp, &c.receiver), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), copy_sender, &cp, sizeof cp, &sender), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), sender, MSG_B, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_NO_ERRORS();
+    TT_EQ(c.received, COPY_LENGTHS + 1);
+    tr_runtime_destroy(rt);
+    munmap(map, (size_t)page * 2);
 }
 
 static void test_msg_alloc_send(void)
@@ -566,5 +641,6 @@ void register_api_tests(void)
     tt_test(s, "calls_from_behaviour", test_calls_from_behaviour);
     tt_test(s, "spawn_copies_the_state_small_and_large", test_state_copy);
     tt_test(s, "msg_alloc_and_zero_copy_send", test_msg_alloc_send);
+    tt_test(s, "payloads_of_0_to_100_bytes_arrive_byte_for_byte", test_small_payload_copies);
     tt_test(s, "pool_steady_state_1M_round_trips", test_pool_steady_state);
 }
