@@ -215,8 +215,9 @@ sim-check: deps
 	    $(BUILD)/examples/sim-race $(BUILD)/examples/hello $(BUILD)/examples/pingpong
 	$(SAN_ENV) BUILD=$(BUILD) SIM_SEEDS=$(SIM_SEEDS) sh support/sim-check.sh
 
+# The servers of the network workloads are examples (echo, chat, http).
 bench: deps
-	@$(MAKE) $(JOBS) --no-print-directory $(BENCHES)
+	@$(MAKE) $(JOBS) --no-print-directory $(BENCHES) $(EXAMPLES)
 	BUILD=$(BUILD) sh bench/run.sh
 
 # make micro: each micro benchmark of bench/micro (one internal structure,
