@@ -36,6 +36,8 @@ endif
 ifeq ($(SAN),)
   OPTFLAGS := -O2
 else ifeq ($(SAN),address)
+  # TR__UBSAN: UBSan is on (mailbox/msg.h: the TLS model it needs).
+  CPPFLAGS += -DTR__UBSAN
   OPTFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
               -fno-sanitize-recover=undefined
   LDFLAGS  += -fsanitize=address,undefined

@@ -356,6 +356,16 @@ static void actor_die(tr__worker *w, tr__actor *a, uint32_t life, int reason, co
     tr__table_give(&tr__actors_of(t->rt)->table, &t->slots, a);
 }
 
+/* a's life now, and its pid for that life (TR_PID_NONE once it has
+ * ended). The fence orders the load before the reads of a state that a
+ * spawn on another thread wrote. */
+static inline tr_pid load_self(tr__actor *a, uint32_t *life)
+{
+    *life = ck_pr_load_32(&a->life);
+    ck_pr_fence_load();
+    return tr__pid_of(a, *life);
+}
+
 /* The message at the mailbox's head as a turn begins (the last one then
  * waiting), or NULL if unknown: the turn is behind if it uses up its batch
  * before reaching it (sched/backpressure.c). With only the stub at the
@@ -420,6 +430,16 @@ static int start(tr_ctx *cx, tr__actor *a)
     return cx->stopping ? TR__DIE : TR__CONSUMED;
 }
 
+/* After a behaviour: the actor ends if it stopped itself. True if so. */
+static bool ended(tr__worker *w, tr__actor *a, uint32_t life)
+{
+    tr_ctx *cx = &tr__turner_of(w)->cx;
+    if (!cx->stopping)
+        return false;
+    actor_die(w, a, life, cx->exit_reason, cx->exit_text);
+    return true;
+}
+
 /* An ask or a reply to one (ask.c): the behaviour sees it as it was sent,
  * and an ask it leaves unanswered fails. Out of line, so that handle's
  * code for every other message stays as it was. */
@@ -433,10 +453,7 @@ static __attribute__((noinline)) bool trailed(tr__worker *w, tr__actor *a, tr_ms
     tr__count(&tr__turner_of(w)->count.handled);
     tr__ask_close(cx, m, len);
     tr__msg_release(m);
-    if (!cx->stopping)
-        return false;
-    actor_die(w, a, life, cx->exit_reason, cx->exit_text);
-    return true;
+    return ended(w, a, life);
 }
 
 /* Handles one message popped from a's mailbox: a dead letter if it was
@@ -473,10 +490,7 @@ static bool handle(tr__worker *w, tr__actor *a, tr_msg *m, uint32_t life, tr_pid
     a->fn(cx, state_of(a), m);
     tr__count(&tr__turner_of(w)->count.handled);
     tr__msg_release(m);
-    if (!cx->stopping)
-        return false;
-    actor_die(w, a, life, cx->exit_reason, cx->exit_text);
-    return true;
+    return ended(w, a, life);
 }
 
 /* Schedules a after its turn of n messages: behind — the batch ran out
@@ -530,12 +544,11 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
     /* a's life, loaded once a turn rather than once a message: while a
      * lives, only its own turns change it. A message for another pid loads
      * it again (the slot of an actor that has ended may be taken by a new
-     * one at any time: it drains the old one's messages meanwhile). The
-     * fence orders the load before the reads of a state that a spawn on
-     * another thread wrote. */
-    uint32_t life = ck_pr_load_32(&a->life);
-    ck_pr_fence_load();
-    tr_pid self = tr__pid_of(a, life);
+     * one at any time: it drains the old one's messages meanwhile), and so
+     * does every message after a ends here, since none is ever queued for
+     * TR_PID_NONE (generation 0 is never issued: tr__send refuses it). */
+    uint32_t life;
+    tr_pid self = load_self(a, &life);
     for (n = 0; n < batch; n++) {
         if (cx->blocked_by != NULL)
             break; /* sent to an overloaded actor: give way to it */
@@ -544,13 +557,10 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
             break;
         reached |= node == limit;
         tr_msg *m = (tr_msg *)node;
-        if (CK_CC_UNLIKELY(m->to != self)) {
-            life = ck_pr_load_32(&a->life);
-            ck_pr_fence_load();
-            self = tr__pid_of(a, life);
-        }
+        if (CK_CC_UNLIKELY(m->to != self))
+            self = load_self(a, &life);
         if (handle(w, a, m, life, self))
-            self = TR_PID_NONE; /* ended: the next message loads life again */
+            self = TR_PID_NONE;
     }
     if (cx->turn_end != NULL)
         turn_end(w, a);

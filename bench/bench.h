@@ -269,16 +269,22 @@ static inline void bench_run(bench *b)
 static inline void bench_start(bench *b)
 {
     int r = tr_runtime_hold(b->rt);
-    if (r == 0)
-        r = tr_runtime_start(b->rt);
     if (r < 0)
+        bench_die(b->name, "tr_runtime_hold", r);
+    if ((r = tr_runtime_start(b->rt)) < 0)
         bench_die(b->name, "tr_runtime_start", r);
-    unsigned threads = tr_runtime_threads(b->rt);
-    for (int waited_ms = 0; waited_ms < 1000; waited_ms++) {
-        tr_stats s;
-        tr_runtime_stats(b->rt, &s);
-        if (s.parks >= threads)
-            break;
+    tr_worker_metrics w[TR_MAX_THREADS];
+    for (int waited_ms = 0;; waited_ms++) {
+        unsigned n = tr_runtime_metrics(b->rt, NULL, w, TR_MAX_THREADS), parked = 0;
+        while (parked < n && w[parked].parks != 0)
+            parked++;
+        if (n != 0 && parked == n)
+            return;
+        if (waited_ms == 1000) {
+            fprintf(stderr, "%s: %u of %u workers parked after 1 s; timing anyway\n",
+                    b->name, parked, n);
+            return;
+        }
         usleep(1000);
     }
 }

@@ -134,6 +134,26 @@ typedef struct tr__magazine {
     tr__node *spare;  /* NULL or exactly TR__BATCH nodes */
 } tr__magazine;
 
+/* Takes one node from the current chain, or NULL if it is empty: no
+ * refill (the inline half of a take). */
+static inline tr__node *tr__magazine_pop(tr__magazine *m)
+{
+    tr__node *n = m->cur;
+    if (n != NULL) {
+        m->cur = n->next;
+        m->count--;
+    }
+    return n;
+}
+
+/* Puts n on the current chain, which has room (count < TR__BATCH). */
+static inline void tr__magazine_push(tr__magazine *m, tr__node *n)
+{
+    n->next = m->cur;
+    m->cur = n;
+    m->count++;
+}
+
 /* Takes one node, refilling from the depot; NULL if both are empty. */
 static inline tr__node *tr__magazine_take(tr__magazine *m, tr__depot *d)
 {
@@ -146,10 +166,7 @@ static inline tr__node *tr__magazine_take(tr__magazine *m, tr__depot *d)
         }
         m->count = TR__BATCH;
     }
-    tr__node *n = m->cur;
-    m->cur = n->next;
-    m->count--;
-    return n;
+    return tr__magazine_pop(m);
 }
 
 /* Whether a put has been claimed that no get has taken: the depot holds a
@@ -181,9 +198,7 @@ static inline tr__node *tr__magazine_give(tr__magazine *m, tr__depot *d, tr__nod
         m->cur = NULL;
         m->count = 0;
     }
-    n->next = m->cur;
-    m->cur = n;
-    m->count++;
+    tr__magazine_push(m, n);
     return overflow;
 }
 

@@ -42,7 +42,8 @@ static pthread_once_t depots_once = PTHREAD_ONCE_INIT;
 static int depots_ok;
 static pthread_key_t cache_key;
 static uint64_t pool_mallocs;
-_Thread_local cache tr__msg_tls;
+/* The model again: GCC takes it from the definition, not the extern. */
+_Thread_local cache tr__msg_tls TR__TLS_MODEL;
 
 static unsigned class_of(uint32_t len)
 {
@@ -127,11 +128,7 @@ tr_msg *tr__msg_new_slow(uint32_t type, uint32_t len)
             return NULL;
         ck_pr_inc_64(&pool_mallocs);
     }
-    m->type = type;
-    m->len = len;
-    m->from = TR_PID_NONE;
-    m->to = TR_PID_NONE;
-    return m;
+    return tr__msg_init(m, type, len);
 }
 
 void tr__msg_release_slow(tr_msg *m)

@@ -26,20 +26,15 @@ typedef struct tr__msg_cache {
 } tr__msg_cache;
 
 /* Initial-exec: a load at a fixed offset from the thread pointer, with no
- * call to find the library's TLS block, and nothing to spill around one
- * (the library is linked, not dlopen'ed, and the cache is small enough
- * for the static TLS space dlopen keeps in reserve all the same). Not in
- * SAN=address builds: there UBSan checks the address for null with the
- * flags of the `add` that computes it, and the linker, relaxing the
- * access for an executable, turns that add into an `lea`, which sets no
- * flags — the check then fires on a valid address (GCC 12, binutils
- * 2.40). */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) /* clang's spelling */
-#define TR__ASAN_BUILD
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(TR__ASAN_BUILD)
+ * call to find the library's TLS block, and nothing to spill around one.
+ * A program linked with libtroupe.so gets it in its static TLS; a dlopen
+ * of the library works while glibc's reserve for such libraries has room
+ * (the cache is 192 bytes). Not where UBSan is on (TR__UBSAN: the
+ * Makefile's SAN=address): its null check of the cache's address reads
+ * the flags of the `add` that computes it, the linker relaxes that add
+ * into an `lea` for an executable, and the check then fires on a valid
+ * address (GCC 12, binutils 2.40). */
+#ifdef TR__UBSAN
 #define TR__TLS_MODEL
 #else
 #define TR__TLS_MODEL __attribute__((tls_model("initial-exec")))
@@ -49,24 +44,24 @@ extern _Thread_local tr__msg_cache tr__msg_tls TR__TLS_MODEL;
 tr_msg *tr__msg_new_slow(uint32_t type, uint32_t len);
 void tr__msg_release_slow(tr_msg *m);
 
+/* A fresh message's header. */
+static inline tr_msg *tr__msg_init(tr_msg *m, uint32_t type, uint32_t len)
+{
+    m->type = type;
+    m->len = len;
+    m->from = TR_PID_NONE;
+    m->to = TR_PID_NONE;
+    return m;
+}
+
 /* A message for len <= TR__MSG_SMALL payload bytes from the calling
  * thread's magazine, or NULL if it has none at hand (then tr__msg_new
  * knows what to do). Makes no call. A magazine has nodes only once its
  * thread is registered. */
 static inline tr_msg *tr__msg_take_small(uint32_t type, uint32_t len)
 {
-    tr__magazine *mag = &tr__msg_tls.mag[0];
-    tr__node *n = mag->cur;
-    if (n == NULL)
-        return NULL;
-    mag->cur = n->next;
-    mag->count--;
-    tr_msg *m = (tr_msg *)n;
-    m->type = type;
-    m->len = len;
-    m->from = TR_PID_NONE;
-    m->to = TR_PID_NONE;
-    return m;
+    tr__node *n = tr__magazine_pop(&tr__msg_tls.mag[0]);
+    return n != NULL ? tr__msg_init((tr_msg *)n, type, len) : NULL;
 }
 
 /* Allocates a message for len payload bytes (len <= TR_MSG_MAX_LEN),
@@ -87,9 +82,7 @@ static inline void tr__msg_release(tr_msg *m)
         tr__msg_release_slow(m);
         return;
     }
-    m->tr__link.next = mag->cur;
-    mag->cur = &m->tr__link;
-    mag->count++;
+    tr__magazine_push(mag, &m->tr__link);
 }
 
 /* A per-thread message with room for at least TR__SCRATCH payload bytes

@@ -131,7 +131,8 @@ struct tr__worker {
     tr__runq runq CK_CC_CACHELINE; /* thieves take its head: a line of its own */
     tr__actor *lifo;
     unsigned lifo_streak;
-    unsigned tick;            /* turns since the last INJECT_EVERY (worker.c) */
+    unsigned tick;            /* next_local calls since the injection queue was
+                               * last looked at first (INJECT_EVERY, worker.c) */
     struct tr__trace_ring *trace; /* NULL unless tracing (trace.c) */
     uint32_t poll_asked;      /* set by the monitor: poll between the next
                                * two turns (monitor.c) */

@@ -277,12 +277,12 @@ static void big_actor(tr_ctx *cx, void *state, const tr_msg *m)
 
 /* tr_send copies a payload of up to 32 bytes (the smallest class), taken
  * from the thread's magazine, without memcpy: two overlapping fixed-size
- * copies. Every length from 0 to past that class arrives byte for byte,
- * and none is read beyond its end: each is sent from the last bytes
- * before a page that may not be read. One worker, and one length a turn
- * after a few turns of warming up, so that the magazine always has a
- * message at hand (what the sender sent itself comes back to it) and
- * every length takes that path. */
+ * copies; longer ones take the general path. Every length from 0 to past
+ * that class arrives byte for byte, and none is read beyond its end: each
+ * is sent from the last bytes before a page that may not be read. One
+ * worker, and one length a turn after a few turns of warming up, so that
+ * the magazine always has a message at hand (what the sender sent itself
+ * comes back to it) and every length up to 32 takes the inline path. */
 #define COPY_LENGTHS 100
 #define COPY_WARMUP 8
 
