@@ -242,21 +242,19 @@ static inline double bench_rate(uint64_t work, double secs)
     return (double)work / (secs > 1e-9 ? secs : 1e-9);
 }
 
-static inline void bench_joined(bench *b, int r)
+/* Checks what tr_runtime_run or tr_runtime_join (`call`) returned. */
+static inline void bench_ran(bench *b, const char *call, int r)
 {
     if (r < 0)
-        bench_die(b->name, "tr_runtime_join", r);
+        bench_die(b->name, call, r);
     if (r != 0)
-        bench_check(b, false, "the run returned %d (stopped), want 0", r);
+        bench_check(b, false, "%s returned %d (stopped), want 0", call, r);
 }
 
 /* Runs the runtime to quiescence, thread start included. */
 static inline void bench_run(bench *b)
 {
-    int r = tr_runtime_start(b->rt);
-    if (r < 0)
-        bench_die(b->name, "tr_runtime_start", r);
-    bench_joined(b, tr_runtime_join(b->rt));
+    bench_ran(b, "tr_runtime_run", tr_runtime_run(b->rt));
 }
 
 /* Starts the workers before the measured part, held from quiescence, and
@@ -296,7 +294,7 @@ static inline void bench_join(bench *b)
     int r = tr_runtime_release(b->rt);
     if (r < 0)
         bench_die(b->name, "tr_runtime_release", r);
-    bench_joined(b, tr_runtime_join(b->rt));
+    bench_ran(b, "tr_runtime_join", tr_runtime_join(b->rt));
 }
 
 /* p, the payload of m as TR_PAYLOAD gives it, when it had the size

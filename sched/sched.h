@@ -250,10 +250,11 @@ static inline void tr__between_turns(tr__worker *w)
  * other work — a poll, a search, a park (between_turns) — so a sample
  * never lays that work at an actor's door. w->run is tr__actor_run, or
  * tr__trace_turn while tracing (sim_turn under simulation, sim.c): one
- * indirect call, no test a turn. Measured with callgrind on pingpong (two turns a round trip), this form
- * costs 8 instructions a round trip less than clearing current after each
- * turn and testing w->trace. Returns the turn's number. The worker's
- * loop (worker.c) and the simulator's step (sim.c) both run turns so. */
+ * indirect call, no test a turn. Measured with callgrind on pingpong (two
+ * turns a round trip), this form costs 8 instructions a round trip less
+ * than clearing current after each turn and testing w->trace. Returns the
+ * turn's number. The worker's loop (worker.c) and the simulator's step
+ * (sim.c) both run turns so. */
 static inline uint64_t tr__run_turn(tr__worker *w, tr__actor *a)
 {
     uint64_t seq = w->turn_seq + 1;

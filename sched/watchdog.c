@@ -9,13 +9,14 @@
  *
  * Workers never read the clock for it: one clock read a turn costs
  * pingpong 35-40% of its rate (monitor.c). As a turn begins, a worker
- * stores a turn number and the actor it runs in its own struct (worker.c,
- * tr__run_turn in sched.h). The monitor, which reads the clock once a tick anyway,
- * notes the tick at which it first saw each worker's current turn number;
- * when that turn is still running a threshold later, it is reported.
+ * stores a turn number and the actor it runs in its own struct
+ * (tr__run_turn in sched.h). The monitor, which reads the clock once a
+ * tick anyway, notes the tick at which it first saw each worker's current
+ * turn number; when that turn is still running a threshold later, it is
+ * reported.
  * Publishing costs four instructions a turn (an increment and two
  * stores; current is cleared only when the worker turns to other work):
- * about 8 of pingpong's 757 instructions a round trip (two turns), and
+ * about 8 of pingpong's 757 instructions a round trip then (two turns), and
  * nothing measurable on counting (64 messages a turn).
  *
  * The bound. A turn is first seen at the first tick after it begins, and
