@@ -42,6 +42,7 @@ typedef struct bench_param {
 
 typedef struct bench {
     const char *name;
+    const char *impl;   /* what is measured: "troupe" (bench_init's) */
     bench_param *params;
     size_t nparams;
     unsigned threads;   /* as asked; 0 = the runtime's default */
@@ -111,7 +112,8 @@ static inline void bench_bad_usage(const bench *b, const char *fmt, ...)
 static inline void bench_init(bench *b, const char *name, bench_param *params,
                               size_t nparams, int argc, char **argv)
 {
-    *b = (bench){ .name = name, .params = params, .nparams = nparams, .ok = true };
+    *b = (bench){ .name = name, .impl = "troupe", .params = params, .nparams = nparams,
+                  .ok = true };
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             bench_usage(b, stdout, true);
@@ -223,7 +225,7 @@ static inline void bench_check_stats(bench *b, uint64_t handled, uint64_t alive)
  * status: 0, or 1 when a check failed. */
 static inline int bench_finish(bench *b, double secs, double rate, const char *unit)
 {
-    printf("bench=%s impl=troupe threads=%u", b->name, tr_runtime_threads(b->rt));
+    printf("bench=%s impl=%s threads=%u", b->name, b->impl, tr_runtime_threads(b->rt));
     for (size_t i = 0; i < b->nparams; i++)
         printf(" %s=%" PRIu64, b->params[i].name, b->params[i].value);
     if (b->extra[0] != '\0')

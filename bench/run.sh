@@ -64,7 +64,7 @@
 cd "$(dirname "$0")/.." || exit 2
 BUILD=${BUILD:-build/release}
 SCALE=${BENCH_SCALE:-default}
-BENCHES="pingpong counting fjthroughput fjcreation threadring chameneos big skynet fanin idlemem timers"
+BENCHES="control pingpong counting fjthroughput fjcreation threadring chameneos big skynet fanin idlemem timers"
 NET_BENCHES="echo-rr echo-stream echo-idle chat-fanout http"
 FLOOR_BENCHES="echo-rr echo-stream"
 DIST_BENCHES="dist-pingpong dist-pingpong-erl dist-stream dist-pingpong-erlang dist-stream-erlang"
@@ -102,6 +102,7 @@ done
 # Sizes for BENCH_SCALE=small: a tenth of the defaults or less.
 small_args() {
     case $1 in
+    control)      echo "--n 1000000" ;;
     pingpong)     echo "--n 100000" ;;
     counting)     echo "--n 1000000" ;;
     fjthroughput) echo "--actors 60 --n 10000" ;;

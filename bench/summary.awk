@@ -10,7 +10,8 @@
 # the rate at the largest count over the rate at the smallest and over
 # the benchmark's best (the targets want both >= 0.8). With reps > 1, a
 # spread column: max / min of a benchmark's runs, the worst over its
-# thread counts (target <= 1.3). '*' marks a figure that misses a target.
+# thread counts (target <= 1.3). '*' marks a figure that misses a target;
+# the control (impl none) has none.
 #
 # -v reps=R; chart data for run.sh: -v bars=FILE (one count: "name rate"
 # per benchmark), -v lines=FILE and -v plot=FILE (several: a data block
@@ -18,6 +19,17 @@
 
 function lower_is_better(name) {
     return unit[name] ~ /^bytes/ || name ~ /p99/
+}
+
+# The control (impl none, bench/control.c): no troupe code, so no target;
+# its spread is the machine's own, to read the others' against.
+function reference(name) {
+    return impl[name] == "none"
+}
+
+# A figure and '*' if it misses its target (unless name is the control).
+function marked(fmt, x, miss, name) {
+    return sprintf(fmt "%s", x, (miss && !reference(name) ? "*" : ""))
 }
 
 # Rows that compare with the floor, or are the floor: not about threads.
@@ -68,6 +80,7 @@ NR == 1 { next }
     i = ++runs[k]
     rate[k, i] = $8 + 0; shown[k, i] = $8; secs[k, i] = $7; params[k, i] = $6; check[k, i] = $10
     if ($9 != "") unit[name] = $9
+    impl[name] = $4
 }
 
 function detail_table(    b, k, n, m, r, sec, sp) {
@@ -81,8 +94,8 @@ function detail_table(    b, k, n, m, r, sec, sp) {
             m = med[k]; r = shown[k, m]; sec = secs[k, m]
         }
         if (reps > 1)
-            sp = sprintf("%-7s ", spread[k] > 0 ? sprintf("%.2f%s", spread[k],
-                         (spread[k] > 1.3 ? "*" : "")) : "-")
+            sp = sprintf("%-7s ", spread[k] > 0 ? marked("%.2f", spread[k], spread[k] > 1.3,
+                                                         names[b]) : "-")
         printf "%-20s %14s  %-12s %9s  %-6s %s%s\n", names[b], r, unit[names[b]], sec,
             status_of(k), sp, params[k, m]
         if (bars != "" && n > 0 && unit[names[b]] != "ratio")
@@ -118,12 +131,12 @@ function matrix_table(    b, c, k, n, lo, hi, lo_k, hi_k, best, r, cell, worst, 
             printf " %8s %8s", "-", "-"
         } else {
             r = rate[hi_k, med[hi_k]] / rate[lo_k, med[lo_k]]
-            printf " %8s", sprintf("%.2f%s", r, r < 0.8 ? "*" : "")
+            printf " %8s", marked("%.2f", r, r < 0.8, name)
             r = rate[hi_k, med[hi_k]] / best
-            printf " %8s", sprintf("%.2f%s", r, r < 0.8 ? "*" : "")
+            printf " %8s", marked("%.2f", r, r < 0.8, name)
         }
         if (reps > 1)
-            printf " %8s", (worst > 0 ? sprintf("%.2f%s", worst, (worst > 1.3 ? "*" : "")) : "-")
+            printf " %8s", (worst > 0 ? marked("%.2f", worst, worst > 1.3, name) : "-")
         printf "\n"
         if (lines == "" || not_scaling(name) || best <= 0)
             continue
@@ -149,11 +162,22 @@ function matrix_table(    b, c, k, n, lo, hi, lo_k, hi_k, best, r, cell, worst, 
     printf "figures where lower is better.\n"
 }
 
+# What the control's row means, when it ran.
+function control_note(    b) {
+    for (b = 1; b <= nnames; b++)
+        if (reference(names[b])) {
+            printf "%s: plain threads, no troupe code (bench/control.c): no target; its spread\n", names[b]
+            printf "is the machine's own at runs of that length.\n"
+            return
+        }
+}
+
 END {
     if (nthreads <= 1)
         detail_table()
     else
         matrix_table()
+    control_note()
     if (reps > 1)
         printf "rates: the median of %d rounds; spread: max / min of a benchmark's rounds%s ('*': above 1.3, the target)\n",
             reps, (nthreads > 1 ? ", the worst over its thread counts" : "")
