@@ -11,7 +11,7 @@
 # the benchmark's best (the targets want both >= 0.8). With reps > 1, a
 # spread column: max / min of a benchmark's runs, the worst over its
 # thread counts (target <= 1.3). '*' marks a figure that misses a target;
-# the control (impl none) has none.
+# rows of anything but troupe (reference) have none.
 #
 # -v reps=R; chart data for run.sh: -v bars=FILE (one count: "name rate"
 # per benchmark), -v lines=FILE and -v plot=FILE (several: a data block
@@ -21,13 +21,15 @@ function lower_is_better(name) {
     return unit[name] ~ /^bytes/ || name ~ /p99/
 }
 
-# The control (impl none, bench/control.c): no troupe code, so no target;
-# its spread is the machine's own, to read the others' against.
+# Rows of something other than troupe — the control (impl none,
+# bench/control.c), the epoll floor, Erlang's own nodes — carry no
+# target: the control's spread is the machine's own, to read the others'
+# against, and the rest are what troupe is measured beside.
 function reference(name) {
-    return impl[name] == "none"
+    return impl[name] !~ /^troupe/
 }
 
-# A figure and '*' if it misses its target (unless name is the control).
+# A figure and '*' if it misses its target (never on a reference row).
 function marked(fmt, x, miss, name) {
     return sprintf(fmt "%s", x, (miss && !reference(name) ? "*" : ""))
 }
@@ -158,14 +160,14 @@ function matrix_table(    b, c, k, n, lo, hi, lo_k, hi_k, best, r, cell, worst, 
     }
     printf "%s/%s: the rate at %s threads over the rate at %s; %s/best: over the best at any\n",
         hi, lo, hi, lo, hi
-    printf "count ('*': below 0.8, the target). None for the floor, the ratios to it, and\n"
-    printf "figures where lower is better.\n"
+    printf "count ('*': below 0.8, the target). None for the floor, the ratios to it,\n"
+    printf "figures where lower is better, and rows that are not troupe's.\n"
 }
 
 # What the control's row means, when it ran.
 function control_note(    b) {
     for (b = 1; b <= nnames; b++)
-        if (reference(names[b])) {
+        if (impl[names[b]] == "none") {
             printf "%s: plain threads, no troupe code (bench/control.c): no target; its spread\n", names[b]
             printf "is the machine's own at runs of that length.\n"
             return
