@@ -148,6 +148,8 @@ struct tr__worker {
     tr__watch watch[TR__WATCHES];
     unsigned id;
     pthread_t thread;
+    uint32_t tid;             /* its thread's kernel id, 0 until it runs
+                               * (the watchdog reads the thread's waits) */
     tr__wmetrics metrics;
     /* The monitor's own, to tell a long turn from many short ones: the
      * turn it saw last tick and for how long it has seen it (metrics.c). */

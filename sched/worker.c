@@ -1,6 +1,7 @@
 /* sched/worker.c — worker threads: find work, run it, park when idle.
  * The design is described at the top of sched.h. */
 #include <stddef.h>
+#include <unistd.h>
 
 #include "../base/futex.h"
 #include "../mailbox/msg.h"
@@ -532,6 +533,7 @@ void *tr__worker_main(void *arg)
     tr__worker *w = arg;
     tr_runtime *rt = w->turner.rt;
     tls_worker = w;
+    ck_pr_store_32(&w->tid, (uint32_t)gettid());
 
     ck_pr_store_64(&w->mark_ns, tr__now_ns());
     while (!ck_pr_load_32(&rt->stop)) {

@@ -1,13 +1,17 @@
 /* test_watchdog.c — the watchdog reports a behaviour turn that runs past
  * its threshold once, with the actor's pid, name and behaviour symbol, to
  * the hook or as a line on stderr; it reports none of a run of 10-ms
- * turns under a 100-ms threshold, and nothing at all when off.
+ * turns under a 100-ms threshold, none of a turn that is long on the
+ * clock only because its thread waited for the CPU, and nothing at all
+ * when off.
  *
  * Counts, not times: the sleeps are 3x the threshold and a tenth of it,
  * so a loaded machine changes no count. The behaviours are not static:
  * dladdr names only exported symbols (the runner is linked -rdynamic). */
 #include "tests.h"
 
+#include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -155,6 +159,115 @@ static void turns_of_10ms_are_not_reported(void)
     TT_NO_ERRORS();
 }
 
+/* ---- a turn that waits for the CPU ---- */
+
+static double thread_cpu_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static double clock_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static atomic_bool spinning;
+static _Atomic double burn_wall_ms;
+
+/* Computes for 60 ms of its own thread's CPU time in one turn, and notes
+ * how long that took on the clock. */
+void tt_watchdog_burner(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    (void)state;
+    (void)m;
+    double wall = clock_ms(), cpu = thread_cpu_ms();
+    volatile uint64_t x = 1;
+    while (thread_cpu_ms() - cpu < 60)
+        for (int i = 0; i < 10000; i++)
+            x = x * 6364136223846793005u + 1;
+    atomic_store(&burn_wall_ms, clock_ms() - wall);
+}
+
+static void *spinner(void *arg)
+{
+    (void)arg;
+    volatile uint64_t x = 1;
+    while (atomic_load(&spinning))
+        x = x * 6364136223846793005u + 1;
+    return NULL;
+}
+
+static bool schedstat_readable(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", (int)gettid());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0)
+        close(fd);
+    return fd >= 0;
+}
+
+/* One worker and two plain threads that compute all along, all on one
+ * CPU: the worker's 60-ms turn takes about three times that on the clock,
+ * past the 100-ms threshold, and is not reported — its thread ran or was
+ * ready to run, and only the CPU was missing. (A turn that naps, above,
+ * is blocked, not waiting for a CPU, and is reported.) */
+static void a_turn_long_only_for_want_of_a_cpu_is_not_reported(void)
+{
+    if (!schedstat_readable()) {
+        printf("\n    skipped: /proc/self/task/TID/schedstat cannot be read here\n");
+        return;
+    }
+    cpu_set_t saved, one;
+    TT_EQ(pthread_getaffinity_np(pthread_self(), sizeof saved, &saved), 0);
+    int cpu = sched_getcpu();
+    CPU_ZERO(&one);
+    CPU_SET(cpu >= 0 ? cpu : 0, &one);
+    if (pthread_setaffinity_np(pthread_self(), sizeof one, &one) != 0) {
+        printf("\n    skipped: cannot keep the test on one CPU\n");
+        return;
+    }
+    /* Made now, everything inherits the one CPU: spinners, worker, monitor. */
+    atomic_store(&spinning, true);
+    atomic_store(&burn_wall_ms, 0.0);
+    pthread_t spinners[2];
+    for (int i = 0; i < 2; i++)
+        TT_EQ(pthread_create(&spinners[i], NULL, spinner, NULL), 0);
+    tr_config cfg;
+    tr_config_init(&cfg);
+    cfg.threads = 1;
+    cfg.watchdog_ms = 100;
+    cfg.trace_path = NULL;
+    tr_runtime *rt = NULL;
+    TT_EQ(tr_runtime_create(&cfg, &rt), 0);
+    CU_ASSERT_FATAL(rt != NULL);
+    TT_EQ(tr_runtime_on_long_turn(rt, on_long_turn, &reports), 0);
+    reports_reset();
+    tr_actor_spec spec = {.behaviour = tt_watchdog_burner};
+    tr_pid p = TR_PID_NONE;
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &spec, &p), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, NAP, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    atomic_store(&spinning, false);
+    for (int i = 0; i < 2; i++)
+        pthread_join(spinners[i], NULL);
+    pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
+
+    double wall = atomic_load(&burn_wall_ms);
+    if (wall < 150)
+        printf("\n    the turn took %.0f ms on the clock: the CPU was not shared as "
+               "meant, nothing shown\n", wall);
+    else
+        TT_EQ(reports_count(), 0);
+    tr_runtime_destroy(rt);
+    TT_NO_ERRORS();
+}
+
 static void threshold_0_is_off(void)
 {
     tr_runtime *rt = watched_runtime(0, true);
@@ -250,6 +363,8 @@ void register_watchdog_tests(void)
             a_300ms_turn_is_reported_once_with_pid_name_and_behaviour);
     tt_test(s, "two_long_turns_are_two_reports", two_long_turns_are_two_reports);
     tt_test(s, "turns_of_10ms_are_not_reported", turns_of_10ms_are_not_reported);
+    tt_test(s, "a_turn_long_only_for_want_of_a_cpu_is_not_reported",
+            a_turn_long_only_for_want_of_a_cpu_is_not_reported);
     tt_test(s, "threshold_0_is_off", threshold_0_is_off);
     tt_test(s, "without_a_hook_one_line_goes_to_stderr", without_a_hook_one_line_goes_to_stderr);
     tt_test(s, "the_hook_is_set_only_while_stopped", the_hook_is_set_only_while_stopped);

@@ -164,15 +164,18 @@ TR_API tr_ctx *tr_runtime_ctx(tr_runtime *rt);
 TR_API void tr_runtime_stats(tr_runtime *rt, tr_stats *out);
 
 /* A behaviour turn that ran longer than tr_config.watchdog_ms, as the
- * watchdog saw it. The strings live until the hook returns. */
+ * watchdog saw it: on a CPU or blocked, not counting the time its thread
+ * waited for a CPU that other threads had. The strings live until the
+ * hook returns. */
 typedef struct tr_long_turn {
     tr_pid pid;            /* the actor (TR_PID_NONE if it ended meanwhile) */
     const char *name;      /* its registered name, or "" */
     const char *behaviour; /* the behaviour's symbol (dladdr), or its address
                             * in hex when the symbol is not exported */
     unsigned worker;       /* index of the worker running it */
-    uint64_t elapsed_ns;   /* how long it had run when seen: the threshold
-                            * or a little more (sched/watchdog.c) */
+    uint64_t elapsed_ns;   /* how long it had run when seen, on the clock:
+                            * the threshold or a little more, plus any
+                            * wait for a CPU (sched/watchdog.c) */
 } tr_long_turn;
 
 typedef void (*tr_long_turn_fn)(const tr_long_turn *turn, void *arg);
