@@ -39,8 +39,9 @@
  * The bound. A turn is first seen at the first tick after it begins, and
  * reported at the first tick at which it has run or been blocked for the
  * threshold since: between threshold and threshold + about 2 ticks (2
- * ms) after it began, plus the time its thread waited for a CPU (and up
- * to a tick more for the look that settles it), later only if the
+ * ms) after it began, plus the time its thread waited for a CPU (and a
+ * few ms more for a look that settles it: the kernel brings a running
+ * thread's CPU time up to date at its own tick), later only if the
  * monitor's thread is kept off a CPU. elapsed_ns is the time on the clock
  * from the first sighting (waits included), so at most a tick short of
  * the turn's. A turn shorter than the threshold is never reported: it
