@@ -147,9 +147,10 @@ struct tr__worker {
     unsigned watch_every;     /* busy sends between two looks */
     tr__watch watch[TR__WATCHES];
     unsigned id;
-    pthread_t thread;
     uint32_t tid;             /* its thread's kernel id, 0 until it runs
-                               * (the watchdog reads the thread's waits) */
+                               * (the watchdog reads the thread's waits);
+                               * in the hole before thread */
+    pthread_t thread;
     tr__wmetrics metrics;
     /* The monitor's own, to tell a long turn from many short ones: the
      * turn it saw last tick and for how long it has seen it (metrics.c). */
