@@ -75,9 +75,10 @@ typedef struct seen {
     uint64_t seq;     /* the turn number last seen */
     uint64_t since;   /* when it was first seen */
     bool reported;
-    bool viewed;      /* base holds the thread as the turn was seen again */
+    bool viewed;      /* the two below hold the thread as the turn was
+                       * seen again */
     bool blind;       /* the thread could not be read for this turn */
-    thread_view base; /* then: the waits from here on do not count */
+    uint64_t waited;  /* its wait then: waits from here on do not count */
     uint64_t on_cpu;  /* at the last look, to tell whether it ran since */
     int schedstat, stat; /* the thread's /proc files, or -1 */
     uint32_t tid;     /* the thread they are for (a run after a join has
@@ -170,7 +171,7 @@ static bool thread_of(seen *s, tr__worker *w, thread_view *out)
 
 /* Whether the turn on s's worker, seen for `elapsed` on the clock, has
  * run or blocked for the threshold: the clock less what its thread waited
- * for a CPU since base. The kernel adds a wait as it ends, so a thread
+ * for a CPU since s->waited. The kernel adds a wait as it ends, so a thread
  * ready but waiting now has a wait not yet counted: the verdict waits for
  * a look at which the thread is blocked, or has run since the last. */
 static bool long_enough(tr__watchdog *wd, seen *s, tr__worker *w, uint64_t elapsed)
@@ -182,7 +183,7 @@ static bool long_enough(tr__watchdog *wd, seen *s, tr__worker *w, uint64_t elaps
     s->on_cpu = now.on_cpu;
     if (now.state == 'R' && !ran)
         return false;
-    uint64_t waited = now.waited > s->base.waited ? now.waited - s->base.waited : 0;
+    uint64_t waited = now.waited > s->waited ? now.waited - s->waited : 0;
     return elapsed > waited && elapsed - waited >= wd->threshold_ns;
 }
 
@@ -231,8 +232,10 @@ void tr__watchdog_tick(tr_runtime *rt, uint64_t now_ns)
              * count from here (a tick's before, at most, counts as run). */
             if (!s->viewed) {
                 s->viewed = true;
-                s->blind = !thread_of(s, w, &s->base);
-                s->on_cpu = s->base.on_cpu;
+                thread_view then;
+                s->blind = !thread_of(s, w, &then);
+                s->waited = then.waited;
+                s->on_cpu = then.on_cpu;
                 continue;
             }
             uint64_t elapsed = now_ns - s->since;
