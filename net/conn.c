@@ -14,16 +14,19 @@
  * picked up by a message to itself, since edge-triggered readiness will
  * not be reported again for bytes already there.
  *
- * A read that fills less than the buffer has emptied the socket: TCP's
- * recv stops short only when its queue (backlog included) runs out, and
- * every segment that lands after that wakes the epoll entry again, a FIN
- * or a reset included (TR_IO_HUP, TR_IO_ERROR). So reading stops there,
- * without the read that would only say EAGAIN: one system call a request
- * fewer for a request/response peer (bench echo-rr: three a request
- * become two). Tokio's readiness makes the same inference. The one case
- * that stops short with bytes still queued is TCP urgent data, at its
- * mark; the rest then waits for the peer's next segment (or the idle
- * timeout), which costs only that connection.
+ * A read that fills less than the buffer has emptied the socket (epoll(7)
+ * says as much for stream sockets): TCP's recv stops short only when its
+ * queue, backlog included, runs out, and every segment that lands after
+ * that wakes the epoll entry again. So reading stops there, without the
+ * read that would only say EAGAIN: one system call a request fewer for a
+ * request/response peer (bench echo-rr: three a request become two).
+ * Not once the peer's FIN or an error has been reported (TR_IO_HUP,
+ * TR_IO_ERROR; HUP_SEEN): that report may have been taken while reading
+ * was paused, and no later one will come, so from then on reading goes
+ * on to EOF or EAGAIN. The one case that stops short with bytes still
+ * queued is TCP urgent data, at its mark; the rest then waits for the
+ * peer's next segment (or the idle timeout), which costs only that
+ * connection.
  *
  * The user's behaviour is never called from inside itself: what it asks
  * for (close, abort, a write that fails) is noted in the flags and done
@@ -79,6 +82,7 @@ enum {
     DRAINING = 1u << 13,   /* FIN sent on a graceful close: reading to the peer's EOF */
     FLUSH_DUE = 1u << 14,  /* the queue is written when the turn ends */
     RESUMED = 1u << 15,    /* THROTTLED was cleared: reading must restart */
+    HUP_SEEN = 1u << 16,   /* a hang-up or error was reported: read to the end */
 };
 
 /* How long a graceful close waits for the peer's EOF after sending FIN. */
@@ -394,7 +398,7 @@ static void pump(tr_ctx *cx, tr__conn *c)
         else if (n < 0)
             return;
         else
-            emptied = (size_t)n < TR__SCRATCH;
+            emptied = (size_t)n < TR__SCRATCH && !(c->flags & HUP_SEEN);
     }
     send_more(cx, c);
 }
@@ -618,6 +622,8 @@ void tr__conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
     case TR_IO_ERROR:
         if (((const tr_io_event *)m->data)->fd != c->fd)
             break; /* from an earlier descriptor */
+        if (m->type == TR_IO_HUP || m->type == TR_IO_ERROR)
+            c->flags |= HUP_SEEN;
         if (c->flags & DRAINING) {
             if (m->type != TR_IO_WRITABLE)
                 drain_input(cx, c);
