@@ -164,12 +164,29 @@ function matrix_table(    b, c, k, n, lo, hi, lo_k, hi_k, best, r, cell, worst, 
     printf "figures where lower is better, and rows that are not troupe's.\n"
 }
 
-# What the control's row means, when it ran.
-function control_note(    b) {
+# What the control's row means, when it ran, and the range of its
+# handoff_ns (a line's trip between two CPUs) over its runs.
+function control_note(    b, c, i, j, x, lo, hi) {
     for (b = 1; b <= nnames; b++)
         if (impl[names[b]] == "none") {
             printf "%s: plain threads, no troupe code (bench/control.c): no target; its spread\n", names[b]
             printf "is the machine's own at runs of that length.\n"
+            lo = hi = ""
+            for (c = 1; c <= nthreads; c++)
+                for (j = 1; j <= runs[names[b], threads[c]]; j++) {
+                    x = params[names[b], threads[c], j]
+                    if (!match(x, /handoff_ns=[0-9]+/))
+                        continue
+                    x = substr(x, RSTART + 11, RLENGTH - 11) + 0
+                    if (x == 0)
+                        continue
+                    if (lo == "" || x < lo) lo = x
+                    if (hi == "" || x > hi) hi = x
+                }
+            if (lo != "")
+                printf "A cache line between two CPUs took %s ns in its runs (handoff_ns): where it\n" \
+                    "grows, so do the benchmarks whose workers talk (bench/control.c).\n",
+                    (lo == hi ? lo : lo "-" hi)
             return
         }
 }
