@@ -15,14 +15,14 @@
  * After the timed part it measures one more thing, off the clock: what
  * it costs to move a cache line between two CPUs (handoff_ns: two
  * threads pinned to the first two CPUs this process may use pass a line
- * back and forth HANDOFFS times). On a shared VM that cost moves with
- * where the host puts the vCPUs — seen at 41-61 ns in some minutes and
- * 143-224 ns in others on the same machine — and a benchmark whose
- * workers talk to each other moves with it: skynet at small size (its
- * children answering parents on the other worker) ran at 9.4-13.9 M
- * actors/s beside the first figures and at 5.9-8.7 M beside the second.
- * A spread that goes with handoff_ns is the machine's. With fewer than
- * two CPUs it prints handoff_ns=0.
+ * back and forth HANDOFFS times, or for HANDOFF_SECS if that is less).
+ * On a shared VM that cost moves with where the host puts the vCPUs —
+ * seen at 41-61 ns in some minutes and 143-224 ns in others on the same
+ * machine — and a benchmark whose workers talk to each other moves with
+ * it: skynet at small size (its children answering parents on the other
+ * worker) ran at 9.4-13.9 M actors/s beside the first figures and at
+ * 5.9-8.7 M beside the second. A spread that goes with handoff_ns is the
+ * machine's. With fewer than two CPUs it prints handoff_ns=0.
  */
 #include "bench.h"
 
@@ -71,9 +71,11 @@ static void *churn(void *arg)
 /* ---- the hand-off between two CPUs (off the clock) ---- */
 
 enum { HANDOFFS = 100000 };
+#define HANDOFF_SECS 0.25 /* at most: a CPU shared with a busy process slows it */
 
 typedef struct handoff {
     _Alignas(64) atomic_uint turn; /* 0: the main thread's move, 1: the other's */
+    _Alignas(64) atomic_bool stop; /* the main thread is done */
     cpu_set_t cpu;                 /* the other thread's CPU */
 } handoff;
 
@@ -86,12 +88,12 @@ static void *hand_back(void *arg)
 {
     handoff *h = arg;
     pin(pthread_self(), &h->cpu);
-    for (unsigned i = 0; i < HANDOFFS; i++) {
+    for (;;) {
         while (atomic_load_explicit(&h->turn, memory_order_acquire) != 1)
-            ;
+            if (atomic_load_explicit(&h->stop, memory_order_relaxed))
+                return NULL;
         atomic_store_explicit(&h->turn, 0, memory_order_release);
     }
-    return NULL;
 }
 
 /* Nanoseconds a hand-off of one line between the first two CPUs of the
@@ -109,6 +111,7 @@ static double handoff_ns(void)
         return 0;
     static handoff h;
     atomic_store(&h.turn, 0);
+    atomic_store(&h.stop, false);
     CPU_ZERO(&h.cpu);
     CPU_SET(cpus[1], &h.cpu);
     CPU_ZERO(&mine);
@@ -117,18 +120,21 @@ static double handoff_ns(void)
     if (pthread_create(&other, NULL, hand_back, &h) != 0)
         return 0;
     pin(pthread_self(), &mine);
-    double t0 = bench_now();
-    for (unsigned i = 0; i < HANDOFFS; i++) {
+    double t0 = bench_now(), secs = 0;
+    unsigned done = 0;
+    while (done < HANDOFFS && ((done & 1023) != 0 || (secs = bench_now() - t0) < HANDOFF_SECS)) {
         while (atomic_load_explicit(&h.turn, memory_order_acquire) != 0)
             ;
         atomic_store_explicit(&h.turn, 1, memory_order_release);
+        done++;
     }
     while (atomic_load_explicit(&h.turn, memory_order_acquire) != 0)
         ;
-    double secs = bench_now() - t0;
+    secs = bench_now() - t0;
+    atomic_store(&h.stop, true);
     pthread_join(other, NULL);
     sched_setaffinity(0, sizeof mask, &mask);
-    return secs * 1e9 / (2.0 * HANDOFFS);
+    return done > 0 ? secs * 1e9 / (2.0 * done) : 0;
 }
 
 int main(int argc, char **argv)
