@@ -107,13 +107,14 @@ static inline tr__actor *new_actor(tr_runtime *rt, tr__worker *w, tr_behaviour f
     if (a == NULL)
         return NULL;
     /* A free slot may still be draining stale messages on another worker;
-     * that never reads these fields (see actor.h), and the store of life
-     * in born() publishes them to whoever gets the new pid. */
+     * of these fields that reads only flags, as its turn ends (hence
+     * tr__flags_store, actor.h), and the store of life in born()
+     * publishes them to whoever gets the new pid. */
     ck_pr_store_ptr((void **)&a->fn, (void *)fn); /* read by tr_actor_info */
     ck_pr_store_32(&a->aux, 0); /* senders with an older pid may be reading it */
     tr__figures_reset(a);
     ck_pr_store_16(&a->named, 0);
-    a->flags = heap != NULL ? TR__HEAP_STATE : 0;
+    tr__flags_store(a, heap != NULL ? TR__HEAP_STATE : 0);
     if (heap != NULL)
         a->state.heap = heap;
     if (state_size != 0)
@@ -212,7 +213,7 @@ static int spawn_full(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_ac
         tr__resource *r = (tr__resource *)((char *)copy + o->resource_at);
         r->next = NULL;
         tr__side_of(a)->resources = r;
-        a->flags |= TR__HELD;
+        tr__flags_store(a, a->flags | TR__HELD);
     }
     tr_pid p = born(a);
 
@@ -509,7 +510,8 @@ static void after_turn(tr__worker *w, tr__actor *a, unsigned n, unsigned batch, 
         behind = !reached && (n == batch || (muted & TR__OVERLOADED));
     /* Whether it still lives matters only to an actor holding its
      * senders: looked at only then, off the common path. */
-    if (CK_CC_UNLIKELY(behind | ((muted | (uintptr_t)blocked_by | (a->flags & TR__HOLDING)) != 0))) {
+    if (CK_CC_UNLIKELY(behind |
+                       ((muted | (uintptr_t)blocked_by | (ck_pr_load_16(&a->flags) & TR__HOLDING)) != 0))) {
         /* (flags read again: kept from above, it costs the common path.) */
         bool held = (ck_pr_load_16(&a->flags) & TR__HOLDING) && (ck_pr_load_32(&a->life) & 1);
         if (behind || blocked_by != NULL || muted != 0 || held) {

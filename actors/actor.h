@@ -234,6 +234,16 @@ static inline tr__side *tr__side_of(tr__actor *a)
     return (tr__side *)((char *)(a + (TR__CHUNK_SLOTS - i)) + (size_t)i * sizeof(tr__side));
 }
 
+/* Writes a's flags. Only the actor's own turns write them (and its
+ * spawner, before it is born), but a worker still draining the slot's
+ * previous life reads them at that turn's end (actor.c, after_turn) while
+ * a spawn on another thread fills the slot in: so every write is an
+ * atomic store, and reads off the owner's turns atomic loads. */
+static inline void tr__flags_store(tr__actor *a, unsigned flags)
+{
+    ck_pr_store_16(&a->flags, (uint16_t)flags);
+}
+
 /* a's fault record (links, monitors, asks, a spec's callbacks), or NULL. */
 static inline struct tr__fault *tr__fault_get(tr__actor *a)
 {
@@ -245,9 +255,9 @@ static inline void tr__fault_set(tr__actor *a, struct tr__fault *f)
 {
     if (f != NULL) {
         tr__side_of(a)->fault = f;
-        a->flags |= TR__FAULTS;
+        tr__flags_store(a, a->flags | TR__FAULTS);
     } else {
-        a->flags &= (uint16_t)~TR__FAULTS;
+        tr__flags_store(a, a->flags & ~TR__FAULTS);
     }
 }
 

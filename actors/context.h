@@ -85,10 +85,8 @@ static inline void tr__cx_give_way(tr_ctx *cx, tr__actor *a)
  * waits for), or its waiters wait for ever. In a turn only. */
 static inline void tr__cx_hold_senders(tr_ctx *cx, bool on)
 {
-    if (on)
-        cx->actor->flags |= TR__HOLDING;
-    else
-        cx->actor->flags &= (uint16_t)~TR__HOLDING;
+    tr__actor *a = cx->actor;
+    tr__flags_store(a, on ? a->flags | TR__HOLDING : a->flags & ~TR__HOLDING);
 }
 
 /* Makes cx a worker's context (sched/runtime.c). */
@@ -105,7 +103,7 @@ static inline void tr__cx_hold(tr_ctx *cx, tr__resource *r)
     tr__side *s = tr__side_of(cx->actor);
     r->next = s->resources;
     s->resources = r;
-    cx->actor->flags |= TR__HELD;
+    tr__flags_store(cx->actor, cx->actor->flags | TR__HELD);
 }
 
 /* The running actor's list of what it holds, to search or unlink from. In
