@@ -166,7 +166,7 @@ function matrix_table(    b, c, k, n, lo, hi, lo_k, hi_k, best, r, cell, worst, 
 
 # What the control's row means, when it ran, and the range of its
 # handoff_ns (a line's trip between two CPUs) over its runs.
-function control_note(    b, c, i, j, x, lo, hi) {
+function control_note(    b, c, j, x, lo, hi) {
     for (b = 1; b <= nnames; b++)
         if (impl[names[b]] == "none") {
             printf "%s: plain threads, no troupe code (bench/control.c): no target; its spread\n", names[b]
@@ -174,12 +174,11 @@ function control_note(    b, c, i, j, x, lo, hi) {
             lo = hi = ""
             for (c = 1; c <= nthreads; c++)
                 for (j = 1; j <= runs[names[b], threads[c]]; j++) {
-                    x = params[names[b], threads[c], j]
-                    if (!match(x, /handoff_ns=[0-9]+/))
-                        continue
-                    x = substr(x, RSTART + 11, RLENGTH - 11) + 0
-                    if (x == 0)
-                        continue
+                    if (!match(params[names[b], threads[c], j], /handoff_ns=[1-9][0-9]*/))
+                        continue # absent, or 0 (one CPU)
+                    x = substr(params[names[b], threads[c], j], RSTART, RLENGTH)
+                    sub(/^handoff_ns=/, "", x)
+                    x += 0
                     if (lo == "" || x < lo) lo = x
                     if (hi == "" || x > hi) hi = x
                 }
