@@ -183,8 +183,9 @@ function control_note(    b, c, j, x, lo, hi) {
                     if (hi == "" || x > hi) hi = x
                 }
             if (lo != "")
-                printf "A cache line between two CPUs took %s ns in its runs (handoff_ns): where it\n" \
-                    "grows, so do the benchmarks whose workers talk (bench/control.c).\n",
+                printf "A cache line between two CPUs took %s ns as the control ran (handoff_ns);\n" \
+                    "on a shared VM that cost moves by the minute, and benchmarks whose workers\n" \
+                    "talk are slower while it is high (bench/control.c).\n",
                     (lo == hi ? lo : lo "-" hi)
             return
         }
