@@ -62,6 +62,8 @@ typedef struct tr__actors {
     unsigned batch;                /* tr_config.batch: messages per turn */
     bool tracing;                  /* spawns and stops go to the trace
                                     * (set at creation, sched/trace.c) */
+    bool asym_fence;               /* an ending actor and a registration
+                                    * fence asymmetrically (base/fence.h) */
     tr_pid dead_sink;              /* TR_PID_NONE, or the actor that sees dead letters */
     struct tr__registry *registry; /* named actors, made on first use */
     tr_ctx outside_cx;             /* tr_runtime_ctx: for threads outside the runtime */

@@ -47,8 +47,10 @@
  *
  * Register racing with the actor's end: the registrant publishes the name,
  * marks the actor named, then checks it is still alive; the ending actor
- * publishes its end, then checks the mark (fences between). At least one
- * of them sees the other, and whoever does removes the entry.
+ * publishes its end, then checks the mark (fences between: a light one for
+ * the actor, which ends often, and a system call for the registrant, which
+ * is rare — base/fence.h). At least one of them sees the other, and
+ * whoever does removes the entry.
  */
 #include <ck_sequence.h>
 #include <pthread.h>
@@ -57,6 +59,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "../base/fence.h"
 #include "../base/sim.h"
 #include "actors.h"
 #include "actor.h"
@@ -352,7 +355,7 @@ static int insert(tr_runtime *rt, tr__registry *r, const uint64_t *w, uint32_t h
     r->live++;
     r->slot_hash[TR__PID_INDEX(pid)] = h;
     ck_pr_store_16(&a->named, 1);
-    ck_pr_fence_memory();
+    tr__fence_slow(tr__actors_of(rt)->asym_fence); /* the ending actor's is light */
     if (!alive(rt, pid, &a)) {
         /* It ended meanwhile: undo. If its slot already holds a new
          * actor, the mark is on that one, and (registrations being

@@ -3,7 +3,8 @@
  * Eight threads register, look up and unregister names at once (their own
  * names, and a few contended ones); names are released when their actor
  * ends — before its links and monitors hear of the end, so that a
- * restarted actor can take its name again at once; a million distinct
+ * restarted actor can take its name again at once, and a registration
+ * racing with the end leaves no name behind; a million distinct
  * names over time neither fill the registry nor slow its lookups; 100,000
  * names at once fit; lookups stay right while the table grows and while
  * removals move entries; bad names are refused. Costs are counted in
@@ -282,6 +283,56 @@ static void test_released_before_links_hear(void)
     TT_EQ(atomic_load(&h.register_failed), 0);
     TT_NO_ERRORS();
     free(named);
+    tr_runtime_destroy(rt);
+}
+
+/* ---- a registration racing with the actor's end ------------------------------------
+ *
+ * The registrant marks the actor named and then checks it is alive; the
+ * ending actor publishes its end and then checks the mark. One of them
+ * must see the other (actors/registry.c, base/fence.h): if neither did,
+ * the name would stay bound to a dead pid and nobody could take it again.
+ * Each round lets an actor end on a worker while this thread registers
+ * it, after a pause of a varying length so that the two meet at every
+ * point; once the runtime is quiet, the name must be free. */
+
+#define RACE_ROUNDS 3000
+
+static void test_register_racing_with_the_end(void)
+{
+    tr_runtime *rt = tt_runtime(2, 0);
+    unsigned taken = 0, too_late = 0, other = 0, stale = 0, retaken = 0;
+    uint64_t seed = 7;
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        tr_pid victim, heir;
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), idle_actor, NULL, 0, &victim), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), idle_actor, NULL, 0, &heir), 0);
+        TT_EQ(tr_runtime_hold(rt), 0); /* not quiet before the stop is sent */
+        TT_EQ(tr_runtime_start(rt), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), victim, N_STOP, NULL, 0), 0);
+        for (volatile unsigned spin = (unsigned)(tt_rng_next(&seed) % 2048); spin > 0; spin--)
+            ;
+        int rc = tr_register(rt, "racer", victim);
+        taken += rc == 0;
+        too_late += rc == TR_ENOPID;
+        other += rc != 0 && rc != TR_ENOPID;
+        TT_EQ(tr_runtime_release(rt), 0);
+        TT_EQ(tr_runtime_join(rt), 0);
+        stale += tr_whereis(rt, "racer") != TR_PID_NONE;
+        /* The name is free for the next holder. */
+        retaken += tr_register(rt, "racer", heir) == 0;
+        TT_EQ(tr_unregister(rt, "racer"), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), heir, N_STOP, NULL, 0), 0);
+        TT_EQ(tr_runtime_run(rt), 0);
+    }
+    printf("[registered before the end %u, after it %u] ", taken, too_late);
+    TT_EQ(taken + too_late, RACE_ROUNDS);
+    TT_EQ(other, 0);
+    TT_EQ(stale, 0);
+    TT_EQ(retaken, RACE_ROUNDS);
+    tr__registry_stats st;
+    tr__registry_stats_get(rt, &st);
+    TT_EQ(st.live, 0);
     tr_runtime_destroy(rt);
 }
 
@@ -703,6 +754,7 @@ void register_names_tests(void)
     tt_test(s, "register_whereis_unregister_from_8_threads", test_concurrent_8_threads);
     tt_test(s, "released_on_exit", test_released_on_exit);
     tt_test(s, "released_before_links_hear", test_released_before_links_hear);
+    tt_test(s, "register_racing_with_the_end", test_register_racing_with_the_end);
     tt_test(s, "churn_1m_distinct_names", test_churn_distinct_names);
     tt_test(s, "100k_live_names", test_100k_live_names);
     tt_test(s, "growth_under_readers", test_growth_under_readers);
