@@ -166,7 +166,10 @@ TR_API int tr_runtime_dead_letters(tr_runtime *rt, tr_pid sink);
 #define TR_NAME_MAX 48
 
 /* Registers pid (a live actor of this runtime) under name. Any thread;
- * takes the registry's writer lock. Errors: TR_EINVAL (bad name, NULL
+ * takes the registry's writer lock, and makes one system call that
+ * briefly interrupts every CPU running one of the process's threads (a
+ * few microseconds each, so that actors end without a fence: names are
+ * for services, not for every short-lived actor). Errors: TR_EINVAL (bad name, NULL
  * rt, TR_PID_NONE), TR_EEXIST (name taken, or the actor already has a
  * name), TR_ENOPID (pid not a live actor), TR_ENOMEM (the registry could
  * not grow). */
