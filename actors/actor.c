@@ -378,7 +378,7 @@ static inline tr_pid load_self(tr__actor *a, uint32_t *life)
 static tr__node *turn_limit(tr__actor *a)
 {
     tr__node *head = tr__mpsc_untag(ck_pr_load_ptr(&a->mailbox));
-    return head != &a->mailbox_stub ? head : NULL;
+    return head != &a->mailbox_stub && !tr__mpsc_kept(&a->mailbox_end, head) ? head : NULL;
 }
 
 void tr__at_turn_end(tr_ctx *cx, void (*fn)(tr_ctx *cx, void *state))
@@ -457,20 +457,21 @@ static __attribute__((noinline)) bool trailed(tr__worker *w, tr__actor *a, tr_ms
     a->fn(cx, state_of(a), m);
     tr__count(&tr__turner_of(w)->count.handled);
     tr__ask_close(cx, m, len);
-    tr__msg_release(m);
+    tr__mailbox_done(a, m);
     return ended(w, a, life);
 }
 
 /* Handles one message popped from a's mailbox: a dead letter if it was
  * sent to another incarnation than `self`, a's pid for `life` as the
  * turn last loaded it (tr__actor_run); the fault protocol's own messages;
- * the behaviour for the rest. True if a ended here. */
+ * the behaviour for the rest; m is done with here (tr__mailbox_done).
+ * True if a ended here. */
 static bool handle(tr__worker *w, tr__actor *a, tr_msg *m, uint32_t life, tr_pid self)
 {
     tr_ctx *cx = &tr__turner_of(w)->cx;
     if (m->to != self) {
         tr__dead_letter(tr__turner_of(w)->rt, w, m);
-        tr__msg_release(m);
+        tr__mailbox_done(a, m);
         return false;
     }
     cx->actor = a;
@@ -485,7 +486,7 @@ static bool handle(tr__worker *w, tr__actor *a, tr_msg *m, uint32_t life, tr_pid
         if (verdict != TR__DELIVER) {
             if (verdict == TR__INIT)
                 verdict = start(cx, a);
-            tr__msg_release(m);
+            tr__mailbox_done(a, m);
             if (verdict != TR__DIE)
                 return false;
             actor_die(w, a, life, cx->exit_reason, cx->exit_text);
@@ -494,7 +495,7 @@ static bool handle(tr__worker *w, tr__actor *a, tr_msg *m, uint32_t life, tr_pid
     }
     a->fn(cx, state_of(a), m);
     tr__count(&tr__turner_of(w)->count.handled);
-    tr__msg_release(m);
+    tr__mailbox_done(a, m);
     return ended(w, a, life);
 }
 

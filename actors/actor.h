@@ -25,6 +25,7 @@
 
 #include "../mailbox/depot.h"
 #include "../mailbox/mpsc.h"
+#include "../mailbox/msg.h"
 #include "pid.h"
 #include "troupe/actor.h"
 
@@ -218,9 +219,65 @@ static inline uint64_t tr__live_plain(uint32_t gen)
     return ((tr__life_aux){{gen << 1 | 1, 0}}).word;
 }
 
-/* tr__mailbox_push, tr__mailbox_pop, tr__mailbox_is_empty and
- * tr__mailbox_mark_empty: the actor's mailbox, its ends a cache line apart. */
-TR__MPSC_BIND(tr__mailbox, tr__actor, mailbox, mailbox_stub, mailbox_end)
+/* ---- the mailbox ----
+ * The actor's queue (mailbox/mpsc.h), its two ends a cache line apart.
+ * Its owner uses the `_keep` forms: the last message a turn takes stays in
+ * the queue until a later one arrives or the turn end marks the mailbox
+ * empty, so that a turn of one message costs the owner one locked
+ * instruction instead of two. A message the owner has taken is therefore
+ * freed with tr__mailbox_done, which leaves a kept one to the mailbox;
+ * the mailbox frees it as it leaves. */
+
+/* Any thread: true if the mailbox was marked empty (schedule a). */
+static inline bool tr__mailbox_push(tr__actor *a, tr__node *n)
+{
+    return tr__mpsc_push_at(&a->mailbox, n);
+}
+
+/* The owner: the next message, or NULL. */
+static inline tr__node *tr__mailbox_pop(tr__actor *a)
+{
+    tr__node *left = NULL;
+    tr__node *n = tr__mpsc_pop_keep(&a->mailbox, &a->mailbox_stub, &a->mailbox_end, &left);
+    if (left != NULL)
+        tr__msg_release((tr_msg *)left);
+    return n;
+}
+
+/* The owner, done with a message it took: freed unless the mailbox keeps it. */
+static inline void tr__mailbox_done(tr__actor *a, tr_msg *m)
+{
+    if (!tr__mpsc_kept(&a->mailbox_end, &m->tr__link))
+        tr__msg_release(m);
+}
+
+/* The owner: whether every message has been taken. */
+static inline bool tr__mailbox_is_empty(tr__actor *a)
+{
+    return tr__mpsc_is_empty_keep(&a->mailbox, &a->mailbox_stub, &a->mailbox_end);
+}
+
+/* The owner: marks the mailbox empty if every message has been taken
+ * (mailbox/mpsc.h); after a true, a's owner must not touch it again. */
+static inline bool tr__mailbox_mark_empty(tr__actor *a)
+{
+    tr__node *left = NULL;
+    bool marked = tr__mpsc_mark_empty_keep(&a->mailbox, &a->mailbox_stub, &a->mailbox_end, &left);
+    if (left != NULL)
+        tr__msg_release((tr_msg *)left);
+    return marked;
+}
+
+/* Frees every message left in a's mailbox: no sender is left (the
+ * runtime is being destroyed). */
+static inline void tr__mailbox_fini(tr__actor *a)
+{
+    tr__node *n;
+    while ((n = tr__mailbox_pop(a)) != NULL)
+        tr__mailbox_done(a, (tr_msg *)n);
+    if ((n = tr__mpsc_kept_node(&a->mailbox_end)) != NULL)
+        tr__msg_release((tr_msg *)n);
+}
 
 /* A chunk: TR__CHUNK_SLOTS slots, 64-byte aligned, then their side
  * records (table.c). */

@@ -59,9 +59,7 @@ void tr__table_fini(tr__table *t, tr_runtime *rt)
             continue;
         for (uint32_t i = 0; i < TR__CHUNK_SLOTS; i++) {
             tr__actor *a = &chunk[i];
-            tr__node *n;
-            while ((n = tr__mailbox_pop(a)) != NULL)
-                tr__msg_release((tr_msg *)n);
+            tr__mailbox_fini(a);
             if (!(a->life & 1))
                 continue;
             /* Alive, whether it ever ran or not: the workers are gone, so

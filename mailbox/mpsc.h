@@ -9,6 +9,9 @@
  *   mark_empty  the consumer only; once it succeeds the consumer must not
  *               touch the queue (nor its owner) again until it is
  *               scheduled anew by a push that returned true.
+ *   *_keep      pop, mark_empty and is_empty for an actor's mailbox, which
+ *               keep the last node in the queue instead of pushing the
+ *               stub behind it (below, "keeping the last node").
  *
  * `head` is the last node pushed; its low bit is the empty mark. `tail` is
  * the consumer's next node. The embedded stub keeps the queue non-empty in
@@ -158,6 +161,137 @@ static inline bool tr__mpsc_is_empty_at(tr__node **head, tr__node *stub, tr__mps
         return false;
     ck_pr_fence_load();
     return ck_pr_load_ptr(&e->tail) == stub;
+}
+
+/* ---- keeping the last node (mailboxes) ----
+ *
+ * Handing out the last node by pushing the stub behind it costs the
+ * consumer an exchange on head, and marking the queue empty afterwards a
+ * compare-and-swap on it: two locked instructions for a turn of one
+ * message, the common turn of ping-pong and of most request/reply. The
+ * `_keep` forms hand the last node out but leave it in the queue, tail
+ * pointing at it tagged SPENT ("taken already"); marking empty then
+ * swings head from that node straight to the marked stub, one CAS for the
+ * whole turn end (the stub is put back in its place first).
+ *
+ * A kept node must not be freed while it is in the queue: a producer may
+ * have taken it from head and be about to link to it. It leaves when a
+ * later node is linked behind it (the next take passes it) or when the
+ * queue is marked empty; either hands it back through *drop, for the
+ * caller to free, and until then tr__mpsc_kept says the caller must not.
+ * Only for queues whose nodes are freed once taken, never pushed again:
+ * a kept node pushed anew would be in the queue twice.
+ *
+ * The stub stays at the queue's front when it is in it: only marking
+ * empty puts it back, and then as the head, so no node is ever linked
+ * behind a kept one but a producer's. is_empty_keep reads tail, so, unlike
+ * is_empty, it is for the consumer only. */
+
+#define TR__MPSC_SPENT ((uintptr_t)1)
+
+static inline tr__node *tr__mpsc_take_keep(tr__node **head, tr__node *stub, tr__mpsc_end *e,
+                                           tr__node **drop)
+{
+    tr__node *tail = ck_pr_load_ptr(&e->tail);
+    if ((uintptr_t)tail & TR__MPSC_SPENT) {
+        tr__node *kept = tr__mpsc_untag(tail);
+        tail = ck_pr_load_ptr(&kept->next);
+        if (tail == NULL)
+            return NULL; /* still the last (or a producer is linking to it) */
+        ck_pr_fence_load();
+        *drop = kept;
+        ck_pr_store_ptr(&e->tail, tail);
+    }
+    tr__node *next = ck_pr_load_ptr(&tail->next);
+    if (tail == stub) {
+        if (next == NULL)
+            return NULL;
+        ck_pr_fence_load();
+        tail = next;
+        ck_pr_store_ptr(&e->tail, tail);
+        next = ck_pr_load_ptr(&tail->next);
+    }
+    if (next == NULL) {
+        /* The last linked node. If it is also the head, hand it out and
+         * keep it; if not, a producer is between its exchange and its
+         * link, and it waits for that link. */
+        if (tail != tr__mpsc_untag(ck_pr_load_ptr(head)))
+            return NULL;
+        ck_pr_store_ptr(&e->tail, (tr__node *)((uintptr_t)tail | TR__MPSC_SPENT));
+        return tail;
+    }
+    ck_pr_fence_load();
+    ck_pr_store_ptr(&e->tail, next);
+    return tail;
+}
+
+/* Takes the oldest node not yet taken, or NULL; *drop is set (else left
+ * alone) when a kept node left the queue. Consumer only. */
+static inline tr__node *tr__mpsc_pop_keep(tr__node **head, tr__node *stub, tr__mpsc_end *e,
+                                          tr__node **drop)
+{
+    TR__MPSC_CONSUMER_IN(e);
+    tr__node *n = tr__mpsc_take_keep(head, stub, e, drop);
+    TR__MPSC_CONSUMER_OUT(e);
+    return n;
+}
+
+/* Whether n, taken from the queue, is kept in it (the caller must not
+ * free it yet). Consumer only. */
+static inline bool tr__mpsc_kept(tr__mpsc_end *e, const tr__node *n)
+{
+    return ck_pr_load_ptr(&e->tail) == (tr__node *)((uintptr_t)n | TR__MPSC_SPENT);
+}
+
+/* Marks the queue empty if every node has been taken: true on success,
+ * with the kept node, if any, in *drop; after which the next push returns
+ * true. Consumer only. */
+static inline bool tr__mpsc_mark_empty_keep(tr__node **head, tr__node *stub, tr__mpsc_end *e,
+                                            tr__node **drop)
+{
+    TR__MPSC_CONSUMER_IN(e);
+    tr__node *tail = ck_pr_load_ptr(&e->tail);
+    if (tail == stub) {
+        bool drained = ck_pr_load_ptr(&stub->next) == NULL;
+        TR__MPSC_CONSUMER_OUT(e);
+        return drained &&
+               ck_pr_cas_ptr(head, stub, (tr__node *)((uintptr_t)stub | TR__MPSC_EMPTY));
+    }
+    tr__node *kept = tr__mpsc_untag(tail);
+    if (kept == tail || ck_pr_load_ptr(&kept->next) != NULL) {
+        TR__MPSC_CONSUMER_OUT(e);
+        return false; /* a node not yet taken */
+    }
+    /* The stub back in the kept node's place, then head from that node to
+     * the marked stub: a producer that took the node from head makes the
+     * swap fail, and will link behind it. (No producer writes stub->next
+     * now: the one that did linked the node we passed the stub for.) */
+    ck_pr_store_ptr(&stub->next, NULL);
+    ck_pr_store_ptr(&e->tail, stub);
+    TR__MPSC_CONSUMER_OUT(e); /* before the mark: once it lands, another may consume */
+    if (ck_pr_cas_ptr(head, kept, (tr__node *)((uintptr_t)stub | TR__MPSC_EMPTY))) {
+        *drop = kept;
+        return true;
+    }
+    ck_pr_store_ptr(&e->tail, tail); /* still ours: the mark did not land */
+    return false;
+}
+
+/* True if every node has been taken. Consumer only. */
+static inline bool tr__mpsc_is_empty_keep(tr__node **head, tr__node *stub, tr__mpsc_end *e)
+{
+    tr__node *tail = ck_pr_load_ptr(&e->tail), *h = tr__mpsc_untag(ck_pr_load_ptr(head));
+    if (tail == stub)
+        return h == stub;
+    return ((uintptr_t)tail & TR__MPSC_SPENT) && h == tr__mpsc_untag(tail);
+}
+
+/* The kept node, if any, taken out when the queue is thrown away (no
+ * producer may push any more). Consumer only. */
+static inline tr__node *tr__mpsc_kept_node(tr__mpsc_end *e)
+{
+    tr__node *tail = ck_pr_load_ptr(&e->tail);
+    return ((uintptr_t)tail & TR__MPSC_SPENT) ? tr__mpsc_untag(tail) : NULL;
 }
 
 /* ---- the queue as one object ---- */

@@ -3,6 +3,10 @@
  * Items embed a tr__node as their first member and carry the producer's
  * id and a per-producer sequence number, so the consumer can check that
  * nothing is lost, nothing is duplicated and each producer's order is kept.
+ * Each test runs the plain forms and the `_keep` forms an actor's mailbox
+ * uses (the last node stays in the queue until it leaves), which must
+ * also hand every node back to be freed exactly once, in order, and never
+ * while a producer may still link to it.
  */
 #include "tests.h"
 
@@ -140,6 +144,81 @@ static void test_empty_marking(void)
     CU_ASSERT_TRUE(tr__mpsc_mark_empty(&q));
 }
 
+/* The `_keep` forms, one step at a time: the last node is handed out but
+ * stays (kept) until the next one is linked behind it or the queue is
+ * marked empty, and comes back then, once. A producer caught between its
+ * exchange and its link (done here by hand) makes the mark fail. */
+static void test_keep_last_node(void)
+{
+    struct item it[5];
+    for (uint32_t i = 0; i < 5; i++)
+        it[i] = (struct item){ .producer = 0, .seq = i };
+    tr__mpsc q;
+    tr__mpsc_init(&q);
+    tr__node *left = NULL;
+#define POP() tr__mpsc_pop_keep(&q.head, &q.stub, &q.end, &left)
+#define MARK() tr__mpsc_mark_empty_keep(&q.head, &q.stub, &q.end, &left)
+#define EMPTY() tr__mpsc_is_empty_keep(&q.head, &q.stub, &q.end)
+    CU_ASSERT_TRUE(EMPTY());
+    CU_ASSERT_PTR_NULL(POP());
+
+    CU_ASSERT_TRUE(tr__mpsc_push(&q, node_of(&it[0])));
+    CU_ASSERT_FALSE(EMPTY());
+    CU_ASSERT_PTR_EQUAL(POP(), node_of(&it[0]));
+    CU_ASSERT_TRUE(tr__mpsc_kept(&q.end, node_of(&it[0])));
+    CU_ASSERT_TRUE(EMPTY());
+    CU_ASSERT_PTR_NULL(POP());
+    CU_ASSERT_PTR_NULL(left);
+
+    /* A node behind the kept one: the kept one leaves as it is passed. */
+    CU_ASSERT_FALSE(tr__mpsc_push(&q, node_of(&it[1])));
+    CU_ASSERT_FALSE(EMPTY());
+    CU_ASSERT_FALSE(MARK());
+    CU_ASSERT_PTR_NULL(left);
+    CU_ASSERT_PTR_EQUAL(POP(), node_of(&it[1]));
+    CU_ASSERT_PTR_EQUAL(left, node_of(&it[0]));
+    CU_ASSERT_FALSE(tr__mpsc_kept(&q.end, node_of(&it[0])));
+    CU_ASSERT_TRUE(tr__mpsc_kept(&q.end, node_of(&it[1])));
+    left = NULL;
+
+    /* Marked empty: the kept node comes back with the mark, and the next
+     * push reports "was empty". */
+    CU_ASSERT_TRUE(MARK());
+    CU_ASSERT_PTR_EQUAL(left, node_of(&it[1]));
+    left = NULL;
+    CU_ASSERT_TRUE(EMPTY());
+    CU_ASSERT_TRUE(tr__mpsc_push(&q, node_of(&it[2])));
+    CU_ASSERT_FALSE(tr__mpsc_push(&q, node_of(&it[3])));
+    CU_ASSERT_PTR_EQUAL(POP(), node_of(&it[2]));
+    CU_ASSERT_FALSE(tr__mpsc_kept(&q.end, node_of(&it[2]))); /* not the last */
+    CU_ASSERT_PTR_EQUAL(POP(), node_of(&it[3]));
+    CU_ASSERT_PTR_NULL(left);
+
+    /* A producer between its exchange and its link: the mark fails and
+     * the node stays kept; once linked, the next pop passes it. */
+    it[4].link.next = NULL;
+    tr__node *prev = ck_pr_fas_ptr(&q.head, node_of(&it[4]));
+    CU_ASSERT_PTR_EQUAL(prev, node_of(&it[3]));
+    CU_ASSERT_FALSE(EMPTY());
+    CU_ASSERT_PTR_NULL(POP());
+    CU_ASSERT_FALSE(MARK());
+    CU_ASSERT_PTR_NULL(left);
+    CU_ASSERT_TRUE(tr__mpsc_kept(&q.end, node_of(&it[3])));
+    ck_pr_store_ptr(&prev->next, node_of(&it[4]));
+    CU_ASSERT_PTR_EQUAL(POP(), node_of(&it[4]));
+    CU_ASSERT_PTR_EQUAL(left, node_of(&it[3]));
+    left = NULL;
+
+    /* Thrown away with a node kept: it is still there to free. */
+    CU_ASSERT_PTR_EQUAL(tr__mpsc_kept_node(&q.end), node_of(&it[4]));
+    CU_ASSERT_TRUE(MARK());
+    CU_ASSERT_PTR_EQUAL(left, node_of(&it[4]));
+    CU_ASSERT_PTR_NULL(tr__mpsc_kept_node(&q.end));
+#undef POP
+#undef MARK
+#undef EMPTY
+}
+
 /* ---- many producers, one consumer ---------------------------------------- */
 
 #define MP_PRODUCERS 8
@@ -159,6 +238,11 @@ struct mp_shared {
     atomic_bool go;
     atomic_bool producers_done; /* set after every producer was joined */
     atomic_uint was_empty;      /* pushes that reported "was empty" */
+    /* the keeping variant (the mailbox's forms): */
+    bool keep;
+    uint32_t freed[MP_PRODUCERS]; /* nodes handed back, per producer */
+    uint64_t frees;
+    uint64_t freed_out_of_order;  /* handed back out of order, or twice */
     /* the handshake variant: */
     bool handshake;
     atomic_ulong wakes; /* pushes that returned true (consumer scheduled) */
@@ -227,6 +311,20 @@ static void *mp_producer_main(void *arg)
     return NULL;
 }
 
+/* A node the consumer may free: its producer may use it again. */
+static void mp_free(struct mp_shared *sh, tr__node *n)
+{
+    struct item *it = item_of(n);
+    if (it->producer >= MP_PRODUCERS)
+        return; /* counted by mp_take */
+    sh->frees++;
+    if (it->seq != sh->freed[it->producer])
+        sh->freed_out_of_order++;
+    sh->freed[it->producer] = it->seq + 1;
+    if (sh->window != 0)
+        atomic_store(&sh->done[it->producer], sh->freed[it->producer]);
+}
+
 static void mp_take(struct mp_shared *sh, tr__node *n)
 {
     struct item *it = item_of(n);
@@ -241,8 +339,32 @@ static void mp_take(struct mp_shared *sh, tr__node *n)
     } else {
         sh->expected[it->producer]++;
     }
-    if (sh->window != 0)
-        atomic_store(&sh->done[it->producer], sh->expected[it->producer]);
+    if (!sh->keep || !tr__mpsc_kept(&sh->q.end, n))
+        mp_free(sh, n);
+}
+
+/* The consumer's pop and mark: the plain forms, or the mailbox's, which
+ * hand a kept node back as it leaves. */
+static tr__node *mp_pop(struct mp_shared *sh)
+{
+    if (!sh->keep)
+        return tr__mpsc_pop(&sh->q);
+    tr__node *left = NULL;
+    tr__node *n = tr__mpsc_pop_keep(&sh->q.head, &sh->q.stub, &sh->q.end, &left);
+    if (left != NULL)
+        mp_free(sh, left);
+    return n;
+}
+
+static bool mp_mark_empty(struct mp_shared *sh)
+{
+    if (!sh->keep)
+        return tr__mpsc_mark_empty(&sh->q);
+    tr__node *left = NULL;
+    bool marked = tr__mpsc_mark_empty_keep(&sh->q.head, &sh->q.stub, &sh->q.end, &left);
+    if (left != NULL)
+        mp_free(sh, left);
+    return marked;
 }
 
 /* Recycling, consumer: true if every producer has finished or waits for
@@ -255,7 +377,7 @@ static bool mp_window_stuck(struct mp_shared *sh)
         return false;
     for (int i = 0; i < MP_PRODUCERS; i++) {
         uint32_t s = atomic_load(&sh->waiting_for[i]);
-        if (s != UINT32_MAX && s < sh->expected[i] + sh->window)
+        if (s != UINT32_MAX && s < sh->freed[i] + sh->window)
             return false; /* leaving its wait */
     }
     return true;
@@ -269,23 +391,28 @@ static void *mp_consumer_main(void *arg)
     struct mp_shared *sh = arg;
     const uint64_t total = (uint64_t)MP_PRODUCERS * sh->per_producer;
     unsigned long spins = 0;
+    sh->marks = 1; /* a new queue is marked empty */
     atomic_store(&sh->go, true);
     while (sh->received < total) {
-        tr__node *n = tr__mpsc_pop(&sh->q);
+        tr__node *n = mp_pop(sh);
         if (n != NULL) {
             mp_take(sh, n);
             continue;
         }
+        /* Keeping, a node comes back only when another is linked behind
+         * it or the queue is marked: recycling producers may wait for it. */
+        if (sh->keep && sh->window != 0 && mp_mark_empty(sh))
+            sh->marks++;
         if (atomic_load(&sh->producers_done)) {
             /* Every push has completed: NULL now means empty. */
-            n = tr__mpsc_pop(&sh->q);
+            n = mp_pop(sh);
             if (n == NULL)
                 break;
             mp_take(sh, n);
             continue;
         }
         if (sh->window != 0 && mp_window_stuck(sh)) {
-            if ((n = tr__mpsc_pop(&sh->q)) == NULL) {
+            if ((n = mp_pop(sh)) == NULL) {
                 atomic_store(&sh->abandoned, true);
                 break;
             }
@@ -300,8 +427,11 @@ static void *mp_consumer_main(void *arg)
             atomic_store(&sh->abandoned, true); /* they wait for what was lost */
         tt_relax(&spins);
     }
-    while (tr__mpsc_pop(&sh->q) != NULL && sh->extra_after_end <= total)
+    while (mp_pop(sh) != NULL && sh->extra_after_end <= total)
         sh->extra_after_end++;
+    tr__node *kept = tr__mpsc_kept_node(&sh->q.end); /* the queue is thrown away */
+    if (kept != NULL)
+        mp_free(sh, kept);
     return NULL;
 }
 
@@ -330,12 +460,12 @@ static void *mp_handshake_consumer_main(void *arg)
             sh->double_wakes++;
         /* Scheduled: drain, then try to mark empty. */
         for (;;) {
-            tr__node *n = tr__mpsc_pop(&sh->q);
+            tr__node *n = mp_pop(sh);
             if (n != NULL) {
                 mp_take(sh, n);
                 continue;
             }
-            if (tr__mpsc_mark_empty(&sh->q)) {
+            if (mp_mark_empty(sh)) {
                 sh->marks++;
                 break;
             }
@@ -347,7 +477,7 @@ finished:
      * must be empty and every item received. */
     if (sh->received < total) {
         tr__node *n;
-        while ((n = tr__mpsc_pop(&sh->q)) != NULL) {
+        while ((n = mp_pop(sh)) != NULL) {
             sh->lost_wakeups++;
             mp_take(sh, n);
         }
@@ -355,11 +485,12 @@ finished:
     return NULL;
 }
 
-static void mp_run(bool handshake, uint32_t per_producer, uint32_t window)
+static void mp_run(bool keep, bool handshake, uint32_t per_producer, uint32_t window)
 {
     struct mp_shared *sh = calloc(1, sizeof *sh);
     CU_ASSERT_FATAL(sh != NULL);
     tr__mpsc_init(&sh->q);
+    sh->keep = keep;
     sh->per_producer = per_producer;
     sh->handshake = handshake;
     sh->window = window;
@@ -385,10 +516,18 @@ static void mp_run(bool handshake, uint32_t per_producer, uint32_t window)
     TT_EQ(sh->bad_producer, 0);
     for (int i = 0; i < MP_PRODUCERS; i++)
         TT_EQ(sh->expected[i], per_producer);
+    /* Every node handed back to be freed, once and in order. */
+    TT_EQ(sh->frees, total);
+    TT_EQ(sh->freed_out_of_order, 0);
     if (!handshake) {
         TT_EQ(sh->extra_after_end, 0);
-        /* Never marked again after the first push: exactly one report. */
-        TT_EQ(atomic_load(&sh->was_empty), 1);
+        /* Each mark answered by one report, but perhaps the last (never
+         * marked again after the first push, unless keeping recycled
+         * nodes: exactly one report). */
+        unsigned reports = atomic_load(&sh->was_empty);
+        CU_ASSERT(reports <= sh->marks && reports + 1 >= sh->marks);
+        if (!keep || window == 0)
+            TT_EQ(reports, 1);
     } else {
         TT_EQ(sh->double_wakes, 0);
         TT_EQ(sh->lost_wakeups, 0);
@@ -404,12 +543,22 @@ static void mp_run(bool handshake, uint32_t per_producer, uint32_t window)
 
 static void test_mpsc_8_producers(void)
 {
-    mp_run(false, MP_PER_PRODUCER, 0);
+    mp_run(false, false, MP_PER_PRODUCER, 0);
 }
 
 static void test_mpsc_handshake(void)
 {
-    mp_run(true, TT_TSAN ? 25000u : 100000u, 0);
+    mp_run(false, true, TT_TSAN ? 25000u : 100000u, 0);
+}
+
+static void test_keep_8_producers(void)
+{
+    mp_run(true, false, TT_TSAN ? 250000u : MP_PER_PRODUCER, 0);
+}
+
+static void test_keep_handshake(void)
+{
+    mp_run(true, true, TT_TSAN ? 25000u : 100000u, 0);
 }
 
 /* Each producer owns 4 nodes and pushes one again as soon as the consumer
@@ -419,7 +568,15 @@ static void test_mpsc_handshake(void)
  * mpsc.h describes. Nothing may be lost, duplicated or reordered. */
 static void test_mpsc_recycled_nodes(void)
 {
-    mp_run(false, TT_TSAN ? 40000u : TT_ASAN ? 50000u : 100000u, 4);
+    mp_run(false, false, TT_TSAN ? 40000u : TT_ASAN ? 50000u : 100000u, 4);
+}
+
+/* The same with the mailbox's forms: a producer reuses a node only once
+ * it has been handed back, so one handed back while a producer could
+ * still link to it shows up as a lost, repeated or reordered item. */
+static void test_keep_recycled_nodes(void)
+{
+    mp_run(true, false, TT_TSAN ? 40000u : TT_ASAN ? 50000u : 100000u, 4);
 }
 
 void register_mailbox_tests(void)
@@ -430,4 +587,8 @@ void register_mailbox_tests(void)
     tt_test(s, "mpsc_8_producers_x_1M", test_mpsc_8_producers);
     tt_test(s, "mpsc_mark_empty_handshake", test_mpsc_handshake);
     tt_test(s, "mpsc_recycled_nodes", test_mpsc_recycled_nodes);
+    tt_test(s, "keep_last_node", test_keep_last_node);
+    tt_test(s, "keep_8_producers_x_1M", test_keep_8_producers);
+    tt_test(s, "keep_mark_empty_handshake", test_keep_handshake);
+    tt_test(s, "keep_recycled_nodes", test_keep_recycled_nodes);
 }
