@@ -315,30 +315,24 @@ static inline void tr__mpsc_init_unmarked(tr__mpsc *q)
     tr__mpsc_init_at(&q->head, &q->stub, &q->end, false);
 }
 
-/* Defines PREFIX_push, PREFIX_pop, PREFIX_is_empty and PREFIX_mark_empty
- * on a T whose fields HEAD and END are a queue's two ends, and STUB its
- * stub: the tr__mpsc below, and an actor's mailbox (actors/actor.h),
- * whose ends are apart in its slot. A macro because C cannot name the
- * fields once for a type and then reuse them in four functions. */
-#define TR__MPSC_BIND(PREFIX, T, HEAD, STUB, END)                                     \
-    static inline bool PREFIX##_push(T *o, tr__node *n)                               \
-    {                                                                                 \
-        return tr__mpsc_push_at(&o->HEAD, n);                                         \
-    }                                                                                 \
-    static inline tr__node *PREFIX##_pop(T *o)                                        \
-    {                                                                                 \
-        return tr__mpsc_pop_at(&o->HEAD, &o->STUB, &o->END);                          \
-    }                                                                                 \
-    static inline bool PREFIX##_is_empty(T *o)                                        \
-    {                                                                                 \
-        return tr__mpsc_is_empty_at(&o->HEAD, &o->STUB, &o->END);                     \
-    }                                                                                 \
-    static inline bool PREFIX##_mark_empty(T *o)                                      \
-    {                                                                                 \
-        return tr__mpsc_mark_empty_at(&o->HEAD, &o->STUB, &o->END);                   \
-    }
+static inline bool tr__mpsc_push(tr__mpsc *q, tr__node *n)
+{
+    return tr__mpsc_push_at(&q->head, n);
+}
 
-/* tr__mpsc_push, tr__mpsc_pop, tr__mpsc_is_empty, tr__mpsc_mark_empty. */
-TR__MPSC_BIND(tr__mpsc, tr__mpsc, head, stub, end)
+static inline tr__node *tr__mpsc_pop(tr__mpsc *q)
+{
+    return tr__mpsc_pop_at(&q->head, &q->stub, &q->end);
+}
+
+static inline bool tr__mpsc_is_empty(tr__mpsc *q)
+{
+    return tr__mpsc_is_empty_at(&q->head, &q->stub, &q->end);
+}
+
+static inline bool tr__mpsc_mark_empty(tr__mpsc *q)
+{
+    return tr__mpsc_mark_empty_at(&q->head, &q->stub, &q->end);
+}
 
 #endif
