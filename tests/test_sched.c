@@ -285,8 +285,9 @@ static void test_million_actors(void)
 
 /* ---- spawning from inside a behaviour, slots recycled while it goes ------- *
  * Each spawner turn makes 1,000 children runnable at once: they overflow the
- * worker's ring into the injection queue while the other worker drains it,
- * the pattern that once lost an actor (mpsc is_empty ignoring tail). */
+ * worker's ring, in batches, into the injection queue while the other
+ * worker drains it, the pattern that once lost an actor (mpsc is_empty
+ * ignoring tail). */
 
 #define SPAWN_BATCHES 300u
 #define SPAWN_PER_BATCH 1000u
@@ -344,11 +345,11 @@ static int cmp_pid(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void test_spawn_from_behaviour(void)
+static void spawn_from_behaviour(unsigned threads)
 {
     struct spawner *sp = calloc(1, sizeof *sp);
     CU_ASSERT_FATAL(sp != NULL);
-    tr_runtime *rt = tt_runtime(2, 0);
+    tr_runtime *rt = tt_runtime(threads, 0);
     tr_pid spid;
     TT_EQ(tr_spawn(tr_runtime_ctx(rt), spawner_actor, &sp, sizeof sp, &spid), 0);
     TT_EQ(tr_send(tr_runtime_ctx(rt), spid, MSG_GO, NULL, 0), 0);
@@ -390,6 +391,19 @@ static void test_spawn_from_behaviour(void)
     TT_EQ(s.dead_letters, 0);
     tr_runtime_destroy(rt);
     free(sp);
+}
+
+static void test_spawn_from_behaviour(void)
+{
+    spawn_from_behaviour(2);
+}
+
+/* The same with one worker (the overflow waits in the worker's own batch
+ * and the injection queue for it alone) and with four on two cores. */
+static void test_spawn_from_behaviour_1_and_4(void)
+{
+    spawn_from_behaviour(1);
+    spawn_from_behaviour(4);
 }
 
 /* ---- more messages than the batch size ------------------------------------ */
@@ -620,5 +634,6 @@ void register_sched_tests(void)
     tt_test(s, "external_senders_8_x_1M", test_external_senders);
     tt_test(s, "million_actors_one_message_each", test_million_actors);
     tt_test(s, "spawn_from_behaviour_slot_reuse", test_spawn_from_behaviour);
+    tt_test(s, "spawn_from_behaviour_1_and_4_workers", test_spawn_from_behaviour_1_and_4);
     tt_test(s, "stuck_workers_hand_their_cpu_on", test_stuck_workers_handed_on);
 }
