@@ -104,6 +104,23 @@ static inline void tr__injectq_push(tr__injectq *iq, tr__actor *a)
     ck_pr_store_64(&iq->pushed, ck_pr_load_64(&iq->pushed) + 1);
 }
 
+/* Any thread: up to max actors, oldest first, under one taking of the
+ * lock; how many (0 as pop's NULL). */
+static inline unsigned tr__injectq_pop_many(tr__injectq *iq, tr__actor **out, unsigned max)
+{
+    if (tr__mpsc_is_empty(&iq->q) || !ck_pr_cas_32(&iq->lock, 0, 1))
+        return 0;
+    ck_pr_fence_acquire();
+    unsigned n = 0;
+    tr__node *node;
+    while (n < max && (node = tr__mpsc_pop(&iq->q)) != NULL)
+        out[n++] = tr__actor_of_runq(node);
+    ck_pr_store_64(&iq->popped, iq->popped + n);
+    ck_pr_fence_release();
+    ck_pr_store_32(&iq->lock, 0);
+    return n;
+}
+
 /* Actors queued: an estimate (sched/metrics.c). Any thread. */
 static inline uint64_t tr__injectq_depth(tr__injectq *iq)
 {

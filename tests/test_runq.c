@@ -547,6 +547,20 @@ static bool iq_pop_one(struct iq_thread *th)
     return true;
 }
 
+/* Takes a run of up to 1-33 elements at once, as a searching worker does
+ * (tr__injectq_pop_many). */
+static bool iq_pop_some(struct iq_thread *th)
+{
+    tr__actor *got[33];
+    unsigned n = tr__injectq_pop_many(&th->sh->iq, got, 1 + (unsigned)(tt_rng_next(&th->rng) % 33));
+    for (unsigned i = 0; i < n; i++) {
+        taker_note(&th->t, got[i], ANY_PUSHER);
+        elems_consume(&th->sh->e, got[i]);
+        th->took++;
+    }
+    return n != 0;
+}
+
 /* A producer pushes its elements and, like a worker, pops now and then. */
 static void *iq_producer_main(void *arg)
 {
@@ -576,7 +590,7 @@ static void *iq_popper_main(void *arg)
     while (rounds_next(&sh->rounds)) {
         const unsigned all_pushed = IQ_PRODUCERS * (sh->rounds.round + 1);
         for (;;) {
-            if (iq_pop_one(th))
+            if (th->id == IQ_THREADS - 1 ? iq_pop_some(th) : iq_pop_one(th))
                 continue;
             if (atomic_load(&sh->pushed) == all_pushed && tr__injectq_is_empty(&sh->iq))
                 break;
@@ -588,8 +602,9 @@ static void *iq_popper_main(void *arg)
 }
 
 /* Three producers push while two poppers (and the producers themselves)
- * pop through the try-lock: every element is popped exactly once, and each
- * thread sees each producer's elements in the order pushed. */
+ * pop through the try-lock, one of the poppers runs of several at once:
+ * every element is popped exactly once, and each thread sees each
+ * producer's elements in the order pushed. */
 static void test_injectq_producers_poppers(void)
 {
     const unsigned rounds = TT_TSAN ? 32 : TT_ASAN ? 200 : 500; /* 3M pushes */
