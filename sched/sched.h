@@ -36,7 +36,8 @@
  *
  * Searching and parking. `idle` counts parked workers (low half) and
  * searching workers (high half). A worker out of work looks once at every
- * ring and the injection queue; if it finds nothing it searches for a few
+ * ring and the injection queue (from which it takes a run of actors at
+ * once: look, in worker.c); if it finds nothing it searches for a few
  * rounds more — at most half the busy workers search at once, as searching
  * burns a core — and then parks: on its futex, or, if nobody is polling,
  * in the reactor's epoll_wait (reactor.h), so that readiness and timers
