@@ -102,19 +102,29 @@ static inline bool tr__mpsc_push_at(tr__node **head, tr__node *n)
     return was_empty;
 }
 
-static inline tr__node *tr__mpsc_take(tr__node **head, tr__node *stub, tr__mpsc_end *e)
+/* From tail, past the stub if it is in front: the first node to take and
+ * the one linked after it (*next, NULL if none yet), or NULL if only the
+ * stub is there. Consumer only. */
+static inline tr__node *tr__mpsc_front(tr__node *stub, tr__mpsc_end *e, tr__node *tail,
+                                       tr__node **next)
 {
-    tr__node *tail = ck_pr_load_ptr(&e->tail);
-    tr__node *next = ck_pr_load_ptr(&tail->next);
-
+    *next = ck_pr_load_ptr(&tail->next);
     if (tail == stub) {
-        if (next == NULL)
+        if (*next == NULL)
             return NULL;
         ck_pr_fence_load();
-        tail = next;
+        tail = *next;
         ck_pr_store_ptr(&e->tail, tail);
-        next = ck_pr_load_ptr(&tail->next);
+        *next = ck_pr_load_ptr(&tail->next);
     }
+    return tail;
+}
+
+static inline tr__node *tr__mpsc_take(tr__node **head, tr__node *stub, tr__mpsc_end *e)
+{
+    tr__node *next, *tail = tr__mpsc_front(stub, e, ck_pr_load_ptr(&e->tail), &next);
+    if (tail == NULL)
+        return NULL;
     if (next == NULL) {
         /* tail is the last linked node. If it is also the head, put the
          * stub behind it so that tail can leave the queue; if not, a
@@ -202,15 +212,9 @@ static inline tr__node *tr__mpsc_take_keep(tr__node **head, tr__node *stub, tr__
         *drop = kept;
         ck_pr_store_ptr(&e->tail, tail);
     }
-    tr__node *next = ck_pr_load_ptr(&tail->next);
-    if (tail == stub) {
-        if (next == NULL)
-            return NULL;
-        ck_pr_fence_load();
-        tail = next;
-        ck_pr_store_ptr(&e->tail, tail);
-        next = ck_pr_load_ptr(&tail->next);
-    }
+    tr__node *next;
+    if ((tail = tr__mpsc_front(stub, e, tail, &next)) == NULL)
+        return NULL;
     if (next == NULL) {
         /* The last linked node. If it is also the head, hand it out and
          * keep it; if not, a producer is between its exchange and its
