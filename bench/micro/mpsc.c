@@ -3,6 +3,9 @@
  *   1t         push + pop on one thread, one node at a time: every pop
  *              takes the last node, so it also re-pushes the stub
  *   1t-batch   push 64 nodes, then pop them, on one thread
+ *   turn       an actor's turn of one message on one thread: push, pop,
+ *              mark empty; turn-keep the same with the mailbox's `_keep`
+ *              forms (the last node kept until the mark)
  *   1p1c       one producer thread, one consumer thread
  *   Np1c       N producers, one consumer (N = 2 and 4, or --producers N)
  *   handshake  one message bounced between two threads, each the owner of
@@ -51,6 +54,38 @@ static void case_1t(micro *m, const char *name, uint64_t ops)
     double secs = bench_now() - t0;
     micro_check(m, name, wrong == 0, "%" PRIu64 " pops did not return the node pushed", wrong);
     micro_report(m, name, 1, ops, secs, NULL);
+}
+
+/* An actor's turn of one message on one thread: push, take, mark empty.
+ * The plain forms re-push the stub to take the last node (three locked
+ * instructions a turn); the mailbox's `_keep` forms keep it until the
+ * mark (two). A fresh node each time from a small ring of them, as
+ * message blocks come from a magazine: a kept node may not be pushed
+ * again before it is handed back. */
+static void case_turn(micro *m, const char *name, uint64_t ops, bool keep)
+{
+    enum { NODES = 64 };
+    struct node *nd = micro_alloc(m, NODES, sizeof *nd);
+    tr__mpsc q;
+    tr__mpsc_init(&q);
+    uint64_t wrong = 0;
+    double t0 = bench_now();
+    for (uint64_t i = 0; i < ops; i++) {
+        tr__node *n = &nd[i % NODES].link, *left = NULL;
+        if (!tr__mpsc_push(&q, n))
+            wrong++; /* marked at the end of the last turn: must report it */
+        if (keep) {
+            if (tr__mpsc_pop_keep(&q.head, &q.stub, &q.end, &left) != n ||
+                !tr__mpsc_mark_empty_keep(&q.head, &q.stub, &q.end, &left) || left != n)
+                wrong++;
+        } else if (tr__mpsc_pop(&q) != n || !tr__mpsc_mark_empty(&q)) {
+            wrong++;
+        }
+    }
+    double secs = bench_now() - t0;
+    micro_check(m, name, wrong == 0, "%" PRIu64 " turns went wrong", wrong);
+    micro_report(m, name, 1, ops, secs, NULL);
+    free(nd);
 }
 
 static void case_1t_batch(micro *m, const char *name, uint64_t ops)
@@ -284,6 +319,10 @@ int main(int argc, char **argv)
         case_1t(&m, "1t", ops);
     if (micro_case(&m, "1t-batch", 20000000, &ops))
         case_1t_batch(&m, "1t-batch", ops);
+    if (micro_case(&m, "turn", 20000000, &ops))
+        case_turn(&m, "turn", ops, false);
+    if (micro_case(&m, "turn-keep", 20000000, &ops))
+        case_turn(&m, "turn-keep", ops, true);
     if (micro_case(&m, "1p1c", 10000000, &ops))
         case_np1c(&m, "1p1c", 1, ops);
     unsigned ns[2] = { 2, 4 }, count = 2;
