@@ -102,6 +102,18 @@ static inline bool tr__mpsc_push_at(tr__node **head, tr__node *n)
     return was_empty;
 }
 
+/* Appends the chain first -> ... -> last, linked by the caller, with one
+ * exchange. For queues never marked empty (the injection queue): it does
+ * not say whether the queue was marked. */
+static inline void tr__mpsc_push_chain_at(tr__node **head, tr__node *first, tr__node *last)
+{
+    last->next = NULL;
+    ck_pr_fence_store_atomic(); /* the chain's links before the exchange */
+    tr__node *prev = ck_pr_fas_ptr(head, last);
+    ck_pr_fence_store();
+    ck_pr_store_ptr(&tr__mpsc_untag(prev)->next, first);
+}
+
 /* From tail, past the stub if it is in front: the first node to take and
  * the one linked after it (*next, NULL if none yet), or NULL if only the
  * stub is there. Consumer only. */

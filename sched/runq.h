@@ -104,6 +104,16 @@ static inline void tr__injectq_push(tr__injectq *iq, tr__actor *a)
     ck_pr_store_64(&iq->pushed, ck_pr_load_64(&iq->pushed) + 1);
 }
 
+/* Any thread: a[0 .. n-1] (n >= 1) at once, in order, with one exchange
+ * on the queue's head (a worker's spill: worker.c). */
+static inline void tr__injectq_push_all(tr__injectq *iq, tr__actor **a, unsigned n)
+{
+    for (unsigned i = 0; i + 1 < n; i++)
+        a[i]->runq.next = &a[i + 1]->runq;
+    tr__mpsc_push_chain_at(&iq->q.head, &a[0]->runq, &a[n - 1]->runq);
+    ck_pr_store_64(&iq->pushed, ck_pr_load_64(&iq->pushed) + n);
+}
+
 /* Any thread: up to max actors, oldest first, under one taking of the
  * lock; how many (0 as pop's NULL). */
 static inline unsigned tr__injectq_pop_many(tr__injectq *iq, tr__actor **out, unsigned max)

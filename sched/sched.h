@@ -21,7 +21,9 @@
  * there are); the actor it displaces goes to the ring. Overflow and
  * submissions from outside go to a global injection queue: an intrusive
  * MPSC queue (mailbox/mpsc.h) whose consumer side is taken with a
- * try-lock, so a worker never waits for it.
+ * try-lock, so a worker never waits for it. A full ring spills its older
+ * half there in one push, and the worker's requeued actors then queue
+ * behind it (push_local, tr__sched_requeue).
  *
  * Sharing by cost (worker.c). Moving an actor to another core costs far
  * more than running a short behaviour: a wake-up, a steal, and then a
@@ -132,6 +134,8 @@ struct tr__worker {
     tr__runq runq CK_CC_CACHELINE; /* thieves take its head: a line of its own */
     tr__actor *lifo;
     unsigned lifo_streak;
+    unsigned spilled;         /* actors it spilled to the injection queue
+                               * that may still wait there (worker.c) */
     unsigned tick;            /* next_local calls since the injection queue was
                                * last looked at first (INJECT_EVERY, worker.c) */
     struct tr__trace_ring *trace; /* NULL unless tracing (trace.c) */

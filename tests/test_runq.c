@@ -568,10 +568,23 @@ static void *iq_producer_main(void *arg)
     struct iq_shared *sh = th->sh;
     tr__actor *mine = &sh->e.el[th->id * IQ_ELEMS_EACH];
     while (rounds_next(&sh->rounds)) {
-        for (uint32_t i = 0; i < IQ_ELEMS_EACH; i++) {
-            stamp_set(&mine[i], (struct stamp){ .round = sh->rounds.round, .from = th->id,
-                                                .pos = ++th->pos });
-            tr__injectq_push(&sh->iq, &mine[i]);
+        for (uint32_t i = 0; i < IQ_ELEMS_EACH;) {
+            /* One at a time, or now and then a run of up to 16 with one
+             * exchange (a worker's spill). */
+            uint32_t run = tt_rng_next(&th->rng) % 4 == 0 ? 1 + (uint32_t)(tt_rng_next(&th->rng) % 16) : 1;
+            if (run > IQ_ELEMS_EACH - i)
+                run = IQ_ELEMS_EACH - i;
+            tr__actor *batch[16];
+            for (uint32_t k = 0; k < run; k++) {
+                stamp_set(&mine[i + k], (struct stamp){ .round = sh->rounds.round, .from = th->id,
+                                                        .pos = ++th->pos });
+                batch[k] = &mine[i + k];
+            }
+            if (run == 1)
+                tr__injectq_push(&sh->iq, batch[0]);
+            else
+                tr__injectq_push_all(&sh->iq, batch, run);
+            i += run;
             if (tt_rng_next(&th->rng) % 8 == 0)
                 iq_pop_one(th);
         }
@@ -601,8 +614,9 @@ static void *iq_popper_main(void *arg)
     return NULL;
 }
 
-/* Three producers push while two poppers (and the producers themselves)
- * pop through the try-lock, one of the poppers runs of several at once:
+/* Three producers push, one at a time and in runs of up to 16 with one
+ * exchange, while two poppers (and the producers themselves) pop through
+ * the try-lock, one of the poppers runs of several at once:
  * every element is popped exactly once, and each thread sees each
  * producer's elements in the order pushed. */
 static void test_injectq_producers_poppers(void)
