@@ -115,7 +115,8 @@ static inline void tr__injectq_push_all(tr__injectq *iq, tr__actor **a, unsigned
 }
 
 /* Any thread: up to max actors, oldest first, under one taking of the
- * lock; how many (0 as pop's NULL). */
+ * consumer side's try-lock; how many (0 when tr__injectq_pop would give
+ * NULL, below). */
 static inline unsigned tr__injectq_pop_many(tr__injectq *iq, tr__actor **out, unsigned max)
 {
     if (tr__mpsc_is_empty(&iq->q) || !ck_pr_cas_32(&iq->lock, 0, 1))
@@ -149,15 +150,8 @@ static inline bool tr__injectq_is_empty(tr__injectq *iq)
  * half done, or another thread holds the consumer side. */
 static inline tr__actor *tr__injectq_pop(tr__injectq *iq)
 {
-    if (tr__mpsc_is_empty(&iq->q) || !ck_pr_cas_32(&iq->lock, 0, 1))
-        return NULL;
-    ck_pr_fence_acquire();
-    tr__node *n = tr__mpsc_pop(&iq->q);
-    if (n != NULL)
-        ck_pr_store_64(&iq->popped, iq->popped + 1);
-    ck_pr_fence_release();
-    ck_pr_store_32(&iq->lock, 0);
-    return n != NULL ? tr__actor_of_runq(n) : NULL;
+    tr__actor *a;
+    return tr__injectq_pop_many(iq, &a, 1) != 0 ? a : NULL;
 }
 
 #endif

@@ -189,19 +189,10 @@ void tr__sched_poke(tr_runtime *rt)
  * second). A poll that readies more is a backlog worth a second core. */
 #define SHARE_POLLED 64
 
-/* Pushes onto w's ring (or the injection queue when it is full), waking a
- * worker when the ring has just come to hold enough to share: share_at
- * (or SHARE_POLLED while dispatching readiness), and every 32nd push
- * beyond as a backstop; not on every push, since notifying reads the
- * `idle` word that searching workers keep writing.
- * Wake-ups only add parallelism here: w never parks while its ring holds
- * work, so a worker left parked costs speed, never a message. And a
- * worker parks only after seeing no ring worth taking from (work_visible),
- * so a ring that grows again passes through its threshold and wakes it. */
 /* The ring is full: its older half goes to the injection queue, linked
  * here and added with one exchange on the queue's head, and w counts it
- * as spilled until the queue runs dry or others have taken as many
- * (tr__sched_requeue). The older half: for a tree of spawns (skynet) it
+ * as spilled, a count that tr__sched_requeue lowers to the queue's depth
+ * as the queue drains. The older half: for a tree of spawns (skynet) it
  * is the top of the tree, whole subtrees for whoever takes it, and it
  * leaves the newer actors, whose data is warm, to w. On 2 cores, skynet
  * at 2 workers: 14-15 -> 20-22 M actors/s while a cache line crosses
@@ -222,6 +213,15 @@ static void spill(tr__worker *w)
     }
 }
 
+/* Pushes onto w's ring (spilling half of it when it is full), waking a
+ * worker when the ring has just come to hold enough to share: share_at
+ * (or SHARE_POLLED while dispatching readiness), and every 32nd push
+ * beyond as a backstop; not on every push, since notifying reads the
+ * `idle` word that searching workers keep writing.
+ * Wake-ups only add parallelism here: w never parks while its ring holds
+ * work, so a worker left parked costs speed, never a message. And a
+ * worker parks only after seeing no ring worth taking from (work_visible),
+ * so a ring that grows again passes through its threshold and wakes it. */
 static void push_local(tr__worker *w, tr__actor *a)
 {
     tr_runtime *rt = w->turner.rt;
@@ -229,8 +229,9 @@ static void push_local(tr__worker *w, tr__actor *a)
         /* Overflow: anyone may take the spilled half, but only worth a
          * wake-up if a full ring is worth sharing. */
         spill(w);
-        if (!tr__runq_push(&w->runq, a))
-            tr__injectq_push(&rt->inject, a); /* (the spill made room: not reached) */
+        bool room = tr__runq_push(&w->runq, a);
+        TR_ASSERT(room); /* the spill made some; thieves only take */
+        (void)room;
         if (w->share_at <= TR__RUNQ_CAPACITY)
             notify(rt);
     } else {
@@ -284,7 +285,7 @@ void tr__sched_requeue(tr__worker *w, tr__actor *a)
     if (w->spilled != 0) {
         uint64_t depth = tr__injectq_depth(&w->turner.rt->inject);
         if (depth < w->spilled)
-            w->spilled = (unsigned)depth; /* others took some */
+            w->spilled = (unsigned)depth; /* taken meanwhile, by w or others */
         if (w->spilled != 0) {
             tr__injectq_push(&w->turner.rt->inject, a);
             return;
@@ -371,12 +372,7 @@ static tr__actor *next_local(tr__worker *w)
     /* (No wake-up for what is left in the injection queue: each push from
      * outside has made one, and a ring's overflow is not worth one unless
      * a full ring is worth sharing: push_local.) */
-    a = tr__injectq_pop(&w->turner.rt->inject);
-    if (a == NULL)
-        w->spilled = 0;
-    else if (w->spilled != 0)
-        w->spilled--;
-    return dequeued(w->turner.rt, a);
+    return dequeued(w->turner.rt, tr__injectq_pop(&w->turner.rt->inject));
 }
 
 /* Takes one actor from a random victim, and half of what it has left
