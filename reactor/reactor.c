@@ -47,9 +47,12 @@ void tr__reactor_destroy(tr__reactor *r)
 {
     if (r == NULL)
         return;
-    tr__node *n;
-    while ((n = tr__mpsc_pop(&r->requests)) != NULL)
-        tr__timer_file(r, n);
+    for (unsigned i = 0; r->requests != NULL && i < r->queues; i++) {
+        tr__node *n;
+        while ((n = tr__mpsc_pop(&r->requests[i].q)) != NULL)
+            tr__timer_file(r, n);
+    }
+    free(r->requests);
     tr__wheel_drain(&r->wheel, drop_timer, r);
     tr__io_fini(r);
     tr__signal_fini(r);
@@ -74,7 +77,10 @@ int tr__reactor_create(tr_runtime *rt, tr__reactor **out)
     r->rt = rt;
     r->epfd = r->wakefd = r->timerfd = -1;
     r->armed = UINT64_MAX;
-    tr__mpsc_init_unmarked(&r->requests);
+    r->queues = rt->cfg.threads + 1;
+    r->requests = aligned_alloc(CK_MD_CACHELINE, r->queues * sizeof *r->requests);
+    for (unsigned i = 0; r->requests != NULL && i < r->queues; i++)
+        tr__mpsc_init_unmarked(&r->requests[i].q);
     r->events = malloc(TR__POLL_EVENTS * sizeof *r->events);
     tr__wheel_init(&r->wheel, tr__now_ns() >> TR__TICK_SHIFT);
     pthread_mutex_init(&r->sig_lock, NULL);
@@ -84,7 +90,7 @@ int tr__reactor_create(tr_runtime *rt, tr__reactor **out)
     r->epfd = epoll_create1(EPOLL_CLOEXEC);
     r->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     r->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (r->events == NULL || r->epfd < 0 || r->wakefd < 0 || r->timerfd < 0 || sigfd < 0 ||
+    if (r->requests == NULL || r->events == NULL || r->epfd < 0 || r->wakefd < 0 || r->timerfd < 0 || sigfd < 0 ||
         add_own(r->epfd, r->wakefd, WAKE_TAG, EPOLLIN) != 0 ||
         add_own(r->epfd, r->timerfd, TIMER_TAG, EPOLLIN) != 0 ||
         /* Edge-triggered and never read: every write to the shared signal
@@ -105,12 +111,17 @@ void tr__reactor_wake(tr__reactor *r)
     (void)n; /* EAGAIN means the counter is already non-zero: awake anyway */
 }
 
-void tr__reactor_submit(tr__reactor *r, tr__node *request, uint64_t due_ns)
+void tr__reactor_submit(tr__reactor *r, tr__worker *w, tr__node *request, uint64_t due_ns)
 {
-    tr__mpsc_push(&r->requests, request);
+    tr__mpsc_push(&r->requests[w != NULL ? w->id : r->queues - 1].q, request);
     /* Dekker with a poller going to sleep: it publishes sleep_until, then
-     * looks at the queue; we push, then look at sleep_until. */
-    ck_pr_fence_memory();
+     * looks at the queue's head (mpsc.h, is_empty); we move the head with
+     * the push's exchange, then look at sleep_until. An atomic before a
+     * load needs no fence of its own on x86 (a locked instruction is one)
+     * and a full one elsewhere, which ck_pr_fence_atomic_load gives: an
+     * mfence here was half of a timer start's cost with two workers
+     * starting (perf annotate of bench/timers). */
+    ck_pr_fence_atomic_load();
     if (due_ns < ck_pr_load_64(&r->sleep_until))
         tr__reactor_wake(r);
 }
@@ -162,20 +173,20 @@ static void drain(int fd)
         ;
 }
 
-/* Files every timer request queued before this call (a snapshot of the
- * queue's head), waiting out a producer caught between its exchange and
- * its link. Requests queued later wait for the next round: a flood of
+/* Files every timer request queued on q before this call (a snapshot of
+ * the queue's head), waiting out a producer caught between its exchange
+ * and its link. Requests queued later wait for the next round: a flood of
  * starts cannot hold up expiries, and a timer due by now is never left
  * behind one due later. */
-static void file_requests(tr__reactor *r)
+static void file_queue(tr__reactor *r, tr__mpsc *q)
 {
     /* With the stub last, whatever is queued (rarely anything: see
      * mpsc.h) is ahead of it, and the queue is done when empty. */
-    tr__node *last = tr__mpsc_untag(ck_pr_load_ptr(&r->requests.head));
+    tr__node *last = tr__mpsc_untag(ck_pr_load_ptr(&q->head));
     for (;;) {
-        if (last == &r->requests.stub && tr__mpsc_is_empty(&r->requests))
+        if (last == &q->stub && tr__mpsc_is_empty(q))
             return;
-        tr__node *n = tr__mpsc_pop(&r->requests);
+        tr__node *n = tr__mpsc_pop(q);
         if (n == NULL) {
             sched_yield();
             continue;
@@ -184,6 +195,20 @@ static void file_requests(tr__reactor *r)
         if (n == last)
             return;
     }
+}
+
+static void file_requests(tr__reactor *r)
+{
+    for (unsigned i = 0; i < r->queues; i++)
+        file_queue(r, &r->requests[i].q);
+}
+
+static bool no_requests(tr__reactor *r)
+{
+    for (unsigned i = 0; i < r->queues; i++)
+        if (!tr__mpsc_is_empty(&r->requests[i].q))
+            return false;
+    return true;
 }
 
 /* The wheel's next tick in ns, UINT64_MAX if nothing is pending. */
@@ -212,7 +237,7 @@ int tr__reactor_wait(tr__reactor *r, bool sleep, uint64_t at_most_ns)
         ck_pr_store_64(&r->sleep_until, wake_ns);
         ck_pr_fence_memory();
         /* A timer started meanwhile, or one already due: do not sleep. */
-        if (tr__mpsc_is_empty(&r->requests) && wake_ns > now) {
+        if (no_requests(r) && wake_ns > now) {
             arm(r, wake_ns);
             timeout = at_most_ns == 0 ? -1 : (int)((at_most_ns + 999999) / 1000000);
         }

@@ -62,12 +62,16 @@ static void req_free(timer_req *t)
     tr__msg_release(block_of(t));
 }
 
-/* The timer is DONE: its pid ends now. */
-static void timer_end(tr_runtime *rt, tr__actor *slot)
+/* The timer is DONE: its pid ends now, counted on w (the calling
+ * thread's worker, NULL for another thread). */
+static void timer_end(tr_runtime *rt, tr__worker *w, tr__actor *slot)
 {
     TR_ASSERT((ck_pr_load_32(&slot->aux) & 3) == DONE);
     tr__table_end(slot, ck_pr_load_32(&slot->life));
-    ck_pr_inc_64(&rt->actors.outside.stopped);
+    if (w != NULL)
+        tr__count(&w->turner.count.stopped);
+    else
+        ck_pr_inc_64(&rt->actors.outside.stopped);
     TR__METRIC_ADD(rt, timers_removed, 1);
 }
 
@@ -92,9 +96,28 @@ static void timer_reap(tr__reactor *r, timer_req *t)
     req_free(t);
 }
 
-static int timer_start(tr_runtime *rt, tr__worker *w, const tr_timer_spec *spec, bool system,
-                       tr_pid *out)
+/* The calling thread's worker if it is one of rt's (else NULL); *in_turn:
+ * whether it is running a turn, whose cancels then release their holds
+ * as it ends (tr__sched_settle, sched.h). By the thread rather than the
+ * context passed, as a behaviour may cancel with the outside context
+ * (asks do, actors/ask.c). A start takes its hold at once: its timer may
+ * fire, and the poller release that hold, before the turn that started
+ * it ends, and a release must never come before its hold. */
+static tr__worker *here(tr_runtime *rt, bool *in_turn)
 {
+    tr__worker *w = tr__worker_current();
+    if (w == NULL || w->turner.rt != rt) {
+        *in_turn = false;
+        return NULL;
+    }
+    *in_turn = tr__cx_in_turn(&w->turner.cx);
+    return w;
+}
+
+static int timer_start(tr_ctx *cx, const tr_timer_spec *spec, bool system, tr_pid *out)
+{
+    tr_runtime *rt = tr_ctx_runtime(cx);
+    tr__worker *w = tr__cx_worker(cx);
     if (spec == NULL || (spec->type >= TR_MSG_SYSTEM && !system) ||
         (spec->data == NULL && spec->len != 0))
         return TR_EINVAL;
@@ -128,11 +151,12 @@ static int timer_start(tr_runtime *rt, tr__worker *w, const tr_timer_spec *spec,
     t->due_ns = spec->delay_ns > UINT64_MAX - now ? UINT64_MAX : now + spec->delay_ns;
     ck_pr_store_32(&t->slot->aux, TR__AUX(TR__PID_GEN(pid), PENDING));
 
-    tr_runtime_hold(rt);
     TR__METRIC_ADD(rt, timers_added, 1);
     if (out != NULL)
         *out = pid;
-    tr__reactor_submit(rt->reactor, &block->tr__link, t->due_ns);
+    bool in_turn;
+    tr_runtime_hold(rt);
+    tr__reactor_submit(rt->reactor, here(rt, &in_turn), &block->tr__link, t->due_ns);
     return 0;
 }
 
@@ -166,7 +190,7 @@ void tr__timer_fire(tr__wheel_entry *e, void *arg)
         tr__send(r->rt, r->poller, t->timer, t->target, t->payload);
         t->payload = NULL;
         ck_pr_store_32(&t->slot->aux, TR__AUX(gen, DONE));
-        timer_end(r->rt, t->slot);
+        timer_end(r->rt, r->poller, t->slot);
         /* The hold goes after the delivery is queued, so the runtime
          * cannot look finished in between. */
         tr_runtime_release(r->rt);
@@ -250,7 +274,7 @@ int tr_timer_start(tr_ctx *cx, const tr_timer_spec *spec, tr_pid *timer)
 {
     if (!tr__cx_in_turn(cx) && !tr__cx_outside(cx))
         return TR_EINVAL;
-    return timer_start(tr_ctx_runtime(cx), tr__cx_worker(cx), spec, false, timer);
+    return timer_start(cx, spec, false, timer);
 }
 
 int tr__timer_system(tr_ctx *cx, uint64_t delay_ns, uint32_t type, tr_pid *timer)
@@ -263,7 +287,7 @@ int tr__timer_self(tr_ctx *cx, uint64_t delay_ns, uint32_t type, const void *dat
 {
     tr_timer_spec spec = {
         .delay_ns = delay_ns, .to = tr_self(cx), .type = type, .data = data, .len = len};
-    return timer_start(tr_ctx_runtime(cx), tr__cx_worker(cx), &spec, true, timer);
+    return timer_start(cx, &spec, true, timer);
 }
 
 int tr_send_after(tr_ctx *cx, uint64_t delay_ns, tr_pid to, uint32_t type, const void *data,
@@ -287,8 +311,13 @@ int tr_timer_cancel(tr_ctx *cx, tr_pid timer)
         uint32_t s = ck_pr_load_32(&slot->aux);
         if (s == TR__AUX(gen, PENDING)) {
             if (ck_pr_cas_32(&slot->aux, s, TR__AUX(gen, DONE))) {
-                timer_end(rt, slot);
-                tr_runtime_release(rt);
+                bool in_turn;
+                tr__worker *h = here(rt, &in_turn);
+                timer_end(rt, h, slot);
+                if (in_turn)
+                    h->holds_owed--;
+                else
+                    tr_runtime_release(rt);
                 return 1;
             }
         } else if (s == TR__AUX(gen, FIRING)) {

@@ -314,19 +314,24 @@ int tr_runtime_hold(tr_runtime *rt)
     return 0;
 }
 
+int tr__runtime_release_n(tr_runtime *rt, uint32_t n)
+{
+    uint32_t h = ck_pr_load_32(&rt->holds);
+    do {
+        if (h < n)
+            return TR_EINVAL;
+    } while (!ck_pr_cas_32_value(&rt->holds, h, h - n, &h));
+    /* The last hold: if every worker is parked, one must look again. */
+    if (h == n)
+        tr__sched_poke(rt);
+    return 0;
+}
+
 int tr_runtime_release(tr_runtime *rt)
 {
     if (rt == NULL)
         return TR_EINVAL;
-    uint32_t h = ck_pr_load_32(&rt->holds);
-    do {
-        if (h == 0)
-            return TR_EINVAL;
-    } while (!ck_pr_cas_32_value(&rt->holds, h, h - 1, &h));
-    /* The last hold: if every worker is parked, one must look again. */
-    if (h == 1)
-        tr__sched_poke(rt);
-    return 0;
+    return tr__runtime_release_n(rt, 1);
 }
 
 tr_ctx *tr_runtime_ctx(tr_runtime *rt)

@@ -131,6 +131,8 @@ struct tr__worker {
     void (*run)(tr__worker *w, tr__actor *a); /* tr__actor_run, or
                                                * tr__trace_turn (trace.c),
                                                * or sim_turn (sim.c) */
+    int32_t holds_owed;       /* the turn's cancels: holds to release
+                               * as it ends, negated (tr__sched_settle) */
     tr__runq runq CK_CC_CACHELINE; /* thieves take its head: a line of its own */
     tr__actor *lifo;
     unsigned lifo_streak;
@@ -248,6 +250,14 @@ static inline void tr__between_turns(tr__worker *w)
     ck_pr_store_ptr(&w->current, NULL);
 }
 
+/* The runtime's holds released in a turn — by its timer cancels
+ * (reactor/timer.c) — go once, as the turn ends, rather than once a
+ * timer: `holds` is written by every worker that cancels timers and
+ * shares its line with the `idle` word that searching workers write. A
+ * hold kept to the turn's end only delays the run's end, which cannot
+ * come while a worker is in a turn anyway. Worker.c. */
+void tr__sched_settle(tr__worker *w);
+
 /* One turn, published for the monitor (the watchdog, the metrics' busy
  * time): a count and the actor, two plain stores in the worker's own line
  * (the monitor reads them once a tick, so no clock is read here).
@@ -270,6 +280,8 @@ static inline uint64_t tr__run_turn(tr__worker *w, tr__actor *a)
     ck_pr_fence_store();
     ck_pr_store_ptr(&w->current, a);
     w->run(w, a);
+    if (CK_CC_UNLIKELY(w->holds_owed != 0))
+        tr__sched_settle(w);
     return seq;
 }
 
@@ -345,6 +357,10 @@ static inline void tr__sched_taken(tr_runtime *rt, tr__actor *a)
 
 /* Wakes one parked worker if all are parked (a hold was released). */
 void tr__sched_poke(tr_runtime *rt);
+
+/* Releases n of rt's holds (n >= 1): 0, or TR_EINVAL if fewer are taken
+ * (none is then released). The last wakes a worker to see the end. */
+int tr__runtime_release_n(tr_runtime *rt, uint32_t n);
 
 /* The period of the backpressure watch for a batch size (backpressure.c). */
 unsigned tr__bp_watch_every(unsigned batch);

@@ -1,6 +1,7 @@
 /* test_timer.c — timers (troupe/timer.h): 100,000 one-shots that fire
  * exactly once, never early and in due order per target; cancel (half of
- * 100,000; racing with expiry on several threads); periodic timers and
+ * 100,000; racing with expiry on several threads; in the turn that started
+ * them, on four workers); periodic timers and
  * their cancellation; dead letters; a pending timer holding the runtime
  * open without delaying tr_runtime_shutdown; an idle runtime waiting for a
  * timer using no CPU; and a timer firing between the long turns of a busy
@@ -517,6 +518,84 @@ static void test_cancel_race(void)
     for (uint32_t i = 0; i < n; i++)
         again += tr_timer_cancel(tr_runtime_ctx(rt), b->pid[i]) != 0;
     TT_EQ(again, 0);
+    tr_runtime_destroy(rt);
+    bulk_free(b);
+}
+
+/* ---- cancels in a turn, paid for as it ends ------------------------------- */
+
+/* A behaviour's cancels release the runtime's holds when its turn ends
+ * (sched.h, tr__sched_settle), whichever context it cancels with. Four
+ * planners on four workers, each in one turn: start its share of the
+ * timers (tr_timer_start, 0-20 ms), cancel a third of them at once with
+ * its own context and a third with the outside context (as asks do), then
+ * stop. Every cancel in that turn must win (a timer started in the turn
+ * it is cancelled in could fire only if the poller were faster than the
+ * cancel: possible for the 0 ms ones, so only "exactly one of cancelled
+ * and delivered" is required of each timer), the run must end (no hold
+ * left over, none released twice: a hold released before it was taken
+ * would leave one behind) and every timer's pid must have ended. */
+#define PLANNERS 4
+#define PLANNED 3000u
+
+struct planner {
+    struct bulk *b;
+    tr_runtime *rt;
+    uint32_t first, end;
+};
+
+static void planner_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)m;
+    struct planner *p = state;
+    for (uint32_t i = p->first; i < p->end; i++) {
+        struct fire f = { 0 };
+        tr_timer_spec spec = bulk_spec(p->b, i, &f);
+        f.lo = p->b->lo[i] = tt_now_ns() + p->b->delay[i];
+        TT_CHECK(tr_timer_start(cx, &spec, &p->b->pid[i]) == 0);
+        p->b->hi[i] = tt_now_ns() + p->b->delay[i];
+    }
+    for (uint32_t i = p->first; i < p->end; i++) {
+        if (i % 3 == 2)
+            continue;
+        tr_ctx *by = i % 3 == 0 ? cx : tr_runtime_ctx(p->rt);
+        int rc = tr_timer_cancel(by, p->b->pid[i]);
+        TT_CHECK(rc == 0 || rc == 1);
+        if (rc == 1)
+            atomic_fetch_add(&p->b->cancelled[i], 1);
+    }
+    tr_stop(cx);
+}
+
+static void test_cancels_paid_at_turn_end(void)
+{
+    const uint32_t n = PLANNERS * PLANNED;
+    struct bulk *b = bulk_new(n, 0x5e77, 0, 20 * TR_MSEC);
+    tr_runtime *rt = tt_runtime(PLANNERS, 0);
+    bulk_spawn_targets(rt, b);
+    struct planner p[PLANNERS];
+    for (unsigned k = 0; k < PLANNERS; k++) {
+        p[k] = (struct planner){ b, rt, k * PLANNED, (k + 1) * PLANNED };
+        tr_pid pid;
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), planner_actor, &p[k], sizeof p[k], &pid), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), pid, MSG_START, NULL, 0), 0);
+    }
+    TT_EQ(tr_runtime_start(rt), 0);
+    TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
+    TT_NO_ERRORS();
+    bulk_verify(b, true);
+    unsigned long won = 0, again = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        won += atomic_load(&b->cancelled[i]) != 0;
+        again += tr_timer_cancel(tr_runtime_ctx(rt), b->pid[i]) != 0;
+    }
+    printf("[%lu cancelled in the turn, %lu delivered] ", won, atomic_load(&b->fired));
+    TT_EQ(won + atomic_load(&b->fired), n);
+    TT_EQ(again, 0);
+    tr_stats s;
+    tr_runtime_stats(rt, &s);
+    TT_EQ(s.actors_alive, BULK_TARGETS); /* planners and timers all ended */
+    TT_EQ(s.dead_letters, 0);
     tr_runtime_destroy(rt);
     bulk_free(b);
 }
@@ -1123,6 +1202,7 @@ void register_timer_tests(void)
     tt_test(s, "one_shots_100k_once_in_order", test_bulk_one_shots);
     tt_test(s, "cancel_half_of_100k", test_cancel_half);
     tt_test(s, "cancel_races_expiry_4_threads", test_cancel_race);
+    tt_test(s, "cancels_in_a_turn_paid_as_it_ends_4_workers", test_cancels_paid_at_turn_end);
     tt_test(s, "periodic_then_cancel_outside", test_periodic);
     tt_test(s, "periodic_cancelled_by_its_target", test_periodic_cancel_inside);
     tt_test(s, "dead_target_dead_letters", test_dead_target);
