@@ -138,6 +138,8 @@ struct tr__worker {
     unsigned lifo_streak;
     unsigned spilled;         /* actors it spilled to the injection queue
                                * that may still wait there (worker.c) */
+    tr__actor *held;          /* requeued while they wait (worker.c) */
+    uint64_t held_seq;        /* turn_seq when it was held */
     unsigned tick;            /* next_local calls since the injection queue was
                                * last looked at first (INJECT_EVERY, worker.c) */
     struct tr__trace_ring *trace; /* NULL unless tracing (trace.c) */

@@ -207,6 +207,10 @@ static bool gather(tr_runtime *rt)
     tr__worker *w = &rt->workers[0];
     tr__actor *a = w->lifo;
     w->lifo = NULL;
+    if (w->held != NULL) { /* never: the simulator's ring never fills */
+        tr__injectq_push(&rt->inject, w->held);
+        w->held = NULL;
+    }
     for (;;) {
         if (a == NULL && (a = tr__runq_pop(&w->runq)) == NULL &&
             (a = tr__injectq_pop(&rt->inject)) == NULL)

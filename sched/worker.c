@@ -202,8 +202,7 @@ void tr__sched_settle(tr__worker *w)
 
 /* The ring is full: its older half goes to the injection queue, linked
  * here and added with one exchange on the queue's head, and w counts it
- * as spilled, a count that tr__sched_requeue lowers to the queue's depth
- * as the queue drains. The older half: for a tree of spawns (skynet) it
+ * as spilled (spill_left). The older half: for a tree of spawns (skynet) it
  * is the top of the tree, whole subtrees for whoever takes it, and it
  * leaves the newer actors, whose data is warm, to w. On 2 cores, skynet
  * at 2 workers: 14-15 -> 20-22 M actors/s while a cache line crosses
@@ -285,24 +284,46 @@ void tr__sched_ready(tr_runtime *rt, tr__worker *w, tr__actor *a)
     }
 }
 
-void tr__sched_requeue(tr__worker *w, tr__actor *a)
+/* What w spilled that may still wait in the injection queue: its count,
+ * lowered to the queue's depth as the queue drains (by w or others). */
+static unsigned spill_left(tr__worker *w)
 {
-    queued(w->turner.rt, a);
-    /* While what w spilled waits in the injection queue, an actor that
-     * goes on after its turn queues behind it, not in the room the spill
-     * made: else a spawner that requeues itself (fjcreation's driver)
-     * runs again ahead of the children it spilled, and they pile up
-     * (700,000 of them, 3x slower, when it did). */
     if (w->spilled != 0) {
         uint64_t depth = tr__injectq_depth(&w->turner.rt->inject);
         if (depth < w->spilled)
-            w->spilled = (unsigned)depth; /* taken meanwhile, by w or others */
-        if (w->spilled != 0) {
-            tr__injectq_push(&w->turner.rt->inject, a);
-            return;
-        }
+            w->spilled = (unsigned)depth;
     }
-    push_local(w, a);
+    return w->spilled;
+}
+
+/* While what w spilled waits in the injection queue, an actor that goes
+ * on after its turn waits too: else a spawner that requeues itself
+ * (fjcreation's driver) runs again ahead of the children it spilled, and
+ * they pile up (700,000 of them, 3x slower, when it did). The first such
+ * actor waits in w's held slot (next_local lets it go), the others behind
+ * the spill in the injection queue. The slot keeps the spawner on w:
+ * queued behind the spill, it went to whichever worker took it from
+ * there, and a driver that moves to the worker running its children's
+ * answers and back makes every message cross between the cores.
+ * fjcreation at 100,000 actors, 2 workers, 60 runs alternating with the
+ * code before: the driver had moved 47-64 times in the runs at 10 M
+ * actors/s (against 17-18 M) and moves no more; slowest run 10.3 -> 13.1
+ * M, max / min 1.72 -> 1.35, median level (16.9 M). The slow runs left
+ * are those in which the other worker took children from the ring.
+ * Like the LIFO slot, the held one is w's alone: a long turn on w holds
+ * it up, as it does the turns queued behind that one in the ring until
+ * the worker counts as stuck (take_at). */
+void tr__sched_requeue(tr__worker *w, tr__actor *a)
+{
+    queued(w->turner.rt, a);
+    if (spill_left(w) == 0) {
+        push_local(w, a);
+    } else if (w->held == NULL) {
+        w->held = a;
+        w->held_seq = w->turn_seq;
+    } else {
+        tr__injectq_push(&w->turner.rt->inject, a);
+    }
 }
 
 /* The ring size at which v's actors may be taken: its share_at, or any
@@ -354,6 +375,19 @@ void tr__sched_poll(tr__worker *w)
     tr__reactor_unlock(r);
 }
 
+/* The held actor (tr__sched_requeue) goes into w's ring once the spill
+ * it waits behind has been taken, or when w has nothing else (`now`), or
+ * after as many of w's turns as a ring holds, so that a queue kept full
+ * by others cannot hold it back for ever. */
+static void let_go(tr__worker *w, bool now)
+{
+    if (now || spill_left(w) == 0 || w->turn_seq - w->held_seq >= TR__RUNQ_SIZE) {
+        tr__actor *a = w->held;
+        w->held = NULL;
+        push_local(w, a);
+    }
+}
+
 static tr__actor *next_local(tr__worker *w)
 {
     /* A count, not `tick % INJECT_EVERY`: a division by 61 is a multiply
@@ -376,6 +410,8 @@ static tr__actor *next_local(tr__worker *w)
         push_local(w, a);
     }
     w->lifo_streak = 0;
+    if (CK_CC_UNLIKELY(w->held != NULL))
+        let_go(w, false);
     if (inject && (a = tr__injectq_pop(&w->turner.rt->inject)) != NULL)
         return dequeued(w->turner.rt, a);
     if ((a = tr__runq_pop(&w->runq)) != NULL)
@@ -383,7 +419,11 @@ static tr__actor *next_local(tr__worker *w)
     /* (No wake-up for what is left in the injection queue: each push from
      * outside has made one, and a ring's overflow is not worth one unless
      * a full ring is worth sharing: push_local.) */
-    return dequeued(w->turner.rt, tr__injectq_pop(&w->turner.rt->inject));
+    if ((a = tr__injectq_pop(&w->turner.rt->inject)) == NULL && w->held != NULL) {
+        let_go(w, true);
+        a = tr__runq_pop(&w->runq);
+    }
+    return dequeued(w->turner.rt, a);
 }
 
 /* Takes one actor from a random victim, and half of what it has left
@@ -621,10 +661,14 @@ void *tr__worker_main(void *arg)
         }
     }
     tr__between_turns(w);
-    /* An actor left in the LIFO slot by a stop must stay findable. */
+    /* An actor left in the LIFO or held slot by a stop must stay findable. */
     if (w->lifo != NULL) {
         tr__injectq_push(&rt->inject, w->lifo);
         w->lifo = NULL;
+    }
+    if (w->held != NULL) {
+        tr__injectq_push(&rt->inject, w->held);
+        w->held = NULL;
     }
     tls_worker = NULL;
     return NULL;

@@ -298,6 +298,7 @@ struct spawner {
     _Atomic uint8_t hits[SPAWN_CHILDREN];
     atomic_ulong handled;
     uint32_t batches; /* written by the spawner only */
+    uint32_t stop_every; /* 0, or: every stop_every-th child shuts the run down */
 };
 
 struct child_state {
@@ -313,6 +314,8 @@ static void spawn_child(tr_ctx *cx, void *state, const tr_msg *m)
     TT_CHECK(tr_self(cx) == st->sp->pids[st->idx]);
     atomic_fetch_add(&st->sp->hits[st->idx], 1);
     atomic_fetch_add(&st->sp->handled, 1);
+    if (st->sp->stop_every != 0 && st->idx % st->sp->stop_every == st->sp->stop_every - 1)
+        tr_runtime_shutdown(tr_ctx_runtime(cx));
     tr_stop(cx);
 }
 
@@ -345,15 +348,28 @@ static int cmp_pid(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void spawn_from_behaviour(unsigned threads)
+/* stop_every: 0, or shut the run down at every stop_every-th child and
+ * run again until quiescent. */
+static void spawn_from_behaviour_stopping(unsigned threads, uint32_t stop_every)
 {
     struct spawner *sp = calloc(1, sizeof *sp);
     CU_ASSERT_FATAL(sp != NULL);
+    sp->stop_every = stop_every;
     tr_runtime *rt = tt_runtime(threads, 0);
     tr_pid spid;
     TT_EQ(tr_spawn(tr_runtime_ctx(rt), spawner_actor, &sp, sizeof sp, &spid), 0);
     TT_EQ(tr_send(tr_runtime_ctx(rt), spid, MSG_GO, NULL, 0), 0);
-    TT_EQ(tr_runtime_run(rt), 0);
+    unsigned runs = 1;
+    int r;
+    while ((r = tr_runtime_run(rt)) == 1 && runs < SPAWN_CHILDREN)
+        runs++;
+    TT_EQ(r, 0);
+    if (stop_every != 0) {
+        printf("[%u runs] ", runs);
+        CU_ASSERT(runs > 1);
+    } else {
+        TT_EQ(runs, 1);
+    }
 
     TT_NO_ERRORS();
     TT_EQ(sp->batches, SPAWN_BATCHES);
@@ -391,6 +407,20 @@ static void spawn_from_behaviour(unsigned threads)
     TT_EQ(s.dead_letters, 0);
     tr_runtime_destroy(rt);
     free(sp);
+}
+
+static void spawn_from_behaviour(unsigned threads)
+{
+    spawn_from_behaviour_stopping(threads, 0);
+}
+
+/* A spawner that requeues itself while its worker's spilled children wait
+ * in the injection queue waits in the worker's held slot (worker.c,
+ * tr__sched_requeue); shut down and resumed 30 times in the middle of
+ * that, on 2 workers: nothing may be lost in the slot or in the queues. */
+static void test_spawner_held_across_shutdowns(void)
+{
+    spawn_from_behaviour_stopping(2, SPAWN_CHILDREN / 30);
 }
 
 static void test_spawn_from_behaviour(void)
@@ -634,6 +664,7 @@ void register_sched_tests(void)
     tt_test(s, "external_senders_8_x_1M", test_external_senders);
     tt_test(s, "million_actors_one_message_each", test_million_actors);
     tt_test(s, "spawn_from_behaviour_slot_reuse", test_spawn_from_behaviour);
+    tt_test(s, "spawner_held_across_30_shutdowns_2_workers", test_spawner_held_across_shutdowns);
     tt_test(s, "spawn_from_behaviour_1_and_4_workers", test_spawn_from_behaviour_1_and_4);
     tt_test(s, "stuck_workers_hand_their_cpu_on", test_stuck_workers_handed_on);
 }
