@@ -113,8 +113,9 @@ typedef struct tr__reactor {
  * timers started and cancelled by two actors on 2 workers, 2 cores):
  * 5.1 M timers/s while a line crosses between the CPUs in 40-60 ns, 2.8 M
  * while it takes 180-200 ns (bench/control's hand-off), before this and
- * the two changes beside it (timer.c's cancels paid at a turn's end, the
- * fence in submit); 6.3 M and 4.6 M after. Also measured: a turn's starts
+ * the two changes beside it (the fence in submit, and a turn's cancels
+ * giving their holds back once as it ends: sched.h, the spare holds);
+ * 6.3 M and 4.6 M after. Also measured: a turn's starts
  * queued together as it ends, one exchange for all (as fast), rejected
  * because a timer so held is invisible to the poller until the turn ends:
  * a timer due later, started meanwhile by another thread, could fire

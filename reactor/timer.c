@@ -97,12 +97,11 @@ static void timer_reap(tr__reactor *r, timer_req *t)
 }
 
 /* The calling thread's worker if it is one of rt's (else NULL); *in_turn:
- * whether it is running a turn, whose cancels then release their holds
- * as it ends (tr__sched_settle, sched.h). By the thread rather than the
- * context passed, as a behaviour may cancel with the outside context
- * (asks do, actors/ask.c). A start takes its hold at once: its timer may
- * fire, and the poller release that hold, before the turn that started
- * it ends, and a release must never come before its hold. */
+ * whether it is running a turn, whose timer starts and cancels then take
+ * and give back holds through the worker's spare ones (sched.h,
+ * tr__sched_spare_take). By the thread rather than the context passed,
+ * as a behaviour may cancel with the outside context (asks do,
+ * actors/ask.c). */
 static tr__worker *here(tr_runtime *rt, bool *in_turn)
 {
     tr__worker *w = tr__worker_current();
@@ -155,8 +154,12 @@ static int timer_start(tr_ctx *cx, const tr_timer_spec *spec, bool system, tr_pi
     if (out != NULL)
         *out = pid;
     bool in_turn;
-    tr_runtime_hold(rt);
-    tr__reactor_submit(rt->reactor, here(rt, &in_turn), &block->tr__link, t->due_ns);
+    tr__worker *h = here(rt, &in_turn);
+    if (in_turn)
+        tr__sched_spare_take(h);
+    else
+        tr_runtime_hold(rt);
+    tr__reactor_submit(rt->reactor, h, &block->tr__link, t->due_ns);
     return 0;
 }
 
@@ -315,7 +318,7 @@ int tr_timer_cancel(tr_ctx *cx, tr_pid timer)
                 tr__worker *h = here(rt, &in_turn);
                 timer_end(rt, h, slot);
                 if (in_turn)
-                    h->holds_owed--;
+                    h->holds_spare++;
                 else
                     tr_runtime_release(rt);
                 return 1;

@@ -131,8 +131,8 @@ struct tr__worker {
     void (*run)(tr__worker *w, tr__actor *a); /* tr__actor_run, or
                                                * tr__trace_turn (trace.c),
                                                * or sim_turn (sim.c) */
-    int32_t holds_owed;       /* the turn's cancels: holds to release
-                               * as it ends, negated (tr__sched_settle) */
+    uint32_t holds_spare;     /* holds taken that nothing needs, given
+                               * back as the turn ends (tr__sched_settle) */
     tr__runq runq CK_CC_CACHELINE; /* thieves take its head: a line of its own */
     tr__actor *lifo;
     unsigned lifo_streak;
@@ -252,12 +252,20 @@ static inline void tr__between_turns(tr__worker *w)
     ck_pr_store_ptr(&w->current, NULL);
 }
 
-/* The runtime's holds released in a turn — by its timer cancels
- * (reactor/timer.c) — go once, as the turn ends, rather than once a
- * timer: `holds` is written by every worker that cancels timers and
- * shares its line with the `idle` word that searching workers write. A
- * hold kept to the turn's end only delays the run's end, which cannot
- * come while a worker is in a turn anyway. Worker.c. */
+/* Timers take and release the runtime's holds in a turn through the
+ * worker's spare ones: a start takes a spare hold, topping the spares up
+ * by TR__HOLDS_BLOCK at once when there are none; a cancel gives its hold
+ * to the spares; the spares are released as the turn ends (settle). So
+ * the shared `holds` word — written by every worker that starts timers,
+ * and on the line of the `idle` word that searching workers write — moves
+ * once a block of starts and once a turn of cancels rather than once a
+ * timer. The word never falls below the holds in use (a spare is counted
+ * in it), so a timer that fires, and whose hold the poller releases,
+ * before the turn that started it ends is safe; and a turn ends before
+ * its worker can park, so spares cannot keep the run from finishing.
+ * (reactor/timer.c; worker.c.) */
+#define TR__HOLDS_BLOCK 64u
+void tr__sched_spare_take(tr__worker *w);
 void tr__sched_settle(tr__worker *w);
 
 /* One turn, published for the monitor (the watchdog, the metrics' busy
@@ -282,7 +290,7 @@ static inline uint64_t tr__run_turn(tr__worker *w, tr__actor *a)
     ck_pr_fence_store();
     ck_pr_store_ptr(&w->current, a);
     w->run(w, a);
-    if (CK_CC_UNLIKELY(w->holds_owed != 0))
+    if (CK_CC_UNLIKELY(w->holds_spare != 0))
         tr__sched_settle(w);
     return seq;
 }

@@ -177,14 +177,23 @@ void tr__sched_poke(tr_runtime *rt)
         wake_one(rt);
 }
 
+void tr__sched_spare_take(tr__worker *w)
+{
+    if (w->holds_spare == 0) {
+        tr_runtime *rt = w->turner.rt;
+        ck_pr_add_32(&rt->holds, TR__HOLDS_BLOCK);
+        tr__monitor_wake(rt);
+        w->holds_spare = TR__HOLDS_BLOCK;
+    }
+    w->holds_spare--;
+}
+
 void tr__sched_settle(tr__worker *w)
 {
-    tr_runtime *rt = w->turner.rt;
-    int32_t owed = w->holds_owed;
-    w->holds_owed = 0;
-    TR_ASSERT(owed < 0);
-    int r = tr__runtime_release_n(rt, (uint32_t)-owed);
-    TR_ASSERT(r == 0); /* each was taken by a timer's start */
+    uint32_t spare = w->holds_spare;
+    w->holds_spare = 0;
+    int r = tr__runtime_release_n(w->turner.rt, spare);
+    TR_ASSERT(r == 0); /* each spare is counted in the word */
     (void)r;
 }
 

@@ -522,19 +522,19 @@ static void test_cancel_race(void)
     bulk_free(b);
 }
 
-/* ---- cancels in a turn, paid for as it ends ------------------------------- */
+/* ---- starts and cancels in one turn -------------------------------------- */
 
-/* A behaviour's cancels release the runtime's holds when its turn ends
- * (sched.h, tr__sched_settle), whichever context it cancels with. Four
- * planners on four workers, each in one turn: start its share of the
- * timers (tr_timer_start, 0-20 ms), cancel a third of them at once with
- * its own context and a third with the outside context (as asks do), then
- * stop. Every cancel in that turn must win (a timer started in the turn
- * it is cancelled in could fire only if the poller were faster than the
- * cancel: possible for the 0 ms ones, so only "exactly one of cancelled
- * and delivered" is required of each timer), the run must end (no hold
- * left over, none released twice: a hold released before it was taken
- * would leave one behind) and every timer's pid must have ended. */
+/* A behaviour's timer starts and cancels take and give back the runtime's
+ * holds through its worker's spare ones, released as the turn ends
+ * (sched.h, tr__sched_spare_take), whichever context it cancels with.
+ * Four planners on four workers, each in one turn: start its share of the
+ * timers (tr_timer_start, 0-20 ms, more than a block of spares), cancel a
+ * third of them with its own context and a third with the outside context
+ * (as asks do), then stop. A cancel can lose only to a 0 ms timer that
+ * another worker's poll fired first, so each timer must be exactly one of
+ * cancelled and delivered; the run must end (no hold left over) with
+ * every timer delivered that was not cancelled (none released twice: the
+ * run would end with timers pending), and every timer's pid ended. */
 #define PLANNERS 4
 #define PLANNED 3000u
 
@@ -567,7 +567,7 @@ static void planner_actor(tr_ctx *cx, void *state, const tr_msg *m)
     tr_stop(cx);
 }
 
-static void test_cancels_paid_at_turn_end(void)
+static void test_starts_and_cancels_in_one_turn(void)
 {
     const uint32_t n = PLANNERS * PLANNED;
     struct bulk *b = bulk_new(n, 0x5e77, 0, 20 * TR_MSEC);
@@ -589,7 +589,7 @@ static void test_cancels_paid_at_turn_end(void)
         won += atomic_load(&b->cancelled[i]) != 0;
         again += tr_timer_cancel(tr_runtime_ctx(rt), b->pid[i]) != 0;
     }
-    printf("[%lu cancelled in the turn, %lu delivered] ", won, atomic_load(&b->fired));
+    printf("[%lu cancelled, %lu delivered] ", won, atomic_load(&b->fired));
     TT_EQ(won + atomic_load(&b->fired), n);
     TT_EQ(again, 0);
     tr_stats s;
@@ -1202,7 +1202,7 @@ void register_timer_tests(void)
     tt_test(s, "one_shots_100k_once_in_order", test_bulk_one_shots);
     tt_test(s, "cancel_half_of_100k", test_cancel_half);
     tt_test(s, "cancel_races_expiry_4_threads", test_cancel_race);
-    tt_test(s, "cancels_in_a_turn_paid_as_it_ends_4_workers", test_cancels_paid_at_turn_end);
+    tt_test(s, "starts_and_cancels_in_one_turn_4_workers", test_starts_and_cancels_in_one_turn);
     tt_test(s, "periodic_then_cancel_outside", test_periodic);
     tt_test(s, "periodic_cancelled_by_its_target", test_periodic_cancel_inside);
     tt_test(s, "dead_target_dead_letters", test_dead_target);
