@@ -22,8 +22,10 @@
  * submissions from outside go to a global injection queue: an intrusive
  * MPSC queue (mailbox/mpsc.h) whose consumer side is taken with a
  * try-lock, so a worker never waits for it. A full ring spills its older
- * half there in one push, and the worker's requeued actors then queue
- * behind it (push_local, tr__sched_requeue).
+ * half there in one push, and the worker's requeued actors then wait
+ * until the spill has been taken: the first in the worker's held slot, so
+ * that a spawner stays on its worker, the others behind the spill
+ * (push_local, tr__sched_requeue).
  *
  * Sharing by cost (worker.c). Moving an actor to another core costs far
  * more than running a short behaviour: a wake-up, a steal, and then a
