@@ -318,7 +318,7 @@ int tr_timer_cancel(tr_ctx *cx, tr_pid timer)
                 tr__worker *h = here(rt, &in_turn);
                 timer_end(rt, h, slot);
                 if (in_turn)
-                    h->holds_spare++;
+                    tr__sched_spare_give(h, 1);
                 else
                     tr_runtime_release(rt);
                 return 1;

@@ -134,7 +134,8 @@ struct tr__worker {
                                                * tr__trace_turn (trace.c),
                                                * or sim_turn (sim.c) */
     uint32_t holds_spare;     /* holds taken that nothing needs, given
-                               * back as the turn ends (tr__sched_settle) */
+                               * back when it runs out of work
+                               * (tr__sched_spare_give) */
     tr__runq runq CK_CC_CACHELINE; /* thieves take its head: a line of its own */
     tr__actor *lifo;
     unsigned lifo_streak;
@@ -254,20 +255,27 @@ static inline void tr__between_turns(tr__worker *w)
     ck_pr_store_ptr(&w->current, NULL);
 }
 
-/* Timers take and release the runtime's holds in a turn through the
- * worker's spare ones: a start takes a spare hold, topping the spares up
- * by TR__HOLDS_BLOCK at once when there are none; a cancel gives its hold
- * to the spares; the spares are released as the turn ends (settle). So
- * the shared `holds` word — written by every worker that starts timers,
- * and on the line of the `idle` word that searching workers write — moves
- * once a block of starts and once a turn of cancels rather than once a
- * timer. The word never falls below the holds in use (a spare is counted
- * in it), so a timer that fires, and whose hold the poller releases,
- * before the turn that started it ends is safe; and a turn ends before
- * its worker can park, so spares cannot keep the run from finishing.
- * (reactor/timer.c; worker.c.) */
+/* Timers started and cancelled in turns take and give back the runtime's
+ * holds through their worker's spare ones: a start takes a spare hold,
+ * topping the spares up by TR__HOLDS_BLOCK at once when there are none;
+ * a cancel gives its hold to the spares; the spares are released when the
+ * worker runs out of work, before it searches or parks, and at once past
+ * TR__HOLDS_SPARE_MAX (spare_give). So the shared `holds` word — written
+ * by every worker that starts timers, and on the line of the `idle` word
+ * that searching workers write — moves once a block of starts and once a
+ * batch of cancels rather than once a timer, and a turn pays nothing for
+ * it (a test at each turn's end cost pingpong 6 instructions a round
+ * trip: callgrind, 670 -> 676). The word never falls below the holds in
+ * use (a spare is counted in it), so a timer that fires, and whose hold
+ * the poller releases, before the turn that started it ends is safe; and
+ * no worker parks with spares, so they cannot keep the run from
+ * finishing. Spares keep the word above zero while their worker is busy,
+ * which only lets the busy workers poll the reactor (poll_busy) as they
+ * would for a pending timer. (reactor/timer.c; worker.c.) */
 #define TR__HOLDS_BLOCK 64u
+#define TR__HOLDS_SPARE_MAX 4096u
 void tr__sched_spare_take(tr__worker *w);
+void tr__sched_spare_give(tr__worker *w, uint32_t n);
 void tr__sched_settle(tr__worker *w);
 
 /* One turn, published for the monitor (the watchdog, the metrics' busy
@@ -292,8 +300,6 @@ static inline uint64_t tr__run_turn(tr__worker *w, tr__actor *a)
     ck_pr_fence_store();
     ck_pr_store_ptr(&w->current, a);
     w->run(w, a);
-    if (CK_CC_UNLIKELY(w->holds_spare != 0))
-        tr__sched_settle(w);
     return seq;
 }
 

@@ -188,6 +188,13 @@ void tr__sched_spare_take(tr__worker *w)
     w->holds_spare--;
 }
 
+void tr__sched_spare_give(tr__worker *w, uint32_t n)
+{
+    w->holds_spare += n;
+    if (w->holds_spare >= TR__HOLDS_SPARE_MAX)
+        tr__sched_settle(w);
+}
+
 void tr__sched_settle(tr__worker *w)
 {
     uint32_t spare = w->holds_spare;
@@ -656,6 +663,8 @@ void *tr__worker_main(void *arg)
         bool standby = false;
         if (a == NULL) {
             tr__between_turns(w);
+            if (w->holds_spare != 0)
+                tr__sched_settle(w); /* before anyone may see w parked */
             if (!(standby = stand_by(w)))
                 a = search(w);
         }
@@ -670,6 +679,8 @@ void *tr__worker_main(void *arg)
         }
     }
     tr__between_turns(w);
+    if (w->holds_spare != 0)
+        tr__sched_settle(w);
     /* An actor left in the LIFO or held slot by a stop must stay findable. */
     if (w->lifo != NULL) {
         tr__injectq_push(&rt->inject, w->lifo);

@@ -525,8 +525,9 @@ static void test_cancel_race(void)
 /* ---- starts and cancels in one turn -------------------------------------- */
 
 /* A behaviour's timer starts and cancels take and give back the runtime's
- * holds through its worker's spare ones, released as the turn ends
- * (sched.h, tr__sched_spare_take), whichever context it cancels with.
+ * holds through its worker's spare ones, released when the worker runs
+ * out of work (sched.h, tr__sched_spare_take), whichever context it
+ * cancels with.
  * Four planners on four workers, each in one turn: start its share of the
  * timers (tr_timer_start, 0-20 ms, more than a block of spares), cancel a
  * third of them with its own context and a third with the outside context
