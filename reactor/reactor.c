@@ -90,7 +90,8 @@ int tr__reactor_create(tr_runtime *rt, tr__reactor **out)
     r->epfd = epoll_create1(EPOLL_CLOEXEC);
     r->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     r->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (r->requests == NULL || r->events == NULL || r->epfd < 0 || r->wakefd < 0 || r->timerfd < 0 || sigfd < 0 ||
+    if (r->requests == NULL || r->events == NULL || r->epfd < 0 || r->wakefd < 0 ||
+        r->timerfd < 0 || sigfd < 0 ||
         add_own(r->epfd, r->wakefd, WAKE_TAG, EPOLLIN) != 0 ||
         add_own(r->epfd, r->timerfd, TIMER_TAG, EPOLLIN) != 0 ||
         /* Edge-triggered and never read: every write to the shared signal

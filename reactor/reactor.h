@@ -113,14 +113,15 @@ typedef struct tr__reactor {
  * timers started and cancelled by two actors on 2 workers, 2 cores):
  * 5.1 M timers/s while a line crosses between the CPUs in 40-60 ns, 2.8 M
  * while it takes 180-200 ns (bench/control's hand-off), before this and
- * the two changes beside it (the fence in submit, and a turn's cancels
- * giving their holds back once as it ends: sched.h, the spare holds);
- * 6.3 M and 4.6 M after. Also measured: a turn's starts
- * queued together as it ends, one exchange for all (as fast), rejected
- * because a timer so held is invisible to the poller until the turn ends:
- * a timer due later, started meanwhile by another thread, could fire
- * first (test timer/one_shots_100k_once_in_order saw 36 of 100,000 out
- * of due order, by up to 6.8 ms, on a loaded machine). */
+ * the two changes beside it (the fence in submit, and the cancels giving
+ * their holds back together: sched.h, the spare holds); 6.3 M and 4.6 M
+ * after. Also measured: a turn's starts queued together as it ends, one
+ * exchange for all (as fast), rejected because a timer so held is
+ * invisible to the poller until the turn ends: a timer due later, started
+ * meanwhile by another thread, could fire first (test
+ * timer/one_shots_100k_once_in_order saw 36 of 100,000 out of due order,
+ * by up to 6.8 ms, on a loaded machine). And filing only the polling
+ * worker's own queue between turns: no faster. */
 void tr__reactor_submit(tr__reactor *r, tr__worker *w, tr__node *request, uint64_t due_ns);
 
 /* tr__timer_system and tr__timer_self are declared in actors/actors.h
