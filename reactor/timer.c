@@ -96,12 +96,12 @@ static void timer_reap(tr__reactor *r, timer_req *t)
     req_free(t);
 }
 
-/* The calling thread's worker if it is one of rt's (else NULL); *in_turn:
- * whether it is running a turn, whose timer starts and cancels then take
- * and give back holds through the worker's spare ones (sched.h,
- * tr__sched_spare_take). By the thread rather than the context passed,
- * as a behaviour may cancel with the outside context (asks do,
- * actors/ask.c). */
+/* The calling thread's worker if it is one of rt's (else NULL): its slot
+ * cache and request queue serve the timer; *in_turn: whether it is
+ * running a turn, whose timer starts and cancels then take and give back
+ * holds through the worker's spare ones (sched.h, tr__sched_spare_take).
+ * By the thread rather than the context passed, as a behaviour may cancel
+ * with the outside context (asks do, actors/ask.c). */
 static tr__worker *here(tr_runtime *rt, bool *in_turn)
 {
     tr__worker *w = tr__worker_current();
@@ -116,7 +116,8 @@ static tr__worker *here(tr_runtime *rt, bool *in_turn)
 static int timer_start(tr_ctx *cx, const tr_timer_spec *spec, bool system, tr_pid *out)
 {
     tr_runtime *rt = tr_ctx_runtime(cx);
-    tr__worker *w = tr__cx_worker(cx);
+    bool in_turn;
+    tr__worker *w = here(rt, &in_turn);
     if (spec == NULL || (spec->type >= TR_MSG_SYSTEM && !system) ||
         (spec->data == NULL && spec->len != 0))
         return TR_EINVAL;
@@ -153,13 +154,11 @@ static int timer_start(tr_ctx *cx, const tr_timer_spec *spec, bool system, tr_pi
     TR__METRIC_ADD(rt, timers_added, 1);
     if (out != NULL)
         *out = pid;
-    bool in_turn;
-    tr__worker *h = here(rt, &in_turn);
     if (in_turn)
-        tr__sched_spare_take(h);
+        tr__sched_spare_take(w);
     else
         tr_runtime_hold(rt);
-    tr__reactor_submit(rt->reactor, h, &block->tr__link, t->due_ns);
+    tr__reactor_submit(rt->reactor, w, &block->tr__link, t->due_ns);
     return 0;
 }
 

@@ -97,21 +97,19 @@ static inline void tr__injectq_init(tr__injectq *iq)
     iq->pushed = iq->popped = 0;
 }
 
-/* Any thread, wait-free. */
-static inline void tr__injectq_push(tr__injectq *iq, tr__actor *a)
-{
-    tr__mpsc_push(&iq->q, &a->runq);
-    ck_pr_store_64(&iq->pushed, ck_pr_load_64(&iq->pushed) + 1);
-}
-
-/* Any thread: a[0 .. n-1] (n >= 1) at once, in order, with one exchange
- * on the queue's head (a worker's spill: worker.c). */
+/* Any thread, wait-free: a[0 .. n-1] (n >= 1) at once, in order, with
+ * one exchange on the queue's head (a worker's spill: worker.c). */
 static inline void tr__injectq_push_all(tr__injectq *iq, tr__actor **a, unsigned n)
 {
     for (unsigned i = 0; i + 1 < n; i++)
         a[i]->runq.next = &a[i + 1]->runq;
     tr__mpsc_push_chain_at(&iq->q.head, &a[0]->runq, &a[n - 1]->runq);
     ck_pr_store_64(&iq->pushed, ck_pr_load_64(&iq->pushed) + n);
+}
+
+static inline void tr__injectq_push(tr__injectq *iq, tr__actor *a)
+{
+    tr__injectq_push_all(iq, &a, 1);
 }
 
 /* Any thread: up to max actors, oldest first, under one taking of the

@@ -291,8 +291,7 @@ static void sim_turn(tr__worker *w, tr__actor *a)
         tr__trace_turn(w, a);
     else
         tr__actor_run(w, a);
-    if (w->holds_spare != 0)
-        tr__sched_settle(w); /* the draw sees every hold as it is */
+    tr__sched_settle(w); /* the draw sees every hold as it is */
     uint64_t took = tr__real_ns() - begin;
     tr__sim_stats.turns++;
     tr__sim_mix(TR__EV_TURN, pid, w->turner.count.handled - handled);

@@ -198,6 +198,8 @@ void tr__sched_spare_give(tr__worker *w, uint32_t n)
 void tr__sched_settle(tr__worker *w)
 {
     uint32_t spare = w->holds_spare;
+    if (spare == 0)
+        return;
     w->holds_spare = 0;
     int r = tr__runtime_release_n(w->turner.rt, spare);
     TR_ASSERT(r == 0); /* each spare is counted in the word */
@@ -392,12 +394,12 @@ void tr__sched_poll(tr__worker *w)
 }
 
 /* The held actor (tr__sched_requeue) goes into w's ring once the spill
- * it waits behind has been taken, or when w has nothing else (`now`), or
- * after as many of w's turns as a ring holds, so that a queue kept full
- * by others cannot hold it back for ever. */
-static void let_go(tr__worker *w, bool now)
+ * it waits behind has been taken, or after as many of w's turns as a ring
+ * holds, so that a queue kept full by others cannot hold it back for
+ * ever; and it runs at once when w has nothing else (next_local). */
+static void let_go(tr__worker *w)
 {
-    if (now || spill_left(w) == 0 || w->turn_seq - w->held_seq >= TR__RUNQ_SIZE) {
+    if (spill_left(w) == 0 || w->turn_seq - w->held_seq >= TR__RUNQ_SIZE) {
         tr__actor *a = w->held;
         w->held = NULL;
         push_local(w, a);
@@ -427,7 +429,7 @@ static tr__actor *next_local(tr__worker *w)
     }
     w->lifo_streak = 0;
     if (CK_CC_UNLIKELY(w->held != NULL))
-        let_go(w, false);
+        let_go(w);
     if (inject && (a = tr__injectq_pop(&w->turner.rt->inject)) != NULL)
         return dequeued(w->turner.rt, a);
     if ((a = tr__runq_pop(&w->runq)) != NULL)
@@ -436,8 +438,8 @@ static tr__actor *next_local(tr__worker *w)
      * outside has made one, and a ring's overflow is not worth one unless
      * a full ring is worth sharing: push_local.) */
     if ((a = tr__injectq_pop(&w->turner.rt->inject)) == NULL && w->held != NULL) {
-        let_go(w, true);
-        a = tr__runq_pop(&w->runq);
+        a = w->held;
+        w->held = NULL;
     }
     return dequeued(w->turner.rt, a);
 }
@@ -500,9 +502,11 @@ static tr__actor *look(tr__worker *w)
      * 180-200 ns, skynet at 2 workers: 5.6 -> 7.1 M actors/s. */
     tr__actor *got[1 + TAKE_INJECTED];
     unsigned n = tr__injectq_pop_many(&w->turner.rt->inject, got, 1 + TAKE_INJECTED);
-    for (unsigned i = 1; i < n; i++)
-        if (!tr__runq_push(&w->runq, got[i]))
-            tr__injectq_push(&w->turner.rt->inject, got[i]);
+    for (unsigned i = 1; i < n; i++) {
+        bool room = tr__runq_push(&w->runq, got[i]);
+        TR_ASSERT(room); /* a searcher's ring is empty, and thieves only take */
+        (void)room;
+    }
     return n != 0 ? dequeued(w->turner.rt, got[0]) : NULL;
 }
 
@@ -663,8 +667,7 @@ void *tr__worker_main(void *arg)
         bool standby = false;
         if (a == NULL) {
             tr__between_turns(w);
-            if (w->holds_spare != 0)
-                tr__sched_settle(w); /* before anyone may see w parked */
+            tr__sched_settle(w); /* before anyone may see w parked */
             if (!(standby = stand_by(w)))
                 a = search(w);
         }
@@ -679,16 +682,13 @@ void *tr__worker_main(void *arg)
         }
     }
     tr__between_turns(w);
-    if (w->holds_spare != 0)
-        tr__sched_settle(w);
+    tr__sched_settle(w);
     /* An actor left in the LIFO or held slot by a stop must stay findable. */
-    if (w->lifo != NULL) {
-        tr__injectq_push(&rt->inject, w->lifo);
-        w->lifo = NULL;
-    }
-    if (w->held != NULL) {
-        tr__injectq_push(&rt->inject, w->held);
-        w->held = NULL;
+    tr__actor **slots[] = { &w->lifo, &w->held };
+    for (unsigned i = 0; i < 2; i++) {
+        if (*slots[i] != NULL)
+            tr__injectq_push(&rt->inject, *slots[i]);
+        *slots[i] = NULL;
     }
     tls_worker = NULL;
     return NULL;

@@ -350,7 +350,7 @@ static int cmp_pid(const void *a, const void *b)
 
 /* stop_every: 0, or shut the run down at every stop_every-th child and
  * run again until quiescent. */
-static void spawn_from_behaviour_stopping(unsigned threads, uint32_t stop_every)
+static void spawn_from_behaviour(unsigned threads, uint32_t stop_every)
 {
     struct spawner *sp = calloc(1, sizeof *sp);
     CU_ASSERT_FATAL(sp != NULL);
@@ -409,31 +409,26 @@ static void spawn_from_behaviour_stopping(unsigned threads, uint32_t stop_every)
     free(sp);
 }
 
-static void spawn_from_behaviour(unsigned threads)
-{
-    spawn_from_behaviour_stopping(threads, 0);
-}
-
 /* A spawner that requeues itself while its worker's spilled children wait
  * in the injection queue waits in the worker's held slot (worker.c,
  * tr__sched_requeue); shut down and resumed 30 times in the middle of
  * that, on 2 workers: nothing may be lost in the slot or in the queues. */
 static void test_spawner_held_across_shutdowns(void)
 {
-    spawn_from_behaviour_stopping(2, SPAWN_CHILDREN / 30);
+    spawn_from_behaviour(2, SPAWN_CHILDREN / 30);
 }
 
 static void test_spawn_from_behaviour(void)
 {
-    spawn_from_behaviour(2);
+    spawn_from_behaviour(2, 0);
 }
 
 /* The same with one worker (the overflow waits in the worker's own batch
  * and the injection queue for it alone) and with four on two cores. */
 static void test_spawn_from_behaviour_1_and_4(void)
 {
-    spawn_from_behaviour(1);
-    spawn_from_behaviour(4);
+    spawn_from_behaviour(1, 0);
+    spawn_from_behaviour(4, 0);
 }
 
 /* ---- more messages than the batch size ------------------------------------ */
