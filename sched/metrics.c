@@ -161,7 +161,7 @@ unsigned tr_runtime_metrics(tr_runtime *rt, tr_metrics *out, tr_worker_metrics *
         tr__worker *w = &rt->workers[i];
         TR__COUNTERS_ADD(&sum, &w->metrics);
         uint64_t t = ck_pr_load_64(&w->turn_seq);
-        uint32_t depth = tr__runq_size(&w->runq);
+        uint32_t depth = tr__runq_size(&w->runq) + tr__overflow_size(&w->overflow);
         turns += t;
         runq += depth;
         if (per_worker != NULL && i < n) {
@@ -383,8 +383,9 @@ int tr_runtime_dump(tr_runtime *rt, FILE *f)
         tr__worker *w = &rt->workers[i];
         tr__actor *a = ck_pr_load_ptr(&w->current);
         tr_pid running_pid = a != NULL ? tr__pid_of(a, ck_pr_load_32(&a->life)) : TR_PID_NONE;
-        fprintf(f, "worker %u runq=%u turns=%" PRIu64 " running=%" PRIx64 "\n", i,
-                tr__runq_size(&w->runq), ck_pr_load_64(&w->turn_seq), running_pid);
+        fprintf(f, "worker %u runq=%u overflow=%u turns=%" PRIu64 " running=%" PRIx64 "\n", i,
+                tr__runq_size(&w->runq), tr__overflow_size(&w->overflow),
+                ck_pr_load_64(&w->turn_seq), running_pid);
     }
     fprintf(f, "injection queue: %" PRIu64 "\n", tr__injectq_depth(&rt->inject));
     return listed;

@@ -212,8 +212,10 @@ void tr_runtime_destroy(tr_runtime *rt)
     tr__reactor_destroy(rt->reactor);
     tr__trace_destroy(rt);
     tr__watchdog_destroy(rt);
-    for (unsigned i = 0; i < rt->cfg.threads; i++)
+    for (unsigned i = 0; i < rt->cfg.threads; i++) {
         tr__runq_fini(&rt->workers[i].runq);
+        tr__overflow_fini(&rt->workers[i].overflow);
+    }
     free(rt->workers);
     tr__sim_detach(rt);
     sim_end(&rt->cfg); /* the last one prints the trace hash */

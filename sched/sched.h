@@ -18,13 +18,16 @@
  * An actor made runnable by a behaviour goes into its worker's LIFO slot
  * first, so that a reply runs next while its data is still in cache (the
  * ping-pong pattern, which therefore stays on one worker however many
- * there are); the actor it displaces goes to the ring. Overflow and
- * submissions from outside go to a global injection queue: an intrusive
+ * there are); the actor it displaces goes to the ring. A full ring spills
+ * its older half, in one batch, into the worker's overflow: the worker
+ * takes its spills back newest first when its ring runs dry, thieves take
+ * the oldest (so that a tree of spawns is split near its top: runq.h).
+ * Submissions from outside go to a global injection queue: an intrusive
  * MPSC queue (mailbox/mpsc.h) whose consumer side is taken with a
- * try-lock, so a worker never waits for it. A full ring spills its older
- * half there in one push, and the worker's requeued actors then wait
- * until the spill has been taken: the first in the worker's held slot, so
- * that a spawner stays on its worker, the others behind the spill
+ * try-lock, so a worker never waits for it (as does a spill when the
+ * overflow's try-lock is taken). While a spill waits, the worker's
+ * requeued actors wait too: the first in the worker's held slot, so that
+ * a spawner stays on its worker, the others in the injection queue
  * (push_local, tr__sched_requeue).
  *
  * Sharing by cost (worker.c). Moving an actor to another core costs far
@@ -40,8 +43,8 @@
  *
  * Searching and parking. `idle` counts parked workers (low half) and
  * searching workers (high half). A worker out of work looks once at every
- * ring and the injection queue (from which it takes a run of actors at
- * once: look, in worker.c); if it finds nothing it searches for a few
+ * ring, every overflow and the injection queue (from the last two it takes
+ * a run of actors at once: look, in worker.c); if it finds nothing it searches for a few
  * rounds more — at most half the busy workers search at once, as searching
  * burns a core — and then parks: on its futex, or, if nobody is polling,
  * in the reactor's epoll_wait (reactor.h), so that readiness and timers
@@ -71,8 +74,8 @@
  * behind, so it has messages), so quiescence still sees the work.
  *
  * Quiescence. A mailbox that is not empty is always scheduled (in a queue,
- * in a LIFO slot, or running), and a worker whose ring or LIFO slot holds
- * an actor is not parked. So when every worker is parked, every queue is
+ * in a LIFO slot, or running), a worker whose ring or LIFO slot holds an
+ * actor is not parked, and no worker parks while an overflow holds one. So when every worker is parked, every queue is
  * empty and no hold is taken (watched descriptors, pending timers and
  * signal subscriptions each hold the runtime), no message is pending: the
  * last worker to park sees that and ends the run.
@@ -142,6 +145,7 @@ struct tr__worker {
     unsigned spilled;         /* actors it spilled to the injection queue
                                * that may still wait there (worker.c) */
     tr__actor *held;          /* requeued while they wait (worker.c) */
+    tr__overflow overflow;    /* where the ring spills (runq.h) */
     uint64_t held_seq;        /* turn_seq when it was held */
     unsigned tick;            /* next_local calls since the injection queue was
                                * last looked at first (INJECT_EVERY, worker.c) */

@@ -213,6 +213,7 @@ static bool gather(tr_runtime *rt)
     }
     for (;;) {
         if (a == NULL && (a = tr__runq_pop(&w->runq)) == NULL &&
+            tr__overflow_take(&w->overflow, &a, 1) == 0 && /* (never, likewise) */
             (a = tr__injectq_pop(&rt->inject)) == NULL)
             return true;
         if (!add(rt, a)) {

@@ -218,24 +218,25 @@ void tr__sched_settle(tr__worker *w)
  * second). A poll that readies more is a backlog worth a second core. */
 #define SHARE_POLLED 64
 
-/* The ring is full: its older half goes to the injection queue, linked
- * here and added with one exchange on the queue's head, and w counts it
- * as spilled (spill_left). The older half: for a tree of spawns (skynet) it
- * is the top of the tree, whole subtrees for whoever takes it, and it
- * leaves the newer actors, whose data is warm, to w. On 2 cores, skynet
- * at 2 workers: 14-15 -> 20-22 M actors/s while a cache line crosses
- * between the CPUs in 40-60 ns, 7 -> 10-11 M while it takes 180-200 ns;
- * at 16 workers 7.1 -> 9.8 M in the slow minutes; at 1 worker level or
- * +9%. (Until then the actor that found the ring full went to the queue
- * alone: the children of w's parents went to the other worker one by
- * one, each answer crossing back.) */
+/* The ring is full: its older half goes to w's overflow (runq.h), or to
+ * the injection queue if the overflow's lock is taken or its array cannot
+ * grow (there, linked here and added with one exchange on the queue's
+ * head, w counts it as spilled: spill_left). The older half: for a tree
+ * of spawns (skynet) it is the top of the tree, whole subtrees for
+ * whoever takes it, and it leaves the newer actors, whose data is warm,
+ * to w. On 2 cores, skynet at 2 workers: 14-15 -> 20-22 M actors/s while a
+ * cache line crosses between the CPUs in 40-60 ns, 7 -> 10-11 M while it
+ * takes 180-200 ns; at 16 workers 7.1 -> 9.8 M in the slow minutes; at 1
+ * worker level or +9%. (Until then the actor that found the ring full
+ * went to the queue alone: the children of w's parents went to the other
+ * worker one by one, each answer crossing back.) */
 static void spill(tr__worker *w)
 {
     tr__actor *half[TR__RUNQ_SIZE / 2];
     unsigned n = 0;
     while (n < TR__RUNQ_SIZE / 2 && (half[n] = tr__runq_pop(&w->runq)) != NULL)
         n++;
-    if (n != 0) {
+    if (n != 0 && !tr__overflow_put(&w->overflow, half, n)) {
         tr__injectq_push_all(&w->turner.rt->inject, half, n);
         w->spilled += n;
     }
@@ -302,8 +303,9 @@ void tr__sched_ready(tr_runtime *rt, tr__worker *w, tr__actor *a)
     }
 }
 
-/* What w spilled that may still wait in the injection queue: its count,
- * lowered to the queue's depth as the queue drains (by w or others). */
+/* What w spilled that may still wait: its overflow, and what went to the
+ * injection queue instead, that count lowered to the queue's depth as the
+ * queue drains (by w or others). */
 static unsigned spill_left(tr__worker *w)
 {
     if (w->spilled != 0) {
@@ -311,18 +313,19 @@ static unsigned spill_left(tr__worker *w)
         if (depth < w->spilled)
             w->spilled = (unsigned)depth;
     }
-    return w->spilled;
+    return tr__overflow_size(&w->overflow) + w->spilled;
 }
 
-/* While what w spilled waits in the injection queue, an actor that goes
- * on after its turn waits too: else a spawner that requeues itself
- * (fjcreation's driver) runs again ahead of the children it spilled, and
- * they pile up (700,000 of them, 3x slower, when it did). The first such
- * actor waits in w's held slot (next_local lets it go), the others behind
- * the spill in the injection queue. The slot keeps the spawner on w:
- * queued behind the spill, it went to whichever worker took it from
- * there, and a driver that moves to the worker running its children's
- * answers and back makes every message cross between the cores.
+/* While what w spilled waits, an actor that goes on after its turn waits
+ * too: else a spawner that requeues itself (fjcreation's driver) runs
+ * again ahead of the children it spilled, and they pile up (700,000 of
+ * them, 3x slower, when it did). The first such actor waits in w's held
+ * slot (next_local lets it go), the others in the injection queue, which
+ * w looks at after its overflow. The slot keeps the spawner on w: queued
+ * behind the spill in the injection queue (where spills went), it went
+ * to whichever worker took it from there, and a driver that moves to the
+ * worker running its children's answers and back makes every message
+ * cross between the cores.
  * fjcreation at 100,000 actors, 2 workers, 60 runs alternating with the
  * code before: the driver had moved 47-64 times in the runs at 10 M
  * actors/s (against 17-18 M) and moves no more; slowest run 10.3 -> 13.1
@@ -355,9 +358,9 @@ static unsigned take_at(tr__worker *v, uint64_t now)
     return ck_pr_load_32(&v->share_at);
 }
 
-/* Whether a ring holds work another worker should take (take_at), or the
- * injection queue holds any; with `any`, whether any ring holds anything
- * at all. */
+/* Whether a ring holds work another worker should take (take_at), or an
+ * overflow or the injection queue holds any; with `any`, whether any ring
+ * holds anything at all. */
 static bool work_visible(tr_runtime *rt, bool any)
 {
     if (!tr__injectq_is_empty(&rt->inject))
@@ -366,7 +369,8 @@ static bool work_visible(tr_runtime *rt, bool any)
     for (unsigned i = 0; i < rt->cfg.threads; i++) {
         tr__worker *v = &rt->workers[i];
         unsigned size = tr__runq_size(&v->runq);
-        if (size != 0 && (any || size >= take_at(v, now)))
+        if ((size != 0 && (any || size >= take_at(v, now))) ||
+            tr__overflow_size(&v->overflow) != 0)
             return true;
     }
     return false;
@@ -391,6 +395,26 @@ void tr__sched_poll(tr__worker *w)
         return;
     tr__reactor_dispatch(r, w, tr__reactor_wait(r, false, 0));
     tr__reactor_unlock(r);
+}
+
+/* A spill waits this long behind newer ones at most (by the coarse
+ * clock, which moves once a millisecond while workers run: 1-2 ms). */
+#define SPILL_STALE_NS (1000 * 1000)
+
+/* w's ring is empty: takes back its newest spill into it (the oldest if
+ * that has waited SPILL_STALE_NS), and the first of it to run now. */
+static tr__actor *take_back(tr__worker *w)
+{
+    tr__actor *got[TR__RUNQ_SIZE / 2];
+    uint32_t now = (uint32_t)(ck_pr_load_64(&w->turner.rt->actors.coarse_ns) >> TR__WAIT_SHIFT);
+    unsigned n = tr__overflow_take_back(&w->overflow, got, TR__RUNQ_SIZE / 2, now,
+                                        SPILL_STALE_NS >> TR__WAIT_SHIFT);
+    for (unsigned i = 1; i < n; i++) {
+        bool room = tr__runq_push(&w->runq, got[i]);
+        TR_ASSERT(room); /* the ring was empty, and thieves only take */
+        (void)room;
+    }
+    return n != 0 ? got[0] : NULL;
 }
 
 /* The held actor (tr__sched_requeue) goes into w's ring once the spill
@@ -432,7 +456,7 @@ static tr__actor *next_local(tr__worker *w)
         let_go(w);
     if (inject && (a = tr__injectq_pop(&w->turner.rt->inject)) != NULL)
         return dequeued(w->turner.rt, a);
-    if ((a = tr__runq_pop(&w->runq)) != NULL)
+    if ((a = tr__runq_pop(&w->runq)) != NULL || (a = take_back(w)) != NULL)
         return dequeued(w->turner.rt, a);
     /* (No wake-up for what is left in the injection queue: each push from
      * outside has made one, and a ring's overflow is not worth one unless
@@ -489,25 +513,34 @@ static bool start_search(tr_runtime *rt)
 
 #define TAKE_INJECTED 32
 
-/* One look round (every victim, then the injection queue). */
+/* One look round (every victim's ring, every victim's overflow, then the
+ * injection queue). */
 static tr__actor *look(tr__worker *w)
 {
     tr__actor *a = steal(w);
     if (a != NULL)
         return a;
-    /* A searching worker takes a run of the injection queue at once, into
-     * its ring: one taking of the queue's lock, and actors queued one
-     * after another (a ring's overflow: often siblings, which answer the
-     * same parent) go on together. On 2 cores with the cross-core trip at
-     * 180-200 ns, skynet at 2 workers: 5.6 -> 7.1 M actors/s. */
+    /* A searching worker takes a run of actors at once, into its ring:
+     * one taking of a lock, and actors spilled together (often siblings,
+     * which answer the same parent) go on together. On 2 cores with the
+     * cross-core trip at 180-200 ns, skynet at 2 workers: 5.6 -> 7.1 M
+     * actors/s (when spills went to the injection queue). */
+    tr_runtime *rt = w->turner.rt;
     tr__actor *got[1 + TAKE_INJECTED];
-    unsigned n = tr__injectq_pop_many(&w->turner.rt->inject, got, 1 + TAKE_INJECTED);
+    unsigned n = 0, start = (unsigned)(tr__rand(w) % rt->cfg.threads);
+    for (unsigned i = 0; i < rt->cfg.threads && n == 0; i++) {
+        tr__worker *v = &rt->workers[(start + i) % rt->cfg.threads];
+        if (v != w)
+            n = tr__overflow_take(&v->overflow, got, 1 + TAKE_INJECTED);
+    }
+    if (n == 0)
+        n = tr__injectq_pop_many(&rt->inject, got, 1 + TAKE_INJECTED);
     for (unsigned i = 1; i < n; i++) {
         bool room = tr__runq_push(&w->runq, got[i]);
         TR_ASSERT(room); /* a searcher's ring is empty, and thieves only take */
         (void)room;
     }
-    return n != 0 ? dequeued(w->turner.rt, got[0]) : NULL;
+    return n != 0 ? dequeued(rt, got[0]) : NULL;
 }
 
 static tr__actor *search(tr__worker *w)
@@ -683,7 +716,9 @@ void *tr__worker_main(void *arg)
     }
     tr__between_turns(w);
     tr__sched_settle(w);
-    /* An actor left in the LIFO or held slot by a stop must stay findable. */
+    /* An actor left in the LIFO or held slot by a stop must stay findable
+     * (what the overflow holds stays there: work_visible sees it, and the
+     * next run takes it). */
     tr__actor **slots[] = { &w->lifo, &w->held };
     for (unsigned i = 0; i < 2; i++) {
         if (*slots[i] != NULL)

@@ -1,8 +1,10 @@
 /* test_runq.c — the run queues (sched/runq.h), tested directly.
  *
  * tr__runq is a worker's bounded ring: its owner pushes and pops, other
- * workers steal from the same end. tr__injectq is an intrusive MPSC queue
- * whose consumer side any thread takes through a try-lock.
+ * workers steal from the same end. tr__overflow is where a full ring
+ * spills: its owner puts batches and takes the newest back, other workers
+ * take the oldest, all through a try-lock. tr__injectq is an intrusive
+ * MPSC queue whose consumer side any thread takes through a try-lock.
  *
  * Elements are tr__actor structs from one calloc'd array, named by their
  * index. Before each push the pusher writes a stamp into the element's
@@ -15,7 +17,9 @@
  *   order         each taker sees each pusher's elements in increasing
  *                 push order (a ring is FIFO and thieves take from the
  *                 owner's end; the inject queue is FIFO per producer and
- *                 its pops are serialised by the try-lock).
+ *                 its pops are serialised by the try-lock; an overflow's
+ *                 thieves take from its oldest end, and each of its
+ *                 owner's takes is a run in push order).
  * Threads work in rounds between two barriers, and the test thread checks
  * every element between rounds: a lost element fails its round rather than
  * leaving the test waiting for it, and a few thousand elements carry
@@ -514,6 +518,241 @@ static void test_runq_owner_vs_thieves(void)
         rq_run(thieves, rounds);
 }
 
+/* ---- overflow: ends, lock, growth, staleness ----------------------------- */
+
+/* Takes and checks: got[0 .. n-1] must be el[from .. from + n - 1]. */
+static unsigned run_wrong(tr__actor **got, unsigned n, const struct elems *e, uint32_t from)
+{
+    unsigned wrong = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (got[i] != &e->el[from + i])
+            wrong++;
+    return wrong;
+}
+
+/* The owner takes back the newest run and a thief the oldest, each in the
+ * order put; a taken lock refuses put and takes alike and changes
+ * nothing; the array grows while its contents wrap round it, in order;
+ * and an oldest element stamped as queued long ago is what the owner takes
+ * back first. */
+static void test_overflow_ends_lock_growth(void)
+{
+    struct elems e;
+    elems_init(&e, 4096);
+    tr__overflow o = {0};
+    tr__actor *in[256], *got[256];
+    for (unsigned i = 0; i < 256; i++)
+        in[i] = &e.el[i];
+
+    TT_EQ(tr__overflow_take(&o, got, 8), 0);
+    TT_EQ(tr__overflow_take_back(&o, got, 8, 0, 1), 0);
+    CU_ASSERT_TRUE_FATAL(tr__overflow_put(&o, in, 100));      /* el 0..99 */
+    CU_ASSERT_TRUE_FATAL(tr__overflow_put(&o, in + 100, 28)); /* el 100..127 */
+    TT_EQ(tr__overflow_size(&o), 128);
+
+    /* Ends. */
+    TT_EQ(tr__overflow_take_back(&o, got, 10, 0, UINT32_MAX), 10);
+    TT_EQ(run_wrong(got, 10, &e, 118), 0);
+    TT_EQ(tr__overflow_take(&o, got, 5), 5);
+    TT_EQ(run_wrong(got, 5, &e, 0), 0);
+    TT_EQ(tr__overflow_size(&o), 113);
+
+    /* A taken lock: nothing moves. */
+    o.lock = 1;
+    CU_ASSERT_FALSE(tr__overflow_put(&o, in + 200, 3));
+    TT_EQ(tr__overflow_take(&o, got, 5), 0);
+    TT_EQ(tr__overflow_take_back(&o, got, 5, 0, UINT32_MAX), 0);
+    TT_EQ(tr__overflow_size(&o), 113);
+    o.lock = 0;
+
+    /* Wrap and grow: the head moves on while puts go round the array, and
+     * a put beyond its capacity keeps the order. el[5 .. 117] are held,
+     * and the puts go on from el[118] (taken back above). */
+    uint32_t next = 118, oldest = 5, wrong = 0;
+    for (unsigned step = 0; step < 40; step++) {
+        unsigned n = 1 + step * 7 % 97;
+        tr__actor *batch[97];
+        for (unsigned k = 0; k < n; k++)
+            batch[k] = &e.el[(next + k) % e.n];
+        if (next + n > e.n)
+            break;
+        CU_ASSERT_TRUE_FATAL(tr__overflow_put(&o, batch, n));
+        next += n;
+        unsigned t = tr__overflow_take(&o, got, 1 + step % 40);
+        wrong += run_wrong(got, t, &e, oldest);
+        oldest += t;
+    }
+    TT_EQ(tr__overflow_size(&o), next - oldest);
+    CU_ASSERT_TRUE(o.cap >= next - oldest && (o.cap & (o.cap - 1)) == 0);
+    unsigned t = tr__overflow_take_back(&o, got, 3, 0, UINT32_MAX);
+    TT_EQ(t, 3);
+    wrong += run_wrong(got, t, &e, next - 3);
+    while ((t = tr__overflow_take(&o, got, 64)) != 0) {
+        wrong += run_wrong(got, t, &e, oldest);
+        oldest += t;
+    }
+    TT_EQ(wrong, 0);
+    TT_EQ(oldest, next - 3);
+    TT_EQ(tr__overflow_size(&o), 0);
+
+    /* Staleness, in the wait stamp's units: the oldest, queued at 1000,
+     * is stale at 1000 + 50 with `stale` 50 and not at 1000 + 49 (nor
+     * with the stamp taken, low bit 0). */
+    CU_ASSERT_TRUE_FATAL(tr__overflow_put(&o, in, 20));
+    e.el[0].wait = TR__WAIT_QUEUED(1000u);
+    TT_EQ(tr__overflow_take_back(&o, got, 4, 1049, 50), 4);
+    TT_EQ(run_wrong(got, 4, &e, 16), 0);
+    TT_EQ(tr__overflow_take_back(&o, got, 4, 1050, 50), 4);
+    TT_EQ(run_wrong(got, 4, &e, 0), 0);
+    e.el[4].wait = 1000u << 1;
+    TT_EQ(tr__overflow_take_back(&o, got, 4, 5000, 50), 4);
+    TT_EQ(run_wrong(got, 4, &e, 12), 0);
+
+    tr__overflow_fini(&o);
+    TT_EQ(tr__overflow_size(&o), 0);
+    elems_fini(&e);
+}
+
+/* ---- overflow: an owner and thieves ------------------------------------- */
+
+#define OV_THIEVES 3
+#define OV_ELEMS 8192u /* put once each per round */
+
+struct ov_shared {
+    struct elems e;
+    struct rounds rounds;
+    tr__overflow o;
+    atomic_uint owner_rounds; /* rounds the owner has finished putting */
+    atomic_ullong stolen;
+};
+
+struct ov_thief {
+    struct ov_shared *sh;
+    uint64_t rng;
+    struct taker t;
+};
+
+/* A thief takes runs of 1-33 from the oldest end, as a searching worker
+ * does, until the owner's round is over and nothing is left. */
+static void *ov_thief_main(void *arg)
+{
+    struct ov_thief *th = arg;
+    struct ov_shared *sh = th->sh;
+    unsigned long spins = 0;
+    while (rounds_next(&sh->rounds)) {
+        unsigned round = sh->rounds.round;
+        for (;;) {
+            bool owner_done = atomic_load(&sh->owner_rounds) > round;
+            tr__actor *got[33];
+            unsigned n = tr__overflow_take(&sh->o, got, 1 + (unsigned)(tt_rng_next(&th->rng) % 33));
+            for (unsigned i = 0; i < n; i++) {
+                taker_note(&th->t, got[i], 0);
+                elems_consume(&sh->e, got[i]);
+            }
+            atomic_fetch_add(&sh->stolen, n);
+            if (n != 0)
+                continue;
+            if (owner_done && tr__overflow_size(&sh->o) == 0)
+                break;
+            tt_relax(&spins);
+        }
+        rounds_end(&sh->rounds);
+    }
+    return NULL;
+}
+
+struct ov_owner {
+    uint64_t rng, pos, took_back, refused;
+};
+
+/* The owner's take: a run in push order, each newer than the last. */
+static void ov_owner_took(struct ov_shared *sh, struct ov_owner *o, tr__actor **got, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        TT_CHECK(i == 0 || stamp_of(got[i]).pos > stamp_of(got[i - 1]).pos);
+        elems_consume(&sh->e, got[i]);
+    }
+    o->took_back += n;
+}
+
+/* Puts every element once, in batches of 1-128 as spills are; now and
+ * then takes the newest back; a put refused (a thief holds the lock) is
+ * consumed at once, as a spill then goes elsewhere. Then drains. */
+static void ov_owner_round(struct ov_shared *sh, struct ov_owner *o, unsigned round)
+{
+    tr__actor *got[128];
+    uint32_t i = 0;
+    while (i < OV_ELEMS) {
+        unsigned n = 1 + (unsigned)(tt_rng_next(&o->rng) % 128);
+        if (n > OV_ELEMS - i)
+            n = OV_ELEMS - i;
+        tr__actor *batch[128];
+        for (unsigned k = 0; k < n; k++) {
+            batch[k] = &sh->e.el[i + k];
+            stamp_set(batch[k], (struct stamp){ .round = round, .from = 0, .pos = ++o->pos });
+        }
+        if (!tr__overflow_put(&sh->o, batch, n)) {
+            o->refused += n;
+            for (unsigned k = 0; k < n; k++)
+                elems_consume(&sh->e, batch[k]);
+        }
+        i += n;
+        if (tt_rng_next(&o->rng) % 4 == 0)
+            ov_owner_took(sh, o, got, tr__overflow_take_back(&sh->o, got, 128, 0, UINT32_MAX));
+    }
+    atomic_store(&sh->owner_rounds, round + 1);
+    unsigned long spins = 0;
+    while (tr__overflow_size(&sh->o) != 0) {
+        unsigned n = tr__overflow_take_back(&sh->o, got, 128, 0, UINT32_MAX);
+        ov_owner_took(sh, o, got, n);
+        if (n == 0)
+            tt_relax(&spins);
+    }
+}
+
+/* Every element is taken exactly once, by the owner or a thief; each
+ * thief sees the owner's elements in push order; each of the owner's
+ * takes is a run in push order; nothing is left. */
+static void test_overflow_owner_vs_thieves(void)
+{
+    const unsigned rounds = TT_TSAN ? 30 : TT_ASAN ? 150 : 400; /* 3M puts */
+    struct ov_shared *sh = calloc(1, sizeof *sh);
+    CU_ASSERT_FATAL(sh != NULL);
+    elems_init(&sh->e, OV_ELEMS);
+    rounds_init(&sh->rounds, 1 + OV_THIEVES);
+    struct ov_thief th[OV_THIEVES];
+    pthread_t tid[OV_THIEVES];
+    for (unsigned i = 0; i < OV_THIEVES; i++) {
+        th[i] = (struct ov_thief){ .sh = sh, .rng = 0x9e3779b97f4a7c15u * (i + 3) };
+        tid[i] = tt_thread(ov_thief_main, &th[i]);
+    }
+    struct ov_owner o = { .rng = 0x2545f4914f6cdd1du };
+    unsigned round = 0;
+    uint32_t mismatched = 0;
+    while (round < rounds && mismatched == 0) {
+        rounds_start(&sh->rounds, round, false);
+        ov_owner_round(sh, &o, round);
+        rounds_end(&sh->rounds);
+        mismatched = elems_mismatched(&sh->e, ++round);
+    }
+    rounds_start(&sh->rounds, round, true);
+    for (unsigned i = 0; i < OV_THIEVES; i++)
+        tt_join(tid[i]);
+
+    TT_NO_ERRORS();
+    TT_EQ(mismatched, 0);
+    TT_EQ(round, rounds);
+    TT_EQ(tr__overflow_size(&sh->o), 0);
+    const uint64_t stolen = atomic_load(&sh->stolen);
+    TT_EQ(o.took_back + stolen + o.refused, (uint64_t)round * OV_ELEMS);
+    printf("[owner took back %" PRIu64 ", thieves took %llu, puts refused %" PRIu64 "] ",
+           o.took_back, (unsigned long long)stolen, o.refused);
+    tr__overflow_fini(&sh->o);
+    rounds_fini(&sh->rounds);
+    elems_fini(&sh->e);
+    free(sh);
+}
+
 /* ---- inject queue: producers and poppers ---------------------------------- */
 
 #define IQ_PRODUCERS 3
@@ -675,4 +914,6 @@ void register_runq_tests(void)
     tt_test(s, "injectq_fifo_trylock", test_injectq_fifo_trylock);
     tt_test(s, "runq_owner_vs_1_2_3_thieves", test_runq_owner_vs_thieves);
     tt_test(s, "injectq_3_producers_2_poppers", test_injectq_producers_poppers);
+    tt_test(s, "overflow_ends_lock_growth", test_overflow_ends_lock_growth);
+    tt_test(s, "overflow_owner_vs_3_thieves", test_overflow_owner_vs_thieves);
 }
