@@ -409,6 +409,136 @@ static void spawn_from_behaviour(unsigned threads, uint32_t stop_every)
     free(sp);
 }
 
+/* ---- a tree of spawns: spills taken back and stolen ---------------------- */
+
+/* Every node of a 10-ary tree over TREE_LEAVES leaves spawns its children
+ * in one turn and answers its parent with the sum of their answers; each
+ * leaf answers with its index. The rings overflow many times over, so the
+ * workers' overflows (sched/runq.h) carry most of the tree: taken back
+ * newest first by their owners, stolen oldest first by the others. */
+#define TREE_LEAVES 200000u
+
+struct tree {
+    _Atomic uint8_t hits[TREE_LEAVES];
+    atomic_ulong nodes;
+    atomic_ullong total;
+    uint32_t stop_every; /* 0, or: every stop_every-th leaf shuts the run down */
+};
+
+struct tree_node {
+    struct tree *t;
+    uint32_t first, size, pending;
+    uint64_t sum;
+    tr_pid parent; /* TR_PID_NONE for the root */
+};
+
+enum { TREE_START = MSG_DATA + 100, TREE_SUM };
+
+static void tree_answer(tr_ctx *cx, struct tree_node *n, uint64_t v)
+{
+    if (n->parent != TR_PID_NONE)
+        TT_CHECK(tr_send(cx, n->parent, TREE_SUM, &v, sizeof v) == 0);
+    else
+        atomic_store(&n->t->total, v);
+    tr_stop(cx);
+}
+
+static void tree_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct tree_node *n = state;
+    struct tree *t = n->t;
+    if (m->type == TREE_SUM) {
+        n->sum += tt_u64(m);
+        if (--n->pending == 0)
+            tree_answer(cx, n, n->sum);
+        return;
+    }
+    TT_CHECK(m->type == TREE_START);
+    atomic_fetch_add(&t->nodes, 1);
+    if (n->size == 1) {
+        atomic_fetch_add(&t->hits[n->first], 1);
+        if (t->stop_every != 0 && n->first % t->stop_every == t->stop_every - 1)
+            tr_runtime_shutdown(tr_ctx_runtime(cx));
+        tree_answer(cx, n, n->first);
+        return;
+    }
+    uint32_t c = n->size < 10 ? n->size : 10;
+    n->pending = c;
+    for (uint32_t j = 0; j < c; j++) {
+        uint32_t lo = (uint32_t)((uint64_t)j * n->size / c);
+        uint32_t hi = (uint32_t)((uint64_t)(j + 1) * n->size / c);
+        struct tree_node child = { .t = t, .first = n->first + lo, .size = hi - lo,
+                                   .parent = tr_self(cx) };
+        tr_pid pid;
+        TT_CHECK(tr_spawn(cx, tree_actor, &child, sizeof child, &pid) == 0);
+        TT_CHECK(tr_send(cx, pid, TREE_START, NULL, 0) == 0);
+    }
+}
+
+static uint64_t tree_count(uint32_t size)
+{
+    if (size == 1)
+        return 1;
+    uint32_t c = size < 10 ? size : 10;
+    uint64_t k = 1;
+    for (uint32_t j = 0; j < c; j++)
+        k += tree_count((uint32_t)((uint64_t)(j + 1) * size / c) -
+                        (uint32_t)((uint64_t)j * size / c));
+    return k;
+}
+
+/* Every leaf answers once and the sum is exact; every node ran once; the
+ * run ends with no actor alive and no dead letter. With stop_every, the
+ * run is shut down and resumed in the middle of the tree, spills waiting
+ * in the overflows each time. */
+static void tree_run(unsigned threads, uint32_t stop_every)
+{
+    struct tree *t = calloc(1, sizeof *t);
+    CU_ASSERT_FATAL(t != NULL);
+    t->stop_every = stop_every;
+    tr_runtime *rt = tt_runtime(threads, 0);
+    struct tree_node root = { .t = t, .first = 0, .size = TREE_LEAVES, .parent = TR_PID_NONE };
+    tr_pid pid;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), tree_actor, &root, sizeof root, &pid), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), pid, TREE_START, NULL, 0), 0);
+    unsigned runs = 1;
+    int r;
+    while ((r = tr_runtime_run(rt)) == 1 && runs < TREE_LEAVES)
+        runs++;
+    TT_EQ(r, 0);
+    if (stop_every != 0) {
+        printf("[%u runs] ", runs);
+        CU_ASSERT(runs > 1);
+    }
+    TT_NO_ERRORS();
+    uint32_t not_once = 0;
+    for (uint32_t i = 0; i < TREE_LEAVES; i++)
+        if (atomic_load(&t->hits[i]) != 1)
+            not_once++;
+    TT_EQ(not_once, 0);
+    TT_EQ(atomic_load(&t->total), (uint64_t)TREE_LEAVES * (TREE_LEAVES - 1) / 2);
+    uint64_t nodes = tree_count(TREE_LEAVES);
+    TT_EQ(atomic_load(&t->nodes), nodes);
+    tr_stats s;
+    tr_runtime_stats(rt, &s);
+    TT_EQ(s.actors_spawned, nodes);
+    TT_EQ(s.actors_alive, 0);
+    TT_EQ(s.messages_handled, 2 * nodes - 1);
+    TT_EQ(s.dead_letters, 0);
+    tr_runtime_destroy(rt);
+    free(t);
+}
+
+static void test_tree_4_workers(void)
+{
+    tree_run(4, 0);
+}
+
+static void test_tree_across_20_shutdowns(void)
+{
+    tree_run(2, TREE_LEAVES / 20);
+}
+
 /* A spawner that requeues itself while its worker's spilled children wait
  * in the injection queue waits in the worker's held slot (worker.c,
  * tr__sched_requeue); shut down and resumed 30 times in the middle of
@@ -661,5 +791,7 @@ void register_sched_tests(void)
     tt_test(s, "spawn_from_behaviour_slot_reuse", test_spawn_from_behaviour);
     tt_test(s, "spawner_held_across_30_shutdowns_2_workers", test_spawner_held_across_shutdowns);
     tt_test(s, "spawn_from_behaviour_1_and_4_workers", test_spawn_from_behaviour_1_and_4);
+    tt_test(s, "tree_of_200k_leaves_4_workers", test_tree_4_workers);
+    tt_test(s, "tree_of_200k_leaves_across_20_shutdowns_2_workers", test_tree_across_20_shutdowns);
     tt_test(s, "stuck_workers_hand_their_cpu_on", test_stuck_workers_handed_on);
 }
