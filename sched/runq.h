@@ -188,19 +188,23 @@ static inline unsigned tr__overflow_take(tr__overflow *o, tr__actor **out, unsig
     return n;
 }
 
-/* Owner only: up to max of the newest actors, in order — or of the oldest
- * if the oldest has waited since before `stale` (in the units of the
- * actor's wait stamp, actor.h), so that spills cannot keep one waiting for
- * ever behind newer ones. How many (0 if none, or the lock was taken). */
+/* Owner only: up to max of the oldest actors, in order, if the oldest has
+ * waited since before `stale` (in the units of the actor's wait stamp,
+ * actor.h); else, with `newest`, up to max of the newest, in order; how
+ * many (0 if none of those, or the lock was taken). Newest first, but not
+ * for ever: spills cannot keep one waiting behind newer ones. */
 static inline unsigned tr__overflow_take_back(tr__overflow *o, tr__actor **out, unsigned max,
-                                              uint32_t now, uint32_t stale)
+                                              uint32_t now, uint32_t stale, bool newest)
 {
     if (tr__overflow_size(o) == 0 || !tr__overflow_trylock(o))
         return 0;
     uint32_t n = o->size < max ? o->size : max;
     uint32_t stamp = ck_pr_load_32(&o->a[o->head]->wait);
     bool old = (stamp & 1) && ((now - (stamp >> 1)) & TR__WAIT_MASK) >= stale;
-    tr__overflow_move(o, out, n, !old);
+    if (old || newest)
+        tr__overflow_move(o, out, n, !old);
+    else
+        n = 0;
     tr__overflow_unlock(o);
     return n;
 }

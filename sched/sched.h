@@ -146,6 +146,7 @@ struct tr__worker {
                                * that may still wait there (worker.c) */
     tr__actor *held;          /* requeued while they wait (worker.c) */
     tr__overflow overflow;    /* where the ring spills (runq.h) */
+    uint64_t dry_seq;         /* turn_seq when the ring last ran dry */
     uint64_t held_seq;        /* turn_seq when it was held */
     unsigned tick;            /* next_local calls since the injection queue was
                                * last looked at first (INJECT_EVERY, worker.c) */

@@ -534,7 +534,7 @@ static unsigned run_wrong(tr__actor **got, unsigned n, const struct elems *e, ui
  * order put; a taken lock refuses put and takes alike and changes
  * nothing; the array grows while its contents wrap round it, in order;
  * and an oldest element stamped as queued long ago is what the owner takes
- * back first. */
+ * back first, and all it takes when it asks for stale ones only. */
 static void test_overflow_ends_lock_growth(void)
 {
     struct elems e;
@@ -545,13 +545,13 @@ static void test_overflow_ends_lock_growth(void)
         in[i] = &e.el[i];
 
     TT_EQ(tr__overflow_take(&o, got, 8), 0);
-    TT_EQ(tr__overflow_take_back(&o, got, 8, 0, 1), 0);
+    TT_EQ(tr__overflow_take_back(&o, got, 8, 0, 1, true), 0);
     CU_ASSERT_TRUE_FATAL(tr__overflow_put(&o, in, 100));      /* el 0..99 */
     CU_ASSERT_TRUE_FATAL(tr__overflow_put(&o, in + 100, 28)); /* el 100..127 */
     TT_EQ(tr__overflow_size(&o), 128);
 
     /* Ends. */
-    TT_EQ(tr__overflow_take_back(&o, got, 10, 0, UINT32_MAX), 10);
+    TT_EQ(tr__overflow_take_back(&o, got, 10, 0, UINT32_MAX, true), 10);
     TT_EQ(run_wrong(got, 10, &e, 118), 0);
     TT_EQ(tr__overflow_take(&o, got, 5), 5);
     TT_EQ(run_wrong(got, 5, &e, 0), 0);
@@ -561,7 +561,7 @@ static void test_overflow_ends_lock_growth(void)
     o.lock = 1;
     CU_ASSERT_FALSE(tr__overflow_put(&o, in + 200, 3));
     TT_EQ(tr__overflow_take(&o, got, 5), 0);
-    TT_EQ(tr__overflow_take_back(&o, got, 5, 0, UINT32_MAX), 0);
+    TT_EQ(tr__overflow_take_back(&o, got, 5, 0, UINT32_MAX, true), 0);
     TT_EQ(tr__overflow_size(&o), 113);
     o.lock = 0;
 
@@ -584,7 +584,7 @@ static void test_overflow_ends_lock_growth(void)
     }
     TT_EQ(tr__overflow_size(&o), next - oldest);
     CU_ASSERT_TRUE(o.cap >= next - oldest && (o.cap & (o.cap - 1)) == 0);
-    unsigned t = tr__overflow_take_back(&o, got, 3, 0, UINT32_MAX);
+    unsigned t = tr__overflow_take_back(&o, got, 3, 0, UINT32_MAX, true);
     TT_EQ(t, 3);
     wrong += run_wrong(got, t, &e, next - 3);
     while ((t = tr__overflow_take(&o, got, 64)) != 0) {
@@ -600,13 +600,21 @@ static void test_overflow_ends_lock_growth(void)
      * with the stamp taken, low bit 0). */
     CU_ASSERT_TRUE_FATAL(tr__overflow_put(&o, in, 20));
     e.el[0].wait = TR__WAIT_QUEUED(1000u);
-    TT_EQ(tr__overflow_take_back(&o, got, 4, 1049, 50), 4);
+    TT_EQ(tr__overflow_take_back(&o, got, 4, 1049, 50, true), 4);
     TT_EQ(run_wrong(got, 4, &e, 16), 0);
-    TT_EQ(tr__overflow_take_back(&o, got, 4, 1050, 50), 4);
+    TT_EQ(tr__overflow_take_back(&o, got, 4, 1050, 50, true), 4);
     TT_EQ(run_wrong(got, 4, &e, 0), 0);
     e.el[4].wait = 1000u << 1;
-    TT_EQ(tr__overflow_take_back(&o, got, 4, 5000, 50), 4);
+    TT_EQ(tr__overflow_take_back(&o, got, 4, 5000, 50, true), 4);
     TT_EQ(run_wrong(got, 4, &e, 12), 0);
+    /* Stale only (the owner's look every INJECT_EVERY turns): nothing
+     * unless the oldest is stale, and then the oldest. */
+    e.el[4].wait = TR__WAIT_QUEUED(1000u);
+    TT_EQ(tr__overflow_take_back(&o, got, 1, 1049, 50, false), 0);
+    TT_EQ(tr__overflow_size(&o), 8);
+    TT_EQ(tr__overflow_take_back(&o, got, 1, 1050, 50, false), 1);
+    TT_EQ(run_wrong(got, 1, &e, 4), 0);
+    TT_EQ(tr__overflow_size(&o), 7);
 
     tr__overflow_fini(&o);
     TT_EQ(tr__overflow_size(&o), 0);
@@ -698,12 +706,12 @@ static void ov_owner_round(struct ov_shared *sh, struct ov_owner *o, unsigned ro
         }
         i += n;
         if (tt_rng_next(&o->rng) % 4 == 0)
-            ov_owner_took(sh, o, got, tr__overflow_take_back(&sh->o, got, 128, 0, UINT32_MAX));
+            ov_owner_took(sh, o, got, tr__overflow_take_back(&sh->o, got, 128, 0, UINT32_MAX, true));
     }
     atomic_store(&sh->owner_rounds, round + 1);
     unsigned long spins = 0;
     while (tr__overflow_size(&sh->o) != 0) {
-        unsigned n = tr__overflow_take_back(&sh->o, got, 128, 0, UINT32_MAX);
+        unsigned n = tr__overflow_take_back(&sh->o, got, 128, 0, UINT32_MAX, true);
         ov_owner_took(sh, o, got, n);
         if (n == 0)
             tt_relax(&spins);

@@ -539,6 +539,97 @@ static void test_tree_across_20_shutdowns(void)
     tree_run(2, TREE_LEAVES / 20);
 }
 
+/* ---- a spill behind newer ones: taken back once stale ---------------------- */
+
+/* One worker; a spawner makes FLOOD_EACH children for each message it
+ * handles and sends itself the next, so a turn of it (a batch of 8
+ * messages: 1,024 children, a multiple of the spill) leaves the ring full
+ * and spills the rest, and its held slot lets it go after TR__RUNQ_SIZE
+ * turns, just as the ring comes to run dry: the ring never does, and
+ * spills pile up in the overflow, newer on top of older. Taken back newest first, the first spill would wait until the
+ * spawner stops; one that has waited SPILL_STALE_NS (10 ms by the coarse
+ * clock) is taken first, one actor every INJECT_EVERY turns. The spawner
+ * stops once child 0 has run, or after FLOOD_MS of wall time (ten times
+ * the rule's 10-11 ms; a sanitizer slows the spawning, not the clock), or
+ * FLOOD_MAX children; child 0 must run while it still spawns. */
+#define FLOOD_EACH 128u
+#define FLOOD_MS 100
+#define FLOOD_MAX 2000000u
+
+struct flood {
+    _Atomic uint8_t hits[FLOOD_MAX];
+    uint32_t spawned;
+    bool done;       /* the spawner has stopped */
+    bool zero_ran, zero_early;
+    double until;    /* tt_now() at which the spawner stops */
+    uint64_t ran;
+};
+
+struct flood_child {
+    struct flood *f;
+    uint32_t idx;
+};
+
+static void flood_child(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)m;
+    struct flood_child *c = state;
+    atomic_fetch_add(&c->f->hits[c->idx], 1);
+    c->f->ran++; /* one worker: no race */
+    if (c->idx == 0) {
+        c->f->zero_ran = true;
+        c->f->zero_early = !c->f->done;
+    }
+    tr_stop(cx);
+}
+
+static void flood_spawner(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)m;
+    struct flood *f = *(struct flood **)state;
+    if (f->until == 0)
+        f->until = tt_now() + FLOOD_MS / 1000.0;
+    if (f->zero_ran || f->spawned + FLOOD_EACH > FLOOD_MAX || tt_now() > f->until) {
+        f->done = true;
+        tr_stop(cx);
+        return;
+    }
+    for (uint32_t k = 0; k < FLOOD_EACH; k++) {
+        struct flood_child c = { f, f->spawned++ };
+        tr_pid pid;
+        TT_CHECK(tr_spawn(cx, flood_child, &c, sizeof c, &pid) == 0);
+        TT_CHECK(tr_send(cx, pid, MSG_DATA, NULL, 0) == 0);
+    }
+    TT_CHECK(tr_send(cx, tr_self(cx), MSG_GO, NULL, 0) == 0);
+}
+
+static void test_stale_spill_taken_back(void)
+{
+    struct flood *f = calloc(1, sizeof *f);
+    CU_ASSERT_FATAL(f != NULL);
+    tr_runtime *rt = tt_runtime(1, 8);
+    tr_pid pid;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), flood_spawner, &f, sizeof f, &pid), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), pid, MSG_GO, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_NO_ERRORS();
+    printf("[child 0 ran after %u children were spawned] ", f->spawned);
+    CU_ASSERT_TRUE(f->zero_ran);
+    CU_ASSERT_TRUE(f->zero_early);
+    uint32_t not_once = 0;
+    for (uint32_t i = 0; i < f->spawned; i++)
+        if (atomic_load(&f->hits[i]) != 1)
+            not_once++;
+    TT_EQ(not_once, 0);
+    TT_EQ(f->ran, f->spawned);
+    tr_stats s;
+    tr_runtime_stats(rt, &s);
+    TT_EQ(s.actors_alive, 0);
+    TT_EQ(s.dead_letters, 0);
+    tr_runtime_destroy(rt);
+    free(f);
+}
+
 /* A spawner that requeues itself while its worker's spilled children wait
  * in the injection queue waits in the worker's held slot (worker.c,
  * tr__sched_requeue); shut down and resumed 30 times in the middle of
@@ -793,5 +884,6 @@ void register_sched_tests(void)
     tt_test(s, "spawn_from_behaviour_1_and_4_workers", test_spawn_from_behaviour_1_and_4);
     tt_test(s, "tree_of_200k_leaves_4_workers", test_tree_4_workers);
     tt_test(s, "tree_of_200k_leaves_across_20_shutdowns_2_workers", test_tree_across_20_shutdowns);
+    tt_test(s, "stale_spill_taken_back_before_newer_1_worker", test_stale_spill_taken_back);
     tt_test(s, "stuck_workers_hand_their_cpu_on", test_stuck_workers_handed_on);
 }
