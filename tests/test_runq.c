@@ -705,8 +705,10 @@ static void ov_owner_round(struct ov_shared *sh, struct ov_owner *o, unsigned ro
                 elems_consume(&sh->e, batch[k]);
         }
         i += n;
-        if (tt_rng_next(&o->rng) % 4 == 0)
-            ov_owner_took(sh, o, got, tr__overflow_take_back(&sh->o, got, 128, 0, UINT32_MAX, true));
+        if (tt_rng_next(&o->rng) % 4 == 0) {
+            unsigned n = tr__overflow_take_back(&sh->o, got, 128, 0, UINT32_MAX, true);
+            ov_owner_took(sh, o, got, n);
+        }
     }
     atomic_store(&sh->owner_rounds, round + 1);
     unsigned long spins = 0;

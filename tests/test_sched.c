@@ -546,12 +546,14 @@ static void test_tree_across_20_shutdowns(void)
  * messages: 1,024 children, a multiple of the spill) leaves the ring full
  * and spills the rest, and its held slot lets it go after TR__RUNQ_SIZE
  * turns, just as the ring comes to run dry: the ring never does, and
- * spills pile up in the overflow, newer on top of older. Taken back newest first, the first spill would wait until the
- * spawner stops; one that has waited SPILL_STALE_NS (10 ms by the coarse
- * clock) is taken first, one actor every INJECT_EVERY turns. The spawner
- * stops once child 0 has run, or after FLOOD_MS of wall time (ten times
- * the rule's 10-11 ms; a sanitizer slows the spawning, not the clock), or
- * FLOOD_MAX children; child 0 must run while it still spawns. */
+ * spills pile up in the overflow, newer on top of older. Taken back
+ * newest first, the first spill would wait until the spawner stops; one
+ * that has waited SPILL_STALE_NS (10 ms by the coarse clock) is taken
+ * first, one actor every INJECT_EVERY turns (fails without: child 0 runs
+ * after all 800,000 children). The spawner stops once child 0 has run,
+ * or after FLOOD_MS of wall time (ten times the rule's 10-11 ms; a
+ * sanitizer slows the spawning, not the clock), or FLOOD_MAX children;
+ * child 0 must run while it still spawns. */
 #define FLOOD_EACH 128u
 #define FLOOD_MS 100
 #define FLOOD_MAX 2000000u
