@@ -179,6 +179,31 @@ static void case_injectq_1t(micro *m, const char *name, uint64_t ops)
     micro_report(m, name, 1, ops, secs, NULL);
 }
 
+/* ---- a worker's overflow -------------------------------------------------- */
+
+/* A spill and its take-back, one thread: batches of 128 put and taken
+ * back newest first, as a worker whose ring overflows does; per actor. */
+static void case_overflow_1t(micro *m, const char *name, uint64_t ops)
+{
+    enum { SPILL = 128 };
+    tr__overflow o = {0};
+    tr__actor a[SPILL], *in[SPILL], *got[SPILL];
+    for (unsigned i = 0; i < SPILL; i++)
+        in[i] = &a[i];
+    uint64_t wrong = 0, rounds = ops / SPILL;
+    double t0 = bench_now();
+    for (uint64_t r = 0; r < rounds; r++) {
+        if (!tr__overflow_put(&o, in, SPILL) ||
+            tr__overflow_take_back(&o, got, SPILL, 0, UINT32_MAX, true) != SPILL ||
+            got[SPILL - 1] != &a[SPILL - 1])
+            wrong++;
+    }
+    double secs = bench_now() - t0;
+    tr__overflow_fini(&o);
+    micro_check(m, name, wrong == 0, "%" PRIu64 " spills did not come back whole", wrong);
+    micro_report(m, name, 1, rounds * SPILL, secs, NULL);
+}
+
 struct iq_shared {
     tr__injectq iq;
     micro_gate gate;
@@ -306,6 +331,8 @@ int main(int argc, char **argv)
         case_thieves(&m, "steal-half", ops, thieves, true);
     if (micro_case(&m, "injectq-1t", 20000000, &ops))
         case_injectq_1t(&m, "injectq-1t", ops);
+    if (micro_case(&m, "overflow-1t", 20000000, &ops))
+        case_overflow_1t(&m, "overflow-1t", ops);
     char name[32];
     snprintf(name, sizeof name, "injectq-%up%uc", producers, poppers);
     if (micro_case(&m, name, 3000000, &ops))
