@@ -43,15 +43,16 @@
  *
  * Searching and parking. `idle` counts parked workers (low half) and
  * searching workers (high half). A worker out of work looks once at every
- * ring, every overflow and the injection queue (from the last two it takes
- * a run of actors at once: look, in worker.c); if it finds nothing it searches for a few
- * rounds more — at most half the busy workers search at once, as searching
- * burns a core — and then parks: on its futex, or, if nobody is polling,
- * in the reactor's epoll_wait (reactor.h), so that readiness and timers
- * wake a worker directly. Whoever makes work worth sharing wakes one
- * parked worker, but only when no worker is already searching: the
- * searcher will find it. Both sides publish first and look second,
- * across a full fence, so a push and a park cannot miss each other.
+ * ring, every overflow and the injection queue (from the last two it
+ * takes a run of actors at once: look, in worker.c); if it finds nothing
+ * it searches for a few rounds more — at most half the busy workers
+ * search at once, as searching burns a core — and then parks: on its
+ * futex, or, if nobody is polling, in the reactor's epoll_wait
+ * (reactor.h), so that readiness and timers wake a worker directly.
+ * Whoever makes work worth sharing wakes one parked worker, but only when
+ * no worker is already searching: the searcher will find it. Both sides
+ * publish first and look second, across a full fence, so a push and a
+ * park cannot miss each other.
  *
  * More workers than CPUs. Awake workers beyond the CPUs this process may
  * run on would only take turns on the same cores, so the extra ones stand
@@ -75,8 +76,9 @@
  *
  * Quiescence. A mailbox that is not empty is always scheduled (in a queue,
  * in a LIFO slot, or running), a worker whose ring or LIFO slot holds an
- * actor is not parked, and no worker parks while an overflow holds one. So when every worker is parked, every queue is
- * empty and no hold is taken (watched descriptors, pending timers and
+ * actor is not parked, and no worker parks while an overflow holds one.
+ * So when every worker is parked, every queue is empty and no hold is
+ * taken (watched descriptors, pending timers and
  * signal subscriptions each hold the runtime), no message is pending: the
  * last worker to park sees that and ends the run.
  */
@@ -145,9 +147,9 @@ struct tr__worker {
     unsigned spilled;         /* actors it spilled to the injection queue
                                * that may still wait there (worker.c) */
     tr__actor *held;          /* requeued while they wait (worker.c) */
+    uint64_t held_seq;        /* turn_seq when it was held */
     tr__overflow overflow;    /* where the ring spills (runq.h) */
     uint64_t dry_seq;         /* turn_seq when the ring last ran dry */
-    uint64_t held_seq;        /* turn_seq when it was held */
     unsigned tick;            /* next_local calls since the injection queue was
                                * last looked at first (INJECT_EVERY, worker.c) */
     struct tr__trace_ring *trace; /* NULL unless tracing (trace.c) */

@@ -410,21 +410,28 @@ void tr__sched_poll(tr__worker *w)
 #define SPILL_STALE_NS (10 * 1000 * 1000)
 #define DRY_TURNS (4 * TR__RUNQ_SIZE)
 
-/* Takes back up to max of w's spills: the oldest if stale, else (newest)
- * the newest; the first to run now, the others into w's ring, which
- * must have room for them. */
+/* A run of n actors taken at once (n may be 0): the first to run now, the
+ * others into w's ring, which the caller found empty (thieves only take,
+ * so it has room for a run of up to half a ring). */
+static tr__actor *run_first(tr__worker *w, tr__actor **got, unsigned n)
+{
+    for (unsigned i = 1; i < n; i++) {
+        bool room = tr__runq_push(&w->runq, got[i]);
+        TR_ASSERT(room);
+        (void)room;
+    }
+    return n != 0 ? got[0] : NULL;
+}
+
+/* Takes back up to max of w's spills (max 1, or w's ring is empty): the
+ * oldest if stale, else (newest) the newest. */
 static tr__actor *take_back(tr__worker *w, unsigned max, bool newest)
 {
     tr__actor *got[TR__RUNQ_SIZE / 2];
     uint32_t now = (uint32_t)(ck_pr_load_64(&w->turner.rt->actors.coarse_ns) >> TR__WAIT_SHIFT);
     unsigned n = tr__overflow_take_back(&w->overflow, got, max, now,
                                         SPILL_STALE_NS >> TR__WAIT_SHIFT, newest);
-    for (unsigned i = 1; i < n; i++) {
-        bool room = tr__runq_push(&w->runq, got[i]);
-        TR_ASSERT(room); /* the ring was empty (max is 1 otherwise), and thieves only take */
-        (void)room;
-    }
-    return n != 0 ? got[0] : NULL;
+    return run_first(w, got, n);
 }
 
 /* One stale spill, if w's ring has not run dry for DRY_TURNS turns. */
@@ -556,12 +563,7 @@ static tr__actor *look(tr__worker *w)
     }
     if (n == 0)
         n = tr__injectq_pop_many(&rt->inject, got, 1 + TAKE_INJECTED);
-    for (unsigned i = 1; i < n; i++) {
-        bool room = tr__runq_push(&w->runq, got[i]);
-        TR_ASSERT(room); /* a searcher's ring is empty, and thieves only take */
-        (void)room;
-    }
-    return n != 0 ? dequeued(rt, got[0]) : NULL;
+    return dequeued(rt, run_first(w, got, n)); /* a searcher's ring is empty */
 }
 
 static tr__actor *search(tr__worker *w)

@@ -208,6 +208,35 @@ static void test_external_senders(void)
     free(f);
 }
 
+/* How many of hits[0 .. n-1] are not exactly 1: each actor's count of
+ * the times it ran or was reached. */
+static uint32_t not_once(const _Atomic uint8_t *hits, uint32_t n)
+{
+    uint32_t bad = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (atomic_load(&hits[i]) != 1)
+            bad++;
+    return bad;
+}
+
+/* Runs rt until it is quiescent, starting it again after each shutdown
+ * (at most max_runs runs): with stop_every, more than one run (the
+ * actors shut it down), else exactly one. */
+static void run_across_shutdowns(tr_runtime *rt, uint32_t stop_every, unsigned max_runs)
+{
+    unsigned runs = 1;
+    int r;
+    while ((r = tr_runtime_run(rt)) == 1 && runs < max_runs)
+        runs++;
+    TT_EQ(r, 0);
+    if (stop_every != 0) {
+        printf("[%u runs] ", runs);
+        CU_ASSERT(runs > 1);
+    } else {
+        TT_EQ(runs, 1);
+    }
+}
+
 /* ---- 1,000,000 actors, one message each, each stops itself ---------------- */
 
 #define MANY_ACTORS 1000000u
@@ -264,11 +293,7 @@ static void test_million_actors(void)
 
     TT_NO_ERRORS();
     TT_EQ(atomic_load(&mn.handled), spawned);
-    uint32_t not_once = 0;
-    for (uint32_t i = 0; i < spawned; i++)
-        if (atomic_load(&mn.hits[i]) != 1)
-            not_once++;
-    TT_EQ(not_once, 0);
+    TT_EQ(not_once(mn.hits, spawned), 0);
 
     tr_stats s;
     tr_runtime_stats(rt, &s);
@@ -359,26 +384,12 @@ static void spawn_from_behaviour(unsigned threads, uint32_t stop_every)
     tr_pid spid;
     TT_EQ(tr_spawn(tr_runtime_ctx(rt), spawner_actor, &sp, sizeof sp, &spid), 0);
     TT_EQ(tr_send(tr_runtime_ctx(rt), spid, MSG_GO, NULL, 0), 0);
-    unsigned runs = 1;
-    int r;
-    while ((r = tr_runtime_run(rt)) == 1 && runs < SPAWN_CHILDREN)
-        runs++;
-    TT_EQ(r, 0);
-    if (stop_every != 0) {
-        printf("[%u runs] ", runs);
-        CU_ASSERT(runs > 1);
-    } else {
-        TT_EQ(runs, 1);
-    }
+    run_across_shutdowns(rt, stop_every, SPAWN_CHILDREN);
 
     TT_NO_ERRORS();
     TT_EQ(sp->batches, SPAWN_BATCHES);
     TT_EQ(atomic_load(&sp->handled), SPAWN_CHILDREN);
-    uint32_t not_once = 0;
-    for (uint32_t i = 0; i < SPAWN_CHILDREN; i++)
-        if (atomic_load(&sp->hits[i]) != 1)
-            not_once++;
-    TT_EQ(not_once, 0);
+    TT_EQ(not_once(sp->hits, SPAWN_CHILDREN), 0);
 
     /* Slots were recycled while spawning went on; pids must still be unique
      * (and never the spawner's). */
@@ -501,21 +512,9 @@ static void tree_run(unsigned threads, uint32_t stop_every)
     tr_pid pid;
     TT_EQ(tr_spawn(tr_runtime_ctx(rt), tree_actor, &root, sizeof root, &pid), 0);
     TT_EQ(tr_send(tr_runtime_ctx(rt), pid, TREE_START, NULL, 0), 0);
-    unsigned runs = 1;
-    int r;
-    while ((r = tr_runtime_run(rt)) == 1 && runs < TREE_LEAVES)
-        runs++;
-    TT_EQ(r, 0);
-    if (stop_every != 0) {
-        printf("[%u runs] ", runs);
-        CU_ASSERT(runs > 1);
-    }
+    run_across_shutdowns(rt, stop_every, TREE_LEAVES);
     TT_NO_ERRORS();
-    uint32_t not_once = 0;
-    for (uint32_t i = 0; i < TREE_LEAVES; i++)
-        if (atomic_load(&t->hits[i]) != 1)
-            not_once++;
-    TT_EQ(not_once, 0);
+    TT_EQ(not_once(t->hits, TREE_LEAVES), 0);
     TT_EQ(atomic_load(&t->total), (uint64_t)TREE_LEAVES * (TREE_LEAVES - 1) / 2);
     uint64_t nodes = tree_count(TREE_LEAVES);
     TT_EQ(atomic_load(&t->nodes), nodes);
@@ -618,11 +617,7 @@ static void test_stale_spill_taken_back(void)
     printf("[child 0 ran after %u children were spawned] ", f->spawned);
     CU_ASSERT_TRUE(f->zero_ran);
     CU_ASSERT_TRUE(f->zero_early);
-    uint32_t not_once = 0;
-    for (uint32_t i = 0; i < f->spawned; i++)
-        if (atomic_load(&f->hits[i]) != 1)
-            not_once++;
-    TT_EQ(not_once, 0);
+    TT_EQ(not_once(f->hits, f->spawned), 0);
     TT_EQ(f->ran, f->spawned);
     tr_stats s;
     tr_runtime_stats(rt, &s);
