@@ -135,6 +135,10 @@ static void per_worker(tr__obuf *b, const tr_worker_metrics *w, unsigned n)
     for (unsigned i = 0; i < n; i++)
         tr__obuf_printf(b, "troupe_worker_run_queue_depth{worker=\"%u\"} %u\n", i,
                         w[i].runq_depth);
+    family(b, "troupe_worker_cpu", "gauge",
+           "The CPU the worker is bound to (tr_config.pin), -1 if none.");
+    for (unsigned i = 0; i < n; i++)
+        tr__obuf_printf(b, "troupe_worker_cpu{worker=\"%u\"} %d\n", i, (int)w[i].cpu);
 }
 
 /* ---- per named actor ---- */

@@ -174,6 +174,7 @@ unsigned tr_runtime_metrics(tr_runtime *rt, tr_metrics *out, tr_worker_metrics *
             p->polls = ck_pr_load_64(&w->metrics.polls);
             p->io_events = ck_pr_load_64(&w->metrics.io_events);
             p->runq_depth = depth;
+            p->cpu = ck_pr_load_int(&w->bound);
         }
     }
     if (out != NULL) {
@@ -383,9 +384,9 @@ int tr_runtime_dump(tr_runtime *rt, FILE *f)
         tr__worker *w = &rt->workers[i];
         tr__actor *a = ck_pr_load_ptr(&w->current);
         tr_pid running_pid = a != NULL ? tr__pid_of(a, ck_pr_load_32(&a->life)) : TR_PID_NONE;
-        fprintf(f, "worker %u runq=%u overflow=%u turns=%" PRIu64 " running=%" PRIx64 "\n", i,
-                tr__runq_size(&w->runq), tr__overflow_size(&w->overflow),
-                ck_pr_load_64(&w->turn_seq), running_pid);
+        fprintf(f, "worker %u runq=%u overflow=%u turns=%" PRIu64 " running=%" PRIx64 " cpu=%d\n",
+                i, tr__runq_size(&w->runq), tr__overflow_size(&w->overflow),
+                ck_pr_load_64(&w->turn_seq), running_pid, ck_pr_load_int(&w->bound));
     }
     fprintf(f, "injection queue: %" PRIu64 "\n", tr__injectq_depth(&rt->inject));
     return listed;

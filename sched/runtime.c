@@ -55,6 +55,63 @@ static unsigned default_threads(void)
     return cpus > TR_MAX_THREADS ? TR_MAX_THREADS : cpus;
 }
 
+/* TROUPE_PIN: "1" binds each worker to one CPU; unset, empty or "0", not.
+ * Anything else is said so, and not taken: tr_config_init cannot fail. */
+static bool default_pin(void)
+{
+    const char *env = getenv("TROUPE_PIN");
+    if (env == NULL || *env == '\0' || strcmp(env, "0") == 0)
+        return false;
+    if (strcmp(env, "1") == 0)
+        return true;
+    fprintf(stderr, "troupe: TROUPE_PIN=%s is not 0 or 1: workers not bound to CPUs\n", env);
+    return false;
+}
+
+/* With c->pin, worker i's CPU: the (i mod n)-th of the n this process may
+ * run on now, so that workers spread over all of them before two share
+ * one; else -1 for every worker. */
+static void assign_cpus(const tr_config *c, tr__worker *workers)
+{
+    cpu_set_t set;
+    int n = 0;
+    if (c->pin && sched_getaffinity(0, sizeof set, &set) == 0)
+        n = CPU_COUNT(&set);
+    for (unsigned i = 0; i < c->threads; i++) {
+        workers[i].cpu = workers[i].bound = -1;
+        int k = n > 0 ? (int)(i % (unsigned)n) : -1; /* the k-th CPU of the set */
+        for (int cpu = 0; k >= 0 && cpu < CPU_SETSIZE; cpu++)
+            if (CPU_ISSET(cpu, &set) && k-- == 0)
+                workers[i].cpu = cpu;
+    }
+}
+
+/* Starts worker w's thread, bound to w->cpu if it has one. A binding the
+ * kernel refuses (the CPU taken out of the process's set since) leaves
+ * the worker unbound, not unstarted: the binding is a placement hint. */
+static int start_thread(tr__worker *w)
+{
+    if (w->cpu >= 0) {
+        pthread_attr_t attr;
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(w->cpu, &one);
+        int err = pthread_attr_init(&attr);
+        if (err == 0) {
+            err = pthread_attr_setaffinity_np(&attr, sizeof one, &one);
+            if (err == 0)
+                err = pthread_create(&w->thread, &attr, tr__worker_main, w);
+            pthread_attr_destroy(&attr);
+        }
+        if (err == 0) {
+            ck_pr_store_int(&w->bound, w->cpu);
+            return 0;
+        }
+    }
+    ck_pr_store_int(&w->bound, -1);
+    return pthread_create(&w->thread, NULL, tr__worker_main, w);
+}
+
 static unsigned default_watchdog_ms(void)
 {
     uint64_t ms;
@@ -89,6 +146,7 @@ void tr_config_init(tr_config *cfg)
     cfg->trace_path = trace != NULL && *trace != '\0' ? trace : NULL;
     cfg->sim_seed = default_sim_seed();
     cfg->sim_options = NULL; /* TROUPE_SIM, read by the simulation itself */
+    cfg->pin = default_pin();
 }
 
 /* A runtime in simulation has one worker and no watchdog (there is no
@@ -140,6 +198,7 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
         c.trace_path = cfg->trace_path;
         c.sim_seed = cfg->sim_seed;
         c.sim_options = cfg->sim_options;
+        c.pin = cfg->pin;
     }
     int err = sim_begin(&c);
     if (err != 0)
@@ -168,6 +227,7 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
         return create_failed(rt, true, TR_ENOMEM);
     }
     memset(rt->workers, 0, c.threads * sizeof *rt->workers);
+    assign_cpus(&c, rt->workers);
     for (unsigned i = 0; i < c.threads; i++) {
         tr__worker *w = &rt->workers[i];
         w->turner.rt = rt;
@@ -247,7 +307,7 @@ int tr_runtime_start(tr_runtime *rt)
     pthread_sigmask(SIG_BLOCK, &block, &old);
     int created = 1;
     for (unsigned i = 0; i < rt->cfg.threads && created; i++) {
-        if (pthread_create(&rt->workers[i].thread, NULL, tr__worker_main, &rt->workers[i]) != 0) {
+        if (start_thread(&rt->workers[i]) != 0) {
             created = 0;
             ck_pr_store_32(&rt->stop, 1);
             tr__sched_wake_all(rt);

@@ -61,6 +61,15 @@
  * last STUCK_NS), and wake-ups skip them likewise. A worker stuck in a
  * long turn (or blocked in one) does not count, so the others step in.
  *
+ * Placement. By default the kernel places the workers. With
+ * tr_config.pin (TROUPE_PIN=1) worker i is bound to the (i mod n)-th of
+ * the n CPUs the process may run on (runtime.c), and a wake-up prefers a
+ * worker bound to another CPU than the waker's: a kernel that packs woken
+ * threads onto the waker's CPU (as this project's VM does) otherwise
+ * makes two busy threads share one CPU for a balancing tick while
+ * another sits idle. Off by default, for two pinned processes on one
+ * machine would share the same first CPUs.
+ *
  * The monitor (monitor.c). Workers poll the reactor between turns by
  * count, not by clock; a thread of the runtime's own reads the clock once
  * a millisecond while some worker is awake, asks the workers for a poll
@@ -170,6 +179,9 @@ struct tr__worker {
                                * (the watchdog reads the thread's waits);
                                * in the hole before thread */
     pthread_t thread;
+    int cpu;                  /* tr_config.pin: the CPU it is to be bound
+                               * to, else -1 (runtime.c) */
+    int bound;                /* the CPU its thread is bound to, else -1 */
     tr__wmetrics metrics;
     /* The monitor's own, to tell a long turn from many short ones: the
      * turn it saw last tick and for how long it has seen it (metrics.c). */

@@ -1,5 +1,6 @@
 /* sched/worker.c — worker threads: find work, run it, park when idle.
  * The design is described at the top of sched.h. */
+#include <sched.h>
 #include <stddef.h>
 #include <unistd.h>
 
@@ -60,20 +61,30 @@ static bool wake_worker(tr_runtime *rt, tr__worker *v)
 
 /* Wakes one parked worker, one on its futex if there is one: the poller
  * asleep in the reactor is woken by I/O and timers anyway, and waking it
- * costs an eventfd write and read where a futex costs one call. */
+ * costs an eventfd write and read where a futex costs one call. With
+ * workers bound to CPUs (tr_config.pin), one bound to the waker's own CPU
+ * comes last: woken there, it would take that CPU from the waker, which
+ * then waits for the kernel's next balancing tick (milliseconds) with
+ * another CPU idle — measured on bench/timers, whose main thread's second
+ * START came 1-9 ms late in the slow runs. */
 static void wake_one(tr_runtime *rt)
 {
     unsigned n = rt->cfg.threads;
     unsigned start = ck_pr_faa_32(&rt->wake_cursor, 1);
-    tr__worker *polling = NULL;
+    int here = rt->cfg.pin ? sched_getcpu() : -1;
+    tr__worker *polling = NULL, *beside = NULL;
     for (unsigned i = 0; i < n; i++) {
         tr__worker *v = &rt->workers[(start + i) % n];
         uint32_t state = ck_pr_load_32(&v->park);
         if (state == POLLING)
             polling = v;
+        else if (state == PARKED && here >= 0 && ck_pr_load_int(&v->bound) == here)
+            beside = v;
         else if (state == PARKED && wake_worker(rt, v))
             return;
     }
+    if (beside != NULL && wake_worker(rt, beside))
+        return;
     if (polling != NULL)
         wake_worker(rt, polling);
 }

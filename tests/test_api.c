@@ -88,6 +88,29 @@ static void test_config(void)
         unsetenv("TROUPE_THREADS");
     free(saved_copy);
 
+    /* TROUPE_PIN: "1" on; unset, empty, "0" or anything else off. */
+    saved = getenv("TROUPE_PIN");
+    saved_copy = saved != NULL ? strdup(saved) : NULL;
+    unsetenv("TROUPE_PIN");
+    tr_config_init(&cfg);
+    TT_EQ(cfg.pin, false);
+    setenv("TROUPE_PIN", "1", 1);
+    tr_config_init(&cfg);
+    TT_EQ(cfg.pin, true);
+    const char *off[] = { "0", "", "yes", "2", "1x" };
+    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) {
+        setenv("TROUPE_PIN", off[i], 1);
+        tr_config_init(&cfg);
+        if (cfg.pin)
+            printf("\n    TROUPE_PIN=\"%s\" gave pin\n", off[i]);
+        TT_EQ(cfg.pin, false);
+    }
+    if (saved_copy != NULL)
+        setenv("TROUPE_PIN", saved_copy, 1);
+    else
+        unsetenv("TROUPE_PIN");
+    free(saved_copy);
+
     /* Creating with defaults. */
     tr_runtime *rt = NULL;
     TT_EQ(tr_runtime_create(NULL, &rt), 0);
@@ -634,7 +657,7 @@ void register_api_tests(void)
 {
     CU_pSuite s = tt_suite("api");
     tt_test(s, "strerror_names_every_code_distinctly", test_strerror);
-    tt_test(s, "config_takes_troupe_threads_ignores_bad_values", test_config);
+    tt_test(s, "config_takes_troupe_threads_and_pin_ignores_bad_values", test_config);
     tt_test(s, "null_arguments", test_null_arguments);
     tt_test(s, "bad_pids_types_sizes", test_bad_pids_types_sizes);
     tt_test(s, "lifecycle_errors", test_lifecycle_errors);

@@ -866,6 +866,109 @@ static void test_stuck_workers_handed_on(void)
     tr_runtime_destroy(rt);
 }
 
+/* ---- tr_config.pin: worker i bound to the (i mod n)-th CPU ----------------- */
+
+#define PIN_ACTORS 256u
+
+struct pin_seen {
+    cpu_set_t process;             /* the CPUs this process may run on */
+    _Atomic unsigned handled;      /* turns run */
+    _Atomic unsigned bound;        /* ... on a thread bound to one CPU */
+    _Atomic unsigned elsewhere;    /* ... of those, running on another CPU */
+    _Atomic unsigned unbound;      /* ... on a thread free on every CPU */
+    _Atomic uint64_t cpus;         /* bit c: a turn ran bound to CPU c < 64 */
+};
+
+/* Says how the thread running it is bound, then stops. */
+static void pin_report(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)m;
+    struct pin_seen *p = *(struct pin_seen **)state;
+    cpu_set_t mine;
+    if (sched_getaffinity(0, sizeof mine, &mine) == 0) {
+        if (CPU_COUNT(&mine) == 1) {
+            int c = 0;
+            while (!CPU_ISSET(c, &mine))
+                c++;
+            atomic_fetch_add(&p->bound, 1);
+            if (sched_getcpu() != c)
+                atomic_fetch_add(&p->elsewhere, 1);
+            if (c < 64)
+                atomic_fetch_or(&p->cpus, (uint64_t)1 << c);
+        } else if (CPU_EQUAL(&mine, &p->process)) {
+            atomic_fetch_add(&p->unbound, 1);
+        }
+    }
+    atomic_fetch_add(&p->handled, 1);
+    tr_stop(cx);
+}
+
+/* The k-th CPU of set, counting from 0. */
+static int kth_cpu(const cpu_set_t *set, int k)
+{
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, set) && k-- == 0)
+            return c;
+    return -1;
+}
+
+/* One more worker than CPUs, so that the first CPU takes two; two runs,
+ * so that the binding holds for threads made again. Every turn's thread
+ * is bound to exactly one CPU of the process's and runs on it, and each
+ * worker's metrics name the CPU its index gives. Without pin, every
+ * turn's thread may run on every CPU and no worker names one. */
+static void pin_case(bool pin)
+{
+    struct pin_seen *p = calloc(1, sizeof *p);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_FATAL(sched_getaffinity(0, sizeof p->process, &p->process) == 0);
+    int n = CPU_COUNT(&p->process);
+    tr_config cfg;
+    tr_config_init(&cfg);
+    cfg.threads = (unsigned)n + 1 > TR_MAX_THREADS ? TR_MAX_THREADS : (unsigned)n + 1;
+    cfg.pin = pin;
+    tr_runtime *rt;
+    TT_EQ(tr_runtime_create(&cfg, &rt), 0);
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    for (unsigned round = 0; round < 2; round++) {
+        for (unsigned i = 0; i < PIN_ACTORS; i++) {
+            tr_pid a;
+            TT_EQ(tr_spawn(cx, pin_report, &p, sizeof p, &a), 0);
+            TT_EQ(tr_send(cx, a, MSG_GO, NULL, 0), 0);
+        }
+        TT_EQ(tr_runtime_run(rt), 0);
+        tr_worker_metrics w[TR_MAX_THREADS];
+        TT_EQ(tr_runtime_metrics(rt, NULL, w, TR_MAX_THREADS), cfg.threads);
+        uint64_t named = 0;
+        for (unsigned i = 0; i < cfg.threads; i++) {
+            int want = pin ? kth_cpu(&p->process, (int)(i % (unsigned)n)) : -1;
+            if (w[i].cpu != want)
+                printf("\n    worker %u: cpu %d, want %d\n", i, (int)w[i].cpu, want);
+            TT_EQ(w[i].cpu, want);
+            if (want >= 0 && want < 64)
+                named |= (uint64_t)1 << want;
+        }
+        unsigned turns = PIN_ACTORS * (round + 1);
+        TT_EQ(atomic_load(&p->handled), turns);
+        TT_EQ(atomic_load(&p->bound), pin ? turns : 0);
+        TT_EQ(atomic_load(&p->unbound), pin ? 0 : turns);
+        TT_EQ(atomic_load(&p->elsewhere), 0);
+        TT_EQ(atomic_load(&p->cpus) & ~named, 0); /* only the workers' CPUs */
+    }
+    tr_stats st;
+    tr_runtime_stats(rt, &st);
+    TT_EQ(st.actors_alive, 0);
+    TT_EQ(st.dead_letters, 0);
+    tr_runtime_destroy(rt);
+    free(p);
+}
+
+static void test_pin(void)
+{
+    pin_case(true);
+    pin_case(false);
+}
+
 void register_sched_tests(void)
 {
     CU_pSuite s = tt_suite("sched");
@@ -883,4 +986,5 @@ void register_sched_tests(void)
     tt_test(s, "tree_of_200k_leaves_across_20_shutdowns_2_workers", test_tree_across_20_shutdowns);
     tt_test(s, "stale_spill_taken_back_before_newer_1_worker", test_stale_spill_taken_back);
     tt_test(s, "stuck_workers_hand_their_cpu_on", test_stuck_workers_handed_on);
+    tt_test(s, "pin_binds_worker_i_to_the_i_mod_n_th_cpu", test_pin);
 }

@@ -32,6 +32,9 @@ typedef struct tr_worker_metrics {
     uint64_t polls;          /* reactor polls made by this worker */
     uint64_t io_events;      /* readiness events it dispatched */
     uint32_t runq_depth;     /* actors in its run queue now */
+    int32_t cpu;             /* the CPU its thread is bound to
+                              * (tr_config.pin); -1 when it is not: pin
+                              * off, not started yet, or refused */
 } tr_worker_metrics;
 
 /* Buckets of the timer-lateness histogram (fire time - due time): upper

@@ -18,6 +18,7 @@
 #ifndef TROUPE_RUNTIME_H
 #define TROUPE_RUNTIME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,10 @@ typedef struct tr_config {
     uint64_t sim_seed;  /* nonzero: run in simulation (troupe/sim.h) with
                          * this seed, TR_SIM_ANY_SEED to pick one; 0 = off */
     const char *sim_options; /* the simulation's options; NULL = TROUPE_SIM */
+    bool pin;           /* bind worker i to one CPU, the (i mod n)-th of the
+                         * n the process may run on (its affinity mask when
+                         * the runtime is made); false = let the kernel
+                         * place them */
 } tr_config;
 
 typedef struct tr_stats {
@@ -72,8 +77,9 @@ typedef struct tr_stats {
  * TROUPE_WATCHDOG_MS if set to a number (0 = off), else 100; trace_path
  * from TROUPE_TRACE if set and not empty, else NULL; sim_seed from
  * TROUPE_SIM_SEED (a decimal seed, "0" for TR_SIM_ANY_SEED; unset, empty
- * or not a number — said on stderr — 0: no simulation); sim_options NULL.
- * Never fails (cfg NULL is ignored). Any thread. */
+ * or not a number — said on stderr — 0: no simulation); sim_options NULL;
+ * pin from TROUPE_PIN ("1" on; unset, empty or "0" off; anything else is
+ * said on stderr, and off). Never fails (cfg NULL is ignored). Any thread. */
 TR_API void tr_config_init(tr_config *cfg);
 
 /* Creates a runtime (cfg NULL = defaults; a cfg's watchdog_ms and
