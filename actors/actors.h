@@ -166,6 +166,12 @@ uint64_t tr__figures_busy(tr__actor *a, uint32_t life);
 /* The worker the calling thread is, or NULL (worker.c). */
 tr__worker *tr__worker_current(void);
 
+/* A hold on the runtime from w's spare ones, and holds given back to
+ * them: no shared word moves but once a block (sched/sched.h). In a turn
+ * on w only. */
+void tr__sched_spare_take(tr__worker *w);
+void tr__sched_spare_give(tr__worker *w, uint32_t n);
+
 /* Whether rt is running and neither stopping nor done (runtime.c). */
 bool tr__sched_running(tr_runtime *rt);
 
@@ -245,9 +251,14 @@ static inline void tr__bp_went_idle(tr__worker *w, tr__actor *a)
 /* A one-shot timer from the running actor to itself with a reserved type
  * (supervisor shutdowns, connect timeouts, accept retries). */
 int tr__timer_system(tr_ctx *cx, uint64_t delay_ns, uint32_t type, uint64_t *timer);
-/* The same with a payload (an ask's timeout: ask.c). */
+/* The same with a payload. */
 int tr__timer_self(tr_ctx *cx, uint64_t delay_ns, uint32_t type, const void *data, size_t len,
                    uint64_t *timer);
+/* A one-shot timer to the running actor that does not hold the runtime
+ * open: a run may end with it pending, and it fires in a later one (an
+ * asker's timeouts, ask.c, which holds the runtime itself while it
+ * waits). Cancelled like any timer. */
+int tr__timer_weak(tr_ctx *cx, uint64_t delay_ns, uint32_t type, uint64_t *timer);
 
 /* ---- provided by dist/ (route.c's part of node.c, signals.c) ----
  * The send path's one entry into the distribution (another node's pids). */

@@ -23,8 +23,9 @@ typedef struct tr__asks tr__asks;
 /* Internal types, in the request/reply range after its public two
  * (troupe/msgtypes.h). */
 #define TR__ASK         (TR_MSG_ASK_FIRST + 2) /* payload: the user's, then a tail */
-#define TR__ASK_TIMEOUT (TR_MSG_ASK_FIRST + 3) /* the asker's timer: a tr_ask_failure */
-_Static_assert(TR__ASK > TR_ASK_FAILED && TR__ASK_TIMEOUT <= TR_MSG_ASK_LAST,
+#define TR__ASK_TIMEOUT (TR_MSG_ASK_FIRST + 3) /* an ask timed out: a tr_ask_failure */
+#define TR__ASK_SWEEP   (TR_MSG_ASK_FIRST + 4) /* the asker's timer (ask.c) */
+_Static_assert(TR__ASK > TR_ASK_FAILED && TR__ASK_SWEEP <= TR_MSG_ASK_LAST,
                "internal ask types outside their range");
 
 /* Where a payload of len bytes is followed by its tail (8-byte aligned,
@@ -38,11 +39,12 @@ typedef struct tr__ask_tail {
     uint32_t len;  /* the user's payload length */
 } tr__ask_tail;
 
-/* For one of the four types above arriving at actor a: TR__CONSUMED (an
- * answer a no longer waits for: dropped), TR__DELIVER (a failure; a
- * timeout is rewritten into TR_ASK_FAILED) or TR__TRAILED (an ask, or a
- * reply a waits for: deliver it between tr__ask_open and tr__ask_close). */
-int tr__ask_arrived(tr_runtime *rt, tr__actor *a, tr_msg *m);
+/* For one of the five types above arriving at actor a, in its turn on
+ * w: TR__CONSUMED (an answer a no longer waits for: dropped; or a's
+ * timeout sweep), TR__DELIVER (a failure; a timeout is rewritten into
+ * TR_ASK_FAILED) or TR__TRAILED (an ask, or a reply a waits for: deliver
+ * it between tr__ask_open and tr__ask_close). */
+int tr__ask_arrived(tr__worker *w, tr__actor *a, tr_msg *m);
 
 /* Around the behaviour's call for TR__TRAILED: open shows m as it was
  * sent and makes an ask answerable by tr_reply; close fails an ask left
@@ -55,8 +57,9 @@ void tr__ask_close(tr_ctx *cx, tr_msg *m, uint32_t len);
  * (TR_ASK_GONE), and m is left as the user sent it, for the sink. */
 void tr__ask_bounce(tr_runtime *rt, tr__worker *w, tr_msg *m);
 
-/* The asker has ended: the timers of its pending asks are cancelled. */
-void tr__asks_cancel(tr_runtime *rt, tr__asks *t);
+/* The asker has ended, in its turn on w: its timeout sweep is cancelled
+ * and its hold on the runtime given back. */
+void tr__asks_cancel(tr__worker *w, tr__asks *t);
 void tr__asks_free(tr__asks *t);
 
 #endif

@@ -229,7 +229,8 @@ static int handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reas
     case TR_REPLY:
     case TR_ASK_FAILED:
     case TR__ASK_TIMEOUT:
-        return tr__ask_arrived(rt, a, m);
+    case TR__ASK_SWEEP:
+        return tr__ask_arrived(w, a, m);
     default:
         return TR__DELIVER;
     }
@@ -252,7 +253,7 @@ void tr__fault_end(tr__worker *w, tr__actor *a, tr_pid self, int reason, const c
     /* Its asks' timeouts would only fire into dead letters, holding the
      * runtime open until then. */
     if (f->asks != NULL)
-        tr__asks_cancel(rt, f->asks);
+        tr__asks_cancel(w, f->asks);
     free_record(f);
 }
 

@@ -64,7 +64,7 @@
 cd "$(dirname "$0")/.." || exit 2
 BUILD=${BUILD:-build/release}
 SCALE=${BENCH_SCALE:-default}
-BENCHES="control pingpong counting fjthroughput fjcreation threadring chameneos big skynet fanin idlemem timers"
+BENCHES="control pingpong counting fjthroughput fjcreation threadring chameneos big skynet fanin idlemem timers ask"
 NET_BENCHES="echo-rr echo-stream echo-idle chat-fanout http"
 FLOOR_BENCHES="echo-rr echo-stream"
 DIST_BENCHES="dist-pingpong dist-pingpong-erl dist-stream dist-pingpong-erlang dist-stream-erlang"
@@ -114,6 +114,7 @@ small_args() {
     fanin)        echo "--senders 8 --n 100000" ;;
     idlemem)      echo "--n 100000" ;;
     timers)       echo "--n 100000 --spread_ms 200" ;;
+    ask)          echo "--n 400000" ;;
     echo-rr)      echo "--secs 1 --conns 8" ;;
     echo-stream)  echo "--conns 4 --mbytes 4" ;;
     echo-idle)    echo "--conns 500 --secs 1" ;;

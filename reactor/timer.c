@@ -55,6 +55,21 @@ static void timer_actor(tr_ctx *cx, void *state, const tr_msg *m)
     (void)m;
 }
 
+/* The behaviour of a weak timer (tr__timer_weak), which holds nothing:
+ * never called either; it marks the slot, for the canceller has only
+ * the slot to go by. */
+static void weak_timer_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    (void)state;
+    (void)m;
+}
+
+static bool holds_runtime(const tr__actor *slot)
+{
+    return slot->fn != weak_timer_actor;
+}
+
 static void req_free(timer_req *t)
 {
     if (t->payload != NULL)
@@ -113,7 +128,8 @@ static tr__worker *here(tr_runtime *rt, bool *in_turn)
     return w;
 }
 
-static int timer_start(tr_ctx *cx, const tr_timer_spec *spec, bool system, tr_pid *out)
+static int timer_start(tr_ctx *cx, const tr_timer_spec *spec, bool system, bool weak,
+                       tr_pid *out)
 {
     tr_runtime *rt = tr_ctx_runtime(cx);
     bool in_turn;
@@ -135,7 +151,7 @@ static int timer_start(tr_ctx *cx, const tr_timer_spec *spec, bool system, tr_pi
         memcpy(payload->data, spec->data, spec->len);
 
     tr_pid pid;
-    int err = tr__spawn(rt, w, timer_actor, NULL, 0, &pid);
+    int err = tr__spawn(rt, w, weak ? weak_timer_actor : timer_actor, NULL, 0, &pid);
     if (err != 0) {
         tr__msg_release(payload);
         tr__msg_release(block);
@@ -154,7 +170,9 @@ static int timer_start(tr_ctx *cx, const tr_timer_spec *spec, bool system, tr_pi
     TR__METRIC_ADD(rt, timers_added, 1);
     if (out != NULL)
         *out = pid;
-    if (in_turn)
+    if (weak)
+        ;
+    else if (in_turn)
         tr__sched_spare_take(w);
     else
         tr_runtime_hold(rt);
@@ -189,13 +207,15 @@ void tr__timer_fire(tr__wheel_entry *e, void *arg)
         tr__trace_timer(r->poller, t->timer, t->target);
     lateness(r, t);
     if (t->period_ns == 0) {
+        bool held = holds_runtime(t->slot);
         tr__send(r->rt, r->poller, t->timer, t->target, t->payload);
         t->payload = NULL;
         ck_pr_store_32(&t->slot->aux, TR__AUX(gen, DONE));
         timer_end(r->rt, r->poller, t->slot);
         /* The hold goes after the delivery is queued, so the runtime
          * cannot look finished in between. */
-        tr_runtime_release(r->rt);
+        if (held)
+            tr_runtime_release(r->rt);
         timer_reap(r, t);
         return;
     }
@@ -276,7 +296,7 @@ int tr_timer_start(tr_ctx *cx, const tr_timer_spec *spec, tr_pid *timer)
 {
     if (!tr__cx_in_turn(cx) && !tr__cx_outside(cx))
         return TR_EINVAL;
-    return timer_start(cx, spec, false, timer);
+    return timer_start(cx, spec, false, false, timer);
 }
 
 int tr__timer_system(tr_ctx *cx, uint64_t delay_ns, uint32_t type, tr_pid *timer)
@@ -289,7 +309,13 @@ int tr__timer_self(tr_ctx *cx, uint64_t delay_ns, uint32_t type, const void *dat
 {
     tr_timer_spec spec = {
         .delay_ns = delay_ns, .to = tr_self(cx), .type = type, .data = data, .len = len};
-    return timer_start(cx, &spec, true, timer);
+    return timer_start(cx, &spec, true, false, timer);
+}
+
+int tr__timer_weak(tr_ctx *cx, uint64_t delay_ns, uint32_t type, tr_pid *timer)
+{
+    tr_timer_spec spec = {.delay_ns = delay_ns, .to = tr_self(cx), .type = type};
+    return timer_start(cx, &spec, true, true, timer);
 }
 
 int tr_send_after(tr_ctx *cx, uint64_t delay_ns, tr_pid to, uint32_t type, const void *data,
@@ -315,8 +341,11 @@ int tr_timer_cancel(tr_ctx *cx, tr_pid timer)
             if (ck_pr_cas_32(&slot->aux, s, TR__AUX(gen, DONE))) {
                 bool in_turn;
                 tr__worker *h = here(rt, &in_turn);
+                bool held = holds_runtime(slot);
                 timer_end(rt, h, slot);
-                if (in_turn)
+                if (!held)
+                    ;
+                else if (in_turn)
                     tr__sched_spare_give(h, 1);
                 else
                     tr_runtime_release(rt);

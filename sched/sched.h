@@ -293,8 +293,8 @@ static inline void tr__between_turns(tr__worker *w)
  * would for a pending timer. (reactor/timer.c; worker.c.) */
 #define TR__HOLDS_BLOCK 64u
 #define TR__HOLDS_SPARE_MAX 4096u
-void tr__sched_spare_take(tr__worker *w);
-void tr__sched_spare_give(tr__worker *w, uint32_t n);
+/* tr__sched_spare_take and tr__sched_spare_give: actors/actors.h (asks
+ * take holds too). */
 void tr__sched_settle(tr__worker *w);
 
 /* One turn, published for the monitor (the watchdog, the metrics' busy

@@ -649,6 +649,147 @@ static void test_bad_arguments(void)
     tr_runtime_destroy(rt);
 }
 
+/* ======================================================================
+ * timeouts: one timer per asker, not one per ask
+ * ====================================================================== */
+
+#define PIPELINED 1000
+#define TIMING_OUT_ASKS 60 /* fewer than the sends that make backpressure
+                            * look at the blocker (backpressure.c) */
+
+/* Asks `echo` PIPELINED times at once, each with an hour's timeout, and
+ * counts the replies. */
+struct pipeliner {
+    tr_pid echo;
+    unsigned replies, failures, wrong;
+};
+
+static void pipeliner(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct pipeliner *p = *(struct pipeliner **)state;
+    if (m->type == GO) {
+        for (uint64_t v = 0; v < PIPELINED; v++)
+            TT_CHECK(tr_ask(cx, p->echo, ASKED, &v, sizeof v, 3600 * TR_SEC, NULL) == 0);
+    } else if (m->type == TR_REPLY) {
+        p->replies++;
+        p->wrong += tr_msg_ref(m) == 0 || tt_u64(m) != tr_msg_ref(m); /* ref v+1 <-> v+1 */
+    } else if (m->type == TR_ASK_FAILED) {
+        p->failures++;
+    }
+}
+
+/* A thousand asks in flight share one timeout timer, which holds nothing
+ * once they are answered: the run ends at once, not an hour later (the
+ * join's safety net would fail it), and the asker, the echo and one timer
+ * are all the actors made. With a timer per ask, 1,002. */
+static void test_pipelined_asks_share_one_timer(void)
+{
+    struct pipeliner p = {0}, *pp = &p;
+    tr_runtime *rt = tt_runtime(2, 0);
+    p.echo = spawn(rt, echo);
+    tr_pid a;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), pipeliner, &pp, sizeof pp, &a), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), a, GO, NULL, 0), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    TT_EQ(tt_join_within(rt, 120), 0);
+    TT_EQ(p.replies, PIPELINED);
+    TT_EQ(p.failures, 0);
+    TT_EQ(p.wrong, 0);
+    tr_stats st;
+    tr_runtime_stats(rt, &st);
+    TT_EQ(st.actors_spawned, 3);
+    TT_EQ(st.dead_letters, 0);
+    TT_NO_ERRORS();
+    tr_runtime_destroy(rt);
+}
+
+/* Asks the held blocker TIMING_OUT_ASKS times, with timeouts of 1-20 ms
+ * in a shuffled order (20, 13, 6, 19, 12, 5, ...: a later ask often has
+ * the earlier deadline, and moves the timer), noting a lower bound of
+ * each deadline; each must time out once, not before that bound. */
+struct timer_outs {
+    tr_pid blocker;
+    uint64_t ref[TIMING_OUT_ASKS], lo[TIMING_OUT_ASKS];
+    unsigned seen[TIMING_OUT_ASKS];
+    unsigned timeouts, early, unknown, replies, other_failures;
+};
+static atomic_int all_timed_out;
+
+static void timer_outs(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct timer_outs *t = *(struct timer_outs **)state;
+    if (m->type == GO) {
+        for (unsigned i = 0; i < TIMING_OUT_ASKS; i++) {
+            uint64_t timeout = (20 - (i * 7) % 20) * TR_MSEC;
+            t->lo[i] = tt_now_ns() + timeout;
+            uint64_t v = i;
+            TT_CHECK(tr_ask(cx, t->blocker, ASKED, &v, sizeof v, timeout, &t->ref[i]) == 0);
+        }
+        return;
+    }
+    if (m->type == TR_REPLY) {
+        t->replies++;
+        return;
+    }
+    TT_CHECK(m->type == TR_ASK_FAILED);
+    tr_ask_failure f = failure_of(m);
+    if (f.why != TR_ASK_TIMEOUT || f.to != t->blocker) {
+        t->other_failures++;
+        return;
+    }
+    unsigned i = 0;
+    while (i < TIMING_OUT_ASKS && t->ref[i] != f.ref)
+        i++;
+    if (i == TIMING_OUT_ASKS) {
+        t->unknown++;
+        return;
+    }
+    t->seen[i]++;
+    t->early += tt_now_ns() < t->lo[i];
+    if (++t->timeouts == TIMING_OUT_ASKS)
+        atomic_store(&all_timed_out, 1);
+}
+
+static void test_timeouts_each_once_never_early(void)
+{
+    atomic_store(&held, 0);
+    atomic_store(&released, 0);
+    atomic_store(&all_timed_out, 0);
+    struct timer_outs *t = calloc(1, sizeof *t), **tp = &t;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    tr_runtime *rt = tt_runtime(2, 0);
+    t->blocker = spawn(rt, blocker);
+    tr_pid a;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), timer_outs, tp, sizeof *tp, &a), 0);
+    TT_EQ(tr_runtime_hold(rt), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), t->blocker, HOLD, NULL, 0), 0);
+    CU_ASSERT(wait_for(&held));
+    TT_EQ(tr_send(tr_runtime_ctx(rt), a, GO, NULL, 0), 0);
+    bool timed_out = wait_for(&all_timed_out);
+    atomic_store(&released, 1); /* then the blocker answers each, too late */
+    CU_ASSERT(timed_out);
+    TT_EQ(tr_runtime_release(rt), 0);
+    TT_EQ(tt_join_within(rt, 120), 0);
+    TT_EQ(t->timeouts, TIMING_OUT_ASKS);
+    unsigned not_once = 0;
+    for (unsigned i = 0; i < TIMING_OUT_ASKS; i++)
+        not_once += t->seen[i] != 1;
+    TT_EQ(not_once, 0);
+    TT_EQ(t->early, 0);
+    TT_EQ(t->unknown, 0);
+    TT_EQ(t->replies, 0); /* the late replies are dropped */
+    TT_EQ(t->other_failures, 0);
+    TT_EQ(atomic_load(&late_rc), 0);
+    tr_stats st;
+    tr_runtime_stats(rt, &st);
+    CU_ASSERT(st.actors_spawned < 2 + TIMING_OUT_ASKS); /* fewer timers than asks */
+    printf("[%" PRIu64 " actors made] ", st.actors_spawned);
+    TT_NO_ERRORS();
+    tr_runtime_destroy(rt);
+    free(t);
+}
+
 void register_ask_tests(void)
 {
     CU_pSuite s = tt_suite("ask");
@@ -656,6 +797,8 @@ void register_ask_tests(void)
     tt_test(s, "failures_gone_unanswered_killed", test_failures);
     tt_test(s, "never_valid_pid_is_enopid", test_never_valid_pid);
     tt_test(s, "timeout_then_late_reply_dropped", test_timeout_then_late_reply);
+    tt_test(s, "pipelined_asks_share_one_timer", test_pipelined_asks_share_one_timer);
+    tt_test(s, "60_timeouts_each_once_never_early", test_timeouts_each_once_never_early);
     tt_test(s, "100k_asks_4_workers_each_resolved_once", test_100k_asks_each_resolved_once);
     tt_test(s, "call_on_worker_edeadlk", test_call_on_worker_edeadlk);
     tt_test(s, "call_gets_reply_and_errors", test_call_gets_reply);

@@ -25,9 +25,10 @@
  * O(1) per ask, freed when it ends). An answer whose ref it no longer
  * holds — a reply that lost the race with the timeout, a timeout that
  * lost the race with the reply — is dropped when it arrives, before the
- * behaviour sees it. A timeout is a timer (troupe/timer.h), cancelled
- * when the answer comes first; while it is pending it holds the runtime
- * open, like any timer.
+ * behaviour sees it. Timeouts cost no timer each: an asker has one timer,
+ * armed for its earliest deadline, and an answer touches none; while an
+ * ask with a timeout waits, the asker holds the runtime open, as a
+ * pending timer does. A timeout is never reported before its deadline.
  *
  * A remote pid of another troupe node is asked the same way
  * (troupe/dist.h); an ask in flight when that node's connection goes
@@ -71,7 +72,8 @@ typedef struct tr_ask_failure {
  * tr_reply. Errors (then nothing comes back): TR_EINVAL (not inside a
  * behaviour, type reserved, data NULL with len), TR_EMSGSIZE, TR_ENOPID
  * (`to` was never a valid pid: no TR_ASK_FAILED follows), TR_ENOMEM,
- * TR_EAGAIN (no actor slot for the timeout's timer). A target that has
+ * TR_EAGAIN (no actor slot for the asker's timeout timer, when this ask's
+ * deadline is its earliest). A target that has
  * already ended is no error: TR_ASK_FAILED (TR_ASK_GONE) follows.
  * Inside a behaviour only. */
 TR_API int tr_ask(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len,
