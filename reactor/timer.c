@@ -8,6 +8,12 @@
  * delivered". A periodic timer returns to PENDING after each delivery; a
  * cancel that meets FIRING waits for that delivery to finish.
  *
+ * A pending timer holds the runtime open, from the starting worker's
+ * spare holds (sched.h), unless it is weak (tr__timer_weak: an asker's
+ * timeout sweep, ask.c, whose asker holds the runtime itself while it
+ * waits): a weak timer's slot has its own never-called behaviour, so
+ * that fire and cancel know there is no hold to give back.
+ *
  * A timer takes no messages (sends to its pid are dead letters), so its
  * behaviour never runs: whoever moves it to DONE ends its pid at once (the
  * poller after the last delivery, or the canceller), and the worker
@@ -170,12 +176,12 @@ static int timer_start(tr_ctx *cx, const tr_timer_spec *spec, bool system, bool 
     TR__METRIC_ADD(rt, timers_added, 1);
     if (out != NULL)
         *out = pid;
-    if (weak)
-        ;
-    else if (in_turn)
-        tr__sched_spare_take(w);
-    else
-        tr_runtime_hold(rt);
+    if (!weak) { /* a pending timer holds the runtime open */
+        if (in_turn)
+            tr__sched_spare_take(w);
+        else
+            tr_runtime_hold(rt);
+    }
     tr__reactor_submit(rt->reactor, w, &block->tr__link, t->due_ns);
     return 0;
 }
@@ -343,11 +349,9 @@ int tr_timer_cancel(tr_ctx *cx, tr_pid timer)
                 tr__worker *h = here(rt, &in_turn);
                 bool held = holds_runtime(slot);
                 timer_end(rt, h, slot);
-                if (!held)
-                    ;
-                else if (in_turn)
+                if (held && in_turn)
                     tr__sched_spare_give(h, 1);
-                else
+                else if (held)
                     tr_runtime_release(rt);
                 return 1;
             }
