@@ -233,10 +233,10 @@ static void sweep(tr__worker *w, tr__asks *t)
         if (next == 0 || p->deadline < next)
             next = p->deadline;
     }
-    /* Out of memory for the timer: the waiting asks keep the runtime held,
-     * and the next ask arms the sweep again. */
-    if (next != 0 && arm(cx, t, next, now) != 0)
-        t->sweep = TR_PID_NONE;
+    /* Out of memory for the timer (arm fails, the sweep stays unarmed):
+     * the waiting asks keep the runtime held, and the next ask arms it. */
+    if (next != 0)
+        (void)arm(cx, t, next, now);
 }
 
 void tr__asks_free(tr__asks *t)
@@ -252,10 +252,11 @@ int tr__ask_arrived(tr__worker *w, tr__actor *a, tr_msg *m)
 {
     if (m->type == TR__ASK)
         return TR__TRAILED;
+    tr__fault *f = tr__fault_get(a);
+    tr__asks *t = f != NULL ? f->asks : NULL;
     if (m->type == TR__ASK_SWEEP) {
-        tr__fault *f = tr__fault_get(a);
-        if (f != NULL && f->asks != NULL && m->from == f->asks->sweep)
-            sweep(w, f->asks);
+        if (t != NULL && m->from == t->sweep)
+            sweep(w, t);
         return TR__CONSUMED; /* else a sweep cancelled too late: stale */
     }
     uint64_t ref = 0;
@@ -263,8 +264,6 @@ int tr__ask_arrived(tr__worker *w, tr__actor *a, tr_msg *m)
         ref = tail_of(m).ref;
     else if (m->len >= sizeof(tr_ask_failure))
         memcpy(&ref, m->data + offsetof(tr_ask_failure, ref), sizeof ref);
-    tr__fault *f = tr__fault_get(a);
-    tr__asks *t = f != NULL ? f->asks : NULL;
     int i = t != NULL && t->slots != NULL && ref != 0 ? find(t, ref) : -1;
     if (i < 0)
         return TR__CONSUMED; /* answered already, or timed out: flushed */

@@ -250,8 +250,8 @@ void tr__fault_end(tr__worker *w, tr__actor *a, tr_pid self, int reason, const c
     for (uint32_t i = 0; i < f->nrefs; i++)
         (void)tr__send_copy(rt, w, self, f->refs[i].pid, TR__DEMONITOR_REQ, &f->refs[i].ref,
                             sizeof f->refs[i].ref);
-    /* Its asks' timeouts would only fire into dead letters, holding the
-     * runtime open until then. */
+    /* Its asks' timeout sweep would only fire into a dead letter, and the
+     * hold it keeps while asks wait would keep the runtime open. */
     if (f->asks != NULL)
         tr__asks_cancel(w, f->asks);
     free_record(f);

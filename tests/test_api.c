@@ -58,11 +58,26 @@ static void test_strerror(void)
 
 /* ---- configuration ---------------------------------------------------------- */
 
+/* A copy of environment variable name's value (NULL if unset), for
+ * env_restore to put back after a test has changed it. */
+static char *env_save(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL ? strdup(v) : NULL;
+}
+
+static void env_restore(const char *name, char *saved)
+{
+    if (saved != NULL)
+        setenv(name, saved, 1);
+    else
+        unsetenv(name);
+    free(saved);
+}
+
 static void test_config(void)
 {
-    const char *saved = getenv("TROUPE_THREADS");
-    char *saved_copy = saved != NULL ? strdup(saved) : NULL;
-
+    char *saved = env_save("TROUPE_THREADS");
     unsetenv("TROUPE_THREADS");
     tr_config cfg;
     memset(&cfg, 0xff, sizeof cfg);
@@ -82,15 +97,10 @@ static void test_config(void)
             printf("\n    TROUPE_THREADS=\"%s\" gave threads=%u\n", bad[i], cfg.threads);
         TT_EQ(cfg.threads, fallback);
     }
-    if (saved_copy != NULL)
-        setenv("TROUPE_THREADS", saved_copy, 1);
-    else
-        unsetenv("TROUPE_THREADS");
-    free(saved_copy);
+    env_restore("TROUPE_THREADS", saved);
 
     /* TROUPE_PIN: "1" on; unset, empty, "0" or anything else off. */
-    saved = getenv("TROUPE_PIN");
-    saved_copy = saved != NULL ? strdup(saved) : NULL;
+    saved = env_save("TROUPE_PIN");
     unsetenv("TROUPE_PIN");
     tr_config_init(&cfg);
     TT_EQ(cfg.pin, false);
@@ -105,11 +115,7 @@ static void test_config(void)
             printf("\n    TROUPE_PIN=\"%s\" gave pin\n", off[i]);
         TT_EQ(cfg.pin, false);
     }
-    if (saved_copy != NULL)
-        setenv("TROUPE_PIN", saved_copy, 1);
-    else
-        unsetenv("TROUPE_PIN");
-    free(saved_copy);
+    env_restore("TROUPE_PIN", saved);
 
     /* Creating with defaults. */
     tr_runtime *rt = NULL;

@@ -219,6 +219,16 @@ static uint32_t not_once(const _Atomic uint8_t *hits, uint32_t n)
     return bad;
 }
 
+/* The end of a run that stopped every actor it made: none is left
+ * alive, and nothing went to a dead letter. */
+static void none_alive_no_dead_letter(tr_runtime *rt)
+{
+    tr_stats s;
+    tr_runtime_stats(rt, &s);
+    TT_EQ(s.actors_alive, 0);
+    TT_EQ(s.dead_letters, 0);
+}
+
 /* Runs rt until it is quiescent, starting it again after each shutdown
  * (at most max_runs runs): with stop_every, more than one run (the
  * actors shut it down), else exactly one. */
@@ -619,10 +629,7 @@ static void test_stale_spill_taken_back(void)
     CU_ASSERT_TRUE(f->zero_early);
     TT_EQ(not_once(f->hits, f->spawned), 0);
     TT_EQ(f->ran, f->spawned);
-    tr_stats s;
-    tr_runtime_stats(rt, &s);
-    TT_EQ(s.actors_alive, 0);
-    TT_EQ(s.dead_letters, 0);
+    none_alive_no_dead_letter(rt);
     tr_runtime_destroy(rt);
     free(f);
 }
@@ -955,10 +962,7 @@ static void pin_case(bool pin)
         TT_EQ(atomic_load(&p->elsewhere), 0);
         TT_EQ(atomic_load(&p->cpus) & ~named, 0); /* only the workers' CPUs */
     }
-    tr_stats st;
-    tr_runtime_stats(rt, &st);
-    TT_EQ(st.actors_alive, 0);
-    TT_EQ(st.dead_letters, 0);
+    none_alive_no_dead_letter(rt);
     tr_runtime_destroy(rt);
     free(p);
 }
