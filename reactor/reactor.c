@@ -79,8 +79,10 @@ int tr__reactor_create(tr_runtime *rt, tr__reactor **out)
     r->armed = UINT64_MAX;
     r->queues = rt->cfg.threads + 1;
     r->requests = aligned_alloc(CK_MD_CACHELINE, r->queues * sizeof *r->requests);
-    for (unsigned i = 0; r->requests != NULL && i < r->queues; i++)
+    for (unsigned i = 0; r->requests != NULL && i < r->queues; i++) {
         tr__mpsc_init_unmarked(&r->requests[i].q);
+        r->requests[i].pushed = 0;
+    }
     r->events = malloc(TR__POLL_EVENTS * sizeof *r->events);
     tr__wheel_init(&r->wheel, tr__now_ns() >> TR__TICK_SHIFT);
     pthread_mutex_init(&r->sig_lock, NULL);
@@ -114,7 +116,9 @@ void tr__reactor_wake(tr__reactor *r)
 
 void tr__reactor_submit(tr__reactor *r, tr__worker *w, tr__node *request, uint64_t due_ns)
 {
-    tr__mpsc_push(&r->requests[w != NULL ? w->id : r->queues - 1].q, request);
+    tr__request_queue *q = &r->requests[w != NULL ? w->id : r->queues - 1];
+    tr__mpsc_push(&q->q, request);
+    uint32_t pushed = w != NULL ? ++q->pushed : ck_pr_faa_32(&q->pushed, 1) + 1;
     /* Dekker with a poller going to sleep: it publishes sleep_until, then
      * looks at the queue's head (mpsc.h, is_empty); we move the head with
      * the push's exchange, then look at sleep_until. An atomic before a
@@ -123,7 +127,8 @@ void tr__reactor_submit(tr__reactor *r, tr__worker *w, tr__node *request, uint64
      * mfence here was half of a timer start's cost with two workers
      * starting (perf annotate of bench/timers). */
     ck_pr_fence_atomic_load();
-    if (due_ns < ck_pr_load_64(&r->sleep_until))
+    uint64_t sleep_until = ck_pr_load_64(&r->sleep_until);
+    if (due_ns < sleep_until || (sleep_until != 0 && pushed % TR__SUBMIT_WAKE == 0))
         tr__reactor_wake(r);
 }
 
@@ -261,6 +266,7 @@ void tr__reactor_dispatch(tr__reactor *r, tr__worker *w, int n)
         tr__timer_advance_seeded(r, now >> TR__TICK_SHIFT);
     else
         tr__wheel_advance(&r->wheel, now >> TR__TICK_SHIFT, tr__timer_fire, r);
+    tr__timer_sweep(r);
     tr__signal_dispatch(r);
     for (int i = 0; i < n; i++) {
         uint64_t data = r->events[i].data.u64;

@@ -60,7 +60,15 @@ typedef struct tr_runtime tr_runtime;
 /* A queue of timer requests, in lines of its own (an array of them). */
 typedef struct tr__request_queue {
     tr__mpsc q;
+    uint32_t pushed;  /* requests pushed (atomically on the last queue,
+                       * which every other thread shares) */
 } CK_CC_CACHELINE tr__request_queue;
+
+/* A poller asleep in epoll_wait wakes for a request due before it would
+ * wake anyway; and for every TR__SUBMIT_WAKE requests a queue takes,
+ * whatever their due times, so that requests are filed, and cancelled
+ * timers swept (timer.c), while the timers started are all due later. */
+#define TR__SUBMIT_WAKE 4096u
 
 typedef struct tr__fd_entry tr__fd_entry;
 
@@ -84,6 +92,9 @@ typedef struct tr__reactor {
     uint64_t now;           /* the clock as the dispatch began (timer lateness) */
     uint64_t armed;         /* the timerfd's deadline, UINT64_MAX if none */
     tr__wheel wheel;
+    uint64_t sweep_low;     /* the fewest entries filed since the sweep
+                             * last looked (timer.c, tr__timer_sweep) */
+    uint64_t filed;         /* requests filed since the sweep's last step */
     struct epoll_event *events;
     tr__wheel_entry **due;  /* simulation: the timers of one poll, shuffled */
     size_t due_n, due_cap;
@@ -131,6 +142,9 @@ void tr__reactor_submit(tr__reactor *r, tr__worker *w, tr__node *request, uint64
 void tr__timer_fire(tr__wheel_entry *e, void *reactor);
 void tr__timer_drop(tr__wheel_entry *e);
 void tr__timer_file(tr__reactor *r, tr__node *request);
+/* After each advance: a step of the sweep that takes cancelled timers
+ * out of the wheel, begun when they may outnumber the pending ones. */
+void tr__timer_sweep(tr__reactor *r);
 /* The wheel advanced to tick `to` in simulation: the timers due fire in
  * an order drawn from the seed, some late (TR__FAULT_TIMER_LATE). */
 void tr__timer_advance_seeded(tr__reactor *r, uint64_t to);

@@ -51,8 +51,26 @@ void tr__wheel_insert(tr__wheel *w, tr__wheel_entry *e)
     w->count++;
 }
 
-void tr__wheel_remove(tr__wheel *w, tr__wheel_entry *e)
+/* The sweep has done its slot: on to the next, or over after the last. */
+static void sweep_next_slot(tr__wheel_cursor *c)
 {
+    c->at = NULL;
+    if (++c->slot == TR__WHEEL_SLOTS) {
+        c->slot = 0;
+        if (++c->level == TR__WHEEL_LEVELS)
+            c->on = false;
+    }
+}
+
+/* Unlinks e from its slot's list, keeping the sweep's cursor off it. */
+static void unlink_entry(tr__wheel *w, tr__wheel_entry *e)
+{
+    if (w->sweep.at == e) {
+        if (e->next != NULL)
+            w->sweep.at = e->next;
+        else
+            sweep_next_slot(&w->sweep);
+    }
     if (e->prev != NULL)
         e->prev->next = e->next;
     else
@@ -63,6 +81,11 @@ void tr__wheel_remove(tr__wheel *w, tr__wheel_entry *e)
         w->occupied[e->level] &= ~(UINT64_C(1) << e->slot);
     e->next = e->prev = NULL;
     w->count--;
+}
+
+void tr__wheel_remove(tr__wheel *w, tr__wheel_entry *e)
+{
+    unlink_entry(w, e);
 }
 
 /* The first tick of the next occupied slot of `level` at or after now,
@@ -103,6 +126,35 @@ void tr__wheel_drain(tr__wheel *w, void (*drop)(tr__wheel_entry *e, void *arg), 
         w->occupied[level] = 0;
     }
     w->count = 0;
+    w->sweep = (tr__wheel_cursor){0};
+}
+
+void tr__wheel_sweep_begin(tr__wheel *w)
+{
+    w->sweep = (tr__wheel_cursor){.on = true};
+}
+
+bool tr__wheel_sweep(tr__wheel *w, unsigned max, bool (*dead)(tr__wheel_entry *e, void *arg),
+                     void (*drop)(tr__wheel_entry *e, void *arg), void *arg)
+{
+    tr__wheel_cursor *c = &w->sweep;
+    while (c->on && max > 0) {
+        tr__wheel_entry *e = c->at != NULL ? c->at : w->slots[c->level][c->slot];
+        for (; e != NULL && max > 0; max--) {
+            tr__wheel_entry *next = e->next;
+            if (dead(e, arg)) {
+                c->at = NULL; /* e goes: unlink_entry must not move the cursor */
+                unlink_entry(w, e);
+                drop(e, arg);
+            }
+            e = next;
+        }
+        if (e == NULL)
+            sweep_next_slot(c);
+        else
+            c->at = e;
+    }
+    return !c->on;
 }
 
 uint64_t tr__wheel_next(const tr__wheel *w)
@@ -138,6 +190,8 @@ void tr__wheel_advance(tr__wheel *w, uint64_t to,
         tr__wheel_entry *e = w->slots[level][slot];
         w->slots[level][slot] = NULL;
         w->occupied[level] &= ~(UINT64_C(1) << slot);
+        if (w->sweep.level == level && w->sweep.slot == slot)
+            w->sweep.at = NULL; /* its entries fire or move down: none is left */
         while (e != NULL) {
             tr__wheel_entry *next = e->next;
             if (e->due <= w->now) {

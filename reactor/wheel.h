@@ -25,11 +25,22 @@ typedef struct tr__wheel_entry {
     unsigned level, slot;
 } tr__wheel_entry;
 
+/* Where a sweep (tr__wheel_sweep) goes on from: a slot, and the entry of
+ * it to look at next (NULL: the slot's first). The wheel keeps `at` on an
+ * entry of that slot: advancing past the slot or removing the entry
+ * moves it. */
+typedef struct tr__wheel_cursor {
+    bool on;
+    unsigned level, slot;
+    struct tr__wheel_entry *at;
+} tr__wheel_cursor;
+
 typedef struct tr__wheel {
     uint64_t now;   /* the current tick; entries due at or before it have fired */
     uint64_t occupied[TR__WHEEL_LEVELS];
     tr__wheel_entry *slots[TR__WHEEL_LEVELS][TR__WHEEL_SLOTS];
     uint64_t count;
+    tr__wheel_cursor sweep;
 } tr__wheel;
 
 /* Largest due tick a wheel at tick `now` can hold directly; later entries
@@ -54,6 +65,23 @@ uint64_t tr__wheel_next(const tr__wheel *w);
  * periodic timer re-arming); those due before `to` fire in this call too. */
 void tr__wheel_advance(tr__wheel *w, uint64_t to,
                        void (*fire)(tr__wheel_entry *e, void *arg), void *arg);
+
+/* A sweep: a walk over every slot, a few entries at a time between the
+ * wheel's other calls, that takes out the entries dead() says are dead
+ * and calls drop() for each. Begun by tr__wheel_sweep_begin (a sweep
+ * under way starts over); each tr__wheel_sweep call looks at up to `max`
+ * entries and returns true once the walk has passed the last slot (the
+ * sweep is then over). An entry filed while a sweep is under way may be
+ * looked at or not; every entry filed before it began and still filed
+ * when it ends has been looked at, unless advance moved it (a cascade)
+ * into a slot the sweep had passed. */
+void tr__wheel_sweep_begin(tr__wheel *w);
+bool tr__wheel_sweep(tr__wheel *w, unsigned max, bool (*dead)(tr__wheel_entry *e, void *arg),
+                     void (*drop)(tr__wheel_entry *e, void *arg), void *arg);
+static inline bool tr__wheel_sweeping(const tr__wheel *w)
+{
+    return w->sweep.on;
+}
 
 /* Takes every entry out, calling drop() for each, in no order. */
 void tr__wheel_drain(tr__wheel *w, void (*drop)(tr__wheel_entry *e, void *arg), void *arg);

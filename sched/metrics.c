@@ -143,6 +143,17 @@ static uint64_t pair(uint64_t added, uint64_t removed)
     return added > removed ? added - removed : 0;
 }
 
+uint64_t tr__timers_pending(tr_runtime *rt)
+{
+    uint64_t added = ck_pr_load_64(&rt->outside.timers_added);
+    uint64_t removed = ck_pr_load_64(&rt->outside.timers_removed);
+    for (unsigned i = 0; i < rt->cfg.threads; i++) {
+        added += ck_pr_load_64(&rt->workers[i].metrics.timers_added);
+        removed += ck_pr_load_64(&rt->workers[i].metrics.timers_removed);
+    }
+    return pair(added, removed);
+}
+
 unsigned tr_runtime_metrics(tr_runtime *rt, tr_metrics *out, tr_worker_metrics *per_worker,
                             unsigned n)
 {

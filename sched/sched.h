@@ -248,6 +248,11 @@ _Static_assert(offsetof(struct tr__worker, turner) == 0,
 void tr__metric_add(tr_runtime *rt, size_t field, uint64_t v);
 #define TR__METRIC_ADD(rt, f, v) tr__metric_add((rt), offsetof(tr__wmetrics, f), (v))
 
+/* Timers started and not yet fired or cancelled (tr_metrics'
+ * timers_pending): a read of every worker's counters, for the reactor's
+ * sweep of cancelled timers (reactor/timer.c), not for hot paths. */
+uint64_t tr__timers_pending(tr_runtime *rt);
+
 /* A timer fired `late_ns` after it was due, on worker w (the poller). */
 void tr__metric_lateness(tr__worker *w, uint64_t late_ns);
 

@@ -4,8 +4,9 @@
  * them, on four workers); periodic timers and
  * their cancellation; dead letters; a pending timer holding the runtime
  * open without delaying tr_runtime_shutdown; an idle runtime waiting for a
- * timer using no CPU; and a timer firing between the long turns of a busy
- * worker.
+ * timer using no CPU; a timer firing between the long turns of a busy
+ * worker; and a deadline moved 300,000 times by cancel and start, whose
+ * cancelled timers are swept long before they are due.
  *
  * Due times are known as two bounds on CLOCK_MONOTONIC: lo, read just
  * before the start call, plus the delay, and hi, read just after it
@@ -24,6 +25,7 @@
  * safety nets that turn a hang into a failure. */
 #include "tests.h"
 #include "../actors/pid.h"
+#include "troupe/metrics.h"
 
 #include <sched.h>
 #include <stdlib.h>
@@ -1197,6 +1199,95 @@ static void test_fires_between_long_turns(void)
     tr_runtime_destroy(rt);
 }
 
+/* ---- a deadline moved by cancel and start: the table stays small ---------- */
+
+/* An actor moves an hour-long deadline RESETS times (cancel, start again:
+ * an idle timeout reset on every message), RESETS_PER_TURN a turn, while
+ * LIVE timers of its own, due in 200-400 ms, wait to fire. Cancelled
+ * timers are swept out of the wheel long before their hour is up
+ * (reactor/timer.c), so the actor table holds a small part of the timers
+ * started, where it held every one of them before; and the sweep takes
+ * out none that is pending: every live timer fires once and never early,
+ * and no cancelled one fires. */
+enum { RESETS = 300000, RESETS_PER_TURN = 100, LIVE = 5000 };
+#define RESET_SLOTS_MAX (RESETS / 3) /* the table's size may not pass this */
+
+struct resetter {
+    tr_pid deadline;
+    unsigned long resets;
+    uint64_t lo[LIVE];          /* when each live timer may fire at the earliest */
+    _Atomic uint32_t fired[LIVE];
+    _Atomic unsigned long early, hour_fired;
+};
+
+static void resetter_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct resetter *r = *(struct resetter **)state;
+    if (m->type == MSG_START) {
+        for (uint32_t i = 0; i < LIVE; i++) {
+            uint64_t delay = 200 * TR_MSEC + (uint64_t)i * (200 * TR_MSEC / LIVE);
+            r->lo[i] = tt_now_ns() + delay;
+            tr_timer_spec spec = {
+                .delay_ns = delay, .to = tr_self(cx), .type = MSG_FIRE, .data = &i, .len = sizeof i};
+            TT_EQ(tr_timer_start(cx, &spec, NULL), 0);
+        }
+    } else if (m->type == MSG_FIRE) {
+        uint32_t i;
+        memcpy(&i, m->data, sizeof i);
+        if (tt_now_ns() < r->lo[i])
+            atomic_fetch_add(&r->early, 1);
+        atomic_fetch_add(&r->fired[i], 1);
+        return;
+    } else if (m->type == MSG_TICK) {
+        atomic_fetch_add(&r->hour_fired, 1);
+        return;
+    }
+    for (int i = 0; i < RESETS_PER_TURN && r->resets < RESETS; i++, r->resets++) {
+        if (r->deadline != TR_PID_NONE)
+            TT_EQ(tr_timer_cancel(cx, r->deadline), 1);
+        tr_timer_spec spec = {.delay_ns = 3600 * TR_SEC, .to = tr_self(cx), .type = MSG_TICK};
+        TT_EQ(tr_timer_start(cx, &spec, &r->deadline), 0);
+    }
+    if (r->resets < RESETS)
+        TT_EQ(tr_send(cx, tr_self(cx), MSG_CONTINUE, NULL, 0), 0);
+    else
+        TT_EQ(tr_timer_cancel(cx, r->deadline), 1);
+}
+
+static void test_resets_sweep(void)
+{
+    /* One worker (it polls between its own turns) and two (the other one
+     * sleeps in the reactor, woken every few thousand starts). */
+    for (unsigned threads = 1; threads <= 2; threads++) {
+        struct resetter *r = calloc(1, sizeof *r);
+        CU_ASSERT_FATAL(r != NULL);
+        tr_runtime *rt = tt_runtime(threads, 0);
+        tr_pid p;
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), resetter_actor, &r, sizeof r, &p), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, NULL, 0), 0);
+        TT_EQ(tr_runtime_start(rt), 0);
+        TT_EQ(tt_join_within(rt, 30.0), 0); /* ~1 s, 5 s under TSan */
+        TT_NO_ERRORS();
+        TT_EQ(r->resets, RESETS);
+        unsigned long once = 0;
+        for (uint32_t i = 0; i < LIVE; i++)
+            once += atomic_load(&r->fired[i]) == 1;
+        TT_EQ(once, LIVE);
+        TT_EQ(atomic_load(&r->early), 0);
+        TT_EQ(atomic_load(&r->hour_fired), 0);
+        tr_stats st;
+        tr_runtime_stats(rt, &st);
+        printf("[%u worker(s): %" PRIu64 " slots for %d timers] ", threads, st.actor_slots,
+               RESETS + LIVE);
+        CU_ASSERT(st.actor_slots < RESET_SLOTS_MAX);
+        tr_metrics mt;
+        tr_runtime_metrics(rt, &mt, NULL, 0);
+        TT_EQ(mt.timers_pending, 0);
+        tr_runtime_destroy(rt);
+        free(r);
+    }
+}
+
 void register_timer_tests(void)
 {
     CU_pSuite s = tt_suite("timer");
@@ -1214,4 +1305,5 @@ void register_timer_tests(void)
     tt_test(s, "hour_timer_stop_join_destroy", test_hour_timer_stop);
     tt_test(s, "idle_wait_uses_no_cpu", test_idle_wait);
     tt_test(s, "fires_between_long_turns_of_a_busy_worker", test_fires_between_long_turns);
+    tt_test(s, "moved_deadline_swept_table_stays_small", test_resets_sweep);
 }

@@ -4,8 +4,11 @@
  * never before their due tick and never after the advance that reaches it,
  * in due order, whatever the sizes of the steps; remove() removes;
  * tr__wheel_next() is never later than the earliest pending entry; fire
- * callbacks may re-insert (the periodic-timer pattern); and advancing to
- * tr__wheel_next() reaches even the farthest entry in a few calls.
+ * callbacks may re-insert (the periodic-timer pattern); advancing to
+ * tr__wheel_next() reaches even the farthest entry in a few calls; and a
+ * sweep, a few entries at a time between inserts, removes and advances,
+ * takes out exactly the entries it is told are dead, each once, and
+ * every one of them that stayed in its slot while it went by.
  *
  * "Effective due" below is the tick an entry must fire at: its due tick,
  * or now + 1 for one inserted when already due (see tr__wheel_insert). */
@@ -25,7 +28,7 @@
 
 /* ---- entries, a min-heap of pending ones, failure reporting ------------- */
 
-enum { ST_NEW = 0, ST_PENDING, ST_FIRED, ST_REMOVED };
+enum { ST_NEW = 0, ST_PENDING, ST_FIRED, ST_REMOVED, ST_SWEPT };
 
 struct item {
     tr__wheel_entry e;    /* the wheel hands back this pointer */
@@ -37,6 +40,8 @@ struct item {
     uint64_t period;      /* periodic test: re-insert eff + period; 0 = one-shot */
     uint32_t max_fires;   /* periodic test: stop re-inserting after this many */
     int reinsert_past;    /* periodic test: re-insert with a due tick <= now */
+    int dead;             /* sweep tests: the sweep is to take it out */
+    int before_sweep;     /* sweep tests: filed before the sweep began */
 };
 
 struct hnode {
@@ -187,7 +192,8 @@ static void on_fire(tr__wheel_entry *e, void *arg)
         return;
     }
     if (it->state != ST_PENDING) {
-        fail(h, it->state == ST_REMOVED ? "removed entry fired" : "entry fired twice", it,
+        fail(h, it->state == ST_REMOVED ? "removed entry fired"
+                : it->state == ST_SWEPT ? "swept entry fired" : "entry fired twice", it,
              it->fires, 0);
         return;
     }
@@ -544,6 +550,157 @@ static void test_far_future_progress(void)
     harness_fini(&h);
 }
 
+/* ---- sweeps -------------------------------------------------------------- */
+
+static bool sweep_dead(tr__wheel_entry *e, void *arg)
+{
+    struct harness *h = arg;
+    struct item *it = (struct item *)e;
+    if (it->state != ST_PENDING)
+        fail(h, "the sweep looked at an entry not in the wheel: state", it,
+             (uint64_t)it->state, 0);
+    return it->dead;
+}
+
+static void sweep_drop(tr__wheel_entry *e, void *arg)
+{
+    struct harness *h = arg;
+    struct item *it = (struct item *)e;
+    if (!it->dead || it->state != ST_PENDING)
+        fail(h, "the sweep took out a live entry, or one not in the wheel: dead / state", it,
+             (uint64_t)it->dead, (uint64_t)it->state);
+    it->state = ST_SWEPT;
+    pend_del(h, it);
+}
+
+/* One sweep step of 1 to 40 looks; true when the sweep is over. Checks
+ * the count against the entries the harness holds filed. */
+static bool sweep_step(struct harness *h, uint64_t *rng)
+{
+    bool over = tr__wheel_sweep(&h->w, 1 + (unsigned)tt_rng_below(rng, 40), sweep_dead,
+                                sweep_drop, h);
+    if (h->w.count != h->n_pend)
+        fail(h, "wheel count / filed entries after a sweep step", NULL, h->w.count, h->n_pend);
+    if (over == tr__wheel_sweeping(&h->w))
+        fail(h, "a sweep's result and its state disagree", NULL, over, 0);
+    return over;
+}
+
+/* Removes a filed entry: the one the sweep goes on from, now and then. */
+static void remove_some(struct harness *h, uint64_t *rng)
+{
+    struct item *it = h->pend[tt_rng_below(rng, h->n_pend)];
+    if (h->w.sweep.at != NULL && tt_rng_below(rng, 2) == 0)
+        it = (struct item *)h->w.sweep.at;
+    remove_item(h, it);
+}
+
+/* Between inserts and removes, no advance: every entry dead when the
+ * sweep began, and still filed, is taken out by the time it ends, and no
+ * live one; the rest fire as ever. */
+static void test_sweep_takes_dead_only(void)
+{
+    const uint64_t starts[] = { 0, LEVEL_TICKS(3) - 2, tt_now_ns() >> 19 };
+    for (size_t round = 0; round < sizeof starts / sizeof starts[0]; round++) {
+        const uint32_t n = 20000;
+        struct harness h;
+        harness_init(&h, starts[round], n, 0x5eeb + round);
+        uint64_t rng = h.seed;
+        uint32_t inserted = 0;
+        while (inserted < n / 2) {
+            struct item *it = &h.items[inserted++];
+            it->dead = tt_rng_below(&rng, 3) != 0;
+            it->before_sweep = 1;
+            file_item(&h, it, random_due(&h, &rng));
+        }
+        tr__wheel_sweep_begin(&h.w);
+        unsigned long steps = 0;
+        for (;;) {
+            unsigned op = (unsigned)tt_rng_below(&rng, 10);
+            if (op == 0 && inserted < n) {
+                struct item *it = &h.items[inserted++];
+                it->dead = tt_rng_below(&rng, 2);
+                file_item(&h, it, random_due(&h, &rng));
+            } else if (op == 1 && h.n_pend > 0) {
+                remove_some(&h, &rng);
+            } else {
+                steps++;
+                if (sweep_step(&h, &rng))
+                    break;
+            }
+        }
+        unsigned long missed = 0, swept = 0;
+        for (uint32_t i = 0; i < inserted; i++) {
+            struct item *it = &h.items[i];
+            missed += it->before_sweep && it->dead && it->state == ST_PENDING;
+            swept += it->state == ST_SWEPT;
+        }
+        TT_EQ(missed, 0);
+        CU_ASSERT(swept > n / 4);
+        CU_ASSERT(steps > 100); /* a few looks at a time */
+        /* What is left fires once, in order, never early. */
+        while (h.n_pend > 0 && h.failures == 0)
+            advance_to(&h, tr__wheel_next(&h.w));
+        for (uint32_t i = 0; i < inserted; i++) {
+            struct item *it = &h.items[i];
+            int st = it->state;
+            if (!(st == ST_SWEPT || st == ST_REMOVED || (st == ST_FIRED && it->fires == 1)))
+                fail(&h, "entry neither swept, removed nor fired once: state", it, (uint64_t)st,
+                     it->fires);
+        }
+        CU_ASSERT(h.failures == 0);
+        harness_fini(&h);
+    }
+}
+
+/* Sweeps one after another between inserts, removes (the sweep's next
+ * entry among them) and advances that fire and cascade the slot it is
+ * in: it never looks at an entry that has left the wheel, never takes out
+ * a live one, and every entry ends once — fired, swept or removed. */
+static void test_sweep_across_advances(void)
+{
+    const uint32_t n = 30000;
+    struct harness h;
+    harness_init(&h, tt_now_ns() >> 19, n, 0xfeed5);
+    uint64_t rng = h.seed;
+    uint32_t inserted = 0;
+    unsigned long sweeps = 0;
+    while ((h.n_pend > 0 || inserted < n) && h.failures == 0) {
+        unsigned op = (unsigned)tt_rng_below(&rng, 100);
+        if (op < 30 && inserted < n) {
+            struct item *it = &h.items[inserted++];
+            it->dead = tt_rng_below(&rng, 2);
+            file_item(&h, it, random_due(&h, &rng));
+        } else if (op < 36 && h.n_pend > 0) {
+            remove_some(&h, &rng);
+        } else if (op < 80) {
+            if (!tr__wheel_sweeping(&h.w)) {
+                tr__wheel_sweep_begin(&h.w);
+                sweeps++;
+            }
+            sweep_step(&h, &rng);
+        } else {
+            advance_to(&h, random_target(&h, &rng));
+        }
+        check_next(&h);
+    }
+    advance_to(&h, h.w.now + 2 * TR__WHEEL_SPAN);
+    TT_EQ(h.w.count, 0);
+    unsigned long ends[5] = {0};
+    for (uint32_t i = 0; i < inserted; i++) {
+        struct item *it = &h.items[i];
+        if (it->state == ST_FIRED && it->fires != 1)
+            fail(&h, "fired more than once", it, it->fires, 1);
+        ends[it->state]++;
+    }
+    TT_EQ(ends[ST_FIRED] + ends[ST_SWEPT] + ends[ST_REMOVED], n);
+    CU_ASSERT(ends[ST_SWEPT] > 0 && sweeps > 10);
+    if (h.failures != 0)
+        printf("\n    %lu sweep failure(s)\n", h.failures);
+    CU_ASSERT(h.failures == 0);
+    harness_fini(&h);
+}
+
 void register_wheel_tests(void)
 {
     CU_pSuite s = tt_suite("wheel");
@@ -551,4 +708,6 @@ void register_wheel_tests(void)
     tt_test(s, "remove_really_removes", test_remove);
     tt_test(s, "periodic_reinsert_from_fire", test_periodic_reinsert);
     tt_test(s, "far_future_next_makes_progress", test_far_future_progress);
+    tt_test(s, "sweep_takes_the_dead_only", test_sweep_takes_dead_only);
+    tt_test(s, "sweep_across_advances_each_entry_ends_once", test_sweep_across_advances);
 }

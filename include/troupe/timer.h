@@ -13,6 +13,11 @@
  *   - a timer whose target has stopped fires into a dead letter;
  *   - a pending timer keeps tr_runtime_run from returning (it holds the
  *     runtime open), but never delays tr_runtime_shutdown.
+ *
+ * Memory: a cancelled timer's slot and blocks go back when the reactor
+ * next sweeps its wheel (within a few polls while cancelled timers are
+ * half of those filed), not when it would have been due; moving a
+ * deadline by cancel and start is therefore fine at any rate.
  */
 #ifndef TROUPE_TIMER_H
 #define TROUPE_TIMER_H
