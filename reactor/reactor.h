@@ -92,8 +92,9 @@ typedef struct tr__reactor {
     uint64_t now;           /* the clock as the dispatch began (timer lateness) */
     uint64_t armed;         /* the timerfd's deadline, UINT64_MAX if none */
     tr__wheel wheel;
-    uint64_t sweep_low;     /* the fewest entries filed since the sweep
-                             * last looked (timer.c, tr__timer_sweep) */
+    uint64_t sweep_low;     /* the fewest entries the wheel held since
+                             * the sweep last looked (timer.c,
+                             * tr__timer_sweep); 0: look at the next poll */
     uint64_t filed;         /* requests filed since the sweep's last step */
     struct epoll_event *events;
     tr__wheel_entry **due;  /* simulation: the timers of one poll, shuffled */
