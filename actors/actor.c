@@ -384,16 +384,23 @@ static tr__node *turn_limit(tr__actor *a)
 void tr__at_turn_end(tr_ctx *cx, void (*fn)(tr_ctx *cx, void *state))
 {
     TR_ASSERT(cx != NULL && cx->actor != NULL);
-    if (cx != NULL && cx->actor != NULL)
+    if (cx == NULL || cx->actor == NULL || cx->turn_end == fn || cx->turn_end2 == fn)
+        return;
+    if (cx->turn_end == NULL)
         cx->turn_end = fn;
+    else {
+        TR_ASSERT(cx->turn_end2 == NULL); /* two users: net/conn.c, ask.c */
+        cx->turn_end2 = fn;
+    }
 }
 
-/* The turn-end call, for an actor still alive after its turn. */
+/* The turn-end calls, for an actor still alive after its turn. */
 static void turn_end(tr__worker *w, tr__actor *a)
 {
     tr_ctx *cx = &tr__turner_of(w)->cx;
     void (*fn)(tr_ctx *, void *) = cx->turn_end;
-    cx->turn_end = NULL;
+    void (*fn2)(tr_ctx *, void *) = cx->turn_end2;
+    cx->turn_end = cx->turn_end2 = NULL;
     uint32_t life = ck_pr_load_32(&a->life);
     if (!(life & 1))
         return;
@@ -401,6 +408,8 @@ static void turn_end(tr__worker *w, tr__actor *a)
     cx->self = tr__pid_of(a, life);
     cx->stopping = false;
     fn(cx, state_of(a));
+    if (fn2 != NULL && !cx->stopping)
+        fn2(cx, state_of(a));
     if (cx->stopping)
         actor_die(w, a, life, cx->exit_reason, cx->exit_text);
 }

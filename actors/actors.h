@@ -138,8 +138,11 @@ int tr__send_system(tr_runtime *rt, tr_ctx *cx, tr_pid to, uint32_t type);
 /* Has fn(cx, state) called once as the running actor's turn ends, after
  * the last message of the turn, as if it were one more message: the
  * place for work that is cheaper once per turn than once per message (a
- * connection writes what its turn queued in one writev). One function
- * per turn; it may stop the actor. */
+ * connection writes what its turn queued in one writev; an asker stamps
+ * its asks' deadlines from one reading of the clock, ask.c). Two
+ * functions at most a turn, called in the order given (a function given
+ * twice counts once); either may stop the actor, and then the second is
+ * not called. */
 void tr__at_turn_end(tr_ctx *cx, void (*fn)(tr_ctx *cx, void *state));
 
 /* The state of the running actor if its behaviour is `fn`, else NULL. */

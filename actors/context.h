@@ -29,7 +29,8 @@ struct tr_ctx {
     tr__actor *actor;
     tr_pid self;
     bool stopping;
-    void (*turn_end)(tr_ctx *cx, void *state); /* tr__at_turn_end */
+    void (*turn_end)(tr_ctx *cx, void *state);  /* tr__at_turn_end, and a */
+    void (*turn_end2)(tr_ctx *cx, void *state); /* second one if need be */
     struct tr__actor *blocked_by; /* an overloaded actor sent to in this turn */
     tr_msg *asked;    /* the ask being handled, until answered (actors/ask.c) */
     int exit_reason;  /* with stopping: why */

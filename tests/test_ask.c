@@ -708,6 +708,7 @@ static void test_pipelined_asks_share_one_timer(void)
  * the earlier deadline, and moves the timer), noting a lower bound of
  * each deadline; each must time out once, not before that bound. */
 struct timer_outs {
+    bool long_turn;     /* the second test: asks late in a long turn */
     tr_pid blocker;
     uint64_t ref[TIMING_OUT_ASKS], lo[TIMING_OUT_ASKS];
     unsigned seen[TIMING_OUT_ASKS];
@@ -721,6 +722,16 @@ static void timer_outs(tr_ctx *cx, void *state, const tr_msg *m)
     if (m->type == GO) {
         for (unsigned i = 0; i < TIMING_OUT_ASKS; i++) {
             uint64_t timeout = (20 - (i * 7) % 20) * TR_MSEC;
+            if (t->long_turn) {
+                /* The first ask arms the sweep; the others, 30 ms into
+                 * the turn, wait for the turn's end for their deadlines
+                 * (ask.c, stamp): from a reading at the turn's start,
+                 * or the first ask's, they would come 30 ms early. */
+                timeout = 20 * TR_MSEC;
+                if (i == 1)
+                    for (uint64_t until = tt_now_ns() + 30 * TR_MSEC; tt_now_ns() < until;)
+                        ;
+            }
             t->lo[i] = tt_now_ns() + timeout;
             uint64_t v = i;
             TT_CHECK(tr_ask(cx, t->blocker, ASKED, &v, sizeof v, timeout, &t->ref[i]) == 0);
@@ -750,13 +761,14 @@ static void timer_outs(tr_ctx *cx, void *state, const tr_msg *m)
         atomic_store(&all_timed_out, 1);
 }
 
-static void test_timeouts_each_once_never_early(void)
+static void timeouts_each_once_never_early(bool long_turn)
 {
     atomic_store(&held, 0);
     atomic_store(&released, 0);
     atomic_store(&all_timed_out, 0);
     struct timer_outs *t = calloc(1, sizeof *t), **tp = &t;
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    t->long_turn = long_turn;
     tr_runtime *rt = tt_runtime(2, 0);
     t->blocker = spawn(rt, blocker);
     tr_pid a;
@@ -790,6 +802,17 @@ static void test_timeouts_each_once_never_early(void)
     free(t);
 }
 
+static void test_timeouts_each_once_never_early(void)
+{
+    timeouts_each_once_never_early(false);
+}
+
+/* The same, the asks made 30 ms into one turn, all with 20 ms timeouts. */
+static void test_timeouts_late_in_a_long_turn(void)
+{
+    timeouts_each_once_never_early(true);
+}
+
 void register_ask_tests(void)
 {
     CU_pSuite s = tt_suite("ask");
@@ -799,6 +822,8 @@ void register_ask_tests(void)
     tt_test(s, "timeout_then_late_reply_dropped", test_timeout_then_late_reply);
     tt_test(s, "pipelined_asks_share_one_timer", test_pipelined_asks_share_one_timer);
     tt_test(s, "60_timeouts_each_once_never_early", test_timeouts_each_once_never_early);
+    tt_test(s, "timeouts_of_asks_late_in_a_long_turn_never_early",
+            test_timeouts_late_in_a_long_turn);
     tt_test(s, "100k_asks_4_workers_each_resolved_once", test_100k_asks_each_resolved_once);
     tt_test(s, "call_on_worker_edeadlk", test_call_on_worker_edeadlk);
     tt_test(s, "call_gets_reply_and_errors", test_call_gets_reply);

@@ -28,7 +28,11 @@
  * behaviour sees it. Timeouts cost no timer each: an asker has one timer,
  * armed for its earliest deadline, and an answer touches none; while an
  * ask with a timeout waits, the asker holds the runtime open, as a
- * pending timer does. A timeout is never reported before its deadline.
+ * pending timer does. A timeout is never reported before its deadline
+ * (the call plus timeout_ns); the deadlines of a turn's asks are read
+ * off the clock once, as the turn ends, so one may be reported later by
+ * as much of the turn as was left after the call. Timeouts above 2^62 ns
+ * (146 years) are taken as 2^62.
  *
  * A remote pid of another troupe node is asked the same way
  * (troupe/dist.h); an ask in flight when that node's connection goes
