@@ -387,23 +387,23 @@ int tr_ask(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len,
     uint64_t deadline = NO_DEADLINE;
     if (timeout_ns > MAX_TIMEOUT_NS)
         timeout_ns = MAX_TIMEOUT_NS;
-    if (timeout_ns != 0 && stamp_later(t, timeout_ns)) {
-        deadline = UNSTAMPED | timeout_ns;
-        if (t->stamp_from == 0) {
-            t->stamp_from = r;
-            tr__at_turn_end(cx, stamp);
+    if (timeout_ns != 0) {
+        if (stamp_later(t, timeout_ns)) {
+            deadline = UNSTAMPED | timeout_ns;
+            if (t->stamp_from == 0) {
+                t->stamp_from = r;
+                tr__at_turn_end(cx, stamp);
+            }
+        } else {
+            uint64_t now = tr__now_ns();
+            t->seen_ns = now;
+            deadline = now + timeout_ns;
+            int err = arm(cx, t, deadline, now);
+            if (err != 0) {
+                tr__msg_release(m);
+                return err;
+            }
         }
-    } else if (timeout_ns != 0) {
-        uint64_t now = tr__now_ns();
-        t->seen_ns = now;
-        deadline = now + timeout_ns;
-        int err = arm(cx, t, deadline, now);
-        if (err != 0) {
-            tr__msg_release(m);
-            return err;
-        }
-    }
-    if (deadline != NO_DEADLINE) {
         if (t->timed++ == 0)
             tr__sched_spare_take(cx->worker);
     }

@@ -143,15 +143,20 @@ static uint64_t pair(uint64_t added, uint64_t removed)
     return added > removed ? added - removed : 0;
 }
 
+/* Every worker's counters and the outside copy, summed. */
+static tr__wmetrics counters_sum(tr_runtime *rt)
+{
+    tr__wmetrics sum = {0};
+    TR__COUNTERS_ADD(&sum, &rt->outside);
+    for (unsigned i = 0; i < rt->cfg.threads; i++)
+        TR__COUNTERS_ADD(&sum, &rt->workers[i].metrics);
+    return sum;
+}
+
 uint64_t tr__timers_pending(tr_runtime *rt)
 {
-    uint64_t added = ck_pr_load_64(&rt->outside.timers_added);
-    uint64_t removed = ck_pr_load_64(&rt->outside.timers_removed);
-    for (unsigned i = 0; i < rt->cfg.threads; i++) {
-        added += ck_pr_load_64(&rt->workers[i].metrics.timers_added);
-        removed += ck_pr_load_64(&rt->workers[i].metrics.timers_removed);
-    }
-    return pair(added, removed);
+    tr__wmetrics sum = counters_sum(rt);
+    return pair(sum.timers_added, sum.timers_removed);
 }
 
 unsigned tr_runtime_metrics(tr_runtime *rt, tr_metrics *out, tr_worker_metrics *per_worker,
@@ -165,12 +170,10 @@ unsigned tr_runtime_metrics(tr_runtime *rt, tr_metrics *out, tr_worker_metrics *
         return 0;
     tr_stats st;
     tr_runtime_stats(rt, &st);
-    tr__wmetrics sum = {0};
-    TR__COUNTERS_ADD(&sum, &rt->outside);
+    tr__wmetrics sum = counters_sum(rt);
     uint64_t turns = 0, runq = 0;
     for (unsigned i = 0; i < rt->cfg.threads; i++) {
         tr__worker *w = &rt->workers[i];
-        TR__COUNTERS_ADD(&sum, &w->metrics);
         uint64_t t = ck_pr_load_64(&w->turn_seq);
         uint32_t depth = tr__runq_size(&w->runq) + tr__overflow_size(&w->overflow);
         turns += t;
