@@ -13,15 +13,17 @@
  * So the clock is read here instead, once every TICK_NS, on a thread of
  * its own (Go's sysmon does the same for its netpoller). When the reactor
  * has not been polled for LATE_NS, nobody sleeps in it, and something is
- * watched or pending, the monitor raises every worker's poll_asked; each
- * worker looks at that word of its own between two turns and polls. A
+ * watched or pending, the monitor raises a bit in every worker's `asked`
+ * word; each worker looks at that word of its own between two turns and
+ * polls. A
  * timer or a readiness event therefore waits at most about LATE_NS +
  * TICK_NS, plus the turn in progress on the first worker to end one.
  *
  * The same tick samples what the workers run, for the metrics (busy time,
- * longest turns, the coarse clock: metrics.c) and for the watchdog (turns
- * that run too long: watchdog.c), so it ticks while any worker is awake,
- * and asks for polls only while something is watched.
+ * longest turns, the coarse clock: metrics.c), for the watchdog (turns
+ * that run too long: watchdog.c) and for evening out the run queues
+ * (worker.c), so it ticks while any worker is awake, and asks for polls
+ * only while something is watched.
  *
  * Idle costs nothing: when every worker is parked (one of them asleep in
  * the reactor sees timers and I/O itself, and no turn runs), the monitor
@@ -59,7 +61,7 @@ static void tick(tr_runtime *rt, uint64_t now)
         (int64_t)(now - tr__reactor_polled_ns(rt->reactor)) < LATE_NS)
         return;
     for (unsigned i = 0; i < rt->cfg.threads; i++)
-        ck_pr_store_32(&rt->workers[i].poll_asked, 1);
+        ck_pr_or_32(&rt->workers[i].asked, TR__ASKED_POLL);
 }
 
 static void *monitor_main(void *arg)
@@ -71,6 +73,7 @@ static void *monitor_main(void *arg)
         tr__metrics_tick(rt, now);
         if (needed(rt)) {
             idle_ticks = 0;
+            tr__sched_even(rt);
             tick(rt, now);
         } else if (++idle_ticks >= IDLE_TICKS) {
             /* Publish, then look (the waker changes holds or idle, then

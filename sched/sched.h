@@ -41,6 +41,16 @@
  * now), while heavy turns spread after a few. Readiness has its own
  * threshold (SHARE_POLLED, worker.c).
  *
+ * Evening out (worker.c). Sharing by cost judges a moment, and an actor
+ * readied by a behaviour is queued where that behaviour ran, so actors
+ * that talk among themselves (pairs, groups) stay where the run's first
+ * microseconds put them, however long they go on. The monitor samples
+ * the rings once a millisecond: a worker that has had nothing queued at
+ * three samples in a row (awake, or parked with a CPU free) is asked to
+ * take half the ring of one that has had a backlog at each of them, and
+ * does so between two turns. A move the taker does not keep busy with
+ * doubles the wait for the next one (up to 64 samples).
+ *
  * Searching and parking. `idle` counts parked workers (low half) and
  * searching workers (high half). A worker out of work looks once at every
  * ring, every overflow and the injection queue (from the last two it
@@ -162,8 +172,11 @@ struct tr__worker {
     unsigned tick;            /* next_local calls since the injection queue was
                                * last looked at first (INJECT_EVERY, worker.c) */
     struct tr__trace_ring *trace; /* NULL unless tracing (trace.c) */
-    uint32_t poll_asked;      /* set by the monitor: poll between the next
-                               * two turns (monitor.c) */
+    uint32_t asked;           /* set by the monitor, for between the next
+                               * two turns: TR__ASKED_POLL, a poll
+                               * (monitor.c); TR__ASKED_TAKE, a take from
+                               * take_from's ring (worker.c, evening out) */
+    struct tr__worker *take_from;
     uint64_t rng;
     uint64_t steals, parks;   /* counters, like turner.count */
     bool dispatching;         /* inside tr__reactor_dispatch (SHARE_POLLED) */
@@ -188,12 +201,24 @@ struct tr__worker {
     uint64_t seen_seq;
     tr__actor *seen;
     uint64_t seen_ns;
+    /* The monitor's too: samples in a row that found its ring holding
+     * actors, and empty (worker.c, evening out). */
+    uint32_t full_ticks, empty_ticks;
     uint32_t park CK_CC_CACHELINE; /* futex word: AWAKE, PARKED or NOTIFIED */
 } CK_CC_CACHELINE;
 
 /* The reactor (reactor/reactor.h): sched/ knows it only as the poller
  * below. */
 typedef struct tr__reactor tr__reactor;
+
+/* The monitor's record of its last move between run queues (worker.c,
+ * evening out): who took, its park count then, and the samples a backlog
+ * must last before the next move. */
+typedef struct tr__even {
+    tr__worker *taker;
+    uint64_t parks;
+    unsigned wait;
+} tr__even;
 
 struct tr_runtime {
     tr__actors actors;    /* first: the actors' part (actors/actors.h) */
@@ -224,6 +249,7 @@ struct tr_runtime {
     uint64_t start_ns;    /* CLOCK_REALTIME at creation */
     uint32_t dump_asked;  /* set by the dump signal's handler (metrics.c) */
     uint64_t tick_ns;     /* the monitor's: its last tick */
+    tr__even even;        /* the monitor's (worker.c, evening out) */
     struct tr__sim_rt *sim; /* NULL unless simulated (sim.c) */
 };
 
@@ -326,6 +352,15 @@ static inline uint64_t tr__run_turn(tr__worker *w, tr__actor *a)
     w->run(w, a);
     return seq;
 }
+
+/* What the monitor asks a worker for (its `asked` bits). */
+#define TR__ASKED_POLL 1u
+#define TR__ASKED_TAKE 2u
+
+/* The monitor's sample of the run queues, once a tick while a worker is
+ * awake: asks a worker that has had nothing queued to take from one that
+ * has had a backlog all along (worker.c, evening out). */
+void tr__sched_even(tr_runtime *rt);
 
 /* Wakes every parked worker (stop, end of run). Async-signal-safe. */
 void tr__sched_wake_all(tr_runtime *rt);

@@ -464,6 +464,8 @@ static void let_go(tr__worker *w)
     }
 }
 
+static void take_asked(tr__worker *w);
+
 static tr__actor *next_local(tr__worker *w)
 {
     /* A count, not `tick % INJECT_EVERY`: a division by 61 is a multiply
@@ -472,10 +474,14 @@ static tr__actor *next_local(tr__worker *w)
     if (inject)
         w->tick = 0;
     /* First, so that an actor readied by the poll is seen below. */
-    if (inject || ck_pr_load_32(&w->poll_asked)) {
-        ck_pr_store_32(&w->poll_asked, 0);
+    uint32_t asked = ck_pr_load_32(&w->asked);
+    if (inject || asked != 0) {
+        if (asked != 0)
+            asked = ck_pr_fas_32(&w->asked, 0);
         tr__between_turns(w);
         poll_busy(w);
+        if (asked & TR__ASKED_TAKE)
+            take_asked(w);
     }
     tr__actor *a = w->lifo;
     if (a != NULL) {
@@ -507,8 +513,26 @@ static tr__actor *next_local(tr__worker *w)
     return dequeued(w->turner.rt, a);
 }
 
-/* Takes one actor from a random victim, and half of what it has left
- * into our own ring, so that a burst of work spreads in few steals. */
+/* Takes one actor from v's ring, and half of what it has left into w's
+ * own ring, so that a burst of work spreads in few steals. Returns the
+ * one (NULL if the ring was empty), still counted as waiting. */
+static tr__actor *take_from(tr__worker *w, tr__worker *v)
+{
+    tr__actor *a = tr__runq_steal(&v->runq);
+    if (a == NULL)
+        return NULL;
+    tr__count(&w->steals);
+    for (unsigned more = tr__runq_size(&v->runq) / 2; more > 0; more--) {
+        tr__actor *b = tr__runq_steal(&v->runq);
+        if (b == NULL)
+            break;
+        tr__count(&w->steals);
+        push_local(w, b); /* still waiting: its stamp stands */
+    }
+    return a;
+}
+
+/* Takes from a random victim whose ring is worth taking from (take_at). */
 static tr__actor *steal(tr__worker *w)
 {
     tr_runtime *rt = w->turner.rt;
@@ -518,20 +542,97 @@ static tr__actor *steal(tr__worker *w)
     for (unsigned i = 0; i < n; i++) {
         tr__worker *v = &rt->workers[(start + i) % n];
         tr__actor *a;
-        if (v == w || tr__runq_size(&v->runq) < take_at(v, now) ||
-            (a = tr__runq_steal(&v->runq)) == NULL)
-            continue;
-        tr__count(&w->steals);
-        for (unsigned more = tr__runq_size(&v->runq) / 2; more > 0; more--) {
-            tr__actor *b = tr__runq_steal(&v->runq);
-            if (b == NULL)
-                break;
-            tr__count(&w->steals);
-            push_local(w, b); /* still waiting: its stamp stands */
-        }
-        return dequeued(rt, a);
+        if (v != w && tr__runq_size(&v->runq) >= take_at(v, now) &&
+            (a = take_from(w, v)) != NULL)
+            return dequeued(rt, a);
     }
     return NULL;
+}
+
+/* ---- evening out ----
+ * Sharing by cost (sched.h) never moves an actor out of a ring shorter
+ * than share_at, and an actor made ready by a behaviour is queued where
+ * that behaviour ran, so groups of actors that talk among themselves
+ * stay where the first microseconds of a run put them: bench/ask's four
+ * asker-and-echo pairs, all begun by one turn, ran all four on one worker
+ * (17-18 M asks/s) while the other parked, or three and one, in about
+ * half the runs; two and two run at 29-32 M. A thief could not tell a
+ * backlog that lasts from a burst, and a worker running one pair through
+ * its LIFO slot never runs out of work to go looking.
+ * So the monitor (monitor.c), once a tick (a millisecond), samples every
+ * ring: a worker whose ring held actors at EVEN_TICKS samples in a row,
+ * while another was parked (with a CPU free for it) or awake with an
+ * empty ring at each of them, is a victim for that other, which the
+ * monitor names in its take_from and asks (TR__ASKED_TAKE, woken if
+ * parked): between two turns it takes half of the victim's ring into its
+ * own (take_asked). An actor moved so takes the actors it talks to with
+ * it as it readies them. A move that does not last — the taker runs out
+ * of work and parks before the next one: fanin's senders, moved away
+ * from their receiver, soon wait on its backpressure, and are let go on
+ * the receiver's worker — doubles the samples the next one waits for, up
+ * to EVEN_TICKS_MAX; one that lasts brings them back to EVEN_TICKS. So a
+ * flood pays for a move every 64 ms at most (without the backoff, a move
+ * every 3 ms cost fanin 2-3% at 2 workers). At most one move a tick,
+ * from a sample the workers never write for: nothing on the turns'
+ * path. */
+#define EVEN_TICKS 3
+#define EVEN_TICKS_MAX 64
+
+/* The monitor's part: one sample of every ring. */
+void tr__sched_even(tr_runtime *rt)
+{
+    unsigned n = rt->cfg.threads;
+    if (n < 2)
+        return;
+    tr__even *e = &rt->even;
+    if (e->wait == 0)
+        e->wait = EVEN_TICKS;
+    if (e->taker != NULL && ck_pr_load_64(&e->taker->parks) != e->parks) {
+        e->wait = e->wait * 2 > EVEN_TICKS_MAX ? EVEN_TICKS_MAX : e->wait * 2;
+        e->taker = NULL;
+    }
+    tr__worker *victim = NULL, *taker = NULL;
+    unsigned most = 0;
+    bool may_wake = cpu_free(rt, ck_pr_load_64(&rt->idle));
+    for (unsigned i = 0; i < n; i++) {
+        tr__worker *v = &rt->workers[i];
+        uint32_t state = ck_pr_load_32(&v->park);
+        bool parked = state == PARKED || state == POLLING;
+        unsigned size = parked ? 0 : tr__runq_size(&v->runq);
+        v->full_ticks = size != 0 ? v->full_ticks + 1 : 0;
+        v->empty_ticks = size == 0 ? v->empty_ticks + 1 : 0;
+        if (v->full_ticks >= e->wait && size > most) {
+            victim = v;
+            most = size;
+        }
+        /* An awake one rather than a parked one: a wake-up costs more
+         * than a look between two turns. */
+        if (v->empty_ticks >= EVEN_TICKS && !parked)
+            taker = v;
+        else if (v->empty_ticks >= EVEN_TICKS && may_wake && taker == NULL)
+            taker = v;
+    }
+    if (victim == NULL || taker == NULL)
+        return;
+    victim->full_ticks = 0;
+    taker->empty_ticks = 0;
+    if (e->taker != NULL)
+        e->wait = EVEN_TICKS; /* the last move lasted */
+    e->taker = taker;
+    e->parks = ck_pr_load_64(&taker->parks);
+    ck_pr_store_ptr(&taker->take_from, victim);
+    ck_pr_or_32(&taker->asked, TR__ASKED_TAKE);
+    wake_worker(rt, taker); /* if parked */
+}
+
+/* The worker's part, between two turns: half of the ring the monitor
+ * named. */
+static void take_asked(tr__worker *w)
+{
+    tr__worker *v = ck_pr_load_ptr(&w->take_from);
+    tr__actor *a;
+    if (v != NULL && v != w && (a = take_from(w, v)) != NULL)
+        push_local(w, a);
 }
 
 /* Joins the searching workers if they are fewer than half the busy ones

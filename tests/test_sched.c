@@ -873,6 +873,128 @@ static void test_stuck_workers_handed_on(void)
     tr_runtime_destroy(rt);
 }
 
+/* ---- pairs begun by one turn spread over the workers ---------------------- *
+ * One turn spawns four pairs and starts them: each readied on that turn's
+ * worker, and none ever worth sharing by cost (the turns are short, the
+ * rings shallow), so all four ran on one worker while the other parked —
+ * unless the monitor evens the rings out (worker.c). Each pair keeps
+ * PAIR_WINDOW pings in flight, the pong to ping k carrying k; the pairs go
+ * on until both workers have run PAIR_SPREAD turns, or PAIR_CAP pings a
+ * pair (then the test fails). Every ping is answered once, in order. */
+
+#define PAIRS 4u
+#define PAIR_WINDOW 8u
+#define PAIR_SPREAD 200000u
+#define PAIR_CAP 4000000u
+
+enum { MSG_PING = 4, MSG_PONG = 5 };
+
+struct pairs {
+    tr_runtime *rt;
+    _Atomic bool spread; /* both workers ran PAIR_SPREAD turns */
+    _Atomic bool capped;
+    uint64_t sent[PAIRS], answered[PAIRS], pinged[PAIRS]; /* each written by one actor */
+    _Atomic uint64_t wrong; /* pings or pongs out of order */
+};
+
+struct pair_end {
+    struct pairs *p;
+    unsigned i;
+    tr_pid other;
+};
+
+static bool pairs_spread(struct pairs *p)
+{
+    tr_worker_metrics w[2];
+    TT_EQ(tr_runtime_metrics(p->rt, NULL, w, 2), 2);
+    return w[0].turns >= PAIR_SPREAD && w[1].turns >= PAIR_SPREAD;
+}
+
+static void pair_ping(tr_ctx *cx, struct pair_end *e)
+{
+    uint64_t k = e->p->sent[e->i]++;
+    TT_EQ(tr_send(cx, e->other, MSG_PING, &k, sizeof k), 0);
+}
+
+static void pair_asker(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct pair_end *e = state;
+    struct pairs *p = e->p;
+    if (m->type == MSG_GO) {
+        for (unsigned k = 0; k < PAIR_WINDOW; k++)
+            pair_ping(cx, e);
+        return;
+    }
+    TT_CHECK(m->type == MSG_PONG);
+    uint64_t k = p->answered[e->i]++;
+    if (tt_u64(m) != k)
+        atomic_fetch_add(&p->wrong, 1);
+    if ((k & 1023) == 0 && !atomic_load(&p->spread) && pairs_spread(p))
+        atomic_store(&p->spread, true);
+    if (p->sent[e->i] >= PAIR_CAP)
+        atomic_store(&p->capped, true);
+    if (!atomic_load(&p->spread) && !atomic_load(&p->capped)) {
+        pair_ping(cx, e);
+    } else if (p->answered[e->i] == p->sent[e->i]) {
+        TT_EQ(tr_send(cx, e->other, MSG_DATA, NULL, 0), 0); /* the end */
+        tr_stop(cx);
+    }
+}
+
+static void pair_echo(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct pair_end *e = state;
+    if (m->type == MSG_DATA) {
+        tr_stop(cx);
+        return;
+    }
+    TT_CHECK(m->type == MSG_PING);
+    uint64_t k = tt_u64(m);
+    if (k != e->p->pinged[e->i]++)
+        atomic_fetch_add(&e->p->wrong, 1);
+    TT_EQ(tr_send(cx, m->from, MSG_PONG, &k, sizeof k), 0);
+}
+
+static void pair_starter(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)m;
+    struct pairs *p = *(struct pairs **)state;
+    for (unsigned i = 0; i < PAIRS; i++) {
+        struct pair_end echo = { p, i, TR_PID_NONE }, asker = { p, i, TR_PID_NONE };
+        TT_EQ(tr_spawn(cx, pair_echo, &echo, sizeof echo, &asker.other), 0);
+        tr_pid a;
+        TT_EQ(tr_spawn(cx, pair_asker, &asker, sizeof asker, &a), 0);
+        TT_EQ(tr_send(cx, a, MSG_GO, NULL, 0), 0);
+    }
+    tr_stop(cx);
+}
+
+static void test_pairs_spread(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2)
+        return; /* one CPU: a second worker would only take turns on it */
+    struct pairs *p = calloc(1, sizeof *p);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    tr_runtime *rt = p->rt = tt_runtime(2, 0);
+    tr_pid starter;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), pair_starter, &p, sizeof p, &starter), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), starter, MSG_GO, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_NO_ERRORS();
+    CU_ASSERT(atomic_load(&p->spread));
+    CU_ASSERT(!atomic_load(&p->capped));
+    TT_EQ(atomic_load(&p->wrong), 0);
+    for (unsigned i = 0; i < PAIRS; i++) {
+        TT_EQ(p->answered[i], p->sent[i]);
+        TT_EQ(p->pinged[i], p->sent[i]);
+        CU_ASSERT(p->sent[i] >= PAIR_WINDOW);
+    }
+    none_alive_no_dead_letter(rt);
+    tr_runtime_destroy(rt);
+    free(p);
+}
+
 /* ---- tr_config.pin: worker i bound to the (i mod n)-th CPU ----------------- */
 
 #define PIN_ACTORS 256u
@@ -991,4 +1113,5 @@ void register_sched_tests(void)
     tt_test(s, "stale_spill_taken_back_before_newer_1_worker", test_stale_spill_taken_back);
     tt_test(s, "stuck_workers_hand_their_cpu_on", test_stuck_workers_handed_on);
     tt_test(s, "pin_binds_worker_i_to_the_i_mod_n_th_cpu", test_pin);
+    tt_test(s, "pairs_begun_by_one_turn_spread_over_2_workers", test_pairs_spread);
 }
