@@ -15,9 +15,9 @@
  * has not been polled for LATE_NS, nobody sleeps in it, and something is
  * watched or pending, the monitor raises a bit in every worker's `asked`
  * word; each worker looks at that word of its own between two turns and
- * polls. A
- * timer or a readiness event therefore waits at most about LATE_NS +
- * TICK_NS, plus the turn in progress on the first worker to end one.
+ * polls. A timer or a readiness event therefore waits at most about
+ * LATE_NS + TICK_NS, plus the turn in progress on the first worker to end
+ * one.
  *
  * The same tick samples what the workers run, for the metrics (busy time,
  * longest turns, the coarse clock: metrics.c), for the watchdog (turns
