@@ -147,26 +147,6 @@ static void unborn(tr_runtime *rt, tr__worker *w, tr__actor *a)
     tr__table_give(&tr__actors_of(rt)->table, w != NULL ? &tr__turner_of(w)->slots : NULL, a);
 }
 
-/* Room for a state too big for the slot. A worker's come from its
- * thread's malloc arena, so that their neighbours in memory are mostly
- * actors spawned on the same worker, as slots are (actor.h). Actors
- * spawned from outside the runtime are spread over the workers as they
- * take them from the injection queue, while their states, made one after
- * another by one thread, lie side by side: a state written on every
- * message then shares its cache line with a neighbour written on another
- * core. Those are given whole lines. bench/ask's four askers, spawned by
- * main and run two and two: at 2 workers while a line took 180-190 ns to
- * cross between the CPUs, 17.6-18.0 M asks/s with states side by side,
- * 22-30 M on lines of their own. (Every state on whole lines cost
- * echo-idle 376 -> 483 bytes a connection; its connections are spawned
- * by the listener, on a worker.) */
-static void *state_room(tr__worker *w, size_t size)
-{
-    if (w != NULL)
-        return malloc(size);
-    return aligned_alloc(CK_MD_CACHELINE, (size + CK_MD_CACHELINE - 1) & ~(size_t)(CK_MD_CACHELINE - 1));
-}
-
 /* The spec path for a spec with nothing but behaviour and state: what
  * most spawns are, kept as short as spawning was before specs. */
 int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
@@ -175,7 +155,7 @@ int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
     if (fn == NULL || (state == NULL && state_size != 0) || state_size > UINT32_MAX)
         return TR_EINVAL;
     void *heap = NULL;
-    if (state_size > TR__STATE_INLINE && (heap = state_room(w, state_size)) == NULL)
+    if (state_size > TR__STATE_INLINE && (heap = malloc(state_size)) == NULL)
         return TR_ENOMEM;
     int err = 0;
     tr__actor *a = new_actor(rt, w, fn, state, state_size, heap, &err);
@@ -215,7 +195,7 @@ static int spawn_full(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_ac
     /* Made now, so that nothing can fail once the actor is started. */
     if (spec->init != NULL && (start = tr__msg_new(TR__START, 0)) == NULL)
         goto fail;
-    if (state_size > TR__STATE_INLINE && (heap = state_room(w, state_size)) == NULL)
+    if (state_size > TR__STATE_INLINE && (heap = malloc(state_size)) == NULL)
         goto fail;
     tr__actor *a = new_actor(rt, w, spec->init != NULL ? init_first : spec->behaviour,
                              spec->state, state_size, heap, &err);

@@ -602,66 +602,6 @@ static void test_state_copy(void)
     tr_runtime_destroy(rt);
 }
 
-/* States too big for the slot, of actors spawned from outside the
- * runtime (which the injection queue spreads over the workers), start on
- * a cache line of their own, and hold what was given: by tr_spawn and by
- * tr_spawn_spec, at sizes from one byte over the slot's room up. */
-struct line_state {
-    uint64_t tag;
-    struct line_seen *out;
-    unsigned char rest[];
-};
-
-struct line_seen {
-    atomic_uint seen, off_line, wrong;
-};
-
-static void line_actor(tr_ctx *cx, void *state, const tr_msg *m)
-{
-    (void)cx;
-    (void)m;
-    struct line_state *st = state;
-    struct line_seen *out = st->out;
-    if ((uintptr_t)state % 64 != 0)
-        atomic_fetch_add(&out->off_line, 1);
-    size_t size = (size_t)(st->tag >> 32);
-    for (size_t i = 0; i + sizeof *st < size; i++)
-        if (st->rest[i] != (unsigned char)(i ^ st->tag))
-            atomic_fetch_add(&out->wrong, 1);
-    atomic_fetch_add(&out->seen, 1);
-}
-
-static void test_outside_states_on_own_lines(void)
-{
-    static const size_t sizes[] = { 33, 40, 63, 64, 65, 100, 128, 200, 1000 };
-    enum { N = sizeof sizes / sizeof sizes[0] };
-    struct line_seen out = { 0 };
-    tr_runtime *rt = tt_runtime(2, 0);
-    tr_ctx *cx = tr_runtime_ctx(rt);
-    uint64_t buf[1000 / sizeof(uint64_t)];
-    for (unsigned k = 0; k < 2 * N; k++) {
-        size_t size = sizes[k % N];
-        struct line_state *st = (struct line_state *)buf;
-        st->tag = (uint64_t)size << 32 | k;
-        st->out = &out;
-        for (size_t i = 0; i + sizeof *st < size; i++)
-            st->rest[i] = (unsigned char)(i ^ st->tag);
-        tr_pid p;
-        if (k < N) {
-            TT_EQ(tr_spawn(cx, line_actor, buf, size, &p), 0);
-        } else {
-            tr_actor_spec spec = { .behaviour = line_actor, .state = buf, .state_size = size };
-            TT_EQ(tr_spawn_spec(cx, &spec, &p), 0);
-        }
-        TT_EQ(tr_send(cx, p, MSG_A, NULL, 0), 0);
-    }
-    TT_EQ(tr_runtime_run(rt), 0);
-    TT_EQ(atomic_load(&out.seen), 2 * N);
-    TT_EQ(atomic_load(&out.off_line), 0);
-    TT_EQ(atomic_load(&out.wrong), 0);
-    tr_runtime_destroy(rt);
-}
-
 /* ---- message pools: no malloc per send in steady state ----------------------- */
 
 #define POOL_WARMUP_TRIPS 10000u
@@ -729,7 +669,6 @@ void register_api_tests(void)
     tt_test(s, "lifecycle_errors", test_lifecycle_errors);
     tt_test(s, "calls_from_behaviour", test_calls_from_behaviour);
     tt_test(s, "spawn_copies_the_state_small_and_large", test_state_copy);
-    tt_test(s, "outside_spawns_large_states_on_lines_of_their_own", test_outside_states_on_own_lines);
     tt_test(s, "msg_alloc_and_zero_copy_send", test_msg_alloc_send);
     tt_test(s, "payloads_of_0_to_100_bytes_arrive_byte_for_byte", test_small_payload_copies);
     tt_test(s, "pool_steady_state_1M_round_trips", test_pool_steady_state);
