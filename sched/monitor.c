@@ -73,7 +73,7 @@ static void *monitor_main(void *arg)
         tr__metrics_tick(rt, now);
         if (needed(rt)) {
             idle_ticks = 0;
-            tr__sched_even(rt);
+            tr__sched_even(rt, now);
             tick(rt, now);
         } else if (++idle_ticks >= IDLE_TICKS) {
             /* Publish, then look (the waker changes holds or idle, then

@@ -46,9 +46,9 @@
  * that talk among themselves (pairs, groups) stay where the run's first
  * microseconds put them, however long they go on. The monitor samples
  * the rings once a millisecond: a worker that has had nothing queued at
- * three samples in a row (awake, or parked with a CPU free) is asked to
- * take half the ring of one that has had a backlog at each of them, and
- * does so between two turns. A move the taker does not keep busy with
+ * three samples in a row (awake and not stuck in a long turn, or parked
+ * with a CPU free) is asked to take half the ring of one that has had a
+ * backlog at each of them, and does so between two turns. A move the taker does not keep busy with
  * doubles the wait for the next one (up to 64 samples).
  *
  * Searching and parking. `idle` counts parked workers (low half) and
@@ -358,9 +358,10 @@ static inline uint64_t tr__run_turn(tr__worker *w, tr__actor *a)
 #define TR__ASKED_TAKE 2u
 
 /* The monitor's sample of the run queues, once a tick while a worker is
- * awake: asks a worker that has had nothing queued to take from one that
- * has had a backlog all along (worker.c, evening out). */
-void tr__sched_even(tr_runtime *rt);
+ * awake (now: the tick's reading of the clock): asks a worker that has
+ * had nothing queued to take from one that has had a backlog all along
+ * (worker.c, evening out). */
+void tr__sched_even(tr_runtime *rt, uint64_t now);
 
 /* Wakes every parked worker (stop, end of run). Async-signal-safe. */
 void tr__sched_wake_all(tr_runtime *rt);

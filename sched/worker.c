@@ -561,9 +561,9 @@ static tr__actor *steal(tr__worker *w)
  * its LIFO slot never runs out of work to go looking.
  * So the monitor (monitor.c), once a tick (a millisecond), samples every
  * ring: a worker whose ring held actors at EVEN_TICKS samples in a row,
- * while another was parked (with a CPU free for it) or awake with an
- * empty ring at each of them, is a victim for that other, which the
- * monitor names in its take_from and asks (TR__ASKED_TAKE, woken if
+ * while another was parked (with a CPU free for it) or awake, not stuck,
+ * with an empty ring at each of them, is a victim for that other, which
+ * the monitor names in its take_from and asks (TR__ASKED_TAKE, woken if
  * parked): between two turns it takes half of the victim's ring into its
  * own (take_asked). An actor moved so takes the actors it talks to with
  * it as it readies them. A move that does not last — the taker runs out
@@ -578,8 +578,8 @@ static tr__actor *steal(tr__worker *w)
 #define EVEN_TICKS 3
 #define EVEN_TICKS_MAX 64
 
-/* The monitor's part: one sample of every ring. */
-void tr__sched_even(tr_runtime *rt)
+/* The monitor's part: one sample of every ring, at `now`. */
+void tr__sched_even(tr_runtime *rt, uint64_t now)
 {
     unsigned n = rt->cfg.threads;
     if (n < 2)
@@ -606,10 +606,13 @@ void tr__sched_even(tr_runtime *rt)
             most = size;
         }
         /* An awake one rather than a parked one: a wake-up costs more
-         * than a look between two turns. */
-        if (v->empty_ticks >= EVEN_TICKS && !parked)
+         * than a look between two turns. But not one stuck in a long
+         * turn (as moving_besides counts them): it would look only when
+         * that turn ends, and a parked one can take meanwhile. */
+        bool stuck = now - ck_pr_load_64(&v->mark_ns) >= STUCK_NS;
+        if (v->empty_ticks >= EVEN_TICKS && !parked && !stuck)
             taker = v;
-        else if (v->empty_ticks >= EVEN_TICKS && may_wake && taker == NULL)
+        else if (v->empty_ticks >= EVEN_TICKS && parked && may_wake && taker == NULL)
             taker = v;
     }
     if (victim == NULL || taker == NULL)

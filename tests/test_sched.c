@@ -898,6 +898,7 @@ struct pairs {
     _Atomic bool capped;
     uint64_t sent[PAIRS], answered[PAIRS], pinged[PAIRS]; /* each written by one actor */
     _Atomic uint64_t wrong; /* pings or pongs out of order */
+    _Atomic bool blocking;  /* the blocker's turn has begun (pairs_case) */
 };
 
 struct pair_end {
@@ -975,16 +976,50 @@ static void pair_starter(tr_ctx *cx, void *state, const tr_msg *m)
     tr_stop(cx);
 }
 
-static void pairs_case(unsigned threads)
+/* One long turn: until the pairs have spread or given up. */
+static void pair_blocker(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)m;
+    struct pairs *p = *(struct pairs **)state;
+    atomic_store(&p->blocking, true);
+    while (!atomic_load(&p->spread) && !atomic_load(&p->capped))
+        tt_sleep_ms(1);
+    tr_stop(cx);
+}
+
+/* With `blocked`, a worker is first stuck in a long turn, awake with an
+ * empty ring: the pairs must spread to a parked worker, not wait for the
+ * stuck one to take them when its turn ends (it ends only once they have
+ * spread). */
+static void pairs_case(unsigned threads, bool blocked)
 {
     struct pairs *p = calloc(1, sizeof *p);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     p->threads = threads;
-    tr_runtime *rt = p->rt = tt_runtime(threads, 0);
+    tr_config cfg;
+    tr_config_init(&cfg);
+    cfg.threads = threads;
+    cfg.watchdog_ms = 0; /* the blocker's turn is long on purpose */
+    tr_runtime *rt = NULL;
+    TT_EQ(tr_runtime_create(&cfg, &rt), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
+    p->rt = rt;
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    TT_EQ(tr_runtime_hold(rt), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    if (blocked) {
+        tr_pid blocker;
+        TT_EQ(tr_spawn(cx, pair_blocker, &p, sizeof p, &blocker), 0);
+        TT_EQ(tr_send(cx, blocker, MSG_GO, NULL, 0), 0);
+        for (int i = 0; i < 10000 && !atomic_load(&p->blocking); i++)
+            tt_sleep_ms(1);
+        CU_ASSERT_FATAL(atomic_load(&p->blocking));
+    }
     tr_pid starter;
-    TT_EQ(tr_spawn(tr_runtime_ctx(rt), pair_starter, &p, sizeof p, &starter), 0);
-    TT_EQ(tr_send(tr_runtime_ctx(rt), starter, MSG_GO, NULL, 0), 0);
-    TT_EQ(tr_runtime_run(rt), 0);
+    TT_EQ(tr_spawn(cx, pair_starter, &p, sizeof p, &starter), 0);
+    TT_EQ(tr_send(cx, starter, MSG_GO, NULL, 0), 0);
+    TT_EQ(tr_runtime_release(rt), 0);
+    TT_EQ(tt_join_within(rt, 120), 0);
     TT_NO_ERRORS();
     CU_ASSERT(atomic_load(&p->spread));
     CU_ASSERT(!atomic_load(&p->capped));
@@ -1004,8 +1039,16 @@ static void test_pairs_spread(void)
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2)
         return; /* one CPU: a second worker would only take turns on it */
-    pairs_case(2);
-    pairs_case(4);
+    pairs_case(2, false);
+    pairs_case(4, false);
+}
+
+static void test_pairs_spread_past_stuck(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2)
+        return;
+    pairs_case(4, true);
 }
 
 /* ---- tr_config.pin: worker i bound to the (i mod n)-th CPU ----------------- */
@@ -1127,4 +1170,5 @@ void register_sched_tests(void)
     tt_test(s, "stuck_workers_hand_their_cpu_on", test_stuck_workers_handed_on);
     tt_test(s, "pin_binds_worker_i_to_the_i_mod_n_th_cpu", test_pin);
     tt_test(s, "pairs_begun_by_one_turn_spread_over_2_of_2_and_of_4_workers", test_pairs_spread);
+    tt_test(s, "pairs_spread_to_a_parked_worker_past_a_stuck_one", test_pairs_spread_past_stuck);
 }
