@@ -212,12 +212,13 @@ struct tr__worker {
 typedef struct tr__reactor tr__reactor;
 
 /* The monitor's record of its last move between run queues (worker.c,
- * evening out): who took, its park count then, and the samples a backlog
- * must last before the next move. */
+ * evening out): who took, its park count then, and how many moves in a
+ * row did not last (each doubles the samples a backlog must last before
+ * the next move). */
 typedef struct tr__even {
     tr__worker *taker;
     uint64_t parks;
-    unsigned wait;
+    unsigned failed;
 } tr__even;
 
 struct tr_runtime {

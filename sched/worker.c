@@ -578,6 +578,13 @@ static tr__actor *steal(tr__worker *w)
 #define EVEN_TICKS 3
 #define EVEN_TICKS_MAX 64
 
+/* The samples a backlog must last before the next move. */
+static unsigned even_wait(const tr__even *e)
+{
+    unsigned wait = EVEN_TICKS << e->failed;
+    return wait < EVEN_TICKS_MAX ? wait : EVEN_TICKS_MAX;
+}
+
 /* The monitor's part: one sample of every ring, at `now`. */
 void tr__sched_even(tr_runtime *rt, uint64_t now)
 {
@@ -585,12 +592,12 @@ void tr__sched_even(tr_runtime *rt, uint64_t now)
     if (n < 2)
         return;
     tr__even *e = &rt->even;
-    if (e->wait == 0)
-        e->wait = EVEN_TICKS;
     if (e->taker != NULL && ck_pr_load_64(&e->taker->parks) != e->parks) {
-        e->wait = e->wait * 2 > EVEN_TICKS_MAX ? EVEN_TICKS_MAX : e->wait * 2;
+        if (even_wait(e) < EVEN_TICKS_MAX)
+            e->failed++;
         e->taker = NULL;
     }
+    unsigned wait = even_wait(e);
     tr__worker *victim = NULL, *taker = NULL;
     unsigned most = 0;
     bool may_wake = cpu_free(rt, ck_pr_load_64(&rt->idle));
@@ -601,7 +608,7 @@ void tr__sched_even(tr_runtime *rt, uint64_t now)
         unsigned size = parked ? 0 : tr__runq_size(&v->runq);
         v->full_ticks = size != 0 ? v->full_ticks + 1 : 0;
         v->empty_ticks = size == 0 ? v->empty_ticks + 1 : 0;
-        if (v->full_ticks >= e->wait && size > most) {
+        if (v->full_ticks >= wait && size > most) {
             victim = v;
             most = size;
         }
@@ -620,7 +627,7 @@ void tr__sched_even(tr_runtime *rt, uint64_t now)
     victim->full_ticks = 0;
     taker->empty_ticks = 0;
     if (e->taker != NULL)
-        e->wait = EVEN_TICKS; /* the last move lasted */
+        e->failed = 0; /* the last move lasted */
     e->taker = taker;
     e->parks = ck_pr_load_64(&taker->parks);
     ck_pr_store_ptr(&taker->take_from, victim);

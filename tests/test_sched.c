@@ -845,10 +845,16 @@ static void releaser(tr_ctx *cx, void *state, const tr_msg *m)
     atomic_store(&b->released, true);
 }
 
-static void test_stuck_workers_handed_on(void)
+/* The CPUs this process may run on (1 if they cannot be read). */
+static unsigned cpus_here(void)
 {
     cpu_set_t set;
-    unsigned cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? (unsigned)CPU_COUNT(&set) : 1;
+    return sched_getaffinity(0, sizeof set, &set) == 0 ? (unsigned)CPU_COUNT(&set) : 1;
+}
+
+static void test_stuck_workers_handed_on(void)
+{
+    unsigned cpus = cpus_here();
     if (cpus + 2 > TR_MAX_THREADS)
         return;
     struct blocking b = { 0 };
@@ -1036,8 +1042,7 @@ static void pairs_case(unsigned threads, bool blocked)
 
 static void test_pairs_spread(void)
 {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2)
+    if (cpus_here() < 2)
         return; /* one CPU: a second worker would only take turns on it */
     pairs_case(2, false);
     pairs_case(4, false);
@@ -1045,8 +1050,7 @@ static void test_pairs_spread(void)
 
 static void test_pairs_spread_past_stuck(void)
 {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2)
+    if (cpus_here() < 2)
         return;
     pairs_case(4, true);
 }
