@@ -47,13 +47,14 @@ void tr__reactor_destroy(tr__reactor *r)
 {
     if (r == NULL)
         return;
-    for (unsigned i = 0; r->requests != NULL && i < r->queues; i++) {
+    for (unsigned i = 0; r->wheels != NULL && i < r->n_wheels; i++) {
         tr__node *n;
-        while ((n = tr__mpsc_pop(&r->requests[i].q)) != NULL)
-            tr__timer_file(r, n);
+        while (i == r->n_wheels - 1 && (n = tr__mpsc_pop(&r->outside.q)) != NULL)
+            tr__timer_file(r, &r->wheels[i], n);
+        tr__wheel_drain(&r->wheels[i].wheel, drop_timer, r);
     }
-    free(r->requests);
-    tr__wheel_drain(&r->wheel, drop_timer, r);
+    free(r->wheels);
+    free(r->held);
     tr__io_fini(r);
     tr__signal_fini(r);
     if (r->epfd >= 0)
@@ -77,14 +78,17 @@ int tr__reactor_create(tr_runtime *rt, tr__reactor **out)
     r->rt = rt;
     r->epfd = r->wakefd = r->timerfd = -1;
     r->armed = UINT64_MAX;
-    r->queues = rt->cfg.threads + 1;
-    r->requests = aligned_alloc(CK_MD_CACHELINE, r->queues * sizeof *r->requests);
-    for (unsigned i = 0; r->requests != NULL && i < r->queues; i++) {
-        tr__mpsc_init_unmarked(&r->requests[i].q);
-        r->requests[i].pushed = 0;
+    r->n_wheels = rt->cfg.threads + 1;
+    r->wheels = aligned_alloc(CK_MD_CACHELINE, r->n_wheels * sizeof *r->wheels);
+    for (unsigned i = 0; r->wheels != NULL && i < r->n_wheels; i++) {
+        tr__timer_wheel *tw = &r->wheels[i];
+        memset(tw, 0, sizeof *tw);
+        tw->next = UINT64_MAX;
+        tr__wheel_init(&tw->wheel, tr__now_ns() >> TR__TICK_SHIFT);
     }
+    r->held = malloc(r->n_wheels * sizeof *r->held);
+    tr__mpsc_init_unmarked(&r->outside.q);
     r->events = malloc(TR__POLL_EVENTS * sizeof *r->events);
-    tr__wheel_init(&r->wheel, tr__now_ns() >> TR__TICK_SHIFT);
     pthread_mutex_init(&r->sig_lock, NULL);
 
     int sigfd = tr__signal_open();
@@ -92,7 +96,7 @@ int tr__reactor_create(tr_runtime *rt, tr__reactor **out)
     r->epfd = epoll_create1(EPOLL_CLOEXEC);
     r->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     r->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (r->requests == NULL || r->events == NULL || r->epfd < 0 || r->wakefd < 0 ||
+    if (r->wheels == NULL || r->held == NULL || r->events == NULL || r->epfd < 0 || r->wakefd < 0 ||
         r->timerfd < 0 || sigfd < 0 ||
         add_own(r->epfd, r->wakefd, WAKE_TAG, EPOLLIN) != 0 ||
         add_own(r->epfd, r->timerfd, TIMER_TAG, EPOLLIN) != 0 ||
@@ -114,22 +118,90 @@ void tr__reactor_wake(tr__reactor *r)
     (void)n; /* EAGAIN means the counter is already non-zero: awake anyway */
 }
 
-void tr__reactor_submit(tr__reactor *r, tr__worker *w, tr__node *request, uint64_t due_ns)
+/* The ns at which tick `tick` begins; UINT64_MAX for none (or past the clock's range). */
+static uint64_t tick_ns(uint64_t tick)
 {
-    tr__request_queue *q = &r->requests[w != NULL ? w->id : r->queues - 1];
-    tr__mpsc_push(&q->q, request);
-    uint32_t pushed = w != NULL ? ++q->pushed : ck_pr_faa_32(&q->pushed, 1) + 1;
-    /* Dekker with a poller going to sleep: it publishes sleep_until, then
-     * looks at the queue's head (mpsc.h, is_empty); we move the head with
-     * the push's exchange, then look at sleep_until. An atomic before a
-     * load needs no fence of its own on x86 (a locked instruction is one)
-     * and a full one elsewhere, which ck_pr_fence_atomic_load gives: an
-     * mfence here was half of a timer start's cost with two workers
-     * starting (perf annotate of bench/timers). */
+    return tick > (UINT64_MAX >> TR__TICK_SHIFT) ? UINT64_MAX : tick << TR__TICK_SHIFT;
+}
+
+static void wheel_lock(tr__timer_wheel *tw, uint32_t holder)
+{
+    while (ck_pr_load_32(&tw->lock) != 0 || !ck_pr_cas_32(&tw->lock, 0, holder))
+        ck_pr_stall();
+    ck_pr_fence_acquire();
+}
+
+static void wheel_unlock(tr__timer_wheel *tw)
+{
+    ck_pr_fence_release();
+    ck_pr_store_32(&tw->lock, 0);
+}
+
+/* With the lock: what the poller reads without it. */
+static void wheel_publish(tr__timer_wheel *tw)
+{
+    ck_pr_store_64(&tw->next, tr__wheel_next(&tw->wheel));
+    ck_pr_store_64(&tw->count, tw->wheel.count);
+}
+
+/* A wake-up for the poller asleep in epoll_wait if it sleeps past
+ * `due_ns`. Dekker with it: it publishes sleep_until, then reads every
+ * wheel's next tick and the outside queue's head; the caller has
+ * published its timer (a wheel's next tick, or the queue's head) with an
+ * atomic, then reads sleep_until. An atomic before a load needs no fence
+ * of its own on x86 (a locked instruction is one) and a full one
+ * elsewhere, which ck_pr_fence_atomic_load gives: an mfence here was half
+ * of a timer start's cost with two workers starting (perf annotate of
+ * bench/timers). */
+static void wake_if_sooner(tr__reactor *r, uint64_t due_ns, bool every)
+{
     ck_pr_fence_atomic_load();
     uint64_t sleep_until = ck_pr_load_64(&r->sleep_until);
-    if (due_ns < sleep_until || (sleep_until != 0 && pushed % TR__SUBMIT_WAKE == 0))
+    if (due_ns < sleep_until || (sleep_until != 0 && every))
         tr__reactor_wake(r);
+}
+
+void tr__reactor_submit(tr__reactor *r, tr__worker *w, tr__node *request, uint64_t due_ns)
+{
+    if (w == NULL) {
+        tr__mpsc_push(&r->outside.q, request);
+        uint32_t pushed = ck_pr_faa_32(&r->outside.pushed, 1) + 1;
+        wake_if_sooner(r, due_ns, pushed % TR__SUBMIT_WAKE == 0);
+        return;
+    }
+    tr__timer_wheel *tw = &r->wheels[w->id];
+    uint32_t me = w->id + 1;
+    /* Held by this thread already: the poller, firing from its own wheel,
+     * ran something that starts a timer. It publishes as it lets go. */
+    bool nested = ck_pr_load_32(&tw->lock) == me;
+    if (!nested)
+        wheel_lock(tw, me);
+    uint64_t tick = tr__timer_file(r, tw, request);
+    if (tick <= tw->wheel.now)
+        tick = tw->wheel.now + 1; /* where the wheel files it (wheel.h) */
+    if (tw->filed >= TR__SWEEP_EVERY && !nested) /* (not in the middle of an advance) */
+        tr__timer_sweep(r, w, tw);
+    ck_pr_store_64(&tw->count, tw->wheel.count);
+    bool sooner = tick < ck_pr_load_64(&tw->next);
+    if (sooner)
+        ck_pr_store_64(&tw->next, tick);
+    if (nested)
+        return;
+    if (!sooner) {
+        /* The poller, if asleep, wakes by the tick published before. */
+        wheel_unlock(tw);
+        return;
+    }
+    ck_pr_fas_32(&tw->lock, 0); /* the unlock, and the atomic of the Dekker */
+    wake_if_sooner(r, tick_ns(tick), false);
+}
+
+uint64_t tr__reactor_timers_filed(tr__reactor *r)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < r->n_wheels; i++)
+        sum += ck_pr_load_64(&r->wheels[i].count);
+    return sum;
 }
 
 bool tr__reactor_trylock(tr__reactor *r)
@@ -179,13 +251,16 @@ static void drain(int fd)
         ;
 }
 
-/* Files every timer request queued on q before this call (a snapshot of
- * the queue's head), waiting out a producer caught between its exchange
+/* Files every timer request queued by other threads before this call
+ * (a snapshot of the queue's head) into the outside wheel, whose lock
+ * the caller holds, waiting out a producer caught between its exchange
  * and its link. Requests queued later wait for the next round: a flood of
  * starts cannot hold up expiries, and a timer due by now is never left
  * behind one due later. */
-static void file_queue(tr__reactor *r, tr__mpsc *q)
+static void file_outside(tr__reactor *r)
 {
+    tr__mpsc *q = &r->outside.q;
+    tr__timer_wheel *tw = &r->wheels[r->n_wheels - 1];
     /* With the stub last, whatever is queued (rarely anything: see
      * mpsc.h) is ahead of it, and the queue is done when empty. */
     tr__node *last = tr__mpsc_untag(ck_pr_load_ptr(&q->head));
@@ -197,36 +272,94 @@ static void file_queue(tr__reactor *r, tr__mpsc *q)
             sched_yield();
             continue;
         }
-        tr__timer_file(r, n); /* n stays valid: it fires in a later round */
+        tr__timer_file(r, tw, n); /* n stays valid: it fires in a later round */
         if (n == last)
             return;
     }
 }
 
-static void file_requests(tr__reactor *r)
-{
-    for (unsigned i = 0; i < r->queues; i++)
-        file_queue(r, &r->requests[i].q);
-}
-
-static bool no_requests(tr__reactor *r)
-{
-    for (unsigned i = 0; i < r->queues; i++)
-        if (!tr__mpsc_is_empty(&r->requests[i].q))
-            return false;
-    return true;
-}
-
-/* The wheel's next tick in ns, UINT64_MAX if nothing is pending. */
+/* The earliest tick published by any wheel, in ns; UINT64_MAX if none. */
 static uint64_t next_tick_ns(tr__reactor *r)
 {
-    uint64_t next = tr__wheel_next(&r->wheel);
-    return next > (UINT64_MAX >> TR__TICK_SHIFT) ? UINT64_MAX : next << TR__TICK_SHIFT;
+    uint64_t next = UINT64_MAX;
+    for (unsigned i = 0; i < r->n_wheels; i++) {
+        uint64_t t = ck_pr_load_64(&r->wheels[i].next);
+        if (t < next)
+            next = t;
+    }
+    return tick_ns(next);
+}
+
+/* The poller, w, with the reactor's lock: files the outside queue and
+ * fires every timer due by tick `to`, taking the lock of each wheel that
+ * may hold one (the outside wheel's also to file the queue or go on with
+ * a sweep: only pollers touch that one). Across the wheels in due order:
+ * the wheel whose next tick is the soonest advances to it, then again, so
+ * that a timer never fires after one due more than a tick later for being
+ * filed by another worker (the order test_timer.c checks per target). A
+ * wheel's owner that starts a timer meanwhile waits for its lock. */
+static void fire_due(tr__reactor *r, tr__worker *w, uint64_t to)
+{
+    tr__timer_wheel **held = r->held;
+    tr__timer_wheel *outside = &r->wheels[r->n_wheels - 1];
+    uint32_t me = w->id + 1;
+    unsigned n = 0;
+    for (unsigned i = 0; i + 1 < r->n_wheels; i++) {
+        tr__timer_wheel *tw = &r->wheels[i];
+        if (ck_pr_load_64(&tw->next) <= to) {
+            wheel_lock(tw, me);
+            held[n++] = tw;
+        }
+    }
+    bool outside_held = !tr__mpsc_is_empty(&r->outside.q) || outside->next <= to ||
+                        tr__wheel_sweeping(&outside->wheel);
+    if (outside_held) {
+        wheel_lock(outside, me);
+        held[n++] = outside;
+        file_outside(r);
+    }
+    if (CK_CC_UNLIKELY(tr__sim_on())) {
+        /* One batch of all the wheels' due timers, fired in an order
+         * drawn from the seed. */
+        r->due_n = 0;
+        for (unsigned k = 0; k < n; k++)
+            tr__wheel_advance(&held[k]->wheel, to, tr__timer_gather, r);
+        tr__timer_fire_gathered(r);
+    } else if (n == 1) {
+        tr__wheel_advance(&held[0]->wheel, to, tr__timer_fire, r);
+    } else if (n > 1) {
+        for (;;) {
+            tr__timer_wheel *soonest = NULL;
+            uint64_t best = UINT64_MAX;
+            for (unsigned k = 0; k < n; k++) {
+                uint64_t t = tr__wheel_next(&held[k]->wheel);
+                if (t < best) {
+                    best = t;
+                    soonest = held[k];
+                }
+            }
+            if (best > to)
+                break;
+            tr__wheel_advance(&soonest->wheel, best, tr__timer_fire, r);
+        }
+        for (unsigned k = 0; k < n; k++) /* nothing left to fire: the ticks move on */
+            tr__wheel_advance(&held[k]->wheel, to, tr__timer_fire, r);
+    }
+    if (outside_held)
+        tr__timer_sweep(r, w, outside);
+    for (unsigned k = 0; k < n; k++) {
+        wheel_publish(held[k]);
+        wheel_unlock(held[k]);
+    }
 }
 
 uint64_t tr__reactor_next_ns(tr__reactor *r)
 {
-    file_requests(r);
+    tr__timer_wheel *outside = &r->wheels[r->n_wheels - 1];
+    wheel_lock(outside, UINT32_MAX); /* (no worker's id) */
+    file_outside(r);
+    wheel_publish(outside);
+    wheel_unlock(outside);
     if (tr__simnet_ready_on(r->epfd))
         return tr__now_ns();
     return next_tick_ns(r);
@@ -236,14 +369,13 @@ int tr__reactor_wait(tr__reactor *r, bool sleep, uint64_t at_most_ns)
 {
     uint64_t now = tr__now_ns();
     ck_pr_store_64(&r->polled_ns, now);
-    file_requests(r);
     int timeout = 0;
     if (sleep) {
         uint64_t wake_ns = next_tick_ns(r);
         ck_pr_store_64(&r->sleep_until, wake_ns);
         ck_pr_fence_memory();
         /* A timer started meanwhile, or one already due: do not sleep. */
-        if (no_requests(r) && wake_ns > now) {
+        if (tr__mpsc_is_empty(&r->outside.q) && next_tick_ns(r) >= wake_ns && wake_ns > now) {
             arm(r, wake_ns);
             timeout = at_most_ns == 0 ? -1 : (int)((at_most_ns + 999999) / 1000000);
         }
@@ -261,12 +393,7 @@ void tr__reactor_dispatch(tr__reactor *r, tr__worker *w, int n)
     /* The clock after the wait: every timer due by `now` was filed. */
     uint64_t now = tr__now_ns();
     r->now = now;
-    file_requests(r);
-    if (CK_CC_UNLIKELY(tr__sim_on()))
-        tr__timer_advance_seeded(r, now >> TR__TICK_SHIFT);
-    else
-        tr__wheel_advance(&r->wheel, now >> TR__TICK_SHIFT, tr__timer_fire, r);
-    tr__timer_sweep(r);
+    fire_due(r, w, now >> TR__TICK_SHIFT);
     tr__signal_dispatch(r);
     for (int i = 0; i < n; i++) {
         uint64_t data = r->events[i].data.u64;

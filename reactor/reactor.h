@@ -1,8 +1,9 @@
 /* reactor/reactor.h — the epoll reactor, polled by the workers (internal).
  *
  * There is no reactor thread. Whichever worker holds the reactor's lock
- * polls it: it files timer requests, fires due timers from the wheel,
- * dispatches signals, and turns readiness into TR_IO_* messages — sent
+ * polls it: it fires the timers due in every worker's wheel (each worker
+ * files its own timers: tr__reactor_submit), files those that other
+ * threads start, dispatches signals, and turns readiness into TR_IO_* messages — sent
  * from that worker, so that a connection actor made runnable by its
  * readiness lands in the poller's own LIFO slot and runs next, on the
  * thread that learnt of it, with no other thread and no wake-up involved.
@@ -57,18 +58,40 @@
 
 typedef struct tr_runtime tr_runtime;
 
-/* A queue of timer requests, in lines of its own (an array of them). */
+/* Timer requests from threads that are not the runtime's workers, for
+ * the poller to file (in a line of its own). */
 typedef struct tr__request_queue {
     tr__mpsc q;
-    uint32_t pushed;  /* requests pushed (atomically on the last queue,
-                       * which every other thread shares) */
+    uint32_t pushed; /* requests pushed (atomically: every such thread shares it) */
 } CK_CC_CACHELINE tr__request_queue;
 
-/* A poller asleep in epoll_wait wakes for a request due before it would
- * wake anyway; and for every TR__SUBMIT_WAKE requests a queue takes,
- * whatever their due times, so that requests are filed, and cancelled
+/* A poller asleep in epoll_wait wakes for a timer due before it would
+ * wake anyway; and for every TR__SUBMIT_WAKE requests the outside queue
+ * takes, whatever their due times, so that they are filed, and cancelled
  * timers swept (timer.c), while the timers started are all due later. */
 #define TR__SUBMIT_WAKE 4096u
+
+/* A timing wheel of its own for each worker, and one for the timers
+ * started by other threads (the last). The owner files its timers into
+ * its wheel itself, under the wheel's lock, as it starts them; the poller
+ * takes the lock of every wheel with a timer due and fires them, in due
+ * order across the wheels (reactor.c, fire_due). Nobody else touches a
+ * wheel, so its lock is taken on the owner's own line but while the
+ * poller fires from it (or sweeps: timer.c). */
+typedef struct tr__timer_wheel {
+    /* Read by every poll, without the lock; written when it moves, in a
+     * line of its own, so that the owner's filing does not take it from
+     * the pollers (a poll reads one such line per worker). */
+    uint64_t next;      /* the earliest tick at which something filed may
+                         * be due (UINT64_MAX: none) */
+    uint32_t lock CK_CC_CACHELINE; /* 0, or the holder's worker id + 1 */
+    uint64_t count;     /* entries filed, cancelled ones too; read without the lock */
+    uint64_t sweep_low; /* the fewest entries it held since the sweep last
+                         * looked (timer.c, tr__timer_sweep); 0: look at
+                         * the next filing */
+    uint64_t filed;     /* requests filed since the sweep's last step */
+    tr__wheel wheel;
+} CK_CC_CACHELINE tr__timer_wheel;
 
 typedef struct tr__fd_entry tr__fd_entry;
 
@@ -91,19 +114,14 @@ typedef struct tr__reactor {
     tr__worker *poller;
     uint64_t now;           /* the clock as the dispatch began (timer lateness) */
     uint64_t armed;         /* the timerfd's deadline, UINT64_MAX if none */
-    tr__wheel wheel;
-    uint64_t sweep_low;     /* the fewest entries the wheel held since
-                             * the sweep last looked (timer.c,
-                             * tr__timer_sweep); 0: look at the next poll */
-    uint64_t filed;         /* requests filed since the sweep's last step */
     struct epoll_event *events;
     tr__wheel_entry **due;  /* simulation: the timers of one poll, shuffled */
     size_t due_n, due_cap;
 
-    tr__request_queue *requests; /* timers to file: one queue per worker
-                                  * (its own thread's starts), then one for
-                                  * every other thread (submit) */
-    unsigned queues;
+    tr__timer_wheel *wheels; /* one per worker, then the outside one */
+    unsigned n_wheels;
+    tr__timer_wheel **held;  /* the poller's: the wheels it holds (fire_due) */
+    tr__request_queue outside; /* timers started by other threads */
 
     tr__fd_entry **fds;     /* chunked table indexed by descriptor */
 
@@ -116,39 +134,56 @@ typedef struct tr__reactor {
 /* Creation, locking, waiting, dispatching and waking are declared in
  * sched/sched.h, which the workers that poll include: "the poller". */
 
-/* Queues a timer request for filing (timer.c), on w's queue (w: the
- * calling thread's worker, NULL for another thread); wakes the reactor if
- * it is due before its planned wake-up. Any thread.
+/* Files a timer request (timer.c): on a worker (w, the calling thread's,
+ * NULL for another thread) into w's own wheel at once, under its lock;
+ * from another thread into the outside queue, which the poller files.
+ * Wakes the poller asleep in epoll_wait if the timer is due before it
+ * would wake. Any thread.
  *
- * One queue per worker: every start pushes, and two workers pushing on
- * one queue pass its head's line back and forth. bench/timers (a million
- * timers started and cancelled by two actors on 2 workers, 2 cores):
- * 5.1 M timers/s while a line crosses between the CPUs in 40-60 ns, 2.8 M
- * while it takes 180-200 ns (bench/control's hand-off), before this and
- * the two changes beside it (the fence in submit, and the cancels giving
- * their holds back together: sched.h, the spare holds); 6.3 M and 4.6 M
- * after. Also measured: a turn's starts queued together as it ends, one
- * exchange for all (as fast), rejected because a timer so held is
- * invisible to the poller until the turn ends: a timer due later, started
- * meanwhile by another thread, could fire first (test
+ * Why a wheel per worker. With one wheel for the runtime, filed by the
+ * poller from a queue per worker, the poller read every other worker's
+ * request blocks (a line crossing each), and a worker that polled filed
+ * every worker's starts: at 2 workers bench/timers' two starters ran on
+ * the poller's time, and its rate followed the host's cost of a line
+ * crossing. bench/timers at 2 workers (a million timers started and
+ * cancelled by two actors): 6.5-7.0 M timers/s while a line crosses the
+ * two CPUs in 40-60 ns, 4.5-4.8 M while it takes 170-220 ns (hand-off of
+ * bench/control), 3.5-5.5 M at 100,000 timers; with a wheel per worker:
+ * see the figures in timer.c's top comment. Rejected on the way to the
+ * queue per worker: one queue for all (its head's line passed between
+ * the starters); a turn's starts queued together as it ends (a timer so
+ * held is invisible to the poller until the turn ends, so one due later
+ * and started meanwhile by another thread could fire first: test
  * timer/one_shots_100k_once_in_order saw 36 of 100,000 out of due order,
- * by up to 6.8 ms, on a loaded machine). And filing only the polling
- * worker's own queue between turns: no faster. */
+ * by up to 6.8 ms, on a loaded machine). */
 void tr__reactor_submit(tr__reactor *r, tr__worker *w, tr__node *request, uint64_t due_ns);
+
+/* The entries filed in all the wheels, cancelled ones included (the
+ * sweep's measure, timer.c). Any thread; a moment's figures. */
+uint64_t tr__reactor_timers_filed(tr__reactor *r);
 
 /* tr__timer_system and tr__timer_self are declared in actors/actors.h
  * (asks and supervisors use them). */
 
-/* Called by the polling worker, with the reactor's lock (timer.c, io.c, signal.c). */
+/* Filing (timer.c), by tw's owner w or the poller w, holding tw's
+ * lock: request goes into tw's wheel; returns its due tick. */
+uint64_t tr__timer_file(tr__reactor *r, tr__timer_wheel *tw, tr__node *request);
+/* Every TR__SWEEP_EVERY filings into a worker's wheel, and at each poll
+ * for the outside wheel: a step of the sweep that takes cancelled timers
+ * out of tw's wheel, begun when they may outnumber the pending ones; w
+ * (the filer or the poller, holding tw's lock) takes back their slots. */
+#define TR__SWEEP_EVERY 64
+void tr__timer_sweep(tr__reactor *r, tr__worker *w, tr__timer_wheel *tw);
+
+/* Called by the polling worker, with the reactor's lock and the lock of
+ * the wheel an entry is in (reactor.c, io.c, signal.c). */
 void tr__timer_fire(tr__wheel_entry *e, void *reactor);
 void tr__timer_drop(tr__wheel_entry *e);
-void tr__timer_file(tr__reactor *r, tr__node *request);
-/* After each advance: a step of the sweep that takes cancelled timers
- * out of the wheel, begun when they may outnumber the pending ones. */
-void tr__timer_sweep(tr__reactor *r);
-/* The wheel advanced to tick `to` in simulation: the timers due fire in
- * an order drawn from the seed, some late (TR__FAULT_TIMER_LATE). */
-void tr__timer_advance_seeded(tr__reactor *r, uint64_t to);
+/* Simulation: the timers due in a poll are gathered from the wheels
+ * (tr__timer_gather as the advance's callback), then fired in an order
+ * drawn from the seed, some late (TR__FAULT_TIMER_LATE). */
+void tr__timer_gather(tr__wheel_entry *e, void *reactor);
+void tr__timer_fire_gathered(tr__reactor *r);
 void tr__io_dispatch(tr__reactor *r, uint64_t data, uint32_t events);
 void tr__io_fini(tr__reactor *r);
 void tr__signal_dispatch(tr__reactor *r);

@@ -1,7 +1,9 @@
 /* reactor/timer.c — timers: start, fire, cancel.
  *
- * A timer is an actor slot (so it has a pid) plus a request block that the
- * reactor files in its wheel. The slot's aux word is the timer's state,
+ * A timer is an actor slot (so it has a pid) plus a request block filed
+ * in a timing wheel: the starting worker's own, or for a timer started by
+ * another thread the outside one, which the poller files (reactor.h,
+ * tr__reactor_submit). The slot's aux word is the timer's state,
  * tagged with its generation: PENDING until the reactor claims it to fire
  * (FIRING) or a canceller claims it (DONE). Exactly one side wins the
  * compare-and-swap, which is what makes "cancelled" mean "will not be
@@ -20,6 +22,20 @@
  * polling the reactor recycles the slot when the wheel entry comes due —
  * for a cancelled timer, when the sweep (below) finds it, as cancel is
  * one CAS, never a search.
+ *
+ * A wheel per worker, against the one wheel filed by the poller from a
+ * queue per worker (the design until this one), measured alternating on
+ * 2 workers, 2 CPUs: bench/timers' start+cancel at 2 workers 146-225 ns a
+ * timer against 168-239 (level in the host's fast minutes, 4-8% faster
+ * in its slow ones, where a line takes 170-220 ns to cross: what it costs
+ * is mostly the page faults of 350 bytes a timer, which two threads take
+ * on one address space); the lateness of its second phase (a million
+ * timers due over a second) p99 121-145 ms against 139-186; and a
+ * deadline moved 10 million times by cancel and start (the sweep, below)
+ * 16.0 M moves a second on 1 and 2 workers against 9.4 and 14.8 M, with
+ * 4,112 slots and a peak of 6 MB against 51,216 and 21 MB at 1 worker.
+ * It is built for many cores: there the one poller filed every worker's
+ * starts (a line crossing each, and on one thread).
  */
 #include <limits.h>
 #include <sched.h>
@@ -41,6 +57,7 @@ typedef struct timer_req {
     tr_pid timer, target;
     tr__actor *slot;
     tr_msg *payload;
+    tr__wheel *wheel; /* the wheel it is filed in (a periodic one goes back there) */
 } timer_req;
 _Static_assert(offsetof(timer_req, entry) == 0,
                "the wheel hands back the entry, which is taken as its timer_req");
@@ -111,11 +128,11 @@ static void lateness(tr__reactor *r, const timer_req *t)
  * generation and then ended by the canceller (found by the assertion in
  * tr__table_give, timer/cancel_races_expiry_4_threads). The canceller is a
  * few instructions away, as the FIRING wait in tr_timer_cancel is. */
-static void timer_reap(tr__reactor *r, timer_req *t)
+static void timer_reap(tr_runtime *rt, tr__worker *w, timer_req *t)
 {
     while (ck_pr_load_32(&t->slot->life) & 1)
         sched_yield();
-    tr__table_give(&r->rt->actors.table, &r->poller->turner.slots, t->slot);
+    tr__table_give(&rt->actors.table, &w->turner.slots, t->slot);
     req_free(t);
 }
 
@@ -188,12 +205,15 @@ static int timer_start(tr_ctx *cx, const tr_timer_spec *spec, bool system, bool 
     return 0;
 }
 
-void tr__timer_file(tr__reactor *r, tr__node *request)
+uint64_t tr__timer_file(tr__reactor *r, tr__timer_wheel *tw, tr__node *request)
 {
+    (void)r;
     timer_req *t = (timer_req *)((tr_msg *)request)->data;
     t->entry.due = ticks_ceil(t->due_ns);
-    tr__wheel_insert(&r->wheel, &t->entry);
-    r->filed++;
+    t->wheel = &tw->wheel;
+    tr__wheel_insert(&tw->wheel, &t->entry);
+    tw->filed++;
+    return t->entry.due;
 }
 
 void tr__timer_drop(tr__wheel_entry *e)
@@ -207,7 +227,7 @@ void tr__timer_fire(tr__wheel_entry *e, void *arg)
     timer_req *t = (timer_req *)e;
     uint32_t gen = TR__PID_GEN(t->timer);
     if (!ck_pr_cas_32(&t->slot->aux, TR__AUX(gen, PENDING), TR__AUX(gen, FIRING))) {
-        timer_reap(r, t); /* cancelled and ended by the canceller */
+        timer_reap(r->rt, r->poller, t); /* cancelled and ended by the canceller */
         return;
     }
     /* FIRING: only this call moves the state on (cancel waits). */
@@ -225,7 +245,7 @@ void tr__timer_fire(tr__wheel_entry *e, void *arg)
          * cannot look finished in between. */
         if (held)
             tr_runtime_release(r->rt);
-        timer_reap(r, t);
+        timer_reap(r->rt, r->poller, t);
         return;
     }
 
@@ -242,7 +262,7 @@ void tr__timer_fire(tr__wheel_entry *e, void *arg)
     if (t->due_ns <= now)
         t->due_ns += ((now - t->due_ns) / t->period_ns + 1) * t->period_ns;
     t->entry.due = ticks_ceil(t->due_ns);
-    tr__wheel_insert(&r->wheel, &t->entry);
+    tr__wheel_insert(t->wheel, &t->entry);
 }
 
 /* ---- the sweep: cancelled timers out of the wheel before they are due ----
@@ -251,31 +271,34 @@ void tr__timer_fire(tr__wheel_entry *e, void *arg)
  * A program that moves a deadline by cancelling and starting again (an
  * idle timeout reset on every message) would then hold every timer it
  * started within the delay: a minute's timeout moved 100,000 times a
- * second is 6 million timers, 2 GB. So the poller sweeps, in passes over
- * the whole wheel (tr__wheel_sweep):
+ * second is 6 million timers, 2 GB. So whoever files into a wheel sweeps
+ * it, in passes over the whole wheel (tr__wheel_sweep): a worker every
+ * TR__SWEEP_EVERY timers it files into its own, the poller at each poll
+ * for the outside wheel.
  *   - When to pass: when the wheel holds at least SWEEP_MIN entries and
  *     twice the fewest it held since the last look (after a pass, at the
- *     next poll), the poller reads the count of pending timers (every
+ *     next step), the sweeper reads the count of pending timers (every
  *     worker's counters: tr__timers_pending); a pass begins if they are
- *     no more than half of what is filed.
- *   - How fast: each poll looks at SWEEP_STEP entries plus four for each
- *     request that poll filed, so a pass outruns the filing; what is
+ *     no more than half of what all the wheels hold.
+ *   - How fast: each step looks at SWEEP_STEP entries plus four for each
+ *     request filed since the last, so a pass outruns the filing; what is
  *     filed meanwhile waits for the next pass, which follows at once
  *     while cancelled timers are half of the wheel or more.
  *   - What it costs: a read of the counters each time the wheel doubles
  *     (a program that cancels little pays nothing else); while passes
- *     run, at most SWEEP_STEP + 4 looks per request filed, at least half
- *     of them at cancelled entries, which are reaped as they would have
- *     been when due. A poll's share is bounded by SWEEP_STEP plus four
- *     times the filing it did, so expiries and readiness wait for
- *     nothing unbounded.
+ *     run, at most SWEEP_STEP / TR__SWEEP_EVERY + 4 looks per request
+ *     filed, at least half of them at cancelled entries, which are reaped
+ *     as they would have been when due. A step is bounded by SWEEP_STEP
+ *     plus four times the filing since the last, so a start, and a poll's
+ *     expiries and readiness, wait for nothing unbounded.
  * The poller asleep in epoll_wait is woken every TR__SUBMIT_WAKE starts
- * a queue takes (reactor.h), so timers due later than it wakes are filed
- * and swept too. An actor moving an hour-long deadline (cancel, start)
- * 10 million times, 100 a turn: the actor table grew to 10 million slots
- * (3.4 GB resident), now to 24,000-37,000 on 2 workers and 45,000 on 1
- * (13-20 MB), and the moves run at 14-15 M a second instead of 2.6-3.5 M
- * (slots and blocks come back warm). The
+ * the outside queue takes (reactor.h), so that the timers of other
+ * threads are filed and swept too. An actor moving an hour-long deadline
+ * (cancel, start) 10 million times, 100 a turn: the actor table grew to
+ * 10 million slots (3.4 GB resident) before the sweep, 16,000-51,000
+ * (10-21 MB) with the poller sweeping one wheel, and 4,112 (6 MB) on 1
+ * or 2 workers with the owner sweeping its own as it files (the moves
+ * run at 16 M a second: slots and blocks come back warm). The
  * pattern of bench/timers (a million hour-long timers started, then all
  * cancelled) makes no pass while they are pending, and its rate is level
  * (8 alternating runs at 2 workers: medians 4.39 -> 4.31 M, 4.1 -> 4.0 M
@@ -296,36 +319,43 @@ static bool cancelled(tr__wheel_entry *e, void *arg)
     return ck_pr_load_32(&t->slot->aux) != TR__AUX(TR__PID_GEN(t->timer), PENDING);
 }
 
+struct reaper {
+    tr_runtime *rt;
+    tr__worker *w;
+};
+
 static void reap(tr__wheel_entry *e, void *arg)
 {
-    timer_reap(arg, (timer_req *)e);
+    struct reaper *by = arg;
+    timer_reap(by->rt, by->w, (timer_req *)e);
 }
 
-void tr__timer_sweep(tr__reactor *r)
+void tr__timer_sweep(tr__reactor *r, tr__worker *w, tr__timer_wheel *tw)
 {
-    tr__wheel *wh = &r->wheel;
-    uint64_t filed = r->filed;
-    r->filed = 0;
+    tr__wheel *wh = &tw->wheel;
+    uint64_t filed = tw->filed;
+    tw->filed = 0;
     if (!tr__wheel_sweeping(wh)) {
-        if (wh->count < r->sweep_low)
-            r->sweep_low = wh->count;
-        if (wh->count < SWEEP_MIN || wh->count < 2 * r->sweep_low)
+        if (wh->count < tw->sweep_low)
+            tw->sweep_low = wh->count;
+        if (wh->count < SWEEP_MIN || wh->count < 2 * tw->sweep_low)
             return;
-        r->sweep_low = wh->count;
-        if (2 * tr__timers_pending(r->rt) > wh->count)
+        tw->sweep_low = wh->count;
+        if (2 * tr__timers_pending(r->rt) > tr__reactor_timers_filed(r))
             return; /* mostly pending: look again once the wheel has doubled */
         tr__wheel_sweep_begin(wh);
     }
     uint64_t step = SWEEP_STEP + 4 * filed;
-    if (tr__wheel_sweep(wh, step > UINT_MAX ? UINT_MAX : (unsigned)step, cancelled, reap, r))
-        r->sweep_low = 0; /* look again at the next poll */
+    struct reaper by = {r->rt, w};
+    if (tr__wheel_sweep(wh, step > UINT_MAX ? UINT_MAX : (unsigned)step, cancelled, reap, &by))
+        tw->sweep_low = 0; /* look again at the next step */
 }
 
 /* ---- simulation: the timers of one poll in a seeded order ---- */
 
 #define LATE_MAX_NS (10 * 1000 * 1000)
 
-static void collect(tr__wheel_entry *e, void *arg)
+void tr__timer_gather(tr__wheel_entry *e, void *arg)
 {
     tr__reactor *r = arg;
     if (r->due_n == r->due_cap) {
@@ -352,7 +382,7 @@ static void fire_seeded(tr__reactor *r, timer_req *t)
     bool late = t->entry.due != ticks_ceil(t->due_ns);
     if (pending && !late && tr__sim_fault(TR__FAULT_TIMER_LATE)) {
         t->entry.due = ticks_ceil(r->now + 1 + tr__sim_below(LATE_MAX_NS));
-        tr__wheel_insert(&r->wheel, &t->entry);
+        tr__wheel_insert(t->wheel, &t->entry);
         return;
     }
     if (pending)
@@ -360,10 +390,8 @@ static void fire_seeded(tr__reactor *r, timer_req *t)
     tr__timer_fire(&t->entry, r);
 }
 
-void tr__timer_advance_seeded(tr__reactor *r, uint64_t to)
+void tr__timer_fire_gathered(tr__reactor *r)
 {
-    r->due_n = 0;
-    tr__wheel_advance(&r->wheel, to, collect, r);
     /* Fisher-Yates from the seeded stream: timers due in one poll are
      * tried in every order across seeds, not always in filing order. */
     for (size_t i = r->due_n; i > 1; i--) {

@@ -8,7 +8,7 @@
  * O(1) (doubly linked slot lists); finding the next due slot is a rotate
  * and a count of trailing zeros on a 64-bit occupancy word per level.
  *
- * Single-threaded: only the worker holding the reactor's lock touches the wheel.
+ * Single-threaded: only the holder of its lock touches a wheel (reactor.h, tr__timer_wheel).
  */
 #ifndef TR_REACTOR_WHEEL_H
 #define TR_REACTOR_WHEEL_H

@@ -1199,6 +1199,178 @@ static void test_fires_between_long_turns(void)
     tr_runtime_destroy(rt);
 }
 
+/* ---- two workers' wheels fire in due order together ---------------------- */
+
+/* Each worker files its timers in a wheel of its own (reactor/reactor.h),
+ * and the poller fires the timers due in all of them in due order. Two
+ * starters, held in long turns on the two workers of the runtime, start
+ * three timers each to one target, due in turn (starter 0's at 110, 130
+ * and 150 ms from a base, starter 1's at 120, 140 and 160), so that the
+ * six are due together when the turns end, in two wheels: a poller firing
+ * one wheel after the other would deliver 110, 130, 150 before 120. Order
+ * is checked as in bulk_verify: no timer arrives after one due more than
+ * a tick later, by bounds read around each start. */
+enum { WHEEL_STARTERS = 2, WHEEL_TIMERS = 3 };
+#define WHEEL_BASE_MS 100
+#define WHEEL_STEP_MS 10
+
+struct wheels_case {
+    uint64_t base;
+    tr_pid target;
+    atomic_uint spinning, arrived;
+    atomic_bool release;
+    uint64_t lo[WHEEL_STARTERS * WHEEL_TIMERS], hi[WHEEL_STARTERS * WHEEL_TIMERS];
+    uint32_t order[WHEEL_STARTERS * WHEEL_TIMERS + 1];
+};
+
+struct wheel_starter {
+    struct wheels_case *c;
+    unsigned which;
+};
+
+static void wheel_starter(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)m;
+    struct wheel_starter *ws = state;
+    struct wheels_case *c = ws->c;
+    for (unsigned k = 0; k < WHEEL_TIMERS; k++) {
+        uint32_t id = 2 * k + ws->which;
+        uint64_t due = c->base + (WHEEL_BASE_MS + WHEEL_STEP_MS * (id + 1)) * TR_MSEC;
+        uint64_t now = tt_now_ns();
+        tr_timer_spec spec = { .delay_ns = due > now ? due - now : 0, .to = c->target,
+                               .type = MSG_FIRE, .data = &id, .len = sizeof id };
+        c->lo[id] = now + spec.delay_ns;
+        TT_CHECK(tr_timer_start(cx, &spec, NULL) == 0);
+        c->hi[id] = tt_now_ns() + spec.delay_ns;
+    }
+    /* Held until the test thread has seen both starters here, on both
+     * workers, and every timer is due. */
+    atomic_fetch_add(&c->spinning, 1);
+    while (!atomic_load(&c->release))
+        ;
+}
+
+static void wheel_target(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    struct wheels_case *c = *(struct wheels_case **)state;
+    unsigned n = atomic_load(&c->arrived);
+    const uint32_t *id = TR_PAYLOAD(m, uint32_t);
+    TT_CHECK(id != NULL);
+    if (id != NULL && n < WHEEL_STARTERS * WHEEL_TIMERS + 1)
+        c->order[n] = *id;
+    atomic_store(&c->arrived, n + 1);
+}
+
+static void test_wheels_fire_in_due_order(void)
+{
+    static struct wheels_case c;
+    memset(&c, 0, sizeof c);
+    struct wheels_case *cp = &c;
+    tr_config cfg;
+    tr_config_init(&cfg);
+    cfg.threads = WHEEL_STARTERS;
+    cfg.watchdog_ms = 0; /* the starters' turns are long on purpose */
+    tr_runtime *rt = NULL;
+    TT_EQ(tr_runtime_create(&cfg, &rt), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), wheel_target, &cp, sizeof cp, &c.target), 0);
+    tr_pid starters[WHEEL_STARTERS];
+    for (unsigned k = 0; k < WHEEL_STARTERS; k++) {
+        struct wheel_starter ws = { &c, k };
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), wheel_starter, &ws, sizeof ws, &starters[k]), 0);
+    }
+    c.base = tt_now_ns();
+    for (unsigned k = 0; k < WHEEL_STARTERS; k++)
+        TT_EQ(tr_send(tr_runtime_ctx(rt), starters[k], MSG_START, NULL, 0), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    /* Both in their turns at once: one on each worker. (A safety net, not
+     * a timing bound: the evening out moves the second within a few ms.) */
+    uint64_t give_up = tt_now_ns() + (uint64_t)(JOIN_LIMIT_S * 1e9);
+    while (atomic_load(&c.spinning) < WHEEL_STARTERS && tt_now_ns() < give_up)
+        tt_sleep_ms(1);
+    TT_EQ(atomic_load(&c.spinning), WHEEL_STARTERS);
+    uint64_t last_due = 0;
+    for (unsigned i = 0; i < WHEEL_STARTERS * WHEEL_TIMERS; i++)
+        last_due = c.hi[i] > last_due ? c.hi[i] : last_due;
+    while (tt_now_ns() < last_due + RES_NS)
+        tt_sleep_ms(1);
+    atomic_store(&c.release, true);
+    TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
+    TT_NO_ERRORS();
+
+    TT_EQ(atomic_load(&c.arrived), WHEEL_STARTERS * WHEEL_TIMERS);
+    unsigned misordered = 0, seen[WHEEL_STARTERS * WHEEL_TIMERS] = { 0 };
+    uint64_t max_lo = 0;
+    for (unsigned k = 0; k < WHEEL_STARTERS * WHEEL_TIMERS; k++) {
+        uint32_t id = c.order[k];
+        TT_CHECK(id < WHEEL_STARTERS * WHEEL_TIMERS);
+        if (id >= WHEEL_STARTERS * WHEEL_TIMERS)
+            break;
+        seen[id]++;
+        if (c.hi[id] + RES_NS < max_lo)
+            misordered++;
+        max_lo = c.lo[id] > max_lo ? c.lo[id] : max_lo;
+        printf("%s%u", k == 0 ? "[order " : " ", id);
+    }
+    printf("] ");
+    for (unsigned i = 0; i < WHEEL_STARTERS * WHEEL_TIMERS; i++)
+        TT_EQ(seen[i], 1);
+    TT_EQ(misordered, 0);
+    tr_runtime_destroy(rt);
+}
+
+/* ---- a worker's sooner timer wakes the poller asleep past it --------------- */
+
+/* The poller asleep in epoll_wait until an hour-long timer is due must
+ * wake for a timer a worker files in its own wheel, due sooner (the
+ * Dekker of reactor.c, wake_if_sooner): a chain of CHAIN timers of 5 ms,
+ * each started by the firing of the one before, in the turn that handles
+ * it, comes to its end while the hour-long timer still holds the runtime.
+ * Were the wake-up lost, the chain would stall for the hour, and the test
+ * would fail on its safety net. */
+enum { CHAIN = 20 };
+
+struct chain {
+    atomic_uint fired;
+    uint64_t due;         /* the link pending: when it may fire at the earliest */
+    atomic_uint early;
+    tr_pid hour;
+};
+
+static void chain_link(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)m;
+    struct chain *ch = *(struct chain **)state;
+    if (m->type == MSG_FIRE && tt_now_ns() < ch->due)
+        atomic_fetch_add(&ch->early, 1);
+    if (m->type == MSG_FIRE && atomic_fetch_add(&ch->fired, 1) + 1 == CHAIN) {
+        TT_CHECK(tr_timer_cancel(cx, ch->hour) == 1); /* the runtime may end */
+        return;
+    }
+    tr_timer_spec spec = { .delay_ns = 5 * TR_MSEC, .to = tr_self(cx), .type = MSG_FIRE };
+    ch->due = tt_now_ns() + spec.delay_ns;
+    TT_CHECK(tr_timer_start(cx, &spec, NULL) == 0);
+}
+
+static void test_sooner_timer_wakes_sleeping_poller(void)
+{
+    struct chain ch = { 0 };
+    struct chain *p = &ch;
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_pid link;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), chain_link, &p, sizeof p, &link), 0);
+    tr_timer_spec hour = { .delay_ns = 3600 * TR_SEC, .to = link, .type = MSG_TICK };
+    TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &hour, &ch.hour), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    tt_sleep_ms(20); /* the workers park; one sleeps in epoll_wait for the hour */
+    TT_EQ(tr_send(tr_runtime_ctx(rt), link, MSG_START, NULL, 0), 0);
+    TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
+    TT_NO_ERRORS();
+    TT_EQ(atomic_load(&ch.fired), CHAIN);
+    TT_EQ(atomic_load(&ch.early), 0);
+    tr_runtime_destroy(rt);
+}
+
 /* ---- a deadline moved by cancel and start: the table stays small ---------- */
 
 /* An actor moves an hour-long deadline RESETS times (cancel, start again:
@@ -1256,8 +1428,8 @@ static void resetter_actor(tr_ctx *cx, void *state, const tr_msg *m)
 
 static void test_resets_sweep(void)
 {
-    /* One worker (it polls between its own turns) and two (the other one
-     * sleeps in the reactor, woken every few thousand starts). */
+    /* One worker and two (the other one sleeps in the reactor): either
+     * way the resetter's worker sweeps its own wheel as it files. */
     for (unsigned threads = 1; threads <= 2; threads++) {
         struct resetter *r = calloc(1, sizeof *r);
         CU_ASSERT_FATAL(r != NULL);
@@ -1305,5 +1477,8 @@ void register_timer_tests(void)
     tt_test(s, "hour_timer_stop_join_destroy", test_hour_timer_stop);
     tt_test(s, "idle_wait_uses_no_cpu", test_idle_wait);
     tt_test(s, "fires_between_long_turns_of_a_busy_worker", test_fires_between_long_turns);
+    tt_test(s, "two_workers_wheels_fire_in_due_order", test_wheels_fire_in_due_order);
+    tt_test(s, "sooner_timer_from_a_worker_wakes_the_sleeping_poller",
+            test_sooner_timer_wakes_sleeping_poller);
     tt_test(s, "moved_deadline_swept_table_stays_small", test_resets_sweep);
 }
