@@ -111,10 +111,7 @@ void tr__sched_wake_all(tr_runtime *rt)
 #define STUCK_NS (1000 * 1000)
 
 /* Awake workers other than self that are making progress (at most
- * rt->cpus are counted), and those woken and not yet running: they are
- * about to take a CPU, so that wake-ups in a row do not wake more
- * workers than there are CPUs before the first of them has run
- * (cpu_free). */
+ * rt->cpus are counted). */
 static uint32_t moving_besides(tr_runtime *rt, tr__worker *self)
 {
     uint64_t now = tr__now_ns();
@@ -122,8 +119,8 @@ static uint32_t moving_besides(tr_runtime *rt, tr__worker *self)
     for (unsigned i = 0; i < rt->cfg.threads && moving < rt->cpus; i++) {
         tr__worker *v = &rt->workers[i];
         uint32_t state = ck_pr_load_32(&v->park);
-        if (v != self && (state == NOTIFIED ||
-                          (state == AWAKE && now - ck_pr_load_64(&v->mark_ns) < STUCK_NS)))
+        if (v != self && state != PARKED && state != POLLING &&
+            now - ck_pr_load_64(&v->mark_ns) < STUCK_NS)
             moving++;
     }
     return moving;
@@ -136,16 +133,10 @@ static bool cpus_taken(tr_runtime *rt)
            rt->cfg.threads - N_PARKED(ck_pr_load_64(&rt->idle)) >= rt->cpus;
 }
 
-/* Whether the awake workers leave a CPU for one more. Not by the count
- * of parked workers, in which a worker woken and not yet running still
- * counts (it leaves the count itself: wake_worker): with more workers
- * than CPUs, a burst of sends from outside (bench/ask's four STARTs at 16
- * workers on 2 CPUs) woke a worker for each, and their pairs then shared
- * the CPUs by the kernel's time slices; ask ran at 13-27 M asks/s at 16
- * workers against 29-32 M at 2. */
-static bool cpu_free(tr_runtime *rt)
+/* Whether the awake workers leave a CPU for one more. */
+static bool cpu_free(tr_runtime *rt, uint64_t s)
 {
-    return rt->cfg.threads <= rt->cpus || moving_besides(rt, NULL) < rt->cpus;
+    return rt->cfg.threads - N_PARKED(s) < rt->cpus || moving_besides(rt, NULL) < rt->cpus;
 }
 
 /* A worker out of work stands by (parks without searching, even with
@@ -153,7 +144,8 @@ static bool cpu_free(tr_runtime *rt)
 static bool stand_by(tr__worker *w)
 {
     tr_runtime *rt = w->turner.rt;
-    return rt->cfg.threads > rt->cpus && moving_besides(rt, w) >= rt->cpus;
+    uint64_t s = ck_pr_load_64(&rt->idle);
+    return rt->cfg.threads - N_PARKED(s) > rt->cpus && moving_besides(rt, w) >= rt->cpus;
 }
 
 /* Wakes the worker asleep in the reactor if it sleeps with no timeout:
@@ -183,7 +175,7 @@ static void notify(tr_runtime *rt)
     uint64_t s = ck_pr_load_64(&rt->idle);
     if (N_PARKED(s) == 0 || N_SEARCHING(s) != 0)
         return;
-    if (cpu_free(rt))
+    if (cpu_free(rt, s))
         wake_one(rt);
     else
         kick_untimed_poller(rt);
@@ -513,15 +505,8 @@ static tr__actor *next_local(tr__worker *w)
         return dequeued(w->turner.rt, a);
     /* (No wake-up for what is left in the injection queue: each push from
      * outside has made one, and a ring's overflow is not worth one unless
-     * a full ring is worth sharing: push_local.) A worker beyond the CPUs
-     * leaves it to the workers that have them (they look every
-     * INJECT_EVERY turns) and stands by: woken to look for stuck workers
-     * (kick_untimed_poller), it took bench/ask's third START at 16 workers
-     * on 2 CPUs, and three workers then shared two CPUs, the evening out
-     * moving pairs among them 40-80 times a run. */
-    if ((tr__injectq_is_empty(&w->turner.rt->inject) || stand_by(w) ||
-         (a = tr__injectq_pop(&w->turner.rt->inject)) == NULL) &&
-        w->held != NULL) {
+     * a full ring is worth sharing: push_local.) */
+    if ((a = tr__injectq_pop(&w->turner.rt->inject)) == NULL && w->held != NULL) {
         a = w->held;
         w->held = NULL;
     }
@@ -615,7 +600,7 @@ void tr__sched_even(tr_runtime *rt, uint64_t now)
     unsigned wait = even_wait(e);
     tr__worker *victim = NULL, *taker = NULL;
     unsigned most = 0;
-    bool may_wake = cpu_free(rt);
+    bool may_wake = cpu_free(rt, ck_pr_load_64(&rt->idle));
     for (unsigned i = 0; i < n; i++) {
         tr__worker *v = &rt->workers[i];
         uint32_t state = ck_pr_load_32(&v->park);
@@ -720,7 +705,7 @@ static tr__actor *search(tr__worker *w)
     /* The last searcher to find work hands the search on, since pushers
      * did not wake anyone while it was searching. */
     if (a != NULL && N_SEARCHING(s) == 0 && N_PARKED(s) != 0 && work_visible(rt, false) &&
-        cpu_free(rt))
+        cpu_free(rt, s))
         wake_one(rt);
     return a;
 }
