@@ -50,7 +50,7 @@ void tr__reactor_destroy(tr__reactor *r)
     for (unsigned i = 0; r->wheels != NULL && i < r->n_wheels; i++) {
         tr__node *n;
         while (i == r->n_wheels - 1 && (n = tr__mpsc_pop(&r->outside.q)) != NULL)
-            tr__timer_file(r, &r->wheels[i], n);
+            tr__timer_file(&r->wheels[i], n);
         tr__wheel_drain(&r->wheels[i].wheel, drop_timer, r);
     }
     free(r->wheels);
@@ -176,7 +176,7 @@ void tr__reactor_submit(tr__reactor *r, tr__worker *w, tr__node *request, uint64
     bool nested = ck_pr_load_32(&tw->lock) == me;
     if (!nested)
         wheel_lock(tw, me);
-    uint64_t tick = tr__timer_file(r, tw, request);
+    uint64_t tick = tr__timer_file(tw, request);
     if (tick <= tw->wheel.now)
         tick = tw->wheel.now + 1; /* where the wheel files it (wheel.h) */
     if (tw->filed >= TR__SWEEP_EVERY && !nested) /* (not in the middle of an advance) */
@@ -272,7 +272,7 @@ static void file_outside(tr__reactor *r)
             sched_yield();
             continue;
         }
-        tr__timer_file(r, tw, n); /* n stays valid: it fires in a later round */
+        tr__timer_file(tw, n); /* n stays valid: it fires in a later round */
         if (n == last)
             return;
     }

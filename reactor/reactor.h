@@ -167,7 +167,7 @@ uint64_t tr__reactor_timers_filed(tr__reactor *r);
 
 /* Filing (timer.c), by tw's owner w or the poller w, holding tw's
  * lock: request goes into tw's wheel; returns its due tick. */
-uint64_t tr__timer_file(tr__reactor *r, tr__timer_wheel *tw, tr__node *request);
+uint64_t tr__timer_file(tr__timer_wheel *tw, tr__node *request);
 /* Every TR__SWEEP_EVERY filings into a worker's wheel, and at each poll
  * for the outside wheel: a step of the sweep that takes cancelled timers
  * out of tw's wheel, begun when they may outnumber the pending ones; w

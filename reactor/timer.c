@@ -20,8 +20,8 @@
  * behaviour never runs: whoever moves it to DONE ends its pid at once (the
  * poller after the last delivery, or the canceller), and the worker
  * polling the reactor recycles the slot when the wheel entry comes due —
- * for a cancelled timer, when the sweep (below) finds it, as cancel is
- * one CAS, never a search.
+ * for a cancelled timer, whoever sweeps its wheel (below) when it finds
+ * it, as cancel is one CAS, never a search.
  *
  * A wheel per worker, against the one wheel filed by the poller from a
  * queue per worker (the design until this one), measured alternating on
@@ -30,7 +30,8 @@
  * in its slow ones, where a line takes 170-220 ns to cross: what it costs
  * is mostly the page faults of 350 bytes a timer, which two threads take
  * on one address space); the lateness of its second phase (a million
- * timers due over a second) p99 121-145 ms against 139-186; and a
+ * timers due over a second) p99 121-145 ms against 139-186 in slow
+ * minutes; and a
  * deadline moved 10 million times by cancel and start (the sweep, below)
  * 16.0 M moves a second on 1 and 2 workers against 9.4 and 14.8 M, with
  * 4,112 slots and a peak of 6 MB against 51,216 and 21 MB at 1 worker.
@@ -205,9 +206,8 @@ static int timer_start(tr_ctx *cx, const tr_timer_spec *spec, bool system, bool 
     return 0;
 }
 
-uint64_t tr__timer_file(tr__reactor *r, tr__timer_wheel *tw, tr__node *request)
+uint64_t tr__timer_file(tr__timer_wheel *tw, tr__node *request)
 {
-    (void)r;
     timer_req *t = (timer_req *)((tr_msg *)request)->data;
     t->entry.due = ticks_ceil(t->due_ns);
     t->wheel = &tw->wheel;
