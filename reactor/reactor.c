@@ -47,11 +47,12 @@ void tr__reactor_destroy(tr__reactor *r)
 {
     if (r == NULL)
         return;
-    for (unsigned i = 0; r->wheels != NULL && i < r->n_wheels; i++) {
+    if (r->wheels != NULL) {
         tr__node *n;
-        while (i == r->n_wheels - 1 && (n = tr__mpsc_pop(&r->outside.q)) != NULL)
-            tr__timer_file(&r->wheels[i], n);
-        tr__wheel_drain(&r->wheels[i].wheel, drop_timer, r);
+        while ((n = tr__mpsc_pop(&r->outside.q)) != NULL)
+            tr__timer_file(&r->wheels[r->n_wheels - 1], n);
+        for (unsigned i = 0; i < r->n_wheels; i++)
+            tr__wheel_drain(&r->wheels[i].wheel, drop_timer, r);
     }
     free(r->wheels);
     free(r->held);
@@ -177,8 +178,6 @@ void tr__reactor_submit(tr__reactor *r, tr__worker *w, tr__node *request, uint64
     if (!nested)
         wheel_lock(tw, me);
     uint64_t tick = tr__timer_file(tw, request);
-    if (tick <= tw->wheel.now)
-        tick = tw->wheel.now + 1; /* where the wheel files it (wheel.h) */
     if (tw->filed >= TR__SWEEP_EVERY && !nested) /* (not in the middle of an advance) */
         tr__timer_sweep(r, w, tw);
     ck_pr_store_64(&tw->count, tw->wheel.count);

@@ -3,10 +3,11 @@
  * There is no reactor thread. Whichever worker holds the reactor's lock
  * polls it: it fires the timers due in every worker's wheel (each worker
  * files its own timers: tr__reactor_submit), files those that other
- * threads start, dispatches signals, and turns readiness into TR_IO_* messages — sent
- * from that worker, so that a connection actor made runnable by its
- * readiness lands in the poller's own LIFO slot and runs next, on the
- * thread that learnt of it, with no other thread and no wake-up involved.
+ * threads start, dispatches signals, and turns readiness into TR_IO_*
+ * messages — sent from that worker, so that a connection actor made
+ * runnable by its readiness lands in the poller's own LIFO slot and runs
+ * next, on the thread that learnt of it, with no other thread and no
+ * wake-up involved.
  *
  * Who polls (sched/worker.c):
  *   - a worker about to sleep takes the lock if it is free and sleeps in
@@ -76,8 +77,8 @@ typedef struct tr__request_queue {
  * its wheel itself, under the wheel's lock, as it starts them; the poller
  * takes the lock of every wheel with a timer due and fires them, in due
  * order across the wheels (reactor.c, fire_due). Nobody else touches a
- * wheel, so its lock is taken on the owner's own line but while the
- * poller fires from it (or sweeps: timer.c). */
+ * wheel, so its lock's line stays with the owner except while the
+ * poller fires from it. */
 typedef struct tr__timer_wheel {
     /* Read by every poll, without the lock; written when it moves, in a
      * line of its own, so that the owner's filing does not take it from
@@ -166,7 +167,8 @@ uint64_t tr__reactor_timers_filed(tr__reactor *r);
  * (asks and supervisors use them). */
 
 /* Filing (timer.c), by tw's owner w or the poller w, holding tw's
- * lock: request goes into tw's wheel; returns its due tick. */
+ * lock: request goes into tw's wheel; returns the tick it is filed for
+ * (tr__wheel_insert). */
 uint64_t tr__timer_file(tr__timer_wheel *tw, tr__node *request);
 /* Every TR__SWEEP_EVERY filings into a worker's wheel, and at each poll
  * for the outside wheel: a step of the sweep that takes cancelled timers

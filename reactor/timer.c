@@ -211,9 +211,8 @@ uint64_t tr__timer_file(tr__timer_wheel *tw, tr__node *request)
     timer_req *t = (timer_req *)((tr_msg *)request)->data;
     t->entry.due = ticks_ceil(t->due_ns);
     t->wheel = &tw->wheel;
-    tr__wheel_insert(&tw->wheel, &t->entry);
     tw->filed++;
-    return t->entry.due;
+    return tr__wheel_insert(&tw->wheel, &t->entry);
 }
 
 void tr__timer_drop(tr__wheel_entry *e)

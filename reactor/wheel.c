@@ -45,10 +45,12 @@ static void link_entry(tr__wheel *w, tr__wheel_entry *e, uint64_t due)
     w->occupied[level] |= UINT64_C(1) << slot;
 }
 
-void tr__wheel_insert(tr__wheel *w, tr__wheel_entry *e)
+uint64_t tr__wheel_insert(tr__wheel *w, tr__wheel_entry *e)
 {
-    link_entry(w, e, e->due > w->now ? e->due : w->now + 1);
+    uint64_t tick = e->due > w->now ? e->due : w->now + 1;
+    link_entry(w, e, tick);
     w->count++;
+    return tick;
 }
 
 /* The sweep has done its slot: on to the next, or over after the last. */

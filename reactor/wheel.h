@@ -50,8 +50,9 @@ typedef struct tr__wheel {
 void tr__wheel_init(tr__wheel *w, uint64_t now);
 
 /* Files e, due at tick e->due. An entry due at or before now is filed in
- * the slot of now + 1 (it fires at the next advance). */
-void tr__wheel_insert(tr__wheel *w, tr__wheel_entry *e);
+ * the slot of now + 1 (it fires at the next advance). Returns the tick
+ * it is filed for. */
+uint64_t tr__wheel_insert(tr__wheel *w, tr__wheel_entry *e);
 
 /* Takes e out of the wheel. */
 void tr__wheel_remove(tr__wheel *w, tr__wheel_entry *e);

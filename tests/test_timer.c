@@ -1264,8 +1264,7 @@ static void wheel_target(tr_ctx *cx, void *state, const tr_msg *m)
 
 static void test_wheels_fire_in_due_order(void)
 {
-    static struct wheels_case c;
-    memset(&c, 0, sizeof c);
+    struct wheels_case c = { 0 };
     struct wheels_case *cp = &c;
     tr_config cfg;
     tr_config_init(&cfg);
