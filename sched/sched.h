@@ -67,9 +67,13 @@
  * More workers than CPUs. Awake workers beyond the CPUs this process may
  * run on would only take turns on the same cores, so the extra ones stand
  * by: a worker out of work parks without searching while as many others
- * are awake and making progress (they finished MEASURE_TURNS turns in the
- * last STUCK_NS), and wake-ups skip them likewise. A worker stuck in a
- * long turn (or blocked in one) does not count, so the others step in.
+ * take the CPUs — awake and making progress (they finished MEASURE_TURNS
+ * turns in the last STUCK_NS), or woken and not yet running — and
+ * wake-ups skip them likewise; a worker just woken that finds the CPUs
+ * so taken leaves the injection queue to those others and stands by
+ * again. A worker stuck in a long turn (or blocked in one) does not
+ * count, so the others step in: while wake-ups skip them, one parked
+ * worker looks again every STUCK_NS (worker.c, look_again_soon).
  *
  * Placement. By default the kernel places the workers. With
  * tr_config.pin (TROUPE_PIN=1) worker i is bound to the (i mod n)-th of
@@ -180,6 +184,8 @@ struct tr__worker {
     uint64_t rng;
     uint64_t steals, parks;   /* counters, like turner.count */
     bool dispatching;         /* inside tr__reactor_dispatch (SHARE_POLLED) */
+    bool woke, polled;        /* out of a park (asleep in the reactor) and
+                               * no turn run since (worker.c, next_local) */
     uint32_t share_at;        /* ring size worth sharing (worker.c, SHARE_NS);
                                * read by thieves */
     uint64_t turn_ns;         /* running estimate of a turn's cost */

@@ -110,8 +110,14 @@ void tr__sched_wake_all(tr_runtime *rt)
  * reactor looks again every STUCK_NS while the CPUs are taken. */
 #define STUCK_NS (1000 * 1000)
 
-/* Awake workers other than self that are making progress (at most
- * rt->cpus are counted). */
+/* Workers other than self that take a CPU (at most rt->cpus are
+ * counted): awake ones making progress, and ones woken and not yet
+ * running — about to take a CPU, though still counted as parked (they
+ * leave that count themselves: wake_worker). Without the woken ones,
+ * sends in a row from outside each woke a worker before the first of
+ * them ran: bench/ask's four STARTs at 16 workers on 2 CPUs woke three
+ * or four, whose pairs then shared the two CPUs by the kernel's time
+ * slices. */
 static uint32_t moving_besides(tr_runtime *rt, tr__worker *self)
 {
     uint64_t now = tr__now_ns();
@@ -119,50 +125,59 @@ static uint32_t moving_besides(tr_runtime *rt, tr__worker *self)
     for (unsigned i = 0; i < rt->cfg.threads && moving < rt->cpus; i++) {
         tr__worker *v = &rt->workers[i];
         uint32_t state = ck_pr_load_32(&v->park);
-        if (v != self && state != PARKED && state != POLLING &&
-            now - ck_pr_load_64(&v->mark_ns) < STUCK_NS)
+        if (v != self && (state == NOTIFIED || (state == AWAKE &&
+                                                now - ck_pr_load_64(&v->mark_ns) < STUCK_NS)))
             moving++;
     }
     return moving;
 }
 
-/* Whether as many workers are awake as there are CPUs (and more workers). */
+/* Whether as many workers are awake, or take a CPU (moving_besides), as
+ * there are CPUs (and there are more workers). */
 static bool cpus_taken(tr_runtime *rt)
 {
     return rt->cfg.threads > rt->cpus &&
-           rt->cfg.threads - N_PARKED(ck_pr_load_64(&rt->idle)) >= rt->cpus;
+           (rt->cfg.threads - N_PARKED(ck_pr_load_64(&rt->idle)) >= rt->cpus ||
+            moving_besides(rt, NULL) >= rt->cpus);
 }
 
-/* Whether the awake workers leave a CPU for one more. */
-static bool cpu_free(tr_runtime *rt, uint64_t s)
+/* Whether the workers that take a CPU leave one for one more. */
+static bool cpu_free(tr_runtime *rt)
 {
-    return rt->cfg.threads - N_PARKED(s) < rt->cpus || moving_besides(rt, NULL) < rt->cpus;
+    return rt->cfg.threads <= rt->cpus || moving_besides(rt, NULL) < rt->cpus;
 }
 
-/* A worker out of work stands by (parks without searching, even with
- * work in sight) while the CPUs are taken by other awake workers. */
+/* A worker out of work, or just woken, stands by (parks without
+ * searching, even with work in sight) while other workers take the
+ * CPUs. */
 static bool stand_by(tr__worker *w)
 {
     tr_runtime *rt = w->turner.rt;
-    uint64_t s = ck_pr_load_64(&rt->idle);
-    return rt->cfg.threads - N_PARKED(s) > rt->cpus && moving_besides(rt, w) >= rt->cpus;
+    return rt->cfg.threads > rt->cpus && moving_besides(rt, w) >= rt->cpus;
 }
 
-/* Wakes the worker asleep in the reactor if it sleeps with no timeout:
- * it chose so when nothing was queued and CPUs were free, and the work
- * queued since, with the CPUs now taken, woke nobody (notify). Once
- * awake it runs that work, and sleeps again with STUCK_NS as long as the
- * CPUs stay taken, so this happens once per such sleep. Without it, work
- * queued while every awake worker had just begun a long turn waited for
- * the turns' end (sched/stuck_workers_hand_their_cpu_on, under TSan on a
- * loaded machine: 2 runs in 8 waited out the blockers' 10 s). */
-static void kick_untimed_poller(tr_runtime *rt)
+/* Makes sure that a parked worker looks again within STUCK_NS: work was
+ * queued while the CPUs were taken, so notify woke nobody for it, and
+ * the workers that have them may be stuck in long turns. If one is
+ * asleep in the reactor with no timeout (it chose so when nothing was
+ * queued and CPUs were free), it is woken; if none is asleep there, one
+ * parked on its futex is, since it may have gone to sleep with no
+ * timeout while another polled (park). The woken worker stands by again
+ * while the CPUs stay taken (next_local), as the poller, which sleeps
+ * with STUCK_NS then, so this happens once per such sleep. Without it,
+ * work queued while every awake worker had just begun a long turn
+ * waited for the turns' end (sched/stuck_workers_hand_their_cpu_on,
+ * under TSan on a loaded machine: 2 runs in 8 waited out the blockers'
+ * 10 s). A poller that goes to work hands the looking on the same way
+ * (woke_to_work). */
+static void look_again_soon(tr_runtime *rt)
 {
-    if (ck_pr_load_32(&rt->poll_timed))
+    bool polling = ck_pr_load_32(&rt->polling);
+    if (polling && ck_pr_load_32(&rt->poll_timed))
         return;
     for (unsigned i = 0; i < rt->cfg.threads; i++) {
         tr__worker *v = &rt->workers[i];
-        if (ck_pr_load_32(&v->park) == POLLING && wake_worker(rt, v))
+        if (ck_pr_load_32(&v->park) == (polling ? POLLING : PARKED) && wake_worker(rt, v))
             return;
     }
 }
@@ -175,10 +190,10 @@ static void notify(tr_runtime *rt)
     uint64_t s = ck_pr_load_64(&rt->idle);
     if (N_PARKED(s) == 0 || N_SEARCHING(s) != 0)
         return;
-    if (cpu_free(rt, s))
+    if (cpu_free(rt))
         wake_one(rt);
     else
-        kick_untimed_poller(rt);
+        look_again_soon(rt);
 }
 
 void tr__sched_poke(tr_runtime *rt)
@@ -466,6 +481,20 @@ static void let_go(tr__worker *w)
 
 static void take_asked(tr__worker *w);
 
+/* One actor from the injection queue — unless w has just been woken and
+ * stands by: with more workers than CPUs, the one asleep in the reactor,
+ * woken to look again (look_again_soon) or by its timeout, took bench/ask's
+ * third START at 16 workers on 2 CPUs, and three workers then shared the
+ * two CPUs while the evening out moved pairs among them 50-90 times a run
+ * (12-13 M asks/s against 25-31 M with two). A worker that has been
+ * running takes from it as before: it has a CPU. */
+static tr__actor *injected(tr__worker *w)
+{
+    if (w->woke && !tr__injectq_is_empty(&w->turner.rt->inject) && stand_by(w))
+        return NULL;
+    return tr__injectq_pop(&w->turner.rt->inject);
+}
+
 static tr__actor *next_local(tr__worker *w)
 {
     /* A count, not `tick % INJECT_EVERY`: a division by 61 is a multiply
@@ -494,8 +523,7 @@ static tr__actor *next_local(tr__worker *w)
     w->lifo_streak = 0;
     if (CK_CC_UNLIKELY(w->held != NULL))
         let_go(w);
-    if (inject && ((a = tr__injectq_pop(&w->turner.rt->inject)) != NULL ||
-                   (a = stale_spill(w)) != NULL))
+    if (inject && ((a = injected(w)) != NULL || (a = stale_spill(w)) != NULL))
         return dequeued(w->turner.rt, a);
     if ((a = tr__runq_pop(&w->runq)) != NULL)
         return dequeued(w->turner.rt, a);
@@ -506,7 +534,7 @@ static tr__actor *next_local(tr__worker *w)
     /* (No wake-up for what is left in the injection queue: each push from
      * outside has made one, and a ring's overflow is not worth one unless
      * a full ring is worth sharing: push_local.) */
-    if ((a = tr__injectq_pop(&w->turner.rt->inject)) == NULL && w->held != NULL) {
+    if ((a = injected(w)) == NULL && w->held != NULL) {
         a = w->held;
         w->held = NULL;
     }
@@ -600,7 +628,7 @@ void tr__sched_even(tr_runtime *rt, uint64_t now)
     unsigned wait = even_wait(e);
     tr__worker *victim = NULL, *taker = NULL;
     unsigned most = 0;
-    bool may_wake = cpu_free(rt, ck_pr_load_64(&rt->idle));
+    bool may_wake = cpu_free(rt);
     for (unsigned i = 0; i < n; i++) {
         tr__worker *v = &rt->workers[i];
         uint32_t state = ck_pr_load_32(&v->park);
@@ -705,7 +733,7 @@ static tr__actor *search(tr__worker *w)
     /* The last searcher to find work hands the search on, since pushers
      * did not wake anyone while it was searching. */
     if (a != NULL && N_SEARCHING(s) == 0 && N_PARKED(s) != 0 && work_visible(rt, false) &&
-        cpu_free(rt, s))
+        cpu_free(rt))
         wake_one(rt);
     return a;
 }
@@ -735,7 +763,7 @@ static bool park_polling(tr__worker *w, bool standby)
         /* As on the futex: publish the state, then look for work (the
          * waker publishes work, then looks at the state). poll_timed is
          * published with the state: a waker that sees it clear and the
-         * CPUs taken kicks us (kick_untimed_poller). */
+         * CPUs taken wakes us (look_again_soon). */
         ck_pr_store_32(&rt->poll_timed, 0);
         ck_pr_fence_memory();
         if (!tr__sched_over(rt) && (standby || !work_visible(rt, false))) {
@@ -752,6 +780,7 @@ static bool park_polling(tr__worker *w, bool standby)
         }
     }
     unpark(w);
+    w->polled = true;
     tr__reactor_dispatch(r, w, n);
     tr__reactor_unlock(r);
     return !tr__sched_over(rt);
@@ -763,6 +792,7 @@ static bool park(tr__worker *w, bool standby)
 {
     tr_runtime *rt = w->turner.rt;
     uint64_t s = ck_pr_faa_64(&rt->idle, PARKED_ONE) + PARKED_ONE;
+    w->polled = false;
     ck_pr_store_32(&w->park, PARKED);
     ck_pr_fence_memory();
 
@@ -832,6 +862,23 @@ static void measure(tr__worker *w)
     w->mark_seq = w->turn_seq;
 }
 
+/* w, out of a park, is about to run its first turn since. If it slept
+ * in the reactor, workers parked on their futexes meanwhile may sleep
+ * with no timeout (park), counting on it to look again; work left in the
+ * injection queue then needs another to look (look_again_soon), or it
+ * waits for the turns of the workers that have the CPUs, which may be
+ * stuck: sched/burst_of_blockers_from_outside_each_gets_a_worker (a
+ * blocker per worker, 2 workers more than CPUs) waited out its blockers'
+ * 10 s in 4 runs of 5 before, and in 3 of 3 with this hand-on taken out
+ * of the new rules. */
+static void woke_to_work(tr__worker *w)
+{
+    tr_runtime *rt = w->turner.rt;
+    w->woke = false;
+    if (w->polled && rt->cfg.threads > rt->cpus && !tr__injectq_is_empty(&rt->inject))
+        look_again_soon(rt);
+}
+
 void *tr__worker_main(void *arg)
 {
     tr__worker *w = arg;
@@ -850,6 +897,8 @@ void *tr__worker_main(void *arg)
                 a = search(w);
         }
         if (a != NULL) {
+            if (CK_CC_UNLIKELY(w->woke))
+                woke_to_work(w);
             if ((tr__run_turn(w, a) & (MEASURE_TURNS - 1)) == 0)
                 measure(w);
         } else if (!park(w, standby)) {
@@ -857,6 +906,7 @@ void *tr__worker_main(void *arg)
         } else {
             ck_pr_store_64(&w->mark_ns, tr__now_ns()); /* idle time is not the turns' */
             w->mark_seq = w->turn_seq;
+            w->woke = true;
         }
     }
     tr__between_turns(w);

@@ -879,6 +879,44 @@ static void test_stuck_workers_handed_on(void)
     tr_runtime_destroy(rt);
 }
 
+/* One blocker per worker, sent from outside in a burst, on a runtime with
+ * two workers more than CPUs: the first ones wake as many workers as
+ * there are CPUs, the others come while those count as taking them, so
+ * nobody is woken for them but the worker asleep in the reactor, which
+ * stands by until the blocked ones count as stuck, then takes one. The
+ * last must not wait for a worker parked on its futex with no timeout
+ * (it went to sleep while another polled): the poller that goes to work
+ * hands the looking on. Every blocker must block before the test
+ * releases them. */
+static void test_burst_of_blockers_each_gets_a_worker(void)
+{
+    unsigned cpus = cpus_here(), threads = cpus + 2;
+    if (threads > TR_MAX_THREADS)
+        return;
+    struct blocking b = { 0 };
+    struct blocking *bp = &b;
+    tr_runtime *rt = tt_runtime(threads, 0);
+    tr_pid p[TR_MAX_THREADS];
+    for (unsigned i = 0; i < threads; i++)
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), blocker, &bp, sizeof bp, &p[i]), 0);
+    TT_EQ(tr_runtime_hold(rt), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    tt_sleep_ms(20); /* every worker parked: one in the reactor */
+    for (unsigned i = 0; i < threads; i++)
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p[i], MSG_GO, NULL, 0), 0);
+    for (int i = 0; i < 10000 && atomic_load(&b.blocked) < threads; i++)
+        tt_sleep_ms(1);
+    TT_EQ(atomic_load(&b.blocked), threads);
+    atomic_store(&b.released, true); /* from here: no worker is free */
+    TT_EQ(tr_runtime_release(rt), 0);
+    TT_EQ(tt_join_within(rt, 60), 0);
+    TT_EQ(atomic_load(&b.timed_out), 0);
+    tr_stats s;
+    tr_runtime_stats(rt, &s);
+    TT_EQ(s.messages_handled, (uint64_t)threads);
+    tr_runtime_destroy(rt);
+}
+
 /* ---- pairs begun by one turn spread over the workers ---------------------- *
  * One turn spawns four pairs and starts them: each readied on that turn's
  * worker, and none ever worth sharing by cost (the turns are short, the
@@ -1172,6 +1210,8 @@ void register_sched_tests(void)
     tt_test(s, "tree_of_200k_leaves_across_20_shutdowns_2_workers", test_tree_across_20_shutdowns);
     tt_test(s, "stale_spill_taken_back_before_newer_1_worker", test_stale_spill_taken_back);
     tt_test(s, "stuck_workers_hand_their_cpu_on", test_stuck_workers_handed_on);
+    tt_test(s, "burst_of_blockers_from_outside_each_gets_a_worker",
+            test_burst_of_blockers_each_gets_a_worker);
     tt_test(s, "pin_binds_worker_i_to_the_i_mod_n_th_cpu", test_pin);
     tt_test(s, "pairs_begun_by_one_turn_spread_over_2_of_2_and_of_4_workers", test_pairs_spread);
     tt_test(s, "pairs_spread_to_a_parked_worker_past_a_stuck_one", test_pairs_spread_past_stuck);
