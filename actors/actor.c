@@ -147,6 +147,21 @@ static void unborn(tr_runtime *rt, tr__worker *w, tr__actor *a)
     tr__table_give(&tr__actors_of(rt)->table, w != NULL ? &tr__turner_of(w)->slots : NULL, a);
 }
 
+/* Room for a state too big for its slot. A worker's spawns take it from
+ * the malloc arena of the worker's thread, among its own actors' states.
+ * A spawn from outside the runtime (a program's main thread making its
+ * top actors) takes a line more than it needs, so that the next such
+ * state begins a line past its end: such states are made one after
+ * another, and the workers that take their actors from the injection
+ * queue run them apart, so neighbouring blocks would pass lines between
+ * the cores on every turn that writes its state (bench/ask's askers:
+ * actor.h, "Spawns from outside"). A line more costs 64 bytes a state;
+ * aligned_alloc costs 192 bytes for a 64-byte state (glibc). */
+static void *state_room(tr__worker *w, size_t size)
+{
+    return malloc(w != NULL ? size : size + CK_MD_CACHELINE);
+}
+
 /* The spec path for a spec with nothing but behaviour and state: what
  * most spawns are, kept as short as spawning was before specs. */
 int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
@@ -155,7 +170,7 @@ int tr__spawn(tr_runtime *rt, tr__worker *w, tr_behaviour fn, const void *state,
     if (fn == NULL || (state == NULL && state_size != 0) || state_size > UINT32_MAX)
         return TR_EINVAL;
     void *heap = NULL;
-    if (state_size > TR__STATE_INLINE && (heap = malloc(state_size)) == NULL)
+    if (state_size > TR__STATE_INLINE && (heap = state_room(w, state_size)) == NULL)
         return TR_ENOMEM;
     int err = 0;
     tr__actor *a = new_actor(rt, w, fn, state, state_size, heap, &err);
@@ -195,7 +210,7 @@ static int spawn_full(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_ac
     /* Made now, so that nothing can fail once the actor is started. */
     if (spec->init != NULL && (start = tr__msg_new(TR__START, 0)) == NULL)
         goto fail;
-    if (state_size > TR__STATE_INLINE && (heap = malloc(state_size)) == NULL)
+    if (state_size > TR__STATE_INLINE && (heap = state_room(w, state_size)) == NULL)
         goto fail;
     tr__actor *a = new_actor(rt, w, spec->init != NULL ? init_first : spec->behaviour,
                              spec->state, state_size, heap, &err);

@@ -147,18 +147,19 @@ _Static_assert(sizeof(tr__side) == 48, "a side record is 48 bytes");
  * of 8, life and aux in 1. Putting the turn count and stamp in the
  * senders' part instead cost counting 3% (the turn wrote the line its
  * sender pushes on, in every slot).
- * What stays shared: actors spawned one after another from outside the
- * runtime take neighbouring slots (and, with states over the inline
- * room, neighbouring malloc blocks), and the workers that take them from
- * the injection queue may run them apart. bench/ask's four pairs, run two
- * and two while a line took 170-220 ns to cross between the CPUs: 17-24
- * M asks/s; with the pairs' slots kept apart (two idle actors spawned
- * between pairs) 23-26 M; with the askers' states on lines of their own
- * 18-30 M (mostly 23); with both, 32-33 M. Not done: a state on lines
- * of its own costs 192 bytes for 64 with glibc's aligned_alloc (a
- * 40-byte state 48 -> 192), and slots kept apart cost slots or an
- * order of handing them out; a worker's spawns, from its own thread's
- * arena and fresh slot runs, have neighbours of its own anyway.
+ * Spawns from outside the runtime are kept apart: actors spawned one
+ * after another there (a program's top actors) would take neighbouring
+ * slots and, with states over the inline room, neighbouring malloc
+ * blocks, and the workers that take them from the injection queue run
+ * them apart. So such a spawn takes every other fresh slot of a run
+ * (table.c, take_fresh_apart: no slot is left unused) and a heap state
+ * a line of room more than it needs (actor.c, state_room). bench/ask's
+ * four pairs, two and two, while a line took 170-220 ns to cross between
+ * the CPUs: 17-24 M asks/s with neighbours, 23-26 M with the slots apart
+ * alone, 18-30 M with the states apart alone (on lines of their own),
+ * 21-35 M with both (8 alternating runs: median 18.1 -> 32.8 M). A worker's
+ * spawns, from its own thread's arena and fresh slot runs, have
+ * neighbours of its own anyway.
  *
  * The senders' part: the mailbox's head, what a send checks and counts,
  * and the stub (which the consumer comes back to only as it catches up,
@@ -385,11 +386,12 @@ void tr__figures_carry(tr__actor *a);
  * lines: a run keeps them the same worker's (skynet, 2 workers: 7% less
  * time than one fresh slot at a time), and a burst of spawns takes the
  * table's shared `next` once a run instead of once an actor. Every other
- * thread — the main thread, the reactor, a foreign thread spawning or
- * arming timers — shares one magazine under a spinlock and takes fresh
- * slots one at a time: those callers are not on a hot path, and without a
- * cache of freed slots they could only ever take fresh ones, so a server
- * whose main thread spawns would grow its table without bound. */
+ * thread — the main thread, a foreign thread spawning or arming timers —
+ * shares one magazine and one run of fresh slots, handed out apart (see
+ * "Spawns from outside" above), under a spinlock: those callers are not
+ * on a hot path, and without a cache of freed slots they could only ever
+ * take fresh ones, so a server whose main thread spawns would grow its
+ * table without bound. */
 #define TR__FRESH_RUN 16
 typedef struct tr__slot_cache {
     tr__magazine free;
@@ -402,6 +404,8 @@ typedef struct tr__table {
     tr__depot free;       /* full batches of free slots */
     uint32_t shared_lock;
     tr__magazine shared;  /* for callers without a magazine, under the lock */
+    uint32_t apart_base, apart_len, apart_k; /* their run of fresh slots,
+                                              * under the lock (table.c) */
     tr__node *stash;      /* full batches the depot refused (table.c) */
 } tr__table;
 

@@ -41,6 +41,7 @@ int tr__table_init(tr__table *t)
     t->next = 0;
     t->shared_lock = 0;
     t->shared = (tr__magazine){0};
+    t->apart_base = t->apart_len = t->apart_k = 0;
     t->stash = NULL;
     t->chunks = calloc(CHUNKS, sizeof *t->chunks);
     /* Room for every slot, so that a free slot always fits. */
@@ -175,23 +176,47 @@ static tr__node *take_free(tr__table *t, tr__magazine *mag)
 }
 
 /* The index of a fresh slot: the next of c's run, or the first of a new
- * run (for a thread without a cache, a run of one) that ends at the
- * latest where its chunk does. UINT32_MAX if the table is full. */
+ * run that ends at the latest where its chunk does. UINT32_MAX if the
+ * table is full. */
 static uint32_t take_fresh(tr__table *t, tr__slot_cache *c)
 {
-    if (c != NULL && c->fresh < c->fresh_end)
+    if (c->fresh < c->fresh_end)
         return c->fresh++;
     uint32_t index = ck_pr_load_32(&t->next), run;
     do {
         if (index >= TR__MAX_SLOTS)
             return UINT32_MAX;
         uint32_t room = TR__CHUNK_SLOTS - (index & (TR__CHUNK_SLOTS - 1));
-        run = c == NULL ? 1 : room < TR__FRESH_RUN ? room : TR__FRESH_RUN;
+        run = room < TR__FRESH_RUN ? room : TR__FRESH_RUN;
     } while (!ck_pr_cas_32_value(&t->next, index, index + run, &index));
-    if (c != NULL) {
-        c->fresh = index + 1;
-        c->fresh_end = index + run;
+    c->fresh = index + 1;
+    c->fresh_end = index + run;
+    return index;
+}
+
+/* A fresh slot for a thread without a cache: from a run shared by all
+ * such threads (under the shared lock), every other slot — the run's
+ * even offsets, then its odd ones — so that actors spawned one after
+ * another from outside the runtime do not share cache lines (a slot is
+ * 120 bytes: slots i and i + 2 are 120 bytes apart) until a run has
+ * handed out half its slots. See actor.h, "What stays shared". */
+static uint32_t take_fresh_apart(tr__table *t)
+{
+    shared_lock(t);
+    if (t->apart_k == t->apart_len) {
+        tr__slot_cache run = { .fresh = 0, .fresh_end = 0 };
+        uint32_t first = take_fresh(t, &run);
+        if (first == UINT32_MAX) {
+            shared_unlock(t);
+            return UINT32_MAX;
+        }
+        t->apart_base = first;
+        t->apart_len = run.fresh_end - first;
+        t->apart_k = 0;
     }
+    uint32_t half = (t->apart_len + 1) / 2, k = t->apart_k++;
+    uint32_t index = t->apart_base + (k < half ? 2 * k : 2 * (k - half) + 1);
+    shared_unlock(t);
     return index;
 }
 
@@ -200,7 +225,7 @@ tr__actor *tr__table_alloc(tr__table *t, tr__slot_cache *c, int *err)
     tr__node *n = take_free(t, c != NULL ? &c->free : NULL);
     if (n != NULL)
         return container_of_free(n);
-    uint32_t index = take_fresh(t, c);
+    uint32_t index = c != NULL ? take_fresh(t, c) : take_fresh_apart(t);
     if (index == UINT32_MAX) {
         *err = TR_EAGAIN;
         return NULL;
