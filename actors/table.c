@@ -196,10 +196,12 @@ static uint32_t take_fresh(tr__table *t, tr__slot_cache *c)
 
 /* A fresh slot for a thread without a cache: from a run shared by all
  * such threads (under the shared lock), every other slot — the run's
- * even offsets, then its odd ones — so that actors spawned one after
- * another from outside the runtime do not share cache lines (a slot is
- * 120 bytes: slots i and i + 2 are 120 bytes apart) until a run has
- * handed out half its slots. See actor.h, "What stays shared". */
+ * odd offsets, then its even ones — so that no two actors spawned one
+ * after the other from outside the runtime have neighbouring slots,
+ * which share a cache line (a slot is 120 bytes: slots i and i + 2 are
+ * 120 bytes apart). Odd first: the last of a run, at an even offset, is
+ * not the neighbour of the next run's first. See actor.h, "Spawns from
+ * outside". */
 static uint32_t take_fresh_apart(tr__table *t)
 {
     shared_lock(t);
@@ -214,8 +216,8 @@ static uint32_t take_fresh_apart(tr__table *t)
         t->apart_len = run.fresh_end - first;
         t->apart_k = 0;
     }
-    uint32_t half = (t->apart_len + 1) / 2, k = t->apart_k++;
-    uint32_t index = t->apart_base + (k < half ? 2 * k : 2 * (k - half) + 1);
+    uint32_t odd = t->apart_len / 2, k = t->apart_k++;
+    uint32_t index = t->apart_base + (k < odd ? 2 * k + 1 : 2 * (k - odd));
     shared_unlock(t);
     return index;
 }

@@ -243,6 +243,82 @@ static void test_workers_take_fresh_slots_in_runs(void)
     tr_runtime_destroy(rt);
 }
 
+/* Spawns from outside the runtime are kept apart (actors/actor.h, "Spawns
+ * from outside"): no two spawned one after the other have neighbouring
+ * slots, and their heap states share no cache line, across several of
+ * the shared runs of fresh slots; and every slot of those runs is
+ * handed out. Each actor reports where its state is and stops. */
+enum { APART = 3 * TR__FRESH_RUN + 5 };
+
+struct apart {
+    uintptr_t *where; /* the test's: where each actor's state is */
+    unsigned i;
+    unsigned char pad[40]; /* over the inline room: a heap state */
+};
+
+_Static_assert(sizeof(struct apart) > TR__STATE_INLINE, "a heap state");
+
+static void report_where(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct apart *a = state;
+    TT_CHECK(m->type == MSG_STOP);
+    a->where[a->i] = (uintptr_t)state;
+    tr_stop(cx);
+}
+
+static bool lines_meet(uintptr_t a, uintptr_t b, size_t len)
+{
+    uintptr_t a_first = a / 64, a_last = (a + len - 1) / 64;
+    uintptr_t b_first = b / 64, b_last = (b + len - 1) / 64;
+    return a_first <= b_last && b_first <= a_last;
+}
+
+static void test_outside_spawns_kept_apart(void)
+{
+    static uintptr_t where[APART];
+    static tr_pid pids[APART];
+    memset(where, 0, sizeof where);
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_stats st;
+    tr_runtime_stats(rt, &st);
+    uint64_t before = st.actor_slots;
+    for (unsigned i = 0; i < APART; i++) {
+        struct apart a = { .where = where, .i = i };
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), report_where, &a, sizeof a, &pids[i]), 0);
+    }
+    tr_runtime_stats(rt, &st);
+    CU_ASSERT(st.actor_slots - before < APART + TR__FRESH_RUN);
+    unsigned neighbours = 0;
+    for (unsigned i = 1; i < APART; i++) {
+        uint32_t x = TR__PID_INDEX(pids[i - 1]), y = TR__PID_INDEX(pids[i]);
+        neighbours += x + 1 == y || y + 1 == x;
+    }
+    TT_EQ(neighbours, 0);
+    /* Every slot of the runs they took is handed out: sorted, the first
+     * APART - APART % TR__FRESH_RUN indices leave no gap. */
+    tr_pid sorted[APART];
+    memcpy(sorted, pids, sizeof sorted);
+    qsort(sorted, APART, sizeof *sorted, by_index);
+    unsigned gaps = 0;
+    for (unsigned i = 1; i < APART - APART % TR__FRESH_RUN; i++)
+        gaps += TR__PID_INDEX(sorted[i]) != TR__PID_INDEX(sorted[i - 1]) + 1;
+    TT_EQ(gaps, 0);
+    for (unsigned i = 0; i < APART; i++)
+        TT_EQ(tr_send(tr_runtime_ctx(rt), pids[i], MSG_STOP, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    unsigned met = 0;
+    for (unsigned i = 0; i < APART; i++)
+        TT_CHECK(where[i] != 0);
+    for (unsigned i = 1; i < APART; i++)
+        met += lines_meet(where[i - 1], where[i], sizeof(struct apart));
+    TT_EQ(met, 0);
+    tr_runtime_stats(rt, &st);
+    TT_EQ(st.messages_handled, APART);
+    TT_EQ(st.actors_alive, 0);
+    TT_NO_ERRORS();
+    tr_runtime_destroy(rt);
+}
+
 void register_slots_tests(void)
 {
     CU_pSuite s = tt_suite("slots");
@@ -250,4 +326,5 @@ void register_slots_tests(void)
     tt_test(s, "outside_timers_2M_reuse_slots", test_outside_timers_reuse_slots);
     tt_test(s, "waves_of_spawns_fit_in_the_same_table", test_waves_fit_in_same_table);
     tt_test(s, "workers_take_fresh_slots_in_runs", test_workers_take_fresh_slots_in_runs);
+    tt_test(s, "outside_spawns_one_after_another_kept_apart", test_outside_spawns_kept_apart);
 }
