@@ -163,7 +163,7 @@ static bool stand_by(tr__worker *w)
  * queued and CPUs were free), it is woken; if none is asleep there, one
  * parked on its futex is, since it may have gone to sleep with no
  * timeout while another polled (park). The woken worker stands by again
- * while the CPUs stay taken (next_local), as the poller, which sleeps
+ * while the CPUs stay taken (injected), as the poller, which sleeps
  * with STUCK_NS then, so this happens once per such sleep. Without it,
  * work queued while every awake worker had just begun a long turn
  * waited for the turns' end (sched/stuck_workers_hand_their_cpu_on,
