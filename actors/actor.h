@@ -157,8 +157,8 @@ _Static_assert(sizeof(tr__side) == 48, "a side record is 48 bytes");
  * four pairs, two and two, while a line took 170-220 ns to cross between
  * the CPUs: 17-24 M asks/s with neighbours, 23-26 M with the slots apart
  * alone, 18-30 M with the states apart alone (on lines of their own),
- * 21-35 M with both (8 alternating runs: median 18.1 -> 32.8 M). A worker's
- * spawns, from its own thread's arena and fresh slot runs, have
+ * 21-35 M with both (8 alternating runs: median 18.1 -> 32.8 M). A
+ * worker's spawns, from its own thread's arena and fresh slot runs, have
  * neighbours of its own anyway.
  *
  * The senders' part: the mailbox's head, what a send checks and counts,

@@ -31,10 +31,10 @@
  * is mostly the page faults of 350 bytes a timer, which two threads take
  * on one address space); the lateness of its second phase (a million
  * timers due over a second) p99 121-145 ms against 139-186 in slow
- * minutes; and a
- * deadline moved 10 million times by cancel and start (the sweep, below)
- * 16.0 M moves a second on 1 and 2 workers against 9.4 and 14.8 M, with
- * 4,112 slots and a peak of 6 MB against 51,216 and 21 MB at 1 worker.
+ * minutes; and a deadline moved 10 million times by cancel and start
+ * (the sweep, below) 16.0 M moves a second on 1 and 2 workers against
+ * 9.4 and 14.8 M, with 4,112 slots and a peak of 6 MB against 51,216 and
+ * 21 MB at 1 worker.
  * It is built for many cores: there the one poller filed every worker's
  * starts (a line crossing each, and on one thread).
  */

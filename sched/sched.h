@@ -184,9 +184,6 @@ struct tr__worker {
     uint64_t rng;
     uint64_t steals, parks;   /* counters, like turner.count */
     bool dispatching;         /* inside tr__reactor_dispatch (SHARE_POLLED) */
-    bool woke;                /* looking for work just out of a park
-                               * (worker.c, injected) */
-    bool polled;              /* that park was asleep in the reactor */
     uint32_t share_at;        /* ring size worth sharing (worker.c, SHARE_NS);
                                * read by thieves */
     uint64_t turn_ns;         /* running estimate of a turn's cost */

@@ -481,24 +481,26 @@ static void let_go(tr__worker *w)
 
 static void take_asked(tr__worker *w);
 
-/* One actor from the injection queue — unless w has just been woken and
- * stands by: with more workers than CPUs, the one asleep in the reactor,
- * woken to look again (look_again_soon) or by its timeout, took bench/ask's
- * third START at 16 workers on 2 CPUs, and three workers then shared the
- * two CPUs while the evening out moved pairs among them 50-90 times a run
- * (12-13 M asks/s against 25-31 M with two). A worker that has been
- * running takes from it as before: it has a CPU. */
-static tr__actor *injected(tr__worker *w)
+/* One actor from the injection queue — unless w has just been woken
+ * (woke) and stands by: with more workers than CPUs, the one asleep in
+ * the reactor, woken to look again (look_again_soon) or by its timeout,
+ * took bench/ask's third START at 16 workers on 2 CPUs, and three workers
+ * then shared the two CPUs while the evening out moved pairs among them
+ * 50-90 times a run (12-13 M asks/s against 25-31 M with two). A worker
+ * that has been running takes from it as before: it has a CPU. */
+static tr__actor *injected(tr__worker *w, bool woke)
 {
-    if (w->woke && !tr__injectq_is_empty(&w->turner.rt->inject) && stand_by(w))
+    if (woke && !tr__injectq_is_empty(&w->turner.rt->inject) && stand_by(w))
         return NULL;
     return tr__injectq_pop(&w->turner.rt->inject);
 }
 
-/* Forced inline: besides the turns' loop, only park_for_work calls it, and
- * as a call of its own on every turn it cost pingpong 35 instructions a
- * round trip (callgrind). */
-static CK_CC_FORCE_INLINE tr__actor *next_local(tr__worker *w)
+/* The next actor of w's own, or from the injection queue; woke: w has
+ * just come out of a park (injected). Forced inline: besides the turns'
+ * loop (woke false, which the compiler folds away), only park_for_work
+ * calls it, and as a call of its own on every turn it cost pingpong 35
+ * instructions a round trip (callgrind). */
+static CK_CC_FORCE_INLINE tr__actor *next_local(tr__worker *w, bool woke)
 {
     /* A count, not `tick % INJECT_EVERY`: a division by 61 is a multiply
      * and shifts, on every activation. */
@@ -526,7 +528,7 @@ static CK_CC_FORCE_INLINE tr__actor *next_local(tr__worker *w)
     w->lifo_streak = 0;
     if (CK_CC_UNLIKELY(w->held != NULL))
         let_go(w);
-    if (inject && ((a = injected(w)) != NULL || (a = stale_spill(w)) != NULL))
+    if (inject && ((a = injected(w, woke)) != NULL || (a = stale_spill(w)) != NULL))
         return dequeued(w->turner.rt, a);
     if ((a = tr__runq_pop(&w->runq)) != NULL)
         return dequeued(w->turner.rt, a);
@@ -537,7 +539,7 @@ static CK_CC_FORCE_INLINE tr__actor *next_local(tr__worker *w)
     /* (No wake-up for what is left in the injection queue: each push from
      * outside has made one, and a ring's overflow is not worth one unless
      * a full ring is worth sharing: push_local.) */
-    if ((a = injected(w)) == NULL && w->held != NULL) {
+    if ((a = injected(w, woke)) == NULL && w->held != NULL) {
         a = w->held;
         w->held = NULL;
     }
@@ -755,9 +757,13 @@ static void unpark(tr__worker *w)
     tr__monitor_wake(rt);
 }
 
+/* What a park ends in: the run is over, or w may have work, woken on its
+ * futex (or not asleep at all) or asleep in the reactor (woke_to_work). */
+enum parked { PARK_OVER, PARK_WOKEN, PARK_POLLED };
+
 /* Parked, and holding the reactor's lock: sleeps in epoll_wait instead
  * of on the futex, then dispatches what woke it as an awake worker. */
-static bool park_polling(tr__worker *w, bool standby)
+static enum parked park_polling(tr__worker *w, bool standby)
 {
     tr_runtime *rt = w->turner.rt;
     tr__reactor *r = rt->reactor;
@@ -783,37 +789,35 @@ static bool park_polling(tr__worker *w, bool standby)
         }
     }
     unpark(w);
-    w->polled = true;
     tr__reactor_dispatch(r, w, n);
     tr__reactor_unlock(r);
-    return !tr__sched_over(rt);
+    return tr__sched_over(rt) ? PARK_OVER : PARK_POLLED;
 }
 
-/* Parks until there may be work (standing by: until woken). False when
- * the run is over (quiescent or stopped). */
-static bool park(tr__worker *w, bool standby)
+/* Parks until there may be work (standing by: until woken). PARK_OVER
+ * when the run is over (quiescent or stopped). */
+static enum parked park(tr__worker *w, bool standby)
 {
     tr_runtime *rt = w->turner.rt;
     uint64_t s = ck_pr_faa_64(&rt->idle, PARKED_ONE) + PARKED_ONE;
-    w->polled = false;
     ck_pr_store_32(&w->park, PARKED);
     ck_pr_fence_memory();
 
     for (;;) {
         if (tr__sched_over(rt)) {
             unpark(w);
-            return false;
+            return PARK_OVER;
         }
         if (!standby && work_visible(rt, false)) {
             unpark(w);
-            return true;
+            return PARK_WOKEN;
         }
         if (N_PARKED(s) == rt->cfg.threads && ck_pr_load_32(&rt->holds) == 0 &&
             !work_visible(rt, true)) {
             ck_pr_store_32(&rt->done, 1);
             unpark(w);
             tr__sched_wake_all(rt);
-            return false;
+            return PARK_OVER;
         }
         if (tr__reactor_trylock(rt->reactor))
             return park_polling(w, standby);
@@ -826,7 +830,7 @@ static bool park(tr__worker *w, bool standby)
         tr__futex_wait(&w->park, PARKED, ck_pr_load_32(&rt->polling) ? 0 : STUCK_NS);
         if (ck_pr_load_32(&w->park) == NOTIFIED) {
             unpark(w);
-            return !tr__sched_over(rt);
+            return tr__sched_over(rt) ? PARK_OVER : PARK_WOKEN;
         }
         s = ck_pr_load_64(&rt->idle);
     }
@@ -874,10 +878,10 @@ static void measure(tr__worker *w)
  * blocker per worker, 2 workers more than CPUs) waited out its blockers'
  * 10 s in 4 runs of 5 before, and in 3 of 3 with this hand-on taken out
  * of the new rules. */
-static void woke_to_work(tr__worker *w)
+static void woke_to_work(tr__worker *w, enum parked how)
 {
     tr_runtime *rt = w->turner.rt;
-    if (w->polled && rt->cfg.threads > rt->cpus && !tr__injectq_is_empty(&rt->inject))
+    if (how == PARK_POLLED && rt->cfg.threads > rt->cpus && !tr__injectq_is_empty(&rt->inject))
         look_again_soon(rt);
 }
 
@@ -892,24 +896,22 @@ static tr__actor *elsewhere(tr__worker *w, bool *standby)
 }
 
 /* Parks until there is an actor for w to run; NULL when the run is over.
- * The first look after each park is a woken worker's (w->woke, read by
- * injected), and the worker hands the looking on as it goes to work
+ * The first look after each park is a woken worker's (next_local's
+ * woke), and the worker hands the looking on as it goes to work
  * (woke_to_work): here, so that the turns' path pays for neither. */
 static tr__actor *park_for_work(tr__worker *w, bool standby)
 {
     tr__actor *a = NULL;
+    enum parked how;
     while (a == NULL) {
-        if (!park(w, standby))
+        if ((how = park(w, standby)) == PARK_OVER)
             return NULL;
         ck_pr_store_64(&w->mark_ns, tr__now_ns()); /* idle time is not the turns' */
         w->mark_seq = w->turn_seq;
-        w->woke = true;
-        a = next_local(w);
-        w->woke = false;
-        if (a == NULL)
+        if ((a = next_local(w, true)) == NULL)
             a = elsewhere(w, &standby);
     }
-    woke_to_work(w);
+    woke_to_work(w, how);
     return a;
 }
 
@@ -923,7 +925,7 @@ void *tr__worker_main(void *arg)
     ck_pr_store_64(&w->mark_ns, tr__now_ns());
     while (!ck_pr_load_32(&rt->stop)) {
         bool standby = false;
-        tr__actor *a = next_local(w);
+        tr__actor *a = next_local(w, false);
         if (a == NULL && (a = elsewhere(w, &standby)) == NULL &&
             (a = park_for_work(w, standby)) == NULL)
             break;
