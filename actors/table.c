@@ -36,11 +36,17 @@ static void chunk_free(tr__actor *chunk)
     free(((void **)chunk)[-1]);
 }
 
+void tr__slot_cache_init(tr__slot_cache *c)
+{
+    tr__magazine_init(&c->free, c->spare_room);
+    c->fresh = c->fresh_end = 0;
+}
+
 int tr__table_init(tr__table *t)
 {
     t->next = 0;
     t->shared_lock = 0;
-    t->shared = (tr__magazine){0};
+    tr__magazine_init(&t->shared, NULL); /* not a hot path: no spares */
     t->apart_base = t->apart_len = t->apart_k = 0;
     t->stash = NULL;
     t->chunks = calloc(CHUNKS, sizeof *t->chunks);
@@ -253,7 +259,7 @@ void tr__table_end(tr__actor *a, uint32_t life)
 static void give_shared(tr__table *t, tr__actor *a)
 {
     shared_lock(t);
-    tr__node *refused = tr__magazine_give(&t->shared, &t->free, &a->state.free.link);
+    tr__node *refused = tr__magazine_give(&t->shared, &t->free, &a->state.free.link, sizeof *a);
     shared_unlock(t);
     if (refused != NULL)
         stash_push(t, refused);
@@ -271,7 +277,7 @@ void tr__table_give(tr__table *t, tr__slot_cache *c, tr__actor *a)
         give_shared(t, a);
         return;
     }
-    tr__node *refused = tr__magazine_give(&c->free, &t->free, &a->state.free.link);
+    tr__node *refused = tr__magazine_give(&c->free, &t->free, &a->state.free.link, sizeof *a);
     if (refused != NULL)
         stash_push(t, refused);
 }

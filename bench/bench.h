@@ -212,9 +212,16 @@ static inline void bench_check_stats(bench *b, uint64_t handled, uint64_t alive)
     bench_check(b, s.actors_alive == s.actors_spawned - s.actors_stopped,
                 "actors_alive = %" PRIu64 ", but spawned - stopped = %" PRIu64,
                 s.actors_alive, s.actors_spawned - s.actors_stopped);
-    if (getenv("BENCH_STATS") != NULL)
+    if (getenv("BENCH_STATS") != NULL) {
         fprintf(stderr, "%s: steals %" PRIu64 ", parks %" PRIu64 ", pool mallocs %" PRIu64 "\n",
                 b->name, s.steals, s.parks, s.pool_mallocs);
+        /* Who ran what: turns and steals per worker. */
+        tr_worker_metrics w[64];
+        unsigned n = tr_runtime_metrics(b->rt, &(tr_metrics){0}, w, 64);
+        for (unsigned i = 0; i < n && i < 64; i++)
+            fprintf(stderr, "%s: worker %u turns %" PRIu64 " steals %" PRIu64 " parks %" PRIu64
+                    "\n", b->name, i, w[i].turns, w[i].steals, w[i].parks);
+    }
     if (alive != UINT64_MAX)
         bench_check(b, s.actors_alive == alive,
                     "actors_alive = %" PRIu64 ", want %" PRIu64,

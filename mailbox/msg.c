@@ -63,18 +63,21 @@ static void free_chain(tr__node *n)
     }
 }
 
-/* Thread exit: the spare chain is full and can go to the depot; the
+/* Thread exit: the spare chains are full and can go to the depot; the
  * partial current chain is freed. */
 static void cache_flush(void *p)
 {
     cache *c = p;
     for (unsigned i = 0; i < CLASSES; i++) {
         tr__magazine *m = &c->mag[i];
-        if (m->spare != NULL && !tr__depot_put(&depots[i], m->spare))
-            free_chain(m->spare);
+        for (uint32_t k = 0; k < m->spares; k++)
+            if (!tr__depot_put(&depots[i], m->spare[k]))
+                free_chain(m->spare[k]);
         free_chain(m->cur);
-        *m = (tr__magazine){0};
     }
+    free(c->mag[0].spare); /* the room of every class (cache_register) */
+    for (unsigned i = 0; i < CLASSES; i++)
+        tr__magazine_init(&c->mag[i], NULL);
     free(c->scratch);
     c->scratch = NULL;
     c->scratch_room = 0;
@@ -100,8 +103,15 @@ static void depots_init(void)
 static __attribute__((noinline)) cache *cache_register(cache *c)
 {
     pthread_once(&depots_once, depots_init);
-    if (!depots_ok || pthread_setspecific(cache_key, c) != 0)
+    if (!depots_ok)
         return NULL;
+    tr__node **room = calloc((size_t)CLASSES * TR__MAG_SPARES, sizeof *room);
+    if (room == NULL || pthread_setspecific(cache_key, c) != 0) {
+        free(room);
+        return NULL;
+    }
+    for (unsigned i = 0; i < CLASSES; i++)
+        tr__magazine_init(&c->mag[i], room + i * TR__MAG_SPARES);
     c->registered = 1;
     return c;
 }
@@ -139,7 +149,8 @@ void tr__msg_release_slow(tr_msg *m)
         free(m);
         return;
     }
-    free_chain(tr__magazine_give(&c->mag[cls], &depots[cls], &m->tr__link));
+    free_chain(tr__magazine_give(&c->mag[cls], &depots[cls], &m->tr__link,
+                                  (size_t)1 << (MIN_SHIFT + cls)));
 }
 
 tr_msg *tr__scratch_msg_room(uint32_t type, size_t room)

@@ -1,8 +1,9 @@
 /* test_depot.c — the depot (mailbox/depot.h): Vyukov's bounded MPMC queue
  * of full batches behind the per-thread magazines. Its order and capacity,
- * and a stress test with more threads than cores (so that some are
+ * a stress test with more threads than cores (so that some are
  * preempted half-way through a put or a get) that accounts for every
- * batch and every node: none lost, none duplicated, none torn. */
+ * batch and every node: none lost, none duplicated, none torn; and the
+ * magazine's own stack of spare chains in front of it. */
 #include "tests.h"
 
 #include "../mailbox/depot.h"
@@ -164,6 +165,74 @@ static void test_stress_every_batch_once(void)
     free(s);
 }
 
+/* A magazine keeps its newest full chains, up to tr__magazine_keep of
+ * them, and gives the oldest to the depot: the thread that freed them
+ * reuses them while its CPU still holds them. Every node given comes
+ * back once, from the magazine newest first, then from the depot. */
+static void test_magazine_keeps_newest_chains(void)
+{
+    enum { SIZE = 64, OUT = 3 };
+    const uint32_t keep = tr__magazine_keep(SIZE);
+    TT_EQ(keep, TR__MAG_SPARES); /* 64-byte nodes: as many as there is room for */
+    TT_EQ(tr__magazine_keep(4096), 1);  /* 128 KiB of them would be half a chain */
+    TT_EQ(tr__magazine_keep(512), 4);
+
+    const unsigned n = (keep + OUT) * TR__BATCH + 1; /* the last one starts a chain */
+    tagged *nodes = calloc(n, sizeof *nodes);
+    unsigned char *seen = calloc(n, 1);
+    CU_ASSERT_FATAL(nodes != NULL && seen != NULL);
+    tr__depot d;
+    TT_EQ(tr__depot_init(&d, 8), 0);
+    tr__node *room[TR__MAG_SPARES];
+    tr__magazine m;
+    tr__magazine_init(&m, room);
+    for (unsigned i = 0; i < n; i++) {
+        nodes[i].pos = i;
+        CU_ASSERT(tr__magazine_give(&m, &d, &nodes[i].link, SIZE) == NULL);
+    }
+    TT_EQ(m.spares, keep);
+    TT_EQ(m.count, 1);
+
+    /* Taken back: the last node, then the chains newest first, each
+     * chain's nodes in the reverse of their giving. */
+    unsigned want = n - 1, taken = 0;
+    for (tr__node *x; (x = tr__magazine_take(&m, &d)) != NULL; taken++) {
+        unsigned i = ((tagged *)x)->pos;
+        CU_ASSERT_FATAL(i < n);
+        CU_ASSERT(!seen[i]);
+        seen[i] = 1;
+        if (taken <= keep * TR__BATCH) { /* from the magazine */
+            TT_EQ(i, want);
+            want--;
+        } else { /* from the depot: the OUT oldest chains, oldest first */
+            unsigned chain = (taken - keep * TR__BATCH - 1) / TR__BATCH;
+            TT_EQ(i / TR__BATCH, chain);
+        }
+    }
+    TT_EQ(taken, n);
+    for (unsigned i = 0; i < n; i++)
+        CU_ASSERT(seen[i]);
+    CU_ASSERT(tr__depot_get(&d) == NULL);
+
+    /* Without room, every full chain goes to the depot at once. */
+    tr__magazine_init(&m, NULL);
+    for (unsigned i = 0; i < 2 * TR__BATCH + 1; i++)
+        CU_ASSERT(tr__magazine_give(&m, &d, &nodes[i].link, SIZE) == NULL);
+    TT_EQ(m.spares, 0);
+    for (unsigned c = 0; c < 2; c++) {
+        tr__node *chain = tr__depot_get(&d);
+        CU_ASSERT_FATAL(chain != NULL);
+        unsigned len = 0;
+        for (tr__node *x = chain; x != NULL; x = x->next, len++)
+            TT_EQ(((tagged *)x)->pos / TR__BATCH, c);
+        TT_EQ(len, TR__BATCH);
+    }
+    CU_ASSERT(tr__depot_get(&d) == NULL);
+    free(seen);
+    free(nodes);
+    tr__depot_fini(&d);
+}
+
 /* A depot as large as the actor table's (2^20 batches) costs no memory
  * until used: its cells are not written at creation. */
 static void test_large_depot_is_lazy(void)
@@ -190,4 +259,5 @@ void register_depot_tests(void)
     tt_test(s, "fifo_and_capacity", test_fifo_and_capacity);
     tt_test(s, "stress_8_threads_every_batch_once", test_stress_every_batch_once);
     tt_test(s, "large_depot_costs_nothing_until_used", test_large_depot_is_lazy);
+    tt_test(s, "magazine_keeps_its_newest_chains", test_magazine_keeps_newest_chains);
 }
