@@ -17,12 +17,14 @@
  * surplus to the depot and took back, a moment later, its oldest chain:
  * another thread's as often as not, whose every node then had to cross
  * from that thread's CPU. skynet (1 M actors) sent 16,500 chains through
- * the depot a run, at 1 worker as at 2; with 8 kept, 200; with 16, 100.
- * At 2 workers on 2 cores, 22.5 -> 26.9 M actors/s while a cache line
- * crosses between the CPUs in 40-50 ns, 11.3 -> 20.5 M while it takes
- * 160-200 ns (medians of 10 and 8 runs alternating with the code before);
- * at 1 worker level (14.8 -> 14.6 M). The oldest spare is the one given
- * up: the newest are the warmest.
+ * the depot a run, at 1 worker as at 2; keeping 2, 8,400; 4, 1,800; 8,
+ * 200; 16, 100. At 2 workers on 2 cores (runs alternating with the code
+ * before, medians): 22.4 -> 29.3 M actors/s while a cache line crosses
+ * between the CPUs in 33-46 ns (8 runs), 11.3 -> 20.5 M while it takes
+ * 160-200 ns (8 runs, 8 kept); at 16 workers 22.4 -> 26.9 M (5 runs); at
+ * 1 worker level (14.8 -> 14.6 M, 6 runs), with half the first-level
+ * cache misses on bench/fanin (cachegrind). The oldest spare is the one
+ * given up: the newest are the warmest.
  *
  * The depot is Vyukov's bounded MPMC queue: each cell carries a sequence
  * number that says whose turn it is (a producer's, for lap n, or a
