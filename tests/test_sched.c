@@ -885,8 +885,9 @@ static void test_stuck_workers_handed_on(void)
  * nobody is woken for them but the worker asleep in the reactor, which
  * stands by until the blocked ones count as stuck, then takes one. The
  * last must not wait for a worker parked on its futex with no timeout
- * (it went to sleep while another polled): the poller that goes to work
- * hands the looking on. Every blocker must block before the test
+ * (it went to sleep while another polled): the poller that goes to work,
+ * and every worker woken since that goes to work with blockers still
+ * queued, hands the looking on. Every blocker must block before the test
  * releases them. */
 static void test_burst_of_blockers_each_gets_a_worker(void)
 {
