@@ -396,11 +396,11 @@ void tr__figures_carry(tr__actor *a);
 typedef struct tr__slot_cache {
     tr__magazine free;
     uint32_t fresh, fresh_end; /* fresh slots [fresh, fresh_end) are ours */
-    tr__node *spare_room[TR__MAG_SPARES]; /* free's spare chains */
 } tr__slot_cache;
 
-/* An empty cache. */
-void tr__slot_cache_init(tr__slot_cache *c);
+/* An empty cache whose magazine keeps its spare chains in room
+ * (TR__MAG_SPARES entries, as long as the cache lives). */
+void tr__slot_cache_init(tr__slot_cache *c, tr__node **room);
 
 typedef struct tr__table {
     tr__actor **chunks;   /* TR__MAX_SLOTS / TR__CHUNK_SLOTS entries */

@@ -36,9 +36,9 @@ static void chunk_free(tr__actor *chunk)
     free(((void **)chunk)[-1]);
 }
 
-void tr__slot_cache_init(tr__slot_cache *c)
+void tr__slot_cache_init(tr__slot_cache *c, tr__node **room)
 {
-    tr__magazine_init(&c->free, c->spare_room);
+    tr__magazine_init(&c->free, room);
     c->fresh = c->fresh_end = 0;
 }
 

@@ -29,6 +29,8 @@ _Static_assert(offsetof(tr_msg, data) == 32, "the header is 32 bytes");
 _Static_assert(sizeof(tr_msg) == 32, "no padding after the header");
 _Static_assert(_Alignof(tr_msg) == 16, "the payload is 16-byte aligned");
 
+_Static_assert(sizeof(tr__msg_cache) == 192, "msg.h: the cache stays small for initial-exec TLS");
+
 /* Per class, the depot holds at most 4 MiB of blocks. */
 #define DEPOT_BYTES (UINT32_C(4) << 20)
 
@@ -82,6 +84,7 @@ static void cache_flush(void *p)
     c->scratch = NULL;
     c->scratch_room = 0;
     c->registered = 0;
+    c->flushed = 1;
 }
 
 static void depots_init(void)
@@ -98,12 +101,15 @@ static void depots_init(void)
 }
 
 /* First use on this thread: set the pools up and register the cache for
- * flushing at thread exit. NULL if that fails (then every message is a
- * plain malloc). Kept out of line so that my_cache inlines. */
+ * flushing at thread exit. NULL if that fails, or if the thread is
+ * exiting and its cache was flushed (a message sent from another key's
+ * destructor: registering again would leave what it cached to no
+ * destructor); then every message is a plain malloc. Kept out of line
+ * so that my_cache inlines. */
 static __attribute__((noinline)) cache *cache_register(cache *c)
 {
     pthread_once(&depots_once, depots_init);
-    if (!depots_ok)
+    if (!depots_ok || c->flushed)
         return NULL;
     tr__node **room = calloc((size_t)CLASSES * TR__MAG_SPARES, sizeof *room);
     if (room == NULL || pthread_setspecific(cache_key, c) != 0) {

@@ -21,6 +21,7 @@
 typedef struct tr__msg_cache {
     tr__magazine mag[TR__MSG_CLASSES];
     int registered;
+    int flushed;      /* the thread is exiting: no pools again (msg.c) */
     tr_msg *scratch;
     size_t scratch_room;
 } tr__msg_cache;

@@ -231,7 +231,7 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
     for (unsigned i = 0; i < c.threads; i++) {
         tr__worker *w = &rt->workers[i];
         w->turner.rt = rt;
-        tr__slot_cache_init(&w->turner.slots);
+        tr__slot_cache_init(&w->turner.slots, w->slot_spares);
         w->id = i;
         w->run = tr__actor_run; /* tr__trace_turn while tracing */
         w->rng = 0x9e3779b97f4a7c15ull * (i + 1);

@@ -208,6 +208,10 @@ struct tr__worker {
     /* The monitor's too: samples in a row that found its ring holding
      * actors, and empty (worker.c, evening out). */
     uint32_t full_ticks, empty_ticks;
+    /* Room for turner.slots' spare chains (mailbox/depot.h), used once per
+     * TR__BATCH spawns or ends at most: here, not in the turner, whose
+     * hot fields it would push two lines further. */
+    tr__node *slot_spares[TR__MAG_SPARES];
     uint32_t park CK_CC_CACHELINE; /* futex word: AWAKE, PARKED or NOTIFIED */
 } CK_CC_CACHELINE;
 

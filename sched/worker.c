@@ -183,6 +183,16 @@ static void look_again_soon(tr_runtime *rt)
     }
 }
 
+/* Work is queued that nobody may be looking for: wakes a worker if a CPU
+ * is free for it, else makes sure that one looks again within STUCK_NS. */
+static void wake_for_work(tr_runtime *rt)
+{
+    if (cpu_free(rt))
+        wake_one(rt);
+    else
+        look_again_soon(rt);
+}
+
 /* Called after making work stealable. The fence orders that work before
  * the look at `idle` (see the parking protocol in sched.h). */
 static void notify(tr_runtime *rt)
@@ -191,10 +201,7 @@ static void notify(tr_runtime *rt)
     uint64_t s = ck_pr_load_64(&rt->idle);
     if (N_PARKED(s) == 0 || N_SEARCHING(s) != 0)
         return;
-    if (cpu_free(rt))
-        wake_one(rt);
-    else
-        look_again_soon(rt);
+    wake_for_work(rt);
 }
 
 void tr__sched_poke(tr_runtime *rt)
@@ -737,10 +744,12 @@ static tr__actor *search(tr__worker *w)
     }
     uint64_t s = ck_pr_faa_64(&rt->idle, -SEARCHING_ONE) - SEARCHING_ONE;
     /* The last searcher to find work hands the search on, since pushers
-     * did not wake anyone while it was searching. */
-    if (a != NULL && N_SEARCHING(s) == 0 && N_PARKED(s) != 0 && work_visible(rt, false) &&
-        cpu_free(rt))
-        wake_one(rt);
+     * did not wake anyone while it was searching: as notify would have.
+     * (Waking only while a CPU was free left an actor pushed from outside
+     * during the search to parked workers asleep with no timeout, when
+     * the searcher had stolen another and went into a long turn.) */
+    if (a != NULL && N_SEARCHING(s) == 0 && N_PARKED(s) != 0 && work_visible(rt, false))
+        wake_for_work(rt);
     return a;
 }
 
@@ -823,8 +832,15 @@ static bool park(tr__worker *w, bool standby)
          * and timers; or by a busy worker polling between two turns, which
          * may go on to a long one — then look again after STUCK_NS, not at
          * that turn's end. (Waking a parked worker after every busy poll
-         * instead cost echo-rr its p99: 0.9x the floor's -> 1.8x.) */
-        tr__futex_wait(&w->park, PARKED, ck_pr_load_32(&rt->polling) ? 0 : STUCK_NS);
+         * instead cost echo-rr its p99: 0.9x the floor's -> 1.8x.) A
+         * worker standing by with work in sight leaves the looking to the
+         * one asleep in the reactor only if that one looks again within
+         * STUCK_NS: else it wakes it, to sleep again timed (park_polling:
+         * the CPUs are taken). */
+        bool polled = ck_pr_load_32(&rt->polling);
+        if (standby && polled && !ck_pr_load_32(&rt->poll_timed) && work_visible(rt, true))
+            look_again_soon(rt);
+        tr__futex_wait(&w->park, PARKED, polled ? 0 : STUCK_NS);
         if (ck_pr_load_32(&w->park) == NOTIFIED) {
             unpark(w);
             return !tr__sched_over(rt);

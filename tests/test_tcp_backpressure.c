@@ -77,8 +77,13 @@ static void test_backpressure(void)
         printf("\n    the slow client sent %" PRIu64 " bytes without stalling\n", out.sent);
     CU_ASSERT_FATAL(stalled);
     CU_ASSERT(out.sent < total);
-    TT_EQ(atomic_load(&srv.st->slow_throttled), 1);
-    TT_EQ(atomic_load(&srv.st->slow_unthrottled), 0);
+    /* Throttled at the stall. Perhaps not for the first time: the kernel
+     * may take more of the queue while the client is not reading (its
+     * buffers grow), and the server then resumes until the queue passes
+     * high water again (seen once, in a clean-clone CI run on a machine
+     * loaded with six busy processes besides: throttled twice, resumed
+     * once, stalled after 9 MiB with 310 KiB queued). */
+    TT_EQ(atomic_load(&srv.st->slow_throttled), atomic_load(&srv.st->slow_unthrottled) + 1);
     size_t q = atomic_load(&srv.st->max_queued);
     if (q > 4 * MIB)
         printf("\n    queued output reached %zu bytes\n", q);
@@ -96,7 +101,7 @@ static void test_backpressure(void)
     }
     close(other);
     WAIT_FOR(atomic_load(&srv.st->closed) == 1);
-    TT_EQ(atomic_load(&srv.st->slow_throttled), 1); /* still throttled */
+    TT_EQ(atomic_load(&srv.st->slow_throttled), atomic_load(&srv.st->slow_unthrottled) + 1); /* still */
 
     /* Phase 2: the slow client reads (and sends the rest); every byte it
      * sent comes back intact, and memory stays bounded all along. */

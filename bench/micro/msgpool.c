@@ -2,7 +2,8 @@
  *
  *   1t            tr__msg_new + tr__msg_release on one thread, one at a time
  *   1t-burst      256 allocated, then released: chains move between the
- *                 thread's magazine and the depot every TR__BATCH
+ *                 magazine's current chain and its spares every TR__BATCH
+ *                 (a burst longer than the spares hold reaches the depot)
  *   cross         allocated on one thread, sent through an MPSC queue and
  *                 released on another, as messages are: the releasing
  *                 thread's surplus goes back through the depot
