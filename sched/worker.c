@@ -745,9 +745,10 @@ static tr__actor *search(tr__worker *w)
     uint64_t s = ck_pr_faa_64(&rt->idle, -SEARCHING_ONE) - SEARCHING_ONE;
     /* The last searcher to find work hands the search on, since pushers
      * did not wake anyone while it was searching: as notify would have.
-     * (Waking only while a CPU was free left an actor pushed from outside
-     * during the search to parked workers asleep with no timeout, when
-     * the searcher had stolen another and went into a long turn.) */
+     * (Waking only while a CPU was free could leave an actor pushed from
+     * outside during the search to parked workers asleep with no timeout,
+     * when the searcher had stolen another and went into a long turn:
+     * found by reading the code, not seen in a run.) */
     if (a != NULL && N_SEARCHING(s) == 0 && N_PARKED(s) != 0 && work_visible(rt, false))
         wake_for_work(rt);
     return a;
@@ -836,7 +837,8 @@ static bool park(tr__worker *w, bool standby)
          * worker standing by with work in sight leaves the looking to the
          * one asleep in the reactor only if that one looks again within
          * STUCK_NS: else it wakes it, to sleep again timed (park_polling:
-         * the CPUs are taken). */
+         * the CPUs are taken). (A hole found by reading, not seen in a
+         * run.) */
         bool polled = ck_pr_load_32(&rt->polling);
         if (standby && polled && !ck_pr_load_32(&rt->poll_timed) && work_visible(rt, true))
             look_again_soon(rt);
@@ -894,7 +896,7 @@ static void measure(tr__worker *w)
  * be stuck: sched/burst_of_blockers_from_outside_each_gets_a_worker (a
  * blocker per worker, 2 workers more than CPUs) waited out its blockers'
  * 10 s in 4 runs of 5 with no hand-on; with the poller's alone, in 2 of
- * 300 beside two threads that spin and sleep (the worker the poller woke
+ * 300 beside two processes that spin and sleep (the worker the poller woke
  * took the third blocker, and the fourth was left to one asleep with no
  * timeout); with every woken worker's, in none of 1,000. */
 static void woke_to_work(tr__worker *w)
