@@ -840,8 +840,8 @@ static bool park(tr__worker *w, bool standby)
          * the CPUs are taken). (A hole found by reading, not seen in a
          * run.) */
         bool polled = ck_pr_load_32(&rt->polling);
-        if (standby && polled && !ck_pr_load_32(&rt->poll_timed) && work_visible(rt, true))
-            look_again_soon(rt);
+        if (standby && polled && work_visible(rt, true))
+            look_again_soon(rt); /* nothing to do if the poller is timed */
         tr__futex_wait(&w->park, PARKED, polled ? 0 : STUCK_NS);
         if (ck_pr_load_32(&w->park) == NOTIFIED) {
             unpark(w);
