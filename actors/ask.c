@@ -250,6 +250,27 @@ static void sweep(tr__worker *w, tr__asks *t)
         (void)arm(cx, t, next, now);
 }
 
+/* A node connection went (TR__ASK_LOST): every ask still waiting for a
+ * pid of it fails as a timeout would (TR__ASK_TIMEOUT to itself, so that
+ * an answer already queued still wins), with TR_ASK_NOCONNECTION. One on
+ * its way to failing already is left to that. */
+static void lost(tr__worker *w, tr__asks *t, const tr__ask_lost *l)
+{
+    tr_ctx *cx = &tr__turner_of(w)->cx;
+    for (uint32_t i = 0; t->slots != NULL && i <= t->mask; i++) {
+        pending *p = &t->slots[i];
+        if (p->ref == 0 || p->deadline == TIMING_OUT || TR__PID_NODE(p->to) != l->node ||
+            TR__PID_GEN(p->to) != l->epoch)
+            continue;
+        tr_ask_failure f = failure(p->ref, p->to, TR_ASK_NOCONNECTION);
+        if (tr__send_copy(cx->rt, w, cx->self, cx->self, TR__ASK_TIMEOUT, &f, sizeof f) != 0)
+            continue; /* no memory: the ask keeps its timeout, if it has one */
+        if (p->deadline == NO_DEADLINE && t->timed++ == 0)
+            tr__sched_spare_take(w); /* counted in timed from here, as a timeout is */
+        p->deadline = TIMING_OUT;
+    }
+}
+
 void tr__asks_free(tr__asks *t)
 {
     if (t != NULL)
@@ -269,6 +290,14 @@ int tr__ask_arrived(tr__worker *w, tr__actor *a, tr_msg *m)
         if (t != NULL && m->from == t->sweep)
             sweep(w, t);
         return TR__CONSUMED; /* else a sweep cancelled too late: stale */
+    }
+    if (m->type == TR__ASK_LOST) {
+        tr__ask_lost l;
+        if (t != NULL && m->len == sizeof l) {
+            memcpy(&l, m->data, sizeof l);
+            lost(w, t, &l);
+        }
+        return TR__CONSUMED;
     }
     uint64_t ref = 0;
     if (m->type == TR_REPLY)
@@ -557,7 +586,9 @@ static void caller_actor(tr_ctx *cx, void *state, const tr_msg *m)
     } else if (m->type == TR_ASK_FAILED) {
         tr_ask_failure f;
         memcpy(&f, m->data, sizeof f);
-        err = f.why == TR_ASK_TIMEOUT ? TR_ETIMEDOUT : TR_ENOREPLY;
+        err = f.why == TR_ASK_TIMEOUT        ? TR_ETIMEDOUT
+              : f.why == TR_ASK_NOCONNECTION ? TR_ECONNABORTED
+                                             : TR_ENOREPLY;
     } else if ((err = tr_ask(cx, c->to, c->type, c->data, c->len, c->timeout_ns, NULL)) == 0) {
         return; /* the first message: asked */
     }

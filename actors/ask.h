@@ -25,8 +25,17 @@ typedef struct tr__asks tr__asks;
 #define TR__ASK         (TR_MSG_ASK_FIRST + 2) /* payload: the user's, then a tail */
 #define TR__ASK_TIMEOUT (TR_MSG_ASK_FIRST + 3) /* an ask timed out: a tr_ask_failure */
 #define TR__ASK_SWEEP   (TR_MSG_ASK_FIRST + 4) /* the asker's timer (ask.c) */
-_Static_assert(TR__ASK > TR_ASK_FAILED && TR__ASK_SWEEP <= TR_MSG_ASK_LAST,
+#define TR__ASK_LOST    (TR_MSG_ASK_FIRST + 5) /* a node connection went: a tr__ask_lost */
+_Static_assert(TR__ASK > TR_ASK_FAILED && TR__ASK_LOST <= TR_MSG_ASK_LAST,
                "internal ask types outside their range");
+
+/* TR__ASK_LOST's payload, from dist/ to an actor that asked across a
+ * node connection: the connection to the peer whose pids have these node
+ * bits and generation (its epoch) is gone, and no answer to an ask to one
+ * of them can come any more. */
+typedef struct tr__ask_lost {
+    uint32_t node, epoch;
+} tr__ask_lost;
 
 /* Where a payload of len bytes is followed by its tail (8-byte aligned,
  * so the tail can be read in place; dist/term.c checks a peer's bytes

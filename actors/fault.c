@@ -230,6 +230,7 @@ static int handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reas
     case TR_ASK_FAILED:
     case TR__ASK_TIMEOUT:
     case TR__ASK_SWEEP:
+    case TR__ASK_LOST:
         return tr__ask_arrived(w, a, m);
     default:
         return TR__DELIVER;

@@ -121,6 +121,12 @@ int tr_node_stop(tr_ctx *cx)
     tr__dist_unlock();
     if (n == NULL)
         return TR_ENOTCONN;
+    /* Off the list, n is this caller's alone: no answer to an ask of
+     * any peer's pid can come back now. */
+    for (uint32_t i = 0; i < n->npeers; i++) {
+        tr__dist_askers askers = tr__dist_askers_take(n->peers[i], i + 1);
+        tr__dist_askers_tell(rt, tr__cx_worker(acting), &askers);
+    }
     (void)tr_tcp_listener_close(cx, n->listener);
     tr__dist_node_free(n); /* closes the EPMD socket: the name is free again */
     return 0;

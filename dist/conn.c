@@ -341,38 +341,47 @@ static void hand_over(tr_ctx *cx, dconn *c, tr__peer *p)
     c->pend.index = 0;
 }
 
-static tr__peer *my_peer(tr_ctx *cx, dconn *c, tr__dist_node **node)
+/* Under the lock: this connection's node (in *node) and peer, whose
+ * index is put in *idx (when not NULL). */
+static tr__peer *my_peer(tr_ctx *cx, dconn *c, tr__dist_node **node, uint32_t *idx)
 {
-    uint32_t idx;
+    uint32_t i;
     tr__dist_node *n = tr__dist_node_of(tr_ctx_runtime(cx), c->node_id);
     if (node != NULL)
         *node = n;
-    return n != NULL && c->peer[0] != '\0' ? tr__dist_peer(n, c->peer, &idx) : NULL;
+    return n != NULL && c->peer[0] != '\0' ? tr__dist_peer(n, c->peer, idx != NULL ? idx : &i)
+                                            : NULL;
 }
 
 /* The connection is ending: if it was the peer's and up, the peer is
- * down; if it was the peer's and never up, the claim goes at once (a
- * peer retrying, say with the right cookie, must not meet it), and what
- * it held is handed over. Once; what is routed to it before the claim
- * went, and handled after, is handed over too (see conn_behaviour). */
+ * down, and whoever asked its pids hears that no answer will come; if it
+ * was the peer's and never up, the claim goes at once (a peer retrying,
+ * say with the right cookie, must not meet it), and what it held is
+ * handed over. Once; what is routed to it before the claim went, and
+ * handled after, is handed over too (see conn_behaviour). */
 static void let_go(tr_ctx *cx, dconn *c)
 {
     if (c->gone)
         return;
     c->gone = true;
     tr__dist_node *n;
+    tr__dist_askers askers = {0};
+    uint32_t idx;
     tr__dist_lock();
-    tr__peer *p = my_peer(cx, c, &n);
+    tr__peer *p = my_peer(cx, c, &n, &idx);
     if (n != NULL && c->up)
         n->conns_up--;
     if (p != NULL && p->conn == tr_self(cx)) {
-        if (c->up)
+        if (c->up) {
+            askers = tr__dist_askers_take(p, idx + 1);
             tr__dist_peer_down(p);
-        else
+        } else {
             p->conn = TR_PID_NONE; /* never up: its pids stay good */
+        }
     }
     hand_over(cx, c, p);
     tr__dist_unlock();
+    tr__dist_askers_tell(tr_ctx_runtime(cx), tr__cx_worker(cx), &askers);
 }
 
 /* A message for the peer reaching a connection that gave up before it
@@ -385,7 +394,7 @@ static void late(tr_ctx *cx, dconn *c, const tr_msg *m)
     else
         (void)tr__dconn_put(cx, c, m->data, m->len);
     tr__dist_lock();
-    hand_over(cx, c, my_peer(cx, c, NULL));
+    hand_over(cx, c, my_peer(cx, c, NULL, NULL));
     tr__dist_unlock();
 }
 

@@ -75,6 +75,16 @@ typedef struct tr__peer {
      * refused loses nothing. */
     tr_msg **queue;
     size_t nqueue, capqueue;
+    /* The local actors that have asked one of its pids in this epoch (a
+     * set: open addressing on the pid, TR_PID_NONE empty, askers_cap 0 or
+     * a power of 2; those that have ended are dropped as it grows). An
+     * answer can only come back over the peer's connection, so when the
+     * peer goes down, or our node stops, each is told (TR__ASK_LOST) and
+     * fails the asks it still waits for there (actors/ask.c): a set of
+     * askers rather than of asks, since each asker's own table has its
+     * asks, and answers then cost the connection nothing. */
+    tr_pid *askers;
+    uint32_t naskers, askers_cap;
 } tr__peer;
 
 typedef struct tr__dist_node tr__dist_node;
@@ -135,6 +145,22 @@ int tr__dist_pid_out(tr__dist_node *n, tr_pid p, erlang_pid *e, uint32_t *peer);
 /* Under the lock: the peer's connection is gone; its pids become dead
  * letters. */
 void tr__dist_peer_down(tr__peer *p);
+
+/* Under the lock: asker (a local actor) sends an ask to one of peer p's
+ * pids. 0, or TR_ENOMEM (the ask is not sent). */
+int tr__dist_asker_add(tr_runtime *rt, tr__peer *p, tr_pid asker);
+
+/* Who must hear that their asks to a peer's pids of one epoch cannot be
+ * answered: taken under the lock (before tr__dist_peer_down moves the
+ * epoch on; p is peers[node - 1]), told after it (tr__dist_askers_tell
+ * sends each TR__ASK_LOST and frees the set). */
+typedef struct tr__dist_askers {
+    tr_pid *askers;
+    uint32_t cap;
+    tr__ask_lost lost;
+} tr__dist_askers;
+tr__dist_askers tr__dist_askers_take(tr__peer *p, uint32_t node);
+void tr__dist_askers_tell(tr_runtime *rt, tr__worker *w, tr__dist_askers *a);
 
 /* Sends to a connection actor under the lock (so that what one sender
  * routes stays in order across a connection that gives way). Owns m. */

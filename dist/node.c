@@ -184,6 +184,81 @@ void tr__dist_peer_down(tr__peer *p)
         memset(p->hash, 0, p->hash_cap * sizeof *p->hash);
 }
 
+/* ---- who asked a peer's pids ---- */
+
+/* The set's slot for pid: where it is, or the empty one it would take. */
+static uint32_t asker_slot(const tr_pid *set, uint32_t cap, tr_pid pid)
+{
+    uint32_t i = (uint32_t)(pid ^ pid >> 32) * 2654435761u & (cap - 1);
+    while (set[i] != TR_PID_NONE && set[i] != pid)
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+static bool local_alive(tr_runtime *rt, tr_pid pid)
+{
+    tr__actor *a = tr__table_lookup(&tr__actors_of(rt)->table, pid);
+    return a != NULL && tr__actor_live(a, pid);
+}
+
+/* The set again, without the askers that have ended, in room for twice
+ * those left (at least 16): an actor that asks once and ends leaves its
+ * entry only until the set next fills. */
+static int askers_rebuild(tr_runtime *rt, tr__peer *p)
+{
+    uint32_t live = 0;
+    for (uint32_t i = 0; i < p->askers_cap; i++)
+        live += p->askers[i] != TR_PID_NONE && local_alive(rt, p->askers[i]);
+    uint32_t cap = 16;
+    while (cap < 2 * (live + 1))
+        cap *= 2;
+    tr_pid *set = calloc(cap, sizeof *set);
+    if (set == NULL)
+        return TR_ENOMEM;
+    for (uint32_t i = 0; i < p->askers_cap; i++)
+        if (p->askers[i] != TR_PID_NONE && local_alive(rt, p->askers[i]))
+            set[asker_slot(set, cap, p->askers[i])] = p->askers[i];
+    free(p->askers);
+    p->askers = set;
+    p->askers_cap = cap;
+    p->naskers = live;
+    return 0;
+}
+
+int tr__dist_asker_add(tr_runtime *rt, tr__peer *p, tr_pid asker)
+{
+    if (p->askers_cap != 0 && p->askers[asker_slot(p->askers, p->askers_cap, asker)] == asker)
+        return 0;
+    if ((p->naskers + 1) * 4 > p->askers_cap * 3) { /* at most 3/4 full */
+        int err = askers_rebuild(rt, p);
+        if (err != 0)
+            return err;
+    }
+    p->askers[asker_slot(p->askers, p->askers_cap, asker)] = asker;
+    p->naskers++;
+    return 0;
+}
+
+tr__dist_askers tr__dist_askers_take(tr__peer *p, uint32_t node)
+{
+    tr__dist_askers a = {.askers = p->askers, .cap = p->askers_cap,
+                         .lost = {.node = node, .epoch = p->epoch}};
+    p->askers = NULL;
+    p->naskers = p->askers_cap = 0;
+    return a;
+}
+
+void tr__dist_askers_tell(tr_runtime *rt, tr__worker *w, tr__dist_askers *a)
+{
+    for (uint32_t i = 0; i < a->cap; i++)
+        if (a->askers[i] != TR_PID_NONE)
+            (void)tr__send_copy(rt, w, TR_PID_NONE, a->askers[i], TR__ASK_LOST, &a->lost,
+                                sizeof a->lost);
+    free(a->askers);
+    a->askers = NULL;
+    a->cap = 0;
+}
+
 void tr__dist_node_free(tr__dist_node *n)
 {
     for (uint32_t i = 0; i < n->npeers; i++) {
@@ -193,6 +268,7 @@ void tr__dist_node_free(tr__dist_node *n)
         free(n->peers[i]->queue);
         free(n->peers[i]->pids);
         free(n->peers[i]->hash);
+        free(n->peers[i]->askers);
         free(n->peers[i]);
     }
     free(n->peers);
@@ -300,7 +376,11 @@ int tr__dist_route(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg
         tr__msg_release(m);
         return TR_ENOPID;
     }
-    int err = tr__dist_deliver(rt, w, from, p, out);
+    int err = m->type == TR__ASK ? tr__dist_asker_add(rt, p, from) : 0;
+    if (err == 0)
+        err = tr__dist_deliver(rt, w, from, p, out);
+    else
+        tr__msg_release(out);
     tr__dist_unlock();
     tr__msg_release(m);
     return err == TR_ENOPID ? 0 : err;

@@ -394,6 +394,8 @@ bool tr__ask_wire_ok(uint32_t type, const void *data, size_t len)
         if (len != sizeof f)
             return false;
         memcpy(&f, p, sizeof f);
+        /* (TR_ASK_NOCONNECTION is a node's own verdict on its own
+         * connections: a peer has no cause to send it.) */
         return f.ref != 0 && f.why >= TR_ASK_TIMEOUT && f.why <= TR_ASK_UNANSWERED;
     }
     if ((type != TR__ASK && type != TR_REPLY) || len < sizeof(tr__ask_tail))

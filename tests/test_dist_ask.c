@@ -3,7 +3,10 @@
  * with the right reply and ref; an ask to an actor that has stopped there
  * fails once (its dead-letter bounce, carried back); an ask handled
  * without an answer fails at the end of the remote turn; a timeout passes
- * while the remote turn still runs, and the late failure is flushed; and
+ * while the remote turn still runs, and the late failure is flushed; asks
+ * in flight when the connection goes (the peer stops being a node, or
+ * this node does) fail then, once each, with TR_ASK_NOCONNECTION, those
+ * without a timeout too, and one answered before is not failed again; and
  * a peer's request/reply bytes that do not hold together never reach
  * actors/ask.c (they arrive as TR_DIST_TERM). */
 #include <stdlib.h>
@@ -67,7 +70,7 @@ typedef struct cmd {
 } cmd;
 
 static atomic_int hellos, replies, bad, failures, pings, ask_rc;
-static atomic_int why[4];
+static atomic_int why[5];
 static atomic_uint_fast64_t hello_from, fail_to, fail_from;
 static uint64_t refs[MANY];
 static tr_pid many_to;
@@ -120,7 +123,7 @@ static void client(tr_ctx *cx, void *state, const tr_msg *m)
     case TR_ASK_FAILED: {
         const tr_ask_failure *f = TR_PAYLOAD(m, tr_ask_failure);
         TT_CHECK(f != NULL);
-        if (f != NULL && f->why >= 0 && f->why < 4)
+        if (f != NULL && f->why >= 0 && f->why < 5)
             atomic_fetch_add(&why[f->why], 1);
         if (f != NULL)
             atomic_store(&fail_to, f->to);
@@ -161,7 +164,7 @@ static void reset(void)
     atomic_store(&failures, 0);
     atomic_store(&pings, 0);
     atomic_store(&ask_rc, -9999);
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 5; k++)
         atomic_store(&why[k], 0);
     memset(refs, 0, sizeof refs);
     memset(seen, 0, sizeof seen);
@@ -318,6 +321,115 @@ static void test_timeout_passes_while_remote_turn_runs(void)
     TT_EQ(atomic_load(&failures), 1);
     TT_EQ(atomic_load(&why[TR_ASK_UNANSWERED]), 0);
     two_end(&t);
+    TT_NO_ERRORS();
+}
+
+/* Ends a node whose distribution the test has stopped already. */
+static void node_end_stopped(tr_runtime *rt)
+{
+    tr_runtime_shutdown(rt);
+    int rc = tt_join_within(rt, 30);
+    CU_ASSERT(rc == 0 || rc == 1);
+    tr_runtime_destroy(rt);
+}
+
+/* Node a asks b's service: once answered, then BLOCK without a timeout
+ * (the turn waits for the test) and Q with one behind it. `which` node
+ * stops being a node with those two in flight: each fails then, once,
+ * with TR_ASK_NOCONNECTION, from the service's pid; the answered one
+ * gets nothing more, and what b's turn does once let go (BLOCK's
+ * unanswered failure, Q's reply) cannot come back. */
+static void asks_in_flight_when_node_stops(bool peer)
+{
+    two t;
+    if (dt_skip())
+        return;
+    CU_ASSERT_FATAL(two_start(&t));
+    tr_pid svc = remote(&t, "svc");
+    ask_one(&t, svc, Q, 0);
+    CU_ASSERT(wait_int(&replies, 1));
+    ask_one(&t, svc, BLOCK, 0);
+    CU_ASSERT(wait_int(&blocked, 1));
+    TT_EQ(atomic_load(&ask_rc), 0);
+    ask_one(&t, svc, Q, LONG_NS);
+    /* The queued ask has left a (its rc is in) before the node stops;
+     * whether it reached b first does not matter: no answer can come. */
+    for (double until = tt_now() + 30; atomic_load(&ask_rc) == -9999 && tt_now() < until;)
+        tt_sleep_ms(1);
+    TT_EQ(atomic_load(&ask_rc), 0);
+    TT_EQ(tr_node_stop(tr_runtime_ctx(peer ? t.b : t.a)), 0);
+    CU_ASSERT(wait_int(&failures, 2));
+    atomic_store(&released, true);
+    tt_sleep_ms(100); /* a third answer would have come; none may */
+    TT_EQ(atomic_load(&failures), 2);
+    TT_EQ(atomic_load(&why[TR_ASK_NOCONNECTION]), 2);
+    TT_EQ(atomic_load(&replies), 1);
+    TT_EQ(atomic_load(&bad), 0);
+    CU_ASSERT(atomic_load(&fail_from) == svc);
+    CU_ASSERT(atomic_load(&fail_to) == svc);
+    if (peer) {
+        node_end_stopped(t.b);
+        dt_node_end(t.a);
+    } else {
+        dt_node_end(t.b);
+        node_end_stopped(t.a);
+    }
+    dt_epmd_stop(t.epmd);
+    TT_NO_ERRORS();
+}
+
+static void test_asks_in_flight_fail_when_peer_goes(void)
+{
+    asks_in_flight_when_node_stops(true);
+}
+
+static void test_asks_in_flight_fail_when_own_node_stops(void)
+{
+    asks_in_flight_when_node_stops(false);
+}
+
+/* A peer's set of askers (dist/node.c), on its own: each live asker is
+ * in it once however often it asks; askers that have ended (here, pids
+ * of slots never taken) leave it as it grows, so that it is bounded by
+ * those alive, not by all that ever asked; taking it hands over every
+ * live one exactly once, with the node and epoch, and leaves it empty. */
+static void test_askers_of_a_peer_are_kept_while_they_live(void)
+{
+    enum { LIVE = 100, ENDED = 5000 };
+    tr_runtime *rt = tt_runtime(1, 0);
+    tr_pid live[LIVE];
+    tr_pid none = TR_PID_NONE;
+    for (int i = 0; i < LIVE; i++)
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), service, &none, sizeof none, &live[i]), 0);
+    tr__peer p;
+    memset(&p, 0, sizeof p);
+    p.epoch = 3;
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < LIVE; i++)
+            TT_EQ(tr__dist_asker_add(rt, &p, live[i]), 0);
+    TT_EQ(p.naskers, LIVE);
+    uint32_t cap = p.askers_cap;
+    for (uint32_t k = 0; k < ENDED; k++)
+        TT_EQ(tr__dist_asker_add(rt, &p, tr__pid_make(1, 1000000 + k)), 0);
+    CU_ASSERT(p.askers_cap <= 4 * cap);
+    CU_ASSERT(p.naskers < LIVE + p.askers_cap);
+    tr__dist_askers a = tr__dist_askers_take(&p, 7);
+    CU_ASSERT(p.askers == NULL && p.naskers == 0 && p.askers_cap == 0);
+    TT_EQ(a.lost.node, 7);
+    TT_EQ(a.lost.epoch, 3);
+    int found = 0;
+    for (int i = 0; i < LIVE; i++)
+        for (uint32_t k = 0; k < a.cap; k++)
+            found += a.askers[k] == live[i];
+    TT_EQ(found, LIVE);
+    /* Told: each live asker gets a TR__ASK_LOST (queued: the runtime is
+     * not started); the ended ones are no one's. */
+    tr_stats s;
+    tr__dist_askers_tell(rt, NULL, &a);
+    CU_ASSERT(a.askers == NULL);
+    tr_runtime_stats(rt, &s);
+    TT_EQ(s.messages_sent, LIVE);
+    tr_runtime_destroy(rt);
     TT_NO_ERRORS();
 }
 
@@ -507,5 +619,10 @@ void register_dist_ask_tests(void)
     tt_test(s, "unanswered_remote_ask_fails_at_end_of_turn",
             test_unanswered_remote_ask_fails_at_end_of_turn);
     tt_test(s, "timeout_passes_while_remote_turn_runs", test_timeout_passes_while_remote_turn_runs);
+    tt_test(s, "askers_of_a_peer_are_kept_while_they_live",
+            test_askers_of_a_peer_are_kept_while_they_live);
+    tt_test(s, "asks_in_flight_fail_when_peer_goes", test_asks_in_flight_fail_when_peer_goes);
+    tt_test(s, "asks_in_flight_fail_when_own_node_stops",
+            test_asks_in_flight_fail_when_own_node_stops);
     tt_test(s, "erlang_forged_asks_arrive_as_terms", test_erlang_forged_asks_arrive_as_terms);
 }

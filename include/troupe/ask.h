@@ -7,8 +7,9 @@
  *                  bytes (m->data, m->len), tr_msg_ref(m) gives the ref;
  *   TR_ASK_FAILED  payload tr_ask_failure (m->from is the target): the
  *                  ref and why — the timeout passed, the target ended (or
- *                  had ended) before answering, or it handled the ask
- *                  without answering.
+ *                  had ended) before answering, it handled the ask
+ *                  without answering, or it is on another node whose
+ *                  connection went down first.
  *
  * An ask is answered in the turn that handles it: a behaviour that
  * returns without calling tr_reply fails the ask at once
@@ -35,8 +36,11 @@
  * (146 years) are taken as 2^62.
  *
  * A remote pid of another troupe node is asked the same way
- * (troupe/dist.h); an ask in flight when that node's connection goes
- * down is answered only by its timeout, so give remote asks one.
+ * (troupe/dist.h). An ask in flight when that node's connection goes
+ * down, or when this node stops, fails then with TR_ASK_NOCONNECTION,
+ * timeout or none: its answer could only have come back over that
+ * connection. (An Erlang process never answers an ask: ask it with a
+ * timeout.)
  */
 #ifndef TROUPE_ASK_H
 #define TROUPE_ASK_H
@@ -62,11 +66,14 @@ extern "C" {
 #define TR_ASK_TIMEOUT    1 /* no answer within the timeout */
 #define TR_ASK_GONE       2 /* the target ended, or had ended, before answering */
 #define TR_ASK_UNANSWERED 3 /* the target handled it and returned without tr_reply */
+#define TR_ASK_NOCONNECTION 4 /* the target's node connection went down, or this
+                               * node stopped, before the answer came */
 
 typedef struct tr_ask_failure {
     uint64_t ref;  /* from tr_ask */
     tr_pid to;     /* the actor asked */
-    int why;       /* TR_ASK_TIMEOUT, TR_ASK_GONE or TR_ASK_UNANSWERED */
+    int why;       /* TR_ASK_TIMEOUT, TR_ASK_GONE, TR_ASK_UNANSWERED or
+                    * TR_ASK_NOCONNECTION */
 } tr_ask_failure;
 
 /* Sends `to` a message of `type` with a copy of `len` bytes of `data`, as
@@ -110,8 +117,9 @@ TR_API uint64_t tr_msg_ref(const tr_msg *m);
  * simulation itself until the answer, also a run that ends first),
  * TR_EBUSY (in simulation, another thread is running it),
  * TR_ETIMEDOUT, TR_ENOREPLY (the target
- * ended, or returned, without answering), and those of tr_ask. Any
- * thread outside the runtime. */
+ * ended, or returned, without answering), TR_ECONNABORTED (the target's
+ * node connection went down first), and those of tr_ask. Any thread
+ * outside the runtime. */
 TR_API int tr_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len,
                    uint64_t timeout_ns, tr_msg **reply);
 

@@ -48,11 +48,11 @@
  *
  * Asks: tr_ask, tr_reply and tr_call work on remote pids between troupe
  * nodes (of the same byte order): a target gone there answers
- * TR_ASK_FAILED as it would here, and an ask to a pid of a connection
- * already down fails at once, but an ask in flight when its connection
- * goes down gets only its timeout, so give remote asks one. An Erlang
- * process sees an ask as a plain {Type, <<Bytes>>} message and never
- * answers it: the asker gets its timeout.
+ * TR_ASK_FAILED as it would here, an ask to a pid of a connection
+ * already down fails at once, and one in flight when its connection goes
+ * down, or when this node stops, fails then (TR_ASK_NOCONNECTION), with
+ * or without a timeout. An Erlang process sees an ask as a plain {Type,
+ * <<Bytes>>} message and never answers it: the asker gets its timeout.
  *
  * Not yet: long names.
  */
