@@ -248,10 +248,12 @@ tr__dist_askers tr__dist_askers_take(tr__peer *p, uint32_t node)
     return a;
 }
 
+/* (Not to an asker that has ended since it asked: the notice is no
+ * message anyone sent, and would be counted as a dead letter.) */
 void tr__dist_askers_tell(tr_runtime *rt, tr__worker *w, tr__dist_askers *a)
 {
     for (uint32_t i = 0; i < a->cap; i++)
-        if (a->askers[i] != TR_PID_NONE)
+        if (a->askers[i] != TR_PID_NONE && local_alive(rt, a->askers[i]))
             (void)tr__send_copy(rt, w, TR_PID_NONE, a->askers[i], TR__ASK_LOST, &a->lost,
                                 sizeof a->lost);
     free(a->askers);
