@@ -1,8 +1,9 @@
 /* test_dist_handshake.c — the handshake against others (acceptance item
  * 2): a wrong cookie is refused and the node goes on serving; two troupe
  * nodes connecting to each other at once end with one connection and
- * every message delivered once; and, apart, the issue's own bound: the
- * refusal comes within 1 s. */
+ * every message delivered once; a node with a long name (host part an
+ * address) and an `erl -name` node talk both ways; and, apart, the
+ * issue's own bound: the refusal comes within 1 s. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,11 +137,55 @@ static void test_simultaneous_connect_leaves_one_connection(void)
     dt_epmd_stop(epmd);
 }
 
+/* ---- long names ---- */
+
+static const char long_box[] =
+    "N = 'tt_l1@127.0.0.1', register(box, self()), io:format(\"READY~n\"),"
+    "B = receive {1, Bin} -> Bin after 30000 -> timeout end,"
+    "{echo, N} ! {self(), B},"
+    "E = receive {_, B2} -> B2 after 15000 -> timeout end,"
+    "io:format(\"GOT ~p~nECHO ~p~nNODES ~p~n\", [B, E, nodes()]),"
+    "halt().";
+
+/* troupe connects to an `erl -name` node by name, and erl answers over
+ * that connection by registered name: long names need nothing of their
+ * own (a name is name@host, and host may be an address or a dotted
+ * name). */
+static void test_long_names_talk_both_ways(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_node_opts o = {.name = "tt_l1@127.0.0.1", .cookie = DT_COOKIE, .host = "127.0.0.1",
+                      .epmd_port = epmd};
+    TT_EQ(tr_node_start(tr_runtime_ctx(rt), &o), 0);
+    CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
+    tr_actor_spec e = {.behaviour = dt_echo, .name = "echo"};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &e, NULL), 0);
+    dt_erl erl;
+    const char *argv[] = {"erl", "-noshell", "-name", "tt_lerl@127.0.0.1", "-setcookie",
+                          DT_COOKIE, "-eval", long_box, NULL};
+    TT_EQ(dt_run(&erl, epmd, argv), 0);
+    CU_ASSERT(dt_read_until(&erl, "READY", 60));
+    TT_EQ(tr_send_named(tr_runtime_ctx(rt), "box", "tt_lerl@127.0.0.1", 1, "yo", 2), 0);
+    CU_ASSERT(dt_erl_wait(&erl, 60));
+    char v[128] = "";
+    CU_ASSERT(dt_erl_value(&erl, "GOT", v, sizeof v) && strcmp(v, "<<\"yo\">>") == 0);
+    CU_ASSERT(dt_erl_value(&erl, "ECHO", v, sizeof v) && strcmp(v, "<<\"yo\">>") == 0);
+    CU_ASSERT(dt_erl_value(&erl, "NODES", v, sizeof v) && strcmp(v, "['tt_l1@127.0.0.1']") == 0);
+    TT_NO_ERRORS();
+    dt_node_end(rt);
+    dt_epmd_stop(epmd);
+}
+
 void register_dist_handshake_tests(void)
 {
     CU_pSuite s = CU_add_suite("dist_handshake", NULL, NULL);
     tt_test(s, "wrong_cookie_refused_node_keeps_serving",
             test_wrong_cookie_refused_node_keeps_serving);
+    tt_test(s, "long_names_talk_both_ways", test_long_names_talk_both_ways);
     tt_test(s, "simultaneous_connect_leaves_one_connection",
             test_simultaneous_connect_leaves_one_connection);
 }

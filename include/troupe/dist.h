@@ -53,8 +53,6 @@
  * down, or when this node stops, fails then (TR_ASK_NOCONNECTION), with
  * or without a timeout. An Erlang process sees an ask as a plain {Type,
  * <<Bytes>>} message and never answers it: the asker gets its timeout.
- *
- * Not yet: long names.
  */
 #ifndef TROUPE_DIST_H
 #define TROUPE_DIST_H
@@ -72,7 +70,8 @@ extern "C" {
 #endif
 
 typedef struct tr_node_opts {
-    const char *name;    /* "name@host", a short name (required) */
+    const char *name;    /* "name@host" (required): host as peers reach it, short
+                            (erl -sname peers) or dotted, or an address (-name) */
     const char *cookie;  /* NULL: the first line of $HOME/.erlang.cookie */
     const char *host;    /* listen address; NULL = 0.0.0.0 */
     uint16_t port;       /* listen port; 0 = any free port */
