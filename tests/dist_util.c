@@ -137,6 +137,12 @@ bool dt_erl_value(const dt_erl *e, const char *key, char *out, size_t cap)
     return false;
 }
 
+bool dt_erl_is(const dt_erl *e, const char *key, const char *want)
+{
+    char v[256];
+    return dt_erl_value(e, key, v, sizeof v) && strcmp(v, want) == 0;
+}
+
 tr_runtime *dt_node(const char *name, uint16_t epmd, uint64_t tick_ns)
 {
     return dt_node_busy(name, epmd, tick_ns, 0);

@@ -48,6 +48,8 @@ bool dt_erl_wait(dt_erl *e, double seconds);
 /* The text after "KEY " on a line of its output, up to the line's end,
  * into out; false when no line has it. */
 bool dt_erl_value(const dt_erl *e, const char *key, char *out, size_t cap);
+/* Whether that text (up to 255 bytes) is exactly `want`. */
+bool dt_erl_is(const dt_erl *e, const char *key, const char *want);
 
 /* A running runtime that is node NAME@localhost on epmd with DT_COOKIE
  * (and, for dt_node_busy, that busy limit; 0: the default). */

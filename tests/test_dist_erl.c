@@ -86,11 +86,10 @@ static void test_erl_echoes_terms_answers_and_sees_down(void)
     dt_erl erl;
     TT_EQ(dt_erl_start(&erl, epmd, "tt_erl1@localhost", DT_COOKIE, script), 0);
     CU_ASSERT(dt_erl_wait(&erl, 120));
-    char v[64] = "";
-    CU_ASSERT(dt_erl_value(&erl, "ECHO", v, sizeof v) && strcmp(v, "1000") == 0);
-    CU_ASSERT(dt_erl_value(&erl, "PID", v, sizeof v) && strcmp(v, "ok") == 0);
-    CU_ASSERT(dt_erl_value(&erl, "NAME", v, sizeof v) && strcmp(v, "ok") == 0);
-    CU_ASSERT(dt_erl_value(&erl, "DOWN", v, sizeof v) && strcmp(v, "normal") == 0);
+    CU_ASSERT(dt_erl_is(&erl, "ECHO", "1000"));
+    CU_ASSERT(dt_erl_is(&erl, "PID", "ok"));
+    CU_ASSERT(dt_erl_is(&erl, "NAME", "ok"));
+    CU_ASSERT(dt_erl_is(&erl, "DOWN", "normal"));
     TT_EQ(atomic_load(&echoed), 1000);
     TT_EQ(atomic_load(&probes), 1);
     TT_EQ(atomic_load(&thanks), 2);

@@ -43,8 +43,7 @@ static void test_dist_echo_example_echoes_and_ends_on_sigterm(void)
 
     TT_EQ(dt_erl_start(&erl, epmd, "tt_exerl@localhost", DT_COOKIE, script), 0);
     CU_ASSERT(dt_erl_wait(&erl, 60));
-    char v[32] = "";
-    CU_ASSERT(dt_erl_value(&erl, "ECHO", v, sizeof v) && strcmp(v, "50") == 0);
+    CU_ASSERT(dt_erl_is(&erl, "ECHO", "50"));
 
     kill(ex.pid, SIGTERM);
     CU_ASSERT(dt_erl_wait(&ex, 30)); /* exit status 0 */

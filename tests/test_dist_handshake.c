@@ -36,9 +36,9 @@ static void wrong_cookie_run(long *ms)
     TT_EQ(dt_erl_start(&erl, epmd, "tt_herl@localhost", DT_COOKIE, wrong_then_right), 0);
     CU_ASSERT(dt_erl_wait(&erl, 60));
     char v[64] = "";
-    CU_ASSERT(dt_erl_value(&erl, "WRONG", v, sizeof v) && strcmp(v, "false") == 0);
-    CU_ASSERT(dt_erl_value(&erl, "RIGHT", v, sizeof v) && strcmp(v, "true") == 0);
-    CU_ASSERT(dt_erl_value(&erl, "ECHO", v, sizeof v) && strcmp(v, "ok") == 0);
+    CU_ASSERT(dt_erl_is(&erl, "WRONG", "false"));
+    CU_ASSERT(dt_erl_is(&erl, "RIGHT", "true"));
+    CU_ASSERT(dt_erl_is(&erl, "ECHO", "ok"));
     *ms = dt_erl_value(&erl, "MS", v, sizeof v) ? atol(v) : -1;
     TT_NO_ERRORS();
     dt_node_end(rt);
@@ -171,10 +171,9 @@ static void test_long_names_talk_both_ways(void)
     CU_ASSERT(dt_read_until(&erl, "READY", 60));
     TT_EQ(tr_send_named(tr_runtime_ctx(rt), "box", "tt_lerl@127.0.0.1", 1, "yo", 2), 0);
     CU_ASSERT(dt_erl_wait(&erl, 60));
-    char v[128] = "";
-    CU_ASSERT(dt_erl_value(&erl, "GOT", v, sizeof v) && strcmp(v, "<<\"yo\">>") == 0);
-    CU_ASSERT(dt_erl_value(&erl, "ECHO", v, sizeof v) && strcmp(v, "<<\"yo\">>") == 0);
-    CU_ASSERT(dt_erl_value(&erl, "NODES", v, sizeof v) && strcmp(v, "['tt_l1@127.0.0.1']") == 0);
+    CU_ASSERT(dt_erl_is(&erl, "GOT", "<<\"yo\">>"));
+    CU_ASSERT(dt_erl_is(&erl, "ECHO", "<<\"yo\">>"));
+    CU_ASSERT(dt_erl_is(&erl, "NODES", "['tt_l1@127.0.0.1']"));
     TT_NO_ERRORS();
     dt_node_end(rt);
     dt_epmd_stop(epmd);
