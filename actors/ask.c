@@ -219,12 +219,28 @@ void tr__asks_cancel(tr__worker *w, tr__asks *t)
     t->timed = 0;
 }
 
+/* Fails the pending ask p for `why`: a TR__ASK_TIMEOUT carrying it, sent
+ * to itself, so that an answer already queued still wins (the first to
+ * arrive takes the ref: tr__ask_arrived). The ask counts in timed until
+ * then, like one with a deadline. False if there was no memory for the
+ * message: p is left as it was. */
+static bool fail_soon(tr__worker *w, tr__asks *t, pending *p, int why)
+{
+    tr_ctx *cx = &tr__turner_of(w)->cx;
+    tr_ask_failure f = failure(p->ref, p->to, why);
+    if (tr__send_copy(cx->rt, w, cx->self, cx->self, TR__ASK_TIMEOUT, &f, sizeof f) != 0)
+        return false;
+    if (p->deadline == NO_DEADLINE && t->timed++ == 0)
+        tr__sched_spare_take(w);
+    p->deadline = TIMING_OUT;
+    return true;
+}
+
 /* The sweep fired: a timeout for every ask past its deadline, and the
  * sweep again for the earliest of the others. */
 static void sweep(tr__worker *w, tr__asks *t)
 {
     tr_ctx *cx = &tr__turner_of(w)->cx;
-    tr_pid self = cx->self;
     t->sweep = TR_PID_NONE;
     uint64_t now = tr__now_ns(), next = 0;
     for (uint32_t i = 0; t->slots != NULL && i <= t->mask; i++) {
@@ -234,11 +250,8 @@ static void sweep(tr__worker *w, tr__asks *t)
         if (p->ref == 0 || p->deadline <= TIMING_OUT || (p->deadline & UNSTAMPED))
             continue;
         if (p->deadline <= now) {
-            tr_ask_failure f = failure(p->ref, p->to, TR_ASK_TIMEOUT);
-            if (tr__send_copy(cx->rt, w, self, self, TR__ASK_TIMEOUT, &f, sizeof f) == 0) {
-                p->deadline = TIMING_OUT; /* still counted in timed */
+            if (fail_soon(w, t, p, TR_ASK_TIMEOUT))
                 continue;
-            }
             /* No memory for it now: tried again at the next sweep. */
         }
         if (next == 0 || p->deadline < next)
@@ -251,23 +264,16 @@ static void sweep(tr__worker *w, tr__asks *t)
 }
 
 /* A node connection went (TR__ASK_LOST): every ask still waiting for a
- * pid of it fails as a timeout would (TR__ASK_TIMEOUT to itself, so that
- * an answer already queued still wins), with TR_ASK_NOCONNECTION. One on
- * its way to failing already is left to that. */
+ * pid of it fails as a timeout would, with TR_ASK_NOCONNECTION. One on
+ * its way to failing already is left to that; with no memory for the
+ * failure, an ask keeps its timeout, if it has one. */
 static void lost(tr__worker *w, tr__asks *t, const tr__ask_lost *l)
 {
-    tr_ctx *cx = &tr__turner_of(w)->cx;
     for (uint32_t i = 0; t->slots != NULL && i <= t->mask; i++) {
         pending *p = &t->slots[i];
-        if (p->ref == 0 || p->deadline == TIMING_OUT || TR__PID_NODE(p->to) != l->node ||
-            TR__PID_GEN(p->to) != l->epoch)
-            continue;
-        tr_ask_failure f = failure(p->ref, p->to, TR_ASK_NOCONNECTION);
-        if (tr__send_copy(cx->rt, w, cx->self, cx->self, TR__ASK_TIMEOUT, &f, sizeof f) != 0)
-            continue; /* no memory: the ask keeps its timeout, if it has one */
-        if (p->deadline == NO_DEADLINE && t->timed++ == 0)
-            tr__sched_spare_take(w); /* counted in timed from here, as a timeout is */
-        p->deadline = TIMING_OUT;
+        if (p->ref != 0 && p->deadline != TIMING_OUT && TR__PID_NODE(p->to) == l->node &&
+            TR__PID_GEN(p->to) == l->epoch)
+            (void)fail_soon(w, t, p, TR_ASK_NOCONNECTION);
     }
 }
 
