@@ -142,40 +142,18 @@ const char *tr_node_name(tr_runtime *rt)
 
 int tr__dist_connect(tr_ctx *cx, uint64_t node_id, const char *peer)
 {
-    char alive[TR__NODE_NAME_MAX + 1], host[TR__NODE_NAME_MAX + 1];
-    char addr[TR__NODE_NAME_MAX + 1];
-    uint16_t port = 0, epmd;
-    tr_runtime *rt = tr_ctx_runtime(cx);
-    if (tr__node_split(peer, alive, sizeof alive, host, sizeof host) != 0)
-        return TR_EINVAL;
-    tr__dist_lock();
-    tr__dist_node *n = tr__dist_node_of(rt, node_id);
-    epmd = n != NULL ? n->epmd_port : 0;
-    tr__dist_unlock();
-    if (n == NULL)
-        return TR_ENOTCONN;
-    int err = tr__epmd_lookup(host, epmd, alive, &port, addr);
-    if (err != 0)
-        return err;
-    void *state = malloc(tr__dist_conn_state_size());
-    if (state == NULL)
-        return TR_ENOMEM;
-    tr__dist_lock();
+    int err = 0;
     uint32_t idx;
-    tr__peer *p = NULL;
-    if ((n = tr__dist_node_of(rt, node_id)) == NULL)
+    tr__dist_lock();
+    tr__dist_node *n = tr__dist_node_of(tr_ctx_runtime(cx), node_id);
+    tr__peer *p = n != NULL ? tr__dist_peer(n, peer, &idx) : NULL;
+    if (n == NULL)
         err = TR_ENOTCONN;
-    else if ((p = tr__dist_peer(n, peer, &idx)) == NULL)
+    else if (p == NULL)
         err = TR_ENOMEM;
-    if (err == 0 && p->conn == TR_PID_NONE) {
-        tr_tcp_connect_opts co = {.host = addr, .port = port, .timeout_ns = 5 * TR_SEC};
-        tr__dist_conn_handler(n, peer, &co.handler, state);
-        err = tr_tcp_connect(cx, &co, &p->conn);
-        if (err != 0)
-            p->conn = TR_PID_NONE;
-    }
+    else if (p->conn == TR_PID_NONE && (err = tr__dist_lookup(cx, n, peer, &p->conn)) != 0)
+        p->conn = TR_PID_NONE;
     tr__dist_unlock();
-    free(state);
     return err;
 }
 

@@ -181,16 +181,10 @@ void tr__dist_add(tr__dist_node *n);
 void tr__dist_remove(tr__dist_node *n);
 
 /* EPMD (dist/epmd.c), blocking with bounded waits: registers n (starting
- * epmd if none answers) and keeps the socket in n->epmd_fd; asks for the
- * port of node `alive` at host. 0 or a negative code. Under simulation
- * both go to the simulated EPMD (dist/simepmd.c) and never block. */
+ * epmd if none answers) and keeps the socket in n->epmd_fd. 0 or a
+ * negative code. Under simulation it registers with the simulated EPMD
+ * (dist/simepmd.c) and never blocks. */
 int tr__epmd_register(tr__dist_node *n, const char *listen_host);
-int tr__epmd_port_of(const char *host, uint16_t epmd_port, const char *alive, uint16_t *port);
-/* As port_of, and the address to connect to into addr (TR__NODE_NAME_MAX
- * + 1 bytes): host itself, or under simulation the address the node
- * listens on (a node name's host is not resolved there). */
-int tr__epmd_lookup(const char *host, uint16_t epmd_port, const char *alive, uint16_t *port,
-                    char *addr);
 /* The name is EPMD's again: the registration's socket closed (or the
  * simulated entry given up). Never fails. */
 void tr__epmd_unregister(tr__dist_node *n);
@@ -202,10 +196,17 @@ int tr__simepmd_register(tr__dist_node *n, const char *listen_host);
 int tr__simepmd_lookup(uint16_t epmd_port, const char *alive, uint16_t *port, char *addr);
 void tr__simepmd_unregister(tr__dist_node *n);
 
-/* Starts an outgoing connection from node node_id to peer, unless one
- * exists (not under the lock: it asks EPMD, blocking). 0 or a negative
- * code. */
+/* Starts an outgoing connection from node node_id to peer, unless one is
+ * under way (not under the lock): a lookup, which asks the peer host's
+ * EPMD and then connects, blocking no one (dist/lookup.c). 0 or a
+ * negative code (a lookup that fails later drops what waits for the
+ * peer). */
 int tr__dist_connect(tr_ctx *cx, uint64_t node_id, const char *peer);
+
+/* Under the lock: spawns the lookup of peer for node n (dist/lookup.c),
+ * its pid into *pid: the peer's claim until it hands it to the node
+ * connection it starts. The errors of tr_tcp_connect. */
+int tr__dist_lookup(tr_ctx *cx, const tr__dist_node *n, const char *peer, tr_pid *pid);
 
 /* Connection actors (dist/conn.c): fills h for node n's connections, with
  * state (tr__dist_conn_state_size() bytes, copied by listen and connect)

@@ -1,11 +1,13 @@
-/* dist/epmd.c — talking to EPMD: blocking, every wait bounded. The
- * registration's socket stays open for the node's life (EPMD forgets a
- * name when its connection closes); a lookup's closes after the answer.
+/* dist/epmd.c — registering with EPMD as the node starts: blocking, every
+ * wait bounded, once, in tr_node_start (as tr_tcp_listen binds in the
+ * caller). The registration's socket stays open for the node's life (EPMD
+ * forgets a name when its connection closes). Looking a peer up is an
+ * actor's work, and blocks no one: dist/lookup.c.
  *
  * Under simulation (tr__sim_on) no EPMD is asked: a real one would be
  * outside the simulated world, and the exchange would block the one thread
  * that runs every node. A table in the process stands in for it
- * (dist/simepmd.c), and only these entry points ask which one to use. */
+ * (dist/simepmd.c). */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -95,11 +97,6 @@ static int parse_alive(const uint8_t *p, size_t n, void *arg)
     return tr__epmd_alive2_resp(p, n, arg);
 }
 
-static int parse_port(const uint8_t *p, size_t n, void *arg)
-{
-    return tr__epmd_port_resp(p, n, arg);
-}
-
 /* Starts `epmd -daemon -port P`, as erl does when none answers. */
 static void start_epmd(uint16_t port)
 {
@@ -139,28 +136,6 @@ int tr__epmd_register(tr__dist_node *n, const char *listen_host)
     }
     n->epmd_fd = fd;
     return 0;
-}
-
-int tr__epmd_port_of(const char *host, uint16_t epmd_port, const char *alive, uint16_t *port)
-{
-    char addr[TR__NODE_NAME_MAX + 1];
-    return tr__epmd_lookup(host, epmd_port, alive, port, addr);
-}
-
-int tr__epmd_lookup(const char *host, uint16_t epmd_port, const char *alive, uint16_t *port,
-                    char *addr)
-{
-    if (tr__sim_on())
-        return tr__simepmd_lookup(epmd_port, alive, port, addr);
-    strcpy(addr, host);
-    int fd = dial(host, epmd_port, 1000);
-    if (fd < 0)
-        return fd == -ECONNREFUSED ? TR_EHOSTUNREACH : fd;
-    uint8_t req[8 + TR__NODE_NAME_MAX], in[600];
-    size_t len = tr__epmd_port_req(req, sizeof req, alive);
-    int r = exchange(fd, req, len, in, sizeof in, 1000, parse_port, port);
-    close(fd);
-    return r == 1 ? 0 : r < 0 ? r : TR_EBADFRAME;
 }
 
 void tr__epmd_unregister(tr__dist_node *n)

@@ -14,6 +14,7 @@
  *                          dist_proto, dist_erl, dist_handshake, dist_example,
  *                          dist_link, dist_fault, dist_nodedown,
  *                          dist_bad_input, dist_order, dist_restart, dist_race,
+ *                          dist_lookup,
  *                          watchdog, trace, metrics_figures, metrics_top,
  *                          metrics_dump, metrics_workers, dist_big, dist_ask,
  *                          sim, simnet, simnet_e2e, sim_chat, sim_dist)
@@ -111,6 +112,7 @@ int main(int argc, char **argv)
     register_dist_order_tests();
     register_dist_restart_tests();
     register_dist_race_tests();
+    register_dist_lookup_tests();
     register_watchdog_tests();
     register_trace_tests();
     register_metrics_figures_tests();

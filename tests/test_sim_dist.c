@@ -493,6 +493,60 @@ static void partition_and_heal(void)
     TT_NO_ERRORS();
 }
 
+/* ---- (d) a name the simulated EPMD does not know ---- */
+
+/* What node A's dead-letter sink saw: the sequence numbers, in order. */
+static struct {
+    unsigned n;
+    uint32_t seq[8];
+    bool three;
+} dead;
+
+static void dead_sink(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx, (void)state;
+    const tr_dead_letter *d = TR_PAYLOAD_HEAD(m, tr_dead_letter);
+    TT_CHECK(m->type == TR_DEAD_LETTER && d != NULL && d->type == PING &&
+             d->len == sizeof(uint32_t));
+    if (d == NULL || d->len != sizeof(uint32_t) || dead.n >= 8)
+        return;
+    memcpy(&dead.seq[dead.n++], m->data + sizeof *d, sizeof(uint32_t));
+    dead.three = dead.n == 3;
+}
+
+/* Node B is not up yet: the lookup fails in its first turn and the three
+ * PINGs sent by name become dead letters, in order (tr_send_named
+ * returned 0 for each: the driver checks); once B is up, the next send
+ * by name looks again and connects. */
+static void unknown_name(void)
+{
+    memset(&seen, 0, sizeof seen);
+    memset(&dead, 0, sizeof dead);
+    tr_runtime *a = sim_node(77, NA, ADDR_A);
+    tr_pid drv, sink;
+    TT_EQ(tr_spawn(tr_runtime_ctx(a), driver, NULL, 0, &drv), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(a), dead_sink, NULL, 0, &sink), 0);
+    TT_EQ(tr_runtime_dead_letters(a, sink), 0);
+    TT_EQ(tr_runtime_start(a), 0);
+    go g = {0, 3};
+    TT_EQ(tr_send(tr_runtime_ctx(a), drv, GO, &g, sizeof g), 0);
+    CU_ASSERT_FATAL(drive(a, &dead.three, "three dead letters"));
+    for (uint32_t i = 0; i < 3; i++)
+        TT_EQ(dead.seq[i], i);
+
+    tr_runtime *b = start_b(77);
+    CU_ASSERT_FATAL(exchange(a, drv, 3, 2, false));
+    TT_EQ(seen.svc_got[3] + seen.svc_got[4], 2);
+    TT_EQ(seen.replies[3] + seen.replies[4], 2);
+    TT_EQ(dead.n, 3);
+    tr_stats st;
+    tr_runtime_stats(a, &st);
+    TT_EQ(st.dead_letters, 3);
+    end_node(b);
+    end_node(a);
+    TT_NO_ERRORS();
+}
+
 void register_sim_dist_tests(void)
 {
     CU_pSuite s = CU_add_suite("sim_dist", NULL, NULL);
@@ -502,4 +556,5 @@ void register_sim_dist_tests(void)
     tt_test(s, "partition_and_heal", partition_and_heal);
     tt_test(s, "three_nodes_one_crash", three_nodes_one_crash);
     tt_test(s, "simultaneous_connect", simultaneous_connect);
+    tt_test(s, "unknown_name", unknown_name);
 }

@@ -70,6 +70,7 @@ void register_dist_nodedown_tests(void);
 void register_dist_bad_input_tests(void);
 void register_dist_order_tests(void);
 void register_dist_restart_tests(void);
+void register_dist_lookup_tests(void);
 void register_dist_race_tests(void);
 void register_dist_big_tests(void);
 void register_dist_ask_tests(void);

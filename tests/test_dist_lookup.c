@@ -1,0 +1,247 @@
+/* test_dist_lookup.c — finding a peer through EPMD is an actor's work
+ * (dist/lookup.c): the behaviour that sends to a node not yet connected
+ * goes on at once, whatever EPMD does.
+ *
+ * - A node EPMD does not know: each send returns 0, and every message
+ *   sent to it becomes a dead letter, its type, payload and sender intact,
+ *   in the order sent; a later send looks again (the claim was let go).
+ * - EPMD frozen (SIGSTOP: the kernel still accepts the connection, nobody
+ *   answers): on a runtime of one worker, the sender's turn ends and the
+ *   worker goes on running other actors while the lookup waits; the
+ *   lookup gives up after its bound, dropping both messages queued behind
+ *   it (one lookup, not two); once EPMD runs again, a named send to a
+ *   real node arrives. (Before, the send blocked the only worker for the
+ *   exchange and returned TR_ETIMEDOUT.) */
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../dist/dist.h"
+#include "dist_util.h"
+
+enum { GO = 1, DATA, SPIN, HELLO };
+
+enum { SPINS = 1000 };
+
+/* What the dead-letter sink saw, in order. */
+static atomic_int dead_n;
+static atomic_uint_fast32_t dead_type[8], dead_value[8];
+static atomic_uint_fast64_t dead_from[8];
+
+static atomic_int sent_rc, spins, hellos;
+
+static void sink(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx, (void)state;
+    const tr_dead_letter *d = TR_PAYLOAD_HEAD(m, tr_dead_letter);
+    TT_CHECK(m->type == TR_DEAD_LETTER && d != NULL);
+    if (m->type != TR_DEAD_LETTER || d == NULL)
+        return;
+    int k = atomic_fetch_add(&dead_n, 1);
+    uint32_t v = UINT32_MAX;
+    if (d->len == sizeof v)
+        memcpy(&v, m->data + sizeof *d, sizeof v);
+    if (k < 8) {
+        atomic_store(&dead_type[k], d->type);
+        atomic_store(&dead_value[k], v);
+        atomic_store(&dead_from[k], d->from);
+    }
+}
+
+/* GO (payload: the node's name, then how many): sends DATA 0.., to
+ * "svc" there, keeping the first failing result; then spins SPINS turns
+ * by messages to itself. */
+static void client(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == GO) {
+        const char *node = (const char *)m->data;
+        uint32_t count = (uint32_t)(m->data[m->len - 1] - '0');
+        int rc = 0;
+        for (uint32_t i = 0; i < count && rc == 0; i++)
+            rc = tr_send_named(cx, "svc", node, DATA, &i, sizeof i);
+        atomic_store(&sent_rc, rc);
+        TT_CHECK(tr_send(cx, tr_self(cx), SPIN, NULL, 0) == 0);
+    } else if (m->type == SPIN && atomic_fetch_add(&spins, 1) + 1 < SPINS) {
+        TT_CHECK(tr_send(cx, tr_self(cx), SPIN, NULL, 0) == 0);
+    } else if (m->type == HELLO) {
+        atomic_fetch_add(&hellos, 1);
+    }
+}
+
+static void service(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == DATA)
+        TT_CHECK(tr_send(cx, m->from, HELLO, NULL, 0) == 0);
+}
+
+static bool wait_at_least(atomic_int *v, int want)
+{
+    for (double until = tt_now() + 30; atomic_load(v) < want && tt_now() < until;)
+        tt_sleep_ms(2);
+    return atomic_load(v) >= want;
+}
+
+static uint64_t dead_letters(tr_runtime *rt)
+{
+    tr_stats s;
+    tr_runtime_stats(rt, &s);
+    return s.dead_letters;
+}
+
+static void reset(void)
+{
+    atomic_store(&dead_n, 0);
+    atomic_store(&sent_rc, -9999);
+    atomic_store(&spins, 0);
+    atomic_store(&hellos, 0);
+}
+
+/* Sends GO to the client: `count` (1-9) messages for svc at node. */
+static void go(tr_runtime *rt, tr_pid c, const char *node, int count)
+{
+    char buf[128];
+    int len = snprintf(buf, sizeof buf, "%s%c%c", node, '\0', '0' + count);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), c, GO, buf, (size_t)len), 0);
+}
+
+/* Checks `count` of the sink's letters from index `at`: DATA 0, 1, ...
+ * from the client. */
+static void check_letters(int at, int count, tr_pid c)
+{
+    for (int i = 0; i < count && at + i < 8; i++) {
+        TT_EQ(atomic_load(&dead_type[at + i]), DATA);
+        TT_EQ(atomic_load(&dead_value[at + i]), (uint32_t)i);
+        TT_EQ(atomic_load(&dead_from[at + i]), c);
+    }
+}
+
+static tr_pid spawn_sink_and_client(tr_runtime *rt, tr_pid *c)
+{
+    tr_pid s;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), sink, NULL, 0, &s), 0);
+    TT_EQ(tr_runtime_dead_letters(rt, s), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), client, NULL, 0, c), 0);
+    return s;
+}
+
+static void test_unknown_node_drops_what_was_sent(void)
+{
+    if (dt_skip())
+        return;
+    reset();
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    tr_runtime *a = dt_node("tt_la", epmd, 0);
+    tr_pid c;
+    spawn_sink_and_client(a, &c);
+
+    go(a, c, "nobody@localhost", 3);
+    CU_ASSERT(wait_at_least(&dead_n, 3));
+    TT_EQ(atomic_load(&sent_rc), 0);
+    check_letters(0, 3, c);
+
+    /* The lookup let its claim go: the next send looks again. */
+    go(a, c, "nobody@localhost", 1);
+    CU_ASSERT(wait_at_least(&dead_n, 4));
+    TT_EQ(atomic_load(&sent_rc), 0);
+    check_letters(3, 1, c);
+    TT_EQ(atomic_load(&dead_n), 4);
+    TT_EQ(dead_letters(a), 4);
+    TT_EQ(tr__dist_conns_up(a), 0);
+    TT_NO_ERRORS();
+    dt_node_end(a);
+    dt_epmd_stop(epmd);
+}
+
+/* The pid of the epmd serving `port` (its command line names the port),
+ * or 0. */
+static pid_t epmd_pid(uint16_t port)
+{
+    char want[16];
+    snprintf(want, sizeof want, "%u", (unsigned)port);
+    DIR *d = opendir("/proc");
+    pid_t found = 0;
+    for (struct dirent *e; d != NULL && found == 0 && (e = readdir(d)) != NULL;) {
+        char path[300], cmd[512];
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t n = fread(cmd, 1, sizeof cmd - 1, f);
+        fclose(f);
+        /* NUL-separated arguments: "epmd" ... "-port" "<port>" */
+        bool epmd = false, port_next = false;
+        for (size_t i = 0; i < n; i += strlen(cmd + i) + 1) {
+            cmd[n] = '\0';
+            const char *arg = cmd + i, *base = strrchr(arg, '/');
+            if (i == 0)
+                epmd = strcmp(base != NULL ? base + 1 : arg, "epmd") == 0;
+            else if (epmd && port_next && strcmp(arg, want) == 0)
+                found = (pid_t)atoi(e->d_name);
+            port_next = strcmp(arg, "-port") == 0;
+        }
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}
+
+static void test_frozen_epmd_blocks_no_worker(void)
+{
+    if (dt_skip())
+        return;
+    reset();
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    pid_t frozen = epmd_pid(epmd);
+    CU_ASSERT_FATAL(frozen > 0);
+    tr_runtime *b = dt_node("tt_lb", epmd, 0);
+    tr_actor_spec svc = {.behaviour = service, .name = "svc"};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(b), &svc, NULL), 0);
+
+    /* Node a, of one worker. */
+    tr_runtime *a = tt_runtime(1, 0);
+    tr_node_opts o = {.name = "tt_la@localhost", .cookie = DT_COOKIE, .host = "127.0.0.1",
+                      .epmd_port = epmd};
+    TT_EQ(tr_node_start(tr_runtime_ctx(a), &o), 0);
+    TT_EQ(tr_runtime_start(a), 0);
+    tr_pid c;
+    spawn_sink_and_client(a, &c);
+
+    CU_ASSERT_FATAL(kill(frozen, SIGSTOP) == 0);
+    go(a, c, "ghost@localhost", 2);
+    /* The one worker ran the client's turn to its end and then SPINS more
+     * of its turns while the lookup waited on the frozen EPMD. */
+    bool spun = wait_at_least(&spins, SPINS);
+    int rc = atomic_load(&sent_rc);
+    /* The lookup gives up: one lookup, both messages dropped. */
+    bool dropped = wait_at_least(&dead_n, 2);
+    TT_EQ(kill(frozen, SIGCONT), 0);
+    CU_ASSERT(spun);
+    TT_EQ(rc, 0);
+    CU_ASSERT(dropped);
+    check_letters(0, 2, c);
+
+    /* EPMD answers again: a named send reaches node b's service. */
+    go(a, c, "tt_lb@localhost", 1);
+    CU_ASSERT(wait_at_least(&hellos, 1));
+    TT_EQ(atomic_load(&sent_rc), 0);
+    TT_EQ(atomic_load(&dead_n), 2);
+    TT_EQ(dead_letters(a), 2);
+    TT_EQ(dead_letters(b), 0);
+    TT_NO_ERRORS();
+    dt_node_end(a);
+    dt_node_end(b);
+    dt_epmd_stop(epmd);
+}
+
+void register_dist_lookup_tests(void)
+{
+    CU_pSuite s = CU_add_suite("dist_lookup", NULL, NULL);
+    tt_test(s, "unknown_node_drops_what_was_sent", test_unknown_node_drops_what_was_sent);
+    tt_test(s, "frozen_epmd_blocks_no_worker", test_frozen_epmd_blocks_no_worker);
+}
