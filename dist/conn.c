@@ -104,9 +104,23 @@ static void send_tick(tr_ctx *cx, dconn *c)
 
 /* ---- the handshake ---- */
 
-/* The acceptor's answer to a peer's name: "ok", or the tie-break of a
- * simultaneous connect by name (the greater name's own attempt wins:
- * erl_dist_protocol.md, "ok_simultaneous" and "nok"). */
+/* Under the lock: this connection's node (in *node) and peer, whose
+ * index is put in *idx (when not NULL). */
+static tr__peer *my_peer(tr_ctx *cx, dconn *c, tr__dist_node **node, uint32_t *idx)
+{
+    uint32_t i;
+    tr__dist_node *n = tr__dist_node_of(tr_ctx_runtime(cx), c->node_id);
+    if (node != NULL)
+        *node = n;
+    return n != NULL && c->peer[0] != '\0' ? tr__dist_peer(n, c->peer, idx != NULL ? idx : &i)
+                                            : NULL;
+}
+
+/* The acceptor's answer to a peer's name: "ok"; "alive" when a
+ * connection from that name is up (the initiator says whether it is a
+ * dead one: take_over); or the tie-break of a simultaneous connect by
+ * name (the greater name's own attempt wins: erl_dist_protocol.md,
+ * "ok_simultaneous" and "nok"). */
 static const char *decide(tr_ctx *cx, dconn *c)
 {
     const char *status = "ok";
@@ -121,7 +135,7 @@ static const char *decide(tr_ctx *cx, dconn *c)
     } else if (p->conn == TR_PID_NONE) {
         p->conn = self;
     } else if (p->up) {
-        status = "nok"; /* the one we have stays until it is seen down */
+        status = "alive";
     } else if (strcmp(c->hs.peer, c->self) > 0) {
         (void)tr__send_system(rt, cx, p->conn, TR__DIST_CLOSE);
         p->conn = self;
@@ -131,6 +145,36 @@ static const char *decide(tr_ctx *cx, dconn *c)
     }
     tr__dist_unlock();
     return status;
+}
+
+/* Acceptor: the initiator answered "true" to "alive" — the connection we
+ * have up from its name is a dead one of an earlier node of that name
+ * (it crashed, and the end of its connection has not reached us yet).
+ * The handshake goes on, and once it is done (the cookie proven: a
+ * stranger cannot take a peer's place) this connection takes the peer's
+ * claim from the old one (went_up). "ok", or "nok" when the claim went
+ * to another attempt meanwhile. */
+static const char *take_over(tr_ctx *cx, dconn *c)
+{
+    tr__dist_lock();
+    tr__peer *p = my_peer(cx, c, NULL, NULL);
+    if (p != NULL && !p->up && p->conn == TR_PID_NONE)
+        p->conn = tr_self(cx); /* the old one went down meanwhile */
+    c->taking_over = p != NULL && (p->up || p->conn == tr_self(cx));
+    tr__dist_unlock();
+    return c->taking_over ? "ok" : "nok";
+}
+
+/* Initiator, told "alive": whether to go on — whether this attempt still
+ * holds the peer's claim (if a connection from the peer took it, ours is
+ * the mistake). */
+static bool still_ours(tr_ctx *cx, dconn *c)
+{
+    tr__dist_lock();
+    tr__peer *p = my_peer(cx, c, NULL, NULL);
+    bool ours = p != NULL && p->conn == tr_self(cx);
+    tr__dist_unlock();
+    return ours;
 }
 
 /* The handshake is done: this connection is the peer's. */
@@ -147,6 +191,20 @@ static int went_up(tr_ctx *cx, dconn *c)
     char *held = NULL;
     size_t held_len = 0, nqueue = 0;
     tr_msg **queue = NULL;
+    tr__dist_askers askers = {0};
+    tr_pid old = TR_PID_NONE;
+    if (c->taking_over && p != NULL && p->conn != tr_self(cx) &&
+        (p->up || p->conn == TR_PID_NONE)) {
+        /* take_over: the old connection is down from now (its pids dead
+         * letters, its askers told) and closes; its links and monitors
+         * hear noconnection as it ends. */
+        if (p->up) {
+            old = p->conn;
+            askers = tr__dist_askers_take(p, idx + 1);
+            tr__dist_peer_down(p);
+        }
+        p->conn = tr_self(cx);
+    }
     if (p == NULL || p->conn != tr_self(cx)) {
         err = TR_ECONNABORTED;
     } else {
@@ -160,6 +218,9 @@ static int went_up(tr_ctx *cx, dconn *c)
         queue = tr__dist_take_queue(p, &nqueue);
     }
     tr__dist_unlock();
+    if (old != TR_PID_NONE)
+        (void)tr__send_system(tr_ctx_runtime(cx), cx, old, TR__DIST_CLOSE);
+    tr__dist_askers_tell(tr_ctx_runtime(cx), tr__cx_worker(cx), &askers);
     if (err != 0)
         return err;
     c->up = true;
@@ -188,9 +249,18 @@ static int handshake(tr_ctx *cx, dconn *c, const unsigned char *msg, size_t len)
     uint8_t reply[2 * (TR__HS_MSG_MAX + 2)];
     size_t rl = 0;
     int r = tr__hs_step(&c->hs, msg, len, reply, sizeof reply, &rl);
-    if (r == TR__HS_NAMED) {
-        strcpy(c->peer, c->hs.peer);
-        r = tr__hs_accept(&c->hs, decide(cx, c), reply, sizeof reply, &rl);
+    if (r == TR__HS_ALIVE && c->initiator) {
+        bool go_on = still_ours(cx, c);
+        r = tr__hs_alive(&c->hs, go_on, reply, sizeof reply, &rl);
+        if (r == 0 && !go_on) {
+            (void)tr_tcp_send(cx, reply, rl);
+            return 1; /* close gracefully, after the answer */
+        }
+    } else if (r == TR__HS_NAMED || r == TR__HS_ALIVE) {
+        if (r == TR__HS_NAMED)
+            strcpy(c->peer, c->hs.peer);
+        const char *status = r == TR__HS_NAMED ? decide(cx, c) : take_over(cx, c);
+        r = tr__hs_accept(&c->hs, status, reply, sizeof reply, &rl);
         if (r == 0 && c->hs.state == TR__HS_FAILED) {
             (void)tr_tcp_send(cx, reply, rl);
             tr__dconn_say(c, "refused the peer's connection (simultaneous or duplicate)", 0);
@@ -339,18 +409,6 @@ static void hand_over(tr_ctx *cx, dconn *c, tr__peer *p)
         (void)tr__dist_hold(p, c->pend.buff, (size_t)c->pend.index);
     }
     c->pend.index = 0;
-}
-
-/* Under the lock: this connection's node (in *node) and peer, whose
- * index is put in *idx (when not NULL). */
-static tr__peer *my_peer(tr_ctx *cx, dconn *c, tr__dist_node **node, uint32_t *idx)
-{
-    uint32_t i;
-    tr__dist_node *n = tr__dist_node_of(tr_ctx_runtime(cx), c->node_id);
-    if (node != NULL)
-        *node = n;
-    return n != NULL && c->peer[0] != '\0' ? tr__dist_peer(n, c->peer, idx != NULL ? idx : &i)
-                                            : NULL;
 }
 
 /* The connection is ending: if it was the peer's and up, the peer is

@@ -33,6 +33,7 @@ typedef struct tr__xmon {
 typedef struct tr__dconn {
     uint64_t node_id;
     bool initiator, up, closing, gone;
+    bool taking_over; /* acceptor: told "true" to "alive" (conn.c, take_over) */
     char peer[TR__NODE_NAME_MAX + 1]; /* initiator: given; acceptor: learnt */
     char self[TR__NODE_NAME_MAX + 1];
     char cookie[256];

@@ -275,8 +275,10 @@ static int initiator_step(tr__hs *hs, const uint8_t *msg, size_t len, uint8_t *o
         size_t sl = len - 1 < sizeof hs->refusal - 1 ? len - 1 : sizeof hs->refusal - 1;
         memcpy(hs->refusal, msg + 1, sl);
         hs->refusal[sl] = '\0';
-        /* "alive" would need an answer; we never keep a stale connection
-         * around long enough to claim one, so we give way instead. */
+        if (strcmp(hs->refusal, "alive") == 0) {
+            hs->state = TR__HS_ALIVE_ASKED;
+            return TR__HS_ALIVE;
+        }
         if (strcmp(hs->refusal, "ok") != 0 && strcmp(hs->refusal, "ok_simultaneous") != 0)
             return fail(hs, TR_ECONNABORTED);
         hs->refusal[0] = '\0';
@@ -306,6 +308,14 @@ int tr__hs_step(tr__hs *hs, const uint8_t *msg, size_t len, uint8_t *out, size_t
     switch (hs->state) {
     case TR__HS_WAIT_NAME:
         return step_to(hs, get_name_msg(hs, false, msg, len, NULL), TR__HS_DECIDE, TR__HS_NAMED);
+    case TR__HS_WAIT_ALIVE:
+        if (len == 5 && memcmp(msg, "strue", 5) == 0) {
+            hs->state = TR__HS_DECIDE;
+            hs->status_sent = true;
+            return TR__HS_ALIVE;
+        }
+        return fail(hs, len == 6 && memcmp(msg, "sfalse", 6) == 0 ? TR_ECONNABORTED
+                                                                  : TR_EBADFRAME);
     case TR__HS_WAIT_REPLY: {
         int err = check_proof(hs, msg, len, 21, 'r', 5);
         if (err == 0)
@@ -322,16 +332,23 @@ int tr__hs_accept(tr__hs *hs, const char *status, uint8_t *out, size_t cap, size
     *out_len = 0;
     if (hs->initiator || hs->state != TR__HS_DECIDE)
         return TR_EINVAL;
-    uint8_t s[1 + 16];
-    size_t sl = strlen(status);
-    if (sl > 16)
-        return TR_EINVAL;
-    s[0] = 's';
-    memcpy(s + 1, status, sl);
-    int err = hs_put(out, cap, out_len, s, 1 + sl);
-    if (err != 0)
-        return fail(hs, err);
-    if (strcmp(status, "ok") != 0 && strcmp(status, "ok_simultaneous") != 0) {
+    bool go_on = strcmp(status, "ok") == 0 || strcmp(status, "ok_simultaneous") == 0;
+    int err = 0;
+    if (!hs->status_sent) {
+        uint8_t s[1 + 16];
+        size_t sl = strlen(status);
+        if (sl > 16)
+            return TR_EINVAL;
+        s[0] = 's';
+        memcpy(s + 1, status, sl);
+        if ((err = hs_put(out, cap, out_len, s, 1 + sl)) != 0)
+            return fail(hs, err);
+        if (strcmp(status, "alive") == 0) {
+            hs->state = TR__HS_WAIT_ALIVE;
+            return 0;
+        }
+    }
+    if (!go_on) {
         hs->state = TR__HS_FAILED;
         return 0;
     }
@@ -340,5 +357,20 @@ int tr__hs_accept(tr__hs *hs, const char *status, uint8_t *out, size_t cap, size
         return fail(hs, err);
     *out_len += more;
     hs->state = TR__HS_WAIT_REPLY;
+    return 0;
+}
+
+int tr__hs_alive(tr__hs *hs, bool go_on, uint8_t *out, size_t cap, size_t *out_len)
+{
+    *out_len = 0;
+    if (!hs->initiator || hs->state != TR__HS_ALIVE_ASKED)
+        return TR_EINVAL;
+    const char *answer = go_on ? "strue" : "sfalse";
+    int err = hs_put(out, cap, out_len, (const uint8_t *)answer, strlen(answer));
+    if (err != 0)
+        return fail(hs, err);
+    hs->state = go_on ? TR__HS_WAIT_CHAL : TR__HS_FAILED;
+    if (go_on)
+        hs->refusal[0] = '\0';
     return 0;
 }

@@ -98,10 +98,12 @@ void tr__dist_digest(uint32_t challenge, const char *cookie, uint8_t out[16]);
 enum tr__hs_state {
     TR__HS_SEND_NAME,   /* initiator: to send 'N' */
     TR__HS_WAIT_STATUS, /* initiator */
+    TR__HS_ALIVE_ASKED, /* initiator: status "alive"; the node answers (tr__hs_alive) */
     TR__HS_WAIT_CHAL,   /* initiator: awaits 'N' with the challenge */
     TR__HS_WAIT_ACK,    /* initiator: awaits 'a' */
     TR__HS_WAIT_NAME,   /* acceptor: awaits 'N' */
     TR__HS_DECIDE,      /* acceptor: name read; the node decides the status */
+    TR__HS_WAIT_ALIVE,  /* acceptor: said "alive"; awaits the initiator's true or false */
     TR__HS_WAIT_REPLY,  /* acceptor: awaits 'r' */
     TR__HS_UP,
     TR__HS_FAILED,
@@ -111,6 +113,11 @@ enum tr__hs_state {
 #define TR__HS_CONTINUE 0 /* out holds what to send (maybe nothing) */
 #define TR__HS_NAMED    1 /* acceptor: call tr__hs_accept with a status */
 #define TR__HS_DONE     2 /* up: out holds the last message to send, if any */
+/* The status was "alive" (the acceptor still has a connection up from a
+ * node of our name): the initiator answers with tr__hs_alive; the
+ * acceptor, told "true" (that connection is a dead one of ours), decides
+ * again with tr__hs_accept, whose status then goes unsent. */
+#define TR__HS_ALIVE    3
 
 typedef struct tr__hs {
     enum tr__hs_state state;
@@ -125,6 +132,7 @@ typedef struct tr__hs {
     uint64_t peer_flags;
     uint32_t peer_creation;
     char refusal[32]; /* the status that refused us, for the log */
+    bool status_sent; /* acceptor: "alive" went out, and "true" came back */
 } tr__hs;
 
 /* Sets hs up. The challenge is the caller's random number (so that the
@@ -140,8 +148,16 @@ int tr__hs_step(tr__hs *hs, const uint8_t *msg, size_t len, uint8_t *out, size_t
                 size_t *out_len);
 /* Acceptor, after TR__HS_NAMED: answers with status ("ok", "nok",
  * "alive", "not_allowed"); "ok" also sends the challenge. A refusal
- * leaves the state TR__HS_FAILED (send out, then close). */
+ * leaves the state TR__HS_FAILED (send out, then close); "alive" awaits
+ * the initiator's answer. After TR__HS_ALIVE: "ok" (or
+ * "ok_simultaneous") sends the challenge alone, anything else fails with
+ * nothing to send. */
 int tr__hs_accept(tr__hs *hs, const char *status, uint8_t *out, size_t cap, size_t *out_len);
+/* Initiator, after TR__HS_ALIVE: answers "true" (go on: we have no
+ * connection to the peer, so the one it has is a dead one of an earlier
+ * node of our name) or "false" (close: the state is TR__HS_FAILED once
+ * out is sent). */
+int tr__hs_alive(tr__hs *hs, bool go_on, uint8_t *out, size_t cap, size_t *out_len);
 
 /* ---- control messages ---- */
 

@@ -90,7 +90,12 @@ static size_t handshake(bool initiator, const uint8_t *p, size_t n)
         int r = tr__hs_step(&hs, m, body, out, sizeof out, &ol);
         CHECK(ol <= sizeof out);
         if (r == TR__HS_NAMED) {
+            /* "alive" for an odd-sized name message: the input picks. */
             CHECK(strchr(hs.peer, '@') != NULL);
+            CHECK(tr__hs_accept(&hs, body % 2 ? "alive" : "ok", out, sizeof out, &ol) == 0);
+        } else if (r == TR__HS_ALIVE && initiator) {
+            CHECK(tr__hs_alive(&hs, true, out, sizeof out, &ol) == 0);
+        } else if (r == TR__HS_ALIVE) {
             CHECK(tr__hs_accept(&hs, "ok", out, sizeof out, &ol) == 0);
         }
         free(m);

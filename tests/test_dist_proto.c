@@ -131,6 +131,76 @@ static void test_handshake_both_sides_agree_and_wrong_cookie_fails(void)
     TT_EQ(b.state, TR__HS_FAILED);
 }
 
+/* Hands hs the one handshake frame in buf (which must hold exactly one). */
+static int step_one(tr__hs *hs, const uint8_t *buf, size_t len, uint8_t *out, size_t *out_len)
+{
+    size_t body;
+    TT_EQ(tr__dist_frame(buf, len, 2, 65535, &body), 1);
+    TT_EQ(2 + body, len);
+    return tr__hs_step(hs, buf + 2, body, out, 512, out_len);
+}
+
+/* Up to the acceptor's "alive" and the initiator's answer to it. */
+static void alive_asked(tr__hs *a, tr__hs *b, bool go_on, uint8_t *answer, size_t *al)
+{
+    uint8_t msg[512], reply[512];
+    size_t len, rl;
+    TT_EQ(tr__hs_init(a, true, "a@localhost", "c00kie", 11, 1111, msg, sizeof msg, &len), 0);
+    TT_EQ(tr__hs_init(b, false, "b@localhost", "c00kie", 22, 2222, reply, sizeof reply, &rl), 0);
+    TT_EQ(step_one(b, msg, len, reply, &rl), TR__HS_NAMED);
+    TT_EQ(tr__hs_accept(b, "alive", reply, sizeof reply, &rl), 0);
+    TT_EQ(rl, 2 + 6);
+    CU_ASSERT(memcmp(reply + 2, "salive", 6) == 0);
+    TT_EQ(b->state, TR__HS_WAIT_ALIVE);
+    TT_EQ(step_one(a, reply, rl, msg, &len), TR__HS_ALIVE);
+    TT_EQ(len, 0);
+    TT_EQ(tr__hs_alive(a, go_on, answer, 512, al), 0);
+    TT_EQ(*al, go_on ? 2 + 5u : 2 + 6u);
+    CU_ASSERT(memcmp(answer + 2, go_on ? "strue" : "sfalse", *al - 2) == 0);
+    TT_EQ(a->state, go_on ? TR__HS_WAIT_CHAL : TR__HS_FAILED);
+}
+
+/* Erlang's "alive" (erl_dist_protocol.md, status alive): the acceptor
+ * still has a connection up from the initiator's name; "true" goes on,
+ * the challenge then coming with no second status, to both ends up;
+ * "false" fails both; and after "true" an acceptor that will not go on
+ * fails with nothing to send. */
+static void test_handshake_alive_true_goes_on_false_ends(void)
+{
+    tr__hs a, b;
+    uint8_t answer[512], msg[512], reply[512];
+    size_t al, len, rl;
+    alive_asked(&a, &b, true, answer, &al);
+    TT_EQ(step_one(&b, answer, al, reply, &rl), TR__HS_ALIVE);
+    TT_EQ(rl, 0);
+    TT_EQ(tr__hs_accept(&b, "ok", reply, sizeof reply, &rl), 0);
+    CU_ASSERT(rl > 2 && reply[2] == 'N'); /* the challenge, no status before it */
+    TT_EQ(step_one(&a, reply, rl, msg, &len), TR__HS_CONTINUE);
+    TT_EQ(step_one(&b, msg, len, reply, &rl), TR__HS_DONE);
+    TT_EQ(step_one(&a, reply, rl, msg, &len), TR__HS_DONE);
+    TT_EQ(a.state, TR__HS_UP);
+    TT_EQ(b.state, TR__HS_UP);
+    TT_EQ(b.peer_creation, 11);
+
+    alive_asked(&a, &b, false, answer, &al);
+    TT_EQ(step_one(&b, answer, al, reply, &rl), TR_ECONNABORTED);
+    TT_EQ(b.state, TR__HS_FAILED);
+
+    alive_asked(&a, &b, true, answer, &al);
+    TT_EQ(step_one(&b, answer, al, reply, &rl), TR__HS_ALIVE);
+    TT_EQ(tr__hs_accept(&b, "nok", reply, sizeof reply, &rl), 0);
+    TT_EQ(rl, 0);
+    TT_EQ(b.state, TR__HS_FAILED);
+
+    /* Anything but true or false after "alive" is malformed; so is an
+     * answer from an initiator that was not asked. */
+    alive_asked(&a, &b, true, answer, &al);
+    static const uint8_t maybe[] = {0, 6, 's', 'm', 'a', 'y', 'b', 'e'};
+    TT_EQ(step_one(&b, maybe, sizeof maybe, reply, &rl), TR_EBADFRAME);
+    TT_EQ(tr__hs_init(&a, true, "a@localhost", "c00kie", 11, 1111, msg, sizeof msg, &len), 0);
+    TT_EQ(tr__hs_alive(&a, true, answer, sizeof answer, &al), TR_EINVAL);
+}
+
 static void test_handshake_refuses_malformed_messages(void)
 {
     tr__hs b;
@@ -381,6 +451,8 @@ void register_dist_proto_tests(void)
     tt_test(s, "handshake_both_sides_agree_and_wrong_cookie_fails",
             test_handshake_both_sides_agree_and_wrong_cookie_fails);
     tt_test(s, "handshake_refuses_malformed_messages", test_handshake_refuses_malformed_messages);
+    tt_test(s, "handshake_alive_true_goes_on_false_ends",
+            test_handshake_alive_true_goes_on_false_ends);
     tt_test(s, "control_messages_round_trip_and_survive_corruption",
             test_control_messages_round_trip_and_survive_corruption);
     tt_test(s, "messages_map_to_tuples_or_dist_terms", test_messages_map_to_tuples_or_dist_terms);

@@ -547,6 +547,73 @@ static void unknown_name(void)
     TT_NO_ERRORS();
 }
 
+/* ---- (e) a node back before its old connection is seen down ---- */
+
+/* B crashes behind a one-way cut, so its connection's close never
+ * reaches A; a new B of the same name dials A (its pinger sends to A's
+ * echo by name) before A's ticks have found the old connection dead. (A
+ * dialled B's listener, and the simulated sockets name A's end by B's
+ * host: the cut is from B's listener to both hosts.) A answers "alive", the new B "true" (it has no
+ * connection to A), and A drops the old connection there and then: its
+ * driver's monitor of the old service fires (noconnection), and every
+ * PING of the new B comes back once. (Before, A refused the new B with
+ * "nok" until its ticks found the old connection dead, and what B had
+ * sent waited for a later send to dial again: the run ended at its
+ * virtual time limit.) The virtual time from the GO to the last answer
+ * is printed for one seed; the tick time is 8 s. */
+static bool restart_unseen_one(uint64_t seed)
+{
+    tr_pid drv, pg;
+    tr_runtime *b, *a = start_pair(seed, &drv, &b);
+    memset(echo_got, 0, sizeof echo_got);
+    memset(back_got, 0, sizeof back_got);
+    back_total = 0;
+    back_done = false;
+    tr_actor_spec es = {.behaviour = echo, .name = "echo"};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(a), &es, NULL), 0);
+    bool ok = exchange(a, drv, 0, 10, false) && counted_once(10);
+
+    /* Nothing from B's end of the old connection (B's listener: A
+     * dialled it) reaches A, its FIN included; A's packets still go. */
+    tr__dist_lock();
+    uint16_t pb = tr__dist_node_of(b, 0)->port;
+    tr__dist_unlock();
+    char from_b[32];
+    snprintf(from_b, sizeof from_b, ADDR_B ":%u", (unsigned)pb);
+    TT_EQ(tr_sim_partition(from_b, ADDR_A " " ADDR_B, 1, 0), 0);
+    end_node(b);
+    ok = ok && !seen.down_a;
+    b = sim_node(seed, NB, ADDR_B);
+    TT_EQ(tr_spawn(tr_runtime_ctx(b), pinger, NULL, 0, &pg), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(b), pg, GO, NULL, 0), 0);
+    uint64_t go_at = tr_now(NULL);
+    TT_EQ(tr_runtime_start(b), 0);
+    ok = ok && drive(a, &back_done, "the new B's replies");
+    if (seed == 500)
+        printf("\n    seed 500: the new B's 20 answers %.3f s (virtual) after its GO",
+               (tr_now(NULL) - go_at) / 1e9);
+    ok = ok && seen.down_a && seen.down_reason_a == TR_EXIT_NOCONNECTION;
+    for (uint32_t k = 0; k < MAXSEQ; k++)
+        ok = ok && echo_got[k] == (k < 20) && back_got[k] == (k < 20);
+    ok = ok && tr__dist_conns_up(a) == 1 && tr__dist_conns_up(b) == 1;
+    tr_sim_heal();
+    end_node(b);
+    end_node(a);
+    return ok;
+}
+
+static void restart_unseen(void)
+{
+    unsigned passed = 0;
+    for (uint64_t s = 500; s < 510; s++)
+        if (restart_unseen_one(s))
+            passed++;
+        else
+            printf("\n    seed %" PRIu64 " failed", s);
+    TT_EQ(passed, 10);
+    TT_NO_ERRORS();
+}
+
 void register_sim_dist_tests(void)
 {
     CU_pSuite s = CU_add_suite("sim_dist", NULL, NULL);
@@ -557,4 +624,5 @@ void register_sim_dist_tests(void)
     tt_test(s, "three_nodes_one_crash", three_nodes_one_crash);
     tt_test(s, "simultaneous_connect", simultaneous_connect);
     tt_test(s, "unknown_name", unknown_name);
+    tt_test(s, "restart_unseen", restart_unseen);
 }
