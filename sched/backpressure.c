@@ -5,7 +5,8 @@
  * falls behind is *overloaded*, and an actor that sends to an overloaded
  * actor ends its turn after that message and *waits* — it is parked on
  * the receiver's wait list, in no run queue — until the receiver catches
- * up and lets it go. Threads outside the runtime never wait.
+ * up and lets it go. Threads outside the runtime wait only if they ask
+ * to, with tr_send_wait (at the end of this file).
  *
  * Who is behind. Two signals, one from each side of the mailbox:
  *   - The receiver, at the end of a turn, knows whether it got through the
@@ -69,6 +70,10 @@
  * workers, batch 1 and 64, for bursts and for self-loops, one sender and
  * eight (measured: at most about half the bound).
  */
+#include <sched.h>
+#include <time.h>
+
+#include "../base/sim.h"
 #include "sched.h"
 
 #define BITS (TR__OVERLOADED | TR__WAITING)
@@ -229,4 +234,106 @@ void tr__bp_turn_end(tr__worker *w, tr__actor *a, bool behind, bool held, tr__ac
         tr__sched_requeue(w, a);
     else
         tr__bp_went_idle(w, a);
+}
+
+/* ---- threads outside the runtime: tr_send_wait ----
+ *
+ * An outside thread cannot wait on a wait list: nothing would run it
+ * again. It polls the receiver instead — the waiting thread pays for
+ * the wait, and a turn's end pays nothing more than it does today (a
+ * futex for outside waiters would put a load and a branch on every
+ * let-go). It waits while the receiver is OVERLOADED (the signal that
+ * makes actors wait), and also while, to this thread's eye, it is
+ * stalled: a thread's watch (one receiver, the last it sent to) looks at
+ * the receiver's handled count (moved at each turn's end) every batch of
+ * sends, and a count that has not moved with the mailbox still busy
+ * means a receiver that has not finished a turn since the look before
+ * (its worker preempted, or busy with a long turn); it waits until the
+ * count moves. So between two turn ends a thread sends at most two
+ * batches, and a turn that begins more than a batch behind flags the
+ * receiver at its end: about four batches in all (README). */
+
+/* A thread's watch. One left from a runtime destroyed since, whose
+ * address and pid a new one happens to reuse, only brings the first look
+ * forward. */
+static _Thread_local struct {
+    tr_runtime *rt;
+    tr_pid to;
+    uint64_t handled; /* the receiver's, at the last look */
+    unsigned sends;   /* since the last look */
+} outside_watch;
+
+/* Whether a is still the actor of pid `to` (its slot may have been
+ * taken by a new actor since it stopped). */
+static bool still(tr__actor *a, tr_pid to)
+{
+    return ck_pr_load_64(&a->life_aux) == tr__live_plain(TR__PID_GEN(to));
+}
+
+/* One poll's pause, by how long the thread has waited: a receiver's
+ * turn is usually well under 100 us (what the scheduler keeps to one
+ * worker), so for that long the thread only yields; after, it sleeps a
+ * quarter of what it has waited, from 25 us to 1 ms. */
+#define YIELD_NS (100 * 1000)
+static void pause_poll(uint64_t waited_ns)
+{
+    if (waited_ns < YIELD_NS) {
+        sched_yield();
+        return;
+    }
+    uint64_t ns = waited_ns / 4 < 1000 * 1000 ? waited_ns / 4 : 1000 * 1000;
+    nanosleep(&(struct timespec){.tv_nsec = (long)ns}, NULL);
+}
+
+/* Waits until `to` (an actor of rt) has room: 0, TR_ETIMEDOUT or
+ * TR_ENOTSTARTED. */
+static int wait_for_room(tr_runtime *rt, tr_pid to, uint64_t timeout_ns)
+{
+    tr__actor *a = tr__table_lookup(&tr__actors_of(rt)->table, to);
+    if (a == NULL || !still(a, to))
+        return 0; /* tr_send says what it is */
+    bool stalled = false;
+    if (outside_watch.rt != rt || outside_watch.to != to) {
+        outside_watch.rt = rt;
+        outside_watch.to = to;
+        outside_watch.handled = ck_pr_load_64(&a->handled);
+        outside_watch.sends = 0;
+    } else if (++outside_watch.sends >= tr__actors_of(rt)->batch) {
+        uint64_t handled = ck_pr_load_64(&a->handled);
+        stalled = handled == outside_watch.handled && !tr__mailbox_is_empty(a);
+        outside_watch.handled = handled;
+        outside_watch.sends = 0;
+    }
+    uint64_t start = 0;
+    for (;;) {
+        if (!still(a, to))
+            return 0; /* stopped: the message is a dead letter */
+        if (stalled && ck_pr_load_64(&a->handled) != outside_watch.handled)
+            stalled = false;
+        if (!stalled && !(ck_pr_load_64(&a->muted) & TR__OVERLOADED))
+            return 0;
+        if (!ck_pr_load_32(&rt->running) || ck_pr_load_32(&rt->stop))
+            return TR_ENOTSTARTED;
+        uint64_t now = tr__now_ns();
+        if (start == 0)
+            start = now;
+        else if (timeout_ns != 0 && now - start >= timeout_ns)
+            return TR_ETIMEDOUT;
+        pause_poll(now - start);
+    }
+}
+
+int tr_send_wait(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len,
+                 uint64_t timeout_ns)
+{
+    if (rt == NULL)
+        return TR_EINVAL;
+    if (tr__worker_current() != NULL)
+        return TR_EDEADLK;
+    if (TR__PID_NODE(to) == 0 && !tr__sim_on()) {
+        int err = wait_for_room(rt, to, timeout_ns);
+        if (err != 0)
+            return err;
+    }
+    return tr_send(tr_runtime_ctx(rt), to, type, data, len);
 }

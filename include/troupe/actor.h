@@ -97,6 +97,24 @@ TR_API int tr_spawn(tr_ctx *cx, tr_behaviour fn, const void *state, size_t state
  * tr_runtime_ctx's from any thread. */
 TR_API int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len);
 
+/* tr_send for a thread outside the runtime that must not outpace the
+ * receiver (a producer feeding an actor): first waits while `to` is
+ * behind — overloaded, the signal that makes actors that send to it wait
+ * (README, Backpressure), or not running at all while messages wait for
+ * it — then sends as tr_send from tr_runtime_ctx(rt). The wait polls
+ * (spinning briefly, then sleeping up to 1 ms at a time), so it costs the
+ * waiting thread, never the runtime. timeout_ns bounds the wait (0: no
+ * bound); past it nothing is sent. A receiver that stops meanwhile makes
+ * the message a dead letter, as tr_send. A pid of another node, or a
+ * runtime in simulation (where nothing runs while a thread waits), does
+ * not wait. Errors: those of tr_send, TR_EINVAL (rt NULL), TR_ETIMEDOUT,
+ * TR_ENOTSTARTED (the runtime is not running, or is stopping, while the
+ * receiver is behind: nothing is sent), TR_EDEADLK (on a worker thread:
+ * a behaviour's sends already wait, at the end of its turn). Any thread
+ * outside the runtime. */
+TR_API int tr_send_wait(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len,
+                        uint64_t timeout_ns);
+
 /* TR_SEND_VALUE(cx, to, type, value): tr_send of the bytes of `value`,
  * its size filled in: tr_send(cx, to, type, &(value), sizeof(value)).
  * value must be an lvalue (a variable, a member, an array element: an
