@@ -147,13 +147,6 @@ typedef struct two {
     tr_pid client, svc_local; /* the client on a; the service as b sees it */
 } two;
 
-static bool wait_int(atomic_int *v, int want)
-{
-    for (double until = tt_now() + 60; atomic_load(v) < want && tt_now() < until;)
-        tt_sleep_ms(2);
-    return atomic_load(v) >= want;
-}
-
 static void reset(void)
 {
     atomic_store(&released, false);
@@ -209,7 +202,7 @@ static tr_pid remote(two *t, const char *name)
     strcpy(c.name, name);
     int before = atomic_load(&hellos);
     command(t, CONNECT, &c);
-    CU_ASSERT_FATAL(wait_int(&hellos, before + 1));
+    CU_ASSERT_FATAL(tt_wait_count(&hellos, before + 1, 60));
     tr_pid p = (tr_pid)atomic_load(&hello_from);
     CU_ASSERT(TR__PID_NODE(p) != 0);
     return p;
@@ -233,7 +226,7 @@ static void test_thousand_remote_asks_each_answered_once(void)
     tr_pid svc = remote(&t, "svc");
     cmd c = {.to = svc};
     command(&t, ASK_MANY, &c);
-    CU_ASSERT(wait_int(&replies, MANY));
+    CU_ASSERT(tt_wait_count(&replies, MANY, 60));
     TT_EQ(atomic_load(&replies), MANY);
     TT_EQ(atomic_load(&bad), 0);
     TT_EQ(atomic_load(&failures), 0);
@@ -256,7 +249,7 @@ static void test_ask_to_stopped_remote_actor_fails_once(void)
     /* Same sender, same target: STOP is handled before the ask arrives. */
     command(&t, SEND_STOP, &c);
     ask_one(&t, vic, Q, LONG_NS);
-    CU_ASSERT(wait_int(&failures, 1));
+    CU_ASSERT(tt_wait_count(&failures, 1, 60));
     TT_EQ(atomic_load(&ask_rc), 0);
     TT_EQ(atomic_load(&why[TR_ASK_GONE]), 1);
     /* The failure names the actor asked, as this node numbers it. */
@@ -264,12 +257,12 @@ static void test_ask_to_stopped_remote_actor_fails_once(void)
     CU_ASSERT(atomic_load(&fail_from) == vic);
     /* Again, the actor long gone: one more failure, one per ask. */
     ask_one(&t, vic, Q, LONG_NS);
-    CU_ASSERT(wait_int(&failures, 2));
+    CU_ASSERT(tt_wait_count(&failures, 2, 60));
     TT_EQ(atomic_load(&why[TR_ASK_GONE]), 2);
     /* A reply from the live service comes after anything b sent before
      * it on the way back; no third failure may be among them. */
     ask_one(&t, remote(&t, "svc"), Q, LONG_NS);
-    CU_ASSERT(wait_int(&replies, 1));
+    CU_ASSERT(tt_wait_count(&replies, 1, 60));
     TT_EQ(atomic_load(&failures), 2);
     TT_EQ(atomic_load(&replies), 1);
     TT_EQ(atomic_load(&bad), 0);
@@ -285,13 +278,13 @@ static void test_unanswered_remote_ask_fails_at_end_of_turn(void)
     CU_ASSERT_FATAL(two_start(&t));
     tr_pid svc = remote(&t, "svc");
     ask_one(&t, svc, SILENT, LONG_NS);
-    CU_ASSERT(wait_int(&failures, 1));
+    CU_ASSERT(tt_wait_count(&failures, 1, 60));
     TT_EQ(atomic_load(&ask_rc), 0);
     TT_EQ(atomic_load(&why[TR_ASK_UNANSWERED]), 1);
     CU_ASSERT(atomic_load(&fail_from) == svc);
     /* The service goes on answering. */
     ask_one(&t, svc, Q, LONG_NS);
-    CU_ASSERT(wait_int(&replies, 1));
+    CU_ASSERT(tt_wait_count(&replies, 1, 60));
     TT_EQ(atomic_load(&failures), 1);
     TT_EQ(atomic_load(&bad), 0);
     two_end(&t);
@@ -308,8 +301,8 @@ static void test_timeout_passes_while_remote_turn_runs(void)
     /* The remote turn waits for the test, which waits for the timeout:
      * the timeout comes first whatever the machine's load. */
     ask_one(&t, svc, BLOCK, 10 * 1000000);
-    CU_ASSERT(wait_int(&blocked, 1));
-    CU_ASSERT(wait_int(&failures, 1));
+    CU_ASSERT(tt_wait_count(&blocked, 1, 60));
+    CU_ASSERT(tt_wait_count(&failures, 1, 60));
     TT_EQ(atomic_load(&why[TR_ASK_TIMEOUT]), 1);
     CU_ASSERT(atomic_load(&fail_from) == svc);
     /* The turn ends: its TR_ASK_UNANSWERED goes back, and a PING after it
@@ -317,7 +310,7 @@ static void test_timeout_passes_while_remote_turn_runs(void)
      * before it and has been flushed. */
     atomic_store(&released, true);
     TT_EQ(tr_send(tr_runtime_ctx(t.b), t.svc_local, NEXT, NULL, 0), 0);
-    CU_ASSERT(wait_int(&pings, 1));
+    CU_ASSERT(tt_wait_count(&pings, 1, 60));
     TT_EQ(atomic_load(&failures), 1);
     TT_EQ(atomic_load(&why[TR_ASK_UNANSWERED]), 0);
     two_end(&t);
@@ -347,9 +340,9 @@ static void asks_in_flight_when_node_stops(bool peer)
     CU_ASSERT_FATAL(two_start(&t));
     tr_pid svc = remote(&t, "svc");
     ask_one(&t, svc, Q, 0);
-    CU_ASSERT(wait_int(&replies, 1));
+    CU_ASSERT(tt_wait_count(&replies, 1, 60));
     ask_one(&t, svc, BLOCK, 0);
-    CU_ASSERT(wait_int(&blocked, 1));
+    CU_ASSERT(tt_wait_count(&blocked, 1, 60));
     TT_EQ(atomic_load(&ask_rc), 0);
     ask_one(&t, svc, Q, LONG_NS);
     /* The queued ask has left a (its rc is in) before the node stops;
@@ -358,7 +351,7 @@ static void asks_in_flight_when_node_stops(bool peer)
         tt_sleep_ms(1);
     TT_EQ(atomic_load(&ask_rc), 0);
     TT_EQ(tr_node_stop(tr_runtime_ctx(peer ? t.b : t.a)), 0);
-    CU_ASSERT(wait_int(&failures, 2));
+    CU_ASSERT(tt_wait_count(&failures, 2, 60));
     atomic_store(&released, true);
     tt_sleep_ms(100); /* a third answer would have come; none may */
     TT_EQ(atomic_load(&failures), 2);

@@ -78,20 +78,6 @@ static void service(tr_ctx *cx, void *state, const tr_msg *m)
         TT_CHECK(tr_send(cx, m->from, HELLO, NULL, 0) == 0);
 }
 
-static bool wait_at_least(atomic_int *v, int want)
-{
-    for (double until = tt_now() + 30; atomic_load(v) < want && tt_now() < until;)
-        tt_sleep_ms(2);
-    return atomic_load(v) >= want;
-}
-
-static uint64_t dead_letters(tr_runtime *rt)
-{
-    tr_stats s;
-    tr_runtime_stats(rt, &s);
-    return s.dead_letters;
-}
-
 static void reset(void)
 {
     atomic_store(&dead_n, 0);
@@ -140,17 +126,17 @@ static void test_unknown_node_drops_what_was_sent(void)
     spawn_sink_and_client(a, &c);
 
     go(a, c, "nobody@localhost", 3);
-    CU_ASSERT(wait_at_least(&dead_n, 3));
+    CU_ASSERT(tt_wait_count(&dead_n, 3, 30));
     TT_EQ(atomic_load(&sent_rc), 0);
     check_letters(0, 3, c);
 
     /* The lookup let its claim go: the next send looks again. */
     go(a, c, "nobody@localhost", 1);
-    CU_ASSERT(wait_at_least(&dead_n, 4));
+    CU_ASSERT(tt_wait_count(&dead_n, 4, 30));
     TT_EQ(atomic_load(&sent_rc), 0);
     check_letters(3, 1, c);
     TT_EQ(atomic_load(&dead_n), 4);
-    TT_EQ(dead_letters(a), 4);
+    TT_EQ(tt_dead_letters(a), 4);
     TT_EQ(tr__dist_conns_up(a), 0);
     TT_NO_ERRORS();
     dt_node_end(a);
@@ -216,10 +202,10 @@ static void test_frozen_epmd_blocks_no_worker(void)
     go(a, c, "ghost@localhost", 2);
     /* The one worker ran the client's turn to its end and then SPINS more
      * of its turns while the lookup waited on the frozen EPMD. */
-    bool spun = wait_at_least(&spins, SPINS);
+    bool spun = tt_wait_count(&spins, SPINS, 30);
     int rc = atomic_load(&sent_rc);
     /* The lookup gives up: one lookup, both messages dropped. */
-    bool dropped = wait_at_least(&dead_n, 2);
+    bool dropped = tt_wait_count(&dead_n, 2, 30);
     TT_EQ(kill(frozen, SIGCONT), 0);
     CU_ASSERT(spun);
     TT_EQ(rc, 0);
@@ -228,11 +214,11 @@ static void test_frozen_epmd_blocks_no_worker(void)
 
     /* EPMD answers again: a named send reaches node b's service. */
     go(a, c, "tt_lb@localhost", 1);
-    CU_ASSERT(wait_at_least(&hellos, 1));
+    CU_ASSERT(tt_wait_count(&hellos, 1, 30));
     TT_EQ(atomic_load(&sent_rc), 0);
     TT_EQ(atomic_load(&dead_n), 2);
-    TT_EQ(dead_letters(a), 2);
-    TT_EQ(dead_letters(b), 0);
+    TT_EQ(tt_dead_letters(a), 2);
+    TT_EQ(tt_dead_letters(b), 0);
     TT_NO_ERRORS();
     dt_node_end(a);
     dt_node_end(b);

@@ -49,25 +49,11 @@ static void client(tr_ctx *cx, void *state, const tr_msg *m)
     }
 }
 
-static bool wait_int(atomic_int *v, int want)
-{
-    for (double until = tt_now() + 30; atomic_load(v) < want && tt_now() < until;)
-        tt_sleep_ms(2);
-    return atomic_load(v) >= want;
-}
-
-static uint64_t dead_letters(tr_runtime *rt)
-{
-    tr_stats s;
-    tr_runtime_stats(rt, &s);
-    return s.dead_letters;
-}
-
 static bool wait_dead(tr_runtime *rt, uint64_t want)
 {
-    for (double until = tt_now() + 30; dead_letters(rt) < want && tt_now() < until;)
+    for (double until = tt_now() + 30; tt_dead_letters(rt) < want && tt_now() < until;)
         tt_sleep_ms(2);
-    return dead_letters(rt) == want;
+    return tt_dead_letters(rt) == want;
 }
 
 /* The client sends DATA to `to`; returns what tr_send returned. */
@@ -76,7 +62,7 @@ static int send_via(tr_runtime *a, tr_pid c, tr_pid to)
     int before = atomic_load(&sends);
     atomic_store(&last_rc, -9999);
     TT_EQ(tr_send(tr_runtime_ctx(a), c, SEND, &to, sizeof to), 0);
-    CU_ASSERT(wait_int(&sends, before + 1));
+    CU_ASSERT(tt_wait_count(&sends, before + 1, 30));
     return atomic_load(&last_rc);
 }
 
@@ -115,13 +101,13 @@ static void test_old_incarnation_pids_are_dead_letters_new_ones_work(void)
     /* First incarnation: connect, learn the service's pid, use it. */
     tr_runtime *b = start_b(epmd, 0);
     TT_EQ(tr_send(tr_runtime_ctx(a), c, GO, NULL, 0), 0);
-    CU_ASSERT_FATAL(wait_int(&hellos, 1));
+    CU_ASSERT_FATAL(tt_wait_count(&hellos, 1, 30));
     tr_pid old = (tr_pid)atomic_load(&svc_pid[0]);
     uint32_t creation1 = peer_creation(a);
     CU_ASSERT(creation1 != 0);
     TT_EQ(send_via(a, c, old), 0);
-    CU_ASSERT(wait_int(&got[0], 1));
-    TT_EQ(dead_letters(a), 0);
+    CU_ASSERT(tt_wait_count(&got[0], 1, 30));
+    TT_EQ(tt_dead_letters(a), 0);
 
     /* b goes away; a sees the connection go down. */
     dt_node_end(b);
@@ -132,7 +118,7 @@ static void test_old_incarnation_pids_are_dead_letters_new_ones_work(void)
     /* b comes back under the same name; an old pid while no connection is up. */
     /* The going down may leave dead letters of its own (what was in
      * flight to b's connection actor): count from here. */
-    uint64_t base = dead_letters(a);
+    uint64_t base = tt_dead_letters(a);
     b = start_b(epmd, 1);
     TT_EQ(send_via(a, c, old), 0);
     CU_ASSERT(wait_dead(a, base + 1));
@@ -140,7 +126,7 @@ static void test_old_incarnation_pids_are_dead_letters_new_ones_work(void)
 
     /* The next named send connects again, to the new incarnation. */
     TT_EQ(tr_send(tr_runtime_ctx(a), c, GO, NULL, 0), 0);
-    CU_ASSERT_FATAL(wait_int(&hellos, 2));
+    CU_ASSERT_FATAL(tt_wait_count(&hellos, 2, 30));
     tr_pid fresh = (tr_pid)atomic_load(&svc_pid[1]);
     CU_ASSERT(fresh != old);
     uint32_t creation2 = peer_creation(a);
@@ -153,11 +139,11 @@ static void test_old_incarnation_pids_are_dead_letters_new_ones_work(void)
     TT_EQ(send_via(a, c, old), 0);
     CU_ASSERT(wait_dead(a, base + 2));
     TT_EQ(send_via(a, c, fresh), 0);
-    CU_ASSERT(wait_int(&got[1], 1));
+    CU_ASSERT(tt_wait_count(&got[1], 1, 30));
     TT_EQ(atomic_load(&got[1]), 1);
     TT_EQ(atomic_load(&got[0]), 1);
-    TT_EQ(dead_letters(a), base + 2);
-    TT_EQ(dead_letters(b), 0);
+    TT_EQ(tt_dead_letters(a), base + 2);
+    TT_EQ(tt_dead_letters(b), 0);
     TT_NO_ERRORS();
     dt_node_end(b);
     dt_node_end(a);

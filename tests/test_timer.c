@@ -53,13 +53,6 @@ static bool wait_dead_letters(tr_runtime *rt, uint64_t want, double seconds)
     }
 }
 
-static uint64_t dead_letters(tr_runtime *rt)
-{
-    tr_stats s;
-    tr_runtime_stats(rt, &s);
-    return s.dead_letters;
-}
-
 /* ---- the bulk harness: many one-shot timers to several targets ----------- */
 
 #define BULK_TARGETS 8
@@ -783,7 +776,7 @@ static void test_dead_target(void)
     TT_EQ(tr_spawn(tr_runtime_ctx(rt), victim_actor, &vs, sizeof vs, &victim), 0);
     TT_EQ(tr_send(tr_runtime_ctx(rt), victim, MSG_STOP, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
-    uint64_t d0 = dead_letters(rt);
+    uint64_t d0 = tt_dead_letters(rt);
 
     /* One-shots from outside to a target that has stopped. */
     uint64_t rng = 5;
@@ -794,14 +787,14 @@ static void test_dead_target(void)
         TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, NULL), 0);
     }
     TT_EQ(tr_runtime_run(rt), 0);
-    TT_EQ(dead_letters(rt), d0 + 100);
+    TT_EQ(tt_dead_letters(rt), d0 + 100);
 
     /* From inside, to an actor that stops before they fire. */
     tr_pid s;
     TT_EQ(tr_spawn(tr_runtime_ctx(rt), suicidal_actor, NULL, 0, &s), 0);
     TT_EQ(tr_send(tr_runtime_ctx(rt), s, MSG_START, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
-    TT_EQ(dead_letters(rt), d0 + 110);
+    TT_EQ(tt_dead_letters(rt), d0 + 110);
 
     /* A periodic timer keeps firing into dead letters until cancelled. */
     tr_pid per;
@@ -812,7 +805,7 @@ static void test_dead_target(void)
     CU_ASSERT(wait_dead_letters(rt, d0 + 115, 60));
     TT_EQ(tr_timer_cancel(tr_runtime_ctx(rt), per), 1);
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
-    CU_ASSERT(dead_letters(rt) >= d0 + 115);
+    CU_ASSERT(tt_dead_letters(rt) >= d0 + 115);
     TT_EQ(atomic_load(&handled), 0);
     TT_NO_ERRORS();
     tr_stats st;
@@ -863,22 +856,22 @@ static void test_send_to_timer(void)
     TT_EQ(tr_spawn(tr_runtime_ctx(rt), recorder_actor, &rp, sizeof rp, &poker), 0);
     tr_timer_spec spec = { .delay_ns = 50 * TR_MSEC, .to = p, .type = MSG_FIRE };
     TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, &rec.timer), 0);
-    uint64_t d0 = dead_letters(rt);
+    uint64_t d0 = tt_dead_letters(rt);
 
     /* From outside and from inside: accepted, dropped, counted. */
     TT_EQ(tr_send(tr_runtime_ctx(rt), rec.timer, MSG_POKE, "x", 1), 0);
-    TT_EQ(dead_letters(rt), d0 + 1);
+    TT_EQ(tt_dead_letters(rt), d0 + 1);
     TT_EQ(tr_send(tr_runtime_ctx(rt), poker, MSG_POKE, &rec.timer, sizeof rec.timer), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_NO_ERRORS();
-    TT_EQ(dead_letters(rt), d0 + 2);
+    TT_EQ(tt_dead_letters(rt), d0 + 2);
     /* The timer itself was not disturbed. */
     TT_EQ(atomic_load(&rec.fires), 1);
 
     /* Once it has fired, its pid is an ended actor's: still a dead letter,
      * not "no such pid"; and it is no longer pending. */
     TT_EQ(tr_send(tr_runtime_ctx(rt), rec.timer, MSG_POKE, "x", 1), 0);
-    TT_EQ(dead_letters(rt), d0 + 3);
+    TT_EQ(tt_dead_letters(rt), d0 + 3);
     TT_EQ(tr_timer_cancel(tr_runtime_ctx(rt), rec.timer), 0);
 
     /* Cancel of things that are not pending timers. */

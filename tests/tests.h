@@ -318,6 +318,8 @@ void tt_blocking(tr_ctx *cx, void *state, const tr_msg *m);
 
 /* Whether *v reaches want within seconds (polled every 2 ms). */
 bool tt_wait_count(atomic_int *v, int want, double seconds);
+/* The runtime's dead letters so far (tr_runtime_stats). */
+uint64_t tt_dead_letters(tr_runtime *rt);
 
 /* A behaviour that counts its messages in its state (a uint64_t). */
 void tt_counter(tr_ctx *cx, void *state, const tr_msg *m);

@@ -703,6 +703,13 @@ void tt_blocking(tr_ctx *cx, void *state, const tr_msg *m)
         ;
 }
 
+uint64_t tt_dead_letters(tr_runtime *rt)
+{
+    tr_stats s;
+    tr_runtime_stats(rt, &s);
+    return s.dead_letters;
+}
+
 bool tt_wait_count(atomic_int *v, int want, double seconds)
 {
     for (double until = tt_now() + seconds; atomic_load(v) < want && tt_now() < until;)
