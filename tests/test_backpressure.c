@@ -380,6 +380,7 @@ static void test_overloaded_receiver_stops(void)
 struct outside {
     _Atomic uint64_t got;
     uint64_t next;
+    volatile uint64_t work; /* the work per item, kept from the optimiser */
     atomic_bool release; /* blocker: the BP_GO turn spins until set */
 };
 
@@ -394,9 +395,8 @@ static void outside_receiver(tr_ctx *cx, void *state, const tr_msg *m)
     }
     TT_CHECK(m->type == BP_ITEM && tt_u64(m) == o->next);
     o->next++;
-    volatile uint64_t x = 0;
     for (unsigned i = 0; i < 300; i++)
-        x += i;
+        o->work = o->work * 31 + i;
     atomic_fetch_add_explicit(&o->got, 1, memory_order_relaxed);
 }
 
