@@ -4,8 +4,12 @@
  * every message delivered once; a node with a long name (host part an
  * address) and an `erl -name` node talk both ways; and, apart, the
  * issue's own bound: the refusal comes within 1 s. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "../dist/dist.h"
 #include "dist_util.h"
@@ -179,6 +183,91 @@ static void test_long_names_talk_both_ways(void)
     dt_epmd_stop(epmd);
 }
 
+/* ---- a troupe node back before erl has seen it go ---- */
+
+static const char alive_box[] =
+    "register(box, self()),"
+    "{port, P, _} = erl_epmd:port_please(\"tt_ae\", \"localhost\"),"
+    "io:format(\"PORT ~p~n\", [P]),"
+    "Hi = fun() -> receive {5, <<\"hi\">>} -> {probe, 'tt_ab@localhost'} ! {6, <<\"hey\">>}, ok"
+    "  after 60000 -> timeout end end,"
+    "H1 = Hi(), H2 = Hi(),"
+    "io:format(\"HI ~p ~p~nNODES ~p~n\", [H1, H2, nodes()]),"
+    "halt().";
+
+static atomic_int heys;
+
+static void hey_probe(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx, (void)state;
+    TT_CHECK(m->type == 6 && m->len == 3 && memcmp(m->data, "hey", 3) == 0);
+    atomic_fetch_add(&heys, 1);
+}
+
+/* A duplicate of this process's descriptor for the TCP connection to
+ * 127.0.0.1:port, or -1. */
+static int dup_connection_to(uint16_t port)
+{
+    for (int fd = 3; fd < 4096; fd++) {
+        struct sockaddr_in peer;
+        socklen_t len = sizeof peer;
+        if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0 && peer.sin_family == AF_INET &&
+            ntohs(peer.sin_port) == port)
+            return dup(fd);
+    }
+    return -1;
+}
+
+static tr_runtime *node_with_probe(uint16_t epmd)
+{
+    tr_runtime *rt = dt_node("tt_ab", epmd, 0);
+    tr_actor_spec p = {.behaviour = hey_probe, .name = "probe"};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &p, NULL), 0);
+    return rt;
+}
+
+/* Node tt_ab talks to an erl node, then ends while a duplicate of its
+ * connection's descriptor keeps the socket open: no FIN or reset goes
+ * out, and erl still has that connection up (as when a host vanishes).
+ * A new tt_ab (EPMD gives it a new creation) sends to erl by name: erl
+ * answers the handshake's name with "alive", troupe "true" (its attempt
+ * holds the claim), and erl drops the old connection for the new one,
+ * over which its answer comes back. (Before, troupe gave up on "alive",
+ * and the message waited for a connection that never came.) */
+static void test_back_before_erl_sees_it_go(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    dt_erl erl;
+    TT_EQ(dt_erl_start(&erl, epmd, "tt_ae@localhost", DT_COOKIE, alive_box), 0);
+    CU_ASSERT_FATAL(dt_read_until(&erl, "PORT", 60));
+    char num[16];
+    CU_ASSERT_FATAL(dt_erl_value(&erl, "PORT", num, sizeof num));
+    uint16_t port = (uint16_t)atoi(num);
+
+    atomic_store(&heys, 0);
+    tr_runtime *b = node_with_probe(epmd);
+    TT_EQ(tr_send_named(tr_runtime_ctx(b), "box", "tt_ae@localhost", 5, "hi", 2), 0);
+    CU_ASSERT_FATAL(tt_wait_count(&heys, 1, 60));
+    int kept = dup_connection_to(port);
+    CU_ASSERT(kept >= 0);
+    dt_node_end(b);
+
+    b = node_with_probe(epmd);
+    TT_EQ(tr_send_named(tr_runtime_ctx(b), "box", "tt_ae@localhost", 5, "hi", 2), 0);
+    CU_ASSERT(tt_wait_count(&heys, 2, 60));
+    CU_ASSERT(dt_erl_wait(&erl, 60));
+    CU_ASSERT(dt_erl_is(&erl, "HI", "ok ok"));
+    CU_ASSERT(dt_erl_is(&erl, "NODES", "[tt_ab@localhost]"));
+    if (kept >= 0)
+        close(kept);
+    TT_NO_ERRORS();
+    dt_node_end(b);
+    dt_epmd_stop(epmd);
+}
+
 void register_dist_handshake_tests(void)
 {
     CU_pSuite s = CU_add_suite("dist_handshake", NULL, NULL);
@@ -187,4 +276,5 @@ void register_dist_handshake_tests(void)
     tt_test(s, "long_names_talk_both_ways", test_long_names_talk_both_ways);
     tt_test(s, "simultaneous_connect_leaves_one_connection",
             test_simultaneous_connect_leaves_one_connection);
+    tt_test(s, "back_before_erl_sees_it_go", test_back_before_erl_sees_it_go);
 }
