@@ -102,8 +102,8 @@ TR_API int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_
  * behind — overloaded, the signal that makes actors that send to it wait
  * (README, Backpressure), or not running at all while messages wait for
  * it — then sends as tr_send from tr_runtime_ctx(rt). The wait polls
- * (spinning briefly, then sleeping up to 1 ms at a time), so it costs the
- * waiting thread, never the runtime. timeout_ns bounds the wait (0: no
+ * (yielding the CPU for the first 100 us, then sleeping, up to 1 ms at a
+ * time), so it costs the waiting thread, never the runtime. timeout_ns bounds the wait (0: no
  * bound); past it nothing is sent. A receiver that stops meanwhile makes
  * the message a dead letter, as tr_send. A pid of another node, or a
  * runtime in simulation (where nothing runs while a thread waits), does
