@@ -11,12 +11,21 @@
  *   lookup gives up after its bound, dropping both messages queued behind
  *   it (one lookup, not two); once EPMD runs again, a named send to a
  *   real node arrives. (Before, the send blocked the only worker for the
- *   exchange and returned TR_ETIMEDOUT.) */
+ *   exchange and returned TR_ETIMEDOUT.)
+ * - An EPMD that answers a lookup with garbage (a stand-in that takes
+ *   the node's registration, then answers port requests with junk): the
+ *   lookup fails as a malformed frame, the messages are dead letters, and
+ *   the node's own actors go on. */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "../dist/dist.h"
 #include "dist_util.h"
@@ -225,9 +234,97 @@ static void test_frozen_epmd_blocks_no_worker(void)
     dt_epmd_stop(epmd);
 }
 
+/* ---- an EPMD that answers garbage ---- */
+
+/* A stand-in EPMD on a port of its own: it takes a node's registration
+ * (ALIVE2, answered ok, the connection kept) and answers every port
+ * request with bytes that are no answer. */
+struct junk_epmd {
+    int listener;
+    uint16_t port;
+    atomic_bool stop;
+    int kept[4];
+    unsigned nkept, asked;
+};
+
+static void *junk_epmd_main(void *arg)
+{
+    struct junk_epmd *j = arg;
+    while (!atomic_load(&j->stop)) {
+        struct pollfd pf = {.fd = j->listener, .events = POLLIN};
+        if (poll(&pf, 1, 20) != 1)
+            continue;
+        int fd = accept(j->listener, NULL, NULL);
+        if (fd < 0)
+            continue;
+        uint8_t req[512];
+        ssize_t n = recv(fd, req, sizeof req, 0);
+        if (n >= 3 && req[2] == 120 && j->nkept < 4) { /* ALIVE2_REQ */
+            static const uint8_t ok[] = {121, 0, 0, 7};
+            TT_CHECK(send(fd, ok, sizeof ok, MSG_NOSIGNAL) == (ssize_t)sizeof ok);
+            j->kept[j->nkept++] = fd;
+            continue;
+        }
+        if (n >= 3 && req[2] == 122) { /* PORT_PLEASE2_REQ */
+            uint8_t junk[64];
+            uint64_t rng = 99 + j->asked++;
+            for (size_t i = 0; i < sizeof junk; i++)
+                junk[i] = (uint8_t)tt_rng_next(&rng);
+            junk[0] = 'Z'; /* no answer starts so */
+            (void)send(fd, junk, sizeof junk, MSG_NOSIGNAL);
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+/* A node whose EPMD answers lookups with garbage: the lookup fails with
+ * TR_EBADFRAME, both messages sent to the peer are dead letters, and
+ * the node and its other actors go on (a local exchange after). */
+static void test_garbage_from_epmd_drops_only_that_peer(void)
+{
+    if (dt_skip())
+        return;
+    reset();
+    struct junk_epmd j = {.listener = -1};
+    j.listener = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    CU_ASSERT_FATAL(j.listener >= 0 && bind(j.listener, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+                    listen(j.listener, 16) == 0 &&
+                    getsockname(j.listener, (struct sockaddr *)&sa, &sl) == 0);
+    j.port = ntohs(sa.sin_port);
+    pthread_t t = tt_thread(junk_epmd_main, &j);
+
+    tr_runtime *a = tt_runtime(1, 0);
+    tr_node_opts o = {.name = "tt_lg@localhost", .cookie = DT_COOKIE, .host = "127.0.0.1",
+                      .epmd_port = j.port};
+    TT_EQ(tr_node_start(tr_runtime_ctx(a), &o), 0);
+    TT_EQ(tr_runtime_start(a), 0);
+    tr_pid c;
+    spawn_sink_and_client(a, &c);
+    go(a, c, "other@localhost", 2);
+    CU_ASSERT(tt_wait_count(&dead_n, 2, 30));
+    TT_EQ(atomic_load(&sent_rc), 0);
+    check_letters(0, 2, c);
+    CU_ASSERT(tt_wait_count(&spins, SPINS, 30)); /* the client's own turns ran on */
+    TT_EQ(tt_dead_letters(a), 2);
+    TT_EQ(tr__dist_conns_up(a), 0);
+    TT_NO_ERRORS();
+    dt_node_end(a);
+    atomic_store(&j.stop, true);
+    tt_join(t);
+    CU_ASSERT(j.asked >= 1);
+    for (unsigned i = 0; i < j.nkept; i++)
+        close(j.kept[i]);
+    close(j.listener);
+}
+
 void register_dist_lookup_tests(void)
 {
     CU_pSuite s = CU_add_suite("dist_lookup", NULL, NULL);
     tt_test(s, "unknown_node_drops_what_was_sent", test_unknown_node_drops_what_was_sent);
     tt_test(s, "frozen_epmd_blocks_no_worker", test_frozen_epmd_blocks_no_worker);
+    tt_test(s, "garbage_from_epmd_drops_only_that_peer",
+            test_garbage_from_epmd_drops_only_that_peer);
 }
