@@ -291,7 +291,7 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m)
     m->from = from;
     m->to = to;
     /* Alive under this pid, and not a timer: one load for both. */
-    if (ck_pr_load_64(&a->life_aux) != tr__live_plain(TR__PID_GEN(to))) {
+    if (!tr__actor_live_as(a, to)) {
         if (tr__pid_never_issued(ck_pr_load_32(&a->life), to)) {
             tr__msg_release(m);
             return TR_ENOPID; /* never issued */

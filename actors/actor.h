@@ -232,6 +232,13 @@ static inline uint64_t tr__live_plain(uint32_t gen)
     return ((tr__life_aux){{gen << 1 | 1, 0}}).word;
 }
 
+/* Whether a is alive as the plain actor `pid` names (not stopped, not
+ * another incarnation in its slot, not a timer): one load. */
+static inline bool tr__actor_live_as(tr__actor *a, tr_pid pid)
+{
+    return ck_pr_load_64(&a->life_aux) == tr__live_plain(TR__PID_GEN(pid));
+}
+
 /* ---- the mailbox ----
  * The actor's queue (mailbox/mpsc.h), its two ends a cache line apart.
  * Its owner uses the `_keep` forms: the last message a turn takes stays in

@@ -272,13 +272,6 @@ static _Thread_local struct {
     uint64_t credit;  /* sends the receiver has made room for while overloaded */
 } outside_watch;
 
-/* Whether a is still the actor of pid `to` (its slot may have been
- * taken by a new actor since it stopped). */
-static bool still(tr__actor *a, tr_pid to)
-{
-    return ck_pr_load_64(&a->life_aux) == tr__live_plain(TR__PID_GEN(to));
-}
-
 /* One poll's pause, by how long the thread has waited: a receiver's
  * turn is usually well under 100 us (what the scheduler keeps to one
  * worker), so for that long the thread only yields; after, it sleeps a
@@ -299,7 +292,7 @@ static void pause_poll(uint64_t waited_ns)
 static int wait_for_room(tr_runtime *rt, tr_pid to, uint64_t timeout_ns)
 {
     tr__actor *a = tr__table_lookup(&tr__actors_of(rt)->table, to);
-    if (a == NULL || !still(a, to))
+    if (a == NULL || !tr__actor_live_as(a, to))
         return 0; /* tr_send says what it is */
     unsigned batch = tr__actors_of(rt)->batch;
     bool stalled = false;
@@ -325,7 +318,7 @@ static int wait_for_room(tr_runtime *rt, tr_pid to, uint64_t timeout_ns)
     }
     uint64_t start = 0, from = ck_pr_load_64(&a->handled);
     for (;;) {
-        if (!still(a, to))
+        if (!tr__actor_live_as(a, to))
             return 0; /* stopped: the message is a dead letter */
         uint64_t handled = ck_pr_load_64(&a->handled);
         if (stalled && handled != outside_watch.handled)

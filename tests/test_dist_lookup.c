@@ -123,6 +123,18 @@ static tr_pid spawn_sink_and_client(tr_runtime *rt, tr_pid *c)
     return s;
 }
 
+/* A running node NAME of one worker on that EPMD, with the sink and the
+ * client (its pid into *c). */
+static tr_runtime *one_worker_node(const char *name, uint16_t epmd, tr_pid *c)
+{
+    tr_runtime *rt = tt_runtime(1, 0);
+    tr_node_opts o = {.name = name, .cookie = DT_COOKIE, .host = "127.0.0.1", .epmd_port = epmd};
+    TT_EQ(tr_node_start(tr_runtime_ctx(rt), &o), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    spawn_sink_and_client(rt, c);
+    return rt;
+}
+
 static void test_unknown_node_drops_what_was_sent(void)
 {
     if (dt_skip())
@@ -199,13 +211,8 @@ static void test_frozen_epmd_blocks_no_worker(void)
     TT_EQ(tr_spawn_spec(tr_runtime_ctx(b), &svc, NULL), 0);
 
     /* Node a, of one worker. */
-    tr_runtime *a = tt_runtime(1, 0);
-    tr_node_opts o = {.name = "tt_la@localhost", .cookie = DT_COOKIE, .host = "127.0.0.1",
-                      .epmd_port = epmd};
-    TT_EQ(tr_node_start(tr_runtime_ctx(a), &o), 0);
-    TT_EQ(tr_runtime_start(a), 0);
     tr_pid c;
-    spawn_sink_and_client(a, &c);
+    tr_runtime *a = one_worker_node("tt_la@localhost", epmd, &c);
 
     CU_ASSERT_FATAL(kill(frozen, SIGSTOP) == 0);
     go(a, c, "ghost@localhost", 2);
@@ -296,13 +303,8 @@ static void test_garbage_from_epmd_drops_only_that_peer(void)
     j.port = ntohs(sa.sin_port);
     pthread_t t = tt_thread(junk_epmd_main, &j);
 
-    tr_runtime *a = tt_runtime(1, 0);
-    tr_node_opts o = {.name = "tt_lg@localhost", .cookie = DT_COOKIE, .host = "127.0.0.1",
-                      .epmd_port = j.port};
-    TT_EQ(tr_node_start(tr_runtime_ctx(a), &o), 0);
-    TT_EQ(tr_runtime_start(a), 0);
     tr_pid c;
-    spawn_sink_and_client(a, &c);
+    tr_runtime *a = one_worker_node("tt_lg@localhost", j.port, &c);
     go(a, c, "other@localhost", 2);
     CU_ASSERT(tt_wait_count(&dead_n, 2, 30));
     TT_EQ(atomic_load(&sent_rc), 0);
