@@ -715,28 +715,6 @@ static __attribute__((noinline)) int send_copy(tr_ctx *cx, tr_pid to, uint32_t t
     return m != NULL ? tr__send(cx->rt, cx->worker, cx->self, to, m) : err;
 }
 
-/* Copies len <= TR__MSG_SMALL bytes without calling memcpy: two copies of
- * a fixed size that overlap in the middle, each within [s, s + len). */
-static inline void copy_small(unsigned char *d, const unsigned char *s, size_t len)
-{
-    if (len == 0)
-        return;
-    if (len >= 16) {
-        memcpy(d, s, 16);
-        memcpy(d + len - 16, s + len - 16, 16);
-    } else if (len >= 8) {
-        memcpy(d, s, 8);
-        memcpy(d + len - 8, s + len - 8, 8);
-    } else if (len >= 4) {
-        memcpy(d, s, 4);
-        memcpy(d + len - 4, s + len - 4, 4);
-    } else {
-        d[0] = s[0];
-        d[len / 2] = s[len / 2];
-        d[len - 1] = s[len - 1];
-    }
-}
-
 /* The common case makes no call but its last, to tr__send, and so needs
  * no saved registers: a small message taken from the magazine and filled
  * in place (callgrind, counting: 81 instructions a message in tr_send and
@@ -747,7 +725,7 @@ int tr_send(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len)
     if (cx == NULL || cx->actor == NULL || type >= TR_MSG_SYSTEM || len > TR__MSG_SMALL ||
         (data == NULL && len != 0) || (m = tr__msg_take_small(type, (uint32_t)len)) == NULL)
         return send_copy(cx, to, type, data, len);
-    copy_small(m->data, data, len);
+    tr__msg_copy_small(m->data, data, len);
     return tr__send(cx->rt, cx->worker, cx->self, to, m);
 }
 

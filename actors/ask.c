@@ -64,10 +64,15 @@ static tr_msg *trailed_new(uint32_t type, const void *data, size_t len, uint64_t
     tr_msg *m = tr__msg_new(type, (uint32_t)(at + sizeof(tr__ask_tail)));
     if (m == NULL)
         return NULL;
-    if (len != 0)
+    if (len <= TR__MSG_SMALL)
+        tr__msg_copy_small(m->data, data, len); /* no call: most asks are small */
+    else
         memcpy(m->data, data, len);
-    /* The padding too: a remote ask or reply carries it to another node. */
-    memset(m->data + len, 0, at - len);
+    /* The padding too, as a remote ask or reply carries it to another
+     * node: eight zero bytes from the payload's end cover it (at - len <
+     * 8) without a call, and the tail written next covers what they
+     * spill into. */
+    memset(m->data + len, 0, 8);
     tr__ask_tail t = {.ref = ref, .type = user_type, .len = (uint32_t)len};
     memcpy(m->data + at, &t, sizeof t);
     return m;
@@ -91,9 +96,17 @@ static void fail(tr_runtime *rt, tr__worker *w, tr_pid target, tr_pid asker, uin
     (void)tr__send_copy(rt, w, target, asker, TR_ASK_FAILED, &f, sizeof f);
 }
 
-/* ---- the asker's table: open addressing, linear probing ----
+/* ---- the asker's table: open addressing, linear probing, Robin Hood ----
  * Refs are handed out in order, so the identity is a good hash: the asks
- * pending at once fill neighbouring slots and rarely collide. */
+ * pending at once fill neighbouring slots and rarely collide. A ref that
+ * finds its home taken goes on past the entries nearer their homes than
+ * it is to its own, displacing them ("Robin Hood"), so that along a run
+ * of full slots the distances from home grow by at most one a slot. That
+ * lets a deletion stop at the first entry in its home (plain linear
+ * probing must shift up to the next empty slot: with every pending ask
+ * in its home slot, that was the whole window, 272 instructions an
+ * erase in bench/ask's window of 16 (callgrind) against about 20 now),
+ * and a search stop where it would have displaced. */
 
 typedef struct pending {
     uint64_t ref;       /* 0: empty */
@@ -123,9 +136,16 @@ struct tr__asks {
     uint64_t seen_ns;   /* the asker's last reading of the clock */
 };
 
+/* How far the entry in the full slot i sits from its home slot. */
+static inline uint32_t away(const tr__asks *t, uint32_t i)
+{
+    return (i - (uint32_t)t->slots[i].ref) & t->mask;
+}
+
 static int find(const tr__asks *t, uint64_t ref)
 {
-    for (uint32_t i = (uint32_t)ref & t->mask; t->slots[i].ref != 0; i = (i + 1) & t->mask)
+    uint32_t i = (uint32_t)ref & t->mask;
+    for (uint32_t d = 0; t->slots[i].ref != 0 && away(t, i) >= d; i = (i + 1) & t->mask, d++)
         if (t->slots[i].ref == ref)
             return (int)i;
     return -1;
@@ -134,22 +154,26 @@ static int find(const tr__asks *t, uint64_t ref)
 static void put(tr__asks *t, pending p)
 {
     uint32_t i = (uint32_t)p.ref & t->mask;
-    while (t->slots[i].ref != 0)
-        i = (i + 1) & t->mask;
+    for (uint32_t d = 0; t->slots[i].ref != 0; i = (i + 1) & t->mask, d++) {
+        uint32_t e = away(t, i);
+        if (e < d) { /* nearer its home than p is: p takes the slot */
+            pending out = t->slots[i];
+            t->slots[i] = p;
+            p = out;
+            d = e;
+        }
+    }
     t->slots[i] = p;
     t->n++;
 }
 
-/* Empties slot i, moving back the entries after it that probed past it. */
+/* Empties slot i, moving back by one the entries after it that are not
+ * in their homes (all of them probed past i, by the order above). */
 static void erase(tr__asks *t, uint32_t i)
 {
-    for (uint32_t j = (i + 1) & t->mask; t->slots[j].ref != 0; j = (j + 1) & t->mask) {
-        uint32_t home = (uint32_t)t->slots[j].ref & t->mask;
-        if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
-            t->slots[i] = t->slots[j];
-            i = j;
-        }
-    }
+    for (uint32_t j = (i + 1) & t->mask; t->slots[j].ref != 0 && away(t, j) != 0;
+         i = j, j = (j + 1) & t->mask)
+        t->slots[i] = t->slots[j];
     t->slots[i].ref = 0;
     t->n--;
 }

@@ -11,6 +11,7 @@
 #ifndef TR_ACTORS_ASK_H
 #define TR_ACTORS_ASK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "troupe/ask.h"
@@ -28,6 +29,15 @@ typedef struct tr__asks tr__asks;
 #define TR__ASK_LOST    (TR_MSG_ASK_FIRST + 5) /* a node connection went: a tr__ask_lost */
 _Static_assert(TR__ASK > TR_ASK_FAILED && TR__ASK_LOST <= TR_MSG_ASK_LAST,
                "internal ask types outside their range");
+_Static_assert(TR_REPLY == TR_MSG_ASK_FIRST && TR_ASK_FAILED == TR_REPLY + 1,
+               "request/reply's types are not one run");
+
+/* Whether a message of this type is request/reply's: TR_REPLY to
+ * TR__ASK_LOST, the types tr__ask_arrived takes. */
+static inline bool tr__ask_type(uint32_t type)
+{
+    return type - TR_REPLY <= TR__ASK_LOST - TR_REPLY;
+}
 
 /* TR__ASK_LOST's payload, from dist/ to an actor that asked across a
  * node connection: the connection to the peer whose pids have these node

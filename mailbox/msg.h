@@ -3,6 +3,7 @@
 #define TR_MAILBOX_MSG_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "depot.h"
 #include "troupe/msg.h"
@@ -63,6 +64,28 @@ static inline tr_msg *tr__msg_take_small(uint32_t type, uint32_t len)
 {
     tr__node *n = tr__magazine_pop(&tr__msg_tls.mag[0]);
     return n != NULL ? tr__msg_init((tr_msg *)n, type, len) : NULL;
+}
+
+/* Copies len <= TR__MSG_SMALL bytes without calling memcpy: two copies of
+ * a fixed size that overlap in the middle, each within [s, s + len). */
+static inline void tr__msg_copy_small(unsigned char *d, const unsigned char *s, size_t len)
+{
+    if (len == 0)
+        return;
+    if (len >= 16) {
+        memcpy(d, s, 16);
+        memcpy(d + len - 16, s + len - 16, 16);
+    } else if (len >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + len - 8, s + len - 8, 8);
+    } else if (len >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + len - 4, s + len - 4, 4);
+    } else {
+        d[0] = s[0];
+        d[len / 2] = s[len / 2];
+        d[len - 1] = s[len - 1];
+    }
 }
 
 /* Allocates a message for len payload bytes (len <= TR_MSG_MAX_LEN),

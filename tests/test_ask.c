@@ -2,7 +2,9 @@
  *
  * Exactly one answer per ask: 100,000 asks from 16 askers to 8 answerers
  * on 4 workers (some answerers leave asks unanswered, two end midway, some
- * asks have timeouts) are each resolved once, by the right kind of answer.
+ * asks have timeouts) are each resolved once, by the right kind of answer;
+ * 20,000 asks whose refs wrap around the asker's table past asks kept
+ * pending behind long queues each find their own ask again.
  * A reply that comes after the timeout is dropped; a target that stops
  * before answering, one that has ended, one killed with the ask queued and
  * one that returns without answering each give one TR_ASK_FAILED; a pid
@@ -813,6 +815,95 @@ static void test_timeouts_late_in_a_long_turn(void)
     timeouts_each_once_never_early(true);
 }
 
+/* ======================================================================
+ * the asker's table under collisions
+ * ====================================================================== */
+
+/* Every eighth ask goes to `slow`, behind up to SLOW_PAD plain messages,
+ * so it stays pending while hundreds of later asks to `echo` come and go:
+ * refs that wrap around the asker's table land on slots those old ones
+ * hold, and are placed past them and moved back as entries leave. Every
+ * answer must still find its ask: each is answered once, by its own ref,
+ * with its own value + 1. */
+#define TABLE_ASKS 20000
+#define TABLE_WINDOW 12
+#define SLOW_PAD 300
+
+struct table_asker {
+    tr_pid echo, slow;
+    unsigned issued, answered, wrong, failed;
+    uint64_t ref[TABLE_ASKS];
+    uint8_t answers[TABLE_ASKS];
+};
+
+static void slow_echo(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type != PLAIN)
+        echo(cx, NULL, m);
+}
+
+static void table_ask_next(tr_ctx *cx, struct table_asker *t)
+{
+    unsigned k = t->issued++;
+    uint64_t v = k;
+    tr_pid to = t->echo;
+    if (k % 8 == 5) {
+        to = t->slow;
+        for (unsigned i = 0; i < k % SLOW_PAD; i++)
+            TT_CHECK(tr_send(cx, to, PLAIN, NULL, 0) == 0);
+    }
+    TT_CHECK(tr_ask(cx, to, Q, &v, sizeof v, 0, &t->ref[k]) == 0);
+}
+
+static void table_asker(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct table_asker *t = *(struct table_asker **)state;
+    if (m->type == GO) {
+        while (t->issued < TABLE_WINDOW)
+            table_ask_next(cx, t);
+        return;
+    }
+    if (m->type != TR_REPLY) {
+        t->failed++;
+        return;
+    }
+    uint64_t k = tt_u64(m) - 1;
+    if (k >= TABLE_ASKS || t->ref[k] != tr_msg_ref(m)) {
+        t->wrong++;
+        return;
+    }
+    t->answers[k]++;
+    t->answered++;
+    if (t->issued < TABLE_ASKS)
+        table_ask_next(cx, t);
+}
+
+static void test_table_keeps_every_ref(void)
+{
+    tr_runtime *rt = tt_runtime(2, 0);
+    struct table_asker *t = calloc(1, sizeof *t);
+    CU_ASSERT_FATAL(t != NULL);
+    t->echo = spawn(rt, echo);
+    t->slow = spawn(rt, slow_echo);
+    tr_pid asker;
+    CU_ASSERT_FATAL(tr_spawn(tr_runtime_ctx(rt), table_asker, &t, sizeof t, &asker) == 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), asker, GO, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+
+    TT_EQ(t->issued, TABLE_ASKS);
+    TT_EQ(t->answered, TABLE_ASKS);
+    TT_EQ(t->wrong, 0);
+    TT_EQ(t->failed, 0);
+    unsigned once = 0;
+    for (unsigned k = 0; k < TABLE_ASKS; k++)
+        once += t->answers[k] == 1;
+    TT_EQ(once, TABLE_ASKS); /* none lost, none twice */
+    TT_NO_ERRORS();
+    tr_runtime_destroy(rt);
+    free(t);
+}
+
 void register_ask_tests(void)
 {
     CU_pSuite s = tt_suite("ask");
@@ -825,6 +916,7 @@ void register_ask_tests(void)
     tt_test(s, "timeouts_of_asks_late_in_a_long_turn_never_early",
             test_timeouts_late_in_a_long_turn);
     tt_test(s, "100k_asks_4_workers_each_resolved_once", test_100k_asks_each_resolved_once);
+    tt_test(s, "table_keeps_every_ref_as_refs_wrap", test_table_keeps_every_ref);
     tt_test(s, "call_on_worker_edeadlk", test_call_on_worker_edeadlk);
     tt_test(s, "call_gets_reply_and_errors", test_call_gets_reply);
     tt_test(s, "call_timeout", test_call_timeout);
