@@ -156,26 +156,13 @@ static bool changes_counts(uint32_t type)
            type == TR__DEMONITOR_REQ || type == TR_DOWN || type == TR__EXIT_SIGNAL;
 }
 
-/* handle, and the counts republished when they may have changed. */
-static __attribute__((noinline)) int handle_published(tr__worker *w, tr__actor *a, tr_pid self,
-                                                      tr_msg *m, int *reason, char *text)
+int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reason,
+                     char *text)
 {
     int verdict = handle(w, a, self, m, reason, text);
     if ((a->flags & TR__FAULTS) && changes_counts(m->type))
         tr__fault_publish(a);
     return verdict;
-}
-
-/* Request/reply's types go straight on, both ways by a tail call, so
- * that neither pays for the frame that handle's other cases need
- * (bench/ask, callgrind: 1,030 -> 930 instructions an ask); none of
- * them changes the counts. */
-int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reason,
-                     char *text)
-{
-    if (tr__ask_type(m->type))
-        return tr__ask_arrived(w, a, m);
-    return handle_published(w, a, self, m, reason, text);
 }
 
 static int handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reason, char *text)

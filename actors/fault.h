@@ -73,7 +73,9 @@ enum { TR__DELIVER, TR__CONSUMED, TR__DIE, TR__INIT, TR__TRAILED };
  * a's own turns. */
 tr__fault *tr__fault_of(tr__actor *a);
 
-/* Handles a fault message for actor a (its pid `self`). TR__DIE: the actor
+/* Handles a fault message for actor a (its pid `self`): any system message
+ * but request/reply's (tr__ask_type: tr__ask_arrived takes those), the
+ * rest delivered as they are. TR__DIE: the actor
  * must end with *reason and text. May rewrite m (an exit signal becomes
  * TR_EXIT for a trapping actor). */
 int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reason,
