@@ -694,6 +694,16 @@ int tr__send_copy(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_
     return m != NULL ? tr__send(rt, w, from, to, m) : err;
 }
 
+int tr__send_owed(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_t type,
+                  const void *data, size_t len)
+{
+    tr_msg *m = tr__msg_new_owed(type, (uint32_t)len);
+    if (m == NULL)
+        return TR_ENOMEM;
+    memcpy(m->data, data, len);
+    return tr__send(rt, w, from, to, m);
+}
+
 /* tr_send from the outside context: no sender, no worker; and a
  * TR_DIST_TERM for another node, from anywhere (actors.h, provided by
  * dist/). */

@@ -47,6 +47,9 @@
  * common actor, which never has one, does not touch its side record as
  * it ends either. Owner only. */
 #define TR__FAULTS 8u
+/* It traps exits (tr_trap_exits): a flag rather than a field of the
+ * fault record, so that turning it on never needs memory. Owner only. */
+#define TR__TRAPS 16u
 
 /* State up to this many bytes lives inside the actor's slot; larger state
  * costs one extra allocation at spawn. */

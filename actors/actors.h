@@ -123,6 +123,11 @@ int tr__send(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg *m);
 /* tr__send of a fresh copy of len bytes of data, any type. */
 int tr__send_copy(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_t type,
                   const void *data, size_t len);
+/* The same for a message the runtime owes `to` (an exit signal, a DOWN,
+ * an ask's failure): out of memory, it comes from the reserve
+ * (tr__msg_new_owed, mailbox/msg.c). len at most 96. */
+int tr__send_owed(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_t type,
+                  const void *data, size_t len);
 
 /* The one spawn path: every public spawn, supervisor children and socket
  * actors come here. spawner is what init is told (TR_PID_NONE from

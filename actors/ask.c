@@ -93,7 +93,7 @@ static void fail(tr_runtime *rt, tr__worker *w, tr_pid target, tr_pid asker, uin
                  int why)
 {
     tr_ask_failure f = failure(ref, target, why);
-    (void)tr__send_copy(rt, w, target, asker, TR_ASK_FAILED, &f, sizeof f);
+    (void)tr__send_owed(rt, w, target, asker, TR_ASK_FAILED, &f, sizeof f);
 }
 
 /* ---- the asker's table: open addressing, linear probing, Robin Hood ----

@@ -104,7 +104,7 @@ static void send_signal(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, i
     tr__signal s;
     fill_info(&s.info, from, reason, text);
     s.linked = linked;
-    (void)tr__send_copy(rt, w, from, to, TR__EXIT_SIGNAL, &s, sizeof s);
+    (void)tr__send_owed(rt, w, from, to, TR__EXIT_SIGNAL, &s, sizeof s);
 }
 
 static void send_down(tr_runtime *rt, tr__worker *w, tr_pid who, tr_pid to, uint64_t ref,
@@ -117,7 +117,7 @@ static void send_down(tr_runtime *rt, tr__worker *w, tr_pid who, tr_pid to, uint
     d.reason = reason;
     if (text != NULL)
         strncpy(d.text, text, sizeof d.text - 1);
-    (void)tr__send_copy(rt, w, who, to, TR_DOWN, &d, sizeof d);
+    (void)tr__send_owed(rt, w, who, to, TR_DOWN, &d, sizeof d);
 }
 
 static uint64_t payload_ref(const tr_msg *m)
@@ -212,7 +212,7 @@ static int handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reas
             strcpy(text, "killed");
             return TR__DIE;
         }
-        if (f != NULL && f->trap) {
+        if (a->flags & TR__TRAPS) {
             m->type = TR_EXIT; /* the payload starts with the tr_exit_info */
             m->len = sizeof(tr_exit_info);
             return TR__DELIVER;
@@ -276,10 +276,11 @@ static bool in_turn(const tr_ctx *cx)
 
 void tr_trap_exits(tr_ctx *cx, bool on)
 {
-    tr__fault *f;
     TR_MISUSE(!in_turn(cx), "tr_trap_exits outside a behaviour");
-    if (in_turn(cx) && (f = tr__fault_of(cx->actor)) != NULL)
-        f->trap = on;
+    if (in_turn(cx)) {
+        tr__actor *a = cx->actor;
+        tr__flags_store(a, on ? a->flags | TR__TRAPS : a->flags & ~TR__TRAPS);
+    }
 }
 
 static int send_request(tr_ctx *cx, tr_pid to, uint32_t type, const void *data, size_t len)

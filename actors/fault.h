@@ -48,7 +48,6 @@ typedef struct tr__watcher {
  * callbacks, so that actors without links, monitors or callbacks carry
  * none of it. */
 typedef struct tr__fault {
-    bool trap;
     uint32_t nlinks, caplinks, nwatchers, capwatchers, nrefs, caprefs;
     tr_pid *links;
     tr__watcher *watchers;

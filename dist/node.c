@@ -254,7 +254,7 @@ void tr__dist_askers_tell(tr_runtime *rt, tr__worker *w, tr__dist_askers *a)
 {
     for (uint32_t i = 0; i < a->cap; i++)
         if (a->askers[i] != TR_PID_NONE && local_alive(rt, a->askers[i]))
-            (void)tr__send_copy(rt, w, TR_PID_NONE, a->askers[i], TR__ASK_LOST, &a->lost,
+            (void)tr__send_owed(rt, w, TR_PID_NONE, a->askers[i], TR__ASK_LOST, &a->lost,
                                 sizeof a->lost);
     free(a->askers);
     a->askers = NULL;

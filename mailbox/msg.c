@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +88,8 @@ static void cache_flush(void *p)
     c->flushed = 1;
 }
 
+static void reserve_fill(void); /* below: the reserve */
+
 static void depots_init(void)
 {
     for (unsigned i = 0; i < CLASSES; i++) {
@@ -97,6 +100,7 @@ static void depots_init(void)
     }
     if (pthread_key_create(&cache_key, cache_flush) != 0)
         return;
+    reserve_fill();
     depots_ok = 1;
 }
 
@@ -157,6 +161,77 @@ void tr__msg_release_slow(tr_msg *m)
     }
     free_chain(tr__magazine_give(&c->mag[cls], &depots[cls], &m->tr__link,
                                   (size_t)1 << (MIN_SHIFT + cls)));
+}
+
+/* ---- the reserve ----
+ * Some messages are owed: the runtime sends them on an actor's behalf,
+ * and a promise rests on each — an exit signal to a link, a DOWN to a
+ * monitor, an ask's failure, a readiness event (edge-triggered: the next
+ * one may never come). When memory runs out there is no one to return
+ * TR_ENOMEM to, and a lost one breaks the promise for good. So a few
+ * blocks are held back for them: RESERVE blocks of the 128-byte class
+ * (room for any of them), made with the pools, taken only when the pools
+ * and malloc both fail (tr__msg_new_owed), and filled up again by the
+ * next owed message that finds memory. A shortage longer than that still
+ * loses some, counted and said once on stderr. A taken block goes back to
+ * the pools like any other (a block in a smaller class's pool is fine).
+ * Cold: the reserve is touched only when an allocation fails, or while
+ * it is not full; a lock is enough. */
+#define RESERVE 256
+#define RESERVE_CLASS 1
+
+static pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
+static tr__node *reserve;
+static uint32_t reserved; /* blocks in it; read without the lock to see if it is full */
+static uint64_t owed_lost;
+
+/* Tops the reserve up while memory lasts. */
+static void reserve_fill(void)
+{
+    pthread_mutex_lock(&reserve_lock);
+    while (reserved < RESERVE) {
+        tr__node *n = malloc((size_t)1 << (MIN_SHIFT + RESERVE_CLASS));
+        if (n == NULL)
+            break;
+        n->next = reserve;
+        reserve = n;
+        ck_pr_store_32(&reserved, reserved + 1);
+    }
+    pthread_mutex_unlock(&reserve_lock);
+}
+
+static tr_msg *reserve_take(void)
+{
+    pthread_mutex_lock(&reserve_lock);
+    tr__node *n = reserve;
+    if (n != NULL) {
+        reserve = n->next;
+        ck_pr_store_32(&reserved, reserved - 1);
+    }
+    pthread_mutex_unlock(&reserve_lock);
+    return (tr_msg *)n;
+}
+
+tr_msg *tr__msg_new_owed(uint32_t type, uint32_t len)
+{
+    tr_msg *m = tr__msg_new(type, len);
+    if (m != NULL) {
+        if (ck_pr_load_32(&reserved) < RESERVE)
+            reserve_fill();
+        return m;
+    }
+    if (sizeof(tr_msg) + (size_t)len <= (size_t)1 << (MIN_SHIFT + RESERVE_CLASS) &&
+        (m = reserve_take()) != NULL)
+        return tr__msg_init(m, type, len);
+    if (ck_pr_faa_64(&owed_lost, 1) == 0)
+        fprintf(stderr, "troupe: out of memory: messages the runtime owes actors (exit "
+                        "signals, DOWN, ask failures, readiness) are being lost\n");
+    return NULL;
+}
+
+uint64_t tr__msg_owed_lost(void)
+{
+    return ck_pr_load_64(&owed_lost);
 }
 
 tr_msg *tr__scratch_msg_room(uint32_t type, size_t room)

@@ -525,8 +525,13 @@ static void begin_drain(tr_ctx *cx, tr__conn *c)
     }
     if (c->timer != TR_PID_NONE)
         tr_timer_cancel(cx, c->timer); /* an HTTP header timer */
-    if (tr__timer_system(cx, DRAIN_NS, TR__NET_TIMEOUT, &c->timer) != 0)
+    if (tr__timer_system(cx, DRAIN_NS, TR__NET_TIMEOUT, &c->timer) != 0) {
+        /* No timer, no bound on waiting for a peer that never closes:
+         * close now rather than perhaps never (out of memory). */
         c->timer = TR_PID_NONE;
+        close_now(cx, c, c->reason);
+        return;
+    }
     drain_input(cx, c);
 }
 

@@ -71,7 +71,7 @@ void tr__io_fini(tr__reactor *r)
 
 static void send_event(tr__reactor *r, tr_pid owner, uint32_t type, int fd)
 {
-    tr_msg *m = tr__msg_new(type, sizeof(tr_io_event));
+    tr_msg *m = tr__msg_new_owed(type, sizeof(tr_io_event)); /* edge-triggered: owed */
     if (m == NULL)
         return;
     ((tr_io_event *)m->data)->fd = fd;

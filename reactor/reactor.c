@@ -94,17 +94,20 @@ int tr__reactor_create(tr_runtime *rt, tr__reactor **out)
 
     int sigfd = tr__signal_open();
     tr__signal_baseline(r);
-    r->epfd = epoll_create1(EPOLL_CLOEXEC);
-    r->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    r->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (r->wheels == NULL || r->held == NULL || r->events == NULL || r->epfd < 0 || r->wakefd < 0 ||
-        r->timerfd < 0 || sigfd < 0 ||
-        add_own(r->epfd, r->wakefd, WAKE_TAG, EPOLLIN) != 0 ||
-        add_own(r->epfd, r->timerfd, TIMER_TAG, EPOLLIN) != 0 ||
-        /* Edge-triggered and never read: every write to the shared signal
-         * eventfd is an edge for every runtime's epoll (see signal.c). */
-        add_own(r->epfd, sigfd, SIGNAL_TAG, EPOLLIN | EPOLLET) != 0) {
-        int err = errno == ENOMEM ? TR_ENOMEM : -errno;
+    int err = 0;
+    if (r->wheels == NULL || r->held == NULL || r->events == NULL)
+        err = TR_ENOMEM;
+    else if ((r->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+             (r->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+             (r->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0 ||
+             sigfd < 0 || add_own(r->epfd, r->wakefd, WAKE_TAG, EPOLLIN) != 0 ||
+             add_own(r->epfd, r->timerfd, TIMER_TAG, EPOLLIN) != 0 ||
+             /* Edge-triggered and never read: every write to the shared
+              * signal eventfd is an edge for every runtime's epoll (see
+              * signal.c). */
+             add_own(r->epfd, sigfd, SIGNAL_TAG, EPOLLIN | EPOLLET) != 0)
+        err = errno == ENOMEM || errno == 0 ? TR_ENOMEM : -errno; /* the failed call's */
+    if (err != 0) {
         tr__reactor_destroy(r);
         return err;
     }

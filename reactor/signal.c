@@ -152,7 +152,7 @@ void tr__signal_dispatch(tr__reactor *r)
             if (s->signo != signo)
                 continue;
             for (uint64_t i = 0; i < fresh; i++) {
-                tr_msg *m = tr__msg_new(TR_SIGNAL, sizeof(tr_signal_event));
+                tr_msg *m = tr__msg_new_owed(TR_SIGNAL, sizeof(tr_signal_event));
                 if (m == NULL)
                     break;
                 ((tr_signal_event *)m->data)->signo = signo;

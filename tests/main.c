@@ -126,6 +126,7 @@ int main(int argc, char **argv)
     register_simnet_e2e_tests();
     register_sim_chat_tests();
     register_sim_dist_tests();
+    register_nomem_tests();
 
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());

@@ -82,6 +82,7 @@ void register_on_stop_tests(void);
 void register_simnet_tests(void);
 void register_simnet_e2e_tests(void);
 void register_sim_dist_tests(void);
+void register_nomem_tests(void);
 void register_ask_tests(void);
 void register_http_parse_tests(void);
 void register_http_keepalive_tests(void);
@@ -187,6 +188,16 @@ uint64_t tt_u64(const tr_msg *m);
 /* send and sendmsg calls the process has made on descriptor fd (the test
  * binary wraps both at link time). */
 unsigned long tt_send_calls(int fd);
+/* Allocations that fail: from this call on, malloc, calloc, realloc,
+ * aligned_alloc and strdup calls number `first` to `first + count - 1`
+ * (counting from 1, on every thread, the library's and the test's alike:
+ * the binary wraps them at link time) return NULL. tt_alloc_fail(0, 0) turns failing and
+ * counting off; tt_alloc_fail(ULONG_MAX, 0) only counts. Seen: the calls
+ * counted from the last call that armed it to the one that turned it off
+ * (or now); failed: those of them that returned NULL. */
+void tt_alloc_fail(unsigned long first, unsigned long count);
+unsigned long tt_alloc_seen(void);
+unsigned long tt_alloc_failed(void);
 /* Resident memory of this process, in KiB (from /proc/self/statm). */
 long tt_rss_kb(void);
 /* CPU time (user + system) used by the whole process so far, in seconds. */

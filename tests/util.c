@@ -340,6 +340,83 @@ unsigned long tt_send_calls(int fd)
     return fd >= 0 && fd < SEND_FDS ? atomic_load(&send_calls[fd]) : 0;
 }
 
+/* ---- allocation failures (linked with --wrap for each allocator below) ---- */
+
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t size);
+void *__real_aligned_alloc(size_t align, size_t size);
+char *__real_strdup(const char *s);
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t size);
+void *__wrap_aligned_alloc(size_t align, size_t size);
+char *__wrap_strdup(const char *s);
+
+/* The allocations counted since tt_alloc_fail, and the window of them
+ * (1-based, inclusive) that fail; alloc_first 0: off, nothing counted. */
+static atomic_ulong alloc_seen, alloc_first, alloc_last, alloc_failed;
+
+/* As the real ones fail: NULL, with errno ENOMEM. */
+static bool alloc_fails(void)
+{
+    unsigned long first = atomic_load_explicit(&alloc_first, memory_order_relaxed);
+    if (first == 0)
+        return false;
+    unsigned long k = atomic_fetch_add(&alloc_seen, 1) + 1;
+    if (k < first || k > atomic_load(&alloc_last))
+        return false;
+    atomic_fetch_add(&alloc_failed, 1);
+    errno = ENOMEM;
+    return true;
+}
+
+void *__wrap_malloc(size_t size)
+{
+    return alloc_fails() ? NULL : __real_malloc(size);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    return alloc_fails() ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t size)
+{
+    return alloc_fails() ? NULL : __real_realloc(p, size);
+}
+
+void *__wrap_aligned_alloc(size_t align, size_t size)
+{
+    return alloc_fails() ? NULL : __real_aligned_alloc(align, size);
+}
+
+char *__wrap_strdup(const char *s)
+{
+    return alloc_fails() ? NULL : __real_strdup(s);
+}
+
+void tt_alloc_fail(unsigned long first, unsigned long count)
+{
+    atomic_store(&alloc_first, 0);
+    if (first == 0)
+        return; /* the counts stay for tt_alloc_seen and tt_alloc_failed */
+    atomic_store(&alloc_seen, 0);
+    atomic_store(&alloc_failed, 0);
+    atomic_store(&alloc_last, count == 0 ? 0 : first + count - 1);
+    atomic_store(&alloc_first, first);
+}
+
+unsigned long tt_alloc_seen(void)
+{
+    return atomic_load(&alloc_seen);
+}
+
+unsigned long tt_alloc_failed(void)
+{
+    return atomic_load(&alloc_failed);
+}
+
 uint64_t tt_u64(const tr_msg *m)
 {
     uint64_t v = 0;

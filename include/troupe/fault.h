@@ -78,9 +78,8 @@ typedef struct tr_down_info {
 TR_API void tr_exit(tr_ctx *cx, int reason, const char *text);
 
 /* Traps exits (on) or not (off, the default) for the running actor.
- * No error code: outside a turn it does nothing (debug builds stop
- * there), and if the actor's fault record, made on first use, cannot be
- * allocated, the setting is not changed. Inside a turn only. */
+ * Never fails (it needs no memory); outside a turn it does nothing
+ * (debug builds stop there). Inside a turn only. */
 TR_API void tr_trap_exits(tr_ctx *cx, bool on);
 
 /* Links the running actor with `pid` (both ways). Linking to an actor that

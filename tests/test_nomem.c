@@ -1,0 +1,454 @@
+/* test_nomem.c — running out of memory.
+ *
+ * The test binary wraps the allocators (tt_alloc_fail). Each scenario runs
+ * once to count its allocations, then once for each k with allocation k
+ * failing, then once for each k with a burst of BURST failing from k on.
+ * Every call that can fail must say so (TR_ENOMEM, or an error its header
+ * documents) and the runtime go on: the run ends (no hang: nothing the
+ * runtime sends itself is lost), every message owed arrives once (an EXIT
+ * for each link and a DOWN for each monitor of an actor that ended, an
+ * answer to each ask sent: the reserve, mailbox/msg.c), nothing leaks
+ * (the SAN=address build), and afterwards the same runtime does the
+ * scenario's work again whole and plays a ping-pong to its end with
+ * every message accounted for.
+ * Scenarios: actors (spawns with specs and inits, links, monitors, a
+ * name, an ask with a timeout, a timer, exits, a large message) and TCP
+ * (a listener, a client connecting to it, an echo, closes).
+ */
+#include "tests.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { GO = 1, STOP, QUIT, TICK, Q, PING, PONG };
+
+/* A burst: this many allocations in a row fail. */
+#define BURST 32
+
+static bool ok_or_nomem(int rc)
+{
+    return rc == 0 || rc == TR_ENOMEM;
+}
+
+/* Calls that must not be given up — closing a listener, which would
+ * otherwise hold the runtime open for ever, and telling a client to
+ * close — are tried again until they get through: a burst ends. */
+static int close_listener(tr_ctx *cx, tr_pid listener)
+{
+    int rc;
+    while ((rc = tr_tcp_listener_close(cx, listener)) == TR_ENOMEM)
+        ;
+    return rc;
+}
+
+static int send_surely(tr_ctx *cx, tr_pid to, uint32_t type)
+{
+    int rc;
+    while ((rc = tr_send(cx, to, type, NULL, 0)) == TR_ENOMEM)
+        ;
+    return rc;
+}
+
+/* The window armed, for a report of a run that did not end. */
+static unsigned long armed_first, armed_count;
+
+static void arm(unsigned long first, unsigned long count)
+{
+    armed_first = first;
+    armed_count = count;
+    tt_alloc_fail(first, count);
+}
+
+static void joined(tr_runtime *rt)
+{
+    int rc = tt_join_within(rt, 60);
+    TT_EQ(rc, 0);
+    if (rc != 0)
+        printf("    (allocations %lu to %lu failing)\n", armed_first,
+               armed_first + armed_count - 1);
+}
+
+/* ---- after the storm: a ping-pong on the same runtime ---------------- */
+
+#define ROUNDS 1000
+
+struct pinger {
+    tr_pid ponger;
+    unsigned left, got;
+    unsigned *result;
+};
+
+static void ponger(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == PING)
+        TT_CHECK(tr_send(cx, m->from, PONG, NULL, 0) == 0);
+}
+
+static void pinger(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct pinger *p = state;
+    if (m->type == PONG)
+        p->got++;
+    if (p->left == 0) {
+        *p->result = p->got;
+        return;
+    }
+    p->left--;
+    TT_CHECK(tr_send(cx, p->ponger, PING, NULL, 0) == 0);
+}
+
+/* Every round trip comes back: the runtime is whole again. */
+static void still_works(tr_runtime *rt)
+{
+    unsigned got = 0;
+    tr_pid q, p;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), ponger, NULL, 0, &q), 0);
+    struct pinger st = {.ponger = q, .left = ROUNDS, .result = &got};
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), pinger, &st, sizeof st, &p), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), p, GO, NULL, 0), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    TT_EQ(tt_join_within(rt, 60), 0);
+    TT_EQ(got, ROUNDS);
+}
+
+/* ---- the scenarios ----------------------------------------------------- */
+
+/* A child of the root: answers asks, ends on STOP with a reason. */
+static void child(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == Q)
+        TT_CHECK(ok_or_nomem(tr_reply(cx, m, m->data, m->len)));
+    else if (m->type == STOP)
+        tr_exit(cx, 7, "asked to");
+    else if (m->type == QUIT)
+        tr_stop(cx);
+}
+
+static int child_init(tr_ctx *cx, void *state, tr_pid spawner)
+{
+    (void)state;
+    (void)spawner;
+    return ok_or_nomem(tr_send(cx, tr_self(cx), GO, NULL, 0)) ? 0 : -1;
+}
+
+/* What the root was promised, and what came. Written by the root's
+ * turns only, read by the test once the run is over. */
+struct outcome {
+    tr_pid kids[4];
+    bool linked[4], monitored[4]; /* the calls that promise an EXIT, a DOWN */
+    uint64_t ref[4];              /* the monitors' */
+    unsigned exits[4], downs[4];
+    bool asked;       /* tr_ask said 0: exactly one answer is owed */
+    unsigned answers; /* TR_REPLY or TR_ASK_FAILED */
+    bool answered;    /* the reply came, with its value */
+    bool ticked;      /* the timer fired */
+};
+
+static int kid_of(const struct outcome *o, tr_pid pid)
+{
+    for (int i = 0; i < 4; i++)
+        if (o->kids[i] == pid && pid != TR_PID_NONE)
+            return i;
+    return -1;
+}
+
+/* Links, monitors, a name, an ask with a timeout, a timer, a spec with an
+ * init, exits and stops: most of what allocates in actors/. The root
+ * traps exits and lives on, so that every EXIT and DOWN it is owed can be
+ * counted; the run ends when nothing is left to do. */
+static void root(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct outcome *o = *(struct outcome **)state;
+    tr_runtime *rt = tr_ctx_runtime(cx);
+    switch (m->type) {
+    case GO: {
+        tr_trap_exits(cx, true);
+        for (unsigned i = 0; i < 3; i++) {
+            int rc = tr_spawn_link(cx, child, NULL, 0, &o->kids[i]);
+            TT_CHECK(ok_or_nomem(rc));
+            o->linked[i] = rc == 0;
+        }
+        tr_actor_spec spec = {.behaviour = child, .init = child_init};
+        int rc = tr_spawn_monitor(cx, &spec, &o->kids[3], &o->ref[3]);
+        TT_CHECK(ok_or_nomem(rc));
+        o->monitored[3] = rc == 0;
+        if (o->linked[1]) {
+            rc = tr_monitor(cx, o->kids[1], &o->ref[1]);
+            TT_CHECK(ok_or_nomem(rc));
+            o->monitored[1] = rc == 0;
+        }
+        if (o->linked[2]) { /* the run before may have left its kid holding it */
+            rc = tr_register(rt, "nomem-kid", o->kids[2]);
+            TT_CHECK(ok_or_nomem(rc) || rc == TR_EEXIST);
+        }
+        uint64_t v = 42;
+        if (o->linked[0]) {
+            rc = tr_ask(cx, o->kids[0], Q, &v, sizeof v, 5 * TR_SEC, NULL);
+            TT_CHECK(ok_or_nomem(rc));
+            o->asked = rc == 0;
+        }
+        TT_CHECK(ok_or_nomem(tr_send_after(cx, TR_MSEC, tr_self(cx), TICK, NULL, 0)));
+        for (unsigned i = 1; i < 4; i++)
+            if (o->kids[i] != TR_PID_NONE)
+                TT_CHECK(ok_or_nomem(tr_send(cx, o->kids[i], STOP, NULL, 0)));
+        /* A large message too: its own block, not the pools'. */
+        static const char big[5000];
+        TT_CHECK(ok_or_nomem(tr_send(cx, tr_self(cx), PING, big, sizeof big)));
+        break;
+    }
+    case TR_REPLY:
+    case TR_ASK_FAILED:
+        o->answers++;
+        if (m->type == TR_REPLY)
+            o->answered = tt_u64(m) == 42;
+        TT_CHECK(ok_or_nomem(tr_send(cx, o->kids[0], QUIT, NULL, 0)));
+        break;
+    case TR_EXIT: {
+        tr_exit_info e;
+        TT_CHECK(m->len == sizeof e);
+        memcpy(&e, m->data, sizeof e);
+        int i = kid_of(o, e.pid);
+        TT_CHECK(i >= 0);
+        if (i >= 0)
+            o->exits[i]++;
+        break;
+    }
+    case TR_DOWN: {
+        tr_down_info d;
+        TT_CHECK(m->len == sizeof d);
+        memcpy(&d, m->data, sizeof d);
+        int i = kid_of(o, d.pid);
+        TT_CHECK(i >= 0 && o->ref[i] == d.ref);
+        if (i >= 0)
+            o->downs[i]++;
+        break;
+    }
+    case TICK:
+        o->ticked = true;
+        break;
+    default:
+        break;
+    }
+}
+
+/* One run of the actors' scenario on rt; then what was owed must have
+ * come: an EXIT for each link and a DOWN for each monitor of a kid that
+ * has ended (and never two), one answer to the ask. */
+static void actors_run(tr_runtime *rt, struct outcome *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 0; i < 4; i++)
+        o->kids[i] = TR_PID_NONE;
+    tr_pid r;
+    int rc = tr_spawn(tr_runtime_ctx(rt), root, &o, sizeof o, &r);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc == 0)
+        TT_CHECK(ok_or_nomem(tr_send(tr_runtime_ctx(rt), r, GO, NULL, 0)));
+    rc = tr_runtime_start(rt);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc == 0)
+        joined(rt);
+    for (int i = 0; i < 4; i++) {
+        tr_actor_figures f;
+        bool ended = o->kids[i] != TR_PID_NONE && tr_actor_info(rt, o->kids[i], &f) == TR_ENOPID;
+        TT_CHECK(o->exits[i] <= 1 && o->downs[i] <= 1);
+        TT_CHECK(!(o->linked[i] && ended) || o->exits[i] == 1);
+        TT_CHECK(!(o->monitored[i] && ended) || o->downs[i] == 1);
+    }
+    TT_CHECK(o->answers == (o->asked ? 1u : 0u));
+}
+
+/* One pass of the actors' scenario, with allocations failing as armed:
+ * true if the runtime could be made (and so was run and checked). */
+static bool actors_pass(unsigned long first, unsigned long count)
+{
+    arm(first, count);
+    tr_config cfg;
+    tr_config_init(&cfg);
+    cfg.threads = 2;
+    tr_runtime *rt = NULL;
+    int rc = tr_runtime_create(&cfg, &rt);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc != 0) {
+        tt_alloc_fail(0, 0);
+        return false;
+    }
+    struct outcome o;
+    actors_run(rt, &o);
+    tt_alloc_fail(0, 0);
+    actors_run(rt, &o); /* whole, once memory is back */
+    TT_EQ(o.answered, true);
+    TT_EQ(o.ticked, true);
+    for (int i = 0; i < 4; i++)
+        TT_EQ(o.exits[i] + o.downs[i], i == 1 ? 2 : 1);
+    still_works(rt);
+    tr_runtime_destroy(rt);
+    return true;
+}
+
+/* ---- the network: a listener, a client, an echo ---------------------- */
+
+#define LINE "0123456789abcdef"
+
+struct net_root {
+    tr_pid listener, client, guard;
+    uint64_t guard_ns; /* how long the client is given */
+    bool *echoed;      /* the test's: set when the client got its bytes back */
+};
+
+struct client {
+    tr_pid root;
+    size_t got;
+    bool *echoed;
+};
+
+/* Either end that cannot send closes, so that the other hears of it. */
+static void send_or_close(tr_ctx *cx, const void *data, size_t len)
+{
+    int rc = tr_tcp_send(cx, data, len);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc != 0)
+        TT_CHECK(tr_tcp_close(cx) == 0);
+}
+
+static void echo_conn(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == TR_TCP_DATA)
+        send_or_close(cx, m->data, m->len);
+}
+
+static void client(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct client *c = state;
+    if (m->type == TR_TCP_CONNECTED) {
+        send_or_close(cx, LINE, sizeof LINE - 1);
+    } else if (m->type == QUIT) {
+        (void)tr_tcp_close(cx); /* TR_ENOTCONN if it closed meanwhile */
+    } else if (m->type == TR_TCP_DATA) {
+        c->got += m->len;
+        if (c->got >= sizeof LINE - 1) {
+            *c->echoed = true;
+            TT_CHECK(tr_tcp_close(cx) == 0);
+        }
+    } else if (m->type == TR_TCP_CLOSED) {
+        TT_CHECK(ok_or_nomem(tr_send(cx, c->root, STOP, NULL, 0)));
+    }
+}
+
+/* Listens, connects to itself, and ends the listener when the client is
+ * done (STOP) or, should that never come, after a moment (TICK): the
+ * run ends either way. */
+static void net_root(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct net_root *r = state;
+    if (m->type == GO) {
+        uint16_t port = 0;
+        tr_tcp_listen_opts lo = {.host = "127.0.0.1", .handler.actor.behaviour = echo_conn};
+        int rc = tr_tcp_listen(cx, &lo, &r->listener, &port);
+        TT_CHECK(ok_or_nomem(rc));
+        if (rc != 0) {
+            tr_stop(cx);
+            return;
+        }
+        struct client c = {.root = tr_self(cx), .echoed = r->echoed};
+        tr_tcp_connect_opts co = {.host = "127.0.0.1", .port = port,
+                                  .handler.actor = {.behaviour = client, .state = &c,
+                                                    .state_size = sizeof c}};
+        rc = tr_tcp_connect(cx, &co, &r->client);
+        TT_CHECK(ok_or_nomem(rc));
+        tr_timer_spec guard = {.delay_ns = r->guard_ns, .to = tr_self(cx), .type = TICK};
+        if (rc != 0 || !ok_or_nomem(tr_timer_start(cx, &guard, &r->guard)) ||
+            r->guard == TR_PID_NONE) {
+            TT_CHECK(close_listener(cx, r->listener) == 0);
+            tr_stop(cx);
+        }
+        return;
+    }
+    if (m->type == STOP || m->type == TICK) {
+        TT_CHECK(close_listener(cx, r->listener) == 0);
+        if (m->type == TICK && r->client != TR_PID_NONE) /* it may be waiting still */
+            TT_CHECK(send_surely(cx, r->client, QUIT) == 0);
+        if (m->type == STOP) /* a pending timer would hold the run open */
+            TT_CHECK(tr_timer_cancel(cx, r->guard) >= 0);
+        tr_stop(cx);
+    }
+}
+
+/* One run of the network scenario on rt, the client given guard_ns:
+ * whether the bytes came back. */
+static bool net_run(tr_runtime *rt, uint64_t guard_ns)
+{
+    bool echoed = false;
+    struct net_root st = {.listener = TR_PID_NONE, .client = TR_PID_NONE,
+                          .guard = TR_PID_NONE, .guard_ns = guard_ns, .echoed = &echoed};
+    tr_pid r;
+    int rc = tr_spawn(tr_runtime_ctx(rt), net_root, &st, sizeof st, &r);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc == 0)
+        TT_CHECK(ok_or_nomem(tr_send(tr_runtime_ctx(rt), r, GO, NULL, 0)));
+    rc = tr_runtime_start(rt);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc == 0)
+        joined(rt);
+    return echoed;
+}
+
+static bool net_pass(unsigned long first, unsigned long count)
+{
+    arm(first, count);
+    tr_config cfg;
+    tr_config_init(&cfg);
+    cfg.threads = 2;
+    tr_runtime *rt = NULL;
+    int rc = tr_runtime_create(&cfg, &rt);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc != 0) {
+        tt_alloc_fail(0, 0);
+        return false;
+    }
+    (void)net_run(rt, 20 * TR_MSEC); /* a client stuck for want of memory is let go soon */
+    tt_alloc_fail(0, 0);
+    /* The reactor and the sockets' paths are whole: the bytes come back
+     * (the guard is only a safety net here, and cancelled). */
+    TT_EQ(net_run(rt, 60 * TR_SEC), true);
+    still_works(rt);
+    tr_runtime_destroy(rt);
+    return true;
+}
+
+/* Sweeps a scenario: each allocation failing alone, then each beginning
+ * a burst. */
+static void sweep(bool (*pass)(unsigned long first, unsigned long count), const char *what)
+{
+    TT_EQ(pass(ULONG_MAX, 0), true); /* counting only */
+    unsigned long n = tt_alloc_seen();
+    CU_ASSERT(n > 0);
+    unsigned long ran = 0;
+    for (unsigned long k = 1; k <= n + 2; k++)
+        ran += pass(k, 1);
+    for (unsigned long k = 1; k <= n + 2; k++)
+        ran += pass(k, BURST);
+    printf("[%s: %lu allocations, %lu runs made a runtime] ", what, n, ran);
+    TT_NO_ERRORS();
+}
+
+static void test_actors(void)
+{
+    sweep(actors_pass, "actors");
+}
+
+static void test_net(void)
+{
+    sweep(net_pass, "net");
+}
+
+void register_nomem_tests(void)
+{
+    CU_pSuite s = tt_suite("nomem");
+    tt_test(s, "actors_every_allocation_failing", test_actors);
+    tt_test(s, "tcp_every_allocation_failing", test_net);
+}
