@@ -415,6 +415,14 @@ int tr_kill(tr_ctx *cx, tr_pid pid, int reason)
     return send_request(cx, pid, TR__EXIT_SIGNAL, &s, sizeof s);
 }
 
+void tr__kill_owed(tr_ctx *cx, tr_pid pid, int reason)
+{
+    tr__signal s;
+    fill_info(&s.info, cx->self, reason, reason == TR_EXIT_KILL ? "killed" : NULL);
+    s.linked = false;
+    (void)tr__send_owed(cx->rt, cx->worker, cx->self, pid, TR__EXIT_SIGNAL, &s, sizeof s);
+}
+
 
 int tr_monitor(tr_ctx *cx, tr_pid pid, uint64_t *ref)
 {

@@ -87,6 +87,11 @@ void tr__fault_end(tr__worker *w, tr__actor *a, tr_pid self, int reason, const c
 /* A message m that became a dead letter: answer requests with NOPROC. */
 void tr__fault_bounce(tr_runtime *rt, tr__worker *w, tr_msg *m);
 
+/* tr_kill from a turn, for the runtime's own protocols (a supervisor
+ * stopping its children waits for their exits): the signal is owed, and
+ * out of memory comes from the reserve (mailbox/msg.c). */
+void tr__kill_owed(tr_ctx *cx, tr_pid pid, int reason);
+
 void tr__fault_free(tr__fault *f);
 
 /* Copies the record's link and monitor counts into a's figures, where

@@ -135,11 +135,11 @@ static void stop_next(tr_ctx *cx, sup *s)
         return;
     }
     child *k = &s->kids[s->order[s->at]];
-    tr_kill(cx, k->pid, TR_EXIT_SHUTDOWN);
+    tr__kill_owed(cx, k->pid, TR_EXIT_SHUTDOWN); /* its exit is waited for */
     uint64_t grace = k->spec.shutdown_ns ? k->spec.shutdown_ns : DEFAULT_SHUTDOWN;
     if (tr__timer_system(cx, grace, SUP_TIMEOUT, &s->timer) != 0) {
         s->timer = TR_PID_NONE;
-        tr_kill(cx, k->pid, TR_EXIT_KILL); /* no timer: no grace */
+        tr__kill_owed(cx, k->pid, TR_EXIT_KILL); /* no timer: no grace */
     }
 }
 
@@ -271,7 +271,7 @@ static void sup_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
     case SUP_TIMEOUT:
         if (m->from == s->timer && s->phase != RUNNING && s->at < s->norder) {
             s->timer = TR_PID_NONE;
-            tr_kill(cx, s->kids[s->order[s->at]].pid, TR_EXIT_KILL);
+            tr__kill_owed(cx, s->kids[s->order[s->at]].pid, TR_EXIT_KILL);
         }
         break;
     default:

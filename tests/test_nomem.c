@@ -12,8 +12,11 @@
  * scenario's work again whole and plays a ping-pong to its end with
  * every message accounted for.
  * Scenarios: actors (spawns with specs and inits, links, monitors, a
- * name, an ask with a timeout, a timer, exits, a large message) and TCP
- * (a listener, a client connecting to it, an echo, closes).
+ * name, an ask with a timeout, a timer, exits, a large message); a
+ * supervisor (a child that crashes and is started again, then the tree
+ * ended: it must end whole, however its restarts and kills fared); TCP (a
+ * listener, a client connecting to it, an echo, closes); HTTP (the same
+ * with a request and its response).
  */
 #include "tests.h"
 
@@ -67,6 +70,22 @@ static void joined(tr_runtime *rt)
     if (rc != 0)
         printf("    (allocations %lu to %lu failing)\n", armed_first,
                armed_first + armed_count - 1);
+}
+
+/* Arms the window and makes a runtime of two workers inside it: NULL
+ * (and the window off) if that failed, as it may. */
+static tr_runtime *storm_runtime(unsigned long first, unsigned long count)
+{
+    arm(first, count);
+    tr_config cfg;
+    tr_config_init(&cfg);
+    cfg.threads = 2;
+    tr_runtime *rt = NULL;
+    int rc = tr_runtime_create(&cfg, &rt);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc != 0)
+        tt_alloc_fail(0, 0);
+    return rt;
 }
 
 /* ---- after the storm: a ping-pong on the same runtime ---------------- */
@@ -265,17 +284,9 @@ static void actors_run(tr_runtime *rt, struct outcome *o)
  * true if the runtime could be made (and so was run and checked). */
 static bool actors_pass(unsigned long first, unsigned long count)
 {
-    arm(first, count);
-    tr_config cfg;
-    tr_config_init(&cfg);
-    cfg.threads = 2;
-    tr_runtime *rt = NULL;
-    int rc = tr_runtime_create(&cfg, &rt);
-    TT_CHECK(ok_or_nomem(rc));
-    if (rc != 0) {
-        tt_alloc_fail(0, 0);
+    tr_runtime *rt = storm_runtime(first, count);
+    if (rt == NULL)
         return false;
-    }
     struct outcome o;
     actors_run(rt, &o);
     tt_alloc_fail(0, 0);
@@ -289,9 +300,169 @@ static bool actors_pass(unsigned long first, unsigned long count)
     return true;
 }
 
-/* ---- the network: a listener, a client, an echo ---------------------- */
+/* ---- a supervisor: a restart, then the tree stopped -------------------- */
 
-#define LINE "0123456789abcdef"
+#define SUP_KIDS 16 /* the most child starts one run records */
+
+static atomic_bool crash_pending;      /* the crasher's first start crashes */
+static _Atomic tr_pid sup_kids[SUP_KIDS]; /* every child started, in order */
+static atomic_uint sup_started;
+
+static int kid_init(tr_ctx *cx, void *state, tr_pid spawner)
+{
+    (void)state;
+    (void)spawner;
+    unsigned i = atomic_fetch_add(&sup_started, 1);
+    if (i < SUP_KIDS)
+        atomic_store(&sup_kids[i], tr_self(cx));
+    return 0;
+}
+
+static int crasher_init(tr_ctx *cx, void *state, tr_pid spawner)
+{
+    kid_init(cx, state, spawner);
+    TT_CHECK(ok_or_nomem(tr_send(cx, tr_self(cx), GO, NULL, 0)));
+    return 0;
+}
+
+static void crasher(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    (void)m;
+    if (atomic_exchange(&crash_pending, false))
+        tr_exit(cx, 9, "crash");
+}
+
+static void steady(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    (void)state;
+    (void)m;
+}
+
+struct sup_outcome {
+    tr_pid sup;
+    bool started, monitored, killed;
+    uint64_t ref;
+    unsigned exits, downs;
+};
+
+/* The supervisor told to end; the burst of failures ends, so it goes. */
+static void kill_sup(tr_ctx *cx, struct sup_outcome *o)
+{
+    int rc;
+    while ((rc = tr_kill(cx, o->sup, TR_EXIT_SHUTDOWN)) == TR_ENOMEM)
+        ;
+    TT_CHECK(rc == 0);
+    o->killed = true;
+}
+
+/* Starts a supervisor of two children (it is linked to the root, which
+ * traps exits, and monitored); the crasher crashes once and is started
+ * again; after a moment (or at once, without a timer) the root ends the
+ * supervisor: the tree ends, and the root hears of it twice, by the link
+ * and by the monitor. */
+static void sup_root(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct sup_outcome *o = *(struct sup_outcome **)state;
+    switch (m->type) {
+    case GO: {
+        tr_trap_exits(cx, true);
+        tr_child_spec kids[2] = {
+            {.actor = {.behaviour = crasher, .init = crasher_init}, .restart = TR_PERMANENT},
+            {.actor = {.behaviour = steady, .init = kid_init}, .restart = TR_PERMANENT}};
+        tr_supervisor_spec spec = {.strategy = TR_ONE_FOR_ONE, .max_restarts = 5,
+                                   .children = kids, .nchildren = 2};
+        int rc = tr_supervisor_start(cx, &spec, &o->sup);
+        TT_CHECK(ok_or_nomem(rc));
+        if (rc != 0)
+            return;
+        o->started = true;
+        rc = tr_monitor(cx, o->sup, &o->ref);
+        TT_CHECK(ok_or_nomem(rc));
+        o->monitored = rc == 0;
+        rc = tr_send_after(cx, 2 * TR_MSEC, tr_self(cx), TICK, NULL, 0);
+        TT_CHECK(ok_or_nomem(rc));
+        if (rc != 0)
+            kill_sup(cx, o);
+        break;
+    }
+    case TICK:
+        if (o->started && !o->killed)
+            kill_sup(cx, o);
+        break;
+    case TR_EXIT:
+        o->exits++;
+        break;
+    case TR_DOWN:
+        o->downs++;
+        break;
+    default:
+        break;
+    }
+}
+
+static bool dead(tr_runtime *rt, tr_pid pid)
+{
+    tr_actor_figures f;
+    return tr_actor_info(rt, pid, &f) == TR_ENOPID;
+}
+
+/* One run of the supervisor's scenario on rt: a supervisor that started
+ * was ended, with all its children, and the root heard of it once by the
+ * link and once by the monitor. */
+static void sup_run(tr_runtime *rt, struct sup_outcome *o)
+{
+    memset(o, 0, sizeof *o);
+    o->sup = TR_PID_NONE;
+    atomic_store(&crash_pending, true);
+    atomic_store(&sup_started, 0);
+    tr_pid r;
+    int rc = tr_spawn(tr_runtime_ctx(rt), sup_root, &o, sizeof o, &r);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc == 0)
+        TT_CHECK(ok_or_nomem(tr_send(tr_runtime_ctx(rt), r, GO, NULL, 0)));
+    rc = tr_runtime_start(rt);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc == 0)
+        joined(rt);
+    if (!o->started)
+        return;
+    TT_CHECK(o->killed);
+    TT_CHECK(dead(rt, o->sup));
+    TT_CHECK(o->exits == 1);
+    TT_CHECK(o->downs == (o->monitored ? 1u : 0u));
+    unsigned n = atomic_load(&sup_started);
+    for (unsigned i = 0; i < n && i < SUP_KIDS; i++)
+        TT_CHECK(dead(rt, atomic_load(&sup_kids[i])));
+}
+
+static bool sup_pass(unsigned long first, unsigned long count)
+{
+    tr_runtime *rt = storm_runtime(first, count);
+    if (rt == NULL)
+        return false;
+    struct sup_outcome o;
+    sup_run(rt, &o);
+    tt_alloc_fail(0, 0);
+    sup_run(rt, &o); /* whole, once memory is back */
+    TT_EQ(o.started && o.killed && o.monitored, true);
+    TT_EQ(o.exits + o.downs, 2);
+    TT_EQ(atomic_load(&sup_started), 3); /* the crasher twice, the steady one */
+    still_works(rt);
+    tr_runtime_destroy(rt);
+    return true;
+}
+
+/* ---- the network: a listener, a client, a server --------------------- */
+
+/* What the server does, what the client asks, and how the answer ends. */
+struct service {
+    tr_framing framing;
+    tr_behaviour server;
+    const char *request, *answer_end;
+};
+static const struct service *service; /* the sweep's */
 
 struct net_root {
     tr_pid listener, client, guard;
@@ -301,8 +472,9 @@ struct net_root {
 
 struct client {
     tr_pid root;
-    size_t got;
     bool *echoed;
+    size_t got;
+    char tail[16]; /* the last bytes that came */
 };
 
 /* Either end that cannot send closes, so that the other hears of it. */
@@ -321,16 +493,39 @@ static void echo_conn(tr_ctx *cx, void *state, const tr_msg *m)
         send_or_close(cx, m->data, m->len);
 }
 
+static void http_conn(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == TR_HTTP_REQUEST) {
+        int rc = tr_http_respond(cx, 200, NULL, "ok", 2);
+        TT_CHECK(ok_or_nomem(rc));
+        if (rc != 0)
+            TT_CHECK(tr_tcp_close(cx) == 0);
+    }
+}
+
+static const struct service echo_service = {
+    TR_FRAME_RAW, echo_conn, "0123456789abcdef", "0123456789abcdef"};
+static const struct service http_service = {
+    TR_FRAME_HTTP, http_conn, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", "\r\n\r\nok"};
+
 static void client(tr_ctx *cx, void *state, const tr_msg *m)
 {
     struct client *c = state;
     if (m->type == TR_TCP_CONNECTED) {
-        send_or_close(cx, LINE, sizeof LINE - 1);
+        send_or_close(cx, service->request, strlen(service->request));
     } else if (m->type == QUIT) {
         (void)tr_tcp_close(cx); /* TR_ENOTCONN if it closed meanwhile */
     } else if (m->type == TR_TCP_DATA) {
+        /* Keep the last sizeof tail bytes of all that came. */
+        for (uint32_t i = 0; i < m->len; i++)
+            c->tail[(c->got + i) % sizeof c->tail] = (char)m->data[i];
         c->got += m->len;
-        if (c->got >= sizeof LINE - 1) {
+        size_t n = strlen(service->answer_end);
+        bool ends = c->got >= n;
+        for (size_t i = 0; ends && i < n; i++)
+            ends = c->tail[(c->got - n + i) % sizeof c->tail] == service->answer_end[i];
+        if (ends) {
             *c->echoed = true;
             TT_CHECK(tr_tcp_close(cx) == 0);
         }
@@ -347,7 +542,9 @@ static void net_root(tr_ctx *cx, void *state, const tr_msg *m)
     struct net_root *r = state;
     if (m->type == GO) {
         uint16_t port = 0;
-        tr_tcp_listen_opts lo = {.host = "127.0.0.1", .handler.actor.behaviour = echo_conn};
+        tr_tcp_listen_opts lo = {.host = "127.0.0.1",
+                                 .handler = {.actor.behaviour = service->server,
+                                             .opts.framing = service->framing}};
         int rc = tr_tcp_listen(cx, &lo, &r->listener, &port);
         TT_CHECK(ok_or_nomem(rc));
         if (rc != 0) {
@@ -399,17 +596,9 @@ static bool net_run(tr_runtime *rt, uint64_t guard_ns)
 
 static bool net_pass(unsigned long first, unsigned long count)
 {
-    arm(first, count);
-    tr_config cfg;
-    tr_config_init(&cfg);
-    cfg.threads = 2;
-    tr_runtime *rt = NULL;
-    int rc = tr_runtime_create(&cfg, &rt);
-    TT_CHECK(ok_or_nomem(rc));
-    if (rc != 0) {
-        tt_alloc_fail(0, 0);
+    tr_runtime *rt = storm_runtime(first, count);
+    if (rt == NULL)
         return false;
-    }
     (void)net_run(rt, 20 * TR_MSEC); /* a client stuck for want of memory is let go soon */
     tt_alloc_fail(0, 0);
     /* The reactor and the sockets' paths are whole: the bytes come back
@@ -441,14 +630,28 @@ static void test_actors(void)
     sweep(actors_pass, "actors");
 }
 
-static void test_net(void)
+static void test_supervisor(void)
 {
-    sweep(net_pass, "net");
+    sweep(sup_pass, "supervisor");
+}
+
+static void test_tcp(void)
+{
+    service = &echo_service;
+    sweep(net_pass, "tcp");
+}
+
+static void test_http(void)
+{
+    service = &http_service;
+    sweep(net_pass, "http");
 }
 
 void register_nomem_tests(void)
 {
     CU_pSuite s = tt_suite("nomem");
     tt_test(s, "actors_every_allocation_failing", test_actors);
-    tt_test(s, "tcp_every_allocation_failing", test_net);
+    tt_test(s, "supervisor_every_allocation_failing", test_supervisor);
+    tt_test(s, "tcp_every_allocation_failing", test_tcp);
+    tt_test(s, "http_every_allocation_failing", test_http);
 }
