@@ -700,7 +700,8 @@ int tr__send_owed(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, uint32_
     tr_msg *m = tr__msg_new_owed(type, (uint32_t)len);
     if (m == NULL)
         return TR_ENOMEM;
-    memcpy(m->data, data, len);
+    if (len != 0)
+        memcpy(m->data, data, len);
     return tr__send(rt, w, from, to, m);
 }
 

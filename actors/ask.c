@@ -134,6 +134,7 @@ struct tr__asks {
     uint64_t sweep_at;  /* the deadline it is armed for */
     uint64_t stamp_from; /* the first ref of this turn left UNSTAMPED, 0 if none */
     uint64_t seen_ns;   /* the asker's last reading of the clock */
+    bool nudging;       /* a TR__ASK_SWEEP from itself is on its way (arm_or_nudge) */
 };
 
 /* How far the entry in the full slot i sits from its home slot. */
@@ -233,6 +234,19 @@ static int arm(tr_ctx *cx, tr__asks *t, uint64_t deadline, uint64_t now)
     return 0;
 }
 
+/* arm, and when no timer can be had (out of memory), a sweep the asker
+ * sends itself instead, owed (the reserve, mailbox/msg.c): it looks at
+ * the deadlines again at its next turn, and so on until memory is back
+ * and the timer is armed. It spins while memory is out; but an ask
+ * whose tr_ask said 0 is never left without its timeout. */
+static void arm_or_nudge(tr_ctx *cx, tr__asks *t, uint64_t deadline, uint64_t now)
+{
+    if (arm(cx, t, deadline, now) == 0 || t->nudging)
+        return;
+    t->nudging = tr__send_owed(cx->rt, cx->worker, cx->self, cx->self, TR__ASK_SWEEP, NULL,
+                               0) == 0;
+}
+
 void tr__asks_cancel(tr__worker *w, tr__asks *t)
 {
     if (t->sweep != TR_PID_NONE)
@@ -252,7 +266,7 @@ static bool fail_soon(tr__worker *w, tr__asks *t, pending *p, int why)
 {
     tr_ctx *cx = &tr__turner_of(w)->cx;
     tr_ask_failure f = failure(p->ref, p->to, why);
-    if (tr__send_copy(cx->rt, w, cx->self, cx->self, TR__ASK_TIMEOUT, &f, sizeof f) != 0)
+    if (tr__send_owed(cx->rt, w, cx->self, cx->self, TR__ASK_TIMEOUT, &f, sizeof f) != 0)
         return false;
     if (p->deadline == NO_DEADLINE && t->timed++ == 0)
         tr__sched_spare_take(w);
@@ -281,10 +295,8 @@ static void sweep(tr__worker *w, tr__asks *t)
         if (next == 0 || p->deadline < next)
             next = p->deadline;
     }
-    /* Out of memory for the timer (arm fails, the sweep stays unarmed):
-     * the waiting asks keep the runtime held, and the next ask arms it. */
     if (next != 0)
-        (void)arm(cx, t, next, now);
+        arm_or_nudge(cx, t, next, now);
 }
 
 /* A node connection went (TR__ASK_LOST): every ask still waiting for a
@@ -317,8 +329,14 @@ int tr__ask_arrived(tr__worker *w, tr__actor *a, tr_msg *m)
     tr__fault *f = tr__fault_get(a);
     tr__asks *t = f != NULL ? f->asks : NULL;
     if (m->type == TR__ASK_SWEEP) {
-        if (t != NULL && m->from == t->sweep)
+        if (t != NULL && m->from == m->to && t->nudging) {
+            t->nudging = false; /* its own, for want of a timer */
+            if (t->sweep != TR_PID_NONE) /* one armed for later: sweep arms anew */
+                tr_timer_cancel(&tr__turner_of(w)->cx, t->sweep);
             sweep(w, t);
+        } else if (t != NULL && m->from == t->sweep) {
+            sweep(w, t);
+        }
         return TR__CONSUMED; /* else a sweep cancelled too late: stale */
     }
     if (m->type == TR__ASK_LOST) {
@@ -415,10 +433,10 @@ static void stamp(tr_ctx *cx, void *state)
     }
     t->stamp_from = 0;
     /* The sweep is armed no later than these (or fired in the turn and
-     * was not armed again for them): if it is not, as when the sweep's
-     * own re-arming failed, it is armed now, or by the next ask. */
+     * was not armed again for them): if it is not, it is armed now, or
+     * nudged (out of memory). */
     if (first != UINT64_MAX)
-        (void)arm(cx, t, first, now);
+        arm_or_nudge(cx, t, first, now);
 }
 
 /* Whether this ask's deadline may wait for the turn's end. */

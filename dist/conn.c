@@ -365,12 +365,19 @@ static void start(tr_ctx *cx, dconn *c)
     size_t len = 0;
     tr__hs_init(&c->hs, c->initiator, c->self, c->cookie, c->creation, challenge, first,
                 sizeof first, &len);
-    if (len != 0)
-        (void)tr_tcp_send(cx, first, len);
+    int err = len != 0 ? tr_tcp_send(cx, first, len) : 0;
     uint64_t magic = TICK_MAGIC, period = c->tick_ns / 8; /* see tick() */
     tr_timer_spec t = {.delay_ns = period, .period_ns = period, .to = tr_self(cx),
                        .type = TICK_TYPE, .data = &magic, .len = sizeof magic};
-    (void)tr_timer_start(cx, &t, &c->ticker);
+    if (err == 0)
+        err = tr_timer_start(cx, &t, &c->ticker);
+    if (err != 0) {
+        /* Without its first message or its ticker (out of memory) the
+         * handshake would wait for ever, holding the peer's claim: give
+         * up now, and the next send to the peer tries again. */
+        tr__dconn_say(c, "cannot begin the handshake", err);
+        end(cx, c, false);
+    }
 }
 
 /* The timer comes every eighth of the tick time. More than the tick time

@@ -195,11 +195,18 @@ static void tell(tr_ctx *cx, tr__conn *c, tr_msg *m)
     c->user(cx, user_state(c), m);
 }
 
+/* An event is small, and the behaviour's for the call alone: it is made
+ * on the stack, so that it needs no memory — one lost for want of it
+ * would leave the behaviour waiting for good (a node connection never
+ * told it is connected, a user never told of the close). */
 static void tell_event(tr_ctx *cx, tr__conn *c, uint32_t type, int reason)
 {
-    tr_msg *m = tr__scratch_msg(type);
-    if (m == NULL)
-        return;
+    _Alignas(tr_msg) unsigned char room[sizeof(tr_msg) + sizeof(tr_tcp_info)];
+    _Static_assert(sizeof(tr_tcp_info) >= sizeof(tr_tcp_error), "the room is for the largest");
+    tr_msg *m = (tr_msg *)room;
+    m->type = type;
+    m->from = m->to = TR_PID_NONE;
+    m->len = 0;
     if (type == TR_TCP_CONNECTED) {
         tr_tcp_info *info = (tr_tcp_info *)m->data;
         memset(&info->peer, 0, sizeof info->peer);

@@ -21,6 +21,7 @@
 
 #define ACCEPT_ROUNDS 64
 #define DEFAULT_RETRY_NS (100 * TR_MSEC)
+#define START_RETRY_NS (10 * TR_MSEC) /* a watch refused for want of memory */
 
 typedef struct listener {
     tr__resource res;   /* first: closes the socket, frees the state copy */
@@ -53,14 +54,33 @@ int tr__socket_start(tr_runtime *rt, tr_ctx *cx, tr_pid pid, tr_pid *out)
 {
     if (out != NULL)
         *out = pid;
-    return tr__send_system(rt, cx, pid, TR__NET_START);
+    /* Owed (the reserve, mailbox/msg.c): a socket actor never started
+     * would hold its descriptor for good. */
+    bool turn = cx != NULL && tr__cx_in_turn(cx);
+    return tr__send_owed(rt, turn ? tr__cx_worker(cx) : NULL, turn ? tr_self(cx) : TR_PID_NONE,
+                         pid, TR__NET_START, NULL, 0);
+}
+
+/* A start put off for want of memory: the start again a moment later,
+ * or, without memory for a timer, at the next turn (through the reserve,
+ * mailbox/msg.c). False if neither could be had. */
+static bool start_later(tr_ctx *cx)
+{
+    return tr__timer_system(cx, START_RETRY_NS, TR__NET_START, NULL) == 0 ||
+           tr__send_owed(tr_ctx_runtime(cx), tr__cx_worker(cx), tr_self(cx), tr_self(cx),
+                         TR__NET_START, NULL, 0) == 0;
 }
 
 bool tr__socket_reading(tr_ctx *cx, int fd, const tr_msg *m, uint32_t again,
                         void (*read_some)(tr_ctx *cx, void *socket), void *socket)
 {
     if (m->type == TR__NET_START) {
-        if (tr_io_watch(cx, fd, TR_IO_READ) != 0) {
+        int rc = tr_io_watch(cx, fd, TR_IO_READ);
+        /* Out of memory, a listener (a node's among them) would end with
+         * no one told, for a shortage that passes: it tries again. */
+        if (rc == TR_ENOMEM && start_later(cx))
+            return true;
+        if (rc != 0) {
             tr_stop(cx); /* the resource closes fd */
             return true;
         }
@@ -91,7 +111,7 @@ static void spawn_conn(tr_ctx *cx, listener *l, int fd, struct sockaddr_storage 
         return;
     }
     /* From here the connection's resource owns fd. */
-    tr__send_system(tr_ctx_runtime(cx), cx, pid, TR__NET_START);
+    (void)tr__socket_start(tr_ctx_runtime(cx), cx, pid, NULL);
 }
 
 /* While paused (out of descriptors), readiness is ignored until the retry
@@ -188,7 +208,10 @@ int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener)
 {
     if (!tr__cx_in_turn(cx))
         return TR_EINVAL;
-    return tr__send_system(tr_ctx_runtime(cx), cx, listener, TR__NET_CLOSE);
+    /* Owed (the reserve, mailbox/msg.c): a close that fails for want of
+     * memory would leave the listener holding the runtime open. */
+    return tr__send_owed(tr_ctx_runtime(cx), tr__cx_worker(cx), tr_self(cx), listener,
+                         TR__NET_CLOSE, NULL, 0);
 }
 
 /* ---- outgoing connections ---- */

@@ -11,14 +11,22 @@
  * (the SAN=address build), and afterwards the same runtime does the
  * scenario's work again whole and plays a ping-pong to its end with
  * every message accounted for.
+ * NOMEM_ONLY=k (and NOMEM_COUNT=c, else 1) runs one window only, after
+ * the count, to find where a failure starts (a breakpoint in tests/util.c
+ * at the failing allocation gives its stack). NOMEM_FULL=1 sweeps the
+ * dist scenario whole.
  * Scenarios: actors (spawns with specs and inits, links, monitors, a
  * name, an ask with a timeout, a timer, exits, a large message); a
  * supervisor (a child that crashes and is started again, then the tree
  * ended: it must end whole, however its restarts and kills fared); TCP (a
  * listener, a client connecting to it, an echo, closes); HTTP (the same
- * with a request and its response).
+ * with a request and its response); two nodes (a service found by name
+ * through EPMD, a connection made, asks across: every ask sent is
+ * answered once, and afterwards the nodes find each other again).
  */
 #include "tests.h"
+
+#include "dist_util.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -609,20 +617,225 @@ static bool net_pass(unsigned long first, unsigned long count)
     return true;
 }
 
-/* Sweeps a scenario: each allocation failing alone, then each beginning
- * a burst. */
-static void sweep(bool (*pass)(unsigned long first, unsigned long count), const char *what)
+/* ---- two nodes: a name looked up, a connection made, asks across ------ */
+
+enum { HELLO = 20, HELLO_BACK };
+#define DIST_ASKS 8
+#define DIST_TRIES 3 /* in the storm */
+/* Two nodes are slow to make (an EPMD exchange each): the suite takes
+ * every DIST_STRIDE-th allocation (NOMEM_FULL=1: all, some minutes). */
+#define DIST_STRIDE 7
+
+static uint16_t epmd_port;   /* the suite's private EPMD */
+static unsigned node_serial; /* node names are new each pass */
+
+struct driver {
+    char node[64];     /* the service's node */
+    tr_pid svc;        /* once it has answered HELLO */
+    unsigned max_tries; /* HELLOs before it gives up */
+    unsigned tries, asked, answers, replies;
+    atomic_bool *done; /* the test's */
+};
+
+/* B's service, registered as "svc": answers HELLO, and asks. */
+static void svc(tr_ctx *cx, void *state, const tr_msg *m)
 {
+    (void)state;
+    if (m->type == HELLO) {
+        /* A sender the node could not record (out of memory) comes as
+         * TR_PID_NONE, which no one can answer. */
+        int rc = tr_send(cx, m->from, HELLO_BACK, NULL, 0);
+        TT_CHECK(ok_or_nomem(rc) || (m->from == TR_PID_NONE && rc == TR_ENOPID));
+    }
+    else if (m->type == Q)
+        TT_CHECK(ok_or_nomem(tr_reply(cx, m, m->data, m->len)));
+}
+
+static void driver_end(struct driver *d)
+{
+    atomic_store(d->done, true);
+}
+
+static void hello(tr_ctx *cx, struct driver *d)
+{
+    int rc = tr_send_named(cx, "svc", d->node, HELLO, NULL, 0);
+    TT_CHECK(ok_or_nomem(rc));
+    rc = tr_send_after(cx, 100 * TR_MSEC, tr_self(cx), TICK, NULL, 0);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc != 0)
+        driver_end(d); /* no way to try again: give up */
+}
+
+/* A's driver: says HELLO to the service by name (again every 100 ms,
+ * max_tries times in all, should nothing come), then asks it
+ * DIST_ASKS times; done when every ask is answered, or after the last
+ * try. */
+static void driver(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct driver *d = *(struct driver **)state;
+    switch (m->type) {
+    case GO:
+        d->tries = 1;
+        hello(cx, d);
+        break;
+    case TICK:
+        if (d->svc != TR_PID_NONE)
+            break;
+        if (d->tries++ < d->max_tries)
+            hello(cx, d);
+        else
+            driver_end(d);
+        break;
+    case HELLO_BACK:
+        if (d->svc != TR_PID_NONE)
+            break;
+        d->svc = m->from;
+        for (uint64_t v = 0; v < DIST_ASKS; v++) {
+            int rc = tr_ask(cx, d->svc, Q, &v, sizeof v, 2 * TR_SEC, NULL);
+            TT_CHECK(ok_or_nomem(rc));
+            d->asked += rc == 0;
+        }
+        if (d->asked == 0)
+            driver_end(d);
+        break;
+    case TR_REPLY:
+    case TR_ASK_FAILED:
+        d->answers++;
+        d->replies += m->type == TR_REPLY;
+        if (d->answers == d->asked)
+            driver_end(d);
+        break;
+    default:
+        break;
+    }
+}
+
+/* A running runtime that is a node with a name new to this process, or
+ * NULL (as it may be, out of memory). */
+static tr_runtime *node(const char *base, char *full, size_t cap)
+{
+    tr_config cfg;
+    tr_config_init(&cfg);
+    cfg.threads = 2;
+    tr_runtime *rt = NULL;
+    int rc = tr_runtime_create(&cfg, &rt);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc != 0)
+        return NULL;
+    snprintf(full, cap, "%s%u@localhost", base, node_serial++);
+    tr_node_opts o = {.name = full, .cookie = "nomem", .host = "127.0.0.1",
+                      .epmd_port = epmd_port};
+    rc = tr_node_start(tr_runtime_ctx(rt), &o);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc == 0 && (rc = tr_runtime_start(rt)) != 0)
+        TT_CHECK(ok_or_nomem(rc));
+    if (rc != 0) {
+        if (tr_node_name(rt) != NULL)
+            TT_CHECK(tr_node_stop(tr_runtime_ctx(rt)) == 0);
+        tr_runtime_destroy(rt);
+        return NULL;
+    }
+    return rt;
+}
+
+static void node_end(tr_runtime *rt)
+{
+    TT_EQ(tr_node_stop(tr_runtime_ctx(rt)), 0);
+    tr_runtime_shutdown(rt);
+    int rc = tt_join_within(rt, 30);
+    TT_CHECK(rc == 0 || rc == 1);
+    tr_runtime_destroy(rt);
+}
+
+/* One exchange from a to the service on node b_name, driven by *d (which
+ * lives as long as the nodes: a driver that never finished may still be
+ * told something): every ask sent is answered once. The replies. */
+static unsigned exchange(tr_runtime *a, const char *b_name, unsigned max_tries, struct driver *d,
+                         atomic_bool *done)
+{
+    atomic_store(done, false);
+    *d = (struct driver){.svc = TR_PID_NONE, .max_tries = max_tries, .done = done};
+    snprintf(d->node, sizeof d->node, "%s", b_name);
+    tr_pid p;
+    int rc = tr_spawn(tr_runtime_ctx(a), driver, &d, sizeof d, &p);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc == 0)
+        rc = tr_send(tr_runtime_ctx(a), p, GO, NULL, 0);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc == 0 && !tt_wait_flag(done, 60)) { /* a safety net, not a timing */
+        TT_CHECK(!"the driver never finished");
+        printf("    (allocations %lu to %lu failing)\n", armed_first, armed_first + armed_count - 1);
+    }
+    TT_CHECK(d->answers == d->asked);
+    return d->replies;
+}
+
+static bool dist_pass(unsigned long first, unsigned long count)
+{
+    static struct driver storm, calm; /* past the end of the nodes */
+    static atomic_bool storm_done, calm_done;
+    arm(first, count);
+    char a_name[64], b_name[64];
+    tr_runtime *b = node("nomemb", b_name, sizeof b_name);
+    tr_runtime *a = b != NULL ? node("nomema", a_name, sizeof a_name) : NULL;
+    if (b != NULL) {
+        tr_actor_spec spec = {.behaviour = svc, .name = "svc"};
+        int rc = tr_spawn_spec(tr_runtime_ctx(b), &spec, NULL);
+        TT_CHECK(ok_or_nomem(rc));
+        if (a != NULL && rc == 0)
+            (void)exchange(a, b_name, DIST_TRIES, &storm, &storm_done);
+    }
+    tt_alloc_fail(0, 0);
+    if (a == NULL || b == NULL || tr_whereis(b, "svc") == TR_PID_NONE) {
+        if (a != NULL)
+            node_end(a);
+        if (b != NULL)
+            node_end(b);
+        return false;
+    }
+    /* Whole again: the name is found and every ask replied to. */
+    /* (Tries enough for a minute: a safety net, not a timing.) */
+    unsigned replies = exchange(a, b_name, 600, &calm, &calm_done);
+    TT_EQ(replies, DIST_ASKS);
+    if (replies != DIST_ASKS)
+        printf("    (after allocations %lu to %lu failed; tries %u, asked %u, answers %u)\n",
+               first, first + count - 1, calm.tries, calm.asked, calm.answers);
+    node_end(a);
+    node_end(b);
+    return true;
+}
+
+/* Sweeps a scenario: each allocation failing alone, then each beginning
+ * a burst; every stride-th of them only, unless NOMEM_FULL is set. */
+static void sweep_every(bool (*pass)(unsigned long first, unsigned long count), const char *what,
+                        unsigned long stride)
+{
+    if (getenv("NOMEM_FULL") != NULL)
+        stride = 1;
+    const char *only = getenv("NOMEM_ONLY"), *count = getenv("NOMEM_COUNT");
+    if (only != NULL) { /* one window, after the count: to find a failure's site */
+        (void)pass(ULONG_MAX, 0);
+        unsigned long k = strtoul(only, NULL, 10), c = count != NULL ? strtoul(count, NULL, 10) : 1;
+        printf("[%s: %lu allocations; %lu to %lu failing] ", what, tt_alloc_seen(), k, k + c - 1);
+        (void)pass(k, c);
+        TT_NO_ERRORS();
+        return;
+    }
     TT_EQ(pass(ULONG_MAX, 0), true); /* counting only */
     unsigned long n = tt_alloc_seen();
     CU_ASSERT(n > 0);
     unsigned long ran = 0;
-    for (unsigned long k = 1; k <= n + 2; k++)
+    for (unsigned long k = 1; k <= n + 2; k += stride)
         ran += pass(k, 1);
-    for (unsigned long k = 1; k <= n + 2; k++)
+    for (unsigned long k = 1; k <= n + 2; k += stride)
         ran += pass(k, BURST);
     printf("[%s: %lu allocations, %lu runs made a runtime] ", what, n, ran);
     TT_NO_ERRORS();
+}
+
+static void sweep(bool (*pass)(unsigned long first, unsigned long count), const char *what)
+{
+    sweep_every(pass, what, 1);
 }
 
 static void test_actors(void)
@@ -633,6 +846,16 @@ static void test_actors(void)
 static void test_supervisor(void)
 {
     sweep(sup_pass, "supervisor");
+}
+
+static void test_dist(void)
+{
+    if (dt_skip())
+        return;
+    epmd_port = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd_port != 0);
+    sweep_every(dist_pass, "dist", DIST_STRIDE);
+    dt_epmd_stop(epmd_port);
 }
 
 static void test_tcp(void)
@@ -654,4 +877,5 @@ void register_nomem_tests(void)
     tt_test(s, "supervisor_every_allocation_failing", test_supervisor);
     tt_test(s, "tcp_every_allocation_failing", test_tcp);
     tt_test(s, "http_every_allocation_failing", test_http);
+    tt_test(s, "dist_every_allocation_failing", test_dist);
 }

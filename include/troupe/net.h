@@ -147,7 +147,8 @@ TR_API int tr_tcp_listen(tr_ctx *cx, const tr_tcp_listen_opts *o, tr_pid *listen
 /* Stops a listener (from any actor): it closes its socket and ends.
  * Connections already accepted go on. Errors: TR_EINVAL (not inside a
  * behaviour: the outside context is refused), TR_ENOPID (never a valid
- * pid), TR_ENOMEM. Inside a turn only. */
+ * pid), TR_ENOMEM (only once the runtime's reserve for such messages is
+ * spent too: README, Guarantees). Inside a turn only. */
 TR_API int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener);
 
 /* ---- the descriptor limit ---- */
