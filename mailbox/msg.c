@@ -173,7 +173,7 @@ void tr__msg_release_slow(tr_msg *m)
  * (room for any of them), made with the pools, taken only when the pools
  * and malloc both fail (tr__msg_new_owed), and filled up again by the
  * next owed message that finds memory. A shortage longer than that still
- * loses some, counted and said once on stderr. A taken block goes back to
+ * loses some, said once on stderr. A taken block goes back to
  * the pools like any other (a block in a smaller class's pool is fine).
  * Cold: the reserve is touched only when an allocation fails, or while
  * it is not full; a lock is enough. */
@@ -183,7 +183,7 @@ void tr__msg_release_slow(tr_msg *m)
 static pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
 static tr__node *reserve;
 static uint32_t reserved; /* blocks in it; read without the lock to see if it is full */
-static uint64_t owed_lost;
+static uint64_t owed_lost; /* owed messages lost: the first is said on stderr */
 
 /* Tops the reserve up while memory lasts. */
 static void reserve_fill(void)
@@ -227,11 +227,6 @@ tr_msg *tr__msg_new_owed(uint32_t type, uint32_t len)
         fprintf(stderr, "troupe: out of memory: messages the runtime owes actors (exit "
                         "signals, DOWN, ask failures, readiness) are being lost\n");
     return NULL;
-}
-
-uint64_t tr__msg_owed_lost(void)
-{
-    return ck_pr_load_64(&owed_lost);
 }
 
 tr_msg *tr__scratch_msg_room(uint32_t type, size_t room)

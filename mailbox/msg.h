@@ -126,9 +126,8 @@ uint64_t tr__msg_pool_mallocs(void);
 
 /* A message the runtime owes an actor (msg.c, "the reserve"): as
  * tr__msg_new, but when memory has run out, from a small reserve kept for
- * these (payloads up to 96 bytes). NULL only once that is spent too;
- * tr__msg_owed_lost counts those, process-wide. Any thread. */
+ * these (payloads up to 96 bytes). NULL only once that is spent too (the
+ * first such loss is said on stderr). Any thread. */
 tr_msg *tr__msg_new_owed(uint32_t type, uint32_t len);
-uint64_t tr__msg_owed_lost(void);
 
 #endif

@@ -201,9 +201,12 @@ static void tell(tr_ctx *cx, tr__conn *c, tr_msg *m)
  * told it is connected, a user never told of the close). */
 static void tell_event(tr_ctx *cx, tr__conn *c, uint32_t type, int reason)
 {
-    _Alignas(tr_msg) unsigned char room[sizeof(tr_msg) + sizeof(tr_tcp_info)];
+    union {
+        tr_msg m;
+        unsigned char room[sizeof(tr_msg) + sizeof(tr_tcp_info)];
+    } ev;
     _Static_assert(sizeof(tr_tcp_info) >= sizeof(tr_tcp_error), "the room is for the largest");
-    tr_msg *m = (tr_msg *)room;
+    tr_msg *m = &ev.m;
     m->type = type;
     m->from = m->to = TR_PID_NONE;
     m->len = 0;

@@ -96,6 +96,21 @@ static tr_runtime *storm_runtime(unsigned long first, unsigned long count)
     return rt;
 }
 
+/* Spawns a scenario's root with its state, sends it GO, and runs rt
+ * until it is quiet (each step may fail for want of memory). */
+static void run_root(tr_runtime *rt, tr_behaviour fn, const void *state, size_t size)
+{
+    tr_pid r;
+    int rc = tr_spawn(tr_runtime_ctx(rt), fn, state, size, &r);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc == 0)
+        TT_CHECK(ok_or_nomem(tr_send(tr_runtime_ctx(rt), r, GO, NULL, 0)));
+    rc = tr_runtime_start(rt);
+    TT_CHECK(ok_or_nomem(rc));
+    if (rc == 0)
+        joined(rt);
+}
+
 /* ---- after the storm: a ping-pong on the same runtime ---------------- */
 
 #define ROUNDS 1000
@@ -269,15 +284,7 @@ static void actors_run(tr_runtime *rt, struct outcome *o)
     memset(o, 0, sizeof *o);
     for (int i = 0; i < 4; i++)
         o->kids[i] = TR_PID_NONE;
-    tr_pid r;
-    int rc = tr_spawn(tr_runtime_ctx(rt), root, &o, sizeof o, &r);
-    TT_CHECK(ok_or_nomem(rc));
-    if (rc == 0)
-        TT_CHECK(ok_or_nomem(tr_send(tr_runtime_ctx(rt), r, GO, NULL, 0)));
-    rc = tr_runtime_start(rt);
-    TT_CHECK(ok_or_nomem(rc));
-    if (rc == 0)
-        joined(rt);
+    run_root(rt, root, &o, sizeof o);
     for (int i = 0; i < 4; i++) {
         tr_actor_figures f;
         bool ended = o->kids[i] != TR_PID_NONE && tr_actor_info(rt, o->kids[i], &f) == TR_ENOPID;
@@ -425,15 +432,7 @@ static void sup_run(tr_runtime *rt, struct sup_outcome *o)
     o->sup = TR_PID_NONE;
     atomic_store(&crash_pending, true);
     atomic_store(&sup_started, 0);
-    tr_pid r;
-    int rc = tr_spawn(tr_runtime_ctx(rt), sup_root, &o, sizeof o, &r);
-    TT_CHECK(ok_or_nomem(rc));
-    if (rc == 0)
-        TT_CHECK(ok_or_nomem(tr_send(tr_runtime_ctx(rt), r, GO, NULL, 0)));
-    rc = tr_runtime_start(rt);
-    TT_CHECK(ok_or_nomem(rc));
-    if (rc == 0)
-        joined(rt);
+    run_root(rt, sup_root, &o, sizeof o);
     if (!o->started)
         return;
     TT_CHECK(o->killed);
@@ -590,15 +589,7 @@ static bool net_run(tr_runtime *rt, uint64_t guard_ns)
     bool echoed = false;
     struct net_root st = {.listener = TR_PID_NONE, .client = TR_PID_NONE,
                           .guard = TR_PID_NONE, .guard_ns = guard_ns, .echoed = &echoed};
-    tr_pid r;
-    int rc = tr_spawn(tr_runtime_ctx(rt), net_root, &st, sizeof st, &r);
-    TT_CHECK(ok_or_nomem(rc));
-    if (rc == 0)
-        TT_CHECK(ok_or_nomem(tr_send(tr_runtime_ctx(rt), r, GO, NULL, 0)));
-    rc = tr_runtime_start(rt);
-    TT_CHECK(ok_or_nomem(rc));
-    if (rc == 0)
-        joined(rt);
+    run_root(rt, net_root, &st, sizeof st);
     return echoed;
 }
 
@@ -687,7 +678,9 @@ static void driver(tr_ctx *cx, void *state, const tr_msg *m)
             driver_end(d);
         break;
     case HELLO_BACK:
-        if (d->svc != TR_PID_NONE)
+        /* (From TR_PID_NONE when this node could not record the sender:
+         * nothing to ask; the next HELLO may do better.) */
+        if (d->svc != TR_PID_NONE || m->from == TR_PID_NONE)
             break;
         d->svc = m->from;
         for (uint64_t v = 0; v < DIST_ASKS; v++) {
