@@ -612,8 +612,8 @@ void tr__actor_run(tr__worker *w, tr__actor *a)
 int tr__send_system(tr_runtime *rt, tr_ctx *cx, tr_pid to, uint32_t type)
 {
     if (cx != NULL && cx->actor != NULL)
-        return tr__send_copy(rt, cx->worker, cx->self, to, type, NULL, 0);
-    return tr__send_copy(rt, NULL, TR_PID_NONE, to, type, NULL, 0);
+        return tr__send_owed(rt, cx->worker, cx->self, to, type, NULL, 0);
+    return tr__send_owed(rt, NULL, TR_PID_NONE, to, type, NULL, 0);
 }
 
 void *tr__actor_state_if(tr_ctx *cx, tr_behaviour fn)

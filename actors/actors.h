@@ -137,7 +137,10 @@ int tr__spawn_spec(tr_runtime *rt, tr__worker *w, tr_pid spawner, const tr_actor
                    const tr__spawn_opts *o, tr_pid *pid);
 
 /* Sends a payload-less message of any type, reserved ones included, from
- * the running actor (or from outside when cx is NULL). */
+ * the running actor (or from outside when cx is NULL). Every one is a
+ * control message the runtime relies on (a socket's start, its note to
+ * read on, a listener's or a node connection's close, a supervisor's
+ * start), so it is owed: tr__send_owed. */
 int tr__send_system(tr_runtime *rt, tr_ctx *cx, tr_pid to, uint32_t type);
 
 /* Has fn(cx, state) called once as the running actor's turn ends, after

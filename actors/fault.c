@@ -417,10 +417,8 @@ int tr_kill(tr_ctx *cx, tr_pid pid, int reason)
 
 void tr__kill_owed(tr_ctx *cx, tr_pid pid, int reason)
 {
-    tr__signal s;
-    fill_info(&s.info, cx->self, reason, reason == TR_EXIT_KILL ? "killed" : NULL);
-    s.linked = false;
-    (void)tr__send_owed(cx->rt, cx->worker, cx->self, pid, TR__EXIT_SIGNAL, &s, sizeof s);
+    send_signal(cx->rt, cx->worker, cx->self, pid, reason,
+                reason == TR_EXIT_KILL ? "killed" : NULL, false);
 }
 
 

@@ -114,11 +114,9 @@ int tr_node_stop(tr_ctx *cx)
     tr__dist_node *n = tr__dist_node_of(rt, 0);
     if (n != NULL) {
         tr__dist_remove(n);
-        for (uint32_t i = 0; i < n->npeers; i++) /* owed: each would stay open */
+        for (uint32_t i = 0; i < n->npeers; i++)
             if (n->peers[i]->conn != TR_PID_NONE)
-                (void)tr__send_owed(rt, tr__cx_worker(acting),
-                                    acting != NULL ? tr_self(acting) : TR_PID_NONE,
-                                    n->peers[i]->conn, TR__DIST_CLOSE, NULL, 0);
+                (void)tr__send_system(rt, acting, n->peers[i]->conn, TR__DIST_CLOSE);
     }
     tr__dist_unlock();
     if (n == NULL)

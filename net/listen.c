@@ -54,11 +54,9 @@ int tr__socket_start(tr_runtime *rt, tr_ctx *cx, tr_pid pid, tr_pid *out)
 {
     if (out != NULL)
         *out = pid;
-    /* Owed (the reserve, mailbox/msg.c): a socket actor never started
-     * would hold its descriptor for good. */
-    bool turn = cx != NULL && tr__cx_in_turn(cx);
-    return tr__send_owed(rt, turn ? tr__cx_worker(cx) : NULL, turn ? tr_self(cx) : TR_PID_NONE,
-                         pid, TR__NET_START, NULL, 0);
+    /* Owed (tr__send_system): a socket actor never started would hold
+     * its descriptor for good. */
+    return tr__send_system(rt, cx, pid, TR__NET_START);
 }
 
 /* A start put off for want of memory: the start again a moment later,
@@ -67,8 +65,7 @@ int tr__socket_start(tr_runtime *rt, tr_ctx *cx, tr_pid pid, tr_pid *out)
 static bool start_later(tr_ctx *cx)
 {
     return tr__timer_system(cx, START_RETRY_NS, TR__NET_START, NULL) == 0 ||
-           tr__send_owed(tr_ctx_runtime(cx), tr__cx_worker(cx), tr_self(cx), tr_self(cx),
-                         TR__NET_START, NULL, 0) == 0;
+           tr__send_system(tr_ctx_runtime(cx), cx, tr_self(cx), TR__NET_START) == 0;
 }
 
 bool tr__socket_reading(tr_ctx *cx, int fd, const tr_msg *m, uint32_t again,
@@ -208,10 +205,9 @@ int tr_tcp_listener_close(tr_ctx *cx, tr_pid listener)
 {
     if (!tr__cx_in_turn(cx))
         return TR_EINVAL;
-    /* Owed (the reserve, mailbox/msg.c): a close that fails for want of
-     * memory would leave the listener holding the runtime open. */
-    return tr__send_owed(tr_ctx_runtime(cx), tr__cx_worker(cx), tr_self(cx), listener,
-                         TR__NET_CLOSE, NULL, 0);
+    /* Owed (tr__send_system): a close lost for want of memory would
+     * leave the listener holding the runtime open. */
+    return tr__send_system(tr_ctx_runtime(cx), cx, listener, TR__NET_CLOSE);
 }
 
 /* ---- outgoing connections ---- */
