@@ -106,9 +106,14 @@ static void sample(tr_runtime *rt, uint64_t elapsed)
             continue;
         }
         add64(&w->metrics.busy_ns, elapsed);
-        /* A free slot draining stale messages is nobody's busy time. */
+        /* A free slot draining stale messages is nobody's busy time. Nor
+         * is a slot whose actor ended after `current` was read, and
+         * whose next actor a later turn spawned: charged only while the
+         * turn that was seen is still the worker's. */
         uint32_t life = ck_pr_load_32(&a->life);
-        tr__side *s = (life & 1) ? side(a, life) : NULL;
+        ck_pr_fence_load();
+        bool same_turn = ck_pr_load_64(&w->turn_seq) == seq;
+        tr__side *s = (life & 1) && same_turn ? side(a, life) : NULL;
         if (s != NULL)
             add64(&s->busy_ns, elapsed);
         if (a == w->seen && seq == w->seen_seq) {
