@@ -44,6 +44,26 @@ void tr__dconn_say(const dconn *c, const char *what, int err)
 
 static void end(tr_ctx *cx, dconn *c, bool graceful);
 
+/* A frame that never reaches the socket leaves a hole in the stream: a
+ * link, an exit or a message missing between others, or a fragmented
+ * message cut short (the peer would take its next fragment for a
+ * malformed frame). Erlang orders signals between two processes on the
+ * promise that a connection either carries them all or goes down, so on
+ * an up connection a frame lost for want of memory ends it: its links
+ * and monitors hear TR_EXIT_NOCONNECTION, its asks fail, and the next
+ * send dials again. A frame refused for what it holds (a payload the
+ * term encoder rejects) is reported and the connection goes on; other
+ * errors come from a socket that is closing already. Before the
+ * handshake is done a lost frame is only reported: what waits (c->pend)
+ * goes to whichever connection wins, and ending this one would not mend
+ * that. */
+void tr__dconn_lost(tr_ctx *cx, dconn *c, const char *what, int err)
+{
+    tr__dconn_say(c, what, err);
+    if (c->up && !c->closing && (err == TR_ENOMEM || err == TR_ENOBUFS))
+        end(cx, c, false);
+}
+
 static void conn_on_stop(void *state, int reason)
 {
     dconn *c = state;
@@ -75,8 +95,10 @@ void tr__dconn_send_ctl(tr_ctx *cx, dconn *c, const tr__ctl *ctl, uint32_t type,
                         const void *data, size_t len, bool with_msg)
 {
     ei_x_buff x;
-    if (ei_x_new(&x) != 0)
+    if (ei_x_new(&x) != 0) {
+        tr__dconn_lost(cx, c, "message not sent", TR_ENOMEM);
         return;
+    }
     int err = tr__ctl_encode(&x, ctl);
     size_t ctl_end = (size_t)x.index;
     if (err == 0 && with_msg)
@@ -91,7 +113,7 @@ void tr__dconn_send_ctl(tr_ctx *cx, dconn *c, const tr__ctl *ctl, uint32_t type,
         ei_x_free(&x);
     }
     if (err != 0)
-        tr__dconn_say(c, "message not sent", err);
+        tr__dconn_lost(cx, c, "message not sent", err);
 }
 
 /* A tick: 4 bytes. */
@@ -496,8 +518,8 @@ static void handle(tr_ctx *cx, dconn *c, const tr_msg *m)
             late(cx, c, m);
         else if (!c->closing && m->type == TR__DIST_OUT)
             tr__dist_send_out(cx, c, m);
-        else if (!c->closing)
-            (void)tr__dconn_put(cx, c, m->data, m->len);
+        else if (!c->closing && (r = tr__dconn_put(cx, c, m->data, m->len)) != 0)
+            tr__dconn_lost(cx, c, "frames not sent", r);
         return;
     case TR__DIST_CLOSE:
         end(cx, c, false);

@@ -73,6 +73,10 @@ void tr__dconn_send_ctl(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl, uint32_t t
                         const void *data, size_t len, bool with_msg);
 /* Logs a line about this connection. */
 void tr__dconn_say(const tr__dconn *c, const char *what, int err);
+/* Output that could not be had or sent (err): logged, and for want of
+ * memory or buffer (TR_ENOMEM, TR_ENOBUFS) an up connection ends, as the
+ * peer would see a hole in the stream (conn.c). */
+void tr__dconn_lost(tr_ctx *cx, tr__dconn *c, const char *what, int err);
 
 /* dist/frag.c. A frame from c->out_from once up: to the socket, or
  * queued behind that sender's others (0 or a negative code). An encoded

@@ -211,7 +211,7 @@ void tr__frag_feed(tr_ctx *cx, tr__dconn *c)
         dequeue(c);
     }
     if (err != 0) {
-        tr__dconn_say(c, "output lost", err);
+        tr__dconn_lost(cx, c, "output lost", err);
         return;
     }
     /* More waits. Once TR_TCP_THROTTLED has been told, TR_TCP_UNTHROTTLED

@@ -30,13 +30,17 @@
 
 /* ---- the tables ---- */
 
-static void add_link(tr__dconn *c, tr_pid local, tr_pid remote)
+/* False if there is no memory to note the link: then it is not made, as
+ * nothing would tell its local end when the connection goes. */
+static bool add_link(tr__dconn *c, tr_pid local, tr_pid remote)
 {
     for (size_t i = 0; i < c->nlinks; i++)
         if (c->links[i].local == local && c->links[i].remote == remote)
-            return;
-    if (tr__dist_grow((void **)&c->links, &c->links_cap, c->nlinks, sizeof *c->links))
-        c->links[c->nlinks++] = (tr__xlink){local, remote};
+            return true;
+    if (!tr__dist_grow((void **)&c->links, &c->links_cap, c->nlinks, sizeof *c->links))
+        return false;
+    c->links[c->nlinks++] = (tr__xlink){local, remote};
+    return true;
 }
 
 static void drop_link(tr__dconn *c, tr_pid local, tr_pid remote)
@@ -127,14 +131,48 @@ static int reason_in(const char *p)
 static void send_with_reason(tr_ctx *cx, tr__dconn *c, tr__ctl *ctl, int reason)
 {
     ei_x_buff r;
-    if (ei_x_new(&r) != 0)
+    if (ei_x_new(&r) != 0) {
+        tr__dconn_lost(cx, c, "signal not sent", TR_ENOMEM);
         return;
+    }
     if (reason_out(&r, reason) == 0) {
         ctl->reason = r.buff;
         ctl->reason_len = (size_t)r.index;
         tr__dconn_send_ctl(cx, c, ctl, 0, NULL, 0, false);
+    } else {
+        tr__dconn_lost(cx, c, "signal not sent", TR_ENOMEM);
     }
     ei_x_free(&r);
+}
+
+/* ---- to local actors ---- */
+
+/* A signal for a local actor, on the peer's behalf or the connection's:
+ * owed (actors.h), as an exit, a DOWN or an ask's failure has a promise
+ * resting on it. */
+static void hand(tr_ctx *cx, tr_pid from, tr_pid to, uint32_t type, const void *data, size_t len)
+{
+    (void)tr__send_owed(tr_ctx_runtime(cx), tr__cx_worker(cx), from, to, type, data, len);
+}
+
+static void exit_signal(tr_ctx *cx, tr_pid from, tr_pid to, int reason, bool linked)
+{
+    tr__signal s;
+    memset(&s, 0, sizeof s);
+    s.info.pid = from;
+    s.info.reason = reason;
+    s.linked = linked;
+    hand(cx, from, to, TR__EXIT_SIGNAL, &s, sizeof s);
+}
+
+static void down(tr_ctx *cx, tr_pid who, tr_pid to, uint64_t ref, int reason)
+{
+    tr_down_info d;
+    memset(&d, 0, sizeof d);
+    d.ref = ref;
+    d.pid = who;
+    d.reason = reason;
+    hand(cx, who, to, TR_DOWN, &d, sizeof d);
 }
 
 /* ---- going out ---- */
@@ -171,7 +209,11 @@ static void signal_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, tr__ctl 
 {
     switch (h->type) {
     case TR__LINK_REQ:
-        add_link(c, h->from, h->to);
+        if (!add_link(c, h->from, h->to)) {
+            /* Out of memory: told at once, as if the connection went. */
+            exit_signal(cx, h->to, h->from, TR_EXIT_NOCONNECTION, true);
+            return;
+        }
         ctl->op = TR__CTL_LINK;
         tr__dconn_send_ctl(cx, c, ctl, 0, NULL, 0, false);
         return;
@@ -194,8 +236,10 @@ static void signal_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, tr__ctl 
     }
     case TR__MONITOR_REQ: {
         tr__xmon *mo = add_mon(c);
-        if (mo == NULL)
+        if (mo == NULL) { /* out of memory: as above */
+            down(cx, h->to, h->from, payload_u64(data, len), TR_EXIT_NOCONNECTION);
             return;
+        }
         mo->ref = payload_u64(data, len);
         mo->local = h->from;
         mo->remote = h->to;
@@ -279,31 +323,6 @@ static void send_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *hp, const uns
 
 /* ---- coming in ---- */
 
-static void hand(tr_ctx *cx, tr_pid from, tr_pid to, uint32_t type, const void *data, size_t len)
-{
-    (void)tr__send_copy(tr_ctx_runtime(cx), tr__cx_worker(cx), from, to, type, data, len);
-}
-
-static void exit_signal(tr_ctx *cx, tr_pid from, tr_pid to, int reason, bool linked)
-{
-    tr__signal s;
-    memset(&s, 0, sizeof s);
-    s.info.pid = from;
-    s.info.reason = reason;
-    s.linked = linked;
-    hand(cx, from, to, TR__EXIT_SIGNAL, &s, sizeof s);
-}
-
-static void down(tr_ctx *cx, tr_pid who, tr_pid to, uint64_t ref, int reason)
-{
-    tr_down_info d;
-    memset(&d, 0, sizeof d);
-    d.ref = ref;
-    d.pid = who;
-    d.reason = reason;
-    hand(cx, who, to, TR_DOWN, &d, sizeof d);
-}
-
 static bool ours(tr_pid p)
 {
     return p != TR_PID_NONE && TR__PID_NODE(p) == 0;
@@ -382,7 +401,7 @@ static void deliver(tr_ctx *cx, const tr__ctl *ctl, tr_pid from, tr_pid to)
     if (type == TR_ASK_FAILED)
         ask_failed_in(cx, from, to, data);
     else if (type != TR__ASK || from != TR_PID_NONE) /* an ask from nobody has no one to answer */
-        hand(cx, from, to, type, data, len);
+        (void)tr__send_copy(tr_ctx_runtime(cx), tr__cx_worker(cx), from, to, type, data, len);
 }
 
 int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n)
@@ -417,15 +436,17 @@ int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n)
         deliver(cx, &ctl, rf, to);
         break;
     case TR__CTL_LINK:
-        if (ours(to) && rf != TR_PID_NONE) {
-            add_link(c, to, rf);
-            hand(cx, rf, to, TR__LINK_REQ, NULL, 0); /* a dead `to` answers noproc */
+        /* A dead `to` answers noproc (fault.c); a link this side cannot
+         * note (out of memory) is refused as if the connection went. */
+        if (ours(to) && rf != TR_PID_NONE && add_link(c, to, rf)) {
+            hand(cx, rf, to, TR__LINK_REQ, NULL, 0);
         } else {
             tr__ctl back = ctl;
             back.op = TR__CTL_EXIT;
             back.from = ctl.to;
             back.to = ctl.from;
-            send_with_reason(cx, c, &back, TR_EXIT_NOPROC);
+            send_with_reason(cx, c, &back, ours(to) && rf != TR_PID_NONE ? TR_EXIT_NOCONNECTION
+                                                                         : TR_EXIT_NOPROC);
         }
         break;
     case TR__CTL_EXIT:

@@ -710,6 +710,16 @@ int tr_tcp_send(tr_ctx *cx, const void *data, size_t len)
         }
         p += w;
         len -= (size_t)w;
+        if (len != 0 && w > 0) {
+            /* Part went out: the rest must follow it or the stream is
+             * broken (a peer reading frames would take what comes next
+             * as this one's tail), so a rest that cannot be queued ends
+             * the connection. */
+            int err = append(c, p, len);
+            if (err != 0)
+                fail(c, err);
+            return err;
+        }
     }
     return len == 0 ? 0 : append(c, p, len);
 }

@@ -109,7 +109,10 @@ static void sample(tr_runtime *rt, uint64_t elapsed)
         /* A free slot draining stale messages is nobody's busy time. Nor
          * is a slot whose actor ended after `current` was read, and
          * whose next actor a later turn spawned: charged only while the
-         * turn that was seen is still the worker's. */
+         * turn that was seen is still the worker's. (A next actor spawned
+         * by another worker while this turn still drains the old one's
+         * messages — the slot passed on through the depot — may be
+         * charged that tick: a sample's error, as above.) */
         uint32_t life = ck_pr_load_32(&a->life);
         ck_pr_fence_load();
         bool same_turn = ck_pr_load_64(&w->turn_seq) == seq;

@@ -21,16 +21,23 @@
  * ended: it must end whole, however its restarts and kills fared); TCP (a
  * listener, a client connecting to it, an echo, closes); HTTP (the same
  * with a request and its response); two nodes (a service found by name
- * through EPMD, a connection made, asks across: every ask sent is
- * answered once, and afterwards the nodes find each other again).
+ * through EPMD, a connection made, a link and a monitor across, a message
+ * big enough to go in fragments, asks across: every ask sent is answered
+ * once, the big message arrives whole or not at all, and when the
+ * service's node ends each link and monitor made is told once; and
+ * afterwards the nodes find each other again).
  */
 #include "tests.h"
 
 #include "dist_util.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 enum { GO = 1, STOP, QUIT, TICK, Q, PING, PONG };
 
@@ -610,8 +617,10 @@ static bool net_pass(unsigned long first, unsigned long count)
 
 /* ---- two nodes: a name looked up, a connection made, asks across ------ */
 
-enum { HELLO = 20, HELLO_BACK };
+enum { HELLO = 20, HELLO_BACK, BIG };
 #define DIST_ASKS 8
+/* Past a fragment (dist/frag.c: 64 KiB): sent in pieces. */
+#define BIG_LEN (100 * 1000)
 #define DIST_TRIES 3 /* in the storm */
 /* Two nodes are slow to make (an EPMD exchange each): the suite takes
  * every DIST_STRIDE-th allocation (NOMEM_FULL=1: all, some minutes). */
@@ -625,8 +634,17 @@ struct driver {
     tr_pid svc;        /* once it has answered HELLO */
     unsigned max_tries; /* HELLOs before it gives up */
     unsigned tries, asked, answers, replies;
+    bool over;         /* done: what comes later is not counted */
     atomic_bool *done; /* the test's */
+    /* A link and a monitor to the service, made or not; what came of
+     * them (read by the test once the service's node has ended). */
+    atomic_uint linked, monitored, exits, downs;
 };
+
+static unsigned char big_bytes(size_t i)
+{
+    return (unsigned char)(i * 7 + i / 251);
+}
 
 /* B's service, registered as "svc": answers HELLO, and asks. */
 static void svc(tr_ctx *cx, void *state, const tr_msg *m)
@@ -640,10 +658,37 @@ static void svc(tr_ctx *cx, void *state, const tr_msg *m)
     }
     else if (m->type == Q)
         TT_CHECK(ok_or_nomem(tr_reply(cx, m, m->data, m->len)));
+    else if (m->type == BIG) { /* whole, or not at all */
+        const unsigned char *b = m->data;
+        size_t bad = m->len == BIG_LEN ? 0 : 1;
+        for (size_t i = 0; bad == 0 && i < m->len; i++)
+            bad += b[i] != big_bytes(i);
+        TT_CHECK(bad == 0);
+    }
+}
+
+/* The link, the monitor and the big message, once the service is known. */
+static void across(tr_ctx *cx, struct driver *d)
+{
+    tr_trap_exits(cx, true);
+    int rc = tr_link(cx, d->svc);
+    TT_CHECK(ok_or_nomem(rc));
+    atomic_store(&d->linked, rc == 0);
+    rc = tr_monitor(cx, d->svc, NULL);
+    TT_CHECK(ok_or_nomem(rc));
+    atomic_store(&d->monitored, rc == 0);
+    unsigned char *b = malloc(BIG_LEN);
+    if (b != NULL) {
+        for (size_t i = 0; i < BIG_LEN; i++)
+            b[i] = big_bytes(i);
+        TT_CHECK(ok_or_nomem(tr_send(cx, d->svc, BIG, b, BIG_LEN)));
+        free(b);
+    }
 }
 
 static void driver_end(struct driver *d)
 {
+    d->over = true;
     atomic_store(d->done, true);
 }
 
@@ -664,6 +709,8 @@ static void hello(tr_ctx *cx, struct driver *d)
 static void driver(tr_ctx *cx, void *state, const tr_msg *m)
 {
     struct driver *d = *(struct driver **)state;
+    if (d->over && m->type != TR_EXIT && m->type != TR_DOWN)
+        return; /* (a HELLO_BACK after the driver gave up: the test has read its counts) */
     switch (m->type) {
     case GO:
         d->tries = 1;
@@ -683,6 +730,7 @@ static void driver(tr_ctx *cx, void *state, const tr_msg *m)
         if (d->svc != TR_PID_NONE || m->from == TR_PID_NONE)
             break;
         d->svc = m->from;
+        across(cx, d);
         for (uint64_t v = 0; v < DIST_ASKS; v++) {
             int rc = tr_ask(cx, d->svc, Q, &v, sizeof v, 2 * TR_SEC, NULL);
             TT_CHECK(ok_or_nomem(rc));
@@ -697,6 +745,14 @@ static void driver(tr_ctx *cx, void *state, const tr_msg *m)
         d->replies += m->type == TR_REPLY;
         if (d->answers == d->asked)
             driver_end(d);
+        break;
+    case TR_EXIT:
+        if (m->from == d->svc)
+            atomic_fetch_add(&d->exits, 1);
+        break;
+    case TR_DOWN:
+        if (m->from == d->svc)
+            atomic_fetch_add(&d->downs, 1);
         break;
     default:
         break;
@@ -760,7 +816,24 @@ static unsigned exchange(tr_runtime *a, const char *b_name, unsigned max_tries, 
         printf("    (allocations %lu to %lu failing)\n", armed_first, armed_first + armed_count - 1);
     }
     TT_CHECK(d->answers == d->asked);
+    if (d->answers != d->asked)
+        printf("    (allocations %lu to %lu failing: asked %u, answers %u, replies %u)\n",
+               armed_first, armed_first + armed_count - 1, d->asked, d->answers, d->replies);
     return d->replies;
+}
+
+/* Once the service's node has ended: an EXIT for the link if one was
+ * made, a DOWN for the monitor if one was — exactly one each, whether the
+ * signal crossed, the connection went, or it could not be carried. */
+static void told_once(struct driver *d)
+{
+    double until = tt_now() + 60; /* a safety net, not a timing */
+    while ((atomic_load(&d->exits) < atomic_load(&d->linked) ||
+            atomic_load(&d->downs) < atomic_load(&d->monitored)) &&
+           tt_now() < until)
+        tt_sleep_ms(1);
+    TT_EQ(atomic_load(&d->exits), atomic_load(&d->linked));
+    TT_EQ(atomic_load(&d->downs), atomic_load(&d->monitored));
 }
 
 static bool dist_pass(unsigned long first, unsigned long count)
@@ -793,8 +866,11 @@ static bool dist_pass(unsigned long first, unsigned long count)
     if (replies != DIST_ASKS)
         printf("    (after allocations %lu to %lu failed; tries %u, asked %u, answers %u)\n",
                first, first + count - 1, calm.tries, calm.asked, calm.answers);
-    node_end(a);
+    /* The service's node ends: every link and monitor made is told once. */
     node_end(b);
+    told_once(&storm);
+    told_once(&calm);
+    node_end(a);
     return true;
 }
 
@@ -863,6 +939,69 @@ static void test_http(void)
     sweep(net_pass, "http");
 }
 
+/* ---- a send cut short -------------------------------------------------- */
+
+/* A tr_tcp_send of which the socket took a part at once (a direct write
+ * into an empty queue) and whose rest cannot be queued for want of
+ * memory: the stream would lose its middle if the connection went on (a
+ * later send's bytes would follow the part that went), so it closes with
+ * TR_ENOMEM. The peer never reads, so that the socket takes only part. */
+#define CUT_LEN ((size_t)64 << 20)
+
+struct cut {
+    int send_rc, after_rc, reason;
+    bool closed;
+};
+
+static void cut_conn(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct cut *c = *(struct cut **)state;
+    if (m->type == TR_TCP_CONNECTED) {
+        char *big = malloc(CUT_LEN);
+        CU_ASSERT_FATAL(big != NULL);
+        memset(big, 'a', CUT_LEN);
+        tt_alloc_fail(1, 1000); /* every allocation, for the length of one call */
+        c->send_rc = tr_tcp_send(cx, big, CUT_LEN);
+        tt_alloc_fail(0, 0);
+        c->after_rc = tr_tcp_send(cx, "tail", 4);
+        free(big);
+        if (c->after_rc != TR_ENOTCONN) /* still open: the run must end all the same */
+            TT_CHECK(tr_tcp_abort(cx) == 0);
+    } else if (m->type == TR_TCP_CLOSED) {
+        TT_CHECK(m->len == sizeof(tr_tcp_error));
+        c->reason = ((const tr_tcp_error *)m->data)->reason;
+        c->closed = true;
+    }
+}
+
+static void test_send_cut_short(void)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(lfd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    TT_EQ(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    TT_EQ(listen(lfd, 4), 0);
+    TT_EQ(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+
+    tr_runtime *rt = tt_runtime(1, 0);
+    struct cut c = {.send_rc = 1, .after_rc = 1};
+    struct cut *cp = &c;
+    tr_tcp_connect_opts co = {.host = "127.0.0.1", .port = ntohs(a.sin_port),
+                              .handler = {.actor = {.behaviour = cut_conn, .state = &cp,
+                                                    .state_size = sizeof cp},
+                                          .opts.max_output = 2 * CUT_LEN}};
+    TT_EQ(tr_tcp_connect(tr_runtime_ctx(rt), &co, NULL), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_EQ(c.send_rc, TR_ENOMEM);
+    TT_EQ(c.after_rc, TR_ENOTCONN); /* closing: nothing more joins the stream */
+    TT_EQ(c.closed, true);
+    TT_EQ(c.reason, TR_ENOMEM);
+    TT_NO_ERRORS();
+    tr_runtime_destroy(rt);
+    close(lfd);
+}
+
 void register_nomem_tests(void)
 {
     CU_pSuite s = tt_suite("nomem");
@@ -870,5 +1009,6 @@ void register_nomem_tests(void)
     tt_test(s, "supervisor_every_allocation_failing", test_supervisor);
     tt_test(s, "tcp_every_allocation_failing", test_tcp);
     tt_test(s, "http_every_allocation_failing", test_http);
+    tt_test(s, "send_cut_short_closes_its_connection", test_send_cut_short);
     tt_test(s, "dist_every_allocation_failing", test_dist);
 }

@@ -191,9 +191,11 @@ TR_API size_t tr_tcp_queued(tr_ctx *cx);
  * goes at once); a write error then closes the connection (TR_TCP_CLOSED
  * carries it). Errors: TR_ENOTCONN (not a connection, not connected yet,
  * or closing or shut down), TR_EINVAL (data NULL with len), TR_ENOBUFS
- * (queue past max_output: nothing queued), TR_ENOMEM, -errno from a
- * direct write (the connection then closes with it). In the connection's
- * own turn only. */
+ * (queue past max_output: nothing queued), TR_ENOMEM (nothing queued;
+ * but if a direct write had already sent part of it, the connection
+ * closes with TR_ENOMEM, as the stream would otherwise lose the middle
+ * of what was sent), -errno from a direct write (the connection then
+ * closes with it). In the connection's own turn only. */
 TR_API int tr_tcp_send(tr_ctx *cx, const void *data, size_t len);
 
 /* Pause stops delivering frames (and reading) until resume: for
