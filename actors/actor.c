@@ -51,6 +51,8 @@ static bool readiness(const tr_msg *m)
 static void dead_letter(tr_runtime *rt, tr__worker *w, tr_msg *m)
 {
     tr__fault_bounce(rt, w, m);
+    if (m->type >= TR__MSG_DIST_FIRST && m->type <= TR__MSG_DIST_LAST)
+        tr__dist_out_refused(rt, w, m); /* left behind by a node connection that ended */
     tr_pid sink = ck_pr_load_64(&tr__actors_of(rt)->dead_sink);
     if (sink == TR_PID_NONE || m->to == sink || m->type == TR_DEAD_LETTER)
         return;

@@ -287,6 +287,13 @@ int tr__dist_route(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg
  * a request answered noproc). m stays the caller's. Any thread. */
 void tr__dead_letter(tr_runtime *rt, tr__worker *w, tr_msg *m);
 
+/* A TR__DIST_OUT (dist/dist.h) that a node connection will not send: it
+ * reached the connection as it ended, or was left in its mailbox when it
+ * did (a dead letter). The link or monitor request it wraps is answered
+ * noconnection, as the connection's end answers those it carried; m
+ * stays the caller's; anything else is left alone. Any thread. */
+void tr__dist_out_refused(tr_runtime *rt, tr__worker *w, const tr_msg *m);
+
 /* tr_send of a TR_DIST_TERM to another node's pid: the bytes must be one
  * whole term (131 first), TR_EINVAL otherwise; then as tr__dist_route,
  * from the running actor (or from outside). */

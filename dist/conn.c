@@ -518,8 +518,11 @@ static void handle(tr_ctx *cx, dconn *c, const tr_msg *m)
             late(cx, c, m);
         else if (!c->closing && m->type == TR__DIST_OUT)
             tr__dist_send_out(cx, c, m);
-        else if (!c->closing && (r = tr__dconn_put(cx, c, m->data, m->len)) != 0)
+        else if (!c->closing && m->type == TR__DIST_FRAMES &&
+                 (r = tr__dconn_put(cx, c, m->data, m->len)) != 0)
             tr__dconn_lost(cx, c, "frames not sent", r);
+        else if (c->closing && m->type == TR__DIST_OUT)
+            tr__dist_out_refused(tr_ctx_runtime(cx), tr__cx_worker(cx), m); /* routed before the end */
         return;
     case TR__DIST_CLOSE:
         end(cx, c, false);

@@ -99,6 +99,7 @@ void tr__frag_tcp_opts(size_t busy_limit, tr_tcp_opts *o);
  * the connection is gone: the local ends of links and monitors hear
  * noconnection; the frees of on_stop. */
 void tr__dist_send_out(tr_ctx *cx, tr__dconn *c, const tr_msg *m);
+
 int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n);
 void tr__dist_lost(tr_ctx *cx, tr__dconn *c);
 void tr__dist_conn_free(tr__dconn *c);

@@ -63,14 +63,16 @@ static tr__peer *claimed(tr_ctx *cx, const lookup *l)
 }
 
 /* A message the peer's queue held (a TR__DIST_OUT), as its sender sent
- * it, becomes a dead letter. */
+ * it, becomes a dead letter: a link or monitor request is answered
+ * noproc, an ask fails (fault.c, ask.c). Owed (mailbox/msg.c): out of
+ * memory, a monitor whose request was dropped would wait for ever. */
 static void drop(tr_ctx *cx, tr_msg *out)
 {
     tr__dist_out h;
     if (out->len >= sizeof h) {
         memcpy(&h, out->data, sizeof h);
         uint32_t len = out->len - (uint32_t)sizeof h;
-        tr_msg *m = tr__msg_new(h.type, len);
+        tr_msg *m = tr__msg_new_owed(h.type, len);
         if (m != NULL) {
             memcpy(m->data, out->data + sizeof h, len);
             m->from = h.from;

@@ -155,24 +155,36 @@ static void hand(tr_ctx *cx, tr_pid from, tr_pid to, uint32_t type, const void *
     (void)tr__send_owed(tr_ctx_runtime(cx), tr__cx_worker(cx), from, to, type, data, len);
 }
 
-static void exit_signal(tr_ctx *cx, tr_pid from, tr_pid to, int reason, bool linked)
+static void exit_signal_from(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, int reason,
+                             bool linked)
 {
     tr__signal s;
     memset(&s, 0, sizeof s);
     s.info.pid = from;
     s.info.reason = reason;
     s.linked = linked;
-    hand(cx, from, to, TR__EXIT_SIGNAL, &s, sizeof s);
+    (void)tr__send_owed(rt, w, from, to, TR__EXIT_SIGNAL, &s, sizeof s);
 }
 
-static void down(tr_ctx *cx, tr_pid who, tr_pid to, uint64_t ref, int reason)
+static void exit_signal(tr_ctx *cx, tr_pid from, tr_pid to, int reason, bool linked)
+{
+    exit_signal_from(tr_ctx_runtime(cx), tr__cx_worker(cx), from, to, reason, linked);
+}
+
+static void down_from(tr_runtime *rt, tr__worker *w, tr_pid who, tr_pid to, uint64_t ref,
+                      int reason)
 {
     tr_down_info d;
     memset(&d, 0, sizeof d);
     d.ref = ref;
     d.pid = who;
     d.reason = reason;
-    hand(cx, who, to, TR_DOWN, &d, sizeof d);
+    (void)tr__send_owed(rt, w, who, to, TR_DOWN, &d, sizeof d);
+}
+
+static void down(tr_ctx *cx, tr_pid who, tr_pid to, uint64_t ref, int reason)
+{
+    down_from(tr_ctx_runtime(cx), tr__cx_worker(cx), who, to, ref, reason);
 }
 
 /* ---- going out ---- */
@@ -284,6 +296,29 @@ static void signal_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, tr__ctl 
 static void send_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *hp, const unsigned char *data,
                      size_t len);
 
+/* A request that cannot go to the peer (its connection is going or gone,
+ * or the pid has no Erlang form any more) is answered as the connection's
+ * end would answer it: a link with an exit, a monitor with a DOWN, both
+ * noconnection; an ask's asker hears from the peer's down (node.c);
+ * anything else is dropped, as a message to a node that is gone. */
+static void refuse(tr_runtime *rt, tr__worker *w, const tr__dist_out *h,
+                   const unsigned char *data, size_t len)
+{
+    if (h->type == TR__LINK_REQ)
+        exit_signal_from(rt, w, h->to, h->from, TR_EXIT_NOCONNECTION, true);
+    else if (h->type == TR__MONITOR_REQ)
+        down_from(rt, w, h->to, h->from, payload_u64(data, len), TR_EXIT_NOCONNECTION);
+}
+
+void tr__dist_out_refused(tr_runtime *rt, tr__worker *w, const tr_msg *m)
+{
+    tr__dist_out h;
+    if (m->type == TR__DIST_OUT && m->len >= sizeof h) {
+        memcpy(&h, m->data, sizeof h);
+        refuse(rt, w, &h, m->data + sizeof h, m->len - sizeof h);
+    }
+}
+
 void tr__dist_send_out(tr_ctx *cx, tr__dconn *c, const tr_msg *m)
 {
     if (m->len < sizeof(tr__dist_out))
@@ -303,8 +338,10 @@ static void send_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *hp, const uns
     tr__dist_out h = *hp;
     tr__ctl ctl;
     memset(&ctl, 0, sizeof ctl);
-    if (!pids_out(cx, c, h.from, h.to, h.op != TR__CTL_REG_SEND, &ctl))
+    if (!pids_out(cx, c, h.from, h.to, h.op != TR__CTL_REG_SEND, &ctl)) {
+        refuse(tr_ctx_runtime(cx), tr__cx_worker(cx), &h, data, len);
         return;
+    }
     if (h.op == TR__CTL_REG_SEND) {
         ctl.op = TR__CTL_REG_SEND;
         ctl.to_name = true;

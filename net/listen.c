@@ -21,7 +21,7 @@
 
 #define ACCEPT_ROUNDS 64
 #define DEFAULT_RETRY_NS (100 * TR_MSEC)
-#define START_RETRY_NS (10 * TR_MSEC) /* a watch refused for want of memory */
+#define LATER_NS (10 * TR_MSEC) /* tr__socket_later: work put off for want of memory */
 
 typedef struct listener {
     tr__resource res;   /* first: closes the socket, frees the state copy */
@@ -59,13 +59,10 @@ int tr__socket_start(tr_runtime *rt, tr_ctx *cx, tr_pid pid, tr_pid *out)
     return tr__send_system(rt, cx, pid, TR__NET_START);
 }
 
-/* A start put off for want of memory: the start again a moment later,
- * or, without memory for a timer, at the next turn (through the reserve,
- * mailbox/msg.c). False if neither could be had. */
-static bool start_later(tr_ctx *cx)
+bool tr__socket_later(tr_ctx *cx, uint32_t type)
 {
-    return tr__timer_system(cx, START_RETRY_NS, TR__NET_START, NULL) == 0 ||
-           tr__send_system(tr_ctx_runtime(cx), cx, tr_self(cx), TR__NET_START) == 0;
+    return tr__timer_system(cx, LATER_NS, type, NULL) == 0 ||
+           tr__send_system(tr_ctx_runtime(cx), cx, tr_self(cx), type) == 0;
 }
 
 bool tr__socket_reading(tr_ctx *cx, int fd, const tr_msg *m, uint32_t again,
@@ -75,7 +72,7 @@ bool tr__socket_reading(tr_ctx *cx, int fd, const tr_msg *m, uint32_t again,
         int rc = tr_io_watch(cx, fd, TR_IO_READ);
         /* Out of memory, a listener (a node's among them) would end with
          * no one told, for a shortage that passes: it tries again. */
-        if (rc == TR_ENOMEM && start_later(cx))
+        if (rc == TR_ENOMEM && tr__socket_later(cx, TR__NET_START))
             return true;
         if (rc != 0) {
             tr_stop(cx); /* the resource closes fd */

@@ -56,6 +56,12 @@ int tr__socket_start(tr_runtime *rt, tr_ctx *cx, tr_pid pid, tr_pid *out);
 bool tr__socket_reading(tr_ctx *cx, int fd, const tr_msg *m, uint32_t again,
                         void (*read_some)(tr_ctx *cx, void *socket), void *socket);
 
+/* Work put off for want of memory (a watch, a read with no buffer to
+ * read into): `type` to the running socket actor itself a moment later
+ * (10 ms), or, without memory for a timer, at its next turn (through the
+ * reserve, mailbox/msg.c). False if neither could be had. */
+bool tr__socket_later(tr_ctx *cx, uint32_t type);
+
 /* A socket actor's note to itself to read on in its next turn (it stopped
  * after so many rounds, so that one busy socket cannot hold a worker):
  * 0, or the send's error. */

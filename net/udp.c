@@ -1,6 +1,7 @@
 /* net/udp.c — the UDP socket actor. Each datagram is handed to the
  * behaviour as TR_UDP_DATAGRAM (at most READ_ROUNDS per turn). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -34,8 +35,15 @@ static void receive_some(tr_ctx *cx, void *socket)
     udp *u = socket;
     for (int i = 0; i < READ_ROUNDS; i++) {
         tr_msg *m = tr__scratch_msg(TR_UDP_DATAGRAM);
-        if (m == NULL)
+        if (m == NULL) {
+            /* No buffer to read into yet (the thread's first): the
+             * datagrams wait in the socket, and no new readiness may come
+             * for them (edge-triggered), so the socket reads again later. */
+            if (!tr__socket_later(cx, TR__NET_MORE))
+                fprintf(stderr, "troupe: a UDP socket cannot read for want of memory; "
+                                "it reads again when a datagram comes\n");
             return;
+        }
         tr_udp_datagram *d = (tr_udp_datagram *)m->data;
         d->from_len = sizeof d->from;
         ssize_t n = tr__sys_recvfrom(u->fd, d->data, TR__SCRATCH - sizeof *d, MSG_DONTWAIT,
