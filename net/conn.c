@@ -792,6 +792,13 @@ void tr__conn_http_answered(tr_ctx *cx, bool unblocked)
         send_more(cx, c);
 }
 
+void tr__conn_fail(tr_ctx *cx, int err)
+{
+    tr__conn *c = current(cx);
+    if (c != NULL && !(c->flags & CLOSED))
+        fail(c, err);
+}
+
 int tr_tcp_abort(tr_ctx *cx)
 {
     tr__conn *c = current(cx);

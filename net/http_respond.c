@@ -85,8 +85,10 @@ int tr_http_respond(tr_ctx *cx, int status, const char *headers, const void *bod
     size_t head_len = 16 + strlen(why) + strlen(connection) + strlen(length) + headers_len + 2;
     char small[SMALL_HEAD];
     char *head = head_len + 1 <= sizeof small ? small : malloc(head_len + 1);
-    if (head == NULL)
+    if (head == NULL) {
+        tr__conn_fail(cx, TR_ENOMEM); /* as below */
         return TR_ENOMEM;
+    }
     int n = snprintf(head, head_len + 1, "HTTP/1.1 %03d %s\r\n%s%s%s\r\n", status, why, connection,
                      length, headers != NULL ? headers : "");
     if ((flags & TR__HTTP_HEAD) || bodiless)
@@ -98,6 +100,12 @@ int tr_http_respond(tr_ctx *cx, int status, const char *headers, const void *bod
         free(head);
     if (err == 0 && len > 0)
         err = tr_tcp_send(cx, body, len);
+    /* Out of memory (for the head, or for a body that would have followed
+     * a head already queued: the stream would be broken), the connection
+     * ends: a request left unanswered holds every later response, and the
+     * close that follows the peer's end waits for the answers. */
+    if (err == TR_ENOMEM)
+        tr__conn_fail(cx, err);
     if (err != 0)
         return err;
     bool was_blocked = tr__http_blocked(f);

@@ -471,11 +471,14 @@ static bool sup_pass(unsigned long first, unsigned long count)
 
 /* ---- the network: a listener, a client, a server --------------------- */
 
-/* What the server does, what the client asks, and how the answer ends. */
+/* What the server does, what the client asks, and how the answer ends.
+ * The server is a listener with that behaviour and framing, or, with
+ * `serve` set, what serve starts (the metrics server). */
 struct service {
     tr_framing framing;
     tr_behaviour server;
     const char *request, *answer_end;
+    int (*serve)(tr_ctx *cx, tr_pid *listener, uint16_t *port);
 };
 static const struct service *service; /* the sweep's */
 
@@ -520,9 +523,22 @@ static void http_conn(tr_ctx *cx, void *state, const tr_msg *m)
 }
 
 static const struct service echo_service = {
-    TR_FRAME_RAW, echo_conn, "0123456789abcdef", "0123456789abcdef"};
+    TR_FRAME_RAW, echo_conn, "0123456789abcdef", "0123456789abcdef", NULL};
 static const struct service http_service = {
-    TR_FRAME_HTTP, http_conn, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", "\r\n\r\nok"};
+    TR_FRAME_HTTP, http_conn, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", "\r\n\r\nok", NULL};
+
+static int serve_metrics(tr_ctx *cx, tr_pid *listener, uint16_t *port)
+{
+    return tr_metrics_serve(cx, "127.0.0.1:0", port, listener);
+}
+
+/* The metrics server (observe/): the Prometheus page, then the actors
+ * over a window (its timer), on one connection; the JSON's end ends it. */
+static const struct service metrics_service = {
+    TR_FRAME_RAW, NULL,
+    "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"
+    "GET /actors?top=3&by=handled&window=2 HTTP/1.1\r\nHost: t\r\n\r\n",
+    "]}\n", serve_metrics};
 
 static void client(tr_ctx *cx, void *state, const tr_msg *m)
 {
@@ -560,7 +576,8 @@ static void net_root(tr_ctx *cx, void *state, const tr_msg *m)
         tr_tcp_listen_opts lo = {.host = "127.0.0.1",
                                  .handler = {.actor.behaviour = service->server,
                                              .opts.framing = service->framing}};
-        int rc = tr_tcp_listen(cx, &lo, &r->listener, &port);
+        int rc = service->serve != NULL ? service->serve(cx, &r->listener, &port)
+                                        : tr_tcp_listen(cx, &lo, &r->listener, &port);
         TT_CHECK(ok_or_nomem(rc));
         if (rc != 0) {
             tr_stop(cx);
@@ -1099,6 +1116,12 @@ static void cut_conn(tr_ctx *cx, void *state, const tr_msg *m)
     }
 }
 
+static void test_metrics(void)
+{
+    service = &metrics_service;
+    sweep(net_pass, "metrics");
+}
+
 static void test_udp(void)
 {
     sweep(udp_pass, "udp");
@@ -1140,6 +1163,7 @@ void register_nomem_tests(void)
     tt_test(s, "tcp_every_allocation_failing", test_tcp);
     tt_test(s, "http_every_allocation_failing", test_http);
     tt_test(s, "udp_every_allocation_failing", test_udp);
+    tt_test(s, "metrics_server_every_allocation_failing", test_metrics);
     tt_test(s, "send_cut_short_closes_its_connection", test_send_cut_short);
     tt_test(s, "dist_every_allocation_failing", test_dist);
 }

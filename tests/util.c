@@ -253,6 +253,13 @@ static void *join_guard_main(void *arg)
     pthread_mutex_unlock(&g->lock);
     if (g->fired) {
         printf("\n    the runtime did not finish within %.0f s: stopping it\n", g->seconds);
+        /* Who held it: a few of the actors still alive. */
+        tr_actor_figures f[8];
+        int n = tr_runtime_top(g->rt, TR_TOP_HANDLED, 8, 0, f);
+        for (int i = 0; i < n; i++)
+            printf("    alive: %" PRIx64 " %s, %" PRIu64 " handled in %" PRIu64
+                   " turns, %" PRIu64 " waiting\n",
+                   f[i].pid, f[i].behaviour, f[i].handled, f[i].turns, f[i].mailbox);
         tr_runtime_shutdown(g->rt);
     }
     return NULL;

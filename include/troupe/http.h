@@ -100,7 +100,10 @@ TR_API const char *tr_http_header_find(const tr_http_request *req, const char *n
  * closing), TR_EINVAL (no request waiting, status outside 200-599, a body
  * with 204 or 304, data NULL with len, a malformed or reserved header
  * line), TR_ENOBUFS (the output queue cannot take it: see max_output),
- * TR_ENOMEM. */
+ * TR_ENOMEM (the connection then closes with it: a request left
+ * unanswered would hold every later response, and the close after the
+ * peer's end, for ever). A behaviour that gives up on a request some
+ * other way must close the connection itself, for the same reason. */
 TR_API int tr_http_respond(tr_ctx *cx, int status, const char *headers, const void *body,
                            size_t len);
 
