@@ -20,13 +20,15 @@
  * supervisor (a child that crashes and is started again, then the tree
  * ended: it must end whole, however its restarts and kills fared); TCP (a
  * listener, a client connecting to it, an echo, closes); HTTP (the same
- * with a request and its response); UDP (two sockets, a datagram and its
- * echo); two nodes (a service found by name
- * through EPMD, a connection made, a link and a monitor across, a message
- * big enough to go in fragments, asks across: every ask sent is answered
- * once, the big message arrives whole or not at all, and when the
- * service's node ends each link and monitor made is told once; and
- * afterwards the nodes find each other again).
+ * with a request and its response); the metrics server (its two pages,
+ * one over a window, on one connection); UDP (two sockets, a datagram and
+ * its echo, which must come whenever both opened); two nodes (a service
+ * found by name through EPMD, a connection made, a link and a monitor
+ * across, a message big enough to go in fragments, asks across: every ask
+ * sent is answered once, the big message arrives whole or not at all, and
+ * when the service's node ends each link and monitor made is told once;
+ * and afterwards the nodes find each other again). And one test on its
+ * own: a send cut short by a lack of memory closes its connection.
  */
 #include "tests.h"
 
