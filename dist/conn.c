@@ -516,13 +516,12 @@ static void handle(tr_ctx *cx, dconn *c, const tr_msg *m)
     case TR__DIST_FRAMES:
         if (c->gone && !c->up)
             late(cx, c, m);
-        else if (!c->closing && m->type == TR__DIST_OUT)
+        else if (c->closing) /* routed here before the end was known */
+            tr__dist_out_refused(tr_ctx_runtime(cx), tr__cx_worker(cx), m);
+        else if (m->type == TR__DIST_OUT)
             tr__dist_send_out(cx, c, m);
-        else if (!c->closing && m->type == TR__DIST_FRAMES &&
-                 (r = tr__dconn_put(cx, c, m->data, m->len)) != 0)
+        else if ((r = tr__dconn_put(cx, c, m->data, m->len)) != 0)
             tr__dconn_lost(cx, c, "frames not sent", r);
-        else if (c->closing && m->type == TR__DIST_OUT)
-            tr__dist_out_refused(tr_ctx_runtime(cx), tr__cx_worker(cx), m); /* routed before the end */
         return;
     case TR__DIST_CLOSE:
         end(cx, c, false);

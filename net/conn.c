@@ -710,18 +710,14 @@ int tr_tcp_send(tr_ctx *cx, const void *data, size_t len)
         }
         p += w;
         len -= (size_t)w;
-        if (len != 0 && w > 0) {
-            /* Part went out: the rest must follow it or the stream is
-             * broken (a peer reading frames would take what comes next
-             * as this one's tail), so a rest that cannot be queued ends
-             * the connection. */
-            int err = append(c, p, len);
-            if (err != 0)
-                fail(c, err);
-            return err;
-        }
     }
-    return len == 0 ? 0 : append(c, p, len);
+    int err = len == 0 ? 0 : append(c, p, len);
+    /* Part went out: the rest must follow it or the stream is broken (a
+     * peer reading frames would take what comes next as this one's tail),
+     * so a rest that cannot be queued ends the connection. */
+    if (err != 0 && p != data)
+        fail(c, err);
+    return err;
 }
 
 size_t tr_tcp_queued(tr_ctx *cx)
@@ -792,18 +788,16 @@ void tr__conn_http_answered(tr_ctx *cx, bool unblocked)
         send_more(cx, c);
 }
 
-void tr__conn_fail(tr_ctx *cx, int err)
-{
-    tr__conn *c = current(cx);
-    if (c != NULL && !(c->flags & CLOSED))
-        fail(c, err);
-}
-
-int tr_tcp_abort(tr_ctx *cx)
+int tr__conn_fail(tr_ctx *cx, int err)
 {
     tr__conn *c = current(cx);
     if (c == NULL || (c->flags & CLOSED))
         return TR_ENOTCONN;
-    fail(c, TR_ECONNABORTED);
+    fail(c, err);
     return 0;
+}
+
+int tr_tcp_abort(tr_ctx *cx)
+{
+    return tr__conn_fail(cx, TR_ECONNABORTED);
 }

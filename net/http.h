@@ -101,8 +101,9 @@ bool tr__http_expired(tr_ctx *cx, tr__framer *f, uint64_t *timer);
  * and the bytes tr_tcp_send would take now; NULL when the running actor
  * is not an HTTP connection, or is not connected or closing. */
 tr__framer *tr__conn_http(tr_ctx *cx, size_t *room);
-/* Ends the running connection with err as its reason (net/conn.c). */
-void tr__conn_fail(tr_ctx *cx, int err);
+/* Ends the running connection with err as its reason, as tr_tcp_abort
+ * does with TR_ECONNABORTED (net/conn.c): 0, or TR_ENOTCONN. */
+int tr__conn_fail(tr_ctx *cx, int err);
 
 /* An answer went out: delivery may go on (unblocked), or a connection
  * that has seen its peer's EOF may close. */

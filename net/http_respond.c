@@ -86,7 +86,7 @@ int tr_http_respond(tr_ctx *cx, int status, const char *headers, const void *bod
     char small[SMALL_HEAD];
     char *head = head_len + 1 <= sizeof small ? small : malloc(head_len + 1);
     if (head == NULL) {
-        tr__conn_fail(cx, TR_ENOMEM); /* as below */
+        (void)tr__conn_fail(cx, TR_ENOMEM); /* as below */
         return TR_ENOMEM;
     }
     int n = snprintf(head, head_len + 1, "HTTP/1.1 %03d %s\r\n%s%s%s\r\n", status, why, connection,
@@ -105,7 +105,7 @@ int tr_http_respond(tr_ctx *cx, int status, const char *headers, const void *bod
      * ends: a request left unanswered holds every later response, and the
      * close that follows the peer's end waits for the answers. */
     if (err == TR_ENOMEM)
-        tr__conn_fail(cx, err);
+        (void)tr__conn_fail(cx, err);
     if (err != 0)
         return err;
     bool was_blocked = tr__http_blocked(f);
