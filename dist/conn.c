@@ -4,9 +4,11 @@
  *
  * Frames cut here, not by the TCP layer: 2-byte lengths during the
  * handshake and 4-byte ones after, switching in the middle of a read.
- * What local actors send before the handshake is done is encoded at once
- * and held (pend) until it is. What crosses once up (messages, links,
- * monitors): dist/signals.c.
+ * Nothing is encoded for the peer before the handshake is done: what
+ * local actors send meanwhile waits in the peer's queue as messages
+ * (dist/node.c, tr__dist_deliver), whichever attempt wins, and the
+ * connection that comes up sends it first. What crosses once up
+ * (messages, links, monitors): dist/signals.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,14 +55,12 @@ static void end(tr_ctx *cx, dconn *c, bool graceful);
  * and monitors hear TR_EXIT_NOCONNECTION, its asks fail, and the next
  * send dials again. A frame refused for what it holds (a payload the
  * term encoder rejects) is reported and the connection goes on; other
- * errors come from a socket that is closing already. Before the
- * handshake is done a lost frame is only reported: what waits (c->pend)
- * goes to whichever connection wins, and ending this one would not mend
- * that. */
+ * errors come from a socket that is closing already. (Nothing is sent
+ * before the handshake is done.) */
 void tr__dconn_lost(tr_ctx *cx, dconn *c, const char *what, int err)
 {
     tr__dconn_say(c, what, err);
-    if (c->up && !c->closing && (err == TR_ENOMEM || err == TR_ENOBUFS))
+    if (!c->closing && (err == TR_ENOMEM || err == TR_ENOBUFS))
         end(cx, c, false);
 }
 
@@ -71,26 +71,11 @@ static void conn_on_stop(void *state, int reason)
     free(c->in);
     tr__dist_conn_free(c);
     tr__frag_free(c);
-    if (c->pend_init)
-        ei_x_free(&c->pend);
 }
 
 /* ---- sending ---- */
 
-int tr__dconn_put(tr_ctx *cx, dconn *c, const void *p, size_t n)
-{
-    if (!c->up) {
-        if (!c->pend_init) {
-            if (ei_x_new(&c->pend) != 0)
-                return TR_ENOMEM;
-            c->pend_init = true;
-        }
-        return ei_x_append_buf(&c->pend, p, (int)n) == 0 ? 0 : TR_ENOMEM;
-    }
-    return tr__frag_put(cx, c, p, n);
-}
-
-/* Encodes and sends (or holds) a control message with an optional term. */
+/* Encodes and sends a control message with an optional term. */
 void tr__dconn_send_ctl(tr_ctx *cx, dconn *c, const tr__ctl *ctl, uint32_t type,
                         const void *data, size_t len, bool with_msg)
 {
@@ -105,15 +90,23 @@ void tr__dconn_send_ctl(tr_ctx *cx, dconn *c, const tr__ctl *ctl, uint32_t type,
         err = tr__term_from_msg(&x, type, data, len);
     if (err == 0)
         err = tr__ctl_finish(&x);
-    if (err == 0 && c->up) {
+    if (err == 0)
         err = tr__frag_out(cx, c, &x, ctl_end); /* takes x */
-    } else {
-        if (err == 0)
-            err = tr__dconn_put(cx, c, x.buff, (size_t)x.index);
+    else
         ei_x_free(&x);
-    }
     if (err != 0)
         tr__dconn_lost(cx, c, "message not sent", err);
+}
+
+/* A TR__DIST_OUT to the peer; or, once the connection is ending (a lost
+ * frame may end it part way through the peer's queue), answered as the
+ * end answers it (tr__dist_out_refused). */
+static void send_or_refuse(tr_ctx *cx, dconn *c, const tr_msg *m)
+{
+    if (c->up && !c->closing)
+        tr__dist_send_out(cx, c, m);
+    else
+        tr__dist_out_refused(tr_ctx_runtime(cx), tr__cx_worker(cx), m);
 }
 
 /* A tick: 4 bytes. */
@@ -210,8 +203,7 @@ static int went_up(tr_ctx *cx, dconn *c)
     tr__dist_lock();
     tr__dist_node *n = tr__dist_node_of(tr_ctx_runtime(cx), c->node_id);
     tr__peer *p = n != NULL ? tr__dist_peer(n, c->peer, &idx) : NULL;
-    char *held = NULL;
-    size_t held_len = 0, nqueue = 0;
+    size_t nqueue = 0;
     tr_msg **queue = NULL;
     tr__dist_askers askers = {0};
     tr_pid old = TR_PID_NONE;
@@ -233,10 +225,6 @@ static int went_up(tr_ctx *cx, dconn *c)
         p->up = true;
         p->creation = c->hs.peer_creation;
         n->conns_up++;
-        held = p->held;
-        held_len = p->held_len;
-        p->held = NULL;
-        p->held_len = 0;
         queue = tr__dist_take_queue(p, &nqueue);
     }
     tr__dist_unlock();
@@ -246,24 +234,13 @@ static int went_up(tr_ctx *cx, dconn *c)
     if (err != 0)
         return err;
     c->up = true;
-    /* Frames of an attempt that lost go first: they were sent earlier. */
-    if (held != NULL)
-        err = tr__frag_put(cx, c, held, held_len);
-    free(held);
-    if (err == 0 && c->pend_init && c->pend.index > 0)
-        err = tr__frag_put(cx, c, c->pend.buff, (size_t)c->pend.index);
-    if (c->pend_init) {
-        ei_x_free(&c->pend);
-        c->pend_init = false;
-    }
-    /* Then what was sent while no connection was up, in order. */
+    /* What was sent while no connection was up goes first, in order. */
     for (size_t i = 0; i < nqueue; i++) {
-        if (err == 0)
-            tr__dist_send_out(cx, c, queue[i]);
+        send_or_refuse(cx, c, queue[i]);
         tr__msg_release(queue[i]);
     }
     free(queue);
-    return err;
+    return 0;
 }
 
 static int handshake(tr_ctx *cx, dconn *c, const unsigned char *msg, size_t len)
@@ -421,31 +398,10 @@ static void tick(tr_ctx *cx, dconn *c)
         send_tick(cx, c);
 }
 
-/* Frames held by a connection that never came up go to the peer's
- * connection if one is up, else wait in the peer for the next. Under the
- * lock. */
-static void hand_over(tr_ctx *cx, dconn *c, tr__peer *p)
-{
-    if (p == NULL || c->up || !c->pend_init || c->pend.index == 0)
-        return;
-    if (p->conn != TR_PID_NONE && p->conn != tr_self(cx) && p->up) {
-        tr_msg *m = tr__msg_new(TR__DIST_FRAMES, (uint32_t)c->pend.index);
-        if (m != NULL) {
-            memcpy(m->data, c->pend.buff, (size_t)c->pend.index);
-            (void)tr__dist_hand(tr_ctx_runtime(cx), tr__cx_worker(cx), tr_self(cx), p->conn, m);
-        }
-    } else {
-        (void)tr__dist_hold(p, c->pend.buff, (size_t)c->pend.index);
-    }
-    c->pend.index = 0;
-}
-
 /* The connection is ending: if it was the peer's and up, the peer is
  * down, and whoever asked its pids hears that no answer will come; if it
  * was the peer's and never up, the claim goes at once (a peer retrying,
- * say with the right cookie, must not meet it), and what it held is
- * handed over. Once; what is routed to it before the claim went, and
- * handled after, is handed over too (see conn_behaviour). */
+ * say with the right cookie, must not meet it). Once. */
 static void let_go(tr_ctx *cx, dconn *c)
 {
     if (c->gone)
@@ -466,23 +422,8 @@ static void let_go(tr_ctx *cx, dconn *c)
             p->conn = TR_PID_NONE; /* never up: its pids stay good */
         }
     }
-    hand_over(cx, c, p);
     tr__dist_unlock();
     tr__dist_askers_tell(tr_ctx_runtime(cx), tr__cx_worker(cx), &askers);
-}
-
-/* A message for the peer reaching a connection that gave up before it
- * came up: encoded as ever, then handed over (none is lost to a
- * simultaneous connect or a refusal). */
-static void late(tr_ctx *cx, dconn *c, const tr_msg *m)
-{
-    if (m->type == TR__DIST_OUT)
-        tr__dist_send_out(cx, c, m);
-    else
-        (void)tr__dconn_put(cx, c, m->data, m->len);
-    tr__dist_lock();
-    hand_over(cx, c, my_peer(cx, c, NULL, NULL));
-    tr__dist_unlock();
 }
 
 static void closed(tr_ctx *cx, dconn *c)
@@ -509,19 +450,13 @@ static void handle(tr_ctx *cx, dconn *c, const tr_msg *m)
         start(cx, c);
         return;
     case TR_TCP_DATA:
-            if (!c->closing)
+        if (!c->closing)
             r = take(cx, c, m->data, m->len);
         break;
     case TR__DIST_OUT:
-    case TR__DIST_FRAMES:
-        if (c->gone && !c->up)
-            late(cx, c, m);
-        else if (c->closing) /* routed here before the end was known */
-            tr__dist_out_refused(tr_ctx_runtime(cx), tr__cx_worker(cx), m);
-        else if (m->type == TR__DIST_OUT)
-            tr__dist_send_out(cx, c, m);
-        else if ((r = tr__dconn_put(cx, c, m->data, m->len)) != 0)
-            tr__dconn_lost(cx, c, "frames not sent", r);
+        /* Routed here only while up (tr__dist_deliver); closing, it was
+         * routed before the end was known. */
+        send_or_refuse(cx, c, m);
         return;
     case TR__DIST_CLOSE:
         end(cx, c, false);

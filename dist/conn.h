@@ -42,8 +42,6 @@ typedef struct tr__dconn {
     tr__hs hs;
     unsigned char *in; /* bytes read, not yet a whole frame */
     size_t in_len, in_cap;
-    ei_x_buff pend; /* frames to send once up */
-    bool pend_init;
     tr_pid ticker;
     uint64_t read_at;   /* when we last read from the peer (tr__now_ns) */
     uint64_t ticked_at; /* when we last sent a tick */
@@ -65,9 +63,7 @@ typedef struct tr__dconn {
     tr__frag_rx rx;           /* the peer's distribution headers (frag_rx.h) */
 } tr__dconn;
 
-/* Sends bytes (frames) now, or holds them until the handshake is done. */
-int tr__dconn_put(tr_ctx *cx, tr__dconn *c, const void *p, size_t n);
-/* Encodes and sends (or holds) a control message, with the troupe
+/* Encodes and sends a control message, with the troupe
  * message (type, data, len) as its term when with_msg. */
 void tr__dconn_send_ctl(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl, uint32_t type,
                         const void *data, size_t len, bool with_msg);
@@ -78,15 +74,14 @@ void tr__dconn_say(const tr__dconn *c, const char *what, int err);
  * peer would see a hole in the stream (conn.c). */
 void tr__dconn_lost(tr_ctx *cx, tr__dconn *c, const char *what, int err);
 
-/* dist/frag.c. A frame from c->out_from once up: to the socket, or
- * queued behind that sender's others (0 or a negative code). An encoded
- * frame (x, its control message ending at ctl_end; consumed): in
- * fragments when big and the peer takes them. Feeding the socket from
- * the queue as it drains (on TR_TCP_UNTHROTTLED and TR__DIST_MORE).
- * Holding the senders or not, after each message. The frees (the
- * reading side's too). The TCP options of a node connection with that
- * busy limit. For the tests' count: a fragmented message read whole. */
-int tr__frag_put(tr_ctx *cx, tr__dconn *c, const void *p, size_t n);
+/* dist/frag.c. An encoded frame from c->out_from (x, its control
+ * message ending at ctl_end; consumed): to the socket, or queued behind
+ * that sender's others; in fragments when big and the peer takes them
+ * (0 or a negative code). Feeding the socket from the queue as it
+ * drains (on TR_TCP_UNTHROTTLED and TR__DIST_MORE). Holding the senders
+ * or not, after each message. The frees (the reading side's too). The
+ * TCP options of a node connection with that busy limit. For the tests'
+ * count: a fragmented message read whole. */
 int tr__frag_out(tr_ctx *cx, tr__dconn *c, ei_x_buff *x, size_t ctl_end);
 void tr__frag_feed(tr_ctx *cx, tr__dconn *c);
 void tr__frag_hold(tr_ctx *cx, tr__dconn *c);

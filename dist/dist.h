@@ -26,8 +26,7 @@
 /* Internal message types (this module's part of the internal range). */
 #define TR__DIST_OUT   (TR__MSG_DIST_FIRST + 0) /* to a connection: send this (tr__dist_out + bytes) */
 #define TR__DIST_CLOSE (TR__MSG_DIST_FIRST + 1) /* to a connection: give way and close */
-#define TR__DIST_FRAMES (TR__MSG_DIST_FIRST + 2) /* to a connection: frames of one that gave way */
-#define TR__DIST_MORE  (TR__MSG_DIST_FIRST + 3) /* to itself: feed the socket (dist/frag.c) */
+#define TR__DIST_MORE  (TR__MSG_DIST_FIRST + 2) /* to itself: feed the socket (dist/frag.c) */
 _Static_assert(TR__DIST_MORE <= TR__MSG_DIST_LAST, "dist types past their range");
 
 /* The largest frame (and fragmented message put back together) a
@@ -63,11 +62,6 @@ typedef struct tr__peer {
     uint32_t npids, cap;
     uint32_t *hash;     /* open addressing: slot + 1, 0 empty; hash_cap a power of 2 */
     uint32_t hash_cap;
-    /* Frames encoded by a connection that never came up (it lost a
-     * simultaneous connect, or was refused): the next one to come up
-     * sends them first. */
-    char *held;
-    size_t held_len;
     /* What local actors sent while no connection of the peer was up
      * (TR__DIST_OUT messages, in the order routed): the first connection
      * to come up sends them before anything else. Kept here, not in a
@@ -115,10 +109,6 @@ static inline bool tr__dist_ask_type(uint32_t type)
 {
     return type == TR__ASK || type == TR_REPLY || type == TR_ASK_FAILED;
 }
-
-/* Under the lock: frames to hold for the peer's next connection. 0 or
- * TR_ENOMEM. */
-int tr__dist_hold(tr__peer *p, const char *frames, size_t len);
 
 /* For the tests: node rt's connections whose handshake is done and that
  * have not closed; 0 when rt is not a node. */

@@ -223,31 +223,28 @@ void tr__frag_feed(tr_ctx *cx, tr__dconn *c)
         c->more_sent = true;
 }
 
-/* Queues a whole frame (copied) behind its sender's others. */
-static int queue_whole(tr__dconn *c, const void *p, size_t n)
+/* A whole frame (x, consumed): to the socket, or queued behind its
+ * sender's others. */
+static int put_whole(tr_ctx *cx, tr__dconn *c, ei_x_buff *x)
 {
+    if (sender(c, c->out_from) == NULL) {
+        int err = tr_tcp_send(cx, x->buff, (size_t)x->index);
+        ei_x_free(x);
+        return err;
+    }
     tr__fout *o = calloc(1, sizeof *o);
-    if (o == NULL || ei_x_new(&o->x) != 0 || ei_x_append_buf(&o->x, p, (int)n) != 0) {
-        if (o != NULL && o->x.buff != NULL)
-            ei_x_free(&o->x);
-        free(o);
+    if (o == NULL) {
+        ei_x_free(x);
         return TR_ENOMEM;
     }
     o->from = c->out_from;
+    o->x = *x; /* the queue's now */
     int err = enqueue(c, o);
     if (err != 0) {
         ei_x_free(&o->x);
         free(o);
     }
     return err;
-}
-
-/* A frame as it is: to the socket, or behind its sender's others. */
-static int put_raw(tr_ctx *cx, tr__dconn *c, const void *p, size_t n)
-{
-    if (sender(c, c->out_from) == NULL)
-        return tr_tcp_send(cx, p, n);
-    return queue_whole(c, p, n);
 }
 
 static bool fragments(const tr__dconn *c)
@@ -273,31 +270,6 @@ static int to_dist_header(ei_x_buff *x, size_t ctl_end)
     return tr__ctl_finish(x);
 }
 
-int tr__frag_put(tr_ctx *cx, tr__dconn *c, const void *p, size_t n)
-{
-    if (!fragments(c))
-        return put_raw(cx, c, p, n);
-    /* Frames encoded before the peer's flags were known, one by one. */
-    const unsigned char *b = p;
-    int err = 0;
-    while (err == 0 && n >= 4) {
-        size_t len = 4 + ((size_t)b[0] << 24 | (size_t)b[1] << 16 | (size_t)b[2] << 8 | b[3]);
-        size_t ctl = 0;
-        ei_x_buff x;
-        if (len > n)
-            return TR_EBADFRAME;
-        if (len < 6 || b[4] != 112 || tr__term_check((const char *)b + 6, len - 6, &ctl) != 0)
-            err = put_raw(cx, c, b, len); /* a tick, or not ours to read */
-        else if (ei_x_new(&x) != 0 || ei_x_append_buf(&x, (const char *)b, (int)len) != 0)
-            err = TR_ENOMEM;
-        else
-            err = tr__frag_out(cx, c, &x, 6 + ctl);
-        b += len;
-        n -= len;
-    }
-    return err;
-}
-
 int tr__frag_out(tr_ctx *cx, tr__dconn *c, ei_x_buff *x, size_t ctl_end)
 {
     size_t ctl_at = 6, msg_at = ctl_end + 1; /* past the length, 112, and each 131 */
@@ -307,7 +279,7 @@ int tr__frag_out(tr_ctx *cx, tr__dconn *c, ei_x_buff *x, size_t ctl_end)
     if (!big) {
         int err = fragments(c) ? to_dist_header(x, ctl_end) : 0;
         if (err == 0)
-            err = put_raw(cx, c, x->buff, (size_t)x->index);
+            return put_whole(cx, c, x);
         ei_x_free(x);
         return err;
     }

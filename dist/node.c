@@ -177,9 +177,6 @@ void tr__dist_peer_down(tr__peer *p)
     if (p->epoch == 0)
         p->epoch = 1;
     p->npids = 0;
-    free(p->held);
-    p->held = NULL;
-    p->held_len = 0;
     if (p->hash != NULL)
         memset(p->hash, 0, p->hash_cap * sizeof *p->hash);
 }
@@ -264,7 +261,6 @@ void tr__dist_askers_tell(tr_runtime *rt, tr__worker *w, tr__dist_askers *a)
 void tr__dist_node_free(tr__dist_node *n)
 {
     for (uint32_t i = 0; i < n->npeers; i++) {
-        free(n->peers[i]->held);
         for (size_t k = 0; k < n->peers[i]->nqueue; k++)
             tr__msg_release(n->peers[i]->queue[k]);
         free(n->peers[i]->queue);
@@ -406,17 +402,6 @@ void tr__dist_remove(tr__dist_node *n)
             *at = n->next;
             return;
         }
-}
-
-int tr__dist_hold(tr__peer *p, const char *frames, size_t len)
-{
-    char *grown = realloc(p->held, p->held_len + len);
-    if (grown == NULL)
-        return TR_ENOMEM;
-    memcpy(grown + p->held_len, frames, len);
-    p->held = grown;
-    p->held_len += len;
-    return 0;
 }
 
 unsigned tr__dist_conns_up(tr_runtime *rt)
