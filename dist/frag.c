@@ -118,12 +118,30 @@ static tr__fsender *sender(tr__dconn *c, tr_pid from)
     return NULL;
 }
 
+/* An entry for the encoded frame x from c->out_from (the entry's now),
+ * or NULL (x freed). */
+static tr__fout *fout_of(const tr__dconn *c, ei_x_buff *x)
+{
+    tr__fout *o = calloc(1, sizeof *o);
+    if (o == NULL) {
+        ei_x_free(x);
+        return NULL;
+    }
+    o->from = c->out_from;
+    o->x = *x;
+    return o;
+}
+
+/* Puts o at the queue's tail, or frees it (TR_ENOMEM). */
 static int enqueue(tr__dconn *c, tr__fout *o)
 {
     tr__fsender *s = sender(c, o->from);
     if (s == NULL) {
-        if (!tr__dist_grow((void **)&c->qs, &c->qs_cap, c->nqs, sizeof *c->qs))
+        if (!tr__dist_grow((void **)&c->qs, &c->qs_cap, c->nqs, sizeof *c->qs)) {
+            ei_x_free(&o->x);
+            free(o);
             return TR_ENOMEM;
+        }
         s = &c->qs[c->nqs++];
         *s = (tr__fsender){o->from, 0};
     }
@@ -232,19 +250,8 @@ static int put_whole(tr_ctx *cx, tr__dconn *c, ei_x_buff *x)
         ei_x_free(x);
         return err;
     }
-    tr__fout *o = calloc(1, sizeof *o);
-    if (o == NULL) {
-        ei_x_free(x);
-        return TR_ENOMEM;
-    }
-    o->from = c->out_from;
-    o->x = *x; /* the queue's now */
-    int err = enqueue(c, o);
-    if (err != 0) {
-        ei_x_free(&o->x);
-        free(o);
-    }
-    return err;
+    tr__fout *o = fout_of(c, x);
+    return o != NULL ? enqueue(c, o) : TR_ENOMEM;
 }
 
 static bool fragments(const tr__dconn *c)
@@ -283,13 +290,9 @@ int tr__frag_out(tr_ctx *cx, tr__dconn *c, ei_x_buff *x, size_t ctl_end)
         ei_x_free(x);
         return err;
     }
-    tr__fout *o = calloc(1, sizeof *o);
-    if (o == NULL) {
-        ei_x_free(x);
+    tr__fout *o = fout_of(c, x);
+    if (o == NULL)
         return TR_ENOMEM;
-    }
-    o->from = c->out_from;
-    o->x = *x; /* the encoded frame is the queue's now */
     o->frag = true;
     o->ctl_at = ctl_at;
     o->ctl_len = ctl_end - ctl_at;
@@ -298,11 +301,8 @@ int tr__frag_out(tr_ctx *cx, tr__dconn *c, ei_x_buff *x, size_t ctl_end)
     o->seq = ++c->next_seq;
     o->left = (o->ctl_len + o->msg_len + FRAG_SIZE - 1) / FRAG_SIZE;
     int err = enqueue(c, o);
-    if (err != 0) {
-        ei_x_free(&o->x);
-        free(o);
+    if (err != 0)
         return err;
-    }
     ck_pr_inc_64(&seqs_out);
     tr__frag_feed(cx, c);
     return 0;
