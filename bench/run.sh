@@ -509,26 +509,22 @@ rounds=""
 
 echo "date,scale,bench,impl,threads,params,secs,rate,unit,check,rep" > "$csv"
 failed=0
+# Runs group $1's benchmarks ($2) wanted, at each thread count, with
+# runner $3, in round $4.
+run_group() {
+    for name in $2; do
+        wanted "$name" "$1" || continue
+        for t in $THREADS; do
+            "$3" "$name" "$t" "$4"
+        done
+    done
+}
+
 rep=1
 while [ "$rep" -le "$REPS" ]; do
-    for name in $BENCHES; do
-        wanted "$name" actors || continue
-        for t in $THREADS; do
-            run_actor "$name" "$t" "$rep"
-        done
-    done
-    for name in $NET_BENCHES; do
-        wanted "$name" net || continue
-        for t in $THREADS; do
-            run_net "$name" "$t" "$rep"
-        done
-    done
-    for name in $DIST_BENCHES; do
-        wanted "$name" dist || continue
-        for t in $THREADS; do
-            run_dist "$name" "$t" "$rep"
-        done
-    done
+    run_group actors "$BENCHES" run_actor "$rep"
+    run_group net "$NET_BENCHES" run_net "$rep"
+    run_group dist "$DIST_BENCHES" run_dist "$rep"
     rep=$((rep + 1))
 done
 
