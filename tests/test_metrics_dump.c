@@ -1,7 +1,8 @@
 /* test_metrics_dump.c — tr_runtime_dump lists a deliberately stuck actor
  * (running) and one whose messages wait behind it (runnable), and leaves
- * idle actors out; tr_runtime_dump_on_signal writes the same from the
- * runtime when the signal comes. */
+ * idle actors out, and writes every name, whatever its bytes, as one
+ * field of its one line; tr_runtime_dump_on_signal writes the same from
+ * the runtime when the signal comes. */
 #include "tests.h"
 
 #include <fcntl.h>
@@ -141,10 +142,78 @@ static void test_dump_on_signal_writes_from_the_runtime(void)
     signal(SIGUSR2, SIG_DFL);
 }
 
+/* Names are any bytes (tr_register): the dump writes each as one field of
+ * its actor's one line, printable ASCII and UTF-8 as they are, any other
+ * byte — a space or a backslash too — as \xHH. */
+static const struct {
+    const char *raw, *dumped;
+} odd[] = {
+    {"nl\nstate=idle", "nl\\x0astate=idle"}, /* would pass for a line and a field */
+    {"sp ace", "sp\\x20ace"},
+    {"tab\tcr\r", "tab\\x09cr\\x0d"},
+    {"soh\x01" "del\x7f", "soh\\x01del\\x7f"},
+    {"back\\slash", "back\\x5cslash"},
+    {"caf\xc3\xa9-\xe6\x97\xa5\xe6\x9c\xac", "caf\xc3\xa9-\xe6\x97\xa5\xe6\x9c\xac"},
+    {"ff\xff", "ff\\xff"},
+    {"cut\xe6\x97", "cut\\xe6\\x97"},
+    {"sur\xed\xa0\x80", "sur\\xed\\xa0\\x80"},
+    {"long\xc0\xaf", "long\\xc0\\xaf"},
+};
+#define ODD_N (sizeof odd / sizeof odd[0])
+
+static void test_dump_writes_odd_names_on_one_line_each(void)
+{
+    struct stuck s;
+    stuck_start(&s);
+    tr_ctx *cx = tr_runtime_ctx(s.rt);
+    tr_pid pid[ODD_N];
+    uint64_t zero = 0;
+    /* The one worker is held: each has a message waiting, so each is
+     * listed (runnable). */
+    for (size_t i = 0; i < ODD_N; i++) {
+        TT_EQ(tr_spawn(cx, tt_counter, &zero, sizeof zero, &pid[i]), 0);
+        TT_EQ(tr_register(s.rt, odd[i].raw, pid[i]), 0);
+        TT_EQ(tr_send(cx, pid[i], MSG_COUNT, NULL, 0), 0);
+    }
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    CU_ASSERT_FATAL(f != NULL);
+    TT_EQ(tr_runtime_dump(s.rt, f), 2 + (int)ODD_N);
+    fclose(f);
+    check_dump(buf, &s);
+    /* Lines: the heading, the actors, the worker, the injection queue;
+     * nothing but text between the newlines. */
+    size_t lines = 0, actors = 0;
+    bool text = true;
+    for (size_t i = 0; i < size; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        lines += c == '\n';
+        actors += strncmp(&buf[i], "actor ", 6) == 0 && (i == 0 || buf[i - 1] == '\n');
+        text &= c == '\n' || (c >= 0x20 && c != 0x7f);
+    }
+    TT_EQ(lines, 1 + 2 + ODD_N + 1 + 1);
+    TT_EQ(actors, 2 + ODD_N);
+    CU_ASSERT(text);
+    for (size_t i = 0; i < ODD_N; i++) {
+        const char *l = line_of(buf, pid[i]);
+        char want[128];
+        snprintf(want, sizeof want, " name=%s behaviour=", odd[i].dumped);
+        if (!line_has(l, want) || !line_has(l, "state=runnable mailbox=1 "))
+            printf("\n    no line for %s with %s\n", odd[i].dumped, want);
+        CU_ASSERT(line_has(l, want));
+        CU_ASSERT(line_has(l, "state=runnable mailbox=1 "));
+    }
+    free(buf);
+    stuck_end(&s);
+}
+
 void register_metrics_dump_tests(void)
 {
     CU_pSuite s = tt_suite("metrics_dump");
     tt_test(s, "dump_lists_the_stuck_and_the_waiting", test_dump_lists_the_stuck_and_the_waiting);
     tt_test(s, "dump_on_signal_writes_from_the_runtime",
             test_dump_on_signal_writes_from_the_runtime);
+    tt_test(s, "dump_writes_odd_names_on_one_line_each",
+            test_dump_writes_odd_names_on_one_line_each);
 }

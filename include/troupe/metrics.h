@@ -135,8 +135,10 @@ TR_API int tr_runtime_top(tr_runtime *rt, tr_top_key key, unsigned n, unsigned w
 
 /* Writes to f one line per actor that is running, runnable, muted or has
  * messages waiting (pid, name, behaviour, state, mailbox, links,
- * monitors), then the workers' run-queue depths. Returns the number of
- * actors listed, or a negative code (TR_EINVAL: f NULL). Any thread. */
+ * monitors; in the name, bytes other than printable ASCII and valid UTF-8,
+ * and spaces and backslashes, as \xHH), then the workers' run-queue
+ * depths. Returns the number of actors listed, or a negative code
+ * (TR_EINVAL: f NULL). Any thread. */
 TR_API int tr_runtime_dump(tr_runtime *rt, FILE *f);
 
 /* From now on, signal signo makes the runtime write a dump to stderr —
