@@ -82,9 +82,10 @@ static size_t utf8_len(const unsigned char *s)
     return n;
 }
 
-void tr__obuf_escaped(tr__obuf *b, const char *str, int mode)
+bool tr__obuf_escaped(tr__obuf *b, const char *str, int mode)
 {
     const unsigned char *s = (const unsigned char *)str;
+    bool replaced = false;
     while (*s != '\0') {
         size_t n = utf8_len(s);
         if (n > 1) {
@@ -97,11 +98,13 @@ void tr__obuf_escaped(tr__obuf *b, const char *str, int mode)
             tr__obuf_printf(b, "\\%c", (char)c);
         else if (c == '\n')
             tr__obuf_put(b, "\\n", 2);
-        else if (n == 0 || (mode == TR__ESC_PROM && (c < 0x20 || c == 0x7f)))
+        else if (n == 0 || (mode == TR__ESC_PROM && (c < 0x20 || c == 0x7f))) {
             tr__obuf_put(b, "?", 1);
-        else if (c < 0x20)
+            replaced = true;
+        } else if (c < 0x20)
             tr__obuf_printf(b, "\\u%04x", c);
         else
             tr__obuf_put(b, (const char *)&s[-1], 1);
     }
+    return replaced;
 }

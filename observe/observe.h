@@ -31,9 +31,10 @@ void tr__obuf_free(tr__obuf *b);
 /* s (NUL-terminated) escaped as a Prometheus label value (TR__ESC_PROM:
  * backslash, quote and newline) or inside a JSON string (TR__ESC_JSON),
  * without the quotes. Bytes that are not valid UTF-8, and other control
- * characters in a label, become '?': both formats want UTF-8 text. */
+ * characters in a label, become '?': both formats want UTF-8 text.
+ * Whether any byte became '?' (then s is not the only text written so). */
 enum { TR__ESC_PROM, TR__ESC_JSON };
-void tr__obuf_escaped(tr__obuf *b, const char *s, int mode);
+bool tr__obuf_escaped(tr__obuf *b, const char *s, int mode);
 
 /* The whole /metrics page. 0, or TR_ENOMEM. Any thread. */
 int tr__prom_write(tr_runtime *rt, tr__obuf *b);

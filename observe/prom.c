@@ -189,7 +189,11 @@ static void named_actors(tr__obuf *b, tr_runtime *rt)
             if (a[i].name[0] == '\0')
                 continue;
             tr__obuf_printf(b, "%s{name=\"", names[f]);
-            tr__obuf_escaped(b, a[i].name, TR__ESC_PROM);
+            /* A '?' stands for any byte it replaced, so two names that
+             * differ only there would make one series twice: those get
+             * their pid too, which no other series of the family has. */
+            if (tr__obuf_escaped(b, a[i].name, TR__ESC_PROM))
+                tr__obuf_printf(b, "\",pid=\"%llx", (unsigned long long)a[i].pid);
             tr__obuf_put(b, "\"} ", 3);
             if (f == 1)
                 tr__obuf_printf(b, "%llu.%09llu\n", (unsigned long long)(a[i].busy_ns / 1000000000u),

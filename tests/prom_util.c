@@ -285,3 +285,34 @@ bool json_valid(const char *text)
     return tt_json_check(text, strlen(text), NULL, NULL);
 }
 
+bool utf8_valid(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text, *end = s + len;
+    while (s < end) {
+        unsigned c = *s++;
+        if (c < 0x80)
+            continue;
+        /* The lead byte: how many continuation bytes, its bits, and the
+         * least code point that needs that many. */
+        unsigned more;
+        uint32_t cp, least;
+        if (c >= 0xc0 && c <= 0xdf)
+            more = 1, cp = c & 0x1f, least = 0x80;
+        else if (c >= 0xe0 && c <= 0xef)
+            more = 2, cp = c & 0x0f, least = 0x800;
+        else if (c >= 0xf0 && c <= 0xf7)
+            more = 3, cp = c & 0x07, least = 0x10000;
+        else
+            return false; /* a continuation byte, or 0xf8 and up */
+        if ((size_t)(end - s) < more)
+            return false;
+        for (unsigned i = 0; i < more; i++, s++) {
+            if ((*s & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (*s & 0x3f);
+        }
+        if (cp < least || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+    }
+    return true;
+}

@@ -11,7 +11,7 @@
  * a TYPE before each family's first sample and each family's lines
  * together; no series twice; counters not negative; histograms with an le
  * on every bucket, les increasing, counts cumulative, a +Inf bucket equal
- * to _count, and a _sum. */
+ * to _count, and a _sum. And a check that text is UTF-8. */
 #ifndef TROUPE_TESTS_PROM_UTIL_H
 #define TROUPE_TESTS_PROM_UTIL_H
 
@@ -48,5 +48,8 @@ family *prom_family_of(exposition *e, const char *name);
 const series *prom_find(const exposition *e, const char *name, const char *labels);
 /* Whether text is one JSON value and nothing more. */
 bool json_valid(const char *text);
+/* Whether text[0 .. len) is UTF-8 (RFC 3629: shortest forms, no
+ * surrogates, nothing past U+10FFFF), which both formats require. */
+bool utf8_valid(const char *text, size_t len);
 
 #endif

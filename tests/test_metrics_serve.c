@@ -16,10 +16,14 @@
  *     the hot actor first; a windowed query answered (by the two-sample
  *     timer, not a worker's sleep) with the window's own counts: none for
  *     a quiet window, some while messages flow;
+ *   - names of any bytes (control characters, UTF-8, bytes that are not
+ *     UTF-8) escaped so that /actors stays UTF-8 JSON and /metrics stays
+ *     UTF-8 text the strict reader takes, with no series twice;
  *   - 404 for other paths, 405 for other methods, 400 for a bad query,
  *     TR_EINVAL for bad addresses;
- *   - and that the readers themselves (prom_util.h) refuse text that breaks
- *     any one rule of the format, so that their passing means something.
+ *   - and that the readers themselves (prom_util.h, and its UTF-8 check)
+ *     refuse text that breaks any one rule of the format, so that their
+ *     passing means something.
  */
 #include <math.h>
 #include <sys/wait.h>
@@ -347,6 +351,150 @@ static void wrong_paths_methods_and_queries_refused(void)
     fixture_stop(&f);
 }
 
+/* ---- names that need escaping ---- */
+
+/* A name is any bytes, 1 to TR_NAME_MAX - 1 of them (the registry looks
+ * at nothing else), so each format has to make text of what it is given.
+ * Each name with what it must become: in a JSON string (RFC 8259: control
+ * characters escaped; the library writes a byte that is not UTF-8 as '?',
+ * so the document stays UTF-8) and in a Prometheus label value (0.0.4:
+ * \\, \" and \n escaped; the library writes other control characters and
+ * what is not UTF-8 as '?', and then adds the pid as a label, `replaced`,
+ * since "dup\x01" and "dup\x02" would otherwise be one series twice). */
+static const struct odd_name {
+    const char *raw, *json, *prom;
+    bool replaced;
+} odd_names[] = {
+    {"nl\nx", "nl\\nx", "nl\\nx", false},
+    {"tab\tx", "tab\\u0009x", "tab?x", true},
+    {"cr\rx", "cr\\u000dx", "cr?x", true},
+    {"soh\x01" "x", "soh\\u0001x", "soh?x", true},
+    {"del\x7f" "x", "del\x7f" "x", "del?x", true},
+    {"q\"b\\\n", "q\\\"b\\\\\\n", "q\\\"b\\\\\\n", false},
+    {"caf\xc3\xa9", "caf\xc3\xa9", "caf\xc3\xa9", false},                   /* é */
+    {"\xe6\x97\xa5\xe6\x9c\xac", "\xe6\x97\xa5\xe6\x9c\xac",                  /* 日本 */
+     "\xe6\x97\xa5\xe6\x9c\xac", false},
+    {"\xf0\x9f\x99\x82", "\xf0\x9f\x99\x82", "\xf0\x9f\x99\x82", false},     /* U+1F642 */
+    {"ff\xff" "x", "ff?x", "ff?x", true},                                    /* a lone 0xff */
+    {"cut\xe6\x97", "cut??", "cut??", true},                                 /* truncated at the end */
+    {"mid\xe6\x97" "x", "mid??x", "mid??x", true},                           /* and in the middle */
+    {"cont\x80", "cont?", "cont?", true},                                    /* a stray continuation */
+    {"long2\xc0\xaf", "long2??", "long2??", true},                           /* overlong '/' */
+    {"long3\xe0\x80\xaf", "long3???", "long3???", true},
+    {"long4\xf0\x80\x80\xaf", "long4????", "long4????", true},
+    {"sur\xed\xa0\x80", "sur???", "sur???", true},                           /* U+D800 */
+    {"past\xf4\x90\x80\x80", "past????", "past????", true},                  /* U+110000 */
+    {"f5\xf5\x80\x80\x80", "f5????", "f5????", true},
+    {"dup\x01", "dup\\u0001", "dup?", true},
+    {"dup\x02", "dup\\u0002", "dup?", true},
+    {"dup?", "dup?", "dup?", false},
+};
+#define ODD_N (sizeof odd_names / sizeof odd_names[0])
+
+/* Whether text holds line (a whole one: it begins a line). */
+static bool has_line(const char *text, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *at = strstr(text, line); at != NULL; at = strstr(at + 1, line))
+        if ((at == text || at[-1] == '\n') && at[n - 1] == '\n')
+            return true;
+    return false;
+}
+
+static void odd_names_stay_valid_json_and_prometheus_text(void)
+{
+    fixture f;
+    fixture_start(&f);
+    tr_ctx *cx = tr_runtime_ctx(f.rt);
+    tr_pid pid[ODD_N + 1];
+    /* Half named by their spec, half by tr_register after the spawn. */
+    for (size_t i = 0; i < ODD_N; i++) {
+        tr_actor_spec spec = {.behaviour = quiet, .name = i % 2 ? odd_names[i].raw : NULL};
+        TT_EQ(tr_spawn_spec(cx, &spec, &pid[i]), 0);
+        if (i % 2 == 0)
+            TT_EQ(tr_register(f.rt, odd_names[i].raw, pid[i]), 0);
+        TT_EQ(tr_whereis(f.rt, odd_names[i].raw), pid[i]);
+    }
+    /* The longest name there can be, every byte a control character; one
+     * byte more, or none, is refused. */
+    char longest[TR_NAME_MAX + 1];
+    memset(longest, '\x01', TR_NAME_MAX);
+    longest[TR_NAME_MAX] = '\0';
+    TT_EQ(tr_spawn(cx, quiet, NULL, 0, &pid[ODD_N]), 0);
+    TT_EQ(tr_register(f.rt, longest, pid[ODD_N]), TR_EINVAL);
+    tr_actor_spec too_long = {.behaviour = quiet, .name = longest};
+    TT_EQ(tr_spawn_spec(cx, &too_long, NULL), TR_EINVAL);
+    TT_EQ(tr_register(f.rt, "", pid[ODD_N]), TR_EINVAL);
+    longest[TR_NAME_MAX - 1] = '\0';
+    TT_EQ(tr_register(f.rt, longest, pid[ODD_N]), 0);
+
+    /* tr_runtime_top hands the names back byte for byte. */
+    tr_actor_figures *top = calloc(1000, sizeof *top);
+    CU_ASSERT_FATAL(top != NULL);
+    int n = tr_runtime_top(f.rt, TR_TOP_HANDLED, 1000, 0, top);
+    for (size_t i = 0; i <= ODD_N; i++) {
+        const char *want = i < ODD_N ? odd_names[i].raw : longest;
+        int k = 0;
+        while (k < n && top[k].pid != pid[i])
+            k++;
+        CU_ASSERT(k < n && strcmp(top[k].name, want) == 0);
+    }
+    free(top);
+
+    /* /actors: valid JSON, UTF-8 throughout, each name as expected under
+     * its own pid. */
+    char *body = get_body(f.port, "/actors?top=1000");
+    CU_ASSERT_FATAL(body != NULL);
+    CU_ASSERT(json_valid(body));
+    CU_ASSERT(utf8_valid(body, strlen(body)));
+    char want[512];
+    for (size_t i = 0; i <= ODD_N; i++) {
+        int at = snprintf(want, sizeof want, "{\"pid\":\"%llx\",\"name\":\"",
+                          (unsigned long long)pid[i]);
+        if (i < ODD_N)
+            at += snprintf(want + at, sizeof want - (size_t)at, "%s", odd_names[i].json);
+        else
+            for (size_t k = 0; k < TR_NAME_MAX - 1; k++)
+                at += snprintf(want + at, sizeof want - (size_t)at, "\\u0001");
+        snprintf(want + at, sizeof want - (size_t)at, "\",\"behaviour\":");
+        if (strstr(body, want) == NULL)
+            printf("\n    /actors lacks %s\n", want);
+        CU_ASSERT(strstr(body, want) != NULL);
+    }
+    free(body);
+
+    /* /metrics: the strict reader takes it (every line whole, escapes
+     * right, no series twice), UTF-8 throughout, and each name's series
+     * as expected. */
+    body = get_body(f.port, "/metrics");
+    CU_ASSERT_FATAL(body != NULL);
+    exposition *e = malloc(sizeof *e);
+    CU_ASSERT_FATAL(e != NULL);
+    bool ok = exposition_read(e, body);
+    if (!ok)
+        printf("\n    /metrics: %s\n", e->err);
+    CU_ASSERT(ok);
+    free(e);
+    CU_ASSERT(utf8_valid(body, strlen(body)));
+    for (size_t i = 0; i <= ODD_N; i++) {
+        int at = snprintf(want, sizeof want, "troupe_actor_mailbox_depth{name=\"");
+        if (i < ODD_N)
+            at += snprintf(want + at, sizeof want - (size_t)at, "%s", odd_names[i].prom);
+        else
+            for (size_t k = 0; k < TR_NAME_MAX - 1; k++)
+                at += snprintf(want + at, sizeof want - (size_t)at, "?");
+        if (i == ODD_N || odd_names[i].replaced)
+            at += snprintf(want + at, sizeof want - (size_t)at, "\",pid=\"%llx",
+                           (unsigned long long)pid[i]);
+        snprintf(want + at, sizeof want - (size_t)at, "\"} 0\n");
+        if (!has_line(body, want))
+            printf("\n    /metrics lacks %s", want);
+        CU_ASSERT(has_line(body, want));
+    }
+    free(body);
+    fixture_stop(&f);
+}
+
 /* The reader of prom_util.h is strict: each of these breaks one rule. */
 static void strict_reader_rejects_malformed_text(void)
 {
@@ -398,6 +546,17 @@ static void strict_reader_rejects_malformed_text(void)
     CU_ASSERT(!json_valid("{\"a\":1,}"));
     CU_ASSERT(!json_valid("{\"a\":\"\\x\"}"));
     CU_ASSERT(!json_valid("{\"a\":1} x"));
+    static const char *const utf8_good[] = {"", "a\x7f", "caf\xc3\xa9", "\xe6\x97\xa5",
+                                            "\xef\xbf\xbf", "\xf0\x90\x80\x80",
+                                            "\xf4\x8f\xbf\xbf"};
+    static const char *const utf8_bad[] = {"\xff", "\x80", "\xc3", "\xe6\x97", "\xe6\x97x",
+                                           "\xc0\xaf", "\xc1\xbf", "\xe0\x9f\xbf",
+                                           "\xed\xa0\x80", "\xf0\x8f\xbf\xbf",
+                                           "\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80"};
+    for (size_t i = 0; i < sizeof utf8_good / sizeof utf8_good[0]; i++)
+        CU_ASSERT(utf8_valid(utf8_good[i], strlen(utf8_good[i])));
+    for (size_t i = 0; i < sizeof utf8_bad / sizeof utf8_bad[0]; i++)
+        CU_ASSERT(!utf8_valid(utf8_bad[i], strlen(utf8_bad[i])));
 }
 
 void register_metrics_serve_tests(void)
@@ -409,4 +568,6 @@ void register_metrics_serve_tests(void)
     tt_test(s, "actors_json_lists_the_hot_actor_first", actors_json_lists_the_hot_actor_first);
     tt_test(s, "actors_window_counts_only_the_window", actors_window_counts_only_the_window);
     tt_test(s, "wrong_paths_methods_and_queries_refused", wrong_paths_methods_and_queries_refused);
+    tt_test(s, "odd_names_stay_valid_json_and_prometheus_text",
+            odd_names_stay_valid_json_and_prometheus_text);
 }
