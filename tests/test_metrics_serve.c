@@ -16,6 +16,10 @@
  *     the hot actor first; a windowed query answered (by the two-sample
  *     timer, not a worker's sleep) with the window's own counts: none for
  *     a quiet window, some while messages flow;
+ *   - every state /actors can name, made to last (running: a turn held;
+ *     runnable: an actor in that worker's LIFO slot; muted: a sender
+ *     waiting for the overloaded holder), also in tr_runtime_dump, and a
+ *     window ranked by busy time and by mailbox depth;
  *   - names of any bytes (control characters, UTF-8, bytes that are not
  *     UTF-8) escaped so that /actors stays UTF-8 JSON and /metrics stays
  *     UTF-8 text the strict reader takes, with no series twice;
@@ -25,6 +29,7 @@
  *     refuse text that breaks any one rule of the format, so that their
  *     passing means something.
  */
+#include <limits.h>
 #include <math.h>
 #include <sys/wait.h>
 
@@ -351,6 +356,214 @@ static void wrong_paths_methods_and_queries_refused(void)
     fixture_stop(&f);
 }
 
+/* ---- states, and rankings over a window ---- */
+
+enum { MSG_NOP = 3, MSG_HOLD, MSG_POKE };
+#define HOLD_BATCH 8
+#define DEEP 100
+
+struct holder {
+    sem_t go;
+    atomic_bool in_turn;
+    tr_pid ready; /* the actor the holding turn makes runnable */
+};
+
+/* On MSG_HOLD: sends h->ready a message, which puts it in this worker's
+ * LIFO slot — the worker's alone (sched/sched.h), so it stays runnable
+ * while this turn lasts — then holds the worker until the test posts go.
+ * Other messages: nothing. */
+static void holding(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct holder *h = *(struct holder **)state;
+    if (m->type != MSG_HOLD)
+        return;
+    TT_CHECK(tr_send(cx, h->ready, MSG_NOP, NULL, 0) == 0);
+    atomic_store(&h->in_turn, true);
+    while (sem_wait(&h->go) != 0)
+        ;
+}
+
+/* On MSG_POKE: a message to the pid in its state. */
+static void poking(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    if (m->type == MSG_POKE)
+        TT_CHECK(tr_send(cx, *(const tr_pid *)state, MSG_NOP, NULL, 0) == 0);
+}
+
+/* Whether the /actors object named name holds what (after its name). */
+static bool actor_has(const char *json, const char *name, const char *what)
+{
+    char needle[128];
+    snprintf(needle, sizeof needle, "\"name\":\"%s\"", name);
+    const char *at = strstr(json, needle);
+    if (at == NULL)
+        return false;
+    const char *end = strchr(at, '}'), *w = strstr(at, what);
+    return w != NULL && w < end;
+}
+
+/* Whether the first actor of /actors is the one named name. */
+static bool first_is(const char *json, const char *name)
+{
+    char needle[128];
+    snprintf(needle, sizeof needle, "\"actors\":[{\"pid\":\"%%*[0-9a-f]\",\"name\":\"%s\"%%n", name);
+    int got = 0;
+    const char *at = strstr(json, "\"actors\":[");
+    return at != NULL && sscanf(at, needle, &got) == 0 && got > 0;
+}
+
+/* Whether the values of key, in the order /actors lists the actors, never
+ * rise (and there are some). */
+static bool never_rises(const char *json, const char *key)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"%s\":", key);
+    unsigned long long last = ULLONG_MAX;
+    size_t n = 0;
+    for (const char *at = strstr(json, needle); at != NULL; at = strstr(at + 1, needle), n++) {
+        unsigned long long v = strtoull(at + strlen(needle), NULL, 10);
+        if (v > last)
+            return false;
+        last = v;
+    }
+    return n > 0;
+}
+
+/* Whether the dump's line for pid holds what. */
+static bool dump_has(const char *dump, tr_pid pid, const char *what)
+{
+    char key[64];
+    snprintf(key, sizeof key, "actor %" PRIx64 " ", pid);
+    const char *l = strstr(dump, key);
+    const char *end = l != NULL ? strchr(l, '\n') : NULL, *w = l != NULL ? strstr(l, what) : NULL;
+    return w != NULL && (end == NULL || w < end);
+}
+
+/* Every state an actor can be in, made to last: "holder" holds a worker
+ * in its turn (running) with DEEP + 2 messages in its mailbox, having
+ * made "queued" runnable in that worker's LIFO slot; its first turn took
+ * a batch short of its backlog, so it is overloaded, and "sender", which
+ * sent it a message from the other worker, waits for it (muted). /actors
+ * and the dump say so; a window ranks by the window's busy time (only the
+ * holder is in a turn through it) and by the mailbox at its end. */
+static void actors_show_every_state_and_rank_a_window(void)
+{
+    tr_config cfg;
+    tr_config_init(&cfg);
+    cfg.threads = 2;
+    cfg.batch = HOLD_BATCH;
+    cfg.watchdog_ms = 0; /* the holding turn is meant to be long */
+    tr_runtime *rt = NULL;
+    CU_ASSERT_FATAL(tr_runtime_create(&cfg, &rt) == 0);
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    struct holder h = {.in_turn = false};
+    CU_ASSERT_FATAL(sem_init(&h.go, 0, 0) == 0);
+    struct holder *hp = &h;
+    tr_pid holder, queued, sender;
+    tr_actor_spec qs = {.behaviour = quiet, .name = "queued"};
+    CU_ASSERT_FATAL(tr_spawn_spec(cx, &qs, &queued) == 0);
+    h.ready = queued;
+    tr_actor_spec hs = {.behaviour = holding, .state = &hp, .state_size = sizeof hp,
+                        .name = "holder"};
+    CU_ASSERT_FATAL(tr_spawn_spec(cx, &hs, &holder) == 0);
+    tr_actor_spec ss = {.behaviour = poking, .state = &holder, .state_size = sizeof holder,
+                        .name = "sender"};
+    CU_ASSERT_FATAL(tr_spawn_spec(cx, &ss, &sender) == 0);
+    uint16_t port = 0;
+    CU_ASSERT_FATAL(tr_metrics_serve(cx, "127.0.0.1:0", &port, NULL) == 0);
+    /* Sent before the start, so that the holder's first turn finds them
+     * all: it takes HOLD_BATCH, short of the messages that were waiting,
+     * and ends overloaded (sched/backpressure.c); its second holds. */
+    for (int i = 0; i < HOLD_BATCH; i++)
+        TT_EQ(tr_send(cx, holder, MSG_NOP, NULL, 0), 0);
+    TT_EQ(tr_send(cx, holder, MSG_HOLD, NULL, 0), 0);
+    for (int i = 0; i < DEEP; i++)
+        TT_EQ(tr_send(cx, holder, MSG_NOP, NULL, 0), 0);
+    CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
+    CU_ASSERT_FATAL(tt_wait_flag(&h.in_turn, 60));
+    /* The sender's message to the overloaded holder ends its turn, and it
+     * waits on the holder's list until the holder catches up. */
+    TT_EQ(tr_send(cx, sender, MSG_POKE, NULL, 0), 0);
+    tr_actor_figures fig;
+    WAIT_FOR(tr_actor_info(rt, sender, &fig) == 0 && fig.state == TR_ACTOR_MUTED);
+    TT_EQ(fig.handled, 1);
+    TT_EQ(fig.mailbox, 0);
+    TT_EQ(tr_actor_info(rt, holder, &fig), 0);
+    TT_EQ(fig.state, TR_ACTOR_RUNNING);
+    TT_EQ(fig.handled, HOLD_BATCH);
+    TT_EQ(fig.mailbox, DEEP + 2); /* the one its turn holds, DEEP, the sender's */
+    TT_EQ(tr_actor_info(rt, queued, &fig), 0);
+    TT_EQ(fig.state, TR_ACTOR_RUNNABLE);
+    TT_EQ(fig.mailbox, 1);
+
+    char *body = get_body(port, "/actors?top=1000");
+    CU_ASSERT_FATAL(body != NULL);
+    CU_ASSERT(json_valid(body));
+    CU_ASSERT(actor_has(body, "holder", "\"state\":\"running\""));
+    CU_ASSERT(actor_has(body, "queued", "\"state\":\"runnable\""));
+    CU_ASSERT(actor_has(body, "sender", "\"state\":\"muted\""));
+    free(body);
+
+    /* By mailbox over a window: the holder's DEEP + 2 first, the depths
+     * in order; the window's counts are the window's (none: the holder's
+     * turn has not ended, the others had none). */
+    body = get_body(port, "/actors?by=mailbox&window=50&top=1000");
+    CU_ASSERT_FATAL(body != NULL);
+    CU_ASSERT(json_valid(body));
+    CU_ASSERT(strstr(body, "{\"by\":\"mailbox\",\"window_ms\":50,") == body);
+    CU_ASSERT(first_is(body, "holder"));
+    TT_EQ(actor_field(body, "holder", "mailbox"), DEEP + 2);
+    TT_EQ(actor_field(body, "holder", "handled"), 0);
+    TT_EQ(actor_field(body, "holder", "turns"), 0);
+    TT_EQ(actor_field(body, "queued", "mailbox"), 1);
+    CU_ASSERT(never_rises(body, "mailbox"));
+    free(body);
+
+    /* By busy time over a window: the holder, in its turn throughout, is
+     * charged the monitor's ticks (sched/metrics.c); nobody else has a
+     * turn but the server's short ones, so it comes first (asked up to 3
+     * times: a monitor starved of the CPU for a whole window charges
+     * nobody). Those that had no turn were charged nothing. */
+    bool first = false;
+    for (int i = 0; i < 3 && !first; i++) {
+        body = get_body(port, "/actors?by=busy&window=200&top=1000");
+        CU_ASSERT_FATAL(body != NULL);
+        CU_ASSERT(json_valid(body));
+        CU_ASSERT(strstr(body, "{\"by\":\"busy\",\"window_ms\":200,") == body);
+        first = first_is(body, "holder") && actor_field(body, "holder", "busy_ns") > 0;
+        CU_ASSERT(never_rises(body, "busy_ns"));
+        TT_EQ(actor_field(body, "queued", "busy_ns"), 0);
+        TT_EQ(actor_field(body, "sender", "busy_ns"), 0);
+        TT_EQ(actor_field(body, "holder", "handled"), 0);
+        if (!first)
+            printf("\n    by busy, not the holder first: %s\n", body);
+        free(body);
+    }
+    CU_ASSERT(first);
+
+    char *dump = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&dump, &size);
+    CU_ASSERT_FATAL(f != NULL);
+    CU_ASSERT(tr_runtime_dump(rt, f) >= 3); /* and a connection, if still in a turn */
+    fclose(f);
+    CU_ASSERT(dump_has(dump, holder, " state=running "));
+    CU_ASSERT(dump_has(dump, queued, " state=runnable "));
+    CU_ASSERT(dump_has(dump, sender, " state=muted "));
+    free(dump);
+
+    /* Let go, the holder catches up and lets the sender go. */
+    sem_post(&h.go);
+    WAIT_FOR(tr_actor_info(rt, holder, &fig) == 0 && fig.handled == HOLD_BATCH + DEEP + 2);
+    WAIT_FOR(tr_actor_info(rt, sender, &fig) == 0 && fig.state == TR_ACTOR_IDLE);
+    WAIT_FOR(tr_actor_info(rt, queued, &fig) == 0 && fig.handled == 1);
+    TT_NO_ERRORS();
+    tr_runtime_shutdown(rt);
+    tt_join_within(rt, 60);
+    tr_runtime_destroy(rt);
+    sem_destroy(&h.go);
+}
+
 /* ---- names that need escaping ---- */
 
 /* A name is any bytes, 1 to TR_NAME_MAX - 1 of them (the registry looks
@@ -568,6 +781,8 @@ void register_metrics_serve_tests(void)
     tt_test(s, "actors_json_lists_the_hot_actor_first", actors_json_lists_the_hot_actor_first);
     tt_test(s, "actors_window_counts_only_the_window", actors_window_counts_only_the_window);
     tt_test(s, "wrong_paths_methods_and_queries_refused", wrong_paths_methods_and_queries_refused);
+    tt_test(s, "actors_show_every_state_and_rank_a_window",
+            actors_show_every_state_and_rank_a_window);
     tt_test(s, "odd_names_stay_valid_json_and_prometheus_text",
             odd_names_stay_valid_json_and_prometheus_text);
 }
