@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/utf8.h"
 #include "observe.h"
 
 /* Room for n more bytes and a NUL; false (and oom) if it cannot grow. */
@@ -64,30 +65,12 @@ void tr__obuf_free(tr__obuf *b)
     *b = (tr__obuf){0};
 }
 
-/* The length of the valid UTF-8 sequence at s (1 to 4), or 0. */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned c = s[0];
-    size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-                              : (c & 0xf8) == 0xf0 ? 4 : 0;
-    if (n == 0 || (n == 2 && c < 0xc2) || (n == 4 && c > 0xf4))
-        return 0; /* a stray continuation, an overlong pair, past U+10FFFF */
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    if (n == 3 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0)))
-        return 0; /* overlong, or a surrogate */
-    if (n == 4 && ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90)))
-        return 0;
-    return n;
-}
-
 bool tr__obuf_escaped(tr__obuf *b, const char *str, int mode)
 {
     const unsigned char *s = (const unsigned char *)str;
     bool replaced = false;
     while (*s != '\0') {
-        size_t n = utf8_len(s);
+        size_t n = tr__utf8_len(s);
         if (n > 1) {
             tr__obuf_put(b, (const char *)s, n);
             s += n;

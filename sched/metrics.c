@@ -43,6 +43,7 @@
 #include <time.h>
 
 #include "../base/futex.h"
+#include "../base/utf8.h"
 #include "sched.h"
 #include "troupe/error.h"
 
@@ -376,21 +377,6 @@ static const char *state_name(tr_actor_state s)
     return (unsigned)s < sizeof names / sizeof *names ? names[s] : "?";
 }
 
-/* The length of the valid UTF-8 sequence of 2 to 4 bytes at s, or 0
- * (RFC 3629: no overlong form, no surrogate, nothing past U+10FFFF). */
-static size_t utf8_multi(const unsigned char *s)
-{
-    unsigned c = s[0];
-    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : (c & 0xf0) == 0xe0 ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) ||
-        (c == 0xf4 && s[1] >= 0x90))
-        return 0;
-    return n;
-}
-
 /* A name as one field of a dump line: printable ASCII and valid UTF-8 as
  * they are, and every other byte — a space, a control character, a
  * backslash, a byte that is not UTF-8 — as \xHH, so that a name (any
@@ -400,7 +386,7 @@ static void dump_name(FILE *f, const char *name)
 {
     const unsigned char *s = (const unsigned char *)name;
     while (*s != '\0') {
-        size_t n = *s >= 0x80 ? utf8_multi(s) : 0;
+        size_t n = *s >= 0x80 ? tr__utf8_len(s) : 0;
         if (n != 0) {
             fwrite(s, 1, n, f);
             s += n;

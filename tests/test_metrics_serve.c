@@ -521,11 +521,12 @@ static void actors_show_every_state_and_rank_a_window(void)
 
     /* By busy time over a window: the holder, in its turn throughout, is
      * charged the monitor's ticks (sched/metrics.c); nobody else has a
-     * turn but the server's short ones, so it comes first (asked up to 3
-     * times: a monitor starved of the CPU for a whole window charges
-     * nobody). Those that had no turn were charged nothing. */
+     * turn but the server's short ones, so it comes first (asked again,
+     * up to 20 windows, while the monitor is starved of the CPU for a
+     * whole window and charges nobody). Those that had no turn were
+     * charged nothing. */
     bool first = false;
-    for (int i = 0; i < 3 && !first; i++) {
+    for (int i = 0; i < 20 && !first; i++) {
         body = get_body(port, "/actors?by=busy&window=200&top=1000");
         CU_ASSERT_FATAL(body != NULL);
         CU_ASSERT(json_valid(body));
