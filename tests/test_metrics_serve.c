@@ -135,20 +135,30 @@ static long long actor_field(const char *json, const char *name, const char *key
     return strtoll(k + strlen(needle), NULL, 10);
 }
 
+/* /metrics fetched (the body in *body) and read by the strict reader,
+ * which must take it (whether it did in *ok). */
+static exposition *read_metrics(uint16_t port, char **body, bool *ok)
+{
+    *body = get_body(port, "/metrics");
+    CU_ASSERT_FATAL(*body != NULL);
+    exposition *e = malloc(sizeof *e);
+    CU_ASSERT_FATAL(e != NULL);
+    *ok = exposition_read(e, *body);
+    if (!*ok)
+        printf("\n    /metrics: %s\n", e->err);
+    CU_ASSERT(*ok);
+    return e;
+}
+
 /* ---- the tests ---- */
 
 static void metrics_parse_strictly_with_exact_figures(void)
 {
     fixture f;
     fixture_start(&f);
-    char *body = get_body(f.port, "/metrics");
-    CU_ASSERT_FATAL(body != NULL);
-    exposition *e = malloc(sizeof *e);
-    CU_ASSERT_FATAL(e != NULL);
-    bool ok = exposition_read(e, body);
-    if (!ok)
-        printf("\n    /metrics: %s\n", e->err);
-    CU_ASSERT(ok);
+    char *body;
+    bool ok;
+    exposition *e = read_metrics(f.port, &body, &ok);
     /* Every family of the README's table is there, with its type. */
     static const char *const want[][2] = {
         {"troupe_messages_sent_total", "counter"}, {"troupe_messages_handled_total", "counter"},
@@ -680,15 +690,8 @@ static void odd_names_stay_valid_json_and_prometheus_text(void)
     /* /metrics: the strict reader takes it (every line whole, escapes
      * right, no series twice), UTF-8 throughout, and each name's series
      * as expected. */
-    body = get_body(f.port, "/metrics");
-    CU_ASSERT_FATAL(body != NULL);
-    exposition *e = malloc(sizeof *e);
-    CU_ASSERT_FATAL(e != NULL);
-    bool ok = exposition_read(e, body);
-    if (!ok)
-        printf("\n    /metrics: %s\n", e->err);
-    CU_ASSERT(ok);
-    free(e);
+    bool ok;
+    free(read_metrics(f.port, &body, &ok));
     CU_ASSERT(utf8_valid(body, strlen(body)));
     for (size_t i = 0; i <= ODD_N; i++) {
         int at = snprintf(want, sizeof want, "troupe_actor_mailbox_depth{name=\"");
