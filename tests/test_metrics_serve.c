@@ -612,6 +612,7 @@ static const struct odd_name {
     {"dup\x01", "dup\\u0001", "dup?", true},
     {"dup\x02", "dup\\u0002", "dup?", true},
     {"dup?", "dup?", "dup?", false},
+    {"esc\x1b[2J", "esc\\u001b[2J", "esc?[2J", true},                          /* clears a terminal */
 };
 #define ODD_N (sizeof odd_names / sizeof odd_names[0])
 
@@ -709,6 +710,25 @@ static void odd_names_stay_valid_json_and_prometheus_text(void)
         CU_ASSERT(has_line(body, want));
     }
     free(body);
+
+    /* troupe-top prints the names to a terminal: no control character
+     * gets there (an escape sequence would clear the screen, a newline
+     * break a row), but the newlines of its own rows. */
+    char target[32];
+    snprintf(target, sizeof target, "127.0.0.1:%u", (unsigned)f.port);
+    const char *const top_args[] = {"--once", "--top", "1000", target, NULL};
+    int code;
+    char *frame = tt_run_program("tools/troupe-top", top_args, false, 60, &code);
+    TT_EQ(code, 0);
+    CU_ASSERT_FATAL(frame != NULL);
+    for (const char *c = frame; *c != '\0'; c++)
+        if (((unsigned char)*c < 0x20 && *c != '\n') || *c == 0x7f) {
+            printf("\n    troupe-top wrote byte 0x%02x\n", (unsigned char)*c);
+            CU_FAIL("a control character on the terminal");
+            break;
+        }
+    CU_ASSERT(strstr(frame, "esc?[2J") != NULL && strstr(frame, "nl?x") != NULL);
+    free(frame);
     fixture_stop(&f);
 }
 

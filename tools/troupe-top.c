@@ -305,7 +305,9 @@ static bool eat(json *j, char c)
 }
 
 /* A string into out (truncated to size; \uXXXX below 0x80 kept, others
- * as '?'); out may be NULL to skip it. */
+ * as '?'); out may be NULL to skip it. What it holds goes to a terminal,
+ * so a control character (an escape sequence in an actor's name, a
+ * newline that would break a row) comes out as '?' too. */
 static bool jstring(json *j, char *out, size_t size)
 {
     size_t n = 0;
@@ -342,6 +344,8 @@ static bool jstring(json *j, char *out, size_t size)
             default: return false;
             }
         }
+        if ((unsigned char)c < 0x20 || c == 0x7f)
+            c = '?';
         if (out != NULL && n + 1 < size)
             out[n++] = c;
     }
