@@ -15,7 +15,9 @@
  * - An EPMD that answers a lookup with garbage (a stand-in that takes
  *   the node's registration, then answers port requests with junk): the
  *   lookup fails as a malformed frame, the messages are dead letters, and
- *   the node's own actors go on. */
+ *   the node's own actors go on.
+ * - No EPMD on the node's port: tr_node_start starts one there, as erl
+ *   does, and a second node finds the first through it. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include "../dist/dist.h"
+#include "../support/epmd.h"
 #include "dist_util.h"
 
 enum { GO = 1, DATA, SPIN, HELLO };
@@ -197,6 +200,33 @@ static pid_t epmd_pid(uint16_t port)
     return found;
 }
 
+static void test_node_starts_an_epmd_when_none_answers(void)
+{
+    if (dt_skip())
+        return;
+    reset();
+    uint16_t port = epmd_free_port();
+    CU_ASSERT_FATAL(port != 0 && !epmd_answers(port));
+    tr_runtime *b = dt_node("tt_lb", port, 0); /* starts `epmd -daemon -port P` */
+    CU_ASSERT(epmd_answers(port));
+    CU_ASSERT(epmd_pid(port) > 0);
+    tr_actor_spec svc = {.behaviour = service, .name = "svc"};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(b), &svc, NULL), 0);
+
+    /* Node a finds b through that EPMD. */
+    tr_runtime *a = dt_node("tt_la", port, 0);
+    tr_pid c;
+    spawn_sink_and_client(a, &c);
+    go(a, c, "tt_lb@localhost", 1);
+    CU_ASSERT(tt_wait_count(&hellos, 1, 30));
+    TT_EQ(atomic_load(&sent_rc), 0);
+    TT_EQ(atomic_load(&dead_n), 0);
+    TT_NO_ERRORS();
+    dt_node_end(a);
+    dt_node_end(b);
+    CU_ASSERT(epmd_stop(port)); /* it was there to stop */
+}
+
 static void test_frozen_epmd_blocks_no_worker(void)
 {
     if (dt_skip())
@@ -327,6 +357,7 @@ void register_dist_lookup_tests(void)
     CU_pSuite s = CU_add_suite("dist_lookup", NULL, NULL);
     tt_test(s, "unknown_node_drops_what_was_sent", test_unknown_node_drops_what_was_sent);
     tt_test(s, "frozen_epmd_blocks_no_worker", test_frozen_epmd_blocks_no_worker);
+    tt_test(s, "node_starts_an_epmd_when_none_answers", test_node_starts_an_epmd_when_none_answers);
     tt_test(s, "garbage_from_epmd_drops_only_that_peer",
             test_garbage_from_epmd_drops_only_that_peer);
 }
