@@ -48,8 +48,15 @@ int tr__bind_socket(const char *host, uint16_t port, int socktype, uint16_t *bou
     int fd = tr__socket_for(host, port, true, socktype, &ss, &len);
     if (fd < 0)
         return fd;
+    /* TCP: SO_REUSEADDR, so that a restarted server binds again while
+     * connections of its last run are in TIME_WAIT; a socket that listens
+     * there still makes bind fail with EADDRINUSE. Not for UDP: there it
+     * lets two sockets that both set it bind the same port (Linux gives
+     * each datagram to one of them), so a second tr_udp_open would
+     * succeed and take the first one's datagrams instead of failing. */
     int err, one = 1;
-    tr__sys_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (socktype == SOCK_STREAM)
+        tr__sys_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (tr__sys_bind(fd, (struct sockaddr *)&ss, len) != 0) {
         err = -errno;
         tr__sys_close(fd);

@@ -33,7 +33,9 @@ int tr__socket_for(const char *host, uint16_t port, bool passive, int socktype,
                    struct sockaddr_storage *addr, socklen_t *len);
 
 /* A non-blocking, close-on-exec socket bound to host:port, with
- * SO_REUSEADDR; the bound port is stored. The fd, or a negative code. */
+ * SO_REUSEADDR if it is SOCK_STREAM (not for datagrams: see addr.c); the
+ * bound port is stored. The fd, or a negative code (-EADDRINUSE: the port
+ * is taken). */
 int tr__bind_socket(const char *host, uint16_t port, int socktype, uint16_t *bound);
 
 /* Spawns a socket actor: fn with a state that begins with its resource

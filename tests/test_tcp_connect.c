@@ -1,5 +1,6 @@
 /* test_tcp_connect.c — outgoing connections (tr_tcp_connect): success,
- * refusal, a missing host, a timeout.
+ * refusal, a missing host, a timeout; and the address errors of the other
+ * side, tr_tcp_listen on a port that is taken.
  *
  * The helpers, and how every network test runs its server and clients:
  * net_util.h. */
@@ -200,10 +201,82 @@ static void test_connect_timeout(void)
     TT_NO_ERRORS();
 }
 
+/* tr_tcp_listen on a port another socket holds fails at once with
+ * -EADDRINUSE (net.h: -errno from bind/listen), whoever holds it: a plain
+ * listening socket, a plain socket bound but not listening, another
+ * listener of the same runtime, on the holder's address or on 0.0.0.0.
+ * A failure spawns nothing, closes its socket (the descriptor count is
+ * back where it was) and frees its copy of the handler's state (ASan);
+ * the runtime serves on: the first listener still echoes, and a listen on
+ * a free port afterwards works and echoes too. */
+static int listen_at(tr_runtime *rt, const char *host, uint16_t port, struct stats *st,
+                     tr_pid *pid, uint16_t *bound)
+{
+    tr_tcp_listen_opts o = {.host = host, .port = port,
+                            .handler = handler_for(echo_raw, st, STRICT)};
+    return tr_tcp_listen(tr_runtime_ctx(rt), &o, pid, bound);
+}
+
+static void test_listen_port_in_use(void)
+{
+    struct server srv;
+    server_start(&srv, echo_raw, STRICT);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = loopback(0);
+    CU_ASSERT_FATAL(bind(lfd, (struct sockaddr *)&a, sizeof a) == 0);
+    CU_ASSERT_FATAL(listen(lfd, 4) == 0);
+    int bfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CU_ASSERT_FATAL(bind(bfd, (struct sockaddr *)&a, sizeof a) == 0); /* no SO_REUSEADDR */
+    const uint16_t held[] = {srv.port, local_port(lfd), local_port(bfd)};
+    const char *const hosts[] = {HOST, NULL};
+
+    int fds = fds_open();
+    tr_stats before;
+    tr_runtime_stats(srv.rt, &before);
+    for (size_t i = 0; i < sizeof held / sizeof held[0]; i++) {
+        for (size_t h = 0; h < 2; h++) {
+            tr_pid pid = TR_PID_NONE;
+            uint16_t bound = 0;
+            int rc = listen_at(srv.rt, hosts[h], held[i], srv.st, &pid, &bound);
+            if (rc != -EADDRINUSE)
+                printf("\n    port %u (holder %zu) on %s: %d (%s)", (unsigned)held[i], i,
+                       hosts[h] ? hosts[h] : "0.0.0.0", rc, tr_strerror(rc));
+            TT_EQ(rc, -EADDRINUSE);
+            TT_EQ(pid, TR_PID_NONE);
+            TT_EQ(bound, 0);
+        }
+    }
+    TT_EQ(fds_open(), fds);
+    tr_stats after;
+    tr_runtime_stats(srv.rt, &after);
+    TT_EQ(after.actors_spawned, before.actors_spawned);
+
+    /* The first listener still serves. */
+    int c1 = cli_connect(srv.port);
+    CU_ASSERT(cli_echo(c1, 1, 3000));
+    /* A listen on a free port still works. */
+    tr_pid second = TR_PID_NONE;
+    uint16_t port2 = 0;
+    TT_EQ(listen_at(srv.rt, HOST, 0, srv.st, &second, &port2), 0);
+    CU_ASSERT(second != TR_PID_NONE);
+    CU_ASSERT_FATAL(port2 != 0);
+    int c2 = cli_connect(port2);
+    CU_ASSERT(cli_echo(c2, 2, 3000));
+    close(c1);
+    close(c2);
+    server_saw_close(&srv, 2);
+    close(lfd);
+    close(bfd);
+    TT_NO_ERRORS();
+    server_stop(&srv);
+}
+
 void register_tcp_connect_tests(void)
 {
     CU_pSuite s = tt_suite("tcp_connect");
     tt_test(s, "connect_echoes_refused_port_and_unresolvable_host", test_connect);
     tt_test(s, "connect_without_host_is_einval_spawns_nothing", test_connect_no_host);
     tt_test(s, "connect_to_full_backlog_times_out", test_connect_timeout);
+    tt_test(s, "listen_on_a_port_in_use_is_eaddrinuse_runtime_serves_on",
+            test_listen_port_in_use);
 }

@@ -1,6 +1,6 @@
 /* test_udp.c — UDP actors (tr_udp_open): datagrams echoed to their sender,
- * the largest IPv4 datagram, tr_udp_close; and examples/udp-echo run as a
- * program.
+ * the largest IPv4 datagram, tr_udp_close, a port already taken; and
+ * examples/udp-echo run as a program.
  *
  * The helpers, and how every network test runs its server and clients:
  * net_util.h. */
@@ -151,6 +151,86 @@ static void test_udp_large(void)
     TT_NO_ERRORS();
 }
 
+/* tr_udp_open on a port another socket holds fails at once with
+ * -EADDRINUSE (net.h: as tr_tcp_listen), whoever holds it: a plain
+ * socket, or a UDP actor of the same runtime — which must keep its
+ * datagrams, not share its port with a second socket that would take
+ * them — on the holder's address or on 0.0.0.0. A failure spawns nothing,
+ * registers no name, closes its socket (the descriptor count is back
+ * where it was) and frees what it made (ASan); the first actor echoes on,
+ * and an open on a free port afterwards works, under the same name. */
+static void test_udp_port_in_use(void)
+{
+    struct ustats *st = calloc(1, sizeof *st);
+    CU_ASSERT_FATAL(st != NULL);
+    int c0 = udp_client(&st->clients[0]), c1 = udp_client(&st->clients[1]);
+    tr_runtime *rt = tt_runtime(2, 0);
+    struct ustate us = {.st = st};
+    tr_udp_opts o = {.host = HOST, .port = 0,
+                     .actor = {.behaviour = udp_echo, .state = &us, .state_size = sizeof us}};
+    uint16_t port = 0;
+    TT_EQ(tr_udp_open(tr_runtime_ctx(rt), &o, NULL, &port), 0);
+    CU_ASSERT_FATAL(port != 0);
+    CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
+    int hfd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = loopback(0);
+    CU_ASSERT_FATAL(bind(hfd, (struct sockaddr *)&a, sizeof a) == 0);
+    const uint16_t held[] = {port, local_port(hfd)};
+    const char *const hosts[] = {HOST, NULL};
+
+    int fds = fds_open();
+    tr_stats before;
+    tr_runtime_stats(rt, &before);
+    for (size_t i = 0; i < 2; i++) {
+        for (size_t h = 0; h < 2; h++) {
+            tr_udp_opts dup = o;
+            dup.host = hosts[h];
+            dup.port = held[i];
+            dup.actor.name = "udp-dup";
+            tr_pid pid = TR_PID_NONE;
+            uint16_t bound = 0;
+            int rc = tr_udp_open(tr_runtime_ctx(rt), &dup, &pid, &bound);
+            if (rc != -EADDRINUSE)
+                printf("\n    port %u (holder %zu) on %s: %d (%s)", (unsigned)held[i], i,
+                       hosts[h] ? hosts[h] : "0.0.0.0", rc, tr_strerror(rc));
+            TT_EQ(rc, -EADDRINUSE);
+            TT_EQ(pid, TR_PID_NONE);
+            TT_EQ(bound, 0);
+        }
+    }
+    TT_EQ(fds_open(), fds);
+    tr_stats after;
+    tr_runtime_stats(rt, &after);
+    TT_EQ(after.actors_spawned, before.actors_spawned);
+    TT_EQ(tr_whereis(rt, "udp-dup"), TR_PID_NONE);
+
+    /* The first actor still has its port, and its datagrams. */
+    for (int i = 0; i < 20; i++)
+        CU_ASSERT(udp_roundtrip(i % 2 ? c1 : c0, port, (uint64_t)i, 100));
+    TT_EQ(atomic_load(&st->datagrams), 20);
+    /* An open on a free port works, under the name no failure kept. */
+    tr_udp_opts free_port = o;
+    free_port.actor.name = "udp-dup";
+    tr_pid second = TR_PID_NONE;
+    uint16_t port2 = 0;
+    TT_EQ(tr_udp_open(tr_runtime_ctx(rt), &free_port, &second, &port2), 0);
+    CU_ASSERT_FATAL(port2 != 0 && port2 != port);
+    TT_EQ(tr_whereis(rt, "udp-dup"), second);
+    CU_ASSERT(udp_roundtrip(c0, port2, 99, 1000));
+    TT_EQ(atomic_load(&st->datagrams), 21);
+    TT_EQ(atomic_load(&st->bad_from), 0);
+    TT_EQ(atomic_load(&st->send_failed), 0);
+
+    tr_runtime_shutdown(rt);
+    TT_EQ(tt_join_within(rt, WAIT_S), 1);
+    tr_runtime_destroy(rt);
+    close(hfd);
+    close(c0);
+    close(c1);
+    free(st);
+    TT_NO_ERRORS();
+}
+
 /* examples/udp-echo, the program: on a port of the system's choice it
  * sends each datagram back to its sender byte for byte (empty and largest
  * included), and SIGTERM ends it with status 0. */
@@ -175,5 +255,7 @@ void register_udp_tests(void)
     CU_pSuite s = tt_suite("udp");
     tt_test(s, "2000_datagrams_echoed_to_their_sender_then_close", test_udp);
     tt_test(s, "largest_ipv4_datagram_arrives_whole", test_udp_large);
+    tt_test(s, "open_on_a_port_in_use_is_eaddrinuse_first_socket_keeps_it",
+            test_udp_port_in_use);
     tt_test(s, "udp_echo_example_echoes_and_stops_on_sigterm", test_udp_echo_example);
 }

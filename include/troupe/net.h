@@ -230,8 +230,10 @@ typedef struct tr_udp_opts {
 } tr_udp_opts;
 
 /* Opens a UDP socket actor: each datagram arrives as TR_UDP_DATAGRAM.
- * Stores its pid and bound port if asked. Errors: as tr_tcp_listen (a
- * name is allowed), TR_EEXIST (name taken: the socket is closed).
+ * The port is its own (no SO_REUSEADDR): one that another socket holds
+ * is -EADDRINUSE. Stores its pid and bound port if asked. Errors: as
+ * tr_tcp_listen (a name is allowed), TR_EEXIST (name taken: the socket is
+ * closed).
  * Threads: as tr_tcp_listen. */
 TR_API int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
 /* Inside a UDP actor's behaviour: sends one datagram. Errors: TR_ENOTCONN
