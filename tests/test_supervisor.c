@@ -39,6 +39,9 @@ enum { EV_INIT = 1, EV_STATE, EV_CRASHING, EV_STOPPED, EV_DOWN, EV_EXIT };
 /* Kid flags. */
 #define KF_TRAP 1u      /* traps exits (and reports TR_EXIT) */
 #define KF_IGNORE 2u    /* with KF_TRAP: ignores the shutdown signal */
+#define KF_FAIL_AGAIN 4u /* its init fails (KID_INIT_FAIL) at every start after the first */
+
+#define KID_INIT_FAIL 98
 
 struct event {
     int kind, id, value, reason;
@@ -49,6 +52,9 @@ struct event {
 #define MAX_EVENTS 4096
 #define MAX_IDS 128
 #define MAX_KNOWN 1024
+
+/* Starts of each kid id's init, for KF_FAIL_AGAIN (zeroed by tree_new). */
+static atomic_uint kid_starts[MAX_IDS];
 
 struct log {
     struct event ev[MAX_EVENTS];
@@ -63,6 +69,14 @@ struct log {
     int trigger_stopped, trigger_crash;
     /* On EV_INIT of auto_crash_id, crash it again, auto_crash_left times. */
     int auto_crash_id, auto_crash_left;
+    /* On EV_STOPPED from trigger_stopped, also (once each, in this
+     * order): kill trigger_kill with TR_EXIT_SHUTDOWN, register the
+     * collector under trigger_name, tell kid trigger_quit to K_QUIT. */
+    tr_pid trigger_kill;
+    const char *trigger_name;
+    int trigger_quit;
+    /* On EV_DOWN of down_id, tell kid down_quit to K_QUIT (once). */
+    int down_id, down_quit;
 };
 
 struct watch {
@@ -124,6 +138,18 @@ static void collector(tr_ctx *cx, void *state, const tr_msg *m)
             TT_CHECK(tr_send(cx, atomic_load(&lg->kid[lg->trigger_crash]), K_CRASH, NULL, 0) == 0);
             lg->trigger_crash = -1;
         }
+        if (e.kind == EV_STOPPED && e.id == lg->trigger_stopped && lg->trigger_kill != TR_PID_NONE) {
+            TT_CHECK(tr_kill(cx, lg->trigger_kill, TR_EXIT_SHUTDOWN) == 0);
+            lg->trigger_kill = TR_PID_NONE;
+        }
+        if (e.kind == EV_STOPPED && e.id == lg->trigger_stopped && lg->trigger_name != NULL) {
+            TT_CHECK(tr_register(tr_ctx_runtime(cx), lg->trigger_name, tr_self(cx)) == 0);
+            lg->trigger_name = NULL;
+        }
+        if (e.kind == EV_STOPPED && e.id == lg->trigger_stopped && lg->trigger_quit >= 0) {
+            TT_CHECK(tr_send(cx, atomic_load(&lg->kid[lg->trigger_quit]), K_QUIT, NULL, 0) == 0);
+            lg->trigger_quit = -1;
+        }
         break;
     }
     case C_WATCH: {
@@ -137,6 +163,10 @@ static void collector(tr_ctx *cx, void *state, const tr_msg *m)
         const tr_down_info *d = (const tr_down_info *)m->data;
         struct event e = { EV_DOWN, id_of(lg, d->pid), 0, d->reason, d->pid, TR_PID_NONE };
         log_add(lg, e);
+        if (e.id == lg->down_id && lg->down_quit >= 0) {
+            TT_CHECK(tr_send(cx, atomic_load(&lg->kid[lg->down_quit]), K_QUIT, NULL, 0) == 0);
+            lg->down_quit = -1;
+        }
         break;
     }
     default:
@@ -161,13 +191,16 @@ static void report(tr_ctx *cx, tr_pid collector_pid, int kind, int id, int value
     TT_CHECK(tr_send(cx, collector_pid, C_REPORT, &e, sizeof e) == 0);
 }
 
+/* EV_INIT's reason: 0, or KID_INIT_FAIL for an init that fails. */
 static int kid_init(tr_ctx *cx, void *state, tr_pid spawner)
 {
     struct kid_state *st = state;
     if (st->flags & KF_TRAP)
         tr_trap_exits(cx, true);
-    report(cx, st->collector, EV_INIT, st->id, st->value, 0, spawner);
-    return 0;
+    unsigned starts = atomic_fetch_add(&kid_starts[st->id], 1) + 1;
+    int fail = (st->flags & KF_FAIL_AGAIN) && starts > 1 ? KID_INIT_FAIL : 0;
+    report(cx, st->collector, EV_INIT, st->id, st->value, fail, spawner);
+    return fail;
 }
 
 static void kid(tr_ctx *cx, void *state, const tr_msg *m)
@@ -229,6 +262,9 @@ static struct tree *tree_new(unsigned threads)
     t->lg = calloc(1, sizeof *t->lg);
     CU_ASSERT_FATAL(t->lg != NULL);
     t->lg->trigger_stopped = t->lg->trigger_crash = t->lg->auto_crash_id = -1;
+    t->lg->trigger_quit = t->lg->down_id = t->lg->down_quit = -1;
+    for (int i = 0; i < MAX_IDS; i++)
+        atomic_store(&kid_starts[i], 0);
     t->rt = tt_runtime(threads, 0);
     TT_EQ(tr_spawn(tr_runtime_ctx(t->rt), collector, &t->lg, sizeof t->lg, &t->coll), 0);
     return t;
@@ -822,6 +858,318 @@ static void test_crash_during_restart_rest_for_one(void)
     crash_during_restart(TR_REST_FOR_ONE);
 }
 
+/* ---- a restart or a stop cut short ---------------------------------------------
+ *
+ * A kid that ignores the shutdown signal (grace 60 s: never reached) holds
+ * a stop sequence open while something else happens; the collector then
+ * tells it to quit, only once what happened has reached the supervisor's
+ * mailbox (an actor's exit goes to its links before its monitors hear of
+ * it, so K_QUIT sent on the EV_DOWN comes after it). So each case below
+ * runs the same way every time, with no timer firing. */
+
+#define LONG_GRACE (60 * TR_SEC)
+
+static long down_of(struct tree *t, unsigned from, int id, int reason)
+{
+    long i = find_ev(t, from, EV_DOWN, id);
+    CU_ASSERT(i >= 0);
+    TT_EQ(ev_at(t, i)->reason, reason);
+    return i;
+}
+
+/* Rest-for-one, one restart a minute: kid 2 crashes (restart 1), and
+ * while kid 4 holds the stop of 3 and 4 open, kid 0 — before the restart
+ * set — crashes too: a second restart, past the intensity. The supervisor
+ * gives up at once: nobody restarts, the running kids (4, 3, 1) stop in
+ * reverse start order, and it ends with TR_EXIT_RESTARTS. */
+static void test_widen_restart_past_intensity(void)
+{
+    struct tree *t = tree_new(4);
+    t->lg->monitor_kids = true;
+    tree_kids(t, 5, TR_PERMANENT, KF_TRAP);
+    t->ks[4].flags = KF_TRAP | KF_IGNORE;
+    t->cs[4].shutdown_ns = LONG_GRACE;
+    tree_spec(t, TR_REST_FOR_ONE, 5, 1, 60 * TR_SEC);
+    _Atomic tr_pid sup = TR_PID_NONE;
+    start_observed(t, &sup);
+    TT_EQ(count_ev(t, 0, EV_INIT, -1), 5);
+    t->lg->trigger_stopped = 4;
+    t->lg->trigger_crash = 0;
+    t->lg->down_id = 0;
+    t->lg->down_quit = 4;
+    unsigned from = mark(t);
+    to_kid(t, 2, K_CRASH);
+    run_quiet(t);
+    TT_EQ(count_ev(t, from, EV_CRASHING, 2), 1);
+    TT_EQ(count_ev(t, from, EV_CRASHING, 0), 1);
+    TT_EQ(count_ev(t, from, EV_INIT, -1), 0); /* nobody restarted */
+    down_of(t, from, 2, KID_CRASH);
+    down_of(t, from, 0, KID_CRASH);
+    long d4 = down_of(t, from, 4, TR_EXIT_NORMAL); /* its K_QUIT */
+    long d3 = down_of(t, from, 3, TR_EXIT_SHUTDOWN);
+    long d1 = down_of(t, from, 1, TR_EXIT_SHUTDOWN);
+    CU_ASSERT(d4 < d3 && d3 < d1);
+    CU_ASSERT(count_ev(t, from, EV_STOPPED, 4) >= 1);
+    TT_EQ(count_ev(t, from, EV_STOPPED, 3), 1);
+    TT_EQ(count_ev(t, from, EV_STOPPED, 1), 1);
+    for (unsigned i = from; i < mark(t); i++) {
+        if (t->lg->ev[i].kind == EV_STOPPED) {
+            TT_EQ(t->lg->ev[i].reason, TR_EXIT_SHUTDOWN);
+            TT_EQ(t->lg->ev[i].from, atomic_load(&sup));
+        }
+    }
+    TT_EQ(count_ev(t, from, EV_EXIT, -1), 1);
+    long exit = find_ev(t, from, EV_EXIT, -1);
+    TT_EQ(ev_at(t, exit)->reason, TR_EXIT_RESTARTS);
+    TT_EQ(ev_at(t, exit)->from, atomic_load(&sup));
+    CU_ASSERT(exit > d1);
+    TT_EQ(alive(t->rt), 2); /* collector, observer */
+    TT_NO_ERRORS();
+    tree_free(t);
+}
+
+/* One-for-all: kid 1 crashes; while kid 2 holds the stop open, the
+ * supervisor is told to shut down. The restart is dropped: it stops what
+ * still runs (kid 2, then kid 0) and ends with TR_EXIT_SHUTDOWN; nobody
+ * starts again, kid 1 included. */
+static void test_shutdown_during_restart(void)
+{
+    struct tree *t = tree_new(4);
+    t->lg->monitor_kids = true;
+    tree_kids(t, 3, TR_PERMANENT, KF_TRAP);
+    t->ks[2].flags = KF_TRAP | KF_IGNORE;
+    t->cs[2].shutdown_ns = LONG_GRACE;
+    tree_spec(t, TR_ONE_FOR_ALL, 3, 10, 60 * TR_SEC);
+    tr_pid sup = start_and_bump(t, 3);
+    t->lg->trigger_stopped = 2;
+    t->lg->trigger_kill = sup; /* then K_QUIT to kid 2, behind the kill */
+    t->lg->trigger_quit = 2;
+    unsigned from = mark(t);
+    to_kid(t, 1, K_CRASH);
+    run_quiet(t);
+    TT_EQ(count_ev(t, from, EV_CRASHING, 1), 1);
+    TT_EQ(count_ev(t, from, EV_INIT, -1), 0);
+    down_of(t, from, 1, KID_CRASH);
+    long d2 = down_of(t, from, 2, TR_EXIT_NORMAL);
+    long d0 = down_of(t, from, 0, TR_EXIT_SHUTDOWN);
+    long ds = down_of(t, from, SUP_ID, TR_EXIT_SHUTDOWN);
+    CU_ASSERT(d2 < d0 && d0 < ds);
+    TT_EQ(count_ev(t, from, EV_STOPPED, 0), 1);
+    TT_EQ(ev_at(t, find_ev(t, from, EV_STOPPED, 0))->from, sup);
+    TT_EQ(alive(t->rt), 1);
+    TT_NO_ERRORS();
+    tree_free(t);
+}
+
+/* A parent that starts the supervisor in its init (linked to it), and is
+ * otherwise a kid that does not trap exits. */
+#define PARENT_ID 20
+
+struct parent_state {
+    struct kid_state ks; /* first: the kid behaviour takes its messages */
+    const tr_supervisor_spec *spec;
+    _Atomic tr_pid *sup;
+};
+
+static int parent_init(tr_ctx *cx, void *state, tr_pid spawner)
+{
+    struct parent_state *st = state;
+    report(cx, st->ks.collector, EV_INIT, st->ks.id, 0, 0, spawner);
+    tr_pid sup = TR_PID_NONE;
+    TT_CHECK(tr_supervisor_start(cx, st->spec, &sup) == 0);
+    atomic_store(st->sup, sup);
+    return 0;
+}
+
+/* The supervisor is shutting down (kid 1 holds the stop open) when its
+ * parent crashes. The parent's exit changes nothing: the sequence is not
+ * started again (kid 1 gets one shutdown signal), and the supervisor ends
+ * with TR_EXIT_SHUTDOWN, not the parent's reason. */
+static void test_parent_exit_while_ending(void)
+{
+    struct tree *t = tree_new(4);
+    t->lg->monitor_kids = true;
+    tree_kids(t, 2, TR_PERMANENT, KF_TRAP);
+    t->ks[1].flags = KF_TRAP | KF_IGNORE;
+    t->cs[1].shutdown_ns = LONG_GRACE;
+    tree_spec(t, TR_ONE_FOR_ONE, 2, 10, 60 * TR_SEC);
+    _Atomic tr_pid sup_at = TR_PID_NONE;
+    struct parent_state ps = { { t->coll, PARENT_ID, 0, 0 }, &t->spec, &sup_at };
+    tr_actor_spec pspec = { .behaviour = kid, .state = &ps, .state_size = sizeof ps,
+                            .init = parent_init };
+    tr_pid parent = TR_PID_NONE;
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(t->rt), &pspec, &parent), 0);
+    run_quiet(t);
+    tr_pid sup = atomic_load(&sup_at);
+    CU_ASSERT_FATAL(sup != TR_PID_NONE);
+    watch(t, sup, SUP_ID);
+    run_quiet(t);
+    TT_EQ(count_ev(t, 0, EV_INIT, PARENT_ID), 1);
+    TT_EQ(count_ev(t, 0, EV_INIT, -1), 3);
+    t->lg->trigger_stopped = 1;
+    t->lg->trigger_crash = PARENT_ID;
+    t->lg->down_id = PARENT_ID;
+    t->lg->down_quit = 1;
+    unsigned from = mark(t);
+    TT_EQ(tr_kill(tr_runtime_ctx(t->rt), sup, TR_EXIT_SHUTDOWN), 0);
+    run_quiet(t);
+    TT_EQ(count_ev(t, from, EV_CRASHING, PARENT_ID), 1);
+    long dp = down_of(t, from, PARENT_ID, KID_CRASH);
+    TT_EQ(count_ev(t, from, EV_STOPPED, 1), 1);
+    TT_EQ(count_ev(t, from, EV_STOPPED, 0), 1);
+    long d1 = down_of(t, from, 1, TR_EXIT_NORMAL); /* its K_QUIT */
+    long d0 = down_of(t, from, 0, TR_EXIT_SHUTDOWN);
+    long ds = down_of(t, from, SUP_ID, TR_EXIT_SHUTDOWN);
+    CU_ASSERT(dp < d1 && d1 < d0 && d0 < ds);
+    TT_EQ(count_ev(t, from, EV_INIT, -1), 0);
+    TT_EQ(alive(t->rt), 1);
+    TT_NO_ERRORS();
+    tree_free(t);
+}
+
+/* A restart whose spawn fails ends the supervisor with TR_EXIT_RESTARTS
+ * (supervisor.h: "the name held by another actor"). Kid 1 is named and
+ * crashes; while kid 2 holds the stop open, the collector takes kid 1's
+ * name (freed before the supervisor heard of the end). Kid 1 cannot come
+ * back: the supervisor stops what it had started again and ends; the name
+ * stays the collector's. */
+static void restart_spawn_fails(tr_strategy strategy)
+{
+    struct tree *t = tree_new(4);
+    t->lg->monitor_kids = true;
+    tree_kids(t, 3, TR_PERMANENT, KF_TRAP);
+    t->cs[1].actor.name = "sup-kid-1";
+    t->ks[2].flags = KF_TRAP | KF_IGNORE;
+    t->cs[2].shutdown_ns = LONG_GRACE;
+    tree_spec(t, strategy, 3, 10, 60 * TR_SEC);
+    _Atomic tr_pid sup = TR_PID_NONE;
+    start_observed(t, &sup);
+    TT_EQ(count_ev(t, 0, EV_INIT, -1), 3);
+    TT_EQ(tr_whereis(t->rt, "sup-kid-1"), kid_pid(t, 1));
+    t->lg->trigger_stopped = 2;
+    t->lg->trigger_name = "sup-kid-1"; /* then K_QUIT to kid 2 */
+    t->lg->trigger_quit = 2;
+    unsigned from = mark(t);
+    to_kid(t, 1, K_CRASH);
+    run_quiet(t);
+    TT_EQ(tr_whereis(t->rt, "sup-kid-1"), t->coll);
+    TT_EQ(count_ev(t, from, EV_INIT, 1), 0);
+    TT_EQ(count_ev(t, from, EV_INIT, 2), 0);
+    down_of(t, from, 1, KID_CRASH);
+    down_of(t, from, 2, TR_EXIT_NORMAL);
+    if (strategy == TR_ONE_FOR_ALL) {
+        /* Kid 0 stopped, started again before kid 1 failed, stopped again. */
+        TT_EQ(count_ev(t, from, EV_INIT, 0), 1);
+        TT_EQ(count_ev(t, from, EV_STOPPED, 0), 2);
+    } else {
+        /* Kid 0 was not in the restart set: stopped once, as the end. */
+        TT_EQ(count_ev(t, from, EV_INIT, 0), 0);
+        TT_EQ(count_ev(t, from, EV_STOPPED, 0), 1);
+    }
+    long d0 = find_ev(t, from, EV_DOWN, 0);
+    CU_ASSERT(d0 >= 0);
+    TT_EQ(count_ev(t, from, EV_EXIT, -1), 1);
+    long exit = find_ev(t, from, EV_EXIT, -1);
+    TT_EQ(ev_at(t, exit)->reason, TR_EXIT_RESTARTS);
+    TT_EQ(ev_at(t, exit)->from, atomic_load(&sup));
+    TT_EQ(alive(t->rt), 2); /* collector, observer */
+    TT_NO_ERRORS();
+    tree_free(t);
+}
+
+static void test_restart_spawn_fails_one_for_all(void)
+{
+    restart_spawn_fails(TR_ONE_FOR_ALL);
+}
+
+static void test_restart_spawn_fails_rest_for_one(void)
+{
+    restart_spawn_fails(TR_REST_FOR_ONE);
+}
+
+/* An init that fails at a restart is a failure like any other (the spawn
+ * itself succeeded): one-for-all restarts everyone again, until the
+ * intensity (2) is passed, then stops the others and ends with
+ * TR_EXIT_RESTARTS. */
+static void test_init_fails_at_restart(void)
+{
+    struct tree *t = tree_new(4);
+    t->lg->monitor_kids = true;
+    tree_kids(t, 3, TR_PERMANENT, KF_TRAP);
+    t->ks[1].flags = KF_TRAP | KF_FAIL_AGAIN;
+    tree_spec(t, TR_ONE_FOR_ALL, 3, 2, 60 * TR_SEC);
+    _Atomic tr_pid sup = TR_PID_NONE;
+    start_observed(t, &sup);
+    TT_EQ(count_ev(t, 0, EV_INIT, -1), 3);
+    unsigned from = mark(t);
+    to_kid(t, 1, K_CRASH);
+    run_quiet(t);
+    /* The crash, then two failed inits: restarts 1 and 2, then the end. */
+    for (int id = 0; id < 3; id++)
+        TT_EQ(count_ev(t, from, EV_INIT, id), 2);
+    unsigned failed = 0, downs = 0;
+    for (unsigned i = from; i < mark(t); i++) {
+        const struct event *e = &t->lg->ev[i];
+        if (e->kind == EV_INIT) {
+            TT_EQ(e->reason, e->id == 1 ? KID_INIT_FAIL : 0);
+            TT_EQ(e->from, atomic_load(&sup));
+            failed += e->reason != 0;
+        }
+        if (e->kind == EV_DOWN && e->id == 1)
+            downs++;
+    }
+    TT_EQ(failed, 2);
+    TT_EQ(downs, 3); /* the crash and the two failed inits */
+    TT_EQ(count_ev(t, from, EV_STOPPED, 0), 3);
+    TT_EQ(count_ev(t, from, EV_STOPPED, 2), 3);
+    TT_EQ(count_ev(t, from, EV_EXIT, -1), 1);
+    TT_EQ(ev_at(t, find_ev(t, from, EV_EXIT, -1))->reason, TR_EXIT_RESTARTS);
+    TT_EQ(alive(t->rt), 2);
+    TT_NO_ERRORS();
+    tree_free(t);
+}
+
+/* Messages of types a supervisor does not know (user types, any payload)
+ * are dropped without effect: no kid stops or starts, a crash afterwards
+ * restarts as before, and shutdown goes as ever. */
+static void test_unknown_messages_ignored(void)
+{
+    struct tree *t = tree_new(4);
+    tree_kids(t, 3, TR_PERMANENT, KF_TRAP);
+    tree_spec(t, TR_ONE_FOR_ONE, 3, 10, 60 * TR_SEC);
+    tr_pid sup = start_and_bump(t, 3);
+    tr_pid before[3];
+    for (int i = 0; i < 3; i++)
+        before[i] = kid_pid(t, i);
+    static unsigned char big[4096];
+    const uint32_t types[] = { 0, 1, K_CRASH, 0x7001, TR_MSG_SYSTEM - 1 };
+    const size_t lens[] = { 0, 1, sizeof(tr_exit_info), sizeof big };
+    unsigned from = mark(t);
+    uint64_t dead = tt_dead_letters(t->rt);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        for (size_t j = 0; j < sizeof lens / sizeof lens[0]; j++)
+            TT_EQ(tr_send(tr_runtime_ctx(t->rt), sup, types[i], big, lens[j]), 0);
+    run_quiet(t);
+    TT_EQ(mark(t), from); /* nothing happened */
+    TT_EQ(tt_dead_letters(t->rt), dead);
+    TT_EQ(alive(t->rt), 1 + 1 + 3);
+    for (int i = 0; i < 3; i++)
+        TT_EQ(kid_pid(t, i), before[i]);
+
+    to_kid(t, 1, K_CRASH);
+    run_quiet(t);
+    int restarted[] = { 1 };
+    check_fresh_inits(t, from, sup, restarted, 1);
+    TT_EQ(count_ev(t, from, EV_INIT, -1), 1);
+    int want[] = { initial_value(0) + 100, initial_value(1), initial_value(2) + 100 };
+    check_states(t, 3, want);
+    int order[] = { 2, 1, 0 };
+    shutdown_tree(t, sup, order, 3);
+    TT_EQ(alive(t->rt), 1);
+    TT_NO_ERRORS();
+    tree_free(t);
+}
+
 /* ---- bad specs ------------------------------------------------------------------ */
 
 static void test_bad_specs(void)
@@ -876,5 +1224,14 @@ void register_supervisor_tests(void)
     tt_test(s, "shutdown_order_and_timeout", test_shutdown_order_and_timeout);
     tt_test(s, "crash_during_restart_one_for_all", test_crash_during_restart_one_for_all);
     tt_test(s, "crash_during_restart_rest_for_one", test_crash_during_restart_rest_for_one);
+    tt_test(s, "widen_restart_past_intensity_gives_up", test_widen_restart_past_intensity);
+    tt_test(s, "shutdown_during_restart_drops_the_restart", test_shutdown_during_restart);
+    tt_test(s, "parent_exit_while_ending_changes_nothing", test_parent_exit_while_ending);
+    tt_test(s, "restart_spawn_fails_one_for_all_ends_with_restarts",
+            test_restart_spawn_fails_one_for_all);
+    tt_test(s, "restart_spawn_fails_rest_for_one_ends_with_restarts",
+            test_restart_spawn_fails_rest_for_one);
+    tt_test(s, "init_failing_at_restart_counts_toward_intensity", test_init_fails_at_restart);
+    tt_test(s, "unknown_messages_are_ignored", test_unknown_messages_ignored);
     tt_test(s, "bad_specs_are_einval_empty_supervisor_is_fine", test_bad_specs);
 }
