@@ -3,7 +3,9 @@
  * and shutdown, tr_runtime_destroy while it is idle, before it ever ran,
  * with its messages queued behind blocked workers, and racing with kills
  * from another thread. Counted per actor (tests.h's counted actors), on
- * 2 and 4 workers. */
+ * 2 and 4 workers. And the functions registered with tr_on_stop: each
+ * once, last registered first, before the spec's on_stop and before the
+ * actor's monitors hear of its end; misuse refused. */
 #include "tests.h"
 
 #include <stdlib.h>
@@ -333,6 +335,315 @@ static void test_on_stop_destroy_queued(void)
     destroy_queued(4);
 }
 
+/* ---- tr_on_stop: functions registered in a turn ----------------------------------
+ *
+ * Each actor registers one function in its init and more in its turns
+ * (R_REG: n of them; R_REG_STOP: n, then tr_stop in the same turn), each
+ * with its own argument, a malloc'd record that points at the actor's
+ * state and that the function frees. When the actor ends — tr_stop,
+ * tr_exit, tr_kill from outside, or tr_runtime_destroy while it is alive
+ * — every function runs exactly once, last registered first (actor.h),
+ * while the state is still there (half the states are on the heap: ASan
+ * sees a late read), then the spec's on_stop, then its monitor hears of
+ * the end. One clock (a shared counter) orders the three. */
+#define N_REG 200
+#define MAX_REG 10 /* 1 in init, up to 3 + 3, 2 more with R_REG_STOP */
+#define REG_MAGIC 0x0b57u
+#define REG_EXIT_REASON 21
+#define REG_KILL_REASON 22
+
+enum { R_REG = 0x7101, R_REG_STOP, R_STOP, R_EXIT, R_MISUSE, R_WATCH };
+
+struct reg_state {
+    uint32_t id, nreg, magic, big;
+    unsigned char pad[]; /* 200 bytes more when big: the state is on the heap */
+};
+
+struct reg_arg {
+    struct reg_state *st;
+    uint32_t id, k;
+};
+
+static struct {
+    atomic_uint clock;
+    atomic_uint calls[N_REG][MAX_REG], at[N_REG][MAX_REG];
+    atomic_uint nreg[N_REG];
+    atomic_uint spec_stops[N_REG], spec_at[N_REG];
+    atomic_int spec_reason[N_REG];
+    atomic_uint downs[N_REG], down_at[N_REG];
+    atomic_int down_reason[N_REG];
+    atomic_int misuse[4];
+    _Atomic tr_pid pid[N_REG];
+} R;
+
+static void reg_ran(void *arg)
+{
+    struct reg_arg *a = arg;
+    unsigned now = atomic_fetch_add(&R.clock, 1) + 1;
+    TT_CHECK(a->id < N_REG && a->k < MAX_REG);
+    TT_CHECK(a->st->id == a->id && a->st->magic == REG_MAGIC); /* the state is still there */
+    if (a->id < N_REG && a->k < MAX_REG) {
+        atomic_fetch_add(&R.calls[a->id][a->k], 1);
+        atomic_store(&R.at[a->id][a->k], now);
+    }
+    free(a);
+}
+
+static void reg_some(tr_ctx *cx, struct reg_state *st, uint32_t n)
+{
+    for (uint32_t i = 0; i < n && st->nreg < MAX_REG; i++) {
+        struct reg_arg *a = malloc(sizeof *a);
+        TT_CHECK(a != NULL);
+        if (a == NULL)
+            return;
+        *a = (struct reg_arg){st, st->id, st->nreg};
+        int rc = tr_on_stop(cx, reg_ran, a);
+        TT_CHECK(rc == 0);
+        if (rc != 0) {
+            free(a);
+            return;
+        }
+        st->nreg++;
+        atomic_store(&R.nreg[st->id], st->nreg);
+    }
+}
+
+static int reg_init(tr_ctx *cx, void *state, tr_pid spawner)
+{
+    (void)spawner;
+    struct reg_state *st = state;
+    st->magic = REG_MAGIC;
+    reg_some(cx, st, 1);
+    return 0;
+}
+
+static void reg_spec_stop(void *state, int reason)
+{
+    struct reg_state *st = state;
+    unsigned now = atomic_fetch_add(&R.clock, 1) + 1;
+    TT_CHECK(st->id < N_REG);
+    if (st->id < N_REG) {
+        atomic_fetch_add(&R.spec_stops[st->id], 1);
+        atomic_store(&R.spec_at[st->id], now);
+        atomic_store(&R.spec_reason[st->id], reason);
+    }
+}
+
+static void reg_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct reg_state *st = state;
+    TT_CHECK(st->magic == REG_MAGIC);
+    switch (m->type) {
+    case R_REG:
+        reg_some(cx, st, (uint32_t)tt_u64(m));
+        break;
+    case R_REG_STOP:
+        reg_some(cx, st, (uint32_t)tt_u64(m));
+        tr_stop(cx);
+        break;
+    case R_STOP:
+        tr_stop(cx);
+        break;
+    case R_EXIT:
+        tr_exit(cx, REG_EXIT_REASON, "test exit");
+        break;
+    case R_MISUSE: {
+        /* Refused, registering nothing: no context, no function. */
+        struct reg_arg *a = malloc(sizeof *a);
+        TT_CHECK(a != NULL);
+        atomic_store(&R.misuse[0], tr_on_stop(NULL, reg_ran, a));
+        atomic_store(&R.misuse[1], tr_on_stop(cx, NULL, a));
+        free(a);
+        break;
+    }
+    default:
+        TT_CHECK(!"reg_actor: unexpected message");
+        break;
+    }
+}
+
+/* Monitors the pids it is sent (R_WATCH: u64 id, pid) and records each
+ * TR_DOWN on the clock. */
+struct watcher {
+    tr_pid pid[N_REG];
+};
+
+static void reg_watcher(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct watcher *w = state;
+    if (m->type == R_WATCH) {
+        uint64_t v[2];
+        TT_CHECK(m->len == sizeof v);
+        memcpy(v, m->data, sizeof v);
+        if (v[0] < N_REG) {
+            w->pid[v[0]] = (tr_pid)v[1];
+            TT_CHECK(tr_monitor(cx, (tr_pid)v[1], NULL) == 0);
+        }
+        return;
+    }
+    TT_CHECK(m->type == TR_DOWN);
+    if (m->type != TR_DOWN)
+        return;
+    unsigned now = atomic_fetch_add(&R.clock, 1) + 1;
+    const tr_down_info *d = (const tr_down_info *)m->data;
+    for (uint32_t i = 0; i < N_REG; i++) {
+        if (w->pid[i] == d->pid) {
+            atomic_fetch_add(&R.downs[i], 1);
+            atomic_store(&R.down_at[i], now);
+            atomic_store(&R.down_reason[i], d->reason);
+            return;
+        }
+    }
+    TT_CHECK(!"reg_watcher: a DOWN for no actor it watched");
+}
+
+enum reg_way { RW_STOP, RW_REG_STOP, RW_EXIT, RW_KILL, RW_DESTROY };
+
+static void send_u64(tr_runtime *rt, tr_pid to, uint32_t type, uint64_t v)
+{
+    TT_EQ(tr_send(tr_runtime_ctx(rt), to, type, &v, sizeof v), 0);
+}
+
+static void on_stop_registered(enum reg_way way)
+{
+    memset(&R, 0, sizeof R);
+    tr_runtime *rt = tt_runtime(2, 0);
+    struct watcher *w = calloc(1, sizeof *w);
+    CU_ASSERT_FATAL(w != NULL);
+    tr_pid watcher;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), reg_watcher, w, sizeof *w, &watcher), 0);
+    free(w); /* copied */
+    unsigned char buf[sizeof(struct reg_state) + 200];
+    for (uint32_t i = 0; i < N_REG; i++) {
+        struct reg_state *st = (struct reg_state *)buf;
+        memset(buf, 0, sizeof buf);
+        st->id = i;
+        st->big = i % 2;
+        tr_actor_spec spec = {.behaviour = reg_actor, .state = buf,
+                              .state_size = st->big ? sizeof buf : sizeof *st,
+                              .init = reg_init, .on_stop = reg_spec_stop};
+        tr_pid p = TR_PID_NONE;
+        TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &spec, &p), 0);
+        atomic_store(&R.pid[i], p);
+        uint64_t watch[2] = {i, p};
+        TT_EQ(tr_send(tr_runtime_ctx(rt), watcher, R_WATCH, watch, sizeof watch), 0);
+        send_u64(rt, p, R_REG, i % 4);     /* 0 to 3 ... */
+        send_u64(rt, p, R_REG, 1 + i % 3); /* ... then 1 to 3 more */
+    }
+    TT_EQ(tr_runtime_run(rt), 0);
+    unsigned ran = 0;
+    for (uint32_t i = 0; i < N_REG; i++)
+        for (uint32_t k = 0; k < MAX_REG; k++)
+            ran += atomic_load(&R.calls[i][k]);
+    TT_EQ(ran, 0); /* all alive: nothing ran yet */
+
+    int want = TR_EXIT_NORMAL;
+    for (uint32_t i = 0; i < N_REG; i++) {
+        tr_pid p = atomic_load(&R.pid[i]);
+        switch (way) {
+        case RW_STOP:
+            send_u64(rt, p, R_STOP, 0);
+            break;
+        case RW_REG_STOP:
+            send_u64(rt, p, R_REG_STOP, 2);
+            break;
+        case RW_EXIT:
+            send_u64(rt, p, R_EXIT, 0);
+            want = REG_EXIT_REASON;
+            break;
+        case RW_KILL:
+            TT_EQ(tr_kill(tr_runtime_ctx(rt), p, REG_KILL_REASON), 0);
+            want = REG_KILL_REASON;
+            break;
+        case RW_DESTROY:
+            want = TR_EXIT_SHUTDOWN;
+            break;
+        }
+    }
+    if (way != RW_DESTROY)
+        TT_EQ(tr_runtime_run(rt), 0);
+    tr_runtime_destroy(rt);
+
+    unsigned bad_calls = 0, bad_order = 0, bad_spec = 0, bad_down = 0, bad_n = 0;
+    for (uint32_t i = 0; i < N_REG; i++) {
+        uint32_t n = atomic_load(&R.nreg[i]);
+        uint32_t want_n = 1 + i % 4 + 1 + i % 3 + (way == RW_REG_STOP ? 2 : 0);
+        bad_n += n != want_n;
+        unsigned spec_at = atomic_load(&R.spec_at[i]);
+        for (uint32_t k = 0; k < n && k < MAX_REG; k++) {
+            bad_calls += atomic_load(&R.calls[i][k]) != 1;
+            /* Last registered first; all before the spec's on_stop. */
+            if (k + 1 < n)
+                bad_order += atomic_load(&R.at[i][k]) <= atomic_load(&R.at[i][k + 1]);
+            bad_order += atomic_load(&R.at[i][k]) >= spec_at;
+        }
+        bad_spec += atomic_load(&R.spec_stops[i]) != 1 || atomic_load(&R.spec_reason[i]) != want;
+        if (way == RW_DESTROY) /* the watcher went in the same destroy */
+            bad_down += atomic_load(&R.downs[i]) != 0;
+        else
+            bad_down += atomic_load(&R.downs[i]) != 1 ||
+                        atomic_load(&R.down_reason[i]) != want ||
+                        atomic_load(&R.down_at[i]) <= spec_at;
+    }
+    TT_EQ(bad_n, 0);
+    TT_EQ(bad_calls, 0);
+    TT_EQ(bad_order, 0);
+    TT_EQ(bad_spec, 0);
+    TT_EQ(bad_down, 0);
+    TT_NO_ERRORS();
+}
+
+static void test_on_stop_registered_stop(void)
+{
+    on_stop_registered(RW_STOP);
+    on_stop_registered(RW_REG_STOP);
+}
+
+static void test_on_stop_registered_exit(void)
+{
+    on_stop_registered(RW_EXIT);
+}
+
+static void test_on_stop_registered_kill(void)
+{
+    on_stop_registered(RW_KILL);
+}
+
+static void test_on_stop_registered_destroy(void)
+{
+    on_stop_registered(RW_DESTROY);
+}
+
+/* tr_on_stop outside a behaviour's turn, with no context, or with no
+ * function: TR_EINVAL, and nothing is registered (the actor that tried
+ * ends with only its init's function run). */
+static void test_on_stop_registered_misuse(void)
+{
+    memset(&R, 0, sizeof R);
+    int dummy = 0;
+    TT_EQ(tr_on_stop(NULL, reg_ran, &dummy), TR_EINVAL);
+    tr_runtime *rt = tt_runtime(2, 0);
+    TT_EQ(tr_on_stop(tr_runtime_ctx(rt), reg_ran, &dummy), TR_EINVAL); /* the outside */
+    struct reg_state st = {.id = 0};
+    tr_actor_spec spec = {.behaviour = reg_actor, .state = &st, .state_size = sizeof st,
+                          .init = reg_init, .on_stop = reg_spec_stop};
+    tr_pid p = TR_PID_NONE;
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &spec, &p), 0);
+    atomic_store(&R.misuse[0], 1);
+    atomic_store(&R.misuse[1], 1);
+    send_u64(rt, p, R_MISUSE, 0);
+    send_u64(rt, p, R_STOP, 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_EQ(atomic_load(&R.misuse[0]), TR_EINVAL);
+    TT_EQ(atomic_load(&R.misuse[1]), TR_EINVAL);
+    TT_EQ(atomic_load(&R.nreg[0]), 1);
+    TT_EQ(atomic_load(&R.calls[0][0]), 1);
+    TT_EQ(atomic_load(&R.spec_stops[0]), 1);
+    TT_EQ(atomic_load(&R.clock), 2); /* init's function, the spec's on_stop: nothing else */
+    tr_runtime_destroy(rt);
+    TT_NO_ERRORS();
+}
+
 void register_on_stop_tests(void)
 {
     CU_pSuite s = tt_suite("on_stop");
@@ -345,4 +656,10 @@ void register_on_stop_tests(void)
     tt_test(s, "on_stop once: destroy before it ran", test_on_stop_never_ran);
     tt_test(s, "on_stop once: stop, kill and destroy racing", test_on_stop_races);
     tt_test(s, "on_stop once: destroy with actors queued", test_on_stop_destroy_queued);
+    tt_test(s, "tr_on_stop: each once, last first, at tr_stop", test_on_stop_registered_stop);
+    tt_test(s, "tr_on_stop: each once, last first, at tr_exit", test_on_stop_registered_exit);
+    tt_test(s, "tr_on_stop: each once, last first, at tr_kill", test_on_stop_registered_kill);
+    tt_test(s, "tr_on_stop: each once, last first, at destroy", test_on_stop_registered_destroy);
+    tt_test(s, "tr_on_stop: misuse is einval and registers nothing",
+            test_on_stop_registered_misuse);
 }
