@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -170,6 +171,20 @@ static void sim_end(const tr_config *c)
         tr__simnet_end();
 }
 
+/* The seed of worker i's generator: what tr_rand draws in its behaviours
+ * (troupe/sim.h), and its steal and backpressure jitter. Fixed in
+ * simulation, where a run must repeat; else from getrandom, as for the
+ * threads outside (sched/sim.c), so that programs, and the runtimes of
+ * one program, do not all draw the same numbers. Never 0 (xorshift would
+ * stay there). */
+static uint64_t worker_seed(const tr_config *c, unsigned i)
+{
+    uint64_t seed = 0x9e3779b97f4a7c15ull * (i + 1), r;
+    if (c->sim_seed == 0)
+        seed ^= getrandom(&r, sizeof r, 0) == (ssize_t)sizeof r ? r : tr__real_ns();
+    return seed != 0 ? seed : 1;
+}
+
 /* Undoes a create that failed before it made its workers. */
 static int create_failed(tr_runtime *rt, bool actors, int err)
 {
@@ -234,7 +249,7 @@ int tr_runtime_create(const tr_config *cfg, tr_runtime **out)
         tr__slot_cache_init(&w->turner.slots, w->slot_spares);
         w->id = i;
         w->run = tr__actor_run; /* tr__trace_turn while tracing */
-        w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
+        w->rng = worker_seed(&c, i);
         tr__cx_init_worker(&w->turner.cx, rt, w);
         w->watch_every = tr__bp_watch_every(c.batch);
         w->turner.watch_countdown = w->watch_every;

@@ -1,6 +1,7 @@
 /* test_api.c — the public API used wrongly (documented error codes,
  * tr_strerror), used exactly (state copies, zero-copy messages, calls from
- * inside behaviours), and the message pools' steady state. */
+ * inside behaviours, tr_rand outside simulation), and the message pools'
+ * steady state. */
 #include "tests.h"
 #include "../actors/pid.h"
 
@@ -522,6 +523,145 @@ static void test_calls_from_behaviour(void)
     tr_runtime_destroy(rt);
 }
 
+/* ---- tr_rand outside simulation ------------------------------------------------
+ *
+ * In production tr_rand draws from the calling worker's generator inside a
+ * behaviour, and from a generator of the calling thread's own elsewhere
+ * (sim.h). Either way the values vary: none repeats among a few thousand
+ * (xorshift64 does not repeat within its period) and every bit takes both
+ * values. Two plain threads drawing at once share no state (TSan), and do
+ * not draw the same stream; nor do the workers of two runtimes. */
+#define RAND_N 4096
+#define RAND_ACTORS 8
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Repeats among v[0..n) (sorted in place), and whether every bit varied. */
+static unsigned rand_repeats(uint64_t *v, size_t n, bool *bits_vary)
+{
+    uint64_t any = 0, all = ~(uint64_t)0;
+    for (size_t i = 0; i < n; i++) {
+        any |= v[i];
+        all &= v[i];
+    }
+    *bits_vary = any == ~(uint64_t)0 && all == 0;
+    qsort(v, n, sizeof *v, cmp_u64);
+    unsigned rep = 0;
+    for (size_t i = 1; i < n; i++)
+        rep += v[i] == v[i - 1];
+    return rep;
+}
+
+struct rand_thread {
+    tr_runtime *rt;
+    sem_t *go;
+    uint64_t v[RAND_N];
+};
+
+static void *rand_thread_main(void *arg)
+{
+    struct rand_thread *t = arg;
+    sem_wait(t->go);
+    for (size_t i = 0; i < RAND_N; i++)
+        t->v[i] = tr_rand(i % 2 ? NULL : tr_runtime_ctx(t->rt));
+    return NULL;
+}
+
+struct rand_out {
+    uint64_t v[RAND_ACTORS][RAND_N / RAND_ACTORS];
+    atomic_uint turns;
+};
+
+static void rand_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct rand_out *out = *(struct rand_out **)state;
+    uint64_t k = tt_u64(m);
+    TT_CHECK(k < RAND_ACTORS);
+    if (k >= RAND_ACTORS)
+        return;
+    for (size_t i = 0; i < RAND_N / RAND_ACTORS; i++)
+        out->v[k][i] = tr_rand(i % 2 ? NULL : cx); /* cx may be NULL */
+    atomic_fetch_add(&out->turns, 1);
+}
+
+static void test_rand_outside_simulation(void)
+{
+    /* On the test thread, before any runtime and with one. */
+    static uint64_t mine[RAND_N];
+    tr_runtime *rt = tt_runtime(2, 0);
+    for (size_t i = 0; i < RAND_N; i++)
+        mine[i] = tr_rand(i % 2 ? NULL : tr_runtime_ctx(rt));
+    bool vary = false;
+    TT_EQ(rand_repeats(mine, RAND_N, &vary), 0);
+    CU_ASSERT(vary);
+
+    /* Two threads at once. */
+    sem_t go;
+    CU_ASSERT_FATAL(sem_init(&go, 0, 0) == 0);
+    struct rand_thread *th = calloc(2, sizeof *th);
+    CU_ASSERT_FATAL(th != NULL);
+    pthread_t tid[2];
+    for (int i = 0; i < 2; i++) {
+        th[i].rt = rt;
+        th[i].go = &go;
+        tid[i] = tt_thread(rand_thread_main, &th[i]);
+    }
+    sem_post(&go);
+    sem_post(&go);
+    for (int i = 0; i < 2; i++)
+        tt_join(tid[i]);
+    CU_ASSERT(th[0].v[0] != th[1].v[0]); /* seeded apart */
+    uint64_t *both = malloc(2 * RAND_N * sizeof *both);
+    CU_ASSERT_FATAL(both != NULL);
+    memcpy(both, th[0].v, sizeof th[0].v);
+    memcpy(both + RAND_N, th[1].v, sizeof th[1].v);
+    TT_EQ(rand_repeats(both, 2 * RAND_N, &vary), 0);
+    CU_ASSERT(vary);
+
+    /* Inside behaviours, on the workers' generators. */
+    struct rand_out *out = calloc(1, sizeof *out);
+    CU_ASSERT_FATAL(out != NULL);
+    for (uint64_t k = 0; k < RAND_ACTORS; k++) {
+        tr_pid p;
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), rand_actor, &out, sizeof out, &p), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_A, &k, sizeof k), 0);
+    }
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_EQ(atomic_load(&out->turns), RAND_ACTORS);
+    TT_EQ(rand_repeats(&out->v[0][0], RAND_N, &vary), 0);
+    CU_ASSERT(vary);
+    tr_runtime_destroy(rt);
+
+    /* A runtime's workers do not draw what another runtime's drew: two
+     * one-worker runtimes, one after the other, give different values (a
+     * fixed seed per worker would give every program the same ones). */
+    uint64_t first[2][RAND_N / RAND_ACTORS];
+    for (int r = 0; r < 2; r++) {
+        memset(out, 0, sizeof *out);
+        rt = tt_runtime(1, 0);
+        tr_pid p;
+        uint64_t k = 0;
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), rand_actor, &out, sizeof out, &p), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_A, &k, sizeof k), 0);
+        TT_EQ(tr_runtime_run(rt), 0);
+        TT_EQ(atomic_load(&out->turns), 1);
+        memcpy(first[r], out->v[0], sizeof first[r]);
+        tr_runtime_destroy(rt);
+    }
+    memcpy(both, first, sizeof first);
+    TT_EQ(rand_repeats(both, 2 * (RAND_N / RAND_ACTORS), &vary), 0);
+    CU_ASSERT(vary);
+    free(out);
+    free(both);
+    free(th);
+    sem_destroy(&go);
+    TT_NO_ERRORS();
+}
+
 /* ---- actor state is a private copy ----------------------------------------- */
 
 struct small_state {
@@ -668,6 +808,8 @@ void register_api_tests(void)
     tt_test(s, "bad_pids_types_sizes", test_bad_pids_types_sizes);
     tt_test(s, "lifecycle_errors", test_lifecycle_errors);
     tt_test(s, "calls_from_behaviour", test_calls_from_behaviour);
+    tt_test(s, "rand_outside_simulation_varies_on_workers_and_threads",
+            test_rand_outside_simulation);
     tt_test(s, "spawn_copies_the_state_small_and_large", test_state_copy);
     tt_test(s, "msg_alloc_and_zero_copy_send", test_msg_alloc_send);
     tt_test(s, "payloads_of_0_to_100_bytes_arrive_byte_for_byte", test_small_payload_copies);

@@ -51,9 +51,10 @@ extern "C" {
 TR_API uint64_t tr_now(tr_ctx *cx);
 
 /* A pseudo-random 64-bit number: from the calling worker's generator in
- * production (a thread-local one outside the runtime), from the
- * simulation's seeded stream under it. Never fails; cx may be NULL. Any
- * thread. */
+ * production (a thread-local one outside the runtime), each seeded from
+ * getrandom, so that no two runs, runtimes or threads draw the same
+ * stream; from the simulation's seeded stream under it. Not for secrets.
+ * Never fails; cx may be NULL. Any thread. */
 TR_API uint64_t tr_rand(tr_ctx *cx);
 
 /* The seed of the simulation in progress (or of the last one, after it
