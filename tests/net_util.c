@@ -4,7 +4,6 @@
 #include "net_util.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/time.h>
 
@@ -418,18 +417,6 @@ bool cli_echo(int fd, uint64_t seed, size_t len)
 long rss_bytes(void)
 {
     return tt_rss_kb() * 1024;
-}
-
-int fds_open(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    CU_ASSERT_FATAL(d != NULL);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1;
 }
 
 /* ---- a duplex client: sends a buffer while reading, checks every byte --------- */

@@ -155,8 +155,6 @@ int cli_next(int fd);
 /* A round trip through an echo server: len bytes of stream seed. */
 bool cli_echo(int fd, uint64_t seed, size_t len);
 long rss_bytes(void);
-/* Descriptors open in this process (the listing's own not counted). */
-int fds_open(void);
 
 /* ---- a duplex client: sends a buffer while reading, checks every byte --------- */
 

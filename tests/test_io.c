@@ -12,7 +12,6 @@
  * checks that something does *not* happen can only fail if it does. */
 #include "tests.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -876,19 +875,6 @@ static void test_signal_two_subscribers(void)
     CU_ASSERT(handler_is(SIGUSR2, SIG_DFL));
 }
 
-/* Descriptors open in this process (the listing's own not counted). */
-static int open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    CU_ASSERT_FATAL(d != NULL);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1;
-}
-
 /* An actor of rt subscribes to SIGUSR1, gets one delivery and
  * unsubscribes; rt is then quiescent. */
 static void usr1_round_trip(tr_runtime *rt)
@@ -916,27 +902,27 @@ static void usr1_round_trip(tr_runtime *rt)
 static void test_signal_fd_closed_with_last_runtime(void)
 {
     CU_ASSERT_FATAL(handler_is(SIGUSR1, SIG_DFL));
-    int none = open_fds();
+    int none = tt_fds_open();
     tr_runtime *first = tt_runtime(2, 0);
-    int one = open_fds();
+    int one = tt_fds_open();
     tr_runtime *second = tt_runtime(2, 0);
-    int two = open_fds();
+    int two = tt_fds_open();
     /* The first opens its own descriptors and the shared one; the second
      * only its own. */
     TT_EQ(one - none, two - one + 1);
     tr_runtime_destroy(second);
-    TT_EQ(open_fds(), one);
+    TT_EQ(tt_fds_open(), one);
 
     usr1_round_trip(first);
     tr_runtime_destroy(first);
-    TT_EQ(open_fds(), none);
+    TT_EQ(tt_fds_open(), none);
     CU_ASSERT(handler_is(SIGUSR1, SIG_DFL));
 
     tr_runtime *later = tt_runtime(2, 0);
-    TT_EQ(open_fds(), one);
+    TT_EQ(tt_fds_open(), one);
     usr1_round_trip(later);
     tr_runtime_destroy(later);
-    TT_EQ(open_fds(), none);
+    TT_EQ(tt_fds_open(), none);
     CU_ASSERT(handler_is(SIGUSR1, SIG_DFL));
 }
 
@@ -970,7 +956,7 @@ static void test_signal_storm_across_lifetimes(void)
     ign.sa_handler = SIG_IGN;
     sigemptyset(&ign.sa_mask);
     CU_ASSERT_FATAL(sigaction(SIGUSR2, &ign, NULL) == 0);
-    int none = open_fds();
+    int none = tt_fds_open();
 
     struct storm st = { .stop = false };
     pthread_t t = tt_thread(storm_main, &st);
@@ -997,7 +983,7 @@ static void test_signal_storm_across_lifetimes(void)
     TT_EQ(stray, 0);
     CU_ASSERT(atomic_load(&st.sent) > 0);
     CU_ASSERT(handler_is(SIGUSR2, SIG_IGN));
-    TT_EQ(open_fds(), none);
+    TT_EQ(tt_fds_open(), none);
     CU_ASSERT(sigaction(SIGUSR2, &before, NULL) == 0);
 }
 

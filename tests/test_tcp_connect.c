@@ -230,7 +230,7 @@ static void test_listen_port_in_use(void)
     const uint16_t held[] = {srv.port, local_port(lfd), local_port(bfd)};
     const char *const hosts[] = {HOST, NULL};
 
-    int fds = fds_open();
+    int fds = tt_fds_open();
     tr_stats before;
     tr_runtime_stats(srv.rt, &before);
     for (size_t i = 0; i < sizeof held / sizeof held[0]; i++) {
@@ -246,7 +246,7 @@ static void test_listen_port_in_use(void)
             TT_EQ(bound, 0);
         }
     }
-    TT_EQ(fds_open(), fds);
+    TT_EQ(tt_fds_open(), fds);
     tr_stats after;
     tr_runtime_stats(srv.rt, &after);
     TT_EQ(after.actors_spawned, before.actors_spawned);

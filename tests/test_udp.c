@@ -178,7 +178,7 @@ static void test_udp_port_in_use(void)
     const uint16_t held[] = {port, local_port(hfd)};
     const char *const hosts[] = {HOST, NULL};
 
-    int fds = fds_open();
+    int fds = tt_fds_open();
     tr_stats before;
     tr_runtime_stats(rt, &before);
     for (size_t i = 0; i < 2; i++) {
@@ -198,7 +198,7 @@ static void test_udp_port_in_use(void)
             TT_EQ(bound, 0);
         }
     }
-    TT_EQ(fds_open(), fds);
+    TT_EQ(tt_fds_open(), fds);
     tr_stats after;
     tr_runtime_stats(rt, &after);
     TT_EQ(after.actors_spawned, before.actors_spawned);

@@ -202,6 +202,8 @@ unsigned long tt_alloc_seen(void);
 unsigned long tt_alloc_failed(void);
 /* Resident memory of this process, in KiB (from /proc/self/statm). */
 long tt_rss_kb(void);
+/* Descriptors open in this process (the listing's own not counted). */
+int tt_fds_open(void);
 /* CPU time (user + system) used by the whole process so far, in seconds. */
 double tt_cpu_seconds(void);
 /* tr_runtime_join on a started runtime, turning a hang into a failure: if

@@ -1,6 +1,7 @@
 /* util.c — helpers shared by the test suites (see tests.h). */
 #include "tests.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -315,6 +316,18 @@ long tt_rss_kb(void)
         fclose(f);
     }
     return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+int tt_fds_open(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    CU_ASSERT_FATAL(d != NULL);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1;
 }
 
 /* ---- counting the library's send calls (linked with --wrap) ------------- */
