@@ -2,10 +2,14 @@
  * of another node (two troupe nodes in this process, over loopback): a
  * remote end with a reason reaches the linked, trapping actor as TR_EXIT
  * and its monitor as TR_DOWN with that reason; when the other node goes
- * away, both fire once more with TR_EXIT_NOCONNECTION, and never again. */
+ * away, both fire once more with TR_EXIT_NOCONNECTION, and never again.
+ * A link undone with tr_unlink is gone on both nodes (UNLINK_ID out, and
+ * in on the other node): the other end's record drops it, and its end
+ * with a reason reaches nobody, trapping or not. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "../dist/dist.h"
 #include "dist_util.h"
 
 enum { GO = 1, HELLO, READY, DIE };
@@ -100,9 +104,157 @@ static void test_remote_links_and_monitors_fire_with_reason_then_noconnection(vo
     dt_epmd_stop(epmd);
 }
 
+/* ---- unlink across nodes ---- */
+
+enum { U_GO = 20, U_HELLO, U_READY, U_CHECK, U_LINKS, U_DIE };
+
+#define NEARS 4
+
+static atomic_int u_unlinked, u_downs, u_exits[NEARS], u_down_reason[NEARS], u_down_ok[NEARS];
+static atomic_int u_links_linked[NEARS], u_links_unlinked[NEARS];
+
+/* Links to `far` on `node`, sees the link there, unlinks, sees it gone
+ * there; it also monitors far, whose TR_DOWN comes after any exit signal
+ * far's end sends it (far sends its links' signals before its DOWNs, both
+ * through the one connection, which keeps their order). */
+struct near {
+    char far[16], node[32];
+    bool trap;
+    int idx, phase;
+    tr_pid far_pid;
+    uint64_t ref;
+};
+
+static void near(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct near *s = state;
+    tr_trap_exits(cx, s->trap);
+    uint32_t n = 0;
+    switch (m->type) {
+    case U_GO:
+        TT_CHECK(tr_send_named(cx, s->far, s->node, U_HELLO, NULL, 0) == 0);
+        break;
+    case U_READY:
+        s->far_pid = m->from;
+        TT_CHECK(TR__PID_NODE(m->from) != 0);
+        TT_CHECK(tr_link(cx, m->from) == 0);
+        TT_CHECK(tr_monitor(cx, m->from, &s->ref) == 0);
+        TT_CHECK(tr_send(cx, m->from, U_CHECK, NULL, 0) == 0);
+        break;
+    case U_LINKS:
+        TT_CHECK(m->from == s->far_pid && m->len == sizeof n);
+        if (m->len == sizeof n)
+            memcpy(&n, m->data, sizeof n);
+        if (s->phase++ == 0) { /* linked: now undo it */
+            atomic_store(&u_links_linked[s->idx], (int)n);
+            TT_CHECK(tr_unlink(cx, s->far_pid) == 0);
+            TT_CHECK(tr_send(cx, s->far_pid, U_CHECK, NULL, 0) == 0);
+        } else {
+            atomic_store(&u_links_unlinked[s->idx], (int)n);
+            atomic_fetch_add(&u_unlinked, 1);
+        }
+        break;
+    case TR_EXIT:
+        atomic_fetch_add(&u_exits[s->idx], 1);
+        break;
+    case TR_DOWN: {
+        const tr_down_info *d = TR_PAYLOAD(m, tr_down_info);
+        TT_CHECK(d != NULL);
+        if (d != NULL) {
+            atomic_store(&u_down_reason[s->idx], d->reason);
+            if (d->pid == s->far_pid && d->ref == s->ref)
+                atomic_fetch_add(&u_down_ok[s->idx], 1);
+        }
+        atomic_fetch_add(&u_downs, 1);
+        break;
+    }
+    default:
+        TT_CHECK(!"unexpected message");
+    }
+}
+
+/* Answers U_HELLO with U_READY and U_CHECK with its own link count (its
+ * record's, as tr_actor_info publishes it); ends with reason 5 on U_DIE. */
+static void far(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    tr_actor_figures f;
+    uint32_t links;
+    switch (m->type) {
+    case U_HELLO:
+        TT_CHECK(tr_send(cx, m->from, U_READY, NULL, 0) == 0);
+        break;
+    case U_CHECK:
+        TT_CHECK(tr_actor_info(tr_ctx_runtime(cx), tr_self(cx), &f) == 0);
+        links = f.links;
+        TT_CHECK(tr_send(cx, m->from, U_LINKS, &links, sizeof links) == 0);
+        break;
+    case U_DIE:
+        tr_exit(cx, 5, "asked to");
+        break;
+    default:
+        TT_CHECK(!"unexpected message");
+    }
+}
+
+static void test_remote_unlink_ends_the_link_on_both_nodes(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    tr_runtime *a = dt_node("tt_ua", epmd, 0), *b = dt_node("tt_ub", epmd, 0);
+    /* near0 (trapping) and near1 on a link to far0 and far1 on b: our
+     * UNLINK_ID goes out; near2 (trapping) and near3 on b link to far2
+     * and far3 on a: theirs comes in. */
+    tr_runtime *near_rt[NEARS] = {a, a, b, b}, *far_rt[NEARS] = {b, b, a, a};
+    tr_pid nears[NEARS], fars[NEARS];
+    for (int i = 0; i < NEARS; i++) {
+        struct near s = {.trap = i % 2 == 0, .idx = i};
+        snprintf(s.far, sizeof s.far, "far%d", i);
+        snprintf(s.node, sizeof s.node, "%s@localhost", far_rt[i] == b ? "tt_ub" : "tt_ua");
+        tr_actor_spec fs = {.behaviour = far, .name = s.far};
+        TT_EQ(tr_spawn_spec(tr_runtime_ctx(far_rt[i]), &fs, &fars[i]), 0);
+        TT_EQ(tr_spawn(tr_runtime_ctx(near_rt[i]), near, &s, sizeof s, &nears[i]), 0);
+    }
+    /* a's first, so that b finds the connection made (no simultaneous
+     * connect: dist_race has those). */
+    for (int i = 0; i < NEARS; i++) {
+        TT_EQ(tr_send(tr_runtime_ctx(near_rt[i]), nears[i], U_GO, NULL, 0), 0);
+        if (i == 1)
+            CU_ASSERT(tt_wait_count(&u_unlinked, 2, 30));
+    }
+    CU_ASSERT(tt_wait_count(&u_unlinked, NEARS, 30));
+    for (int i = 0; i < NEARS; i++) {
+        TT_EQ(atomic_load(&u_links_linked[i]), 1);
+        TT_EQ(atomic_load(&u_links_unlinked[i]), 0); /* the other node dropped it */
+        TT_EQ(tr_send(tr_runtime_ctx(far_rt[i]), fars[i], U_DIE, NULL, 0), 0);
+    }
+    /* Each DOWN comes after the exit signal its far would have sent. */
+    CU_ASSERT(tt_wait_count(&u_downs, NEARS, 30));
+    tr_actor_figures f;
+    for (int i = 0; i < NEARS; i++) {
+        TT_EQ(atomic_load(&u_exits[i]), 0);
+        TT_EQ(atomic_load(&u_down_reason[i]), 5);
+        TT_EQ(atomic_load(&u_down_ok[i]), 1);
+        TT_EQ(tr_actor_info(near_rt[i], nears[i], &f), 0); /* alive, trapping or not */
+        TT_EQ(f.links, 0);
+        TT_EQ(f.monitors, 0);
+    }
+    TT_NO_ERRORS();
+    dt_node_end(b);
+    dt_node_end(a);
+    dt_epmd_stop(epmd);
+    for (int i = 0; i < NEARS; i++)
+        TT_EQ(atomic_load(&u_exits[i]), 0); /* nor noconnection at the end */
+    TT_EQ(atomic_load(&u_downs), NEARS);
+}
+
 void register_dist_fault_tests(void)
 {
     CU_pSuite s = CU_add_suite("dist_fault", NULL, NULL);
     tt_test(s, "remote_links_and_monitors_fire_with_reason_then_noconnection",
             test_remote_links_and_monitors_fire_with_reason_then_noconnection);
+    tt_test(s, "remote_unlink_ends_the_link_on_both_nodes",
+            test_remote_unlink_ends_the_link_on_both_nodes);
 }

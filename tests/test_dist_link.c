@@ -2,7 +2,10 @@
  * that ends with a reason sends EXIT with it to the linked Erlang process;
  * an Erlang process that dies with a reason reaches a trapping actor as
  * TR_EXIT; and when the Erlang node goes away, a linked trapping actor
- * gets TR_EXIT_NOCONNECTION, once. */
+ * gets TR_EXIT_NOCONNECTION, once. Unlinks cross both ways: an Erlang
+ * process's unlink/1 of an actor (UNLINK_ID in, UNLINK_ID_ACK out) leaves
+ * the actor's end unheard, and an actor's tr_unlink of an Erlang process
+ * (UNLINK_ID out) leaves that process without the link. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,8 +103,156 @@ static void test_erlang_links_carry_exits_both_ways(void)
     dt_epmd_stop(epmd);
 }
 
+/* ---- unlink ---- */
+
+enum { U_LINKS = 3, U_LINK_ME = 5, U_LINKED = 6, U_DIE = 7, U_UNLINKED = 8, U_UNLINK_ME = 9 };
+
+static atomic_int u_exits, u_downs, u_down_reason, u_ends;
+
+/* Sends {links, N} to m->from: the running actor's link count. */
+static void send_links(tr_ctx *cx, const tr_msg *m)
+{
+    tr_actor_figures f;
+    TT_CHECK(tr_actor_info(tr_ctx_runtime(cx), tr_self(cx), &f) == 0);
+    ei_x_buff x;
+    ei_x_new_with_version(&x);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "links");
+    ei_x_encode_ulong(&x, f.links);
+    TT_CHECK(tr_send(cx, m->from, TR_DIST_TERM, x.buff, (size_t)x.index) == 0);
+    ei_x_free(&x);
+}
+
+/* unlinkee: linked and unlinked by an Erlang process, then ends with 7.
+ * unlinker: links to and monitors the Erlang process that asks it to,
+ * unlinks when asked; that process's end must come as TR_DOWN alone. */
+static void unlinks(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    tr_trap_exits(cx, true);
+    uint64_t ref;
+    switch (m->type) {
+    case TR_DIST_TERM: /* {hello, Pid} */
+        TT_CHECK(m->from != TR_PID_NONE);
+        send_own_pid(cx, m);
+        break;
+    case U_LINKS:
+        send_links(cx, m);
+        break;
+    case U_DIE:
+        atomic_fetch_add(&u_ends, 1);
+        tr_exit(cx, 7, "asked to");
+        break;
+    case U_LINK_ME:
+        TT_CHECK(tr_link(cx, m->from) == 0);
+        TT_CHECK(tr_monitor(cx, m->from, &ref) == 0);
+        TT_CHECK(tr_send(cx, m->from, U_LINKED, NULL, 0) == 0);
+        break;
+    case U_UNLINK_ME:
+        TT_CHECK(tr_unlink(cx, m->from) == 0);
+        TT_CHECK(tr_send(cx, m->from, U_UNLINKED, NULL, 0) == 0);
+        break;
+    case TR_EXIT:
+        atomic_fetch_add(&u_exits, 1);
+        break;
+    case TR_DOWN: {
+        const tr_down_info *d = TR_PAYLOAD(m, tr_down_info);
+        TT_CHECK(d != NULL);
+        atomic_store(&u_down_reason, d != NULL ? d->reason : -1);
+        atomic_fetch_add(&u_downs, 1);
+        break;
+    }
+    default:
+        TT_CHECK(!"unexpected message");
+    }
+}
+
+/* IN: the link as the unlinkee counts it after link/1 and after unlink/1,
+ * its end as the monitor saw it, then any 'EXIT' (it would have come
+ * before the 'DOWN': the actor sends its links' signals first, and the
+ * connection keeps the order). OUT: the Erlang process's links (their
+ * nodes) after the unlinker's tr_link and after its tr_unlink, then its
+ * own end. UP: the connection is still there (no protocol error). */
+static const char unlink_script[] =
+    "N = 'tt_l2@localhost', Self = self(), process_flag(trap_exit, true),"
+    "{unlinkee, N} ! {hello, Self},"
+    "T = receive {pid, X} -> X after 15000 -> none end,"
+    "link(T), T ! {3, <<>>},"
+    "L1 = receive {links, A} -> A after 15000 -> timeout end,"
+    "unlink(T), T ! {3, <<>>},"
+    "L2 = receive {links, B} -> B after 15000 -> timeout end,"
+    "Ref = erlang:monitor(process, T), T ! {7, <<>>},"
+    "D = receive {'DOWN', Ref, process, T, Why} -> Why after 15000 -> timeout end,"
+    "E = receive {'EXIT', T, W} -> W after 0 -> none end,"
+    "io:format(\"IN ~p ~p ~p ~p~n\", [L1, L2, D, E]),"
+    "{Q, QRef} = spawn_monitor(fun() -> {unlinker, N} ! {5, <<>>},"
+    "  receive {6, <<>>} -> ok after 15000 -> exit(timeout) end,"
+    "  {links, QL1} = process_info(self(), links),"
+    "  {unlinker, N} ! {9, <<>>},"
+    "  receive {8, <<>>} -> ok after 15000 -> exit(timeout) end,"
+    "  {links, QL2} = process_info(self(), links),"
+    "  Self ! {q, [node(P) || P <- QL1], QL2}, exit(boom) end),"
+    "QR = receive {q, M1, M2} -> {M1, M2} after 15000 -> timeout end,"
+    "QD = receive {'DOWN', QRef, process, Q, QW} -> QW after 15000 -> timeout end,"
+    "io:format(\"OUT ~p ~p~n\", [QR, QD]),"
+    "io:format(\"UP ~p~n\", [lists:member(N, nodes())]), halt().";
+
+/* Whether every line of the output starts with one of keys (NULL-ended):
+ * erl printed nothing of its own (no error report). */
+static bool only_lines(const char *out, const char *const *keys)
+{
+    for (const char *line = out; *line != '\0';) {
+        bool known = false;
+        for (size_t k = 0; keys[k] != NULL && !known; k++)
+            known = strncmp(line, keys[k], strlen(keys[k])) == 0;
+        if (!known)
+            return false;
+        const char *end = strchr(line, '\n');
+        line = end != NULL ? end + 1 : line + strlen(line);
+    }
+    return true;
+}
+
+static void test_erlang_unlinks_and_is_unlinked(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    tr_runtime *rt = dt_node("tt_l2", epmd, 0);
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    tr_actor_spec ee = {.behaviour = unlinks, .name = "unlinkee"};
+    tr_actor_spec er = {.behaviour = unlinks, .name = "unlinker"};
+    tr_pid unlinker;
+    TT_EQ(tr_spawn_spec(cx, &ee, NULL), 0);
+    TT_EQ(tr_spawn_spec(cx, &er, &unlinker), 0);
+
+    dt_erl erl;
+    TT_EQ(dt_erl_start(&erl, epmd, "tt_lerl2@localhost", DT_COOKIE, unlink_script), 0);
+    CU_ASSERT(dt_erl_wait(&erl, 60));
+    CU_ASSERT(dt_erl_is(&erl, "IN", "1 0 7 none"));
+    CU_ASSERT(dt_erl_is(&erl, "OUT", "{[tt_l2@localhost],[]} boom"));
+    CU_ASSERT(dt_erl_is(&erl, "UP", "true"));
+    static const char *const keys[] = {"IN ", "OUT ", "UP ", NULL};
+    CU_ASSERT(only_lines(erl.buf, keys));
+    /* The unlinker's monitor saw boom (a reason troupe has no number
+     * for: 1); its link, gone, carried nothing, then or at the node's end. */
+    CU_ASSERT(tt_wait_count(&u_downs, 1, 30));
+    TT_EQ(atomic_load(&u_down_reason), 1);
+    TT_EQ(atomic_load(&u_ends), 1);
+    tr_actor_figures f;
+    TT_EQ(tr_actor_info(rt, unlinker, &f), 0);
+    TT_EQ(f.links, 0);
+    TT_NO_ERRORS();
+    dt_node_end(rt);
+    dt_epmd_stop(epmd);
+    TT_EQ(atomic_load(&u_exits), 0);
+    TT_EQ(atomic_load(&u_downs), 1);
+}
+
 void register_dist_link_tests(void)
 {
     CU_pSuite s = CU_add_suite("dist_link", NULL, NULL);
     tt_test(s, "erlang_links_carry_exits_both_ways", test_erlang_links_carry_exits_both_ways);
+    tt_test(s, "erlang_unlinks_and_is_unlinked", test_erlang_unlinks_and_is_unlinked);
 }
