@@ -2,10 +2,17 @@
  * assorted terms echoed unchanged by a troupe actor registered as echo; a
  * troupe actor answering an Erlang pid it received and a registered
  * Erlang process, and hearing back; erlang:monitor on {echo, Node} gets
- * 'DOWN' when the actor stops. The Erlang side runs as an -eval script and
- * prints what it saw; every wait on both sides is bounded. */
+ * 'DOWN' when the actor stops. Terms of the rarer shapes (a fun, an
+ * export, a tuple past 255 elements, a big past 255 bytes, atoms past 255
+ * bytes) arrive as TR_DIST_TERM with Erlang's exact bytes, go back
+ * unchanged, and the connection goes on after them. erlang:monitor on a
+ * name nobody holds here gets 'DOWN' noproc. The Erlang side runs as an
+ * -eval script and prints what it saw; every wait on both sides is
+ * bounded. */
 #include <stdlib.h>
 #include <string.h>
+
+#include <ei.h>
 
 #include "dist_util.h"
 
@@ -99,8 +106,214 @@ static void test_erl_echoes_terms_answers_and_sees_down(void)
     dt_epmd_stop(epmd);
 }
 
+/* ---- terms of the rarer shapes ---- */
+
+enum { S_WANT = 1, S_AFTER = 2, SHAPES = 6 };
+
+/* What Erlang sends, in order (index 0, the fun, only Erlang can encode):
+ * the external format built here, byte by byte, to compare with what
+ * arrives as well as with what Erlang says it sent. */
+static unsigned char s_want[SHAPES][1100];
+static size_t s_want_len[SHAPES];
+static atomic_int s_seen, s_as_erl, s_as_here, s_after;
+
+static size_t put_be(unsigned char *p, uint32_t v, int k)
+{
+    for (int i = 0; i < k; i++)
+        p[i] = (unsigned char)(v >> (8 * (k - 1 - i)));
+    return (size_t)k;
+}
+
+static void build_shapes(void)
+{
+    unsigned char *p;
+    size_t at;
+    /* 1: fun lists:reverse/1 (EXPORT_EXT, its atoms in the small UTF-8 form). */
+    static const unsigned char ex[] = {131, 113, 119, 5, 'l', 'i', 's', 't', 's',
+                                       119, 7, 'r', 'e', 'v', 'e', 'r', 's', 'e', 97, 1};
+    memcpy(s_want[1], ex, sizeof ex);
+    s_want_len[1] = sizeof ex;
+    /* 2: list_to_tuple(lists:seq(1, 300)) (LARGE_TUPLE_EXT). */
+    p = s_want[2];
+    at = 0;
+    p[at++] = 131;
+    p[at++] = 105;
+    at += put_be(p + at, 300, 4);
+    for (uint32_t i = 1; i <= 300; i++) {
+        if (i < 256) {
+            p[at++] = 97;
+            p[at++] = (unsigned char)i;
+        } else {
+            p[at++] = 98;
+            at += put_be(p + at, i, 4);
+        }
+    }
+    s_want_len[2] = at;
+    /* 3: 1 bsl 3000 (LARGE_BIG_EXT: 376 digit bytes, least significant first). */
+    p = s_want[3];
+    at = 0;
+    p[at++] = 131;
+    p[at++] = 111;
+    at += put_be(p + at, 376, 4);
+    p[at++] = 0; /* sign */
+    memset(p + at, 0, 375);
+    at += 375;
+    p[at++] = 1;
+    s_want_len[3] = at;
+    /* 4: 255 times U+1F600, the longest atom there is (ATOM_UTF8_EXT, 1020 bytes). */
+    p = s_want[4];
+    at = 0;
+    p[at++] = 131;
+    p[at++] = 118;
+    at += put_be(p + at, 1020, 2);
+    for (int i = 0; i < 255; i++) {
+        static const unsigned char smile[] = {0xf0, 0x9f, 0x98, 0x80};
+        memcpy(p + at, smile, 4);
+        at += 4;
+    }
+    s_want_len[4] = at;
+    /* 5: 128 times U+00E9: 256 bytes, one past the small form. */
+    p = s_want[5];
+    at = 0;
+    p[at++] = 131;
+    p[at++] = 118;
+    at += put_be(p + at, 256, 2);
+    for (int i = 0; i < 128; i++) {
+        p[at++] = 0xc3;
+        p[at++] = 0xa9;
+    }
+    s_want_len[5] = at;
+}
+
+/* S_WANT: the bytes Erlang's term_to_binary gives the next term; then the
+ * term itself, compared with them and with ours, and sent back. S_AFTER:
+ * answered, the connection still carrying messages after the terms. */
+struct shapes {
+    unsigned char erl[1100];
+    size_t erl_len;
+};
+
+static void shapes(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct shapes *s = state;
+    TT_CHECK(m->from != TR_PID_NONE);
+    if (m->type == S_WANT) {
+        TT_CHECK(m->len <= sizeof s->erl);
+        s->erl_len = m->len <= sizeof s->erl ? m->len : 0;
+        memcpy(s->erl, m->data, s->erl_len);
+    } else if (m->type == TR_DIST_TERM) {
+        int k = atomic_fetch_add(&s_seen, 1);
+        if (m->len == s->erl_len && memcmp(m->data, s->erl, m->len) == 0)
+            atomic_fetch_add(&s_as_erl, 1);
+        if (k > 0 && k < SHAPES && m->len == s_want_len[k] &&
+            memcmp(m->data, s_want[k], m->len) == 0)
+            atomic_fetch_add(&s_as_here, 1);
+        TT_CHECK(tr_send(cx, m->from, TR_DIST_TERM, m->data, m->len) == 0);
+    } else if (m->type == S_AFTER) {
+        atomic_fetch_add(&s_after, 1);
+        TT_CHECK(tr_send(cx, m->from, S_AFTER, m->data, m->len) == 0);
+    } else {
+        TT_CHECK(!"unexpected message");
+    }
+}
+
+/* SHAPES: for each term, whether what came back is it. FUN: the fun
+ * that came back, called. AFTER: a plain message after them all. */
+static const char shapes_script[] =
+    "N = 'tt_n3@localhost',"
+    "Terms = [fun() -> ok end, fun lists:reverse/1, list_to_tuple(lists:seq(1, 300)),"
+    "  1 bsl 3000, list_to_atom(lists:duplicate(255, 16#1F600)),"
+    "  list_to_atom(lists:duplicate(128, 16#E9))],"
+    "Back = [begin {shapes, N} ! {1, term_to_binary(T, [{minor_version, 2}])}, {shapes, N} ! T,"
+    "  receive R -> R after 15000 -> timeout end end || T <- Terms],"
+    "io:format(\"SHAPES ~p~n\", [[B =:= T || {B, T} <- lists:zip(Back, Terms)]]),"
+    "F = hd(Back), io:format(\"FUN ~p~n\", [catch F()]),"
+    "{shapes, N} ! {2, <<\"after\">>},"
+    "A = receive {2, <<\"after\">>} -> ok after 15000 -> timeout end,"
+    "io:format(\"AFTER ~p~n\", [A]), halt().";
+
+static void test_erl_terms_of_rare_shapes_arrive_whole_and_go_back(void)
+{
+    if (dt_skip())
+        return;
+    build_shapes();
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    tr_runtime *rt = dt_node("tt_n3", epmd, 0);
+    static struct shapes st; /* zeros: no bytes from Erlang yet */
+    tr_actor_spec sp = {.behaviour = shapes, .state = &st, .state_size = sizeof st,
+                        .name = "shapes"};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &sp, NULL), 0);
+
+    dt_erl erl;
+    TT_EQ(dt_erl_start(&erl, epmd, "tt_erl3@localhost", DT_COOKIE, shapes_script), 0);
+    CU_ASSERT(dt_erl_wait(&erl, 120));
+    CU_ASSERT(dt_erl_is(&erl, "SHAPES", "[true,true,true,true,true,true]"));
+    CU_ASSERT(dt_erl_is(&erl, "FUN", "ok"));
+    CU_ASSERT(dt_erl_is(&erl, "AFTER", "ok"));
+    TT_EQ(atomic_load(&s_seen), SHAPES);
+    TT_EQ(atomic_load(&s_as_erl), SHAPES);
+    TT_EQ(atomic_load(&s_as_here), SHAPES - 1);
+    TT_EQ(atomic_load(&s_after), 1);
+    TT_NO_ERRORS();
+    dt_node_end(rt);
+    dt_epmd_stop(epmd);
+}
+
+/* ---- a monitor of a name nobody holds ---- */
+
+/* NOPROC: erlang:monitor of {nobody, N} ends at once, noproc (answered by
+ * the connection: no actor to ask). KEPT: one of {someone, N} does not,
+ * after a round trip through someone. REST: nothing else came. */
+static const char noproc_script[] =
+    "N = 'tt_n6@localhost',"
+    "{someone, N} ! {1, <<>>},"
+    "R = erlang:monitor(process, {nobody, N}),"
+    "M = receive {'DOWN', R, process, {nobody, N}, Why} -> Why after 10000 -> timeout end,"
+    "io:format(\"NOPROC ~p~n\", [M]),"
+    "R2 = erlang:monitor(process, {someone, N}), {someone, N} ! {2, <<>>},"
+    "K = receive {2, <<>>} -> ok after 10000 -> timeout end,"
+    "io:format(\"KEPT ~p ~p~n\", [K, receive {'DOWN', R2, _, _, _} -> down after 0 -> kept end]),"
+    "io:format(\"REST ~p~n\", [receive Any -> Any after 0 -> none end]), halt().";
+
+static atomic_int someone_got;
+
+static void someone(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    TT_CHECK((m->type == 1 || m->type == 2) && m->len == 0);
+    if (m->type == 2)
+        TT_CHECK(tr_send(cx, m->from, 2, NULL, 0) == 0);
+    atomic_fetch_add(&someone_got, 1);
+}
+
+static void test_erl_monitor_of_a_name_nobody_holds_is_down_noproc(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    tr_runtime *rt = dt_node("tt_n6", epmd, 0);
+    tr_actor_spec ss = {.behaviour = someone, .name = "someone"};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &ss, NULL), 0);
+    dt_erl erl;
+    TT_EQ(dt_erl_start(&erl, epmd, "tt_erl6@localhost", DT_COOKIE, noproc_script), 0);
+    CU_ASSERT(dt_erl_wait(&erl, 60));
+    CU_ASSERT(dt_erl_is(&erl, "NOPROC", "noproc"));
+    CU_ASSERT(dt_erl_is(&erl, "KEPT", "ok kept"));
+    CU_ASSERT(dt_erl_is(&erl, "REST", "none"));
+    TT_EQ(atomic_load(&someone_got), 2);
+    TT_NO_ERRORS();
+    dt_node_end(rt);
+    dt_epmd_stop(epmd);
+}
+
 void register_dist_erl_tests(void)
 {
     CU_pSuite s = CU_add_suite("dist_erl", NULL, NULL);
     tt_test(s, "erl_echoes_terms_answers_and_sees_down", test_erl_echoes_terms_answers_and_sees_down);
+    tt_test(s, "erl_terms_of_rare_shapes_arrive_whole_and_go_back",
+            test_erl_terms_of_rare_shapes_arrive_whole_and_go_back);
+    tt_test(s, "erl_monitor_of_a_name_nobody_holds_is_down_noproc",
+            test_erl_monitor_of_a_name_nobody_holds_is_down_noproc);
 }
