@@ -176,7 +176,7 @@ int tr_send_named(tr_ctx *cx, const char *name, const char *node, uint32_t type,
     char alive[TR__NODE_NAME_MAX + 1], host[TR__NODE_NAME_MAX + 1];
     size_t used;
     if (tr__cx_acting(cx, &acting) != 0 || name == NULL || name[0] == '\0' ||
-        strlen(name) > TR__NODE_NAME_MAX || (data == NULL && len != 0) ||
+        strlen(name) > TR__NODE_NAME_MAX || !tr__name_is_atom(name) || (data == NULL && len != 0) ||
         tr__node_split(node, alive, sizeof alive, host, sizeof host) != 0 ||
         (type >= TR_MSG_SYSTEM && type != TR_DIST_TERM))
         return TR_EINVAL;

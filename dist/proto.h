@@ -180,7 +180,7 @@ typedef struct tr__ctl {
     erlang_pid from;        /* LINK, EXIT, REG_SEND, MONITOR_P*, SEND_SENDER, UNLINK_ID* */
     erlang_pid to;          /* LINK, SEND, EXIT, SEND_SENDER, UNLINK_ID*; MONITOR_P by pid */
     bool to_name;           /* REG_SEND, MONITOR_P/DEMONITOR_P, MONITOR_P_EXIT by name */
-    char name[MAXATOMLEN_UTF8];
+    char name[MAXATOMLEN_UTF8]; /* UTF-8, as troupe's names are */
     erlang_ref ref;         /* MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT */
     unsigned long long id;  /* UNLINK_ID, UNLINK_ID_ACK */
     const char *reason;     /* EXIT, EXIT2, MONITOR_P_EXIT: the term, without 131 */
@@ -232,6 +232,11 @@ void tr__term_to_msg(const char *p, size_t n, uint32_t *type, const char **data,
  * are troupe nodes of the same byte order and layout (the tail and the
  * failure travel as they lie in memory). */
 bool tr__ask_wire_ok(uint32_t type, const void *data, size_t len);
+
+/* Whether name (a registered name) is an atom: valid UTF-8 of at most
+ * 255 characters. Names cross as atoms of their characters, each way:
+ * troupe's UTF-8 bytes are the atom's text (term.c). */
+bool tr__name_is_atom(const char *name);
 
 /* Splits "name@host": 0, or TR_EINVAL (no '@', an empty part, too long). */
 int tr__node_split(const char *node, char *alive, size_t alive_cap, char *host, size_t host_cap);

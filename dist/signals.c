@@ -365,6 +365,8 @@ static bool ours(tr_pid p)
     return p != TR_PID_NONE && TR__PID_NODE(p) == 0;
 }
 
+_Static_assert(TR_NAME_MAX <= TR__NODE_NAME_MAX + 1, "a registered name fits a tr__xmon's");
+
 /* MONITOR_P: the peer's process `rf` watches our actor `to` (or a name
  * that is nobody's: noproc at once). */
 static void monitor_in(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl, tr_pid rf, tr_pid to)
@@ -388,6 +390,9 @@ static void monitor_in(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl, tr_pid rf, 
     mo->theirs = true;
     mo->eref = ctl->ref;
     mo->by_name = ctl->to_name;
+    /* A name that found `to` is a registered one: shorter than TR_NAME_MAX
+     * bytes, far from the 255 mo->name holds (a peer's name may be up to
+     * 1020 bytes of UTF-8; a longer one is nobody's and answered above). */
     strcpy(mo->name, ctl->name);
     /* A target already gone answers with TR_DOWN noproc (fault.c). */
     hand(cx, rf, to, TR__MONITOR_REQ, &mo->ref, sizeof mo->ref);

@@ -194,6 +194,27 @@ int tr__term_check(const char *p, size_t n, size_t *used)
 
 /* ---- control messages ---- */
 
+/* A registered name: the atom's characters in UTF-8, as troupe's names
+ * are (ei_decode_atom would give Latin-1, and fail on any character past
+ * it: a name such as '名前' would close the connection). */
+static int get_name(const char *p, int *i, tr__ctl *c)
+{
+    return ei_decode_atom_as(p, i, c->name, (int)sizeof c->name, ERLANG_UTF8, NULL, NULL) == 0
+               ? 0
+               : TR_EBADFRAME;
+}
+
+static int put_name(ei_x_buff *x, const char *name)
+{
+    return ei_x_encode_atom_as(x, name, ERLANG_UTF8, ERLANG_UTF8);
+}
+
+bool tr__name_is_atom(const char *name)
+{
+    int k = 0;
+    return name != NULL && ei_encode_atom_as(NULL, &k, name, ERLANG_UTF8, ERLANG_UTF8) == 0;
+}
+
 /* Reads a pid, or an atom (a registered name) when the term is one. */
 static int get_proc(const char *p, int *i, erlang_pid *pid, tr__ctl *c)
 {
@@ -202,7 +223,7 @@ static int get_proc(const char *p, int *i, erlang_pid *pid, tr__ctl *c)
         return TR_EBADFRAME;
     if (type == ERL_ATOM_EXT) {
         c->to_name = true;
-        return ei_decode_atom(p, i, c->name) == 0 ? 0 : TR_EBADFRAME;
+        return get_name(p, i, c);
     }
     return ei_decode_pid(p, i, pid) == 0 ? 0 : TR_EBADFRAME;
 }
@@ -235,7 +256,7 @@ static int get_fields(const char *p, int *i, int arity, tr__ctl *c)
     case TR__CTL_REG_SEND:
         c->to_name = true;
         if (arity != 4 || ei_decode_pid(p, i, &c->from) || ei_skip_term(p, i) ||
-            ei_decode_atom(p, i, c->name))
+            get_name(p, i, c))
             return TR_EBADFRAME;
         return 0;
     case TR__CTL_EXIT:
@@ -303,7 +324,7 @@ int tr__ctl_decode(const char *p, size_t n, tr__ctl *c)
 
 static int proc(ei_x_buff *x, const erlang_pid *pid, const tr__ctl *c)
 {
-    return c->to_name ? ei_x_encode_atom(x, c->name) : ei_x_encode_pid(x, pid);
+    return c->to_name ? put_name(x, c->name) : ei_x_encode_pid(x, pid);
 }
 
 static int put_fields(ei_x_buff *x, const tr__ctl *c)
@@ -319,7 +340,7 @@ static int put_fields(ei_x_buff *x, const tr__ctl *c)
     case TR__CTL_REG_SEND:
         return ei_x_encode_tuple_header(x, 4) || ei_x_encode_long(x, c->op) ||
                ei_x_encode_pid(x, &c->from) || ei_x_encode_atom(x, "") ||
-               ei_x_encode_atom(x, c->name);
+               put_name(x, c->name);
     case TR__CTL_EXIT:
     case TR__CTL_EXIT2:
         return ei_x_encode_tuple_header(x, 4) || ei_x_encode_long(x, c->op) ||

@@ -5,7 +5,8 @@
  * 'DOWN' when the actor stops. Terms of the rarer shapes (a fun, an
  * export, a tuple past 255 elements, a big past 255 bytes, atoms past 255
  * bytes) arrive as TR_DIST_TERM with Erlang's exact bytes, go back
- * unchanged, and the connection goes on after them. erlang:monitor on a
+ * unchanged, and the connection goes on after them. Registered names past
+ * ASCII cross as the atoms of their UTF-8 characters, both ways. erlang:monitor on a
  * name nobody holds here gets 'DOWN' noproc. The Erlang side runs as an
  * -eval script and prints what it saw; every wait on both sides is
  * bounded. */
@@ -260,6 +261,84 @@ static void test_erl_terms_of_rare_shapes_arrive_whole_and_go_back(void)
     dt_epmd_stop(epmd);
 }
 
+/* ---- names past ASCII ---- */
+
+enum { N_ECHO = 2, N_STOP = 3, N_BACK = 4, N_SEND_BACK = 5 };
+
+#define ETE "\xc3\xa9t\xc3\xa9"                  /* été */
+#define ETE_NAME ETE "\xe5\x90\x8d"               /* été名 */
+#define UNI_NAME "\xc3\xbcn\xc3\xaf\xe5\x90\x8d" /* ünï名, an Erlang process's */
+
+static atomic_int n_echoed, n_stopped, n_sent_back;
+
+static void named(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    TT_CHECK(m->from != TR_PID_NONE);
+    if (m->type == N_ECHO) {
+        TT_CHECK(tr_send(cx, m->from, m->type, m->data, m->len) == 0);
+        atomic_fetch_add(&n_echoed, 1);
+    } else if (m->type == N_STOP) {
+        atomic_fetch_add(&n_stopped, 1);
+        tr_stop(cx);
+    } else if (m->type == N_SEND_BACK) {
+        TT_CHECK(tr_send_named(cx, UNI_NAME, "tt_erl5@localhost", N_BACK, "utf8", 4) == 0);
+        atomic_fetch_add(&n_sent_back, 1);
+    } else {
+        TT_CHECK(!"unexpected message");
+    }
+}
+
+/* Atoms are characters; troupe's names are their UTF-8. LATIN1 and UTF8:
+ * messages to actors named 'été' and 'été名' (REG_SEND), answered; DOWN:
+ * a monitor of {'été名', N} (MONITOR_P by name, and its MONITOR_P_EXIT
+ * naming it back); BACK: tr_send_named to an Erlang process registered
+ * as 'ünï名'; NODE: the connection never went down meanwhile. */
+static const char names_script[] =
+    "N = 'tt_n5@localhost',"
+    "A1 = list_to_atom([233, $t, 233]), A2 = list_to_atom([233, $t, 233, 16#540D]),"
+    "register(list_to_atom([252, $n, 239, 16#540D]), self()),"
+    "{A1, N} ! {2, <<\"latin1\">>},"
+    "R1 = receive {2, <<\"latin1\">>} -> ok after 10000 -> timeout end,"
+    "monitor_node(N, true),"
+    "{A2, N} ! {2, <<\"utf8\">>},"
+    "R2 = receive {2, <<\"utf8\">>} -> ok after 10000 -> timeout end,"
+    "Ref = erlang:monitor(process, {A2, N}), {A2, N} ! {3, <<>>},"
+    "D = receive {'DOWN', Ref, process, {A2, N}, W} -> W after 10000 -> timeout end,"
+    "{A1, N} ! {5, <<>>},"
+    "R3 = receive {4, <<\"utf8\">>} -> ok after 10000 -> timeout end,"
+    "ND = receive {nodedown, N} -> down after 0 -> up end,"
+    "io:format(\"LATIN1 ~p~nUTF8 ~p~nDOWN ~p~nBACK ~p~nNODE ~p~n\", [R1, R2, D, R3, ND]),"
+    "halt().";
+
+static void test_erl_reaches_names_past_ascii_both_ways(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    tr_runtime *rt = dt_node("tt_n5", epmd, 0);
+    tr_actor_spec a1 = {.behaviour = named, .name = ETE};
+    tr_actor_spec a2 = {.behaviour = named, .name = ETE_NAME};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &a1, NULL), 0);
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &a2, NULL), 0);
+
+    dt_erl erl;
+    TT_EQ(dt_erl_start(&erl, epmd, "tt_erl5@localhost", DT_COOKIE, names_script), 0);
+    CU_ASSERT(dt_erl_wait(&erl, 90));
+    CU_ASSERT(dt_erl_is(&erl, "LATIN1", "ok"));
+    CU_ASSERT(dt_erl_is(&erl, "UTF8", "ok"));
+    CU_ASSERT(dt_erl_is(&erl, "DOWN", "normal"));
+    CU_ASSERT(dt_erl_is(&erl, "BACK", "ok"));
+    CU_ASSERT(dt_erl_is(&erl, "NODE", "up"));
+    TT_EQ(atomic_load(&n_echoed), 2);
+    TT_EQ(atomic_load(&n_stopped), 1);
+    TT_EQ(atomic_load(&n_sent_back), 1);
+    TT_NO_ERRORS();
+    dt_node_end(rt);
+    dt_epmd_stop(epmd);
+}
+
 /* ---- a monitor of a name nobody holds ---- */
 
 /* NOPROC: erlang:monitor of {nobody, N} ends at once, noproc (answered by
@@ -314,6 +393,8 @@ void register_dist_erl_tests(void)
     tt_test(s, "erl_echoes_terms_answers_and_sees_down", test_erl_echoes_terms_answers_and_sees_down);
     tt_test(s, "erl_terms_of_rare_shapes_arrive_whole_and_go_back",
             test_erl_terms_of_rare_shapes_arrive_whole_and_go_back);
+    tt_test(s, "erl_reaches_names_past_ascii_both_ways",
+            test_erl_reaches_names_past_ascii_both_ways);
     tt_test(s, "erl_monitor_of_a_name_nobody_holds_is_down_noproc",
             test_erl_monitor_of_a_name_nobody_holds_is_down_noproc);
 }

@@ -411,6 +411,42 @@ static void test_messages_map_to_tuples_or_dist_terms(void)
     ei_x_free(&y);
 }
 
+/* A REG_SEND's name is the atom of its UTF-8 characters, both ways: the
+ * frame holds the very bytes (not each byte taken for a Latin-1
+ * character), one past Latin-1 decodes, and so does the longest atom
+ * (255 four-byte characters) into tr__ctl's name. */
+static void test_registered_names_cross_as_utf8_atoms(void)
+{
+    static const char name[] = "\xe5\x90\x8d\xe5\x89\x8d"; /* 名前 */
+    char longest[255 * 4 + 1] = "";
+    for (int i = 0; i < 255; i++)
+        strcat(longest, "\xf0\x9f\x98\x80");
+    const char *names[] = {name, "\xc3\xa9t\xc3\xa9", "echo", longest};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        tr__ctl c, d;
+        memset(&c, 0, sizeof c);
+        c.op = TR__CTL_REG_SEND;
+        c.from = pid_of("erl@h", 5, 0, 9);
+        c.to_name = true;
+        strcpy(c.name, names[k]);
+        ei_x_buff x;
+        ei_x_new(&x);
+        TT_EQ(tr__ctl_encode(&x, &c), 0);
+        TT_EQ(tr__term_from_msg(&x, 1, "m", 1), 0);
+        TT_EQ(tr__ctl_finish(&x), 0);
+        CU_ASSERT(memmem(x.buff, (size_t)x.index, names[k], strlen(names[k])) != NULL);
+        TT_EQ(tr__ctl_decode(x.buff + 4, (size_t)x.index - 4, &d), 0);
+        CU_ASSERT(d.to_name && strcmp(d.name, names[k]) == 0);
+        ei_x_free(&x);
+    }
+    CU_ASSERT(tr__name_is_atom(name) && tr__name_is_atom(longest));
+    CU_ASSERT(!tr__name_is_atom("\xff\xfe") && !tr__name_is_atom("\xc3"));
+    char too_long[257];
+    memset(too_long, 'a', 256);
+    too_long[256] = '\0';
+    CU_ASSERT(!tr__name_is_atom(too_long)); /* 256 characters */
+}
+
 static void test_term_check_refuses_deep_and_cut_terms(void)
 {
     size_t used;
@@ -456,6 +492,7 @@ void register_dist_proto_tests(void)
     tt_test(s, "control_messages_round_trip_and_survive_corruption",
             test_control_messages_round_trip_and_survive_corruption);
     tt_test(s, "messages_map_to_tuples_or_dist_terms", test_messages_map_to_tuples_or_dist_terms);
+    tt_test(s, "registered_names_cross_as_utf8_atoms", test_registered_names_cross_as_utf8_atoms);
     tt_test(s, "term_check_refuses_deep_and_cut_terms", test_term_check_refuses_deep_and_cut_terms);
     tt_test(s, "node_names_split_at_the_at", test_node_names_split_at_the_at);
 }
