@@ -169,6 +169,41 @@ static tr_msg *out_msg(const tr__dist_out *h, const void *data, size_t len)
     return m;
 }
 
+/* tr_send_named to this node's own name: {Name, node()} ! Msg, delivered
+ * here as another node's REG_SEND would be (a term {Type, <<Bytes>>} of a
+ * user type arrives as that type and those bytes, any other as
+ * TR_DIST_TERM), from the caller. A name nobody holds makes it a dead
+ * letter (counted, and the sink's), as a message to an actor that has
+ * ended. */
+static int send_here(tr_runtime *rt, tr__worker *w, tr_pid self, const char *name, uint32_t type,
+                     const void *data, size_t len)
+{
+    if (type == TR_DIST_TERM) { /* checked whole by the caller */
+        uint32_t t;
+        const char *d;
+        size_t l;
+        tr__term_to_msg(data, len, &t, &d, &l);
+        if (t < TR_MSG_SYSTEM) {
+            type = t;
+            data = d;
+            len = l;
+        }
+    }
+    tr_pid to = tr_whereis(rt, name);
+    if (to != TR_PID_NONE)
+        return tr__send_copy(rt, w, self, to, type, data, len);
+    tr_msg *m = tr__msg_new(type, (uint32_t)len);
+    if (m == NULL)
+        return TR_ENOMEM;
+    if (len != 0)
+        memcpy(m->data, data, len);
+    m->from = self;
+    m->to = TR_PID_NONE;
+    tr__dead_letter(rt, w, m);
+    tr__msg_release(m);
+    return 0;
+}
+
 int tr_send_named(tr_ctx *cx, const char *name, const char *node, uint32_t type, const void *data,
                   size_t len)
 {
@@ -199,10 +234,8 @@ int tr_send_named(tr_ctx *cx, const char *name, const char *node, uint32_t type,
     tr__dist_unlock();
     if (n == NULL)
         return TR_ENOTCONN;
-    if (local) { /* to ourselves: a name lookup; a missing name is a dead letter */
-        tr_pid to = tr_whereis(rt, name);
-        return to != TR_PID_NONE ? tr__send_copy(rt, w, self, to, type, data, len) : 0;
-    }
+    if (local)
+        return send_here(rt, w, self, name, type, data, len);
     if (p == NULL)
         return TR_ENOMEM;
     int err = connected ? 0 : tr__dist_connect(cx, id, node);

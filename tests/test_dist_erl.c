@@ -1,15 +1,16 @@
 /* test_dist_erl.c — interop with a real `erl` (acceptance item 1): 1,000
  * assorted terms echoed unchanged by a troupe actor registered as echo; a
- * troupe actor answering an Erlang pid it received and a registered
- * Erlang process, and hearing back; erlang:monitor on {echo, Node} gets
- * 'DOWN' when the actor stops. Terms of the rarer shapes (a fun, an
- * export, a tuple past 255 elements, a big past 255 bytes, atoms past 255
- * bytes) arrive as TR_DIST_TERM with Erlang's exact bytes, go back
- * unchanged, and the connection goes on after them. Registered names past
- * ASCII cross as the atoms of their UTF-8 characters, both ways. erlang:monitor on a
- * name nobody holds here gets 'DOWN' noproc. The Erlang side runs as an
- * -eval script and prints what it saw; every wait on both sides is
- * bounded. */
+ * troupe actor answering an Erlang pid it received and a registered Erlang
+ * process, and hearing back; erlang:monitor on {echo, Node} gets 'DOWN' when
+ * the actor stops. Terms of the rarer shapes (a fun, an export, a tuple past
+ * 255 elements, a big past 255 bytes, atoms past 255 bytes) arrive as
+ * TR_DIST_TERM with Erlang's exact bytes, go back unchanged, and the
+ * connection goes on after them. Registered names past ASCII cross as the
+ * atoms of their UTF-8 characters, both ways. tr_send_named with a
+ * TR_DIST_TERM reaches a registered Erlang process as that term, and to this
+ * node's own name is delivered here. erlang:monitor on a name nobody holds
+ * here gets 'DOWN' noproc. The Erlang side runs as an -eval script and
+ * prints what it saw; every wait on both sides is bounded. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -339,6 +340,141 @@ static void test_erl_reaches_names_past_ascii_both_ways(void)
     dt_epmd_stop(epmd);
 }
 
+/* ---- tr_send_named with terms, there and here ---- */
+
+enum { H_SEVEN = 7, H_EIGHT = 8, H_DONE = 9 };
+
+static _Atomic tr_pid h_namer;
+static atomic_int h_went, h_here, h_here_ok, h_dead, h_dead_ok;
+
+/* {term, [1, 2, 3], <<"bytes">>, 'ünï', 3.5, -1234567890123} */
+static void encode_term(ei_x_buff *x)
+{
+    ei_x_new_with_version(x);
+    ei_x_encode_tuple_header(x, 6);
+    ei_x_encode_atom(x, "term");
+    ei_x_encode_list_header(x, 3);
+    for (long i = 1; i <= 3; i++)
+        ei_x_encode_long(x, i);
+    ei_x_encode_empty_list(x);
+    ei_x_encode_binary(x, "bytes", 5);
+    ei_x_encode_atom_as(x, "\xc3\xbcn\xc3\xaf", ERLANG_UTF8, ERLANG_UTF8);
+    ei_x_encode_double(x, 3.5);
+    ei_x_encode_longlong(x, -1234567890123LL);
+}
+
+/* On {go, Pid} from Erlang: the term to erlbox there; refusals of what is
+ * not one term or not a name; then, to this node's own name, the term,
+ * {7, <<"seven">>} as a term, a plain message, and one to a name nobody
+ * holds here; last, DONE to erlbox. */
+static void namer(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    TT_CHECK(m->type == TR_DIST_TERM);
+    const char *erl = "tt_erl4@localhost", *here = "tt_n4@localhost";
+    ei_x_buff t, seven;
+    encode_term(&t);
+    ei_x_new_with_version(&seven);
+    ei_x_encode_tuple_header(&seven, 2);
+    ei_x_encode_long(&seven, H_SEVEN);
+    ei_x_encode_binary(&seven, "seven", 5);
+    size_t tl = (size_t)t.index;
+    TT_CHECK(tr_send_named(cx, "erlbox", erl, TR_DIST_TERM, t.buff, tl) == 0);
+    ei_x_encode_atom(&t, "more"); /* two terms: not one */
+    TT_CHECK(tr_send_named(cx, "erlbox", erl, TR_DIST_TERM, t.buff, (size_t)t.index) == TR_EINVAL);
+    TT_CHECK(tr_send_named(cx, "erlbox", erl, TR_DIST_TERM, t.buff + 1, tl - 1) == TR_EINVAL);
+    TT_CHECK(tr_send_named(cx, "\xff\xfe", erl, 1, "x", 1) == TR_EINVAL); /* not UTF-8 */
+    TT_CHECK(tr_send_named(cx, "here", here, TR_DIST_TERM, t.buff, tl) == 0);
+    TT_CHECK(tr_send_named(cx, "here", here, TR_DIST_TERM, seven.buff, (size_t)seven.index) == 0);
+    TT_CHECK(tr_send_named(cx, "here", here, H_EIGHT, "eight", 5) == 0);
+    TT_CHECK(tr_send_named(cx, "nobody", here, H_EIGHT, "lost", 4) == 0);
+    TT_CHECK(tr_send_named(cx, "erlbox", erl, H_DONE, "done", 4) == 0);
+    ei_x_free(&t);
+    ei_x_free(&seven);
+    atomic_fetch_add(&h_went, 1);
+}
+
+/* "here": the three messages the namer sent it, in order, from it. */
+static void here(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    (void)state;
+    int k = atomic_fetch_add(&h_here, 1);
+    bool ok = m->from == atomic_load(&h_namer);
+    if (k == 0) {
+        ei_x_buff t;
+        encode_term(&t);
+        ok = ok && m->type == TR_DIST_TERM && m->len == (size_t)t.index &&
+             memcmp(m->data, t.buff, m->len) == 0;
+        ei_x_free(&t);
+    } else if (k == 1) {
+        ok = ok && m->type == H_SEVEN && m->len == 5 && memcmp(m->data, "seven", 5) == 0;
+    } else {
+        ok = ok && k == 2 && m->type == H_EIGHT && m->len == 5 && memcmp(m->data, "eight", 5) == 0;
+    }
+    if (ok)
+        atomic_fetch_add(&h_here_ok, 1);
+}
+
+/* The dead-letter sink: the message to "nobody". */
+static void dead(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    (void)state;
+    atomic_fetch_add(&h_dead, 1);
+    const tr_dead_letter *d = TR_PAYLOAD_HEAD(m, tr_dead_letter);
+    if (m->type == TR_DEAD_LETTER && d != NULL && d->type == H_EIGHT && d->len == 4 &&
+        d->from == atomic_load(&h_namer) && m->len == sizeof *d + 4 &&
+        memcmp(m->data + sizeof *d, "lost", 4) == 0)
+        atomic_fetch_add(&h_dead_ok, 1);
+}
+
+/* TERM: what erlbox got is the term; DONE: then the plain message; REST:
+ * nothing else came. */
+static const char named_script[] =
+    "N = 'tt_n4@localhost', register(erlbox, self()),"
+    "{namer, N} ! {go, self()},"
+    "T = receive {term, _, _, _, _, _} = X -> X after 10000 -> timeout end,"
+    "io:format(\"TERM ~p~n\", [T =:= {term, [1, 2, 3], <<\"bytes\">>,"
+    "  list_to_atom([252, $n, 239]), 3.5, -1234567890123}]),"
+    "D = receive {9, B} -> B after 10000 -> timeout end,"
+    "io:format(\"DONE ~p~n\", [D]),"
+    "io:format(\"REST ~p~n\", [receive Any -> Any after 0 -> none end]), halt().";
+
+static void test_send_named_carries_terms_to_erl_and_delivers_here(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    tr_runtime *rt = dt_node("tt_n4", epmd, 0);
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    tr_pid np, sink;
+    tr_actor_spec ns = {.behaviour = namer, .name = "namer"}, hs = {.behaviour = here, .name = "here"};
+    TT_EQ(tr_spawn_spec(cx, &ns, &np), 0);
+    atomic_store(&h_namer, np);
+    TT_EQ(tr_spawn_spec(cx, &hs, NULL), 0);
+    TT_EQ(tr_spawn(cx, dead, NULL, 0, &sink), 0);
+    TT_EQ(tr_runtime_dead_letters(rt, sink), 0);
+
+    dt_erl erl;
+    TT_EQ(dt_erl_start(&erl, epmd, "tt_erl4@localhost", DT_COOKIE, named_script), 0);
+    CU_ASSERT(dt_erl_wait(&erl, 60));
+    CU_ASSERT(dt_erl_is(&erl, "TERM", "true"));
+    CU_ASSERT(dt_erl_is(&erl, "DONE", "<<\"done\">>"));
+    CU_ASSERT(dt_erl_is(&erl, "REST", "none"));
+    TT_EQ(atomic_load(&h_went), 1);
+    CU_ASSERT(tt_wait_count(&h_here, 3, 30) && tt_wait_count(&h_dead, 1, 30));
+    TT_EQ(atomic_load(&h_here_ok), 3);
+    TT_EQ(atomic_load(&h_dead_ok), 1);
+    TT_NO_ERRORS();
+    TT_EQ(tr_runtime_dead_letters(rt, TR_PID_NONE), 0);
+    dt_node_end(rt);
+    dt_epmd_stop(epmd);
+    TT_EQ(atomic_load(&h_here), 3);
+    TT_EQ(atomic_load(&h_dead), 1);
+}
+
 /* ---- a monitor of a name nobody holds ---- */
 
 /* NOPROC: erlang:monitor of {nobody, N} ends at once, noproc (answered by
@@ -395,6 +531,8 @@ void register_dist_erl_tests(void)
             test_erl_terms_of_rare_shapes_arrive_whole_and_go_back);
     tt_test(s, "erl_reaches_names_past_ascii_both_ways",
             test_erl_reaches_names_past_ascii_both_ways);
+    tt_test(s, "send_named_carries_terms_to_erl_and_delivers_here",
+            test_send_named_carries_terms_to_erl_and_delivers_here);
     tt_test(s, "erl_monitor_of_a_name_nobody_holds_is_down_noproc",
             test_erl_monitor_of_a_name_nobody_holds_is_down_noproc);
 }

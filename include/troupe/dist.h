@@ -117,18 +117,22 @@ TR_API const char *tr_node_name(tr_runtime *rt);
  * (Erlang's {Name, Node} ! Msg; REG_SEND). A name crosses as the atom of
  * its characters, its bytes being their UTF-8, both ways: 'été' and
  * '名前' sent from Erlang reach the actors registered as "été" and
- * "名前". With no connection to node yet, the message waits while an
- * actor asks node's EPMD for its port and connects (the caller does not
- * wait: a turn that sends goes on at once); if EPMD does not know the
- * node, does not answer within about 1 s, or cannot be reached, what was
- * sent to the node meanwhile becomes dead letters (with a line on
- * stderr), and the next send looks again. A TR_DIST_TERM message sends
- * its bytes as the term. Errors: TR_EINVAL (bad node; a name empty, past
- * 255 bytes or not UTF-8; a TR_DIST_TERM that is not one term),
- * TR_ENOTCONN (this runtime is not a node), TR_EHOSTUNREACH (node's host
- * does not resolve: resolved in the calling thread, as tr_tcp_connect
- * does), TR_EMSGSIZE, TR_ENOMEM, TR_EAGAIN (actor table full). A
- * behaviour or outside context. */
+ * "名前". To this node's own name the message is delivered here, as
+ * {Name, node()} ! Msg is: to the actor registered as `name`, from the
+ * caller, as another node's would arrive (a TR_DIST_TERM {Type, <<Bytes>>}
+ * of a user type as that type and those bytes, any other term as
+ * TR_DIST_TERM); a name nobody holds here makes it a dead letter. With no
+ * connection to node yet, the message waits while an actor asks node's
+ * EPMD for its port and connects (the caller does not wait: a turn that
+ * sends goes on at once); if EPMD does not know the node, does not answer
+ * within about 1 s, or cannot be reached, what was sent to the node
+ * meanwhile becomes dead letters (with a line on stderr), and the next
+ * send looks again. A TR_DIST_TERM message sends its bytes as the term.
+ * Errors: TR_EINVAL (bad node; a name empty, past 255 bytes or not UTF-8;
+ * a TR_DIST_TERM that is not one term), TR_ENOTCONN (this runtime is not
+ * a node), TR_EHOSTUNREACH (node's host does not resolve: resolved in the
+ * calling thread, as tr_tcp_connect does), TR_EMSGSIZE, TR_ENOMEM,
+ * TR_EAGAIN (actor table full). A behaviour or outside context. */
 TR_API int tr_send_named(tr_ctx *cx, const char *name, const char *node, uint32_t type,
                          const void *data, size_t len);
 
