@@ -434,8 +434,13 @@ static void ask_failed_in(tr_ctx *cx, tr_pid from, tr_pid to, const char *data)
 
 static void deliver(tr_ctx *cx, const tr__ctl *ctl, tr_pid from, tr_pid to)
 {
+    /* Not one of ours: dropped (an ask waits for its timeout). A name
+     * nobody holds here too, silently, as Erlang drops a send to a remote
+     * name: an OTP peer writes to its own system processes' namesakes on
+     * every node it reaches (two such messages as erl connects), and they
+     * would make every connection a source of dead letters. */
     if (!ours(to))
-        return; /* not one of ours: dropped (an ask waits for its timeout) */
+        return;
     uint32_t type;
     const char *data;
     size_t len;
