@@ -627,7 +627,7 @@ static void test_erlang_forged_asks_arrive_as_terms(void)
 
 void register_dist_ask_tests(void)
 {
-    CU_pSuite s = CU_add_suite("dist_ask", NULL, NULL);
+    CU_pSuite s = tt_suite("dist_ask");
     tt_test(s, "peer_ask_bytes_are_checked", test_peer_ask_bytes_are_checked);
     tt_test(s, "peer_ask_terms_arrive_only_when_sound", test_peer_ask_terms_arrive_only_when_sound);
     tt_test(s, "thousand_remote_asks_each_answered_once", test_thousand_remote_asks_each_answered_once);

@@ -160,6 +160,6 @@ static void test_garbage_closes_only_its_connection(void)
 
 void register_dist_bad_input_tests(void)
 {
-    CU_pSuite s = CU_add_suite("dist_bad_input", NULL, NULL);
+    CU_pSuite s = tt_suite("dist_bad_input");
     tt_test(s, "garbage_closes_only_its_connection", test_garbage_closes_only_its_connection);
 }

@@ -447,7 +447,7 @@ static void test_reassembly_keeps_sequences_apart_and_refuses_bad_fragments(void
 
 void register_dist_big_tests(void)
 {
-    CU_pSuite s = CU_add_suite("dist_big", NULL, NULL);
+    CU_pSuite s = tt_suite("dist_big");
     tt_test(s, "reassembly_keeps_sequences_apart_and_refuses_bad_fragments",
             test_reassembly_keeps_sequences_apart_and_refuses_bad_fragments);
     tt_test(s, "over_the_maximum_is_refused", test_over_the_maximum_is_refused);

@@ -525,7 +525,7 @@ static void test_erl_monitor_of_a_name_nobody_holds_is_down_noproc(void)
 
 void register_dist_erl_tests(void)
 {
-    CU_pSuite s = CU_add_suite("dist_erl", NULL, NULL);
+    CU_pSuite s = tt_suite("dist_erl");
     tt_test(s, "erl_echoes_terms_answers_and_sees_down", test_erl_echoes_terms_answers_and_sees_down);
     tt_test(s, "erl_terms_of_rare_shapes_arrive_whole_and_go_back",
             test_erl_terms_of_rare_shapes_arrive_whole_and_go_back);

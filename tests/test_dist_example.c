@@ -57,7 +57,7 @@ static void test_dist_echo_example_echoes_and_ends_on_sigterm(void)
 
 void register_dist_example_tests(void)
 {
-    CU_pSuite s = CU_add_suite("dist_example", NULL, NULL);
+    CU_pSuite s = tt_suite("dist_example");
     tt_test(s, "dist_echo_example_echoes_and_ends_on_sigterm",
             test_dist_echo_example_echoes_and_ends_on_sigterm);
 }

@@ -252,7 +252,7 @@ static void test_remote_unlink_ends_the_link_on_both_nodes(void)
 
 void register_dist_fault_tests(void)
 {
-    CU_pSuite s = CU_add_suite("dist_fault", NULL, NULL);
+    CU_pSuite s = tt_suite("dist_fault");
     tt_test(s, "remote_links_and_monitors_fire_with_reason_then_noconnection",
             test_remote_links_and_monitors_fire_with_reason_then_noconnection);
     tt_test(s, "remote_unlink_ends_the_link_on_both_nodes",

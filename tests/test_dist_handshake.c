@@ -270,7 +270,7 @@ static void test_back_before_erl_sees_it_go(void)
 
 void register_dist_handshake_tests(void)
 {
-    CU_pSuite s = CU_add_suite("dist_handshake", NULL, NULL);
+    CU_pSuite s = tt_suite("dist_handshake");
     tt_test(s, "wrong_cookie_refused_node_keeps_serving",
             test_wrong_cookie_refused_node_keeps_serving);
     tt_test(s, "long_names_talk_both_ways", test_long_names_talk_both_ways);

@@ -252,7 +252,7 @@ static void test_erlang_unlinks_and_is_unlinked(void)
 
 void register_dist_link_tests(void)
 {
-    CU_pSuite s = CU_add_suite("dist_link", NULL, NULL);
+    CU_pSuite s = tt_suite("dist_link");
     tt_test(s, "erlang_links_carry_exits_both_ways", test_erlang_links_carry_exits_both_ways);
     tt_test(s, "erlang_unlinks_and_is_unlinked", test_erlang_unlinks_and_is_unlinked);
 }

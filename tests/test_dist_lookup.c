@@ -354,7 +354,7 @@ static void test_garbage_from_epmd_drops_only_that_peer(void)
 
 void register_dist_lookup_tests(void)
 {
-    CU_pSuite s = CU_add_suite("dist_lookup", NULL, NULL);
+    CU_pSuite s = tt_suite("dist_lookup");
     tt_test(s, "unknown_node_drops_what_was_sent", test_unknown_node_drops_what_was_sent);
     tt_test(s, "frozen_epmd_blocks_no_worker", test_frozen_epmd_blocks_no_worker);
     tt_test(s, "node_starts_an_epmd_when_none_answers", test_node_starts_an_epmd_when_none_answers);

@@ -105,7 +105,7 @@ static void test_frozen_peer_is_seen_down_once(void)
 
 void register_dist_nodedown_tests(void)
 {
-    CU_pSuite s = CU_add_suite("dist_nodedown", NULL, NULL);
+    CU_pSuite s = tt_suite("dist_nodedown");
     tt_test(s, "erl_killed_links_and_monitors_fire_once", test_erl_killed_links_and_monitors_fire_once);
     tt_test(s, "frozen_peer_is_seen_down_once", test_frozen_peer_is_seen_down_once);
 }

@@ -163,7 +163,7 @@ static void test_four_senders_every_message_once_in_order(void)
 
 void register_dist_order_tests(void)
 {
-    CU_pSuite s = CU_add_suite("dist_order", NULL, NULL);
+    CU_pSuite s = tt_suite("dist_order");
     tt_test(s, "four_senders_every_message_once_in_order",
             test_four_senders_every_message_once_in_order);
 }

@@ -477,7 +477,7 @@ static void test_node_names_split_at_the_at(void)
 
 void register_dist_proto_tests(void)
 {
-    CU_pSuite s = CU_add_suite("dist_proto", NULL, NULL);
+    CU_pSuite s = tt_suite("dist_proto");
     tt_test(s, "epmd_alive2_request_and_replies", test_epmd_alive2_request_and_replies);
     tt_test(s, "epmd_port_request_and_replies", test_epmd_port_request_and_replies);
     tt_test(s, "frames_two_and_four_byte_ticks_and_limits",

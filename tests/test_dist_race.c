@@ -305,7 +305,7 @@ static void test_demonitor_racing_remote_exit_at_most_one_down(void)
 
 void register_dist_race_tests(void)
 {
-    CU_pSuite s = CU_add_suite("dist_race", NULL, NULL);
+    CU_pSuite s = tt_suite("dist_race");
     tt_test(s, "demonitor_racing_remote_exit_at_most_one_down",
             test_demonitor_racing_remote_exit_at_most_one_down);
 }

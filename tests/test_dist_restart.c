@@ -152,7 +152,7 @@ static void test_old_incarnation_pids_are_dead_letters_new_ones_work(void)
 
 void register_dist_restart_tests(void)
 {
-    CU_pSuite s = CU_add_suite("dist_restart", NULL, NULL);
+    CU_pSuite s = tt_suite("dist_restart");
     tt_test(s, "old_incarnation_pids_are_dead_letters_new_ones_work",
             test_old_incarnation_pids_are_dead_letters_new_ones_work);
 }

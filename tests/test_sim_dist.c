@@ -616,7 +616,7 @@ static void restart_unseen(void)
 
 void register_sim_dist_tests(void)
 {
-    CU_pSuite s = CU_add_suite("sim_dist", NULL, NULL);
+    CU_pSuite s = tt_suite("sim_dist");
     tt_test(s, "remote_send_and_reply", remote_send_and_reply);
     tt_test(s, "many_seeds", many_seeds);
     tt_test(s, "crash_and_restart", crash_and_restart);
