@@ -482,20 +482,21 @@ int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n)
     case TR__CTL_REG_SEND:
         deliver(cx, &ctl, rf, to);
         break;
-    case TR__CTL_LINK:
+    case TR__CTL_LINK: {
         /* A dead `to` answers noproc (fault.c); a link this side cannot
          * note (out of memory) is refused as if the connection went. */
-        if (ours(to) && rf != TR_PID_NONE && add_link(c, to, rf)) {
+        bool linkable = ours(to) && rf != TR_PID_NONE;
+        if (linkable && add_link(c, to, rf)) {
             hand(cx, rf, to, TR__LINK_REQ, NULL, 0);
         } else {
             tr__ctl back = ctl;
             back.op = TR__CTL_EXIT;
             back.from = ctl.to;
             back.to = ctl.from;
-            send_with_reason(cx, c, &back, ours(to) && rf != TR_PID_NONE ? TR_EXIT_NOCONNECTION
-                                                                         : TR_EXIT_NOPROC);
+            send_with_reason(cx, c, &back, linkable ? TR_EXIT_NOCONNECTION : TR_EXIT_NOPROC);
         }
         break;
+    }
     case TR__CTL_EXIT:
     case TR__CTL_EXIT2:
         if (ours(to) && rf != TR_PID_NONE) {

@@ -85,17 +85,15 @@ int tr_http_respond(tr_ctx *cx, int status, const char *headers, const void *bod
     size_t head_len = 16 + strlen(why) + strlen(connection) + strlen(length) + headers_len + 2;
     char small[SMALL_HEAD];
     char *head = head_len + 1 <= sizeof small ? small : malloc(head_len + 1);
-    if (head == NULL) {
-        (void)tr__conn_fail(cx, TR_ENOMEM); /* as below */
-        return TR_ENOMEM;
-    }
-    int n = snprintf(head, head_len + 1, "HTTP/1.1 %03d %s\r\n%s%s%s\r\n", status, why, connection,
-                     length, headers != NULL ? headers : "");
+    int n = head == NULL ? 0
+                         : snprintf(head, head_len + 1, "HTTP/1.1 %03d %s\r\n%s%s%s\r\n", status,
+                                    why, connection, length, headers != NULL ? headers : "");
     if ((flags & TR__HTTP_HEAD) || bodiless)
         len = 0; /* the head tells the length a GET would get, and nothing follows */
-    int err = n < 0 || (size_t)n > head_len ? TR_EINVAL
-              : (size_t)n + len > room    ? TR_ENOBUFS
-                                          : tr_tcp_send(cx, head, (size_t)n);
+    int err = head == NULL                    ? TR_ENOMEM
+              : n < 0 || (size_t)n > head_len ? TR_EINVAL
+              : (size_t)n + len > room        ? TR_ENOBUFS
+                                              : tr_tcp_send(cx, head, (size_t)n);
     if (head != small)
         free(head);
     if (err == 0 && len > 0)

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -173,16 +172,13 @@ static void sim_end(const tr_config *c)
 
 /* The seed of worker i's generator: what tr_rand draws in its behaviours
  * (troupe/sim.h), and its steal and backpressure jitter. Fixed in
- * simulation, where a run must repeat; else from getrandom, as for the
- * threads outside (sched/sim.c), so that programs, and the runtimes of
- * one program, do not all draw the same numbers. Never 0 (xorshift would
- * stay there). */
+ * simulation, where a run must repeat; else fresh, as for the threads
+ * outside (sched/sim.c), so that programs, and the runtimes of one
+ * program, do not all draw the same numbers. */
 static uint64_t worker_seed(const tr_config *c, unsigned i)
 {
-    uint64_t seed = 0x9e3779b97f4a7c15ull * (i + 1), r;
-    if (c->sim_seed == 0)
-        seed ^= getrandom(&r, sizeof r, 0) == (ssize_t)sizeof r ? r : tr__real_ns();
-    return seed != 0 ? seed : 1;
+    uint64_t fixed = 0x9e3779b97f4a7c15ull * (i + 1); /* an odd number times i + 1: never 0 */
+    return c->sim_seed != 0 ? fixed : tr__fresh_seed(fixed);
 }
 
 /* Undoes a create that failed before it made its workers. */

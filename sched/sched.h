@@ -465,6 +465,11 @@ static inline uint64_t tr__xorshift64(uint64_t *state)
     return *state = x;
 }
 
+/* A seed for a xorshift64 stream from getrandom (the clock and salt if it
+ * fails), never 0 (sim.c). Outside simulation: a simulated run draws from
+ * its own seeded stream. */
+uint64_t tr__fresh_seed(uint64_t salt);
+
 /* A worker's pseudo-random number. */
 static inline uint64_t tr__rand(tr__worker *w)
 {

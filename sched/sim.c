@@ -556,10 +556,15 @@ uint64_t tr_rand(tr_ctx *cx)
         return tr__rand(w);
     /* Outside the workers: a generator per thread, seeded once. */
     static _Thread_local uint64_t state;
-    if (state == 0) {
-        if (getrandom(&state, sizeof state, 0) != (ssize_t)sizeof state)
-            state = tr__real_ns() ^ (uint64_t)(uintptr_t)&state;
-        state |= 1; /* xorshift never leaves 0 */
-    }
+    if (state == 0)
+        state = tr__fresh_seed((uint64_t)(uintptr_t)&state);
     return tr__xorshift64(&state);
+}
+
+uint64_t tr__fresh_seed(uint64_t salt)
+{
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        seed = tr__real_ns() ^ salt;
+    return seed != 0 ? seed : 1; /* xorshift never leaves 0 */
 }

@@ -419,6 +419,17 @@ long rss_bytes(void)
     return tt_rss_kb() * 1024;
 }
 
+void expect_port_in_use(int rc, tr_pid pid, uint16_t bound, uint16_t port, size_t holder,
+                        const char *host)
+{
+    if (rc != -EADDRINUSE)
+        printf("\n    port %u (holder %zu) on %s: %d (%s)", (unsigned)port, holder,
+               host != NULL ? host : "0.0.0.0", rc, tr_strerror(rc));
+    TT_EQ(rc, -EADDRINUSE);
+    TT_EQ(pid, TR_PID_NONE);
+    TT_EQ(bound, 0);
+}
+
 /* ---- a duplex client: sends a buffer while reading, checks every byte --------- */
 
 void *duplex_main(void *arg)

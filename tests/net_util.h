@@ -155,6 +155,11 @@ int cli_next(int fd);
 /* A round trip through an echo server: len bytes of stream seed. */
 bool cli_echo(int fd, uint64_t seed, size_t len);
 long rss_bytes(void);
+/* A bind (listen, UDP open) on `port`, which holder number `holder`
+ * holds, on host (NULL: 0.0.0.0) returned rc, pid and bound: it must
+ * have failed with -EADDRINUSE, spawning nothing and binding nothing. */
+void expect_port_in_use(int rc, tr_pid pid, uint16_t bound, uint16_t port, size_t holder,
+                        const char *host);
 
 /* ---- a duplex client: sends a buffer while reading, checks every byte --------- */
 

@@ -190,12 +190,7 @@ static void test_udp_port_in_use(void)
             tr_pid pid = TR_PID_NONE;
             uint16_t bound = 0;
             int rc = tr_udp_open(tr_runtime_ctx(rt), &dup, &pid, &bound);
-            if (rc != -EADDRINUSE)
-                printf("\n    port %u (holder %zu) on %s: %d (%s)", (unsigned)held[i], i,
-                       hosts[h] ? hosts[h] : "0.0.0.0", rc, tr_strerror(rc));
-            TT_EQ(rc, -EADDRINUSE);
-            TT_EQ(pid, TR_PID_NONE);
-            TT_EQ(bound, 0);
+            expect_port_in_use(rc, pid, bound, held[i], i, hosts[h]);
         }
     }
     TT_EQ(tt_fds_open(), fds);
