@@ -181,7 +181,9 @@ struct tr__worker {
                                * (monitor.c); TR__ASKED_TAKE, a take from
                                * take_from's ring (worker.c, evening out) */
     struct tr__worker *take_from;
-    uint64_t rng;
+    uint64_t rng;             /* the scheduler's jitter (tr__rand): a fixed
+                               * seed per worker, as every figure measured */
+    uint64_t user_rng;        /* tr_rand in its behaviours: a fresh seed */
     uint64_t steals, parks;   /* counters, like turner.count */
     bool dispatching;         /* inside tr__reactor_dispatch (SHARE_POLLED) */
     uint32_t share_at;        /* ring size worth sharing (worker.c, SHARE_NS);

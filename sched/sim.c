@@ -553,7 +553,7 @@ uint64_t tr_rand(tr_ctx *cx)
         return tr__sim_rand();
     tr__worker *w = tr__worker_current();
     if (w != NULL)
-        return tr__rand(w);
+        return tr__xorshift64(&w->user_rng);
     /* Outside the workers: a generator per thread, seeded once. */
     static _Thread_local uint64_t state;
     if (state == 0)
