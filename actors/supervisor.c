@@ -82,19 +82,31 @@ static int start_child(tr_ctx *cx, sup *s, size_t i)
 static void stop_next(tr_ctx *cx, sup *s);
 
 /* Stops the running children among [from, n) — all but `except` — in
- * reverse start order, then goes on as `then` says. */
+ * reverse start order, then goes on as `then` says.
+ *
+ * A sequence cut short (ending during a restart) may be waiting for a
+ * child it has signalled: that child stays first in the new sequence,
+ * with its signal and its grace timer as they are, so it is neither
+ * signalled twice nor given a second grace. */
 static void stop_children(tr_ctx *cx, sup *s, size_t from, size_t except, enum phase then)
 {
-    if (s->timer != TR_PID_NONE) /* a sequence cut short (ending during a restart) */
+    size_t waiting = SIZE_MAX;
+    if (s->phase != RUNNING && s->at < s->norder && s->kids[s->order[s->at]].pid != TR_PID_NONE)
+        waiting = s->order[s->at];
+    if (waiting == SIZE_MAX && s->timer != TR_PID_NONE) { /* its child has just ended */
         tr_timer_cancel(cx, s->timer);
-    s->timer = TR_PID_NONE;
+        s->timer = TR_PID_NONE;
+    }
     s->norder = 0;
+    if (waiting != SIZE_MAX)
+        s->order[s->norder++] = waiting;
     for (size_t i = s->n; i-- > from;)
-        if (i != except && s->kids[i].pid != TR_PID_NONE)
+        if (i != except && i != waiting && s->kids[i].pid != TR_PID_NONE)
             s->order[s->norder++] = i;
     s->at = 0;
     s->phase = then;
-    stop_next(cx, s);
+    if (waiting == SIZE_MAX)
+        stop_next(cx, s);
 }
 
 static void end_with(tr_ctx *cx, sup *s, int reason)

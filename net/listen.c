@@ -178,7 +178,8 @@ int tr_tcp_listen(tr_ctx *caller, const tr_tcp_listen_opts *o, tr_pid *out, uint
         memcpy(copy, o->handler.actor.state, o->handler.actor.state_size);
         l.handler.actor.state = copy;
     }
-    int fd = tr__bind_socket(o->host, o->port, SOCK_STREAM, port);
+    uint16_t bound;
+    int fd = tr__bind_socket(o->host, o->port, SOCK_STREAM, &bound);
     if (fd < 0 || tr__sys_listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) != 0) {
         int err = fd < 0 ? fd : -errno;
         if (fd >= 0)
@@ -195,6 +196,8 @@ int tr_tcp_listen(tr_ctx *caller, const tr_tcp_listen_opts *o, tr_pid *out, uint
         listener_release(rt, &l.res);
         return err;
     }
+    if (port != NULL) /* only once there is a listener to own it */
+        *port = bound;
     return tr__socket_start(rt, cx, pid, out);
 }
 

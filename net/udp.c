@@ -83,7 +83,8 @@ int tr_udp_open(tr_ctx *caller, const tr_udp_opts *o, tr_pid *out, uint16_t *por
     udp *u = calloc(1, size);
     if (u == NULL)
         return TR_ENOMEM;
-    int fd = tr__bind_socket(o->host, o->port, SOCK_DGRAM, port);
+    uint16_t bound;
+    int fd = tr__bind_socket(o->host, o->port, SOCK_DGRAM, &bound);
     if (fd < 0) {
         free(u);
         return fd;
@@ -100,6 +101,8 @@ int tr_udp_open(tr_ctx *caller, const tr_udp_opts *o, tr_pid *out, uint16_t *por
         tr__sys_close(fd);
         return err;
     }
+    if (port != NULL) /* only once there is a socket actor to own it */
+        *port = bound;
     return tr__socket_start(rt, cx, pid, out);
 }
 

@@ -211,6 +211,15 @@ static void test_udp_port_in_use(void)
     TT_EQ(tr_udp_open(tr_runtime_ctx(rt), &free_port, &second, &port2), 0);
     CU_ASSERT_FATAL(port2 != 0 && port2 != port);
     TT_EQ(tr_whereis(rt, "udp-dup"), second);
+    /* A free port but a taken name: TR_EEXIST, and neither output is
+     * written (the port it had bound is closed again). */
+    tr_pid third = TR_PID_NONE;
+    uint16_t port3 = 7;
+    fds = tt_fds_open();
+    TT_EQ(tr_udp_open(tr_runtime_ctx(rt), &free_port, &third, &port3), TR_EEXIST);
+    TT_EQ(third, TR_PID_NONE);
+    TT_EQ(port3, 7);
+    TT_EQ(tt_fds_open(), fds);
     CU_ASSERT(udp_roundtrip(c0, port2, 99, 1000));
     TT_EQ(atomic_load(&st->datagrams), 21);
     TT_EQ(atomic_load(&st->bad_from), 0);
