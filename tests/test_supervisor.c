@@ -931,68 +931,50 @@ static void test_widen_restart_past_intensity(void)
 /* One-for-all: kid 1 crashes; while kid 2 holds the stop open, the
  * supervisor is told to shut down. The restart is dropped: it stops what
  * still runs (kid 2, then kid 0) and ends with TR_EXIT_SHUTDOWN; nobody
- * starts again, kid 1 included. */
-static void test_shutdown_during_restart(void)
+ * starts again, kid 1 included. Kid 2, whose stop was under way, is not
+ * signalled again. It either quits when told to, behind the shutdown, or
+ * (`killed`) never quits, and is killed when its grace (150 ms) runs out:
+ * one shutdown signal and one grace, then the kill (a second signal would
+ * be ahead of the kill in its mailbox: both come from the supervisor). */
+static void shutdown_during_restart(bool killed)
 {
     struct tree *t = tree_new(4);
     t->lg->monitor_kids = true;
     tree_kids(t, 3, TR_PERMANENT, KF_TRAP);
     t->ks[2].flags = KF_TRAP | KF_IGNORE;
-    t->cs[2].shutdown_ns = LONG_GRACE;
+    t->cs[2].shutdown_ns = killed ? 150 * TR_MSEC : LONG_GRACE;
     tree_spec(t, TR_ONE_FOR_ALL, 3, 10, 60 * TR_SEC);
     tr_pid sup = start_and_bump(t, 3);
     t->lg->trigger_stopped = 2;
     t->lg->trigger_kill = sup; /* then K_QUIT to kid 2, behind the kill */
-    t->lg->trigger_quit = 2;
+    t->lg->trigger_quit = killed ? -1 : 2;
     unsigned from = mark(t);
     to_kid(t, 1, K_CRASH);
     run_quiet(t);
     TT_EQ(count_ev(t, from, EV_CRASHING, 1), 1);
     TT_EQ(count_ev(t, from, EV_INIT, -1), 0);
     down_of(t, from, 1, KID_CRASH);
-    long d2 = down_of(t, from, 2, TR_EXIT_NORMAL);
+    long d2 = down_of(t, from, 2, killed ? TR_EXIT_KILLED : TR_EXIT_NORMAL);
     long d0 = down_of(t, from, 0, TR_EXIT_SHUTDOWN);
     long ds = down_of(t, from, SUP_ID, TR_EXIT_SHUTDOWN);
     CU_ASSERT(d2 < d0 && d0 < ds);
     TT_EQ(count_ev(t, from, EV_STOPPED, 0), 1);
     TT_EQ(ev_at(t, find_ev(t, from, EV_STOPPED, 0))->from, sup);
-    TT_EQ(count_ev(t, from, EV_STOPPED, 2), 1); /* stopped by the restart: not signalled again */
+    TT_EQ(count_ev(t, from, EV_STOPPED, 2), 1);
+    TT_EQ(ev_at(t, find_ev(t, from, EV_STOPPED, 2))->reason, TR_EXIT_SHUTDOWN);
     TT_EQ(alive(t->rt), 1);
     TT_NO_ERRORS();
     tree_free(t);
 }
 
-/* The same, but kid 2 never quits: it is killed when its grace (150 ms)
- * runs out. The shutdown does not start its stop again: it gets one
- * shutdown signal (a second would reach it before the kill: both come
- * from the supervisor, in order) and one grace, then the kill. */
+static void test_shutdown_during_restart(void)
+{
+    shutdown_during_restart(false);
+}
+
 static void test_shutdown_during_restart_signals_once(void)
 {
-    struct tree *t = tree_new(4);
-    t->lg->monitor_kids = true;
-    tree_kids(t, 3, TR_PERMANENT, KF_TRAP);
-    t->ks[2].flags = KF_TRAP | KF_IGNORE;
-    t->cs[2].shutdown_ns = 150 * TR_MSEC;
-    tree_spec(t, TR_ONE_FOR_ALL, 3, 10, 60 * TR_SEC);
-    tr_pid sup = start_and_bump(t, 3);
-    t->lg->trigger_stopped = 2;
-    t->lg->trigger_kill = sup;
-    unsigned from = mark(t);
-    to_kid(t, 1, K_CRASH);
-    run_quiet(t);
-    TT_EQ(count_ev(t, from, EV_CRASHING, 1), 1);
-    TT_EQ(count_ev(t, from, EV_INIT, -1), 0);
-    TT_EQ(count_ev(t, from, EV_STOPPED, 2), 1);
-    TT_EQ(ev_at(t, find_ev(t, from, EV_STOPPED, 2))->reason, TR_EXIT_SHUTDOWN);
-    down_of(t, from, 1, KID_CRASH);
-    long d2 = down_of(t, from, 2, TR_EXIT_KILLED);
-    long d0 = down_of(t, from, 0, TR_EXIT_SHUTDOWN);
-    long ds = down_of(t, from, SUP_ID, TR_EXIT_SHUTDOWN);
-    CU_ASSERT(d2 < d0 && d0 < ds);
-    TT_EQ(count_ev(t, from, EV_STOPPED, 0), 1);
-    TT_EQ(alive(t->rt), 1);
-    TT_NO_ERRORS();
-    tree_free(t);
+    shutdown_during_restart(true);
 }
 
 /* A parent that starts the supervisor in its init (linked to it), and is
