@@ -353,8 +353,9 @@ static void send_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *hp, const uns
         signal_out(cx, c, &h, &ctl, data, len);
         return;
     }
-    ctl.op = c->up && !(c->hs.peer_flags & TR__DFLAG_SEND_SENDER) ? TR__CTL_SEND
-                                                                   : TR__CTL_SEND_SENDER;
+    /* Sent only while up (send_or_refuse): the peer's flags are known. A
+     * peer without SEND_SENDER (a C node, an older release) gets SEND. */
+    ctl.op = c->hs.peer_flags & TR__DFLAG_SEND_SENDER ? TR__CTL_SEND_SENDER : TR__CTL_SEND;
     tr__dconn_send_ctl(cx, c, &ctl, h.type, data, len, true);
 }
 

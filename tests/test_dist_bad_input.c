@@ -3,7 +3,9 @@
  * a distribution header with nothing after it, a frame with a cut term,
  * one announcing more than the maximum, a stray fragment and a fragment
  * count announcing more than the maximum; each closes only its own
- * connection, and the node then still serves a well-behaved peer. */
+ * connection, and the node then still serves a well-behaved peer. And a
+ * hand-made peer that announces less than erl does (no SEND_SENDER, no
+ * FRAGMENTS). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -29,6 +31,20 @@ static void sink(tr_ctx *cx, void *state, const tr_msg *m)
         atomic_fetch_add(&replies, 1);
 }
 
+/* Node `name` with an actor "echo" (dt_echo); its distribution port. */
+static tr_runtime *echo_node(const char *name, uint16_t epmd, uint16_t *port)
+{
+    tr_runtime *rt = dt_node(name, epmd, 0);
+    tr_actor_spec e = {.behaviour = dt_echo, .name = "echo"};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &e, NULL), 0);
+    tr__dist_lock();
+    tr__dist_node *n = tr__dist_node_of(rt, 0);
+    *port = n != NULL ? n->port : 0;
+    tr__dist_unlock();
+    CU_ASSERT_FATAL(*port != 0);
+    return rt;
+}
+
 static int dial(uint16_t port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -52,13 +68,19 @@ static int read_frame(int fd, uint8_t *buf, size_t cap)
     return (int)len;
 }
 
-/* A correct handshake as node `name` (the initiator): true when up. */
-static bool handshake(int fd, const char *name)
+/* A correct handshake as node `name` (the initiator), announcing our
+ * flags less `drop`: true when up. */
+static bool handshake_without(int fd, const char *name, uint64_t drop)
 {
     tr__hs hs;
     uint8_t out[512], in[512];
     size_t ol;
     tr__hs_init(&hs, true, name, DT_COOKIE, 1, 4242, out, sizeof out, &ol);
+    /* The send_name frame: 2-byte length, 'N', the flags (8 bytes, big
+     * endian). */
+    uint64_t flags = hs.flags & ~drop;
+    for (int i = 0; i < 8; i++)
+        out[3 + i] = (uint8_t)(flags >> (56 - 8 * i));
     if (send(fd, out, ol, 0) != (ssize_t)ol)
         return false;
     while (hs.state != TR__HS_UP && hs.state != TR__HS_FAILED) {
@@ -69,6 +91,11 @@ static bool handshake(int fd, const char *name)
             return false;
     }
     return hs.state == TR__HS_UP;
+}
+
+static bool handshake(int fd, const char *name)
+{
+    return handshake_without(fd, name, 0);
 }
 
 /* The node closes the connection: a read ends (0 or an error other than
@@ -100,14 +127,8 @@ static void test_garbage_closes_only_its_connection(void)
         return;
     uint16_t epmd = dt_epmd_start();
     CU_ASSERT_FATAL(epmd != 0);
-    tr_runtime *a = dt_node("tt_ba", epmd, 0);
-    tr_actor_spec e = {.behaviour = dt_echo, .name = "echo"};
-    TT_EQ(tr_spawn_spec(tr_runtime_ctx(a), &e, NULL), 0);
-    tr__dist_lock();
-    tr__dist_node *n = tr__dist_node_of(a, 0);
-    uint16_t port = n != NULL ? n->port : 0;
-    tr__dist_unlock();
-    CU_ASSERT_FATAL(port != 0);
+    uint16_t port;
+    tr_runtime *a = echo_node("tt_ba", epmd, &port);
 
     /* Garbage for a handshake. */
     int fd = dial(port);
@@ -158,8 +179,85 @@ static void test_garbage_closes_only_its_connection(void)
     dt_epmd_stop(epmd);
 }
 
+/* Reads one 4-byte-length frame that is not a tick into a fresh buffer
+ * (the caller frees it): its length, or -1. */
+static long read_data_frame(int fd, char **body)
+{
+    for (;;) {
+        uint8_t h[4];
+        if (recv(fd, h, 4, MSG_WAITALL) != 4)
+            return -1;
+        size_t len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+        if (len == 0)
+            continue;
+        if (len > 1 << 20 || (*body = malloc(len)) == NULL)
+            return -1;
+        if (recv(fd, *body, len, MSG_WAITALL) != (ssize_t)len) {
+            free(*body);
+            return -1;
+        }
+        return (long)len;
+    }
+}
+
+/* A peer that leaves out the optional DFLAG_SEND_SENDER and
+ * DFLAG_FRAGMENTS (a C node, an older release) is sent what it can read:
+ * pass-through frames (112, no distribution header) and messages as SEND
+ * {2, '', To}, not SEND_SENDER. Its REG_SEND to "echo" comes back that
+ * way, whole. */
+static void test_peer_without_send_sender_gets_plain_sends(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    uint16_t port;
+    tr_runtime *a = echo_node("tt_bs", epmd, &port);
+
+    int fd = dial(port);
+    CU_ASSERT_FATAL(handshake_without(fd, "tt_plain@localhost",
+                                        TR__DFLAG_SEND_SENDER | TR__DFLAG_FRAGMENTS));
+    tr__ctl c;
+    memset(&c, 0, sizeof c);
+    c.op = TR__CTL_REG_SEND;
+    strcpy(c.from.node, "tt_plain@localhost");
+    c.from.num = 5;
+    c.from.creation = 1;
+    c.to_name = true;
+    strcpy(c.name, "echo");
+    ei_x_buff x;
+    ei_x_new(&x);
+    TT_EQ(tr__ctl_encode(&x, &c), 0);
+    TT_EQ(tr__term_from_msg(&x, 9, "plain", 5), 0);
+    TT_EQ(tr__ctl_finish(&x), 0);
+    CU_ASSERT(send(fd, x.buff, (size_t)x.index, MSG_NOSIGNAL) == x.index);
+    ei_x_free(&x);
+
+    char *body = NULL;
+    long len = read_data_frame(fd, &body);
+    CU_ASSERT_FATAL(len > 0);
+    tr__ctl d;
+    TT_EQ(tr__ctl_decode(body, (size_t)len, &d), 0);
+    TT_EQ(d.op, TR__CTL_SEND);
+    CU_ASSERT(strcmp(d.to.node, "tt_plain@localhost") == 0 && d.to.num == 5 &&
+              d.to.serial == 0 && d.to.creation == 1);
+    uint32_t type = 0;
+    const char *data = NULL;
+    size_t dlen = 0;
+    tr__term_to_msg(d.msg, d.msg_len, &type, &data, &dlen);
+    TT_EQ(type, 9);
+    CU_ASSERT(dlen == 5 && data != NULL && memcmp(data, "plain", 5) == 0);
+    free(body);
+    close(fd);
+    TT_NO_ERRORS();
+    dt_node_end(a);
+    dt_epmd_stop(epmd);
+}
+
 void register_dist_bad_input_tests(void)
 {
     CU_pSuite s = tt_suite("dist_bad_input");
     tt_test(s, "garbage_closes_only_its_connection", test_garbage_closes_only_its_connection);
+    tt_test(s, "peer_without_send_sender_gets_plain_sends",
+            test_peer_without_send_sender_gets_plain_sends);
 }
