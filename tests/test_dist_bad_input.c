@@ -254,10 +254,142 @@ static void test_peer_without_send_sender_gets_plain_sends(void)
     dt_epmd_stop(epmd);
 }
 
+/* A frame from the hand-made node `from` (pid <num.0.1>): a REG_SEND to
+ * `to` of message `type`, appended to x. */
+static void put_reg_send(ei_x_buff *x, const char *from, unsigned num, const char *to,
+                         uint32_t type)
+{
+    tr__ctl c;
+    memset(&c, 0, sizeof c);
+    c.op = TR__CTL_REG_SEND;
+    strcpy(c.from.node, from);
+    c.from.num = num;
+    c.from.creation = 1;
+    c.to_name = true;
+    strcpy(c.name, to);
+    ei_x_buff f;
+    ei_x_new(&f);
+    TT_EQ(tr__ctl_encode(&f, &c), 0);
+    TT_EQ(tr__term_from_msg(&f, type, NULL, 0), 0);
+    TT_EQ(tr__ctl_finish(&f), 0);
+    ei_x_append_buf(x, f.buff, f.index);
+    ei_x_free(&f);
+}
+
+/* What the watcher heard: exits and downs, by reason. */
+struct watched {
+    atomic_int asked, links_failed;
+    atomic_int exits[2], downs[2], other; /* [0] noconnection, [1] noproc */
+};
+
+static void count_reason(atomic_int *by_reason, atomic_int *other, int reason)
+{
+    if (reason == TR_EXIT_NOCONNECTION || reason == TR_EXIT_NOPROC)
+        atomic_fetch_add(&by_reason[reason == TR_EXIT_NOPROC], 1);
+    else
+        atomic_fetch_add(other, 1);
+}
+
+/* "watcher": traps exits; links to and monitors whoever sends it type 1,
+ * and counts what comes back. */
+static void watcher(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct watched *w = *(struct watched **)state;
+    if (m->type == 1) {
+        tr_trap_exits(cx, true);
+        atomic_fetch_add(&w->asked, 1);
+        uint64_t ref;
+        if (tr_link(cx, m->from) != 0)
+            atomic_fetch_add(&w->links_failed, 1);
+        TT_CHECK(tr_monitor(cx, m->from, &ref) == 0);
+    } else if (m->type == TR_EXIT) {
+        count_reason(w->exits, &w->other, ((const tr_exit_info *)m->data)->reason);
+    } else if (m->type == TR_DOWN) {
+        count_reason(w->downs, &w->other, ((const tr_down_info *)m->data)->reason);
+    }
+}
+
+static int total(atomic_int *by_reason)
+{
+    return atomic_load(&by_reason[0]) + atomic_load(&by_reason[1]);
+}
+
+/* A link and a monitor asked of a node whose connection is ending: the
+ * hand-made node sends "watcher" a message and then a malformed frame, so
+ * that the watcher asks around the time the connection is closed: before
+ * (the requests go out, and the end answers them), while it is ending
+ * (routed to the connection while it was up, they reach it after its end:
+ * it answers them as the end would) — noconnection either way — or after,
+ * when the sender's pid is a dead letter (dist.h): noproc. Which of them a
+ * round meets depends on the machine; whichever, each round's link gets
+ * one exit and its monitor one DOWN: none lost, none twice. */
+static void test_link_and_monitor_of_a_closing_connection(void)
+{
+    if (dt_skip())
+        return;
+    enum { ROUNDS = 30 };
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    uint16_t port;
+    tr_runtime *a = echo_node("tt_bw", epmd, &port);
+    struct watched *w = calloc(1, sizeof *w);
+    CU_ASSERT_FATAL(w != NULL);
+    tr_actor_spec ws = {.behaviour = watcher, .state = &w, .state_size = sizeof w,
+                        .name = "watcher"};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(a), &ws, NULL), 0);
+    static const uint8_t cut[] = {0, 0, 0, 7, 112, 131, 104, 3, 97, 22, 88};
+    for (int r = 1; r <= ROUNDS; r++) {
+        int fd = dial(port);
+        CU_ASSERT_FATAL(handshake(fd, "tt_going@localhost"));
+        ei_x_buff x;
+        ei_x_new(&x);
+        /* Three shapes, by round: the message and the cut frame in one
+         * write (the connection ends in the turn that delivers it: the
+         * watcher asks after); the same behind 2,500 and before 200
+         * other frames (the watcher often asks while the connection is
+         * ending); the cut frame 100 us after the message (before). */
+        int shape = r % 3;
+        for (int i = 0; i < (shape == 1 ? 2500 : 0); i++)
+            put_reg_send(&x, "tt_going@localhost", (unsigned)r, "watcher", 2);
+        put_reg_send(&x, "tt_going@localhost", (unsigned)r, "watcher", 1);
+        for (int i = 0; i < (shape == 1 ? 200 : 0); i++)
+            put_reg_send(&x, "tt_going@localhost", (unsigned)r, "watcher", 2);
+        if (shape != 2)
+            ei_x_append_buf(&x, (const char *)cut, sizeof cut);
+        CU_ASSERT(send(fd, x.buff, (size_t)x.index, MSG_NOSIGNAL) == x.index);
+        ei_x_free(&x);
+        if (shape == 2) {
+            usleep(100);
+            CU_ASSERT(send(fd, cut, sizeof cut, MSG_NOSIGNAL) == sizeof cut);
+        }
+        CU_ASSERT(closed_by_node(fd));
+        close(fd);
+        for (double until = tt_now() + 30;
+             (total(w->exits) < r || total(w->downs) < r) && tt_now() < until;)
+            tt_sleep_ms(1);
+        TT_EQ(total(w->exits), r);
+        TT_EQ(total(w->downs), r);
+    }
+    tt_sleep_ms(100); /* anything owed twice would come now */
+    printf("[exits: %d noconnection, %d noproc; downs: %d, %d] ", atomic_load(&w->exits[0]),
+           atomic_load(&w->exits[1]), atomic_load(&w->downs[0]), atomic_load(&w->downs[1]));
+    TT_EQ(atomic_load(&w->asked), ROUNDS);
+    TT_EQ(atomic_load(&w->links_failed), 0);
+    TT_EQ(total(w->exits), ROUNDS);
+    TT_EQ(total(w->downs), ROUNDS);
+    TT_EQ(atomic_load(&w->other), 0);
+    TT_NO_ERRORS();
+    dt_node_end(a);
+    dt_epmd_stop(epmd);
+    free(w);
+}
+
 void register_dist_bad_input_tests(void)
 {
     CU_pSuite s = tt_suite("dist_bad_input");
     tt_test(s, "garbage_closes_only_its_connection", test_garbage_closes_only_its_connection);
     tt_test(s, "peer_without_send_sender_gets_plain_sends",
             test_peer_without_send_sender_gets_plain_sends);
+    tt_test(s, "link_and_monitor_of_a_closing_connection_answered_once",
+            test_link_and_monitor_of_a_closing_connection);
 }
