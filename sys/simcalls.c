@@ -148,7 +148,10 @@ int tr__simnet_setsockopt(int fd, int level, int name, const void *val, socklen_
         if (len < (socklen_t)sizeof lg)
             return fail(EINVAL);
         memcpy(&lg, val, sizeof lg);
-        s->linger0 = lg.l_onoff != 0 && lg.l_linger == 0;
+        /* As Linux: turned off, the time set before stays. */
+        s->linger.l_onoff = lg.l_onoff != 0;
+        if (lg.l_onoff)
+            s->linger.l_linger = lg.l_linger;
         return 0;
     }
     if (level == SOL_SOCKET && (name == SO_SNDTIMEO || name == SO_RCVTIMEO))
@@ -166,8 +169,22 @@ int tr__simnet_setsockopt(int fd, int level, int name, const void *val, socklen_
         return fail(err);
     if (level == SOL_SOCKET && name == SO_REUSEADDR)
         s->reuse = v != 0;
+    else if (level == SOL_SOCKET && name == SO_KEEPALIVE)
+        s->keepalive = v != 0;
     else if (level == IPPROTO_TCP && name == TCP_NODELAY)
         s->nodelay = v != 0;
+    return 0;
+}
+
+/* Copies what fits of the option's value, as Linux does (a length short
+ * of the value is no error: the caller gets its first bytes). */
+static int put_opt(void *val, socklen_t *len, const void *v, size_t size)
+{
+    if ((int)*len < 0)
+        return fail(EINVAL);
+    if (*len > size)
+        *len = (socklen_t)size;
+    memcpy(val, v, *len);
     return 0;
 }
 
@@ -180,14 +197,8 @@ int tr__simnet_getsockopt(int fd, int level, int name, void *val, socklen_t *len
         return -1;
     if (val == NULL || len == NULL)
         return fail(EFAULT);
-    if (level == SOL_SOCKET && name == SO_LINGER) {
-        struct linger lg = {.l_onoff = s->linger0, .l_linger = 0};
-        if (*len < (socklen_t)sizeof lg)
-            return fail(EINVAL);
-        memcpy(val, &lg, sizeof lg);
-        *len = sizeof lg;
-        return 0;
-    }
+    if (level == SOL_SOCKET && name == SO_LINGER)
+        return put_opt(val, len, &s->linger, sizeof s->linger);
     int v;
     if (level == SOL_SOCKET && name == SO_ERROR) {
         v = s->err;
@@ -203,17 +214,13 @@ int tr__simnet_getsockopt(int fd, int level, int name, void *val, socklen_t *len
     } else if (level == SOL_SOCKET && (name == SO_SNDBUF || name == SO_RCVBUF)) {
         v = tr__sim.buffer < INT32_MAX ? (int)tr__sim.buffer : INT32_MAX;
     } else if (level == SOL_SOCKET && name == SO_KEEPALIVE) {
-        v = 0;
+        v = s->keepalive;
     } else if (level == IPPROTO_TCP && s->type == SOCK_STREAM && name == TCP_NODELAY) {
         v = s->nodelay;
     } else {
         return fail(ENOPROTOOPT);
     }
-    if (*len < (socklen_t)sizeof v)
-        return fail(EINVAL);
-    memcpy(val, &v, sizeof v);
-    *len = sizeof v;
-    return 0;
+    return put_opt(val, len, &v, sizeof v);
 }
 
 int tr__simnet_getsockname(int fd, struct sockaddr *addr, socklen_t *len)

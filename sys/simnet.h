@@ -55,7 +55,8 @@ typedef struct tr__sock {
     int err;           /* pending error (SO_ERROR), positive errno */
     uint64_t id;       /* creation order: names it in the trace hash */
     bool bound, explicit_bound, orphan;
-    bool nodelay, reuse, linger0, nospace;
+    bool nodelay, reuse, keepalive, nospace;
+    struct linger linger; /* as set; on with 0 s: close resets (the time is not waited) */
     bool rd_eof, rd_shut, wr_shut;
     tr__saddr local, peer;
     /* TCP */

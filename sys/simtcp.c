@@ -624,7 +624,7 @@ void tr__tcp_close(tr__sock *s)
     }
     if (s->state != S_OPEN) {
         end_gone(c, s->side);
-    } else if (s->linger0 || s->in_len > 0) {
+    } else if ((s->linger.l_onoff && s->linger.l_linger == 0) || s->in_len > 0) {
         abort_side(c, s->side, now);
     } else {
         if (!s->wr_shut && dir_signal(c, s->side, SEG_FIN, now) != 0) {

@@ -601,6 +601,116 @@ static void test_descriptors(void)
     world_end();
 }
 
+/* An option call's outcome: return, errno, the value read (an int or
+ * the first two ints of a struct) and the length written back. */
+typedef struct {
+    int rc, err;
+    int v[2];
+    socklen_t len;
+} opt_result;
+
+/* getsockopt (into v, from -1s), or setsockopt of {v0, v1}. */
+static opt_result opt_call(int fd, bool set, int level, int name, int v0, int v1, socklen_t len)
+{
+    opt_result r = {.v = {set ? v0 : -1, set ? v1 : -1}, .len = len};
+    errno = 0;
+    r.rc = set ? tr__sys_setsockopt(fd, level, name, r.v, len)
+               : tr__sys_getsockopt(fd, level, name, r.v, &r.len);
+    r.err = r.rc != 0 ? errno : 0;
+    return r;
+}
+
+static bool same_result(const char *what, opt_result linux, opt_result sim)
+{
+    if (linux.rc == sim.rc && linux.err == sim.err && linux.v[0] == sim.v[0] &&
+        linux.v[1] == sim.v[1] && linux.len == sim.len)
+        return true;
+    printf("\n  %s: linux rc %d errno %d value %d,%d len %u; sim rc %d errno %d value %d,%d "
+           "len %u",
+           what, linux.rc, linux.err, linux.v[0], linux.v[1], (unsigned)linux.len, sim.rc, sim.err,
+           sim.v[0], sim.v[1], (unsigned)sim.len);
+    return false;
+}
+
+/* The socket options the simulator answers, answered as Linux answers
+ * them: the same calls, in the same order, on a real TCP socket and on a
+ * simulated one give the same return, errno, value and length —
+ * lengths short of the option included (Linux copies what fits). */
+static void test_socket_options_as_linux(void)
+{
+    world(9, NULL);
+    int fds[2] = {socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
+                  sim_socket(SOCK_STREAM)};
+    CU_ASSERT_FATAL(fds[0] >= 0 && fds[0] < TR__SIM_FD_FIRST);
+    const int I = (int)sizeof(int), L = (int)sizeof(struct linger);
+    const struct {
+        const char *what;
+        bool set, listen_first;
+        int level, name, v0, v1, len;
+    } steps[] = {
+        {"type", false, false, SOL_SOCKET, SO_TYPE, 0, 0, I},
+        {"type, 2 bytes", false, false, SOL_SOCKET, SO_TYPE, 0, 0, 2},
+        {"type, 0 bytes", false, false, SOL_SOCKET, SO_TYPE, 0, 0, 0},
+        {"domain", false, false, SOL_SOCKET, SO_DOMAIN, 0, 0, I},
+        {"error", false, false, SOL_SOCKET, SO_ERROR, 0, 0, I},
+        {"acceptconn", false, false, SOL_SOCKET, SO_ACCEPTCONN, 0, 0, I},
+        {"reuseaddr 0", false, false, SOL_SOCKET, SO_REUSEADDR, 0, 0, I},
+        {"set reuseaddr", true, false, SOL_SOCKET, SO_REUSEADDR, 1, 0, I},
+        {"set reuseaddr, 2 bytes", true, false, SOL_SOCKET, SO_REUSEADDR, 1, 0, 2},
+        {"reuseaddr 1", false, false, SOL_SOCKET, SO_REUSEADDR, 0, 0, I},
+        {"nodelay 0", false, false, IPPROTO_TCP, TCP_NODELAY, 0, 0, I},
+        {"set nodelay", true, false, IPPROTO_TCP, TCP_NODELAY, 7, 0, I},
+        {"nodelay 1", false, false, IPPROTO_TCP, TCP_NODELAY, 0, 0, I},
+        {"keepalive 0", false, false, SOL_SOCKET, SO_KEEPALIVE, 0, 0, I},
+        {"set keepalive", true, false, SOL_SOCKET, SO_KEEPALIVE, 1, 0, I},
+        {"keepalive 1", false, false, SOL_SOCKET, SO_KEEPALIVE, 0, 0, I},
+        {"linger off", false, false, SOL_SOCKET, SO_LINGER, 0, 0, L},
+        {"set linger 5 s", true, false, SOL_SOCKET, SO_LINGER, 1, 5, L},
+        {"linger 5 s", false, false, SOL_SOCKET, SO_LINGER, 0, 0, L},
+        {"linger, 4 bytes", false, false, SOL_SOCKET, SO_LINGER, 0, 0, I},
+        {"set linger 0", true, false, SOL_SOCKET, SO_LINGER, 1, 0, L},
+        {"linger 0", false, false, SOL_SOCKET, SO_LINGER, 0, 0, L},
+        {"set linger off, 9 s", true, false, SOL_SOCKET, SO_LINGER, 0, 9, L},
+        {"linger off, 0 s", false, false, SOL_SOCKET, SO_LINGER, 0, 0, L},
+        {"set linger 3 s", true, false, SOL_SOCKET, SO_LINGER, 1, 3, L},
+        {"set linger off, 9 s again", true, false, SOL_SOCKET, SO_LINGER, 0, 9, L},
+        {"linger off, 3 s", false, false, SOL_SOCKET, SO_LINGER, 0, 0, L},
+        {"set linger, 4 bytes", true, false, SOL_SOCKET, SO_LINGER, 1, 0, I},
+        {"set an unknown option", true, false, SOL_SOCKET, 9999, 1, 0, I},
+        {"an unknown option", false, false, SOL_SOCKET, 9999, 0, 0, I},
+        {"acceptconn listening", false, true, SOL_SOCKET, SO_ACCEPTCONN, 0, 0, I},
+    };
+    bool listening = false;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        if (steps[i].listen_first && !listening) {
+            struct sockaddr_in real = addr_of("127.0.0.1", 0), sim = addr_of("127.0.0.1", 4100);
+            CU_ASSERT_FATAL(bind(fds[0], (struct sockaddr *)&real, sizeof real) == 0);
+            CU_ASSERT_FATAL(tr__sys_bind(fds[1], (struct sockaddr *)&sim, sizeof sim) == 0);
+            CU_ASSERT_FATAL(listen(fds[0], 4) == 0 && tr__sys_listen(fds[1], 4) == 0);
+            listening = true;
+        }
+        opt_result r[2];
+        for (int k = 0; k < 2; k++)
+            r[k] = opt_call(fds[k], steps[i].set, steps[i].level, steps[i].name, steps[i].v0,
+                            steps[i].v1, (socklen_t)steps[i].len);
+        CU_ASSERT(same_result(steps[i].what, r[0], r[1]));
+    }
+    /* No value, or no length: EFAULT. */
+    socklen_t len = sizeof(int);
+    for (int k = 0; k < 2; k++) {
+        errno = 0;
+        CU_ASSERT(tr__sys_getsockopt(fds[k], SOL_SOCKET, SO_TYPE, NULL, &len) == -1 &&
+                  errno == EFAULT);
+        int v;
+        errno = 0;
+        CU_ASSERT(tr__sys_getsockopt(fds[k], SOL_SOCKET, SO_TYPE, &v, NULL) == -1 &&
+                  errno == EFAULT);
+    }
+    close(fds[0]);
+    CU_ASSERT(tr__sys_close(fds[1]) == 0);
+    world_end();
+}
+
 void register_simnet_tests(void)
 {
     CU_pSuite s = tt_suite("simnet");
@@ -615,4 +725,5 @@ void register_simnet_tests(void)
     tt_test(s, "same_seed_same_trace_hash", test_determinism);
     tt_test(s, "faults_refuse_cut_short_and_reset", test_faults);
     tt_test(s, "descriptors_lowest_first_and_bad_arguments", test_descriptors);
+    tt_test(s, "socket_options_answered_as_linux_answers", test_socket_options_as_linux);
 }
