@@ -23,10 +23,10 @@
  * Stopping a child: an exit signal TR_EXIT_SHUTDOWN, then, if it has not
  * ended after its shutdown_ns, TR_EXIT_KILL. A supervisor that receives
  * TR_EXIT_SHUTDOWN (tr_kill, or its parent ending) stops its children in
- * reverse start order that way, then ends with TR_EXIT_SHUTDOWN. A child
- * it was already stopping (it ends in the middle of a restart) is signalled
- * once and has one grace: it is waited for first, then the rest in reverse
- * start order.
+ * reverse start order that way, then ends with TR_EXIT_SHUTDOWN. When it
+ * ends in the middle of a restart, the child the restart was stopping is
+ * signalled once and has one grace: it is waited for first, then the rest
+ * in reverse start order.
  */
 #ifndef TROUPE_SUPERVISOR_H
 #define TROUPE_SUPERVISOR_H
