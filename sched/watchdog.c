@@ -232,7 +232,7 @@ void tr__watchdog_tick(tr_runtime *rt, uint64_t now_ns)
              * count from here (a tick's before, at most, counts as run). */
             if (!s->viewed) {
                 s->viewed = true;
-                thread_view then;
+                thread_view then = {0}; /* zeros if blind (then unused) */
                 s->blind = !thread_of(s, w, &then);
                 s->waited = then.waited;
                 s->on_cpu = then.on_cpu;
