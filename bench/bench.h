@@ -67,7 +67,7 @@ static inline void bench_usage(const bench *b, FILE *to, bool defaults)
     fprintf(to, " --threads 0 (online CPUs)\n");
 }
 
-static inline void bench_die(const char *name, const char *what, int err)
+static inline _Noreturn void bench_die(const char *name, const char *what, int err)
 {
     fprintf(stderr, "%s: %s: %s\n", name, what, tr_strerror(err));
     exit(1);
@@ -95,7 +95,7 @@ static inline bool bench_parse_u64(const char *s, uint64_t *out)
     return true;
 }
 
-static inline void bench_bad_usage(const bench *b, const char *fmt, ...)
+static inline _Noreturn void bench_bad_usage(const bench *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -100,7 +100,7 @@ static void result(double secs, double rate, bool ok)
 
 /* Any failure: say why, print the FAIL line (not for probe) and exit 1. */
 __attribute__((format(printf, 1, 2), noreturn))
-static void die(const char *fmt, ...)
+static _Noreturn void die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
