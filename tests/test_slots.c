@@ -17,8 +17,11 @@ enum { MSG_STOP = 10, MSG_FIRED };
 #define WORKER_KEEPS ((TR__MAG_SPARES + 1) * TR__BATCH)
 /* The table may hold the peak plus the free slots cached — the test's
  * two workers', the outside threads' chain and their run of fresh slots
- * — and a few chains on their way through the depot (a worker preempted
- * half-way through a put makes it look empty: mailbox/depot.h). */
+ * — and a few chains on their way through the depot. (A worker preempted
+ * half-way through a put makes the depot look empty, mailbox/depot.h: a
+ * thread outside the runtime waits for the put to land rather than grow
+ * the table, actors/table.c, take_free. Before it did, slowed by -O0
+ * coverage code, the table here passed this bound.) */
 #define SLOTS_LIMIT (MAX_ALIVE + 2 * WORKER_KEEPS + TR__BATCH + TR__FRESH_RUN + 4 * TR__BATCH)
 #define RSS_GROWTH_LIMIT_KB (TT_RSS_FACTOR * 10 * 1024)
 
