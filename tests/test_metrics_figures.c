@@ -4,6 +4,7 @@
  * links and monitors, and refuses pids that are not live actors. */
 #include "tests.h"
 
+#include "../actors/actors.h"
 #include "../actors/pid.h"
 
 #include <semaphore.h>
@@ -289,8 +290,8 @@ static void test_mailbox_count_starts_again_after_racing_senders(void)
 
 /* A slot's next incarnation starts from zero: neither the figures kept in
  * the slot (turns, last run, handled, the depth's count) nor those of its
- * side record (links, monitors, busy, longest), which nothing resets at
- * spawn, show the last incarnation's. One worker, so that the parent's
+ * side record (links, monitors, busy, longest, turns past 2^32), which
+ * nothing resets at spawn, show the last incarnation's. One worker, so that the parent's
  * spawn takes the slot the first actor's end has just given back. */
 struct reuse {
     tr_runtime *rt;
@@ -337,12 +338,16 @@ static void test_next_incarnation_starts_from_zero(void)
     TT_EQ(tr_send(cx, r.first, MSG_LINK, NULL, 0), 0);
     TT_EQ(tr_send(cx, r.first, MSG_SPIN, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
+    /* Its turns past 2^32 (the high half kept in the side record). */
+    tr__actor *a = tr__table_lookup(&tr__actors_of(rt)->table, r.first);
+    CU_ASSERT_FATAL(a != NULL);
+    ck_pr_store_32(&a->turns, UINT32_MAX);
     TT_EQ(tr_send(cx, r.first, MSG_STOP, NULL, 0), 0);
     TT_EQ(tr_runtime_run(rt), 0);
     TT_NO_ERRORS();
 
     /* The first had figures of every kind... */
-    CU_ASSERT(r.before.turns >= 2); /* its last turn counted as it begins */
+    TT_EQ(r.before.turns, UINT64_C(1) << 32); /* its last turn counted as it begins */
     CU_ASSERT(r.before.handled >= 2); /* at the end of each turn */
     CU_ASSERT(r.before.last_run_ns > 0);
     CU_ASSERT(r.before.busy_ns > 0);
@@ -382,6 +387,39 @@ static void test_next_incarnation_starts_from_zero(void)
     tr_runtime_destroy(rt);
 }
 
+/* An actor's turns are counted in 32 bits in its slot (the line its turn
+ * writes anyway) and carried past 2^32 into its side record: an actor
+ * set to 2^32 - 1 turns (which would take hours to run) reads
+ * 2^32 + 1 two turns later. (The next incarnation in the slot starts
+ * from 0, the carry included: next_incarnation_starts_from_zero.) */
+static void test_turns_carry_past_32_bits(void)
+{
+    tr_runtime *rt = tt_runtime(1, 0);
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    tr_pid pid;
+    TT_EQ(tr_spawn(cx, tt_counter, &(uint64_t){0}, sizeof(uint64_t), &pid), 0);
+    TT_EQ(tr_send(cx, pid, MSG_COUNT, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    tr_actor_figures f;
+    TT_EQ(tr_actor_info(rt, pid, &f), 0);
+    TT_EQ(f.turns, 1);
+    /* Quiescent: no worker touches the slot. */
+    tr__actor *a = tr__table_lookup(&tr__actors_of(rt)->table, pid);
+    CU_ASSERT_FATAL(a != NULL);
+    ck_pr_store_32(&a->turns, UINT32_MAX);
+    TT_EQ(tr_actor_info(rt, pid, &f), 0);
+    TT_EQ(f.turns, UINT32_MAX);
+    for (uint64_t want = UINT64_C(1) << 32; want <= (UINT64_C(1) << 32) + 1; want++) {
+        TT_EQ(tr_send(cx, pid, MSG_COUNT, NULL, 0), 0);
+        TT_EQ(tr_runtime_run(rt), 0);
+        TT_EQ(tr_actor_info(rt, pid, &f), 0);
+        TT_EQ(f.turns, want);
+    }
+    TT_EQ(f.handled, 3);
+    TT_NO_ERRORS();
+    tr_runtime_destroy(rt);
+}
+
 void register_metrics_figures_tests(void)
 {
     CU_pSuite s = tt_suite("metrics_figures");
@@ -392,4 +430,5 @@ void register_metrics_figures_tests(void)
     tt_test(s, "mailbox_count_starts_again_after_racing_senders",
             test_mailbox_count_starts_again_after_racing_senders);
     tt_test(s, "next_incarnation_starts_from_zero", test_next_incarnation_starts_from_zero);
+    tt_test(s, "turns_carry_past_32_bits", test_turns_carry_past_32_bits);
 }
