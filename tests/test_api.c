@@ -439,6 +439,50 @@ static void test_lifecycle_errors(void)
     tr_runtime_destroy(rt);
 }
 
+/* ---- threads that cannot be made -------------------------------------------- */
+
+static void count_into(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx;
+    (void)m;
+    atomic_fetch_add(*(atomic_ulong **)state, 1);
+}
+
+/* tr_runtime_start when pthread_create fails (a limit on threads), for
+ * the first of four workers, the third, or the monitor thread after them:
+ * TR_ENOMEM, and none of the threads it made is left; the runtime is as
+ * it was, and starts when threads can be had again. A message sent before
+ * the failed start and one after are each handled once (the first perhaps
+ * by a worker of the failed start, before it was stopped). */
+static void test_start_without_threads(void)
+{
+    static const unsigned long fail_at[] = {1, 3, 5}; /* calls 1-4: workers; 5: the monitor */
+    for (size_t k = 0; k < sizeof fail_at / sizeof fail_at[0]; k++) {
+        int threads = tt_threads_running();
+        CU_ASSERT_FATAL(threads > 0);
+        tr_runtime *rt = tt_runtime(4, 0);
+        atomic_ulong handled = 0;
+        atomic_ulong *hp = &handled;
+        tr_pid p;
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), count_into, &hp, sizeof hp, &p), 0);
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_A, NULL, 0), 0);
+        tt_thread_fail(fail_at[k]);
+        TT_EQ(tr_runtime_start(rt), TR_ENOMEM);
+        tt_thread_fail(0);
+        TT_EQ(tt_threads_running(), threads);
+        CU_ASSERT(atomic_load(&handled) <= 1);
+        TT_EQ(tr_runtime_join(rt), TR_ENOTSTARTED);
+
+        TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_A, NULL, 0), 0);
+        TT_EQ(tr_runtime_start(rt), 0);
+        TT_EQ(tt_join_within(rt, 60), 0);
+        TT_EQ(atomic_load(&handled), 2);
+        TT_NO_ERRORS();
+        tr_runtime_destroy(rt);
+        TT_EQ(tt_threads_running(), threads);
+    }
+}
+
 /* ---- calls made from inside a behaviour ------------------------------------- */
 
 struct inside {
@@ -807,6 +851,7 @@ void register_api_tests(void)
     tt_test(s, "null_arguments", test_null_arguments);
     tt_test(s, "bad_pids_types_sizes", test_bad_pids_types_sizes);
     tt_test(s, "lifecycle_errors", test_lifecycle_errors);
+    tt_test(s, "start_without_threads_fails_and_leaves_none", test_start_without_threads);
     tt_test(s, "calls_from_behaviour", test_calls_from_behaviour);
     tt_test(s, "rand_outside_simulation_varies_on_workers_and_threads",
             test_rand_outside_simulation);

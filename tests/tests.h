@@ -200,6 +200,12 @@ unsigned long tt_send_calls(int fd);
 void tt_alloc_fail(unsigned long first, unsigned long count);
 unsigned long tt_alloc_seen(void);
 unsigned long tt_alloc_failed(void);
+/* From this call on, the nth pthread_create call of the process (the
+ * library's and the test's alike: the binary wraps it at link time) fails
+ * with EAGAIN, as the real one does at a limit on threads; 0: none. */
+void tt_thread_fail(unsigned long nth);
+/* Threads of this process (from /proc/self/task), or -1. */
+int tt_threads_running(void);
 /* Resident memory of this process, in KiB (from /proc/self/statm). */
 long tt_rss_kb(void);
 /* Descriptors open in this process (the listing's own not counted). */

@@ -318,16 +318,25 @@ long tt_rss_kb(void)
     return rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-int tt_fds_open(void)
+/* Entries of a /proc folder (none of "." and ".."), or -1. */
+static int proc_entries(const char *path)
 {
-    DIR *d = opendir("/proc/self/fd");
-    CU_ASSERT_FATAL(d != NULL);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
         n += e->d_name[0] != '.';
     closedir(d);
-    return n - 1;
+    return n;
+}
+
+int tt_fds_open(void)
+{
+    int n = proc_entries("/proc/self/fd");
+    CU_ASSERT_FATAL(n > 0);
+    return n - 1; /* the listing's own */
 }
 
 /* ---- counting the library's send calls (linked with --wrap) ------------- */
@@ -359,6 +368,38 @@ ssize_t __wrap_sendmsg(int fd, const struct msghdr *msg, int flags)
 unsigned long tt_send_calls(int fd)
 {
     return fd >= 0 && fd < SEND_FDS ? atomic_load(&send_calls[fd]) : 0;
+}
+
+/* ---- threads that cannot be made (linked with --wrap=pthread_create) ---- */
+
+int __real_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
+                          void *arg);
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
+                          void *arg);
+
+/* The calls counted since tt_thread_fail, and the one (1-based) that
+ * fails; 0: off. */
+static atomic_ulong thread_seen, thread_fail_at;
+
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
+                          void *arg)
+{
+    unsigned long at = atomic_load(&thread_fail_at);
+    if (at != 0 && atomic_fetch_add(&thread_seen, 1) + 1 == at)
+        return EAGAIN; /* as the real one when a limit on threads is reached */
+    return __real_pthread_create(t, attr, fn, arg);
+}
+
+void tt_thread_fail(unsigned long nth)
+{
+    atomic_store(&thread_fail_at, 0);
+    atomic_store(&thread_seen, 0);
+    atomic_store(&thread_fail_at, nth);
+}
+
+int tt_threads_running(void)
+{
+    return proc_entries("/proc/self/task");
 }
 
 /* ---- allocation failures (linked with --wrap for each allocator below) ---- */
