@@ -272,6 +272,99 @@ static void test_faults_many_seeds(void)
     CU_ASSERT(totals[0] > 0 && totals[1] > 0 && totals[2] > 0);
 }
 
+/* ---- big writes, which go to the socket at once, under resets ----
+ *
+ * A line of BIGW bytes is echoed with one tr_tcp_send into an empty queue:
+ * a write straight to the socket (net/conn.c, DIRECT_WRITE), which a reset
+ * connection refuses there and then. The send says so (-ECONNRESET or
+ * -EPIPE), the connection ends once with that reason, and the other
+ * connections go on. */
+
+#define BIGW 6000
+#define BIGW_ROUNDS 8
+
+struct bigw_totals {
+    unsigned closed, connects_failed, bad_order;
+    unsigned sends_failed, server_closed, server_closed_after_failure;
+    tr_pid listener;
+};
+static struct bigw_totals bw;
+
+struct bigw_server {
+    int send_failed; /* the error a send gave, or 0 */
+};
+
+static void bigw_server(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct bigw_server *sv = state;
+    if (m->type == TR_TCP_LINE && sv->send_failed == 0) {
+        int rc = tr_tcp_send(cx, m->data, m->len);
+        if (rc == 0)
+            rc = tr_tcp_send(cx, "\n", 1);
+        TT_CHECK(rc == 0 || rc == -ECONNRESET || rc == -EPIPE);
+        if (rc != 0) {
+            sv->send_failed = rc;
+            bw.sends_failed++;
+        }
+    } else if (m->type == TR_TCP_CLOSED) {
+        bw.server_closed++;
+        if (sv->send_failed != 0) {
+            bw.server_closed_after_failure++;
+            TT_CHECK(((const tr_tcp_error *)m->data)->reason == sv->send_failed);
+        }
+    }
+}
+
+static void bigw_client(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct client *c = state;
+    if (m->type == TR_TCP_CONNECTED) {
+        static char line[BIGW + 1];
+        for (int i = 0; i < BIGW_ROUNDS; i++) {
+            memset(line, 'a' + i, BIGW);
+            line[BIGW] = '\n';
+            TT_CHECK(tr_tcp_send(cx, line, sizeof line) == 0);
+        }
+    } else if (m->type == TR_TCP_LINE) {
+        const unsigned char *d = m->data;
+        bw.bad_order += m->len != BIGW || d[0] != 'a' + c->got || d[BIGW - 1] != d[0];
+        if (++c->got == BIGW_ROUNDS)
+            tr_tcp_close(cx);
+    } else if (m->type == TR_TCP_CLOSED) {
+        int r = ((const tr_tcp_error *)m->data)->reason;
+        TT_CHECK(r != 0 || c->got == BIGW_ROUNDS);
+        if (++bw.closed + bw.connects_failed == CLIENTS)
+            tr_tcp_listener_close(cx, bw.listener);
+    }
+}
+
+static void test_big_writes_under_resets(void)
+{
+    unsigned sends_failed = 0;
+    for (uint64_t seed = 1; seed <= 100; seed++) {
+        tr_runtime *rt = sim_runtime(seed, "faults=reset+short_write,fault_p=0.1");
+        memset(&bw, 0, sizeof bw);
+        tr_ctx *cx = tr_runtime_ctx(rt);
+        static const struct bigw_server zero = {0};
+        tr_tcp_listen_opts lo = {.host = "127.0.0.1", .port = 7700};
+        lo.handler.actor = (tr_actor_spec){.behaviour = bigw_server, .state = &zero,
+                                           .state_size = sizeof zero};
+        lo.handler.opts = (tr_tcp_opts){.framing = TR_FRAME_LINE, .max_line = 2 * BIGW};
+        CU_ASSERT_FATAL(tr_tcp_listen(cx, &lo, &bw.listener, NULL) == 0);
+        for (int i = 0; i < CLIENTS; i++)
+            bw.connects_failed += connect_line(cx, 7700, bigw_client, 2 * BIGW) != 0;
+        tr_runtime_run(rt);
+        tr_runtime_destroy(rt);
+        CU_ASSERT(bw.closed + bw.connects_failed == CLIENTS);
+        CU_ASSERT(bw.bad_order == 0);
+        CU_ASSERT(bw.server_closed_after_failure == bw.sends_failed);
+        sends_failed += bw.sends_failed;
+    }
+    TT_NO_ERRORS();
+    printf("[%u big writes refused by a reset connection] ", sends_failed);
+    CU_ASSERT(sends_failed > 0); /* the seeds are fixed: so is this */
+}
+
 /* ---- partitions: a client cuts itself off from the server ---- */
 
 struct cut_totals {
@@ -431,6 +524,8 @@ void register_simnet_e2e_tests(void)
             test_peer_runtime_stopped);
     tt_test(s, "connect_to_no_listener_closes_with_econnrefused", test_refused);
     tt_test(s, "echo_under_connect_short_write_reset_faults_200_seeds", test_faults_many_seeds);
+    tt_test(s, "big_writes_to_a_reset_connection_fail_once_and_end_it",
+            test_big_writes_under_resets);
     tt_test(s, "partition_shorter_than_rto_holds_the_data", test_partition_heals);
     tt_test(s, "partition_past_rto_resets_both_ends", test_partition_resets);
     tt_test(s, "udp_actors_see_the_seeds_loss_dup_and_reorder", test_udp);
