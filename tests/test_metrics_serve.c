@@ -34,6 +34,7 @@
 #include <sys/wait.h>
 
 #include <troupe/metrics.h>
+#include "../actors/actors.h"
 #include "http_util.h"
 #include "prom_util.h"
 
@@ -796,6 +797,59 @@ static void strict_reader_rejects_malformed_text(void)
         CU_ASSERT(!utf8_valid(utf8_bad[i], strlen(utf8_bad[i])));
 }
 
+/* Figures of 64 bits are written whole: an actor whose handled count,
+ * turns and busy time are set near 2^64 (a server that ran for years; set
+ * before the workers start) appears in /actors with each to the digit
+ * and in /metrics with the same handled count; the JSON stays valid, the
+ * text passes the strict reader. */
+static void figures_of_64_bits_written_whole(void)
+{
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_ctx *cx = tr_runtime_ctx(rt);
+    tr_actor_spec q = {.behaviour = quiet, .name = "old"};
+    tr_pid p;
+    CU_ASSERT_FATAL(tr_spawn_spec(cx, &q, &p) == 0);
+    tr__actor *a = tr__table_lookup(&tr__actors_of(rt)->table, p);
+    CU_ASSERT_FATAL(a != NULL);
+    ck_pr_store_64(&a->handled, UINT64_MAX - 1);
+    ck_pr_store_32(&a->pushed, UINT32_MAX - 1); /* an empty mailbox */
+    ck_pr_store_32(&a->turns, UINT32_MAX);
+    uint32_t life = ck_pr_load_32(&a->life);
+    tr__side *side = tr__side_own(a, life);
+    ck_pr_store_32(&side->turns_hi, UINT32_MAX - 1);
+    ck_pr_store_64(&side->busy_ns, UINT64_MAX - 2); /* the monitor's group, */
+    ck_pr_store_32(&side->monitor_life, life);      /* tagged as sched/metrics.c does */
+    uint16_t port;
+    CU_ASSERT_FATAL(tr_metrics_serve(cx, "127.0.0.1:0", &port, NULL) == 0);
+    CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
+
+    char *body = get_body(port, "/actors?by=handled&top=3");
+    CU_ASSERT_FATAL(body != NULL);
+    CU_ASSERT(json_valid(body));
+    const char *old = strstr(body, "{\"pid\"");
+    CU_ASSERT_FATAL(old != NULL);
+    const char *end = strchr(old, '}');
+    CU_ASSERT_FATAL(end != NULL);
+    CU_ASSERT(strstr(old, "\"name\":\"old\"") != NULL && strstr(old, "\"name\":\"old\"") < end);
+    CU_ASSERT(strstr(old, "\"handled\":18446744073709551614,") != NULL);
+    CU_ASSERT(strstr(old, "\"turns\":18446744069414584319,") != NULL);
+    CU_ASSERT(strstr(old, "\"busy_ns\":18446744073709551613,") != NULL);
+    CU_ASSERT(strstr(old, "\"mailbox\":0,") != NULL);
+    free(body);
+    bool ok;
+    exposition *e = read_metrics(port, &body, &ok);
+    CU_ASSERT(strstr(body, "\ntroupe_actor_messages_handled_total{name=\"old\"} "
+                           "18446744073709551614\n") != NULL);
+    CU_ASSERT(strstr(body, "\ntroupe_actor_busy_seconds_total{name=\"old\"} "
+                           "18446744073.709551613\n") != NULL);
+    free(e);
+    free(body);
+    tr_runtime_shutdown(rt);
+    TT_EQ(tt_join_within(rt, 60), 1);
+    TT_NO_ERRORS();
+    tr_runtime_destroy(rt);
+}
+
 void register_metrics_serve_tests(void)
 {
     CU_pSuite s = tt_suite("metrics_serve");
@@ -807,6 +861,7 @@ void register_metrics_serve_tests(void)
     tt_test(s, "wrong_paths_methods_and_queries_refused", wrong_paths_methods_and_queries_refused);
     tt_test(s, "actors_show_every_state_and_rank_a_window",
             actors_show_every_state_and_rank_a_window);
+    tt_test(s, "figures_of_64_bits_written_whole", figures_of_64_bits_written_whole);
     tt_test(s, "odd_names_stay_valid_json_and_prometheus_text",
             odd_names_stay_valid_json_and_prometheus_text);
 }
