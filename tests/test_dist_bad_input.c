@@ -200,6 +200,28 @@ static long read_data_frame(int fd, char **body)
     }
 }
 
+/* A frame from the hand-made node `from` (pid <num.0.1>): a REG_SEND to
+ * `to` of message `type` with `len` bytes, appended to x. */
+static void put_reg_send(ei_x_buff *x, const char *from, unsigned num, const char *to,
+                         uint32_t type, const void *data, size_t len)
+{
+    tr__ctl c;
+    memset(&c, 0, sizeof c);
+    c.op = TR__CTL_REG_SEND;
+    strcpy(c.from.node, from);
+    c.from.num = num;
+    c.from.creation = 1;
+    c.to_name = true;
+    strcpy(c.name, to);
+    ei_x_buff f;
+    ei_x_new(&f);
+    TT_EQ(tr__ctl_encode(&f, &c), 0);
+    TT_EQ(tr__term_from_msg(&f, type, data, len), 0);
+    TT_EQ(tr__ctl_finish(&f), 0);
+    ei_x_append_buf(x, f.buff, f.index);
+    ei_x_free(&f);
+}
+
 /* A peer that leaves out the optional DFLAG_SEND_SENDER and
  * DFLAG_FRAGMENTS (a C node, an older release) is sent what it can read:
  * pass-through frames (112, no distribution header) and messages as SEND
@@ -217,19 +239,9 @@ static void test_peer_without_send_sender_gets_plain_sends(void)
     int fd = dial(port);
     CU_ASSERT_FATAL(handshake_without(fd, "tt_plain@localhost",
                                         TR__DFLAG_SEND_SENDER | TR__DFLAG_FRAGMENTS));
-    tr__ctl c;
-    memset(&c, 0, sizeof c);
-    c.op = TR__CTL_REG_SEND;
-    strcpy(c.from.node, "tt_plain@localhost");
-    c.from.num = 5;
-    c.from.creation = 1;
-    c.to_name = true;
-    strcpy(c.name, "echo");
     ei_x_buff x;
     ei_x_new(&x);
-    TT_EQ(tr__ctl_encode(&x, &c), 0);
-    TT_EQ(tr__term_from_msg(&x, 9, "plain", 5), 0);
-    TT_EQ(tr__ctl_finish(&x), 0);
+    put_reg_send(&x, "tt_plain@localhost", 5, "echo", 9, "plain", 5);
     CU_ASSERT(send(fd, x.buff, (size_t)x.index, MSG_NOSIGNAL) == x.index);
     ei_x_free(&x);
 
@@ -254,27 +266,6 @@ static void test_peer_without_send_sender_gets_plain_sends(void)
     dt_epmd_stop(epmd);
 }
 
-/* A frame from the hand-made node `from` (pid <num.0.1>): a REG_SEND to
- * `to` of message `type`, appended to x. */
-static void put_reg_send(ei_x_buff *x, const char *from, unsigned num, const char *to,
-                         uint32_t type)
-{
-    tr__ctl c;
-    memset(&c, 0, sizeof c);
-    c.op = TR__CTL_REG_SEND;
-    strcpy(c.from.node, from);
-    c.from.num = num;
-    c.from.creation = 1;
-    c.to_name = true;
-    strcpy(c.name, to);
-    ei_x_buff f;
-    ei_x_new(&f);
-    TT_EQ(tr__ctl_encode(&f, &c), 0);
-    TT_EQ(tr__term_from_msg(&f, type, NULL, 0), 0);
-    TT_EQ(tr__ctl_finish(&f), 0);
-    ei_x_append_buf(x, f.buff, f.index);
-    ei_x_free(&f);
-}
 
 /* What the watcher heard: exits and downs, by reason. */
 struct watched {
@@ -350,10 +341,10 @@ static void test_link_and_monitor_of_a_closing_connection(void)
          * ending); the cut frame 100 us after the message (before). */
         int shape = r % 3;
         for (int i = 0; i < (shape == 1 ? 2500 : 0); i++)
-            put_reg_send(&x, "tt_going@localhost", (unsigned)r, "watcher", 2);
-        put_reg_send(&x, "tt_going@localhost", (unsigned)r, "watcher", 1);
+            put_reg_send(&x, "tt_going@localhost", (unsigned)r, "watcher", 2, NULL, 0);
+        put_reg_send(&x, "tt_going@localhost", (unsigned)r, "watcher", 1, NULL, 0);
         for (int i = 0; i < (shape == 1 ? 200 : 0); i++)
-            put_reg_send(&x, "tt_going@localhost", (unsigned)r, "watcher", 2);
+            put_reg_send(&x, "tt_going@localhost", (unsigned)r, "watcher", 2, NULL, 0);
         if (shape != 2)
             ei_x_append_buf(&x, (const char *)cut, sizeof cut);
         CU_ASSERT(send(fd, x.buff, (size_t)x.index, MSG_NOSIGNAL) == x.index);
