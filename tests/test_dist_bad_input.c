@@ -269,7 +269,7 @@ static void test_peer_without_send_sender_gets_plain_sends(void)
 
 /* What the watcher heard: exits and downs, by reason. */
 struct watched {
-    atomic_int asked, links_failed;
+    atomic_int asked, links_failed, marks;
     atomic_int exits[2], downs[2], other; /* [0] noconnection, [1] noproc */
 };
 
@@ -282,7 +282,7 @@ static void count_reason(atomic_int *by_reason, atomic_int *other, int reason)
 }
 
 /* "watcher": traps exits; links to and monitors whoever sends it type 1,
- * and counts what comes back. */
+ * and counts what comes back, and the marks (type 3) it is sent. */
 static void watcher(tr_ctx *cx, void *state, const tr_msg *m)
 {
     struct watched *w = *(struct watched **)state;
@@ -293,6 +293,8 @@ static void watcher(tr_ctx *cx, void *state, const tr_msg *m)
         if (tr_link(cx, m->from) != 0)
             atomic_fetch_add(&w->links_failed, 1);
         TT_CHECK(tr_monitor(cx, m->from, &ref) == 0);
+    } else if (m->type == 3) {
+        atomic_fetch_add(&w->marks, 1);
     } else if (m->type == TR_EXIT) {
         count_reason(w->exits, &w->other, ((const tr_exit_info *)m->data)->reason);
     } else if (m->type == TR_DOWN) {
@@ -327,7 +329,10 @@ static void test_link_and_monitor_of_a_closing_connection(void)
     CU_ASSERT_FATAL(w != NULL);
     tr_actor_spec ws = {.behaviour = watcher, .state = &w, .state_size = sizeof w,
                         .name = "watcher"};
-    TT_EQ(tr_spawn_spec(tr_runtime_ctx(a), &ws, NULL), 0);
+    tr_pid wpid;
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(a), &ws, &wpid), 0);
+    tr_stats base;
+    tr_runtime_stats(a, &base);
     static const uint8_t cut[] = {0, 0, 0, 7, 112, 131, 104, 3, 97, 22, 88};
     for (int r = 1; r <= ROUNDS; r++) {
         int fd = dial(port);
@@ -361,7 +366,17 @@ static void test_link_and_monitor_of_a_closing_connection(void)
         TT_EQ(total(w->exits), r);
         TT_EQ(total(w->downs), r);
     }
-    tt_sleep_ms(100); /* anything owed twice would come now */
+    /* Anything owed twice is in the watcher's mailbox once the last
+     * connection has ended: a mark sent then comes after it. */
+    tr_stats now;
+    for (double until = tt_now() + 30;
+         tr_runtime_stats(a, &now), now.actors_alive > base.actors_alive && tt_now() < until;)
+        tt_sleep_ms(1);
+    TT_EQ(now.actors_alive, base.actors_alive);
+    TT_EQ(tr_send(tr_runtime_ctx(a), wpid, 3, NULL, 0), 0);
+    for (double until = tt_now() + 30; atomic_load(&w->marks) == 0 && tt_now() < until;)
+        tt_sleep_ms(1);
+    TT_EQ(atomic_load(&w->marks), 1);
     printf("[exits: %d noconnection, %d noproc; downs: %d, %d] ", atomic_load(&w->exits[0]),
            atomic_load(&w->exits[1]), atomic_load(&w->downs[0]), atomic_load(&w->downs[1]));
     TT_EQ(atomic_load(&w->asked), ROUNDS);

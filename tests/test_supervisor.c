@@ -869,6 +869,18 @@ static void test_crash_during_restart_rest_for_one(void)
 
 #define LONG_GRACE (60 * TR_SEC)
 
+/* A tree of n permanent kids that trap exits, watched (EV_DOWN for each),
+ * in which kid `holder` ignores the shutdown signal for `grace`. */
+static struct tree *tree_with_holder(size_t n, int holder, uint64_t grace)
+{
+    struct tree *t = tree_new(4);
+    t->lg->monitor_kids = true;
+    tree_kids(t, n, TR_PERMANENT, KF_TRAP);
+    t->ks[holder].flags = KF_TRAP | KF_IGNORE;
+    t->cs[holder].shutdown_ns = grace;
+    return t;
+}
+
 static long down_of(struct tree *t, unsigned from, int id, int reason)
 {
     long i = find_ev(t, from, EV_DOWN, id);
@@ -884,11 +896,7 @@ static long down_of(struct tree *t, unsigned from, int id, int reason)
  * reverse start order, and it ends with TR_EXIT_RESTARTS. */
 static void test_widen_restart_past_intensity(void)
 {
-    struct tree *t = tree_new(4);
-    t->lg->monitor_kids = true;
-    tree_kids(t, 5, TR_PERMANENT, KF_TRAP);
-    t->ks[4].flags = KF_TRAP | KF_IGNORE;
-    t->cs[4].shutdown_ns = LONG_GRACE;
+    struct tree *t = tree_with_holder(5, 4, LONG_GRACE);
     tree_spec(t, TR_REST_FOR_ONE, 5, 1, 60 * TR_SEC);
     _Atomic tr_pid sup = TR_PID_NONE;
     start_observed(t, &sup);
@@ -938,11 +946,7 @@ static void test_widen_restart_past_intensity(void)
  * be ahead of the kill in its mailbox: both come from the supervisor). */
 static void shutdown_during_restart(bool killed)
 {
-    struct tree *t = tree_new(4);
-    t->lg->monitor_kids = true;
-    tree_kids(t, 3, TR_PERMANENT, KF_TRAP);
-    t->ks[2].flags = KF_TRAP | KF_IGNORE;
-    t->cs[2].shutdown_ns = killed ? 150 * TR_MSEC : LONG_GRACE;
+    struct tree *t = tree_with_holder(3, 2, killed ? 150 * TR_MSEC : LONG_GRACE);
     tree_spec(t, TR_ONE_FOR_ALL, 3, 10, 60 * TR_SEC);
     tr_pid sup = start_and_bump(t, 3);
     t->lg->trigger_stopped = 2;
@@ -1003,11 +1007,7 @@ static int parent_init(tr_ctx *cx, void *state, tr_pid spawner)
  * with TR_EXIT_SHUTDOWN, not the parent's reason. */
 static void test_parent_exit_while_ending(void)
 {
-    struct tree *t = tree_new(4);
-    t->lg->monitor_kids = true;
-    tree_kids(t, 2, TR_PERMANENT, KF_TRAP);
-    t->ks[1].flags = KF_TRAP | KF_IGNORE;
-    t->cs[1].shutdown_ns = LONG_GRACE;
+    struct tree *t = tree_with_holder(2, 1, LONG_GRACE);
     tree_spec(t, TR_ONE_FOR_ONE, 2, 10, 60 * TR_SEC);
     _Atomic tr_pid sup_at = TR_PID_NONE;
     struct parent_state ps = { { t->coll, PARENT_ID, 0, 0 }, &t->spec, &sup_at };
@@ -1051,12 +1051,8 @@ static void test_parent_exit_while_ending(void)
  * stays the collector's. */
 static void restart_spawn_fails(tr_strategy strategy)
 {
-    struct tree *t = tree_new(4);
-    t->lg->monitor_kids = true;
-    tree_kids(t, 3, TR_PERMANENT, KF_TRAP);
+    struct tree *t = tree_with_holder(3, 2, LONG_GRACE);
     t->cs[1].actor.name = "sup-kid-1";
-    t->ks[2].flags = KF_TRAP | KF_IGNORE;
-    t->cs[2].shutdown_ns = LONG_GRACE;
     tree_spec(t, strategy, 3, 10, 60 * TR_SEC);
     _Atomic tr_pid sup = TR_PID_NONE;
     start_observed(t, &sup);
