@@ -1,7 +1,11 @@
 /* dist/api.c — tr_node_start, tr_node_stop, tr_send_named. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../actors/context.h"
 #include "../mailbox/msg.h"
@@ -11,22 +15,56 @@
 #include "troupe/runtime.h"
 #include "troupe/timer.h"
 
-/* The first line of $HOME/.erlang.cookie, as erl reads it. */
-static int read_cookie(char *out, size_t cap)
+/* $HOME/.erlang.cookie, read as erl reads it: a regular file that only
+ * its owner may read or write, of at most 255 bytes, holding the cookie
+ * (printable ASCII, spaces included) and nothing after it but newlines,
+ * carriage returns and spaces. Anything else is refused with a line on
+ * stderr that says why, rather than taken in part: a cookie cut short or
+ * a file others can read would fail later, at every handshake, or leak. */
+static int read_cookie(char out[TR__COOKIE_MAX + 1])
 {
     const char *home = getenv("HOME");
     char path[4096];
-    if (home == NULL || snprintf(path, sizeof path, "%s/.erlang.cookie", home) >= (int)sizeof path)
+    if (home == NULL || home[0] == '\0') {
+        fprintf(stderr, "troupe: dist: no cookie given and no $HOME to find .erlang.cookie in\n");
         return TR_EINVAL;
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
+    }
+    if (snprintf(path, sizeof path, "%s/.erlang.cookie", home) >= (int)sizeof path)
         return TR_EINVAL;
-    bool ok = fgets(out, (int)cap, f) != NULL;
-    fclose(f);
-    if (!ok)
+    const char *why = NULL;
+    char text[TR__COOKIE_MAX + 1];
+    ssize_t len = -1;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 || fstat(fd, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if ((st.st_mode & 077) != 0)
+        why = "others may read or write it (chmod 400)";
+    else if ((len = read(fd, text, sizeof text)) < 0)
+        why = strerror(errno);
+    else if ((size_t)len > TR__COOKIE_MAX)
+        why = "longer than 255 bytes";
+    if (fd >= 0)
+        close(fd);
+    size_t n = 0;
+    if (why == NULL) {
+        while (n < (size_t)len && text[n] >= ' ' && text[n] <= '~')
+            n++;
+        for (size_t i = n; i < (size_t)len && why == NULL; i++)
+            if (text[i] != '\n' && text[i] != '\r' && text[i] != ' ')
+                why = "bad characters in the cookie";
+        if (why == NULL && n == 0)
+            why = "no cookie in it";
+    }
+    if (why != NULL) {
+        fprintf(stderr, "troupe: dist: cookie file %s: %s\n", path, why);
         return TR_EINVAL;
-    out[strcspn(out, "\r\n")] = '\0';
-    return out[0] != '\0' ? 0 : TR_EINVAL;
+    }
+    memcpy(out, text, n);
+    out[n] = '\0';
+    return 0;
 }
 
 static uint16_t epmd_port(uint16_t given)
@@ -49,7 +87,7 @@ static int node_setup(tr__dist_node *n, const tr_node_opts *o)
         if (o->cookie[0] == '\0' || strlen(o->cookie) >= sizeof n->cookie)
             return TR_EINVAL;
         strcpy(n->cookie, o->cookie);
-    } else if (read_cookie(n->cookie, sizeof n->cookie) != 0) {
+    } else if (read_cookie(n->cookie) != 0) {
         return TR_EINVAL;
     }
     n->tick_ns = o->tick_ns != 0 ? o->tick_ns : 60 * TR_SEC;

@@ -36,7 +36,7 @@ typedef struct tr__dconn {
     bool taking_over; /* acceptor: told "true" to "alive" (conn.c, take_over) */
     char peer[TR__NODE_NAME_MAX + 1]; /* initiator: given; acceptor: learnt */
     char self[TR__NODE_NAME_MAX + 1];
-    char cookie[256];
+    char cookie[TR__COOKIE_MAX + 1];
     uint32_t creation;
     uint64_t tick_ns;
     tr__hs hs;

@@ -89,7 +89,7 @@ struct tr__dist_node {
     char name[TR__NODE_NAME_MAX + 1];
     char alive[TR__NODE_NAME_MAX + 1];
     char host[TR__NODE_NAME_MAX + 1];
-    char cookie[256];
+    char cookie[TR__COOKIE_MAX + 1];
     uint32_t creation;
     uint16_t port, epmd_port;
     uint64_t tick_ns;

@@ -63,6 +63,7 @@
      TR__DFLAG_FRAGMENTS)
 
 #define TR__NODE_NAME_MAX 255 /* an atom's characters (bytes here: ASCII names) */
+#define TR__COOKIE_MAX 255    /* a cookie is an atom too; erl reads no more of its file */
 #define TR__HS_MSG_MAX    (3 + 8 + 4 + 4 + 2 + TR__NODE_NAME_MAX) /* longest handshake message */
 
 /* ---- EPMD ---- */

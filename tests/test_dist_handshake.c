@@ -5,10 +5,13 @@
  * address) and an `erl -name` node talk both ways; and, apart, the
  * issue's own bound: the refusal comes within 1 s. */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../dist/dist.h"
@@ -268,6 +271,135 @@ static void test_back_before_erl_sees_it_go(void)
     dt_epmd_stop(epmd);
 }
 
+/* ---- the cookie from $HOME/.erlang.cookie ---- */
+
+static const char cookie_echo[] =
+    "N = 'tt_hc@localhost', Self = self(),"
+    "{echo, N} ! {Self, from_erl},"
+    "R = receive {Self, from_erl} -> ok after 15000 -> timeout end,"
+    "io:format(\"ECHO ~p~n\", [R]),"
+    "halt().";
+
+/* Writes dir/.erlang.cookie: len bytes of text, with that mode. */
+static void cookie_file(const char *dir, const char *text, size_t len, mode_t mode)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/.erlang.cookie", dir);
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    CU_ASSERT_FATAL(fd >= 0);
+    TT_EQ(write(fd, text, len), (ssize_t)len);
+    TT_EQ(fchmod(fd, mode), 0);
+    close(fd);
+}
+
+/* tr_node_start without a cookie, on a fresh runtime: its result, and
+ * what it wrote on stderr (into said) when it failed. */
+static int start_without_cookie(uint16_t epmd, tr_runtime **rt_out, char *said, size_t cap)
+{
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_node_opts o = {.name = "tt_hc@localhost", .host = "127.0.0.1", .epmd_port = epmd};
+    FILE *err = tmpfile();
+    CU_ASSERT_FATAL(err != NULL);
+    int saved = dup(STDERR_FILENO);
+    fflush(stderr);
+    dup2(fileno(err), STDERR_FILENO);
+    int rc = tr_node_start(tr_runtime_ctx(rt), &o);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(err);
+    size_t n = fread(said, 1, cap - 1, err);
+    said[n] = '\0';
+    fclose(err);
+    if (rc == 0) {
+        *rt_out = rt;
+    } else {
+        tr_runtime_destroy(rt);
+        *rt_out = NULL;
+    }
+    return rc;
+}
+
+/* Refused: TR_EINVAL and a line on stderr that names the file and says
+ * `why`; no node left behind (the next start goes through). */
+static void cookie_refused(uint16_t epmd, const char *why)
+{
+    tr_runtime *rt;
+    char said[512];
+    TT_EQ(start_without_cookie(epmd, &rt, said, sizeof said), TR_EINVAL);
+    CU_ASSERT(strstr(said, "troupe: dist: ") != NULL);
+    CU_ASSERT(strstr(said, why) != NULL);
+    if (strstr(said, why) == NULL)
+        printf("\n  wanted \"%s\" in: %s", why, said);
+}
+
+/* A node given no cookie reads ~/.erlang.cookie as erl does: the cookie,
+ * then nothing but newlines, returns and spaces, in a file of at most 255
+ * bytes that only its owner may read. A file that is missing, open to
+ * others, too long or with anything else in it is refused with TR_EINVAL
+ * and a line that says which and why, not taken in part (a cookie cut at
+ * 255 bytes or at a control character would fail every handshake later,
+ * with nothing to say why). Then, from a good file, the node's cookie is
+ * the one an `erl -setcookie` node proves: erl's message is echoed. */
+static void test_cookie_read_from_home_as_erl_reads_it(void)
+{
+    if (dt_skip())
+        return;
+    const char *home = getenv("HOME");
+    char *saved_home = home != NULL ? strdup(home) : NULL;
+    char dir[] = "/tmp/troupe-cookie-XXXXXX";
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+    setenv("HOME", dir, 1);
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+
+    cookie_refused(epmd, "/.erlang.cookie: No such file or directory");
+    cookie_file(dir, DT_COOKIE "\n", sizeof DT_COOKIE, 0644);
+    cookie_refused(epmd, "others may read or write it");
+    char big[300];
+    memset(big, 'k', sizeof big);
+    cookie_file(dir, big, 256, 0400);
+    cookie_refused(epmd, "longer than 255 bytes");
+    cookie_file(dir, DT_COOKIE "\001x", sizeof DT_COOKIE + 1, 0400);
+    cookie_refused(epmd, "bad characters in the cookie");
+    cookie_file(dir, DT_COOKIE "\nsecond line\n", sizeof DT_COOKIE + 12, 0400);
+    cookie_refused(epmd, "bad characters in the cookie");
+    cookie_file(dir, "\n\r\n", 3, 0400);
+    cookie_refused(epmd, "no cookie in it");
+
+    cookie_file(dir, big, 255, 0600); /* the longest there may be */
+    tr_runtime *rt;
+    char said[512];
+    TT_EQ(start_without_cookie(epmd, &rt, said, sizeof said), 0);
+    CU_ASSERT_FATAL(rt != NULL && tr_runtime_start(rt) == 0);
+    dt_node_end(rt);
+
+    cookie_file(dir, DT_COOKIE "\r\n \n", sizeof DT_COOKIE + 3, 0400);
+    TT_EQ(start_without_cookie(epmd, &rt, said, sizeof said), 0);
+    CU_ASSERT_FATAL(rt != NULL);
+    CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
+    tr_actor_spec e = {.behaviour = dt_echo, .name = "echo"};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &e, NULL), 0);
+    dt_erl erl;
+    TT_EQ(dt_erl_start(&erl, epmd, "tt_hcerl@localhost", DT_COOKIE, cookie_echo), 0);
+    CU_ASSERT(dt_erl_wait(&erl, 60));
+    CU_ASSERT(dt_erl_is(&erl, "ECHO", "ok"));
+    TT_NO_ERRORS();
+    dt_node_end(rt);
+    dt_epmd_stop(epmd);
+
+    if (saved_home != NULL)
+        setenv("HOME", saved_home, 1);
+    else
+        unsetenv("HOME");
+    free(saved_home);
+    char path[128];
+    snprintf(path, sizeof path, "%s/.erlang.cookie", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 void register_dist_handshake_tests(void)
 {
     CU_pSuite s = tt_suite("dist_handshake");
@@ -277,4 +409,5 @@ void register_dist_handshake_tests(void)
     tt_test(s, "simultaneous_connect_leaves_one_connection",
             test_simultaneous_connect_leaves_one_connection);
     tt_test(s, "back_before_erl_sees_it_go", test_back_before_erl_sees_it_go);
+    tt_test(s, "cookie_read_from_home_as_erl_reads_it", test_cookie_read_from_home_as_erl_reads_it);
 }

@@ -72,7 +72,9 @@ extern "C" {
 typedef struct tr_node_opts {
     const char *name;    /* "name@host" (required): host as peers reach it, short
                             (erl -sname peers) or dotted, or an address (-name) */
-    const char *cookie;  /* NULL: the first line of $HOME/.erlang.cookie */
+    const char *cookie;  /* at most 255 bytes; NULL: $HOME/.erlang.cookie, read and
+                            checked as erl does (owner-only, the cookie then only
+                            whitespace; a refusal says why on stderr) */
     const char *host;    /* listen address; NULL = 0.0.0.0 */
     uint16_t port;       /* listen port; 0 = any free port */
     uint16_t epmd_port;  /* 0 = $ERL_EPMD_PORT, else 4369 */
