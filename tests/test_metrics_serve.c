@@ -35,6 +35,7 @@
 
 #include <troupe/metrics.h>
 #include "../actors/actors.h"
+#include "../observe/observe.h"
 #include "http_util.h"
 #include "prom_util.h"
 
@@ -850,6 +851,55 @@ static void figures_of_64_bits_written_whole(void)
     tr_runtime_destroy(rt);
 }
 
+/* The buffer the pages are written into: a formatted piece longer than
+ * the 256 bytes formatted on the stack is written whole, where it
+ * belongs, as the buffer grows past its first 4 KiB; escaping writes a
+ * label value and a JSON string as each format wants them; and once an
+ * allocation fails the buffer stays failed and keeps what it had, so a
+ * page is refused whole rather than served cut. */
+static void page_buffer_grows_escapes_and_fails_whole(void)
+{
+    tr__obuf b = {0};
+    char piece[5001];
+    memset(piece, 'p', sizeof piece - 1);
+    piece[sizeof piece - 1] = '\0';
+    tr__obuf_printf(&b, "<%d>", 7);
+    tr__obuf_printf(&b, "[%.300s]", piece);                 /* one over 256 */
+    tr__obuf_printf(&b, "%s|%u", piece, 42u);              /* past 4 KiB */
+    CU_ASSERT_FATAL(!b.oom && b.p != NULL);
+    TT_EQ(b.len, 3 + 302 + 5000 + 3);
+    TT_EQ(strlen(b.p), b.len);
+    CU_ASSERT(memcmp(b.p, "<7>[", 4) == 0 && b.p[3 + 301] == ']');
+    CU_ASSERT(strspn(b.p + 4, "p") == 300 && strspn(b.p + 305, "p") == 5000);
+    CU_ASSERT(strcmp(b.p + 305 + 5000, "|42") == 0);
+    tr__obuf_free(&b);
+
+    /* a quote, a backslash, a newline, a tab, a DEL, two-byte UTF-8 and a
+     * lone continuation byte */
+    const char *odd = "a\"b\\c\nd\te\x7f" "f\xc3\xa9g\x80h";
+    CU_ASSERT(tr__obuf_escaped(&b, odd, TR__ESC_PROM));
+    CU_ASSERT_FATAL(b.p != NULL);
+    CU_ASSERT(strcmp(b.p, "a\\\"b\\\\c\\nd?e?f\xc3\xa9g?h") == 0);
+    tr__obuf_free(&b);
+    CU_ASSERT(tr__obuf_escaped(&b, odd, TR__ESC_JSON));
+    CU_ASSERT_FATAL(b.p != NULL);
+    CU_ASSERT(strcmp(b.p, "a\\\"b\\\\c\\nd\\u0009e\x7f" "f\xc3\xa9g?h") == 0);
+    tr__obuf_free(&b);
+    CU_ASSERT(!tr__obuf_escaped(&b, "plain \xe2\x82\xac", TR__ESC_JSON));
+    tr__obuf_free(&b);
+
+    tr__obuf_put(&b, "kept", 4);
+    tt_alloc_fail(1, ULONG_MAX);
+    tr__obuf_printf(&b, "%s", piece); /* needs 8 KiB: the realloc fails */
+    tt_alloc_fail(0, 0);
+    CU_ASSERT(b.oom);
+    tr__obuf_put(&b, "more", 4);      /* nothing more goes in, though it fits */
+    tr__obuf_printf(&b, "%d", 1);
+    TT_EQ(b.len, 4);
+    CU_ASSERT(strcmp(b.p, "kept") == 0);
+    tr__obuf_free(&b);
+}
+
 void register_metrics_serve_tests(void)
 {
     CU_pSuite s = tt_suite("metrics_serve");
@@ -864,4 +914,6 @@ void register_metrics_serve_tests(void)
     tt_test(s, "figures_of_64_bits_written_whole", figures_of_64_bits_written_whole);
     tt_test(s, "odd_names_stay_valid_json_and_prometheus_text",
             odd_names_stay_valid_json_and_prometheus_text);
+    tt_test(s, "page_buffer_grows_escapes_and_fails_whole",
+            page_buffer_grows_escapes_and_fails_whole);
 }
