@@ -256,13 +256,12 @@ static void test_bounded_buffer(void)
     world_end();
 }
 
-/* Many writes with a wide latency spread: the bytes still arrive in order,
- * and a v6 listener works alike. */
-static void test_stream_order_v6(void)
+/* A v6 listener on [::1]:port, a client connected to it and the
+ * server's end. */
+static void v6_pair(uint16_t port, int *listener, int *client, int *server)
 {
-    world(9, "latency=1:5000,buffer=100000");
     int l = watch(tr__sys_socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0));
-    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(7010)};
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
     inet_pton(AF_INET6, "::1", &a6.sin6_addr);
     CU_ASSERT_FATAL(tr__sys_bind(l, (struct sockaddr *)&a6, sizeof a6) == 0);
     CU_ASSERT_FATAL(tr__sys_listen(l, 4) == 0);
@@ -271,11 +270,22 @@ static void test_stream_order_v6(void)
     CU_ASSERT_FATAL(wait_for(l, EPOLLIN) != 0);
     struct sockaddr_in6 peer;
     socklen_t plen = sizeof peer;
-    int s = tr__sys_accept4(l, (struct sockaddr *)&peer, &plen, 0);
-    CU_ASSERT_FATAL(s >= TR__SIM_FD_FIRST && s - TR__SIM_FD_FIRST < 64);
+    int s = watch(tr__sys_accept4(l, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC));
     CU_ASSERT(plen == sizeof peer && peer.sin6_family == AF_INET6 &&
               memcmp(&peer.sin6_addr, &a6.sin6_addr, 16) == 0);
     CU_ASSERT_FATAL(wait_for(c, EPOLLOUT) != 0);
+    *listener = l;
+    *client = c;
+    *server = s;
+}
+
+/* Many writes with a wide latency spread: the bytes still arrive in order,
+ * and a v6 listener works alike. */
+static void test_stream_order_v6(void)
+{
+    world(9, "latency=1:5000,buffer=100000");
+    int l, c, s;
+    v6_pair(7010, &l, &c, &s);
     unsigned char out[4000], in[4000];
     for (size_t i = 0; i < sizeof out; i++)
         out[i] = (unsigned char)(i * 7);
@@ -286,6 +296,46 @@ static void test_stream_order_v6(void)
     run_for(SEC);
     CU_ASSERT(drain(s, (char *)in, sizeof in) == sizeof in);
     CU_ASSERT(memcmp(in, out, sizeof in) == 0);
+    CU_ASSERT(tr__sys_close(c) == 0 && tr__sys_close(s) == 0 && tr__sys_close(l) == 0);
+    world_end();
+}
+
+/* Partitions name v6 endpoints as "::1" (every port) and "[::1]:PORT":
+ * a one-way cut from the client's endpoint holds its words and lets the
+ * server's through until it heals; a cut of 127.0.0.1 leaves ::1 alone;
+ * a cut of the host ::1 holds both ways. Malformed v6 specs are refused. */
+static void test_partition_v6(void)
+{
+    world(10, NULL);
+    int l, c, s;
+    v6_pair(7011, &l, &c, &s);
+    char ce[64], buf[64];
+    snprintf(ce, sizeof ce, "[::1]:%u", port_of(c, false));
+    CU_ASSERT(tr_sim_partition(ce, "[::1]:7011", 1, 0) == 0);
+    CU_ASSERT(tr__sys_send(c, "up", 2, MSG_NOSIGNAL) == 2);
+    CU_ASSERT(tr__sys_send(s, "down", 4, MSG_NOSIGNAL) == 4);
+    CU_ASSERT(wait_for(c, EPOLLIN) != 0 && drain(c, buf, sizeof buf) == 4);
+    run_for(SEC);
+    CU_ASSERT(drain(s, buf, sizeof buf) == 0);
+    tr_sim_heal();
+    CU_ASSERT(wait_for(s, EPOLLIN) != 0 && drain(s, buf, sizeof buf) == 2);
+
+    CU_ASSERT(tr_sim_partition("127.0.0.1", "127.0.0.1", 0, 0) == 0);
+    CU_ASSERT(tr__sys_send(c, "v6", 2, MSG_NOSIGNAL) == 2);
+    CU_ASSERT(wait_for(s, EPOLLIN) != 0 && drain(s, buf, sizeof buf) == 2);
+    tr_sim_heal();
+
+    CU_ASSERT(tr_sim_partition("::1", "::1", 0, SEC) == 0);
+    CU_ASSERT(tr__sys_send(c, "a", 1, MSG_NOSIGNAL) == 1);
+    CU_ASSERT(tr__sys_send(s, "b", 1, MSG_NOSIGNAL) == 1);
+    run_for(SEC / 2);
+    CU_ASSERT(drain(s, buf, sizeof buf) == 0 && drain(c, buf, sizeof buf) == 0);
+    CU_ASSERT(wait_for(s, EPOLLIN) != 0 && drain(s, buf, sizeof buf) == 1);
+    CU_ASSERT(wait_for(c, EPOLLIN) != 0 && drain(c, buf, sizeof buf) == 1);
+
+    const char *bad[] = {"[::1", "[::1]x", "[::1]:", "[::1]:0", "[::1]:65536", "::g", "[]:80"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        TT_EQ(tr_sim_partition(bad[i], "::1", 0, 0), TR_EINVAL);
     CU_ASSERT(tr__sys_close(c) == 0 && tr__sys_close(s) == 0 && tr__sys_close(l) == 0);
     world_end();
 }
@@ -722,6 +772,7 @@ void register_simnet_tests(void)
     tt_test(s, "close_with_unread_input_or_linger0_resets_the_peer", test_reset);
     tt_test(s, "udp_loss_dup_reorder_match_the_stats_and_the_receiver", test_udp_plan);
     tt_test(s, "partitions_hold_heal_and_reset_past_rto", test_partition);
+    tt_test(s, "partitions_of_v6_endpoints", test_partition_v6);
     tt_test(s, "same_seed_same_trace_hash", test_determinism);
     tt_test(s, "faults_refuse_cut_short_and_reset", test_faults);
     tt_test(s, "descriptors_lowest_first_and_bad_arguments", test_descriptors);
