@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -532,6 +533,56 @@ static void test_partition(void)
     CU_ASSERT(tr_sim_partition("127.0.0.1", "127.0.0.2", 0, 0) == TR_EINVAL); /* not simulating */
 }
 
+/* A connect whose allocations fail (the connection, a heap slot, the
+ * SYN): -1 with ENOMEM, nothing planned, nothing left to leak, and the
+ * same socket connects once memory is back; the bytes then flow. Every
+ * allocation the connect makes is failed in turn. */
+static void test_connect_without_memory(void)
+{
+    world(12, NULL);
+    int l = sim_listener(7012);
+    tt_alloc_fail(ULONG_MAX, 0); /* count what one connect allocates */
+    int probe = sim_socket(SOCK_STREAM);
+    struct sockaddr_in a = addr_of("127.0.0.1", 7012);
+    CU_ASSERT(tr__sys_connect(probe, (struct sockaddr *)&a, sizeof a) == -1 && errno == EINPROGRESS);
+    unsigned long allocs = tt_alloc_seen();
+    tt_alloc_fail(0, 0);
+    CU_ASSERT_FATAL(allocs >= 2 && allocs < 50);
+    CU_ASSERT(tr__sys_close(probe) == 0);
+    run_for(SEC);
+    unsigned long refused = 0;
+    for (unsigned long k = 1; k <= allocs; k++) {
+        int c = sim_socket(SOCK_STREAM);
+        tt_alloc_fail(k, 1);
+        errno = 0;
+        int rc = tr__sys_connect(c, (struct sockaddr *)&a, sizeof a);
+        int err = errno;
+        bool failed = tt_alloc_failed() == 1;
+        tt_alloc_fail(0, 0);
+        CU_ASSERT(rc == -1);
+        if (failed && err == ENOMEM) {
+            refused++;
+            CU_ASSERT(tr__simnet_next_ns() == UINT64_MAX); /* no SYN on its way */
+            CU_ASSERT(tr__sys_connect(c, (struct sockaddr *)&a, sizeof a) == -1 &&
+                      errno == EINPROGRESS);
+        } else {
+            TT_EQ(err, EINPROGRESS); /* that allocation was not the connect's to need */
+        }
+        CU_ASSERT_FATAL(wait_for(l, EPOLLIN) != 0);
+        int s = watch(tr__sys_accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        CU_ASSERT_FATAL(wait_for(c, EPOLLOUT) != 0);
+        char buf[8];
+        CU_ASSERT(tr__sys_send(c, "k", 1, MSG_NOSIGNAL) == 1);
+        CU_ASSERT(wait_for(s, EPOLLIN) != 0 && drain(s, buf, sizeof buf) == 1);
+        CU_ASSERT(tr__sys_close(c) == 0 && tr__sys_close(s) == 0);
+        run_for(SEC);
+    }
+    CU_ASSERT(refused >= 2);
+    printf("[%lu allocations, %lu of them refused the connect] ", allocs, refused);
+    CU_ASSERT(tr__sys_close(l) == 0);
+    world_end();
+}
+
 /* A little of everything; returns the trace hash. */
 static uint64_t scenario(uint64_t seed)
 {
@@ -773,6 +824,7 @@ void register_simnet_tests(void)
     tt_test(s, "udp_loss_dup_reorder_match_the_stats_and_the_receiver", test_udp_plan);
     tt_test(s, "partitions_hold_heal_and_reset_past_rto", test_partition);
     tt_test(s, "partitions_of_v6_endpoints", test_partition_v6);
+    tt_test(s, "connect_without_memory_fails_cleanly", test_connect_without_memory);
     tt_test(s, "same_seed_same_trace_hash", test_determinism);
     tt_test(s, "faults_refuse_cut_short_and_reset", test_faults);
     tt_test(s, "descriptors_lowest_first_and_bad_arguments", test_descriptors);
