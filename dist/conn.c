@@ -401,7 +401,17 @@ static void tick(tr_ctx *cx, dconn *c)
 /* The connection is ending: if it was the peer's and up, the peer is
  * down, and whoever asked its pids hears that no answer will come; if it
  * was the peer's and never up, the claim goes at once (a peer retrying,
- * say with the right cookie, must not meet it). Once. */
+ * say with the right cookie, must not meet it). Once.
+ *
+ * What waits in the peer's queue when a connection that held the claim
+ * ends without coming up: ours, told "nok", leaves it to the peer's own
+ * attempt, which the peer has just said wins; one of the peer's that
+ * failed (a handshake cut short, a stranger with the peer's name and not
+ * its cookie) hands it to an attempt of our own, which delivers it or
+ * fails in its turn; ours that failed (refused, timed out, the wrong
+ * cookie) drops it, each message a dead letter, as Erlang drops what is
+ * sent to a node it cannot reach. Kept, it would wait for whichever later
+ * attempt got through, hours later perhaps, growing with every send. */
 static void let_go(tr_ctx *cx, dconn *c)
 {
     if (c->gone)
@@ -410,6 +420,8 @@ static void let_go(tr_ctx *cx, dconn *c)
     tr__dist_node *n;
     tr__dist_askers askers = {0};
     uint32_t idx;
+    tr_msg **dropped = NULL;
+    size_t ndropped = 0;
     tr__dist_lock();
     tr__peer *p = my_peer(cx, c, &n, &idx);
     if (n != NULL && c->up)
@@ -420,10 +432,19 @@ static void let_go(tr_ctx *cx, dconn *c)
             tr__dist_peer_down(p);
         } else {
             p->conn = TR_PID_NONE; /* never up: its pids stay good */
+            bool peer_brings_it = c->initiator && strcmp(c->hs.refusal, "nok") == 0;
+            if (p->nqueue != 0 && !peer_brings_it &&
+                (c->initiator || tr__dist_lookup(cx, n, c->peer, &p->conn) != 0)) {
+                p->conn = TR_PID_NONE;
+                dropped = tr__dist_take_queue(p, &ndropped);
+            }
         }
     }
     tr__dist_unlock();
     tr__dist_askers_tell(tr_ctx_runtime(cx), tr__cx_worker(cx), &askers);
+    if (ndropped != 0)
+        tr__dconn_say(c, "no connection; what was sent to the peer is dropped", 0);
+    tr__dist_drop_queue(cx, dropped, ndropped);
 }
 
 static void closed(tr_ctx *cx, dconn *c)

@@ -161,6 +161,11 @@ int tr__dist_deliver(tr_runtime *rt, tr__worker *w, tr_pid from, tr__peer *p, tr
 /* Under the lock: takes p's queue (the caller releases each message and
  * frees the array). */
 tr_msg **tr__dist_take_queue(tr__peer *p, size_t *n);
+/* Not under the lock: what a taken queue held, dropped as Erlang drops
+ * what is sent to a node it cannot reach — each message a dead letter,
+ * the sender's, so that an ask among them fails at once and a link or
+ * monitor request is answered; frees the array. */
+void tr__dist_drop_queue(tr_ctx *cx, tr_msg **queue, size_t n);
 
 /* Frees a node taken off the list, with its peers; closes its EPMD socket. */
 void tr__dist_node_free(tr__dist_node *n);

@@ -62,28 +62,6 @@ static tr__peer *claimed(tr_ctx *cx, const lookup *l)
     return p != NULL && p->conn == tr_self(cx) ? p : NULL;
 }
 
-/* A message the peer's queue held (a TR__DIST_OUT), as its sender sent
- * it, becomes a dead letter: a link or monitor request is answered
- * noproc, an ask fails (fault.c, ask.c). Owed (mailbox/msg.c): out of
- * memory, a monitor whose request was dropped would wait for ever. */
-static void drop(tr_ctx *cx, tr_msg *out)
-{
-    tr__dist_out h;
-    if (out->len >= sizeof h) {
-        memcpy(&h, out->data, sizeof h);
-        uint32_t len = out->len - (uint32_t)sizeof h;
-        tr_msg *m = tr__msg_new_owed(h.type, len);
-        if (m != NULL) {
-            memcpy(m->data, out->data + sizeof h, len);
-            m->from = h.from;
-            m->to = h.to;
-            tr__dead_letter(tr_ctx_runtime(cx), tr__cx_worker(cx), m);
-            tr__msg_release(m);
-        }
-    }
-    tr__msg_release(out);
-}
-
 /* The lookup failed: the claim goes, and what waited for the peer is
  * dropped — unless the claim had gone already, to a connection that will
  * send it. */
@@ -106,9 +84,7 @@ static void fail(tr_ctx *cx, lookup *l, int err)
     fprintf(stderr, "troupe: dist: no connection to %s: EPMD at %s: %s%s\n", l->peer, l->host,
             l->unknown ? "no such name" : tr_strerror(err),
             n != 0 ? "; what was sent to it is dropped" : "");
-    for (size_t i = 0; i < n; i++)
-        drop(cx, queue[i]);
-    free(queue);
+    tr__dist_drop_queue(cx, queue, n);
 }
 
 /* EPMD named the port: the node connection starts there and takes the

@@ -320,6 +320,35 @@ tr_msg **tr__dist_take_queue(tr__peer *p, size_t *n)
     return q;
 }
 
+/* A message the peer's queue held (a TR__DIST_OUT), as its sender sent
+ * it, becomes a dead letter: a link or monitor request is answered
+ * noproc, an ask fails (fault.c, ask.c). Owed (mailbox/msg.c): out of
+ * memory, a monitor whose request was dropped would wait for ever. */
+static void drop_out(tr_ctx *cx, tr_msg *out)
+{
+    tr__dist_out h;
+    if (out->len >= sizeof h) {
+        memcpy(&h, out->data, sizeof h);
+        uint32_t len = out->len - (uint32_t)sizeof h;
+        tr_msg *m = tr__msg_new_owed(h.type, len);
+        if (m != NULL) {
+            memcpy(m->data, out->data + sizeof h, len);
+            m->from = h.from;
+            m->to = h.to;
+            tr__dead_letter(tr_ctx_runtime(cx), tr__cx_worker(cx), m);
+            tr__msg_release(m);
+        }
+    }
+    tr__msg_release(out);
+}
+
+void tr__dist_drop_queue(tr_ctx *cx, tr_msg **queue, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        drop_out(cx, queue[i]);
+    free(queue);
+}
+
 /* What a node connection carries: messages, terms, the requests and
  * signals of links and monitors (dist/signals.c), and asks with their
  * answers (as messages: their whole bytes, tail and all, are m->len). */

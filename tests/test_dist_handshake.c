@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,6 +401,87 @@ static void test_cookie_read_from_home_as_erl_reads_it(void)
     rmdir(dir);
 }
 
+/* ---- what waits for a peer whose handshake fails ---- */
+
+static atomic_int counted;
+
+static void counter(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx, (void)state;
+    if (m->type == 9)
+        atomic_fetch_add(&counted, 1);
+}
+
+/* The peer's queue at node rt, and whether an attempt holds its claim. */
+static size_t queue_of(tr_runtime *rt, const char *peer, bool *claimed)
+{
+    size_t q = 0;
+    uint32_t idx;
+    *claimed = false;
+    tr__dist_lock();
+    tr__dist_node *n = tr__dist_node_of(rt, 0);
+    tr__peer *p = n != NULL ? tr__dist_peer(n, peer, &idx) : NULL;
+    if (p != NULL) {
+        q = p->nqueue;
+        *claimed = p->conn != TR_PID_NONE;
+    }
+    tr__dist_unlock();
+    return q;
+}
+
+/* Node tt_q1 sends to tt_q2, whose cookie is another: each attempt fails
+ * at the digest, and what was sent for it is dropped with it (a dead
+ * letter each, as Erlang drops what it sends to a node it cannot reach)
+ * rather than kept for whichever later attempt gets through, growing
+ * with every send. Five rounds of two sends: after each, no attempt, an
+ * empty queue, two more dead letters. Then tt_q2 comes back with the
+ * cookie: the one message sent after that arrives, and nothing older. */
+static void test_failed_handshake_drops_what_waited(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    tr_runtime *a = dt_node("tt_q1", epmd, 0);
+    tr_runtime *b = tt_runtime(2, 0);
+    tr_node_opts o = {.name = "tt_q2@localhost", .cookie = "another_cookie",
+                      .host = "127.0.0.1", .epmd_port = epmd};
+    TT_EQ(tr_node_start(tr_runtime_ctx(b), &o), 0);
+    TT_EQ(tr_runtime_start(b), 0);
+    tr_actor_spec e = {.behaviour = counter, .name = "counter"};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(b), &e, NULL), 0);
+    atomic_store(&counted, 0);
+    tr_stats st;
+    tr_runtime_stats(a, &st);
+    uint64_t dead0 = st.dead_letters;
+    for (int round = 1; round <= 5; round++) {
+        for (int i = 0; i < 2; i++)
+            TT_EQ(tr_send_named(tr_runtime_ctx(a), "counter", "tt_q2@localhost", 9, "x", 1), 0);
+        bool claimed = true;
+        size_t q = 1;
+        for (double until = tt_now() + 30; tt_now() < until; tt_sleep_ms(5)) {
+            q = queue_of(a, "tt_q2@localhost", &claimed);
+            tr_runtime_stats(a, &st);
+            if (!claimed && st.dead_letters - dead0 == (uint64_t)(2 * round))
+                break;
+        }
+        CU_ASSERT(!claimed);
+        TT_EQ(q, 0);
+        TT_EQ(st.dead_letters - dead0, (uint64_t)(2 * round));
+    }
+    TT_EQ(tr_node_stop(tr_runtime_ctx(b)), 0);
+    o.cookie = DT_COOKIE;
+    TT_EQ(tr_node_start(tr_runtime_ctx(b), &o), 0);
+    TT_EQ(tr_send_named(tr_runtime_ctx(a), "counter", "tt_q2@localhost", 9, "x", 1), 0);
+    CU_ASSERT(tt_wait_count(&counted, 1, 30));
+    tt_sleep_ms(100); /* time for anything older to follow it, if it were kept */
+    TT_EQ(atomic_load(&counted), 1);
+    TT_NO_ERRORS();
+    dt_node_end(b);
+    dt_node_end(a);
+    dt_epmd_stop(epmd);
+}
+
 void register_dist_handshake_tests(void)
 {
     CU_pSuite s = tt_suite("dist_handshake");
@@ -410,4 +492,5 @@ void register_dist_handshake_tests(void)
             test_simultaneous_connect_leaves_one_connection);
     tt_test(s, "back_before_erl_sees_it_go", test_back_before_erl_sees_it_go);
     tt_test(s, "cookie_read_from_home_as_erl_reads_it", test_cookie_read_from_home_as_erl_reads_it);
+    tt_test(s, "failed_handshake_drops_what_waited", test_failed_handshake_drops_what_waited);
 }
