@@ -548,6 +548,7 @@ typedef struct call {
 typedef struct caller {
     tr__resource res; /* first: the runtime destroyed before the answer */
     call *c;          /* NULL once answered */
+    bool asked;       /* the start message came: other messages are not it */
 } caller;
 
 TR__RESOURCE_FIRST(caller);
@@ -637,8 +638,11 @@ static void caller_actor(tr_ctx *cx, void *state, const tr_msg *m)
         err = f.why == TR_ASK_TIMEOUT        ? TR_ETIMEDOUT
               : f.why == TR_ASK_NOCONNECTION ? TR_ECONNABORTED
                                              : TR_ENOREPLY;
+    } else if (s->asked) {
+        return; /* the target, say, told the asker something before it answered */
     } else if ((err = tr_ask(cx, c->to, c->type, c->data, c->len, c->timeout_ns, NULL)) == 0) {
-        return; /* the first message: asked */
+        s->asked = true; /* the start message: asked, once */
+        return;
     }
     s->c = NULL;
     tr_stop(cx);

@@ -904,6 +904,45 @@ static void test_table_keeps_every_ref(void)
     free(t);
 }
 
+/* A target that tells the asker something before it answers (a notice,
+ * an event to a new subscriber: it has the asker's pid in m->from): the
+ * call's actor takes only its start message as the start, so each call
+ * asks once, and gets its own answer. */
+static atomic_int chatty_asks;
+
+static void chatty(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type != Q)
+        return;
+    atomic_fetch_add(&chatty_asks, 1);
+    uint64_t v = tt_u64(m) + 1;
+    for (int i = 0; i < 3; i++)
+        TT_CHECK(tr_send(cx, m->from, PLAIN, &v, sizeof v) == 0);
+    TT_CHECK(tr_reply(cx, m, &v, sizeof v) == 0);
+}
+
+static void test_call_asks_once_whatever_the_target_sends_first(void)
+{
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_pid t = spawn(rt, chatty);
+    atomic_store(&chatty_asks, 0);
+    TT_EQ(tr_runtime_hold(rt), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    for (uint64_t i = 0; i < 100; i++) {
+        tr_msg *reply = NULL;
+        TT_EQ(tr_call(rt, t, Q, &i, sizeof i, 0, &reply), 0);
+        CU_ASSERT_FATAL(reply != NULL);
+        TT_EQ(tt_u64(reply), i + 1);
+        tr_msg_free(reply);
+    }
+    TT_EQ(tr_runtime_release(rt), 0);
+    TT_EQ(tt_join_within(rt, 60), 0);
+    TT_EQ(atomic_load(&chatty_asks), 100);
+    TT_NO_ERRORS();
+    tr_runtime_destroy(rt);
+}
+
 void register_ask_tests(void)
 {
     CU_pSuite s = tt_suite("ask");
@@ -920,6 +959,8 @@ void register_ask_tests(void)
     tt_test(s, "call_on_worker_edeadlk", test_call_on_worker_edeadlk);
     tt_test(s, "call_gets_reply_and_errors", test_call_gets_reply);
     tt_test(s, "call_timeout", test_call_timeout);
+    tt_test(s, "call_asks_once_whatever_the_target_sends_first",
+            test_call_asks_once_whatever_the_target_sends_first);
     tt_test(s, "call_pending_at_destroy", test_call_pending_at_destroy);
     tt_test(s, "ask_pending_at_destroy", test_ask_pending_at_destroy);
     tt_test(s, "bad_arguments", test_bad_arguments);

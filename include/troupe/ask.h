@@ -119,7 +119,8 @@ TR_API uint64_t tr_msg_ref(const tr_msg *m);
  * TR_ETIMEDOUT, TR_ENOREPLY (the target
  * ended, or returned, without answering), TR_ECONNABORTED (the target's
  * node connection went down first), and those of tr_ask. Any thread
- * outside the runtime. */
+ * outside the runtime. The request comes from an actor made for the call
+ * (m->from): what the target sends it besides the answer is dropped. */
 TR_API int tr_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len,
                    uint64_t timeout_ns, tr_msg **reply);
 
