@@ -318,7 +318,7 @@ static int copy_child(tr_child_spec *to, const tr_child_spec *c)
 static int sup_start(tr_runtime *rt, tr_ctx *cx, const tr_supervisor_spec *spec, tr_pid *out)
 {
     if (spec == NULL || (spec->children == NULL && spec->nchildren != 0) ||
-        spec->strategy > TR_REST_FOR_ONE)
+        spec->strategy > TR_REST_FOR_ONE || spec->max_restarts > TR_SUP_MAX_RESTARTS)
         return TR_EINVAL;
     sup s = {.strategy = spec->strategy, .n = spec->nchildren, .timer = TR_PID_NONE,
              .parent = cx != NULL ? cx->self : TR_PID_NONE,

@@ -16,6 +16,8 @@
  * concurrently, so the tests check who restarted, not in which order.) */
 #include "tests.h"
 
+#include <limits.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -661,6 +663,27 @@ static void test_intensity_escalates(void)
     tree_free(t);
 }
 
+/* The largest intensity there may be: its ring of restart times is made,
+ * and each crash is a restart. */
+static void test_intensity_at_the_limit(void)
+{
+    struct tree *t = tree_new(4);
+    tree_kids(t, 1, TR_PERMANENT, KF_TRAP);
+    tree_spec(t, TR_ONE_FOR_ONE, 1, TR_SUP_MAX_RESTARTS, 10 * TR_SEC);
+    _Atomic tr_pid sup = TR_PID_NONE;
+    start_observed(t, &sup);
+    for (int crash = 1; crash <= 20; crash++) {
+        unsigned from = mark(t);
+        to_kid(t, 0, K_CRASH);
+        run_quiet(t);
+        TT_EQ(count_ev(t, from, EV_INIT, 0), 1);
+        TT_EQ(count_ev(t, from, EV_EXIT, -1), 0);
+    }
+    TT_EQ(alive(t->rt), 4); /* collector, observer, supervisor, kid */
+    TT_NO_ERRORS();
+    tree_free(t);
+}
+
 /* Restarts further apart than the period do not add up. */
 static void test_intensity_window(void)
 {
@@ -1210,6 +1233,14 @@ static void test_bad_specs(void)
     TT_EQ(tr_supervisor_start(tr_runtime_ctx(rt), &spec, &sup), TR_EINVAL);
     spec.children = &bad_restart;
     TT_EQ(tr_supervisor_start(tr_runtime_ctx(rt), &spec, &sup), TR_EINVAL);
+    /* "unlimited" as UINT_MAX: refused, not a ring of 0 stamps (UINT_MAX + 1
+     * wrapped) written past and divided by at the first restart */
+    spec.children = &good;
+    spec.max_restarts = UINT_MAX;
+    TT_EQ(tr_supervisor_start(tr_runtime_ctx(rt), &spec, &sup), TR_EINVAL);
+    spec.max_restarts = TR_SUP_MAX_RESTARTS + 1;
+    TT_EQ(tr_supervisor_start(tr_runtime_ctx(rt), &spec, &sup), TR_EINVAL);
+    spec.max_restarts = 0;
     TT_EQ(alive(rt), 0);
     /* An empty supervisor is fine, and shuts down at once. */
     spec.children = NULL;
@@ -1232,6 +1263,7 @@ void register_supervisor_tests(void)
     tt_test(s, "permanent_transient_temporary_restarted_as_specified", test_restart_types);
     tt_test(s, "intensity_escalates_to_parent", test_intensity_escalates);
     tt_test(s, "intensity_window_slides", test_intensity_window);
+    tt_test(s, "intensity_at_the_limit", test_intensity_at_the_limit);
     tt_test(s, "nested_supervisor_escalation", test_nested_escalation);
     tt_test(s, "shutdown_order_and_timeout", test_shutdown_order_and_timeout);
     tt_test(s, "crash_during_restart_one_for_all", test_crash_during_restart_one_for_all);

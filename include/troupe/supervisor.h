@@ -52,9 +52,13 @@ typedef struct tr_child_spec {
     uint64_t shutdown_ns;  /* grace before KILL when stopping it; 0 = 5 s */
 } tr_child_spec;
 
+/* The most max_restarts may be: a supervisor keeps the time of each of its
+ * last max_restarts + 1 restarts. More is no limit in practice. */
+#define TR_SUP_MAX_RESTARTS 65536u
+
 typedef struct tr_supervisor_spec {
     tr_strategy strategy;
-    unsigned max_restarts; /* 0 = 3 */
+    unsigned max_restarts; /* 0 = 3; at most TR_SUP_MAX_RESTARTS */
     uint64_t period_ns;    /* 0 = 5 s */
     const tr_child_spec *children;
     size_t nchildren;
@@ -63,7 +67,7 @@ typedef struct tr_supervisor_spec {
 /* Starts a supervisor: from a behaviour, linked to the running actor (so
  * a supervisor can be a child of another); from tr_runtime_ctx, unlinked.
  * Errors: TR_EINVAL (spec NULL, children NULL with a count, a bad
- * strategy; a child spec without behaviour, with state NULL and a size, a
+ * strategy, max_restarts past TR_SUP_MAX_RESTARTS; a child spec without behaviour, with state NULL and a size, a
  * bad name or restart type; a worker's context between turns), TR_ENOMEM,
  * TR_EAGAIN (actor table full). Threads: a behaviour's context, or
  * tr_runtime_ctx's from any thread. */
