@@ -219,6 +219,22 @@ void tr__timer_drop(tr__wheel_entry *e)
 {
     req_free((timer_req *)e);
 }
+/* A periodic timer's next expiry, on its original grid: ticks missed
+ * while the reactor was late are skipped, not delivered in a burst. A
+ * period that takes it past the clock's range (UINT64_MAX, say, for
+ * "never again") makes it never: the sums must not wrap into the past,
+ * where it would fire at every tick. */
+static uint64_t next_due(uint64_t due, uint64_t period, uint64_t now)
+{
+    if (period > UINT64_MAX - due)
+        return UINT64_MAX;
+    due += period;
+    if (due > now)
+        return due;
+    uint64_t skip = (now - due) / period + 1;
+    return skip > (UINT64_MAX - due) / period ? UINT64_MAX : due + skip * period;
+}
+
 
 void tr__timer_fire(tr__wheel_entry *e, void *arg)
 {
@@ -254,12 +270,7 @@ void tr__timer_fire(tr__wheel_entry *e, void *arg)
         tr__send(r->rt, r->poller, t->timer, t->target, copy);
     }
     ck_pr_store_32(&t->slot->aux, TR__AUX(gen, PENDING));
-    /* The next expiry on the original grid; ticks missed while the
-     * reactor was late are skipped, not delivered in a burst. */
-    uint64_t now = tr__now_ns();
-    t->due_ns += t->period_ns;
-    if (t->due_ns <= now)
-        t->due_ns += ((now - t->due_ns) / t->period_ns + 1) * t->period_ns;
+    t->due_ns = next_due(t->due_ns, t->period_ns, tr__now_ns());
     t->entry.due = ticks_ceil(t->due_ns);
     tr__wheel_insert(t->wheel, &t->entry);
 }

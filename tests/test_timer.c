@@ -673,6 +673,43 @@ static void test_periodic(void)
     tr_runtime_destroy(rt);
 }
 
+/* A period too long for the clock ("never again": UINT64_MAX, or near it):
+ * one tick at the delay, and no more. (The next due time wrapped into the
+ * past, and the timer then fired at every tick of the reactor.) The timer
+ * stays pending until cancelled, and then no longer holds the runtime. */
+static atomic_ulong long_ticks;
+
+static void long_period_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)cx, (void)state;
+    TT_CHECK(m->type == MSG_TICK);
+    atomic_fetch_add(&long_ticks, 1);
+}
+
+static void test_period_past_the_clock(void)
+{
+    const uint64_t periods[] = {UINT64_MAX, UINT64_MAX / 2 + 1, UINT64_C(1) << 62};
+    for (size_t i = 0; i < sizeof periods / sizeof *periods; i++) {
+        tr_runtime *rt = tt_runtime(2, 0);
+        tr_pid to, timer;
+        TT_EQ(tr_spawn(tr_runtime_ctx(rt), long_period_actor, NULL, 0, &to), 0);
+        atomic_store(&long_ticks, 0);
+        tr_timer_spec spec = {.delay_ns = TR_MSEC, .period_ns = periods[i], .to = to,
+                              .type = MSG_TICK};
+        TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, &timer), 0);
+        TT_EQ(tr_runtime_start(rt), 0);
+        for (int waited = 0; atomic_load(&long_ticks) == 0 && waited < 60000; waited++)
+            tt_sleep_ms(1);
+        tt_sleep_ms(50); /* a hundred ticks of the reactor */
+        TT_EQ(atomic_load(&long_ticks), 1);
+        TT_EQ(tr_timer_cancel(tr_runtime_ctx(rt), timer), 1);
+        TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
+        TT_EQ(atomic_load(&long_ticks), 1);
+        TT_NO_ERRORS();
+        tr_runtime_destroy(rt);
+    }
+}
+
 /* A periodic timer started and cancelled by the actor it ticks to (at its
  * 20th tick; a tick already queued then would come before the marker it
  * sends itself, none may come after): run returns by itself once the
@@ -1460,6 +1497,7 @@ void register_timer_tests(void)
     tt_test(s, "cancel_races_expiry_4_threads", test_cancel_race);
     tt_test(s, "starts_and_cancels_in_one_turn_4_workers", test_starts_and_cancels_in_one_turn);
     tt_test(s, "periodic_then_cancel_outside", test_periodic);
+    tt_test(s, "period_past_the_clock_ticks_once", test_period_past_the_clock);
     tt_test(s, "periodic_cancelled_by_its_target", test_periodic_cancel_inside);
     tt_test(s, "dead_target_dead_letters", test_dead_target);
     tt_test(s, "send_to_timer_pid_is_dead_letter", test_send_to_timer);
