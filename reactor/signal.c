@@ -226,20 +226,20 @@ int tr_runtime_stop_on_signal(tr_runtime *rt, int signo)
         return TR_EINVAL;
     tr__reactor *r = rt->reactor;
     uint64_t bit = UINT64_C(1) << (signo - 1);
+    /* The look and the install in one hold of the runtime's lock (the
+     * process's is taken inside it, never the other way): two threads
+     * asking at once install once, and the runtime is held once, as
+     * tr__signal_fini gives back. Installed before this returns: a
+     * signal from now on stops the run. */
     pthread_mutex_lock(&r->sig_lock);
     bool fresh = !(r->stop_signals & bit);
+    int err = fresh ? users_add(signo, +1) : 0;
+    if (fresh && err == 0)
+        r->stop_signals |= bit;
     pthread_mutex_unlock(&r->sig_lock);
-    if (!fresh)
-        return 0;
-    /* Installed before this returns: a signal from now on stops the run. */
-    int err = users_add(signo, +1);
-    if (err != 0)
-        return err;
-    pthread_mutex_lock(&r->sig_lock);
-    r->stop_signals |= bit;
-    pthread_mutex_unlock(&r->sig_lock);
-    tr_runtime_hold(rt);
-    return 0;
+    if (fresh && err == 0)
+        tr_runtime_hold(rt);
+    return err;
 }
 
 void tr__signal_fini(tr__reactor *r)

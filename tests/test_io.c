@@ -987,6 +987,55 @@ static void test_signal_storm_across_lifetimes(void)
     CU_ASSERT(sigaction(SIGUSR2, &before, NULL) == 0);
 }
 
+/* Two threads ask for the same stop signal at once ("any thread"; "twice
+ * is harmless"): the handler is installed once and the runtime held
+ * once, so that destroying it puts back the action there was before.
+ * (Both saw the signal as new and installed it: the process's count
+ * went up by two, the destroy took one off, and the signal was caught
+ * and swallowed for good.) */
+struct twice {
+    tr_runtime *rt;
+    pthread_barrier_t *go;
+    int rc;
+};
+
+static void *stop_on_usr2(void *arg)
+{
+    struct twice *t = arg;
+    pthread_barrier_wait(t->go);
+    t->rc = tr_runtime_stop_on_signal(t->rt, SIGUSR2);
+    return NULL;
+}
+
+static void test_stop_signal_asked_twice_at_once(void)
+{
+    enum { ROUNDS = TT_TSAN ? 50 : 300 };
+    struct sigaction before, ign;
+    CU_ASSERT_FATAL(sigaction(SIGUSR2, NULL, &before) == 0);
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    CU_ASSERT_FATAL(sigaction(SIGUSR2, &ign, NULL) == 0);
+    pthread_barrier_t go;
+    CU_ASSERT_FATAL(pthread_barrier_init(&go, NULL, 2) == 0);
+    int restored = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        tr_runtime *rt = tt_runtime(1, 0);
+        struct twice a = {rt, &go, -1}, b = {rt, &go, -1};
+        pthread_t ta = tt_thread(stop_on_usr2, &a), tb = tt_thread(stop_on_usr2, &b);
+        tt_join(ta);
+        tt_join(tb);
+        TT_EQ(a.rc, 0);
+        TT_EQ(b.rc, 0);
+        tr_runtime_destroy(rt);
+        restored += handler_is(SIGUSR2, SIG_IGN);
+        CU_ASSERT_FATAL(sigaction(SIGUSR2, &ign, NULL) == 0); /* for the next round */
+    }
+    TT_EQ(restored, ROUNDS);
+    pthread_barrier_destroy(&go);
+    CU_ASSERT(sigaction(SIGUSR2, &before, NULL) == 0);
+}
+
 void register_io_tests(void)
 {
     CU_pSuite s = tt_suite("io");
@@ -1002,4 +1051,5 @@ void register_io_tests(void)
     tt_test(s, "signal_two_subscribers_ignored_restored", test_signal_two_subscribers);
     tt_test(s, "signal_fd_closed_with_last_runtime", test_signal_fd_closed_with_last_runtime);
     tt_test(s, "signal_storm_across_lifetimes", test_signal_storm_across_lifetimes);
+    tt_test(s, "stop_signal_asked_twice_at_once", test_stop_signal_asked_twice_at_once);
 }
