@@ -325,6 +325,11 @@ static bool deliver(tr_ctx *cx, tr__conn *c)
         if (r == 0)
             break;
         if (r < 0) {
+            /* A bad request behind one still unanswered: the refusal waits
+             * for that answer (the framer keeps the failure), which would
+             * otherwise find the connection closing. */
+            if (http && tr__http_blocked(c->framer))
+                return false;
             tell_event(cx, c, TR_TCP_ERROR, r);
             if (http)
                 tr__http_refuse(cx, c->framer);
