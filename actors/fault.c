@@ -293,6 +293,9 @@ int tr_link(tr_ctx *cx, tr_pid pid)
     if (!in_turn(cx) || pid == cx->self)
         return TR_EINVAL;
     tr__fault *f = tr__fault_of(cx->actor);
+    if (f != NULL && find_pid(f->links, f->nlinks, pid) >= 0)
+        return 0; /* linked: a request now could cross an unlink of the other's
+                     and leave the link at one end only */
     if (f == NULL || !add_link(f, pid))
         return TR_ENOMEM;
     int err = send_request(cx, pid, TR__LINK_REQ, NULL, 0);

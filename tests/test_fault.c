@@ -1369,12 +1369,76 @@ static void test_dead_letter_sink(void)
     tr_runtime_destroy(rt);
 }
 
+/* A link asked again, crossing the other end's unlink: B, linked to A,
+ * asks A to unlink it and then links to A again in the same turn; A's
+ * mailbox has the unlink's cause ahead of B's link request. The link must
+ * end whole or gone at both ends. (B's request went out though B was
+ * linked: A unlinked, then took the request and linked again, while B
+ * took A's unlink — A linked to B, B not to A, and A never heard of B's
+ * end.) */
+enum { RL_GO = 0x7101, RL_UNLINK_ME, RL_LINKED, RL_PING };
+static _Atomic tr_pid rl_a, rl_bpid;
+static atomic_bool rl_pinged;
+
+static void rl_b(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == RL_GO) {
+        tr_pid a = atomic_load(&rl_a);
+        TT_CHECK(tr_send(cx, a, RL_UNLINK_ME, NULL, 0) == 0);
+        TT_CHECK(tr_link(cx, a) == 0); /* linked already */
+        TT_CHECK(tr_send(cx, a, RL_LINKED, NULL, 0) == 0);
+    } else if (m->type == RL_PING) {
+        atomic_store(&rl_pinged, true); /* A's unlink is handled by now */
+    }
+}
+
+static void rl_a_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == RL_GO) { /* linked at the spawn, both ends at once */
+        tr_pid b;
+        TT_CHECK(tr_spawn_link(cx, rl_b, NULL, 0, &b) == 0);
+        atomic_store(&rl_bpid, b);
+        TT_CHECK(tr_send(cx, b, RL_GO, NULL, 0) == 0);
+    } else if (m->type == RL_UNLINK_ME) {
+        TT_CHECK(tr_unlink(cx, m->from) == 0);
+    } else if (m->type == RL_LINKED) {
+        TT_CHECK(tr_send(cx, m->from, RL_PING, NULL, 0) == 0);
+    }
+}
+
+static void test_relink_crossing_an_unlink(void)
+{
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_pid a;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), rl_a_behaviour, NULL, 0, &a), 0);
+    atomic_store(&rl_a, a);
+    atomic_store(&rl_bpid, TR_PID_NONE);
+    atomic_store(&rl_pinged, false);
+    TT_EQ(tr_runtime_hold(rt), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), a, RL_GO, NULL, 0), 0);
+    CU_ASSERT_FATAL(tt_wait_flag(&rl_pinged, 60));
+    tr_actor_figures fa, fb;
+    TT_EQ(tr_actor_info(rt, a, &fa), 0);
+    TT_EQ(tr_actor_info(rt, atomic_load(&rl_bpid), &fb), 0);
+    TT_EQ(fa.links, 0);
+    TT_EQ(fb.links, 0);
+    TT_EQ(tr_runtime_release(rt), 0);
+    tr_runtime_shutdown(rt);
+    TT_EQ(tt_join_within(rt, 60), 1);
+    TT_NO_ERRORS();
+    tr_runtime_destroy(rt);
+}
+
 void register_fault_tests(void)
 {
     CU_pSuite s = tt_suite("fault");
     tt_test(s, "link_chain_10k_fails_as_one", test_link_chain_10k);
     tt_test(s, "trappers_get_one_exit_each", test_trappers_get_one_exit_each);
     tt_test(s, "link_to_dead_pid_noproc", test_link_to_dead_pid);
+    tt_test(s, "relink_crossing_an_unlink_leaves_no_half_link", test_relink_crossing_an_unlink);
     tt_test(s, "link_racing_with_exit_one_signal", test_link_racing_with_exit);
     tt_test(s, "spawn_link_atomic", test_spawn_link_atomic);
     tt_test(s, "normal_exit_spares_links", test_normal_exit_spares_links);

@@ -83,7 +83,8 @@ TR_API void tr_exit(tr_ctx *cx, int reason, const char *text);
 TR_API void tr_trap_exits(tr_ctx *cx, bool on);
 
 /* Links the running actor with `pid` (both ways). Linking to an actor that
- * has already ended gives an exit signal with TR_EXIT_NOPROC at once.
+ * has already ended gives an exit signal with TR_EXIT_NOPROC at once;
+ * linking to one linked already does nothing.
  * Errors: TR_EINVAL (pid is self, not inside a behaviour), TR_ENOPID,
  * TR_ENOMEM. Inside a turn only. */
 TR_API int tr_link(tr_ctx *cx, tr_pid pid);
