@@ -43,6 +43,13 @@ static inline bool tr__cx_in_turn(const tr_ctx *cx)
     return cx != NULL && cx->actor != NULL;
 }
 
+/* Whether the running actor has been told to end this turn (tr_stop,
+ * tr_exit): a socket actor hands its behaviour nothing more then. */
+static inline bool tr__cx_stopping(const tr_ctx *cx)
+{
+    return cx->stopping;
+}
+
 static inline bool tr__cx_outside(const tr_ctx *cx)
 {
     return cx != NULL && cx->worker == NULL;

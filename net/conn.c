@@ -46,6 +46,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../actors/context.h"
 #include "../base/debug.h"
 #include "../mailbox/msg.h"
 #include "../reactor/reactor.h"
@@ -313,11 +314,12 @@ static bool reading_stopped(const tr__conn *c)
 }
 
 /* Hands buffered frames to the behaviour until none is left (true) or it
- * must stop (false). */
+ * must stop (false): reading stopped, or the behaviour ended itself
+ * (tr_stop, tr_exit), after which it is handed nothing more. */
 static bool deliver(tr_ctx *cx, tr__conn *c)
 {
     bool http = c->opts.framing == TR_FRAME_HTTP;
-    while (c->framer != NULL && !reading_stopped(c)) {
+    while (c->framer != NULL && !reading_stopped(c) && !tr__cx_stopping(cx)) {
         if (http && tr__http_blocked(c->framer))
             return false; /* until answers come (tr__conn_http_answered) */
         tr__frame f;
@@ -356,7 +358,7 @@ static bool deliver(tr_ctx *cx, tr__conn *c)
         }
         tell(cx, c, m);
     }
-    return !reading_stopped(c);
+    return !reading_stopped(c) && !tr__cx_stopping(cx);
 }
 
 /* Reads (one call) into the per-thread scratch: >0 bytes, 0 at EOF, -1

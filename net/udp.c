@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../actors/context.h"
 #include "../mailbox/msg.h"
 #include "../sched/sched.h"
 #include "net.h"
@@ -57,8 +58,8 @@ static void receive_some(tr_ctx *cx, void *socket)
         m->len = (uint32_t)(sizeof *d + (size_t)n);
         m->to = tr_self(cx);
         u->user(cx, (char *)u + USER_OFFSET, m);
-        if (u->fd < 0)
-            return;
+        if (u->fd < 0 || tr__cx_stopping(cx))
+            return; /* closed, or the behaviour ended itself: no more */
     }
     tr__socket_again(cx, TR__NET_MORE);
 }

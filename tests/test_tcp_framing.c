@@ -141,10 +141,45 @@ static void test_msgpack_echo(void)
     server_stop(&srv);
 }
 
+/* A behaviour that ends itself (tr_stop) at its first line is handed no
+ * other: the four lines of one write are framed in one turn, and the
+ * three after the first were still delivered, after the stop. The
+ * connection closes as the actor ends. */
+static void stop_at_first_line(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct cstate *cs = state;
+    if (common_event(cx, cs, m) || m->type != TR_TCP_LINE)
+        return;
+    atomic_fetch_add(&cs->st->frames, 1);
+    tr_stop(cx);
+}
+
+static void test_nothing_after_stop(void)
+{
+    struct server srv;
+    srv.st = stats_new();
+    tr_tcp_handler h = handler_for(stop_at_first_line, srv.st, 0);
+    h.opts.framing = TR_FRAME_LINE;
+    server_start_opts(&srv, h, 0);
+    for (int round = 0; round < 20; round++) {
+        int fd = cli_connect(srv.port);
+        static const char lines[] = "one\ntwo\nthree\nfour\n";
+        CU_ASSERT(cli_write(fd, lines, sizeof lines - 1));
+        TT_EQ(cli_next(fd), 0); /* closed as the actor ended */
+        close(fd);
+        WAIT_FOR(atomic_load(&srv.st->frames) >= round + 1);
+    }
+    tt_sleep_ms(50); /* time for a late line, were one to come */
+    TT_EQ(atomic_load(&srv.st->frames), 20);
+    TT_NO_ERRORS();
+    server_stop(&srv);
+}
+
 void register_tcp_framing_tests(void)
 {
     CU_pSuite s = tt_suite("tcp_framing");
     tt_test(s, "lines_crlf_and_overlong_match_the_reference", test_line_echo);
     tt_test(s, "line_limit_above_default_honoured_to_the_byte", test_line_long);
     tt_test(s, "random_msgpack_objects_repacked_in_order", test_msgpack_echo);
+    tt_test(s, "nothing_handed_on_after_the_behaviour_stops", test_nothing_after_stop);
 }

@@ -254,11 +254,46 @@ static void test_udp_echo_example(void)
     tt_example_stop(&e);
 }
 
+/* A UDP behaviour that ends itself (tr_stop) at its first datagram is
+ * handed no other, though five wait in the socket and one turn reads
+ * them all. */
+static atomic_long stop_seen;
+
+static void udp_stop_at_first(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type != TR_UDP_DATAGRAM)
+        return;
+    atomic_fetch_add(&stop_seen, 1);
+    tr_stop(cx);
+}
+
+static void test_udp_nothing_after_stop(void)
+{
+    struct sockaddr_in self;
+    int c = udp_client(&self);
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_udp_opts o = {.host = HOST, .actor = {.behaviour = udp_stop_at_first}};
+    uint16_t port = 0;
+    atomic_store(&stop_seen, 0);
+    TT_EQ(tr_udp_open(tr_runtime_ctx(rt), &o, NULL, &port), 0);
+    struct sockaddr_in to = loopback(port);
+    for (int i = 0; i < 5; i++) /* waiting before the first read */
+        CU_ASSERT(sendto(c, "d", 1, 0, (struct sockaddr *)&to, sizeof to) == 1);
+    CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
+    TT_EQ(tt_join_within(rt, WAIT_S), 0); /* the socket actor ended: nothing left */
+    TT_EQ(atomic_load(&stop_seen), 1);
+    tr_runtime_destroy(rt);
+    close(c);
+    TT_NO_ERRORS();
+}
+
 void register_udp_tests(void)
 {
     CU_pSuite s = tt_suite("udp");
     tt_test(s, "2000_datagrams_echoed_to_their_sender_then_close", test_udp);
     tt_test(s, "largest_ipv4_datagram_arrives_whole", test_udp_large);
+    tt_test(s, "nothing_handed_on_after_the_behaviour_stops", test_udp_nothing_after_stop);
     tt_test(s, "open_on_a_port_in_use_is_eaddrinuse_first_socket_keeps_it",
             test_udp_port_in_use);
     tt_test(s, "udp_echo_example_echoes_and_stops_on_sigterm", test_udp_echo_example);
