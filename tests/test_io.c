@@ -836,17 +836,24 @@ static void test_signal_usr1(void)
     sigaction(SIGUSR1, &before, NULL);
 }
 
+/* SIGUSR2 ignored (so that a lost subscription cannot kill the runner),
+ * the action before it into *before if not NULL. */
+static void ignore_usr2(struct sigaction *before)
+{
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    CU_ASSERT_FATAL(sigaction(SIGUSR2, &ign, before) == 0);
+}
+
 /* Two subscribers to SIGUSR2 (set to SIG_IGN beforehand, so a lost
  * subscription cannot kill the runner): both get the one delivery; one
  * unwatches, the other stops, and SIG_IGN is restored after the last. */
 static void test_signal_two_subscribers(void)
 {
-    struct sigaction before, ign;
-    CU_ASSERT_FATAL(sigaction(SIGUSR2, NULL, &before) == 0);
-    memset(&ign, 0, sizeof ign);
-    ign.sa_handler = SIG_IGN;
-    sigemptyset(&ign.sa_mask);
-    CU_ASSERT_FATAL(sigaction(SIGUSR2, &ign, NULL) == 0);
+    struct sigaction before;
+    ignore_usr2(&before);
 
     struct sig_sub s1 = { .signo = SIGUSR2 }, s2 = { .signo = SIGUSR2, .stop_instead = true };
     struct sig_sub *sp1 = &s1, *sp2 = &s2;
@@ -950,12 +957,8 @@ static void *storm_main(void *arg)
 static void test_signal_storm_across_lifetimes(void)
 {
     enum { ROUNDS = TT_TSAN ? 100 : 300 }; /* ThreadSanitizer: each round ~20x slower */
-    struct sigaction before, ign;
-    CU_ASSERT_FATAL(sigaction(SIGUSR2, NULL, &before) == 0);
-    memset(&ign, 0, sizeof ign);
-    ign.sa_handler = SIG_IGN;
-    sigemptyset(&ign.sa_mask);
-    CU_ASSERT_FATAL(sigaction(SIGUSR2, &ign, NULL) == 0);
+    struct sigaction before;
+    ignore_usr2(&before);
     int none = tt_fds_open();
 
     struct storm st = { .stop = false };
@@ -1010,12 +1013,8 @@ static void *stop_on_usr2(void *arg)
 static void test_stop_signal_asked_twice_at_once(void)
 {
     enum { ROUNDS = TT_TSAN ? 50 : 300 };
-    struct sigaction before, ign;
-    CU_ASSERT_FATAL(sigaction(SIGUSR2, NULL, &before) == 0);
-    memset(&ign, 0, sizeof ign);
-    ign.sa_handler = SIG_IGN;
-    sigemptyset(&ign.sa_mask);
-    CU_ASSERT_FATAL(sigaction(SIGUSR2, &ign, NULL) == 0);
+    struct sigaction before;
+    ignore_usr2(&before);
     pthread_barrier_t go;
     CU_ASSERT_FATAL(pthread_barrier_init(&go, NULL, 2) == 0);
     int restored = 0;
@@ -1029,7 +1028,7 @@ static void test_stop_signal_asked_twice_at_once(void)
         TT_EQ(b.rc, 0);
         tr_runtime_destroy(rt);
         restored += handler_is(SIGUSR2, SIG_IGN);
-        CU_ASSERT_FATAL(sigaction(SIGUSR2, &ign, NULL) == 0); /* for the next round */
+        ignore_usr2(NULL); /* for the next round */
     }
     TT_EQ(restored, ROUNDS);
     pthread_barrier_destroy(&go);
