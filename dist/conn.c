@@ -433,9 +433,10 @@ static void let_go(tr_ctx *cx, dconn *c)
         } else {
             p->conn = TR_PID_NONE; /* never up: its pids stay good */
             bool peer_brings_it = c->initiator && strcmp(c->hs.refusal, "nok") == 0;
-            if (p->nqueue != 0 && !peer_brings_it &&
-                (c->initiator || tr__dist_lookup(cx, n, c->peer, &p->conn) != 0)) {
-                p->conn = TR_PID_NONE;
+            bool ours_takes_it = !c->initiator && p->nqueue != 0 &&
+                                 tr__dist_lookup(cx, n, c->peer, &p->conn) == 0;
+            if (p->nqueue != 0 && !peer_brings_it && !ours_takes_it) {
+                p->conn = TR_PID_NONE; /* a lookup that failed may have written it */
                 dropped = tr__dist_take_queue(p, &ndropped);
             }
         }

@@ -232,12 +232,12 @@ int tr_runtime_stop_on_signal(tr_runtime *rt, int signo)
      * tr__signal_fini gives back. Installed before this returns: a
      * signal from now on stops the run. */
     pthread_mutex_lock(&r->sig_lock);
-    bool fresh = !(r->stop_signals & bit);
-    int err = fresh ? users_add(signo, +1) : 0;
-    if (fresh && err == 0)
+    int err = 0;
+    bool installed = !(r->stop_signals & bit) && (err = users_add(signo, +1)) == 0;
+    if (installed)
         r->stop_signals |= bit;
     pthread_mutex_unlock(&r->sig_lock);
-    if (fresh && err == 0)
+    if (installed)
         tr_runtime_hold(rt);
     return err;
 }

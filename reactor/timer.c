@@ -219,6 +219,7 @@ void tr__timer_drop(tr__wheel_entry *e)
 {
     req_free((timer_req *)e);
 }
+
 /* A periodic timer's next expiry, on its original grid: ticks missed
  * while the reactor was late are skipped, not delivered in a burst. A
  * period that takes it past the clock's range (UINT64_MAX, say, for
@@ -234,7 +235,6 @@ static uint64_t next_due(uint64_t due, uint64_t period, uint64_t now)
     uint64_t skip = (now - due) / period + 1;
     return skip > (UINT64_MAX - due) / period ? UINT64_MAX : due + skip * period;
 }
-
 
 void tr__timer_fire(tr__wheel_entry *e, void *arg)
 {

@@ -390,10 +390,68 @@ static void test_link_and_monitor_of_a_closing_connection(void)
     free(w);
 }
 
+/* A stranger (no cookie) names itself tt_sr, a real node, and is told
+ * "ok": its connection holds tt_sr's claim, so a message node tt_sa sends
+ * tt_sr meanwhile waits in the peer's queue. The stranger goes before
+ * proving the cookie: an attempt of tt_sa's own takes the queue to the
+ * real tt_sr, whose echo answers. (Before, the claim went and the queue
+ * stayed until some later send started an attempt.) */
+static atomic_int sr_replies;
+
+static void sr_sender(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == 1)
+        TT_CHECK(tr_send_named(cx, "echo", "tt_sr@localhost", 9, "x", 1) == 0);
+    else if (m->type == 9)
+        atomic_fetch_add(&sr_replies, 1);
+}
+
+static void test_stranger_gone_hands_the_queue_on(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    uint16_t real_port, port;
+    tr_runtime *real = echo_node("tt_sr", epmd, &real_port);
+    tr_runtime *a = echo_node("tt_sa", epmd, &port);
+    tr_pid sender;
+    TT_EQ(tr_spawn(tr_runtime_ctx(a), sr_sender, NULL, 0, &sender), 0);
+    atomic_store(&sr_replies, 0);
+
+    int fd = dial(port);
+    uint8_t out[512], in[512];
+    size_t ol;
+    tr__hs hs;
+    tr__hs_init(&hs, true, "tt_sr@localhost", "not the cookie", 1, 1, out, sizeof out, &ol);
+    CU_ASSERT(send(fd, out, ol, MSG_NOSIGNAL) == (ssize_t)ol);
+    int n = read_frame(fd, in, sizeof in);
+    CU_ASSERT_FATAL(n == 3 && memcmp(in, "sok", 3) == 0);
+
+    TT_EQ(tr_send(tr_runtime_ctx(a), sender, 1, NULL, 0), 0);
+    size_t queued = 0;
+    for (double until = tt_now() + 30; queued == 0 && tt_now() < until; tt_sleep_ms(2)) {
+        uint32_t idx;
+        tr__dist_lock();
+        tr__peer *p = tr__dist_peer(tr__dist_node_of(a, 0), "tt_sr@localhost", &idx);
+        queued = p != NULL ? p->nqueue : 0;
+        tr__dist_unlock();
+    }
+    TT_EQ(queued, 1); /* behind the stranger's claim */
+    close(fd);
+    CU_ASSERT(tt_wait_count(&sr_replies, 1, 30));
+    TT_NO_ERRORS();
+    dt_node_end(a);
+    dt_node_end(real);
+    dt_epmd_stop(epmd);
+}
+
 void register_dist_bad_input_tests(void)
 {
     CU_pSuite s = tt_suite("dist_bad_input");
     tt_test(s, "garbage_closes_only_its_connection", test_garbage_closes_only_its_connection);
+    tt_test(s, "stranger_gone_hands_the_queue_on", test_stranger_gone_hands_the_queue_on);
     tt_test(s, "peer_without_send_sender_gets_plain_sends",
             test_peer_without_send_sender_gets_plain_sends);
     tt_test(s, "link_and_monitor_of_a_closing_connection_answered_once",

@@ -18,9 +18,9 @@
  * interleaved with ordinary messages from other actors. After
  * TR_TCP_CLOSED has been handled the actor stops. A behaviour that calls
  * tr_stop or tr_exit is handed no further frame (nor a UDP behaviour a
- * further datagram), though more were read in the same turn. An unfinished frame (a
- * line without its newline, part of an object) when the peer closes is
- * dropped. A graceful close sends FIN and waits (up to 2 s) for the
+ * further datagram), though more were read in the same turn. An
+ * unfinished frame (a line without its newline, part of an object) when
+ * the peer closes is dropped. A graceful close sends FIN and waits (up to 2 s) for the
  * peer's own close, so that what was written is not lost to a reset.
  *
  * Backpressure: when more than high_water bytes of output are queued, the

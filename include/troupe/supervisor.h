@@ -67,8 +67,9 @@ typedef struct tr_supervisor_spec {
 /* Starts a supervisor: from a behaviour, linked to the running actor (so
  * a supervisor can be a child of another); from tr_runtime_ctx, unlinked.
  * Errors: TR_EINVAL (spec NULL, children NULL with a count, a bad
- * strategy, max_restarts past TR_SUP_MAX_RESTARTS; a child spec without behaviour, with state NULL and a size, a
- * bad name or restart type; a worker's context between turns), TR_ENOMEM,
+ * strategy, max_restarts past TR_SUP_MAX_RESTARTS; a child spec without
+ * behaviour, with state NULL and a size, a bad name or restart type; a
+ * worker's context between turns), TR_ENOMEM,
  * TR_EAGAIN (actor table full). Threads: a behaviour's context, or
  * tr_runtime_ctx's from any thread. */
 TR_API int tr_supervisor_start(tr_ctx *cx, const tr_supervisor_spec *spec, tr_pid *sup);
