@@ -52,13 +52,19 @@ typedef struct tr__dist_out {
 } tr__dist_out;
 
 /* A peer node: its connection and the pids of it we have handed out. */
+/* One of a peer's pids: an erlang_pid without its node name (1 KiB of
+ * atom buffer each), which is the peer's. */
+typedef struct tr__rpid {
+    uint32_t num, serial, creation;
+} tr__rpid;
+
 typedef struct tr__peer {
     char name[TR__NODE_NAME_MAX + 1];
     uint32_t epoch;     /* the generation bits of its tr_pids; moves on at each down */
     tr_pid conn;        /* its connection actor, or TR_PID_NONE */
     bool up;            /* handshake done on conn */
     uint32_t creation;  /* the peer's, while up */
-    erlang_pid *pids;   /* slot -> Erlang pid */
+    tr__rpid *pids;     /* slot -> the Erlang pid, less its node (the peer's) */
     uint32_t npids, cap;
     uint32_t *hash;     /* open addressing: slot + 1, 0 empty; hash_cap a power of 2 */
     uint32_t hash_cap;

@@ -62,14 +62,14 @@ tr__peer *tr__dist_peer(tr__dist_node *n, const char *name, uint32_t *idx)
     return p;
 }
 
-static uint32_t pid_hash(const erlang_pid *e)
+static uint32_t pid_hash(const tr__rpid *e)
 {
     uint64_t h = (uint64_t)e->num * UINT64_C(0x9E3779B97F4A7C15) ^ e->serial * UINT64_C(31) ^
                  (uint64_t)e->creation << 17;
     return (uint32_t)(h ^ h >> 29);
 }
 
-static bool same_pid(const erlang_pid *a, const erlang_pid *b)
+static bool same_pid(const tr__rpid *a, const tr__rpid *b)
 {
     return a->num == b->num && a->serial == b->serial && a->creation == b->creation;
 }
@@ -93,7 +93,7 @@ static int rehash(tr__peer *p, uint32_t cap)
 
 /* The slot of e in p's table, added if new; UINT32_MAX when full or out
  * of memory (the pid is then a dead letter). */
-static uint32_t peer_slot(tr__peer *p, const erlang_pid *e)
+static uint32_t peer_slot(tr__peer *p, const tr__rpid *e)
 {
     if (p->hash_cap != 0) {
         for (uint32_t at = pid_hash(e) & (p->hash_cap - 1); p->hash[at] != 0;
@@ -105,7 +105,7 @@ static uint32_t peer_slot(tr__peer *p, const erlang_pid *e)
         return UINT32_MAX;
     if (p->npids == p->cap) {
         uint32_t cap = p->cap != 0 ? 2 * p->cap : 16;
-        erlang_pid *grown = realloc(p->pids, cap * sizeof *grown);
+        tr__rpid *grown = realloc(p->pids, cap * sizeof *grown);
         if (grown == NULL)
             return UINT32_MAX;
         p->pids = grown;
@@ -141,7 +141,8 @@ tr_pid tr__dist_pid_in(tr__dist_node *n, const erlang_pid *e)
     tr__peer *p = tr__dist_peer(n, e->node, &idx);
     if (p == NULL)
         return TR_PID_NONE;
-    uint32_t s = peer_slot(p, e);
+    tr__rpid r = {.num = e->num, .serial = e->serial, .creation = e->creation};
+    uint32_t s = peer_slot(p, &r);
     return s == UINT32_MAX ? TR_PID_NONE : make_pid(idx + 1, p->epoch, s);
 }
 
@@ -161,8 +162,11 @@ int tr__dist_pid_out(tr__dist_node *n, tr_pid p, erlang_pid *e, uint32_t *peer)
     tr__peer *pe = n->peers[node - 1];
     if (TR__PID_GEN(p) != pe->epoch || TR__PID_INDEX(p) >= pe->npids)
         return TR_ENOPID;
-    *e = pe->pids[TR__PID_INDEX(p)];
+    const tr__rpid *r = &pe->pids[TR__PID_INDEX(p)];
     strcpy(e->node, pe->name);
+    e->num = r->num;
+    e->serial = r->serial;
+    e->creation = r->creation;
     *peer = node - 1;
     return 0;
 }
