@@ -209,9 +209,15 @@ int tr__ctl_finish(ei_x_buff *x);
 #define TR__VERSION_MAGIC 131 /* the external format's first byte */
 
 /* Walks one term (no 131 before it) within p[0..n) without trusting any
- * length in it: 0 with its size, or TR_EBADFRAME (cut short, an unknown
- * or atom-cache tag, nesting past 256, a ref longer than ei holds). What
- * passes may be given to ei's decoders, which do not check bounds. */
+ * length in it: 0 with its size; TR__TERM_CUT (positive) when the bytes
+ * end before the term does; TR_EBADFRAME (an unknown or atom-cache tag, a
+ * ref longer than ei holds, funs nested past TR__FUN_DEPTH_MAX). Nesting
+ * of tuples, lists and maps is not bounded (erl sends a 10,000-deep list
+ * as readily as a flat one): the walk keeps a count, not a stack. What
+ * passes may be given to ei's decoders, which do not check bounds (and
+ * recurse: troupe's own reading of a term never does). */
+#define TR__TERM_CUT      1
+#define TR__FUN_DEPTH_MAX 64
 int tr__term_check(const char *p, size_t n, size_t *used);
 
 /* Appends the term a troupe message travels as: the bytes themselves for

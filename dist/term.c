@@ -11,9 +11,6 @@
 #include "troupe/error.h"
 #include "troupe/msgtypes.h"
 
-/* Deeper nesting than this is refused (a hostile frame could otherwise
- * recurse the walker, and ei's skip, off the stack). */
-#define TERM_DEPTH_MAX 256
 #define ATOM_BYTES_MAX (255 * 4)
 
 static uint32_t be(const unsigned char *p, int k)
@@ -24,13 +21,13 @@ static uint32_t be(const unsigned char *p, int k)
     return v;
 }
 
-static int check(const unsigned char *p, size_t n, size_t *at, int depth);
+static int walk(const unsigned char *p, size_t n, size_t *at, uint64_t left, int funs);
 
 /* need(k): k more bytes are there, else the term is cut short. */
 #define NEED(k)                                                                        \
     do {                                                                               \
         if ((size_t)(k) > n - *at)                                                     \
-            return TR_EBADFRAME;                                                       \
+            return TR__TERM_CUT;                                                       \
     } while (0)
 
 static int check_atom(const unsigned char *p, size_t n, size_t *at)
@@ -55,137 +52,127 @@ static int check_atom(const unsigned char *p, size_t n, size_t *at)
     return 0;
 }
 
-static int check_n(const unsigned char *p, size_t n, size_t *at, int depth, uint64_t count)
+/* A fun: its terms are walked within the Size it gives, which they must
+ * fill exactly; funs inside its free variables nest the walk. */
+static int check_fun(const unsigned char *p, size_t n, size_t *at, int funs)
 {
-    for (uint64_t i = 0; i < count; i++) {
-        int err = check(p, n, at, depth);
-        if (err != 0)
-            return err;
-    }
-    return 0;
-}
-
-static int check_fun(const unsigned char *p, size_t n, size_t *at, int depth)
-{
+    if (funs >= TR__FUN_DEPTH_MAX)
+        return TR_EBADFRAME;
     NEED(4 + 1 + 16 + 4 + 4);
     size_t start = *at;
     uint32_t size = be(p + *at, 4);
     uint32_t nfree = be(p + *at + 25, 4);
+    if (size < 29)
+        return TR_EBADFRAME;
+    NEED(size);
     *at += 29;
-    int err;
     /* Module, OldIndex, OldUniq, Pid, then the free variables. */
-    if ((err = check_atom(p, n, at)) != 0 || (err = check_n(p, n, at, depth, 3 + (uint64_t)nfree)))
-        return err;
-    return *at - start == size ? 0 : TR_EBADFRAME;
+    int err = check_atom(p, start + size, at);
+    if (err == 0)
+        err = walk(p, start + size, at, 3 + (uint64_t)nfree, funs + 1);
+    if (err == TR__TERM_CUT)
+        return TR_EBADFRAME; /* past its own Size */
+    return err != 0 ? err : *at == start + size ? 0 : TR_EBADFRAME;
 }
 
-static int check(const unsigned char *p, size_t n, size_t *at, int depth)
+/* Reads `left` terms from *at: each term's head, its children added to
+ * the count. Every term takes a byte at least, so a count past the bytes
+ * left is a term cut short (and the count never wraps). */
+static int walk(const unsigned char *p, size_t n, size_t *at, uint64_t left, int funs)
 {
-    if (depth > TERM_DEPTH_MAX)
-        return TR_EBADFRAME;
-    NEED(1);
-    unsigned tag = p[*at];
+    int err = 0;
     size_t len;
-    switch (tag) {
-    case ERL_ATOM_EXT: case ERL_ATOM_UTF8_EXT: case ERL_SMALL_ATOM_EXT: case ERL_SMALL_ATOM_UTF8_EXT:
-        return check_atom(p, n, at);
-    }
-    (*at)++;
-    switch (tag) {
-    case ERL_SMALL_INTEGER_EXT: NEED(1); *at += 1; return 0;
-    case ERL_INTEGER_EXT: NEED(4); *at += 4; return 0;
-    case NEW_FLOAT_EXT: NEED(8); *at += 8; return 0;
-    case ERL_FLOAT_EXT: NEED(31); *at += 31; return 0;
-    case ERL_NIL_EXT: return 0;
-    case ERL_STRING_EXT: NEED(2); len = be(p + *at, 2); *at += 2; NEED(len); *at += len; return 0;
-    case ERL_BINARY_EXT: NEED(4); len = be(p + *at, 4); *at += 4; NEED(len); *at += len; return 0;
-    case ERL_BIT_BINARY_EXT:
-        NEED(5);
-        len = be(p + *at, 4);
-        if (p[*at + 4] > 8 || p[*at + 4] == 0 || len == 0)
+    for (; left > 0 && err == 0; left--) {
+        NEED(left);
+        unsigned tag = p[*at];
+        switch (tag) {
+        case ERL_ATOM_EXT: case ERL_ATOM_UTF8_EXT: case ERL_SMALL_ATOM_EXT: case ERL_SMALL_ATOM_UTF8_EXT:
+            err = check_atom(p, n, at);
+            continue;
+        }
+        (*at)++;
+        switch (tag) {
+        case ERL_SMALL_INTEGER_EXT: NEED(1); *at += 1; break;
+        case ERL_INTEGER_EXT: NEED(4); *at += 4; break;
+        case NEW_FLOAT_EXT: NEED(8); *at += 8; break;
+        case ERL_FLOAT_EXT: NEED(31); *at += 31; break;
+        case ERL_NIL_EXT: break;
+        case ERL_STRING_EXT: NEED(2); len = be(p + *at, 2); *at += 2; NEED(len); *at += len; break;
+        case ERL_BINARY_EXT: NEED(4); len = be(p + *at, 4); *at += 4; NEED(len); *at += len; break;
+        case ERL_BIT_BINARY_EXT:
+            NEED(5);
+            len = be(p + *at, 4);
+            if (p[*at + 4] > 8 || p[*at + 4] == 0 || len == 0)
+                return TR_EBADFRAME;
+            *at += 5;
+            NEED(len);
+            *at += len;
+            break;
+        case ERL_SMALL_BIG_EXT: NEED(2); len = p[*at]; *at += 2; NEED(len); *at += len; break;
+        case ERL_LARGE_BIG_EXT:
+            NEED(5);
+            len = be(p + *at, 4);
+            /* ei decodes a big into a long long or a bignum; past 8 bytes
+             * it refuses, which the caller sees as an invalid term anyway. */
+            *at += 5;
+            NEED(len);
+            *at += len;
+            break;
+        case ERL_SMALL_TUPLE_EXT: NEED(1); left += p[(*at)++]; break;
+        case ERL_LARGE_TUPLE_EXT: NEED(4); left += be(p + *at, 4); *at += 4; break;
+        case ERL_MAP_EXT: NEED(4); left += 2 * (uint64_t)be(p + *at, 4); *at += 4; break;
+        case ERL_LIST_EXT: /* elements, then the tail */
+            NEED(4);
+            left += (uint64_t)be(p + *at, 4) + 1;
+            *at += 4;
+            break;
+        case ERL_PID_EXT: case ERL_NEW_PID_EXT:
+            if ((err = check_atom(p, n, at)) != 0)
+                break;
+            NEED(tag == ERL_PID_EXT ? 9 : 12);
+            *at += tag == ERL_PID_EXT ? 9 : 12;
+            break;
+        case ERL_PORT_EXT: case ERL_NEW_PORT_EXT: case ERL_V4_PORT_EXT:
+            if ((err = check_atom(p, n, at)) != 0)
+                break;
+            len = tag == ERL_PORT_EXT ? 5 : tag == ERL_NEW_PORT_EXT ? 8 : 12;
+            NEED(len);
+            *at += len;
+            break;
+        case ERL_NEW_REFERENCE_EXT: case ERL_NEWER_REFERENCE_EXT: {
+            NEED(2);
+            size_t words = be(p + *at, 2);
+            *at += 2;
+            if ((err = check_atom(p, n, at)) != 0)
+                break;
+            if (words == 0 || words > 5)
+                return TR_EBADFRAME; /* what erlang_ref holds */
+            len = (tag == ERL_NEW_REFERENCE_EXT ? 1 : 4) + 4 * words;
+            NEED(len);
+            *at += len;
+            break;
+        }
+        case ERL_NEW_FUN_EXT: err = check_fun(p, n, at, funs); break;
+        case ERL_EXPORT_EXT:
+            if ((err = check_atom(p, n, at)) != 0 || (err = check_atom(p, n, at)) != 0)
+                break;
+            NEED(2);
+            if (p[*at] != ERL_SMALL_INTEGER_EXT)
+                return TR_EBADFRAME;
+            *at += 2;
+            break;
+        default:
+            /* The atom cache (not negotiated), removed and unknown tags. */
             return TR_EBADFRAME;
-        *at += 5;
-        NEED(len);
-        *at += len;
-        return 0;
-    case ERL_SMALL_BIG_EXT: NEED(2); len = p[*at]; *at += 2; NEED(len); *at += len; return 0;
-    case ERL_LARGE_BIG_EXT:
-        NEED(5);
-        len = be(p + *at, 4);
-        /* ei decodes a big into a long long or a bignum; past 8 bytes it
-         * refuses, which the caller sees as an invalid term anyway. */
-        *at += 5;
-        NEED(len);
-        *at += len;
-        return 0;
-    case ERL_SMALL_TUPLE_EXT: NEED(1); len = p[(*at)++]; return check_n(p, n, at, depth + 1, len);
-    case ERL_LARGE_TUPLE_EXT:
-        NEED(4);
-        len = be(p + *at, 4);
-        *at += 4;
-        return check_n(p, n, at, depth + 1, len);
-    case ERL_MAP_EXT:
-        NEED(4);
-        len = be(p + *at, 4);
-        *at += 4;
-        return check_n(p, n, at, depth + 1, 2 * (uint64_t)len);
-    case ERL_LIST_EXT:
-        NEED(4);
-        len = be(p + *at, 4);
-        *at += 4;
-        return check_n(p, n, at, depth + 1, (uint64_t)len + 1); /* elements, then the tail */
-    case ERL_PID_EXT: case ERL_NEW_PID_EXT: {
-        int err = check_atom(p, n, at);
-        if (err != 0)
-            return err;
-        NEED(tag == ERL_PID_EXT ? 9 : 12);
-        *at += tag == ERL_PID_EXT ? 9 : 12;
-        return 0;
+        }
     }
-    case ERL_PORT_EXT: case ERL_NEW_PORT_EXT: case ERL_V4_PORT_EXT: {
-        int err = check_atom(p, n, at);
-        if (err != 0)
-            return err;
-        len = tag == ERL_PORT_EXT ? 5 : tag == ERL_NEW_PORT_EXT ? 8 : 12;
-        NEED(len);
-        *at += len;
-        return 0;
-    }
-    case ERL_NEW_REFERENCE_EXT: case ERL_NEWER_REFERENCE_EXT: {
-        NEED(2);
-        size_t words = be(p + *at, 2);
-        *at += 2;
-        int err = check_atom(p, n, at);
-        if (err != 0)
-            return err;
-        if (words == 0 || words > 5)
-            return TR_EBADFRAME; /* what erlang_ref holds */
-        len = (tag == ERL_NEW_REFERENCE_EXT ? 1 : 4) + 4 * words;
-        NEED(len);
-        *at += len;
-        return 0;
-    }
-    case ERL_NEW_FUN_EXT: return check_fun(p, n, at, depth + 1);
-    case ERL_EXPORT_EXT: {
-        int err;
-        if ((err = check_atom(p, n, at)) != 0 || (err = check_atom(p, n, at)) != 0)
-            return err;
-        NEED(2);
-        if (p[*at] != ERL_SMALL_INTEGER_EXT)
-            return TR_EBADFRAME;
-        *at += 2;
-        return 0;
-    }
-    default:
-        /* The atom cache (not negotiated), removed and unknown tags. */
-        return TR_EBADFRAME;
-    }
+    return err;
 }
 
 int tr__term_check(const char *p, size_t n, size_t *used)
 {
     size_t at = 0;
-    int err = check((const unsigned char *)p, n, &at, 0);
+    int err = walk((const unsigned char *)p, n, &at, 1, 0);
     if (err == 0)
         *used = at;
     return err;
@@ -228,20 +215,31 @@ static int get_proc(const char *p, int *i, erlang_pid *pid, tr__ctl *c)
     return ei_decode_pid(p, i, pid) == 0 ? 0 : TR_EBADFRAME;
 }
 
+/* Past the next term, which ends by `end` (checked: ei_skip_term would
+ * recurse as deep as the term nests). */
+static int skip(const char *p, int *i, size_t end)
+{
+    size_t used;
+    if ((size_t)*i > end || tr__term_check(p + *i, end - (size_t)*i, &used) != 0)
+        return TR_EBADFRAME;
+    *i += (int)used;
+    return 0;
+}
+
 /* An exit reason: the next term, kept as its bytes. */
-static int get_reason(const char *p, int *i, tr__ctl *c)
+static int get_reason(const char *p, int *i, size_t end, tr__ctl *c)
 {
     int at = *i;
-    if (ei_skip_term(p, i))
+    if (skip(p, i, end))
         return TR_EBADFRAME;
     c->reason = p + at;
     c->reason_len = (size_t)(*i - at);
     return 0;
 }
 
-/* The fields after the op, by op: 0, TR_EBADFRAME, or 1 for an op we do
- * not handle (skipped). */
-static int get_fields(const char *p, int *i, int arity, tr__ctl *c)
+/* The fields after the op, by op, the control message ending at `end`:
+ * 0, TR_EBADFRAME, or 1 for an op we do not handle (skipped). */
+static int get_fields(const char *p, int *i, size_t end, int arity, tr__ctl *c)
 {
     switch (c->op) {
     case TR__CTL_LINK:
@@ -250,12 +248,12 @@ static int get_fields(const char *p, int *i, int arity, tr__ctl *c)
             return TR_EBADFRAME;
         return 0;
     case TR__CTL_SEND:
-        if (arity != 3 || ei_skip_term(p, i) || ei_decode_pid(p, i, &c->to))
+        if (arity != 3 || skip(p, i, end) || ei_decode_pid(p, i, &c->to))
             return TR_EBADFRAME;
         return 0;
     case TR__CTL_REG_SEND:
         c->to_name = true;
-        if (arity != 4 || ei_decode_pid(p, i, &c->from) || ei_skip_term(p, i) ||
+        if (arity != 4 || ei_decode_pid(p, i, &c->from) || skip(p, i, end) ||
             get_name(p, i, c))
             return TR_EBADFRAME;
         return 0;
@@ -263,7 +261,7 @@ static int get_fields(const char *p, int *i, int arity, tr__ctl *c)
     case TR__CTL_EXIT2:
         if (arity != 4 || ei_decode_pid(p, i, &c->from) || ei_decode_pid(p, i, &c->to))
             return TR_EBADFRAME;
-        return get_reason(p, i, c);
+        return get_reason(p, i, end, c);
     case TR__CTL_MONITOR_P:
     case TR__CTL_DEMONITOR_P:
         if (arity != 4 || ei_decode_pid(p, i, &c->from) || get_proc(p, i, &c->to, c) ||
@@ -274,7 +272,7 @@ static int get_fields(const char *p, int *i, int arity, tr__ctl *c)
         if (arity != 5 || get_proc(p, i, &c->from, c) || ei_decode_pid(p, i, &c->to) ||
             ei_decode_ref(p, i, &c->ref))
             return TR_EBADFRAME;
-        return get_reason(p, i, c);
+        return get_reason(p, i, end, c);
     case TR__CTL_UNLINK_ID:
     case TR__CTL_UNLINK_ID_ACK:
         if (arity != 4 || ei_decode_ulonglong(p, i, &c->id) || ei_decode_pid(p, i, &c->from) ||
@@ -299,12 +297,12 @@ int tr__ctl_decode(const char *p, size_t n, tr__ctl *c)
         n > INT32_MAX || tr__term_check(p + 2, n - 2, &used) != 0)
         return TR_EBADFRAME;
     int i = 2, arity;
+    size_t end = 2 + used;
     if (ei_decode_tuple_header(p, &i, &arity) || arity < 1 || ei_decode_long(p, &i, &c->op))
         return TR_EBADFRAME;
-    int err = get_fields(p, &i, arity, c);
+    int err = get_fields(p, &i, end, arity, c);
     if (err < 0)
         return err;
-    size_t end = 2 + used;
     if (err == 0 && (size_t)i != end)
         return TR_EBADFRAME;
     if (err == 1) {

@@ -449,20 +449,62 @@ static void test_registered_names_cross_as_utf8_atoms(void)
     CU_ASSERT(!tr__name_is_atom(too_long)); /* 256 characters */
 }
 
-static void test_term_check_refuses_deep_and_cut_terms(void)
+/* Nesting is not bounded (erl sends deep terms: a 300-deep {I, Acc} took
+ * the connection down when 256 was the limit), the walk does not recurse
+ * (a million deep), funs nest up to TR__FUN_DEPTH_MAX, and a term cut
+ * short says so (a fragment may end inside one). */
+static void test_term_check_walks_deep_terms_and_tells_cut_ones(void)
 {
     size_t used;
-    char deep[2 * 300 + 1];
-    for (int i = 0; i < 300; i++)
+    enum { DEEP = 1000000 };
+    char *deep = malloc(2 * DEEP + 1);
+    CU_ASSERT_FATAL(deep != NULL);
+    for (int i = 0; i < DEEP; i++)
         deep[2 * i] = 104, deep[2 * i + 1] = 1; /* {{{...}}} */
-    deep[600] = 106;
-    TT_EQ(tr__term_check(deep, sizeof deep, &used), TR_EBADFRAME);
-    TT_EQ(tr__term_check(deep + 2 * 100, sizeof deep - 2 * 100, &used), 0);
-    TT_EQ(used, sizeof deep - 2 * 100);
+    deep[2 * DEEP] = 106;
+    TT_EQ(tr__term_check(deep, 2 * DEEP + 1, &used), 0);
+    TT_EQ(used, 2 * DEEP + 1);
+    TT_EQ(tr__term_check(deep, 2 * DEEP, &used), TR__TERM_CUT);
+    deep[2 * DEEP] = 82; /* an atom cache ref at the bottom */
+    TT_EQ(tr__term_check(deep, 2 * DEEP + 1, &used), TR_EBADFRAME);
+    free(deep);
+    /* [[[...]]] 300 deep, each list one element and a nil tail. */
+    char list[5 * 300 + 301];
+    for (int i = 0; i < 300; i++) /* tag, count 1 */
+        memcpy(list + 5 * i, (const char[]){108, 0, 0, 0, 1}, 5);
+    memset(list + 5 * 300, 106, 301); /* the innermost [] and 300 tails */
+    TT_EQ(tr__term_check(list, 5 * 300 + 301, &used), 0);
+    TT_EQ(used, 5 * 300 + 301);
     static const char long_list[] = {108, 0x7f, 0, 0, 0, 97, 1};
-    TT_EQ(tr__term_check(long_list, sizeof long_list, &used), TR_EBADFRAME);
+    TT_EQ(tr__term_check(long_list, sizeof long_list, &used), TR__TERM_CUT);
     static const char big_bin[] = {109, 0x7f, 0, 0, 0, 1};
-    TT_EQ(tr__term_check(big_bin, sizeof big_bin, &used), TR_EBADFRAME);
+    TT_EQ(tr__term_check(big_bin, sizeof big_bin, &used), TR__TERM_CUT);
+    static const char huge_map[] = {116, 0xff, 0xff, 0xff, 0xff, 97, 1};
+    TT_EQ(tr__term_check(huge_map, sizeof huge_map, &used), TR__TERM_CUT);
+    /* Funs inside funs' free variables: up to the limit, not past it. A
+     * fun: tag, Size, Arity, Uniq, Index, NumFree 1, Module 'm',
+     * OldIndex 0, OldUniq 0, Pid, then its one free variable. */
+    static const char pid[] = {88, 119, 1, 'n', 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (int depth = TR__FUN_DEPTH_MAX; depth <= TR__FUN_DEPTH_MAX + 1; depth++) {
+        enum { HEAD = 1 + 29 + 3 + 2 + 2 + sizeof pid };
+        char *f = malloc((size_t)depth * HEAD + 1);
+        CU_ASSERT_FATAL(f != NULL);
+        for (int k = 0; k < depth; k++) {
+            char *h = f + (size_t)k * HEAD;
+            uint32_t size = (uint32_t)(depth - k) * HEAD; /* from Size to the end */
+            memset(h, 0, HEAD);
+            h[0] = 112;
+            h[1] = (char)(size >> 24), h[2] = (char)(size >> 16);
+            h[3] = (char)(size >> 8), h[4] = (char)size;
+            h[29] = 1; /* NumFree */
+            memcpy(h + 30, (const char[]){119, 1, 'm', 97, 0, 97, 0}, 7);
+            memcpy(h + 37, pid, sizeof pid);
+        }
+        f[(size_t)depth * HEAD] = 106; /* the innermost free variable */
+        TT_EQ(tr__term_check(f, (size_t)depth * HEAD + 1, &used),
+              depth <= TR__FUN_DEPTH_MAX ? 0 : TR_EBADFRAME);
+        free(f);
+    }
 }
 
 /* A peer's pids as tr_pids and back: each distinct one its own, the same
@@ -543,9 +585,8 @@ void register_dist_proto_tests(void)
             test_control_messages_round_trip_and_survive_corruption);
     tt_test(s, "messages_map_to_tuples_or_dist_terms", test_messages_map_to_tuples_or_dist_terms);
     tt_test(s, "registered_names_cross_as_utf8_atoms", test_registered_names_cross_as_utf8_atoms);
-    tt_test(s, "term_check_refuses_deep_and_cut_terms", test_term_check_refuses_deep_and_cut_terms);
-    tt_test(s, "peer_pids_map_both_ways_and_cost_little",
-            test_peer_pids_map_both_ways_and_cost_little);
+    tt_test(s, "term_check_walks_deep_terms_and_tells_cut_ones",
+            test_term_check_walks_deep_terms_and_tells_cut_ones);
     tt_test(s, "peer_pids_map_both_ways_and_cost_little",
             test_peer_pids_map_both_ways_and_cost_little);
     tt_test(s, "node_names_split_at_the_at", test_node_names_split_at_the_at);
