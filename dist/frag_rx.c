@@ -62,14 +62,18 @@ static int append(tr__frag_rx *rx, size_t max, tr__fin *f, const void *p, size_t
     return 0;
 }
 
-/* The first fragment: a new sequence, its control message whole. Room is
- * made for what its count announces at this fragment's size; a count that
- * announces more than the budget is refused at once. */
+/* The first fragment: a new sequence. Room is made for what its count
+ * announces at this fragment's size; a count that announces more than
+ * the budget is refused at once. The control message is usually whole
+ * in it, and the magic goes between it and the term at once; one that
+ * runs on (an exit reason past the fragment size) is found when the
+ * message is whole (ctl_open). */
 static int first(tr__frag_rx *rx, size_t max, uint64_t seq, uint64_t count,
                  const unsigned char *p, size_t n)
 {
     size_t ctl = 0;
-    if (count == 0 || *find(rx, seq) != NULL || tr__term_check((const char *)p, n, &ctl) != 0)
+    int cut = tr__term_check((const char *)p, n, &ctl);
+    if (count == 0 || *find(rx, seq) != NULL || cut < 0 || (cut > 0 && count == 1))
         return TR_EBADFRAME;
     if (rx->fin_bytes > max || count - 1 > max / (n != 0 ? n : 1) || 3 + n > max - rx->fin_bytes)
         return TR_EMSGSIZE;
@@ -82,9 +86,12 @@ static int first(tr__frag_rx *rx, size_t max, uint64_t seq, uint64_t count,
     f->seq = seq;
     f->next_id = count - 1;
     f->cap = want < room ? want : room;
+    f->ctl_open = cut > 0;
     f->next = rx->fin;
     rx->fin = f;
     rx->fin_bytes += f->cap;
+    if (f->ctl_open)
+        ctl = n; /* all of it, as it comes */
     int err = append(rx, max, f, pass, sizeof pass);
     if (err == 0)
         err = append(rx, max, f, p, ctl);
@@ -93,6 +100,24 @@ static int first(tr__frag_rx *rx, size_t max, uint64_t seq, uint64_t count,
     if (err == 0 && ctl < n)
         err = append(rx, max, f, p + ctl, n - ctl);
     return err;
+}
+
+/* The message is whole and its control message ran past the first
+ * fragment: found now, and the magic put after it. */
+static int close_ctl(tr__frag_rx *rx, size_t max, tr__fin *f)
+{
+    size_t ctl = 0, n = f->len - sizeof pass;
+    if (tr__term_check(f->buf + sizeof pass, n, &ctl) != 0)
+        return TR_EBADFRAME;
+    if (ctl == n)
+        return 0;
+    int err = append(rx, max, f, &magic, 1); /* room for one more byte */
+    if (err != 0)
+        return err;
+    char *term = f->buf + sizeof pass + ctl;
+    memmove(term + 1, term, n - ctl);
+    *term = magic;
+    return 0;
 }
 
 /* 131, 68, 0, control message, [term]: the same as pass-through. */
@@ -158,6 +183,8 @@ int tr__frag_rx_take(tr__frag_rx *rx, size_t max, const unsigned char *p, size_t
         return err;
     /* The last fragment: the message is whole, and handed out. */
     tr__fin *f = *at;
+    if (f->ctl_open && (err = close_ctl(rx, max, f)) != 0)
+        return err;
     free(rx->out);
     rx->out = f->buf;
     rx->out_cap = f->cap;

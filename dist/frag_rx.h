@@ -14,6 +14,7 @@
 #ifndef TR_DIST_FRAG_RX_H
 #define TR_DIST_FRAG_RX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,7 @@
 typedef struct tr__fin {
     struct tr__fin *next;
     uint64_t seq, next_id; /* the fragment id expected next */
+    bool ctl_open;         /* the control message ran past the first fragment */
     char *buf;
     size_t len, cap;
 } tr__fin;
@@ -41,7 +43,9 @@ typedef struct tr__frag_rx {
 /* Takes one frame body (after its 4-byte length, 131 first), with `max`
  * bytes for all sequences under way together. *frame lives until the next
  * call or tr__frag_rx_free. TR_EBADFRAME: not a header we read (atom cache
- * refs, which we never negotiate), a cut header or control message, a
+ * refs, which we never negotiate), a cut header, a control message cut
+ * short (in a plain frame, or in a whole fragmented message: it may run
+ * past the first fragment, as an exit reason past 64 KiB does), a
  * fragment of an unknown sequence or out of turn, a sequence id already
  * under way; TR_EMSGSIZE: past the budget, or a count announcing more;
  * TR_ENOMEM. After an error the connection is to close. */

@@ -411,7 +411,8 @@ static void test_reassembly_keeps_sequences_apart_and_refuses_bad_fragments(void
     TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, true, 11, UINT64_C(1) << 40, first, sizeof first),
                            &f, &len),
           TR_EMSGSIZE);
-    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, true, 12, 2, part2, 2), &f, &len), TR_EBADFRAME);
+    static const unsigned char no_term[] = {0, 1};
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, true, 12, 2, no_term, 2), &f, &len), TR_EBADFRAME);
     TT_EQ(tr__frag_rx_take(&rx, max, b, 10, &f, &len), TR_EBADFRAME);
     /* The last fragments, in the other order: each message whole, as the
      * pass-through frame 112, 131 control, 131 term. */
@@ -465,9 +466,51 @@ static void test_reassembly_keeps_sequences_apart_and_refuses_bad_fragments(void
     tr__frag_rx_free(&rx);
 }
 
+/* A control message longer than the first fragment (erl puts an exit
+ * reason in it; past 64 KiB it runs on): found once the message is
+ * whole, with or without a term after it; one that is still cut short
+ * then, or alone in a one-fragment message, is refused. */
+static void test_reassembly_takes_a_control_message_across_fragments(void)
+{
+    tr__frag_rx rx;
+    memset(&rx, 0, sizeof rx);
+    unsigned char b[256];
+    const char *f;
+    size_t len, max = TR__DIST_FRAME_MAX;
+    /* {3, <<"reason">>} (as EXIT's reason), then <<"hi">> as the term. */
+    static const unsigned char msg[] = {104, 2, 97, 3, 109, 0, 0, 0, 6, 'r', 'e', 'a', 's',
+                                        'o', 'n', 109, 0, 0, 0, 2, 'h', 'i'};
+    static const unsigned char want[] = {112, 131, 104, 2, 97, 3, 109, 0, 0, 0, 6, 'r', 'e', 'a',
+                                         's', 'o', 'n', 131, 109, 0, 0, 0, 2, 'h', 'i'};
+    /* In three fragments of 5, 5 and the rest; then the control alone in
+     * two. */
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, true, 1, 3, msg, 5), &f, &len), 0);
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, false, 1, 2, msg + 5, 5), &f, &len), 0);
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, false, 1, 1, msg + 10, sizeof msg - 10), &f,
+                           &len),
+          TR__FRAG_WHOLE);
+    CU_ASSERT(len == sizeof want && memcmp(f, want, len) == 0);
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, true, 2, 2, msg, 8), &f, &len), 0);
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, false, 2, 1, msg + 8, 7), &f, &len),
+          TR__FRAG_WHOLE);
+    CU_ASSERT(len == 2 + 15 && memcmp(f, want, 2 + 15) == 0);
+    CU_ASSERT(rx.fin == NULL);
+    TT_EQ(rx.fin_bytes, 0);
+    /* Cut short when whole; cut short in a message of one fragment. */
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, true, 3, 2, msg, 5), &f, &len), 0);
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, false, 3, 1, msg + 5, 5), &f, &len),
+          TR_EBADFRAME);
+    tr__frag_rx_free(&rx);
+    memset(&rx, 0, sizeof rx);
+    TT_EQ(tr__frag_rx_take(&rx, max, b, frag(b, true, 4, 1, msg, 5), &f, &len), TR_EBADFRAME);
+    tr__frag_rx_free(&rx);
+}
+
 void register_dist_big_tests(void)
 {
     CU_pSuite s = tt_suite("dist_big");
+    tt_test(s, "reassembly_takes_a_control_message_across_fragments",
+            test_reassembly_takes_a_control_message_across_fragments);
     tt_test(s, "reassembly_keeps_sequences_apart_and_refuses_bad_fragments",
             test_reassembly_keeps_sequences_apart_and_refuses_bad_fragments);
     tt_test(s, "over_the_maximum_is_refused", test_over_the_maximum_is_refused);

@@ -250,9 +250,108 @@ static void test_erlang_unlinks_and_is_unlinked(void)
     TT_EQ(atomic_load(&u_downs), 1);
 }
 
+/* ---- big reasons and deep terms ---- */
+
+enum { B_PID = 1, B_AFTER = 2, B_WATCH_ME = 3 };
+
+static atomic_int b_exits, b_downs, b_deep;
+
+/* Traps exits; gives its pid; echoes terms (deep ones); watches whoever
+ * asks; counts the exit signals and downs, whose reasons (past 64 KiB,
+ * in fragments) troupe has no number for: 1. */
+static void bigs(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    tr_trap_exits(cx, true);
+    uint64_t ref;
+    switch (m->type) {
+    case B_PID:
+        send_own_pid(cx, m);
+        break;
+    case TR_DIST_TERM:
+        TT_CHECK(tr_send(cx, m->from, TR_DIST_TERM, m->data, m->len) == 0);
+        atomic_fetch_add(&b_deep, 1);
+        break;
+    case B_WATCH_ME:
+        TT_CHECK(tr_monitor(cx, m->from, &ref) == 0);
+        TT_CHECK(tr_send(cx, m->from, B_WATCH_ME, NULL, 0) == 0);
+        break;
+    case B_AFTER:
+        TT_CHECK(tr_send(cx, m->from, B_AFTER, m->data, m->len) == 0);
+        break;
+    case TR_EXIT: {
+        const tr_exit_info *e = TR_PAYLOAD(m, tr_exit_info);
+        TT_CHECK(e != NULL && (e->reason == 1 || e->reason == TR_EXIT_NOCONNECTION));
+        if (e != NULL && e->reason == 1)
+            atomic_fetch_add(&b_exits, 1);
+        break;
+    }
+    case TR_DOWN: {
+        const tr_down_info *d = TR_PAYLOAD(m, tr_down_info);
+        TT_CHECK(d != NULL && d->reason == 1);
+        atomic_fetch_add(&b_downs, 1);
+        break;
+    }
+    default:
+        TT_CHECK(!"unexpected message");
+    }
+}
+
+/* A 10,000-deep {I, Acc} goes to the actor and back (nesting past 256
+ * closed the connection); a linked process exits with a 200,000-byte
+ * reason (EXIT, its control message in fragments), exit/2 sends a
+ * 300,000-byte one (EXIT2), a watched process ends with one
+ * (MONITOR_P_EXIT): each arrives, and the connection stays up. */
+static const char bigs_script[] =
+    "N = 'tt_l3@localhost', Self = self(), monitor_node(N, true),"
+    "{bigs, N} ! {1, <<>>},"
+    "P = receive {pid, X} -> X after 15000 -> none end,"
+    "Deep = lists:foldl(fun(I, A) -> {I, A} end, bottom, lists:seq(1, 10000)),"
+    "{bigs, N} ! Deep,"
+    "D = receive Deep -> ok after 15000 -> timeout end,"
+    "{_, M} = spawn_monitor(fun() -> link(P), exit(binary:copy(<<\"a\">>, 200000)) end),"
+    "receive {'DOWN', M, _, _, _} -> ok after 15000 -> timeout end,"
+    "exit(P, {big, binary:copy(<<\"b\">>, 300000)}),"
+    "{_, W} = spawn_monitor(fun() -> {bigs, N} ! {3, <<>>},"
+    "  receive {3, <<>>} -> ok after 15000 -> timeout end,"
+    "  exit({big, binary:copy(<<\"c\">>, 100000)}) end),"
+    "receive {'DOWN', W, _, _, _} -> ok after 15000 -> timeout end,"
+    "{bigs, N} ! {2, <<\"after\">>},"
+    "A = receive {2, <<\"after\">>} -> ok after 15000 -> timeout end,"
+    "ND = receive {nodedown, N} -> down after 0 -> up end,"
+    "io:format(\"DEEP ~p~nAFTER ~p~nNODE ~p~n\", [D, A, ND]), halt().";
+
+static void test_big_reasons_and_deep_terms_keep_the_connection(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    tr_runtime *rt = dt_node("tt_l3", epmd, 0);
+    tr_actor_spec b = {.behaviour = bigs, .name = "bigs"};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &b, NULL), 0);
+
+    dt_erl erl;
+    TT_EQ(dt_erl_start(&erl, epmd, "tt_lerl3@localhost", DT_COOKIE, bigs_script), 0);
+    CU_ASSERT(dt_erl_wait(&erl, 60));
+    CU_ASSERT(dt_erl_is(&erl, "DEEP", "ok"));
+    CU_ASSERT(dt_erl_is(&erl, "AFTER", "ok"));
+    CU_ASSERT(dt_erl_is(&erl, "NODE", "up"));
+    /* The EXIT and the EXIT2 came before "after" on the one connection
+     * (the node's end later, as noconnection, not counted). */
+    TT_EQ(atomic_load(&b_downs), 1);
+    TT_EQ(atomic_load(&b_deep), 1);
+    TT_EQ(atomic_load(&b_exits), 2);
+    TT_NO_ERRORS();
+    dt_node_end(rt);
+    dt_epmd_stop(epmd);
+}
+
 void register_dist_link_tests(void)
 {
     CU_pSuite s = tt_suite("dist_link");
     tt_test(s, "erlang_links_carry_exits_both_ways", test_erlang_links_carry_exits_both_ways);
     tt_test(s, "erlang_unlinks_and_is_unlinked", test_erlang_unlinks_and_is_unlinked);
+    tt_test(s, "big_reasons_and_deep_terms_keep_the_connection",
+            test_big_reasons_and_deep_terms_keep_the_connection);
 }
