@@ -20,7 +20,10 @@
  * term arrives as TR_DIST_TERM whose payload is the term in external
  * format (131 first), and sending a TR_DIST_TERM message sends those bytes
  * back as the same term. m->from is the sender when it is known (Erlang's
- * SEND_SENDER and REG_SEND), else TR_PID_NONE.
+ * SEND_SENDER and REG_SEND), else TR_PID_NONE. A TR_DIST_TERM has been
+ * checked whole (every length within its bytes), but may nest as deep as
+ * its bytes allow, as Erlang's terms may: ei's decoders recurse on
+ * nesting, so bound the depth you read (or walk it without recursion).
  *
  * Links, monitors and exit signals work across nodes both ways (tr_link,
  * tr_monitor, tr_demonitor, tr_kill on a remote pid; Erlang's link/1,
