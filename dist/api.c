@@ -91,6 +91,7 @@ static int node_setup(tr__dist_node *n, const tr_node_opts *o)
         return TR_EINVAL;
     }
     n->tick_ns = o->tick_ns != 0 ? o->tick_ns : 60 * TR_SEC;
+    n->setup_ns = o->setup_ns != 0 ? o->setup_ns : 7 * TR_SEC;
     n->busy_limit = o->busy_limit != 0 ? o->busy_limit : TR_DIST_BUSY_LIMIT;
     if (n->busy_limit < TR_DIST_BUSY_MIN || n->busy_limit > TR_DIST_MSG_MAX)
         return TR_EINVAL;

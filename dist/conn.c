@@ -119,23 +119,26 @@ static void send_tick(tr_ctx *cx, dconn *c)
 
 /* ---- the handshake ---- */
 
-/* Under the lock: this connection's node (in *node) and peer, whose
- * index is put in *idx (when not NULL). */
+/* Under the lock: this connection's node (in *node) and peer, if it is
+ * in the table, whose index is put in *idx (when not NULL). */
 static tr__peer *my_peer(tr_ctx *cx, dconn *c, tr__dist_node **node, uint32_t *idx)
 {
     uint32_t i;
     tr__dist_node *n = tr__dist_node_of(tr_ctx_runtime(cx), c->node_id);
     if (node != NULL)
         *node = n;
-    return n != NULL && c->peer[0] != '\0' ? tr__dist_peer(n, c->peer, idx != NULL ? idx : &i)
-                                            : NULL;
+    return n != NULL && c->peer[0] != '\0'
+               ? tr__dist_peer_find(n, c->peer, idx != NULL ? idx : &i)
+               : NULL;
 }
 
 /* The acceptor's answer to a peer's name: "ok"; "alive" when a
  * connection from that name is up (the initiator says whether it is a
  * dead one: take_over); or the tie-break of a simultaneous connect by
  * name (the greater name's own attempt wins: erl_dist_protocol.md,
- * "ok_simultaneous" and "nok"). */
+ * "ok_simultaneous" and "nok"). The claim taken is the peer's when it is
+ * in the table, else noted as unproven (dist.h): a name is not made a
+ * peer before the cookie is proven. */
 static const char *decide(tr_ctx *cx, dconn *c)
 {
     const char *status = "ok";
@@ -144,16 +147,20 @@ static const char *decide(tr_ctx *cx, dconn *c)
     uint32_t idx;
     tr__dist_lock();
     tr__dist_node *n = tr__dist_node_of(rt, c->node_id);
-    tr__peer *p = n != NULL ? tr__dist_peer(n, c->hs.peer, &idx) : NULL;
-    if (p == NULL || strcmp(c->hs.peer, c->self) == 0) {
+    tr__peer *p = n != NULL ? tr__dist_peer_find(n, c->hs.peer, &idx) : NULL;
+    tr_pid *claim = p != NULL ? &p->conn : n != NULL ? tr__dist_unproven_find(n, c->hs.peer) : NULL;
+    if (n == NULL || strcmp(c->hs.peer, c->self) == 0) {
         status = "not_allowed";
-    } else if (p->conn == TR_PID_NONE) {
-        p->conn = self;
-    } else if (p->up) {
+    } else if (claim == NULL) {
+        if (tr__dist_unproven_add(n, c->hs.peer, self) != 0)
+            status = "not_allowed";
+    } else if (*claim == TR_PID_NONE) {
+        *claim = self;
+    } else if (p != NULL && p->up) {
         status = "alive";
     } else if (strcmp(c->hs.peer, c->self) > 0) {
-        (void)tr__send_system(rt, cx, p->conn, TR__DIST_CLOSE);
-        p->conn = self;
+        (void)tr__send_system(rt, cx, *claim, TR__DIST_CLOSE);
+        *claim = self;
         status = "ok_simultaneous";
     } else {
         status = "nok";
@@ -354,7 +361,7 @@ static void start(tr_ctx *cx, dconn *c)
         end(cx, c, false);
         return;
     }
-    c->read_at = c->ticked_at = tr__now_ns(); /* the handshake's time starts */
+    c->started_at = c->read_at = c->ticked_at = tr__now_ns(); /* the handshake's time starts */
     uint32_t challenge = 0;
     if (tr__sim_on()) /* the seed's, so that a run replays */
         challenge = (uint32_t)tr__sim_rand();
@@ -366,6 +373,8 @@ static void start(tr_ctx *cx, dconn *c)
                 sizeof first, &len);
     int err = len != 0 ? tr_tcp_send(cx, first, len) : 0;
     uint64_t magic = TICK_MAGIC, period = c->tick_ns / 8; /* see tick() */
+    if (period > c->setup_ns / 4)
+        period = c->setup_ns / 4;
     tr_timer_spec t = {.delay_ns = period, .period_ns = period, .to = tr_self(cx),
                        .type = TICK_TYPE, .data = &magic, .len = sizeof magic};
     if (err == 0)
@@ -379,8 +388,12 @@ static void start(tr_ctx *cx, dconn *c)
     }
 }
 
-/* The timer comes every eighth of the tick time. More than the tick time
- * without a byte from the peer: it is down, found within 1.125 tick times.
+/* The timer comes every eighth of the tick time (or quarter of the setup
+ * time, if less). A handshake not done within the setup time fails,
+ * however the peer trickles its bytes: a stranger that names a peer holds
+ * its claim no longer (found within 1.25 setup times). Once up, more
+ * than the tick time without a byte from the peer: it is down, found
+ * within 1.125 tick times.
  * (Erlang's window is 3/4 to 1: a connection busy with a big message under
  * a sanitizer, on a loaded machine, went that long without a byte, so the
  * whole tick time is allowed.) Judged by the clock, not by counting the
@@ -389,7 +402,7 @@ static void start(tr_ctx *cx, dconn *c)
 static void tick(tr_ctx *cx, dconn *c)
 {
     uint64_t now = tr__now_ns();
-    if (now - c->read_at > c->tick_ns) {
+    if (!c->up ? now - c->started_at > c->setup_ns : now - c->read_at > c->tick_ns) {
         tr__dconn_say(c, c->up ? "peer silent past the tick time" : "handshake timed out", 0);
         end(cx, c, false);
         return;
@@ -424,6 +437,8 @@ static void let_go(tr_ctx *cx, dconn *c)
     size_t ndropped = 0;
     tr__dist_lock();
     tr__peer *p = my_peer(cx, c, &n, &idx);
+    if (n != NULL && !c->initiator)
+        tr__dist_unproven_drop(n, tr_self(cx));
     if (n != NULL && c->up)
         n->conns_up--;
     if (p != NULL && p->conn == tr_self(cx)) {
@@ -536,6 +551,7 @@ void tr__dist_conn_handler(const tr__dist_node *n, const char *peer, tr_tcp_hand
     strcpy(c->cookie, n->cookie);
     c->creation = n->creation;
     c->tick_ns = n->tick_ns;
+    c->setup_ns = n->setup_ns;
     memset(h, 0, sizeof *h);
     h->actor.behaviour = conn_behaviour;
     h->actor.state = c;

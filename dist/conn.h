@@ -38,7 +38,8 @@ typedef struct tr__dconn {
     char self[TR__NODE_NAME_MAX + 1];
     char cookie[TR__COOKIE_MAX + 1];
     uint32_t creation;
-    uint64_t tick_ns;
+    uint64_t tick_ns, setup_ns;
+    uint64_t started_at; /* when the handshake began (tr__now_ns) */
     tr__hs hs;
     unsigned char *in; /* bytes read, not yet a whole frame */
     size_t in_len, in_cap;

@@ -98,13 +98,15 @@ struct tr__dist_node {
     char cookie[TR__COOKIE_MAX + 1];
     uint32_t creation;
     uint16_t port, epmd_port;
-    uint64_t tick_ns;
+    uint64_t tick_ns, setup_ns;
     size_t busy_limit;
     int epmd_fd;        /* kept open: EPMD forgets the name when it closes */
     bool sim_registered; /* holds its name in the simulated EPMD (dist/simepmd.c) */
     tr_pid listener;
     tr__peer **peers;   /* peers[i] has node bits i + 1 */
     uint32_t npeers, peers_cap;
+    struct tr__unproven *unproven; /* acceptors' claims on names not in peers */
+    uint32_t nunproven, unproven_cap;
     unsigned conns_up;  /* connections whose handshake is done, not yet closed */
 };
 
@@ -126,8 +128,23 @@ void tr__dist_unlock(void);
 /* Under the lock: the node of rt (with that id, unless id is 0), or NULL. */
 tr__dist_node *tr__dist_node_of(tr_runtime *rt, uint64_t id);
 /* Under the lock: the peer of that name, added if new (NULL: no memory
- * or no room: 65,535 peers), and its index in *idx. */
+ * or no room: 65,535 peers), and its index in *idx. A new peer takes the
+ * claim an acceptor holds on its name (tr__dist_unproven_*). */
 tr__peer *tr__dist_peer(tr__dist_node *n, const char *name, uint32_t *idx);
+/* Under the lock: the peer of that name if it is in the table, or NULL. */
+tr__peer *tr__dist_peer_find(tr__dist_node *n, const char *name, uint32_t *idx);
+
+/* Under the lock: claims on names not in the peer table, held by
+ * acceptors whose handshake is not done. Entries of the peer table are
+ * never removed (their index is in every tr_pid of the peer), so the
+ * name a connecting stranger gives, its cookie not yet proven, gets no
+ * entry: it is noted here, and goes when the attempt does (_drop), or
+ * moves into the table once the handshake is done or once one of our
+ * own sends names the peer (tr__dist_peer). _find: where the claim on
+ * `name` is noted (the acceptor's pid), or NULL; _add: 0 or TR_ENOMEM. */
+tr_pid *tr__dist_unproven_find(tr__dist_node *n, const char *name);
+int tr__dist_unproven_add(tr__dist_node *n, const char *name, tr_pid conn);
+void tr__dist_unproven_drop(tr__dist_node *n, tr_pid conn);
 
 /* Under the lock: the tr_pid for an Erlang pid (ours or a peer's); a pid
  * of ours from another creation, or one that cannot be ours, gives

@@ -35,13 +35,21 @@ tr__dist_node *tr__dist_node_of(tr_runtime *rt, uint64_t id)
 
 /* ---- peers and their pids ---- */
 
-tr__peer *tr__dist_peer(tr__dist_node *n, const char *name, uint32_t *idx)
+tr__peer *tr__dist_peer_find(tr__dist_node *n, const char *name, uint32_t *idx)
 {
     for (uint32_t i = 0; i < n->npeers; i++)
         if (strcmp(n->peers[i]->name, name) == 0) {
             *idx = i;
             return n->peers[i];
         }
+    return NULL;
+}
+
+tr__peer *tr__dist_peer(tr__dist_node *n, const char *name, uint32_t *idx)
+{
+    tr__peer *p = tr__dist_peer_find(n, name, idx);
+    if (p != NULL)
+        return p;
     if (strlen(name) > TR__NODE_NAME_MAX || n->npeers >= (1u << TR__PID_NODE_BITS) - 1)
         return NULL;
     if (n->npeers == n->peers_cap) {
@@ -52,14 +60,60 @@ tr__peer *tr__dist_peer(tr__dist_node *n, const char *name, uint32_t *idx)
         n->peers = grown;
         n->peers_cap = cap;
     }
-    tr__peer *p = calloc(1, sizeof *p);
-    if (p == NULL)
+    if ((p = calloc(1, sizeof *p)) == NULL)
         return NULL;
     strcpy(p->name, name);
     p->epoch = 1;
+    tr_pid *claim = tr__dist_unproven_find(n, name);
+    if (claim != NULL) {
+        p->conn = *claim;
+        tr__dist_unproven_drop(n, *claim);
+    }
     *idx = n->npeers;
     n->peers[n->npeers++] = p;
     return p;
+}
+
+/* ---- acceptors' claims on names not yet peers ---- */
+
+struct tr__unproven {
+    char name[TR__NODE_NAME_MAX + 1];
+    tr_pid conn;
+};
+
+tr_pid *tr__dist_unproven_find(tr__dist_node *n, const char *name)
+{
+    for (uint32_t i = 0; i < n->nunproven; i++)
+        if (strcmp(n->unproven[i].name, name) == 0)
+            return &n->unproven[i].conn;
+    return NULL;
+}
+
+int tr__dist_unproven_add(tr__dist_node *n, const char *name, tr_pid conn)
+{
+    if (strlen(name) > TR__NODE_NAME_MAX)
+        return TR_EINVAL;
+    if (n->nunproven == n->unproven_cap) {
+        uint32_t cap = n->unproven_cap != 0 ? 2 * n->unproven_cap : 4;
+        struct tr__unproven *grown = realloc(n->unproven, cap * sizeof *grown);
+        if (grown == NULL)
+            return TR_ENOMEM;
+        n->unproven = grown;
+        n->unproven_cap = cap;
+    }
+    struct tr__unproven *u = &n->unproven[n->nunproven++];
+    strcpy(u->name, name);
+    u->conn = conn;
+    return 0;
+}
+
+void tr__dist_unproven_drop(tr__dist_node *n, tr_pid conn)
+{
+    for (uint32_t i = 0; i < n->nunproven; i++)
+        if (n->unproven[i].conn == conn) {
+            n->unproven[i] = n->unproven[--n->nunproven];
+            return;
+        }
 }
 
 static uint32_t pid_hash(const tr__rpid *e)
@@ -274,6 +328,7 @@ void tr__dist_node_free(tr__dist_node *n)
         free(n->peers[i]);
     }
     free(n->peers);
+    free(n->unproven);
     tr__epmd_unregister(n);
     free(n);
 }

@@ -464,12 +464,15 @@ int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n)
     tr_pid rf = TR_PID_NONE, to = TR_PID_NONE;
     bool from_is_pid = ctl.op != TR__CTL_SEND && ctl.op != TR__CTL_UNLINK_ID_ACK &&
                        !(ctl.op == TR__CTL_MONITOR_P_EXIT && ctl.to_name);
+    /* The sender is the peer's, the receiver ours: a pid of any other
+     * node in those fields is nobody (and makes no entry in the peer
+     * table, whose entries are never removed). */
     tr__dist_lock();
     tr__dist_node *node = tr__dist_node_of(rt, c->node_id);
     if (node != NULL) {
-        if (from_is_pid)
+        if (from_is_pid && strcmp(ctl.from.node, c->peer) == 0)
             rf = tr__dist_pid_in(node, &ctl.from);
-        if (!ctl.to_name && ctl.op != TR__CTL_REG_SEND)
+        if (!ctl.to_name && ctl.op != TR__CTL_REG_SEND && strcmp(ctl.to.node, node->name) == 0)
             to = tr__dist_pid_in(node, &ctl.to);
     }
     tr__dist_unlock();

@@ -31,10 +31,18 @@ static void sink(tr_ctx *cx, void *state, const tr_msg *m)
         atomic_fetch_add(&replies, 1);
 }
 
-/* Node `name` with an actor "echo" (dt_echo); its distribution port. */
-static tr_runtime *echo_node(const char *name, uint16_t epmd, uint16_t *port)
+/* Node `name` with an actor "echo" (dt_echo), that handshake setup time
+ * (0: the default); its distribution port. */
+static tr_runtime *echo_node_setup(const char *name, uint16_t epmd, uint64_t setup_ns,
+                                   uint16_t *port)
 {
-    tr_runtime *rt = dt_node(name, epmd, 0);
+    tr_runtime *rt = tt_runtime(2, 0);
+    char full[128];
+    snprintf(full, sizeof full, "%s@localhost", name);
+    tr_node_opts o = {.name = full, .cookie = DT_COOKIE, .host = "127.0.0.1",
+                      .epmd_port = epmd, .setup_ns = setup_ns};
+    CU_ASSERT_FATAL(tr_node_start(tr_runtime_ctx(rt), &o) == 0);
+    CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
     tr_actor_spec e = {.behaviour = dt_echo, .name = "echo"};
     TT_EQ(tr_spawn_spec(tr_runtime_ctx(rt), &e, NULL), 0);
     tr__dist_lock();
@@ -43,6 +51,11 @@ static tr_runtime *echo_node(const char *name, uint16_t epmd, uint16_t *port)
     tr__dist_unlock();
     CU_ASSERT_FATAL(*port != 0);
     return rt;
+}
+
+static tr_runtime *echo_node(const char *name, uint16_t epmd, uint16_t *port)
+{
+    return echo_node_setup(name, epmd, 0, port);
 }
 
 static int dial(uint16_t port)
@@ -407,6 +420,16 @@ static void sr_sender(tr_ctx *cx, void *state, const tr_msg *m)
         atomic_fetch_add(&sr_replies, 1);
 }
 
+/* On 1: a message to echo on node tt_sb; counts the answers. */
+static void sb_sender(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == 1)
+        TT_CHECK(tr_send_named(cx, "echo", "tt_sb@localhost", 9, "x", 1) == 0);
+    else if (m->type == 9)
+        atomic_fetch_add(&replies, 1);
+}
+
 static void test_stranger_gone_hands_the_queue_on(void)
 {
     if (dt_skip())
@@ -434,7 +457,7 @@ static void test_stranger_gone_hands_the_queue_on(void)
     for (double until = tt_now() + 30; queued == 0 && tt_now() < until; tt_sleep_ms(2)) {
         uint32_t idx;
         tr__dist_lock();
-        tr__peer *p = tr__dist_peer(tr__dist_node_of(a, 0), "tt_sr@localhost", &idx);
+        tr__peer *p = tr__dist_peer_find(tr__dist_node_of(a, 0), "tt_sr@localhost", &idx);
         queued = p != NULL ? p->nqueue : 0;
         tr__dist_unlock();
     }
@@ -447,11 +470,141 @@ static void test_stranger_gone_hands_the_queue_on(void)
     dt_epmd_stop(epmd);
 }
 
+/* Sends our name as `name` (the wrong cookie: it will not get further)
+ * and reads the status: true when "sok". */
+static bool named_as(int fd, const char *name)
+{
+    uint8_t out[512], in[512];
+    size_t ol;
+    tr__hs hs;
+    tr__hs_init(&hs, true, name, "not the cookie", 1, 1, out, sizeof out, &ol);
+    if (send(fd, out, ol, MSG_NOSIGNAL) != (ssize_t)ol)
+        return false;
+    int n = read_frame(fd, in, sizeof in);
+    return n == 3 && memcmp(in, "sok", 3) == 0;
+}
+
+/* Under the lock: node rt's peers and the unproven claims. */
+static void node_tables(tr_runtime *rt, uint32_t *peers, uint32_t *unproven)
+{
+    tr__dist_lock();
+    tr__dist_node *n = tr__dist_node_of(rt, 0);
+    *peers = n != NULL ? n->npeers : UINT32_MAX;
+    *unproven = n != NULL ? n->nunproven : UINT32_MAX;
+    tr__dist_unlock();
+}
+
+/* A stranger's name is not made a peer before its cookie is proven: 300
+ * strangers, each with a name of its own, leave the peer table empty
+ * (its entries are never removed: 65,535 such names filled it, and every
+ * new peer was then refused). One that names a real node and then
+ * trickles its bytes, a byte each 20 ms, holds that name no longer than
+ * the setup time (300 ms here; it held it while it kept sending, and for
+ * the whole tick time when silent); the real node then connects. */
+static void test_strangers_get_no_peer_entry_and_no_time(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    uint16_t port;
+    tr_runtime *a = echo_node_setup("tt_sb", epmd, 300 * TR_MSEC, &port);
+    uint32_t peers, unproven;
+    for (int i = 0; i < 300; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "tt_x%d@localhost", i);
+        int fd = dial(port);
+        CU_ASSERT(named_as(fd, name));
+        close(fd);
+    }
+    node_tables(a, &peers, &unproven);
+    for (double until = tt_now() + 30; unproven != 0 && tt_now() < until; tt_sleep_ms(2))
+        node_tables(a, &peers, &unproven);
+    TT_EQ(unproven, 0);
+    TT_EQ(peers, 0);
+
+    int fd = dial(port);
+    CU_ASSERT_FATAL(named_as(fd, "tt_sa@localhost"));
+    static const uint8_t announce[2] = {0xff, 0xff}; /* a frame that never ends */
+    bool closed = send(fd, announce, 2, MSG_NOSIGNAL) != 2;
+    for (double until = tt_now() + 30; !closed && tt_now() < until;) {
+        tt_sleep_ms(20);
+        uint8_t b;
+        ssize_t k = recv(fd, &b, 1, MSG_DONTWAIT);
+        closed = k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
+                 send(fd, "r", 1, MSG_NOSIGNAL) != 1;
+    }
+    CU_ASSERT(closed);
+    close(fd);
+    node_tables(a, &peers, &unproven);
+    TT_EQ(peers, 0);
+
+    tr_runtime *real = dt_node("tt_sa", epmd, 0);
+    tr_pid s;
+    atomic_store(&replies, 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(real), sb_sender, NULL, 0, &s), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(real), s, 1, NULL, 0), 0);
+    CU_ASSERT(tt_wait_count(&replies, 1, 30));
+    node_tables(a, &peers, &unproven);
+    TT_EQ(peers, 1);
+    TT_NO_ERRORS();
+    dt_node_end(real);
+    dt_node_end(a);
+    dt_epmd_stop(epmd);
+}
+
+/* A peer's control messages name senders of its own node: 100 REG_SENDs
+ * from pids of other nodes reach echo from nobody (not answered) and
+ * make no peer entries (they made one each); then one from its own pid
+ * is answered, and the table holds that peer alone. */
+static void test_senders_of_other_nodes_are_nobody(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    uint16_t port;
+    tr_runtime *a = echo_node("tt_bt", epmd, &port);
+    int fd = dial(port);
+    CU_ASSERT_FATAL(handshake_without(fd, "tt_third@localhost", TR__DFLAG_FRAGMENTS));
+    ei_x_buff x;
+    ei_x_new(&x);
+    for (int i = 0; i < 100; i++) {
+        char other[64];
+        snprintf(other, sizeof other, "tt_other%d@localhost", i);
+        put_reg_send(&x, other, 5, "echo", 9, "other", 5);
+    }
+    put_reg_send(&x, "tt_third@localhost", 5, "echo", 9, "own", 3);
+    CU_ASSERT(send(fd, x.buff, (size_t)x.index, MSG_NOSIGNAL) == x.index);
+    ei_x_free(&x);
+    char *body = NULL;
+    long len = read_data_frame(fd, &body);
+    CU_ASSERT_FATAL(len > 0);
+    tr__ctl d;
+    TT_EQ(tr__ctl_decode(body, (size_t)len, &d), 0);
+    uint32_t type = 0;
+    const char *data = NULL;
+    size_t dlen = 0;
+    tr__term_to_msg(d.msg, d.msg_len, &type, &data, &dlen);
+    CU_ASSERT(type == 9 && dlen == 3 && memcmp(data, "own", 3) == 0);
+    free(body);
+    uint32_t peers, unproven;
+    node_tables(a, &peers, &unproven);
+    TT_EQ(peers, 1);
+    close(fd);
+    TT_NO_ERRORS();
+    dt_node_end(a);
+    dt_epmd_stop(epmd);
+}
+
 void register_dist_bad_input_tests(void)
 {
     CU_pSuite s = tt_suite("dist_bad_input");
     tt_test(s, "garbage_closes_only_its_connection", test_garbage_closes_only_its_connection);
     tt_test(s, "stranger_gone_hands_the_queue_on", test_stranger_gone_hands_the_queue_on);
+    tt_test(s, "strangers_get_no_peer_entry_and_no_time",
+            test_strangers_get_no_peer_entry_and_no_time);
+    tt_test(s, "senders_of_other_nodes_are_nobody", test_senders_of_other_nodes_are_nobody);
     tt_test(s, "peer_without_send_sender_gets_plain_sends",
             test_peer_without_send_sender_gets_plain_sends);
     tt_test(s, "link_and_monitor_of_a_closing_connection_answered_once",

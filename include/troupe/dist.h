@@ -82,6 +82,8 @@ typedef struct tr_node_opts {
     uint16_t port;       /* listen port; 0 = any free port */
     uint16_t epmd_port;  /* 0 = $ERL_EPMD_PORT, else 4369 */
     uint64_t tick_ns;    /* a peer silent this long is down; 0 = 60 s (net_ticktime) */
+    uint64_t setup_ns;   /* a handshake not done this long after the connection is
+                            made fails; 0 = 7 s (net_setuptime) */
     size_t busy_limit;   /* a connection's unwritten output past which senders wait;
                             0 = TR_DIST_BUSY_LIMIT; TR_DIST_BUSY_MIN..TR_DIST_MSG_MAX */
 } tr_node_opts;
