@@ -70,7 +70,14 @@ def main():
     frags = (frag(True, 1, 3, whole[:len(ctl) + 4]) + frag(True, 2, 2, whole[:len(ctl) + 9])
              + frag(False, 1, 2, whole[len(ctl) + 4:len(ctl) + 12])
              + frag(False, 2, 1, whole[len(ctl) + 9:]) + frag(False, 1, 1, whole[len(ctl) + 12:]))
+    # An EXIT whose reason runs past its first fragment (and a deep term
+    # in it): the control message is whole only with the last fragment.
+    reason = b"h\x02" + b"h\x01" * 40 + b"j" + binary(b"r" * 40)
+    exit_whole = b"h\x04" + small(3) + a + b + reason
+    long_ctl = (frag(True, 5, 3, exit_whole[:30]) + frag(False, 5, 2, exit_whole[30:90])
+                + frag(False, 5, 1, exit_whole[90:]))
     seeds = {
+        "control-long-ctl": b"\x02" + long_ctl,
         "control-dist-header": b"\x02" + hdr,
         "control-fragments": b"\x02" + frags,
         "acceptor-name": b"\x00" + f2(name_msg(b"peer@h")) + f2(b"r" + bytes(20)) + send,
