@@ -39,6 +39,14 @@ bool tr__obuf_escaped(tr__obuf *b, const char *s, int mode);
 /* The whole /metrics page. 0, or TR_ENOMEM. Any thread. */
 int tr__prom_write(tr_runtime *rt, tr__obuf *b);
 
+/* serve.c: windowed /actors queries in progress in the process (each
+ * holds a sample of every actor until its window ends), and the most at
+ * once; how long a connection's output may stay above high water (30 s;
+ * the tests shorten it). */
+#define TR__METRICS_WINDOWS_MAX 8u
+unsigned tr__metrics_windows_open(void);
+extern uint64_t tr__metrics_drain_ns;
+
 /* Every live actor's figures (as tr_runtime_top with no window ranks them
  * by key), at most `cap`: a malloc'd array in *out, the count returned, or
  * TR_ENOMEM / the error of tr_runtime_top. */

@@ -168,6 +168,35 @@ int tr__observe_all(tr_runtime *rt, tr_top_key key, size_t cap, tr_actor_figures
     }
 }
 
+static int by_name(const void *x, const void *y)
+{
+    return strcmp(((const tr_actor_figures *)x)->name, ((const tr_actor_figures *)y)->name);
+}
+
+/* Each actor's name is read with its figures, one actor after another: a
+ * name that moves from one actor to another meanwhile is seen on both,
+ * which would make one series twice (a page Prometheus refuses). Sorted
+ * by name, each name stays on one actor: the one that holds it now, if
+ * either does. */
+static void one_of_each_name(tr_runtime *rt, tr_actor_figures *a, int n)
+{
+    if (n > 1)
+        qsort(a, (size_t)n, sizeof *a, by_name);
+    for (int i = 0; i < n;) {
+        int end = i + 1;
+        while (end < n && a[i].name[0] != '\0' && strcmp(a[end].name, a[i].name) == 0)
+            end++;
+        int keep = i;
+        for (int k = i; end - i > 1 && k < end; k++)
+            if (tr_whereis(rt, a[k].name) == a[k].pid)
+                keep = k;
+        for (int k = i; k < end; k++)
+            if (k != keep)
+                a[k].name[0] = '\0';
+        i = end;
+    }
+}
+
 static void named_actors(tr__obuf *b, tr_runtime *rt)
 {
     tr_actor_figures *a = NULL;
@@ -176,6 +205,7 @@ static void named_actors(tr__obuf *b, tr_runtime *rt)
         b->oom |= n == TR_ENOMEM;
         n = 0;
     }
+    one_of_each_name(rt, a, n);
     static const char *const names[] = {"troupe_actor_mailbox_depth",
                                         "troupe_actor_busy_seconds_total",
                                         "troupe_actor_messages_handled_total"};

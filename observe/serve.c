@@ -11,6 +11,7 @@
  * cancels it. While a window runs the connection stops reading
  * (tr_tcp_pause), since answers leave in the order of the requests.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,15 +21,33 @@
 /* The window's timer message: a user type, since timers send no reserved
  * ones; it counts only when it comes from the connection's own timer. */
 #define WINDOW_DONE UINT32_C(0x7e5e0001)
+/* A connection whose output stays above high water for
+ * tr__metrics_drain_ns (a client that does not read its page) is reset,
+ * and its queued page freed: 30 s (Prometheus gives up a scrape at 10). */
+#define DRAIN_LATE UINT32_C(0x7e5e0002)
+uint64_t tr__metrics_drain_ns = 30 * TR_SEC;
 
 /* Largest answer: 65,536 named actors make about 12 MiB of /metrics. */
 #define MAX_OUTPUT ((size_t)32 << 20)
+
+/* Windowed /actors queries in progress at once, process-wide: each holds
+ * a first sample (32 bytes an actor, up to 2 MiB) until its window ends,
+ * even if its client has gone (reading is paused meanwhile). Past
+ * TR__METRICS_WINDOWS_MAX, 503 with Retry-After. */
+static _Atomic unsigned windows_open;
+
+unsigned tr__metrics_windows_open(void)
+{
+    return atomic_load(&windows_open);
+}
 
 typedef struct serve_conn {
     tr_pid timer;          /* the window's timer, or TR_PID_NONE */
     tr__actors_query q;    /* the query waiting for it */
     tr__sample *before;    /* its first sample */
     size_t n_before;
+    bool counted;          /* holds one of the TR__METRICS_WINDOWS_MAX */
+    tr_pid drain;          /* the deadline while throttled, or TR_PID_NONE */
 } serve_conn;
 
 static const char *const TEXT = "Content-Type: text/plain; charset=utf-8\r\n";
@@ -39,6 +58,9 @@ static void conn_forget(serve_conn *c)
     c->before = NULL;
     c->n_before = 0;
     c->timer = TR_PID_NONE;
+    if (c->counted)
+        atomic_fetch_sub(&windows_open, 1);
+    c->counted = false;
 }
 
 static void conn_on_stop(void *state, int reason)
@@ -47,9 +69,13 @@ static void conn_on_stop(void *state, int reason)
     conn_forget(state);
 }
 
+/* An answer that cannot be queued either (the output full) leaves the
+ * request unanswered, and a request waiting for its answer stops the
+ * connection's timeouts: the connection is reset instead. */
 static void respond_text(tr_ctx *cx, int status, const char *text)
 {
-    tr_http_respond(cx, status, TEXT, text, strlen(text));
+    if (tr_http_respond(cx, status, TEXT, text, strlen(text)) != 0)
+        tr_tcp_abort(cx);
 }
 
 /* Sends the page in b, or 500 if it could not be made whole or queued. */
@@ -92,6 +118,13 @@ static void serve_actors(tr_ctx *cx, serve_conn *c, const char *query)
         serve_actors_now(cx, c);
         return;
     }
+    if (atomic_fetch_add(&windows_open, 1) >= TR__METRICS_WINDOWS_MAX) {
+        atomic_fetch_sub(&windows_open, 1);
+        tr_http_respond(cx, 503, "Retry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\n",
+                        "too many windowed queries at once\n", 34);
+        return;
+    }
+    c->counted = true;
     int n = tr__actors_sample(tr_ctx_runtime(cx), &c->before);
     tr_timer_spec t = {.delay_ns = c->q.window_ms * TR_MSEC, .to = tr_self(cx),
                        .type = WINDOW_DONE};
@@ -143,8 +176,23 @@ static void serve_conn_actor(tr_ctx *cx, void *state, const tr_msg *m)
         serve_actors_now(cx, c);
         conn_forget(c);
         tr_tcp_resume(cx);
-    } else if (m->type == TR_TCP_CLOSED && c->timer != TR_PID_NONE) {
-        tr_timer_cancel(cx, c->timer);
+    } else if (m->type == TR_TCP_THROTTLED && c->drain == TR_PID_NONE) {
+        tr_timer_spec t = {.delay_ns = tr__metrics_drain_ns, .to = tr_self(cx),
+                           .type = DRAIN_LATE};
+        if (tr_timer_start(cx, &t, &c->drain) != 0)
+            tr_tcp_abort(cx); /* cannot bound it: do not hold the page */
+    } else if (m->type == TR_TCP_UNTHROTTLED && c->drain != TR_PID_NONE) {
+        tr_timer_cancel(cx, c->drain);
+        c->drain = TR_PID_NONE;
+    } else if (m->type == DRAIN_LATE && m->from == c->drain && c->drain != TR_PID_NONE) {
+        c->drain = TR_PID_NONE;
+        tr_tcp_abort(cx);
+    } else if (m->type == TR_TCP_CLOSED) {
+        if (c->timer != TR_PID_NONE)
+            tr_timer_cancel(cx, c->timer);
+        if (c->drain != TR_PID_NONE)
+            tr_timer_cancel(cx, c->drain);
+        c->drain = TR_PID_NONE;
         conn_forget(c);
     }
 }
@@ -188,7 +236,7 @@ int tr_metrics_serve(tr_ctx *cx, const char *addr, uint16_t *port, tr_pid *serve
     uint16_t p;
     if (cx == NULL || parse_addr(addr, host, sizeof host, &p) != 0)
         return TR_EINVAL;
-    serve_conn proto = {0};
+    serve_conn proto = {.timer = TR_PID_NONE, .drain = TR_PID_NONE};
     tr_tcp_listen_opts o = {
         .host = host[0] != '\0' ? host : NULL,
         .port = p,

@@ -900,6 +900,146 @@ static void page_buffer_grows_escapes_and_fails_whole(void)
     tr__obuf_free(&b);
 }
 
+/* ---- what a client may not do to the server ---- */
+
+static atomic_bool moving;
+
+struct mover {
+    tr_runtime *rt;
+    tr_pid a, b;
+};
+
+static void *move_svc(void *arg)
+{
+    struct mover *m = arg;
+    tr_runtime *rt = m->rt;
+    tr_pid a = m->a, b = m->b;
+    while (atomic_load(&moving)) {
+        tr_unregister(rt, "svc");
+        TT_CHECK(tr_register(rt, "svc", b) == 0);
+        tr_unregister(rt, "svc");
+        TT_CHECK(tr_register(rt, "svc", a) == 0);
+    }
+    return NULL;
+}
+
+/* A name that moves from one actor to another while pages are made: each
+ * actor's name is read with its figures, one after another, so a page
+ * could hold the name on both (the same series twice, which Prometheus
+ * refuses: 90 pages of 3,000 did). 300 pages, each read strictly (no
+ * series twice), "svc" in each at most once. */
+static void a_name_moving_during_scrapes_is_one_series(void)
+{
+    fixture f;
+    fixture_start(&f);
+    struct mover m = {.rt = f.rt};
+    TT_EQ(tr_spawn(tr_runtime_ctx(f.rt), quiet, NULL, 0, &m.a), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(f.rt), quiet, NULL, 0, &m.b), 0);
+    TT_EQ(tr_register(f.rt, "svc", m.a), 0);
+    atomic_store(&moving, true);
+    pthread_t t;
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, move_svc, &m) == 0);
+    exposition *e = malloc(sizeof *e);
+    CU_ASSERT_FATAL(e != NULL);
+    int bad = 0, twice = 0;
+    for (int i = 0; i < 300; i++) {
+        char *page = get_body(f.port, "/metrics");
+        CU_ASSERT_FATAL(page != NULL);
+        if (!exposition_read(e, page) && bad++ == 0)
+            printf("\n    page %d: %s\n", i, e->err);
+        const char *key = "troupe_actor_messages_handled_total{name=\"svc\"}";
+        const char *at = strstr(page, key);
+        twice += at != NULL && strstr(at + 1, key) != NULL;
+        free(page);
+    }
+    atomic_store(&moving, false);
+    pthread_join(t, NULL);
+    free(e);
+    TT_EQ(bad, 0);
+    TT_EQ(twice, 0);
+    TT_NO_ERRORS();
+    fixture_stop(&f);
+}
+
+/* Each windowed /actors query holds a sample of every actor until its
+ * window ends, its client gone or not (reading is paused meanwhile): 200
+ * of them over 65,536 actors held 400 MiB for the window's 60 s. At most
+ * TR__METRICS_WINDOWS_MAX run at once in the process; the next is
+ * answered 503 with Retry-After, and once they end (here: the runtime
+ * stops them) none is counted. */
+static void windowed_queries_are_capped(void)
+{
+    fixture f;
+    fixture_start(&f);
+    TT_EQ(tr__metrics_windows_open(), 0);
+    hconn *c = calloc(TR__METRICS_WINDOWS_MAX, sizeof *c);
+    CU_ASSERT_FATAL(c != NULL);
+    static const char req[] = "GET /actors?window=60000 HTTP/1.1\r\nHost: t\r\n\r\n";
+    for (unsigned i = 0; i < TR__METRICS_WINDOWS_MAX; i++) {
+        hconn_open(&c[i], f.port);
+        CU_ASSERT(cli_write(c[i].fd, req, strlen(req)));
+    }
+    WAIT_FOR(tr__metrics_windows_open() == TR__METRICS_WINDOWS_MAX);
+    TT_EQ(tr__metrics_windows_open(), TR__METRICS_WINDOWS_MAX);
+    hresp r;
+    CU_ASSERT_FATAL(fetch(f.port, req, &r) == 1);
+    TT_EQ(r.status, 503);
+    free(r.body);
+    /* Not windowed: answered at once. */
+    char *body = get_body(f.port, "/actors?top=1");
+    CU_ASSERT(body != NULL && json_valid(body));
+    free(body);
+    fixture_stop(&f);
+    for (unsigned i = 0; i < TR__METRICS_WINDOWS_MAX; i++)
+        close(c[i].fd);
+    free(c);
+    TT_EQ(tr__metrics_windows_open(), 0);
+}
+
+/* A client that asks for a page and does not read it held the page (up
+ * to 32 MiB) as long as it stayed connected: its connection is reset
+ * once its output has stayed above high water for tr__metrics_drain_ns
+ * (shortened here to 200 ms; a client with a 4 KiB receive buffer, 40,000
+ * named actors making a page of 7 MiB, past what the kernel's buffers
+ * take). */
+static void a_page_not_read_is_dropped(void)
+{
+    uint64_t drain = tr__metrics_drain_ns;
+    tr__metrics_drain_ns = 200 * TR_MSEC;
+    fixture f;
+    fixture_start(&f);
+    tr_ctx *cx = tr_runtime_ctx(f.rt);
+    for (int i = 0; i < 40000; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "page_filler_%d", i);
+        tr_actor_spec s = {.behaviour = quiet, .name = name};
+        TT_EQ(tr_spawn_spec(cx, &s, NULL), 0);
+    }
+    tr_stats st;
+    tr_runtime_stats(f.rt, &st);
+    uint64_t before = st.actors_alive;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(f.port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CU_ASSERT_FATAL(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n";
+    CU_ASSERT(cli_write(fd, req, strlen(req)));
+    /* The connection's actor comes, and goes once its page is dropped. */
+    bool came = false, went = false;
+    for (double until = tt_now() + 30; !went && tt_now() < until; tt_sleep_ms(5)) {
+        tr_runtime_stats(f.rt, &st);
+        came |= st.actors_alive > before;
+        went = came && st.actors_alive == before;
+    }
+    CU_ASSERT(came && went);
+    close(fd);
+    TT_NO_ERRORS();
+    fixture_stop(&f);
+    tr__metrics_drain_ns = drain;
+}
+
 void register_metrics_serve_tests(void)
 {
     CU_pSuite s = tt_suite("metrics_serve");
@@ -916,4 +1056,8 @@ void register_metrics_serve_tests(void)
             odd_names_stay_valid_json_and_prometheus_text);
     tt_test(s, "page_buffer_grows_escapes_and_fails_whole",
             page_buffer_grows_escapes_and_fails_whole);
+    tt_test(s, "a_name_moving_during_scrapes_is_one_series",
+            a_name_moving_during_scrapes_is_one_series);
+    tt_test(s, "windowed_queries_are_capped", windowed_queries_are_capped);
+    tt_test(s, "a_page_not_read_is_dropped", a_page_not_read_is_dropped);
 }

@@ -152,7 +152,11 @@ TR_API int tr_runtime_dump_on_signal(tr_runtime *rt, int signo);
 /* Starts an HTTP actor on addr ("HOST:PORT"; port 0 picks one, written to
  * *port if port is not NULL) serving GET /metrics in the Prometheus text
  * format 0.0.4 and GET /actors?top=N&by=handled|busy|mailbox&window=MS as
- * JSON. Its pid goes to *server if not NULL; tr_kill stops it. 0 or a
+ * JSON. A windowed /actors query holds a sample of every actor for its
+ * window: at most 8 run at once in the process, and the next is answered
+ * 503 with Retry-After. A client that leaves its answer unread (its
+ * output above the high-water mark) for 30 s is reset, and the answer
+ * dropped. Its pid goes to *server if not NULL; tr_kill stops it. 0 or a
  * negative code (TR_EINVAL: bad address; a socket error). From a context
  * (a behaviour's, or tr_runtime_ctx's outside the runtime). */
 TR_API int tr_metrics_serve(tr_ctx *cx, const char *addr, uint16_t *port, tr_pid *server);
