@@ -134,7 +134,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_A)
 # sees only exported symbols (tests/test_watchdog.c, test_trace.c).
 $(TEST_BIN): $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(CHAT_MAIN) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -rdynamic -Wl,--wrap=send,--wrap=sendmsg,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=strdup,--wrap=pthread_create -o $@ $^ -lcunit $(LDLIBS)
+	$(CC) $(LDFLAGS) -rdynamic -Wl,--wrap=send,--wrap=sendmsg,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=strdup,--wrap=pthread_create,--wrap=accept4 -o $@ $^ -lcunit $(LDLIBS)
 
 # The sim_chat suite runs examples/chat.c's unchanged main inside the test
 # runner (tests/sim_chat_util.h): the same source, its main renamed.

@@ -78,7 +78,18 @@ bool tr__socket_reading(tr_ctx *cx, int fd, const tr_msg *m, uint32_t again,
             tr_stop(cx); /* the resource closes fd */
             return true;
         }
-    } else if (m->type != TR_IO_READABLE && m->type != TR_IO_ERROR && m->type != again) {
+    } else if (m->type == TR_IO_READABLE || m->type == TR_IO_ERROR || m->type == TR_IO_HUP ||
+               m->type == TR_IO_WRITABLE) {
+        /* Readiness of a descriptor the behaviour watches itself is the
+         * behaviour's; the socket's own HUP and WRITABLE (never asked
+         * for) are nobody's. (Once the socket is closed, fd < 0: what
+         * comes then is taken as the socket's, as the actor is ending.) */
+        const tr_io_event *e = TR_PAYLOAD(m, tr_io_event);
+        if (fd >= 0 && e != NULL && e->fd != fd)
+            return false;
+        if (m->type == TR_IO_HUP || m->type == TR_IO_WRITABLE)
+            return true;
+    } else if (m->type != again) {
         return false;
     }
     if (fd >= 0)
@@ -134,6 +145,15 @@ static void accept_some(tr_ctx *cx, void *socket)
         case ECONNABORTED:
         case EPROTO:
         case EPERM:
+        /* accept(2), Linux: network errors already pending on the new
+         * connection are passed on here, to be treated as EAGAIN. */
+        case ENETDOWN:
+        case ENOPROTOOPT:
+        case EHOSTDOWN:
+        case ENONET:
+        case EHOSTUNREACH:
+        case EOPNOTSUPP:
+        case ENETUNREACH:
             continue; /* that connection is gone; the next may be fine */
         default:      /* EMFILE, ENFILE, ENOBUFS, ENOMEM, ...: wait and retry */
             l->paused = true;

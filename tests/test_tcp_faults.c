@@ -310,10 +310,42 @@ static void test_fd_limit_raise(void)
     TT_EQ(after.rlim_cur, before.rlim_cur);
 }
 
+/* accept(2) on Linux passes on network errors already pending on the
+ * new connection (ENETDOWN, EHOSTUNREACH, ...), to be retried as EAGAIN:
+ * each, made to happen once, costs that attempt only, and the connection
+ * waiting behind it is accepted at once, not after the pause meant for
+ * EMFILE (an hour here: they waited it out). */
+static void test_accept_network_errors_retried_at_once(void)
+{
+    static const int errs[] = {ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH,
+                               EOPNOTSUPP, ENETUNREACH, ECONNABORTED, EPROTO};
+    struct server srv;
+    srv.st = stats_new();
+    srv.rt = tt_runtime(2, 0);
+    tr_tcp_listen_opts o = {.host = HOST, .retry_ns = 3600 * TR_SEC,
+                            .handler = handler_for(echo_raw, srv.st, 0)};
+    CU_ASSERT_FATAL(tr_tcp_listen(tr_runtime_ctx(srv.rt), &o, &srv.listener, &srv.port) == 0);
+    CU_ASSERT_FATAL(tr_runtime_start(srv.rt) == 0);
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        tt_accept_fail_once(errs[i]);
+        int fd = cli_connect_raw(srv.port, 0);
+        CU_ASSERT_FATAL(fd >= 0);
+        set_timeouts(fd, WAIT_S);
+        if (!cli_echo(fd, 16, 1))
+            printf("\n    after %s: no echo\n", strerror(errs[i]));
+        CU_ASSERT(cli_echo(fd, 16, 1));
+        close(fd);
+    }
+    tt_accept_fail_once(0);
+    server_stop(&srv);
+}
+
 void register_tcp_faults_tests(void)
 {
     CU_pSuite s = tt_suite("tcp_faults");
     tt_test(s, "2000_connect_and_reset_all_end_server_answers", test_reset_storm);
     tt_test(s, "out_of_descriptors_listener_waits_without_spinning", test_fd_exhaustion);
     tt_test(s, "fd_limit_raise_lifts_soft_limit_to_hard", test_fd_limit_raise);
+    tt_test(s, "accept_network_errors_retried_at_once",
+            test_accept_network_errors_retried_at_once);
 }

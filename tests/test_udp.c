@@ -4,6 +4,8 @@
  *
  * The helpers, and how every network test runs its server and clients:
  * net_util.h. */
+#include <fcntl.h>
+
 #include "net_util.h"
 
 struct ustats {
@@ -288,6 +290,65 @@ static void test_udp_nothing_after_stop(void)
     TT_NO_ERRORS();
 }
 
+/* A UDP behaviour may watch descriptors of its own (io.h): their
+ * readiness is its, told by the event's fd. The socket took every
+ * TR_IO_READABLE as its own (a pipe's readiness swallowed, the socket
+ * read instead) and passed on every TR_IO_HUP, its own too. Here: the
+ * first datagram makes it watch a pipe; a byte written comes as
+ * TR_IO_READABLE of the pipe, its closed end as TR_IO_HUP of the pipe,
+ * and nothing else arrives. */
+static int upipe[2];
+static atomic_int u_watched, u_readable, u_hup, u_other;
+
+static void udp_watcher(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    const tr_io_event *e = TR_PAYLOAD(m, tr_io_event);
+    if (m->type == TR_UDP_DATAGRAM) {
+        if (atomic_load(&u_watched) == 0)
+            TT_CHECK(tr_io_watch(cx, upipe[0], TR_IO_READ) == 0);
+        atomic_store(&u_watched, 1);
+    } else if (m->type == TR_IO_READABLE && e != NULL && e->fd == upipe[0]) {
+        char b[16];
+        while (read(upipe[0], b, sizeof b) > 0)
+            ;
+        atomic_fetch_add(&u_readable, 1);
+    } else if (m->type == TR_IO_HUP && e != NULL && e->fd == upipe[0]) {
+        TT_CHECK(tr_io_unwatch(cx, upipe[0]) == 0);
+        atomic_fetch_add(&u_hup, 1);
+    } else {
+        atomic_fetch_add(&u_other, 1);
+    }
+}
+
+static void test_udp_behaviour_watches_its_own(void)
+{
+    CU_ASSERT_FATAL(pipe2(upipe, O_NONBLOCK | O_CLOEXEC) == 0);
+    atomic_store(&u_watched, 0), atomic_store(&u_readable, 0);
+    atomic_store(&u_hup, 0), atomic_store(&u_other, 0);
+    struct sockaddr_in self;
+    int c = udp_client(&self);
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_udp_opts o = {.host = HOST, .actor = {.behaviour = udp_watcher}};
+    uint16_t port = 0;
+    TT_EQ(tr_udp_open(tr_runtime_ctx(rt), &o, NULL, &port), 0);
+    CU_ASSERT_FATAL(tr_runtime_start(rt) == 0);
+    struct sockaddr_in to = loopback(port);
+    CU_ASSERT(sendto(c, "d", 1, 0, (struct sockaddr *)&to, sizeof to) == 1);
+    CU_ASSERT(tt_wait_count(&u_watched, 1, WAIT_S));
+    CU_ASSERT(write(upipe[1], "x", 1) == 1);
+    CU_ASSERT(tt_wait_count(&u_readable, 1, WAIT_S));
+    close(upipe[1]);
+    CU_ASSERT(tt_wait_count(&u_hup, 1, WAIT_S));
+    TT_EQ(atomic_load(&u_other), 0);
+    tr_runtime_shutdown(rt);
+    TT_EQ(tt_join_within(rt, WAIT_S), 1); /* stopped */
+    tr_runtime_destroy(rt);
+    close(upipe[0]);
+    close(c);
+    TT_NO_ERRORS();
+}
+
 void register_udp_tests(void)
 {
     CU_pSuite s = tt_suite("udp");
@@ -297,4 +358,5 @@ void register_udp_tests(void)
     tt_test(s, "open_on_a_port_in_use_is_eaddrinuse_first_socket_keeps_it",
             test_udp_port_in_use);
     tt_test(s, "udp_echo_example_echoes_and_stops_on_sigterm", test_udp_echo_example);
+    tt_test(s, "behaviour_watches_descriptors_of_its_own", test_udp_behaviour_watches_its_own);
 }

@@ -370,6 +370,28 @@ unsigned long tt_send_calls(int fd)
     return fd >= 0 && fd < SEND_FDS ? atomic_load(&send_calls[fd]) : 0;
 }
 
+/* ---- accept4 failing once (linked with --wrap=accept4) ------------------- */
+
+static atomic_int accept_fail;
+
+int __real_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int __wrap_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+
+int __wrap_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    int err = atomic_exchange(&accept_fail, 0);
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return __real_accept4(fd, addr, len, flags);
+}
+
+void tt_accept_fail_once(int err)
+{
+    atomic_store(&accept_fail, err);
+}
+
 /* ---- threads that cannot be made (linked with --wrap=pthread_create) ---- */
 
 int __real_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),

@@ -51,6 +51,10 @@ TR_API int tr_io_watch(tr_ctx *cx, int fd, unsigned events);
 TR_API int tr_io_modify(tr_ctx *cx, int fd, unsigned events);
 
 /* Stops watching fd. Readiness messages already queued may still arrive.
+ * Unwatch before you close fd: a watch lasts until tr_io_unwatch or the
+ * actor's end, whatever becomes of the descriptor, and while it lasts its
+ * number is refused to every new watch (TR_EBUSY), the runtime's own
+ * sockets included (as libuv wants uv_close before close).
  * Errors: TR_EINVAL (not watched by this actor, not inside a behaviour).
  * Inside a turn only. */
 TR_API int tr_io_unwatch(tr_ctx *cx, int fd);

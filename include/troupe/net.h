@@ -231,8 +231,9 @@ typedef struct tr_udp_opts {
                           * a name is registered as by tr_spawn_spec */
 } tr_udp_opts;
 
-/* Opens a UDP socket actor: each datagram arrives as TR_UDP_DATAGRAM.
- * The port is its own (no SO_REUSEADDR): one that another socket holds
+/* Opens a UDP socket actor: each datagram arrives as TR_UDP_DATAGRAM, and
+ * nothing else of the socket's (the readiness of descriptors the behaviour
+ * watches itself arrives as io.h says). The port is its own (no SO_REUSEADDR): one that another socket holds
  * is -EADDRINUSE. Stores its pid and bound port if asked. Errors: as
  * tr_tcp_listen (a name is allowed), TR_EEXIST (name taken: the socket is
  * closed).
