@@ -213,6 +213,27 @@ static long read_data_frame(int fd, char **body)
     }
 }
 
+/* The node's next message to the hand-made node (a pass-through frame):
+ * its control message into *d, and whether its message is `type` with
+ * exactly those bytes. */
+static bool next_message_is(int fd, tr__ctl *d, uint32_t type, const char *bytes)
+{
+    char *body = NULL;
+    long len = read_data_frame(fd, &body);
+    if (len <= 0 || tr__ctl_decode(body, (size_t)len, d) != 0 || d->msg == NULL) {
+        free(body);
+        return false;
+    }
+    uint32_t t = 0;
+    const char *data = NULL;
+    size_t n = 0;
+    tr__term_to_msg(d->msg, d->msg_len, &t, &data, &n);
+    bool is = t == type && n == strlen(bytes) && memcmp(data, bytes, n) == 0;
+    free(body);
+    d->msg = NULL; /* it pointed into the frame */
+    return is;
+}
+
 /* A frame from the hand-made node `from` (pid <num.0.1>): a REG_SEND to
  * `to` of message `type` with `len` bytes, appended to x. */
 static void put_reg_send(ei_x_buff *x, const char *from, unsigned num, const char *to,
@@ -258,21 +279,11 @@ static void test_peer_without_send_sender_gets_plain_sends(void)
     CU_ASSERT(send(fd, x.buff, (size_t)x.index, MSG_NOSIGNAL) == x.index);
     ei_x_free(&x);
 
-    char *body = NULL;
-    long len = read_data_frame(fd, &body);
-    CU_ASSERT_FATAL(len > 0);
     tr__ctl d;
-    TT_EQ(tr__ctl_decode(body, (size_t)len, &d), 0);
+    CU_ASSERT(next_message_is(fd, &d, 9, "plain"));
     TT_EQ(d.op, TR__CTL_SEND);
     CU_ASSERT(strcmp(d.to.node, "tt_plain@localhost") == 0 && d.to.num == 5 &&
               d.to.serial == 0 && d.to.creation == 1);
-    uint32_t type = 0;
-    const char *data = NULL;
-    size_t dlen = 0;
-    tr__term_to_msg(d.msg, d.msg_len, &type, &data, &dlen);
-    TT_EQ(type, 9);
-    CU_ASSERT(dlen == 5 && data != NULL && memcmp(data, "plain", 5) == 0);
-    free(body);
     close(fd);
     TT_NO_ERRORS();
     dt_node_end(a);
@@ -577,17 +588,8 @@ static void test_senders_of_other_nodes_are_nobody(void)
     put_reg_send(&x, "tt_third@localhost", 5, "echo", 9, "own", 3);
     CU_ASSERT(send(fd, x.buff, (size_t)x.index, MSG_NOSIGNAL) == x.index);
     ei_x_free(&x);
-    char *body = NULL;
-    long len = read_data_frame(fd, &body);
-    CU_ASSERT_FATAL(len > 0);
     tr__ctl d;
-    TT_EQ(tr__ctl_decode(body, (size_t)len, &d), 0);
-    uint32_t type = 0;
-    const char *data = NULL;
-    size_t dlen = 0;
-    tr__term_to_msg(d.msg, d.msg_len, &type, &data, &dlen);
-    CU_ASSERT(type == 9 && dlen == 3 && memcmp(data, "own", 3) == 0);
-    free(body);
+    CU_ASSERT(next_message_is(fd, &d, 9, "own"));
     uint32_t peers, unproven;
     node_tables(a, &peers, &unproven);
     TT_EQ(peers, 1);
