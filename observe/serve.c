@@ -69,13 +69,18 @@ static void conn_on_stop(void *state, int reason)
     conn_forget(state);
 }
 
-/* An answer that cannot be queued either (the output full) leaves the
- * request unanswered, and a request waiting for its answer stops the
- * connection's timeouts: the connection is reset instead. */
+/* A short answer. One that cannot be queued (the output full) would
+ * leave the request unanswered, and a request waiting for its answer
+ * stops the connection's timeouts: the connection is reset instead. */
+static void respond_short(tr_ctx *cx, int status, const char *headers, const char *text)
+{
+    if (tr_http_respond(cx, status, headers, text, strlen(text)) != 0)
+        tr_tcp_abort(cx);
+}
+
 static void respond_text(tr_ctx *cx, int status, const char *text)
 {
-    if (tr_http_respond(cx, status, TEXT, text, strlen(text)) != 0)
-        tr_tcp_abort(cx);
+    respond_short(cx, status, TEXT, text);
 }
 
 /* Sends the page in b, or 500 if it could not be made whole or queued. */
@@ -120,8 +125,8 @@ static void serve_actors(tr_ctx *cx, serve_conn *c, const char *query)
     }
     if (atomic_fetch_add(&windows_open, 1) >= TR__METRICS_WINDOWS_MAX) {
         atomic_fetch_sub(&windows_open, 1);
-        tr_http_respond(cx, 503, "Retry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\n",
-                        "too many windowed queries at once\n", 34);
+        respond_short(cx, 503, "Retry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\n",
+                      "too many windowed queries at once\n");
         return;
     }
     c->counted = true;
@@ -156,8 +161,8 @@ static void on_request(tr_ctx *cx, serve_conn *c, const tr_http_request *req)
         return;
     }
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-        tr_http_respond(cx, 405, "Allow: GET, HEAD\r\nContent-Type: text/plain\r\n",
-                        "method not allowed\n", 19);
+        respond_short(cx, 405, "Allow: GET, HEAD\r\nContent-Type: text/plain\r\n",
+                      "method not allowed\n");
         return;
     }
     if (metrics)

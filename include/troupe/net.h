@@ -20,8 +20,9 @@
  * tr_stop or tr_exit is handed no further frame (nor a UDP behaviour a
  * further datagram), though more were read in the same turn. An
  * unfinished frame (a line without its newline, part of an object) when
- * the peer closes is dropped. A graceful close sends FIN and waits (up to 2 s) for the
- * peer's own close, so that what was written is not lost to a reset.
+ * the peer closes is dropped. A graceful close sends FIN and waits (up to
+ * 2 s) for the peer's own close, so that what was written is not lost to
+ * a reset.
  *
  * Backpressure: when more than high_water bytes of output are queued, the
  * connection stops reading (TR_TCP_THROTTLED) until the queue drains below
@@ -232,11 +233,11 @@ typedef struct tr_udp_opts {
 } tr_udp_opts;
 
 /* Opens a UDP socket actor: each datagram arrives as TR_UDP_DATAGRAM, and
- * nothing else of the socket's (the readiness of descriptors the behaviour
- * watches itself arrives as io.h says). The port is its own (no SO_REUSEADDR): one that another socket holds
- * is -EADDRINUSE. Stores its pid and bound port if asked. Errors: as
- * tr_tcp_listen (a name is allowed), TR_EEXIST (name taken: the socket is
- * closed).
+ * nothing else of the socket's (the readiness of descriptors the
+ * behaviour watches itself arrives as io.h says). The port is its own (no
+ * SO_REUSEADDR): one that another socket holds is -EADDRINUSE. Stores
+ * its pid and bound port if asked. Errors: as tr_tcp_listen (a name is
+ * allowed), TR_EEXIST (name taken: the socket is closed).
  * Threads: as tr_tcp_listen. */
 TR_API int tr_udp_open(tr_ctx *cx, const tr_udp_opts *o, tr_pid *sock, uint16_t *port);
 /* Inside a UDP actor's behaviour: sends one datagram. Errors: TR_ENOTCONN
