@@ -5,7 +5,19 @@
  * event that was already in flight when a watch ended (or was replaced
  * by another actor's watch of a reused fd number) is recognised and
  * dropped instead of reaching the wrong actor.
+ *
+ * A watch whose descriptor was closed without tr_io_unwatch is stale:
+ * epoll dropped its registration with the close, but the entry still
+ * names its owner. The next watch of that number (a new connection
+ * takes the lowest free one, so it comes soon) finds the entry taken,
+ * and EPOLL_CTL_ADD tells the two cases apart: EEXIST, the same file is
+ * still registered (busy); success, the number names another file now,
+ * and the stale watch gives way. Watching, changing, releasing and
+ * taking over one fd hold its entry's spinlock, so that a stale watch
+ * released on another worker cannot clear, or EPOLL_CTL_DEL, the
+ * registration that replaced it. Readiness is dispatched without it.
  */
+#include <ck_spinlock.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -23,12 +35,14 @@
 
 struct tr__fd_entry {
     tr_pid owner; /* TR_PID_NONE when not watched */
-    uint32_t gen;
+    uint32_t gen; /* the current registration's (written under lock) */
+    ck_spinlock_fas_t lock;
 };
 
 typedef struct watch {
     tr__resource res; /* first: the actor's resource list links these */
     int fd;
+    uint32_t gen; /* its registration's: the entry's while it is current */
 } watch;
 TR__RESOURCE_FIRST(watch);
 
@@ -105,17 +119,47 @@ static uint32_t epoll_events(unsigned events)
            ((events & TR_IO_WRITE) ? EPOLLOUT : 0);
 }
 
+/* The generation after g: 0 and UINT32_MAX are never used (the reactor's
+ * own descriptors are tagged with the latter). */
+static uint32_t gen_after(uint32_t g)
+{
+    do
+        g++;
+    while (g == 0 || g == UINT32_MAX);
+    return g;
+}
+
+/* Under e's lock: a new generation for e, so that every event in flight
+ * for the one before is stale. */
+static uint32_t bump(tr__fd_entry *e)
+{
+    uint32_t gen = gen_after(ck_pr_load_32(&e->gen));
+    ck_pr_store_32(&e->gen, gen);
+    return gen;
+}
+
+/* Under e's lock: whether wt is e's current watch (not one that gave way
+ * to a watch of another file under the same number). */
+static bool current(const tr__fd_entry *e, const watch *wt)
+{
+    return ck_pr_load_32(&e->gen) == wt->gen && ck_pr_load_64(&e->owner) != TR_PID_NONE;
+}
+
 static void watch_release(tr_runtime *rt, tr__resource *res)
 {
     watch *wt = (watch *)res;
     tr__reactor *r = rt->reactor;
     tr__fd_entry *e = fd_entry(r, wt->fd, 0);
     if (e != NULL) {
-        ck_pr_inc_32(&e->gen); /* events already in flight are now stale */
-        ck_pr_store_64(&e->owner, TR_PID_NONE);
+        ck_spinlock_fas_lock(&e->lock);
+        if (current(e, wt)) {
+            bump(e); /* events already in flight are now stale */
+            ck_pr_store_64(&e->owner, TR_PID_NONE);
+            /* Fails harmlessly if the owner closed the descriptor first. */
+            tr__sys_epoll_ctl(r->epfd, EPOLL_CTL_DEL, wt->fd, NULL);
+        }
+        ck_spinlock_fas_unlock(&e->lock);
     }
-    /* Fails harmlessly if the owner closed the descriptor first. */
-    tr__sys_epoll_ctl(r->epfd, EPOLL_CTL_DEL, wt->fd, NULL);
     free(wt);
     TR__METRIC_ADD(rt, fds_removed, 1);
     tr_runtime_release(rt);
@@ -139,6 +183,42 @@ static bool valid(const tr_ctx *cx, int fd, unsigned events)
            (events & ~(TR_IO_READ | TR_IO_WRITE)) == 0;
 }
 
+static int epoll_set(tr__reactor *r, int op, int fd, unsigned events, uint32_t gen)
+{
+    struct epoll_event ev = {.events = epoll_events(events),
+                             .data.u64 = (uint32_t)fd | (uint64_t)gen << 32};
+    return tr__sys_epoll_ctl(r->epfd, op, fd, &ev) == 0 ? 0 : -errno;
+}
+
+/* Under e's lock, e watched by a stale watch or by a live one: registers
+ * fd for self if the number names a file that epoll does not hold (the
+ * stale case), and returns the generation, or 0 with *err. */
+static uint32_t take_over(tr__reactor *r, tr__fd_entry *e, int fd, unsigned events,
+                          tr_pid self, int *err)
+{
+    /* Registered under a generation not yet the entry's, an event of
+     * the new file that comes before the entry says so is dropped; the
+     * EPOLL_CTL_MOD after it reports the file's readiness again. */
+    uint32_t between = gen_after(ck_pr_load_32(&e->gen)), gen = gen_after(between);
+    if ((*err = epoll_set(r, EPOLL_CTL_ADD, fd, events, gen)) != 0) {
+        if (*err == -EEXIST)
+            *err = TR_EBUSY; /* the watched file itself: a live watch */
+        return 0;
+    }
+    /* In this order, the dispatcher (which reads the generation, the
+     * owner and the generation again) sends the old file's events to
+     * the old owner or to nobody, and the new file's to self. */
+    ck_pr_store_32(&e->gen, between);
+    ck_pr_fence_store();
+    ck_pr_store_64(&e->owner, self);
+    ck_pr_fence_store();
+    ck_pr_store_32(&e->gen, gen);
+    /* Cannot fail for a registration just made but for want of memory,
+     * and the watch stands all the same: only that report is missed. */
+    (void)epoll_set(r, EPOLL_CTL_MOD, fd, events, gen);
+    return gen;
+}
+
 int tr_io_watch(tr_ctx *cx, int fd, unsigned events)
 {
     if (!valid(cx, fd, events))
@@ -151,24 +231,27 @@ int tr_io_watch(tr_ctx *cx, int fd, unsigned events)
         free(wt);
         return TR_ENOMEM;
     }
-    if (!ck_pr_cas_64(&e->owner, TR_PID_NONE, tr_self(cx))) {
-        free(wt);
-        return TR_EBUSY;
-    }
+    int err = 0;
     uint32_t gen;
-    /* Generations 0 and 2^32-1 are never used: the reactor's own
-     * descriptors are tagged with the latter. */
-    while ((gen = ck_pr_faa_32(&e->gen, 1) + 1) == 0 || gen == UINT32_MAX)
-        ;
-    struct epoll_event ev = {.events = epoll_events(events),
-                             .data.u64 = (uint32_t)fd | (uint64_t)gen << 32};
-    if (tr__sys_epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        int err = -errno;
-        ck_pr_store_64(&e->owner, TR_PID_NONE);
+    ck_spinlock_fas_lock(&e->lock);
+    if (ck_pr_load_64(&e->owner) != TR_PID_NONE) {
+        gen = take_over(r, e, fd, events, tr_self(cx), &err);
+    } else {
+        ck_pr_store_64(&e->owner, tr_self(cx));
+        gen = bump(e);
+        if ((err = epoll_set(r, EPOLL_CTL_ADD, fd, events, gen)) != 0) {
+            ck_pr_store_64(&e->owner, TR_PID_NONE);
+            if (err == -EEXIST)
+                err = TR_EBUSY;
+        }
+    }
+    ck_spinlock_fas_unlock(&e->lock);
+    if (err != 0) {
         free(wt);
-        return err == -EEXIST ? TR_EBUSY : err;
+        return err;
     }
     wt->fd = fd;
+    wt->gen = gen;
     wt->res.release = watch_release;
     tr__cx_hold(cx, &wt->res);
     tr_runtime_hold(rt);
@@ -179,13 +262,16 @@ int tr_io_watch(tr_ctx *cx, int fd, unsigned events)
 int tr_io_modify(tr_ctx *cx, int fd, unsigned events)
 {
     tr__resource **link;
-    if (!valid(cx, fd, events) || find_watch(cx, fd, &link) == NULL)
+    watch *wt;
+    if (!valid(cx, fd, events) || (wt = find_watch(cx, fd, &link)) == NULL)
         return TR_EINVAL;
     tr__reactor *r = tr_ctx_runtime(cx)->reactor;
     tr__fd_entry *e = fd_entry(r, fd, 0);
-    struct epoll_event ev = {.events = epoll_events(events),
-                             .data.u64 = (uint32_t)fd | (uint64_t)ck_pr_load_32(&e->gen) << 32};
-    return tr__sys_epoll_ctl(r->epfd, EPOLL_CTL_MOD, fd, &ev) == 0 ? 0 : -errno;
+    ck_spinlock_fas_lock(&e->lock);
+    /* A watch that gave way watches nothing: the number is another's. */
+    int err = current(e, wt) ? epoll_set(r, EPOLL_CTL_MOD, fd, events, wt->gen) : TR_EINVAL;
+    ck_spinlock_fas_unlock(&e->lock);
+    return err;
 }
 
 int tr_io_unwatch(tr_ctx *cx, int fd)

@@ -594,6 +594,102 @@ static void test_watch_errors(void)
     close(fds[1]);
 }
 
+/* ---- a watch left on a closed descriptor gives way ---------------------------- */
+
+/* An actor that closes a watched descriptor without tr_io_unwatch leaves
+ * a stale watch. Its number was refused (TR_EBUSY) to every later watch
+ * while the stale one lasted: a server's next accept takes the lowest
+ * free number, so one such slip failed every new connection. Now the
+ * next file of that number is watched, its readiness reaches its new
+ * watcher, and the stale watch's unwatch (or its actor's end) takes
+ * nothing from it. A watch of a file still watched stays busy. */
+struct giveway {
+    int fd;                       /* the number both watch */
+    atomic_bool closed, unwatched, watched;
+    atomic_int watch_rc, busy_rc;
+    atomic_int got;               /* bytes the new watcher read from fd */
+    atomic_int stale_events;      /* anything the stale watcher hears */
+};
+
+static void giveway_stale(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct giveway *g = *(struct giveway **)state;
+    if (m->type == MSG_START) {
+        TT_CHECK(tr_io_watch(cx, g->fd, TR_IO_READ) == 0);
+        close(g->fd); /* the slip: no tr_io_unwatch first */
+        atomic_store(&g->closed, true);
+    } else if (m->type == MSG_UNWATCH) {
+        /* Its watch watches nothing now: changing it is refused; ending
+         * it is allowed, and must leave the new watch alone. */
+        TT_CHECK(tr_io_modify(cx, g->fd, TR_IO_READ | TR_IO_WRITE) == TR_EINVAL);
+        TT_CHECK(tr_io_unwatch(cx, g->fd) == 0);
+        TT_CHECK(tr_io_unwatch(cx, g->fd) == TR_EINVAL);
+        atomic_store(&g->unwatched, true);
+    } else {
+        atomic_fetch_add(&g->stale_events, 1);
+    }
+}
+
+static void giveway_new(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct giveway *g = *(struct giveway **)state;
+    if (m->type == MSG_START) {
+        atomic_store(&g->watch_rc, tr_io_watch(cx, g->fd, TR_IO_READ));
+        /* Now watched and open: busy, for this actor as for others. */
+        atomic_store(&g->busy_rc, tr_io_watch(cx, g->fd, TR_IO_READ));
+        atomic_store(&g->watched, true);
+    } else if (m->type == TR_IO_READABLE && event_fd(cx, m) == g->fd) {
+        /* (A take-over may report the same readiness twice: the second
+         * finds nothing, as edge-triggered readers must expect.) */
+        char buf[16];
+        ssize_t r;
+        while ((r = read_retry(g->fd, buf, sizeof buf)) > 0)
+            atomic_fetch_add(&g->got, (int)r);
+    } else {
+        TT_CHECK(m->type == MSG_START || m->type == TR_IO_READABLE);
+    }
+}
+
+static void test_stale_watch_gives_way(void)
+{
+    int old[2], fresh[2];
+    make_pipe(old, false);
+    make_pipe(fresh, false);
+    struct giveway g = { .fd = old[0] };
+    struct giveway *gp = &g;
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_pid stale, next;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), giveway_stale, &gp, sizeof gp, &stale), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), giveway_new, &gp, sizeof gp, &next), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), stale, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    CU_ASSERT_FATAL(tt_wait_flag(&g.closed, WAIT_LIMIT_S));
+    /* The number now names another pipe's read end (as an accept would
+     * reuse it), with a byte already waiting. */
+    CU_ASSERT_FATAL(dup3(fresh[0], g.fd, O_CLOEXEC) == g.fd);
+    close(fresh[0]);
+    write_all(fresh[1], "a", 1);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), next, MSG_START, NULL, 0), 0);
+    CU_ASSERT_FATAL(tt_wait_flag(&g.watched, WAIT_LIMIT_S));
+    TT_EQ(atomic_load(&g.watch_rc), 0);
+    TT_EQ(atomic_load(&g.busy_rc), TR_EBUSY);
+    CU_ASSERT(tt_wait_count(&g.got, 1, WAIT_LIMIT_S));
+    /* The stale watch ends; the new one still hears the next edge. */
+    TT_EQ(tr_send(tr_runtime_ctx(rt), stale, MSG_UNWATCH, NULL, 0), 0);
+    CU_ASSERT_FATAL(tt_wait_flag(&g.unwatched, WAIT_LIMIT_S));
+    write_all(fresh[1], "b", 1);
+    CU_ASSERT(tt_wait_count(&g.got, 2, WAIT_LIMIT_S));
+    TT_EQ(atomic_load(&g.stale_events), 0);
+    tr_runtime_shutdown(rt);
+    TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 1); /* stopped */
+    TT_EQ(atomic_load(&g.got), 2);
+    TT_NO_ERRORS();
+    tr_runtime_destroy(rt);
+    close(g.fd);
+    close(fresh[1]);
+    close(old[1]);
+}
+
 /* ---- TR_IO_WRITABLE, and tr_io_modify ---------------------------------------- */
 
 struct filler {
@@ -1044,6 +1140,8 @@ void register_io_tests(void)
     tt_test(s, "watch_holds_runtime_open", test_watch_holds_runtime);
     tt_test(s, "watch_dropped_when_actor_stops", test_watch_dropped_on_stop);
     tt_test(s, "watch_errors", test_watch_errors);
+    tt_test(s, "a_watch_left_on_a_closed_fd_gives_way_to_its_next_file",
+            test_stale_watch_gives_way);
     tt_test(s, "writable_on_pipe_write_end", test_writable);
     tt_test(s, "modify_interest", test_modify);
     tt_test(s, "signal_usr1_subscribe_receive_restore", test_signal_usr1);

@@ -40,8 +40,8 @@ typedef struct tr_signal_event {
 /* Watches fd for the interests in `events` (TR_IO_READ, TR_IO_WRITE) on
  * behalf of the running actor. A watched descriptor holds the runtime
  * open. Errors: TR_EINVAL (bad fd or events, not inside a behaviour: the
- * outside context is refused), TR_EBUSY (fd already watched in this
- * runtime), TR_ENOMEM, or a negative errno from epoll (e.g. -EPERM for a
+ * outside context is refused), TR_EBUSY (this file already watched under
+ * that number in this runtime), TR_ENOMEM, or a negative errno from epoll (e.g. -EPERM for a
  * regular file). Inside a turn only. */
 TR_API int tr_io_watch(tr_ctx *cx, int fd, unsigned events);
 
@@ -51,10 +51,11 @@ TR_API int tr_io_watch(tr_ctx *cx, int fd, unsigned events);
 TR_API int tr_io_modify(tr_ctx *cx, int fd, unsigned events);
 
 /* Stops watching fd. Readiness messages already queued may still arrive.
- * Unwatch before you close fd: a watch lasts until tr_io_unwatch or the
- * actor's end, whatever becomes of the descriptor, and while it lasts its
- * number is refused to every new watch (TR_EBUSY), the runtime's own
- * sockets included (as libuv wants uv_close before close).
+ * Unwatch before you close fd. A watch left on a closed descriptor lasts
+ * until tr_io_unwatch or the actor's end (holding the runtime open), but
+ * watches nothing: the next watch of its number, for whatever file has
+ * it then (the runtime's own sockets included), takes the number over,
+ * and the left watch can then only be unwatched (tr_io_modify: TR_EINVAL).
  * Errors: TR_EINVAL (not watched by this actor, not inside a behaviour).
  * Inside a turn only. */
 TR_API int tr_io_unwatch(tr_ctx *cx, int fd);
