@@ -642,8 +642,11 @@ void tr__conn_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
     case TR_IO_HUP:
     case TR_IO_WRITABLE:
     case TR_IO_ERROR:
-        if (((const tr_io_event *)m->data)->fd != c->fd)
-            break; /* from an earlier descriptor */
+        if (((const tr_io_event *)m->data)->fd != c->fd) {
+            /* Readiness of a descriptor the behaviour watches itself. */
+            c->user(cx, user_state(c), m);
+            break;
+        }
         if (m->type == TR_IO_HUP || m->type == TR_IO_ERROR)
             c->flags |= HUP_SEEN;
         if (c->flags & DRAINING) {

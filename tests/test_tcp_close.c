@@ -5,6 +5,8 @@
  * net_util.h. */
 #include "net_util.h"
 
+#include <fcntl.h>
+
 /* Half-close from the client: it sends, shuts down its side, and still
  * gets every byte back, then EOF. */
 static void test_half_close(void)
@@ -292,6 +294,61 @@ static void test_hangup_while_paused(void)
     server_stop(&srv);
 }
 
+/* A connection's behaviour may watch descriptors of its own (net.h): their
+ * readiness is the behaviour's, told by the event's fd. The connection
+ * dropped every event not of its socket. Here the behaviour relays a
+ * pipe to its client: the pipe's bytes come back on the socket, the
+ * pipe's hang-up reaches the behaviour (not the connection, which goes
+ * on echoing), and the client's close ends it. */
+static int relay_pipe[2];
+static atomic_int relay_watched, relay_hup;
+
+static void relay_beh(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct cstate *cs = state;
+    const tr_io_event *e = TR_PAYLOAD(m, tr_io_event);
+    if (m->type == TR_TCP_CONNECTED) {
+        TT_CHECK(tr_io_watch(cx, relay_pipe[0], TR_IO_READ) == 0);
+        atomic_store(&relay_watched, 1);
+    } else if (m->type == TR_IO_READABLE && e != NULL && e->fd == relay_pipe[0]) {
+        char buf[64];
+        ssize_t r;
+        while ((r = read(relay_pipe[0], buf, sizeof buf)) > 0)
+            send_counted(cx, cs, buf, (size_t)r);
+        return;
+    } else if (m->type == TR_IO_HUP && e != NULL && e->fd == relay_pipe[0]) {
+        TT_CHECK(tr_io_unwatch(cx, relay_pipe[0]) == 0);
+        atomic_fetch_add(&relay_hup, 1);
+        return;
+    }
+    echo_raw(cx, state, m);
+}
+
+static void test_behaviour_watches_its_own(void)
+{
+    CU_ASSERT_FATAL(pipe2(relay_pipe, O_NONBLOCK | O_CLOEXEC) == 0);
+    atomic_store(&relay_watched, 0);
+    atomic_store(&relay_hup, 0);
+    struct server srv;
+    server_start(&srv, relay_beh, STRICT);
+    int fd = cli_connect(srv.port);
+    CU_ASSERT(tt_wait_count(&relay_watched, 1, WAIT_S));
+    CU_ASSERT(write(relay_pipe[1], "from the pipe", 13) == 13);
+    char got[32] = {0};
+    int end = 0;
+    TT_EQ(cli_read(fd, got, 13, &end), 13);
+    CU_ASSERT(memcmp(got, "from the pipe", 13) == 0);
+    close(relay_pipe[1]);
+    CU_ASSERT(tt_wait_count(&relay_hup, 1, WAIT_S));
+    CU_ASSERT(cli_echo(fd, 7, 100)); /* the connection goes on */
+    close(fd);
+    server_saw_close(&srv, 1);
+    TT_EQ(atomic_load(&srv.st->connected), 1);
+    TT_NO_ERRORS();
+    server_stop(&srv);
+    close(relay_pipe[0]);
+}
+
 void register_tcp_close_tests(void)
 {
     CU_pSuite s = tt_suite("tcp_close");
@@ -303,4 +360,5 @@ void register_tcp_close_tests(void)
     tt_test(s, "closed_reason_0_on_fin_negative_on_reset", test_close_reasons);
     tt_test(s, "closing_leaves_no_dead_letters", test_closing_leaves_no_dead_letters);
     tt_test(s, "hangup_while_paused_read_to_eof_after_resume", test_hangup_while_paused);
+    tt_test(s, "behaviour_watches_descriptors_of_its_own", test_behaviour_watches_its_own);
 }

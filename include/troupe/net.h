@@ -15,7 +15,8 @@
  *   TR_TCP_THROTTLED / TR_TCP_UNTHROTTLED        backpressure changes
  *   TR_TCP_ERROR       a framing error (payload: tr_tcp_error)
  *   TR_TCP_CLOSED      once, last (payload: tr_tcp_error: why)
- * interleaved with ordinary messages from other actors. After
+ * interleaved with ordinary messages from other actors and with the
+ * readiness of descriptors the behaviour watches itself (io.h). After
  * TR_TCP_CLOSED has been handled the actor stops. A behaviour that calls
  * tr_stop or tr_exit is handed no further frame (nor a UDP behaviour a
  * further datagram), though more were read in the same turn. An
