@@ -54,8 +54,8 @@ TR_TSAN_FENCE(unlock)
     CK_CC_INLINE static void ck_pr_sub_##S(T *t, T d) { (void)__atomic_fetch_sub(t, d, TR_TSAN_MO); } \
     CK_CC_INLINE static void ck_pr_inc_##S(T *t) { (void)__atomic_fetch_add(t, 1, TR_TSAN_MO); } \
     CK_CC_INLINE static void ck_pr_dec_##S(T *t) { (void)__atomic_fetch_sub(t, 1, TR_TSAN_MO); } \
-    CK_CC_INLINE static bool ck_pr_dec_##S##_zero(T *t)                         \
-    { return __atomic_sub_fetch(t, 1, TR_TSAN_MO) == 0; }                        \
+    CK_CC_INLINE static void ck_pr_dec_##S##_zero(T *t, bool *zero)             \
+    { *zero = __atomic_sub_fetch(t, 1, TR_TSAN_MO) == 0; }                       \
     CK_CC_INLINE static void ck_pr_or_##S(T *t, T v) { (void)__atomic_fetch_or(t, v, TR_TSAN_MO); } \
     CK_CC_INLINE static void ck_pr_and_##S(T *t, T v) { (void)__atomic_fetch_and(t, v, TR_TSAN_MO); } \
     CK_CC_INLINE static bool ck_pr_cas_##S(T *t, T c, T s)                      \
