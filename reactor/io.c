@@ -12,10 +12,21 @@
  * takes the lowest free one, so it comes soon) finds the entry taken,
  * and EPOLL_CTL_ADD tells the two cases apart: EEXIST, the same file is
  * still registered (busy); success, the number names another file now,
- * and the stale watch gives way. Watching, changing, releasing and
- * taking over one fd hold its entry's spinlock, so that a stale watch
- * released on another worker cannot clear, or EPOLL_CTL_DEL, the
- * registration that replaced it. Readiness is dispatched without it.
+ * and the stale watch gives way (counted out then; the new one keeps its
+ * hold on the runtime). The entry points at its current watch, and a
+ * watch is current by identity, not by generation (generations come
+ * round, and a stale watch may live as long as its actor). Watching,
+ * changing, releasing and taking over one fd hold its entry's spinlock,
+ * so that a stale watch released on another worker cannot clear, or
+ * EPOLL_CTL_DEL, the registration that replaced it. Readiness is
+ * dispatched without it.
+ *
+ * A registration can outlive its watch: epoll keeps it while the file
+ * is open under any number, so a file closed under this one but dup'd
+ * elsewhere stays registered, unreachable by EPOLL_CTL_DEL. Its events
+ * carry an old generation and reach nobody; if it comes back under its
+ * number, EPOLL_CTL_ADD says EEXIST to a watch that finds the entry
+ * free, and EPOLL_CTL_MOD makes the registration that watch's.
  */
 #include <ck_spinlock.h>
 #include <errno.h>
@@ -34,9 +45,11 @@
 #define CHUNKS (1u << 14) /* descriptors below 2^24 */
 
 struct tr__fd_entry {
-    tr_pid owner; /* TR_PID_NONE when not watched */
-    uint32_t gen; /* the current registration's (written under lock) */
+    tr_pid owner;        /* TR_PID_NONE when not watched */
+    uint32_t gen;        /* the current registration's (written under lock) */
     ck_spinlock_fas_t lock;
+    struct watch *watch; /* the current watch: which one is, by identity
+                          * (a generation may come round again) */
 };
 
 typedef struct watch {
@@ -99,7 +112,9 @@ void tr__io_dispatch(tr__reactor *r, uint64_t data, uint32_t events)
     tr__fd_entry *e = fd_entry(r, fd, 0);
     if (e == NULL || ck_pr_load_32(&e->gen) != gen)
         return;
+    ck_pr_fence_load(); /* the owner of that generation, or a later one's */
     tr_pid owner = ck_pr_load_64(&e->owner);
+    ck_pr_fence_load();
     if (owner == TR_PID_NONE || ck_pr_load_32(&e->gen) != gen)
         return;
     /* Data before the hang-up, so the owner reads what is left first. */
@@ -138,31 +153,29 @@ static uint32_t bump(tr__fd_entry *e)
     return gen;
 }
 
-/* Under e's lock: whether wt is e's current watch (not one that gave way
- * to a watch of another file under the same number). */
-static bool current(const tr__fd_entry *e, const watch *wt)
-{
-    return ck_pr_load_32(&e->gen) == wt->gen && ck_pr_load_64(&e->owner) != TR_PID_NONE;
-}
-
 static void watch_release(tr_runtime *rt, tr__resource *res)
 {
     watch *wt = (watch *)res;
     tr__reactor *r = rt->reactor;
     tr__fd_entry *e = fd_entry(r, wt->fd, 0);
+    bool current = false;
     if (e != NULL) {
         ck_spinlock_fas_lock(&e->lock);
-        if (current(e, wt)) {
+        if ((current = ck_pr_load_ptr(&e->watch) == wt)) {
             bump(e); /* events already in flight are now stale */
             ck_pr_store_64(&e->owner, TR_PID_NONE);
+            ck_pr_store_ptr(&e->watch, NULL);
             /* Fails harmlessly if the owner closed the descriptor first. */
             tr__sys_epoll_ctl(r->epfd, EPOLL_CTL_DEL, wt->fd, NULL);
         }
         ck_spinlock_fas_unlock(&e->lock);
     }
     free(wt);
-    TR__METRIC_ADD(rt, fds_removed, 1);
-    tr_runtime_release(rt);
+    /* A watch that gave way was counted out by the one that took over. */
+    if (current) {
+        TR__METRIC_ADD(rt, fds_removed, 1);
+        tr_runtime_release(rt);
+    }
 }
 
 /* The running actor's watch of fd, and the link that points to it. */
@@ -190,9 +203,10 @@ static int epoll_set(tr__reactor *r, int op, int fd, unsigned events, uint32_t g
     return tr__sys_epoll_ctl(r->epfd, op, fd, &ev) == 0 ? 0 : -errno;
 }
 
-/* Under e's lock, e watched by a stale watch or by a live one: registers
- * fd for self if the number names a file that epoll does not hold (the
- * stale case), and returns the generation, or 0 with *err. */
+/* Under e's lock, e watched (by a watch that may be left on a closed
+ * descriptor): registers fd for self if the number names a file that
+ * epoll does not hold under it, and returns the generation; 0 with *err
+ * if epoll holds it (TR_EBUSY: that watch is live) or refuses it. */
 static uint32_t take_over(tr__reactor *r, tr__fd_entry *e, int fd, unsigned events,
                           tr_pid self, int *err)
 {
@@ -202,7 +216,7 @@ static uint32_t take_over(tr__reactor *r, tr__fd_entry *e, int fd, unsigned even
     uint32_t between = gen_after(ck_pr_load_32(&e->gen)), gen = gen_after(between);
     if ((*err = epoll_set(r, EPOLL_CTL_ADD, fd, events, gen)) != 0) {
         if (*err == -EEXIST)
-            *err = TR_EBUSY; /* the watched file itself: a live watch */
+            *err = TR_EBUSY;
         return 0;
     }
     /* In this order, the dispatcher (which reads the generation, the
@@ -219,6 +233,24 @@ static uint32_t take_over(tr__reactor *r, tr__fd_entry *e, int fd, unsigned even
     return gen;
 }
 
+/* Under e's lock, e not watched: registers fd for self. A registration
+ * already there is one that outlived its watch (the file stayed open
+ * under another number when this one was closed, and came back): it is
+ * taken as it is. */
+static uint32_t first_watch(tr__reactor *r, tr__fd_entry *e, int fd, unsigned events,
+                            tr_pid self, int *err)
+{
+    ck_pr_store_64(&e->owner, self);
+    uint32_t gen = bump(e);
+    *err = epoll_set(r, EPOLL_CTL_ADD, fd, events, gen);
+    if (*err == -EEXIST)
+        *err = epoll_set(r, EPOLL_CTL_MOD, fd, events, gen);
+    if (*err == 0)
+        return gen;
+    ck_pr_store_64(&e->owner, TR_PID_NONE);
+    return 0;
+}
+
 int tr_io_watch(tr_ctx *cx, int fd, unsigned events)
 {
     if (!valid(cx, fd, events))
@@ -231,31 +263,40 @@ int tr_io_watch(tr_ctx *cx, int fd, unsigned events)
         free(wt);
         return TR_ENOMEM;
     }
-    int err = 0;
-    uint32_t gen;
+    tr__resource **link = NULL;
+    watch *mine = find_watch(cx, fd, &link);
+    int err;
     ck_spinlock_fas_lock(&e->lock);
-    if (ck_pr_load_64(&e->owner) != TR_PID_NONE) {
-        gen = take_over(r, e, fd, events, tr_self(cx), &err);
-    } else {
-        ck_pr_store_64(&e->owner, tr_self(cx));
-        gen = bump(e);
-        if ((err = epoll_set(r, EPOLL_CTL_ADD, fd, events, gen)) != 0) {
-            ck_pr_store_64(&e->owner, TR_PID_NONE);
-            if (err == -EEXIST)
-                err = TR_EBUSY;
-        }
+    watch *cur = ck_pr_load_ptr(&e->watch);
+    uint32_t gen = cur == NULL ? first_watch(r, e, fd, events, tr_self(cx), &err)
+                               : take_over(r, e, fd, events, tr_self(cx), &err);
+    /* This actor's own watch, left on a closed descriptor, is renewed in
+     * place: a second record would be the one found, and unwatched. */
+    bool renewed = err == 0 && cur != NULL && cur == mine;
+    if (err == 0) {
+        watch *now = renewed ? mine : wt;
+        now->gen = gen;
+        ck_pr_store_ptr(&e->watch, now);
     }
     ck_spinlock_fas_unlock(&e->lock);
-    if (err != 0) {
+    if (mine != NULL && mine != cur) {
+        /* Its watch that gave way to another's: it watches nothing, and
+         * was counted out when it gave way. */
+        *link = mine->res.next;
+        free(mine);
+    }
+    if (err != 0 || renewed) {
         free(wt);
         return err;
     }
     wt->fd = fd;
-    wt->gen = gen;
     wt->res.release = watch_release;
     tr__cx_hold(cx, &wt->res);
-    tr_runtime_hold(rt);
     TR__METRIC_ADD(rt, fds_added, 1);
+    if (cur != NULL)
+        TR__METRIC_ADD(rt, fds_removed, 1); /* the one replaced: its hold is kept */
+    else
+        tr_runtime_hold(rt);
     return 0;
 }
 
@@ -269,7 +310,8 @@ int tr_io_modify(tr_ctx *cx, int fd, unsigned events)
     tr__fd_entry *e = fd_entry(r, fd, 0);
     ck_spinlock_fas_lock(&e->lock);
     /* A watch that gave way watches nothing: the number is another's. */
-    int err = current(e, wt) ? epoll_set(r, EPOLL_CTL_MOD, fd, events, wt->gen) : TR_EINVAL;
+    int err = ck_pr_load_ptr(&e->watch) == wt ? epoll_set(r, EPOLL_CTL_MOD, fd, events, wt->gen)
+                                              : TR_EINVAL;
     ck_spinlock_fas_unlock(&e->lock);
     return err;
 }

@@ -690,6 +690,96 @@ static void test_stale_watch_gives_way(void)
     close(old[1]);
 }
 
+/* The same slip by one actor, which then watches the number's next file
+ * itself: its left watch is renewed, not doubled (a second record was the
+ * one tr_io_unwatch found, ending the live watch and keeping the dead
+ * one). And a file whose registration outlived its watch (open under
+ * another number when this one was closed) is watched again when it comes
+ * back under it (it was TR_EBUSY with nobody watching). Every watch is
+ * counted once in fds_watched, and the run ends by itself once none is
+ * left: no hold kept or lost on the way. */
+struct renew {
+    int fd, spare[2], kept;  /* kept: a dup of the first file, open throughout */
+    atomic_int got, step;
+};
+
+static long watched_now(tr_ctx *cx)
+{
+    tr_metrics mt;
+    tr_runtime_metrics(tr_ctx_runtime(cx), &mt, NULL, 0);
+    return (long)mt.fds_watched;
+}
+
+static void renew_actor(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    struct renew *n = *(struct renew **)state;
+    if (m->type == MSG_START) {
+        int first = n->fd;
+        TT_CHECK(tr_io_watch(cx, first, TR_IO_READ) == 0);
+        n->kept = fcntl(first, F_DUPFD_CLOEXEC, 100); /* the file stays open */
+        TT_CHECK(n->kept >= 100);
+        close(first); /* the slip */
+        TT_CHECK(dup3(n->spare[0], first, O_CLOEXEC) == first);
+        TT_CHECK(tr_io_watch(cx, first, TR_IO_READ) == 0); /* renewed */
+        TT_CHECK(tr_io_watch(cx, first, TR_IO_READ) == TR_EBUSY);
+        TT_CHECK(watched_now(cx) == 1);
+        TT_CHECK(write(n->spare[1], "r", 1) == 1);
+    } else if (m->type == TR_IO_READABLE && event_fd(cx, m) == n->fd) {
+        char buf[8];
+        ssize_t r;
+        while ((r = read_retry(n->fd, buf, sizeof buf)) > 0)
+            atomic_fetch_add(&n->got, (int)r);
+        if (atomic_load(&n->got) == 1 && atomic_load(&n->step) == 0) {
+            atomic_store(&n->step, 1);
+            /* One record: the unwatch ends the live watch, the next has
+             * nothing to end. */
+            TT_CHECK(tr_io_unwatch(cx, n->fd) == 0);
+            TT_CHECK(tr_io_unwatch(cx, n->fd) == TR_EINVAL);
+            TT_CHECK(watched_now(cx) == 0);
+            /* The first file back under its number: its registration
+             * outlived the close, and is taken as it is. */
+            TT_CHECK(dup3(n->kept, n->fd, O_CLOEXEC) == n->fd);
+            TT_CHECK(tr_io_watch(cx, n->fd, TR_IO_READ) == 0);
+            TT_CHECK(watched_now(cx) == 1);
+            TT_CHECK(write(n->spare[1], "x", 1) == 1); /* not the watched file */
+            atomic_store(&n->step, 2);
+        } else if (atomic_load(&n->step) == 2 && atomic_load(&n->got) >= 2) {
+            TT_CHECK(tr_io_unwatch(cx, n->fd) == 0);
+            TT_CHECK(watched_now(cx) == 0);
+            atomic_store(&n->step, 3);
+        }
+    } else {
+        TT_CHECK(m->type == MSG_START || m->type == TR_IO_READABLE);
+    }
+}
+
+static void test_left_watch_renewed(void)
+{
+    int first[2];
+    make_pipe(first, false);
+    struct renew n = { .fd = first[0] };
+    make_pipe(n.spare, false);
+    struct renew *np = &n;
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_pid a;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), renew_actor, &np, sizeof np, &a), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), a, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    CU_ASSERT_FATAL(tt_wait_count(&n.step, 2, WAIT_LIMIT_S));
+    write_all(first[1], "y", 1); /* the first file, watched again */
+    /* Ends by itself when the last watch goes: holds balanced. */
+    TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
+    TT_EQ(atomic_load(&n.step), 3);
+    TT_EQ(atomic_load(&n.got), 2);
+    TT_NO_ERRORS();
+    tr_runtime_destroy(rt);
+    close(n.fd);
+    close(n.kept);
+    close(first[1]);
+    close(n.spare[0]);
+    close(n.spare[1]);
+}
+
 /* ---- TR_IO_WRITABLE, and tr_io_modify ---------------------------------------- */
 
 struct filler {
@@ -1142,6 +1232,8 @@ void register_io_tests(void)
     tt_test(s, "watch_errors", test_watch_errors);
     tt_test(s, "a_watch_left_on_a_closed_fd_gives_way_to_its_next_file",
             test_stale_watch_gives_way);
+    tt_test(s, "a_left_watch_renewed_by_its_actor_and_a_lingering_registration_taken",
+            test_left_watch_renewed);
     tt_test(s, "writable_on_pipe_write_end", test_writable);
     tt_test(s, "modify_interest", test_modify);
     tt_test(s, "signal_usr1_subscribe_receive_restore", test_signal_usr1);

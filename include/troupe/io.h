@@ -51,11 +51,12 @@ TR_API int tr_io_watch(tr_ctx *cx, int fd, unsigned events);
 TR_API int tr_io_modify(tr_ctx *cx, int fd, unsigned events);
 
 /* Stops watching fd. Readiness messages already queued may still arrive.
- * Unwatch before you close fd. A watch left on a closed descriptor lasts
- * until tr_io_unwatch or the actor's end (holding the runtime open), but
- * watches nothing: the next watch of its number, for whatever file has
- * it then (the runtime's own sockets included), takes the number over,
- * and the left watch can then only be unwatched (tr_io_modify: TR_EINVAL).
+ * Unwatch before you close fd. A watch left on a closed descriptor
+ * watches nothing, yet holds the runtime open, until tr_io_unwatch, the
+ * actor's end, or the next watch of its number (for whatever file has it
+ * then, the runtime's own sockets included): by the same actor, that
+ * renews it; by another, the left watch gives way (it may still be
+ * unwatched; tr_io_modify: TR_EINVAL).
  * Errors: TR_EINVAL (not watched by this actor, not inside a behaviour).
  * Inside a turn only. */
 TR_API int tr_io_unwatch(tr_ctx *cx, int fd);
