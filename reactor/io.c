@@ -25,8 +25,9 @@
  * is open under any number, so a file closed under this one but dup'd
  * elsewhere stays registered, unreachable by EPOLL_CTL_DEL. Its events
  * carry an old generation and reach nobody; if it comes back under its
- * number, EPOLL_CTL_ADD says EEXIST to a watch that finds the entry
- * free, and EPOLL_CTL_MOD makes the registration that watch's.
+ * number, it is refused (TR_EBUSY) until that file is closed: taking
+ * such a registration over (EPOLL_CTL_MOD) would take the reactor's own
+ * descriptors as readily, which epoll registers the same way.
  */
 #include <ck_spinlock.h>
 #include <errno.h>
@@ -234,20 +235,19 @@ static uint32_t take_over(tr__reactor *r, tr__fd_entry *e, int fd, unsigned even
 }
 
 /* Under e's lock, e not watched: registers fd for self. A registration
- * already there is one that outlived its watch (the file stayed open
- * under another number when this one was closed, and came back): it is
- * taken as it is. */
+ * already there is the reactor's own (its eventfd, timerfd, the signal
+ * descriptor) or one that outlived its watch (see the top): busy, both,
+ * since epoll does not tell whose a registration is. */
 static uint32_t first_watch(tr__reactor *r, tr__fd_entry *e, int fd, unsigned events,
                             tr_pid self, int *err)
 {
     ck_pr_store_64(&e->owner, self);
     uint32_t gen = bump(e);
-    *err = epoll_set(r, EPOLL_CTL_ADD, fd, events, gen);
-    if (*err == -EEXIST)
-        *err = epoll_set(r, EPOLL_CTL_MOD, fd, events, gen);
-    if (*err == 0)
+    if ((*err = epoll_set(r, EPOLL_CTL_ADD, fd, events, gen)) == 0)
         return gen;
     ck_pr_store_64(&e->owner, TR_PID_NONE);
+    if (*err == -EEXIST)
+        *err = TR_EBUSY;
     return 0;
 }
 
