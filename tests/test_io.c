@@ -69,6 +69,17 @@ static void write_all(int fd, const void *data, size_t n)
     }
 }
 
+/* Spawns fn with a copy of the pointer p as its state, sends it
+ * MSG_START and starts rt: how most tests here begin. */
+static tr_pid started(tr_runtime *rt, tr_behaviour fn, void *p)
+{
+    tr_pid pid = TR_PID_NONE;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), fn, &p, sizeof p, &pid), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), pid, MSG_START, NULL, 0), 0);
+    TT_EQ(tr_runtime_start(rt), 0);
+    return pid;
+}
+
 /* Checks a readiness message's envelope and returns its descriptor. */
 static int event_fd(tr_ctx *cx, const tr_msg *m)
 {
@@ -245,10 +256,7 @@ static void run_reader(bool records, uint32_t count)
         CU_ASSERT_FATAL(rd->buf != NULL);
     }
     tr_runtime *rt = tt_runtime(2, 0);
-    tr_pid p;
-    TT_EQ(tr_spawn(tr_runtime_ctx(rt), reader_actor, &rd, sizeof rd, &p), 0);
-    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, NULL, 0), 0);
-    TT_EQ(tr_runtime_start(rt), 0);
+    started(rt, reader_actor, rd);
     atomic_bool abort_flag = false;
     struct writer w = { .wfd = fds[1], .rd = rd, .abort = &abort_flag, .records = records,
                         .count = count };
@@ -436,10 +444,7 @@ static void test_watch_holds_runtime(void)
     struct holder h = { .fd = fds[0] };
     struct holder *hp = &h;
     tr_runtime *rt = tt_runtime(2, 0);
-    tr_pid p;
-    TT_EQ(tr_spawn(tr_runtime_ctx(rt), holder_actor, &hp, sizeof hp, &p), 0);
-    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, NULL, 0), 0);
-    TT_EQ(tr_runtime_start(rt), 0);
+    tr_pid p = started(rt, holder_actor, hp);
     struct tt_joiner j = { .rt = rt };
     pthread_t t = tt_thread(tt_joiner_main, &j);
     CU_ASSERT(tt_wait_flag(&h.watching, WAIT_LIMIT_S));
@@ -482,10 +487,7 @@ static void test_watch_dropped_on_stop(void)
     rd->expect = 3;
     rd->cap = 3;
     rd->buf = malloc(3);
-    tr_pid b;
-    TT_EQ(tr_spawn(tr_runtime_ctx(rt), reader_actor, &rd, sizeof rd, &b), 0);
-    TT_EQ(tr_send(tr_runtime_ctx(rt), b, MSG_START, NULL, 0), 0);
-    TT_EQ(tr_runtime_start(rt), 0);
+    started(rt, reader_actor, rd);
     CU_ASSERT(tt_wait_flag(&rd->watching, WAIT_LIMIT_S));
     write_all(fds[1], "abc", 3);
     close(fds[1]);
@@ -501,10 +503,7 @@ static void test_watch_dropped_on_stop(void)
     make_pipe(fds2, false);
     struct holder h2 = { .fd = fds2[0] };
     struct holder *hp2 = &h2;
-    tr_pid c;
-    TT_EQ(tr_spawn(tr_runtime_ctx(rt), holder_actor, &hp2, sizeof hp2, &c), 0);
-    TT_EQ(tr_send(tr_runtime_ctx(rt), c, MSG_START, NULL, 0), 0);
-    TT_EQ(tr_runtime_start(rt), 0);
+    started(rt, holder_actor, hp2);
     CU_ASSERT(tt_wait_flag(&h2.watching, WAIT_LIMIT_S));
     tr_runtime_destroy(rt); /* running, with a watch: stops, frees (ASan/LSan) */
     TT_NO_ERRORS();
@@ -757,10 +756,7 @@ static void test_left_watch_renewed(void)
     make_pipe(n.spare, false);
     struct renew *np = &n;
     tr_runtime *rt = tt_runtime(2, 0);
-    tr_pid a;
-    TT_EQ(tr_spawn(tr_runtime_ctx(rt), renew_actor, &np, sizeof np, &a), 0);
-    TT_EQ(tr_send(tr_runtime_ctx(rt), a, MSG_START, NULL, 0), 0);
-    TT_EQ(tr_runtime_start(rt), 0);
+    started(rt, renew_actor, np);
     /* Ends by itself when the last watch goes: holds balanced. */
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
     TT_EQ(atomic_load(&n.step), 2);
@@ -837,10 +833,7 @@ static void test_own_fds_refused(void)
     }
     CU_ASSERT(o.n >= 3); /* eventfd, timerfd, epoll set at least */
     struct own_fds *op = &o;
-    tr_pid a;
-    TT_EQ(tr_spawn(tr_runtime_ctx(rt), own_fds_actor, &op, sizeof op, &a), 0);
-    TT_EQ(tr_send(tr_runtime_ctx(rt), a, MSG_START, NULL, 0), 0);
-    TT_EQ(tr_runtime_start(rt), 0);
+    started(rt, own_fds_actor, op);
     CU_ASSERT(tt_wait_count(&o.fired, 1, WAIT_LIMIT_S));
     TT_EQ(atomic_load(&o.taken), 0);
     TT_EQ(tt_join_within(rt, JOIN_LIMIT_S), 0);
@@ -907,10 +900,7 @@ static void test_writable(void)
     struct filler f = { .wfd = fds[1] };
     struct filler *fp = &f;
     tr_runtime *rt = tt_runtime(2, 0);
-    tr_pid p;
-    TT_EQ(tr_spawn(tr_runtime_ctx(rt), filler_actor, &fp, sizeof fp, &p), 0);
-    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, NULL, 0), 0);
-    TT_EQ(tr_runtime_start(rt), 0);
+    started(rt, filler_actor, fp);
     CU_ASSERT(tt_wait_flag(&f.full, WAIT_LIMIT_S));
     /* Drain the pipe: that makes room, which must be reported. */
     size_t drained = 0;
@@ -984,10 +974,7 @@ static void test_modify(void)
     struct modifier md = { .rfd = fds[0] };
     struct modifier *mp = &md;
     tr_runtime *rt = tt_runtime(2, 0);
-    tr_pid p;
-    TT_EQ(tr_spawn(tr_runtime_ctx(rt), modifier_actor, &mp, sizeof mp, &p), 0);
-    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, NULL, 0), 0);
-    TT_EQ(tr_runtime_start(rt), 0);
+    tr_pid p = started(rt, modifier_actor, mp);
     CU_ASSERT(tt_wait_flag(&md.watching, WAIT_LIMIT_S));
     write_all(fds[1], "data", 4);
     tt_sleep_ms(50); /* room for a wrong READABLE to show up */
@@ -1065,10 +1052,7 @@ static void test_signal_usr1(void)
     struct sig_sub s = { .signo = SIGUSR1 };
     struct sig_sub *sp = &s;
     tr_runtime *rt = tt_runtime(2, 0);
-    tr_pid p;
-    TT_EQ(tr_spawn(tr_runtime_ctx(rt), sig_actor, &sp, sizeof sp, &p), 0);
-    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, NULL, 0), 0);
-    TT_EQ(tr_runtime_start(rt), 0);
+    started(rt, sig_actor, sp);
     bool subscribed = tt_wait_flag(&s.subscribed, WAIT_LIMIT_S);
     CU_ASSERT(subscribed);
     /* Only with the runtime's handler in place: the default action of
@@ -1142,10 +1126,7 @@ static void usr1_round_trip(tr_runtime *rt)
 {
     struct sig_sub s = { .signo = SIGUSR1 };
     struct sig_sub *sp = &s;
-    tr_pid p;
-    TT_EQ(tr_spawn(tr_runtime_ctx(rt), sig_actor, &sp, sizeof sp, &p), 0);
-    TT_EQ(tr_send(tr_runtime_ctx(rt), p, MSG_START, NULL, 0), 0);
-    TT_EQ(tr_runtime_start(rt), 0);
+    started(rt, sig_actor, sp);
     bool subscribed = tt_wait_flag(&s.subscribed, WAIT_LIMIT_S);
     CU_ASSERT(subscribed);
     if (subscribed && !handler_is(SIGUSR1, SIG_DFL))
