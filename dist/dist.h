@@ -51,13 +51,13 @@ typedef struct tr__dist_out {
     char name[TR__NODE_NAME_MAX + 1]; /* REG_SEND: the registered name */
 } tr__dist_out;
 
-/* A peer node: its connection and the pids of it we have handed out. */
 /* One of a peer's pids: an erlang_pid without its node name (1 KiB of
  * atom buffer each), which is the peer's. */
 typedef struct tr__rpid {
     uint32_t num, serial, creation;
 } tr__rpid;
 
+/* A peer node: its connection and the pids of it we have handed out. */
 typedef struct tr__peer {
     char name[TR__NODE_NAME_MAX + 1];
     uint32_t epoch;     /* the generation bits of its tr_pids; moves on at each down */

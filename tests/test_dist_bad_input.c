@@ -20,15 +20,30 @@
 
 static atomic_int replies;
 
-/* On 1: ten messages to echo on node tt_ba; counts the answers. */
-static void sink(tr_ctx *cx, void *state, const tr_msg *m)
+/* On 1: n messages to the actor "echo" on node `node`; counts the
+ * answers in *count. */
+typedef struct sender_spec {
+    const char *node;
+    int n;
+    atomic_int *count;
+} sender_spec;
+
+static void sender(tr_ctx *cx, void *state, const tr_msg *m)
 {
-    (void)state;
+    const sender_spec *sp = state;
     if (m->type == 1)
-        for (int i = 0; i < 10; i++)
-            TT_CHECK(tr_send_named(cx, "echo", "tt_ba@localhost", 9, "x", 1) == 0);
+        for (int i = 0; i < sp->n; i++)
+            TT_CHECK(tr_send_named(cx, "echo", sp->node, 9, "x", 1) == 0);
     else if (m->type == 9)
-        atomic_fetch_add(&replies, 1);
+        atomic_fetch_add(sp->count, 1);
+}
+
+static tr_pid spawn_sender(tr_runtime *rt, const char *node, int n, atomic_int *count)
+{
+    sender_spec sp = {.node = node, .n = n, .count = count};
+    tr_pid pid = TR_PID_NONE;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), sender, &sp, sizeof sp, &pid), 0);
+    return pid;
 }
 
 /* Node `name` with an actor "echo" (dt_echo), that handshake setup time
@@ -180,11 +195,9 @@ static void test_garbage_closes_only_its_connection(void)
 
     /* A well-behaved peer is still served. */
     tr_runtime *b = dt_node("tt_bb", epmd, 0);
-    tr_pid s;
-    TT_EQ(tr_spawn(tr_runtime_ctx(b), sink, NULL, 0, &s), 0);
+    tr_pid s = spawn_sender(b, "tt_ba@localhost", 10, &replies);
     TT_EQ(tr_send(tr_runtime_ctx(b), s, 1, NULL, 0), 0);
-    for (double until = tt_now() + 30; atomic_load(&replies) < 10 && tt_now() < until;)
-        tt_sleep_ms(2);
+    (void)tt_wait_count(&replies, 10, 30);
     TT_EQ(atomic_load(&replies), 10);
     TT_NO_ERRORS();
     dt_node_end(b);
@@ -414,6 +427,20 @@ static void test_link_and_monitor_of_a_closing_connection(void)
     free(w);
 }
 
+/* Sends our name as `name` (the wrong cookie: it will not get further)
+ * and reads the status: true when "sok". */
+static bool named_as(int fd, const char *name)
+{
+    uint8_t out[512], in[512];
+    size_t ol;
+    tr__hs hs;
+    tr__hs_init(&hs, true, name, "not the cookie", 1, 1, out, sizeof out, &ol);
+    if (send(fd, out, ol, MSG_NOSIGNAL) != (ssize_t)ol)
+        return false;
+    int n = read_frame(fd, in, sizeof in);
+    return n == 3 && memcmp(in, "sok", 3) == 0;
+}
+
 /* A stranger (no cookie) names itself tt_sr, a real node, and is told
  * "ok": its connection holds tt_sr's claim, so a message node tt_sa sends
  * tt_sr meanwhile waits in the peer's queue. The stranger goes before
@@ -421,25 +448,6 @@ static void test_link_and_monitor_of_a_closing_connection(void)
  * real tt_sr, whose echo answers. (Before, the claim went and the queue
  * stayed until some later send started an attempt.) */
 static atomic_int sr_replies;
-
-static void sr_sender(tr_ctx *cx, void *state, const tr_msg *m)
-{
-    (void)state;
-    if (m->type == 1)
-        TT_CHECK(tr_send_named(cx, "echo", "tt_sr@localhost", 9, "x", 1) == 0);
-    else if (m->type == 9)
-        atomic_fetch_add(&sr_replies, 1);
-}
-
-/* On 1: a message to echo on node tt_sb; counts the answers. */
-static void sb_sender(tr_ctx *cx, void *state, const tr_msg *m)
-{
-    (void)state;
-    if (m->type == 1)
-        TT_CHECK(tr_send_named(cx, "echo", "tt_sb@localhost", 9, "x", 1) == 0);
-    else if (m->type == 9)
-        atomic_fetch_add(&replies, 1);
-}
 
 static void test_stranger_gone_hands_the_queue_on(void)
 {
@@ -450,20 +458,12 @@ static void test_stranger_gone_hands_the_queue_on(void)
     uint16_t real_port, port;
     tr_runtime *real = echo_node("tt_sr", epmd, &real_port);
     tr_runtime *a = echo_node("tt_sa", epmd, &port);
-    tr_pid sender;
-    TT_EQ(tr_spawn(tr_runtime_ctx(a), sr_sender, NULL, 0, &sender), 0);
     atomic_store(&sr_replies, 0);
-
+    tr_pid s = spawn_sender(a, "tt_sr@localhost", 1, &sr_replies);
     int fd = dial(port);
-    uint8_t out[512], in[512];
-    size_t ol;
-    tr__hs hs;
-    tr__hs_init(&hs, true, "tt_sr@localhost", "not the cookie", 1, 1, out, sizeof out, &ol);
-    CU_ASSERT(send(fd, out, ol, MSG_NOSIGNAL) == (ssize_t)ol);
-    int n = read_frame(fd, in, sizeof in);
-    CU_ASSERT_FATAL(n == 3 && memcmp(in, "sok", 3) == 0);
+    CU_ASSERT_FATAL(named_as(fd, "tt_sr@localhost"));
 
-    TT_EQ(tr_send(tr_runtime_ctx(a), sender, 1, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(a), s, 1, NULL, 0), 0);
     size_t queued = 0;
     for (double until = tt_now() + 30; queued == 0 && tt_now() < until; tt_sleep_ms(2)) {
         uint32_t idx;
@@ -479,20 +479,6 @@ static void test_stranger_gone_hands_the_queue_on(void)
     dt_node_end(a);
     dt_node_end(real);
     dt_epmd_stop(epmd);
-}
-
-/* Sends our name as `name` (the wrong cookie: it will not get further)
- * and reads the status: true when "sok". */
-static bool named_as(int fd, const char *name)
-{
-    uint8_t out[512], in[512];
-    size_t ol;
-    tr__hs hs;
-    tr__hs_init(&hs, true, name, "not the cookie", 1, 1, out, sizeof out, &ol);
-    if (send(fd, out, ol, MSG_NOSIGNAL) != (ssize_t)ol)
-        return false;
-    int n = read_frame(fd, in, sizeof in);
-    return n == 3 && memcmp(in, "sok", 3) == 0;
 }
 
 /* Under the lock: node rt's peers and the unproven claims. */
@@ -551,9 +537,8 @@ static void test_strangers_get_no_peer_entry_and_no_time(void)
     TT_EQ(peers, 0);
 
     tr_runtime *real = dt_node("tt_sa", epmd, 0);
-    tr_pid s;
     atomic_store(&replies, 0);
-    TT_EQ(tr_spawn(tr_runtime_ctx(real), sb_sender, NULL, 0, &s), 0);
+    tr_pid s = spawn_sender(real, "tt_sb@localhost", 1, &replies);
     TT_EQ(tr_send(tr_runtime_ctx(real), s, 1, NULL, 0), 0);
     CU_ASSERT(tt_wait_count(&replies, 1, 30));
     node_tables(a, &peers, &unproven);

@@ -677,7 +677,7 @@ static void test_periodic(void)
  * one tick at the delay, and no more. (The next due time wrapped into the
  * past, and the timer then fired at every tick of the reactor.) The timer
  * stays pending until cancelled, and then no longer holds the runtime. */
-static atomic_ulong long_ticks;
+static atomic_int long_ticks;
 
 static void long_period_actor(tr_ctx *cx, void *state, const tr_msg *m)
 {
@@ -698,8 +698,7 @@ static void test_period_past_the_clock(void)
                               .type = MSG_TICK};
         TT_EQ(tr_timer_start(tr_runtime_ctx(rt), &spec, &timer), 0);
         TT_EQ(tr_runtime_start(rt), 0);
-        for (int waited = 0; atomic_load(&long_ticks) == 0 && waited < 60000; waited++)
-            tt_sleep_ms(1);
+        (void)tt_wait_count(&long_ticks, 1, 60);
         tt_sleep_ms(50); /* a hundred ticks of the reactor */
         TT_EQ(atomic_load(&long_ticks), 1);
         TT_EQ(tr_timer_cancel(tr_runtime_ctx(rt), timer), 1);

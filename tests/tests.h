@@ -189,8 +189,9 @@ uint64_t tt_u64(const tr_msg *m);
  * binary wraps both at link time). */
 unsigned long tt_send_calls(int fd);
 /* The next accept4 call of the process (the binary wraps it at link
- * time) fails with err, the connection left waiting; 0: none. */
-void tt_accept_fail_once(int err);
+ * time) fails with err, the connection left waiting; 0: none. Returns
+ * the failure still pending before (0: none, or it was met). */
+int tt_accept_fail_once(int err);
 /* Allocations that fail: from this call on, malloc, calloc, realloc,
  * aligned_alloc and strdup calls number `first` to `first + count - 1`
  * (counting from 1, on every thread, the library's and the test's alike:

@@ -387,9 +387,9 @@ int __wrap_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     return __real_accept4(fd, addr, len, flags);
 }
 
-void tt_accept_fail_once(int err)
+int tt_accept_fail_once(int err)
 {
-    atomic_store(&accept_fail, err);
+    return atomic_exchange(&accept_fail, err);
 }
 
 /* ---- threads that cannot be made (linked with --wrap=pthread_create) ---- */

@@ -41,8 +41,9 @@ typedef struct tr_signal_event {
  * behalf of the running actor. A watched descriptor holds the runtime
  * open. Errors: TR_EINVAL (bad fd or events, not inside a behaviour: the
  * outside context is refused), TR_EBUSY (this file already watched under
- * that number in this runtime), TR_ENOMEM, or a negative errno from epoll (e.g. -EPERM for a
- * regular file). Inside a turn only. */
+ * that number in this runtime, or one of the runtime's own descriptors),
+ * TR_ENOMEM, or a negative errno from epoll (e.g. -EPERM for a regular
+ * file). Inside a turn only. */
 TR_API int tr_io_watch(tr_ctx *cx, int fd, unsigned events);
 
 /* Changes the interests of a descriptor the running actor watches.
