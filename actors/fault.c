@@ -3,8 +3,9 @@
  * Links are kept on both sides, each side in its own fault record: the
  * actor that links adds the other at once and sends it TR__LINK_REQ; the
  * other adds the first when that arrives. An exit signal through a link is
- * obeyed only if the link is still in the receiver's record, which is what
- * makes unlink final. A monitor is kept by the watched actor (who to tell)
+ * obeyed only if the link is active in the receiver's record, which is
+ * what makes unlink final; unlinks carry ids so that one crossing a new
+ * link leaves the link whole or gone at both ends (fault.h). A monitor is kept by the watched actor (who to tell)
  * and by the watcher (which references it holds): a TR_DOWN whose
  * reference the watcher no longer holds is dropped, which is what makes
  * demonitor flush. Asks (ask.c) keep their pending refs in the record
@@ -35,10 +36,10 @@ static bool grow(void **items, uint32_t *cap, uint32_t n, size_t size)
     return true;
 }
 
-static int find_pid(const tr_pid *v, uint32_t n, tr_pid p)
+static int find_link(const tr__fault *f, tr_pid p)
 {
-    for (uint32_t i = 0; i < n; i++)
-        if (v[i] == p)
+    for (uint32_t i = 0; f != NULL && i < f->nlinks; i++)
+        if (f->links[i].pid == p)
             return (int)i;
     return -1;
 }
@@ -68,23 +69,30 @@ static void free_record(tr__fault *f)
     free(f);
 }
 
+/* An active entry for p, unless there is one already (active or
+ * unlinking: a link request that finds one is ignored, fault.h). False
+ * if out of memory. */
 static bool add_link(tr__fault *f, tr_pid p)
 {
-    if (find_pid(f->links, f->nlinks, p) >= 0)
+    if (find_link(f, p) >= 0)
         return true;
     if (!grow((void **)&f->links, &f->caplinks, f->nlinks, sizeof *f->links))
         return false;
-    f->links[f->nlinks++] = p;
+    f->links[f->nlinks++] = (tr__link){p, 0};
     return true;
 }
 
-static bool remove_link(tr__fault *f, tr_pid p)
+static void drop_link(tr__fault *f, int i)
 {
-    int i = f != NULL ? find_pid(f->links, f->nlinks, p) : -1;
-    if (i < 0)
-        return false;
     f->links[i] = f->links[--f->nlinks];
-    return true;
+}
+
+static uint32_t active_links(const tr__fault *f)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; f != NULL && i < f->nlinks; i++)
+        n += f->links[i].unlinking == 0;
+    return n;
 }
 
 /* ---- sending ---- */
@@ -131,7 +139,7 @@ static uint64_t payload_ref(const tr_msg *m)
 void tr__fault_publish(tr__actor *a)
 {
     const tr__fault *f = tr__fault_get(a);
-    uint32_t links = f != NULL ? f->nlinks : 0, monitors = f != NULL ? f->nwatchers + f->nrefs : 0;
+    uint32_t links = active_links(f), monitors = f != NULL ? f->nwatchers + f->nrefs : 0;
     /* Its life, or before it is born the life it is about to have. */
     uint32_t life = ck_pr_load_32(&a->life) | 1;
     /* Zeros are what a record of another life reads as: an actor with
@@ -152,7 +160,8 @@ static int handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reas
  * frame a linked connection actor gets. */
 static bool changes_counts(uint32_t type)
 {
-    return type == TR__LINK_REQ || type == TR__UNLINK_REQ || type == TR__MONITOR_REQ ||
+    return type == TR__LINK_REQ || type == TR__UNLINK_REQ || type == TR__UNLINK_ACK ||
+           type == TR__MONITOR_REQ ||
            type == TR__DEMONITOR_REQ || type == TR_DOWN || type == TR__EXIT_SIGNAL;
 }
 
@@ -174,9 +183,23 @@ static int handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reas
         if ((f = tr__fault_of(a)) == NULL || !add_link(f, m->from)) /* no memory: refuse */
             send_signal(rt, w, self, m->from, TR_EXIT_NOPROC, "out of memory", true);
         return TR__CONSUMED;
-    case TR__UNLINK_REQ:
-        remove_link(f, m->from);
+    case TR__UNLINK_REQ: {
+        /* Dropped if active; kept if this end is unlinking too (its own
+         * ack drops it). Acknowledged either way, before anything else
+         * this actor sends the other. */
+        int i = find_link(f, m->from);
+        if (i >= 0 && f->links[i].unlinking == 0)
+            drop_link(f, i);
+        uint64_t id = payload_ref(m);
+        (void)tr__send_owed(rt, w, self, m->from, TR__UNLINK_ACK, &id, sizeof id);
         return TR__CONSUMED;
+    }
+    case TR__UNLINK_ACK: {
+        int i = find_link(f, m->from);
+        if (i >= 0 && f->links[i].unlinking != 0 && f->links[i].unlinking == payload_ref(m))
+            drop_link(f, i);
+        return TR__CONSUMED;
+    }
     case TR__MONITOR_REQ:
         if ((f = tr__fault_of(a)) == NULL ||
             !grow((void **)&f->watchers, &f->capwatchers, f->nwatchers, sizeof *f->watchers)) {
@@ -205,8 +228,15 @@ static int handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reas
         if (m->len < sizeof s)
             return TR__CONSUMED;
         memcpy(&s, m->data, sizeof s);
-        if (s.linked && !remove_link(f, s.info.pid))
-            return TR__CONSUMED; /* unlinked meanwhile */
+        if (s.linked) {
+            int i = find_link(f, s.info.pid);
+            if (i < 0)
+                return TR__CONSUMED; /* unlinked meanwhile */
+            bool active = f->links[i].unlinking == 0;
+            drop_link(f, i); /* the other end is gone: its ack never comes */
+            if (!active)
+                return TR__CONSUMED; /* unlinking: not linked */
+        }
         if (s.info.reason == TR_EXIT_KILL) {
             *reason = TR_EXIT_KILLED;
             strcpy(text, "killed");
@@ -236,7 +266,8 @@ void tr__fault_end(tr__worker *w, tr__actor *a, tr_pid self, int reason, const c
     tr__fault *f = tr__fault_get(a);
     tr__fault_set(a, NULL);
     for (uint32_t i = 0; i < f->nlinks; i++)
-        send_signal(rt, w, self, f->links[i], reason, text, true);
+        if (f->links[i].unlinking == 0)
+            send_signal(rt, w, self, f->links[i].pid, reason, text, true);
     for (uint32_t i = 0; i < f->nwatchers; i++)
         send_down(rt, w, self, f->watchers[i].pid, f->watchers[i].ref, reason, text);
     /* The actors it watched forget it, or they would keep a watcher list
@@ -261,6 +292,9 @@ void tr__fault_bounce(tr_runtime *rt, tr__worker *w, tr_msg *m)
 {
     if (m->type == TR__LINK_REQ)
         send_signal(rt, w, m->to, m->from, TR_EXIT_NOPROC, "noproc", true);
+    else if (m->type == TR__UNLINK_REQ) /* gone: unlinked, and its entry waits no longer */
+        (void)tr__send_owed(rt, w, m->to, m->from, TR__UNLINK_ACK, m->data,
+                            m->len < sizeof(uint64_t) ? m->len : sizeof(uint64_t));
     else if (m->type == TR__MONITOR_REQ)
         send_down(rt, w, m->to, m->from, payload_ref(m), TR_EXIT_NOPROC, "noproc");
     else if (m->type == TR__ASK)
@@ -293,14 +327,22 @@ int tr_link(tr_ctx *cx, tr_pid pid)
     if (!in_turn(cx) || pid == cx->self)
         return TR_EINVAL;
     tr__fault *f = tr__fault_of(cx->actor);
-    if (f != NULL && find_pid(f->links, f->nlinks, pid) >= 0)
+    int i = find_link(f, pid);
+    if (i >= 0 && f->links[i].unlinking == 0)
         return 0; /* linked: a request now could cross an unlink of the other's
                      and leave the link at one end only */
-    if (f == NULL || !add_link(f, pid))
+    /* New, or unlinking: active from here on, whatever our unlink's ack
+     * says (it no longer matches). */
+    uint64_t was = i >= 0 ? f->links[i].unlinking : 0;
+    if (i >= 0)
+        f->links[i].unlinking = 0;
+    else if (f == NULL || !add_link(f, pid))
         return TR_ENOMEM;
     int err = send_request(cx, pid, TR__LINK_REQ, NULL, 0);
-    if (err != 0)
-        remove_link(f, pid);
+    if (err != 0 && was != 0)
+        f->links[find_link(f, pid)].unlinking = was;
+    else if (err != 0)
+        drop_link(f, find_link(f, pid));
     tr__fault_publish(cx->actor);
     return err;
 }
@@ -309,10 +351,17 @@ int tr_unlink(tr_ctx *cx, tr_pid pid)
 {
     if (!in_turn(cx))
         return TR_EINVAL;
-    if (!remove_link(tr__fault_get(cx->actor), pid))
-        return 0;
+    tr__fault *f = tr__fault_get(cx->actor);
+    int i = find_link(f, pid);
+    if (i < 0 || f->links[i].unlinking != 0)
+        return 0; /* not linked */
+    uint64_t id = ++f->unlinks;
+    f->links[i].unlinking = id;
+    int err = send_request(cx, pid, TR__UNLINK_REQ, &id, sizeof id);
+    if (err != 0) /* no ack will come: unlinked at this end alone */
+        drop_link(f, i);
     tr__fault_publish(cx->actor);
-    return send_request(cx, pid, TR__UNLINK_REQ, NULL, 0);
+    return err;
 }
 
 /* Spawns a child whose record, made here, already holds the link to the
@@ -354,7 +403,7 @@ static int spawn_watched(tr_ctx *cx, const tr_actor_spec *spec, const tr__spawn_
         return err;
     }
     if (link) {
-        mine->links[mine->nlinks++] = p;
+        mine->links[mine->nlinks++] = (tr__link){p, 0};
     } else {
         mine->refs[mine->nrefs++] = (tr__watcher){p, r};
         *ref = r;

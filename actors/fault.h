@@ -6,6 +6,22 @@
  * messages (the request types below), and a request that finds its target
  * gone comes back as a NOPROC answer (tr__fault_bounce), so nothing waits
  * for an actor that no longer exists.
+ *
+ * Links follow the protocol OTP 23 brought in to keep a link whole at
+ * both ends when an unlink crosses a new link (Erlang's distribution
+ * protocol, "Link Protocol"; dist/signals.c carries it to Erlang nodes as
+ * UNLINK_ID and UNLINK_ID_ACK). An unlink does not drop the entry at
+ * once: it marks it unlinking with an id and sends TR__UNLINK_REQ with
+ * that id; the other end drops its entry if active (one unlinking itself
+ * keeps its own), and answers TR__UNLINK_ACK with the id before anything
+ * else it sends; the ack drops the entry if the id is still its own. A
+ * link request that finds an entry, active or unlinking, is ignored (the
+ * other end is about to take our unlink, so both end up unlinked); one
+ * sent by tr_link over an unlinking entry makes it active again. Only
+ * active entries are links: they carry exit signals, count in the
+ * figures and are told of the end; an exit signal through an entry drops
+ * it either way. An unlink request that finds its target gone is
+ * acknowledged by the bounce, so no entry waits for a dead actor.
  */
 #ifndef TR_ACTORS_FAULT_H
 #define TR_ACTORS_FAULT_H
@@ -30,7 +46,8 @@ typedef struct tr_runtime tr_runtime;
 #define TR__MONITOR_REQ   (TR__MSG_FAULT_FIRST + 3) /* payload: uint64_t ref */
 #define TR__DEMONITOR_REQ (TR__MSG_FAULT_FIRST + 4) /* payload: uint64_t ref */
 #define TR__START         (TR__MSG_FAULT_FIRST + 5) /* runs a spec's init (actor.c) */
-_Static_assert(TR__START <= TR__MSG_FAULT_LAST, "fault types past their range");
+#define TR__UNLINK_ACK    (TR__MSG_FAULT_FIRST + 6) /* payload: uint64_t id, as the request's */
+_Static_assert(TR__UNLINK_ACK <= TR__MSG_FAULT_LAST, "fault types past their range");
 
 typedef struct tr__signal {
     tr_exit_info info; /* first: the payload of the TR_EXIT it may become */
@@ -38,6 +55,13 @@ typedef struct tr__signal {
 } tr__signal;
 _Static_assert(offsetof(tr__signal, info) == 0,
                "a trapped exit signal is delivered as TR_EXIT, its payload read as tr_exit_info");
+
+/* One end of a link: active (unlinking 0), or the id of this end's
+ * unlink request, not acknowledged yet. */
+typedef struct tr__link {
+    tr_pid pid;
+    uint64_t unlinking;
+} tr__link;
 
 typedef struct tr__watcher {
     tr_pid pid;
@@ -49,7 +73,8 @@ typedef struct tr__watcher {
  * none of it. */
 typedef struct tr__fault {
     uint32_t nlinks, caplinks, nwatchers, capwatchers, nrefs, caprefs;
-    tr_pid *links;
+    tr__link *links;   /* active and unlinking (see the top) */
+    uint64_t unlinks;  /* the last unlink id this actor used */
     tr__watcher *watchers;
     tr__watcher *refs; /* monitors this actor holds: (target, ref) */
     /* From the spec (actors/actor.c): the behaviour, while init has not

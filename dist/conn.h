@@ -16,6 +16,7 @@
  * local end hears when the connection goes down. */
 typedef struct tr__xlink {
     tr_pid local, remote;
+    uint64_t unlinking; /* 0: active; else the local end's unlink id (signals.c) */
 } tr__xlink;
 
 /* A monitor across the connection: ours (a local actor watches a remote
@@ -50,7 +51,7 @@ typedef struct tr__dconn {
     size_t nlinks, links_cap;
     tr__xmon *mons;
     size_t nmons, mons_cap;
-    uint64_t next_ref, next_unlink; /* for the peer's monitors; UNLINK_ID ids */
+    uint64_t next_ref; /* for the peer's monitors */
     /* dist/frag.c: output waiting behind a big message, and fragments in. */
     tr_pid out_from;          /* the local sender of what is being encoded */
     size_t busy_limit;        /* output past which senders are held */

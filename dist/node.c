@@ -414,7 +414,7 @@ void tr__dist_drop_queue(tr_ctx *cx, tr_msg **queue, size_t n)
 static bool carried(uint32_t type)
 {
     return type < TR_MSG_SYSTEM || type == TR_DIST_TERM || type == TR__LINK_REQ ||
-           type == TR__UNLINK_REQ || type == TR__EXIT_SIGNAL || type == TR__MONITOR_REQ ||
+           type == TR__UNLINK_REQ || type == TR__UNLINK_ACK || type == TR__EXIT_SIGNAL || type == TR__MONITOR_REQ ||
            type == TR__DEMONITOR_REQ || type == TR_DOWN || tr__dist_ask_type(type);
 }
 

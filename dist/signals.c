@@ -30,26 +30,37 @@
 
 /* ---- the tables ---- */
 
-/* False if there is no memory to note the link: then it is not made, as
- * nothing would tell its local end when the connection goes. */
-static bool add_link(tr__dconn *c, tr_pid local, tr_pid remote)
+/* The table follows the local end's entry (actors/fault.h) as the
+ * signals that change it cross: active, or unlinking with the id of the
+ * local end's unlink. It may keep a pair a little longer than the local
+ * end does, never less: what it keeps hears `noconnection` when the
+ * connection goes, which an entry gone or unlinking ignores. */
+static tr__xlink *find_link(tr__dconn *c, tr_pid local, tr_pid remote)
 {
     for (size_t i = 0; i < c->nlinks; i++)
         if (c->links[i].local == local && c->links[i].remote == remote)
-            return true;
+            return &c->links[i];
+    return NULL;
+}
+
+/* A pair noted (as active if new). False if there is no memory to note
+ * it: then the link is not made, as nothing would tell its local end when
+ * the connection goes. */
+static bool add_link(tr__dconn *c, tr_pid local, tr_pid remote)
+{
+    if (find_link(c, local, remote) != NULL)
+        return true;
     if (!tr__dist_grow((void **)&c->links, &c->links_cap, c->nlinks, sizeof *c->links))
         return false;
-    c->links[c->nlinks++] = (tr__xlink){local, remote};
+    c->links[c->nlinks++] = (tr__xlink){local, remote, 0};
     return true;
 }
 
 static void drop_link(tr__dconn *c, tr_pid local, tr_pid remote)
 {
-    for (size_t i = 0; i < c->nlinks; i++)
-        if (c->links[i].local == local && c->links[i].remote == remote) {
-            c->links[i] = c->links[--c->nlinks];
-            return;
-        }
+    tr__xlink *l = find_link(c, local, remote);
+    if (l != NULL)
+        *l = c->links[--c->nlinks];
 }
 
 static tr__xmon *add_mon(tr__dconn *c)
@@ -226,13 +237,22 @@ static void signal_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, tr__ctl 
             exit_signal(cx, h->to, h->from, TR_EXIT_NOCONNECTION, true);
             return;
         }
+        find_link(c, h->from, h->to)->unlinking = 0; /* sent over an unlink: active */
         ctl->op = TR__CTL_LINK;
         tr__dconn_send_ctl(cx, c, ctl, 0, NULL, 0, false);
         return;
-    case TR__UNLINK_REQ:
-        drop_link(c, h->from, h->to);
+    case TR__UNLINK_REQ: { /* the local end's id goes as the UNLINK_ID's */
+        tr__xlink *l = find_link(c, h->from, h->to);
+        ctl->id = payload_u64(data, len);
+        if (l != NULL)
+            l->unlinking = ctl->id;
         ctl->op = TR__CTL_UNLINK_ID;
-        ctl->id = ++c->next_unlink;
+        tr__dconn_send_ctl(cx, c, ctl, 0, NULL, 0, false);
+        return;
+    }
+    case TR__UNLINK_ACK: /* the local end took the peer's UNLINK_ID */
+        ctl->op = TR__CTL_UNLINK_ID_ACK;
+        ctl->id = payload_u64(data, len);
         tr__dconn_send_ctl(cx, c, ctl, 0, NULL, 0, false);
         return;
     case TR__EXIT_SIGNAL: {
@@ -462,8 +482,7 @@ int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n)
         return 0; /* not one we handle: ignored */
     tr_runtime *rt = tr_ctx_runtime(cx);
     tr_pid rf = TR_PID_NONE, to = TR_PID_NONE;
-    bool from_is_pid = ctl.op != TR__CTL_SEND && ctl.op != TR__CTL_UNLINK_ID_ACK &&
-                       !(ctl.op == TR__CTL_MONITOR_P_EXIT && ctl.to_name);
+    bool from_is_pid = ctl.op != TR__CTL_SEND && !(ctl.op == TR__CTL_MONITOR_P_EXIT && ctl.to_name);
     /* The sender is the peer's, the receiver ours: a pid of any other
      * node in those fields is nobody (and makes no entry in the peer
      * table, whose entries are never removed). */
@@ -510,17 +529,32 @@ int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n)
         }
         break;
     case TR__CTL_UNLINK_ID: {
+        /* The local end acknowledges it as it takes it (fault.c), or the
+         * bounce does if it is gone; without one, it is done here. */
+        uint64_t id = ctl.id;
         if (ours(to) && rf != TR_PID_NONE) {
-            drop_link(c, to, rf);
-            hand(cx, rf, to, TR__UNLINK_REQ, NULL, 0);
+            tr__xlink *l = find_link(c, to, rf);
+            if (l != NULL && l->unlinking == 0)
+                drop_link(c, to, rf);
+            if (tr__send_owed(rt, tr__cx_worker(cx), rf, to, TR__UNLINK_REQ, &id, sizeof id) == 0)
+                break;
         }
-        tr__ctl ack = ctl; /* goes before anything else we send them */
+        tr__ctl ack = ctl;
         ack.op = TR__CTL_UNLINK_ID_ACK;
         ack.from = ctl.to;
         ack.to = ctl.from;
         tr__dconn_send_ctl(cx, c, &ack, 0, NULL, 0, false);
         break;
     }
+    case TR__CTL_UNLINK_ID_ACK:
+        if (ours(to) && rf != TR_PID_NONE) {
+            uint64_t id = ctl.id;
+            tr__xlink *l = find_link(c, to, rf);
+            if (l != NULL && l->unlinking != 0 && l->unlinking == id)
+                drop_link(c, to, rf);
+            hand(cx, rf, to, TR__UNLINK_ACK, &id, sizeof id);
+        }
+        break;
     case TR__CTL_MONITOR_P:
         monitor_in(cx, c, &ctl, rf, to);
         break;
@@ -531,7 +565,7 @@ int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n)
         monitor_exit_in(cx, c, &ctl);
         break;
     default:
-        break; /* UNLINK_ID_ACK (our unlink is done on our side), ... */
+        break; /* the rest: ignored */
     }
     return 0;
 }

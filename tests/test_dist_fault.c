@@ -250,6 +250,118 @@ static void test_remote_unlink_ends_the_link_on_both_nodes(void)
     TT_EQ(atomic_load(&u_downs), NEARS);
 }
 
+/* ---- an unlink and a new link crossing the other end's unlink ----
+ * As fault/unlink_and_link_crossing_an_unlink_leave_both_ends_alike, with
+ * the two ends on two nodes: the ids cross as UNLINK_ID and UNLINK_ID_ACK.
+ * xb on node b links to xa on node a; xa sends xb X_CROSS and unlinks it
+ * in one turn; xb, taking X_CROSS first, unlinks xa and links it again,
+ * then takes xa's unlink. Both ends must end unlinked, and a later link
+ * from xa must hold at both ends: xb's end reaches xa as TR_EXIT before
+ * the monitor's TR_DOWN (one connection keeps their order). */
+enum { X_GO = 40, X_HELLO, X_LINKED, X_CROSS, X_DONE, X_SYNC, X_SYNCED, X_DIE };
+static atomic_int x_links_a, x_links_b, x_exit_reason;
+static atomic_bool x_exit_first, x_done;
+
+static uint32_t own_links(tr_ctx *cx)
+{
+    tr_actor_figures f;
+    TT_CHECK(tr_actor_info(tr_ctx_runtime(cx), tr_self(cx), &f) == 0);
+    return f.links;
+}
+
+static void xb(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    uint32_t n;
+    switch (m->type) {
+    case X_HELLO:
+        TT_CHECK(tr_link(cx, m->from) == 0);
+        TT_CHECK(tr_send(cx, m->from, X_LINKED, NULL, 0) == 0);
+        break;
+    case X_CROSS:
+        TT_CHECK(tr_unlink(cx, m->from) == 0);
+        TT_CHECK(tr_link(cx, m->from) == 0);
+        TT_CHECK(tr_send(cx, m->from, X_DONE, NULL, 0) == 0);
+        break;
+    case X_SYNC: /* xa's unlink and ack are taken by now */
+        n = own_links(cx);
+        TT_CHECK(tr_send(cx, m->from, X_SYNCED, &n, sizeof n) == 0);
+        break;
+    case X_DIE:
+        tr_exit(cx, 5, "asked to");
+        break;
+    default:
+        TT_CHECK(!"xb: unexpected message");
+    }
+}
+
+static void xa(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    uint32_t n = 0;
+    uint64_t ref;
+    switch (m->type) {
+    case X_GO:
+        TT_CHECK(tr_send_named(cx, "xb", "tt_xb@localhost", X_HELLO, NULL, 0) == 0);
+        break;
+    case X_LINKED: /* xb's link request is taken: it came first */
+        TT_CHECK(own_links(cx) == 1);
+        TT_CHECK(tr_send(cx, m->from, X_CROSS, NULL, 0) == 0);
+        TT_CHECK(tr_unlink(cx, m->from) == 0);
+        break;
+    case X_DONE:
+        TT_CHECK(tr_send(cx, m->from, X_SYNC, NULL, 0) == 0);
+        break;
+    case X_SYNCED: /* settled: each end has taken all the other sent */
+        if (m->len == sizeof n)
+            memcpy(&n, m->data, sizeof n);
+        atomic_store(&x_links_b, (int)n);
+        atomic_store(&x_links_a, (int)own_links(cx));
+        tr_trap_exits(cx, true);
+        TT_CHECK(tr_link(cx, m->from) == 0);
+        TT_CHECK(tr_monitor(cx, m->from, &ref) == 0);
+        TT_CHECK(tr_send(cx, m->from, X_DIE, NULL, 0) == 0);
+        break;
+    case TR_EXIT: {
+        const tr_exit_info *e = TR_PAYLOAD(m, tr_exit_info);
+        atomic_store(&x_exit_reason, e != NULL ? e->reason : -100);
+        atomic_store(&x_exit_first, true);
+        break;
+    }
+    case TR_DOWN:
+        atomic_store(&x_done, true);
+        break;
+    default:
+        TT_CHECK(!"xa: unexpected message");
+    }
+}
+
+static void test_remote_unlink_and_link_crossing_an_unlink(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    tr_runtime *a = dt_node("tt_xa", epmd, 0), *b = dt_node("tt_xb", epmd, 0);
+    atomic_store(&x_links_a, -1);
+    atomic_store(&x_links_b, -1);
+    atomic_store(&x_exit_reason, -100);
+    tr_actor_spec as = {.behaviour = xa, .name = "xa"}, bs = {.behaviour = xb, .name = "xb"};
+    tr_pid pa;
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(b), &bs, NULL), 0);
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(a), &as, &pa), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(a), pa, X_GO, NULL, 0), 0);
+    CU_ASSERT(tt_wait_flag(&x_done, 30));
+    TT_EQ(atomic_load(&x_links_a), 0); /* gone at both ends */
+    TT_EQ(atomic_load(&x_links_b), 0);
+    TT_EQ(atomic_load(&x_exit_first), true); /* linked again at both ends */
+    TT_EQ(atomic_load(&x_exit_reason), 5);
+    TT_NO_ERRORS();
+    dt_node_end(b);
+    dt_node_end(a);
+    dt_epmd_stop(epmd);
+}
+
 void register_dist_fault_tests(void)
 {
     CU_pSuite s = tt_suite("dist_fault");
@@ -257,4 +369,6 @@ void register_dist_fault_tests(void)
             test_remote_links_and_monitors_fire_with_reason_then_noconnection);
     tt_test(s, "remote_unlink_ends_the_link_on_both_nodes",
             test_remote_unlink_ends_the_link_on_both_nodes);
+    tt_test(s, "remote_unlink_and_link_crossing_an_unlink_leave_both_ends_alike",
+            test_remote_unlink_and_link_crossing_an_unlink);
 }

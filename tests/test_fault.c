@@ -1432,6 +1432,91 @@ static void test_relink_crossing_an_unlink(void)
     tr_runtime_destroy(rt);
 }
 
+/* An unlink and a new link crossing the other end's unlink: A, linked to
+ * B, sends B UX_CROSS and unlinks it in one turn; B takes UX_CROSS first
+ * and unlinks A and links it again in one turn, then takes A's unlink.
+ * With ids (fault.h) both ends end up unlinked, and a later tr_link from
+ * A links both ends again: B's end reaches A as TR_EXIT before the
+ * monitor's TR_DOWN (B sends them in that order). Without them, B's new
+ * link request found A unlinked and was taken, while A's unlink undid B's
+ * new link: A linked to B and B not to A, A's tr_link a no-op and B's end
+ * never heard. */
+enum { UX_GO = 0x7111, UX_CROSS, UX_DONE, UX_SYNC, UX_SYNCED, UX_DIE };
+static _Atomic tr_pid ux_a, ux_b;
+static atomic_int ux_links_a, ux_links_b, ux_exit_reason;
+static atomic_bool ux_exit_first, ux_done;
+
+static void ux_b_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    tr_pid a = atomic_load(&ux_a);
+    if (m->type == UX_CROSS) {
+        TT_CHECK(tr_unlink(cx, a) == 0);
+        TT_CHECK(tr_link(cx, a) == 0);
+        TT_CHECK(tr_send(cx, a, UX_DONE, NULL, 0) == 0);
+    } else if (m->type == UX_SYNC) { /* A's unlink and B's acks are taken by now */
+        TT_CHECK(tr_send(cx, a, UX_SYNCED, NULL, 0) == 0);
+    } else if (m->type == UX_DIE) {
+        tr_exit(cx, 5, "asked to");
+    }
+}
+
+static void ux_a_behaviour(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    tr_pid b = atomic_load(&ux_b);
+    if (m->type == UX_GO) {
+        TT_CHECK(tr_spawn_link(cx, ux_b_behaviour, NULL, 0, &b) == 0);
+        atomic_store(&ux_b, b);
+        TT_CHECK(tr_send(cx, b, UX_CROSS, NULL, 0) == 0);
+        TT_CHECK(tr_unlink(cx, b) == 0);
+    } else if (m->type == UX_DONE) {
+        TT_CHECK(tr_send(cx, b, UX_SYNC, NULL, 0) == 0);
+    } else if (m->type == UX_SYNCED) { /* settled: each end has taken all the other sent */
+        tr_actor_figures fa, fb;
+        TT_CHECK(tr_actor_info(tr_ctx_runtime(cx), tr_self(cx), &fa) == 0);
+        TT_CHECK(tr_actor_info(tr_ctx_runtime(cx), b, &fb) == 0);
+        atomic_store(&ux_links_a, (int)fa.links);
+        atomic_store(&ux_links_b, (int)fb.links);
+        tr_trap_exits(cx, true);
+        uint64_t ref;
+        TT_CHECK(tr_link(cx, b) == 0);
+        TT_CHECK(tr_monitor(cx, b, &ref) == 0);
+        TT_CHECK(tr_send(cx, b, UX_DIE, NULL, 0) == 0);
+    } else if (m->type == TR_EXIT) {
+        const tr_exit_info *e = TR_PAYLOAD(m, tr_exit_info);
+        TT_CHECK(e != NULL && e->pid == b);
+        atomic_store(&ux_exit_reason, e != NULL ? e->reason : -100);
+        atomic_store(&ux_exit_first, true);
+    } else if (m->type == TR_DOWN) {
+        atomic_store(&ux_done, true);
+        tr_stop(cx);
+    }
+}
+
+static void test_unlink_and_link_crossing_an_unlink(void)
+{
+    tr_runtime *rt = tt_runtime(2, 0);
+    tr_pid a;
+    TT_EQ(tr_spawn(tr_runtime_ctx(rt), ux_a_behaviour, NULL, 0, &a), 0);
+    atomic_store(&ux_a, a);
+    atomic_store(&ux_b, TR_PID_NONE);
+    atomic_store(&ux_links_a, -1);
+    atomic_store(&ux_links_b, -1);
+    atomic_store(&ux_exit_reason, -100);
+    atomic_store(&ux_exit_first, false);
+    atomic_store(&ux_done, false);
+    TT_EQ(tr_send(tr_runtime_ctx(rt), a, UX_GO, NULL, 0), 0);
+    TT_EQ(tr_runtime_run(rt), 0);
+    TT_EQ(atomic_load(&ux_done), true);
+    TT_EQ(atomic_load(&ux_links_a), 0); /* gone at both ends */
+    TT_EQ(atomic_load(&ux_links_b), 0);
+    TT_EQ(atomic_load(&ux_exit_first), true); /* linked again at both ends */
+    TT_EQ(atomic_load(&ux_exit_reason), 5);
+    TT_NO_ERRORS();
+    tr_runtime_destroy(rt);
+}
+
 void register_fault_tests(void)
 {
     CU_pSuite s = tt_suite("fault");
@@ -1439,6 +1524,8 @@ void register_fault_tests(void)
     tt_test(s, "trappers_get_one_exit_each", test_trappers_get_one_exit_each);
     tt_test(s, "link_to_dead_pid_noproc", test_link_to_dead_pid);
     tt_test(s, "relink_crossing_an_unlink_leaves_no_half_link", test_relink_crossing_an_unlink);
+    tt_test(s, "unlink_and_link_crossing_an_unlink_leave_both_ends_alike",
+            test_unlink_and_link_crossing_an_unlink);
     tt_test(s, "link_racing_with_exit_one_signal", test_link_racing_with_exit);
     tt_test(s, "spawn_link_atomic", test_spawn_link_atomic);
     tt_test(s, "normal_exit_spares_links", test_normal_exit_spares_links);
