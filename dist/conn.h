@@ -16,8 +16,10 @@
  * local end hears when the connection goes down. */
 typedef struct tr__xlink {
     tr_pid local, remote;
-    uint64_t unlinking; /* 0: active; else the local end's unlink id (signals.c) */
-} tr__xlink;
+    uint64_t unlinking; /* 0: active; else the local end's unlink id */
+    uint64_t unlink_in; /* the id of the peer's last UNLINK_ID handed to it */
+    bool linked_in;     /* a LINK handed to it since that UNLINK_ID */
+} tr__xlink; /* (signals.c, "the tables") */
 
 /* A monitor across the connection: ours (a local actor watches a remote
  * process; ref is the troupe reference, sent as an Erlang ref of ours) or

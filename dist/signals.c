@@ -30,11 +30,21 @@
 
 /* ---- the tables ---- */
 
-/* The table follows the local end's entry (actors/fault.h) as the
- * signals that change it cross: active, or unlinking with the id of the
- * local end's unlink. It may keep a pair a little longer than the local
- * end does, never less: what it keeps hears `noconnection` when the
- * connection goes, which an entry gone or unlinking ignores. */
+/* The table keeps a pair while the local end may hold an entry for it
+ * (actors/fault.h), so that the entry hears `noconnection` when the
+ * connection goes (which an entry gone or unlinking ignores): it may keep
+ * a pair longer than the local end does, never less. What the local end
+ * sends arrives here in its order, so `unlinking` is its own state as of
+ * its last request; what it takes from the peer, it takes in the order
+ * handed, and the ack of an UNLINK_ID says where it is: a pair is dropped
+ * when the end is known to hold no entry and to be handed nothing that
+ * makes one —
+ *   its exit signal through the link, going out or coming in;
+ *   the peer's ack of the end's current unlink (a later tr_link of the
+ *   end's comes here after, and notes the pair again);
+ *   the end's ack of the peer's last UNLINK_ID while the end was active,
+ *   no LINK handed to it since (an active end drops its entry as it takes
+ *   the request; an unlinking one keeps it for the ack above). */
 static tr__xlink *find_link(tr__dconn *c, tr_pid local, tr_pid remote)
 {
     for (size_t i = 0; i < c->nlinks; i++)
@@ -52,7 +62,7 @@ static bool add_link(tr__dconn *c, tr_pid local, tr_pid remote)
         return true;
     if (!tr__dist_grow((void **)&c->links, &c->links_cap, c->nlinks, sizeof *c->links))
         return false;
-    c->links[c->nlinks++] = (tr__xlink){local, remote, 0};
+    c->links[c->nlinks++] = (tr__xlink){.local = local, .remote = remote};
     return true;
 }
 
@@ -250,11 +260,15 @@ static void signal_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, tr__ctl 
         tr__dconn_send_ctl(cx, c, ctl, 0, NULL, 0, false);
         return;
     }
-    case TR__UNLINK_ACK: /* the local end took the peer's UNLINK_ID */
-        ctl->op = TR__CTL_UNLINK_ID_ACK;
+    case TR__UNLINK_ACK: { /* the local end took the peer's UNLINK_ID */
+        tr__xlink *l = find_link(c, h->from, h->to);
         ctl->id = payload_u64(data, len);
+        if (l != NULL && l->unlinking == 0 && !l->linked_in && l->unlink_in == ctl->id)
+            drop_link(c, h->from, h->to);
+        ctl->op = TR__CTL_UNLINK_ID_ACK;
         tr__dconn_send_ctl(cx, c, ctl, 0, NULL, 0, false);
         return;
+    }
     case TR__EXIT_SIGNAL: {
         tr__signal s;
         if (len < sizeof s)
@@ -510,6 +524,7 @@ int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n)
          * note (out of memory) is refused as if the connection went. */
         bool linkable = ours(to) && rf != TR_PID_NONE;
         if (linkable && add_link(c, to, rf)) {
+            find_link(c, to, rf)->linked_in = true;
             hand(cx, rf, to, TR__LINK_REQ, NULL, 0);
         } else {
             tr__ctl back = ctl;
@@ -534,10 +549,13 @@ int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n)
         uint64_t id = ctl.id;
         if (ours(to) && rf != TR_PID_NONE) {
             tr__xlink *l = find_link(c, to, rf);
-            if (l != NULL && l->unlinking == 0)
-                drop_link(c, to, rf);
+            if (l != NULL) {
+                l->unlink_in = id;
+                l->linked_in = false;
+            }
             if (tr__send_owed(rt, tr__cx_worker(cx), rf, to, TR__UNLINK_REQ, &id, sizeof id) == 0)
                 break;
+            drop_link(c, to, rf); /* nobody there to hold an entry */
         }
         tr__ctl ack = ctl;
         ack.op = TR__CTL_UNLINK_ID_ACK;

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../actors/context.h"
+#include "../actors/fault.h"
 #include "../dist/dist.h"
 #include "dist_util.h"
 
@@ -362,6 +364,93 @@ static void test_remote_unlink_and_link_crossing_an_unlink(void)
     dt_epmd_stop(epmd);
 }
 
+/* ---- crossing unlinks, then the connection goes ----
+ * lr on node b, linked to la on node a, sends la L_X and unlinks it in
+ * one turn; la, taking L_X once lr's unlink waits in its mailbox, unlinks
+ * lr and stops its node in the same turn (the connection takes la's
+ * UNLINK_ID, then the close: no ack can come). la's entry is then
+ * unlinking, waiting for that ack: the connection's going must drop it
+ * (noconnection; la also monitors lr, whose DOWN comes after that exit
+ * signal). The table of links across once dropped the pair when lr's
+ * UNLINK_ID came in, and la's entry waited for its ack for ever. */
+enum { L_GO = 60, L_HELLO, L_LINKED, L_X };
+static atomic_bool l_linked, l_done;
+static atomic_int l_entries;
+
+static void lr(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    tr_pid *la_pid = state;
+    if (m->type == L_HELLO) {
+        *la_pid = m->from;
+        TT_CHECK(tr_link(cx, m->from) == 0);
+        TT_CHECK(tr_send(cx, m->from, L_LINKED, NULL, 0) == 0);
+    } else if (m->type == L_X) { /* from the test */
+        TT_CHECK(tr_send(cx, *la_pid, L_X, NULL, 0) == 0);
+        TT_CHECK(tr_unlink(cx, *la_pid) == 0);
+    }
+}
+
+static void la(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    tr_pid *r = state;
+    uint64_t ref;
+    tr_actor_figures f;
+    switch (m->type) {
+    case L_GO:
+        TT_CHECK(tr_send_named(cx, "lr", "tt_lb@localhost", L_HELLO, NULL, 0) == 0);
+        break;
+    case L_LINKED:
+        *r = m->from;
+        TT_CHECK(tr_monitor(cx, *r, &ref) == 0);
+        atomic_store(&l_linked, true);
+        break;
+    case L_X: /* unlinks once lr's unlink request waits behind this */
+        for (int k = 0; k < 30000; k++) {
+            TT_CHECK(tr_actor_info(tr_ctx_runtime(cx), tr_self(cx), &f) == 0);
+            if (f.mailbox >= 1)
+                break;
+            tt_sleep_ms(1);
+        }
+        TT_CHECK(f.mailbox >= 1);
+        TT_CHECK(tr_unlink(cx, *r) == 0);
+        TT_CHECK(tr_node_stop(cx) == 0);
+        break;
+    case TR_DOWN: { /* the connection has gone: its exit signals are taken */
+        const tr__fault *fr = tr__fault_get(cx->actor);
+        atomic_store(&l_entries, fr != NULL ? (int)fr->nlinks : 0);
+        atomic_store(&l_done, true);
+        break;
+    }
+    default:
+        TT_CHECK(!"la: unexpected message");
+    }
+}
+
+static void test_crossing_unlinks_then_connection_lost(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    tr_runtime *a = dt_node("tt_la", epmd, 0), *b = dt_node("tt_lb", epmd, 0);
+    atomic_store(&l_entries, -1);
+    tr_pid r = TR_PID_NONE, pa, pb;
+    tr_actor_spec bs = {.behaviour = lr, .state = &r, .state_size = sizeof r, .name = "lr"};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(b), &bs, &pb), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(a), la, &r, sizeof r, &pa), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(a), pa, L_GO, NULL, 0), 0);
+    CU_ASSERT_FATAL(tt_wait_flag(&l_linked, 30));
+    TT_EQ(tr_send(tr_runtime_ctx(b), pb, L_X, NULL, 0), 0);
+    CU_ASSERT(tt_wait_flag(&l_done, 30));
+    TT_EQ(atomic_load(&l_entries), 0); /* nothing waits for an ack that cannot come */
+    TT_NO_ERRORS();
+    tr_runtime_shutdown(a);
+    TT_EQ(tt_join_within(a, 30), 1);
+    tr_runtime_destroy(a);
+    dt_node_end(b);
+    dt_epmd_stop(epmd);
+}
+
 void register_dist_fault_tests(void)
 {
     CU_pSuite s = tt_suite("dist_fault");
@@ -371,4 +460,6 @@ void register_dist_fault_tests(void)
             test_remote_unlink_ends_the_link_on_both_nodes);
     tt_test(s, "remote_unlink_and_link_crossing_an_unlink_leave_both_ends_alike",
             test_remote_unlink_and_link_crossing_an_unlink);
+    tt_test(s, "crossing_unlinks_then_connection_lost_leave_no_entry",
+            test_crossing_unlinks_then_connection_lost);
 }
