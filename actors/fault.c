@@ -5,11 +5,12 @@
  * other adds the first when that arrives. An exit signal through a link is
  * obeyed only if the link is active in the receiver's record, which is
  * what makes unlink final; unlinks carry ids so that one crossing a new
- * link leaves the link whole or gone at both ends (fault.h). A monitor is kept by the watched actor (who to tell)
- * and by the watcher (which references it holds): a TR_DOWN whose
- * reference the watcher no longer holds is dropped, which is what makes
- * demonitor flush. Asks (ask.c) keep their pending refs in the record
- * too, and go through the same turn and dead-letter hooks.
+ * link leaves the link whole or gone at both ends (fault.h). A monitor is
+ * kept by the watched actor (who to tell) and by the watcher (which
+ * references it holds): a TR_DOWN whose reference the watcher no longer
+ * holds is dropped, which is what makes demonitor flush. Asks (ask.c)
+ * keep their pending refs in the record too, and go through the same turn
+ * and dead-letter hooks.
  */
 #include <stdlib.h>
 #include <string.h>
