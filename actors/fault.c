@@ -137,6 +137,13 @@ static uint64_t payload_ref(const tr_msg *m)
     return ref;
 }
 
+/* Answers the unlink request m (its id in the payload), from m's target. */
+static void ack_unlink(tr_runtime *rt, tr__worker *w, const tr_msg *m)
+{
+    uint64_t id = payload_ref(m);
+    (void)tr__send_owed(rt, w, m->to, m->from, TR__UNLINK_ACK, &id, sizeof id);
+}
+
 void tr__fault_publish(tr__actor *a)
 {
     const tr__fault *f = tr__fault_get(a);
@@ -191,8 +198,7 @@ static int handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reas
         int i = find_link(f, m->from);
         if (i >= 0 && f->links[i].unlinking == 0)
             drop_link(f, i);
-        uint64_t id = payload_ref(m);
-        (void)tr__send_owed(rt, w, self, m->from, TR__UNLINK_ACK, &id, sizeof id);
+        ack_unlink(rt, w, m);
         return TR__CONSUMED;
     }
     case TR__UNLINK_ACK: {
@@ -294,8 +300,7 @@ void tr__fault_bounce(tr_runtime *rt, tr__worker *w, tr_msg *m)
     if (m->type == TR__LINK_REQ)
         send_signal(rt, w, m->to, m->from, TR_EXIT_NOPROC, "noproc", true);
     else if (m->type == TR__UNLINK_REQ) /* gone: unlinked, and its entry waits no longer */
-        (void)tr__send_owed(rt, w, m->to, m->from, TR__UNLINK_ACK, m->data,
-                            m->len < sizeof(uint64_t) ? m->len : sizeof(uint64_t));
+        ack_unlink(rt, w, m);
     else if (m->type == TR__MONITOR_REQ)
         send_down(rt, w, m->to, m->from, payload_ref(m), TR_EXIT_NOPROC, "noproc");
     else if (m->type == TR__ASK)

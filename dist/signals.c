@@ -53,17 +53,18 @@ static tr__xlink *find_link(tr__dconn *c, tr_pid local, tr_pid remote)
     return NULL;
 }
 
-/* A pair noted (as active if new). False if there is no memory to note
- * it: then the link is not made, as nothing would tell its local end when
- * the connection goes. */
-static bool add_link(tr__dconn *c, tr_pid local, tr_pid remote)
+/* The pair's entry, noted as active if new. NULL if there is no memory
+ * to note it: then the link is not made, as nothing would tell its local
+ * end when the connection goes. */
+static tr__xlink *add_link(tr__dconn *c, tr_pid local, tr_pid remote)
 {
-    if (find_link(c, local, remote) != NULL)
-        return true;
+    tr__xlink *l = find_link(c, local, remote);
+    if (l != NULL)
+        return l;
     if (!tr__dist_grow((void **)&c->links, &c->links_cap, c->nlinks, sizeof *c->links))
-        return false;
-    c->links[c->nlinks++] = (tr__xlink){.local = local, .remote = remote};
-    return true;
+        return NULL;
+    c->links[c->nlinks] = (tr__xlink){.local = local, .remote = remote};
+    return &c->links[c->nlinks++];
 }
 
 static void drop_link(tr__dconn *c, tr_pid local, tr_pid remote)
@@ -241,16 +242,18 @@ static void signal_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, tr__ctl 
                        const unsigned char *data, size_t len)
 {
     switch (h->type) {
-    case TR__LINK_REQ:
-        if (!add_link(c, h->from, h->to)) {
+    case TR__LINK_REQ: {
+        tr__xlink *l = add_link(c, h->from, h->to);
+        if (l == NULL) {
             /* Out of memory: told at once, as if the connection went. */
             exit_signal(cx, h->to, h->from, TR_EXIT_NOCONNECTION, true);
             return;
         }
-        find_link(c, h->from, h->to)->unlinking = 0; /* sent over an unlink: active */
+        l->unlinking = 0; /* sent over an unlink: active */
         ctl->op = TR__CTL_LINK;
         tr__dconn_send_ctl(cx, c, ctl, 0, NULL, 0, false);
         return;
+    }
     case TR__UNLINK_REQ: { /* the local end's id goes as the UNLINK_ID's */
         tr__xlink *l = find_link(c, h->from, h->to);
         ctl->id = payload_u64(data, len);
@@ -523,8 +526,9 @@ int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n)
         /* A dead `to` answers noproc (fault.c); a link this side cannot
          * note (out of memory) is refused as if the connection went. */
         bool linkable = ours(to) && rf != TR_PID_NONE;
-        if (linkable && add_link(c, to, rf)) {
-            find_link(c, to, rf)->linked_in = true;
+        tr__xlink *l = linkable ? add_link(c, to, rf) : NULL;
+        if (l != NULL) {
+            l->linked_in = true;
             hand(cx, rf, to, TR__LINK_REQ, NULL, 0);
         } else {
             tr__ctl back = ctl;
