@@ -8,7 +8,11 @@
  * link leaves the link whole or gone at both ends (fault.h). A monitor is
  * kept by the watched actor (who to tell) and by the watcher (which
  * references it holds): a TR_DOWN whose reference the watcher no longer
- * holds is dropped, which is what makes demonitor flush. Asks (ask.c)
+ * holds is dropped, which is what makes demonitor flush. The lists are
+ * found by key (keyed.h: a scan for a few entries, an index past them),
+ * and the count of active links is kept as they change, so that a link,
+ * an unlink, a monitor or a signal costs the same however many an actor
+ * holds. Asks (ask.c)
  * keep their pending refs in the record too, and go through the same turn
  * and dead-letter hooks.
  */
@@ -22,35 +26,33 @@
 #include "fault.h"
 #include "troupe/error.h"
 
-/* ---- small sets ---- */
+/* ---- the record's lists (actors/keyed.h) ---- */
 
-static bool grow(void **items, uint32_t *cap, uint32_t n, size_t size)
+static const tr__keyed_kind LINKS = {sizeof(tr__link), offsetof(tr__link, pid), sizeof(tr_pid)};
+static const tr__keyed_kind WATCHERS = {sizeof(tr__watcher), 0, sizeof(tr__watcher)};
+static const tr__keyed_kind REFS = {sizeof(tr__watcher), offsetof(tr__watcher, ref),
+                                    sizeof(uint64_t)};
+_Static_assert(sizeof(tr__watcher) == sizeof(tr_pid) + sizeof(uint64_t),
+               "a watcher's key is all of it: no padding to compare");
+
+static tr__link *link_at(const tr__fault *f, int i)
 {
-    if (n < *cap)
-        return true;
-    uint32_t c = *cap ? *cap * 2 : 4;
-    void *p = realloc(*items, c * size);
-    if (p == NULL)
-        return false;
-    *items = p;
-    *cap = c;
-    return true;
+    return tr__keyed_at(&f->links, &LINKS, (uint32_t)i);
+}
+
+static tr__watcher *watcher_at(const tr__keyed *l, int i)
+{
+    return tr__keyed_at(l, &WATCHERS, (uint32_t)i);
 }
 
 static int find_link(const tr__fault *f, tr_pid p)
 {
-    for (uint32_t i = 0; f != NULL && i < f->nlinks; i++)
-        if (f->links[i].pid == p)
-            return (int)i;
-    return -1;
+    return f != NULL ? tr__keyed_find(&f->links, &LINKS, &p) : -1;
 }
 
-static int find_ref(const tr__watcher *v, uint32_t n, uint64_t r)
+static int find_ref(const tr__fault *f, uint64_t r)
 {
-    for (uint32_t i = 0; i < n; i++)
-        if (v[i].ref == r)
-            return (int)i;
-    return -1;
+    return f != NULL ? tr__keyed_find(&f->refs, &REFS, &r) : -1;
 }
 
 tr__fault *tr__fault_of(tr__actor *a)
@@ -64,10 +66,17 @@ tr__fault *tr__fault_of(tr__actor *a)
 static void free_record(tr__fault *f)
 {
     tr__asks_free(f->asks);
-    free(f->links);
-    free(f->watchers);
-    free(f->refs);
+    tr__keyed_free(&f->links);
+    tr__keyed_free(&f->watchers);
+    tr__keyed_free(&f->refs);
     free(f);
+}
+
+/* An active entry for p, in room made (tr__keyed_room). */
+static void push_link(tr__fault *f, tr_pid p)
+{
+    tr__keyed_push(&f->links, &LINKS, &(tr__link){p, 0});
+    f->active++;
 }
 
 /* An active entry for p, unless there is one already (active or
@@ -77,23 +86,29 @@ static bool add_link(tr__fault *f, tr_pid p)
 {
     if (find_link(f, p) >= 0)
         return true;
-    if (!grow((void **)&f->links, &f->caplinks, f->nlinks, sizeof *f->links))
+    if (!tr__keyed_room(&f->links, &LINKS))
         return false;
-    f->links[f->nlinks++] = (tr__link){p, 0};
+    push_link(f, p);
     return true;
 }
 
 static void drop_link(tr__fault *f, int i)
 {
-    f->links[i] = f->links[--f->nlinks];
+    f->active -= link_at(f, i)->unlinking == 0;
+    tr__keyed_drop(&f->links, &LINKS, (uint32_t)i);
+}
+
+/* Entry i unlinking with id (0: active again). */
+static void set_unlinking(tr__fault *f, int i, uint64_t id)
+{
+    tr__link *l = link_at(f, i);
+    f->active += (id == 0) - (l->unlinking == 0);
+    l->unlinking = id;
 }
 
 static uint32_t active_links(const tr__fault *f)
 {
-    uint32_t n = 0;
-    for (uint32_t i = 0; f != NULL && i < f->nlinks; i++)
-        n += f->links[i].unlinking == 0;
-    return n;
+    return f != NULL ? f->active : 0;
 }
 
 /* ---- sending ---- */
@@ -147,7 +162,7 @@ static void ack_unlink(tr_runtime *rt, tr__worker *w, const tr_msg *m)
 void tr__fault_publish(tr__actor *a)
 {
     const tr__fault *f = tr__fault_get(a);
-    uint32_t links = active_links(f), monitors = f != NULL ? f->nwatchers + f->nrefs : 0;
+    uint32_t links = active_links(f), monitors = f != NULL ? f->watchers.n + f->refs.n : 0;
     /* Its life, or before it is born the life it is about to have. */
     uint32_t life = ck_pr_load_32(&a->life) | 1;
     /* Zeros are what a record of another life reads as: an actor with
@@ -176,8 +191,10 @@ static bool changes_counts(uint32_t type)
 int tr__fault_handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reason,
                      char *text)
 {
+    bool changes = changes_counts(m->type); /* before handle: a trapped exit
+                                              * signal becomes TR_EXIT */
     int verdict = handle(w, a, self, m, reason, text);
-    if ((a->flags & TR__FAULTS) && changes_counts(m->type))
+    if ((a->flags & TR__FAULTS) && changes)
         tr__fault_publish(a);
     return verdict;
 }
@@ -196,38 +213,36 @@ static int handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reas
          * ack drops it). Acknowledged either way, before anything else
          * this actor sends the other. */
         int i = find_link(f, m->from);
-        if (i >= 0 && f->links[i].unlinking == 0)
+        if (i >= 0 && link_at(f, i)->unlinking == 0)
             drop_link(f, i);
         ack_unlink(rt, w, m);
         return TR__CONSUMED;
     }
     case TR__UNLINK_ACK: {
         int i = find_link(f, m->from);
-        if (i >= 0 && f->links[i].unlinking != 0 && f->links[i].unlinking == payload_ref(m))
+        if (i >= 0 && link_at(f, i)->unlinking != 0 && link_at(f, i)->unlinking == payload_ref(m))
             drop_link(f, i);
         return TR__CONSUMED;
     }
     case TR__MONITOR_REQ:
-        if ((f = tr__fault_of(a)) == NULL ||
-            !grow((void **)&f->watchers, &f->capwatchers, f->nwatchers, sizeof *f->watchers)) {
+        if ((f = tr__fault_of(a)) == NULL || !tr__keyed_room(&f->watchers, &WATCHERS)) {
             send_down(rt, w, self, m->from, payload_ref(m), TR_EXIT_NOPROC, "out of memory");
             return TR__CONSUMED;
         }
-        f->watchers[f->nwatchers++] = (tr__watcher){m->from, payload_ref(m)};
+        tr__keyed_push(&f->watchers, &WATCHERS, &(tr__watcher){m->from, payload_ref(m)});
         return TR__CONSUMED;
-    case TR__DEMONITOR_REQ:
-        for (uint32_t i = 0; f != NULL && i < f->nwatchers; i++) {
-            if (f->watchers[i].pid == m->from && f->watchers[i].ref == payload_ref(m)) {
-                f->watchers[i] = f->watchers[--f->nwatchers];
-                break;
-            }
-        }
+    case TR__DEMONITOR_REQ: {
+        tr__watcher v = {m->from, payload_ref(m)};
+        int i = f != NULL ? tr__keyed_find(&f->watchers, &WATCHERS, &v) : -1;
+        if (i >= 0)
+            tr__keyed_drop(&f->watchers, &WATCHERS, (uint32_t)i);
         return TR__CONSUMED;
+    }
     case TR_DOWN: {
-        int i = f != NULL ? find_ref(f->refs, f->nrefs, payload_ref(m)) : -1;
+        int i = find_ref(f, payload_ref(m));
         if (i < 0)
             return TR__CONSUMED; /* demonitored: flushed */
-        f->refs[i] = f->refs[--f->nrefs];
+        tr__keyed_drop(&f->refs, &REFS, (uint32_t)i);
         return TR__DELIVER;
     }
     case TR__EXIT_SIGNAL: {
@@ -239,7 +254,7 @@ static int handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reas
             int i = find_link(f, s.info.pid);
             if (i < 0)
                 return TR__CONSUMED; /* unlinked meanwhile */
-            bool active = f->links[i].unlinking == 0;
+            bool active = link_at(f, i)->unlinking == 0;
             drop_link(f, i); /* the other end is gone: its ack never comes */
             if (!active)
                 return TR__CONSUMED; /* unlinking: not linked */
@@ -272,16 +287,19 @@ void tr__fault_end(tr__worker *w, tr__actor *a, tr_pid self, int reason, const c
     tr_runtime *rt = tr__turner_of(w)->rt;
     tr__fault *f = tr__fault_get(a);
     tr__fault_set(a, NULL);
-    for (uint32_t i = 0; i < f->nlinks; i++)
-        if (f->links[i].unlinking == 0)
-            send_signal(rt, w, self, f->links[i].pid, reason, text, true);
-    for (uint32_t i = 0; i < f->nwatchers; i++)
-        send_down(rt, w, self, f->watchers[i].pid, f->watchers[i].ref, reason, text);
+    for (uint32_t i = 0; i < f->links.n; i++)
+        if (link_at(f, (int)i)->unlinking == 0)
+            send_signal(rt, w, self, link_at(f, (int)i)->pid, reason, text, true);
+    for (uint32_t i = 0; i < f->watchers.n; i++) {
+        const tr__watcher *v = watcher_at(&f->watchers, (int)i);
+        send_down(rt, w, self, v->pid, v->ref, reason, text);
+    }
     /* The actors it watched forget it, or they would keep a watcher list
      * growing with every short-lived client. */
-    for (uint32_t i = 0; i < f->nrefs; i++)
-        (void)tr__send_copy(rt, w, self, f->refs[i].pid, TR__DEMONITOR_REQ, &f->refs[i].ref,
-                            sizeof f->refs[i].ref);
+    for (uint32_t i = 0; i < f->refs.n; i++) {
+        const tr__watcher *r = watcher_at(&f->refs, (int)i);
+        (void)tr__send_copy(rt, w, self, r->pid, TR__DEMONITOR_REQ, &r->ref, sizeof r->ref);
+    }
     /* Its asks' timeout sweep would only fire into a dead letter, and the
      * hold it keeps while asks wait would keep the runtime open. */
     if (f->asks != NULL)
@@ -334,19 +352,19 @@ int tr_link(tr_ctx *cx, tr_pid pid)
         return TR_EINVAL;
     tr__fault *f = tr__fault_of(cx->actor);
     int i = find_link(f, pid);
-    if (i >= 0 && f->links[i].unlinking == 0)
+    if (i >= 0 && link_at(f, i)->unlinking == 0)
         return 0; /* linked: a request now could cross an unlink of the other's
                      and leave the link at one end only */
     /* New, or unlinking: active from here on, whatever our unlink's ack
      * says (it no longer matches). */
-    uint64_t was = i >= 0 ? f->links[i].unlinking : 0;
+    uint64_t was = i >= 0 ? link_at(f, i)->unlinking : 0;
     if (i >= 0)
-        f->links[i].unlinking = 0;
+        set_unlinking(f, i, 0);
     else if (f == NULL || !add_link(f, pid))
         return TR_ENOMEM;
     int err = send_request(cx, pid, TR__LINK_REQ, NULL, 0);
     if (err != 0 && was != 0)
-        f->links[find_link(f, pid)].unlinking = was;
+        set_unlinking(f, find_link(f, pid), was);
     else if (err != 0)
         drop_link(f, find_link(f, pid));
     tr__fault_publish(cx->actor);
@@ -359,10 +377,10 @@ int tr_unlink(tr_ctx *cx, tr_pid pid)
         return TR_EINVAL;
     tr__fault *f = tr__fault_get(cx->actor);
     int i = find_link(f, pid);
-    if (i < 0 || f->links[i].unlinking != 0)
+    if (i < 0 || link_at(f, i)->unlinking != 0)
         return 0; /* not linked */
     uint64_t id = ++f->unlinks;
-    f->links[i].unlinking = id;
+    set_unlinking(f, i, id);
     int err = send_request(cx, pid, TR__UNLINK_REQ, &id, sizeof id);
     if (err != 0) /* no ack will come: unlinked at this end alone */
         drop_link(f, i);
@@ -384,11 +402,9 @@ static int spawn_watched(tr_ctx *cx, const tr_actor_spec *spec, const tr__spawn_
     tr__fault *child = calloc(1, sizeof *child);
     bool room = mine != NULL && child != NULL;
     if (room && link)
-        room = grow((void **)&mine->links, &mine->caplinks, mine->nlinks, sizeof *mine->links) &&
-               add_link(child, cx->self);
+        room = tr__keyed_room(&mine->links, &LINKS) && add_link(child, cx->self);
     else if (room)
-        room = grow((void **)&mine->refs, &mine->caprefs, mine->nrefs, sizeof *mine->refs) &&
-               grow((void **)&child->watchers, &child->capwatchers, 0, sizeof *child->watchers);
+        room = tr__keyed_room(&mine->refs, &REFS) && tr__keyed_room(&child->watchers, &WATCHERS);
     if (!room) {
         tr__fault_free(child);
         return TR_ENOMEM;
@@ -396,7 +412,7 @@ static int spawn_watched(tr_ctx *cx, const tr_actor_spec *spec, const tr__spawn_
     uint64_t r = 0;
     if (!link) {
         r = ck_pr_faa_64(&tr__actors_of(cx->rt)->next_ref, 1) + 1;
-        child->watchers[child->nwatchers++] = (tr__watcher){cx->self, r};
+        tr__keyed_push(&child->watchers, &WATCHERS, &(tr__watcher){cx->self, r});
     }
     tr__spawn_opts opts = {.resource_at = -1};
     if (o != NULL)
@@ -409,9 +425,9 @@ static int spawn_watched(tr_ctx *cx, const tr_actor_spec *spec, const tr__spawn_
         return err;
     }
     if (link) {
-        mine->links[mine->nlinks++] = (tr__link){p, 0};
+        push_link(mine, p);
     } else {
-        mine->refs[mine->nrefs++] = (tr__watcher){p, r};
+        tr__keyed_push(&mine->refs, &REFS, &(tr__watcher){p, r});
         *ref = r;
     }
     tr__fault_publish(cx->actor);
@@ -485,13 +501,13 @@ int tr_monitor(tr_ctx *cx, tr_pid pid, uint64_t *ref)
     if (!in_turn(cx))
         return TR_EINVAL;
     tr__fault *f = tr__fault_of(cx->actor);
-    if (f == NULL || !grow((void **)&f->refs, &f->caprefs, f->nrefs, sizeof *f->refs))
+    if (f == NULL || !tr__keyed_room(&f->refs, &REFS))
         return TR_ENOMEM;
     uint64_t r = ck_pr_faa_64(&tr__actors_of(cx->rt)->next_ref, 1) + 1;
-    f->refs[f->nrefs++] = (tr__watcher){pid, r};
+    tr__keyed_push(&f->refs, &REFS, &(tr__watcher){pid, r});
     int err = send_request(cx, pid, TR__MONITOR_REQ, &r, sizeof r);
     if (err != 0) {
-        f->nrefs--;
+        tr__keyed_drop(&f->refs, &REFS, f->refs.n - 1);
         return err;
     }
     tr__fault_publish(cx->actor);
@@ -503,11 +519,11 @@ int tr_monitor(tr_ctx *cx, tr_pid pid, uint64_t *ref)
 int tr_demonitor(tr_ctx *cx, uint64_t ref)
 {
     tr__fault *f = in_turn(cx) ? tr__fault_get(cx->actor) : NULL;
-    int i = f != NULL ? find_ref(f->refs, f->nrefs, ref) : -1;
+    int i = find_ref(f, ref);
     if (i < 0)
         return TR_EINVAL;
-    tr_pid target = f->refs[i].pid;
-    f->refs[i] = f->refs[--f->nrefs];
+    tr_pid target = watcher_at(&f->refs, i)->pid;
+    tr__keyed_drop(&f->refs, &REFS, (uint32_t)i);
     tr__fault_publish(cx->actor);
     /* A TR_DOWN already on its way is dropped on arrival, as the reference
      * is no longer held; the target forgets the watcher when this arrives

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "actor.h"
+#include "keyed.h"
 #include "troupe/fault.h"
 
 typedef struct tr__worker tr__worker;
@@ -72,11 +73,11 @@ typedef struct tr__watcher {
  * callbacks, so that actors without links, monitors or callbacks carry
  * none of it. */
 typedef struct tr__fault {
-    uint32_t nlinks, caplinks, nwatchers, capwatchers, nrefs, caprefs;
-    tr__link *links;   /* active and unlinking (see the top) */
-    uint64_t unlinks;  /* the last unlink id this actor used */
-    tr__watcher *watchers;
-    tr__watcher *refs; /* monitors this actor holds: (target, ref) */
+    tr__keyed links;    /* tr__link by pid: active and unlinking (see the top) */
+    uint32_t active;    /* the active ones among them */
+    uint64_t unlinks;   /* the last unlink id this actor used */
+    tr__keyed watchers; /* tr__watcher by (pid, ref): who monitors this actor */
+    tr__keyed refs;     /* tr__watcher by ref: monitors this actor holds, (target, ref) */
     /* From the spec (actors/actor.c): the behaviour, while init has not
      * run; the callbacks, which get the state from user_at on; who spawned
      * the actor, for init. */

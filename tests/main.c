@@ -7,7 +7,7 @@
  *                          tcp_connect, tcp_close, udp, chat_nicks, chat_rooms,
  *                          chat_messages, chat_input, chat_leaving, chat_limits,
  *                          fault, supervisor, names, slots, spec, on_stop, ask,
- *                          backpressure, depot, poll, writev, debug, errors,
+ *                          backpressure, depot, keyed, poll, writev, debug, errors,
  *                          http_parse, http_keepalive, http_pipeline, http_limits,
  *                          http_bad_input, http_slowloris, http_example,
  *                          metrics_serve, troupe_top, troupe_sim,
@@ -84,6 +84,7 @@ int main(int argc, char **argv)
     register_slots_tests();
     register_backpressure_tests();
     register_depot_tests();
+    register_keyed_tests();
     register_poll_tests();
     register_writev_tests();
     register_debug_tests();

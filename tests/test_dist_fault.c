@@ -417,7 +417,7 @@ static void la(tr_ctx *cx, void *state, const tr_msg *m)
         break;
     case TR_DOWN: { /* the connection has gone: its exit signals are taken */
         const tr__fault *fr = tr__fault_get(cx->actor);
-        atomic_store(&l_entries, fr != NULL ? (int)fr->nlinks : 0);
+        atomic_store(&l_entries, fr != NULL ? (int)fr->links.n : 0);
         atomic_store(&l_done, true);
         break;
     }

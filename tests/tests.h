@@ -59,6 +59,7 @@ void register_names_tests(void);
 void register_slots_tests(void);
 void register_backpressure_tests(void);
 void register_depot_tests(void);
+void register_keyed_tests(void);
 void register_poll_tests(void);
 void register_dist_proto_tests(void);
 void register_dist_erl_tests(void);
