@@ -9,13 +9,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "../actors/keyed.h"
 #include "dist.h"
 #include "frag_rx.h"
 
 /* A link across the connection, made by either side: kept so that the
  * local end hears when the connection goes down. */
 typedef struct tr__xlink {
-    tr_pid local, remote;
+    tr_pid local, remote; /* the key: first, together */
     uint64_t unlinking; /* 0: active; else the local end's unlink id */
     uint64_t unlink_in; /* the id of the peer's last UNLINK_ID handed to it */
     bool linked_in;     /* a LINK handed to it since that UNLINK_ID */
@@ -49,8 +50,7 @@ typedef struct tr__dconn {
     tr_pid ticker;
     uint64_t read_at;   /* when we last read from the peer (tr__now_ns) */
     uint64_t ticked_at; /* when we last sent a tick */
-    tr__xlink *links;
-    size_t nlinks, links_cap;
+    tr__keyed links;    /* tr__xlink by (local, remote): signals.c's XLINKS */
     tr__xmon *mons;
     size_t nmons, mons_cap;
     uint64_t next_ref; /* for the peer's monitors */

@@ -45,12 +45,18 @@
  *   the end's ack of the peer's last UNLINK_ID while the end was active,
  *   no LINK handed to it since (an active end drops its entry as it takes
  *   the request; an unlinking one keeps it for the ack above). */
+/* Found by the pair (actors/keyed.h: a node's supervisor may hold
+ * thousands of links across one connection). */
+static const tr__keyed_kind XLINKS = {sizeof(tr__xlink), offsetof(tr__xlink, local),
+                                      2 * sizeof(tr_pid)};
+_Static_assert(offsetof(tr__xlink, remote) == offsetof(tr__xlink, local) + sizeof(tr_pid),
+               "a pair's key is its two pids side by side");
+
 static tr__xlink *find_link(tr__dconn *c, tr_pid local, tr_pid remote)
 {
-    for (size_t i = 0; i < c->nlinks; i++)
-        if (c->links[i].local == local && c->links[i].remote == remote)
-            return &c->links[i];
-    return NULL;
+    tr_pid key[2] = {local, remote};
+    int i = tr__keyed_find(&c->links, &XLINKS, key);
+    return i >= 0 ? tr__keyed_at(&c->links, &XLINKS, (uint32_t)i) : NULL;
 }
 
 /* The pair's entry, noted as active if new. NULL if there is no memory
@@ -61,17 +67,17 @@ static tr__xlink *add_link(tr__dconn *c, tr_pid local, tr_pid remote)
     tr__xlink *l = find_link(c, local, remote);
     if (l != NULL)
         return l;
-    if (!tr__dist_grow((void **)&c->links, &c->links_cap, c->nlinks, sizeof *c->links))
+    if (!tr__keyed_room(&c->links, &XLINKS))
         return NULL;
-    c->links[c->nlinks] = (tr__xlink){.local = local, .remote = remote};
-    return &c->links[c->nlinks++];
+    return tr__keyed_push(&c->links, &XLINKS, &(tr__xlink){.local = local, .remote = remote});
 }
 
 static void drop_link(tr__dconn *c, tr_pid local, tr_pid remote)
 {
-    tr__xlink *l = find_link(c, local, remote);
-    if (l != NULL)
-        *l = c->links[--c->nlinks];
+    tr_pid key[2] = {local, remote};
+    int i = tr__keyed_find(&c->links, &XLINKS, key);
+    if (i >= 0)
+        tr__keyed_drop(&c->links, &XLINKS, (uint32_t)i);
 }
 
 static tr__xmon *add_mon(tr__dconn *c)
@@ -594,9 +600,11 @@ int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n)
 
 void tr__dist_lost(tr_ctx *cx, tr__dconn *c)
 {
-    for (size_t i = 0; i < c->nlinks; i++)
-        exit_signal(cx, c->links[i].remote, c->links[i].local, TR_EXIT_NOCONNECTION, true);
-    c->nlinks = 0;
+    for (uint32_t i = 0; i < c->links.n; i++) {
+        const tr__xlink *l = tr__keyed_at(&c->links, &XLINKS, i);
+        exit_signal(cx, l->remote, l->local, TR_EXIT_NOCONNECTION, true);
+    }
+    tr__keyed_free(&c->links);
     for (size_t i = 0; i < c->nmons; i++) {
         tr__xmon *mo = &c->mons[i];
         if (mo->theirs)
@@ -609,8 +617,7 @@ void tr__dist_lost(tr_ctx *cx, tr__dconn *c)
 
 void tr__dist_conn_free(tr__dconn *c)
 {
-    free(c->links);
+    tr__keyed_free(&c->links);
     free(c->mons);
-    c->links = NULL;
     c->mons = NULL;
 }

@@ -451,6 +451,105 @@ static void test_crossing_unlinks_then_connection_lost(void)
     dt_epmd_stop(epmd);
 }
 
+/* ---- many links across one connection ----
+ * MANY actors on node b link to one trapping hub on node a (past the few
+ * a scan finds, so the connection's table of pairs is indexed:
+ * actors/keyed.h); the hub unlinks every third; node b goes away: each
+ * link still whole reaches the hub as TR_EXIT noconnection, once, and the
+ * unlinked ones send nothing. */
+#define MANY 600
+enum { M_GO = 40, M_SPAWN, M_LINK, M_LINKED };
+
+static _Atomic tr_pid m_pids[MANY];
+static atomic_int m_linked, m_unlinked, m_exits[MANY], m_unexpected;
+
+static void m_far(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    const tr_pid *hub = state;
+    if (m->type == M_LINK) {
+        TT_CHECK(tr_link(cx, *hub) == 0);
+        TT_CHECK(tr_send(cx, *hub, M_LINKED, NULL, 0) == 0);
+    }
+}
+
+/* On b: spawns MANY m_far for the hub that asked. */
+static void m_spawner(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type != M_SPAWN)
+        return;
+    for (int i = 0; i < MANY; i++) {
+        tr_pid p;
+        TT_CHECK(tr_spawn(cx, m_far, &m->from, sizeof m->from, &p) == 0);
+        TT_CHECK(tr_send(cx, p, M_LINK, NULL, 0) == 0);
+    }
+}
+
+static int m_index(tr_pid p)
+{
+    for (int i = 0; i < MANY; i++)
+        if (atomic_load(&m_pids[i]) == p)
+            return i;
+    return -1;
+}
+
+static void m_hub(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == M_GO) {
+        tr_trap_exits(cx, true);
+        TT_CHECK(tr_send_named(cx, "m_sp", "tt_mb@localhost", M_SPAWN, NULL, 0) == 0);
+    } else if (m->type == M_LINKED) {
+        int n = atomic_fetch_add(&m_linked, 1);
+        atomic_store(&m_pids[n], m->from);
+        if (n + 1 < MANY)
+            return;
+        for (int i = 0; i < MANY; i += 3)
+            TT_CHECK(tr_unlink(cx, atomic_load(&m_pids[i])) == 0);
+        atomic_store(&m_unlinked, 1);
+    } else if (m->type == TR_EXIT) {
+        const tr_exit_info *e = TR_PAYLOAD(m, tr_exit_info);
+        int i = e != NULL && e->reason == TR_EXIT_NOCONNECTION ? m_index(e->pid) : -1;
+        if (i >= 0)
+            atomic_fetch_add(&m_exits[i], 1);
+        else
+            atomic_fetch_add(&m_unexpected, 1);
+    }
+}
+
+static void test_many_links_across_one_connection(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    tr_runtime *a = dt_node("tt_ma", epmd, 0), *b = dt_node("tt_mb", epmd, 0);
+    tr_actor_spec ss = {.behaviour = m_spawner, .name = "m_sp"};
+    tr_pid sp, hub;
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(b), &ss, &sp), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(a), m_hub, NULL, 0, &hub), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(a), hub, M_GO, NULL, 0), 0);
+    CU_ASSERT_FATAL(tt_wait_count(&m_unlinked, 1, 60));
+    tr_actor_figures f;
+    TT_EQ(tr_actor_info(a, hub, &f), 0);
+    TT_EQ(f.links, MANY - (MANY + 2) / 3);
+    dt_node_end(b); /* the connection goes */
+    int wrong = 0;
+    double until = tt_now() + 60;
+    for (int i = 0; i < MANY; i++) {
+        int want = i % 3 != 0;
+        while (want && atomic_load(&m_exits[i]) == 0 && tt_now() < until)
+            tt_sleep_ms(1);
+    }
+    TT_NO_ERRORS();
+    dt_node_end(a); /* anything late has come by now */
+    for (int i = 0; i < MANY; i++)
+        wrong += atomic_load(&m_exits[i]) != (i % 3 != 0);
+    TT_EQ(wrong, 0);
+    TT_EQ(atomic_load(&m_unexpected), 0);
+    dt_epmd_stop(epmd);
+}
+
 void register_dist_fault_tests(void)
 {
     CU_pSuite s = tt_suite("dist_fault");
@@ -462,4 +561,6 @@ void register_dist_fault_tests(void)
             test_remote_unlink_and_link_crossing_an_unlink);
     tt_test(s, "crossing_unlinks_then_connection_lost_leave_no_entry",
             test_crossing_unlinks_then_connection_lost);
+    tt_test(s, "many_links_across_one_connection_each_hear_noconnection_once",
+            test_many_links_across_one_connection);
 }
