@@ -40,6 +40,7 @@ static tr__link *link_at(const tr__fault *f, int i)
     return tr__keyed_at(&f->links, &LINKS, (uint32_t)i);
 }
 
+/* Entry i of the watchers or of the monitors held (both tr__watcher). */
 static tr__watcher *watcher_at(const tr__keyed *l, int i)
 {
     return tr__keyed_at(l, &WATCHERS, (uint32_t)i);
@@ -48,6 +49,11 @@ static tr__watcher *watcher_at(const tr__keyed *l, int i)
 static int find_link(const tr__fault *f, tr_pid p)
 {
     return f != NULL ? tr__keyed_find(&f->links, &LINKS, &p) : -1;
+}
+
+static int find_watcher(const tr__fault *f, tr__watcher v)
+{
+    return f != NULL ? tr__keyed_find(&f->watchers, &WATCHERS, &v) : -1;
 }
 
 static int find_ref(const tr__fault *f, uint64_t r)
@@ -232,8 +238,7 @@ static int handle(tr__worker *w, tr__actor *a, tr_pid self, tr_msg *m, int *reas
         tr__keyed_push(&f->watchers, &WATCHERS, &(tr__watcher){m->from, payload_ref(m)});
         return TR__CONSUMED;
     case TR__DEMONITOR_REQ: {
-        tr__watcher v = {m->from, payload_ref(m)};
-        int i = f != NULL ? tr__keyed_find(&f->watchers, &WATCHERS, &v) : -1;
+        int i = find_watcher(f, (tr__watcher){m->from, payload_ref(m)});
         if (i >= 0)
             tr__keyed_drop(&f->watchers, &WATCHERS, (uint32_t)i);
         return TR__CONSUMED;

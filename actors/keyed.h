@@ -68,6 +68,12 @@ static inline void *tr__keyed_at(const tr__keyed *l, const tr__keyed_kind *k, ui
     return (char *)l->items + (size_t)i * k->size;
 }
 
+/* The position of entry e, a pointer into l's array. */
+static inline uint32_t tr__keyed_pos(const tr__keyed *l, const tr__keyed_kind *k, const void *e)
+{
+    return (uint32_t)(((const char *)e - (const char *)l->items) / k->size);
+}
+
 /* For tr__keyed_push: entry i, just added, into the index (or the index
  * made, as the list outgrows scans). */
 void tr__keyed_index(tr__keyed *l, const tr__keyed_kind *k, uint32_t i);

@@ -72,12 +72,12 @@ static tr__xlink *add_link(tr__dconn *c, tr_pid local, tr_pid remote)
     return tr__keyed_push(&c->links, &XLINKS, &(tr__xlink){.local = local, .remote = remote});
 }
 
-static void drop_link(tr__dconn *c, tr_pid local, tr_pid remote)
+/* Drops the pair's entry l (from find_link or add_link, with no push or
+ * drop since), if any. */
+static void drop_link(tr__dconn *c, const tr__xlink *l)
 {
-    tr_pid key[2] = {local, remote};
-    int i = tr__keyed_find(&c->links, &XLINKS, key);
-    if (i >= 0)
-        tr__keyed_drop(&c->links, &XLINKS, (uint32_t)i);
+    if (l != NULL)
+        tr__keyed_drop(&c->links, &XLINKS, tr__keyed_pos(&c->links, &XLINKS, l));
 }
 
 static tr__xmon *add_mon(tr__dconn *c)
@@ -273,7 +273,7 @@ static void signal_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, tr__ctl 
         tr__xlink *l = find_link(c, h->from, h->to);
         ctl->id = payload_u64(data, len);
         if (l != NULL && l->unlinking == 0 && !l->linked_in && l->unlink_in == ctl->id)
-            drop_link(c, h->from, h->to);
+            drop_link(c, l);
         ctl->op = TR__CTL_UNLINK_ID_ACK;
         tr__dconn_send_ctl(cx, c, ctl, 0, NULL, 0, false);
         return;
@@ -284,7 +284,7 @@ static void signal_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, tr__ctl 
             return;
         memcpy(&s, data, sizeof s);
         if (s.linked)
-            drop_link(c, h->from, h->to);
+            drop_link(c, find_link(c, h->from, h->to));
         ctl->op = s.linked ? TR__CTL_EXIT : TR__CTL_EXIT2;
         send_with_reason(cx, c, ctl, s.info.reason);
         return;
@@ -549,7 +549,7 @@ int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n)
     case TR__CTL_EXIT2:
         if (ours(to) && rf != TR_PID_NONE) {
             if (ctl.op == TR__CTL_EXIT)
-                drop_link(c, to, rf);
+                drop_link(c, find_link(c, to, rf));
             exit_signal(cx, rf, to, reason_in(ctl.reason), ctl.op == TR__CTL_EXIT);
         }
         break;
@@ -565,7 +565,7 @@ int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n)
             }
             if (tr__send_owed(rt, tr__cx_worker(cx), rf, to, TR__UNLINK_REQ, &id, sizeof id) == 0)
                 break;
-            drop_link(c, to, rf); /* nobody there to hold an entry */
+            drop_link(c, l); /* nobody there to hold an entry */
         }
         tr__ctl ack = ctl;
         ack.op = TR__CTL_UNLINK_ID_ACK;
@@ -579,7 +579,7 @@ int tr__dist_dispatch(tr_ctx *cx, tr__dconn *c, const char *p, size_t n)
             uint64_t id = ctl.id;
             tr__xlink *l = find_link(c, to, rf);
             if (l != NULL && l->unlinking != 0 && l->unlinking == id)
-                drop_link(c, to, rf);
+                drop_link(c, l);
             hand(cx, rf, to, TR__UNLINK_ACK, &id, sizeof id);
         }
         break;
