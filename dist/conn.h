@@ -22,17 +22,24 @@ typedef struct tr__xlink {
     bool linked_in;     /* a LINK handed to it since that UNLINK_ID */
 } tr__xlink; /* (signals.c, "the tables") */
 
-/* A monitor across the connection: ours (a local actor watches a remote
- * process; ref is the troupe reference, sent as an Erlang ref of ours) or
- * theirs (a remote process watches a local actor: ref is a troupe
- * reference made here, eref the peer's own, by_name when it named it). */
+/* A monitor across the connection that a local actor holds on a remote
+ * process: ref is the troupe reference, sent as an Erlang ref of ours. */
 typedef struct tr__xmon {
-    uint64_t ref;
+    uint64_t ref; /* the key */
     tr_pid local, remote;
-    bool theirs, by_name;
+} tr__xmon;
+
+/* A monitor a remote process holds on a local actor: ref is a troupe
+ * reference made here (the local actor's TR_DOWN names it), eref the
+ * peer's own (its DEMONITOR_P names that), name the name it gave when it
+ * named one. */
+typedef struct tr__xmon_in {
+    uint64_t ref; /* the key */
+    tr_pid local, remote;
+    bool by_name;
     erlang_ref eref;
     char name[TR__NODE_NAME_MAX + 1];
-} tr__xmon;
+} tr__xmon_in;
 
 typedef struct tr__dconn {
     uint64_t node_id;
@@ -51,9 +58,10 @@ typedef struct tr__dconn {
     uint64_t read_at;   /* when we last read from the peer (tr__now_ns) */
     uint64_t ticked_at; /* when we last sent a tick */
     tr__keyed links;    /* tr__xlink by (local, remote): signals.c's XLINKS */
-    tr__xmon *mons;
-    size_t nmons, mons_cap;
-    uint64_t next_ref; /* for the peer's monitors */
+    tr__keyed mons;     /* tr__xmon by ref: signals.c's MONS */
+    tr__keyed mons_in;  /* tr__xmon_in by ref: MONS_IN */
+    tr__keyed erefs;    /* the peer's refs of mons_in: EREFS */
+    uint64_t next_ref;  /* for the peer's monitors */
     /* dist/frag.c: output waiting behind a big message, and fragments in. */
     tr_pid out_from;          /* the local sender of what is being encoded */
     size_t busy_limit;        /* output past which senders are held */

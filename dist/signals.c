@@ -80,26 +80,109 @@ static void drop_link(tr__dconn *c, const tr__xlink *l)
         tr__keyed_drop(&c->links, &XLINKS, tr__keyed_pos(&c->links, &XLINKS, l));
 }
 
-static tr__xmon *add_mon(tr__dconn *c)
+/* Monitors across, each way. Ours are found by our ref (the local end's
+ * DEMONITOR_REQ, the peer's MONITOR_P_EXIT). The peer's are found by the
+ * ref made here for them (the local end's TR_DOWN) and by the peer's own
+ * (its DEMONITOR_P), through EREFS: the first four words of the peer's
+ * ref beside the ref made here. Four words are all of a ref of up to
+ * four; two refs that differ only past them share a key, and a lookup
+ * that finds the other one scans. */
+static const tr__keyed_kind MONS = {sizeof(tr__xmon), offsetof(tr__xmon, ref), sizeof(uint64_t)};
+static const tr__keyed_kind MONS_IN = {sizeof(tr__xmon_in), offsetof(tr__xmon_in, ref),
+                                       sizeof(uint64_t)};
+
+typedef struct eref_key {
+    uint64_t words[2]; /* the key */
+    uint64_t ref;      /* the monitor's in MONS_IN */
+} eref_key;
+static const tr__keyed_kind EREFS = {sizeof(eref_key), offsetof(eref_key, words),
+                                     sizeof(((eref_key *)0)->words)};
+
+static void eref_words(const erlang_ref *e, uint64_t words[2])
 {
-    if (!tr__dist_grow((void **)&c->mons, &c->mons_cap, c->nmons, sizeof *c->mons))
-        return NULL;
-    tr__xmon *mo = &c->mons[c->nmons++];
-    memset(mo, 0, sizeof *mo);
-    return mo;
+    uint32_t n[4] = {0, 0, 0, 0}; /* (the words past len are not the ref's) */
+    for (int i = 0; i < e->len && i < 4; i++)
+        n[i] = e->n[i];
+    words[0] = n[0] | (uint64_t)n[1] << 32;
+    words[1] = n[2] | (uint64_t)n[3] << 32;
 }
 
-static tr__xmon *find_mon(tr__dconn *c, uint64_t ref, bool theirs)
+static const eref_key *eref_at(const tr__dconn *c, int i)
 {
-    for (size_t i = 0; i < c->nmons; i++)
-        if (c->mons[i].ref == ref && c->mons[i].theirs == theirs)
-            return &c->mons[i];
+    return tr__keyed_at(&c->erefs, &EREFS, (uint32_t)i);
+}
+
+static bool add_mon(tr__dconn *c, const tr__xmon *mo)
+{
+    if (!tr__keyed_room(&c->mons, &MONS))
+        return false;
+    tr__keyed_push(&c->mons, &MONS, mo);
+    return true;
+}
+
+static tr__xmon *find_mon(tr__dconn *c, uint64_t ref)
+{
+    int i = tr__keyed_find(&c->mons, &MONS, &ref);
+    return i >= 0 ? tr__keyed_at(&c->mons, &MONS, (uint32_t)i) : NULL;
+}
+
+static void drop_mon(tr__dconn *c, const tr__xmon *mo)
+{
+    tr__keyed_drop(&c->mons, &MONS, tr__keyed_pos(&c->mons, &MONS, mo));
+}
+
+/* A copy of mo in the peer's monitors, or NULL: no memory. */
+static tr__xmon_in *add_mon_in(tr__dconn *c, const tr__xmon_in *mo)
+{
+    if (!tr__keyed_room(&c->mons_in, &MONS_IN) || !tr__keyed_room(&c->erefs, &EREFS))
+        return NULL;
+    eref_key k = {.ref = mo->ref};
+    eref_words(&mo->eref, k.words);
+    tr__keyed_push(&c->erefs, &EREFS, &k);
+    return tr__keyed_push(&c->mons_in, &MONS_IN, mo);
+}
+
+static tr__xmon_in *find_mon_in(tr__dconn *c, uint64_t ref)
+{
+    int i = tr__keyed_find(&c->mons_in, &MONS_IN, &ref);
+    return i >= 0 ? tr__keyed_at(&c->mons_in, &MONS_IN, (uint32_t)i) : NULL;
+}
+
+static bool is_mon_in(tr__xmon_in *mo, tr_pid remote, erlang_ref *eref)
+{
+    return mo->remote == remote && ei_cmp_refs(&mo->eref, eref) == 0;
+}
+
+/* The peer's monitor that its process `remote` holds under eref, or NULL. */
+static tr__xmon_in *find_mon_in_eref(tr__dconn *c, tr_pid remote, erlang_ref *eref)
+{
+    uint64_t words[2];
+    eref_words(eref, words);
+    int i = tr__keyed_find(&c->erefs, &EREFS, words);
+    if (i < 0)
+        return NULL; /* each of the peer's monitors has its words there */
+    tr__xmon_in *mo = find_mon_in(c, eref_at(c, i)->ref);
+    if (mo != NULL && is_mon_in(mo, remote, eref))
+        return mo;
+    for (uint32_t j = 0; j < c->mons_in.n; j++) { /* another ref has those words */
+        mo = tr__keyed_at(&c->mons_in, &MONS_IN, j);
+        if (is_mon_in(mo, remote, eref))
+            return mo;
+    }
     return NULL;
 }
 
-static void drop_mon(tr__dconn *c, tr__xmon *mo)
+static void drop_mon_in(tr__dconn *c, const tr__xmon_in *mo)
 {
-    *mo = c->mons[--c->nmons];
+    uint64_t words[2];
+    eref_words(&mo->eref, words);
+    int i = tr__keyed_find(&c->erefs, &EREFS, words);
+    if (i >= 0 && eref_at(c, i)->ref != mo->ref) /* another ref has those words */
+        for (i = (int)c->erefs.n - 1; i >= 0 && eref_at(c, i)->ref != mo->ref; i--)
+            continue;
+    if (i >= 0)
+        tr__keyed_drop(&c->erefs, &EREFS, (uint32_t)i);
+    tr__keyed_drop(&c->mons_in, &MONS_IN, tr__keyed_pos(&c->mons_in, &MONS_IN, mo));
 }
 
 /* Our troupe reference as an Erlang ref of this node, and back (18 bits,
@@ -290,22 +373,19 @@ static void signal_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, tr__ctl 
         return;
     }
     case TR__MONITOR_REQ: {
-        tr__xmon *mo = add_mon(c);
-        if (mo == NULL) { /* out of memory: as above */
-            down(cx, h->to, h->from, payload_u64(data, len), TR_EXIT_NOCONNECTION);
+        tr__xmon mo = {.ref = payload_u64(data, len), .local = h->from, .remote = h->to};
+        if (!add_mon(c, &mo)) { /* out of memory: as above */
+            down(cx, h->to, h->from, mo.ref, TR_EXIT_NOCONNECTION);
             return;
         }
-        mo->ref = payload_u64(data, len);
-        mo->local = h->from;
-        mo->remote = h->to;
         ctl->op = TR__CTL_MONITOR_P;
-        eref_of(c, mo->ref, &ctl->ref);
+        eref_of(c, mo.ref, &ctl->ref);
         tr__dconn_send_ctl(cx, c, ctl, 0, NULL, 0, false);
         return;
     }
     case TR__DEMONITOR_REQ: {
         uint64_t r = payload_u64(data, len);
-        tr__xmon *mo = find_mon(c, r, false);
+        tr__xmon *mo = find_mon(c, r);
         if (mo != NULL)
             drop_mon(c, mo);
         ctl->op = TR__CTL_DEMONITOR_P;
@@ -318,7 +398,7 @@ static void signal_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, tr__ctl 
         if (len < sizeof d)
             return;
         memcpy(&d, data, sizeof d);
-        tr__xmon *mo = find_mon(c, d.ref, true);
+        tr__xmon_in *mo = find_mon_in(c, d.ref);
         if (mo == NULL)
             return;
         ctl->op = TR__CTL_MONITOR_P_EXIT;
@@ -327,7 +407,7 @@ static void signal_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, tr__ctl 
             ctl->to_name = true;
             strcpy(ctl->name, mo->name);
         }
-        drop_mon(c, mo);
+        drop_mon_in(c, mo);
         send_with_reason(cx, c, ctl, d.reason);
         return;
     }
@@ -409,13 +489,23 @@ static bool ours(tr_pid p)
     return p != TR_PID_NONE && TR__PID_NODE(p) == 0;
 }
 
-_Static_assert(TR_NAME_MAX <= TR__NODE_NAME_MAX + 1, "a registered name fits a tr__xmon's");
+_Static_assert(TR_NAME_MAX <= TR__NODE_NAME_MAX + 1, "a registered name fits a tr__xmon_in's");
 
 /* MONITOR_P: the peer's process `rf` watches our actor `to` (or a name
  * that is nobody's: noproc at once). */
 static void monitor_in(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl, tr_pid rf, tr_pid to)
 {
-    tr__xmon *mo = ours(to) && rf != TR_PID_NONE ? add_mon(c) : NULL;
+    tr__xmon_in *mo = NULL;
+    if (ours(to) && rf != TR_PID_NONE) {
+        tr__xmon_in in = {.ref = ++c->next_ref, .local = to, .remote = rf,
+                          .by_name = ctl->to_name, .eref = ctl->ref};
+        /* A name that found `to` is a registered one: shorter than
+         * TR_NAME_MAX bytes, far from the 255 in.name holds (a peer's name
+         * may be up to 1020 bytes of UTF-8; a longer one is nobody's and
+         * answered below). */
+        strcpy(in.name, ctl->name);
+        mo = add_mon_in(c, &in);
+    }
     if (mo == NULL) {
         tr__ctl back;
         memset(&back, 0, sizeof back);
@@ -428,30 +518,17 @@ static void monitor_in(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl, tr_pid rf, 
         send_with_reason(cx, c, &back, TR_EXIT_NOPROC);
         return;
     }
-    mo->ref = ++c->next_ref;
-    mo->local = to;
-    mo->remote = rf;
-    mo->theirs = true;
-    mo->eref = ctl->ref;
-    mo->by_name = ctl->to_name;
-    /* A name that found `to` is a registered one: shorter than TR_NAME_MAX
-     * bytes, far from the 255 mo->name holds (a peer's name may be up to
-     * 1020 bytes of UTF-8; a longer one is nobody's and answered above). */
-    strcpy(mo->name, ctl->name);
     /* A target already gone answers with TR_DOWN noproc (fault.c). */
     hand(cx, rf, to, TR__MONITOR_REQ, &mo->ref, sizeof mo->ref);
 }
 
 static void demonitor_in(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl, tr_pid rf)
 {
-    for (size_t i = 0; i < c->nmons; i++) {
-        tr__xmon *mo = &c->mons[i];
-        erlang_ref r = ctl->ref;
-        if (mo->theirs && mo->remote == rf && ei_cmp_refs(&mo->eref, &r) == 0) {
-            hand(cx, rf, mo->local, TR__DEMONITOR_REQ, &mo->ref, sizeof mo->ref);
-            drop_mon(c, mo);
-            return;
-        }
+    erlang_ref r = ctl->ref;
+    tr__xmon_in *mo = find_mon_in_eref(c, rf, &r);
+    if (mo != NULL) {
+        hand(cx, rf, mo->local, TR__DEMONITOR_REQ, &mo->ref, sizeof mo->ref);
+        drop_mon_in(c, mo);
     }
 }
 
@@ -459,7 +536,7 @@ static void demonitor_in(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl, tr_pid rf
 static void monitor_exit_in(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl)
 {
     uint64_t r;
-    tr__xmon *mo = ref_of(c, &ctl->ref, &r) ? find_mon(c, r, false) : NULL;
+    tr__xmon *mo = ref_of(c, &ctl->ref, &r) ? find_mon(c, r) : NULL;
     if (mo == NULL)
         return;
     down(cx, mo->remote, mo->local, mo->ref, reason_in(ctl->reason));
@@ -605,19 +682,21 @@ void tr__dist_lost(tr_ctx *cx, tr__dconn *c)
         exit_signal(cx, l->remote, l->local, TR_EXIT_NOCONNECTION, true);
     }
     tr__keyed_free(&c->links);
-    for (size_t i = 0; i < c->nmons; i++) {
-        tr__xmon *mo = &c->mons[i];
-        if (mo->theirs)
-            hand(cx, mo->remote, mo->local, TR__DEMONITOR_REQ, &mo->ref, sizeof mo->ref);
-        else
-            down(cx, mo->remote, mo->local, mo->ref, TR_EXIT_NOCONNECTION);
+    for (uint32_t i = 0; i < c->mons.n; i++) {
+        const tr__xmon *mo = tr__keyed_at(&c->mons, &MONS, i);
+        down(cx, mo->remote, mo->local, mo->ref, TR_EXIT_NOCONNECTION);
     }
-    c->nmons = 0;
+    for (uint32_t i = 0; i < c->mons_in.n; i++) {
+        const tr__xmon_in *mo = tr__keyed_at(&c->mons_in, &MONS_IN, i);
+        hand(cx, mo->remote, mo->local, TR__DEMONITOR_REQ, &mo->ref, sizeof mo->ref);
+    }
+    tr__dist_conn_free(c);
 }
 
 void tr__dist_conn_free(tr__dconn *c)
 {
     tr__keyed_free(&c->links);
-    free(c->mons);
-    c->mons = NULL;
+    tr__keyed_free(&c->mons);
+    tr__keyed_free(&c->mons_in);
+    tr__keyed_free(&c->erefs);
 }

@@ -584,6 +584,98 @@ static void test_senders_of_other_nodes_are_nobody(void)
     dt_epmd_stop(epmd);
 }
 
+/* ---- a peer's monitors whose refs share their first four words ----
+ * The node finds a peer's monitor by the first four words of its ref
+ * (dist/signals.c); refs of five words that differ only in the fifth are
+ * still three monitors. The hand-made peer watches "echo" under three
+ * such refs and demonitors the second: echo keeps two watchers, and when
+ * it ends, the peer hears of the first and the third, once each. */
+static void put_monitor(ei_x_buff *x, const char *self, long op, unsigned fifth)
+{
+    tr__ctl c;
+    memset(&c, 0, sizeof c);
+    c.op = op;
+    strcpy(c.from.node, self);
+    c.from.num = 5;
+    c.from.creation = 1;
+    c.to_name = true;
+    strcpy(c.name, "echo");
+    strcpy(c.ref.node, self);
+    c.ref.len = 5;
+    c.ref.n[0] = 1;
+    c.ref.n[1] = 2;
+    c.ref.n[2] = 3;
+    c.ref.n[3] = 4;
+    c.ref.n[4] = fifth;
+    c.ref.creation = 1;
+    ei_x_buff f;
+    ei_x_new(&f);
+    TT_EQ(tr__ctl_encode(&f, &c), 0);
+    TT_EQ(tr__ctl_finish(&f), 0);
+    ei_x_append_buf(x, f.buff, f.index);
+    ei_x_free(&f);
+}
+
+/* The fifth word of the ref of the next frame, a MONITOR_P_EXIT of
+ * "echo" with one of put_monitor's refs; 0 if it is anything else. */
+static unsigned next_monitor_exit(int fd)
+{
+    char *body = NULL;
+    long len = read_data_frame(fd, &body);
+    tr__ctl d;
+    unsigned fifth = 0;
+    if (len > 0 && tr__ctl_decode(body, (size_t)len, &d) == 0 && d.op == TR__CTL_MONITOR_P_EXIT &&
+        d.to_name && strcmp(d.name, "echo") == 0 && d.ref.len == 5 && d.ref.n[0] == 1 &&
+        d.ref.n[1] == 2 && d.ref.n[2] == 3 && d.ref.n[3] == 4)
+        fifth = d.ref.n[4];
+    free(body);
+    return fifth;
+}
+
+static void test_peer_refs_sharing_four_words(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    uint16_t port;
+    tr_runtime *a = echo_node("tt_bm", epmd, &port);
+    tr_actor_spec e2 = {.behaviour = dt_echo, .name = "echo2"};
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(a), &e2, NULL), 0);
+    const char *self = "tt_mp@localhost";
+    int fd = dial(port);
+    CU_ASSERT_FATAL(handshake_without(fd, self, TR__DFLAG_FRAGMENTS));
+    ei_x_buff x;
+    ei_x_new(&x);
+    put_monitor(&x, self, TR__CTL_MONITOR_P, 100);
+    put_monitor(&x, self, TR__CTL_MONITOR_P, 200);
+    put_monitor(&x, self, TR__CTL_MONITOR_P, 300);
+    put_monitor(&x, self, TR__CTL_DEMONITOR_P, 200);
+    put_reg_send(&x, self, 5, "echo", 9, "sync", 4);
+    CU_ASSERT(send(fd, x.buff, (size_t)x.index, MSG_NOSIGNAL) == x.index);
+    ei_x_free(&x);
+    tr__ctl d;
+    CU_ASSERT(next_message_is(fd, &d, 9, "sync")); /* behind the requests */
+    tr_pid echo = tr_whereis(a, "echo");
+    tr_actor_figures f;
+    TT_EQ(tr_actor_info(a, echo, &f), 0);
+    TT_EQ(f.monitors, 2);
+
+    TT_EQ(tr_kill(tr_runtime_ctx(a), echo, 7), 0);
+    unsigned first = next_monitor_exit(fd), second = next_monitor_exit(fd);
+    CU_ASSERT((first == 100 && second == 300) || (first == 300 && second == 100));
+    /* And no third: the next frame is echo2's answer. */
+    ei_x_new(&x);
+    put_reg_send(&x, self, 5, "echo2", 9, "after", 5);
+    CU_ASSERT(send(fd, x.buff, (size_t)x.index, MSG_NOSIGNAL) == x.index);
+    ei_x_free(&x);
+    CU_ASSERT(next_message_is(fd, &d, 9, "after"));
+    close(fd);
+    TT_NO_ERRORS();
+    dt_node_end(a);
+    dt_epmd_stop(epmd);
+}
+
 void register_dist_bad_input_tests(void)
 {
     CU_pSuite s = tt_suite("dist_bad_input");
@@ -596,4 +688,6 @@ void register_dist_bad_input_tests(void)
             test_peer_without_send_sender_gets_plain_sends);
     tt_test(s, "link_and_monitor_of_a_closing_connection_answered_once",
             test_link_and_monitor_of_a_closing_connection);
+    tt_test(s, "peer_refs_sharing_four_words_are_three_monitors",
+            test_peer_refs_sharing_four_words);
 }

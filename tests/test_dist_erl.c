@@ -2,7 +2,7 @@
  * assorted terms echoed unchanged by a troupe actor registered as echo; a
  * troupe actor answering an Erlang pid it received and a registered Erlang
  * process, and hearing back; erlang:monitor on {echo, Node} gets 'DOWN' when
- * the actor stops. Terms of the rarer shapes (a fun, an export, a tuple past
+ * the actor stops, and erlang:demonitor undoes one. Terms of the rarer shapes (a fun, an export, a tuple past
  * 255 elements, a big past 255 bytes, atoms past 255 bytes) arrive as
  * TR_DIST_TERM with Erlang's exact bytes, go back unchanged, and the
  * connection goes on after them. Registered names past ASCII cross as the
@@ -18,9 +18,9 @@
 
 #include "dist_util.h"
 
-enum { STOP = 99, PONG_PID = 5, PONG_NAME = 6, THANKS = 8 };
+enum { STOP = 99, COUNT = 97, PONG_PID = 5, PONG_NAME = 6, THANKS = 8 };
 
-static atomic_int echoed, stops, thanks, probes;
+static atomic_int echoed, stops, thanks, probes, watched = -1;
 
 static void echo(tr_ctx *cx, void *state, const tr_msg *m)
 {
@@ -29,6 +29,11 @@ static void echo(tr_ctx *cx, void *state, const tr_msg *m)
         atomic_fetch_add(&stops, 1);
         tr_stop(cx);
         return;
+    }
+    if (m->type == COUNT) { /* how many watch it now (then answered as any other) */
+        tr_actor_figures f;
+        TT_CHECK(tr_actor_info(tr_ctx_runtime(cx), tr_self(cx), &f) == 0);
+        atomic_store(&watched, (int)f.monitors);
     }
     TT_CHECK(m->from != TR_PID_NONE);
     TT_CHECK(tr_send(cx, m->from, m->type, m->data, m->len) == 0);
@@ -74,10 +79,16 @@ static const char script[] =
     "P1 = receive {5, <<\"pong-pid\">>} -> {probe, N} ! {8, <<>>}, ok after 15000 -> timeout end,"
     "P2 = receive {6, <<\"pong-name\">>} -> {probe, N} ! {8, <<>>}, ok after 15000 -> timeout end,"
     "io:format(\"PID ~p~nNAME ~p~n\", [P1, P2]),"
+    "Rs = [erlang:monitor(process, {echo, N}) || _ <- lists:seq(1, 20)],"
+    "[erlang:demonitor(R) || R <- lists:sublist(Rs, 15)],"
+    "{echo, N} ! {97, <<>>},"
+    "C = receive {97, <<>>} -> ok after 15000 -> timeout end,"
     "Ref = erlang:monitor(process, {echo, N}),"
     "{echo, N} ! {99, <<>>},"
     "D = receive {'DOWN', Ref, process, {echo, N}, Why} -> Why after 15000 -> timeout end,"
-    "io:format(\"DOWN ~p~n\", [D]),"
+    "Kept = length([R || R <- lists:nthtail(15, Rs),"
+    "  receive {'DOWN', R, process, _, normal} -> true after 15000 -> false end]),"
+    "io:format(\"COUNTED ~p~nDOWN ~p~nKEPT ~p~n\", [C, D, Kept]),"
     "halt().";
 
 static void test_erl_echoes_terms_answers_and_sees_down(void)
@@ -99,7 +110,12 @@ static void test_erl_echoes_terms_answers_and_sees_down(void)
     CU_ASSERT(dt_erl_is(&erl, "PID", "ok"));
     CU_ASSERT(dt_erl_is(&erl, "NAME", "ok"));
     CU_ASSERT(dt_erl_is(&erl, "DOWN", "normal"));
-    TT_EQ(atomic_load(&echoed), 1000);
+    /* 20 monitors by erl, 15 of them undone by erlang:demonitor (each
+     * DEMONITOR_P found by erl's own ref), before the count. */
+    CU_ASSERT(dt_erl_is(&erl, "COUNTED", "ok"));
+    TT_EQ(atomic_load(&watched), 5);
+    CU_ASSERT(dt_erl_is(&erl, "KEPT", "5"));
+    TT_EQ(atomic_load(&echoed), 1001);
     TT_EQ(atomic_load(&probes), 1);
     TT_EQ(atomic_load(&thanks), 2);
     TT_EQ(atomic_load(&stops), 1);

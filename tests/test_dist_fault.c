@@ -550,6 +550,208 @@ static void test_many_links_across_one_connection(void)
     dt_epmd_stop(epmd);
 }
 
+/* ---- many monitors across one connection, each way ----
+ * MANY actors on node b each monitor a hub T on node a, and a watcher W on
+ * a monitors each of them, so each connection's tables of monitors, ours
+ * and the peer's, outgrow the scans (actors/keyed.h). W demonitors every
+ * third, and every third from the second demonitors T: each end then
+ * holds exactly the monitors left. The even ones end with reason 7, then
+ * T ends with 9, then node b goes. Every monitor still held fires once
+ * with its reason (7, 9, or noconnection for the odd ones W still
+ * watches), and none other fires at all. */
+enum { N_SPAWN = 60, N_HUB, N_START, N_HELLO, N_NEXT, N_DONE, N_END, N_DIE };
+
+typedef struct n_far_state {
+    int i;
+    tr_pid w, t;
+    uint64_t ref; /* its monitor of t */
+} n_far_state;
+
+static _Atomic tr_pid n_pids[MANY], n_bpids[MANY]; /* as a names them; as b does */
+static atomic_int n_w_downs[MANY], n_t_downs[MANY], n_unexpected, n_t_dones, n_ended;
+
+static void n_far(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    n_far_state *s = state;
+    if (m->type == N_START) {
+        atomic_store(&n_bpids[s->i], tr_self(cx));
+        TT_CHECK(tr_monitor(cx, s->t, &s->ref) == 0);
+        TT_CHECK(tr_send(cx, s->w, N_HELLO, &s->i, sizeof s->i) == 0);
+    } else if (m->type == N_NEXT) {
+        if (s->i % 3 == 1)
+            TT_CHECK(tr_demonitor(cx, s->ref) == 0);
+        TT_CHECK(tr_send(cx, s->t, N_DONE, NULL, 0) == 0);
+    } else if (m->type == N_END) {
+        atomic_fetch_add(&n_ended, 1);
+        tr_exit(cx, 7, "even");
+    } else if (m->type == TR_DOWN) {
+        const tr_down_info *d = TR_PAYLOAD(m, tr_down_info);
+        if (d != NULL && d->pid == s->t && d->ref == s->ref && d->reason == 9)
+            atomic_fetch_add(&n_t_downs[s->i], 1);
+        else
+            atomic_fetch_add(&n_unexpected, 1);
+    }
+}
+
+/* On b: spawns MANY n_far once both the watcher and the hub have asked
+ * (a pid crosses as a sender, not as bytes). */
+static void n_spawner(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    tr_pid *wt = state; /* the watcher's, the hub's */
+    if (m->type != N_SPAWN && m->type != N_HUB)
+        return;
+    wt[m->type == N_HUB] = m->from;
+    if (wt[0] == TR_PID_NONE || wt[1] == TR_PID_NONE)
+        return;
+    for (int i = 0; i < MANY; i++) {
+        n_far_state s = {.i = i, .w = wt[0], .t = wt[1]};
+        tr_pid p;
+        TT_CHECK(tr_spawn(cx, n_far, &s, sizeof s, &p) == 0);
+        TT_CHECK(tr_send(cx, p, N_START, NULL, 0) == 0);
+    }
+}
+
+typedef struct n_watcher_state {
+    int hellos;
+    uint64_t refs[MANY];
+} n_watcher_state;
+
+static void n_watcher(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    n_watcher_state *s = state;
+    const int *i = TR_PAYLOAD(m, int);
+    if (m->type == M_GO) {
+        TT_CHECK(tr_send_named(cx, "n_sp", "tt_nb@localhost", N_SPAWN, NULL, 0) == 0);
+    } else if (m->type == N_HELLO && i != NULL && *i >= 0 && *i < MANY) {
+        atomic_store(&n_pids[*i], m->from);
+        TT_CHECK(tr_monitor(cx, m->from, &s->refs[*i]) == 0);
+        if (++s->hellos < MANY)
+            return;
+        /* Each demonitor crosses before the N_NEXT behind it. */
+        for (int k = 0; k < MANY; k += 3)
+            TT_CHECK(tr_demonitor(cx, s->refs[k]) == 0);
+        for (int k = 0; k < MANY; k++)
+            TT_CHECK(tr_send(cx, atomic_load(&n_pids[k]), N_NEXT, NULL, 0) == 0);
+    } else if (m->type == TR_DOWN) {
+        const tr_down_info *d = TR_PAYLOAD(m, tr_down_info);
+        int k = -1;
+        for (int j = 0; d != NULL && j < MANY && k < 0; j++)
+            if (atomic_load(&n_pids[j]) == d->pid && s->refs[j] == d->ref)
+                k = j;
+        int want = k >= 0 ? (k % 2 == 0 ? 7 : TR_EXIT_NOCONNECTION) : 0;
+        if (k >= 0 && d->reason == want)
+            atomic_fetch_add(&n_w_downs[k], 1);
+        else
+            atomic_fetch_add(&n_unexpected, 1);
+    }
+}
+
+static void n_hub(tr_ctx *cx, void *state, const tr_msg *m)
+{
+    (void)state;
+    if (m->type == M_GO)
+        TT_CHECK(tr_send_named(cx, "n_sp", "tt_nb@localhost", N_HUB, NULL, 0) == 0);
+    else if (m->type == N_DONE)
+        atomic_fetch_add(&n_t_dones, 1); /* behind its sender's demonitor, if any */
+    else if (m->type == N_DIE)
+        tr_exit(cx, 9, "all done");
+}
+
+/* Whether W's monitor of i fires, at the end; T's of i. */
+static int n_w_fires(int i)
+{
+    return i % 3 != 0;
+}
+
+static int n_t_fires(int i)
+{
+    return i % 2 == 1 && i % 3 != 1;
+}
+
+static int n_count(int (*fires)(int))
+{
+    int n = 0;
+    for (int i = 0; i < MANY; i++)
+        n += fires(i);
+    return n;
+}
+
+/* The monitors fired so far; *exact false if one fired that should not,
+ * or more than once, or (at the end) one that should did not. */
+static int n_fired(atomic_int *v, int (*fires)(int), bool *exact)
+{
+    int total = 0;
+    for (int i = 0; i < MANY; i++) {
+        int got = atomic_load(&v[i]);
+        total += got;
+        if (exact != NULL && got != fires(i))
+            *exact = false;
+    }
+    return total;
+}
+
+static bool n_wait(atomic_int *v, int (*fires)(int), int want, double until)
+{
+    while (n_fired(v, fires, NULL) < want && tt_now() < until)
+        tt_sleep_ms(1);
+    return n_fired(v, fires, NULL) == want;
+}
+
+static void test_many_monitors_across_one_connection(void)
+{
+    if (dt_skip())
+        return;
+    uint16_t epmd = dt_epmd_start();
+    CU_ASSERT_FATAL(epmd != 0);
+    tr_runtime *a = dt_node("tt_na", epmd, 0), *b = dt_node("tt_nb", epmd, 0);
+    tr_pid wt[2] = {TR_PID_NONE, TR_PID_NONE};
+    tr_actor_spec ss = {.behaviour = n_spawner, .state = wt, .state_size = sizeof wt, .name = "n_sp"};
+    tr_pid sp, t, w;
+    TT_EQ(tr_spawn_spec(tr_runtime_ctx(b), &ss, &sp), 0);
+    TT_EQ(tr_spawn(tr_runtime_ctx(a), n_hub, NULL, 0, &t), 0);
+    n_watcher_state *ws = calloc(1, sizeof *ws);
+    CU_ASSERT_FATAL(ws != NULL);
+    TT_EQ(tr_spawn(tr_runtime_ctx(a), n_watcher, ws, sizeof *ws, &w), 0);
+    free(ws);
+    TT_EQ(tr_send(tr_runtime_ctx(a), t, M_GO, NULL, 0), 0);
+    TT_EQ(tr_send(tr_runtime_ctx(a), w, M_GO, NULL, 0), 0);
+    CU_ASSERT_FATAL(tt_wait_count(&n_t_dones, MANY, 60));
+
+    /* The demonitors have reached both ends: T is watched by the ones that
+     * did not demonitor it; each on b, by W unless W demonitored it, and
+     * by itself's monitor of T unless it demonitored that. */
+    tr_actor_figures f;
+    int wrong = 0;
+    TT_EQ(tr_actor_info(a, t, &f), 0);
+    TT_EQ(f.monitors, (uint32_t)(MANY - (MANY + 1) / 3));
+    for (int i = 0; i < MANY; i++)
+        wrong += tr_actor_info(b, atomic_load(&n_bpids[i]), &f) != 0 ||
+                 f.monitors != (uint32_t)((i % 3 != 0) + (i % 3 != 1));
+    TT_EQ(wrong, 0);
+
+    double until = tt_now() + 60;
+    for (int i = 0; i < MANY; i += 2)
+        TT_EQ(tr_send(tr_runtime_ctx(b), atomic_load(&n_bpids[i]), N_END, NULL, 0), 0);
+    CU_ASSERT(tt_wait_count(&n_ended, MANY / 2, 60));
+    int ended_watched = 0;
+    for (int i = 0; i < MANY; i += 2)
+        ended_watched += n_w_fires(i);
+    CU_ASSERT(n_wait(n_w_downs, n_w_fires, ended_watched, until)); /* reason 7 */
+    TT_EQ(tr_send(tr_runtime_ctx(a), t, N_DIE, NULL, 0), 0);
+    CU_ASSERT(n_wait(n_t_downs, n_t_fires, n_count(n_t_fires), until)); /* reason 9 */
+    dt_node_end(b); /* the connection goes: noconnection for the odd ones W watches */
+    CU_ASSERT(n_wait(n_w_downs, n_w_fires, n_count(n_w_fires), until));
+    TT_NO_ERRORS();
+    dt_node_end(a); /* anything late has come by now */
+    bool w_exact = true, t_exact = true;
+    TT_EQ(n_fired(n_w_downs, n_w_fires, &w_exact), n_count(n_w_fires));
+    TT_EQ(n_fired(n_t_downs, n_t_fires, &t_exact), n_count(n_t_fires));
+    CU_ASSERT(w_exact);
+    CU_ASSERT(t_exact);
+    TT_EQ(atomic_load(&n_unexpected), 0);
+    dt_epmd_stop(epmd);
+}
+
 void register_dist_fault_tests(void)
 {
     CU_pSuite s = tt_suite("dist_fault");
@@ -563,4 +765,6 @@ void register_dist_fault_tests(void)
             test_crossing_unlinks_then_connection_lost);
     tt_test(s, "many_links_across_one_connection_each_hear_noconnection_once",
             test_many_links_across_one_connection);
+    tt_test(s, "many_monitors_across_one_connection_each_way_fire_once",
+            test_many_monitors_across_one_connection);
 }
