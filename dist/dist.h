@@ -105,6 +105,8 @@ struct tr__dist_node {
     tr_pid listener;
     tr__peer **peers;   /* peers[i] has node bits i + 1 */
     uint32_t npeers, peers_cap;
+    uint32_t *names;    /* the peers by name: i + 1, 0 empty (node.c) */
+    uint32_t names_cap;
     struct tr__unproven *unproven; /* acceptors' claims on names not in peers */
     uint32_t nunproven, unproven_cap;
     unsigned conns_up;  /* connections whose handshake is done, not yet closed */

@@ -555,6 +555,41 @@ static void test_peer_pids_map_both_ways_and_cost_little(void)
     tr__dist_node_free(n);
 }
 
+/* Peers are found by name (every control message names its sender's
+ * node): 5,000 of them, each its own index in the order added, found
+ * again by name and through a pid of theirs; names never added are not
+ * found, and looking one up adds nothing. */
+static void test_peers_found_by_name_among_thousands(void)
+{
+    tr__dist_node *n = calloc(1, sizeof *n);
+    CU_ASSERT_FATAL(n != NULL);
+    n->epmd_fd = -1;
+    strcpy(n->name, "self@h");
+    enum { PEERS = 5000 };
+    char name[64];
+    uint32_t idx, wrong = 0;
+    for (uint32_t i = 0; i < PEERS; i++) {
+        snprintf(name, sizeof name, "p%u@host%u", i, i % 7);
+        tr__peer *p = tr__dist_peer(n, name, &idx);
+        wrong += p == NULL || idx != i || strcmp(p->name, name) != 0;
+    }
+    TT_EQ(wrong, 0);
+    TT_EQ(n->npeers, PEERS);
+    for (uint32_t i = 0; i < PEERS; i++) {
+        snprintf(name, sizeof name, "p%u@host%u", i, i % 7);
+        wrong += tr__dist_peer_find(n, name, &idx) != n->peers[i] || idx != i;
+        wrong += tr__dist_peer(n, name, &idx) != n->peers[i] || idx != i;
+        erlang_pid e = {.num = 3, .serial = 0, .creation = 9};
+        strcpy(e.node, name);
+        wrong += TR__PID_NODE(tr__dist_pid_in(n, &e)) != i + 1;
+        snprintf(name, sizeof name, "p%u@host%u", i, i % 7 + 1);
+        wrong += tr__dist_peer_find(n, name, &idx) != NULL;
+    }
+    TT_EQ(wrong, 0);
+    TT_EQ(n->npeers, PEERS);
+    tr__dist_node_free(n);
+}
+
 static void test_node_names_split_at_the_at(void)
 {
     char a[16], h[16];
@@ -589,5 +624,6 @@ void register_dist_proto_tests(void)
             test_term_check_walks_deep_terms_and_tells_cut_ones);
     tt_test(s, "peer_pids_map_both_ways_and_cost_little",
             test_peer_pids_map_both_ways_and_cost_little);
+    tt_test(s, "peers_found_by_name_among_thousands", test_peers_found_by_name_among_thousands);
     tt_test(s, "node_names_split_at_the_at", test_node_names_split_at_the_at);
 }
