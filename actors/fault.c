@@ -12,9 +12,8 @@
  * found by key (keyed.h: a scan for a few entries, an index past them),
  * and the count of active links is kept as they change, so that a link,
  * an unlink, a monitor or a signal costs the same however many an actor
- * holds. Asks (ask.c)
- * keep their pending refs in the record too, and go through the same turn
- * and dead-letter hooks.
+ * holds. Asks (ask.c) keep their pending refs in the record too, and go
+ * through the same turn and dead-letter hooks.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -369,7 +368,7 @@ int tr_link(tr_ctx *cx, tr_pid pid)
         return TR_ENOMEM;
     int err = send_request(cx, pid, TR__LINK_REQ, NULL, 0);
     if (err != 0 && was != 0)
-        set_unlinking(f, find_link(f, pid), was);
+        set_unlinking(f, i, was); /* (i still holds: nothing pushed or dropped) */
     else if (err != 0)
         drop_link(f, find_link(f, pid));
     tr__fault_publish(cx->actor);

@@ -681,7 +681,6 @@ void tr__dist_lost(tr_ctx *cx, tr__dconn *c)
         const tr__xlink *l = tr__keyed_at(&c->links, &XLINKS, i);
         exit_signal(cx, l->remote, l->local, TR_EXIT_NOCONNECTION, true);
     }
-    tr__keyed_free(&c->links);
     for (uint32_t i = 0; i < c->mons.n; i++) {
         const tr__xmon *mo = tr__keyed_at(&c->mons, &MONS, i);
         down(cx, mo->remote, mo->local, mo->ref, TR_EXIT_NOCONNECTION);
