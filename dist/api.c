@@ -196,18 +196,6 @@ int tr__dist_connect(tr_ctx *cx, uint64_t node_id, const char *peer)
     return err;
 }
 
-/* A message for a connection: the header, then the payload. */
-static tr_msg *out_msg(const tr__dist_out *h, const void *data, size_t len)
-{
-    tr_msg *m = tr__msg_new(TR__DIST_OUT, (uint32_t)(sizeof *h + len));
-    if (m != NULL) {
-        memcpy(m->data, h, sizeof *h);
-        if (len != 0)
-            memcpy(m->data + sizeof *h, data, len);
-    }
-    return m;
-}
-
 /* tr_send_named to this node's own name: {Name, node()} ! Msg, delivered
  * here as another node's REG_SEND would be (a term {Type, <<Bytes>>} of a
  * user type arrives as that type and those bytes, any other as
@@ -281,8 +269,7 @@ int tr_send_named(tr_ctx *cx, const char *name, const char *node, uint32_t type,
     if (err != 0)
         return err;
     tr__dist_out h = {.from = self, .type = type, .op = TR__CTL_REG_SEND};
-    strcpy(h.name, name);
-    tr_msg *m = out_msg(&h, data, len);
+    tr_msg *m = tr__dist_out_new(h, name, data, len);
     if (m == NULL)
         return TR_ENOMEM;
     /* Queued for the peer until a connection is up; if the attempt that

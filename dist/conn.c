@@ -79,21 +79,19 @@ static void conn_on_stop(void *state, int reason)
 void tr__dconn_send_ctl(tr_ctx *cx, dconn *c, const tr__ctl *ctl, uint32_t type,
                         const void *data, size_t len, bool with_msg)
 {
-    ei_x_buff x;
-    if (ei_x_new(&x) != 0) {
+    if (!tr__frag_enc(c)) {
         tr__dconn_lost(cx, c, "message not sent", TR_ENOMEM);
         return;
     }
-    int err = tr__ctl_encode(&x, ctl);
-    size_t ctl_end = (size_t)x.index;
+    ei_x_buff *x = &c->enc;
+    int err = tr__ctl_encode(x, ctl);
+    size_t ctl_end = (size_t)x->index;
     if (err == 0 && with_msg)
-        err = tr__term_from_msg(&x, type, data, len);
+        err = tr__term_from_msg(x, type, data, len);
     if (err == 0)
-        err = tr__ctl_finish(&x);
+        err = tr__ctl_finish(x);
     if (err == 0)
-        err = tr__frag_out(cx, c, &x, ctl_end); /* takes x */
-    else
-        ei_x_free(&x);
+        err = tr__frag_out(cx, c, x, ctl_end);
     if (err != 0)
         tr__dconn_lost(cx, c, "message not sent", err);
 }

@@ -72,6 +72,8 @@ typedef struct tr__dconn {
     uint64_t next_seq;        /* our fragmented sequences' ids */
     bool throttled, more_sent, holding;
     unsigned char *scratch;   /* one fragment being framed */
+    ei_x_buff enc;            /* the frame being encoded: its buffer is kept
+                               * from one frame to the next (buff NULL: none) */
     tr__frag_rx rx;           /* the peer's distribution headers (frag_rx.h) */
 } tr__dconn;
 
@@ -87,7 +89,8 @@ void tr__dconn_say(const tr__dconn *c, const char *what, int err);
 void tr__dconn_lost(tr_ctx *cx, tr__dconn *c, const char *what, int err);
 
 /* dist/frag.c. An encoded frame from c->out_from (x, its control
- * message ending at ctl_end; consumed): to the socket, or queued behind
+ * message ending at ctl_end; its bytes consumed, and its buffer kept
+ * for the next frame or taken: x->buff NULL): to the socket, or queued behind
  * that sender's others; in fragments when big and the peer takes them
  * (0 or a negative code). Feeding the socket from the queue as it
  * drains (on TR_TCP_UNTHROTTLED and TR__DIST_MORE). Holding the senders
@@ -95,6 +98,8 @@ void tr__dconn_lost(tr_ctx *cx, tr__dconn *c, const char *what, int err);
  * TCP options of a node connection with that busy limit. For the tests'
  * count: a fragmented message read whole. */
 int tr__frag_out(tr_ctx *cx, tr__dconn *c, ei_x_buff *x, size_t ctl_end);
+/* c->enc, emptied and ready for a frame; false when out of memory. */
+bool tr__frag_enc(tr__dconn *c);
 void tr__frag_feed(tr_ctx *cx, tr__dconn *c);
 void tr__frag_hold(tr_ctx *cx, tr__dconn *c);
 void tr__frag_free(tr__dconn *c);

@@ -43,13 +43,27 @@ uint64_t tr__dist_holds(void);
 /* For the tests: fragmented sequences sent, and received whole. */
 void tr__dist_frag_counts(uint64_t *out, uint64_t *in);
 
-/* What a connection is asked to send. */
+/* What a connection is asked to send: a TR__DIST_OUT message's bytes are
+ * this header, then the registered name's name_len bytes (REG_SEND only),
+ * then the payload. 24 bytes, so that a small message's copy stays in the
+ * smallest block (the name had a 256-byte field in every message before:
+ * dist-stream's 16-byte messages took 512-byte blocks). */
 typedef struct tr__dist_out {
     tr_pid from, to;
     uint32_t type;
-    uint32_t op;    /* TR__CTL_SEND_SENDER or TR__CTL_REG_SEND */
-    char name[TR__NODE_NAME_MAX + 1]; /* REG_SEND: the registered name */
+    uint16_t op;        /* TR__CTL_SEND_SENDER or TR__CTL_REG_SEND */
+    uint16_t name_len;  /* REG_SEND: the registered name's bytes, no NUL */
 } tr__dist_out;
+
+/* A TR__DIST_OUT of h, name (REG_SEND; NULL for none: h.name_len is set
+ * from it) and len bytes of data; NULL when out of memory. */
+tr_msg *tr__dist_out_new(tr__dist_out h, const char *name, const void *data, size_t len);
+
+/* The parts of a TR__DIST_OUT: its header, its name (h->name_len bytes,
+ * not NUL-terminated) and its payload. False if m is shorter than its
+ * header says. */
+bool tr__dist_out_read(const tr_msg *m, tr__dist_out *h, const char **name,
+                       const unsigned char **data, size_t *len);
 
 /* One of a peer's pids: an erlang_pid without its node name (1 KiB of
  * atom buffer each), which is the peer's. */

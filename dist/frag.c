@@ -120,16 +120,30 @@ static tr__fsender *sender(tr__dconn *c, tr_pid from)
 
 /* An entry for the encoded frame x from c->out_from (the entry's now),
  * or NULL (x freed). */
+/* The frame in x, taken for the queue (x left without a buffer), or NULL
+ * when out of memory. */
 static tr__fout *fout_of(const tr__dconn *c, ei_x_buff *x)
 {
     tr__fout *o = calloc(1, sizeof *o);
-    if (o == NULL) {
-        ei_x_free(x);
+    if (o == NULL)
         return NULL;
-    }
     o->from = c->out_from;
     o->x = *x;
+    *x = (ei_x_buff){0};
     return o;
+}
+
+/* The largest encoding buffer a connection keeps between frames: a big
+ * message's is let go once its bytes are in the socket's queue. */
+enum { ENC_KEEP_MAX = 64 * 1024 };
+
+bool tr__frag_enc(tr__dconn *c)
+{
+    /* ei_x_new's buffer is 100 bytes; most frames want a little more. */
+    if (c->enc.buff == NULL && (c->enc.buff = malloc(256)) != NULL)
+        c->enc.buffsz = 256;
+    c->enc.index = 0;
+    return c->enc.buff != NULL;
 }
 
 /* Puts o at the queue's tail, or frees it (TR_ENOMEM). */
@@ -247,7 +261,8 @@ static int put_whole(tr_ctx *cx, tr__dconn *c, ei_x_buff *x)
 {
     if (sender(c, c->out_from) == NULL) {
         int err = tr_tcp_send(cx, x->buff, (size_t)x->index);
-        ei_x_free(x);
+        if (x->buffsz > ENC_KEEP_MAX)
+            ei_x_free(x);
         return err;
     }
     tr__fout *o = fout_of(c, x);
@@ -285,10 +300,7 @@ int tr__frag_out(tr_ctx *cx, tr__dconn *c, ei_x_buff *x, size_t ctl_end)
                ctl_end - ctl_at <= FRAG_SIZE;
     if (!big) {
         int err = fragments(c) ? to_dist_header(x, ctl_end) : 0;
-        if (err == 0)
-            return put_whole(cx, c, x);
-        ei_x_free(x);
-        return err;
+        return err == 0 ? put_whole(cx, c, x) : err;
     }
     tr__fout *o = fout_of(c, x);
     if (o == NULL)
@@ -331,6 +343,7 @@ void tr__frag_free(tr__dconn *c)
         dequeue(c);
     free(c->qs);
     free(c->scratch);
+    ei_x_free(&c->enc);
     tr__frag_rx_free(&c->rx);
     c->qs = NULL;
     c->scratch = NULL;

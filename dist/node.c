@@ -430,6 +430,34 @@ tr_msg **tr__dist_take_queue(tr__peer *p, size_t *n)
     return q;
 }
 
+tr_msg *tr__dist_out_new(tr__dist_out h, const char *name, const void *data, size_t len)
+{
+    h.name_len = name != NULL ? (uint16_t)strlen(name) : 0;
+    tr_msg *m = tr__msg_new(TR__DIST_OUT, (uint32_t)(sizeof h + h.name_len + len));
+    if (m != NULL) {
+        memcpy(m->data, &h, sizeof h);
+        if (h.name_len != 0)
+            memcpy(m->data + sizeof h, name, h.name_len);
+        if (len != 0)
+            memcpy(m->data + sizeof h + h.name_len, data, len);
+    }
+    return m;
+}
+
+bool tr__dist_out_read(const tr_msg *m, tr__dist_out *h, const char **name,
+                       const unsigned char **data, size_t *len)
+{
+    if (m->len < sizeof *h)
+        return false;
+    memcpy(h, m->data, sizeof *h);
+    if (m->len - sizeof *h < h->name_len)
+        return false;
+    *name = (const char *)m->data + sizeof *h;
+    *data = m->data + sizeof *h + h->name_len;
+    *len = m->len - sizeof *h - h->name_len;
+    return true;
+}
+
 /* A message the peer's queue held (a TR__DIST_OUT), as its sender sent
  * it, becomes a dead letter: a link or monitor request is answered
  * noproc, an ask fails (fault.c, ask.c). Owed (mailbox/msg.c): out of
@@ -437,12 +465,13 @@ tr_msg **tr__dist_take_queue(tr__peer *p, size_t *n)
 static void drop_out(tr_ctx *cx, tr_msg *out)
 {
     tr__dist_out h;
-    if (out->len >= sizeof h) {
-        memcpy(&h, out->data, sizeof h);
-        uint32_t len = out->len - (uint32_t)sizeof h;
-        tr_msg *m = tr__msg_new_owed(h.type, len);
+    const char *name;
+    const unsigned char *data;
+    size_t len;
+    if (tr__dist_out_read(out, &h, &name, &data, &len)) {
+        tr_msg *m = tr__msg_new_owed(h.type, (uint32_t)len);
         if (m != NULL) {
-            memcpy(m->data, out->data + sizeof h, len);
+            memcpy(m->data, data, len);
             m->from = h.from;
             m->to = h.to;
             tr__dead_letter(tr_ctx_runtime(cx), tr__cx_worker(cx), m);
@@ -490,14 +519,12 @@ int tr__dist_route(tr_runtime *rt, tr__worker *w, tr_pid from, tr_pid to, tr_msg
         return bounce(rt, w, from, to, m);
     /* Made before taking the lock: a big message's copy would hold every
      * node connection of the process up. */
-    tr_msg *out = tr__msg_new(TR__DIST_OUT, (uint32_t)(sizeof(tr__dist_out) + m->len));
+    tr__dist_out h = {.from = from, .to = to, .type = m->type, .op = TR__CTL_SEND_SENDER};
+    tr_msg *out = tr__dist_out_new(h, NULL, m->data, m->len);
     if (out == NULL) {
         tr__msg_release(m);
         return TR_ENOMEM;
     }
-    tr__dist_out h = {.from = from, .to = to, .type = m->type, .op = TR__CTL_SEND_SENDER};
-    memcpy(out->data, &h, sizeof h);
-    memcpy(out->data + sizeof h, m->data, m->len);
     tr__dist_lock();
     tr__dist_node *n = tr__dist_node_of(rt, 0);
     uint32_t node = TR__PID_NODE(to);

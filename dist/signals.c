@@ -416,8 +416,8 @@ static void signal_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, tr__ctl 
     }
 }
 
-static void send_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *hp, const unsigned char *data,
-                     size_t len);
+static void send_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, const char *name,
+                     const unsigned char *data, size_t len);
 
 /* A request that cannot go to the peer (its connection is going or gone,
  * or the pid has no Erlang form any more) is answered as the connection's
@@ -436,50 +436,51 @@ static void refuse(tr_runtime *rt, tr__worker *w, const tr__dist_out *h,
 void tr__dist_out_refused(tr_runtime *rt, tr__worker *w, const tr_msg *m)
 {
     tr__dist_out h;
-    if (m->type == TR__DIST_OUT && m->len >= sizeof h) {
-        memcpy(&h, m->data, sizeof h);
-        refuse(rt, w, &h, m->data + sizeof h, m->len - sizeof h);
-    }
+    const char *name;
+    const unsigned char *data;
+    size_t len;
+    if (m->type == TR__DIST_OUT && tr__dist_out_read(m, &h, &name, &data, &len))
+        refuse(rt, w, &h, data, len);
 }
 
 void tr__dist_send_out(tr_ctx *cx, tr__dconn *c, const tr_msg *m)
 {
-    if (m->len < sizeof(tr__dist_out))
-        return;
     tr__dist_out h;
-    memcpy(&h, m->data, sizeof h);
-    const unsigned char *data = m->data + sizeof h;
-    size_t len = m->len - sizeof h;
+    const char *name;
+    const unsigned char *data;
+    size_t len;
+    if (!tr__dist_out_read(m, &h, &name, &data, &len))
+        return;
     c->out_from = h.from; /* its frames keep their order (dist/frag.c) */
-    send_out(cx, c, &h, data, len);
+    send_out(cx, c, &h, name, data, len);
     c->out_from = TR_PID_NONE;
 }
 
-static void send_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *hp, const unsigned char *data,
-                     size_t len)
+static void send_out(tr_ctx *cx, tr__dconn *c, const tr__dist_out *h, const char *name,
+                     const unsigned char *data, size_t len)
 {
-    tr__dist_out h = *hp;
     tr__ctl ctl;
-    memset(&ctl, 0, sizeof ctl);
-    if (!pids_out(cx, c, h.from, h.to, h.op != TR__CTL_REG_SEND, &ctl)) {
-        refuse(tr_ctx_runtime(cx), tr__cx_worker(cx), &h, data, len);
+    tr__ctl_clear(&ctl);
+    if (!pids_out(cx, c, h->from, h->to, h->op != TR__CTL_REG_SEND, &ctl)) {
+        refuse(tr_ctx_runtime(cx), tr__cx_worker(cx), h, data, len);
         return;
     }
-    if (h.op == TR__CTL_REG_SEND) {
+    if (h->op == TR__CTL_REG_SEND) {
         ctl.op = TR__CTL_REG_SEND;
         ctl.to_name = true;
-        strcpy(ctl.name, h.name);
-        tr__dconn_send_ctl(cx, c, &ctl, h.type, data, len, true);
+        memcpy(ctl.name, name, h->name_len); /* at most TR__NODE_NAME_MAX (api.c) */
+        ctl.name[h->name_len] = '\0';
+        tr__dconn_send_ctl(cx, c, &ctl, h->type, data, len, true);
         return;
     }
-    if (h.type >= TR_MSG_SYSTEM && h.type != TR_DIST_TERM && !tr__dist_ask_type(h.type)) {
-        signal_out(cx, c, &h, &ctl, data, len);
+    if (h->type >= TR_MSG_SYSTEM && h->type != TR_DIST_TERM && !tr__dist_ask_type(h->type)) {
+        signal_out(cx, c, h, &ctl, data, len);
         return;
     }
     /* Sent only while up (send_or_refuse): the peer's flags are known. A
      * peer without SEND_SENDER (a C node, an older release) gets SEND. */
     ctl.op = c->hs.peer_flags & TR__DFLAG_SEND_SENDER ? TR__CTL_SEND_SENDER : TR__CTL_SEND;
-    tr__dconn_send_ctl(cx, c, &ctl, h.type, data, len, true);
+    tr__dconn_send_ctl(cx, c, &ctl, h->type, data, len, true);
 }
 
 /* ---- coming in ---- */
@@ -508,7 +509,7 @@ static void monitor_in(tr_ctx *cx, tr__dconn *c, const tr__ctl *ctl, tr_pid rf, 
     }
     if (mo == NULL) {
         tr__ctl back;
-        memset(&back, 0, sizeof back);
+        tr__ctl_clear(&back);
         back.op = TR__CTL_MONITOR_P_EXIT;
         back.from = ctl->to;
         back.to = ctl->from;

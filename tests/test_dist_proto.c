@@ -273,6 +273,52 @@ static void corrupt_every_way(const char *frame, size_t n)
     free(copy);
 }
 
+/* A control message's pids are encoded with their node atoms kept from
+ * one message to the next (dist/term.c): the bytes are ei's own, for ASCII
+ * and UTF-8 names, names of the longest length kept and longer (a name of
+ * 132 UTF-8 characters in 262 bytes, encoded by ei each time), creations of 0 to 32 bits, numbers past 15 bits, and
+ * more names than are kept, taken in turn so that each evicts another. */
+static void test_pids_are_encoded_as_ei_encodes_them(void)
+{
+    char longest[256], too_long[300];
+    memset(longest, 'l', 253);
+    strcpy(longest + 253, "@h"); /* 255 bytes: the longest name kept */
+    for (int k = 0; k < 130; k++) /* 262 bytes, 132 characters: an atom */
+        memcpy(too_long + 2 * k, "\xc3\xa9", 2);
+    strcpy(too_long + 260, "@h");
+    const char *names[] = {"a@h", "b@localhost", "n\xc3\xa9@h", "n\xe2\x82\xac@h",
+                           "c@h", "d@h", longest, too_long};
+    static const unsigned creations[] = {0, 1, 3, 4, 0x12345678, 0xffffffffu};
+    size_t nn = sizeof names / sizeof names[0];
+    for (unsigned round = 0; round < 3; round++)
+        for (size_t i = 0; i < nn; i++) {
+            unsigned cr = creations[(i + round) % 6];
+            tr__ctl c;
+            tr__ctl_clear(&c);
+            c.op = TR__CTL_LINK;
+            c.from = pid_of(names[i], 70000000 + (unsigned)i, 4000000, cr);
+            c.to = pid_of(names[(i + 1 + round) % nn], (unsigned)i, round, creations[i % 6]);
+            ei_x_buff got, want;
+            ei_x_new(&got);
+            ei_x_new(&want);
+            static const char head[5] = {0, 0, 0, 0, 112};
+            TT_EQ(tr__ctl_encode(&got, &c), 0);
+            TT_EQ(ei_x_append_buf(&want, head, sizeof head), 0);
+            TT_EQ(ei_x_encode_version(&want), 0);
+            TT_EQ(ei_x_encode_tuple_header(&want, 3), 0);
+            TT_EQ(ei_x_encode_long(&want, TR__CTL_LINK), 0);
+            TT_EQ(ei_x_encode_pid(&want, &c.from), 0);
+            TT_EQ(ei_x_encode_pid(&want, &c.to), 0);
+            TT_EQ(got.index, want.index);
+            CU_ASSERT(memcmp(got.buff, want.buff, (size_t)want.index) == 0);
+            tr__ctl d;
+            TT_EQ(tr__ctl_decode(got.buff + 4, (size_t)got.index - 4, &d), 0);
+            CU_ASSERT(same_pid(&d.from, &c.from) && same_pid(&d.to, &c.to));
+            ei_x_free(&got);
+            ei_x_free(&want);
+        }
+}
+
 static void test_control_messages_round_trip_and_survive_corruption(void)
 {
     ei_x_buff x;
@@ -616,6 +662,7 @@ void register_dist_proto_tests(void)
     tt_test(s, "handshake_refuses_malformed_messages", test_handshake_refuses_malformed_messages);
     tt_test(s, "handshake_alive_true_goes_on_false_ends",
             test_handshake_alive_true_goes_on_false_ends);
+    tt_test(s, "pids_are_encoded_as_ei_encodes_them", test_pids_are_encoded_as_ei_encodes_them);
     tt_test(s, "control_messages_round_trip_and_survive_corruption",
             test_control_messages_round_trip_and_survive_corruption);
     tt_test(s, "messages_map_to_tuples_or_dist_terms", test_messages_map_to_tuples_or_dist_terms);
