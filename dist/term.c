@@ -202,6 +202,30 @@ bool tr__name_is_atom(const char *name)
     return name != NULL && ei_encode_atom_as(NULL, &k, name, ERLANG_UTF8, ERLANG_UTF8) == 0;
 }
 
+/* A pid, as ei_decode_pid reads it (0, or -1 if the term is not one), in
+ * the bytes term_check has walked. The NEW_PID_EXT of a node atom in
+ * UTF-8, as OTP and ei write pids, is read here, its node's name copied:
+ * ei_decode_atom_as was a third of the instructions of a message
+ * received. Any other form goes to ei. */
+static int get_pid(const char *p, int *i, erlang_pid *pid)
+{
+    const unsigned char *s = (const unsigned char *)p + *i;
+    if (s[0] != ERL_NEW_PID_EXT || (s[1] != ERL_SMALL_ATOM_UTF8_EXT && s[1] != ERL_ATOM_UTF8_EXT))
+        return ei_decode_pid(p, i, pid);
+    bool small = s[1] == ERL_SMALL_ATOM_UTF8_EXT;
+    size_t len = small ? s[2] : be(s + 2, 2);
+    const unsigned char *name = s + (small ? 3 : 4), *tail = name + len;
+    if (len >= sizeof pid->node)
+        return -1;
+    memcpy(pid->node, name, len);
+    pid->node[len] = '\0';
+    pid->num = be(tail, 4);
+    pid->serial = be(tail + 4, 4);
+    pid->creation = be(tail + 8, 4);
+    *i += (int)(tail + 12 - s);
+    return 0;
+}
+
 /* Reads a pid, or an atom (a registered name) when the term is one. */
 static int get_proc(const char *p, int *i, erlang_pid *pid, tr__ctl *c)
 {
@@ -212,7 +236,7 @@ static int get_proc(const char *p, int *i, erlang_pid *pid, tr__ctl *c)
         c->to_name = true;
         return get_name(p, i, c);
     }
-    return ei_decode_pid(p, i, pid) == 0 ? 0 : TR_EBADFRAME;
+    return get_pid(p, i, pid) == 0 ? 0 : TR_EBADFRAME;
 }
 
 /* Past the next term, which ends by `end` (checked: ei_skip_term would
@@ -244,39 +268,39 @@ static int get_fields(const char *p, int *i, size_t end, int arity, tr__ctl *c)
     switch (c->op) {
     case TR__CTL_LINK:
     case TR__CTL_SEND_SENDER:
-        if (arity != 3 || ei_decode_pid(p, i, &c->from) || ei_decode_pid(p, i, &c->to))
+        if (arity != 3 || get_pid(p, i, &c->from) || get_pid(p, i, &c->to))
             return TR_EBADFRAME;
         return 0;
     case TR__CTL_SEND:
-        if (arity != 3 || skip(p, i, end) || ei_decode_pid(p, i, &c->to))
+        if (arity != 3 || skip(p, i, end) || get_pid(p, i, &c->to))
             return TR_EBADFRAME;
         return 0;
     case TR__CTL_REG_SEND:
         c->to_name = true;
-        if (arity != 4 || ei_decode_pid(p, i, &c->from) || skip(p, i, end) ||
+        if (arity != 4 || get_pid(p, i, &c->from) || skip(p, i, end) ||
             get_name(p, i, c))
             return TR_EBADFRAME;
         return 0;
     case TR__CTL_EXIT:
     case TR__CTL_EXIT2:
-        if (arity != 4 || ei_decode_pid(p, i, &c->from) || ei_decode_pid(p, i, &c->to))
+        if (arity != 4 || get_pid(p, i, &c->from) || get_pid(p, i, &c->to))
             return TR_EBADFRAME;
         return get_reason(p, i, end, c);
     case TR__CTL_MONITOR_P:
     case TR__CTL_DEMONITOR_P:
-        if (arity != 4 || ei_decode_pid(p, i, &c->from) || get_proc(p, i, &c->to, c) ||
+        if (arity != 4 || get_pid(p, i, &c->from) || get_proc(p, i, &c->to, c) ||
             ei_decode_ref(p, i, &c->ref))
             return TR_EBADFRAME;
         return 0;
     case TR__CTL_MONITOR_P_EXIT:
-        if (arity != 5 || get_proc(p, i, &c->from, c) || ei_decode_pid(p, i, &c->to) ||
+        if (arity != 5 || get_proc(p, i, &c->from, c) || get_pid(p, i, &c->to) ||
             ei_decode_ref(p, i, &c->ref))
             return TR_EBADFRAME;
         return get_reason(p, i, end, c);
     case TR__CTL_UNLINK_ID:
     case TR__CTL_UNLINK_ID_ACK:
-        if (arity != 4 || ei_decode_ulonglong(p, i, &c->id) || ei_decode_pid(p, i, &c->from) ||
-            ei_decode_pid(p, i, &c->to))
+        if (arity != 4 || ei_decode_ulonglong(p, i, &c->id) || get_pid(p, i, &c->from) ||
+            get_pid(p, i, &c->to))
             return TR_EBADFRAME;
         return 0;
     default:

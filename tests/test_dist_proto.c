@@ -319,6 +319,42 @@ static void test_pids_are_encoded_as_ei_encodes_them(void)
         }
 }
 
+/* Pids come in as OTP and ei write them (NEW_PID_EXT, a UTF-8 atom of
+ * one length byte), read without ei (dist/term.c), and in every other form
+ * a peer may use: Latin-1 atoms short and long, a UTF-8 atom with two
+ * length bytes, the old PID_EXT. Each reads as ei_decode_pid reads it. */
+static void test_pids_in_every_form_decode_as_ei_decodes_them(void)
+{
+    static const unsigned char forms[][24] = {
+        {'X', 'w', 3, 'a', '@', 'h', 0, 0, 0, 7, 0, 0, 0, 9, 0x12, 0x34, 0x56, 0x78},
+        {'X', 's', 3, 0xe9, '@', 'h', 0, 0, 1, 0, 0, 0, 0, 2, 0, 0, 0, 3},
+        {'X', 'd', 0, 3, 'b', '@', 'h', 0, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0, 6},
+        {'X', 'v', 0, 4, 0xc3, 0xa9, '@', 'h', 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 1, 0, 0, 0, 0},
+        {'g', 'w', 3, 'c', '@', 'h', 0, 0, 0, 8, 0, 0, 0, 1, 2},
+    };
+    static const size_t sizes[] = {18, 18, 19, 20, 15};
+    for (size_t f = 0; f < 5; f++)
+        for (size_t g = 0; g < 5; g++) {
+            char frame[64] = {112, (char)131, 0x68, 3, 0x61, TR__CTL_LINK};
+            size_t n = 6;
+            memcpy(frame + n, forms[f], sizes[f]);
+            n += sizes[f];
+            memcpy(frame + n, forms[g], sizes[g]);
+            n += sizes[g];
+            erlang_pid want_from, want_to;
+            int at = 0;
+            TT_EQ(ei_decode_pid((const char *)forms[f], &at, &want_from), 0);
+            TT_EQ((size_t)at, sizes[f]);
+            at = 0;
+            TT_EQ(ei_decode_pid((const char *)forms[g], &at, &want_to), 0);
+            tr__ctl d;
+            TT_EQ(tr__ctl_decode(frame, n, &d), 0);
+            TT_EQ(d.op, TR__CTL_LINK);
+            CU_ASSERT(same_pid(&d.from, &want_from) && same_pid(&d.to, &want_to));
+            TT_EQ(tr__ctl_decode(frame, n - 1, &d), TR_EBADFRAME); /* cut short */
+        }
+}
+
 static void test_control_messages_round_trip_and_survive_corruption(void)
 {
     ei_x_buff x;
@@ -663,6 +699,8 @@ void register_dist_proto_tests(void)
     tt_test(s, "handshake_alive_true_goes_on_false_ends",
             test_handshake_alive_true_goes_on_false_ends);
     tt_test(s, "pids_are_encoded_as_ei_encodes_them", test_pids_are_encoded_as_ei_encodes_them);
+    tt_test(s, "pids_in_every_form_decode_as_ei_decodes_them",
+            test_pids_in_every_form_decode_as_ei_decodes_them);
     tt_test(s, "control_messages_round_trip_and_survive_corruption",
             test_control_messages_round_trip_and_survive_corruption);
     tt_test(s, "messages_map_to_tuples_or_dist_terms", test_messages_map_to_tuples_or_dist_terms);
