@@ -118,10 +118,9 @@ static tr__fsender *sender(tr__dconn *c, tr_pid from)
     return NULL;
 }
 
-/* An entry for the encoded frame x from c->out_from (the entry's now),
- * or NULL (x freed). */
-/* The frame in x, taken for the queue (x left without a buffer), or NULL
- * when out of memory. */
+/* An entry for the encoded frame x from c->out_from, which takes x's
+ * buffer (x is left without one); or NULL when out of memory (x as it
+ * was). */
 static tr__fout *fout_of(const tr__dconn *c, ei_x_buff *x)
 {
     tr__fout *o = calloc(1, sizeof *o);
