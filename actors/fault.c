@@ -362,15 +362,20 @@ int tr_link(tr_ctx *cx, tr_pid pid)
     /* New, or unlinking: active from here on, whatever our unlink's ack
      * says (it no longer matches). */
     uint64_t was = i >= 0 ? link_at(f, i)->unlinking : 0;
-    if (i >= 0)
+    if (i >= 0) {
         set_unlinking(f, i, 0);
-    else if (f == NULL || !add_link(f, pid))
-        return TR_ENOMEM;
+    } else { /* none there: pushed without another search */
+        if (f == NULL || !tr__keyed_room(&f->links, &LINKS))
+            return TR_ENOMEM;
+        push_link(f, pid);
+        i = (int)f->links.n - 1;
+    }
     int err = send_request(cx, pid, TR__LINK_REQ, NULL, 0);
+    /* (i still holds: nothing pushed or dropped since) */
     if (err != 0 && was != 0)
-        set_unlinking(f, i, was); /* (i still holds: nothing pushed or dropped) */
+        set_unlinking(f, i, was);
     else if (err != 0)
-        drop_link(f, find_link(f, pid));
+        drop_link(f, i);
     tr__fault_publish(cx->actor);
     return err;
 }

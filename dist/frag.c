@@ -90,12 +90,6 @@ uint64_t tr__dist_holds(void)
     return ck_pr_load_64(&holds);
 }
 
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
 void tr__frag_tcp_opts(size_t busy_limit, tr_tcp_opts *o)
 {
     /* The events tell when the socket has drained (TR_TCP_UNTHROTTLED);
@@ -209,14 +203,11 @@ static int send_fragment(tr_ctx *cx, tr__dconn *c, tr__fout *o)
         return TR_ENOMEM;
     unsigned char *p = c->scratch;
     uint32_t len = (uint32_t)(hdr + n);
-    p[0] = (unsigned char)(len >> 24);
-    p[1] = (unsigned char)(len >> 16);
-    p[2] = (unsigned char)(len >> 8);
-    p[3] = (unsigned char)len;
+    tr__put32(p, len);
     p[4] = TR__VERSION_MAGIC;
     p[5] = first ? 69 : 70;
-    put64(p + 6, o->seq);
-    put64(p + 14, o->left);
+    tr__put64(p + 6, o->seq);
+    tr__put64(p + 14, o->left);
     if (first)
         p[22] = 0; /* no atom cache refs: the cache is not negotiated */
     copy_stream(o, o->done, n, p + 4 + hdr);

@@ -16,14 +16,6 @@
 static const char pass[2] = {112, (char)TR__VERSION_MAGIC};
 static const char magic = (char)TR__VERSION_MAGIC;
 
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 static tr__fin **find(tr__frag_rx *rx, uint64_t seq)
 {
     tr__fin **at = &rx->fin;
@@ -166,7 +158,7 @@ int tr__frag_rx_take(tr__frag_rx *rx, size_t max, const unsigned char *p, size_t
     if (n < (is_first ? FIRST_HDR : CONT_HDR) || p[0] != TR__VERSION_MAGIC ||
         (p[1] != 69 && p[1] != 70))
         return TR_EBADFRAME;
-    uint64_t seq = get64(p + 2), id = get64(p + 10);
+    uint64_t seq = tr__get64(p + 2), id = tr__get64(p + 10);
     int err;
     if (is_first) {
         if (p[18] != 0)

@@ -8,39 +8,6 @@
 #include "troupe/error.h"
 #include "troupe/msgtypes.h"
 
-static void put16(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, v >> 16);
-    put16(p + 2, v);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
-}
-
-static uint32_t get16(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 8 | p[1];
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return get16(p) << 16 | get16(p + 2);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
 /* ---- EPMD ---- */
 
 size_t tr__epmd_alive2_req(uint8_t *out, size_t cap, uint16_t port, const char *alive)
@@ -50,16 +17,16 @@ size_t tr__epmd_alive2_req(uint8_t *out, size_t cap, uint16_t port, const char *
     if (nlen == 0 || nlen > TR__NODE_NAME_MAX || cap < 2 + body)
         return 0;
     uint8_t *p = out;
-    put16(p, (uint32_t)body);
+    tr__put16(p, (uint32_t)body);
     p[2] = 120;
-    put16(p + 3, port);
+    tr__put16(p + 3, port);
     p[5] = 77; /* a normal (visible) node */
     p[6] = 0;  /* TCP/IPv4 */
-    put16(p + 7, 6);
-    put16(p + 9, 6); /* OTP 25 speaks only version 6 */
-    put16(p + 11, (uint32_t)nlen);
+    tr__put16(p + 7, 6);
+    tr__put16(p + 9, 6); /* OTP 25 speaks only version 6 */
+    tr__put16(p + 11, (uint32_t)nlen);
     memcpy(p + 13, alive, nlen);
-    put16(p + 13 + nlen, 0); /* no extra */
+    tr__put16(p + 13 + nlen, 0); /* no extra */
     return 2 + body;
 }
 
@@ -74,11 +41,11 @@ int tr__epmd_alive2_resp(const uint8_t *p, size_t n, uint32_t *creation)
     if (p[0] == 118) {
         if (n < 6)
             return 0;
-        *creation = get32(p + 2);
+        *creation = tr__get32(p + 2);
     } else {
         if (n < 4)
             return 0;
-        *creation = get16(p + 2);
+        *creation = tr__get16(p + 2);
     }
     return 1;
 }
@@ -88,7 +55,7 @@ size_t tr__epmd_port_req(uint8_t *out, size_t cap, const char *alive)
     size_t nlen = alive != NULL ? strlen(alive) : 0;
     if (nlen == 0 || nlen > TR__NODE_NAME_MAX || cap < 3 + nlen)
         return 0;
-    put16(out, (uint32_t)(1 + nlen));
+    tr__put16(out, (uint32_t)(1 + nlen));
     out[2] = 122;
     memcpy(out + 3, alive, nlen);
     return 3 + nlen;
@@ -104,12 +71,12 @@ int tr__epmd_port_resp(const uint8_t *p, size_t n, uint16_t *port)
         return TR_EHOSTUNREACH;
     if (n < 12)
         return 0;
-    uint32_t high = get16(p + 6), low = get16(p + 8), nlen = get16(p + 10);
+    uint32_t high = tr__get16(p + 6), low = tr__get16(p + 8), nlen = tr__get16(p + 10);
     if (n < 12 + nlen + 2)
         return 0;
     if (low > 6 || high < 6)
         return TR_EBADFRAME; /* no common version */
-    *port = (uint16_t)get16(p + 2);
+    *port = (uint16_t)tr__get16(p + 2);
     return 1;
 }
 
@@ -119,7 +86,7 @@ int tr__dist_frame(const uint8_t *p, size_t n, unsigned hdr, size_t max, size_t 
 {
     if (n < hdr)
         return 0;
-    size_t len = hdr == 2 ? get16(p) : get32(p);
+    size_t len = hdr == 2 ? tr__get16(p) : tr__get32(p);
     if (len > max)
         return TR_EMSGSIZE;
     if (n - hdr < len)
@@ -146,7 +113,7 @@ static int hs_put(uint8_t *out, size_t cap, size_t *out_len, const uint8_t *msg,
 {
     if (cap < 2 + len)
         return TR_ENOBUFS;
-    put16(out, (uint32_t)len);
+    tr__put16(out, (uint32_t)len);
     memcpy(out + 2, msg, len);
     *out_len = 2 + len;
     return 0;
@@ -160,15 +127,15 @@ static int put_name_msg(const tr__hs *hs, bool challenge, uint8_t *out, size_t c
     if (nlen > TR__NODE_NAME_MAX)
         return TR_EINVAL;
     m[at++] = 'N';
-    put64(m + at, hs->flags);
+    tr__put64(m + at, hs->flags);
     at += 8;
     if (challenge) {
-        put32(m + at, hs->my_challenge);
+        tr__put32(m + at, hs->my_challenge);
         at += 4;
     }
-    put32(m + at, hs->creation);
+    tr__put32(m + at, hs->creation);
     at += 4;
-    put16(m + at, (uint32_t)nlen);
+    tr__put16(m + at, (uint32_t)nlen);
     at += 2;
     memcpy(m + at, hs->self, nlen);
     return hs_put(out, cap, out_len, m, at + nlen);
@@ -181,15 +148,15 @@ static int get_name_msg(tr__hs *hs, bool challenge, const uint8_t *p, size_t n, 
     if (n < fixed || p[0] != 'N')
         return TR_EBADFRAME;
     size_t at = 1;
-    hs->peer_flags = get64(p + at);
+    hs->peer_flags = tr__get64(p + at);
     at += 8;
     if (challenge) {
-        *chal = get32(p + at);
+        *chal = tr__get32(p + at);
         at += 4;
     }
-    hs->peer_creation = get32(p + at);
+    hs->peer_creation = tr__get32(p + at);
     at += 4;
-    size_t nlen = get16(p + at);
+    size_t nlen = tr__get16(p + at);
     at += 2;
     /* Extra bytes after the name are allowed (and ignored). */
     if (nlen == 0 || nlen > TR__NODE_NAME_MAX || n - at < nlen)
@@ -258,7 +225,7 @@ static int put_proof(tr__hs *hs, uint32_t theirs, uint8_t *out, size_t cap, size
     size_t at = 1;
     m[0] = hs->initiator ? 'r' : 'a';
     if (hs->initiator) {
-        put32(m + 1, hs->my_challenge);
+        tr__put32(m + 1, hs->my_challenge);
         at = 5;
     }
     tr__dist_digest(theirs, hs->cookie, m + at);
@@ -319,7 +286,7 @@ int tr__hs_step(tr__hs *hs, const uint8_t *msg, size_t len, uint8_t *out, size_t
     case TR__HS_WAIT_REPLY: {
         int err = check_proof(hs, msg, len, 21, 'r', 5);
         if (err == 0)
-            err = put_proof(hs, get32(msg + 1), out, cap, out_len);
+            err = put_proof(hs, tr__get32(msg + 1), out, cap, out_len);
         return step_to(hs, err, TR__HS_UP, TR__HS_DONE);
     }
     default:

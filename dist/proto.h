@@ -175,6 +175,41 @@ enum {
     TR__CTL_MONITOR_P = 19, TR__CTL_DEMONITOR_P = 20, TR__CTL_MONITOR_P_EXIT = 21,
 };
 
+/* Big-endian integers, as the protocol and the external term format
+ * write them. */
+static inline void tr__put16(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static inline void tr__put32(uint8_t *p, uint32_t v)
+{
+    tr__put16(p, v >> 16);
+    tr__put16(p + 2, v);
+}
+
+static inline void tr__put64(uint8_t *p, uint64_t v)
+{
+    tr__put32(p, (uint32_t)(v >> 32));
+    tr__put32(p + 4, (uint32_t)v);
+}
+
+static inline uint32_t tr__get16(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 8 | p[1];
+}
+
+static inline uint32_t tr__get32(const uint8_t *p)
+{
+    return tr__get16(p) << 16 | tr__get16(p + 2);
+}
+
+static inline uint64_t tr__get64(const uint8_t *p)
+{
+    return (uint64_t)tr__get32(p) << 32 | tr__get32(p + 4);
+}
+
 /* A decoded control message: which fields mean something depends on op.
  * Pointers point into the frame decoded. */
 typedef struct tr__ctl {

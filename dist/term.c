@@ -13,14 +13,6 @@
 
 #define ATOM_BYTES_MAX (255 * 4)
 
-static uint32_t be(const unsigned char *p, int k)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < k; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 static int walk(const unsigned char *p, size_t n, size_t *at, uint64_t left, int funs);
 
 /* need(k): k more bytes are there, else the term is cut short. */
@@ -37,7 +29,7 @@ static int check_atom(const unsigned char *p, size_t n, size_t *at)
     size_t len;
     if (tag == ERL_ATOM_EXT || tag == ERL_ATOM_UTF8_EXT) {
         NEED(2);
-        len = be(p + *at, 2);
+        len = tr__get16(p + *at);
         *at += 2;
     } else if (tag == ERL_SMALL_ATOM_EXT || tag == ERL_SMALL_ATOM_UTF8_EXT) {
         NEED(1);
@@ -60,8 +52,8 @@ static int check_fun(const unsigned char *p, size_t n, size_t *at, int funs)
         return TR_EBADFRAME;
     NEED(4 + 1 + 16 + 4 + 4);
     size_t start = *at;
-    uint32_t size = be(p + *at, 4);
-    uint32_t nfree = be(p + *at + 25, 4);
+    uint32_t size = tr__get32(p + *at);
+    uint32_t nfree = tr__get32(p + *at + 25);
     if (size < 29)
         return TR_EBADFRAME;
     NEED(size);
@@ -97,11 +89,11 @@ static int walk(const unsigned char *p, size_t n, size_t *at, uint64_t left, int
         case NEW_FLOAT_EXT: NEED(8); *at += 8; break;
         case ERL_FLOAT_EXT: NEED(31); *at += 31; break;
         case ERL_NIL_EXT: break;
-        case ERL_STRING_EXT: NEED(2); len = be(p + *at, 2); *at += 2; NEED(len); *at += len; break;
-        case ERL_BINARY_EXT: NEED(4); len = be(p + *at, 4); *at += 4; NEED(len); *at += len; break;
+        case ERL_STRING_EXT: NEED(2); len = tr__get16(p + *at); *at += 2; NEED(len); *at += len; break;
+        case ERL_BINARY_EXT: NEED(4); len = tr__get32(p + *at); *at += 4; NEED(len); *at += len; break;
         case ERL_BIT_BINARY_EXT:
             NEED(5);
-            len = be(p + *at, 4);
+            len = tr__get32(p + *at);
             if (p[*at + 4] > 8 || p[*at + 4] == 0 || len == 0)
                 return TR_EBADFRAME;
             *at += 5;
@@ -111,7 +103,7 @@ static int walk(const unsigned char *p, size_t n, size_t *at, uint64_t left, int
         case ERL_SMALL_BIG_EXT: NEED(2); len = p[*at]; *at += 2; NEED(len); *at += len; break;
         case ERL_LARGE_BIG_EXT:
             NEED(5);
-            len = be(p + *at, 4);
+            len = tr__get32(p + *at);
             /* ei decodes a big into a long long or a bignum; past 8 bytes
              * it refuses, which the caller sees as an invalid term anyway. */
             *at += 5;
@@ -119,11 +111,11 @@ static int walk(const unsigned char *p, size_t n, size_t *at, uint64_t left, int
             *at += len;
             break;
         case ERL_SMALL_TUPLE_EXT: NEED(1); left += p[(*at)++]; break;
-        case ERL_LARGE_TUPLE_EXT: NEED(4); left += be(p + *at, 4); *at += 4; break;
-        case ERL_MAP_EXT: NEED(4); left += 2 * (uint64_t)be(p + *at, 4); *at += 4; break;
+        case ERL_LARGE_TUPLE_EXT: NEED(4); left += tr__get32(p + *at); *at += 4; break;
+        case ERL_MAP_EXT: NEED(4); left += 2 * (uint64_t)tr__get32(p + *at); *at += 4; break;
         case ERL_LIST_EXT: /* elements, then the tail */
             NEED(4);
-            left += (uint64_t)be(p + *at, 4) + 1;
+            left += (uint64_t)tr__get32(p + *at) + 1;
             *at += 4;
             break;
         case ERL_PID_EXT: case ERL_NEW_PID_EXT:
@@ -141,7 +133,7 @@ static int walk(const unsigned char *p, size_t n, size_t *at, uint64_t left, int
             break;
         case ERL_NEW_REFERENCE_EXT: case ERL_NEWER_REFERENCE_EXT: {
             NEED(2);
-            size_t words = be(p + *at, 2);
+            size_t words = tr__get16(p + *at);
             *at += 2;
             if ((err = check_atom(p, n, at)) != 0)
                 break;
@@ -213,15 +205,15 @@ static int get_pid(const char *p, int *i, erlang_pid *pid)
     if (s[0] != ERL_NEW_PID_EXT || (s[1] != ERL_SMALL_ATOM_UTF8_EXT && s[1] != ERL_ATOM_UTF8_EXT))
         return ei_decode_pid(p, i, pid);
     bool small = s[1] == ERL_SMALL_ATOM_UTF8_EXT;
-    size_t len = small ? s[2] : be(s + 2, 2);
+    size_t len = small ? s[2] : tr__get16(s + 2);
     const unsigned char *name = s + (small ? 3 : 4), *tail = name + len;
     if (len >= sizeof pid->node)
         return -1;
     memcpy(pid->node, name, len);
     pid->node[len] = '\0';
-    pid->num = be(tail, 4);
-    pid->serial = be(tail + 4, 4);
-    pid->creation = be(tail + 8, 4);
+    pid->num = tr__get32(tail);
+    pid->serial = tr__get32(tail + 4);
+    pid->creation = tr__get32(tail + 8);
     *i += (int)(tail + 12 - s);
     return 0;
 }
@@ -381,15 +373,6 @@ static const node_atom *node_atom_of(const char *node)
     return a;
 }
 
-static unsigned char *put_be32(unsigned char *at, uint32_t v)
-{
-    at[0] = (unsigned char)(v >> 24);
-    at[1] = (unsigned char)(v >> 16);
-    at[2] = (unsigned char)(v >> 8);
-    at[3] = (unsigned char)v;
-    return at + 4;
-}
-
 /* The bytes ei_x_encode_pid writes (erl_interface 5.3; dist_proto's
  * pids_are_encoded_as_ei_encodes_them compares them): NEW_PID_EXT, the
  * node's atom, then number, serial and creation in 32 bits each. */
@@ -401,10 +384,11 @@ static int put_pid(ei_x_buff *x, const erlang_pid *p)
     unsigned char buf[1 + sizeof a->bytes + 12], *at = buf;
     *at++ = ERL_NEW_PID_EXT;
     memcpy(at, a->bytes, a->len);
-    at = put_be32(at + a->len, p->num);
-    at = put_be32(at, p->serial);
-    at = put_be32(at, p->creation);
-    return ei_x_append_buf(x, (const char *)buf, (int)(at - buf));
+    at += a->len;
+    tr__put32(at, p->num);
+    tr__put32(at + 4, p->serial);
+    tr__put32(at + 8, p->creation);
+    return ei_x_append_buf(x, (const char *)buf, (int)(at + 12 - buf));
 }
 
 static int proc(ei_x_buff *x, const erlang_pid *pid, const tr__ctl *c)
@@ -465,11 +449,7 @@ int tr__ctl_finish(ei_x_buff *x)
     if (x->index < 4 || (uint64_t)x->index - 4 > UINT32_MAX)
         return TR_EMSGSIZE;
     uint32_t len = (uint32_t)x->index - 4;
-    unsigned char *p = (unsigned char *)x->buff;
-    p[0] = (unsigned char)(len >> 24);
-    p[1] = (unsigned char)(len >> 16);
-    p[2] = (unsigned char)(len >> 8);
-    p[3] = (unsigned char)len;
+    tr__put32((uint8_t *)x->buff, len);
     return 0;
 }
 
